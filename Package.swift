@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+// swapmoe: serve Mixture-of-Experts models under a hard memory budget (SwapMoE, arXiv 2308.15030).
+//
+// Arrows point one way: swapmoe (CLI) -> SwapMoECLI -> Packer / Models -> Kernels, Archive, Checkpoint -> Core.
+// The archive never imports the engine or a model family.
+import PackageDescription
+
+/// Hot code (kernels) is built with unchecked arithmetic and an explicit CPU target in release builds.
+/// `haswell` (AVX2 + FMA + F16C) is chosen deliberately: it is fast for bf16/f16 conversion and still runs on
+/// every x86-64 CPU of the last decade; AVX-512 is not required. See Docs/Architecture.md.
+let hotCode: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+    .unsafeFlags(["-target-cpu", "haswell"], .when(platforms: [.linux])),
+]
+
+let package = Package(
+    name: "swapmoe",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "swapmoe", targets: ["swapmoe"]),
+    ],
+    targets: [
+        // Debian's liblz4-dev and libxxhash-dev, through module maps (never a hand-written codec).
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
+
+        // Shared vocabulary: dtypes, half-precision conversion, sizes, syscall wrappers.
+        .target(name: "SwapMoECore", swiftSettings: hotCode),
+        // Hugging Face checkpoint folders: safetensors (single and sharded), config.json, tokenizer files.
+        .target(name: "SwapMoECheckpoint", dependencies: ["SwapMoECore"]),
+        // The expert archive format: header, manifest, dense and expert regions, codecs, checksums.
+        .target(name: "SwapMoEArchive", dependencies: ["SwapMoECore", "CLZ4", "CXXHash"], swiftSettings: hotCode),
+        // Pure-Swift SIMD kernels: GEMV/GEMM over f32/f16/bf16, norms, RoPE, attention, routing.
+        .target(name: "SwapMoEKernels", dependencies: ["SwapMoECore"], swiftSettings: hotCode),
+        // tokenizer.json: BPE (byte-level and SentencePiece-style), normalizers, pre-tokenizers, decoders.
+        .target(name: "SwapMoETokenizers", dependencies: ["SwapMoECore"]),
+        // Model families: one file each (config, tensor names, forward pass).
+        .target(name: "SwapMoEModels", dependencies: ["SwapMoECore", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEKernels"]),
+        // Offline packer: HF folder -> expert archive, streaming tensor by tensor.
+        .target(name: "SwapMoEPacker", dependencies: ["SwapMoECore", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels"], swiftSettings: hotCode),
+        // Command-line parsing and commands, callable from tests.
+        .target(name: "SwapMoECLI", dependencies: ["SwapMoECore", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels", "SwapMoEPacker", "SwapMoETokenizers", "SwapMoEKernels"]),
+        .executableTarget(name: "swapmoe", dependencies: ["SwapMoECLI"]),
+
+        .testTarget(name: "SwapMoECoreTests", dependencies: ["SwapMoECore"]),
+        .testTarget(name: "SwapMoECheckpointTests", dependencies: ["SwapMoECheckpoint", "SwapMoEModels"]),
+        .testTarget(name: "SwapMoEArchiveTests", dependencies: ["SwapMoEArchive"]),
+        .testTarget(name: "SwapMoEKernelsTests", dependencies: ["SwapMoEKernels"]),
+        .testTarget(name: "SwapMoETokenizersTests", dependencies: ["SwapMoETokenizers"]),
+        .testTarget(name: "SwapMoEPackerTests", dependencies: ["SwapMoEPacker", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels"]),
+        .testTarget(name: "SwapMoECLITests", dependencies: ["SwapMoECLI"]),
+    ]
+)

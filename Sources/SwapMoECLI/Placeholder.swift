@@ -1,0 +1,1 @@
+public enum SwapMoECLI { public static func main() {} }

@@ -1,0 +1,2 @@
+import SwapMoECLI
+SwapMoECLI.main()

@@ -1,0 +1,4 @@
+import Testing
+@testable import SwapMoECLI
+
+@Suite struct SwapMoECLITestsPlaceholder { @Test func builds() { #expect(Bool(true)) } }

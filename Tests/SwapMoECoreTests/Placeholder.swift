@@ -1,0 +1,4 @@
+import Testing
+@testable import SwapMoECore
+
+@Suite struct SwapMoECoreTestsPlaceholder { @Test func builds() { #expect(Bool(true)) } }
