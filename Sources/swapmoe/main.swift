@@ -1,2 +1,3 @@
 import SwapMoECLI
+
 SwapMoECLI.main()

@@ -1,0 +1,213 @@
+import Foundation
+import SwapMoECore
+
+/// An open archive: header and manifest validated, dense tensors reachable through a read-only mapping,
+/// expert blocks read with `pread` into caller-owned memory.
+///
+/// Every offset and length in the manifest is checked against the file and its region when the archive is
+/// opened, with overflow-checked arithmetic, so later reads cannot run out of bounds.
+public final class Archive: Sendable {
+    public let path: String
+    public let header: ArchiveHeader
+    public let manifest: Manifest
+    public let fileSize: Int
+    let mapping: MappedFile
+    let file: FileHandleFD
+    private let expertIndex: [ExpertKey: Int]
+    private let denseIndex: [String: Int]
+
+    public init(path: String) throws(ArchiveError) {
+        self.path = path
+        guard FileSystem.exists(path) else { throw .notFound(path) }
+        do {
+            file = try FileHandleFD.openForReading(path)
+            fileSize = try file.size()
+            mapping = try MappedFile(path: path)
+        } catch { throw .io(error) }
+
+        guard fileSize >= ArchiveFormat.headerSize else {
+            if fileSize > 0, mapping.withBytes(0..<min(8, fileSize), { Array($0) }) == Array(ArchiveFormat.magic.prefix(min(8, fileSize))) {
+                throw .truncated(path: path, expected: ArchiveFormat.headerReserved, actual: fileSize)
+            }
+            throw .notAnArchive(path)
+        }
+        do { header = try mapping.withBytes(0..<ArchiveFormat.headerSize) { (b) throws(ArchiveHeader.DecodeFailure) in try ArchiveHeader(decoding: b) } }
+        catch ArchiveHeader.DecodeFailure.badMagic { throw .notAnArchive(path) }
+        catch { throw .corruptHeader(path) }
+        guard header.major == ArchiveFormat.major else {
+            throw .unsupportedVersion(path: path, major: Int(header.major), minor: Int(header.minor))
+        }
+        guard header.fileLength <= UInt64(Int.max), Int(header.fileLength) <= fileSize else {
+            throw .truncated(path: path, expected: Int(clamping: header.fileLength), actual: fileSize)
+        }
+        let mOff = Int(clamping: header.manifestOffset), mLen = Int(clamping: header.manifestLength)
+        let (mEnd, ovf) = mOff.addingReportingOverflow(mLen)
+        guard !ovf, mOff >= ArchiveFormat.headerSize, mEnd <= fileSize else {
+            throw .outOfBounds(path: path, what: "the manifest", end: mEnd, limit: fileSize)
+        }
+        let manifestData = mapping.withBytes(mOff..<mEnd) { Data($0) }
+        guard manifestData.withUnsafeBytes({ Checksum.xxh3($0) }) == header.manifestChecksum else {
+            throw .corruptManifest(path: path, reason: "checksum mismatch")
+        }
+        do { manifest = try JSONDecoder().decode(Manifest.self, from: manifestData) }
+        catch { throw .corruptManifest(path: path, reason: "not a valid v1 manifest: \(error)") }
+        mapping.release(mOff..<mEnd)
+
+        var ei: [ExpertKey: Int] = [:]
+        for (i, e) in manifest.experts.enumerated() { ei[ExpertKey(stack: e.stack, layer: e.layer, expert: e.expert)] = i }
+        expertIndex = ei
+        var di: [String: Int] = [:]
+        for (i, d) in manifest.dense.enumerated() { di[d.name] = i }
+        denseIndex = di
+        try validateLayout(limit: mOff)
+    }
+
+    /// Checks every range of the manifest against the data area `[headerReserved, limit)`.
+    private func validateLayout(limit: Int) throws(ArchiveError) {
+        func check(_ what: @autoclosure () -> String, _ offset: Int, _ length: Int) throws(ArchiveError) {
+            let (end, o) = offset.addingReportingOverflow(length)
+            guard !o, offset >= ArchiveFormat.headerReserved, length >= 0, end <= limit else {
+                throw .outOfBounds(path: path, what: what(), end: o ? Int.max : end, limit: limit)
+            }
+        }
+        for r in manifest.regions { try check("region '\(r.name)'", r.offset, r.length) }
+        for f in manifest.files { try check("file '\(f.name)'", f.offset, f.length) }
+        for d in manifest.dense {
+            try check("tensor '\(d.name)'", d.offset, d.length)
+            guard d.shape.allSatisfy({ $0 >= 0 }), d.shape.reduce(1, { $0.multipliedReportingOverflow(by: $1).partialValue }) * d.dtype.size == d.length else {
+                throw .corruptManifest(path: path, reason: "tensor '\(d.name)' length does not match its shape")
+            }
+        }
+        for l in manifest.expertLayouts {
+            for t in l.tensors {
+                let (end, o) = t.offset.addingReportingOverflow(t.length)
+                guard !o, t.offset >= 0, end <= l.rawLength, t.elementCount * t.dtype.size == t.length else {
+                    throw .corruptManifest(path: path, reason: "expert layout tensor '\(t.role)' lies outside its block")
+                }
+            }
+        }
+        for e in manifest.experts {
+            try check(e.label, e.offset, e.storedLength)
+            guard manifest.expertLayouts.indices.contains(e.layout), manifest.expertLayouts[e.layout].rawLength == e.rawLength else {
+                throw .corruptManifest(path: path, reason: "\(e.label) names a missing or mismatched layout")
+            }
+        }
+    }
+
+    // MARK: Lookup
+
+    public var experts: [ExpertEntry] { manifest.experts }
+
+    public func expert(_ key: ExpertKey) -> ExpertEntry? { expertIndex[key].map { manifest.experts[$0] } }
+
+    public func layout(of e: ExpertEntry) -> ExpertLayout { manifest.expertLayouts[e.layout] }
+
+    public func dense(_ name: String) -> DenseTensor? { denseIndex[name].map { manifest.dense[$0] } }
+
+    /// Calls `body` with a dense tensor's bytes, straight from the read-only mapping (no copy).
+    public func withDenseBytes<R, E: Error>(_ t: DenseTensor, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        try mapping.withBytes(t.offset..<(t.offset + t.length), body)
+    }
+
+    /// Drops this process's mapped pages of a dense tensor (the page cache keeps them).
+    public func releaseDense(_ t: DenseTensor) { mapping.release(t.offset..<(t.offset + t.length)) }
+
+    /// An embedded file (tokenizer.json, ...), checksum-verified.
+    public func fileData(_ name: String) throws(ArchiveError) -> Data? {
+        guard let f = manifest.files.first(where: { $0.name == name }) else { return nil }
+        let d = mapping.withBytes(f.offset..<(f.offset + f.length)) { Data($0) }
+        guard d.withUnsafeBytes({ Checksum.hex(Checksum.xxh3($0)) }) == f.xxh3 else {
+            throw .checksumMismatch(path: path, block: "embedded file '\(name)'")
+        }
+        return d
+    }
+
+    // MARK: Expert blocks
+
+    /// Reads an expert's stored block with `pread` into `staging` (at least `storedLength` bytes) and decodes
+    /// it into `dst` (at least `rawLength` bytes). With `verify`, the stored bytes' checksum is checked first.
+    /// `scratch` (one chunk) is needed for shuffled LZ4 blocks.
+    public func readExpert(_ e: ExpertEntry, into dst: UnsafeMutableRawBufferPointer, staging: UnsafeMutableRawBufferPointer,
+                           scratch: UnsafeMutableRawBufferPointer?, verify: Bool = true) throws(ArchiveError) {
+        precondition(dst.count >= e.rawLength && staging.count >= e.storedLength, "expert buffers too small")
+        let target = e.codec == .raw ? dst : staging
+        let n: Int
+        do { n = try file.pread(into: target.baseAddress!, count: e.storedLength, offset: e.offset) }
+        catch { throw .io(error) }
+        guard n == e.storedLength else { throw .truncated(path: path, expected: e.offset + e.storedLength, actual: e.offset + n) }
+        let stored = UnsafeRawBufferPointer(start: target.baseAddress, count: e.storedLength)
+        if verify, Checksum.hex(Checksum.xxh3(stored)) != e.xxh3 { throw .checksumMismatch(path: path, block: e.label) }
+        if e.codec == .raw { return }
+        do {
+            try BlockCodec.decode(codec: e.codec, stored: stored, into: UnsafeMutableRawBufferPointer(rebasing: dst[0..<e.rawLength]),
+                                  scratch: scratch, label: e.label)
+        } catch { throw .corruptBlock(path: path, block: e.label, reason: error.reason) }
+    }
+
+    /// Convenience for tests and tools: the decoded raw bytes of one expert block.
+    public func expertBytes(_ e: ExpertEntry) throws(ArchiveError) -> [UInt8] {
+        let dst = UnsafeMutableRawBufferPointer.allocate(byteCount: max(e.rawLength, 1), alignment: ArchiveFormat.blockAlignment)
+        let staging = UnsafeMutableRawBufferPointer.allocate(byteCount: max(e.storedLength, 1), alignment: ArchiveFormat.blockAlignment)
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: ArchiveFormat.chunkSize, alignment: 64)
+        defer { dst.deallocate(); staging.deallocate(); scratch.deallocate() }
+        try readExpert(e, into: dst, staging: staging, scratch: scratch)
+        return Array(UnsafeRawBufferPointer(rebasing: dst[0..<e.rawLength]))
+    }
+
+    // MARK: Verification
+
+    /// One block whose stored bytes do not match their checksum.
+    public struct VerifyFailure: Sendable, CustomStringConvertible {
+        public let block: String
+        public let expert: ExpertKey?
+        public var description: String { block }
+    }
+
+    /// Checks the checksum of every embedded file, dense tensor and expert block, reading with `pread` in
+    /// bounded pieces (RSS stays flat on archives of any size). Returns every failure, in file order.
+    public func verify(progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws(ArchiveError) -> [VerifyFailure] {
+        var items: [(label: String, key: ExpertKey?, offset: Int, length: Int, sum: String, lz4Raw: Int?)] = []
+        for f in manifest.files { items.append(("embedded file '\(f.name)'", nil, f.offset, f.length, f.xxh3, nil)) }
+        for d in manifest.dense { items.append(("dense tensor '\(d.name)'", nil, d.offset, d.length, d.xxh3, nil)) }
+        for e in manifest.experts {
+            items.append((e.label, ExpertKey(stack: e.stack, layer: e.layer, expert: e.expert), e.offset, e.storedLength, e.xxh3,
+                          e.codec == .lz4 ? e.rawLength : nil))
+        }
+        items.sort { $0.offset < $1.offset }
+        let total = items.reduce(0) { $0 + $1.length }
+        let bufSize = 4 << 20
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: bufSize, alignment: 4096)
+        defer { buf.deallocate() }
+        var failures: [VerifyFailure] = []
+        var done = 0
+        for item in items {
+            let h = StreamingChecksum()
+            var pos = 0
+            var tail: [UInt8] = []
+            while pos < item.length {
+                let n = min(bufSize, item.length - pos)
+                let got: Int
+                do { got = try file.pread(into: buf.baseAddress!, count: n, offset: item.offset + pos) } catch { throw .io(error) }
+                guard got == n else { throw .truncated(path: path, expected: item.offset + item.length, actual: item.offset + pos + got) }
+                let piece = UnsafeRawBufferPointer(start: buf.baseAddress, count: n)
+                h.update(piece)
+                if item.lz4Raw != nil && pos + n == item.length { tail = Array(piece.suffix(min(n, 1 << 16))) }
+                pos += n
+                done += n
+                progress?(done, total)
+            }
+            var ok = Checksum.hex(h.digest) == item.sum
+            // An LZ4 block's trailer must also be self-consistent (catches a block cut short at pack time).
+            if ok, let raw = item.lz4Raw, item.length >= ArchiveFormat.lz4TrailerFixed {
+                ok = tail.withUnsafeBytes { t in
+                    let fixed = ArchiveFormat.lz4TrailerFixed
+                    let n = Int(UInt32(littleEndian: t.loadUnaligned(fromByteOffset: t.count - 16, as: UInt32.self)))
+                    let c = Int(UInt32(littleEndian: t.loadUnaligned(fromByteOffset: t.count - 12, as: UInt32.self)))
+                    return c > 0 && n == (raw + c - 1) / c && fixed + 4 * n <= item.length
+                }
+            }
+            if !ok { failures.append(VerifyFailure(block: item.label, expert: item.key)) }
+        }
+        return failures
+    }
+}

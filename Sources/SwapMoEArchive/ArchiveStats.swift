@@ -1,0 +1,42 @@
+import SwapMoECore
+
+/// Sizes and parameter counts of an archive, computed from its manifest alone.
+public struct ArchiveStats: Sendable, Equatable {
+    public var denseBytes = 0
+    public var fileBytes = 0
+    public var expertStoredBytes = 0
+    public var expertRawBytes = 0
+    public var paramsDense = 0
+    public var paramsExperts = 0
+    /// Parameters used per token: dense ones plus `experts_per_token` experts of every MoE layer.
+    public var paramsActive = 0
+    /// `lz4` when any expert block is LZ4-compressed, else `raw`.
+    public var codec = "raw"
+    public var dtypes: [String] = []
+
+    /// Raw expert bytes over stored expert bytes (1.0 for raw archives).
+    public var compressionRatio: Double { expertStoredBytes > 0 ? Double(expertRawBytes) / Double(expertStoredBytes) : 1 }
+
+    public init(_ m: Manifest) {
+        var types = Set<String>()
+        for d in m.dense { denseBytes += d.length; paramsDense += d.elementCount; types.insert(d.dtype.rawValue) }
+        fileBytes = m.files.reduce(0) { $0 + $1.length }
+        var perLayer: [String: (params: Int, experts: Int)] = [:]
+        for e in m.experts {
+            expertStoredBytes += e.storedLength
+            expertRawBytes += e.rawLength
+            let layout = m.expertLayouts[e.layout]
+            let p = layout.tensors.reduce(0) { $0 + $1.elementCount }
+            layout.tensors.forEach { types.insert($0.dtype.rawValue) }
+            paramsExperts += p
+            let k = "\(e.stack)/\(e.layer)"
+            perLayer[k, default: (0, 0)].params += p
+            perLayer[k, default: (0, 0)].experts += 1
+            if e.codec == .lz4 { codec = "lz4" }
+        }
+        paramsActive = paramsDense + perLayer.values.reduce(0) { acc, l in
+            acc + l.params / max(l.experts, 1) * min(m.model.expertsPerToken, l.experts)
+        }
+        dtypes = types.sorted()
+    }
+}

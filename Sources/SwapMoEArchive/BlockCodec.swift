@@ -1,0 +1,161 @@
+import CLZ4
+import SwapMoECore
+
+/// The stored form of an LZ4 expert block (the raw codec stores the raw bytes as they are):
+///
+///     chunk payload 0 | chunk payload 1 | ... | u32 stored_size[n] | u32 n | u32 chunk_size | u32 shuffle | u32 "LZ4C"
+///
+/// Every `chunk_size` bytes of the raw block (the last chunk may be shorter) are shuffled (if `shuffle` > 1)
+/// and compressed independently with LZ4 block compression, so chunks can be decoded in parallel and the
+/// packer never holds more than one chunk. A chunk whose compressed size would not be smaller than its raw
+/// size is stored raw: `stored_size == raw chunk size` means "copy".
+public enum BlockCodec {
+    /// Decodes a stored block into `dst` (exactly `rawLength` bytes). `scratch` must hold `chunkSize` bytes
+    /// when the block is shuffled.
+    public static func decode(codec: ExpertCodec, stored: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer,
+                              scratch: UnsafeMutableRawBufferPointer?, label: @autoclosure () -> String) throws(BlockDecodeError) {
+        switch codec {
+        case .raw:
+            guard stored.count == dst.count else { throw .init("\(label()) stores \(stored.count) bytes but decodes to \(dst.count)") }
+            dst.copyMemory(from: stored)
+        case .lz4:
+            try decodeLZ4(stored, into: dst, scratch: scratch, label: label())
+        }
+    }
+
+    /// Parses and validates the trailer of an LZ4 block: chunk stored sizes, chunk size and shuffle width.
+    public static func trailer(_ stored: UnsafeRawBufferPointer, rawLength: Int) throws(BlockDecodeError) -> (sizes: [Int], chunkSize: Int, shuffle: Int) {
+        let fixed = ArchiveFormat.lz4TrailerFixed
+        guard stored.count >= fixed else { throw .init("is too short for its LZ4 trailer") }
+        func u32(_ o: Int) -> Int { Int(UInt32(littleEndian: stored.loadUnaligned(fromByteOffset: o, as: UInt32.self))) }
+        let end = stored.count
+        guard UInt32(u32(end - 4)) == ArchiveFormat.lz4TrailerMagic else { throw .init("has no LZ4 trailer") }
+        let shuffle = u32(end - 8), chunk = u32(end - 12), n = u32(end - 16)
+        guard chunk > 0, n == (rawLength + chunk - 1) / chunk, shuffle <= 8 else { throw .init("has an inconsistent LZ4 trailer") }
+        let tableStart = end - fixed - 4 * n
+        guard tableStart >= 0 else { throw .init("has an LZ4 chunk table larger than the block") }
+        var sizes: [Int] = []
+        sizes.reserveCapacity(n)
+        var total = 0
+        for i in 0..<n {
+            let s = u32(tableStart + 4 * i)
+            sizes.append(s); total += s
+        }
+        guard total == tableStart else { throw .init("has LZ4 chunk sizes that do not add up to its payload") }
+        return (sizes, chunk, shuffle)
+    }
+
+    static func decodeLZ4(_ stored: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer,
+                          scratch: UnsafeMutableRawBufferPointer?, label: String) throws(BlockDecodeError) {
+        let t: (sizes: [Int], chunkSize: Int, shuffle: Int)
+        do { t = try trailer(stored, rawLength: dst.count) } catch { throw .init("\(label) \(error.reason)") }
+        guard t.shuffle <= 1 || (scratch?.count ?? 0) >= min(t.chunkSize, dst.count) else {
+            throw .init("\(label): decode scratch buffer too small")
+        }
+        var src = 0
+        for (i, size) in t.sizes.enumerated() {
+            let rawStart = i * t.chunkSize
+            let rawCount = min(t.chunkSize, dst.count - rawStart)
+            let out = t.shuffle > 1 ? scratch!.baseAddress! : dst.baseAddress! + rawStart
+            if size == rawCount {
+                out.copyMemory(from: stored.baseAddress! + src, byteCount: rawCount)
+            } else {
+                let n = LZ4_decompress_safe(stored.baseAddress!.assumingMemoryBound(to: CChar.self) + src,
+                                            out.assumingMemoryBound(to: CChar.self), Int32(size), Int32(rawCount))
+                guard n == Int32(rawCount) else { throw .init("\(label): LZ4 chunk \(i) does not decode") }
+            }
+            if t.shuffle > 1 { ByteShuffle.unshuffle(out, dst.baseAddress! + rawStart, count: rawCount, width: t.shuffle) }
+            src += size
+        }
+    }
+}
+
+public struct BlockDecodeError: Error, CustomStringConvertible {
+    public let reason: String
+    init(_ r: String) { reason = r }
+    public var description: String { reason }
+}
+
+/// Streams the raw bytes of one block into the archive file, encoding and checksumming as it goes. Memory is
+/// bounded by one chunk whatever the block size.
+final class BlockEncoder {
+    let codec: ExpertCodec
+    let shuffle: Int
+    private let sink: (UnsafeRawBufferPointer) throws -> Void
+    private let hash = StreamingChecksum()
+    private var chunk: UnsafeMutableRawBufferPointer
+    private var shuffled: UnsafeMutableRawBufferPointer
+    private var compressed: UnsafeMutableRawBufferPointer
+    private var fill = 0
+    private var sizes: [UInt32] = []
+    private(set) var rawLength = 0
+    private(set) var storedLength = 0
+
+    init(codec: ExpertCodec, shuffle: Int, sink: @escaping (UnsafeRawBufferPointer) throws -> Void) {
+        self.codec = codec
+        self.shuffle = shuffle
+        self.sink = sink
+        let c = ArchiveFormat.chunkSize
+        chunk = codec == .lz4 ? .allocate(byteCount: c, alignment: 64) : .init(start: nil, count: 0)
+        shuffled = codec == .lz4 && shuffle > 1 ? .allocate(byteCount: c, alignment: 64) : .init(start: nil, count: 0)
+        compressed = codec == .lz4 ? .allocate(byteCount: Int(LZ4_compressBound(Int32(c))), alignment: 64) : .init(start: nil, count: 0)
+    }
+
+    deinit { chunk.deallocate(); shuffled.deallocate(); compressed.deallocate() }
+
+    private func emit(_ b: UnsafeRawBufferPointer) throws {
+        hash.update(b)
+        try sink(b)
+        storedLength += b.count
+    }
+
+    func append(_ bytes: UnsafeRawBufferPointer) throws {
+        rawLength += bytes.count
+        guard codec == .lz4 else { try emit(bytes); return }
+        var i = 0
+        while i < bytes.count {
+            let n = min(bytes.count - i, chunk.count - fill)
+            (chunk.baseAddress! + fill).copyMemory(from: bytes.baseAddress! + i, byteCount: n)
+            fill += n; i += n
+            if fill == chunk.count { try flushChunk() }
+        }
+    }
+
+    func appendZeros(_ count: Int) throws {
+        guard count > 0 else { return }
+        let zeros = [UInt8](repeating: 0, count: count)
+        try zeros.withUnsafeBytes { try append($0) }
+    }
+
+    private func flushChunk() throws {
+        guard fill > 0 else { return }
+        var src = UnsafeRawPointer(chunk.baseAddress!)
+        if shuffle > 1 {
+            ByteShuffle.shuffle(src, shuffled.baseAddress!, count: fill, width: shuffle)
+            src = UnsafeRawPointer(shuffled.baseAddress!)
+        }
+        let n = Int(LZ4_compress_default(src.assumingMemoryBound(to: CChar.self), compressed.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                         Int32(fill), Int32(compressed.count)))
+        if n > 0 && n < fill {
+            try emit(UnsafeRawBufferPointer(start: compressed.baseAddress, count: n))
+            sizes.append(UInt32(n))
+        } else {
+            try emit(UnsafeRawBufferPointer(start: src, count: fill))
+            sizes.append(UInt32(fill))
+        }
+        fill = 0
+    }
+
+    /// Flushes the last chunk and the trailer; returns the stored length and checksum.
+    func finish() throws -> (storedLength: Int, checksum: UInt64) {
+        if codec == .lz4 {
+            try flushChunk()
+            var t: [UInt8] = []
+            func put(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { t.append(contentsOf: $0) } }
+            sizes.forEach(put)
+            put(UInt32(sizes.count)); put(UInt32(ArchiveFormat.chunkSize)); put(UInt32(shuffle)); put(ArchiveFormat.lz4TrailerMagic)
+            try t.withUnsafeBytes { try emit($0) }
+        }
+        return (storedLength, hash.digest)
+    }
+}

@@ -1,0 +1,51 @@
+import SwapMoECore
+import SwapMoEPacker
+
+/// `swapmoe pack <hf-folder> -o <file> [--compress none|lz4] [--shuffle] [--dtype keep|bf16|f16|f32]`
+enum PackCommand {
+    static let usage = """
+    usage: swapmoe pack <hf-folder> -o <archive> [--compress none|lz4] [--shuffle] [--dtype keep|bf16|f16|f32]
+
+    Converts a Hugging Face MoE checkpoint folder (config.json, *.safetensors, tokenizer.json) into one
+    expert archive. Streams tensor by tensor (bounded memory); writes <archive>.partial and renames it
+    into place only when complete.
+
+      -o, --output PATH      archive to write (required)
+      --compress none|lz4    compress expert blocks with LZ4 (default: none)
+      --shuffle              split bf16/f16 high and low bytes before LZ4 (better ratio; needs --compress lz4)
+      --dtype keep|bf16|f16|f32
+                             store float weights in this dtype (default: keep the source dtype)
+    """
+
+    static let spec = Arguments.Spec(options: ["--output": ["-o"], "--compress": [], "--dtype": []], flags: ["--shuffle": []])
+
+    static func parse(_ args: [String]) throws(UsageError) -> PackOptions {
+        let a = try Arguments(args, spec: spec)
+        guard a.positionals.count == 1 else {
+            throw UsageError(a.positionals.isEmpty ? "missing the checkpoint folder to pack" : "expected one checkpoint folder, got \(a.positionals.count) arguments")
+        }
+        guard let out = a.value("--output"), !out.isEmpty else { throw UsageError("missing -o <archive>: where to write the archive") }
+        var o = PackOptions(input: a.positionals[0], output: out)
+        if let c = a.value("--compress") {
+            guard let comp = PackOptions.Compression(rawValue: c.lowercased()) else { throw UsageError("--compress must be none or lz4, not '\(c)'") }
+            o.compress = comp
+        }
+        o.shuffle = a.has("--shuffle")
+        if o.shuffle && o.compress == .none { throw UsageError("--shuffle only helps LZ4; add --compress lz4") }
+        if let d = a.value("--dtype"), d.lowercased() != "keep" {
+            guard let t = DType(userSpelling: d), t.isComputeFloat else { throw UsageError("--dtype must be keep, bf16, f16 or f32, not '\(d)'") }
+            o.dtype = t
+        }
+        return o
+    }
+
+    static func run(_ args: [String]) throws -> Int32 {
+        let options = try parse(args)
+        InterruptCleanup.install()
+        let bar = ProgressBar("packing")
+        let summary = try Packer.pack(options) { bar.update($0, $1) }
+        bar.finish()
+        Terminal.err(summary.line)
+        return 0
+    }
+}

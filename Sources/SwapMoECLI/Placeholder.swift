@@ -1,1 +1,0 @@
-public enum SwapMoECLI { public static func main() {} }

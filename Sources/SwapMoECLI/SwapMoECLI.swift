@@ -1,0 +1,49 @@
+import SwapMoECore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `swapmoe` command line: dispatch, help, and exit codes (0 ok, 1 runtime failure, 64 usage error).
+public enum SwapMoECLI {
+    static let usage = """
+    swapmoe \(SwapMoEVersion.string): serve Mixture-of-Experts models under a hard memory budget
+
+    usage: swapmoe <command> [options]
+
+    commands:
+      pack      convert a Hugging Face checkpoint folder into an expert archive
+      inspect   show what an archive holds; --verify checks every checksum
+
+    Run 'swapmoe <command> --help' for a command's options.
+    """
+
+    /// Runs one command line and returns the process exit code.
+    public static func run(_ argv: [String]) -> Int32 {
+        guard let command = argv.first else { Terminal.err(usage); return 64 }
+        let rest = Array(argv.dropFirst())
+        if command == "-h" || command == "--help" || command == "help" { Terminal.out(usage); return 0 }
+        if command == "--version" { Terminal.out("swapmoe \(SwapMoEVersion.string)"); return 0 }
+        let commands: [String: (usage: String, run: ([String]) throws -> Int32)] = [
+            "pack": (PackCommand.usage, PackCommand.run),
+            "inspect": (InspectCommand.usage, InspectCommand.run),
+        ]
+        guard let cmd = commands[command] else {
+            Terminal.err("swapmoe: unknown command '\(command)'\n\n\(usage)")
+            return 64
+        }
+        if rest.contains("-h") || rest.contains("--help") { Terminal.out(cmd.usage); return 0 }
+        do {
+            return try cmd.run(rest)
+        } catch let e as UsageError {
+            Terminal.err("swapmoe \(command): \(e.message)\n\n\(cmd.usage)")
+            return 64
+        } catch {
+            Terminal.err("swapmoe: \(error)")
+            return 1
+        }
+    }
+
+    public static func main() -> Never {
+        exit(run(Array(CommandLine.arguments.dropFirst())))
+    }
+}

@@ -1,0 +1,45 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SwapMoECore
+
+/// Output helpers: stdout/stderr writes without Foundation, and a progress bar drawn only on a terminal.
+public enum Terminal {
+    public static func out(_ s: String) { writeAll(1, s + "\n") }
+    public static func err(_ s: String) { writeAll(2, s + "\n") }
+    public static func writeAll(_ fd: Int32, _ s: String) {
+        var bytes = Array(s.utf8)
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
+            if n < 0 { if errno == EINTR { continue }; return }
+            off += n
+        }
+    }
+    public static var stderrIsTerminal: Bool { isatty(2) == 1 }
+}
+
+/// `[#####.....]  43%  1.2 GiB / 2.8 GiB  512 MB/s` on stderr, redrawn at most 10 times a second.
+final class ProgressBar {
+    private let label: String
+    private let start = monotonicSeconds()
+    private var last = 0.0
+    private let enabled: Bool
+
+    init(_ label: String, enabled: Bool = Terminal.stderrIsTerminal) { self.label = label; self.enabled = enabled }
+
+    func update(_ done: Int, _ total: Int) {
+        guard enabled else { return }
+        let now = monotonicSeconds()
+        guard now - last > 0.1 || done == total else { return }
+        last = now
+        let frac = total > 0 ? min(1, Double(done) / Double(total)) : 1
+        let width = 30
+        let filled = Int(frac * Double(width))
+        let rate = Double(done) / 1e6 / max(now - start, 1e-6)
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        Terminal.writeAll(2, "\r\(label) [\(bar)] \(Int(frac * 100))%  \(ByteSize.format(done)) / \(ByteSize.format(total))  \(formatFixed(rate, digits: 0)) MB/s ")
+    }
+
+    func finish() { if enabled { Terminal.writeAll(2, "\r\u{1B}[K") } }
+}

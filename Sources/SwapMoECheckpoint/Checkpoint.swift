@@ -1,0 +1,108 @@
+import Foundation
+import SwapMoECore
+
+/// A Hugging Face model folder: `config.json`, weights in one or more safetensors files (with
+/// `model.safetensors.index.json` when sharded), and tokenizer files.
+///
+/// The index file is preferred over a glob of `*.safetensors`, as mlx-swift-lm's `Load.swift` does: folders
+/// often hold stray files (consolidated weights, optimizer states) that are not part of the model.
+public final class Checkpoint: Sendable {
+    public let folder: String
+    /// `config.json` as parsed JSON (unknown keys kept).
+    public let config: JSONValue
+    public let configData: Data
+    public let shards: [SafetensorsFile]
+    /// Tensor name -> the shard holding it.
+    private let owner: [String: Int]
+
+    /// The tokenizer and generation files carried into the archive, when present.
+    public static let sideFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                                   "generation_config.json", "tokenizer.model", "spiece.model"]
+
+    public init(folder: String) throws(CheckpointError) {
+        guard FileSystem.exists(folder) else { throw .notADirectory(folder) }
+        guard FileSystem.isDirectory(folder) else { throw .notADirectory(folder) }
+        self.folder = folder
+        let configPath = folder + "/config.json"
+        guard let data = FileManager.default.contents(atPath: configPath) else { throw .missingConfig(folder) }
+        configData = data
+        do { config = try JSONDecoder().decode(JSONValue.self, from: data) }
+        catch { throw .badConfig(path: configPath, reason: "not valid JSON (\(error))") }
+        guard case .object = config else { throw .badConfig(path: configPath, reason: "not a JSON object") }
+
+        let shardNames = try Checkpoint.shardFiles(in: folder)
+        var shards: [SafetensorsFile] = []
+        var owner: [String: Int] = [:]
+        for name in shardNames {
+            let file = try SafetensorsFile(path: folder + "/" + name)
+            for t in file.tensors.keys { owner[t] = shards.count }
+            shards.append(file)
+        }
+        self.shards = shards
+        self.owner = owner
+    }
+
+    /// The safetensors files making up the model, in a stable order.
+    static func shardFiles(in folder: String) throws(CheckpointError) -> [String] {
+        let indexPath = folder + "/model.safetensors.index.json"
+        if let data = FileManager.default.contents(atPath: indexPath) {
+            guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let map = root["weight_map"] as? [String: String] else {
+                throw .badConfig(path: indexPath, reason: "no weight_map object")
+            }
+            let names = Array(Set(map.values)).sorted()
+            for n in names where !FileSystem.exists(folder + "/" + n) {
+                throw .missingShard(index: indexPath, shard: n)
+            }
+            return names
+        }
+        let all = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        let st = all.filter { $0.hasSuffix(".safetensors") }.sorted()
+        guard !st.isEmpty else { throw .noWeights(folder) }
+        if st.contains("model.safetensors") { return ["model.safetensors"] }
+        return st
+    }
+
+    /// Every tensor name, sorted.
+    public var tensorNames: [String] { owner.keys.sorted() }
+
+    public func info(_ name: String) -> TensorInfo? {
+        guard let i = owner[name] else { return nil }
+        return shards[i].tensors[name]
+    }
+
+    public func contains(_ name: String) -> Bool { owner[name] != nil }
+
+    public func require(_ name: String) throws(CheckpointError) -> TensorInfo {
+        guard let t = info(name) else { throw .missingTensor(name, folder: folder) }
+        return t
+    }
+
+    /// Calls `body` with the tensor's bytes (mapped, no copy).
+    public func withTensorBytes<R, E: Error>(_ name: String, _ body: (TensorInfo, UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R? {
+        guard let i = owner[name], let t = shards[i].tensors[name] else { return nil }
+        return try shards[i].withTensorBytes(t) { (buf) throws(E) -> R in try body(t, buf) }
+    }
+
+    /// Drops the mapped pages of a tensor that has been consumed.
+    public func release(_ name: String) {
+        guard let i = owner[name], let t = shards[i].tensors[name] else { return }
+        shards[i].release(t)
+    }
+
+    /// Drops the mapped pages of a byte range (absolute file offsets) of the shard holding `name`.
+    public func releaseRange(_ name: String, _ range: Range<Int>) {
+        guard let i = owner[name] else { return }
+        shards[i].mapping.release(range)
+    }
+
+    /// Total bytes of all tensors.
+    public var totalTensorBytes: Int { shards.reduce(0) { $0 + $1.tensors.values.reduce(0) { $0 + $1.byteCount } } }
+
+    /// The side files (tokenizer, generation config) that exist in the folder, with their contents.
+    public func sideFileContents() -> [(name: String, data: Data)] {
+        Checkpoint.sideFiles.compactMap { n in
+            FileManager.default.contents(atPath: folder + "/" + n).map { (n, $0) }
+        }
+    }
+}

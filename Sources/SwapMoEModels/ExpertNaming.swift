@@ -1,0 +1,94 @@
+import SwapMoECore
+import SwapMoECheckpoint
+
+/// One matrix of one expert, as the packer finds it in a checkpoint.
+public struct ExpertPart: Sendable, Hashable {
+    /// The role the engine knows it by: `gate`, `up`, `down` for SwiGLU experts.
+    public let role: String
+    /// The checkpoint tensor holding it.
+    public let tensor: String
+    /// For fused 3-D expert tensors, the rows of the tensor (viewed as 2-D `[rows, last_dim]`) that belong
+    /// to this expert; nil when the tensor is this expert's matrix alone.
+    public let rows: Range<Int>?
+    /// The matrix shape `[out, in]`.
+    public let shape: [Int]
+}
+
+/// Where a family keeps its experts on disk. Hub checkpoints keep one tensor per expert and matrix
+/// (`...experts.{e}.w1.weight`); transformers 5 may write fused 3-D tensors (`...experts.gate_up_proj` of
+/// shape `[E, 2I, H]`, gate rows first, and `...experts.down_proj` of shape `[E, H, I]`). Both are read.
+public struct ExpertNaming: Sendable {
+    /// Per-expert prefixes with `{l}` and `{e}` placeholders, e.g. `model.layers.{l}.block_sparse_moe.experts.{e}.`
+    public let perExpertPrefixes: [String]
+    /// Role -> accepted suffixes after the prefix, e.g. `gate: ["w1.weight", "gate_proj.weight"]`.
+    public let roles: [(role: String, suffixes: [String])]
+    /// Fused prefixes with `{l}`, e.g. `model.layers.{l}.mlp.experts.`
+    public let fusedPrefixes: [String]
+
+    /// The three SwiGLU roles under their Mixtral (`w1/w3/w2`) and Llama-MLP (`gate/up/down_proj`) names.
+    public static func swiGLU(perExpert: [String], fused: [String]) -> ExpertNaming {
+        ExpertNaming(perExpertPrefixes: perExpert,
+                     roles: [("gate", ["w1.weight", "gate_proj.weight"]),
+                             ("up", ["w3.weight", "up_proj.weight"]),
+                             ("down", ["w2.weight", "down_proj.weight"])],
+                     fusedPrefixes: fused)
+    }
+
+    static func fill(_ template: String, layer: Int, expert: Int = 0) -> String {
+        template.replacingOccurrences(of: "{l}", with: String(layer)).replacingOccurrences(of: "{e}", with: String(expert))
+    }
+
+    /// The parts of every expert of `layer`, indexed by expert, checked against the expected matrix shapes.
+    /// `hidden` and `intermediate` are the model's hidden size and this layer's expert width.
+    public func resolve(layer: Int, experts: Int, hidden: Int, intermediate: Int,
+                        in checkpoint: Checkpoint) throws(ModelError) -> [[ExpertPart]] {
+        let expected: [String: [Int]] = ["gate": [intermediate, hidden], "up": [intermediate, hidden], "down": [hidden, intermediate]]
+        var tried: [String] = []
+        // One tensor per expert and matrix.
+        for prefix in perExpertPrefixes {
+            let first = ExpertNaming.fill(prefix, layer: layer, expert: 0)
+            guard let suffixIndex = roles.first?.suffixes.firstIndex(where: { checkpoint.contains(first + $0) }) else {
+                tried.append(first + (roles.first?.suffixes.first ?? "")); continue
+            }
+            var all: [[ExpertPart]] = []
+            for e in 0..<experts {
+                let p = ExpertNaming.fill(prefix, layer: layer, expert: e)
+                var parts: [ExpertPart] = []
+                for (role, suffixes) in roles {
+                    let preferred = suffixes[min(suffixIndex, suffixes.count - 1)]
+                    guard let name = ([preferred] + suffixes).first(where: { checkpoint.contains(p + $0) }),
+                          let info = checkpoint.info(p + name) else {
+                        throw .missingExperts(layer: layer, tried: [p + preferred])
+                    }
+                    if let want = expected[role], info.shape != want {
+                        throw .badExpertTensor(name: info.name, shape: info.shape, expected: "\(want)")
+                    }
+                    parts.append(ExpertPart(role: role, tensor: info.name, rows: nil, shape: info.shape))
+                }
+                all.append(parts)
+            }
+            return all
+        }
+        // Fused 3-D tensors: gate_up_proj [E, 2I, H] (gate rows, then up rows) and down_proj [E, H, I].
+        for prefix in fusedPrefixes {
+            let p = ExpertNaming.fill(prefix, layer: layer)
+            let gateUpName = [p + "gate_up_proj", p + "gate_up_proj.weight"].first(where: checkpoint.contains)
+            let downName = [p + "down_proj", p + "down_proj.weight"].first(where: checkpoint.contains)
+            guard let gateUpName, let downName, let gu = checkpoint.info(gateUpName), let dn = checkpoint.info(downName) else {
+                tried.append(p + "gate_up_proj"); continue
+            }
+            guard gu.shape == [experts, 2 * intermediate, hidden] else {
+                throw .badExpertTensor(name: gateUpName, shape: gu.shape, expected: "[\(experts), \(2 * intermediate), \(hidden)] (experts, 2 x intermediate, hidden)")
+            }
+            guard dn.shape == [experts, hidden, intermediate] else {
+                throw .badExpertTensor(name: downName, shape: dn.shape, expected: "[\(experts), \(hidden), \(intermediate)] (experts, hidden, intermediate)")
+            }
+            return (0..<experts).map { e in
+                [ExpertPart(role: "gate", tensor: gateUpName, rows: (2 * e * intermediate)..<((2 * e + 1) * intermediate), shape: [intermediate, hidden]),
+                 ExpertPart(role: "up", tensor: gateUpName, rows: ((2 * e + 1) * intermediate)..<((2 * e + 2) * intermediate), shape: [intermediate, hidden]),
+                 ExpertPart(role: "down", tensor: downName, rows: (e * hidden)..<((e + 1) * hidden), shape: [hidden, intermediate])]
+            }
+        }
+        throw .missingExperts(layer: layer, tried: tried)
+    }
+}

@@ -1,0 +1,251 @@
+import Foundation
+import SwapMoECore
+import SwapMoECheckpoint
+import SwapMoEArchive
+import SwapMoEModels
+
+/// What `swapmoe pack` was asked to do.
+public struct PackOptions: Sendable {
+    public enum Compression: String, Sendable, CaseIterable { case none, lz4 }
+    public var input: String
+    public var output: String
+    public var compress: Compression = .none
+    public var shuffle = false
+    /// nil keeps each tensor's source dtype.
+    public var dtype: DType? = nil
+
+    public init(input: String, output: String, compress: Compression = .none, shuffle: Bool = false, dtype: DType? = nil) {
+        self.input = input; self.output = output; self.compress = compress; self.shuffle = shuffle; self.dtype = dtype
+    }
+}
+
+/// What a pack did, for the final summary line.
+public struct PackSummary: Sendable {
+    public var family: String
+    public var tensors: Int
+    public var experts: Int
+    public var bytesIn: Int
+    public var bytesOut: Int
+    public var seconds: Double
+    public var output: String
+
+    public var ratio: Double { bytesOut > 0 ? Double(bytesIn) / Double(bytesOut) : 1 }
+    public var megabytesPerSecond: Double { seconds > 0 ? Double(bytesIn) / 1e6 / seconds : 0 }
+
+    public var line: String {
+        "packed \(family): \(tensors) dense tensors, \(experts) experts, \(ByteSize.format(bytesIn)) in -> \(ByteSize.format(bytesOut)) out "
+            + "(ratio \(formatFixed(ratio, digits: 3))), \(formatFixed(megabytesPerSecond, digits: 1)) MB/s, \(formatFixed(seconds, digits: 1)) s -> \(output)"
+    }
+}
+
+public enum PackError: Error, CustomStringConvertible {
+    case checkpoint(CheckpointError)
+    case model(ModelError)
+    case archive(ArchiveError)
+    case conversion(ConversionError)
+    case io(SystemError)
+    case outputIsInput(String)
+
+    public var description: String {
+        switch self {
+        case .checkpoint(let e): e.description
+        case .model(let e): e.description
+        case .archive(let e): e.description
+        case .conversion(let e): e.description
+        case .io(let e): e.description
+        case .outputIsInput(let p): "output '\(p)' is inside the checkpoint folder's files; choose another -o path"
+        }
+    }
+
+    static func wrap(_ error: any Error) -> PackError {
+        switch error {
+        case let e as PackError: e
+        case let e as CheckpointError: .checkpoint(e)
+        case let e as ModelError: .model(e)
+        case let e as ArchiveError: .archive(e)
+        case let e as ConversionError: .conversion(e)
+        case let e as SystemError: .io(e)
+        default: .io(SystemError("pack", path: "\(error)", errno: EIO))
+        }
+    }
+}
+
+/// Converts a Hugging Face checkpoint folder into an expert archive, streaming tensor by tensor.
+///
+/// Peak memory stays bounded whatever the model size: source tensors are read from a read-only mapping whose
+/// pages are dropped (MADV_DONTNEED) as soon as each tensor is written, dtype conversion works in 1 MiB
+/// pieces, and LZ4 compresses one 1 MiB chunk at a time.
+public enum Packer {
+    /// Progress callback: bytes of source tensors consumed so far, and in all.
+    public typealias Progress = (_ done: Int, _ total: Int) -> Void
+
+    public static func pack(_ options: PackOptions, progress: Progress? = nil) throws(PackError) -> PackSummary {
+        do { return try run(options, progress: progress) } catch { throw PackError.wrap(error) }
+    }
+
+    static func run(_ options: PackOptions, progress: Progress?) throws -> PackSummary {
+        let start = monotonicSeconds()
+        let ckpt = try Checkpoint(folder: options.input)
+        let config = try ModelFamily.detect(configData: ckpt.configData)
+        let outDir = URL(fileURLWithPath: options.output).deletingLastPathComponent().standardizedFileURL.path
+        if outDir == URL(fileURLWithPath: options.input).standardizedFileURL.path, options.output.hasSuffix(".safetensors") {
+            throw PackError.outputIsInput(options.output)
+        }
+
+        // Which tensors are experts (per layer, per expert) and which are dense.
+        var expertParts: [(layer: Int, experts: [[ExpertPart]])] = []
+        var consumed = Set<String>()
+        for layer in config.moeLayers {
+            let parts = try config.expertNaming.resolve(layer: layer, experts: config.numExperts, hidden: config.hiddenSize,
+                                                        intermediate: config.expertIntermediate(layer: layer), in: ckpt)
+            expertParts.append((layer, parts))
+            for e in parts { for p in e { consumed.insert(p.tensor) } }
+        }
+        let denseNames = ckpt.tensorNames.filter { !consumed.contains($0) }
+
+        let writer = try ArchiveWriter(path: options.output)
+        InterruptCleanup.register(writer.partialPath)
+        defer { InterruptCleanup.unregister(writer.partialPath) }
+        do {
+            let total = ckpt.totalTensorBytes
+            var done = 0
+            let converter = Converter(target: options.dtype)
+
+            // Files: tokenizer and generation config, verbatim.
+            writer.beginRegion("files")
+            var files: [FileEntry] = []
+            for (name, data) in ckpt.sideFileContents() {
+                let r = try writer.writeBlock(alignment: ArchiveFormat.tensorAlignment, codec: .raw, shuffle: 0) { sink in
+                    try data.withUnsafeBytes { try sink.append($0) }
+                }
+                files.append(FileEntry(name: name, offset: r.offset, length: r.storedLength, xxh3: Checksum.hex(r.checksum)))
+            }
+            writer.endRegion("files")
+
+            // Dense tensors: raw, 64-byte aligned, usable straight from a mapping.
+            writer.beginRegion("dense")
+            var dense: [DenseTensor] = []
+            for name in denseNames {
+                let info = try ckpt.require(name)
+                let outType = converter.outputType(info.dtype)
+                let r = try writer.writeBlock(alignment: ArchiveFormat.tensorAlignment, codec: .raw, shuffle: 0) { sink in
+                    try ckpt.withTensorBytes(name) { _, bytes in _ = try converter.write(bytes, from: info.dtype, to: sink) }
+                }
+                ckpt.release(name)
+                dense.append(DenseTensor(name: name, dtype: outType, shape: info.shape, offset: r.offset, length: r.storedLength,
+                                         xxh3: Checksum.hex(r.checksum)))
+                done += info.byteCount
+                progress?(done, total)
+            }
+            writer.endRegion("dense")
+
+            // Experts: one block each, 4 KiB aligned, matrices 64-byte aligned inside.
+            writer.beginRegion("experts")
+            var layouts: [ExpertLayout] = []
+            var entries: [ExpertEntry] = []
+            let codec: ExpertCodec = options.compress == .lz4 ? .lz4 : .raw
+            for (layer, experts) in expertParts {
+                for (e, parts) in experts.enumerated() {
+                    let infos = try parts.map { try ckpt.require($0.tensor) }
+                    let layout = ExpertLayout(parts: zip(parts, infos).map { ($0.role, converter.outputType($1.dtype), $0.shape) })
+                    let layoutIndex: Int
+                    if let i = layouts.firstIndex(of: layout) { layoutIndex = i } else { layoutIndex = layouts.count; layouts.append(layout) }
+                    let width = options.shuffle && codec == .lz4 ? (layout.tensors.first?.dtype.size ?? 1) : 0
+                    var sumSq = 0.0
+                    let r = try writer.writeBlock(alignment: ArchiveFormat.blockAlignment, codec: codec, shuffle: width) { sink in
+                        for (part, info) in zip(parts, infos) {
+                            try sink.pad(to: ArchiveFormat.tensorAlignment)
+                            try ckpt.withTensorBytes(part.tensor) { _, bytes in
+                                let slice = rowSlice(bytes, info: info, rows: part.rows)
+                                sumSq += try converter.write(slice, from: info.dtype, to: sink, sumOfSquares: true)
+                                if part.rows != nil { ckpt.shardRelease(part.tensor, slice: slice, base: bytes) }
+                            }
+                        }
+                    }
+                    for part in parts where part.rows == nil { ckpt.release(part.tensor) }
+                    entries.append(ExpertEntry(stack: "decoder", layer: layer, expert: e, layout: layoutIndex, offset: r.offset,
+                                               storedLength: r.storedLength, rawLength: r.rawLength, codec: codec, shuffle: width,
+                                               xxh3: Checksum.hex(r.checksum), norm: sumSq.squareRoot()))
+                    done += infos.enumerated().reduce(0) { acc, x in acc + (parts[x.offset].rows.map { $0.count * rowBytes(x.element) } ?? x.element.byteCount) }
+                    progress?(done, total)
+                }
+                // Fused tensors are shared by all experts of the layer: drop them once the layer is written.
+                for name in Set(experts.flatMap { $0.filter { $0.rows != nil }.map(\.tensor) }) { ckpt.release(name) }
+            }
+            writer.endRegion("experts")
+
+            let summary = ModelSummary(
+                architecture: config.family.rawValue,
+                stacks: [StackSummary(name: "decoder", layers: config.numLayers, moeLayers: config.moeLayers, expertsPerLayer: config.numExperts)],
+                hiddenSize: config.hiddenSize, vocabSize: config.vocabSize, expertsPerToken: config.expertsPerToken,
+                tieWordEmbeddings: config.tieWordEmbeddings)
+            let manifest = Manifest(
+                createdBy: "swapmoe \(SwapMoEVersion.string)", family: config.family.rawValue, model: summary, config: ckpt.config,
+                pack: PackSettings(dtype: options.dtype?.rawValue.lowercased() ?? "keep", compress: options.compress.rawValue,
+                                   shuffle: options.shuffle && codec == .lz4),
+                files: files, dense: dense, expertLayouts: layouts, experts: entries)
+            try writer.finish(manifest: manifest)
+            let outSize = (try? FileHandleFD.openForReading(options.output).size()) ?? 0
+            return PackSummary(family: config.family.rawValue, tensors: dense.count, experts: entries.count, bytesIn: total,
+                               bytesOut: outSize, seconds: monotonicSeconds() - start, output: options.output)
+        } catch {
+            writer.abort()
+            throw error
+        }
+    }
+
+    static func rowBytes(_ info: TensorInfo) -> Int {
+        guard let last = info.shape.last, last > 0 else { return info.byteCount }
+        return last * info.dtype.size
+    }
+
+    /// The bytes of `rows` of a tensor viewed as 2-D `[rows, last_dim]` (the whole tensor when nil).
+    static func rowSlice(_ bytes: UnsafeRawBufferPointer, info: TensorInfo, rows: Range<Int>?) -> UnsafeRawBufferPointer {
+        guard let rows else { return bytes }
+        let rb = rowBytes(info)
+        return UnsafeRawBufferPointer(rebasing: bytes[(rows.lowerBound * rb)..<(rows.upperBound * rb)])
+    }
+}
+
+extension Checkpoint {
+    /// Drops the mapped pages of one slice of a fused tensor.
+    func shardRelease(_ name: String, slice: UnsafeRawBufferPointer, base: UnsafeRawBufferPointer) {
+        guard let info = info(name), let s = slice.baseAddress, let b = base.baseAddress else { return }
+        let start = info.range.lowerBound + (s - b)
+        releaseRange(name, start..<(start + slice.count))
+    }
+}
+
+/// Writes tensor bytes into a block, converting dtype in bounded pieces when asked.
+struct Converter {
+    let target: DType?
+    static let pieceElements = 1 << 18
+
+    func outputType(_ source: DType) -> DType {
+        guard let target, source.isComputeFloat else { return source }
+        return target
+    }
+
+    /// Appends `bytes` (of dtype `from`) to `sink`, converted; returns the sum of squares of the written
+    /// values when asked (for the expert norm), else 0.
+    func write(_ bytes: UnsafeRawBufferPointer, from: DType, to sink: BlockSink, sumOfSquares wantNorm: Bool = false) throws -> Double {
+        let to = outputType(from)
+        guard to != from else {
+            try sink.append(bytes)
+            return wantNorm ? SwapMoECore.sumOfSquares(from, bytes.baseAddress!, count: bytes.count / from.size) : 0
+        }
+        let count = bytes.count / from.size
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: Converter.pieceElements * to.size, alignment: 64)
+        defer { buf.deallocate() }
+        var total = 0.0
+        var i = 0
+        while i < count {
+            let n = min(Converter.pieceElements, count - i)
+            try convertElements(from: from, bytes.baseAddress! + i * from.size, to: to, buf.baseAddress!, count: n)
+            if wantNorm { total += SwapMoECore.sumOfSquares(to, buf.baseAddress!, count: n) }
+            try sink.append(UnsafeRawBufferPointer(start: buf.baseAddress, count: n * to.size))
+            i += n
+        }
+        return total
+    }
+}
