@@ -42,12 +42,15 @@ let package = Package(
         .target(name: "SwapMoECLI", dependencies: ["SwapMoECore", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels", "SwapMoEPacker", "SwapMoETokenizers", "SwapMoEKernels"]),
         .executableTarget(name: "swapmoe", dependencies: ["SwapMoECLI"]),
 
+        // Test helpers: a checkpoint writer, fixture paths, subprocess runner.
+        .target(name: "SwapMoETestSupport", dependencies: ["SwapMoECore"], path: "Tests/SwapMoETestSupport"),
+
         .testTarget(name: "SwapMoECoreTests", dependencies: ["SwapMoECore"]),
-        .testTarget(name: "SwapMoECheckpointTests", dependencies: ["SwapMoECheckpoint", "SwapMoEModels"]),
-        .testTarget(name: "SwapMoEArchiveTests", dependencies: ["SwapMoEArchive"]),
+        .testTarget(name: "SwapMoECheckpointTests", dependencies: ["SwapMoECheckpoint", "SwapMoEModels", "SwapMoETestSupport"]),
+        .testTarget(name: "SwapMoEArchiveTests", dependencies: ["SwapMoEArchive", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEKernelsTests", dependencies: ["SwapMoEKernels"]),
         .testTarget(name: "SwapMoETokenizersTests", dependencies: ["SwapMoETokenizers"]),
-        .testTarget(name: "SwapMoEPackerTests", dependencies: ["SwapMoEPacker", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels"]),
-        .testTarget(name: "SwapMoECLITests", dependencies: ["SwapMoECLI"]),
+        .testTarget(name: "SwapMoEPackerTests", dependencies: ["SwapMoEPacker", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels", "SwapMoETestSupport"]),
+        .testTarget(name: "SwapMoECLITests", dependencies: ["SwapMoECLI", "SwapMoEArchive", "SwapMoETestSupport"]),
     ]
 )

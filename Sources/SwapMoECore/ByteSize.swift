@@ -14,7 +14,7 @@ public enum ByteSize {
                 mult = m; s = String(s.dropLast(suf.count)); break
             }
         }
-        guard let v = Double(s), v.isFinite, v >= 0 else { return nil }
+        guard let v = Double(s.trimmingCharactersInSet()), v.isFinite, v >= 0 else { return nil }
         let bytes = (v * mult).rounded(.down)
         guard bytes < 1.8e19 else { return nil }
         return UInt64(bytes)

@@ -1,0 +1,123 @@
+import Foundation
+import Testing
+import SwapMoEArchive
+import SwapMoETestSupport
+@testable import SwapMoECLI
+
+@Suite("Command line parsing")
+struct ParsingTests {
+    @Test("pack options: --k v, --k=v, short aliases, validation")
+    func pack() throws {
+        let o = try PackCommand.parse(["model", "-o", "out.swm", "--compress=lz4", "--shuffle", "--dtype", "bf16"])
+        #expect(o.input == "model" && o.output == "out.swm" && o.compress == .lz4 && o.shuffle && o.dtype == .bf16)
+        #expect(try PackCommand.parse(["m", "--output=x"]).dtype == nil)
+        #expect(try PackCommand.parse(["m", "-o", "x", "--dtype", "keep"]).dtype == nil)
+        #expect(throws: UsageError.self) { try PackCommand.parse(["m"]) }
+        #expect(throws: UsageError.self) { try PackCommand.parse(["-o", "x"]) }
+        #expect(throws: UsageError.self) { try PackCommand.parse(["m", "-o", "x", "--compress", "zstd"]) }
+        #expect(throws: UsageError.self) { try PackCommand.parse(["m", "-o", "x", "--shuffle"]) }
+        #expect(throws: UsageError.self) { try PackCommand.parse(["m", "-o", "x", "--dtype", "int8"]) }
+        #expect(throws: UsageError.self) { try PackCommand.parse(["m", "-o", "x", "--bogus"]) }
+        #expect(try PackCommand.parse(["-o", "x", "--", "-weird-folder"]).input == "-weird-folder")
+    }
+
+    @Test("inspect options")
+    func inspect() throws {
+        #expect(try InspectCommand.parse(["a.swm", "--json", "--verify"]) == .init(path: "a.swm", verify: true, json: true))
+        #expect(throws: UsageError.self) { try InspectCommand.parse([]) }
+        #expect(throws: UsageError.self) { try InspectCommand.parse(["a", "b"]) }
+    }
+}
+
+@Suite("swapmoe end to end", .serialized)
+struct EndToEndTests {
+    let bin = TestPaths.swapmoeBinary
+
+    @Test("help goes to stdout with exit 0; usage errors to stderr with exit 64")
+    func help() throws {
+        let h = try runCommand(bin, ["--help"])
+        #expect(h.status == 0 && h.stdout.contains("pack") && h.stdout.contains("inspect"))
+        let ph = try runCommand(bin, ["pack", "--help"])
+        #expect(ph.status == 0 && ph.stdout.contains("--compress"))
+        let u = try runCommand(bin, ["pack", "folder"])
+        #expect(u.status == 64 && u.stderr.contains("missing -o") && u.stdout.isEmpty)
+        let c = try runCommand(bin, ["frobnicate"])
+        #expect(c.status == 64 && c.stderr.contains("unknown command 'frobnicate'"))
+    }
+
+    @Test("pack then inspect --json --verify reports the model; a flipped byte fails naming the block")
+    func packInspect() throws {
+        let dir = TestPaths.tempDir()
+        try CheckpointMaker.mixtral(layers: 2, experts: 4).write(to: dir + "/ckpt")
+        let p = try runCommand(bin, ["pack", dir + "/ckpt", "-o", dir + "/m.swm", "--compress", "lz4", "--shuffle"])
+        #expect(p.status == 0, "\(p.stderr)")
+        #expect(p.stderr.contains("packed mixtral: ") && p.stderr.contains("8 experts") && p.stderr.contains("MB/s"))
+        let i = try runCommand(bin, ["inspect", dir + "/m.swm", "--json", "--verify"])
+        #expect(i.status == 0, "\(i.stderr)")
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(i.stdout.utf8)) as? [String: Any])
+        for key in ["family", "layers", "experts_per_layer", "experts_per_token", "params_total", "params_active",
+                    "expert_bytes", "dense_bytes", "codec", "compression_ratio"] {
+            #expect(obj[key] != nil, "missing \(key)")
+        }
+        #expect(obj["family"] as? String == "mixtral" && obj["layers"] as? Int == 2 && obj["experts_per_layer"] as? Int == 4)
+        #expect(obj["experts_per_token"] as? Int == 2 && obj["codec"] as? String == "lz4")
+        // 2 layers x 4 experts x 3 x 48 x 80 expert params; dense: embeddings, lm_head, norms, attention, routers.
+        let expertParams = 2 * 4 * 3 * 48 * 80
+        #expect(obj["params_experts"] as? Int == expertParams)
+        #expect((obj["params_total"] as! Int) - (obj["params_active"] as! Int) == expertParams / 2)
+
+        let text = try runCommand(bin, ["inspect", dir + "/m.swm", "--experts", "--tensors"])
+        #expect(text.status == 0 && text.stdout.contains("top-2") && text.stdout.contains("layer 1 expert 3"))
+
+        let archive = try Archive(path: dir + "/m.swm")
+        let e = try #require(archive.expert(ExpertKey(layer: 1, expert: 2)))
+        let h = try FileHandle(forUpdating: URL(fileURLWithPath: dir + "/m.swm"))
+        try h.seek(toOffset: UInt64(e.offset + 100))
+        let b = try h.read(upToCount: 1)![0]
+        try h.seek(toOffset: UInt64(e.offset + 100))
+        try h.write(contentsOf: Data([~b]))
+        try h.close()
+        let v = try runCommand(bin, ["inspect", dir + "/m.swm", "--verify"])
+        #expect(v.status == 1)
+        #expect(v.stderr.contains("layer 1, expert 2"), "\(v.stderr)")
+    }
+
+    @Test("runtime failures are one line on stderr with exit 1")
+    func failures() throws {
+        let dir = TestPaths.tempDir()
+        for (args, needle) in [(["inspect", dir + "/none.swm"], "does not exist"),
+                               (["pack", dir + "/nothing", "-o", dir + "/x.swm"], "is not a directory"),
+                               (["inspect", #filePath], "not a swapmoe archive")] {
+            let r = try runCommand(bin, args)
+            #expect(r.status == 1 && r.stderr.contains(needle), "\(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count == 1)
+        }
+    }
+
+    @Test("interrupting pack (SIGINT, SIGTERM, SIGKILL) never leaves a file at the -o path")
+    func interrupted() throws {
+        let dir = TestPaths.tempDir()
+        var maker = CheckpointMaker.mixtral(hidden: 1024, intermediate: 2048, layers: 1, experts: 2, dtype: .f32)
+        for i in 0..<6 { maker.addLarge("extra.\(i).weight", [2048, 2048], .f32) }
+        try maker.write(to: dir + "/ckpt")
+        for sig in [SIGINT, SIGTERM, SIGKILL] {
+            let out = dir + "/big\(sig).swm"
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: bin)
+            p.arguments = ["pack", dir + "/ckpt", "-o", out, "--compress", "lz4", "--shuffle", "--dtype", "bf16"]
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            let deadline = Date().addingTimeInterval(20)
+            while !FileManager.default.fileExists(atPath: out + ".partial") && Date() < deadline && p.isRunning { usleep(2000) }
+            usleep(20_000)
+            #expect(p.isRunning, "pack finished before it could be interrupted; make the test checkpoint larger")
+            kill(p.processIdentifier, sig)
+            p.waitUntilExit()
+            #expect(!FileManager.default.fileExists(atPath: out), "signal \(sig) left \(out)")
+            if sig != SIGKILL {
+                #expect(p.terminationStatus == 128 + sig)
+                #expect(!FileManager.default.fileExists(atPath: out + ".partial"))
+            }
+        }
+    }
+}

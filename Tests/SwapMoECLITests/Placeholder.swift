@@ -1,4 +1,0 @@
-import Testing
-@testable import SwapMoECLI
-
-@Suite struct SwapMoECLITestsPlaceholder { @Test func builds() { #expect(Bool(true)) } }

@@ -1,4 +1,0 @@
-import Testing
-@testable import SwapMoECheckpoint
-
-@Suite struct SwapMoECheckpointTestsPlaceholder { @Test func builds() { #expect(Bool(true)) } }

@@ -1,0 +1,152 @@
+import Foundation
+import Testing
+import SwapMoECore
+import SwapMoECheckpoint
+import SwapMoEArchive
+import SwapMoEModels
+import SwapMoETestSupport
+@testable import SwapMoEPacker
+
+/// Packs `folder` and checks that every checkpoint tensor comes back bit-identical from the archive: dense
+/// tensors by name, expert matrices through the family's naming (whole tensors or fused row slices).
+func assertRoundTrip(_ folder: String, _ options: (String) -> PackOptions, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let out = TestPaths.tempDir() + "/model.swm"
+    let summary = try Packer.pack(options(out))
+    let archive = try Archive(path: out)
+    let ckpt = try Checkpoint(folder: folder)
+    let config = try ModelFamily.detect(configData: ckpt.configData)
+    #expect(summary.experts == config.moeLayers.count * config.numExperts, sourceLocation: sourceLocation)
+    #expect(try archive.verify().isEmpty, sourceLocation: sourceLocation)
+
+    var covered = Set<String>()
+    for d in archive.manifest.dense {
+        let info = try #require(ckpt.info(d.name), sourceLocation: sourceLocation)
+        #expect(d.shape == info.shape && d.dtype == info.dtype, "\(d.name)", sourceLocation: sourceLocation)
+        let a = archive.withDenseBytes(d) { Array($0) }
+        let b = ckpt.withTensorBytes(d.name) { _, buf in Array(buf) }
+        #expect(a == b, "dense tensor \(d.name) differs", sourceLocation: sourceLocation)
+        covered.insert(d.name)
+    }
+    for layer in config.moeLayers {
+        let parts = try config.expertNaming.resolve(layer: layer, experts: config.numExperts, hidden: config.hiddenSize,
+                                                    intermediate: config.expertIntermediate(layer: layer), in: ckpt)
+        for (e, expertParts) in parts.enumerated() {
+            let entry = try #require(archive.expert(ExpertKey(layer: layer, expert: e)), sourceLocation: sourceLocation)
+            let raw = try archive.expertBytes(entry)
+            let layout = archive.layout(of: entry)
+            for p in expertParts {
+                let t = try #require(layout.tensor(p.role), sourceLocation: sourceLocation)
+                let info = try #require(ckpt.info(p.tensor), sourceLocation: sourceLocation)
+                let src: [UInt8] = ckpt.withTensorBytes(p.tensor) { _, buf in Array(Packer.rowSlice(buf, info: info, rows: p.rows)) }!
+                #expect(Array(raw[t.offset..<(t.offset + t.length)]) == src, "layer \(layer) expert \(e) \(p.role)", sourceLocation: sourceLocation)
+                #expect(t.offset % ArchiveFormat.tensorAlignment == 0, sourceLocation: sourceLocation)
+                covered.insert(p.tensor)
+            }
+            #expect(entry.offset % ArchiveFormat.blockAlignment == 0, sourceLocation: sourceLocation)
+            #expect(entry.norm > 0, sourceLocation: sourceLocation)
+        }
+    }
+    #expect(covered == Set(ckpt.tensorNames), "every checkpoint tensor is stored exactly once", sourceLocation: sourceLocation)
+}
+
+@Suite("Packer")
+struct PackerTests {
+    @Test("per-expert Mixtral tensors round-trip bit-identically, raw and LZ4+shuffle", arguments: [false, true])
+    func perExpert(lz4: Bool) throws {
+        let dir = TestPaths.tempDir()
+        try CheckpointMaker.mixtral().write(to: dir + "/ckpt")
+        try assertRoundTrip(dir + "/ckpt") { PackOptions(input: dir + "/ckpt", output: $0, compress: lz4 ? .lz4 : .none, shuffle: lz4) }
+    }
+
+    @Test("fused transformers-5 expert tensors are sliced per expert")
+    func fused() throws {
+        let dir = TestPaths.tempDir()
+        try CheckpointMaker.mixtral(fused: true).write(to: dir + "/ckpt")
+        try assertRoundTrip(dir + "/ckpt") { PackOptions(input: dir + "/ckpt", output: $0, compress: .lz4, shuffle: true) }
+    }
+
+    @Test("sharded checkpoints with an index, f32 and f16 sources")
+    func shardedAndDtypes() throws {
+        for dtype in [DType.f32, .f16] {
+            let dir = TestPaths.tempDir()
+            try CheckpointMaker.mixtral(hidden: 96, intermediate: 40, layers: 3, experts: 3, dtype: dtype).write(to: dir + "/ckpt", shards: 3)
+            try assertRoundTrip(dir + "/ckpt") { PackOptions(input: dir + "/ckpt", output: $0, compress: .lz4, shuffle: true) }
+        }
+    }
+
+    @Test("every committed model fixture packs and round-trips, raw and LZ4+shuffle")
+    func fixtures() throws {
+        for folder in TestPaths.modelFixtures {
+            try assertRoundTrip(folder) { PackOptions(input: folder, output: $0) }
+            try assertRoundTrip(folder) { PackOptions(input: folder, output: $0, compress: .lz4, shuffle: true) }
+        }
+    }
+
+    @Test("experts larger than one LZ4 chunk decode exactly")
+    func multiChunk() throws {
+        let dir = TestPaths.tempDir()
+        // gate+up+down = 3 x 512 x 400 bf16 = 1.2 MB per expert: two chunks.
+        try CheckpointMaker.mixtral(hidden: 400, intermediate: 512, layers: 1, experts: 2).write(to: dir + "/ckpt")
+        try assertRoundTrip(dir + "/ckpt") { PackOptions(input: dir + "/ckpt", output: $0, compress: .lz4, shuffle: true) }
+        try assertRoundTrip(dir + "/ckpt") { PackOptions(input: dir + "/ckpt", output: $0, compress: .lz4, shuffle: false) }
+    }
+
+    @Test("--dtype converts floats with round-to-nearest-even and norms follow the stored values")
+    func dtypeConversion() throws {
+        let dir = TestPaths.tempDir()
+        let maker = CheckpointMaker.mixtral(layers: 1, experts: 2, dtype: .f32)
+        try maker.write(to: dir + "/ckpt")
+        let out = dir + "/bf16.swm"
+        _ = try Packer.pack(PackOptions(input: dir + "/ckpt", output: out, dtype: .bf16))
+        let archive = try Archive(path: out)
+        let src = try #require(maker.tensors.first { $0.name == "model.embed_tokens.weight" })
+        let d = try #require(archive.dense("model.embed_tokens.weight"))
+        #expect(d.dtype == .bf16 && d.length == src.bytes.count / 2)
+        let got = archive.withDenseBytes(d) { b in (0..<(d.length / 2)).map { b.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self) } }
+        let want = src.bytes.withUnsafeBytes { b in (0..<(src.bytes.count / 4)).map { floatToBF16(b.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self)) } }
+        #expect(got == want)
+        let e = try #require(archive.expert(ExpertKey(layer: 0, expert: 1)))
+        let raw = try archive.expertBytes(e)
+        var sumSq = 0.0
+        for t in archive.layout(of: e).tensors {
+            raw.withUnsafeBytes { sumSq += sumOfSquares(.bf16, $0.baseAddress! + t.offset, count: t.elementCount) }
+        }
+        #expect(abs(sumSq.squareRoot() - e.norm) < 1e-9 * max(1, e.norm))
+    }
+
+    @Test("unsupported model_type names the supported families")
+    func unsupported() throws {
+        let dir = TestPaths.tempDir()
+        var maker = CheckpointMaker.mixtral(layers: 1, experts: 2)
+        maker.config["model_type"] = "llama"
+        try maker.write(to: dir + "/ckpt")
+        #expect {
+            try Packer.pack(PackOptions(input: dir + "/ckpt", output: dir + "/x.swm"))
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("unsupported model_type 'llama'") && text.contains("mixtral, qwen2_moe, qwen3_moe, olmoe")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/x.swm"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/x.swm.partial"))
+    }
+
+    @Test("a missing expert tensor fails cleanly and leaves no output")
+    func missingExpert() throws {
+        let dir = TestPaths.tempDir()
+        var maker = CheckpointMaker.mixtral(layers: 2, experts: 3)
+        maker.tensors.removeAll { $0.name == "model.layers.1.block_sparse_moe.experts.2.w3.weight" }
+        try maker.write(to: dir + "/ckpt")
+        #expect(throws: PackError.self) { try Packer.pack(PackOptions(input: dir + "/ckpt", output: dir + "/x.swm")) }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/x.swm"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/x.swm.partial"))
+    }
+
+    @Test("expert shapes that contradict config.json are rejected")
+    func wrongShape() throws {
+        let dir = TestPaths.tempDir()
+        var maker = CheckpointMaker.mixtral(layers: 1, experts: 2)
+        maker.config["intermediate_size"] = 50
+        try maker.write(to: dir + "/ckpt")
+        #expect { try Packer.pack(PackOptions(input: dir + "/ckpt", output: dir + "/x.swm")) } throws: { "\($0)".contains("expected [50, 80]") }
+    }
+}

@@ -1,4 +1,0 @@
-import Testing
-@testable import SwapMoEPacker
-
-@Suite struct SwapMoEPackerTestsPlaceholder { @Test func builds() { #expect(Bool(true)) } }
