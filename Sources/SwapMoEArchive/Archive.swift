@@ -144,6 +144,18 @@ public final class Archive: Sendable {
         } catch { throw .corruptBlock(path: path, block: e.label, reason: error.reason) }
     }
 
+    /// The stored bytes of an expert block inside the read-only mapping (valid while the archive is open).
+    /// For raw blocks these are the weights themselves: the resident and mmap paths use them in place.
+    public func mappedBlock(_ e: ExpertEntry) -> UnsafeRawBufferPointer {
+        mapping.withBytes(e.offset..<(e.offset + e.storedLength)) { $0 }
+    }
+
+    /// Advises the kernel about an expert block's pages in the mapping (MADV_WILLNEED / MADV_DONTNEED).
+    public func adviseBlock(_ e: ExpertEntry, willNeed: Bool) {
+        let r = e.offset..<(e.offset + e.storedLength)
+        if willNeed { mapping.willNeed(r) } else { mapping.release(r) }
+    }
+
     /// Convenience for tests and tools: the decoded raw bytes of one expert block.
     public func expertBytes(_ e: ExpertEntry) throws(ArchiveError) -> [UInt8] {
         let dst = UnsafeMutableRawBufferPointer.allocate(byteCount: max(e.rawLength, 1), alignment: ArchiveFormat.blockAlignment)

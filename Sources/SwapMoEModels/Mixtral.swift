@@ -21,12 +21,15 @@ public struct MixtralConfig: FamilyConfig, Decodable {
     public let ropeTheta: Double
     public let maxPositions: Int
     public let tieWordEmbeddings: Bool
+    /// Attention window (transformers' `sliding_window`; nil or 0 = full attention).
+    public let slidingWindow: Int?
 
     enum CodingKeys: String, CodingKey {
         case hiddenSize = "hidden_size", intermediateSize = "intermediate_size", numLayers = "num_hidden_layers"
         case numHeads = "num_attention_heads", numKVHeads = "num_key_value_heads", headDim = "head_dim"
         case numExperts = "num_local_experts", expertsPerToken = "num_experts_per_tok", vocabSize = "vocab_size"
         case rmsNormEps = "rms_norm_eps", maxPositions = "max_position_embeddings", tieWordEmbeddings = "tie_word_embeddings"
+        case slidingWindow = "sliding_window"
     }
 
     public init(from decoder: Decoder) throws {
@@ -44,6 +47,7 @@ public struct MixtralConfig: FamilyConfig, Decodable {
         ropeTheta = try RopeKeys(from: decoder).theta ?? 1e6
         maxPositions = try c.decodeIfPresent(Int.self, forKey: .maxPositions) ?? 32768
         tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
+        slidingWindow = (try c.decodeIfPresent(Int.self, forKey: .slidingWindow)).flatMap { $0 > 0 ? $0 : nil }
     }
 
     public func isMoELayer(_ layer: Int) -> Bool { true }
@@ -56,4 +60,15 @@ public struct MixtralConfig: FamilyConfig, Decodable {
     public func expertIntermediate(layer: Int) -> Int { intermediateSize }
 
     public func validate() throws(ModelError) { try validateCommon(headCount: numHeads, kvHeads: numKVHeads) }
+}
+
+extension MixtralConfig: DecoderFamily {
+    public func decoderSpec() throws(ModelError) -> DecoderSpec {
+        DecoderSpec(hidden: hiddenSize, layers: numLayers, heads: numHeads, kvHeads: numKVHeads, headDim: headDim, vocab: vocabSize,
+                    eps: Float(rmsNormEps), ropeTheta: ropeTheta, qkvBias: false, outputBias: false, qkNorm: .none, clipQKV: nil,
+                    window: Array(repeating: slidingWindow, count: numLayers), experts: numExperts, expertsPerToken: expertsPerToken,
+                    router: .renormalize, moeLayers: Set(0..<numLayers), denseIntermediate: intermediateSize,
+                    sharedExpertIntermediate: nil, tieEmbeddings: tieWordEmbeddings,
+                    routerNames: { ["model.layers.\($0).block_sparse_moe.gate.weight", "model.layers.\($0).mlp.gate.weight"] })
+    }
 }

@@ -47,6 +47,11 @@ public enum ModelError: Error, CustomStringConvertible, Sendable {
     case badConfig(family: String, reason: String)
     case missingExperts(layer: Int, tried: [String])
     case badExpertTensor(name: String, shape: [Int], expected: String)
+    case missingTensor(String)
+    case badTensor(name: String, reason: String)
+    case unsupportedFeature(String)
+    case contextFull(context: Int)
+    case badToken(Int, vocab: Int)
 
     public var description: String {
         switch self {
@@ -58,6 +63,16 @@ public enum ModelError: Error, CustomStringConvertible, Sendable {
             "config.json of this \(family) model is not usable: \(reason)"
         case let .missingExperts(layer, tried):
             "layer \(layer) is a MoE layer but none of its expert tensors were found (looked for \(tried.prefix(4).joined(separator: ", "))); the checkpoint is incomplete or its layout is not supported"
+        case .missingTensor(let name):
+            "the archive has no tensor '\(name)'; it was packed from an incomplete checkpoint, re-pack it from the full Hugging Face folder"
+        case let .badTensor(name, reason):
+            "tensor '\(name)' \(reason); the archive does not match its config, re-pack it"
+        case .contextFull(let c):
+            "the sequence reached the context size \(c); raise --ctx or shorten the prompt"
+        case let .badToken(t, vocab):
+            "token id \(t) is outside the vocabulary (0..<\(vocab)); the tokenizer does not match the model"
+        case .unsupportedFeature(let what):
+            "\(what) is not supported yet; please open an issue with the model name"
         case let .badExpertTensor(name, shape, expected):
             "expert tensor '\(name)' has shape \(shape), expected \(expected); the checkpoint does not match its config.json"
         }

@@ -21,13 +21,14 @@ public struct OLMoEConfig: FamilyConfig, Decodable {
     public let rmsNormEps: Double
     public let ropeTheta: Double
     public let tieWordEmbeddings: Bool
+    public let attentionBias: Bool
 
     enum CodingKeys: String, CodingKey {
         case hiddenSize = "hidden_size", intermediateSize = "intermediate_size", numLayers = "num_hidden_layers"
         case numHeads = "num_attention_heads", numKVHeads = "num_key_value_heads", headDim = "head_dim"
         case numExperts = "num_experts", expertsPerToken = "num_experts_per_tok", normTopKProb = "norm_topk_prob"
         case clipQKV = "clip_qkv", vocabSize = "vocab_size", rmsNormEps = "rms_norm_eps"
-        case tieWordEmbeddings = "tie_word_embeddings"
+        case tieWordEmbeddings = "tie_word_embeddings", attentionBias = "attention_bias"
     }
 
     public init(from decoder: Decoder) throws {
@@ -46,6 +47,7 @@ public struct OLMoEConfig: FamilyConfig, Decodable {
         rmsNormEps = try c.decodeIfPresent(Double.self, forKey: .rmsNormEps) ?? 1e-5
         ropeTheta = try RopeKeys(from: decoder).theta ?? 10000
         tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
+        attentionBias = try c.decodeIfPresent(Bool.self, forKey: .attentionBias) ?? false
     }
 
     public func isMoELayer(_ layer: Int) -> Bool { true }
@@ -57,4 +59,19 @@ public struct OLMoEConfig: FamilyConfig, Decodable {
     public func expertIntermediate(layer: Int) -> Int { intermediateSize }
 
     public func validate() throws(ModelError) { try validateCommon(headCount: numHeads, kvHeads: numKVHeads) }
+}
+
+extension OLMoEConfig: DecoderFamily {
+    public func decoderSpec() throws(ModelError) -> DecoderSpec {
+        // transformers normalises q over hidden_size and k over (hidden / heads) * kv_heads.
+        guard numHeads * headDim == hiddenSize else {
+            throw .unsupportedFeature("OLMoE with num_attention_heads * head_dim != hidden_size")
+        }
+        return DecoderSpec(hidden: hiddenSize, layers: numLayers, heads: numHeads, kvHeads: numKVHeads, headDim: headDim, vocab: vocabSize,
+                           eps: Float(rmsNormEps), ropeTheta: ropeTheta, qkvBias: attentionBias, outputBias: attentionBias,
+                           qkNorm: .wholeProjection, clipQKV: clipQKV.map(Float.init), window: Array(repeating: nil, count: numLayers),
+                           experts: numExperts, expertsPerToken: expertsPerToken, router: .normTopKProb(normTopKProb),
+                           moeLayers: Set(0..<numLayers), denseIntermediate: intermediateSize, sharedExpertIntermediate: nil,
+                           tieEmbeddings: tieWordEmbeddings, routerNames: mlpRouterName)
+    }
 }

@@ -25,6 +25,8 @@ public struct Qwen2MoEConfig: FamilyConfig, Decodable {
     public let rmsNormEps: Double
     public let ropeTheta: Double
     public let tieWordEmbeddings: Bool
+    public let qkvBias: Bool
+    public let useSlidingWindow: Bool
 
     enum CodingKeys: String, CodingKey {
         case hiddenSize = "hidden_size", intermediateSize = "intermediate_size", moeIntermediateSize = "moe_intermediate_size"
@@ -33,6 +35,7 @@ public struct Qwen2MoEConfig: FamilyConfig, Decodable {
         case numExperts = "num_experts", expertsPerToken = "num_experts_per_tok", normTopKProb = "norm_topk_prob"
         case decoderSparseStep = "decoder_sparse_step", mlpOnlyLayers = "mlp_only_layers", vocabSize = "vocab_size"
         case rmsNormEps = "rms_norm_eps", tieWordEmbeddings = "tie_word_embeddings"
+        case qkvBias = "qkv_bias", useSlidingWindow = "use_sliding_window"
     }
 
     public init(from decoder: Decoder) throws {
@@ -54,6 +57,8 @@ public struct Qwen2MoEConfig: FamilyConfig, Decodable {
         rmsNormEps = try c.decodeIfPresent(Double.self, forKey: .rmsNormEps) ?? 1e-6
         ropeTheta = try RopeKeys(from: decoder).theta ?? 1e6
         tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
+        qkvBias = try c.decodeIfPresent(Bool.self, forKey: .qkvBias) ?? true
+        useSlidingWindow = try c.decodeIfPresent(Bool.self, forKey: .useSlidingWindow) ?? false
     }
 
     /// transformers: `layer not in mlp_only_layers and num_experts > 0 and (layer + 1) % decoder_sparse_step == 0`.
@@ -70,5 +75,16 @@ public struct Qwen2MoEConfig: FamilyConfig, Decodable {
     public func validate() throws(ModelError) {
         try validateCommon(headCount: numHeads, kvHeads: numKVHeads)
         guard decoderSparseStep >= 1 else { throw .badConfig(family: Self.family.rawValue, reason: "decoder_sparse_step must be >= 1") }
+    }
+}
+
+extension Qwen2MoEConfig: DecoderFamily {
+    public func decoderSpec() throws(ModelError) -> DecoderSpec {
+        if useSlidingWindow { throw .unsupportedFeature("Qwen2-MoE with use_sliding_window") }
+        return DecoderSpec(hidden: hiddenSize, layers: numLayers, heads: numHeads, kvHeads: numKVHeads, headDim: headDim, vocab: vocabSize,
+                           eps: Float(rmsNormEps), ropeTheta: ropeTheta, qkvBias: qkvBias, outputBias: false, qkNorm: .none, clipQKV: nil,
+                           window: Array(repeating: nil, count: numLayers), experts: numExperts, expertsPerToken: expertsPerToken,
+                           router: .normTopKProb(normTopKProb), moeLayers: Set(moeLayers), denseIntermediate: intermediateSize,
+                           sharedExpertIntermediate: sharedExpertIntermediateSize, tieEmbeddings: tieWordEmbeddings, routerNames: mlpRouterName)
     }
 }

@@ -24,6 +24,7 @@ public struct Qwen3MoEConfig: FamilyConfig, Decodable {
     public let rmsNormEps: Double
     public let ropeTheta: Double
     public let tieWordEmbeddings: Bool
+    public let useSlidingWindow: Bool
 
     enum CodingKeys: String, CodingKey {
         case hiddenSize = "hidden_size", intermediateSize = "intermediate_size", moeIntermediateSize = "moe_intermediate_size"
@@ -32,6 +33,7 @@ public struct Qwen3MoEConfig: FamilyConfig, Decodable {
         case numExperts = "num_experts", expertsPerToken = "num_experts_per_tok", normTopKProb = "norm_topk_prob"
         case decoderSparseStep = "decoder_sparse_step", mlpOnlyLayers = "mlp_only_layers", vocabSize = "vocab_size"
         case rmsNormEps = "rms_norm_eps", tieWordEmbeddings = "tie_word_embeddings"
+        case useSlidingWindow = "use_sliding_window"
     }
 
     public init(from decoder: Decoder) throws {
@@ -53,6 +55,7 @@ public struct Qwen3MoEConfig: FamilyConfig, Decodable {
         rmsNormEps = try c.decodeIfPresent(Double.self, forKey: .rmsNormEps) ?? 1e-6
         ropeTheta = try RopeKeys(from: decoder).theta ?? 1e6
         tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
+        useSlidingWindow = try c.decodeIfPresent(Bool.self, forKey: .useSlidingWindow) ?? false
     }
 
     public func isMoELayer(_ layer: Int) -> Bool {
@@ -68,5 +71,17 @@ public struct Qwen3MoEConfig: FamilyConfig, Decodable {
     public func validate() throws(ModelError) {
         try validateCommon(headCount: numHeads, kvHeads: numKVHeads)
         guard decoderSparseStep >= 1 else { throw .badConfig(family: Self.family.rawValue, reason: "decoder_sparse_step must be >= 1") }
+    }
+}
+
+extension Qwen3MoEConfig: DecoderFamily {
+    public func decoderSpec() throws(ModelError) -> DecoderSpec {
+        if useSlidingWindow { throw .unsupportedFeature("Qwen3-MoE with use_sliding_window") }
+        return DecoderSpec(hidden: hiddenSize, layers: numLayers, heads: numHeads, kvHeads: numKVHeads, headDim: headDim, vocab: vocabSize,
+                           eps: Float(rmsNormEps), ropeTheta: ropeTheta, qkvBias: attentionBias, outputBias: attentionBias, qkNorm: .perHead,
+                           clipQKV: nil, window: Array(repeating: nil, count: numLayers), experts: numExperts,
+                           expertsPerToken: expertsPerToken, router: .normTopKProb(normTopKProb), moeLayers: Set(moeLayers),
+                           denseIntermediate: intermediateSize, sharedExpertIntermediate: nil, tieEmbeddings: tieWordEmbeddings,
+                           routerNames: mlpRouterName)
     }
 }

@@ -1,0 +1,323 @@
+import Foundation
+import SwapMoECore
+import SwapMoEArchive
+import SwapMoEKernels
+
+/// The weights of one decoder layer, resolved from the archive once.
+struct DecoderLayer {
+    var attnNorm: [Float]
+    var mlpNorm: [Float]
+    var wq: Matrix, wk: Matrix, wv: Matrix, wo: Matrix
+    var bq: [Float]?, bk: [Float]?, bv: [Float]?, bo: [Float]?
+    var qNorm: [Float]?, kNorm: [Float]?
+    var router: Matrix?
+    var shared: (gate: Matrix, up: Matrix, down: Matrix, scale: Matrix)?
+    var dense: (gate: Matrix, up: Matrix, down: Matrix)?
+}
+
+/// Float32 scratch owned by one model: sized once for the largest batch, never reallocated.
+final class Workspace {
+    let capacity: Int
+    private var buffers: [UnsafeMutablePointer<Float>] = []
+    let x, xn, q, k, v, att, tmp, mo: UnsafeMutablePointer<Float>
+    let gx, g, u, dOut, routerLogits, probs, norms: UnsafeMutablePointer<Float>
+
+    init(spec: DecoderSpec, capacity: Int, expertIntermediate: Int) {
+        self.capacity = capacity
+        var all: [UnsafeMutablePointer<Float>] = []
+        func alloc(_ n: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 16))
+            p.initialize(repeating: 0, count: max(n, 16))
+            all.append(p)
+            return p
+        }
+        let h = spec.hidden, qd = spec.heads * spec.headDim, kvd = spec.kvHeads * spec.headDim
+        let inter = max(expertIntermediate, spec.denseIntermediate, spec.sharedExpertIntermediate ?? 0)
+        x = alloc(capacity * h); xn = alloc(capacity * h); q = alloc(capacity * qd); k = alloc(capacity * kvd)
+        v = alloc(capacity * kvd); att = alloc(capacity * qd); tmp = alloc(capacity * max(h, qd)); mo = alloc(capacity * h)
+        gx = alloc(capacity * h); g = alloc(capacity * inter); u = alloc(capacity * inter); dOut = alloc(capacity * h)
+        routerLogits = alloc(capacity * max(spec.experts, 1)); probs = alloc(capacity * max(spec.experts, 1)); norms = alloc(capacity)
+        buffers = all
+    }
+
+    deinit { for b in buffers { b.deallocate() } }
+}
+
+/// Keys and values of every layer for `context` positions, f32.
+final class KVCache {
+    let context: Int
+    let stride: Int
+    let keys: [UnsafeMutablePointer<Float>]
+    let values: [UnsafeMutablePointer<Float>]
+
+    init(layers: Int, context: Int, stride: Int) {
+        self.context = context
+        self.stride = stride
+        keys = (0..<layers).map { _ in .allocate(capacity: context * stride) }
+        values = (0..<layers).map { _ in .allocate(capacity: context * stride) }
+    }
+
+    deinit { keys.forEach { $0.deallocate() }; values.forEach { $0.deallocate() } }
+
+    static func bytes(layers: Int, context: Int, stride: Int) -> Int { 2 * layers * context * stride * 4 }
+}
+
+/// Counters of one model instance, for the stats line.
+public struct ForwardStats: Sendable {
+    public var tokens = 0
+    public var expertCalls = 0
+}
+
+/// A Mixture-of-Experts decoder (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE) running from an archive, with its
+/// experts supplied by an `ExpertProvider` and its KV cache for `context` positions.
+public final class DecoderModel {
+    public let spec: DecoderSpec
+    public let config: any FamilyConfig
+    public let archive: Archive
+    public let experts: ExpertProvider
+    public let context: Int
+    public let pool: ThreadPool
+    public private(set) var position = 0
+    public private(set) var stats = ForwardStats()
+    let layers: [DecoderLayer]
+    let embed: Matrix
+    let lmHead: Matrix
+    let finalNorm: [Float]
+    let rope: RoPE
+    let cache: KVCache
+    let ws: Workspace
+    let expertIntermediate: Int
+
+    /// Largest number of tokens run through the layers at once (prefill is cut into batches of this size).
+    public static let defaultBatch = 64
+
+    public init(archive: Archive, experts: ExpertProvider, context: Int, threads: Int, batch: Int = DecoderModel.defaultBatch) throws {
+        self.archive = archive
+        self.experts = experts
+        self.pool = ThreadPool(threads: max(1, threads))
+        config = try ModelFamily.detect(configData: try JSONEncoder().encode(archive.manifest.config))
+        spec = try config.spec()
+        self.context = context
+        let s = spec
+        let w = DenseWeights(archive: archive)
+        let qd = s.heads * s.headDim, kvd = s.kvHeads * s.headDim
+        embed = try w.matrix("model.embed_tokens.weight", cols: s.hidden)
+        guard embed.rows >= s.vocab else { throw ModelError.badTensor(name: "model.embed_tokens.weight", reason: "has \(embed.rows) rows for a vocabulary of \(s.vocab)") }
+        lmHead = try w.has("lm_head.weight") ? w.matrix("lm_head.weight", cols: s.hidden) : embed
+        finalNorm = try w.vector("model.norm.weight", count: s.hidden)
+        var layers: [DecoderLayer] = []
+        var inter = 1
+        for l in 0..<s.layers {
+            let p = "model.layers.\(l)."
+            let a = p + "self_attn."
+            var layer = DecoderLayer(
+                attnNorm: try w.vector(p + "input_layernorm.weight", count: s.hidden),
+                mlpNorm: try w.vector(p + "post_attention_layernorm.weight", count: s.hidden),
+                wq: try w.matrix(a + "q_proj.weight", rows: qd, cols: s.hidden), wk: try w.matrix(a + "k_proj.weight", rows: kvd, cols: s.hidden),
+                wv: try w.matrix(a + "v_proj.weight", rows: kvd, cols: s.hidden), wo: try w.matrix(a + "o_proj.weight", rows: s.hidden, cols: qd),
+                bq: try w.optionalVector(a + "q_proj.bias", count: qd), bk: try w.optionalVector(a + "k_proj.bias", count: kvd),
+                bv: try w.optionalVector(a + "v_proj.bias", count: kvd), bo: try w.optionalVector(a + "o_proj.bias", count: s.hidden))
+            if s.qkvBias && (layer.bq == nil || layer.bk == nil || layer.bv == nil) { throw ModelError.missingTensor(a + "q_proj.bias") }
+            switch s.qkNorm {
+            case .none: break
+            case .perHead:
+                layer.qNorm = try w.vector(a + "q_norm.weight", count: s.headDim)
+                layer.kNorm = try w.vector(a + "k_norm.weight", count: s.headDim)
+            case .wholeProjection:
+                layer.qNorm = try w.vector(a + "q_norm.weight", count: qd)
+                layer.kNorm = try w.vector(a + "k_norm.weight", count: kvd)
+            }
+            if s.isMoE(l) {
+                layer.router = try w.matrix(s.routerNames(l), rows: s.experts, cols: s.hidden)
+                inter = max(inter, config.expertIntermediate(layer: l))
+                if let si = s.sharedExpertIntermediate {
+                    let m = p + "mlp.shared_expert."
+                    layer.shared = (try w.matrix(m + "gate_proj.weight", rows: si, cols: s.hidden), try w.matrix(m + "up_proj.weight", rows: si, cols: s.hidden),
+                                    try w.matrix(m + "down_proj.weight", rows: s.hidden, cols: si),
+                                    try w.matrix(p + "mlp.shared_expert_gate.weight", rows: 1, cols: s.hidden))
+                }
+            } else {
+                let m = p + "mlp.", di = s.denseIntermediate
+                layer.dense = (try w.matrix(m + "gate_proj.weight", rows: di, cols: s.hidden), try w.matrix(m + "up_proj.weight", rows: di, cols: s.hidden),
+                               try w.matrix(m + "down_proj.weight", rows: s.hidden, cols: di))
+            }
+            layers.append(layer)
+        }
+        self.layers = layers
+        expertIntermediate = inter
+        rope = RoPE(headDim: s.headDim, theta: Float(s.ropeTheta))
+        cache = KVCache(layers: s.layers, context: context, stride: kvd)
+        ws = Workspace(spec: s, capacity: max(1, batch), expertIntermediate: inter)
+    }
+
+    /// Bytes this model allocates besides weights: KV cache and workspace (for the memory planner).
+    public static func runtimeBytes(spec: DecoderSpec, context: Int, batch: Int, expertIntermediate: Int) -> Int {
+        let h = spec.hidden, qd = spec.heads * spec.headDim, kvd = spec.kvHeads * spec.headDim
+        let inter = max(expertIntermediate, spec.denseIntermediate, spec.sharedExpertIntermediate ?? 0)
+        let ws = batch * (h * 6 + qd * 2 + kvd * 2 + max(h, qd) + inter * 2 + spec.experts * 2 + 1) * 4
+        return KVCache.bytes(layers: spec.layers, context: context, stride: kvd) + ws + batch * spec.vocab * 4
+    }
+
+    /// Forgets the sequence: the next token is at position 0.
+    public func reset() { position = 0 }
+
+    public enum Logits { case last, all }
+
+    /// Runs `tokens` from the current position and returns logits (`[vocab]` for `.last`, `[tokens, vocab]`
+    /// row-major for `.all`). Prompts longer than the batch size are run in batches.
+    public func forward(_ tokens: [Int], logits: Logits = .last) throws -> [Float] {
+        guard !tokens.isEmpty else { return [] }
+        guard position + tokens.count <= context else { throw ModelError.contextFull(context: context) }
+        if let bad = tokens.first(where: { $0 < 0 || $0 >= spec.vocab }) { throw ModelError.badToken(bad, vocab: spec.vocab) }
+        var out: [Float] = []
+        if logits == .all { out.reserveCapacity(tokens.count * spec.vocab) }
+        var i = 0
+        while i < tokens.count {
+            let n = min(ws.capacity, tokens.count - i)
+            let last = i + n == tokens.count
+            try runBatch(tokens[i..<(i + n)])
+            if logits == .all {
+                out += computeLogits(rows: 0..<n)
+            } else if last {
+                out = computeLogits(rows: (n - 1)..<n)
+            }
+            i += n
+        }
+        return out
+    }
+
+    /// Logits of `rows` of the current batch's final hidden states.
+    private func computeLogits(rows: Range<Int>) -> [Float] {
+        let s = spec, h = s.hidden
+        var out = [Float](repeating: 0, count: rows.count * s.vocab)
+        for (j, r) in rows.enumerated() { rmsnorm(ws.xn + j * h, ws.x + r * h, finalNorm, n: h, eps: s.eps) }
+        out.withUnsafeMutableBufferPointer { o in
+            gemm(o.baseAddress!, lmHead.base, lmHead.type, ws.xn, tokens: rows.count, d: s.vocab, n: h, pool: pool)
+        }
+        return out
+    }
+
+    /// x ← layers(x) for `tokens` at positions `position ..< position + n`.
+    private func runBatch(_ tokens: ArraySlice<Int>) throws {
+        let s = spec, n = tokens.count, h = s.hidden
+        let qd = s.heads * s.headDim, kvd = s.kvHeads * s.headDim
+        for (t, tok) in tokens.enumerated() { embed.row(tok, into: ws.x + t * h) }
+        for (l, L) in layers.enumerated() {
+            // Attention block: h = x + W_o · Attn(...)
+            for t in 0..<n { rmsnorm(ws.xn + t * h, ws.x + t * h, L.attnNorm, n: h, eps: s.eps) }
+            matmul(ws.q, L.wq, ws.xn, n, bias: L.bq)
+            matmul(ws.k, L.wk, ws.xn, n, bias: L.bk)
+            matmul(ws.v, L.wv, ws.xn, n, bias: L.bv)
+            switch s.qkNorm {
+            case .none: break
+            case .perHead:
+                for t in 0..<n {
+                    for hd in 0..<s.heads { let p = ws.q + t * qd + hd * s.headDim; rmsnorm(p, p, L.qNorm!, n: s.headDim, eps: s.eps) }
+                    for hd in 0..<s.kvHeads { let p = ws.k + t * kvd + hd * s.headDim; rmsnorm(p, p, L.kNorm!, n: s.headDim, eps: s.eps) }
+                }
+            case .wholeProjection:
+                for t in 0..<n {
+                    rmsnorm(ws.q + t * qd, ws.q + t * qd, L.qNorm!, n: qd, eps: s.eps)
+                    rmsnorm(ws.k + t * kvd, ws.k + t * kvd, L.kNorm!, n: kvd, eps: s.eps)
+                }
+            }
+            if let c = s.clipQKV {
+                for (p, count) in [(ws.q, n * qd), (ws.k, n * kvd), (ws.v, n * kvd)] {
+                    for i in 0..<count { p[i] = min(max(p[i], -c), c) }
+                }
+            }
+            for t in 0..<n {
+                rope.apply(ws.q + t * qd, heads: s.heads, position: position + t)
+                rope.apply(ws.k + t * kvd, heads: s.kvHeads, position: position + t)
+            }
+            (cache.keys[l] + position * kvd).update(from: ws.k, count: n * kvd)
+            (cache.values[l] + position * kvd).update(from: ws.v, count: n * kvd)
+            causalAttention(ws.att, ws.q, keys: cache.keys[l], values: cache.values[l], start: position, tokens: n,
+                            heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, window: s.window[l], pool: pool)
+            matmul(ws.tmp, L.wo, ws.att, n, bias: L.bo)
+            add(ws.x, ws.tmp, n * h)
+
+            // Feed-forward block: x = h + MoE(n2(h)) or MLP(n2(h))
+            for t in 0..<n { rmsnorm(ws.xn + t * h, ws.x + t * h, L.mlpNorm, n: h, eps: s.eps) }
+            ws.mo.update(repeating: 0, count: n * h)
+            if let router = L.router {
+                try moe(layer: l, L, router: router, tokens: n)
+            } else if let d = L.dense {
+                swiGLU(ws.mo, gate: d.gate, up: d.up, down: d.down, x: ws.xn, n, accumulate: true)
+            }
+            add(ws.x, ws.mo, n * h)
+        }
+        position += n
+        stats.tokens += n
+    }
+
+    /// Sparse MoE: p = softmax(W_g · y); K = topk(p); mo += Σ_{i∈K} w_i · E_i(y) [+ σ(w_s · y) · E_shared(y)].
+    private func moe(layer l: Int, _ L: DecoderLayer, router: Matrix, tokens n: Int) throws {
+        let s = spec, h = s.hidden, e = s.experts
+        matmul(ws.routerLogits, router, ws.xn, n)
+        for t in 0..<n {
+            ws.probs.advanced(by: t * e).update(from: ws.routerLogits + t * e, count: e)
+            softmax(ws.probs + t * e, n: e)
+            ws.norms[t] = dot(ws.xn + t * h, ws.xn + t * h, n: h).squareRoot()
+        }
+        experts.observeRouting(layer: l, tokens: n, inputNorms: ws.norms, probabilities: ws.probs, experts: e)
+        let allowed = experts.allowedExperts(layer: l)
+        // Route: per expert, the tokens it serves and their weights.
+        var assigned = [[(token: Int, weight: Float)]](repeating: [], count: e)
+        var masked = [Float](repeating: 0, count: e)
+        for t in 0..<n {
+            let p = ws.probs + t * e
+            var k = s.expertsPerToken
+            let picks: [(index: Int, value: Float)]
+            if let allowed {
+                for i in 0..<e { masked[i] = allowed[i] ? p[i] : -.infinity }
+                k = min(k, allowed.lazy.filter { $0 }.count)
+                picks = masked.withUnsafeBufferPointer { topK($0.baseAddress!, n: e, k: k) }
+            } else {
+                picks = topK(p, n: e, k: k)
+            }
+            var sum: Float = 0
+            for pk in picks { sum += pk.value }
+            for pk in picks { assigned[pk.index].append((t, s.router.renormalizes ? pk.value / sum : pk.value)) }
+        }
+        for (i, list) in assigned.enumerated() where !list.isEmpty {
+            let key = ExpertKey(layer: l, expert: i)
+            let w = try experts.acquire(key)
+            defer { experts.release(key) }
+            for (j, a) in list.enumerated() { (ws.gx + j * h).update(from: ws.xn + a.token * h, count: h) }
+            swiGLU(ws.dOut, gate: w.gate, up: w.up, down: w.down, x: ws.gx, list.count, accumulate: false)
+            for (j, a) in list.enumerated() { axpy(ws.mo + a.token * h, a.weight, ws.dOut + j * h, n: h) }
+            stats.expertCalls += 1
+        }
+        if let sh = L.shared {
+            swiGLU(ws.tmp, gate: sh.gate, up: sh.up, down: sh.down, x: ws.xn, n, accumulate: false)
+            matmul(ws.norms, sh.scale, ws.xn, n)
+            for t in 0..<n { axpy(ws.mo + t * h, 1 / (1 + expf(-ws.norms[t])), ws.tmp + t * h, n: h) }
+        }
+    }
+
+    /// y[n, d] = x[n, k] · W^T (+ bias)
+    @inline(__always)
+    private func matmul(_ y: UnsafeMutablePointer<Float>, _ w: Matrix, _ x: UnsafePointer<Float>, _ n: Int, bias: [Float]? = nil) {
+        if let bias {
+            bias.withUnsafeBufferPointer { b in
+                gemm(y, w.base, w.type, x, tokens: n, d: w.rows, n: w.cols, bias: b.baseAddress, pool: pool)
+            }
+        } else {
+            gemm(y, w.base, w.type, x, tokens: n, d: w.rows, n: w.cols, pool: pool)
+        }
+    }
+
+    /// out (+)= down · (silu(gate · x) ⊙ up · x) for n rows of x.
+    private func swiGLU(_ out: UnsafeMutablePointer<Float>, gate: Matrix, up: Matrix, down: Matrix, x: UnsafePointer<Float>, _ n: Int, accumulate: Bool) {
+        let inter = gate.rows
+        matmul(ws.g, gate, x, n)
+        matmul(ws.u, up, x, n)
+        siluMul(ws.g, ws.g, ws.u, n: n * inter)
+        gemm(out, down.base, down.type, ws.g, tokens: n, d: down.rows, n: down.cols, accumulate: accumulate, pool: pool)
+    }
+
+    private func add(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ count: Int) {
+        axpy(y, 1, x, n: count)
+    }
+}

@@ -1,0 +1,64 @@
+/// The structural choices that tell the decoder families apart. Each family file builds one from its config;
+/// `DecoderModel` composes the same pre-norm transformer from it:
+///
+///     x   = embed(tokens)
+///     for each layer l:
+///         h = x + W_o · Attn(RoPE(qknorm(W_q · n1(x))), RoPE(qknorm(W_k · n1(x))), W_v · n1(x))
+///         x = h + (isMoE(l) ? MoE(n2(h)) : MLP(n2(h)))
+///     logits = W_lm · norm(x)
+public struct DecoderSpec: Sendable {
+    public enum QKNorm: Sendable { case none, perHead, wholeProjection }
+    public enum RouterRule: Sendable {
+        /// Mixtral: the top-k probabilities are always renormalised to sum to one.
+        case renormalize
+        /// Qwen / OLMoE: renormalise only when `norm_topk_prob` is set.
+        case normTopKProb(Bool)
+        public var renormalizes: Bool {
+            switch self { case .renormalize: true; case .normTopKProb(let b): b }
+        }
+    }
+
+    public var hidden: Int
+    public var layers: Int
+    public var heads: Int
+    public var kvHeads: Int
+    public var headDim: Int
+    public var vocab: Int
+    public var eps: Float
+    public var ropeTheta: Double
+    public var qkvBias: Bool
+    public var outputBias: Bool
+    public var qkNorm: QKNorm
+    public var clipQKV: Float?
+    /// Sliding attention window per layer (nil: full causal attention).
+    public var window: [Int?]
+    public var experts: Int
+    public var expertsPerToken: Int
+    public var router: RouterRule
+    public var moeLayers: Set<Int>
+    /// Intermediate width of dense MLP layers (non-MoE layers).
+    public var denseIntermediate: Int
+    /// Intermediate width of the always-on shared expert, if the family has one (Qwen2-MoE).
+    public var sharedExpertIntermediate: Int?
+    public var tieEmbeddings: Bool
+    /// Router weight names of layer `l`, in order of preference (hub name first).
+    public var routerNames: @Sendable (Int) -> [String]
+
+    public func isMoE(_ layer: Int) -> Bool { moeLayers.contains(layer) }
+}
+
+extension FamilyConfig {
+    /// The decoder structure of this family (each family file implements `decoderSpec`).
+    public func spec() throws(ModelError) -> DecoderSpec {
+        guard let s = self as? any DecoderFamily else { throw .unsupportedFeature("running \(Self.family.rawValue) models") }
+        return try s.decoderSpec()
+    }
+}
+
+/// A family the decoder can run.
+public protocol DecoderFamily: FamilyConfig {
+    func decoderSpec() throws(ModelError) -> DecoderSpec
+}
+
+/// `model.layers.{l}.mlp.gate.weight`, the router of every family stored under `mlp`.
+@Sendable func mlpRouterName(_ l: Int) -> [String] { ["model.layers.\(l).mlp.gate.weight"] }

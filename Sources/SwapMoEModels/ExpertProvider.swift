@@ -1,0 +1,65 @@
+import SwapMoECore
+import SwapMoEArchive
+
+/// Where the forward pass gets experts from. The resident provider below holds every expert; the swap
+/// engine implements the same interface over a fixed-size arena.
+///
+/// `acquire` returns weights that stay valid until the matching `release`; between the two the provider must
+/// not evict or overwrite that expert.
+public protocol ExpertProvider: AnyObject, Sendable {
+    func acquire(_ key: ExpertKey) throws -> ExpertWeights
+    func release(_ key: ExpertKey)
+    /// Restricts routing of `layer` to these experts (nil: all). SwapMoE's masked router uses it.
+    func allowedExperts(layer: Int) -> [Bool]?
+    /// Sees every MoE layer's input norm and full router probabilities before experts are acquired
+    /// (importance tracking and prefetch in the swap engine).
+    func observeRouting(layer: Int, tokens: Int, inputNorms: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, experts: Int)
+}
+
+extension ExpertProvider {
+    public func allowedExperts(layer: Int) -> [Bool]? { nil }
+    public func observeRouting(layer: Int, tokens: Int, inputNorms: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, experts: Int) {}
+}
+
+/// Every expert resident: raw blocks are used in place from the archive's read-only mapping (no copy; the
+/// page cache backs them), compressed blocks are decoded once into one anonymous allocation.
+public final class ResidentExperts: ExpertProvider, @unchecked Sendable {
+    // @unchecked Sendable: `weights` and `storage` are written only in init and read-only afterwards.
+    private let weights: [ExpertKey: ExpertWeights]
+    private let storage: UnsafeMutableRawBufferPointer?
+    public let residentBytes: Int
+
+    public init(archive: Archive) throws {
+        let decoded = archive.experts.filter { $0.codec != .raw }
+        let total = decoded.reduce(0) { $0 + ArchiveFormat.align($1.rawLength, ArchiveFormat.blockAlignment) }
+        storage = total > 0 ? .allocate(byteCount: total, alignment: ArchiveFormat.blockAlignment) : nil
+        var map: [ExpertKey: ExpertWeights] = [:]
+        var offset = 0
+        let staging = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, decoded.map(\.storedLength).max() ?? 1), alignment: ArchiveFormat.blockAlignment)
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: ArchiveFormat.chunkSize, alignment: 64)
+        defer { staging.deallocate(); scratch.deallocate() }
+        for e in archive.experts {
+            let key = ExpertKey(stack: e.stack, layer: e.layer, expert: e.expert)
+            let layout = archive.layout(of: e)
+            if e.codec == .raw {
+                map[key] = try ExpertWeights(block: archive.mappedBlock(e).baseAddress!, layout: layout)
+            } else {
+                let dst = UnsafeMutableRawBufferPointer(rebasing: storage![offset..<(offset + e.rawLength)])
+                try archive.readExpert(e, into: dst, staging: staging, scratch: scratch)
+                map[key] = try ExpertWeights(block: dst.baseAddress!, layout: layout)
+                offset += ArchiveFormat.align(e.rawLength, ArchiveFormat.blockAlignment)
+            }
+        }
+        weights = map
+        residentBytes = archive.experts.reduce(0) { $0 + $1.rawLength }
+    }
+
+    deinit { storage?.deallocate() }
+
+    public func acquire(_ key: ExpertKey) throws -> ExpertWeights {
+        guard let w = weights[key] else { throw ModelError.missingTensor("expert \(key)") }
+        return w
+    }
+
+    public func release(_ key: ExpertKey) {}
+}

@@ -1,0 +1,96 @@
+import SwapMoECore
+import SwapMoEArchive
+import SwapMoEKernels
+
+/// A weight matrix `W[rows, cols]`, row-major as `nn.Linear.weight`, in f32/f16/bf16, living in memory the
+/// caller keeps alive (the archive's mapping or an expert slot).
+public struct Matrix: @unchecked Sendable {
+    // @unchecked Sendable: points at read-only weight memory owned by an Archive or an expert store that
+    // outlives every use; nothing writes through it.
+    public let base: UnsafeRawPointer
+    public let type: WeightType
+    public let rows: Int
+    public let cols: Int
+
+    public init(base: UnsafeRawPointer, type: WeightType, rows: Int, cols: Int) {
+        self.base = base; self.type = type; self.rows = rows; self.cols = cols
+    }
+
+    public var byteCount: Int { rows * cols * type.byteSize }
+
+    /// Row `r` widened to f32 into `out` (used for embedding lookups).
+    public func row(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        convertToFloat(out, base + r * cols * type.byteSize, type, count: cols)
+    }
+}
+
+extension WeightType {
+    init?(_ d: DType) {
+        switch d {
+        case .f32: self = .f32
+        case .f16: self = .f16
+        case .bf16: self = .bf16
+        default: return nil
+        }
+    }
+}
+
+/// The matrices of one SwiGLU expert: `down(silu(gate · x) ⊙ up · x)`.
+public struct ExpertWeights: Sendable {
+    public let gate: Matrix
+    public let up: Matrix
+    public let down: Matrix
+
+    /// Views the decoded bytes of an expert block through its layout.
+    public init(block: UnsafeRawPointer, layout: ExpertLayout) throws(ModelError) {
+        func m(_ role: String) throws(ModelError) -> Matrix {
+            guard let t = layout.tensor(role), t.shape.count == 2, let type = WeightType(t.dtype) else {
+                throw .badConfig(family: "archive", reason: "expert layout lacks a 2-D float '\(role)' matrix")
+            }
+            return Matrix(base: block + t.offset, type: type, rows: t.shape[0], cols: t.shape[1])
+        }
+        gate = try m("gate"); up = try m("up"); down = try m("down")
+    }
+}
+
+/// Dense tensors of an archive by name, as kernel-ready matrices and f32 vectors.
+struct DenseWeights {
+    let archive: Archive
+
+    func has(_ name: String) -> Bool { archive.dense(name) != nil }
+
+    /// The first of `names` present in the archive, as a matrix `[rows, cols]`.
+    func matrix(_ names: [String], rows: Int? = nil, cols: Int? = nil) throws(ModelError) -> Matrix {
+        guard let t = names.lazy.compactMap({ archive.dense($0) }).first else {
+            throw .missingTensor(names[0])
+        }
+        guard t.shape.count == 2, let type = WeightType(t.dtype) else {
+            throw .badTensor(name: t.name, reason: "is \(t.dtype.rawValue) \(t.shape), expected a 2-D f32/f16/bf16 matrix")
+        }
+        if let rows, t.shape[0] != rows { throw .badTensor(name: t.name, reason: "has \(t.shape[0]) rows, expected \(rows)") }
+        if let cols, t.shape[1] != cols { throw .badTensor(name: t.name, reason: "has \(t.shape[1]) columns, expected \(cols)") }
+        let base = archive.withDenseBytes(t) { $0.baseAddress! }
+        return Matrix(base: base, type: type, rows: t.shape[0], cols: t.shape[1])
+    }
+
+    func matrix(_ name: String, rows: Int? = nil, cols: Int? = nil) throws(ModelError) -> Matrix {
+        try matrix([name], rows: rows, cols: cols)
+    }
+
+    /// A 1-D tensor widened to f32 (norm weights, biases).
+    func vector(_ names: [String], count: Int) throws(ModelError) -> [Float] {
+        guard let t = names.lazy.compactMap({ archive.dense($0) }).first else { throw .missingTensor(names[0]) }
+        guard t.elementCount == count, let type = WeightType(t.dtype) else {
+            throw .badTensor(name: t.name, reason: "has shape \(t.shape) of \(t.dtype.rawValue), expected \(count) floats")
+        }
+        var out = [Float](repeating: 0, count: count)
+        archive.withDenseBytes(t) { b in out.withUnsafeMutableBufferPointer { convertToFloat($0.baseAddress!, b.baseAddress!, type, count: count) } }
+        return out
+    }
+
+    func vector(_ name: String, count: Int) throws(ModelError) -> [Float] { try vector([name], count: count) }
+
+    func optionalVector(_ name: String, count: Int) throws(ModelError) -> [Float]? {
+        has(name) ? try vector(name, count: count) : nil
+    }
+}
