@@ -65,8 +65,8 @@ enum F16Rows: GemmRows {
     static var xShift: Int { 0 }
     @inline(__always) static func xbOffset(n: Int) -> Int { 8 }
     @inline(__always) static func load(_ row: UnsafeRawPointer, _ k: Int) -> (SIMD8<Float>, SIMD8<Float>) {
-        (SIMD8<Float>(row.loadUnaligned(fromByteOffset: k &* 2, as: SIMD8<Float16>.self)),
-         SIMD8<Float>(row.loadUnaligned(fromByteOffset: k &* 2 &+ 16, as: SIMD8<Float16>.self)))
+        (f16ToFloat8(row.loadUnaligned(fromByteOffset: k &* 2, as: SIMD8<Float16>.self)),
+         f16ToFloat8(row.loadUnaligned(fromByteOffset: k &* 2 &+ 16, as: SIMD8<Float16>.self)))
     }
 }
 

@@ -90,12 +90,19 @@ func loadF32x16(_ p: UnsafePointer<Float>, _ i: Int) -> SIMD16<Float> {
     UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self)
 }
 
-/// 16 f16 at byte offset -> SIMD16<Float>. Converted as two SIMD8 halves: the generic SIMD16 conversion
-/// initializer is not inlined in large loops (a call per block); the SIMD8 one becomes `vcvtph2ps ymm`.
+/// 8 f16 -> 8 Float, built lane by lane so that it is always inlined and LLVM folds it into one F16C
+/// `vcvtph2ps ymm`. (The generic `SIMD8<Float>(SIMD8<Float16>)` initializer is a stdlib specialization that
+/// the inliner sometimes leaves as a call per block, which halved f16 GEMM/GEMV speed.)
+@inline(__always)
+func f16ToFloat8(_ h: SIMD8<Float16>) -> SIMD8<Float> {
+    SIMD8<Float>(Float(h[0]), Float(h[1]), Float(h[2]), Float(h[3]), Float(h[4]), Float(h[5]), Float(h[6]), Float(h[7]))
+}
+
+/// 16 f16 at byte offset -> SIMD16<Float> (two `vcvtph2ps ymm`).
 @inline(__always)
 func loadF16x16(_ w: UnsafeRawPointer, _ byteOffset: Int) -> SIMD16<Float> {
-    let lo = SIMD8<Float>(w.loadUnaligned(fromByteOffset: byteOffset, as: SIMD8<Float16>.self))
-    let hi = SIMD8<Float>(w.loadUnaligned(fromByteOffset: byteOffset &+ 16, as: SIMD8<Float16>.self))
+    let lo = f16ToFloat8(w.loadUnaligned(fromByteOffset: byteOffset, as: SIMD8<Float16>.self))
+    let hi = f16ToFloat8(w.loadUnaligned(fromByteOffset: byteOffset &+ 16, as: SIMD8<Float16>.self))
     return SIMD16(lowHalf: lo, highHalf: hi)
 }
 
