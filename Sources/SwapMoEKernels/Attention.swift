@@ -1,0 +1,108 @@
+import Foundation
+
+/// Grouped-query attention for one new token against a Float32 KV cache.
+///
+/// Shapes: q (heads, headDim); keys/values (length, kvHeads, headDim) with position p of kv head j at
+/// `keys + p*kvStride + j*headDim` (default `kvStride = kvHeads*headDim`); out (heads, headDim).
+/// The cache must already hold the new token's K/V at position `length - 1`. Query head h reads kv head
+/// `h / (heads / kvHeads)` (HF `repeat_kv`). scores = (q . k) * scale, stable softmax, out = Σ p v.
+/// - Parameters:
+///   - scale: defaults to 1/sqrt(headDim).
+///   - window: sliding window (attend to the last `window` positions only); nil = full causal.
+///   - pool: threads to split heads over; results are identical for any pool.
+public func attention(_ out: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>,
+                      keys: UnsafePointer<Float>, values: UnsafePointer<Float>, length: Int,
+                      heads: Int, kvHeads: Int, headDim: Int, kvStride: Int? = nil,
+                      scale: Float? = nil, window: Int? = nil, pool: ThreadPool? = nil) {
+    precondition(kvHeads > 0 && heads % kvHeads == 0, "heads must be a multiple of kvHeads")
+    let stride = kvStride ?? kvHeads * headDim
+    let sc = scale ?? 1 / Float(headDim).squareRoot()
+    let group = heads / kvHeads
+    let body = { (h: Int) in
+        attendOne(out + h * headDim, q + h * headDim,
+                  keys + (h / group) * headDim, values + (h / group) * headDim,
+                  length: length, headDim: headDim, kvStride: stride, scale: sc, window: window)
+    }
+    if let pool, pool.threadCount > 1, heads > 1, length * headDim >= 4096 {
+        pool.runChunks(heads, body)
+    } else {
+        for h in 0..<heads { body(h) }
+    }
+}
+
+/// Causal grouped-query attention for a batch of `tokens` new queries (prefill).
+///
+/// Shapes: q (tokens, heads, headDim); out (tokens, heads, headDim); keys/values as in `attention`, already
+/// holding positions 0 ..< start + tokens. Query t sits at position `start + t` and attends to positions
+/// 0 ... start + t. Each (token, head) is computed by the same routine as `attention`, so prefill and
+/// decode give bit-identical attention outputs for the same cache.
+public func causalAttention(_ out: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>,
+                            keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+                            start: Int, tokens: Int, heads: Int, kvHeads: Int, headDim: Int,
+                            kvStride: Int? = nil, scale: Float? = nil, window: Int? = nil,
+                            pool: ThreadPool? = nil) {
+    precondition(kvHeads > 0 && heads % kvHeads == 0, "heads must be a multiple of kvHeads")
+    let stride = kvStride ?? kvHeads * headDim
+    let sc = scale ?? 1 / Float(headDim).squareRoot()
+    let group = heads / kvHeads
+    let qStride = heads * headDim
+    let body = { (c: Int) in
+        let t = c / heads, h = c % heads
+        attendOne(out + t * qStride + h * headDim, q + t * qStride + h * headDim,
+                  keys + (h / group) * headDim, values + (h / group) * headDim,
+                  length: start + t + 1, headDim: headDim, kvStride: stride, scale: sc, window: window)
+    }
+    if let pool, pool.threadCount > 1, tokens * heads > 1 {
+        pool.runChunks(tokens * heads, body)
+    } else {
+        for c in 0 ..< tokens * heads { body(c) }
+    }
+}
+
+/// One head: q (hd,), k/v rows at k + p*kvStride for p < length -> o (hd,).
+@inline(__always)
+func attendOne(_ o: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>,
+               _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
+               length: Int, headDim: Int, kvStride: Int, scale: Float, window: Int?) {
+    let first = window.map { max(0, length - $0) } ?? 0
+    let m = length - first
+    o.initialize(repeating: 0, count: headDim)
+    if m <= 0 { return }
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: m) { buf in
+        let s = buf.baseAddress!
+        for j in 0..<m { s[j] = dot(q, k + (first + j) * kvStride, n: headDim) * scale }
+        softmax(s, n: m)
+        for j in 0..<m { axpy(o, s[j], v + (first + j) * kvStride, n: headDim) }
+    }
+}
+
+/// Naive reference: (tokens, heads, hd) causal GQA in Double, for tests.
+func attentionReference(_ out: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>,
+                        keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+                        start: Int, tokens: Int, heads: Int, kvHeads: Int, headDim: Int, window: Int? = nil) {
+    let stride = kvHeads * headDim
+    let group = heads / kvHeads
+    let scale = 1 / Double(headDim).squareRoot()
+    for t in 0..<tokens {
+        let len = start + t + 1
+        let first = window.map { max(0, len - $0) } ?? 0
+        for h in 0..<heads {
+            let qh = q + (t * heads + h) * headDim
+            let kv = (h / group) * headDim
+            var sc = [Double](repeating: 0, count: len - first)
+            for p in first..<len {
+                var s = 0.0
+                for i in 0..<headDim { s += Double(qh[i]) * Double(keys[p * stride + kv + i]) }
+                sc[p - first] = s * scale
+            }
+            let mx = sc.max() ?? 0
+            let e = sc.map { Foundation.exp($0 - mx) }
+            let tot = e.reduce(0, +)
+            for i in 0..<headDim {
+                var acc = 0.0
+                for p in first..<len { acc += e[p - first] / tot * Double(values[p * stride + kv + i]) }
+                out[(t * heads + h) * headDim + i] = Float(acc)
+            }
+        }
+    }
+}

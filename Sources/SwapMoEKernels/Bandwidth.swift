@@ -1,0 +1,39 @@
+import Foundation
+
+/// Measures memory read bandwidth: sums a `bytes`-sized Float buffer with SIMD on `threads` threads
+/// (rows split like a GEMV) and returns the best of several passes in GB/s (1e9 bytes/s).
+///
+/// Pick `bytes` well above the last-level cache (e.g. 512 MiB) to measure DRAM. The buffer is allocated,
+/// touched once, then freed.
+public func measureReadBandwidth(bytes: Int, threads: Int, passes: Int = 5) -> Double {
+    let count = max(64, bytes / 4) & ~63
+    let buf = UnsafeMutablePointer<Float>.allocate(capacity: count)
+    defer { buf.deallocate() }
+    buf.initialize(repeating: 1, count: count)
+    let pool = ThreadPool(threads: threads)
+    let blocks = count / 64
+    let sink = UnsafeMutablePointer<Float>.allocate(capacity: blocks)
+    defer { sink.deallocate() }
+    var best = Double.infinity
+    for _ in 0 ..< max(1, passes) {
+        let t0 = monotonicSeconds()
+        pool.forEachRange(blocks, alignment: 64, minimum: 1024) { r in
+            // 4 independent SIMD16 sums per 64-float block.
+            var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+            for b in r {
+                let p = UnsafePointer(buf) + b &* 64
+                a0 += loadF32x16(p, 0); a1 += loadF32x16(p, 16); a2 += loadF32x16(p, 32); a3 += loadF32x16(p, 48)
+            }
+            sink[r.lowerBound] = ((a0 + a1) + (a2 + a3)).sum()
+        }
+        best = min(best, monotonicSeconds() - t0)
+    }
+    return Double(count * 4) / best / 1e9
+}
+
+/// Seconds from a monotonic clock.
+public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}

@@ -1,0 +1,134 @@
+import Foundation
+
+// Elementwise kernels, Float32 throughout. Scalar references for the SIMD ones sit beside them.
+
+/// RMSNorm: x (n,), w (n,) -> o (n,) = x * rsqrt(mean(x^2) + eps) * w, computed in Float32.
+///
+/// This is the Llama/Mistral/Mixtral/Qwen/DeepSeek/OLMoE convention (`weight * normalized`). Gemma-style
+/// "(1 + w)" norms are *not* applied here: callers with such a checkpoint pass `1 + w` as `w`.
+/// Like HF, the normalized value is formed first and then scaled: `(x * inv) * w`. `o` may equal `x`.
+public func rmsnorm(_ o: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+                    n: Int, eps: Float) {
+    let inv = 1 / (sumOfSquares(x, n: n) / Float(n) + eps).squareRoot()
+    var i = 0
+    let vinv = SIMD16<Float>(repeating: inv)
+    while i &+ 16 <= n {
+        let v = (loadF32x16(x, i) * vinv) * loadF32x16(w, i)
+        UnsafeMutableRawPointer(o + i).storeBytes(of: v, as: SIMD16<Float>.self)
+        i &+= 16
+    }
+    while i < n { o[i] = (x[i] * inv) * w[i]; i &+= 1 }
+}
+
+/// Σ x[i]^2 with 2 SIMD16 partial sums, then a scalar tail (fixed order).
+@inline(__always)
+func sumOfSquares(_ x: UnsafePointer<Float>, n: Int) -> Float {
+    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
+    var i = 0
+    while i &+ 32 <= n {
+        let u = loadF32x16(x, i), v = loadF32x16(x, i &+ 16)
+        a0.addProduct(u, u); a1.addProduct(v, v)
+        i &+= 32
+    }
+    if i &+ 16 <= n { let u = loadF32x16(x, i); a0.addProduct(u, u); i &+= 16 }
+    var s = (a0 + a1).sum()
+    while i < n { s += x[i] * x[i]; i &+= 1 }
+    return s
+}
+
+func rmsnormReference(_ o: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+                      n: Int, eps: Float) {
+    var s: Double = 0
+    for i in 0..<n { s += Double(x[i]) * Double(x[i]) }
+    let inv = Float(1 / (s / Double(n) + Double(eps)).squareRoot())
+    for i in 0..<n { o[i] = x[i] * inv * w[i] }
+}
+
+/// Softmax in place over x (n,): exp(x - max) / Σ, numerically stable, Float32.
+public func softmax(_ x: UnsafeMutablePointer<Float>, n: Int) {
+    if n <= 0 { return }
+    var m = x[0]
+    for i in 1..<n where x[i] > m { m = x[i] }
+    var s: Float = 0
+    for i in 0..<n { let e = expf(x[i] - m); x[i] = e; s += e }
+    let inv = 1 / s
+    for i in 0..<n { x[i] *= inv }
+}
+
+/// SiLU: x / (1 + exp(-x)) (= x * sigmoid(x), as `torch.nn.functional.silu`).
+@inline(__always)
+public func silu(_ x: Float) -> Float { x / (1 + expf(-x)) }
+
+/// SiLU in place over x (n,).
+public func silu(_ x: UnsafeMutablePointer<Float>, n: Int) {
+    for i in 0..<n { x[i] = silu(x[i]) }
+}
+
+/// SwiGLU: gate (n,), up (n,) -> o (n,) = silu(gate) * up. `o` may equal `gate` or `up`.
+public func siluMul(_ o: UnsafeMutablePointer<Float>, _ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, n: Int) {
+    for i in 0..<n { o[i] = silu(gate[i]) * up[i] }
+}
+
+/// y (n,) += a * x (n,)
+@inline(__always)
+public func axpy(_ y: UnsafeMutablePointer<Float>, _ a: Float, _ x: UnsafePointer<Float>, n: Int) {
+    let va = SIMD16<Float>(repeating: a)
+    var i = 0
+    while i &+ 16 <= n {
+        var v = loadF32x16(UnsafePointer(y), i)
+        v.addProduct(va, loadF32x16(x, i))
+        UnsafeMutableRawPointer(y + i).storeBytes(of: v, as: SIMD16<Float>.self)
+        i &+= 16
+    }
+    while i < n { y[i] += a * x[i]; i &+= 1 }
+}
+
+/// a (n,) . b (n,) -> Float, 2 SIMD16 partial sums then a scalar tail (fixed order).
+@inline(__always)
+public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, n: Int) -> Float {
+    var s0 = SIMD16<Float>(), s1 = SIMD16<Float>()
+    var i = 0
+    while i &+ 32 <= n {
+        s0.addProduct(loadF32x16(a, i), loadF32x16(b, i))
+        s1.addProduct(loadF32x16(a, i &+ 16), loadF32x16(b, i &+ 16))
+        i &+= 32
+    }
+    if i &+ 16 <= n { s0.addProduct(loadF32x16(a, i), loadF32x16(b, i)); i &+= 16 }
+    var s = (s0 + s1).sum()
+    while i < n { s += a[i] * b[i]; i &+= 1 }
+    return s
+}
+
+/// Top-k of values (n,) -> the k largest as (index, value), largest first.
+///
+/// Ties are broken by the lower index, which is what `torch.topk` on CPU returns in practice for router
+/// logits (its documentation does not promise an order among equal values). NaN compares as smaller than
+/// every number. `k` is clamped to `n`.
+public func topK(_ values: UnsafePointer<Float>, n: Int, k: Int) -> [(index: Int, value: Float)] {
+    let k = min(max(0, k), n)
+    if k == 0 { return [] }
+    var best: [(index: Int, value: Float)] = []
+    best.reserveCapacity(k + 1)
+    for i in 0..<n {
+        let v = values[i]
+        if best.count == k && !topKBefore(v, i, best[k - 1].value, best[k - 1].index) { continue }
+        // Insertion keeps `best` sorted; i is larger than every stored index, so equal values go after them.
+        var pos = best.count
+        while pos > 0 && topKBefore(v, i, best[pos - 1].value, best[pos - 1].index) { pos -= 1 }
+        best.insert((i, v), at: pos)
+        if best.count > k { best.removeLast() }
+    }
+    return best
+}
+
+/// Ordering for top-k: larger value first, then lower index; NaN after every number.
+@inline(__always)
+func topKBefore(_ v: Float, _ i: Int, _ u: Float, _ j: Int) -> Bool {
+    if v.isNaN { return u.isNaN && i < j }
+    if u.isNaN { return true }
+    return v > u || (v == u && i < j)
+}
+
+func topKReference(_ values: [Float], k: Int) -> [Int] {
+    Array(values.indices.sorted { topKBefore(values[$0], $0, values[$1], $1) }.prefix(k))
+}

@@ -1,0 +1,213 @@
+// GEMV for decode: one token, y = W x.
+//
+// Every row is reduced by the same row kernel with a fixed order (SIMD partial sums -> fixed tree -> scalar
+// tail), so a row's result does not depend on how rows are split across threads.
+
+/// Row splitting below this many weight bytes stays on the calling thread (waking a worker costs more).
+let gemvParallelMinBytes = 48 * 1024
+
+/// W (d,n) @ x (n,) (+ b (d,)) -> y (d,); with `accumulate`, y (d,) += W @ x (+ b).
+///
+/// For each row: `r = dot(W[i,:], x)` accumulated in Float32; then `r += b[i]` if a bias is given; then
+/// `y[i] = r` or `y[i] += r`. `y` must not overlap `x` or `W`.
+/// - Parameters:
+///   - w: base of the weight matrix, row-major (`nn.Linear.weight`); any 2-byte alignment.
+///   - pool: threads to split rows over; `nil` runs on the calling thread. Results are identical either way.
+public func gemv(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType,
+                 _ x: UnsafePointer<Float>, d: Int, n: Int,
+                 bias: UnsafePointer<Float>? = nil, accumulate: Bool = false, pool: ThreadPool? = nil) {
+    if d <= 0 { return }
+    if n <= 0 {
+        for i in 0..<d {
+            let r: Float = bias.map { $0[i] } ?? 0
+            y[i] = accumulate ? y[i] + r : r
+        }
+        return
+    }
+    let rowBytes = n &* type.byteSize
+    let usePool = pool.flatMap { ($0.threadCount > 1 && d &* rowBytes >= gemvParallelMinBytes && d >= 8) ? $0 : nil }
+    switch type {
+    case .f32, .f16:
+        if let pool = usePool {
+            pool.forEachRange(d, alignment: 4, minimum: max(4, 16384 / rowBytes)) { rows in
+                gemvRows(y, w, type, x, nil, n: n, rows: rows, bias: bias, accumulate: accumulate)
+            }
+        } else {
+            gemvRows(y, w, type, x, nil, n: n, rows: 0..<d, bias: bias, accumulate: accumulate)
+        }
+    case .bf16:
+        // Pre-split x once per call: xe[i] = x[2i], xo[i] = x[2i+1] for i < n/2.
+        let half = n / 2
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, half &* 2)) { buf in
+            let xs = buf.baseAddress!
+            splitEvenOdd(xs, x, n: n)
+            if let pool = usePool {
+                pool.forEachRange(d, alignment: 4, minimum: max(4, 16384 / rowBytes)) { rows in
+                    gemvRows(y, w, .bf16, x, UnsafePointer(xs), n: n, rows: rows, bias: bias, accumulate: accumulate)
+                }
+            } else {
+                gemvRows(y, w, .bf16, x, UnsafePointer(xs), n: n, rows: 0..<d, bias: bias, accumulate: accumulate)
+            }
+        }
+    }
+}
+
+/// x (n,) -> xs (2*(n/2),) = [x[0], x[2], x[4], ... | x[1], x[3], ...] (the even/odd lanes of bf16 pairs).
+@inline(__always)
+func splitEvenOdd(_ xs: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, n: Int) {
+    let half = n / 2
+    let xo = xs + half
+    var i = 0
+    while i &+ 8 <= half {
+        let a = UnsafeRawPointer(x + 2 &* i).loadUnaligned(as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(xs + i).storeBytes(of: a.evenHalf, as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(xo + i).storeBytes(of: a.oddHalf, as: SIMD8<Float>.self)
+        i &+= 8
+    }
+    while i < half { xs[i] = x[2 &* i]; xo[i] = x[2 &* i &+ 1]; i &+= 1 }
+}
+
+@inline(__always)
+func gemvRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType,
+              _ x: UnsafePointer<Float>, _ xs: UnsafePointer<Float>?, n: Int, rows: Range<Int>,
+              bias: UnsafePointer<Float>?, accumulate: Bool) {
+    let rowBytes = n &* type.byteSize
+    for i in rows {
+        let row = w + i &* rowBytes
+        var r: Float
+        switch type {
+        case .f32: r = dotF32(row, x, n: n)
+        case .f16: r = dotF16(row, x, n: n)
+        case .bf16: r = dotBF16(row, x, xs.unsafelyUnwrapped, n: n)
+        }
+        if let bias { r += bias[i] }
+        if accumulate { y[i] += r } else { y[i] = r }
+    }
+}
+
+@inline(__always)
+func loadF32x16(_ p: UnsafePointer<Float>, _ i: Int) -> SIMD16<Float> {
+    UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self)
+}
+
+/// 8 f16 -> 8 Float, built lane by lane so that it is always inlined and LLVM folds it into one F16C
+/// `vcvtph2ps ymm`. (The generic `SIMD8<Float>(SIMD8<Float16>)` initializer is a stdlib specialization that
+/// the inliner sometimes leaves as a call per block, which halved f16 GEMM/GEMV speed.)
+@inline(__always)
+func f16ToFloat8(_ h: SIMD8<Float16>) -> SIMD8<Float> {
+    SIMD8<Float>(Float(h[0]), Float(h[1]), Float(h[2]), Float(h[3]), Float(h[4]), Float(h[5]), Float(h[6]), Float(h[7]))
+}
+
+/// 16 f16 at byte offset -> SIMD16<Float> (two `vcvtph2ps ymm`).
+@inline(__always)
+func loadF16x16(_ w: UnsafeRawPointer, _ byteOffset: Int) -> SIMD16<Float> {
+    let lo = f16ToFloat8(w.loadUnaligned(fromByteOffset: byteOffset, as: SIMD8<Float16>.self))
+    let hi = f16ToFloat8(w.loadUnaligned(fromByteOffset: byteOffset &+ 16, as: SIMD8<Float16>.self))
+    return SIMD16(lowHalf: lo, highHalf: hi)
+}
+
+@inline(__always)
+func loadF32x8(_ p: UnsafePointer<Float>, _ i: Int) -> SIMD8<Float> {
+    UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
+}
+
+// MARK: Row kernels: dot(W[i,:], x). Fixed order: 4 SIMD16 partial sums over 64-blocks, one 16-block,
+// tree-combined, horizontally summed, then the scalar tail in index order.
+
+/// w (n,) f32 . x (n,) -> Float
+@inline(__always)
+func dotF32(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, n: Int) -> Float {
+    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+    var k = 0
+    while k &+ 64 <= n {
+        a0.addProduct(w.loadUnaligned(fromByteOffset: k &* 4, as: SIMD16<Float>.self), loadF32x16(x, k))
+        a1.addProduct(w.loadUnaligned(fromByteOffset: (k &+ 16) &* 4, as: SIMD16<Float>.self), loadF32x16(x, k &+ 16))
+        a2.addProduct(w.loadUnaligned(fromByteOffset: (k &+ 32) &* 4, as: SIMD16<Float>.self), loadF32x16(x, k &+ 32))
+        a3.addProduct(w.loadUnaligned(fromByteOffset: (k &+ 48) &* 4, as: SIMD16<Float>.self), loadF32x16(x, k &+ 48))
+        k &+= 64
+    }
+    while k &+ 16 <= n {
+        a0.addProduct(w.loadUnaligned(fromByteOffset: k &* 4, as: SIMD16<Float>.self), loadF32x16(x, k))
+        k &+= 16
+    }
+    var s = ((a0 + a1) + (a2 + a3)).sum()
+    while k < n { s += w.loadUnaligned(fromByteOffset: k &* 4, as: Float.self) * x[k]; k &+= 1 }
+    return s
+}
+
+/// w (n,) f16 . x (n,) -> Float. Converts with F16C `vcvtph2ps` (see `loadF16x16`).
+@inline(__always)
+func dotF16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, n: Int) -> Float {
+    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+    var k = 0
+    while k &+ 64 <= n {
+        a0.addProduct(loadF16x16(w, k &* 2), loadF32x16(x, k))
+        a1.addProduct(loadF16x16(w, (k &+ 16) &* 2), loadF32x16(x, k &+ 16))
+        a2.addProduct(loadF16x16(w, (k &+ 32) &* 2), loadF32x16(x, k &+ 32))
+        a3.addProduct(loadF16x16(w, (k &+ 48) &* 2), loadF32x16(x, k &+ 48))
+        k &+= 64
+    }
+    while k &+ 16 <= n {
+        a0.addProduct(loadF16x16(w, k &* 2), loadF32x16(x, k))
+        k &+= 16
+    }
+    var s = ((a0 + a1) + (a2 + a3)).sum()
+    while k < n { s += f16ToFloat(w.loadUnaligned(fromByteOffset: k &* 2, as: UInt16.self)) * x[k]; k &+= 1 }
+    return s
+}
+
+/// w (n,) bf16 . x (n,) -> Float, with xs = splitEvenOdd(x).
+///
+/// A `SIMD16<UInt32>` load holds 32 bf16 values; lane j has element 2j in its low half and 2j+1 in its high
+/// half. `u << 16` is the even elements as Float bits, `u & 0xFFFF0000` the odd ones; they multiply the
+/// pre-split halves of x. (Widening through `SIMD16<UInt32>(truncatingIfNeeded:)` was measured 4x slower.)
+@inline(__always)
+func dotBF16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, n: Int) -> Float {
+    let xe = xs, xo = xs + n / 2
+    let hi = SIMD16<UInt32>(repeating: 0xFFFF_0000)
+    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+    var k = 0   // element index into the row; k/2 indexes xe/xo
+    while k &+ 64 <= n {
+        let u0 = w.loadUnaligned(fromByteOffset: k &* 2, as: SIMD16<UInt32>.self)
+        let u1 = w.loadUnaligned(fromByteOffset: (k &+ 32) &* 2, as: SIMD16<UInt32>.self)
+        let h = k >> 1
+        a0.addProduct(unsafeBitCast(u0 &<< 16, to: SIMD16<Float>.self), loadF32x16(xe, h))
+        a1.addProduct(unsafeBitCast(u0 & hi, to: SIMD16<Float>.self), loadF32x16(xo, h))
+        a2.addProduct(unsafeBitCast(u1 &<< 16, to: SIMD16<Float>.self), loadF32x16(xe, h &+ 16))
+        a3.addProduct(unsafeBitCast(u1 & hi, to: SIMD16<Float>.self), loadF32x16(xo, h &+ 16))
+        k &+= 64
+    }
+    while k &+ 32 <= n {
+        let u0 = w.loadUnaligned(fromByteOffset: k &* 2, as: SIMD16<UInt32>.self)
+        let h = k >> 1
+        a0.addProduct(unsafeBitCast(u0 &<< 16, to: SIMD16<Float>.self), loadF32x16(xe, h))
+        a1.addProduct(unsafeBitCast(u0 & hi, to: SIMD16<Float>.self), loadF32x16(xo, h))
+        k &+= 32
+    }
+    var s = ((a0 + a1) + (a2 + a3)).sum()
+    if k &+ 16 <= n {
+        let u = w.loadUnaligned(fromByteOffset: k &* 2, as: SIMD8<UInt32>.self)
+        let h = k >> 1
+        var b = unsafeBitCast(u &<< 16, to: SIMD8<Float>.self) * loadF32x8(xe, h)
+        b.addProduct(unsafeBitCast(u & SIMD8(repeating: 0xFFFF_0000), to: SIMD8<Float>.self), loadF32x8(xo, h))
+        s += b.sum()
+        k &+= 16
+    }
+    while k < n { s += bf16ToFloat(w.loadUnaligned(fromByteOffset: k &* 2, as: UInt16.self)) * x[k]; k &+= 1 }
+    return s
+}
+
+// MARK: Scalar reference (tests): plain index-order Float accumulation.
+
+/// W (d,n) @ x (n,) (+ b) -> y (d,), one scalar at a time.
+func gemvReference(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType,
+                   _ x: UnsafePointer<Float>, d: Int, n: Int, bias: UnsafePointer<Float>? = nil,
+                   accumulate: Bool = false) {
+    for i in 0..<d {
+        let row = w + i * n * type.byteSize
+        var r: Float = 0
+        for k in 0..<n { r += loadWeight(row, k, type) * x[k] }
+        if let bias { r += bias[i] }
+        if accumulate { y[i] += r } else { y[i] = r }
+    }
+}

@@ -1,0 +1,251 @@
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A persistent pool of worker threads that runs one data-parallel job at a time.
+///
+/// `threadCount` includes the calling thread: a pool of 2 owns one worker thread and the caller works
+/// alongside it. A job is a number of chunks; threads claim chunks one at a time from a shared counter, so
+/// *which* thread runs a chunk varies, but the kernels in this module compute every output element inside
+/// exactly one chunk with a fixed reduction order, so their results are bit-identical for any thread count.
+///
+/// Dispatch: after finishing a job, workers spin on an atomic for `spinIterations` loads (a decode token
+/// issues hundreds of small GEMVs back to back, and a spinning worker picks the next one up in well under a
+/// microsecond), then park on a condition variable until the next job.
+///
+/// Re-entrancy: one job runs at a time. A call made while another job is running (from another thread, or
+/// nested inside a job's body) runs its chunks serially on the calling thread instead of deadlocking.
+public final class ThreadPool: Sendable {
+    /// Threads that execute a job, including the caller.
+    public let threadCount: Int
+    private let state: PoolState
+    private let submitLock = Mutex<Bool>(false)
+    private let workers: Mutex<[pthread_t]>
+
+    /// A process-wide pool sized to the active processor count.
+    public static let shared = ThreadPool()
+
+    /// - Parameters:
+    ///   - threads: threads that run a job, including the caller (default: active processor count; minimum 1).
+    ///   - spinIterations: atomic loads a worker spins for before parking (about 1 ns each).
+    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, spinIterations: Int = 200_000) {
+        let count = max(1, threads)
+        threadCount = count
+        state = PoolState(spinIterations: spinIterations)
+        var ids: [pthread_t] = []
+        for _ in 1..<count {
+            var tid = pthread_t()
+            let arg = Unmanaged.passRetained(state).toOpaque()
+            let rc = pthread_create(&tid, nil, { raw in
+                #if canImport(Darwin)
+                let state = Unmanaged<PoolState>.fromOpaque(raw).takeRetainedValue()
+                #else
+                let state = Unmanaged<PoolState>.fromOpaque(raw!).takeRetainedValue()
+                #endif
+                state.workerLoop()
+                return nil
+            }, arg)
+            precondition(rc == 0, "pthread_create failed: \(rc)")
+            ids.append(tid)
+        }
+        workers = Mutex(ids)
+    }
+
+    deinit {
+        state.shutdown()
+        let ids = workers.withLock { $0 }
+        for tid in ids { pthread_join(tid, nil) }
+    }
+
+    /// Runs `body(chunk)` for every chunk in `0..<chunks`, spread over the pool; returns when all are done.
+    /// Each chunk index is passed exactly once. `body` must only write memory that no other chunk touches.
+    public func run(chunks: Int, _ body: @Sendable (Int) -> Void) {
+        runChunks(chunks, body)
+    }
+
+    /// Splits `0..<count` into contiguous ranges whose bounds are multiples of `alignment` (except the end)
+    /// and runs `body` on each range in parallel. Ranges are disjoint and cover `0..<count`.
+    public func parallelFor(_ count: Int, alignment: Int = 1, _ body: @Sendable (Range<Int>) -> Void) {
+        forEachRange(count, alignment: alignment, minimum: alignment, body)
+    }
+
+    // MARK: Internal entry points used by the kernels (bodies capture raw pointers, hence non-Sendable).
+
+    /// Like `parallelFor`, but with at least `minimum` items per range and a non-Sendable body.
+    /// Callers in this module guarantee that chunks write disjoint memory.
+    func forEachRange(_ count: Int, alignment: Int, minimum: Int, _ body: (Range<Int>) -> Void) {
+        if count <= 0 { return }
+        let align = max(1, alignment)
+        let units = (count &+ align &- 1) / align
+        // A few chunks per thread balance load when another process steals a core; for bandwidth-bound
+        // kernels each chunk stays long enough for the hardware prefetcher.
+        let perChunkUnits = max(max(1, minimum / align), (units &+ threadCount &* 4 &- 1) / (threadCount &* 4))
+        let chunks = (units &+ perChunkUnits &- 1) / perChunkUnits
+        let step = perChunkUnits &* align
+        runChunks(chunks) { c in
+            let lo = c &* step
+            body(lo ..< min(count, lo &+ step))
+        }
+    }
+
+    func runChunks(_ chunks: Int, _ body: (Int) -> Void) {
+        if chunks <= 0 { return }
+        if threadCount == 1 || chunks == 1 {
+            for c in 0..<chunks { body(c) }
+            return
+        }
+        let ran: Bool? = submitLock.withLockIfAvailable { _ in
+            withoutActuallyEscaping(body) { escapable in
+                var first = 0
+                while first < chunks {
+                    let n = min(chunks &- first, PoolState.maxChunks)
+                    let base = first
+                    if base == 0 && n == chunks {
+                        state.execute(chunks: n, escapable)
+                    } else {
+                        state.execute(chunks: n) { escapable(base &+ $0) }
+                    }
+                    first &+= n
+                }
+            }
+            return true
+        }
+        if ran == nil {
+            // Pool busy (concurrent or nested use): run on this thread.
+            for c in 0..<chunks { body(c) }
+        }
+    }
+}
+
+/// Shared state between the submitting thread and the workers.
+///
+/// `@unchecked Sendable` is safe because:
+/// - `job` is written only by the submitter while holding `ThreadPool.submitLock`, and only while no chunk
+///   of any job can be claimed (before the release-store that publishes a job and after every chunk of the
+///   previous job has reported done). Workers read `job` only after a successful acquire-CAS on `claim`
+///   that still carries the job's generation, which the submitter cannot retire until that chunk reports done.
+/// - `mutex`/`cond` are pthread objects allocated once, used only through pthread calls, freed in deinit
+///   after all workers have been joined.
+/// - everything else is `Atomic`.
+final class PoolState: @unchecked Sendable {
+    // claim = generation (24 bits) | chunk count (20 bits) | next unclaimed chunk (20 bits)
+    static let countBits: UInt64 = 20
+    static let maxChunks = (1 << 20) - 1
+    static let fieldMask: UInt64 = (1 << 20) - 1
+
+    let claim = Atomic<UInt64>(0)
+    let done = Atomic<Int>(0)
+    let sleepers = Atomic<Int>(0)
+    let stopping = Atomic<Bool>(false)
+    let spinIterations: Int
+    var job: ((Int) -> Void)? = nil
+    let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    let cond: UnsafeMutablePointer<pthread_cond_t>
+
+    init(spinIterations: Int) {
+        self.spinIterations = max(0, spinIterations)
+        mutex = .allocate(capacity: 1)
+        cond = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(cond, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        pthread_cond_destroy(cond)
+        mutex.deallocate()
+        cond.deallocate()
+    }
+
+    @inline(__always) static func generation(_ w: UInt64) -> UInt64 { w >> (2 &* countBits) }
+    @inline(__always) static func count(_ w: UInt64) -> Int { Int((w >> countBits) & fieldMask) }
+    @inline(__always) static func next(_ w: UInt64) -> Int { Int(w & fieldMask) }
+
+    /// Publishes a job, works on it, and waits until every chunk has finished. Caller holds the submit lock.
+    func execute(chunks: Int, _ body: @escaping (Int) -> Void) {
+        job = body
+        done.store(0, ordering: .relaxed)
+        let old = claim.load(ordering: .relaxed)
+        let gen = (PoolState.generation(old) &+ 1) & 0xFF_FFFF
+        claim.store((gen << (2 &* PoolState.countBits)) | (UInt64(chunks) << PoolState.countBits),
+                    ordering: .sequentiallyConsistent)
+        if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+            pthread_mutex_lock(mutex)
+            pthread_cond_broadcast(cond)
+            pthread_mutex_unlock(mutex)
+        }
+        workOn(generation: gen)
+        var spins = 0
+        while done.load(ordering: .acquiring) != chunks {
+            spins &+= 1
+            if spins & 0x3FF == 0 { sched_yield() }
+        }
+        job = nil
+    }
+
+    /// Claims and runs chunks of job `generation` until none are left.
+    @inline(__always)
+    func workOn(generation gen: UInt64) {
+        var w = claim.load(ordering: .acquiring)
+        while PoolState.generation(w) == gen && PoolState.next(w) < PoolState.count(w) {
+            let (exchanged, original) = claim.compareExchange(expected: w, desired: w &+ 1,
+                                                              successOrdering: .acquiring,
+                                                              failureOrdering: .acquiring)
+            if exchanged {
+                runClaimed(PoolState.next(w))
+                done.add(1, ordering: .releasing)
+                w = claim.load(ordering: .acquiring)
+            } else {
+                w = original
+            }
+        }
+    }
+
+    /// Runs one claimed chunk. Kept out of line so that the local reference to `job` is released before the
+    /// chunk is reported done (the submitter clears `job` right after the last chunk reports).
+    @inline(never)
+    func runClaimed(_ chunk: Int) {
+        job.unsafelyUnwrapped(chunk)
+    }
+
+    func workerLoop() {
+        var seen = PoolState.generation(claim.load(ordering: .acquiring))
+        while true {
+            // Wait for a new generation: spin, then park.
+            var spins = 0
+            var w = claim.load(ordering: .acquiring)
+            while PoolState.generation(w) == seen && spins < spinIterations {
+                spins &+= 1
+                w = claim.load(ordering: .acquiring)
+            }
+            if PoolState.generation(w) == seen {
+                pthread_mutex_lock(mutex)
+                sleepers.add(1, ordering: .sequentiallyConsistent)
+                while PoolState.generation(claim.load(ordering: .sequentiallyConsistent)) == seen
+                        && !stopping.load(ordering: .sequentiallyConsistent) {
+                    pthread_cond_wait(cond, mutex)
+                }
+                sleepers.subtract(1, ordering: .sequentiallyConsistent)
+                pthread_mutex_unlock(mutex)
+            }
+            if stopping.load(ordering: .acquiring) { return }
+            seen = PoolState.generation(claim.load(ordering: .acquiring))
+            workOn(generation: seen)
+        }
+    }
+
+    func shutdown() {
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        pthread_mutex_lock(mutex)
+        // Bump the generation with zero chunks so spinning workers notice too.
+        let old = claim.load(ordering: .relaxed)
+        claim.store(((PoolState.generation(old) &+ 1) & 0xFF_FFFF) << (2 &* PoolState.countBits),
+                    ordering: .sequentiallyConsistent)
+        pthread_cond_broadcast(cond)
+        pthread_mutex_unlock(mutex)
+    }
+}

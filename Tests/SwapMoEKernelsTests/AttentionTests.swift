@@ -1,0 +1,53 @@
+import Testing
+@testable import SwapMoEKernels
+
+@Suite("Attention")
+struct AttentionTests {
+    static let configs: [(heads: Int, kvHeads: Int, headDim: Int)] = [(4, 4, 16), (8, 2, 48), (6, 1, 33), (4, 2, 128)]
+
+    @Test("decode GQA attention matches a naive Double reference", arguments: 0..<4)
+    func decodeMatches(config: Int) {
+        let (heads, kvHeads, hd) = Self.configs[config]
+        var rng = TestRNG(seed: UInt64(config + 20))
+        for len in [1, 2, 7, 65] {
+            let q = randomFloats(heads * hd, &rng, range: -2...2)
+            let k = randomFloats(len * kvHeads * hd, &rng, range: -2...2), v = randomFloats(len * kvHeads * hd, &rng)
+            var ref = [Float](repeating: 0, count: heads * hd)
+            attentionReference(&ref, q, keys: k, values: v, start: len - 1, tokens: 1, heads: heads, kvHeads: kvHeads, headDim: hd)
+            for pool in testPools {
+                var out = [Float](repeating: .nan, count: heads * hd)
+                attention(&out, q, keys: k, values: v, length: len, heads: heads, kvHeads: kvHeads, headDim: hd, pool: pool)
+                for i in 0..<out.count { #expect(abs(out[i] - ref[i]) < 1e-5, "len=\(len) i=\(i)") }
+            }
+        }
+    }
+
+    @Test("batched causal prefill attention matches the reference and equals decode token by token, bit for bit",
+          arguments: 0..<4)
+    func prefillMatchesDecode(config: Int) {
+        let (heads, kvHeads, hd) = Self.configs[config]
+        var rng = TestRNG(seed: UInt64(config + 30))
+        let start = 3, tokens = 9, len = start + tokens
+        let q = randomFloats(tokens * heads * hd, &rng, range: -2...2)
+        let k = randomFloats(len * kvHeads * hd, &rng, range: -2...2), v = randomFloats(len * kvHeads * hd, &rng)
+        for window in [nil, 4] as [Int?] {
+            var ref = [Float](repeating: 0, count: tokens * heads * hd)
+            attentionReference(&ref, q, keys: k, values: v, start: start, tokens: tokens, heads: heads,
+                               kvHeads: kvHeads, headDim: hd, window: window)
+            for pool in testPools {
+                var out = [Float](repeating: .nan, count: tokens * heads * hd)
+                causalAttention(&out, q, keys: k, values: v, start: start, tokens: tokens, heads: heads,
+                                kvHeads: kvHeads, headDim: hd, window: window, pool: pool)
+                for i in 0..<out.count { #expect(abs(out[i] - ref[i]) < 1e-5) }
+                for t in 0..<tokens {
+                    var one = [Float](repeating: .nan, count: heads * hd)
+                    q.withUnsafeBufferPointer { qp in
+                        attention(&one, qp.baseAddress! + t * heads * hd, keys: k, values: v, length: start + t + 1,
+                                  heads: heads, kvHeads: kvHeads, headDim: hd, window: window)
+                    }
+                    #expect(bitsEqual(one, Array(out[t * heads * hd ..< (t + 1) * heads * hd])))
+                }
+            }
+        }
+    }
+}

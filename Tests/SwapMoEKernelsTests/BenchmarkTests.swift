@@ -1,0 +1,119 @@
+import Dispatch
+import Foundation
+import Testing
+@testable import SwapMoEKernels
+
+/// Throughput numbers for `swapmoe bench` and for choosing kernel settings. Prints only; no timed assertions.
+/// Run in release: RUN_BENCHMARKS=1 swift test -c release -Xswiftc -enable-testing --filter Benchmarks
+@Suite("Benchmarks", .serialized, .enabled(if: ProcessInfo.processInfo.environment["RUN_BENCHMARKS"] == "1"))
+struct Benchmarks {
+    static func best(_ reps: Int, _ body: () -> Void) -> Double {
+        var b = Double.infinity
+        for _ in 0..<reps { let t0 = monotonicSeconds(); body(); b = min(b, monotonicSeconds() - t0) }
+        return b
+    }
+
+    static func f(_ v: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", v) }
+
+    static func weights(_ count: Int, _ type: WeightType) -> UnsafeMutableRawPointer {
+        let p = UnsafeMutableRawPointer.allocate(byteCount: count * type.byteSize, alignment: 64)
+        var rng = TestRNG(seed: 42)
+        for i in 0..<count {
+            let v = Float.random(in: -1...1, using: &rng)
+            switch type {
+            case .f32: p.storeBytes(of: v, toByteOffset: 4 * i, as: Float.self)
+            case .f16: p.storeBytes(of: floatToF16(v), toByteOffset: 2 * i, as: UInt16.self)
+            case .bf16: p.storeBytes(of: floatToBF16(v), toByteOffset: 2 * i, as: UInt16.self)
+            }
+        }
+        return p
+    }
+
+    @Test("DRAM read bandwidth on 1 and 2 threads")
+    func bandwidth() {
+        for threads in [1, 2] {
+            let gbs = measureReadBandwidth(bytes: 1 << 30, threads: threads)
+            print("BENCH dram_read threads=\(threads) \(Self.f(gbs)) GB/s")
+        }
+    }
+
+    @Test("GEMV GB/s, 16384x4096, every dtype, 1 and 2 threads")
+    func gemvThroughput() {
+        let d = 16384, n = 4096
+        var rng = TestRNG(seed: 1)
+        let x = randomFloats(n, &rng)
+        var y = [Float](repeating: 0, count: d)
+        for type in [WeightType.bf16, .f16, .f32] {
+            let w = Self.weights(d * n, type)
+            defer { w.deallocate() }
+            for threads in [1, 2] {
+                let pool = ThreadPool(threads: threads)
+                gemv(&y, w, type, x, d: d, n: n, pool: pool)
+                let t = Self.best(10) { gemv(&y, w, type, x, d: d, n: n, pool: pool) }
+                print("BENCH gemv \(type) \(d)x\(n) threads=\(threads) \(Self.f(Double(d * n * type.byteSize) / t / 1e9)) GB/s (\(Self.f(t * 1e3, 3)) ms)")
+            }
+        }
+    }
+
+    @Test("GEMM per-token speedup at T=64 over T=1 GEMV, 16384x4096")
+    func gemmSpeedup() {
+        let d = 16384, n = 4096, t = 64
+        var rng = TestRNG(seed: 2)
+        let x = randomFloats(t * n, &rng)
+        var y = [Float](repeating: 0, count: t * d)
+        for type in [WeightType.bf16, .f16, .f32] {
+            let w = Self.weights(d * n, type)
+            defer { w.deallocate() }
+            for threads in [1, 2] {
+                let pool = ThreadPool(threads: threads)
+                let t1 = Self.best(5) { gemv(&y, w, type, x, d: d, n: n, pool: pool) }
+                let tT = Self.best(2) { gemm(&y, w, type, x, tokens: t, d: d, n: n, pool: pool) }
+                print("BENCH gemm \(type) \(d)x\(n) threads=\(threads) T=1 \(Self.f(t1 * 1e3, 3)) ms/token, T=\(t) \(Self.f(tT / Double(t) * 1e3, 3)) ms/token, speedup \(Self.f(t1 / (tT / Double(t))))x, \(Self.f(2 * Double(t * d * n) / tT / 1e9, 1)) GFLOP/s")
+            }
+        }
+    }
+
+    @Test("dispatch overhead: ThreadPool vs DispatchQueue.concurrentPerform on empty and small jobs")
+    func dispatchOverhead() {
+        let pool = ThreadPool(threads: 2)
+        let reps = 20000
+        let emptyPool = Self.best(3) { for _ in 0..<reps { pool.run(chunks: 2) { _ in } } } / Double(reps)
+        let emptyGCD = Self.best(3) { for _ in 0..<reps { DispatchQueue.concurrentPerform(iterations: 2) { _ in } } } / Double(reps)
+        print("BENCH dispatch empty 2-chunk job: pool \(Self.f(emptyPool * 1e9, 0)) ns, concurrentPerform \(Self.f(emptyGCD * 1e9, 0)) ns")
+        // A small expert-sized GEMV (bf16 1024x2048 = 4 MiB) and a router-sized one (bf16 64x2048).
+        var rng = TestRNG(seed: 3)
+        for (d, n) in [(1024, 2048), (256, 2048), (64, 2048)] {
+            let w = Self.weights(d * n, .bf16)
+            defer { w.deallocate() }
+            let x = randomFloats(n, &rng)
+            var y = [Float](repeating: 0, count: d)
+            let r = 2000
+            let single = Self.best(3) { for _ in 0..<r { gemv(&y, w, .bf16, x, d: d, n: n) } } / Double(r)
+            let pooled = Self.best(3) { for _ in 0..<r { gemv(&y, w, .bf16, x, d: d, n: n, pool: pool) } } / Double(r)
+            let gcd = Self.best(3) {
+                for _ in 0..<r {
+                    y.withUnsafeMutableBufferPointer { yp in
+                        x.withUnsafeBufferPointer { xp in
+                            gemvConcurrentPerform(yp.baseAddress!, w, xp.baseAddress!, d: d, n: n)
+                        }
+                    }
+                }
+            } / Double(r)
+            print("BENCH small gemv bf16 \(d)x\(n): 1 thread \(Self.f(single * 1e6)) us, pool(2) \(Self.f(pooled * 1e6)) us, concurrentPerform(2) \(Self.f(gcd * 1e6)) us")
+        }
+    }
+}
+
+/// The same bf16 GEMV split in two halves with GCD, for comparing dispatch cost only.
+func gemvConcurrentPerform(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, d: Int, n: Int) {
+    let xs = UnsafeMutablePointer<Float>.allocate(capacity: n)
+    defer { xs.deallocate() }
+    splitEvenOdd(xs, x, n: n)
+    let half = (d / 2 + 3) & ~3
+    // Safe: concurrentPerform returns only after both halves ran, and they write disjoint rows of y.
+    nonisolated(unsafe) let (yy, ww, xx, xxs) = (y, w, x, UnsafePointer(xs))
+    DispatchQueue.concurrentPerform(iterations: 2) { c in
+        let rows = c == 0 ? 0..<min(d, half) : min(d, half)..<d
+        gemvRows(yy, ww, .bf16, xx, xxs, n: n, rows: rows, bias: nil, accumulate: false)
+    }
+}
