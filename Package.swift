@@ -36,10 +36,12 @@ let package = Package(
         .target(name: "SwapMoETokenizers", dependencies: ["SwapMoECore"]),
         // Model families: one file each (config, tensor names, forward pass).
         .target(name: "SwapMoEModels", dependencies: ["SwapMoECore", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEKernels"]),
+        // Swap engine: fixed-size arena, I/O threads, exact (on-demand) and SwapMoE (virtual experts) providers.
+        .target(name: "SwapMoEEngine", dependencies: ["SwapMoECore", "SwapMoEArchive", "SwapMoEModels"], swiftSettings: hotCode),
         // Offline packer: HF folder -> expert archive, streaming tensor by tensor.
         .target(name: "SwapMoEPacker", dependencies: ["SwapMoECore", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels"], swiftSettings: hotCode),
         // Command-line parsing and commands, callable from tests.
-        .target(name: "SwapMoECLI", dependencies: ["SwapMoECore", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels", "SwapMoEPacker", "SwapMoETokenizers", "SwapMoEKernels"]),
+        .target(name: "SwapMoECLI", dependencies: ["SwapMoECore", "SwapMoEEngine", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels", "SwapMoEPacker", "SwapMoETokenizers", "SwapMoEKernels"]),
         .executableTarget(name: "swapmoe", dependencies: ["SwapMoECLI"]),
 
         // Test helpers: a checkpoint writer, fixture paths, subprocess runner.
@@ -51,6 +53,7 @@ let package = Package(
         .testTarget(name: "SwapMoEKernelsTests", dependencies: ["SwapMoEKernels"]),
         .testTarget(name: "SwapMoETokenizersTests", dependencies: ["SwapMoETokenizers"]),
         .testTarget(name: "SwapMoEPackerTests", dependencies: ["SwapMoEPacker", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels", "SwapMoETestSupport"]),
+        .testTarget(name: "SwapMoEEngineTests", dependencies: ["SwapMoEEngine", "SwapMoEPacker", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoECLITests", dependencies: ["SwapMoECLI", "SwapMoEArchive", "SwapMoETestSupport"]),
     ]
 )
