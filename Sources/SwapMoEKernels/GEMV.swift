@@ -85,6 +85,18 @@ func gemvRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: W
     }
 }
 
+/// Horizontal sum with a fixed pairwise tree (halves added until one lane is left). Always inlined: the
+/// stdlib `sum()` was left as an out-of-line call after the GEMM microkernel (16 calls per tile).
+@inline(__always)
+func hsum(_ v: SIMD16<Float>) -> Float { hsum(v.lowHalf + v.highHalf) }
+
+@inline(__always)
+func hsum(_ v: SIMD8<Float>) -> Float {
+    let a = v.lowHalf + v.highHalf
+    let b = a.lowHalf + a.highHalf
+    return b[0] + b[1]
+}
+
 @inline(__always)
 func loadF32x16(_ p: UnsafePointer<Float>, _ i: Int) -> SIMD16<Float> {
     UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self)
@@ -130,7 +142,7 @@ func dotF32(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, n: Int) -> Float {
         a0.addProduct(w.loadUnaligned(fromByteOffset: k &* 4, as: SIMD16<Float>.self), loadF32x16(x, k))
         k &+= 16
     }
-    var s = ((a0 + a1) + (a2 + a3)).sum()
+    var s = hsum((a0 + a1) + (a2 + a3))
     while k < n { s += w.loadUnaligned(fromByteOffset: k &* 4, as: Float.self) * x[k]; k &+= 1 }
     return s
 }
@@ -151,7 +163,7 @@ func dotF16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, n: Int) -> Float {
         a0.addProduct(loadF16x16(w, k &* 2), loadF32x16(x, k))
         k &+= 16
     }
-    var s = ((a0 + a1) + (a2 + a3)).sum()
+    var s = hsum((a0 + a1) + (a2 + a3))
     while k < n { s += f16ToFloat(w.loadUnaligned(fromByteOffset: k &* 2, as: UInt16.self)) * x[k]; k &+= 1 }
     return s
 }
@@ -184,13 +196,13 @@ func dotBF16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xs: UnsafePoint
         a1.addProduct(unsafeBitCast(u0 & hi, to: SIMD16<Float>.self), loadF32x16(xo, h))
         k &+= 32
     }
-    var s = ((a0 + a1) + (a2 + a3)).sum()
+    var s = hsum((a0 + a1) + (a2 + a3))
     if k &+ 16 <= n {
         let u = w.loadUnaligned(fromByteOffset: k &* 2, as: SIMD8<UInt32>.self)
         let h = k >> 1
         var b = unsafeBitCast(u &<< 16, to: SIMD8<Float>.self) * loadF32x8(xe, h)
         b.addProduct(unsafeBitCast(u & SIMD8(repeating: 0xFFFF_0000), to: SIMD8<Float>.self), loadF32x8(xo, h))
-        s += b.sum()
+        s += hsum(b)
         k &+= 16
     }
     while k < n { s += bf16ToFloat(w.loadUnaligned(fromByteOffset: k &* 2, as: UInt16.self)) * x[k]; k &+= 1 }
