@@ -2,25 +2,31 @@
 //
 // Each weight row is read from memory once per call and converted to Float32 once per 4-token tile, while
 // it sits in L1. Blocking: rows in blocks of `gemmRowBlock`, columns in chunks of `gemmColChunk`, tokens in
-// tiles of 4, and a 2-row x 4-token register microkernel over 16 columns per step (8 SIMD8 accumulators).
+// tiles of 4, and a register microkernel (2 rows x 4 tokens of SIMD8 by default, see below).
 // The arithmetic of one output element depends only on (n, its column chunking), never on the thread
 // split, so results are bit-identical for any pool size. They are not bit-identical to `gemv` (different
 // partial sums); both are plain Float32 accumulations.
 
 let gemmRowBlock = 16
-let gemmColChunk = 1024   // multiple of 32: 4 tokens x 1024 x 4 B = 16 KiB of X stays in L1 per tile
 
 // Microkernel shape. The default targets AVX2/FMA (16 ymm registers): 2 rows x 4 tokens of SIMD8
 // accumulators over 16 columns per step. Building with `-D SWAPMOE_AVX512` (together with an AVX-512
 // `-target-cpu`, e.g. znver4) switches to 4 rows x 4 tokens of SIMD16 over 32 columns per step, which uses
-// 16 of the 32 zmm registers; on a Zen 5 core this measured 165 vs 85 GFLOP/s (see the kernels report).
+// 16 of the 32 zmm registers; on a Zen 5 core (full-width AVX-512 FMA) bf16 T=64 measured 150 vs 85
+// GFLOP/s per core. Zen 4 executes 512-bit FMAs in two halves, so expect less there.
 #if SWAPMOE_AVX512
 let gemmTileRows = 4
 let gemmStep = 32
+/// Columns per chunk (multiple of gemmStep): the 4-token X tile (4 x 2048 x 4 B = 32 KiB) stays in L1.
+/// Measured on Zen 5 (48 KiB L1D): 2048 -> 150, 1024 -> 135, 512 -> 125 GFLOP/s per core.
+let gemmColChunk = 2048
 typealias GemmVec = SIMD16<Float>
 #else
 let gemmTileRows = 2
 let gemmStep = 16
+/// Columns per chunk (multiple of gemmStep): the 4-token X tile (4 x 1024 x 4 B = 16 KiB) stays in L1 even on
+/// 32 KiB-L1 CPUs. Measured on Zen 5: 512 -> 81, 1024 -> 85, 2048 -> 87 GFLOP/s per core.
+let gemmColChunk = 1024
 typealias GemmVec = SIMD8<Float>
 #endif
 
