@@ -24,7 +24,7 @@ public func measureReadBandwidth(bytes: Int, threads: Int, passes: Int = 5) -> D
                 let p = UnsafePointer(buf) + b &* 64
                 a0 += loadF32x16(p, 0); a1 += loadF32x16(p, 16); a2 += loadF32x16(p, 32); a3 += loadF32x16(p, 48)
             }
-            sink[r.lowerBound] = ((a0 + a1) + (a2 + a3)).sum()
+            sink[r.lowerBound] = hsum((a0 + a1) + (a2 + a3))
         }
         best = min(best, monotonicSeconds() - t0)
     }

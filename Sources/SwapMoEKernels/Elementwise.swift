@@ -31,7 +31,7 @@ func sumOfSquares(_ x: UnsafePointer<Float>, n: Int) -> Float {
         i &+= 32
     }
     if i &+ 16 <= n { let u = loadF32x16(x, i); a0.addProduct(u, u); i &+= 16 }
-    var s = (a0 + a1).sum()
+    var s = hsum(a0 + a1)
     while i < n { s += x[i] * x[i]; i &+= 1 }
     return s
 }
@@ -94,7 +94,7 @@ public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, n: Int) ->
         i &+= 32
     }
     if i &+ 16 <= n { s0.addProduct(loadF32x16(a, i), loadF32x16(b, i)); i &+= 16 }
-    var s = (s0 + s1).sum()
+    var s = hsum(s0 + s1)
     while i < n { s += a[i] * b[i]; i &+= 1 }
     return s
 }

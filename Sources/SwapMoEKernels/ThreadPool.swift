@@ -13,9 +13,9 @@ import Darwin
 /// *which* thread runs a chunk varies, but the kernels in this module compute every output element inside
 /// exactly one chunk with a fixed reduction order, so their results are bit-identical for any thread count.
 ///
-/// Dispatch: after finishing a job, workers spin on an atomic for `spinIterations` loads (a decode token
-/// issues hundreds of small GEMVs back to back, and a spinning worker picks the next one up in well under a
-/// microsecond), then park on a condition variable until the next job.
+/// Dispatch: after finishing a job, workers spin on an atomic for `spinMicroseconds` (a decode token issues
+/// hundreds of small GEMVs back to back, and a spinning worker picks the next one up in ~0.1-0.3 us), then
+/// park on a condition variable until the next job (waking a parked worker measured ~10 us).
 ///
 /// Re-entrancy: one job runs at a time. A call made while another job is running (from another thread, or
 /// nested inside a job's body) runs its chunks serially on the calling thread instead of deadlocking.
@@ -31,11 +31,11 @@ public final class ThreadPool: Sendable {
 
     /// - Parameters:
     ///   - threads: threads that run a job, including the caller (default: active processor count; minimum 1).
-    ///   - spinIterations: atomic loads a worker spins for before parking (about 1 ns each).
-    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, spinIterations: Int = 200_000) {
+    ///   - spinMicroseconds: how long an idle worker polls for the next job before parking.
+    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, spinMicroseconds: Double = 100) {
         let count = max(1, threads)
         threadCount = count
-        state = PoolState(spinIterations: spinIterations)
+        state = PoolState(spinSeconds: max(0, spinMicroseconds) * 1e-6)
         var ids: [pthread_t] = []
         for _ in 1..<count {
             var tid = pthread_t()
@@ -141,13 +141,13 @@ final class PoolState: @unchecked Sendable {
     let done = Atomic<Int>(0)
     let sleepers = Atomic<Int>(0)
     let stopping = Atomic<Bool>(false)
-    let spinIterations: Int
+    let spinSeconds: Double
     var job: ((Int) -> Void)? = nil
     let mutex: UnsafeMutablePointer<pthread_mutex_t>
     let cond: UnsafeMutablePointer<pthread_cond_t>
 
-    init(spinIterations: Int) {
-        self.spinIterations = max(0, spinIterations)
+    init(spinSeconds: Double) {
+        self.spinSeconds = spinSeconds
         mutex = .allocate(capacity: 1)
         cond = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
@@ -215,12 +215,16 @@ final class PoolState: @unchecked Sendable {
     func workerLoop() {
         var seen = PoolState.generation(claim.load(ordering: .acquiring))
         while true {
-            // Wait for a new generation: spin, then park.
-            var spins = 0
+            // Wait for a new generation: spin (checking the clock every 256 loads), then park.
             var w = claim.load(ordering: .acquiring)
-            while PoolState.generation(w) == seen && spins < spinIterations {
-                spins &+= 1
-                w = claim.load(ordering: .acquiring)
+            if PoolState.generation(w) == seen && spinSeconds > 0 {
+                let deadline = monotonicSeconds() + spinSeconds
+                var spins = 0
+                while PoolState.generation(w) == seen {
+                    spins &+= 1
+                    if spins & 255 == 0 && monotonicSeconds() > deadline { break }
+                    w = claim.load(ordering: .acquiring)
+                }
             }
             if PoolState.generation(w) == seen {
                 pthread_mutex_lock(mutex)

@@ -80,9 +80,19 @@ struct Benchmarks {
         let emptyPool = Self.best(3) { for _ in 0..<reps { pool.run(chunks: 2) { _ in } } } / Double(reps)
         let emptyGCD = Self.best(3) { for _ in 0..<reps { DispatchQueue.concurrentPerform(iterations: 2) { _ in } } } / Double(reps)
         print("BENCH dispatch empty 2-chunk job: pool \(Self.f(emptyPool * 1e9, 0)) ns, concurrentPerform \(Self.f(emptyGCD * 1e9, 0)) ns")
+        // After the spin window the worker parks; the next job pays a futex wake.
+        var parked: [Double] = []
+        for _ in 0..<20 {
+            usleep(20_000)
+            let t0 = monotonicSeconds()
+            pool.run(chunks: 2) { _ in }
+            parked.append(monotonicSeconds() - t0)
+        }
+        parked.sort()
+        print("BENCH dispatch empty 2-chunk job after workers parked: median \(Self.f(parked[10] * 1e6)) us")
         // A small expert-sized GEMV (bf16 1024x2048 = 4 MiB) and a router-sized one (bf16 64x2048).
         var rng = TestRNG(seed: 3)
-        for (d, n) in [(1024, 2048), (256, 2048), (64, 2048)] {
+        for (d, n) in [(1024, 2048), (512, 2048), (256, 2048), (128, 2048), (64, 2048)] {
             let w = Self.weights(d * n, .bf16)
             defer { w.deallocate() }
             let x = randomFloats(n, &rng)

@@ -55,7 +55,7 @@ struct LinearTests {
           arguments: WeightType.allCases)
     func gemvDeterministic(type: WeightType) {
         var rng = TestRNG(seed: 3)
-        for (d, n) in [(257, 333), (1000, 96), (130, 4097)] {
+        for (d, n) in [(257, 333), (1000, 96), (130, 4097), (600, 701)] {
             let w = Weights(randomFloats(d * n, &rng), type)
             let x = randomFloats(n, &rng)
             var ref = [Float](repeating: 0, count: d)

@@ -24,7 +24,7 @@ struct ThreadPoolTests {
 
     @Test("thousands of back-to-back tiny jobs complete (spin handoff and park/wake paths)")
     func manySmallJobs() {
-        let pool = ThreadPool(threads: 3, spinIterations: 50)
+        let pool = ThreadPool(threads: 3, spinMicroseconds: 5)
         let total = Counter()
         for i in 0..<3000 {
             pool.run(chunks: 1 + i % 7) { _ in total.value.add(1, ordering: .relaxed) }
