@@ -1,3 +1,4 @@
+import SwapMoECore
 import Foundation
 
 /// Measures memory read bandwidth: sums a `bytes`-sized Float buffer with SIMD on `threads` threads
@@ -31,9 +32,3 @@ public func measureReadBandwidth(bytes: Int, threads: Int, passes: Int = 5) -> D
     return Double(count * 4) / best / 1e9
 }
 
-/// Seconds from a monotonic clock.
-public func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}

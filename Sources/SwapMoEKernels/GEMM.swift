@@ -1,3 +1,4 @@
+import SwapMoECore
 // GEMM for prefill: T tokens at once, Y = X W^T.
 //
 // Each weight row is read from memory once per call and converted to Float32 once per 4-token tile, while

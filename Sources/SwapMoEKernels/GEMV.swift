@@ -1,3 +1,4 @@
+import SwapMoECore
 // GEMV for decode: one token, y = W x.
 //
 // Every row is reduced by the same row kernel with a fixed order (SIMD partial sums -> fixed tree -> scalar

@@ -1,3 +1,4 @@
+import SwapMoECore
 import Foundation
 import Synchronization
 #if canImport(Glibc)

@@ -1,3 +1,4 @@
+import SwapMoECore
 // SwapMoEKernels: pure-Swift SIMD kernels for MoE decoding and prefill.
 //
 // Conventions used by every kernel in this module:
@@ -23,33 +24,6 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
 }
 
 // MARK: - Scalar conversions
-
-/// bf16 bits -> Float (exact).
-@inline(__always)
-public func bf16ToFloat(_ bits: UInt16) -> Float {
-    Float(bitPattern: UInt32(bits) << 16)
-}
-
-/// Float -> bf16 bits, round to nearest even (as `torch.Tensor.to(torch.bfloat16)`); NaN stays NaN (quiet).
-@inline(__always)
-public func floatToBF16(_ value: Float) -> UInt16 {
-    let u = value.bitPattern
-    if value.isNaN { return UInt16(truncatingIfNeeded: (u >> 16) | 0x0040) }
-    let rounding: UInt32 = 0x7FFF + ((u >> 16) & 1)
-    return UInt16(truncatingIfNeeded: (u &+ rounding) >> 16)
-}
-
-/// f16 bits -> Float (exact; F16C `vcvtph2ps` when vectorised).
-@inline(__always)
-public func f16ToFloat(_ bits: UInt16) -> Float {
-    Float(Float16(bitPattern: bits))
-}
-
-/// Float -> f16 bits, round to nearest even; overflow goes to infinity.
-@inline(__always)
-public func floatToF16(_ value: Float) -> UInt16 {
-    Float16(value).bitPattern
-}
 
 /// Reads element `i` of a weight row as Float (scalar path; used for tails and references).
 @inline(__always)

@@ -1,3 +1,4 @@
+import SwapMoECore
 import Dispatch
 import Foundation
 import Testing

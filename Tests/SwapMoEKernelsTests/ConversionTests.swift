@@ -1,3 +1,4 @@
+import SwapMoECore
 import Testing
 @testable import SwapMoEKernels
 

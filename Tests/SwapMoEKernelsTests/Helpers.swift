@@ -1,3 +1,4 @@
+import SwapMoECore
 import Foundation
 @testable import SwapMoEKernels
 
