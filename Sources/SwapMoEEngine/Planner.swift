@@ -1,0 +1,146 @@
+import SwapMoECore
+import SwapMoEArchive
+import SwapMoEModels
+
+/// How experts are served.
+public enum Policy: String, Sendable, CaseIterable {
+    /// Every expert in memory; no I/O after load.
+    case resident
+    /// Exact output: a routed expert that is not resident is loaded on demand (the token waits).
+    case exact
+    /// SwapMoE: each layer routes among its resident Virtual Experts only; swaps happen in the background.
+    case swap
+}
+
+/// A memory budget split into its parts. Every byte the process will hold is in one line of `breakdown`,
+/// and `total <= cap` is the invariant the planner guarantees (or it throws, naming the minimum cap).
+public struct MemoryPlan: Sendable, Equatable {
+    public var cap: Int
+    public var policy: Policy
+    /// What the process holds before loading anything (runtime, libraries), measured at start.
+    public var baseline: Int
+    /// Dense tensors (embeddings, attention, norms, routers): mapped read-only and touched every token.
+    public var dense: Int
+    /// KV cache for the context, workspace, logits.
+    public var runtime: Int
+    /// Staging and decode buffers of the I/O threads.
+    public var io: Int
+    /// Slack for allocator fragmentation and thread stacks.
+    public var margin: Int
+    /// Bytes of one arena slot (largest expert block, 4 KiB aligned).
+    public var slotSize: Int
+    /// Slots in the arena (resident: all experts).
+    public var slots: Int
+    /// Resident experts per MoE layer (swap policy), in `moeLayers` order.
+    public var perLayer: [Int]
+    public var moeLayers: [Int]
+    public var expertsPerLayer: Int
+    public var totalExperts: Int
+
+    public var arena: Int { slots * slotSize }
+    public var total: Int { baseline + dense + runtime + io + margin + arena }
+    /// Fraction of all expert bytes the arena holds.
+    public var expertFraction: Double { totalExperts > 0 ? Double(slots) / Double(totalExperts) : 1 }
+
+    public var breakdown: [(String, Int)] {
+        [("baseline (runtime, libraries)", baseline), ("dense weights", dense), ("KV cache + workspace", runtime),
+         ("I/O buffers", io), ("margin", margin), ("expert arena (\(slots) x \(ByteSize.format(slotSize)))", arena)]
+    }
+}
+
+public enum PlanError: Error, CustomStringConvertible, Equatable {
+    case capTooSmall(cap: Int, minimum: Int, policy: Policy)
+    case residentDoesNotFit(cap: Int, needed: Int)
+
+    public var description: String {
+        switch self {
+        case let .capTooSmall(cap, minimum, policy):
+            "--max-rss \(ByteSize.format(cap)) is below the minimum of \(ByteSize.format(minimum)) for policy \(policy.rawValue) "
+                + "(dense weights, KV cache and the fewest expert slots that can run); raise --max-rss to at least \(ByteSize.format(minimum)), or lower --ctx"
+        case let .residentDoesNotFit(cap, needed):
+            "policy resident needs \(ByteSize.format(needed)) but --max-rss is \(ByteSize.format(cap)); use --policy exact or swap, or raise --max-rss"
+        }
+    }
+}
+
+/// Sizes the expert arena from a hard cap on resident memory.
+public struct Planner: Sendable {
+    public var slotSize: Int
+    public var totalExperts: Int
+    public var moeLayers: [Int]
+    public var expertsPerLayer: Int
+    public var expertsPerToken: Int
+    public var dense: Int
+    public var runtime: Int
+    public var baseline: Int
+    public var margin: Int
+
+    /// `runtime` is the decoder's own allocations for the chosen context (`DecoderModel.runtimeBytes`).
+    public init(manifest m: Manifest, runtime: Int, baseline: Int, margin: Int = 32 << 20) {
+        slotSize = ArchiveFormat.align(m.experts.map(\.rawLength).max() ?? 0, ArchiveFormat.blockAlignment)
+        totalExperts = m.experts.count
+        moeLayers = m.model.stacks.flatMap(\.moeLayers)
+        expertsPerLayer = m.model.stacks.first?.expertsPerLayer ?? 0
+        expertsPerToken = m.model.expertsPerToken
+        dense = m.dense.reduce(0) { $0 + ArchiveFormat.align($1.length, 4096) }
+        self.runtime = runtime
+        self.baseline = baseline
+        self.margin = margin
+    }
+
+    /// I/O buffers for `threads` loader threads: one staging block (stored size <= slot) and one LZ4 chunk each.
+    public func ioBytes(threads: Int) -> Int { threads * (slotSize + ArchiveFormat.chunkSize) }
+
+    /// The fewest slots a policy can run with: exact needs the experts of one token in one layer plus one to
+    /// prefetch into; swap needs top-k Virtual Experts in every MoE layer plus one spare slot for swaps.
+    public func minimumSlots(_ policy: Policy) -> Int {
+        switch policy {
+        case .resident: totalExperts
+        case .exact: min(totalExperts, expertsPerToken + 1)
+        case .swap: min(totalExperts, expertsPerToken * moeLayers.count + 1)
+        }
+    }
+
+    public func plan(cap: Int, policy: Policy, ioThreads: Int) throws(PlanError) -> MemoryPlan {
+        let io = policy == .resident ? 0 : ioBytes(threads: ioThreads)
+        let fixed = baseline + dense + runtime + io + margin
+        let minimum = fixed + minimumSlots(policy) * slotSize
+        var p = MemoryPlan(cap: cap, policy: policy, baseline: baseline, dense: dense, runtime: runtime, io: io, margin: margin,
+                           slotSize: slotSize, slots: 0, perLayer: [], moeLayers: moeLayers, expertsPerLayer: expertsPerLayer,
+                           totalExperts: totalExperts)
+        if policy == .resident {
+            p.slots = totalExperts
+            p.perLayer = moeLayers.map { _ in expertsPerLayer }
+            guard p.total <= cap else { throw .residentDoesNotFit(cap: cap, needed: p.total) }
+            return p
+        }
+        guard cap >= minimum else { throw .capTooSmall(cap: cap, minimum: minimum, policy: policy) }
+        let affordable = min(totalExperts, (cap - fixed) / max(slotSize, 1))
+        switch policy {
+        case .exact:
+            p.slots = affordable
+            p.perLayer = moeLayers.map { _ in min(expertsPerLayer, affordable) }
+        case .swap:
+            // One spare slot receives swapped-in experts; the rest are split uniformly across MoE layers.
+            let perLayer = min(expertsPerLayer, (affordable - 1) / max(moeLayers.count, 1))
+            var layers = moeLayers.map { _ in perLayer }
+            var left = affordable - 1 - perLayer * moeLayers.count
+            var i = 0
+            while left > 0 && layers.contains(where: { $0 < expertsPerLayer }) {
+                if layers[i] < expertsPerLayer { layers[i] += 1; left -= 1 }
+                i = (i + 1) % layers.count
+            }
+            p.perLayer = layers
+            p.slots = layers.reduce(0, +) + 1
+        case .resident:
+            break
+        }
+        return p
+    }
+
+    /// Resident if everything fits under the cap, otherwise exact.
+    public func defaultPolicy(cap: Int?, ioThreads: Int) -> Policy {
+        guard let cap else { return .resident }
+        return (try? plan(cap: cap, policy: .resident, ioThreads: ioThreads)) != nil ? .resident : .exact
+    }
+}
