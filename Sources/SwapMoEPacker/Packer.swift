@@ -129,9 +129,10 @@ public enum Packer {
                 let info = try ckpt.require(name)
                 let outType = converter.outputType(info.dtype)
                 let r = try writer.writeBlock(alignment: ArchiveFormat.tensorAlignment, codec: .raw, shuffle: 0) { sink in
-                    try ckpt.withTensorBytes(name) { _, bytes in _ = try converter.write(bytes, from: info.dtype, to: sink) }
+                    try ckpt.withTensorBytes(name) { _, bytes in
+                        _ = try converter.write(bytes, from: info.dtype, to: sink) { ckpt.release(name, piece: $0, of: bytes) }
+                    }
                 }
-                ckpt.release(name)
                 dense.append(DenseTensor(name: name, dtype: outType, shape: info.shape, offset: r.offset, length: r.storedLength,
                                          xxh3: Checksum.hex(r.checksum)))
                 done += info.byteCount
@@ -157,20 +158,18 @@ public enum Packer {
                             try sink.pad(to: ArchiveFormat.tensorAlignment)
                             try ckpt.withTensorBytes(part.tensor) { _, bytes in
                                 let slice = rowSlice(bytes, info: info, rows: part.rows)
-                                sumSq += try converter.write(slice, from: info.dtype, to: sink, sumOfSquares: true)
-                                if part.rows != nil { ckpt.shardRelease(part.tensor, slice: slice, base: bytes) }
+                                sumSq += try converter.write(slice, from: info.dtype, to: sink, sumOfSquares: true) {
+                                    ckpt.release(part.tensor, piece: $0, of: bytes)
+                                }
                             }
                         }
                     }
-                    for part in parts where part.rows == nil { ckpt.release(part.tensor) }
                     entries.append(ExpertEntry(stack: "decoder", layer: layer, expert: e, layout: layoutIndex, offset: r.offset,
                                                storedLength: r.storedLength, rawLength: r.rawLength, codec: codec, shuffle: width,
                                                xxh3: Checksum.hex(r.checksum), norm: sumSq.squareRoot()))
                     done += infos.enumerated().reduce(0) { acc, x in acc + (parts[x.offset].rows.map { $0.count * rowBytes(x.element) } ?? x.element.byteCount) }
                     progress?(done, total)
                 }
-                // Fused tensors are shared by all experts of the layer: drop them once the layer is written.
-                for name in Set(experts.flatMap { $0.filter { $0.rows != nil }.map(\.tensor) }) { ckpt.release(name) }
             }
             writer.endRegion("experts")
 
@@ -208,17 +207,18 @@ public enum Packer {
 }
 
 extension Checkpoint {
-    /// Drops the mapped pages of one slice of a fused tensor.
-    func shardRelease(_ name: String, slice: UnsafeRawBufferPointer, base: UnsafeRawBufferPointer) {
-        guard let info = info(name), let s = slice.baseAddress, let b = base.baseAddress else { return }
+    /// Drops the mapped pages of `piece`, a part of tensor `name` whose whole bytes are `base`.
+    func release(_ name: String, piece: UnsafeRawBufferPointer, of base: UnsafeRawBufferPointer) {
+        guard let info = info(name), let s = piece.baseAddress, let b = base.baseAddress else { return }
         let start = info.range.lowerBound + (s - b)
-        releaseRange(name, start..<(start + slice.count))
+        releaseRange(name, start..<(start + piece.count))
     }
 }
 
 /// Writes tensor bytes into a block, converting dtype in bounded pieces when asked.
 struct Converter {
     let target: DType?
+    /// Elements converted at a time; source pieces are 8 x this many bytes (2 MiB).
     static let pieceElements = 1 << 18
 
     func outputType(_ source: DType) -> DType {
@@ -228,22 +228,33 @@ struct Converter {
 
     /// Appends `bytes` (of dtype `from`) to `sink`, converted; returns the sum of squares of the written
     /// values when asked (for the expert norm), else 0.
-    func write(_ bytes: UnsafeRawBufferPointer, from: DType, to sink: BlockSink, sumOfSquares wantNorm: Bool = false) throws -> Double {
+    /// `done` is called with each consumed piece of the source so its mapped pages can be dropped at once:
+    /// RSS stays at a few pieces even for a multi-GB tensor.
+    func write(_ bytes: UnsafeRawBufferPointer, from: DType, to sink: BlockSink, sumOfSquares wantNorm: Bool = false,
+               done: (UnsafeRawBufferPointer) -> Void) throws -> Double {
         let to = outputType(from)
-        guard to != from else {
-            try sink.append(bytes)
-            return wantNorm ? SwapMoECore.sumOfSquares(from, bytes.baseAddress!, count: bytes.count / from.size) : 0
-        }
-        let count = bytes.count / from.size
-        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: Converter.pieceElements * to.size, alignment: 64)
-        defer { buf.deallocate() }
+        let count = bytes.count / max(from.size, 1)
+        let buf = to == from ? nil : UnsafeMutableRawBufferPointer.allocate(byteCount: Converter.pieceElements * to.size, alignment: 64)
+        defer { buf?.deallocate() }
         var total = 0.0
         var i = 0
         while i < count {
-            let n = min(Converter.pieceElements, count - i)
-            try convertElements(from: from, bytes.baseAddress! + i * from.size, to: to, buf.baseAddress!, count: n)
-            if wantNorm { total += SwapMoECore.sumOfSquares(to, buf.baseAddress!, count: n) }
-            try sink.append(UnsafeRawBufferPointer(start: buf.baseAddress, count: n * to.size))
+            let n = min(Converter.pieceElements * 8 / from.size, count - i)
+            let piece = UnsafeRawBufferPointer(rebasing: bytes[(i * from.size)..<((i + n) * from.size)])
+            if let buf {
+                var j = 0
+                while j < n {
+                    let m = min(Converter.pieceElements, n - j)
+                    try convertElements(from: from, piece.baseAddress! + j * from.size, to: to, buf.baseAddress!, count: m)
+                    if wantNorm { total += SwapMoECore.sumOfSquares(to, buf.baseAddress!, count: m) }
+                    try sink.append(UnsafeRawBufferPointer(start: buf.baseAddress, count: m * to.size))
+                    j += m
+                }
+            } else {
+                try sink.append(piece)
+                if wantNorm { total += SwapMoECore.sumOfSquares(from, piece.baseAddress!, count: n) }
+            }
+            done(piece)
             i += n
         }
         return total
