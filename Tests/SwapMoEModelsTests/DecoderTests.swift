@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+import SwapMoECore
+import SwapMoEArchive
+import SwapMoEPacker
+import SwapMoETestSupport
+@testable import SwapMoEModels
+
+/// Packs a generated checkpoint and opens it with every expert resident.
+func generatedModel(_ maker: CheckpointMaker, lz4: Bool = false, context: Int = 64, batch: Int = DecoderModel.defaultBatch) throws -> DecoderModel {
+    let dir = TestPaths.tempDir()
+    try maker.write(to: dir + "/ckpt")
+    _ = try Packer.pack(PackOptions(input: dir + "/ckpt", output: dir + "/m.swm", compress: lz4 ? .lz4 : .none, shuffle: lz4))
+    let archive = try Archive(path: dir + "/m.swm")
+    return try DecoderModel(archive: archive, experts: try ResidentExperts(archive: archive), context: context, threads: 2, batch: batch)
+}
+
+@Suite("Decoder")
+struct DecoderTests {
+    @Test("prefill in one batch and token-by-token decode give the same logits")
+    func incremental() throws {
+        let model = try generatedModel(.mixtral(hidden: 80, intermediate: 48, layers: 2, experts: 4, vocab: 64))
+        let ids = [1, 5, 9, 33, 2, 60, 7, 11]
+        let batch = try model.forward(ids)
+        model.reset()
+        var step: [Float] = []
+        for t in ids { step = try model.forward([t]) }
+        #expect(batch.count == 64 && step.count == 64)
+        let maxDiff = zip(batch, step).map { abs($0 - $1) }.max()!
+        let scale = batch.map(abs).max()!
+        #expect(maxDiff <= 1e-4 * max(scale, 1), "max |diff| \(maxDiff)")
+        #expect(batch.allSatisfy { $0.isFinite })
+    }
+
+    @Test("batches smaller than the prompt give the same logits as one batch")
+    func batching() throws {
+        let maker = CheckpointMaker.mixtral(hidden: 96, intermediate: 40, layers: 2, experts: 4, vocab: 64)
+        let ids = (0..<20).map { ($0 * 7) % 64 }
+        let whole = try generatedModel(maker).forward(ids, logits: .all)
+        let cut = try generatedModel(maker, batch: 3).forward(ids, logits: .all)
+        #expect(whole.count == 20 * 64 && cut.count == whole.count)
+        let maxDiff = zip(whole, cut).map { abs($0 - $1) }.max()!
+        #expect(maxDiff <= 1e-4 * max(whole.map(abs).max()!, 1))
+    }
+
+    @Test("raw and LZ4-packed archives compute identical logits")
+    func codecsAgree() throws {
+        let maker = CheckpointMaker.mixtral(layers: 2, experts: 4)
+        let ids = [3, 1, 4, 1, 5, 9, 2, 6]
+        let raw = try generatedModel(maker).forward(ids, logits: .all)
+        let lz4 = try generatedModel(maker, lz4: true).forward(ids, logits: .all)
+        #expect(raw == lz4)
+    }
+
+    @Test("errors: context full, token out of range")
+    func errors() throws {
+        let model = try generatedModel(.mixtral(layers: 1, experts: 2, vocab: 64), context: 4)
+        #expect { try model.forward([1, 2, 3, 4, 5]) } throws: { "\($0)".contains("context size 4") }
+        #expect { try model.forward([64]) } throws: { "\($0)".contains("outside the vocabulary") }
+    }
+
+    @Test("the sampler is greedy at temperature 0 and reproducible with a seed")
+    func sampler() {
+        var g = Sampler(temperature: 0)
+        #expect(g.sample([0.1, 3, 3, -1]) == 1)
+        let logits: [Float] = (0..<50).map { Float($0 % 7) }
+        var a = Sampler(temperature: 0.9, topK: 10, topP: 0.9, seed: 7), b = Sampler(temperature: 0.9, topK: 10, topP: 0.9, seed: 7)
+        let sa = (0..<20).map { _ in a.sample(logits) }, sb = (0..<20).map { _ in b.sample(logits) }
+        #expect(sa == sb)
+        #expect(sa.allSatisfy { logits[$0] >= 5 })
+    }
+
+    @Test("decode speed on a big archive (set SWAPMOE_BENCH_ARCHIVE)",
+          .enabled(if: ProcessInfo.processInfo.environment["SWAPMOE_BENCH_ARCHIVE"] != nil))
+    func bench() throws {
+        let archive = try Archive(path: ProcessInfo.processInfo.environment["SWAPMOE_BENCH_ARCHIVE"]!)
+        let model = try DecoderModel(archive: archive, experts: try ResidentExperts(archive: archive), context: 128, threads: 2)
+        let prompt = (0..<64).map { ($0 * 131) % 1000 }
+        for rep in 0..<3 {
+            model.reset()
+            let t0 = monotonicSeconds()
+            var logits = try model.forward(prompt)
+            let t1 = monotonicSeconds()
+            for _ in 0..<16 { logits = try model.forward([Sampler.argmax(logits)]) }
+            let t2 = monotonicSeconds()
+            print("rep \(rep): prefill \(64 / (t1 - t0)) tok/s, decode \(16 / (t2 - t1)) tok/s")
+        }
+    }
+}
