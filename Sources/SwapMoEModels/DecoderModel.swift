@@ -280,6 +280,10 @@ public final class DecoderModel {
             for pk in picks { sum += pk.value }
             for pk in picks { assigned[pk.index].append((t, s.router.renormalizes ? pk.value / sum : pk.value)) }
         }
+        if experts.wantsPrefetch {
+            experts.prefetch(layer: l, experts: assigned.indices.filter { !assigned[$0].isEmpty })
+            predictNextLayer(after: l, tokens: n)
+        }
         for (i, list) in assigned.enumerated() where !list.isEmpty {
             let key = ExpertKey(layer: l, expert: i)
             let w = try experts.acquire(key)
@@ -294,6 +298,21 @@ public final class DecoderModel {
             matmul(ws.norms, sh.scale, ws.xn, n)
             for t in 0..<n { axpy(ws.mo + t * h, 1 / (1 + expf(-ws.norms[t])), ws.tmp + t * h, n: h) }
         }
+    }
+
+    /// Applies the next MoE layer's router to this layer's MoE input and hints its likely experts, so they
+    /// load while this layer computes. The hidden state changes little from one layer to the next, which is
+    /// what makes this prediction useful.
+    private func predictNextLayer(after l: Int, tokens n: Int) {
+        guard let next = (l + 1..<spec.layers).first(where: spec.isMoE), let router = layers[next].router else { return }
+        let e = spec.experts
+        var logits = [Float](repeating: 0, count: n * e)
+        logits.withUnsafeMutableBufferPointer { matmul($0.baseAddress!, router, ws.xn, n) }
+        var wanted = Set<Int>()
+        logits.withUnsafeBufferPointer { lp in
+            for t in 0..<n { for pk in topK(lp.baseAddress! + t * e, n: e, k: spec.expertsPerToken) { wanted.insert(pk.index) } }
+        }
+        experts.prefetch(layer: next, experts: wanted.sorted())
     }
 
     /// y[n, d] = x[n, k] · W^T (+ bias)

@@ -14,11 +14,19 @@ public protocol ExpertProvider: AnyObject, Sendable {
     /// Sees every MoE layer's input norm and full router probabilities before experts are acquired
     /// (importance tracking and prefetch in the swap engine).
     func observeRouting(layer: Int, tokens: Int, inputNorms: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, experts: Int)
+    /// Whether `prefetch` is worth calling (providers that load on demand); the decoder skips computing
+    /// predictions otherwise.
+    var wantsPrefetch: Bool { get }
+    /// Experts of `layer` that will be acquired soon: this layer's routed experts (about to be used) or the
+    /// next MoE layer's predicted ones (the next layer's router applied to the current hidden state).
+    func prefetch(layer: Int, experts: [Int])
 }
 
 extension ExpertProvider {
     public func allowedExperts(layer: Int) -> [Bool]? { nil }
     public func observeRouting(layer: Int, tokens: Int, inputNorms: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, experts: Int) {}
+    public var wantsPrefetch: Bool { false }
+    public func prefetch(layer: Int, experts: [Int]) {}
 }
 
 /// Every expert resident: raw blocks are used in place from the archive's read-only mapping (no copy; the
