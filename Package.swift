@@ -3,15 +3,20 @@
 //
 // Arrows point one way: swapmoe (CLI) -> SwapMoECLI -> Packer / Models -> Kernels, Archive, Checkpoint -> Core.
 // The archive never imports the engine or a model family.
+import Foundation
 import PackageDescription
 
-/// Hot code (kernels) is built with unchecked arithmetic and an explicit CPU target in release builds.
-/// `haswell` (AVX2 + FMA + F16C) is chosen deliberately: it is fast for bf16/f16 conversion and still runs on
-/// every x86-64 CPU of the last decade; AVX-512 is not required. See Docs/Architecture.md.
+/// Hot code (kernels) is built with unchecked arithmetic and an explicit CPU target.
+/// Default `haswell` (AVX2 + FMA + F16C): fast bf16/f16 conversion and it runs on every x86-64 CPU of the last
+/// decade; AVX-512 is not required. `SWAPMOE_TARGET_CPU=znver4 swift build -c release` (or another AVX-512 CPU)
+/// builds for that CPU and switches the GEMM to its 512-bit register-blocked kernel (faster prefill; the binary
+/// then needs AVX-512). See Docs/Architecture.md and Docs/Benchmarks.md.
+let targetCPU = ProcessInfo.processInfo.environment["SWAPMOE_TARGET_CPU"] ?? "haswell"
+let avx512CPUs: Set<String> = ["znver4", "znver5", "skylake-avx512", "cascadelake", "icelake-server", "sapphirerapids", "graniterapids"]
 let hotCode: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
-    .unsafeFlags(["-target-cpu", "haswell"], .when(platforms: [.linux])),
-]
+    .unsafeFlags(["-target-cpu", targetCPU], .when(platforms: [.linux])),
+] + (avx512CPUs.contains(targetCPU) ? [.define("SWAPMOE_AVX512")] : [])
 
 let package = Package(
     name: "swapmoe",
