@@ -88,6 +88,8 @@ struct AddedVocabulary: Sendable {
     private let rawMatcher: TokenMatcher
     private let normalizedMatcher: TokenMatcher
     private let idToIndex: [Int: Int]
+    /// What `id_to_token` returns: the normalized content for `normalized: true` tokens, else the content.
+    private let decodedContents: [String]
     private let contentToIndex: [WordKey: Int]
     let specialIds: Set<Int>
 
@@ -108,13 +110,22 @@ struct AddedVocabulary: Sendable {
         // Special tokens first, then the others, as the Rust library orders its patterns.
         let order = unique.indices.filter { unique[$0].special } + unique.indices.filter { !unique[$0].special }
         rawMatcher = TokenMatcher(order.filter { !unique[$0].normalized }.map { (Array(unique[$0].content.unicodeScalars), $0) })
+        var decoded = unique.map(\.content)
         normalizedMatcher = TokenMatcher(order.filter { unique[$0].normalized }.map { i in
             let raw = Array(unique[i].content.unicodeScalars)
-            return (normalizer?.normalize(raw) ?? raw, i)
+            let normalized = normalizer?.normalize(raw) ?? raw
+            var s = String()
+            s.unicodeScalars.append(contentsOf: normalized)
+            decoded[i] = s
+            return (normalized, i)
         })
+        decodedContents = decoded
     }
 
     func token(forId id: Int) -> AddedToken? { idToIndex[id].map { tokens[$0] } }
+
+    /// The token string of an added id as the Rust library reports it (normalized for `normalized: true` tokens).
+    func tokenString(forId id: Int) -> String? { idToIndex[id].map { decodedContents[$0] } }
 
     func id(forContent content: String) -> Int? {
         contentToIndex[WordKey(bytes: Array(content.utf8))].map { tokens[$0].id }
@@ -177,7 +188,8 @@ struct AddedVocabulary: Sendable {
         return out
     }
 
+    /// `single_word` boundaries use regex `\w` (alphabetic, marks, decimal digits, connector punctuation).
     static func isWordCharacter(_ c: Unicode.Scalar) -> Bool {
-        c == "_" || UnicodeClasses.isAlphanumeric(c)
+        UnicodeClasses.isWord(c)
     }
 }

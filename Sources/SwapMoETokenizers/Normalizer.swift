@@ -97,9 +97,9 @@ indirect enum Normalizer: Sendable {
                     let v = c.value
                     if v == 0 || v == 0xFFFD { return nil }
                     if v == 0x09 || v == 0x0A || v == 0x0D { return " " }
-                    // Control-like categories Cc, Cf, Cn, Co are removed, then whitespace becomes ' '.
+                    // Control-like categories Cc, Cf, Co are removed, then whitespace becomes ' '.
                     let b = UnicodeClasses.categoryBit(c)
-                    if b & ((1 << 25) | (1 << 26) | (1 << 28) | (1 << 29)) != 0 { return nil }
+                    if b & ((1 << 25) | (1 << 26) | (1 << 28)) != 0 { return nil }
                     if UnicodeClasses.isWhitespace(c) { return " " }
                     return c
                 }
@@ -119,7 +119,8 @@ indirect enum Normalizer: Sendable {
                 t = out
             }
             if stripAccents {
-                t = Normalizer.nfd.normalize(t).filter { !UnicodeClasses.isCombiningMark($0) }
+                // BertNormalizer strips only nonspacing marks (Mn), unlike StripAccents.
+                t = Normalizer.nfd.normalize(t).filter { UnicodeClasses.categoryBit($0) & (1 << 5) == 0 }
             }
             if lowercase { t = Normalizer.lowercased(t) }
             return t

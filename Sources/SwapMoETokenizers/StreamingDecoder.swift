@@ -13,6 +13,7 @@ public struct StreamingDecoder {
     private var prefix: [Unicode.Scalar] = []
     private var prefixIndex = 0
     private let waitForByteRuns: Bool
+    private var inByteRun = false
     // Clean-up (only when the tokenizer applies transformers' clean_up_tokenization_spaces).
     private var pendingClean: [Unicode.Scalar] = []
 
@@ -25,11 +26,13 @@ public struct StreamingDecoder {
     /// Adds one id; returns the text it completed (often empty, sometimes several characters).
     public mutating func push(_ id: Int) -> String {
         window.append(id)
-        if waitForByteRuns, let token = tokenizer.idToToken(id),
-           !(skipSpecialTokens && tokenizer.isSpecial(token)),
-           TokenDecoder.byteFallbackValue(Array(token.unicodeScalars)) != nil {
+        if waitForByteRuns {
             // A run of <0xNN> tokens decodes as a whole (invalid runs become one U+FFFD per byte): wait for its end.
-            return ""
+            // Tokens the decoder never sees (unknown ids, skipped special tokens) do not end a run.
+            if let token = tokenizer.idToToken(id), !(skipSpecialTokens && tokenizer.isSpecial(token)) {
+                inByteRun = TokenDecoder.byteFallbackValue(Array(token.unicodeScalars)) != nil
+            }
+            if inByteRun { return "" }
         }
         let text = Array(tokenizer.decodeRaw(window, skipSpecialTokens: skipSpecialTokens).unicodeScalars)
         guard text.count > prefix.count, text.last != "\u{FFFD}", text.starts(with: prefix) else { return "" }
@@ -48,6 +51,7 @@ public struct StreamingDecoder {
         window.removeAll()
         prefix.removeAll()
         prefixIndex = 0
+        inByteRun = false
         return output(new, final: true)
     }
 

@@ -261,7 +261,7 @@ public final class Tokenizer: Sendable {
     // MARK: Vocabulary
 
     public func idToToken(_ id: Int) -> String? {
-        addedVocabulary.token(forId: id)?.content ?? model.idToToken(id)
+        addedVocabulary.tokenString(forId: id) ?? model.idToToken(id)
     }
 
     public func tokenToId(_ token: String) -> Int? {
