@@ -49,7 +49,7 @@ public final class Tokenizer: Sendable {
         var normalizer = try Normalizer.from(json: json.normalizer)
         var preTokenizer = try PreTokenizer.from(json: json.preTokenizer)
         var decoder = try TokenDecoder.from(json: json.decoder)
-        var postProcessor = try PostProcessor.from(json: json.postProcessor)
+        let postProcessor = try PostProcessor.from(json: json.postProcessor)
         let jsonIsByteLevel = preTokenizer?.containsByteLevel == true || decoder.map { Tokenizer.isByteLevel($0) } == true
         let profile = config.flatMap { TransformersProfile.resolve(config: $0, tokenizerJSONIsByteLevel: jsonIsByteLevel) }
 
@@ -122,14 +122,8 @@ public final class Tokenizer: Sendable {
             return addedVocabulary.id(forContent: token) ?? model.tokenToId(token)
         }
 
-        // transformers replaces the post-processor when add_bos_token / add_eos_token are given explicitly.
-        if let config, config.addBosToken != nil || config.addEosToken != nil || postProcessor == nil {
-            var pieces: [[Int]?] = []
-            if config.addBosToken == true, let b = idOf(bosName) { pieces.append([b]) }
-            pieces.append(nil)
-            if config.addEosToken == true, let e = idOf(eosName) { pieces.append([e]) }
-            postProcessor = .template(pieces)
-        }
+        // transformers 5 drops tokenizer_config.json's add_bos_token / add_eos_token whenever tokenizer.json exists
+        // (PreTrainedTokenizerBase._from_pretrained), so BOS/EOS come from tokenizer.json's post-processor alone.
 
         self.normalizer = normalizer
         self.preTokenizer = preTokenizer

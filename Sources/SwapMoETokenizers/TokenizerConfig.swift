@@ -2,9 +2,9 @@
 //
 // With transformers 5, a model-specific tokenizer class named in `tokenizer_class` (LlamaTokenizer, Qwen2Tokenizer,
 // GPT2Tokenizer, GPTNeoXTokenizer) keeps tokenizer.json's vocabulary, merges and post-processor but rebuilds the
-// normalizer, pre-tokenizer and decoder itself; and an explicit `add_bos_token` / `add_eos_token` replaces the
-// post-processor by a template adding those tokens. `TokenizerConfig` records those settings and
-// `TransformersProfile` reproduces the rebuilt pipelines.
+// normalizer, pre-tokenizer and decoder itself. `add_bos_token` / `add_eos_token` are read but, as in
+// transformers 5, have no effect when tokenizer.json is present (its post-processor decides BOS/EOS).
+// `TokenizerConfig` records those settings and `TransformersProfile` reproduces the rebuilt pipelines.
 
 struct TokenizerConfig: Sendable {
     var tokenizerClass: String?
