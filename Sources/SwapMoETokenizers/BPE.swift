@@ -247,13 +247,14 @@ struct BPEModel: TokenizerModel {
             let a: String
             let b: String
             if let s = m.stringValue {
-                let parts = s.split(separator: " ", omittingEmptySubsequences: false)
+                // Split on the byte ' ' (not on Characters: " \u{301}" is a single Character).
+                let parts = Array(s.utf8).split(separator: 0x20, omittingEmptySubsequences: false)
                 guard parts.count == 2 else {
                     throw TokenizerError.invalidField(file: "tokenizer.json", path: "\(f.sub("merges"))[\(rank)]",
                                                       expected: "must be two tokens separated by one space (got \(s.debugDescription))")
                 }
-                a = String(parts[0])
-                b = String(parts[1])
+                a = String(decoding: parts[0], as: UTF8.self)
+                b = String(decoding: parts[1], as: UTF8.self)
             } else if let pair = m.arrayValue, pair.count == 2, let x = pair[0].stringValue, let y = pair[1].stringValue {
                 a = x
                 b = y

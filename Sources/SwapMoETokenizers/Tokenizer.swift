@@ -115,7 +115,7 @@ public final class Tokenizer: Sendable {
             }
             added.append(AddedToken(id: id, content: tokenName, special: true))
         }
-        let addedVocabulary = AddedVocabulary(tokens: added, normalizer: normalizer)
+        let addedVocabulary = AddedVocabulary(tokens: Tokenizer.assignIds(added, model: model), normalizer: normalizer)
 
         func idOf(_ token: String?) -> Int? {
             guard let token else { return nil }
@@ -169,6 +169,32 @@ public final class Tokenizer: Sendable {
         } else {
             kind = "BPE"
         }
+    }
+
+    /// Ids as the Rust library assigns them when it adds the tokens in order (`AddedVocabulary::add_tokens`): a
+    /// content already known keeps its id, otherwise the next id after the vocabulary / the largest added id. For a
+    /// consistent tokenizer.json these are the ids written in the file.
+    static func assignIds(_ tokens: [AddedToken], model: BPEModel) -> [AddedToken] {
+        var assigned: [WordKey: Int] = [:]
+        var maxId: Int?
+        let vocabCount = model.vocabCount
+        var out: [AddedToken] = []
+        for t in tokens where !t.content.isEmpty {
+            let key = WordKey(bytes: Array(t.content.utf8))
+            let id: Int
+            if let known = assigned[key] ?? model.tokenToId(t.content) {
+                id = known
+            } else if let m = maxId, m >= vocabCount || vocabCount == 0 {
+                id = m + 1
+            } else {
+                id = vocabCount
+            }
+            assigned[key] = id
+            maxId = max(maxId ?? id, id)
+            out.append(AddedToken(id: id, content: t.content, special: t.special, singleWord: t.singleWord,
+                                  lstrip: t.lstrip, rstrip: t.rstrip, normalized: t.normalized))
+        }
+        return out
     }
 
     private static func isByteLevel(_ d: TokenDecoder) -> Bool {
