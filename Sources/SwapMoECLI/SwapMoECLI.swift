@@ -13,6 +13,10 @@ public enum SwapMoECLI {
     commands:
       pack      convert a Hugging Face checkpoint folder into an expert archive
       inspect   show what an archive holds; --verify checks every checksum
+      run       generate text from a prompt
+      eval      perplexity on a text file
+      bench     prefill and decode speed against the memory-bandwidth roofline
+      plan      how a --max-rss cap would be spent (arena slots, Virtual Experts per layer)
 
     Run 'swapmoe <command> --help' for a command's options.
     """
@@ -26,6 +30,10 @@ public enum SwapMoECLI {
         let commands: [String: (usage: String, run: ([String]) throws -> Int32)] = [
             "pack": (PackCommand.usage, PackCommand.run),
             "inspect": (InspectCommand.usage, InspectCommand.run),
+            "run": (RunCommand.usage, RunCommand.run),
+            "eval": (EvalCommand.usage, EvalCommand.run),
+            "bench": (BenchCommand.usage, BenchCommand.run),
+            "plan": (PlanCommand.usage, PlanCommand.run),
         ]
         guard let cmd = commands[command] else {
             Terminal.err("swapmoe: unknown command '\(command)'\n\n\(usage)")

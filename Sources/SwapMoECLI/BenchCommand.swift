@@ -1,0 +1,99 @@
+import Foundation
+import SwapMoECore
+import SwapMoEArchive
+import SwapMoEModels
+import SwapMoEKernels
+
+/// `swapmoe bench <archive> [--prompt-tokens 64] [--gen-tokens 32] [--threads N] [--reps 3] [--json]`
+enum BenchCommand {
+    static let usage = """
+    usage: swapmoe bench <archive> [--prompt-tokens 64] [--gen-tokens 32] [--threads N] [--reps 3] [--json]
+
+    Measures prefill and decode speed on fixed pseudo-random tokens after a warm-up run, and compares decode
+    with the memory-bandwidth roofline: bytes of weights read per token / measured DRAM read bandwidth.
+
+      --prompt-tokens N   prompt length for prefill (default 64)
+      --gen-tokens N      tokens decoded one at a time (default 32)
+      --reps N            measured repetitions; medians are reported (default 3)
+      -t, --threads N     compute threads (default: all cores)
+      --json              print one JSON object
+    """
+
+    struct Options: Equatable { var engine: EngineOptions; var prompt = 64; var gen = 32; var reps = 3; var json = false }
+
+    static let spec = Arguments.Spec(
+        options: EngineOptions.optionNames.merging(["--prompt-tokens": [], "--gen-tokens": [], "--reps": []]) { a, _ in a },
+        flags: ["--json": []])
+
+    static func parse(_ args: [String]) throws(UsageError) -> Options {
+        let a = try Arguments(args, spec: spec)
+        guard a.positionals.count == 1 else { throw UsageError(a.positionals.isEmpty ? "missing the archive to benchmark" : "expected one archive path") }
+        var o = Options(engine: try EngineOptions(archive: a.positionals[0], a))
+        if let v = a.value("--prompt-tokens") { o.prompt = try parsePositive(v, "--prompt-tokens") }
+        if let v = a.value("--gen-tokens") { o.gen = try parsePositive(v, "--gen-tokens") }
+        if let v = a.value("--reps") { o.reps = try parsePositive(v, "--reps") }
+        if a.value("--ctx") == nil { o.engine.context = o.prompt + o.gen + 1 }
+        o.json = a.has("--json")
+        return o
+    }
+
+    /// Bytes of weights one decode step reads: every dense matrix except the embedding table (one row),
+    /// plus `experts_per_token` experts of every MoE layer.
+    static func activeBytesPerToken(_ m: Manifest) -> Int {
+        let tied = m.dense.first { $0.name == "lm_head.weight" } == nil
+        var bytes = 0
+        for d in m.dense where d.name != "model.embed_tokens.weight" || tied { bytes += d.length }
+        var perLayer: [String: (bytes: Int, count: Int)] = [:]
+        for e in m.experts { perLayer["\(e.stack)/\(e.layer)", default: (0, 0)].bytes += e.rawLength; perLayer["\(e.stack)/\(e.layer)", default: (0, 0)].count += 1 }
+        for l in perLayer.values { bytes += l.bytes / max(l.count, 1) * min(m.model.expertsPerToken, l.count) }
+        return bytes
+    }
+
+    static func median(_ v: [Double]) -> Double { let s = v.sorted(); return s.isEmpty ? 0 : s[s.count / 2] }
+
+    static func run(_ args: [String]) throws -> Int32 {
+        let o = try parse(args)
+        let session = try ModelSession(o.engine)
+        let model = session.model
+        var rng = Sampler(seed: 1234)
+        let vocab = model.spec.vocab
+        let prompt = (0..<o.prompt).map { _ in Int(rng.nextUnit() * Double(vocab)) % vocab }
+
+        func once() throws -> (prefill: Double, decode: Double) {
+            model.reset()
+            let t0 = monotonicSeconds()
+            var logits = try model.forward(prompt)
+            let t1 = monotonicSeconds()
+            for _ in 0..<o.gen { logits = try model.forward([Sampler.argmax(logits)]) }
+            let t2 = monotonicSeconds()
+            return (tokPerSec(o.prompt, t1 - t0), tokPerSec(o.gen, t2 - t1))
+        }
+        _ = try once() // warm-up: page in weights, spin up threads
+        var prefill: [Double] = [], decode: [Double] = []
+        for _ in 0..<o.reps { let r = try once(); prefill.append(r.prefill); decode.append(r.decode) }
+        let bandwidth = measureReadBandwidth(bytes: 512 << 20, threads: o.engine.threads)
+        let active = activeBytesPerToken(session.archive.manifest)
+        let roofline = bandwidth * 1e9 / Double(active)
+        let dec = median(decode), pre = median(prefill)
+        let obj: [String: Any] = [
+            "prefill_tok_s": pre, "prefill_tok_s_min": prefill.min() ?? 0, "prefill_tok_s_max": prefill.max() ?? 0,
+            "decode_tok_s": dec, "decode_tok_s_min": decode.min() ?? 0, "decode_tok_s_max": decode.max() ?? 0,
+            "prompt_tokens": o.prompt, "gen_tokens": o.gen, "reps": o.reps, "threads": o.engine.threads,
+            "dram_read_gb_s": bandwidth, "active_bytes_per_token": active, "roofline_tok_s": roofline,
+            "roofline_fraction": roofline > 0 ? dec / roofline : 0, "prefill_speedup_per_token": dec > 0 ? pre / dec : 0,
+            "peak_rss_bytes": ProcessMemory.peakRSS(), "policy": "resident",
+        ]
+        if o.json {
+            Terminal.out(try jsonLine(obj))
+        } else {
+            Terminal.out("""
+            prefill  \(formatFixed(pre, digits: 1)) tok/s (\(o.prompt) tokens; min \(formatFixed(prefill.min() ?? 0, digits: 1)), max \(formatFixed(prefill.max() ?? 0, digits: 1)))
+            decode   \(formatFixed(dec, digits: 2)) tok/s (\(o.gen) tokens; min \(formatFixed(decode.min() ?? 0, digits: 2)), max \(formatFixed(decode.max() ?? 0, digits: 2)))
+            roofline \(formatFixed(roofline, digits: 2)) tok/s = \(formatFixed(bandwidth, digits: 1)) GB/s DRAM read / \(ByteSize.format(active)) per token; reached \(formatFixed(100 * dec / max(roofline, 1e-9), digits: 1))%
+            prefill is \(formatFixed(pre / max(dec, 1e-9), digits: 1))x faster per token than decode; \(o.engine.threads) threads, median of \(o.reps) after warm-up
+            """)
+        }
+        return 0
+    }
+}
+

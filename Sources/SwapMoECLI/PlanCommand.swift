@@ -1,0 +1,90 @@
+import Foundation
+import SwapMoECore
+import SwapMoEArchive
+import SwapMoEModels
+import SwapMoEEngine
+
+/// `swapmoe plan <archive> --max-rss SIZE [--ctx N] [--policy P] [--json]`
+enum PlanCommand {
+    static let usage = """
+    usage: swapmoe plan <archive> --max-rss SIZE [--ctx N] [--policy resident|exact|swap] [--io-threads N] [--json]
+
+    Shows how a memory cap would be spent: runtime baseline, dense weights, KV cache and workspace,
+    I/O buffers, margin, and the expert arena (slots, and Virtual Experts per layer for --policy swap).
+    Fails with the minimum cap when SIZE is too small.
+
+      --max-rss SIZE     hard cap on resident memory: 1.5G, 800M, or bytes
+      -c, --ctx N        context size in tokens (default 2048)
+      --policy P         resident, exact or swap (default: resident if it fits, else exact)
+      --io-threads N     expert loader threads (default 2)
+      --json             print the plan as JSON
+    """
+
+    static let spec = Arguments.Spec(options: ["--max-rss": [], "--ctx": ["-c"], "--policy": [], "--io-threads": [], "--threads": ["-t"]],
+                                     flags: ["--json": []])
+
+    struct Options: Equatable { var archive: String; var cap: Int; var context = 2048; var policy: Policy?; var ioThreads = 2; var json = false }
+
+    static func parse(_ args: [String]) throws(UsageError) -> Options {
+        let a = try Arguments(args, spec: spec)
+        guard a.positionals.count == 1 else { throw UsageError(a.positionals.isEmpty ? "missing the archive to plan for" : "expected one archive path") }
+        guard let capText = a.value("--max-rss") else { throw UsageError("missing --max-rss SIZE (e.g. 2G, 800M)") }
+        var o = Options(archive: a.positionals[0], cap: try parseCap(capText))
+        if let c = a.value("--ctx") { o.context = try parsePositive(c, "--ctx") }
+        if let p = a.value("--policy") { o.policy = try parsePolicy(p) }
+        if let t = a.value("--io-threads") { o.ioThreads = try parsePositive(t, "--io-threads") }
+        o.json = a.has("--json")
+        return o
+    }
+
+    static func run(_ args: [String]) throws -> Int32 {
+        let o = try parse(args)
+        let baseline = Int(ProcessMemory.currentRSS())
+        let archive = try Archive(path: o.archive)
+        let planner = try makePlanner(archive, context: o.context, baseline: baseline)
+        let policy = o.policy ?? planner.defaultPolicy(cap: o.cap, ioThreads: o.ioThreads)
+        let plan = try planner.plan(cap: o.cap, policy: policy, ioThreads: o.ioThreads)
+        if o.json {
+            Terminal.out(try jsonLine(planJSON(plan)))
+        } else {
+            Terminal.out(describe(plan))
+        }
+        return 0
+    }
+
+    static func planJSON(_ p: MemoryPlan) -> [String: Any] {
+        ["cap_bytes": p.cap, "policy": p.policy.rawValue, "baseline_bytes": p.baseline, "dense_bytes": p.dense, "runtime_bytes": p.runtime,
+         "io_bytes": p.io, "margin_bytes": p.margin, "slot_bytes": p.slotSize, "slots": p.slots, "arena_bytes": p.arena,
+         "total_bytes": p.total, "experts_total": p.totalExperts, "expert_fraction": p.expertFraction, "per_layer": p.perLayer]
+    }
+
+    static func describe(_ p: MemoryPlan) -> String {
+        var lines = ["plan for --max-rss \(ByteSize.format(p.cap)), policy \(p.policy.rawValue):"]
+        for (name, bytes) in p.breakdown { lines.append("  \(name.padding(toLength: 40, withPad: " ", startingAt: 0)) \(ByteSize.format(bytes))") }
+        lines.append("  \("total".padding(toLength: 40, withPad: " ", startingAt: 0)) \(ByteSize.format(p.total)) of \(ByteSize.format(p.cap))")
+        lines.append("  experts resident: \(p.slots) slots for \(p.totalExperts) experts (\(formatFixed(100 * p.expertFraction, digits: 1))%)")
+        if p.policy == .swap, let f = p.perLayer.first {
+            lines.append("  Virtual Experts per MoE layer: \(Set(p.perLayer).count == 1 ? "\(f)" : p.perLayer.map(String.init).joined(separator: ",")) of \(p.expertsPerLayer), plus 1 spare slot")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+func parseCap(_ s: String) throws(UsageError) -> Int {
+    guard let v = ByteSize.parse(s), v > 0, v < UInt64(Int.max) else { throw UsageError("--max-rss must be a size like 2G, 800M or 1500000000, not '\(s)'") }
+    return Int(v)
+}
+
+func parsePolicy(_ s: String) throws(UsageError) -> Policy {
+    guard let p = Policy(rawValue: s.lowercased()) else { throw UsageError("--policy must be resident, exact or swap, not '\(s)'") }
+    return p
+}
+
+/// The planner for an archive at a context size, with the decoder's own buffers accounted.
+func makePlanner(_ archive: Archive, context: Int, baseline: Int) throws -> Planner {
+    let config = try ModelFamily.detect(configData: try JSONEncoder().encode(archive.manifest.config))
+    let spec = try config.spec()
+    let inter = spec.moeLayers.map { config.expertIntermediate(layer: $0) }.max() ?? 0
+    let runtime = DecoderModel.runtimeBytes(spec: spec, context: context, batch: DecoderModel.defaultBatch, expertIntermediate: inter)
+    return Planner(manifest: archive.manifest, runtime: runtime, baseline: baseline)
+}

@@ -1,0 +1,108 @@
+import Foundation
+import SwapMoECore
+import SwapMoEModels
+import SwapMoETokenizers
+
+/// `swapmoe run <archive> -p TEXT [-n 128] [--temp 0.8] [--top-k 40] [--top-p 0.95] [--seed N] ...`
+enum RunCommand {
+    static let usage = """
+    usage: swapmoe run <archive> -p TEXT [-n 128] [--temp 0.8] [--top-k 40] [--top-p 0.95] [--seed N]
+                       [--threads N] [--ctx N] [--ignore-eos] [--json]
+
+    Generates text. The prompt is encoded as transformers' AutoTokenizer does (default special tokens);
+    tokens stream to stdout as they are made; a stats line goes to stderr.
+
+      -p, --prompt TEXT    the prompt (or --prompt-file FILE)
+      -n, --n-predict N    tokens to generate at most (default 128); stops earlier at end-of-sequence
+      --temp T             temperature; 0 is greedy (default 0.8)
+      --top-k K            keep the K most likely tokens (default 40; 0 = all)
+      --top-p P            nucleus sampling threshold (default 0.95)
+      --seed N             sampling seed (default 0)
+      -t, --threads N      compute threads (default: all cores)
+      -c, --ctx N          context size in tokens (default 2048)
+      --ignore-eos         keep generating past end-of-sequence
+      --json               print one JSON object at the end instead of streaming
+    """
+
+    struct Options: Equatable {
+        var engine: EngineOptions
+        var prompt: String
+        var count = 128
+        var temperature: Float = 0.8
+        var topK = 40
+        var topP: Float = 0.95
+        var seed: UInt64 = 0
+        var ignoreEOS = false
+        var json = false
+    }
+
+    static let spec = Arguments.Spec(
+        options: EngineOptions.optionNames.merging(["--prompt": ["-p"], "--prompt-file": [], "--n-predict": ["-n"], "--temp": [],
+                                                    "--top-k": [], "--top-p": [], "--seed": []]) { a, _ in a },
+        flags: ["--json": [], "--ignore-eos": []])
+
+    static func parse(_ args: [String]) throws -> Options {
+        let a = try Arguments(args, spec: spec)
+        guard a.positionals.count == 1 else { throw UsageError(a.positionals.isEmpty ? "missing the archive to run" : "expected one archive path") }
+        let prompt: String
+        if let p = a.value("--prompt") { prompt = p }
+        else if let f = a.value("--prompt-file") { prompt = try readText(f) }
+        else { throw UsageError("missing -p TEXT (or --prompt-file FILE)") }
+        var o = Options(engine: try EngineOptions(archive: a.positionals[0], a), prompt: prompt)
+        if let n = a.value("--n-predict") { o.count = try parseNonNegative(n, "-n") }
+        if let t = a.value("--temp") { o.temperature = try parseFloat(t, "--temp", range: 0...100) }
+        if let k = a.value("--top-k") { o.topK = try parseNonNegative(k, "--top-k") }
+        if let p = a.value("--top-p") { o.topP = try parseFloat(p, "--top-p", range: 0...1) }
+        if let s = a.value("--seed") {
+            guard let v = UInt64(s) else { throw UsageError("--seed must be a whole number >= 0, not '\(s)'") }
+            o.seed = v
+        }
+        o.ignoreEOS = a.has("--ignore-eos")
+        o.json = a.has("--json")
+        return o
+    }
+
+    static func run(_ args: [String]) throws -> Int32 {
+        let o = try parse(args)
+        let session = try ModelSession(o.engine)
+        let model = session.model
+        let promptIds = session.tokenizer.encode(o.prompt, addSpecialTokens: true)
+        guard !promptIds.isEmpty else { throw SessionError.emptyPrompt }
+        let eos = o.ignoreEOS ? [] : session.eosTokenIds
+        var sampler = Sampler(temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed)
+        var stream = session.tokenizer.makeStreamingDecoder(skipSpecialTokens: true)
+
+        let t0 = monotonicSeconds()
+        var logits = try model.forward(promptIds)
+        let t1 = monotonicSeconds()
+        var generated: [Int] = []
+        var text = ""
+        while generated.count < o.count {
+            let next = sampler.sample(logits)
+            generated.append(next)
+            if eos.contains(next) { break }
+            let piece = stream.push(next)
+            text += piece
+            if !o.json && !piece.isEmpty { Terminal.writeAll(1, piece) }
+            if generated.count == o.count || model.position >= model.context { break }
+            logits = try model.forward([next])
+        }
+        let tail = stream.finish()
+        text += tail
+        if !o.json { Terminal.writeAll(1, tail + "\n") }
+        let t2 = monotonicSeconds()
+        let promptRate = tokPerSec(promptIds.count, t1 - t0)
+        // The first sampled token comes from the prompt's logits; each later one costs one decode step.
+        let genRate = tokPerSec(max(generated.count - 1, 0), t2 - t1)
+        let peak = ProcessMemory.peakRSS()
+        Terminal.err("prompt: \(promptIds.count) tokens, \(formatFixed(promptRate, digits: 1)) tok/s | generated: \(generated.count) tokens, "
+                     + "\(formatFixed(genRate, digits: 1)) tok/s | peak RSS \(ByteSize.format(peak)) | load \(formatFixed(session.loadSeconds, digits: 2)) s")
+        if o.json {
+            Terminal.out(try jsonLine([
+                "prompt_ids": promptIds, "generated_ids": generated, "text": text, "prompt_tok_s": promptRate, "gen_tok_s": genRate,
+                "peak_rss_bytes": peak, "load_seconds": session.loadSeconds, "policy": "resident",
+            ]))
+        }
+        return 0
+    }
+}
