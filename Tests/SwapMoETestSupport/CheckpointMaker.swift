@@ -13,6 +13,8 @@ public struct CheckpointMaker {
 
     public var tensors: [Tensor] = []
     public var config: [String: Any]
+    /// A tokenizer from `Tests/Fixtures/tokenizers/<name>` to copy into the folder (else a minimal stub).
+    public var tokenizerFixture: String?
     private var rng: UInt64
 
     public init(config: [String: Any], seed: UInt64 = 42) { self.config = config; rng = seed | 1 }
@@ -89,7 +91,12 @@ public struct CheckpointMaker {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let configData = try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys])
         try configData.write(to: URL(fileURLWithPath: folder + "/config.json"))
-        if tokenizer {
+        if let fixture = tokenizerFixture {
+            for f in ["tokenizer.json", "tokenizer_config.json"] {
+                let src = TestPaths.fixtures + "/tokenizers/\(fixture)/\(f)"
+                if FileManager.default.fileExists(atPath: src) { try FileManager.default.copyItem(atPath: src, toPath: folder + "/" + f) }
+            }
+        } else if tokenizer {
             let tok = #"{"version":"1.0","added_tokens":[{"id":0,"content":"<s>","special":true}],"model":{"type":"BPE","vocab":{"<s>":0,"a":1},"merges":[]}}"#
             try Data(tok.utf8).write(to: URL(fileURLWithPath: folder + "/tokenizer.json"))
         }
