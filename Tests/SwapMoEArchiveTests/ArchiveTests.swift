@@ -79,6 +79,7 @@ struct ArchiveTests {
           arguments: [(ExpertCodec.raw, 0), (.lz4, 0), (.lz4, 2), (.lz4, 4)])
     func roundTrip(codec: ExpertCodec, shuffle: Int) throws {
         let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
         var rng = SystemRandomNumberGenerator()
         let noise = (0..<(ArchiveFormat.chunkSize * 2 + 999)).map { _ in UInt8.random(in: 0...255, using: &rng) }
         for (bytes, fill) in [(3000, { (e: Int, i: Int) in UInt8(truncatingIfNeeded: i / 5 + e) }),
@@ -101,7 +102,9 @@ struct ArchiveTests {
 
     @Test("LZ4 with shuffle shrinks repetitive bf16-like data")
     func compresses() throws {
-        let path = TestPaths.tempDir() + "/c.swm"
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        let path = dir + "/c.swm"
         // bf16 values with few distinct exponents (high bytes) and noisy mantissas (low bytes).
         var rng = SystemRandomNumberGenerator()
         _ = try makeArchive(path, codec: .lz4, shuffle: 2, bytes: 200_000) { _, i in i % 2 == 1 ? UInt8(0x3C + (i / 2) % 2) : UInt8.random(in: 0...255, using: &rng) }
@@ -113,6 +116,7 @@ struct ArchiveTests {
     @Test("a flipped byte in any block is reported by block; in the manifest, at open", arguments: [ExpertCodec.raw, .lz4])
     func corruption(codec: ExpertCodec) throws {
         let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
         let path = dir + "/a.swm"
         _ = try makeArchive(path, codec: codec, shuffle: codec == .lz4 ? 2 : 0)
         let pristine = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -139,6 +143,7 @@ struct ArchiveTests {
     @Test("every truncation is a clear error at open, never a crash")
     func truncation() throws {
         let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
         let path = dir + "/a.swm"
         _ = try makeArchive(path, codec: .lz4, shuffle: 2)
         let pristine = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -153,6 +158,7 @@ struct ArchiveTests {
     @Test("an aborted writer leaves neither the archive nor the partial file")
     func abort() throws {
         let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
         do {
             let w = try ArchiveWriter(path: dir + "/x.swm")
             #expect(FileManager.default.fileExists(atPath: dir + "/x.swm.partial"))

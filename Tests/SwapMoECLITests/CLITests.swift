@@ -48,6 +48,7 @@ struct EndToEndTests {
     @Test("pack then inspect --json --verify reports the model; a flipped byte fails naming the block")
     func packInspect() throws {
         let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
         try CheckpointMaker.mixtral(layers: 2, experts: 4).write(to: dir + "/ckpt")
         let p = try runCommand(bin, ["pack", dir + "/ckpt", "-o", dir + "/m.swm", "--compress", "lz4", "--shuffle"])
         #expect(p.status == 0, "\(p.stderr)")
@@ -85,6 +86,7 @@ struct EndToEndTests {
     @Test("runtime failures are one line on stderr with exit 1")
     func failures() throws {
         let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
         for (args, needle) in [(["inspect", dir + "/none.swm"], "does not exist"),
                                (["pack", dir + "/nothing", "-o", dir + "/x.swm"], "is not a directory"),
                                (["inspect", #filePath], "not a swapmoe archive")] {
@@ -97,6 +99,7 @@ struct EndToEndTests {
     @Test("interrupting pack (SIGINT, SIGTERM, SIGKILL) never leaves a file at the -o path")
     func interrupted() throws {
         let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
         var maker = CheckpointMaker.mixtral(hidden: 1024, intermediate: 2048, layers: 1, experts: 2, dtype: .f32)
         for i in 0..<6 { maker.addLarge("extra.\(i).weight", [2048, 2048], .f32) }
         try maker.write(to: dir + "/ckpt")

@@ -4,6 +4,7 @@ import SwapMoETestSupport
 @testable import SwapMoECLI
 
 /// A packed generated Mixtral with a real tokenizer (sentencepiece-small, 1536 tokens), made once per test.
+/// The caller removes `dir` when done.
 func packedModel() throws -> (dir: String, archive: String) {
     let dir = TestPaths.tempDir()
     var maker = CheckpointMaker.mixtral(hidden: 64, intermediate: 48, layers: 2, experts: 4, vocab: 1536)
@@ -25,6 +26,7 @@ struct InferenceCommandTests {
     @Test("run --json: greedy, reproducible, the documented keys, and the same text when streamed")
     func run() throws {
         let m = try packedModel()
+        defer { TestPaths.remove(m.dir) }
         let args = ["run", m.archive, "-p", "Once upon a time", "-n", "12", "--temp", "0", "--ignore-eos"]
         let a = try runCommand(bin, args + ["--json"])
         #expect(a.status == 0, "\(a.stderr)")
@@ -44,6 +46,7 @@ struct InferenceCommandTests {
     @Test("eval --json reports perplexity over windows; bench --json reports speeds and the roofline")
     func evalAndBench() throws {
         let m = try packedModel()
+        defer { TestPaths.remove(m.dir) }
         let text = m.dir + "/text.txt"
         try String(repeating: "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife. ", count: 20)
             .write(toFile: text, atomically: true, encoding: .utf8)
@@ -65,6 +68,7 @@ struct InferenceCommandTests {
     @Test("plan: the breakdown fits the cap; a cap below the minimum names the minimum")
     func plan() throws {
         let m = try packedModel()
+        defer { TestPaths.remove(m.dir) }
         let p = try runCommand(bin, ["plan", m.archive, "--max-rss", "512M", "--policy", "swap", "--ctx", "256", "--json"])
         #expect(p.status == 0, "\(p.stderr)")
         let o = try json(p.stdout)
@@ -80,6 +84,7 @@ struct InferenceCommandTests {
         let r = try runCommand(bin, ["run", "/nonexistent.swm"])
         #expect(r.status == 64 && r.stderr.contains("missing -p"))
         let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
         try CheckpointMaker.mixtral(layers: 1, experts: 2).write(to: dir + "/ckpt", tokenizer: false)
         _ = try runCommand(bin, ["pack", dir + "/ckpt", "-o", dir + "/m.swm"])
         let t = try runCommand(bin, ["run", dir + "/m.swm", "-p", "hi"])

@@ -10,6 +10,7 @@ struct CheckpointTests {
     @Test("safetensors tensors are found across shards of an index")
     func sharded() throws {
         let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
         let maker = CheckpointMaker.mixtral(layers: 2, experts: 2)
         try maker.write(to: dir, shards: 3)
         let c = try Checkpoint(folder: dir)
@@ -24,6 +25,7 @@ struct CheckpointTests {
     @Test("a shard named by the index but missing is reported by name")
     func missingShard() throws {
         let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
         try CheckpointMaker.mixtral(layers: 1, experts: 2).write(to: dir, shards: 2)
         try FileManager.default.removeItem(atPath: dir + "/model-00002-of-00002.safetensors")
         #expect { try Checkpoint(folder: dir) } throws: { "\($0)".contains("model-00002-of-00002.safetensors") }
@@ -32,6 +34,7 @@ struct CheckpointTests {
     @Test("truncated and malformed safetensors files are rejected at open")
     func corruptSafetensors() throws {
         let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
         try CheckpointMaker.mixtral(layers: 1, experts: 2).write(to: dir)
         let path = dir + "/model.safetensors"
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -49,6 +52,7 @@ struct CheckpointTests {
     func folderErrors() throws {
         #expect { try Checkpoint(folder: "/nonexistent/model") } throws: { "\($0)".contains("is not a directory") }
         let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
         #expect { try Checkpoint(folder: dir) } throws: { "\($0)".contains("no config.json") }
         try Data("{}".utf8).write(to: URL(fileURLWithPath: dir + "/config.json"))
         #expect { try Checkpoint(folder: dir) } throws: { "\($0)".contains("no *.safetensors") }

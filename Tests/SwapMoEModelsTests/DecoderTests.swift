@@ -9,6 +9,7 @@ import SwapMoETestSupport
 /// Packs a generated checkpoint and opens it with every expert resident.
 func generatedModel(_ maker: CheckpointMaker, lz4: Bool = false, context: Int = 64, batch: Int = DecoderModel.defaultBatch) throws -> DecoderModel {
     let dir = TestPaths.tempDir()
+    defer { TestPaths.remove(dir) }
     try maker.write(to: dir + "/ckpt")
     _ = try Packer.pack(PackOptions(input: dir + "/ckpt", output: dir + "/m.swm", compress: lz4 ? .lz4 : .none, shuffle: lz4))
     let archive = try Archive(path: dir + "/m.swm")

@@ -10,7 +10,9 @@ import SwapMoETestSupport
 /// Packs `folder` and checks that every checkpoint tensor comes back bit-identical from the archive: dense
 /// tensors by name, expert matrices through the family's naming (whole tensors or fused row slices).
 func assertRoundTrip(_ folder: String, _ options: (String) -> PackOptions, sourceLocation: SourceLocation = #_sourceLocation) throws {
-    let out = TestPaths.tempDir() + "/model.swm"
+    let tmp = TestPaths.tempDir()
+    defer { TestPaths.remove(tmp) }
+    let out = tmp + "/model.swm"
     let summary = try Packer.pack(options(out))
     let archive = try Archive(path: out)
     let ckpt = try Checkpoint(folder: folder)
@@ -54,6 +56,7 @@ struct PackerTests {
     @Test("per-expert Mixtral tensors round-trip bit-identically, raw and LZ4+shuffle", arguments: [false, true])
     func perExpert(lz4: Bool) throws {
         let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
         try CheckpointMaker.mixtral().write(to: dir + "/ckpt")
         try assertRoundTrip(dir + "/ckpt") { PackOptions(input: dir + "/ckpt", output: $0, compress: lz4 ? .lz4 : .none, shuffle: lz4) }
     }
@@ -61,6 +64,7 @@ struct PackerTests {
     @Test("fused transformers-5 expert tensors are sliced per expert")
     func fused() throws {
         let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
         try CheckpointMaker.mixtral(fused: true).write(to: dir + "/ckpt")
         try assertRoundTrip(dir + "/ckpt") { PackOptions(input: dir + "/ckpt", output: $0, compress: .lz4, shuffle: true) }
     }
@@ -69,6 +73,7 @@ struct PackerTests {
     func shardedAndDtypes() throws {
         for dtype in [DType.f32, .f16] {
             let dir = TestPaths.tempDir()
+            defer { TestPaths.remove(dir) }
             try CheckpointMaker.mixtral(hidden: 96, intermediate: 40, layers: 3, experts: 3, dtype: dtype).write(to: dir + "/ckpt", shards: 3)
             try assertRoundTrip(dir + "/ckpt") { PackOptions(input: dir + "/ckpt", output: $0, compress: .lz4, shuffle: true) }
         }
@@ -85,6 +90,7 @@ struct PackerTests {
     @Test("experts larger than one LZ4 chunk decode exactly")
     func multiChunk() throws {
         let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
         // gate+up+down = 3 x 512 x 400 bf16 = 1.2 MB per expert: two chunks.
         try CheckpointMaker.mixtral(hidden: 400, intermediate: 512, layers: 1, experts: 2).write(to: dir + "/ckpt")
         try assertRoundTrip(dir + "/ckpt") { PackOptions(input: dir + "/ckpt", output: $0, compress: .lz4, shuffle: true) }
@@ -94,6 +100,7 @@ struct PackerTests {
     @Test("--dtype converts floats with round-to-nearest-even and norms follow the stored values")
     func dtypeConversion() throws {
         let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
         let maker = CheckpointMaker.mixtral(layers: 1, experts: 2, dtype: .f32)
         try maker.write(to: dir + "/ckpt")
         let out = dir + "/bf16.swm"
@@ -117,6 +124,7 @@ struct PackerTests {
     @Test("unsupported model_type names the supported families")
     func unsupported() throws {
         let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
         var maker = CheckpointMaker.mixtral(layers: 1, experts: 2)
         maker.config["model_type"] = "llama"
         try maker.write(to: dir + "/ckpt")
@@ -133,6 +141,7 @@ struct PackerTests {
     @Test("a missing expert tensor fails cleanly and leaves no output")
     func missingExpert() throws {
         let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
         var maker = CheckpointMaker.mixtral(layers: 2, experts: 3)
         maker.tensors.removeAll { $0.name == "model.layers.1.block_sparse_moe.experts.2.w3.weight" }
         try maker.write(to: dir + "/ckpt")
@@ -144,6 +153,7 @@ struct PackerTests {
     @Test("expert shapes that contradict config.json are rejected")
     func wrongShape() throws {
         let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
         var maker = CheckpointMaker.mixtral(layers: 1, experts: 2)
         maker.config["intermediate_size"] = 50
         try maker.write(to: dir + "/ckpt")

@@ -141,6 +141,9 @@ public enum TestPaths {
         return p
     }
 
+    /// Removes a directory made by `tempDir` (tests call it in a `defer`).
+    public static func remove(_ dir: String) { try? FileManager.default.removeItem(atPath: dir) }
+
     /// `<repo>/Tests/Fixtures`, located from this source file.
     public static var fixtures: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures").path
