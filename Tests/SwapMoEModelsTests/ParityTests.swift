@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+import SwapMoECore
+import SwapMoEArchive
+import SwapMoEPacker
+import SwapMoETokenizers
+import SwapMoETestSupport
+@testable import SwapMoEModels
+
+/// Reference outputs saved by `Tools/make_fixtures.py` from Hugging Face `transformers` (float32).
+struct Golden: Decodable {
+    struct Eval: Decodable {
+        let ctx: Int
+        let ppl: Double
+        let meanNLL: Double?
+        let tokens: Int
+        let windows: Int
+        let predictedTokens: Int?
+        enum CodingKeys: String, CodingKey { case ctx, ppl, meanNLL = "mean_nll", tokens, windows, predictedTokens = "predicted_tokens" }
+    }
+    let promptText: String
+    let promptIds: [Int]
+    let greedyIds: [Int]
+    let eosSuppressed: Bool?
+    let logitsLast: [Float]
+    let eval: [Eval]
+    enum CodingKeys: String, CodingKey {
+        case promptText = "prompt_text", promptIds = "prompt_ids", greedyIds = "greedy_ids", eosSuppressed = "eos_suppressed"
+        case logitsLast = "logits_last", eval
+    }
+}
+
+/// Model fixtures that carry a golden.json.
+let parityFixtures: [String] = TestPaths.modelFixtures.filter { FileManager.default.fileExists(atPath: $0 + "/golden.json") }
+
+@Suite("Parity with transformers")
+struct ParityTests {
+    @Test("logits, greedy generation and perplexity match transformers", arguments: parityFixtures)
+    func parity(folder: String) throws {
+        let name = URL(fileURLWithPath: folder).lastPathComponent
+        let golden = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: URL(fileURLWithPath: folder + "/golden.json")))
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        _ = try Packer.pack(PackOptions(input: folder, output: dir + "/m.swm"))
+        let archive = try Archive(path: dir + "/m.swm")
+        let tokenizer = try Tokenizer(tokenizerJSON: try #require(try archive.fileData("tokenizer.json")),
+                                      tokenizerConfigJSON: try archive.fileData("tokenizer_config.json"))
+        #expect(tokenizer.encode(golden.promptText) == golden.promptIds, "\(name): prompt ids")
+
+        let maxCtx = max(1024, golden.eval.map(\.ctx).max() ?? 0, golden.promptIds.count + golden.greedyIds.count + 1)
+        let model = try DecoderModel(archive: archive, experts: try ResidentExperts(archive: archive), context: maxCtx, threads: 2)
+        var logits = try model.forward(golden.promptIds)
+        let scale = golden.logitsLast.map(abs).max() ?? 1
+        let maxDiff = zip(logits, golden.logitsLast).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(logits.count == golden.logitsLast.count, "\(name): vocab")
+        #expect(maxDiff <= 1e-4 * max(scale, 1), "\(name): last-position logits differ by \(maxDiff) (scale \(scale))")
+
+        var generated: [Int] = []
+        while generated.count < golden.greedyIds.count {
+            let next = Sampler.argmax(logits)
+            generated.append(next)
+            logits = try model.forward([next])
+        }
+        #expect(generated == golden.greedyIds, "\(name): greedy ids")
+
+        let text = try String(contentsOfFile: TestPaths.fixtures + "/texts/eval.txt", encoding: .utf8)
+        let ids = tokenizer.encode(text)
+        for e in golden.eval {
+            let r = try model.perplexity(ids, context: e.ctx)
+            #expect(r.tokens == e.tokens, "\(name): eval tokens at ctx \(e.ctx)")
+            #expect(r.windows == e.windows, "\(name): windows at ctx \(e.ctx)")
+            #expect(abs(r.ppl - e.ppl) <= 1e-4 * e.ppl, "\(name): ppl \(r.ppl) vs \(e.ppl) at ctx \(e.ctx)")
+        }
+    }
+}
