@@ -690,10 +690,35 @@ final class ICURegex: ScalarPattern, @unchecked Sendable {
 
     init(_ pattern: String) throws {
         do {
-            regex = try NSRegularExpression(pattern: pattern, options: [])
+            regex = try NSRegularExpression(pattern: ICURegex.translate(pattern), options: [])
         } catch {
             throw TokenizerError.invalidRegex(pattern: pattern, reason: "\(error)")
         }
+    }
+
+    /// ICU's `\s` is `[\t\n\f\r\p{Z}]`; Oniguruma's is Unicode White_Space, which adds U+000B and U+0085.
+    static func translate(_ pattern: String) -> String {
+        let space = #"\t\n\x{0B}\f\r\x{85}\p{Z}"#
+        var out = ""
+        var inClass = 0
+        var it = pattern.unicodeScalars.makeIterator()
+        while let c = it.next() {
+            if c == "\\" {
+                guard let e = it.next() else { out.unicodeScalars.append(c); break }
+                switch e {
+                case "s": out += inClass > 0 ? space : "[\(space)]"
+                case "S": out += "[^\(space)]"
+                default:
+                    out.unicodeScalars.append(c)
+                    out.unicodeScalars.append(e)
+                }
+                continue
+            }
+            if c == "[" { inClass += 1 }
+            if c == "]" && inClass > 0 { inClass -= 1 }
+            out.unicodeScalars.append(c)
+        }
+        return out
     }
 
     func findMatches(in text: [Unicode.Scalar]) -> [Range<Int>] {
