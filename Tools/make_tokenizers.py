@@ -189,7 +189,18 @@ def train_spm(model_prefix: Path) -> Path:
         num_threads=1,                  # single thread => deterministic merges
         minloglevel=2,
     )
-    return model_prefix.with_suffix(".model")
+    # The model proto records the (random) temp paths it was trained from;
+    # blank them so tokenizer.model is byte-for-byte reproducible.
+    from transformers.convert_slow_tokenizer import import_protobuf
+
+    path = model_prefix.with_suffix(".model")
+    proto = import_protobuf().ModelProto()
+    proto.ParseFromString(path.read_bytes())
+    del proto.trainer_spec.input[:]
+    proto.trainer_spec.input.append("corpus.txt")
+    proto.trainer_spec.model_prefix = "spm"
+    path.write_bytes(proto.SerializeToString())
+    return path
 
 
 def build_sentencepiece_small(out: Path, metaspace_out: Path | None) -> None:

@@ -2,22 +2,6 @@
 
 import Synchronization
 
-/// A tokenization model: turns one pre-tokenized word into ids. BPE today; Unigram (T5) can conform later.
-protocol TokenizerModel: Sendable {
-    func tokenize(_ word: [Unicode.Scalar], into ids: inout [Int])
-    func tokenToId(_ token: String) -> Int?
-    func idToToken(_ id: Int) -> String?
-    /// Number of entries in the model's vocabulary.
-    var vocabCount: Int { get }
-    /// Every (token, id) of the model's vocabulary.
-    var vocabEntries: [(String, Int)] { get }
-}
-
-/// The `"type"` strings of models in tokenizer.json.
-enum ModelType: String, CaseIterable {
-    case bpe = "BPE"
-}
-
 /// Exact-bytes hash table from token text to id. Keys compare by UTF-8 bytes (never by Unicode canonical
 /// equivalence, which Swift `String` equality uses), so "é" and "e\u{301}" stay distinct tokens.
 struct VocabTable: Sendable {

@@ -30,6 +30,8 @@ struct CharClass: Sendable {
     var notWhitespace = false
     var word = false
     var notWord = false
+    /// `\w` / `\W` written outside brackets (see `UnicodeClasses.isWord`).
+    var wordLatin1Quirk = false
     var notCategories: UInt32 = 0  // \P{..}: members are scalars NOT in these categories
     var anyButNewline = false
     var children: [CharClass] = []
@@ -72,8 +74,8 @@ struct CharClass: Sendable {
         }
         if whitespace && UnicodeClasses.isWhitespace(s) { return true }
         if notWhitespace && !UnicodeClasses.isWhitespace(s) { return true }
-        if word && UnicodeClasses.isWord(s) { return true }
-        if notWord && !UnicodeClasses.isWord(s) { return true }
+        if word && UnicodeClasses.isWord(s, latin1Quirk: wordLatin1Quirk) { return true }
+        if notWord && !UnicodeClasses.isWord(s, latin1Quirk: wordLatin1Quirk) { return true }
         for c in children where c.contains(s) { return true }
         return false
     }
@@ -286,7 +288,7 @@ private struct RegexParser {
             cls.finalize()
             return .cls(cls)
         case "\\":
-            var cls = try parseEscape()
+            var cls = try parseEscape(inClass: false)
             cls.caseInsensitive = ci
             cls.finalize()
             return .cls(cls)
@@ -325,7 +327,7 @@ private struct RegexParser {
     }
 
     /// Parses an escape starting at '\\' and returns it as a class.
-    mutating func parseEscape() throws -> CharClass {
+    mutating func parseEscape(inClass: Bool) throws -> CharClass {
         pos += 1
         guard let e = peek() else { throw fail("trailing backslash") }
         pos += 1
@@ -335,8 +337,8 @@ private struct RegexParser {
         case "S": cls.notWhitespace = true
         case "d": cls.categories = 1 << 8
         case "D": cls.notCategories = 1 << 8
-        case "w": cls.word = true
-        case "W": cls.notWord = true
+        case "w": cls.word = true; cls.wordLatin1Quirk = !inClass
+        case "W": cls.notWord = true; cls.wordLatin1Quirk = !inClass
         case "p", "P":
             var negated = e == "P"
             guard peek() == "{" else { throw fail("expected '{' after \\p") }
@@ -419,7 +421,7 @@ private struct RegexParser {
             // A single scalar, possibly starting a range.
             let lo: UInt32
             if c == "\\" {
-                let esc = try parseEscape()
+                let esc = try parseEscape(inClass: true)
                 if esc.ranges.count == 1, esc.ranges[0].count == 1, esc.categories == 0, esc.notCategories == 0,
                    !esc.whitespace, !esc.notWhitespace, !esc.word, !esc.notWord {
                     lo = esc.ranges[0].lowerBound
@@ -438,7 +440,7 @@ private struct RegexParser {
                 pos += 1
                 var hi: UInt32
                 if next == "\\" {
-                    let esc = try parseEscape()
+                    let esc = try parseEscape(inClass: true)
                     guard esc.ranges.count == 1, esc.ranges[0].count == 1 else { throw fail("invalid range end") }
                     hi = esc.ranges[0].lowerBound
                 } else if next == "[" {
@@ -688,10 +690,35 @@ final class ICURegex: ScalarPattern, @unchecked Sendable {
 
     init(_ pattern: String) throws {
         do {
-            regex = try NSRegularExpression(pattern: pattern, options: [])
+            regex = try NSRegularExpression(pattern: ICURegex.translate(pattern), options: [])
         } catch {
             throw TokenizerError.invalidRegex(pattern: pattern, reason: "\(error)")
         }
+    }
+
+    /// ICU's `\s` is `[\t\n\f\r\p{Z}]`; Oniguruma's is Unicode White_Space, which adds U+000B and U+0085.
+    static func translate(_ pattern: String) -> String {
+        let space = #"\t\n\x{0B}\f\r\x{85}\p{Z}"#
+        var out = ""
+        var inClass = 0
+        var it = pattern.unicodeScalars.makeIterator()
+        while let c = it.next() {
+            if c == "\\" {
+                guard let e = it.next() else { out.unicodeScalars.append(c); break }
+                switch e {
+                case "s": out += inClass > 0 ? space : "[\(space)]"
+                case "S": out += "[^\(space)]"
+                default:
+                    out.unicodeScalars.append(c)
+                    out.unicodeScalars.append(e)
+                }
+                continue
+            }
+            if c == "[" { inClass += 1 }
+            if c == "]" && inClass > 0 { inClass -= 1 }
+            out.unicodeScalars.append(c)
+        }
+        return out
     }
 
     func findMatches(in text: [Unicode.Scalar]) -> [Range<Int>] {

@@ -10,6 +10,10 @@ public struct StreamingDecoder {
     public let tokenizer: Tokenizer
     public let skipSpecialTokens: Bool
     private var window: [Int] = []
+    /// Every id pushed, and how many scalars of raw decoded text were emitted, so `finish` can settle on exactly
+    /// `decode(allIds)`.
+    private var allIds: [Int] = []
+    private var emittedCount = 0
     private var prefix: [Unicode.Scalar] = []
     private var prefixIndex = 0
     private let waitForByteRuns: Bool
@@ -26,6 +30,7 @@ public struct StreamingDecoder {
     /// Adds one id; returns the text it completed (often empty, sometimes several characters).
     public mutating func push(_ id: Int) -> String {
         window.append(id)
+        allIds.append(id)
         if waitForByteRuns {
             // A run of <0xNN> tokens decodes as a whole (invalid runs become one U+FFFD per byte): wait for its end.
             // Tokens the decoder never sees (unknown ids, skipped special tokens) do not end a run.
@@ -40,17 +45,20 @@ public struct StreamingDecoder {
         window.removeFirst(prefixIndex)
         prefix = Array(tokenizer.decodeRaw(window, skipSpecialTokens: skipSpecialTokens).unicodeScalars)
         prefixIndex = window.count
+        emittedCount += new.count
         return output(new, final: false)
     }
 
-    /// Returns whatever is still held back (an unfinished character becomes U+FFFD, as in `decode`).
+    /// Returns whatever is still held back (an unfinished character becomes U+FFFD, as in `decode`) and resets
+    /// the decoder for a new stream.
     public mutating func finish() -> String {
-        let text = Array(tokenizer.decodeRaw(window, skipSpecialTokens: skipSpecialTokens).unicodeScalars)
-        var new: [Unicode.Scalar] = []
-        if text.count > prefix.count && text.starts(with: prefix) { new = Array(text[prefix.count...]) }
+        let text = Array(tokenizer.decodeRaw(allIds, skipSpecialTokens: skipSpecialTokens).unicodeScalars)
+        let new = text.count > emittedCount ? Array(text[emittedCount...]) : []
         window.removeAll()
+        allIds.removeAll()
         prefix.removeAll()
         prefixIndex = 0
+        emittedCount = 0
         inByteRun = false
         return output(new, final: true)
     }

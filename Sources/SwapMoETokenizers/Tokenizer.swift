@@ -10,7 +10,7 @@ import Foundation
 public final class Tokenizer: Sendable {
     let normalizer: Normalizer?
     let preTokenizer: PreTokenizer?
-    let model: BPEModel
+    let model: any TokenizerModel
     let postProcessor: PostProcessor?
     let decoder: TokenDecoder?
     let addedVocabulary: AddedVocabulary
@@ -53,11 +53,7 @@ public final class Tokenizer: Sendable {
         let jsonIsByteLevel = preTokenizer?.containsByteLevel == true || decoder.map { Tokenizer.isByteLevel($0) } == true
         let profile = config.flatMap { TransformersProfile.resolve(config: $0, tokenizerJSONIsByteLevel: jsonIsByteLevel) }
 
-        let modelJSON = json.model
-        if let t = modelJSON["type"]?.stringValue, ModelType(rawValue: t) == nil {
-            throw TokenizerError.unsupportedComponent(kind: "model", type: t, supported: ModelType.allCases.map(\.rawValue))
-        }
-        let model = try BPEModel(json: modelJSON, overrides: profile?.modelOverrides() ?? BPEModel.Overrides())
+        let model = try makeModel(json: json.model, overrides: profile?.modelOverrides() ?? BPEModel.Overrides())
         if let profile, let config {
             normalizer = profile.normalizer()
             preTokenizer = try profile.preTokenizer(config: config)
@@ -95,7 +91,6 @@ public final class Tokenizer: Sendable {
         let bosName = name("bos_token", defaults.bos)
         let eosName = name("eos_token", defaults.eos)
         let namedTokens = [bosName, eosName, name("unk_token", defaults.unk), name("pad_token", defaults.pad)].compactMap { $0 }
-        var nextId = max(model.vocabR.count, (added.map(\.id).max() ?? -1) + 1)
         for tokenName in namedTokens where !tokenName.isEmpty {
             let key = WordKey(bytes: Array(tokenName.utf8))
             if let i = added.firstIndex(where: { WordKey(bytes: Array($0.content.utf8)) == key }) {
@@ -106,14 +101,8 @@ public final class Tokenizer: Sendable {
                 }
                 continue
             }
-            let id: Int
-            if let existing = model.tokenToId(tokenName) {
-                id = existing
-            } else {
-                id = nextId
-                nextId += 1
-            }
-            added.append(AddedToken(id: id, content: tokenName, special: true))
+            // The id is assigned by `assignIds` (the model's id, or the next free one).
+            added.append(AddedToken(id: -1, content: tokenName, special: true))
         }
         let addedVocabulary = AddedVocabulary(tokens: Tokenizer.assignIds(added, model: model), normalizer: normalizer)
 
@@ -132,7 +121,7 @@ public final class Tokenizer: Sendable {
         self.decoder = decoder
         self.addedVocabulary = addedVocabulary
         // transformers skips clean_up_tokenization_spaces for BPE models unless explicitly forced.
-        cleanUpTokenizationSpaces = (config?.cleanUpTokenizationSpaces ?? false) && (config?.cleanUpForBPE ?? false)
+        cleanUpTokenizationSpaces = (config?.cleanUpTokenizationSpaces ?? false) && (!(model is BPEModel) || (config?.cleanUpForBPE ?? false))
         specialContents = Set(addedVocabulary.tokens.filter(\.special).map { WordKey(bytes: Array($0.content.utf8)) })
 
         var size = model.vocabCount
@@ -174,7 +163,7 @@ public final class Tokenizer: Sendable {
     /// Ids as the Rust library assigns them when it adds the tokens in order (`AddedVocabulary::add_tokens`): a
     /// content already known keeps its id, otherwise the next id after the vocabulary / the largest added id. For a
     /// consistent tokenizer.json these are the ids written in the file.
-    static func assignIds(_ tokens: [AddedToken], model: BPEModel) -> [AddedToken] {
+    static func assignIds(_ tokens: [AddedToken], model: any TokenizerModel) -> [AddedToken] {
         var assigned: [WordKey: Int] = [:]
         var maxId: Int?
         let vocabCount = model.vocabCount

@@ -94,9 +94,13 @@ enum UnicodeClasses {
         }
     }
 
+    /// General category as Oniguruma sees it: characters assigned after its Unicode version count as unassigned.
     @inline(__always)
     static func categoryBit(_ s: Unicode.Scalar) -> UInt32 {
-        bit(s.properties.generalCategory)
+        if s.value == 0x295 { return 1 << 1 }  // ʕ: Ll for Oniguruma, Lo since Unicode 16
+        let b = bit(s.properties.generalCategory)
+        if b != 1 << 29 && s.value >= 0x378 && OnigUnassigned.contains(s.value) { return 1 << 29 }
+        return b
     }
 
     /// Unicode White_Space: Rust `char::is_whitespace` and onig `\s`.
@@ -138,12 +142,16 @@ enum UnicodeClasses {
     static func isAlphanumeric(_ s: Unicode.Scalar) -> Bool { isAlphabetic(s) || isNumeric(s) }
 
     /// onig `\w` (Unicode Word): Alphabetic, marks, decimal numbers, connector punctuation, join controls.
-    static func isWord(_ s: Unicode.Scalar) -> Bool {
+    /// Join controls included. With `latin1Quirk` (`\w` / `\W` written outside brackets) Oniguruma's Latin-1 table
+    /// also counts ² ³ ¹ ¼ ½ ¾ as word characters; inside a bracket class (`[^\w\s]`) it does not.
+    static func isWord(_ s: Unicode.Scalar, latin1Quirk: Bool = false) -> Bool {
         let v = s.value
         if v < 0x80 {
             return (v | 0x20) >= 0x61 && (v | 0x20) <= 0x7A || (v >= 0x30 && v <= 0x39) || v == 0x5F
         }
         if v == 0x200C || v == 0x200D { return true }
+        if latin1Quirk && (v == 0xB2 || v == 0xB3 || v == 0xB9 || (v >= 0xBC && v <= 0xBE)) { return true }
+        if v >= 0x378 && OnigUnassigned.contains(v) { return false }
         if s.properties.isAlphabetic { return true }
         return categoryBit(s) & (mark | (1 << 8) | (1 << 11)) != 0
     }

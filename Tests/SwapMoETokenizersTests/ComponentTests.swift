@@ -181,6 +181,11 @@ struct RegexTests {
         let regex = try compileRegex(#"\b\w+\b"#)
         let scalars = Array("😀 ab 😀cd".unicodeScalars)
         #expect(regex.findMatches(in: scalars) == [2..<4, 6..<8])
+        // \s keeps Oniguruma's meaning (Unicode White_Space, with U+000B and U+0085) under ICU too.
+        let spaces = try ICURegex(#"\b\s+"#)
+        #expect(spaces.findMatches(in: Array("a\u{0B}\u{85} b".unicodeScalars)) == [1..<4])
+        let nonSpace = try ICURegex(#"\b[^\s]+"#)
+        #expect(nonSpace.findMatches(in: Array("ab\u{85}cd".unicodeScalars)) == [0..<2, 3..<5])
     }
 }
 

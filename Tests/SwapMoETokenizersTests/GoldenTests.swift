@@ -118,3 +118,46 @@ struct GoldenTests {
         #expect(!tok.summary.isEmpty)
     }
 }
+
+@Suite("Facade")
+struct FacadeTests {
+    @Test("one Tokenizer encodes concurrently from many tasks with the same results (shared word cache)")
+    func concurrentEncode() async throws {
+        let tok = try Fixtures.tokenizer("bytelevel-small")
+        let cases = try Fixtures.cases("bytelevel-small")
+        let results = await withTaskGroup(of: Bool.self) { group in
+            for shard in 0..<4 {
+                group.addTask {
+                    cases.enumerated().filter { $0.offset % 4 == shard }.allSatisfy { tok.encode($0.element.text) == $0.element.ids }
+                }
+            }
+            var all: [Bool] = []
+            for await r in group { all.append(r) }
+            return all
+        }
+        #expect(results == [true, true, true, true])
+    }
+
+    @Test("summary names the kind, vocabulary size and special tokens")
+    func summary() throws {
+        let gpt2 = try Fixtures.tokenizer("gpt2")
+        #expect(gpt2.summary.hasPrefix("byte-level BPE, vocab 50257"))
+        #expect(gpt2.summary.contains("\"<|endoftext|>\"=50256"))
+        let mistral = try Fixtures.tokenizer("mistral")
+        #expect(mistral.summary.hasPrefix("SentencePiece-style BPE, vocab 32000"))
+        #expect(mistral.bosTokenId == 1 && mistral.eosTokenId == 2)
+        #expect(mistral.specialTokenIds == [0, 1, 2])
+        #expect(mistral.idToToken(1) == "<s>" && mistral.tokenToId("</s>") == 2)
+        #expect(mistral.idToToken(99_999) == nil)
+    }
+
+    @Test("the tokenizer_config.json class decides the pipeline: LlamaTokenizer prepends ▁ only to the first piece")
+    func llamaProfile() throws {
+        // sentencepiece-metaspace is declared as LlamaTokenizer (legacy false): "Hello</s>World" keeps "World" unprefixed.
+        let tok = try Fixtures.tokenizer("sentencepiece-metaspace")
+        let legacy = try Fixtures.tokenizer("sentencepiece-small")  // Prepend normalizer: every piece gets ▁
+        // Values from AutoTokenizer (transformers 5.24).
+        #expect(tok.encode("Hello</s>World", addSpecialTokens: false) == [408, 630, 1455, 2, 1497, 284, 319])  // ▁H ell o </s> W or ld
+        #expect(legacy.encode("Hello</s>World", addSpecialTokens: false) == [408, 630, 1455, 2, 423, 284, 319])  // ... </s> ▁W or ld
+    }
+}

@@ -1,0 +1,30 @@
+// The tokenization model behind the pipeline (tokenizer.json "model"), dispatched on its "type".
+
+/// A tokenization model: turns one pre-tokenized word into ids. BPE today; Unigram (T5) can conform later.
+protocol TokenizerModel: Sendable {
+    func tokenize(_ word: [Unicode.Scalar], into ids: inout [Int])
+    func tokenToId(_ token: String) -> Int?
+    func idToToken(_ id: Int) -> String?
+    /// Number of entries in the model's vocabulary.
+    var vocabCount: Int { get }
+    /// Every (token, id) of the model's vocabulary.
+    var vocabEntries: [(String, Int)] { get }
+    /// Whether unknown characters become `<0xNN>` byte tokens.
+    var byteFallback: Bool { get }
+}
+
+/// The `"type"` strings of models in tokenizer.json.
+enum ModelType: String, CaseIterable {
+    case bpe = "BPE"
+}
+
+/// Builds the model named by `model.type` (BPE when the type is absent, as in old files).
+func makeModel(json: JSONValue, overrides: BPEModel.Overrides) throws -> any TokenizerModel {
+    let typeName = json["type"]?.stringValue ?? ModelType.bpe.rawValue
+    guard let type = ModelType(rawValue: typeName) else {
+        throw TokenizerError.unsupportedComponent(kind: "model", type: typeName, supported: ModelType.allCases.map(\.rawValue))
+    }
+    switch type {
+    case .bpe: return try BPEModel(json: json, overrides: overrides)
+    }
+}
