@@ -1,6 +1,7 @@
 import Foundation
 import SwapMoECore
 import SwapMoEArchive
+import SwapMoETokenizers
 
 /// `swapmoe inspect <archive> [--tensors] [--experts] [--verify] [--json]`
 enum InspectCommand {
@@ -119,25 +120,23 @@ enum InspectCommand {
     }
 }
 
-/// A short description of the embedded tokenizer, read from tokenizer.json without building it.
+/// A short description of the embedded tokenizer, from the tokenizer itself (so `inspect` also tells
+/// whether it loads).
 struct TokenizerSummary {
     var json: [String: Any] = ["present": false]
     var text = "none embedded"
 
     init(archive: Archive) {
-        guard let data = try? archive.fileData("tokenizer.json"),
-              let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return }
-        let model = root["model"] as? [String: Any] ?? [:]
-        let type = model["type"] as? String ?? "?"
-        let vocab = (model["vocab"] as? [String: Any])?.count ?? (model["vocab"] as? [Any])?.count ?? 0
-        let added = (root["added_tokens"] as? [[String: Any]]) ?? []
-        let special = added.filter { ($0["special"] as? Bool) == true }.compactMap { $0["content"] as? String }
-        let byteFallback = model["byte_fallback"] as? Bool ?? false
-        let preType = (root["pre_tokenizer"] as? [String: Any])?["type"] as? String
-        let kind = type == "BPE" ? (byteFallback ? "BPE (SentencePiece-style, byte fallback)" : "BPE (byte-level)") : type
-        json = ["present": true, "model": type, "kind": kind, "vocab_size": vocab, "added_tokens": added.count,
-                "special_tokens": special, "pre_tokenizer": preType ?? NSNull(),
-                "files": archive.manifest.files.map(\.name)]
-        text = "\(kind), \(vocab) tokens + \(added.count) added; special: \(special.prefix(6).joined(separator: " "))"
+        let files = archive.manifest.files.map(\.name)
+        guard let data = try? archive.fileData("tokenizer.json") else { return }
+        do {
+            let t = try Tokenizer(tokenizerJSON: data, tokenizerConfigJSON: try archive.fileData("tokenizer_config.json"))
+            json = ["present": true, "kind": t.kind, "vocab_size": t.vocabSize, "bos_token_id": t.bosTokenId ?? NSNull(),
+                    "eos_token_ids": t.eosTokenIds, "special_tokens": t.specialTokenIds.compactMap(t.idToToken), "files": files]
+            text = t.summary
+        } catch {
+            json = ["present": true, "error": "\(error)", "files": files]
+            text = "does not load: \(error)"
+        }
     }
 }
