@@ -17,6 +17,7 @@ enum BenchCommand {
       --reps N            measured repetitions; medians are reported (default 3)
       -t, --threads N     compute threads (default: all cores)
       --json              print one JSON object
+    \(EngineOptions.help)
     """
 
     struct Options: Equatable { var engine: EngineOptions; var prompt = 64; var gen = 32; var reps = 3; var json = false }

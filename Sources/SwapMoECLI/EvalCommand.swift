@@ -15,6 +15,7 @@ enum EvalCommand {
       -c, --ctx N        window length in tokens (default 512)
       -t, --threads N    compute threads (default: all cores)
       --json             print {"ppl", "mean_nll", "tokens", "windows", ...}
+    \(EngineOptions.help)
     """
 
     struct Options: Equatable { var engine: EngineOptions; var text: String; var json = false }

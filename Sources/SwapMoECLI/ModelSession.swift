@@ -3,19 +3,49 @@ import SwapMoECore
 import SwapMoEArchive
 import SwapMoEModels
 import SwapMoETokenizers
+import SwapMoEEngine
 
-/// Options every model-running command shares.
+/// Options every model-running command shares: compute threads, context, and how experts are served
+/// under which memory cap.
 struct EngineOptions: Equatable {
+    enum Eviction: String, Equatable { case lru, lfu }
     var archive: String
     var threads = ProcessInfo.processInfo.activeProcessorCount
     var context = 2048
+    /// nil: resident when the model fits the cap (or no cap is given), else exact.
+    var policy: Policy?
+    var maxRSS: Int?
+    var eviction = Eviction.lru
+    var swapInterval = 8
+    var ioThreads = 2
 
-    static let optionNames: [String: [String]] = ["--threads": ["-t"], "--ctx": ["-c"]]
+    static let optionNames: [String: [String]] = [
+        "--threads": ["-t"], "--ctx": ["-c"], "--policy": [], "--max-rss": [], "--evict": [], "--swap-interval": [], "--io-threads": [],
+    ]
+
+    static let help = [
+        "  --policy P           resident | exact | swap (default: resident if the model fits --max-rss, else exact)",
+        "  --max-rss SIZE       hard cap on resident memory (2G, 800M, bytes); sizes the expert arena",
+        "  --evict lru|lfu      exact policy: which resident expert to evict (default lru)",
+        "  --swap-interval N    swap policy: tokens between Virtual Expert updates (default 8)",
+        "  --io-threads N       expert loader threads (default 2)",
+    ].joined(separator: "\n")
 
     init(archive: String, _ a: Arguments) throws(UsageError) {
         self.archive = archive
         if let t = a.value("--threads") { threads = try parsePositive(t, "--threads") }
         if let c = a.value("--ctx") { context = try parsePositive(c, "--ctx") }
+        if let p = a.value("--policy") { policy = try parsePolicy(p) }
+        if let m = a.value("--max-rss") { maxRSS = try parseCap(m) }
+        if let e = a.value("--evict") {
+            guard let v = Eviction(rawValue: e.lowercased()) else { throw UsageError("--evict must be lru or lfu, not '\(e)'") }
+            eviction = v
+        }
+        if let i = a.value("--swap-interval") { swapInterval = try parsePositive(i, "--swap-interval") }
+        if let i = a.value("--io-threads") { ioThreads = try parsePositive(i, "--io-threads") }
+        if policy == .swap || policy == .exact, maxRSS == nil {
+            throw UsageError("--policy \(policy!.rawValue) needs --max-rss SIZE to size the expert arena")
+        }
     }
 }
 
@@ -34,20 +64,39 @@ func parseFloat(_ s: String, _ name: String, range: ClosedRange<Float>) throws(U
     return v
 }
 
-/// An archive opened for inference: the model with its experts and the embedded tokenizer.
+/// An archive opened for inference: the model with its experts served under the chosen policy and cap,
+/// and the embedded tokenizer.
 final class ModelSession {
     let archive: Archive
     let model: DecoderModel
     let tokenizer: Tokenizer
+    let plan: MemoryPlan?
+    let policy: Policy
     let loadSeconds: Double
 
     init(_ o: EngineOptions) throws {
         let start = monotonicSeconds()
+        // What the process holds before the model: measured, so the plan accounts for it.
+        let baseline = Int(ProcessMemory.currentRSS())
         archive = try Archive(path: o.archive)
         tokenizer = try ModelSession.loadTokenizer(archive)
-        let experts = try ResidentExperts(archive: archive)
+        let planner = try makePlanner(archive, context: o.context, baseline: baseline)
+        let policy = o.policy ?? planner.defaultPolicy(cap: o.maxRSS, ioThreads: o.ioThreads)
+        let plan = try o.maxRSS.map { cap throws(PlanError) in try planner.plan(cap: cap, policy: policy, ioThreads: o.ioThreads) }
+        self.policy = policy
+        self.plan = plan
+        let experts = try ModelSession.makeProvider(archive, policy: policy, plan: plan, options: o)
         model = try DecoderModel(archive: archive, experts: experts, context: o.context, threads: o.threads)
         loadSeconds = monotonicSeconds() - start
+    }
+
+    static func makeProvider(_ archive: Archive, policy: Policy, plan: MemoryPlan?, options o: EngineOptions) throws -> ExpertProvider {
+        switch policy {
+        case .resident:
+            return try ResidentExperts(archive: archive)
+        case .exact, .swap:
+            throw SessionError.policyUnavailable(policy.rawValue)
+        }
     }
 
     static func loadTokenizer(_ archive: Archive) throws -> Tokenizer {
@@ -75,12 +124,14 @@ enum SessionError: Error, CustomStringConvertible {
     case noTokenizer(String)
     case emptyPrompt
     case unreadable(String)
+    case policyUnavailable(String)
 
     var description: String {
         switch self {
         case .noTokenizer(let p): "archive '\(p)' has no tokenizer.json; re-pack from a checkpoint folder that includes it"
         case .emptyPrompt: "the prompt encodes to no tokens; give a non-empty -p TEXT"
         case .unreadable(let p): "cannot read text file '\(p)'; check the path"
+        case .policyUnavailable(let p): "policy \(p) is not available in this build; use --policy resident"
         }
     }
 }

@@ -21,6 +21,7 @@ enum RunCommand {
       -t, --threads N      compute threads (default: all cores)
       -c, --ctx N          context size in tokens (default 2048)
       --ignore-eos         keep generating past end-of-sequence
+    \(EngineOptions.help)
       --json               print one JSON object at the end instead of streaming
     """
 
