@@ -191,6 +191,9 @@ def write_fused(model, out: Path) -> None:
     if model.config.tie_word_embeddings:
         sd.pop("lm_head.weight", None)
     save_file(sd, str(out / "model.safetensors"), metadata={"format": "pt"})
+    # What save_pretrained would add to config.json, so only the tensors differ.
+    model.config.architectures = [type(model).__name__]
+    model.config.dtype = torch.float32
     model.config.save_pretrained(str(out))
     model.generation_config.save_pretrained(str(out))
 
