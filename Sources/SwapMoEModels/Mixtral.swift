@@ -27,7 +27,7 @@ public struct MixtralConfig: FamilyConfig, Decodable {
     enum CodingKeys: String, CodingKey {
         case hiddenSize = "hidden_size", intermediateSize = "intermediate_size", numLayers = "num_hidden_layers"
         case numHeads = "num_attention_heads", numKVHeads = "num_key_value_heads", headDim = "head_dim"
-        case numExperts = "num_local_experts", expertsPerToken = "num_experts_per_tok", vocabSize = "vocab_size"
+        case numExperts = "num_local_experts", numExpertsAlt = "num_experts", expertsPerToken = "num_experts_per_tok", vocabSize = "vocab_size"
         case rmsNormEps = "rms_norm_eps", maxPositions = "max_position_embeddings", tieWordEmbeddings = "tie_word_embeddings"
         case slidingWindow = "sliding_window"
     }
@@ -40,7 +40,7 @@ public struct MixtralConfig: FamilyConfig, Decodable {
         numHeads = try c.decode(Int.self, forKey: .numHeads)
         numKVHeads = try c.decodeIfPresent(Int.self, forKey: .numKVHeads) ?? numHeads
         headDim = try c.decodeIfPresent(Int.self, forKey: .headDim) ?? hiddenSize / max(numHeads, 1)
-        numExperts = try c.decodeIfPresent(Int.self, forKey: .numExperts) ?? 8
+        numExperts = try c.decodeIfPresent(Int.self, forKey: .numExperts) ?? c.decodeIfPresent(Int.self, forKey: .numExpertsAlt) ?? 8
         expertsPerToken = try c.decodeIfPresent(Int.self, forKey: .expertsPerToken) ?? 2
         vocabSize = try c.decode(Int.self, forKey: .vocabSize)
         rmsNormEps = try c.decodeIfPresent(Double.self, forKey: .rmsNormEps) ?? 1e-5

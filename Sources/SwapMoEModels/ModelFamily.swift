@@ -127,6 +127,9 @@ extension FamilyConfig {
     }
 }
 
+/// Expert counts are read from `num_experts` or `num_local_experts` in every family: hub Qwen3-MoE configs
+/// write the first, transformers 5 writes the second for the same model.
+///
 /// RoPE base frequency: transformers 4.x and hub checkpoints write `rope_theta`; transformers 5.x writes
 /// `rope_parameters: {"rope_theta": ..., "rope_type": "default"}`. Both are accepted.
 struct RopeKeys: Decodable {

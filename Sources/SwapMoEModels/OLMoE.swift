@@ -26,7 +26,7 @@ public struct OLMoEConfig: FamilyConfig, Decodable {
     enum CodingKeys: String, CodingKey {
         case hiddenSize = "hidden_size", intermediateSize = "intermediate_size", numLayers = "num_hidden_layers"
         case numHeads = "num_attention_heads", numKVHeads = "num_key_value_heads", headDim = "head_dim"
-        case numExperts = "num_experts", expertsPerToken = "num_experts_per_tok", normTopKProb = "norm_topk_prob"
+        case numExperts = "num_experts", numExpertsAlt = "num_local_experts", expertsPerToken = "num_experts_per_tok", normTopKProb = "norm_topk_prob"
         case clipQKV = "clip_qkv", vocabSize = "vocab_size", rmsNormEps = "rms_norm_eps"
         case tieWordEmbeddings = "tie_word_embeddings", attentionBias = "attention_bias"
     }
@@ -39,7 +39,7 @@ public struct OLMoEConfig: FamilyConfig, Decodable {
         numHeads = try c.decode(Int.self, forKey: .numHeads)
         numKVHeads = try c.decodeIfPresent(Int.self, forKey: .numKVHeads) ?? numHeads
         headDim = try c.decodeIfPresent(Int.self, forKey: .headDim) ?? hiddenSize / max(numHeads, 1)
-        numExperts = try c.decodeIfPresent(Int.self, forKey: .numExperts) ?? 64
+        numExperts = try c.decodeIfPresent(Int.self, forKey: .numExperts) ?? c.decodeIfPresent(Int.self, forKey: .numExpertsAlt) ?? 64
         expertsPerToken = try c.decodeIfPresent(Int.self, forKey: .expertsPerToken) ?? 8
         normTopKProb = try c.decodeIfPresent(Bool.self, forKey: .normTopKProb) ?? false
         clipQKV = try c.decodeIfPresent(Double.self, forKey: .clipQKV)

@@ -32,7 +32,7 @@ public struct Qwen2MoEConfig: FamilyConfig, Decodable {
         case hiddenSize = "hidden_size", intermediateSize = "intermediate_size", moeIntermediateSize = "moe_intermediate_size"
         case sharedExpertIntermediateSize = "shared_expert_intermediate_size", numLayers = "num_hidden_layers"
         case numHeads = "num_attention_heads", numKVHeads = "num_key_value_heads", headDim = "head_dim"
-        case numExperts = "num_experts", expertsPerToken = "num_experts_per_tok", normTopKProb = "norm_topk_prob"
+        case numExperts = "num_experts", numExpertsAlt = "num_local_experts", expertsPerToken = "num_experts_per_tok", normTopKProb = "norm_topk_prob"
         case decoderSparseStep = "decoder_sparse_step", mlpOnlyLayers = "mlp_only_layers", vocabSize = "vocab_size"
         case rmsNormEps = "rms_norm_eps", tieWordEmbeddings = "tie_word_embeddings"
         case qkvBias = "qkv_bias", useSlidingWindow = "use_sliding_window"
@@ -48,7 +48,7 @@ public struct Qwen2MoEConfig: FamilyConfig, Decodable {
         numHeads = try c.decode(Int.self, forKey: .numHeads)
         numKVHeads = try c.decodeIfPresent(Int.self, forKey: .numKVHeads) ?? numHeads
         headDim = try c.decodeIfPresent(Int.self, forKey: .headDim) ?? hiddenSize / max(numHeads, 1)
-        numExperts = try c.decodeIfPresent(Int.self, forKey: .numExperts) ?? 60
+        numExperts = try c.decodeIfPresent(Int.self, forKey: .numExperts) ?? c.decodeIfPresent(Int.self, forKey: .numExpertsAlt) ?? 60
         expertsPerToken = try c.decodeIfPresent(Int.self, forKey: .expertsPerToken) ?? 4
         normTopKProb = try c.decodeIfPresent(Bool.self, forKey: .normTopKProb) ?? false
         decoderSparseStep = try c.decodeIfPresent(Int.self, forKey: .decoderSparseStep) ?? 1

@@ -30,7 +30,7 @@ public struct Qwen3MoEConfig: FamilyConfig, Decodable {
         case hiddenSize = "hidden_size", intermediateSize = "intermediate_size", moeIntermediateSize = "moe_intermediate_size"
         case numLayers = "num_hidden_layers", numHeads = "num_attention_heads", numKVHeads = "num_key_value_heads"
         case headDim = "head_dim", attentionBias = "attention_bias"
-        case numExperts = "num_experts", expertsPerToken = "num_experts_per_tok", normTopKProb = "norm_topk_prob"
+        case numExperts = "num_experts", numExpertsAlt = "num_local_experts", expertsPerToken = "num_experts_per_tok", normTopKProb = "norm_topk_prob"
         case decoderSparseStep = "decoder_sparse_step", mlpOnlyLayers = "mlp_only_layers", vocabSize = "vocab_size"
         case rmsNormEps = "rms_norm_eps", tieWordEmbeddings = "tie_word_embeddings"
         case useSlidingWindow = "use_sliding_window"
@@ -46,7 +46,7 @@ public struct Qwen3MoEConfig: FamilyConfig, Decodable {
         numKVHeads = try c.decodeIfPresent(Int.self, forKey: .numKVHeads) ?? numHeads
         headDim = try c.decodeIfPresent(Int.self, forKey: .headDim) ?? hiddenSize / max(numHeads, 1)
         attentionBias = try c.decodeIfPresent(Bool.self, forKey: .attentionBias) ?? false
-        numExperts = try c.decodeIfPresent(Int.self, forKey: .numExperts) ?? 128
+        numExperts = try c.decodeIfPresent(Int.self, forKey: .numExperts) ?? c.decodeIfPresent(Int.self, forKey: .numExpertsAlt) ?? 128
         expertsPerToken = try c.decodeIfPresent(Int.self, forKey: .expertsPerToken) ?? 8
         normTopKProb = try c.decodeIfPresent(Bool.self, forKey: .normTopKProb) ?? false
         decoderSparseStep = try c.decodeIfPresent(Int.self, forKey: .decoderSparseStep) ?? 1

@@ -9,23 +9,27 @@ import SwapMoETestSupport
 
 /// Reference outputs saved by `Tools/make_fixtures.py` from Hugging Face `transformers` (float32).
 struct Golden: Decodable {
+    struct Window: Decodable { let ctx: Int; let windows: Int; let ppl: Double; let predictedTokens: Int
+        enum CodingKeys: String, CodingKey { case ctx, windows, ppl, predictedTokens = "predicted_tokens" } }
+    /// `{"tokens": N, "ctx1024": {...}, "ctx64": {...}, ...}`
     struct Eval: Decodable {
-        let ctx: Int
-        let ppl: Double
-        let meanNLL: Double?
         let tokens: Int
-        let windows: Int
-        let predictedTokens: Int?
-        enum CodingKeys: String, CodingKey { case ctx, ppl, meanNLL = "mean_nll", tokens, windows, predictedTokens = "predicted_tokens" }
+        let windows: [Window]
+        struct Key: CodingKey { var stringValue: String; var intValue: Int? { nil }; init(stringValue: String) { self.stringValue = stringValue }; init?(intValue: Int) { nil } }
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: Key.self)
+            tokens = try c.decode(Int.self, forKey: Key(stringValue: "tokens"))
+            windows = try c.allKeys.filter { $0.stringValue.hasPrefix("ctx") }.map { try c.decode(Window.self, forKey: $0) }.sorted { $0.ctx < $1.ctx }
+        }
     }
     let promptText: String
     let promptIds: [Int]
     let greedyIds: [Int]
-    let eosSuppressed: Bool?
+    let greedyEOSSuppressed: Bool
     let logitsLast: [Float]
-    let eval: [Eval]
+    let eval: Eval
     enum CodingKeys: String, CodingKey {
-        case promptText = "prompt_text", promptIds = "prompt_ids", greedyIds = "greedy_ids", eosSuppressed = "eos_suppressed"
+        case promptText = "prompt_text", promptIds = "prompt_ids", greedyIds = "greedy_ids", greedyEOSSuppressed = "greedy_eos_suppressed"
         case logitsLast = "logits_last", eval
     }
 }
@@ -47,7 +51,7 @@ struct ParityTests {
                                       tokenizerConfigJSON: try archive.fileData("tokenizer_config.json"))
         #expect(tokenizer.encode(golden.promptText) == golden.promptIds, "\(name): prompt ids")
 
-        let maxCtx = max(1024, golden.eval.map(\.ctx).max() ?? 0, golden.promptIds.count + golden.greedyIds.count + 1)
+        let maxCtx = max(1024, golden.eval.windows.map(\.ctx).max() ?? 0, golden.promptIds.count + golden.greedyIds.count + 1)
         let model = try DecoderModel(archive: archive, experts: try ResidentExperts(archive: archive), context: maxCtx, threads: 2)
         var logits = try model.forward(golden.promptIds)
         let scale = golden.logitsLast.map(abs).max() ?? 1
@@ -65,9 +69,10 @@ struct ParityTests {
 
         let text = try String(contentsOfFile: TestPaths.fixtures + "/texts/eval.txt", encoding: .utf8)
         let ids = tokenizer.encode(text)
-        for e in golden.eval {
+        #expect(ids.count == golden.eval.tokens, "\(name): eval token count")
+        for e in golden.eval.windows {
             let r = try model.perplexity(ids, context: e.ctx)
-            #expect(r.tokens == e.tokens, "\(name): eval tokens at ctx \(e.ctx)")
+            #expect(r.predicted == e.predictedTokens, "\(name): predicted tokens at ctx \(e.ctx)")
             #expect(r.windows == e.windows, "\(name): windows at ctx \(e.ctx)")
             #expect(abs(r.ppl - e.ppl) <= 1e-4 * e.ppl, "\(name): ppl \(r.ppl) vs \(e.ppl) at ctx \(e.ctx)")
         }
