@@ -346,6 +346,32 @@ public final class ExactExperts: ExpertProvider, Sendable {
     }
 }
 
+extension ExactExperts {
+    /// Checks the bookkeeping invariants (for tests): the key→slot map and the slot→key table agree, so no
+    /// expert is in two slots and no slot holds two experts; pin counts are never negative; a slot holding
+    /// an expert is loading, ready or failed with exactly that expert; a slot holding none is empty.
+    /// Returns the violations found (empty when consistent).
+    func invariantViolations() -> [String] {
+        state.withLock { s in
+            var v: [String] = []
+            for (k, slot) in s.slotOf where s.keyIn[slot] != k { v.append("\(k) maps to slot \(slot), which holds \(String(describing: s.keyIn[slot]))") }
+            for slot in 0..<slotCount {
+                if s.pins[slot] < 0 { v.append("slot \(slot) has pin count \(s.pins[slot])") }
+                let st = loader.state(of: slot)
+                if let k = s.keyIn[slot] {
+                    if s.slotOf[k] != slot { v.append("slot \(slot) holds \(k), which maps to \(String(describing: s.slotOf[k]))") }
+                    if st.key != k { v.append("slot \(slot) holds \(k) but the loader has \(st)") }
+                } else {
+                    if case .empty = st {} else { v.append("free slot \(slot) is \(st)") }
+                    if s.pins[slot] != 0 { v.append("free slot \(slot) is pinned") }
+                }
+            }
+            if s.slotOf.count != s.keyIn.compactMap({ $0 }).count { v.append("map sizes differ") }
+            return v
+        }
+    }
+}
+
 /// Indices of the `best.count` largest values (ties to the lower index), unordered. A routing hint only.
 func topK(_ p: UnsafePointer<Float>, n: Int, into best: inout [Int]) {
     let k = best.count
