@@ -1,0 +1,97 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SwapMoEArchive
+
+/// The expert arena: ONE anonymous mapping of `slotCount` slots of `slotSize` bytes, made once, never grown,
+/// unmapped in deinit. Every non-mmap expert the engine serves lives in one of these slots.
+///
+/// Memory: exactly `byteCount = slotCount * slotSize` bytes of anonymous memory (RssAnon), plus nothing else.
+///
+/// Why it is touched at allocation time (`prefault: true`, the default): a fresh anonymous mapping costs no RSS
+/// until written, so an untouched arena would let RSS creep up as slots are first used, and an over-budget
+/// configuration would only fail (OOM-kill) minutes into serving. Writing every page up front makes RSS reach
+/// its final value at start-up, where a memory cap is checked, and keeps page faults off the decode path.
+/// `prefault: false` is for tests and for measuring how much of the arena a workload actually uses.
+///
+/// Why 4096-aligned slots of a 4096 multiple: expert blocks are 4096-aligned in the archive, so a raw block can
+/// be read with `O_DIRECT` straight into a slot (no bounce buffer, no second copy in the page cache).
+///
+/// Slot memory is exposed only through `slot(_:)` (read-only, for serving weights) and the module-internal
+/// `mutableSlot(_:)` (for the loader). Who may write or read a slot at a given moment is decided by the slot
+/// state machine in `ExpertLoader` (a slot is written only while it is `loading`, by the one I/O thread that
+/// took the request, and read only while it is `ready` and pinned by its provider).
+public final class Arena: @unchecked Sendable {
+    // @unchecked Sendable: every stored property is immutable after init. The memory the pointer refers to is
+    // shared on purpose; its race-freedom is the loader's slot protocol described above, whose hand-offs all
+    // pass through the loader's mutex (so each write happens-before the reads that follow it).
+    public let slotCount: Int
+    public let slotSize: Int
+    /// Total bytes reserved: `slotCount * slotSize`. This is all the arena allocates.
+    public let byteCount: Int
+    /// Whether every page was written at allocation (RSS is then `byteCount` from the start).
+    public let isPrefaulted: Bool
+    /// Whether the arena is `mlock`ed (never swapped out).
+    public let isLocked: Bool
+    private let base: UnsafeMutableRawPointer
+
+    /// The slot size that fits every expert of `archive`: the largest raw (decoded) block, rounded up to 4096.
+    public static func slotSize(for archive: Archive) -> Int {
+        slotSize(forRawLength: archive.experts.map(\.rawLength).max() ?? 0)
+    }
+
+    /// `rawLength` rounded up to the 4096-byte block alignment (at least one block).
+    public static func slotSize(forRawLength rawLength: Int) -> Int {
+        max(ArchiveFormat.blockAlignment, ArchiveFormat.align(rawLength, ArchiveFormat.blockAlignment))
+    }
+
+    /// Reserves `slotCount * slotSize` bytes. `slotSize` must be a positive multiple of 4096.
+    /// - Parameters:
+    ///   - prefault: write every page now so RSS is final from the start (see the type's documentation).
+    ///   - lockMemory: `mlock` the arena so it is never swapped; fails with `.lockFailed` when not permitted.
+    public init(slotCount: Int, slotSize: Int, prefault: Bool = true, lockMemory: Bool = false) throws(EngineError) {
+        guard slotCount > 0 else { throw .invalidConfiguration("the arena needs at least one slot (got \(slotCount))") }
+        guard slotSize > 0, slotSize % ArchiveFormat.blockAlignment == 0 else {
+            throw .invalidConfiguration("arena slot size \(slotSize) is not a positive multiple of \(ArchiveFormat.blockAlignment)")
+        }
+        let (total, overflow) = slotCount.multipliedReportingOverflow(by: slotSize)
+        guard !overflow else { throw .invalidConfiguration("arena of \(slotCount) slots of \(slotSize) bytes overflows") }
+        let p = mmap(nil, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let p, p != MAP_FAILED else { throw .allocationFailed(what: "the expert arena", bytes: total, errno: errno) }
+        if prefault { memset(p, 0, total) }
+        if lockMemory, mlock(p, total) != 0 {
+            let e = errno
+            munmap(p, total)
+            throw .lockFailed(bytes: total, errno: e)
+        }
+        self.slotCount = slotCount
+        self.slotSize = slotSize
+        self.byteCount = total
+        self.isPrefaulted = prefault
+        self.isLocked = lockMemory
+        self.base = p
+    }
+
+    /// An arena whose slots fit every expert of `archive`.
+    public convenience init(archive: Archive, slotCount: Int, prefault: Bool = true, lockMemory: Bool = false) throws(EngineError) {
+        try self.init(slotCount: slotCount, slotSize: Arena.slotSize(for: archive), prefault: prefault, lockMemory: lockMemory)
+    }
+
+    deinit {
+        if isLocked { munlock(base, byteCount) }
+        munmap(base, byteCount)
+    }
+
+    /// The bytes of slot `i`, read-only (valid while the arena lives; meaningful while the slot is ready).
+    public func slot(_ i: Int) -> UnsafeRawBufferPointer {
+        precondition(i >= 0 && i < slotCount, "arena slot \(i) out of range 0..<\(slotCount)")
+        return UnsafeRawBufferPointer(start: base + i * slotSize, count: slotSize)
+    }
+
+    /// The bytes of slot `i` for the loader to fill. Only the I/O thread that owns the slot's in-flight load
+    /// may write through it.
+    func mutableSlot(_ i: Int) -> UnsafeMutableRawBufferPointer {
+        precondition(i >= 0 && i < slotCount, "arena slot \(i) out of range 0..<\(slotCount)")
+        return UnsafeMutableRawBufferPointer(start: base + i * slotSize, count: slotSize)
+    }
+}

@@ -1,0 +1,389 @@
+import Synchronization
+import SwapMoECore
+import SwapMoEArchive
+import SwapMoEModels
+
+/// Which unpinned expert to drop when a slot is needed.
+public enum EvictionPolicy: Sendable, CaseIterable {
+    /// Least recently used (acquired or released) first.
+    case lru
+    /// Least frequently acquired first (counts are kept per expert for the provider's lifetime, so popularity
+    /// survives eviction; ties go to the least recently used).
+    case lfu
+}
+
+/// The exact on-demand provider: any expert can be acquired; one that is not resident is loaded and the caller
+/// waits. Output is bit-identical to `ResidentExperts` because the bytes served are the archive's decoded bytes.
+///
+/// - Pinning: `acquire` pins the expert's slot (a reference count) until the matching `release`; a pinned slot
+///   is never evicted, cleared or reloaded. Every caller can hold at most `slots` experts at once in total;
+///   more concurrent holders wait for a release.
+/// - Demand and prefetch: a miss issues a demand-priority load; `prefetch` queues prefetch-priority loads into
+///   free or evictable slots (never pinned ones, never experts of the current demand); acquiring an expert that
+///   is being prefetched promotes and waits for that load instead of issuing a second one.
+/// - Routing announcement (`Options.expertsPerToken`): `observeRouting` computes each token's top-k experts
+///   (what the decoder is about to acquire), makes them the "current demand" (protected from prefetch
+///   eviction), and queues the missing ones at demand priority right away, so the I/O threads load them in
+///   parallel while the decoder computes the first ones.
+///
+/// Memory: the arena (`slots * Arena.slotSize(for: archive)` bytes, or none for `.mapped`), the loader's
+/// `memoryOverhead`, and bookkeeping of O(slots + experts) small values. `memoryBytes` is the sum of the first
+/// two; `plannedBytes(...)` gives it before construction.
+///
+/// Concurrency: one `Mutex` guards the slot map, pins and policy data; the loader has its own lock and is only
+/// ever called with this one held or with no lock (never the reverse), so they cannot deadlock. The per-token
+/// path (`acquire` hit, `release`) is one lock round-trip plus one loader-lock read, with no actor hop and no
+/// allocation.
+public final class ExactExperts: ExpertProvider, Sendable {
+    public struct Options: Sendable {
+        public var policy: EvictionPolicy
+        public var storage: ExpertStorage
+        public var loader: ExpertLoader.Options
+        /// When set, routing observations announce each token's top-k experts as the current demand.
+        public var expertsPerToken: Int?
+
+        public init(policy: EvictionPolicy = .lru, storage: ExpertStorage = .arena(), loader: ExpertLoader.Options = .init(),
+                    expertsPerToken: Int? = nil) {
+            self.policy = policy; self.storage = storage; self.loader = loader; self.expertsPerToken = expertsPerToken
+        }
+    }
+
+    public let archive: Archive
+    public let loader: ExpertLoader
+    /// The arena, or nil for the mapped backend.
+    public let arena: Arena?
+    public let slotCount: Int
+    public let options: Options
+    /// Bytes this provider allocated for weights and I/O: the arena plus the loader's staging/scratch buffers.
+    public var memoryBytes: Int { (arena?.byteCount ?? 0) + loader.memoryOverhead }
+
+    private let entryIndex: [ExpertKey: Int]
+    private let layouts: [ExpertLayout]
+    private let state: Mutex<State>
+    private let counters = Counters(count: 9)
+    private static let hits = 0, misses = 1, prefetchHits = 2, demandLoads = 3, prefetchLoads = 4
+    private static let cancelled = 5, stallNanos = 6, evictions = 7, failures = 8
+
+    /// What `memoryBytes` will be for these arguments, without allocating anything.
+    public static func plannedBytes(archive: Archive, slots: Int, options: Options = .init()) -> Int {
+        switch options.storage {
+        case .arena: slots * Arena.slotSize(for: archive) + ExpertLoader.memoryOverhead(for: archive, options: options.loader)
+        case .mapped: 0
+        }
+    }
+
+    /// An exact provider with `slots` expert slots. Allocates (and by default pre-faults) the arena and starts
+    /// the I/O threads; nothing is loaded until asked for.
+    public init(archive: Archive, slots: Int, options: Options = .init()) throws(EngineError) {
+        guard slots >= 1 else { throw .invalidConfiguration("ExactExperts needs at least one slot (got \(slots))") }
+        if let k = options.expertsPerToken, k < 1 { throw .invalidConfiguration("expertsPerToken must be at least 1 (got \(k))") }
+        self.archive = archive
+        self.options = options
+        self.slotCount = slots
+        switch options.storage {
+        case let .arena(prefault, lockMemory):
+            let a = try Arena(archive: archive, slotCount: slots, prefault: prefault, lockMemory: lockMemory)
+            arena = a
+            loader = try ExpertLoader(archive: archive, arena: a, options: options.loader)
+        case .mapped:
+            arena = nil
+            loader = try ExpertLoader(mappedArchive: archive, slots: slots, options: options.loader)
+        }
+        var idx: [ExpertKey: Int] = [:]
+        for (i, e) in archive.experts.enumerated() { idx[ExpertKey(stack: e.stack, layer: e.layer, expert: e.expert)] = i }
+        entryIndex = idx
+        layouts = archive.experts.map { archive.layout(of: $0) }
+        state = Mutex(State(slots: slots, experts: archive.experts.count))
+    }
+
+    deinit { loader.shutdown() }
+
+    /// Stops the I/O threads. Pending loads fail with `.shutDown`. The arena lives until the provider is freed.
+    public func shutdown() { loader.shutdown() }
+
+    // MARK: State
+
+    struct State: Sendable {
+        var slotOf: [ExpertKey: Int] = [:]
+        var keyIn: [ExpertKey?]
+        var pins: [Int]
+        var lastUse: [UInt64]
+        var tick: UInt64 = 0
+        /// Per archive entry, how often it was acquired (LFU).
+        var frequency: [UInt64]
+        /// The slot was filled by prefetch/announcement and not acquired since (for `prefetchHits`).
+        var prefetched: [Bool]
+        /// The experts the decoder is about to acquire (from routing announcement); prefetch never evicts them.
+        var demand: Set<ExpertKey> = []
+        /// Callers waiting for any slot to become evictable.
+        var slotWaiters = 0
+
+        init(slots: Int, experts: Int) {
+            keyIn = .init(repeating: nil, count: slots)
+            pins = .init(repeating: 0, count: slots)
+            lastUse = .init(repeating: 0, count: slots)
+            prefetched = .init(repeating: false, count: slots)
+            frequency = .init(repeating: 0, count: experts)
+        }
+
+        mutating func touch(_ slot: Int) { tick &+= 1; lastUse[slot] = tick }
+    }
+
+    private enum Step: Sendable {
+        case ready(Int)
+        case wait(Int)
+        case full(UInt64)
+        case failed(EngineError)
+    }
+
+    /// Lower is evicted first: free slots, then by policy.
+    private func evictionRank(_ s: State, _ slot: Int) -> (UInt64, UInt64) {
+        guard let k = s.keyIn[slot] else { return (0, 0) }
+        switch options.policy {
+        case .lru: return (1, s.lastUse[slot])
+        case .lfu: return (1 &+ s.frequency[entryIndex[k]!], s.lastUse[slot])
+        }
+    }
+
+    /// Finds an unpinned slot not in `protected` (by key), frees it in the loader and forgets its expert.
+    /// `avoid` keys are taken only if nothing else is free (demand loads may displace announced experts,
+    /// prefetches may not: they pass them in `protected`). Returns nil if every candidate is pinned, protected
+    /// or in flight.
+    private func takeVictim(_ s: inout State, protected: Set<ExpertKey>, avoid: Set<ExpertKey>) -> Int? {
+        var skip = Set<Int>()
+        for tier in 0..<2 {
+            while true {
+                var best = -1
+                var bestRank: (UInt64, UInt64) = (.max, .max)
+                for slot in 0..<slotCount where s.pins[slot] == 0 && !skip.contains(slot) {
+                    if let k = s.keyIn[slot] {
+                        if protected.contains(k) || (tier == 0 && avoid.contains(k)) { continue }
+                    }
+                    let r = evictionRank(s, slot)
+                    if r < bestRank { bestRank = r; best = slot }
+                }
+                guard best >= 0 else { break }
+                guard let old = loader.reclaim(slot: best) else { skip.insert(best); continue }
+                if let k = s.keyIn[best] {
+                    s.slotOf[k] = nil
+                    if case .ready = old { counters.add(Self.evictions) }
+                    if case .loading = old { counters.add(Self.cancelled) }
+                }
+                s.keyIn[best] = nil
+                s.prefetched[best] = false
+                return best
+            }
+            if avoid.isEmpty { break }
+        }
+        return nil
+    }
+
+    // MARK: ExpertProvider
+
+    public func acquire(_ key: ExpertKey) throws -> ExpertWeights {
+        guard let entry = entryIndex[key] else { throw EngineError.unknownExpert(key) }
+        var waitStart: Double? = nil
+        defer {
+            if let t = waitStart { counters.add(Self.stallNanos, Int((monotonicSeconds() - t) * 1e9)) }
+        }
+        var counted = false
+        while true {
+            let step: Step = state.withLock { s in
+                s.frequency[entry] &+= counted ? 0 : 1
+                if let slot = s.slotOf[key] {
+                    s.pins[slot] += 1
+                    s.touch(slot)
+                    let st = loader.state(of: slot)
+                    if st.isReady(key) {
+                        if !counted { counters.add(Self.hits) }
+                        if s.prefetched[slot] { counters.add(Self.prefetchHits); s.prefetched[slot] = false }
+                        return .ready(slot)
+                    }
+                    if !counted { counters.add(Self.misses) }
+                    if st.isLoading {
+                        loader.promote(slot: slot, to: .demand)
+                        return .wait(slot)
+                    }
+                    // The previous load failed (or the slot was emptied): try again, at demand priority.
+                    do throws(EngineError) { try loader.load(key, into: slot, priority: .demand) } catch {
+                        s.pins[slot] -= 1
+                        return .failed(error)
+                    }
+                    counters.add(Self.demandLoads)
+                    return .wait(slot)
+                }
+                if !counted { counters.add(Self.misses) }
+                guard let v = takeVictim(&s, protected: [], avoid: s.demand) else {
+                    s.slotWaiters += 1
+                    return .full(loader.generation)
+                }
+                do throws(EngineError) { try loader.load(key, into: v, priority: .demand) } catch { return .failed(error) }
+                s.keyIn[v] = key
+                s.slotOf[key] = v
+                s.pins[v] = 1
+                s.touch(v)
+                counters.add(Self.demandLoads)
+                return .wait(v)
+            }
+            counted = true
+            switch step {
+            case .ready(let slot):
+                return try weights(slot: slot, key: key, entry: entry)
+            case .failed(let e):
+                throw e
+            case .wait(let slot):
+                if waitStart == nil { waitStart = monotonicSeconds() }
+                let st = loader.waitUntilSettled(slot: slot)
+                if st.isReady(key) { return try weights(slot: slot, key: key, entry: entry) }
+                // Failed: unpin, leave the failed slot mapped so the next acquire retries, report the error.
+                unpin(key)
+                if case .failed(_, let e) = st {
+                    counters.add(Self.failures)
+                    throw e
+                }
+                // Emptied under us (cannot happen while pinned, but retrying is always correct).
+            case .full(let generation):
+                if waitStart == nil { waitStart = monotonicSeconds() }
+                loader.waitForChange(since: generation)
+                state.withLock { $0.slotWaiters -= 1 }
+            }
+        }
+    }
+
+    public func release(_ key: ExpertKey) { unpin(key) }
+
+    private func unpin(_ key: ExpertKey) {
+        let wake: Bool = state.withLock { s in
+            guard let slot = s.slotOf[key], s.pins[slot] > 0 else {
+                assertionFailure("release(\(key)) without a matching acquire")
+                return false
+            }
+            s.pins[slot] -= 1
+            if s.pins[slot] == 0 { s.demand.remove(key) }
+            s.touch(slot)
+            return s.slotWaiters > 0
+        }
+        if wake { loader.notifyChange() }
+    }
+
+    private func weights(slot: Int, key: ExpertKey, entry: Int) throws -> ExpertWeights {
+        do { return try ExpertWeights(block: loader.baseAddress(slot: slot, key: key), layout: layouts[entry]) } catch {
+            unpin(key)
+            throw error
+        }
+    }
+
+    /// Announces the current layer's demand when `expertsPerToken` is set (see the type's documentation).
+    public func observeRouting(layer: Int, tokens: Int, inputNorms: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, experts: Int) {
+        guard let k = options.expertsPerToken, tokens > 0, experts > 0 else { return }
+        var wanted = [Bool](repeating: false, count: experts)
+        var best = [Int](repeating: 0, count: min(k, experts))
+        for t in 0..<tokens {
+            topK(probabilities + t * experts, n: experts, into: &best)
+            for i in best { wanted[i] = true }
+        }
+        let keys = wanted.indices.filter { wanted[$0] }.map { ExpertKey(layer: layer, expert: $0) }
+        state.withLock { s in s.demand = Set(keys) }
+        queueLoads(keys, priority: .demand)
+    }
+
+    /// Queues prefetch-priority loads of `keys` (in order) into free or evictable slots. Never evicts a pinned
+    /// expert, an expert of the current demand, or one of `keys`; stops when no such slot is left. Already
+    /// resident or loading experts are skipped. Returns how many loads were queued.
+    @discardableResult
+    public func prefetch(_ keys: [ExpertKey]) -> Int { queueLoads(keys, priority: .prefetch) }
+
+    private func queueLoads(_ keys: [ExpertKey], priority: LoadPriority) -> Int {
+        state.withLock { s in
+            let protected = s.demand.union(keys)
+            var queued = 0
+            for key in keys {
+                guard entryIndex[key] != nil, s.slotOf[key] == nil else { continue }
+                guard let v = takeVictim(&s, protected: protected, avoid: []) else { break }
+                do { try loader.load(key, into: v, priority: priority) } catch { break }
+                s.keyIn[v] = key
+                s.slotOf[key] = v
+                s.prefetched[v] = true
+                s.touch(v)
+                queued += 1
+            }
+            counters.add(Self.prefetchLoads, queued)
+            return queued
+        }
+    }
+
+    // MARK: Introspection
+
+    public var stats: ExactStats {
+        var st = ExactStats()
+        st.hits = counters.get(Self.hits)
+        st.misses = counters.get(Self.misses)
+        st.prefetchHits = counters.get(Self.prefetchHits)
+        st.demandLoads = counters.get(Self.demandLoads)
+        st.prefetchLoads = counters.get(Self.prefetchLoads)
+        st.prefetchesCancelled = counters.get(Self.cancelled)
+        st.stallSeconds = Double(counters.get(Self.stallNanos)) * 1e-9
+        st.evictions = counters.get(Self.evictions)
+        st.failures = counters.get(Self.failures)
+        let l = loader.stats
+        st.loads = l.loads
+        st.bytesRead = l.bytesRead
+        return st
+    }
+
+    /// The experts mapped to slots (ready or loading), by slot.
+    public var residentKeys: [ExpertKey?] { state.withLock { $0.keyIn } }
+
+    /// The slot currently assigned to `key`, if any.
+    public func slot(of key: ExpertKey) -> Int? { state.withLock { $0.slotOf[key] } }
+
+    /// Pin count of each slot (for tests and diagnostics).
+    public var pinCounts: [Int] { state.withLock { $0.pins } }
+
+    /// Whether `key` is resident and ready (acquire would not wait).
+    public func isReady(_ key: ExpertKey) -> Bool {
+        state.withLock { s in s.slotOf[key].map { loader.state(of: $0).isReady(key) } ?? false }
+    }
+}
+
+extension ExactExperts {
+    /// Checks the bookkeeping invariants (for tests): the key→slot map and the slot→key table agree, so no
+    /// expert is in two slots and no slot holds two experts; pin counts are never negative; a slot holding
+    /// an expert is loading, ready or failed with exactly that expert; a slot holding none is empty.
+    /// Returns the violations found (empty when consistent).
+    func invariantViolations() -> [String] {
+        state.withLock { s in
+            var v: [String] = []
+            for (k, slot) in s.slotOf where s.keyIn[slot] != k { v.append("\(k) maps to slot \(slot), which holds \(String(describing: s.keyIn[slot]))") }
+            for slot in 0..<slotCount {
+                if s.pins[slot] < 0 { v.append("slot \(slot) has pin count \(s.pins[slot])") }
+                let st = loader.state(of: slot)
+                if let k = s.keyIn[slot] {
+                    if s.slotOf[k] != slot { v.append("slot \(slot) holds \(k), which maps to \(String(describing: s.slotOf[k]))") }
+                    if st.key != k { v.append("slot \(slot) holds \(k) but the loader has \(st)") }
+                } else {
+                    if case .empty = st {} else { v.append("free slot \(slot) is \(st)") }
+                    if s.pins[slot] != 0 { v.append("free slot \(slot) is pinned") }
+                }
+            }
+            if s.slotOf.count != s.keyIn.compactMap({ $0 }).count { v.append("map sizes differ") }
+            return v
+        }
+    }
+}
+
+/// Indices of the `best.count` largest values (ties to the lower index), unordered. A routing hint only.
+func topK(_ p: UnsafePointer<Float>, n: Int, into best: inout [Int]) {
+    let k = best.count
+    var filled = 0
+    for i in 0..<n {
+        let v = p[i]
+        if filled < k {
+            best[filled] = i; filled += 1
+            continue
+        }
+        var worst = 0
+        for j in 1..<k where p[best[j]] < p[best[worst]] || (p[best[j]] == p[best[worst]] && best[j] > best[worst]) { worst = j }
+        if v > p[best[worst]] { best[worst] = i }
+    }
+}

@@ -1,0 +1,520 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+import SwapMoECore
+import SwapMoEArchive
+
+/// How urgently a load is needed. Workers always take the highest-priority queued request, FIFO within a
+/// priority: a decoder blocked on an expert (`demand`) overtakes predicted experts (`prefetch`), which overtake
+/// swaps nobody waits for (`background`).
+public enum LoadPriority: Int, Sendable, Comparable, CaseIterable, CustomStringConvertible {
+    case background = 0, prefetch = 1, demand = 2
+    public static func < (a: LoadPriority, b: LoadPriority) -> Bool { a.rawValue < b.rawValue }
+    public var description: String { ["background", "prefetch", "demand"][rawValue] }
+}
+
+/// The life of one slot. Transitions, all made under the loader's lock:
+///
+///     empty/ready/failed --load()--> loading --worker--> ready | failed
+///     loading (still queued) --cancel()--> empty
+///     ready/failed --clear()--> empty
+///
+/// A slot's memory is written only while it is `loading` and a worker has taken the request; it is meant to be
+/// read only while it is `ready`.
+public enum SlotState: Sendable, CustomStringConvertible {
+    case empty
+    case loading(ExpertKey)
+    case ready(ExpertKey)
+    case failed(ExpertKey, EngineError)
+
+    /// The expert the slot holds, is loading, or failed to load.
+    public var key: ExpertKey? {
+        switch self {
+        case .empty: nil
+        case .loading(let k), .ready(let k), .failed(let k, _): k
+        }
+    }
+    public var isLoading: Bool { if case .loading = self { true } else { false } }
+    public func isReady(_ key: ExpertKey) -> Bool { if case .ready(let k) = self { k == key } else { false } }
+    public var description: String {
+        switch self {
+        case .empty: "empty"
+        case .loading(let k): "loading(\(k))"
+        case .ready(let k): "ready(\(k))"
+        case .failed(let k, let e): "failed(\(k): \(e))"
+        }
+    }
+}
+
+/// Where expert weights live while they are served.
+public enum ExpertStorage: Sendable {
+    /// A fixed `Arena` of anonymous memory (RssAnon): works for every codec; loads `pread` into the slot (raw,
+    /// optionally `O_DIRECT`) or into a per-thread staging buffer and decode (LZ4, shuffle).
+    case arena(prefault: Bool = true, lockMemory: Bool = false)
+    /// The archive's read-only mapping, raw archives only: "loading" is `madvise(MADV_WILLNEED)` plus touching
+    /// the block's pages, weights are used in place, eviction is `madvise(MADV_DONTNEED)`. The memory counted is
+    /// file-backed RSS (RssFile) of the mapped blocks plus the page cache behind them (shared, reclaimable, but
+    /// charged to the process's cgroup); no anonymous memory is used for weights. The slot count caps how many
+    /// blocks are mapped in at once.
+    case mapped
+}
+
+/// The I/O pool: `ioThreads` dedicated threads serving a bounded priority queue of "load expert X into slot s"
+/// requests, and the state of every slot.
+///
+/// Bounded by construction: a slot has at most one outstanding request (a second `load` into a loading slot is
+/// refused with `.slotBusy`), so the queue never holds more than `slotCount` requests; its storage is reserved
+/// once at init.
+///
+/// Memory it allocates (all at init, never grown; `memoryOverhead` is the exact sum):
+/// - per I/O thread, a staging buffer for stored LZ4 blocks (largest LZ4 stored length rounded up to 4096; none
+///   if no block is LZ4), and a decode scratch buffer of one chunk (`min(chunkSize, largest raw length)`; none if
+///   no block is shuffled);
+/// - per I/O thread a stack of `threadStackSize` bytes (virtual; only touched pages become RSS, reported
+///   separately as `threadStackBytes`);
+/// - bookkeeping of O(slotCount + experts) small values.
+///
+/// Lock order: callers may call into the loader while holding their own lock; the loader never calls out while
+/// holding its lock, so the order "provider lock, then loader lock" cannot deadlock.
+public final class ExpertLoader: Sendable {
+    public struct Options: Sendable {
+        /// Dedicated I/O threads (each decodes too, so LZ4 archives benefit from more than one).
+        public var ioThreads: Int
+        /// Try `O_DIRECT` reads (stored bytes land in the slot or staging buffer without a page-cache copy).
+        /// Falls back to buffered reads, once and for good, if the filesystem refuses it.
+        public var directIO: Bool
+        /// Check every block's XXH3 checksum as it is loaded (fast: tens of GB/s).
+        public var verifyChecksums: Bool
+        /// Stack reserved per I/O thread.
+        public var threadStackSize: Int
+
+        public init(ioThreads: Int = 2, directIO: Bool = true, verifyChecksums: Bool = true, threadStackSize: Int = 256 << 10) {
+            self.ioThreads = ioThreads; self.directIO = directIO; self.verifyChecksums = verifyChecksums
+            self.threadStackSize = threadStackSize
+        }
+    }
+
+    public let archive: Archive
+    /// The arena loads go into; nil for the mapped backend.
+    public let arena: Arena?
+    public let slotCount: Int
+    public let options: Options
+    /// Exact bytes of staging and scratch buffers this loader allocated (excluding the arena and stacks).
+    public let memoryOverhead: Int
+    /// Virtual bytes reserved for I/O thread stacks (an upper bound on their RSS).
+    public var threadStackBytes: Int { options.ioThreads * options.threadStackSize }
+
+    let core: LoaderCore
+    private let workers: Mutex<[JoinableThread]>
+
+    /// Staging and scratch bytes one I/O thread needs for `archive` (multiply by `ioThreads` for the total).
+    public static func perThreadBuffers(for archive: Archive) -> (staging: Int, scratch: Int) {
+        let lz4 = archive.experts.filter { $0.codec == .lz4 }
+        let staging = lz4.isEmpty ? 0 : ArchiveFormat.align(lz4.map(\.storedLength).max()!, ArchiveFormat.blockAlignment)
+        let shuffled = lz4.filter { $0.shuffle > 1 }
+        let scratch = shuffled.isEmpty ? 0 : min(ArchiveFormat.chunkSize, shuffled.map(\.rawLength).max()!)
+        return (staging, scratch)
+    }
+
+    /// `memoryOverhead` of a loader for `archive` with `options`, before creating it (for the planner).
+    /// The mapped backend decodes nothing and allocates no buffers.
+    public static func memoryOverhead(for archive: Archive, options: Options = .init(), mapped: Bool = false) -> Int {
+        if mapped { return 0 }
+        let b = perThreadBuffers(for: archive)
+        return options.ioThreads * (b.staging + b.scratch)
+    }
+
+    /// A loader filling `arena`'s slots from `archive`.
+    public convenience init(archive: Archive, arena: Arena, options: Options = .init()) throws(EngineError) {
+        guard arena.slotSize >= Arena.slotSize(for: archive) else {
+            throw .invalidConfiguration("arena slots of \(arena.slotSize) bytes are smaller than the largest expert (\(Arena.slotSize(for: archive)) bytes)")
+        }
+        try self.init(archive: archive, arena: arena, slots: arena.slotCount, options: options)
+    }
+
+    /// A loader for the mmap backend: `slots` blocks of a raw `archive` mapped in at once.
+    public convenience init(mappedArchive archive: Archive, slots: Int, options: Options = .init()) throws(EngineError) {
+        if let e = archive.experts.first(where: { $0.codec != .raw }) {
+            throw .mappedNeedsRawArchive(path: archive.path, expert: ExpertKey(stack: e.stack, layer: e.layer, expert: e.expert))
+        }
+        guard slots > 0 else { throw .invalidConfiguration("the mapped backend needs at least one slot (got \(slots))") }
+        try self.init(archive: archive, arena: nil, slots: slots, options: options)
+    }
+
+    private init(archive: Archive, arena: Arena?, slots: Int, options: Options) throws(EngineError) {
+        guard options.ioThreads >= 1 && options.ioThreads <= 64 else {
+            throw .invalidConfiguration("I/O threads must be 1...64 (got \(options.ioThreads))")
+        }
+        self.archive = archive
+        self.arena = arena
+        self.slotCount = slots
+        self.options = options
+        let buffered: FileHandleFD
+        do { buffered = try FileHandleFD.openForReading(archive.path) } catch { throw .loadFailed(ExpertKey(layer: -1, expert: -1), .io(error)) }
+        // O_DIRECT is only worth having for the arena backend (the mapped backend never calls read).
+        let direct = (arena != nil && options.directIO) ? try? FileHandleFD(path: archive.path, flags: O_RDONLY | directIOFlag) : nil
+        core = LoaderCore(archive: archive, arena: arena, slots: slots, buffered: buffered, direct: direct, verify: options.verifyChecksums)
+
+        let sizes = arena == nil ? (staging: 0, scratch: 0) : ExpertLoader.perThreadBuffers(for: archive)
+        memoryOverhead = options.ioThreads * (sizes.staging + sizes.scratch)
+        var started: [JoinableThread] = []
+        for i in 0..<options.ioThreads {
+            let buffers: WorkerBuffers
+            do { buffers = try WorkerBuffers(staging: sizes.staging, scratch: sizes.scratch) } catch {
+                core.stop(); started.forEach { $0.join() }; throw error
+            }
+            let core = self.core
+            do {
+                started.append(try JoinableThread(name: "swapmoe-io\(i)", stackSize: options.threadStackSize) { core.run(buffers) })
+            } catch {
+                core.stop(); started.forEach { $0.join() }; throw error
+            }
+        }
+        workers = Mutex(started)
+    }
+
+    deinit { shutdown() }
+
+    /// Stops the I/O threads: queued requests fail with `.shutDown` (waking their waiters), in-flight ones
+    /// finish, then the threads are joined and their buffers freed. Idempotent.
+    public func shutdown() {
+        core.stop()
+        let threads = workers.withLock { w -> [JoinableThread] in let t = w; w = []; return t }
+        threads.forEach { $0.join() }
+    }
+
+    // MARK: Requests
+
+    /// Queues "load `key` into `slot`". The slot becomes `loading(key)` now and `ready(key)` or `failed` when a
+    /// worker is done. Whatever the slot held before is forgotten (callers choose the slot: it must not be
+    /// in use by a reader). Throws `.slotBusy` if the slot is already loading, `.unknownExpert`, `.shutDown`.
+    public func load(_ key: ExpertKey, into slot: Int, priority: LoadPriority) throws(EngineError) {
+        precondition(slot >= 0 && slot < slotCount, "slot \(slot) out of range 0..<\(slotCount)")
+        guard let entry = core.index[key] else { throw .unknownExpert(key) }
+        try core.lock.withLockNotifying { (s) throws(EngineError) in
+            guard !s.stopping else { throw .shutDown }
+            if s.slots[slot].isLoading { throw .slotBusy(slot: slot) }
+            core.unmapIfMapped(s.slots[slot])
+            s.slots[slot] = .loading(key)
+            s.queued[slot] = priority
+            s.queues[priority.rawValue].append(LoaderCore.Request(slot: slot, entry: entry, key: key))
+        }
+    }
+
+    /// Removes `slot`'s request if it is still queued (the slot becomes `empty`, waiters wake up) and returns
+    /// true; returns false if there is nothing queued for it (not loading, or a worker already took it).
+    @discardableResult
+    public func cancel(slot: Int) -> Bool {
+        core.lock.withLockNotifying { s in
+            guard let p = s.queued[slot] else { return false }
+            s.queues[p.rawValue].removeAll { $0.slot == slot }
+            s.queued[slot] = nil
+            s.slots[slot] = .empty
+            s.generation &+= 1
+            core.counters.add(LoaderCore.cancelledCounter)
+            return true
+        }
+    }
+
+    /// Raises the priority of `slot`'s queued request to `priority` (no-op if not queued or already higher).
+    /// A demand for an expert that is being prefetched uses this instead of issuing a second load.
+    public func promote(slot: Int, to priority: LoadPriority) {
+        core.lock.withLockNotifying { s in
+            guard let p = s.queued[slot], p < priority, let i = s.queues[p.rawValue].firstIndex(where: { $0.slot == slot }) else { return }
+            let r = s.queues[p.rawValue].remove(at: i)
+            s.queues[priority.rawValue].append(r)
+            s.queued[slot] = priority
+        }
+    }
+
+    /// Marks a ready, failed or empty slot `empty` (for the mapped backend this drops the block's pages with
+    /// `MADV_DONTNEED`). Returns false and changes nothing if the slot is loading.
+    @discardableResult
+    public func clear(slot: Int) -> Bool {
+        core.lock.withLockNotifying { s in
+            if s.slots[slot].isLoading { return false }
+            core.unmapIfMapped(s.slots[slot])
+            s.slots[slot] = .empty
+            s.generation &+= 1
+            return true
+        }
+    }
+
+    /// Frees `slot` for a new load if nothing is in flight there: a queued request is cancelled, a ready or
+    /// failed slot cleared. Returns what was there, or nil if a worker is loading into it right now.
+    func reclaim(slot: Int) -> SlotState? {
+        core.lock.withLockNotifying { s in
+            let old = s.slots[slot]
+            if let p = s.queued[slot] {
+                s.queues[p.rawValue].removeAll { $0.slot == slot }
+                s.queued[slot] = nil
+                core.counters.add(LoaderCore.cancelledCounter)
+            } else if old.isLoading {
+                return nil
+            }
+            core.unmapIfMapped(old)
+            s.slots[slot] = .empty
+            s.generation &+= 1
+            return old
+        }
+    }
+
+    // MARK: Observing
+
+    /// The current state of `slot`.
+    public func state(of slot: Int) -> SlotState { core.lock.withLock { $0.slots[slot] } }
+
+    /// Whether a worker is reading into `slot` right now (its request has left the queue).
+    public func isInFlight(_ slot: Int) -> Bool { core.lock.withLock { $0.slots[slot].isLoading && $0.queued[slot] == nil } }
+
+    /// Blocks the calling thread (no spinning) until `slot` is no longer loading, and returns its state.
+    public func waitUntilSettled(slot: Int) -> SlotState {
+        core.lock.wait { s in s.slots[slot].isLoading ? nil : s.slots[slot] }
+    }
+
+    /// A counter bumped by every completion, cancellation, clear and `notifyChange`.
+    public var generation: UInt64 { core.lock.withLock { $0.generation } }
+
+    /// Blocks until `generation` differs from `since` (something finished or was freed).
+    public func waitForChange(since: UInt64) {
+        core.lock.wait { s in s.generation != since ? () : nil }
+    }
+
+    /// Bumps `generation` and wakes `waitForChange` callers (providers call it when they unpin a slot).
+    public func notifyChange() { core.lock.withLockNotifying { $0.generation &+= 1 } }
+
+    /// Where the weights of `key` are when `slot` is ready with it: the arena slot, or the block in the mapping.
+    public func baseAddress(slot: Int, key: ExpertKey) -> UnsafeRawPointer {
+        if let arena { return arena.slot(slot).baseAddress! }
+        return archive.mappedBlock(core.entries[core.index[key]!]).baseAddress!
+    }
+
+    /// Whether raw reads currently go through O_DIRECT (false after a fallback to buffered reads).
+    public var usesDirectIO: Bool { core.direct != nil && core.directEnabled.load(ordering: .relaxed) }
+
+    public var stats: LoaderStats {
+        var s = LoaderStats()
+        s.loads = core.counters.get(LoaderCore.loadsCounter)
+        s.bytesRead = core.counters.get(LoaderCore.bytesCounter)
+        s.failures = core.counters.get(LoaderCore.failuresCounter)
+        s.cancelled = core.counters.get(LoaderCore.cancelledCounter)
+        s.directReads = core.counters.get(LoaderCore.directCounter)
+        return s
+    }
+
+    // MARK: Test hooks
+
+    /// Stops workers from taking new requests (in-flight ones finish). For tests of ordering and cancellation.
+    func pause() { core.lock.withLockNotifying { $0.paused = true } }
+    func resume() { core.lock.withLockNotifying { $0.paused = false } }
+    /// The order in which `slot`'s last load completed among all completions (1-based; 0 = never).
+    func completionOrder(slot: Int) -> UInt64 { core.lock.withLock { $0.completion[slot] } }
+    /// Requests queued and not yet taken by a worker.
+    var queuedCount: Int { core.lock.withLock { s in s.queues.reduce(0) { $0 + $1.count } } }
+}
+
+/// O_DIRECT is a GNU extension the Swift Glibc module does not export; its value is per architecture.
+#if arch(x86_64) || arch(i386)
+let directIOFlag: Int32 = 0o40000
+#elseif arch(arm64) || arch(arm)
+let directIOFlag: Int32 = 0o200000
+#else
+let directIOFlag: Int32 = 0
+#endif
+
+/// One I/O thread's private buffers.
+final class WorkerBuffers: @unchecked Sendable {
+    // @unchecked Sendable: created by the loader's init and handed to exactly one worker thread, which is the
+    // only one to use it; it is freed (deinit) after that thread has been joined, when the last reference goes.
+    let staging: UnsafeMutableRawBufferPointer
+    let scratch: UnsafeMutableRawBufferPointer?
+
+    init(staging: Int, scratch: Int) throws(EngineError) {
+        self.staging = staging > 0 ? .allocate(byteCount: staging, alignment: ArchiveFormat.blockAlignment) : .init(start: nil, count: 0)
+        self.scratch = scratch > 0 ? .allocate(byteCount: scratch, alignment: 64) : nil
+    }
+
+    deinit { staging.deallocate(); scratch?.deallocate() }
+}
+
+/// The loader's shared state and the worker loop. Workers hold this, not the `ExpertLoader`, so dropping the
+/// loader runs its deinit (which stops and joins them).
+final class LoaderCore: Sendable {
+    struct Request: Sendable {
+        let slot: Int
+        let entry: Int
+        let key: ExpertKey
+    }
+
+    struct State: Sendable {
+        var slots: [SlotState]
+        /// The priority of the slot's queued request; nil if none is queued (idle, or taken by a worker).
+        var queued: [LoadPriority?]
+        /// FIFO per priority, indexed by `LoadPriority.rawValue`.
+        var queues: [[Request]]
+        var generation: UInt64 = 0
+        var completion: [UInt64]
+        var completions: UInt64 = 0
+        var paused = false
+        var stopping = false
+    }
+
+    static let loadsCounter = 0, bytesCounter = 1, failuresCounter = 2, cancelledCounter = 3, directCounter = 4
+
+    let archive: Archive
+    let arena: Arena?
+    let entries: [ExpertEntry]
+    let checksums: [UInt64]
+    let index: [ExpertKey: Int]
+    let buffered: FileHandleFD
+    let direct: FileHandleFD?
+    let directEnabled = Atomic<Bool>(true)
+    private let touchSink = Atomic<UInt8>(0)
+    let verify: Bool
+    let lock: ConditionLock<State>
+    let counters = Counters(count: 5)
+
+    init(archive: Archive, arena: Arena?, slots: Int, buffered: FileHandleFD, direct: FileHandleFD?, verify: Bool) {
+        self.archive = archive
+        self.arena = arena
+        self.entries = archive.experts
+        self.checksums = archive.experts.map { UInt64($0.xxh3, radix: 16) ?? 0 }
+        var idx: [ExpertKey: Int] = [:]
+        for (i, e) in archive.experts.enumerated() { idx[ExpertKey(stack: e.stack, layer: e.layer, expert: e.expert)] = i }
+        self.index = idx
+        self.buffered = buffered
+        self.direct = direct
+        self.verify = verify
+        var queues = [[Request]](repeating: [], count: LoadPriority.allCases.count)
+        for i in queues.indices { queues[i].reserveCapacity(slots) }
+        lock = ConditionLock(State(slots: .init(repeating: .empty, count: slots), queued: .init(repeating: nil, count: slots),
+                                   queues: queues, completion: .init(repeating: 0, count: slots)))
+    }
+
+    /// Mapped backend: a slot that stops holding a ready block gives its pages back (MADV_DONTNEED). Called
+    /// with the lock held, so a concurrent re-load of the same block into another slot cannot be undone by it.
+    func unmapIfMapped(_ old: SlotState) {
+        guard arena == nil, case .ready(let k) = old, let i = index[k] else { return }
+        archive.adviseBlock(entries[i], willNeed: false)
+    }
+
+    func stop() {
+        lock.withLockNotifying { s in
+            s.stopping = true
+            for q in s.queues { for r in q { s.slots[r.slot] = .failed(r.key, .shutDown) } }
+            for i in s.queues.indices { s.queues[i].removeAll(keepingCapacity: true) }
+            for i in s.queued.indices { s.queued[i] = nil }
+            s.generation &+= 1
+        }
+    }
+
+    /// The worker loop: take the most urgent request, load it without holding the lock, publish the result.
+    func run(_ buffers: WorkerBuffers) {
+        while true {
+            let next: Request? = lock.wait { s -> Request?? in
+                if s.stopping { return .some(nil) }
+                if s.paused { return nil }
+                for p in LoadPriority.allCases.reversed() where !s.queues[p.rawValue].isEmpty {
+                    let r = s.queues[p.rawValue].removeFirst()
+                    s.queued[r.slot] = nil
+                    return .some(r)
+                }
+                return nil
+            }
+            guard let r = next else { return }
+            let outcome = perform(r, buffers)
+            lock.withLockNotifying { s in
+                s.completions &+= 1
+                s.completion[r.slot] = s.completions
+                s.generation &+= 1
+                switch outcome {
+                case .success: s.slots[r.slot] = .ready(r.key)
+                case .failure(let e): s.slots[r.slot] = .failed(r.key, e)
+                }
+            }
+        }
+    }
+
+    /// Loads one block into its slot. Runs on a worker thread without the lock; the slot is exclusively this
+    /// worker's while its state is `loading` and its request has left the queue.
+    private func perform(_ r: Request, _ buffers: WorkerBuffers) -> Result<Void, EngineError> {
+        let e = entries[r.entry]
+        do {
+            if let arena {
+                try loadIntoArena(e, entry: r.entry, dst: arena.mutableSlot(r.slot), buffers)
+            } else {
+                try touchMapped(e, entry: r.entry)
+            }
+        } catch {
+            counters.add(LoaderCore.failuresCounter)
+            return .failure(.loadFailed(r.key, error))
+        }
+        counters.add(LoaderCore.loadsCounter)
+        counters.add(LoaderCore.bytesCounter, e.storedLength)
+        return .success(())
+    }
+
+    /// Arena backend: stored bytes go straight into the slot (raw) or into staging, then decode into the slot.
+    private func loadIntoArena(_ e: ExpertEntry, entry: Int, dst: UnsafeMutableRawBufferPointer, _ b: WorkerBuffers) throws(ArchiveError) {
+        let target = e.codec == .raw ? dst : b.staging
+        precondition(target.count >= e.storedLength, "loader buffer smaller than a stored block")
+        try read(e, into: target)
+        let stored = UnsafeRawBufferPointer(start: target.baseAddress, count: e.storedLength)
+        if verify, Checksum.xxh3(stored) != checksums[entry] { throw .checksumMismatch(path: archive.path, block: e.label) }
+        if e.codec == .raw { return }
+        do {
+            try BlockCodec.decode(codec: e.codec, stored: stored, into: UnsafeMutableRawBufferPointer(rebasing: dst[0..<e.rawLength]),
+                                  scratch: b.scratch, label: e.label)
+        } catch { throw .corruptBlock(path: archive.path, block: e.label, reason: error.reason) }
+    }
+
+    /// Reads a block's stored bytes into `target` (4096-aligned, at least the stored length rounded up to 4096
+    /// when O_DIRECT is on). O_DIRECT reads whole 4096-byte blocks, so it may read a little past the block (the
+    /// alignment padding or the next block); those bytes are never used. If the filesystem refuses O_DIRECT
+    /// (EINVAL), every later read is buffered.
+    private func read(_ e: ExpertEntry, into target: UnsafeMutableRawBufferPointer) throws(ArchiveError) {
+        let alignedLength = ArchiveFormat.align(e.storedLength, ArchiveFormat.blockAlignment)
+        if let direct, directEnabled.load(ordering: .relaxed), target.count >= alignedLength {
+            var done = 0
+            var refused = false
+            while done < e.storedLength {
+                let n = Glibc.pread(direct.fd, target.baseAddress! + done, alignedLength - done, off_t(e.offset + done))
+                if n < 0 {
+                    let err = errno
+                    if err == EINTR { continue }
+                    if err == EINVAL && done == 0 { refused = true; break }
+                    throw .io(SystemError("read", path: archive.path, errno: err))
+                }
+                if n == 0 { break }
+                done += n
+                if n % 512 != 0 { break }  // end of file inside a block: nothing more to read aligned
+            }
+            if !refused {
+                guard done >= e.storedLength else { throw .truncated(path: archive.path, expected: e.offset + e.storedLength, actual: e.offset + done) }
+                counters.add(LoaderCore.directCounter)
+                return
+            }
+            directEnabled.store(false, ordering: .relaxed)
+        }
+        let n: Int
+        do { n = try buffered.pread(into: target.baseAddress!, count: e.storedLength, offset: e.offset) } catch { throw .io(error) }
+        guard n == e.storedLength else { throw .truncated(path: archive.path, expected: e.offset + e.storedLength, actual: e.offset + n) }
+    }
+
+    /// Mapped backend: ask for read-ahead, then fault every page in (the checksum pass reads every byte; without
+    /// verification one byte per page is enough), so a ready block is served with no page faults to disk.
+    private func touchMapped(_ e: ExpertEntry, entry: Int) throws(ArchiveError) {
+        archive.adviseBlock(e, willNeed: true)
+        let block = archive.mappedBlock(e)
+        if verify {
+            if Checksum.xxh3(block) != checksums[entry] { throw .checksumMismatch(path: archive.path, block: e.label) }
+        } else {
+            var sum: UInt8 = 0
+            var i = 0
+            while i < block.count { sum &+= block[i]; i += 4096 }
+            if block.count > 0 { sum &+= block[block.count - 1] }
+            touchSink.store(sum, ordering: .relaxed)  // keeps the reads from being optimised away
+        }
+    }
+}

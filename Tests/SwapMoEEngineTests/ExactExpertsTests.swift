@@ -1,0 +1,210 @@
+import Foundation
+import Testing
+import Synchronization
+import SwapMoECore
+import SwapMoEArchive
+import SwapMoEModels
+@testable import SwapMoEEngine
+
+@Suite("ExactExperts")
+struct ExactExpertsTests {
+    @Test("serves bit-identical expert bytes with 2 slots for 8 experts per layer",
+          arguments: Fixture.Codec.allCases, EvictionPolicy.allCases)
+    func bitIdentical(codec: Fixture.Codec, policy: EvictionPolicy) throws {
+        let f = try Fixture(codec)
+        let p = try ExactExperts(archive: f.archive, slots: 2, options: .init(policy: policy))
+        var rng = SeededRandom(7)
+        for _ in 0..<300 {
+            let key = f.keys.randomElement(using: &rng)!
+            let w = try p.acquire(key)
+            #expect(f.matches(w, key), "\(key)")
+            p.release(key)
+        }
+        let s = p.stats
+        #expect(s.hits + s.misses == 300)
+        #expect(s.misses > 0 && s.evictions > 0 && s.failures == 0)
+        #expect(s.loads == s.demandLoads && s.demandLoads == s.misses && s.bytesRead > 0)
+        #expect(p.pinCounts == [0, 0])
+    }
+
+    @Test("the mapped backend serves bit-identical bytes from the archive mapping")
+    func mapped() throws {
+        let f = try Fixture(.raw)
+        let p = try ExactExperts(archive: f.archive, slots: 3, options: .init(storage: .mapped))
+        #expect(p.arena == nil && p.memoryBytes == 0)
+        for key in f.keys + f.keys.reversed() {
+            let w = try p.acquire(key)
+            #expect(f.matches(w, key))
+            p.release(key)
+        }
+    }
+
+    @Test("a pinned expert is never evicted, whatever else is loaded")
+    func pinned() throws {
+        let f = try Fixture(.lz4)
+        let p = try ExactExperts(archive: f.archive, slots: 2)
+        let held = f.keys[3]
+        let w = try p.acquire(held)
+        let slot = try #require(p.slot(of: held))
+        for key in f.keys where key != held {
+            let x = try p.acquire(key)
+            #expect(f.matches(x, key))
+            p.release(key)
+            #expect(p.slot(of: held) == slot)
+        }
+        #expect(p.prefetch(Array(f.keys.prefix(6))) <= 1, "only the unpinned slot can take a prefetch")
+        #expect(p.slot(of: held) == slot)
+        #expect(f.matches(w, held), "the held expert's bytes were never overwritten")
+        p.release(held)
+    }
+
+    @Test("when every slot is pinned, acquire waits for a release instead of evicting")
+    func waitsForRelease() throws {
+        let f = try Fixture(.raw)
+        let p = try ExactExperts(archive: f.archive, slots: 1)
+        let a = f.keys[0], b = f.keys[1]
+        let wa = try p.acquire(a)
+        let acquiredB = Mutex(false)
+        let done = background {
+            do {
+                let wb = try p.acquire(b)
+                acquiredB.withLock { $0 = true }
+                if !f.matches(wb, b) { Issue.record("wrong bytes for b") }
+                p.release(b)
+            } catch { Issue.record("\(error)") }
+        }
+        usleep(50_000)
+        #expect(!acquiredB.withLock { $0 }, "b must not be served while a pins the only slot")
+        #expect(f.matches(wa, a))
+        p.release(a)
+        done.wait()
+        #expect(acquiredB.withLock { $0 })
+        #expect(p.stats.stallSeconds > 0)
+    }
+
+    @Test("prefetch then demand is a hit without another load")
+    func prefetchThenHit() throws {
+        let f = try Fixture(.lz4)
+        let p = try ExactExperts(archive: f.archive, slots: 4)
+        let keys = Array(f.keys[2..<5])
+        #expect(p.prefetch(keys) == 3)
+        #expect(p.prefetch(keys) == 0, "already resident or loading")
+        #expect(eventually { keys.allSatisfy { p.isReady($0) } })
+        for key in keys {
+            let w = try p.acquire(key)
+            #expect(f.matches(w, key))
+            p.release(key)
+        }
+        let s = p.stats
+        #expect(s.hits == 3 && s.misses == 0 && s.prefetchHits == 3 && s.demandLoads == 0 && s.loads == 3)
+    }
+
+    @Test("a demand for an expert being prefetched promotes and waits for that load instead of issuing another")
+    func demandJoinsPrefetch() throws {
+        let f = try Fixture(.raw)
+        let p = try ExactExperts(archive: f.archive, slots: 2, options: .init(loader: .init(ioThreads: 1)))
+        p.loader.pause()
+        let key = f.keys[5]
+        #expect(p.prefetch([key]) == 1)
+        let done = background {
+            do { let w = try p.acquire(key); if !f.matches(w, key) { Issue.record("bytes") }; p.release(key) } catch { Issue.record("\(error)") }
+        }
+        #expect(eventually { p.stats.misses == 1 })
+        #expect(p.loader.queuedCount == 1, "no second request")
+        p.loader.resume()
+        done.wait()
+        let s = p.stats
+        #expect(s.demandLoads == 0 && s.prefetchLoads == 1 && s.loads == 1)
+    }
+
+    @Test("prefetch never evicts pinned experts or the announced demand")
+    func prefetchRespectsDemand() throws {
+        let f = try Fixture(.raw, layers: 1)
+        let p = try ExactExperts(archive: f.archive, slots: 3, options: .init(expertsPerToken: 2))
+        // One token routed mostly to experts 1 and 6: they become the current demand and start loading.
+        var probs = [Float](repeating: 0.01, count: 8)
+        probs[1] = 0.5; probs[6] = 0.4
+        var norm: Float = 1
+        probs.withUnsafeBufferPointer { pr in p.observeRouting(layer: 0, tokens: 1, inputNorms: &norm, probabilities: pr.baseAddress!, experts: 8) }
+        let k1 = ExpertKey(layer: 0, expert: 1), k6 = ExpertKey(layer: 0, expert: 6)
+        #expect(p.slot(of: k1) != nil && p.slot(of: k6) != nil)
+        #expect(p.prefetch([0, 2, 3, 4].map { ExpertKey(layer: 0, expert: $0) }) == 1, "one free slot")
+        #expect(p.slot(of: k1) != nil && p.slot(of: k6) != nil, "demand kept")
+        for k in [k1, k6] {
+            let w = try p.acquire(k)
+            #expect(f.matches(w, k))
+            p.release(k)
+        }
+        #expect(p.stats.prefetchHits + p.stats.misses == 2)
+    }
+
+    @Test("LRU evicts the least recently used, LFU the least frequently used")
+    func policies() throws {
+        let f = try Fixture(.raw)
+        let (a, b, c) = (f.keys[0], f.keys[1], f.keys[2])
+        for policy in EvictionPolicy.allCases {
+            let p = try ExactExperts(archive: f.archive, slots: 2, options: .init(policy: policy))
+            for key in [a, a, a, b] { _ = try p.acquire(key); p.release(key) }
+            _ = try p.acquire(c); p.release(c)
+            switch policy {
+            case .lru: #expect(p.slot(of: a) == nil && p.slot(of: b) != nil, "LRU drops a (used before b)")
+            case .lfu: #expect(p.slot(of: b) == nil && p.slot(of: a) != nil, "LFU drops b (used once)")
+            }
+            #expect(p.stats.evictions == 1)
+        }
+    }
+
+    @Test("a corrupt block is reported to the caller and retried on the next acquire")
+    func loadFailure() throws {
+        let f = try Fixture(.lz4)
+        let bad = f.dir + "/bad.swm"
+        var data = try Data(contentsOf: URL(fileURLWithPath: f.archive.path))
+        data[f.entry(f.keys[2]).offset + 10] ^= 0x55
+        try data.write(to: URL(fileURLWithPath: bad))
+        let p = try ExactExperts(archive: try Archive(path: bad), slots: 2)
+        for _ in 0..<2 {
+            #expect { _ = try p.acquire(f.keys[2]) } throws: { e in
+                (e as? EngineError)?.description.contains("checksum mismatch") == true
+            }
+        }
+        let w = try p.acquire(f.keys[3])
+        #expect(f.matches(w, f.keys[3]))
+        p.release(f.keys[3])
+        #expect(p.stats.failures == 2)
+        #expect(throws: EngineError.self) { try p.acquire(ExpertKey(layer: 9, expert: 0)) }
+    }
+
+    @Test("memoryBytes is the arena plus loader buffers and is known before construction")
+    func memory() throws {
+        let f = try Fixture(.lz4)
+        let opts = ExactExperts.Options(loader: .init(ioThreads: 2))
+        let p = try ExactExperts(archive: f.archive, slots: 5, options: opts)
+        #expect(p.memoryBytes == 5 * Arena.slotSize(for: f.archive) + p.loader.memoryOverhead)
+        #expect(p.memoryBytes == ExactExperts.plannedBytes(archive: f.archive, slots: 5, options: opts))
+    }
+}
+
+@Suite("Decoder end to end")
+struct DecoderEndToEndTests {
+    /// Logits of a short prompt and a few decode steps with `provider`.
+    func logits(_ archive: Archive, _ provider: ExpertProvider) throws -> [[Float]] {
+        let model = try DecoderModel(archive: archive, experts: provider, context: 32, threads: 1, batch: 4)
+        var out = [try model.forward([1, 5, 9, 2, 7, 3], logits: .all)]
+        for t in [4, 8, 6, 1] { out.append(try model.forward([t])) }
+        return out
+    }
+
+    @Test("the decoder's logits with ExactExperts (2 slots) are bit-identical to ResidentExperts",
+          arguments: Fixture.Codec.allCases)
+    func exactMatchesResident(codec: Fixture.Codec) throws {
+        let f = try Fixture(codec, layers: 2, experts: 8)
+        let reference = try logits(f.archive, try ResidentExperts(archive: f.archive))
+        #expect(reference.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isFinite) })
+        for policy in EvictionPolicy.allCases {
+            let exact = try ExactExperts(archive: f.archive, slots: 2, options: .init(policy: policy, expertsPerToken: 2))
+            let got = try logits(f.archive, exact)
+            #expect(got.map { $0.map(\.bitPattern) } == reference.map { $0.map(\.bitPattern) }, "\(policy)")
+            #expect(exact.stats.misses > 0)
+        }
+    }
+}

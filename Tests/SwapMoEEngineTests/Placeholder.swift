@@ -1,4 +1,0 @@
-import Testing
-@testable import SwapMoEEngine
-
-@Suite struct SwapMoEEngineTestsPlaceholder { @Test func builds() { #expect(Bool(true)) } }
