@@ -82,8 +82,8 @@ enum BenchCommand {
             "prompt_tokens": o.prompt, "gen_tokens": o.gen, "reps": o.reps, "threads": o.engine.threads,
             "dram_read_gb_s": bandwidth, "active_bytes_per_token": active, "roofline_tok_s": roofline,
             "roofline_fraction": roofline > 0 ? dec / roofline : 0, "prefill_speedup_per_token": dec > 0 ? pre / dec : 0,
-            "peak_rss_bytes": ProcessMemory.peakRSS(), "policy": "resident",
-        ]
+            "peak_rss_bytes": ProcessMemory.peakRSS(),
+        ].merging(session.expertStats) { a, _ in a }
         if o.json {
             Terminal.out(try jsonLine(obj))
         } else {
@@ -92,6 +92,7 @@ enum BenchCommand {
             decode   \(formatFixed(dec, digits: 2)) tok/s (\(o.gen) tokens; min \(formatFixed(decode.min() ?? 0, digits: 2)), max \(formatFixed(decode.max() ?? 0, digits: 2)))
             roofline \(formatFixed(roofline, digits: 2)) tok/s = \(formatFixed(bandwidth, digits: 1)) GB/s DRAM read / \(ByteSize.format(active)) per token; reached \(formatFixed(100 * dec / max(roofline, 1e-9), digits: 1))%
             prefill is \(formatFixed(pre / max(dec, 1e-9), digits: 1))x faster per token than decode; \(o.engine.threads) threads, median of \(o.reps) after warm-up
+            \(session.expertStatsLine) | peak RSS \(ByteSize.format(ProcessMemory.peakRSS()))
             """)
         }
         return 0

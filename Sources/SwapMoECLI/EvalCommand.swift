@@ -43,11 +43,12 @@ enum EvalCommand {
         if o.json {
             Terminal.out(try jsonLine(["ppl": r.ppl, "mean_nll": r.meanNLL, "tokens": r.tokens, "windows": r.windows,
                                        "predicted_tokens": r.predicted, "ctx": o.engine.context, "seconds": r.seconds,
-                                       "tok_s": tokPerSec(r.predicted, r.seconds), "peak_rss_bytes": peak, "policy": "resident"]))
+                                       "tok_s": tokPerSec(r.predicted, r.seconds), "peak_rss_bytes": peak].merging(session.expertStats) { a, _ in a }))
         } else {
             Terminal.out("perplexity \(formatFixed(r.ppl, digits: 4)) (mean NLL \(formatFixed(r.meanNLL, digits: 6))) over \(r.predicted) predicted tokens "
                          + "of \(r.tokens) in \(r.windows) windows of \(o.engine.context)")
             Terminal.err("\(formatFixed(tokPerSec(r.predicted, r.seconds), digits: 1)) tok/s | peak RSS \(ByteSize.format(peak))")
+            Terminal.err(session.expertStatsLine)
         }
         return 0
     }

@@ -85,17 +85,68 @@ final class ModelSession {
         let plan = try o.maxRSS.map { cap throws(PlanError) in try planner.plan(cap: cap, policy: policy, ioThreads: o.ioThreads) }
         self.policy = policy
         self.plan = plan
-        let experts = try ModelSession.makeProvider(archive, policy: policy, plan: plan, options: o)
+        let experts = try ModelSession.makeProvider(archive, policy: policy, plan: plan, planner: planner, options: o)
         model = try DecoderModel(archive: archive, experts: experts, context: o.context, threads: o.threads)
         loadSeconds = monotonicSeconds() - start
     }
 
-    static func makeProvider(_ archive: Archive, policy: Policy, plan: MemoryPlan?, options o: EngineOptions) throws -> ExpertProvider {
+    static func makeProvider(_ archive: Archive, policy: Policy, plan: MemoryPlan?, planner: Planner, options o: EngineOptions) throws -> ExpertProvider {
+        let loader = ExpertLoader.Options(ioThreads: o.ioThreads)
         switch policy {
         case .resident:
             return try ResidentExperts(archive: archive)
-        case .exact, .swap:
-            throw SessionError.policyUnavailable(policy.rawValue)
+        case .exact:
+            let slots = plan?.slots ?? archive.experts.count
+            return try ExactExperts(archive: archive, slots: slots,
+                                    options: .init(policy: o.eviction == .lfu ? .lfu : .lru, loader: loader))
+        case .swap:
+            guard let plan else { throw SessionError.policyNeedsCap("swap") }
+            let residents = Dictionary(uniqueKeysWithValues: zip(plan.moeLayers, plan.perLayer))
+            return try SwapExperts(archive: archive, residents: residents,
+                                   options: .init(spareSlots: planner.spareSlots, swapInterval: o.swapInterval,
+                                                  window: planner.importanceWindow, loader: loader))
+        }
+    }
+
+    /// Expert-serving counters for the stats line and `--json`.
+    var expertStats: [String: Any] {
+        var d: [String: Any] = ["policy": policy.rawValue]
+        if let p = plan {
+            d["max_rss_bytes"] = p.cap
+            d["arena_slots"] = p.slots
+            d["expert_fraction"] = p.expertFraction
+            d["planned_bytes"] = p.total
+        }
+        switch model.experts {
+        case let e as ExactExperts:
+            let s = e.stats
+            d.merge(["hits": s.hits, "misses": s.misses, "prefetch_hits": s.prefetchHits, "loads": s.loads, "bytes_read": s.bytesRead,
+                     "stall_seconds": s.stallSeconds, "evictions": s.evictions]) { a, _ in a }
+        case let e as SwapExperts:
+            let s = e.stats
+            d.merge(["swaps": s.swaps, "loads": s.loads, "bytes_read": s.bytesRead, "stall_seconds": s.stallSeconds,
+                     "warmup_seconds": s.warmupSeconds, "virtual_experts_per_layer": plan?.perLayer.first ?? 0]) { a, _ in a }
+        default:
+            break
+        }
+        return d
+    }
+
+    /// One line for stderr, e.g. `exact: 812 hits, 44 misses (95% hit rate), 61 loads, 1.0 GiB read, stall 2.1 s`.
+    var expertStatsLine: String {
+        let d = expertStats
+        func i(_ k: String) -> Int { d[k] as? Int ?? 0 }
+        let cap = plan.map { " | cap \(ByteSize.format($0.cap)), \($0.slots) slots (\(formatFixed(100 * $0.expertFraction, digits: 0))% of experts)" } ?? ""
+        switch policy {
+        case .resident:
+            return "resident: all \(archive.experts.count) experts in memory" + cap
+        case .exact:
+            let rate = i("hits") + i("misses") > 0 ? 100 * Double(i("hits")) / Double(i("hits") + i("misses")) : 0
+            return "exact: \(i("hits")) hits, \(i("misses")) misses (\(formatFixed(rate, digits: 1))% hit rate), \(i("loads")) loads, "
+                + "\(ByteSize.format(i("bytes_read"))) read, stall \(formatFixed(d["stall_seconds"] as? Double ?? 0, digits: 2)) s" + cap
+        case .swap:
+            return "swap: \(i("virtual_experts_per_layer")) of \(archive.manifest.model.stacks.first?.expertsPerLayer ?? 0) experts per layer resident, "
+                + "\(i("swaps")) swaps, \(ByteSize.format(i("bytes_read"))) read, stall \(formatFixed(d["stall_seconds"] as? Double ?? 0, digits: 2)) s" + cap
         }
     }
 
@@ -124,14 +175,14 @@ enum SessionError: Error, CustomStringConvertible {
     case noTokenizer(String)
     case emptyPrompt
     case unreadable(String)
-    case policyUnavailable(String)
+    case policyNeedsCap(String)
 
     var description: String {
         switch self {
         case .noTokenizer(let p): "archive '\(p)' has no tokenizer.json; re-pack from a checkpoint folder that includes it"
         case .emptyPrompt: "the prompt encodes to no tokens; give a non-empty -p TEXT"
         case .unreadable(let p): "cannot read text file '\(p)'; check the path"
-        case .policyUnavailable(let p): "policy \(p) is not available in this build; use --policy resident"
+        case .policyNeedsCap(let p): "policy \(p) needs --max-rss SIZE to size its expert arena"
         }
     }
 }

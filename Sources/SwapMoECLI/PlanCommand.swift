@@ -64,7 +64,7 @@ enum PlanCommand {
         lines.append("  \("total".padding(toLength: 40, withPad: " ", startingAt: 0)) \(ByteSize.format(p.total)) of \(ByteSize.format(p.cap))")
         lines.append("  experts resident: \(p.slots) slots for \(p.totalExperts) experts (\(formatFixed(100 * p.expertFraction, digits: 1))%)")
         if p.policy == .swap, let f = p.perLayer.first {
-            lines.append("  Virtual Experts per MoE layer: \(Set(p.perLayer).count == 1 ? "\(f)" : p.perLayer.map(String.init).joined(separator: ",")) of \(p.expertsPerLayer), plus 1 spare slot")
+            lines.append("  Virtual Experts per MoE layer: \(Set(p.perLayer).count == 1 ? "\(f)" : p.perLayer.map(String.init).joined(separator: ",")) of \(p.expertsPerLayer), plus \(p.spareSlots) spare slots")
         }
         return lines.joined(separator: "\n")
     }
@@ -86,5 +86,5 @@ func makePlanner(_ archive: Archive, context: Int, baseline: Int) throws -> Plan
     let spec = try config.spec()
     let inter = spec.moeLayers.map { config.expertIntermediate(layer: $0) }.max() ?? 0
     let runtime = DecoderModel.runtimeBytes(spec: spec, context: context, batch: DecoderModel.defaultBatch, expertIntermediate: inter)
-    return Planner(manifest: archive.manifest, runtime: runtime, baseline: baseline)
+    return Planner(archive: archive, runtime: runtime, baseline: baseline)
 }

@@ -98,11 +98,12 @@ enum RunCommand {
         let peak = ProcessMemory.peakRSS()
         Terminal.err("prompt: \(promptIds.count) tokens, \(formatFixed(promptRate, digits: 1)) tok/s | generated: \(generated.count) tokens, "
                      + "\(formatFixed(genRate, digits: 1)) tok/s | peak RSS \(ByteSize.format(peak)) | load \(formatFixed(session.loadSeconds, digits: 2)) s")
+        Terminal.err(session.expertStatsLine)
         if o.json {
             Terminal.out(try jsonLine([
                 "prompt_ids": promptIds, "generated_ids": generated, "text": text, "prompt_tok_s": promptRate, "gen_tok_s": genRate,
-                "peak_rss_bytes": peak, "load_seconds": session.loadSeconds, "policy": "resident",
-            ]))
+                "peak_rss_bytes": peak, "load_seconds": session.loadSeconds,
+            ].merging(session.expertStats) { a, _ in a }))
         }
         return 0
     }

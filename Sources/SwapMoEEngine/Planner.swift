@@ -33,6 +33,8 @@ public struct MemoryPlan: Sendable, Equatable {
     public var slots: Int
     /// Resident experts per MoE layer (swap policy), in `moeLayers` order.
     public var perLayer: [Int]
+    /// Slots beyond the Virtual Experts that receive swapped-in experts (swap policy).
+    public var spareSlots = 0
     public var moeLayers: [Int]
     public var expertsPerLayer: Int
     public var totalExperts: Int
@@ -44,7 +46,7 @@ public struct MemoryPlan: Sendable, Equatable {
 
     public var breakdown: [(String, Int)] {
         [("baseline (runtime, libraries)", baseline), ("dense weights", dense), ("KV cache + workspace", runtime),
-         ("I/O buffers", io), ("margin", margin), ("expert arena (\(slots) x \(ByteSize.format(slotSize)))", arena)]
+         ("I/O buffers + importance window", io), ("margin", margin), ("expert arena (\(slots) x \(ByteSize.format(slotSize)))", arena)]
     }
 }
 
@@ -63,7 +65,9 @@ public enum PlanError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// Sizes the expert arena from a hard cap on resident memory.
+/// Sizes the expert arena from a hard cap on resident memory, using the engine's own size formulas
+/// (`Arena.slotSize`, `ExpertLoader.memoryOverhead`, `ImportanceTracker.memoryBytes`) so the plan counts
+/// exactly what the providers will allocate.
 public struct Planner: Sendable {
     public var slotSize: Int
     public var totalExperts: Int
@@ -74,10 +78,19 @@ public struct Planner: Sendable {
     public var runtime: Int
     public var baseline: Int
     public var margin: Int
+    /// Slots reserved for swaps in flight under the swap policy.
+    public var spareSlots: Int
+    /// Tokens in the swap policy's importance window.
+    public var importanceWindow: Int
+    /// Loader buffers for one I/O thread (staging for compressed blocks, shuffle scratch).
+    let perThreadIO: Int
 
-    /// `runtime` is the decoder's own allocations for the chosen context (`DecoderModel.runtimeBytes`).
-    public init(manifest m: Manifest, runtime: Int, baseline: Int, margin: Int = 32 << 20) {
-        slotSize = ArchiveFormat.align(m.experts.map(\.rawLength).max() ?? 0, ArchiveFormat.blockAlignment)
+    /// `runtime` is the decoder's own allocations for the chosen context (`DecoderModel.runtimeBytes`);
+    /// `baseline` what the process holds before loading the model. `margin` absorbs thread stacks, allocator
+    /// slack and the tokenizer.
+    public init(archive: Archive, runtime: Int, baseline: Int, margin: Int = 48 << 20, spareSlots: Int = 2, importanceWindow: Int = 256) {
+        let m = archive.manifest
+        slotSize = Arena.slotSize(for: archive)
         totalExperts = m.experts.count
         moeLayers = m.model.stacks.flatMap(\.moeLayers)
         expertsPerLayer = m.model.stacks.first?.expertsPerLayer ?? 0
@@ -86,23 +99,32 @@ public struct Planner: Sendable {
         self.runtime = runtime
         self.baseline = baseline
         self.margin = margin
+        self.spareSlots = spareSlots
+        self.importanceWindow = importanceWindow
+        perThreadIO = ExpertLoader.memoryOverhead(for: archive, options: .init(ioThreads: 1))
     }
 
-    /// I/O buffers for `threads` loader threads: one staging block (stored size <= slot) and one LZ4 chunk each.
-    public func ioBytes(threads: Int) -> Int { threads * (slotSize + ArchiveFormat.chunkSize) }
+    /// Bytes outside the arena that the provider of `policy` allocates with `ioThreads` loader threads.
+    public func providerBytes(_ policy: Policy, ioThreads: Int) -> Int {
+        switch policy {
+        case .resident: 0
+        case .exact: ioThreads * perThreadIO
+        case .swap: ioThreads * perThreadIO + ImportanceTracker.memoryBytes(layers: moeLayers.count, experts: expertsPerLayer, window: importanceWindow)
+        }
+    }
 
     /// The fewest slots a policy can run with: exact needs the experts of one token in one layer plus one to
-    /// prefetch into; swap needs top-k Virtual Experts in every MoE layer plus one spare slot for swaps.
+    /// prefetch into; swap needs top-k Virtual Experts in every MoE layer plus its spare slots.
     public func minimumSlots(_ policy: Policy) -> Int {
         switch policy {
         case .resident: totalExperts
         case .exact: min(totalExperts, expertsPerToken + 1)
-        case .swap: min(totalExperts, expertsPerToken * moeLayers.count + 1)
+        case .swap: expertsPerToken * moeLayers.count + spareSlots
         }
     }
 
     public func plan(cap: Int, policy: Policy, ioThreads: Int) throws(PlanError) -> MemoryPlan {
-        let io = policy == .resident ? 0 : ioBytes(threads: ioThreads)
+        let io = providerBytes(policy, ioThreads: ioThreads)
         let fixed = baseline + dense + runtime + io + margin
         let minimum = fixed + minimumSlots(policy) * slotSize
         var p = MemoryPlan(cap: cap, policy: policy, baseline: baseline, dense: dense, runtime: runtime, io: io, margin: margin,
@@ -115,30 +137,32 @@ public struct Planner: Sendable {
             return p
         }
         guard cap >= minimum else { throw .capTooSmall(cap: cap, minimum: minimum, policy: policy) }
-        let affordable = min(totalExperts, (cap - fixed) / max(slotSize, 1))
+        let affordable = (cap - fixed) / max(slotSize, 1)
         switch policy {
         case .exact:
-            p.slots = affordable
-            p.perLayer = moeLayers.map { _ in min(expertsPerLayer, affordable) }
+            p.slots = min(totalExperts, affordable)
+            p.perLayer = moeLayers.map { _ in min(expertsPerLayer, p.slots) }
         case .swap:
-            // One spare slot receives swapped-in experts; the rest are split uniformly across MoE layers.
-            let perLayer = min(expertsPerLayer, (affordable - 1) / max(moeLayers.count, 1))
+            // The spare slots receive swapped-in experts; the rest are split uniformly across MoE layers.
+            let usable = affordable - spareSlots
+            let perLayer = min(expertsPerLayer, usable / max(moeLayers.count, 1))
             var layers = moeLayers.map { _ in perLayer }
-            var left = affordable - 1 - perLayer * moeLayers.count
+            var left = usable - perLayer * moeLayers.count
             var i = 0
             while left > 0 && layers.contains(where: { $0 < expertsPerLayer }) {
                 if layers[i] < expertsPerLayer { layers[i] += 1; left -= 1 }
                 i = (i + 1) % layers.count
             }
             p.perLayer = layers
-            p.slots = layers.reduce(0, +) + 1
+            p.spareSlots = spareSlots
+            p.slots = layers.reduce(0, +) + spareSlots
         case .resident:
             break
         }
         return p
     }
 
-    /// Resident if everything fits under the cap, otherwise exact.
+    /// Resident if everything fits under the cap (or there is no cap), otherwise exact.
     public func defaultPolicy(cap: Int?, ioThreads: Int) -> Policy {
         guard let cap else { return .resident }
         return (try? plan(cap: cap, policy: .resident, ioThreads: ioThreads)) != nil ? .resident : .exact

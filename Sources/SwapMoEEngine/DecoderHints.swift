@@ -1,0 +1,12 @@
+import SwapMoEArchive
+import SwapMoEModels
+
+/// The decoder's prefetch hints (this layer's routed experts, the next layer's predicted ones) become
+/// prefetch-priority loads; demand requests for them then wait on the load already in flight.
+extension ExactExperts {
+    public var wantsPrefetch: Bool { true }
+
+    public func prefetch(layer: Int, experts: [Int]) {
+        _ = prefetch(experts.map { ExpertKey(layer: layer, expert: $0) })
+    }
+}
