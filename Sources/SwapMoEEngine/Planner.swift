@@ -58,7 +58,7 @@ public enum PlanError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .capTooSmall(cap, minimum, policy):
             "--max-rss \(ByteSize.format(cap)) is below the minimum of \(ByteSize.format(minimum)) for policy \(policy.rawValue) "
-                + "(dense weights, KV cache and the fewest expert slots that can run); raise --max-rss to at least \(ByteSize.format(minimum)), or lower --ctx"
+                + "(dense weights, KV cache and the fewest expert slots that can run); raise --max-rss to at least \(ByteSize.format(minimum)) (\(minimum) bytes), or lower --ctx"
         case let .residentDoesNotFit(cap, needed):
             "policy resident needs \(ByteSize.format(needed)) but --max-rss is \(ByteSize.format(cap)); use --policy exact or swap, or raise --max-rss"
         }
@@ -97,7 +97,9 @@ public struct Planner: Sendable {
         expertsPerToken = m.model.expertsPerToken
         dense = m.dense.reduce(0) { $0 + ArchiveFormat.align($1.length, 4096) }
         self.runtime = runtime
-        self.baseline = baseline
+        // Rounded up to 8 MiB: processes measure slightly different start-up RSS (code pages touched so far),
+        // and `plan` should report the same minimum that `run` will then require.
+        self.baseline = ArchiveFormat.align(max(baseline, 1), 8 << 20)
         self.margin = margin
         self.spareSlots = spareSlots
         self.importanceWindow = importanceWindow

@@ -1,0 +1,120 @@
+import Foundation
+import Testing
+import SwapMoECore
+import SwapMoETestSupport
+@testable import SwapMoECLI
+
+/// cgroup v1 memory control, writable (root): the cap can be enforced from outside.
+let cgroupRoot = "/sys/fs/cgroup/memory"
+let cgroupsAvailable = geteuid() == 0 && FileManager.default.isWritableFile(atPath: cgroupRoot + "/cgroup.procs")
+
+/// Runs `args` in a fresh cgroup v1 memory group limited to `limit` bytes; returns the result and whether the
+/// kernel OOM-killed anything in the group.
+func runInCgroup(limit: Int, _ args: [String]) throws -> (CommandResult, oomKills: Int) {
+    let name = "\(cgroupRoot)/swapmoe-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    try FileManager.default.createDirectory(atPath: name, withIntermediateDirectories: false)
+    defer { rmdir(name) }
+    try "\(limit)".write(toFile: name + "/memory.limit_in_bytes", atomically: false, encoding: .utf8)
+    let r = try runCommand("/bin/sh", ["-c", "echo $$ > \(name)/cgroup.procs && exec \"$@\"", "sh", TestPaths.swapmoeBinary] + args)
+    let oom = (try? String(contentsOfFile: name + "/memory.oom_control", encoding: .utf8)) ?? ""
+    let kills = oom.split(separator: "\n").first { $0.hasPrefix("oom_kill ") }.flatMap { Int($0.split(separator: " ")[1]) } ?? 0
+    return (r, kills)
+}
+
+/// A generated Mixtral large enough for caps to matter: 4 layers x 8 experts of 3 x 256 x 128 bf16 (192 KiB each).
+func cappedModel() throws -> (dir: String, archive: String, text: String) {
+    let dir = TestPaths.tempDir()
+    var maker = CheckpointMaker.mixtral(hidden: 128, intermediate: 256, layers: 4, experts: 8, vocab: 1536)
+    maker.tokenizerFixture = "sentencepiece-small"
+    try maker.write(to: dir + "/ckpt")
+    let p = try runCommand(TestPaths.swapmoeBinary, ["pack", dir + "/ckpt", "-o", dir + "/m.swm", "--compress", "lz4", "--shuffle"])
+    #expect(p.status == 0, "\(p.stderr)")
+    let text = dir + "/text.txt"
+    try String(repeating: "Anne Elliot walked along the Cobb at Lyme, thinking of Captain Wentworth. ", count: 12)
+        .write(toFile: text, atomically: true, encoding: .utf8)
+    return (dir, dir + "/m.swm", text)
+}
+
+func jsonObject(_ r: CommandResult) throws -> [String: Any] {
+    #expect(r.status == 0, "\(r.stderr)")
+    return try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)\(r.stderr)")
+}
+
+/// The smallest cap `plan` accepts for a policy, read from its error message, plus 1 MiB: the baseline RSS
+/// measured at start differs a little from one process to the next.
+func minimumCap(_ archive: String, policy: String, ctx: Int) throws -> Int {
+    let r = try runCommand(TestPaths.swapmoeBinary, ["plan", archive, "--max-rss", "1M", "--policy", policy, "--ctx", "\(ctx)"])
+    let m = try #require(r.stderr.range(of: " bytes), or lower --ctx"), "\(r.stderr)").lowerBound
+    let digits = r.stderr[..<m].reversed().prefix { $0.isNumber }
+    return try #require(Int(String(digits.reversed()))) + (1 << 20)
+}
+
+@Suite("Memory caps and policies", .serialized)
+struct MemoryCapTests {
+    let bin = TestPaths.swapmoeBinary
+
+    @Test("exact gives resident's greedy ids and perplexity at every cap from the minimum to the full model")
+    func exactEqualsResident() throws {
+        let m = try cappedModel()
+        defer { TestPaths.remove(m.dir) }
+        let run = ["run", m.archive, "-p", "Captain Wentworth", "-n", "16", "--temp", "0", "--ignore-eos", "--ctx", "128", "--json"]
+        let eval = ["eval", m.archive, "--text", m.text, "--ctx", "64", "--json"]
+        let residentIds = try jsonObject(try runCommand(bin, run))["generated_ids"] as? [Int]
+        let residentPPL = try jsonObject(try runCommand(bin, eval))["ppl"] as? Double
+        #expect(residentIds?.count == 16)
+        let minimum = try minimumCap(m.archive, policy: "exact", ctx: 128)
+        let slot = 3 * 256 * 128 * 2
+        for extra in [0, 1, 3, 6, 64] {
+            let cap = "\(minimum + extra * slot)"
+            for evict in ["lru", "lfu"] {
+                let r = try jsonObject(try runCommand(bin, run + ["--policy", "exact", "--max-rss", cap, "--evict", evict]))
+                #expect(r["generated_ids"] as? [Int] == residentIds, "cap \(cap) \(evict)")
+                #expect((r["peak_rss_bytes"] as! Int) <= Int(cap)!, "peak RSS over the cap at \(cap)")
+            }
+            let e = try jsonObject(try runCommand(bin, eval + ["--policy", "exact", "--max-rss", cap]))
+            #expect(e["ppl"] as? Double == residentPPL, "perplexity at cap \(cap)")
+        }
+    }
+
+    @Test("swap serves from resident experts only: no stall, peak RSS under the cap, and it swaps")
+    func swap() throws {
+        let m = try cappedModel()
+        defer { TestPaths.remove(m.dir) }
+        let minimum = try minimumCap(m.archive, policy: "swap", ctx: 128)
+        let cap = "\(minimum + 4 * 3 * 256 * 128 * 2)"
+        let r = try jsonObject(try runCommand(bin, ["run", m.archive, "-p", "Lyme", "-n", "48", "--temp", "0", "--ignore-eos", "--ctx", "128",
+                                                    "--policy", "swap", "--max-rss", cap, "--swap-interval", "1", "--json"]))
+        #expect(r["stall_seconds"] as? Double == 0)
+        #expect((r["swaps"] as? Int ?? 0) > 0, "the importance window should have moved some Virtual Experts")
+        #expect((r["peak_rss_bytes"] as! Int) <= Int(cap)!)
+        #expect((r["generated_ids"] as? [Int])?.count == 48)
+        #expect(r["policy"] as? String == "swap")
+    }
+
+    @Test("a cap below the minimum fails before any work, naming the minimum")
+    func tooSmall() throws {
+        let m = try cappedModel()
+        defer { TestPaths.remove(m.dir) }
+        let r = try runCommand(bin, ["run", m.archive, "-p", "x", "--policy", "exact", "--max-rss", "20M"])
+        #expect(r.status == 1 && r.stderr.contains("below the minimum") && r.stdout.isEmpty, "\(r.stderr)")
+        let resident = try runCommand(bin, ["run", m.archive, "-p", "x", "--policy", "resident", "--max-rss", "30M"])
+        #expect(resident.status == 1 && resident.stderr.contains("use --policy exact or swap"), "\(resident.stderr)")
+    }
+
+    @Test("inside a cgroup v1 memory limit equal to --max-rss: no OOM kill, VmHWM under the cap",
+          .enabled(if: cgroupsAvailable, "needs root and a writable cgroup v1 memory controller at /sys/fs/cgroup/memory"))
+    func cgroup() throws {
+        let m = try cappedModel()
+        defer { TestPaths.remove(m.dir) }
+        for policy in ["exact", "swap"] {
+            let minimum = try minimumCap(m.archive, policy: policy, ctx: 128)
+            for cap in [minimum, minimum + 8 * 3 * 256 * 128 * 2] {
+                let (r, kills) = try runInCgroup(limit: cap, ["run", m.archive, "-p", "Anne", "-n", "24", "--temp", "0", "--ignore-eos",
+                                                              "--ctx", "128", "--policy", policy, "--max-rss", "\(cap)", "--json"])
+                #expect(kills == 0, "\(policy) at \(cap): OOM kill")
+                let o = try jsonObject(r)
+                #expect((o["peak_rss_bytes"] as! Int) <= cap, "\(policy) at \(cap)")
+            }
+        }
+    }
+}
