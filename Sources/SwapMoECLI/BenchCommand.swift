@@ -60,19 +60,22 @@ enum BenchCommand {
         let vocab = model.spec.vocab
         let prompt = (0..<o.prompt).map { _ in Int(rng.nextUnit() * Double(vocab)) % vocab }
 
-        func once() throws -> (prefill: Double, decode: Double) {
+        func bytesRead() -> Int { session.expertStats["bytes_read"] as? Int ?? 0 }
+        func once() throws -> (prefill: Double, decode: Double, decodeBytes: Int) {
             model.reset()
             let t0 = monotonicSeconds()
             var logits = try model.forward(prompt)
             let t1 = monotonicSeconds()
+            let before = bytesRead()
             for _ in 0..<o.gen { logits = try model.forward([Sampler.argmax(logits)]) }
             let t2 = monotonicSeconds()
-            return (tokPerSec(o.prompt, t1 - t0), tokPerSec(o.gen, t2 - t1))
+            return (tokPerSec(o.prompt, t1 - t0), tokPerSec(o.gen, t2 - t1), bytesRead() - before)
         }
-        _ = try once() // warm-up: page in weights, spin up threads
-        var prefill: [Double] = [], decode: [Double] = []
-        for _ in 0..<o.reps { let r = try once(); prefill.append(r.prefill); decode.append(r.decode) }
-        let bandwidth = measureReadBandwidth(bytes: 512 << 20, threads: o.engine.threads)
+        _ = try once() // warm-up: page in weights, spin up threads, fill the arena
+        var prefill: [Double] = [], decode: [Double] = [], decodeBytes = 0
+        for _ in 0..<o.reps { let r = try once(); prefill.append(r.prefill); decode.append(r.decode); decodeBytes += r.decodeBytes }
+        let ioPerToken = Double(decodeBytes) / Double(o.reps * o.gen)
+        let bandwidth = try measureDRAMInChildProcess(threads: o.engine.threads)
         let active = activeBytesPerToken(session.archive.manifest)
         let roofline = bandwidth * 1e9 / Double(active)
         let dec = median(decode), pre = median(prefill)
@@ -82,7 +85,7 @@ enum BenchCommand {
             "prompt_tokens": o.prompt, "gen_tokens": o.gen, "reps": o.reps, "threads": o.engine.threads,
             "dram_read_gb_s": bandwidth, "active_bytes_per_token": active, "roofline_tok_s": roofline,
             "roofline_fraction": roofline > 0 ? dec / roofline : 0, "prefill_speedup_per_token": dec > 0 ? pre / dec : 0,
-            "peak_rss_bytes": ProcessMemory.peakRSS(),
+            "peak_rss_bytes": ProcessMemory.peakRSS(), "decode_bytes_read_per_token": ioPerToken,
         ].merging(session.expertStats) { a, _ in a }
         if o.json {
             Terminal.out(try jsonLine(obj))
@@ -92,10 +95,41 @@ enum BenchCommand {
             decode   \(formatFixed(dec, digits: 2)) tok/s (\(o.gen) tokens; min \(formatFixed(decode.min() ?? 0, digits: 2)), max \(formatFixed(decode.max() ?? 0, digits: 2)))
             roofline \(formatFixed(roofline, digits: 2)) tok/s = \(formatFixed(bandwidth, digits: 1)) GB/s DRAM read / \(ByteSize.format(active)) per token; reached \(formatFixed(100 * dec / max(roofline, 1e-9), digits: 1))%
             prefill is \(formatFixed(pre / max(dec, 1e-9), digits: 1))x faster per token than decode; \(o.engine.threads) threads, median of \(o.reps) after warm-up
-            \(session.expertStatsLine) | peak RSS \(ByteSize.format(ProcessMemory.peakRSS()))
+            \(session.expertStatsLine) | decode reads \(ByteSize.format(Int(ioPerToken))) per token | peak RSS \(ByteSize.format(ProcessMemory.peakRSS()))
             """)
         }
         return 0
     }
 }
 
+
+/// DRAM read bandwidth in GB/s, measured by a child process (`swapmoe __measure-dram THREADS`): the probe
+/// sums a 512 MiB buffer, and in this process that buffer would count against --max-rss.
+func measureDRAMInChildProcess(threads: Int) throws -> Double {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+    p.arguments = ["__measure-dram", "\(threads)"]
+    let out = Pipe()
+    p.standardOutput = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0, let v = Double(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        throw BenchError.dramProbeFailed
+    }
+    return v
+}
+
+enum BenchError: Error, CustomStringConvertible {
+    case dramProbeFailed
+    var description: String { "the DRAM bandwidth probe (a child swapmoe process) failed; is /proc mounted?" }
+}
+
+/// The hidden child command behind `measureDRAMInChildProcess`.
+enum MeasureDRAMCommand {
+    static func run(_ args: [String]) throws -> Int32 {
+        let threads = args.first.flatMap(Int.init) ?? ProcessInfo.processInfo.activeProcessorCount
+        Terminal.out("\(measureReadBandwidth(bytes: 512 << 20, threads: threads))")
+        return 0
+    }
+}

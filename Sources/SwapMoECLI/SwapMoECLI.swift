@@ -34,6 +34,7 @@ public enum SwapMoECLI {
             "eval": (EvalCommand.usage, EvalCommand.run),
             "bench": (BenchCommand.usage, BenchCommand.run),
             "plan": (PlanCommand.usage, PlanCommand.run),
+            "__measure-dram": ("(internal) prints DRAM read GB/s", MeasureDRAMCommand.run),
         ]
         guard let cmd = commands[command] else {
             Terminal.err("swapmoe: unknown command '\(command)'\n\n\(usage)")

@@ -91,6 +91,18 @@ struct MemoryCapTests {
         #expect(r["policy"] as? String == "swap")
     }
 
+    @Test("bench under a cap stays under it (its DRAM probe runs in a child process)")
+    func benchUnderCap() throws {
+        let m = try cappedModel()
+        defer { TestPaths.remove(m.dir) }
+        let cap = try minimumCap(m.archive, policy: "exact", ctx: 64)
+        let r = try jsonObject(try runCommand(bin, ["bench", m.archive, "--prompt-tokens", "8", "--gen-tokens", "8", "--reps", "1",
+                                                    "--policy", "exact", "--max-rss", "\(cap)", "--json"]))
+        #expect((r["peak_rss_bytes"] as! Int) <= cap)
+        #expect((r["dram_read_gb_s"] as! Double) > 0)
+        #expect(r["decode_bytes_read_per_token"] != nil)
+    }
+
     @Test("a cap below the minimum fails before any work, naming the minimum")
     func tooSmall() throws {
         let m = try cappedModel()

@@ -1,0 +1,14 @@
+#!/usr/bin/env python3
+"""Formats one `swapmoe bench --json` result (stdin) as a Markdown table row for Tools/bench_caps.sh."""
+import json
+import sys
+
+d = json.load(sys.stdin)
+archive, label, policy = sys.argv[1].split("/")[-1], sys.argv[2], sys.argv[3]
+cells = [
+    archive, policy, label, str(d.get("max_rss_bytes", "")),
+    f'{d["decode_tok_s"]:.2f}', f'{d["prefill_tok_s"]:.1f}',
+    f'{d["decode_bytes_read_per_token"] / 2**20:.1f} MiB', f'{d.get("stall_seconds", 0):.2f}',
+    str(d.get("swaps", "-")), f'{d["peak_rss_bytes"] / 2**20:.0f} MiB',
+]
+print("| " + " | ".join(cells) + " |")
