@@ -145,6 +145,12 @@ public struct Planner: Sendable {
             p.slots = min(totalExperts, affordable)
             p.perLayer = moeLayers.map { _ in min(expertsPerLayer, p.slots) }
         case .swap:
+            if affordable >= totalExperts {
+                // Everything fits: every expert is a Virtual Expert and nothing ever needs swapping.
+                p.perLayer = moeLayers.map { _ in expertsPerLayer }
+                p.slots = totalExperts
+                return p
+            }
             // The spare slots receive swapped-in experts; the rest are split uniformly across MoE layers.
             let usable = affordable - spareSlots
             let perLayer = min(expertsPerLayer, usable / max(moeLayers.count, 1))
