@@ -30,7 +30,7 @@ public enum EvictionPolicy: Sendable, CaseIterable {
 /// `memoryOverhead`, and bookkeeping of O(slots + experts) small values. `memoryBytes` is the sum of the first
 /// two; `plannedBytes(...)` gives it before construction.
 ///
-/// Concurrency: one `Mutex` guards the slot map, pins and policy data; the loader has its own lock and is only
+/// Concurrency: one lock (`ConditionLock`, a pthread mutex) guards the slot map, pins and policy data; the loader has its own lock and is only
 /// ever called with this one held or with no lock (never the reverse), so they cannot deadlock. The per-token
 /// path (`acquire` hit, `release`) is one lock round-trip plus one loader-lock read, with no actor hop and no
 /// allocation.
@@ -59,7 +59,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
 
     private let entryIndex: [ExpertKey: Int]
     private let layouts: [ExpertLayout]
-    private let state: Mutex<State>
+    private let state: ConditionLock<State>
     private let counters = Counters(count: 9)
     private static let hits = 0, misses = 1, prefetchHits = 2, demandLoads = 3, prefetchLoads = 4
     private static let cancelled = 5, stallNanos = 6, evictions = 7, failures = 8
@@ -93,7 +93,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
         for (i, e) in archive.experts.enumerated() { idx[ExpertKey(stack: e.stack, layer: e.layer, expert: e.expert)] = i }
         entryIndex = idx
         layouts = archive.experts.map { archive.layout(of: $0) }
-        state = Mutex(State(slots: slots, experts: archive.experts.count))
+        state = ConditionLock(State(slots: slots, experts: archive.experts.count))
     }
 
     deinit { loader.shutdown() }
@@ -293,6 +293,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
     @discardableResult
     public func prefetch(_ keys: [ExpertKey]) -> Int { queueLoads(keys, priority: .prefetch) }
 
+    @discardableResult
     private func queueLoads(_ keys: [ExpertKey], priority: LoadPriority) -> Int {
         state.withLock { s in
             let protected = s.demand.union(keys)

@@ -106,7 +106,7 @@ public final class ExpertLoader: Sendable {
     public var threadStackBytes: Int { options.ioThreads * options.threadStackSize }
 
     let core: LoaderCore
-    private let workers: Mutex<[JoinableThread]>
+    private let workers: ConditionLock<[JoinableThread]>
 
     /// Staging and scratch bytes one I/O thread needs for `archive` (multiply by `ioThreads` for the total).
     public static func perThreadBuffers(for archive: Archive) -> (staging: Int, scratch: Int) {
@@ -171,7 +171,7 @@ public final class ExpertLoader: Sendable {
                 core.stop(); started.forEach { $0.join() }; throw error
             }
         }
-        workers = Mutex(started)
+        workers = ConditionLock(started)
     }
 
     deinit { shutdown() }
