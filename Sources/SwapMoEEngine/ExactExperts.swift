@@ -1,4 +1,3 @@
-import Synchronization
 import SwapMoECore
 import SwapMoEArchive
 import SwapMoEModels
@@ -60,9 +59,9 @@ public final class ExactExperts: ExpertProvider, Sendable {
     private let entryIndex: [ExpertKey: Int]
     private let layouts: [ExpertLayout]
     private let state: ConditionLock<State>
-    private let counters = Counters(count: 9)
+    private let counters = Counters(count: 8)
     private static let hits = 0, misses = 1, prefetchHits = 2, demandLoads = 3, prefetchLoads = 4
-    private static let cancelled = 5, stallNanos = 6, evictions = 7, failures = 8
+    private static let cancelled = 5, stallNanos = 6, evictions = 7
 
     /// What `memoryBytes` will be for these arguments, without allocating anything.
     public static func plannedBytes(archive: Archive, slots: Int, options: Options = .init()) -> Int {
@@ -237,10 +236,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
                 if st.isReady(key) { return try weights(slot: slot, key: key, entry: entry) }
                 // Failed: unpin, leave the failed slot mapped so the next acquire retries, report the error.
                 unpin(key)
-                if case .failed(_, let e) = st {
-                    counters.add(Self.failures)
-                    throw e
-                }
+                if case .failed(_, let e) = st { throw e }
                 // Emptied under us (cannot happen while pinned, but retrying is always correct).
             case .full(let generation):
                 if waitStart == nil { waitStart = monotonicSeconds() }
@@ -325,8 +321,8 @@ public final class ExactExperts: ExpertProvider, Sendable {
         st.prefetchesCancelled = counters.get(Self.cancelled)
         st.stallSeconds = Double(counters.get(Self.stallNanos)) * 1e-9
         st.evictions = counters.get(Self.evictions)
-        st.failures = counters.get(Self.failures)
         let l = loader.stats
+        st.failures = l.failures
         st.loads = l.loads
         st.bytesRead = l.bytesRead
         return st

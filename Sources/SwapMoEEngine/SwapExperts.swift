@@ -1,4 +1,3 @@
-import Synchronization
 import SwapMoECore
 import SwapMoEArchive
 import SwapMoEModels

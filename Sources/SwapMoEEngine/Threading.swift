@@ -19,11 +19,12 @@ import Foundation
 ///
 /// Every access to the value goes through `withLock`/`wait`, each a separate, short exclusive access made while
 /// the mutex is held, so the value is never touched by two threads at once and never held across a sleep.
-final class ConditionLock<State>: @unchecked Sendable {
+final class ConditionLock<State: Sendable>: @unchecked Sendable {
     // @unchecked Sendable: `state` is read and written only inside `withLock`/`withLockNotifying`/`wait`, all of
     // which hold `mutex` for the whole access (and `wait` re-takes it before evaluating its predicate). The
     // pthread objects live in heap memory allocated here, so they never move, and are destroyed in deinit
-    // when no thread can be using them (the last reference is gone).
+    // when no thread can be using them (the last reference is gone). `State: Sendable`, so what is stored or
+    // returned may cross threads.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let cond: UnsafeMutablePointer<pthread_cond_t>
     private var state: State
@@ -82,7 +83,7 @@ final class ConditionLock<State>: @unchecked Sendable {
 /// the engine wants exactly N I/O threads whose stacks the memory planner can count).
 final class JoinableThread: @unchecked Sendable {
     // @unchecked Sendable: `handle` is written once in init (before the object is shared) and only read by
-    // `join`, which the owner calls at most once, under its own lock.
+    // `join`, which each owner calls at most once (it removes the thread from its locked list first).
     private var handle = pthread_t()
     let stackSize: Int
 
