@@ -15,6 +15,8 @@ public enum EngineError: Error, CustomStringConvertible, Sendable {
     case mappedNeedsRawArchive(path: String, expert: ExpertKey)
     /// Reading, verifying or decoding an expert block failed; the archive error says which and why.
     case loadFailed(ExpertKey, ArchiveError)
+    /// The archive file could not be opened for expert reads.
+    case archiveUnreadable(path: String, SystemError)
     /// A load was issued into a slot that is already loading (a bug in the caller's slot bookkeeping).
     case slotBusy(slot: Int)
     /// The engine was shut down while the request was queued or issued after shutdown.
@@ -38,6 +40,8 @@ public enum EngineError: Error, CustomStringConvertible, Sendable {
             "the mmap backend needs raw expert blocks but '\(path)' stores \(expert) compressed; re-pack with '--compress none' or use the arena backend"
         case let .loadFailed(key, e):
             "loading \(key) failed: \(e)"
+        case let .archiveUnreadable(path, e):
+            "cannot open '\(path)' for expert reads: \(e); check that the archive still exists and is readable"
         case .slotBusy(let s):
             "arena slot \(s) is already loading; this is a bug in the expert provider (one load per slot at a time)"
         case .shutDown:

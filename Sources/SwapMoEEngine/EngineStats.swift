@@ -52,7 +52,7 @@ public struct ExactStats: Sendable, Equatable {
     public var stallSeconds = 0.0
     /// Ready experts dropped from a slot to make room for another.
     public var evictions = 0
-    /// Loads that failed.
+    /// Loads that failed (each failed load once, however many callers waited for it), from the loader.
     public var failures = 0
     public init() {}
 }

@@ -1,4 +1,3 @@
-import Synchronization
 import SwapMoECore
 import SwapMoEArchive
 import SwapMoEModels
@@ -30,7 +29,7 @@ public enum EvictionPolicy: Sendable, CaseIterable {
 /// `memoryOverhead`, and bookkeeping of O(slots + experts) small values. `memoryBytes` is the sum of the first
 /// two; `plannedBytes(...)` gives it before construction.
 ///
-/// Concurrency: one `Mutex` guards the slot map, pins and policy data; the loader has its own lock and is only
+/// Concurrency: one lock (`ConditionLock`, a pthread mutex) guards the slot map, pins and policy data; the loader has its own lock and is only
 /// ever called with this one held or with no lock (never the reverse), so they cannot deadlock. The per-token
 /// path (`acquire` hit, `release`) is one lock round-trip plus one loader-lock read, with no actor hop and no
 /// allocation.
@@ -59,10 +58,10 @@ public final class ExactExperts: ExpertProvider, Sendable {
 
     private let entryIndex: [ExpertKey: Int]
     private let layouts: [ExpertLayout]
-    private let state: Mutex<State>
-    private let counters = Counters(count: 9)
+    private let state: ConditionLock<State>
+    private let counters = Counters(count: 8)
     private static let hits = 0, misses = 1, prefetchHits = 2, demandLoads = 3, prefetchLoads = 4
-    private static let cancelled = 5, stallNanos = 6, evictions = 7, failures = 8
+    private static let cancelled = 5, stallNanos = 6, evictions = 7
 
     /// What `memoryBytes` will be for these arguments, without allocating anything.
     public static func plannedBytes(archive: Archive, slots: Int, options: Options = .init()) -> Int {
@@ -93,7 +92,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
         for (i, e) in archive.experts.enumerated() { idx[ExpertKey(stack: e.stack, layer: e.layer, expert: e.expert)] = i }
         entryIndex = idx
         layouts = archive.experts.map { archive.layout(of: $0) }
-        state = Mutex(State(slots: slots, experts: archive.experts.count))
+        state = ConditionLock(State(slots: slots, experts: archive.experts.count))
     }
 
     deinit { loader.shutdown() }
@@ -237,10 +236,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
                 if st.isReady(key) { return try weights(slot: slot, key: key, entry: entry) }
                 // Failed: unpin, leave the failed slot mapped so the next acquire retries, report the error.
                 unpin(key)
-                if case .failed(_, let e) = st {
-                    counters.add(Self.failures)
-                    throw e
-                }
+                if case .failed(_, let e) = st { throw e }
                 // Emptied under us (cannot happen while pinned, but retrying is always correct).
             case .full(let generation):
                 if waitStart == nil { waitStart = monotonicSeconds() }
@@ -293,6 +289,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
     @discardableResult
     public func prefetch(_ keys: [ExpertKey]) -> Int { queueLoads(keys, priority: .prefetch) }
 
+    @discardableResult
     private func queueLoads(_ keys: [ExpertKey], priority: LoadPriority) -> Int {
         state.withLock { s in
             let protected = s.demand.union(keys)
@@ -324,8 +321,8 @@ public final class ExactExperts: ExpertProvider, Sendable {
         st.prefetchesCancelled = counters.get(Self.cancelled)
         st.stallSeconds = Double(counters.get(Self.stallNanos)) * 1e-9
         st.evictions = counters.get(Self.evictions)
-        st.failures = counters.get(Self.failures)
         let l = loader.stats
+        st.failures = l.failures
         st.loads = l.loads
         st.bytesRead = l.bytesRead
         return st

@@ -106,7 +106,7 @@ public final class ExpertLoader: Sendable {
     public var threadStackBytes: Int { options.ioThreads * options.threadStackSize }
 
     let core: LoaderCore
-    private let workers: Mutex<[JoinableThread]>
+    private let workers: ConditionLock<[JoinableThread]>
 
     /// Staging and scratch bytes one I/O thread needs for `archive` (multiply by `ioThreads` for the total).
     public static func perThreadBuffers(for archive: Archive) -> (staging: Int, scratch: Int) {
@@ -151,7 +151,7 @@ public final class ExpertLoader: Sendable {
         self.slotCount = slots
         self.options = options
         let buffered: FileHandleFD
-        do { buffered = try FileHandleFD.openForReading(archive.path) } catch { throw .loadFailed(ExpertKey(layer: -1, expert: -1), .io(error)) }
+        do { buffered = try FileHandleFD.openForReading(archive.path) } catch { throw .archiveUnreadable(path: archive.path, error) }
         // O_DIRECT is only worth having for the arena backend (the mapped backend never calls read).
         let direct = (arena != nil && options.directIO) ? try? FileHandleFD(path: archive.path, flags: O_RDONLY | directIOFlag) : nil
         core = LoaderCore(archive: archive, arena: arena, slots: slots, buffered: buffered, direct: direct, verify: options.verifyChecksums)
@@ -160,10 +160,7 @@ public final class ExpertLoader: Sendable {
         memoryOverhead = options.ioThreads * (sizes.staging + sizes.scratch)
         var started: [JoinableThread] = []
         for i in 0..<options.ioThreads {
-            let buffers: WorkerBuffers
-            do { buffers = try WorkerBuffers(staging: sizes.staging, scratch: sizes.scratch) } catch {
-                core.stop(); started.forEach { $0.join() }; throw error
-            }
+            let buffers = WorkerBuffers(staging: sizes.staging, scratch: sizes.scratch)
             let core = self.core
             do {
                 started.append(try JoinableThread(name: "swapmoe-io\(i)", stackSize: options.threadStackSize) { core.run(buffers) })
@@ -171,7 +168,7 @@ public final class ExpertLoader: Sendable {
                 core.stop(); started.forEach { $0.join() }; throw error
             }
         }
-        workers = Mutex(started)
+        workers = ConditionLock(started)
     }
 
     deinit { shutdown() }
@@ -330,7 +327,7 @@ final class WorkerBuffers: @unchecked Sendable {
     let staging: UnsafeMutableRawBufferPointer
     let scratch: UnsafeMutableRawBufferPointer?
 
-    init(staging: Int, scratch: Int) throws(EngineError) {
+    init(staging: Int, scratch: Int) {
         self.staging = staging > 0 ? .allocate(byteCount: staging, alignment: ArchiveFormat.blockAlignment) : .init(start: nil, count: 0)
         self.scratch = scratch > 0 ? .allocate(byteCount: scratch, alignment: 64) : nil
     }

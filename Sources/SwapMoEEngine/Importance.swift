@@ -1,5 +1,3 @@
-import Synchronization
-
 /// SwapMoE's expert importance (arXiv 2308.15030), per MoE layer, over a sliding window of the most recent
 /// `window` tokens:
 ///
@@ -22,7 +20,7 @@ import Synchronization
 /// Memory (exact payload bytes, allocated once in init): `layers · (W · experts · 4 + experts · 16)`, see
 /// `memoryBytes(layers:experts:window:)`.
 ///
-/// Concurrency: one `Mutex` per layer, so the decoder updating layer l never contends with the swapper reading
+/// Concurrency: one lock per layer, so the decoder updating layer l never contends with the swapper reading
 /// another layer.
 public final class ImportanceTracker: Sendable {
     public let window: Int
@@ -33,8 +31,8 @@ public final class ImportanceTracker: Sendable {
     private let layers: [LayerBox]
 
     private final class LayerBox: Sendable {
-        let state: Mutex<LayerWindow>
-        init(_ w: LayerWindow) { state = Mutex(w) }
+        let state: ConditionLock<LayerWindow>
+        init(_ w: LayerWindow) { state = ConditionLock(w) }
     }
 
     private struct LayerWindow: Sendable {

@@ -1,4 +1,3 @@
-import Synchronization
 import SwapMoECore
 import SwapMoEArchive
 import SwapMoEModels
@@ -83,7 +82,7 @@ public final class SwapExperts: ExpertProvider, Sendable {
     public var memoryBytes: Int { (arena?.byteCount ?? 0) + loader.memoryOverhead + importance.memoryBytes }
 
     let core: SwapCore
-    private let swapper: Mutex<JoinableThread?>
+    private let swapper: ConditionLock<JoinableThread?>
 
     /// What `memoryBytes` will be for these arguments, without allocating anything.
     public static func plannedBytes(archive: Archive, residents: [Int: Int], options: Options = .init()) -> Int {
@@ -159,7 +158,7 @@ public final class SwapExperts: ExpertProvider, Sendable {
         }
         core.counters.add(SwapCore.warmupNanos, Int((monotonicSeconds() - start) * 1e9))
         let c = core
-        do { swapper = Mutex(try JoinableThread(name: "swapmoe-swap", stackSize: 256 << 10) { c.runSwapper() }) } catch {
+        do { swapper = ConditionLock(try JoinableThread(name: "swapmoe-swap", stackSize: 256 << 10) { c.runSwapper() }) } catch {
             loader.shutdown()
             throw error
         }

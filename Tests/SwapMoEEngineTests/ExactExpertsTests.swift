@@ -64,21 +64,23 @@ struct ExactExpertsTests {
         let p = try ExactExperts(archive: f.archive, slots: 1)
         let a = f.keys[0], b = f.keys[1]
         let wa = try p.acquire(a)
-        let acquiredB = Mutex(false)
+        let acquiredB = Atomic<Bool>(false)
         let done = background {
             do {
                 let wb = try p.acquire(b)
-                acquiredB.withLock { $0 = true }
+                acquiredB.store(true, ordering: .sequentiallyConsistent)
                 if !f.matches(wb, b) { Issue.record("wrong bytes for b") }
                 p.release(b)
             } catch { Issue.record("\(error)") }
         }
         usleep(50_000)
-        #expect(!acquiredB.withLock { $0 }, "b must not be served while a pins the only slot")
+        let early = acquiredB.load(ordering: .sequentiallyConsistent)
+        #expect(!early, "b must not be served while a pins the only slot")
         #expect(f.matches(wa, a))
         p.release(a)
         done.wait()
-        #expect(acquiredB.withLock { $0 })
+        let late = acquiredB.load(ordering: .sequentiallyConsistent)
+        #expect(late)
         #expect(p.stats.stallSeconds > 0)
     }
 
