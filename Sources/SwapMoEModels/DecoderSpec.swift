@@ -47,18 +47,5 @@ public struct DecoderSpec: Sendable {
     public func isMoE(_ layer: Int) -> Bool { moeLayers.contains(layer) }
 }
 
-extension FamilyConfig {
-    /// The decoder structure of this family (each family file implements `decoderSpec`).
-    public func spec() throws(ModelError) -> DecoderSpec {
-        guard let s = self as? any DecoderFamily else { throw .unsupportedFeature("running \(Self.family.rawValue) models") }
-        return try s.decoderSpec()
-    }
-}
-
-/// A family the decoder can run.
-public protocol DecoderFamily: FamilyConfig {
-    func decoderSpec() throws(ModelError) -> DecoderSpec
-}
-
 /// `model.layers.{l}.mlp.gate.weight`, the router of every family stored under `mlp`.
 @Sendable func mlpRouterName(_ l: Int) -> [String] { ["model.layers.\(l).mlp.gate.weight"] }

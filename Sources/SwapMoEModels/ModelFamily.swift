@@ -90,46 +90,43 @@ func describeDecodingError(_ error: any Error) -> String {
     }
 }
 
-/// What every MoE family's config tells the packer and the engine.
+/// What every MoE family's config tells the packer and the engine. A family decodes its `DecoderBase`
+/// (the shared keys, with its own defaults) plus its own keys, says where its experts live on disk, and
+/// states its structural choices as a `DecoderSpec`.
 public protocol FamilyConfig: Sendable, Decodable {
     static var family: ModelFamily { get }
-    var hiddenSize: Int { get }
-    var numLayers: Int { get }
-    var numExperts: Int { get }
-    var expertsPerToken: Int { get }
-    var vocabSize: Int { get }
-    var tieWordEmbeddings: Bool { get }
-    /// Whether decoder layer `layer` routes through experts (false for dense layers among MoE layers).
-    func isMoELayer(_ layer: Int) -> Bool
-    /// The intermediate width of the routed experts of `layer`.
-    func expertIntermediate(layer: Int) -> Int
+    var base: DecoderBase { get }
     /// Where this family's expert weights live in a checkpoint.
     var expertNaming: ExpertNaming { get }
+    /// The intermediate width of the routed experts of `layer`.
+    func expertIntermediate(layer: Int) -> Int
+    /// The decoder structure of this family.
+    func decoderSpec() throws(ModelError) -> DecoderSpec
     func validate() throws(ModelError)
 }
 
+/// A family the decoder can run (every supported family).
+public typealias DecoderFamily = FamilyConfig
+
 extension FamilyConfig {
     public var family: ModelFamily { Self.family }
+    public var hiddenSize: Int { base.hiddenSize }
+    public var numLayers: Int { base.numLayers }
+    public var numHeads: Int { base.numHeads }
+    public var numKVHeads: Int { base.numKVHeads }
+    public var headDim: Int { base.headDim }
+    public var numExperts: Int { base.numExperts }
+    public var expertsPerToken: Int { base.expertsPerToken }
+    public var vocabSize: Int { base.vocabSize }
+    public var ropeTheta: Double { base.ropeTheta }
+    public var tieWordEmbeddings: Bool { base.tieWordEmbeddings }
+    /// Whether decoder layer `layer` routes through experts (false for dense layers among MoE layers).
+    public func isMoELayer(_ layer: Int) -> Bool { base.isMoELayer(layer) }
     public var moeLayers: [Int] { (0..<numLayers).filter(isMoELayer) }
-
-    /// Checks shared by every family.
-    func validateCommon(headCount: Int, kvHeads: Int) throws(ModelError) {
-        let name = Self.family.rawValue
-        guard hiddenSize > 0, numLayers > 0, vocabSize > 0 else {
-            throw .badConfig(family: name, reason: "hidden_size, num_hidden_layers and vocab_size must be positive")
-        }
-        guard numExperts > 0, expertsPerToken > 0, expertsPerToken <= numExperts else {
-            throw .badConfig(family: name, reason: "experts per token (\(expertsPerToken)) must be between 1 and the expert count (\(numExperts))")
-        }
-        guard headCount > 0, kvHeads > 0, headCount % kvHeads == 0 else {
-            throw .badConfig(family: name, reason: "num_attention_heads (\(headCount)) must be a positive multiple of num_key_value_heads (\(kvHeads))")
-        }
-    }
+    public func validate() throws(ModelError) { try base.validate(family: Self.family) }
+    public func spec() throws(ModelError) -> DecoderSpec { try decoderSpec() }
 }
 
-/// Expert counts are read from `num_experts` or `num_local_experts` in every family: hub Qwen3-MoE configs
-/// write the first, transformers 5 writes the second for the same model.
-///
 /// RoPE base frequency: transformers 4.x and hub checkpoints write `rope_theta`; transformers 5.x writes
 /// `rope_parameters: {"rope_theta": ..., "rope_type": "default"}`. Both are accepted.
 struct RopeKeys: Decodable {

@@ -1,0 +1,111 @@
+import Foundation
+
+/// The `config.json` keys every MoE decoder family shares, decoded in one place. Families differ only in their
+/// defaults (what transformers assumes when a key is absent) and in a few keys of their own.
+///
+/// Expert counts are read from `num_experts` or `num_local_experts`: hub Qwen3-MoE configs write the first,
+/// transformers 5 writes the second for the same model. RoPE's base is `rope_theta` (transformers 4.x, hub) or
+/// `rope_parameters.rope_theta` (transformers 5).
+public struct DecoderBase: Sendable {
+    public let hiddenSize: Int
+    /// Width of dense MLPs (and of the experts in families without `moe_intermediate_size`).
+    public let intermediateSize: Int
+    public let numLayers: Int
+    public let numHeads: Int
+    public let numKVHeads: Int
+    public let headDim: Int
+    public let numExperts: Int
+    public let expertsPerToken: Int
+    public let vocabSize: Int
+    public let rmsNormEps: Double
+    public let ropeTheta: Double
+    public let tieWordEmbeddings: Bool
+    public let normTopKProb: Bool
+    public let decoderSparseStep: Int
+    public let mlpOnlyLayers: [Int]
+
+    /// transformers' defaults for one family.
+    struct Defaults {
+        var intermediate: Int
+        var experts: Int
+        var expertsPerToken: Int
+        var eps: Double
+        var ropeTheta: Double
+    }
+
+    enum Keys: String, CodingKey {
+        case hiddenSize = "hidden_size", intermediateSize = "intermediate_size", numLayers = "num_hidden_layers"
+        case numHeads = "num_attention_heads", numKVHeads = "num_key_value_heads", headDim = "head_dim"
+        case numExperts = "num_experts", numLocalExperts = "num_local_experts", expertsPerToken = "num_experts_per_tok"
+        case vocabSize = "vocab_size", rmsNormEps = "rms_norm_eps", tieWordEmbeddings = "tie_word_embeddings"
+        case normTopKProb = "norm_topk_prob", decoderSparseStep = "decoder_sparse_step", mlpOnlyLayers = "mlp_only_layers"
+    }
+
+    init(from decoder: Decoder, defaults d: Defaults) throws {
+        let c = try decoder.container(keyedBy: Keys.self)
+        hiddenSize = try c.decode(Int.self, forKey: .hiddenSize)
+        intermediateSize = try c.decodeIfPresent(Int.self, forKey: .intermediateSize) ?? d.intermediate
+        numLayers = try c.decode(Int.self, forKey: .numLayers)
+        numHeads = try c.decode(Int.self, forKey: .numHeads)
+        numKVHeads = try c.decodeIfPresent(Int.self, forKey: .numKVHeads) ?? numHeads
+        headDim = try c.decodeIfPresent(Int.self, forKey: .headDim) ?? hiddenSize / max(numHeads, 1)
+        numExperts = try c.decodeIfPresent(Int.self, forKey: .numExperts) ?? c.decodeIfPresent(Int.self, forKey: .numLocalExperts) ?? d.experts
+        expertsPerToken = try c.decodeIfPresent(Int.self, forKey: .expertsPerToken) ?? d.expertsPerToken
+        vocabSize = try c.decode(Int.self, forKey: .vocabSize)
+        rmsNormEps = try c.decodeIfPresent(Double.self, forKey: .rmsNormEps) ?? d.eps
+        ropeTheta = try RopeKeys(from: decoder).theta ?? d.ropeTheta
+        tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
+        normTopKProb = try c.decodeIfPresent(Bool.self, forKey: .normTopKProb) ?? false
+        decoderSparseStep = try c.decodeIfPresent(Int.self, forKey: .decoderSparseStep) ?? 1
+        mlpOnlyLayers = try c.decodeIfPresent([Int].self, forKey: .mlpOnlyLayers) ?? []
+    }
+
+    /// transformers (Qwen2/3-MoE): `layer not in mlp_only_layers and num_experts > 0 and (layer + 1) % decoder_sparse_step == 0`.
+    /// Mixtral and OLMoE configs have neither key, so every layer is sparse for them.
+    public func isMoELayer(_ layer: Int) -> Bool {
+        !mlpOnlyLayers.contains(layer) && numExperts > 0 && (layer + 1) % max(decoderSparseStep, 1) == 0
+    }
+
+    /// Checks shared by every family.
+    func validate(family: ModelFamily) throws(ModelError) {
+        let name = family.rawValue
+        guard hiddenSize > 0, numLayers > 0, vocabSize > 0 else {
+            throw .badConfig(family: name, reason: "hidden_size, num_hidden_layers and vocab_size must be positive")
+        }
+        guard numExperts > 0, expertsPerToken > 0, expertsPerToken <= numExperts else {
+            throw .badConfig(family: name, reason: "experts per token (\(expertsPerToken)) must be between 1 and the expert count (\(numExperts))")
+        }
+        guard numHeads > 0, numKVHeads > 0, numHeads % numKVHeads == 0 else {
+            throw .badConfig(family: name, reason: "num_attention_heads (\(numHeads)) must be a positive multiple of num_key_value_heads (\(numKVHeads))")
+        }
+        guard decoderSparseStep >= 1 else { throw .badConfig(family: name, reason: "decoder_sparse_step must be >= 1") }
+    }
+
+    /// The parts of a `DecoderSpec` every family fills the same way.
+    func spec(qkvBias: Bool, outputBias: Bool, qkNorm: DecoderSpec.QKNorm, clipQKV: Float? = nil, window: Int? = nil,
+              router: DecoderSpec.RouterRule, sharedExpertIntermediate: Int? = nil,
+              routerNames: @escaping @Sendable (Int) -> [String]) -> DecoderSpec {
+        DecoderSpec(hidden: hiddenSize, layers: numLayers, heads: numHeads, kvHeads: numKVHeads, headDim: headDim, vocab: vocabSize,
+                    eps: Float(rmsNormEps), ropeTheta: ropeTheta, qkvBias: qkvBias, outputBias: outputBias, qkNorm: qkNorm,
+                    clipQKV: clipQKV, window: Array(repeating: window, count: numLayers), experts: numExperts,
+                    expertsPerToken: expertsPerToken, router: router, moeLayers: Set((0..<numLayers).filter(isMoELayer)),
+                    denseIntermediate: intermediateSize, sharedExpertIntermediate: sharedExpertIntermediate,
+                    tieEmbeddings: tieWordEmbeddings, routerNames: routerNames)
+    }
+}
+
+/// Family keys beyond `DecoderBase`, decoded with their own small key sets.
+struct ExtraKeys: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(_ s: String) { stringValue = s }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+extension Decoder {
+    /// The value of a family-specific key, or nil when absent or null.
+    func optional<T: Decodable>(_ key: String, _: T.Type = T.self) throws -> T? {
+        try container(keyedBy: ExtraKeys.self).decodeIfPresent(T.self, forKey: ExtraKeys(key))
+    }
+}
