@@ -65,10 +65,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
 
     /// What `memoryBytes` will be for these arguments, without allocating anything.
     public static func plannedBytes(archive: Archive, slots: Int, options: Options = .init()) -> Int {
-        switch options.storage {
-        case .arena: slots * Arena.slotSize(for: archive) + ExpertLoader.memoryOverhead(for: archive, options: options.loader)
-        case .mapped: 0
-        }
+        options.storage.plannedBytes(archive: archive, slots: slots, options: options.loader)
     }
 
     /// An exact provider with `slots` expert slots. Allocates (and by default pre-faults) the arena and starts
@@ -79,15 +76,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
         self.archive = archive
         self.options = options
         self.slotCount = slots
-        switch options.storage {
-        case let .arena(prefault, lockMemory):
-            let a = try Arena(archive: archive, slotCount: slots, prefault: prefault, lockMemory: lockMemory)
-            arena = a
-            loader = try ExpertLoader(archive: archive, arena: a, options: options.loader)
-        case .mapped:
-            arena = nil
-            loader = try ExpertLoader(mappedArchive: archive, slots: slots, options: options.loader)
-        }
+        (arena, loader) = try options.storage.makeLoader(archive: archive, slots: slots, options: options.loader)
         var idx: [ExpertKey: Int] = [:]
         for (i, e) in archive.experts.enumerated() { idx[ExpertKey(stack: e.stack, layer: e.layer, expert: e.expert)] = i }
         entryIndex = idx

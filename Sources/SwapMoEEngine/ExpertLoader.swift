@@ -77,6 +77,27 @@ public enum ExpertStorage: Sendable {
 ///
 /// Lock order: callers may call into the loader while holding their own lock; the loader never calls out while
 /// holding its lock, so the order "provider lock, then loader lock" cannot deadlock.
+extension ExpertStorage {
+    /// The arena (if this storage has one) and a loader over it, for `slots` experts of `archive`.
+    func makeLoader(archive: Archive, slots: Int, options: ExpertLoader.Options) throws(EngineError) -> (Arena?, ExpertLoader) {
+        switch self {
+        case let .arena(prefault, lockMemory):
+            let a = try Arena(archive: archive, slotCount: slots, prefault: prefault, lockMemory: lockMemory)
+            return (a, try ExpertLoader(archive: archive, arena: a, options: options))
+        case .mapped:
+            return (nil, try ExpertLoader(mappedArchive: archive, slots: slots, options: options))
+        }
+    }
+
+    /// What `makeLoader` will allocate (arena and loader buffers), without allocating it.
+    func plannedBytes(archive: Archive, slots: Int, options: ExpertLoader.Options) -> Int {
+        switch self {
+        case .arena: slots * Arena.slotSize(for: archive) + ExpertLoader.memoryOverhead(for: archive, options: options)
+        case .mapped: 0
+        }
+    }
+}
+
 public final class ExpertLoader: Sendable {
     public struct Options: Sendable {
         /// Dedicated I/O threads (each decodes too, so LZ4 archives benefit from more than one).

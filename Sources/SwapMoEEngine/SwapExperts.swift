@@ -89,10 +89,7 @@ public final class SwapExperts: ExpertProvider, Sendable {
         let slots = residents.values.reduce(0, +) + options.spareSlots
         let experts = archive.manifest.model.stacks.first { $0.name == options.stack }?.expertsPerLayer ?? 0
         let imp = ImportanceTracker.memoryBytes(layers: residents.count, experts: experts, window: options.window)
-        switch options.storage {
-        case .arena: return slots * Arena.slotSize(for: archive) + ExpertLoader.memoryOverhead(for: archive, options: options.loader) + imp
-        case .mapped: return imp
-        }
+        return options.storage.plannedBytes(archive: archive, slots: slots, options: options.loader) + imp
     }
 
     /// The same `k` for every MoE layer.
@@ -140,15 +137,7 @@ public final class SwapExperts: ExpertProvider, Sendable {
         let slots = residents.values.reduce(0, +) + options.spareSlots
         self.slotCount = slots
         importance = try ImportanceTracker(norms: norms, window: options.window)
-        switch options.storage {
-        case let .arena(prefault, lockMemory):
-            let a = try Arena(archive: archive, slotCount: slots, prefault: prefault, lockMemory: lockMemory)
-            arena = a
-            loader = try ExpertLoader(archive: archive, arena: a, options: options.loader)
-        case .mapped:
-            arena = nil
-            loader = try ExpertLoader(mappedArchive: archive, slots: slots, options: options.loader)
-        }
+        (arena, loader) = try options.storage.makeLoader(archive: archive, slots: slots, options: options.loader)
         core = SwapCore(archive: archive, loader: loader, importance: importance, layers: layers, experts: e, options: options,
                         slots: slots)
         let start = monotonicSeconds()
