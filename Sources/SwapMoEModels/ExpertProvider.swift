@@ -50,6 +50,9 @@ public final class ResidentExperts: ExpertProvider, @unchecked Sendable {
             let key = ExpertKey(stack: e.stack, layer: e.layer, expert: e.expert)
             let layout = archive.layout(of: e)
             if e.codec == .raw {
+                // Resident means resident: ask the kernel to read the block now rather than fault it in the
+                // first time a token routes to it.
+                archive.adviseBlock(e, willNeed: true)
                 map[key] = try ExpertWeights(block: archive.mappedBlock(e).baseAddress!, layout: layout)
             } else {
                 let dst = UnsafeMutableRawBufferPointer(rebasing: storage![offset..<(offset + e.rawLength)])
