@@ -10,7 +10,9 @@ import SwapMoETestSupport
 let packLock = NSLock()
 
 /// Test archives packed from a synthetic Mixtral checkpoint, and the expected decoded bytes of every expert.
-struct Fixture {
+/// The temporary directory goes with the fixture: providers open their file descriptors when constructed,
+/// so nothing needs the path afterwards.
+final class Fixture: Sendable {
     let dir: String
     let archive: Archive
     /// `Archive.expertBytes` of every expert: the ground truth the engine must serve bit for bit.
@@ -39,6 +41,8 @@ struct Fixture {
         keys = archive.experts.map { ExpertKey(stack: $0.stack, layer: $0.layer, expert: $0.expert) }
         if codec == .lz4 { precondition(archive.experts.contains { $0.codec == .lz4 && $0.shuffle > 1 }, "fixture did not compress") }
     }
+
+    deinit { TestPaths.remove(dir) }
 
     /// The decoded block an `ExpertWeights` views (its gate matrix starts at the layout's gate offset).
     func served(_ w: ExpertWeights, _ key: ExpertKey) -> UnsafeRawBufferPointer {
