@@ -135,8 +135,16 @@ public final class Archive: Sendable {
         do { n = try file.pread(into: target.baseAddress!, count: e.storedLength, offset: e.offset) }
         catch { throw .io(error) }
         guard n == e.storedLength else { throw .truncated(path: path, expected: e.offset + e.storedLength, actual: e.offset + n) }
-        let stored = UnsafeRawBufferPointer(start: target.baseAddress, count: e.storedLength)
-        if verify, Checksum.hex(Checksum.xxh3(stored)) != e.xxh3 { throw .checksumMismatch(path: path, block: e.label) }
+        try verifyAndDecode(e, stored: UnsafeRawBufferPointer(start: target.baseAddress, count: e.storedLength), into: dst,
+                            scratch: scratch, verify: verify)
+    }
+
+    /// Checks an expert block's stored bytes against its checksum (when `verify`) and decodes them into `dst`
+    /// (a no-op for raw blocks, whose stored bytes already are `dst`). `checksum` may pass the manifest's value
+    /// pre-parsed, saving the hex parse on hot paths.
+    public func verifyAndDecode(_ e: ExpertEntry, stored: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer,
+                                scratch: UnsafeMutableRawBufferPointer?, verify: Bool, checksum: UInt64? = nil) throws(ArchiveError) {
+        if verify, Checksum.xxh3(stored) != (checksum ?? UInt64(e.xxh3, radix: 16)) { throw .checksumMismatch(path: path, block: e.label) }
         if e.codec == .raw { return }
         do {
             try BlockCodec.decode(codec: e.codec, stored: stored, into: UnsafeMutableRawBufferPointer(rebasing: dst[0..<e.rawLength]),

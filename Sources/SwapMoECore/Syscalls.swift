@@ -52,6 +52,15 @@ public final class FileHandleFD: @unchecked Sendable {
         self.path = path
     }
 
+    /// `O_DIRECT`: a GNU extension the Swift Glibc module does not export; its value is per architecture.
+    #if arch(x86_64) || arch(i386)
+    public static let directIOFlag: Int32 = 0o40000
+    #elseif arch(arm64) || arch(arm)
+    public static let directIOFlag: Int32 = 0o200000
+    #else
+    public static let directIOFlag: Int32 = 0
+    #endif
+
     public static func openForReading(_ path: String) throws(SystemError) -> FileHandleFD {
         try FileHandleFD(path: path, flags: O_RDONLY)
     }

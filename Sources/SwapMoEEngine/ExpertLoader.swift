@@ -174,7 +174,7 @@ public final class ExpertLoader: Sendable {
         let buffered: FileHandleFD
         do { buffered = try FileHandleFD.openForReading(archive.path) } catch { throw .archiveUnreadable(path: archive.path, error) }
         // O_DIRECT is only worth having for the arena backend (the mapped backend never calls read).
-        let direct = (arena != nil && options.directIO) ? try? FileHandleFD(path: archive.path, flags: O_RDONLY | directIOFlag) : nil
+        let direct = (arena != nil && options.directIO) ? try? FileHandleFD(path: archive.path, flags: O_RDONLY | FileHandleFD.directIOFlag) : nil
         core = LoaderCore(archive: archive, arena: arena, slots: slots, buffered: buffered, direct: direct, verify: options.verifyChecksums)
 
         let sizes = arena == nil ? (staging: 0, scratch: 0) : ExpertLoader.perThreadBuffers(for: archive)
@@ -332,15 +332,6 @@ public final class ExpertLoader: Sendable {
     var queuedCount: Int { core.lock.withLock { s in s.queues.reduce(0) { $0 + $1.count } } }
 }
 
-/// O_DIRECT is a GNU extension the Swift Glibc module does not export; its value is per architecture.
-#if arch(x86_64) || arch(i386)
-let directIOFlag: Int32 = 0o40000
-#elseif arch(arm64) || arch(arm)
-let directIOFlag: Int32 = 0o200000
-#else
-let directIOFlag: Int32 = 0
-#endif
-
 /// One I/O thread's private buffers.
 final class WorkerBuffers: @unchecked Sendable {
     // @unchecked Sendable: created by the loader's init and handed to exactly one worker thread, which is the
@@ -478,13 +469,8 @@ final class LoaderCore: Sendable {
         let target = e.codec == .raw ? dst : b.staging
         precondition(target.count >= e.storedLength, "loader buffer smaller than a stored block")
         try read(e, into: target)
-        let stored = UnsafeRawBufferPointer(start: target.baseAddress, count: e.storedLength)
-        if verify, Checksum.xxh3(stored) != checksums[entry] { throw .checksumMismatch(path: archive.path, block: e.label) }
-        if e.codec == .raw { return }
-        do {
-            try BlockCodec.decode(codec: e.codec, stored: stored, into: UnsafeMutableRawBufferPointer(rebasing: dst[0..<e.rawLength]),
-                                  scratch: b.scratch, label: e.label)
-        } catch { throw .corruptBlock(path: archive.path, block: e.label, reason: error.reason) }
+        try archive.verifyAndDecode(e, stored: UnsafeRawBufferPointer(start: target.baseAddress, count: e.storedLength), into: dst,
+                                    scratch: b.scratch, verify: verify, checksum: checksums[entry])
     }
 
     /// Reads a block's stored bytes into `target` (4096-aligned, at least the stored length rounded up to 4096
