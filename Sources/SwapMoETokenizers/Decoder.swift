@@ -27,10 +27,7 @@ indirect enum TokenDecoder: Sendable {
     static func from(json: JSONValue, path: String = "decoder") throws -> TokenDecoder? {
         if json.isNull { return nil }
         let f = try JSONFields(json, path: path)
-        let typeName = try f.type()
-        guard let type = DecoderType(rawValue: typeName) else {
-            throw TokenizerError.unsupportedComponent(kind: "decoder", type: typeName, supported: DecoderType.allCases.map(\.rawValue))
-        }
+        let type = try f.type(DecoderType.self, kind: "decoder")
         switch type {
         case .byteLevel: return .byteLevel
         case .replace:

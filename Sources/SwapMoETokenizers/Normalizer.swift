@@ -35,10 +35,7 @@ indirect enum Normalizer: Sendable {
     static func from(json: JSONValue, path: String = "normalizer") throws -> Normalizer? {
         if json.isNull { return nil }
         let f = try JSONFields(json, path: path)
-        let typeName = try f.type()
-        guard let type = NormalizerType(rawValue: typeName) else {
-            throw TokenizerError.unsupportedComponent(kind: "normalizer", type: typeName, supported: NormalizerType.allCases.map(\.rawValue))
-        }
+        let type = try f.type(NormalizerType.self, kind: "normalizer")
         switch type {
         case .sequence:
             let items = try f.array("normalizers")

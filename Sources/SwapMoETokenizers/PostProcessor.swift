@@ -20,10 +20,7 @@ indirect enum PostProcessor: Sendable {
     static func from(json: JSONValue, path: String = "post_processor") throws -> PostProcessor? {
         if json.isNull { return nil }
         let f = try JSONFields(json, path: path)
-        let typeName = try f.type()
-        guard let type = PostProcessorType(rawValue: typeName) else {
-            throw TokenizerError.unsupportedComponent(kind: "post_processor", type: typeName, supported: PostProcessorType.allCases.map(\.rawValue))
-        }
+        let type = try f.type(PostProcessorType.self, kind: "post_processor")
         switch type {
         case .byteLevel:
             return .byteLevel

@@ -66,10 +66,7 @@ indirect enum PreTokenizer: Sendable {
     static func from(json: JSONValue, path: String = "pre_tokenizer") throws -> PreTokenizer? {
         if json.isNull { return nil }
         let f = try JSONFields(json, path: path)
-        let typeName = try f.type()
-        guard let type = PreTokenizerType(rawValue: typeName) else {
-            throw TokenizerError.unsupportedComponent(kind: "pre_tokenizer", type: typeName, supported: PreTokenizerType.allCases.map(\.rawValue))
-        }
+        let type = try f.type(PreTokenizerType.self, kind: "pre_tokenizer")
         switch type {
         case .sequence:
             let items = try f.array("pretokenizers")

@@ -138,6 +138,15 @@ struct JSONFields {
         return t
     }
 
+    /// The component's `"type"` as one of the supported kinds `T`, or an error listing the supported ones.
+    func type<T: RawRepresentable & CaseIterable>(_: T.Type, kind: String) throws -> T where T.RawValue == String {
+        let name = try type()
+        guard let t = T(rawValue: name) else {
+            throw TokenizerError.unsupportedComponent(kind: kind, type: name, supported: T.allCases.map(\.rawValue))
+        }
+        return t
+    }
+
     /// A single character option (Metaspace `replacement`, Strip `content`).
     func character(_ key: String) throws -> Unicode.Scalar {
         let s = try string(key)
