@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import SwapMoECore
 
 /// A pthread mutex and condition variable guarding one value: the engine's only lock type.
 ///
@@ -21,61 +22,47 @@ import Foundation
 /// the mutex is held, so the value is never touched by two threads at once and never held across a sleep.
 final class ConditionLock<State: Sendable>: @unchecked Sendable {
     // @unchecked Sendable: `state` is read and written only inside `withLock`/`withLockNotifying`/`wait`, all of
-    // which hold `mutex` for the whole access (and `wait` re-takes it before evaluating its predicate). The
-    // pthread objects live in heap memory allocated here, so they never move, and are destroyed in deinit
-    // when no thread can be using them (the last reference is gone). `State: Sendable`, so what is stored or
-    // returned may cross threads.
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let cond: UnsafeMutablePointer<pthread_cond_t>
+    // which hold the lock for the whole access (and `wait` re-takes it before evaluating its predicate).
+    // `State: Sendable`, so what is stored or returned may cross threads.
+    private let sync = PthreadCondition()
     private var state: State
 
     init(_ initial: State) {
         state = initial
-        mutex = .allocate(capacity: 1)
-        cond = .allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(cond, nil)
-    }
-
-    deinit {
-        pthread_cond_destroy(cond)
-        pthread_mutex_destroy(mutex)
-        cond.deallocate()
-        mutex.deallocate()
     }
 
     /// Runs `body` with exclusive access to the value.
     @inline(__always)
     func withLock<R, E: Error>(_ body: (inout State) throws(E) -> R) throws(E) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        sync.lock()
+        defer { sync.unlock() }
         return try body(&state)
     }
 
     /// `withLock`, then wakes every thread blocked in `wait` so it re-checks its condition.
     @inline(__always)
     func withLockNotifying<R, E: Error>(_ body: (inout State) throws(E) -> R) throws(E) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_cond_broadcast(cond); pthread_mutex_unlock(mutex) }
+        sync.lock()
+        defer { sync.broadcast(); sync.unlock() }
         return try body(&state)
     }
 
     /// Blocks until `predicate` returns a value (it is evaluated with the lock held, first immediately and then
     /// after every notification), and returns it. No spinning: the thread sleeps in `pthread_cond_wait`.
     func wait<R>(until predicate: (inout State) -> R?) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        sync.lock()
+        defer { sync.unlock() }
         while true {
             if let r = predicate(&state) { return r }
-            pthread_cond_wait(cond, mutex)
+            sync.wait()
         }
     }
 
     /// Wakes every waiter without changing the value.
     func notifyAll() {
-        pthread_mutex_lock(mutex)
-        pthread_cond_broadcast(cond)
-        pthread_mutex_unlock(mutex)
+        sync.lock()
+        sync.broadcast()
+        sync.unlock()
     }
 }
 

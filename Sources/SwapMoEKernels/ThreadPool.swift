@@ -129,8 +129,7 @@ public final class ThreadPool: Sendable {
 ///   of any job can be claimed (before the release-store that publishes a job and after every chunk of the
 ///   previous job has reported done). Workers read `job` only after a successful acquire-CAS on `claim`
 ///   that still carries the job's generation, which the submitter cannot retire until that chunk reports done.
-/// - `mutex`/`cond` are pthread objects allocated once, used only through pthread calls, freed in deinit
-///   after all workers have been joined.
+/// - `sleep` (a `PthreadCondition`) is itself thread-safe.
 /// - everything else is `Atomic`.
 final class PoolState: @unchecked Sendable {
     // claim = generation (24 bits) | chunk count (20 bits) | next unclaimed chunk (20 bits)
@@ -144,22 +143,11 @@ final class PoolState: @unchecked Sendable {
     let stopping = Atomic<Bool>(false)
     let spinSeconds: Double
     var job: ((Int) -> Void)? = nil
-    let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    let cond: UnsafeMutablePointer<pthread_cond_t>
+    /// Where idle workers sleep after spinning.
+    let sleep = PthreadCondition()
 
     init(spinSeconds: Double) {
         self.spinSeconds = spinSeconds
-        mutex = .allocate(capacity: 1)
-        cond = .allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(cond, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        pthread_cond_destroy(cond)
-        mutex.deallocate()
-        cond.deallocate()
     }
 
     @inline(__always) static func generation(_ w: UInt64) -> UInt64 { w >> (2 &* countBits) }
@@ -175,9 +163,9 @@ final class PoolState: @unchecked Sendable {
         claim.store((gen << (2 &* PoolState.countBits)) | (UInt64(chunks) << PoolState.countBits),
                     ordering: .sequentiallyConsistent)
         if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
-            pthread_mutex_lock(mutex)
-            pthread_cond_broadcast(cond)
-            pthread_mutex_unlock(mutex)
+            sleep.lock()
+            sleep.broadcast()
+            sleep.unlock()
         }
         workOn(generation: gen)
         var spins = 0
@@ -228,14 +216,14 @@ final class PoolState: @unchecked Sendable {
                 }
             }
             if PoolState.generation(w) == seen {
-                pthread_mutex_lock(mutex)
+                sleep.lock()
                 sleepers.add(1, ordering: .sequentiallyConsistent)
                 while PoolState.generation(claim.load(ordering: .sequentiallyConsistent)) == seen
                         && !stopping.load(ordering: .sequentiallyConsistent) {
-                    pthread_cond_wait(cond, mutex)
+                    sleep.wait()
                 }
                 sleepers.subtract(1, ordering: .sequentiallyConsistent)
-                pthread_mutex_unlock(mutex)
+                sleep.unlock()
             }
             if stopping.load(ordering: .acquiring) { return }
             seen = PoolState.generation(claim.load(ordering: .acquiring))
@@ -245,12 +233,12 @@ final class PoolState: @unchecked Sendable {
 
     func shutdown() {
         stopping.store(true, ordering: .sequentiallyConsistent)
-        pthread_mutex_lock(mutex)
+        sleep.lock()
         // Bump the generation with zero chunks so spinning workers notice too.
         let old = claim.load(ordering: .relaxed)
         claim.store(((PoolState.generation(old) &+ 1) & 0xFF_FFFF) << (2 &* PoolState.countBits),
                     ordering: .sequentiallyConsistent)
-        pthread_cond_broadcast(cond)
-        pthread_mutex_unlock(mutex)
+        sleep.broadcast()
+        sleep.unlock()
     }
 }
