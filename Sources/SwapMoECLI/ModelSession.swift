@@ -18,9 +18,12 @@ struct EngineOptions: Equatable {
     var eviction = Eviction.lru
     var swapInterval = 8
     var ioThreads = 2
+    /// `pread` into the arena (any archive) or `mmap` (raw archives: serve from the mapping, madvise in/out).
+    var io = IOMode.pread
+    enum IOMode: String, Equatable { case pread, mmap }
 
     static let optionNames: [String: [String]] = [
-        "--threads": ["-t"], "--ctx": ["-c"], "--policy": [], "--max-rss": [], "--evict": [], "--swap-interval": [], "--io-threads": [],
+        "--threads": ["-t"], "--ctx": ["-c"], "--policy": [], "--max-rss": [], "--evict": [], "--swap-interval": [], "--io-threads": [], "--io": [],
     ]
 
     static let help = [
@@ -29,6 +32,8 @@ struct EngineOptions: Equatable {
         "  --evict lru|lfu      exact policy: which resident expert to evict (default lru)",
         "  --swap-interval N    swap policy: tokens between Virtual Expert updates (default 8)",
         "  --io-threads N       expert loader threads (default 2)",
+        "  --io pread|mmap      load experts with pread (+O_DIRECT) into the arena (default), or, for raw archives,",
+        "                       serve them from the file mapping, madvise(WILLNEED) in and MADV_DONTNEED out",
     ].joined(separator: "\n")
 
     init(archive: String, _ a: Arguments) throws(UsageError) {
@@ -43,6 +48,10 @@ struct EngineOptions: Equatable {
         }
         if let i = a.value("--swap-interval") { swapInterval = try parsePositive(i, "--swap-interval") }
         if let i = a.value("--io-threads") { ioThreads = try parsePositive(i, "--io-threads") }
+        if let m = a.value("--io") {
+            guard let v = IOMode(rawValue: m.lowercased()) else { throw UsageError("--io must be pread or mmap, not '\(m)'") }
+            io = v
+        }
         if policy == .swap || policy == .exact, maxRSS == nil {
             throw UsageError("--policy \(policy!.rawValue) needs --max-rss SIZE to size the expert arena")
         }
@@ -79,6 +88,9 @@ final class ModelSession {
         // What the process holds before the model: measured, so the plan accounts for it.
         let baseline = Int(ProcessMemory.currentRSS())
         archive = try Archive(path: o.archive)
+        if o.io == .mmap, let compressed = archive.experts.first(where: { $0.codec != .raw }) {
+            throw SessionError.mmapNeedsRaw(archive.path, compressed.label)
+        }
         tokenizer = try ModelSession.loadTokenizer(archive)
         let planner = try makePlanner(archive, context: o.context, baseline: baseline)
         let policy = o.policy ?? planner.defaultPolicy(cap: o.maxRSS, ioThreads: o.ioThreads)
@@ -92,19 +104,20 @@ final class ModelSession {
 
     static func makeProvider(_ archive: Archive, policy: Policy, plan: MemoryPlan?, planner: Planner, options o: EngineOptions) throws -> ExpertProvider {
         let loader = ExpertLoader.Options(ioThreads: o.ioThreads)
+        let storage: ExpertStorage = o.io == .mmap ? .mapped : .arena()
         switch policy {
         case .resident:
             return try ResidentExperts(archive: archive)
         case .exact:
             let slots = plan?.slots ?? archive.experts.count
             return try ExactExperts(archive: archive, slots: slots,
-                                    options: .init(policy: o.eviction == .lfu ? .lfu : .lru, loader: loader))
+                                    options: .init(policy: o.eviction == .lfu ? .lfu : .lru, storage: storage, loader: loader))
         case .swap:
             guard let plan else { throw SessionError.policyNeedsCap("swap") }
             let residents = Dictionary(uniqueKeysWithValues: zip(plan.moeLayers, plan.perLayer))
             return try SwapExperts(archive: archive, residents: residents,
                                    options: .init(spareSlots: planner.spareSlots, swapInterval: o.swapInterval,
-                                                  window: planner.importanceWindow, loader: loader))
+                                                  window: planner.importanceWindow, storage: storage, loader: loader))
         }
     }
 
@@ -176,6 +189,7 @@ enum SessionError: Error, CustomStringConvertible {
     case emptyPrompt
     case unreadable(String)
     case policyNeedsCap(String)
+    case mmapNeedsRaw(String, String)
 
     var description: String {
         switch self {
@@ -183,6 +197,7 @@ enum SessionError: Error, CustomStringConvertible {
         case .emptyPrompt: "the prompt encodes to no tokens; give a non-empty -p TEXT"
         case .unreadable(let p): "cannot read text file '\(p)'; check the path"
         case .policyNeedsCap(let p): "policy \(p) needs --max-rss SIZE to size its expert arena"
+        case let .mmapNeedsRaw(path, block): "--io mmap serves experts in place, but '\(path)' stores \(block) compressed; re-pack without --compress, or use --io pread"
         }
     }
 }

@@ -22,12 +22,12 @@ func runInCgroup(limit: Int, _ args: [String]) throws -> (CommandResult, oomKill
 }
 
 /// A generated Mixtral large enough for caps to matter: 4 layers x 8 experts of 3 x 256 x 128 bf16 (192 KiB each).
-func cappedModel() throws -> (dir: String, archive: String, text: String) {
+func cappedModel(compress: Bool = true) throws -> (dir: String, archive: String, text: String) {
     let dir = TestPaths.tempDir()
     var maker = CheckpointMaker.mixtral(hidden: 128, intermediate: 256, layers: 4, experts: 8, vocab: 1536)
     maker.tokenizerFixture = "sentencepiece-small"
     try maker.write(to: dir + "/ckpt")
-    let p = try runCommand(TestPaths.swapmoeBinary, ["pack", dir + "/ckpt", "-o", dir + "/m.swm", "--compress", "lz4", "--shuffle"])
+    let p = try runCommand(TestPaths.swapmoeBinary, ["pack", dir + "/ckpt", "-o", dir + "/m.swm"] + (compress ? ["--compress", "lz4", "--shuffle"] : []))
     #expect(p.status == 0, "\(p.stderr)")
     let text = dir + "/text.txt"
     try String(repeating: "Anne Elliot walked along the Cobb at Lyme, thinking of Captain Wentworth. ", count: 12)
@@ -89,6 +89,25 @@ struct MemoryCapTests {
         #expect((r["peak_rss_bytes"] as! Int) <= Int(cap)!)
         #expect((r["generated_ids"] as? [Int])?.count == 48)
         #expect(r["policy"] as? String == "swap")
+    }
+
+    @Test("--io mmap serves raw archives from the mapping: exact still equals resident, swap still never stalls")
+    func mmapBackend() throws {
+        let m = try cappedModel(compress: false)
+        defer { TestPaths.remove(m.dir) }
+        let run = ["run", m.archive, "-p", "Captain Wentworth", "-n", "16", "--temp", "0", "--ignore-eos", "--ctx", "128", "--json"]
+        let residentIds = try jsonObject(try runCommand(bin, run))["generated_ids"] as? [Int]
+        let cap = try minimumCap(m.archive, policy: "exact", ctx: 128) + 2 * 3 * 256 * 128 * 2
+        let e = try jsonObject(try runCommand(bin, run + ["--policy", "exact", "--max-rss", "\(cap)", "--io", "mmap"]))
+        #expect(e["generated_ids"] as? [Int] == residentIds)
+        #expect((e["peak_rss_bytes"] as! Int) <= cap)
+        let swapCap = try minimumCap(m.archive, policy: "swap", ctx: 128)
+        let s = try jsonObject(try runCommand(bin, run + ["--policy", "swap", "--max-rss", "\(swapCap)", "--io", "mmap"]))
+        #expect(s["stall_seconds"] as? Double == 0)
+        let lz4 = try cappedModel()
+        defer { TestPaths.remove(lz4.dir) }
+        let r = try runCommand(bin, ["run", lz4.archive, "-p", "x", "--policy", "exact", "--max-rss", "\(cap)", "--io", "mmap"])
+        #expect(r.status == 1 && r.stderr.contains("re-pack without --compress"), "\(r.stderr)")
     }
 
     @Test("bench under a cap stays under it (its DRAM probe runs in a child process)")
