@@ -23,6 +23,8 @@ public struct DecoderBase: Sendable {
     public let normTopKProb: Bool
     public let decoderSparseStep: Int
     public let mlpOnlyLayers: [Int]
+    /// A RoPE scaling kind (`yarn`, `linear`, ...), which swapmoe does not implement; nil for plain RoPE.
+    public let ropeScaling: String?
 
     /// transformers' defaults for one family.
     struct Defaults {
@@ -53,7 +55,9 @@ public struct DecoderBase: Sendable {
         expertsPerToken = try c.decodeIfPresent(Int.self, forKey: .expertsPerToken) ?? d.expertsPerToken
         vocabSize = try c.decode(Int.self, forKey: .vocabSize)
         rmsNormEps = try c.decodeIfPresent(Double.self, forKey: .rmsNormEps) ?? d.eps
-        ropeTheta = try RopeKeys(from: decoder).theta ?? d.ropeTheta
+        let rope = try RopeKeys(from: decoder)
+        ropeTheta = rope.theta ?? d.ropeTheta
+        ropeScaling = rope.scaling
         tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
         normTopKProb = try c.decodeIfPresent(Bool.self, forKey: .normTopKProb) ?? false
         decoderSparseStep = try c.decodeIfPresent(Int.self, forKey: .decoderSparseStep) ?? 1
@@ -79,6 +83,7 @@ public struct DecoderBase: Sendable {
             throw .badConfig(family: name, reason: "num_attention_heads (\(numHeads)) must be a positive multiple of num_key_value_heads (\(numKVHeads))")
         }
         guard decoderSparseStep >= 1 else { throw .badConfig(family: name, reason: "decoder_sparse_step must be >= 1") }
+        if let s = ropeScaling { throw .unsupportedFeature("RoPE scaling '\(s)' (rope_scaling / rope_parameters.rope_type)") }
     }
 
     /// The parts of a `DecoderSpec` every family fills the same way.

@@ -129,12 +129,25 @@ extension FamilyConfig {
 
 /// RoPE base frequency: transformers 4.x and hub checkpoints write `rope_theta`; transformers 5.x writes
 /// `rope_parameters: {"rope_theta": ..., "rope_type": "default"}`. Both are accepted.
+///
+/// Only plain RoPE is implemented: a scaled variant (`rope_scaling` in 4.x, a `rope_type` other than `default` in
+/// 5.x: linear, dynamic, yarn, llama3, ...) is reported by `scaling`, and `validate` refuses it rather than
+/// computing silently wrong outputs.
 struct RopeKeys: Decodable {
     struct Params: Decodable {
         let rope_theta: Double?
         let rope_type: String?
+        let type: String?
     }
     let rope_theta: Double?
     let rope_parameters: Params?
+    let rope_scaling: Params?
     var theta: Double? { rope_theta ?? rope_parameters?.rope_theta }
+    /// The RoPE scaling kind, when it is not plain RoPE.
+    var scaling: String? {
+        for p in [rope_parameters, rope_scaling].compactMap({ $0 }) {
+            if let t = p.rope_type ?? p.type, t != "default" { return t }
+        }
+        return nil
+    }
 }

@@ -71,5 +71,12 @@ struct CheckpointTests {
         #expect { try ModelFamily.detect(configData: Data(#"{"hidden_size":3}"#.utf8)) } throws: { "\($0)".contains("no \"model_type\"") }
         let bad = #"{"model_type":"mixtral","hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":3,"vocab_size":10,"intermediate_size":8}"#
         #expect { try ModelFamily.detect(configData: Data(bad.utf8)) } throws: { "\($0)".contains("multiple of num_key_value_heads") }
+        for scaled in [#""rope_scaling":{"type":"linear","factor":2.0}"#, #""rope_parameters":{"rope_theta":1e6,"rope_type":"yarn","factor":4}"#] {
+            let cfg = #"{"model_type":"mixtral","hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,"vocab_size":10,"intermediate_size":8,"#
+                + scaled + "}"
+            #expect { try ModelFamily.detect(configData: Data(cfg.utf8)) } throws: { "\($0)".contains("RoPE scaling") && "\($0)".contains("not supported yet") }
+        }
+        let plain = #"{"model_type":"mixtral","hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,"vocab_size":10,"intermediate_size":8,"rope_scaling":null,"rope_parameters":{"rope_theta":1e6,"rope_type":"default"}}"#
+        #expect(throws: Never.self) { try ModelFamily.detect(configData: Data(plain.utf8)) }
     }
 }
