@@ -1,4 +1,6 @@
+import Foundation
 import SwapMoECore
+import SwapMoETokenizers
 import SwapMoEPacker
 
 /// `swapmoe pack <hf-folder> -o <file> [--compress none|lz4] [--shuffle] [--dtype keep|bf16|f16|f32]`
@@ -46,6 +48,17 @@ enum PackCommand {
         let summary = try Packer.pack(options) { bar.update($0, $1) }
         bar.finish()
         Terminal.err(summary.line)
+        warnIfTokenizerFails(folder: options.input)
         return 0
     }
+}
+
+/// The archive carries tokenizer.json verbatim; tell the user now, not at `run` time, if it will not load.
+func warnIfTokenizerFails(folder: String) {
+    guard let json = FileManager.default.contents(atPath: folder + "/tokenizer.json") else {
+        Terminal.err("warning: '\(folder)' has no tokenizer.json; run and eval need one (inspect and plan work without)")
+        return
+    }
+    do { _ = try Tokenizer(tokenizerJSON: json, tokenizerConfigJSON: FileManager.default.contents(atPath: folder + "/tokenizer_config.json")) }
+    catch { Terminal.err("warning: the archive's tokenizer does not load, so run and eval will fail: \(error)") }
 }
