@@ -46,6 +46,20 @@ public func gemm(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type
         }
         return
     }
+    #if !SWAPMOE_AVX512
+    if type != .f32 && n >= 8 {
+        // Half-precision weights on AVX2: widen each weight block to f32 once per call, then run all tokens
+        // over it (GEMMPacked.swift).
+        if let pool, pool.threadCount > 1, d > gemmRowBlock {
+            pool.forEachRange(d, alignment: gemmRowBlock, minimum: gemmRowBlock) { rows in
+                gemmPackedRows(type, y, w, x, t: t, d: d, n: n, rows: rows, bias: bias, accumulate: accumulate)
+            }
+        } else {
+            gemmPackedRows(type, y, w, x, t: t, d: d, n: n, rows: 0..<d, bias: bias, accumulate: accumulate)
+        }
+        return
+    }
+    #endif
     switch type {
     case .f32:
         gemmDispatch(F32Rows.self, y, w, x, x, xStride: n, t: t, d: d, n: n, bias: bias, accumulate: accumulate, pool: pool)
