@@ -24,7 +24,7 @@ func envInt(_ k: String, _ d: Int) -> Int { getenv(k).flatMap { Int(String(cStri
 let packTokenBlock = 96
 
 /// Floats in one thread's scratch: the pack plus the accumulators.
-let packScratchFloats = packRows * packCols + packRows * packTokenBlock
+let packScratchFloats = 2 * packRows * packCols + 8 * packRows * packTokenBlock
 
 /// Thread-local scratch (allocated on a thread's first packed GEMM, freed when the thread exits).
 let packScratchKey: pthread_key_t = {
@@ -70,99 +70,122 @@ func packConvert(_ dst: UnsafeMutablePointer<Float>, _ row: UnsafeRawPointer, _ 
     }
 }
 
+/// Converts elements [e0, e1) of the pack for rows r0..<r0+rb, columns k0..<k0+kc (pack element e is row
+/// e / kc, column e % kc; e0, e1 and kc are multiples of 8).
+@inline(__always)
+func packConvertRange(_ pack: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType, rowBytes: Int,
+                      r0: Int, k0: Int, kc: Int, _ e0: Int, _ e1: Int) {
+    var e = e0
+    while e < e1 {
+        let r = e / kc, c = e &- r &* kc
+        let m = min(e1 &- e, kc &- c)
+        packConvert(pack + e, w + (r0 &+ r) &* rowBytes, type, k0: k0 &+ c, count: m)
+        e &+= m
+    }
+}
+
 /// Y[:, rows] for all t tokens from half-precision weights, through the f32 pack.
+///
+/// Steps run over (row block, token block, column chunk). The pack of the next step is converted while the
+/// current one is in use, a slice after each token tile, so its DRAM reads overlap the FMAs (two pack buffers).
 func gemmPackedRows(_ type: WeightType, _ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer,
                     _ x: UnsafePointer<Float>, t: Int, d: Int, n: Int, rows: Range<Int>,
                     bias: UnsafePointer<Float>?, accumulate: Bool) {
     let rowBytes = n &* type.byteSize
     let nv = n & ~7                        // vectorised columns; the rest is a scalar tail
     let scratch = packScratch()
-    let pack = scratch
-    let acc = scratch + packRows &* packCols   // acc[r * tb + i]
-    var r0 = rows.lowerBound
-    while r0 < rows.upperBound {
-        let rb = min(packRows, rows.upperBound &- r0)
-        var t0 = 0
-        while t0 < t {
-            let tb = min(packTokenBlock, t &- t0)
-            acc.initialize(repeating: 0, count: rb &* tb)
-            var k0 = 0
-            while k0 < nv {
-                let kc = min(packCols, nv &- k0)
-                for r in 0..<rb { packConvert(pack + r &* kc, w + (r0 &+ r) &* rowBytes, type, k0: k0, count: kc) }
-                var i = 0
-                while i < tb {
-                    let nt = min(3, tb &- i)
-                    let xk = x + ((t0 &+ i) &* n &+ k0)
-                    var rt = 0
-                    while rt < rb {
-                        // A short row tile repeats its last row (results discarded).
-                        let nr = min(4, rb &- rt), last = nr &- 1
-                        let wt = pack + rt &* kc
-                        let w0 = UnsafePointer(wt), w1 = UnsafePointer(wt + min(1, last) &* kc)
-                        let w2 = UnsafePointer(wt + min(2, last) &* kc), w3 = UnsafePointer(wt + min(3, last) &* kc)
-                        let a = acc + (rt &* tb &+ i)
-                        if nt == 3 {
-                            let s = packDot4x3(w0, w1, w2, w3, xk, xk + n, xk + 2 &* n, count: kc)
-                            packAdd(a, tb, nr, 3, s.0, s.1, s.2, s.3)
-                        } else if nt == 2 {
-                            let s = packDot4x2(w0, w1, w2, w3, xk, xk + n, count: kc)
-                            packAdd(a, tb, nr, 2, s.0, s.1, s.2, s.3)
-                        } else {
-                            let s = packDot4x1(w0, w1, w2, w3, xk, count: kc)
-                            packAdd(a, tb, nr, 1, s.0, s.1, s.2, s.3)
-                        }
-                        rt &+= 4
+    var pack = scratch, nextPack = scratch + packRows &* packCols
+    // SIMD8 partial sums carried across column chunks: acc[r * tb + i] for row r of the pack, token i.
+    let acc = UnsafeMutableRawPointer(scratch + 2 &* packRows &* packCols)
+        .bindMemory(to: SIMD8<Float>.self, capacity: packRows &* packTokenBlock)
+    let tb0 = min(packTokenBlock, t)
+    let ub = rows.upperBound
+    // Current step.
+    var r0 = rows.lowerBound, t0 = 0, k0 = 0
+    if nv > 0 {
+        let rb = min(packRows, ub &- r0), kc = min(packCols, nv)
+        packConvertRange(pack, w, type, rowBytes: rowBytes, r0: r0, k0: 0, kc: kc, 0, rb &* kc)
+    }
+    while r0 < ub {
+        let rb = min(packRows, ub &- r0)
+        let tb = min(packTokenBlock, t &- t0)
+        if k0 == 0 { acc.initialize(repeating: SIMD8<Float>(), count: ((rb &+ 3) & ~3) &* tb) }
+        if nv > 0 {
+            let kc = min(packCols, nv &- k0)
+            // Next step (its pack is converted in slices during this one).
+            var nr0 = r0, nt0 = t0, nk0 = k0 &+ kc
+            if nk0 >= nv { nk0 = 0; nt0 = t0 &+ tb; if nt0 >= t { nt0 = 0; nr0 = r0 &+ rb } }
+            let hasNext = nr0 < ub
+            let nrb = hasNext ? min(packRows, ub &- nr0) : 0, nkc = hasNext ? min(packCols, nv &- nk0) : 0
+            let nElems = nrb &* nkc, tiles = (tb &+ 2) / 3
+            let slice = ((nElems / 8 &+ tiles &- 1) / tiles) &* 8
+            var done = 0
+            var i = 0
+            while i < tb {
+                let nt = min(3, tb &- i)
+                let xk = x + ((t0 &+ i) &* n &+ k0)
+                var rt = 0
+                while rt < rb {
+                    // A short row tile repeats its last row (results discarded).
+                    let nr = min(4, rb &- rt), last = nr &- 1
+                    let wt = pack + rt &* kc
+                    let w0 = UnsafePointer(wt), w1 = UnsafePointer(wt + min(1, last) &* kc)
+                    let w2 = UnsafePointer(wt + min(2, last) &* kc), w3 = UnsafePointer(wt + min(3, last) &* kc)
+                    let a = acc + (rt &* tb &+ i)
+                    if nt == 3 {
+                        packDot4x3(w0, w1, w2, w3, xk, xk + n, xk + 2 &* n, count: kc, a, tb)
+                    } else if nt == 2 {
+                        packDot4x2(w0, w1, w2, w3, xk, xk + n, count: kc, a, tb)
+                    } else {
+                        packDot4x1(w0, w1, w2, w3, xk, count: kc, a, tb)
                     }
-                    i &+= 3
+                    rt &+= 4
                 }
-                k0 &+= kc
-            }
-            for r in 0..<rb {
-                let j = r0 &+ r
-                let row = w + j &* rowBytes
-                for i in 0..<tb {
-                    var v = acc[r &* tb &+ i]
-                    let xi = x + (t0 &+ i) &* n
-                    var k = nv
-                    while k < n { v += loadWeight(row, k, type) * xi[k]; k &+= 1 }
-                    if let bias { v += bias[j] }
-                    let o = y + ((t0 &+ i) &* d &+ j)
-                    if accumulate { o.pointee += v } else { o.pointee = v }
+                if done < nElems {
+                    let e1 = min(nElems, done &+ slice)
+                    packConvertRange(nextPack, w, type, rowBytes: rowBytes, r0: nr0, k0: nk0, kc: nkc, done, e1)
+                    done = e1
                 }
+                i &+= 3
             }
-            t0 &+= tb
+            swap(&pack, &nextPack)
+            k0 &+= kc
+            if k0 < nv { continue }
         }
-        r0 &+= rb
+        // Row block x token block finished: horizontal sums, scalar column tail, bias, store.
+        for r in 0..<rb {
+            let j = r0 &+ r
+            let row = w + j &* rowBytes
+            for i in 0..<tb {
+                var v = nv > 0 ? hsum(acc[r &* tb &+ i]) : 0
+                let xi = x + (t0 &+ i) &* n
+                var k = nv
+                while k < n { v += loadWeight(row, k, type) * xi[k]; k &+= 1 }
+                if let bias { v += bias[j] }
+                let o = y + ((t0 &+ i) &* d &+ j)
+                if accumulate { o.pointee += v } else { o.pointee = v }
+            }
+        }
+        k0 = 0
+        t0 &+= tb
+        if t0 >= t { t0 = 0; r0 &+= rb }
     }
+    _ = tb0
 }
 
-typealias Sums3 = (Float, Float, Float)
+// Microkernels: acc[r * stride + j] += lane-wise Σ_k W[r, k] X[j, k] over `count` (multiple of 8) columns,
+// for 4 rows and 3/2/1 tokens. The SIMD8 accumulators are loaded from and stored back to `acc`.
 
-/// acc[r * stride + j] += sums of row r, token j, for r < rb, j < tokens (1...3).
-@inline(__always)
-func packAdd(_ acc: UnsafeMutablePointer<Float>, _ stride: Int, _ rb: Int, _ tokens: Int,
-             _ a: Sums3, _ b: Sums3, _ c: Sums3, _ d: Sums3) {
-    @inline(__always) func add(_ p: UnsafeMutablePointer<Float>, _ s: Sums3) {
-        p[0] += s.0
-        if tokens > 1 { p[1] += s.1 }
-        if tokens > 2 { p[2] += s.2 }
-    }
-    add(acc, a)
-    if rb > 1 { add(acc + stride, b) }
-    if rb > 2 { add(acc + 2 &* stride, c) }
-    if rb > 3 { add(acc + 3 &* stride, d) }
-}
-
-/// 4 f32 rows . 3 tokens over `count` (multiple of 8) columns.
+/// 4 f32 rows . 3 tokens.
 @inline(__always)
 func packDot4x3(_ w0: UnsafePointer<Float>, _ w1: UnsafePointer<Float>, _ w2: UnsafePointer<Float>,
                 _ w3: UnsafePointer<Float>, _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>,
-                _ x2: UnsafePointer<Float>, count: Int) -> (Sums3, Sums3, Sums3, Sums3) {
-    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>()
-    var b0 = SIMD8<Float>(), b1 = SIMD8<Float>(), b2 = SIMD8<Float>()
-    var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>()
-    var d0 = SIMD8<Float>(), d1 = SIMD8<Float>(), d2 = SIMD8<Float>()
+                _ x2: UnsafePointer<Float>, count: Int, _ acc: UnsafeMutablePointer<SIMD8<Float>>, _ stride: Int) {
+    let pa = acc, pb = acc + stride, pc = acc + 2 &* stride, pd = acc + 3 &* stride
+    var a0 = pa[0], a1 = pa[1], a2 = pa[2]
+    var b0 = pb[0], b1 = pb[1], b2 = pb[2]
+    var c0 = pc[0], c1 = pc[1], c2 = pc[2]
+    var d0 = pd[0], d1 = pd[1], d2 = pd[2]
     var k = 0
     while k < count {
         let p = loadF32x8(x0, k), q = loadF32x8(x1, k), s = loadF32x8(x2, k)
@@ -176,17 +199,20 @@ func packDot4x3(_ w0: UnsafePointer<Float>, _ w1: UnsafePointer<Float>, _ w2: Un
         d0.addProduct(v, p); d1.addProduct(v, q); d2.addProduct(v, s)
         k &+= 8
     }
-    return ((hsum(a0), hsum(a1), hsum(a2)), (hsum(b0), hsum(b1), hsum(b2)),
-            (hsum(c0), hsum(c1), hsum(c2)), (hsum(d0), hsum(d1), hsum(d2)))
+    pa[0] = a0; pa[1] = a1; pa[2] = a2
+    pb[0] = b0; pb[1] = b1; pb[2] = b2
+    pc[0] = c0; pc[1] = c1; pc[2] = c2
+    pd[0] = d0; pd[1] = d1; pd[2] = d2
 }
 
-/// 4 f32 rows . 2 tokens (third sum 0).
+/// 4 f32 rows . 2 tokens.
 @inline(__always)
 func packDot4x2(_ w0: UnsafePointer<Float>, _ w1: UnsafePointer<Float>, _ w2: UnsafePointer<Float>,
                 _ w3: UnsafePointer<Float>, _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>,
-                count: Int) -> (Sums3, Sums3, Sums3, Sums3) {
-    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), b0 = SIMD8<Float>(), b1 = SIMD8<Float>()
-    var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), d0 = SIMD8<Float>(), d1 = SIMD8<Float>()
+                count: Int, _ acc: UnsafeMutablePointer<SIMD8<Float>>, _ stride: Int) {
+    let pa = acc, pb = acc + stride, pc = acc + 2 &* stride, pd = acc + 3 &* stride
+    var a0 = pa[0], a1 = pa[1], b0 = pb[0], b1 = pb[1]
+    var c0 = pc[0], c1 = pc[1], d0 = pd[0], d1 = pd[1]
     var k = 0
     while k < count {
         let p = loadF32x8(x0, k), q = loadF32x8(x1, k)
@@ -196,14 +222,17 @@ func packDot4x2(_ w0: UnsafePointer<Float>, _ w1: UnsafePointer<Float>, _ w2: Un
         v = loadF32x8(w3, k); d0.addProduct(v, p); d1.addProduct(v, q)
         k &+= 8
     }
-    return ((hsum(a0), hsum(a1), 0), (hsum(b0), hsum(b1), 0), (hsum(c0), hsum(c1), 0), (hsum(d0), hsum(d1), 0))
+    pa[0] = a0; pa[1] = a1; pb[0] = b0; pb[1] = b1
+    pc[0] = c0; pc[1] = c1; pd[0] = d0; pd[1] = d1
 }
 
-/// 4 f32 rows . 1 token (other sums 0).
+/// 4 f32 rows . 1 token.
 @inline(__always)
 func packDot4x1(_ w0: UnsafePointer<Float>, _ w1: UnsafePointer<Float>, _ w2: UnsafePointer<Float>,
-                _ w3: UnsafePointer<Float>, _ x0: UnsafePointer<Float>, count: Int) -> (Sums3, Sums3, Sums3, Sums3) {
-    var a = SIMD8<Float>(), b = SIMD8<Float>(), c = SIMD8<Float>(), d = SIMD8<Float>()
+                _ w3: UnsafePointer<Float>, _ x0: UnsafePointer<Float>, count: Int,
+                _ acc: UnsafeMutablePointer<SIMD8<Float>>, _ stride: Int) {
+    let pa = acc, pb = acc + stride, pc = acc + 2 &* stride, pd = acc + 3 &* stride
+    var a = pa[0], b = pb[0], c = pc[0], d = pd[0]
     var k = 0
     while k < count {
         let p = loadF32x8(x0, k)
@@ -211,5 +240,5 @@ func packDot4x1(_ w0: UnsafePointer<Float>, _ w1: UnsafePointer<Float>, _ w2: Un
         c.addProduct(loadF32x8(w2, k), p); d.addProduct(loadF32x8(w3, k), p)
         k &+= 8
     }
-    return ((hsum(a), 0, 0), (hsum(b), 0, 0), (hsum(c), 0, 0), (hsum(d), 0, 0))
+    pa[0] = a; pb[0] = b; pc[0] = c; pd[0] = d
 }

@@ -76,6 +76,20 @@ struct Benchmarks {
         }
     }
 
+    @Test("GEMM kernel on cache-resident shapes")
+    func gemmHot() {
+        var rng = TestRNG(seed: 9)
+        for (d, n, t) in [(256, 2048, 64), (256, 4096, 64), (256, 4096, 32), (4096, 2048, 64), (4096, 4096, 32), (256, 2048, 16)] {
+            let x = randomFloats(t * n, &rng)
+            var y = [Float](repeating: 0, count: t * d)
+            let w = Self.weights(d * n, .bf16)
+            defer { w.deallocate() }
+            let reps = max(2, 200 * 64 * 1024 * 64 / (t * d * n))
+            let tT = Self.best(3) { for _ in 0..<reps { gemm(&y, w, .bf16, x, tokens: t, d: d, n: n) } } / Double(reps)
+            print("BENCH gemm-hot bf16 \(d)x\(n) T=\(t) \(Self.f(2 * Double(t * d * n) / tT / 1e9, 1)) GFLOP/s")
+        }
+    }
+
     @Test("dispatch overhead: ThreadPool vs DispatchQueue.concurrentPerform on empty and small jobs")
     func dispatchOverhead() {
         let pool = ThreadPool(threads: 2)
