@@ -8,23 +8,30 @@ import Darwin
 // AVX2 GEMM path for half-precision weights (bf16, f16) that converts each weight element to Float32 once
 // per call (per block of `packTokenBlock` tokens), instead of once per 4-token tile as `gemmRows` does.
 //
-// Per thread: a block of `packRows` weight rows x `packCols` columns is widened into a thread-local f32
-// scratch buffer (the "pack"), then every token of the block runs over it with a 4-row x 3-token microkernel
-// of SIMD8 dot-product accumulators (12 ymm accumulators + 3 X operands + 1 weight operand = 16 registers).
-// Partial sums per column chunk are horizontally summed into a per-row/token accumulator; the chunking
-// depends only on n, so each output element's arithmetic is independent of the thread split and of which
-// other rows/tokens share its tile: results are bit-identical for any pool size.
+// Per thread: a block of weight rows x columns (`packShape`) is widened into a thread-local f32 scratch buffer
+// (the "pack"), then every token of the block runs over it with a 4-row x 3-token microkernel of SIMD8
+// dot-product accumulators (12 ymm accumulators + 3 X operands + 1 weight operand = 16 registers). The SIMD8
+// partial sums live in the scratch across column chunks and are horizontally summed once per output, so each
+// output element is a fixed function of (its row, its token, n): the same for any pack shape, thread split or
+// neighbouring rows/tokens, hence bit-identical for any pool size. Not bit-identical to `gemv` or to the
+// f32 / AVX-512 `gemmRows` path (different partial sums); all are plain Float32 accumulations.
 
-/// Rows converted per pack. 4 = one microkernel row tile.
-let packRows = envInt("PACK_ROWS", 4)
-/// Columns per pack (multiple of 8): 4 rows x 1024 x 4 B = 16 KiB of f32 weights stay in L1 while X streams.
-let packCols = envInt("PACK_COLS", 1024)
-func envInt(_ k: String, _ d: Int) -> Int { getenv(k).flatMap { Int(String(cString: $0)) } ?? d }
+/// Pack shape (rows, columns) for a batch of t tokens; rows x columns <= `packFloats`.
+/// Measured bf16 16384x4096 on Zen 5, 1 thread, GFLOP/s (T=16 / T=64): 4x1024 -> 70 / 100, 8x512 -> 77 / 95,
+/// 16x256 -> 82 / 87. Few tokens: more rows per pack reuse each 3-token X tile over 4 row tiles in L1.
+/// Many tokens: long 1024-column chunks keep per-call overhead (accumulator loads/stores) low.
+@inline(__always)
+func packShape(tokens t: Int) -> (rows: Int, cols: Int) { t < 32 ? (16, 256) : (4, 1024) }
+/// Floats in one pack buffer (the largest rows x cols of `packShape`).
+let packFloats = 4096
+/// Most rows in a pack (sizes the accumulator buffer).
+let packMaxRows = 16
 /// Tokens per pass over a pack (multiple of 3); bounds the accumulator buffer.
 let packTokenBlock = 96
 
-/// Floats in one thread's scratch: the pack plus the accumulators.
-let packScratchFloats = 2 * packRows * packCols + 8 * packRows * packTokenBlock
+/// Floats in one thread's scratch: two pack buffers (current, next) plus SIMD8 accumulators
+/// (2 x 16 KiB + 48 KiB = 80 KiB).
+let packScratchFloats = 2 * packFloats + 8 * packMaxRows * packTokenBlock
 
 /// Thread-local scratch (allocated on a thread's first packed GEMM, freed when the thread exits).
 let packScratchKey: pthread_key_t = {
@@ -94,11 +101,11 @@ func gemmPackedRows(_ type: WeightType, _ y: UnsafeMutablePointer<Float>, _ w: U
     let rowBytes = n &* type.byteSize
     let nv = n & ~7                        // vectorised columns; the rest is a scalar tail
     let scratch = packScratch()
-    var pack = scratch, nextPack = scratch + packRows &* packCols
+    let (packRows, packCols) = packShape(tokens: t)
+    var pack = scratch, nextPack = scratch + packFloats
     // SIMD8 partial sums carried across column chunks: acc[r * tb + i] for row r of the pack, token i.
-    let acc = UnsafeMutableRawPointer(scratch + 2 &* packRows &* packCols)
-        .bindMemory(to: SIMD8<Float>.self, capacity: packRows &* packTokenBlock)
-    let tb0 = min(packTokenBlock, t)
+    let acc = UnsafeMutableRawPointer(scratch + 2 &* packFloats)
+        .bindMemory(to: SIMD8<Float>.self, capacity: packMaxRows &* packTokenBlock)
     let ub = rows.upperBound
     // Current step.
     var r0 = rows.lowerBound, t0 = 0, k0 = 0
@@ -170,7 +177,6 @@ func gemmPackedRows(_ type: WeightType, _ y: UnsafeMutablePointer<Float>, _ w: U
         t0 &+= tb
         if t0 >= t { t0 = 0; r0 &+= rb }
     }
-    _ = tb0
 }
 
 // Microkernels: acc[r * stride + j] += lane-wise Σ_k W[r, k] X[j, k] over `count` (multiple of 8) columns,

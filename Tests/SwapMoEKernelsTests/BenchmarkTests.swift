@@ -56,7 +56,7 @@ struct Benchmarks {
         }
     }
 
-    @Test("GEMM per-token speedup at T=16 and T=64 over T=1 GEMV, 16384x4096")
+    @Test("GEMM per-token speedup at T=16, 32 and 64 over T=1 GEMV, 16384x4096")
     func gemmSpeedup() {
         let d = 16384, n = 4096, tMax = 64
         var rng = TestRNG(seed: 2)
@@ -68,9 +68,9 @@ struct Benchmarks {
             for threads in [1, 2] {
                 let pool = ThreadPool(threads: threads)
                 let t1 = Self.best(5) { gemv(&y, w, type, x, d: d, n: n, pool: pool) }
-                for t in [16, tMax] {
-                let tT = Self.best(3) { gemm(&y, w, type, x, tokens: t, d: d, n: n, pool: pool) }
-                print("BENCH gemm \(type) \(d)x\(n) threads=\(threads) T=1 \(Self.f(t1 * 1e3, 3)) ms/token, T=\(t) \(Self.f(tT / Double(t) * 1e3, 3)) ms/token, speedup \(Self.f(t1 / (tT / Double(t))))x, \(Self.f(2 * Double(t * d * n) / tT / 1e9, 1)) GFLOP/s")
+                for t in [16, 32, tMax] {
+                    let tT = Self.best(3) { gemm(&y, w, type, x, tokens: t, d: d, n: n, pool: pool) }
+                    print("BENCH gemm \(type) \(d)x\(n) threads=\(threads) T=1 \(Self.f(t1 * 1e3, 3)) ms/token, T=\(t) \(Self.f(tT / Double(t) * 1e3, 3)) ms/token, speedup \(Self.f(t1 / (tT / Double(t))))x, \(Self.f(2 * Double(t * d * n) / tT / 1e9, 1)) GFLOP/s")
                 }
             }
         }
