@@ -1,6 +1,10 @@
 import SwapMoECore
 // GEMM for prefill: T tokens at once, Y = X W^T.
 //
+// Default (AVX2) build, bf16/f16 weights: `gemmPackedRows` (GEMMPacked.swift) widens each weight element to
+// f32 once per call into a thread-local pack and runs a 4-row x 3-token f32 kernel over it; bf16 16384x4096
+// T=64 measured ~100 vs ~87 GFLOP/s per core for the path below. f32 weights and AVX-512 builds use the path below.
+//
 // Each weight row is read from memory once per call and converted to Float32 once per 4-token tile, while
 // it sits in L1. Blocking: rows in blocks of `gemmRowBlock`, columns in chunks of `gemmColChunk`, tokens in
 // tiles of 4, and a register microkernel (2 rows x 4 tokens of SIMD8 by default, see below).
