@@ -56,21 +56,37 @@ struct Benchmarks {
         }
     }
 
-    @Test("GEMM per-token speedup at T=64 over T=1 GEMV, 16384x4096")
+    @Test("GEMM per-token speedup at T=16, 32 and 64 over T=1 GEMV, 16384x4096")
     func gemmSpeedup() {
-        let d = 16384, n = 4096, t = 64
+        let d = 16384, n = 4096, tMax = 64
         var rng = TestRNG(seed: 2)
-        let x = randomFloats(t * n, &rng)
-        var y = [Float](repeating: 0, count: t * d)
+        let x = randomFloats(tMax * n, &rng)
+        var y = [Float](repeating: 0, count: tMax * d)
         for type in [WeightType.bf16, .f16, .f32] {
             let w = Self.weights(d * n, type)
             defer { w.deallocate() }
             for threads in [1, 2] {
                 let pool = ThreadPool(threads: threads)
                 let t1 = Self.best(5) { gemv(&y, w, type, x, d: d, n: n, pool: pool) }
-                let tT = Self.best(2) { gemm(&y, w, type, x, tokens: t, d: d, n: n, pool: pool) }
-                print("BENCH gemm \(type) \(d)x\(n) threads=\(threads) T=1 \(Self.f(t1 * 1e3, 3)) ms/token, T=\(t) \(Self.f(tT / Double(t) * 1e3, 3)) ms/token, speedup \(Self.f(t1 / (tT / Double(t))))x, \(Self.f(2 * Double(t * d * n) / tT / 1e9, 1)) GFLOP/s")
+                for t in [16, 32, tMax] {
+                    let tT = Self.best(3) { gemm(&y, w, type, x, tokens: t, d: d, n: n, pool: pool) }
+                    print("BENCH gemm \(type) \(d)x\(n) threads=\(threads) T=1 \(Self.f(t1 * 1e3, 3)) ms/token, T=\(t) \(Self.f(tT / Double(t) * 1e3, 3)) ms/token, speedup \(Self.f(t1 / (tT / Double(t))))x, \(Self.f(2 * Double(t * d * n) / tT / 1e9, 1)) GFLOP/s")
+                }
             }
+        }
+    }
+
+    @Test("GEMM kernel on cache-resident shapes")
+    func gemmHot() {
+        var rng = TestRNG(seed: 9)
+        for (d, n, t) in [(256, 2048, 64), (256, 4096, 64), (256, 4096, 32), (4096, 2048, 64), (4096, 4096, 32), (256, 2048, 16)] {
+            let x = randomFloats(t * n, &rng)
+            var y = [Float](repeating: 0, count: t * d)
+            let w = Self.weights(d * n, .bf16)
+            defer { w.deallocate() }
+            let reps = max(2, 200 * 64 * 1024 * 64 / (t * d * n))
+            let tT = Self.best(3) { for _ in 0..<reps { gemm(&y, w, .bf16, x, tokens: t, d: d, n: n) } } / Double(reps)
+            print("BENCH gemm-hot bf16 \(d)x\(n) T=\(t) \(Self.f(2 * Double(t * d * n) / tT / 1e9, 1)) GFLOP/s")
         }
     }
 

@@ -97,6 +97,38 @@ struct LinearTests {
         }
     }
 
+    @Test("GEMM matches the scalar reference for t in 1...70 and beyond one token block, with d/n remainders",
+          arguments: WeightType.allCases)
+    func gemmTokenSweep(type: WeightType) {
+        var rng = TestRNG(seed: 7)
+        // d: row-tile remainders (33, 7) and sizes that split over threads (80, 160); n: column tail (33, 1030),
+        // several column chunks (2100), exact multiples of 8 (80, 96, 160).
+        let shapes: [(d: Int, n: Int)] = [(33, 80), (80, 96), (160, 160), (7, 33), (40, 2100), (17, 1030)]
+        for (si, (d, n)) in shapes.enumerated() {
+            let w = Weights(randomFloats(d * n, &rng), type, misalign: type == .f32 ? 0 : 2)
+            let wd = w.decoded
+            let ts = si < 4 ? Array(1...70) + [96, 97, 100, 200] : [1, 2, 3, 4, 5, 16, 64, 65, 99]
+            let xAll = randomFloats(200 * n, &rng), b = randomFloats(d, &rng)
+            for t in ts {
+                let x = Array(xAll[0 ..< t * n])
+                var expected = [Float](repeating: 0, count: t * d)
+                gemmReference(&expected, w.base, type, x, tokens: t, d: d, n: n, bias: b)
+                let scales = (0..<t).map { i in absDotScale(wd, Array(x[i * n ..< (i + 1) * n]), d: d, n: n) }
+                var ref: [Float]? = nil
+                for pool in testPools {
+                    var y = [Float](repeating: .nan, count: t * d)
+                    gemm(&y, w.base, type, x, tokens: t, d: d, n: n, bias: b, pool: pool)
+                    var bad = 0
+                    for i in 0..<t {
+                        for j in 0..<d where !close(y[i * d + j], expected[i * d + j], scale: scales[i][j] + 1) { bad += 1 }
+                    }
+                    #expect(bad == 0, "t=\(t) d=\(d) n=\(n) threads=\(pool?.threadCount ?? 0): \(bad) mismatches")
+                    if let ref { #expect(bitsEqual(y, ref), "thread count changed GEMM bits t=\(t) d=\(d) n=\(n)") } else { ref = y }
+                }
+            }
+        }
+    }
+
     @Test("GEMM accumulate adds into Y; GEMM is bit-identical across thread counts at a size that splits")
     func gemmAccumulateAndDeterminism() {
         var rng = TestRNG(seed: 5)
