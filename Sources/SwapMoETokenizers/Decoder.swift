@@ -38,16 +38,7 @@ indirect enum TokenDecoder: Sendable {
         case .strip:
             return .strip(content: try f.character("content"), start: try f.int("start", default: 0), stop: try f.int("stop", default: 0))
         case .metaspace:
-            let scheme: PrependScheme
-            if let s = try f.optionalString("prepend_scheme") {
-                guard let p = PrependScheme(rawValue: s) else {
-                    throw TokenizerError.unsupportedOption(component: path, option: "prepend_scheme: \(s)", reason: "expected always, first or never")
-                }
-                scheme = p
-            } else {
-                scheme = try f.bool("add_prefix_space", default: true) ? .always : .never
-            }
-            return .metaspace(replacement: try f.character("replacement"), prependScheme: scheme)
+            return .metaspace(replacement: try f.character("replacement"), prependScheme: try PrependScheme.from(f, path: path))
         case .sequence:
             let items = try f.array("decoders")
             return .sequence(try items.enumerated().compactMap { try from(json: $1, path: "\(path).decoders[\($0)]") })

@@ -42,6 +42,17 @@ enum SplitBehavior: String, CaseIterable, Sendable {
 /// Metaspace's rule for adding the replacement character in front of a piece.
 enum PrependScheme: String, Sendable {
     case always, first, never
+
+    /// A Metaspace component's scheme: `prepend_scheme`, or the older `add_prefix_space` (true = always).
+    static func from(_ f: JSONFields, path: String) throws -> PrependScheme {
+        guard let s = try f.optionalString("prepend_scheme") else {
+            return try f.bool("add_prefix_space", default: true) ? .always : .never
+        }
+        guard let p = PrependScheme(rawValue: s) else {
+            throw TokenizerError.unsupportedOption(component: path, option: "prepend_scheme: \(s)", reason: "expected always, first or never")
+        }
+        return p
+    }
 }
 
 /// The GPT-2 splitting pattern used by ByteLevel with `use_regex: true`.
@@ -79,17 +90,8 @@ indirect enum PreTokenizer: Sendable {
                           behavior: try SplitBehavior.from(f, key: "behavior", default: .isolated),
                           invert: try f.bool("invert", default: false))
         case .metaspace:
-            let replacement = try f.character("replacement")
-            let scheme: PrependScheme
-            if let s = try f.optionalString("prepend_scheme") {
-                guard let p = PrependScheme(rawValue: s) else {
-                    throw TokenizerError.unsupportedOption(component: path, option: "prepend_scheme: \(s)", reason: "expected always, first or never")
-                }
-                scheme = p
-            } else {
-                scheme = try f.bool("add_prefix_space", default: true) ? .always : .never
-            }
-            return .metaspace(replacement: replacement, prependScheme: scheme, split: try f.bool("split", default: true))
+            return .metaspace(replacement: try f.character("replacement"), prependScheme: try PrependScheme.from(f, path: path),
+                              split: try f.bool("split", default: true))
         case .whitespace:
             return .whitespace(try BacktrackingRegex(#"\w+|[^\w\s]+"#))
         case .whitespaceSplit:
