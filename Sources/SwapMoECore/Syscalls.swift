@@ -199,7 +199,9 @@ public enum ProcessMemory {
         defer { fclose(f) }
         var line = [CChar](repeating: 0, count: 256)
         while fgets(&line, 256, f) != nil {
-            let s = String(cString: line)
+            let s = line.withUnsafeBufferPointer { b in
+                String(decoding: UnsafeRawBufferPointer(b).prefix { $0 != 0 }, as: UTF8.self)
+            }
             if s.hasPrefix(name) {
                 let digits = s.dropFirst(name.count).filter { $0.isNumber }
                 return (UInt64(String(digits)) ?? 0) * 1024
