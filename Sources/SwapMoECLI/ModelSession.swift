@@ -20,18 +20,21 @@ struct EngineOptions: Equatable {
     var ioThreads = 2
     /// `pread` into the arena (any archive) or `mmap` (raw archives: serve from the mapping, madvise in/out).
     var io = IOMode.pread
+    /// Text whose routing picks the `static` policy's experts.
+    var calibration: String?
     enum IOMode: String, Equatable { case pread, mmap }
 
     static let optionNames: [String: [String]] = [
-        "--threads": ["-t"], "--ctx": ["-c"], "--policy": [], "--max-rss": [], "--evict": [], "--swap-interval": [], "--io-threads": [], "--io": [],
+        "--threads": ["-t"], "--ctx": ["-c"], "--policy": [], "--max-rss": [], "--evict": [], "--swap-interval": [], "--io-threads": [], "--io": [], "--calibration": [],
     ]
 
     static let help = [
-        "  --policy P           resident | exact | swap (default: resident if the model fits --max-rss, else exact)",
+        "  --policy P           resident | exact | swap | static (default: resident if the model fits --max-rss, else exact)",
         "  --max-rss SIZE       hard cap on resident memory (2G, 800M, bytes); sizes the expert arena",
         "  --evict lru|lfu      exact policy: which resident expert to evict (default lru)",
         "  --swap-interval N    swap policy: tokens between Virtual Expert updates (default 8)",
         "  --io-threads N       expert loader threads (default 2)",
+        "  --calibration FILE   static policy: text whose routing picks each layer's fixed experts",
         "  --io pread|mmap      load experts with pread (+O_DIRECT) into the arena (default), or, for raw archives,",
         "                       serve them from the file mapping, madvise(WILLNEED) in and MADV_DONTNEED out",
     ].joined(separator: "\n")
@@ -52,8 +55,12 @@ struct EngineOptions: Equatable {
             guard let v = IOMode(rawValue: m.lowercased()) else { throw UsageError("--io must be pread or mmap, not '\(m)'") }
             io = v
         }
-        if policy == .swap || policy == .exact, maxRSS == nil {
-            throw UsageError("--policy \(policy!.rawValue) needs --max-rss SIZE to size the expert arena")
+        calibration = a.value("--calibration")
+        if let p = policy, p != .resident, maxRSS == nil {
+            throw UsageError("--policy \(p.rawValue) needs --max-rss SIZE to size the expert arena")
+        }
+        if policy == .static, calibration == nil {
+            throw UsageError("--policy static needs --calibration FILE: a text whose routing picks each layer's experts")
         }
     }
 }
@@ -97,12 +104,13 @@ final class ModelSession {
         let plan = try o.maxRSS.map { cap throws(PlanError) in try planner.plan(cap: cap, policy: policy, ioThreads: o.ioThreads) }
         self.policy = policy
         self.plan = plan
-        let experts = try ModelSession.makeProvider(archive, policy: policy, plan: plan, planner: planner, options: o)
+        let experts = try ModelSession.makeProvider(archive, policy: policy, plan: plan, planner: planner, options: o, tokenizer: tokenizer)
         model = try DecoderModel(archive: archive, experts: experts, context: o.context, threads: o.threads)
         loadSeconds = monotonicSeconds() - start
     }
 
-    static func makeProvider(_ archive: Archive, policy: Policy, plan: MemoryPlan?, planner: Planner, options o: EngineOptions) throws -> ExpertProvider {
+    static func makeProvider(_ archive: Archive, policy: Policy, plan: MemoryPlan?, planner: Planner, options o: EngineOptions,
+                             tokenizer: Tokenizer) throws -> ExpertProvider {
         let loader = ExpertLoader.Options(ioThreads: o.ioThreads)
         let storage: ExpertStorage = o.io == .mmap ? .mapped : .arena()
         switch policy {
@@ -118,7 +126,33 @@ final class ModelSession {
             return try SwapExperts(archive: archive, residents: residents,
                                    options: .init(spareSlots: planner.spareSlots, swapInterval: o.swapInterval,
                                                   window: planner.importanceWindow, storage: storage, loader: loader))
+        case .static:
+            guard let plan, let file = o.calibration else { throw SessionError.policyNeedsCap("static") }
+            let residents = Dictionary(uniqueKeysWithValues: zip(plan.moeLayers, plan.perLayer))
+            let chosen = try calibrate(archive, file: file, residents: residents, slots: plan.slots, options: o, tokenizer: tokenizer)
+            return try SwapExperts(archive: archive, residents: residents,
+                                   options: .init(spareSlots: 0, swapInterval: o.swapInterval, window: planner.importanceWindow,
+                                                  initialResidents: .explicit(chosen), storage: storage, loader: loader))
         }
+    }
+
+    /// The static baseline's calibration pass: runs the calibration text under the exact policy in the same
+    /// number of slots (so the cap holds) and returns each layer's most frequently routed experts. The
+    /// calibration model and its arena are released before the static provider allocates its own.
+    static func calibrate(_ archive: Archive, file: String, residents: [Int: Int], slots: Int, options o: EngineOptions,
+                          tokenizer: Tokenizer) throws -> [Int: [Int]] {
+        let ids = tokenizer.encode(try readText(file))
+        guard ids.count >= 2 else { throw SessionError.emptyCalibration(file) }
+        let exact = try ExactExperts(archive: archive, slots: slots, options: .init(loader: .init(ioThreads: o.ioThreads)))
+        let counter = RoutingCounter(wrapping: exact, expertsPerToken: archive.manifest.model.expertsPerToken)
+        let model = try DecoderModel(archive: archive, experts: counter, context: o.context, threads: o.threads)
+        var i = 0
+        while i < ids.count {
+            model.reset()
+            _ = try model.forward(Array(ids[i..<min(ids.count, i + o.context)]))
+            i += o.context
+        }
+        return counter.mostFrequent(residents)
     }
 
     /// Expert-serving counters for the stats line and `--json`.
@@ -157,8 +191,8 @@ final class ModelSession {
             let rate = i("hits") + i("misses") > 0 ? 100 * Double(i("hits")) / Double(i("hits") + i("misses")) : 0
             return "exact: \(i("hits")) hits, \(i("misses")) misses (\(formatFixed(rate, digits: 1))% hit rate), \(i("loads")) loads, "
                 + "\(ByteSize.format(i("bytes_read"))) read, stall \(formatFixed(d["stall_seconds"] as? Double ?? 0, digits: 2)) s" + cap
-        case .swap:
-            return "swap: \(i("virtual_experts_per_layer")) of \(archive.manifest.model.stacks.first?.expertsPerLayer ?? 0) experts per layer resident, "
+        case .swap, .static:
+            return "\(policy.rawValue): \(i("virtual_experts_per_layer")) of \(archive.manifest.model.stacks.first?.expertsPerLayer ?? 0) experts per layer resident, "
                 + "\(i("swaps")) swaps, \(ByteSize.format(i("bytes_read"))) read, stall \(formatFixed(d["stall_seconds"] as? Double ?? 0, digits: 2)) s" + cap
         }
     }
@@ -190,6 +224,7 @@ enum SessionError: Error, CustomStringConvertible {
     case unreadable(String)
     case policyNeedsCap(String)
     case mmapNeedsRaw(String, String)
+    case emptyCalibration(String)
 
     var description: String {
         switch self {
@@ -197,6 +232,7 @@ enum SessionError: Error, CustomStringConvertible {
         case .emptyPrompt: "the prompt encodes to no tokens; give a non-empty -p TEXT"
         case .unreadable(let p): "cannot read text file '\(p)'; check the path"
         case .policyNeedsCap(let p): "policy \(p) needs --max-rss SIZE to size its expert arena"
+        case .emptyCalibration(let f): "calibration text '\(f)' encodes to fewer than 2 tokens; give a longer text"
         case let .mmapNeedsRaw(path, block): "--io mmap serves experts in place, but '\(path)' stores \(block) compressed; re-pack without --compress, or use --io pread"
         }
     }

@@ -7,7 +7,7 @@ import SwapMoEEngine
 /// `swapmoe plan <archive> --max-rss SIZE [--ctx N] [--policy P] [--json]`
 enum PlanCommand {
     static let usage = """
-    usage: swapmoe plan <archive> --max-rss SIZE [--ctx N] [--policy resident|exact|swap] [--io-threads N] [--json]
+    usage: swapmoe plan <archive> --max-rss SIZE [--ctx N] [--policy resident|exact|swap|static] [--io-threads N] [--json]
 
     Shows how a memory cap would be spent: runtime baseline, dense weights, KV cache and workspace,
     I/O buffers, margin, and the expert arena (slots, and Virtual Experts per layer for --policy swap).
@@ -15,7 +15,7 @@ enum PlanCommand {
 
       --max-rss SIZE     hard cap on resident memory: 1.5G, 800M, or bytes
       -c, --ctx N        context size in tokens (default 2048)
-      --policy P         resident, exact or swap (default: resident if it fits, else exact)
+      --policy P         resident, exact, swap or static (default: resident if it fits, else exact)
       --io-threads N     expert loader threads (default 2)
       --json             print the plan as JSON
     """
@@ -63,7 +63,7 @@ enum PlanCommand {
         for (name, bytes) in p.breakdown { lines.append("  \(name.padding(toLength: 40, withPad: " ", startingAt: 0)) \(ByteSize.format(bytes))") }
         lines.append("  \("total".padding(toLength: 40, withPad: " ", startingAt: 0)) \(ByteSize.format(p.total)) of \(ByteSize.format(p.cap))")
         lines.append("  experts resident: \(p.slots) slots for \(p.totalExperts) experts (\(formatFixed(100 * p.expertFraction, digits: 1))%)")
-        if p.policy == .swap, let f = p.perLayer.first {
+        if p.policy == .swap || p.policy == .static, let f = p.perLayer.first {
             lines.append("  Virtual Experts per MoE layer: \(Set(p.perLayer).count == 1 ? "\(f)" : p.perLayer.map(String.init).joined(separator: ",")) of \(p.expertsPerLayer), plus \(p.spareSlots) spare slots")
         }
         return lines.joined(separator: "\n")
@@ -76,7 +76,7 @@ func parseCap(_ s: String) throws(UsageError) -> Int {
 }
 
 func parsePolicy(_ s: String) throws(UsageError) -> Policy {
-    guard let p = Policy(rawValue: s.lowercased()) else { throw UsageError("--policy must be resident, exact or swap, not '\(s)'") }
+    guard let p = Policy(rawValue: s.lowercased()) else { throw UsageError("--policy must be resident, exact, swap or static, not '\(s)'") }
     return p
 }
 

@@ -10,6 +10,9 @@ public enum Policy: String, Sendable, CaseIterable {
     case exact
     /// SwapMoE: each layer routes among its resident Virtual Experts only; swaps happen in the background.
     case swap
+    /// The paper's pruning baseline: each layer keeps its most frequently routed experts from a calibration
+    /// pass and routes among them only; nothing is ever swapped.
+    case `static`
 }
 
 /// A memory budget split into its parts. Every byte the process will hold is in one line of `breakdown`,
@@ -111,7 +114,7 @@ public struct Planner: Sendable {
         switch policy {
         case .resident: 0
         case .exact: ioThreads * perThreadIO
-        case .swap: ioThreads * perThreadIO + ImportanceTracker.memoryBytes(layers: moeLayers.count, experts: expertsPerLayer, window: importanceWindow)
+        case .swap, .static: ioThreads * perThreadIO + ImportanceTracker.memoryBytes(layers: moeLayers.count, experts: expertsPerLayer, window: importanceWindow)
         }
     }
 
@@ -122,6 +125,7 @@ public struct Planner: Sendable {
         case .resident: totalExperts
         case .exact: min(totalExperts, expertsPerToken + 1)
         case .swap: expertsPerToken * moeLayers.count + spareSlots
+        case .static: expertsPerToken * moeLayers.count
         }
     }
 
@@ -144,15 +148,16 @@ public struct Planner: Sendable {
         case .exact:
             p.slots = min(totalExperts, affordable)
             p.perLayer = moeLayers.map { _ in min(expertsPerLayer, p.slots) }
-        case .swap:
+        case .swap, .static:
             if affordable >= totalExperts {
                 // Everything fits: every expert is a Virtual Expert and nothing ever needs swapping.
                 p.perLayer = moeLayers.map { _ in expertsPerLayer }
                 p.slots = totalExperts
                 return p
             }
-            // The spare slots receive swapped-in experts; the rest are split uniformly across MoE layers.
-            let usable = affordable - spareSlots
+            // Swap's spare slots receive swapped-in experts; the rest are split uniformly across MoE layers.
+            let spares = policy == .swap ? spareSlots : 0
+            let usable = affordable - spares
             let perLayer = min(expertsPerLayer, usable / max(moeLayers.count, 1))
             var layers = moeLayers.map { _ in perLayer }
             var left = usable - perLayer * moeLayers.count
@@ -162,8 +167,8 @@ public struct Planner: Sendable {
                 i = (i + 1) % layers.count
             }
             p.perLayer = layers
-            p.spareSlots = spareSlots
-            p.slots = layers.reduce(0, +) + spareSlots
+            p.spareSlots = spares
+            p.slots = layers.reduce(0, +) + spares
         case .resident:
             break
         }

@@ -122,6 +122,20 @@ struct MemoryCapTests {
         #expect(r["decode_bytes_read_per_token"] != nil)
     }
 
+    @Test("static keeps each layer's calibrated experts: under the cap, no stall, never swaps")
+    func staticPolicy() throws {
+        let m = try cappedModel()
+        defer { TestPaths.remove(m.dir) }
+        let cap = try minimumCap(m.archive, policy: "static", ctx: 128)
+        let r = try jsonObject(try runCommand(bin, ["run", m.archive, "-p", "Lyme", "-n", "24", "--temp", "0", "--ignore-eos", "--ctx", "128",
+                                                    "--policy", "static", "--max-rss", "\(cap)", "--calibration", m.text, "--json"]))
+        #expect(r["policy"] as? String == "static")
+        #expect(r["swaps"] as? Int == 0 && r["stall_seconds"] as? Double == 0)
+        #expect((r["peak_rss_bytes"] as! Int) <= cap)
+        let u = try runCommand(bin, ["run", m.archive, "-p", "x", "--policy", "static", "--max-rss", "\(cap)"])
+        #expect(u.status == 64 && u.stderr.contains("needs --calibration"))
+    }
+
     @Test("a cap below the minimum fails before any work, naming the minimum")
     func tooSmall() throws {
         let m = try cappedModel()
