@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import SwapMoECore
 import SwapMoEModels
 
@@ -14,13 +17,17 @@ enum EvalCommand {
       --text FILE        the text to score (UTF-8)
       -c, --ctx N        window length in tokens (default 512)
       -t, --threads N    compute threads (default: all cores)
+      --save-logits FILE write every predicted position's logits (f32 rows) for later comparison
+      --reference FILE   compare with logits saved by another run: adds mean KL(reference || this) and
+                         top-1 agreement
       --json             print {"ppl", "mean_nll", "tokens", "windows", ...}
     \(EngineOptions.help)
     """
 
-    struct Options: Equatable { var engine: EngineOptions; var text: String; var json = false }
+    struct Options: Equatable { var engine: EngineOptions; var text: String; var json = false; var saveLogits: String?; var reference: String? }
 
-    static let spec = Arguments.Spec(options: EngineOptions.optionNames.merging(["--text": []]) { a, _ in a }, flags: ["--json": []])
+    static let spec = Arguments.Spec(options: EngineOptions.optionNames.merging(["--text": [], "--save-logits": [], "--reference": []]) { a, _ in a },
+                                     flags: ["--json": []])
 
     static func parse(_ args: [String]) throws(UsageError) -> Options {
         let a = try Arguments(args, spec: spec)
@@ -28,7 +35,7 @@ enum EvalCommand {
         guard let text = a.value("--text") else { throw UsageError("missing --text FILE: the text to score") }
         var engine = try EngineOptions(archive: a.positionals[0], a)
         if a.value("--ctx") == nil { engine.context = 512 }
-        return Options(engine: engine, text: text, json: a.has("--json"))
+        return Options(engine: engine, text: text, json: a.has("--json"), saveLogits: a.value("--save-logits"), reference: a.value("--reference"))
     }
 
     static func run(_ args: [String]) throws -> Int32 {
@@ -37,19 +44,86 @@ enum EvalCommand {
         let session = try ModelSession(o.engine)
         let ids = session.tokenizer.encode(text, addSpecialTokens: true)
         let bar = ProgressBar("evaluating")
-        let r = try session.model.perplexity(ids, context: o.engine.context) { bar.update($0, $1) }
+        let vocab = session.model.spec.vocab
+        let writer = try o.saveLogits.map { try LogitsFile.create($0, vocab: vocab) }
+        let reader = try o.reference.map { try LogitsFile.open($0, vocab: vocab) }
+        var comparison = DistributionComparison()
+        var refRow = [Float](repeating: 0, count: vocab)
+        let r = try session.model.perplexity(ids, context: o.engine.context, onWindow: { bar.update($0, $1) }) { row in
+            try writer?.append(row)
+            if let reader {
+                try reader.read(row: comparison.positions, into: &refRow)
+                refRow.withUnsafeBufferPointer { comparison.add(reference: $0, this: row) }
+            }
+        }
         bar.finish()
+        if let reader, comparison.positions != reader.rows {
+            throw LogitsFileError.mismatch(reader.path, "\(reader.rows) positions saved, \(comparison.positions) evaluated")
+        }
+        let compared: [String: Any] = reader == nil ? [:] : ["kl": comparison.meanKL, "top1_agreement": comparison.top1Agreement]
         let peak = ProcessMemory.peakRSS()
         if o.json {
             Terminal.out(try jsonLine(["ppl": r.ppl, "mean_nll": r.meanNLL, "tokens": r.tokens, "windows": r.windows,
                                        "predicted_tokens": r.predicted, "ctx": o.engine.context, "seconds": r.seconds,
-                                       "tok_s": tokPerSec(r.predicted, r.seconds), "peak_rss_bytes": peak].merging(session.expertStats) { a, _ in a }))
+                                       "tok_s": tokPerSec(r.predicted, r.seconds), "peak_rss_bytes": peak].merging(session.expertStats) { a, _ in a }
+                                       .merging(compared) { a, _ in a }))
         } else {
             Terminal.out("perplexity \(formatFixed(r.ppl, digits: 4)) (mean NLL \(formatFixed(r.meanNLL, digits: 6))) over \(r.predicted) predicted tokens "
                          + "of \(r.tokens) in \(r.windows) windows of \(o.engine.context)")
+            if reader != nil {
+                Terminal.out("against the reference: mean KL \(formatFixed(comparison.meanKL, digits: 6)), top-1 agreement \(formatFixed(100 * comparison.top1Agreement, digits: 2))%")
+            }
             Terminal.err("\(formatFixed(tokPerSec(r.predicted, r.seconds), digits: 1)) tok/s | peak RSS \(ByteSize.format(peak))")
             Terminal.err(session.expertStatsLine)
         }
         return 0
+    }
+}
+
+/// Logits of every predicted position, for comparing runs: `SWPLOGT1`, u64 vocab, then f32 rows.
+final class LogitsFile {
+    static let magic = Array("SWPLOGT1".utf8)
+    let path: String
+    let vocab: Int
+    let rows: Int
+    private let fd: FileHandleFD
+    private var written = 0
+
+    private init(path: String, vocab: Int, rows: Int, fd: FileHandleFD) { self.path = path; self.vocab = vocab; self.rows = rows; self.fd = fd }
+
+    static func create(_ path: String, vocab: Int) throws -> LogitsFile {
+        let fd = try FileHandleFD(path: path, flags: O_WRONLY | O_CREAT | O_TRUNC)
+        var header = magic
+        withUnsafeBytes(of: UInt64(vocab).littleEndian) { header.append(contentsOf: $0) }
+        try header.withUnsafeBytes { try fd.pwrite($0.baseAddress!, count: 16, offset: 0) }
+        return LogitsFile(path: path, vocab: vocab, rows: 0, fd: fd)
+    }
+
+    static func open(_ path: String, vocab: Int) throws -> LogitsFile {
+        let fd = try FileHandleFD.openForReading(path)
+        var header = [UInt8](repeating: 0, count: 16)
+        let n = try header.withUnsafeMutableBytes { try fd.pread(into: $0.baseAddress!, count: 16, offset: 0) }
+        guard n == 16, Array(header[0..<8]) == magic else { throw LogitsFileError.mismatch(path, "not a logits file saved by 'eval --save-logits'") }
+        let v = header.withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self))) }
+        guard v == vocab else { throw LogitsFileError.mismatch(path, "saved for a vocabulary of \(v), this model has \(vocab)") }
+        return LogitsFile(path: path, vocab: vocab, rows: (try fd.size() - 16) / (4 * vocab), fd: fd)
+    }
+
+    func append(_ row: UnsafeBufferPointer<Float>) throws {
+        try fd.pwrite(UnsafeRawPointer(row.baseAddress!), count: 4 * vocab, offset: 16 + written * 4 * vocab)
+        written += 1
+    }
+
+    func read(row i: Int, into out: inout [Float]) throws {
+        guard i < rows else { throw LogitsFileError.mismatch(path, "has \(rows) positions, more were evaluated") }
+        let n = try out.withUnsafeMutableBytes { try fd.pread(into: $0.baseAddress!, count: 4 * vocab, offset: 16 + i * 4 * vocab) }
+        guard n == 4 * vocab else { throw LogitsFileError.mismatch(path, "is truncated") }
+    }
+}
+
+enum LogitsFileError: Error, CustomStringConvertible {
+    case mismatch(String, String)
+    var description: String {
+        switch self { case let .mismatch(p, why): "reference logits '\(p)' \(why); save them again with 'swapmoe eval --save-logits' on the same text and --ctx" }
     }
 }

@@ -17,6 +17,7 @@ public enum SwapMoECLI {
       eval      perplexity on a text file
       bench     prefill and decode speed against the memory-bandwidth roofline
       plan      how a --max-rss cap would be spent (arena slots, Virtual Experts per layer)
+      sweep     perplexity, KL, top-1 agreement, speed and peak RSS across caps and policies
 
     Run 'swapmoe <command> --help' for a command's options.
     """
@@ -34,6 +35,7 @@ public enum SwapMoECLI {
             "eval": (EvalCommand.usage, EvalCommand.run),
             "bench": (BenchCommand.usage, BenchCommand.run),
             "plan": (PlanCommand.usage, PlanCommand.run),
+            "sweep": (SweepCommand.usage, SweepCommand.run),
             "__measure-dram": ("(internal) prints DRAM read GB/s", MeasureDRAMCommand.run),
         ]
         guard let cmd = commands[command] else {

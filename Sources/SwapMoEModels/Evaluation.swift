@@ -22,7 +22,9 @@ extension DecoderModel {
         return Double(m) + log(s) - Double(logits[target])
     }
 
-    public func perplexity(_ ids: [Int], context: Int, onWindow: ((Int, Int) -> Void)? = nil) throws -> PerplexityResult {
+    /// `onRow` sees every predicted position's logits, in order (for saving or comparing distributions).
+    public func perplexity(_ ids: [Int], context: Int, onWindow: ((Int, Int) -> Void)? = nil,
+                           onRow: ((UnsafeBufferPointer<Float>) throws -> Void)? = nil) throws -> PerplexityResult {
         let start = monotonicSeconds()
         var total = 0.0, predicted = 0, windows = 0
         var w = 0
@@ -36,9 +38,11 @@ extension DecoderModel {
             while i < window.count - 1 {
                 let n = min(ws.capacity, window.count - 1 - i)
                 let logits = try forward(Array(window[i..<(i + n)]), logits: .all)
-                logits.withUnsafeBufferPointer { lp in
+                try logits.withUnsafeBufferPointer { lp in
                     for j in 0..<n {
-                        total += DecoderModel.nll(UnsafeBufferPointer(rebasing: lp[(j * spec.vocab)..<((j + 1) * spec.vocab)]), target: window[i + j + 1])
+                        let row = UnsafeBufferPointer(rebasing: lp[(j * spec.vocab)..<((j + 1) * spec.vocab)])
+                        total += DecoderModel.nll(row, target: window[i + j + 1])
+                        try onRow?(row)
                     }
                 }
                 predicted += n
@@ -50,5 +54,36 @@ extension DecoderModel {
         }
         return PerplexityResult(meanNLL: predicted > 0 ? total / Double(predicted) : .nan, tokens: ids.count, windows: windows,
                                 predicted: predicted, seconds: monotonicSeconds() - start)
+    }
+}
+
+/// Compares next-token distributions with a reference model's, position by position: KL(reference || this)
+/// and whether the most likely token is the same (SwapMoE's quality measures beside perplexity).
+public struct DistributionComparison: Sendable {
+    public private(set) var positions = 0
+    public private(set) var klSum = 0.0
+    public private(set) var top1Agree = 0
+
+    public init() {}
+
+    public var meanKL: Double { positions > 0 ? klSum / Double(positions) : .nan }
+    public var top1Agreement: Double { positions > 0 ? Double(top1Agree) / Double(positions) : .nan }
+
+    static func logSoftmax(_ x: UnsafeBufferPointer<Float>) -> [Double] {
+        var m = -Float.infinity
+        for v in x { m = max(m, v) }
+        var s = 0.0
+        for v in x { s += Double(expf(v - m)) }
+        let lse = Double(m) + log(s)
+        return x.map { Double($0) - lse }
+    }
+
+    public mutating func add(reference: UnsafeBufferPointer<Float>, this: UnsafeBufferPointer<Float>) {
+        let p = DistributionComparison.logSoftmax(reference), q = DistributionComparison.logSoftmax(this)
+        var kl = 0.0
+        for i in p.indices { kl += exp(p[i]) * (p[i] - q[i]) }
+        klSum += kl
+        if Sampler.argmax(Array(reference)) == Sampler.argmax(Array(this)) { top1Agree += 1 }
+        positions += 1
     }
 }

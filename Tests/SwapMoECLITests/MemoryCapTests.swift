@@ -163,3 +163,29 @@ struct MemoryCapTests {
         }
     }
 }
+
+@Suite("sweep", .serialized)
+struct SweepTests {
+    @Test("sweep compares every policy and cap with resident: exact has KL 0 and full top-1 agreement")
+    func sweep() throws {
+        let m = try cappedModel()
+        defer { TestPaths.remove(m.dir) }
+        let svg = m.dir + "/sweep.svg"
+        let r = try jsonObject(try runCommand(TestPaths.swapmoeBinary, ["sweep", m.archive, "--text", m.text, "--ctx", "64",
+                                                                        "--caps", "60%,100%", "--json", "--svg", svg]))
+        let rows = try #require(r["rows"] as? [[String: Any]])
+        #expect(rows.count == 1 + 2 * 3)
+        #expect(rows.first?["policy"] as? String == "resident")
+        let residentPPL = try #require(rows.first?["ppl"] as? Double)
+        for row in rows where row["policy"] as? String == "exact" {
+            #expect(row["ppl"] as? Double == residentPPL)
+            #expect(row["kl"] as? Double == 0 && row["top1_agreement"] as? Double == 1)
+        }
+        for row in rows where row["error"] == nil {
+            #expect((row["peak_rss_bytes"] as! Int) <= (row["cap_bytes"] as? Int ?? Int.max))
+        }
+        let swapAt60 = try #require(rows.first { $0["policy"] as? String == "swap" && $0["cap"] as? String == "60%" })
+        #expect(swapAt60["error"] != nil || (swapAt60["kl"] as! Double) >= 0)
+        #expect(try String(contentsOfFile: svg, encoding: .utf8).hasPrefix("<svg"))
+    }
+}

@@ -1,0 +1,194 @@
+import Foundation
+import SwapMoECore
+import SwapMoEArchive
+import SwapMoEEngine
+
+/// `swapmoe sweep <archive> --text FILE [--caps 25%,50%,75%,100%] [--policies exact,swap,static] ...`
+enum SweepCommand {
+    static let usage = """
+    usage: swapmoe sweep <archive> --text FILE [--caps 25%,50%,75%,100%] [--policies exact,swap,static]
+                         [--ctx 512] [--calibration FILE] [--threads N] [--json] [--svg FILE]
+
+    The quality/memory trade-off: runs `eval` on --text without a cap (resident, the reference) and then at
+    every cap and policy, each in its own process so each run's peak RSS is its own, and prints perplexity,
+    KL divergence from the resident model's next-token distribution, top-1 agreement with it, tokens/s and
+    peak RSS.
+
+      --caps LIST         caps as a share of the expert bytes on top of what the rest of the process needs
+                          (50% = room for half the experts), or absolute sizes (1.5G)
+      --policies LIST     any of exact, swap, static (default: exact,swap,static)
+      --calibration FILE  text for the static policy's calibration pass (default: --text itself)
+      -c, --ctx N         window length (default 512)
+      --svg FILE          also draw perplexity and tokens/s against memory
+      --json              print one JSON object
+    """
+
+    struct Options: Equatable {
+        var archive: String
+        var text: String
+        var caps = ["25%", "50%", "75%", "100%"]
+        var policies: [Policy] = [.exact, .swap, .static]
+        var calibration: String?
+        var context = 512
+        var threads: Int?
+        var json = false
+        var svg: String?
+    }
+
+    static let spec = Arguments.Spec(options: ["--text": [], "--caps": [], "--policies": [], "--calibration": [], "--ctx": ["-c"],
+                                               "--threads": ["-t"], "--svg": []], flags: ["--json": []])
+
+    static func parse(_ args: [String]) throws(UsageError) -> Options {
+        let a = try Arguments(args, spec: spec)
+        guard a.positionals.count == 1 else { throw UsageError(a.positionals.isEmpty ? "missing the archive to sweep" : "expected one archive path") }
+        guard let text = a.value("--text") else { throw UsageError("missing --text FILE: the text to score") }
+        var o = Options(archive: a.positionals[0], text: text)
+        if let c = a.value("--caps") {
+            o.caps = c.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            for cap in o.caps where !(cap.hasSuffix("%") ? Double(cap.dropLast()).map { $0 > 0 && $0 <= 100 } ?? false : ByteSize.parse(cap) != nil) {
+                throw UsageError("--caps takes percentages of the expert bytes (50%) or sizes (1.5G), not '\(cap)'")
+            }
+        }
+        if let p = a.value("--policies") {
+            o.policies = try p.split(separator: ",").map { (s) throws(UsageError) -> Policy in
+                let pol = try parsePolicy(String(s))
+                guard pol != .resident else { throw UsageError("--policies lists capped policies (exact, swap, static); resident is always the reference") }
+                return pol
+            }
+        }
+        o.calibration = a.value("--calibration")
+        if let c = a.value("--ctx") { o.context = try parsePositive(c, "--ctx") }
+        if let t = a.value("--threads") { o.threads = try parsePositive(t, "--threads") }
+        o.json = a.has("--json")
+        o.svg = a.value("--svg")
+        return o
+    }
+
+    /// One evaluated configuration.
+    struct Row {
+        var policy: String
+        var cap: String
+        var capBytes: Int?
+        var result: [String: Any]?
+        var error: String?
+        func number(_ k: String) -> Double? { (result?[k] as? NSNumber)?.doubleValue }
+    }
+
+    static func run(_ args: [String]) throws -> Int32 {
+        let o = try parse(args)
+        let archive = try Archive(path: o.archive)
+        let planner = try makePlanner(archive, context: o.context, baseline: Int(ProcessMemory.currentRSS()))
+        let expertBytes = archive.experts.count * planner.slotSize
+        let refFile = NSTemporaryDirectory() + "swapmoe-sweep-\(getpid()).logits"
+        defer { FileSystem.remove(refFile) }
+        var common = ["--text", o.text, "--ctx", "\(o.context)", "--json"]
+        if let t = o.threads { common += ["--threads", "\(t)"] }
+
+        var rows: [Row] = []
+        let reference = child(["eval", o.archive] + common + ["--save-logits", refFile])
+        guard let ref = reference.result else {
+            throw SweepError.referenceFailed(reference.error ?? "unknown error")
+        }
+        rows.append(Row(policy: "resident", cap: "none", capBytes: nil, result: ref))
+        for cap in o.caps {
+            for policy in o.policies {
+                let bytes: Int
+                if cap.hasSuffix("%"), let pct = Double(cap.dropLast()) {
+                    let fixed = planner.baseline + planner.dense + planner.runtime + planner.providerBytes(policy, ioThreads: 2) + planner.margin
+                    bytes = fixed + Int(Double(expertBytes) * pct / 100)
+                } else {
+                    bytes = Int(ByteSize.parse(cap) ?? 0)
+                }
+                var args = ["eval", o.archive] + common + ["--reference", refFile, "--policy", policy.rawValue, "--max-rss", "\(bytes)"]
+                if policy == .static { args += ["--calibration", o.calibration ?? o.text] }
+                var r = child(args)
+                r.policy = policy.rawValue
+                r.cap = cap
+                r.capBytes = bytes
+                rows.append(r)
+                if !o.json { Terminal.err("swept \(policy.rawValue) at \(cap)") }
+            }
+        }
+        if let svg = o.svg { try drawSVG(rows, to: svg) }
+        if o.json {
+            Terminal.out(try jsonLine(["archive": o.archive, "text": o.text, "ctx": o.context, "rows": rows.map { r -> [String: Any] in
+                var d: [String: Any] = ["policy": r.policy, "cap": r.cap]
+                if let b = r.capBytes { d["cap_bytes"] = b }
+                if let e = r.error { d["error"] = e }
+                for k in ["ppl", "kl", "top1_agreement", "tok_s", "peak_rss_bytes", "expert_fraction", "swaps", "loads"] { if let v = r.result?[k] { d[k] = v } }
+                return d
+            }]))
+        } else {
+            Terminal.out("| policy | cap | experts resident | perplexity | KL vs resident | top-1 agreement | tok/s | peak RSS |")
+            Terminal.out("|---|---|---:|---:|---:|---:|---:|---:|")
+            for r in rows {
+                guard r.result != nil else { Terminal.out("| \(r.policy) | \(r.cap) | | \(r.error ?? "failed") | | | | |"); continue }
+                let frac = r.number("expert_fraction").map { formatFixed(100 * min($0, 1), digits: 0) + "%" } ?? "100%"
+                Terminal.out("| \(r.policy) | \(r.cap)\(r.capBytes.map { " (\(ByteSize.format($0)))" } ?? "") | \(frac) | "
+                             + "\(formatFixed(r.number("ppl") ?? .nan, digits: 3)) | \(r.number("kl").map { formatFixed($0, digits: 5) } ?? "0") | "
+                             + "\(r.number("top1_agreement").map { formatFixed(100 * $0, digits: 1) + "%" } ?? "100%") | "
+                             + "\(formatFixed(r.number("tok_s") ?? 0, digits: 1)) | \(ByteSize.format(Int(r.number("peak_rss_bytes") ?? 0))) |")
+            }
+        }
+        return 0
+    }
+
+    /// Runs this executable with `args`; the JSON object it prints, or its first error line.
+    static func child(_ args: [String]) -> Row {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        do { try p.run() } catch { return Row(policy: "", cap: "", error: "\(error)") }
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        if p.terminationStatus == 0, let obj = try? JSONSerialization.jsonObject(with: o) as? [String: Any] {
+            return Row(policy: "", cap: "", result: obj)
+        }
+        let line = String(decoding: e, as: UTF8.self).split(separator: "\n").first.map { String($0) } ?? "exit \(p.terminationStatus)"
+        return Row(policy: "", cap: "", error: line.replacingOccurrences(of: "swapmoe: ", with: ""))
+    }
+
+    /// Two panels (perplexity, tokens/s) against peak resident memory, one line per policy.
+    static func drawSVG(_ rows: [Row], to path: String) throws {
+        let ok = rows.filter { $0.result != nil }
+        let xs = ok.compactMap { $0.number("peak_rss_bytes") }
+        guard let xMin = xs.min(), let xMax = xs.max() else { return }
+        let colors = ["resident": "#000000", "exact": "#1f77b4", "swap": "#d62728", "static": "#2ca02c"]
+        var svg = #"<svg xmlns="http://www.w3.org/2000/svg" width="900" height="380" font-family="sans-serif" font-size="12">"#
+        for (panel, key, title) in [(0, "ppl", "perplexity"), (1, "tok_s", "tokens/s")] {
+            let ys = ok.compactMap { $0.number(key) }
+            guard let yMin = ys.min(), let yMax = ys.max() else { continue }
+            let ox = 60.0 + Double(panel) * 440, oy = 330.0, w = 360.0, h = 280.0
+            func px(_ x: Double) -> Double { ox + (xMax > xMin ? (x - xMin) / (xMax - xMin) : 0.5) * w }
+            func py(_ y: Double) -> Double { oy - (yMax > yMin ? (y - yMin) / (yMax - yMin) : 0.5) * h }
+            svg += #"<text x="\#(ox + w / 2)" y="30" text-anchor="middle" font-weight="bold">\#(title) vs peak RSS</text>"#
+            svg += #"<line x1="\#(ox)" y1="\#(oy)" x2="\#(ox + w)" y2="\#(oy)" stroke="gray"/><line x1="\#(ox)" y1="\#(oy)" x2="\#(ox)" y2="\#(oy - h)" stroke="gray"/>"#
+            svg += #"<text x="\#(ox)" y="\#(oy + 16)">\#(ByteSize.format(Int(xMin)))</text><text x="\#(ox + w)" y="\#(oy + 16)" text-anchor="end">\#(ByteSize.format(Int(xMax)))</text>"#
+            svg += #"<text x="\#(ox - 4)" y="\#(oy)" text-anchor="end">\#(formatFixed(yMin, digits: 2))</text><text x="\#(ox - 4)" y="\#(oy - h + 4)" text-anchor="end">\#(formatFixed(yMax, digits: 2))</text>"#
+            for (policy, color) in colors {
+                let pts = ok.filter { $0.policy == policy }.compactMap { r -> (Double, Double)? in
+                    guard let x = r.number("peak_rss_bytes"), let y = r.number(key) else { return nil }
+                    return (x, y)
+                }.sorted { $0.0 < $1.0 }
+                guard !pts.isEmpty else { continue }
+                svg += #"<polyline fill="none" stroke="\#(color)" stroke-width="2" points="\#(pts.map { "\(px($0.0)),\(py($0.1))" }.joined(separator: " "))"/>"#
+                for p in pts { svg += #"<circle cx="\#(px(p.0))" cy="\#(py(p.1))" r="3" fill="\#(color)"/>"# }
+            }
+        }
+        for (i, (policy, color)) in colors.sorted(by: { $0.key < $1.key }).enumerated() {
+            svg += #"<rect x="\#(60 + i * 110)" y="352" width="12" height="12" fill="\#(color)"/><text x="\#(76 + i * 110)" y="363">\#(policy)</text>"#
+        }
+        svg += "</svg>\n"
+        try svg.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+}
+
+enum SweepError: Error, CustomStringConvertible {
+    case referenceFailed(String)
+    var description: String { "the resident reference run failed: \(error); sweep needs the model to fit in memory once without a cap" }
+    private var error: String { switch self { case .referenceFailed(let e): e } }
+}
