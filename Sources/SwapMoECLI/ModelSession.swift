@@ -124,7 +124,7 @@ final class ModelSession {
             guard let plan else { throw SessionError.policyNeedsCap("swap") }
             let residents = Dictionary(uniqueKeysWithValues: zip(plan.moeLayers, plan.perLayer))
             return try SwapExperts(archive: archive, residents: residents,
-                                   options: .init(spareSlots: planner.spareSlots, swapInterval: o.swapInterval,
+                                   options: .init(spareSlots: plan.spareSlots, swapInterval: o.swapInterval,
                                                   window: planner.importanceWindow, storage: storage, loader: loader))
         case .static:
             guard let plan, let file = o.calibration else { throw SessionError.policyNeedsCap("static") }
@@ -168,11 +168,12 @@ final class ModelSession {
         case let e as ExactExperts:
             let s = e.stats
             d.merge(["hits": s.hits, "misses": s.misses, "prefetch_hits": s.prefetchHits, "loads": s.loads, "bytes_read": s.bytesRead,
-                     "stall_seconds": s.stallSeconds, "evictions": s.evictions]) { a, _ in a }
+                     "stall_seconds": s.stallSeconds, "evictions": s.evictions, "allocated_slots": e.slotCount]) { a, _ in a }
         case let e as SwapExperts:
             let s = e.stats
             d.merge(["swaps": s.swaps, "loads": s.loads, "bytes_read": s.bytesRead, "stall_seconds": s.stallSeconds,
-                     "warmup_seconds": s.warmupSeconds, "virtual_experts_per_layer": plan?.perLayer.first ?? 0]) { a, _ in a }
+                     "warmup_seconds": s.warmupSeconds, "virtual_experts_per_layer": plan?.perLayer.first ?? 0,
+                     "allocated_slots": e.slotCount]) { a, _ in a }
         default:
             break
         }

@@ -85,10 +85,17 @@ struct MemoryCapTests {
         let r = try jsonObject(try runCommand(bin, ["run", m.archive, "-p", "Lyme", "-n", "48", "--temp", "0", "--ignore-eos", "--ctx", "128",
                                                     "--policy", "swap", "--max-rss", cap, "--swap-interval", "1", "--json"]))
         #expect(r["stall_seconds"] as? Double == 0)
+        #expect(r["allocated_slots"] as? Int == r["arena_slots"] as? Int, "the provider allocates exactly the planned slots")
         #expect((r["swaps"] as? Int ?? 0) > 0, "the importance window should have moved some Virtual Experts")
         #expect((r["peak_rss_bytes"] as! Int) <= Int(cap)!)
         #expect((r["generated_ids"] as? [Int])?.count == 48)
         #expect(r["policy"] as? String == "swap")
+
+        // A cap that holds every expert: all are Virtual Experts, no spare slots are allocated, nothing swaps.
+        let big = try jsonObject(try runCommand(bin, ["run", m.archive, "-p", "Lyme", "-n", "8", "--temp", "0", "--ignore-eos", "--ctx", "128",
+                                                      "--policy", "swap", "--max-rss", "1G", "--json"]))
+        #expect(big["arena_slots"] as? Int == 4 * 8 && big["allocated_slots"] as? Int == 4 * 8 && big["swaps"] as? Int == 0)
+        #expect((big["peak_rss_bytes"] as! Int) <= big["planned_bytes"] as! Int)
     }
 
     @Test("--io mmap serves raw archives from the mapping: exact still equals resident, swap still never stalls")
