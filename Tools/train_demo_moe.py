@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""Train the small demo MoE that swapmoe serves in demos and benchmarks (issue 5).
+
+Random-weight fixtures prove the loader and kernels right, but they cannot show
+what SwapMoE is about: experts that *specialise*, so that a cap that keeps the
+"right" experts resident hurts quality less than one that keeps the wrong ones.
+This script trains a 10-30M-parameter Mixtral / Qwen2-MoE on Jane Austen with
+transformers' own model classes (so the checkpoint is a genuine hub-style
+folder), on CPU, within a wall-clock budget, and measures held-out perplexity
+and routing on an in-domain (Austen) and an out-of-domain (Python docs) text.
+
+    SWAPMOE_FIXTURE_SRC=/work/wt-fixtures/.venv/fixture-sources \
+    /work/wt-fixtures/.venv/bin/python Tools/train_demo_moe.py --minutes 50
+
+Output (--out, default DemoModel/ at the repo root): config.json,
+model.safetensors, generation_config.json, tokenizer.json,
+tokenizer_config.json, heldout_in_domain.txt, heldout_out_of_domain.txt,
+training_report.json. Data sources and licences: Docs/Fixtures.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fixture_sources as src  # noqa: E402
+import make_tokenizers as mt  # noqa: E402  (Qwen2 regex + transformers save helper)
+import torch  # noqa: E402
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors  # noqa: E402
+from tokenizers.models import BPE  # noqa: E402
+from tokenizers.trainers import BpeTrainer  # noqa: E402
+
+EOS = "<|endoftext|>"
+HELDOUT_CHARS = 20_000
+CHAPTER = re.compile(r"^(CHAPTER|Chapter)\s+[0-9IVXLC]+\b")
+PROMPTS = [
+    "It is a truth universally acknowledged, that",
+    "Mr. Darcy looked at Elizabeth and",
+    "Emma could not",
+    "def fibonacci(n):",
+    "The Python interpreter",
+]
+
+
+# --------------------------------------------------------------------------- data
+def split_corpus(seed: int) -> tuple[list[str], str, str]:
+    """Training documents (one per novel) plus the two held-out texts.
+
+    In-domain: ~20 KB of consecutive paragraphs starting at a seeded chapter
+    heading, removed from training so its perplexity measures generalisation.
+    Out-of-domain: the first ~20 KB (whole paragraphs) of a seeded Python-docs
+    reST source; never trained on, so routing differences show specialisation.
+    """
+    rng = random.Random(seed)
+    novels = {n: src.austen_paragraphs(n) for n in src.AUSTEN_ORDER}
+    starts = [(n, i) for n, ps in novels.items() for i, p in enumerate(ps) if CHAPTER.match(p)]
+    novel, start = rng.choice(starts)
+    end = start
+    while sum(len(p) + 2 for p in novels[novel][start:end]) < HELDOUT_CHARS:
+        end += 1
+    in_domain = "\n\n".join(novels[novel][start:end])
+    docs = ["\n\n".join(ps[:start] + ps[end:] if n == novel else ps) for n, ps in novels.items()]
+
+    candidates = [t for p, t in src.python_doc_sources()
+                  if p.split("/")[0] in ("tutorial", "howto", "library") and len(t) > 2 * HELDOUT_CHARS]
+    text = rng.choice(candidates)
+    out, size = [], 0
+    for chunk in re.split(r"(?<=\n)\n", text):  # paragraph boundaries, code indentation kept
+        if size >= HELDOUT_CHARS:
+            break
+        out.append(chunk)
+        size += len(chunk) + 1
+    return docs, in_domain, "\n".join(out).strip() + "\n"
+
+
+def train_tokenizer(docs: list[str], vocab: int) -> Tokenizer:
+    """Byte-level BPE (Qwen2 pre-tokenizer regex) trained on the training split
+    only, so held-out text is tokenised by a tokenizer that never saw it."""
+    tok = Tokenizer(BPE(dropout=None, fuse_unk=False))
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(mt.QWEN2_REGEX), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = BpeTrainer(vocab_size=vocab - 1, min_frequency=2, show_progress=False,
+                         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), special_tokens=[])
+    tok.train_from_iterator((p for d in docs for p in d.split("\n\n")), trainer=trainer)
+    tok.add_tokens([AddedToken(EOS, normalized=False, special=True)])  # last id, like Qwen2
+    return tok
+
+
+# --------------------------------------------------------------------------- model
+def build_model(a, vocab: int, eos_id: int):
+    """A transformers MoE of the requested family. head_dim 64, GQA 2:1."""
+    from transformers import MixtralConfig, MixtralForCausalLM, Qwen2MoeConfig, Qwen2MoeForCausalLM
+
+    heads = max(1, a.hidden // 64)
+    common = dict(vocab_size=vocab, hidden_size=a.hidden, num_hidden_layers=a.layers,
+                  num_attention_heads=heads, num_key_value_heads=max(1, heads // 2),
+                  max_position_embeddings=a.ctx, num_experts_per_tok=a.top_k,
+                  output_router_logits=True, router_aux_loss_coef=a.aux_coef,
+                  tie_word_embeddings=False, bos_token_id=None, eos_token_id=eos_id, pad_token_id=eos_id)
+    if a.family == "mixtral":
+        cfg = MixtralConfig(intermediate_size=a.intermediate, num_local_experts=a.experts, **common)
+        return MixtralForCausalLM(cfg)
+    # Qwen2-MoE: routed experts plus a gated shared expert of the same width.
+    cfg = Qwen2MoeConfig(intermediate_size=a.intermediate, moe_intermediate_size=a.intermediate,
+                         shared_expert_intermediate_size=a.intermediate, num_experts=a.experts,
+                         decoder_sparse_step=1, norm_topk_prob=True, **common)
+    return Qwen2MoeForCausalLM(cfg)
+
+
+def lr_at(a, step: int, progress: float) -> float:
+    """Linear warm-up, then cosine to 10% of --lr. Progress is the fraction of
+    the wall-clock budget (or of --steps), since the step count is unknown."""
+    warm = min(1.0, (step + 1) / a.warmup)
+    return a.lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def train(a, model, stream: torch.Tensor) -> dict:
+    """AdamW on random ctx-length windows of the token stream until the budget
+    runs out. Logs LM loss and router aux loss separately (loss = lm + coef*aux)."""
+    gen = torch.Generator().manual_seed(a.seed)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embed" not in n]
+    other = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embed" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": other, "weight_decay": 0.0}],
+                            lr=a.lr, betas=(0.9, 0.95))
+    budget, t0 = a.minutes * 60, time.time()
+    curve, step, acc = [], 0, []
+    model.train()
+    while True:
+        elapsed = time.time() - t0
+        progress = step / a.steps if a.steps else elapsed / budget
+        if progress >= 1.0 or elapsed >= budget:
+            break
+        for g in opt.param_groups:
+            g["lr"] = lr = lr_at(a, step, progress)
+        idx = torch.randint(0, len(stream) - a.ctx - 1, (a.batch,), generator=gen)
+        x = torch.stack([stream[i : i + a.ctx] for i in idx.tolist()])
+        out = model(input_ids=x, labels=x)
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        aux = out.aux_loss.item()
+        acc.append((out.loss.item() - a.aux_coef * aux, aux))
+        step += 1
+        if step == 1 or step % a.log_every == 0:
+            lm = sum(l for l, _ in acc) / len(acc)
+            point = {"step": step, "tokens": step * a.batch * a.ctx, "seconds": round(time.time() - t0, 1),
+                     "lm_loss": round(lm, 4), "aux_loss": round(sum(x for _, x in acc) / len(acc), 4),
+                     "lr": round(lr, 6)}
+            curve.append(point)
+            acc = []
+            print(json.dumps(point), flush=True)
+    return {"steps": step, "tokens_seen": step * a.batch * a.ctx,
+            "train_seconds": round(time.time() - t0, 1), "loss_curve": curve}
+
+
+# --------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def evaluate(model, ids: list[int], ctx: int, top_k: int) -> dict:
+    """Consecutive windows of ctx ids, each from position 0 with no cache; mean
+    NLL over every predicted token. Routing per layer: mean per-token entropy of
+    the router softmax (nats), entropy of the load, and each expert's share of
+    the top-k assignments."""
+    model.eval()
+    nll, count, layers = 0.0, 0, None
+    for s in range(0, len(ids) - 1, ctx):
+        w = torch.tensor([ids[s : s + ctx]])
+        if w.shape[1] < 2:
+            break
+        out = model(input_ids=w, output_router_logits=True)
+        logp = torch.log_softmax(out.logits[0, :-1].float(), -1)
+        nll -= logp.gather(1, w[0, 1:, None]).sum().item()
+        count += w.shape[1] - 1
+        if layers is None:
+            layers = [{"ent": 0.0, "load": torch.zeros(r.shape[-1]), "n": 0} for r in out.router_logits]
+        for acc, r in zip(layers, out.router_logits):
+            p = torch.softmax(r.float().reshape(-1, r.shape[-1]), -1)
+            acc["ent"] += -(p * p.clamp_min(1e-12).log()).sum().item()
+            acc["load"] += torch.bincount(p.topk(top_k, -1).indices.flatten(), minlength=p.shape[-1]).float()
+            acc["n"] += p.shape[0]
+    routing = []
+    for acc in layers:
+        load = acc["load"] / acc["load"].sum()
+        routing.append({"router_entropy": round(acc["ent"] / acc["n"], 4),
+                        "load_entropy": round(-(load * load.clamp_min(1e-12).log()).sum().item(), 4),
+                        "load_fractions": [round(x, 4) for x in load.tolist()]})
+    return {"tokens": len(ids), "predicted_tokens": count, "mean_nll": round(nll / count, 4),
+            "ppl": round(math.exp(nll / count), 3), "routing": routing}
+
+
+@torch.no_grad()
+def generations(model, hf_tok, n: int = 40) -> list[dict]:
+    """Greedy continuations of fixed prompts: a quick human check of quality."""
+    res = []
+    for p in PROMPTS:
+        ids = hf_tok(p, return_tensors="pt").input_ids
+        out = model.generate(ids, do_sample=False, max_new_tokens=n, pad_token_id=hf_tok.eos_token_id)
+        res.append({"prompt": p, "completion": hf_tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)})
+    return res
+
+
+# --------------------------------------------------------------------------- main
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--minutes", type=float, default=50, help="training wall-clock budget")
+    ap.add_argument("--steps", type=int, default=0, help="fixed step count (deterministic schedule); 0 = use --minutes")
+    ap.add_argument("--layers", type=int, default=6)
+    ap.add_argument("--experts", type=int, default=8)
+    ap.add_argument("--top-k", type=int, default=2)
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--intermediate", type=int, default=512, help="per-expert FFN width")
+    ap.add_argument("--vocab", type=int, default=4096, help="total ids incl. <|endoftext|>")
+    ap.add_argument("--ctx", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--warmup", type=int, default=100, help="warm-up steps")
+    ap.add_argument("--aux-coef", type=float, default=0.02, help="router load-balancing loss weight")
+    ap.add_argument("--log-every", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--family", choices=["mixtral", "qwen2_moe"], default="mixtral")
+    ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="saved weight dtype")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=src.ROOT / "DemoModel")
+    return ap.parse_args()
+
+
+def main() -> None:
+    a = parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    t_start = time.time()
+
+    docs, held_in, held_out = split_corpus(a.seed)
+    tok = train_tokenizer(docs, a.vocab)
+    eos_id = tok.token_to_id(EOS)
+    a.out.mkdir(parents=True, exist_ok=True)
+    tok_dir = Path(tempfile.mkdtemp(prefix="demo-tok-"))  # the helper wipes its target folder
+    mt.save_with_transformers(tok, tok_dir, eos_token=EOS, pad_token=EOS, bos_token=None, unk_token=None,
+                              clean_up_tokenization_spaces=False)
+    stream = []
+    for d in docs:  # novels separated by EOS so the model learns document ends
+        stream += tok.encode(d).ids + [eos_id]
+    stream = torch.tensor(stream)
+    print(f"train tokens {len(stream)}  vocab {tok.get_vocab_size()}  "
+          f"held-out chars {len(held_in)} / {len(held_out)}", flush=True)
+
+    model = build_model(a, tok.get_vocab_size(), eos_id)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"{a.family}: {n_params / 1e6:.2f} M parameters", flush=True)
+    report = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()},
+              "parameters": n_params, "train_tokens_available": len(stream)}
+    report.update(train(a, model, stream))
+
+    heldout = {"in_domain": held_in, "out_of_domain": held_out}
+    report["heldout"] = {k: evaluate(model, tok.encode(t).ids, a.ctx, a.top_k) for k, t in heldout.items()}
+
+    from transformers import AutoTokenizer
+
+    hf_tok = AutoTokenizer.from_pretrained(tok_dir)
+    report["generations"] = generations(model, hf_tok)
+    model.config.output_router_logits = False  # inference default for consumers of the checkpoint
+    if a.dtype == "bfloat16":
+        model = model.to(torch.bfloat16)
+    model.save_pretrained(a.out, safe_serialization=True)
+    for f in tok_dir.iterdir():  # exactly what save_with_transformers wrote (TokenizersBackend class)
+        shutil.copy(f, a.out / f.name)
+    shutil.rmtree(tok_dir)
+    for name, text in heldout.items():
+        (a.out / f"heldout_{name}.txt").write_text(text, encoding="utf-8")
+    report["wall_seconds"] = round(time.time() - t_start, 1)
+    (a.out / "training_report.json").write_text(json.dumps(report, indent=1) + "\n")
+    for k, v in report["heldout"].items():
+        ents = [r["router_entropy"] for r in v["routing"]]
+        print(f"{k}: ppl {v['ppl']}  router entropy per layer {ents}")
+    for g in report["generations"]:
+        print(repr(g["prompt"]), "->", repr(g["completion"]))
+
+
+if __name__ == "__main__":
+    main()
