@@ -306,12 +306,10 @@ public final class DecoderModel {
     private func predictNextLayer(after l: Int, tokens n: Int) {
         guard let next = (l + 1..<spec.layers).first(where: spec.isMoE), let router = layers[next].router else { return }
         let e = spec.experts
-        var logits = [Float](repeating: 0, count: n * e)
-        logits.withUnsafeMutableBufferPointer { matmul($0.baseAddress!, router, ws.xn, n) }
+        // This layer's router logits are no longer needed once its tokens are assigned: reuse their buffer.
+        matmul(ws.routerLogits, router, ws.xn, n)
         var wanted = Set<Int>()
-        logits.withUnsafeBufferPointer { lp in
-            for t in 0..<n { for pk in topK(lp.baseAddress! + t * e, n: e, k: spec.expertsPerToken) { wanted.insert(pk.index) } }
-        }
+        for t in 0..<n { for pk in topK(ws.routerLogits + t * e, n: e, k: spec.expertsPerToken) { wanted.insert(pk.index) } }
         experts.prefetch(layer: next, experts: wanted.sorted())
     }
 
