@@ -22,21 +22,30 @@ final class Workspace {
     let x, xn, q, k, v, att, tmp, mo: UnsafeMutablePointer<Float>
     let gx, g, u, dOut, routerLogits, probs, norms: UnsafeMutablePointer<Float>
 
-    init(spec: DecoderSpec, capacity: Int, expertIntermediate: Int) {
-        self.capacity = capacity
-        var all: [UnsafeMutablePointer<Float>] = []
-        func alloc(_ n: Int) -> UnsafeMutablePointer<Float> {
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 16))
-            p.initialize(repeating: 0, count: max(n, 16))
-            all.append(p)
-            return p
-        }
+    /// Float counts of every buffer, in the order `init` assigns them: the one statement of the workspace's size,
+    /// used both to allocate and by the planner (`DecoderModel.runtimeBytes`).
+    static func sizes(spec: DecoderSpec, capacity: Int, expertIntermediate: Int) -> [Int] {
         let h = spec.hidden, qd = spec.heads * spec.headDim, kvd = spec.kvHeads * spec.headDim
         let inter = max(expertIntermediate, spec.denseIntermediate, spec.sharedExpertIntermediate ?? 0)
-        x = alloc(capacity * h); xn = alloc(capacity * h); q = alloc(capacity * qd); k = alloc(capacity * kvd)
-        v = alloc(capacity * kvd); att = alloc(capacity * qd); tmp = alloc(capacity * max(h, qd)); mo = alloc(capacity * h)
-        gx = alloc(capacity * h); g = alloc(capacity * inter); u = alloc(capacity * inter); dOut = alloc(capacity * h)
-        routerLogits = alloc(capacity * max(spec.experts, 1)); probs = alloc(capacity * max(spec.experts, 1)); norms = alloc(capacity)
+        let e = max(spec.experts, 1)
+        return [h, h, qd, kvd, kvd, qd, max(h, qd), h,   // x xn q k v att tmp mo
+                h, inter, inter, h, e, e, 1]              // gx g u dOut routerLogits probs norms
+            .map { max(capacity * $0, 16) }
+    }
+
+    static func bytes(spec: DecoderSpec, capacity: Int, expertIntermediate: Int) -> Int {
+        sizes(spec: spec, capacity: capacity, expertIntermediate: expertIntermediate).reduce(0, +) * MemoryLayout<Float>.stride
+    }
+
+    init(spec: DecoderSpec, capacity: Int, expertIntermediate: Int) {
+        self.capacity = capacity
+        let all = Workspace.sizes(spec: spec, capacity: capacity, expertIntermediate: expertIntermediate).map { n in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            p.initialize(repeating: 0, count: n)
+            return p
+        }
+        (x, xn, q, k, v, att, tmp, mo) = (all[0], all[1], all[2], all[3], all[4], all[5], all[6], all[7])
+        (gx, g, u, dOut, routerLogits, probs, norms) = (all[8], all[9], all[10], all[11], all[12], all[13], all[14])
         buffers = all
     }
 
@@ -152,10 +161,11 @@ public final class DecoderModel {
 
     /// Bytes this model allocates besides weights: KV cache and workspace (for the memory planner).
     public static func runtimeBytes(spec: DecoderSpec, context: Int, batch: Int, expertIntermediate: Int) -> Int {
-        let h = spec.hidden, qd = spec.heads * spec.headDim, kvd = spec.kvHeads * spec.headDim
-        let inter = max(expertIntermediate, spec.denseIntermediate, spec.sharedExpertIntermediate ?? 0)
-        let ws = batch * (h * 6 + qd * 2 + kvd * 2 + max(h, qd) + inter * 2 + spec.experts * 2 + 1) * 4
-        return KVCache.bytes(layers: spec.layers, context: context, stride: kvd) + ws + batch * spec.vocab * 4
+        // KV cache, workspace, and one batch of logits (`forward` never holds more than one batch's worth
+        // unless asked for `.all` over several batches).
+        KVCache.bytes(layers: spec.layers, context: context, stride: spec.kvHeads * spec.headDim)
+            + Workspace.bytes(spec: spec, capacity: batch, expertIntermediate: expertIntermediate)
+            + batch * spec.vocab * MemoryLayout<Float>.stride
     }
 
     /// Forgets the sequence: the next token is at position 0.
@@ -164,20 +174,21 @@ public final class DecoderModel {
     public enum Logits { case last, all }
 
     /// Runs `tokens` from the current position and returns logits (`[vocab]` for `.last`, `[tokens, vocab]`
-    /// row-major for `.all`). Prompts longer than the batch size are run in batches.
+    /// row-major for `.all`). Prompts longer than the batch size are run in batches; `.all` over several batches
+    /// returns every row, so memory-bounded callers (eval) pass at most one batch at a time.
     public func forward(_ tokens: [Int], logits: Logits = .last) throws -> [Float] {
         guard !tokens.isEmpty else { return [] }
         guard position + tokens.count <= context else { throw ModelError.contextFull(context: context) }
         if let bad = tokens.first(where: { $0 < 0 || $0 >= spec.vocab }) { throw ModelError.badToken(bad, vocab: spec.vocab) }
         var out: [Float] = []
-        if logits == .all { out.reserveCapacity(tokens.count * spec.vocab) }
         var i = 0
         while i < tokens.count {
             let n = min(ws.capacity, tokens.count - i)
             let last = i + n == tokens.count
             try runBatch(tokens[i..<(i + n)])
             if logits == .all {
-                out += computeLogits(rows: 0..<n)
+                // One batch (the usual case, and eval's): hand the array over rather than copying it.
+                if out.isEmpty { out = computeLogits(rows: 0..<n) } else { out += computeLogits(rows: 0..<n) }
             } else if last {
                 out = computeLogits(rows: (n - 1)..<n)
             }
