@@ -52,13 +52,15 @@ PROMPTS = [
 
 
 # --------------------------------------------------------------------------- data
-def split_corpus(seed: int) -> tuple[list[str], str, str]:
-    """Training documents (one per novel) plus the two held-out texts.
+def split_corpus(seed: int) -> tuple[list[str], list[str], str, str]:
+    """Training documents (one per novel), the technical training documents
+    (Python docs pages), and the two held-out texts.
 
     In-domain: ~20 KB of consecutive paragraphs starting at a seeded chapter
     heading, removed from training so its perplexity measures generalisation.
     Out-of-domain: the first ~20 KB (whole paragraphs) of a seeded Python-docs
-    reST source; never trained on, so routing differences show specialisation.
+    reST source; that page is never trained on (the other pages are, when
+    --docs-share > 0), so routing differences show specialisation.
     """
     rng = random.Random(seed)
     novels = {n: src.austen_paragraphs(n) for n in src.AUSTEN_ORDER}
@@ -70,16 +72,19 @@ def split_corpus(seed: int) -> tuple[list[str], str, str]:
     in_domain = "\n\n".join(novels[novel][start:end])
     docs = ["\n\n".join(ps[:start] + ps[end:] if n == novel else ps) for n, ps in novels.items()]
 
-    candidates = [t for p, t in src.python_doc_sources()
+    pages = src.python_doc_sources()
+    candidates = [(p, t) for p, t in pages
                   if p.split("/")[0] in ("tutorial", "howto", "library") and len(t) > 2 * HELDOUT_CHARS]
-    text = rng.choice(candidates)
+    page = rng.choice(candidates)
+    text = page[1]
     out, size = [], 0
     for chunk in re.split(r"(?<=\n)\n", text):  # paragraph boundaries, code indentation kept
         if size >= HELDOUT_CHARS:
             break
         out.append(chunk)
         size += len(chunk) + 1
-    return docs, in_domain, "\n".join(out).strip() + "\n"
+    tech = [t for p, t in pages if p != page[0]]  # the held-out page (all of it) is never trained on
+    return docs, tech, in_domain, "\n".join(out).strip() + "\n"
 
 
 def train_tokenizer(docs: list[str], vocab: int) -> Tokenizer:
@@ -128,9 +133,12 @@ def lr_at(a, step: int, progress: float) -> float:
     return a.lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def train(a, model, stream: torch.Tensor) -> dict:
-    """AdamW on random ctx-length windows of the token stream until the budget
-    runs out. Logs LM loss and router aux loss separately (loss = lm + coef*aux)."""
+def train(a, model, streams: list[torch.Tensor], shares: list[float]) -> dict:
+    """AdamW on random ctx-length windows of the token streams (each row of a
+    batch picks a stream with probability `shares`, so batches mix domains and
+    the load-balancing loss balances experts across domains, not within one)
+    until the budget runs out. Logs LM loss and router aux loss separately
+    (loss = lm + coef*aux)."""
     gen = torch.Generator().manual_seed(a.seed)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embed" not in n]
     other = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embed" not in n)]
@@ -146,8 +154,12 @@ def train(a, model, stream: torch.Tensor) -> dict:
             break
         for g in opt.param_groups:
             g["lr"] = lr = lr_at(a, step, progress)
-        idx = torch.randint(0, len(stream) - a.ctx - 1, (a.batch,), generator=gen)
-        x = torch.stack([stream[i : i + a.ctx] for i in idx.tolist()])
+        pick = torch.multinomial(torch.tensor(shares), a.batch, replacement=True, generator=gen).tolist()
+        rows = []
+        for d in pick:
+            i = torch.randint(0, len(streams[d]) - a.ctx - 1, (1,), generator=gen).item()
+            rows.append(streams[d][i : i + a.ctx])
+        x = torch.stack(rows)
         out = model(input_ids=x, labels=x)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -231,6 +243,8 @@ def parse_args():
     ap.add_argument("--aux-coef", type=float, default=0.02, help="router load-balancing loss weight")
     ap.add_argument("--log-every", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--docs-share", type=float, default=0.0,
+                    help="fraction of training windows drawn from the Python docs (all pages but the held-out one)")
     ap.add_argument("--family", choices=["mixtral", "qwen2_moe"], default="mixtral")
     ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="saved weight dtype")
     ap.add_argument("--threads", type=int, default=2)
@@ -244,26 +258,34 @@ def main() -> None:
     torch.manual_seed(a.seed)
     t_start = time.time()
 
-    docs, held_in, held_out = split_corpus(a.seed)
-    tok = train_tokenizer(docs, a.vocab)
+    docs, tech, held_in, held_out = split_corpus(a.seed)
+    if a.docs_share <= 0:
+        tech = []
+    tok = train_tokenizer(docs + tech, a.vocab)
     eos_id = tok.token_to_id(EOS)
     a.out.mkdir(parents=True, exist_ok=True)
     tok_dir = Path(tempfile.mkdtemp(prefix="demo-tok-"))  # the helper wipes its target folder
     mt.save_with_transformers(tok, tok_dir, eos_token=EOS, pad_token=EOS, bos_token=None, unk_token=None,
                               clean_up_tokenization_spaces=False)
-    stream = []
-    for d in docs:  # novels separated by EOS so the model learns document ends
-        stream += tok.encode(d).ids + [eos_id]
-    stream = torch.tensor(stream)
-    print(f"train tokens {len(stream)}  vocab {tok.get_vocab_size()}  "
+    def stream_of(texts):  # documents separated by EOS so the model learns document ends
+        ids = []
+        for enc in tok.encode_batch(texts):
+            ids += enc.ids + [eos_id]
+        return torch.tensor(ids)
+
+    streams, shares = [stream_of(docs)], [1.0 - max(0.0, a.docs_share)]
+    if tech:
+        streams.append(stream_of(tech))
+        shares.append(a.docs_share)
+    print(f"train tokens {' + '.join(str(len(s)) for s in streams)} (shares {shares})  vocab {tok.get_vocab_size()}  "
           f"held-out chars {len(held_in)} / {len(held_out)}", flush=True)
 
     model = build_model(a, tok.get_vocab_size(), eos_id)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"{a.family}: {n_params / 1e6:.2f} M parameters", flush=True)
     report = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()},
-              "parameters": n_params, "train_tokens_available": len(stream)}
-    report.update(train(a, model, stream))
+              "parameters": n_params, "train_tokens_available": [len(s) for s in streams], "train_shares": shares}
+    report.update(train(a, model, streams, shares))
 
     heldout = {"in_domain": held_in, "out_of_domain": held_out}
     report["heldout"] = {k: evaluate(model, tok.encode(t).ids, a.ctx, a.top_k) for k, t in heldout.items()}
