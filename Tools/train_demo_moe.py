@@ -4,18 +4,26 @@
 Random-weight fixtures prove the loader and kernels right, but they cannot show
 what SwapMoE is about: experts that *specialise*, so that a cap that keeps the
 "right" experts resident hurts quality less than one that keeps the wrong ones.
-This script trains a 10-30M-parameter Mixtral / Qwen2-MoE on Jane Austen with
-transformers' own model classes (so the checkpoint is a genuine hub-style
-folder), on CPU, within a wall-clock budget, and measures held-out perplexity
-and routing on an in-domain (Austen) and an out-of-domain (Python docs) text.
+This script trains a 10-30M-parameter Mixtral / Qwen2-MoE with transformers'
+own model classes (so the checkpoint is a genuine hub-style folder) on a
+mixture of two domains -- Jane Austen's novels and the Python docs' reST
+sources, half of the training windows each by default -- on CPU within a
+wall-clock budget. Like the mixtures real MoEs are trained on, two domains
+give experts something to specialise on. It then measures held-out perplexity
+and routing on an Austen text ("in domain") and a never-trained-on Python-docs
+page (the other domain; "out of domain" in file names), and writes a
+calibration sample of the training mixture for the static baseline.
 
-    SWAPMOE_FIXTURE_SRC=/work/wt-fixtures/.venv/fixture-sources \
-    /work/wt-fixtures/.venv/bin/python Tools/train_demo_moe.py --minutes 50
+    bash Tools/setup_venv.sh
+    .venv/bin/python Tools/train_demo_moe.py          # 50 minutes on 2 cores
 
-Output (--out, default DemoModel/ at the repo root): config.json,
-model.safetensors, generation_config.json, tokenizer.json,
-tokenizer_config.json, heldout_in_domain.txt, heldout_out_of_domain.txt,
-training_report.json. Data sources and licences: Docs/Fixtures.md.
+The embedded model was made exactly so (defaults); Docs/Quality.md has its report.
+
+Output (--out, default Tests/Fixtures/models/demo-moe, the embedded default
+model): config.json, model.safetensors, generation_config.json,
+tokenizer.json, tokenizer_config.json, heldout_in_domain.txt,
+heldout_out_of_domain.txt, calibration.txt (a training-distribution sample for
+`--policy static`), training_report.json. Data sources and licences: Docs/Fixtures.md.
 """
 
 from __future__ import annotations
@@ -85,6 +93,26 @@ def split_corpus(seed: int) -> tuple[list[str], list[str], str, str]:
         size += len(chunk) + 1
     tech = [t for p, t in pages if p != page[0]]  # the held-out page (all of it) is never trained on
     return docs, tech, in_domain, "\n".join(out).strip() + "\n"
+
+
+def calibration_text(docs: list[str], tech: list[str], seed: int, chars: int = HELDOUT_CHARS) -> str:
+    """A sample of the *training* distribution for `--policy static` (the
+    pruning baseline picks each layer's experts from its routing): equal parts
+    of seeded Austen paragraphs and, when trained on, Python-docs paragraphs.
+    Drawn from training text, so it is never one of the held-out texts the
+    policies are compared on."""
+    rng = random.Random(seed + 1)
+    parts = []
+    for pool in [docs] + ([tech] if tech else []):
+        paras = [q for d in pool for q in d.split("\n\n") if len(q) > 200]
+        budget = chars // (2 if tech else 1)
+        picked = []
+        while budget > 0:
+            q = rng.choice(paras)
+            picked.append(q)
+            budget -= len(q) + 2
+        parts.append("\n\n".join(picked))
+    return "\n\n".join(parts) + "\n"
 
 
 def train_tokenizer(docs: list[str], vocab: int) -> Tokenizer:
@@ -240,15 +268,17 @@ def parse_args():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--warmup", type=int, default=100, help="warm-up steps")
-    ap.add_argument("--aux-coef", type=float, default=0.02, help="router load-balancing loss weight")
+    ap.add_argument("--aux-coef", type=float, default=0.01, help="router load-balancing loss weight")
     ap.add_argument("--log-every", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--docs-share", type=float, default=0.0,
+    ap.add_argument("--docs-share", type=float, default=0.5,
                     help="fraction of training windows drawn from the Python docs (all pages but the held-out one)")
+    ap.add_argument("--calibration-only", action="store_true",
+                    help="only write calibration.txt (training-distribution sample for --policy static) to --out")
     ap.add_argument("--family", choices=["mixtral", "qwen2_moe"], default="mixtral")
-    ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="saved weight dtype")
+    ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="bfloat16", help="saved weight dtype")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=src.ROOT / "DemoModel")
+    ap.add_argument("--out", type=Path, default=src.ROOT / "Tests" / "Fixtures" / "models" / "demo-moe")
     return ap.parse_args()
 
 
@@ -261,6 +291,10 @@ def main() -> None:
     docs, tech, held_in, held_out = split_corpus(a.seed)
     if a.docs_share <= 0:
         tech = []
+    if a.calibration_only:  # (re)write calibration.txt for an already trained model
+        a.out.mkdir(parents=True, exist_ok=True)
+        (a.out / "calibration.txt").write_text(calibration_text(docs, tech, a.seed), encoding="utf-8")
+        return
     tok = train_tokenizer(docs + tech, a.vocab)
     eos_id = tok.token_to_id(EOS)
     a.out.mkdir(parents=True, exist_ok=True)
@@ -303,6 +337,7 @@ def main() -> None:
     shutil.rmtree(tok_dir)
     for name, text in heldout.items():
         (a.out / f"heldout_{name}.txt").write_text(text, encoding="utf-8")
+    (a.out / "calibration.txt").write_text(calibration_text(docs, tech, a.seed), encoding="utf-8")
     report["wall_seconds"] = round(time.time() - t_start, 1)
     (a.out / "training_report.json").write_text(json.dumps(report, indent=1) + "\n")
     for k, v in report["heldout"].items():

@@ -15,7 +15,7 @@ enum EvalCommand {
     log-likelihood over every predicted token is reported, with its exponential (perplexity).
 
       --text FILE        the text to score (UTF-8)
-      -c, --ctx N        window length in tokens (default 512)
+      -c, --ctx N        window length in tokens (default 512, at most the model's trained length)
       -t, --threads N    compute threads (default: all cores)
       --save-logits FILE write every predicted position's logits (f32 rows) for later comparison
       --reference FILE   compare with logits saved by another run: adds mean KL(reference || this) and
@@ -49,7 +49,7 @@ enum EvalCommand {
         let reader = try o.reference.map { try LogitsFile.open($0, vocab: vocab) }
         var comparison = DistributionComparison()
         var refRow = [Float](repeating: 0, count: vocab)
-        let r = try session.model.perplexity(ids, context: o.engine.context, onWindow: { bar.update($0, $1) }) { row in
+        let r = try session.model.perplexity(ids, context: session.context, onWindow: { bar.update($0, $1) }) { row in
             try writer?.append(row)
             if let reader {
                 try reader.read(row: comparison.positions, into: &refRow)
@@ -64,12 +64,12 @@ enum EvalCommand {
         let peak = ProcessMemory.peakRSS()
         if o.json {
             Terminal.out(try jsonLine(["ppl": r.ppl, "mean_nll": r.meanNLL, "tokens": r.tokens, "windows": r.windows,
-                                       "predicted_tokens": r.predicted, "ctx": o.engine.context, "seconds": r.seconds,
+                                       "predicted_tokens": r.predicted, "ctx": session.context, "seconds": r.seconds,
                                        "tok_s": tokPerSec(r.predicted, r.seconds), "peak_rss_bytes": peak].merging(session.expertStats) { a, _ in a }
                                        .merging(compared) { a, _ in a }))
         } else {
             Terminal.out("perplexity \(formatFixed(r.ppl, digits: 4)) (mean NLL \(formatFixed(r.meanNLL, digits: 6))) over \(r.predicted) predicted tokens "
-                         + "of \(r.tokens) in \(r.windows) windows of \(o.engine.context)")
+                         + "of \(r.tokens) in \(r.windows) windows of \(session.context)")
             if reader != nil {
                 Terminal.out("against the reference: mean KL \(formatFixed(comparison.meanKL, digits: 6)), top-1 agreement \(formatFixed(100 * comparison.top1Agreement, digits: 2))%")
             }

@@ -11,7 +11,9 @@ struct EngineOptions: Equatable {
     enum Eviction: String, Equatable { case lru, lfu }
     var archive: String
     var threads = ProcessInfo.processInfo.activeProcessorCount
+    /// Tokens of context; when `--ctx` is not given, capped at the model's trained length (`fitContext`).
     var context = 2048
+    var contextGiven = false
     /// nil: resident when the model fits the cap (or no cap is given), else exact.
     var policy: Policy?
     var maxRSS: Int?
@@ -42,7 +44,7 @@ struct EngineOptions: Equatable {
     init(archive: String, _ a: Arguments) throws(UsageError) {
         self.archive = archive
         if let t = a.value("--threads") { threads = try parsePositive(t, "--threads") }
-        if let c = a.value("--ctx") { context = try parsePositive(c, "--ctx") }
+        if let c = a.value("--ctx") { context = try parsePositive(c, "--ctx"); contextGiven = true }
         if let p = a.value("--policy") { policy = try parsePolicy(p) }
         if let m = a.value("--max-rss") { maxRSS = try parseCap(m) }
         if let e = a.value("--evict") {
@@ -89,6 +91,8 @@ final class ModelSession {
     let plan: MemoryPlan?
     let policy: Policy
     let loadSeconds: Double
+    /// The context the model was built with (see `fitContext`).
+    let context: Int
 
     init(_ o: EngineOptions) throws {
         let start = monotonicSeconds()
@@ -99,6 +103,10 @@ final class ModelSession {
             throw SessionError.mmapNeedsRaw(archive.path, compressed.label)
         }
         tokenizer = try ModelSession.loadTokenizer(archive)
+        var o = o
+        o.context = fitContext(archive, requested: o.contextGiven ? o.context : nil, preferred: o.context)
+        o.contextGiven = true
+        context = o.context
         let planner = try makePlanner(archive, context: o.context, baseline: baseline)
         let policy = o.policy ?? planner.defaultPolicy(cap: o.maxRSS, ioThreads: o.ioThreads)
         let plan = try o.maxRSS.map { cap throws(PlanError) in try planner.plan(cap: cap, policy: policy, ioThreads: o.ioThreads) }
@@ -173,6 +181,7 @@ final class ModelSession {
             let s = e.stats
             d.merge(["swaps": s.swaps, "loads": s.loads, "bytes_read": s.bytesRead, "stall_seconds": s.stallSeconds,
                      "warmup_seconds": s.warmupSeconds, "virtual_experts_per_layer": plan?.perLayer.first ?? 0,
+                     "hit_rate": s.hitRate, "routed_choices": s.routedChoices, "routed_resident": s.routedResident,
                      "allocated_slots": e.slotCount]) { a, _ in a }
         default:
             break
@@ -194,6 +203,7 @@ final class ModelSession {
                 + "\(ByteSize.format(i("bytes_read"))) read, stall \(formatFixed(d["stall_seconds"] as? Double ?? 0, digits: 2)) s" + cap
         case .swap, .static:
             return "\(policy.rawValue): \(i("virtual_experts_per_layer")) of \(archive.manifest.model.stacks.first?.expertsPerLayer ?? 0) experts per layer resident, "
+                + "\(formatFixed(100 * (d["hit_rate"] as? Double ?? 1), digits: 1))% of routed choices resident, "
                 + "\(i("swaps")) swaps, \(ByteSize.format(i("bytes_read"))) read, stall \(formatFixed(d["stall_seconds"] as? Double ?? 0, digits: 2)) s" + cap
         }
     }

@@ -14,7 +14,7 @@ enum PlanCommand {
     Fails with the minimum cap when SIZE is too small.
 
       --max-rss SIZE     hard cap on resident memory: 1.5G, 800M, or bytes
-      -c, --ctx N        context size in tokens (default 2048)
+      -c, --ctx N        context size in tokens (default 2048, at most the model's trained length)
       --policy P         resident, exact, swap or static (default: resident if it fits, else exact)
       --io-threads N     expert loader threads (default 2)
       --json             print the plan as JSON
@@ -23,7 +23,7 @@ enum PlanCommand {
     static let spec = Arguments.Spec(options: ["--max-rss": [], "--ctx": ["-c"], "--policy": [], "--io-threads": [], "--threads": ["-t"]],
                                      flags: ["--json": []])
 
-    struct Options: Equatable { var archive: String; var cap: Int; var context = 2048; var policy: Policy?; var ioThreads = 2; var json = false }
+    struct Options: Equatable { var archive: String; var cap: Int; var context: Int?; var policy: Policy?; var ioThreads = 2; var json = false }
 
     static func parse(_ args: [String]) throws(UsageError) -> Options {
         let a = try Arguments(args, spec: spec)
@@ -41,7 +41,7 @@ enum PlanCommand {
         let o = try parse(args)
         let baseline = Int(ProcessMemory.currentRSS())
         let archive = try Archive(path: o.archive)
-        let planner = try makePlanner(archive, context: o.context, baseline: baseline)
+        let planner = try makePlanner(archive, context: fitContext(archive, requested: o.context, preferred: 2048), baseline: baseline)
         let policy = o.policy ?? planner.defaultPolicy(cap: o.cap, ioThreads: o.ioThreads)
         let plan = try planner.plan(cap: o.cap, policy: policy, ioThreads: o.ioThreads)
         if o.json {
@@ -81,6 +81,18 @@ func parsePolicy(_ s: String) throws(UsageError) -> Policy {
 }
 
 /// The planner for an archive at a context size, with the decoder's own buffers accounted.
+/// The context (tokens) a command runs with: the user's `--ctx` when given, else `preferred` capped at the
+/// length the model was trained for (`max_position_embeddings`), since positions past it were never trained.
+/// A `--ctx` past that length is honoured with a warning (the user may know better, e.g. after fine-tuning).
+func fitContext(_ archive: Archive, requested: Int?, preferred: Int) -> Int {
+    let trained = archive.manifest.config["max_position_embeddings"]?.intValue
+    guard let requested else { return min(preferred, trained ?? preferred) }
+    if let trained, requested > trained {
+        Terminal.err("warning: --ctx \(requested) is longer than this model was trained for (max_position_embeddings \(trained)); output past \(trained) tokens is unreliable")
+    }
+    return requested
+}
+
 func makePlanner(_ archive: Archive, context: Int, baseline: Int) throws -> Planner {
     let config = try ModelFamily.detect(configData: try JSONEncoder().encode(archive.manifest.config))
     let spec = try config.spec()

@@ -19,7 +19,7 @@ enum RunCommand {
       --top-p P            nucleus sampling threshold (default 0.95)
       --seed N             sampling seed (default 0)
       -t, --threads N      compute threads (default: all cores)
-      -c, --ctx N          context size in tokens (default 2048)
+      -c, --ctx N          context size in tokens (default 2048, at most the model's trained length)
       --ignore-eos         keep generating past end-of-sequence
     \(EngineOptions.help)
       --json               print one JSON object at the end instead of streaming

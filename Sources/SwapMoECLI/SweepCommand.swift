@@ -18,7 +18,7 @@ enum SweepCommand {
                           (50% = room for half the experts), or absolute sizes (1.5G)
       --policies LIST     any of exact, swap, static (default: exact,swap,static)
       --calibration FILE  text for the static policy's calibration pass (default: --text itself)
-      -c, --ctx N         window length (default 512)
+      -c, --ctx N         window length (default 512, at most the model's trained length)
       --svg FILE          also draw perplexity and tokens/s against memory
       --json              print one JSON object
     """
@@ -29,7 +29,8 @@ enum SweepCommand {
         var caps = ["25%", "50%", "75%", "100%"]
         var policies: [Policy] = [.exact, .swap, .static]
         var calibration: String?
-        var context = 512
+        /// nil: 512 capped at the model's trained length (`fitContext`).
+        var context: Int?
         var threads: Int?
         var json = false
         var svg: String?
@@ -77,11 +78,12 @@ enum SweepCommand {
     static func run(_ args: [String]) throws -> Int32 {
         let o = try parse(args)
         let archive = try Archive(path: o.archive)
-        let planner = try makePlanner(archive, context: o.context, baseline: Int(ProcessMemory.currentRSS()))
+        let context = fitContext(archive, requested: o.context, preferred: 512)
+        let planner = try makePlanner(archive, context: context, baseline: Int(ProcessMemory.currentRSS()))
         let expertBytes = archive.experts.count * planner.slotSize
         let refFile = NSTemporaryDirectory() + "swapmoe-sweep-\(getpid()).logits"
         defer { FileSystem.remove(refFile) }
-        var common = ["--text", o.text, "--ctx", "\(o.context)", "--json"]
+        var common = ["--text", o.text, "--ctx", "\(context)", "--json"]
         if let t = o.threads { common += ["--threads", "\(t)"] }
 
         var rows: [Row] = []
@@ -111,7 +113,7 @@ enum SweepCommand {
         }
         if let svg = o.svg { try drawSVG(rows, to: svg) }
         if o.json {
-            Terminal.out(try jsonLine(["archive": o.archive, "text": o.text, "ctx": o.context, "rows": rows.map { r -> [String: Any] in
+            Terminal.out(try jsonLine(["archive": o.archive, "text": o.text, "ctx": context, "rows": rows.map { r -> [String: Any] in
                 var d: [String: Any] = ["policy": r.policy, "cap": r.cap]
                 if let b = r.capBytes { d["cap_bytes"] = b }
                 if let e = r.error { d["error"] = e }

@@ -78,5 +78,11 @@ public struct SwapStats: Sendable, Equatable {
     public var stallSeconds = 0.0
     /// The resident (virtual) experts of each MoE layer, ascending.
     public var residents: [Int: [Int]] = [:]
+    /// Top-k choices of the unmasked router seen (tokens x k, summed over MoE layers) ...
+    public var routedChoices = 0
+    /// ... and how many of them named a resident expert (served exactly as the full model would).
+    public var routedResident = 0
+    /// `routedResident / routedChoices`: SwapMoE's hit rate (1 when nothing was routed yet).
+    public var hitRate: Double { routedChoices > 0 ? Double(routedResident) / Double(routedChoices) : 1 }
     public init() {}
 }

@@ -74,6 +74,8 @@ public final class SwapExperts: ExpertProvider, Sendable {
     /// The managed MoE layers, ascending.
     public let layers: [Int]
     public let expertsPerLayer: Int
+    /// Experts each token is routed to (the model's top-k), for the hit-rate tally.
+    public let topK: Int
     /// `k_l` per layer.
     public let residentCounts: [Int: Int]
     public let slotCount: Int
@@ -133,6 +135,7 @@ public final class SwapExperts: ExpertProvider, Sendable {
         self.options = options
         self.layers = layers
         self.expertsPerLayer = e
+        self.topK = max(1, archive.manifest.model.expertsPerToken)
         self.residentCounts = residents
         let slots = residents.values.reduce(0, +) + options.spareSlots
         self.slotCount = slots
@@ -213,6 +216,31 @@ public final class SwapExperts: ExpertProvider, Sendable {
         guard let li = core.layerIndex[layer], experts == expertsPerLayer else { return }
         importance.observe(layerIndex: li, tokens: tokens, inputNorms: inputNorms, probabilities: probabilities)
         core.safePoint(li, tokens: li == 0 ? tokens : 0)
+        countResidentRoutes(li, tokens: tokens, probabilities: probabilities)
+    }
+
+    /// Tallies how many of the *unmasked* router's top-k choices are resident: the share of routing decisions
+    /// SwapMoE serves exactly (the rest go to the best resident instead). Uses the mask just made current by
+    /// the safe point, the one the decoder is about to apply.
+    private func countResidentRoutes(_ li: Int, tokens: Int, probabilities: UnsafePointer<Float>) {
+        let e = expertsPerLayer, k = min(topK, e)
+        let mask = core.currentMask(li)
+        var hits = 0
+        var top = [Int](repeating: 0, count: k)
+        for t in 0..<tokens {
+            let p = probabilities + t * e
+            var n = 0
+            for i in 0..<e {  // insertion into a k-long descending list (k is 1-8)
+                guard n < k || p[i] > p[top[k - 1]] else { continue }
+                var j = min(n, k - 1)
+                while j > 0 && p[top[j - 1]] < p[i] { top[j] = top[j - 1]; j -= 1 }
+                top[j] = i
+                n = min(n + 1, k)
+            }
+            for j in 0..<k where mask[top[j]] { hits += 1 }
+        }
+        core.counters.add(SwapCore.routedChoices, tokens * k)
+        core.counters.add(SwapCore.routedResident, hits)
     }
 
     // MARK: Control and introspection
@@ -239,6 +267,8 @@ public final class SwapExperts: ExpertProvider, Sendable {
         st.rounds = core.counters.get(SwapCore.rounds)
         st.failedSwaps = core.counters.get(SwapCore.failedSwaps)
         st.warmupSeconds = Double(core.counters.get(SwapCore.warmupNanos)) * 1e-9
+        st.routedChoices = core.counters.get(SwapCore.routedChoices)
+        st.routedResident = core.counters.get(SwapCore.routedResident)
         st.stallSeconds = 0
         let l = loader.stats
         st.loads = l.loads
@@ -326,7 +356,7 @@ final class SwapCore: Sendable {
         var stopping = false
     }
 
-    static let swaps = 0, rounds = 1, failedSwaps = 2, warmupNanos = 3
+    static let swaps = 0, rounds = 1, failedSwaps = 2, warmupNanos = 3, routedChoices = 4, routedResident = 5
 
     let archive: Archive
     let loader: ExpertLoader
@@ -337,7 +367,7 @@ final class SwapCore: Sendable {
     let experts: Int
     let options: SwapExperts.Options
     let lock: ConditionLock<State>
-    let counters = Counters(count: 4)
+    let counters = Counters(count: 6)
 
     init(archive: Archive, loader: ExpertLoader, importance: ImportanceTracker, layers: [Int], experts: Int,
          options: SwapExperts.Options, slots: Int) {
@@ -423,6 +453,9 @@ final class SwapCore: Sendable {
         loader.clear(slot: slot)
         s.spares.append(slot)
     }
+
+    /// Layer `li`'s mask as it stands (no flips applied).
+    func currentMask(_ li: Int) -> [Bool] { lock.withLock { $0.mask[li] } }
 
     func mask(_ li: Int) -> [Bool] {
         let (m, freed) = lock.withLock { s in
