@@ -20,9 +20,9 @@ Cross-checks (the script fails if they do not hold):
     decoding, i.e. transformers added nothing a Swift loader of tokenizer.json
     would not see;
   * gpt2 agrees with tiktoken on GPT-2's own pattern (the real reference);
-  * mistral / sentencepiece-small agree with the `sentencepiece` library on the
-    texts where SentencePiece and HF's BPE are known to coincide (no special
-    tokens inside the text); mismatches are counted and recorded in meta.
+  * mistral / sentencepiece-small / t5-unigram are compared with the
+    `sentencepiece` library on the texts without special tokens inside;
+    mismatches are counted and recorded in meta.
 """
 
 from __future__ import annotations
