@@ -161,6 +161,24 @@ struct PrecompiledTests {
         #expect(PrecompiledTests.normalize(n, "\u{FF21}\u{FF22}   \u{FF43}  \u{3000}") == "AB▁c")
     }
 
+    @Test("with the \\A / \\z space trimming of transformers' build_tokenizer_from_spm_proto")
+    func spmProtoSequence() throws {
+        let charsmap = try PrecompiledTests.t5Normalizer()
+        func replace(_ kind: String, _ pattern: String, _ content: String) -> JSONValue {
+            .object(JSONObject(keys: ["type", "pattern", "content"],
+                               values: [.string("Replace"), .object(JSONObject(keys: [kind], values: [.string(pattern)])), .string(content)]))
+        }
+        let sequence = JSONValue.object(JSONObject(keys: ["type", "normalizers"], values: [.string("Sequence"), .array([
+            charsmap, replace("Regex", #"\A +| +\z"#, ""), replace("Regex", " {2,}", " "), replace("String", " ", "▁"),
+            replace("Regex", #"\A▁"#, "▁▁"),
+        ])]))
+        let n = try Normalizer.from(json: sequence)
+        let cases: [(String, String)] = [("  \u{FF21}\u{FF22}   \u{FF43}  \u{3000} ", "AB▁c"), ("a", "a"), (" ", ""), ("▁x y", "x▁y"), ("x\n  y ", "x▁y")]
+        for (input, expected) in cases {
+            #expect(PrecompiledTests.normalize(n, input) == expected, "\(input.debugDescription)")
+        }
+    }
+
     @Test("a charsmap that is not base64 of a trie is an error naming the field")
     func invalid() {
         for blob in ["", "not base64!", "AAAAAA=="] {
