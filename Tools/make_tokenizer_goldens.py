@@ -20,9 +20,9 @@ Cross-checks (the script fails if they do not hold):
     decoding, i.e. transformers added nothing a Swift loader of tokenizer.json
     would not see;
   * gpt2 agrees with tiktoken on GPT-2's own pattern (the real reference);
-  * mistral / sentencepiece-small agree with the `sentencepiece` library on the
-    texts where SentencePiece and HF's BPE are known to coincide (no special
-    tokens inside the text); mismatches are counted and recorded in meta.
+  * mistral / sentencepiece-small / t5-unigram are compared with the
+    `sentencepiece` library on the texts without special tokens inside;
+    mismatches are counted and recorded in meta.
 """
 
 from __future__ import annotations
@@ -127,6 +127,32 @@ HAND_WRITTEN = [
 ]
 
 
+# Extra cases for one tokenizer only (appended after the shared texts, so the
+# other goldens do not change).
+EXTRA_TEXTS = {
+    "t5-unigram": [
+        # -- T5 usage: task prefixes, sentinels (special added tokens, also pieces of the Unigram vocabulary)
+        "translate English to German: That is good.", "summarize: The quick brown fox jumps over the lazy dog.",
+        "The <extra_id_0> walks in <extra_id_1> park", "<extra_id_0> cute dog <extra_id_1> the <extra_id_2>",
+        "<extra_id_99>", "<extra_id_100>", "<extra_id_0><extra_id_1>", "a<extra_id_5>b", "<pad>", "<pad> text </s>",
+        "\uff1cextra_id_0\uff1e (fullwidth brackets)", "< extra_id_0 >", "<EXTRA_ID_0>",
+        # -- the precompiled nmt_nfkc charsmap
+        "\uff21\uff22\uff23 \uff44\uff45\uff46 \uff11\uff12\uff13", "\ufb00 \ufb01 \ufb02 \ufb03 \ufb04 \ufb05 \ufb06",
+        "\u2460\u2461\u2462 \u2474 \u2488", "\u337f \u3300 \u3231", "\uff76\uff9e\uff77\uff9e \uff8a\uff9f",
+        "\u216b \u2173 x\u00b2 H\u2082O", "K\u212a \u2126 \u00c5\u212b", "\u01c4 \u01c5 \u01c6",
+        "\u2122 \u2120 \u2026 \u00bc", "\uff21\u0301 \uff21\u0301\u0302 (cluster with a mapped start)",
+        "e\u0301 a\u0308 o\u0302\u0323", "\u1100\u1161\u11a8 (conjoining jamo)", "\u0915\u094d\u0937 \u0e01\u0e33",
+        "a\u00a0b\u2002c\u2003d\u2009e\u200af\u202fg\u205fh", "a\u200bb\u200cc\u200dd\u2060e\ufeff",
+        "line\r\nbreaks\rand\u0085next\u2028line", "\x01\x02 ctrl \x7f \x9f", "\u00ad soft hyphen",
+        "\u3000\u3000\u5168\u89d2\u3000", "\u2018quotes\u2019 \u201cdouble\u201d \u2013 \u2014 \u2212",
+        "\U0001d400\U0001d401\U0001d402 \U0001d7ce\U0001d7cf", "\uff08\uff09\uff3b\uff3d\uff5b\uff5d",
+        # -- unknown characters: fused runs, mixed with known ones, long words
+        "a\u4e2db\u6587c", "\u4e2d\u6587\u5b57\u7b26\u6d4b\u8bd5\u4e2d\u6587", "x\U0001f600y\U0001f600\U0001f600z",
+        "unbelievably" * 30, "\u4e2d" * 100, "tokenization tokenizer tokenized tokens token",
+    ],
+}
+
+
 def single_characters(rng: random.Random) -> list[str]:
     """Single characters: printable ASCII (every 3rd), plus a few multibyte ones."""
     ascii_ = [chr(c) for c in range(0x21, 0x7F, 3)]
@@ -200,7 +226,7 @@ def make_golden(name: str, texts: list[str]) -> dict:
     return {"tokenizer": name, "meta": meta, "cases": cases}
 
 
-SPECIAL_RE = re.compile(r"<\|endoftext\|>|<s>|</s>|<unk>")
+SPECIAL_RE = re.compile(r"<\|endoftext\|>|<s>|</s>|<unk>|<pad>|<extra_id_\d+>")
 
 
 def reference_check(name: str, texts: list[str], cases: list[dict]) -> dict:
@@ -218,8 +244,10 @@ def reference_check(name: str, texts: list[str], cases: list[dict]) -> dict:
         for t, c in zip(texts, cases):
             assert enc.encode(t, allowed_special="all") == c["ids"], ("tiktoken mismatch", t)
         return {"reference": "tiktoken gpt2 (whisper/assets/gpt2.tiktoken)", "reference_mismatches": 0}
-    model = {"mistral": src.mistral_sentencepiece_model(),
-             "sentencepiece-small": TOK_DIR / "sentencepiece-small" / "tokenizer.model"}.get(name)
+    model = {"sentencepiece-small": TOK_DIR / "sentencepiece-small" / "tokenizer.model",
+             "t5-unigram": TOK_DIR / "t5-unigram" / "spiece.model"}.get(name)
+    if name == "mistral":
+        model = src.mistral_sentencepiece_model()
     if model is None:
         return {}
     import sentencepiece as spm
@@ -251,7 +279,7 @@ def main() -> None:
     texts = golden_texts()
     names = args.only or sorted(p.name for p in TOK_DIR.iterdir() if (p / "tokenizer.json").exists())
     for name in names:
-        g = make_golden(name, texts)
+        g = make_golden(name, texts + [t for t in EXTRA_TEXTS.get(name, []) if t not in texts])
         write_golden(TOK_DIR / name / "golden.json", g)
         m = g["meta"]
         print(f"{name:26s} {len(g['cases'])} cases, roundtrip-exact {m['roundtrip_exact']}, "

@@ -20,6 +20,13 @@ transformers' save_pretrained):
   mistral                 the real Mistral 7B v0.1 / Mixtral SentencePiece BPE
                           (32000 pieces), from mistral-common's tokenizer.model.v1,
                           Mixtral-8x7B hub layout.
+  t5-unigram              T5 / Switch-Transformer-style SentencePiece *unigram*
+                          (2000 pieces + 100 <extra_id_N> sentinels) trained here
+                          with T5's trainer settings (nmt_nfkc, <pad>=0, </s>=1,
+                          <unk>=2, no <s>), converted by transformers' own
+                          T5Tokenizer: Precompiled normalizer, WhitespaceSplit +
+                          Metaspace, "$A </s>" template -- the google/t5-* and
+                          google/switch-base-* hub layout. Ships spiece.model too.
 
 Every fixture sets tokenizer_class "TokenizersBackend" in tokenizer_config.json.
 That matters with transformers 5: for a class with its own __init__ (e.g.
@@ -27,7 +34,8 @@ LlamaTokenizer) AutoTokenizer rebuilds the backend from vocab/merges and
 *ignores* the normalizer / pre-tokenizer in tokenizer.json; with
 TokenizersBackend it loads tokenizer.json verbatim, so goldens describe exactly
 the file a Swift loader reads. (sentencepiece-metaspace deliberately keeps
-"LlamaTokenizer" since its tokenizer.json is what that class builds anyway.)
+"LlamaTokenizer", and t5-unigram "T5Tokenizer", since their tokenizer.json is
+what that class builds anyway.)
 """
 
 from __future__ import annotations
@@ -66,6 +74,8 @@ BYTELEVEL_ADDED = [
     ("</think>", False),
 ]
 SPM_VOCAB_SIZE = 1536  # includes <unk>, <s>, </s> and the 256 <0xNN> byte pieces
+T5_VOCAB_SIZE = 2000  # SentencePiece pieces incl. <pad>, </s>, <unk>; the 100 sentinels come on top
+T5_EXTRA_IDS = 100
 
 
 # --------------------------------------------------------------------------- corpus
@@ -158,18 +168,36 @@ def build_bytelevel_small(out: Path) -> None:
     )
 
 
+def write_spm_corpus(path: Path) -> Path:
+    """training_corpus() as SentencePiece input: one "sentence" per line
+    (SentencePiece treats newlines as separators)."""
+    with path.open("w", encoding="utf-8") as f:
+        for chunk in training_corpus():
+            for line in chunk.split("\n"):
+                if line.strip():
+                    f.write(line + "\n")
+    return path
+
+
+def make_spm_reproducible(path: Path) -> None:
+    """The model proto records the (random) temp paths it was trained from;
+    blank them so the .model file is byte-for-byte reproducible."""
+    from transformers.convert_slow_tokenizer import import_protobuf
+
+    proto = import_protobuf().ModelProto()
+    proto.ParseFromString(path.read_bytes())
+    del proto.trainer_spec.input[:]
+    proto.trainer_spec.input.append("corpus.txt")
+    proto.trainer_spec.model_prefix = "spm"
+    path.write_bytes(proto.SerializeToString())
+
+
 def train_spm(model_prefix: Path) -> Path:
     """Train a Llama-style SentencePiece BPE (same trainer flags as Llama/Mistral:
     byte_fallback, split_digits, identity normalisation, dummy prefix, whitespace kept)."""
     import sentencepiece as spm
 
-    corpus = model_prefix.parent / "corpus.txt"
-    # One "sentence" per line: SentencePiece treats newlines as separators.
-    with corpus.open("w", encoding="utf-8") as f:
-        for chunk in training_corpus():
-            for line in chunk.split("\n"):
-                if line.strip():
-                    f.write(line + "\n")
+    corpus = write_spm_corpus(model_prefix.parent / "corpus.txt")
     spm.SentencePieceTrainer.train(
         input=str(corpus),
         model_prefix=str(model_prefix),
@@ -189,18 +217,68 @@ def train_spm(model_prefix: Path) -> Path:
         num_threads=1,                  # single thread => deterministic merges
         minloglevel=2,
     )
-    # The model proto records the (random) temp paths it was trained from;
-    # blank them so tokenizer.model is byte-for-byte reproducible.
-    from transformers.convert_slow_tokenizer import import_protobuf
-
     path = model_prefix.with_suffix(".model")
-    proto = import_protobuf().ModelProto()
-    proto.ParseFromString(path.read_bytes())
-    del proto.trainer_spec.input[:]
-    proto.trainer_spec.input.append("corpus.txt")
-    proto.trainer_spec.model_prefix = "spm"
-    path.write_bytes(proto.SerializeToString())
+    make_spm_reproducible(path)
     return path
+
+
+def train_t5_spm(model_prefix: Path) -> Path:
+    """Train a SentencePiece unigram model with T5's trainer settings (the
+    C4 "spiece.model" of t5-* / switch-base-*): nmt_nfkc normalisation, extra
+    spaces removed, dummy prefix, <pad>=0, </s>=1, <unk>=2 and no <s>; no byte
+    fallback, digits not split."""
+    import sentencepiece as spm
+
+    corpus = write_spm_corpus(model_prefix.parent / "corpus.txt")
+    spm.SentencePieceTrainer.train(
+        input=str(corpus),
+        model_prefix=str(model_prefix),
+        model_type="unigram",
+        vocab_size=T5_VOCAB_SIZE,
+        character_coverage=0.9995,
+        normalization_rule_name="nmt_nfkc",
+        add_dummy_prefix=True,
+        remove_extra_whitespaces=True,
+        byte_fallback=False,
+        pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+        pad_piece="<pad>", eos_piece="</s>", unk_piece="<unk>",
+        input_sentence_size=0,          # use every line: no random sampling
+        shuffle_input_sentence=False,
+        max_sentence_length=16384,
+        num_threads=1,                  # single thread => deterministic EM
+        minloglevel=2,
+    )
+    path = model_prefix.with_suffix(".model")
+    make_spm_reproducible(path)
+    return path
+
+
+def build_t5_unigram(out: Path) -> None:
+    """Convert the unigram model the way a user would: transformers'
+    T5Tokenizer.from_pretrained on a folder holding spiece.model (its T5
+    converter appends the 100 <extra_id_N> sentinels, highest first, and sets
+    the T5 pipeline), then save like the other fixtures."""
+    from transformers import T5Tokenizer
+
+    with tempfile.TemporaryDirectory() as td:
+        model = train_t5_spm(Path(td) / "spm")
+        src_dir = Path(td) / "t5"
+        src_dir.mkdir()
+        shutil.copy(model, src_dir / "spiece.model")
+        hf = T5Tokenizer.from_pretrained(str(src_dir), extra_ids=T5_EXTRA_IDS)
+        tok = hf.backend_tokenizer
+        assert tok.get_vocab_size() == T5_VOCAB_SIZE + T5_EXTRA_IDS, tok.get_vocab_size()
+        j = json.loads(tok.to_str())
+        assert j["model"]["type"] == "Unigram" and j["normalizer"]["type"] == "Precompiled", j["normalizer"]
+        save_with_transformers(
+            tok, out, tokenizer_class="T5Tokenizer",
+            eos_token="</s>", unk_token="<unk>", pad_token="<pad>", extra_ids=T5_EXTRA_IDS,
+            additional_special_tokens=[f"<extra_id_{i}>" for i in range(T5_EXTRA_IDS)],
+            clean_up_tokenization_spaces=False,
+        )
+        # Hub T5 checkpoints ship the SentencePiece model next to tokenizer.json;
+        # the goldens script cross-checks against it.
+        shutil.copy(model, out / "spiece.model")
 
 
 def build_sentencepiece_small(out: Path, metaspace_out: Path | None) -> None:
@@ -309,7 +387,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="*", help="subset of fixture names")
     args = ap.parse_args()
-    want = set(args.only or ["bytelevel-small", "sentencepiece-small", "sentencepiece-metaspace", "gpt2", "mistral"])
+    want = set(args.only or ["bytelevel-small", "sentencepiece-small", "sentencepiece-metaspace", "gpt2", "mistral",
+                             "t5-unigram"])
     if "bytelevel-small" in want:
         build_bytelevel_small(OUT / "bytelevel-small")
     if "sentencepiece-small" in want or "sentencepiece-metaspace" in want:
@@ -321,6 +400,8 @@ def main() -> None:
         build_gpt2(OUT / "gpt2")
     if "mistral" in want:
         build_mistral(OUT / "mistral")
+    if "t5-unigram" in want:
+        build_t5_unigram(OUT / "t5-unigram")
     for d in sorted(OUT.iterdir()):
         if d.is_dir():
             size = sum(p.stat().st_size for p in d.iterdir())

@@ -1,6 +1,6 @@
 // The tokenization model behind the pipeline (tokenizer.json "model"), dispatched on its "type".
 
-/// A tokenization model: turns one pre-tokenized word into ids. BPE today; Unigram (T5) can conform later.
+/// A tokenization model: turns one pre-tokenized word into ids (BPE, or SentencePiece Unigram).
 protocol TokenizerModel: Sendable {
     func tokenize(_ word: [Unicode.Scalar], into ids: inout [Int])
     func tokenToId(_ token: String) -> Int?
@@ -16,9 +16,11 @@ protocol TokenizerModel: Sendable {
 /// The `"type"` strings of models in tokenizer.json.
 enum ModelType: String, CaseIterable {
     case bpe = "BPE"
+    case unigram = "Unigram"
 }
 
-/// Builds the model named by `model.type` (BPE when the type is absent, as in old files).
+/// Builds the model named by `model.type` (BPE when the type is absent, as in old files). `overrides` only apply to
+/// BPE (the transformers classes that rebuild a model are all BPE ones).
 func makeModel(json: JSONValue, overrides: BPEModel.Overrides) throws -> any TokenizerModel {
     let typeName = json["type"]?.stringValue ?? ModelType.bpe.rawValue
     guard let type = ModelType(rawValue: typeName) else {
@@ -26,5 +28,6 @@ func makeModel(json: JSONValue, overrides: BPEModel.Overrides) throws -> any Tok
     }
     switch type {
     case .bpe: return try BPEModel(json: json, overrides: overrides)
+    case .unigram: return try UnigramModel(json: json)
     }
 }

@@ -17,6 +17,7 @@ enum NormalizerType: String, CaseIterable {
     case bertNormalizer = "BertNormalizer"
     case nmt = "Nmt"
     case byteLevel = "ByteLevel"
+    case precompiled = "Precompiled"
 }
 
 indirect enum Normalizer: Sendable {
@@ -30,6 +31,7 @@ indirect enum Normalizer: Sendable {
     case bert(cleanText: Bool, handleChineseChars: Bool, stripAccents: Bool, lowercase: Bool)
     case nmt
     case byteLevel
+    case precompiled(PrecompiledCharsmap)
 
     /// Builds a normalizer from its tokenizer.json object; nil for JSON `null`.
     static func from(json: JSONValue, path: String = "normalizer") throws -> Normalizer? {
@@ -61,6 +63,8 @@ indirect enum Normalizer: Sendable {
                          stripAccents: strip, lowercase: lowercase)
         case .nmt: return .nmt
         case .byteLevel: return .byteLevel
+        case .precompiled:
+            return .precompiled(try PrecompiledCharsmap(base64: try f.string("precompiled_charsmap"), path: f.sub("precompiled_charsmap")))
         }
     }
 
@@ -131,6 +135,8 @@ indirect enum Normalizer: Sendable {
             }
         case .byteLevel:
             return ByteLevelAlphabet.encode(text[...])
+        case let .precompiled(charsmap):
+            return charsmap.normalize(text)
         }
     }
 

@@ -25,7 +25,7 @@ public final class Tokenizer: Sendable {
     public let eosTokenIds: [Int]
     /// Ids of all special added tokens (skipped by `decode(_:skipSpecialTokens: true)`).
     public let specialTokenIds: [Int]
-    /// "byte-level BPE" or "SentencePiece-style BPE".
+    /// "byte-level BPE", "SentencePiece-style BPE", "BPE" or "SentencePiece Unigram".
     public let kind: String
 
     /// Loads `tokenizer.json` and, when present next to it, `tokenizer_config.json` from a directory.
@@ -151,7 +151,9 @@ public final class Tokenizer: Sendable {
         }
         eosTokenIds = eosIds
 
-        if jsonIsByteLevel || preTokenizer?.containsByteLevel == true {
+        if model is UnigramModel {
+            kind = "SentencePiece Unigram"
+        } else if jsonIsByteLevel || preTokenizer?.containsByteLevel == true {
             kind = "byte-level BPE"
         } else if decoder?.containsByteFallback == true || model.byteFallback {
             kind = "SentencePiece-style BPE"

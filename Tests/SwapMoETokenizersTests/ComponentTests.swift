@@ -252,8 +252,8 @@ struct ErrorTests {
 
     @Test("an unsupported model or normalizer is an error, never silently wrong output")
     func unsupportedModel() {
-        #expect(throws: TokenizerError.unsupportedComponent(kind: "model", type: "Unigram", supported: ["BPE"])) {
-            _ = try Tokenizer(tokenizerJSON: Data(#"{"model": {"type": "Unigram", "vocab": []}}"#.utf8))
+        #expect(throws: TokenizerError.unsupportedComponent(kind: "model", type: "WordPiece", supported: ["BPE", "Unigram"])) {
+            _ = try Tokenizer(tokenizerJSON: Data(#"{"model": {"type": "WordPiece", "vocab": {}}}"#.utf8))
         }
         #expect(throws: TokenizerError.self) {
             _ = try tinyTokenizer(vocab: ["a": 0], merges: [], normalizer: #"{"type": "Precompiled", "precompiled_charsmap": ""}"#)

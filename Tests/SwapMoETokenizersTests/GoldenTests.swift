@@ -11,7 +11,7 @@ enum Fixtures {
 
     static let tokenizersDirectory = repoRoot.appendingPathComponent("Tests/Fixtures/tokenizers")
 
-    static let goldenNames = ["bytelevel-small", "sentencepiece-small", "sentencepiece-metaspace", "gpt2", "mistral"]
+    static let goldenNames = ["bytelevel-small", "sentencepiece-small", "sentencepiece-metaspace", "gpt2", "mistral", "t5-unigram"]
 
     static func directory(_ name: String) -> URL { tokenizersDirectory.appendingPathComponent(name) }
 
