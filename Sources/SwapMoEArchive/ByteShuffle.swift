@@ -28,7 +28,7 @@ public enum ByteShuffle {
             var i = 0
             while i &+ 16 <= n {
                 let lo = SIMD16<UInt16>(truncatingIfNeeded: UnsafeRawPointer(s + i).loadUnaligned(as: SIMD16<UInt8>.self))
-                let hi = SIMD16<UInt16>(truncatingIfNeeded: UnsafeRawPointer(s + n &+ i).loadUnaligned(as: SIMD16<UInt8>.self))
+                let hi = SIMD16<UInt16>(truncatingIfNeeded: UnsafeRawPointer(s + (n &+ i)).loadUnaligned(as: SIMD16<UInt8>.self))
                 UnsafeMutableRawPointer(d + 2 &* i).storeBytes(of: lo | (hi &<< 8), as: SIMD16<UInt16>.self)
                 i &+= 16
             }
