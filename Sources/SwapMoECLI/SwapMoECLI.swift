@@ -18,6 +18,7 @@ public enum SwapMoECLI {
       bench     prefill and decode speed against the memory-bandwidth roofline
       plan      how a --max-rss cap would be spent (arena slots, Virtual Experts per layer)
       sweep     perplexity, KL, top-1 agreement, speed and peak RSS across caps and policies
+      rouge     ROUGE-1/2/L/Lsum of predictions against references, as Google's rouge-score computes them
 
     Run 'swapmoe <command> --help' for a command's options.
     """
@@ -36,6 +37,7 @@ public enum SwapMoECLI {
             "bench": (BenchCommand.usage, BenchCommand.run),
             "plan": (PlanCommand.usage, PlanCommand.run),
             "sweep": (SweepCommand.usage, SweepCommand.run),
+            "rouge": (RougeCommand.usage, RougeCommand.run),
             "__measure-dram": ("(internal) prints DRAM read GB/s", MeasureDRAMCommand.run),
         ]
         guard let cmd = commands[command] else {
