@@ -23,16 +23,7 @@ public enum ByteShuffle {
         let n = count / width
         let s = src.assumingMemoryBound(to: UInt8.self), d = dst.assumingMemoryBound(to: UInt8.self)
         if width == 2 {
-            // 16 low and 16 high bytes become 16 little-endian UInt16s: a widen, a shift and an or per
-            // vector instead of 32 single-byte stores (the loaders decode every LZ4 expert through here).
-            var i = 0
-            while i &+ 16 <= n {
-                let lo = SIMD16<UInt16>(truncatingIfNeeded: UnsafeRawPointer(s + i).loadUnaligned(as: SIMD16<UInt8>.self))
-                let hi = SIMD16<UInt16>(truncatingIfNeeded: UnsafeRawPointer(s + (n &+ i)).loadUnaligned(as: SIMD16<UInt8>.self))
-                UnsafeMutableRawPointer(d + 2 &* i).storeBytes(of: lo | (hi &<< 8), as: SIMD16<UInt16>.self)
-                i &+= 16
-            }
-            while i < n { d[2 &* i] = s[i]; d[2 &* i &+ 1] = s[n &+ i]; i &+= 1 }
+            for i in 0..<n { d[2 &* i] = s[i]; d[2 &* i &+ 1] = s[n &+ i] }
         } else {
             for b in 0..<width { for i in 0..<n { d[i &* width &+ b] = s[b &* n &+ i] } }
         }
