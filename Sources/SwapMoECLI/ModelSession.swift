@@ -180,7 +180,7 @@ final class ModelSession {
         case let e as SwapExperts:
             let s = e.stats
             d.merge(["swaps": s.swaps, "loads": s.loads, "bytes_read": s.bytesRead, "stall_seconds": s.stallSeconds,
-                     "warmup_seconds": s.warmupSeconds, "virtual_experts_per_layer": plan?.perLayer.first ?? 0,
+                     "warmup_seconds": s.warmupSeconds, "virtual_experts_per_layer": plan?.perLayer.first ?? 0, "virtual_experts": plan?.perLayer ?? [],
                      "hit_rate": s.hitRate, "routed_choices": s.routedChoices, "routed_resident": s.routedResident,
                      "allocated_slots": e.slotCount]) { a, _ in a }
         default:
@@ -202,7 +202,9 @@ final class ModelSession {
             return "exact: \(i("hits")) hits, \(i("misses")) misses (\(formatFixed(rate, digits: 1))% hit rate), \(i("loads")) loads, "
                 + "\(ByteSize.format(i("bytes_read"))) read, stall \(formatFixed(d["stall_seconds"] as? Double ?? 0, digits: 2)) s" + cap
         case .swap, .static:
-            return "\(policy.rawValue): \(i("virtual_experts_per_layer")) of \(archive.manifest.model.stacks.first?.expertsPerLayer ?? 0) experts per layer resident, "
+            let per = plan?.perLayer ?? []
+            let range = per.isEmpty ? "0" : per.min()! == per.max()! ? "\(per.min()!)" : "\(per.min()!)-\(per.max()!)"
+            return "\(policy.rawValue): \(range) of \(archive.manifest.model.stacks.first?.expertsPerLayer ?? 0) experts per layer resident, "
                 + "\(formatFixed(100 * (d["hit_rate"] as? Double ?? 1), digits: 1))% of routed choices resident, "
                 + "\(i("swaps")) swaps, \(ByteSize.format(i("bytes_read"))) read, stall \(formatFixed(d["stall_seconds"] as? Double ?? 0, digits: 2)) s" + cap
         }

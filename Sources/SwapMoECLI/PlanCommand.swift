@@ -4,32 +4,43 @@ import SwapMoEArchive
 import SwapMoEModels
 import SwapMoEEngine
 
-/// `swapmoe plan <archive> --max-rss SIZE [--ctx N] [--policy P] [--json]`
+/// `swapmoe plan <archive> --max-rss SIZE|--experts N% [--ctx N] [--policy P] [--json]`
 enum PlanCommand {
     static let usage = """
-    usage: swapmoe plan <archive> --max-rss SIZE [--ctx N] [--policy resident|exact|swap|static] [--io-threads N] [--json]
+    usage: swapmoe plan <archive> (--max-rss SIZE | --experts N%) [--ctx N] [--policy resident|exact|swap|static]
+                        [--io-threads N] [--json]
 
     Shows how a memory cap would be spent: runtime baseline, dense weights, KV cache and workspace,
     I/O buffers, margin, and the expert arena (slots, and Virtual Experts per layer for --policy swap).
     Fails with the minimum cap when SIZE is too small.
 
       --max-rss SIZE     hard cap on resident memory: 1.5G, 800M, or bytes
+      --experts N%       instead of --max-rss: the cap whose arena holds N% of the expert bytes (as in sweep)
       -c, --ctx N        context size in tokens (default 2048, at most the model's trained length)
       --policy P         resident, exact, swap or static (default: resident if it fits, else exact)
       --io-threads N     expert loader threads (default 2)
       --json             print the plan as JSON
     """
 
-    static let spec = Arguments.Spec(options: ["--max-rss": [], "--ctx": ["-c"], "--policy": [], "--io-threads": [], "--threads": ["-t"]],
+    static let spec = Arguments.Spec(options: ["--max-rss": [], "--experts": [], "--ctx": ["-c"], "--policy": [], "--io-threads": [], "--threads": ["-t"]],
                                      flags: ["--json": []])
 
-    struct Options: Equatable { var archive: String; var cap: Int; var context: Int?; var policy: Policy?; var ioThreads = 2; var json = false }
+    /// A cap in bytes, or the cap whose arena holds a share (0...1) of the expert bytes.
+    enum Cap: Equatable { case bytes(Int), expertShare(Double) }
+
+    struct Options: Equatable { var archive: String; var cap: Cap; var context: Int?; var policy: Policy?; var ioThreads = 2; var json = false }
 
     static func parse(_ args: [String]) throws(UsageError) -> Options {
         let a = try Arguments(args, spec: spec)
         guard a.positionals.count == 1 else { throw UsageError(a.positionals.isEmpty ? "missing the archive to plan for" : "expected one archive path") }
-        guard let capText = a.value("--max-rss") else { throw UsageError("missing --max-rss SIZE (e.g. 2G, 800M)") }
-        var o = Options(archive: a.positionals[0], cap: try parseCap(capText))
+        let cap: Cap
+        switch (a.value("--max-rss"), a.value("--experts")) {
+        case let (m?, nil): cap = .bytes(try parseCap(m))
+        case let (nil, e?): cap = .expertShare(try parseExpertShare(e, "--experts"))
+        case (nil, nil): throw UsageError("missing --max-rss SIZE (e.g. 2G, 800M) or --experts N% (e.g. 50%)")
+        case (_?, _?): throw UsageError("give --max-rss or --experts, not both")
+        }
+        var o = Options(archive: a.positionals[0], cap: cap)
         if let c = a.value("--ctx") { o.context = try parsePositive(c, "--ctx") }
         if let p = a.value("--policy") { o.policy = try parsePolicy(p) }
         if let t = a.value("--io-threads") { o.ioThreads = try parsePositive(t, "--io-threads") }
@@ -42,8 +53,13 @@ enum PlanCommand {
         let baseline = Int(ProcessMemory.currentRSS())
         let archive = try Archive(path: o.archive)
         let planner = try makePlanner(archive, context: fitContext(archive, requested: o.context, preferred: 2048), baseline: baseline)
-        let policy = o.policy ?? planner.defaultPolicy(cap: o.cap, ioThreads: o.ioThreads)
-        let plan = try planner.plan(cap: o.cap, policy: policy, ioThreads: o.ioThreads)
+        let cap: Int
+        switch o.cap {
+        case let .bytes(b): cap = b
+        case let .expertShare(s): cap = planner.cap(expertShare: s, policy: o.policy ?? .exact, ioThreads: o.ioThreads)
+        }
+        let policy = o.policy ?? planner.defaultPolicy(cap: cap, ioThreads: o.ioThreads)
+        let plan = try planner.plan(cap: cap, policy: policy, ioThreads: o.ioThreads)
         if o.json {
             Terminal.out(try jsonLine(planJSON(plan)))
         } else {
@@ -73,6 +89,14 @@ enum PlanCommand {
 func parseCap(_ s: String) throws(UsageError) -> Int {
     guard let v = ByteSize.parse(s), v > 0, v < UInt64(Int.max) else { throw UsageError("--max-rss must be a size like 2G, 800M or 1500000000, not '\(s)'") }
     return Int(v)
+}
+
+/// `50%` -> 0.5; a share of the expert bytes in (0, 100]%.
+func parseExpertShare(_ s: String, _ name: String) throws(UsageError) -> Double {
+    guard s.hasSuffix("%"), let v = Double(s.dropLast()), v > 0, v <= 100 else {
+        throw UsageError("\(name) takes a percentage of the expert bytes in (0, 100], like 50%, not '\(s)'")
+    }
+    return v / 100
 }
 
 func parsePolicy(_ s: String) throws(UsageError) -> Policy {

@@ -46,8 +46,9 @@ enum SweepCommand {
         var o = Options(archive: a.positionals[0], text: text)
         if let c = a.value("--caps") {
             o.caps = c.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
-            for cap in o.caps where !(cap.hasSuffix("%") ? Double(cap.dropLast()).map { $0 > 0 && $0 <= 100 } ?? false : ByteSize.parse(cap) != nil) {
-                throw UsageError("--caps takes percentages of the expert bytes (50%) or sizes (1.5G), not '\(cap)'")
+            for cap in o.caps {
+                if cap.hasSuffix("%") { _ = try parseExpertShare(cap, "--caps") }
+                else if ByteSize.parse(cap) == nil { throw UsageError("--caps takes percentages of the expert bytes (50%) or sizes (1.5G), not '\(cap)'") }
             }
         }
         if let p = a.value("--policies") {
@@ -80,7 +81,6 @@ enum SweepCommand {
         let archive = try Archive(path: o.archive)
         let context = fitContext(archive, requested: o.context, preferred: 512)
         let planner = try makePlanner(archive, context: context, baseline: Int(ProcessMemory.currentRSS()))
-        let expertBytes = archive.experts.count * planner.slotSize
         let refFile = NSTemporaryDirectory() + "swapmoe-sweep-\(getpid()).logits"
         defer { FileSystem.remove(refFile) }
         var common = ["--text", o.text, "--ctx", "\(context)", "--json"]
@@ -95,9 +95,8 @@ enum SweepCommand {
         for cap in o.caps {
             for policy in o.policies {
                 let bytes: Int
-                if cap.hasSuffix("%"), let pct = Double(cap.dropLast()) {
-                    let fixed = planner.baseline + planner.dense + planner.runtime + planner.providerBytes(policy, ioThreads: 2) + planner.margin
-                    bytes = fixed + Int(Double(expertBytes) * pct / 100)
+                if cap.hasSuffix("%"), let share = try? parseExpertShare(cap, "--caps") {
+                    bytes = planner.cap(expertShare: share, policy: policy, ioThreads: 2)
                 } else {
                     bytes = Int(ByteSize.parse(cap) ?? 0)
                 }

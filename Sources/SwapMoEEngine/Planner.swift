@@ -175,6 +175,12 @@ public struct Planner: Sendable {
         return p
     }
 
+    /// The cap that leaves `policy` an arena of `share` (0...1) of all expert bytes (swap's spare slots
+    /// included): what "50%" means in `plan --experts` and `sweep --caps`.
+    public func cap(expertShare share: Double, policy: Policy, ioThreads: Int) -> Int {
+        baseline + dense + runtime + providerBytes(policy, ioThreads: ioThreads) + margin + Int(Double(totalExperts * slotSize) * share)
+    }
+
     /// Resident if everything fits under the cap (or there is no cap), otherwise exact.
     public func defaultPolicy(cap: Int?, ioThreads: Int) -> Policy {
         guard let cap else { return .resident }

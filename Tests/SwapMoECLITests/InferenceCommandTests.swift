@@ -77,6 +77,17 @@ struct InferenceCommandTests {
         #expect(small.status == 1 && small.stderr.contains("below the minimum") && small.stderr.contains("raise --max-rss to at least"))
         let bad = try runCommand(bin, ["plan", m.archive, "--max-rss", "lots"])
         #expect(bad.status == 64)
+        // --experts N%: the cap whose arena holds that share of the expert bytes.
+        let half = try runCommand(bin, ["plan", m.archive, "--experts", "50%", "--policy", "exact", "--ctx", "256", "--json"])
+        #expect(half.status == 0, "\(half.stderr)")
+        let h = try json(half.stdout)
+        #expect(h["total_bytes"] as? Int == h["cap_bytes"] as? Int)
+        let arena = h["arena_bytes"] as? Int ?? -1, slot = h["slot_bytes"] as? Int ?? 0
+        let halfOfExperts = (h["experts_total"] as? Int ?? 0) * slot / 2
+        #expect(arena <= halfOfExperts && arena > halfOfExperts - slot)
+        for args in [["--experts", "0%"], ["--experts", "half"], ["--experts", "50%", "--max-rss", "1G"]] {
+            #expect(try runCommand(bin, ["plan", m.archive] + args).status == 64, "\(args)")
+        }
     }
 
     @Test("runtime errors: missing prompt is a usage error; an archive without a tokenizer says so")
