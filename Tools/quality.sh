@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Reproduces Docs/Quality.md: packs the embedded demo model (LZ4 + shuffle) and runs `swapmoe sweep` on its two
+# held-out texts (Austen, in domain; a Python-docs page, the other domain), for the exact, swap and static
+# policies at several shares of the expert bytes, writing the tables (Markdown) and plots (SVG) to $OUT.
+#
+#   bash Tools/quality.sh [OUT_DIR]        # default Docs/quality; ~5 minutes on 2 cores
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source Tools/setup.sh
+swift build -c release --product swapmoe 2>&1 | grep -E 'error|Build' || true
+bin=.build/release/swapmoe
+model=${SWAPMOE_DEMO_MODEL:-Tests/Fixtures/models/demo-moe}
+out=${1:-Docs/quality}
+caps=${SWAPMOE_QUALITY_CAPS:-30%,40%,50%,65%,80%,100%}
+archive=.build/demo-quality.swm
+mkdir -p "$out"
+"$bin" pack "$model" -o "$archive" --compress lz4 --shuffle
+for text in in_domain out_of_domain; do
+    echo "== swapmoe sweep $archive --text $model/heldout_$text.txt --caps $caps --calibration $model/calibration.txt"
+    "$bin" sweep "$archive" --text "$model/heldout_$text.txt" --caps "$caps" --policies exact,swap,static \
+        --calibration "$model/calibration.txt" --svg "$out/sweep_$text.svg" | tee "$out/sweep_$text.md"
+done
