@@ -94,7 +94,7 @@ func fitContext(_ archive: Archive, requested: Int?, preferred: Int) -> Int {
 }
 
 func makePlanner(_ archive: Archive, context: Int, baseline: Int) throws -> Planner {
-    let config = try ModelFamily.detect(configData: try JSONEncoder().encode(archive.manifest.config))
+    let config = try ModelFamily.detectDecoder(configData: try JSONEncoder().encode(archive.manifest.config))
     let spec = try config.spec()
     let inter = spec.moeLayers.map { config.expertIntermediate(layer: $0) }.max() ?? 0
     let runtime = DecoderModel.runtimeBytes(spec: spec, context: context, batch: DecoderModel.defaultBatch, expertIntermediate: inter)
