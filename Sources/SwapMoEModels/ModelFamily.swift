@@ -63,6 +63,7 @@ public enum ModelError: Error, CustomStringConvertible, Sendable {
     case contextFull(context: Int)
     case badToken(Int, vocab: Int)
     case notDecoderOnly(family: String)
+    case inputTooLong(tokens: Int, limit: Int)
     case isDecoderOnly(family: String)
 
     public var description: String {
@@ -87,6 +88,8 @@ public enum ModelError: Error, CustomStringConvertible, Sendable {
             "\(what) is not supported yet; please open an issue with the model name"
         case .notDecoderOnly(let f):
             "\(f) is an encoder-decoder model; it runs through the sequence-to-sequence path (Seq2SeqModel), not the decoder-only one"
+        case let .inputTooLong(tokens, limit):
+            "the input has \(tokens) tokens, more than the \(limit) the model was set up for; raise --max-input or shorten the input"
         case .isDecoderOnly(let f):
             "\(f) is a decoder-only model; it runs through DecoderModel, not the sequence-to-sequence path"
         case let .badExpertTensor(name, shape, expected):

@@ -1,5 +1,7 @@
 import Foundation
 import SwapMoECore
+import SwapMoEArchive
+import SwapMoEKernels
 
 /// Switch Transformers (google/switch-base-8 and relatives, transformers' `SwitchTransformersForConditionalGeneration`):
 /// a T5 encoder-decoder whose feed-forward blocks are, on a sparse-step grid, top-1 Mixture-of-Experts layers.
@@ -162,4 +164,205 @@ public func relativePositionBucket(_ relative: Int, bidirectional: Bool, buckets
     let ratio = Float(r) / Float(maxExact)
     let scaled = logf(ratio) / Float(Foundation.log(Double(maxDistance) / Double(maxExact))) * Float(n - maxExact)
     return bucket + min(maxExact + Int(scaled), n - 1)
+}
+
+// MARK: - Weights
+
+/// One Switch block's weights, resolved from the archive once. Decoder blocks add cross-attention.
+struct SwitchBlock {
+    struct Attention { var norm: [Float]; var q, k, v, o: Matrix }
+    var selfAttention: Attention
+    var crossAttention: Attention?
+    var ffNorm: [Float]
+    /// Sparse blocks: the router `[experts, d_model]` (+ bias); dense blocks: `wo(relu(wi · x))`.
+    var router: Matrix?
+    var routerBias: [Float]?
+    var dense: (wi: Matrix, wo: Matrix)?
+}
+
+/// One stack (encoder or decoder): embedding, the relative-bias table of its first block, blocks, final norm.
+struct SwitchStack {
+    let name: String
+    /// 0 for the encoder, 1 for the decoder.
+    let index: Int
+    let embed: Matrix
+    /// `relative_attention_bias.weight` of block 0, `[buckets, heads]` row-major, shared by every block.
+    let relativeBias: [Float]
+    let blocks: [SwitchBlock]
+    let finalNorm: [Float]
+    let moeLayers: [Int]
+
+    init(_ name: String, config c: SwitchTransformersConfig, weights w: DenseWeights) throws(ModelError) {
+        self.name = name
+        index = name == "encoder" ? 0 : 1
+        let d = c.dModel, inner = c.innerDim
+        let shared = ["\(name).embed_tokens.weight", "shared.weight"]
+        embed = try w.matrix(shared, cols: d)
+        guard embed.rows >= c.vocabSize else { throw .badTensor(name: shared[0], reason: "has \(embed.rows) rows for a vocabulary of \(c.vocabSize)") }
+        relativeBias = try w.vector("\(name).block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+                                    count: c.relativeAttentionNumBuckets * c.numHeads)
+        moeLayers = c.moeLayers(name)
+        let layers = name == "encoder" ? c.encoderLayers : c.decoderLayers
+        func attention(_ p: String, _ module: String) throws(ModelError) -> SwitchBlock.Attention {
+            let a = p + module + "."
+            return .init(norm: try w.vector(p + "layer_norm.weight", count: d),
+                         q: try w.matrix(a + "q.weight", rows: inner, cols: d), k: try w.matrix(a + "k.weight", rows: inner, cols: d),
+                         v: try w.matrix(a + "v.weight", rows: inner, cols: d), o: try w.matrix(a + "o.weight", rows: d, cols: inner))
+        }
+        var blocks: [SwitchBlock] = []
+        for l in 0..<layers {
+            let p = "\(name).block.\(l).layer."
+            let ff = p + "\(SwitchTransformersConfig.ffIndex(name))."
+            var b = SwitchBlock(selfAttention: try attention(p + "0.", "SelfAttention"),
+                                crossAttention: name == "decoder" ? try attention(p + "1.", "EncDecAttention") : nil,
+                                ffNorm: try w.vector(ff + "layer_norm.weight", count: d))
+            if moeLayers.contains(l) {
+                b.router = try w.matrix(ff + "mlp.router.classifier.weight", rows: c.numExperts, cols: d)
+                b.routerBias = try w.optionalVector(ff + "mlp.router.classifier.bias", count: c.numExperts)
+                if c.routerBias && b.routerBias == nil { throw .missingTensor(ff + "mlp.router.classifier.bias") }
+            } else {
+                b.dense = (try w.matrix(ff + "mlp.wi.weight", rows: c.dFF, cols: d), try w.matrix(ff + "mlp.wo.weight", rows: d, cols: c.dFF))
+            }
+            blocks.append(b)
+        }
+        self.blocks = blocks
+        finalNorm = try w.vector("\(name).final_layer_norm.weight", count: d)
+    }
+
+    /// Per head, the bias for every key-minus-query offset `from ..< from + width`, into `out[h * width + i]`.
+    func biasByOffset(_ out: UnsafeMutablePointer<Float>, from: Int, width: Int, config c: SwitchTransformersConfig) {
+        let heads = c.numHeads
+        for i in 0..<width {
+            let bucket = relativePositionBucket(from + i, bidirectional: name == "encoder", buckets: c.relativeAttentionNumBuckets,
+                                                maxDistance: c.relativeAttentionMaxDistance)
+            for h in 0..<heads { out[h * width + i] = relativeBias[bucket * heads + h] }
+        }
+    }
+}
+
+// MARK: - Forward pass
+
+extension Seq2SeqModel {
+    /// Encoder block l over all `n` source tokens in `ws.x`:
+    ///     x = x + W_o · Attn(W_q n(x), W_k n(x), W_v n(x), bias = B_enc)     (bidirectional, unscaled)
+    ///     x = x + FF_l(n(x))
+    func encoderBlock(_ l: Int, _ B: SwitchBlock, tokens n: Int, bias: UnsafePointer<Float>, biasFrom: Int, biasWidth: Int) throws {
+        let A = B.selfAttention
+        norm(ws.xn, ws.x, A.norm, n)
+        matmul(ws.q, A.q, ws.xn, n)
+        matmul(ws.k, A.k, ws.xn, n)
+        matmul(ws.v, A.v, ws.xn, n)
+        relativeAttention(ws.att, ws.q, keys: ws.k, values: ws.v, keyCount: n, start: 0, tokens: n, heads: c.numHeads, headDim: c.dKV,
+                          causal: false, bias: bias, biasStride: biasWidth, biasFrom: biasFrom, pool: pool)
+        matmul(ws.tmp, A.o, ws.att, n)
+        add(ws.x, ws.tmp, n * c.dModel)
+        try feedForward(encoder, l, B, tokens: n)
+    }
+
+    /// Decoder block l for `n` target tokens at positions `start ..< start + n`:
+    ///     y = y + W_o  · Attn(W_q n(y), W_k n(y), W_v n(y), bias = B_dec)   (causal over the KV cache, unscaled)
+    ///     y = y + W_o' · Attn(W_q' n(y), K'_l, V'_l)                          (cross: K', V' from the encoder output, no bias)
+    ///     y = y + FF_l(n(y))
+    func decoderBlock(_ l: Int, _ B: SwitchBlock, tokens n: Int, start: Int, bias: UnsafePointer<Float>, biasFrom: Int, biasWidth: Int) throws {
+        let inner = c.innerDim, h = c.dModel
+        let A = B.selfAttention
+        norm(ws.xn, ws.x, A.norm, n)
+        matmul(ws.q, A.q, ws.xn, n)
+        matmul(selfKeys[l] + start * inner, A.k, ws.xn, n)
+        matmul(selfValues[l] + start * inner, A.v, ws.xn, n)
+        relativeAttention(ws.att, ws.q, keys: selfKeys[l], values: selfValues[l], keyCount: start + n, start: start, tokens: n,
+                          heads: c.numHeads, headDim: c.dKV, causal: true, bias: bias, biasStride: biasWidth, biasFrom: biasFrom, pool: pool)
+        matmul(ws.tmp, A.o, ws.att, n)
+        add(ws.x, ws.tmp, n * h)
+
+        let X = B.crossAttention!
+        norm(ws.xn, ws.x, X.norm, n)
+        matmul(ws.q, X.q, ws.xn, n)
+        relativeAttention(ws.att, ws.q, keys: crossKeys[l], values: crossValues[l], keyCount: sourceLength, start: 0, tokens: n,
+                          heads: c.numHeads, headDim: c.dKV, causal: false, pool: pool)
+        matmul(ws.tmp, X.o, ws.att, n)
+        add(ws.x, ws.tmp, n * h)
+        try feedForward(decoder, l, B, tokens: n)
+    }
+
+    /// Cross-attention keys and values of every decoder block, from the encoder output: K'_l = W_k' e, V'_l = W_v' e.
+    func prepareCrossAttention(sourceTokens s: Int) {
+        for (l, B) in decoder.blocks.enumerated() {
+            let X = B.crossAttention!
+            matmul(crossKeys[l], X.k, encoderOut, s)
+            matmul(crossValues[l], X.v, encoderOut, s)
+        }
+    }
+
+    /// x = x + FF_l(n(x)): a dense `wo(relu(wi · y))` or the top-1 Switch MoE, y = n(x).
+    func feedForward(_ stack: SwitchStack, _ l: Int, _ B: SwitchBlock, tokens n: Int) throws {
+        let h = c.dModel
+        norm(ws.xn, ws.x, B.ffNorm, n)
+        if let router = B.router {
+            ws.mo.update(repeating: 0, count: n * h)
+            try switchMoE(stack, l, router: router, bias: B.routerBias, tokens: n)
+            add(ws.x, ws.mo, n * h)
+        } else if let d = B.dense {
+            reluMLP(ws.x, wi: d.wi, wo: d.wo, x: ws.xn, n, accumulate: true)
+        }
+    }
+
+    /// Top-1 routing with expert capacity (transformers' `SwitchTransformersTop1Router` + `SparseMLP`):
+    ///     p = softmax(W_r · y + b_r);  i = argmax p (over the allowed experts);  load_i += 1
+    ///     mo = load_i <= expert_capacity ? p_i · E_i(y) : 0
+    /// `load` counts tokens per expert over the whole forward call (it persists across batches of one call).
+    func switchMoE(_ stack: SwitchStack, _ l: Int, router: Matrix, bias: [Float]?, tokens n: Int) throws {
+        let h = c.dModel, e = c.numExperts
+        if let bias {
+            bias.withUnsafeBufferPointer { b in gemm(ws.probs, router.base, router.type, ws.xn, tokens: n, d: e, n: h, bias: b.baseAddress, pool: pool) }
+        } else {
+            matmul(ws.probs, router, ws.xn, n)
+        }
+        for t in 0..<n {
+            softmax(ws.probs + t * e, n: e)
+            ws.norms[t] = dot(ws.xn + t * h, ws.xn + t * h, n: h).squareRoot()
+        }
+        experts.observeRouting(stack: stack.name, layer: l, tokens: n, inputNorms: ws.norms, probabilities: ws.probs, experts: e)
+        let allowed = experts.allowedExperts(stack: stack.name, layer: l)
+        var assigned = [[(token: Int, weight: Float)]](repeating: [], count: e)
+        for t in 0..<n {
+            let p = ws.probs + t * e
+            var best = -1
+            for i in 0..<e where allowed?[i] ?? true {
+                if best < 0 || p[i] > p[best] { best = i }   // ties to the lower index, as torch.argmax
+            }
+            guard best >= 0 else { continue }
+            load[stack.index][l][best] += 1
+            if load[stack.index][l][best] <= c.expertCapacity {
+                assigned[best].append((t, p[best]))
+            } else {
+                stats.droppedTokens += 1   // over capacity: no expert output, the residual passes through
+            }
+        }
+        if experts.wantsPrefetch {
+            experts.prefetch(stack: stack.name, layer: l, experts: assigned.indices.filter { !assigned[$0].isEmpty })
+        }
+        for (i, list) in assigned.enumerated() where !list.isEmpty {
+            let key = ExpertKey(stack: stack.name, layer: l, expert: i)
+            let w = try experts.acquire(key)
+            defer { experts.release(key) }
+            for (j, a) in list.enumerated() { (ws.gx + j * h).update(from: ws.xn + a.token * h, count: h) }
+            reluMLP(ws.dOut, wi: w.up, wo: w.down, x: ws.gx, list.count, accumulate: false)
+            for (j, a) in list.enumerated() { axpy(ws.mo + a.token * h, a.weight, ws.dOut + j * h, n: h) }
+            stats.expertCalls += 1
+        }
+    }
+
+    /// out (+)= wo · relu(wi · x) for n rows of x.
+    func reluMLP(_ out: UnsafeMutablePointer<Float>, wi: Matrix, wo: Matrix, x: UnsafePointer<Float>, _ n: Int, accumulate: Bool) {
+        matmul(ws.u, wi, x, n)
+        relu(ws.u, n: n * wi.rows)
+        gemm(out, wo.base, wo.type, ws.u, tokens: n, d: wo.rows, n: wo.cols, accumulate: accumulate, pool: pool)
+    }
+
+    /// T5 layer norm (RMS, no mean, no bias) of n rows.
+    func norm(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: [Float], _ n: Int) {
+        let h = c.dModel, eps = Float(c.layerNormEpsilon)
+        for t in 0..<n { rmsnorm(out + t * h, x + t * h, w, n: h, eps: eps) }
+    }
 }
