@@ -130,13 +130,13 @@ final class ModelSession {
                                     options: .init(policy: o.eviction == .lfu ? .lfu : .lru, storage: storage, loader: loader))
         case .swap:
             guard let plan else { throw SessionError.policyNeedsCap("swap") }
-            let residents = Dictionary(uniqueKeysWithValues: zip(plan.moeLayers, plan.perLayer))
+            let residents = plan.residents(stack: "decoder")
             return try SwapExperts(archive: archive, residents: residents,
                                    options: .init(spareSlots: plan.spareSlots, swapInterval: o.swapInterval,
                                                   window: planner.importanceWindow, storage: storage, loader: loader))
         case .static:
             guard let plan, let file = o.calibration else { throw SessionError.policyNeedsCap("static") }
-            let residents = Dictionary(uniqueKeysWithValues: zip(plan.moeLayers, plan.perLayer))
+            let residents = plan.residents(stack: "decoder")
             let chosen = try calibrate(archive, file: file, residents: residents, slots: plan.slots, options: o, tokenizer: tokenizer)
             return try SwapExperts(archive: archive, residents: residents,
                                    options: .init(spareSlots: 0, swapInterval: o.swapInterval, window: planner.importanceWindow,
