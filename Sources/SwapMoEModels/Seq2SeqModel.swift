@@ -235,15 +235,18 @@ public final class Seq2SeqModel {
 
     /// Teacher-forced negative log-likelihood of `target` given `input`: the decoder reads the start token
     /// followed by `target` minus its last token (transformers' `shift_right` of labels) in one call, and
-    /// every target token is scored. Returns the summed NLL (nats) and the token count.
-    public func targetNLL(input: [Int], target: [Int]) throws -> (sum: Double, tokens: Int) {
+    /// every target token is scored. Returns the summed NLL (nats) and the token count; `onRow` sees the logits
+    /// of every target position in order.
+    public func targetNLL(input: [Int], target: [Int], onRow: ((UnsafeBufferPointer<Float>) throws -> Void)? = nil) throws -> (sum: Double, tokens: Int) {
         guard !target.isEmpty else { return (0, 0) }
         try encode(input)
         let logits = try decode([c.decoderStartTokenId] + target.dropLast(), logits: .all)
         var total = 0.0
-        logits.withUnsafeBufferPointer { lp in
+        try logits.withUnsafeBufferPointer { lp in
             for (j, t) in target.enumerated() {
-                total += DecoderModel.nll(UnsafeBufferPointer(rebasing: lp[(j * c.vocabSize)..<((j + 1) * c.vocabSize)]), target: t)
+                let row = UnsafeBufferPointer(rebasing: lp[(j * c.vocabSize)..<((j + 1) * c.vocabSize)])
+                total += DecoderModel.nll(row, target: t)
+                try onRow?(row)
             }
         }
         return (total, target.count)
