@@ -12,7 +12,7 @@ float32, saved with save_pretrained. Goldens are computed from the saved folder
 
 Fixtures:
   switch      2 encoder + 2 decoder layers, sparse step 2 (layer 1 of each stack is MoE),
-              4 experts, expert_capacity 4, d_model 32, 4 heads of d_kv 8, buckets 16 /
+              4 experts, expert_capacity 8, d_model 32, 4 heads of d_kv 8, buckets 16 /
               max distance 32, tied embeddings (output scaled by d_model**-0.5), and a
               192-piece T5-style BPE tokenizer (<pad>=0, </s>=1, <unk>=2, "$A </s>").
   switch_odd  3 encoder layers (all MoE: sparse step 1), 2 decoder layers (sparse step 2),
