@@ -341,6 +341,7 @@ extension Seq2SeqModel {
         }
         if experts.wantsPrefetch {
             experts.prefetch(stack: stack.name, layer: l, experts: assigned.indices.filter { !assigned[$0].isEmpty })
+            predictNextLayer(stack, after: l, tokens: n)
         }
         for (i, list) in assigned.enumerated() where !list.isEmpty {
             let key = ExpertKey(stack: stack.name, layer: l, expert: i)
@@ -351,6 +352,22 @@ extension Seq2SeqModel {
             for (j, a) in list.enumerated() { axpy(ws.mo + a.token * h, a.weight, ws.dOut + j * h, n: h) }
             stats.expertCalls += 1
         }
+    }
+
+    /// Applies the stack's next sparse block's router to this block's MoE input and hints its top-1 experts, so
+    /// that they load while this block computes (the hidden state changes little from block to block).
+    /// Reuses the router-probability buffer: this block's tokens are already assigned.
+    func predictNextLayer(_ stack: SwitchStack, after l: Int, tokens n: Int) {
+        guard let next = stack.moeLayers.first(where: { $0 > l }), let router = stack.blocks[next].router else { return }
+        let e = c.numExperts, h = c.dModel
+        if let bias = stack.blocks[next].routerBias {
+            bias.withUnsafeBufferPointer { b in gemm(ws.probs, router.base, router.type, ws.xn, tokens: n, d: e, n: h, bias: b.baseAddress, pool: pool) }
+        } else {
+            matmul(ws.probs, router, ws.xn, n)
+        }
+        var wanted = Set<Int>()
+        for t in 0..<n { if let best = topK(ws.probs + t * e, n: e, k: 1).first { wanted.insert(best.index) } }
+        experts.prefetch(stack: stack.name, layer: next, experts: wanted.sorted())
     }
 
     /// out (+)= wo · relu(wi · x) for n rows of x.
