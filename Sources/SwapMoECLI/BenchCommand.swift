@@ -54,7 +54,7 @@ enum BenchCommand {
 
     static func run(_ args: [String]) throws -> Int32 {
         let o = try parse(args)
-        let session = try ModelSession(o.engine)
+        let session = try ModelSession(o.engine, accept: .decoderOnly(command: "bench"))
         let model = session.model
         var rng = Sampler(seed: 1234)
         let vocab = model.spec.vocab

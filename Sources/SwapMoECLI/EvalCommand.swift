@@ -6,15 +6,22 @@ import SwapMoECore
 import SwapMoEModels
 
 /// `swapmoe eval <archive> --text FILE [--ctx 512] [--json]`
+/// `swapmoe eval <archive> --text FILE --target FILE [--json]` for encoder-decoder archives.
 enum EvalCommand {
     static let usage = """
     usage: swapmoe eval <archive> --text FILE [--ctx 512] [--threads N] [--json]
+           swapmoe eval <archive> --text FILE --target FILE [...]   (encoder-decoder models)
 
     Perplexity of the model on a text: the whole file is tokenised (default special tokens), cut into
     consecutive windows of --ctx tokens, each run from position 0; the mean next-token negative
     log-likelihood over every predicted token is reported, with its exponential (perplexity).
 
-      --text FILE        the text to score (UTF-8)
+    An encoder-decoder model scores targets given inputs instead: line i of --text is encoded and the
+    decoder is teacher-forced on line i of --target (tokenised with its end-of-sequence token); the
+    mean negative log-likelihood is over every target token.
+
+      --text FILE        the text to score (UTF-8); encoder-decoder: the inputs, one per line
+      --target FILE      encoder-decoder models: the targets, one per line of --text
       -c, --ctx N        window length in tokens (default 512, at most the model's trained length)
       -t, --threads N    compute threads (default: all cores)
       --save-logits FILE write every predicted position's logits (f32 rows) for later comparison
@@ -24,9 +31,11 @@ enum EvalCommand {
     \(EngineOptions.help)
     """
 
-    struct Options: Equatable { var engine: EngineOptions; var text: String; var json = false; var saveLogits: String?; var reference: String? }
+    struct Options: Equatable {
+        var engine: EngineOptions; var text: String; var json = false; var saveLogits: String?; var reference: String?; var target: String?
+    }
 
-    static let spec = Arguments.Spec(options: EngineOptions.optionNames.merging(["--text": [], "--save-logits": [], "--reference": []]) { a, _ in a },
+    static let spec = Arguments.Spec(options: EngineOptions.optionNames.merging(["--text": [], "--target": [], "--save-logits": [], "--reference": []]) { a, _ in a },
                                      flags: ["--json": []])
 
     static func parse(_ args: [String]) throws(UsageError) -> Options {
@@ -35,13 +44,16 @@ enum EvalCommand {
         guard let text = a.value("--text") else { throw UsageError("missing --text FILE: the text to score") }
         var engine = try EngineOptions(archive: a.positionals[0], a)
         if a.value("--ctx") == nil { engine.context = 512 }
-        return Options(engine: engine, text: text, json: a.has("--json"), saveLogits: a.value("--save-logits"), reference: a.value("--reference"))
+        return Options(engine: engine, text: text, json: a.has("--json"), saveLogits: a.value("--save-logits"), reference: a.value("--reference"),
+                       target: a.value("--target"))
     }
 
     static func run(_ args: [String]) throws -> Int32 {
         let o = try parse(args)
         let text = try readText(o.text)
-        let session = try ModelSession(o.engine)
+        let session = try ModelSession(o.engine, accept: .any)
+        if let s2s = session.seq2seq { return try runSeq2Seq(o, text, session, s2s) }
+        if o.target != nil { throw UsageError("--target is for encoder-decoder models; this archive is decoder-only: score a text with --text alone") }
         let ids = session.tokenizer.encode(text, addSpecialTokens: true)
         let bar = ProgressBar("evaluating")
         let vocab = session.model.spec.vocab
@@ -74,6 +86,67 @@ enum EvalCommand {
                 Terminal.out("against the reference: mean KL \(formatFixed(comparison.meanKL, digits: 6)), top-1 agreement \(formatFixed(100 * comparison.top1Agreement, digits: 2))%")
             }
             Terminal.err("\(formatFixed(tokPerSec(r.predicted, r.seconds), digits: 1)) tok/s | peak RSS \(ByteSize.format(peak))")
+            Terminal.err(session.expertStatsLine)
+        }
+        return 0
+    }
+}
+
+extension EvalCommand {
+    /// Teacher-forced target perplexity of an encoder-decoder model over line-aligned input/target pairs.
+    static func runSeq2Seq(_ o: Options, _ text: String, _ session: ModelSession, _ model: Seq2SeqModel) throws -> Int32 {
+        guard let targetFile = o.target else {
+            throw UsageError("this is an encoder-decoder model: give --target FILE with one target per line of --text")
+        }
+        func lines(_ s: String) -> [String] { s.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.allSatisfy(\.isWhitespace) } }
+        let inputs = lines(text), targets = lines(try readText(targetFile))
+        guard !inputs.isEmpty, inputs.count == targets.count else {
+            throw UsageError("--text has \(inputs.count) non-empty lines and --target \(targets.count); give one target per input line")
+        }
+        let vocab = model.config.vocabSize
+        let writer = try o.saveLogits.map { try LogitsFile.create($0, vocab: vocab) }
+        let reader = try o.reference.map { try LogitsFile.open($0, vocab: vocab) }
+        var comparison = DistributionComparison()
+        var refRow = [Float](repeating: 0, count: vocab)
+        let bar = ProgressBar("evaluating")
+        let start = monotonicSeconds()
+        var total = 0.0, count = 0, inputTokens = 0
+        for (i, (input, target)) in zip(inputs, targets).enumerated() {
+            let inIds = session.tokenizer.encode(input, addSpecialTokens: true)
+            let tgtIds = session.tokenizer.encode(target, addSpecialTokens: true)
+            guard !inIds.isEmpty, !tgtIds.isEmpty else { throw SessionError.emptyPrompt }
+            let r = try model.targetNLL(input: inIds, target: tgtIds) { row in
+                try writer?.append(row)
+                if let reader {
+                    try reader.read(row: comparison.positions, into: &refRow)
+                    refRow.withUnsafeBufferPointer { comparison.add(reference: $0, this: row) }
+                }
+            }
+            total += r.sum
+            count += r.tokens
+            inputTokens += inIds.count
+            bar.update(i + 1, inputs.count)
+        }
+        bar.finish()
+        if let reader, comparison.positions != reader.rows {
+            throw LogitsFileError.mismatch(reader.path, "\(reader.rows) positions saved, \(comparison.positions) evaluated")
+        }
+        let seconds = monotonicSeconds() - start
+        let mean = total / Double(count), ppl = exp(mean)
+        let compared: [String: Any] = reader == nil ? [:] : ["kl": comparison.meanKL, "top1_agreement": comparison.top1Agreement]
+        let peak = ProcessMemory.peakRSS()
+        if o.json {
+            Terminal.out(try jsonLine(["ppl": ppl, "mean_nll": mean, "tokens": count, "examples": inputs.count, "input_tokens": inputTokens,
+                                       "predicted_tokens": count, "ctx": session.context, "seconds": seconds, "tok_s": tokPerSec(count, seconds),
+                                       "dropped_tokens": model.stats.droppedTokens, "peak_rss_bytes": peak]
+                .merging(session.expertStats) { a, _ in a }.merging(compared) { a, _ in a }))
+        } else {
+            Terminal.out("target perplexity \(formatFixed(ppl, digits: 4)) (mean NLL \(formatFixed(mean, digits: 6))) over \(count) target tokens "
+                         + "of \(inputs.count) examples (\(inputTokens) input tokens)")
+            if reader != nil {
+                Terminal.out("against the reference: mean KL \(formatFixed(comparison.meanKL, digits: 6)), top-1 agreement \(formatFixed(100 * comparison.top1Agreement, digits: 2))%")
+            }
+            Terminal.err("\(formatFixed(tokPerSec(count, seconds), digits: 1)) tok/s | peak RSS \(ByteSize.format(peak))")
             Terminal.err(session.expertStatsLine)
         }
         return 0

@@ -83,27 +83,45 @@ func parseFloat(_ s: String, _ name: String, range: ClosedRange<Float>) throws(U
 }
 
 /// An archive opened for inference: the model with its experts served under the chosen policy and cap,
-/// and the embedded tokenizer.
+/// and the embedded tokenizer. A decoder-only archive gets a `DecoderModel`; an encoder-decoder one (opened
+/// only by the commands that accept it) a `Seq2SeqModel`.
 final class ModelSession {
+    enum Accept { case decoderOnly(command: String), any }
+
     let archive: Archive
-    let model: DecoderModel
+    let experts: ExpertProvider
+    let decoder: DecoderModel?
+    let seq2seq: Seq2SeqModel?
     let tokenizer: Tokenizer
     let plan: MemoryPlan?
     let policy: Policy
     let loadSeconds: Double
-    /// The context the model was built with (see `fitContext`).
+    /// The context the model was built with (see `fitContext`); for encoder-decoder models, the longest input
+    /// and the most decoder positions.
     let context: Int
 
-    init(_ o: EngineOptions) throws {
+    /// The decoder-only model (sessions opened with `.decoderOnly` always have one).
+    var model: DecoderModel { decoder! }
+
+    /// Context of an encoder-decoder model when `--ctx` is not given (T5's relative positions have no
+    /// trained maximum; 512 is T5's input length).
+    static let seq2seqContext = 512
+
+    init(_ o: EngineOptions, accept: Accept = .decoderOnly(command: "this command")) throws {
         let start = monotonicSeconds()
         // What the process holds before the model: measured, so the plan accounts for it.
         let baseline = Int(ProcessMemory.currentRSS())
         archive = try Archive(path: o.archive)
+        let config = try ModelFamily.detect(configData: try JSONEncoder().encode(archive.manifest.config))
+        if case .decoderOnly(let command) = accept, config.isEncoderDecoder {
+            throw SessionError.encoderDecoder(command, config.family.rawValue)
+        }
         if o.io == .mmap, let compressed = archive.experts.first(where: { $0.codec != .raw }) {
             throw SessionError.mmapNeedsRaw(archive.path, compressed.label)
         }
         tokenizer = try ModelSession.loadTokenizer(archive)
         var o = o
+        if config.isEncoderDecoder && !o.contextGiven { o.context = ModelSession.seq2seqContext }
         o.context = fitContext(archive, requested: o.contextGiven ? o.context : nil, preferred: o.context)
         o.contextGiven = true
         context = o.context
@@ -112,8 +130,14 @@ final class ModelSession {
         let plan = try o.maxRSS.map { cap throws(PlanError) in try planner.plan(cap: cap, policy: policy, ioThreads: o.ioThreads) }
         self.policy = policy
         self.plan = plan
-        let experts = try ModelSession.makeProvider(archive, policy: policy, plan: plan, planner: planner, options: o, tokenizer: tokenizer)
-        model = try DecoderModel(archive: archive, experts: experts, context: o.context, threads: o.threads)
+        experts = try ModelSession.makeProvider(archive, policy: policy, plan: plan, planner: planner, options: o, tokenizer: tokenizer)
+        if config.isEncoderDecoder {
+            seq2seq = try Seq2SeqModel(archive: archive, experts: experts, maxSource: o.context, maxTarget: o.context, threads: o.threads)
+            decoder = nil
+        } else {
+            decoder = try DecoderModel(archive: archive, experts: experts, context: o.context, threads: o.threads)
+            seq2seq = nil
+        }
         loadSeconds = monotonicSeconds() - start
     }
 
@@ -125,42 +149,68 @@ final class ModelSession {
         case .resident:
             return try ResidentExperts(archive: archive)
         case .exact:
+            // One provider serves every stack (keys carry the stack).
             let slots = plan?.slots ?? archive.experts.count
             return try ExactExperts(archive: archive, slots: slots,
                                     options: .init(policy: o.eviction == .lfu ? .lfu : .lru, storage: storage, loader: loader))
         case .swap:
             guard let plan else { throw SessionError.policyNeedsCap("swap") }
-            let residents = Dictionary(uniqueKeysWithValues: zip(plan.moeLayers, plan.perLayer))
-            return try SwapExperts(archive: archive, residents: residents,
-                                   options: .init(spareSlots: plan.spareSlots, swapInterval: o.swapInterval,
-                                                  window: planner.importanceWindow, storage: storage, loader: loader))
+            return try perStack(plan) { stack throws(EngineError) in
+                try SwapExperts(archive: archive, residents: plan.residents(stack: stack),
+                                options: .init(stack: stack, spareSlots: plan.spareSlots, swapInterval: o.swapInterval,
+                                               window: planner.importanceWindow, storage: storage, loader: loader))
+            }
         case .static:
             guard let plan, let file = o.calibration else { throw SessionError.policyNeedsCap("static") }
-            let residents = Dictionary(uniqueKeysWithValues: zip(plan.moeLayers, plan.perLayer))
-            let chosen = try calibrate(archive, file: file, residents: residents, slots: plan.slots, options: o, tokenizer: tokenizer)
-            return try SwapExperts(archive: archive, residents: residents,
-                                   options: .init(spareSlots: 0, swapInterval: o.swapInterval, window: planner.importanceWindow,
-                                                  initialResidents: .explicit(chosen), storage: storage, loader: loader))
+            let chosen = try calibrate(archive, file: file, plan: plan, options: o, tokenizer: tokenizer)
+            return try perStack(plan) { stack throws(EngineError) in
+                try SwapExperts(archive: archive, residents: plan.residents(stack: stack),
+                                options: .init(stack: stack, spareSlots: 0, swapInterval: o.swapInterval, window: planner.importanceWindow,
+                                               initialResidents: .explicit(chosen[stack] ?? [:]), storage: storage, loader: loader))
+            }
         }
     }
 
+    /// The swap provider of a single-stack model, or one per stack behind `StackedExperts`.
+    static func perStack(_ plan: MemoryPlan, _ make: (String) throws(EngineError) -> SwapExperts) throws -> ExpertProvider {
+        let stacks = plan.stacks
+        if stacks.count == 1 { return try make(stacks[0]) }
+        var providers: [String: ExpertProvider] = [:]
+        for st in stacks { providers[st] = try make(st) }
+        return StackedExperts(providers)
+    }
+
     /// The static baseline's calibration pass: runs the calibration text under the exact policy in the same
-    /// number of slots (so the cap holds) and returns each layer's most frequently routed experts. The
-    /// calibration model and its arena are released before the static provider allocates its own.
-    static func calibrate(_ archive: Archive, file: String, residents: [Int: Int], slots: Int, options o: EngineOptions,
-                          tokenizer: Tokenizer) throws -> [Int: [Int]] {
+    /// number of slots (so the cap holds) and returns, per stack, each layer's most frequently routed experts.
+    /// The calibration model and its arena are released before the static provider allocates its own.
+    /// An encoder-decoder model encodes each window of the text and greedily decodes from it, so that both
+    /// stacks route.
+    static func calibrate(_ archive: Archive, file: String, plan: MemoryPlan, options o: EngineOptions,
+                          tokenizer: Tokenizer) throws -> [String: [Int: [Int]]] {
         let ids = tokenizer.encode(try readText(file))
         guard ids.count >= 2 else { throw SessionError.emptyCalibration(file) }
-        let exact = try ExactExperts(archive: archive, slots: slots, options: .init(loader: .init(ioThreads: o.ioThreads)))
+        let exact = try ExactExperts(archive: archive, slots: plan.slots, options: .init(loader: .init(ioThreads: o.ioThreads)))
         let counter = RoutingCounter(wrapping: exact, expertsPerToken: archive.manifest.model.expertsPerToken)
-        let model = try DecoderModel(archive: archive, experts: counter, context: o.context, threads: o.threads)
-        var i = 0
-        while i < ids.count {
-            model.reset()
-            _ = try model.forward(Array(ids[i..<min(ids.count, i + o.context)]))
-            i += o.context
+        let config = try ModelFamily.detect(configData: try JSONEncoder().encode(archive.manifest.config))
+        if config.isEncoderDecoder {
+            let model = try Seq2SeqModel(archive: archive, experts: counter, maxSource: o.context, maxTarget: o.context, threads: o.threads)
+            var i = 0
+            while i < ids.count {
+                _ = try model.generate(Array(ids[i..<min(ids.count, i + o.context)]), maxNewTokens: min(32, o.context), eos: [])
+                i += o.context
+            }
+        } else {
+            let model = try DecoderModel(archive: archive, experts: counter, context: o.context, threads: o.threads)
+            var i = 0
+            while i < ids.count {
+                model.reset()
+                _ = try model.forward(Array(ids[i..<min(ids.count, i + o.context)]))
+                i += o.context
+            }
         }
-        return counter.mostFrequent(residents)
+        var out: [String: [Int: [Int]]] = [:]
+        for st in plan.stacks { out[st] = counter.mostFrequent(plan.residents(stack: st), stack: st) }
+        return out
     }
 
     /// Expert-serving counters for the stats line and `--json`.
@@ -172,19 +222,24 @@ final class ModelSession {
             d["expert_fraction"] = p.expertFraction
             d["planned_bytes"] = p.total
         }
-        switch model.experts {
+        // Swap providers of every stack, summed (one for decoder-only models).
+        let swaps: [SwapExperts] = (experts as? StackedExperts).map { st in st.providers.keys.sorted().compactMap { st.providers[$0] as? SwapExperts } }
+            ?? [experts as? SwapExperts].compactMap { $0 }
+        switch experts {
         case let e as ExactExperts:
             let s = e.stats
             d.merge(["hits": s.hits, "misses": s.misses, "prefetch_hits": s.prefetchHits, "loads": s.loads, "bytes_read": s.bytesRead,
                      "stall_seconds": s.stallSeconds, "evictions": s.evictions, "allocated_slots": e.slotCount]) { a, _ in a }
-        case let e as SwapExperts:
-            let s = e.stats
-            d.merge(["swaps": s.swaps, "loads": s.loads, "bytes_read": s.bytesRead, "stall_seconds": s.stallSeconds,
-                     "warmup_seconds": s.warmupSeconds, "virtual_experts_per_layer": plan?.perLayer.first ?? 0, "virtual_experts": plan?.perLayer ?? [],
-                     "hit_rate": s.hitRate, "routed_choices": s.routedChoices, "routed_resident": s.routedResident,
-                     "allocated_slots": e.slotCount]) { a, _ in a }
         default:
-            break
+            guard !swaps.isEmpty else { break }
+            let st = swaps.map(\.stats)
+            func sum(_ f: (SwapStats) -> Int) -> Int { st.reduce(0) { $0 + f($1) } }
+            let choices = sum(\.routedChoices), resident = sum(\.routedResident)
+            d.merge(["swaps": sum(\.swaps), "loads": sum(\.loads), "bytes_read": sum(\.bytesRead),
+                     "stall_seconds": st.reduce(0) { $0 + $1.stallSeconds }, "warmup_seconds": st.reduce(0) { $0 + $1.warmupSeconds },
+                     "virtual_experts_per_layer": plan?.perLayer.first ?? 0, "virtual_experts": plan?.perLayer ?? [],
+                     "hit_rate": choices > 0 ? Double(resident) / Double(choices) : 1, "routed_choices": choices, "routed_resident": resident,
+                     "allocated_slots": swaps.reduce(0) { $0 + $1.slotCount }]) { a, _ in a }
         }
         return d
     }
@@ -238,6 +293,7 @@ enum SessionError: Error, CustomStringConvertible {
     case policyNeedsCap(String)
     case mmapNeedsRaw(String, String)
     case emptyCalibration(String)
+    case encoderDecoder(String, String)
 
     var description: String {
         switch self {
@@ -245,6 +301,7 @@ enum SessionError: Error, CustomStringConvertible {
         case .emptyPrompt: "the prompt encodes to no tokens; give a non-empty -p TEXT"
         case .unreadable(let p): "cannot read text file '\(p)'; check the path"
         case .policyNeedsCap(let p): "policy \(p) needs --max-rss SIZE to size its expert arena"
+        case let .encoderDecoder(command, family): "\(command) runs decoder-only models, but this archive is \(family), an encoder-decoder model; use 'swapmoe run --input' or 'swapmoe eval --text --target'"
         case .emptyCalibration(let f): "calibration text '\(f)' encodes to fewer than 2 tokens; give a longer text"
         case let .mmapNeedsRaw(path, block): "--io mmap serves experts in place, but '\(path)' stores \(block) compressed; re-pack without --compress, or use --io pread"
         }

@@ -71,7 +71,12 @@ enum PlanCommand {
     static func planJSON(_ p: MemoryPlan) -> [String: Any] {
         ["cap_bytes": p.cap, "policy": p.policy.rawValue, "baseline_bytes": p.baseline, "dense_bytes": p.dense, "runtime_bytes": p.runtime,
          "io_bytes": p.io, "margin_bytes": p.margin, "slot_bytes": p.slotSize, "slots": p.slots, "arena_bytes": p.arena,
-         "total_bytes": p.total, "experts_total": p.totalExperts, "expert_fraction": p.expertFraction, "per_layer": p.perLayer]
+         "total_bytes": p.total, "experts_total": p.totalExperts, "expert_fraction": p.expertFraction, "per_layer": p.perLayer,
+         "spare_slots": p.totalSpareSlots,
+         "stacks": p.stacks.map { st in
+             ["name": st, "moe_layers": p.moeLayers.filter { $0.stack == st }.map(\.layer),
+              "per_layer": p.moeLayers.indices.filter { p.moeLayers[$0].stack == st }.map { p.perLayer[$0] }, "spare_slots": p.spareSlots] as [String: Any]
+         }]
     }
 
     static func describe(_ p: MemoryPlan) -> String {
@@ -79,8 +84,14 @@ enum PlanCommand {
         for (name, bytes) in p.breakdown { lines.append("  \(name.padding(toLength: 40, withPad: " ", startingAt: 0)) \(ByteSize.format(bytes))") }
         lines.append("  \("total".padding(toLength: 40, withPad: " ", startingAt: 0)) \(ByteSize.format(p.total)) of \(ByteSize.format(p.cap))")
         lines.append("  experts resident: \(p.slots) slots for \(p.totalExperts) experts (\(formatFixed(100 * p.expertFraction, digits: 1))%)")
-        if p.policy == .swap || p.policy == .static, let f = p.perLayer.first {
-            lines.append("  Virtual Experts per MoE layer: \(Set(p.perLayer).count == 1 ? "\(f)" : p.perLayer.map(String.init).joined(separator: ",")) of \(p.expertsPerLayer), plus \(p.spareSlots) spare slots")
+        if p.policy == .swap || p.policy == .static {
+            // One line per stack: encoder-decoder models run a swap provider (with its own spares) per stack.
+            for st in p.stacks {
+                let counts = p.moeLayers.indices.filter { p.moeLayers[$0].stack == st }.map { p.perLayer[$0] }
+                guard let f = counts.first else { continue }
+                let label = p.stacks.count > 1 ? "Virtual Experts per \(st) MoE layer:" : "Virtual Experts per MoE layer:"
+                lines.append("  \(label) \(Set(counts).count == 1 ? "\(f)" : counts.map(String.init).joined(separator: ",")) of \(p.expertsPerLayer), plus \(p.spareSlots) spare slots")
+            }
         }
         return lines.joined(separator: "\n")
     }
@@ -118,7 +129,13 @@ func fitContext(_ archive: Archive, requested: Int?, preferred: Int) -> Int {
 }
 
 func makePlanner(_ archive: Archive, context: Int, baseline: Int) throws -> Planner {
-    let config = try ModelFamily.detect(configData: try JSONEncoder().encode(archive.manifest.config))
+    let detected = try ModelFamily.detect(configData: try JSONEncoder().encode(archive.manifest.config))
+    if let s2s = detected as? SwitchTransformersConfig {
+        // Encoder-decoder: the context bounds both the input and the decoder positions.
+        let runtime = Seq2SeqModel.runtimeBytes(config: s2s, maxSource: context, maxTarget: context)
+        return Planner(archive: archive, runtime: runtime, baseline: baseline)
+    }
+    guard let config = detected as? any FamilyConfig else { throw ModelError.notDecoderOnly(family: detected.family.rawValue) }
     let spec = try config.spec()
     let inter = spec.moeLayers.map { config.expertIntermediate(layer: $0) }.max() ?? 0
     let runtime = DecoderModel.runtimeBytes(spec: spec, context: context, batch: DecoderModel.defaultBatch, expertIntermediate: inter)

@@ -4,22 +4,27 @@ import SwapMoEModels
 import SwapMoETokenizers
 
 /// `swapmoe run <archive> -p TEXT [-n 128] [--temp 0.8] [--top-k 40] [--top-p 0.95] [--seed N] ...`
+/// `swapmoe run <archive> --input TEXT ...` for encoder-decoder archives.
 enum RunCommand {
     static let usage = """
     usage: swapmoe run <archive> -p TEXT [-n 128] [--temp 0.8] [--top-k 40] [--top-p 0.95] [--seed N]
                        [--threads N] [--ctx N] [--ignore-eos] [--json]
+           swapmoe run <archive> --input TEXT [-n 128] [...]        (encoder-decoder models: Switch Transformers)
 
     Generates text. The prompt is encoded as transformers' AutoTokenizer does (default special tokens);
-    tokens stream to stdout as they are made; a stats line goes to stderr.
+    tokens stream to stdout as they are made; a stats line goes to stderr. An encoder-decoder model
+    encodes --input once and decodes from its decoder start token (transformers' generate).
 
       -p, --prompt TEXT    the prompt (or --prompt-file FILE)
+      --input TEXT         encoder-decoder models: the input to encode (or --input-file FILE; -p also works)
       -n, --n-predict N    tokens to generate at most (default 128); stops earlier at end-of-sequence
       --temp T             temperature; 0 is greedy (default 0.8)
       --top-k K            keep the K most likely tokens (default 40; 0 = all)
       --top-p P            nucleus sampling threshold (default 0.95)
       --seed N             sampling seed (default 0)
       -t, --threads N      compute threads (default: all cores)
-      -c, --ctx N          context size in tokens (default 2048, at most the model's trained length)
+      -c, --ctx N          context size in tokens (default 2048, at most the model's trained length;
+                           encoder-decoder: the longest input and the most decoded tokens, default 512)
       --ignore-eos         keep generating past end-of-sequence
     \(EngineOptions.help)
       --json               print one JSON object at the end instead of streaming
@@ -35,21 +40,26 @@ enum RunCommand {
         var seed: UInt64 = 0
         var ignoreEOS = false
         var json = false
+        /// The text came from --input / --input-file (meant for an encoder-decoder model).
+        var isInput = false
     }
 
     static let spec = Arguments.Spec(
-        options: EngineOptions.optionNames.merging(["--prompt": ["-p"], "--prompt-file": [], "--n-predict": ["-n"], "--temp": [],
+        options: EngineOptions.optionNames.merging(["--prompt": ["-p"], "--prompt-file": [], "--input": [], "--input-file": [], "--n-predict": ["-n"], "--temp": [],
                                                     "--top-k": [], "--top-p": [], "--seed": []]) { a, _ in a },
         flags: ["--json": [], "--ignore-eos": []])
 
     static func parse(_ args: [String]) throws -> Options {
         let a = try Arguments(args, spec: spec)
         guard a.positionals.count == 1 else { throw UsageError(a.positionals.isEmpty ? "missing the archive to run" : "expected one archive path") }
+        let given = ["--prompt", "--prompt-file", "--input", "--input-file"].filter { a.value($0) != nil }
+        guard given.count <= 1 else { throw UsageError("give one of \(given.joined(separator: ", ")), not several") }
         let prompt: String
-        if let p = a.value("--prompt") { prompt = p }
-        else if let f = a.value("--prompt-file") { prompt = try readText(f) }
-        else { throw UsageError("missing -p TEXT (or --prompt-file FILE)") }
+        if let p = a.value("--prompt") ?? a.value("--input") { prompt = p }
+        else if let f = a.value("--prompt-file") ?? a.value("--input-file") { prompt = try readText(f) }
+        else { throw UsageError("missing -p TEXT (or --prompt-file FILE; --input TEXT for encoder-decoder models)") }
         var o = Options(engine: try EngineOptions(archive: a.positionals[0], a), prompt: prompt)
+        o.isInput = given.first?.hasPrefix("--input") ?? false
         if let n = a.value("--n-predict") { o.count = try parseNonNegative(n, "-n") }
         if let t = a.value("--temp") { o.temperature = try parseFloat(t, "--temp", range: 0...100) }
         if let k = a.value("--top-k") { o.topK = try parseNonNegative(k, "--top-k") }
@@ -65,7 +75,9 @@ enum RunCommand {
 
     static func run(_ args: [String]) throws -> Int32 {
         let o = try parse(args)
-        let session = try ModelSession(o.engine)
+        let session = try ModelSession(o.engine, accept: .any)
+        if let s2s = session.seq2seq { return try runSeq2Seq(o, session, s2s) }
+        if o.isInput { throw UsageError("--input is for encoder-decoder models; this archive is decoder-only, give the prompt with -p TEXT") }
         let model = session.model
         let promptIds = session.tokenizer.encode(o.prompt, addSpecialTokens: true)
         guard !promptIds.isEmpty else { throw SessionError.emptyPrompt }
@@ -103,6 +115,51 @@ enum RunCommand {
             Terminal.out(try jsonLine([
                 "prompt_ids": promptIds, "generated_ids": generated, "text": text, "prompt_tok_s": promptRate, "gen_tok_s": genRate,
                 "peak_rss_bytes": peak, "load_seconds": session.loadSeconds,
+            ].merging(session.expertStats) { a, _ in a }))
+        }
+        return 0
+    }
+
+    /// Encoder-decoder generation: encode the input once, then decode from the decoder start token.
+    static func runSeq2Seq(_ o: Options, _ session: ModelSession, _ model: Seq2SeqModel) throws -> Int32 {
+        let inputIds = session.tokenizer.encode(o.prompt, addSpecialTokens: true)
+        guard !inputIds.isEmpty else { throw SessionError.emptyPrompt }
+        let eos = o.ignoreEOS ? [] : session.eosTokenIds
+        var sampler = Sampler(temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed)
+        var stream = session.tokenizer.makeStreamingDecoder(skipSpecialTokens: true)
+
+        let t0 = monotonicSeconds()
+        try model.encode(inputIds)
+        let t1 = monotonicSeconds()
+        var generated: [Int] = []
+        var text = ""
+        if o.count > 0 {
+            var logits = try model.decode([model.config.decoderStartTokenId])
+            while true {
+                let next = sampler.sample(logits)
+                generated.append(next)
+                if eos.contains(next) { break }
+                let piece = stream.push(next)
+                text += piece
+                if !o.json && !piece.isEmpty { Terminal.writeAll(1, piece) }
+                if generated.count == o.count || model.position >= model.maxTarget { break }
+                logits = try model.decode([next])
+            }
+        }
+        let tail = stream.finish()
+        text += tail
+        if !o.json { Terminal.writeAll(1, tail + "\n") }
+        let t2 = monotonicSeconds()
+        let inputRate = tokPerSec(inputIds.count, t1 - t0)
+        let genRate = tokPerSec(generated.count, t2 - t1)
+        let peak = ProcessMemory.peakRSS()
+        Terminal.err("input: \(inputIds.count) tokens encoded, \(formatFixed(inputRate, digits: 1)) tok/s | generated: \(generated.count) tokens, "
+                     + "\(formatFixed(genRate, digits: 1)) tok/s | peak RSS \(ByteSize.format(peak)) | load \(formatFixed(session.loadSeconds, digits: 2)) s")
+        Terminal.err(session.expertStatsLine)
+        if o.json {
+            Terminal.out(try jsonLine([
+                "input_ids": inputIds, "generated_ids": generated, "text": text, "input_tok_s": inputRate, "gen_tok_s": genRate,
+                "dropped_tokens": model.stats.droppedTokens, "peak_rss_bytes": peak, "load_seconds": session.loadSeconds,
             ].merging(session.expertStats) { a, _ in a }))
         }
         return 0

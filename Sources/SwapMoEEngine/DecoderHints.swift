@@ -6,7 +6,7 @@ import SwapMoEModels
 extension ExactExperts {
     public var wantsPrefetch: Bool { true }
 
-    public func prefetch(layer: Int, experts: [Int]) {
-        _ = prefetch(experts.map { ExpertKey(layer: layer, expert: $0) })
+    public func prefetch(stack: String, layer: Int, experts: [Int]) {
+        _ = prefetch(experts.map { ExpertKey(stack: stack, layer: layer, expert: $0) })
     }
 }

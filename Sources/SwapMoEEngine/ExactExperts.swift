@@ -259,7 +259,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
     }
 
     /// Announces the current layer's demand when `expertsPerToken` is set (see the type's documentation).
-    public func observeRouting(layer: Int, tokens: Int, inputNorms: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, experts: Int) {
+    public func observeRouting(stack: String, layer: Int, tokens: Int, inputNorms: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, experts: Int) {
         guard let k = options.expertsPerToken, tokens > 0, experts > 0 else { return }
         var wanted = [Bool](repeating: false, count: experts)
         var best = [Int](repeating: 0, count: min(k, experts))
@@ -267,7 +267,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
             topK(probabilities + t * experts, n: experts, into: &best)
             for i in best { wanted[i] = true }
         }
-        let keys = wanted.indices.filter { wanted[$0] }.map { ExpertKey(layer: layer, expert: $0) }
+        let keys = wanted.indices.filter { wanted[$0] }.map { ExpertKey(stack: stack, layer: layer, expert: $0) }
         state.withLock { s in s.demand = Set(keys) }
         queueLoads(keys, priority: .demand)
     }

@@ -15,6 +15,15 @@ public enum Policy: String, Sendable, CaseIterable {
     case `static`
 }
 
+/// One MoE layer of one stack (`decoder` for decoder-only models; encoder-decoder models also have `encoder`,
+/// with overlapping layer numbers).
+public struct MoELayer: Hashable, Sendable, CustomStringConvertible {
+    public var stack: String
+    public var layer: Int
+    public init(stack: String, layer: Int) { self.stack = stack; self.layer = layer }
+    public var description: String { "\(stack) \(layer)" }
+}
+
 /// A memory budget split into its parts. Every byte the process will hold is in one line of `breakdown`,
 /// and `total <= cap` is the invariant the planner guarantees (or it throws, naming the minimum cap).
 public struct MemoryPlan: Sendable, Equatable {
@@ -36,11 +45,25 @@ public struct MemoryPlan: Sendable, Equatable {
     public var slots: Int
     /// Resident experts per MoE layer (swap policy), in `moeLayers` order.
     public var perLayer: [Int]
-    /// Slots beyond the Virtual Experts that receive swapped-in experts (swap policy).
+    /// Slots beyond the Virtual Experts that receive swapped-in experts, per stack (swap policy: each stack
+    /// with MoE layers has its own swap provider and spares).
     public var spareSlots = 0
-    public var moeLayers: [Int]
+    /// The MoE layers of every stack, in archive order (encoder before decoder).
+    public var moeLayers: [MoELayer]
     public var expertsPerLayer: Int
     public var totalExperts: Int
+
+    /// The stacks that have MoE layers, in archive order.
+    public var stacks: [String] { moeLayers.reduce(into: []) { if !$0.contains($1.stack) { $0.append($1.stack) } } }
+    /// Spare slots over all stacks.
+    public var totalSpareSlots: Int { spareSlots * stacks.count }
+
+    /// Resident experts per MoE layer of `stack` (swap and static policies), keyed by layer.
+    public func residents(stack: String) -> [Int: Int] {
+        var out: [Int: Int] = [:]
+        for (m, k) in zip(moeLayers, perLayer) where m.stack == stack { out[m.layer] = k }
+        return out
+    }
 
     public var arena: Int { slots * slotSize }
     public var total: Int { baseline + dense + runtime + io + margin + arena }
@@ -74,14 +97,14 @@ public enum PlanError: Error, CustomStringConvertible, Equatable {
 public struct Planner: Sendable {
     public var slotSize: Int
     public var totalExperts: Int
-    public var moeLayers: [Int]
+    public var moeLayers: [MoELayer]
     public var expertsPerLayer: Int
     public var expertsPerToken: Int
     public var dense: Int
     public var runtime: Int
     public var baseline: Int
     public var margin: Int
-    /// Slots reserved for swaps in flight under the swap policy.
+    /// Slots reserved for swaps in flight under the swap policy, per stack with MoE layers.
     public var spareSlots: Int
     /// Tokens in the swap policy's importance window.
     public var importanceWindow: Int
@@ -95,8 +118,8 @@ public struct Planner: Sendable {
         let m = archive.manifest
         slotSize = Arena.slotSize(for: archive)
         totalExperts = m.experts.count
-        moeLayers = m.model.stacks.flatMap(\.moeLayers)
-        expertsPerLayer = m.model.stacks.first?.expertsPerLayer ?? 0
+        moeLayers = m.model.stacks.flatMap { st in st.moeLayers.map { MoELayer(stack: st.name, layer: $0) } }
+        expertsPerLayer = m.model.stacks.map(\.expertsPerLayer).max() ?? 0
         expertsPerToken = m.model.expertsPerToken
         dense = m.dense.reduce(0) { $0 + ArchiveFormat.align($1.length, 4096) }
         self.runtime = runtime
@@ -109,12 +132,21 @@ public struct Planner: Sendable {
         perThreadIO = ExpertLoader.memoryOverhead(for: archive, options: .init(ioThreads: 1))
     }
 
-    /// Bytes outside the arena that the provider of `policy` allocates with `ioThreads` loader threads.
+    /// The stacks that have MoE layers, in archive order.
+    var stacks: [String] { moeLayers.reduce(into: []) { if !$0.contains($1.stack) { $0.append($1.stack) } } }
+
+    /// Bytes outside the arena that the provider of `policy` allocates with `ioThreads` loader threads. Exact
+    /// serves every stack from one provider; swap and static run one provider (loader and importance window)
+    /// per stack.
     public func providerBytes(_ policy: Policy, ioThreads: Int) -> Int {
         switch policy {
         case .resident: 0
         case .exact: ioThreads * perThreadIO
-        case .swap, .static: ioThreads * perThreadIO + ImportanceTracker.memoryBytes(layers: moeLayers.count, experts: expertsPerLayer, window: importanceWindow)
+        case .swap, .static:
+            stacks.reduce(0) { acc, st in
+                acc + ioThreads * perThreadIO
+                    + ImportanceTracker.memoryBytes(layers: moeLayers.filter { $0.stack == st }.count, experts: expertsPerLayer, window: importanceWindow)
+            }
         }
     }
 
@@ -124,7 +156,7 @@ public struct Planner: Sendable {
         switch policy {
         case .resident: totalExperts
         case .exact: min(totalExperts, expertsPerToken + 1)
-        case .swap: expertsPerToken * moeLayers.count + spareSlots
+        case .swap: expertsPerToken * moeLayers.count + spareSlots * stacks.count
         case .static: expertsPerToken * moeLayers.count
         }
     }
@@ -155,8 +187,9 @@ public struct Planner: Sendable {
                 p.slots = totalExperts
                 return p
             }
-            // Swap's spare slots receive swapped-in experts; the rest are split uniformly across MoE layers.
-            let spares = policy == .swap ? spareSlots : 0
+            // Swap's spare slots (per stack) receive swapped-in experts; the rest are split uniformly across the
+            // MoE layers of all stacks.
+            let spares = policy == .swap ? spareSlots * stacks.count : 0
             let usable = affordable - spares
             let perLayer = min(expertsPerLayer, usable / max(moeLayers.count, 1))
             var layers = moeLayers.map { _ in perLayer }
@@ -167,7 +200,7 @@ public struct Planner: Sendable {
                 i = (i + 1) % layers.count
             }
             p.perLayer = layers
-            p.spareSlots = spares
+            p.spareSlots = policy == .swap ? spareSlots : 0
             p.slots = layers.reduce(0, +) + spares
         case .resident:
             break

@@ -205,15 +205,15 @@ public final class SwapExperts: ExpertProvider, Sendable {
 
     /// The resident-and-ready experts of `layer` (nil for layers this provider does not manage). Applies the
     /// layer's finished swaps first; the mask then stays valid until the next call for this layer.
-    public func allowedExperts(layer: Int) -> [Bool]? {
-        guard let li = core.layerIndex[layer] else { return nil }
+    public func allowedExperts(stack: String, layer: Int) -> [Bool]? {
+        guard stack == options.stack, let li = core.layerIndex[layer] else { return nil }
         return core.mask(li)
     }
 
     /// Accumulates importance, counts tokens (on the first MoE layer) to schedule swap rounds, and applies the
     /// layer's finished swaps (its safe point).
-    public func observeRouting(layer: Int, tokens: Int, inputNorms: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, experts: Int) {
-        guard let li = core.layerIndex[layer], experts == expertsPerLayer else { return }
+    public func observeRouting(stack: String, layer: Int, tokens: Int, inputNorms: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, experts: Int) {
+        guard stack == options.stack, let li = core.layerIndex[layer], experts == expertsPerLayer else { return }
         importance.observe(layerIndex: li, tokens: tokens, inputNorms: inputNorms, probabilities: probabilities)
         core.safePoint(li, tokens: li == 0 ? tokens : 0)
         countResidentRoutes(li, tokens: tokens, probabilities: probabilities)

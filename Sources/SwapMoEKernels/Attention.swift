@@ -106,3 +106,76 @@ func attentionReference(_ out: UnsafeMutablePointer<Float>, _ q: UnsafePointer<F
         }
     }
 }
+
+/// Attention with an additive bias that depends on the key-minus-query offset (T5 / Switch Transformers), and
+/// an explicit score scale (T5 uses 1: it does not divide q·k by sqrt(headDim)). One kv head per query head.
+///
+/// Shapes: q (tokens, heads, headDim) with query t at position `start + t`; keys/values hold `keyCount`
+/// positions, position p of head h at `keys + p*kvStride + h*headDim` (default `kvStride = heads*headDim`);
+/// out (tokens, heads, headDim).
+///
+///     score(t, h, j) = (q_th · k_jh) * scale + bias[h * biasStride + (j - (start + t)) - biasFrom]
+///     out_th = Σ_j softmax_j(score) v_jh,   j < keyCount, and j <= start + t when `causal`
+///
+/// `bias` is nil for none (cross-attention), else per head a row of `biasStride` values for offsets
+/// `biasFrom, biasFrom + 1, ...` that must cover every offset used. Softmax is the stable Float32 `softmax`.
+/// - Parameter pool: threads to split (token, head) pairs over; results are identical for any pool.
+public func relativeAttention(_ out: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>,
+                              keys: UnsafePointer<Float>, values: UnsafePointer<Float>, keyCount: Int,
+                              start: Int, tokens: Int, heads: Int, headDim: Int, kvStride: Int? = nil,
+                              causal: Bool, scale: Float = 1,
+                              bias: UnsafePointer<Float>? = nil, biasStride: Int = 0, biasFrom: Int = 0,
+                              pool: ThreadPool? = nil) {
+    let stride = kvStride ?? heads * headDim
+    let qStride = heads * headDim
+    let body = { (c: Int) in
+        let t = c / heads, h = c % heads
+        let position = start + t
+        let m = causal ? min(keyCount, position + 1) : keyCount
+        let o = out + t * qStride + h * headDim, qh = q + t * qStride + h * headDim
+        o.initialize(repeating: 0, count: headDim)
+        if m <= 0 { return }
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: m) { buf in
+            let s = buf.baseAddress!
+            for j in 0..<m { s[j] = dot(qh, keys + j * stride + h * headDim, n: headDim) * scale }
+            if let bias {
+                let row = bias + h * biasStride - position - biasFrom
+                for j in 0..<m { s[j] += row[j] }
+            }
+            softmax(s, n: m)
+            for j in 0..<m { axpy(o, s[j], values + j * stride + h * headDim, n: headDim) }
+        }
+    }
+    if let pool, pool.threadCount > 1, tokens * heads > 1, tokens * keyCount * headDim >= 4096 {
+        pool.runChunks(tokens * heads, body)
+    } else {
+        for c in 0 ..< tokens * heads { body(c) }
+    }
+}
+
+/// Naive reference of `relativeAttention` in Double, for tests. `bias(h, offset)` gives the additive bias.
+func relativeAttentionReference(_ out: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>,
+                                keys: UnsafePointer<Float>, values: UnsafePointer<Float>, keyCount: Int,
+                                start: Int, tokens: Int, heads: Int, headDim: Int, causal: Bool, scale: Double,
+                                bias: (Int, Int) -> Double) {
+    let stride = heads * headDim
+    for t in 0..<tokens {
+        let m = causal ? min(keyCount, start + t + 1) : keyCount
+        for h in 0..<heads {
+            var sc = [Double](repeating: 0, count: m)
+            for j in 0..<m {
+                var s = 0.0
+                for i in 0..<headDim { s += Double(q[(t * heads + h) * headDim + i]) * Double(keys[j * stride + h * headDim + i]) }
+                sc[j] = s * scale + bias(h, j - (start + t))
+            }
+            let mx = sc.max() ?? 0
+            let e = sc.map { Foundation.exp($0 - mx) }
+            let tot = e.reduce(0, +)
+            for i in 0..<headDim {
+                var acc = 0.0
+                for j in 0..<m { acc += e[j] / tot * Double(values[j * stride + h * headDim + i]) }
+                out[(t * heads + h) * headDim + i] = Float(acc)
+            }
+        }
+    }
+}

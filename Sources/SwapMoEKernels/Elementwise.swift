@@ -69,6 +69,20 @@ public func siluMul(_ o: UnsafeMutablePointer<Float>, _ gate: UnsafePointer<Floa
     for i in 0..<n { o[i] = silu(gate[i]) * up[i] }
 }
 
+/// ReLU in place over x (n,): negative values become 0, as `torch.relu` (NaN stays NaN).
+public func relu(_ x: UnsafeMutablePointer<Float>, n: Int) {
+    let zero = SIMD16<Float>()
+    var i = 0
+    while i &+ 16 <= n {
+        let v = loadF32x16(UnsafePointer(x), i)
+        UnsafeMutableRawPointer(x + i).storeBytes(of: v.replacing(with: zero, where: v .< zero), as: SIMD16<Float>.self)
+        i &+= 16
+    }
+    while i < n { if x[i] < 0 { x[i] = 0 }; i &+= 1 }
+}
+
+func reluReference(_ x: [Float]) -> [Float] { x.map { $0 < 0 ? 0 : $0 } }
+
 /// y (n,) += a * x (n,)
 @inline(__always)
 public func axpy(_ y: UnsafeMutablePointer<Float>, _ a: Float, _ x: UnsafePointer<Float>, n: Int) {

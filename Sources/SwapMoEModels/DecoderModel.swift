@@ -104,7 +104,7 @@ public final class DecoderModel {
         self.archive = archive
         self.experts = experts
         self.pool = ThreadPool(threads: max(1, threads))
-        config = try ModelFamily.detect(configData: try JSONEncoder().encode(archive.manifest.config))
+        config = try ModelFamily.detectDecoder(configData: try JSONEncoder().encode(archive.manifest.config))
         spec = try config.spec()
         self.context = context
         let s = spec
@@ -299,8 +299,9 @@ public final class DecoderModel {
             let key = ExpertKey(layer: l, expert: i)
             let w = try experts.acquire(key)
             defer { experts.release(key) }
+            guard let gate = w.gate else { throw ModelError.badTensor(name: "expert \(key)", reason: "has no gate matrix (not a SwiGLU expert)") }
             for (j, a) in list.enumerated() { (ws.gx + j * h).update(from: ws.xn + a.token * h, count: h) }
-            swiGLU(ws.dOut, gate: w.gate, up: w.up, down: w.down, x: ws.gx, list.count, accumulate: false)
+            swiGLU(ws.dOut, gate: gate, up: w.up, down: w.down, x: ws.gx, list.count, accumulate: false)
             for (j, a) in list.enumerated() { axpy(ws.mo + a.token * h, a.weight, ws.dOut + j * h, n: h) }
             stats.expertCalls += 1
         }

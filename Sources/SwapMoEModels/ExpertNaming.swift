@@ -3,7 +3,8 @@ import SwapMoECheckpoint
 
 /// One matrix of one expert, as the packer finds it in a checkpoint.
 public struct ExpertPart: Sendable, Hashable {
-    /// The role the engine knows it by: `gate`, `up`, `down` for SwiGLU experts.
+    /// The role the engine knows it by: `gate`, `up`, `down` for SwiGLU experts; `wi`, `wo` for the two-matrix
+    /// ReLU experts of Switch Transformers.
     public let role: String
     /// The checkpoint tensor holding it.
     public let tensor: String
@@ -18,20 +19,43 @@ public struct ExpertPart: Sendable, Hashable {
 /// (`...experts.{e}.w1.weight`); transformers 5 may write fused 3-D tensors (`...experts.gate_up_proj` of
 /// shape `[E, 2I, H]`, gate rows first, and `...experts.down_proj` of shape `[E, H, I]`). Both are read.
 public struct ExpertNaming: Sendable {
+    /// One matrix of an expert: its role, the accepted tensor-name suffixes after the prefix, and whether it
+    /// maps the hidden state in (`[intermediate, hidden]`) or back out (`[hidden, intermediate]`).
+    public struct Role: Sendable {
+        public let role: String
+        public let suffixes: [String]
+        public let projectsIn: Bool
+        public init(_ role: String, _ suffixes: [String], projectsIn: Bool) {
+            self.role = role; self.suffixes = suffixes; self.projectsIn = projectsIn
+        }
+        func shape(hidden: Int, intermediate: Int) -> [Int] { projectsIn ? [intermediate, hidden] : [hidden, intermediate] }
+    }
+
     /// Per-expert prefixes with `{l}` and `{e}` placeholders, e.g. `model.layers.{l}.block_sparse_moe.experts.{e}.`
     public let perExpertPrefixes: [String]
-    /// Role -> accepted suffixes after the prefix, e.g. `gate: ["w1.weight", "gate_proj.weight"]`.
-    public let roles: [(role: String, suffixes: [String])]
-    /// Fused prefixes with `{l}`, e.g. `model.layers.{l}.mlp.experts.`
+    /// The expert's matrices in block order, e.g. `gate: ["w1.weight", "gate_proj.weight"]`.
+    public let roles: [Role]
+    /// Fused prefixes with `{l}`, e.g. `model.layers.{l}.mlp.experts.` (SwiGLU experts only).
     public let fusedPrefixes: [String]
+
+    public init(perExpertPrefixes: [String], roles: [Role], fusedPrefixes: [String]) {
+        self.perExpertPrefixes = perExpertPrefixes; self.roles = roles; self.fusedPrefixes = fusedPrefixes
+    }
 
     /// The three SwiGLU roles under their Mixtral (`w1/w3/w2`) and Llama-MLP (`gate/up/down_proj`) names.
     public static func swiGLU(perExpert: [String], fused: [String]) -> ExpertNaming {
         ExpertNaming(perExpertPrefixes: perExpert,
-                     roles: [("gate", ["w1.weight", "gate_proj.weight"]),
-                             ("up", ["w3.weight", "up_proj.weight"]),
-                             ("down", ["w2.weight", "down_proj.weight"])],
+                     roles: [Role("gate", ["w1.weight", "gate_proj.weight"], projectsIn: true),
+                             Role("up", ["w3.weight", "up_proj.weight"], projectsIn: true),
+                             Role("down", ["w2.weight", "down_proj.weight"], projectsIn: false)],
                      fusedPrefixes: fused)
+    }
+
+    /// The two matrices of a plain (ReLU) MLP expert, T5/Switch names: `wo(relu(wi · x))`.
+    public static func dense(perExpert: [String]) -> ExpertNaming {
+        ExpertNaming(perExpertPrefixes: perExpert,
+                     roles: [Role("wi", ["wi.weight"], projectsIn: true), Role("wo", ["wo.weight"], projectsIn: false)],
+                     fusedPrefixes: [])
     }
 
     static func fill(_ template: String, layer: Int, expert: Int = 0) -> String {
@@ -42,7 +66,6 @@ public struct ExpertNaming: Sendable {
     /// `hidden` and `intermediate` are the model's hidden size and this layer's expert width.
     public func resolve(layer: Int, experts: Int, hidden: Int, intermediate: Int,
                         in checkpoint: Checkpoint) throws(ModelError) -> [[ExpertPart]] {
-        let expected: [String: [Int]] = ["gate": [intermediate, hidden], "up": [intermediate, hidden], "down": [hidden, intermediate]]
         var tried: [String] = []
         // One tensor per expert and matrix.
         for prefix in perExpertPrefixes {
@@ -54,16 +77,17 @@ public struct ExpertNaming: Sendable {
             for e in 0..<experts {
                 let p = ExpertNaming.fill(prefix, layer: layer, expert: e)
                 var parts: [ExpertPart] = []
-                for (role, suffixes) in roles {
-                    let preferred = suffixes[min(suffixIndex, suffixes.count - 1)]
-                    guard let name = ([preferred] + suffixes).first(where: { checkpoint.contains(p + $0) }),
+                for r in roles {
+                    let preferred = r.suffixes[min(suffixIndex, r.suffixes.count - 1)]
+                    guard let name = ([preferred] + r.suffixes).first(where: { checkpoint.contains(p + $0) }),
                           let info = checkpoint.info(p + name) else {
                         throw .missingExperts(layer: layer, tried: [p + preferred])
                     }
-                    if let want = expected[role], info.shape != want {
+                    let want = r.shape(hidden: hidden, intermediate: intermediate)
+                    if info.shape != want {
                         throw .badExpertTensor(name: info.name, shape: info.shape, expected: "\(want)")
                     }
-                    parts.append(ExpertPart(role: role, tensor: info.name, rows: nil, shape: info.shape))
+                    parts.append(ExpertPart(role: r.role, tensor: info.name, rows: nil, shape: info.shape))
                 }
                 all.append(parts)
             }

@@ -6,27 +6,37 @@ import SwapMoEArchive
 ///
 /// `acquire` returns weights that stay valid until the matching `release`; between the two the provider must
 /// not evict or overwrite that expert.
+///
+/// Layers are named by stack and index (`decoder` for decoder-only models; `encoder` and `decoder` for
+/// encoder-decoder ones, whose layer numbers overlap). The `layer:`-only forms below mean the `decoder` stack.
 public protocol ExpertProvider: AnyObject, Sendable {
     func acquire(_ key: ExpertKey) throws -> ExpertWeights
     func release(_ key: ExpertKey)
-    /// Restricts routing of `layer` to these experts (nil: all). SwapMoE's masked router uses it.
-    func allowedExperts(layer: Int) -> [Bool]?
+    /// Restricts routing of a layer to these experts (nil: all). SwapMoE's masked router uses it.
+    func allowedExperts(stack: String, layer: Int) -> [Bool]?
     /// Sees every MoE layer's input norm and full router probabilities before experts are acquired
     /// (importance tracking and prefetch in the swap engine).
-    func observeRouting(layer: Int, tokens: Int, inputNorms: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, experts: Int)
+    func observeRouting(stack: String, layer: Int, tokens: Int, inputNorms: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, experts: Int)
     /// Whether `prefetch` is worth calling (providers that load on demand); the decoder skips computing
     /// predictions otherwise.
     var wantsPrefetch: Bool { get }
-    /// Experts of `layer` that will be acquired soon: this layer's routed experts (about to be used) or the
+    /// Experts of a layer that will be acquired soon: this layer's routed experts (about to be used) or the
     /// next MoE layer's predicted ones (the next layer's router applied to the current hidden state).
-    func prefetch(layer: Int, experts: [Int])
+    func prefetch(stack: String, layer: Int, experts: [Int])
 }
 
 extension ExpertProvider {
-    public func allowedExperts(layer: Int) -> [Bool]? { nil }
-    public func observeRouting(layer: Int, tokens: Int, inputNorms: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, experts: Int) {}
+    public func allowedExperts(stack: String, layer: Int) -> [Bool]? { nil }
+    public func observeRouting(stack: String, layer: Int, tokens: Int, inputNorms: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, experts: Int) {}
     public var wantsPrefetch: Bool { false }
-    public func prefetch(layer: Int, experts: [Int]) {}
+    public func prefetch(stack: String, layer: Int, experts: [Int]) {}
+
+    /// The `decoder` stack's layer (decoder-only models).
+    public func allowedExperts(layer: Int) -> [Bool]? { allowedExperts(stack: "decoder", layer: layer) }
+    public func observeRouting(layer: Int, tokens: Int, inputNorms: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, experts: Int) {
+        observeRouting(stack: "decoder", layer: layer, tokens: tokens, inputNorms: inputNorms, probabilities: probabilities, experts: experts)
+    }
+    public func prefetch(layer: Int, experts: [Int]) { prefetch(stack: "decoder", layer: layer, experts: experts) }
 }
 
 /// Every expert resident: raw blocks are used in place from the archive's read-only mapping (no copy; the

@@ -1,5 +1,6 @@
 import Foundation
 import SwapMoECore
+import SwapMoECheckpoint
 
 /// The model families swapmoe understands, by the `model_type` string of their `config.json`.
 public enum ModelFamily: String, Sendable, CaseIterable, Codable {
@@ -7,13 +8,14 @@ public enum ModelFamily: String, Sendable, CaseIterable, Codable {
     case qwen2Moe = "qwen2_moe"
     case qwen3Moe = "qwen3_moe"
     case olmoe
+    case switchTransformers = "switch_transformers"
 
     /// The `model_type` strings accepted, as listed to a user whose model is not one of them.
     public static var supportedList: String { allCases.map(\.rawValue).joined(separator: ", ") }
 
     /// Decodes the typed config of this family from `config.json` bytes and validates it.
-    public func decodeConfig(_ data: Data) throws(ModelError) -> any FamilyConfig {
-        func decode<C: FamilyConfig>(_ type: C.Type) throws(ModelError) -> C {
+    public func decodeConfig(_ data: Data) throws(ModelError) -> any ModelConfig {
+        func decode<C: ModelConfig>(_ type: C.Type) throws(ModelError) -> C {
             let c: C
             do { c = try JSONDecoder().decode(C.self, from: data) }
             catch { throw .badConfig(family: rawValue, reason: describeDecodingError(error)) }
@@ -25,11 +27,12 @@ public enum ModelFamily: String, Sendable, CaseIterable, Codable {
         case .qwen2Moe: return try decode(Qwen2MoEConfig.self)
         case .qwen3Moe: return try decode(Qwen3MoEConfig.self)
         case .olmoe: return try decode(OLMoEConfig.self)
+        case .switchTransformers: return try decode(SwitchTransformersConfig.self)
         }
     }
 
     /// Reads `model_type` from `config.json` bytes and decodes that family's config.
-    public static func detect(configData: Data) throws(ModelError) -> any FamilyConfig {
+    public static func detect(configData: Data) throws(ModelError) -> any ModelConfig {
         struct Probe: Decodable { let model_type: String? }
         guard let probe = try? JSONDecoder().decode(Probe.self, from: configData) else {
             throw .badConfig(family: "?", reason: "config.json is not a JSON object")
@@ -37,6 +40,13 @@ public enum ModelFamily: String, Sendable, CaseIterable, Codable {
         guard let type = probe.model_type else { throw .missingModelType }
         guard let family = ModelFamily(rawValue: type) else { throw .unsupported(modelType: type) }
         return try family.decodeConfig(configData)
+    }
+
+    /// `detect`, for callers that run a decoder-only model: an encoder-decoder family is refused.
+    public static func detectDecoder(configData: Data) throws(ModelError) -> any FamilyConfig {
+        let c = try detect(configData: configData)
+        guard let d = c as? any FamilyConfig else { throw .notDecoderOnly(family: type(of: c).family.rawValue) }
+        return d
     }
 }
 
@@ -52,13 +62,16 @@ public enum ModelError: Error, CustomStringConvertible, Sendable {
     case unsupportedFeature(String)
     case contextFull(context: Int)
     case badToken(Int, vocab: Int)
+    case notDecoderOnly(family: String)
+    case inputTooLong(tokens: Int, limit: Int)
+    case isDecoderOnly(family: String)
 
     public var description: String {
         switch self {
         case .missingModelType:
             "config.json has no \"model_type\"; swapmoe needs it to know the architecture (supported: \(ModelFamily.supportedList))"
         case .unsupported(let t):
-            "unsupported model_type '\(t)' (supported: \(ModelFamily.supportedList)); swapmoe serves Mixture-of-Experts decoders of these families"
+            "unsupported model_type '\(t)' (supported: \(ModelFamily.supportedList)); swapmoe serves Mixture-of-Experts models of these families"
         case let .badConfig(family, reason):
             "config.json of this \(family) model is not usable: \(reason)"
         case let .missingExperts(layer, tried):
@@ -73,6 +86,12 @@ public enum ModelError: Error, CustomStringConvertible, Sendable {
             "token id \(t) is outside the vocabulary (0..<\(vocab)); the tokenizer does not match the model"
         case .unsupportedFeature(let what):
             "\(what) is not supported yet; please open an issue with the model name"
+        case .notDecoderOnly(let f):
+            "\(f) is an encoder-decoder model; it runs through the sequence-to-sequence path (Seq2SeqModel), not the decoder-only one"
+        case let .inputTooLong(tokens, limit):
+            "the input has \(tokens) tokens, more than the \(limit) the model was set up for; raise --max-input or shorten the input"
+        case .isDecoderOnly(let f):
+            "\(f) is a decoder-only model; it runs through DecoderModel, not the sequence-to-sequence path"
         case let .badExpertTensor(name, shape, expected):
             "expert tensor '\(name)' has shape \(shape), expected \(expected); the checkpoint does not match its config.json"
         }
@@ -90,11 +109,54 @@ func describeDecodingError(_ error: any Error) -> String {
     }
 }
 
-/// What every MoE family's config tells the packer and the engine. A family decodes its `DecoderBase`
-/// (the shared keys, with its own defaults) plus its own keys, says where its experts live on disk, and
-/// states its structural choices as a `DecoderSpec`.
-public protocol FamilyConfig: Sendable, Decodable {
+/// What every family's config tells the packer, the planner and `inspect`: the model's size facts and its
+/// stacks of layers with where their experts live. Decoder-only families have one stack (`decoder`);
+/// encoder-decoder families have `encoder` and `decoder`, whose layer numbers overlap (experts are keyed by
+/// stack, layer and expert).
+public protocol ModelConfig: Sendable, Decodable {
     static var family: ModelFamily { get }
+    var hiddenSize: Int { get }
+    var vocabSize: Int { get }
+    /// Experts each token is routed to (top-k; 1 for Switch).
+    var expertsPerToken: Int { get }
+    var tieWordEmbeddings: Bool { get }
+    /// The stacks, in archive order (encoder before decoder).
+    var stacks: [ExpertStack] { get }
+    var isEncoderDecoder: Bool { get }
+    func validate() throws(ModelError)
+}
+
+/// One stack of layers and the experts of its MoE layers.
+public struct ExpertStack: Sendable {
+    public let name: String
+    public let layers: Int
+    public let moeLayers: [Int]
+    public let experts: Int
+    public let naming: ExpertNaming
+    /// The intermediate width of the routed experts of a layer.
+    public let intermediate: @Sendable (Int) -> Int
+
+    public init(name: String, layers: Int, moeLayers: [Int], experts: Int, naming: ExpertNaming, intermediate: @escaping @Sendable (Int) -> Int) {
+        self.name = name; self.layers = layers; self.moeLayers = moeLayers; self.experts = experts; self.naming = naming
+        self.intermediate = intermediate
+    }
+
+    /// The parts of every expert of `layer` in `checkpoint` (see `ExpertNaming.resolve`).
+    public func resolve(layer: Int, hidden: Int, in checkpoint: Checkpoint) throws(ModelError) -> [[ExpertPart]] {
+        try naming.resolve(layer: layer, experts: experts, hidden: hidden, intermediate: intermediate(layer), in: checkpoint)
+    }
+}
+
+extension ModelConfig {
+    public var family: ModelFamily { Self.family }
+    public var isEncoderDecoder: Bool { false }
+    public var totalExperts: Int { stacks.reduce(0) { $0 + $1.moeLayers.count * $1.experts } }
+    public func stack(_ name: String) -> ExpertStack? { stacks.first { $0.name == name } }
+}
+
+/// A decoder-only MoE family. It decodes its `DecoderBase` (the shared keys, with its own defaults) plus its own
+/// keys, says where its experts live on disk, and states its structural choices as a `DecoderSpec`.
+public protocol FamilyConfig: ModelConfig {
     var base: DecoderBase { get }
     /// Where this family's expert weights live in a checkpoint.
     var expertNaming: ExpertNaming { get }
@@ -109,7 +171,6 @@ public protocol FamilyConfig: Sendable, Decodable {
 public typealias DecoderFamily = FamilyConfig
 
 extension FamilyConfig {
-    public var family: ModelFamily { Self.family }
     public var hiddenSize: Int { base.hiddenSize }
     public var numLayers: Int { base.numLayers }
     public var numHeads: Int { base.numHeads }
@@ -123,6 +184,10 @@ extension FamilyConfig {
     /// Whether decoder layer `layer` routes through experts (false for dense layers among MoE layers).
     public func isMoELayer(_ layer: Int) -> Bool { base.isMoELayer(layer) }
     public var moeLayers: [Int] { (0..<numLayers).filter(isMoELayer) }
+    public var stacks: [ExpertStack] {
+        [ExpertStack(name: "decoder", layers: numLayers, moeLayers: moeLayers, experts: numExperts, naming: expertNaming,
+                     intermediate: { [self] in self.expertIntermediate(layer: $0) })]
+    }
     public func validate() throws(ModelError) { try base.validate(family: Self.family) }
     public func spec() throws(ModelError) -> DecoderSpec { try decoderSpec() }
 }

@@ -35,9 +35,11 @@ extension WeightType {
     }
 }
 
-/// The matrices of one SwiGLU expert: `down(silu(gate · x) ⊙ up · x)`.
+/// The matrices of one expert: SwiGLU `down(silu(gate · x) ⊙ up · x)` (Mixtral, Qwen, OLMoE), or a plain
+/// two-matrix MLP `down(act(up · x))` (Switch Transformers' ReLU experts, stored as roles `wi` = up, `wo` = down).
 public struct ExpertWeights: Sendable {
-    public let gate: Matrix
+    /// nil for two-matrix experts.
+    public let gate: Matrix?
     public let up: Matrix
     public let down: Matrix
 
@@ -49,7 +51,11 @@ public struct ExpertWeights: Sendable {
             }
             return Matrix(base: block + t.offset, type: type, rows: t.shape[0], cols: t.shape[1])
         }
-        gate = try m("gate"); up = try m("up"); down = try m("down")
+        if layout.tensor("wi") != nil {
+            gate = nil; up = try m("wi"); down = try m("wo")
+        } else {
+            gate = try m("gate"); up = try m("up"); down = try m("down")
+        }
     }
 }
 

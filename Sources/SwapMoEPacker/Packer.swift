@@ -92,14 +92,15 @@ public enum Packer {
             throw PackError.outputIsInput(options.output)
         }
 
-        // Which tensors are experts (per layer, per expert) and which are dense.
-        var expertParts: [(layer: Int, experts: [[ExpertPart]])] = []
+        // Which tensors are experts (per stack, layer and expert) and which are dense.
+        var expertParts: [(stack: String, layer: Int, experts: [[ExpertPart]])] = []
         var consumed = Set<String>()
-        for layer in config.moeLayers {
-            let parts = try config.expertNaming.resolve(layer: layer, experts: config.numExperts, hidden: config.hiddenSize,
-                                                        intermediate: config.expertIntermediate(layer: layer), in: ckpt)
-            expertParts.append((layer, parts))
-            for e in parts { for p in e { consumed.insert(p.tensor) } }
+        for stack in config.stacks {
+            for layer in stack.moeLayers {
+                let parts = try stack.resolve(layer: layer, hidden: config.hiddenSize, in: ckpt)
+                expertParts.append((stack.name, layer, parts))
+                for e in parts { for p in e { consumed.insert(p.tensor) } }
+            }
         }
         let denseNames = ckpt.tensorNames.filter { !consumed.contains($0) }
 
@@ -145,7 +146,7 @@ public enum Packer {
             var layouts: [ExpertLayout] = []
             var entries: [ExpertEntry] = []
             let codec: ExpertCodec = options.compress == .lz4 ? .lz4 : .raw
-            for (layer, experts) in expertParts {
+            for (stack, layer, experts) in expertParts {
                 for (e, parts) in experts.enumerated() {
                     let infos = try parts.map { try ckpt.require($0.tensor) }
                     let layout = ExpertLayout(parts: zip(parts, infos).map { ($0.role, converter.outputType($1.dtype), $0.shape) })
@@ -164,7 +165,7 @@ public enum Packer {
                             }
                         }
                     }
-                    entries.append(ExpertEntry(stack: "decoder", layer: layer, expert: e, layout: layoutIndex, offset: r.offset,
+                    entries.append(ExpertEntry(stack: stack, layer: layer, expert: e, layout: layoutIndex, offset: r.offset,
                                                storedLength: r.storedLength, rawLength: r.rawLength, codec: codec, shuffle: width,
                                                xxh3: Checksum.hex(r.checksum), norm: sumSq.squareRoot()))
                     done += infos.enumerated().reduce(0) { acc, x in acc + (parts[x.offset].rows.map { $0.count * rowBytes(x.element) } ?? x.element.byteCount) }
@@ -175,7 +176,7 @@ public enum Packer {
 
             let summary = ModelSummary(
                 architecture: config.family.rawValue,
-                stacks: [StackSummary(name: "decoder", layers: config.numLayers, moeLayers: config.moeLayers, expertsPerLayer: config.numExperts)],
+                stacks: config.stacks.map { StackSummary(name: $0.name, layers: $0.layers, moeLayers: $0.moeLayers, expertsPerLayer: $0.experts) },
                 hiddenSize: config.hiddenSize, vocabSize: config.vocabSize, expertsPerToken: config.expertsPerToken,
                 tieWordEmbeddings: config.tieWordEmbeddings)
             let manifest = Manifest(

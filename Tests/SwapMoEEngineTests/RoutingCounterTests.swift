@@ -20,7 +20,7 @@ struct RoutingCounterTests {
         probs.withUnsafeBufferPointer { p in norms.withUnsafeBufferPointer { n in
             c.observeRouting(layer: 5, tokens: 3, inputNorms: n.baseAddress!, probabilities: p.baseAddress!, experts: 4)
         } }
-        #expect(c.routingCounts[5] == [1, 3, 1, 1])
+        #expect(c.routingCounts()[5] == [1, 3, 1, 1])
         #expect(c.mostFrequent([5: 2]) == [5: [0, 1]])
         #expect(c.mostFrequent([5: 1]) == [5: [1]])
     }

@@ -44,11 +44,12 @@ final class Fixture: Sendable {
 
     deinit { TestPaths.remove(dir) }
 
-    /// The decoded block an `ExpertWeights` views (its gate matrix starts at the layout's gate offset).
+    /// The decoded block an `ExpertWeights` views (its up matrix starts at the layout's up offset).
     func served(_ w: ExpertWeights, _ key: ExpertKey) -> UnsafeRawBufferPointer {
         let e = archive.expert(key)!
-        let gateOffset = archive.layout(of: e).tensor("gate")!.offset
-        return UnsafeRawBufferPointer(start: w.gate.base - gateOffset, count: e.rawLength)
+        let layout = archive.layout(of: e)
+        let upOffset = (layout.tensor("up") ?? layout.tensor("wi")!).offset
+        return UnsafeRawBufferPointer(start: w.up.base - upOffset, count: e.rawLength)
     }
 
     /// Whether the served bytes equal the archive's decoded bytes.

@@ -50,4 +50,31 @@ struct AttentionTests {
             }
         }
     }
+
+    @Test("relative-position attention (T5: unscaled scores plus a per-offset bias) matches a Double reference, any pool",
+          arguments: [false, true])
+    func relativeBias(causal: Bool) {
+        var rng = TestRNG(seed: causal ? 41 : 42)
+        for (heads, hd, start, tokens, keyCount) in [(3, 12, 0, 7, 7), (4, 8, 5, 3, 8), (2, 33, 9, 1, 10), (4, 16, 0, 40, 40)] {
+            let q = randomFloats(tokens * heads * hd, &rng, range: -1...1)
+            let k = randomFloats(keyCount * heads * hd, &rng, range: -1...1), v = randomFloats(keyCount * heads * hd, &rng)
+            // Offsets j - (start + t) span [-(start + tokens - 1), keyCount - 1 - start].
+            let from = -(start + tokens - 1), width = keyCount + tokens + start
+            let table = randomFloats(heads * width, &rng, range: -2...2)
+            for withBias in [false, true] {
+                var ref = [Float](repeating: 0, count: tokens * heads * hd)
+                relativeAttentionReference(&ref, q, keys: k, values: v, keyCount: keyCount, start: start, tokens: tokens, heads: heads,
+                                           headDim: hd, causal: causal, scale: 1) { h, off in withBias ? Double(table[h * width + off - from]) : 0 }
+                for pool in testPools {
+                    var out = [Float](repeating: .nan, count: tokens * heads * hd)
+                    table.withUnsafeBufferPointer { b in
+                        relativeAttention(&out, q, keys: k, values: v, keyCount: keyCount, start: start, tokens: tokens, heads: heads,
+                                          headDim: hd, causal: causal, bias: withBias ? b.baseAddress : nil, biasStride: width,
+                                          biasFrom: from, pool: pool)
+                    }
+                    for i in 0..<out.count { #expect(abs(out[i] - ref[i]) < 1e-5, "heads \(heads) t \(tokens) i \(i)") }
+                }
+            }
+        }
+    }
 }

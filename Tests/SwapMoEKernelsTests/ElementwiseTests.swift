@@ -41,6 +41,17 @@ struct ElementwiseTests {
         #expect(silu(-100) == 0 && silu(100) == 100)
     }
 
+    @Test("ReLU zeroes negatives and keeps the rest (SIMD body and scalar tail)", arguments: [1, 16, 37])
+    func reluValues(n: Int) {
+        var rng = TestRNG(seed: UInt64(70 + n))
+        var x = randomFloats(n, &rng, range: -5...5)
+        x[0] = .nan
+        let ref = reluReference(x)
+        x.withUnsafeMutableBufferPointer { relu($0.baseAddress!, n: n) }
+        #expect(x[0].isNaN)
+        #expect(bitsEqual(Array(x.dropFirst()), Array(ref.dropFirst())))
+    }
+
     @Test("top-k returns the largest values first and breaks ties by the lower index")
     func topKTies() {
         let v: [Float] = [0.5, 2, 2, -1, 2, 0.5, 3]

@@ -17,7 +17,7 @@ func assertRoundTrip(_ folder: String, _ options: (String) -> PackOptions, sourc
     let archive = try Archive(path: out)
     let ckpt = try Checkpoint(folder: folder)
     let config = try ModelFamily.detect(configData: ckpt.configData)
-    #expect(summary.experts == config.moeLayers.count * config.numExperts, sourceLocation: sourceLocation)
+    #expect(summary.experts == config.totalExperts, sourceLocation: sourceLocation)
     #expect(try archive.verify().isEmpty, sourceLocation: sourceLocation)
 
     var covered = Set<String>()
@@ -29,11 +29,10 @@ func assertRoundTrip(_ folder: String, _ options: (String) -> PackOptions, sourc
         #expect(a == b, "dense tensor \(d.name) differs", sourceLocation: sourceLocation)
         covered.insert(d.name)
     }
-    for layer in config.moeLayers {
-        let parts = try config.expertNaming.resolve(layer: layer, experts: config.numExperts, hidden: config.hiddenSize,
-                                                    intermediate: config.expertIntermediate(layer: layer), in: ckpt)
+    for stack in config.stacks { for layer in stack.moeLayers {
+        let parts = try stack.resolve(layer: layer, hidden: config.hiddenSize, in: ckpt)
         for (e, expertParts) in parts.enumerated() {
-            let entry = try #require(archive.expert(ExpertKey(layer: layer, expert: e)), sourceLocation: sourceLocation)
+            let entry = try #require(archive.expert(ExpertKey(stack: stack.name, layer: layer, expert: e)), sourceLocation: sourceLocation)
             let raw = try archive.expertBytes(entry)
             let layout = archive.layout(of: entry)
             for p in expertParts {
@@ -47,7 +46,7 @@ func assertRoundTrip(_ folder: String, _ options: (String) -> PackOptions, sourc
             #expect(entry.offset % ArchiveFormat.blockAlignment == 0, sourceLocation: sourceLocation)
             #expect(entry.norm > 0, sourceLocation: sourceLocation)
         }
-    }
+    } }
     #expect(covered == Set(ckpt.tensorNames), "every checkpoint tensor is stored exactly once", sourceLocation: sourceLocation)
 }
 

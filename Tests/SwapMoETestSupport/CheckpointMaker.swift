@@ -156,6 +156,18 @@ public enum TestPaths {
         return names.sorted().map { root + "/" + $0 }.filter { FileManager.default.fileExists(atPath: $0 + "/config.json") }
     }
 
+    /// Encoder-decoder model fixtures (`is_encoder_decoder` in config.json: the Switch Transformer ones).
+    public static var seq2seqFixtures: [String] { modelFixtures.filter(isEncoderDecoder) }
+
+    /// Decoder-only model fixtures.
+    public static var decoderFixtures: [String] { modelFixtures.filter { !isEncoderDecoder($0) } }
+
+    static func isEncoderDecoder(_ folder: String) -> Bool {
+        guard let data = FileManager.default.contents(atPath: folder + "/config.json"),
+              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
+        return obj["is_encoder_decoder"] as? Bool ?? false
+    }
+
     /// The built `swapmoe` executable next to the test bundle.
     public static var swapmoeBinary: String {
         var url = Bundle.main.bundleURL

@@ -1,0 +1,385 @@
+import Foundation
+import SwapMoECore
+import SwapMoEArchive
+import SwapMoEKernels
+
+/// Switch Transformers (google/switch-base-8 and relatives, transformers' `SwitchTransformersForConditionalGeneration`):
+/// a T5 encoder-decoder whose feed-forward blocks are, on a sparse-step grid, top-1 Mixture-of-Experts layers.
+///
+/// Both stacks are pre-norm T5 blocks. `norm` is T5's layer norm: RMS without mean subtraction, no bias.
+///
+///     encoder layer l:  x = x + W_o · Attn(q = W_q n(x), k = W_k n(x), v = W_v n(x), bias = B_enc)      (bidirectional)
+///                       x = x + FF_l(n(x))
+///     decoder layer l:  y = y + W_o · Attn(W_q n(y), W_k n(y), W_v n(y), bias = B_dec)                    (causal)
+///                       y = y + W_o' · Attn(W_q' n(y), W_k' e, W_v' e)                   (cross, no bias, e = encoder output)
+///                       y = y + FF_l(n(y))
+///     logits = W_lm · (tied ? d_model^-0.5 : 1) · n(y)
+///
+/// Attention scores are `q · k + B[h, bucket(j - i)]`, *not* scaled by 1/sqrt(d_kv); the bias table lives in
+/// layer 0 of each stack (`relative_attention_bias`, `[buckets, heads]`) and is shared by the later layers.
+///
+/// FF_l is a dense `wo(relu(wi · x))`, or, for a sparse layer, the top-1 router with expert capacity:
+///
+///     p = softmax(W_r · x + b_r);  i = argmax p;  c_i = how many tokens of this call chose i up to this one
+///     FF(x) = c_i <= expert_capacity ? p_i · E_i(x) : 0          (an over-capacity token keeps only its residual)
+///
+/// Capacity is counted in token order over one forward call (transformers' cumsum over the sequence), so the
+/// encoder counts over the whole input, and the decoder over the tokens of each call (one per generated token).
+public struct SwitchTransformersConfig: ModelConfig {
+    public static let family = ModelFamily.switchTransformers
+    public let vocabSize: Int
+    public let dModel: Int
+    public let dKV: Int
+    public let dFF: Int
+    public let numHeads: Int
+    public let encoderLayers: Int
+    public let decoderLayers: Int
+    public let numSparseEncoderLayers: Int
+    public let numSparseDecoderLayers: Int
+    public let numExperts: Int
+    public let expertCapacity: Int
+    public let routerBias: Bool
+    public let relativeAttentionNumBuckets: Int
+    public let relativeAttentionMaxDistance: Int
+    public let layerNormEpsilon: Double
+    public let denseActFn: String
+    public let tieWordEmbeddings: Bool
+    public let padTokenId: Int?
+    public let eosTokenIds: [Int]
+    public let decoderStartTokenId: Int
+
+    enum Keys: String, CodingKey {
+        case vocabSize = "vocab_size", dModel = "d_model", dKV = "d_kv", dFF = "d_ff", numHeads = "num_heads"
+        case numLayers = "num_layers", numDecoderLayers = "num_decoder_layers"
+        case numSparseEncoderLayers = "num_sparse_encoder_layers", numSparseDecoderLayers = "num_sparse_decoder_layers"
+        case numExperts = "num_experts", expertCapacity = "expert_capacity", routerBias = "router_bias"
+        case buckets = "relative_attention_num_buckets", maxDistance = "relative_attention_max_distance"
+        case eps = "layer_norm_epsilon", denseActFn = "dense_act_fn", tie = "tie_word_embeddings"
+        case pad = "pad_token_id", eos = "eos_token_id", decoderStart = "decoder_start_token_id"
+    }
+
+    /// Absent keys take transformers' `SwitchTransformersConfig` defaults.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Keys.self)
+        func int(_ k: Keys, _ d: Int) throws -> Int { try c.decodeIfPresent(Int.self, forKey: k) ?? d }
+        vocabSize = try int(.vocabSize, 32128)
+        dModel = try int(.dModel, 768)
+        dKV = try int(.dKV, 64)
+        dFF = try int(.dFF, 2048)
+        numHeads = try int(.numHeads, 12)
+        encoderLayers = try int(.numLayers, 12)
+        decoderLayers = try c.decodeIfPresent(Int.self, forKey: .numDecoderLayers) ?? encoderLayers
+        numSparseEncoderLayers = try int(.numSparseEncoderLayers, 3)
+        numSparseDecoderLayers = try int(.numSparseDecoderLayers, 3)
+        numExperts = try int(.numExperts, 8)
+        expertCapacity = try int(.expertCapacity, 64)
+        routerBias = try c.decodeIfPresent(Bool.self, forKey: .routerBias) ?? false
+        relativeAttentionNumBuckets = try int(.buckets, 32)
+        relativeAttentionMaxDistance = try int(.maxDistance, 128)
+        layerNormEpsilon = try c.decodeIfPresent(Double.self, forKey: .eps) ?? 1e-6
+        denseActFn = try c.decodeIfPresent(String.self, forKey: .denseActFn) ?? "relu"
+        tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tie) ?? true
+        padTokenId = try c.decodeIfPresent(Int.self, forKey: .pad) ?? (c.contains(.pad) ? nil : 0)
+        if let one = try? c.decodeIfPresent(Int.self, forKey: .eos) {
+            eosTokenIds = [one]
+        } else {
+            eosTokenIds = (try? c.decodeIfPresent([Int].self, forKey: .eos)) ?? (c.contains(.eos) ? [] : [1])
+        }
+        // T5 starts decoding from the pad token when the config does not say otherwise.
+        decoderStartTokenId = try c.decodeIfPresent(Int.self, forKey: .decoderStart) ?? padTokenId ?? 0
+    }
+
+    public var hiddenSize: Int { dModel }
+    public var expertsPerToken: Int { 1 }
+    public var isEncoderDecoder: Bool { true }
+    /// Width of the attention projections (`num_heads * d_kv`, which need not equal `d_model`).
+    public var innerDim: Int { numHeads * dKV }
+
+    /// transformers: `num_layers // num_sparse_layers`, or `num_layers` when there are none.
+    static func sparseStep(layers: Int, sparse: Int) -> Int { sparse > 0 ? layers / sparse : layers }
+    public var encoderSparseStep: Int { Self.sparseStep(layers: encoderLayers, sparse: numSparseEncoderLayers) }
+    public var decoderSparseStep: Int { Self.sparseStep(layers: decoderLayers, sparse: numSparseDecoderLayers) }
+
+    /// transformers' `SwitchTransformersStack`: block i is sparse iff `step > 0 and (i % step == 1 or step == 1)`.
+    /// (So with step 2 the odd layers are sparse, with step 3 layers 1, 4, 7, ...; and the "no sparse layers"
+    /// step of `num_layers` still makes layer 1 sparse, as transformers does.)
+    static func isSparse(_ layer: Int, step: Int) -> Bool { step > 0 && (layer % step == 1 || step == 1) }
+
+    public func moeLayers(_ stack: String) -> [Int] {
+        stack == "encoder" ? (0..<encoderLayers).filter { Self.isSparse($0, step: encoderSparseStep) }
+                           : (0..<decoderLayers).filter { Self.isSparse($0, step: decoderSparseStep) }
+    }
+
+    /// The index of the feed-forward sublayer in a block: after self-attention (encoder), or after self- and
+    /// cross-attention (decoder).
+    static func ffIndex(_ stack: String) -> Int { stack == "encoder" ? 1 : 2 }
+
+    /// `encoder.block.{l}.layer.1.mlp.` / `decoder.block.{l}.layer.2.mlp.`
+    static func mlpPrefix(_ stack: String, _ layer: Int) -> String { "\(stack).block.\(layer).layer.\(ffIndex(stack)).mlp." }
+
+    public var stacks: [ExpertStack] {
+        ["encoder", "decoder"].map { s in
+            ExpertStack(name: s, layers: s == "encoder" ? encoderLayers : decoderLayers, moeLayers: moeLayers(s), experts: numExperts,
+                        naming: .dense(perExpert: ["\(s).block.{l}.layer.\(Self.ffIndex(s)).mlp.experts.expert_{e}."]),
+                        intermediate: { [dFF] _ in dFF })
+        }
+    }
+
+    public func validate() throws(ModelError) {
+        let name = Self.family.rawValue
+        guard dModel > 0, dKV > 0, dFF > 0, numHeads > 0, vocabSize > 0, encoderLayers > 0, decoderLayers > 0 else {
+            throw .badConfig(family: name, reason: "d_model, d_kv, d_ff, num_heads, vocab_size, num_layers and num_decoder_layers must be positive")
+        }
+        guard numExperts > 0 else { throw .badConfig(family: name, reason: "num_experts must be positive") }
+        guard expertCapacity >= 0 else { throw .badConfig(family: name, reason: "expert_capacity must be >= 0") }
+        // Both directions need a logarithmic range: max_distance above the exact buckets (num_buckets / 2 causal).
+        guard relativeAttentionNumBuckets >= 4, relativeAttentionMaxDistance > relativeAttentionNumBuckets / 2 else {
+            throw .badConfig(family: name, reason: "relative_attention_num_buckets must be >= 4 and relative_attention_max_distance above half of it")
+        }
+        guard denseActFn == "relu" else { throw .unsupportedFeature("Switch Transformers with dense_act_fn '\(denseActFn)' (only relu)") }
+    }
+}
+
+/// T5's relative position buckets (transformers' `_relative_position_bucket`), for `relative = key position -
+/// query position`. Half of the buckets (per direction, when bidirectional) hold exact small distances, the rest
+/// grow logarithmically up to `maxDistance`; longer distances share the last bucket. Unidirectional (decoder)
+/// buckets see only the past: future positions map to bucket 0.
+///
+/// The logarithmic part is computed in float32 step by step as torch does (`log(n / max_exact) /
+/// log(max_distance / max_exact) * (buckets - max_exact)`, truncated), so that bucket boundaries, where the
+/// real-valued result is an exact integer, fall on the same side.
+public func relativePositionBucket(_ relative: Int, bidirectional: Bool, buckets: Int, maxDistance: Int) -> Int {
+    var n = buckets
+    var bucket = 0
+    var r = relative
+    if bidirectional {
+        n /= 2
+        if r > 0 { bucket += n }
+        r = abs(r)
+    } else {
+        r = -min(r, 0)
+    }
+    let maxExact = n / 2
+    if r < maxExact { return bucket + r }
+    let ratio = Float(r) / Float(maxExact)
+    let scaled = logf(ratio) / Float(Foundation.log(Double(maxDistance) / Double(maxExact))) * Float(n - maxExact)
+    return bucket + min(maxExact + Int(scaled), n - 1)
+}
+
+// MARK: - Weights
+
+/// One Switch block's weights, resolved from the archive once. Decoder blocks add cross-attention.
+struct SwitchBlock {
+    struct Attention { var norm: [Float]; var q, k, v, o: Matrix }
+    var selfAttention: Attention
+    var crossAttention: Attention?
+    var ffNorm: [Float]
+    /// Sparse blocks: the router `[experts, d_model]` (+ bias); dense blocks: `wo(relu(wi · x))`.
+    var router: Matrix?
+    var routerBias: [Float]?
+    var dense: (wi: Matrix, wo: Matrix)?
+}
+
+/// One stack (encoder or decoder): embedding, the relative-bias table of its first block, blocks, final norm.
+struct SwitchStack {
+    let name: String
+    /// 0 for the encoder, 1 for the decoder.
+    let index: Int
+    let embed: Matrix
+    /// `relative_attention_bias.weight` of block 0, `[buckets, heads]` row-major, shared by every block.
+    let relativeBias: [Float]
+    let blocks: [SwitchBlock]
+    let finalNorm: [Float]
+    let moeLayers: [Int]
+
+    init(_ name: String, config c: SwitchTransformersConfig, weights w: DenseWeights) throws(ModelError) {
+        self.name = name
+        index = name == "encoder" ? 0 : 1
+        let d = c.dModel, inner = c.innerDim
+        let shared = ["\(name).embed_tokens.weight", "shared.weight"]
+        embed = try w.matrix(shared, cols: d)
+        guard embed.rows >= c.vocabSize else { throw .badTensor(name: shared[0], reason: "has \(embed.rows) rows for a vocabulary of \(c.vocabSize)") }
+        relativeBias = try w.vector("\(name).block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+                                    count: c.relativeAttentionNumBuckets * c.numHeads)
+        moeLayers = c.moeLayers(name)
+        let layers = name == "encoder" ? c.encoderLayers : c.decoderLayers
+        func attention(_ p: String, _ module: String) throws(ModelError) -> SwitchBlock.Attention {
+            let a = p + module + "."
+            return .init(norm: try w.vector(p + "layer_norm.weight", count: d),
+                         q: try w.matrix(a + "q.weight", rows: inner, cols: d), k: try w.matrix(a + "k.weight", rows: inner, cols: d),
+                         v: try w.matrix(a + "v.weight", rows: inner, cols: d), o: try w.matrix(a + "o.weight", rows: d, cols: inner))
+        }
+        var blocks: [SwitchBlock] = []
+        for l in 0..<layers {
+            let p = "\(name).block.\(l).layer."
+            let ff = p + "\(SwitchTransformersConfig.ffIndex(name))."
+            var b = SwitchBlock(selfAttention: try attention(p + "0.", "SelfAttention"),
+                                crossAttention: name == "decoder" ? try attention(p + "1.", "EncDecAttention") : nil,
+                                ffNorm: try w.vector(ff + "layer_norm.weight", count: d))
+            if moeLayers.contains(l) {
+                b.router = try w.matrix(ff + "mlp.router.classifier.weight", rows: c.numExperts, cols: d)
+                b.routerBias = try w.optionalVector(ff + "mlp.router.classifier.bias", count: c.numExperts)
+                if c.routerBias && b.routerBias == nil { throw .missingTensor(ff + "mlp.router.classifier.bias") }
+            } else {
+                b.dense = (try w.matrix(ff + "mlp.wi.weight", rows: c.dFF, cols: d), try w.matrix(ff + "mlp.wo.weight", rows: d, cols: c.dFF))
+            }
+            blocks.append(b)
+        }
+        self.blocks = blocks
+        finalNorm = try w.vector("\(name).final_layer_norm.weight", count: d)
+    }
+
+    /// Per head, the bias for every key-minus-query offset `from ..< from + width`, into `out[h * width + i]`.
+    func biasByOffset(_ out: UnsafeMutablePointer<Float>, from: Int, width: Int, config c: SwitchTransformersConfig) {
+        let heads = c.numHeads
+        for i in 0..<width {
+            let bucket = relativePositionBucket(from + i, bidirectional: name == "encoder", buckets: c.relativeAttentionNumBuckets,
+                                                maxDistance: c.relativeAttentionMaxDistance)
+            for h in 0..<heads { out[h * width + i] = relativeBias[bucket * heads + h] }
+        }
+    }
+}
+
+// MARK: - Forward pass
+
+extension Seq2SeqModel {
+    /// Encoder block l over all `n` source tokens in `ws.x`:
+    ///     x = x + W_o · Attn(W_q n(x), W_k n(x), W_v n(x), bias = B_enc)     (bidirectional, unscaled)
+    ///     x = x + FF_l(n(x))
+    func encoderBlock(_ l: Int, _ B: SwitchBlock, tokens n: Int, bias: UnsafePointer<Float>, biasFrom: Int, biasWidth: Int) throws {
+        let A = B.selfAttention
+        norm(ws.xn, ws.x, A.norm, n)
+        matmul(ws.q, A.q, ws.xn, n)
+        matmul(ws.k, A.k, ws.xn, n)
+        matmul(ws.v, A.v, ws.xn, n)
+        relativeAttention(ws.att, ws.q, keys: ws.k, values: ws.v, keyCount: n, start: 0, tokens: n, heads: c.numHeads, headDim: c.dKV,
+                          causal: false, bias: bias, biasStride: biasWidth, biasFrom: biasFrom, pool: pool)
+        matmul(ws.tmp, A.o, ws.att, n)
+        add(ws.x, ws.tmp, n * c.dModel)
+        try feedForward(encoder, l, B, tokens: n)
+    }
+
+    /// Decoder block l for `n` target tokens at positions `start ..< start + n`:
+    ///     y = y + W_o  · Attn(W_q n(y), W_k n(y), W_v n(y), bias = B_dec)   (causal over the KV cache, unscaled)
+    ///     y = y + W_o' · Attn(W_q' n(y), K'_l, V'_l)                          (cross: K', V' from the encoder output, no bias)
+    ///     y = y + FF_l(n(y))
+    func decoderBlock(_ l: Int, _ B: SwitchBlock, tokens n: Int, start: Int, bias: UnsafePointer<Float>, biasFrom: Int, biasWidth: Int) throws {
+        let inner = c.innerDim, h = c.dModel
+        let A = B.selfAttention
+        norm(ws.xn, ws.x, A.norm, n)
+        matmul(ws.q, A.q, ws.xn, n)
+        matmul(selfKeys[l] + start * inner, A.k, ws.xn, n)
+        matmul(selfValues[l] + start * inner, A.v, ws.xn, n)
+        relativeAttention(ws.att, ws.q, keys: selfKeys[l], values: selfValues[l], keyCount: start + n, start: start, tokens: n,
+                          heads: c.numHeads, headDim: c.dKV, causal: true, bias: bias, biasStride: biasWidth, biasFrom: biasFrom, pool: pool)
+        matmul(ws.tmp, A.o, ws.att, n)
+        add(ws.x, ws.tmp, n * h)
+
+        let X = B.crossAttention!
+        norm(ws.xn, ws.x, X.norm, n)
+        matmul(ws.q, X.q, ws.xn, n)
+        relativeAttention(ws.att, ws.q, keys: crossKeys[l], values: crossValues[l], keyCount: sourceLength, start: 0, tokens: n,
+                          heads: c.numHeads, headDim: c.dKV, causal: false, pool: pool)
+        matmul(ws.tmp, X.o, ws.att, n)
+        add(ws.x, ws.tmp, n * h)
+        try feedForward(decoder, l, B, tokens: n)
+    }
+
+    /// Cross-attention keys and values of every decoder block, from the encoder output: K'_l = W_k' e, V'_l = W_v' e.
+    func prepareCrossAttention(sourceTokens s: Int) {
+        for (l, B) in decoder.blocks.enumerated() {
+            let X = B.crossAttention!
+            matmul(crossKeys[l], X.k, encoderOut, s)
+            matmul(crossValues[l], X.v, encoderOut, s)
+        }
+    }
+
+    /// x = x + FF_l(n(x)): a dense `wo(relu(wi · y))` or the top-1 Switch MoE, y = n(x).
+    func feedForward(_ stack: SwitchStack, _ l: Int, _ B: SwitchBlock, tokens n: Int) throws {
+        let h = c.dModel
+        norm(ws.xn, ws.x, B.ffNorm, n)
+        if let router = B.router {
+            ws.mo.update(repeating: 0, count: n * h)
+            try switchMoE(stack, l, router: router, bias: B.routerBias, tokens: n)
+            add(ws.x, ws.mo, n * h)
+        } else if let d = B.dense {
+            reluMLP(ws.x, wi: d.wi, wo: d.wo, x: ws.xn, n, accumulate: true)
+        }
+    }
+
+    /// Top-1 routing with expert capacity (transformers' `SwitchTransformersTop1Router` + `SparseMLP`):
+    ///     p = softmax(W_r · y + b_r);  i = argmax p (over the allowed experts);  load_i += 1
+    ///     mo = load_i <= expert_capacity ? p_i · E_i(y) : 0
+    /// `load` counts tokens per expert over the whole forward call (it persists across batches of one call).
+    func switchMoE(_ stack: SwitchStack, _ l: Int, router: Matrix, bias: [Float]?, tokens n: Int) throws {
+        let h = c.dModel, e = c.numExperts
+        if let bias {
+            bias.withUnsafeBufferPointer { b in gemm(ws.probs, router.base, router.type, ws.xn, tokens: n, d: e, n: h, bias: b.baseAddress, pool: pool) }
+        } else {
+            matmul(ws.probs, router, ws.xn, n)
+        }
+        for t in 0..<n {
+            softmax(ws.probs + t * e, n: e)
+            ws.norms[t] = dot(ws.xn + t * h, ws.xn + t * h, n: h).squareRoot()
+        }
+        experts.observeRouting(stack: stack.name, layer: l, tokens: n, inputNorms: ws.norms, probabilities: ws.probs, experts: e)
+        let allowed = experts.allowedExperts(stack: stack.name, layer: l)
+        var assigned = [[(token: Int, weight: Float)]](repeating: [], count: e)
+        for t in 0..<n {
+            let p = ws.probs + t * e
+            var best = -1
+            for i in 0..<e where allowed?[i] ?? true {
+                if best < 0 || p[i] > p[best] { best = i }   // ties to the lower index, as torch.argmax
+            }
+            guard best >= 0 else { continue }
+            load[stack.index][l][best] += 1
+            if load[stack.index][l][best] <= c.expertCapacity {
+                assigned[best].append((t, p[best]))
+            } else {
+                stats.droppedTokens += 1   // over capacity: no expert output, the residual passes through
+            }
+        }
+        if experts.wantsPrefetch {
+            experts.prefetch(stack: stack.name, layer: l, experts: assigned.indices.filter { !assigned[$0].isEmpty })
+            predictNextLayer(stack, after: l, tokens: n)
+        }
+        for (i, list) in assigned.enumerated() where !list.isEmpty {
+            let key = ExpertKey(stack: stack.name, layer: l, expert: i)
+            let w = try experts.acquire(key)
+            defer { experts.release(key) }
+            for (j, a) in list.enumerated() { (ws.gx + j * h).update(from: ws.xn + a.token * h, count: h) }
+            reluMLP(ws.dOut, wi: w.up, wo: w.down, x: ws.gx, list.count, accumulate: false)
+            for (j, a) in list.enumerated() { axpy(ws.mo + a.token * h, a.weight, ws.dOut + j * h, n: h) }
+            stats.expertCalls += 1
+        }
+    }
+
+    /// Applies the stack's next sparse block's router to this block's MoE input and hints its top-1 experts, so
+    /// that they load while this block computes (the hidden state changes little from block to block).
+    /// Reuses the router-probability buffer: this block's tokens are already assigned.
+    func predictNextLayer(_ stack: SwitchStack, after l: Int, tokens n: Int) {
+        guard let next = stack.moeLayers.first(where: { $0 > l }), let router = stack.blocks[next].router else { return }
+        let e = c.numExperts, h = c.dModel
+        if let bias = stack.blocks[next].routerBias {
+            bias.withUnsafeBufferPointer { b in gemm(ws.probs, router.base, router.type, ws.xn, tokens: n, d: e, n: h, bias: b.baseAddress, pool: pool) }
+        } else {
+            matmul(ws.probs, router, ws.xn, n)
+        }
+        var wanted = Set<Int>()
+        for t in 0..<n { if let best = topK(ws.probs + t * e, n: e, k: 1).first { wanted.insert(best.index) } }
+        experts.prefetch(stack: stack.name, layer: next, experts: wanted.sorted())
+    }
+
+    /// out (+)= wo · relu(wi · x) for n rows of x.
+    func reluMLP(_ out: UnsafeMutablePointer<Float>, wi: Matrix, wo: Matrix, x: UnsafePointer<Float>, _ n: Int, accumulate: Bool) {
+        matmul(ws.u, wi, x, n)
+        relu(ws.u, n: n * wi.rows)
+        gemm(out, wo.base, wo.type, ws.u, tokens: n, d: wo.rows, n: wo.cols, accumulate: accumulate, pool: pool)
+    }
+
+    /// T5 layer norm (RMS, no mean, no bias) of n rows.
+    func norm(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: [Float], _ n: Int) {
+        let h = c.dModel, eps = Float(c.layerNormEpsilon)
+        for t in 0..<n { rmsnorm(out + t * h, x + t * h, w, n: h, eps: eps) }
+    }
+}
