@@ -19,6 +19,7 @@ public enum SwapMoECLI {
       plan      how a --max-rss cap would be spent (arena slots, Virtual Experts per layer)
       sweep     perplexity, KL, top-1 agreement, speed and peak RSS across caps and policies
       rouge     ROUGE-1/2/L/Lsum of predictions against references, as Google's rouge-score computes them
+      summarize summarise a JSON-lines dataset with an encoder-decoder model and score it with ROUGE
 
     Run 'swapmoe <command> --help' for a command's options.
     """
@@ -38,6 +39,7 @@ public enum SwapMoECLI {
             "plan": (PlanCommand.usage, PlanCommand.run),
             "sweep": (SweepCommand.usage, SweepCommand.run),
             "rouge": (RougeCommand.usage, RougeCommand.run),
+            "summarize": (SummarizeCommand.usage, SummarizeCommand.run),
             "__measure-dram": ("(internal) prints DRAM read GB/s", MeasureDRAMCommand.run),
         ]
         guard let cmd = commands[command] else {
