@@ -23,16 +23,6 @@ public enum BlockCodec {
         }
     }
 
-    /// Bytes of the trailer (chunk table and fixed fields) of an LZ4 block, from the block's last 16 bytes
-    /// (`lastBytes` must end where the block ends); nil if they are not an LZ4 trailer.
-    public static func trailerLength(lastBytes: UnsafeRawBufferPointer) -> Int? {
-        let fixed = ArchiveFormat.lz4TrailerFixed, end = lastBytes.count
-        guard end >= fixed else { return nil }
-        func u32(_ o: Int) -> Int { Int(UInt32(littleEndian: lastBytes.loadUnaligned(fromByteOffset: o, as: UInt32.self))) }
-        guard UInt32(u32(end - 4)) == ArchiveFormat.lz4TrailerMagic else { return nil }
-        return fixed + 4 * u32(end - 16)
-    }
-
     /// Parses and validates the trailer of an LZ4 block: chunk stored sizes, chunk size and shuffle width.
     public static func trailer(_ stored: UnsafeRawBufferPointer, rawLength: Int) throws(BlockDecodeError) -> (sizes: [Int], chunkSize: Int, shuffle: Int) {
         let fixed = ArchiveFormat.lz4TrailerFixed
@@ -64,31 +54,19 @@ public enum BlockCodec {
         }
         var src = 0
         for (i, size) in t.sizes.enumerated() {
-            do {
-                try decodeChunk(i, payload: UnsafeRawBufferPointer(rebasing: stored[src..<(src + size)]), chunkSize: t.chunkSize,
-                                shuffle: t.shuffle, into: dst, scratch: scratch)
-            } catch { throw .init("\(label): \(error.reason)") }
+            let rawStart = i * t.chunkSize
+            let rawCount = min(t.chunkSize, dst.count - rawStart)
+            let out = t.shuffle > 1 ? scratch!.baseAddress! : dst.baseAddress! + rawStart
+            if size == rawCount {
+                out.copyMemory(from: stored.baseAddress! + src, byteCount: rawCount)
+            } else {
+                let n = LZ4_decompress_safe(stored.baseAddress!.assumingMemoryBound(to: CChar.self) + src,
+                                            out.assumingMemoryBound(to: CChar.self), Int32(size), Int32(rawCount))
+                guard n == Int32(rawCount) else { throw .init("\(label): LZ4 chunk \(i) does not decode") }
+            }
+            if t.shuffle > 1 { ByteShuffle.unshuffle(out, dst.baseAddress! + rawStart, count: rawCount, width: t.shuffle) }
             src += size
         }
-    }
-
-    /// Decodes chunk `index` of an LZ4 block (its stored bytes `payload`) into its place in `dst`, the whole
-    /// raw block. Chunks are independent, so a reader can decode each as soon as its bytes have arrived.
-    /// `scratch` must hold `chunkSize` bytes when `shuffle` > 1.
-    public static func decodeChunk(_ index: Int, payload: UnsafeRawBufferPointer, chunkSize: Int, shuffle: Int,
-                                   into dst: UnsafeMutableRawBufferPointer, scratch: UnsafeMutableRawBufferPointer?) throws(BlockDecodeError) {
-        let rawStart = index * chunkSize
-        let rawCount = min(chunkSize, dst.count - rawStart)
-        guard rawCount > 0, shuffle <= 1 || (scratch?.count ?? 0) >= rawCount else { throw .init("LZ4 chunk \(index) has no place in the block") }
-        let out = shuffle > 1 ? scratch!.baseAddress! : dst.baseAddress! + rawStart
-        if payload.count == rawCount {
-            out.copyMemory(from: payload.baseAddress!, byteCount: rawCount)
-        } else {
-            let n = LZ4_decompress_safe(payload.baseAddress?.assumingMemoryBound(to: CChar.self), out.assumingMemoryBound(to: CChar.self),
-                                        Int32(payload.count), Int32(rawCount))
-            guard n == Int32(rawCount) else { throw .init("LZ4 chunk \(index) does not decode") }
-        }
-        if shuffle > 1 { ByteShuffle.unshuffle(out, dst.baseAddress! + rawStart, count: rawCount, width: shuffle) }
     }
 }
 

@@ -32,7 +32,4 @@ public final class StreamingChecksum {
     }
 
     public var digest: UInt64 { XXH3_64bits_digest(state) }
-
-    /// Starts over, as if newly created.
-    public func reset() { XXH3_64bits_reset(state) }
 }

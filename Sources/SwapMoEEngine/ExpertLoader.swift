@@ -338,8 +338,6 @@ final class WorkerBuffers: @unchecked Sendable {
     // only one to use it; it is freed (deinit) after that thread has been joined, when the last reference goes.
     let staging: UnsafeMutableRawBufferPointer
     let scratch: UnsafeMutableRawBufferPointer?
-    /// Streaming XXH3 state for LZ4 loads (checksummed as the chunks arrive).
-    let checksum = StreamingChecksum()
 
     init(staging: Int, scratch: Int) {
         self.staging = staging > 0 ? .allocate(byteCount: staging, alignment: ArchiveFormat.blockAlignment) : .init(start: nil, count: 0)
@@ -466,70 +464,13 @@ final class LoaderCore: Sendable {
         return .success(())
     }
 
-    /// Arena backend: stored bytes go straight into the slot (raw) or into staging, then decode into the slot
-    /// (LZ4: chunk by chunk as the bytes arrive, `loadLZ4Streaming`).
+    /// Arena backend: stored bytes go straight into the slot (raw) or into staging, then decode into the slot.
     private func loadIntoArena(_ e: ExpertEntry, entry: Int, dst: UnsafeMutableRawBufferPointer, _ b: WorkerBuffers) throws(ArchiveError) {
-        if e.codec == .lz4 { return try loadLZ4Streaming(e, entry: entry, dst: dst, b) }
         let target = e.codec == .raw ? dst : b.staging
         precondition(target.count >= e.storedLength, "loader buffer smaller than a stored block")
         try read(e, into: target)
         try archive.verifyAndDecode(e, stored: UnsafeRawBufferPointer(start: target.baseAddress, count: e.storedLength), into: dst,
                                     scratch: b.scratch, verify: verify, checksum: checksums[entry])
-    }
-
-    /// An LZ4 block, decoded while the disk is still reading it. Reading the whole block and then decoding it
-    /// costs read time + decode time; here the chunk table (at the block's end) is read first, the kernel is
-    /// asked to read the rest ahead (POSIX_FADV_WILLNEED), and each chunk is decoded as soon as its stored
-    /// bytes are in, so decoding overlaps the reads that follow. The checksum is computed along the way and
-    /// checked at the end (a mismatch fails the load; LZ4's safe decoder never writes outside the slot, whatever
-    /// the input). The page-cache copies are dropped afterwards (POSIX_FADV_DONTNEED): loads do not fill memory.
-    private func loadLZ4Streaming(_ e: ExpertEntry, entry: Int, dst: UnsafeMutableRawBufferPointer, _ b: WorkerBuffers) throws(ArchiveError) {
-        let stored = e.storedLength
-        precondition(b.staging.count >= stored, "loader buffer smaller than a stored block")
-        let staging = b.staging.baseAddress!
-        func readRange(_ r: Range<Int>) throws(ArchiveError) {
-            let n: Int
-            do { n = try buffered.pread(into: staging + r.lowerBound, count: r.count, offset: e.offset + r.lowerBound) } catch { throw .io(error) }
-            guard n == r.count else { throw .truncated(path: archive.path, expected: e.offset + r.upperBound, actual: e.offset + r.lowerBound + n) }
-        }
-        func corrupt(_ reason: String) -> ArchiveError { .corruptBlock(path: archive.path, block: e.label, reason: reason) }
-        var tail = max(0, stored - 4096)
-        try readRange(tail..<stored)
-        guard let trailerLength = BlockCodec.trailerLength(lastBytes: UnsafeRawBufferPointer(start: staging + tail, count: stored - tail)),
-              trailerLength <= stored else { throw corrupt("has no LZ4 trailer") }
-        if stored - trailerLength < tail {
-            try readRange((stored - trailerLength)..<tail)
-            tail = stored - trailerLength
-        }
-        let t: (sizes: [Int], chunkSize: Int, shuffle: Int)
-        do { t = try BlockCodec.trailer(UnsafeRawBufferPointer(start: staging, count: stored), rawLength: e.rawLength) } catch {
-            throw corrupt(error.reason)
-        }
-        let payloadEnd = stored - trailerLength
-        _ = posix_fadvise(buffered.fd, off_t(e.offset), off_t(payloadEnd), POSIX_FADV_WILLNEED)
-        defer { _ = posix_fadvise(buffered.fd, off_t(e.offset), off_t(stored), POSIX_FADV_DONTNEED) }
-        let hash = verify ? b.checksum : nil
-        hash?.reset()
-        let raw = UnsafeMutableRawBufferPointer(rebasing: dst[0..<e.rawLength])
-        var src = 0
-        var undecodable: String?  // after a chunk fails, read on: a checksum mismatch is the better diagnosis
-        for (i, size) in t.sizes.enumerated() {
-            if src < tail { try readRange(src..<min(src + size, tail)) }  // bytes from `tail` on are in already
-            let payload = UnsafeRawBufferPointer(start: staging + src, count: size)
-            hash?.update(payload)
-            if undecodable == nil {
-                do { try BlockCodec.decodeChunk(i, payload: payload, chunkSize: t.chunkSize, shuffle: t.shuffle, into: raw, scratch: b.scratch) } catch {
-                    if hash == nil { throw corrupt(error.reason) }
-                    undecodable = error.reason
-                }
-            }
-            src += size
-        }
-        if let hash {
-            hash.update(UnsafeRawBufferPointer(start: staging + payloadEnd, count: trailerLength))
-            if hash.digest != checksums[entry] { throw .checksumMismatch(path: archive.path, block: e.label) }
-        }
-        if let undecodable { throw corrupt(undecodable) }
     }
 
     /// Reads a block's stored bytes into `target` (4096-aligned, at least the stored length rounded up to 4096
