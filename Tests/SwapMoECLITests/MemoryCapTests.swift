@@ -171,6 +171,31 @@ struct MemoryCapTests {
     }
 }
 
+@Suite("Memory caps: encoder-decoder (Switch)", .serialized)
+struct Seq2SeqMemoryCapTests {
+    @Test("run --input at the minimum cap and above: exact equals resident, peak RSS under the cap (inside a cgroup v1 limit where available)")
+    func switchCaps() throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        let archive = dir + "/switch.swm"
+        _ = try runCommand(TestPaths.swapmoeBinary, ["pack", TestPaths.fixtures + "/models/switch", "-o", archive, "--compress", "lz4", "--shuffle"])
+        let args = ["run", archive, "--input", "summarize: It is a truth universally acknowledged", "-n", "8", "--temp", "0", "--ignore-eos", "--ctx", "64", "--json"]
+        let reference = try jsonObject(try runCommand(TestPaths.swapmoeBinary, args))
+        for policy in ["exact", "swap"] {
+            let minimum = try minimumCap(archive, policy: policy, ctx: 64)
+            for cap in [minimum, minimum + (4 << 20)] {
+                let capped = args + ["--policy", policy, "--max-rss", "\(cap)"]
+                let (r, kills) = cgroupsAvailable ? try runInCgroup(limit: cap, capped) : (try runCommand(TestPaths.swapmoeBinary, capped), 0)
+                #expect(kills == 0, "\(policy) at \(cap): OOM kill")
+                let o = try jsonObject(r)
+                #expect((o["peak_rss_bytes"] as? Int ?? .max) <= cap, "\(policy) at \(cap)")
+                if policy == "exact" { #expect(o["generated_ids"] as? [Int] == reference["generated_ids"] as? [Int]) }
+                else { #expect(o["stall_seconds"] as? Double == 0) }
+            }
+        }
+    }
+}
+
 @Suite("sweep", .serialized)
 struct SweepTests {
     @Test("sweep compares every policy and cap with resident: exact has KL 0 and full top-1 agreement")
