@@ -18,5 +18,5 @@ mkdir -p "$out"
 for text in in_domain out_of_domain; do
     echo "== swapmoe sweep $archive --text $model/heldout_$text.txt --caps $caps --calibration $model/calibration.txt"
     "$bin" sweep "$archive" --text "$model/heldout_$text.txt" --caps "$caps" --policies exact,swap,static \
-        --calibration "$model/calibration.txt" --svg "$out/sweep_$text.svg" | tee "$out/sweep_$text.md"
+        --calibration "$model/calibration.txt" ${SWAPMOE_THREADS:+--threads $SWAPMOE_THREADS} --svg "$out/sweep_$text.svg" | tee "$out/sweep_$text.md"
 done

@@ -86,23 +86,11 @@ enum RunCommand {
         var stream = session.tokenizer.makeStreamingDecoder(skipSpecialTokens: true)
 
         let t0 = monotonicSeconds()
-        var logits = try model.forward(promptIds)
+        let logits = try model.forward(promptIds)
         let t1 = monotonicSeconds()
-        var generated: [Int] = []
-        var text = ""
-        while generated.count < o.count {
-            let next = sampler.sample(logits)
-            generated.append(next)
-            if eos.contains(next) { break }
-            let piece = stream.push(next)
-            text += piece
-            if !o.json && !piece.isEmpty { Terminal.writeAll(1, piece) }
-            if generated.count == o.count || model.position >= model.context { break }
-            logits = try model.forward([next])
+        let (generated, text) = try sample(from: logits, count: o.count, eos: eos, sampler: &sampler, stream: &stream, quiet: o.json) { next in
+            model.position >= model.context ? nil : try model.forward([next])
         }
-        let tail = stream.finish()
-        text += tail
-        if !o.json { Terminal.writeAll(1, tail + "\n") }
         let t2 = monotonicSeconds()
         let promptRate = tokPerSec(promptIds.count, t1 - t0)
         // The first sampled token comes from the prompt's logits; each later one costs one decode step.
@@ -120,6 +108,30 @@ enum RunCommand {
         return 0
     }
 
+    /// Samples up to `count` tokens starting from `logits`, streaming the text to stdout unless `quiet`.
+    /// `step` feeds one token and returns the next logits, or nil when the context is full. Stops after an
+    /// end-of-sequence token (which is returned, but not printed).
+    static func sample(from logits: [Float], count: Int, eos: Set<Int>, sampler: inout Sampler, stream: inout StreamingDecoder,
+                       quiet: Bool, step: (Int) throws -> [Float]?) throws -> (ids: [Int], text: String) {
+        var logits = logits
+        var ids: [Int] = []
+        var text = ""
+        while ids.count < count {
+            let next = sampler.sample(logits)
+            ids.append(next)
+            if eos.contains(next) { break }
+            let piece = stream.push(next)
+            text += piece
+            if !quiet && !piece.isEmpty { Terminal.writeAll(1, piece) }
+            guard ids.count < count, let l = try step(next) else { break }
+            logits = l
+        }
+        let tail = stream.finish()
+        text += tail
+        if !quiet { Terminal.writeAll(1, tail + "\n") }
+        return (ids, text)
+    }
+
     /// Encoder-decoder generation: encode the input once, then decode from the decoder start token.
     static func runSeq2Seq(_ o: Options, _ session: ModelSession, _ model: Seq2SeqModel) throws -> Int32 {
         let inputIds = session.tokenizer.encode(o.prompt, addSpecialTokens: true)
@@ -131,24 +143,10 @@ enum RunCommand {
         let t0 = monotonicSeconds()
         try model.encode(inputIds)
         let t1 = monotonicSeconds()
-        var generated: [Int] = []
-        var text = ""
-        if o.count > 0 {
-            var logits = try model.decode([model.config.decoderStartTokenId])
-            while true {
-                let next = sampler.sample(logits)
-                generated.append(next)
-                if eos.contains(next) { break }
-                let piece = stream.push(next)
-                text += piece
-                if !o.json && !piece.isEmpty { Terminal.writeAll(1, piece) }
-                if generated.count == o.count || model.position >= model.maxTarget { break }
-                logits = try model.decode([next])
-            }
+        let first = o.count > 0 ? try model.decode([model.config.decoderStartTokenId]) : []
+        let (generated, text) = try sample(from: first, count: o.count, eos: eos, sampler: &sampler, stream: &stream, quiet: o.json) { next in
+            model.position >= model.maxTarget ? nil : try model.decode([next])
         }
-        let tail = stream.finish()
-        text += tail
-        if !o.json { Terminal.writeAll(1, tail + "\n") }
         let t2 = monotonicSeconds()
         let inputRate = tokPerSec(inputIds.count, t1 - t0)
         let genRate = tokPerSec(generated.count, t2 - t1)

@@ -208,14 +208,7 @@ struct BPEModel: TokenizerModel {
         } else {
             unkId = nil
         }
-        var fallback = [Int32](repeating: -1, count: 256)
-        if byteFallback {
-            for b in 0..<256 {
-                let name = "<0x" + String(b, radix: 16, uppercase: true).leftPadded(to: 2) + ">"
-                if let id = table.lookup(name) { fallback[b] = Int32(id) }
-            }
-        }
-        byteFallbackIds = fallback
+        byteFallbackIds = byteFallbackTable(byteFallback) { table.lookup($0) }
 
         // Merges: "a b" strings or ["a", "b"] pairs; rank = position.
         let mergeList = try f.object["merges"].map { v -> [JSONValue] in
@@ -266,9 +259,7 @@ struct BPEModel: TokenizerModel {
 
     func tokenize(_ word: [Unicode.Scalar], into ids: inout [Int]) {
         if word.isEmpty { return }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(word.count * 2)
-        for s in word { appendUTF8(s, to: &bytes) }
+        let bytes = utf8Bytes(word)
         if ignoreMerges, let id = vocab.lookup(bytes) {
             ids.append(id)
             return

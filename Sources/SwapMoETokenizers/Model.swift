@@ -31,3 +31,21 @@ func makeModel(json: JSONValue, overrides: BPEModel.Overrides) throws -> any Tok
     case .unigram: return try UnigramModel(json: json)
     }
 }
+
+/// The ids of the `<0xNN>` byte pieces, by byte (-1 where the vocabulary has none; all -1 when `enabled` is false).
+func byteFallbackTable(_ enabled: Bool, lookup: (String) -> Int?) -> [Int32] {
+    var table = [Int32](repeating: -1, count: 256)
+    guard enabled else { return table }
+    for b in 0..<256 {
+        if let id = lookup("<0x" + String(b, radix: 16, uppercase: true).leftPadded(to: 2) + ">") { table[b] = Int32(id) }
+    }
+    return table
+}
+
+/// A pre-tokenized word's UTF-8 bytes.
+func utf8Bytes(_ word: [Unicode.Scalar]) -> [UInt8] {
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(word.count * 2)
+    for s in word { appendUTF8(s, to: &bytes) }
+    return bytes
+}

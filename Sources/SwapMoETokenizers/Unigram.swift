@@ -175,14 +175,7 @@ struct UnigramModel: TokenizerModel {
         self.unkId = unkId
         self.byteFallback = byteFallback
         minScore = scores.min() ?? .infinity
-        var fallback = [Int32](repeating: -1, count: 256)
-        if byteFallback {
-            for b in 0..<256 {
-                let name = "<0x" + String(b, radix: 16, uppercase: true).leftPadded(to: 2) + ">"
-                if let id = table.lookup(name) { fallback[b] = Int32(id) }
-            }
-        }
-        byteFallbackIds = fallback
+        byteFallbackIds = byteFallbackTable(byteFallback) { table.lookup($0) }
     }
 
     func tokenToId(_ token: String) -> Int? { vocab.lookup(token) }
@@ -194,9 +187,7 @@ struct UnigramModel: TokenizerModel {
 
     func tokenize(_ word: [Unicode.Scalar], into ids: inout [Int]) {
         if word.isEmpty { return }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(word.count * 2)
-        for s in word { appendUTF8(s, to: &bytes) }
+        let bytes = utf8Bytes(word)
         let key = WordKey(bytes: bytes)
         let cacheable = bytes.count < WordCache.maxWordBytes
         if cacheable, let hit = cache.get(key) {
