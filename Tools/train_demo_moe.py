@@ -15,9 +15,11 @@ page (the other domain; "out of domain" in file names), and writes a
 calibration sample of the training mixture for the static baseline.
 
     bash Tools/setup_venv.sh
-    .venv/bin/python Tools/train_demo_moe.py          # 50 minutes on 2 cores
+    .venv/bin/python Tools/train_demo_moe.py --minutes 55 --threads 1
 
-The embedded model was made exactly so (defaults); Docs/Quality.md has its report.
+The embedded model (Tests/Fixtures/models/demo-moe) was made exactly so: the
+defaults, 55 minutes on one core (the other core stayed free for other work;
+two threads make a step ~1.8x faster). Docs/Quality.md has its report.
 
 Output (--out, default Tests/Fixtures/models/demo-moe, the embedded default
 model): config.json, model.safetensors, generation_config.json,

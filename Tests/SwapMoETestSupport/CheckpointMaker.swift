@@ -149,11 +149,14 @@ public enum TestPaths {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures").path
     }
 
-    /// Model fixture folders (`Tests/Fixtures/models/*` with a config.json), sorted.
+    /// Model fixture folders with goldens (`Tests/Fixtures/models/*` with config.json and golden.json), sorted.
+    /// The trained demo model (`demo-moe`) has no golden and is not one of them.
     public static var modelFixtures: [String] {
         let root = fixtures + "/models"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
-        return names.sorted().map { root + "/" + $0 }.filter { FileManager.default.fileExists(atPath: $0 + "/config.json") }
+        return names.sorted().map { root + "/" + $0 }.filter {
+            FileManager.default.fileExists(atPath: $0 + "/config.json") && FileManager.default.fileExists(atPath: $0 + "/golden.json")
+        }
     }
 
     /// Encoder-decoder model fixtures (`is_encoder_decoder` in config.json: the Switch Transformer ones).
