@@ -8,6 +8,11 @@ import SwapMoEModels
 /// `swapmoe eval <archive> --text FILE [--ctx 512] [--json]`
 /// `swapmoe eval <archive> --text FILE --target FILE [--json]` for encoder-decoder archives.
 enum EvalCommand {
+    /// The plain-text line for a comparison with reference logits.
+    static func describe(_ c: DistributionComparison) -> String {
+        "against the reference: mean KL \(formatFixed(c.meanKL, digits: 6)), top-1 agreement \(formatFixed(100 * c.top1Agreement, digits: 2))%"
+    }
+
     static let usage = """
     usage: swapmoe eval <archive> --text FILE [--ctx 512] [--threads N] [--json]
            swapmoe eval <archive> --text FILE --target FILE [...]   (encoder-decoder models)
@@ -82,9 +87,7 @@ enum EvalCommand {
         } else {
             Terminal.out("perplexity \(formatFixed(r.ppl, digits: 4)) (mean NLL \(formatFixed(r.meanNLL, digits: 6))) over \(r.predicted) predicted tokens "
                          + "of \(r.tokens) in \(r.windows) windows of \(session.context)")
-            if reader != nil {
-                Terminal.out("against the reference: mean KL \(formatFixed(comparison.meanKL, digits: 6)), top-1 agreement \(formatFixed(100 * comparison.top1Agreement, digits: 2))%")
-            }
+            if reader != nil { Terminal.out(describe(comparison)) }
             Terminal.err("\(formatFixed(tokPerSec(r.predicted, r.seconds), digits: 1)) tok/s | peak RSS \(ByteSize.format(peak))")
             Terminal.err(session.expertStatsLine)
         }
@@ -143,9 +146,7 @@ extension EvalCommand {
         } else {
             Terminal.out("target perplexity \(formatFixed(ppl, digits: 4)) (mean NLL \(formatFixed(mean, digits: 6))) over \(count) target tokens "
                          + "of \(inputs.count) examples (\(inputTokens) input tokens)")
-            if reader != nil {
-                Terminal.out("against the reference: mean KL \(formatFixed(comparison.meanKL, digits: 6)), top-1 agreement \(formatFixed(100 * comparison.top1Agreement, digits: 2))%")
-            }
+            if reader != nil { Terminal.out(describe(comparison)) }
             Terminal.err("\(formatFixed(tokPerSec(count, seconds), digits: 1)) tok/s | peak RSS \(ByteSize.format(peak))")
             Terminal.err(session.expertStatsLine)
         }

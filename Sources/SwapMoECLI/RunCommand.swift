@@ -95,17 +95,22 @@ enum RunCommand {
         let promptRate = tokPerSec(promptIds.count, t1 - t0)
         // The first sampled token comes from the prompt's logits; each later one costs one decode step.
         let genRate = tokPerSec(max(generated.count - 1, 0), t2 - t1)
-        let peak = ProcessMemory.peakRSS()
-        Terminal.err("prompt: \(promptIds.count) tokens, \(formatFixed(promptRate, digits: 1)) tok/s | generated: \(generated.count) tokens, "
-                     + "\(formatFixed(genRate, digits: 1)) tok/s | peak RSS \(ByteSize.format(peak)) | load \(formatFixed(session.loadSeconds, digits: 2)) s")
-        Terminal.err(session.expertStatsLine)
-        if o.json {
-            Terminal.out(try jsonLine([
-                "prompt_ids": promptIds, "generated_ids": generated, "text": text, "prompt_tok_s": promptRate, "gen_tok_s": genRate,
-                "peak_rss_bytes": peak, "load_seconds": session.loadSeconds,
-            ].merging(session.expertStats) { a, _ in a }))
-        }
+        try report(session, "prompt: \(promptIds.count) tokens, \(formatFixed(promptRate, digits: 1)) tok/s | generated: \(generated.count) tokens, "
+                   + "\(formatFixed(genRate, digits: 1)) tok/s", json: !o.json ? nil : [
+                    "prompt_ids": promptIds, "generated_ids": generated, "text": text, "prompt_tok_s": promptRate, "gen_tok_s": genRate])
         return 0
+    }
+
+    /// The end of a run: `summary` with peak RSS and load time, and the expert stats, on stderr; with `json`,
+    /// one JSON object on stdout holding it, the same figures and the expert stats.
+    static func report(_ session: ModelSession, _ summary: String, json: [String: Any]?) throws {
+        let peak = ProcessMemory.peakRSS()
+        Terminal.err(summary + " | peak RSS \(ByteSize.format(peak)) | load \(formatFixed(session.loadSeconds, digits: 2)) s")
+        Terminal.err(session.expertStatsLine)
+        if let json {
+            Terminal.out(try jsonLine(json.merging(["peak_rss_bytes": peak, "load_seconds": session.loadSeconds]) { a, _ in a }
+                .merging(session.expertStats) { a, _ in a }))
+        }
     }
 
     /// Samples up to `count` tokens starting from `logits`, streaming the text to stdout unless `quiet`.
@@ -150,16 +155,10 @@ enum RunCommand {
         let t2 = monotonicSeconds()
         let inputRate = tokPerSec(inputIds.count, t1 - t0)
         let genRate = tokPerSec(generated.count, t2 - t1)
-        let peak = ProcessMemory.peakRSS()
-        Terminal.err("input: \(inputIds.count) tokens encoded, \(formatFixed(inputRate, digits: 1)) tok/s | generated: \(generated.count) tokens, "
-                     + "\(formatFixed(genRate, digits: 1)) tok/s | peak RSS \(ByteSize.format(peak)) | load \(formatFixed(session.loadSeconds, digits: 2)) s")
-        Terminal.err(session.expertStatsLine)
-        if o.json {
-            Terminal.out(try jsonLine([
-                "input_ids": inputIds, "generated_ids": generated, "text": text, "input_tok_s": inputRate, "gen_tok_s": genRate,
-                "dropped_tokens": model.stats.droppedTokens, "peak_rss_bytes": peak, "load_seconds": session.loadSeconds,
-            ].merging(session.expertStats) { a, _ in a }))
-        }
+        try report(session, "input: \(inputIds.count) tokens encoded, \(formatFixed(inputRate, digits: 1)) tok/s | generated: \(generated.count) tokens, "
+                   + "\(formatFixed(genRate, digits: 1)) tok/s", json: !o.json ? nil : [
+                    "input_ids": inputIds, "generated_ids": generated, "text": text, "input_tok_s": inputRate, "gen_tok_s": genRate,
+                    "dropped_tokens": model.stats.droppedTokens])
         return 0
     }
 }
