@@ -23,22 +23,8 @@ public enum BlockCodec {
         }
     }
 
-    /// The chunk table of an LZ4 block, from its trailer: where each chunk's stored bytes are and how to decode them.
-    public struct LZ4Table: Sendable {
-        /// Stored size of each chunk (equal to its raw size when the chunk is stored uncompressed).
-        public let sizes: [Int]
-        /// Offset of each chunk's stored bytes from the start of the block.
-        public let offsets: [Int]
-        public let chunkSize: Int
-        public let shuffle: Int
-        /// Where the chunk table and trailer start (= the end of the last chunk's payload).
-        public var payloadEnd: Int { (offsets.last ?? 0) + (sizes.last ?? 0) }
-        public var count: Int { sizes.count }
-    }
-
-    /// Parses and validates the trailer of an LZ4 block: chunk stored sizes, chunk size and shuffle width. Only
-    /// the trailer and chunk table at the end of `stored` are read, so the payload may still be on its way.
-    public static func lz4Table(_ stored: UnsafeRawBufferPointer, rawLength: Int) throws(BlockDecodeError) -> LZ4Table {
+    /// Parses and validates the trailer of an LZ4 block: chunk stored sizes, chunk size and shuffle width.
+    public static func trailer(_ stored: UnsafeRawBufferPointer, rawLength: Int) throws(BlockDecodeError) -> (sizes: [Int], chunkSize: Int, shuffle: Int) {
         let fixed = ArchiveFormat.lz4TrailerFixed
         guard stored.count >= fixed else { throw .init("is too short for its LZ4 trailer") }
         func u32(_ o: Int) -> Int { Int(UInt32(littleEndian: stored.loadUnaligned(fromByteOffset: o, as: UInt32.self))) }
@@ -48,46 +34,38 @@ public enum BlockCodec {
         guard chunk > 0, n == (rawLength + chunk - 1) / chunk, shuffle <= 8 else { throw .init("has an inconsistent LZ4 trailer") }
         let tableStart = end - fixed - 4 * n
         guard tableStart >= 0 else { throw .init("has an LZ4 chunk table larger than the block") }
-        var sizes: [Int] = [], offsets: [Int] = []
-        sizes.reserveCapacity(n); offsets.reserveCapacity(n)
+        var sizes: [Int] = []
+        sizes.reserveCapacity(n)
         var total = 0
         for i in 0..<n {
             let s = u32(tableStart + 4 * i)
-            offsets.append(total); sizes.append(s); total += s
+            sizes.append(s); total += s
         }
         guard total == tableStart else { throw .init("has LZ4 chunk sizes that do not add up to its payload") }
-        return LZ4Table(sizes: sizes, offsets: offsets, chunkSize: chunk, shuffle: shuffle)
-    }
-
-    /// Decodes chunk `i` of an LZ4 block (its stored bytes at `table.offsets[i]` from `block`) into its place in
-    /// `dst` (the whole raw block). `scratch` must hold one chunk when the block is shuffled. Chunks are
-    /// independent: any order, any thread, as long as each has its own scratch.
-    public static func decodeChunk(_ i: Int, of table: LZ4Table, block: UnsafeRawPointer, into dst: UnsafeMutableRawBufferPointer,
-                                   scratch: UnsafeMutableRawBufferPointer?, label: @autoclosure () -> String) throws(BlockDecodeError) {
-        guard table.shuffle <= 1 || (scratch?.count ?? 0) >= min(table.chunkSize, dst.count) else {
-            throw .init("\(label()): decode scratch buffer too small")
-        }
-        let rawStart = i * table.chunkSize
-        let rawCount = min(table.chunkSize, dst.count - rawStart)
-        let size = table.sizes[i]
-        let src = block + table.offsets[i]
-        let out = table.shuffle > 1 ? scratch!.baseAddress! : dst.baseAddress! + rawStart
-        if size == rawCount {
-            out.copyMemory(from: src, byteCount: rawCount)
-        } else {
-            let n = LZ4_decompress_safe(src.assumingMemoryBound(to: CChar.self), out.assumingMemoryBound(to: CChar.self),
-                                        Int32(size), Int32(rawCount))
-            guard n == Int32(rawCount) else { throw .init("\(label()): LZ4 chunk \(i) does not decode") }
-        }
-        if table.shuffle > 1 { ByteShuffle.unshuffle(out, dst.baseAddress! + rawStart, count: rawCount, width: table.shuffle) }
+        return (sizes, chunk, shuffle)
     }
 
     static func decodeLZ4(_ stored: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer,
                           scratch: UnsafeMutableRawBufferPointer?, label: String) throws(BlockDecodeError) {
-        let t: LZ4Table
-        do { t = try lz4Table(stored, rawLength: dst.count) } catch { throw .init("\(label) \(error.reason)") }
-        for i in 0..<t.count {
-            try decodeChunk(i, of: t, block: stored.baseAddress!, into: dst, scratch: scratch, label: label)
+        let t: (sizes: [Int], chunkSize: Int, shuffle: Int)
+        do { t = try trailer(stored, rawLength: dst.count) } catch { throw .init("\(label) \(error.reason)") }
+        guard t.shuffle <= 1 || (scratch?.count ?? 0) >= min(t.chunkSize, dst.count) else {
+            throw .init("\(label): decode scratch buffer too small")
+        }
+        var src = 0
+        for (i, size) in t.sizes.enumerated() {
+            let rawStart = i * t.chunkSize
+            let rawCount = min(t.chunkSize, dst.count - rawStart)
+            let out = t.shuffle > 1 ? scratch!.baseAddress! : dst.baseAddress! + rawStart
+            if size == rawCount {
+                out.copyMemory(from: stored.baseAddress! + src, byteCount: rawCount)
+            } else {
+                let n = LZ4_decompress_safe(stored.baseAddress!.assumingMemoryBound(to: CChar.self) + src,
+                                            out.assumingMemoryBound(to: CChar.self), Int32(size), Int32(rawCount))
+                guard n == Int32(rawCount) else { throw .init("\(label): LZ4 chunk \(i) does not decode") }
+            }
+            if t.shuffle > 1 { ByteShuffle.unshuffle(out, dst.baseAddress! + rawStart, count: rawCount, width: t.shuffle) }
+            src += size
         }
     }
 }

@@ -26,9 +26,6 @@ public final class StreamingChecksum {
 
     deinit { XXH3_freeState(state) }
 
-    /// Starts over, as if newly created (reuses the state: no allocation).
-    public func reset() { XXH3_64bits_reset(state) }
-
     public func update(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count > 0 else { return }
         XXH3_64bits_update(state, bytes.baseAddress, bytes.count)

@@ -123,11 +123,10 @@ public final class ExpertLoader: Sendable {
     public let options: Options
     /// Exact bytes of staging and scratch buffers this loader allocated (excluding the arena and stacks).
     public let memoryOverhead: Int
-    /// Virtual bytes reserved for I/O thread stacks, readers included (an upper bound on their RSS).
-    public var threadStackBytes: Int { (options.ioThreads + readers.count) * options.threadStackSize }
+    /// Virtual bytes reserved for I/O thread stacks (an upper bound on their RSS).
+    public var threadStackBytes: Int { options.ioThreads * options.threadStackSize }
 
     let core: LoaderCore
-    private let readers: [PieceReader]
     private let workers: ConditionLock<[JoinableThread]>
 
     /// Staging and scratch bytes one I/O thread needs for `archive` (multiply by `ioThreads` for the total).
@@ -181,23 +180,15 @@ public final class ExpertLoader: Sendable {
         let sizes = arena == nil ? (staging: 0, scratch: 0) : ExpertLoader.perThreadBuffers(for: archive)
         memoryOverhead = options.ioThreads * (sizes.staging + sizes.scratch)
         var started: [JoinableThread] = []
-        var readers: [PieceReader] = []
         for i in 0..<options.ioThreads {
-            // LZ4 blocks read over O_DIRECT are decoded while they are read: one reading thread per worker.
-            let reader = sizes.staging > 0 && direct != nil ? PieceReader() : nil
-            let buffers = WorkerBuffers(staging: sizes.staging, scratch: sizes.scratch, reader: reader)
+            let buffers = WorkerBuffers(staging: sizes.staging, scratch: sizes.scratch)
             let core = self.core
             do {
-                if let reader {
-                    readers.append(reader)
-                    started.append(try JoinableThread(name: "swapmoe-rd\(i)", stackSize: options.threadStackSize) { reader.run() })
-                }
                 started.append(try JoinableThread(name: "swapmoe-io\(i)", stackSize: options.threadStackSize) { core.run(buffers) })
             } catch {
-                core.stop(); readers.forEach { $0.stop() }; started.forEach { $0.join() }; throw error
+                core.stop(); started.forEach { $0.join() }; throw error
             }
         }
-        self.readers = readers
         workers = ConditionLock(started)
     }
 
@@ -207,7 +198,6 @@ public final class ExpertLoader: Sendable {
     /// finish, then the threads are joined and their buffers freed. Idempotent.
     public func shutdown() {
         core.stop()
-        readers.forEach { $0.stop() }  // a reader finishes the job its worker posted before it exits
         let threads = workers.withLock { w -> [JoinableThread] in let t = w; w = []; return t }
         threads.forEach { $0.join() }
     }
@@ -338,8 +328,6 @@ public final class ExpertLoader: Sendable {
     func resume() { core.lock.withLockNotifying { $0.paused = false } }
     /// The order in which `slot`'s last load completed among all completions (1-based; 0 = never).
     func completionOrder(slot: Int) -> UInt64 { core.lock.withLock { $0.completion[slot] } }
-    /// LZ4 blocks that were decoded while being read.
-    var streamedLoads: Int { core.counters.get(LoaderCore.streamedCounter) }
     /// Requests queued and not yet taken by a worker.
     var queuedCount: Int { core.lock.withLock { s in s.queues.reduce(0) { $0 + $1.count } } }
 }
@@ -347,19 +335,13 @@ public final class ExpertLoader: Sendable {
 /// One I/O thread's private buffers.
 final class WorkerBuffers: @unchecked Sendable {
     // @unchecked Sendable: created by the loader's init and handed to exactly one worker thread, which is the
-    // only one to use it (and its reader, through `PieceReader`'s protocol); it is freed (deinit) after both
-    // threads have been joined, when the last reference goes.
+    // only one to use it; it is freed (deinit) after that thread has been joined, when the last reference goes.
     let staging: UnsafeMutableRawBufferPointer
     let scratch: UnsafeMutableRawBufferPointer?
-    /// The worker's reading thread for LZ4 blocks (nil when no block is LZ4, or for the mapped backend).
-    let reader: PieceReader?
-    /// Incremental checksum of a block decoded while it is read.
-    let checksum = StreamingChecksum()
 
-    init(staging: Int, scratch: Int, reader: PieceReader?) {
+    init(staging: Int, scratch: Int) {
         self.staging = staging > 0 ? .allocate(byteCount: staging, alignment: ArchiveFormat.blockAlignment) : .init(start: nil, count: 0)
         self.scratch = scratch > 0 ? .allocate(byteCount: scratch, alignment: 64) : nil
-        self.reader = reader
     }
 
     deinit { staging.deallocate(); scratch?.deallocate() }
@@ -388,8 +370,6 @@ final class LoaderCore: Sendable {
     }
 
     static let loadsCounter = 0, bytesCounter = 1, failuresCounter = 2, cancelledCounter = 3, directCounter = 4
-    /// LZ4 blocks decoded while they were read (`loadLZ4WhileReading`).
-    static let streamedCounter = 5
 
     let archive: Archive
     let arena: Arena?
@@ -402,7 +382,7 @@ final class LoaderCore: Sendable {
     private let touchSink = Atomic<UInt8>(0)
     let verify: Bool
     let lock: ConditionLock<State>
-    let counters = Counters(count: 6)
+    let counters = Counters(count: 5)
 
     init(archive: Archive, arena: Arena?, slots: Int, buffered: FileHandleFD, direct: FileHandleFD?, verify: Bool) {
         self.archive = archive
@@ -486,87 +466,11 @@ final class LoaderCore: Sendable {
 
     /// Arena backend: stored bytes go straight into the slot (raw) or into staging, then decode into the slot.
     private func loadIntoArena(_ e: ExpertEntry, entry: Int, dst: UnsafeMutableRawBufferPointer, _ b: WorkerBuffers) throws(ArchiveError) {
-        if e.codec == .lz4, try loadLZ4WhileReading(e, entry: entry, dst: dst, b) { return }
         let target = e.codec == .raw ? dst : b.staging
         precondition(target.count >= e.storedLength, "loader buffer smaller than a stored block")
         try read(e, into: target)
         try archive.verifyAndDecode(e, stored: UnsafeRawBufferPointer(start: target.baseAddress, count: e.storedLength), into: dst,
                                     scratch: b.scratch, verify: verify, checksum: checksums[entry])
-    }
-
-    /// Bytes per `pread` when a block is decoded while it is read: large enough for the disk to stream at full
-    /// speed, small enough that the decoding of one piece overlaps the reading of the next.
-    static let pieceSize = 2 << 20
-
-    /// An LZ4 block decoded while it is read (see `PieceReader`): the block's trailer and chunk table are read
-    /// first (one small O_DIRECT read of its last 4 KiB pages), then the reader streams the payload in and this
-    /// worker decodes each chunk as soon as its bytes have landed, updating the checksum as it goes. Returns false,
-    /// having changed nothing the caller relies on, when the fast path does not apply (no reader or O_DIRECT,
-    /// small block, unexpected trailer): the caller then reads the whole block and decodes it.
-    ///
-    /// Errors match the whole-block path: a block whose bytes do not match its checksum is a checksum mismatch
-    /// even if a corrupt chunk fails to decode first.
-    private func loadLZ4WhileReading(_ e: ExpertEntry, entry: Int, dst: UnsafeMutableRawBufferPointer, _ b: WorkerBuffers) throws(ArchiveError) -> Bool {
-        let align = ArchiveFormat.blockAlignment
-        let chunks = (e.rawLength + ArchiveFormat.chunkSize - 1) / ArchiveFormat.chunkSize
-        let trailer = ArchiveFormat.lz4TrailerFixed + 4 * chunks
-        guard let reader = b.reader, let direct, directEnabled.load(ordering: .relaxed), chunks >= 4,
-              e.offset % align == 0, trailer < e.storedLength else { return false }
-        let tailStart = (e.storedLength - trailer) / align * align
-        let alignedEnd = ArchiveFormat.align(e.storedLength, align)
-        guard b.staging.count >= alignedEnd, tailStart > 0 else { return false }
-        let base = b.staging.baseAddress!
-
-        // 1. The tail (chunk table and trailer), on this thread.
-        var got = 0
-        while got < alignedEnd - tailStart {
-            let n = Glibc.pread(direct.fd, base + tailStart + got, alignedEnd - tailStart - got, off_t(e.offset + tailStart + got))
-            if n < 0 {
-                if errno == EINTR { continue }
-                if errno == EINVAL { return false }  // let the whole-block path decide about O_DIRECT
-                throw .io(SystemError("read", path: archive.path, errno: errno))
-            }
-            if n == 0 { break }
-            got += n
-        }
-        guard tailStart + got >= e.storedLength else {
-            throw .truncated(path: archive.path, expected: e.offset + e.storedLength, actual: e.offset + tailStart + got)
-        }
-        let stored = UnsafeRawBufferPointer(start: base, count: e.storedLength)
-        guard let table = try? BlockCodec.lz4Table(stored, rawLength: e.rawLength), table.count == chunks,
-              table.payloadEnd >= tailStart else { return false }
-
-        // 2. The payload below the tail, streamed by the reader while this thread decodes.
-        guard reader.post(.init(fd: direct.fd, base: base, fileOffset: e.offset, length: tailStart, piece: Self.pieceSize)) else { return false }
-        let raw = UnsafeMutableRawBufferPointer(rebasing: dst[0..<e.rawLength])
-        if verify { b.checksum.reset() }
-        var decodeError: BlockDecodeError?
-        for i in 0..<chunks {
-            let end = table.offsets[i] + table.sizes[i]
-            if let err = reader.waitLanded(min(end, tailStart)) {
-                reader.waitFinished()
-                throw .io(SystemError("read", path: archive.path, errno: err))
-            }
-            if verify { b.checksum.update(UnsafeRawBufferPointer(start: base + table.offsets[i], count: table.sizes[i])) }
-            do { try BlockCodec.decodeChunk(i, of: table, block: base, into: raw, scratch: b.scratch, label: e.label) }
-            catch { decodeError = error; break }
-        }
-        let readError = reader.waitFinished()
-        if readError != 0 { throw .io(SystemError("read", path: archive.path, errno: readError)) }
-        if verify {
-            let sum: UInt64
-            if decodeError == nil {
-                b.checksum.update(UnsafeRawBufferPointer(start: base + table.payloadEnd, count: e.storedLength - table.payloadEnd))
-                sum = b.checksum.digest
-            } else {
-                sum = Checksum.xxh3(stored)
-            }
-            if sum != checksums[entry] { throw .checksumMismatch(path: archive.path, block: e.label) }
-        }
-        if let decodeError { throw .corruptBlock(path: archive.path, block: e.label, reason: decodeError.reason) }
-        counters.add(LoaderCore.directCounter)
-        counters.add(LoaderCore.streamedCounter)
-        return true
     }
 
     /// Reads a block's stored bytes into `target` (4096-aligned, at least the stored length rounded up to 4096
