@@ -6,6 +6,8 @@
 #
 #   bash Tools/bench_exact_limit.sh ARCHIVE PERCENT [RUNS]
 #   SWAPMOE_BINS="old/swapmoe new/swapmoe" bash Tools/bench_exact_limit.sh ARCHIVE 45 3   # alternate two builds
+#   SWAPMOE_VARIANTS="--prefetch-depth 1;--prefetch-depth 2" bash Tools/bench_exact_limit.sh ARCHIVE 45 3
+#                                                              # alternate option sets (';'-separated)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 a=$1 pct=$2 runs=${3:-3}
@@ -15,22 +17,25 @@ first=${bins%% *}
 model=$("$first" inspect "$a" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["dense_bytes"] + d["expert_raw_bytes"])')
 cap=$((model * pct / 100))
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
-echo "| run | binary | disk GB/s | decode tok/s | reads/token | limit tok/s | share of limit | stall s |"
-echo "|---:|---|---:|---:|---:|---:|---:|---:|"
+IFS=';' read -r -a variants <<< "${SWAPMOE_VARIANTS:-}"
+[ ${#variants[@]} -gt 0 ] || variants=("")
+echo "| run | binary | options | disk GB/s | decode tok/s | reads/token | limit tok/s | share of limit | stall s |"
+echo "|---:|---|---|---:|---:|---:|---:|---:|---:|"
 for i in $(seq 1 "$runs"); do
-    for b in $bins; do
+    for b in $bins; do for v in "${variants[@]}"; do
         drop
         bw=$(dd if="$a" of=/dev/null bs=4M iflag=direct 2>&1 | awk '/copied/ {for (k=1;k<=NF;k++) if ($k=="copied,") print $1/$(k+1)}')
         drop
-        "$b" bench "$a" --prompt-tokens 16 --gen-tokens 32 --reps 1 --json --policy exact --max-rss "$cap" \
+        # shellcheck disable=SC2086  # $v is a list of options
+        "$b" bench "$a" --prompt-tokens 16 --gen-tokens 32 --reps 1 --json --policy exact --max-rss "$cap" $v \
             | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-i, b, bw = sys.argv[1], sys.argv[2], float(sys.argv[3]) / 1e9
+i, b, bw, v = sys.argv[1], sys.argv[2], float(sys.argv[3]) / 1e9, sys.argv[4]
 per = d["decode_bytes_read_per_token"]
 limit = bw * 1e9 / per if per else float("inf")
 tok, stall = d["decode_tok_s"], d.get("stall_seconds", 0)
-print(f"| {i} | {b} | {bw:.2f} | {tok:.2f} | {per / 2**20:.1f} MiB | {limit:.1f} | {tok / limit:.0%} | {stall:.2f} |")
-' "$i" "$b" "$bw"
-    done
+print(f"| {i} | {b} | {v} | {bw:.2f} | {tok:.2f} | {per / 2**20:.1f} MiB | {limit:.1f} | {tok / limit:.0%} | {stall:.2f} |")
+' "$i" "$b" "$bw" "$v"
+    done; done
 done

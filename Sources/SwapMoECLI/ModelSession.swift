@@ -20,6 +20,8 @@ struct EngineOptions: Equatable {
     var eviction = Eviction.lru
     var swapInterval = 8
     var ioThreads = 2
+    /// MoE layers ahead whose likely experts the exact policy prefetches.
+    var prefetchDepth = 1
     /// `pread` into the arena (any archive) or `mmap` (raw archives: serve from the mapping, madvise in/out).
     var io = IOMode.pread
     /// Text whose routing picks the `static` policy's experts.
@@ -27,7 +29,7 @@ struct EngineOptions: Equatable {
     enum IOMode: String, Equatable { case pread, mmap }
 
     static let optionNames: [String: [String]] = [
-        "--threads": ["-t"], "--ctx": ["-c"], "--policy": [], "--max-rss": [], "--evict": [], "--swap-interval": [], "--io-threads": [], "--io": [], "--calibration": [],
+        "--threads": ["-t"], "--ctx": ["-c"], "--policy": [], "--max-rss": [], "--evict": [], "--swap-interval": [], "--io-threads": [], "--io": [], "--calibration": [], "--prefetch-depth": [],
     ]
 
     static let help = [
@@ -36,6 +38,7 @@ struct EngineOptions: Equatable {
         "  --evict lru|lfu      exact policy: which resident expert to evict (default lru)",
         "  --swap-interval N    swap policy: tokens between Virtual Expert updates (default 8)",
         "  --io-threads N       expert loader threads (default 2)",
+        "  --prefetch-depth N   exact policy: MoE layers ahead whose likely experts are prefetched (default 1)",
         "  --calibration FILE   static policy: text whose routing picks each layer's fixed experts",
         "  --io pread|mmap      load experts with pread (+O_DIRECT) into the arena (default), or, for raw archives,",
         "                       serve them from the file mapping, madvise(WILLNEED) in and MADV_DONTNEED out",
@@ -53,6 +56,7 @@ struct EngineOptions: Equatable {
         }
         if let i = a.value("--swap-interval") { swapInterval = try parsePositive(i, "--swap-interval") }
         if let i = a.value("--io-threads") { ioThreads = try parsePositive(i, "--io-threads") }
+        if let d = a.value("--prefetch-depth") { prefetchDepth = try parsePositive(d, "--prefetch-depth") }
         if let m = a.value("--io") {
             guard let v = IOMode(rawValue: m.lowercased()) else { throw UsageError("--io must be pread or mmap, not '\(m)'") }
             io = v
@@ -135,7 +139,9 @@ final class ModelSession {
             seq2seq = try Seq2SeqModel(archive: archive, experts: experts, maxSource: o.context, maxTarget: o.context, threads: o.threads)
             decoder = nil
         } else {
-            decoder = try DecoderModel(archive: archive, experts: experts, context: o.context, threads: o.threads)
+            let model = try DecoderModel(archive: archive, experts: experts, context: o.context, threads: o.threads)
+            model.prefetchDepth = o.prefetchDepth
+            decoder = model
             seq2seq = nil
         }
         loadSeconds = monotonicSeconds() - start

@@ -88,6 +88,10 @@ public final class DecoderModel {
     public let pool: ThreadPool
     public private(set) var position = 0
     public private(set) var stats = ForwardStats()
+    /// How many MoE layers ahead the routers are applied to the current hidden state to hint likely experts to a
+    /// provider that loads on demand (1: the next MoE layer only). Deeper hints give loads more time to finish
+    /// before the layer needs them, at the price of less accurate predictions.
+    public var prefetchDepth = 1
     let layers: [DecoderLayer]
     let embed: Matrix
     let lmHead: Matrix
@@ -312,17 +316,19 @@ public final class DecoderModel {
         }
     }
 
-    /// Applies the next MoE layer's router to this layer's MoE input and hints its likely experts, so they
-    /// load while this layer computes. The hidden state changes little from one layer to the next, which is
-    /// what makes this prediction useful.
+    /// Applies the routers of the next `prefetchDepth` MoE layers to this layer's MoE input and hints their
+    /// likely experts, nearest layer first, so they load while this layer computes. The hidden state changes
+    /// little from one layer to the next, which is what makes this prediction useful.
     private func predictNextLayer(after l: Int, tokens n: Int) {
-        guard let next = (l + 1..<spec.layers).first(where: spec.isMoE), let router = layers[next].router else { return }
         let e = spec.experts
-        // This layer's router logits are no longer needed once its tokens are assigned: reuse their buffer.
-        matmul(ws.routerLogits, router, ws.xn, n)
-        var wanted = Set<Int>()
-        for t in 0..<n { for pk in topK(ws.routerLogits + t * e, n: e, k: spec.expertsPerToken) { wanted.insert(pk.index) } }
-        experts.prefetch(layer: next, experts: wanted.sorted())
+        for next in (l + 1..<spec.layers).lazy.filter(spec.isMoE).prefix(max(1, prefetchDepth)) {
+            guard let router = layers[next].router else { continue }
+            // This layer's router logits are no longer needed once its tokens are assigned: reuse their buffer.
+            matmul(ws.routerLogits, router, ws.xn, n)
+            var wanted = Set<Int>()
+            for t in 0..<n { for pk in topK(ws.routerLogits + t * e, n: e, k: spec.expertsPerToken) { wanted.insert(pk.index) } }
+            experts.prefetch(layer: next, experts: wanted.sorted())
+        }
     }
 
     /// y[n, d] = x[n, k] · W^T (+ bias)

@@ -189,8 +189,9 @@ struct ExactExpertsTests {
 @Suite("Decoder end to end")
 struct DecoderEndToEndTests {
     /// Logits of a short prompt and a few decode steps with `provider`.
-    func logits(_ archive: Archive, _ provider: ExpertProvider) throws -> [[Float]] {
+    func logits(_ archive: Archive, _ provider: ExpertProvider, prefetchDepth: Int = 1) throws -> [[Float]] {
         let model = try DecoderModel(archive: archive, experts: provider, context: 32, threads: 1, batch: 4)
+        model.prefetchDepth = prefetchDepth
         var out = [try model.forward([1, 5, 9, 2, 7, 3], logits: .all)]
         for t in [4, 8, 6, 1] { out.append(try model.forward([t])) }
         return out
@@ -207,6 +208,18 @@ struct DecoderEndToEndTests {
             let got = try logits(f.archive, exact)
             #expect(got.map { $0.map(\.bitPattern) } == reference.map { $0.map(\.bitPattern) }, "\(policy)")
             #expect(exact.stats.misses > 0)
+        }
+    }
+
+    @Test("prefetching several MoE layers ahead changes what is loaded when, never the logits")
+    func deeperPrefetch() throws {
+        let f = try Fixture(.lz4, layers: 4, experts: 8)
+        let reference = try logits(f.archive, try ResidentExperts(archive: f.archive))
+        for depth in [2, 3, 8] {
+            let exact = try ExactExperts(archive: f.archive, slots: 3, options: .init(expertsPerToken: 2))
+            let got = try logits(f.archive, exact, prefetchDepth: depth)
+            #expect(got.map { $0.map(\.bitPattern) } == reference.map { $0.map(\.bitPattern) }, "depth \(depth)")
+            #expect(exact.stats.prefetchLoads > 0)
         }
     }
 }
