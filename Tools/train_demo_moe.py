@@ -9,16 +9,19 @@ own model classes (so the checkpoint is a genuine hub-style folder) on a
 mixture of two domains -- Jane Austen's novels and the Python docs' reST
 sources, half of the training windows each by default -- on CPU within a
 wall-clock budget. Like the mixtures real MoEs are trained on, two domains
-give experts something to specialise on. It then measures held-out perplexity
-and routing on an Austen text ("in domain") and a never-trained-on Python-docs
-page (the other domain; "out of domain" in file names), and writes a
-calibration sample of the training mixture for the static baseline.
+give experts something to specialise on; a routing-locality term (see
+`locality_loss`) holds each domain to about half of the experts per layer, so
+that the working set moves with the topic, as SwapMoE assumes. It then
+measures held-out perplexity and routing on an Austen text ("in domain") and a
+never-trained-on Python-docs page (the other domain; "out of domain" in file
+names), and writes a calibration sample of the training mixture for the
+static baseline.
 
     bash Tools/setup_venv.sh
-    .venv/bin/python Tools/train_demo_moe.py --minutes 55 --threads 1
+    .venv/bin/python Tools/train_demo_moe.py --minutes 45 --threads 1
 
 The embedded model (Tests/Fixtures/models/demo-moe) was made exactly so: the
-defaults, 55 minutes on one core (the other core stayed free for other work;
+defaults, 45 minutes on one core (the other core trained another candidate;
 two threads make a step ~1.8x faster). Docs/Quality.md has its report.
 
 Output (--out, default Tests/Fixtures/models/demo-moe, the embedded default
@@ -163,12 +166,58 @@ def lr_at(a, step: int, progress: float) -> float:
     return a.lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
+def locality_loss(router_logits, domains: torch.Tensor, target: float) -> tuple[torch.Tensor, float]:
+    """Domain locality of routing: what SwapMoE's Virtual Experts rely on.
+    For each layer and each domain present in the batch, H = entropy (nats)
+    of the domain's average router distribution over its rows: exp(H) is how
+    many experts the domain effectively draws on. The loss is the mean of
+    (H - target)^2, holding each domain near exp(target) experts per layer
+    (target ln 4 = 1.386: half of 8). One-sided versions (only H > target
+    penalised) were tried: routing then collapses early to 2-3 experts per
+    domain shared by both domains, one of them taking every token, which is a
+    poor MoE and leaves nothing for a swapper to follow. Routing stays learned
+    per token (the router never sees the domain label; it must tell the
+    domains apart from the hidden state), and the batch-level balancing loss
+    still wants every expert used, so the two domains come to work with
+    different halves of the experts: a working set that moves when the topic
+    changes, the case SwapMoE is built for. Returns the loss and the mean H."""
+    loss, mean_h, terms = 0.0, 0.0, 0
+    for r in router_logits:
+        p = torch.softmax(r.float(), -1).reshape(domains.shape[0], -1, r.shape[-1]).mean(1)
+        for d in domains.unique():
+            q = p[domains == d].mean(0)
+            h = -(q * q.clamp_min(1e-9).log()).sum()
+            loss = loss + (h - target) ** 2
+            mean_h += h.item()
+            terms += 1
+    return loss / terms, mean_h / terms
+
+
+def balance_loss(router_logits, top_k: int) -> torch.Tensor:
+    """Switch Transformer's load-balancing loss, per layer, averaged over
+    layers: E * sum_i f_i * P_i (1.0 when balanced), f_i the share of the
+    layer's top-k assignments that go to expert i, P_i its mean router
+    probability. transformers' Mixtral loss pools all layers' tokens before
+    counting, so a layer whose experts 0-3 never fire is "balanced" as long as
+    another layer uses 4-7; with the locality term that is what happened (four
+    dead experts per layer, both domains on the same four). Counting per layer
+    keeps every expert of every layer in use."""
+    total = 0.0
+    for r in router_logits:
+        p = torch.softmax(r.float(), -1)
+        e = p.shape[-1]
+        f = torch.zeros(e).index_add_(0, p.topk(top_k, -1).indices.flatten(), torch.ones(p.shape[0] * top_k)) / (p.shape[0] * top_k)
+        total = total + e * (f * p.mean(0)).sum()
+    return total / len(router_logits)
+
+
 def train(a, model, streams: list[torch.Tensor], shares: list[float]) -> dict:
     """AdamW on random ctx-length windows of the token streams (each row of a
     batch picks a stream with probability `shares`, so batches mix domains and
     the load-balancing loss balances experts across domains, not within one)
-    until the budget runs out. Logs LM loss and router aux loss separately
-    (loss = lm + coef*aux)."""
+    until the budget runs out. Logs LM loss, the per-layer balancing loss and
+    the mean per-domain routing entropy (loss = lm + aux_coef*balance +
+    locality_coef*locality)."""
     gen = torch.Generator().manual_seed(a.seed)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embed" not in n]
     other = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embed" not in n)]
@@ -191,17 +240,19 @@ def train(a, model, streams: list[torch.Tensor], shares: list[float]) -> dict:
             rows.append(streams[d][i : i + a.ctx])
         x = torch.stack(rows)
         out = model(input_ids=x, labels=x)
-        out.loss.backward()
+        lm = out.loss - a.aux_coef * out.aux_loss  # transformers adds its pooled-layers balancing loss; use ours
+        bal = balance_loss(out.router_logits, a.top_k)
+        loc, ent = locality_loss(out.router_logits, torch.tensor(pick), a.locality_target)
+        (lm + a.aux_coef * bal + a.locality_coef * loc).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        aux = out.aux_loss.item()
-        acc.append((out.loss.item() - a.aux_coef * aux, aux))
+        acc.append((lm.item(), bal.item(), ent))
         step += 1
         if step == 1 or step % a.log_every == 0:
-            lm = sum(l for l, _ in acc) / len(acc)
+            mean = [sum(col) / len(acc) for col in zip(*acc)]
             point = {"step": step, "tokens": step * a.batch * a.ctx, "seconds": round(time.time() - t0, 1),
-                     "lm_loss": round(lm, 4), "aux_loss": round(sum(x for _, x in acc) / len(acc), 4),
+                     "lm_loss": round(mean[0], 4), "balance_loss": round(mean[1], 4), "domain_routing_entropy": round(mean[2], 4),
                      "lr": round(lr, 6)}
             curve.append(point)
             acc = []
@@ -215,8 +266,11 @@ def train(a, model, streams: list[torch.Tensor], shares: list[float]) -> dict:
 def evaluate(model, ids: list[int], ctx: int, top_k: int) -> dict:
     """Consecutive windows of ctx ids, each from position 0 with no cache; mean
     NLL over every predicted token. Routing per layer: mean per-token entropy of
-    the router softmax (nats), entropy of the load, and each expert's share of
-    the top-k assignments."""
+    the router softmax (nats), entropy of the load, each expert's share of the
+    top-k assignments, and `half_coverage`: the share of top-k assignments that
+    go to the window's own most used half of the experts (1.0 when every window
+    of ctx tokens could be served by half the experts -- what a cap at 50% of
+    the expert bytes asks of SwapMoE)."""
     model.eval()
     nll, count, layers = 0.0, 0, None
     for s in range(0, len(ids) - 1, ctx):
@@ -228,18 +282,21 @@ def evaluate(model, ids: list[int], ctx: int, top_k: int) -> dict:
         nll -= logp.gather(1, w[0, 1:, None]).sum().item()
         count += w.shape[1] - 1
         if layers is None:
-            layers = [{"ent": 0.0, "load": torch.zeros(r.shape[-1]), "n": 0} for r in out.router_logits]
+            layers = [{"ent": 0.0, "load": torch.zeros(r.shape[-1]), "n": 0, "half": 0.0} for r in out.router_logits]
         for acc, r in zip(layers, out.router_logits):
             p = torch.softmax(r.float().reshape(-1, r.shape[-1]), -1)
             acc["ent"] += -(p * p.clamp_min(1e-12).log()).sum().item()
-            acc["load"] += torch.bincount(p.topk(top_k, -1).indices.flatten(), minlength=p.shape[-1]).float()
+            counts = torch.bincount(p.topk(top_k, -1).indices.flatten(), minlength=p.shape[-1]).float()
+            acc["load"] += counts
+            acc["half"] += counts.sort(descending=True).values[: p.shape[-1] // 2].sum().item()
             acc["n"] += p.shape[0]
     routing = []
     for acc in layers:
         load = acc["load"] / acc["load"].sum()
         routing.append({"router_entropy": round(acc["ent"] / acc["n"], 4),
                         "load_entropy": round(-(load * load.clamp_min(1e-12).log()).sum().item(), 4),
-                        "load_fractions": [round(x, 4) for x in load.tolist()]})
+                        "load_fractions": [round(x, 4) for x in load.tolist()],
+                        "half_coverage": round(acc["half"] / (acc["n"] * top_k), 4)})
     return {"tokens": len(ids), "predicted_tokens": count, "mean_nll": round(nll / count, 4),
             "ppl": round(math.exp(nll / count), 3), "routing": routing}
 
@@ -270,7 +327,11 @@ def parse_args():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--warmup", type=int, default=100, help="warm-up steps")
-    ap.add_argument("--aux-coef", type=float, default=0.01, help="router load-balancing loss weight")
+    ap.add_argument("--aux-coef", type=float, default=0.1, help="router load-balancing loss weight (per-layer, see balance_loss)")
+    ap.add_argument("--locality-coef", type=float, default=0.1,
+                    help="weight of the per-domain routing-entropy term (see locality_loss); 0 = off")
+    ap.add_argument("--locality-target", type=float, default=math.log(4),
+                    help="per-domain routing entropy (nats) the locality term holds each domain at (ln 4: 4 experts)")
     ap.add_argument("--log-every", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--docs-share", type=float, default=0.5,
@@ -344,7 +405,8 @@ def main() -> None:
     (a.out / "training_report.json").write_text(json.dumps(report, indent=1) + "\n")
     for k, v in report["heldout"].items():
         ents = [r["router_entropy"] for r in v["routing"]]
-        print(f"{k}: ppl {v['ppl']}  router entropy per layer {ents}")
+        half = [r["half_coverage"] for r in v["routing"]]
+        print(f"{k}: ppl {v['ppl']}  router entropy per layer {ents}  half coverage {half}")
     for g in report["generations"]:
         print(repr(g["prompt"]), "->", repr(g["completion"]))
 
