@@ -297,7 +297,7 @@ public final class DecoderModel {
         }
         if experts.wantsPrefetch {
             experts.prefetch(layer: l, experts: assigned.indices.filter { !assigned[$0].isEmpty })
-            predictNextLayer(after: l, tokens: n)
+            predictNextLayers(after: l, tokens: n)
         }
         for (i, list) in assigned.enumerated() where !list.isEmpty {
             let key = ExpertKey(layer: l, expert: i)
@@ -319,7 +319,7 @@ public final class DecoderModel {
     /// Applies the routers of the next `prefetchDepth` MoE layers to this layer's MoE input and hints their
     /// likely experts, nearest layer first, so they load while this layer computes. The hidden state changes
     /// little from one layer to the next, which is what makes this prediction useful.
-    private func predictNextLayer(after l: Int, tokens n: Int) {
+    private func predictNextLayers(after l: Int, tokens n: Int) {
         let e = spec.experts
         for next in (l + 1..<spec.layers).lazy.filter(spec.isMoE).prefix(max(1, prefetchDepth)) {
             guard let router = layers[next].router else { continue }

@@ -39,15 +39,6 @@ func makeArchive(_ path: String, codec: ExpertCodec, shuffle: Int, experts: Int 
     return blocks
 }
 
-func flipByte(_ path: String, at offset: Int) throws {
-    let h = try FileHandle(forUpdating: URL(fileURLWithPath: path))
-    try h.seek(toOffset: UInt64(offset))
-    let b = try h.read(upToCount: 1)![0]
-    try h.seek(toOffset: UInt64(offset))
-    try h.write(contentsOf: Data([b ^ 0x5A]))
-    try h.close()
-}
-
 @Suite("Archive format")
 struct ArchiveTests {
     @Test("header encodes and decodes, and a flipped bit is caught")

@@ -72,12 +72,7 @@ struct EndToEndTests {
 
         let archive = try Archive(path: dir + "/m.swm")
         let e = try #require(archive.expert(ExpertKey(layer: 1, expert: 2)))
-        let h = try FileHandle(forUpdating: URL(fileURLWithPath: dir + "/m.swm"))
-        try h.seek(toOffset: UInt64(e.offset + 100))
-        let b = try h.read(upToCount: 1)![0]
-        try h.seek(toOffset: UInt64(e.offset + 100))
-        try h.write(contentsOf: Data([~b]))
-        try h.close()
+        try flipByte(dir + "/m.swm", at: e.offset + 100)
         let v = try runCommand(bin, ["inspect", dir + "/m.swm", "--verify"])
         #expect(v.status == 1)
         #expect(v.stderr.contains("layer 1, expert 2"), "\(v.stderr)")

@@ -159,11 +159,7 @@ struct ExactExpertsTests {
     @Test("a corrupt block is reported to the caller and retried on the next acquire")
     func loadFailure() throws {
         let f = try Fixture(.lz4)
-        let bad = f.dir + "/bad.swm"
-        var data = try Data(contentsOf: URL(fileURLWithPath: f.archive.path))
-        data[f.entry(f.keys[2]).offset + 10] ^= 0x55
-        try data.write(to: URL(fileURLWithPath: bad))
-        let p = try ExactExperts(archive: try Archive(path: bad), slots: 2)
+        let p = try ExactExperts(archive: try f.corruptedCopy(f.keys[2], at: 10), slots: 2)
         for _ in 0..<2 {
             #expect { _ = try p.acquire(f.keys[2]) } throws: { e in
                 (e as? EngineError)?.description.contains("checksum mismatch") == true

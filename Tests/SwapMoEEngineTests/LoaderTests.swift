@@ -82,17 +82,13 @@ struct LoaderTests {
           arguments: ["payload start", "payload middle", "chunk table"])
     func corruptLZ4(place: String) throws {
         let f = try Fixture(.lz4, layers: 1, experts: 3, hidden: 256, intermediate: 1536)
-        let bad = f.dir + "/bad.swm"
-        var data = try Data(contentsOf: URL(fileURLWithPath: f.archive.path))
         let victim = f.entry(f.keys[1])
         let position = switch place {
         case "payload start": 10
         case "payload middle": victim.storedLength / 2
         default: victim.storedLength - ArchiveFormat.lz4TrailerFixed - 2  // inside the chunk size table
         }
-        data[victim.offset + position] ^= 0xFF
-        try data.write(to: URL(fileURLWithPath: bad))
-        let archive = try Archive(path: bad)
+        let archive = try f.corruptedCopy(f.keys[1], at: position)
         let arena = try Arena(archive: archive, slotCount: 2)
         let loader = try ExpertLoader(archive: archive, arena: arena, options: .init(ioThreads: 1))
         try loader.load(f.keys[1], into: 1, priority: .demand)
@@ -159,12 +155,7 @@ struct LoaderTests {
     @Test("a corrupt block fails its slot with a checksum error naming the block; other slots are unaffected")
     func corruptBlock() throws {
         let f = try Fixture(.raw)
-        let bad = f.dir + "/bad.swm"
-        var data = try Data(contentsOf: URL(fileURLWithPath: f.archive.path))
-        let victim = f.entry(f.keys[1])
-        data[victim.offset + 100] ^= 0xFF
-        try data.write(to: URL(fileURLWithPath: bad))
-        let archive = try Archive(path: bad)
+        let archive = try f.corruptedCopy(f.keys[1], at: 100)
         let arena = try Arena(archive: archive, slotCount: 2)
         let loader = try ExpertLoader(archive: archive, arena: arena)
         try loader.load(f.keys[0], into: 0, priority: .demand)

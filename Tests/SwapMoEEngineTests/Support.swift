@@ -44,6 +44,16 @@ final class Fixture: Sendable {
 
     deinit { TestPaths.remove(dir) }
 
+    /// A copy of the archive (in the fixture's folder) with one byte of `key`'s stored block corrupted, at
+    /// `position` from the block's start.
+    func corruptedCopy(_ key: ExpertKey, at position: Int) throws -> Archive {
+        let bad = dir + "/bad.swm"
+        try? FileManager.default.removeItem(atPath: bad)
+        try FileManager.default.copyItem(atPath: archive.path, toPath: bad)
+        try flipByte(bad, at: entry(key).offset + position)
+        return try Archive(path: bad)
+    }
+
     /// The decoded block an `ExpertWeights` views (its up matrix starts at the layout's up offset).
     func served(_ w: ExpertWeights, _ key: ExpertKey) -> UnsafeRawBufferPointer {
         let e = archive.expert(key)!

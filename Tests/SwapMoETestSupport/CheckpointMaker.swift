@@ -186,6 +186,16 @@ public enum TestPaths {
 /// Runs a command and captures its exit status, stdout and stderr.
 public struct CommandResult { public var status: Int32; public var stdout: String; public var stderr: String }
 
+/// Corrupts one byte of the file at `path` in place (XOR 0x5A), for tests of checksums and error messages.
+public func flipByte(_ path: String, at offset: Int) throws {
+    let h = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+    try h.seek(toOffset: UInt64(offset))
+    let b = try h.read(upToCount: 1)![0]
+    try h.seek(toOffset: UInt64(offset))
+    try h.write(contentsOf: Data([b ^ 0x5A]))
+    try h.close()
+}
+
 public func runCommand(_ path: String, _ args: [String]) throws -> CommandResult {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: path)
