@@ -18,11 +18,11 @@ names), and writes a calibration sample of the training mixture for the
 static baseline.
 
     bash Tools/setup_venv.sh
-    .venv/bin/python Tools/train_demo_moe.py --minutes 45 --threads 1
+    .venv/bin/python Tools/train_demo_moe.py --minutes 26 --threads 2
 
-The embedded model (Tests/Fixtures/models/demo-moe) was made exactly so: the
-defaults, 45 minutes on one core (the other core trained another candidate;
-two threads make a step ~1.8x faster). Docs/Quality.md has its report.
+The embedded model (Tests/Fixtures/models/demo-moe) was made exactly so (the
+defaults, 26 minutes on both cores; written with --out to a scratch folder,
+then copied). Docs/Quality.md has its report.
 
 Output (--out, default Tests/Fixtures/models/demo-moe, the embedded default
 model): config.json, model.safetensors, generation_config.json,
@@ -172,15 +172,16 @@ def locality_loss(router_logits, domains: torch.Tensor, target: float) -> tuple[
     of the domain's average router distribution over its rows: exp(H) is how
     many experts the domain effectively draws on. The loss is the mean of
     (H - target)^2, holding each domain near exp(target) experts per layer
-    (target ln 4 = 1.386: half of 8). One-sided versions (only H > target
-    penalised) were tried: routing then collapses early to 2-3 experts per
-    domain shared by both domains, one of them taking every token, which is a
-    poor MoE and leaves nothing for a swapper to follow. Routing stays learned
-    per token (the router never sees the domain label; it must tell the
-    domains apart from the hidden state), and the batch-level balancing loss
-    still wants every expert used, so the two domains come to work with
-    different halves of the experts: a working set that moves when the topic
-    changes, the case SwapMoE is built for. Returns the loss and the mean H."""
+    (target ln 4 = 1.386: half of 8). A one-sided, per-sequence version
+    (only H > target penalised) was tried: routing collapsed early onto a few
+    experts shared by both domains, one of them taking every token, which is a
+    poor MoE and leaves nothing for a swapper to follow (Docs/Quality.md).
+    Routing stays learned per token (the router never sees the domain label;
+    it must tell the domains apart from the hidden state), and the per-layer
+    balancing loss (`balance_loss`) still wants every expert of every layer
+    used, so the two domains come to work with different halves of the
+    experts: a working set that moves when the topic changes, the case SwapMoE
+    is built for. Returns the loss and the mean H."""
     loss, mean_h, terms = 0.0, 0.0, 0
     for r in router_logits:
         p = torch.softmax(r.float(), -1).reshape(domains.shape[0], -1, r.shape[-1]).mean(1)
