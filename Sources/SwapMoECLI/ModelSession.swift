@@ -164,7 +164,8 @@ final class ModelSession {
             return try perStack(plan) { stack throws(EngineError) in
                 try SwapExperts(archive: archive, residents: plan.residents(stack: stack),
                                 options: .init(stack: stack, spareSlots: plan.spareSlots, swapInterval: o.swapInterval,
-                                               window: planner.importanceWindow, storage: storage, loader: loader))
+                                               window: planner.importanceWindow, initialResidents: .firstRouting,
+                                               storage: storage, loader: loader))
             }
         case .static:
             guard let plan, let file = o.calibration else { throw SessionError.policyNeedsCap("static") }
@@ -241,7 +242,7 @@ final class ModelSession {
             let st = swaps.map(\.stats)
             func sum(_ f: (SwapStats) -> Int) -> Int { st.reduce(0) { $0 + f($1) } }
             let choices = sum(\.routedChoices), resident = sum(\.routedResident)
-            d.merge(["swaps": sum(\.swaps), "loads": sum(\.loads), "bytes_read": sum(\.bytesRead),
+            d.merge(["swaps": sum(\.swaps), "reclaimed": sum(\.reclaimed), "loads": sum(\.loads), "bytes_read": sum(\.bytesRead),
                      "stall_seconds": st.reduce(0) { $0 + $1.stallSeconds }, "warmup_seconds": st.reduce(0) { $0 + $1.warmupSeconds },
                      "virtual_experts_per_layer": plan?.perLayer.first ?? 0, "virtual_experts": plan?.perLayer ?? [],
                      "hit_rate": choices > 0 ? Double(resident) / Double(choices) : 1, "routed_choices": choices, "routed_resident": resident,

@@ -59,8 +59,10 @@ public struct ExactStats: Sendable, Equatable {
 
 /// Counters and state of `SwapExperts`.
 public struct SwapStats: Sendable, Equatable {
-    /// Virtual-expert replacements applied (one old expert out, one new expert in).
+    /// Experts swapped in: loaded by the swapper and serving from their layer's next safe point.
     public var swaps = 0
+    /// Lingering experts dropped because a swap needed their slot.
+    public var reclaimed = 0
     /// Swap rounds the swapper ran.
     public var rounds = 0
     /// Swap loads that failed (the old expert kept serving; the new one is not tried again).
@@ -76,7 +78,7 @@ public struct SwapStats: Sendable, Equatable {
     /// Seconds `acquire` waited for I/O after warm-up. Always 0: `acquire` of a resident never waits for I/O,
     /// by construction (the swapper loads into spare slots and the map only ever names ready slots).
     public var stallSeconds = 0.0
-    /// The resident (virtual) experts of each MoE layer, ascending.
+    /// The Virtual Experts of each MoE layer, ascending (lingering experts serve too, but are not listed).
     public var residents: [Int: [Int]] = [:]
     /// Top-k choices of the unmasked router seen (tokens x k, summed over MoE layers) ...
     public var routedChoices = 0

@@ -104,8 +104,11 @@ public struct Planner: Sendable {
     public var runtime: Int
     public var baseline: Int
     public var margin: Int
-    /// Slots reserved for swaps in flight under the swap policy, per stack with MoE layers.
+    /// The fewest slots beyond the Virtual Experts under the swap policy, per stack with MoE layers.
     public var spareSlots: Int
+    /// Share of the swap arena given to spare slots when the cap allows more than `spareSlots`: they keep
+    /// serving (lingering experts) and move to wherever importance is, so more of them adapt faster.
+    public var spareShare: Double
     /// Tokens in the swap policy's importance window.
     public var importanceWindow: Int
     /// Loader buffers for one I/O thread (staging for compressed blocks, shuffle scratch).
@@ -114,7 +117,7 @@ public struct Planner: Sendable {
     /// `runtime` is the decoder's own allocations for the chosen context (`DecoderModel.runtimeBytes`);
     /// `baseline` what the process holds before loading the model. `margin` absorbs thread stacks, allocator
     /// slack and the tokenizer.
-    public init(archive: Archive, runtime: Int, baseline: Int, margin: Int = 48 << 20, spareSlots: Int = 2, importanceWindow: Int = 256) {
+    public init(archive: Archive, runtime: Int, baseline: Int, margin: Int = 48 << 20, spareSlots: Int = 2, spareShare: Double = 0.25, importanceWindow: Int = 256) {
         let m = archive.manifest
         slotSize = Arena.slotSize(for: archive)
         totalExperts = m.experts.count
@@ -128,6 +131,7 @@ public struct Planner: Sendable {
         self.baseline = ArchiveFormat.align(max(baseline, 1), 8 << 20)
         self.margin = margin
         self.spareSlots = spareSlots
+        self.spareShare = spareShare
         self.importanceWindow = importanceWindow
         perThreadIO = ExpertLoader.memoryOverhead(for: archive, options: .init(ioThreads: 1))
     }
@@ -187,9 +191,11 @@ public struct Planner: Sendable {
                 p.slots = totalExperts
                 return p
             }
-            // Swap's spare slots (per stack) receive swapped-in experts; the rest are split uniformly across the
-            // MoE layers of all stacks.
-            let spares = policy == .swap ? spareSlots * stacks.count : 0
+            // Swap's spare slots (per stack: `spareShare` of the arena, at least `spareSlots`, leaving top-k
+            // Virtual Experts per layer) receive swapped-in experts; the rest are split uniformly across the MoE
+            // layers of all stacks.
+            let perStack = max(spareSlots, min(Int(Double(affordable) * spareShare), affordable - expertsPerToken * moeLayers.count) / max(stacks.count, 1))
+            let spares = policy == .swap ? perStack * stacks.count : 0
             let usable = affordable - spares
             let perLayer = min(expertsPerLayer, usable / max(moeLayers.count, 1))
             var layers = moeLayers.map { _ in perLayer }
@@ -200,7 +206,7 @@ public struct Planner: Sendable {
                 i = (i + 1) % layers.count
             }
             p.perLayer = layers
-            p.spareSlots = policy == .swap ? spareSlots : 0
+            p.spareSlots = policy == .swap ? perStack : 0
             p.slots = layers.reduce(0, +) + spares
         case .resident:
             break

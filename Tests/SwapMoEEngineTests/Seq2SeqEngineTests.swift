@@ -52,6 +52,9 @@ struct Seq2SeqEngineTests {
         #expect(p.perLayer == [3, 3, 3, 3] && p.slots == 14)
         #expect(p.residents(stack: "encoder") == [0: 3, 1: 3, 2: 3] && p.residents(stack: "decoder") == [1: 3])
         #expect(p.total <= p.cap)
+        // With room, a quarter of the arena is spare slots (they keep serving while no swap needs them).
+        let roomy = try planner.plan(cap: fixed + 30 * planner.slotSize, policy: .swap, ioThreads: 1)
+        #expect(roomy.spareSlots == 3 && roomy.perLayer == [6, 6, 6, 6] && roomy.slots == 30)
         #expect(planner.providerBytes(.swap, ioThreads: 1) > planner.providerBytes(.exact, ioThreads: 1), "one swap provider per stack")
         #expect(throws: PlanError.self) { try planner.plan(cap: fixed + 5 * planner.slotSize, policy: .swap, ioThreads: 1) }
     }

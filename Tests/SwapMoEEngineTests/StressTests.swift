@@ -70,12 +70,13 @@ struct StressTests {
     }
 
     @Test("SwapExperts swapping every token under drifting random routing for 3000 steps keeps every invariant",
-          arguments: [(Fixture.Codec.raw, false), (.lz4, false), (.raw, true)])
-    func swapEveryToken(codec: Fixture.Codec, mapped: Bool) throws {
+          arguments: [(Fixture.Codec.raw, false, false), (.lz4, false, true), (.raw, true, false)])
+    func swapEveryToken(codec: Fixture.Codec, mapped: Bool, firstRouting: Bool) throws {
         let f = try Fixture(codec)
         let experts = 8, k = 3
         let p = try SwapExperts(archive: f.archive, residentsPerLayer: k,
-                                options: .init(spareSlots: 2, swapInterval: 1, window: 4, storage: mapped ? .mapped : .arena()))
+                                options: .init(spareSlots: 2, swapInterval: 1, window: 4, initialResidents: firstRouting ? .firstRouting : .largestNorm,
+                                               storage: mapped ? .mapped : .arena()))
         let failures = Failures()
         let stop = Atomic<Bool>(false)
         let monitor = background {
@@ -97,7 +98,7 @@ struct StressTests {
                 observe(p, layer: layer, probs: probs, norm: Float.random(in: 0.5...2, using: &rng))
                 guard let mask = p.allowedExperts(layer: layer) else { failures.add("no mask"); continue }
                 let allowed = mask.indices.filter { mask[$0] }
-                if allowed.count != k { failures.add("layer \(layer) mask has \(allowed.count) experts") }
+                if allowed.count < k || allowed.count > k + 2 { failures.add("layer \(layer) mask has \(allowed.count) experts") }
                 // The decoder's pattern: top-2 of the masked router, acquired in ascending order, one at a time.
                 let chosen = allowed.sorted { probs[$0] > probs[$1] }.prefix(2).sorted()
                 for e in chosen {
