@@ -266,8 +266,9 @@ final class ModelSession {
         case .swap, .static:
             let per = plan?.perLayer ?? []
             let range = per.isEmpty ? "0" : per.min()! == per.max()! ? "\(per.min()!)" : "\(per.min()!)-\(per.max()!)"
-            return "\(policy.rawValue): \(range) of \(archive.manifest.model.stacks.first?.expertsPerLayer ?? 0) experts per layer resident, "
-                + "\(formatFixed(100 * (d["hit_rate"] as? Double ?? 1), digits: 1))% of routed choices resident, "
+            let spares = (plan?.totalSpareSlots ?? 0) > 0 ? " + \(plan!.totalSpareSlots) spare slots serving" : ""
+            return "\(policy.rawValue): \(range) of \(archive.manifest.model.stacks.first?.expertsPerLayer ?? 0) Virtual Experts per layer\(spares), "
+                + "\(formatFixed(100 * (d["hit_rate"] as? Double ?? 1), digits: 1))% of routed choices served, "
                 + "\(i("swaps")) swaps, \(ByteSize.format(i("bytes_read"))) read, stall \(formatFixed(d["stall_seconds"] as? Double ?? 0, digits: 2)) s" + cap
         }
     }
