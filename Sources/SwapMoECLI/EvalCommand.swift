@@ -61,34 +61,22 @@ enum EvalCommand {
         if o.target != nil { throw UsageError("--target is for encoder-decoder models; this archive is decoder-only: score a text with --text alone") }
         let ids = session.tokenizer.encode(text, addSpecialTokens: true)
         let bar = ProgressBar("evaluating")
-        let vocab = session.model.spec.vocab
-        let writer = try o.saveLogits.map { try LogitsFile.create($0, vocab: vocab) }
-        let reader = try o.reference.map { try LogitsFile.open($0, vocab: vocab) }
-        var comparison = DistributionComparison()
-        var refRow = [Float](repeating: 0, count: vocab)
-        let r = try session.model.perplexity(ids, context: session.context, onWindow: { bar.update($0, $1) }) { row in
-            try writer?.append(row)
-            if let reader {
-                try reader.read(row: comparison.positions, into: &refRow)
-                refRow.withUnsafeBufferPointer { comparison.add(reference: $0, this: row) }
-            }
-        }
+        let sink = try LogitsSink(o, vocab: session.model.spec.vocab)
+        let r = try session.model.perplexity(ids, context: session.context, onWindow: { bar.update($0, $1) }) { try sink.take($0) }
         bar.finish()
-        if let reader, comparison.positions != reader.rows {
-            throw LogitsFileError.mismatch(reader.path, "\(reader.rows) positions saved, \(comparison.positions) evaluated")
-        }
-        let compared: [String: Any] = reader == nil ? [:] : ["kl": comparison.meanKL, "top1_agreement": comparison.top1Agreement]
+        try sink.finish()
         let peak = ProcessMemory.peakRSS()
+        let seconds = r.seconds - sink.seconds
         if o.json {
             Terminal.out(try jsonLine(["ppl": r.ppl, "mean_nll": r.meanNLL, "tokens": r.tokens, "windows": r.windows,
-                                       "predicted_tokens": r.predicted, "ctx": session.context, "seconds": r.seconds,
-                                       "tok_s": tokPerSec(r.predicted, r.seconds), "peak_rss_bytes": peak].merging(session.expertStats) { a, _ in a }
-                                       .merging(compared) { a, _ in a }))
+                                       "predicted_tokens": r.predicted, "ctx": session.context, "seconds": seconds,
+                                       "tok_s": tokPerSec(r.predicted, seconds), "peak_rss_bytes": peak].merging(session.expertStats) { a, _ in a }
+                                       .merging(sink.json) { a, _ in a }))
         } else {
             Terminal.out("perplexity \(formatFixed(r.ppl, digits: 4)) (mean NLL \(formatFixed(r.meanNLL, digits: 6))) over \(r.predicted) predicted tokens "
                          + "of \(r.tokens) in \(r.windows) windows of \(session.context)")
-            if reader != nil { Terminal.out(describe(comparison)) }
-            Terminal.err("\(formatFixed(tokPerSec(r.predicted, r.seconds), digits: 1)) tok/s | peak RSS \(ByteSize.format(peak))")
+            if let c = sink.comparison { Terminal.out(describe(c)) }
+            Terminal.err("\(formatFixed(tokPerSec(r.predicted, seconds), digits: 1)) tok/s | peak RSS \(ByteSize.format(peak))")
             Terminal.err(session.expertStatsLine)
         }
         return 0
@@ -106,11 +94,7 @@ extension EvalCommand {
         guard !inputs.isEmpty, inputs.count == targets.count else {
             throw UsageError("--text has \(inputs.count) non-empty lines and --target \(targets.count); give one target per input line")
         }
-        let vocab = model.config.vocabSize
-        let writer = try o.saveLogits.map { try LogitsFile.create($0, vocab: vocab) }
-        let reader = try o.reference.map { try LogitsFile.open($0, vocab: vocab) }
-        var comparison = DistributionComparison()
-        var refRow = [Float](repeating: 0, count: vocab)
+        let sink = try LogitsSink(o, vocab: model.config.vocabSize)
         let bar = ProgressBar("evaluating")
         let start = monotonicSeconds()
         var total = 0.0, count = 0, inputTokens = 0
@@ -118,40 +102,68 @@ extension EvalCommand {
             let inIds = session.tokenizer.encode(input, addSpecialTokens: true)
             let tgtIds = session.tokenizer.encode(target, addSpecialTokens: true)
             guard !inIds.isEmpty, !tgtIds.isEmpty else { throw SessionError.emptyPrompt }
-            let r = try model.targetNLL(input: inIds, target: tgtIds) { row in
-                try writer?.append(row)
-                if let reader {
-                    try reader.read(row: comparison.positions, into: &refRow)
-                    refRow.withUnsafeBufferPointer { comparison.add(reference: $0, this: row) }
-                }
-            }
+            let r = try model.targetNLL(input: inIds, target: tgtIds) { try sink.take($0) }
             total += r.sum
             count += r.tokens
             inputTokens += inIds.count
             bar.update(i + 1, inputs.count)
         }
         bar.finish()
-        if let reader, comparison.positions != reader.rows {
-            throw LogitsFileError.mismatch(reader.path, "\(reader.rows) positions saved, \(comparison.positions) evaluated")
-        }
-        let seconds = monotonicSeconds() - start
+        try sink.finish()
+        let seconds = monotonicSeconds() - start - sink.seconds
         let mean = total / Double(count), ppl = exp(mean)
-        let compared: [String: Any] = reader == nil ? [:] : ["kl": comparison.meanKL, "top1_agreement": comparison.top1Agreement]
         let peak = ProcessMemory.peakRSS()
         if o.json {
             Terminal.out(try jsonLine(["ppl": ppl, "mean_nll": mean, "tokens": count, "examples": inputs.count, "input_tokens": inputTokens,
                                        "predicted_tokens": count, "ctx": session.context, "seconds": seconds, "tok_s": tokPerSec(count, seconds),
                                        "dropped_tokens": model.stats.droppedTokens, "peak_rss_bytes": peak]
-                .merging(session.expertStats) { a, _ in a }.merging(compared) { a, _ in a }))
+                .merging(session.expertStats) { a, _ in a }.merging(sink.json) { a, _ in a }))
         } else {
             Terminal.out("target perplexity \(formatFixed(ppl, digits: 4)) (mean NLL \(formatFixed(mean, digits: 6))) over \(count) target tokens "
                          + "of \(inputs.count) examples (\(inputTokens) input tokens)")
-            if reader != nil { Terminal.out(describe(comparison)) }
+            if let c = sink.comparison { Terminal.out(describe(c)) }
             Terminal.err("\(formatFixed(tokPerSec(count, seconds), digits: 1)) tok/s | peak RSS \(ByteSize.format(peak))")
             Terminal.err(session.expertStatsLine)
         }
         return 0
     }
+}
+
+/// Where `eval` sends each predicted position's logits: saved (`--save-logits`), compared with a reference
+/// (`--reference`), or both. Times itself, so the speed `eval` reports is the model's alone.
+final class LogitsSink {
+    private let writer: LogitsFile?
+    private let reader: LogitsFile?
+    private var compared = DistributionComparison()
+    private var refRow: [Float]
+    private(set) var seconds = 0.0
+
+    init(_ o: EvalCommand.Options, vocab: Int) throws {
+        writer = try o.saveLogits.map { try LogitsFile.create($0, vocab: vocab) }
+        reader = try o.reference.map { try LogitsFile.open($0, vocab: vocab) }
+        refRow = [Float](repeating: 0, count: reader == nil ? 0 : vocab)
+    }
+
+    func take(_ row: UnsafeBufferPointer<Float>) throws {
+        guard writer != nil || reader != nil else { return }
+        let start = monotonicSeconds()
+        defer { seconds += monotonicSeconds() - start }
+        try writer?.append(row)
+        if let reader {
+            try reader.read(row: compared.positions, into: &refRow)
+            refRow.withUnsafeBufferPointer { compared.add(reference: $0, this: row) }
+        }
+    }
+
+    /// Checks that the reference had exactly as many positions as were evaluated.
+    func finish() throws {
+        if let reader, compared.positions != reader.rows {
+            throw LogitsFileError.mismatch(reader.path, "\(reader.rows) positions saved, \(compared.positions) evaluated")
+        }
+    }
+
+    var comparison: DistributionComparison? { reader == nil ? nil : compared }
+    var json: [String: Any] { reader == nil ? [:] : ["kl": compared.meanKL, "top1_agreement": compared.top1Agreement, "compare_seconds": seconds] }
 }
 
 /// Logits of every predicted position, for comparing runs: `SWPLOGT1`, u64 vocab, then f32 rows.
