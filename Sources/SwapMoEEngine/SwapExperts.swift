@@ -29,8 +29,9 @@ import SwapMoEModels
 ///
 /// `acquire` of a serving expert is a map lookup and a pin under the lock: it never waits for I/O (stall
 /// time is 0 after warm-up). `acquire` of an expert not serving throws `.notResident` (route with the mask).
-/// A pinned slot is never reused: if a reclaim ever drops a pinned expert (several threads decoding through
-/// one provider, which is not the intended use), its slot empties when released.
+/// One decoding thread per provider is the intended use: with several, another thread's safe point can drop an
+/// expert between this thread's mask and its `acquire`, which then throws `.notResident`. Even so a pinned slot
+/// is never reused: a reclaimed expert that is pinned keeps its slot until released (tested under stress).
 ///
 /// Warm-up: the Virtual Experts are the `k_l` experts of largest ‖E_i‖ per layer (the importance prior
 /// before any token is seen, since importance is proportional to ‖E_i‖), ties to the lower index; or the lowest

@@ -69,6 +69,39 @@ struct StressTests {
         #expect(p.invariantViolations() == [])
     }
 
+    /// SwapExperts promises a mask valid for a layer's whole step to one decoding thread; with several, another
+    /// thread's safe point can drop an expert between this thread's mask and its acquire, which then throws
+    /// `.notResident` (documented). Everything else must hold: seeding once, slots, pins, invariants.
+    @Test("three decoders on three threads share one SwapExperts that seeds on first routing and swaps every token: only documented errors, every invariant holds")
+    func sharedSwapDecoders() throws {
+        let f = try Fixture(.lz4)
+        let p = try SwapExperts(archive: f.archive, residentsPerLayer: 3,
+                                options: .init(spareSlots: 2, swapInterval: 1, window: 4, initialResidents: .firstRouting))
+        let failures = Failures()
+        onThreads(3) { i in
+            do {
+                let model = try DecoderModel(archive: f.archive, experts: p, context: 64, threads: 1, batch: 4)
+                var rng = SeededRandom(UInt64(i) &+ 40)
+                for step in 0..<60 {
+                    if step % 20 == 0 { model.reset() }
+                    do {
+                        let logits = try model.forward((0..<Int.random(in: 1...4, using: &rng)).map { _ in Int.random(in: 0..<64, using: &rng) })
+                        if !logits.allSatisfy(\.isFinite) { failures.add("thread \(i) step \(step): non-finite logits") }
+                    } catch EngineError.notResident {
+                        model.reset()  // the step was cut short; start the sequence again
+                    }
+                    let v = p.invariantViolations()
+                    if !v.isEmpty { failures.add("invariants: \(v)") }
+                }
+            } catch { failures.add("thread \(i): \(error)") }
+        }
+        p.waitUntilSwapperIdle()
+        #expect(failures.all == [])
+        #expect(p.invariantViolations() == [])
+        #expect(p.stats.stallSeconds == 0 && p.stats.failedSwaps == 0)
+        #expect(p.core.lock.withLock { $0.pins }.allSatisfy { $0 == 0 }, "every acquire was released")
+    }
+
     @Test("SwapExperts swapping every token under drifting random routing for 3000 steps keeps every invariant",
           arguments: [(Fixture.Codec.raw, false, false), (.lz4, false, true), (.raw, true, false)])
     func swapEveryToken(codec: Fixture.Codec, mapped: Bool, firstRouting: Bool) throws {
