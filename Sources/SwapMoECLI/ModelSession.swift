@@ -26,7 +26,7 @@ struct EngineOptions: Equatable {
     var io = IOMode.pread
     /// Text whose routing picks the `static` policy's experts.
     var calibration: String?
-    enum IOMode: String, Equatable { case pread, mmap }
+    enum IOMode: String, Equatable { case pread, buffered, mmap }
 
     static let optionNames: [String: [String]] = [
         "--threads": ["-t"], "--ctx": ["-c"], "--policy": [], "--max-rss": [], "--evict": [], "--swap-interval": [], "--io-threads": [], "--io": [], "--calibration": [], "--prefetch-depth": [],
@@ -40,8 +40,9 @@ struct EngineOptions: Equatable {
         "  --io-threads N       expert loader threads (default 2)",
         "  --prefetch-depth N   exact policy: MoE layers ahead whose likely experts are prefetched (default 1)",
         "  --calibration FILE   static policy: text whose routing picks each layer's fixed experts",
-        "  --io pread|mmap      load experts with pread (+O_DIRECT) into the arena (default), or, for raw archives,",
-        "                       serve them from the file mapping, madvise(WILLNEED) in and MADV_DONTNEED out",
+        "  --io pread|buffered|mmap  load experts with pread + O_DIRECT into the arena (default: from the disk,",
+        "                       bypassing the page cache); buffered: plain pread (through the page cache); mmap, for",
+        "                       raw archives: serve them from the file mapping, madvise(WILLNEED) in, MADV_DONTNEED out",
     ].joined(separator: "\n")
 
     init(archive: String, _ a: Arguments) throws(UsageError) {
@@ -58,7 +59,7 @@ struct EngineOptions: Equatable {
         if let i = a.value("--io-threads") { ioThreads = try parsePositive(i, "--io-threads") }
         if let d = a.value("--prefetch-depth") { prefetchDepth = try parsePositive(d, "--prefetch-depth") }
         if let m = a.value("--io") {
-            guard let v = IOMode(rawValue: m.lowercased()) else { throw UsageError("--io must be pread or mmap, not '\(m)'") }
+            guard let v = IOMode(rawValue: m.lowercased()) else { throw UsageError("--io must be pread, buffered or mmap, not '\(m)'") }
             io = v
         }
         calibration = a.value("--calibration")
@@ -149,7 +150,7 @@ final class ModelSession {
 
     static func makeProvider(_ archive: Archive, policy: Policy, plan: MemoryPlan?, planner: Planner, options o: EngineOptions,
                              tokenizer: Tokenizer) throws -> ExpertProvider {
-        let loader = ExpertLoader.Options(ioThreads: o.ioThreads)
+        let loader = ExpertLoader.Options(ioThreads: o.ioThreads, directIO: o.io != .buffered)
         let storage: ExpertStorage = o.io == .mmap ? .mapped : .arena()
         switch policy {
         case .resident:

@@ -98,7 +98,7 @@ struct MemoryCapTests {
         #expect((big["peak_rss_bytes"] as! Int) <= big["planned_bytes"] as! Int)
     }
 
-    @Test("--io mmap serves raw archives from the mapping: exact still equals resident, swap still never stalls")
+    @Test("--io mmap serves raw archives from the mapping (and --io buffered reads without O_DIRECT): exact still equals resident, swap still never stalls")
     func mmapBackend() throws {
         let m = try cappedModel(compress: false)
         defer { TestPaths.remove(m.dir) }
@@ -108,6 +108,8 @@ struct MemoryCapTests {
         let e = try jsonObject(try runCommand(bin, run + ["--policy", "exact", "--max-rss", "\(cap)", "--io", "mmap"]))
         #expect(e["generated_ids"] as? [Int] == residentIds)
         #expect((e["peak_rss_bytes"] as! Int) <= cap)
+        let b = try jsonObject(try runCommand(bin, run + ["--policy", "exact", "--max-rss", "\(cap)", "--io", "buffered"]))
+        #expect(b["generated_ids"] as? [Int] == residentIds, "--io buffered: plain pread, same output")
         let swapCap = try minimumCap(m.archive, policy: "swap", ctx: 128)
         let s = try jsonObject(try runCommand(bin, run + ["--policy", "swap", "--max-rss", "\(swapCap)", "--io", "mmap"]))
         #expect(s["stall_seconds"] as? Double == 0)
