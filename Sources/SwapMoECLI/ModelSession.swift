@@ -22,7 +22,8 @@ struct EngineOptions: Equatable {
     var ioThreads = 2
     /// MoE layers ahead whose likely experts the exact policy prefetches.
     var prefetchDepth = 1
-    /// `pread` into the arena (any archive) or `mmap` (raw archives: serve from the mapping, madvise in/out).
+    /// `pread` (O_DIRECT) or `buffered` (plain pread) into the arena (any archive), or `mmap` (raw archives: serve
+    /// from the mapping, madvise in/out).
     var io = IOMode.pread
     /// Text whose routing picks the `static` policy's experts.
     var calibration: String?
@@ -267,7 +268,8 @@ final class ModelSession {
         case .swap, .static:
             let per = plan?.perLayer ?? []
             let range = per.isEmpty ? "0" : per.min()! == per.max()! ? "\(per.min()!)" : "\(per.min()!)-\(per.max()!)"
-            let spares = (plan?.totalSpareSlots ?? 0) > 0 ? " + \(plan!.totalSpareSlots) spare slots serving" : ""
+            let spareCount = plan?.totalSpareSlots ?? 0
+            let spares = spareCount > 0 ? " + \(spareCount) spare slots serving" : ""
             return "\(policy.rawValue): \(range) of \(archive.manifest.model.stacks.first?.expertsPerLayer ?? 0) Virtual Experts per layer\(spares), "
                 + "\(formatFixed(100 * (d["hit_rate"] as? Double ?? 1), digits: 1))% of routed choices served, "
                 + "\(i("swaps")) swaps, \(ByteSize.format(i("bytes_read"))) read, stall \(formatFixed(d["stall_seconds"] as? Double ?? 0, digits: 2)) s" + cap

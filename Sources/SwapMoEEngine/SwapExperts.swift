@@ -1,3 +1,4 @@
+import Synchronization
 import SwapMoECore
 import SwapMoEArchive
 import SwapMoEModels
@@ -21,8 +22,9 @@ import SwapMoEModels
 ///    newcomers more important than them (by `minimumGain` and `minimumShareGain`); the round ends, and the next round starts as
 ///    soon as a reclaim empties a slot.
 /// 4. Changes reach a layer only at its next safe point: the decoder's next `observeRouting` or
-///    `allowedExperts` call for that layer. There, under the lock, loaded newcomers start serving (as
-///    lingering experts, until a round promotes them) and reclaimed experts stop serving, their slots empty.
+///    `allowedExperts` call for that layer. There, under the lock, loaded newcomers start serving (each in
+///    the role of the least important Virtual Expert its round chose, which lingers; as lingering experts if
+///    that one has left the role) and reclaimed experts stop serving, their slots empty.
 ///    Applying them at the safe point, rather than the moment a load ends, keeps the mask the decoder got
 ///    from `allowedExperts(l)` valid for every `acquire` of that layer: nothing about layer l changes
 ///    between its mask and its acquires.
@@ -37,6 +39,8 @@ import SwapMoEModels
 /// before any token is seen, since importance is proportional to ‖E_i‖), ties to the lower index; or the lowest
 /// indices, or an explicit set. The spare slots are filled with lingering experts, one at a time to the layer
 /// serving the fewest, its largest-‖E_i‖ expert. All are loaded at start, and `init` returns when all are ready.
+/// With `.firstRouting` the same counts per layer are booked in `init` but loaded at each layer's first safe
+/// point, chosen by the routing seen there.
 ///
 /// Memory (all allocated in init, never grown): the arena of `Σ k_l + spareSlots` slots of
 /// `Arena.slotSize(for:)` bytes (none for `.mapped`), the loader's `memoryOverhead`, the importance tracker's
@@ -276,7 +280,7 @@ public final class SwapExperts: ExpertProvider, Sendable {
     /// The Virtual Experts of `layer`, ascending (empty for unmanaged layers).
     public func residentSet(layer: Int) -> [Int] {
         guard let li = core.layerIndex[layer] else { return [] }
-        return core.lock.withLock { s in (0..<expertsPerLayer).filter { s.isVirtual(li, $0) } }
+        return core.lock.withLock { $0.virtualExperts(li) }
     }
 
     /// The lingering experts of `layer`: serving from slots no swap has needed yet, ascending.
@@ -303,7 +307,7 @@ public final class SwapExperts: ExpertProvider, Sendable {
         st.bytesRead = l.bytesRead
         core.lock.withLock { s in
             st.tokens = s.tokens
-            for (li, l) in layers.enumerated() { st.residents[l] = (0..<expertsPerLayer).filter { s.isVirtual(li, $0) } }
+            for (li, l) in layers.enumerated() { st.residents[l] = s.virtualExperts(li) }
         }
         return st
     }
@@ -410,6 +414,8 @@ final class SwapCore: Sendable {
         var stopping = false
 
         func isVirtual(_ li: Int, _ e: Int) -> Bool { slotOf[li][e] >= 0 && !lingering[li][e] }
+        /// Layer `li`'s Virtual Experts, ascending.
+        func virtualExperts(_ li: Int) -> [Int] { slotOf[li].indices.filter { isVirtual(li, $0) } }
         func isSeeded(_ li: Int) -> Bool { seeds[li] == nil }
     }
 
@@ -427,6 +433,8 @@ final class SwapCore: Sendable {
     let options: SwapExperts.Options
     let lock: ConditionLock<State>
     let counters = Counters(count: 7)
+    /// Layers still waiting for their `.firstRouting` seed: once 0, safe points skip `seed` without locking.
+    let unseeded = Atomic<Int>(0)
 
     init(archive: Archive, loader: ExpertLoader, importance: ImportanceTracker, layers: [Int], experts: Int, norms: [[Double]],
          options: SwapExperts.Options, slots: Int) {
@@ -469,6 +477,7 @@ final class SwapCore: Sendable {
                 for li in layers.indices {
                     let n = initial[li].count + extra[li].count
                     s.seeds[li] = Seed(virtual: initial[li].count, slots: Array(slot..<(slot + n)))
+                    unseeded.add(1, ordering: .relaxed)
                     slot += n
                 }
                 s.spares = Array((slot..<s.owner.count).reversed())
@@ -574,6 +583,7 @@ final class SwapCore: Sendable {
     /// first `virtual` become its Virtual Experts, the rest linger. A block that fails to load is skipped for
     /// the next expert in that order. Another thread at the same safe point waits until it is done.
     private func seed(_ li: Int) {
+        guard unseeded.load(ordering: .acquiring) > 0 else { return }
         let claimed: Seed? = lock.wait { s -> Seed?? in
             if s.seeding[li] { return nil }
             guard let seed = s.seeds[li] else { return .some(nil) }
@@ -607,6 +617,7 @@ final class SwapCore: Sendable {
             for e in failed { s.broken.insert(li * experts + e) }
             for slot in free { loader.clear(slot: slot); s.spares.append(slot) }
             s.seeds[li] = nil
+            unseeded.subtract(1, ordering: .releasing)
             s.seeding[li] = false
         }
         counters.add(SwapCore.failedSwaps, failed.count)
@@ -679,11 +690,13 @@ final class SwapCore: Sendable {
             return total > 0 ? v.map { $0 / total } : v
         }
         let gain = 1 + max(0, options.minimumGain)
+        /// Layer `li`'s Virtual Experts, least important first.
+        func virtualByImportance(_ s: State, _ li: Int) -> [Int] { s.virtualExperts(li).sorted { (imp[li][$0], -$0) < (imp[li][$1], -$1) } }
         // Plan and start the loads under the lock (the loader's lock nests inside ours, never the reverse).
         let started: [(li: Int, arrival: Arrival)] = lock.withLock { s in
             let seeded = layers.indices.filter { s.isSeeded($0) }
             for li in seeded {
-                let virtual = (0..<experts).filter { s.isVirtual(li, $0) }.sorted { (imp[li][$0], -$0) < (imp[li][$1], -$1) }
+                let virtual = virtualByImportance(s, li)
                 let spare = (0..<experts).filter { s.lingering[li][$0] && !s.reclaim[li].contains($0) }
                     .sorted { (imp[li][$0], -$0) > (imp[li][$1], -$1) }
                 for (out, into) in zip(virtual, spare) {
@@ -707,9 +720,7 @@ final class SwapCore: Sendable {
             victims.sort { ($0.imp, $0.li, $0.e) < ($1.imp, $1.li, $1.e) }
             var budget = options.maxSwapsPerRound ?? Int.max
             // Per layer, its Virtual Experts from least important: the roles newcomers take on arrival.
-            var replaceable = layers.indices.map { li in
-                (0..<experts).filter { s.isVirtual(li, $0) }.sorted { (imp[li][$0], -$0) < (imp[li][$1], -$1) }[...]
-            }
+            var replaceable = layers.indices.map { virtualByImportance(s, $0)[...] }
             var started: [(li: Int, arrival: Arrival)] = []
             var unserved = wanted[...]
             while let w = unserved.first, budget > 0, let slot = s.spares.popLast() {
