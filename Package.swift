@@ -38,6 +38,8 @@ let package = Package(
         // Debian's liblz4-dev and libxxhash-dev, through module maps (never a hand-written codec).
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
+        // Linux native AIO system calls (kernel headers only, nothing linked): the loader's O_DIRECT piece reads.
+        .systemLibrary(name: "CLinuxAIO"),
 
         // Shared vocabulary: dtypes, half-precision conversion, sizes, syscall wrappers.
         .target(name: "SwapMoECore", swiftSettings: hotCode),
@@ -52,7 +54,7 @@ let package = Package(
         // Model families: one file each (config, tensor names, forward pass).
         .target(name: "SwapMoEModels", dependencies: ["SwapMoECore", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEKernels"]),
         // Swap engine: fixed-size arena, I/O threads, exact (on-demand) and SwapMoE (virtual experts) providers.
-        .target(name: "SwapMoEEngine", dependencies: ["SwapMoECore", "SwapMoEArchive", "SwapMoEModels"], swiftSettings: hotCode),
+        .target(name: "SwapMoEEngine", dependencies: ["SwapMoECore", "SwapMoEArchive", "SwapMoEModels", "CLinuxAIO"], swiftSettings: hotCode),
         // Offline packer: HF folder -> expert archive, streaming tensor by tensor.
         .target(name: "SwapMoEPacker", dependencies: ["SwapMoECore", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels"], swiftSettings: hotCode),
         // Evaluation metrics: ROUGE-1/2/L/Lsum as Google's rouge-score computes them, nltk's Porter stemmer.

@@ -220,10 +220,9 @@ public final class Archive: Sendable {
             // An LZ4 block's trailer must also be self-consistent (catches a block cut short at pack time).
             if ok, let raw = item.lz4Raw, item.length >= ArchiveFormat.lz4TrailerFixed {
                 ok = tail.withUnsafeBytes { t in
-                    let fixed = ArchiveFormat.lz4TrailerFixed
-                    let n = Int(UInt32(littleEndian: t.loadUnaligned(fromByteOffset: t.count - 16, as: UInt32.self)))
                     let c = Int(UInt32(littleEndian: t.loadUnaligned(fromByteOffset: t.count - 12, as: UInt32.self)))
-                    return c > 0 && n == (raw + c - 1) / c && fixed + 4 * n <= item.length
+                    guard let length = LZ4BlockLayout.trailerLength(tail: t), c > 0, length <= item.length else { return false }
+                    return (length - ArchiveFormat.lz4TrailerFixed) / 4 == (raw + c - 1) / c
                 }
             }
             if !ok { failures.append(VerifyFailure(block: item.label, expert: item.key)) }

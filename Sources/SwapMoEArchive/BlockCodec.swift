@@ -23,50 +23,85 @@ public enum BlockCodec {
         }
     }
 
-    /// Parses and validates the trailer of an LZ4 block: chunk stored sizes, chunk size and shuffle width.
-    public static func trailer(_ stored: UnsafeRawBufferPointer, rawLength: Int) throws(BlockDecodeError) -> (sizes: [Int], chunkSize: Int, shuffle: Int) {
+    static func decodeLZ4(_ stored: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer,
+                          scratch: UnsafeMutableRawBufferPointer?, label: String) throws(BlockDecodeError) {
+        let t: LZ4BlockLayout
+        do { t = try LZ4BlockLayout(stored, rawLength: dst.count) } catch { throw .init("\(label) \(error.reason)") }
+        for i in 0..<t.chunkCount { try t.decodeChunk(i, stored: stored, into: dst, scratch: scratch, label: label) }
+    }
+}
+
+/// Where the chunks of one stored LZ4 block are, read from its trailer (see `BlockCodec`). Lets a reader decode
+/// chunk by chunk, in order, as the block's stored bytes arrive: chunk `i` needs only `storedRange(i)` and the
+/// trailer.
+public struct LZ4BlockLayout: Sendable {
+    public let storedSizes: [Int]
+    /// Stored offset of each chunk's payload within the block.
+    public let storedStarts: [Int]
+    public let chunkSize: Int
+    public let shuffle: Int
+    public let rawLength: Int
+    /// Bytes of trailer (chunk table and fixed fields) at the block's end.
+    public let trailerLength: Int
+
+    public var chunkCount: Int { storedSizes.count }
+    public func storedRange(_ i: Int) -> Range<Int> { storedStarts[i]..<(storedStarts[i] + storedSizes[i]) }
+
+    /// The trailer's length from the block's last `ArchiveFormat.lz4TrailerFixed` bytes (`tail` ends where the
+    /// block ends), or nil if they are not an LZ4 trailer. A reader that has only the block's end can learn
+    /// from this how many more bytes the chunk table needs.
+    public static func trailerLength(tail: UnsafeRawBufferPointer) -> Int? {
+        let fixed = ArchiveFormat.lz4TrailerFixed
+        guard tail.count >= fixed else { return nil }
+        func u32(_ o: Int) -> Int { Int(UInt32(littleEndian: tail.loadUnaligned(fromByteOffset: tail.count - o, as: UInt32.self))) }
+        guard UInt32(u32(4)) == ArchiveFormat.lz4TrailerMagic else { return nil }
+        return fixed + 4 * u32(16)
+    }
+
+    /// Parses and validates the trailer at the end of `stored` (a whole stored block; only the trailer's bytes
+    /// are read).
+    public init(_ stored: UnsafeRawBufferPointer, rawLength: Int) throws(BlockDecodeError) {
         let fixed = ArchiveFormat.lz4TrailerFixed
         guard stored.count >= fixed else { throw .init("is too short for its LZ4 trailer") }
+        guard let length = Self.trailerLength(tail: stored) else { throw .init("has no LZ4 trailer") }
         func u32(_ o: Int) -> Int { Int(UInt32(littleEndian: stored.loadUnaligned(fromByteOffset: o, as: UInt32.self))) }
         let end = stored.count
-        guard UInt32(u32(end - 4)) == ArchiveFormat.lz4TrailerMagic else { throw .init("has no LZ4 trailer") }
         let shuffle = u32(end - 8), chunk = u32(end - 12), n = u32(end - 16)
         guard chunk > 0, n == (rawLength + chunk - 1) / chunk, shuffle <= 8 else { throw .init("has an inconsistent LZ4 trailer") }
-        let tableStart = end - fixed - 4 * n
+        let tableStart = end - length
         guard tableStart >= 0 else { throw .init("has an LZ4 chunk table larger than the block") }
-        var sizes: [Int] = []
-        sizes.reserveCapacity(n)
+        var sizes: [Int] = [], starts: [Int] = []
+        sizes.reserveCapacity(n); starts.reserveCapacity(n)
         var total = 0
         for i in 0..<n {
             let s = u32(tableStart + 4 * i)
-            sizes.append(s); total += s
+            starts.append(total); sizes.append(s); total += s
         }
         guard total == tableStart else { throw .init("has LZ4 chunk sizes that do not add up to its payload") }
-        return (sizes, chunk, shuffle)
+        storedSizes = sizes; storedStarts = starts
+        chunkSize = chunk; self.shuffle = shuffle; self.rawLength = rawLength; trailerLength = length
     }
 
-    static func decodeLZ4(_ stored: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer,
-                          scratch: UnsafeMutableRawBufferPointer?, label: String) throws(BlockDecodeError) {
-        let t: (sizes: [Int], chunkSize: Int, shuffle: Int)
-        do { t = try trailer(stored, rawLength: dst.count) } catch { throw .init("\(label) \(error.reason)") }
-        guard t.shuffle <= 1 || (scratch?.count ?? 0) >= min(t.chunkSize, dst.count) else {
-            throw .init("\(label): decode scratch buffer too small")
+    /// Decodes chunk `i` from `stored` (the whole stored block; only `storedRange(i)` is read) into its place in
+    /// `dst` (the block's `rawLength` raw bytes). `scratch` must hold one chunk when the block is shuffled.
+    public func decodeChunk(_ i: Int, stored: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer,
+                            scratch: UnsafeMutableRawBufferPointer?, label: @autoclosure () -> String) throws(BlockDecodeError) {
+        guard dst.count >= rawLength else { throw .init("\(label()): decode buffer smaller than the block") }
+        guard shuffle <= 1 || (scratch?.count ?? 0) >= min(chunkSize, rawLength) else {
+            throw .init("\(label()): decode scratch buffer too small")
         }
-        var src = 0
-        for (i, size) in t.sizes.enumerated() {
-            let rawStart = i * t.chunkSize
-            let rawCount = min(t.chunkSize, dst.count - rawStart)
-            let out = t.shuffle > 1 ? scratch!.baseAddress! : dst.baseAddress! + rawStart
-            if size == rawCount {
-                out.copyMemory(from: stored.baseAddress! + src, byteCount: rawCount)
-            } else {
-                let n = LZ4_decompress_safe(stored.baseAddress!.assumingMemoryBound(to: CChar.self) + src,
-                                            out.assumingMemoryBound(to: CChar.self), Int32(size), Int32(rawCount))
-                guard n == Int32(rawCount) else { throw .init("\(label): LZ4 chunk \(i) does not decode") }
-            }
-            if t.shuffle > 1 { ByteShuffle.unshuffle(out, dst.baseAddress! + rawStart, count: rawCount, width: t.shuffle) }
-            src += size
+        let rawStart = i * chunkSize
+        let rawCount = min(chunkSize, rawLength - rawStart)
+        let src = stored.baseAddress! + storedStarts[i], size = storedSizes[i]
+        let out = shuffle > 1 ? scratch!.baseAddress! : dst.baseAddress! + rawStart
+        if size == rawCount {
+            out.copyMemory(from: src, byteCount: rawCount)
+        } else {
+            let n = LZ4_decompress_safe(src.assumingMemoryBound(to: CChar.self), out.assumingMemoryBound(to: CChar.self),
+                                        Int32(size), Int32(rawCount))
+            guard n == Int32(rawCount) else { throw .init("\(label()): LZ4 chunk \(i) does not decode") }
         }
+        if shuffle > 1 { ByteShuffle.unshuffle(out, dst.baseAddress! + rawStart, count: rawCount, width: shuffle) }
     }
 }
 

@@ -26,6 +26,9 @@ public final class StreamingChecksum {
 
     deinit { XXH3_freeState(state) }
 
+    /// Starts over, as if just created (lets one state serve many blocks without allocating).
+    public func reset() { XXH3_64bits_reset(state) }
+
     public func update(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count > 0 else { return }
         XXH3_64bits_update(state, bytes.baseAddress, bytes.count)

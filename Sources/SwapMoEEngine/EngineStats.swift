@@ -25,8 +25,10 @@ public struct LoaderStats: Sendable, Equatable {
     public var failures = 0
     /// Requests cancelled while still queued.
     public var cancelled = 0
-    /// Raw blocks read with O_DIRECT (straight into the slot, bypassing the page cache).
+    /// Blocks read with O_DIRECT, bypassing the page cache (raw ones straight into the slot, LZ4 ones into staging).
     public var directReads = 0
+    /// Of those, LZ4 blocks decoded chunk by chunk while their pieces were still arriving (AIO).
+    public var streamedReads = 0
     public init() {}
 }
 

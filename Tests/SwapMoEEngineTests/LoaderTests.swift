@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import SwapMoECore
 import SwapMoEArchive
+import SwapMoETestSupport
 @testable import SwapMoEEngine
 
 @Suite("Arena")
@@ -76,6 +77,44 @@ struct LoaderTests {
         let f = try Fixture(.lz4, layers: 1, experts: 3, hidden: 256, intermediate: 1536)
         #expect(f.archive.experts.allSatisfy { $0.rawLength > 2 * ArchiveFormat.chunkSize })
         try loadAll(f, options: .init(ioThreads: 1))
+    }
+
+    @Test("LZ4 blocks longer than the AIO read window decode bit-identically while streaming, again from the cached chunk table",
+          arguments: [true, false])
+    func streamedLZ4(stream: Bool) throws {
+        // 18 MiB raw per expert: about 8 pieces of 2 MiB, twice the window of pieces in flight.
+        let f = try Fixture(.lz4, layers: 1, experts: 2, hidden: 512, intermediate: 6144)
+        #expect(f.archive.experts.allSatisfy { $0.storedLength > 2 * PieceReader.window * PieceReader.piece / 2 })
+        let arena = try Arena(archive: f.archive, slotCount: 2)
+        let loader = try ExpertLoader(archive: f.archive, arena: arena, options: .init(ioThreads: 2, streamLZ4: stream))
+        for round in 0..<2 {
+            for (slot, key) in f.keys.enumerated() {
+                try loader.load(key, into: slot, priority: .demand)
+                #expect(loader.waitUntilSettled(slot: slot).isReady(key), "round \(round)")
+                #expect(Array(UnsafeRawBufferPointer(rebasing: arena.slot(slot)[0..<f.entry(key).rawLength])) == f.expected[key]!)
+            }
+        }
+        let streamed = stream && loader.usesDirectIO
+        #expect(loader.stats.streamedReads == (streamed ? 4 : 0))
+        print("LZ4 loads streamed with AIO: \(loader.stats.streamedReads) of 4")
+    }
+
+    @Test("a block damaged on disk after its chunk table was cached still fails its checksum, with or without streaming",
+          arguments: [true, false])
+    func corruptAfterCaching(stream: Bool) throws {
+        let f = try Fixture(.lz4, layers: 1, experts: 2, hidden: 512, intermediate: 6144)
+        let copy = try f.corruptedCopy(f.keys[0], at: 0)  // a private copy; byte 0 of expert 0 is restored below
+        try flipByte(copy.path, at: f.entry(f.keys[0]).offset)
+        let archive = try Archive(path: copy.path)
+        let arena = try Arena(archive: archive, slotCount: 1)
+        let loader = try ExpertLoader(archive: archive, arena: arena, options: .init(ioThreads: 1, streamLZ4: stream))
+        let victim = f.entry(f.keys[1])
+        try loader.load(f.keys[1], into: 0, priority: .demand)
+        #expect(loader.waitUntilSettled(slot: 0).isReady(f.keys[1]))
+        try flipByte(copy.path, at: victim.offset + victim.storedLength / 2)
+        try loader.load(f.keys[1], into: 0, priority: .demand)
+        guard case .failed(_, let error) = loader.waitUntilSettled(slot: 0) else { Issue.record("damaged block loaded"); return }
+        #expect(error.description.contains("checksum mismatch"), "\(error)")
     }
 
     @Test("a corrupt multi-chunk LZ4 block fails with a checksum error wherever the damage is; the worker goes on",
