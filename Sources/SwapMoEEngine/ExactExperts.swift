@@ -20,6 +20,11 @@ public enum EvictionPolicy: Sendable, CaseIterable {
 /// - Demand and prefetch: a miss issues a demand-priority load; `prefetch` queues prefetch-priority loads into
 ///   free or evictable slots (never pinned ones, never experts of the current demand); acquiring an expert that
 ///   is being prefetched promotes and waits for that load instead of issuing a second one.
+/// - Keeping the last token's experts: `observeRouting` remembers, per layer, the top-k experts of the pass's
+///   last token; loads evict any other unpinned expert before one of those, and prefetches never evict them.
+///   The next token most often routes the same way, and after a prompt (whose many tokens route to most
+///   experts of every layer) plain LRU would have evicted the early layers' experts the first generated
+///   token needs.
 /// - Routing announcement (`Options.expertsPerToken`): `observeRouting` computes each token's top-k experts
 ///   (what the decoder is about to acquire), makes them the "current demand" (protected from prefetch
 ///   eviction), and queues the missing ones at demand priority right away, so the I/O threads load them in
@@ -57,6 +62,8 @@ public final class ExactExperts: ExpertProvider, Sendable {
     public var memoryBytes: Int { (arena?.byteCount ?? 0) + loader.memoryOverhead }
 
     private let entryIndex: [ExpertKey: Int]
+    /// Experts each token routes to (the archive's top-k).
+    private let routedPerToken: Int
     private let layouts: [ExpertLayout]
     private let state: ConditionLock<State>
     private let counters = Counters(count: 8)
@@ -80,6 +87,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
         var idx: [ExpertKey: Int] = [:]
         for (i, e) in archive.experts.enumerated() { idx[ExpertKey(stack: e.stack, layer: e.layer, expert: e.expert)] = i }
         entryIndex = idx
+        routedPerToken = max(1, options.expertsPerToken ?? archive.manifest.model.expertsPerToken)
         layouts = archive.experts.map { archive.layout(of: $0) }
         state = ConditionLock(State(slots: slots, experts: archive.experts.count))
     }
@@ -103,6 +111,10 @@ public final class ExactExperts: ExpertProvider, Sendable {
         var prefetched: [Bool]
         /// The experts the decoder is about to acquire (from routing announcement); prefetch never evicts them.
         var demand: Set<ExpertKey> = []
+        /// Per MoE layer, the experts the last token of the latest forward pass routed to (`observeRouting`),
+        /// and their union: the best guess for the next token's experts. Loads evict other experts first.
+        var lastToken: [LayerID: [ExpertKey]] = [:]
+        var kept: Set<ExpertKey> = []
         /// Callers waiting for any slot to become evictable.
         var slotWaiters = 0
 
@@ -115,6 +127,11 @@ public final class ExactExperts: ExpertProvider, Sendable {
         }
 
         mutating func touch(_ slot: Int) { tick &+= 1; lastUse[slot] = tick }
+
+        mutating func keep(_ keys: [ExpertKey], for layer: LayerID) {
+            lastToken[layer] = keys
+            kept = Set(lastToken.values.joined())
+        }
     }
 
     private enum Step: Sendable {
@@ -201,7 +218,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
                     return .wait(slot)
                 }
                 if !counted { counters.add(Self.misses) }
-                guard let v = takeVictim(&s, protected: [], avoid: s.demand) else {
+                guard let v = takeVictim(&s, protected: [], avoid: s.demand.union(s.kept)) else {
                     s.slotWaiters += 1
                     return .full(loader.generation)
                 }
@@ -258,9 +275,15 @@ public final class ExactExperts: ExpertProvider, Sendable {
         }
     }
 
-    /// Announces the current layer's demand when `expertsPerToken` is set (see the type's documentation).
+    /// Remembers the experts the layer's last token routes to (see `State.lastToken`), and announces the
+    /// layer's demand when `expertsPerToken` is set (see the type's documentation).
     public func observeRouting(stack: String, layer: Int, tokens: Int, inputNorms: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, experts: Int) {
-        guard let k = options.expertsPerToken, tokens > 0, experts > 0 else { return }
+        guard tokens > 0, experts > 0 else { return }
+        var last = [Int](repeating: 0, count: min(routedPerToken, experts))
+        topK(probabilities + (tokens - 1) * experts, n: experts, into: &last)
+        let lastKeys = last.map { ExpertKey(stack: stack, layer: layer, expert: $0) }
+        state.withLock { $0.keep(lastKeys, for: LayerID(stack: stack, layer: layer)) }
+        guard let k = options.expertsPerToken else { return }
         var wanted = [Bool](repeating: false, count: experts)
         var best = [Int](repeating: 0, count: min(k, experts))
         for t in 0..<tokens {
@@ -281,7 +304,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
     @discardableResult
     private func queueLoads(_ keys: [ExpertKey], priority: LoadPriority) -> Int {
         state.withLock { s in
-            let protected = s.demand.union(keys)
+            let protected = s.demand.union(keys).union(s.kept)
             var queued = 0
             for key in keys {
                 guard entryIndex[key] != nil, s.slotOf[key] == nil else { continue }
@@ -356,6 +379,12 @@ extension ExactExperts {
             return v
         }
     }
+}
+
+/// One MoE layer of one stack.
+struct LayerID: Hashable, Sendable {
+    let stack: String
+    let layer: Int
 }
 
 /// Indices of the `best.count` largest values (ties to the lower index), unordered. A routing hint only.

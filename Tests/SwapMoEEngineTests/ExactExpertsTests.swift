@@ -140,6 +140,31 @@ struct ExactExpertsTests {
         #expect(p.stats.prefetchHits + p.stats.misses == 2)
     }
 
+    @Test("the experts a pass's last token routed to are evicted last, and never by a prefetch")
+    func keepsLastToken() throws {
+        let f = try Fixture(.raw, layers: 1)
+        let p = try ExactExperts(archive: f.archive, slots: 3)
+        let key = { ExpertKey(layer: 0, expert: $0) }
+        func use(_ e: Int) throws { let w = try p.acquire(key(e)); #expect(f.matches(w, key(e))); p.release(key(e)) }
+        // A two-token prompt: the first token routes to experts 2 and 3, the last one to 1 and 6.
+        var probs = [Float](repeating: 0.01, count: 16)
+        probs[2] = 0.5; probs[3] = 0.4; probs[8 + 1] = 0.5; probs[8 + 6] = 0.4
+        var norms: [Float] = [1, 1]
+        probs.withUnsafeBufferPointer { p.observeRouting(layer: 0, tokens: 2, inputNorms: &norms, probabilities: $0.baseAddress!, experts: 8) }
+        for e in [1, 6, 2, 3] { try use(e) }
+        // Plain LRU would have dropped 1 (used first) for 3; 2 went instead.
+        #expect(p.slot(of: key(1)) != nil && p.slot(of: key(6)) != nil && p.slot(of: key(3)) != nil)
+        #expect(p.slot(of: key(2)) == nil)
+        #expect(p.prefetch([key(4), key(5)]) == 1, "only the one slot not holding a kept expert")
+        #expect(p.slot(of: key(1)) != nil && p.slot(of: key(6)) != nil)
+        // When only kept experts are left to evict, a load still takes one of them (the least recently used).
+        let q = try ExactExperts(archive: f.archive, slots: 2)
+        probs.withUnsafeBufferPointer { q.observeRouting(layer: 0, tokens: 2, inputNorms: &norms, probabilities: $0.baseAddress!, experts: 8) }
+        for e in [1, 6, 2] { let w = try q.acquire(key(e)); #expect(f.matches(w, key(e))); q.release(key(e)) }
+        #expect(q.slot(of: key(1)) == nil && q.slot(of: key(6)) != nil && q.slot(of: key(2)) != nil)
+        #expect(q.invariantViolations().isEmpty && p.invariantViolations().isEmpty)
+    }
+
     @Test("LRU evicts the least recently used, LFU the least frequently used")
     func policies() throws {
         let f = try Fixture(.raw)
