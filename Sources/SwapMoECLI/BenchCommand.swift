@@ -10,7 +10,9 @@ enum BenchCommand {
     usage: swapmoe bench <archive> [--prompt-tokens 64] [--gen-tokens 32] [--threads N] [--reps 3] [--json]
 
     Measures prefill and decode speed on fixed pseudo-random tokens after a warm-up run, and compares decode
-    with the memory-bandwidth roofline: bytes of weights read per token / measured DRAM read bandwidth.
+    with the memory-bandwidth roofline: bytes of weights read per token / measured DRAM read bandwidth. With
+    --max-rss, when decode reads experts from the disk, also with the disk limit: the archive's cold read
+    bandwidth (O_DIRECT, measured first in the same process) / bytes read per decoded token.
 
       --prompt-tokens N   prompt length for prefill (default 64)
       --gen-tokens N      tokens decoded one at a time (default 32)
@@ -54,6 +56,12 @@ enum BenchCommand {
 
     static func run(_ args: [String]) throws -> Int32 {
         let o = try parse(args)
+        // Under a cap experts may be read from the disk during decode; their bound is the disk's cold read
+        // bandwidth over the bytes read per token. Measured first, in this process (the same disk's speed differs
+        // between processes on some VMs), over the expert blocks, before anything of the archive is read.
+        let disk = o.engine.maxRSS == nil ? nil : (try? Archive(path: o.engine.archive)).flatMap { a in
+            measureDirectReadBandwidth(path: a.path, offset: a.experts.map(\.offset).min() ?? 0)
+        }
         let session = try ModelSession(o.engine, accept: .decoderOnly(command: "bench"))
         let model = session.model
         var rng = Sampler(seed: 1234)
@@ -76,6 +84,7 @@ enum BenchCommand {
         for _ in 0..<o.reps { let r = try once(); prefill.append(r.prefill); decode.append(r.decode); decodeBytes += r.decodeBytes }
         let ioPerToken = Double(decodeBytes) / Double(o.reps * o.gen)
         let bandwidth = try measureDRAMInChildProcess(threads: o.engine.threads)
+        let diskLimit = disk.flatMap { ioPerToken > 0 ? $0 * 1e9 / ioPerToken : nil }
         let active = activeBytesPerToken(session.archive.manifest)
         let roofline = bandwidth * 1e9 / Double(active)
         let dec = median(decode), pre = median(prefill)
@@ -86,7 +95,9 @@ enum BenchCommand {
             "dram_read_gb_s": bandwidth, "active_bytes_per_token": active, "roofline_tok_s": roofline,
             "roofline_fraction": roofline > 0 ? dec / roofline : 0, "prefill_speedup_per_token": dec > 0 ? pre / dec : 0,
             "peak_rss_bytes": ProcessMemory.peakRSS(), "decode_bytes_read_per_token": ioPerToken,
-        ].merging(session.expertStats) { a, _ in a }
+        ].merging(session.expertStats) { a, _ in a }.merging(diskLimit.map { limit in
+            ["disk_read_gb_s": disk!, "disk_limit_tok_s": limit, "disk_limit_fraction": dec / limit] as [String: Any]
+        } ?? [:]) { a, _ in a }
         if o.json {
             Terminal.out(try jsonLine(obj))
         } else {
@@ -97,6 +108,9 @@ enum BenchCommand {
             prefill is \(formatFixed(pre / max(dec, 1e-9), digits: 1))x faster per token than decode; \(o.engine.threads) threads, median of \(o.reps) after warm-up
             \(session.expertStatsLine) | decode reads \(ByteSize.format(Int(ioPerToken))) per token | peak RSS \(ByteSize.format(ProcessMemory.peakRSS()))
             """)
+            if let disk, let diskLimit {
+                Terminal.out("disk     \(formatFixed(diskLimit, digits: 2)) tok/s limit = \(formatFixed(disk, digits: 2)) GB/s cold read (O_DIRECT, this process) / \(ByteSize.format(Int(ioPerToken))) per token; reached \(formatFixed(100 * dec / diskLimit, digits: 1))%")
+            }
         }
         return 0
     }

@@ -211,6 +211,28 @@ public enum ProcessMemory {
     }
 }
 
+/// Sequential read bandwidth of the disk behind `path` in GB/s (1e9 bytes/s), bypassing the page cache: `O_DIRECT`
+/// reads of `request` bytes, one at a time (what `dd iflag=direct bs=4M` does), over `bytes` of the file from
+/// `offset`. Meant to be compared with I/O measured in the same process: on this project's VM the same disk
+/// reads at about 1.3 or 2.3 GB/s depending on the process. Uses one `request`-sized buffer, freed on return.
+/// Nil if the file cannot be opened with `O_DIRECT` or is too short.
+public func measureDirectReadBandwidth(path: String, offset: Int = 0, bytes: Int = 512 << 20, request: Int = 4 << 20) -> Double? {
+    guard FileHandleFD.directIOFlag != 0, let file = try? FileHandleFD(path: path, flags: O_RDONLY | FileHandleFD.directIOFlag),
+          let size = try? file.size() else { return nil }
+    let start = offset & ~4095
+    let total = min(bytes, size - start) & ~4095
+    guard total >= request else { return nil }
+    let buffer = UnsafeMutableRawPointer.allocate(byteCount: request, alignment: 4096)
+    defer { buffer.deallocate() }
+    let t0 = monotonicSeconds()
+    var done = 0
+    while done < total {
+        guard let n = try? file.pread(into: buffer, count: min(request, total - done), offset: start + done), n > 0 else { return nil }
+        done += n
+    }
+    return Double(total) / (monotonicSeconds() - t0) / 1e9
+}
+
 /// Monotonic wall clock in seconds.
 public func monotonicSeconds() -> Double {
     var ts = timespec()
