@@ -23,6 +23,20 @@ public enum ArchiveFormat {
     public static let flagShuffle: UInt32 = 1 << 1
 
     @inline(__always) public static func align(_ v: Int, _ a: Int) -> Int { (v + a - 1) / a * a }
+
+    /// Bytes of a buffer in which an expert block of `rawLength` bytes, stored as `codec` in `storedLength`
+    /// bytes, can be read and decoded in place: a raw block needs its length (rounded up to 4096); an LZ4 block
+    /// is read into the buffer's last `align(storedLength, 4096)` bytes and decoded to its front chunk by chunk,
+    /// which needs the raw length plus its chunk table and two 4096-byte blocks of alignment slack (see
+    /// `LZ4BlockLayout.inPlaceOffset`), or the aligned stored length if that is larger.
+    public static func inPlaceLength(rawLength: Int, storedLength: Int, codec: ExpertCodec) -> Int {
+        switch codec {
+        case .raw: return align(rawLength, blockAlignment)
+        case .lz4:
+            let table = lz4TrailerFixed + 4 * ((rawLength + chunkSize - 1) / chunkSize)
+            return max(align(rawLength + table, blockAlignment) + 2 * blockAlignment, align(storedLength, blockAlignment))
+        }
+    }
 }
 
 /// The fixed 64-byte header at offset 0. All integers little-endian.

@@ -47,6 +47,17 @@ public struct LZ4BlockLayout: Sendable {
     public var chunkCount: Int { storedSizes.count }
     public func storedRange(_ i: Int) -> Range<Int> { storedStarts[i]..<(storedStarts[i] + storedSizes[i]) }
 
+    /// Where the stored block may start in a buffer that also receives the decoded bytes from its front, chunk
+    /// by chunk in order (`decodeChunk`), so that decoding never overwrites stored bytes not yet decoded: the
+    /// largest `rawEnd(i) - storedEnd(i)` (at least 0). When every chunk is stored no larger than it decodes (the
+    /// packer's rule), this is at most `rawLength - (storedLength - trailerLength)`, so a buffer of
+    /// `ArchiveFormat.inPlaceLength` holding the block at its end always qualifies.
+    public var inPlaceOffset: Int {
+        var worst = 0
+        for i in 0..<chunkCount { worst = max(worst, min((i + 1) * chunkSize, rawLength) - (storedStarts[i] + storedSizes[i])) }
+        return worst
+    }
+
     /// The trailer's length from the block's last `ArchiveFormat.lz4TrailerFixed` bytes (`tail` ends where the
     /// block ends), or nil if they are not an LZ4 trailer. A reader that has only the block's end can learn
     /// from this how many more bytes the chunk table needs.
@@ -83,17 +94,21 @@ public struct LZ4BlockLayout: Sendable {
     }
 
     /// Decodes chunk `i` from `stored` (the whole stored block; only `storedRange(i)` is read) into its place in
-    /// `dst` (the block's `rawLength` raw bytes). `scratch` must hold one chunk when the block is shuffled.
+    /// `dst` (the block's `rawLength` raw bytes). `scratch` must hold one chunk when the block is shuffled or
+    /// when `stored` lies inside `dst` (in-place decoding, see `inPlaceOffset`): the chunk is then decoded into
+    /// `scratch` first, as LZ4 cannot decode onto its own input.
     public func decodeChunk(_ i: Int, stored: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer,
                             scratch: UnsafeMutableRawBufferPointer?, label: @autoclosure () -> String) throws(BlockDecodeError) {
         guard dst.count >= rawLength else { throw .init("\(label()): decode buffer smaller than the block") }
-        guard shuffle <= 1 || (scratch?.count ?? 0) >= min(chunkSize, rawLength) else {
+        let inPlace = UnsafeRawPointer(dst.baseAddress!) < stored.baseAddress! + stored.count
+            && stored.baseAddress! < UnsafeRawPointer(dst.baseAddress! + dst.count)
+        guard (shuffle <= 1 && !inPlace) || (scratch?.count ?? 0) >= min(chunkSize, rawLength) else {
             throw .init("\(label()): decode scratch buffer too small")
         }
         let rawStart = i * chunkSize
         let rawCount = min(chunkSize, rawLength - rawStart)
         let src = stored.baseAddress! + storedStarts[i], size = storedSizes[i]
-        let out = shuffle > 1 ? scratch!.baseAddress! : dst.baseAddress! + rawStart
+        let out = shuffle > 1 || inPlace ? scratch!.baseAddress! : dst.baseAddress! + rawStart
         if size == rawCount {
             out.copyMemory(from: src, byteCount: rawCount)
         } else {
@@ -101,7 +116,11 @@ public struct LZ4BlockLayout: Sendable {
                                         Int32(size), Int32(rawCount))
             guard n == Int32(rawCount) else { throw .init("\(label()): LZ4 chunk \(i) does not decode") }
         }
-        if shuffle > 1 { ByteShuffle.unshuffle(out, dst.baseAddress! + rawStart, count: rawCount, width: shuffle) }
+        if shuffle > 1 {
+            ByteShuffle.unshuffle(out, dst.baseAddress! + rawStart, count: rawCount, width: shuffle)
+        } else if inPlace {
+            (dst.baseAddress! + rawStart).copyMemory(from: out, byteCount: rawCount)
+        }
     }
 }
 

@@ -35,9 +35,12 @@ public final class Arena: @unchecked Sendable {
     public let isLocked: Bool
     private let base: UnsafeMutableRawPointer
 
-    /// The slot size that fits every expert of `archive`: the largest raw (decoded) block, rounded up to 4096.
+    /// The slot size that fits every expert of `archive`, loaded in place: the largest
+    /// `ArchiveFormat.inPlaceLength` (a raw block rounded up to 4096; an LZ4 block's raw length plus room to read
+    /// the stored block into the slot's end and decode it to the front), so loads need no staging buffer.
     public static func slotSize(for archive: Archive) -> Int {
-        slotSize(forRawLength: archive.experts.map(\.rawLength).max() ?? 0)
+        let longest = archive.experts.map { ArchiveFormat.inPlaceLength(rawLength: $0.rawLength, storedLength: $0.storedLength, codec: $0.codec) }.max()
+        return max(ArchiveFormat.blockAlignment, longest ?? 0)
     }
 
     /// `rawLength` rounded up to the 4096-byte block alignment (at least one block).

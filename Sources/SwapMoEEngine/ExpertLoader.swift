@@ -133,21 +133,18 @@ public final class ExpertLoader: Sendable {
     let core: LoaderCore
     private let workers: ConditionLock<[JoinableThread]>
 
-    /// Staging and scratch bytes one I/O thread needs for `archive` (multiply by `ioThreads` for the total).
-    public static func perThreadBuffers(for archive: Archive) -> (staging: Int, scratch: Int) {
+    /// Scratch bytes one I/O thread needs for `archive` (multiply by `ioThreads` for the total): one LZ4 chunk,
+    /// which each chunk is decoded into before it is un-shuffled or copied to its place in the slot (the stored
+    /// block is read into the slot itself, so there is no staging buffer); none if no block is LZ4.
+    public static func perThreadScratch(for archive: Archive) -> Int {
         let lz4 = archive.experts.filter { $0.codec == .lz4 }
-        let staging = lz4.isEmpty ? 0 : ArchiveFormat.align(lz4.map(\.storedLength).max()!, ArchiveFormat.blockAlignment)
-        let shuffled = lz4.filter { $0.shuffle > 1 }
-        let scratch = shuffled.isEmpty ? 0 : min(ArchiveFormat.chunkSize, shuffled.map(\.rawLength).max()!)
-        return (staging, scratch)
+        return lz4.isEmpty ? 0 : min(ArchiveFormat.chunkSize, lz4.map(\.rawLength).max()!)
     }
 
     /// `memoryOverhead` of a loader for `archive` with `options`, before creating it (for the planner).
     /// The mapped backend decodes nothing and allocates no buffers.
     public static func memoryOverhead(for archive: Archive, options: Options = .init(), mapped: Bool = false) -> Int {
-        if mapped { return 0 }
-        let b = perThreadBuffers(for: archive)
-        return options.ioThreads * (b.staging + b.scratch)
+        mapped ? 0 : options.ioThreads * perThreadScratch(for: archive)
     }
 
     /// A loader filling `arena`'s slots from `archive`.
@@ -181,11 +178,11 @@ public final class ExpertLoader: Sendable {
         let direct = (arena != nil && options.directIO) ? try? FileHandleFD(path: archive.path, flags: O_RDONLY | FileHandleFD.directIOFlag) : nil
         core = LoaderCore(archive: archive, arena: arena, slots: slots, buffered: buffered, direct: direct, verify: options.verifyChecksums)
 
-        let sizes = arena == nil ? (staging: 0, scratch: 0) : ExpertLoader.perThreadBuffers(for: archive)
-        memoryOverhead = options.ioThreads * (sizes.staging + sizes.scratch)
+        let scratch = arena == nil ? 0 : ExpertLoader.perThreadScratch(for: archive)
+        memoryOverhead = options.ioThreads * scratch
         var started: [JoinableThread] = []
         for i in 0..<options.ioThreads {
-            let buffers = WorkerBuffers(staging: sizes.staging, scratch: sizes.scratch, pieceReads: direct != nil && options.streamLZ4)
+            let buffers = WorkerBuffers(scratch: scratch, pieceReads: scratch > 0 && direct != nil && options.streamLZ4)
             let core = self.core
             do {
                 started.append(try JoinableThread(name: "swapmoe-io\(i)", stackSize: options.threadStackSize) { core.run(buffers) })
@@ -341,19 +338,17 @@ public final class ExpertLoader: Sendable {
 final class WorkerBuffers: @unchecked Sendable {
     // @unchecked Sendable: created by the loader's init and handed to exactly one worker thread, which is the
     // only one to use it; it is freed (deinit) after that thread has been joined, when the last reference goes.
-    let staging: UnsafeMutableRawBufferPointer
     let scratch: UnsafeMutableRawBufferPointer?
-    /// AIO piece reads for LZ4 blocks with O_DIRECT (nil: no staging, or the kernel refused an AIO context).
+    /// AIO piece reads for LZ4 blocks with O_DIRECT (nil: no LZ4 blocks, or the kernel refused an AIO context).
     let pieces: PieceReader?
     let hash = StreamingChecksum()
 
-    init(staging: Int, scratch: Int, pieceReads: Bool) {
-        self.staging = staging > 0 ? .allocate(byteCount: staging, alignment: ArchiveFormat.blockAlignment) : .init(start: nil, count: 0)
+    init(scratch: Int, pieceReads: Bool) {
         self.scratch = scratch > 0 ? .allocate(byteCount: scratch, alignment: 64) : nil
-        pieces = staging > 0 && pieceReads ? PieceReader() : nil
+        pieces = pieceReads ? PieceReader() : nil
     }
 
-    deinit { staging.deallocate(); scratch?.deallocate() }
+    deinit { scratch?.deallocate() }
 }
 
 /// The loader's shared state and the worker loop. Workers hold this, not the `ExpertLoader`, so dropping the
@@ -392,7 +387,7 @@ final class LoaderCore: Sendable {
     let verify: Bool
     /// Chunk tables of LZ4 blocks loaded once (verified), so later loads of the block decode from its first
     /// piece on instead of waiting for the trailer. Bookkeeping: 16 bytes per chunk of a block loaded.
-    let layouts: Mutex<[LZ4BlockLayout?]>
+    let layouts: ConditionLock<[LZ4BlockLayout?]>
     let lock: ConditionLock<State>
     let counters = Counters(count: 6)
 
@@ -407,7 +402,7 @@ final class LoaderCore: Sendable {
         self.buffered = buffered
         self.direct = direct
         self.verify = verify
-        layouts = Mutex(.init(repeating: nil, count: archive.experts.count))
+        layouts = ConditionLock(.init(repeating: nil, count: archive.experts.count))
         var queues = [[Request]](repeating: [], count: LoadPriority.allCases.count)
         for i in queues.indices { queues[i].reserveCapacity(slots) }
         lock = ConditionLock(State(slots: .init(repeating: .empty, count: slots), queued: .init(repeating: nil, count: slots),
@@ -477,42 +472,70 @@ final class LoaderCore: Sendable {
         return .success(())
     }
 
-    /// Arena backend: stored bytes go straight into the slot (raw) or into staging, then decode into the slot.
-    /// LZ4 blocks read with O_DIRECT are decoded chunk by chunk as their pieces land (`loadStreaming`).
+    /// Arena backend: stored bytes go straight into the slot. A raw block is its own weights; an LZ4 block is read
+    /// into the slot's end and decoded in place to its front (`ArchiveFormat.inPlaceLength`), chunk by chunk as
+    /// its AIO pieces land when reading with O_DIRECT (`loadStreaming`), else after reading it whole.
     private func loadIntoArena(_ e: ExpertEntry, entry: Int, dst: UnsafeMutableRawBufferPointer, _ b: WorkerBuffers) throws(ArchiveError) {
-        if e.codec == .lz4, let reader = b.pieces, let direct, directEnabled.load(ordering: .relaxed) {
+        if e.codec == .raw {
+            try read(e, into: dst)
+            try archive.verifyAndDecode(e, stored: UnsafeRawBufferPointer(start: dst.baseAddress, count: e.storedLength), into: dst,
+                                        scratch: nil, verify: verify, checksum: checksums[entry])
+            return
+        }
+        let tail = UnsafeMutableRawBufferPointer(rebasing: dst[(dst.count - ArchiveFormat.align(e.storedLength, ArchiveFormat.blockAlignment))...])
+        if let reader = b.pieces, let direct, directEnabled.load(ordering: .relaxed) {
             do {
-                if try loadStreaming(e, entry: entry, dst: dst, b, reader: reader, fd: direct.fd) { return }
+                if try loadStreaming(e, entry: entry, dst: dst, tail: tail, b, reader: reader, fd: direct.fd) { return }
             } catch .io(let err) where err.errno == EINVAL {
                 // The filesystem takes O_DIRECT opens but not these reads: fall through to `read`, which retries
                 // with O_DIRECT once and switches to buffered reads for good.
             }
         }
-        let target = e.codec == .raw ? dst : b.staging
-        precondition(target.count >= e.storedLength, "loader buffer smaller than a stored block")
-        try read(e, into: target)
-        try archive.verifyAndDecode(e, stored: UnsafeRawBufferPointer(start: target.baseAddress, count: e.storedLength), into: dst,
-                                    scratch: b.scratch, verify: verify, checksum: checksums[entry])
+        try read(e, into: tail)
+        let stored = UnsafeRawBufferPointer(start: tail.baseAddress, count: e.storedLength)
+        if verify && Checksum.xxh3(stored) != checksums[entry] { throw .checksumMismatch(path: archive.path, block: e.label) }
+        let layout = try lz4Layout(e, stored: stored, tailOffset: dst.count - tail.count)
+        for i in 0..<layout.chunkCount {
+            do { try layout.decodeChunk(i, stored: stored, into: dst, scratch: b.scratch, label: e.label) } catch {
+                throw .corruptBlock(path: archive.path, block: e.label, reason: error.reason)
+            }
+        }
     }
 
-    /// Reads an LZ4 block into staging as pieces submitted together and decodes each chunk into the slot as soon
-    /// as its stored bytes have landed (trailer first: it says where the chunks are). The checksum is computed
-    /// over the same bytes in order and checked at the end; a block that fails to decode is reported as a
-    /// checksum mismatch when its checksum is wrong too (the likelier cause). Returns false, having read
-    /// nothing, if the kernel refuses the AIO submission.
-    private func loadStreaming(_ e: ExpertEntry, entry: Int, dst: UnsafeMutableRawBufferPointer, _ b: WorkerBuffers,
-                               reader: PieceReader, fd: Int32) throws(ArchiveError) -> Bool {
-        precondition(b.staging.count >= ArchiveFormat.align(e.storedLength, ArchiveFormat.blockAlignment), "staging smaller than a stored block")
+    /// The chunk table of an LZ4 block read to `tailOffset` in its slot, checked to be decodable in place there.
+    private func lz4Layout(_ e: ExpertEntry, stored: UnsafeRawBufferPointer, tailOffset: Int) throws(ArchiveError) -> LZ4BlockLayout {
+        let layout: LZ4BlockLayout
+        do { layout = try LZ4BlockLayout(stored, rawLength: e.rawLength) } catch {
+            throw .corruptBlock(path: archive.path, block: e.label, reason: error.reason)
+        }
+        guard layout.inPlaceOffset <= tailOffset else {
+            throw .corruptBlock(path: archive.path, block: e.label, reason: "has LZ4 chunks stored larger than they decode (cannot be decoded in place)")
+        }
+        return layout
+    }
+
+    /// Reads an LZ4 block into the slot's end (`tail`) as pieces submitted together and decodes each chunk to
+    /// its place at the slot's front as soon as its stored bytes have landed (the trailer first, on the block's
+    /// first load: it says where the chunks are). The checksum is computed over the same bytes in order, each
+    /// chunk's before it is decoded (decoding only ever overwrites stored bytes already hashed), and checked at
+    /// the end; a block that fails to decode is reported as a checksum mismatch when its checksum is wrong too
+    /// (the likelier cause). Returns false, having read nothing, if the kernel refuses the AIO submission.
+    private func loadStreaming(_ e: ExpertEntry, entry: Int, dst: UnsafeMutableRawBufferPointer, tail: UnsafeMutableRawBufferPointer,
+                               _ b: WorkerBuffers, reader: PieceReader, fd: Int32) throws(ArchiveError) -> Bool {
         let known = layouts.withLock { $0[entry] }
-        guard try reader.start(fd: fd, offset: e.offset, length: e.storedLength, into: b.staging.baseAddress!, tailFirst: known == nil,
+        guard try reader.start(fd: fd, offset: e.offset, length: e.storedLength, into: tail.baseAddress!, tailFirst: known == nil,
                                path: archive.path) else { return false }
         defer { reader.drain() }
-        let stored = UnsafeRawBufferPointer(start: b.staging.baseAddress, count: e.storedLength)
+        let stored = UnsafeRawBufferPointer(start: tail.baseAddress, count: e.storedLength)
         let end = e.storedLength, fixed = ArchiveFormat.lz4TrailerFixed
-        let raw = UnsafeMutableRawBufferPointer(rebasing: dst[0..<e.rawLength])
+        b.hash.reset()
+        var hashed = 0
         func corrupt(_ reason: String) throws(ArchiveError) -> ArchiveError {
-            try reader.wait(for: 0..<end)
-            if verify && Checksum.xxh3(stored) != checksums[entry] { return .checksumMismatch(path: archive.path, block: e.label) }
+            try reader.wait(for: hashed..<end)
+            if verify {
+                b.hash.update(UnsafeRawBufferPointer(rebasing: stored[hashed..<end]))
+                if b.hash.digest != checksums[entry] { return .checksumMismatch(path: archive.path, block: e.label) }
+            }
             return .corruptBlock(path: archive.path, block: e.label, reason: reason)
         }
         let layout: LZ4BlockLayout
@@ -525,15 +548,18 @@ final class LoaderCore: Sendable {
                 throw try corrupt("has no LZ4 trailer")
             }
             try reader.wait(for: (end - length)..<end)
-            do { layout = try LZ4BlockLayout(stored, rawLength: e.rawLength) } catch { throw try corrupt(error.reason) }
+            do { layout = try lz4Layout(e, stored: stored, tailOffset: dst.count - tail.count) } catch {
+                if case .corruptBlock(_, _, let reason) = error { throw try corrupt(reason) }
+                throw error
+            }
         }
         let trailer = layout.trailerLength
-        b.hash.reset()
         for i in 0..<layout.chunkCount {
             let r = layout.storedRange(i)
             try reader.wait(for: r)
             if verify { b.hash.update(UnsafeRawBufferPointer(rebasing: stored[r])) }
-            do { try layout.decodeChunk(i, stored: stored, into: raw, scratch: b.scratch, label: e.label) } catch { throw try corrupt(error.reason) }
+            hashed = r.upperBound
+            do { try layout.decodeChunk(i, stored: stored, into: dst, scratch: b.scratch, label: e.label) } catch { throw try corrupt(error.reason) }
         }
         try reader.wait(for: (end - trailer)..<end)
         if verify {

@@ -21,6 +21,12 @@ struct ArenaTests {
         #expect(Arena.slotSize(forRawLength: 4097) == 8192)
         let f = try Fixture(.raw)
         #expect(Arena.slotSize(for: f.archive) == ArchiveFormat.align(f.archive.experts.map(\.rawLength).max()!, 4096))
+        // An LZ4 slot also holds the stored block at its end while it is decoded to the front: the raw length, its
+        // chunk table and two blocks of alignment slack.
+        let z = try Fixture(.lz4)
+        let raw = z.archive.experts.map(\.rawLength).max()!
+        let table = ArchiveFormat.lz4TrailerFixed + 4 * ((raw + ArchiveFormat.chunkSize - 1) / ArchiveFormat.chunkSize)
+        #expect(Arena.slotSize(for: z.archive) == ArchiveFormat.align(raw + table, 4096) + 8192)
     }
 
     /// Resident pages of an arena, from `mincore` (independent of whatever else the process allocates).
@@ -244,17 +250,17 @@ struct LoaderTests {
         #expect(throws: EngineError.self) { try ExpertLoader(mappedArchive: z.archive, slots: 2) }
     }
 
-    @Test("memoryOverhead is exactly the staging and scratch buffers, known before construction")
+    @Test("memoryOverhead is exactly one decode chunk per I/O thread for LZ4 (no staging), known before construction")
     func overhead() throws {
         for codec in Fixture.Codec.allCases {
             let f = try Fixture(codec)
             let opts = ExpertLoader.Options(ioThreads: 3)
             let arena = try Arena(archive: f.archive, slotCount: 1)
             let loader = try ExpertLoader(archive: f.archive, arena: arena, options: opts)
-            let b = ExpertLoader.perThreadBuffers(for: f.archive)
-            #expect(loader.memoryOverhead == 3 * (b.staging + b.scratch))
+            let scratch = ExpertLoader.perThreadScratch(for: f.archive)
+            #expect(loader.memoryOverhead == 3 * scratch)
             #expect(loader.memoryOverhead == ExpertLoader.memoryOverhead(for: f.archive, options: opts))
-            if codec == .raw { #expect(loader.memoryOverhead == 0) } else { #expect(b.staging > 0 && b.scratch > 0) }
+            if codec == .raw { #expect(scratch == 0) } else { #expect(scratch == min(ArchiveFormat.chunkSize, f.archive.experts.map(\.rawLength).max()!)) }
         }
     }
 }

@@ -20,8 +20,9 @@ final class Fixture: Sendable {
     let keys: [ExpertKey]
 
     enum Codec: String, CaseIterable, CustomStringConvertible, Sendable {
-        case raw, lz4
-        var description: String { rawValue == "raw" ? "raw" : "LZ4+shuffle" }
+        /// `lz4Plain`: LZ4 without the byte shuffle (on these weights most chunks end up stored as they are).
+        case raw, lz4, lz4Plain
+        var description: String { ["raw": "raw", "lz4": "LZ4+shuffle", "lz4Plain": "LZ4 without shuffle"][rawValue]! }
     }
 
     init(_ codec: Codec, layers: Int = 2, experts: Int = 8, hidden: Int = 80, intermediate: Int = 48, tag: String = #function) throws {
@@ -33,7 +34,7 @@ final class Fixture: Sendable {
         // the engine's TSan runs noisy). Serialising here gives TSan a pthread edge; packing is not under test.
         packLock.lock()
         defer { packLock.unlock() }
-        _ = try Packer.pack(PackOptions(input: dir + "/ckpt", output: out, compress: codec == .lz4 ? .lz4 : .none, shuffle: codec == .lz4))
+        _ = try Packer.pack(PackOptions(input: dir + "/ckpt", output: out, compress: codec == .raw ? .none : .lz4, shuffle: codec == .lz4))
         archive = try Archive(path: out)
         var exp: [ExpertKey: [UInt8]] = [:]
         for e in archive.experts { exp[ExpertKey(stack: e.stack, layer: e.layer, expert: e.expert)] = try archive.expertBytes(e) }
