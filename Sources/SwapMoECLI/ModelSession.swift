@@ -20,8 +20,8 @@ struct EngineOptions: Equatable {
     var eviction = Eviction.lru
     var swapInterval = 8
     var ioThreads = 2
-    /// MoE layers ahead whose likely experts the exact policy prefetches.
-    var prefetchDepth = 1
+    /// MoE layers ahead whose likely experts the exact policy prefetches (0: none).
+    var prefetchDepth = 0
     /// `pread` (O_DIRECT) or `buffered` (plain pread) into the arena (any archive), or `mmap` (raw archives: serve
     /// from the mapping, madvise in/out).
     var io = IOMode.pread
@@ -39,7 +39,7 @@ struct EngineOptions: Equatable {
         "  --evict lru|lfu      exact policy: which resident expert to evict (default lru)",
         "  --swap-interval N    swap policy: tokens between Virtual Expert updates (default 8)",
         "  --io-threads N       expert loader threads (default 2)",
-        "  --prefetch-depth N   exact policy: MoE layers ahead whose likely experts are prefetched (default 1)",
+        "  --prefetch-depth N   exact policy: MoE layers ahead whose likely experts are prefetched (default 0: none)",
         "  --calibration FILE   static policy: text whose routing picks each layer's fixed experts",
         "  --io pread|buffered|mmap  load experts with pread + O_DIRECT into the arena (default: from the disk,",
         "                       bypassing the page cache); buffered: plain pread (through the page cache); mmap, for",
@@ -58,7 +58,7 @@ struct EngineOptions: Equatable {
         }
         if let i = a.value("--swap-interval") { swapInterval = try parsePositive(i, "--swap-interval") }
         if let i = a.value("--io-threads") { ioThreads = try parsePositive(i, "--io-threads") }
-        if let d = a.value("--prefetch-depth") { prefetchDepth = try parsePositive(d, "--prefetch-depth") }
+        if let d = a.value("--prefetch-depth") { prefetchDepth = try parseNonNegative(d, "--prefetch-depth") }
         if let m = a.value("--io") {
             guard let v = IOMode(rawValue: m.lowercased()) else { throw UsageError("--io must be pread, buffered or mmap, not '\(m)'") }
             io = v

@@ -89,9 +89,12 @@ public final class DecoderModel {
     public private(set) var position = 0
     public private(set) var stats = ForwardStats()
     /// How many MoE layers ahead the routers are applied to the current hidden state to hint likely experts to a
-    /// provider that loads on demand (1: the next MoE layer only). Deeper hints give loads more time to finish
-    /// before the layer needs them, at the price of less accurate predictions.
-    public var prefetchDepth = 1
+    /// provider that loads on demand (1: the next MoE layer only; 0, the default: no such hints). Deeper hints
+    /// give loads more time to finish before the layer needs them, at the price of less accurate predictions.
+    /// Off by default because measured (Docs/Benchmarks.md) they cost more than they save: a hint comes one
+    /// layer (~1 ms) before a load that takes ~10 ms from disk, and each wrong one (about a fifth) evicts an
+    /// expert the cache would have served.
+    public var prefetchDepth = 0
     let layers: [DecoderLayer]
     let embed: Matrix
     let lmHead: Matrix
@@ -321,7 +324,7 @@ public final class DecoderModel {
     /// little from one layer to the next, which is what makes this prediction useful.
     private func predictNextLayers(after l: Int, tokens n: Int) {
         let e = spec.experts
-        for next in (l + 1..<spec.layers).lazy.filter(spec.isMoE).prefix(max(1, prefetchDepth)) {
+        for next in (l + 1..<spec.layers).lazy.filter(spec.isMoE).prefix(prefetchDepth) {
             guard let router = layers[next].router else { continue }
             // This layer's router logits are no longer needed once its tokens are assigned: reuse their buffer.
             matmul(ws.routerLogits, router, ws.xn, n)
