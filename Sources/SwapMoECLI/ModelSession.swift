@@ -138,7 +138,9 @@ final class ModelSession {
         self.plan = plan
         experts = try ModelSession.makeProvider(archive, policy: policy, plan: plan, planner: planner, options: o, tokenizer: tokenizer)
         if config.isEncoderDecoder {
-            seq2seq = try Seq2SeqModel(archive: archive, experts: experts, maxSource: o.context, maxTarget: o.context, threads: o.threads)
+            let model = try Seq2SeqModel(archive: archive, experts: experts, maxSource: o.context, maxTarget: o.context, threads: o.threads)
+            model.prefetchDepth = o.prefetchDepth
+            seq2seq = model
             decoder = nil
         } else {
             let model = try DecoderModel(archive: archive, experts: experts, context: o.context, threads: o.threads)

@@ -75,6 +75,10 @@ public final class Seq2SeqModel {
     /// Decoder positions filled so far for the current input.
     public private(set) var position = 0
     public internal(set) var stats = Seq2SeqStats()
+    /// Whether each sparse block applies the stack's next sparse block's router to its input and hints those
+    /// experts to a provider that loads on demand (0, the default: no hints; 1 or more: the next sparse block).
+    /// Off by default for the reason `DecoderModel.prefetchDepth` is.
+    public var prefetchDepth = 0
     /// Decoder tokens per batch within one `decode` call.
     let decodeBatch: Int
     let encoder: SwitchStack

@@ -341,7 +341,7 @@ extension Seq2SeqModel {
         }
         if experts.wantsPrefetch {
             experts.prefetch(stack: stack.name, layer: l, experts: assigned.indices.filter { !assigned[$0].isEmpty })
-            predictNextLayer(stack, after: l, tokens: n)
+            if prefetchDepth > 0 { predictNextLayer(stack, after: l, tokens: n) }
         }
         for (i, list) in assigned.enumerated() where !list.isEmpty {
             let key = ExpertKey(stack: stack.name, layer: l, expert: i)

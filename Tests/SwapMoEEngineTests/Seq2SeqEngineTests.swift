@@ -59,9 +59,9 @@ struct Seq2SeqEngineTests {
         #expect(throws: PlanError.self) { try planner.plan(cap: fixed + 5 * planner.slotSize, policy: .swap, ioThreads: 1) }
     }
 
-    @Test("exact policy under a cap gives the resident logits bit for bit and the same greedy ids",
-          arguments: TestPaths.seq2seqFixtures)
-    func exactUnderCap(folder: String) throws {
+    @Test("exact policy under a cap gives the resident logits bit for bit and the same greedy ids, with or without next-block hints",
+          arguments: TestPaths.seq2seqFixtures, [0, 1])
+    func exactUnderCap(folder: String, prefetchDepth: Int) throws {
         let dir = TestPaths.tempDir()
         defer { TestPaths.remove(dir) }
         let (archive, cases) = try Self.packed(folder, dir)
@@ -69,6 +69,7 @@ struct Seq2SeqEngineTests {
         // Two slots: far fewer than the experts of one layer, so both stacks keep evicting each other's experts.
         let exact = try ExactExperts(archive: archive, slots: 2, options: .init(loader: .init(ioThreads: 1), expertsPerToken: 1))
         let capped = try Self.model(archive, exact)
+        capped.prefetchDepth = prefetchDepth
         for cs in cases {
             try resident.encode(cs.inputIds)
             try capped.encode(cs.inputIds)
@@ -80,6 +81,7 @@ struct Seq2SeqEngineTests {
         }
         let st = exact.stats
         #expect(st.misses > 0 && st.evictions > 0 && st.failures == 0)
+        if prefetchDepth > 0 { #expect(st.prefetchLoads > 0) }
         let stacks = Set(exact.residentKeys.compactMap { k in k.map(\.stack) })
         #expect(stacks.isSubset(of: ["encoder", "decoder"]))
         #expect(exact.invariantViolations().isEmpty)
