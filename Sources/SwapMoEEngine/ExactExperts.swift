@@ -115,6 +115,11 @@ public final class ExactExperts: ExpertProvider, Sendable {
         /// and their union: the best guess for the next token's experts. Loads evict other experts first.
         var lastToken: [LayerID: [ExpertKey]] = [:]
         var kept: Set<ExpertKey> = []
+        /// Per MoE layer, the last token's next choice after its top-k, and their union: when a layer's routing
+        /// changes from one token to the next, the newcomer is most often this one. Evicted before other
+        /// experts of `kept`, after every other expert.
+        var runnerUp: [LayerID: ExpertKey] = [:]
+        var nextBest: Set<ExpertKey> = []
         /// Callers waiting for any slot to become evictable.
         var slotWaiters = 0
 
@@ -128,9 +133,11 @@ public final class ExactExperts: ExpertProvider, Sendable {
 
         mutating func touch(_ slot: Int) { tick &+= 1; lastUse[slot] = tick }
 
-        mutating func keep(_ keys: [ExpertKey], for layer: LayerID) {
+        mutating func keep(_ keys: [ExpertKey], runnerUp next: ExpertKey?, for layer: LayerID) {
             lastToken[layer] = keys
             kept = Set(lastToken.values.joined())
+            runnerUp[layer] = next
+            nextBest = Set(runnerUp.values)
         }
     }
 
@@ -151,18 +158,20 @@ public final class ExactExperts: ExpertProvider, Sendable {
     }
 
     /// Finds an unpinned slot not in `protected` (by key), frees it in the loader and forgets its expert.
-    /// `avoid` keys are taken only if nothing else is free (demand loads may displace announced experts,
-    /// prefetches may not: they pass them in `protected`). Returns nil if every candidate is pinned, protected
-    /// or in flight.
-    private func takeVictim(_ s: inout State, protected: Set<ExpertKey>, avoid: Set<ExpertKey>) -> Int? {
+    /// `avoid` lists key sets from the most to the least worth keeping: keys of one are taken only if nothing
+    /// outside it and the sets after it is free (demand loads may displace announced experts, prefetches may
+    /// not: they pass them in `protected`). Returns nil if every candidate is pinned, protected or in flight.
+    private func takeVictim(_ s: inout State, protected: Set<ExpertKey>, avoid: [Set<ExpertKey>]) -> Int? {
         var skip = Set<Int>()
-        for tier in 0..<2 {
+        let sets = avoid.filter { !$0.isEmpty }
+        for tier in 0...sets.count {
+            let spared = sets.prefix(sets.count - tier)
             while true {
                 var best = -1
                 var bestRank: (UInt64, UInt64) = (.max, .max)
                 for slot in 0..<slotCount where s.pins[slot] == 0 && !skip.contains(slot) {
                     if let k = s.keyIn[slot] {
-                        if protected.contains(k) || (tier == 0 && avoid.contains(k)) { continue }
+                        if protected.contains(k) || spared.contains(where: { $0.contains(k) }) { continue }
                     }
                     let r = evictionRank(s, slot)
                     if r < bestRank { bestRank = r; best = slot }
@@ -178,7 +187,6 @@ public final class ExactExperts: ExpertProvider, Sendable {
                 s.prefetched[best] = false
                 return best
             }
-            if avoid.isEmpty { break }
         }
         return nil
     }
@@ -218,7 +226,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
                     return .wait(slot)
                 }
                 if !counted { counters.add(Self.misses) }
-                guard let v = takeVictim(&s, protected: [], avoid: s.demand.union(s.kept)) else {
+                guard let v = takeVictim(&s, protected: [], avoid: [s.demand.union(s.kept), s.nextBest]) else {
                     s.slotWaiters += 1
                     return .full(loader.generation)
                 }
@@ -279,10 +287,17 @@ public final class ExactExperts: ExpertProvider, Sendable {
     /// layer's demand when `expertsPerToken` is set (see the type's documentation).
     public func observeRouting(stack: String, layer: Int, tokens: Int, inputNorms: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, experts: Int) {
         guard tokens > 0, experts > 0 else { return }
-        var last = [Int](repeating: 0, count: min(routedPerToken, experts))
-        topK(probabilities + (tokens - 1) * experts, n: experts, into: &last)
-        let lastKeys = last.map { ExpertKey(stack: stack, layer: layer, expert: $0) }
-        state.withLock { $0.keep(lastKeys, for: LayerID(stack: stack, layer: layer)) }
+        // The last token's top k+1: its top-k, and the least likely of them, its next choice.
+        let p = probabilities + (tokens - 1) * experts
+        var last = [Int](repeating: 0, count: min(routedPerToken + 1, experts))
+        topK(p, n: experts, into: &last)
+        var next: Int? = nil
+        if last.count > routedPerToken {
+            let i = last.indices.min { p[last[$0]] < p[last[$1]] || (p[last[$0]] == p[last[$1]] && last[$0] > last[$1]) }!
+            next = last.remove(at: i)
+        }
+        let key = { ExpertKey(stack: stack, layer: layer, expert: $0) }
+        state.withLock { $0.keep(last.map(key), runnerUp: next.map(key), for: LayerID(stack: stack, layer: layer)) }
         guard let k = options.expertsPerToken else { return }
         var wanted = [Bool](repeating: false, count: experts)
         var best = [Int](repeating: 0, count: min(k, experts))
@@ -308,7 +323,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
             var queued = 0
             for key in keys {
                 guard entryIndex[key] != nil, s.slotOf[key] == nil else { continue }
-                guard let v = takeVictim(&s, protected: protected, avoid: []) else { break }
+                guard let v = takeVictim(&s, protected: protected, avoid: [s.nextBest]) else { break }
                 do { try loader.load(key, into: v, priority: priority) } catch { break }
                 s.keyIn[v] = key
                 s.slotOf[key] = v

@@ -165,6 +165,26 @@ struct ExactExpertsTests {
         #expect(q.invariantViolations().isEmpty && p.invariantViolations().isEmpty)
     }
 
+    @Test("the last token's next choice after its top-k is evicted after other experts, before its top-k")
+    func keepsRunnerUp() throws {
+        let f = try Fixture(.raw, layers: 1)
+        let key = { ExpertKey(layer: 0, expert: $0) }
+        // One token: experts 1 and 6 routed, 4 its next choice.
+        var probs = [Float](repeating: 0.01, count: 8)
+        probs[1] = 0.5; probs[6] = 0.3; probs[4] = 0.15
+        var norm: Float = 1
+        for (slots, sequence, gone) in [(4, [1, 6, 4, 2, 3], 2), (3, [1, 6, 4, 2], 4)] {
+            let p = try ExactExperts(archive: f.archive, slots: slots)
+            probs.withUnsafeBufferPointer { p.observeRouting(layer: 0, tokens: 1, inputNorms: &norm, probabilities: $0.baseAddress!, experts: 8) }
+            for e in sequence { let w = try p.acquire(key(e)); #expect(f.matches(w, key(e))); p.release(key(e)) }
+            // LRU alone would have dropped 1, the least recently used.
+            #expect(p.slot(of: key(gone)) == nil, "\(slots) slots")
+            #expect(p.slot(of: key(1)) != nil && p.slot(of: key(6)) != nil)
+            if slots == 4 { #expect(p.slot(of: key(4)) != nil, "the next choice outlives an expert used after it") }
+            #expect(p.invariantViolations().isEmpty)
+        }
+    }
+
     @Test("LRU evicts the least recently used, LFU the least frequently used")
     func policies() throws {
         let f = try Fixture(.raw)
