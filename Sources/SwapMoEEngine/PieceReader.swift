@@ -13,7 +13,8 @@ import SwapMoEArchive
 /// the whole block, so a load costs about its read time rather than read time plus decode time. (Reading the
 /// pieces one after another was tried and is slower: a single small request at a time leaves the disk idle.)
 ///
-/// Every piece submitted is waited for before `read` returns or throws, so the buffer is never written after.
+/// `wait` waits for every piece in flight before it throws, and callers `drain` before they reuse the buffer, so
+/// no piece lands in it afterwards.
 final class PieceReader {
     /// Pieces are at least this long (multiples of 4096); a block with more than `maxPieces` of them uses
     /// longer ones.
@@ -39,9 +40,10 @@ final class PieceReader {
     private var fileOffset = 0
     private var fd: Int32 = -1
     private var buffer = UnsafeMutableRawPointer(bitPattern: 4096)!
-    /// Submission order (piece indices) and how many of them have been submitted.
+    /// Submission order (piece indices), how far along it submission is, and how many pieces the kernel took.
     private var order: [Int] = []
     private var submitted = 0
+    private var accepted = 0
 
     /// A reader, or nil if the kernel refuses an AIO context (no AIO support, `aio-max-nr` reached, or a
     /// seccomp policy); callers then read whole blocks with `pread`.
@@ -79,8 +81,9 @@ final class PieceReader {
         done = ranges.map { _ in false }
         order = tailFirst ? [ranges.count - 1] + ranges.indices.dropLast() : Array(ranges.indices)
         submitted = 0
+        accepted = 0
         do { try submitMore() } catch {
-            if submitted == 0, case .io(let e) = error, e.errno == EINVAL { return false }
+            if accepted == 0, case .io(let e) = error, e.errno == EINVAL { return false }
             throw error
         }
         return true
@@ -95,7 +98,7 @@ final class PieceReader {
             swapmoe_iocb_pread(cb, fd, buffer + r.lowerBound, UInt64(r.count), Int64(fileOffset + r.lowerBound), UInt64(piece))
             pointers[0] = cb
             let n = swapmoe_io_submit(context, 1, pointers)
-            if n == 1 { submitted += 1; outstanding += 1; continue }
+            if n == 1 { submitted += 1; accepted += 1; outstanding += 1; continue }
             let err = n < 0 ? errno : EIO
             if err == EINTR { continue }
             if err == EAGAIN && outstanding > 0 { reap(minimum: 1); continue }
