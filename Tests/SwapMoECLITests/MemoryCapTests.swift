@@ -119,7 +119,7 @@ struct MemoryCapTests {
         #expect(r.status == 1 && r.stderr.contains("re-pack without --compress"), "\(r.stderr)")
     }
 
-    @Test("bench under a cap stays under it (its DRAM probe runs in a child process)")
+    @Test("bench under a cap stays under it (its DRAM probe runs in a child process) and reports the disk limit")
     func benchUnderCap() throws {
         let m = try cappedModel()
         defer { TestPaths.remove(m.dir) }
@@ -128,7 +128,14 @@ struct MemoryCapTests {
                                                     "--policy", "exact", "--max-rss", "\(cap)", "--json"]))
         #expect((r["peak_rss_bytes"] as! Int) <= cap)
         #expect((r["dram_read_gb_s"] as! Double) > 0)
-        #expect(r["decode_bytes_read_per_token"] != nil)
+        let perToken = r["decode_bytes_read_per_token"] as! Double
+        // The disk limit (cold O_DIRECT bandwidth measured in the same process, over bytes read per token) is
+        // reported whenever decode read experts and the filesystem allows O_DIRECT.
+        if perToken > 0, let disk = r["disk_read_gb_s"] as? Double {
+            let limit = r["disk_limit_tok_s"] as! Double
+            #expect(disk > 0 && abs(limit - disk * 1e9 / perToken) < 1e-6 * limit)
+            #expect(abs((r["disk_limit_fraction"] as! Double) - (r["decode_tok_s"] as! Double) / limit) < 1e-9)
+        }
     }
 
     @Test("static keeps each layer's calibrated experts: under the cap, no stall, never swaps")
