@@ -27,8 +27,9 @@ public enum ArchiveFormat {
     /// Bytes of a buffer in which an expert block of `rawLength` bytes, stored as `codec` in `storedLength`
     /// bytes, can be read and decoded in place: a raw block needs its length (rounded up to 4096); an LZ4 block
     /// is read into the buffer's last `align(storedLength, 4096)` bytes and decoded to its front chunk by chunk,
-    /// which needs the raw length plus its chunk table and two 4096-byte blocks of alignment slack (see
-    /// `LZ4BlockLayout.inPlaceOffset`), or the aligned stored length if that is larger.
+    /// which needs the raw length plus its chunk table and two 4096-byte blocks of alignment slack when no chunk
+    /// is stored larger than it decodes (see `LZ4BlockLayout.decodeChunk`), or the aligned stored length if that
+    /// is larger.
     public static func inPlaceLength(rawLength: Int, storedLength: Int, codec: ExpertCodec) -> Int {
         switch codec {
         case .raw: return align(rawLength, blockAlignment)

@@ -47,17 +47,6 @@ public struct LZ4BlockLayout: Sendable {
     public var chunkCount: Int { storedSizes.count }
     public func storedRange(_ i: Int) -> Range<Int> { storedStarts[i]..<(storedStarts[i] + storedSizes[i]) }
 
-    /// Where the stored block may start in a buffer that also receives the decoded bytes from its front, chunk
-    /// by chunk in order (`decodeChunk`), so that decoding never overwrites stored bytes not yet decoded: the
-    /// largest `rawEnd(i) - storedEnd(i)` (at least 0). When every chunk is stored no larger than it decodes (the
-    /// packer's rule), this is at most `rawLength - (storedLength - trailerLength)`, so a buffer of
-    /// `ArchiveFormat.inPlaceLength` holding the block at its end always qualifies.
-    public var inPlaceOffset: Int {
-        var worst = 0
-        for i in 0..<chunkCount { worst = max(worst, min((i + 1) * chunkSize, rawLength) - (storedStarts[i] + storedSizes[i])) }
-        return worst
-    }
-
     /// The trailer's length from the block's last `ArchiveFormat.lz4TrailerFixed` bytes (`tail` ends where the
     /// block ends), or nil if they are not an LZ4 trailer. A reader that has only the block's end can learn
     /// from this how many more bytes the chunk table needs.
@@ -95,8 +84,13 @@ public struct LZ4BlockLayout: Sendable {
 
     /// Decodes chunk `i` from `stored` (the whole stored block; only `storedRange(i)` is read) into its place in
     /// `dst` (the block's `rawLength` raw bytes). `scratch` must hold one chunk when the block is shuffled or
-    /// when `stored` lies inside `dst` (in-place decoding, see `inPlaceOffset`): the chunk is then decoded into
-    /// `scratch` first, as LZ4 cannot decode onto its own input.
+    /// when `stored` lies inside `dst`: the chunk is then decoded into `scratch` first, as LZ4 cannot decode onto
+    /// its own input.
+    ///
+    /// In place (`stored` at the end of `dst`, see `ArchiveFormat.inPlaceLength`), chunks must be decoded in
+    /// order, and chunk `i`'s raw bytes may only cover stored bytes of chunks up to `i`, already decoded: that
+    /// holds whenever no chunk is stored larger than it decodes (the packer's rule); a chunk that would
+    /// overwrite stored bytes not yet decoded is refused before anything is written.
     public func decodeChunk(_ i: Int, stored: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer,
                             scratch: UnsafeMutableRawBufferPointer?, label: @autoclosure () -> String) throws(BlockDecodeError) {
         guard dst.count >= rawLength else { throw .init("\(label()): decode buffer smaller than the block") }
@@ -107,6 +101,12 @@ public struct LZ4BlockLayout: Sendable {
         }
         let rawStart = i * chunkSize
         let rawCount = min(chunkSize, rawLength - rawStart)
+        if inPlace {
+            let storedAt = stored.baseAddress! - UnsafeRawPointer(dst.baseAddress!)
+            guard storedAt >= 0, rawStart + rawCount <= storedAt + storedStarts[i] + storedSizes[i] else {
+                throw .init("\(label()): LZ4 chunk \(i) is stored larger than it decodes (cannot be decoded in place)")
+            }
+        }
         let src = stored.baseAddress! + storedStarts[i], size = storedSizes[i]
         let out = shuffle > 1 || inPlace ? scratch!.baseAddress! : dst.baseAddress! + rawStart
         if size == rawCount {

@@ -476,42 +476,18 @@ final class LoaderCore: Sendable {
     /// into the slot's end and decoded in place to its front (`ArchiveFormat.inPlaceLength`), chunk by chunk as
     /// its AIO pieces land when reading with O_DIRECT (`loadStreaming`), else after reading it whole.
     private func loadIntoArena(_ e: ExpertEntry, entry: Int, dst: UnsafeMutableRawBufferPointer, _ b: WorkerBuffers) throws(ArchiveError) {
-        if e.codec == .raw {
-            try read(e, into: dst)
-            try archive.verifyAndDecode(e, stored: UnsafeRawBufferPointer(start: dst.baseAddress, count: e.storedLength), into: dst,
-                                        scratch: nil, verify: verify, checksum: checksums[entry])
-            return
-        }
-        let tail = UnsafeMutableRawBufferPointer(rebasing: dst[(dst.count - ArchiveFormat.align(e.storedLength, ArchiveFormat.blockAlignment))...])
-        if let reader = b.pieces, let direct, directEnabled.load(ordering: .relaxed) {
+        let target = e.codec == .raw ? dst : UnsafeMutableRawBufferPointer(rebasing: dst[(dst.count - ArchiveFormat.align(e.storedLength, ArchiveFormat.blockAlignment))...])
+        if e.codec == .lz4, let reader = b.pieces, let direct, directEnabled.load(ordering: .relaxed) {
             do {
-                if try loadStreaming(e, entry: entry, dst: dst, tail: tail, b, reader: reader, fd: direct.fd) { return }
+                if try loadStreaming(e, entry: entry, dst: dst, tail: target, b, reader: reader, fd: direct.fd) { return }
             } catch .io(let err) where err.errno == EINVAL {
                 // The filesystem takes O_DIRECT opens but not these reads: fall through to `read`, which retries
                 // with O_DIRECT once and switches to buffered reads for good.
             }
         }
-        try read(e, into: tail)
-        let stored = UnsafeRawBufferPointer(start: tail.baseAddress, count: e.storedLength)
-        if verify && Checksum.xxh3(stored) != checksums[entry] { throw .checksumMismatch(path: archive.path, block: e.label) }
-        let layout = try lz4Layout(e, stored: stored, tailOffset: dst.count - tail.count)
-        for i in 0..<layout.chunkCount {
-            do { try layout.decodeChunk(i, stored: stored, into: dst, scratch: b.scratch, label: e.label) } catch {
-                throw .corruptBlock(path: archive.path, block: e.label, reason: error.reason)
-            }
-        }
-    }
-
-    /// The chunk table of an LZ4 block read to `tailOffset` in its slot, checked to be decodable in place there.
-    private func lz4Layout(_ e: ExpertEntry, stored: UnsafeRawBufferPointer, tailOffset: Int) throws(ArchiveError) -> LZ4BlockLayout {
-        let layout: LZ4BlockLayout
-        do { layout = try LZ4BlockLayout(stored, rawLength: e.rawLength) } catch {
-            throw .corruptBlock(path: archive.path, block: e.label, reason: error.reason)
-        }
-        guard layout.inPlaceOffset <= tailOffset else {
-            throw .corruptBlock(path: archive.path, block: e.label, reason: "has LZ4 chunks stored larger than they decode (cannot be decoded in place)")
-        }
-        return layout
+        try read(e, into: target)
+        try archive.verifyAndDecode(e, stored: UnsafeRawBufferPointer(start: target.baseAddress, count: e.storedLength), into: dst,
+                                    scratch: b.scratch, verify: verify, checksum: checksums[entry])
     }
 
     /// Reads an LZ4 block into the slot's end (`tail`) as pieces submitted together and decodes each chunk to
@@ -548,10 +524,7 @@ final class LoaderCore: Sendable {
                 throw try corrupt("has no LZ4 trailer")
             }
             try reader.wait(for: (end - length)..<end)
-            do { layout = try lz4Layout(e, stored: stored, tailOffset: dst.count - tail.count) } catch {
-                if case .corruptBlock(_, _, let reason) = error { throw try corrupt(reason) }
-                throw error
-            }
+            do { layout = try LZ4BlockLayout(stored, rawLength: e.rawLength) } catch { throw try corrupt(error.reason) }
         }
         let trailer = layout.trailerLength
         for i in 0..<layout.chunkCount {
