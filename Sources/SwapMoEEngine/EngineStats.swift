@@ -25,7 +25,7 @@ public struct LoaderStats: Sendable, Equatable {
     public var failures = 0
     /// Requests cancelled while still queued.
     public var cancelled = 0
-    /// Blocks read with O_DIRECT, bypassing the page cache (raw ones straight into the slot, LZ4 ones into staging).
+    /// Blocks read with O_DIRECT, bypassing the page cache (into their slot; LZ4 ones to its end, decoded in place).
     public var directReads = 0
     /// Of those, LZ4 blocks decoded chunk by chunk while their pieces were still arriving (AIO).
     public var streamedReads = 0

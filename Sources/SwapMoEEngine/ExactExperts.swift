@@ -24,7 +24,8 @@ public enum EvictionPolicy: Sendable, CaseIterable {
 ///   last token; loads evict any other unpinned expert before one of those, and prefetches never evict them.
 ///   The next token most often routes the same way, and after a prompt (whose many tokens route to most
 ///   experts of every layer) plain LRU would have evicted the early layers' experts the first generated
-///   token needs.
+///   token needs. Each layer's next choice of that token (its (k+1)-th expert) goes just before them
+///   (`KeptExperts`).
 /// - Routing announcement (`Options.expertsPerToken`): `observeRouting` computes each token's top-k experts
 ///   (what the decoder is about to acquire), makes them the "current demand" (protected from prefetch
 ///   eviction), and queues the missing ones at demand priority right away, so the I/O threads load them in
@@ -111,15 +112,8 @@ public final class ExactExperts: ExpertProvider, Sendable {
         var prefetched: [Bool]
         /// The experts the decoder is about to acquire (from routing announcement); prefetch never evicts them.
         var demand: Set<ExpertKey> = []
-        /// Per MoE layer, the experts the last token of the latest forward pass routed to (`observeRouting`),
-        /// and their union: the best guess for the next token's experts. Loads evict other experts first.
-        var lastToken: [LayerID: [ExpertKey]] = [:]
-        var kept: Set<ExpertKey> = []
-        /// Per MoE layer, the last token's next choice after its top-k, and their union: when a layer's routing
-        /// changes from one token to the next, the newcomer is most often this one. Evicted before other
-        /// experts of `kept`, after every other expert.
-        var runnerUp: [LayerID: ExpertKey] = [:]
-        var nextBest: Set<ExpertKey> = []
+        /// What the last token's routing says is worth keeping (`observeRouting`).
+        var kept = KeptExperts()
         /// Callers waiting for any slot to become evictable.
         var slotWaiters = 0
 
@@ -132,13 +126,6 @@ public final class ExactExperts: ExpertProvider, Sendable {
         }
 
         mutating func touch(_ slot: Int) { tick &+= 1; lastUse[slot] = tick }
-
-        mutating func keep(_ keys: [ExpertKey], runnerUp next: ExpertKey?, for layer: LayerID) {
-            lastToken[layer] = keys
-            kept = Set(lastToken.values.joined())
-            runnerUp[layer] = next
-            nextBest = Set(runnerUp.values)
-        }
     }
 
     private enum Step: Sendable {
@@ -157,38 +144,34 @@ public final class ExactExperts: ExpertProvider, Sendable {
         }
     }
 
-    /// Finds an unpinned slot not in `protected` (by key), frees it in the loader and forgets its expert.
-    /// `avoid` lists key sets from the most to the least worth keeping: keys of one are taken only if nothing
-    /// outside it and the sets after it is free (demand loads may displace announced experts, prefetches may
-    /// not: they pass them in `protected`). Returns nil if every candidate is pinned, protected or in flight.
-    private func takeVictim(_ s: inout State, protected: Set<ExpertKey>, avoid: [Set<ExpertKey>]) -> Int? {
+    /// Finds the unpinned slot whose expert is worth least (`worth`: nil = never take it; an empty slot is worth
+    /// 0), least recently (LRU) or least frequently (LFU) used among equals, frees it in the loader and forgets
+    /// its expert. Returns nil if every candidate is pinned, never to be taken, or in flight.
+    private func takeVictim(_ s: inout State, worth: (ExpertKey) -> Int?) -> Int? {
         var skip = Set<Int>()
-        let sets = avoid.filter { !$0.isEmpty }
-        for tier in 0...sets.count {
-            let spared = sets.prefix(sets.count - tier)
-            while true {
-                var best = -1
-                var bestRank: (UInt64, UInt64) = (.max, .max)
-                for slot in 0..<slotCount where s.pins[slot] == 0 && !skip.contains(slot) {
-                    if let k = s.keyIn[slot] {
-                        if protected.contains(k) || spared.contains(where: { $0.contains(k) }) { continue }
-                    }
-                    let r = evictionRank(s, slot)
-                    if r < bestRank { bestRank = r; best = slot }
+        while true {
+            var best = -1
+            var bestRank: (Int, UInt64, UInt64) = (.max, .max, .max)
+            for slot in 0..<slotCount where s.pins[slot] == 0 && !skip.contains(slot) {
+                var w = 0
+                if let k = s.keyIn[slot] {
+                    guard let v = worth(k) else { continue }
+                    w = v
                 }
-                guard best >= 0 else { break }
-                guard let old = loader.reclaim(slot: best) else { skip.insert(best); continue }
-                if let k = s.keyIn[best] {
-                    s.slotOf[k] = nil
-                    if case .ready = old { counters.add(Self.evictions) }
-                    if case .loading = old { counters.add(Self.cancelled) }
-                }
-                s.keyIn[best] = nil
-                s.prefetched[best] = false
-                return best
+                let r = evictionRank(s, slot)
+                if (w, r.0, r.1) < bestRank { bestRank = (w, r.0, r.1); best = slot }
             }
+            guard best >= 0 else { return nil }
+            guard let old = loader.reclaim(slot: best) else { skip.insert(best); continue }
+            if let k = s.keyIn[best] {
+                s.slotOf[k] = nil
+                if case .ready = old { counters.add(Self.evictions) }
+                if case .loading = old { counters.add(Self.cancelled) }
+            }
+            s.keyIn[best] = nil
+            s.prefetched[best] = false
+            return best
         }
-        return nil
     }
 
     // MARK: ExpertProvider
@@ -226,7 +209,9 @@ public final class ExactExperts: ExpertProvider, Sendable {
                     return .wait(slot)
                 }
                 if !counted { counters.add(Self.misses) }
-                guard let v = takeVictim(&s, protected: [], avoid: [s.demand.union(s.kept), s.nextBest]) else {
+                // Announced demand and the last token's experts go last, then its next choices.
+                let demand = s.demand, kept = s.kept
+                guard let v = takeVictim(&s, worth: { k in demand.contains(k) ? 2 : kept.rank(k) }) else {
                     s.slotWaiters += 1
                     return .full(loader.generation)
                 }
@@ -297,7 +282,11 @@ public final class ExactExperts: ExpertProvider, Sendable {
             next = last.remove(at: i)
         }
         let key = { ExpertKey(stack: stack, layer: layer, expert: $0) }
-        state.withLock { $0.keep(last.map(key), runnerUp: next.map(key), for: LayerID(stack: stack, layer: layer)) }
+        state.withLock { s in
+            let id = LayerID(stack: stack, layer: layer)
+            s.kept.lastToken[id] = last.map(key)
+            s.kept.runnerUp[id] = next.map(key)
+        }
         guard let k = options.expertsPerToken else { return }
         var wanted = [Bool](repeating: false, count: experts)
         var best = [Int](repeating: 0, count: min(k, experts))
@@ -319,11 +308,15 @@ public final class ExactExperts: ExpertProvider, Sendable {
     @discardableResult
     private func queueLoads(_ keys: [ExpertKey], priority: LoadPriority) -> Int {
         state.withLock { s in
-            let protected = s.demand.union(keys).union(s.kept)
+            // Never the demand, the other keys or the last token's experts; its next choices only if nothing else.
+            let protected = s.demand.union(keys), kept = s.kept
             var queued = 0
             for key in keys {
                 guard entryIndex[key] != nil, s.slotOf[key] == nil else { continue }
-                guard let v = takeVictim(&s, protected: protected, avoid: [s.nextBest]) else { break }
+                guard let v = takeVictim(&s, worth: { k in
+                    let rank = kept.rank(k)
+                    return protected.contains(k) || rank == 2 ? nil : rank
+                }) else { break }
                 do { try loader.load(key, into: v, priority: priority) } catch { break }
                 s.keyIn[v] = key
                 s.slotOf[key] = v
@@ -400,6 +393,21 @@ extension ExactExperts {
 struct LayerID: Hashable, Sendable {
     let stack: String
     let layer: Int
+}
+
+/// Per MoE layer, the experts the last token of the latest forward pass routed to (the best guess for the next
+/// token's experts) and its next choice after them (when a layer's routing changes from one token to the next,
+/// the newcomer is most often that one).
+struct KeptExperts: Sendable {
+    var lastToken: [LayerID: [ExpertKey]] = [:]
+    var runnerUp: [LayerID: ExpertKey] = [:]
+
+    /// 2 for one of the last token's top-k, 1 for its next choice, 0 otherwise: evicted in that order, last first.
+    func rank(_ key: ExpertKey) -> Int {
+        let layer = LayerID(stack: key.stack, layer: key.layer)
+        if lastToken[layer]?.contains(key) == true { return 2 }
+        return runnerUp[layer] == key ? 1 : 0
+    }
 }
 
 /// Indices of the `best.count` largest values (ties to the lower index), unordered. A routing hint only.

@@ -111,7 +111,7 @@ public struct Planner: Sendable {
     public var spareShare: Double
     /// Tokens in the swap policy's importance window.
     public var importanceWindow: Int
-    /// Loader buffers for one I/O thread (staging for compressed blocks, shuffle scratch).
+    /// Loader buffers for one I/O thread (one LZ4 chunk of decode scratch; none for raw archives).
     let perThreadIO: Int
 
     /// `runtime` is the decoder's own allocations for the chosen context (`DecoderModel.runtimeBytes`);
