@@ -12,7 +12,8 @@ enum BenchCommand {
     Measures prefill and decode speed on fixed pseudo-random tokens after a warm-up run, and compares decode
     with the memory-bandwidth roofline: bytes of weights read per token / measured DRAM read bandwidth. With
     --max-rss, when decode reads experts from the disk, also with the disk limit: the archive's cold read
-    bandwidth (O_DIRECT, measured first in the same process) / bytes read per decoded token.
+    bandwidth (O_DIRECT, measured first in the same process) / bytes read per decoded token, and with the lower
+    of the two limits (no engine can decode faster than either its memory or its disk allows).
 
       --prompt-tokens N   prompt length for prefill (default 64)
       --gen-tokens N      tokens decoded one at a time (default 32)
@@ -96,7 +97,8 @@ enum BenchCommand {
             "roofline_fraction": roofline > 0 ? dec / roofline : 0, "prefill_speedup_per_token": dec > 0 ? pre / dec : 0,
             "peak_rss_bytes": ProcessMemory.peakRSS(), "decode_bytes_read_per_token": ioPerToken,
         ].merging(session.expertStats) { a, _ in a }.merging(diskLimit.map { limit in
-            ["disk_read_gb_s": disk!, "disk_limit_tok_s": limit, "disk_limit_fraction": dec / limit] as [String: Any]
+            ["disk_read_gb_s": disk!, "disk_limit_tok_s": limit, "disk_limit_fraction": dec / limit,
+             "hardware_limit_tok_s": min(limit, roofline), "hardware_limit_fraction": dec / min(limit, roofline)] as [String: Any]
         } ?? [:]) { a, _ in a }
         if o.json {
             Terminal.out(try jsonLine(obj))
@@ -110,6 +112,8 @@ enum BenchCommand {
             """)
             if let disk, let diskLimit {
                 Terminal.out("disk     \(formatFixed(diskLimit, digits: 2)) tok/s limit = \(formatFixed(disk, digits: 2)) GB/s cold read (O_DIRECT, this process) / \(ByteSize.format(Int(ioPerToken))) per token; reached \(formatFixed(100 * dec / diskLimit, digits: 1))%")
+                let bound = min(diskLimit, roofline)
+                Terminal.out("limit    \(formatFixed(bound, digits: 2)) tok/s = the lower of the DRAM roofline and the disk limit (\(bound == diskLimit ? "disk" : "DRAM")-bound); reached \(formatFixed(100 * dec / bound, digits: 1))%")
             }
         }
         return 0

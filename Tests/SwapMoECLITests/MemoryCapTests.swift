@@ -119,7 +119,7 @@ struct MemoryCapTests {
         #expect(r.status == 1 && r.stderr.contains("re-pack without --compress"), "\(r.stderr)")
     }
 
-    @Test("bench under a cap stays under it (its DRAM probe runs in a child process) and reports the disk limit")
+    @Test("bench under a cap stays under it (its DRAM probe runs in a child process) and reports the disk and hardware limits")
     func benchUnderCap() throws {
         let m = try cappedModel()
         defer { TestPaths.remove(m.dir) }
@@ -135,6 +135,10 @@ struct MemoryCapTests {
             let limit = r["disk_limit_tok_s"] as! Double
             #expect(disk > 0 && abs(limit - disk * 1e9 / perToken) < 1e-6 * limit)
             #expect(abs((r["disk_limit_fraction"] as! Double) - (r["decode_tok_s"] as! Double) / limit) < 1e-9)
+            // The hardware limit is the lower of that and the DRAM roofline.
+            let bound = r["hardware_limit_tok_s"] as! Double
+            #expect(bound == min(limit, r["roofline_tok_s"] as! Double))
+            #expect(abs((r["hardware_limit_fraction"] as! Double) - (r["decode_tok_s"] as! Double) / bound) < 1e-9)
         }
     }
 
