@@ -7,7 +7,8 @@
 # of the model's bytes (dense + raw expert bytes) under --policy exact and swap. The page cache is dropped
 # before every run (needs root), so expert loads come from the disk. Prints one Markdown table row per run.
 # Also measures the disk's cold sequential read bandwidth with O_DIRECT (dd), the bound for exact's loads;
-# `bench` measures it again in its own process (the last column), since this VM's disk speed varies by process.
+# `bench` measures it again in its own process (the disk-limit column), since this VM's disk speed varies by
+# process; the last column is the lower of that limit and the DRAM roofline, whichever bounds decode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${SWAPMOE_BIN:-.build/release/swapmoe}
@@ -22,15 +23,15 @@ for a in "$@"; do
     mbps=$(dd if="$a" of=/dev/null bs=4M iflag=direct 2>&1 | awk '/copied/ {print $(NF-1), $NF}')
     echo "disk cold read of $a with O_DIRECT: $mbps" >&2
     model=$("$bin" inspect "$a" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["dense_bytes"] + d["expert_raw_bytes"])')
-    echo "| archive | policy | cap | cap bytes | decode tok/s | prefill tok/s | decode reads/token | stall s | swaps | peak RSS | disk limit tok/s (in-process GB/s), reached |"
-    echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| archive | policy | cap | cap bytes | decode tok/s | prefill tok/s | decode reads/token | stall s | swaps | peak RSS | disk limit tok/s (in-process GB/s), reached | lower of DRAM roofline and disk limit, reached |"
+    echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     row() { # policy label args...
         local policy=$1 label=$2; shift 2
         drop
         if out=$("$bin" bench "$a" --prompt-tokens "$prompt" --gen-tokens "$gen" --reps 1 --json "$@" 2>/tmp/bench_caps.err); then
             echo "$out" | python3 Tools/bench_row.py "$a" "$label" "$policy"
         else
-            echo "| ${a##*/} | $policy | $label | | fails: $(head -c 160 /tmp/bench_caps.err) | | | | | | |"
+            echo "| ${a##*/} | $policy | $label | | fails: $(head -c 160 /tmp/bench_caps.err) | | | | | | | |"
         fi
     }
     row resident "none" --policy resident

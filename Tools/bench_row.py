@@ -14,5 +14,8 @@ cells = [
     # Only for exact: swap's loads are off the token's path, so the disk does not bound its speed.
     f'{d["disk_limit_tok_s"]:.1f} ({d["disk_read_gb_s"]:.2f} GB/s), {d["disk_limit_fraction"]:.0%}'
     if "disk_limit_tok_s" in d and policy == "exact" else "-",
+    # The lower of that and the DRAM roofline (GB/s measured by bench / bytes of weights per token).
+    f'{d["hardware_limit_tok_s"]:.1f} ({"disk" if d["hardware_limit_tok_s"] == d["disk_limit_tok_s"] else "DRAM " + format(d["dram_read_gb_s"], ".0f") + " GB/s"}), {d["hardware_limit_fraction"]:.0%}'
+    if "hardware_limit_tok_s" in d and policy == "exact" else "-",
 ]
 print("| " + " | ".join(cells) + " |")

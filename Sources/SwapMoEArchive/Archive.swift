@@ -124,12 +124,12 @@ public final class Archive: Sendable {
 
     // MARK: Expert blocks
 
-    /// Reads an expert's stored block with `pread` into `staging` (at least `storedLength` bytes) and decodes
-    /// it into `dst` (at least `rawLength` bytes). With `verify`, the stored bytes' checksum is checked first.
-    /// `scratch` (one chunk) is needed for shuffled LZ4 blocks.
+    /// Reads an expert's stored block with `pread` into `staging` (at least `storedLength` bytes; unused for a raw
+    /// block, which is read straight into `dst`) and decodes it into `dst` (at least `rawLength` bytes). With
+    /// `verify`, the stored bytes' checksum is checked first. `scratch` (one chunk) is needed for shuffled LZ4 blocks.
     public func readExpert(_ e: ExpertEntry, into dst: UnsafeMutableRawBufferPointer, staging: UnsafeMutableRawBufferPointer,
                            scratch: UnsafeMutableRawBufferPointer?, verify: Bool = true) throws(ArchiveError) {
-        precondition(dst.count >= e.rawLength && staging.count >= e.storedLength, "expert buffers too small")
+        precondition(dst.count >= e.rawLength && (e.codec == .raw || staging.count >= e.storedLength), "expert buffers too small")
         let target = e.codec == .raw ? dst : staging
         let n: Int
         do { n = try file.pread(into: target.baseAddress!, count: e.storedLength, offset: e.offset) }

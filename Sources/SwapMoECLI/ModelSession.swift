@@ -23,7 +23,7 @@ struct EngineOptions: Equatable {
     /// MoE layers ahead whose likely experts the exact policy prefetches (0: none).
     var prefetchDepth = 0
     /// `pread` (O_DIRECT) or `buffered` (plain pread) into the arena (any archive), or `mmap` (raw archives: serve
-    /// from the mapping, madvise in/out).
+    /// from the mapping, madvise in/out; resident: in place instead of copied).
     var io = IOMode.pread
     /// Text whose routing picks the `static` policy's experts.
     var calibration: String?
@@ -44,6 +44,7 @@ struct EngineOptions: Equatable {
         "  --io pread|buffered|mmap  load experts with pread + O_DIRECT into the arena (default: from the disk,",
         "                       bypassing the page cache); buffered: plain pread (through the page cache); mmap, for",
         "                       raw archives: serve them from the file mapping, madvise(WILLNEED) in, MADV_DONTNEED out",
+        "                       (resident: in place, shared with other processes, instead of copied to huge pages)",
     ].joined(separator: "\n")
 
     init(archive: String, _ a: Arguments) throws(UsageError) {
@@ -157,7 +158,7 @@ final class ModelSession {
         let storage: ExpertStorage = o.io == .mmap ? .mapped : .arena()
         switch policy {
         case .resident:
-            return try ResidentExperts(archive: archive)
+            return try ResidentExperts(archive: archive, mapped: o.io == .mmap)
         case .exact:
             // One provider serves every stack (keys carry the stack).
             let slots = plan?.slots ?? archive.experts.count

@@ -4,15 +4,14 @@ import Foundation
 /// Measures memory read bandwidth: sums a `bytes`-sized Float buffer with SIMD on `threads` threads
 /// (rows split like a GEMV) and returns the best of several passes in GB/s (1e9 bytes/s).
 ///
-/// Pick `bytes` well above the last-level cache (e.g. 512 MiB) to measure DRAM. The buffer is mapped, touched
-/// once, then unmapped. It asks for transparent huge pages, as the expert arena does, so the figure is what the
-/// kernels can read at best (4 KiB pages read a few percent slower here) and a roofline built on it is not low.
+/// Pick `bytes` well above the last-level cache (e.g. 512 MiB) to measure DRAM. The buffer is `AnonymousMemory`
+/// (huge pages, as the expert arena and resident experts use), touched once, then unmapped: the figure is what
+/// the kernels can read at best (4 KiB pages read a few percent slower here), so a roofline built on it is not low.
 public func measureReadBandwidth(bytes: Int, threads: Int, passes: Int = 5) -> Double {
     let count = max(64, bytes / 4) & ~63
-    guard let mapped = mmap(nil, count * 4, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), mapped != MAP_FAILED else { return 0 }
-    defer { munmap(mapped, count * 4) }
-    _ = madvise(mapped, count * 4, MADV_HUGEPAGE)
-    let buf = mapped.bindMemory(to: Float.self, capacity: count)
+    guard let memory = try? AnonymousMemory(byteCount: count * 4) else { return 0 }
+    defer { withExtendedLifetime(memory) {} }
+    let buf = memory.base.bindMemory(to: Float.self, capacity: count)
     buf.initialize(repeating: 1, count: count)
     let pool = ThreadPool(threads: threads)
     let blocks = count / 64

@@ -33,6 +33,26 @@ struct DecoderTests {
         #expect(batch.allSatisfy { $0.isFinite })
     }
 
+    @Test("resident experts copied to huge-page memory and served in place from the mapping give identical logits")
+    func residentCopiedOrMapped() throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        try CheckpointMaker.mixtral(hidden: 64, intermediate: 32, layers: 2, experts: 4, vocab: 64).write(to: dir + "/ckpt")
+        let ids = [3, 1, 4, 1, 5, 9, 2, 6]
+        var results: [[Float]] = []
+        for lz4 in [false, true] {
+            let path = dir + (lz4 ? "/lz4.swm" : "/raw.swm")
+            _ = try Packer.pack(PackOptions(input: dir + "/ckpt", output: path, compress: lz4 ? .lz4 : .none, shuffle: lz4))
+            let archive = try Archive(path: path)
+            // `mapped` serves raw blocks in place; compressed ones are decoded into memory either way.
+            for mapped in [false, true] {
+                let model = try DecoderModel(archive: archive, experts: try ResidentExperts(archive: archive, mapped: mapped), context: 16, threads: 2)
+                results.append(try model.forward(ids))
+            }
+        }
+        for r in results.dropFirst() { #expect(r == results[0]) }
+    }
+
     @Test("batches smaller than the prompt give the same logits as one batch")
     func batching() throws {
         let maker = CheckpointMaker.mixtral(hidden: 96, intermediate: 40, layers: 2, experts: 4, vocab: 64)
