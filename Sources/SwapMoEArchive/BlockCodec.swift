@@ -93,33 +93,73 @@ public struct LZ4BlockLayout: Sendable {
     /// overwrite stored bytes not yet decoded is refused before anything is written.
     public func decodeChunk(_ i: Int, stored: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer,
                             scratch: UnsafeMutableRawBufferPointer?, label: @autoclosure () -> String) throws(BlockDecodeError) {
+        let inPlace = try checkPlace(i, stored: stored, into: dst, label: label())
+        if shuffle > 1 || inPlace {
+            guard let scratch else { throw .init("\(label()): decode scratch buffer too small") }
+            try decompressChunk(i, stored: stored, into: scratch, label: label())
+            placeChunk(i, from: UnsafeRawBufferPointer(scratch), into: dst)
+        } else {
+            try decompress(i, stored: stored, to: dst.baseAddress! + i * chunkSize, label: label())
+        }
+    }
+
+    /// Decoding split in two, so several threads can decode chunks of one block at once: `decompressChunk`
+    /// decodes chunk `i` into a thread's own `scratch` (one chunk), reading only `storedRange(i)` of `stored` and
+    /// writing nothing else, so it may run for any landed chunk while other chunks are being placed. Its bytes
+    /// are still shuffled, if the block is.
+    public func decompressChunk(_ i: Int, stored: UnsafeRawBufferPointer, into scratch: UnsafeMutableRawBufferPointer,
+                                label: @autoclosure () -> String) throws(BlockDecodeError) {
+        guard scratch.count >= min(chunkSize, rawLength) else { throw .init("\(label()): decode scratch buffer too small") }
+        try decompress(i, stored: stored, to: scratch.baseAddress!, label: label())
+    }
+
+    /// The second half: un-shuffles (or copies) chunk `i`'s bytes from `scratch`, where `decompressChunk` left
+    /// them, to their place in `dst`. In place, chunks must be placed in order, each after the chunks before it
+    /// (`decodeChunk`'s rule), and the same check refuses a chunk that would overwrite stored bytes of a later
+    /// chunk, before anything is written.
+    public func placeChunk(_ i: Int, from scratch: UnsafeRawBufferPointer, stored: UnsafeRawBufferPointer,
+                           into dst: UnsafeMutableRawBufferPointer, label: @autoclosure () -> String) throws(BlockDecodeError) {
+        _ = try checkPlace(i, stored: stored, into: dst, label: label())
+        placeChunk(i, from: scratch, into: dst)
+    }
+
+    private func placeChunk(_ i: Int, from scratch: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) {
+        let rawStart = i * chunkSize, rawCount = min(chunkSize, rawLength - rawStart)
+        if shuffle > 1 {
+            ByteShuffle.unshuffle(scratch.baseAddress!, dst.baseAddress! + rawStart, count: rawCount, width: shuffle)
+        } else {
+            (dst.baseAddress! + rawStart).copyMemory(from: scratch.baseAddress!, byteCount: rawCount)
+        }
+    }
+
+    /// Checks that chunk `i` fits `dst` and, when `stored` lies inside `dst` (in place), that its raw bytes end
+    /// before its own stored bytes do; returns whether it is in place.
+    private func checkPlace(_ i: Int, stored: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer,
+                            label: @autoclosure () -> String) throws(BlockDecodeError) -> Bool {
         guard dst.count >= rawLength else { throw .init("\(label()): decode buffer smaller than the block") }
         let inPlace = UnsafeRawPointer(dst.baseAddress!) < stored.baseAddress! + stored.count
             && stored.baseAddress! < UnsafeRawPointer(dst.baseAddress! + dst.count)
-        guard (shuffle <= 1 && !inPlace) || (scratch?.count ?? 0) >= min(chunkSize, rawLength) else {
-            throw .init("\(label()): decode scratch buffer too small")
-        }
-        let rawStart = i * chunkSize
-        let rawCount = min(chunkSize, rawLength - rawStart)
         if inPlace {
+            let rawStart = i * chunkSize, rawCount = min(chunkSize, rawLength - rawStart)
             let storedAt = stored.baseAddress! - UnsafeRawPointer(dst.baseAddress!)
             guard storedAt >= 0, rawStart + rawCount <= storedAt + storedStarts[i] + storedSizes[i] else {
                 throw .init("\(label()): LZ4 chunk \(i) is stored larger than it decodes (cannot be decoded in place)")
             }
         }
+        return inPlace
+    }
+
+    /// LZ4-decodes (or copies, for a chunk stored uncompressed) chunk `i` to `out` (room for its raw bytes).
+    private func decompress(_ i: Int, stored: UnsafeRawBufferPointer, to out: UnsafeMutableRawPointer,
+                            label: @autoclosure () -> String) throws(BlockDecodeError) {
+        let rawCount = min(chunkSize, rawLength - i * chunkSize)
         let src = stored.baseAddress! + storedStarts[i], size = storedSizes[i]
-        let out = shuffle > 1 || inPlace ? scratch!.baseAddress! : dst.baseAddress! + rawStart
         if size == rawCount {
             out.copyMemory(from: src, byteCount: rawCount)
         } else {
             let n = LZ4_decompress_safe(src.assumingMemoryBound(to: CChar.self), out.assumingMemoryBound(to: CChar.self),
                                         Int32(size), Int32(rawCount))
             guard n == Int32(rawCount) else { throw .init("\(label()): LZ4 chunk \(i) does not decode") }
-        }
-        if shuffle > 1 {
-            ByteShuffle.unshuffle(out, dst.baseAddress! + rawStart, count: rawCount, width: shuffle)
-        } else if inPlace {
-            (dst.baseAddress! + rawStart).copyMemory(from: out, byteCount: rawCount)
         }
     }
 }

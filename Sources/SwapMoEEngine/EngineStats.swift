@@ -29,6 +29,8 @@ public struct LoaderStats: Sendable, Equatable {
     public var directReads = 0
     /// Of those, LZ4 blocks decoded chunk by chunk while their pieces were still arriving (AIO).
     public var streamedReads = 0
+    /// LZ4 chunks an idle I/O thread decoded for a block another one was streaming in.
+    public var helpedChunks = 0
     public init() {}
 }
 

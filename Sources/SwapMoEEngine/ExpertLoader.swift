@@ -320,6 +320,7 @@ public final class ExpertLoader: Sendable {
         s.cancelled = core.counters.get(LoaderCore.cancelledCounter)
         s.directReads = core.counters.get(LoaderCore.directCounter)
         s.streamedReads = core.counters.get(LoaderCore.streamedCounter)
+        s.helpedChunks = core.counters.get(LoaderCore.helpedCounter)
         return s
     }
 
@@ -371,9 +372,52 @@ final class LoaderCore: Sendable {
         var completions: UInt64 = 0
         var paused = false
         var stopping = false
+        /// The streamed LZ4 block whose chunks idle workers help decode, if any (one at a time).
+        var decode: DecodeProgress?
+    }
+
+    /// A streamed LZ4 block that several workers decode (`loadStreaming`): the worker that reads it owns it and
+    /// hashes its chunks in order as they land; any worker (the owner included) claims a landed chunk, decodes it
+    /// into its own scratch buffer and, once every chunk before it is in place, places it. Decoding reads only
+    /// the chunk's stored bytes, and placing chunk `j` only overwrites stored bytes of chunks up to `j`, all
+    /// decoded and hashed by then (`LZ4BlockLayout.placeChunk` checks it), so nobody reads bytes being written.
+    final class DecodeJob: @unchecked Sendable {
+        // @unchecked Sendable: immutable. The slot memory it points to is shared under the protocol above, whose
+        // hand-offs (claims, landed and placed counts) all go through the loader's lock.
+        let layout: LZ4BlockLayout
+        let stored: UnsafeRawBufferPointer
+        let dst: UnsafeMutableRawBufferPointer
+        let label: String
+        init(layout: LZ4BlockLayout, stored: UnsafeRawBufferPointer, dst: UnsafeMutableRawBufferPointer, label: String) {
+            self.layout = layout; self.stored = stored; self.dst = dst; self.label = label
+        }
+    }
+
+    struct DecodeProgress: Sendable {
+        let job: DecodeJob
+        /// Chunks whose stored bytes have landed and been hashed, claimed by a decoder, and placed (in order).
+        var landed = 0, claimed = 0, placed = 0
+        /// Workers other than the owner decoding one of its chunks now.
+        var helpers = 0
+        /// Why decoding stopped early (a chunk that does not decode, or the owner gave up).
+        var failure: String?
+        init(job: DecodeJob) { self.job = job }
+    }
+
+    enum Claim { case chunk(Int), failed(String), done, none }
+
+    /// Claims the next landed chunk of the shared block, or says why there is none.
+    static func claim(_ s: inout State) -> Claim {
+        guard let d = s.decode else { return .none }
+        if let f = d.failure { return .failed(f) }
+        if d.placed == d.job.layout.chunkCount { return .done }
+        guard d.claimed < d.landed else { return .none }
+        s.decode!.claimed += 1
+        return .chunk(d.claimed)
     }
 
     static let loadsCounter = 0, bytesCounter = 1, failuresCounter = 2, cancelledCounter = 3, directCounter = 4, streamedCounter = 5
+    static let helpedCounter = 6
 
     let archive: Archive
     let arena: Arena?
@@ -389,7 +433,7 @@ final class LoaderCore: Sendable {
     /// piece on instead of waiting for the trailer. Bookkeeping: 16 bytes per chunk of a block loaded.
     let layouts: ConditionLock<[LZ4BlockLayout?]>
     let lock: ConditionLock<State>
-    let counters = Counters(count: 6)
+    let counters = Counters(count: 7)
 
     init(archive: Archive, arena: Arena?, slots: Int, buffered: FileHandleFD, direct: FileHandleFD?, verify: Bool) {
         self.archive = archive
@@ -426,20 +470,32 @@ final class LoaderCore: Sendable {
         }
     }
 
+    private enum Work { case load(Request), help(DecodeJob, Int) }
+
     /// The worker loop: take the most urgent request, load it without holding the lock, publish the result.
+    /// With nothing queued, help decode the chunks of a block another worker is streaming in.
     func run(_ buffers: WorkerBuffers) {
         while true {
-            let next: Request? = lock.wait { s -> Request?? in
+            let next: Work? = lock.wait { s -> Work?? in
                 if s.stopping { return .some(nil) }
                 if s.paused { return nil }
                 for p in LoadPriority.allCases.reversed() where !s.queues[p.rawValue].isEmpty {
                     let r = s.queues[p.rawValue].removeFirst()
                     s.queued[r.slot] = nil
-                    return .some(r)
+                    return .some(.load(r))
+                }
+                if buffers.scratch != nil, case .chunk(let j) = LoaderCore.claim(&s) {
+                    s.decode!.helpers += 1
+                    return .some(.help(s.decode!.job, j))
                 }
                 return nil
             }
-            guard let r = next else { return }
+            guard let work = next else { return }
+            guard case .load(let r) = work else {
+                if case .help(let job, let j) = work { decodeClaimed(job, j, scratch: buffers.scratch!, helper: true) }
+                counters.add(LoaderCore.helpedCounter)
+                continue
+            }
             let outcome = perform(r, buffers)
             lock.withLockNotifying { s in
                 s.completions &+= 1
@@ -526,13 +582,48 @@ final class LoaderCore: Sendable {
             try reader.wait(for: (end - length)..<end)
             do { layout = try LZ4BlockLayout(stored, rawLength: e.rawLength) } catch { throw try corrupt(error.reason) }
         }
-        let trailer = layout.trailerLength
-        for i in 0..<layout.chunkCount {
-            let r = layout.storedRange(i)
-            try reader.wait(for: r)
-            if verify { b.hash.update(UnsafeRawBufferPointer(rebasing: stored[r])) }
-            hashed = r.upperBound
-            do { try layout.decodeChunk(i, stored: stored, into: dst, scratch: b.scratch, label: e.label) } catch { throw try corrupt(error.reason) }
+        let trailer = layout.trailerLength, n = layout.chunkCount
+        let job = DecodeJob(layout: layout, stored: stored, dst: UnsafeMutableRawBufferPointer(rebasing: dst[0..<e.rawLength]), label: e.label)
+        let shared = n > 1 && lock.withLockNotifying { s -> Bool in
+            guard s.decode == nil, !s.stopping else { return false }
+            s.decode = DecodeProgress(job: job)
+            return true
+        }
+        if shared {
+            defer { retire(job) }
+            // Hash the chunks that have landed, in order, and offer them; decode one when there is one to claim,
+            // else wait for the next chunk's bytes (or for helpers to place the last ones).
+            var landed = 0
+            decoding: while true {
+                var more = false
+                while landed < n, try reader.hasLanded(layout.storedRange(landed)) {
+                    let r = layout.storedRange(landed)
+                    if verify { b.hash.update(UnsafeRawBufferPointer(rebasing: stored[r])) }
+                    hashed = r.upperBound
+                    landed += 1
+                    more = true
+                }
+                if more { lock.withLockNotifying { $0.decode!.landed = landed } }
+                switch lock.withLock({ LoaderCore.claim(&$0) }) {
+                case .chunk(let j): decodeClaimed(job, j, scratch: b.scratch!, helper: false)
+                case .failed(let reason): throw try corrupt(reason)
+                case .done: break decoding
+                case .none:
+                    if landed < n {
+                        try reader.wait(for: layout.storedRange(landed))
+                    } else {
+                        lock.wait { s in s.decode!.placed == n || s.decode!.failure != nil ? () : nil }
+                    }
+                }
+            }
+        } else {
+            for i in 0..<n {
+                let r = layout.storedRange(i)
+                try reader.wait(for: r)
+                if verify { b.hash.update(UnsafeRawBufferPointer(rebasing: stored[r])) }
+                hashed = r.upperBound
+                do { try layout.decodeChunk(i, stored: stored, into: dst, scratch: b.scratch, label: e.label) } catch { throw try corrupt(error.reason) }
+            }
         }
         try reader.wait(for: (end - trailer)..<end)
         if verify {
@@ -543,6 +634,36 @@ final class LoaderCore: Sendable {
         counters.add(LoaderCore.directCounter)
         counters.add(LoaderCore.streamedCounter)
         return true
+    }
+
+    /// Decodes chunk `j` of `job`, claimed by this worker, into `scratch`, waits until the chunks before it are in
+    /// place, and places it; a failure stops every decoder of the block (the owner reports it). A helper
+    /// (`helper`) leaves the job when done, which the owner waits for before it hands the slot on.
+    func decodeClaimed(_ job: DecodeJob, _ j: Int, scratch: UnsafeMutableRawBufferPointer, helper: Bool) {
+        var failure: String?
+        do { try job.layout.decompressChunk(j, stored: job.stored, into: scratch, label: job.label) } catch { failure = error.reason }
+        let turn = failure == nil && lock.wait { s -> Bool? in s.decode!.failure != nil ? false : s.decode!.placed == j ? true : nil }
+        if turn {
+            do { try job.layout.placeChunk(j, from: UnsafeRawBufferPointer(scratch), stored: job.stored, into: job.dst, label: job.label) }
+            catch { failure = error.reason }
+        }
+        lock.withLockNotifying { s in
+            if let failure { s.decode!.failure = s.decode!.failure ?? failure } else if turn { s.decode!.placed += 1 }
+            if helper { s.decode!.helpers -= 1 }
+        }
+    }
+
+    /// Ends the owner's shared decoding of `job`: unfinished, it is marked failed (so helpers waiting for their
+    /// turn give up); then the owner waits for the helpers still on a chunk, and withdraws the job.
+    private func retire(_ job: DecodeJob) {
+        lock.withLockNotifying { s in
+            if s.decode!.failure == nil && s.decode!.placed < job.layout.chunkCount { s.decode!.failure = "abandoned" }
+        }
+        lock.wait { s -> Void? in
+            guard s.decode!.helpers == 0 else { return nil }
+            s.decode = nil
+            return ()
+        }
     }
 
     /// Reads a block's stored bytes into `target` (4096-aligned, at least the stored length rounded up to 4096

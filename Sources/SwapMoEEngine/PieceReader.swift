@@ -112,12 +112,23 @@ final class PieceReader {
     func wait(for range: Range<Int>) throws(ArchiveError) {
         while true {
             if let failure { drain(); throw failure }
-            if ranges.indices.allSatisfy({ done[$0] || !ranges[$0].overlaps(range) }) { return }
+            if landed(range) { return }
             precondition(outstanding > 0, "waiting for pieces that were never submitted")
             reap(minimum: 1)
             if failure == nil { try submitMore() }
         }
     }
+
+    /// Whether every piece overlapping `range` has landed, without blocking: collects the completions there are
+    /// and submits more pieces first. Throws the first failure, as `wait` does.
+    func hasLanded(_ range: Range<Int>) throws(ArchiveError) -> Bool {
+        if outstanding > 0 { reap(minimum: 0) }
+        if let failure { drain(); throw failure }
+        try submitMore()
+        return landed(range)
+    }
+
+    private func landed(_ range: Range<Int>) -> Bool { ranges.indices.allSatisfy { done[$0] || !ranges[$0].overlaps(range) } }
 
     /// Waits for every piece in flight and submits no more; leaves any failure to be thrown by the next `wait`.
     func drain() {

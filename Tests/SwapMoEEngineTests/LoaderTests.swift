@@ -102,7 +102,9 @@ struct LoaderTests {
         }
         let streamed = stream && loader.usesDirectIO
         #expect(loader.stats.streamedReads == (streamed ? 4 : 0))
-        print("LZ4 loads streamed with AIO: \(loader.stats.streamedReads) of 4")
+        // One load at a time: the other I/O thread is idle and helps decode the streamed block's chunks.
+        if streamed { #expect(loader.stats.helpedChunks > 0) } else { #expect(loader.stats.helpedChunks == 0) }
+        print("LZ4 loads streamed with AIO: \(loader.stats.streamedReads) of 4, chunks decoded by the helping thread: \(loader.stats.helpedChunks)")
     }
 
     @Test("a block damaged on disk after its chunk table was cached still fails its checksum, with or without streaming",
@@ -123,9 +125,9 @@ struct LoaderTests {
         #expect(error.description.contains("checksum mismatch"), "\(error)")
     }
 
-    @Test("a corrupt multi-chunk LZ4 block fails with a checksum error wherever the damage is; the worker goes on",
-          arguments: ["payload start", "payload middle", "chunk table"])
-    func corruptLZ4(place: String) throws {
+    @Test("a corrupt multi-chunk LZ4 block fails with a checksum error wherever the damage is; the workers go on",
+          arguments: ["payload start", "payload middle", "chunk table"], [1, 2])
+    func corruptLZ4(place: String, ioThreads: Int) throws {
         let f = try Fixture(.lz4, layers: 1, experts: 3, hidden: 256, intermediate: 1536)
         let victim = f.entry(f.keys[1])
         let position = switch place {
@@ -135,8 +137,10 @@ struct LoaderTests {
         }
         let archive = try f.corruptedCopy(f.keys[1], at: position)
         let arena = try Arena(archive: archive, slotCount: 2)
-        let loader = try ExpertLoader(archive: archive, arena: arena, options: .init(ioThreads: 1))
+        let loader = try ExpertLoader(archive: archive, arena: arena, options: .init(ioThreads: ioThreads))
         try loader.load(f.keys[1], into: 1, priority: .demand)
+        // With two I/O threads the second is idle while the first streams the corrupt block: it helps decode it.
+        if ioThreads == 2 { _ = loader.waitUntilSettled(slot: 1) }
         try loader.load(f.keys[0], into: 0, priority: .demand)
         guard case .failed(let key, let error) = loader.waitUntilSettled(slot: 1) else {
             Issue.record("corrupt block loaded"); return
