@@ -107,6 +107,26 @@ struct LoaderTests {
         print("LZ4 loads streamed with AIO: \(loader.stats.streamedReads) of 4, chunks decoded by the helping thread: \(loader.stats.helpedChunks)")
     }
 
+    @Test("stress: multi-chunk LZ4 loads in flight together while idle I/O threads help decode them stay bit-identical")
+    func helpingStress() throws {
+        let f = try Fixture(.lz4, layers: 1, experts: 4, hidden: 256, intermediate: 1536)
+        let arena = try Arena(archive: f.archive, slotCount: 4)
+        let loader = try ExpertLoader(archive: f.archive, arena: arena, options: .init(ioThreads: 3))
+        var rng = SystemRandomNumberGenerator()
+        for round in 0..<30 {
+            // A varying number of loads at once: alone (two idle threads help), or overlapping (fewer helpers,
+            // and the second streamed block decodes by itself while the first is shared).
+            let keys = f.keys.shuffled(using: &rng).prefix(1 + round % f.keys.count)
+            for (slot, key) in keys.enumerated() { try loader.load(key, into: slot, priority: LoadPriority.allCases.randomElement(using: &rng)!) }
+            for (slot, key) in keys.enumerated() {
+                #expect(loader.waitUntilSettled(slot: slot).isReady(key), "round \(round)")
+                #expect(Array(UnsafeRawBufferPointer(rebasing: arena.slot(slot)[0..<f.entry(key).rawLength])) == f.expected[key]!, "round \(round)")
+            }
+        }
+        #expect(loader.stats.failures == 0)
+        print("helping stress: \(loader.stats.streamedReads) streamed loads, \(loader.stats.helpedChunks) chunks helped")
+    }
+
     @Test("a block damaged on disk after its chunk table was cached still fails its checksum, with or without streaming",
           arguments: [true, false])
     func corruptAfterCaching(stream: Bool) throws {
