@@ -242,6 +242,9 @@ final class ModelSession {
             let s = e.stats
             d.merge(["hits": s.hits, "misses": s.misses, "prefetch_hits": s.prefetchHits, "loads": s.loads, "bytes_read": s.bytesRead,
                      "stall_seconds": s.stallSeconds, "evictions": s.evictions, "allocated_slots": e.slotCount]) { a, _ in a }
+            // How the loads were read: O_DIRECT, streamed as AIO pieces (LZ4), chunks decoded by an idle I/O thread.
+            let l = e.loader.stats
+            d.merge(["direct_reads": l.directReads, "streamed_loads": l.streamedReads, "helped_chunks": l.helpedChunks]) { a, _ in a }
         default:
             guard !swaps.isEmpty else { break }
             let st = swaps.map(\.stats)

@@ -128,6 +128,9 @@ struct MemoryCapTests {
                                                     "--policy", "exact", "--max-rss", "\(cap)", "--json"]))
         #expect((r["peak_rss_bytes"] as! Int) <= cap)
         #expect((r["dram_read_gb_s"] as! Double) > 0)
+        // How exact's loads were read: streamed loads are O_DIRECT reads, which are loads.
+        let loads = r["loads"] as! Int, direct = r["direct_reads"] as! Int, streamed = r["streamed_loads"] as! Int
+        #expect(streamed <= direct && direct <= loads && (r["helped_chunks"] as! Int) >= 0)
         let perToken = r["decode_bytes_read_per_token"] as! Double
         // The disk limit (cold O_DIRECT bandwidth measured in the same process, over bytes read per token) is
         // reported whenever decode read experts and the filesystem allows O_DIRECT.
