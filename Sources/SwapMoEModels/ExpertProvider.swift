@@ -56,7 +56,9 @@ public final class ResidentExperts: ExpertProvider, @unchecked Sendable {
     public init(archive: Archive, mapped: Bool = false) throws {
         let copied = archive.experts.filter { !mapped || $0.codec != .raw }
         let total = copied.reduce(0) { $0 + ArchiveFormat.align($1.rawLength, ArchiveFormat.blockAlignment) }
-        storage = total > 0 ? try AnonymousMemory(byteCount: total) : nil
+        do { storage = total > 0 ? try AnonymousMemory(byteCount: total) : nil } catch {
+            throw ModelError.residentMemory(bytes: total, reason: error.description)
+        }
         var map: [ExpertKey: ExpertWeights] = [:]
         var offset = 0
         let stagingBytes = copied.filter { $0.codec != .raw }.map(\.storedLength).max() ?? 1

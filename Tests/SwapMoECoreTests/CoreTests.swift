@@ -3,6 +3,15 @@ import Testing
 
 @Suite("Core")
 struct CoreTests {
+    @Test("anonymous memory: zero-filled, writable, and a size the kernel refuses is an error, not a crash")
+    func anonymousMemory() throws {
+        let m = try AnonymousMemory(byteCount: 3 << 20, prefault: true)
+        #expect(m.bytes.allSatisfy { $0 == 0 })
+        m.bytes[m.byteCount - 1] = 7
+        #expect(m.bytes[m.byteCount - 1] == 7)
+        #expect(throws: SystemError.self) { _ = try AnonymousMemory(byteCount: 1 << 62) }
+    }
+
     @Test("sizes parse as users type them, in binary units")
     func byteSize() {
         #expect(ByteSize.parse("1.5G") == 1_610_612_736)
