@@ -109,6 +109,17 @@ public final class Archive: Sendable {
         try mapping.withBytes(t.offset..<(t.offset + t.length), body)
     }
 
+    /// Reads a dense tensor's bytes with `pread` (through the page cache, never faulting the mapping in) into
+    /// `dst` (at least `t.length` bytes) and checks its checksum.
+    public func readDense(_ t: DenseTensor, into dst: UnsafeMutableRawBufferPointer) throws(ArchiveError) {
+        precondition(dst.count >= t.length, "dense buffer too small")
+        let n: Int
+        do { n = try file.pread(into: dst.baseAddress!, count: t.length, offset: t.offset) } catch { throw .io(error) }
+        guard n == t.length else { throw .truncated(path: path, expected: t.offset + t.length, actual: t.offset + n) }
+        let stored = UnsafeRawBufferPointer(start: dst.baseAddress, count: t.length)
+        if Checksum.xxh3(stored) != UInt64(t.xxh3, radix: 16) { throw .checksumMismatch(path: path, block: "dense tensor '\(t.name)'") }
+    }
+
     /// Drops this process's mapped pages of a dense tensor (the page cache keeps them).
     public func releaseDense(_ t: DenseTensor) { mapping.release(t.offset..<(t.offset + t.length)) }
 

@@ -98,6 +98,8 @@ public final class DecoderModel {
     let layers: [DecoderLayer]
     let embed: Matrix
     let lmHead: Matrix
+    /// The huge-page copies the dense matrices point into (kept alive with the model).
+    let denseMemory: [AnonymousMemory]
     let finalNorm: [Float]
     let rope: RoPE
     let cache: KVCache
@@ -117,7 +119,8 @@ public final class DecoderModel {
         let s = spec
         let w = DenseWeights(archive: archive)
         let qd = s.heads * s.headDim, kvd = s.kvHeads * s.headDim
-        embed = try w.matrix("model.embed_tokens.weight", cols: s.hidden)
+        // Looked up by row only, unless it is also the LM head (tied): then every decode step reads all of it.
+        embed = try w.matrix("model.embed_tokens.weight", cols: s.hidden, inPlace: w.has("lm_head.weight"))
         guard embed.rows >= s.vocab else { throw ModelError.badTensor(name: "model.embed_tokens.weight", reason: "has \(embed.rows) rows for a vocabulary of \(s.vocab)") }
         lmHead = try w.has("lm_head.weight") ? w.matrix("lm_head.weight", cols: s.hidden) : embed
         finalNorm = try w.vector("model.norm.weight", count: s.hidden)
@@ -164,6 +167,7 @@ public final class DecoderModel {
         rope = RoPE(headDim: s.headDim, theta: Float(s.ropeTheta))
         cache = KVCache(layers: s.layers, context: context, stride: kvd)
         ws = Workspace(spec: s, capacity: max(1, batch), expertIntermediate: inter)
+        denseMemory = w.memory
     }
 
     /// Bytes this model allocates besides weights: KV cache and workspace (for the memory planner).

@@ -66,6 +66,7 @@ public enum ModelError: Error, CustomStringConvertible, Sendable {
     case inputTooLong(tokens: Int, limit: Int)
     case isDecoderOnly(family: String)
     case residentMemory(bytes: Int, reason: String)
+    case corruptArchive(String)
 
     public var description: String {
         switch self {
@@ -93,6 +94,8 @@ public enum ModelError: Error, CustomStringConvertible, Sendable {
             "the input has \(tokens) tokens, more than the \(limit) the model was set up for; raise --max-input or shorten the input"
         case .isDecoderOnly(let f):
             "\(f) is a decoder-only model; it runs through DecoderModel, not the sequence-to-sequence path"
+        case .corruptArchive(let message):
+            message
         case let .residentMemory(bytes, reason):
             "cannot allocate \(ByteSize.format(bytes)) to hold every expert resident (\(reason)); run under a cap with --max-rss SIZE (policy exact or swap), or serve a raw archive in place with --io mmap"
         case let .badExpertTensor(name, shape, expected):

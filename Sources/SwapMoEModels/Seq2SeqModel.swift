@@ -84,6 +84,8 @@ public final class Seq2SeqModel {
     let encoder: SwitchStack
     let decoder: SwitchStack
     let lmHead: Matrix
+    /// The huge-page copies the dense matrices point into (kept alive with the model).
+    let denseMemory: [AnonymousMemory]
     /// d_model^-0.5 with tied embeddings (T5 rescales before the shared output projection), else 1.
     let outputScale: Float
     let ws: Seq2SeqBuffers
@@ -127,6 +129,7 @@ public final class Seq2SeqModel {
         decodeBatch = max(1, batch)
         ws = Seq2SeqBuffers(config, capacity: max(maxSource, decodeBatch), maxSource: maxSource, maxTarget: maxTarget)
         load = [encoder, decoder].map { s in s.blocks.map { _ in [Int](repeating: 0, count: config.numExperts) } }
+        denseMemory = w.memory
     }
 
     /// Bytes this model allocates besides weights (for the memory planner): buffers and one batch of logits.

@@ -197,7 +197,7 @@ struct SwitchStack {
         index = name == "encoder" ? 0 : 1
         let d = c.dModel, inner = c.innerDim
         let shared = ["\(name).embed_tokens.weight", "shared.weight"]
-        embed = try w.matrix(shared, cols: d)
+        embed = try w.matrix(shared, cols: d, inPlace: true)  // looked up by row; a tied LM head is copied apart
         guard embed.rows >= c.vocabSize else { throw .badTensor(name: shared[0], reason: "has \(embed.rows) rows for a vocabulary of \(c.vocabSize)") }
         relativeBias = try w.vector("\(name).block.0.layer.0.SelfAttention.relative_attention_bias.weight",
                                     count: c.relativeAttentionNumBuckets * c.numHeads)

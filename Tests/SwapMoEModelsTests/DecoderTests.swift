@@ -53,6 +53,21 @@ struct DecoderTests {
         for r in results.dropFirst() { #expect(r == results[0]) }
     }
 
+    @Test("a damaged dense matrix is caught by its checksum when the model loads, naming the tensor")
+    func corruptDense() throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        try CheckpointMaker.mixtral(hidden: 64, intermediate: 32, layers: 2, experts: 4, vocab: 64).write(to: dir + "/ckpt")
+        _ = try Packer.pack(PackOptions(input: dir + "/ckpt", output: dir + "/m.swm"))
+        let name = "model.layers.1.self_attn.o_proj.weight"
+        let t = try #require(try Archive(path: dir + "/m.swm").dense(name))
+        try flipByte(dir + "/m.swm", at: t.offset + t.length / 2)
+        let archive = try Archive(path: dir + "/m.swm")
+        #expect {
+            try DecoderModel(archive: archive, experts: try ResidentExperts(archive: archive), context: 8, threads: 1)
+        } throws: { "\($0)".contains("checksum mismatch in dense tensor '\(name)'") && "\($0)".contains("re-pack") }
+    }
+
     @Test("batches smaller than the prompt give the same logits as one batch")
     func batching() throws {
         let maker = CheckpointMaker.mixtral(hidden: 96, intermediate: 40, layers: 2, experts: 4, vocab: 64)
