@@ -113,9 +113,7 @@ public final class Archive: Sendable {
     /// `dst` (at least `t.length` bytes) and checks its checksum.
     public func readDense(_ t: DenseTensor, into dst: UnsafeMutableRawBufferPointer) throws(ArchiveError) {
         precondition(dst.count >= t.length, "dense buffer too small")
-        let n: Int
-        do { n = try file.pread(into: dst.baseAddress!, count: t.length, offset: t.offset) } catch { throw .io(error) }
-        guard n == t.length else { throw .truncated(path: path, expected: t.offset + t.length, actual: t.offset + n) }
+        try readExactly(into: dst.baseAddress!, count: t.length, offset: t.offset)
         let stored = UnsafeRawBufferPointer(start: dst.baseAddress, count: t.length)
         if Checksum.xxh3(stored) != UInt64(t.xxh3, radix: 16) { throw .checksumMismatch(path: path, block: "dense tensor '\(t.name)'") }
     }
@@ -142,12 +140,16 @@ public final class Archive: Sendable {
                            scratch: UnsafeMutableRawBufferPointer?, verify: Bool = true) throws(ArchiveError) {
         precondition(dst.count >= e.rawLength && (e.codec == .raw || staging.count >= e.storedLength), "expert buffers too small")
         let target = e.codec == .raw ? dst : staging
-        let n: Int
-        do { n = try file.pread(into: target.baseAddress!, count: e.storedLength, offset: e.offset) }
-        catch { throw .io(error) }
-        guard n == e.storedLength else { throw .truncated(path: path, expected: e.offset + e.storedLength, actual: e.offset + n) }
+        try readExactly(into: target.baseAddress!, count: e.storedLength, offset: e.offset)
         try verifyAndDecode(e, stored: UnsafeRawBufferPointer(start: target.baseAddress, count: e.storedLength), into: dst,
                             scratch: scratch, verify: verify)
+    }
+
+    /// `pread`s `count` bytes at `offset`; a file that ends first is `.truncated`.
+    private func readExactly(into dst: UnsafeMutableRawPointer, count: Int, offset: Int) throws(ArchiveError) {
+        let n: Int
+        do { n = try file.pread(into: dst, count: count, offset: offset) } catch { throw .io(error) }
+        guard n == count else { throw .truncated(path: path, expected: offset + count, actual: offset + n) }
     }
 
     /// Checks an expert block's stored bytes against its checksum (when `verify`) and decodes them into `dst`

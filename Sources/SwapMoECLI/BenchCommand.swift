@@ -88,6 +88,8 @@ enum BenchCommand {
         let diskLimit = disk.flatMap { ioPerToken > 0 ? $0 * 1e9 / ioPerToken : nil }
         let active = activeBytesPerToken(session.archive.manifest)
         let roofline = bandwidth * 1e9 / Double(active)
+        // No engine decodes faster than either its memory or its disk allows.
+        let bound = diskLimit.map { min($0, roofline) }
         let dec = median(decode), pre = median(prefill)
         let obj: [String: Any] = [
             "prefill_tok_s": pre, "prefill_tok_s_min": prefill.min() ?? 0, "prefill_tok_s_max": prefill.max() ?? 0,
@@ -98,7 +100,7 @@ enum BenchCommand {
             "peak_rss_bytes": ProcessMemory.peakRSS(), "decode_bytes_read_per_token": ioPerToken,
         ].merging(session.expertStats) { a, _ in a }.merging(diskLimit.map { limit in
             ["disk_read_gb_s": disk!, "disk_limit_tok_s": limit, "disk_limit_fraction": dec / limit,
-             "hardware_limit_tok_s": min(limit, roofline), "hardware_limit_fraction": dec / min(limit, roofline)] as [String: Any]
+             "hardware_limit_tok_s": bound!, "hardware_limit_fraction": dec / bound!] as [String: Any]
         } ?? [:]) { a, _ in a }
         if o.json {
             Terminal.out(try jsonLine(obj))
@@ -110,9 +112,8 @@ enum BenchCommand {
             prefill is \(formatFixed(pre / max(dec, 1e-9), digits: 1))x faster per token than decode; \(o.engine.threads) threads, median of \(o.reps) after warm-up
             \(session.expertStatsLine) | decode reads \(ByteSize.format(Int(ioPerToken))) per token | peak RSS \(ByteSize.format(ProcessMemory.peakRSS()))
             """)
-            if let disk, let diskLimit {
+            if let disk, let diskLimit, let bound {
                 Terminal.out("disk     \(formatFixed(diskLimit, digits: 2)) tok/s limit = \(formatFixed(disk, digits: 2)) GB/s cold read (O_DIRECT, this process) / \(ByteSize.format(Int(ioPerToken))) per token; reached \(formatFixed(100 * dec / diskLimit, digits: 1))%")
-                let bound = min(diskLimit, roofline)
                 Terminal.out("limit    \(formatFixed(bound, digits: 2)) tok/s = the lower of the DRAM roofline and the disk limit (\(bound == diskLimit ? "disk" : "DRAM")-bound); reached \(formatFixed(100 * dec / bound, digits: 1))%")
             }
         }

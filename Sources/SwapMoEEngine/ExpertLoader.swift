@@ -490,11 +490,14 @@ final class LoaderCore: Sendable {
                 }
                 return nil
             }
-            guard let work = next else { return }
-            guard case .load(let r) = work else {
-                if case .help(let job, let j) = work { decodeClaimed(job, j, scratch: buffers.scratch!, helper: true) }
+            let r: Request
+            switch next {
+            case nil: return
+            case .help(let job, let j):
+                decodeClaimed(job, j, scratch: buffers.scratch!, helper: true)
                 counters.add(LoaderCore.helpedCounter)
                 continue
+            case .load(let request): r = request
             }
             let outcome = perform(r, buffers)
             lock.withLockNotifying { s in
@@ -583,6 +586,12 @@ final class LoaderCore: Sendable {
             do { layout = try LZ4BlockLayout(stored, rawLength: e.rawLength) } catch { throw try corrupt(error.reason) }
         }
         let trailer = layout.trailerLength, n = layout.chunkCount
+        /// Hashes chunk `i`'s stored bytes, which must have landed, in order after the chunks before it.
+        func hash(chunk i: Int) {
+            let r = layout.storedRange(i)
+            if verify { b.hash.update(UnsafeRawBufferPointer(rebasing: stored[r])) }
+            hashed = r.upperBound
+        }
         let job = DecodeJob(layout: layout, stored: stored, dst: UnsafeMutableRawBufferPointer(rebasing: dst[0..<e.rawLength]), label: e.label)
         let shared = n > 1 && lock.withLockNotifying { s -> Bool in
             guard s.decode == nil, !s.stopping else { return false }
@@ -597,9 +606,7 @@ final class LoaderCore: Sendable {
             decoding: while true {
                 var more = false
                 while landed < n, try reader.hasLanded(layout.storedRange(landed)) {
-                    let r = layout.storedRange(landed)
-                    if verify { b.hash.update(UnsafeRawBufferPointer(rebasing: stored[r])) }
-                    hashed = r.upperBound
+                    hash(chunk: landed)
                     landed += 1
                     more = true
                 }
@@ -618,10 +625,8 @@ final class LoaderCore: Sendable {
             }
         } else {
             for i in 0..<n {
-                let r = layout.storedRange(i)
-                try reader.wait(for: r)
-                if verify { b.hash.update(UnsafeRawBufferPointer(rebasing: stored[r])) }
-                hashed = r.upperBound
+                try reader.wait(for: layout.storedRange(i))
+                hash(chunk: i)
                 do { try layout.decodeChunk(i, stored: stored, into: dst, scratch: b.scratch, label: e.label) } catch { throw try corrupt(error.reason) }
             }
         }

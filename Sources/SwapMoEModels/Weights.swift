@@ -68,8 +68,9 @@ public struct ExpertWeights: Sendable {
 /// the copy cannot be allocated, the mapping serves it. The copies live in `memory`, which the model keeps.
 final class DenseWeights {
     let archive: Archive
-    private(set) var memory: [AnonymousMemory] = []
-    private var copies: [String: UnsafeRawPointer] = [:]
+    /// The huge-page copy of each tensor copied so far, by name.
+    private var copies: [String: AnonymousMemory] = [:]
+    var memory: [AnonymousMemory] { Array(copies.values) }
 
     init(archive: Archive) { self.archive = archive }
 
@@ -95,11 +96,10 @@ final class DenseWeights {
     private func bytes(of t: DenseTensor, inPlace: Bool) throws(ModelError) -> UnsafeRawPointer {
         let mapped = archive.withDenseBytes(t) { $0.baseAddress! }
         if inPlace || t.length == 0 { return mapped }
-        if let copy = copies[t.name] { return copy }
+        if let copy = copies[t.name] { return UnsafeRawPointer(copy.base) }
         guard let m = try? AnonymousMemory(byteCount: t.length) else { return mapped }
         do { try archive.readDense(t, into: m.bytes) } catch { throw .corruptArchive(error.description) }
-        memory.append(m)
-        copies[t.name] = UnsafeRawPointer(m.base)
+        copies[t.name] = m
         return UnsafeRawPointer(m.base)
     }
 
