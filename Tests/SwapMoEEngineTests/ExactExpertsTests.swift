@@ -165,6 +165,32 @@ struct ExactExpertsTests {
         #expect(q.invariantViolations().isEmpty && p.invariantViolations().isEmpty)
     }
 
+    @Test("with fewer slots than the layers' top-k, the expert needed furthest ahead goes first (not LRU's next one)")
+    func fewerSlotsThanKept() throws {
+        let layers = 6, slots = 7
+        let f = try Fixture(.raw, layers: layers)
+        let p = try ExactExperts(archive: f.archive, slots: slots)
+        // Every token routes each layer to experts 1 and 6: 12 uses per pass over the layers, 7 slots. LRU evicts
+        // the expert used longest ago, which in a cycle is the one needed next, and misses on every use.
+        var probs = [Float](repeating: 0.01, count: 8)
+        probs[1] = 0.5; probs[6] = 0.3
+        var norm: Float = 1
+        var missesPerPass: [Int] = []
+        for _ in 0..<10 {
+            let before = p.stats.misses
+            for l in 0..<layers {
+                probs.withUnsafeBufferPointer { p.observeRouting(layer: l, tokens: 1, inputNorms: &norm, probabilities: $0.baseAddress!, experts: 8) }
+                for e in [1, 6] { let k = ExpertKey(layer: l, expert: e); let w = try p.acquire(k); #expect(f.matches(w, k)); p.release(k) }
+            }
+            missesPerPass.append(p.stats.misses - before)
+        }
+        // All the slots but one keep serving from pass to pass: at most 12 - 6 misses per pass after the first
+        // (Belady's optimum averages 12 * 5 / 11 = 5.45 over a long cycle; LRU's is 12).
+        #expect(missesPerPass.first == 2 * layers)
+        #expect(missesPerPass.dropFirst().allSatisfy { $0 <= 2 * layers - (slots - 1) }, "misses per pass: \(missesPerPass)")
+        #expect(p.invariantViolations().isEmpty)
+    }
+
     @Test("the last token's next choice after its top-k is evicted after other experts, before its top-k")
     func keepsRunnerUp() throws {
         let f = try Fixture(.raw, layers: 1)
