@@ -313,22 +313,27 @@ public final class ExactExperts: ExpertProvider, Sendable {
     }
 
     /// Queues prefetch-priority loads of `keys` (in order) into free or evictable slots. Never evicts a pinned
-    /// expert, an expert of the current demand, or one of `keys`; stops when no such slot is left. Already
-    /// resident or loading experts are skipped. Returns how many loads were queued.
+    /// expert, an expert of the current demand, or one of `keys`, nor one of the last token's experts unless the
+    /// key is of the layer being computed (the decoder queues a layer's experts together, so they load in
+    /// parallel); stops when no such slot is left. Already resident or loading experts are skipped. Returns how
+    /// many loads were queued.
     @discardableResult
     public func prefetch(_ keys: [ExpertKey]) -> Int { queueLoads(keys, priority: .prefetch) }
 
     @discardableResult
     private func queueLoads(_ keys: [ExpertKey], priority: LoadPriority) -> Int {
         state.withLock { s in
-            // Never the demand, the other keys or the last token's experts; its next choices only if nothing else.
+            // Never the demand or the other keys; the last token's experts only for an expert of the layer being
+            // computed (which a miss would load now anyway, evicting the same one), its next choices only if
+            // nothing else.
             let protected = s.demand.union(keys), kept = s.kept
             var queued = 0
             for key in keys {
                 guard entryIndex[key] != nil, s.slotOf[key] == nil else { continue }
+                let now = kept.current == LayerID(stack: key.stack, layer: key.layer)
                 guard let v = takeVictim(&s, worth: { k in
                     let rank = kept.rank(k)
-                    return protected.contains(k) || rank == 2 ? nil : rank
+                    return protected.contains(k) || (rank == 2 && !now) ? nil : rank
                 }) else { break }
                 do { try loader.load(key, into: v, priority: priority) } catch { break }
                 s.keyIn[v] = key

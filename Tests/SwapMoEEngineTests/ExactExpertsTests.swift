@@ -140,9 +140,9 @@ struct ExactExpertsTests {
         #expect(p.stats.prefetchHits + p.stats.misses == 2)
     }
 
-    @Test("the experts a pass's last token routed to are evicted last, and never by a prefetch")
+    @Test("the experts a pass's last token routed to are evicted last, and never by a hint for a layer ahead")
     func keepsLastToken() throws {
-        let f = try Fixture(.raw, layers: 1)
+        let f = try Fixture(.raw, layers: 2)
         let p = try ExactExperts(archive: f.archive, slots: 3)
         let key = { ExpertKey(layer: 0, expert: $0) }
         func use(_ e: Int) throws { let w = try p.acquire(key(e)); #expect(f.matches(w, key(e))); p.release(key(e)) }
@@ -155,8 +155,19 @@ struct ExactExpertsTests {
         // Plain LRU would have dropped 1 (used first) for 3; 2 went instead.
         #expect(p.slot(of: key(1)) != nil && p.slot(of: key(6)) != nil && p.slot(of: key(3)) != nil)
         #expect(p.slot(of: key(2)) == nil)
-        #expect(p.prefetch([key(4), key(5)]) == 1, "only the one slot not holding a kept expert")
-        #expect(p.slot(of: key(1)) != nil && p.slot(of: key(6)) != nil)
+        // A prefetch for a layer ahead (a hint) takes only the slot not holding a kept expert.
+        let next = { ExpertKey(layer: 1, expert: $0) }
+        #expect(p.prefetch([next(4), next(5)]) == 1, "only the one slot not holding a kept expert")
+        #expect(p.slot(of: key(1)) != nil && p.slot(of: key(6)) != nil && p.slot(of: next(4)) != nil)
+        // The experts of the layer being computed, queued together as the decoder does, take kept slots, as
+        // their misses would.
+        let r = try ExactExperts(archive: f.archive, slots: 2)
+        probs.withUnsafeBufferPointer { r.observeRouting(layer: 0, tokens: 2, inputNorms: &norms, probabilities: $0.baseAddress!, experts: 8) }
+        for e in [1, 6] { let w = try r.acquire(key(e)); #expect(f.matches(w, key(e))); r.release(key(e)) }
+        #expect(r.prefetch([next(4)]) == 0, "a hint evicts no kept expert")
+        probs.withUnsafeBufferPointer { r.observeRouting(layer: 1, tokens: 2, inputNorms: &norms, probabilities: $0.baseAddress!, experts: 8) }
+        #expect(r.prefetch([next(1), next(6)]) == 2, "layer 1 is being computed")
+        #expect(r.invariantViolations().isEmpty)
         // When only kept experts are left to evict, a load still takes one of them (the least recently used).
         let q = try ExactExperts(archive: f.archive, slots: 2)
         probs.withUnsafeBufferPointer { q.observeRouting(layer: 0, tokens: 2, inputNorms: &norms, probabilities: $0.baseAddress!, experts: 8) }
