@@ -4,7 +4,8 @@
 #   bash Tools/bench_caps.sh ARCHIVE [ARCHIVE...]
 #
 # For each archive, runs `swapmoe bench` without a cap (resident) and with --max-rss at 25%, 45%, 70% and 100%
-# of the model's bytes (dense + raw expert bytes) under --policy exact and swap. The page cache is dropped
+# of the model's bytes (dense + raw expert bytes) under --policy exact and swap. Other caps and policies:
+# CAPS="20 30 35" POLICIES=exact (no resident row then, unless POLICIES names it). The page cache is dropped
 # before every run (needs root), so expert loads come from the disk. Prints one Markdown table row per run.
 # Also measures the disk's cold sequential read bandwidth with O_DIRECT (dd), the bound for exact's loads;
 # `bench` measures it again in its own process (the disk-limit column), since this VM's disk speed varies by
@@ -34,9 +35,12 @@ for a in "$@"; do
             echo "| ${a##*/} | $policy | $label | | fails: $(head -c 160 /tmp/bench_caps.err) | | | | | | | |"
         fi
     }
-    row resident "none" --policy resident
-    for pct in 25 45 70 100; do
+    policies=${POLICIES:-resident exact swap}
+    case " $policies " in *" resident "*) row resident "none" --policy resident ;; esac
+    for pct in ${CAPS:-25 45 70 100}; do
         cap=$((model * pct / 100))
-        for policy in exact swap; do row "$policy" "$pct%" --policy "$policy" --max-rss "$cap"; done
+        for policy in $policies; do
+            [ "$policy" = resident ] || row "$policy" "$pct%" --policy "$policy" --max-rss "$cap"
+        done
     done
 done
