@@ -428,10 +428,11 @@ struct KeptExperts: Sendable {
     /// How many layer steps from the current layer until `key`'s layer is computed again: 0 for the current
     /// layer, 1 for the next, ..., `passLength - 1` for the one just computed, and `passLength` (the next pass)
     /// for an expert of the current layer already used since its routing was observed. An expert of another
-    /// stack than the current one (an encoder's, while decoding) is not needed within this pass either.
+    /// stack than the current one (an encoder's, while decoding: needed again only for the next input) is
+    /// further than any of this stack's.
     func stepsUntilUse(_ key: ExpertKey, usedSinceObserved: Bool) -> Int {
         let n = passLength[key.stack] ?? (key.layer + 1)
-        guard let c = current, c.stack == key.stack else { return n }
+        guard let c = current, c.stack == key.stack else { return Int(Int32.max) }
         let steps = ((key.layer - c.layer) % n + n) % n
         return steps == 0 && usedSinceObserved ? n : steps
     }

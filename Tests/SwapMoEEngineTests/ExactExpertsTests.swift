@@ -202,6 +202,17 @@ struct ExactExpertsTests {
         #expect(p.invariantViolations().isEmpty)
     }
 
+    @Test("steps until an expert's layer comes again: ahead in this pass, behind in the next, other stacks last")
+    func stepsUntilUse() {
+        var kept = KeptExperts()
+        kept.passLength = ["decoder": 6, "encoder": 4]
+        kept.current = LayerID(stack: "decoder", layer: 4)
+        let d = { ExpertKey(stack: "decoder", layer: $0, expert: 0) }
+        #expect([4, 5, 0, 1, 2, 3].map { kept.stepsUntilUse(d($0), usedSinceObserved: false) } == [0, 1, 2, 3, 4, 5])
+        #expect(kept.stepsUntilUse(d(4), usedSinceObserved: true) == 6, "used in this layer: next pass")
+        #expect(kept.stepsUntilUse(ExpertKey(stack: "encoder", layer: 1, expert: 0), usedSinceObserved: false) > 6)
+    }
+
     @Test("the last token's next choice after its top-k is evicted after other experts, before its top-k")
     func keepsRunnerUp() throws {
         let f = try Fixture(.raw, layers: 1)
