@@ -68,6 +68,24 @@ struct DecoderTests {
         } throws: { "\($0)".contains("checksum mismatch in dense tensor '\(name)'") && "\($0)".contains("re-pack") }
     }
 
+    @Test("resident experts copied on several threads: the same logits; a damaged block fails the load, named")
+    func residentCopyThreads() throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        try CheckpointMaker.mixtral(hidden: 64, intermediate: 32, layers: 2, experts: 4, vocab: 64).write(to: dir + "/ckpt")
+        _ = try Packer.pack(PackOptions(input: dir + "/ckpt", output: dir + "/m.swm", compress: .lz4, shuffle: true))
+        let archive = try Archive(path: dir + "/m.swm")
+        let ids = [3, 1, 4, 1, 5, 9, 2, 6]
+        let logits = try [1, 3, 8].map { threads in
+            try DecoderModel(archive: archive, experts: try ResidentExperts(archive: archive, copyThreads: threads), context: 16, threads: 1).forward(ids)
+        }
+        #expect(logits[1] == logits[0] && logits[2] == logits[0])
+        let e = archive.experts[5]
+        try flipByte(dir + "/m.swm", at: e.offset + e.storedLength / 3)
+        let damaged = try Archive(path: dir + "/m.swm")
+        #expect { try ResidentExperts(archive: damaged, copyThreads: 3) } throws: { "\($0)".contains(e.label) }
+    }
+
     @Test("batches smaller than the prompt give the same logits as one batch")
     func batching() throws {
         let maker = CheckpointMaker.mixtral(hidden: 96, intermediate: 40, layers: 2, experts: 4, vocab: 64)
