@@ -22,6 +22,8 @@ struct EngineOptions: Equatable {
     var ioThreads = 2
     /// MoE layers ahead whose likely experts the exact policy prefetches (0: none).
     var prefetchDepth = 0
+    /// MoE layers ahead whose last-token experts the exact policy loads while the current layer computes.
+    var lookahead = 2
     /// `pread` (O_DIRECT) or `buffered` (plain pread) into the arena (any archive), or `mmap` (raw archives: serve
     /// from the mapping, madvise in/out; resident: in place instead of copied).
     var io = IOMode.pread
@@ -30,7 +32,7 @@ struct EngineOptions: Equatable {
     enum IOMode: String, Equatable { case pread, buffered, mmap }
 
     static let optionNames: [String: [String]] = [
-        "--threads": ["-t"], "--ctx": ["-c"], "--policy": [], "--max-rss": [], "--evict": [], "--swap-interval": [], "--io-threads": [], "--io": [], "--calibration": [], "--prefetch-depth": [],
+        "--threads": ["-t"], "--ctx": ["-c"], "--policy": [], "--max-rss": [], "--evict": [], "--swap-interval": [], "--io-threads": [], "--io": [], "--calibration": [], "--prefetch-depth": [], "--lookahead": [],
     ]
 
     static let help = [
@@ -40,6 +42,8 @@ struct EngineOptions: Equatable {
         "  --swap-interval N    swap policy: tokens between Virtual Expert updates (default 8)",
         "  --io-threads N       expert loader threads (default 2)",
         "  --prefetch-depth N   exact policy: MoE layers ahead whose likely experts are prefetched (default 0: none)",
+        "  --lookahead N        exact policy: layers ahead whose experts of the last token are loaded while this",
+        "                       layer computes, when the cap cannot hold every layer's (default 2; 0: none)",
         "  --calibration FILE   static policy: text whose routing picks each layer's fixed experts",
         "  --io pread|buffered|mmap  load experts with pread + O_DIRECT into the arena (default: from the disk,",
         "                       bypassing the page cache); buffered: plain pread (through the page cache); mmap, for",
@@ -60,6 +64,7 @@ struct EngineOptions: Equatable {
         if let i = a.value("--swap-interval") { swapInterval = try parsePositive(i, "--swap-interval") }
         if let i = a.value("--io-threads") { ioThreads = try parsePositive(i, "--io-threads") }
         if let d = a.value("--prefetch-depth") { prefetchDepth = try parseNonNegative(d, "--prefetch-depth") }
+        if let d = a.value("--lookahead") { lookahead = try parseNonNegative(d, "--lookahead") }
         if let m = a.value("--io") {
             guard let v = IOMode(rawValue: m.lowercased()) else { throw UsageError("--io must be pread, buffered or mmap, not '\(m)'") }
             io = v
@@ -163,7 +168,8 @@ final class ModelSession {
             // One provider serves every stack (keys carry the stack).
             let slots = plan?.slots ?? archive.experts.count
             return try ExactExperts(archive: archive, slots: slots,
-                                    options: .init(policy: o.eviction == .lfu ? .lfu : .lru, storage: storage, loader: loader))
+                                    options: .init(policy: o.eviction == .lfu ? .lfu : .lru, storage: storage, loader: loader,
+                                                   lookahead: o.lookahead))
         case .swap:
             guard let plan else { throw SessionError.policyNeedsCap("swap") }
             return try perStack(plan) { stack throws(EngineError) in

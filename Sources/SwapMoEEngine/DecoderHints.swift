@@ -8,5 +8,6 @@ extension ExactExperts {
 
     public func prefetch(stack: String, layer: Int, experts: [Int]) {
         _ = prefetch(experts.map { ExpertKey(stack: stack, layer: layer, expert: $0) })
+        loadAhead(stack: stack, after: layer)
     }
 }

@@ -48,10 +48,15 @@ public final class ExactExperts: ExpertProvider, Sendable {
         public var loader: ExpertLoader.Options
         /// When set, routing observations announce each token's top-k experts as the current demand.
         public var expertsPerToken: Int?
+        /// Layers ahead whose last-token experts are loaded while the current layer computes (`loadAhead`; 0:
+        /// none). Default 2: under caps too small for every layer's experts, 4-13% faster decode on the test model
+        /// for 8-18% more bytes read; above them nothing is loaded ahead (Docs/Benchmarks.md).
+        public var lookahead: Int
 
         public init(policy: EvictionPolicy = .lru, storage: ExpertStorage = .arena(), loader: ExpertLoader.Options = .init(),
-                    expertsPerToken: Int? = nil) {
+                    expertsPerToken: Int? = nil, lookahead: Int = 2) {
             self.policy = policy; self.storage = storage; self.loader = loader; self.expertsPerToken = expertsPerToken
+            self.lookahead = lookahead
         }
     }
 
@@ -146,30 +151,32 @@ public final class ExactExperts: ExpertProvider, Sendable {
     /// low cap), LRU would evict exactly the expert needed next and miss on every use; this keeps a fixed share
     /// of them resident from token to token. (The next choices, `worth` 1, stay in LRU order: ordering them by
     /// layer too read more at 45% of the model.)
-    private func evictionRank(_ s: State, _ slot: Int, worth: Int) -> (UInt64, UInt64) {
+    private func evictionRank(_ s: State, _ slot: Int, worth: Int, steps: Int) -> (UInt64, UInt64) {
         guard let k = s.keyIn[slot] else { return (0, 0) }
-        if worth == 2 { return (UInt64(Int.max - s.kept.stepsUntilUse(k, usedSinceObserved: s.lastUse[slot] > s.kept.observedAt)), s.lastUse[slot]) }
+        if worth == 2 { return (UInt64(Int.max - steps), s.lastUse[slot]) }
         switch options.policy {
         case .lru: return (1, s.lastUse[slot])
         case .lfu: return (1 &+ s.frequency[entryIndex[k]!], s.lastUse[slot])
         }
     }
 
-    /// Finds the unpinned slot whose expert is worth least (`worth`: nil = never take it; an empty slot is worth
-    /// 0), least recently (LRU) or least frequently (LFU) used among equals, frees it in the loader and forgets
-    /// its expert. Returns nil if every candidate is pinned, never to be taken, or in flight.
-    private func takeVictim(_ s: inout State, worth: (ExpertKey) -> Int?) -> Int? {
+    /// Finds the unpinned slot whose expert is worth least (`worth` of the expert and its layer's steps until use,
+    /// `KeptExperts.stepsUntilUse`: nil = never take it; an empty slot is worth 0), in `evictionRank`'s order
+    /// among equals, frees it in the loader and forgets its expert. Returns nil if every candidate is pinned,
+    /// never to be taken, or in flight.
+    private func takeVictim(_ s: inout State, worth: (ExpertKey, _ steps: Int) -> Int?) -> Int? {
         var skip = Set<Int>()
         while true {
             var best = -1
             var bestRank: (Int, UInt64, UInt64) = (.max, .max, .max)
             for slot in 0..<slotCount where s.pins[slot] == 0 && !skip.contains(slot) {
-                var w = 0
+                var w = 0, steps = 0
                 if let k = s.keyIn[slot] {
-                    guard let v = worth(k) else { continue }
+                    steps = s.kept.stepsUntilUse(k, usedSinceObserved: s.lastUse[slot] > s.kept.observedAt)
+                    guard let v = worth(k, steps) else { continue }
                     w = v
                 }
-                let r = evictionRank(s, slot, worth: w)
+                let r = evictionRank(s, slot, worth: w, steps: steps)
                 if (w, r.0, r.1) < bestRank { bestRank = (w, r.0, r.1); best = slot }
             }
             guard best >= 0 else { return nil }
@@ -222,7 +229,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
                 if !counted { counters.add(Self.misses) }
                 // Announced demand (not used yet) goes last, then the last token's experts, then its next choices.
                 let demand = s.demand, kept = s.kept
-                guard let v = takeVictim(&s, worth: { k in demand.contains(k) ? 3 : kept.rank(k) }) else {
+                guard let v = takeVictim(&s, worth: { k, _ in demand.contains(k) ? 3 : kept.rank(k) }) else {
                     s.slotWaiters += 1
                     return .full(loader.generation)
                 }
@@ -309,7 +316,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
         }
         let keys = wanted.indices.filter { wanted[$0] }.map { ExpertKey(stack: stack, layer: layer, expert: $0) }
         state.withLock { s in s.demand = Set(keys) }
-        queueLoads(keys, priority: .demand)
+        queueLoads(keys, priority: .demand, mayEvictKept: Self.ofCurrentLayer)
     }
 
     /// Queues prefetch-priority loads of `keys` (in order) into free or evictable slots. Never evicts a pinned
@@ -318,22 +325,52 @@ public final class ExactExperts: ExpertProvider, Sendable {
     /// parallel); stops when no such slot is left. Already resident or loading experts are skipped. Returns how
     /// many loads were queued.
     @discardableResult
-    public func prefetch(_ keys: [ExpertKey]) -> Int { queueLoads(keys, priority: .prefetch) }
+    public func prefetch(_ keys: [ExpertKey]) -> Int { queueLoads(keys, priority: .prefetch, mayEvictKept: Self.ofCurrentLayer) }
 
+    /// A load for the layer being computed may take a kept expert's slot: its miss would take the same one now.
+    private static func ofCurrentLayer(_ key: ExpertKey, _: Int, _ kept: KeptExperts) -> Bool {
+        kept.current == LayerID(stack: key.stack, layer: key.layer)
+    }
+
+    /// Loads ahead the last token's experts of the `options.lookahead` layers after `layer` (the one being
+    /// computed) that are not resident, nearest first, at background priority, so that under a cap too small
+    /// for every layer's experts the next layers' loads overlap this layer's compute. Room comes only from
+    /// experts the last token did not route to, or from the `lookahead` layers computed last (needed again only
+    /// a pass later); every layer looked ahead holds its experts out of the set that serves hits from token to
+    /// token, so it trades about `expertsPerToken` loads per token for the overlap. Returns how many loads were
+    /// queued.
     @discardableResult
-    private func queueLoads(_ keys: [ExpertKey], priority: LoadPriority) -> Int {
+    func loadAhead(stack: String, after layer: Int) -> Int {
+        let d = options.lookahead
+        guard d > 0 else { return 0 }
+        let (targets, steps, n): ([ExpertKey], [ExpertKey: Int], Int) = state.withLock { s in
+            guard s.kept.current == LayerID(stack: stack, layer: layer), let n = s.kept.passLength[stack] else { return ([], [:], 0) }
+            var keys: [ExpertKey] = [], steps: [ExpertKey: Int] = [:]
+            for step in 1...max(1, min(d, n - 1)) {
+                for k in s.kept.lastToken[LayerID(stack: stack, layer: (layer + step) % n)] ?? [] where s.slotOf[k] == nil {
+                    keys.append(k); steps[k] = step
+                }
+            }
+            return (keys, steps, n)
+        }
+        guard !targets.isEmpty else { return 0 }
+        return queueLoads(targets, priority: .background) { key, victimSteps, _ in victimSteps > steps[key]! && victimSteps >= n - d }
+    }
+
+    /// Queues loads of `keys` (in order) into free or evictable slots, never evicting a pinned expert, one of the
+    /// current demand or one of `keys`; one of the last token's experts only where `mayEvictKept(key, its steps
+    /// until use, kept)` says so, its next choices only if nothing else. Stops when no slot is left.
+    @discardableResult
+    private func queueLoads(_ keys: [ExpertKey], priority: LoadPriority,
+                            mayEvictKept: (ExpertKey, Int, KeptExperts) -> Bool) -> Int {
         state.withLock { s in
-            // Never the demand or the other keys; the last token's experts only for an expert of the layer being
-            // computed (which a miss would load now anyway, evicting the same one), its next choices only if
-            // nothing else.
             let protected = s.demand.union(keys), kept = s.kept
             var queued = 0
             for key in keys {
                 guard entryIndex[key] != nil, s.slotOf[key] == nil else { continue }
-                let now = kept.current == LayerID(stack: key.stack, layer: key.layer)
-                guard let v = takeVictim(&s, worth: { k in
+                guard let v = takeVictim(&s, worth: { k, steps in
                     let rank = kept.rank(k)
-                    return protected.contains(k) || (rank == 2 && !now) ? nil : rank
+                    return protected.contains(k) || (rank == 2 && !mayEvictKept(key, steps, kept)) ? nil : rank
                 }) else { break }
                 do { try loader.load(key, into: v, priority: priority) } catch { break }
                 s.keyIn[v] = key

@@ -202,6 +202,31 @@ struct ExactExpertsTests {
         #expect(p.invariantViolations().isEmpty)
     }
 
+    @Test("lookahead: the next layers' experts of the last token are already loading when their routing comes",
+          arguments: [0, 1, 2])
+    func lookahead(depth: Int) throws {
+        let layers = 8, slots = 12
+        let f = try Fixture(.lz4, layers: layers)
+        let p = try ExactExperts(archive: f.archive, slots: slots, options: .init(lookahead: depth))
+        var probs = [Float](repeating: 0.01, count: 8)
+        probs[1] = 0.5; probs[6] = 0.3
+        var norm: Float = 1
+        var early = 0
+        for pass in 0..<5 {
+            for l in 0..<layers {
+                let keys = [1, 6].map { ExpertKey(layer: l, expert: $0) }
+                if pass > 0 && keys.allSatisfy({ p.slot(of: $0) != nil }) { early += 1 }
+                probs.withUnsafeBufferPointer { p.observeRouting(layer: l, tokens: 1, inputNorms: &norm, probabilities: $0.baseAddress!, experts: 8) }
+                p.prefetch(stack: "decoder", layer: l, experts: [1, 6])  // as the decoder does, before acquiring
+                for k in keys { let w = try p.acquire(k); #expect(f.matches(w, k)); p.release(k) }
+            }
+        }
+        // 16 kept experts in 12 slots: without lookahead, 5 layers of 8 come back each pass with both experts
+        // missing or half there; looking ahead, every layer's experts are there or on their way.
+        if depth == 0 { #expect(early < 4 * layers) } else { #expect(early == 4 * layers, "layers found loading: \(early)") }
+        #expect(p.invariantViolations().isEmpty)
+    }
+
     @Test("steps until an expert's layer comes again: ahead in this pass, behind in the next, other stacks last")
     func stepsUntilUse() {
         var kept = KeptExperts()
