@@ -11,7 +11,7 @@ import SwapMoEModels
 /// run the suite repeatedly and under ThreadSanitizer).
 @Suite("Stress")
 struct StressTests {
-    @Test("5 threads acquire and release random experts through 3 slots while a prefetcher churns; bytes are always right",
+    @Test("5 threads acquire and release random experts through 3 slots while a prefetcher and lookahead churn; bytes are always right",
           arguments: Fixture.Codec.allCases, EvictionPolicy.allCases)
     func exactThreads(codec: Fixture.Codec, policy: EvictionPolicy) throws {
         let f = try Fixture(codec)
@@ -20,8 +20,14 @@ struct StressTests {
         let stop = Atomic<Bool>(false)
         let side = background {
             var rng = SeededRandom(99)
+            var probs = [Float](repeating: 0, count: 8), norm: Float = 1
             while !stop.load(ordering: .relaxed) {
                 p.prefetch((0..<2).map { _ in f.keys.randomElement(using: &rng)! })
+                // A decoder's routing and layer prefetch, which also loads the next layer's kept experts ahead.
+                let layer = Int(rng.next() % 2)
+                for i in probs.indices { probs[i] = Float(rng.next() % 100) }
+                probs.withUnsafeBufferPointer { p.observeRouting(layer: layer, tokens: 1, inputNorms: &norm, probabilities: $0.baseAddress!, experts: 8) }
+                p.prefetch(stack: "decoder", layer: layer, experts: [Int(rng.next() % 8)])
                 let v = p.invariantViolations()
                 if !v.isEmpty { failures.add("invariants: \(v)") }
                 usleep(100)
