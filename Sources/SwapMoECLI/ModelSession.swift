@@ -151,6 +151,8 @@ final class ModelSession {
         } else {
             let model = try DecoderModel(archive: archive, experts: experts, context: o.context, threads: o.threads)
             model.prefetchDepth = o.prefetchDepth
+            // Loading on demand, a long prompt's layers are best run one at a time over the whole prompt.
+            model.layerMajorPrefill = policy == .exact
             decoder = model
             seq2seq = nil
         }

@@ -95,6 +95,12 @@ public final class DecoderModel {
     /// layer (~1 ms) before a load that takes ~10 ms from disk, and each wrong one (about a fifth) evicts an
     /// expert the cache would have served.
     public var prefetchDepth = 0
+    /// Runs a prompt longer than one batch layer by layer (every batch through layer 0, then every batch through
+    /// layer 1, ...) instead of batch by batch, for providers that load experts on demand: a layer's experts are
+    /// then loaded once for the whole span rather than once per batch. The span's hidden states take the memory
+    /// the planner already counts for one batch of logits (`runtimeBytes`), which are computed only after it is
+    /// freed, so the span is `batch * vocab / hidden` tokens at most. The results are bit-identical either way.
+    public var layerMajorPrefill = false
     let layers: [DecoderLayer]
     let embed: Matrix
     let lmHead: Matrix
@@ -193,7 +199,19 @@ public final class DecoderModel {
         if let bad = tokens.first(where: { $0 < 0 || $0 >= spec.vocab }) { throw ModelError.badToken(bad, vocab: spec.vocab) }
         var out: [Float] = []
         var i = 0
+        let span = spec.vocab * ws.capacity / spec.hidden
         while i < tokens.count {
+            if layerMajorPrefill && logits == .last && tokens.count - i > ws.capacity && span > ws.capacity {
+                // Leaves the span's last batch in `ws.x`, as `runBatch` would; only the last rows' logits are needed.
+                let m = min(span, tokens.count - i)
+                try runSpan(tokens[i..<(i + m)])
+                i += m
+                if i == tokens.count {
+                    let n = (m - 1) % ws.capacity + 1
+                    out = computeLogits(rows: (n - 1)..<n)
+                }
+                continue
+            }
             let n = min(ws.capacity, tokens.count - i)
             let last = i + n == tokens.count
             try runBatch(tokens[i..<(i + n)])
@@ -221,56 +239,80 @@ public final class DecoderModel {
 
     /// x ← layers(x) for `tokens` at positions `position ..< position + n`.
     private func runBatch(_ tokens: ArraySlice<Int>) throws {
-        let s = spec, n = tokens.count, h = s.hidden
-        let qd = s.heads * s.headDim, kvd = s.kvHeads * s.headDim
+        let h = spec.hidden
         for (t, tok) in tokens.enumerated() { embed.row(tok, into: ws.x + t * h) }
-        for (l, L) in layers.enumerated() {
-            // Attention block: h = x + W_o · Attn(...)
-            for t in 0..<n { rmsnorm(ws.xn + t * h, ws.x + t * h, L.attnNorm, n: h, eps: s.eps) }
-            matmul(ws.q, L.wq, ws.xn, n, bias: L.bq)
-            matmul(ws.k, L.wk, ws.xn, n, bias: L.bk)
-            matmul(ws.v, L.wv, ws.xn, n, bias: L.bv)
-            switch s.qkNorm {
-            case .none: break
-            case .perHead:
-                for t in 0..<n {
-                    for hd in 0..<s.heads { let p = ws.q + t * qd + hd * s.headDim; rmsnorm(p, p, L.qNorm!, n: s.headDim, eps: s.eps) }
-                    for hd in 0..<s.kvHeads { let p = ws.k + t * kvd + hd * s.headDim; rmsnorm(p, p, L.kNorm!, n: s.headDim, eps: s.eps) }
-                }
-            case .wholeProjection:
-                for t in 0..<n {
-                    rmsnorm(ws.q + t * qd, ws.q + t * qd, L.qNorm!, n: qd, eps: s.eps)
-                    rmsnorm(ws.k + t * kvd, ws.k + t * kvd, L.kNorm!, n: kvd, eps: s.eps)
-                }
-            }
-            if let c = s.clipQKV {
-                for (p, count) in [(ws.q, n * qd), (ws.k, n * kvd), (ws.v, n * kvd)] {
-                    for i in 0..<count { p[i] = min(max(p[i], -c), c) }
-                }
-            }
-            for t in 0..<n {
-                rope.apply(ws.q + t * qd, heads: s.heads, position: position + t)
-                rope.apply(ws.k + t * kvd, heads: s.kvHeads, position: position + t)
-            }
-            (cache.keys[l] + position * kvd).update(from: ws.k, count: n * kvd)
-            (cache.values[l] + position * kvd).update(from: ws.v, count: n * kvd)
-            causalAttention(ws.att, ws.q, keys: cache.keys[l], values: cache.values[l], start: position, tokens: n,
-                            heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, window: s.window[l], pool: pool)
-            matmul(ws.tmp, L.wo, ws.att, n, bias: L.bo)
-            add(ws.x, ws.tmp, n * h)
+        for l in layers.indices { try layer(l, tokens: tokens.count, at: position) }
+        position += tokens.count
+        stats.tokens += tokens.count
+    }
 
-            // Feed-forward block: x = h + MoE(n2(h)) or MLP(n2(h))
-            for t in 0..<n { rmsnorm(ws.xn + t * h, ws.x + t * h, L.mlpNorm, n: h, eps: s.eps) }
-            ws.mo.update(repeating: 0, count: n * h)
-            if let router = L.router {
-                try moe(layer: l, L, router: router, tokens: n)
-            } else if let d = L.dense {
-                swiGLU(ws.mo, gate: d.gate, up: d.up, down: d.down, x: ws.xn, n, accumulate: true)
+    /// `runBatch` for several batches at once, layer by layer (`layerMajorPrefill`): each batch's hidden states
+    /// wait in a span buffer between layers, and each layer sees the batches in order, so causal attention finds
+    /// the earlier batches' keys and values of that layer in the cache. Leaves the last batch's states in `ws.x`.
+    private func runSpan(_ tokens: ArraySlice<Int>) throws {
+        let h = spec.hidden, c = ws.capacity, m = tokens.count
+        let states = UnsafeMutablePointer<Float>.allocate(capacity: m * h)
+        defer { states.deallocate() }
+        for (t, tok) in tokens.enumerated() { embed.row(tok, into: states + t * h) }
+        let batches = stride(from: 0, to: m, by: c).map { $0..<min($0 + c, m) }
+        for l in layers.indices {
+            for b in batches {
+                ws.x.update(from: states + b.lowerBound * h, count: b.count * h)
+                try layer(l, tokens: b.count, at: position + b.lowerBound)
+                (states + b.lowerBound * h).update(from: ws.x, count: b.count * h)
             }
-            add(ws.x, ws.mo, n * h)
         }
-        position += n
-        stats.tokens += n
+        position += m
+        stats.tokens += m
+    }
+
+    /// Layer `l` over the `n` hidden states in `ws.x`, at positions `start ..< start + n`.
+    private func layer(_ l: Int, tokens n: Int, at start: Int) throws {
+        let s = spec, h = s.hidden, L = layers[l]
+        let qd = s.heads * s.headDim, kvd = s.kvHeads * s.headDim
+        // Attention block: h = x + W_o · Attn(...)
+        for t in 0..<n { rmsnorm(ws.xn + t * h, ws.x + t * h, L.attnNorm, n: h, eps: s.eps) }
+        matmul(ws.q, L.wq, ws.xn, n, bias: L.bq)
+        matmul(ws.k, L.wk, ws.xn, n, bias: L.bk)
+        matmul(ws.v, L.wv, ws.xn, n, bias: L.bv)
+        switch s.qkNorm {
+        case .none: break
+        case .perHead:
+            for t in 0..<n {
+                for hd in 0..<s.heads { let p = ws.q + t * qd + hd * s.headDim; rmsnorm(p, p, L.qNorm!, n: s.headDim, eps: s.eps) }
+                for hd in 0..<s.kvHeads { let p = ws.k + t * kvd + hd * s.headDim; rmsnorm(p, p, L.kNorm!, n: s.headDim, eps: s.eps) }
+            }
+        case .wholeProjection:
+            for t in 0..<n {
+                rmsnorm(ws.q + t * qd, ws.q + t * qd, L.qNorm!, n: qd, eps: s.eps)
+                rmsnorm(ws.k + t * kvd, ws.k + t * kvd, L.kNorm!, n: kvd, eps: s.eps)
+            }
+        }
+        if let c = s.clipQKV {
+            for (p, count) in [(ws.q, n * qd), (ws.k, n * kvd), (ws.v, n * kvd)] {
+                for i in 0..<count { p[i] = min(max(p[i], -c), c) }
+            }
+        }
+        for t in 0..<n {
+            rope.apply(ws.q + t * qd, heads: s.heads, position: start + t)
+            rope.apply(ws.k + t * kvd, heads: s.kvHeads, position: start + t)
+        }
+        (cache.keys[l] + start * kvd).update(from: ws.k, count: n * kvd)
+        (cache.values[l] + start * kvd).update(from: ws.v, count: n * kvd)
+        causalAttention(ws.att, ws.q, keys: cache.keys[l], values: cache.values[l], start: start, tokens: n,
+                        heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, window: s.window[l], pool: pool)
+        matmul(ws.tmp, L.wo, ws.att, n, bias: L.bo)
+        add(ws.x, ws.tmp, n * h)
+
+        // Feed-forward block: x = h + MoE(n2(h)) or MLP(n2(h))
+        for t in 0..<n { rmsnorm(ws.xn + t * h, ws.x + t * h, L.mlpNorm, n: h, eps: s.eps) }
+        ws.mo.update(repeating: 0, count: n * h)
+        if let router = L.router {
+            try moe(layer: l, L, router: router, tokens: n)
+        } else if let d = L.dense {
+            swiGLU(ws.mo, gate: d.gate, up: d.up, down: d.down, x: ws.xn, n, accumulate: true)
+        }
+        add(ws.x, ws.mo, n * h)
     }
 
     /// Sparse MoE: p = softmax(W_g · y); K = topk(p); mo += Σ_{i∈K} w_i · E_i(y) [+ σ(w_s · y) · E_shared(y)].

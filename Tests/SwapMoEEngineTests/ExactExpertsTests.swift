@@ -325,6 +325,27 @@ struct DecoderEndToEndTests {
         }
     }
 
+    @Test("a long prompt run layer by layer gives resident's logits, loading each layer's experts less often")
+    func layerMajorPrefill() throws {
+        // hidden 32, vocab 64, batch 4: spans of 8 tokens, two batches each.
+        let f = try Fixture(.lz4, layers: 3, experts: 8, hidden: 32)
+        let prompt = (0..<21).map { ($0 * 7 + 1) % 64 }
+        func run(_ p: ExpertProvider, layerMajor: Bool) throws -> [Float] {
+            let model = try DecoderModel(archive: f.archive, experts: p, context: 32, threads: 1, batch: 4)
+            model.layerMajorPrefill = layerMajor
+            return try model.forward(prompt) + model.forward([9]) + model.forward([4])
+        }
+        let reference = try run(try ResidentExperts(archive: f.archive), layerMajor: false)
+        var loads: [Int] = []
+        for layerMajor in [false, true] {
+            // One layer's experts fit, all three layers' do not.
+            let exact = try ExactExperts(archive: f.archive, slots: 8)
+            #expect(try run(exact, layerMajor: layerMajor).map(\.bitPattern) == reference.map(\.bitPattern), "layer-major \(layerMajor)")
+            loads.append(exact.stats.loads)
+        }
+        #expect(loads[1] < loads[0], "loads batch by batch, layer by layer: \(loads)")
+    }
+
     @Test("prefetching several MoE layers ahead changes what is loaded when, never the logits")
     func deeperPrefetch() throws {
         let f = try Fixture(.lz4, layers: 4, experts: 8)

@@ -86,6 +86,23 @@ struct DecoderTests {
         #expect { try ResidentExperts(archive: damaged, copyThreads: 3) } throws: { "\($0)".contains(e.label) }
     }
 
+    @Test("a prompt run layer by layer (layer-major prefill) gives the same logits and cache as batch by batch")
+    func layerMajorPrefill() throws {
+        // vocab 64 x batch 4 / hidden 32: spans of 8 tokens, two batches each (23 tokens: 8 + 8 + 7).
+        let maker = CheckpointMaker.mixtral(hidden: 32, intermediate: 40, layers: 3, experts: 4, vocab: 64)
+        let ids = (0..<23).map { ($0 * 5 + 3) % 64 }
+        var results: [[Float]] = []
+        for layerMajor in [false, true] {
+            let model = try generatedModel(maker, context: 64, batch: 4)
+            model.layerMajorPrefill = layerMajor
+            let prompt = try model.forward(ids)
+            let next = try model.forward([7, 11, 13])  // reads the prompt's keys and values from the cache
+            #expect(model.position == ids.count + 3)
+            results.append(prompt + next)
+        }
+        #expect(results[1] == results[0])
+    }
+
     @Test("batches smaller than the prompt give the same logits as one batch")
     func batching() throws {
         let maker = CheckpointMaker.mixtral(hidden: 96, intermediate: 40, layers: 2, experts: 4, vocab: 64)
