@@ -13,7 +13,9 @@ enum BenchCommand {
     with the memory-bandwidth roofline: bytes of weights read per token / measured DRAM read bandwidth. With
     --max-rss, when decode reads experts from the disk, also with the disk limit: the archive's cold read
     bandwidth (O_DIRECT, measured first in the same process) / bytes read per decoded token, and with the lower
-    of the two limits (no engine can decode faster than either its memory or its disk allows).
+    of the two limits (no engine can decode faster than either its memory or its disk allows). The DRAM probe
+    runs in a child process before the model loads, with a buffer that fits under --max-rss beside this process
+    (so bench holds the cap inside a container's memory limit too); below ~100 MiB it is skipped.
 
       --prompt-tokens N   prompt length for prefill (default 64)
       --gen-tokens N      tokens decoded one at a time (default 32)
@@ -63,6 +65,10 @@ enum BenchCommand {
         let disk = o.engine.maxRSS == nil ? nil : (try? Archive(path: o.engine.archive)).flatMap { a in
             measureDirectReadBandwidth(path: a.path, offset: a.experts.map(\.offset).min() ?? 0)
         }
+        // The DRAM probe, in a child process, before the model loads: under a container's memory limit equal to
+        // --max-rss the child's buffer counts too, so it must fit beside this process's start-up memory.
+        let probe = dramProbeBytes(cap: o.engine.maxRSS, startup: Int(ProcessMemory.currentRSS()))
+        let bandwidth = try probe.map { try measureDRAMInChildProcess(threads: o.engine.threads, bytes: $0) }
         let session = try ModelSession(o.engine, accept: .decoderOnly(command: "bench"))
         let model = session.model
         var rng = Sampler(seed: 1234)
@@ -84,21 +90,21 @@ enum BenchCommand {
         var prefill: [Double] = [], decode: [Double] = [], decodeBytes = 0
         for _ in 0..<o.reps { let r = try once(); prefill.append(r.prefill); decode.append(r.decode); decodeBytes += r.decodeBytes }
         let ioPerToken = Double(decodeBytes) / Double(o.reps * o.gen)
-        let bandwidth = try measureDRAMInChildProcess(threads: o.engine.threads)
         let diskLimit = disk.flatMap { ioPerToken > 0 ? $0 * 1e9 / ioPerToken : nil }
         let active = activeBytesPerToken(session.archive.manifest)
-        let roofline = bandwidth * 1e9 / Double(active)
+        let roofline = bandwidth.map { $0 * 1e9 / Double(active) }
         // No engine decodes faster than either its memory or its disk allows.
-        let bound = diskLimit.map { min($0, roofline) }
+        let bound = diskLimit.map { d in roofline.map { min(d, $0) } ?? d }
         let dec = median(decode), pre = median(prefill)
         let obj: [String: Any] = [
             "prefill_tok_s": pre, "prefill_tok_s_min": prefill.min() ?? 0, "prefill_tok_s_max": prefill.max() ?? 0,
             "decode_tok_s": dec, "decode_tok_s_min": decode.min() ?? 0, "decode_tok_s_max": decode.max() ?? 0,
             "prompt_tokens": o.prompt, "gen_tokens": o.gen, "reps": o.reps, "threads": o.engine.threads,
-            "dram_read_gb_s": bandwidth, "active_bytes_per_token": active, "roofline_tok_s": roofline,
-            "roofline_fraction": roofline > 0 ? dec / roofline : 0, "prefill_speedup_per_token": dec > 0 ? pre / dec : 0,
+            "active_bytes_per_token": active, "prefill_speedup_per_token": dec > 0 ? pre / dec : 0,
             "peak_rss_bytes": ProcessMemory.peakRSS(), "decode_bytes_read_per_token": ioPerToken,
-        ].merging(session.expertStats) { a, _ in a }.merging(diskLimit.map { limit in
+        ].merging(session.expertStats) { a, _ in a }.merging(roofline.map { r in
+            ["dram_read_gb_s": bandwidth!, "roofline_tok_s": r, "roofline_fraction": r > 0 ? dec / r : 0] as [String: Any]
+        } ?? [:]) { a, _ in a }.merging(diskLimit.map { limit in
             ["disk_read_gb_s": disk!, "disk_limit_tok_s": limit, "disk_limit_fraction": dec / limit,
              "hardware_limit_tok_s": bound!, "hardware_limit_fraction": dec / bound!] as [String: Any]
         } ?? [:]) { a, _ in a }
@@ -108,7 +114,7 @@ enum BenchCommand {
             Terminal.out("""
             prefill  \(formatFixed(pre, digits: 1)) tok/s (\(o.prompt) tokens; min \(formatFixed(prefill.min() ?? 0, digits: 1)), max \(formatFixed(prefill.max() ?? 0, digits: 1)))
             decode   \(formatFixed(dec, digits: 2)) tok/s (\(o.gen) tokens; min \(formatFixed(decode.min() ?? 0, digits: 2)), max \(formatFixed(decode.max() ?? 0, digits: 2)))
-            roofline \(formatFixed(roofline, digits: 2)) tok/s = \(formatFixed(bandwidth, digits: 1)) GB/s DRAM read / \(ByteSize.format(active)) per token; reached \(formatFixed(100 * dec / max(roofline, 1e-9), digits: 1))%
+            \(roofline.map { r in "roofline \(formatFixed(r, digits: 2)) tok/s = \(formatFixed(bandwidth!, digits: 1)) GB/s DRAM read / \(ByteSize.format(active)) per token; reached \(formatFixed(100 * dec / max(r, 1e-9), digits: 1))%" } ?? "roofline not measured: --max-rss leaves no room for the DRAM probe (64 MiB) beside the process")
             prefill is \(formatFixed(pre / max(dec, 1e-9), digits: 1))x faster per token than decode; \(o.engine.threads) threads, median of \(o.reps) after warm-up
             \(session.expertStatsLine) | decode reads \(ByteSize.format(Int(ioPerToken))) per token | peak RSS \(ByteSize.format(ProcessMemory.peakRSS()))
             """)
@@ -122,12 +128,21 @@ enum BenchCommand {
 }
 
 
-/// DRAM read bandwidth in GB/s, measured by a child process (`swapmoe __measure-dram THREADS`): the probe
-/// sums a 512 MiB buffer, and in this process that buffer would count against --max-rss.
-func measureDRAMInChildProcess(threads: Int) throws -> Double {
+/// The DRAM probe's buffer: 512 MiB, or what fits under `cap` beside this process and the probe's own start-up
+/// memory (`startup` each: this process's RSS before the model loads) with 16 MiB to spare; nil if that is under
+/// 64 MiB, since a smaller buffer would measure caches, not DRAM.
+func dramProbeBytes(cap: Int?, startup: Int) -> Int? {
+    guard let cap else { return 512 << 20 }
+    let room = cap - 2 * startup - (16 << 20)
+    return room >= 64 << 20 ? min(512 << 20, room) : nil
+}
+
+/// DRAM read bandwidth in GB/s, measured by a child process (`swapmoe __measure-dram THREADS BYTES`): the probe
+/// sums a buffer of `bytes`, which in this process would count against --max-rss (VmHWM).
+func measureDRAMInChildProcess(threads: Int, bytes: Int = 512 << 20) throws -> Double {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/proc/self/exe")
-    p.arguments = ["__measure-dram", "\(threads)"]
+    p.arguments = ["__measure-dram", "\(threads)", "\(bytes)"]
     let out = Pipe()
     p.standardOutput = out
     try p.run()
@@ -148,7 +163,8 @@ enum BenchError: Error, CustomStringConvertible {
 enum MeasureDRAMCommand {
     static func run(_ args: [String]) throws -> Int32 {
         let threads = args.first.flatMap(Int.init) ?? ProcessInfo.processInfo.activeProcessorCount
-        Terminal.out("\(measureReadBandwidth(bytes: 512 << 20, threads: threads))")
+        let bytes = args.dropFirst().first.flatMap(Int.init) ?? 512 << 20
+        Terminal.out("\(measureReadBandwidth(bytes: bytes, threads: threads))")
         return 0
     }
 }
