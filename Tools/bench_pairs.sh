@@ -12,7 +12,7 @@ bin=${SWAPMOE_BIN:-.build/release/swapmoe}
 a=$1 pct=$2 policy=$3 pairs=${4:-3}
 model=$("$bin" inspect "$a" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["dense_bytes"] + d["expert_raw_bytes"])')
 cap=$((model * pct / 100))
-tok() { "$bin" bench "$a" --prompt-tokens 16 --gen-tokens "${GEN_TOKENS:-32}" --reps 3 --json "$@" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["decode_tok_s"], d["dram_read_gb_s"])'; }
+tok() { "$bin" bench "$a" --prompt-tokens 16 --gen-tokens "${GEN_TOKENS:-32}" --reps 3 --json "$@" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["decode_tok_s"], d.get("dram_read_gb_s", "-"))'; }
 echo "| pair | resident tok/s | $policy at $pct% tok/s | ratio | DRAM GB/s (resident, $policy) |"
 echo "|---|---:|---:|---:|---|"
 for i in $(seq 1 "$pairs"); do
