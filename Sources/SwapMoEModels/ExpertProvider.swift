@@ -57,28 +57,43 @@ public final class ResidentExperts: ExpertProvider, @unchecked Sendable {
     public let residentBytes: Int
 
     public init(archive: Archive, mapped: Bool = false, copyThreads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
-        let copied = archive.experts.filter { !mapped || $0.codec != .raw }
+        // A raw block is used in place when `mapped`; every other block is copied (and decoded) into `storage`.
+        func isCopied(_ e: ExpertEntry) -> Bool { !mapped || e.codec != .raw }
+        let copied = archive.experts.filter(isCopied)
         let total = copied.reduce(0) { $0 + ArchiveFormat.align($1.rawLength, ArchiveFormat.blockAlignment) }
         do { storage = total > 0 ? try AnonymousMemory(byteCount: total) : nil } catch {
             throw ModelError.residentMemory(bytes: total, reason: error.description)
         }
-        // Where each copied block goes, then the copies on `copyThreads` threads (each with its own buffers,
-        // writing disjoint ranges): reading, checking and decoding 2 GiB takes a core about a second.
+        // One pass places every block (a copied one at the next offset of `storage`, whose pointer the weights
+        // take now), then the copies run on `copyThreads` threads, each with its own buffers, writing disjoint
+        // ranges: reading, checking and decoding 2 GiB takes a core about a second.
+        var map: [ExpertKey: ExpertWeights] = [:]
+        var copies: [(entry: ExpertEntry, offset: Int)] = []
         var offset = 0
-        let places: [(entry: ExpertEntry, offset: Int)] = copied.map { e in
-            defer { offset += ArchiveFormat.align(e.rawLength, ArchiveFormat.blockAlignment) }
-            return (e, offset)
+        for e in archive.experts {
+            let key = ExpertKey(stack: e.stack, layer: e.layer, expert: e.expert)
+            let layout = archive.layout(of: e)
+            if !isCopied(e) {
+                // Resident means resident: ask the kernel to read the block now rather than fault it in the
+                // first time a token routes to it.
+                archive.adviseBlock(e, willNeed: true)
+                map[key] = try ExpertWeights(block: archive.mappedBlock(e).baseAddress!, layout: layout)
+            } else {
+                map[key] = try ExpertWeights(block: storage!.base + offset, layout: layout)
+                copies.append((e, offset))
+                offset += ArchiveFormat.align(e.rawLength, ArchiveFormat.blockAlignment)
+            }
         }
         let stagingBytes = copied.filter { $0.codec != .raw }.map(\.storedLength).max() ?? 1
-        let threads = max(1, min(copyThreads, places.count))
+        let threads = max(1, min(copyThreads, copies.count))
         let failure = Mutex<(any Error)?>(nil)
-        let store = storage
+        let store = storage, jobs = copies
         DispatchQueue.concurrentPerform(iterations: threads) { t in
             let staging = UnsafeMutableRawBufferPointer.allocate(byteCount: stagingBytes, alignment: ArchiveFormat.blockAlignment)
             let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: ArchiveFormat.chunkSize, alignment: 64)
             defer { staging.deallocate(); scratch.deallocate() }
-            for i in stride(from: t, to: places.count, by: threads) {
-                let (e, at) = places[i]
+            for i in stride(from: t, to: jobs.count, by: threads) {
+                let (e, at) = jobs[i]
                 if failure.withLock({ $0 != nil }) { return }
                 let dst = UnsafeMutableRawBufferPointer(rebasing: store!.bytes[at..<(at + e.rawLength)])
                 do { try archive.readExpert(e, into: dst, staging: staging, scratch: scratch) } catch {
@@ -88,21 +103,6 @@ public final class ResidentExperts: ExpertProvider, @unchecked Sendable {
             }
         }
         if let error = failure.withLock({ $0 }) { throw error }
-        var map: [ExpertKey: ExpertWeights] = [:]
-        var copiedAt: [Int: Int] = [:]
-        for p in places { copiedAt[p.entry.offset] = p.offset }
-        for e in archive.experts {
-            let key = ExpertKey(stack: e.stack, layer: e.layer, expert: e.expert)
-            let layout = archive.layout(of: e)
-            if let at = copiedAt[e.offset] {
-                map[key] = try ExpertWeights(block: storage!.bytes.baseAddress! + at, layout: layout)
-            } else {
-                // Resident means resident: ask the kernel to read the block now rather than fault it in the
-                // first time a token routes to it.
-                archive.adviseBlock(e, willNeed: true)
-                map[key] = try ExpertWeights(block: archive.mappedBlock(e).baseAddress!, layout: layout)
-            }
-        }
         weights = map
         residentBytes = archive.experts.reduce(0) { $0 + $1.rawLength }
     }
