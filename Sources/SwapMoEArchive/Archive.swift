@@ -50,48 +50,81 @@ public final class Archive: Sendable {
             throw .corruptManifest(path: path, reason: "checksum mismatch")
         }
         do { manifest = try JSONDecoder().decode(Manifest.self, from: manifestData) }
-        catch { throw .corruptManifest(path: path, reason: "not a valid v1 manifest: \(error)") }
+        catch { throw .corruptManifest(path: path, reason: "not a valid v1 manifest: \(describeDecodingError(error))") }
         mapping.release(mOff..<mEnd)
 
+        try Archive.validateLayout(manifest, path: path, limit: mOff)
         var ei: [ExpertKey: Int] = [:]
-        for (i, e) in manifest.experts.enumerated() { ei[ExpertKey(stack: e.stack, layer: e.layer, expert: e.expert)] = i }
-        expertIndex = ei
-        var di: [String: Int] = [:]
-        for (i, d) in manifest.dense.enumerated() { di[d.name] = i }
-        denseIndex = di
-        try validateLayout(limit: mOff)
-    }
-
-    /// Checks every range of the manifest against the data area `[headerReserved, limit)`.
-    private func validateLayout(limit: Int) throws(ArchiveError) {
-        func check(_ what: @autoclosure () -> String, _ offset: Int, _ length: Int) throws(ArchiveError) {
-            let (end, o) = offset.addingReportingOverflow(length)
-            guard !o, offset >= ArchiveFormat.headerReserved, length >= 0, end <= limit else {
-                throw .outOfBounds(path: path, what: what(), end: o ? Int.max : end, limit: limit)
+        for (i, e) in manifest.experts.enumerated() {
+            guard ei.updateValue(i, forKey: ExpertKey(stack: e.stack, layer: e.layer, expert: e.expert)) == nil else {
+                throw .corruptManifest(path: path, reason: "\(e.label) is listed twice")
             }
         }
+        expertIndex = ei
+        var di: [String: Int] = [:]
+        for (i, d) in manifest.dense.enumerated() {
+            guard di.updateValue(i, forKey: d.name) == nil else { throw .corruptManifest(path: path, reason: "tensor '\(d.name)' is listed twice") }
+        }
+        denseIndex = di
+        guard Set(manifest.files.map(\.name)).count == manifest.files.count else {
+            throw .corruptManifest(path: path, reason: "an embedded file is listed twice")
+        }
+    }
+
+    /// The largest raw (decoded) expert block accepted, 1 TiB, and the most all of them may add up to, 1 PiB:
+    /// far past any real model, and low enough that no sum or alignment of these lengths can overflow later.
+    public static let maxExpertBytes = 1 << 40
+    public static let maxTotalExpertBytes = 1 << 50
+
+    /// Checks every range of the manifest against the data area `[headerReserved, limit)`, every tensor's
+    /// length against its shape and every expert block against its layout, with overflow-checked arithmetic:
+    /// after this, no size, offset or shape taken from the manifest can wrap or reach outside the file.
+    static func validateLayout(_ manifest: Manifest, path: String, limit: Int) throws(ArchiveError) {
+        func check(_ what: @autoclosure () -> String, _ offset: Int, _ length: Int) throws(ArchiveError) {
+            let end = Checked.sum(offset, length)
+            guard let end, offset >= ArchiveFormat.headerReserved, length >= 0, end <= limit else {
+                throw .outOfBounds(path: path, what: what(), end: end ?? Int.max, limit: limit)
+            }
+        }
+        func corrupt(_ reason: String) -> ArchiveError { .corruptManifest(path: path, reason: reason) }
         for r in manifest.regions { try check("region '\(r.name)'", r.offset, r.length) }
         for f in manifest.files { try check("file '\(f.name)'", f.offset, f.length) }
         for d in manifest.dense {
             try check("tensor '\(d.name)'", d.offset, d.length)
-            guard d.shape.allSatisfy({ $0 >= 0 }), d.shape.reduce(1, { $0.multipliedReportingOverflow(by: $1).partialValue }) * d.dtype.size == d.length else {
-                throw .corruptManifest(path: path, reason: "tensor '\(d.name)' length does not match its shape")
+            guard Checked.byteCount(shape: d.shape, elementSize: d.dtype.size) == d.length else {
+                throw corrupt("tensor '\(d.name)' of shape \(d.shape) does not hold its \(d.length) bytes")
             }
         }
         for l in manifest.expertLayouts {
+            guard l.rawLength >= 0, l.rawLength <= maxExpertBytes else { throw corrupt("an expert layout has a raw length of \(l.rawLength) bytes") }
             for t in l.tensors {
-                let (end, o) = t.offset.addingReportingOverflow(t.length)
-                guard !o, t.offset >= 0, end <= l.rawLength, t.elementCount * t.dtype.size == t.length else {
-                    throw .corruptManifest(path: path, reason: "expert layout tensor '\(t.role)' lies outside its block")
+                guard t.offset >= 0, let end = Checked.sum(t.offset, t.length), t.length >= 0, end <= l.rawLength else {
+                    throw corrupt("expert layout tensor '\(t.role)' lies outside its block")
+                }
+                guard Checked.byteCount(shape: t.shape, elementSize: t.dtype.size) == t.length else {
+                    throw corrupt("expert layout tensor '\(t.role)' of shape \(t.shape) does not hold its \(t.length) bytes")
                 }
             }
         }
+        var total = 0
         for e in manifest.experts {
             try check(e.label, e.offset, e.storedLength)
+            guard e.layer >= 0, e.expert >= 0 else { throw corrupt("\(e.label) has a negative index") }
             guard manifest.expertLayouts.indices.contains(e.layout), manifest.expertLayouts[e.layout].rawLength == e.rawLength else {
-                throw .corruptManifest(path: path, reason: "\(e.label) names a missing or mismatched layout")
+                throw corrupt("\(e.label) names a missing or mismatched layout")
             }
+            guard e.codec == .lz4 || e.storedLength == e.rawLength else {
+                throw corrupt("\(e.label) is stored raw in \(e.storedLength) bytes but decodes to \(e.rawLength)")
+            }
+            guard (0...8).contains(e.shuffle) else { throw corrupt("\(e.label) has a byte-shuffle width of \(e.shuffle)") }
+            guard e.norm.isFinite, e.norm >= 0 else { throw corrupt("\(e.label) has a norm of \(e.norm)") }
+            guard UInt64(e.xxh3, radix: 16) != nil else { throw corrupt("\(e.label) has a checksum that is not 16 hex digits") }
+            guard let t = Checked.sum(total, e.rawLength), t <= maxTotalExpertBytes else {
+                throw corrupt("the expert blocks decode to more than \(ByteSize.format(maxTotalExpertBytes))")
+            }
+            total = t
         }
+        for d in manifest.dense where UInt64(d.xxh3, radix: 16) == nil { throw corrupt("tensor '\(d.name)' has a checksum that is not 16 hex digits") }
     }
 
     // MARK: Lookup
@@ -189,11 +222,12 @@ public final class Archive: Sendable {
 
     // MARK: Verification
 
-    /// One block whose stored bytes do not match their checksum.
+    /// One block whose stored bytes are damaged, and how: a checksum mismatch or an inconsistent LZ4 trailer.
     public struct VerifyFailure: Sendable, CustomStringConvertible {
         public let block: String
         public let expert: ExpertKey?
-        public var description: String { block }
+        public let reason: String
+        public var description: String { "\(block): \(reason)" }
     }
 
     /// Checks the checksum of every embedded file, dense tensor and expert block, reading with `pread` in
@@ -208,38 +242,62 @@ public final class Archive: Sendable {
         }
         items.sort { $0.offset < $1.offset }
         let total = items.reduce(0) { $0 + $1.length }
-        let bufSize = 4 << 20
-        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: bufSize, alignment: 4096)
-        defer { buf.deallocate() }
         var failures: [VerifyFailure] = []
         var done = 0
         for item in items {
-            let h = StreamingChecksum()
-            var pos = 0
-            var tail: [UInt8] = []
-            while pos < item.length {
-                let n = min(bufSize, item.length - pos)
-                let got: Int
-                do { got = try file.pread(into: buf.baseAddress!, count: n, offset: item.offset + pos) } catch { throw .io(error) }
-                guard got == n else { throw .truncated(path: path, expected: item.offset + item.length, actual: item.offset + pos + got) }
-                let piece = UnsafeRawBufferPointer(start: buf.baseAddress, count: n)
-                h.update(piece)
-                if item.lz4Raw != nil && pos + n == item.length { tail = Array(piece.suffix(min(n, 1 << 16))) }
-                pos += n
-                done += n
+            let (digest, tail) = try streamChecksum(offset: item.offset, length: item.length, keepTail: item.lz4Raw == nil ? 0 : 1 << 16) {
+                done += $0
                 progress?(done, total)
             }
-            var ok = Checksum.hex(h.digest) == item.sum
-            // An LZ4 block's trailer must also be self-consistent (catches a block cut short at pack time).
-            if ok, let raw = item.lz4Raw, item.length >= ArchiveFormat.lz4TrailerFixed {
-                ok = tail.withUnsafeBytes { t in
-                    let c = Int(UInt32(littleEndian: t.loadUnaligned(fromByteOffset: t.count - 12, as: UInt32.self)))
-                    guard let length = LZ4BlockLayout.trailerLength(tail: t), c > 0, length <= item.length else { return false }
-                    return (length - ArchiveFormat.lz4TrailerFixed) / 4 == (raw + c - 1) / c
-                }
+            if Checksum.hex(digest) != item.sum {
+                failures.append(VerifyFailure(block: item.label, expert: item.key, reason: "checksum mismatch"))
+            } else if let raw = item.lz4Raw, !LZ4Trailer.consistent(tail: tail, storedLength: item.length, rawLength: raw) {
+                // An LZ4 block's trailer must also be self-consistent (catches a block cut short at pack time).
+                failures.append(VerifyFailure(block: item.label, expert: item.key, reason: "inconsistent LZ4 trailer"))
             }
-            if !ok { failures.append(VerifyFailure(block: item.label, expert: item.key)) }
         }
         return failures
+    }
+
+    /// Checks a dense tensor's checksum by reading it with `pread` in bounded pieces (through the page cache,
+    /// never faulting in the mapping): for tensors served in place from the mapping, such as an embedding table
+    /// only looked up by row, so a damaged one is an error at load rather than wrong output.
+    public func verifyDense(_ t: DenseTensor) throws(ArchiveError) {
+        let (digest, _) = try streamChecksum(offset: t.offset, length: t.length, keepTail: 0) { _ in }
+        guard UInt64(t.xxh3, radix: 16) == digest else { throw .checksumMismatch(path: path, block: "dense tensor '\(t.name)'") }
+    }
+
+    /// The XXH3 of `length` bytes at `offset`, read in 4 MiB `pread`s, and the last `keepTail` bytes read.
+    private func streamChecksum(offset: Int, length: Int, keepTail: Int, read: (Int) -> Void) throws(ArchiveError) -> (UInt64, [UInt8]) {
+        let bufSize = min(4 << 20, max(length, 1))
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: bufSize, alignment: 4096)
+        defer { buf.deallocate() }
+        let h = StreamingChecksum()
+        var pos = 0
+        var tail: [UInt8] = []
+        while pos < length {
+            let n = min(bufSize, length - pos)
+            let got: Int
+            do { got = try file.pread(into: buf.baseAddress!, count: n, offset: offset + pos) } catch { throw .io(error) }
+            guard got == n else { throw .truncated(path: path, expected: offset + length, actual: offset + pos + got) }
+            let piece = UnsafeRawBufferPointer(start: buf.baseAddress, count: n)
+            h.update(piece)
+            if keepTail > 0 && pos + n == length { tail = Array(piece.suffix(min(n, keepTail))) }
+            pos += n
+            read(n)
+        }
+        return (h.digest, tail)
+    }
+}
+
+/// Self-consistency of an LZ4 block's trailer from the block's last bytes alone.
+enum LZ4Trailer {
+    static func consistent(tail: [UInt8], storedLength: Int, rawLength: Int) -> Bool {
+        guard storedLength >= ArchiveFormat.lz4TrailerFixed, tail.count >= ArchiveFormat.lz4TrailerFixed else { return false }
+        return tail.withUnsafeBytes { t in
+            let c = Int(UInt32(littleEndian: t.loadUnaligned(fromByteOffset: t.count - 12, as: UInt32.self)))
+            guard let length = LZ4BlockLayout.trailerLength(tail: t), c > 0, length <= storedLength else { return false }
+            return (length - ArchiveFormat.lz4TrailerFixed) / 4 == (rawLength + c - 1) / c
+        }
     }
 }

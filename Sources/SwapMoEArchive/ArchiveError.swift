@@ -11,6 +11,7 @@ public enum ArchiveError: Error, CustomStringConvertible, Sendable {
     case outOfBounds(path: String, what: String, end: Int, limit: Int)
     case checksumMismatch(path: String, block: String)
     case corruptBlock(path: String, block: String, reason: String)
+    case notRegularFile(String)
     case io(SystemError)
 
     public var description: String {
@@ -27,6 +28,7 @@ public enum ArchiveError: Error, CustomStringConvertible, Sendable {
             "archive '\(p)' is corrupt: \(what) ends at byte \(end), beyond \(limit); re-pack or re-copy it"
         case let .checksumMismatch(p, block): "archive '\(p)' is corrupt: checksum mismatch in \(block); re-pack or re-copy it"
         case let .corruptBlock(p, block, reason): "archive '\(p)' is corrupt: \(block) \(reason); re-pack or re-copy it"
+        case .notRegularFile(let p): "'\(p)' exists and is not a regular file (a device, directory or pipe); choose another output path"
         case .io(let e): e.description
         }
     }

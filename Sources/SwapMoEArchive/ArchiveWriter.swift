@@ -19,12 +19,21 @@ public final class ArchiveWriter {
     public init(path: String) throws(ArchiveError) {
         self.path = path
         partialPath = path + ".partial"
+        // Renaming over a device node or a directory would replace it (as root, /dev/full) or fail at the end.
+        for p in [path, partialPath] where FileSystem.existsAsNonRegularFile(p) { throw .notRegularFile(p) }
         FileSystem.remove(partialPath)
         do { file = try FileHandleFD(path: partialPath, flags: O_WRONLY | O_CREAT | O_TRUNC) }
         catch { throw .io(error) }
+        InterruptCleanup.register(partialPath)
     }
 
-    deinit { if !finished { FileSystem.remove(partialPath) } }
+    deinit { discard() }
+
+    private func discard() {
+        guard !finished else { return }
+        FileSystem.remove(partialPath)
+        InterruptCleanup.unregister(partialPath)
+    }
 
     /// Starts a named region at the next block boundary.
     public func beginRegion(_ name: String) {
@@ -77,14 +86,14 @@ public final class ArchiveWriter {
         try header.withUnsafeBytes { try file.pwrite($0.baseAddress!, count: $0.count, offset: 0) }
         try file.truncate(to: cursor)
         try file.sync()
-        try FileSystem.rename(partialPath, path)
-        FileSystem.syncParentDirectory(of: path)
+        try InterruptCleanup.commit(partialPath, to: path)
         finished = true
+        FileSystem.syncParentDirectory(of: path)
     }
 
     /// Removes the partial file (also done on deinit when `finish` was not reached).
     public func abort() {
-        if !finished { FileSystem.remove(partialPath) }
+        discard()
         finished = true
     }
 }

@@ -79,7 +79,7 @@ enum InspectCommand {
             }
         }
         if let first = failures.first {
-            Terminal.err("swapmoe: archive '\(o.path)' is corrupt: checksum mismatch in \(first.block)"
+            Terminal.err("swapmoe: archive '\(o.path)' is corrupt: \(first.reason) in \(first.block)"
                          + (failures.count > 1 ? " (and \(failures.count - 1) more)" : "") + "; re-pack or re-copy it")
             return 1
         }

@@ -53,7 +53,7 @@ struct EngineOptions: Equatable {
 
     init(archive: String, _ a: Arguments) throws(UsageError) {
         self.archive = archive
-        if let t = a.value("--threads") { threads = try parsePositive(t, "--threads") }
+        if let t = a.value("--threads") { threads = try parsePositive(t, "--threads", max: maxThreads) }
         if let c = a.value("--ctx") { context = try parsePositive(c, "--ctx"); contextGiven = true }
         if let p = a.value("--policy") { policy = try parsePolicy(p) }
         if let m = a.value("--max-rss") { maxRSS = try parseCap(m) }
@@ -62,7 +62,7 @@ struct EngineOptions: Equatable {
             eviction = v
         }
         if let i = a.value("--swap-interval") { swapInterval = try parsePositive(i, "--swap-interval") }
-        if let i = a.value("--io-threads") { ioThreads = try parsePositive(i, "--io-threads") }
+        if let i = a.value("--io-threads") { ioThreads = try parsePositive(i, "--io-threads", max: maxThreads) }
         if let d = a.value("--prefetch-depth") { prefetchDepth = try parseNonNegative(d, "--prefetch-depth") }
         if let d = a.value("--lookahead") { lookahead = try parseNonNegative(d, "--lookahead") }
         if let m = a.value("--io") {
@@ -79,13 +79,18 @@ struct EngineOptions: Equatable {
     }
 }
 
-func parsePositive(_ s: String, _ name: String) throws(UsageError) -> Int {
-    guard let v = Int(s), v > 0 else { throw UsageError("\(name) must be a positive whole number, not '\(s)'") }
+/// The largest count any numeric option takes (tokens, context, repetitions): `ConfigLimits.positions`, so
+/// sums and products of options and model sizes cannot overflow. Thread counts have their own, lower bound.
+let maxCount = ConfigLimits.positions
+let maxThreads = 1024
+
+func parsePositive(_ s: String, _ name: String, max: Int = maxCount) throws(UsageError) -> Int {
+    guard let v = Int(s), v > 0, v <= max else { throw UsageError("\(name) must be a whole number from 1 to \(max), not '\(s)'") }
     return v
 }
 
-func parseNonNegative(_ s: String, _ name: String) throws(UsageError) -> Int {
-    guard let v = Int(s), v >= 0 else { throw UsageError("\(name) must be a whole number >= 0, not '\(s)'") }
+func parseNonNegative(_ s: String, _ name: String, max: Int = maxCount) throws(UsageError) -> Int {
+    guard let v = Int(s), v >= 0, v <= max else { throw UsageError("\(name) must be a whole number from 0 to \(max), not '\(s)'") }
     return v
 }
 
@@ -124,7 +129,7 @@ final class ModelSession {
         // What the process holds before the model: measured, so the plan accounts for it.
         let baseline = Int(ProcessMemory.currentRSS())
         archive = try Archive(path: o.archive)
-        let config = try ModelFamily.detect(configData: try JSONEncoder().encode(archive.manifest.config))
+        let config = try archive.modelConfig()
         if case .decoderOnly(let command) = accept, config.isEncoderDecoder {
             throw SessionError.encoderDecoder(command, config.family.rawValue)
         }
@@ -134,7 +139,7 @@ final class ModelSession {
         tokenizer = try ModelSession.loadTokenizer(archive)
         var o = o
         if config.isEncoderDecoder && !o.contextGiven { o.context = ModelSession.seq2seqContext }
-        o.context = fitContext(archive, requested: o.contextGiven ? o.context : nil, preferred: o.context)
+        o.context = try fitContext(archive, requested: o.contextGiven ? o.context : nil, preferred: o.context)
         o.contextGiven = true
         context = o.context
         let planner = try makePlanner(archive, context: o.context, baseline: baseline)
@@ -211,7 +216,7 @@ final class ModelSession {
         guard ids.count >= 2 else { throw SessionError.emptyCalibration(file) }
         let exact = try ExactExperts(archive: archive, slots: plan.slots, options: .init(loader: .init(ioThreads: o.ioThreads)))
         let counter = RoutingCounter(wrapping: exact, expertsPerToken: archive.manifest.model.expertsPerToken)
-        let config = try ModelFamily.detect(configData: try JSONEncoder().encode(archive.manifest.config))
+        let config = try archive.modelConfig()
         if config.isEncoderDecoder {
             let model = try Seq2SeqModel(archive: archive, experts: counter, maxSource: o.context, maxTarget: o.context, threads: o.threads)
             var i = 0

@@ -43,7 +43,7 @@ enum PlanCommand {
         var o = Options(archive: a.positionals[0], cap: cap)
         if let c = a.value("--ctx") { o.context = try parsePositive(c, "--ctx") }
         if let p = a.value("--policy") { o.policy = try parsePolicy(p) }
-        if let t = a.value("--io-threads") { o.ioThreads = try parsePositive(t, "--io-threads") }
+        if let t = a.value("--io-threads") { o.ioThreads = try parsePositive(t, "--io-threads", max: maxThreads) }
         o.json = a.has("--json")
         return o
     }
@@ -52,11 +52,16 @@ enum PlanCommand {
         let o = try parse(args)
         let baseline = Int(ProcessMemory.currentRSS())
         let archive = try Archive(path: o.archive)
-        let planner = try makePlanner(archive, context: fitContext(archive, requested: o.context, preferred: 2048), baseline: baseline)
+        let planner = try makePlanner(archive, context: try fitContext(archive, requested: o.context, preferred: 2048), baseline: baseline)
         let cap: Int
         switch o.cap {
         case let .bytes(b): cap = b
-        case let .expertShare(s): cap = planner.cap(expertShare: s, policy: o.policy ?? .exact, ioThreads: o.ioThreads)
+        case let .expertShare(s):
+            let policy = o.policy ?? .exact
+            if let needed = shareBelowMinimum(s, planner: planner, policy: policy) {
+                throw UsageError("--experts \(formatFixed(100 * s, digits: 1))% is below the \(needed) of the experts the \(policy.rawValue) policy needs at least; give --experts \(needed) or more")
+            }
+            cap = planner.cap(expertShare: s, policy: policy, ioThreads: o.ioThreads)
         }
         let policy = o.policy ?? planner.defaultPolicy(cap: cap, ioThreads: o.ioThreads)
         let plan = try planner.plan(cap: cap, policy: policy, ioThreads: o.ioThreads)
@@ -97,6 +102,13 @@ enum PlanCommand {
     }
 }
 
+/// The policy's minimum share of the experts, formatted (`37.5%`, rounded up to 0.1%), when `share` is below it.
+func shareBelowMinimum(_ share: Double, planner: Planner, policy: Policy) -> String? {
+    let minimum = planner.minimumExpertShare(policy)
+    guard policy != .resident, share < minimum else { return nil }
+    return formatFixed((1000 * minimum).rounded(.up) / 10, digits: 1) + "%"
+}
+
 func parseCap(_ s: String) throws(UsageError) -> Int {
     guard let v = ByteSize.parse(s), v > 0, v < UInt64(Int.max) else { throw UsageError("--max-rss must be a size like 2G, 800M or 1500000000, not '\(s)'") }
     return Int(v)
@@ -119,8 +131,8 @@ func parsePolicy(_ s: String) throws(UsageError) -> Policy {
 /// The context (tokens) a command runs with: the user's `--ctx` when given, else `preferred` capped at the
 /// length the model was trained for (`max_position_embeddings`), since positions past it were never trained.
 /// A `--ctx` past that length is honoured with a warning (the user may know better, e.g. after fine-tuning).
-func fitContext(_ archive: Archive, requested: Int?, preferred: Int) -> Int {
-    let trained = archive.manifest.config["max_position_embeddings"]?.intValue
+func fitContext(_ archive: Archive, requested: Int?, preferred: Int) throws -> Int {
+    let trained = try archive.modelConfig().maxPositionEmbeddings
     guard let requested else { return min(preferred, trained ?? preferred) }
     if let trained, requested > trained {
         Terminal.err("warning: --ctx \(requested) is longer than this model was trained for (max_position_embeddings \(trained)); output past \(trained) tokens is unreliable")
@@ -129,7 +141,7 @@ func fitContext(_ archive: Archive, requested: Int?, preferred: Int) -> Int {
 }
 
 func makePlanner(_ archive: Archive, context: Int, baseline: Int) throws -> Planner {
-    let detected = try ModelFamily.detect(configData: try JSONEncoder().encode(archive.manifest.config))
+    let detected = try archive.modelConfig()
     if let s2s = detected as? SwitchTransformersConfig {
         // Encoder-decoder: the context bounds both the input and the decoder positions.
         let runtime = Seq2SeqModel.runtimeBytes(config: s2s, maxSource: context, maxTarget: context)

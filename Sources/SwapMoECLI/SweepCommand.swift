@@ -60,7 +60,7 @@ enum SweepCommand {
         }
         o.calibration = a.value("--calibration")
         if let c = a.value("--ctx") { o.context = try parsePositive(c, "--ctx") }
-        if let t = a.value("--threads") { o.threads = try parsePositive(t, "--threads") }
+        if let t = a.value("--threads") { o.threads = try parsePositive(t, "--threads", max: maxThreads) }
         o.json = a.has("--json")
         o.svg = a.value("--svg")
         return o
@@ -79,7 +79,7 @@ enum SweepCommand {
     static func run(_ args: [String]) throws -> Int32 {
         let o = try parse(args)
         let archive = try Archive(path: o.archive)
-        let context = fitContext(archive, requested: o.context, preferred: 512)
+        let context = try fitContext(archive, requested: o.context, preferred: 512)
         let planner = try makePlanner(archive, context: context, baseline: Int(ProcessMemory.currentRSS()))
         let refFile = NSTemporaryDirectory() + "swapmoe-sweep-\(getpid()).logits"
         defer { FileSystem.remove(refFile) }
@@ -87,6 +87,7 @@ enum SweepCommand {
         if let t = o.threads { common += ["--threads", "\(t)"] }
 
         var rows: [Row] = []
+        var skipped: [String] = []
         let reference = child(["eval", o.archive] + common + ["--save-logits", refFile])
         guard let ref = reference.result else {
             throw SweepError.referenceFailed(reference.error ?? "unknown error")
@@ -96,6 +97,12 @@ enum SweepCommand {
             for policy in o.policies {
                 let bytes: Int
                 if cap.hasSuffix("%"), let share = try? parseExpertShare(cap, "--caps") {
+                    if let needed = shareBelowMinimum(share, planner: planner, policy: policy) {
+                        // Not a failure of the run: this policy cannot work with so few experts. Said once, below
+                        // the table, rather than as a row (and not a point the plot would lack).
+                        skipped.append("\(policy.rawValue) at \(cap): not run, below the \(needed) of the experts it needs at least")
+                        continue
+                    }
                     bytes = planner.cap(expertShare: share, policy: policy, ioThreads: 2)
                 } else {
                     bytes = Int(ByteSize.parse(cap) ?? 0)
@@ -118,7 +125,7 @@ enum SweepCommand {
                 if let e = r.error { d["error"] = e }
                 for k in ["ppl", "kl", "top1_agreement", "tok_s", "peak_rss_bytes", "expert_fraction", "swaps", "loads"] { if let v = r.result?[k] { d[k] = v } }
                 return d
-            }]))
+            }, "skipped": skipped]))
         } else {
             Terminal.out("| policy | cap | experts resident | perplexity | KL vs resident | top-1 agreement | tok/s | peak RSS |")
             Terminal.out("|---|---|---:|---:|---:|---:|---:|---:|")
@@ -130,6 +137,7 @@ enum SweepCommand {
                              + "\(r.number("top1_agreement").map { formatFixed(100 * $0, digits: 1) + "%" } ?? "100%") | "
                              + "\(formatFixed(r.number("tok_s") ?? 0, digits: 1)) | \(ByteSize.format(Int(r.number("peak_rss_bytes") ?? 0))) |")
             }
+            for line in skipped { Terminal.out("note: \(line)") }
         }
         return 0
     }

@@ -38,6 +38,8 @@ public func formatFixed(_ v: Double, digits: Int) -> String {
     var scale = 1.0
     for _ in 0..<digits { scale *= 10 }
     let r = (abs(v) * scale).rounded()
+    // Past what UInt64 holds (a norm of 1e300 from a hand-edited manifest), Swift's shortest form ("1e+300").
+    guard r < 9.2e18 else { return "\(v)" }
     let whole = UInt64(r / scale)
     var frac = UInt64(r) - whole * UInt64(scale)
     var fracDigits = ""

@@ -56,3 +56,15 @@ public enum JSONValue: Sendable, Hashable, Codable {
     public var boolValue: Bool? { if case .bool(let b) = self { return b }; return nil }
     public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
 }
+
+/// A `DecodingError` as one line naming the key path (Foundation's own description is a nested dump).
+public func describeDecodingError(_ error: any Error) -> String {
+    guard let e = error as? DecodingError else { return "\(error)" }
+    func path(_ ctx: DecodingError.Context) -> String { ctx.codingPath.map(\.stringValue).joined(separator: ".") }
+    switch e {
+    case .keyNotFound(let key, _): return "missing key \"\(key.stringValue)\""
+    case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx): return "key \"\(path(ctx))\" has the wrong type"
+    case .dataCorrupted(let ctx): return "invalid JSON at \"\(path(ctx))\": \(ctx.debugDescription)"
+    @unknown default: return "\(error)"
+    }
+}

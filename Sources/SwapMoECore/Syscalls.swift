@@ -203,6 +203,13 @@ public enum FileSystem {
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
+    /// Whether `path` exists and is something other than a regular file (a device, directory, FIFO or socket),
+    /// following symbolic links.
+    public static func existsAsNonRegularFile(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG
+    }
+
     public static func rename(_ from: String, _ to: String) throws(SystemError) {
         guard Glibc.rename(from, to) == 0 else { throw SystemError("rename", path: "\(from) -> \(to)", errno: currentErrno()) }
     }

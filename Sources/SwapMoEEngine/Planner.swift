@@ -217,7 +217,13 @@ public struct Planner: Sendable {
     /// The cap that leaves `policy` an arena of `share` (0...1) of all expert bytes (swap's spare slots
     /// included): what "50%" means in `plan --experts` and `sweep --caps`.
     public func cap(expertShare share: Double, policy: Policy, ioThreads: Int) -> Int {
-        baseline + dense + runtime + providerBytes(policy, ioThreads: ioThreads) + margin + Int(Double(totalExperts * slotSize) * share)
+        baseline + dense + runtime + providerBytes(policy, ioThreads: ioThreads) + margin + Int((Double(totalExperts * slotSize) * share).rounded(.up))
+    }
+
+    /// The smallest share of the expert bytes (as `cap(expertShare:)` takes it) with which `policy` can run:
+    /// its `minimumSlots` of all the experts.
+    public func minimumExpertShare(_ policy: Policy) -> Double {
+        Double(minimumSlots(policy)) / Double(max(totalExperts, 1))
     }
 
     /// Resident if everything fits under the cap (or there is no cap), otherwise exact.

@@ -23,6 +23,8 @@ public struct DecoderBase: Sendable {
     public let normTopKProb: Bool
     public let decoderSparseStep: Int
     public let mlpOnlyLayers: [Int]
+    /// The positions the model was trained for (`max_position_embeddings`), when the config says.
+    public let maxPositionEmbeddings: Int?
     /// A RoPE scaling kind (`yarn`, `linear`, ...), which swapmoe does not implement; nil for plain RoPE.
     public let ropeScaling: String?
 
@@ -41,6 +43,7 @@ public struct DecoderBase: Sendable {
         case numExperts = "num_experts", numLocalExperts = "num_local_experts", expertsPerToken = "num_experts_per_tok"
         case vocabSize = "vocab_size", rmsNormEps = "rms_norm_eps", tieWordEmbeddings = "tie_word_embeddings"
         case normTopKProb = "norm_topk_prob", decoderSparseStep = "decoder_sparse_step", mlpOnlyLayers = "mlp_only_layers"
+        case maxPositionEmbeddings = "max_position_embeddings"
     }
 
     init(from decoder: Decoder, defaults d: Defaults) throws {
@@ -62,6 +65,7 @@ public struct DecoderBase: Sendable {
         normTopKProb = try c.decodeIfPresent(Bool.self, forKey: .normTopKProb) ?? false
         decoderSparseStep = try c.decodeIfPresent(Int.self, forKey: .decoderSparseStep) ?? 1
         mlpOnlyLayers = try c.decodeIfPresent([Int].self, forKey: .mlpOnlyLayers) ?? []
+        maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings)
     }
 
     /// transformers (Qwen2/3-MoE): `layer not in mlp_only_layers and num_experts > 0 and (layer + 1) % decoder_sparse_step == 0`.
@@ -70,19 +74,31 @@ public struct DecoderBase: Sendable {
         !mlpOnlyLayers.contains(layer) && numExperts > 0 && (layer + 1) % max(decoderSparseStep, 1) == 0
     }
 
-    /// Checks shared by every family.
+    /// Checks shared by every family: every size within `ConfigLimits`, the head and expert counts consistent.
     func validate(family: ModelFamily) throws(ModelError) {
         let name = family.rawValue
-        guard hiddenSize > 0, numLayers > 0, vocabSize > 0 else {
-            throw .badConfig(family: name, reason: "hidden_size, num_hidden_layers and vocab_size must be positive")
+        func check(_ key: String, _ value: Int, _ range: ClosedRange<Int>) throws(ModelError) {
+            try ConfigLimits.check(family, key, value, range)
         }
-        guard numExperts > 0, expertsPerToken > 0, expertsPerToken <= numExperts else {
-            throw .badConfig(family: name, reason: "experts per token (\(expertsPerToken)) must be between 1 and the expert count (\(numExperts))")
+        try check("hidden_size", hiddenSize, 1...ConfigLimits.width)
+        try check("intermediate_size", intermediateSize, 1...ConfigLimits.width)
+        try check("num_hidden_layers", numLayers, 1...ConfigLimits.layers)
+        try check("vocab_size", vocabSize, 1...ConfigLimits.vocab)
+        try check("num_attention_heads", numHeads, 1...ConfigLimits.heads)
+        try check("num_key_value_heads", numKVHeads, 1...numHeads)
+        guard numHeads % numKVHeads == 0 else {
+            throw .badConfig(family: name, reason: "num_attention_heads (\(numHeads)) must be a multiple of num_key_value_heads (\(numKVHeads))")
         }
-        guard numHeads > 0, numKVHeads > 0, numHeads % numKVHeads == 0 else {
-            throw .badConfig(family: name, reason: "num_attention_heads (\(numHeads)) must be a positive multiple of num_key_value_heads (\(numKVHeads))")
-        }
-        guard decoderSparseStep >= 1 else { throw .badConfig(family: name, reason: "decoder_sparse_step must be >= 1") }
+        try check("head_dim", headDim, 2...ConfigLimits.width)
+        // RoPE rotates pairs of dimensions.
+        guard headDim % 2 == 0 else { throw .badConfig(family: name, reason: "head_dim \(headDim) must be even (RoPE rotates pairs)") }
+        try check("num_attention_heads x head_dim", numHeads * headDim, 1...ConfigLimits.width)
+        try check("the expert count (num_experts / num_local_experts)", numExperts, 1...ConfigLimits.experts)
+        try check("num_experts_per_tok", expertsPerToken, 1...numExperts)
+        try check("decoder_sparse_step", decoderSparseStep, 1...Int.max)
+        if let p = maxPositionEmbeddings { try check("max_position_embeddings", p, 1...ConfigLimits.positions) }
+        guard rmsNormEps.isFinite, rmsNormEps >= 0 else { throw .badConfig(family: name, reason: "rms_norm_eps \(rmsNormEps) must be a finite number >= 0") }
+        guard ropeTheta.isFinite, ropeTheta > 0 else { throw .badConfig(family: name, reason: "rope_theta \(ropeTheta) must be a finite number > 0") }
         if let s = ropeScaling { throw .unsupportedFeature("RoPE scaling '\(s)' (rope_scaling / rope_parameters.rope_type)") }
     }
 

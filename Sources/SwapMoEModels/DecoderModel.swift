@@ -119,7 +119,7 @@ public final class DecoderModel {
         self.archive = archive
         self.experts = experts
         self.pool = ThreadPool(threads: max(1, threads))
-        config = try ModelFamily.detectDecoder(configData: try JSONEncoder().encode(archive.manifest.config))
+        config = try archive.decoderConfig()
         spec = try config.spec()
         self.context = context
         let s = spec

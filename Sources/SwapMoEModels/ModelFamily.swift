@@ -67,6 +67,7 @@ public enum ModelError: Error, CustomStringConvertible, Sendable {
     case isDecoderOnly(family: String)
     case residentMemory(bytes: Int, reason: String)
     case corruptArchive(String)
+    case archiveMismatch(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -75,7 +76,7 @@ public enum ModelError: Error, CustomStringConvertible, Sendable {
         case .unsupported(let t):
             "unsupported model_type '\(t)' (supported: \(ModelFamily.supportedList)); swapmoe serves Mixture-of-Experts models of these families"
         case let .badConfig(family, reason):
-            "config.json of this \(family) model is not usable: \(reason)"
+            "config.json of this \(family) model is not usable: \(reason); correct config.json and pack the model again"
         case let .missingExperts(layer, tried):
             "layer \(layer) is a MoE layer but none of its expert tensors were found (looked for \(tried.prefix(4).joined(separator: ", "))); the checkpoint is incomplete or its layout is not supported"
         case .missingTensor(let name):
@@ -96,22 +97,13 @@ public enum ModelError: Error, CustomStringConvertible, Sendable {
             "\(f) is a decoder-only model; it runs through DecoderModel, not the sequence-to-sequence path"
         case .corruptArchive(let message):
             message
+        case let .archiveMismatch(path, reason):
+            "archive '\(path)' does not match its config.json: \(reason); re-pack the model with this swapmoe"
         case let .residentMemory(bytes, reason):
             "cannot allocate \(ByteSize.format(bytes)) to hold every expert resident (\(reason)); run under a cap with --max-rss SIZE (policy exact or swap), or serve a raw archive in place with --io mmap"
         case let .badExpertTensor(name, shape, expected):
             "expert tensor '\(name)' has shape \(shape), expected \(expected); the checkpoint does not match its config.json"
         }
-    }
-}
-
-func describeDecodingError(_ error: any Error) -> String {
-    guard let e = error as? DecodingError else { return "\(error)" }
-    func path(_ ctx: DecodingError.Context) -> String { ctx.codingPath.map(\.stringValue).joined(separator: ".") }
-    switch e {
-    case .keyNotFound(let key, _): return "missing key \"\(key.stringValue)\""
-    case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx): return "key \"\(path(ctx))\" has the wrong type"
-    case .dataCorrupted(let ctx): return "invalid JSON at \"\(path(ctx))\": \(ctx.debugDescription)"
-    @unknown default: return "\(error)"
     }
 }
 
@@ -129,6 +121,8 @@ public protocol ModelConfig: Sendable, Decodable {
     /// The stacks, in archive order (encoder before decoder).
     var stacks: [ExpertStack] { get }
     var isEncoderDecoder: Bool { get }
+    /// The positions the model was trained for (`max_position_embeddings`); nil when it has no such limit.
+    var maxPositionEmbeddings: Int? { get }
     func validate() throws(ModelError)
 }
 
@@ -156,6 +150,7 @@ public struct ExpertStack: Sendable {
 extension ModelConfig {
     public var family: ModelFamily { Self.family }
     public var isEncoderDecoder: Bool { false }
+    public var maxPositionEmbeddings: Int? { nil }
     public var totalExperts: Int { stacks.reduce(0) { $0 + $1.moeLayers.count * $1.experts } }
     public func stack(_ name: String) -> ExpertStack? { stacks.first { $0.name == name } }
 }
@@ -194,7 +189,22 @@ extension FamilyConfig {
         [ExpertStack(name: "decoder", layers: numLayers, moeLayers: moeLayers, experts: numExperts, naming: expertNaming,
                      intermediate: { [self] in self.expertIntermediate(layer: $0) })]
     }
-    public func validate() throws(ModelError) { try base.validate(family: Self.family) }
+    public var maxPositionEmbeddings: Int? { base.maxPositionEmbeddings }
+    /// The shared checks (`DecoderBase.validate`), then the family's own widths as its spec uses them.
+    public func validate() throws(ModelError) {
+        try base.validate(family: Self.family)
+        for width in Set(moeLayers.map(expertIntermediate)) {
+            try ConfigLimits.check(Self.family, "the expert width (moe_intermediate_size / intermediate_size)", width, 1...ConfigLimits.width)
+        }
+        // A spec this build cannot run (an unsupported feature) is refused when the model is built, not here.
+        guard let spec = try? decoderSpec() else { return }
+        if let s = spec.sharedExpertIntermediate {
+            try ConfigLimits.check(Self.family, "shared_expert_intermediate_size", s, 1...ConfigLimits.width)
+        }
+        if let c = spec.clipQKV, !(c.isFinite && c > 0) {
+            throw .badConfig(family: Self.family.rawValue, reason: "clip_qkv \(c) must be a finite number > 0")
+        }
+    }
     public func spec() throws(ModelError) -> DecoderSpec { try decoderSpec() }
 }
 

@@ -105,7 +105,7 @@ public final class Seq2SeqModel {
 
     public init(archive: Archive, experts: ExpertProvider, maxSource: Int, maxTarget: Int, threads: Int,
                 batch: Int = Seq2SeqModel.defaultBatch) throws {
-        let detected = try ModelFamily.detect(configData: try JSONEncoder().encode(archive.manifest.config))
+        let detected = try archive.modelConfig()
         guard let config = detected as? SwitchTransformersConfig else {
             throw ModelError.isDecoderOnly(family: type(of: detected).family.rawValue)
         }

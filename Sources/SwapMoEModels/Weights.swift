@@ -95,12 +95,19 @@ final class DenseWeights {
 
     private func bytes(of t: DenseTensor, inPlace: Bool) throws(ModelError) -> UnsafeRawPointer {
         let mapped = archive.withDenseBytes(t) { $0.baseAddress! }
-        if inPlace || t.length == 0 { return mapped }
-        if let copy = copies[t.name] { return UnsafeRawPointer(copy.base) }
-        guard let m = try? AnonymousMemory(byteCount: t.length) else { return mapped }
-        do { try archive.readDense(t, into: m.bytes) } catch { throw .corruptArchive(error.description) }
-        copies[t.name] = m
-        return UnsafeRawPointer(m.base)
+        if t.length == 0 { return mapped }
+        if !inPlace {
+            if let copy = copies[t.name] { return UnsafeRawPointer(copy.base) }
+            if let m = try? AnonymousMemory(byteCount: t.length) {
+                do { try archive.readDense(t, into: m.bytes) } catch { throw .corruptArchive(error.description) }
+                copies[t.name] = m
+                return UnsafeRawPointer(m.base)
+            }
+        }
+        // Served from the mapping, so never read through a checked copy: check it once here (a `pread` pass
+        // through the page cache, leaving RSS as it was), as a damaged tensor would give wrong output silently.
+        do { try archive.verifyDense(t) } catch { throw .corruptArchive(error.description) }
+        return mapped
     }
 
     func matrix(_ name: String, rows: Int? = nil, cols: Int? = nil, inPlace: Bool = false) throws(ModelError) -> Matrix {
@@ -113,6 +120,7 @@ final class DenseWeights {
         guard t.elementCount == count, let type = WeightType(t.dtype) else {
             throw .badTensor(name: t.name, reason: "has shape \(t.shape) of \(t.dtype.rawValue), expected \(count) floats")
         }
+        do { try archive.verifyDense(t) } catch { throw .corruptArchive(error.description) }
         var out = [Float](repeating: 0, count: count)
         archive.withDenseBytes(t) { b in out.withUnsafeMutableBufferPointer { convertToFloat($0.baseAddress!, b.baseAddress!, type, count: count) } }
         return out

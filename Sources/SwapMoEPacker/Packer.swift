@@ -105,8 +105,6 @@ public enum Packer {
         let denseNames = ckpt.tensorNames.filter { !consumed.contains($0) }
 
         let writer = try ArchiveWriter(path: options.output)
-        InterruptCleanup.register(writer.partialPath)
-        defer { InterruptCleanup.unregister(writer.partialPath) }
         do {
             let total = ckpt.totalTensorBytes
             var done = 0
@@ -174,13 +172,8 @@ public enum Packer {
             }
             writer.endRegion("experts")
 
-            let summary = ModelSummary(
-                architecture: config.family.rawValue,
-                stacks: config.stacks.map { StackSummary(name: $0.name, layers: $0.layers, moeLayers: $0.moeLayers, expertsPerLayer: $0.experts) },
-                hiddenSize: config.hiddenSize, vocabSize: config.vocabSize, expertsPerToken: config.expertsPerToken,
-                tieWordEmbeddings: config.tieWordEmbeddings)
             let manifest = Manifest(
-                createdBy: "swapmoe \(SwapMoEVersion.string)", family: config.family.rawValue, model: summary, config: ckpt.config,
+                createdBy: "swapmoe \(SwapMoEVersion.string)", family: config.family.rawValue, model: config.summary, config: ckpt.config,
                 pack: PackSettings(dtype: options.dtype?.rawValue.lowercased() ?? "keep", compress: options.compress.rawValue,
                                    shuffle: options.shuffle && codec == .lz4),
                 files: files, dense: dense, expertLayouts: layouts, experts: entries)

@@ -177,8 +177,9 @@ struct BPEModel: TokenizerModel {
         var table = VocabTable(capacity: vocabObject.count)
         var maxId = -1
         for (k, v) in zip(vocabObject.keys, vocabObject.values) {
-            guard let id = v.intValue, id >= 0 else {
-                throw TokenizerError.invalidField(file: "tokenizer.json", path: "\(f.sub("vocab")).\(k)", expected: "must be a non-negative integer id")
+            // Ids are kept as Int32 (as the `tokenizers` library keeps them as u32).
+            guard let id = v.intValue, id >= 0, id <= Int(Int32.max) else {
+                throw TokenizerError.invalidField(file: "tokenizer.json", path: "\(f.sub("vocab")).\(k)", expected: "must be an integer id from 0 to \(Int32.max)")
             }
             table.insert(Array(k.utf8), id: id)
             maxId = max(maxId, id)
