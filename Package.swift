@@ -65,6 +65,11 @@ let package = Package(
 
         // Test helpers: a checkpoint writer, fixture paths, subprocess runner.
         .target(name: "SwapMoETestSupport", dependencies: ["SwapMoECore"], path: "Tests/SwapMoETestSupport"),
+        // The fuzzer: a seeded generator of malformed archives, manifests, configs, safetensors and tokenizer
+        // files, and a runner that sends them through the CLI in process; `swapmoe-fuzz` writes its cases to disk
+        // for Tools/fuzz.sh.
+        .target(name: "SwapMoEFuzz", dependencies: ["SwapMoECore", "SwapMoEArchive", "SwapMoECLI"], path: "Tests/SwapMoEFuzz"),
+        .executableTarget(name: "swapmoe-fuzz", dependencies: ["SwapMoEFuzz", "SwapMoECLI"], path: "Tests/swapmoe-fuzz"),
 
         .testTarget(name: "SwapMoECoreTests", dependencies: ["SwapMoECore"]),
         .testTarget(name: "SwapMoECheckpointTests", dependencies: ["SwapMoECheckpoint", "SwapMoEModels", "SwapMoETestSupport"]),
@@ -76,5 +81,6 @@ let package = Package(
         .testTarget(name: "SwapMoEEngineTests", dependencies: ["SwapMoEEngine", "SwapMoEPacker", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEMetricsTests", dependencies: ["SwapMoEMetrics"]),
         .testTarget(name: "SwapMoECLITests", dependencies: ["SwapMoECLI", "SwapMoEArchive", "SwapMoETestSupport"]),
+        .testTarget(name: "SwapMoEFuzzTests", dependencies: ["SwapMoEFuzz", "SwapMoECLI", "SwapMoEArchive", "SwapMoETestSupport"]),
     ]
 )

@@ -25,11 +25,15 @@ public enum SwapMoECLI {
     """
 
     /// Runs one command line and returns the process exit code.
-    public static func run(_ argv: [String]) -> Int32 {
-        guard let command = argv.first else { Terminal.err(usage); return 64 }
+    public static func run(_ argv: [String]) -> Int32 { execute(argv).status }
+
+    /// Runs one command line: its exit code and, when it failed, the error it printed (for tests, which check
+    /// that every failure is one of the domain errors with a one-line message).
+    public static func execute(_ argv: [String]) -> (status: Int32, error: (any Error)?) {
+        guard let command = argv.first else { Terminal.err(usage); return (64, nil) }
         let rest = Array(argv.dropFirst())
-        if command == "-h" || command == "--help" || command == "help" { Terminal.out(usage); return 0 }
-        if command == "--version" { Terminal.out("swapmoe \(SwapMoEVersion.string)"); return 0 }
+        if command == "-h" || command == "--help" || command == "help" { Terminal.out(usage); return (0, nil) }
+        if command == "--version" { Terminal.out("swapmoe \(SwapMoEVersion.string)"); return (0, nil) }
         let commands: [String: (usage: String, run: ([String]) throws -> Int32)] = [
             "pack": (PackCommand.usage, PackCommand.run),
             "inspect": (InspectCommand.usage, InspectCommand.run),
@@ -44,17 +48,17 @@ public enum SwapMoECLI {
         ]
         guard let cmd = commands[command] else {
             Terminal.err("swapmoe: unknown command '\(command)'\n\n\(usage)")
-            return 64
+            return (64, UsageError("unknown command '\(command)'"))
         }
-        if rest.contains("-h") || rest.contains("--help") { Terminal.out(cmd.usage); return 0 }
+        if rest.contains("-h") || rest.contains("--help") { Terminal.out(cmd.usage); return (0, nil) }
         do {
-            return try cmd.run(rest)
+            return (try cmd.run(rest), nil)
         } catch let e as UsageError {
             Terminal.err("swapmoe \(command): \(e.message)\n\n\(cmd.usage)")
-            return 64
+            return (64, e)
         } catch {
             Terminal.err("swapmoe: \(error)")
-            return 1
+            return (1, error)
         }
     }
 

@@ -2,12 +2,22 @@
 import Glibc
 #endif
 import SwapMoECore
+import Synchronization
 
 /// Output helpers: stdout/stderr writes without Foundation, and a progress bar drawn only on a terminal.
 public enum Terminal {
     public static func out(_ s: String) { writeAll(1, s + "\n") }
     public static func err(_ s: String) { writeAll(2, s + "\n") }
+    /// Drops all output while any caller is inside `withMutedOutput` (in-process tests that run hundreds of
+    /// commands, such as the fuzz test).
+    private static let muters = Atomic<Int>(0)
+    public static func withMutedOutput<R>(_ body: () throws -> R) rethrows -> R {
+        muters.add(1, ordering: .relaxed)
+        defer { muters.subtract(1, ordering: .relaxed) }
+        return try body()
+    }
     public static func writeAll(_ fd: Int32, _ s: String) {
+        if muters.load(ordering: .relaxed) > 0 { return }
         var bytes = Array(s.utf8)
         var off = 0
         while off < bytes.count {
