@@ -19,6 +19,12 @@ Fixtures:
               8 experts, expert_capacity 2, d_model 40, 3 heads of d_kv 12 (inner 36 !=
               d_model), d_ff 20, buckets 12 / max distance 20, router bias, untied lm_head,
               layer_norm_epsilon 1e-5; ids only (no tokenizer).
+  switch_step 4 encoder + 4 decoder layers with num_sparse_*_layers 3 but a stored
+              encoder_sparse_step / decoder_sparse_step of 2 (issue 15): transformers keeps the
+              stored step, so blocks 1 and 3 of each stack are MoE (4 // 3 = 1 would make all four);
+              4 experts, expert_capacity 6, d_model 16, 2 heads of d_kv 4, d_ff 16, buckets 16 /
+              max distance 32, tied embeddings, `switch`'s tokenizer (rebuilt the same way) and
+              inputs with short targets.
 
 golden.json keys:
   config                      the structural values the goldens depend on
@@ -81,12 +87,18 @@ SWITCH_TEXTS = [
      "He read the Baronetage."),
 ]
 
+# switch_step: `switch`'s inputs with short targets, to keep its teacher-forced logits (and golden.json) small.
+STEP_TEXTS = [(text, target) for (text, _), target in zip(SWITCH_TEXTS, ["Kind.", "Vain.", "He read."])]
+
 
 def specs() -> dict[str, dict]:
     """Seeds: bumped by 1000 from 2001 / 2002 until, on every case, the smallest greedy margin is >= 0.01,
     the smallest router margin (top-1 minus top-2 probability) >= 0.001 (so float rounding cannot flip a
     token or an expert), and greedy output depends on the input. `switch` draws its tied embedding with
-    std 0.15: at 0.3 the decoder copies its start token (0) whatever the input."""
+    std 0.15: at 0.3 the decoder copies its start token (0) whatever the input. `switch_step` (d_model 16) also
+    draws its other matrices with std 0.25 (spec weight_std; 0.08 gives one repeated token whatever the input),
+    and its seed, 67001, had the widest greedy margin of the seeds 4001 + 1000 k (k < 239) that met these bounds
+    with three different outputs for its three inputs."""
     return {
         "switch": dict(seed=9001, shared_std=0.15, tokenizer=True, config=dict(
             vocab_size=TOKENIZER_PIECES, d_model=32, d_kv=8, d_ff=48, num_heads=4, expert_capacity=8,
@@ -99,6 +111,17 @@ def specs() -> dict[str, dict]:
             num_layers=3, num_sparse_encoder_layers=3, num_decoder_layers=2, num_sparse_decoder_layers=1,
             num_experts=8, relative_attention_num_buckets=12, relative_attention_max_distance=20,
             layer_norm_epsilon=1e-5, tie_word_embeddings=False, router_bias=True,
+            pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)),
+        # Issue 15: sparse steps stored in config.json that num_layers // num_sparse_*_layers (4 // 3 = 1, every
+        # block) would not give. transformers keeps the stored value (its __post_init__ derives the step, then
+        # PreTrainedConfig.__post_init__ sets every remaining key, the stored step included), so only the odd
+        # blocks 1 and 3 are sparse.
+        "switch_step": dict(seed=67001, shared_std=0.15, weight_std=0.25, tokenizer=True, texts=STEP_TEXTS, config=dict(
+            vocab_size=TOKENIZER_PIECES, d_model=16, d_kv=4, d_ff=16, num_heads=2, expert_capacity=6,
+            num_layers=4, num_sparse_encoder_layers=3, num_decoder_layers=4, num_sparse_decoder_layers=3,
+            encoder_sparse_step=2, decoder_sparse_step=2,
+            num_experts=4, relative_attention_num_buckets=16, relative_attention_max_distance=32,
+            layer_norm_epsilon=1e-6, tie_word_embeddings=True, router_bias=False,
             pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)),
     }
 
@@ -135,11 +158,11 @@ def build_tokenizer(out: Path) -> None:
 
 # --------------------------------------------------------------------------- model
 @torch.no_grad()
-def reinit(model: torch.nn.Module, seed: int, shared_std: float) -> None:
+def reinit(model: torch.nn.Module, seed: int, shared_std: float, weight_std: float) -> None:
     g = torch.Generator().manual_seed(seed)
     for name, p in sorted(model.named_parameters(), key=lambda kv: kv[0]):
         if p.dim() >= 2:
-            std = shared_std if name == "shared.weight" else WIDE_STD if name.endswith(WIDE_SUFFIXES) else WEIGHT_STD
+            std = shared_std if name == "shared.weight" else WIDE_STD if name.endswith(WIDE_SUFFIXES) else weight_std
             v = torch.randn(p.shape, generator=g, dtype=torch.float32) * std
         elif "norm" in name:
             v = 1.0 + torch.randn(p.shape, generator=g, dtype=torch.float32) * NORM_STD
@@ -153,7 +176,7 @@ def build_model(spec: dict):
 
     torch.manual_seed(spec["seed"])
     model = t.SwitchTransformersForConditionalGeneration(t.SwitchTransformersConfig(**spec["config"])).float().eval()
-    reinit(model, spec["seed"], spec.get("shared_std", WIDE_STD))
+    reinit(model, spec["seed"], spec.get("shared_std", WIDE_STD), spec.get("weight_std", WEIGHT_STD))
     return model
 
 
@@ -167,7 +190,7 @@ def build_fixture(name: str, spec: dict) -> None:
         build_tokenizer(out)
     (out / "fixture.json").write_text(json.dumps({
         "name": name, "family": "switch_transformers", "tokenizer": "T5-style BPE trained on texts/eval.txt" if spec["tokenizer"] else None,
-        "seed": spec["seed"], "weight_std": WEIGHT_STD, "wide_std": WIDE_STD, "wide": list(WIDE_SUFFIXES),
+        "seed": spec["seed"], "weight_std": spec.get("weight_std", WEIGHT_STD), "wide_std": WIDE_STD, "wide": list(WIDE_SUFFIXES),
         "norm_weight": f"1 + N(0, {NORM_STD})", "bias_std": BIAS_STD, "layout": "save_pretrained",
         "generator": "Tools/make_switch_fixtures.py"}, indent=1) + "\n")
 
@@ -259,6 +282,8 @@ def make_golden(name: str, spec: dict) -> dict:
     model = load(name)
     check_roundtrip(name, spec, model)
     c = model.config
+    for key in ("encoder_sparse_step", "decoder_sparse_step"):  # a stored step must survive save/load as given
+        assert key not in spec["config"] or getattr(c, key) == spec["config"][key], (name, key, getattr(c, key))
     g = {"model": name, "generator": "Tools/make_switch_fixtures.py", "compute_dtype": "float32",
          "transformers": __import__("transformers").__version__, "torch": torch.__version__.split("+")[0],
          "config": {k: getattr(c, k) for k in ("vocab_size", "d_model", "d_kv", "d_ff", "num_heads", "num_layers", "num_decoder_layers",
@@ -276,7 +301,7 @@ def make_golden(name: str, spec: dict) -> dict:
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(str(MODELS / name))
-        for text, target in SWITCH_TEXTS:
+        for text, target in spec.get("texts", SWITCH_TEXTS):
             case = {"input_text": text, "target_text": target}
             case.update(make_case(model, tok(text)["input_ids"], tok(target)["input_ids"], enc_tap, dec_tap))
             case["greedy_text"] = tok.decode(case["greedy_ids"], skip_special_tokens=True)

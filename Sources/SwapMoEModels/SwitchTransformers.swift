@@ -36,6 +36,10 @@ public struct SwitchTransformersConfig: ModelConfig {
     public let decoderLayers: Int
     public let numSparseEncoderLayers: Int
     public let numSparseDecoderLayers: Int
+    /// Every how many blocks of a stack one is sparse: config.json's `encoder_sparse_step` / `decoder_sparse_step`
+    /// when it has them, else derived from `num_sparse_*_layers` (see `sparseStep`).
+    public let encoderSparseStep: Int
+    public let decoderSparseStep: Int
     public let numExperts: Int
     public let expertCapacity: Int
     public let routerBias: Bool
@@ -52,6 +56,7 @@ public struct SwitchTransformersConfig: ModelConfig {
         case vocabSize = "vocab_size", dModel = "d_model", dKV = "d_kv", dFF = "d_ff", numHeads = "num_heads"
         case numLayers = "num_layers", numDecoderLayers = "num_decoder_layers"
         case numSparseEncoderLayers = "num_sparse_encoder_layers", numSparseDecoderLayers = "num_sparse_decoder_layers"
+        case encoderSparseStep = "encoder_sparse_step", decoderSparseStep = "decoder_sparse_step"
         case numExperts = "num_experts", expertCapacity = "expert_capacity", routerBias = "router_bias"
         case buckets = "relative_attention_num_buckets", maxDistance = "relative_attention_max_distance"
         case eps = "layer_norm_epsilon", denseActFn = "dense_act_fn", tie = "tie_word_embeddings"
@@ -71,6 +76,11 @@ public struct SwitchTransformersConfig: ModelConfig {
         decoderLayers = try c.decodeIfPresent(Int.self, forKey: .numDecoderLayers) ?? encoderLayers
         numSparseEncoderLayers = try int(.numSparseEncoderLayers, 3)
         numSparseDecoderLayers = try int(.numSparseDecoderLayers, 3)
+        // transformers derives both steps in `__post_init__`, then `PreTrainedConfig.__post_init__` sets every
+        // remaining config.json key as an attribute, so a stored step wins over the derived one (issue 15:
+        // num_layers 4, num_sparse_encoder_layers 3, encoder_sparse_step 2 makes blocks 1 and 3 sparse, not all 4).
+        encoderSparseStep = try int(.encoderSparseStep, Self.sparseStep(layers: encoderLayers, sparse: numSparseEncoderLayers))
+        decoderSparseStep = try int(.decoderSparseStep, Self.sparseStep(layers: decoderLayers, sparse: numSparseDecoderLayers))
         numExperts = try int(.numExperts, 8)
         expertCapacity = try int(.expertCapacity, 64)
         routerBias = try c.decodeIfPresent(Bool.self, forKey: .routerBias) ?? false
@@ -95,14 +105,14 @@ public struct SwitchTransformersConfig: ModelConfig {
     /// Width of the attention projections (`num_heads * d_kv`, which need not equal `d_model`).
     public var innerDim: Int { numHeads * dKV }
 
-    /// transformers: `num_layers // num_sparse_layers`, or `num_layers` when there are none.
+    /// The step transformers derives when config.json does not store one: `num_layers // num_sparse_layers`, or
+    /// `num_layers` when there are none.
     static func sparseStep(layers: Int, sparse: Int) -> Int { sparse > 0 ? layers / sparse : layers }
-    public var encoderSparseStep: Int { Self.sparseStep(layers: encoderLayers, sparse: numSparseEncoderLayers) }
-    public var decoderSparseStep: Int { Self.sparseStep(layers: decoderLayers, sparse: numSparseDecoderLayers) }
 
     /// transformers' `SwitchTransformersStack`: block i is sparse iff `step > 0 and (i % step == 1 or step == 1)`.
-    /// (So with step 2 the odd layers are sparse, with step 3 layers 1, 4, 7, ...; and the "no sparse layers"
-    /// step of `num_layers` still makes layer 1 sparse, as transformers does.)
+    /// (So with step 2 the odd layers are sparse, with step 3 layers 1, 4, 7, ...; a stored step of 0 means no
+    /// sparse layers; and the derived "no sparse layers" step of `num_layers` still makes layer 1 sparse, or
+    /// layer 0 of a one-layer stack, as transformers does.)
     static func isSparse(_ layer: Int, step: Int) -> Bool { step > 0 && (layer % step == 1 || step == 1) }
 
     public func moeLayers(_ stack: String) -> [Int] {
@@ -129,6 +139,10 @@ public struct SwitchTransformersConfig: ModelConfig {
         let name = Self.family.rawValue
         guard dModel > 0, dKV > 0, dFF > 0, numHeads > 0, vocabSize > 0, encoderLayers > 0, decoderLayers > 0 else {
             throw .badConfig(family: name, reason: "d_model, d_kv, d_ff, num_heads, vocab_size, num_layers and num_decoder_layers must be positive")
+        }
+        // transformers builds no sparse block for a negative step; such a file is damaged rather than meant, so say so.
+        for (key, step) in [("encoder_sparse_step", encoderSparseStep), ("decoder_sparse_step", decoderSparseStep)] where step < 0 {
+            throw .badConfig(family: name, reason: "\(key) is \(step); it must be >= 0 (0 means no sparse layers)")
         }
         guard numExperts > 0 else { throw .badConfig(family: name, reason: "num_experts must be positive") }
         guard expertCapacity >= 0 else { throw .badConfig(family: name, reason: "expert_capacity must be >= 0") }

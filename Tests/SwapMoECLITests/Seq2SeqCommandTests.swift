@@ -3,7 +3,8 @@ import Testing
 import SwapMoETestSupport
 @testable import SwapMoECLI
 
-/// The commands on the encoder-decoder fixture with a tokenizer (`switch`), against its transformers goldens.
+/// The commands on the encoder-decoder fixtures with a tokenizer (`switch`, `switch_step`), against their
+/// transformers goldens.
 @Suite("commands on encoder-decoder archives", .serialized)
 struct Seq2SeqCommandTests {
     let bin = TestPaths.swapmoeBinary
@@ -23,13 +24,13 @@ struct Seq2SeqCommandTests {
         let cases: [Case]
     }
 
-    /// The `switch` fixture packed through the CLI, and its golden cases.
-    func packed() throws -> (dir: String, archive: String, cases: [Golden.Case]) {
-        let folder = try #require(TestPaths.seq2seqFixtures.first { $0.hasSuffix("/switch") })
+    /// A fixture (`switch` unless named) packed through the CLI, and its golden cases.
+    func packed(_ name: String = "switch", experts: Int = 8) throws -> (dir: String, archive: String, cases: [Golden.Case]) {
+        let folder = try #require(TestPaths.seq2seqFixtures.first { $0.hasSuffix("/" + name) })
         let dir = TestPaths.tempDir()
         let p = try runCommand(bin, ["pack", folder, "-o", dir + "/m.swm", "--compress", "lz4", "--shuffle"])
         #expect(p.status == 0, "\(p.stderr)")
-        #expect(p.stderr.contains("packed switch_transformers: ") && p.stderr.contains("8 experts"))
+        #expect(p.stderr.contains("packed switch_transformers: ") && p.stderr.contains("\(experts) experts"), "\(p.stderr)")
         let golden = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: URL(fileURLWithPath: folder + "/golden.json")))
         return (dir, dir + "/m.swm", golden.cases)
     }
@@ -74,6 +75,30 @@ struct Seq2SeqCommandTests {
         let streamed = try runCommand(bin, ["run", m.archive, "--input", m.cases[0].inputText, "-n", "10", "--temp", "0"])
         #expect(streamed.status == 0 && streamed.stdout == m.cases[0].greedyText + "\n")
         #expect(streamed.stderr.contains("tokens encoded") && streamed.stderr.contains("resident: all 8 experts"))
+    }
+
+    @Test("sparse steps stored in config.json (switch_step, issue 15): packs blocks 1 and 3 of each stack, run gives transformers' ids")
+    func storedSparseStep() throws {
+        let m = try packed("switch_step", experts: 16)
+        defer { TestPaths.remove(m.dir) }
+        let text = try runCommand(bin, ["inspect", m.archive])
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout.contains("encoder      4 layers (2 MoE)") && text.stdout.contains("decoder      4 layers (2 MoE)"), "\(text.stdout)")
+        let p = try runCommand(bin, ["plan", m.archive, "--max-rss", "1G", "--policy", "swap", "--ctx", "64", "--json"])
+        #expect(p.status == 0, "\(p.stderr)")
+        let ps = try #require(try json(p.stdout)["stacks"] as? [[String: Any]])
+        #expect(ps.map { $0["moe_layers"] as? [Int] } == [[1, 3], [1, 3]])
+        for cs in m.cases {
+            let args = ["run", m.archive, "--input", cs.inputText, "-n", "\(cs.greedyIds.count)", "--temp", "0", "--json"]
+            let r = try runCommand(bin, args)
+            #expect(r.status == 0, "\(r.stderr)")
+            let o = try json(r.stdout)
+            #expect(o["generated_ids"] as? [Int] == cs.greedyIds, "\(cs.inputText)")
+            #expect(o["text"] as? String == cs.greedyText)
+            let exact = try runCommand(bin, args + ["--policy", "exact", "--max-rss", "1G"])
+            #expect(exact.status == 0, "\(exact.stderr)")
+            #expect(try json(exact.stdout)["generated_ids"] as? [Int] == cs.greedyIds)
+        }
     }
 
     @Test("eval --text --target: teacher-forced target NLL equals the one from transformers' logits")
