@@ -12,26 +12,41 @@ golden.json = {"tokenizer": name, "meta": {...}, "cases": [
   decoded              decode(ids, skip_special_tokens=False)
   decoded_skip_special decode(ids, skip_special_tokens=True)
 
+For the fixtures in TOKENIZERS_REFERENCE (mistral-v1) the same fields come from
+the `tokenizers` library (`Tokenizer.from_file(tokenizer.json)`: encode, id_to_token,
+decode), because transformers 5's AutoTokenizer rebuilds their pipeline and
+gives other ids; a case where it does has an extra field
+  transformers5        {"ids", "ids_no_special"} from AutoTokenizer (transformers 5).
+
 The same ~300 strings are used for every tokenizer (see golden_texts()); they
 are drawn with a fixed seed, so the output is byte-for-byte reproducible.
 
 Cross-checks (the script fails if they do not hold):
   * AutoTokenizer agrees with the raw `tokenizers.Tokenizer.from_file` on ids and
     decoding, i.e. transformers added nothing a Swift loader of tokenizer.json
-    would not see;
+    would not see (TOKENIZERS_REFERENCE fixtures: on decoding only; their
+    differing ids are recorded instead);
   * gpt2 agrees with tiktoken on GPT-2's own pattern (the real reference);
   * mistral / sentencepiece-small / t5-unigram are compared with the
     `sentencepiece` library on the texts without special tokens inside;
-    mismatches are counted and recorded in meta.
+    mismatches are counted and recorded in meta;
+  * mistral-v1 equals the `sentencepiece` library on every text, special tokens
+    included (sentencepiece encodes the text between them, as transformers'
+    slow LlamaTokenizer(legacy=True) does), and equals transformers 4's
+    AutoTokenizer on ids and decoding (run in the interpreter of
+    make_tokenizers.transformers4_python()).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -39,6 +54,12 @@ import fixture_sources as src  # noqa: E402
 
 TOK_DIR = src.ROOT / "Tests" / "Fixtures" / "tokenizers"
 SEED = 20230829  # SwapMoE's arXiv month; any fixed value works
+
+# Goldens from the `tokenizers` library rather than AutoTokenizer. mistral-v1 is declared "LlamaTokenizer" with
+# "legacy": true (as transformers 4 saved Mistral 7B v0.1 / Mixtral): transformers 5 replaces its tokenizer.json
+# pipeline (Prepend + Replace normalizer) by a Metaspace pre-tokenizer that does not add "▁" before a leading
+# space or after a special token, so " Hello" loses its own "▁". sentencepiece, tokenizers and transformers 4 agree.
+TOKENIZERS_REFERENCE = {"mistral-v1"}
 
 
 # --------------------------------------------------------------------------- texts
@@ -130,6 +151,29 @@ HAND_WRITTEN = [
 # Extra cases for one tokenizer only (appended after the shared texts, so the
 # other goldens do not change).
 EXTRA_TEXTS = {
+    "mistral-v1": [
+        # -- leading whitespace: the text's own space is a "▁" next to the one SentencePiece adds
+        " Hello world", "  two leading", "   three leading", "    four leading", " a", "  a", " 1", "  42",
+        " \u00e9t\u00e9", " \u4e2d\u6587", " \U0001f680", " \tspace then tab", "\t tab then space", " \nspace newline",
+        "\n leading newline then space", "\t\tx", " \u2581 space then metaspace", "\u2581leading metaspace char",
+        "\u2581", " \u2581", "\u2581\u2581 two metaspace chars",
+        # -- only whitespace
+        "    ", "     ", "        ", " \t", "\t ", " \n ", "  \n\n  ",
+        # -- trailing whitespace
+        "trailing one ", "trailing two  ", "trailing three   ", "end\t", "end \n", "end\n ", "x  ", "1 ",
+        # -- text right after (and before) special tokens
+        "<s> literal bos", "<s>literal bos", "<s>  two after bos", "<s>   three after bos", "<s>\ttab after bos",
+        "<s>\nnewline after bos", "<s> 42", "<s>42", "<s> caf\u00e9", "<s>\u4e2d\u6587", "</s> after eos",
+        "</s>after eos",
+        "</s>  two after eos", "<unk> after unk", "<unk>after unk", "a<unk>b", "a <unk> b", "a  <unk>  b",
+        "Hello <s>", "Hello<s>", "Hello  <s>", "<s></s>", "<s> </s>", "<s>  </s>", "<s> <s> <s>", "</s></s> x",
+        "<unk><unk>", "<s>\u2581x", "<s> \u2581x", "</s>\n", "<s>\t",
+        # -- Mistral / Mixtral instruction format
+        "[INST] What is 2+2? [/INST]", "<s>[INST] Hi [/INST] Hello</s>[INST] Again [/INST]",
+        "<s> [INST] spaced [/INST] answer </s>", "[INST]  two spaces inside [/INST]",
+        # -- digits after spaces (split_digits)
+        " 2024", "3 14", " 1 2 3", "  007", "x 1,000 y",
+    ],
     "t5-unigram": [
         # -- T5 usage: task prefixes, sentinels (special added tokens, also pieces of the Unigram vocabulary)
         "translate English to German: That is good.", "summarize: The quick brown fox jumps over the lazy dog.",
@@ -194,21 +238,36 @@ def make_golden(name: str, texts: list[str]) -> dict:
     d = TOK_DIR / name
     hf = AutoTokenizer.from_pretrained(str(d))
     raw = Tokenizer.from_file(str(d / "tokenizer.json"))
+    by_tokenizers = name in TOKENIZERS_REFERENCE
     cases = []
+    transformers5_mismatches = []
     for t in texts:
-        ids = hf(t)["input_ids"]
-        ids_ns = hf(t, add_special_tokens=False)["input_ids"]
+        hf_ids = hf(t)["input_ids"]
+        hf_ids_ns = hf(t, add_special_tokens=False)["input_ids"]
+        if by_tokenizers:
+            ids = raw.encode(t).ids
+            ids_ns = raw.encode(t, add_special_tokens=False).ids
+            tokens = [raw.id_to_token(i) for i in ids]
+        else:
+            ids, ids_ns, tokens = hf_ids, hf_ids_ns, hf.convert_ids_to_tokens(hf_ids)
         case = {
             "text": t,
             "ids": ids,
             "ids_no_special": ids_ns,
-            "tokens": hf.convert_ids_to_tokens(ids),
+            "tokens": tokens,
             "decoded": hf.decode(ids, skip_special_tokens=False),
             "decoded_skip_special": hf.decode(ids, skip_special_tokens=True),
         }
-        # transformers must not add anything beyond tokenizer.json.
-        assert raw.encode(t).ids == ids, (name, t)
-        assert raw.encode(t, add_special_tokens=False).ids == ids_ns, (name, t)
+        if by_tokenizers:
+            if (hf_ids, hf_ids_ns) != (ids, ids_ns):
+                case["transformers5"] = {"ids": hf_ids, "ids_no_special": hf_ids_ns}
+                transformers5_mismatches.append(t)
+        else:
+            # transformers must not add anything beyond tokenizer.json.
+            assert raw.encode(t).ids == ids, (name, t)
+            assert raw.encode(t, add_special_tokens=False).ids == ids_ns, (name, t)
+        # Decoding agrees everywhere (for mistral-v1 too: tokenizer.json's decoder is the one transformers 5 builds),
+        # so "decoded" is at once AutoTokenizer's and tokenizers' decode.
         assert raw.decode(ids, skip_special_tokens=False) == case["decoded"], (name, t)
         assert raw.decode(ids, skip_special_tokens=True) == case["decoded_skip_special"], (name, t)
         cases.append(case)
@@ -222,8 +281,58 @@ def make_golden(name: str, texts: list[str]) -> dict:
         "roundtrip_exact": sum(c["decoded_skip_special"] == c["text"] for c in cases),
         "notes": "ids/decoded from transformers AutoTokenizer; identical to tokenizers.Tokenizer.from_file(tokenizer.json)",
     }
+    if by_tokenizers:
+        import tokenizers
+        import transformers
+
+        config = json.loads((d / "tokenizer_config.json").read_text(encoding="utf-8"))
+        meta["tokenizer_class"] = config["tokenizer_class"]
+        meta["notes"] = (
+            f"ids/tokens/decoded from tokenizers {tokenizers.__version__} Tokenizer.from_file(tokenizer.json); "
+            f"transformers {transformers.__version__} AutoTokenizer ({type(hf).__name__}) gives other ids for "
+            f"the cases with a \"transformers5\" field"
+        )
+        meta["transformers5_version"] = transformers.__version__
+        meta["transformers5_mismatches"] = len(transformers5_mismatches)
+        meta["transformers5_mismatch_texts"] = transformers5_mismatches
+        meta.update(transformers4_check(d, texts, cases))
     meta.update(reference_check(name, texts, cases))
     return {"tokenizer": name, "meta": meta, "cases": cases}
+
+
+# Run by the transformers 4 interpreter: AutoTokenizer's ids and decodes of the texts. argv: fixture folder, texts
+# JSON file, output JSON file.
+_TRANSFORMERS4_GOLDENS = r"""
+import json, sys
+import transformers
+from transformers import AutoTokenizer
+d, texts_file, out_file = sys.argv[1:4]
+hf = AutoTokenizer.from_pretrained(d)
+out = {"version": transformers.__version__, "class": type(hf).__name__, "cases": []}
+for t in json.load(open(texts_file, encoding="utf-8")):
+    ids = hf(t)["input_ids"]
+    out["cases"].append([ids, hf(t, add_special_tokens=False)["input_ids"],
+                         hf.decode(ids, skip_special_tokens=False), hf.decode(ids, skip_special_tokens=True)])
+json.dump(out, open(out_file, "w", encoding="utf-8"))
+"""
+
+
+def transformers4_check(d: Path, texts: list[str], cases: list[dict]) -> dict:
+    """transformers 4's AutoTokenizer must give every golden field (it loads tokenizer.json as it is)."""
+    from make_tokenizers import transformers4_python
+
+    with tempfile.TemporaryDirectory() as td:
+        texts_file, out_file = Path(td) / "texts.json", Path(td) / "out.json"
+        texts_file.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+        env = dict(os.environ, TRANSFORMERS_VERBOSITY="error")
+        subprocess.run([str(transformers4_python()), "-c", _TRANSFORMERS4_GOLDENS, str(d), str(texts_file),
+                        str(out_file)], check=True, env=env)
+        out = json.loads(out_file.read_text(encoding="utf-8"))
+    for t, c, got in zip(texts, cases, out["cases"]):
+        want = [c["ids"], c["ids_no_special"], c["decoded"], c["decoded_skip_special"]]
+        assert got == want, ("transformers 4 differs", t, got, want)
+    return {"transformers4_check": f"transformers {out['version']} AutoTokenizer ({out['class']}): "
+                                   f"identical ids and decodes on all {len(cases)} cases"}
 
 
 SPECIAL_RE = re.compile(r"<\|endoftext\|>|<s>|</s>|<unk>|<pad>|<extra_id_\d+>")
@@ -246,13 +355,15 @@ def reference_check(name: str, texts: list[str], cases: list[dict]) -> dict:
         return {"reference": "tiktoken gpt2 (whisper/assets/gpt2.tiktoken)", "reference_mismatches": 0}
     model = {"sentencepiece-small": TOK_DIR / "sentencepiece-small" / "tokenizer.model",
              "t5-unigram": TOK_DIR / "t5-unigram" / "spiece.model"}.get(name)
-    if name == "mistral":
+    if name in ("mistral", "mistral-v1"):
         model = src.mistral_sentencepiece_model()
     if model is None:
         return {}
     import sentencepiece as spm
 
     sp = spm.SentencePieceProcessor(model_file=str(model))
+    if name == "mistral-v1":
+        return sentencepiece_segments_check(sp, texts, cases)
     mism = []
     for t, c in zip(texts, cases):
         if SPECIAL_RE.search(t):
@@ -261,6 +372,20 @@ def reference_check(name: str, texts: list[str], cases: list[dict]) -> dict:
             mism.append(t)
     return {"reference": f"sentencepiece {model.name}", "reference_mismatches": len(mism),
             "reference_mismatch_texts": mism}
+
+
+def sentencepiece_segments_check(sp, texts: list[str], cases: list[dict]) -> dict:
+    """Every case, special tokens included: sentencepiece encodes each piece of text between the special tokens
+    on its own (each gets its dummy-prefix "▁"), the way transformers' slow LlamaTokenizer(legacy=True) did."""
+    specials = {sp.id_to_piece(i): i for i in range(sp.get_piece_size()) if sp.is_control(i) or sp.is_unknown(i)}
+    pattern = re.compile("(" + "|".join(re.escape(p) for p in sorted(specials, key=len, reverse=True)) + ")")
+    for t, c in zip(texts, cases):
+        want = []
+        for piece in pattern.split(t):
+            want += [specials[piece]] if piece in specials else sp.encode(piece) if piece else []
+        assert want == c["ids_no_special"], ("sentencepiece differs", t, want, c["ids_no_special"])
+    return {"reference": "sentencepiece tokenizer.model.v1, on the text between special tokens (every case)",
+            "reference_mismatches": 0, "reference_mismatch_texts": []}
 
 
 def write_golden(path: Path, golden: dict) -> None:

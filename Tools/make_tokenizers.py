@@ -20,6 +20,12 @@ transformers' save_pretrained):
   mistral                 the real Mistral 7B v0.1 / Mixtral SentencePiece BPE
                           (32000 pieces), from mistral-common's tokenizer.model.v1,
                           Mixtral-8x7B hub layout.
+  mistral-v1              the same tokenizer.model.v1 converted the way the hub
+                          files were: transformers 4.x
+                          LlamaTokenizerFast(legacy=True, from_slow=True), saved
+                          by transformers 4.x ("tokenizer_class": "LlamaTokenizer",
+                          "legacy": true). Needs a transformers 4 interpreter; see
+                          transformers4_python().
   t5-unigram              T5 / Switch-Transformer-style SentencePiece *unigram*
                           (2000 pieces + 100 <extra_id_N> sentinels) trained here
                           with T5's trainer settings (nmt_nfkc, <pad>=0, </s>=1,
@@ -35,15 +41,19 @@ LlamaTokenizer) AutoTokenizer rebuilds the backend from vocab/merges and
 TokenizersBackend it loads tokenizer.json verbatim, so goldens describe exactly
 the file a Swift loader reads. (sentencepiece-metaspace deliberately keeps
 "LlamaTokenizer", and t5-unigram "T5Tokenizer", since their tokenizer.json is
-what that class builds anyway.)
+what that class builds anyway. mistral-v1 keeps the "LlamaTokenizer" that
+transformers 4 writes, because that is the case where transformers 5's rebuild
+differs from tokenizer.json; its goldens come from the `tokenizers` library.)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -76,6 +86,13 @@ BYTELEVEL_ADDED = [
 SPM_VOCAB_SIZE = 1536  # includes <unk>, <s>, </s> and the 256 <0xNN> byte pieces
 T5_VOCAB_SIZE = 2000  # SentencePiece pieces incl. <pad>, </s>, <unk>; the 100 sentinels come on top
 T5_EXTRA_IDS = 100
+
+# transformers 4.x, only for converting mistral-v1 (and cross-checking its goldens): transformers 5 converts a
+# SentencePiece model differently (merges ordered by vocabulary id instead of piece score, a Metaspace
+# pre-tokenizer instead of the Prepend + Replace normalizer, no BOS in the template, "legacy" not saved), so only
+# transformers 4 reproduces the tokenizer.json / tokenizer_config.json pairs that Mistral 7B v0.1 and Mixtral
+# ship. 4.57.6 is the last 4.x release; it needs tokenizers < 0.23.
+TRANSFORMERS4_REQUIREMENTS = ["transformers==4.57.6", "tokenizers==0.22.2", "sentencepiece==0.2.3", "protobuf==7.36.2"]
 
 
 # --------------------------------------------------------------------------- corpus
@@ -383,12 +400,64 @@ def build_mistral(out: Path) -> None:
     compact_tokenizer_json(out / "tokenizer.json")
 
 
+def transformers4_python() -> Path:
+    """The interpreter of a virtualenv holding TRANSFORMERS4_REQUIREMENTS (no torch), created on first use
+    with pip from PyPI at $SWAPMOE_TRANSFORMERS4_VENV (default <repo>/.venv/transformers4, gitignored with
+    .venv). A stamp file with the pinned list makes later calls instant."""
+    venv = Path(os.environ.get("SWAPMOE_TRANSFORMERS4_VENV", src.ROOT / ".venv" / "transformers4"))
+    python = venv / "bin" / "python"
+    stamp = venv / ".swapmoe-transformers4"
+    want = " ".join(TRANSFORMERS4_REQUIREMENTS)
+    if python.exists() and stamp.exists() and stamp.read_text() == want:
+        return python
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", *TRANSFORMERS4_REQUIREMENTS], check=True)
+    stamp.write_text(want)
+    return python
+
+
+# Run by the transformers 4 interpreter: convert a SentencePiece model the way Mistral's and Mixtral's hub files
+# were made and save it. argv: model file, output folder.
+_CONVERT_WITH_TRANSFORMERS4 = r"""
+import shutil, sys, tempfile
+from pathlib import Path
+import transformers
+from transformers import LlamaTokenizerFast
+assert transformers.__version__.startswith("4."), transformers.__version__
+model, out = sys.argv[1], sys.argv[2]
+with tempfile.TemporaryDirectory() as td:
+    shutil.copy(model, Path(td) / "tokenizer.model")
+    tok = LlamaTokenizerFast.from_pretrained(td, legacy=True, from_slow=True)
+    tok.save_pretrained(out)
+"""
+
+
+def build_mistral_v1(out: Path) -> None:
+    """tokenizer.model.v1 through transformers 4's LlamaTokenizerFast(legacy=True, from_slow=True), saved by
+    transformers 4: normalizer Prepend("▁") + Replace(" ", "▁"), no pre-tokenizer, merges in SentencePiece score
+    order, template "<s> $A", tokenizer_config.json with "tokenizer_class": "LlamaTokenizer" and "legacy": true.
+    Not kept: the copy of tokenizer.model it saves (the goldens script reads mistral-common's). tokenizer.json is
+    compacted like `mistral`'s (the same JSON, a third of the size)."""
+    if out.exists():
+        shutil.rmtree(out)
+    env = dict(os.environ, TRANSFORMERS_VERBOSITY="error")
+    subprocess.run([str(transformers4_python()), "-c", _CONVERT_WITH_TRANSFORMERS4,
+                    str(src.mistral_sentencepiece_model()), str(out)], check=True, env=env)
+    (out / "tokenizer.model").unlink()
+    j = json.loads((out / "tokenizer.json").read_text(encoding="utf-8"))
+    assert [n["type"] for n in j["normalizer"]["normalizers"]] == ["Prepend", "Replace"] and j["pre_tokenizer"] is None
+    cfg = json.loads((out / "tokenizer_config.json").read_text(encoding="utf-8"))
+    assert cfg["tokenizer_class"] == "LlamaTokenizer" and cfg["legacy"] is True, cfg
+    compact_tokenizer_json(out / "tokenizer.json")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="*", help="subset of fixture names")
     args = ap.parse_args()
     want = set(args.only or ["bytelevel-small", "sentencepiece-small", "sentencepiece-metaspace", "gpt2", "mistral",
-                             "t5-unigram"])
+                             "mistral-v1", "t5-unigram"])
     if "bytelevel-small" in want:
         build_bytelevel_small(OUT / "bytelevel-small")
     if "sentencepiece-small" in want or "sentencepiece-metaspace" in want:
@@ -400,6 +469,8 @@ def main() -> None:
         build_gpt2(OUT / "gpt2")
     if "mistral" in want:
         build_mistral(OUT / "mistral")
+    if "mistral-v1" in want:
+        build_mistral_v1(OUT / "mistral-v1")
     if "t5-unigram" in want:
         build_t5_unigram(OUT / "t5-unigram")
     for d in sorted(OUT.iterdir()):

@@ -5,8 +5,10 @@ import Foundation
 
 /// A Hugging Face tokenizer read from `tokenizer.json`, optionally with `tokenizer_config.json`.
 ///
-/// `encode` equals `AutoTokenizer(path)(text)["input_ids"]` and `decode` equals `tokenizer.decode(ids)`.
-/// Immutable and safe to share between threads.
+/// `encode` equals `AutoTokenizer(path)(text)["input_ids"]` and `decode` equals `tokenizer.decode(ids)` of
+/// transformers 4, which is the `tokenizers` library reading tokenizer.json plus tokenizer_config.json's added and
+/// named special tokens. Where transformers 5 rebuilds the pipeline of a model-specific class and gives other ids,
+/// `TokenizerCompatibility.transformers5` reproduces it instead. Immutable and safe to share between threads.
 public final class Tokenizer: Sendable {
     let normalizer: Normalizer?
     let preTokenizer: PreTokenizer?
@@ -29,7 +31,7 @@ public final class Tokenizer: Sendable {
     public let kind: String
 
     /// Loads `tokenizer.json` and, when present next to it, `tokenizer_config.json` from a directory.
-    public convenience init(directory: URL) throws {
+    public convenience init(directory: URL, compatibility: TokenizerCompatibility = .tokenizers) throws {
         let tokenizerURL = directory.appendingPathComponent("tokenizer.json")
         let configURL = directory.appendingPathComponent("tokenizer_config.json")
         let data: Data
@@ -39,10 +41,11 @@ public final class Tokenizer: Sendable {
             throw TokenizerError.unreadableFile(path: tokenizerURL.path, reason: error.localizedDescription)
         }
         let config = FileManager.default.fileExists(atPath: configURL.path) ? try? Data(contentsOf: configURL) : nil
-        try self.init(tokenizerJSON: data, tokenizerConfigJSON: config)
+        try self.init(tokenizerJSON: data, tokenizerConfigJSON: config, compatibility: compatibility)
     }
 
-    public init(tokenizerJSON: Data, tokenizerConfigJSON: Data? = nil) throws {
+    public init(tokenizerJSON: Data, tokenizerConfigJSON: Data? = nil,
+                compatibility: TokenizerCompatibility = .tokenizers) throws {
         let json = try TokenizerJSON(data: [UInt8](tokenizerJSON))
         let config = try tokenizerConfigJSON.map { try TokenizerConfig(data: [UInt8]($0)) }
 
@@ -51,22 +54,25 @@ public final class Tokenizer: Sendable {
         var decoder = try TokenDecoder.from(json: json.decoder)
         let postProcessor = try PostProcessor.from(json: json.postProcessor)
         let jsonIsByteLevel = preTokenizer?.containsByteLevel == true || decoder.map { Tokenizer.isByteLevel($0) } == true
+        // The class named in tokenizer_config.json supplies default special-token names in every mode; only
+        // transformers 5 also replaces tokenizer.json's pipeline with the class's own.
         let profile = config.flatMap { TransformersProfile.resolve(config: $0, tokenizerJSONIsByteLevel: jsonIsByteLevel) }
+        let rebuilt = compatibility == .transformers5 ? profile : nil
 
-        let model = try makeModel(json: json.model, overrides: profile?.modelOverrides() ?? BPEModel.Overrides())
-        if let profile, let config {
-            normalizer = profile.normalizer()
-            preTokenizer = try profile.preTokenizer(config: config)
-            decoder = profile.decoder(config: config)
+        let model = try makeModel(json: json.model, overrides: rebuilt?.modelOverrides() ?? BPEModel.Overrides())
+        if let rebuilt, let config {
+            normalizer = rebuilt.normalizer()
+            preTokenizer = try rebuilt.preTokenizer(config: config)
+            decoder = rebuilt.decoder(config: config)
         }
 
-        // Added tokens: tokenizer.json's list; a model-specific class rebuilt by transformers takes
-        // tokenizer_config.json's `added_tokens_decoder` instead when it has one.
+        // Added tokens: tokenizer.json's list plus tokenizer_config.json's `added_tokens_decoder` entries it lacks;
+        // a class rebuilt by transformers 5 takes `added_tokens_decoder` instead when there is one.
         var added = try json.addedTokens.arrayValue.map { items in
             try items.enumerated().map { try AddedToken(json: $1, path: "added_tokens[\($0)]") }
         } ?? []
         if let config {
-            if profile != nil && config.hasAddedTokensDecoder {
+            if rebuilt != nil && config.hasAddedTokensDecoder {
                 added = config.addedTokens
             } else {
                 let have = Set(added.map { WordKey(bytes: Array($0.content.utf8)) })

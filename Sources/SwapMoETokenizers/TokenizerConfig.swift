@@ -1,10 +1,14 @@
 // tokenizer_config.json: what transformers' AutoTokenizer layers on top of tokenizer.json.
 //
+// By default tokenizer.json's pipeline is used as written, as the `tokenizers` library and transformers 4 do (and,
+// for a converted SentencePiece model, as `sentencepiece` itself encodes); tokenizer_config.json adds its
+// `added_tokens_decoder` entries and the named special tokens (bos/eos/unk/pad, with the class's defaults).
 // With transformers 5, a model-specific tokenizer class named in `tokenizer_class` (LlamaTokenizer, Qwen2Tokenizer,
 // GPT2Tokenizer, GPTNeoXTokenizer) keeps tokenizer.json's vocabulary, merges and post-processor but rebuilds the
-// normalizer, pre-tokenizer and decoder itself. `add_bos_token` / `add_eos_token` are read but, as in
-// transformers 5, have no effect when tokenizer.json is present (its post-processor decides BOS/EOS).
-// `TokenizerConfig` records those settings and `TransformersProfile` reproduces the rebuilt pipelines.
+// normalizer, pre-tokenizer and decoder itself; `TransformersProfile` reproduces those pipelines for
+// `TokenizerCompatibility.transformers5`. `add_bos_token` / `add_eos_token` are read but, as in transformers 5,
+// have no effect when tokenizer.json is present (its post-processor decides BOS/EOS). (transformers 4's
+// LlamaTokenizerFast rebuilt the template from them; in the mistral-v1 fixture they agree with it.)
 
 struct TokenizerConfig: Sendable {
     var tokenizerClass: String?
@@ -72,7 +76,23 @@ struct TokenizerConfig: Sendable {
     }
 }
 
-/// Pipelines that transformers' model-specific tokenizer classes build instead of tokenizer.json's.
+/// Which reference a `Tokenizer` reproduces where they disagree about a tokenizer.json declared with a
+/// model-specific `tokenizer_class`.
+public enum TokenizerCompatibility: Sendable {
+    /// tokenizer.json's normalizer, pre-tokenizer, model and decoder as written: the `tokenizers` library
+    /// (`Tokenizer.from_file`) and transformers 4's AutoTokenizer. For a Llama/Mistral SentencePiece tokenizer.json
+    /// (Prepend("▁") + Replace(" ", "▁")) this is also what `sentencepiece`, which trained those models, gives:
+    /// " Hello" is `["▁", "▁Hello"]`, and text after a special token gets its "▁" too.
+    case tokenizers
+    /// transformers 5's AutoTokenizer, whose LlamaTokenizer, Qwen2Tokenizer, GPT2Tokenizer and GPTNeoXTokenizer
+    /// replace tokenizer.json's normalizer, pre-tokenizer and decoder by their own and take tokenizer_config.json's
+    /// `added_tokens_decoder` as the added vocabulary. For the Llama/Mistral layout above its Metaspace
+    /// pre-tokenizer adds no "▁" to text that starts with a space, so " Hello" becomes `["▁Hello"]` and
+    /// `"<s> x"` loses the space after `<s>` (transformers 5.24 and 5.25).
+    case transformers5
+}
+
+/// Pipelines that transformers 5's model-specific tokenizer classes build instead of tokenizer.json's.
 enum TransformersProfile: String {
     case llama = "LlamaTokenizer"
     case qwen2 = "Qwen2Tokenizer"

@@ -2,7 +2,8 @@ import Foundation
 import Testing
 @testable import SwapMoETokenizers
 
-/// Fixture tokenizers with goldens produced by transformers' AutoTokenizer (Tools/make_tokenizer_goldens.py).
+/// Fixture tokenizers with goldens produced by transformers' AutoTokenizer, or for mistral-v1 by the `tokenizers`
+/// library (Tools/make_tokenizer_goldens.py).
 enum Fixtures {
     static let repoRoot: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent()  // SwapMoETokenizersTests
@@ -11,7 +12,8 @@ enum Fixtures {
 
     static let tokenizersDirectory = repoRoot.appendingPathComponent("Tests/Fixtures/tokenizers")
 
-    static let goldenNames = ["bytelevel-small", "sentencepiece-small", "sentencepiece-metaspace", "gpt2", "mistral", "t5-unigram"]
+    static let goldenNames = ["bytelevel-small", "sentencepiece-small", "sentencepiece-metaspace", "gpt2", "mistral", "mistral-v1",
+                              "t5-unigram"]
 
     static func directory(_ name: String) -> URL { tokenizersDirectory.appendingPathComponent(name) }
 
@@ -26,6 +28,8 @@ enum Fixtures {
         let tokens: [String]
         let decoded: String
         let decodedSkipSpecial: String
+        /// transformers 5's AutoTokenizer ids where they differ from `ids` / `idsNoSpecial` (mistral-v1 only).
+        let transformers5: (ids: [Int], idsNoSpecial: [Int])?
     }
 
     /// Reads golden.json. (Not with JSONSerialization: Foundation drops a leading U+FEFF from strings, and one
@@ -38,21 +42,22 @@ enum Fixtures {
     static func cases(_ name: String) throws -> [Case] {
         let cases = try #require(try golden(name)["cases"]?.arrayValue)
         return try cases.map { c in
-            func ints(_ k: String) throws -> [Int] {
-                let values = c[k]?.arrayValue?.compactMap { $0.intValue }
+            func ints(_ k: String, in object: JSONValue) throws -> [Int] {
+                let values = object[k]?.arrayValue?.compactMap { $0.intValue }
                 return try #require(values)
             }
             func str(_ k: String) throws -> String { try #require(c[k]?.stringValue) }
-            return Case(text: try str("text"), ids: try ints("ids"), idsNoSpecial: try ints("ids_no_special"),
+            let transformers5 = try c["transformers5"].map { (ids: try ints("ids", in: $0), idsNoSpecial: try ints("ids_no_special", in: $0)) }
+            return Case(text: try str("text"), ids: try ints("ids", in: c), idsNoSpecial: try ints("ids_no_special", in: c),
                         tokens: (c["tokens"]?.arrayValue ?? []).compactMap { $0.stringValue },
-                        decoded: try str("decoded"), decodedSkipSpecial: try str("decoded_skip_special"))
+                        decoded: try str("decoded"), decodedSkipSpecial: try str("decoded_skip_special"), transformers5: transformers5)
         }
     }
 }
 
-@Suite("Goldens from transformers AutoTokenizer")
+@Suite("Goldens from transformers AutoTokenizer and the tokenizers library")
 struct GoldenTests {
-    @Test("encode(text) equals AutoTokenizer input_ids, with and without special tokens", arguments: Fixtures.goldenNames)
+    @Test("encode(text) equals the golden input_ids, with and without special tokens", arguments: Fixtures.goldenNames)
     func encode(name: String) throws {
         let tok = try Fixtures.tokenizer(name)
         let cases = try Fixtures.cases(name)
@@ -151,13 +156,45 @@ struct FacadeTests {
         #expect(mistral.idToToken(99_999) == nil)
     }
 
-    @Test("the tokenizer_config.json class decides the pipeline: LlamaTokenizer prepends ▁ only to the first piece")
-    func llamaProfile() throws {
-        // sentencepiece-metaspace is declared as LlamaTokenizer (legacy false): "Hello</s>World" keeps "World" unprefixed.
-        let tok = try Fixtures.tokenizer("sentencepiece-metaspace")
+    @Test("tokenizer.json's pipeline decides: Metaspace \"first\" prefixes only the first piece, Prepend every piece")
+    func llamaLayouts() throws {
+        // sentencepiece-metaspace (LlamaTokenizer, legacy false): "Hello</s>World" keeps "World" unprefixed.
+        let metaspace = try Fixtures.tokenizer("sentencepiece-metaspace")
         let legacy = try Fixtures.tokenizer("sentencepiece-small")  // Prepend normalizer: every piece gets ▁
-        // Values from AutoTokenizer (transformers 5.24).
-        #expect(tok.encode("Hello</s>World", addSpecialTokens: false) == [408, 630, 1455, 2, 1497, 284, 319])  // ▁H ell o </s> W or ld
+        // Values from AutoTokenizer (transformers 5.24), the same in both modes since that tokenizer.json is what
+        // transformers 5's LlamaTokenizer builds.
+        #expect(metaspace.encode("Hello</s>World", addSpecialTokens: false) == [408, 630, 1455, 2, 1497, 284, 319])  // ▁H ell o </s> W or ld
+        let rebuilt = try Tokenizer(directory: Fixtures.directory("sentencepiece-metaspace"), compatibility: .transformers5)
+        #expect(rebuilt.encode("Hello</s>World", addSpecialTokens: false) == [408, 630, 1455, 2, 1497, 284, 319])
         #expect(legacy.encode("Hello</s>World", addSpecialTokens: false) == [408, 630, 1455, 2, 423, 284, 319])  // ... </s> ▁W or ld
+    }
+
+    @Test("a LlamaTokenizer with legacy Prepend normalizer keeps the ▁ of a leading space and of text after <s> (issue 15)")
+    func mistralV1LeadingSpace() throws {
+        // Mistral 7B v0.1 as transformers 4 converted it. Values from sentencepiece, tokenizers 0.23.3 and
+        // transformers 4.57.6, which agree; transformers 5.24 gives the `.transformers5` ones.
+        let tok = try Fixtures.tokenizer("mistral-v1")
+        #expect(tok.encode(" Hello world") == [1, 28705, 22557, 1526])  // <s> ▁ ▁Hello ▁world
+        #expect(tok.encode("  two leading") == [1, 259, 989, 5374])  // <s> ▁▁ ▁two ▁leading
+        #expect(tok.encode("<s> literal bos") == [1, 1, 28705, 20819, 16158])  // <s> <s> ▁ ▁literal ▁bos
+        #expect(tok.decode([1, 28705, 22557, 1526], skipSpecialTokens: true) == " Hello world")
+        let rebuilt = try Tokenizer(directory: Fixtures.directory("mistral-v1"), compatibility: .transformers5)
+        #expect(rebuilt.encode(" Hello world") == [1, 22557, 1526])
+        #expect(rebuilt.encode("  two leading") == [1, 28705, 989, 5374])
+        #expect(rebuilt.encode("<s> literal bos") == [1, 1, 20819, 16158])
+    }
+
+    @Test("TokenizerCompatibility.transformers5 reproduces transformers 5's AutoTokenizer on every mistral-v1 golden")
+    func transformers5Compatibility() throws {
+        let tok = try Tokenizer(directory: Fixtures.directory("mistral-v1"), compatibility: .transformers5)
+        let cases = try Fixtures.cases("mistral-v1")
+        #expect(cases.contains { $0.transformers5 != nil })
+        for c in cases {
+            #expect(tok.encode(c.text) == (c.transformers5?.ids ?? c.ids), "transformers5 encode \(c.text.debugDescription)")
+            #expect(tok.encode(c.text, addSpecialTokens: false) == (c.transformers5?.idsNoSpecial ?? c.idsNoSpecial),
+                    "transformers5 encode(addSpecialTokens: false) \(c.text.debugDescription)")
+            // Same decoder in both: the golden ids decode the same.
+            #expect(tok.decode(c.ids) == c.decoded, "transformers5 decode of \(c.text.debugDescription)")
+        }
     }
 }
