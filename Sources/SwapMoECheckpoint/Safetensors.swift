@@ -61,14 +61,10 @@ public final class SafetensorsFile: Sendable {
                   offs[0] >= 0, offs[1] >= offs[0] else {
                 throw .badSafetensors(path: path, reason: "tensor '\(name)' has a malformed shape or offsets")
             }
-            var elements = 1
-            for d in shape {
-                let (m, o) = elements.multipliedReportingOverflow(by: d)
-                guard !o else { throw .badSafetensors(path: path, reason: "tensor '\(name)' shape overflows") }
-                elements = m
+            guard let bytes = Checked.byteCount(shape: shape, elementSize: dtype.size) else {
+                throw .badSafetensors(path: path, reason: "tensor '\(name)' shape overflows")
             }
-            let (bytes, o1) = elements.multipliedReportingOverflow(by: dtype.size)
-            guard !o1, bytes == offs[1] - offs[0] else {
+            guard bytes == offs[1] - offs[0] else {
                 throw .badSafetensors(path: path, reason: "tensor '\(name)' is \(offs[1] - offs[0]) bytes but shape \(shape) of \(dtypeName) needs \(bytes)")
             }
             let (begin, o2) = dataStart.addingReportingOverflow(offs[0])

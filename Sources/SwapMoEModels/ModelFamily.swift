@@ -163,6 +163,8 @@ public protocol FamilyConfig: ModelConfig {
     var expertNaming: ExpertNaming { get }
     /// The intermediate width of the routed experts of `layer`.
     func expertIntermediate(layer: Int) -> Int
+    /// The config.json key that width comes from (for error messages).
+    var expertIntermediateKey: String { get }
     /// The decoder structure of this family.
     func decoderSpec() throws(ModelError) -> DecoderSpec
     func validate() throws(ModelError)
@@ -190,11 +192,12 @@ extension FamilyConfig {
                      intermediate: { [self] in self.expertIntermediate(layer: $0) })]
     }
     public var maxPositionEmbeddings: Int? { base.maxPositionEmbeddings }
+    public var expertIntermediateKey: String { "intermediate_size" }
     /// The shared checks (`DecoderBase.validate`), then the family's own widths as its spec uses them.
     public func validate() throws(ModelError) {
         try base.validate(family: Self.family)
         for width in Set(moeLayers.map(expertIntermediate)) {
-            try ConfigLimits.check(Self.family, "the expert width (moe_intermediate_size / intermediate_size)", width, 1...ConfigLimits.width)
+            try ConfigLimits.check(Self.family, expertIntermediateKey, width, 1...ConfigLimits.width)
         }
         // A spec this build cannot run (an unsupported feature) is refused when the model is built, not here.
         guard let spec = try? decoderSpec() else { return }

@@ -24,6 +24,7 @@ public struct Qwen3MoEConfig: DecoderFamily {
     }
 
     public func expertIntermediate(layer: Int) -> Int { moeIntermediateSize }
+    public var expertIntermediateKey: String { "moe_intermediate_size" }
 
     public func decoderSpec() throws(ModelError) -> DecoderSpec {
         if useSlidingWindow { throw .unsupportedFeature("Qwen3-MoE with use_sliding_window") }

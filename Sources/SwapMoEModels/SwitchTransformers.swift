@@ -137,15 +137,28 @@ public struct SwitchTransformersConfig: ModelConfig {
 
     public func validate() throws(ModelError) {
         let name = Self.family.rawValue
-        guard dModel > 0, dKV > 0, dFF > 0, numHeads > 0, vocabSize > 0, encoderLayers > 0, decoderLayers > 0 else {
-            throw .badConfig(family: name, reason: "d_model, d_kv, d_ff, num_heads, vocab_size, num_layers and num_decoder_layers must be positive")
+        func check(_ key: String, _ value: Int, _ range: ClosedRange<Int>) throws(ModelError) {
+            try ConfigLimits.check(Self.family, key, value, range)
+        }
+        try check("d_model", dModel, 1...ConfigLimits.width)
+        try check("d_kv", dKV, 1...ConfigLimits.width)
+        try check("d_ff", dFF, 1...ConfigLimits.width)
+        try check("num_heads", numHeads, 1...ConfigLimits.heads)
+        try check("num_heads x d_kv", numHeads * dKV, 1...ConfigLimits.width)
+        try check("vocab_size", vocabSize, 1...ConfigLimits.vocab)
+        try check("num_layers", encoderLayers, 1...ConfigLimits.layers)
+        try check("num_decoder_layers", decoderLayers, 1...ConfigLimits.layers)
+        try check("num_experts", numExperts, 1...ConfigLimits.experts)
+        try check("expert_capacity", expertCapacity, 0...ConfigLimits.positions)
+        try check("relative_attention_num_buckets", relativeAttentionNumBuckets, 4...ConfigLimits.positions)
+        try check("relative_attention_max_distance", relativeAttentionMaxDistance, 1...ConfigLimits.positions)
+        guard layerNormEpsilon.isFinite, layerNormEpsilon >= 0 else {
+            throw .badConfig(family: name, reason: "layer_norm_epsilon \(layerNormEpsilon) must be a finite number >= 0")
         }
         // transformers builds no sparse block for a negative step; such a file is damaged rather than meant, so say so.
         for (key, step) in [("encoder_sparse_step", encoderSparseStep), ("decoder_sparse_step", decoderSparseStep)] where step < 0 {
             throw .badConfig(family: name, reason: "\(key) is \(step); it must be >= 0 (0 means no sparse layers)")
         }
-        guard numExperts > 0 else { throw .badConfig(family: name, reason: "num_experts must be positive") }
-        guard expertCapacity >= 0 else { throw .badConfig(family: name, reason: "expert_capacity must be >= 0") }
         // Both directions need a logarithmic range: max_distance above the exact buckets (num_buckets / 2 causal).
         guard relativeAttentionNumBuckets >= 4, relativeAttentionMaxDistance > relativeAttentionNumBuckets / 2 else {
             throw .badConfig(family: name, reason: "relative_attention_num_buckets must be >= 4 and relative_attention_max_distance above half of it")

@@ -70,6 +70,23 @@ import SwapMoETestSupport
         #expect(cli(["eval", eval, "--text", text]).message.contains("max_position_embeddings 0 is out of range"))
     }
 
+    @Test("pack refuses a config.json with an absurd size at once, before reading any tensor")
+    func packConfigRanges() throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        for (fixture, key, value) in [("switch", "num_layers", 1 << 40), ("switch", "d_ff", -1), ("mixtral", "num_hidden_layers", 1_000_000_000),
+                                      ("qwen2_moe", "moe_intermediate_size", 1 << 62), ("olmoe", "clip_qkv", -1)] {
+            let folder = "\(dir)/\(fixture)-\(key)"
+            try FileManager.default.copyItem(atPath: TestPaths.fixtures + "/models/" + fixture, toPath: folder)
+            var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/config.json"))) as! [String: Any]
+            config[key] = value
+            try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: folder + "/config.json"))
+            let r = cli(["pack", folder, "-o", folder + ".swapmoe"])
+            #expect(r.status == 1 && r.message.contains("\(key) \(value)"), "\(r.message)")
+            #expect(!FileManager.default.fileExists(atPath: folder + ".swapmoe"))
+        }
+    }
+
     @Test("an expert layout reshaped to the same byte length is refused before any kernel runs")
     func reshapedLayout() throws {
         let p = try Packed()

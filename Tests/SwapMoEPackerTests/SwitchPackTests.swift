@@ -55,7 +55,7 @@ struct SwitchPackTests {
         // A step beyond the stack still makes block 1 sparse (1 % 5 == 1).
         #expect(try config(#","encoder_sparse_step":5"#).moeLayers("encoder") == [1])
         #expect { try config(#","encoder_sparse_step":-1"#) } throws: {
-            "\($0)" == "config.json of this switch_transformers model is not usable: encoder_sparse_step is -1; it must be >= 0 (0 means no sparse layers)"
+            "\($0)" == "config.json of this switch_transformers model is not usable: encoder_sparse_step is -1; it must be >= 0 (0 means no sparse layers); correct config.json and pack the model again"
         }
         #expect { try config(#","encoder_sparse_step":2,"decoder_sparse_step":-3"#) } throws: { "\($0)".contains("decoder_sparse_step is -3;") }
     }
