@@ -6,7 +6,10 @@
 import Foundation
 import PackageDescription
 
-/// Hot code (kernels) is built with unchecked arithmetic and an explicit CPU target.
+/// Every module that computes is built for an explicit CPU target; only the kernels drop bounds and overflow
+/// checks (`-Ounchecked`). Modules that parse files (Core, Archive, Checkpoint, Tokenizers, Models, Packer,
+/// Engine) keep every check in release builds, so a crafted file meets a trap at worst, never a silent overrun;
+/// measured without a decode or pack slowdown (Docs/Reliability.md).
 ///
 /// Default: `native`, the CPU of the machine that builds (as llama.cpp builds by default): a from-source build
 /// gets AVX-512 kernels where the CPU has them (measured here: the 512-bit GEMM makes prefill ~1.45x faster,
@@ -23,10 +26,11 @@ let hostHasAVX512: Bool = {
     return ["avx512f", "avx512bw", "avx512vl"].allSatisfy(set.contains)
 }()
 let useAVX512 = avx512CPUs.contains(targetCPU) || (targetCPU == "native" && hostHasAVX512)
-let hotCode: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+let cpuTarget: [SwiftSetting] = [
     .unsafeFlags(["-target-cpu", targetCPU], .when(platforms: [.linux])),
 ] + (useAVX512 ? [.define("SWAPMOE_AVX512")] : [])
+/// The kernels: pure arithmetic over buffers whose sizes were validated when the archive was opened.
+let kernelCode: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))] + cpuTarget
 
 let package = Package(
     name: "swapmoe",
@@ -42,21 +46,21 @@ let package = Package(
         .systemLibrary(name: "CLinuxAIO"),
 
         // Shared vocabulary: dtypes, half-precision conversion, sizes, syscall wrappers.
-        .target(name: "SwapMoECore", swiftSettings: hotCode),
+        .target(name: "SwapMoECore", swiftSettings: cpuTarget),
         // Hugging Face checkpoint folders: safetensors (single and sharded), config.json, tokenizer files.
         .target(name: "SwapMoECheckpoint", dependencies: ["SwapMoECore"]),
         // The expert archive format: header, manifest, dense and expert regions, codecs, checksums.
-        .target(name: "SwapMoEArchive", dependencies: ["SwapMoECore", "CLZ4", "CXXHash"], swiftSettings: hotCode),
+        .target(name: "SwapMoEArchive", dependencies: ["SwapMoECore", "CLZ4", "CXXHash"], swiftSettings: cpuTarget),
         // Pure-Swift SIMD kernels: GEMV/GEMM over f32/f16/bf16, norms, RoPE, attention, routing.
-        .target(name: "SwapMoEKernels", dependencies: ["SwapMoECore"], swiftSettings: hotCode),
+        .target(name: "SwapMoEKernels", dependencies: ["SwapMoECore"], swiftSettings: kernelCode),
         // tokenizer.json: BPE (byte-level and SentencePiece-style), normalizers, pre-tokenizers, decoders.
         .target(name: "SwapMoETokenizers", dependencies: ["SwapMoECore"]),
         // Model families: one file each (config, tensor names, forward pass).
         .target(name: "SwapMoEModels", dependencies: ["SwapMoECore", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEKernels"]),
         // Swap engine: fixed-size arena, I/O threads, exact (on-demand) and SwapMoE (virtual experts) providers.
-        .target(name: "SwapMoEEngine", dependencies: ["SwapMoECore", "SwapMoEArchive", "SwapMoEModels", "CLinuxAIO"], swiftSettings: hotCode),
+        .target(name: "SwapMoEEngine", dependencies: ["SwapMoECore", "SwapMoEArchive", "SwapMoEModels", "CLinuxAIO"], swiftSettings: cpuTarget),
         // Offline packer: HF folder -> expert archive, streaming tensor by tensor.
-        .target(name: "SwapMoEPacker", dependencies: ["SwapMoECore", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels"], swiftSettings: hotCode),
+        .target(name: "SwapMoEPacker", dependencies: ["SwapMoECore", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels"], swiftSettings: cpuTarget),
         // Evaluation metrics: ROUGE-1/2/L/Lsum as Google's rouge-score computes them, nltk's Porter stemmer.
         .target(name: "SwapMoEMetrics"),
         // Command-line parsing and commands, callable from tests.
