@@ -57,7 +57,8 @@ public enum SwapMoECLI {
             Terminal.err("swapmoe \(command): \(e.message)\n\n\(cmd.usage)")
             return (64, e)
         } catch {
-            Terminal.err("swapmoe: \(error)")
+            // One line, even if a message slipped through with a control character from a file in it.
+            Terminal.err("swapmoe: \("\(error)".escapingControlCharacters)")
             return (1, error)
         }
     }

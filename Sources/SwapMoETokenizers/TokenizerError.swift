@@ -1,3 +1,5 @@
+import SwapMoECore
+
 // The one error type of this module. Every case says what is wrong and what to do about it.
 
 /// Something in `tokenizer.json` / `tokenizer_config.json` cannot be loaded or is not supported.
@@ -20,7 +22,13 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
     /// A file could not be read.
     case unreadableFile(path: String, reason: String)
 
+    /// One line whatever the file held: control characters in names taken from the file (a vocabulary key
+    /// "\n", say) are shown escaped.
     public var description: String {
+        message.escapingControlCharacters
+    }
+
+    private var message: String {
         switch self {
         case let .invalidJSON(file, location, reason):
             return "\(file) is not valid JSON at \(location): \(reason). Re-download the file or check that it is not truncated."

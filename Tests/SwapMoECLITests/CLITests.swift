@@ -103,7 +103,8 @@ struct EndToEndTests {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: bin)
             p.arguments = ["pack", dir + "/ckpt", "-o", out, "--compress", "lz4", "--shuffle", "--dtype", "bf16"]
-            p.standardError = FileHandle.nullDevice
+            let err = Pipe()
+            p.standardError = err
             try p.run()
             let deadline = Date().addingTimeInterval(20)
             while !FileManager.default.fileExists(atPath: out + ".partial") && Date() < deadline && p.isRunning { usleep(2000) }
@@ -112,9 +113,12 @@ struct EndToEndTests {
             kill(p.processIdentifier, sig)
             p.waitUntilExit()
             #expect(!FileManager.default.fileExists(atPath: out), "signal \(sig) left \(out)")
+            let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             if sig != SIGKILL {
                 #expect(p.terminationStatus == 128 + sig)
                 #expect(!FileManager.default.fileExists(atPath: out + ".partial"))
+                // It says what it did (and never claims a removal that did not happen).
+                #expect(message.contains("swapmoe: interrupted; removed the partial output '\(out).partial'"), "\(message)")
             }
         }
     }

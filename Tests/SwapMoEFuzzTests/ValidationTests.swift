@@ -186,6 +186,21 @@ import SwapMoETestSupport
         #expect(cli(["plan", p.archive, "--experts", "75%", "--policy", "swap"]).status == 0)
     }
 
+    @Test("sweep leaves out a cap below a policy's minimum and says so below the table, not as a row")
+    func sweepMinimum() throws {
+        let p = try Packed()
+        defer { TestPaths.remove(p.dir) }
+        let text = p.dir + "/t.txt"
+        try String(repeating: "Hello world, hello again. ", count: 8).write(toFile: text, atomically: true, encoding: .utf8)
+        let r = try runCommand(TestPaths.swapmoeBinary, ["sweep", p.archive, "--text", text, "--caps", "50%", "--policies", "swap,exact", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let out = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        let rows = out["rows"] as! [[String: Any]]
+        #expect(rows.map { $0["policy"] as! String } == ["resident", "exact"])
+        #expect(rows.allSatisfy { $0["error"] == nil })
+        #expect((out["skipped"] as! [String]) == ["swap at 50%: not run, below the 75.0% of the experts it needs at least"])
+    }
+
     @Test("pack refuses an output path that exists and is not a regular file")
     func packTarget() throws {
         let dir = TestPaths.tempDir()

@@ -266,4 +266,14 @@ struct ErrorTests {
             _ = try tinyTokenizer(vocab: ["a": 0], merges: ["a z"])
         }
     }
+
+    @Test("an id past 2^31 is an error naming the token, on one line even when the token is a newline")
+    func hugeIdOneLine() {
+        #expect {
+            _ = try Tokenizer(tokenizerJSON: Data(#"{"model": {"type": "BPE", "vocab": {"a": 0, "\n": 4294967296}, "merges": []}}"#.utf8))
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("model.vocab.\\n") && text.contains("from 0 to 2147483647") && !text.contains("\n")
+        }
+    }
 }
