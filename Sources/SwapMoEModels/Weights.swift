@@ -70,6 +70,8 @@ final class DenseWeights {
     let archive: Archive
     /// The huge-page copy of each tensor copied so far, by name.
     private var copies: [String: AnonymousMemory] = [:]
+    /// The tensors served from the mapping whose checksum was checked.
+    private var verified: Set<String> = []
     var memory: [AnonymousMemory] { Array(copies.values) }
 
     init(archive: Archive) { self.archive = archive }
@@ -106,8 +108,15 @@ final class DenseWeights {
         }
         // Served from the mapping, so never read through a checked copy: check it once here (a `pread` pass
         // through the page cache, leaving RSS as it was), as a damaged tensor would give wrong output silently.
-        do { try archive.verifyDense(t) } catch { throw .corruptArchive(error.description) }
+        try verifyOnce(t)
         return mapped
+    }
+
+    /// Checks a tensor read from the mapping against its checksum, once per tensor (an encoder and a decoder
+    /// may share one embedding).
+    private func verifyOnce(_ t: DenseTensor) throws(ModelError) {
+        guard verified.insert(t.name).inserted else { return }
+        do { try archive.verifyDense(t) } catch { throw .corruptArchive(error.description) }
     }
 
     func matrix(_ name: String, rows: Int? = nil, cols: Int? = nil, inPlace: Bool = false) throws(ModelError) -> Matrix {
@@ -120,7 +129,7 @@ final class DenseWeights {
         guard t.elementCount == count, let type = WeightType(t.dtype) else {
             throw .badTensor(name: t.name, reason: "has shape \(t.shape) of \(t.dtype.rawValue), expected \(count) floats")
         }
-        do { try archive.verifyDense(t) } catch { throw .corruptArchive(error.description) }
+        try verifyOnce(t)
         var out = [Float](repeating: 0, count: count)
         archive.withDenseBytes(t) { b in out.withUnsafeMutableBufferPointer { convertToFloat($0.baseAddress!, b.baseAddress!, type, count: count) } }
         return out
