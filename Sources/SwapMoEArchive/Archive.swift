@@ -242,16 +242,19 @@ public final class Archive: Sendable {
         }
         items.sort { $0.offset < $1.offset }
         let total = items.reduce(0) { $0 + $1.length }
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 << 20, alignment: 4096)
+        defer { buf.deallocate() }
         var failures: [VerifyFailure] = []
         var done = 0
         for item in items {
-            let (digest, tail) = try streamChecksum(offset: item.offset, length: item.length, keepTail: item.lz4Raw == nil ? 0 : 1 << 16) {
+            let (digest, tail) = try streamChecksum(offset: item.offset, length: item.length, buffer: buf,
+                                                    keepTail: item.lz4Raw == nil ? 0 : 1 << 16) {
                 done += $0
                 progress?(done, total)
             }
             if Checksum.hex(digest) != item.sum {
                 failures.append(VerifyFailure(block: item.label, expert: item.key, reason: "checksum mismatch"))
-            } else if let raw = item.lz4Raw, !LZ4Trailer.consistent(tail: tail, storedLength: item.length, rawLength: raw) {
+            } else if let raw = item.lz4Raw, !LZ4BlockLayout.trailerIsConsistent(tail: tail, storedLength: item.length, rawLength: raw) {
                 // An LZ4 block's trailer must also be self-consistent (catches a block cut short at pack time).
                 failures.append(VerifyFailure(block: item.label, expert: item.key, reason: "inconsistent LZ4 trailer"))
             }
@@ -263,15 +266,17 @@ public final class Archive: Sendable {
     /// never faulting in the mapping): for tensors served in place from the mapping, such as an embedding table
     /// only looked up by row, so a damaged one is an error at load rather than wrong output.
     public func verifyDense(_ t: DenseTensor) throws(ArchiveError) {
-        let (digest, _) = try streamChecksum(offset: t.offset, length: t.length, keepTail: 0) { _ in }
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: min(4 << 20, max(t.length, 1)), alignment: 4096)
+        defer { buf.deallocate() }
+        let (digest, _) = try streamChecksum(offset: t.offset, length: t.length, buffer: buf, keepTail: 0) { _ in }
         guard UInt64(t.xxh3, radix: 16) == digest else { throw .checksumMismatch(path: path, block: "dense tensor '\(t.name)'") }
     }
 
-    /// The XXH3 of `length` bytes at `offset`, read in 4 MiB `pread`s, and the last `keepTail` bytes read.
-    private func streamChecksum(offset: Int, length: Int, keepTail: Int, read: (Int) -> Void) throws(ArchiveError) -> (UInt64, [UInt8]) {
-        let bufSize = min(4 << 20, max(length, 1))
-        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: bufSize, alignment: 4096)
-        defer { buf.deallocate() }
+    /// The XXH3 of `length` bytes at `offset`, read with `pread`s of `buffer`'s size, and the last `keepTail`
+    /// bytes read.
+    private func streamChecksum(offset: Int, length: Int, buffer buf: UnsafeMutableRawBufferPointer, keepTail: Int,
+                                read: (Int) -> Void) throws(ArchiveError) -> (UInt64, [UInt8]) {
+        let bufSize = buf.count
         let h = StreamingChecksum()
         var pos = 0
         var tail: [UInt8] = []
@@ -287,17 +292,5 @@ public final class Archive: Sendable {
             read(n)
         }
         return (h.digest, tail)
-    }
-}
-
-/// Self-consistency of an LZ4 block's trailer from the block's last bytes alone.
-enum LZ4Trailer {
-    static func consistent(tail: [UInt8], storedLength: Int, rawLength: Int) -> Bool {
-        guard storedLength >= ArchiveFormat.lz4TrailerFixed, tail.count >= ArchiveFormat.lz4TrailerFixed else { return false }
-        return tail.withUnsafeBytes { t in
-            let c = Int(UInt32(littleEndian: t.loadUnaligned(fromByteOffset: t.count - 12, as: UInt32.self)))
-            guard let length = LZ4BlockLayout.trailerLength(tail: t), c > 0, length <= storedLength else { return false }
-            return (length - ArchiveFormat.lz4TrailerFixed) / 4 == (rawLength + c - 1) / c
-        }
     }
 }

@@ -58,6 +58,18 @@ public struct LZ4BlockLayout: Sendable {
         return fixed + 4 * u32(16)
     }
 
+    /// Whether an LZ4 block's trailer is self-consistent, from the block's last bytes alone (`tail`, at most
+    /// 64 KiB of them): its magic, a positive chunk size, a chunk table inside the block and as many chunks as
+    /// `rawLength` needs. `inspect --verify` uses it to catch a block cut short at pack time.
+    public static func trailerIsConsistent(tail: [UInt8], storedLength: Int, rawLength: Int) -> Bool {
+        guard storedLength >= ArchiveFormat.lz4TrailerFixed, tail.count >= ArchiveFormat.lz4TrailerFixed else { return false }
+        return tail.withUnsafeBytes { t in
+            let c = Int(UInt32(littleEndian: t.loadUnaligned(fromByteOffset: t.count - 12, as: UInt32.self)))
+            guard let length = trailerLength(tail: t), c > 0, length <= storedLength else { return false }
+            return (length - ArchiveFormat.lz4TrailerFixed) / 4 == (rawLength + c - 1) / c
+        }
+    }
+
     /// Parses and validates the trailer at the end of `stored` (a whole stored block; only the trailer's bytes
     /// are read).
     public init(_ stored: UnsafeRawBufferPointer, rawLength: Int) throws(BlockDecodeError) {

@@ -139,10 +139,10 @@ final class ModelSession {
         tokenizer = try ModelSession.loadTokenizer(archive)
         var o = o
         if config.isEncoderDecoder && !o.contextGiven { o.context = ModelSession.seq2seqContext }
-        o.context = try fitContext(archive, requested: o.contextGiven ? o.context : nil, preferred: o.context)
+        o.context = fitContext(config, requested: o.contextGiven ? o.context : nil, preferred: o.context)
         o.contextGiven = true
         context = o.context
-        let planner = try makePlanner(archive, context: o.context, baseline: baseline)
+        let planner = try makePlanner(archive, config: config, context: o.context, baseline: baseline)
         let policy = o.policy ?? planner.defaultPolicy(cap: o.maxRSS, ioThreads: o.ioThreads)
         let plan = try o.maxRSS.map { cap throws(PlanError) in try planner.plan(cap: cap, policy: policy, ioThreads: o.ioThreads) }
         self.policy = policy

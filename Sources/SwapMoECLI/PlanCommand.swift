@@ -52,7 +52,8 @@ enum PlanCommand {
         let o = try parse(args)
         let baseline = Int(ProcessMemory.currentRSS())
         let archive = try Archive(path: o.archive)
-        let planner = try makePlanner(archive, context: try fitContext(archive, requested: o.context, preferred: 2048), baseline: baseline)
+        let config = try archive.modelConfig()
+        let planner = try makePlanner(archive, config: config, context: fitContext(config, requested: o.context, preferred: 2048), baseline: baseline)
         let cap: Int
         switch o.cap {
         case let .bytes(b): cap = b
@@ -131,8 +132,8 @@ func parsePolicy(_ s: String) throws(UsageError) -> Policy {
 /// The context (tokens) a command runs with: the user's `--ctx` when given, else `preferred` capped at the
 /// length the model was trained for (`max_position_embeddings`), since positions past it were never trained.
 /// A `--ctx` past that length is honoured with a warning (the user may know better, e.g. after fine-tuning).
-func fitContext(_ archive: Archive, requested: Int?, preferred: Int) throws -> Int {
-    let trained = try archive.modelConfig().maxPositionEmbeddings
+func fitContext(_ config: any ModelConfig, requested: Int?, preferred: Int) -> Int {
+    let trained = config.maxPositionEmbeddings
     guard let requested else { return min(preferred, trained ?? preferred) }
     if let trained, requested > trained {
         Terminal.err("warning: --ctx \(requested) is longer than this model was trained for (max_position_embeddings \(trained)); output past \(trained) tokens is unreliable")
@@ -140,8 +141,7 @@ func fitContext(_ archive: Archive, requested: Int?, preferred: Int) throws -> I
     return requested
 }
 
-func makePlanner(_ archive: Archive, context: Int, baseline: Int) throws -> Planner {
-    let detected = try archive.modelConfig()
+func makePlanner(_ archive: Archive, config detected: any ModelConfig, context: Int, baseline: Int) throws -> Planner {
     if let s2s = detected as? SwitchTransformersConfig {
         // Encoder-decoder: the context bounds both the input and the decoder positions.
         let runtime = Seq2SeqModel.runtimeBytes(config: s2s, maxSource: context, maxTarget: context)

@@ -79,8 +79,9 @@ enum SweepCommand {
     static func run(_ args: [String]) throws -> Int32 {
         let o = try parse(args)
         let archive = try Archive(path: o.archive)
-        let context = try fitContext(archive, requested: o.context, preferred: 512)
-        let planner = try makePlanner(archive, context: context, baseline: Int(ProcessMemory.currentRSS()))
+        let config = try archive.modelConfig()
+        let context = fitContext(config, requested: o.context, preferred: 512)
+        let planner = try makePlanner(archive, config: config, context: context, baseline: Int(ProcessMemory.currentRSS()))
         let refFile = NSTemporaryDirectory() + "swapmoe-sweep-\(getpid()).logits"
         defer { FileSystem.remove(refFile) }
         var common = ["--text", o.text, "--ctx", "\(context)", "--json"]

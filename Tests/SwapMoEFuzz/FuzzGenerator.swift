@@ -177,24 +177,30 @@ public struct FuzzGenerator: Sendable {
         var layouts = d["expert_layouts"] as? [[String: Any]] ?? []
         let big = [0, -1, 1 << 31, 1 << 32, 1 << 40, 1 << 62, Int.max]
         var what = ""
+        /// Edits one random tensor of one random expert layout; false when there is none.
+        func editLayoutTensor(_ edit: (_ layout: Int, _ tensor: Int, inout [String: Any]) -> Void) -> Bool {
+            guard !layouts.isEmpty else { return false }
+            let li = rng.below(layouts.count)
+            var ts = layouts[li]["tensors"] as? [[String: Any]] ?? []
+            guard !ts.isEmpty else { return false }
+            let ti = rng.below(ts.count)
+            edit(li, ti, &ts[ti])
+            layouts[li]["tensors"] = ts
+            return true
+        }
         switch rng.below(14) {
         case 0, 1:
             let (c, w) = targetedEdit(d["config"] ?? [:], targets: configTargets, rng: &rng)
             d["config"] = c
             what = "config: \(w)"
         case 2:
-            guard !layouts.isEmpty else { break }
-            let li = rng.below(layouts.count)
-            var ts = layouts[li]["tensors"] as? [[String: Any]] ?? []
-            guard !ts.isEmpty else { break }
-            let ti = rng.below(ts.count)
-            let s = ts[ti]["shape"] as? [Int] ?? [1, 1]
-            let n = s.reduce(1, *)
-            let shapes = [[s.last ?? 1, s.first ?? 1], [n, 1], [1, n], [n / 2, 2], [n]]
-            let new = rng.pick(shapes)
-            ts[ti]["shape"] = new
-            layouts[li]["tensors"] = ts
-            what = "layout \(li) tensor \(ti) reshaped \(s) -> \(new) (same length)"
+            _ = editLayoutTensor { li, ti, t in
+                let s = t["shape"] as? [Int] ?? [1, 1]
+                let n = s.reduce(1, *)
+                let new = rng.pick([[s.last ?? 1, s.first ?? 1], [n, 1], [1, n], [n / 2, 2], [n]])
+                t["shape"] = new
+                what = "layout \(li) tensor \(ti) reshaped \(s) -> \(new) (same length)"
+            }
         case 3:
             guard !experts.isEmpty else { break }
             let i = rng.below(experts.count)
@@ -233,14 +239,11 @@ public struct FuzzGenerator: Sendable {
             experts.remove(at: i)
             what = "expert entry \(i) removed"
         case 10:
-            guard !layouts.isEmpty else { break }
-            let li = rng.below(layouts.count)
-            var ts = layouts[li]["tensors"] as? [[String: Any]] ?? []
-            guard !ts.isEmpty else { break }
-            let ti = rng.below(ts.count), key = rng.pick(["offset", "length"]), v = rng.pick(big + [64, 4096])
-            ts[ti][key] = v
-            layouts[li]["tensors"] = ts
-            what = "layout \(li) tensor \(ti) \(key) \(v)"
+            _ = editLayoutTensor { li, ti, t in
+                let key = rng.pick(["offset", "length"]), v = rng.pick(big + [64, 4096])
+                t[key] = v
+                what = "layout \(li) tensor \(ti) \(key) \(v)"
+            }
         case 11:
             let key = rng.pick(["experts_per_token", "hidden_size", "vocab_size"])
             var model = d["model"] as? [String: Any] ?? [:]
