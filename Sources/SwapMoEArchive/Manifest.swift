@@ -55,14 +55,14 @@ public struct ModelSummary: Codable, Sendable, Equatable {
 
 /// One stack of layers (`decoder`; encoder-decoder families add `encoder`).
 public struct StackSummary: Codable, Sendable, Equatable {
-    public var name: String
+    public var name: ExpertStack
     public var layers: Int
     public var moeLayers: [Int]
     public var expertsPerLayer: Int
 
     enum CodingKeys: String, CodingKey { case name, layers, moeLayers = "moe_layers", expertsPerLayer = "experts_per_layer" }
 
-    public init(name: String, layers: Int, moeLayers: [Int], expertsPerLayer: Int) {
+    public init(name: ExpertStack, layers: Int, moeLayers: [Int], expertsPerLayer: Int) {
         self.name = name; self.layers = layers; self.moeLayers = moeLayers; self.expertsPerLayer = expertsPerLayer
     }
 }
@@ -159,7 +159,7 @@ public enum ExpertCodec: String, Codable, Sendable { case raw, lz4 }
 
 /// Where one expert's block is, how it is stored, and its importance prior.
 public struct ExpertEntry: Codable, Sendable, Equatable {
-    public var stack: String
+    public var stack: ExpertStack
     public var layer: Int
     public var expert: Int
     public var layout: Int
@@ -178,7 +178,7 @@ public struct ExpertEntry: Codable, Sendable, Equatable {
         case codec, shuffle, xxh3, norm
     }
 
-    public init(stack: String, layer: Int, expert: Int, layout: Int, offset: Int, storedLength: Int, rawLength: Int,
+    public init(stack: ExpertStack, layer: Int, expert: Int, layout: Int, offset: Int, storedLength: Int, rawLength: Int,
                 codec: ExpertCodec, shuffle: Int, xxh3: String, norm: Double) {
         self.stack = stack; self.layer = layer; self.expert = expert; self.layout = layout; self.offset = offset
         self.storedLength = storedLength; self.rawLength = rawLength; self.codec = codec; self.shuffle = shuffle
@@ -188,11 +188,33 @@ public struct ExpertEntry: Codable, Sendable, Equatable {
     public var label: String { "expert block (\(stack) layer \(layer), expert \(expert))" }
 }
 
+/// The stacks of layers a model has: decoder-only families have `decoder`; encoder-decoder ones also have
+/// `encoder`, whose layer numbers overlap the decoder's. Stored in the manifest by these names; any other name
+/// makes the manifest unreadable.
+public enum ExpertStack: String, Codable, Sendable, Hashable, CaseIterable, Comparable, CustomStringConvertible {
+    case encoder, decoder
+    public var description: String { rawValue }
+    /// Archive order: the encoder's layers before the decoder's.
+    public static func < (a: ExpertStack, b: ExpertStack) -> Bool { a == .encoder && b == .decoder }
+}
+
+/// One MoE layer of one stack.
+public struct MoELayer: Hashable, Sendable, CustomStringConvertible {
+    public var stack: ExpertStack
+    public var layer: Int
+    public init(stack: ExpertStack = .decoder, layer: Int) { self.stack = stack; self.layer = layer }
+    public var description: String { "\(stack) \(layer)" }
+    /// Expert `expert` of this layer.
+    public func expert(_ expert: Int) -> ExpertKey { ExpertKey(stack: stack, layer: layer, expert: expert) }
+}
+
 /// Identifies one expert of one layer of one stack.
 public struct ExpertKey: Hashable, Sendable, CustomStringConvertible {
-    public var stack: String
+    public var stack: ExpertStack
     public var layer: Int
     public var expert: Int
-    public init(stack: String = "decoder", layer: Int, expert: Int) { self.stack = stack; self.layer = layer; self.expert = expert }
+    public init(stack: ExpertStack = .decoder, layer: Int, expert: Int) { self.stack = stack; self.layer = layer; self.expert = expert }
     public var description: String { "\(stack) layer \(layer) expert \(expert)" }
+    /// The MoE layer this expert belongs to.
+    public var moeLayer: MoELayer { MoELayer(stack: stack, layer: layer) }
 }

@@ -96,7 +96,7 @@ enum InspectCommand {
             "family       \(m.family)",
         ]
         for st in m.model.stacks {
-            lines.append("\(st.name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(st.layers) layers (\(st.moeLayers.count) MoE), \(st.expertsPerLayer) experts per MoE layer, top-\(m.model.expertsPerToken)")
+            lines.append("\(st.name.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) \(st.layers) layers (\(st.moeLayers.count) MoE), \(st.expertsPerLayer) experts per MoE layer, top-\(m.model.expertsPerToken)")
         }
         lines += [
             "model        hidden \(m.model.hiddenSize), vocab \(m.model.vocabSize)\(m.model.tieWordEmbeddings ? ", tied embeddings" : "")",

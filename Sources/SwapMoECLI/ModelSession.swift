@@ -197,10 +197,10 @@ final class ModelSession {
     }
 
     /// The swap provider of a single-stack model, or one per stack behind `StackedExperts`.
-    static func perStack(_ plan: MemoryPlan, _ make: (String) throws(EngineError) -> SwapExperts) throws -> ExpertProvider {
+    static func perStack(_ plan: MemoryPlan, _ make: (ExpertStack) throws(EngineError) -> SwapExperts) throws -> ExpertProvider {
         let stacks = plan.stacks
         if stacks.count == 1 { return try make(stacks[0]) }
-        var providers: [String: ExpertProvider] = [:]
+        var providers: [ExpertStack: ExpertProvider] = [:]
         for st in stacks { providers[st] = try make(st) }
         return StackedExperts(providers)
     }
@@ -211,7 +211,7 @@ final class ModelSession {
     /// An encoder-decoder model encodes each window of the text and greedily decodes from it, so that both
     /// stacks route.
     static func calibrate(_ archive: Archive, file: String, plan: MemoryPlan, options o: EngineOptions,
-                          tokenizer: Tokenizer) throws -> [String: [Int: [Int]]] {
+                          tokenizer: Tokenizer) throws -> [ExpertStack: [Int: [Int]]] {
         let ids = tokenizer.encode(try readText(file))
         guard ids.count >= 2 else { throw SessionError.emptyCalibration(file) }
         let exact = try ExactExperts(archive: archive, slots: plan.slots, options: .init(loader: .init(ioThreads: o.ioThreads)))
@@ -233,7 +233,7 @@ final class ModelSession {
                 i += o.context
             }
         }
-        var out: [String: [Int: [Int]]] = [:]
+        var out: [ExpertStack: [Int: [Int]]] = [:]
         for st in plan.stacks { out[st] = counter.mostFrequent(plan.residents(stack: st), stack: st) }
         return out
     }

@@ -286,35 +286,41 @@ public final class ExactExperts: ExpertProvider, Sendable {
         }
     }
 
-    /// Remembers the experts the layer's last token routes to (see `State.lastToken`), and announces the
-    /// layer's demand when `expertsPerToken` is set (see the type's documentation).
-    public func observeRouting(stack: String, layer: Int, tokens: Int, inputNorms: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, experts: Int) {
-        guard tokens > 0, experts > 0 else { return }
-        // The last token's top k+1: its top-k, and the least likely of them, its next choice.
-        let p = probabilities + (tokens - 1) * experts
-        var last = [Int](repeating: 0, count: min(routedPerToken + 1, experts))
-        topK(p, n: experts, into: &last)
-        var next: Int? = nil
-        if last.count > routedPerToken {
-            let i = last.indices.min { p[last[$0]] < p[last[$1]] || (p[last[$0]] == p[last[$1]] && last[$0] > last[$1]) }!
-            next = last.remove(at: i)
-        }
-        let key = { ExpertKey(stack: stack, layer: layer, expert: $0) }
+    /// One MoE layer: remember what the router says (`observe`), route over every expert, queue this layer's
+    /// routed experts together (so they load in parallel) and the last token's experts of the layers ahead
+    /// (`loadAhead`), then the model's predictions for the layers ahead, and serve each expert, loading it
+    /// if it is not resident.
+    public func withLayer(_ layer: MoELayer, router: RouterOutput, route: (_ allowed: [Bool]?) throws -> Routing,
+                          predict: () -> [MoELayerPrediction],
+                          serve: (_ expert: Int, _ weights: ExpertWeights, _ tokens: [Routing.Choice]) throws -> Void) throws -> Routing {
+        observe(layer, router)
+        let routing = try route(nil)
+        prefetch(routing.usedExperts.map(layer.expert))
+        loadAhead(after: layer)
+        for p in predict() { prefetch(p.experts.map(p.layer.expert)) }
+        try routing.serveEach(layer, acquire: acquire, release: release, serve: serve)
+        return routing
+    }
+
+    /// Remembers the experts the layer's last token routes to (`KeptExperts`), and announces the layer's
+    /// demand when `expertsPerToken` is set (see the type's documentation).
+    func observe(_ layer: MoELayer, _ router: RouterOutput) {
+        guard router.tokens > 0, router.experts > 0 else { return }
+        // The last token's top k+1, most probable first: its top-k, and after them its next choice.
+        var last = router.top(routedPerToken + 1, token: router.tokens - 1).map(\.index)
+        let next = last.count > routedPerToken ? last.removeLast() : nil
         state.withLock { s in
-            let id = LayerID(stack: stack, layer: layer)
-            s.kept.lastToken[id] = last.map(key)
-            s.kept.runnerUp[id] = next.map(key)
-            s.kept.current = id
+            s.kept.lastToken[layer] = last.map(layer.expert)
+            s.kept.runnerUp[layer] = next.map(layer.expert)
+            s.kept.current = layer
             s.kept.observedAt = s.tick
         }
         guard let k = options.expertsPerToken else { return }
-        var wanted = [Bool](repeating: false, count: experts)
-        var best = [Int](repeating: 0, count: min(k, experts))
-        for t in 0..<tokens {
-            topK(probabilities + t * experts, n: experts, into: &best)
-            for i in best { wanted[i] = true }
+        var wanted = [Bool](repeating: false, count: router.experts)
+        for t in 0..<router.tokens {
+            for pick in router.top(k, token: t) { wanted[pick.index] = true }
         }
-        let keys = wanted.indices.filter { wanted[$0] }.map { ExpertKey(stack: stack, layer: layer, expert: $0) }
+        let keys = wanted.indices.filter { wanted[$0] }.map(layer.expert)
         state.withLock { s in s.demand = Set(keys) }
         queueLoads(keys, priority: .demand, mayEvictKept: Self.ofCurrentLayer)
     }
@@ -329,7 +335,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
 
     /// A load for the layer being computed may take a kept expert's slot: its miss would take the same one now.
     private static func ofCurrentLayer(_ key: ExpertKey, _: Int, _ kept: KeptExperts) -> Bool {
-        kept.current == LayerID(stack: key.stack, layer: key.layer)
+        kept.current == key.moeLayer
     }
 
     /// Loads ahead the last token's experts of the `options.lookahead` layers after `layer` (the one being
@@ -340,14 +346,14 @@ public final class ExactExperts: ExpertProvider, Sendable {
     /// token, so it trades about `expertsPerToken` loads per token for the overlap. Returns how many loads were
     /// queued.
     @discardableResult
-    func loadAhead(stack: String, after layer: Int) -> Int {
+    func loadAhead(after layer: MoELayer) -> Int {
         let d = options.lookahead
         guard d > 0 else { return 0 }
         let (targets, steps, n): ([ExpertKey], [ExpertKey: Int], Int) = state.withLock { s in
-            guard s.kept.current == LayerID(stack: stack, layer: layer), let n = s.kept.passLength[stack] else { return ([], [:], 0) }
+            guard s.kept.current == layer, let n = s.kept.passLength[layer.stack] else { return ([], [:], 0) }
             var keys: [ExpertKey] = [], steps: [ExpertKey: Int] = [:]
             for step in 1...max(1, min(d, n - 1)) {
-                for k in s.kept.lastToken[LayerID(stack: stack, layer: (layer + step) % n)] ?? [] where s.slotOf[k] == nil {
+                for k in s.kept.lastToken[MoELayer(stack: layer.stack, layer: (layer.layer + step) % n)] ?? [] where s.slotOf[k] == nil {
                     keys.append(k); steps[k] = step
                 }
             }
@@ -444,23 +450,17 @@ extension ExactExperts {
     }
 }
 
-/// One MoE layer of one stack.
-struct LayerID: Hashable, Sendable {
-    let stack: String
-    let layer: Int
-}
-
 /// Per MoE layer, the experts the last token of the latest forward pass routed to (the best guess for the next
 /// token's experts) and its next choice after them (when a layer's routing changes from one token to the next,
 /// the newcomer is most often that one).
 struct KeptExperts: Sendable {
-    var lastToken: [LayerID: [ExpertKey]] = [:]
-    var runnerUp: [LayerID: ExpertKey] = [:]
+    var lastToken: [MoELayer: [ExpertKey]] = [:]
+    var runnerUp: [MoELayer: ExpertKey] = [:]
     /// The layer being computed (the latest routing observed), and the provider's use clock then.
-    var current: LayerID?
+    var current: MoELayer?
     var observedAt: UInt64 = 0
     /// Per stack, one past its highest MoE layer index: the length of one pass over it.
-    var passLength: [String: Int] = [:]
+    var passLength: [ExpertStack: Int] = [:]
 
     /// How many layer steps from the current layer until `key`'s layer is computed again: 0 for the current
     /// layer, 1 for the next, ..., `passLength - 1` for the one just computed, and `passLength` (the next pass)
@@ -476,24 +476,8 @@ struct KeptExperts: Sendable {
 
     /// 2 for one of the last token's top-k, 1 for its next choice, 0 otherwise: evicted in that order, last first.
     func rank(_ key: ExpertKey) -> Int {
-        let layer = LayerID(stack: key.stack, layer: key.layer)
+        let layer = key.moeLayer
         if lastToken[layer]?.contains(key) == true { return 2 }
         return runnerUp[layer] == key ? 1 : 0
-    }
-}
-
-/// Indices of the `best.count` largest values (ties to the lower index), unordered. A routing hint only.
-func topK(_ p: UnsafePointer<Float>, n: Int, into best: inout [Int]) {
-    let k = best.count
-    var filled = 0
-    for i in 0..<n {
-        let v = p[i]
-        if filled < k {
-            best[filled] = i; filled += 1
-            continue
-        }
-        var worst = 0
-        for j in 1..<k where p[best[j]] < p[best[worst]] || (p[best[j]] == p[best[worst]] && best[j] > best[worst]) { worst = j }
-        if v > p[best[worst]] { best[worst] = i }
     }
 }

@@ -15,15 +15,6 @@ public enum Policy: String, Sendable, CaseIterable {
     case `static`
 }
 
-/// One MoE layer of one stack (`decoder` for decoder-only models; encoder-decoder models also have `encoder`,
-/// with overlapping layer numbers).
-public struct MoELayer: Hashable, Sendable, CustomStringConvertible {
-    public var stack: String
-    public var layer: Int
-    public init(stack: String, layer: Int) { self.stack = stack; self.layer = layer }
-    public var description: String { "\(stack) \(layer)" }
-}
-
 /// A memory budget split into its parts. Every byte the process will hold is in one line of `breakdown`,
 /// and `total <= cap` is the invariant the planner guarantees (or it throws, naming the minimum cap).
 public struct MemoryPlan: Sendable, Equatable {
@@ -54,12 +45,12 @@ public struct MemoryPlan: Sendable, Equatable {
     public var totalExperts: Int
 
     /// The stacks that have MoE layers, in archive order.
-    public var stacks: [String] { moeLayers.reduce(into: []) { if !$0.contains($1.stack) { $0.append($1.stack) } } }
+    public var stacks: [ExpertStack] { moeLayers.reduce(into: []) { if !$0.contains($1.stack) { $0.append($1.stack) } } }
     /// Spare slots over all stacks.
     public var totalSpareSlots: Int { spareSlots * stacks.count }
 
     /// Resident experts per MoE layer of `stack` (swap and static policies), keyed by layer.
-    public func residents(stack: String) -> [Int: Int] {
+    public func residents(stack: ExpertStack) -> [Int: Int] {
         var out: [Int: Int] = [:]
         for (m, k) in zip(moeLayers, perLayer) where m.stack == stack { out[m.layer] = k }
         return out
@@ -137,7 +128,7 @@ public struct Planner: Sendable {
     }
 
     /// The stacks that have MoE layers, in archive order.
-    var stacks: [String] { moeLayers.reduce(into: []) { if !$0.contains($1.stack) { $0.append($1.stack) } } }
+    var stacks: [ExpertStack] { moeLayers.reduce(into: []) { if !$0.contains($1.stack) { $0.append($1.stack) } } }
 
     /// Bytes outside the arena that the provider of `policy` allocates with `ioThreads` loader threads. Exact
     /// serves every stack from one provider; swap and static run one provider (loader and importance window)

@@ -1,45 +1,43 @@
 import SwapMoEArchive
 import SwapMoEModels
 
-/// Passes every call through to another provider and counts, per MoE layer, how often each expert is among a
+/// Passes every layer through to another provider and counts, per MoE layer, how often each expert is among a
 /// token's top-k of the unmasked router: the calibration pass of the `static` baseline (each layer keeps its
 /// most frequently routed experts and never swaps). Counts are kept per stack.
 public final class RoutingCounter: ExpertProvider, Sendable {
     public let inner: ExpertProvider
     public let expertsPerToken: Int
-    private let counts = ConditionLock<[String: [Int: [Int]]]>([:])
+    private let counts = ConditionLock<[ExpertStack: [Int: [Int]]]>([:])
 
     public init(wrapping inner: ExpertProvider, expertsPerToken: Int) {
         self.inner = inner
         self.expertsPerToken = expertsPerToken
     }
 
-    public func acquire(_ key: ExpertKey) throws -> ExpertWeights { try inner.acquire(key) }
-    public func release(_ key: ExpertKey) { inner.release(key) }
-    public func allowedExperts(stack: String, layer: Int) -> [Bool]? { inner.allowedExperts(stack: stack, layer: layer) }
-    public var wantsPrefetch: Bool { inner.wantsPrefetch }
-    public func prefetch(stack: String, layer: Int, experts: [Int]) { inner.prefetch(stack: stack, layer: layer, experts: experts) }
+    public func withLayer(_ layer: MoELayer, router: RouterOutput, route: (_ allowed: [Bool]?) throws -> Routing,
+                          predict: () -> [MoELayerPrediction],
+                          serve: (_ expert: Int, _ weights: ExpertWeights, _ tokens: [Routing.Choice]) throws -> Void) throws -> Routing {
+        count(layer, router)
+        return try inner.withLayer(layer, router: router, route: route, predict: predict, serve: serve)
+    }
 
-    public func observeRouting(stack: String, layer: Int, tokens: Int, inputNorms: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, experts: Int) {
-        inner.observeRouting(stack: stack, layer: layer, tokens: tokens, inputNorms: inputNorms, probabilities: probabilities, experts: experts)
-        var local = [Int](repeating: 0, count: experts)
-        for t in 0..<tokens {
-            let p = probabilities + t * experts
-            // Top-k, ties to the lower index (as the decoder's routing).
-            for i in (0..<experts).sorted(by: { p[$0] > p[$1] || (p[$0] == p[$1] && $0 < $1) }).prefix(expertsPerToken) { local[i] += 1 }
+    private func count(_ layer: MoELayer, _ router: RouterOutput) {
+        var local = [Int](repeating: 0, count: router.experts)
+        for t in 0..<router.tokens {
+            for pick in router.top(expertsPerToken, token: t) { local[pick.index] += 1 }
         }
         counts.withLock { c in
-            var row = c[stack]?[layer] ?? [Int](repeating: 0, count: experts)
-            for i in 0..<experts { row[i] += local[i] }
-            c[stack, default: [:]][layer] = row
+            var row = c[layer.stack]?[layer.layer] ?? [Int](repeating: 0, count: router.experts)
+            for i in row.indices { row[i] += local[i] }
+            c[layer.stack, default: [:]][layer.layer] = row
         }
     }
 
     /// Routing counts per layer of `stack` so far.
-    public func routingCounts(stack: String = "decoder") -> [Int: [Int]] { counts.withLock { $0[stack] ?? [:] } }
+    public func routingCounts(stack: ExpertStack = .decoder) -> [Int: [Int]] { counts.withLock { $0[stack] ?? [:] } }
 
     /// The `k_l` most frequently routed experts of each layer of `stack` (ties to the lower index), ascending.
-    public func mostFrequent(_ residents: [Int: Int], stack: String = "decoder") -> [Int: [Int]] {
+    public func mostFrequent(_ residents: [Int: Int], stack: ExpertStack = .decoder) -> [Int: [Int]] {
         let c = routingCounts(stack: stack)
         var out: [Int: [Int]] = [:]
         for (layer, k) in residents {

@@ -62,7 +62,7 @@ public final class SwapExperts: ExpertProvider, Sendable {
 
     public struct Options: Sendable {
         /// The stack of the archive the layers belong to.
-        public var stack: String
+        public var stack: ExpertStack
         /// Slots beyond the Virtual Experts: lingering experts serve from them until a swap needs one
         /// (0 freezes the initial residents).
         public var spareSlots: Int
@@ -82,7 +82,7 @@ public final class SwapExperts: ExpertProvider, Sendable {
         public var storage: ExpertStorage
         public var loader: ExpertLoader.Options
 
-        public init(stack: String = "decoder", spareSlots: Int = 2, swapInterval: Int = 16, window: Int = 256,
+        public init(stack: ExpertStack = .decoder, spareSlots: Int = 2, swapInterval: Int = 16, window: Int = 256,
                     initialResidents: InitialResidents = .largestNorm, minimumGain: Double = 0, minimumShareGain: Double = 0.01, maxSwapsPerRound: Int? = nil,
                     storage: ExpertStorage = .arena(), loader: ExpertLoader.Options = .init()) {
             self.stack = stack; self.spareSlots = spareSlots; self.swapInterval = swapInterval; self.window = window
@@ -228,43 +228,46 @@ public final class SwapExperts: ExpertProvider, Sendable {
         core.unpin(li, key)
     }
 
-    /// The resident-and-ready experts of `layer` (nil for layers this provider does not manage). Applies the
-    /// layer's finished swaps first; the mask then stays valid until the next call for this layer.
-    public func allowedExperts(stack: String, layer: Int) -> [Bool]? {
-        guard stack == options.stack, let li = core.layerIndex[layer] else { return nil }
-        return core.mask(li)
+    /// One MoE layer: at the layer's safe point (`enter`) the importance window sees the router output and the
+    /// layer's finished swaps apply; routing is masked to the experts serving then, and each routed expert is
+    /// served from its slot without waiting. Layers of other stacks, or not MoE layers, are not this provider's:
+    /// they route over every expert, and serving one throws `.unknownExpert`.
+    public func withLayer(_ layer: MoELayer, router: RouterOutput, route: (_ allowed: [Bool]?) throws -> Routing,
+                          predict: () -> [MoELayerPrediction],
+                          serve: (_ expert: Int, _ weights: ExpertWeights, _ tokens: [Routing.Choice]) throws -> Void) throws -> Routing {
+        let routing = try route(allowedExperts(layer, router: router))
+        try routing.serveEach(layer, acquire: acquire, release: release, serve: serve)
+        return routing
     }
 
-    /// Accumulates importance, counts tokens (on the first MoE layer) to schedule swap rounds, and applies the
-    /// layer's finished swaps (its safe point).
-    public func observeRouting(stack: String, layer: Int, tokens: Int, inputNorms: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, experts: Int) {
-        guard stack == options.stack, let li = core.layerIndex[layer], experts == expertsPerLayer else { return }
-        importance.observe(layerIndex: li, tokens: tokens, inputNorms: inputNorms, probabilities: probabilities)
-        core.safePoint(li, tokens: li == 0 ? tokens : 0)
-        countResidentRoutes(li, tokens: tokens, probabilities: probabilities)
+    /// The layer's safe point: accumulates importance, counts tokens (on the first MoE layer) to schedule swap
+    /// rounds, applies the layer's finished swaps, and returns the experts serving it (nil for layers this
+    /// provider does not manage). The mask stays valid until the layer's next safe point.
+    func allowedExperts(_ layer: MoELayer, router: RouterOutput?) -> [Bool]? {
+        guard layer.stack == options.stack, let li = core.layerIndex[layer.layer] else { return nil }
+        guard let router else { return core.safePoint(li, tokens: 0) }
+        if router.experts == expertsPerLayer {
+            router.probabilities.withUnsafeBufferPointer { p in
+                router.inputNorms.withUnsafeBufferPointer { n in
+                    importance.observe(layerIndex: li, tokens: router.tokens, inputNorms: n.baseAddress!, probabilities: p.baseAddress!)
+                }
+            }
+        }
+        let mask = core.safePoint(li, tokens: li == 0 ? router.tokens : 0)
+        countResidentRoutes(router, mask: mask)
+        return mask
     }
 
     /// Tallies how many of the *unmasked* router's top-k choices are resident: the share of routing decisions
-    /// SwapMoE serves exactly (the rest go to the best resident instead). Uses the mask just made current by
-    /// the safe point, the one the decoder is about to apply.
-    private func countResidentRoutes(_ li: Int, tokens: Int, probabilities: UnsafePointer<Float>) {
-        let e = expertsPerLayer, k = min(topK, e)
-        let mask = core.currentMask(li)
+    /// SwapMoE serves exactly (the rest go to the best resident instead), under the mask the safe point made
+    /// current, the one the layer is about to route with.
+    private func countResidentRoutes(_ router: RouterOutput, mask: [Bool]) {
+        let k = min(topK, router.experts)
         var hits = 0
-        var top = [Int](repeating: 0, count: k)
-        for t in 0..<tokens {
-            let p = probabilities + t * e
-            var n = 0
-            for i in 0..<e {  // insertion into a k-long descending list (k is 1-8)
-                guard n < k || p[i] > p[top[k - 1]] else { continue }
-                var j = min(n, k - 1)
-                while j > 0 && p[top[j - 1]] < p[i] { top[j] = top[j - 1]; j -= 1 }
-                top[j] = i
-                n = min(n + 1, k)
-            }
-            for j in 0..<k where mask[top[j]] { hits += 1 }
+        for t in 0..<router.tokens {
+            for pick in router.top(k, token: t) where mask[pick.index] { hits += 1 }
         }
-        core.counters.add(SwapCore.routedChoices, tokens * k)
+        core.counters.add(SwapCore.routedChoices, router.tokens * k)
         core.counters.add(SwapCore.routedResident, hits)
     }
 
@@ -547,23 +550,11 @@ final class SwapCore: Sendable {
         if s.starved { s.roundRequested = true }
     }
 
-    /// Layer `li`'s mask as it stands (no safe point applied).
-    func currentMask(_ li: Int) -> [Bool] { lock.withLock { $0.mask[li] } }
-
-    func mask(_ li: Int) -> [Bool] {
+    /// The decoder's safe point for layer `li`: apply its arrivals and reclaims, count tokens for the next round,
+    /// and return the layer's mask as it then stands.
+    func safePoint(_ li: Int, tokens: Int) -> [Bool] {
         seed(li)
-        let (m, wake) = lock.withLock { s in
-            let wake = applySafePoint(&s, li)
-            return (s.mask[li], wake)
-        }
-        if wake { lock.notifyAll() }
-        return m
-    }
-
-    /// The decoder's safe point for layer `li`: apply its arrivals and reclaims, count tokens for the next round.
-    func safePoint(_ li: Int, tokens: Int) {
-        seed(li)
-        let wake: Bool = lock.withLock { s in
+        let (mask, wake): ([Bool], Bool) = lock.withLock { s in
             var wake = applySafePoint(&s, li)
             if tokens > 0 {
                 s.tokens += tokens
@@ -573,9 +564,10 @@ final class SwapCore: Sendable {
                     wake = true
                 }
             }
-            return wake
+            return (s.mask[li], wake)
         }
         if wake { lock.notifyAll() }
+        return mask
     }
 
     /// `.firstRouting`: at layer `li`'s first safe point, loads the experts most important to the tokens seen

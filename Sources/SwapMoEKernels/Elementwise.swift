@@ -135,6 +135,11 @@ public func topK(_ values: UnsafePointer<Float>, n: Int, k: Int) -> [(index: Int
     return best
 }
 
+/// `topK` over a slice (indices relative to its start).
+public func topK(_ values: ArraySlice<Float>, k: Int) -> [(index: Int, value: Float)] {
+    values.withUnsafeBufferPointer { b in b.baseAddress.map { topK($0, n: b.count, k: k) } ?? [] }
+}
+
 /// Ordering for top-k: larger value first, then lower index; NaN after every number.
 @inline(__always)
 func topKBefore(_ v: Float, _ i: Int, _ u: Float, _ j: Int) -> Bool {

@@ -324,40 +324,17 @@ public final class DecoderModel {
             softmax(ws.probs + t * e, n: e)
             ws.norms[t] = dot(ws.xn + t * h, ws.xn + t * h, n: h).squareRoot()
         }
-        experts.observeRouting(layer: l, tokens: n, inputNorms: ws.norms, probabilities: ws.probs, experts: e)
-        let allowed = experts.allowedExperts(layer: l)
-        // Route: per expert, the tokens it serves and their weights.
-        var assigned = [[(token: Int, weight: Float)]](repeating: [], count: e)
-        var masked = [Float](repeating: 0, count: e)
-        for t in 0..<n {
-            let p = ws.probs + t * e
-            var k = s.expertsPerToken
-            let picks: [(index: Int, value: Float)]
-            if let allowed {
-                for i in 0..<e { masked[i] = allowed[i] ? p[i] : -.infinity }
-                k = min(k, allowed.lazy.filter { $0 }.count)
-                picks = masked.withUnsafeBufferPointer { topK($0.baseAddress!, n: e, k: k) }
-            } else {
-                picks = topK(p, n: e, k: k)
-            }
-            var sum: Float = 0
-            for pk in picks { sum += pk.value }
-            for pk in picks { assigned[pk.index].append((t, s.router.renormalizes ? pk.value / sum : pk.value)) }
-        }
-        if experts.wantsPrefetch {
-            experts.prefetch(layer: l, experts: assigned.indices.filter { !assigned[$0].isEmpty })
-            predictNextLayers(after: l, tokens: n)
-        }
-        for (i, list) in assigned.enumerated() where !list.isEmpty {
-            let key = ExpertKey(layer: l, expert: i)
-            let w = try experts.acquire(key)
-            defer { experts.release(key) }
-            guard let gate = w.gate else { throw ModelError.badTensor(name: "expert \(key)", reason: "has no gate matrix (not a SwiGLU expert)") }
+        let output = RouterOutput(tokens: n, experts: e, probabilities: Array(UnsafeBufferPointer(start: ws.probs, count: n * e)),
+                                  inputNorms: Array(UnsafeBufferPointer(start: ws.norms, count: n)))
+        try experts.withLayer(MoELayer(layer: l), router: output, route: { allowed in
+            Routing.topK(output, k: s.expertsPerToken, renormalize: s.router.renormalizes, allowed: allowed)
+        }, predict: { predictNextLayers(after: l, tokens: n) }, serve: { i, w, list in
+            guard let gate = w.gate else { throw ModelError.badTensor(name: "expert \(MoELayer(layer: l).expert(i))", reason: "has no gate matrix (not a SwiGLU expert)") }
             for (j, a) in list.enumerated() { (ws.gx + j * h).update(from: ws.xn + a.token * h, count: h) }
             swiGLU(ws.dOut, gate: gate, up: w.up, down: w.down, x: ws.gx, list.count, accumulate: false)
             for (j, a) in list.enumerated() { axpy(ws.mo + a.token * h, a.weight, ws.dOut + j * h, n: h) }
             stats.expertCalls += 1
-        }
+        })
         if let sh = L.shared {
             swiGLU(ws.tmp, gate: sh.gate, up: sh.up, down: sh.down, x: ws.xn, n, accumulate: false)
             matmul(ws.norms, sh.scale, ws.xn, n)
@@ -365,19 +342,21 @@ public final class DecoderModel {
         }
     }
 
-    /// Applies the routers of the next `prefetchDepth` MoE layers to this layer's MoE input and hints their
-    /// likely experts, nearest layer first, so they load while this layer computes. The hidden state changes
-    /// little from one layer to the next, which is what makes this prediction useful.
-    private func predictNextLayers(after l: Int, tokens n: Int) {
+    /// The routers of the next `prefetchDepth` MoE layers applied to this layer's MoE input: their likely
+    /// experts, nearest layer first, for a provider that loads them while this layer computes. The hidden state
+    /// changes little from one layer to the next, which is what makes this prediction useful.
+    private func predictNextLayers(after l: Int, tokens n: Int) -> [MoELayerPrediction] {
         let e = spec.experts
+        var out: [MoELayerPrediction] = []
         for next in (l + 1..<spec.layers).lazy.filter(spec.isMoE).prefix(prefetchDepth) {
             guard let router = layers[next].router else { continue }
             // This layer's router logits are no longer needed once its tokens are assigned: reuse their buffer.
             matmul(ws.routerLogits, router, ws.xn, n)
             var wanted = Set<Int>()
             for t in 0..<n { for pk in topK(ws.routerLogits + t * e, n: e, k: spec.expertsPerToken) { wanted.insert(pk.index) } }
-            experts.prefetch(layer: next, experts: wanted.sorted())
+            out.append(MoELayerPrediction(layer: MoELayer(layer: next), experts: wanted.sorted()))
         }
+        return out
     }
 
     /// y[n, d] = x[n, k] · W^T (+ bias)

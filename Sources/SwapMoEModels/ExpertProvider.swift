@@ -1,116 +1,106 @@
-import Foundation
-import Synchronization
-import SwapMoECore
 import SwapMoEArchive
+import SwapMoEKernels
 
-/// Where the forward pass gets experts from. The resident provider below holds every expert; the swap
-/// engine implements the same interface over a fixed-size arena.
+/// The seam between a model and whatever serves its experts (every expert resident, loaded on demand, or
+/// SwapMoE's Virtual Experts): one call per MoE layer and batch.
 ///
-/// `acquire` returns weights that stay valid until the matching `release`; between the two the provider must
-/// not evict or overwrite that expert.
-///
-/// Layers are named by stack and index (`decoder` for decoder-only models; `encoder` and `decoder` for
-/// encoder-decoder ones, whose layer numbers overlap). The `layer:`-only forms below mean the `decoder` stack.
+/// The model computes its router output once (`RouterOutput`) and hands over its routing rule (`route`: the
+/// family's top-k, scoring and renormalisation, given the experts a provider allows). The provider decides the
+/// rest in this order, all inside `withLayer`:
+/// 1. it sees the router output (importance, what to keep, what to load next) and applies its changes for this
+///    layer (SwapMoE's safe point);
+/// 2. it calls `route` once, with the experts this layer may use (nil: all), and gets the routing to serve;
+/// 3. a provider that loads on demand may ask `predict` for the experts of the layers ahead and load them early;
+/// 4. it calls `serve` once per routed expert, in ascending expert order, with typed weight views that stay
+///    valid only inside that call (the expert is pinned for it);
+/// and returns the routing it served. Nothing about the layer changes between steps 1 and 4.
 public protocol ExpertProvider: AnyObject, Sendable {
-    func acquire(_ key: ExpertKey) throws -> ExpertWeights
-    func release(_ key: ExpertKey)
-    /// Restricts routing of a layer to these experts (nil: all). SwapMoE's masked router uses it.
-    func allowedExperts(stack: String, layer: Int) -> [Bool]?
-    /// Sees every MoE layer's input norm and full router probabilities before experts are acquired
-    /// (importance tracking and prefetch in the swap engine).
-    func observeRouting(stack: String, layer: Int, tokens: Int, inputNorms: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, experts: Int)
-    /// Whether `prefetch` is worth calling (providers that load on demand); the decoder skips computing
-    /// predictions otherwise.
-    var wantsPrefetch: Bool { get }
-    /// Experts of a layer that will be acquired soon: this layer's routed experts (about to be used) or the
-    /// next MoE layer's predicted ones (the next layer's router applied to the current hidden state).
-    func prefetch(stack: String, layer: Int, experts: [Int])
+    @discardableResult
+    func withLayer(_ layer: MoELayer, router: RouterOutput,
+                   route: (_ allowed: [Bool]?) throws -> Routing,
+                   predict: () -> [MoELayerPrediction],
+                   serve: (_ expert: Int, _ weights: ExpertWeights, _ tokens: [Routing.Choice]) throws -> Void) throws -> Routing
 }
 
-extension ExpertProvider {
-    public func allowedExperts(stack: String, layer: Int) -> [Bool]? { nil }
-    public func observeRouting(stack: String, layer: Int, tokens: Int, inputNorms: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, experts: Int) {}
-    public var wantsPrefetch: Bool { false }
-    public func prefetch(stack: String, layer: Int, experts: [Int]) {}
+/// A batch's router output at one MoE layer, as plain values.
+public struct RouterOutput: Sendable {
+    public let tokens: Int
+    public let experts: Int
+    /// The router's probabilities over every expert, `[tokens, experts]` row-major (SwapMoE's importance and the
+    /// exact policy's keep and load-ahead choices read these; routing itself is the family's `route`).
+    public let probabilities: [Float]
+    /// ‖y‖ of each token's MoE input (SwapMoE's importance: ‖x‖ · p_i · ‖E_i‖).
+    public let inputNorms: [Float]
 
-    /// The `decoder` stack's layer (decoder-only models).
-    public func allowedExperts(layer: Int) -> [Bool]? { allowedExperts(stack: "decoder", layer: layer) }
-    public func observeRouting(layer: Int, tokens: Int, inputNorms: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, experts: Int) {
-        observeRouting(stack: "decoder", layer: layer, tokens: tokens, inputNorms: inputNorms, probabilities: probabilities, experts: experts)
+    public init(tokens: Int, experts: Int, probabilities: [Float], inputNorms: [Float]) {
+        precondition(probabilities.count == tokens * experts && inputNorms.count == tokens, "router output shape")
+        self.tokens = tokens; self.experts = experts; self.probabilities = probabilities; self.inputNorms = inputNorms
     }
-    public func prefetch(layer: Int, experts: [Int]) { prefetch(stack: "decoder", layer: layer, experts: experts) }
+
+    /// Token `t`'s probabilities.
+    public func row(_ t: Int) -> ArraySlice<Float> { probabilities[(t * experts)..<((t + 1) * experts)] }
+
+    /// Token `t`'s `k` most probable experts, most probable first (ties to the lower index), among `allowed`
+    /// (nil: all). The one top-k of the code base (`SwapMoEKernels.topK`).
+    public func top(_ k: Int, token t: Int, allowed: [Bool]? = nil) -> [(index: Int, value: Float)] {
+        guard let allowed else { return topK(row(t), k: k) }
+        var masked = Array(row(t))
+        for i in masked.indices where !allowed[i] { masked[i] = -.infinity }
+        return topK(masked[...], k: min(k, allowed.lazy.filter { $0 }.count))
+    }
 }
 
-/// Every expert resident, in one of two places:
-/// - copied (the default): every block is read once (`pread`, through the page cache, checksum checked) and,
-///   if compressed, decoded into one `AnonymousMemory` allocation on transparent huge pages, like the arena's;
-/// - `mapped` (raw blocks only): used in place from the archive's read-only mapping, no copy, the page cache
-///   backing them (4 KiB pages; processes share them); compressed blocks are still decoded into anonymous memory.
-///
-/// Copying costs a read of the experts at start (from the page cache when warm; `copyThreads` threads read, check
-/// and decode disjoint sets of blocks), and measured faster decode here: weights streamed every token from 2 MiB
-/// pages take fewer TLB misses than from the page cache's 4 KiB ones.
-public final class ResidentExperts: ExpertProvider, @unchecked Sendable {
-    // @unchecked Sendable: `weights` and `storage` are written only in init and read-only afterwards.
-    private let weights: [ExpertKey: ExpertWeights]
-    private let storage: AnonymousMemory?
-    public let residentBytes: Int
-
-    public init(archive: Archive, mapped: Bool = false, copyThreads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
-        // A raw block is used in place when `mapped`; every other block is copied (and decoded) into `storage`.
-        func isCopied(_ e: ExpertEntry) -> Bool { !mapped || e.codec != .raw }
-        let copied = archive.experts.filter(isCopied)
-        let total = copied.reduce(0) { $0 + ArchiveFormat.align($1.rawLength, ArchiveFormat.blockAlignment) }
-        do { storage = total > 0 ? try AnonymousMemory(byteCount: total) : nil } catch {
-            throw ModelError.residentMemory(bytes: total, reason: error.description)
-        }
-        // One pass places every block (a copied one at the next offset of `storage`, whose pointer the weights
-        // take now), then the copies run on `copyThreads` threads, each with its own buffers, writing disjoint
-        // ranges: reading, checking and decoding 2 GiB takes a core about a second.
-        var map: [ExpertKey: ExpertWeights] = [:]
-        var copies: [(entry: ExpertEntry, offset: Int)] = []
-        var offset = 0
-        for e in archive.experts {
-            let key = ExpertKey(stack: e.stack, layer: e.layer, expert: e.expert)
-            let layout = archive.layout(of: e)
-            if !isCopied(e) {
-                // Resident means resident: ask the kernel to read the block now rather than fault it in the
-                // first time a token routes to it.
-                archive.adviseBlock(e, willNeed: true)
-                map[key] = try ExpertWeights(block: archive.mappedBlock(e).baseAddress!, layout: layout)
-            } else {
-                map[key] = try ExpertWeights(block: storage!.base + offset, layout: layout)
-                copies.append((e, offset))
-                offset += ArchiveFormat.align(e.rawLength, ArchiveFormat.blockAlignment)
-            }
-        }
-        let stagingBytes = copied.filter { $0.codec != .raw }.map(\.storedLength).max() ?? 1
-        let threads = max(1, min(copyThreads, copies.count))
-        let failure = Mutex<(any Error)?>(nil)
-        let store = storage, jobs = copies
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
-            let staging = UnsafeMutableRawBufferPointer.allocate(byteCount: stagingBytes, alignment: ArchiveFormat.blockAlignment)
-            let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: ArchiveFormat.chunkSize, alignment: 64)
-            defer { staging.deallocate(); scratch.deallocate() }
-            for i in stride(from: t, to: jobs.count, by: threads) {
-                let (e, at) = jobs[i]
-                if failure.withLock({ $0 != nil }) { return }
-                let dst = UnsafeMutableRawBufferPointer(rebasing: store!.bytes[at..<(at + e.rawLength)])
-                do { try archive.readExpert(e, into: dst, staging: staging, scratch: scratch) } catch {
-                    failure.withLock { $0 = $0 ?? error }
-                    return
-                }
-            }
-        }
-        if let error = failure.withLock({ $0 }) { throw error }
-        weights = map
-        residentBytes = archive.experts.reduce(0) { $0 + $1.rawLength }
+/// Which experts serve each token of a batch, and with what weight.
+public struct Routing: Sendable, Equatable {
+    public struct Choice: Sendable, Equatable {
+        public let token: Int
+        public let weight: Float
+        public init(token: Int, weight: Float) { self.token = token; self.weight = weight }
     }
 
-    public func acquire(_ key: ExpertKey) throws -> ExpertWeights {
-        guard let w = weights[key] else { throw ModelError.missingTensor("expert \(key)") }
-        return w
+    /// Per expert, the tokens it serves (ascending) and their weights.
+    public private(set) var perExpert: [[Choice]]
+
+    public init(experts: Int) { perExpert = Array(repeating: [], count: experts) }
+
+    public mutating func assign(token: Int, to expert: Int, weight: Float) {
+        perExpert[expert].append(Choice(token: token, weight: weight))
     }
 
-    public func release(_ key: ExpertKey) {}
+    /// The experts serving at least one token, ascending.
+    public var usedExperts: [Int] { perExpert.indices.filter { !perExpert[$0].isEmpty } }
+
+    /// Top-k routing as Mixtral, Qwen and OLMoE do it: each token's `k` most probable allowed experts, their
+    /// probabilities as weights, renormalised to sum to 1 if `renormalize`.
+    public static func topK(_ router: RouterOutput, k: Int, renormalize: Bool, allowed: [Bool]?) -> Routing {
+        var routing = Routing(experts: router.experts)
+        for t in 0..<router.tokens {
+            let picks = router.top(k, token: t, allowed: allowed)
+            var sum: Float = 0
+            for p in picks { sum += p.value }
+            for p in picks { routing.assign(token: t, to: p.index, weight: renormalize ? p.value / sum : p.value) }
+        }
+        return routing
+    }
+}
+
+/// Experts a layer ahead is expected to route to (the next layer's router applied to the current hidden state).
+public struct MoELayerPrediction: Sendable, Equatable {
+    public let layer: MoELayer
+    public let experts: [Int]
+    public init(layer: MoELayer, experts: [Int]) { self.layer = layer; self.experts = experts }
+}
+
+extension Routing {
+    /// Step 4 of `ExpertProvider.withLayer`, shared by every provider: for each routed expert in ascending order,
+    /// `acquire` its weights (pinning it), `serve` them, then `release` it (also when `serve` throws).
+    public func serveEach(_ layer: MoELayer, acquire: (ExpertKey) throws -> ExpertWeights, release: (ExpertKey) -> Void,
+                          serve: (Int, ExpertWeights, [Choice]) throws -> Void) throws {
+        for (expert, tokens) in perExpert.enumerated() where !tokens.isEmpty {
+            let key = layer.expert(expert)
+            let weights = try acquire(key)
+            defer { release(key) }
+            try serve(expert, weights, tokens)
+        }
+    }
 }

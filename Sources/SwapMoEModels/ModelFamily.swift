@@ -1,6 +1,7 @@
 import Foundation
 import SwapMoECore
 import SwapMoECheckpoint
+import SwapMoEArchive
 
 /// The model families swapmoe understands, by the `model_type` string of their `config.json`.
 public enum ModelFamily: String, Sendable, CaseIterable, Codable {
@@ -119,7 +120,7 @@ public protocol ModelConfig: Sendable, Decodable {
     var expertsPerToken: Int { get }
     var tieWordEmbeddings: Bool { get }
     /// The stacks, in archive order (encoder before decoder).
-    var stacks: [ExpertStack] { get }
+    var stacks: [ModelStack] { get }
     var isEncoderDecoder: Bool { get }
     /// The positions the model was trained for (`max_position_embeddings`); nil when it has no such limit.
     var maxPositionEmbeddings: Int? { get }
@@ -127,8 +128,8 @@ public protocol ModelConfig: Sendable, Decodable {
 }
 
 /// One stack of layers and the experts of its MoE layers.
-public struct ExpertStack: Sendable {
-    public let name: String
+public struct ModelStack: Sendable {
+    public let name: ExpertStack
     public let layers: Int
     public let moeLayers: [Int]
     public let experts: Int
@@ -136,7 +137,7 @@ public struct ExpertStack: Sendable {
     /// The intermediate width of the routed experts of a layer.
     public let intermediate: @Sendable (Int) -> Int
 
-    public init(name: String, layers: Int, moeLayers: [Int], experts: Int, naming: ExpertNaming, intermediate: @escaping @Sendable (Int) -> Int) {
+    public init(name: ExpertStack, layers: Int, moeLayers: [Int], experts: Int, naming: ExpertNaming, intermediate: @escaping @Sendable (Int) -> Int) {
         self.name = name; self.layers = layers; self.moeLayers = moeLayers; self.experts = experts; self.naming = naming
         self.intermediate = intermediate
     }
@@ -152,7 +153,7 @@ extension ModelConfig {
     public var isEncoderDecoder: Bool { false }
     public var maxPositionEmbeddings: Int? { nil }
     public var totalExperts: Int { stacks.reduce(0) { $0 + $1.moeLayers.count * $1.experts } }
-    public func stack(_ name: String) -> ExpertStack? { stacks.first { $0.name == name } }
+    public func stack(_ name: ExpertStack) -> ModelStack? { stacks.first { $0.name == name } }
 }
 
 /// A decoder-only MoE family. It decodes its `DecoderBase` (the shared keys, with its own defaults) plus its own
@@ -187,8 +188,8 @@ extension FamilyConfig {
     /// Whether decoder layer `layer` routes through experts (false for dense layers among MoE layers).
     public func isMoELayer(_ layer: Int) -> Bool { base.isMoELayer(layer) }
     public var moeLayers: [Int] { (0..<numLayers).filter(isMoELayer) }
-    public var stacks: [ExpertStack] {
-        [ExpertStack(name: "decoder", layers: numLayers, moeLayers: moeLayers, experts: numExperts, naming: expertNaming,
+    public var stacks: [ModelStack] {
+        [ModelStack(name: .decoder, layers: numLayers, moeLayers: moeLayers, experts: numExperts, naming: expertNaming,
                      intermediate: { [self] in self.expertIntermediate(layer: $0) })]
     }
     public var maxPositionEmbeddings: Int? { base.maxPositionEmbeddings }

@@ -117,8 +117,8 @@ public final class Seq2SeqModel {
         self.maxTarget = maxTarget
         pool = ThreadPool(threads: max(1, threads))
         let w = DenseWeights(archive: archive)
-        encoder = try SwitchStack("encoder", config: config, weights: w)
-        decoder = try SwitchStack("decoder", config: config, weights: w)
+        encoder = try SwitchStack(.encoder, config: config, weights: w)
+        decoder = try SwitchStack(.decoder, config: config, weights: w)
         if config.tieWordEmbeddings {
             lmHead = try w.matrix(["shared.weight", "decoder.embed_tokens.weight", "lm_head.weight"], rows: config.vocabSize, cols: config.dModel)
             outputScale = Float(pow(Double(config.dModel), -0.5))

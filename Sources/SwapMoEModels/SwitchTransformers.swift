@@ -115,21 +115,21 @@ public struct SwitchTransformersConfig: ModelConfig {
     /// layer 0 of a one-layer stack, as transformers does.)
     static func isSparse(_ layer: Int, step: Int) -> Bool { step > 0 && (layer % step == 1 || step == 1) }
 
-    public func moeLayers(_ stack: String) -> [Int] {
-        stack == "encoder" ? (0..<encoderLayers).filter { Self.isSparse($0, step: encoderSparseStep) }
+    public func moeLayers(_ stack: ExpertStack) -> [Int] {
+        stack == .encoder ? (0..<encoderLayers).filter { Self.isSparse($0, step: encoderSparseStep) }
                            : (0..<decoderLayers).filter { Self.isSparse($0, step: decoderSparseStep) }
     }
 
     /// The index of the feed-forward sublayer in a block: after self-attention (encoder), or after self- and
     /// cross-attention (decoder).
-    static func ffIndex(_ stack: String) -> Int { stack == "encoder" ? 1 : 2 }
+    static func ffIndex(_ stack: ExpertStack) -> Int { stack == .encoder ? 1 : 2 }
 
     /// `encoder.block.{l}.layer.1.mlp.` / `decoder.block.{l}.layer.2.mlp.`
-    static func mlpPrefix(_ stack: String, _ layer: Int) -> String { "\(stack).block.\(layer).layer.\(ffIndex(stack)).mlp." }
+    static func mlpPrefix(_ stack: ExpertStack, _ layer: Int) -> String { "\(stack).block.\(layer).layer.\(ffIndex(stack)).mlp." }
 
-    public var stacks: [ExpertStack] {
-        ["encoder", "decoder"].map { s in
-            ExpertStack(name: s, layers: s == "encoder" ? encoderLayers : decoderLayers, moeLayers: moeLayers(s), experts: numExperts,
+    public var stacks: [ModelStack] {
+        [ExpertStack.encoder, .decoder].map { s in
+            ModelStack(name: s, layers: s == .encoder ? encoderLayers : decoderLayers, moeLayers: moeLayers(s), experts: numExperts,
                         naming: .dense(perExpert: ["\(s).block.{l}.layer.\(Self.ffIndex(s)).mlp.experts.expert_{e}."]),
                         intermediate: { [dFF] _ in dFF })
         }
@@ -209,7 +209,7 @@ struct SwitchBlock {
 
 /// One stack (encoder or decoder): embedding, the relative-bias table of its first block, blocks, final norm.
 struct SwitchStack {
-    let name: String
+    let name: ExpertStack
     /// 0 for the encoder, 1 for the decoder.
     let index: Int
     let embed: Matrix
@@ -219,9 +219,9 @@ struct SwitchStack {
     let finalNorm: [Float]
     let moeLayers: [Int]
 
-    init(_ name: String, config c: SwitchTransformersConfig, weights w: DenseWeights) throws(ModelError) {
+    init(_ name: ExpertStack, config c: SwitchTransformersConfig, weights w: DenseWeights) throws(ModelError) {
         self.name = name
-        index = name == "encoder" ? 0 : 1
+        index = name == .encoder ? 0 : 1
         let d = c.dModel, inner = c.innerDim
         let shared = ["\(name).embed_tokens.weight", "shared.weight"]
         embed = try w.matrix(shared, cols: d, inPlace: true)  // looked up by row; a tied LM head is copied apart
@@ -229,7 +229,7 @@ struct SwitchStack {
         relativeBias = try w.vector("\(name).block.0.layer.0.SelfAttention.relative_attention_bias.weight",
                                     count: c.relativeAttentionNumBuckets * c.numHeads)
         moeLayers = c.moeLayers(name)
-        let layers = name == "encoder" ? c.encoderLayers : c.decoderLayers
+        let layers = name == .encoder ? c.encoderLayers : c.decoderLayers
         func attention(_ p: String, _ module: String) throws(ModelError) -> SwitchBlock.Attention {
             let a = p + module + "."
             return .init(norm: try w.vector(p + "layer_norm.weight", count: d),
@@ -241,7 +241,7 @@ struct SwitchStack {
             let p = "\(name).block.\(l).layer."
             let ff = p + "\(SwitchTransformersConfig.ffIndex(name))."
             var b = SwitchBlock(selfAttention: try attention(p + "0.", "SelfAttention"),
-                                crossAttention: name == "decoder" ? try attention(p + "1.", "EncDecAttention") : nil,
+                                crossAttention: name == .decoder ? try attention(p + "1.", "EncDecAttention") : nil,
                                 ffNorm: try w.vector(ff + "layer_norm.weight", count: d))
             if moeLayers.contains(l) {
                 b.router = try w.matrix(ff + "mlp.router.classifier.weight", rows: c.numExperts, cols: d)
@@ -260,7 +260,7 @@ struct SwitchStack {
     func biasByOffset(_ out: UnsafeMutablePointer<Float>, from: Int, width: Int, config c: SwitchTransformersConfig) {
         let heads = c.numHeads
         for i in 0..<width {
-            let bucket = relativePositionBucket(from + i, bidirectional: name == "encoder", buckets: c.relativeAttentionNumBuckets,
+            let bucket = relativePositionBucket(from + i, bidirectional: name == .encoder, buckets: c.relativeAttentionNumBuckets,
                                                 maxDistance: c.relativeAttentionMaxDistance)
             for h in 0..<heads { out[h * width + i] = relativeBias[bucket * heads + h] }
         }
@@ -349,43 +349,35 @@ extension Seq2SeqModel {
             softmax(ws.probs + t * e, n: e)
             ws.norms[t] = dot(ws.xn + t * h, ws.xn + t * h, n: h).squareRoot()
         }
-        experts.observeRouting(stack: stack.name, layer: l, tokens: n, inputNorms: ws.norms, probabilities: ws.probs, experts: e)
-        let allowed = experts.allowedExperts(stack: stack.name, layer: l)
-        var assigned = [[(token: Int, weight: Float)]](repeating: [], count: e)
-        for t in 0..<n {
-            let p = ws.probs + t * e
-            var best = -1
-            for i in 0..<e where allowed?[i] ?? true {
-                if best < 0 || p[i] > p[best] { best = i }   // ties to the lower index, as torch.argmax
+        let output = RouterOutput(tokens: n, experts: e, probabilities: Array(UnsafeBufferPointer(start: ws.probs, count: n * e)),
+                                  inputNorms: Array(UnsafeBufferPointer(start: ws.norms, count: n)))
+        let layer = MoELayer(stack: stack.name, layer: l)
+        try experts.withLayer(layer, router: output, route: { allowed in
+            var routing = Routing(experts: e)
+            for t in 0..<n {
+                // argmax over the allowed experts, ties to the lower index, as torch.argmax
+                guard let best = output.top(1, token: t, allowed: allowed).first?.index else { continue }
+                load[stack.index][l][best] += 1
+                if load[stack.index][l][best] <= c.expertCapacity {
+                    routing.assign(token: t, to: best, weight: output.probabilities[t * e + best])
+                } else {
+                    stats.droppedTokens += 1   // over capacity: no expert output, the residual passes through
+                }
             }
-            guard best >= 0 else { continue }
-            load[stack.index][l][best] += 1
-            if load[stack.index][l][best] <= c.expertCapacity {
-                assigned[best].append((t, p[best]))
-            } else {
-                stats.droppedTokens += 1   // over capacity: no expert output, the residual passes through
-            }
-        }
-        if experts.wantsPrefetch {
-            experts.prefetch(stack: stack.name, layer: l, experts: assigned.indices.filter { !assigned[$0].isEmpty })
-            if prefetchDepth > 0 { predictNextLayer(stack, after: l, tokens: n) }
-        }
-        for (i, list) in assigned.enumerated() where !list.isEmpty {
-            let key = ExpertKey(stack: stack.name, layer: l, expert: i)
-            let w = try experts.acquire(key)
-            defer { experts.release(key) }
+            return routing
+        }, predict: { prefetchDepth > 0 ? predictNextLayer(stack, after: l, tokens: n) : [] }, serve: { _, w, list in
             for (j, a) in list.enumerated() { (ws.gx + j * h).update(from: ws.xn + a.token * h, count: h) }
             reluMLP(ws.dOut, wi: w.up, wo: w.down, x: ws.gx, list.count, accumulate: false)
             for (j, a) in list.enumerated() { axpy(ws.mo + a.token * h, a.weight, ws.dOut + j * h, n: h) }
             stats.expertCalls += 1
-        }
+        })
     }
 
-    /// Applies the stack's next sparse block's router to this block's MoE input and hints its top-1 experts, so
-    /// that they load while this block computes (the hidden state changes little from block to block).
+    /// The stack's next sparse block's router applied to this block's MoE input: its top-1 experts, for a
+    /// provider that loads them while this block computes (the hidden state changes little from block to block).
     /// Reuses the router-probability buffer: this block's tokens are already assigned.
-    func predictNextLayer(_ stack: SwitchStack, after l: Int, tokens n: Int) {
-        guard let next = stack.moeLayers.first(where: { $0 > l }), let router = stack.blocks[next].router else { return }
+    func predictNextLayer(_ stack: SwitchStack, after l: Int, tokens n: Int) -> [MoELayerPrediction] {
+        guard let next = stack.moeLayers.first(where: { $0 > l }), let router = stack.blocks[next].router else { return [] }
         let e = c.numExperts, h = c.dModel
         if let bias = stack.blocks[next].routerBias {
             bias.withUnsafeBufferPointer { b in gemm(ws.probs, router.base, router.type, ws.xn, tokens: n, d: e, n: h, bias: b.baseAddress, pool: pool) }
@@ -394,7 +386,7 @@ extension Seq2SeqModel {
         }
         var wanted = Set<Int>()
         for t in 0..<n { if let best = topK(ws.probs + t * e, n: e, k: 1).first { wanted.insert(best.index) } }
-        experts.prefetch(stack: stack.name, layer: next, experts: wanted.sorted())
+        return [MoELayerPrediction(layer: MoELayer(stack: stack.name, layer: next), experts: wanted.sorted())]
     }
 
     /// out (+)= wo · relu(wi · x) for n rows of x.

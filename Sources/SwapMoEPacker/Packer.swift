@@ -93,7 +93,7 @@ public enum Packer {
         }
 
         // Which tensors are experts (per stack, layer and expert) and which are dense.
-        var expertParts: [(stack: String, layer: Int, experts: [[ExpertPart]])] = []
+        var expertParts: [(stack: ExpertStack, layer: Int, experts: [[ExpertPart]])] = []
         var consumed = Set<String>()
         for stack in config.stacks {
             for layer in stack.moeLayers {

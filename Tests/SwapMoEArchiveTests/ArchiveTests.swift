@@ -24,12 +24,12 @@ func makeArchive(_ path: String, codec: ExpertCodec, shuffle: Int, experts: Int 
         let block = (0..<layout.rawLength).map { fill(e, $0) }
         blocks.append(block)
         let r = try w.writeBlock(alignment: 4096, codec: codec, shuffle: shuffle) { try block.withUnsafeBytes($0.append) }
-        entries.append(ExpertEntry(stack: "decoder", layer: 0, expert: e, layout: 0, offset: r.offset, storedLength: r.storedLength,
+        entries.append(ExpertEntry(stack: .decoder, layer: 0, expert: e, layout: 0, offset: r.offset, storedLength: r.storedLength,
                                    rawLength: r.rawLength, codec: codec, shuffle: shuffle, xxh3: Checksum.hex(r.checksum), norm: 1))
     }
     w.endRegion("experts")
     let m = Manifest(createdBy: "test", family: "mixtral",
-                     model: ModelSummary(architecture: "mixtral", stacks: [StackSummary(name: "decoder", layers: 1, moeLayers: [0], expertsPerLayer: experts)],
+                     model: ModelSummary(architecture: "mixtral", stacks: [StackSummary(name: .decoder, layers: 1, moeLayers: [0], expertsPerLayer: experts)],
                                          hiddenSize: 8, vocabSize: 8, expertsPerToken: 1, tieWordEmbeddings: false),
                      config: .object(["model_type": .string("mixtral")]), pack: PackSettings(dtype: "keep", compress: codec.rawValue, shuffle: shuffle > 1),
                      files: [FileEntry(name: "tokenizer.json", offset: fr.offset, length: fr.storedLength, xxh3: Checksum.hex(fr.checksum))],

@@ -127,7 +127,7 @@ struct ExactExpertsTests {
         var probs = [Float](repeating: 0.01, count: 8)
         probs[1] = 0.5; probs[6] = 0.4
         var norm: Float = 1
-        probs.withUnsafeBufferPointer { pr in p.observeRouting(layer: 0, tokens: 1, inputNorms: &norm, probabilities: pr.baseAddress!, experts: 8) }
+        p.observeRouting(layer: 0, probs: probs)
         let k1 = ExpertKey(layer: 0, expert: 1), k6 = ExpertKey(layer: 0, expert: 6)
         #expect(p.slot(of: k1) != nil && p.slot(of: k6) != nil)
         #expect(p.prefetch([0, 2, 3, 4].map { ExpertKey(layer: 0, expert: $0) }) == 1, "one free slot")
@@ -150,7 +150,7 @@ struct ExactExpertsTests {
         var probs = [Float](repeating: 0.01, count: 16)
         probs[2] = 0.5; probs[3] = 0.4; probs[8 + 1] = 0.5; probs[8 + 6] = 0.4
         var norms: [Float] = [1, 1]
-        probs.withUnsafeBufferPointer { p.observeRouting(layer: 0, tokens: 2, inputNorms: &norms, probabilities: $0.baseAddress!, experts: 8) }
+        p.observeRouting(layer: 0, probs: probs)
         for e in [1, 6, 2, 3] { try use(e) }
         // Plain LRU would have dropped 1 (used first) for 3; 2 went instead.
         #expect(p.slot(of: key(1)) != nil && p.slot(of: key(6)) != nil && p.slot(of: key(3)) != nil)
@@ -162,15 +162,15 @@ struct ExactExpertsTests {
         // The experts of the layer being computed, queued together as the decoder does, take kept slots, as
         // their misses would.
         let r = try ExactExperts(archive: f.archive, slots: 2)
-        probs.withUnsafeBufferPointer { r.observeRouting(layer: 0, tokens: 2, inputNorms: &norms, probabilities: $0.baseAddress!, experts: 8) }
+        r.observeRouting(layer: 0, probs: probs)
         for e in [1, 6] { let w = try r.acquire(key(e)); #expect(f.matches(w, key(e))); r.release(key(e)) }
         #expect(r.prefetch([next(4)]) == 0, "a hint evicts no kept expert")
-        probs.withUnsafeBufferPointer { r.observeRouting(layer: 1, tokens: 2, inputNorms: &norms, probabilities: $0.baseAddress!, experts: 8) }
+        r.observeRouting(layer: 1, probs: probs)
         #expect(r.prefetch([next(1), next(6)]) == 2, "layer 1 is being computed")
         #expect(r.invariantViolations().isEmpty)
         // When only kept experts are left to evict, a load still takes one of them (the least recently used).
         let q = try ExactExperts(archive: f.archive, slots: 2)
-        probs.withUnsafeBufferPointer { q.observeRouting(layer: 0, tokens: 2, inputNorms: &norms, probabilities: $0.baseAddress!, experts: 8) }
+        q.observeRouting(layer: 0, probs: probs)
         for e in [1, 6, 2] { let w = try q.acquire(key(e)); #expect(f.matches(w, key(e))); q.release(key(e)) }
         #expect(q.slot(of: key(1)) == nil && q.slot(of: key(6)) != nil && q.slot(of: key(2)) != nil)
         #expect(q.invariantViolations().isEmpty && p.invariantViolations().isEmpty)
@@ -190,7 +190,7 @@ struct ExactExpertsTests {
         for _ in 0..<10 {
             let before = p.stats.misses
             for l in 0..<layers {
-                probs.withUnsafeBufferPointer { p.observeRouting(layer: l, tokens: 1, inputNorms: &norm, probabilities: $0.baseAddress!, experts: 8) }
+                p.observeRouting(layer: l, probs: probs)
                 for e in [1, 6] { let k = ExpertKey(layer: l, expert: e); let w = try p.acquire(k); #expect(f.matches(w, k)); p.release(k) }
             }
             missesPerPass.append(p.stats.misses - before)
@@ -216,8 +216,8 @@ struct ExactExpertsTests {
             for l in 0..<layers {
                 let keys = [1, 6].map { ExpertKey(layer: l, expert: $0) }
                 if pass > 0 && keys.allSatisfy({ p.slot(of: $0) != nil }) { early += 1 }
-                probs.withUnsafeBufferPointer { p.observeRouting(layer: l, tokens: 1, inputNorms: &norm, probabilities: $0.baseAddress!, experts: 8) }
-                p.prefetch(stack: "decoder", layer: l, experts: [1, 6])  // as the decoder does, before acquiring
+                p.observeRouting(layer: l, probs: probs)
+                p.hint(layer: l, experts: [1, 6])  // as the decoder does, before acquiring
                 for k in keys { let w = try p.acquire(k); #expect(f.matches(w, k)); p.release(k) }
             }
         }
@@ -230,12 +230,12 @@ struct ExactExpertsTests {
     @Test("steps until an expert's layer comes again: ahead in this pass, behind in the next, other stacks last")
     func stepsUntilUse() {
         var kept = KeptExperts()
-        kept.passLength = ["decoder": 6, "encoder": 4]
-        kept.current = LayerID(stack: "decoder", layer: 4)
-        let d = { ExpertKey(stack: "decoder", layer: $0, expert: 0) }
+        kept.passLength = [.decoder: 6, .encoder: 4]
+        kept.current = MoELayer(stack: .decoder, layer: 4)
+        let d = { ExpertKey(stack: .decoder, layer: $0, expert: 0) }
         #expect([4, 5, 0, 1, 2, 3].map { kept.stepsUntilUse(d($0), usedSinceObserved: false) } == [0, 1, 2, 3, 4, 5])
         #expect(kept.stepsUntilUse(d(4), usedSinceObserved: true) == 6, "used in this layer: next pass")
-        #expect(kept.stepsUntilUse(ExpertKey(stack: "encoder", layer: 1, expert: 0), usedSinceObserved: false) > 6)
+        #expect(kept.stepsUntilUse(ExpertKey(stack: .encoder, layer: 1, expert: 0), usedSinceObserved: false) > 6)
     }
 
     @Test("the last token's next choice after its top-k is evicted after other experts, before its top-k")
@@ -248,7 +248,7 @@ struct ExactExpertsTests {
         var norm: Float = 1
         for (slots, sequence, gone) in [(4, [1, 6, 4, 2, 3], 2), (3, [1, 6, 4, 2], 4)] {
             let p = try ExactExperts(archive: f.archive, slots: slots)
-            probs.withUnsafeBufferPointer { p.observeRouting(layer: 0, tokens: 1, inputNorms: &norm, probabilities: $0.baseAddress!, experts: 8) }
+            p.observeRouting(layer: 0, probs: probs)
             for e in sequence { let w = try p.acquire(key(e)); #expect(f.matches(w, key(e))); p.release(key(e)) }
             // LRU alone would have dropped 1, the least recently used.
             #expect(p.slot(of: key(gone)) == nil, "\(slots) slots")

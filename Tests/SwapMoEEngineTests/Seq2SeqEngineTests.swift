@@ -42,15 +42,15 @@ struct Seq2SeqEngineTests {
         let (archive, _) = try Self.packed(folder, dir)
         let planner = Planner(archive: archive, runtime: 1 << 20, baseline: 8 << 20, margin: 1 << 20, spareSlots: 1)
         // switch_odd: encoder layers 0, 1, 2 and decoder layer 1 are MoE, 8 experts each (layer 1 twice, by stack).
-        #expect(planner.moeLayers == [MoELayer(stack: "encoder", layer: 0), MoELayer(stack: "encoder", layer: 1),
-                                      MoELayer(stack: "encoder", layer: 2), MoELayer(stack: "decoder", layer: 1)])
+        #expect(planner.moeLayers == [MoELayer(stack: .encoder, layer: 0), MoELayer(stack: .encoder, layer: 1),
+                                      MoELayer(stack: .encoder, layer: 2), MoELayer(stack: .decoder, layer: 1)])
         #expect(planner.totalExperts == 32 && planner.expertsPerLayer == 8)
         #expect(planner.minimumSlots(.swap) == 4 * 1 + 2 * 1, "top-1 in 4 layers + one spare per stack")
         let fixed = planner.baseline + planner.dense + planner.runtime + planner.providerBytes(.swap, ioThreads: 1) + planner.margin
         let p = try planner.plan(cap: fixed + 14 * planner.slotSize, policy: .swap, ioThreads: 1)
-        #expect(p.stacks == ["encoder", "decoder"] && p.spareSlots == 1 && p.totalSpareSlots == 2)
+        #expect(p.stacks == [.encoder, .decoder] && p.spareSlots == 1 && p.totalSpareSlots == 2)
         #expect(p.perLayer == [3, 3, 3, 3] && p.slots == 14)
-        #expect(p.residents(stack: "encoder") == [0: 3, 1: 3, 2: 3] && p.residents(stack: "decoder") == [1: 3])
+        #expect(p.residents(stack: .encoder) == [0: 3, 1: 3, 2: 3] && p.residents(stack: .decoder) == [1: 3])
         #expect(p.total <= p.cap)
         // With room, a quarter of the arena is spare slots (they keep serving while no swap needs them).
         let roomy = try planner.plan(cap: fixed + 30 * planner.slotSize, policy: .swap, ioThreads: 1)
@@ -83,7 +83,7 @@ struct Seq2SeqEngineTests {
         #expect(st.misses > 0 && st.evictions > 0 && st.failures == 0)
         if prefetchDepth > 0 { #expect(st.prefetchLoads > 0) }
         let stacks = Set(exact.residentKeys.compactMap { k in k.map(\.stack) })
-        #expect(stacks.isSubset(of: ["encoder", "decoder"]))
+        #expect(stacks.isSubset(of: [.encoder, .decoder]))
         #expect(exact.invariantViolations().isEmpty)
     }
 
@@ -95,7 +95,7 @@ struct Seq2SeqEngineTests {
         let (archive, cases) = try Self.packed(folder, dir)
         let resident = try Self.model(archive, try ResidentExperts(archive: archive))
         func stacked(k: Int, spares: Int) throws -> (StackedExperts, [SwapExperts]) {
-            var providers: [String: ExpertProvider] = [:]
+            var providers: [ExpertStack: ExpertProvider] = [:]
             var swaps: [SwapExperts] = []
             for st in archive.manifest.model.stacks where !st.moeLayers.isEmpty {
                 let s = try SwapExperts(archive: archive, residentsPerLayer: min(k, st.expertsPerLayer),
@@ -124,7 +124,11 @@ struct Seq2SeqEngineTests {
             #expect(s.stats.routedChoices > 0, "\(s.options.stack) saw routing")
             for l in s.layers { #expect(s.residentSet(layer: l).count == 2) }
         }
-        #expect(few.allowedExperts(stack: "nope", layer: 0) == nil)
-        #expect(throws: EngineError.self) { try few.acquire(ExpertKey(stack: "nope", layer: 0, expert: 0)) }
+        // A stack without a provider: its layers are refused.
+        let encoderOnly = StackedExperts([.encoder: swaps[0]])
+        #expect(throws: EngineError.self) {
+            try encoderOnly.withLayer(MoELayer(layer: 1), router: RouterOutput(rows: [1, 0], experts: 2), route: { _ in Routing(experts: 2) },
+                                      predict: { [] }, serve: { _, _, _ in })
+        }
     }
 }

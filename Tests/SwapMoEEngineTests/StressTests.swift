@@ -26,8 +26,8 @@ struct StressTests {
                 // A decoder's routing and layer prefetch, which also loads the next layer's kept experts ahead.
                 let layer = Int(rng.next() % 2)
                 for i in probs.indices { probs[i] = Float(rng.next() % 100) }
-                probs.withUnsafeBufferPointer { p.observeRouting(layer: layer, tokens: 1, inputNorms: &norm, probabilities: $0.baseAddress!, experts: 8) }
-                p.prefetch(stack: "decoder", layer: layer, experts: [Int(rng.next() % 8)])
+                p.observeRouting(layer: layer, probs: probs)
+                p.hint(layer: layer, experts: [Int(rng.next() % 8)])
                 let v = p.invariantViolations()
                 if !v.isEmpty { failures.add("invariants: \(v)") }
                 usleep(100)

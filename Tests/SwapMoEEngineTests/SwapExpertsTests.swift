@@ -40,8 +40,7 @@ struct ImportanceTests {
 
 /// Feeds one token's routing for `layer` with the given probabilities.
 func observe(_ p: SwapExperts, layer: Int, probs: [Float], norm: Float = 1) {
-    var n = norm
-    probs.withUnsafeBufferPointer { p.observeRouting(layer: layer, tokens: 1, inputNorms: &n, probabilities: $0.baseAddress!, experts: probs.count) }
+    _ = p.allowedExperts(MoELayer(layer: layer), router: RouterOutput(rows: probs, experts: probs.count, norms: [norm]))
 }
 
 /// A probability row favouring `hot` experts.

@@ -5,6 +5,7 @@ import SwapMoEArchive
 import SwapMoEPacker
 import SwapMoETestSupport
 @testable import SwapMoEModels
+import SwapMoEEngine
 
 /// Packs a generated checkpoint and opens it with every expert resident.
 func generatedModel(_ maker: CheckpointMaker, lz4: Bool = false, context: Int = 64, batch: Int = DecoderModel.defaultBatch) throws -> DecoderModel {

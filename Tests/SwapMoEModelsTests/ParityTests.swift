@@ -6,6 +6,7 @@ import SwapMoEPacker
 import SwapMoETokenizers
 import SwapMoETestSupport
 @testable import SwapMoEModels
+import SwapMoEEngine
 
 /// Reference outputs saved by `Tools/make_fixtures.py` from Hugging Face `transformers` (float32).
 struct Golden: Decodable {

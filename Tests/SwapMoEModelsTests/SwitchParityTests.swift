@@ -6,6 +6,7 @@ import SwapMoEPacker
 import SwapMoETokenizers
 import SwapMoETestSupport
 @testable import SwapMoEModels
+import SwapMoEEngine
 
 /// Reference outputs of transformers' SwitchTransformersForConditionalGeneration, written by
 /// Tools/make_switch_fixtures.py (float32).

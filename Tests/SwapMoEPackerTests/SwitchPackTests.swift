@@ -19,8 +19,8 @@ struct SwitchPackTests {
         func layers(_ n: Int, _ sparse: Int) throws -> [Int] {
             let json = #"{"model_type":"switch_transformers","num_layers":\#(n),"num_sparse_encoder_layers":\#(sparse),"num_sparse_decoder_layers":\#(sparse)}"#
             let c = try #require(try ModelFamily.detect(configData: Data(json.utf8)) as? SwitchTransformersConfig)
-            #expect(c.moeLayers("encoder") == c.moeLayers("decoder"))
-            return c.moeLayers("encoder")
+            #expect(c.moeLayers(.encoder) == c.moeLayers(.decoder))
+            return c.moeLayers(.encoder)
         }
         #expect(try layers(12, 3) == [1, 5, 9])
         #expect(try layers(12, 6) == [1, 3, 5, 7, 9, 11])
@@ -40,20 +40,20 @@ struct SwitchPackTests {
         // Issue 15: derived, 4 // 3 = 1 makes every block sparse; the stored 2 (what transformers builds) makes 1 and 3.
         let derived = try config("")
         #expect(derived.encoderSparseStep == 1 && derived.decoderSparseStep == 1)
-        #expect(derived.moeLayers("encoder") == [0, 1, 2, 3] && derived.moeLayers("decoder") == [0, 1, 2, 3])
+        #expect(derived.moeLayers(.encoder) == [0, 1, 2, 3] && derived.moeLayers(.decoder) == [0, 1, 2, 3])
         let stored = try config(#","encoder_sparse_step":2,"decoder_sparse_step":2"#)
         #expect(stored.encoderSparseStep == 2 && stored.decoderSparseStep == 2)
-        #expect(stored.moeLayers("encoder") == [1, 3] && stored.moeLayers("decoder") == [1, 3])
+        #expect(stored.moeLayers(.encoder) == [1, 3] && stored.moeLayers(.decoder) == [1, 3])
         #expect(stored.stacks.map(\.moeLayers) == [[1, 3], [1, 3]])
         // Each stack takes its own key; the other one is still derived.
         let one = try config(#","decoder_sparse_step":3"#)
-        #expect(one.moeLayers("encoder") == [0, 1, 2, 3] && one.moeLayers("decoder") == [1])
+        #expect(one.moeLayers(.encoder) == [0, 1, 2, 3] && one.moeLayers(.decoder) == [1])
         // A stored 0 means no sparse blocks (transformers' `if sparse_step > 0 else False`), unlike the derived
         // "no sparse layers" step of num_layers, which still makes block 1 sparse.
         let zero = try config(#","encoder_sparse_step":0,"decoder_sparse_step":1"#)
-        #expect(zero.moeLayers("encoder") == [] && zero.moeLayers("decoder") == [0, 1, 2, 3])
+        #expect(zero.moeLayers(.encoder) == [] && zero.moeLayers(.decoder) == [0, 1, 2, 3])
         // A step beyond the stack still makes block 1 sparse (1 % 5 == 1).
-        #expect(try config(#","encoder_sparse_step":5"#).moeLayers("encoder") == [1])
+        #expect(try config(#","encoder_sparse_step":5"#).moeLayers(.encoder) == [1])
         #expect { try config(#","encoder_sparse_step":-1"#) } throws: {
             "\($0)" == "config.json of this switch_transformers model is not usable: encoder_sparse_step is -1; it must be >= 0 (0 means no sparse layers); correct config.json and pack the model again"
         }
@@ -66,7 +66,7 @@ struct SwitchPackTests {
         #expect(c.dModel == 768 && c.dKV == 64 && c.dFF == 2048 && c.numHeads == 12 && c.encoderLayers == 12 && c.decoderLayers == 12)
         #expect(c.numExperts == 8 && c.expertCapacity == 64 && c.relativeAttentionNumBuckets == 32 && c.relativeAttentionMaxDistance == 128)
         #expect(c.eosTokenIds == [1, 5] && c.decoderStartTokenId == 0 && c.tieWordEmbeddings && c.expertsPerToken == 1)
-        #expect(c.moeLayers("encoder") == [1, 5, 9] && c.isEncoderDecoder)
+        #expect(c.moeLayers(.encoder) == [1, 5, 9] && c.isEncoderDecoder)
         #expect { try ModelFamily.detect(configData: Data(#"{"model_type":"switch_transformers","dense_act_fn":"gelu"}"#.utf8)) }
             throws: { "\($0)".contains("dense_act_fn 'gelu'") }
         #expect { try ModelFamily.detectDecoder(configData: Data(#"{"model_type":"switch_transformers"}"#.utf8)) }
@@ -83,10 +83,10 @@ struct SwitchPackTests {
         let archive = try Archive(path: dir + "/m.swm")
         let m = archive.manifest
         #expect(m.family == "switch_transformers" && m.model.expertsPerToken == 1)
-        #expect(m.model.stacks.map(\.name) == ["encoder", "decoder"])
+        #expect(m.model.stacks.map(\.name) == [.encoder, .decoder])
         var total = 0
         for st in m.model.stacks {
-            let sparse = try #require(golden.isSparse[st.name])
+            let sparse = try #require(golden.isSparse[st.name.rawValue])
             #expect(st.layers == sparse.count)
             #expect(st.moeLayers == sparse.indices.filter { sparse[$0] }, "\(st.name) sparse layers")
             for l in st.moeLayers {
