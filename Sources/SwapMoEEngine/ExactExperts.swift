@@ -2,15 +2,6 @@ import SwapMoECore
 import SwapMoEArchive
 import SwapMoEModels
 
-/// Which unpinned expert to drop when a slot is needed.
-public enum EvictionPolicy: Sendable, CaseIterable {
-    /// Least recently used (acquired or released) first.
-    case lru
-    /// Least frequently acquired first (counts are kept per expert for the provider's lifetime, so popularity
-    /// survives eviction; ties go to the least recently used).
-    case lfu
-}
-
 /// The exact on-demand provider: any expert can be acquired; one that is not resident is loaded and the caller
 /// waits. Output is bit-identical to `ResidentExperts` because the bytes served are the archive's decoded bytes.
 ///
@@ -70,8 +61,8 @@ public final class ExactExperts: ExpertProvider, Sendable {
     public var memoryBytes: Int { (arena?.byteCount ?? 0) + loader.memoryOverhead }
 
     private let entryIndex: [ExpertKey: Int]
-    /// Experts each token routes to (the archive's top-k).
-    private let routedPerToken: Int
+    /// The decisions: what to evict, keep and load ahead.
+    private let policy: ExactPolicy
     private let layouts: [ExpertLayout]
     private let state: ConditionLock<State>
     private let counters = Counters(count: 8)
@@ -95,7 +86,8 @@ public final class ExactExperts: ExpertProvider, Sendable {
         var idx: [ExpertKey: Int] = [:]
         for (i, e) in archive.experts.enumerated() { idx[ExpertKey(stack: e.stack, layer: e.layer, expert: e.expert)] = i }
         entryIndex = idx
-        routedPerToken = max(1, options.expertsPerToken ?? archive.manifest.model.expertsPerToken)
+        policy = ExactPolicy(eviction: options.policy, lookahead: options.lookahead,
+                             routedPerToken: max(1, options.expertsPerToken ?? archive.manifest.model.expertsPerToken), entryIndex: idx)
         layouts = archive.experts.map { archive.layout(of: $0) }
         var st = State(slots: slots, experts: archive.experts.count)
         for e in archive.experts { st.kept.passLength[e.stack] = max(st.kept.passLength[e.stack] ?? 0, e.layer + 1) }
@@ -107,35 +99,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
     /// Stops the I/O threads. Pending loads fail with `.shutDown`. The arena lives until the provider is freed.
     public func shutdown() { loader.shutdown() }
 
-    // MARK: State
-
-    struct State: Sendable {
-        var slotOf: [ExpertKey: Int] = [:]
-        var keyIn: [ExpertKey?]
-        var pins: [Int]
-        var lastUse: [UInt64]
-        var tick: UInt64 = 0
-        /// Per archive entry, how often it was acquired (LFU).
-        var frequency: [UInt64]
-        /// The slot was filled by prefetch/announcement and not acquired since (for `prefetchHits`).
-        var prefetched: [Bool]
-        /// The experts the decoder is about to acquire (from routing announcement); prefetch never evicts them.
-        var demand: Set<ExpertKey> = []
-        /// What the last token's routing says is worth keeping (`observeRouting`).
-        var kept = KeptExperts()
-        /// Callers waiting for any slot to become evictable.
-        var slotWaiters = 0
-
-        init(slots: Int, experts: Int) {
-            keyIn = .init(repeating: nil, count: slots)
-            pins = .init(repeating: 0, count: slots)
-            lastUse = .init(repeating: 0, count: slots)
-            prefetched = .init(repeating: false, count: slots)
-            frequency = .init(repeating: 0, count: experts)
-        }
-
-        mutating func touch(_ slot: Int) { tick &+= 1; lastUse[slot] = tick }
-    }
+    typealias State = ExactState
 
     private enum Step: Sendable {
         case ready(Int)
@@ -144,42 +108,12 @@ public final class ExactExperts: ExpertProvider, Sendable {
         case failed(EngineError)
     }
 
-    /// Lower is evicted first (among experts of equal `worth`): free slots, then by policy. The last token's
-    /// top-k (`worth` 2) go in the order of their expected next use instead, the furthest first (Belady's rule),
-    /// least recently used first within a layer: the decoder visits the layers in order, so the layer just
-    /// computed is needed again only after all the others. Where the slots cannot hold every layer's top-k (a
-    /// low cap), LRU would evict exactly the expert needed next and miss on every use; this keeps a fixed share
-    /// of them resident from token to token. (The next choices, `worth` 1, stay in LRU order: ordering them by
-    /// layer too read more at 45% of the model.)
-    private func evictionRank(_ s: State, _ slot: Int, worth: Int, steps: Int) -> (UInt64, UInt64) {
-        guard let k = s.keyIn[slot] else { return (0, 0) }
-        if worth == 2 { return (UInt64(Int.max - steps), s.lastUse[slot]) }
-        switch options.policy {
-        case .lru: return (1, s.lastUse[slot])
-        case .lfu: return (1 &+ s.frequency[entryIndex[k]!], s.lastUse[slot])
-        }
-    }
-
-    /// Finds the unpinned slot whose expert is worth least (`worth` of the expert and its layer's steps until use,
-    /// `KeptExperts.stepsUntilUse`: nil = never take it; an empty slot is worth 0), in `evictionRank`'s order
-    /// among equals, frees it in the loader and forgets its expert. Returns nil if every candidate is pinned,
-    /// never to be taken, or in flight.
+    /// Takes the slot `policy.victim` chooses: frees it in the loader and forgets its expert. A slot whose load
+    /// is in flight cannot be freed; the policy is asked again without it. Returns nil if no slot can be taken.
     private func takeVictim(_ s: inout State, worth: (ExpertKey, _ steps: Int) -> Int?) -> Int? {
         var skip = Set<Int>()
         while true {
-            var best = -1
-            var bestRank: (Int, UInt64, UInt64) = (.max, .max, .max)
-            for slot in 0..<slotCount where s.pins[slot] == 0 && !skip.contains(slot) {
-                var w = 0, steps = 0
-                if let k = s.keyIn[slot] {
-                    steps = s.kept.stepsUntilUse(k, usedSinceObserved: s.lastUse[slot] > s.kept.observedAt)
-                    guard let v = worth(k, steps) else { continue }
-                    w = v
-                }
-                let r = evictionRank(s, slot, worth: w, steps: steps)
-                if (w, r.0, r.1) < bestRank { bestRank = (w, r.0, r.1); best = slot }
-            }
-            guard best >= 0 else { return nil }
+            guard let best = policy.victim(s, skip: skip, worth: worth) else { return nil }
             guard let old = loader.reclaim(slot: best) else { skip.insert(best); continue }
             if let k = s.keyIn[best] {
                 s.slotOf[k] = nil
@@ -227,9 +161,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
                     return .wait(slot)
                 }
                 if !counted { counters.add(Self.misses) }
-                // Announced demand (not used yet) goes last, then the last token's experts, then its next choices.
-                let demand = s.demand, kept = s.kept
-                guard let v = takeVictim(&s, worth: { k, _ in demand.contains(k) ? 3 : kept.rank(k) }) else {
+                guard let v = takeVictim(&s, worth: ExactPolicy.demandWorth(s)) else {
                     s.slotWaiters += 1
                     return .full(loader.generation)
                 }
@@ -305,24 +237,11 @@ public final class ExactExperts: ExpertProvider, Sendable {
     /// Remembers the experts the layer's last token routes to (`KeptExperts`), and announces the layer's
     /// demand when `expertsPerToken` is set (see the type's documentation).
     func observe(_ layer: MoELayer, _ router: RouterOutput) {
-        guard router.tokens > 0, router.experts > 0 else { return }
-        // The last token's top k+1, most probable first: its top-k, and after them its next choice.
-        var last = router.top(routedPerToken + 1, token: router.tokens - 1).map(\.index)
-        let next = last.count > routedPerToken ? last.removeLast() : nil
-        state.withLock { s in
-            s.kept.lastToken[layer] = last.map(layer.expert)
-            s.kept.runnerUp[layer] = next.map(layer.expert)
-            s.kept.current = layer
-            s.kept.observedAt = s.tick
-        }
-        guard let k = options.expertsPerToken else { return }
-        var wanted = [Bool](repeating: false, count: router.experts)
-        for t in 0..<router.tokens {
-            for pick in router.top(k, token: t) { wanted[pick.index] = true }
-        }
-        let keys = wanted.indices.filter { wanted[$0] }.map(layer.expert)
+        state.withLock { s in s.kept.observe(layer, router, k: policy.routedPerToken, at: s.tick) }
+        guard let k = options.expertsPerToken, router.tokens > 0 else { return }
+        let keys = ExactPolicy.demand(layer, router, k: k)
         state.withLock { s in s.demand = Set(keys) }
-        queueLoads(keys, priority: .demand, mayEvictKept: Self.ofCurrentLayer)
+        queueLoads(keys, priority: .demand, mayEvictKept: ExactPolicy.ofCurrentLayer)
     }
 
     /// Queues prefetch-priority loads of `keys` (in order) into free or evictable slots. Never evicts a pinned
@@ -331,12 +250,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
     /// parallel); stops when no such slot is left. Already resident or loading experts are skipped. Returns how
     /// many loads were queued.
     @discardableResult
-    public func prefetch(_ keys: [ExpertKey]) -> Int { queueLoads(keys, priority: .prefetch, mayEvictKept: Self.ofCurrentLayer) }
-
-    /// A load for the layer being computed may take a kept expert's slot: its miss would take the same one now.
-    private static func ofCurrentLayer(_ key: ExpertKey, _: Int, _ kept: KeptExperts) -> Bool {
-        kept.current == key.moeLayer
-    }
+    public func prefetch(_ keys: [ExpertKey]) -> Int { queueLoads(keys, priority: .prefetch, mayEvictKept: ExactPolicy.ofCurrentLayer) }
 
     /// Loads ahead the last token's experts of the `options.lookahead` layers after `layer` (the one being
     /// computed) that are not resident, nearest first, at background priority, so that under a cap too small
@@ -347,20 +261,8 @@ public final class ExactExperts: ExpertProvider, Sendable {
     /// queued.
     @discardableResult
     func loadAhead(after layer: MoELayer) -> Int {
-        let d = options.lookahead
-        guard d > 0 else { return 0 }
-        let (targets, steps, n): ([ExpertKey], [ExpertKey: Int], Int) = state.withLock { s in
-            guard s.kept.current == layer, let n = s.kept.passLength[layer.stack] else { return ([], [:], 0) }
-            var keys: [ExpertKey] = [], steps: [ExpertKey: Int] = [:]
-            for step in 1...max(1, min(d, n - 1)) {
-                for k in s.kept.lastToken[MoELayer(stack: layer.stack, layer: (layer.layer + step) % n)] ?? [] where s.slotOf[k] == nil {
-                    keys.append(k); steps[k] = step
-                }
-            }
-            return (keys, steps, n)
-        }
-        guard !targets.isEmpty else { return 0 }
-        return queueLoads(targets, priority: .background) { key, victimSteps, _ in victimSteps > steps[key]! && victimSteps >= n - d }
+        guard let plan = state.withLock({ s in policy.loadAhead(s, after: layer) }) else { return 0 }
+        return queueLoads(plan.keys, priority: .background, mayEvictKept: plan.mayEvictKept)
     }
 
     /// Queues loads of `keys` (in order) into free or evictable slots, never evicting a pinned expert, one of the
@@ -375,8 +277,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
             for key in keys {
                 guard entryIndex[key] != nil, s.slotOf[key] == nil else { continue }
                 guard let v = takeVictim(&s, worth: { k, steps in
-                    let rank = kept.rank(k)
-                    return protected.contains(k) || (rank == 2 && !mayEvictKept(key, steps, kept)) ? nil : rank
+                    ExactPolicy.queuedWorth(k, steps: steps, kept: kept, loading: key, protected: protected, mayEvictKept: mayEvictKept)
                 }) else { break }
                 do { try loader.load(key, into: v, priority: priority) } catch { break }
                 s.keyIn[v] = key
@@ -447,37 +348,5 @@ extension ExactExperts {
             if s.slotOf.count != s.keyIn.compactMap({ $0 }).count { v.append("map sizes differ") }
             return v
         }
-    }
-}
-
-/// Per MoE layer, the experts the last token of the latest forward pass routed to (the best guess for the next
-/// token's experts) and its next choice after them (when a layer's routing changes from one token to the next,
-/// the newcomer is most often that one).
-struct KeptExperts: Sendable {
-    var lastToken: [MoELayer: [ExpertKey]] = [:]
-    var runnerUp: [MoELayer: ExpertKey] = [:]
-    /// The layer being computed (the latest routing observed), and the provider's use clock then.
-    var current: MoELayer?
-    var observedAt: UInt64 = 0
-    /// Per stack, one past its highest MoE layer index: the length of one pass over it.
-    var passLength: [ExpertStack: Int] = [:]
-
-    /// How many layer steps from the current layer until `key`'s layer is computed again: 0 for the current
-    /// layer, 1 for the next, ..., `passLength - 1` for the one just computed, and `passLength` (the next pass)
-    /// for an expert of the current layer already used since its routing was observed. An expert of another
-    /// stack than the current one (an encoder's, while decoding: needed again only for the next input) is
-    /// further than any of this stack's.
-    func stepsUntilUse(_ key: ExpertKey, usedSinceObserved: Bool) -> Int {
-        let n = passLength[key.stack] ?? (key.layer + 1)
-        guard let c = current, c.stack == key.stack else { return Int(Int32.max) }
-        let steps = ((key.layer - c.layer) % n + n) % n
-        return steps == 0 && usedSinceObserved ? n : steps
-    }
-
-    /// 2 for one of the last token's top-k, 1 for its next choice, 0 otherwise: evicted in that order, last first.
-    func rank(_ key: ExpertKey) -> Int {
-        let layer = key.moeLayer
-        if lastToken[layer]?.contains(key) == true { return 2 }
-        return runnerUp[layer] == key ? 1 : 0
     }
 }

@@ -1,3 +1,5 @@
+import SwapMoEModels
+
 /// SwapMoE's expert importance (arXiv 2308.15030), per MoE layer, over a sliding window of the most recent
 /// `window` tokens:
 ///
@@ -93,6 +95,15 @@ public final class ImportanceTracker: Sendable {
                 for i in 0..<e { s.sums[i] = 0 }
                 for r in 0..<s.filled { for i in 0..<e { s.sums[i] += Double(s.ring[r * e + i]) } }
                 s.sinceRecompute = 0
+            }
+        }
+    }
+
+    /// `observe` for a layer's router output (its probabilities and input norms).
+    public func observe(layerIndex: Int, router: RouterOutput) {
+        router.probabilities.withUnsafeBufferPointer { p in
+            router.inputNorms.withUnsafeBufferPointer { n in
+                observe(layerIndex: layerIndex, tokens: router.tokens, inputNorms: n.baseAddress!, probabilities: p.baseAddress!)
             }
         }
     }
