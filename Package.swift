@@ -26,11 +26,16 @@ let hostHasAVX512: Bool = {
     return ["avx512f", "avx512bw", "avx512vl"].allSatisfy(set.contains)
 }()
 let useAVX512 = avx512CPUs.contains(targetCPU) || (targetCPU == "native" && hostHasAVX512)
-let cpuTarget: [SwiftSetting] = [
+/// SwiftPM refuses targets with unsafe flags in a package another package depends on by version. Building with
+/// `SWAPMOE_UNSAFE_FLAGS=0` leaves every flag below out (no `-target-cpu`, no `-Ounchecked`): the libraries then
+/// build as any dependency does, for the compiler's default CPU (SSE2 on x86-64: correct, but the SIMD kernels
+/// run slower; Docs/Architecture.md). The swapmoe command line and its benchmarks keep the flags by default.
+let unsafeFlagsAllowed = ProcessInfo.processInfo.environment["SWAPMOE_UNSAFE_FLAGS"] != "0"
+let cpuTarget: [SwiftSetting] = !unsafeFlagsAllowed ? [] : [
     .unsafeFlags(["-target-cpu", targetCPU], .when(platforms: [.linux])),
 ] + (useAVX512 ? [.define("SWAPMOE_AVX512")] : [])
 /// The kernels: pure arithmetic over buffers whose sizes were validated when the archive was opened.
-let kernelCode: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))] + cpuTarget
+let kernelCode: [SwiftSetting] = (unsafeFlagsAllowed ? [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))] : []) + cpuTarget
 
 let package = Package(
     name: "swapmoe",
