@@ -278,18 +278,6 @@ public final class ExpertLoader: Sendable {
     /// Whether raw reads currently go through O_DIRECT (false after a fallback to buffered reads).
     public var usesDirectIO: Bool { core.direct != nil && core.directEnabled.load(ordering: .relaxed) }
 
-    public var stats: LoaderStats {
-        var s = LoaderStats()
-        s.loads = core.counters.get(LoaderCore.loadsCounter)
-        s.bytesRead = core.counters.get(LoaderCore.bytesCounter)
-        s.failures = core.counters.get(LoaderCore.failuresCounter)
-        s.cancelled = core.counters.get(LoaderCore.cancelledCounter)
-        s.directReads = core.counters.get(LoaderCore.directCounter)
-        s.streamedReads = core.counters.get(LoaderCore.streamedCounter)
-        s.helpedChunks = core.counters.get(LoaderCore.helpedCounter)
-        return s
-    }
-
     // MARK: Test hooks
 
     /// Stops workers from taking new requests (in-flight ones finish). For tests of ordering and cancellation.
@@ -381,9 +369,6 @@ final class LoaderCore: Sendable {
         s.decode!.claimed += 1
         return .chunk(d.claimed)
     }
-
-    static let loadsCounter = 0, bytesCounter = 1, failuresCounter = 2, cancelledCounter = 3, directCounter = 4, streamedCounter = 5
-    static let helpedCounter = 6
 
     let archive: Archive
     let arena: Arena?
