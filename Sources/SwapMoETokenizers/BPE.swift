@@ -1,5 +1,7 @@
 // The BPE model: byte-level (GPT-2, Qwen2, OLMoE) and SentencePiece-style (Llama, Mistral) vocabularies.
 
+import SwapMoECore
+
 struct BPEModel: TokenizerModel {
     let vocab: VocabTable
     /// id -> token text (dense array; ids in tokenizer.json are 0..<n in practice).
