@@ -1,5 +1,7 @@
 // Added tokens ("added_tokens" in tokenizer.json): found in the input before anything else, never merged.
 
+import SwapMoECore
+
 /// One entry of `added_tokens`.
 public struct AddedToken: Sendable, Equatable {
     public let id: Int

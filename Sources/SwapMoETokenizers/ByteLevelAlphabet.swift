@@ -1,5 +1,7 @@
 // GPT-2's reversible byte <-> printable character mapping used by ByteLevel components.
 
+import SwapMoECore
+
 enum ByteLevelAlphabet {
     /// Byte value -> the character that stands for it in byte-level vocabularies.
     static let byteToScalar: [Unicode.Scalar] = {

@@ -1,5 +1,7 @@
 // Decoders: turn token strings back into text (tokenizer.json "decoder").
 
+import SwapMoECore
+
 /// The `"type"` strings of decoders in tokenizer.json.
 enum DecoderType: String, CaseIterable {
     case byteLevel = "ByteLevel"

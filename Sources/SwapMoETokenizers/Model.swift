@@ -1,5 +1,7 @@
 // The tokenization model behind the pipeline (tokenizer.json "model"), dispatched on its "type".
 
+import SwapMoECore
+
 /// A tokenization model: turns one pre-tokenized word into ids (BPE, or SentencePiece Unigram).
 protocol TokenizerModel: Sendable {
     func tokenize(_ word: [Unicode.Scalar], into ids: inout [Int])

@@ -1,6 +1,7 @@
 // Normalizers: text -> text transformations applied before pre-tokenization (tokenizer.json "normalizer").
 
 import Foundation
+import SwapMoECore
 
 /// The `"type"` strings of normalizers in tokenizer.json.
 enum NormalizerType: String, CaseIterable {

@@ -1,5 +1,7 @@
 // Post-processors: add special tokens around an encoded sequence (tokenizer.json "post_processor").
 
+import SwapMoECore
+
 /// The `"type"` strings of post-processors in tokenizer.json.
 enum PostProcessorType: String, CaseIterable {
     case templateProcessing = "TemplateProcessing"

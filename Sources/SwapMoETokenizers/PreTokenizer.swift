@@ -1,5 +1,7 @@
 // Pre-tokenizers: split normalized text into words before the model sees them (tokenizer.json "pre_tokenizer").
 
+import SwapMoECore
+
 /// A piece of normalized text on its way to the model.
 struct PreToken: Sendable {
     var text: [Unicode.Scalar]

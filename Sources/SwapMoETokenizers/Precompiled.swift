@@ -2,6 +2,7 @@
 // nmt_nfkc in T5 and ALBERT), applied the way the Rust `tokenizers` library applies them.
 
 import Foundation
+import SwapMoECore
 
 /// A SentencePiece `precompiled_charsmap`: a little-endian u32 byte size of a Darts-clone double-array trie, the
 /// trie's u32 units, then a pool of NUL-terminated UTF-8 replacement strings. A trie key is a UTF-8 sequence; its

@@ -32,7 +32,7 @@ struct TokenizerConfig: Sendable {
 
     init(data: [UInt8]) throws {
         let file = "tokenizer_config.json"
-        let f = try JSONFields(try JSONParser.parse(data, file: file), path: "", file: file)
+        let f = try JSONFields(try parseTokenizerFile(data, file: file), path: "", file: file)
         presentKeys = Set(f.object.keys)
         tokenizerClass = try f.optionalString("tokenizer_class")
         func optionalBool(_ key: String) throws -> Bool? { f.has(key) ? try f.bool(key, default: false) : nil }

@@ -1,6 +1,8 @@
 // The Unigram model (SentencePiece unigram: T5, Switch Transformer, mT5, XLM-R, ALBERT): the best-scoring
 // segmentation of each word into vocabulary pieces.
 
+import SwapMoECore
+
 /// Prefix tree over the UTF-8 bytes of the pieces, in flat arrays. `forEachPrefix` reports every piece that is a
 /// prefix of the input from a position, shortest first (what the Rust library's `Trie::common_prefix_search` yields).
 struct PieceTrie: Sendable {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SwapMoECore
 @testable import SwapMoETokenizers
 
 /// Fixture tokenizers with goldens produced by transformers' AutoTokenizer, or for mistral-v1 by the `tokenizers`

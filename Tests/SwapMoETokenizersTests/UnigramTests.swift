@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SwapMoECore
 @testable import SwapMoETokenizers
 
 /// Builds a tokenizer.json around a small Unigram model. Expected values in these tests come from the Rust
