@@ -126,7 +126,6 @@ struct ExactExpertsTests {
         // One token routed mostly to experts 1 and 6: they become the current demand and start loading.
         var probs = [Float](repeating: 0.01, count: 8)
         probs[1] = 0.5; probs[6] = 0.4
-        var norm: Float = 1
         p.observeRouting(layer: 0, probs: probs)
         let k1 = ExpertKey(layer: 0, expert: 1), k6 = ExpertKey(layer: 0, expert: 6)
         #expect(p.slot(of: k1) != nil && p.slot(of: k6) != nil)
@@ -149,7 +148,6 @@ struct ExactExpertsTests {
         // A two-token prompt: the first token routes to experts 2 and 3, the last one to 1 and 6.
         var probs = [Float](repeating: 0.01, count: 16)
         probs[2] = 0.5; probs[3] = 0.4; probs[8 + 1] = 0.5; probs[8 + 6] = 0.4
-        var norms: [Float] = [1, 1]
         p.observeRouting(layer: 0, probs: probs)
         for e in [1, 6, 2, 3] { try use(e) }
         // Plain LRU would have dropped 1 (used first) for 3; 2 went instead.
@@ -185,7 +183,6 @@ struct ExactExpertsTests {
         // the expert used longest ago, which in a cycle is the one needed next, and misses on every use.
         var probs = [Float](repeating: 0.01, count: 8)
         probs[1] = 0.5; probs[6] = 0.3
-        var norm: Float = 1
         var missesPerPass: [Int] = []
         for _ in 0..<10 {
             let before = p.stats.misses
@@ -210,7 +207,6 @@ struct ExactExpertsTests {
         let p = try ExactExperts(archive: f.archive, slots: slots, options: .init(lookahead: depth))
         var probs = [Float](repeating: 0.01, count: 8)
         probs[1] = 0.5; probs[6] = 0.3
-        var norm: Float = 1
         var early = 0
         for pass in 0..<5 {
             for l in 0..<layers {
@@ -245,7 +241,6 @@ struct ExactExpertsTests {
         // One token: experts 1 and 6 routed, 4 its next choice.
         var probs = [Float](repeating: 0.01, count: 8)
         probs[1] = 0.5; probs[6] = 0.3; probs[4] = 0.15
-        var norm: Float = 1
         for (slots, sequence, gone) in [(4, [1, 6, 4, 2, 3], 2), (3, [1, 6, 4, 2], 4)] {
             let p = try ExactExperts(archive: f.archive, slots: slots)
             p.observeRouting(layer: 0, probs: probs)

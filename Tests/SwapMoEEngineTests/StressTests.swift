@@ -20,7 +20,7 @@ struct StressTests {
         let stop = Atomic<Bool>(false)
         let side = background {
             var rng = SeededRandom(99)
-            var probs = [Float](repeating: 0, count: 8), norm: Float = 1
+            var probs = [Float](repeating: 0, count: 8)
             while !stop.load(ordering: .relaxed) {
                 p.prefetch((0..<2).map { _ in f.keys.randomElement(using: &rng)! })
                 // A decoder's routing and layer prefetch, which also loads the next layer's kept experts ahead.
