@@ -37,6 +37,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "swapmoe", targets: ["swapmoe"]),
+        .library(name: "SwapMoERuntime", targets: ["SwapMoERuntime"]),
     ],
     targets: [
         // Debian's liblz4-dev and libxxhash-dev, through module maps (never a hand-written codec).
@@ -63,6 +64,8 @@ let package = Package(
         .target(name: "SwapMoEPacker", dependencies: ["SwapMoECore", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels"], swiftSettings: cpuTarget),
         // Evaluation metrics: ROUGE-1/2/L/Lsum as Google's rouge-score computes them, nltk's Porter stemmer.
         .target(name: "SwapMoEMetrics"),
+        // The library API: a Session opens an archive under a cap and generates, streams and scores text.
+        .target(name: "SwapMoERuntime", dependencies: ["SwapMoECore", "SwapMoEArchive", "SwapMoEModels", "SwapMoEEngine", "SwapMoETokenizers"]),
         // Command-line parsing and commands, callable from tests.
         .target(name: "SwapMoECLI", dependencies: ["SwapMoECore", "SwapMoEMetrics", "SwapMoEEngine", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels", "SwapMoEPacker", "SwapMoETokenizers", "SwapMoEKernels"]),
         .executableTarget(name: "swapmoe", dependencies: ["SwapMoECLI"]),
