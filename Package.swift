@@ -67,7 +67,7 @@ let package = Package(
         // The library API: a Session opens an archive under a cap and generates, streams and scores text.
         .target(name: "SwapMoERuntime", dependencies: ["SwapMoECore", "SwapMoEArchive", "SwapMoEModels", "SwapMoEEngine", "SwapMoETokenizers"]),
         // Command-line parsing and commands, callable from tests.
-        .target(name: "SwapMoECLI", dependencies: ["SwapMoECore", "SwapMoEMetrics", "SwapMoEEngine", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels", "SwapMoEPacker", "SwapMoETokenizers", "SwapMoEKernels"]),
+        .target(name: "SwapMoECLI", dependencies: ["SwapMoECore", "SwapMoEMetrics", "SwapMoERuntime", "SwapMoEEngine", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels", "SwapMoEPacker", "SwapMoETokenizers", "SwapMoEKernels"]),
         .executableTarget(name: "swapmoe", dependencies: ["SwapMoECLI"]),
 
         // Test helpers: a checkpoint writer, fixture paths, subprocess runner.
