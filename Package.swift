@@ -87,6 +87,7 @@ let package = Package(
         .testTarget(name: "SwapMoEModelsTests", dependencies: ["SwapMoEModels", "SwapMoEPacker", "SwapMoETokenizers", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEEngineTests", dependencies: ["SwapMoEEngine", "SwapMoEPacker", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEMetricsTests", dependencies: ["SwapMoEMetrics"]),
+        .testTarget(name: "SwapMoERuntimeTests", dependencies: ["SwapMoERuntime", "SwapMoEPacker", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoECLITests", dependencies: ["SwapMoECLI", "SwapMoEArchive", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEFuzzTests", dependencies: ["SwapMoEFuzz", "SwapMoECLI", "SwapMoEArchive", "SwapMoETestSupport"]),
     ]
