@@ -61,6 +61,7 @@ extension Session {
     /// generation also carries any text still held back, so the pieces concatenate to `text`; the one exception
     /// is a stop by `onToken`, after which `text` may end with a few held-back characters that were not passed.
     /// An empty prompt is `SessionError.emptyPrompt` (decoder-only) or the model's error (encoder-decoder).
+    /// `onToken` runs under the session's lock: it must not call `generate`, `reset` or the evaluation calls.
     public func generate(_ prompt: [Int], maxNewTokens: Int, sampler: Sampler = Sampler(), eos: Set<Int>? = nil,
                          onToken: TokenHandler? = nil) throws -> GenerationResult {
         // An encoder-decoder model refuses an empty input itself.
