@@ -42,6 +42,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "swapmoe", targets: ["swapmoe"]),
+        .library(name: "SwapMoERuntime", targets: ["SwapMoERuntime"]),
     ],
     targets: [
         // Debian's liblz4-dev and libxxhash-dev, through module maps (never a hand-written codec).
@@ -68,8 +69,10 @@ let package = Package(
         .target(name: "SwapMoEPacker", dependencies: ["SwapMoECore", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels"], swiftSettings: cpuTarget),
         // Evaluation metrics: ROUGE-1/2/L/Lsum as Google's rouge-score computes them, nltk's Porter stemmer.
         .target(name: "SwapMoEMetrics"),
+        // The library API: a Session opens an archive under a cap and generates, streams and scores text.
+        .target(name: "SwapMoERuntime", dependencies: ["SwapMoECore", "SwapMoEArchive", "SwapMoEModels", "SwapMoEEngine", "SwapMoETokenizers"]),
         // Command-line parsing and commands, callable from tests.
-        .target(name: "SwapMoECLI", dependencies: ["SwapMoECore", "SwapMoEMetrics", "SwapMoEEngine", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels", "SwapMoEPacker", "SwapMoETokenizers", "SwapMoEKernels"]),
+        .target(name: "SwapMoECLI", dependencies: ["SwapMoECore", "SwapMoEMetrics", "SwapMoERuntime", "SwapMoEEngine", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels", "SwapMoEPacker", "SwapMoETokenizers", "SwapMoEKernels"]),
         .executableTarget(name: "swapmoe", dependencies: ["SwapMoECLI"]),
 
         // Test helpers: a checkpoint writer, fixture paths, subprocess runner.
@@ -89,6 +92,7 @@ let package = Package(
         .testTarget(name: "SwapMoEModelsTests", dependencies: ["SwapMoEModels", "SwapMoEEngine", "SwapMoEPacker", "SwapMoETokenizers", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEEngineTests", dependencies: ["SwapMoEEngine", "SwapMoEPacker", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEMetricsTests", dependencies: ["SwapMoEMetrics"]),
+        .testTarget(name: "SwapMoERuntimeTests", dependencies: ["SwapMoERuntime", "SwapMoEPacker", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoECLITests", dependencies: ["SwapMoECLI", "SwapMoEArchive", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEFuzzTests", dependencies: ["SwapMoEFuzz", "SwapMoECLI", "SwapMoEArchive", "SwapMoETestSupport"]),
     ]

@@ -3,6 +3,7 @@ import SwapMoECore
 import SwapMoEArchive
 import SwapMoEModels
 import SwapMoEKernels
+import SwapMoERuntime
 
 /// `swapmoe bench <archive> [--prompt-tokens 64] [--gen-tokens 32] [--threads N] [--reps 3] [--json]`
 enum BenchCommand {
@@ -25,7 +26,7 @@ enum BenchCommand {
     \(EngineOptions.help)
     """
 
-    struct Options: Equatable { var engine: EngineOptions; var prompt = 64; var gen = 32; var reps = 3; var json = false }
+    struct Options: Equatable { var engine: SessionOptions; var prompt = 64; var gen = 32; var reps = 3; var json = false }
 
     static let spec = Arguments.Spec(
         options: EngineOptions.optionNames.merging(["--prompt-tokens": [], "--gen-tokens": [], "--reps": []]) { a, _ in a },
@@ -34,7 +35,7 @@ enum BenchCommand {
     static func parse(_ args: [String]) throws(UsageError) -> Options {
         let a = try Arguments(args, spec: spec)
         guard a.positionals.count == 1 else { throw UsageError(a.positionals.isEmpty ? "missing the archive to benchmark" : "expected one archive path") }
-        var o = Options(engine: try EngineOptions(archive: a.positionals[0], a))
+        var o = Options(engine: try EngineOptions.parse(archive: a.positionals[0], a))
         if let v = a.value("--prompt-tokens") { o.prompt = try parsePositive(v, "--prompt-tokens") }
         if let v = a.value("--gen-tokens") { o.gen = try parsePositive(v, "--gen-tokens") }
         if let v = a.value("--reps") { o.reps = try parsePositive(v, "--reps") }
@@ -69,8 +70,8 @@ enum BenchCommand {
         // --max-rss the child's buffer counts too, so it must fit beside this process's start-up memory.
         let probe = dramProbeBytes(cap: o.engine.maxRSS, startup: Int(ProcessMemory.currentRSS()))
         let bandwidth = try probe.map { try measureDRAMInChildProcess(threads: o.engine.threads, bytes: $0) }
-        let session = try ModelSession(o.engine, accept: .decoderOnly(command: "bench"))
-        let model = session.model
+        let session = try Session(o.engine, accept: .decoderOnly(command: "bench"))
+        let model = session.decoder!
         var rng = Sampler(seed: 1234)
         let vocab = model.spec.vocab
         let prompt = (0..<o.prompt).map { _ in Int(rng.nextUnit() * Double(vocab)) % vocab }

@@ -4,6 +4,7 @@ import Glibc
 #endif
 import SwapMoECore
 import SwapMoEModels
+import SwapMoERuntime
 
 /// `swapmoe eval <archive> --text FILE [--ctx 512] [--json]`
 /// `swapmoe eval <archive> --text FILE --target FILE [--json]` for encoder-decoder archives.
@@ -37,7 +38,7 @@ enum EvalCommand {
     """
 
     struct Options: Equatable {
-        var engine: EngineOptions; var text: String; var json = false; var saveLogits: String?; var reference: String?; var target: String?
+        var engine: SessionOptions; var text: String; var json = false; var saveLogits: String?; var reference: String?; var target: String?
     }
 
     static let spec = Arguments.Spec(options: EngineOptions.optionNames.merging(["--text": [], "--target": [], "--save-logits": [], "--reference": []]) { a, _ in a },
@@ -47,7 +48,7 @@ enum EvalCommand {
         let a = try Arguments(args, spec: spec)
         guard a.positionals.count == 1 else { throw UsageError(a.positionals.isEmpty ? "missing the archive to evaluate" : "expected one archive path") }
         guard let text = a.value("--text") else { throw UsageError("missing --text FILE: the text to score") }
-        var engine = try EngineOptions(archive: a.positionals[0], a)
+        var engine = try EngineOptions.parse(archive: a.positionals[0], a)
         if a.value("--ctx") == nil { engine.context = 512 }
         return Options(engine: engine, text: text, json: a.has("--json"), saveLogits: a.value("--save-logits"), reference: a.value("--reference"),
                        target: a.value("--target"))
@@ -56,13 +57,13 @@ enum EvalCommand {
     static func run(_ args: [String]) throws -> Int32 {
         let o = try parse(args)
         let text = try readText(o.text)
-        let session = try ModelSession(o.engine, accept: .any)
-        if let s2s = session.seq2seq { return try runSeq2Seq(o, text, session, s2s) }
+        let session = try Session(o.engine, accept: .any)
+        if session.isEncoderDecoder { return try runSeq2Seq(o, text, session) }
         if o.target != nil { throw UsageError("--target is for encoder-decoder models; this archive is decoder-only: score a text with --text alone") }
         let ids = session.tokenizer.encode(text, addSpecialTokens: true)
         let bar = ProgressBar("evaluating")
-        let sink = try LogitsSink(o, vocab: session.model.spec.vocab)
-        let r = try session.model.perplexity(ids, context: session.context, onWindow: { bar.update($0, $1) }) { try sink.take($0) }
+        let sink = try LogitsSink(o, vocab: session.vocabSize)
+        let r = try session.perplexity(ids, onWindow: { bar.update($0, $1) }) { try sink.take($0) }
         bar.finish()
         try sink.finish()
         let peak = ProcessMemory.peakRSS()
@@ -85,7 +86,7 @@ enum EvalCommand {
 
 extension EvalCommand {
     /// Teacher-forced target perplexity of an encoder-decoder model over line-aligned input/target pairs.
-    static func runSeq2Seq(_ o: Options, _ text: String, _ session: ModelSession, _ model: Seq2SeqModel) throws -> Int32 {
+    static func runSeq2Seq(_ o: Options, _ text: String, _ session: Session) throws -> Int32 {
         guard let targetFile = o.target else {
             throw UsageError("this is an encoder-decoder model: give --target FILE with one target per line of --text")
         }
@@ -94,29 +95,18 @@ extension EvalCommand {
         guard !inputs.isEmpty, inputs.count == targets.count else {
             throw UsageError("--text has \(inputs.count) non-empty lines and --target \(targets.count); give one target per input line")
         }
-        let sink = try LogitsSink(o, vocab: model.config.vocabSize)
+        let sink = try LogitsSink(o, vocab: session.vocabSize)
         let bar = ProgressBar("evaluating")
-        let start = monotonicSeconds()
-        var total = 0.0, count = 0, inputTokens = 0
-        for (i, (input, target)) in zip(inputs, targets).enumerated() {
-            let inIds = session.tokenizer.encode(input, addSpecialTokens: true)
-            let tgtIds = session.tokenizer.encode(target, addSpecialTokens: true)
-            guard !inIds.isEmpty, !tgtIds.isEmpty else { throw SessionError.emptyPrompt }
-            let r = try model.targetNLL(input: inIds, target: tgtIds) { try sink.take($0) }
-            total += r.sum
-            count += r.tokens
-            inputTokens += inIds.count
-            bar.update(i + 1, inputs.count)
-        }
+        let r = try session.targetPerplexity(zip(inputs, targets).map { (input: $0, target: $1) }, onExample: { bar.update($0, $1) }) { try sink.take($0) }
         bar.finish()
         try sink.finish()
-        let seconds = monotonicSeconds() - start - sink.seconds
-        let mean = total / Double(count), ppl = exp(mean)
+        let seconds = r.seconds - sink.seconds
+        let mean = r.meanNLL, ppl = r.ppl, count = r.tokens, inputTokens = r.inputTokens
         let peak = ProcessMemory.peakRSS()
         if o.json {
             Terminal.out(try jsonLine(["ppl": ppl, "mean_nll": mean, "tokens": count, "examples": inputs.count, "input_tokens": inputTokens,
                                        "predicted_tokens": count, "ctx": session.context, "seconds": seconds, "tok_s": tokPerSec(count, seconds),
-                                       "dropped_tokens": model.stats.droppedTokens, "peak_rss_bytes": peak]
+                                       "dropped_tokens": session.seq2seq!.stats.droppedTokens, "peak_rss_bytes": peak]
                 .merging(session.expertStats) { a, _ in a }.merging(sink.json) { a, _ in a }))
         } else {
             Terminal.out("target perplexity \(formatFixed(ppl, digits: 4)) (mean NLL \(formatFixed(mean, digits: 6))) over \(count) target tokens "

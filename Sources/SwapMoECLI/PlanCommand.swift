@@ -3,6 +3,7 @@ import SwapMoECore
 import SwapMoEArchive
 import SwapMoEModels
 import SwapMoEEngine
+import SwapMoERuntime
 
 /// `swapmoe plan <archive> --max-rss SIZE|--experts N% [--ctx N] [--policy P] [--json]`
 enum PlanCommand {
@@ -53,7 +54,7 @@ enum PlanCommand {
         let baseline = Int(ProcessMemory.currentRSS())
         let archive = try Archive(path: o.archive)
         let config = try archive.modelConfig()
-        let planner = try makePlanner(archive, config: config, context: fitContext(config, requested: o.context, preferred: 2048), baseline: baseline)
+        let planner = try Session.makePlanner(archive, config: config, context: fitContext(config, requested: o.context, preferred: 2048), baseline: baseline)
         let cap: Int
         switch o.cap {
         case let .bytes(b): cap = b
@@ -111,7 +112,7 @@ func shareBelowMinimum(_ share: Double, planner: Planner, policy: Policy) -> Str
 }
 
 func parseCap(_ s: String) throws(UsageError) -> Int {
-    guard let v = ByteSize.parse(s), v > 0, v < UInt64(Int.max) else { throw UsageError("--max-rss must be a size like 2G, 800M or 1500000000, not '\(s)'") }
+    guard let v = ByteSize.parse(s), v > 0, v < UInt64(Int.max) else { throw UsageError(SessionError.badCap(s).description) }
     return Int(v)
 }
 
@@ -128,28 +129,9 @@ func parsePolicy(_ s: String) throws(UsageError) -> Policy {
     return p
 }
 
-/// The planner for an archive at a context size, with the decoder's own buffers accounted.
-/// The context (tokens) a command runs with: the user's `--ctx` when given, else `preferred` capped at the
-/// length the model was trained for (`max_position_embeddings`), since positions past it were never trained.
-/// A `--ctx` past that length is honoured with a warning (the user may know better, e.g. after fine-tuning).
+/// The context (tokens) a command runs with (`Session.fitContext`); its warning, if any, goes to stderr.
 func fitContext(_ config: any ModelConfig, requested: Int?, preferred: Int) -> Int {
-    let trained = config.maxPositionEmbeddings
-    guard let requested else { return min(preferred, trained ?? preferred) }
-    if let trained, requested > trained {
-        Terminal.err("warning: --ctx \(requested) is longer than this model was trained for (max_position_embeddings \(trained)); output past \(trained) tokens is unreliable")
-    }
-    return requested
-}
-
-func makePlanner(_ archive: Archive, config detected: any ModelConfig, context: Int, baseline: Int) throws -> Planner {
-    if let s2s = detected as? SwitchTransformersConfig {
-        // Encoder-decoder: the context bounds both the input and the decoder positions.
-        let runtime = Seq2SeqModel.runtimeBytes(config: s2s, maxSource: context, maxTarget: context)
-        return Planner(archive: archive, runtime: runtime, baseline: baseline)
-    }
-    guard let config = detected as? any FamilyConfig else { throw ModelError.notDecoderOnly(family: detected.family.rawValue) }
-    let spec = try config.spec()
-    let inter = spec.moeLayers.map { config.expertIntermediate(layer: $0) }.max() ?? 0
-    let runtime = DecoderModel.runtimeBytes(spec: spec, context: context, batch: DecoderModel.defaultBatch, expertIntermediate: inter)
-    return Planner(archive: archive, runtime: runtime, baseline: baseline)
+    let fitted = Session.fitContext(config, requested: requested, preferred: preferred)
+    if let w = fitted.warning { Terminal.err(w) }
+    return fitted.context
 }

@@ -1,7 +1,7 @@
 import Foundation
 import SwapMoECore
 import SwapMoEModels
-import SwapMoETokenizers
+import SwapMoERuntime
 
 /// `swapmoe run <archive> -p TEXT [-n 128] [--temp 0.8] [--top-k 40] [--top-p 0.95] [--seed N] ...`
 /// `swapmoe run <archive> --input TEXT ...` for encoder-decoder archives.
@@ -31,7 +31,7 @@ enum RunCommand {
     """
 
     struct Options: Equatable {
-        var engine: EngineOptions
+        var engine: SessionOptions
         var prompt: String
         var count = 128
         var temperature: Float = 0.8
@@ -58,7 +58,7 @@ enum RunCommand {
         if let p = a.value("--prompt") ?? a.value("--input") { prompt = p }
         else if let f = a.value("--prompt-file") ?? a.value("--input-file") { prompt = try readText(f) }
         else { throw UsageError("missing -p TEXT (or --prompt-file FILE; --input TEXT for encoder-decoder models)") }
-        var o = Options(engine: try EngineOptions(archive: a.positionals[0], a), prompt: prompt)
+        var o = Options(engine: try EngineOptions.parse(archive: a.positionals[0], a), prompt: prompt)
         o.isInput = given.first?.hasPrefix("--input") ?? false
         if let n = a.value("--n-predict") { o.count = try parseNonNegative(n, "-n") }
         if let t = a.value("--temp") { o.temperature = try parseFloat(t, "--temp", range: 0...100) }
@@ -75,35 +75,34 @@ enum RunCommand {
 
     static func run(_ args: [String]) throws -> Int32 {
         let o = try parse(args)
-        let session = try ModelSession(o.engine, accept: .any)
-        if let s2s = session.seq2seq { return try runSeq2Seq(o, session, s2s) }
+        let session = try Session(o.engine, accept: .any)
+        if session.isEncoderDecoder { return try runSeq2Seq(o, session) }
         if o.isInput { throw UsageError("--input is for encoder-decoder models; this archive is decoder-only, give the prompt with -p TEXT") }
-        let model = session.model
-        let promptIds = session.tokenizer.encode(o.prompt, addSpecialTokens: true)
-        guard !promptIds.isEmpty else { throw SessionError.emptyPrompt }
-        let eos = o.ignoreEOS ? [] : session.eosTokenIds
-        var sampler = Sampler(temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed)
-        var stream = session.tokenizer.makeStreamingDecoder(skipSpecialTokens: true)
-
-        let t0 = monotonicSeconds()
-        let logits = try model.forward(promptIds)
-        let t1 = monotonicSeconds()
-        let (generated, text) = try sample(from: logits, count: o.count, eos: eos, sampler: &sampler, stream: &stream, quiet: o.json) { next in
-            model.position >= model.context ? nil : try model.forward([next])
-        }
-        let t2 = monotonicSeconds()
-        let promptRate = tokPerSec(promptIds.count, t1 - t0)
+        let r = try generate(o, session)
+        let promptRate = tokPerSec(r.promptTokens.count, r.promptSeconds)
         // The first sampled token comes from the prompt's logits; each later one costs one decode step.
-        let genRate = tokPerSec(max(generated.count - 1, 0), t2 - t1)
-        try report(session, "prompt: \(promptIds.count) tokens, \(formatFixed(promptRate, digits: 1)) tok/s | generated: \(generated.count) tokens, "
+        let genRate = tokPerSec(max(r.tokens.count - 1, 0), r.decodeSeconds)
+        try report(session, "prompt: \(r.promptTokens.count) tokens, \(formatFixed(promptRate, digits: 1)) tok/s | generated: \(r.tokens.count) tokens, "
                    + "\(formatFixed(genRate, digits: 1)) tok/s", json: !o.json ? nil : [
-                    "prompt_ids": promptIds, "generated_ids": generated, "text": text, "prompt_tok_s": promptRate, "gen_tok_s": genRate])
+                    "prompt_ids": r.promptTokens, "generated_ids": r.tokens, "text": r.text, "prompt_tok_s": promptRate, "gen_tok_s": genRate])
         return 0
+    }
+
+    /// Generates from the prompt (decoder-only) or the input (encoder-decoder), streaming the text to stdout
+    /// unless `--json`; stops after an end-of-sequence token (which is returned, but not printed).
+    static func generate(_ o: Options, _ session: Session) throws -> GenerationResult {
+        let sampler = Sampler(temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed)
+        let r = try session.generate(o.prompt, maxNewTokens: o.count, sampler: sampler, eos: o.ignoreEOS ? [] : nil) { _, piece in
+            if !o.json && !piece.isEmpty { Terminal.writeAll(1, piece) }
+            return true
+        }
+        if !o.json { Terminal.writeAll(1, "\n") }
+        return r
     }
 
     /// The end of a run: `summary` with peak RSS and load time, and the expert stats, on stderr; with `json`,
     /// one JSON object on stdout holding it, the same figures and the expert stats.
-    static func report(_ session: ModelSession, _ summary: String, json: [String: Any]?) throws {
+    static func report(_ session: Session, _ summary: String, json: [String: Any]?) throws {
         let peak = ProcessMemory.peakRSS()
         Terminal.err(summary + " | peak RSS \(ByteSize.format(peak)) | load \(formatFixed(session.loadSeconds, digits: 2)) s")
         Terminal.err(session.expertStatsLine)
@@ -113,52 +112,15 @@ enum RunCommand {
         }
     }
 
-    /// Samples up to `count` tokens starting from `logits`, streaming the text to stdout unless `quiet`.
-    /// `step` feeds one token and returns the next logits, or nil when the context is full. Stops after an
-    /// end-of-sequence token (which is returned, but not printed).
-    static func sample(from logits: [Float], count: Int, eos: Set<Int>, sampler: inout Sampler, stream: inout StreamingDecoder,
-                       quiet: Bool, step: (Int) throws -> [Float]?) throws -> (ids: [Int], text: String) {
-        var logits = logits
-        var ids: [Int] = []
-        var text = ""
-        while ids.count < count {
-            let next = sampler.sample(logits)
-            ids.append(next)
-            if eos.contains(next) { break }
-            let piece = stream.push(next)
-            text += piece
-            if !quiet && !piece.isEmpty { Terminal.writeAll(1, piece) }
-            guard ids.count < count, let l = try step(next) else { break }
-            logits = l
-        }
-        let tail = stream.finish()
-        text += tail
-        if !quiet { Terminal.writeAll(1, tail + "\n") }
-        return (ids, text)
-    }
-
     /// Encoder-decoder generation: encode the input once, then decode from the decoder start token.
-    static func runSeq2Seq(_ o: Options, _ session: ModelSession, _ model: Seq2SeqModel) throws -> Int32 {
-        let inputIds = session.tokenizer.encode(o.prompt, addSpecialTokens: true)
-        guard !inputIds.isEmpty else { throw SessionError.emptyPrompt }
-        let eos = o.ignoreEOS ? [] : session.eosTokenIds
-        var sampler = Sampler(temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed)
-        var stream = session.tokenizer.makeStreamingDecoder(skipSpecialTokens: true)
-
-        let t0 = monotonicSeconds()
-        try model.encode(inputIds)
-        let t1 = monotonicSeconds()
-        let first = o.count > 0 ? try model.decode([model.config.decoderStartTokenId]) : []
-        let (generated, text) = try sample(from: first, count: o.count, eos: eos, sampler: &sampler, stream: &stream, quiet: o.json) { next in
-            model.position >= model.maxTarget ? nil : try model.decode([next])
-        }
-        let t2 = monotonicSeconds()
-        let inputRate = tokPerSec(inputIds.count, t1 - t0)
-        let genRate = tokPerSec(generated.count, t2 - t1)
-        try report(session, "input: \(inputIds.count) tokens encoded, \(formatFixed(inputRate, digits: 1)) tok/s | generated: \(generated.count) tokens, "
+    static func runSeq2Seq(_ o: Options, _ session: Session) throws -> Int32 {
+        let r = try generate(o, session)
+        let inputRate = tokPerSec(r.promptTokens.count, r.promptSeconds)
+        let genRate = tokPerSec(r.tokens.count, r.decodeSeconds)
+        try report(session, "input: \(r.promptTokens.count) tokens encoded, \(formatFixed(inputRate, digits: 1)) tok/s | generated: \(r.tokens.count) tokens, "
                    + "\(formatFixed(genRate, digits: 1)) tok/s", json: !o.json ? nil : [
-                    "input_ids": inputIds, "generated_ids": generated, "text": text, "input_tok_s": inputRate, "gen_tok_s": genRate,
-                    "dropped_tokens": model.stats.droppedTokens])
+                    "input_ids": r.promptTokens, "generated_ids": r.tokens, "text": r.text, "input_tok_s": inputRate, "gen_tok_s": genRate,
+                    "dropped_tokens": session.seq2seq!.stats.droppedTokens])
         return 0
     }
 }

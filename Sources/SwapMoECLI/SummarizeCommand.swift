@@ -2,6 +2,7 @@ import Foundation
 import SwapMoECore
 import SwapMoEMetrics
 import SwapMoEModels
+import SwapMoERuntime
 
 /// `swapmoe summarize <archive> --data FILE.jsonl [...]`: summarisation with ROUGE, per policy and cap.
 enum SummarizeCommand {
@@ -29,7 +30,7 @@ enum SummarizeCommand {
     """
 
     struct Options: Equatable {
-        var engine: EngineOptions
+        var engine: SessionOptions
         var data: String
         var prefix = "summarize: "
         var count = 64
@@ -47,7 +48,7 @@ enum SummarizeCommand {
         let a = try Arguments(args, spec: spec)
         guard a.positionals.count == 1 else { throw UsageError(a.positionals.isEmpty ? "missing the archive to summarise with" : "expected one archive path") }
         guard let data = a.value("--data") else { throw UsageError("missing --data FILE: JSON lines with \"document\" and \"summary\"") }
-        var o = Options(engine: try EngineOptions(archive: a.positionals[0], a), data: data)
+        var o = Options(engine: try EngineOptions.parse(archive: a.positionals[0], a), data: data)
         if let p = a.value("--prefix") { o.prefix = p }
         if let n = a.value("--n-predict") { o.count = try parsePositive(n, "-n") }
         if let l = a.value("--limit") { o.limit = try parsePositive(l, "--limit") }
@@ -81,9 +82,8 @@ enum SummarizeCommand {
     static func run(_ args: [String]) throws -> Int32 {
         let o = try parse(args)
         let examples = try readExamples(o.data, limit: o.limit)
-        let session = try ModelSession(o.engine, accept: .any)
+        let session = try Session(o.engine, accept: .any)
         guard let model = session.seq2seq else { throw SummarizeError.notEncoderDecoder(o.engine.archive) }
-        let eos = session.eosTokenIds
         let scorer = RougeScorer(types: RougeType.standard, useStemmer: o.stem)
         var rouge = RougeAggregator()
         var predictions: [String] = []
@@ -96,8 +96,8 @@ enum SummarizeCommand {
                 ids = Array(ids.prefix(model.maxSource - 1)) + [ids[ids.count - 1]]
                 truncated += 1
             }
-            let out = try model.generate(ids, maxNewTokens: min(o.count, model.maxTarget), eos: eos)
-            let text = session.tokenizer.decode(out, skipSpecialTokens: true).trimmingCharacters(in: .whitespacesAndNewlines)
+            let out = try session.generate(ids, maxNewTokens: min(o.count, model.maxTarget), sampler: .greedy).tokens
+            let text = session.decode(out).trimmingCharacters(in: .whitespacesAndNewlines)
             predictions.append(text)
             rouge.add(scorer.score(reference: ex.summary, prediction: text))
             inputTokens += ids.count

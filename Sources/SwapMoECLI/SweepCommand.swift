@@ -2,6 +2,7 @@ import Foundation
 import SwapMoECore
 import SwapMoEArchive
 import SwapMoEEngine
+import SwapMoERuntime
 
 /// `swapmoe sweep <archive> --text FILE [--caps 25%,50%,75%,100%] [--policies exact,swap,static] ...`
 enum SweepCommand {
@@ -81,7 +82,7 @@ enum SweepCommand {
         let archive = try Archive(path: o.archive)
         let config = try archive.modelConfig()
         let context = fitContext(config, requested: o.context, preferred: 512)
-        let planner = try makePlanner(archive, config: config, context: context, baseline: Int(ProcessMemory.currentRSS()))
+        let planner = try Session.makePlanner(archive, config: config, context: context, baseline: Int(ProcessMemory.currentRSS()))
         let refFile = NSTemporaryDirectory() + "swapmoe-sweep-\(getpid()).logits"
         defer { FileSystem.remove(refFile) }
         var common = ["--text", o.text, "--ctx", "\(context)", "--json"]

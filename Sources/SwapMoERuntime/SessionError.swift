@@ -1,0 +1,41 @@
+/// Why a session could not be opened, or a request to it could not run. Each message is one line that says what to
+/// do; they name the command line's options, since that is where most sessions are configured.
+public enum SessionError: Error, CustomStringConvertible, Equatable, Sendable {
+    case noTokenizer(String)
+    case emptyPrompt
+    case unreadable(String)
+    case policyNeedsCap(String)
+    case mmapNeedsRaw(String, String)
+    case emptyCalibration(String)
+    case encoderDecoder(String, String)
+    /// `SessionOptions.validate`: an option's value (as given) outside its range.
+    case outOfRange(String, String, ClosedRange<Int>)
+    /// `SessionOptions.validate`: a cap that is not a positive size (as given).
+    case badCap(String)
+    /// `SessionOptions.validate`: a capped policy (named) without `maxRSS`.
+    case policyNeedsMaxRSS(String)
+    /// `SessionOptions.validate`: the static policy without a calibration text.
+    case staticNeedsCalibration
+    /// A library call (named) for decoder-only models, made on an encoder-decoder one.
+    case needsDecoderOnly(String)
+    /// A library call (named) for encoder-decoder models, made on a decoder-only one.
+    case needsEncoderDecoder(String)
+
+    public var description: String {
+        switch self {
+        case .noTokenizer(let p): "archive '\(p)' has no tokenizer.json; re-pack from a checkpoint folder that includes it"
+        case .emptyPrompt: "the prompt encodes to no tokens; give a non-empty -p TEXT"
+        case .unreadable(let p): "cannot read text file '\(p)'; check the path"
+        case .policyNeedsCap(let p): "policy \(p) needs --max-rss SIZE to size its expert arena"
+        case let .encoderDecoder(command, family): "\(command) runs decoder-only models, but this archive is \(family), an encoder-decoder model; use 'swapmoe run --input' or 'swapmoe eval --text --target'"
+        case .emptyCalibration(let f): "calibration text '\(f)' encodes to fewer than 2 tokens; give a longer text"
+        case let .mmapNeedsRaw(path, block): "--io mmap serves experts in place, but '\(path)' stores \(block) compressed; re-pack without --compress, or use --io pread"
+        case let .outOfRange(name, value, range): "\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound), not '\(value)'"
+        case .badCap(let s): "--max-rss must be a size like 2G, 800M or 1500000000, not '\(s)'"
+        case .policyNeedsMaxRSS(let p): "--policy \(p) needs --max-rss SIZE to size the expert arena"
+        case .staticNeedsCalibration: "--policy static needs --calibration FILE: a text whose routing picks each layer's experts"
+        case .needsDecoderOnly(let call): "\(call) scores decoder-only models; this archive is an encoder-decoder model: use targetPerplexity"
+        case .needsEncoderDecoder(let call): "\(call) scores encoder-decoder models; this archive is a decoder-only model: use perplexity"
+        }
+    }
+}
