@@ -169,18 +169,15 @@ final class LogitsFile {
 
     static func create(_ path: String, vocab: Int) throws -> LogitsFile {
         let fd = try FileHandleFD(path: path, flags: O_WRONLY | O_CREAT | O_TRUNC)
-        var header = magic
-        withUnsafeBytes(of: UInt64(vocab).littleEndian) { header.append(contentsOf: $0) }
-        try header.withUnsafeBytes { try fd.pwrite($0.baseAddress!, count: 16, offset: 0) }
+        try fd.pwrite(bytes: magic + UInt64(vocab).littleEndianBytes, offset: 0)
         return LogitsFile(path: path, vocab: vocab, rows: 0, fd: fd)
     }
 
     static func open(_ path: String, vocab: Int) throws -> LogitsFile {
         let fd = try FileHandleFD.openForReading(path)
-        var header = [UInt8](repeating: 0, count: 16)
-        let n = try header.withUnsafeMutableBytes { try fd.pread(into: $0.baseAddress!, count: 16, offset: 0) }
-        guard n == 16, Array(header[0..<8]) == magic else { throw LogitsFileError.mismatch(path, "not a logits file saved by 'eval --save-logits'") }
-        let v = header.withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self))) }
+        let header = try fd.pread(count: 16, offset: 0)
+        guard header.count == 16, Array(header[0..<8]) == magic else { throw LogitsFileError.mismatch(path, "not a logits file saved by 'eval --save-logits'") }
+        let v = Int(truncatingIfNeeded: UInt64(littleEndianBytes: header[8...]))
         guard v == vocab else { throw LogitsFileError.mismatch(path, "saved for a vocabulary of \(v), this model has \(vocab)") }
         return LogitsFile(path: path, vocab: vocab, rows: (try fd.size() - 16) / (4 * vocab), fd: fd)
     }
@@ -192,7 +189,7 @@ final class LogitsFile {
 
     func read(row i: Int, into out: inout [Float]) throws {
         guard i < rows else { throw LogitsFileError.mismatch(path, "has \(rows) positions, more were evaluated") }
-        let n = try out.withUnsafeMutableBytes { try fd.pread(into: $0.baseAddress!, count: 4 * vocab, offset: 16 + i * 4 * vocab) }
+        let n = try fd.pread(floats: &out, offset: 16 + i * 4 * vocab)
         guard n == 4 * vocab else { throw LogitsFileError.mismatch(path, "is truncated") }
     }
 }

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import SwapMoECore
 import Synchronization
 
@@ -18,15 +15,9 @@ public enum Terminal {
     }
     public static func writeAll(_ fd: Int32, _ s: String) {
         if muters.load(ordering: .relaxed) > 0 { return }
-        var bytes = Array(s.utf8)
-        var off = 0
-        while off < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
-            if n < 0 { if errno == EINTR { continue }; return }
-            off += n
-        }
+        StandardStream.writeAll(fd, Array(s.utf8))
     }
-    public static var stderrIsTerminal: Bool { isatty(2) == 1 }
+    public static var stderrIsTerminal: Bool { StandardStream.isTerminal(2) }
 }
 
 /// `[#####.....]  43%  1.2 GiB / 2.8 GiB  512 MB/s` on stderr, redrawn at most 10 times a second.
