@@ -24,7 +24,7 @@ let package = Package(
     name: "consumer",
     platforms: [.macOS(.v15)],
     dependencies: [.package(url: "file://$tmp/swapmoe.git", exact: "0.0.1")],
-    targets: [.executableTarget(name: "consumer", dependencies: [.product(name: "SwapMoERuntime", package: "swapmoe.git")])]
+    targets: [.executableTarget(name: "consumer", dependencies: [.product(name: "SwapMoERuntime", package: "swapmoe")])]
 )
 EOF
 cat > "$tmp/consumer/Sources/consumer/main.swift" <<'EOF'
