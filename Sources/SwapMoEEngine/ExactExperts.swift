@@ -11,7 +11,7 @@ import SwapMoEModels
 /// - Demand and prefetch: a miss issues a demand-priority load; `prefetch` queues prefetch-priority loads into
 ///   free or evictable slots (never pinned ones, never experts of the current demand); acquiring an expert that
 ///   is being prefetched promotes and waits for that load instead of issuing a second one.
-/// - Keeping the last token's experts: `observeRouting` remembers, per layer, the top-k experts of the pass's
+/// - Keeping the last token's experts: each layer's `withLayer` call remembers, per layer, the top-k experts of the pass's
 ///   last token; loads evict any other unpinned expert before one of those, and prefetches never evict them.
 ///   The next token most often routes the same way, and after a prompt (whose many tokens route to most
 ///   experts of every layer) plain LRU would have evicted the early layers' experts the first generated
@@ -19,10 +19,12 @@ import SwapMoEModels
 ///   (`KeptExperts`). Among the kept experts, the one whose layer comes furthest ahead goes first (Belady's rule
 ///   for a decoder that visits its layers in order): when the slots cannot hold them all, as under a low cap,
 ///   most of them then stay from token to token, where LRU would evict each just before it is needed again.
-/// - Routing announcement (`Options.expertsPerToken`): `observeRouting` computes each token's top-k experts
+/// - Routing announcement (`Options.expertsPerToken`): `withLayer` first computes each token's top-k experts
 ///   (what the decoder is about to acquire), makes them the "current demand" (protected from prefetch
 ///   eviction), and queues the missing ones at demand priority right away, so the I/O threads load them in
 ///   parallel while the decoder computes the first ones.
+/// - The decisions (eviction order, what is kept, what to load ahead) are `ExactPolicy`'s, made from the plain
+///   `ExactState` kept under the lock; this type carries them out.
 ///
 /// Memory: the arena (`slots * Arena.slotSize(for: archive)` bytes, or none for `.mapped`), the loader's
 /// `memoryOverhead`, and bookkeeping of O(slots + experts) small values. `memoryBytes` is the sum of the first

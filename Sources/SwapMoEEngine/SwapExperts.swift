@@ -21,13 +21,13 @@ import SwapMoEModels
 /// 3. When no slot is empty, the least important lingering experts, across layers, are reclaimed for the
 ///    newcomers more important than them (by `minimumGain` and `minimumShareGain`); the round ends, and the next round starts as
 ///    soon as a reclaim empties a slot.
-/// 4. Changes reach a layer only at its next safe point: the decoder's next `observeRouting` or
-///    `allowedExperts` call for that layer. There, under the lock, loaded newcomers start serving (each in
-///    the role of the least important Virtual Expert its round chose, which lingers; as lingering experts if
-///    that one has left the role) and reclaimed experts stop serving, their slots empty.
-///    Applying them at the safe point, rather than the moment a load ends, keeps the mask the decoder got
-///    from `allowedExperts(l)` valid for every `acquire` of that layer: nothing about layer l changes
-///    between its mask and its acquires.
+/// 4. Changes reach a layer only at its next safe point: the start of the decoder's next `withLayer` call for
+///    that layer. There, under the lock, loaded newcomers start serving (each in the role of the least
+///    important Virtual Expert its round chose, which lingers; as lingering experts if that one has left the
+///    role) and reclaimed experts stop serving, their slots empty. Applying them at the safe point, rather than
+///    the moment a load ends, keeps the mask the layer routes with valid for every expert it serves in that
+///    call: nothing about layer l changes between its mask and its acquires.
+/// Steps 1-3 are `SwapPolicy.planRound`'s decisions, made from plain values; `SwapCore` carries them out.
 ///
 /// `acquire` of a serving expert is a map lookup and a pin under the lock: it never waits for I/O (stall
 /// time is 0 after warm-up). `acquire` of an expert not serving throws `.notResident` (route with the mask).
