@@ -8,7 +8,7 @@
 # Clones the committed HEAD into a temporary bare repository tagged 0.0.1, writes a small consumer package that
 # depends on it with `exact: "0.0.1"`, and builds it twice: with SWAPMOE_UNSAFE_FLAGS=0 (must build) and
 # without (SwiftPM is expected to refuse the unsafe flags; printed for the record). With ARCHIVE, the consumer
-# opens it and prints its context length.
+# runs the README's example on it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 archive=${1:-}
@@ -30,10 +30,16 @@ EOF
 cat > "$tmp/consumer/Sources/consumer/main.swift" <<'EOF'
 import SwapMoERuntime
 
+// The README's "From Swift" example, with the archive from the command line.
 let args = CommandLine.arguments
 if args.count > 1 {
-    let session = try Session(options: SessionOptions(archive: args[1]))
-    print("opened \(args[1]): context \(session.context)")
+    var options = SessionOptions(archive: args[1])
+    options.maxRSS = 8 << 30
+    let session = try Session(options: options)
+    let result = try session.generate("The capital of France is", maxNewTokens: 8) { _, text in
+        print(text, terminator: ""); return true
+    }
+    print("\n\(result.finishReason), \(result.tokens.count) tokens; \(session.expertStatsLine)")
 } else {
     print("SwapMoERuntime links")
 }
