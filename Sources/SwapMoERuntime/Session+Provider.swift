@@ -6,8 +6,8 @@ import SwapMoEEngine
 extension Session {
     /// The expert provider of `policy`: every expert in memory (resident), loaded on demand into `plan.slots`
     /// (exact), or Virtual Experts per stack (swap, and static after its calibration pass).
-    static func makeProvider(_ archive: Archive, policy: Policy, plan: MemoryPlan?, planner: Planner, options o: SessionOptions,
-                             tokenizer: Tokenizer) throws -> ExpertProvider {
+    static func makeProvider(_ archive: Archive, config: any ModelConfig, policy: Policy, plan: MemoryPlan?, planner: Planner,
+                             options o: SessionOptions, tokenizer: Tokenizer) throws -> ExpertProvider {
         let loader = ExpertLoader.Options(ioThreads: o.ioThreads, directIO: o.io != .buffered)
         let storage: ExpertStorage = o.io == .mmap ? .mapped : .arena()
         switch policy {
@@ -29,7 +29,7 @@ extension Session {
             }
         case .static:
             guard let plan, let file = o.calibration else { throw SessionError.policyNeedsCap("static") }
-            let chosen = try calibrate(archive, file: file, plan: plan, options: o, tokenizer: tokenizer)
+            let chosen = try calibrate(archive, encoderDecoder: config.isEncoderDecoder, file: file, plan: plan, options: o, tokenizer: tokenizer)
             return try perStack(plan) { stack throws(EngineError) in
                 try SwapExperts(archive: archive, residents: plan.residents(stack: stack),
                                 options: .init(stack: stack, spareSlots: 0, swapInterval: o.swapInterval, window: planner.importanceWindow,
@@ -52,14 +52,13 @@ extension Session {
     /// The calibration model and its arena are released before the static provider allocates its own.
     /// An encoder-decoder model encodes each window of the text and greedily decodes from it, so that both
     /// stacks route.
-    static func calibrate(_ archive: Archive, file: String, plan: MemoryPlan, options o: SessionOptions,
+    static func calibrate(_ archive: Archive, encoderDecoder: Bool, file: String, plan: MemoryPlan, options o: SessionOptions,
                           tokenizer: Tokenizer) throws -> [ExpertStack: [Int: [Int]]] {
         let ids = tokenizer.encode(try readText(file))
         guard ids.count >= 2 else { throw SessionError.emptyCalibration(file) }
         let exact = try ExactExperts(archive: archive, slots: plan.slots, options: .init(loader: .init(ioThreads: o.ioThreads)))
         let counter = RoutingCounter(wrapping: exact, expertsPerToken: archive.manifest.model.expertsPerToken)
-        let config = try archive.modelConfig()
-        if config.isEncoderDecoder {
+        if encoderDecoder {
             let model = try Seq2SeqModel(archive: archive, experts: counter, maxSource: o.context, maxTarget: o.context, threads: o.threads)
             var i = 0
             while i < ids.count {

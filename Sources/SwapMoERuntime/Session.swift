@@ -88,7 +88,7 @@ public final class Session: @unchecked Sendable {
         let plan = try o.maxRSS.map { cap throws(PlanError) in try planner.plan(cap: cap, policy: policy, ioThreads: o.ioThreads) }
         self.policy = policy
         self.plan = plan
-        experts = try Session.makeProvider(archive, policy: policy, plan: plan, planner: planner, options: o, tokenizer: tokenizer)
+        experts = try Session.makeProvider(archive, config: config, policy: policy, plan: plan, planner: planner, options: o, tokenizer: tokenizer)
         if config.isEncoderDecoder {
             let model = try Seq2SeqModel(archive: archive, experts: experts, maxSource: o.context, maxTarget: o.context, threads: o.threads)
             model.prefetchDepth = o.prefetchDepth
