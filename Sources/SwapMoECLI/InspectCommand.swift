@@ -47,7 +47,7 @@ enum InspectCommand {
                 "experts_per_layer": m.model.stacks.first?.expertsPerLayer ?? 0,
                 "experts_per_token": m.model.expertsPerToken, "hidden_size": m.model.hiddenSize, "vocab_size": m.model.vocabSize,
                 "tie_word_embeddings": m.model.tieWordEmbeddings,
-                "stacks": m.model.stacks.map { ["name": $0.name, "layers": $0.layers, "moe_layers": $0.moeLayers, "experts_per_layer": $0.expertsPerLayer] },
+                "stacks": m.model.stacks.map { ["name": $0.name.rawValue, "layers": $0.layers, "moe_layers": $0.moeLayers, "experts_per_layer": $0.expertsPerLayer] },
                 "params_total": stats.paramsDense + stats.paramsExperts, "params_dense": stats.paramsDense,
                 "params_experts": stats.paramsExperts, "params_active": stats.paramsActive,
                 "dense_bytes": stats.denseBytes, "expert_bytes": stats.expertStoredBytes, "expert_raw_bytes": stats.expertRawBytes,
@@ -62,7 +62,7 @@ enum InspectCommand {
             }
             if o.experts {
                 obj["experts"] = m.experts.map {
-                    ["stack": $0.stack, "layer": $0.layer, "expert": $0.expert, "codec": $0.codec.rawValue, "stored_bytes": $0.storedLength,
+                    ["stack": $0.stack.rawValue, "layer": $0.layer, "expert": $0.expert, "codec": $0.codec.rawValue, "stored_bytes": $0.storedLength,
                      "raw_bytes": $0.rawLength, "norm": $0.norm] as [String: Any]
                 }
             }

@@ -81,7 +81,7 @@ enum PlanCommand {
          "total_bytes": p.total, "experts_total": p.totalExperts, "expert_fraction": p.expertFraction, "per_layer": p.perLayer,
          "spare_slots": p.totalSpareSlots,
          "stacks": p.stacks.map { st in
-             ["name": st, "moe_layers": p.moeLayers.filter { $0.stack == st }.map(\.layer),
+             ["name": st.rawValue, "moe_layers": p.moeLayers.filter { $0.stack == st }.map(\.layer),
               "per_layer": p.moeLayers.indices.filter { p.moeLayers[$0].stack == st }.map { p.perLayer[$0] }, "spare_slots": p.spareSlots] as [String: Any]
          }]
     }
