@@ -274,7 +274,7 @@ public final class DecoderModel {
             rmsnorm(q, q, L.qNorm!, eps: s.eps)
             rmsnorm(k, k, L.kNorm!, eps: s.eps)
         }
-        if let c = s.clipQKV { for p in [q, k, v] { clamp(p, limit: c) } }
+        if let c = s.clipQKV { clamp(q, limit: c); clamp(k, limit: c); clamp(v, limit: c) }
         rope.apply(q, heads: s.heads, start: start)
         rope.apply(k, heads: s.kvHeads, start: start)
         copy(cache.keys[l].rows(start..<(start + n)), from: k)
