@@ -19,7 +19,8 @@ extension DecoderModel {
         logSumExp(logits) - Double(logits[logits.startIndex + target])
     }
 
-    /// `onRow` sees every predicted position's logits, in order (for saving or comparing distributions).
+    /// `onRow` sees every predicted position's logits, in order (for saving or comparing distributions), as the
+    /// `FloatRowView` it asks for: an `ArraySlice<Float>`, or a buffer pointer for code that writes rows out.
     public func perplexity<Row: FloatRowView>(_ ids: [Int], context: Int, onWindow: ((Int, Int) -> Void)? = nil,
                                               onRow: ((Row) throws -> Void)?) throws -> PerplexityResult {
         let start = monotonicSeconds()

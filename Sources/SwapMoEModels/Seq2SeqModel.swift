@@ -232,7 +232,7 @@ public final class Seq2SeqModel {
     /// Teacher-forced negative log-likelihood of `target` given `input`: the decoder reads the start token
     /// followed by `target` minus its last token (transformers' `shift_right` of labels) in one call, and
     /// every target token is scored. Returns the summed NLL (nats) and the token count; `onRow` sees the logits
-    /// of every target position in order.
+    /// of every target position in order, as the `FloatRowView` it asks for (see `DecoderModel.perplexity`).
     public func targetNLL<Row: FloatRowView>(input: [Int], target: [Int], onRow: ((Row) throws -> Void)?) throws -> (sum: Double, tokens: Int) {
         guard !target.isEmpty else { return (0, 0) }
         try encode(input)
