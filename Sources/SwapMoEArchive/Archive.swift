@@ -142,6 +142,10 @@ public final class Archive: Sendable {
         try mapping.withBytes(t.offset..<(t.offset + t.length), body)
     }
 
+    /// A dense tensor's bytes in the read-only mapping (no copy), valid while this archive is open: what a model
+    /// builds its weight views from.
+    public func denseBytes(_ t: DenseTensor) -> BorrowedBytes { withDenseBytes(t) { BorrowedBytes($0) } }
+
     /// Reads a dense tensor's bytes with `pread` (through the page cache, never faulting the mapping in) into
     /// `dst` (at least `t.length` bytes) and checks its checksum.
     public func readDense(_ t: DenseTensor, into dst: UnsafeMutableRawBufferPointer) throws(ArchiveError) {
@@ -149,6 +153,11 @@ public final class Archive: Sendable {
         try readExactly(into: dst.baseAddress!, count: t.length, offset: t.offset)
         let stored = UnsafeRawBufferPointer(start: dst.baseAddress, count: t.length)
         if Checksum.xxh3(stored) != UInt64(t.xxh3, radix: 16) { throw .checksumMismatch(path: path, block: "dense tensor '\(t.name)'") }
+    }
+
+    /// `readDense` into a fresh anonymous region (at least `t.length` bytes), for a copy kept apart from the mapping.
+    public func readDense(_ t: DenseTensor, into memory: AnonymousMemory) throws(ArchiveError) {
+        try readDense(t, into: memory.bytes)
     }
 
     /// Drops this process's mapped pages of a dense tensor (the page cache keeps them).

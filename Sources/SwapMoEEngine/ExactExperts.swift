@@ -214,7 +214,8 @@ public final class ExactExperts: ExpertProvider, Sendable {
     }
 
     private func weights(slot: Int, key: ExpertKey, entry: Int) throws -> ExpertWeights {
-        do { return try ExpertWeights(block: loader.baseAddress(slot: slot, key: key), layout: layouts[entry]) } catch {
+        let layout = layouts[entry]
+        do { return try ExpertWeights(block: BorrowedBytes(start: loader.baseAddress(slot: slot, key: key), count: layout.rawLength), layout: layout) } catch {
             unpin(key)
             throw error
         }

@@ -40,9 +40,9 @@ public final class ResidentExperts: ExpertProvider, @unchecked Sendable {
                 // Resident means resident: ask the kernel to read the block now rather than fault it in the
                 // first time a token routes to it.
                 archive.adviseBlock(e, willNeed: true)
-                map[key] = try ExpertWeights(block: archive.mappedBlock(e).baseAddress!, layout: layout)
+                map[key] = try ExpertWeights(block: BorrowedBytes(archive.mappedBlock(e)), layout: layout)
             } else {
-                map[key] = try ExpertWeights(block: storage!.base + offset, layout: layout)
+                map[key] = try ExpertWeights(block: BorrowedBytes(start: storage!.base + offset, count: e.rawLength), layout: layout)
                 copies.append((e, offset))
                 offset += ArchiveFormat.align(e.rawLength, ArchiveFormat.blockAlignment)
             }

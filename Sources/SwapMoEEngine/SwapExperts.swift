@@ -198,7 +198,8 @@ public final class SwapExperts: ExpertProvider, Sendable {
             throw EngineError.unknownExpert(key)
         }
         let slot = try core.pin(li, key)
-        do { return try ExpertWeights(block: loader.baseAddress(slot: slot, key: key), layout: core.layouts[li]) } catch {
+        let layout = core.layouts[li]
+        do { return try ExpertWeights(block: BorrowedBytes(start: loader.baseAddress(slot: slot, key: key), count: layout.rawLength), layout: layout) } catch {
             core.unpin(li, key)
             throw error
         }

@@ -81,6 +81,16 @@ public func relu(_ x: UnsafeMutablePointer<Float>, n: Int) {
     while i < n { if x[i] < 0 { x[i] = 0 }; i &+= 1 }
 }
 
+/// x (n,) = min(max(x, lower), upper), in place (NaN stays NaN).
+public func clamp(_ x: UnsafeMutablePointer<Float>, n: Int, lower: Float, upper: Float) {
+    for i in 0..<n { x[i] = min(max(x[i], lower), upper) }
+}
+
+/// x (n,) *= a, in place.
+public func scale(_ x: UnsafeMutablePointer<Float>, _ a: Float, n: Int) {
+    for i in 0..<n { x[i] *= a }
+}
+
 func reluReference(_ x: [Float]) -> [Float] { x.map { $0 < 0 ? 0 : $0 } }
 
 /// y (n,) += a * x (n,)

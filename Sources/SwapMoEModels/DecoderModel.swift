@@ -18,9 +18,8 @@ struct DecoderLayer {
 /// Float32 scratch owned by one model: sized once for the largest batch, never reallocated.
 final class Workspace {
     let capacity: Int
-    private var buffers: [UnsafeMutablePointer<Float>] = []
-    let x, xn, q, k, v, att, tmp, mo: UnsafeMutablePointer<Float>
-    let gx, g, u, dOut, routerLogits, probs, norms: UnsafeMutablePointer<Float>
+    let x, xn, q, k, v, att, tmp, mo: FloatBuffer
+    let gx, g, u, dOut, routerLogits, probs, norms: FloatBuffer
 
     /// Float counts of every buffer, in the order `init` assigns them: the one statement of the workspace's size,
     /// used both to allocate and by the planner (`DecoderModel.runtimeBytes`).
@@ -39,34 +38,21 @@ final class Workspace {
 
     init(spec: DecoderSpec, capacity: Int, expertIntermediate: Int) {
         self.capacity = capacity
-        let all = Workspace.sizes(spec: spec, capacity: capacity, expertIntermediate: expertIntermediate).map { n in
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
-            p.initialize(repeating: 0, count: n)
-            return p
-        }
+        let all = Workspace.sizes(spec: spec, capacity: capacity, expertIntermediate: expertIntermediate).map { FloatBuffer(count: $0) }
         (x, xn, q, k, v, att, tmp, mo) = (all[0], all[1], all[2], all[3], all[4], all[5], all[6], all[7])
         (gx, g, u, dOut, routerLogits, probs, norms) = (all[8], all[9], all[10], all[11], all[12], all[13], all[14])
-        buffers = all
     }
-
-    deinit { for b in buffers { b.deallocate() } }
 }
 
-/// Keys and values of every layer for `context` positions, f32.
+/// Keys and values of every layer for `context` positions, f32: per layer `[context, stride]`.
 final class KVCache {
-    let context: Int
-    let stride: Int
-    let keys: [UnsafeMutablePointer<Float>]
-    let values: [UnsafeMutablePointer<Float>]
+    let keys: [Rows]
+    let values: [Rows]
 
     init(layers: Int, context: Int, stride: Int) {
-        self.context = context
-        self.stride = stride
-        keys = (0..<layers).map { _ in .allocate(capacity: context * stride) }
-        values = (0..<layers).map { _ in .allocate(capacity: context * stride) }
+        keys = (0..<layers).map { _ in FloatBuffer(rows: context, width: stride).rows(context, width: stride) }
+        values = (0..<layers).map { _ in FloatBuffer(rows: context, width: stride).rows(context, width: stride) }
     }
-
-    deinit { keys.forEach { $0.deallocate() }; values.forEach { $0.deallocate() } }
 
     static func bytes(layers: Int, context: Int, stride: Int) -> Int { 2 * layers * context * stride * 4 }
 }
@@ -226,21 +212,18 @@ public final class DecoderModel {
         return out
     }
 
-    /// Logits of `rows` of the current batch's final hidden states.
+    /// Logits of `rows` of the current batch's final hidden states: W_lm · n(x).
     private func computeLogits(rows: Range<Int>) -> [Float] {
-        let s = spec, h = s.hidden
-        var out = [Float](repeating: 0, count: rows.count * s.vocab)
-        for (j, r) in rows.enumerated() { rmsnorm(ws.xn + j * h, ws.x + r * h, finalNorm, n: h, eps: s.eps) }
-        out.withUnsafeMutableBufferPointer { o in
-            gemm(o.baseAddress!, lmHead.base, lmHead.type, ws.xn, tokens: rows.count, d: s.vocab, n: h, pool: pool)
-        }
-        return out
+        let h = spec.hidden
+        let x = ws.x.rows(rows, width: h), xn = ws.xn.rows(rows.count, width: h)
+        rmsnorm(xn, x, finalNorm, eps: spec.eps)
+        return gemm(lmHead, xn, pool: pool)
     }
 
     /// x ← layers(x) for `tokens` at positions `position ..< position + n`.
     private func runBatch(_ tokens: ArraySlice<Int>) throws {
-        let h = spec.hidden
-        for (t, tok) in tokens.enumerated() { embed.row(tok, into: ws.x + t * h) }
+        let x = ws.x.rows(tokens.count, width: spec.hidden)
+        for (t, tok) in tokens.enumerated() { embed.row(tok, into: x.row(t)) }
         for l in layers.indices { try layer(l, tokens: tokens.count, at: position) }
         position += tokens.count
         stats.tokens += tokens.count
@@ -250,137 +233,121 @@ public final class DecoderModel {
     /// wait in a span buffer between layers, and each layer sees the batches in order, so causal attention finds
     /// the earlier batches' keys and values of that layer in the cache. Leaves the last batch's states in `ws.x`.
     private func runSpan(_ tokens: ArraySlice<Int>) throws {
-        let h = spec.hidden, c = ws.capacity, m = tokens.count
-        let states = UnsafeMutablePointer<Float>.allocate(capacity: m * h)
-        defer { states.deallocate() }
-        for (t, tok) in tokens.enumerated() { embed.row(tok, into: states + t * h) }
-        let batches = stride(from: 0, to: m, by: c).map { $0..<min($0 + c, m) }
+        let h = spec.hidden, m = tokens.count
+        let states = FloatBuffer(rows: m, width: h).rows(m, width: h)
+        for (t, tok) in tokens.enumerated() { embed.row(tok, into: states.row(t)) }
+        let batches = stride(from: 0, to: m, by: ws.capacity).map { $0..<min($0 + ws.capacity, m) }
         for l in layers.indices {
             for b in batches {
-                ws.x.update(from: states + b.lowerBound * h, count: b.count * h)
+                let x = ws.x.rows(b.count, width: h)
+                copy(x, from: states.rows(b))
                 try layer(l, tokens: b.count, at: position + b.lowerBound)
-                (states + b.lowerBound * h).update(from: ws.x, count: b.count * h)
+                copy(states.rows(b), from: x)
             }
         }
         position += m
         stats.tokens += m
     }
 
-    /// Layer `l` over the `n` hidden states in `ws.x`, at positions `start ..< start + n`.
+    /// Layer `l` over the `n` hidden states in `ws.x`, at positions `start ..< start + n`:
+    ///
+    ///     y = n1(x);  q = RoPE(W_q y + b_q), k = RoPE(W_k y + b_k), v = W_v y + b_v    (optional q/k norms, clip)
+    ///     x = x + W_o · Attn(q, K, V) + b_o                                             (K, V: the cache, with k, v)
+    ///     y = n2(x);  x = x + MoE(y)  or  x + MLP(y)
     private func layer(_ l: Int, tokens n: Int, at start: Int) throws {
         let s = spec, h = s.hidden, L = layers[l]
         let qd = s.heads * s.headDim, kvd = s.kvHeads * s.headDim
-        // Attention block: h = x + W_o · Attn(...)
-        for t in 0..<n { rmsnorm(ws.xn + t * h, ws.x + t * h, L.attnNorm, n: h, eps: s.eps) }
-        matmul(ws.q, L.wq, ws.xn, n, bias: L.bq)
-        matmul(ws.k, L.wk, ws.xn, n, bias: L.bk)
-        matmul(ws.v, L.wv, ws.xn, n, bias: L.bv)
+        let x = ws.x.rows(n, width: h), y = ws.xn.rows(n, width: h)
+        let q = ws.q.rows(n, width: qd), k = ws.k.rows(n, width: kvd), v = ws.v.rows(n, width: kvd)
+        // Attention block
+        rmsnorm(y, x, L.attnNorm, eps: s.eps)
+        gemm(q, L.wq, y, bias: L.bq, pool: pool)
+        gemm(k, L.wk, y, bias: L.bk, pool: pool)
+        gemm(v, L.wv, y, bias: L.bv, pool: pool)
         switch s.qkNorm {
         case .none: break
         case .perHead:
-            for t in 0..<n {
-                for hd in 0..<s.heads { let p = ws.q + t * qd + hd * s.headDim; rmsnorm(p, p, L.qNorm!, n: s.headDim, eps: s.eps) }
-                for hd in 0..<s.kvHeads { let p = ws.k + t * kvd + hd * s.headDim; rmsnorm(p, p, L.kNorm!, n: s.headDim, eps: s.eps) }
-            }
+            let qh = q.reshaped(width: s.headDim), kh = k.reshaped(width: s.headDim)
+            rmsnorm(qh, qh, L.qNorm!, eps: s.eps)
+            rmsnorm(kh, kh, L.kNorm!, eps: s.eps)
         case .wholeProjection:
-            for t in 0..<n {
-                rmsnorm(ws.q + t * qd, ws.q + t * qd, L.qNorm!, n: qd, eps: s.eps)
-                rmsnorm(ws.k + t * kvd, ws.k + t * kvd, L.kNorm!, n: kvd, eps: s.eps)
-            }
+            rmsnorm(q, q, L.qNorm!, eps: s.eps)
+            rmsnorm(k, k, L.kNorm!, eps: s.eps)
         }
-        if let c = s.clipQKV {
-            for (p, count) in [(ws.q, n * qd), (ws.k, n * kvd), (ws.v, n * kvd)] {
-                for i in 0..<count { p[i] = min(max(p[i], -c), c) }
-            }
-        }
-        for t in 0..<n {
-            rope.apply(ws.q + t * qd, heads: s.heads, position: start + t)
-            rope.apply(ws.k + t * kvd, heads: s.kvHeads, position: start + t)
-        }
-        (cache.keys[l] + start * kvd).update(from: ws.k, count: n * kvd)
-        (cache.values[l] + start * kvd).update(from: ws.v, count: n * kvd)
-        causalAttention(ws.att, ws.q, keys: cache.keys[l], values: cache.values[l], start: start, tokens: n,
+        if let c = s.clipQKV { clamp(q, limit: c); clamp(k, limit: c); clamp(v, limit: c) }
+        rope.apply(q, heads: s.heads, start: start)
+        rope.apply(k, heads: s.kvHeads, start: start)
+        copy(cache.keys[l].rows(start..<(start + n)), from: k)
+        copy(cache.values[l].rows(start..<(start + n)), from: v)
+        let att = ws.att.rows(n, width: qd), o = ws.tmp.rows(n, width: h)
+        causalAttention(att, q, keys: cache.keys[l], values: cache.values[l], start: start,
                         heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, window: s.window[l], pool: pool)
-        matmul(ws.tmp, L.wo, ws.att, n, bias: L.bo)
-        add(ws.x, ws.tmp, n * h)
+        gemm(o, L.wo, att, bias: L.bo, pool: pool)
+        add(x, o)
 
-        // Feed-forward block: x = h + MoE(n2(h)) or MLP(n2(h))
-        for t in 0..<n { rmsnorm(ws.xn + t * h, ws.x + t * h, L.mlpNorm, n: h, eps: s.eps) }
-        ws.mo.update(repeating: 0, count: n * h)
+        // Feed-forward block
+        rmsnorm(y, x, L.mlpNorm, eps: s.eps)
+        let mo = ws.mo.rows(n, width: h)
+        mo.zero()
         if let router = L.router {
-            try moe(layer: l, L, router: router, tokens: n)
+            try moe(layer: l, L, router: router, y: y, into: mo)
         } else if let d = L.dense {
-            swiGLU(ws.mo, gate: d.gate, up: d.up, down: d.down, x: ws.xn, n, accumulate: true)
+            swiGLU(mo, gate: d.gate, up: d.up, down: d.down, x: y, accumulate: true)
         }
-        add(ws.x, ws.mo, n * h)
+        add(x, mo)
     }
 
-    /// Sparse MoE: p = softmax(W_g · y); K = topk(p); mo += Σ_{i∈K} w_i · E_i(y) [+ σ(w_s · y) · E_shared(y)].
-    private func moe(layer l: Int, _ L: DecoderLayer, router: Matrix, tokens n: Int) throws {
-        let s = spec, h = s.hidden, e = s.experts
-        matmul(ws.routerLogits, router, ws.xn, n)
-        for t in 0..<n {
-            ws.probs.advanced(by: t * e).update(from: ws.routerLogits + t * e, count: e)
-            softmax(ws.probs + t * e, n: e)
-            ws.norms[t] = dot(ws.xn + t * h, ws.xn + t * h, n: h).squareRoot()
-        }
-        let output = RouterOutput(tokens: n, experts: e, probabilities: Array(UnsafeBufferPointer(start: ws.probs, count: n * e)),
-                                  inputNorms: Array(UnsafeBufferPointer(start: ws.norms, count: n)))
+    /// Sparse MoE over the rows of `y`: p = softmax(W_g · y); K = topk(p); mo += Σ_{i∈K} w_i · E_i(y)
+    /// [+ σ(w_s · y) · E_shared(y)].
+    private func moe(layer l: Int, _ L: DecoderLayer, router: Matrix, y: Rows, into mo: Rows) throws {
+        let s = spec, n = y.count, e = s.experts
+        let logits = ws.routerLogits.rows(n, width: e), p = ws.probs.rows(n, width: e), norms = ws.norms.rows(n, width: 1)
+        gemm(logits, router, y, pool: pool)
+        copy(p, from: logits)
+        softmax(p)
+        for t in 0..<n { norms[t] = dot(y.row(t), y.row(t)).squareRoot() }
+        let output = RouterOutput(tokens: n, experts: e, probabilities: p.array(), inputNorms: norms.array())
         try experts.withLayer(MoELayer(layer: l), router: output, route: { allowed in
             Routing.topK(output, k: s.expertsPerToken, renormalize: s.router.renormalizes, allowed: allowed)
-        }, predict: { predictNextLayers(after: l, tokens: n) }, serve: { i, w, list in
+        }, predict: { predictNextLayers(after: l, y: y) }, serve: { i, w, list in
             guard let gate = w.gate else { throw ModelError.badTensor(name: "expert \(MoELayer(layer: l).expert(i))", reason: "has no gate matrix (not a SwiGLU expert)") }
-            for (j, a) in list.enumerated() { (ws.gx + j * h).update(from: ws.xn + a.token * h, count: h) }
-            swiGLU(ws.dOut, gate: gate, up: w.up, down: w.down, x: ws.gx, list.count, accumulate: false)
-            for (j, a) in list.enumerated() { axpy(ws.mo + a.token * h, a.weight, ws.dOut + j * h, n: h) }
+            let gx = ws.gx.rows(list.count, width: s.hidden), out = ws.dOut.rows(list.count, width: s.hidden)
+            for (j, a) in list.enumerated() { copy(gx.row(j), from: y.row(a.token)) }
+            swiGLU(out, gate: gate, up: w.up, down: w.down, x: gx, accumulate: false)
+            for (j, a) in list.enumerated() { axpy(mo.row(a.token), a.weight, out.row(j)) }
             stats.expertCalls += 1
         })
         if let sh = L.shared {
-            swiGLU(ws.tmp, gate: sh.gate, up: sh.up, down: sh.down, x: ws.xn, n, accumulate: false)
-            matmul(ws.norms, sh.scale, ws.xn, n)
-            for t in 0..<n { axpy(ws.mo + t * h, 1 / (1 + expf(-ws.norms[t])), ws.tmp + t * h, n: h) }
+            let shared = ws.tmp.rows(n, width: s.hidden)
+            swiGLU(shared, gate: sh.gate, up: sh.up, down: sh.down, x: y, accumulate: false)
+            gemm(norms, sh.scale, y, pool: pool)
+            for t in 0..<n { axpy(mo.row(t), 1 / (1 + expf(-norms[t])), shared.row(t)) }
         }
     }
 
-    /// The routers of the next `prefetchDepth` MoE layers applied to this layer's MoE input: their likely
+    /// The routers of the next `prefetchDepth` MoE layers applied to this layer's MoE input `y`: their likely
     /// experts, nearest layer first, for a provider that loads them while this layer computes. The hidden state
     /// changes little from one layer to the next, which is what makes this prediction useful.
-    private func predictNextLayers(after l: Int, tokens n: Int) -> [MoELayerPrediction] {
-        let e = spec.experts
+    private func predictNextLayers(after l: Int, y: Rows) -> [MoELayerPrediction] {
         var out: [MoELayerPrediction] = []
         for next in (l + 1..<spec.layers).lazy.filter(spec.isMoE).prefix(prefetchDepth) {
             guard let router = layers[next].router else { continue }
             // This layer's router logits are no longer needed once its tokens are assigned: reuse their buffer.
-            matmul(ws.routerLogits, router, ws.xn, n)
+            let logits = ws.routerLogits.rows(y.count, width: spec.experts)
+            gemm(logits, router, y, pool: pool)
             var wanted = Set<Int>()
-            for t in 0..<n { for pk in topK(ws.routerLogits + t * e, n: e, k: spec.expertsPerToken) { wanted.insert(pk.index) } }
+            for t in 0..<y.count { for pk in topK(logits.row(t), k: spec.expertsPerToken) { wanted.insert(pk.index) } }
             out.append(MoELayerPrediction(layer: MoELayer(layer: next), experts: wanted.sorted()))
         }
         return out
     }
 
-    /// y[n, d] = x[n, k] · W^T (+ bias)
-    @inline(__always)
-    private func matmul(_ y: UnsafeMutablePointer<Float>, _ w: Matrix, _ x: UnsafePointer<Float>, _ n: Int, bias: [Float]? = nil) {
-        if let bias {
-            bias.withUnsafeBufferPointer { b in
-                gemm(y, w.base, w.type, x, tokens: n, d: w.rows, n: w.cols, bias: b.baseAddress, pool: pool)
-            }
-        } else {
-            gemm(y, w.base, w.type, x, tokens: n, d: w.rows, n: w.cols, pool: pool)
-        }
-    }
-
-    /// out (+)= down · (silu(gate · x) ⊙ up · x) for n rows of x.
-    private func swiGLU(_ out: UnsafeMutablePointer<Float>, gate: Matrix, up: Matrix, down: Matrix, x: UnsafePointer<Float>, _ n: Int, accumulate: Bool) {
-        let inter = gate.rows
-        matmul(ws.g, gate, x, n)
-        matmul(ws.u, up, x, n)
-        siluMul(ws.g, ws.g, ws.u, n: n * inter)
-        gemm(out, down.base, down.type, ws.g, tokens: n, d: down.rows, n: down.cols, accumulate: accumulate, pool: pool)
-    }
-
-    private func add(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ count: Int) {
-        axpy(y, 1, x, n: count)
+    /// out (+)= down · (silu(gate · x) ⊙ up · x) for the rows of x.
+    private func swiGLU(_ out: Rows, gate: Matrix, up: Matrix, down: Matrix, x: Rows, accumulate: Bool) {
+        let g = ws.g.rows(x.count, width: gate.rows), u = ws.u.rows(x.count, width: up.rows)
+        gemm(g, gate, x, pool: pool)
+        gemm(u, up, x, pool: pool)
+        siluMul(g, g, u)
+        gemm(out, down, g, accumulate: accumulate, pool: pool)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import SwapMoECore
+import SwapMoEKernels
 
 /// Perplexity over a token stream cut into consecutive windows of `context` tokens, each run from position 0:
 /// the mean next-token negative log-likelihood over every predicted token (context - 1 per full window).
@@ -14,17 +15,14 @@ public struct PerplexityResult: Sendable {
 
 extension DecoderModel {
     /// Negative log-likelihood of `target` under `logits` (one row), computed with a stable log-sum-exp.
-    static func nll(_ logits: UnsafeBufferPointer<Float>, target: Int) -> Double {
-        var m = -Float.infinity
-        for v in logits { m = max(m, v) }
-        var s = 0.0
-        for v in logits { s += Double(expf(v - m)) }
-        return Double(m) + log(s) - Double(logits[target])
+    static func nll(_ logits: ArraySlice<Float>, target: Int) -> Double {
+        logSumExp(logits) - Double(logits[logits.startIndex + target])
     }
 
-    /// `onRow` sees every predicted position's logits, in order (for saving or comparing distributions).
-    public func perplexity(_ ids: [Int], context: Int, onWindow: ((Int, Int) -> Void)? = nil,
-                           onRow: ((UnsafeBufferPointer<Float>) throws -> Void)? = nil) throws -> PerplexityResult {
+    /// `onRow` sees every predicted position's logits, in order (for saving or comparing distributions), as the
+    /// `FloatRowView` it asks for: an `ArraySlice<Float>`, or a buffer pointer for code that writes rows out.
+    public func perplexity<Row: FloatRowView>(_ ids: [Int], context: Int, onWindow: ((Int, Int) -> Void)? = nil,
+                                              onRow: ((Row) throws -> Void)?) throws -> PerplexityResult {
         let start = monotonicSeconds()
         var total = 0.0, predicted = 0, windows = 0
         var w = 0
@@ -38,12 +36,10 @@ extension DecoderModel {
             while i < window.count - 1 {
                 let n = min(ws.capacity, window.count - 1 - i)
                 let logits = try forward(Array(window[i..<(i + n)]), logits: .all)
-                try logits.withUnsafeBufferPointer { lp in
-                    for j in 0..<n {
-                        let row = UnsafeBufferPointer(rebasing: lp[(j * spec.vocab)..<((j + 1) * spec.vocab)])
-                        total += DecoderModel.nll(row, target: window[i + j + 1])
-                        try onRow?(row)
-                    }
+                for j in 0..<n {
+                    let row = logits[(j * spec.vocab)..<((j + 1) * spec.vocab)]
+                    total += DecoderModel.nll(row, target: window[i + j + 1])
+                    if let onRow { try Row.withView(of: row, onRow) }
                 }
                 predicted += n
                 i += n
@@ -54,6 +50,11 @@ extension DecoderModel {
         }
         return PerplexityResult(meanNLL: predicted > 0 ? total / Double(predicted) : .nan, tokens: ids.count, windows: windows,
                                 predicted: predicted, seconds: monotonicSeconds() - start)
+    }
+
+    /// `perplexity` without looking at the rows.
+    public func perplexity(_ ids: [Int], context: Int, onWindow: ((Int, Int) -> Void)? = nil) throws -> PerplexityResult {
+        try perplexity(ids, context: context, onWindow: onWindow, onRow: nil as ((ArraySlice<Float>) throws -> Void)?)
     }
 }
 
@@ -69,21 +70,20 @@ public struct DistributionComparison: Sendable {
     public var meanKL: Double { positions > 0 ? klSum / Double(positions) : .nan }
     public var top1Agreement: Double { positions > 0 ? Double(top1Agree) / Double(positions) : .nan }
 
-    static func logSoftmax(_ x: UnsafeBufferPointer<Float>) -> [Double] {
-        var m = -Float.infinity
-        for v in x { m = max(m, v) }
-        var s = 0.0
-        for v in x { s += Double(expf(v - m)) }
-        let lse = Double(m) + log(s)
+    static func logSoftmax(_ x: [Float]) -> [Double] {
+        let lse = logSumExp(x[...])
         return x.map { Double($0) - lse }
     }
 
-    public mutating func add(reference: UnsafeBufferPointer<Float>, this: UnsafeBufferPointer<Float>) {
-        let p = DistributionComparison.logSoftmax(reference), q = DistributionComparison.logSoftmax(this)
+    /// Adds one position: `reference` and `this` are its logits under the reference model and this one (any
+    /// float collection: arrays, slices, buffer pointers).
+    public mutating func add<R: Collection<Float>, T: Collection<Float>>(reference: R, this: T) {
+        let r = Array(reference), t = Array(this)
+        let p = DistributionComparison.logSoftmax(r), q = DistributionComparison.logSoftmax(t)
         var kl = 0.0
         for i in p.indices { kl += exp(p[i]) * (p[i] - q[i]) }
         klSum += kl
-        if Sampler.argmax(Array(reference)) == Sampler.argmax(Array(this)) { top1Agree += 1 }
+        if Sampler.argmax(r) == Sampler.argmax(t) { top1Agree += 1 }
         positions += 1
     }
 }

@@ -18,10 +18,10 @@ public struct Seq2SeqStats: Sendable {
 /// relative-bias rows of one call.
 final class Seq2SeqBuffers {
     let capacity: Int
-    private var buffers: [UnsafeMutablePointer<Float>] = []
-    let x, xn, q, k, v, att, tmp, mo, gx, u, dOut, probs, norms: UnsafeMutablePointer<Float>
-    let encoderOut, bias: UnsafeMutablePointer<Float>
-    let crossKeys, crossValues, selfKeys, selfValues: [UnsafeMutablePointer<Float>]
+    let x, xn, q, k, v, att, tmp, mo, gx, u, dOut, probs, norms: FloatBuffer
+    let encoderOut, bias: FloatBuffer
+    /// Per decoder block, `[maxSource, inner]` (cross) and `[maxTarget, inner]` (self) rows.
+    let crossKeys, crossValues, selfKeys, selfValues: [Rows]
 
     /// Float counts of every buffer, in the order `init` assigns them: the one statement of the size, used to
     /// allocate and by the planner (`Seq2SeqModel.runtimeBytes`).
@@ -36,23 +36,16 @@ final class Seq2SeqBuffers {
 
     init(_ c: SwitchTransformersConfig, capacity: Int, maxSource: Int, maxTarget: Int) {
         self.capacity = capacity
-        let all = Seq2SeqBuffers.sizes(c, capacity: capacity, maxSource: maxSource, maxTarget: maxTarget).map { n in
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
-            p.initialize(repeating: 0, count: n)
-            return p
-        }
+        let all = Seq2SeqBuffers.sizes(c, capacity: capacity, maxSource: maxSource, maxTarget: maxTarget).map { FloatBuffer(count: $0) }
         (x, xn, q, k, v, att, tmp, mo, gx, u, dOut, probs, norms) =
             (all[0], all[1], all[2], all[3], all[4], all[5], all[6], all[7], all[8], all[9], all[10], all[11], all[12])
         (encoderOut, bias) = (all[13], all[14])
-        let L = c.decoderLayers
-        crossKeys = Array(all[15..<(15 + L)])
-        crossValues = Array(all[(15 + L)..<(15 + 2 * L)])
-        selfKeys = Array(all[(15 + 2 * L)..<(15 + 3 * L)])
-        selfValues = Array(all[(15 + 3 * L)..<(15 + 4 * L)])
-        buffers = all
+        let L = c.decoderLayers, inner = c.innerDim
+        crossKeys = all[15..<(15 + L)].map { $0.rows(maxSource, width: inner) }
+        crossValues = all[(15 + L)..<(15 + 2 * L)].map { $0.rows(maxSource, width: inner) }
+        selfKeys = all[(15 + 2 * L)..<(15 + 3 * L)].map { $0.rows(maxTarget, width: inner) }
+        selfValues = all[(15 + 3 * L)..<(15 + 4 * L)].map { $0.rows(maxTarget, width: inner) }
     }
-
-    deinit { for b in buffers { b.deallocate() } }
 }
 
 /// An encoder-decoder Mixture-of-Experts model (Switch Transformers) running from an archive, with the experts
@@ -93,11 +86,8 @@ public final class Seq2SeqModel {
     var load: [[[Int]]]
 
     var c: SwitchTransformersConfig { config }
-    var encoderOut: UnsafeMutablePointer<Float> { ws.encoderOut }
-    var crossKeys: [UnsafeMutablePointer<Float>] { ws.crossKeys }
-    var crossValues: [UnsafeMutablePointer<Float>] { ws.crossValues }
-    var selfKeys: [UnsafeMutablePointer<Float>] { ws.selfKeys }
-    var selfValues: [UnsafeMutablePointer<Float>] { ws.selfValues }
+    /// The encoder output of the current input's `s` tokens, `[s, d_model]`.
+    func encoderOut(_ s: Int) -> Rows { ws.encoderOut.rows(s, width: c.dModel) }
 
     /// Decoder tokens run through the layers at once (longer `decode` calls are cut into batches of this size;
     /// expert capacity still counts over the whole call).
@@ -153,21 +143,23 @@ public final class Seq2SeqModel {
         sourceLength = 0
         position = 0
         for l in load[0].indices { for i in load[0][l].indices { load[0][l][i] = 0 } }
-        for (t, tok) in ids.enumerated() { encoder.embed.row(tok, into: ws.x + t * h) }
+        let x = ws.x.rows(s, width: h)
+        for (t, tok) in ids.enumerated() { encoder.embed.row(tok, into: x.row(t)) }
         // Offsets key - query span -(s - 1) ... s - 1.
-        let from = -(s - 1), width = 2 * s - 1
-        encoder.biasByOffset(ws.bias, from: from, width: width, config: c)
+        let from = -(s - 1)
+        let bias = ws.bias.rows(c.numHeads, width: 2 * s - 1)
+        encoder.biasByOffset(bias, from: from, config: c)
         for (l, B) in encoder.blocks.enumerated() {
-            try encoderBlock(l, B, tokens: s, bias: ws.bias, biasFrom: from, biasWidth: width)
+            try encoderBlock(l, B, x, bias: bias, biasFrom: from)
         }
-        norm(encoderOut, ws.x, encoder.finalNorm, s)
+        norm(encoderOut(s), x, encoder.finalNorm)
         prepareCrossAttention(sourceTokens: s)
         sourceLength = s
         stats.encodedTokens += s
     }
 
     /// The encoder output of the current input (after the final norm), `[sourceLength, d_model]` row-major.
-    public var encoderOutput: [Float] { Array(UnsafeBufferPointer(start: encoderOut, count: sourceLength * c.dModel)) }
+    public var encoderOutput: [Float] { encoderOut(sourceLength).array() }
 
     /// Forgets the decoded tokens: the next `decode` starts at position 0 (the encoder output stays).
     public func resetDecoder() { position = 0 }
@@ -188,12 +180,14 @@ public final class Seq2SeqModel {
         var i = 0
         while i < tokens.count {
             let n = min(decodeBatch, tokens.count - i), start = position
-            for t in 0..<n { decoder.embed.row(tokens[i + t], into: ws.x + t * h) }
+            let y = ws.x.rows(n, width: h)
+            for t in 0..<n { decoder.embed.row(tokens[i + t], into: y.row(t)) }
             // Causal: key - query offsets span -(start + n - 1) ... 0.
-            let from = -(start + n - 1), width = start + n
-            decoder.biasByOffset(ws.bias, from: from, width: width, config: c)
+            let from = -(start + n - 1)
+            let bias = ws.bias.rows(c.numHeads, width: start + n)
+            decoder.biasByOffset(bias, from: from, config: c)
             for (l, B) in decoder.blocks.enumerated() {
-                try decoderBlock(l, B, tokens: n, start: start, bias: ws.bias, biasFrom: from, biasWidth: width)
+                try decoderBlock(l, B, y, start: start, bias: bias, biasFrom: from)
             }
             position += n
             stats.decodedTokens += n
@@ -210,15 +204,10 @@ public final class Seq2SeqModel {
     /// logits = W_lm · (scale · n(y)) for `rows` of the current batch.
     private func computeLogits(rows: Range<Int>) -> [Float] {
         let h = c.dModel
-        var out = [Float](repeating: 0, count: rows.count * c.vocabSize)
-        for (j, r) in rows.enumerated() {
-            rmsnorm(ws.xn + j * h, ws.x + r * h, decoder.finalNorm, n: h, eps: Float(c.layerNormEpsilon))
-            if outputScale != 1 { for i in 0..<h { ws.xn[j * h + i] *= outputScale } }
-        }
-        out.withUnsafeMutableBufferPointer { o in
-            gemm(o.baseAddress!, lmHead.base, lmHead.type, ws.xn, tokens: rows.count, d: c.vocabSize, n: h, pool: pool)
-        }
-        return out
+        let y = ws.x.rows(rows, width: h), yn = ws.xn.rows(rows.count, width: h)
+        norm(yn, y, decoder.finalNorm)
+        if outputScale != 1 { scale(yn, by: outputScale) }
+        return gemm(lmHead, yn, pool: pool)
     }
 
     /// Encodes `input` and decodes up to `maxNewTokens` tokens from the decoder start token, each picked by
@@ -243,27 +232,22 @@ public final class Seq2SeqModel {
     /// Teacher-forced negative log-likelihood of `target` given `input`: the decoder reads the start token
     /// followed by `target` minus its last token (transformers' `shift_right` of labels) in one call, and
     /// every target token is scored. Returns the summed NLL (nats) and the token count; `onRow` sees the logits
-    /// of every target position in order.
-    public func targetNLL(input: [Int], target: [Int], onRow: ((UnsafeBufferPointer<Float>) throws -> Void)? = nil) throws -> (sum: Double, tokens: Int) {
+    /// of every target position in order, as the `FloatRowView` it asks for (see `DecoderModel.perplexity`).
+    public func targetNLL<Row: FloatRowView>(input: [Int], target: [Int], onRow: ((Row) throws -> Void)?) throws -> (sum: Double, tokens: Int) {
         guard !target.isEmpty else { return (0, 0) }
         try encode(input)
         let logits = try decode([c.decoderStartTokenId] + target.dropLast(), logits: .all)
         var total = 0.0
-        try logits.withUnsafeBufferPointer { lp in
-            for (j, t) in target.enumerated() {
-                let row = UnsafeBufferPointer(rebasing: lp[(j * c.vocabSize)..<((j + 1) * c.vocabSize)])
-                total += DecoderModel.nll(row, target: t)
-                try onRow?(row)
-            }
+        for (j, t) in target.enumerated() {
+            let row = logits[(j * c.vocabSize)..<((j + 1) * c.vocabSize)]
+            total += DecoderModel.nll(row, target: t)
+            if let onRow { try Row.withView(of: row, onRow) }
         }
         return (total, target.count)
     }
 
-    /// y[n, d] = x[n, k] · W^T
-    @inline(__always)
-    func matmul(_ y: UnsafeMutablePointer<Float>, _ w: Matrix, _ x: UnsafePointer<Float>, _ n: Int) {
-        gemm(y, w.base, w.type, x, tokens: n, d: w.rows, n: w.cols, pool: pool)
+    /// `targetNLL` without looking at the rows.
+    public func targetNLL(input: [Int], target: [Int]) throws -> (sum: Double, tokens: Int) {
+        try targetNLL(input: input, target: target, onRow: nil as ((ArraySlice<Float>) throws -> Void)?)
     }
-
-    func add(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ count: Int) { axpy(y, 1, x, n: count) }
 }

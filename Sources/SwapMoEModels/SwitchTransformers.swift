@@ -256,9 +256,10 @@ struct SwitchStack {
         finalNorm = try w.vector("\(name).final_layer_norm.weight", count: d)
     }
 
-    /// Per head, the bias for every key-minus-query offset `from ..< from + width`, into `out[h * width + i]`.
-    func biasByOffset(_ out: UnsafeMutablePointer<Float>, from: Int, width: Int, config c: SwitchTransformersConfig) {
-        let heads = c.numHeads
+    /// Per head h, the bias for every key-minus-query offset `from ..< from + out.width`, into row h of `out`.
+    func biasByOffset(_ out: Rows, from: Int, config c: SwitchTransformersConfig) {
+        let heads = c.numHeads, width = out.width
+        precondition(out.count == heads, "one bias row per head")
         for i in 0..<width {
             let bucket = relativePositionBucket(from + i, bidirectional: name == .encoder, buckets: c.relativeAttentionNumBuckets,
                                                 maxDistance: c.relativeAttentionMaxDistance)
@@ -270,67 +271,75 @@ struct SwitchStack {
 // MARK: - Forward pass
 
 extension Seq2SeqModel {
-    /// Encoder block l over all `n` source tokens in `ws.x`:
+    /// Encoder block l over all the source tokens' states `x`:
     ///     x = x + W_o · Attn(W_q n(x), W_k n(x), W_v n(x), bias = B_enc)     (bidirectional, unscaled)
     ///     x = x + FF_l(n(x))
-    func encoderBlock(_ l: Int, _ B: SwitchBlock, tokens n: Int, bias: UnsafePointer<Float>, biasFrom: Int, biasWidth: Int) throws {
-        let A = B.selfAttention
-        norm(ws.xn, ws.x, A.norm, n)
-        matmul(ws.q, A.q, ws.xn, n)
-        matmul(ws.k, A.k, ws.xn, n)
-        matmul(ws.v, A.v, ws.xn, n)
-        relativeAttention(ws.att, ws.q, keys: ws.k, values: ws.v, keyCount: n, start: 0, tokens: n, heads: c.numHeads, headDim: c.dKV,
-                          causal: false, bias: bias, biasStride: biasWidth, biasFrom: biasFrom, pool: pool)
-        matmul(ws.tmp, A.o, ws.att, n)
-        add(ws.x, ws.tmp, n * c.dModel)
-        try feedForward(encoder, l, B, tokens: n)
+    func encoderBlock(_ l: Int, _ B: SwitchBlock, _ x: Rows, bias: Rows, biasFrom: Int) throws {
+        let n = x.count, inner = c.innerDim, A = B.selfAttention
+        let xn = ws.xn.rows(n, width: c.dModel)
+        let q = ws.q.rows(n, width: inner), k = ws.k.rows(n, width: inner), v = ws.v.rows(n, width: inner)
+        let att = ws.att.rows(n, width: inner), o = ws.tmp.rows(n, width: c.dModel)
+        norm(xn, x, A.norm)
+        gemm(q, A.q, xn, pool: pool)
+        gemm(k, A.k, xn, pool: pool)
+        gemm(v, A.v, xn, pool: pool)
+        relativeAttention(att, q, keys: k, values: v, keyCount: n, start: 0, heads: c.numHeads, headDim: c.dKV,
+                          causal: false, bias: bias, biasFrom: biasFrom, pool: pool)
+        gemm(o, A.o, att, pool: pool)
+        add(x, o)
+        try feedForward(encoder, l, B, x)
     }
 
-    /// Decoder block l for `n` target tokens at positions `start ..< start + n`:
+    /// Decoder block l for the states `y` of target positions `start ..< start + y.count`:
     ///     y = y + W_o  · Attn(W_q n(y), W_k n(y), W_v n(y), bias = B_dec)   (causal over the KV cache, unscaled)
     ///     y = y + W_o' · Attn(W_q' n(y), K'_l, V'_l)                          (cross: K', V' from the encoder output, no bias)
     ///     y = y + FF_l(n(y))
-    func decoderBlock(_ l: Int, _ B: SwitchBlock, tokens n: Int, start: Int, bias: UnsafePointer<Float>, biasFrom: Int, biasWidth: Int) throws {
-        let inner = c.innerDim, h = c.dModel
+    func decoderBlock(_ l: Int, _ B: SwitchBlock, _ y: Rows, start: Int, bias: Rows, biasFrom: Int) throws {
+        let n = y.count, inner = c.innerDim
+        let yn = ws.xn.rows(n, width: c.dModel), q = ws.q.rows(n, width: inner)
+        let att = ws.att.rows(n, width: inner), o = ws.tmp.rows(n, width: c.dModel)
+        let keys = ws.selfKeys[l], values = ws.selfValues[l], new = start..<(start + n)
         let A = B.selfAttention
-        norm(ws.xn, ws.x, A.norm, n)
-        matmul(ws.q, A.q, ws.xn, n)
-        matmul(selfKeys[l] + start * inner, A.k, ws.xn, n)
-        matmul(selfValues[l] + start * inner, A.v, ws.xn, n)
-        relativeAttention(ws.att, ws.q, keys: selfKeys[l], values: selfValues[l], keyCount: start + n, start: start, tokens: n,
-                          heads: c.numHeads, headDim: c.dKV, causal: true, bias: bias, biasStride: biasWidth, biasFrom: biasFrom, pool: pool)
-        matmul(ws.tmp, A.o, ws.att, n)
-        add(ws.x, ws.tmp, n * h)
+        norm(yn, y, A.norm)
+        gemm(q, A.q, yn, pool: pool)
+        gemm(keys.rows(new), A.k, yn, pool: pool)
+        gemm(values.rows(new), A.v, yn, pool: pool)
+        relativeAttention(att, q, keys: keys, values: values, keyCount: start + n, start: start,
+                          heads: c.numHeads, headDim: c.dKV, causal: true, bias: bias, biasFrom: biasFrom, pool: pool)
+        gemm(o, A.o, att, pool: pool)
+        add(y, o)
 
         let X = B.crossAttention!
-        norm(ws.xn, ws.x, X.norm, n)
-        matmul(ws.q, X.q, ws.xn, n)
-        relativeAttention(ws.att, ws.q, keys: crossKeys[l], values: crossValues[l], keyCount: sourceLength, start: 0, tokens: n,
+        norm(yn, y, X.norm)
+        gemm(q, X.q, yn, pool: pool)
+        relativeAttention(att, q, keys: ws.crossKeys[l], values: ws.crossValues[l], keyCount: sourceLength, start: 0,
                           heads: c.numHeads, headDim: c.dKV, causal: false, pool: pool)
-        matmul(ws.tmp, X.o, ws.att, n)
-        add(ws.x, ws.tmp, n * h)
-        try feedForward(decoder, l, B, tokens: n)
+        gemm(o, X.o, att, pool: pool)
+        add(y, o)
+        try feedForward(decoder, l, B, y)
     }
 
     /// Cross-attention keys and values of every decoder block, from the encoder output: K'_l = W_k' e, V'_l = W_v' e.
     func prepareCrossAttention(sourceTokens s: Int) {
+        let e = encoderOut(s)
         for (l, B) in decoder.blocks.enumerated() {
             let X = B.crossAttention!
-            matmul(crossKeys[l], X.k, encoderOut, s)
-            matmul(crossValues[l], X.v, encoderOut, s)
+            gemm(ws.crossKeys[l].rows(0..<s), X.k, e, pool: pool)
+            gemm(ws.crossValues[l].rows(0..<s), X.v, e, pool: pool)
         }
     }
 
     /// x = x + FF_l(n(x)): a dense `wo(relu(wi · y))` or the top-1 Switch MoE, y = n(x).
-    func feedForward(_ stack: SwitchStack, _ l: Int, _ B: SwitchBlock, tokens n: Int) throws {
-        let h = c.dModel
-        norm(ws.xn, ws.x, B.ffNorm, n)
+    func feedForward(_ stack: SwitchStack, _ l: Int, _ B: SwitchBlock, _ x: Rows) throws {
+        let y = ws.xn.rows(x.count, width: c.dModel)
+        norm(y, x, B.ffNorm)
         if let router = B.router {
-            ws.mo.update(repeating: 0, count: n * h)
-            try switchMoE(stack, l, router: router, bias: B.routerBias, tokens: n)
-            add(ws.x, ws.mo, n * h)
+            let mo = ws.mo.rows(x.count, width: c.dModel)
+            mo.zero()
+            try switchMoE(stack, l, router: router, bias: B.routerBias, y: y, into: mo)
+            add(x, mo)
         } else if let d = B.dense {
-            reluMLP(ws.x, wi: d.wi, wo: d.wo, x: ws.xn, n, accumulate: true)
+            reluMLP(x, wi: d.wi, wo: d.wo, x: y, accumulate: true)
         }
     }
 
@@ -338,19 +347,13 @@ extension Seq2SeqModel {
     ///     p = softmax(W_r · y + b_r);  i = argmax p (over the allowed experts);  load_i += 1
     ///     mo = load_i <= expert_capacity ? p_i · E_i(y) : 0
     /// `load` counts tokens per expert over the whole forward call (it persists across batches of one call).
-    func switchMoE(_ stack: SwitchStack, _ l: Int, router: Matrix, bias: [Float]?, tokens n: Int) throws {
-        let h = c.dModel, e = c.numExperts
-        if let bias {
-            bias.withUnsafeBufferPointer { b in gemm(ws.probs, router.base, router.type, ws.xn, tokens: n, d: e, n: h, bias: b.baseAddress, pool: pool) }
-        } else {
-            matmul(ws.probs, router, ws.xn, n)
-        }
-        for t in 0..<n {
-            softmax(ws.probs + t * e, n: e)
-            ws.norms[t] = dot(ws.xn + t * h, ws.xn + t * h, n: h).squareRoot()
-        }
-        let output = RouterOutput(tokens: n, experts: e, probabilities: Array(UnsafeBufferPointer(start: ws.probs, count: n * e)),
-                                  inputNorms: Array(UnsafeBufferPointer(start: ws.norms, count: n)))
+    func switchMoE(_ stack: SwitchStack, _ l: Int, router: Matrix, bias: [Float]?, y: Rows, into mo: Rows) throws {
+        let n = y.count, e = c.numExperts
+        let p = ws.probs.rows(n, width: e), norms = ws.norms.rows(n, width: 1)
+        gemm(p, router, y, bias: bias, pool: pool)
+        softmax(p)
+        for t in 0..<n { norms[t] = dot(y.row(t), y.row(t)).squareRoot() }
+        let output = RouterOutput(tokens: n, experts: e, probabilities: p.array(), inputNorms: norms.array())
         let layer = MoELayer(stack: stack.name, layer: l)
         try experts.withLayer(layer, router: output, route: { allowed in
             var routing = Routing(experts: e)
@@ -365,40 +368,35 @@ extension Seq2SeqModel {
                 }
             }
             return routing
-        }, predict: { prefetchDepth > 0 ? predictNextLayer(stack, after: l, tokens: n) : [] }, serve: { _, w, list in
-            for (j, a) in list.enumerated() { (ws.gx + j * h).update(from: ws.xn + a.token * h, count: h) }
-            reluMLP(ws.dOut, wi: w.up, wo: w.down, x: ws.gx, list.count, accumulate: false)
-            for (j, a) in list.enumerated() { axpy(ws.mo + a.token * h, a.weight, ws.dOut + j * h, n: h) }
+        }, predict: { prefetchDepth > 0 ? predictNextLayer(stack, after: l, y: y) : [] }, serve: { _, w, list in
+            let gx = ws.gx.rows(list.count, width: c.dModel), out = ws.dOut.rows(list.count, width: c.dModel)
+            for (j, a) in list.enumerated() { copy(gx.row(j), from: y.row(a.token)) }
+            reluMLP(out, wi: w.up, wo: w.down, x: gx, accumulate: false)
+            for (j, a) in list.enumerated() { axpy(mo.row(a.token), a.weight, out.row(j)) }
             stats.expertCalls += 1
         })
     }
 
-    /// The stack's next sparse block's router applied to this block's MoE input: its top-1 experts, for a
+    /// The stack's next sparse block's router applied to this block's MoE input `y`: its top-1 experts, for a
     /// provider that loads them while this block computes (the hidden state changes little from block to block).
     /// Reuses the router-probability buffer: this block's tokens are already assigned.
-    func predictNextLayer(_ stack: SwitchStack, after l: Int, tokens n: Int) -> [MoELayerPrediction] {
+    func predictNextLayer(_ stack: SwitchStack, after l: Int, y: Rows) -> [MoELayerPrediction] {
         guard let next = stack.moeLayers.first(where: { $0 > l }), let router = stack.blocks[next].router else { return [] }
-        let e = c.numExperts, h = c.dModel
-        if let bias = stack.blocks[next].routerBias {
-            bias.withUnsafeBufferPointer { b in gemm(ws.probs, router.base, router.type, ws.xn, tokens: n, d: e, n: h, bias: b.baseAddress, pool: pool) }
-        } else {
-            matmul(ws.probs, router, ws.xn, n)
-        }
+        let p = ws.probs.rows(y.count, width: c.numExperts)
+        gemm(p, router, y, bias: stack.blocks[next].routerBias, pool: pool)
         var wanted = Set<Int>()
-        for t in 0..<n { if let best = topK(ws.probs + t * e, n: e, k: 1).first { wanted.insert(best.index) } }
+        for t in 0..<y.count { if let best = topK(p.row(t), k: 1).first { wanted.insert(best.index) } }
         return [MoELayerPrediction(layer: MoELayer(stack: stack.name, layer: next), experts: wanted.sorted())]
     }
 
-    /// out (+)= wo · relu(wi · x) for n rows of x.
-    func reluMLP(_ out: UnsafeMutablePointer<Float>, wi: Matrix, wo: Matrix, x: UnsafePointer<Float>, _ n: Int, accumulate: Bool) {
-        matmul(ws.u, wi, x, n)
-        relu(ws.u, n: n * wi.rows)
-        gemm(out, wo.base, wo.type, ws.u, tokens: n, d: wo.rows, n: wo.cols, accumulate: accumulate, pool: pool)
+    /// out (+)= wo · relu(wi · x) for the rows of x.
+    func reluMLP(_ out: Rows, wi: Matrix, wo: Matrix, x: Rows, accumulate: Bool) {
+        let u = ws.u.rows(x.count, width: wi.rows)
+        gemm(u, wi, x, pool: pool)
+        relu(u)
+        gemm(out, wo, u, accumulate: accumulate, pool: pool)
     }
 
-    /// T5 layer norm (RMS, no mean, no bias) of n rows.
-    func norm(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: [Float], _ n: Int) {
-        let h = c.dModel, eps = Float(c.layerNormEpsilon)
-        for t in 0..<n { rmsnorm(out + t * h, x + t * h, w, n: h, eps: eps) }
-    }
+    /// T5 layer norm (RMS, no mean, no bias) of every row.
+    func norm(_ out: Rows, _ x: Rows, _ w: [Float]) { rmsnorm(out, x, w, eps: Float(c.layerNormEpsilon)) }
 }

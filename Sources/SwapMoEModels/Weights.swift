@@ -2,28 +2,6 @@ import SwapMoECore
 import SwapMoEArchive
 import SwapMoEKernels
 
-/// A weight matrix `W[rows, cols]`, row-major as `nn.Linear.weight`, in f32/f16/bf16, living in memory the
-/// caller keeps alive (the archive's mapping or an expert slot).
-public struct Matrix: @unchecked Sendable {
-    // @unchecked Sendable: points at read-only weight memory owned by an Archive or an expert store that
-    // outlives every use; nothing writes through it.
-    public let base: UnsafeRawPointer
-    public let type: WeightType
-    public let rows: Int
-    public let cols: Int
-
-    public init(base: UnsafeRawPointer, type: WeightType, rows: Int, cols: Int) {
-        self.base = base; self.type = type; self.rows = rows; self.cols = cols
-    }
-
-    public var byteCount: Int { rows * cols * type.byteSize }
-
-    /// Row `r` widened to f32 into `out` (used for embedding lookups).
-    public func row(_ r: Int, into out: UnsafeMutablePointer<Float>) {
-        convertToFloat(out, base + r * cols * type.byteSize, type, count: cols)
-    }
-}
-
 extension WeightType {
     init?(_ d: DType) {
         switch d {
@@ -43,13 +21,15 @@ public struct ExpertWeights: Sendable {
     public let up: Matrix
     public let down: Matrix
 
-    /// Views the decoded bytes of an expert block through its layout.
-    public init(block: UnsafeRawPointer, layout: ExpertLayout) throws(ModelError) {
+    /// Views the decoded bytes of an expert block (an expert slot or the archive's mapping, kept alive and
+    /// unchanged by whoever serves the expert) through its layout.
+    public init(block: BorrowedBytes, layout: ExpertLayout) throws(ModelError) {
         func m(_ role: String) throws(ModelError) -> Matrix {
-            guard let t = layout.tensor(role), t.shape.count == 2, let type = WeightType(t.dtype) else {
-                throw .badConfig(family: "archive", reason: "expert layout lacks a 2-D float '\(role)' matrix")
+            guard let t = layout.tensor(role), t.shape.count == 2, let type = WeightType(t.dtype),
+                  let matrix = Matrix(bytes: block, offset: t.offset, type: type, rows: t.shape[0], cols: t.shape[1]) else {
+                throw .badConfig(family: "archive", reason: "expert layout lacks a 2-D float '\(role)' matrix inside its block")
             }
-            return Matrix(base: block + t.offset, type: type, rows: t.shape[0], cols: t.shape[1])
+            return matrix
         }
         if layout.tensor("wi") != nil {
             gate = nil; up = try m("wi"); down = try m("wo")
@@ -86,7 +66,10 @@ final class DenseWeights {
         }
         if let rows, t.shape[0] != rows { throw .badTensor(name: t.name, reason: "has \(t.shape[0]) rows, expected \(rows)") }
         if let cols, t.shape[1] != cols { throw .badTensor(name: t.name, reason: "has \(t.shape[1]) columns, expected \(cols)") }
-        return Matrix(base: try bytes(of: t, inPlace: inPlace), type: type, rows: t.shape[0], cols: t.shape[1])
+        guard let m = Matrix(bytes: try bytes(of: t, inPlace: inPlace), type: type, rows: t.shape[0], cols: t.shape[1]) else {
+            throw .badTensor(name: t.name, reason: "has \(t.length) bytes, too few for \(t.dtype.rawValue) \(t.shape)")
+        }
+        return m
     }
 
     /// The first of `names` the archive has.
@@ -95,15 +78,15 @@ final class DenseWeights {
         throw .missingTensor(names[0])
     }
 
-    private func bytes(of t: DenseTensor, inPlace: Bool) throws(ModelError) -> UnsafeRawPointer {
-        let mapped = archive.withDenseBytes(t) { $0.baseAddress! }
+    private func bytes(of t: DenseTensor, inPlace: Bool) throws(ModelError) -> BorrowedBytes {
+        let mapped = archive.denseBytes(t)
         if t.length == 0 { return mapped }
         if !inPlace {
-            if let copy = copies[t.name] { return UnsafeRawPointer(copy.base) }
+            if let copy = copies[t.name] { return copy.borrowedBytes }
             if let m = try? AnonymousMemory(byteCount: t.length) {
-                do { try archive.readDense(t, into: m.bytes) } catch { throw .corruptArchive(error.description) }
+                do { try archive.readDense(t, into: m) } catch { throw .corruptArchive(error.description) }
                 copies[t.name] = m
-                return UnsafeRawPointer(m.base)
+                return m.borrowedBytes
             }
         }
         // Served from the mapping, so never read through a checked copy: check it once here (a `pread` pass
@@ -130,9 +113,10 @@ final class DenseWeights {
             throw .badTensor(name: t.name, reason: "has shape \(t.shape) of \(t.dtype.rawValue), expected \(count) floats")
         }
         try verifyOnce(t)
-        var out = [Float](repeating: 0, count: count)
-        archive.withDenseBytes(t) { b in out.withUnsafeMutableBufferPointer { convertToFloat($0.baseAddress!, b.baseAddress!, type, count: count) } }
-        return out
+        guard let row = Matrix(bytes: archive.denseBytes(t), type: type, rows: 1, cols: count) else {
+            throw .badTensor(name: t.name, reason: "has \(t.length) bytes, too few for \(count) \(t.dtype.rawValue) values")
+        }
+        return row.row(0)
     }
 
     func vector(_ name: String, count: Int) throws(ModelError) -> [Float] { try vector([name], count: count) }

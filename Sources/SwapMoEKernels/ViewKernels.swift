@@ -1,0 +1,157 @@
+import Foundation
+
+// The kernels over typed views (Views.swift): each checks the shapes of its operands once, then runs the pointer
+// kernel of this module on them, so results are bit-identical to calling that kernel directly. Inlined into the
+// caller (which keeps the checks); the per-element work stays in the -Ounchecked pointer kernels.
+
+/// y[t] = W · x[t] (+ bias) for every row t; with `accumulate`, y[t] += W · x[t] (+ bias).
+@inlinable
+public func gemm(_ y: Rows, _ w: Matrix, _ x: Rows, bias: [Float]? = nil, accumulate: Bool = false, pool: ThreadPool? = nil) {
+    precondition(x.width == w.cols && y.width == w.rows && y.count == x.count,
+                 "gemm: [\(y.count), \(y.width)] = [\(w.rows), \(w.cols)] · [\(x.count), \(x.width)]")
+    if let bias {
+        precondition(bias.count == w.rows, "gemm: \(bias.count) biases for \(w.rows) rows")
+        bias.withUnsafeBufferPointer { b in
+            gemm(y.base, w.base, w.type, x.base, tokens: x.count, d: w.rows, n: w.cols, bias: b.baseAddress, accumulate: accumulate, pool: pool)
+        }
+    } else {
+        gemm(y.base, w.base, w.type, x.base, tokens: x.count, d: w.rows, n: w.cols, accumulate: accumulate, pool: pool)
+    }
+}
+
+/// W · x[t] for every row t, as a new `[x.count, w.rows]` array (logits).
+public func gemm(_ w: Matrix, _ x: Rows, pool: ThreadPool? = nil) -> [Float] {
+    precondition(x.width == w.cols, "gemm: [\(w.rows), \(w.cols)] · [\(x.count), \(x.width)]")
+    var out = [Float](repeating: 0, count: x.count * w.rows)
+    out.withUnsafeMutableBufferPointer { o in
+        if let p = o.baseAddress { gemm(p, w.base, w.type, x.base, tokens: x.count, d: w.rows, n: w.cols, pool: pool) }
+    }
+    return out
+}
+
+/// out[t] = rmsnorm(x[t]) · w for every row t (`out` may be `x`).
+@inlinable
+public func rmsnorm(_ out: Rows, _ x: Rows, _ w: [Float], eps: Float) {
+    precondition(out.count == x.count && out.width == x.width && w.count == x.width,
+                 "rmsnorm: [\(out.count), \(out.width)] from [\(x.count), \(x.width)] with \(w.count) weights")
+    let n = x.width, o = out.base, xs = x.base
+    w.withUnsafeBufferPointer { wp in
+        for t in 0..<x.count { rmsnorm(o + t * n, xs + t * n, wp.baseAddress!, n: n, eps: eps) }
+    }
+}
+
+/// Softmax of every row, in place.
+@inlinable
+public func softmax(_ x: Rows) {
+    let n = x.width, p = x.base
+    for t in 0..<x.count { softmax(p + t * n, n: n) }
+}
+
+/// y += a · x, elementwise over views of one shape.
+@inlinable
+public func axpy(_ y: Rows, _ a: Float, _ x: Rows) {
+    precondition(y.count == x.count && y.width == x.width, "axpy: [\(y.count), \(y.width)] += a · [\(x.count), \(x.width)]")
+    axpy(y.base, a, x.base, n: x.elementCount)
+}
+
+/// y += x, elementwise over views of one shape.
+@inlinable
+public func add(_ y: Rows, _ x: Rows) { axpy(y, 1, x) }
+
+/// a · b over all the floats of two views of one shape.
+@inlinable
+public func dot(_ a: Rows, _ b: Rows) -> Float {
+    precondition(a.count == b.count && a.width == b.width, "dot: [\(a.count), \(a.width)] · [\(b.count), \(b.width)]")
+    return dot(a.base, b.base, n: a.elementCount)
+}
+
+/// out = silu(gate) ⊙ up, elementwise over views of one shape (`out` may be `gate` or `up`).
+@inlinable
+public func siluMul(_ out: Rows, _ gate: Rows, _ up: Rows) {
+    precondition(out.count == gate.count && out.width == gate.width && up.count == gate.count && up.width == gate.width,
+                 "siluMul: views of different shapes")
+    siluMul(out.base, gate.base, up.base, n: gate.elementCount)
+}
+
+/// x = max(x, 0), in place.
+@inlinable
+public func relu(_ x: Rows) { relu(x.base, n: x.elementCount) }
+
+/// x = min(max(x, -limit), limit), in place.
+@inlinable
+public func clamp(_ x: Rows, limit: Float) { clamp(x.base, n: x.elementCount, lower: -limit, upper: limit) }
+
+/// x *= a, in place.
+@inlinable
+public func scale(_ x: Rows, by a: Float) { scale(x.base, a, n: x.elementCount) }
+
+/// dst = src, for views of one shape.
+@inlinable
+public func copy(_ dst: Rows, from src: Rows) {
+    precondition(dst.count == src.count && dst.width == src.width, "copy: [\(dst.count), \(dst.width)] = [\(src.count), \(src.width)]")
+    dst.base.update(from: src.base, count: src.elementCount)
+}
+
+/// The k largest floats of a view as (index, value), largest first (see the pointer `topK`).
+@inlinable
+public func topK(_ values: Rows, k: Int) -> [(index: Int, value: Float)] { topK(values.base, n: values.elementCount, k: k) }
+
+extension RoPE {
+    /// Rotates every row of `x` (`heads` heads of `headDim`), row t at position `start + t`.
+    @inlinable
+    public func apply(_ x: Rows, heads: Int, start: Int) {
+        precondition(x.width == heads * headDim, "RoPE: rows of \(x.width) floats are not \(heads) heads of \(headDim)")
+        let n = x.width, p = x.base
+        for t in 0..<x.count { apply(p + t * n, heads: heads, position: start + t) }
+    }
+}
+
+/// Causal grouped-query attention of the `q.count` queries at positions `start ..< start + q.count` over a cache
+/// whose rows (one per position, `kvHeads * headDim` wide) already hold positions `0 ..< start + q.count`
+/// (see the pointer `causalAttention`).
+@inlinable
+public func causalAttention(_ out: Rows, _ q: Rows, keys: Rows, values: Rows, start: Int, heads: Int, kvHeads: Int,
+                            headDim: Int, window: Int? = nil, pool: ThreadPool? = nil) {
+    precondition(q.width == heads * headDim && out.count == q.count && out.width == q.width, "attention: query and output shapes")
+    precondition(keys.width == kvHeads * headDim && values.width == keys.width, "attention: key and value rows")
+    precondition(start >= 0 && keys.count >= start + q.count && values.count >= start + q.count, "attention: the cache lacks positions")
+    causalAttention(out.base, q.base, keys: keys.base, values: values.base, start: start, tokens: q.count, heads: heads,
+                    kvHeads: kvHeads, headDim: headDim, window: window, pool: pool)
+}
+
+/// T5 attention of the `q.count` queries at positions `start ...` over the first `keyCount` rows of `keys` and
+/// `values`, with per head a row of `bias` (`bias.count == heads`) holding offsets `biasFrom ...` (see the
+/// pointer `relativeAttention`).
+@inlinable
+public func relativeAttention(_ out: Rows, _ q: Rows, keys: Rows, values: Rows, keyCount: Int, start: Int, heads: Int,
+                              headDim: Int, causal: Bool, bias: Rows? = nil, biasFrom: Int = 0, pool: ThreadPool? = nil) {
+    precondition(q.width == heads * headDim && out.count == q.count && out.width == q.width, "attention: query and output shapes")
+    precondition(keys.width == q.width && values.width == q.width, "attention: key and value rows")
+    precondition(keyCount >= 0 && keys.count >= keyCount && values.count >= keyCount, "attention: fewer keys than keyCount")
+    if let bias {
+        precondition(bias.count == heads, "attention: \(bias.count) bias rows for \(heads) heads")
+        if q.count > 0 && keyCount > 0 {
+            // The offsets used (key position - query position) run from key 0 of the last query up to the last
+            // key the first query sees.
+            let lowest = -(start + q.count - 1), highest = causal ? min(keyCount - 1 - start, 0) : keyCount - 1 - start
+            precondition(biasFrom <= lowest && highest - biasFrom < bias.width, "attention: the bias rows miss offsets")
+        }
+        relativeAttention(out.base, q.base, keys: keys.base, values: values.base, keyCount: keyCount, start: start, tokens: q.count,
+                          heads: heads, headDim: headDim, causal: causal, bias: bias.base, biasStride: bias.width,
+                          biasFrom: biasFrom, pool: pool)
+    } else {
+        relativeAttention(out.base, q.base, keys: keys.base, values: values.base, keyCount: keyCount, start: start, tokens: q.count,
+                          heads: heads, headDim: headDim, causal: causal, pool: pool)
+    }
+}
+
+/// log Σ exp(x), computed stably (max first, then a Double sum of exp(x - max)).
+public func logSumExp(_ x: ArraySlice<Float>) -> Double {
+    x.withUnsafeBufferPointer { b in
+        var m = -Float.infinity
+        for v in b { m = max(m, v) }
+        var s = 0.0
+        for v in b { s += Double(expf(v - m)) }
+        return Double(m) + log(s)
+    }
+}
