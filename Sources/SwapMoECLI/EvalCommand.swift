@@ -134,14 +134,14 @@ final class LogitsSink {
         refRow = [Float](repeating: 0, count: reader == nil ? 0 : vocab)
     }
 
-    func take(_ row: UnsafeBufferPointer<Float>) throws {
+    func take(_ row: ArraySlice<Float>) throws {
         guard writer != nil || reader != nil else { return }
         let start = monotonicSeconds()
         defer { seconds += monotonicSeconds() - start }
         try writer?.append(row)
         if let reader {
             try reader.read(row: compared.positions, into: &refRow)
-            refRow.withUnsafeBufferPointer { compared.add(reference: $0, this: row) }
+            compared.add(reference: refRow, this: row)
         }
     }
 
@@ -182,8 +182,8 @@ final class LogitsFile {
         return LogitsFile(path: path, vocab: vocab, rows: (try fd.size() - 16) / (4 * vocab), fd: fd)
     }
 
-    func append(_ row: UnsafeBufferPointer<Float>) throws {
-        try fd.pwrite(UnsafeRawPointer(row.baseAddress!), count: 4 * vocab, offset: 16 + written * 4 * vocab)
+    func append(_ row: ArraySlice<Float>) throws {
+        try fd.pwrite(floats: row, offset: 16 + written * 4 * vocab)
         written += 1
     }
 

@@ -141,21 +141,4 @@ public struct Rows {
     public func zero() { base.update(repeating: 0, count: elementCount) }
 }
 
-/// A run of floats a callback can be handed without copying it (a row of logits): `ArraySlice<Float>`, or
-/// `UnsafeBufferPointer<Float>` for a caller that writes rows out through its own pointer-taking code.
-public protocol FloatRowView {
-    /// Calls `body` with `floats` seen as this type.
-    static func withView<R>(of floats: ArraySlice<Float>, _ body: (Self) throws -> R) rethrows -> R
-}
 
-extension ArraySlice: FloatRowView where Element == Float {
-    public static func withView<R>(of floats: ArraySlice<Float>, _ body: (ArraySlice<Float>) throws -> R) rethrows -> R {
-        try body(floats)
-    }
-}
-
-extension UnsafeBufferPointer: FloatRowView where Element == Float {
-    public static func withView<R>(of floats: ArraySlice<Float>, _ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
-        try floats.withUnsafeBufferPointer(body)
-    }
-}

@@ -19,10 +19,9 @@ extension DecoderModel {
         logSumExp(logits) - Double(logits[logits.startIndex + target])
     }
 
-    /// `onRow` sees every predicted position's logits, in order (for saving or comparing distributions), as the
-    /// `FloatRowView` it asks for: an `ArraySlice<Float>`, or a buffer pointer for code that writes rows out.
-    public func perplexity<Row: FloatRowView>(_ ids: [Int], context: Int, onWindow: ((Int, Int) -> Void)? = nil,
-                                              onRow: ((Row) throws -> Void)?) throws -> PerplexityResult {
+    /// `onRow` sees every predicted position's logits, in order (for saving or comparing distributions).
+    public func perplexity(_ ids: [Int], context: Int, onWindow: ((Int, Int) -> Void)? = nil,
+                           onRow: ((ArraySlice<Float>) throws -> Void)? = nil) throws -> PerplexityResult {
         let start = monotonicSeconds()
         var total = 0.0, predicted = 0, windows = 0
         var w = 0
@@ -39,7 +38,7 @@ extension DecoderModel {
                 for j in 0..<n {
                     let row = logits[(j * spec.vocab)..<((j + 1) * spec.vocab)]
                     total += DecoderModel.nll(row, target: window[i + j + 1])
-                    if let onRow { try Row.withView(of: row, onRow) }
+                    try onRow?(row)
                 }
                 predicted += n
                 i += n
@@ -50,11 +49,6 @@ extension DecoderModel {
         }
         return PerplexityResult(meanNLL: predicted > 0 ? total / Double(predicted) : .nan, tokens: ids.count, windows: windows,
                                 predicted: predicted, seconds: monotonicSeconds() - start)
-    }
-
-    /// `perplexity` without looking at the rows.
-    public func perplexity(_ ids: [Int], context: Int, onWindow: ((Int, Int) -> Void)? = nil) throws -> PerplexityResult {
-        try perplexity(ids, context: context, onWindow: onWindow, onRow: nil as ((ArraySlice<Float>) throws -> Void)?)
     }
 }
 

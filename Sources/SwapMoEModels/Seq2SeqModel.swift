@@ -232,8 +232,8 @@ public final class Seq2SeqModel {
     /// Teacher-forced negative log-likelihood of `target` given `input`: the decoder reads the start token
     /// followed by `target` minus its last token (transformers' `shift_right` of labels) in one call, and
     /// every target token is scored. Returns the summed NLL (nats) and the token count; `onRow` sees the logits
-    /// of every target position in order, as the `FloatRowView` it asks for (see `DecoderModel.perplexity`).
-    public func targetNLL<Row: FloatRowView>(input: [Int], target: [Int], onRow: ((Row) throws -> Void)?) throws -> (sum: Double, tokens: Int) {
+    /// of every target position in order.
+    public func targetNLL(input: [Int], target: [Int], onRow: ((ArraySlice<Float>) throws -> Void)? = nil) throws -> (sum: Double, tokens: Int) {
         guard !target.isEmpty else { return (0, 0) }
         try encode(input)
         let logits = try decode([c.decoderStartTokenId] + target.dropLast(), logits: .all)
@@ -241,13 +241,8 @@ public final class Seq2SeqModel {
         for (j, t) in target.enumerated() {
             let row = logits[(j * c.vocabSize)..<((j + 1) * c.vocabSize)]
             total += DecoderModel.nll(row, target: t)
-            if let onRow { try Row.withView(of: row, onRow) }
+            try onRow?(row)
         }
         return (total, target.count)
-    }
-
-    /// `targetNLL` without looking at the rows.
-    public func targetNLL(input: [Int], target: [Int]) throws -> (sum: Double, tokens: Int) {
-        try targetNLL(input: input, target: target, onRow: nil as ((ArraySlice<Float>) throws -> Void)?)
     }
 }

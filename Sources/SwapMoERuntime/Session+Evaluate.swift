@@ -22,7 +22,7 @@ extension Session {
     /// position 0; the mean next-token negative log-likelihood over every predicted token. `onWindow(done, total)`
     /// follows progress; `onRow` sees every predicted position's logits, in order.
     public func perplexity(_ ids: [Int], onWindow: ((Int, Int) -> Void)? = nil,
-                           onRow: ((UnsafeBufferPointer<Float>) throws -> Void)? = nil) throws -> PerplexityResult {
+                           onRow: ((ArraySlice<Float>) throws -> Void)? = nil) throws -> PerplexityResult {
         guard let decoder else { throw SessionError.needsDecoderOnly("perplexity") }
         lock.lock()
         defer { lock.unlock() }
@@ -34,7 +34,7 @@ extension Session {
     /// is over every target token. `onExample(done, total)` follows progress; `onRow` sees every target position's
     /// logits, in order. Throws `SessionError.emptyPrompt` for an input or target that encodes to no tokens.
     public func targetPerplexity(_ pairs: [(input: String, target: String)], onExample: ((Int, Int) -> Void)? = nil,
-                                 onRow: ((UnsafeBufferPointer<Float>) throws -> Void)? = nil) throws -> TargetPerplexity {
+                                 onRow: ((ArraySlice<Float>) throws -> Void)? = nil) throws -> TargetPerplexity {
         guard let model = seq2seq else { throw SessionError.needsEncoderDecoder("targetPerplexity") }
         lock.lock()
         defer { lock.unlock() }

@@ -224,7 +224,7 @@ struct ViewTests {
         #expect(buffer.rows(0, width: 6).array().isEmpty)
     }
 
-    @Test("logSumExp equals the stable Double reference; row views hand the same floats")
+    @Test("logSumExp equals the stable Double reference")
     func logSumExpAndRowViews() {
         var rng = TestRNG(seed: 17)
         for n in [1, 7, 100, 1001] {
@@ -232,9 +232,6 @@ struct ViewTests {
             let m = x.max()!
             let reference = Double(m) + log(x.reduce(0.0) { $0 + Double(expf($1 - m)) })
             #expect(logSumExp(x[...]) == reference)
-            let slice = x[(n / 3)...]
-            #expect(UnsafeBufferPointer<Float>.withView(of: slice) { Array($0) } == Array(slice))
-            #expect(ArraySlice<Float>.withView(of: slice) { $0 } == slice)
         }
     }
 
