@@ -17,6 +17,9 @@ echo "A: $a"; echo "B: $b"; echo "model: $ckpt, $(date -u +%FT%TZ), $(grep -m1 '
 
 packrate() {  # packrate BIN ARGS...: MB/s of input read
     local bin=$1; shift
+    # Remove the previous run's output first: freeing its pages (gigabytes, in /dev/shm) inside the next pack's
+    # run slowed that run by up to 4x, whichever build it was.
+    rm -f "$work/p.swapmoe"; sync
     "$bin" pack "$ckpt" -o "$work/p.swapmoe" "$@" 2>&1 | grep -o '[0-9.]* MB/s' | tail -1 | cut -d' ' -f1
 }
 tok() {  # tok BIN ARGS...: decode tok/s of one bench run
