@@ -26,12 +26,13 @@ import SwapMoEModels
 /// - The decisions (eviction order, what is kept, what to load ahead) are `ExactPolicy`'s, made from the plain
 ///   `ExactState` kept under the lock; this type carries them out.
 ///
-/// Memory: the arena (`slots * Arena.slotSize(for: archive)` bytes, or none for `.mapped`), the loader's
-/// `memoryOverhead`, and bookkeeping of O(slots + experts) small values. `memoryBytes` is the sum of the first
-/// two; `plannedBytes(...)` gives it before construction.
+/// Memory: the `ExpertCache`'s arena (`slots * Arena.slotSize(for: archive)` bytes, or none for `.mapped`) and
+/// loader buffers, and bookkeeping of O(slots + experts) small values. `memoryBytes` is the sum of the first two;
+/// `plannedBytes(...)` gives it before construction.
 ///
-/// Concurrency: one lock (`ConditionLock`, a pthread mutex) guards the slot map, pins and policy data; the loader has its own lock and is only
-/// ever called with this one held or with no lock (never the reverse), so they cannot deadlock. The per-token
+/// Concurrency: the cache's one lock (`ConditionLock`, a pthread mutex) guards the slot map, pins and policy
+/// data; the loader has its own lock and is only ever called with this one held or with no lock (never the
+/// reverse), so they cannot deadlock. The per-token
 /// path (`acquire` hit, `release`) is one lock round-trip plus one loader-lock read, with no actor hop and no
 /// allocation.
 public final class ExactExperts: ExpertProvider, Sendable {
@@ -54,19 +55,21 @@ public final class ExactExperts: ExpertProvider, Sendable {
     }
 
     public let archive: Archive
-    public let loader: ExpertLoader
+    /// The loader that fills the slots.
+    public var loader: ExpertLoader { cache.loader }
     /// The arena, or nil for the mapped backend.
-    public let arena: Arena?
+    public var arena: Arena? { cache.arena }
     public let slotCount: Int
     public let options: Options
     /// Bytes this provider allocated for weights and I/O: the arena plus the loader's staging/scratch buffers.
-    public var memoryBytes: Int { (arena?.byteCount ?? 0) + loader.memoryOverhead }
+    public var memoryBytes: Int { cache.memoryBytes }
 
     private let entryIndex: [ExpertKey: Int]
     /// The decisions: what to evict, keep and load ahead.
     private let policy: ExactPolicy
     private let layouts: [ExpertLayout]
-    private let state: ConditionLock<State>
+    /// The slots, the loader and the one lock over `ExactState`.
+    private let cache: ExpertCache<State>
     private let counters = Counters(count: 8)
     private static let hits = 0, misses = 1, prefetchHits = 2, demandLoads = 3, prefetchLoads = 4
     private static let cancelled = 5, stallNanos = 6, evictions = 7
@@ -84,7 +87,6 @@ public final class ExactExperts: ExpertProvider, Sendable {
         self.archive = archive
         self.options = options
         self.slotCount = slots
-        (arena, loader) = try options.storage.makeLoader(archive: archive, slots: slots, options: options.loader)
         var idx: [ExpertKey: Int] = [:]
         for (i, e) in archive.experts.enumerated() { idx[ExpertKey(stack: e.stack, layer: e.layer, expert: e.expert)] = i }
         entryIndex = idx
@@ -93,13 +95,13 @@ public final class ExactExperts: ExpertProvider, Sendable {
         layouts = archive.experts.map { archive.layout(of: $0) }
         var st = State(slots: slots, experts: archive.experts.count)
         for e in archive.experts { st.kept.passLength[e.stack] = max(st.kept.passLength[e.stack] ?? 0, e.layer + 1) }
-        state = ConditionLock(st)
+        cache = try ExpertCache(archive: archive, slots: slots, storage: options.storage, loader: options.loader, book: st)
     }
 
-    deinit { loader.shutdown() }
+    deinit { cache.shutdown() }
 
     /// Stops the I/O threads. Pending loads fail with `.shutDown`. The arena lives until the provider is freed.
-    public func shutdown() { loader.shutdown() }
+    public func shutdown() { cache.shutdown() }
 
     typealias State = ExactState
 
@@ -138,7 +140,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
         }
         var counted = false
         while true {
-            let step: Step = state.withLock { s in
+            let step: Step = cache.lock.withLock { s in
                 s.frequency[entry] &+= counted ? 0 : 1
                 if let slot = s.slotOf[key] {
                     s.pins[slot] += 1
@@ -192,7 +194,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
             case .full(let generation):
                 if waitStart == nil { waitStart = monotonicSeconds() }
                 loader.waitForChange(since: generation)
-                state.withLock { $0.slotWaiters -= 1 }
+                cache.lock.withLock { $0.slotWaiters -= 1 }
             }
         }
     }
@@ -200,7 +202,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
     public func release(_ key: ExpertKey) { unpin(key) }
 
     private func unpin(_ key: ExpertKey) {
-        let wake: Bool = state.withLock { s in
+        let wake: Bool = cache.lock.withLock { s in
             guard let slot = s.slotOf[key], s.pins[slot] > 0 else {
                 assertionFailure("release(\(key)) without a matching acquire")
                 return false
@@ -214,8 +216,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
     }
 
     private func weights(slot: Int, key: ExpertKey, entry: Int) throws -> ExpertWeights {
-        let layout = layouts[entry]
-        do { return try ExpertWeights(block: BorrowedBytes(start: loader.baseAddress(slot: slot, key: key), count: layout.rawLength), layout: layout) } catch {
+        do { return try cache.weights(slot: slot, key: key, layout: layouts[entry]) } catch {
             unpin(key)
             throw error
         }
@@ -240,10 +241,10 @@ public final class ExactExperts: ExpertProvider, Sendable {
     /// Remembers the experts the layer's last token routes to (`KeptExperts`), and announces the layer's
     /// demand when `expertsPerToken` is set (see the type's documentation).
     func observe(_ layer: MoELayer, _ router: RouterOutput) {
-        state.withLock { s in s.kept.observe(layer, router, k: policy.routedPerToken, at: s.tick) }
+        cache.lock.withLock { s in s.kept.observe(layer, router, k: policy.routedPerToken, at: s.tick) }
         guard let k = options.expertsPerToken, router.tokens > 0 else { return }
         let keys = ExactPolicy.demand(layer, router, k: k)
-        state.withLock { s in s.demand = Set(keys) }
+        cache.lock.withLock { s in s.demand = Set(keys) }
         queueLoads(keys, priority: .demand, mayEvictKept: ExactPolicy.ofCurrentLayer)
     }
 
@@ -264,7 +265,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
     /// queued.
     @discardableResult
     func loadAhead(after layer: MoELayer) -> Int {
-        guard let plan = state.withLock({ s in policy.loadAhead(s, after: layer) }) else { return 0 }
+        guard let plan = cache.lock.withLock({ s in policy.loadAhead(s, after: layer) }) else { return 0 }
         return queueLoads(plan.keys, priority: .background, mayEvictKept: plan.mayEvictKept)
     }
 
@@ -274,7 +275,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
     @discardableResult
     private func queueLoads(_ keys: [ExpertKey], priority: LoadPriority,
                             mayEvictKept: (ExpertKey, Int, KeptExperts) -> Bool) -> Int {
-        state.withLock { s in
+        cache.lock.withLock { s in
             let protected = s.demand.union(keys), kept = s.kept
             var queued = 0
             for key in keys {
@@ -314,17 +315,17 @@ public final class ExactExperts: ExpertProvider, Sendable {
     }
 
     /// The experts mapped to slots (ready or loading), by slot.
-    public var residentKeys: [ExpertKey?] { state.withLock { $0.keyIn } }
+    public var residentKeys: [ExpertKey?] { cache.lock.withLock { $0.keyIn } }
 
     /// The slot currently assigned to `key`, if any.
-    public func slot(of key: ExpertKey) -> Int? { state.withLock { $0.slotOf[key] } }
+    public func slot(of key: ExpertKey) -> Int? { cache.lock.withLock { $0.slotOf[key] } }
 
     /// Pin count of each slot (for tests and diagnostics).
-    public var pinCounts: [Int] { state.withLock { $0.pins } }
+    public var pinCounts: [Int] { cache.lock.withLock { $0.pins } }
 
     /// Whether `key` is resident and ready (acquire would not wait).
     public func isReady(_ key: ExpertKey) -> Bool {
-        state.withLock { s in s.slotOf[key].map { loader.state(of: $0).isReady(key) } ?? false }
+        cache.lock.withLock { s in s.slotOf[key].map { loader.state(of: $0).isReady(key) } ?? false }
     }
 }
 
@@ -334,7 +335,7 @@ extension ExactExperts {
     /// an expert is loading, ready or failed with exactly that expert; a slot holding none is empty.
     /// Returns the violations found (empty when consistent).
     func invariantViolations() -> [String] {
-        state.withLock { s in
+        cache.lock.withLock { s in
             var v: [String] = []
             for (k, slot) in s.slotOf where s.keyIn[slot] != k { v.append("\(k) maps to slot \(slot), which holds \(String(describing: s.keyIn[slot]))") }
             for slot in 0..<slotCount {

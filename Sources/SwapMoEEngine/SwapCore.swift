@@ -68,7 +68,10 @@ final class SwapCore: Sendable {
     static let swaps = 0, rounds = 1, failedSwaps = 2, warmupNanos = 3, routedChoices = 4, routedResident = 5, reclaimed = 6
 
     let archive: Archive
-    let loader: ExpertLoader
+    /// The slots, the loader and the one lock over `State`.
+    let cache: ExpertCache<State>
+    var loader: ExpertLoader { cache.loader }
+    var lock: ConditionLock<State> { cache.lock }
     let importance: ImportanceTracker
     let layers: [Int]
     let layerIndex: [Int: Int]
@@ -79,16 +82,15 @@ final class SwapCore: Sendable {
     let options: SwapExperts.Options
     /// The round's decisions.
     let policy: SwapPolicy
-    let lock: ConditionLock<State>
     let counters = Counters(count: 7)
     /// Layers still waiting for their `.firstRouting` seed: once 0, safe points skip `seed` without locking.
     let unseeded = Atomic<Int>(0)
 
-    init(archive: Archive, loader: ExpertLoader, importance: ImportanceTracker, layers: [Int], experts: Int, norms: [[Double]],
-         options: SwapExperts.Options, slots: Int) {
+    /// Allocates the slots and starts the I/O threads (`ExpertCache`); nothing is loaded until `warmUp`.
+    init(archive: Archive, importance: ImportanceTracker, layers: [Int], experts: Int, norms: [[Double]],
+         options: SwapExperts.Options, slots: Int) throws(EngineError) {
         self.norms = norms
         self.archive = archive
-        self.loader = loader
         self.importance = importance
         self.layers = layers
         self.experts = experts
@@ -98,12 +100,13 @@ final class SwapCore: Sendable {
         layouts = layers.map { archive.layout(of: archive.expert(ExpertKey(stack: options.stack, layer: $0, expert: 0))!) }
         let n = layers.count
         let flags = [[Bool]](repeating: .init(repeating: false, count: experts), count: n)
-        lock = ConditionLock(State(slotOf: .init(repeating: .init(repeating: -1, count: experts), count: n),
-                                   mask: flags, lingering: flags, reclaim: .init(repeating: [], count: n),
-                                   owner: .init(repeating: nil, count: slots), pins: .init(repeating: 0, count: slots),
-                                   spares: [], pending: .init(repeating: [], count: n), incoming: .init(repeating: [], count: n),
-                                   seeds: .init(repeating: nil, count: n), seeding: .init(repeating: false, count: n),
-                                   nextRoundAt: options.swapInterval))
+        let book = State(slotOf: .init(repeating: .init(repeating: -1, count: experts), count: n),
+                         mask: flags, lingering: flags, reclaim: .init(repeating: [], count: n),
+                         owner: .init(repeating: nil, count: slots), pins: .init(repeating: 0, count: slots),
+                         spares: [], pending: .init(repeating: [], count: n), incoming: .init(repeating: [], count: n),
+                         seeds: .init(repeating: nil, count: n), seeding: .init(repeating: false, count: n),
+                         nextRoundAt: options.swapInterval)
+        cache = try ExpertCache(archive: archive, slots: slots, storage: options.storage, loader: options.loader, book: book)
     }
 
     func key(_ li: Int, _ e: Int) -> ExpertKey { ExpertKey(stack: options.stack, layer: layers[li], expert: e) }

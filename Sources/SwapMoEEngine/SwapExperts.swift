@@ -42,6 +42,9 @@ import SwapMoEModels
 /// With `.firstRouting` the same counts per layer are booked in `init` but loaded at each layer's first safe
 /// point, chosen by the routing seen there.
 ///
+/// Mechanism apart from policy: `SwapCore` holds the `ExpertCache` (slots, loader, the one lock over its state),
+/// `SwapPolicy` decides each round from plain values.
+///
 /// Memory (all allocated in init, never grown): the arena of `Σ k_l + spareSlots` slots of
 /// `Arena.slotSize(for:)` bytes (none for `.mapped`), the loader's `memoryOverhead`, the importance tracker's
 /// `memoryBytes`, and O(slots + layers · experts) bookkeeping. `memoryBytes` sums the first three;
@@ -93,8 +96,10 @@ public final class SwapExperts: ExpertProvider, Sendable {
     }
 
     public let archive: Archive
-    public let loader: ExpertLoader
-    public let arena: Arena?
+    /// The loader that fills the slots.
+    public var loader: ExpertLoader { core.loader }
+    /// The arena, or nil for the mapped backend.
+    public var arena: Arena? { core.cache.arena }
     public let importance: ImportanceTracker
     /// The managed MoE layers, ascending.
     public let layers: [Int]
@@ -106,7 +111,7 @@ public final class SwapExperts: ExpertProvider, Sendable {
     public let slotCount: Int
     public let options: Options
     /// Bytes allocated: arena, loader buffers and importance window.
-    public var memoryBytes: Int { (arena?.byteCount ?? 0) + loader.memoryOverhead + importance.memoryBytes }
+    public var memoryBytes: Int { core.cache.memoryBytes + importance.memoryBytes }
 
     let core: SwapCore
     private let swapper: ConditionLock<JoinableThread?>
@@ -165,18 +170,17 @@ public final class SwapExperts: ExpertProvider, Sendable {
         let slots = residents.values.reduce(0, +) + options.spareSlots
         self.slotCount = slots
         importance = try ImportanceTracker(norms: norms, window: options.window)
-        (arena, loader) = try options.storage.makeLoader(archive: archive, slots: slots, options: options.loader)
-        core = SwapCore(archive: archive, loader: loader, importance: importance, layers: layers, experts: e, norms: norms,
-                        options: options, slots: slots)
+        core = try SwapCore(archive: archive, importance: importance, layers: layers, experts: e, norms: norms,
+                            options: options, slots: slots)
         let start = monotonicSeconds()
         do { try core.warmUp(initial) } catch {
-            loader.shutdown()
+            core.cache.shutdown()
             throw error
         }
         core.counters.add(SwapCore.warmupNanos, Int((monotonicSeconds() - start) * 1e9))
         let c = core
         do { swapper = ConditionLock(try JoinableThread(name: "swapmoe-swap", stackSize: 256 << 10) { c.runSwapper() }) } catch {
-            loader.shutdown()
+            core.cache.shutdown()
             throw error
         }
     }
@@ -198,8 +202,7 @@ public final class SwapExperts: ExpertProvider, Sendable {
             throw EngineError.unknownExpert(key)
         }
         let slot = try core.pin(li, key)
-        let layout = core.layouts[li]
-        do { return try ExpertWeights(block: BorrowedBytes(start: loader.baseAddress(slot: slot, key: key), count: layout.rawLength), layout: layout) } catch {
+        do { return try core.cache.weights(slot: slot, key: key, layout: core.layouts[li]) } catch {
             core.unpin(li, key)
             throw error
         }
