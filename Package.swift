@@ -28,8 +28,9 @@ let hostHasAVX512: Bool = {
 let useAVX512 = avx512CPUs.contains(targetCPU) || (targetCPU == "native" && hostHasAVX512)
 /// SwiftPM refuses targets with unsafe flags in a package another package depends on by version. Building with
 /// `SWAPMOE_UNSAFE_FLAGS=0` leaves every flag below out (no `-target-cpu`, no `-Ounchecked`): the libraries then
-/// build as any dependency does, for the compiler's default CPU (SSE2 on x86-64: correct, but the SIMD kernels
-/// run slower; Docs/Architecture.md). The swapmoe command line and its benchmarks keep the flags by default.
+/// build as any dependency does, for the compiler's default CPU: correct, but on x86-64 (SSE2, no FMA) every fused
+/// multiply-add becomes a call to libm's `fmaf` and decode runs ~20x slower (Docs/Benchmarks.md). The swapmoe
+/// command line and its benchmarks keep the flags by default.
 let unsafeFlagsAllowed = ProcessInfo.processInfo.environment["SWAPMOE_UNSAFE_FLAGS"] != "0"
 let cpuTarget: [SwiftSetting] = !unsafeFlagsAllowed ? [] : [
     .unsafeFlags(["-target-cpu", targetCPU], .when(platforms: [.linux])),
