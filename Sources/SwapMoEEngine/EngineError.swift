@@ -47,7 +47,7 @@ public enum EngineError: Error, CustomStringConvertible, Sendable {
         case .shutDown:
             "the swap engine was shut down; create a new provider to continue"
         case .notResident(let k):
-            "\(k) is not resident; SwapExperts serves only the experts in allowedExperts(layer:), route with that mask"
+            "\(k) is not resident; SwapExperts serves only the experts serving the layer; route through withLayer, which masks the router to them"
         case .threadStartFailed(let errno):
             "could not start an engine thread: \(errnoText(errno)); lower the I/O thread count"
         }

@@ -64,7 +64,6 @@ public final class ExactExperts: ExpertProvider, Sendable {
     /// Bytes this provider allocated for weights and I/O: the arena plus the loader's staging/scratch buffers.
     public var memoryBytes: Int { cache.memoryBytes }
 
-    private let entryIndex: [ExpertKey: Int]
     /// The decisions: what to evict, keep and load ahead.
     private let policy: ExactPolicy
     private let layouts: [ExpertLayout]
@@ -89,7 +88,6 @@ public final class ExactExperts: ExpertProvider, Sendable {
         self.slotCount = slots
         var idx: [ExpertKey: Int] = [:]
         for (i, e) in archive.experts.enumerated() { idx[ExpertKey(stack: e.stack, layer: e.layer, expert: e.expert)] = i }
-        entryIndex = idx
         policy = ExactPolicy(eviction: options.policy, lookahead: options.lookahead,
                              routedPerToken: max(1, options.expertsPerToken ?? archive.manifest.model.expertsPerToken), entryIndex: idx)
         layouts = archive.experts.map { archive.layout(of: $0) }
@@ -133,7 +131,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
     // MARK: ExpertProvider
 
     public func acquire(_ key: ExpertKey) throws -> ExpertWeights {
-        guard let entry = entryIndex[key] else { throw EngineError.unknownExpert(key) }
+        guard let entry = policy.entryIndex[key] else { throw EngineError.unknownExpert(key) }
         var waitStart: Double? = nil
         defer {
             if let t = waitStart { counters.add(Self.stallNanos, Int((monotonicSeconds() - t) * 1e9)) }
@@ -279,7 +277,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
             let protected = s.demand.union(keys), kept = s.kept
             var queued = 0
             for key in keys {
-                guard entryIndex[key] != nil, s.slotOf[key] == nil else { continue }
+                guard policy.entryIndex[key] != nil, s.slotOf[key] == nil else { continue }
                 guard let v = takeVictim(&s, worth: { k, steps in
                     ExactPolicy.queuedWorth(k, steps: steps, kept: kept, loading: key, protected: protected, mayEvictKept: mayEvictKept)
                 }) else { break }

@@ -51,7 +51,7 @@ struct ExactPolicy: Sendable {
     let lookahead: Int
     /// Experts each token routes to (the archive's top-k, or the announced count).
     let routedPerToken: Int
-    /// Archive entry of each expert (LFU counts are per entry).
+    /// Archive entry of each expert (LFU counts are per entry; an expert the archive lacks has none).
     let entryIndex: [ExpertKey: Int]
 
     /// Lower is evicted first (among experts of equal `worth`): free slots, then by policy. The last token's

@@ -101,6 +101,7 @@ public final class ImportanceTracker: Sendable {
 
     /// `observe` for a layer's router output (its probabilities and input norms).
     public func observe(layerIndex: Int, router: RouterOutput) {
+        guard router.tokens > 0 else { return }
         router.probabilities.withUnsafeBufferPointer { p in
             router.inputNorms.withUnsafeBufferPointer { n in
                 observe(layerIndex: layerIndex, tokens: router.tokens, inputNorms: n.baseAddress!, probabilities: p.baseAddress!)

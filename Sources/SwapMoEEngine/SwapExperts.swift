@@ -228,9 +228,8 @@ public final class SwapExperts: ExpertProvider, Sendable {
     /// The layer's safe point: accumulates importance, counts tokens (on the first MoE layer) to schedule swap
     /// rounds, applies the layer's finished swaps, and returns the experts serving it (nil for layers this
     /// provider does not manage). The mask stays valid until the layer's next safe point.
-    func allowedExperts(_ layer: MoELayer, router: RouterOutput?) -> [Bool]? {
+    func allowedExperts(_ layer: MoELayer, router: RouterOutput) -> [Bool]? {
         guard layer.stack == options.stack, let li = core.layerIndex[layer.layer] else { return nil }
-        guard let router else { return core.safePoint(li, tokens: 0) }
         if router.experts == expertsPerLayer { importance.observe(layerIndex: li, router: router) }
         let mask = core.safePoint(li, tokens: li == 0 ? router.tokens : 0)
         countResidentRoutes(router, mask: mask)

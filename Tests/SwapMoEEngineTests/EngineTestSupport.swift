@@ -24,6 +24,8 @@ extension ExactExperts {
 }
 
 extension SwapExperts {
-    /// The decoder layer's safe point without new tokens: its mask.
-    func allowedExperts(layer: Int) -> [Bool]? { allowedExperts(MoELayer(layer: layer), router: nil) }
+    /// The decoder layer's safe point for a batch of no tokens: its mask.
+    func allowedExperts(layer: Int) -> [Bool]? {
+        allowedExperts(MoELayer(layer: layer), router: RouterOutput(tokens: 0, experts: expertsPerLayer, probabilities: [], inputNorms: []))
+    }
 }
