@@ -91,7 +91,7 @@ public final class Archive: Sendable {
         for f in manifest.files { try check("file '\(f.name)'", f.offset, f.length) }
         for d in manifest.dense {
             try check("tensor '\(d.name)'", d.offset, d.length)
-            guard Checked.byteCount(shape: d.shape, elementSize: d.dtype.size) == d.length else {
+            guard d.dtype.byteCount(shape: d.shape) == d.length else {
                 throw corrupt("tensor '\(d.name)' of shape \(d.shape) does not hold its \(d.length) bytes")
             }
         }
@@ -101,7 +101,7 @@ public final class Archive: Sendable {
                 guard t.offset >= 0, let end = Checked.sum(t.offset, t.length), t.length >= 0, end <= l.rawLength else {
                     throw corrupt("expert layout tensor '\(t.role)' lies outside its block")
                 }
-                guard Checked.byteCount(shape: t.shape, elementSize: t.dtype.size) == t.length else {
+                guard t.dtype.byteCount(shape: t.shape) == t.length else {
                     throw corrupt("expert layout tensor '\(t.role)' of shape \(t.shape) does not hold its \(t.length) bytes")
                 }
             }

@@ -145,7 +145,7 @@ public struct ExpertLayout: Codable, Sendable, Equatable, Hashable {
         var ts: [Tensor] = []
         for p in parts {
             off = ArchiveFormat.align(off, ArchiveFormat.tensorAlignment)
-            let len = p.shape.reduce(1, *) * p.dtype.size
+            let len = p.dtype.byteCount(shape: p.shape)!
             ts.append(Tensor(role: p.role, dtype: p.dtype, shape: p.shape, offset: off, length: len))
             off += len
         }

@@ -1,20 +1,60 @@
-/// Element types a tensor can be stored as, named as safetensors names them ("BF16", "F32", ...).
-/// The archive manifest uses the same spellings so a reader in another language needs one table.
+/// Element types a tensor can be stored as, named as safetensors names them ("BF16", "F32", ...), and the
+/// quantized block types named as GGUF names them ("Q8_0", "Q4_K", ...). The archive manifest uses the same
+/// spellings so a reader in another language needs one table.
 public enum DType: String, Sendable, Codable, CaseIterable {
     case f64 = "F64", f32 = "F32", f16 = "F16", bf16 = "BF16"
     case f8e4m3 = "F8_E4M3", f8e5m2 = "F8_E5M2"
     case i64 = "I64", i32 = "I32", i16 = "I16", i8 = "I8"
     case u64 = "U64", u32 = "U32", u16 = "U16", u8 = "U8"
     case bool = "BOOL"
+    /// Blocks of weights with shared scales, bit-compatible with GGUF's types of the same name
+    /// (Docs/ArchiveFormat.md, "Quantized blocks"). Blocks run along a matrix row (the last dimension).
+    case q8_0 = "Q8_0", q4_0 = "Q4_0", q4_K = "Q4_K", q5_K = "Q5_K", q6_K = "Q6_K"
 
-    /// Bytes per element.
-    public var size: Int {
+    /// The quantized block types.
+    public static let quantized: [DType] = [.q8_0, .q4_0, .q4_K, .q5_K, .q6_K]
+
+    /// Elements per block: 1 for plain element types, 32 or 256 for quantized ones.
+    public var blockSize: Int {
+        switch self {
+        case .q8_0, .q4_0: 32
+        case .q4_K, .q5_K, .q6_K: 256
+        default: 1
+        }
+    }
+
+    /// Bytes per block (per element for plain types).
+    public var blockBytes: Int {
         switch self {
         case .f64, .i64, .u64: 8
         case .f32, .i32, .u32: 4
         case .f16, .bf16, .i16, .u16: 2
         case .f8e4m3, .f8e5m2, .i8, .u8, .bool: 1
+        case .q8_0: 34      // f16 scale + 32 x i8
+        case .q4_0: 18      // f16 scale + 32 x 4 bits
+        case .q4_K: 144     // f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 256 x 4 bits
+        case .q5_K: 176     // as q4_K + 32 bytes of fifth bits
+        case .q6_K: 210     // 256 x 4 low bits, 256 x 2 high bits, 16 x i8 scales, f16 d
         }
+    }
+
+    /// Bytes per element of a plain type; for a quantized type use `byteCount(shape:)`.
+    public var size: Int {
+        precondition(!isQuantized, "\(rawValue) has no whole-byte element size")
+        return blockBytes
+    }
+
+    public var isQuantized: Bool { blockSize > 1 }
+
+    /// Bits per weight (8.5 for Q8_0, 4.5 for Q4_K, ...).
+    public var bitsPerWeight: Double { Double(blockBytes * 8) / Double(blockSize) }
+
+    /// The bytes of a tensor of `shape`, or nil on a negative extent, on overflow, or (quantized types) when the
+    /// last dimension is not a whole number of blocks.
+    public func byteCount(shape: [Int]) -> Int? {
+        if blockSize == 1 { return Checked.byteCount(shape: shape, elementSize: blockBytes) }
+        guard let last = shape.last, last % blockSize == 0, let elements = Checked.product(shape) else { return nil }
+        return Checked.product([elements / blockSize, blockBytes])
     }
 
     /// The floating-point types the engine computes with (weights may be stored in any of them).

@@ -44,6 +44,10 @@ public func gemm(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type
                  _ x: UnsafePointer<Float>, tokens t: Int, d: Int, n: Int,
                  bias: UnsafePointer<Float>? = nil, accumulate: Bool = false, pool: ThreadPool? = nil) {
     if t <= 0 || d <= 0 { return }
+    if type.isQuantized {
+        gemmQuant(y, w, type, x, tokens: t, d: d, n: n, bias: bias, accumulate: accumulate, pool: pool)
+        return
+    }
     if t == 1 || n < 16 {
         for i in 0..<t {
             gemv(y + i &* d, w, type, x + i &* n, d: d, n: n, bias: bias, accumulate: accumulate, pool: pool)
@@ -77,6 +81,8 @@ public func gemm(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type
         for i in 0..<t { splitEvenOdd(xs + i &* stride, x + i &* n, n: n) }
         gemmDispatch(BF16Rows.self, y, w, UnsafePointer(xs), x, xStride: stride, t: t, d: d, n: n,
                      bias: bias, accumulate: accumulate, pool: pool)
+    case .q8_0, .q4_0, .q4_K, .q5_K, .q6_K:
+        preconditionFailure("quantized weights go through gemmQuant")
     }
 }
 
@@ -148,7 +154,7 @@ func gemmRows<R: GemmRows>(_: R.Type, _ y: UnsafeMutablePointer<Float>, _ w: Uns
                            _ xv: UnsafePointer<Float>, _ x: UnsafePointer<Float>, xStride: Int,
                            t: Int, d: Int, n: Int, rows: Range<Int>,
                            bias: UnsafePointer<Float>?, accumulate: Bool) {
-    let rowBytes = n &* R.type.byteSize
+    let rowBytes = R.type.rowBytes(n)
     let nv = n - n % gemmStep          // vectorised columns; the rest is a scalar tail
     let xb = R.xbOffset(n: n)
     let acc = UnsafeMutablePointer<Float>.allocate(capacity: gemmRowBlock &* t)   // acc[r * t + token]

@@ -98,7 +98,7 @@ func packConvertRange(_ pack: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer
 func gemmPackedRows(_ type: WeightType, _ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer,
                     _ x: UnsafePointer<Float>, t: Int, d: Int, n: Int, rows: Range<Int>,
                     bias: UnsafePointer<Float>?, accumulate: Bool) {
-    let rowBytes = n &* type.byteSize
+    let rowBytes = type.rowBytes(n)
     let nv = n & ~7                        // vectorised columns; the rest is a scalar tail
     let scratch = packScratch()
     let (packRows, packCols) = packShape(tokens: t)

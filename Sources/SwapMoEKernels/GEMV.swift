@@ -31,9 +31,17 @@ public func gemv(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type
         }
         return
     }
-    let rowBytes = n &* type.byteSize
+    let rowBytes = type.rowBytes(n)
     let usePool = pool.flatMap { ($0.threadCount > 1 && d &* rowBytes >= gemvParallelMinBytes && d >= 2 &* gemvRowAlign) ? $0 : nil }
     switch type {
+    case .q8_0, .q4_0, .q4_K, .q5_K, .q6_K:
+        if let pool = usePool {
+            pool.forEachRange(d, alignment: gemvRowAlign, minimum: gemvMinChunkBytes / rowBytes) { rows in
+                gemvQuantRows(y, w, type, x, n: n, rows: rows, bias: bias, accumulate: accumulate)
+            }
+        } else {
+            gemvQuantRows(y, w, type, x, n: n, rows: 0..<d, bias: bias, accumulate: accumulate)
+        }
     case .f32, .f16:
         if let pool = usePool {
             pool.forEachRange(d, alignment: gemvRowAlign, minimum: gemvMinChunkBytes / rowBytes) { rows in
@@ -78,7 +86,7 @@ func splitEvenOdd(_ xs: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, 
 func gemvRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType,
               _ x: UnsafePointer<Float>, _ xs: UnsafePointer<Float>?, n: Int, rows: Range<Int>,
               bias: UnsafePointer<Float>?, accumulate: Bool) {
-    let rowBytes = n &* type.byteSize
+    let rowBytes = type.rowBytes(n)
     for i in rows {
         let row = w + i &* rowBytes
         var r: Float
@@ -86,6 +94,7 @@ func gemvRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: W
         case .f32: r = dotF32(row, x, n: n)
         case .f16: r = dotF16(row, x, n: n)
         case .bf16: r = dotBF16(row, x, xs.unsafelyUnwrapped, n: n)
+        case .q8_0, .q4_0, .q4_K, .q5_K, .q6_K: preconditionFailure("quantized rows go through gemvQuantRows")
         }
         if let bias { r += bias[i] }
         if accumulate { y[i] += r } else { y[i] = r }
@@ -222,10 +231,16 @@ func dotBF16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xs: UnsafePoint
 func gemvReference(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType,
                    _ x: UnsafePointer<Float>, d: Int, n: Int, bias: UnsafePointer<Float>? = nil,
                    accumulate: Bool = false) {
+    var deq = [Float](repeating: 0, count: n)
     for i in 0..<d {
-        let row = w + i * n * type.byteSize
+        let row = w + i * type.rowBytes(n)
         var r: Float = 0
-        for k in 0..<n { r += loadWeight(row, k, type) * x[k] }
+        if type.isQuantized {
+            deq.withUnsafeMutableBufferPointer { dequantizeRow($0.baseAddress!, row, type, count: n) }
+            for k in 0..<n { r += deq[k] * x[k] }
+        } else {
+            for k in 0..<n { r += loadWeight(row, k, type) * x[k] }
+        }
         if let bias { r += bias[i] }
         if accumulate { y[i] += r } else { y[i] = r }
     }

@@ -21,24 +21,26 @@ public struct Matrix: @unchecked Sendable {
         self.base = base; self.type = type; self.rows = rows; self.cols = cols
     }
 
-    /// The matrix stored at byte `offset` of `bytes`; nil unless all of it lies inside them.
+    /// The matrix stored at byte `offset` of `bytes`; nil unless all of it lies inside them (and, quantized,
+    /// unless a row is a whole number of blocks).
     public init?(bytes: BorrowedBytes, offset: Int = 0, type: WeightType, rows: Int, cols: Int) {
-        guard rows >= 0, cols >= 0, offset >= 0, let start = bytes.buffer.baseAddress else { return nil }
-        let (elements, o1) = rows.multipliedReportingOverflow(by: cols)
-        let (length, o2) = elements.multipliedReportingOverflow(by: type.byteSize)
+        guard rows >= 0, cols >= 0, offset >= 0, cols % type.blockSize == 0,
+              let start = bytes.buffer.baseAddress else { return nil }
+        let (blocks, o1) = rows.multipliedReportingOverflow(by: cols / type.blockSize)
+        let (length, o2) = blocks.multipliedReportingOverflow(by: type.blockBytes)
         let (end, o3) = offset.addingReportingOverflow(length)
         guard !o1, !o2, !o3, end <= bytes.count else { return nil }
         self.init(base: start + offset, type: type, rows: rows, cols: cols)
     }
 
-    public var byteCount: Int { rows * cols * type.byteSize }
+    public var byteCount: Int { rows * type.rowBytes(cols) }
 
     /// Row `r` widened to f32 into `out`, one row of `cols` floats (an embedding lookup).
     @inlinable
     public func row(_ r: Int, into out: Rows) {
         precondition(r >= 0 && r < rows, "matrix row \(r) out of 0..<\(rows)")
         precondition(out.count == 1 && out.width == cols, "a matrix row goes into one row of \(cols) floats")
-        convertToFloat(out.base, base + r * cols * type.byteSize, type, count: cols)
+        convertToFloat(out.base, base + r * type.rowBytes(cols), type, count: cols)
     }
 
     /// Row `r` widened to f32.
@@ -46,7 +48,7 @@ public struct Matrix: @unchecked Sendable {
         precondition(r >= 0 && r < rows, "matrix row \(r) out of 0..<\(rows)")
         var out = [Float](repeating: 0, count: cols)
         out.withUnsafeMutableBufferPointer { o in
-            if let p = o.baseAddress { convertToFloat(p, base + r * cols * type.byteSize, type, count: cols) }
+            if let p = o.baseAddress { convertToFloat(p, base + r * type.rowBytes(cols), type, count: cols) }
         }
         return out
     }

@@ -3,8 +3,9 @@ import SwapMoECore
 //
 // Conventions used by every kernel in this module:
 // - Weight matrices are row-major `W[out, in]`, exactly as PyTorch stores `nn.Linear.weight`.
-//   Row `r` starts at byte `r * in * type.byteSize` from the matrix base. Rows may be only
-//   2-byte aligned (f16/bf16 with odd `in`), so every weight load is unaligned.
+//   Row `r` starts at byte `r * type.rowBytes(in)` from the matrix base. Rows may be only
+//   2-byte aligned (f16/bf16 with odd `in`, quantized blocks of 18/34/... bytes), so every weight load is
+//   unaligned. A quantized row is a whole number of blocks (`in % type.blockSize == 0`).
 // - Activations, norms, caches and outputs are Float32.
 // - Shapes are written in comments as in llama2.c: `W (d,n) @ x (n,) -> y (d,)`.
 
@@ -18,29 +19,60 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
     case f16
     /// bfloat16: the top 16 bits of a binary32, stored as raw `UInt16` bits.
     case bf16
+    /// Quantized blocks laid out as GGUF's types of the same name (QuantBlocks.swift, Docs/ArchiveFormat.md).
+    case q8_0, q4_0, q4_K, q5_K, q6_K
 
-    /// Bytes per element.
-    @inlinable public var byteSize: Int { self == .f32 ? 4 : 2 }
+    /// Elements per block (1 for the float types).
+    @inlinable public var blockSize: Int {
+        switch self {
+        case .f32, .f16, .bf16: 1
+        case .q8_0, .q4_0: 32
+        case .q4_K, .q5_K, .q6_K: 256
+        }
+    }
+
+    /// Bytes per block (per element for the float types).
+    @inlinable public var blockBytes: Int {
+        switch self {
+        case .f32: 4
+        case .f16, .bf16: 2
+        case .q8_0: 34
+        case .q4_0: 18
+        case .q4_K: 144
+        case .q5_K: 176
+        case .q6_K: 210
+        }
+    }
+
+    @inlinable public var isQuantized: Bool { blockSize > 1 }
+
+    /// Bytes of one row of `n` elements (`n` a multiple of `blockSize`).
+    @inlinable public func rowBytes(_ n: Int) -> Int { (n / blockSize) &* blockBytes }
 }
 
 // MARK: - Scalar conversions
 
 /// Reads element `i` of a weight row as Float (scalar path; used for tails and references).
+/// Float types only: a quantized element is read through its block (`dequantizeBlock`).
 @inline(__always)
 func loadWeight(_ w: UnsafeRawPointer, _ i: Int, _ type: WeightType) -> Float {
     switch type {
     case .f32: return w.loadUnaligned(fromByteOffset: i &* 4, as: Float.self)
     case .f16: return f16ToFloat(w.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self))
     case .bf16: return bf16ToFloat(w.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self))
+    case .q8_0, .q4_0, .q4_K, .q5_K, .q6_K: preconditionFailure("loadWeight on quantized \(type)")
     }
 }
 
 // MARK: - Row conversion (embedding lookup, dequantised copies)
 
-/// src (n,) of `type` -> dst (n,) Float32. Use for embedding rows: `src = base + token * n * type.byteSize`.
+/// src (n,) of `type` -> dst (n,) Float32. Use for embedding rows: `src = base + token * type.rowBytes(n)`.
 public func convertToFloat(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, _ type: WeightType, count n: Int) {
     var i = 0
     switch type {
+    case .q8_0, .q4_0, .q4_K, .q5_K, .q6_K:
+        dequantizeRow(dst, src, type, count: n)
+        return
     case .f32:
         UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: n &* 4)
         return

@@ -8,6 +8,11 @@ extension WeightType {
         case .f32: self = .f32
         case .f16: self = .f16
         case .bf16: self = .bf16
+        case .q8_0: self = .q8_0
+        case .q4_0: self = .q4_0
+        case .q4_K: self = .q4_K
+        case .q5_K: self = .q5_K
+        case .q6_K: self = .q6_K
         default: return nil
         }
     }
