@@ -46,6 +46,9 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
 
     @inlinable public var isQuantized: Bool { blockSize > 1 }
 
+    /// The element (unquantized) types.
+    public static let floatTypes: [WeightType] = [.f32, .f16, .bf16]
+
     /// Bytes of one row of `n` elements (`n` a multiple of `blockSize`).
     @inlinable public func rowBytes(_ n: Int) -> Int { (n / blockSize) &* blockBytes }
 }

@@ -17,7 +17,7 @@ struct Benchmarks {
     static func f(_ v: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", v) }
 
     static func weights(_ count: Int, _ type: WeightType) -> UnsafeMutableRawPointer {
-        let p = UnsafeMutableRawPointer.allocate(byteCount: count * type.byteSize, alignment: 64)
+        let p = UnsafeMutableRawPointer.allocate(byteCount: count * type.blockBytes, alignment: 64)
         var rng = TestRNG(seed: 42)
         for i in 0..<count {
             let v = Float.random(in: -1...1, using: &rng)
@@ -25,6 +25,7 @@ struct Benchmarks {
             case .f32: p.storeBytes(of: v, toByteOffset: 4 * i, as: Float.self)
             case .f16: p.storeBytes(of: floatToF16(v), toByteOffset: 2 * i, as: UInt16.self)
             case .bf16: p.storeBytes(of: floatToBF16(v), toByteOffset: 2 * i, as: UInt16.self)
+            default: preconditionFailure("float types only")
             }
         }
         return p
@@ -51,7 +52,7 @@ struct Benchmarks {
                 let pool = ThreadPool(threads: threads)
                 gemv(&y, w, type, x, d: d, n: n, pool: pool)
                 let t = Self.best(10) { gemv(&y, w, type, x, d: d, n: n, pool: pool) }
-                print("BENCH gemv \(type) \(d)x\(n) threads=\(threads) \(Self.f(Double(d * n * type.byteSize) / t / 1e9)) GB/s (\(Self.f(t * 1e3, 3)) ms)")
+                print("BENCH gemv \(type) \(d)x\(n) threads=\(threads) \(Self.f(Double(d * n * type.blockBytes) / t / 1e9)) GB/s (\(Self.f(t * 1e3, 3)) ms)")
             }
         }
     }

@@ -26,13 +26,14 @@ final class Weights {
     init(_ values: [Float], _ type: WeightType, misalign: Int = 0) {
         self.type = type
         count = values.count
-        storage = .allocate(byteCount: values.count * type.byteSize + 64, alignment: 64)
+        storage = .allocate(byteCount: values.count * type.blockBytes + 64, alignment: 64)
         base = storage + misalign
         for (i, v) in values.enumerated() {
             switch type {
             case .f32: base.storeBytes(of: v, toByteOffset: 4 * i, as: Float.self)
             case .f16: base.storeBytes(of: floatToF16(v), toByteOffset: 2 * i, as: UInt16.self)
             case .bf16: base.storeBytes(of: floatToBF16(v), toByteOffset: 2 * i, as: UInt16.self)
+            default: preconditionFailure("Weights holds float types; quantized ones come from goldens")
             }
         }
     }

@@ -10,7 +10,7 @@ struct LinearTests {
     ]
 
     @Test("SIMD GEMV matches the scalar reference for every dtype, remainder sizes and thread counts",
-          arguments: WeightType.allCases)
+          arguments: WeightType.floatTypes)
     func gemvMatchesReference(type: WeightType) {
         var rng = TestRNG(seed: 1)
         for (d, n) in Self.sizes {
@@ -32,7 +32,7 @@ struct LinearTests {
         }
     }
 
-    @Test("GEMV bias and accumulate: y = y + (W x + b)", arguments: WeightType.allCases)
+    @Test("GEMV bias and accumulate: y = y + (W x + b)", arguments: WeightType.floatTypes)
     func gemvBiasAccumulate(type: WeightType) {
         var rng = TestRNG(seed: 2)
         let d = 37, n = 161
@@ -52,7 +52,7 @@ struct LinearTests {
     }
 
     @Test("GEMV results are bit-identical for 1, 2 and 3 threads (rows split, never reductions)",
-          arguments: WeightType.allCases)
+          arguments: WeightType.floatTypes)
     func gemvDeterministic(type: WeightType) {
         var rng = TestRNG(seed: 3)
         for (d, n) in [(257, 333), (1000, 96), (130, 4097), (600, 701)] {
@@ -69,7 +69,7 @@ struct LinearTests {
     }
 
     @Test("GEMM matches the scalar reference for every dtype, token/row/column remainders and thread counts",
-          arguments: WeightType.allCases)
+          arguments: WeightType.floatTypes)
     func gemmMatchesReference(type: WeightType) {
         var rng = TestRNG(seed: 4)
         let shapes: [(t: Int, d: Int, n: Int)] = [
@@ -98,7 +98,7 @@ struct LinearTests {
     }
 
     @Test("GEMM matches the scalar reference for t in 1...70 and beyond one token block, with d/n remainders",
-          arguments: WeightType.allCases)
+          arguments: WeightType.floatTypes)
     func gemmTokenSweep(type: WeightType) {
         var rng = TestRNG(seed: 7)
         // d: row-tile remainders (33, 7) and sizes that split over threads (80, 160); n: column tail (33, 1030),
@@ -133,7 +133,7 @@ struct LinearTests {
     func gemmAccumulateAndDeterminism() {
         var rng = TestRNG(seed: 5)
         let t = 6, d = 100, n = 2100
-        for type in WeightType.allCases {
+        for type in WeightType.floatTypes {
             let w = Weights(randomFloats(d * n, &rng), type)
             let x = randomFloats(t * n, &rng), y0 = randomFloats(t * d, &rng)
             var plain = [Float](repeating: 0, count: t * d)
@@ -149,7 +149,7 @@ struct LinearTests {
         }
     }
 
-    @Test("convertToFloat decodes rows exactly, including remainders", arguments: WeightType.allCases)
+    @Test("convertToFloat decodes rows exactly, including remainders", arguments: WeightType.floatTypes)
     func convertRows(type: WeightType) {
         var rng = TestRNG(seed: 6)
         for n in [1, 15, 16, 17, 100] {

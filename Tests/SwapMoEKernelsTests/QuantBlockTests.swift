@@ -1,0 +1,59 @@
+import Foundation
+import SwapMoECore
+import Testing
+@testable import SwapMoEKernels
+
+/// A golden of Tools/make_quant_goldens.py: gguf-py's blocks and their dequantization.
+struct QuantGolden {
+    let type: WeightType
+    let rows: Int, cols: Int, rowBytes: Int
+    /// The weights gguf-py quantized (empty for the K-types, whose blocks are random).
+    let weights: [Float]
+    let blocks: [UInt8]
+    let dequantized: [Float]
+
+    static let types: [(String, WeightType)] = [("Q8_0", .q8_0), ("Q4_0", .q4_0), ("Q4_K", .q4_K), ("Q5_K", .q5_K), ("Q6_K", .q6_K)]
+
+    init(_ name: String, _ type: WeightType) throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/quant/\(name).bin")
+        let data = [UInt8](try Data(contentsOf: url))
+        func u32(_ o: Int) -> Int { Int(data[o]) | Int(data[o + 1]) << 8 | Int(data[o + 2]) << 16 | Int(data[o + 3]) << 24 }
+        func floats(_ o: Int, _ n: Int) -> [Float] { (0..<n).map { Float(bitPattern: UInt32(u32(o + 4 * $0))) } }
+        self.type = type
+        rows = u32(0); cols = u32(4); rowBytes = u32(8)
+        let hasWeights = u32(12) & 1 == 1
+        var o = 16
+        weights = hasWeights ? floats(o, rows * cols) : []
+        o += weights.count * 4
+        blocks = Array(data[o..<(o + rows * rowBytes)])
+        o += blocks.count
+        dequantized = floats(o, rows * cols)
+    }
+}
+
+@Suite("Quantized blocks")
+struct QuantBlockTests {
+    @Test("Sizes match GGUF's block sizes", arguments: QuantGolden.types)
+    func sizes(name: String, type: WeightType) throws {
+        let g = try QuantGolden(name, type)
+        #expect(type.rowBytes(g.cols) == g.rowBytes)
+        #expect(DType(rawValue: name)?.blockBytes == type.blockBytes)
+        #expect(DType(rawValue: name)?.blockSize == type.blockSize)
+    }
+
+    @Test("The scalar dequantizer equals gguf-py's, bit for bit", arguments: QuantGolden.types)
+    func dequantize(name: String, type: WeightType) throws {
+        let g = try QuantGolden(name, type)
+        var out = [Float](repeating: .nan, count: g.rows * g.cols)
+        g.blocks.withUnsafeBytes { b in
+            out.withUnsafeMutableBufferPointer { o in
+                for r in 0..<g.rows {
+                    convertToFloat(o.baseAddress! + r * g.cols, b.baseAddress! + r * g.rowBytes, type, count: g.cols)
+                }
+            }
+        }
+        let bad = (0..<out.count).filter { out[$0].bitPattern != g.dequantized[$0].bitPattern }
+        #expect(bad.isEmpty, "\(name): \(bad.count) elements differ, first at \(bad.first ?? -1): \(bad.first.map { "\(out[$0]) vs \(g.dequantized[$0])" } ?? "")")
+    }
+}
