@@ -34,7 +34,7 @@ public final class Archive: Sendable {
         do { header = try mapping.withBytes(0..<ArchiveFormat.headerSize) { (b) throws(ArchiveHeader.DecodeFailure) in try ArchiveHeader(decoding: b) } }
         catch ArchiveHeader.DecodeFailure.badMagic { throw .notAnArchive(path) }
         catch { throw .corruptHeader(path) }
-        guard header.major == ArchiveFormat.major else {
+        guard (ArchiveFormat.oldestMajor...ArchiveFormat.major).contains(header.major) else {
             throw .unsupportedVersion(path: path, major: Int(header.major), minor: Int(header.minor))
         }
         guard header.fileLength <= UInt64(Int.max), Int(header.fileLength) <= fileSize else {
@@ -50,10 +50,13 @@ public final class Archive: Sendable {
             throw .corruptManifest(path: path, reason: "checksum mismatch")
         }
         do { manifest = try JSONDecoder().decode(Manifest.self, from: manifestData) }
-        catch { throw .corruptManifest(path: path, reason: "not a valid v1 manifest: \(describeDecodingError(error))") }
+        catch { throw .corruptManifest(path: path, reason: "not a valid v\(header.major) manifest: \(describeDecodingError(error))") }
         mapping.release(mOff..<mEnd)
 
         try Archive.validateLayout(manifest, path: path, limit: mOff)
+        guard ArchiveFormat.major(for: manifest) <= header.major else {
+            throw .corruptManifest(path: path, reason: "a version \(header.major) archive lists quantized tensors, which need version 2")
+        }
         var ei: [ExpertKey: Int] = [:]
         for (i, e) in manifest.experts.enumerated() {
             guard ei.updateValue(i, forKey: ExpertKey(stack: e.stack, layer: e.layer, expert: e.expert)) == nil else {

@@ -19,7 +19,7 @@ public enum ArchiveError: Error, CustomStringConvertible, Sendable {
         case .notFound(let p): "archive '\(p)' does not exist; create one with 'swapmoe pack <hf-folder> -o \(p)'"
         case .notAnArchive(let p): "'\(p)' is not a swapmoe archive (bad magic); create one with 'swapmoe pack'"
         case let .unsupportedVersion(p, major, minor):
-            "archive '\(p)' has format version \(major).\(minor); this swapmoe reads version \(ArchiveFormat.major).x, re-pack the model with this swapmoe"
+            "archive '\(p)' has format version \(major).\(minor); this swapmoe reads versions \(ArchiveFormat.oldestMajor).x to \(ArchiveFormat.major).x, re-pack the model with this swapmoe"
         case let .truncated(p, expected, actual):
             "archive '\(p)' is truncated: \(actual) of \(expected) bytes present; the copy or the pack was interrupted, re-copy or re-pack it"
         case .corruptHeader(let p): "archive '\(p)' has a corrupt header (checksum mismatch); re-pack or re-copy it"

@@ -13,13 +13,32 @@ public struct ArchiveStats: Sendable, Equatable {
     /// `lz4` when any expert block is LZ4-compressed, else `raw`.
     public var codec = "raw"
     public var dtypes: [String] = []
+    /// Parameters and raw bytes stored in each type (dense tensors and expert matrices together).
+    public var byType: [DType: TypeUsage] = [:]
+
+    public struct TypeUsage: Sendable, Equatable {
+        public var params = 0
+        public var bytes = 0
+        /// Bits per stored parameter.
+        public var bitsPerWeight: Double { params > 0 ? Double(bytes * 8) / Double(params) : 0 }
+    }
+
+    /// The bytes of every quantized tensor, and what the same parameters would take in bf16.
+    public var quantizedBytes: (stored: Int, asBF16: Int) {
+        byType.filter { $0.key.isQuantized }.values.reduce((0, 0)) { ($0.0 + $1.bytes, $0.1 + 2 * $1.params) }
+    }
 
     /// Raw expert bytes over stored expert bytes (1.0 for raw archives).
     public var compressionRatio: Double { expertStoredBytes > 0 ? Double(expertRawBytes) / Double(expertStoredBytes) : 1 }
 
     public init(_ m: Manifest) {
         var types = Set<String>()
-        for d in m.dense { denseBytes += d.length; paramsDense += d.elementCount; types.insert(d.dtype.rawValue) }
+        func use(_ t: DType, params: Int, bytes: Int) {
+            types.insert(t.rawValue)
+            byType[t, default: TypeUsage()].params += params
+            byType[t, default: TypeUsage()].bytes += bytes
+        }
+        for d in m.dense { denseBytes += d.length; paramsDense += d.elementCount; use(d.dtype, params: d.elementCount, bytes: d.length) }
         fileBytes = m.files.reduce(0) { $0 + $1.length }
         var perLayer: [String: (params: Int, experts: Int)] = [:]
         for e in m.experts {
@@ -27,7 +46,7 @@ public struct ArchiveStats: Sendable, Equatable {
             expertRawBytes += e.rawLength
             let layout = m.expertLayouts[e.layout]
             let p = layout.tensors.reduce(0) { $0 + $1.elementCount }
-            layout.tensors.forEach { types.insert($0.dtype.rawValue) }
+            layout.tensors.forEach { use($0.dtype, params: $0.elementCount, bytes: $0.length) }
             paramsExperts += p
             let k = "\(e.stack)/\(e.layer)"
             perLayer[k, default: (0, 0)].params += p

@@ -70,6 +70,7 @@ public final class ArchiveWriter {
     public func finish(manifest: Manifest) throws {
         var m = manifest
         m.regions = regions
+        m.version = Int(ArchiveFormat.major(for: m))
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         let json = try enc.encode(m)
@@ -77,6 +78,7 @@ public final class ArchiveWriter {
         let manifestOffset = cursor
         try json.withUnsafeBytes { try write($0) }
         var h = ArchiveHeader()
+        h.major = UInt16(m.version)
         h.flags = flags
         h.manifestOffset = UInt64(manifestOffset)
         h.manifestLength = UInt64(json.count)

@@ -5,7 +5,7 @@ import SwapMoECore
 /// numbers cannot carry 64 bits in every language).
 public struct Manifest: Codable, Sendable {
     public var format = "swapmoe-archive"
-    public var version = Int(ArchiveFormat.major)
+    public var version = Int(ArchiveFormat.oldestMajor)
     public var createdBy: String
     /// The `model_type` of the source model (`mixtral`, `qwen2_moe`, ...).
     public var family: String
@@ -76,11 +76,14 @@ public struct PackSettings: Codable, Sendable, Equatable {
     /// Element width of the byte-shuffle filter applied before LZ4 (0 = off).
     public var shuffle: Bool
     public var chunkSize: Int
+    /// The `--quant` request (`experts=Q4_K,dense=Q8_0`), absent when nothing was quantized. Informational: each
+    /// tensor records its own type.
+    public var quant: String?
 
-    enum CodingKeys: String, CodingKey { case dtype, compress, shuffle, chunkSize = "chunk_size" }
+    enum CodingKeys: String, CodingKey { case dtype, compress, shuffle, chunkSize = "chunk_size", quant }
 
-    public init(dtype: String, compress: String, shuffle: Bool, chunkSize: Int = ArchiveFormat.chunkSize) {
-        self.dtype = dtype; self.compress = compress; self.shuffle = shuffle; self.chunkSize = chunkSize
+    public init(dtype: String, compress: String, shuffle: Bool, chunkSize: Int = ArchiveFormat.chunkSize, quant: String? = nil) {
+        self.dtype = dtype; self.compress = compress; self.shuffle = shuffle; self.chunkSize = chunkSize; self.quant = quant
     }
 }
 

@@ -53,6 +53,11 @@ enum InspectCommand {
                 "dense_bytes": stats.denseBytes, "expert_bytes": stats.expertStoredBytes, "expert_raw_bytes": stats.expertRawBytes,
                 "file_bytes": archive.fileSize, "codec": stats.codec, "shuffle": m.pack.shuffle,
                 "compression_ratio": stats.compressionRatio, "dtypes": stats.dtypes, "pack_dtype": m.pack.dtype,
+                "pack_quant": m.pack.quant ?? "none",
+                "types": Dictionary(uniqueKeysWithValues: stats.byType.map { t, u in
+                    (t.rawValue, ["params": u.params, "bytes": u.bytes, "bits_per_weight": u.bitsPerWeight] as [String: Any])
+                }),
+                "quantized_bytes": stats.quantizedBytes.stored, "quantized_bytes_as_bf16": stats.quantizedBytes.asBF16,
                 "expert_blocks": m.experts.count, "dense_tensors": m.dense.count,
                 "regions": m.regions.map { ["name": $0.name, "offset": $0.offset, "length": $0.length] },
                 "tokenizer": tokenizer.json, "created_by": m.createdBy,
@@ -101,9 +106,19 @@ enum InspectCommand {
         lines += [
             "model        hidden \(m.model.hiddenSize), vocab \(m.model.vocabSize)\(m.model.tieWordEmbeddings ? ", tied embeddings" : "")",
             "parameters   \(count(s.paramsDense + s.paramsExperts)) total (\(count(s.paramsDense)) dense + \(count(s.paramsExperts)) in experts), \(count(s.paramsActive)) active per token",
-            "dtypes       \(s.dtypes.joined(separator: ", ")) (pack --dtype \(m.pack.dtype))",
+            "dtypes       \(s.dtypes.joined(separator: ", ")) (pack --dtype \(m.pack.dtype)\(m.pack.quant.map { " --quant \($0)" } ?? ""))",
+        ]
+        for (t, u) in s.byType.sorted(by: { $0.value.bytes > $1.value.bytes }) {
+            lines.append("  \(t.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(count(u.params)) params, \(ByteSize.format(u.bytes)), \(formatFixed(u.bitsPerWeight, digits: 2)) bits per weight")
+        }
+        let q = s.quantizedBytes
+        if q.stored > 0 {
+            let saved = 100 * Double(q.asBF16 - q.stored) / Double(q.asBF16)
+            lines.append("quantized    \(ByteSize.format(q.stored)) for what takes \(ByteSize.format(q.asBF16)) in bf16 (\(formatFixed(saved, digits: 1))% smaller)")
+        }
+        lines += [
             "dense        \(ByteSize.format(s.denseBytes)) in \(m.dense.count) tensors, raw (ratio 1.000)",
-            "experts      \(ByteSize.format(s.expertStoredBytes)) stored / \(ByteSize.format(s.expertRawBytes)) raw in \(m.experts.count) blocks, codec \(s.codec)\(m.pack.shuffle ? "+shuffle" : "") (ratio \(formatFixed(s.compressionRatio, digits: 3)))",
+            "experts      \(ByteSize.format(s.expertStoredBytes)) stored / \(ByteSize.format(s.expertRawBytes)) raw in \(m.experts.count) blocks, codec \(s.codec)\(m.pack.shuffle ? "+shuffle" : "") (ratio \(formatFixed(s.compressionRatio, digits: 3)))\(lz4Note(s))",
             "tokenizer    \(tok.text)",
         ]
         lines.forEach(Terminal.out)
@@ -139,4 +154,11 @@ struct TokenizerSummary {
             text = "does not load: \(error)"
         }
     }
+}
+
+/// LZ4 finds little to squeeze in quantized blocks (their scales and packed nibbles look random); say so when it
+/// bought under 5%, since decoding it still costs time on every load.
+func lz4Note(_ s: ArchiveStats) -> String {
+    guard s.codec == "lz4", s.quantizedBytes.stored > 0, s.compressionRatio < 1.05 else { return "" }
+    return "; LZ4 gains little on quantized blocks, pack without --compress"
 }

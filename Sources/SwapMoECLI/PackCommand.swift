@@ -3,10 +3,11 @@ import SwapMoECore
 import SwapMoETokenizers
 import SwapMoEPacker
 
-/// `swapmoe pack <hf-folder> -o <file> [--compress none|lz4] [--shuffle] [--dtype keep|bf16|f16|f32]`
+/// `swapmoe pack <hf-folder> -o <file> [--compress none|lz4] [--shuffle] [--dtype keep|bf16|f16|f32] [--quant SPEC]`
 enum PackCommand {
     static let usage = """
     usage: swapmoe pack <hf-folder> -o <archive> [--compress none|lz4] [--shuffle] [--dtype keep|bf16|f16|f32]
+                        [--quant SPEC]
 
     Converts a Hugging Face MoE checkpoint folder (config.json, *.safetensors, tokenizer.json) into one
     expert archive. Streams tensor by tensor (bounded memory); writes <archive>.partial and renames it
@@ -17,9 +18,14 @@ enum PackCommand {
       --shuffle              split bf16/f16 high and low bytes before LZ4 (better ratio; needs --compress lz4)
       --dtype keep|bf16|f16|f32
                              store float weights in this dtype (default: keep the source dtype)
+      --quant SPEC           store weight matrices as GGUF-compatible quantized blocks: a type for the
+                             experts (q8_0, q4_0, q4_K, q5_K, q6_K), or part=type pairs over experts, dense
+                             (attention and dense MLPs), embed, head: e.g. experts=q4_K,dense=q8_0.
+                             Routers, norms and biases stay in float. A matrix whose rows are not whole
+                             blocks falls back to q8_0 (K-types) or stays in float.
     """
 
-    static let spec = Arguments.Spec(options: ["--output": ["-o"], "--compress": [], "--dtype": []], flags: ["--shuffle": []])
+    static let spec = Arguments.Spec(options: ["--output": ["-o"], "--compress": [], "--dtype": [], "--quant": []], flags: ["--shuffle": []])
 
     static func parse(_ args: [String]) throws(UsageError) -> PackOptions {
         let a = try Arguments(args, spec: spec)
@@ -37,6 +43,9 @@ enum PackCommand {
         if let d = a.value("--dtype"), d.lowercased() != "keep" {
             guard let t = DType(userSpelling: d), t.isComputeFloat else { throw UsageError("--dtype must be keep, bf16, f16 or f32, not '\(d)'") }
             o.dtype = t
+        }
+        if let q = a.value("--quant") {
+            do { o.quant = try QuantSpec(parsing: q) } catch { throw UsageError(error.description) }
         }
         return o
     }

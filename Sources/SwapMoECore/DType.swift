@@ -60,6 +60,9 @@ public enum DType: String, Sendable, Codable, CaseIterable {
     /// The floating-point types the engine computes with (weights may be stored in any of them).
     public var isComputeFloat: Bool { self == .f32 || self == .f16 || self == .bf16 }
 
+    /// The types a weight matrix can be stored as for the kernels: the compute floats and the quantized blocks.
+    public var isMatrixType: Bool { isComputeFloat || isQuantized }
+
     /// Parses a user-facing spelling (`bf16`, `BF16`, `float16`, `half`, `fp32`...).
     public init?(userSpelling s: String) {
         switch s.lowercased() {

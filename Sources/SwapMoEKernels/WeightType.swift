@@ -49,6 +49,21 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
     /// The element (unquantized) types.
     public static let floatTypes: [WeightType] = [.f32, .f16, .bf16]
 
+    /// The kernels' type for an archive dtype; nil for a type no kernel computes with (integers, f64, fp8).
+    public init?(_ d: DType) {
+        switch d {
+        case .f32: self = .f32
+        case .f16: self = .f16
+        case .bf16: self = .bf16
+        case .q8_0: self = .q8_0
+        case .q4_0: self = .q4_0
+        case .q4_K: self = .q4_K
+        case .q5_K: self = .q5_K
+        case .q6_K: self = .q6_K
+        default: return nil
+        }
+    }
+
     /// Bytes of one row of `n` elements (`n` a multiple of `blockSize`).
     @inlinable public func rowBytes(_ n: Int) -> Int { (n / blockSize) &* blockBytes }
 }

@@ -34,8 +34,8 @@ extension Archive {
                     guard tensors.map(\.role) == roles.map(\.role) else {
                         throw mismatch("\(entry.label) holds matrices \(tensors.map(\.role)), expected \(roles.map(\.role))")
                     }
-                    for (t, shape) in zip(tensors, shapes) where t.shape != shape || !t.dtype.isComputeFloat {
-                        throw mismatch("\(entry.label) matrix '\(t.role)' is \(t.dtype.rawValue) \(t.shape), expected a float \(shape)")
+                    for (t, shape) in zip(tensors, shapes) where t.shape != shape || !t.dtype.isMatrixType {
+                        throw mismatch("\(entry.label) matrix '\(t.role)' is \(t.dtype.rawValue) \(t.shape), expected a float or quantized \(shape)")
                     }
                 }
                 expected += stack.experts

@@ -2,22 +2,6 @@ import SwapMoECore
 import SwapMoEArchive
 import SwapMoEKernels
 
-extension WeightType {
-    init?(_ d: DType) {
-        switch d {
-        case .f32: self = .f32
-        case .f16: self = .f16
-        case .bf16: self = .bf16
-        case .q8_0: self = .q8_0
-        case .q4_0: self = .q4_0
-        case .q4_K: self = .q4_K
-        case .q5_K: self = .q5_K
-        case .q6_K: self = .q6_K
-        default: return nil
-        }
-    }
-}
-
 /// The matrices of one expert: SwiGLU `down(silu(gate · x) ⊙ up · x)` (Mixtral, Qwen, OLMoE), or a plain
 /// two-matrix MLP `down(act(up · x))` (Switch Transformers' ReLU experts, stored as roles `wi` = up, `wo` = down).
 public struct ExpertWeights: Sendable {
@@ -67,7 +51,7 @@ final class DenseWeights {
     func matrix(_ names: [String], rows: Int? = nil, cols: Int? = nil, inPlace: Bool = false) throws(ModelError) -> Matrix {
         let t = try tensor(names)
         guard t.shape.count == 2, let type = WeightType(t.dtype) else {
-            throw .badTensor(name: t.name, reason: "is \(t.dtype.rawValue) \(t.shape), expected a 2-D f32/f16/bf16 matrix")
+            throw .badTensor(name: t.name, reason: "is \(t.dtype.rawValue) \(t.shape), expected a 2-D float or quantized matrix")
         }
         if let rows, t.shape[0] != rows { throw .badTensor(name: t.name, reason: "has \(t.shape[0]) rows, expected \(rows)") }
         if let cols, t.shape[1] != cols { throw .badTensor(name: t.name, reason: "has \(t.shape[1]) columns, expected \(cols)") }

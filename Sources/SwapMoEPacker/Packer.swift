@@ -3,6 +3,7 @@ import SwapMoECore
 import SwapMoECheckpoint
 import SwapMoEArchive
 import SwapMoEModels
+import SwapMoEKernels
 
 /// What `swapmoe pack` was asked to do.
 public struct PackOptions: Sendable {
@@ -13,9 +14,13 @@ public struct PackOptions: Sendable {
     public var shuffle = false
     /// nil keeps each tensor's source dtype.
     public var dtype: DType? = nil
+    /// Which tensors to store as quantized blocks (`--quant`); empty keeps every tensor in float.
+    public var quant = QuantSpec()
 
-    public init(input: String, output: String, compress: Compression = .none, shuffle: Bool = false, dtype: DType? = nil) {
+    public init(input: String, output: String, compress: Compression = .none, shuffle: Bool = false, dtype: DType? = nil,
+                quant: QuantSpec = QuantSpec()) {
         self.input = input; self.output = output; self.compress = compress; self.shuffle = shuffle; self.dtype = dtype
+        self.quant = quant
     }
 }
 
@@ -28,6 +33,10 @@ public struct PackSummary: Sendable {
     public var bytesOut: Int
     public var seconds: Double
     public var output: String
+    /// Matrices stored quantized, by type, and matrices asked to be quantized that stayed in float because
+    /// their rows are not whole blocks.
+    public var quantized: [DType: Int] = [:]
+    public var keptFloat = 0
 
     public var ratio: Double { bytesOut > 0 ? Double(bytesIn) / Double(bytesOut) : 1 }
     public var megabytesPerSecond: Double { seconds > 0 ? Double(bytesIn) / 1e6 / seconds : 0 }
@@ -35,6 +44,15 @@ public struct PackSummary: Sendable {
     public var line: String {
         "packed \(family): \(tensors) dense tensors, \(experts) experts, \(ByteSize.format(bytesIn)) in -> \(ByteSize.format(bytesOut)) out "
             + "(ratio \(formatFixed(ratio, digits: 3))), \(formatFixed(megabytesPerSecond, digits: 1)) MB/s, \(formatFixed(seconds, digits: 1)) s -> \(output)"
+            + quantLine
+    }
+
+    /// "; quantized 96 matrices as Q4_K, 32 as Q8_0 (rows not whole Q4_K blocks), 2 kept in float" or "".
+    var quantLine: String {
+        if quantized.isEmpty && keptFloat == 0 { return "" }
+        let types = quantized.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) as \($0.key.rawValue)" }
+        return "; quantized matrices: " + (types.isEmpty ? "none" : types.joined(separator: ", "))
+            + (keptFloat > 0 ? "; \(keptFloat) kept in float (rows not whole blocks)" : "")
     }
 }
 
@@ -108,7 +126,15 @@ public enum Packer {
         do {
             let total = ckpt.totalTensorBytes
             var done = 0
-            let converter = Converter(target: options.dtype)
+            let converter = Converter(target: options.dtype, pool: options.quant.isEmpty ? nil : ThreadPool.shared)
+            var quantized: [DType: Int] = [:], keptFloat = 0
+            /// The type a matrix of `cols` columns is written as, given the type `requested` for it.
+            func storedType(_ source: DType, requested: DType?, cols: Int) -> DType {
+                guard requested != nil, source.isComputeFloat else { return converter.outputType(source) }
+                guard let t = QuantSpec.resolve(requested, cols: cols) else { keptFloat += 1; return converter.outputType(source) }
+                quantized[t, default: 0] += 1
+                return t
+            }
 
             // Files: tokenizer and generation config, verbatim.
             writer.beginRegion("files")
@@ -126,10 +152,11 @@ public enum Packer {
             var dense: [DenseTensor] = []
             for name in denseNames {
                 let info = try ckpt.require(name)
-                let outType = converter.outputType(info.dtype)
+                let requested = options.quant.requested(for: TensorRole(name: name, shape: info.shape))
+                let outType = storedType(info.dtype, requested: requested, cols: info.shape.last ?? 0)
                 let r = try writer.writeBlock(alignment: ArchiveFormat.tensorAlignment, codec: .raw, shuffle: 0) { sink in
                     try ckpt.withTensorBytes(name) { _, bytes in
-                        _ = try converter.write(bytes, from: info.dtype, to: sink) { ckpt.release(name, piece: $0, of: bytes) }
+                        _ = try converter.write(bytes, from: info.dtype, as: outType, to: sink) { ckpt.release(name, piece: $0, of: bytes) }
                     }
                 }
                 dense.append(DenseTensor(name: name, dtype: outType, shape: info.shape, offset: r.offset, length: r.storedLength,
@@ -147,17 +174,20 @@ public enum Packer {
             for (stack, layer, experts) in expertParts {
                 for (e, parts) in experts.enumerated() {
                     let infos = try parts.map { try ckpt.require($0.tensor) }
-                    let layout = ExpertLayout(parts: zip(parts, infos).map { ($0.role, converter.outputType($1.dtype), $0.shape) })
+                    let types = zip(parts, infos).map { storedType($1.dtype, requested: options.quant.experts, cols: $0.shape.last ?? 0) }
+                    let layout = ExpertLayout(parts: zip(parts, types).map { ($0.role, $1, $0.shape) })
                     let layoutIndex: Int
                     if let i = layouts.firstIndex(of: layout) { layoutIndex = i } else { layoutIndex = layouts.count; layouts.append(layout) }
-                    let width = options.shuffle && codec == .lz4 ? (layout.tensors.first?.dtype.size ?? 1) : 0
+                    // Byte shuffle groups the bytes of float elements; quantized blocks have no element width.
+                    let first = layout.tensors.first?.dtype
+                    let width = options.shuffle && codec == .lz4 && first?.isQuantized == false ? (first?.size ?? 1) : 0
                     var sumSq = 0.0
                     let r = try writer.writeBlock(alignment: ArchiveFormat.blockAlignment, codec: codec, shuffle: width) { sink in
-                        for (part, info) in zip(parts, infos) {
+                        for ((part, info), type) in zip(zip(parts, infos), types) {
                             try sink.pad(to: ArchiveFormat.tensorAlignment)
                             try ckpt.withTensorBytes(part.tensor) { _, bytes in
                                 let slice = rowSlice(bytes, info: info, rows: part.rows)
-                                sumSq += try converter.write(slice, from: info.dtype, to: sink, sumOfSquares: true) {
+                                sumSq += try converter.write(slice, from: info.dtype, as: type, to: sink, sumOfSquares: true) {
                                     ckpt.release(part.tensor, piece: $0, of: bytes)
                                 }
                             }
@@ -175,12 +205,13 @@ public enum Packer {
             let manifest = Manifest(
                 createdBy: "swapmoe \(SwapMoEVersion.string)", family: config.family.rawValue, model: config.summary, config: ckpt.config,
                 pack: PackSettings(dtype: options.dtype?.rawValue.lowercased() ?? "keep", compress: options.compress.rawValue,
-                                   shuffle: options.shuffle && codec == .lz4),
+                                   shuffle: options.shuffle && codec == .lz4, quant: options.quant.isEmpty ? nil : options.quant.description),
                 files: files, dense: dense, expertLayouts: layouts, experts: entries)
             try writer.finish(manifest: manifest)
             let outSize = (try? FileHandleFD.openForReading(options.output).size()) ?? 0
             return PackSummary(family: config.family.rawValue, tensors: dense.count, experts: entries.count, bytesIn: total,
-                               bytesOut: outSize, seconds: monotonicSeconds() - start, output: options.output)
+                               bytesOut: outSize, seconds: monotonicSeconds() - start, output: options.output,
+                               quantized: quantized, keptFloat: keptFloat)
         } catch {
             writer.abort()
             throw error
@@ -206,51 +237,5 @@ extension Checkpoint {
         guard let info = info(name), let s = piece.baseAddress, let b = base.baseAddress else { return }
         let start = info.range.lowerBound + (s - b)
         releaseRange(name, start..<(start + piece.count))
-    }
-}
-
-/// Writes tensor bytes into a block, converting dtype in bounded pieces when asked.
-struct Converter {
-    let target: DType?
-    /// Elements converted at a time; source pieces are 8 x this many bytes (2 MiB).
-    static let pieceElements = 1 << 18
-
-    func outputType(_ source: DType) -> DType {
-        guard let target, source.isComputeFloat else { return source }
-        return target
-    }
-
-    /// Appends `bytes` (of dtype `from`) to `sink`, converted; returns the sum of squares of the written
-    /// values when asked (for the expert norm), else 0.
-    /// `done` is called with each consumed piece of the source so its mapped pages can be dropped at once:
-    /// RSS stays at a few pieces even for a multi-GB tensor.
-    func write(_ bytes: UnsafeRawBufferPointer, from: DType, to sink: BlockSink, sumOfSquares wantNorm: Bool = false,
-               done: (UnsafeRawBufferPointer) -> Void) throws -> Double {
-        let to = outputType(from)
-        let count = bytes.count / max(from.size, 1)
-        let buf = to == from ? nil : UnsafeMutableRawBufferPointer.allocate(byteCount: Converter.pieceElements * to.size, alignment: 64)
-        defer { buf?.deallocate() }
-        var total = 0.0
-        var i = 0
-        while i < count {
-            let n = min(Converter.pieceElements * 8 / from.size, count - i)
-            let piece = UnsafeRawBufferPointer(rebasing: bytes[(i * from.size)..<((i + n) * from.size)])
-            if let buf {
-                var j = 0
-                while j < n {
-                    let m = min(Converter.pieceElements, n - j)
-                    try convertElements(from: from, piece.baseAddress! + j * from.size, to: to, buf.baseAddress!, count: m)
-                    if wantNorm { total += SwapMoECore.sumOfSquares(to, buf.baseAddress!, count: m) }
-                    try sink.append(UnsafeRawBufferPointer(start: buf.baseAddress, count: m * to.size))
-                    j += m
-                }
-            } else {
-                try sink.append(piece)
-                if wantNorm { total += SwapMoECore.sumOfSquares(from, piece.baseAddress!, count: n) }
-            }
-            done(piece)
-            i += n
-        }
-        return total
     }
 }

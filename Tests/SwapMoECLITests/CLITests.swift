@@ -78,6 +78,28 @@ struct EndToEndTests {
         #expect(v.stderr.contains("layer 1, expert 2"), "\(v.stderr)")
     }
 
+    @Test("pack --quant: inspect shows the types, bits per weight and the bytes saved; a bad spec is a usage error")
+    func packQuant() throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        try CheckpointMaker.mixtral(hidden: 64, intermediate: 96, layers: 2, experts: 4).write(to: dir + "/ckpt")
+        let p = try runCommand(bin, ["pack", dir + "/ckpt", "-o", dir + "/m.swm", "--quant", "experts=q8_0,dense=q8_0"])
+        #expect(p.status == 0 && p.stderr.contains("quantized matrices: 32 as Q8_0"), "\(p.stderr)")
+        let i = try runCommand(bin, ["inspect", dir + "/m.swm"])
+        #expect(i.status == 0 && i.stdout.contains("format 2.0") && i.stdout.contains("--quant experts=Q8_0,dense=Q8_0"), "\(i.stdout)")
+        #expect(i.stdout.contains("Q8_0") && i.stdout.contains("8.50 bits per weight") && i.stdout.contains("in bf16 (46.9% smaller)"), "\(i.stdout)")
+        let j = try jsonObject(try runCommand(bin, ["inspect", dir + "/m.swm", "--json"]))
+        let types = try #require(j["types"] as? [String: Any])
+        #expect((types["Q8_0"] as? [String: Any])?["bits_per_weight"] as? Double == 8.5 && j["pack_quant"] as? String == "experts=Q8_0,dense=Q8_0")
+        for (spec, needle) in [("q3_K", "'q3_K' is not a quantized type; use one of Q8_0, Q4_0, Q4_K, Q5_K, Q6_K"),
+                               ("experts=q4_K,foo=q8_0", "unknown part 'foo'"), ("experts", "not a quantized type"),
+                               ("experts=q4_K,dense", "'dense' is not part=type")] {
+            let r = try runCommand(bin, ["pack", dir + "/ckpt", "-o", dir + "/x.swm", "--quant", spec])
+            #expect(r.status == 64 && r.stderr.contains(needle), "\(spec): \(r.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: dir + "/x.swm"))
+        }
+    }
+
     @Test("runtime failures are one line on stderr with exit 1")
     func failures() throws {
         let dir = TestPaths.tempDir()

@@ -22,12 +22,14 @@ func runInCgroup(limit: Int, _ args: [String]) throws -> (CommandResult, oomKill
 }
 
 /// A generated Mixtral large enough for caps to matter: 4 layers x 8 experts of 3 x 256 x 128 bf16 (192 KiB each).
-func cappedModel(compress: Bool = true) throws -> (dir: String, archive: String, text: String) {
+/// `quant`: a `--quant` spec to pack with.
+func cappedModel(compress: Bool = true, quant: String? = nil) throws -> (dir: String, archive: String, text: String) {
     let dir = TestPaths.tempDir()
     var maker = CheckpointMaker.mixtral(hidden: 128, intermediate: 256, layers: 4, experts: 8, vocab: 1536)
     maker.tokenizerFixture = "sentencepiece-small"
     try maker.write(to: dir + "/ckpt")
-    let p = try runCommand(TestPaths.swapmoeBinary, ["pack", dir + "/ckpt", "-o", dir + "/m.swm"] + (compress ? ["--compress", "lz4", "--shuffle"] : []))
+    let p = try runCommand(TestPaths.swapmoeBinary, ["pack", dir + "/ckpt", "-o", dir + "/m.swm"] + (compress ? ["--compress", "lz4", "--shuffle"] : [])
+                                                        + (quant.map { ["--quant", $0] } ?? []))
     #expect(p.status == 0, "\(p.stderr)")
     let text = dir + "/text.txt"
     try String(repeating: "Anne Elliot walked along the Cobb at Lyme, thinking of Captain Wentworth. ", count: 12)
@@ -184,18 +186,19 @@ struct MemoryCapTests {
     }
 
     @Test("inside a cgroup v1 memory limit equal to --max-rss: no OOM kill, VmHWM under the cap",
-          .enabled(if: cgroupsAvailable, "needs root and a writable cgroup v1 memory controller at /sys/fs/cgroup/memory"))
-    func cgroup() throws {
-        let m = try cappedModel()
+          .enabled(if: cgroupsAvailable, "needs root and a writable cgroup v1 memory controller at /sys/fs/cgroup/memory"),
+          arguments: [nil, "experts=q8_0,dense=q8_0"])
+    func cgroup(quant: String?) throws {
+        let m = try cappedModel(quant: quant)
         defer { TestPaths.remove(m.dir) }
         for policy in ["exact", "swap"] {
             let minimum = try minimumCap(m.archive, policy: policy, ctx: 128)
             for cap in [minimum, minimum + 8 * 3 * 256 * 128 * 2] {
                 let (r, kills) = try runInCgroup(limit: cap, ["run", m.archive, "-p", "Anne", "-n", "24", "--temp", "0", "--ignore-eos",
                                                               "--ctx", "128", "--policy", policy, "--max-rss", "\(cap)", "--json"])
-                #expect(kills == 0, "\(policy) at \(cap): OOM kill")
+                #expect(kills == 0, "\(policy) at \(cap) (\(quant ?? "float")): OOM kill")
                 let o = try jsonObject(r)
-                #expect((o["peak_rss_bytes"] as! Int) <= cap, "\(policy) at \(cap)")
+                #expect((o["peak_rss_bytes"] as! Int) <= cap, "\(policy) at \(cap) (\(quant ?? "float"))")
             }
         }
     }

@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+import SwapMoECore
+import SwapMoEArchive
+import SwapMoEModels
+import SwapMoEPacker
+import SwapMoETestSupport
+import SwapMoERuntime
+
+/// Archives packed with `--quant` run like float ones: every provider serves the same quantized bytes, so
+/// resident, exact under several caps and swap with every expert resident give the same greedy tokens.
+@Suite("Quantized archives", .serialized)
+struct QuantizedSessionTests {
+    /// The Session tests' Mixtral (4 layers x 16 experts, hidden 128, intermediate 256) packed with `quant`.
+    static func packed(_ quant: String, compress: PackOptions.Compression = .none) throws -> (dir: String, archive: String, summary: PackSummary) {
+        let dir = TestPaths.tempDir()
+        var maker = CheckpointMaker.mixtral(hidden: 128, intermediate: 256, layers: 4, experts: 16, vocab: 1536)
+        maker.tokenizerFixture = "sentencepiece-small"
+        try maker.write(to: dir + "/ckpt")
+        let summary = try Packer.pack(PackOptions(input: dir + "/ckpt", output: dir + "/m.swm", compress: compress,
+                                                  quant: try QuantSpec(parsing: quant)))
+        return (dir, dir + "/m.swm", summary)
+    }
+
+    static func greedy(_ o: SessionOptions) throws -> [Int] {
+        try Session(options: o).generate("Once upon a time", maxNewTokens: 12, sampler: .greedy, eos: []) { _, _ in true }.tokens
+    }
+
+    @Test("q8_0 experts and dense matrices: format 2, types recorded, routers and norms in float")
+    func recordsTypes() throws {
+        let m = try Self.packed("experts=q8_0,dense=q8_0")
+        defer { TestPaths.remove(m.dir) }
+        let archive = try Archive(path: m.archive)
+        #expect(archive.header.major == 2 && archive.manifest.version == 2)
+        #expect(archive.manifest.pack.quant == "experts=Q8_0,dense=Q8_0")
+        for d in archive.manifest.dense {
+            switch TensorRole(name: d.name, shape: d.shape) {
+            case .matrix: #expect(d.dtype == .q8_0, "\(d.name)")
+            default: #expect(!d.dtype.isQuantized, "\(d.name)")
+            }
+        }
+        #expect(archive.manifest.expertLayouts.allSatisfy { $0.tensors.allSatisfy { $0.dtype == .q8_0 } })
+        #expect(m.summary.quantized[.q8_0] == 4 * 16 * 3 + 4 * 4 && m.summary.keptFloat == 0)
+        _ = try archive.modelConfig()
+    }
+
+    @Test("an archive without quantized tensors is still format 1")
+    func floatStaysV1() throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        try CheckpointMaker.mixtral(hidden: 32, intermediate: 32, layers: 1, experts: 2, vocab: 64).write(to: dir + "/ckpt")
+        _ = try Packer.pack(PackOptions(input: dir + "/ckpt", output: dir + "/m.swm"))
+        let archive = try Archive(path: dir + "/m.swm")
+        #expect(archive.header.major == 1 && archive.manifest.version == 1 && archive.manifest.pack.quant == nil)
+    }
+
+    @Test("resident, exact under several caps and swap at 100% give the same greedy tokens",
+          arguments: ["experts=q8_0,dense=q8_0", "experts=q8_0"])
+    func providersAgree(quant: String) throws {
+        let m = try Self.packed(quant, compress: .lz4)
+        defer { TestPaths.remove(m.dir) }
+        var o = SessionOptions(archive: m.archive)
+        o.threads = 1; o.context = 64; o.contextGiven = true
+        let resident = try Self.greedy(o)
+        #expect(resident.count == 12)
+
+        let session = try Session(options: o)
+        let planner = try Session.makePlanner(session.archive, config: session.archive.modelConfig(), context: 64,
+                                              baseline: Int(ProcessMemory.currentRSS()))
+        for share in [max(0.25, planner.minimumExpertShare(.exact)), 0.5] {
+            var e = o
+            e.policy = .exact
+            e.maxRSS = planner.cap(expertShare: share, policy: .exact, ioThreads: e.ioThreads) + (1 << 20)
+            #expect(try Self.greedy(e) == resident, "exact at \(share) of the expert bytes")
+        }
+        var s = o
+        s.policy = .swap
+        s.maxRSS = planner.cap(expertShare: 1.0, policy: .swap, ioThreads: s.ioThreads) + (4 << 20)
+        #expect(try Self.greedy(s) == resident, "swap with every expert resident")
+    }
+}
