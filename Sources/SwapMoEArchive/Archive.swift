@@ -19,6 +19,7 @@ public final class Archive: Sendable {
     public init(path: String) throws(ArchiveError) {
         self.path = path
         guard FileSystem.exists(path) else { throw .notFound(path) }
+        guard !FileSystem.isDirectory(path) else { throw .isDirectory(path) }
         do {
             file = try FileHandleFD.openForReading(path)
             fileSize = try file.size()

@@ -12,6 +12,7 @@ public enum ArchiveError: Error, CustomStringConvertible, Sendable {
     case checksumMismatch(path: String, block: String)
     case corruptBlock(path: String, block: String, reason: String)
     case notRegularFile(String)
+    case isDirectory(String)
     case io(SystemError)
 
     public var description: String {
@@ -29,6 +30,8 @@ public enum ArchiveError: Error, CustomStringConvertible, Sendable {
         case let .checksumMismatch(p, block): "archive '\(p)' is corrupt: checksum mismatch in \(block); re-pack or re-copy it"
         case let .corruptBlock(p, block, reason): "archive '\(p)' is corrupt: \(block) \(reason); re-pack or re-copy it"
         case .notRegularFile(let p): "'\(p)' exists and is not a regular file (a device, directory or pipe); choose another output path"
+        case .isDirectory(let p):
+            "'\(p)' is a directory, not an archive; if it is a checkpoint folder, pack it first: swapmoe pack \(p) -o model.swm"
         case .io(let e): e.description
         }
     }

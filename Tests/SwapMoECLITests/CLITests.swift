@@ -106,7 +106,8 @@ struct EndToEndTests {
         defer { TestPaths.remove(dir) }
         for (args, needle) in [(["inspect", dir + "/none.swm"], "does not exist"),
                                (["pack", dir + "/nothing", "-o", dir + "/x.swm"], "is not a directory"),
-                               (["inspect", #filePath], "not a swapmoe archive")] {
+                               (["inspect", #filePath], "not a swapmoe archive"),
+                               (["run", dir, "-p", "x"], "is a directory, not an archive; if it is a checkpoint folder, pack it first")] {
             let r = try runCommand(bin, args)
             #expect(r.status == 1 && r.stderr.contains(needle), "\(r.stderr)")
             #expect(r.stderr.split(separator: "\n").count == 1)

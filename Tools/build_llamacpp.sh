@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds llama.cpp (the copy vendored in PyPI's llama-cpp-python sdist) for side-by-side benchmarks and GGUF
+# conversion: llama-bench, llama-quantize, llama-cli, plus its converter convert_hf_to_gguf.py.
+#
+#   bash Tools/build_llamacpp.sh [DIR]      # default .build/llamacpp; ~10-15 minutes on 2 cores
+# Prints the directory holding the binaries. Needs cmake and a C++ compiler (installed here if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=${1:-.build/llamacpp}
+version=${LLAMA_CPP_PYTHON_VERSION:-0.3.36}
+mkdir -p "$dir"
+command -v cmake >/dev/null || apt-get install -y cmake g++ >/dev/null
+src="$dir/llama_cpp_python-$version/vendor/llama.cpp"
+if [ ! -d "$src" ]; then
+    # The sdist carries llama.cpp's sources; fetch it without building the Python package.
+    if [ ! -f "$dir/sdist.tar.gz" ]; then
+        ( [ -x .venv/bin/pip ] && .venv/bin/pip download --no-deps --no-binary :all: --no-build-isolation \
+              "llama-cpp-python==$version" -d "$dir" >/dev/null 2>&1 ) || true
+        sdist=$(ls "$dir"/llama_cpp_python-"$version".tar.gz 2>/dev/null || true)
+        if [ -z "$sdist" ]; then
+            url=$(curl -sS -H "Accept: application/vnd.pypi.simple.v1+json" https://pypi.org/simple/llama-cpp-python/ |
+                  python3 -c "import json,sys; print(next(f['url'] for f in json.load(sys.stdin)['files'] if f['filename']=='llama_cpp_python-$version.tar.gz'))")
+            curl -sS -o "$dir/sdist.tar.gz" "$url"
+        else
+            mv "$sdist" "$dir/sdist.tar.gz"
+        fi
+    fi
+    tar xzf "$dir/sdist.tar.gz" -C "$dir"
+fi
+cmake -S "$src" -B "$dir/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
+      -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF >/dev/null
+cmake --build "$dir/build" --target llama-bench llama-quantize llama-cli -j "$(nproc)" >/dev/null
+echo "$dir/build/bin"
