@@ -188,7 +188,7 @@ public struct FuzzGenerator: Sendable {
             layouts[li]["tensors"] = ts
             return true
         }
-        switch rng.below(14) {
+        switch rng.below(15) {
         case 0, 1:
             let (c, w) = targetedEdit(d["config"] ?? [:], targets: configTargets, rng: &rng)
             d["config"] = c
@@ -251,6 +251,26 @@ public struct FuzzGenerator: Sendable {
             model[key] = v
             d["model"] = model
             what = "model.\(key) \(v)"
+        case 14:
+            // A tensor retyped as a quantized block type, its length made consistent or not: the archive either
+            // opens and runs on reinterpreted bytes (any f16 scale, NaN included) or is refused.
+            let type = rng.pick(["Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K", "Q3_K"])
+            let sizes: [String: (Int, Int)] = ["Q8_0": (32, 34), "Q4_0": (32, 18), "Q4_K": (256, 144), "Q5_K": (256, 176), "Q6_K": (256, 210)]
+            func retype(_ t: inout [String: Any]) -> String {
+                t["dtype"] = type
+                let shape = t["shape"] as? [Int] ?? []
+                if rng.chance(0.7), let (bs, bb) = sizes[type], let last = shape.last, last % bs == 0 {
+                    t["length"] = shape.reduce(1, *) / bs * bb
+                    return "\(type), length made consistent"
+                }
+                return type
+            }
+            if rng.chance(0.5) || dense.isEmpty {
+                _ = editLayoutTensor { li, ti, t in what = "layout \(li) tensor \(ti) retyped \(retype(&t))" }
+            } else {
+                let i = rng.below(dense.count)
+                what = "dense \(i) retyped \(retype(&dense[i]))"
+            }
         case 12:
             guard experts.count > 1 else { break }
             let i = rng.below(experts.count), v = rng.pick(big)

@@ -2,7 +2,8 @@ import Foundation
 import SwapMoECLI
 
 /// The valid inputs the fuzzer starts from: checkpoint folders of the test fixtures (per-expert, sharded and
-/// encoder-decoder layouts, each with a real tokenizer.json) and archives packed from them (raw and LZ4).
+/// encoder-decoder layouts, each with a real tokenizer.json) and archives packed from them (raw and LZ4, and two
+/// with quantized matrices: format version 2).
 public enum FuzzSeeds {
     public static let checkpointNames = ["mixtral", "qwen2_moe_sharded", "switch", "olmoe"]
 
@@ -16,6 +17,12 @@ public enum FuzzSeeds {
             if i % 2 == 1 { args += ["--compress", "lz4"] + (i == 1 ? ["--shuffle"] : []) }
             let (status, error) = SwapMoECLI.execute(args)
             guard status == 0 else { throw SeedError(message: "packing seed \(folder) failed: \(error.map { "\($0)" } ?? "exit \(status)")") }
+            archives.append(out)
+        }
+        for (i, extra) in [["--quant", "experts=q8_0,dense=q8_0"], ["--quant", "q4_0", "--compress", "lz4"]].enumerated() {
+            let out = "\(dir)/seed-q\(i).swapmoe"
+            let (status, error) = SwapMoECLI.execute(["pack", folders[0], "-o", out] + extra)
+            guard status == 0 else { throw SeedError(message: "packing quantized seed failed: \(error.map { "\($0)" } ?? "exit \(status)")") }
             archives.append(out)
         }
         return FuzzGenerator(archives: archives, checkpoints: folders, seed: seed)
