@@ -5,7 +5,9 @@
 #
 # For each archive, runs `swapmoe bench` without a cap (resident) and with --max-rss at 25%, 45%, 70% and 100%
 # of the model's bytes (dense + raw expert bytes) under --policy exact and swap. Other caps and policies:
-# CAPS="20 30 35" POLICIES=exact (no resident row then, unless POLICIES names it). The page cache is dropped
+# CAPS="20 30 35" POLICIES=exact (no resident row then, unless POLICIES names it). CAP_BASE=ARCHIVE takes the
+# percentages of that archive's bytes instead (e.g. the bf16 archive, to compare quantized archives at the same
+# caps in bytes). The page cache is dropped
 # before every run (needs root), so expert loads come from the disk. Prints one Markdown table row per run.
 # Also measures the disk's cold sequential read bandwidth with O_DIRECT (dd), the bound for exact's loads;
 # `bench` measures it again in its own process (the disk-limit column), since this VM's disk speed varies by
@@ -23,7 +25,7 @@ for a in "$@"; do
     drop
     mbps=$(dd if="$a" of=/dev/null bs=4M iflag=direct 2>&1 | awk '/copied/ {print $(NF-1), $NF}')
     echo "disk cold read of $a with O_DIRECT: $mbps" >&2
-    model=$("$bin" inspect "$a" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["dense_bytes"] + d["expert_raw_bytes"])')
+    model=$("$bin" inspect "${CAP_BASE:-$a}" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["dense_bytes"] + d["expert_raw_bytes"])')
     echo "| archive | policy | cap | cap bytes | decode tok/s | prefill tok/s | decode reads/token | stall s | swaps | peak RSS | disk limit tok/s (in-process GB/s), reached | lower of DRAM roofline and disk limit, reached |"
     echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     row() { # policy label args...
