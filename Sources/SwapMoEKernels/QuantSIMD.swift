@@ -4,10 +4,14 @@ import SwapMoECore
 // ...) evaluated lane-wise, and small integers become floats exactly. Used by the quantized GEMM (dequantize
 // a block of rows once per call) and, through the unpack helpers, by the GEMV row kernels (QuantGEMV.swift).
 
-/// 16 bytes at `p + offset` -> 16 `UInt32` lanes (one `vpmovzxbd`).
+/// 16 bytes at `p + offset` -> 16 `UInt32` lanes, built lane by lane so that LLVM folds it into one
+/// `vpmovzxbd` (the generic `SIMD16<UInt32>(truncatingIfNeeded:)` stayed an out-of-line call: GEMV 6x slower).
 @inline(__always)
 func widenBytes16(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD16<UInt32> {
-    SIMD16<UInt32>(truncatingIfNeeded: p.loadUnaligned(fromByteOffset: offset, as: SIMD16<UInt8>.self))
+    let b = p.loadUnaligned(fromByteOffset: offset, as: SIMD16<UInt8>.self)
+    return SIMD16<UInt32>(UInt32(b[0]), UInt32(b[1]), UInt32(b[2]), UInt32(b[3]), UInt32(b[4]), UInt32(b[5]),
+                          UInt32(b[6]), UInt32(b[7]), UInt32(b[8]), UInt32(b[9]), UInt32(b[10]), UInt32(b[11]),
+                          UInt32(b[12]), UInt32(b[13]), UInt32(b[14]), UInt32(b[15]))
 }
 
 /// Lanes u < 2^23 -> Float(u) - bias, exactly (bias a small integer): the float with bits 0x4B000000 | u is
