@@ -21,17 +21,19 @@ func gemvQuantRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ ty
     case .q4_0:
         for i in rows { storeRow(y, i, dotQ4_0(w + i &* rowBytes, x, blocks: nb), bias, accumulate) }
     case .q4_K, .q5_K:
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, n / 32)) { buf in
-            let xsum = buf.baseAddress!
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 &+ n / 32) { buf in
+            let scratch = buf.baseAddress!, xsum = scratch + 16
             subBlockSums(xsum, x, n: n)
             if type == .q4_K {
-                for i in rows { storeRow(y, i, dotQ4_K(w + i &* rowBytes, x, xsum, blocks: nb, q5: false), bias, accumulate) }
+                for i in rows { storeRow(y, i, dotQ4_K(w + i &* rowBytes, x, xsum, scratch, blocks: nb, q5: false), bias, accumulate) }
             } else {
-                for i in rows { storeRow(y, i, dotQ4_K(w + i &* rowBytes, x, xsum, blocks: nb, q5: true), bias, accumulate) }
+                for i in rows { storeRow(y, i, dotQ4_K(w + i &* rowBytes, x, xsum, scratch, blocks: nb, q5: true), bias, accumulate) }
             }
         }
     case .q6_K:
-        for i in rows { storeRow(y, i, dotQ6_K(w + i &* rowBytes, x, blocks: nb), bias, accumulate) }
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { buf in
+            for i in rows { storeRow(y, i, dotQ6_K(w + i &* rowBytes, x, buf.baseAddress!, blocks: nb), bias, accumulate) }
+        }
     case .f32, .f16, .bf16:
         preconditionFailure("float rows go through gemvRows")
     }
@@ -89,11 +91,12 @@ func dotQ4_0(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int) -
     return hsum(a0 + a1)
 }
 
-/// w (n,) q4_K or q5_K . x (n,) -> Float, with xsum = subBlockSums(x).
+/// w (n,) q4_K or q5_K . x (n,) -> Float, with xsum = subBlockSums(x) and 8 floats of scratch.
 /// Per sub-block j: acc += (d sc_j) Σ q x; per super-block: mins += dmin Σ_j m_j xsum_j; result acc - mins.
+/// The 8 scales go through `scratch` so that each is a memory broadcast folded into its FMA.
 @inline(__always)
 func dotQ4_K(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xsum: UnsafePointer<Float>,
-             blocks nb: Int, q5: Bool) -> Float {
+             _ scratch: UnsafeMutablePointer<Float>, blocks nb: Int, q5: Bool) -> Float {
     let bb = q5 ? 176 : 144
     var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
     var mins: Float = 0
@@ -102,11 +105,11 @@ func dotQ4_K(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xsum: UnsafePoi
         let d = f16ToFloat(blk.loadUnaligned(as: UInt16.self))
         let dmin = f16ToFloat(blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
         let (sc, mn) = kScalesMins(blk + 4)
-        let ds = SIMD8(repeating: d) * sc
+        UnsafeMutableRawPointer(scratch).storeBytes(of: SIMD8(repeating: d) * sc, as: SIMD8<Float>.self)
         mins += dmin * hsum(mn * UnsafeRawPointer(xsum + 8 &* b).loadUnaligned(as: SIMD8<Float>.self))
         let qs = blk + (q5 ? 48 : 16)
         let h0 = q5 ? widenBytes16(blk, 16) : SIMD16(), h1 = q5 ? widenBytes16(blk, 32) : SIMD16()
-        for c in 0..<4 {
+        @inline(__always) func chunk(_ c: Int, _ lo: inout SIMD16<Float>, _ hi: inout SIMD16<Float>) {
             let q: (SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>)
             if q5 {
                 q = q5Chunk(qs, h0, h1, c)
@@ -119,36 +122,37 @@ func dotQ4_K(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xsum: UnsafePoi
             p.addProduct(smallIntsToFloat(q.1, minus: 0), loadF32x16(xc, 16))
             var r = smallIntsToFloat(q.2, minus: 0) * loadF32x16(xc, 32)
             r.addProduct(smallIntsToFloat(q.3, minus: 0), loadF32x16(xc, 48))
-            if c & 1 == 0 {
-                a0.addProduct(SIMD16(repeating: ds[2 &* c]), p); a1.addProduct(SIMD16(repeating: ds[2 &* c &+ 1]), r)
-            } else {
-                a2.addProduct(SIMD16(repeating: ds[2 &* c]), p); a3.addProduct(SIMD16(repeating: ds[2 &* c &+ 1]), r)
-            }
+            lo.addProduct(SIMD16(repeating: scratch[2 &* c]), p)
+            hi.addProduct(SIMD16(repeating: scratch[2 &* c &+ 1]), r)
         }
+        chunk(0, &a0, &a1); chunk(1, &a2, &a3); chunk(2, &a0, &a1); chunk(3, &a2, &a3)
     }
     return hsum((a0 + a1) + (a2 + a3)) - mins
 }
 
-/// w (n,) q6_K . x (n,) -> Float. Weights are dequantized exactly as `dequantizeBlock` (d sc (q - 32)) and
-/// accumulated with FMAs into four accumulators (16-element group v into accumulator v % 4).
+/// w (n,) q6_K . x (n,) -> Float, with 16 floats of scratch. Weights are dequantized exactly as
+/// `dequantizeBlock` ((d sc) (q - 32)) and accumulated with FMAs into four accumulators (16-element group v
+/// of a half into accumulator v % 4). The 16 scales d sc go through `scratch` (memory broadcasts).
 @inline(__always)
-func dotQ6_K(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int) -> Float {
+func dotQ6_K(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ scratch: UnsafeMutablePointer<Float>,
+             blocks nb: Int) -> Float {
     var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
     for b in 0..<nb {
         let blk = w + b &* 210, xb = x + b &* 256
         let d = f16ToFloat(blk.loadUnaligned(fromByteOffset: 208, as: UInt16.self))
-        for h in 0..<2 {
+        storeF32x16(scratch, SIMD16(repeating: d) * int8sToFloat16(blk, 192))
+        @inline(__always) func half(_ h: Int) {
             let q = q6Half(blk, h)
-            let xh = xb + 128 &* h
+            let xh = xb + 128 &* h, s = scratch + 8 &* h
             @inline(__always) func wv(_ v: Int) -> SIMD16<Float> {
-                let sc = Float(blk.load(fromByteOffset: 192 &+ 8 &* h &+ v, as: Int8.self))
-                return SIMD16(repeating: d * sc) * smallIntsToFloat(q[v], minus: 32)
+                SIMD16(repeating: s[v]) * smallIntsToFloat(q[v], minus: 32)
             }
             a0.addProduct(wv(0), loadF32x16(xh, 0)); a1.addProduct(wv(1), loadF32x16(xh, 16))
             a2.addProduct(wv(2), loadF32x16(xh, 32)); a3.addProduct(wv(3), loadF32x16(xh, 48))
             a0.addProduct(wv(4), loadF32x16(xh, 64)); a1.addProduct(wv(5), loadF32x16(xh, 80))
             a2.addProduct(wv(6), loadF32x16(xh, 96)); a3.addProduct(wv(7), loadF32x16(xh, 112))
         }
+        half(0); half(1)
     }
     return hsum((a0 + a1) + (a2 + a3))
 }
