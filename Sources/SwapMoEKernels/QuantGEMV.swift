@@ -92,21 +92,21 @@ func dotQ4_0(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int) -
 }
 
 /// w (n,) q4_K or q5_K . x (n,) -> Float, with xsum = subBlockSums(x) and 8 floats of scratch.
-/// Per sub-block j: acc += (d sc_j) Σ q x; per super-block: mins += dmin Σ_j m_j xsum_j; result acc - mins.
+/// Per sub-block j: acc += (d sc_j) Σ q x and mins_j += (dmin m_j) xsum_j (SIMD8 lanes); result acc - mins.
 /// The 8 scales go through `scratch` so that each is a memory broadcast folded into its FMA.
 @inline(__always)
 func dotQ4_K(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xsum: UnsafePointer<Float>,
              _ scratch: UnsafeMutablePointer<Float>, blocks nb: Int, q5: Bool) -> Float {
     let bb = q5 ? 176 : 144
     var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-    var mins: Float = 0
+    var mins = SIMD8<Float>()
     for b in 0..<nb {
         let blk = w + b &* bb, xb = x + b &* 256
         let d = f16ToFloat(blk.loadUnaligned(as: UInt16.self))
         let dmin = f16ToFloat(blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
         let (sc, mn) = kScalesMins(blk + 4)
         UnsafeMutableRawPointer(scratch).storeBytes(of: SIMD8(repeating: d) * sc, as: SIMD8<Float>.self)
-        mins += dmin * hsum(mn * UnsafeRawPointer(xsum + 8 &* b).loadUnaligned(as: SIMD8<Float>.self))
+        mins.addProduct(SIMD8(repeating: dmin) * mn, UnsafeRawPointer(xsum + 8 &* b).loadUnaligned(as: SIMD8<Float>.self))
         let qs = blk + (q5 ? 48 : 16)
         let h0 = q5 ? widenBytes16(blk, 16) : SIMD16(), h1 = q5 ? widenBytes16(blk, 32) : SIMD16()
         @inline(__always) func chunk(_ c: Int, _ lo: inout SIMD16<Float>, _ hi: inout SIMD16<Float>) {
@@ -127,7 +127,7 @@ func dotQ4_K(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xsum: UnsafePoi
         }
         chunk(0, &a0, &a1); chunk(1, &a2, &a3); chunk(2, &a0, &a1); chunk(3, &a2, &a3)
     }
-    return hsum((a0 + a1) + (a2 + a3)) - mins
+    return hsum((a0 + a1) + (a2 + a3)) - hsum(mins)
 }
 
 /// w (n,) q6_K . x (n,) -> Float, with 16 floats of scratch. Weights are dequantized exactly as

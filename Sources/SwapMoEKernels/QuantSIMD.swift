@@ -32,28 +32,44 @@ func storeF32x16(_ p: UnsafeMutablePointer<Float>, _ v: SIMD16<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
 }
 
-/// The 8 (scale, min) pairs of a q4_K / q5_K super-block as Floats (`kScaleMin` for j = 0..<8).
+/// 8 bytes at `p + offset` -> 8 `UInt32` lanes (one `vpmovzxbd ymm`).
+@inline(__always)
+func widenBytes8(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD8<UInt32> {
+    let b = p.loadUnaligned(fromByteOffset: offset, as: SIMD8<UInt8>.self)
+    return SIMD8<UInt32>(UInt32(b[0]), UInt32(b[1]), UInt32(b[2]), UInt32(b[3]),
+                         UInt32(b[4]), UInt32(b[5]), UInt32(b[6]), UInt32(b[7]))
+}
+
+/// The 8 (scale, min) pairs of a q4_K / q5_K super-block as Floats (`kScaleMin` for j = 0..<8), decoded in
+/// SIMD lanes from the 12 scale bytes s: a = s[j], b = s[j + 4], lanes j < 4 take the 6-bit fields directly,
+/// lanes j >= 4 the nibbles of b with the top 2 bits of s[j - 4] (scale) or s[j] (min).
 @inline(__always)
 func kScalesMins(_ s: UnsafeRawPointer) -> (scales: SIMD8<Float>, mins: SIMD8<Float>) {
-    var sc = SIMD8<Float>(), mn = SIMD8<Float>()
-    for j in 0..<8 {
-        let (a, b) = kScaleMin(s, j)
-        sc[j] = Float(a); mn[j] = Float(b)
+    let a = widenBytes8(s, 0), b = widenBytes8(s, 4)
+    let a4 = SIMD8(lowHalf: a.lowHalf, highHalf: a.lowHalf)   // s[j - 4] in lanes 4..<8
+    let low = SIMD8<UInt32>(~0, ~0, ~0, ~0, 0, 0, 0, 0)
+    let six = SIMD8<UInt32>(repeating: 63), four = SIMD8<UInt32>(repeating: 15)
+    let sc = (a & six & low) | (((b & four) | ((a4 &>> 6) &<< 4)) & ~low)
+    let mn = (b & six & low) | (((b &>> 4) | ((a &>> 6) &<< 4)) & ~low)
+    @inline(__always) func float(_ u: SIMD8<UInt32>) -> SIMD8<Float> {
+        unsafeBitCast(u | SIMD8(repeating: 0x4B00_0000), to: SIMD8<Float>.self) - SIMD8(repeating: 8_388_608)
     }
-    return (sc, mn)
+    return (float(sc), float(mn))
 }
 
 /// The 5-bit values of chunk c (0..<4) of a q5_K block, elements 64c + 16i ..< 64c + 16i + 16 for i = 0...3:
 /// low/high nibbles of qs[32c ..< 32c + 32] with bit 2c / 2c + 1 of qh[0..<32] on top. `h0`, `h1` are qh[0..<16],
-/// qh[16..<32] widened.
+/// qh[16..<32] widened. The fifth bit is moved to bit 4 with one constant shift (c is a constant once inlined).
 @inline(__always)
 func q5Chunk(_ qs: UnsafeRawPointer, _ h0: SIMD16<UInt32>, _ h1: SIMD16<UInt32>, _ c: Int)
     -> (SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>) {
     let u0 = widenBytes16(qs, 32 &* c), u1 = widenBytes16(qs, 32 &* c &+ 16)
-    let one = SIMD16<UInt32>(repeating: 1), m = SIMD16<UInt32>(repeating: 15)
-    let sl = UInt32(2 &* c), sh = UInt32(2 &* c &+ 1)
-    return ((u0 & m) | (((h0 &>> sl) & one) &<< 4), (u1 & m) | (((h1 &>> sl) & one) &<< 4),
-            (u0 &>> 4) | (((h0 &>> sh) & one) &<< 4), (u1 &>> 4) | (((h1 &>> sh) & one) &<< 4))
+    let m = SIMD16<UInt32>(repeating: 15), b4 = SIMD16<UInt32>(repeating: 16)
+    @inline(__always) func bit4(_ h: SIMD16<UInt32>, _ k: Int) -> SIMD16<UInt32> {
+        (k <= 4 ? h &<< UInt32(4 &- k) : h &>> UInt32(k &- 4)) & b4
+    }
+    let sl = 2 &* c, sh = 2 &* c &+ 1
+    return ((u0 & m) | bit4(h0, sl), (u1 & m) | bit4(h1, sl), (u0 &>> 4) | bit4(h0, sh), (u1 &>> 4) | bit4(h1, sh))
 }
 
 /// The 6-bit values of half h (0, 1) of a q6_K block, as 8 vectors of 16: vector v holds elements
