@@ -93,7 +93,9 @@ func dotQ4_0(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int) -
 
 /// w (n,) q4_K or q5_K . x (n,) -> Float, with xsum = subBlockSums(x) and 8 floats of scratch.
 /// Per sub-block j: acc += (d sc_j) Σ q x and mins_j += (dmin m_j) xsum_j (SIMD8 lanes); result acc - mins.
-/// The 8 scales go through `scratch` so that each is a memory broadcast folded into its FMA.
+/// The 8 scales go through `scratch` so that each is a memory broadcast folded into its FMA. High nibbles are
+/// masked in place (16 q, one op fewer than a shift) and their scales divided by 16: both scalings are exact,
+/// so the result is the same as with q.
 @inline(__always)
 func dotQ4_K(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xsum: UnsafePointer<Float>,
              _ scratch: UnsafeMutablePointer<Float>, blocks nb: Int, q5: Bool) -> Float {
@@ -105,17 +107,20 @@ func dotQ4_K(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xsum: UnsafePoi
         let d = f16ToFloat(blk.loadUnaligned(as: UInt16.self))
         let dmin = f16ToFloat(blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
         let (sc, mn) = kScalesMins(blk + 4)
-        UnsafeMutableRawPointer(scratch).storeBytes(of: SIMD8(repeating: d) * sc, as: SIMD8<Float>.self)
+        // Odd sub-blocks (high nibbles) come as 16 q: their scales are divided by 16 (exact).
+        let sixteenth = SIMD8<Float>(1, 0.0625, 1, 0.0625, 1, 0.0625, 1, 0.0625)
+        UnsafeMutableRawPointer(scratch).storeBytes(of: SIMD8(repeating: d) * sc * sixteenth, as: SIMD8<Float>.self)
         mins.addProduct(SIMD8(repeating: dmin) * mn, UnsafeRawPointer(xsum + 8 &* b).loadUnaligned(as: SIMD8<Float>.self))
         let qs = blk + (q5 ? 48 : 16)
         let h0 = q5 ? widenBytes16(blk, 16) : SIMD16(), h1 = q5 ? widenBytes16(blk, 32) : SIMD16()
         @inline(__always) func chunk(_ c: Int, _ lo: inout SIMD16<Float>, _ hi: inout SIMD16<Float>) {
             let q: (SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>)
             if q5 {
-                q = q5Chunk(qs, h0, h1, c)
+                q = q5Chunk(qs, h0, h1, c, hiTimes16: true)
             } else {
-                let u0 = widenBytes16(qs, 32 &* c), u1 = widenBytes16(qs, 32 &* c &+ 16), m = SIMD16<UInt32>(repeating: 15)
-                q = (u0 & m, u1 & m, u0 &>> 4, u1 &>> 4)
+                let u0 = widenBytes16(qs, 32 &* c), u1 = widenBytes16(qs, 32 &* c &+ 16)
+                let m = SIMD16<UInt32>(repeating: 15), m16 = SIMD16<UInt32>(repeating: 0xF0)
+                q = (u0 & m, u1 & m, u0 & m16, u1 & m16)
             }
             let xc = xb + 64 &* c
             var p = smallIntsToFloat(q.0, minus: 0) * loadF32x16(xc, 0)

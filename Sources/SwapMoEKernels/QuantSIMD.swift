@@ -59,17 +59,26 @@ func kScalesMins(_ s: UnsafeRawPointer) -> (scales: SIMD8<Float>, mins: SIMD8<Fl
 
 /// The 5-bit values of chunk c (0..<4) of a q5_K block, elements 64c + 16i ..< 64c + 16i + 16 for i = 0...3:
 /// low/high nibbles of qs[32c ..< 32c + 32] with bit 2c / 2c + 1 of qh[0..<32] on top. `h0`, `h1` are qh[0..<16],
-/// qh[16..<32] widened. The fifth bit is moved to bit 4 with one constant shift (c is a constant once inlined).
+/// qh[16..<32] widened. The fifth bit is moved into place with one constant shift (c is a constant once
+/// inlined). With `hiTimes16` the last two vectors are 16 q (high nibble masked in place, no shift); the GEMV
+/// divides their scale by 16 instead, which is exact.
 @inline(__always)
-func q5Chunk(_ qs: UnsafeRawPointer, _ h0: SIMD16<UInt32>, _ h1: SIMD16<UInt32>, _ c: Int)
+func q5Chunk(_ qs: UnsafeRawPointer, _ h0: SIMD16<UInt32>, _ h1: SIMD16<UInt32>, _ c: Int, hiTimes16: Bool = false)
     -> (SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>) {
     let u0 = widenBytes16(qs, 32 &* c), u1 = widenBytes16(qs, 32 &* c &+ 16)
-    let m = SIMD16<UInt32>(repeating: 15), b4 = SIMD16<UInt32>(repeating: 16)
-    @inline(__always) func bit4(_ h: SIMD16<UInt32>, _ k: Int) -> SIMD16<UInt32> {
-        (k <= 4 ? h &<< UInt32(4 &- k) : h &>> UInt32(k &- 4)) & b4
+    let m = SIMD16<UInt32>(repeating: 15)
+    /// Bit k of h moved to bit `to`, alone.
+    @inline(__always) func bit(_ h: SIMD16<UInt32>, _ k: Int, to: Int) -> SIMD16<UInt32> {
+        (k <= to ? h &<< UInt32(to &- k) : h &>> UInt32(k &- to)) & SIMD16(repeating: UInt32(1) &<< UInt32(to))
     }
     let sl = 2 &* c, sh = 2 &* c &+ 1
-    return ((u0 & m) | bit4(h0, sl), (u1 & m) | bit4(h1, sl), (u0 &>> 4) | bit4(h0, sh), (u1 &>> 4) | bit4(h1, sh))
+    if hiTimes16 {
+        let m16 = SIMD16<UInt32>(repeating: 0xF0)
+        return ((u0 & m) | bit(h0, sl, to: 4), (u1 & m) | bit(h1, sl, to: 4),
+                (u0 & m16) | bit(h0, sh, to: 8), (u1 & m16) | bit(h1, sh, to: 8))
+    }
+    return ((u0 & m) | bit(h0, sl, to: 4), (u1 & m) | bit(h1, sl, to: 4),
+            (u0 &>> 4) | bit(h0, sh, to: 4), (u1 &>> 4) | bit(h1, sh, to: 4))
 }
 
 /// The 6-bit values of half h (0, 1) of a q6_K block, as 8 vectors of 16: vector v holds elements
