@@ -1,30 +1,165 @@
 import SwapMoECore
-// GEMV and GEMM over quantized rows (QuantBlocks.swift).
+// GEMV over quantized rows (QuantBlocks.swift): weights are dequantized in registers and multiplied with the
+// f32 x, never written out. Per block (or 32-element sub-block) the kernels form p = Σ q·x over SIMD16 lanes
+// and then fold the block scale in once: acc += d · p; the K-types subtract their mins as
+// dmin · Σ_j m_j · Σ_{k in sub-block j} x[k], with the sub-block sums of x computed once per call.
 //
-// Each row is dequantized into a thread-local f32 buffer and reduced by the f32 row kernel, so a row's result
-// depends only on its bytes and x (identical for any thread split).
+// Every row is reduced by the same code in the same order (blocks in index order, fixed accumulators, fixed
+// tree), so a row's result depends only on its bytes and x, never on the thread split. The result differs
+// from `gemvReference` (dequantize, then index-order f32 dot) only by f32 rounding order, x is used as is.
+// With S = Σ_k (|d q_k| + |m_k|) |x_k| (m_k the K-type min offset, rounded on its own), the reference is within
+// n·2^-24·S of the exact dot and this kernel within (n/16 + 8)·2^-24·S (a few sequential adds per lane, a
+// 4-level tree), so they differ by at most ~1.07·n·2^-24·S; random-sign rounding grows like √n instead, and the
+// tests allow 2e-5·S (QuantKernelTests.swift), as the float GEMV tests do.
 
 /// W (d,n) quantized @ x (n,) -> y (d,), rows `rows` (see `gemv`).
 func gemvQuantRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType,
                    _ x: UnsafePointer<Float>, n: Int, rows: Range<Int>,
                    bias: UnsafePointer<Float>?, accumulate: Bool) {
-    let rowBytes = type.rowBytes(n)
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: max(n, 1)) { buf in
-        let tmp = buf.baseAddress!
-        for i in rows {
-            dequantizeRow(tmp, w + i &* rowBytes, type, count: n)
-            var r = dotF32(UnsafeRawPointer(tmp), x, n: n)
-            if let bias { r += bias[i] }
-            if accumulate { y[i] += r } else { y[i] = r }
+    let rowBytes = type.rowBytes(n), nb = n / type.blockSize
+    switch type {
+    case .q8_0:
+        for i in rows { storeRow(y, i, dotQ8_0(w + i &* rowBytes, x, blocks: nb), bias, accumulate) }
+    case .q4_0:
+        for i in rows { storeRow(y, i, dotQ4_0(w + i &* rowBytes, x, blocks: nb), bias, accumulate) }
+    case .q4_K, .q5_K:
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 &+ n / 32) { buf in
+            let scratch = buf.baseAddress!, xsum = scratch + 16
+            subBlockSums(xsum, x, n: n)
+            if type == .q4_K {
+                for i in rows { storeRow(y, i, dotQ4_K(w + i &* rowBytes, x, xsum, scratch, blocks: nb, q5: false), bias, accumulate) }
+            } else {
+                for i in rows { storeRow(y, i, dotQ4_K(w + i &* rowBytes, x, xsum, scratch, blocks: nb, q5: true), bias, accumulate) }
+            }
         }
+    case .q6_K:
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { buf in
+            for i in rows { storeRow(y, i, dotQ6_K(w + i &* rowBytes, x, buf.baseAddress!, blocks: nb), bias, accumulate) }
+        }
+    case .f32, .f16, .bf16:
+        preconditionFailure("float rows go through gemvRows")
     }
 }
 
-/// X (t,n) @ W (d,n)^T quantized -> Y (t,d) (see `gemm`).
-func gemmQuant(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType,
-               _ x: UnsafePointer<Float>, tokens t: Int, d: Int, n: Int,
-               bias: UnsafePointer<Float>?, accumulate: Bool, pool: ThreadPool?) {
-    for i in 0..<t {
-        gemv(y + i &* d, w, type, x + i &* n, d: d, n: n, bias: bias, accumulate: accumulate, pool: pool)
+@inline(__always)
+func storeRow(_ y: UnsafeMutablePointer<Float>, _ i: Int, _ v: Float, _ bias: UnsafePointer<Float>?, _ accumulate: Bool) {
+    var r = v
+    if let bias { r += bias[i] }
+    if accumulate { y[i] += r } else { y[i] = r }
+}
+
+/// x (n,) -> xsum (n/32,): xsum[j] = Σ x[32j ..< 32j + 32] (two SIMD16 loads, fixed tree).
+@inline(__always)
+func subBlockSums(_ xsum: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, n: Int) {
+    var j = 0
+    while j &* 32 < n {
+        xsum[j] = hsum(loadF32x16(x, 32 &* j) + loadF32x16(x, 32 &* j &+ 16))
+        j &+= 1
     }
+}
+
+// MARK: Row kernels: dot(W[i,:], x) for one quantized row of `blocks` blocks.
+
+/// w (n,) q8_0 . x (n,) -> Float. Per block: p = Σ q x (32 lanes folded to 16), acc += d p.
+@inline(__always)
+func dotQ8_0(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int) -> Float {
+    @inline(__always) func step(_ a: inout SIMD16<Float>, _ b: Int) {
+        let blk = w + b &* 34, xb = x + b &* 32
+        var p = int8sToFloat16(blk, 2) * loadF32x16(xb, 0)
+        p.addProduct(int8sToFloat16(blk, 18), loadF32x16(xb, 16))
+        a.addProduct(SIMD16(repeating: f16ToFloat(blk.loadUnaligned(as: UInt16.self))), p)
+    }
+    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
+    var b = 0
+    while b &+ 2 <= nb { step(&a0, b); step(&a1, b &+ 1); b &+= 2 }
+    if b < nb { step(&a0, b) }
+    return hsum(a0 + a1)
+}
+
+/// w (n,) q4_0 . x (n,) -> Float. Per block: p = Σ (q - 8) x, acc += d p.
+@inline(__always)
+func dotQ4_0(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int) -> Float {
+    @inline(__always) func step(_ a: inout SIMD16<Float>, _ b: Int) {
+        let blk = w + b &* 18, xb = x + b &* 32
+        let u = widenBytes16(blk, 2)
+        var p = smallIntsToFloat(u & SIMD16(repeating: 15), minus: 8) * loadF32x16(xb, 0)
+        p.addProduct(smallIntsToFloat(u &>> 4, minus: 8), loadF32x16(xb, 16))
+        a.addProduct(SIMD16(repeating: f16ToFloat(blk.loadUnaligned(as: UInt16.self))), p)
+    }
+    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
+    var b = 0
+    while b &+ 2 <= nb { step(&a0, b); step(&a1, b &+ 1); b &+= 2 }
+    if b < nb { step(&a0, b) }
+    return hsum(a0 + a1)
+}
+
+/// w (n,) q4_K or q5_K . x (n,) -> Float, with xsum = subBlockSums(x) and 8 floats of scratch.
+/// Per sub-block j: acc += (d sc_j) Σ q x and mins_j += (dmin m_j) xsum_j (SIMD8 lanes); result acc - mins.
+/// The 8 scales go through `scratch` so that each is a memory broadcast folded into its FMA. High nibbles are
+/// masked in place (16 q, one op fewer than a shift) and their scales divided by 16: both scalings are exact,
+/// so the result is the same as with q.
+@inline(__always)
+func dotQ4_K(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xsum: UnsafePointer<Float>,
+             _ scratch: UnsafeMutablePointer<Float>, blocks nb: Int, q5: Bool) -> Float {
+    let bb = q5 ? 176 : 144
+    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+    var mins = SIMD8<Float>()
+    for b in 0..<nb {
+        let blk = w + b &* bb, xb = x + b &* 256
+        let d = f16ToFloat(blk.loadUnaligned(as: UInt16.self))
+        let dmin = f16ToFloat(blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+        let (sc, mn) = kScalesMins(blk + 4)
+        // Odd sub-blocks (high nibbles) come as 16 q: their scales are divided by 16 (exact).
+        let sixteenth = SIMD8<Float>(1, 0.0625, 1, 0.0625, 1, 0.0625, 1, 0.0625)
+        UnsafeMutableRawPointer(scratch).storeBytes(of: SIMD8(repeating: d) * sc * sixteenth, as: SIMD8<Float>.self)
+        mins.addProduct(SIMD8(repeating: dmin) * mn, UnsafeRawPointer(xsum + 8 &* b).loadUnaligned(as: SIMD8<Float>.self))
+        let qs = blk + (q5 ? 48 : 16)
+        let h0 = q5 ? widenBytes16(blk, 16) : SIMD16(), h1 = q5 ? widenBytes16(blk, 32) : SIMD16()
+        @inline(__always) func chunk(_ c: Int, _ lo: inout SIMD16<Float>, _ hi: inout SIMD16<Float>) {
+            let q: (SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>)
+            if q5 {
+                q = q5Chunk(qs, h0, h1, c, hiTimes16: true)
+            } else {
+                let u0 = widenBytes16(qs, 32 &* c), u1 = widenBytes16(qs, 32 &* c &+ 16)
+                let m = SIMD16<UInt32>(repeating: 15), m16 = SIMD16<UInt32>(repeating: 0xF0)
+                q = (u0 & m, u1 & m, u0 & m16, u1 & m16)
+            }
+            let xc = xb + 64 &* c
+            var p = smallIntsToFloat(q.0, minus: 0) * loadF32x16(xc, 0)
+            p.addProduct(smallIntsToFloat(q.1, minus: 0), loadF32x16(xc, 16))
+            var r = smallIntsToFloat(q.2, minus: 0) * loadF32x16(xc, 32)
+            r.addProduct(smallIntsToFloat(q.3, minus: 0), loadF32x16(xc, 48))
+            lo.addProduct(SIMD16(repeating: scratch[2 &* c]), p)
+            hi.addProduct(SIMD16(repeating: scratch[2 &* c &+ 1]), r)
+        }
+        chunk(0, &a0, &a1); chunk(1, &a2, &a3); chunk(2, &a0, &a1); chunk(3, &a2, &a3)
+    }
+    return hsum((a0 + a1) + (a2 + a3)) - hsum(mins)
+}
+
+/// w (n,) q6_K . x (n,) -> Float, with 16 floats of scratch. Weights are dequantized exactly as
+/// `dequantizeBlock` ((d sc) (q - 32)) and accumulated with FMAs into four accumulators (16-element group v
+/// of a half into accumulator v % 4). The 16 scales d sc go through `scratch` (memory broadcasts).
+@inline(__always)
+func dotQ6_K(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ scratch: UnsafeMutablePointer<Float>,
+             blocks nb: Int) -> Float {
+    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+    for b in 0..<nb {
+        let blk = w + b &* 210, xb = x + b &* 256
+        let d = f16ToFloat(blk.loadUnaligned(fromByteOffset: 208, as: UInt16.self))
+        storeF32x16(scratch, SIMD16(repeating: d) * int8sToFloat16(blk, 192))
+        @inline(__always) func half(_ h: Int) {
+            let q = q6Half(blk, h)
+            let xh = xb + 128 &* h, s = scratch + 8 &* h
+            @inline(__always) func wv(_ v: Int) -> SIMD16<Float> {
+                SIMD16(repeating: s[v]) * smallIntsToFloat(q[v], minus: 32)
+            }
+            a0.addProduct(wv(0), loadF32x16(xh, 0)); a1.addProduct(wv(1), loadF32x16(xh, 16))
+            a2.addProduct(wv(2), loadF32x16(xh, 32)); a3.addProduct(wv(3), loadF32x16(xh, 48))
+            a0.addProduct(wv(4), loadF32x16(xh, 64)); a1.addProduct(wv(5), loadF32x16(xh, 80))
+            a2.addProduct(wv(6), loadF32x16(xh, 96)); a3.addProduct(wv(7), loadF32x16(xh, 112))
+        }
+        half(0); half(1)
+    }
+    return hsum((a0 + a1) + (a2 + a3))
 }

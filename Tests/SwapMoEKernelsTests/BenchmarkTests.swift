@@ -77,6 +77,41 @@ struct Benchmarks {
         }
     }
 
+    @Test("Quantized GEMV GB/s (quantized bytes) and GEMM GFLOP/s beside bf16 and the DRAM probe, 16384x4096")
+    func quantThroughput() {
+        let d = 16384, n = 4096, tMax = 64
+        let types: [WeightType] = [.bf16, .q8_0, .q4_0, .q4_K, .q5_K, .q6_K]
+        var rng = TestRNG(seed: 5)
+        let x = randomFloats(tMax * n, &rng)
+        var y = [Float](repeating: 0, count: tMax * d)
+        let bf16 = Self.weights(d * n, .bf16)
+        defer { bf16.deallocate() }
+        let quant = types.dropFirst().map { QuantMatrix($0, d: d, n: n, &rng) }
+        let bases = [UnsafeRawPointer(bf16)] + quant.map { UnsafeRawPointer($0.base) }
+        defer { withExtendedLifetime(quant) {} }   // release builds end a lifetime at its last use
+        for threads in [1, 2] {
+            let pool = ThreadPool(threads: threads)
+            // Interleaved rounds, best of each: the machine is shared, so only same-run ratios mean much.
+            var dram = 0.0
+            var tv = [Double](repeating: .infinity, count: types.count)
+            var t16 = tv, t64 = tv
+            for _ in 0..<3 {
+                dram = max(dram, measureReadBandwidth(bytes: 1 << 30, threads: threads, passes: 3))
+                for (k, type) in types.enumerated() {
+                    tv[k] = min(tv[k], Self.best(8) { gemv(&y, bases[k], type, x, d: d, n: n, pool: pool) })
+                    t16[k] = min(t16[k], Self.best(2) { gemm(&y, bases[k], type, x, tokens: 16, d: d, n: n, pool: pool) })
+                    t64[k] = min(t64[k], Self.best(1) { gemm(&y, bases[k], type, x, tokens: tMax, d: d, n: n, pool: pool) })
+                }
+            }
+            print("BENCH quant dram_read threads=\(threads) \(Self.f(dram)) GB/s")
+            for (k, type) in types.enumerated() {
+                let bytes = Double(d * type.rowBytes(n))
+                let flops = { (t: Int, s: Double) in Self.f(2 * Double(t * d * n) / s / 1e9, 1) }
+                print("BENCH quant \(type) \(d)x\(n) threads=\(threads) gemv \(Self.f(bytes / tv[k] / 1e9)) GB/s (\(Self.f(bytes / tv[k] / 1e9 / dram * 100, 0))% of DRAM, \(Self.f(tv[k] * 1e3, 3)) ms, \(Self.f(tv[0] / tv[k]))x bf16), gemm T=16 \(flops(16, t16[k])) GFLOP/s, T=64 \(flops(tMax, t64[k])) GFLOP/s (\(Self.f(t64[0] / t64[k]))x bf16)")
+            }
+        }
+    }
+
     @Test("GEMM kernel on cache-resident shapes")
     func gemmHot() {
         var rng = TestRNG(seed: 9)

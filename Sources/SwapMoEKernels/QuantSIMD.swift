@@ -1,0 +1,158 @@
+import SwapMoECore
+// SIMD unpacking of quantized blocks (layouts: QuantBlocks.swift) and a SIMD dequantizer that is bit-identical
+// to the scalar `dequantizeBlock`: every weight is the same Float expression (`d * q`, `d * sc * q - dmin * m`,
+// ...) evaluated lane-wise, and small integers become floats exactly. Used by the quantized GEMM (dequantize
+// a block of rows once per call) and, through the unpack helpers, by the GEMV row kernels (QuantGEMV.swift).
+
+/// 16 bytes at `p + offset` -> 16 `UInt32` lanes, built lane by lane so that LLVM folds it into one
+/// `vpmovzxbd` (the generic `SIMD16<UInt32>(truncatingIfNeeded:)` stayed an out-of-line call: GEMV 6x slower).
+@inline(__always)
+func widenBytes16(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD16<UInt32> {
+    let b = p.loadUnaligned(fromByteOffset: offset, as: SIMD16<UInt8>.self)
+    return SIMD16<UInt32>(UInt32(b[0]), UInt32(b[1]), UInt32(b[2]), UInt32(b[3]), UInt32(b[4]), UInt32(b[5]),
+                          UInt32(b[6]), UInt32(b[7]), UInt32(b[8]), UInt32(b[9]), UInt32(b[10]), UInt32(b[11]),
+                          UInt32(b[12]), UInt32(b[13]), UInt32(b[14]), UInt32(b[15]))
+}
+
+/// Lanes u < 2^23 -> Float(u) - bias, exactly (bias a small integer): the float with bits 0x4B000000 | u is
+/// 2^23 + u, and (2^23 + u) - (2^23 + bias) is exact. Two bitwise/arith ops, no generic int -> float init.
+@inline(__always)
+func smallIntsToFloat(_ u: SIMD16<UInt32>, minus bias: Float) -> SIMD16<Float> {
+    unsafeBitCast(u | SIMD16(repeating: 0x4B00_0000), to: SIMD16<Float>.self) - SIMD16(repeating: 8_388_608 + bias)
+}
+
+/// 16 signed bytes at `p + offset` -> 16 Floats (exact): q + 128 as an unsigned byte, then minus 128.
+@inline(__always)
+func int8sToFloat16(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD16<Float> {
+    smallIntsToFloat(widenBytes16(p, offset) ^ SIMD16(repeating: 0x80), minus: 128)
+}
+
+@inline(__always)
+func storeF32x16(_ p: UnsafeMutablePointer<Float>, _ v: SIMD16<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+}
+
+/// 8 bytes at `p + offset` -> 8 `UInt32` lanes (one `vpmovzxbd ymm`).
+@inline(__always)
+func widenBytes8(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD8<UInt32> {
+    let b = p.loadUnaligned(fromByteOffset: offset, as: SIMD8<UInt8>.self)
+    return SIMD8<UInt32>(UInt32(b[0]), UInt32(b[1]), UInt32(b[2]), UInt32(b[3]),
+                         UInt32(b[4]), UInt32(b[5]), UInt32(b[6]), UInt32(b[7]))
+}
+
+/// The 8 (scale, min) pairs of a q4_K / q5_K super-block as Floats (`kScaleMin` for j = 0..<8), decoded in
+/// SIMD lanes from the 12 scale bytes s: a = s[j], b = s[j + 4], lanes j < 4 take the 6-bit fields directly,
+/// lanes j >= 4 the nibbles of b with the top 2 bits of s[j - 4] (scale) or s[j] (min).
+@inline(__always)
+func kScalesMins(_ s: UnsafeRawPointer) -> (scales: SIMD8<Float>, mins: SIMD8<Float>) {
+    let a = widenBytes8(s, 0), b = widenBytes8(s, 4)
+    let a4 = SIMD8(lowHalf: a.lowHalf, highHalf: a.lowHalf)   // s[j - 4] in lanes 4..<8
+    let low = SIMD8<UInt32>(~0, ~0, ~0, ~0, 0, 0, 0, 0)
+    let six = SIMD8<UInt32>(repeating: 63), four = SIMD8<UInt32>(repeating: 15)
+    let sc = (a & six & low) | (((b & four) | ((a4 &>> 6) &<< 4)) & ~low)
+    let mn = (b & six & low) | (((b &>> 4) | ((a &>> 6) &<< 4)) & ~low)
+    @inline(__always) func float(_ u: SIMD8<UInt32>) -> SIMD8<Float> {
+        unsafeBitCast(u | SIMD8(repeating: 0x4B00_0000), to: SIMD8<Float>.self) - SIMD8(repeating: 8_388_608)
+    }
+    return (float(sc), float(mn))
+}
+
+/// The 5-bit values of chunk c (0..<4) of a q5_K block, elements 64c + 16i ..< 64c + 16i + 16 for i = 0...3:
+/// low/high nibbles of qs[32c ..< 32c + 32] with bit 2c / 2c + 1 of qh[0..<32] on top. `h0`, `h1` are qh[0..<16],
+/// qh[16..<32] widened. The fifth bit is moved into place with one constant shift (c is a constant once
+/// inlined). With `hiTimes16` the last two vectors are 16 q (high nibble masked in place, no shift); the GEMV
+/// divides their scale by 16 instead, which is exact.
+@inline(__always)
+func q5Chunk(_ qs: UnsafeRawPointer, _ h0: SIMD16<UInt32>, _ h1: SIMD16<UInt32>, _ c: Int, hiTimes16: Bool = false)
+    -> (SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>) {
+    let u0 = widenBytes16(qs, 32 &* c), u1 = widenBytes16(qs, 32 &* c &+ 16)
+    let m = SIMD16<UInt32>(repeating: 15)
+    /// Bit k of h moved to bit `to`, alone.
+    @inline(__always) func bit(_ h: SIMD16<UInt32>, _ k: Int, to: Int) -> SIMD16<UInt32> {
+        (k <= to ? h &<< UInt32(to &- k) : h &>> UInt32(k &- to)) & SIMD16(repeating: UInt32(1) &<< UInt32(to))
+    }
+    let sl = 2 &* c, sh = 2 &* c &+ 1
+    if hiTimes16 {
+        let m16 = SIMD16<UInt32>(repeating: 0xF0)
+        return ((u0 & m) | bit(h0, sl, to: 4), (u1 & m) | bit(h1, sl, to: 4),
+                (u0 & m16) | bit(h0, sh, to: 8), (u1 & m16) | bit(h1, sh, to: 8))
+    }
+    return ((u0 & m) | bit(h0, sl, to: 4), (u1 & m) | bit(h1, sl, to: 4),
+            (u0 &>> 4) | bit(h0, sh, to: 4), (u1 &>> 4) | bit(h1, sh, to: 4))
+}
+
+/// The 6-bit values of half h (0, 1) of a q6_K block, as 8 vectors of 16: vector v holds elements
+/// 128h + 16v ..< 128h + 16v + 16, whose scale is group 8h + v.
+@inline(__always)
+func q6Half(_ block: UnsafeRawPointer, _ h: Int) -> [8 of SIMD16<UInt32>] {
+    let ql = block + 64 &* h, qh = block + (128 &+ 32 &* h)
+    let a0 = widenBytes16(ql, 0), a1 = widenBytes16(ql, 16), b0 = widenBytes16(ql, 32), b1 = widenBytes16(ql, 48)
+    let u0 = widenBytes16(qh, 0), u1 = widenBytes16(qh, 16)
+    let m = SIMD16<UInt32>(repeating: 15), three = SIMD16<UInt32>(repeating: 3)
+    return [(a0 & m) | ((u0 & three) &<< 4), (a1 & m) | ((u1 & three) &<< 4),
+            (b0 & m) | (((u0 &>> 2) & three) &<< 4), (b1 & m) | (((u1 &>> 2) & three) &<< 4),
+            (a0 &>> 4) | (((u0 &>> 4) & three) &<< 4), (a1 &>> 4) | (((u1 &>> 4) & three) &<< 4),
+            (b0 &>> 4) | ((u0 &>> 6) &<< 4), (b1 &>> 4) | ((u1 &>> 6) &<< 4)]
+}
+
+/// Block of `type` -> 32 or 256 floats at `dst`; bit-identical to `dequantizeBlock`.
+@inline(__always)
+func dequantizeBlockSIMD(_ dst: UnsafeMutablePointer<Float>, _ block: UnsafeRawPointer, _ type: WeightType) {
+    switch type {
+    case .q8_0:
+        let d = SIMD16<Float>(repeating: f16ToFloat(block.loadUnaligned(as: UInt16.self)))
+        storeF32x16(dst, d * int8sToFloat16(block, 2))
+        storeF32x16(dst + 16, d * int8sToFloat16(block, 18))
+    case .q4_0:
+        let d = SIMD16<Float>(repeating: f16ToFloat(block.loadUnaligned(as: UInt16.self)))
+        let u = widenBytes16(block, 2)
+        storeF32x16(dst, d * smallIntsToFloat(u & SIMD16(repeating: 15), minus: 8))
+        storeF32x16(dst + 16, d * smallIntsToFloat(u &>> 4, minus: 8))
+    case .q4_K, .q5_K:
+        let d = f16ToFloat(block.loadUnaligned(as: UInt16.self))
+        let dmin = f16ToFloat(block.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+        let (sc, mn) = kScalesMins(block + 4)
+        let ds = SIMD8(repeating: d) * sc, ms = SIMD8(repeating: dmin) * mn
+        let q5 = type == .q5_K
+        let qs = block + (q5 ? 48 : 16)
+        let h0 = q5 ? widenBytes16(block, 16) : SIMD16(), h1 = q5 ? widenBytes16(block, 32) : SIMD16()
+        for c in 0..<4 {
+            let q: (SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>)
+            if q5 {
+                q = q5Chunk(qs, h0, h1, c)
+            } else {
+                let u0 = widenBytes16(qs, 32 &* c), u1 = widenBytes16(qs, 32 &* c &+ 16), m = SIMD16<UInt32>(repeating: 15)
+                q = (u0 & m, u1 & m, u0 &>> 4, u1 &>> 4)
+            }
+            let d0 = SIMD16(repeating: ds[2 &* c]), n0 = SIMD16(repeating: ms[2 &* c])
+            let d1 = SIMD16(repeating: ds[2 &* c &+ 1]), n1 = SIMD16(repeating: ms[2 &* c &+ 1])
+            let o = dst + 64 &* c
+            storeF32x16(o, d0 * smallIntsToFloat(q.0, minus: 0) - n0)
+            storeF32x16(o + 16, d0 * smallIntsToFloat(q.1, minus: 0) - n0)
+            storeF32x16(o + 32, d1 * smallIntsToFloat(q.2, minus: 0) - n1)
+            storeF32x16(o + 48, d1 * smallIntsToFloat(q.3, minus: 0) - n1)
+        }
+    case .q6_K:
+        let d = f16ToFloat(block.loadUnaligned(fromByteOffset: 208, as: UInt16.self))
+        for h in 0..<2 {
+            let q = q6Half(block, h)
+            for v in 0..<8 {
+                let sc = Float(block.load(fromByteOffset: 192 &+ 8 &* h &+ v, as: Int8.self))
+                storeF32x16(dst + (128 &* h &+ 16 &* v), SIMD16(repeating: d * sc) * smallIntsToFloat(q[v], minus: 32))
+            }
+        }
+    case .f32, .f16, .bf16:
+        preconditionFailure("dequantizeBlockSIMD on float type \(type)")
+    }
+}
+
+/// A quantized row of `n` elements -> `n` floats; bit-identical to `dequantizeRow`.
+@inline(__always)
+func dequantizeRowSIMD(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, _ type: WeightType, count n: Int) {
+    let bs = type.blockSize, bb = type.blockBytes
+    var b = 0
+    while b &* bs < n {
+        dequantizeBlockSIMD(dst + b &* bs, src + b &* bb, type)
+        b &+= 1
+    }
+}

@@ -1,0 +1,240 @@
+import Foundation
+import SwapMoECore
+import Testing
+@testable import SwapMoEKernels
+
+/// A quantized matrix of random valid blocks: random bytes with f16 scales set to small values (the quantizer
+/// is tested elsewhere; the kernels only need valid blocks), stored at a chosen misalignment.
+final class QuantMatrix {
+    let type: WeightType
+    let d: Int, n: Int
+    let storage: UnsafeMutableRawPointer
+    let base: UnsafeMutableRawPointer
+
+    init(_ type: WeightType, d: Int, n: Int, _ rng: inout TestRNG, misalign: Int = 0) {
+        self.type = type; self.d = d; self.n = n
+        let bytes = d * type.rowBytes(n)
+        storage = .allocate(byteCount: bytes + 64, alignment: 64)
+        base = storage + misalign
+        var i = 0
+        while i < bytes {
+            let r = rng.next()
+            for k in 0..<min(8, bytes - i) { base.storeBytes(of: UInt8(truncatingIfNeeded: r >> (8 * k)), toByteOffset: i + k, as: UInt8.self) }
+            i += 8
+        }
+        func f16(_ offset: Int, _ range: ClosedRange<Float>, signed: Bool) {
+            var v = Float.random(in: range, using: &rng)
+            if signed && Bool.random(using: &rng) { v = -v }
+            base.storeBytes(of: floatToF16(v), toByteOffset: offset, as: UInt16.self)
+        }
+        for b in 0..<(bytes / type.blockBytes) {
+            let o = b * type.blockBytes
+            switch type {
+            case .q8_0: f16(o, 1e-3...2e-2, signed: true)
+            case .q4_0: f16(o, 1e-2...0.2, signed: true)
+            case .q4_K, .q5_K: f16(o, 1e-4...2e-3, signed: false); f16(o + 2, 1e-4...2e-3, signed: false)
+            case .q6_K: f16(o + 208, 1e-5...2e-4, signed: false)
+            default: preconditionFailure("quantized types only")
+            }
+        }
+    }
+    deinit { storage.deallocate() }
+
+    var rowBytes: Int { type.rowBytes(n) }
+
+    /// The scalar dequantization, row-major (d, n).
+    var dequantized: [Float] {
+        var out = [Float](repeating: 0, count: d * n)
+        out.withUnsafeMutableBufferPointer { o in
+            for i in 0..<d { dequantizeRow(o.baseAddress! + i * n, base + i * rowBytes, type, count: n) }
+        }
+        return out
+    }
+}
+
+/// Per element, the magnitude of the terms the kernels round separately: |d q| + |dmin m| for the K-types
+/// with mins (q4_K, q5_K), |w| otherwise. Rows of (d, n).
+func quantTermMagnitudes(_ blocks: UnsafeRawPointer, _ type: WeightType, d: Int, n: Int) -> [Float] {
+    var w = [Float](repeating: 0, count: d * n)
+    w.withUnsafeMutableBufferPointer { o in
+        for i in 0..<d { dequantizeRow(o.baseAddress! + i * n, blocks + i * type.rowBytes(n), type, count: n) }
+    }
+    guard type == .q4_K || type == .q5_K else { return w.map(abs) }
+    for i in 0..<d {
+        for b in 0..<(n / 256) {
+            let blk = blocks + i * type.rowBytes(n) + b * type.blockBytes
+            let dmin = f16ToFloat(blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+            for j in 0..<8 {
+                let m = dmin * Float(kScaleMin(blk + 4, j).1)
+                for k in 0..<32 {
+                    let e = i * n + b * 256 + 32 * j + k
+                    w[e] = abs(w[e] + m) + abs(m)   // |d sc q| + |dmin m|
+                }
+            }
+        }
+    }
+    return w
+}
+
+/// Σ_k mag[i,k] |x_k| per row.
+func termScale(_ mag: [Float], _ x: [Float], d: Int, n: Int) -> [Float] {
+    (0..<d).map { i in (0..<n).reduce(Float(0)) { $0 + mag[i * n + $1] * abs(x[$1]) } }
+}
+
+let quantTypes: [WeightType] = [.q8_0, .q4_0, .q4_K, .q5_K, .q6_K]
+/// Relative tolerance against the f32 reference: both sides are f32 sums of the same n products in different
+/// orders (QuantGEMV.swift), each off by at most ~n ulp of Σ|terms| in the worst case, ~sqrt(n) in practice.
+let quantRel: Float = 2e-5
+
+@Suite("Quantized GEMV and GEMM")
+struct QuantKernelTests {
+    /// (rows, blocks per row): row remainders of 4 and 16, 1...3 blocks, many blocks.
+    static let shapes: [(d: Int, blocks: Int)] = [(1, 1), (3, 2), (5, 3), (17, 1), (33, 2), (7, 9), (2, 64), (19, 16)]
+
+    @Test("The SIMD dequantizer equals the scalar one bit for bit (random blocks and gguf-py goldens)",
+          arguments: quantTypes)
+    func simdDequantize(type: WeightType) throws {
+        var rng = TestRNG(seed: 11)
+        let m = QuantMatrix(type, d: 7, n: 3 * type.blockSize, &rng, misalign: 2)
+        var out = [Float](repeating: .nan, count: m.d * m.n)
+        out.withUnsafeMutableBufferPointer { o in
+            for i in 0..<m.d { dequantizeRowSIMD(o.baseAddress! + i * m.n, m.base + i * m.rowBytes, type, count: m.n) }
+        }
+        #expect(bitsEqual(out, m.dequantized))
+        let g = try QuantGolden(QuantGolden.types.first { $0.1 == type }!.0, type)
+        var gout = [Float](repeating: .nan, count: g.rows * g.cols)
+        g.blocks.withUnsafeBytes { b in
+            gout.withUnsafeMutableBufferPointer { o in
+                for r in 0..<g.rows { dequantizeRowSIMD(o.baseAddress! + r * g.cols, b.baseAddress! + r * g.rowBytes, type, count: g.cols) }
+            }
+        }
+        #expect(bitsEqual(gout, g.dequantized))
+    }
+
+    @Test("GEMV matches the f32 reference on the dequantized rows: remainders, 1-3 and many blocks, misalignment, pools",
+          arguments: quantTypes)
+    func gemvMatchesReference(type: WeightType) {
+        var rng = TestRNG(seed: 12)
+        for (d, blocks) in Self.shapes {
+            let n = blocks * type.blockSize
+            for misalign in [0, 2] {
+                let m = QuantMatrix(type, d: d, n: n, &rng, misalign: misalign)
+                let x = randomFloats(n, &rng)
+                var expected = [Float](repeating: 0, count: d)
+                gemvReference(&expected, m.base, type, x, d: d, n: n)
+                let scale = termScale(quantTermMagnitudes(m.base, type, d: d, n: n), x, d: d, n: n)
+                for pool in testPools {
+                    var y = [Float](repeating: .nan, count: d)
+                    gemv(&y, m.base, type, x, d: d, n: n, pool: pool)
+                    for i in 0..<d {
+                        #expect(close(y[i], expected[i], scale: scale[i], rel: quantRel), "\(type) d=\(d) n=\(n) row \(i): \(y[i]) vs \(expected[i])")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("GEMV bias and accumulate: y = y + (W x + b)", arguments: quantTypes)
+    func gemvBiasAccumulate(type: WeightType) {
+        var rng = TestRNG(seed: 13)
+        let d = 37, n = 2 * type.blockSize
+        let m = QuantMatrix(type, d: d, n: n, &rng)
+        let x = randomFloats(n, &rng), b = randomFloats(d, &rng), y0 = randomFloats(d, &rng)
+        var expected = y0
+        gemvReference(&expected, m.base, type, x, d: d, n: n, bias: b, accumulate: true)
+        let scale = termScale(quantTermMagnitudes(m.base, type, d: d, n: n), x, d: d, n: n)
+        var y = y0
+        gemv(&y, m.base, type, x, d: d, n: n, bias: b, accumulate: true, pool: testPools[2])
+        for i in 0..<d { #expect(close(y[i], expected[i], scale: scale[i] + 3, rel: quantRel)) }
+        var yb = [Float](repeating: 0, count: d), yn = [Float](repeating: 0, count: d)
+        gemv(&yb, m.base, type, x, d: d, n: n, bias: b)
+        gemv(&yn, m.base, type, x, d: d, n: n)
+        for i in 0..<d { #expect(yb[i] == yn[i] + b[i]) }
+        var ya = y0
+        gemv(&ya, m.base, type, x, d: d, n: n, accumulate: true)
+        for i in 0..<d { #expect(ya[i] == y0[i] + yn[i]) }
+    }
+
+    @Test("GEMV is bit-identical for 1, 2 and 3 threads at sizes that split", arguments: quantTypes)
+    func gemvDeterministic(type: WeightType) {
+        var rng = TestRNG(seed: 14)
+        for (d, n) in [(300, 4096), (161, 4608)] {
+            let m = QuantMatrix(type, d: d, n: n, &rng)
+            let x = randomFloats(n, &rng)
+            var ref = [Float](repeating: 0, count: d)
+            gemv(&ref, m.base, type, x, d: d, n: n)
+            for pool in testPools {
+                var y = [Float](repeating: 0, count: d)
+                gemv(&y, m.base, type, x, d: d, n: n, pool: pool)
+                #expect(bitsEqual(y, ref), "\(type) d=\(d) n=\(n) threads=\(pool?.threadCount ?? 0)")
+            }
+        }
+    }
+
+    @Test("GEMM equals the f32 GEMM of the dequantized matrix bit for bit, and the scalar reference within tolerance",
+          arguments: quantTypes)
+    func gemmMatchesReference(type: WeightType) {
+        var rng = TestRNG(seed: 15)
+        let shapes: [(t: Int, d: Int, blocks: Int)] = [
+            (2, 3, 1), (3, 17, 2), (4, 16, 3), (5, 33, 1), (7, 19, 9), (9, 40, 2), (1, 5, 3), (6, 1, 8), (65, 21, 2),
+        ]
+        for (t, d, blocks) in shapes {
+            let n = blocks * type.blockSize
+            let m = QuantMatrix(type, d: d, n: n, &rng, misalign: 2)
+            let deq = m.dequantized
+            let x = randomFloats(t * n, &rng), b = randomFloats(d, &rng)
+            var expected = [Float](repeating: 0, count: t * d)
+            gemmReference(&expected, m.base, type, x, tokens: t, d: d, n: n, bias: b)
+            var f32 = [Float](repeating: 0, count: t * d)
+            gemm(&f32, deq, .f32, x, tokens: t, d: d, n: n, bias: b)
+            let mag = quantTermMagnitudes(m.base, type, d: d, n: n)
+            for pool in testPools {
+                var y = [Float](repeating: .nan, count: t * d)
+                gemm(&y, m.base, type, x, tokens: t, d: d, n: n, bias: b, pool: pool)
+                var bad = 0
+                for i in 0..<t {
+                    let scale = termScale(mag, Array(x[i * n ..< (i + 1) * n]), d: d, n: n)
+                    for j in 0..<d where !close(y[i * d + j], expected[i * d + j], scale: scale[j] + 1, rel: quantRel) { bad += 1 }
+                }
+                #expect(bad == 0, "\(type) t=\(t) d=\(d) n=\(n) threads=\(pool?.threadCount ?? 0): \(bad) mismatches")
+                if t > 1 { #expect(bitsEqual(y, f32), "\(type) t=\(t) d=\(d) n=\(n) threads=\(pool?.threadCount ?? 0)") }
+            }
+        }
+    }
+
+    @Test("GEMM accumulate adds into Y and is bit-identical across pools at a size that splits", arguments: quantTypes)
+    func gemmAccumulateAndDeterminism(type: WeightType) {
+        var rng = TestRNG(seed: 16)
+        let t = 6, d = 100, n = 2048
+        let m = QuantMatrix(type, d: d, n: n, &rng)
+        let x = randomFloats(t * n, &rng), y0 = randomFloats(t * d, &rng)
+        var plain = [Float](repeating: 0, count: t * d)
+        gemm(&plain, m.base, type, x, tokens: t, d: d, n: n)
+        var acc = y0
+        gemm(&acc, m.base, type, x, tokens: t, d: d, n: n, accumulate: true, pool: testPools[3])
+        for i in 0..<(t * d) { #expect(acc[i] == y0[i] + plain[i]) }
+        for pool in testPools {
+            var y = [Float](repeating: 0, count: t * d)
+            gemm(&y, m.base, type, x, tokens: t, d: d, n: n, pool: pool)
+            #expect(bitsEqual(y, plain), "\(type) threads=\(pool?.threadCount ?? 0)")
+        }
+    }
+
+    @Test("GEMV over gguf-py's golden blocks equals dot products with gguf-py's dequantized floats",
+          arguments: QuantGolden.types)
+    func gemvOnGoldens(name: String, type: WeightType) throws {
+        let g = try QuantGolden(name, type)
+        var rng = TestRNG(seed: 17)
+        let x = randomFloats(g.cols, &rng)
+        var y = [Float](repeating: .nan, count: g.rows)
+        let scale = g.blocks.withUnsafeBytes { b in
+            gemv(&y, b.baseAddress!, type, x, d: g.rows, n: g.cols)
+            return termScale(quantTermMagnitudes(b.baseAddress!, type, d: g.rows, n: g.cols), x, d: g.rows, n: g.cols)
+        }
+        for r in 0..<g.rows {
+            var e: Double = 0
+            for k in 0..<g.cols { e += Double(g.dequantized[r * g.cols + k]) * Double(x[k]) }
+            #expect(close(y[r], Float(e), scale: scale[r], rel: quantRel), "\(name) row \(r): \(y[r]) vs \(e)")
+        }
+    }
+}
