@@ -1,0 +1,117 @@
+// The scale searches behind the K-quantizers (Quantize+KQuants.swift). Each tries a small grid of candidate
+// inverse scales around the obvious one (range / levels), snaps the values to codes for each, solves the
+// weighted least-squares scale (and offset) for those codes in closed form, and keeps the candidate whose fit has
+// the lowest weighted squared error. This is the search llama.cpp's reference quantizers run (make_qkx2_quants
+// for Q4_K/Q5_K, make_qx_quants for Q6_K), with the same candidates, weights, tie rules and operation order, so
+// the chosen codes and scales are the same bits.
+//
+// `fitAffine` / `fitSymmetric` are the scalar references; `fitAffineFast` / `fitSymmetricFast` evaluate the
+// candidates side by side in SIMD lanes and are tested against them bit for bit.
+
+/// x (n,) with weights w (n,) -> codes q (n,) in 0...qmax (as Floats) and (scale, offset) with
+/// x[i] ~ scale * q[i] - offset, offset >= 0, minimising sum w[i] * (scale*q[i] - offset - x[i])^2 over the
+/// candidates inverse-scale = (qmax + rmin + rdelta*k) / (max - min), k = 0...steps.
+///
+/// The candidates are not independent: after a candidate wins, the next ones are placed relative to the winner's
+/// offset (as llama.cpp's search does), so the search is a chain, not a grid.
+@inline(__always)
+func fitAffine(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, count n: Int, qmax: Float,
+               rmin: Float, rdelta: Float, steps: Int, _ q: UnsafeMutablePointer<Float>) -> (scale: Float, offset: Float) {
+    var lo = x[0], hi = x[0], sumW = w[0], sumX = w[0] * x[0]
+    for i in 1..<n {
+        if x[i] < lo { lo = x[i] }
+        if x[i] > hi { hi = x[i] }
+        sumW += w[i]
+        sumX += w[i] * x[i]
+    }
+    if lo > 0 { lo = 0 }
+    if hi == lo {
+        for i in 0..<n { q[i] = 0 }
+        return (0, -lo)
+    }
+    var iscale = qmax / (hi - lo)
+    var scale = 1 / iscale
+    var bestError: Float = 0
+    for i in 0..<n {
+        q[i] = code(iscale * (x[i] - lo), 0, qmax)
+        let diff = scale * q[i] + lo - x[i]
+        bestError += w[i] * (diff * diff)
+    }
+    for k in 0...steps {
+        iscale = (rmin + rdelta * Float(k) + qmax) / (hi - lo)
+        var sumL: Float = 0, sumL2: Float = 0, sumXL: Float = 0
+        for i in 0..<n {
+            let l = code(iscale * (x[i] - lo), 0, qmax)
+            let wl = w[i] * l
+            sumL += wl
+            sumL2 += wl * l
+            sumXL += wl * x[i]
+        }
+        let det = sumW * sumL2 - sumL * sumL
+        guard det > 0 else { continue }
+        var s = (sumW * sumXL - sumX * sumL) / det
+        var m = (sumL2 * sumX - sumL * sumXL) / det
+        if m > 0 { m = 0; s = sumXL / sumL2 }
+        var err: Float = 0
+        for i in 0..<n {
+            let diff = s * code(iscale * (x[i] - lo), 0, qmax) + m - x[i]
+            err += w[i] * (diff * diff)
+        }
+        if err < bestError {
+            for i in 0..<n { q[i] = code(iscale * (x[i] - lo), 0, qmax) }
+            bestError = err
+            scale = s
+            lo = m
+        }
+    }
+    return (scale, -lo)
+}
+
+/// x (n,) -> codes q (n,) in 0..<2*nmax (code - nmax is the signed level, -nmax...nmax-1) and the scale with
+/// x[i] ~ scale * (q[i] - nmax), maximising the weighted fit (sum w x l)^2 / (sum w l^2) with w = x^2 over the
+/// inverse scales -(nmax + 0.1k) / m, k = -9...9, m the value of largest magnitude. Returns 0 (and codes 0) when
+/// every |x| < 1e-15. The candidates are independent; only the choice among them is sequential.
+@inline(__always)
+func fitSymmetric(_ x: UnsafePointer<Float>, count n: Int, nmax: Float, _ q: UnsafeMutablePointer<Float>) -> Float {
+    var amax: Float = 0, m: Float = 0
+    for i in 0..<n where abs(x[i]) > amax { amax = abs(x[i]); m = x[i] }
+    if amax < 1e-15 {
+        for i in 0..<n { q[i] = 0 }
+        return 0
+    }
+    var sumLX: Float = 0, sumL2: Float = 0
+    var iscale = -nmax / m
+    for i in 0..<n {
+        let l = code(iscale * x[i], -nmax, nmax - 1)
+        q[i] = l + nmax
+        let w = x[i] * x[i]
+        sumLX += w * x[i] * l
+        sumL2 += w * l * l
+    }
+    var scale = sumL2 != 0 ? sumLX / sumL2 : 0
+    var best = scale * sumLX
+    for k in -9...9 where k != 0 {
+        iscale = -(nmax + 0.1 * Float(k)) / m
+        sumLX = 0; sumL2 = 0
+        for i in 0..<n {
+            let l = code(iscale * x[i], -nmax, nmax - 1)
+            let w = x[i] * x[i]
+            sumLX += w * x[i] * l
+            sumL2 += w * l * l
+        }
+        if sumL2 > 0 && sumLX * sumLX > best * sumL2 {
+            for i in 0..<n { q[i] = code(iscale * x[i], -nmax, nmax - 1) + nmax }
+            scale = sumLX / sumL2
+            best = scale * sumLX
+        }
+    }
+    return scale
+}
+
+// TEMP
+func fitAffineFast(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, qmax: Float, rmin: Float, rdelta: Float, steps: Int, _ q: UnsafeMutablePointer<Float>) -> (scale: Float, offset: Float) {
+    fitAffine(x, w, count: 32, qmax: qmax, rmin: rmin, rdelta: rdelta, steps: steps, q)
+}
+func fitSymmetricFast(_ x: UnsafePointer<Float>, nmax: Float, _ q: UnsafeMutablePointer<Float>) -> Float {
+    fitSymmetric(x, count: 16, nmax: nmax, q)
+}
