@@ -33,8 +33,8 @@ func quantizeQ45KBlock(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer
         let av = (sumX2 / 32).squareRoot()
         for l in 0..<32 { s.weights[l] = av + abs(xj[l]) }
         let fit = bits == 4
-            ? fitAffine(xj, s.weights, count: 32, qmax: 15, rmin: -1, rdelta: 0.1, steps: 20, s.codes + 32 &* j)
-            : fitAffine(xj, s.weights, count: 32, qmax: 31, rmin: -0.5, rdelta: 0.1, steps: 15, s.codes + 32 &* j)
+            ? fitAffineFast(xj, s.weights, qmax: 15, rmin: -1, rdelta: 0.1, steps: 20, s.codes + 32 &* j)
+            : fitAffineFast(xj, s.weights, qmax: 31, rmin: -0.5, rdelta: 0.1, steps: 15, s.codes + 32 &* j)
         s.scales[j] = fit.scale
         s.offsets[j] = fit.offset
         if fit.scale > maxScale { maxScale = fit.scale }
@@ -102,7 +102,7 @@ func sixBits(_ v: Float) -> UInt8 {
 func quantizeQ6KBlock(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer, _ s: KScratch) {
     var maxScale: Float = 0, maxAbsScale: Float = 0
     for j in 0..<16 {
-        let scale = fitSymmetric(x + 16 &* j, count: 16, nmax: 32, s.codes + 16 &* j)
+        let scale = fitSymmetricFast(x + 16 &* j, nmax: 32, s.codes + 16 &* j)
         s.scales[j] = scale
         if abs(scale) > maxAbsScale { maxAbsScale = abs(scale); maxScale = scale }
     }

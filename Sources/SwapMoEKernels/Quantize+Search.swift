@@ -108,10 +108,132 @@ func fitSymmetric(_ x: UnsafePointer<Float>, count n: Int, nmax: Float, _ q: Uns
     return scale
 }
 
-// TEMP
-func fitAffineFast(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, qmax: Float, rmin: Float, rdelta: Float, steps: Int, _ q: UnsafeMutablePointer<Float>) -> (scale: Float, offset: Float) {
-    fitAffine(x, w, count: 32, qmax: qmax, rmin: rmin, rdelta: rdelta, steps: steps, q)
+// MARK: - SIMD searches: the candidates side by side
+
+/// 16 lanes, one candidate inverse scale each. (SIMD32 would fit all candidates at once, but this toolchain
+/// lowers its operators to one load and store per lane.) Every scalar operand is broadcast explicitly for the
+/// same reason: the stdlib's vector-scalar operators are generic lane loops.
+typealias Lanes = SIMD16<Float>
+
+@inline(__always) func splat(_ v: Float) -> Lanes { Lanes(repeating: v) }
+
+/// Lane i holds Float(i).
+@inline(__always) var laneIndex: Lanes { Lanes(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) }
+
+/// `code` in every lane: round half to even, clamp to [lo, hi], NaN -> lo.
+@inline(__always)
+func codes(_ v: Lanes, _ lo: Float, _ hi: Float) -> Lanes {
+    let magic = splat(12_582_912), l = splat(lo), h = splat(hi)
+    let r = (v + magic) - magic
+    let c = r.replacing(with: l, where: .!(r .> l))
+    return c.replacing(with: h, where: .!(c .< h))
 }
+
+/// `fitAffine` for 32 values, bit for bit: the pending candidates of the chain are evaluated 16 at a time
+/// against the current offset; the first that beats the best error wins, and if it moved the offset the
+/// candidates after it are evaluated again against the new one (the chain is usually a few links long).
+@inline(__always)
+func fitAffineFast(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, qmax: Float, rmin: Float, rdelta: Float,
+                   steps: Int, _ q: UnsafeMutablePointer<Float>) -> (scale: Float, offset: Float) {
+    let n = 32
+    var lo = x[0], hi = x[0], sumW = w[0], sumX = w[0] * x[0]
+    for i in 1..<n {
+        if x[i] < lo { lo = x[i] }
+        if x[i] > hi { hi = x[i] }
+        sumW += w[i]
+        sumX += w[i] * x[i]
+    }
+    if lo > 0 { lo = 0 }
+    if hi == lo {
+        for i in 0..<n { q[i] = 0 }
+        return (0, -lo)
+    }
+    var iscale = qmax / (hi - lo)
+    var scale = 1 / iscale
+    var bestError: Float = 0
+    for i in 0..<n {
+        let l = code(iscale * (x[i] - lo), 0, qmax)
+        let diff = scale * l + lo - x[i]
+        bestError += w[i] * (diff * diff)
+    }
+    var bestIScale = iscale, bestLo = lo   // the best fit's codes are recomputed from these at the end
+    var start = 0
+    while start <= steps {
+        // Lane j: candidate k = start + j.
+        let isc = ((splat(rmin) + splat(rdelta) * (laneIndex + splat(Float(start)))) + splat(qmax)) / splat(hi - lo)
+        var sumL = Lanes(), sumL2 = Lanes(), sumXL = Lanes()
+        for i in 0..<n {
+            let l = codes(isc * splat(x[i] - lo), 0, qmax)
+            let wl = splat(w[i]) * l
+            sumL += wl
+            sumL2 += wl * l
+            sumXL += wl * splat(x[i])
+        }
+        let det = splat(sumW) * sumL2 - sumL * sumL
+        var s = (splat(sumW) * sumXL - splat(sumX) * sumL) / det
+        var m = (sumL2 * splat(sumX) - sumL * sumXL) / det
+        let positive = m .> Lanes()
+        m.replace(with: Lanes(), where: positive)
+        s.replace(with: sumXL / sumL2, where: positive)
+        var err = Lanes()
+        for i in 0..<n {
+            let diff = s * codes(isc * splat(x[i] - lo), 0, qmax) + m - splat(x[i])
+            err += splat(w[i]) * (diff * diff)
+        }
+        let end = Swift.min(steps, start &+ Lanes.scalarCount &- 1)
+        var next = end &+ 1
+        for k in start...end {
+            let j = k &- start
+            guard det[j] > 0 && err[j] < bestError else { continue }
+            bestError = err[j]
+            scale = s[j]
+            bestIScale = isc[j]; bestLo = lo
+            if m[j].bitPattern != lo.bitPattern {
+                lo = m[j]
+                next = k &+ 1
+                break
+            }
+        }
+        start = next
+    }
+    for i in 0..<n { q[i] = code(bestIScale * (x[i] - bestLo), 0, qmax) }
+    return (scale, -lo)
+}
+
+/// `fitSymmetric` for 16 values, bit for bit: the 19 candidates k = -9...9 (k = 0 is the first guess) in two
+/// windows of lanes (k = -9...6, then 7...9), then the sequential choice among them.
+@inline(__always)
 func fitSymmetricFast(_ x: UnsafePointer<Float>, nmax: Float, _ q: UnsafeMutablePointer<Float>) -> Float {
-    fitSymmetric(x, count: 16, nmax: nmax, q)
+    let n = 16
+    var amax: Float = 0, mx: Float = 0
+    for i in 0..<n where abs(x[i]) > amax { amax = abs(x[i]); mx = x[i] }
+    if amax < 1e-15 {
+        for i in 0..<n { q[i] = 0 }
+        return 0
+    }
+    @inline(__always) func window(_ first: Float) -> (isc: Lanes, sumLX: Lanes, sumL2: Lanes) {
+        let isc = -(splat(nmax) + splat(0.1) * (laneIndex + splat(first))) / splat(mx)
+        var sumLX = Lanes(), sumL2 = Lanes()
+        for i in 0..<n {
+            let l = codes(isc * splat(x[i]), -nmax, nmax - 1)
+            let w = x[i] * x[i]
+            sumLX += splat(w * x[i]) * l
+            sumL2 += (splat(w) * l) * l
+        }
+        return (isc, sumLX, sumL2)
+    }
+    let a = window(-9), b = window(7)
+    var scale: Float = a.sumL2[9] != 0 ? a.sumLX[9] / a.sumL2[9] : 0
+    var best = scale * a.sumLX[9]
+    var iscale = a.isc[9]
+    for k in -9...9 where k != 0 {
+        let (isc, lx, l2) = k <= 6 ? (a.isc[k &+ 9], a.sumLX[k &+ 9], a.sumL2[k &+ 9]) : (b.isc[k &- 7], b.sumLX[k &- 7], b.sumL2[k &- 7])
+        if l2 > 0 && lx * lx > best * l2 {
+            scale = lx / l2
+            best = scale * lx
+            iscale = isc
+        }
+    }
+    for i in 0..<n { q[i] = code(iscale * x[i], -nmax, nmax - 1) + nmax }
+    return scale
 }
