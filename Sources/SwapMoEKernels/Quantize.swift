@@ -86,7 +86,8 @@ func sanitizeBlock(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Floa
     while i < n {
         var v = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self)
         v.replace(with: 0, where: v .!= v)
-        v = v.clamped(lowerBound: lo, upperBound: hi)
+        v.replace(with: lo, where: v .< lo)   // not clamped(): that is a generic per-lane loop here
+        v.replace(with: hi, where: v .> hi)
         UnsafeMutableRawPointer(dst + i).storeBytes(of: v, as: SIMD8<Float>.self)
         i &+= 8
     }
