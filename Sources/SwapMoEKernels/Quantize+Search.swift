@@ -111,7 +111,7 @@ func fitSymmetric(_ x: UnsafePointer<Float>, count n: Int, nmax: Float, _ q: Uns
 // MARK: - SIMD searches: the candidates side by side
 
 /// One candidate inverse scale per lane: 16 for the symmetric search (19 independent candidates), 8 for the
-/// affine chain (narrower windows waste less when a winner forces the rest to be redone: measured 8 lanes ~1.5x
+/// affine chain (narrower windows waste less when a winner forces the rest to be redone: measured 8 lanes ~1.7x
 /// faster than 16 or 4). SIMD32 would fit every candidate at once, but this toolchain lowers its operators to a
 /// load and store per lane. Every scalar operand is broadcast explicitly for the same reason: the stdlib's
 /// vector-scalar operators are generic lane loops.
