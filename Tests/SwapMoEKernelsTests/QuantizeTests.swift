@@ -119,7 +119,7 @@ struct QuantizeTests {
         r = weightRow(n, &rng); r[3] = 5; r[300] = -8
         cases.append(("outliers", r, 0.5))
         cases.append(("tiny", weightRow(n, &rng, scale: 1e-7), 2))
-        cases.append(("subnormal", weightRow(n, &rng, scale: 1e-40), 2))
+        cases.append(("subnormal", weightRow(n, &rng, scale: Float.leastNormalMagnitude / 100), 2))
         cases.append(("huge", weightRow(n, &rng, scale: 1e5), 0.5))
         cases.append(("constant", [Float](repeating: 0.37, count: n), 0.5))
         cases.append(("negative constant", [Float](repeating: -2.5, count: n), 0.5))
