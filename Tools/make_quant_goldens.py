@@ -1,17 +1,31 @@
 #!/usr/bin/env python3
-"""Goldens for swapmoe's quantized blocks, from gguf-py (PyPI `gguf`, llama.cpp's own Python package).
+"""Goldens for swapmoe's quantized blocks, from gguf-py (PyPI `gguf`, llama.cpp's own Python package) and from
+llama.cpp's C reference quantizers.
 
-For each type, Tests/Fixtures/quant/<TYPE>.bin holds, little-endian:
-    u32 rows, u32 cols, u32 row_bytes, u32 flags (bit 0: `weights` were quantized by gguf-py,
-    so `blocks` are its quantize() output; else `blocks` are random valid blocks and `weights` is empty)
-    f32 weights[rows*cols]          (only when bit 0 is set)
+Each Tests/Fixtures/quant/<NAME>.bin holds, little-endian:
+    u32 rows, u32 cols, u32 row_bytes, u32 flags
+    f32 weights[rows*cols]          (only when bit 0 of flags is set)
     u8  blocks[rows*row_bytes]
     f32 dequantized[rows*cols]       gguf-py's dequantize(blocks)
-gguf-py quantizes Q8_0 and Q4_0 (round to nearest, as llama.cpp's reference); for the K-types it only
-dequantizes, so their blocks are random bytes with sane f16 scales. Run: .venv/bin/python Tools/make_quant_goldens.py
+flags bit 0: `blocks` quantize `weights`; bit 1: by llama.cpp's C reference (quantize_row_<type>_ref), else by
+gguf-py. With bit 0 clear, `blocks` are random valid blocks and `weights` is empty.
+
+<TYPE>.bin (TYPE = Q8_0, Q4_0, Q4_K, Q5_K, Q6_K): gguf-py's quantize() for Q8_0 and Q4_0 (round to nearest, as
+llama.cpp's reference); for the K-types gguf-py only dequantizes, so their blocks are random bytes with sane f16
+scales (every bit pattern of the scale bytes, for the dequantizer tests).
+
+<TYPE>_ref.bin: every type quantized by llama.cpp's reference C quantizers (the ones llama-quantize uses without
+an importance matrix) on weight-like rows, for the quantizer tests. These need libggmlquants.so, a build of
+llama.cpp's ggml/src/ggml-quants.c outside this repository (not part of it, never needed by the tests): path in
+$GGML_QUANTS_LIB, default /work/notes/ggmlref/libggmlquants.so; where its source came from and how it was built
+are in /work/notes/ggmlref/ (build.sh, COMMIT). Without it, `--no-ref` writes only the gguf-py goldens.
+
+Run: .venv/bin/python Tools/make_quant_goldens.py [--no-ref]
 """
+import ctypes
 import os
 import struct
+import sys
 
 import numpy as np
 from gguf import GGMLQuantizationType as T
@@ -19,6 +33,8 @@ from gguf import quants
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "quant")
 ROWS, COLS = 4, 512
+TYPES = [("Q8_0", T.Q8_0), ("Q4_0", T.Q4_0), ("Q4_K", T.Q4_K), ("Q5_K", T.Q5_K), ("Q6_K", T.Q6_K)]
+REF_LIB = os.environ.get("GGML_QUANTS_LIB", "/work/notes/ggmlref/libggmlquants.so")
 
 
 def weights(rng):
@@ -27,6 +43,41 @@ def weights(rng):
     w[1, :32] = 0.0      # an all-zero block
     w[2, 40] = -0.25
     return w
+
+
+def ref_weights(rng):
+    """Rows like real checkpoints' (and a few that stress the scale search), 3 super-blocks each."""
+    rows, cols = 12, 768
+    w = rng.standard_normal((rows, cols)).astype(np.float32) * 0.02
+    w[1] = rng.standard_t(3, cols).astype(np.float32) * 0.01            # heavy tails
+    w[2] *= 50                                                           # large scale (~1)
+    w[3] = rng.standard_normal(cols).astype(np.float32) * 1e-4           # small scale
+    w[4] = np.abs(w[4]) + 0.003                                          # all positive (min clamps to 0)
+    w[5] = -np.abs(w[5])                                                 # all negative
+    w[6, 5] = 0.4; w[6, 300] = -0.6                                      # outliers
+    w[7, :32] = 0.0; w[7, 256:512] = 0.0                                 # an all-zero sub-block and super-block
+    w[8] = rng.uniform(-0.05, 0.05, cols).astype(np.float32)             # uniform
+    w[9] *= np.repeat(rng.uniform(0.1, 3.0, cols // 16), 16).astype(np.float32)  # scale varying by 16-group
+    w[10] = np.round(w[10] * 500) / 500                                  # few distinct values
+    w[11] = w[11].astype(np.float16).astype(np.float32)                  # f16-exact, as a converted checkpoint
+    return w
+
+
+def ref_quantize(lib, name, w):
+    """llama.cpp's quantize_row_<type>_ref on each row of w."""
+    qtype = dict(TYPES)[name]
+    block_size, type_size = quants.GGML_QUANT_SIZES[qtype]
+    rows, cols = w.shape
+    out = np.zeros((rows, cols // block_size * type_size), dtype=np.uint8)
+    fn = getattr(lib, f"quantize_row_q{name[1:]}_ref")
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+    fn.restype = None
+    for r in range(rows):
+        src = np.ascontiguousarray(w[r], dtype=np.float32)
+        dst = np.ascontiguousarray(out[r])
+        fn(src.ctypes.data, dst.ctypes.data, cols)
+        out[r] = dst
+    return out
 
 
 def random_blocks(rng, qtype):
@@ -43,10 +94,23 @@ def random_blocks(rng, qtype):
     return b.reshape(ROWS, -1)
 
 
+def write(path, w, blocks, qtype, flags):
+    rows, row_bytes = blocks.shape
+    deq = quants.dequantize(blocks, qtype).astype(np.float32)
+    cols = deq.shape[1]
+    assert w.size == 0 or w.shape == deq.shape, (w.shape, deq.shape)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<4I", rows, cols, row_bytes, flags))
+        f.write(w.astype("<f4").tobytes())
+        f.write(np.ascontiguousarray(blocks).tobytes())
+        f.write(deq.astype("<f4").tobytes())
+    return deq
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(1717)
-    for name, qtype in [("Q8_0", T.Q8_0), ("Q4_0", T.Q4_0), ("Q4_K", T.Q4_K), ("Q5_K", T.Q5_K), ("Q6_K", T.Q6_K)]:
+    for name, qtype in TYPES:
         if name in ("Q8_0", "Q4_0"):
             w = weights(rng)
             blocks = quants.quantize(w, qtype)
@@ -55,15 +119,22 @@ def main():
             w = np.zeros((0,), dtype=np.float32)
             blocks = random_blocks(rng, qtype)
             flags = 0
-        deq = quants.dequantize(blocks, qtype).astype(np.float32)
-        assert deq.shape == (ROWS, COLS), deq.shape
-        row_bytes = blocks.shape[1]
-        with open(os.path.join(OUT, f"{name}.bin"), "wb") as f:
-            f.write(struct.pack("<4I", ROWS, COLS, row_bytes, flags))
-            f.write(w.astype("<f4").tobytes())
-            f.write(np.ascontiguousarray(blocks).tobytes())
-            f.write(deq.astype("<f4").tobytes())
-        print(name, "row bytes", row_bytes)
+        write(os.path.join(OUT, f"{name}.bin"), w, blocks, qtype, flags)
+        print(name, "row bytes", blocks.shape[1])
+    if "--no-ref" in sys.argv:
+        return
+
+    lib = ctypes.CDLL(REF_LIB)
+    rng = np.random.default_rng(1718)
+    w = ref_weights(rng)
+    for name, qtype in TYPES:
+        blocks = ref_quantize(lib, name, w)
+        if name in ("Q8_0", "Q4_0"):   # gguf-py's quantizers claim the C reference's bytes: check on these rows
+            assert np.array_equal(blocks, quants.quantize(w, qtype)), name
+        deq = write(os.path.join(OUT, f"{name}_ref.bin"), w, blocks, qtype, 3)
+        assert np.isfinite(deq).all(), name
+        rmse = float(np.sqrt(np.mean((deq.astype(np.float64) - w) ** 2)))
+        print(f"{name}_ref rows {w.shape[0]} cols {w.shape[1]} rmse {rmse:.4e}")
 
 
 if __name__ == "__main__":

@@ -1,15 +1,149 @@
 import SwapMoECore
-// TEMPORARY (replaced by the quantizer branch): round-to-nearest Q8_0 only, so the packer can be wired.
+// Quantizers: f32 rows -> GGUF blocks (layouts in QuantBlocks.swift), producing the bytes llama.cpp's reference
+// quantizers produce (quantize_row_<type>_ref in ggml-quants.c, which llama-quantize uses when it has no
+// importance matrix), so an archive we pack holds what a GGUF file of the same weights would hold.
+//
+// - Q8_0, Q4_0: one scale per 32 values, round to nearest (this file).
+// - Q4_K, Q5_K: per 32-value sub-block an affine fit x ~ scale*q - offset searched to minimise a weighted squared
+//   error; Q6_K: per 16 values a symmetric fit x ~ scale*q searched likewise; the sub-block scales are then
+//   themselves quantized (6 bits against an f16 super-scale, or int8) and the codes recomputed from the stored
+//   scales (Quantize+KQuants.swift, searches in Quantize+Search.swift).
+//
+// Determinism: every step is plain IEEE single-precision arithmetic in a fixed order (no FMA contraction, no
+// reassociation), so output is the same on every machine and thread count.
+//
+// Non-finite and out-of-range input (our choice; llama.cpp leaves it undefined): before quantizing, NaN reads as
+// 0 and every value is clamped to +-`type.quantizeLimit` (so +-Inf becomes the largest magnitude the type can
+// hold); a computed f16 scale that would overflow saturates at 65504. Output blocks therefore never hold NaN or
+// Inf, and dequantize to finite values, whatever the input. Values beyond what the block's scale can express
+// saturate at the extreme code, as in llama.cpp.
+
+extension WeightType {
+    /// Largest input magnitude a block of this type can express (f16 max times the largest code and sub-scale);
+    /// the quantizer clamps input to +-this, and reads NaN as 0. Only meaningful for the quantized types.
+    public var quantizeLimit: Float {
+        switch self {
+        case .q8_0: 65504 * 127
+        case .q4_0: 65504 * 8
+        case .q4_K: 65504 * 63 * 15
+        case .q5_K: 65504 * 63 * 31
+        case .q6_K: 65504 * 128 * 32
+        case .f32, .f16, .bf16: .greatestFiniteMagnitude
+        }
+    }
+}
+
+/// src (n,) f32 -> dst: `type.rowBytes(n)` bytes of `type` blocks. `n` must be a multiple of `type.blockSize`.
+///
+/// Pure function of its input: no shared state and no heap allocation (scratch lives on the stack), so rows of a
+/// matrix can be quantized from any number of threads at once.
 public func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ type: WeightType, count n: Int) {
-    precondition(type == .q8_0, "temporary quantizer: q8_0 only")
-    var b = 0
-    while b * 32 < n {
-        let x = src + b * 32, o = dst + b * 34
-        var amax: Float = 0
-        for i in 0..<32 { amax = max(amax, abs(x[i])) }
-        let d = amax / 127, id: Float = d != 0 ? 1 / d : 0
-        o.storeBytes(of: floatToF16(d), as: UInt16.self)
-        for i in 0..<32 { o.storeBytes(of: Int8((x[i] * id).rounded()), toByteOffset: 2 + i, as: Int8.self) }
-        b += 1
+    precondition(type.isQuantized, "quantizeRow to float type \(type)")
+    precondition(n >= 0 && n % type.blockSize == 0, "quantizeRow: \(n) values is not a whole number of \(type) blocks")
+    let bs = type.blockSize, bb = type.blockBytes
+    // One block of sanitized input, plus the K-quantizers' scratch.
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 256 + KScratch.floats) { buf in
+        let x = buf.baseAddress!
+        let scratch = KScratch(x + 256)
+        var b = 0
+        while b &* bs < n {
+            sanitizeBlock(src + b &* bs, x, count: bs, limit: type.quantizeLimit)
+            let out = dst + b &* bb
+            switch type {
+            case .q8_0: quantizeQ8_0Block(x, out)
+            case .q4_0: quantizeQ4_0Block(x, out)
+            case .q4_K: quantizeQ45KBlock(x, out, bits: 4, scratch)
+            case .q5_K: quantizeQ45KBlock(x, out, bits: 5, scratch)
+            case .q6_K: quantizeQ6KBlock(x, out, scratch)
+            case .f32, .f16, .bf16: preconditionFailure("unreachable")
+            }
+            b &+= 1
+        }
+    }
+}
+
+/// values (rows, cols) f32 -> the rows quantized to `type`, back to back (`rows * type.rowBytes(cols)` bytes).
+/// `cols` must be a multiple of `type.blockSize` and divide `values.count`.
+public func quantize(_ values: [Float], cols: Int, as type: WeightType) -> [UInt8] {
+    precondition(cols > 0 && values.count % cols == 0, "quantize: \(values.count) values do not make rows of \(cols)")
+    let rows = values.count / cols, rowBytes = type.rowBytes(cols)
+    var out = [UInt8](repeating: 0, count: rows * rowBytes)
+    values.withUnsafeBufferPointer { v in
+        out.withUnsafeMutableBytes { o in
+            for r in 0..<rows { quantizeRow(v.baseAddress! + r * cols, o.baseAddress! + r * rowBytes, type, count: cols) }
+        }
+    }
+    return out
+}
+
+// MARK: - Shared helpers
+
+/// src (n,) -> dst (n,): NaN -> 0, everything else clamped to [-limit, limit].
+@inline(__always)
+func sanitizeBlock(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count n: Int, limit: Float) {
+    let lo = SIMD8<Float>(repeating: -limit), hi = SIMD8<Float>(repeating: limit)
+    var i = 0
+    while i < n {
+        var v = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self)
+        v.replace(with: 0, where: v .!= v)
+        v.replace(with: lo, where: v .< lo)   // not clamped(): that is a generic per-lane loop here
+        v.replace(with: hi, where: v .> hi)
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: v, as: SIMD8<Float>.self)
+        i &+= 8
+    }
+}
+
+/// f32 -> f16 bits, round to nearest even, NaN -> 0 and saturating at +-65504 instead of overflowing to Inf.
+@inline(__always)
+func f16Saturating(_ f: Float) -> UInt16 {
+    let c: Float = f.isNaN ? 0 : (f > 65504 ? 65504 : (f < -65504 ? -65504 : f))
+    return floatToF16(c)
+}
+
+/// Round half to even, as a Float: exact for |v| <= 2^22 (adding 1.5 * 2^23 leaves the integer part in the
+/// mantissa; the same trick as llama.cpp's `nearest_int`, kept in float so it never traps and vectorizes).
+@inline(__always)
+func roundEven(_ v: Float) -> Float { (v + 12_582_912) - 12_582_912 }
+
+/// `v` rounded half to even and clamped to [lo, hi]; NaN gives `lo`.
+@inline(__always)
+func code(_ v: Float, _ lo: Float, _ hi: Float) -> Float {
+    let r = roundEven(v)
+    let c = r > lo ? r : lo
+    return c < hi ? c : hi
+}
+
+// MARK: - Q8_0 and Q4_0
+
+/// x (32,) -> one Q8_0 block: d = max|x| / 127 (f16), q = round-half-away(x / d).
+@inline(__always)
+func quantizeQ8_0Block(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer) {
+    var amax: Float = 0
+    for j in 0..<32 { amax = Swift.max(amax, abs(x[j])) }
+    let d = amax / 127
+    let id: Float = d != 0 ? 1 / d : 0
+    out.storeBytes(of: f16Saturating(d), as: UInt16.self)
+    for j in 0..<32 {
+        let r = (x[j] * id).rounded(.toNearestOrAwayFromZero)
+        let q = r > 127 ? 127 : (r < -127 ? -127 : r)
+        out.storeBytes(of: Int8(q), toByteOffset: 2 &+ j, as: Int8.self)
+    }
+}
+
+/// x (32,) -> one Q4_0 block: d = m / -8 where m is the value of largest magnitude (first such), codes
+/// q = min(15, trunc(x / d + 8.5)), so m itself maps to code 0 exactly.
+@inline(__always)
+func quantizeQ4_0Block(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer) {
+    var amax: Float = 0, m: Float = 0
+    for j in 0..<32 where abs(x[j]) > amax { amax = abs(x[j]); m = x[j] }
+    let d = m / -8
+    let id: Float = d != 0 ? 1 / d : 0
+    out.storeBytes(of: f16Saturating(d), as: UInt16.self)
+    @inline(__always) func q(_ v: Float) -> UInt8 {
+        let t = v * id + 8.5
+        return t >= 15 ? 15 : (t > 0 ? UInt8(t) : 0)   // truncation toward zero; NaN -> 0
+    }
+    for j in 0..<16 {
+        out.storeBytes(of: q(x[j]) | (q(x[j &+ 16]) << 4), toByteOffset: 2 &+ j, as: UInt8.self)
     }
 }

@@ -3,11 +3,12 @@ import SwapMoECore
 import Testing
 @testable import SwapMoEKernels
 
-/// A golden of Tools/make_quant_goldens.py: gguf-py's blocks and their dequantization.
+/// A golden of Tools/make_quant_goldens.py: blocks (gguf-py's, or llama.cpp's C reference quantizer's for the `<TYPE>_ref`
+/// files) and gguf-py's dequantization of them.
 struct QuantGolden {
     let type: WeightType
     let rows: Int, cols: Int, rowBytes: Int
-    /// The weights gguf-py quantized (empty for the K-types, whose blocks are random).
+    /// The weights the blocks quantize (empty for the K-type `<TYPE>` files, whose blocks are random).
     let weights: [Float]
     let blocks: [UInt8]
     let dequantized: [Float]
