@@ -15,10 +15,10 @@ llama.cpp's reference); for the K-types gguf-py only dequantizes, so their block
 scales (every bit pattern of the scale bytes, for the dequantizer tests).
 
 <TYPE>_ref.bin: every type quantized by llama.cpp's reference C quantizers (the ones llama-quantize uses without
-an importance matrix) on weight-like rows, for the quantizer tests. These need libggmlquants.so, a build of
-llama.cpp's ggml/src/ggml-quants.c outside this repository (not part of it, never needed by the tests): path in
-$GGML_QUANTS_LIB, default /work/notes/ggmlref/libggmlquants.so; where its source came from and how it was built
-are in /work/notes/ggmlref/ (build.sh, COMMIT). Without it, `--no-ref` writes only the gguf-py goldens.
+an importance matrix) on weight-like rows, for the quantizer tests. These need llama.cpp's libggml-base.so
+(which exports quantize_row_*_ref), as `bash Tools/build_llamacpp.sh` builds it from the llama.cpp vendored in
+PyPI's llama-cpp-python sdist (never needed by the tests): path in $GGML_QUANTS_LIB, default
+.build/llamacpp/build/bin/libggml-base.so. Without it, `--no-ref` writes only the gguf-py goldens.
 
 Run: .venv/bin/python Tools/make_quant_goldens.py [--no-ref]
 """
@@ -34,7 +34,7 @@ from gguf import quants
 OUT = os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "quant")
 ROWS, COLS = 4, 512
 TYPES = [("Q8_0", T.Q8_0), ("Q4_0", T.Q4_0), ("Q4_K", T.Q4_K), ("Q5_K", T.Q5_K), ("Q6_K", T.Q6_K)]
-REF_LIB = os.environ.get("GGML_QUANTS_LIB", "/work/notes/ggmlref/libggmlquants.so")
+REF_LIB = os.environ.get("GGML_QUANTS_LIB", os.path.join(os.path.dirname(__file__), "..", ".build", "llamacpp", "build", "bin", "libggml-base.so"))
 
 
 def weights(rng):
