@@ -187,7 +187,7 @@ struct MemoryCapTests {
 
     @Test("inside a cgroup v1 memory limit equal to --max-rss: no OOM kill, VmHWM under the cap",
           .enabled(if: cgroupsAvailable, "needs root and a writable cgroup v1 memory controller at /sys/fs/cgroup/memory"),
-          arguments: [nil, "experts=q8_0,dense=q8_0"])
+          arguments: [nil, "experts=q4_K,dense=q8_0"])
     func cgroup(quant: String?) throws {
         let m = try cappedModel(quant: quant)
         defer { TestPaths.remove(m.dir) }

@@ -5,7 +5,7 @@ import Testing
 @testable import SwapMoEKernels
 
 /// Quantized types with the name of their goldens.
-private let quantTypes = QuantGolden.types
+private let goldenTypes = QuantGolden.types
 
 /// rows (rows, cols) quantized to `type` -> dequantized through the scalar dequantizer.
 private func roundTrip(_ blocks: [UInt8], _ type: WeightType, rows: Int, cols: Int) -> [Float] {
@@ -54,7 +54,7 @@ struct QuantizeTests {
         #expect(ours == g.blocks, "\(name): \(firstDifference(ours, g.blocks, blockBytes: type.blockBytes))")
     }
 
-    @Test("Every type is byte-identical to llama.cpp's reference quantizer on weight-like rows", arguments: quantTypes)
+    @Test("Every type is byte-identical to llama.cpp's reference quantizer on weight-like rows", arguments: goldenTypes)
     func matchesReference(name: String, type: WeightType) throws {
         let g = try QuantGolden("\(name)_ref", type)
         #expect(g.weights.count == g.rows * g.cols)
@@ -62,7 +62,7 @@ struct QuantizeTests {
         #expect(ours == g.blocks, "\(name): \(firstDifference(ours, g.blocks, blockBytes: type.blockBytes))")
     }
 
-    @Test("Round-trip RMSE is within 1.05x of llama.cpp's reference, on every row", arguments: quantTypes)
+    @Test("Round-trip RMSE is within 1.05x of llama.cpp's reference, on every row", arguments: goldenTypes)
     func rmseAgainstReference(name: String, type: WeightType) throws {
         let g = try QuantGolden("\(name)_ref", type)
         let ours = roundTrip(quantize(g.weights, cols: g.cols, as: type), type, rows: g.rows, cols: g.cols)
@@ -106,7 +106,7 @@ struct QuantizeTests {
         }
     }
 
-    @Test("Hard rows: all-zero blocks, outliers, tiny and huge values give finite blocks and bounded error", arguments: quantTypes)
+    @Test("Hard rows: all-zero blocks, outliers, tiny and huge values give finite blocks and bounded error", arguments: goldenTypes)
     func hardRows(name: String, type: WeightType) {
         var rng = TestRNG(seed: 7)
         let n = 512
@@ -138,7 +138,7 @@ struct QuantizeTests {
         }
     }
 
-    @Test("Values past what the type can hold saturate to finite blocks", arguments: quantTypes)
+    @Test("Values past what the type can hold saturate to finite blocks", arguments: goldenTypes)
     func saturation(name: String, type: WeightType) {
         var rng = TestRNG(seed: 8)
         var x = weightRow(256, &rng)
@@ -148,7 +148,7 @@ struct QuantizeTests {
         #expect(y[5] > 0 && y[200] < 0, "\(name): saturated values lost their sign: \(y[5]), \(y[200])")
     }
 
-    @Test("NaN reads as 0 and +-Inf as +-quantizeLimit", arguments: quantTypes)
+    @Test("NaN reads as 0 and +-Inf as +-quantizeLimit", arguments: goldenTypes)
     func nonFinite(name: String, type: WeightType) {
         var rng = TestRNG(seed: 9)
         let x = weightRow(512, &rng)
@@ -162,7 +162,7 @@ struct QuantizeTests {
         #expect(roundTrip(blocks, type, rows: 1, cols: 512).allSatisfy { $0.isFinite })
     }
 
-    @Test("Rows quantized on many threads at once equal the rows quantized one by one", arguments: quantTypes)
+    @Test("Rows quantized on many threads at once equal the rows quantized one by one", arguments: goldenTypes)
     func concurrentRows(name: String, type: WeightType) {
         var rng = TestRNG(seed: 10)
         let rows = 16, cols = 1024
@@ -185,7 +185,7 @@ struct QuantizeTests {
     func shapes() {
         var rng = TestRNG(seed: 11)
         let x = weightRow(3 * 256, &rng)
-        for (_, type) in quantTypes {
+        for (_, type) in goldenTypes {
             let all = quantize(x, cols: 256, as: type)
             #expect(all.count == 3 * type.rowBytes(256))
             #expect(Array(all[type.rowBytes(256)..<(2 * type.rowBytes(256))]) == quantize(Array(x[256..<512]), cols: 256, as: type))
@@ -205,7 +205,7 @@ struct QuantizeBenchmarks {
         var rng = TestRNG(seed: 12)
         let rows = 1024, cols = 4096
         let x = weightRow(rows * cols, &rng)
-        for (name, type) in quantTypes {
+        for (name, type) in goldenTypes {
             let rowBytes = type.rowBytes(cols)
             var out = [UInt8](repeating: 0, count: rows * rowBytes)
             var times: [Double] = []

@@ -55,7 +55,7 @@ struct QuantizedSessionTests {
     }
 
     @Test("resident, exact under several caps and swap at 100% give the same greedy tokens",
-          arguments: ["experts=q8_0,dense=q8_0", "experts=q8_0"])
+          arguments: ["experts=q8_0,dense=q8_0", "experts=q4_K,dense=q6_K", "experts=q5_K", "q4_0"])
     func providersAgree(quant: String) throws {
         let m = try Self.packed(quant, compress: .lz4)
         defer { TestPaths.remove(m.dir) }
