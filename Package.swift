@@ -36,7 +36,10 @@ let cpuTarget: [SwiftSetting] = !unsafeFlagsAllowed ? [] : [
     .unsafeFlags(["-target-cpu", targetCPU], .when(platforms: [.linux])),
 ] + (useAVX512 ? [.define("SWAPMOE_AVX512")] : [])
 /// The kernels: pure arithmetic over buffers whose sizes were validated when the archive was opened.
-let kernelCode: [SwiftSetting] = (unsafeFlagsAllowed ? [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))] : []) + cpuTarget
+/// Debug builds optimise the kernels too (`-O`, checks kept): unoptimised SIMD code runs 50-100x slower, which
+/// made a debug `eval` of the demo model with quantized weights take minutes in the tests.
+let kernelCode: [SwiftSetting] = (unsafeFlagsAllowed ? [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+                                                        .unsafeFlags(["-O"], .when(configuration: .debug))] : []) + cpuTarget
 
 let package = Package(
     name: "swapmoe",

@@ -78,4 +78,31 @@ struct QuantizedSessionTests {
         s.maxRSS = planner.cap(expertShare: 1.0, policy: .swap, ioThreads: s.ioThreads) + (4 << 20)
         #expect(try Self.greedy(s) == resident, "swap with every expert resident")
     }
+
+    @Test("the demo model: q8_0 keeps >= 99% top-1 agreement with bf16 and perplexity within 0.5%; q4_K within 3%")
+    func demoModelQuality() throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        let model = TestPaths.fixtures + "/models/demo-moe"
+        let text = try String(contentsOfFile: model + "/heldout_in_domain.txt", encoding: .utf8)
+        /// Perplexity and every predicted position's argmax over the first 512 tokens (2 windows of 256).
+        func score(_ quant: String?) throws -> (ppl: Double, top1: [Int]) {
+            let out = dir + "/\(quant ?? "bf16").swm"
+            _ = try Packer.pack(PackOptions(input: model, output: out, quant: try quant.map { try QuantSpec(parsing: $0) } ?? QuantSpec()))
+            var o = SessionOptions(archive: out)
+            o.context = 256; o.contextGiven = true
+            let s = try Session(options: o)
+            var top1: [Int] = []
+            let r = try s.perplexity(Array(s.encode(text).prefix(512)), onRow: { row in
+                top1.append(row.indices.max { row[$0] < row[$1] }! - row.startIndex)
+            })
+            return (r.ppl, top1)
+        }
+        let bf16 = try score(nil)
+        for (quant, pplBound, top1Bound) in [("experts=q8_0,dense=q8_0", 0.005, 0.99), ("experts=q4_K,dense=q4_K", 0.03, 0.9)] {
+            let q = try score(quant)
+            let agree = Double(zip(q.top1, bf16.top1).filter { $0 == $1 }.count) / Double(bf16.top1.count)
+            #expect(abs(q.ppl / bf16.ppl - 1) <= pplBound && agree >= top1Bound, "\(quant): ppl \(q.ppl) vs \(bf16.ppl), top-1 \(agree)")
+        }
+    }
 }
