@@ -57,8 +57,8 @@ public final class ExactExperts: ExpertProvider, Sendable {
     public let archive: Archive
     /// The loader that fills the slots.
     public var loader: ExpertLoader { cache.loader }
-    /// The arena, or nil for the mapped backend.
-    public var arena: Arena? { cache.arena }
+    /// Bytes of the arena (0 for the mapped backend).
+    public var arenaBytes: Int { cache.arenaBytes }
     public let slotCount: Int
     public let options: Options
     /// Bytes this provider allocated for weights and I/O: the arena plus the loader's staging/scratch buffers.
