@@ -38,8 +38,9 @@ let useAVX512 = avx512CPUs.contains(targetCPU) || (targetCPU == "native" && host
 /// libraries then build as any dependency does, for the compiler's default CPU (on x86-64: SSE2, no FMA, no
 /// F16C). The kernels' multiply-adds and f16 widening then take SSE2 code (`madd`, `f16ToFloat8` in
 /// SwapMoEKernels/TargetArithmetic.swift) instead of a libm `fmaf` / `__extendhfsf2` call per lane, which
-/// made that build decode at ~5% of native speed; it now decodes at ~NN% (Docs/Benchmarks.md). The swapmoe
-/// command line and its benchmarks keep the flags by default.
+/// made that build decode at ~5% of native speed; it now decodes at ~70% of it (SSE2's 4 lanes against the
+/// native build's 8 or 16; Docs/Benchmarks.md). The swapmoe command line and its benchmarks keep the flags by
+/// default.
 let unsafeFlagsAllowed = ProcessInfo.processInfo.environment["SWAPMOE_UNSAFE_FLAGS"] != "0"
 /// Whether the CPU the kernels are compiled for has FMA3 and F16C: `-D SWAPMOE_FMA -D SWAPMOE_F16C` (plain
 /// defines, safe settings) select the fused multiply-add and `vcvtph2ps`; without them the kernels use
