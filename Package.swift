@@ -18,20 +18,35 @@ import PackageDescription
 /// decade). See Docs/Architecture.md and Docs/Benchmarks.md.
 let targetCPU = ProcessInfo.processInfo.environment["SWAPMOE_TARGET_CPU"] ?? "native"
 let avx512CPUs: Set<String> = ["znver4", "znver5", "skylake-avx512", "cascadelake", "icelake-server", "sapphirerapids", "graniterapids"]
-/// Whether the build machine has the AVX-512 subsets the 512-bit GEMM uses (read from /proc/cpuinfo).
-let hostHasAVX512: Bool = {
+/// x86-64 CPU targets with FMA3 and F16C (every x86 CPU with FMA3 also has F16C).
+let fmaCPUs: Set<String> = avx512CPUs.union([
+    "haswell", "broadwell", "skylake", "cooperlake", "cannonlake", "icelake-client", "tigerlake", "rocketlake",
+    "alderlake", "raptorlake", "meteorlake", "znver1", "znver2", "znver3", "bdver2", "bdver3", "bdver4",
+    "x86-64-v3", "x86-64-v4",
+])
+/// The build machine's CPU flags (/proc/cpuinfo; empty elsewhere).
+let hostFlags: Set<String> = {
     guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-          let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
-    let set = Set(flags.split(separator: " ").map(String.init))
-    return ["avx512f", "avx512bw", "avx512vl"].allSatisfy(set.contains)
+          let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
+    return Set(flags.split(separator: " ").map(String.init))
 }()
+/// Whether the build machine has the AVX-512 subsets the 512-bit GEMM uses.
+let hostHasAVX512 = ["avx512f", "avx512bw", "avx512vl"].allSatisfy(hostFlags.contains)
 let useAVX512 = avx512CPUs.contains(targetCPU) || (targetCPU == "native" && hostHasAVX512)
 /// SwiftPM refuses targets with unsafe flags in a package another package depends on by version. Building with
-/// `SWAPMOE_UNSAFE_FLAGS=0` leaves every flag below out (no `-target-cpu`, no `-Ounchecked`): the libraries then
-/// build as any dependency does, for the compiler's default CPU: correct, but on x86-64 (SSE2, no FMA) every fused
-/// multiply-add becomes a call to libm's `fmaf` and decode runs ~20x slower (Docs/Benchmarks.md). The swapmoe
-/// command line and its benchmarks keep the flags by default.
+/// `SWAPMOE_UNSAFE_FLAGS=0` leaves every unsafe flag below out (no `-target-cpu`, no `-Ounchecked`): the
+/// libraries then build as any dependency does, for the compiler's default CPU (on x86-64: SSE2, no FMA, no
+/// F16C). The kernels' multiply-adds and f16 widening then take SSE2 code (`madd`, `f16ToFloat8` in
+/// SwapMoEKernels/TargetArithmetic.swift) instead of a libm `fmaf` / `__extendhfsf2` call per lane, which
+/// made that build decode at ~5% of native speed; it now decodes at ~70% of it (SSE2's 4 lanes against the
+/// native build's 8 or 16; Docs/Benchmarks.md). The swapmoe command line and its benchmarks keep the flags by
+/// default.
 let unsafeFlagsAllowed = ProcessInfo.processInfo.environment["SWAPMOE_UNSAFE_FLAGS"] != "0"
+/// Whether the CPU the kernels are compiled for has FMA3 and F16C: `-D SWAPMOE_FMA -D SWAPMOE_F16C` (plain
+/// defines, safe settings) select the fused multiply-add and `vcvtph2ps`; without them the kernels use
+/// separate multiply and add, and integer f16 widening, rather than library calls.
+let targetHasFMA = unsafeFlagsAllowed
+    && (targetCPU == "native" ? ["fma", "f16c"].allSatisfy(hostFlags.contains) : fmaCPUs.contains(targetCPU))
 let cpuTarget: [SwiftSetting] = !unsafeFlagsAllowed ? [] : [
     .unsafeFlags(["-target-cpu", targetCPU], .when(platforms: [.linux])),
 ] + (useAVX512 ? [.define("SWAPMOE_AVX512")] : [])
@@ -40,6 +55,7 @@ let cpuTarget: [SwiftSetting] = !unsafeFlagsAllowed ? [] : [
 /// made a debug `eval` of the demo model with quantized weights take minutes in the tests.
 let kernelCode: [SwiftSetting] = (unsafeFlagsAllowed ? [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
                                                         .unsafeFlags(["-O"], .when(configuration: .debug))] : []) + cpuTarget
+    + (targetHasFMA ? [.define("SWAPMOE_FMA"), .define("SWAPMOE_F16C")] : [])
 
 let package = Package(
     name: "swapmoe",

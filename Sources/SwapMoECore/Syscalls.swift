@@ -173,8 +173,13 @@ public final class MappedFile: @unchecked Sendable {
 /// ones here (fewer TLB misses). Memory that is written whole right after allocation (`prefault`) is resident
 /// either way, so huge pages change no RSS figure; memory touched sparsely could grow RSS in 2 MiB steps,
 /// which is why `hugePages` can be turned off.
-public final class AnonymousMemory: @unchecked Sendable {
-    // @unchecked Sendable: `base` and `byteCount` are immutable; who writes the bytes when is the owner's protocol.
+///
+/// `AnonymousMapping` is the owner itself, a `~Copyable` value whose deinit unmaps (for an owner that is one
+/// value, such as the expert arena); `AnonymousMemory` is a shared reference to one (for memory kept in
+/// collections, such as dense weights).
+public struct AnonymousMapping: ~Copyable, @unchecked Sendable {
+    // @unchecked Sendable: `base` and `byteCount` are immutable and the value has one owner at a time; who
+    // writes the bytes when is the owner's protocol.
     public let base: UnsafeMutableRawPointer
     public let byteCount: Int
 
@@ -190,6 +195,18 @@ public final class AnonymousMemory: @unchecked Sendable {
     }
 
     deinit { munmap(base, byteCount) }
+}
+
+/// A shared reference to an `AnonymousMapping` (see there), unmapped when the last reference goes.
+public final class AnonymousMemory: Sendable {
+    private let mapping: AnonymousMapping
+    public var base: UnsafeMutableRawPointer { mapping.base }
+    public var byteCount: Int { mapping.byteCount }
+
+    /// Maps `byteCount` (> 0) bytes, zero-filled on first touch; with `prefault`, writes every page now.
+    public init(byteCount: Int, hugePages: Bool = true, prefault: Bool = false) throws(SystemError) {
+        mapping = try AnonymousMapping(byteCount: byteCount, hugePages: hugePages, prefault: prefault)
+    }
 
     public var bytes: UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(start: base, count: byteCount) }
 }

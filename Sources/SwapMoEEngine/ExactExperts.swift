@@ -57,8 +57,8 @@ public final class ExactExperts: ExpertProvider, Sendable {
     public let archive: Archive
     /// The loader that fills the slots.
     public var loader: ExpertLoader { cache.loader }
-    /// The arena, or nil for the mapped backend.
-    public var arena: Arena? { cache.arena }
+    /// Bytes of the arena (0 for the mapped backend).
+    public var arenaBytes: Int { cache.arenaBytes }
     public let slotCount: Int
     public let options: Options
     /// Bytes this provider allocated for weights and I/O: the arena plus the loader's staging/scratch buffers.
@@ -117,12 +117,10 @@ public final class ExactExperts: ExpertProvider, Sendable {
         while true {
             guard let best = policy.victim(s, skip: skip, worth: worth) else { return nil }
             guard let old = loader.reclaim(slot: best) else { skip.insert(best); continue }
-            if let k = s.keyIn[best] {
-                s.slotOf[k] = nil
+            if s.table.free(best) != nil {
                 if case .ready = old { counters.add(Self.evictions) }
                 if case .loading = old { counters.add(Self.cancelled) }
             }
-            s.keyIn[best] = nil
             s.prefetched[best] = false
             return best
         }
@@ -140,8 +138,8 @@ public final class ExactExperts: ExpertProvider, Sendable {
         while true {
             let step: Step = cache.lock.withLock { s in
                 s.frequency[entry] &+= counted ? 0 : 1
-                if let slot = s.slotOf[key] {
-                    s.pins[slot] += 1
+                if let slot = s.table.slotOf[key] {
+                    s.table.pin(slot)
                     s.touch(slot)
                     let st = loader.state(of: slot)
                     if st.isReady(key) {
@@ -156,7 +154,7 @@ public final class ExactExperts: ExpertProvider, Sendable {
                     }
                     // The previous load failed (or the slot was emptied): try again, at demand priority.
                     do throws(EngineError) { try loader.load(key, into: slot, priority: .demand) } catch {
-                        s.pins[slot] -= 1
+                        s.table.unpin(slot)
                         return .failed(error)
                     }
                     counters.add(Self.demandLoads)
@@ -168,9 +166,8 @@ public final class ExactExperts: ExpertProvider, Sendable {
                     return .full(loader.generation)
                 }
                 do throws(EngineError) { try loader.load(key, into: v, priority: .demand) } catch { return .failed(error) }
-                s.keyIn[v] = key
-                s.slotOf[key] = v
-                s.pins[v] = 1
+                s.table.assign(key, to: v)
+                s.table.pin(v)
                 s.touch(v)
                 counters.add(Self.demandLoads)
                 return .wait(v)
@@ -201,12 +198,11 @@ public final class ExactExperts: ExpertProvider, Sendable {
 
     private func unpin(_ key: ExpertKey) {
         let wake: Bool = cache.lock.withLock { s in
-            guard let slot = s.slotOf[key], s.pins[slot] > 0 else {
+            guard let slot = s.table.slotOf[key], s.table.pins[slot] > 0 else {
                 assertionFailure("release(\(key)) without a matching acquire")
                 return false
             }
-            s.pins[slot] -= 1
-            if s.pins[slot] == 0 { s.demand.remove(key) }
+            if s.table.unpin(slot) == 0 { s.demand.remove(key) }
             s.touch(slot)
             return s.slotWaiters > 0
         }
@@ -277,13 +273,12 @@ public final class ExactExperts: ExpertProvider, Sendable {
             let protected = s.demand.union(keys), kept = s.kept
             var queued = 0
             for key in keys {
-                guard policy.entryIndex[key] != nil, s.slotOf[key] == nil else { continue }
+                guard policy.entryIndex[key] != nil, s.table.slotOf[key] == nil else { continue }
                 guard let v = takeVictim(&s, worth: { k, steps in
                     ExactPolicy.queuedWorth(k, steps: steps, kept: kept, loading: key, protected: protected, mayEvictKept: mayEvictKept)
                 }) else { break }
                 do { try loader.load(key, into: v, priority: priority) } catch { break }
-                s.keyIn[v] = key
-                s.slotOf[key] = v
+                s.table.assign(key, to: v)
                 s.prefetched[v] = true
                 s.touch(v)
                 queued += 1
@@ -313,41 +308,37 @@ public final class ExactExperts: ExpertProvider, Sendable {
     }
 
     /// The experts mapped to slots (ready or loading), by slot.
-    public var residentKeys: [ExpertKey?] { cache.lock.withLock { $0.keyIn } }
+    public var residentKeys: [ExpertKey?] { cache.lock.withLock { $0.table.keyIn } }
 
     /// The slot currently assigned to `key`, if any.
-    public func slot(of key: ExpertKey) -> Int? { cache.lock.withLock { $0.slotOf[key] } }
+    public func slot(of key: ExpertKey) -> Int? { cache.lock.withLock { $0.table.slotOf[key] } }
 
     /// Pin count of each slot (for tests and diagnostics).
-    public var pinCounts: [Int] { cache.lock.withLock { $0.pins } }
+    public var pinCounts: [Int] { cache.lock.withLock { $0.table.pins } }
 
     /// Whether `key` is resident and ready (acquire would not wait).
     public func isReady(_ key: ExpertKey) -> Bool {
-        cache.lock.withLock { s in s.slotOf[key].map { loader.state(of: $0).isReady(key) } ?? false }
+        cache.lock.withLock { s in s.table.slotOf[key].map { loader.state(of: $0).isReady(key) } ?? false }
     }
 }
 
 extension ExactExperts {
-    /// Checks the bookkeeping invariants (for tests): the key→slot map and the slot→key table agree, so no
-    /// expert is in two slots and no slot holds two experts; pin counts are never negative; a slot holding
-    /// an expert is loading, ready or failed with exactly that expert; a slot holding none is empty.
-    /// Returns the violations found (empty when consistent).
+    /// Checks the bookkeeping invariants (for tests): the slot table's (`SlotTable.violations`: no expert in
+    /// two slots, no slot holding two experts, pins never negative, free slots unpinned), none retiring, and a
+    /// slot holding an expert is loading, ready or failed with exactly that expert, a slot holding none is
+    /// empty in the loader. Returns the violations found (empty when consistent).
     func invariantViolations() -> [String] {
         cache.lock.withLock { s in
-            var v: [String] = []
-            for (k, slot) in s.slotOf where s.keyIn[slot] != k { v.append("\(k) maps to slot \(slot), which holds \(String(describing: s.keyIn[slot]))") }
+            var v = s.table.violations()
+            if !s.table.retiring.isEmpty { v.append("slots \(s.table.retiring) retire; only the swap provider retires slots") }
             for slot in 0..<slotCount {
-                if s.pins[slot] < 0 { v.append("slot \(slot) has pin count \(s.pins[slot])") }
                 let st = loader.state(of: slot)
-                if let k = s.keyIn[slot] {
-                    if s.slotOf[k] != slot { v.append("slot \(slot) holds \(k), which maps to \(String(describing: s.slotOf[k]))") }
+                if let k = s.table.keyIn[slot] {
                     if st.key != k { v.append("slot \(slot) holds \(k) but the loader has \(st)") }
-                } else {
-                    if case .empty = st {} else { v.append("free slot \(slot) is \(st)") }
-                    if s.pins[slot] != 0 { v.append("free slot \(slot) is pinned") }
+                } else if case .empty = st {} else {
+                    v.append("free slot \(slot) is \(st)")
                 }
             }
-            if s.slotOf.count != s.keyIn.compactMap({ $0 }).count { v.append("map sizes differ") }
             return v
         }
     }

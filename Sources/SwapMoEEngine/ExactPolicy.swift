@@ -10,12 +10,10 @@ public enum EvictionPolicy: Sendable, CaseIterable {
     case lfu
 }
 
-/// The exact policy's bookkeeping as a plain value: which expert each slot holds, pins, use clocks and what
-/// the routing said. `ExactExperts` keeps one under its lock; `ExactPolicy` decides from it.
+/// The exact policy's bookkeeping as a plain value: which expert each slot holds and pins (`SlotTable`), use
+/// clocks and what the routing said. `ExactExperts` keeps one under its lock; `ExactPolicy` decides from it.
 struct ExactState: Sendable {
-    var slotOf: [ExpertKey: Int] = [:]
-    var keyIn: [ExpertKey?]
-    var pins: [Int]
+    var table: SlotTable
     var lastUse: [UInt64]
     var tick: UInt64 = 0
     /// Per archive entry, how often it was acquired (LFU).
@@ -30,14 +28,13 @@ struct ExactState: Sendable {
     var slotWaiters = 0
 
     init(slots: Int, experts: Int) {
-        keyIn = .init(repeating: nil, count: slots)
-        pins = .init(repeating: 0, count: slots)
+        table = SlotTable(slots: slots)
         lastUse = .init(repeating: 0, count: slots)
         prefetched = .init(repeating: false, count: slots)
         frequency = .init(repeating: 0, count: experts)
     }
 
-    var slotCount: Int { keyIn.count }
+    var slotCount: Int { table.count }
 
     mutating func touch(_ slot: Int) { tick &+= 1; lastUse[slot] = tick }
 }
@@ -62,7 +59,7 @@ struct ExactPolicy: Sendable {
     /// of them resident from token to token. (The next choices, `worth` 1, stay in LRU order: ordering them by
     /// layer too read more at 45% of the model.)
     func evictionRank(_ s: ExactState, _ slot: Int, worth: Int, steps: Int) -> (UInt64, UInt64) {
-        guard let k = s.keyIn[slot] else { return (0, 0) }
+        guard let k = s.table.keyIn[slot] else { return (0, 0) }
         if worth == 2 { return (UInt64(Int.max - steps), s.lastUse[slot]) }
         switch eviction {
         case .lru: return (1, s.lastUse[slot])
@@ -76,9 +73,9 @@ struct ExactPolicy: Sendable {
     func victim(_ s: ExactState, skip: Set<Int> = [], worth: (ExpertKey, _ steps: Int) -> Int?) -> Int? {
         var best = -1
         var bestRank: (Int, UInt64, UInt64) = (.max, .max, .max)
-        for slot in 0..<s.slotCount where s.pins[slot] == 0 && !skip.contains(slot) {
+        for slot in 0..<s.slotCount where s.table.pins[slot] == 0 && !skip.contains(slot) {
             var w = 0, steps = 0
-            if let k = s.keyIn[slot] {
+            if let k = s.table.keyIn[slot] {
                 steps = s.kept.stepsUntilUse(k, usedSinceObserved: s.lastUse[slot] > s.kept.observedAt)
                 guard let v = worth(k, steps) else { continue }
                 w = v
@@ -129,7 +126,7 @@ struct ExactPolicy: Sendable {
         guard d > 0, s.kept.current == layer, let n = s.kept.passLength[layer.stack] else { return nil }
         var keys: [ExpertKey] = [], steps: [ExpertKey: Int] = [:]
         for step in 1...max(1, min(d, n - 1)) {
-            for k in s.kept.lastToken[MoELayer(stack: layer.stack, layer: (layer.layer + step) % n)] ?? [] where s.slotOf[k] == nil {
+            for k in s.kept.lastToken[MoELayer(stack: layer.stack, layer: (layer.layer + step) % n)] ?? [] where s.table.slotOf[k] == nil {
                 keys.append(k); steps[k] = step
             }
         }

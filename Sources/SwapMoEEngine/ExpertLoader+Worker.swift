@@ -26,7 +26,8 @@ final class WorkerBuffers: @unchecked Sendable {
 /// loader runs its deinit (which stops and joins them).
 final class LoaderCore: Sendable {
     let archive: Archive
-    let arena: Arena?
+    /// The arena's slots (nil for the mapped backend); its owner joins the workers before unmapping it.
+    let arena: ArenaSlots?
     let entries: [ExpertEntry]
     let checksums: [UInt64]
     let index: [ExpertKey: Int]
@@ -41,7 +42,7 @@ final class LoaderCore: Sendable {
     let lock: ConditionLock<State>
     let counters = Counters(count: 7)
 
-    init(archive: Archive, arena: Arena?, slots: Int, buffered: FileHandleFD, direct: FileHandleFD?, verify: Bool) {
+    init(archive: Archive, arena: ArenaSlots?, slots: Int, buffered: FileHandleFD, direct: FileHandleFD?, verify: Bool) {
         self.archive = archive
         self.arena = arena
         self.entries = archive.experts

@@ -50,8 +50,6 @@ public final class ExpertLoader: Sendable {
     }
 
     public let archive: Archive
-    /// The arena loads go into; nil for the mapped backend.
-    public let arena: Arena?
     public let slotCount: Int
     public let options: Options
     /// Exact bytes of staging and scratch buffers this loader allocated (excluding the arena and stacks).
@@ -76,8 +74,9 @@ public final class ExpertLoader: Sendable {
         mapped ? 0 : options.ioThreads * perThreadScratch(for: archive)
     }
 
-    /// A loader filling `arena`'s slots from `archive`.
-    public convenience init(archive: Archive, arena: Arena, options: Options = .init()) throws(EngineError) {
+    /// A loader filling the slots of an arena from `archive`. The arena must outlive the I/O threads: its owner
+    /// calls `shutdown()` (which joins them) before it goes (`ExpertCache`).
+    convenience init(archive: Archive, arena: ArenaSlots, options: Options = .init()) throws(EngineError) {
         guard arena.slotSize >= Arena.slotSize(for: archive) else {
             throw .invalidConfiguration("arena slots of \(arena.slotSize) bytes are smaller than the largest expert (\(Arena.slotSize(for: archive)) bytes)")
         }
@@ -93,12 +92,11 @@ public final class ExpertLoader: Sendable {
         try self.init(archive: archive, arena: nil, slots: slots, options: options)
     }
 
-    private init(archive: Archive, arena: Arena?, slots: Int, options: Options) throws(EngineError) {
+    private init(archive: Archive, arena: ArenaSlots?, slots: Int, options: Options) throws(EngineError) {
         guard options.ioThreads >= 1 && options.ioThreads <= 64 else {
             throw .invalidConfiguration("I/O threads must be 1...64 (got \(options.ioThreads))")
         }
         self.archive = archive
-        self.arena = arena
         self.slotCount = slots
         self.options = options
         let buffered: FileHandleFD
@@ -156,10 +154,10 @@ public final class ExpertLoader: Sendable {
     /// Bumps `generation` and wakes `waitForChange` callers (providers call it when they unpin a slot).
     public func notifyChange() { core.lock.withLockNotifying { $0.generation &+= 1 } }
 
-    /// Where the weights of `key` are when `slot` is ready with it: the arena slot, or the block in the mapping.
-    public func baseAddress(slot: Int, key: ExpertKey) -> UnsafeRawPointer {
-        if let arena { return arena.slot(slot).baseAddress! }
-        return archive.mappedBlock(core.entries[core.index[key]!]).baseAddress!
+    /// The block of `key` in the archive's mapping (the mapped backend serves weights there once its slot is
+    /// ready; arena slots are the `ExpertCache`'s to hand out).
+    public func mappedBlock(_ key: ExpertKey) -> UnsafeRawBufferPointer {
+        archive.mappedBlock(core.entries[core.index[key]!])
     }
 
     /// Whether raw reads currently go through O_DIRECT (false after a fallback to buffered reads).

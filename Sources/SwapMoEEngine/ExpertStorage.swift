@@ -1,5 +1,5 @@
 // ExpertStorage: where expert weights live while they are served (an arena or the archive's mapping), and
-// the factory that builds the matching arena and `ExpertLoader`.
+// what that costs. `ExpertCache` builds the matching arena and `ExpertLoader`.
 
 import SwapMoEArchive
 
@@ -17,18 +17,7 @@ public enum ExpertStorage: Sendable {
 }
 
 extension ExpertStorage {
-    /// The arena (if this storage has one) and a loader over it, for `slots` experts of `archive`.
-    func makeLoader(archive: Archive, slots: Int, options: ExpertLoader.Options) throws(EngineError) -> (Arena?, ExpertLoader) {
-        switch self {
-        case let .arena(prefault, lockMemory):
-            let a = try Arena(archive: archive, slotCount: slots, prefault: prefault, lockMemory: lockMemory)
-            return (a, try ExpertLoader(archive: archive, arena: a, options: options))
-        case .mapped:
-            return (nil, try ExpertLoader(mappedArchive: archive, slots: slots, options: options))
-        }
-    }
-
-    /// What `makeLoader` will allocate (arena and loader buffers), without allocating it.
+    /// What an `ExpertCache` with this storage will allocate (arena and loader buffers), without allocating it.
     func plannedBytes(archive: Archive, slots: Int, options: ExpertLoader.Options) -> Int {
         switch self {
         case .arena: slots * Arena.slotSize(for: archive) + ExpertLoader.memoryOverhead(for: archive, options: options)

@@ -47,7 +47,7 @@ extension SwapCore {
                     s.starved = false
                     return started
                 }
-                s.owner[slot] = key(l.layer, l.arrival.expert)
+                s.table.assign(key(l.layer, l.arrival.expert), to: slot)
                 s.inFlight.insert(slot)
                 s.incoming[l.layer].insert(l.arrival.expert)
                 started.append((l.layer, l.arrival))

@@ -31,9 +31,9 @@ final class SwapCore: Sendable {
         var lingering: [[Bool]]
         /// Per layer index: lingering experts to drop at the layer's next safe point (their slots are needed).
         var reclaim: [Set<Int>]
-        /// The expert each slot serves, is loading, or is retiring with; nil for empty slots.
-        var owner: [ExpertKey?]
-        var pins: [Int]
+        /// The expert each slot serves, is loading or pending with, or is retiring with (a slot dropped while
+        /// pinned, empty at its last release: only possible with several decoding threads); and the pins.
+        var table: SlotTable
         /// Empty slots.
         var spares: [Int]
         /// Slots a swap is loading into right now.
@@ -41,8 +41,6 @@ final class SwapCore: Sendable {
         /// Per layer index: loaded experts waiting for the layer's safe point.
         var pending: [[Arrival]]
         var pendingCount = 0
-        /// Slots dropped while pinned; they become empty when released.
-        var retiring = 0
         /// Per layer index: experts being swapped in (loading or pending).
         var incoming: [Set<Int>]
         /// Experts whose block failed to load; not tried again.
@@ -102,8 +100,7 @@ final class SwapCore: Sendable {
         let flags = [[Bool]](repeating: .init(repeating: false, count: experts), count: n)
         let book = State(slotOf: .init(repeating: .init(repeating: -1, count: experts), count: n),
                          mask: flags, lingering: flags, reclaim: .init(repeating: [], count: n),
-                         owner: .init(repeating: nil, count: slots), pins: .init(repeating: 0, count: slots),
-                         spares: [], pending: .init(repeating: [], count: n), incoming: .init(repeating: [], count: n),
+                         table: SlotTable(slots: slots), spares: [], pending: .init(repeating: [], count: n), incoming: .init(repeating: [], count: n),
                          seeds: .init(repeating: nil, count: n), seeding: .init(repeating: false, count: n),
                          nextRoundAt: options.swapInterval)
         cache = try ExpertCache(archive: archive, slots: slots, storage: options.storage, loader: options.loader, book: book)
@@ -117,7 +114,7 @@ final class SwapCore: Sendable {
     func warmUp(_ initial: [[Int]]) throws(EngineError) {
         var chosen = initial.map { Set($0) }
         var extra = [[Int]](repeating: [], count: layers.count)
-        for _ in 0..<(lock.withLock { $0.owner.count } - initial.joined().count) {
+        for _ in 0..<(lock.withLock { $0.table.count } - initial.joined().count) {
             guard let li = chosen.indices.filter({ chosen[$0].count < experts }).min(by: { (chosen[$0].count, $0) < (chosen[$1].count, $1) }) else { break }
             let e = (0..<experts).filter { !chosen[li].contains($0) }.max { (norms[li][$0], -$0) < (norms[li][$1], -$1) }!
             chosen[li].insert(e)
@@ -132,7 +129,7 @@ final class SwapCore: Sendable {
                     unseeded.add(1, ordering: .relaxed)
                     slot += n
                 }
-                s.spares = Array((slot..<s.owner.count).reversed())
+                s.spares = Array((slot..<s.table.count).reversed())
             }
             return
         }
@@ -152,9 +149,9 @@ final class SwapCore: Sendable {
                 s.slotOf[p.li][p.e] = p.slot
                 s.mask[p.li][p.e] = true
                 s.lingering[p.li][p.e] = p.lingering
-                s.owner[p.slot] = key(p.li, p.e)
+                s.table.assign(key(p.li, p.e), to: p.slot)
             }
-            s.spares = Array((slot..<s.owner.count).reversed())
+            s.spares = Array((slot..<s.table.count).reversed())
         }
     }
 
@@ -164,7 +161,7 @@ final class SwapCore: Sendable {
         try lock.withLock { (s) throws(EngineError) -> Int in
             let slot = s.slotOf[li][key.expert]
             guard slot >= 0 else { throw .notResident(key) }
-            s.pins[slot] += 1
+            s.table.pin(slot)
             return slot
         }
     }
@@ -173,16 +170,12 @@ final class SwapCore: Sendable {
         let freed: Bool = lock.withLock { s in
             var slot = s.slotOf[li][key.expert]
             // A slot dropped while pinned (only possible with several decoding threads) is released first.
-            if s.retiring > 0, let r = s.owner.indices.first(where: { $0 != slot && s.owner[$0] == key && s.pins[$0] > 0 }) {
-                slot = r
-            }
-            guard slot >= 0, s.pins[slot] > 0 else {
+            if !s.table.retiring.isEmpty, let r = s.table.retiringSlot(holding: key, except: slot) { slot = r }
+            guard slot >= 0, s.table.pins[slot] > 0 else {
                 assertionFailure("release(\(key)) without a matching acquire")
                 return false
             }
-            s.pins[slot] -= 1
-            if slot != s.slotOf[li][key.expert] && s.pins[slot] == 0 {
-                s.retiring -= 1
+            if s.table.unpin(slot) == 0 && s.table.isRetiring(slot) {
                 empty(&s, slot)
                 return true
             }
@@ -193,7 +186,7 @@ final class SwapCore: Sendable {
 
     /// An unpinned slot that no longer serves anything becomes empty; a starved swapper is asked for a round.
     func empty(_ s: inout State, _ slot: Int) {
-        s.owner[slot] = nil
+        s.table.free(slot)
         loader.clear(slot: slot)
         s.spares.append(slot)
         if s.starved { s.roundRequested = true }
@@ -253,7 +246,7 @@ final class SwapCore: Sendable {
                 s.slotOf[li][b.e] = b.slot
                 s.mask[li][b.e] = true
                 s.lingering[li][b.e] = i >= seed.virtual
-                s.owner[b.slot] = key(li, b.e)
+                s.table.assign(key(li, b.e), to: b.slot)
             }
             for e in failed { s.broken.insert(li * experts + e) }
             for slot in free { loader.clear(slot: slot); s.spares.append(slot) }
@@ -288,7 +281,7 @@ final class SwapCore: Sendable {
             s.slotOf[li][e] = -1
             s.mask[li][e] = false
             s.lingering[li][e] = false
-            if s.pins[slot] == 0 { empty(&s, slot) } else { s.retiring += 1 }
+            if s.table.pins[slot] == 0 { empty(&s, slot) } else { s.table.retire(slot) }
             counters.add(SwapCore.reclaimed)
         }
         s.reclaim[li].removeAll(keepingCapacity: true)

@@ -98,8 +98,8 @@ public final class SwapExperts: ExpertProvider, Sendable {
     public let archive: Archive
     /// The loader that fills the slots.
     public var loader: ExpertLoader { core.loader }
-    /// The arena, or nil for the mapped backend.
-    public var arena: Arena? { core.cache.arena }
+    /// Bytes of the arena (0 for the mapped backend).
+    public var arenaBytes: Int { core.cache.arenaBytes }
     public let importance: ImportanceTracker
     /// The managed MoE layers, ascending.
     public let layers: [Int]

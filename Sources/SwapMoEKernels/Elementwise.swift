@@ -27,10 +27,10 @@ func sumOfSquares(_ x: UnsafePointer<Float>, n: Int) -> Float {
     var i = 0
     while i &+ 32 <= n {
         let u = loadF32x16(x, i), v = loadF32x16(x, i &+ 16)
-        a0.addProduct(u, u); a1.addProduct(v, v)
+        a0.madd(u, u); a1.madd(v, v)
         i &+= 32
     }
-    if i &+ 16 <= n { let u = loadF32x16(x, i); a0.addProduct(u, u); i &+= 16 }
+    if i &+ 16 <= n { let u = loadF32x16(x, i); a0.madd(u, u); i &+= 16 }
     var s = hsum(a0 + a1)
     while i < n { s += x[i] * x[i]; i &+= 1 }
     return s
@@ -100,7 +100,7 @@ public func axpy(_ y: UnsafeMutablePointer<Float>, _ a: Float, _ x: UnsafePointe
     var i = 0
     while i &+ 16 <= n {
         var v = loadF32x16(UnsafePointer(y), i)
-        v.addProduct(va, loadF32x16(x, i))
+        v.madd(va, loadF32x16(x, i))
         UnsafeMutableRawPointer(y + i).storeBytes(of: v, as: SIMD16<Float>.self)
         i &+= 16
     }
@@ -113,11 +113,11 @@ public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, n: Int) ->
     var s0 = SIMD16<Float>(), s1 = SIMD16<Float>()
     var i = 0
     while i &+ 32 <= n {
-        s0.addProduct(loadF32x16(a, i), loadF32x16(b, i))
-        s1.addProduct(loadF32x16(a, i &+ 16), loadF32x16(b, i &+ 16))
+        s0.madd(loadF32x16(a, i), loadF32x16(b, i))
+        s1.madd(loadF32x16(a, i &+ 16), loadF32x16(b, i &+ 16))
         i &+= 32
     }
-    if i &+ 16 <= n { s0.addProduct(loadF32x16(a, i), loadF32x16(b, i)); i &+= 16 }
+    if i &+ 16 <= n { s0.madd(loadF32x16(a, i), loadF32x16(b, i)); i &+= 16 }
     var s = hsum(s0 + s1)
     while i < n { s += a[i] * b[i]; i &+= 1 }
     return s

@@ -254,13 +254,13 @@ func gemmMicro2x4<R: GemmRows>(_: R.Type, _ rowA: UnsafeRawPointer, _ rowB: Unsa
         let (wb, wb2) = R.load(rowB, k)
         let h = k >> R.xShift
         var p = loadVec(x0, h), q = loadVec(x0, h &+ xb)
-        a0.addProduct(wa, p); a0.addProduct(wa2, q); b0.addProduct(wb, p); b0.addProduct(wb2, q)
+        a0.madd(wa, p); a0.madd(wa2, q); b0.madd(wb, p); b0.madd(wb2, q)
         p = loadVec(x1, h); q = loadVec(x1, h &+ xb)
-        a1.addProduct(wa, p); a1.addProduct(wa2, q); b1.addProduct(wb, p); b1.addProduct(wb2, q)
+        a1.madd(wa, p); a1.madd(wa2, q); b1.madd(wb, p); b1.madd(wb2, q)
         p = loadVec(x2, h); q = loadVec(x2, h &+ xb)
-        a2.addProduct(wa, p); a2.addProduct(wa2, q); b2.addProduct(wb, p); b2.addProduct(wb2, q)
+        a2.madd(wa, p); a2.madd(wa2, q); b2.madd(wb, p); b2.madd(wb2, q)
         p = loadVec(x3, h); q = loadVec(x3, h &+ xb)
-        a3.addProduct(wa, p); a3.addProduct(wa2, q); b3.addProduct(wb, p); b3.addProduct(wb2, q)
+        a3.madd(wa, p); a3.madd(wa2, q); b3.madd(wb, p); b3.madd(wb2, q)
         k &+= 16
     }
     return ((hsum(a0), hsum(a1), hsum(a2), hsum(a3)), (hsum(b0), hsum(b1), hsum(b2), hsum(b3)))
@@ -284,17 +284,17 @@ func gemmMicro4x4<R: GemmRows>(_: R.Type, _ rA: UnsafeRawPointer, _ rB: UnsafeRa
         let (wc, wc2) = R.load(rC, k), (wd, wd2) = R.load(rD, k)
         let h = k >> R.xShift
         var p = loadVec(xs.0, h), q = loadVec(xs.0, h &+ xb)
-        a0.addProduct(wa, p); a0.addProduct(wa2, q); b0.addProduct(wb, p); b0.addProduct(wb2, q)
-        c0.addProduct(wc, p); c0.addProduct(wc2, q); d0.addProduct(wd, p); d0.addProduct(wd2, q)
+        a0.madd(wa, p); a0.madd(wa2, q); b0.madd(wb, p); b0.madd(wb2, q)
+        c0.madd(wc, p); c0.madd(wc2, q); d0.madd(wd, p); d0.madd(wd2, q)
         p = loadVec(xs.1, h); q = loadVec(xs.1, h &+ xb)
-        a1.addProduct(wa, p); a1.addProduct(wa2, q); b1.addProduct(wb, p); b1.addProduct(wb2, q)
-        c1.addProduct(wc, p); c1.addProduct(wc2, q); d1.addProduct(wd, p); d1.addProduct(wd2, q)
+        a1.madd(wa, p); a1.madd(wa2, q); b1.madd(wb, p); b1.madd(wb2, q)
+        c1.madd(wc, p); c1.madd(wc2, q); d1.madd(wd, p); d1.madd(wd2, q)
         p = loadVec(xs.2, h); q = loadVec(xs.2, h &+ xb)
-        a2.addProduct(wa, p); a2.addProduct(wa2, q); b2.addProduct(wb, p); b2.addProduct(wb2, q)
-        c2.addProduct(wc, p); c2.addProduct(wc2, q); d2.addProduct(wd, p); d2.addProduct(wd2, q)
+        a2.madd(wa, p); a2.madd(wa2, q); b2.madd(wb, p); b2.madd(wb2, q)
+        c2.madd(wc, p); c2.madd(wc2, q); d2.madd(wd, p); d2.madd(wd2, q)
         p = loadVec(xs.3, h); q = loadVec(xs.3, h &+ xb)
-        a3.addProduct(wa, p); a3.addProduct(wa2, q); b3.addProduct(wb, p); b3.addProduct(wb2, q)
-        c3.addProduct(wc, p); c3.addProduct(wc2, q); d3.addProduct(wd, p); d3.addProduct(wd2, q)
+        a3.madd(wa, p); a3.madd(wa2, q); b3.madd(wb, p); b3.madd(wb2, q)
+        c3.madd(wc, p); c3.madd(wc2, q); d3.madd(wd, p); d3.madd(wd2, q)
         k &+= 32
     }
     return ((hsum(a0), hsum(a1), hsum(a2), hsum(a3)), (hsum(b0), hsum(b1), hsum(b2), hsum(b3)),

@@ -196,13 +196,13 @@ func packDot4x3(_ w0: UnsafePointer<Float>, _ w1: UnsafePointer<Float>, _ w2: Un
     while k < count {
         let p = loadF32x8(x0, k), q = loadF32x8(x1, k), s = loadF32x8(x2, k)
         var v = loadF32x8(w0, k)
-        a0.addProduct(v, p); a1.addProduct(v, q); a2.addProduct(v, s)
+        a0.madd(v, p); a1.madd(v, q); a2.madd(v, s)
         v = loadF32x8(w1, k)
-        b0.addProduct(v, p); b1.addProduct(v, q); b2.addProduct(v, s)
+        b0.madd(v, p); b1.madd(v, q); b2.madd(v, s)
         v = loadF32x8(w2, k)
-        c0.addProduct(v, p); c1.addProduct(v, q); c2.addProduct(v, s)
+        c0.madd(v, p); c1.madd(v, q); c2.madd(v, s)
         v = loadF32x8(w3, k)
-        d0.addProduct(v, p); d1.addProduct(v, q); d2.addProduct(v, s)
+        d0.madd(v, p); d1.madd(v, q); d2.madd(v, s)
         k &+= 8
     }
     pa[0] = a0; pa[1] = a1; pa[2] = a2
@@ -222,10 +222,10 @@ func packDot4x2(_ w0: UnsafePointer<Float>, _ w1: UnsafePointer<Float>, _ w2: Un
     var k = 0
     while k < count {
         let p = loadF32x8(x0, k), q = loadF32x8(x1, k)
-        var v = loadF32x8(w0, k); a0.addProduct(v, p); a1.addProduct(v, q)
-        v = loadF32x8(w1, k); b0.addProduct(v, p); b1.addProduct(v, q)
-        v = loadF32x8(w2, k); c0.addProduct(v, p); c1.addProduct(v, q)
-        v = loadF32x8(w3, k); d0.addProduct(v, p); d1.addProduct(v, q)
+        var v = loadF32x8(w0, k); a0.madd(v, p); a1.madd(v, q)
+        v = loadF32x8(w1, k); b0.madd(v, p); b1.madd(v, q)
+        v = loadF32x8(w2, k); c0.madd(v, p); c1.madd(v, q)
+        v = loadF32x8(w3, k); d0.madd(v, p); d1.madd(v, q)
         k &+= 8
     }
     pa[0] = a0; pa[1] = a1; pb[0] = b0; pb[1] = b1
@@ -242,8 +242,8 @@ func packDot4x1(_ w0: UnsafePointer<Float>, _ w1: UnsafePointer<Float>, _ w2: Un
     var k = 0
     while k < count {
         let p = loadF32x8(x0, k)
-        a.addProduct(loadF32x8(w0, k), p); b.addProduct(loadF32x8(w1, k), p)
-        c.addProduct(loadF32x8(w2, k), p); d.addProduct(loadF32x8(w3, k), p)
+        a.madd(loadF32x8(w0, k), p); b.madd(loadF32x8(w1, k), p)
+        c.madd(loadF32x8(w2, k), p); d.madd(loadF32x8(w3, k), p)
         k &+= 8
     }
     pa[0] = a; pb[0] = b; pc[0] = c; pd[0] = d

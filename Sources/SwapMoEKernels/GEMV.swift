@@ -118,15 +118,7 @@ func loadF32x16(_ p: UnsafePointer<Float>, _ i: Int) -> SIMD16<Float> {
     UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self)
 }
 
-/// 8 f16 -> 8 Float, built lane by lane so that it is always inlined and LLVM folds it into one F16C
-/// `vcvtph2ps ymm`. (The generic `SIMD8<Float>(SIMD8<Float16>)` initializer is a stdlib specialization that
-/// the inliner sometimes leaves as a call per block, which halved f16 GEMM/GEMV speed.)
-@inline(__always)
-func f16ToFloat8(_ h: SIMD8<Float16>) -> SIMD8<Float> {
-    SIMD8<Float>(Float(h[0]), Float(h[1]), Float(h[2]), Float(h[3]), Float(h[4]), Float(h[5]), Float(h[6]), Float(h[7]))
-}
-
-/// 16 f16 at byte offset -> SIMD16<Float> (two `vcvtph2ps ymm`).
+/// 16 f16 at byte offset -> SIMD16<Float> (two `vcvtph2ps ymm` with F16C; see `f16ToFloat8`).
 @inline(__always)
 func loadF16x16(_ w: UnsafeRawPointer, _ byteOffset: Int) -> SIMD16<Float> {
     let lo = f16ToFloat8(w.loadUnaligned(fromByteOffset: byteOffset, as: SIMD8<Float16>.self))
@@ -148,14 +140,14 @@ func dotF32(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, n: Int) -> Float {
     var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
     var k = 0
     while k &+ 64 <= n {
-        a0.addProduct(w.loadUnaligned(fromByteOffset: k &* 4, as: SIMD16<Float>.self), loadF32x16(x, k))
-        a1.addProduct(w.loadUnaligned(fromByteOffset: (k &+ 16) &* 4, as: SIMD16<Float>.self), loadF32x16(x, k &+ 16))
-        a2.addProduct(w.loadUnaligned(fromByteOffset: (k &+ 32) &* 4, as: SIMD16<Float>.self), loadF32x16(x, k &+ 32))
-        a3.addProduct(w.loadUnaligned(fromByteOffset: (k &+ 48) &* 4, as: SIMD16<Float>.self), loadF32x16(x, k &+ 48))
+        a0.madd(w.loadUnaligned(fromByteOffset: k &* 4, as: SIMD16<Float>.self), loadF32x16(x, k))
+        a1.madd(w.loadUnaligned(fromByteOffset: (k &+ 16) &* 4, as: SIMD16<Float>.self), loadF32x16(x, k &+ 16))
+        a2.madd(w.loadUnaligned(fromByteOffset: (k &+ 32) &* 4, as: SIMD16<Float>.self), loadF32x16(x, k &+ 32))
+        a3.madd(w.loadUnaligned(fromByteOffset: (k &+ 48) &* 4, as: SIMD16<Float>.self), loadF32x16(x, k &+ 48))
         k &+= 64
     }
     while k &+ 16 <= n {
-        a0.addProduct(w.loadUnaligned(fromByteOffset: k &* 4, as: SIMD16<Float>.self), loadF32x16(x, k))
+        a0.madd(w.loadUnaligned(fromByteOffset: k &* 4, as: SIMD16<Float>.self), loadF32x16(x, k))
         k &+= 16
     }
     var s = hsum((a0 + a1) + (a2 + a3))
@@ -163,20 +155,20 @@ func dotF32(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, n: Int) -> Float {
     return s
 }
 
-/// w (n,) f16 . x (n,) -> Float. Converts with F16C `vcvtph2ps` (see `loadF16x16`).
+/// w (n,) f16 . x (n,) -> Float. Converts with `loadF16x16`.
 @inline(__always)
 func dotF16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, n: Int) -> Float {
     var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
     var k = 0
     while k &+ 64 <= n {
-        a0.addProduct(loadF16x16(w, k &* 2), loadF32x16(x, k))
-        a1.addProduct(loadF16x16(w, (k &+ 16) &* 2), loadF32x16(x, k &+ 16))
-        a2.addProduct(loadF16x16(w, (k &+ 32) &* 2), loadF32x16(x, k &+ 32))
-        a3.addProduct(loadF16x16(w, (k &+ 48) &* 2), loadF32x16(x, k &+ 48))
+        a0.madd(loadF16x16(w, k &* 2), loadF32x16(x, k))
+        a1.madd(loadF16x16(w, (k &+ 16) &* 2), loadF32x16(x, k &+ 16))
+        a2.madd(loadF16x16(w, (k &+ 32) &* 2), loadF32x16(x, k &+ 32))
+        a3.madd(loadF16x16(w, (k &+ 48) &* 2), loadF32x16(x, k &+ 48))
         k &+= 64
     }
     while k &+ 16 <= n {
-        a0.addProduct(loadF16x16(w, k &* 2), loadF32x16(x, k))
+        a0.madd(loadF16x16(w, k &* 2), loadF32x16(x, k))
         k &+= 16
     }
     var s = hsum((a0 + a1) + (a2 + a3))
@@ -199,17 +191,17 @@ func dotBF16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xs: UnsafePoint
         let u0 = w.loadUnaligned(fromByteOffset: k &* 2, as: SIMD16<UInt32>.self)
         let u1 = w.loadUnaligned(fromByteOffset: (k &+ 32) &* 2, as: SIMD16<UInt32>.self)
         let h = k >> 1
-        a0.addProduct(unsafeBitCast(u0 &<< 16, to: SIMD16<Float>.self), loadF32x16(xe, h))
-        a1.addProduct(unsafeBitCast(u0 & hi, to: SIMD16<Float>.self), loadF32x16(xo, h))
-        a2.addProduct(unsafeBitCast(u1 &<< 16, to: SIMD16<Float>.self), loadF32x16(xe, h &+ 16))
-        a3.addProduct(unsafeBitCast(u1 & hi, to: SIMD16<Float>.self), loadF32x16(xo, h &+ 16))
+        a0.madd(unsafeBitCast(u0 &<< 16, to: SIMD16<Float>.self), loadF32x16(xe, h))
+        a1.madd(unsafeBitCast(u0 & hi, to: SIMD16<Float>.self), loadF32x16(xo, h))
+        a2.madd(unsafeBitCast(u1 &<< 16, to: SIMD16<Float>.self), loadF32x16(xe, h &+ 16))
+        a3.madd(unsafeBitCast(u1 & hi, to: SIMD16<Float>.self), loadF32x16(xo, h &+ 16))
         k &+= 64
     }
     while k &+ 32 <= n {
         let u0 = w.loadUnaligned(fromByteOffset: k &* 2, as: SIMD16<UInt32>.self)
         let h = k >> 1
-        a0.addProduct(unsafeBitCast(u0 &<< 16, to: SIMD16<Float>.self), loadF32x16(xe, h))
-        a1.addProduct(unsafeBitCast(u0 & hi, to: SIMD16<Float>.self), loadF32x16(xo, h))
+        a0.madd(unsafeBitCast(u0 &<< 16, to: SIMD16<Float>.self), loadF32x16(xe, h))
+        a1.madd(unsafeBitCast(u0 & hi, to: SIMD16<Float>.self), loadF32x16(xo, h))
         k &+= 32
     }
     var s = hsum((a0 + a1) + (a2 + a3))
@@ -217,7 +209,7 @@ func dotBF16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xs: UnsafePoint
         let u = w.loadUnaligned(fromByteOffset: k &* 2, as: SIMD8<UInt32>.self)
         let h = k >> 1
         var b = unsafeBitCast(u &<< 16, to: SIMD8<Float>.self) * loadF32x8(xe, h)
-        b.addProduct(unsafeBitCast(u & SIMD8(repeating: 0xFFFF_0000), to: SIMD8<Float>.self), loadF32x8(xo, h))
+        b.madd(unsafeBitCast(u & SIMD8(repeating: 0xFFFF_0000), to: SIMD8<Float>.self), loadF32x8(xo, h))
         s += hsum(b)
         k &+= 16
     }

@@ -66,8 +66,8 @@ func dotQ8_0(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int) -
     @inline(__always) func step(_ a: inout SIMD16<Float>, _ b: Int) {
         let blk = w + b &* 34, xb = x + b &* 32
         var p = int8sToFloat16(blk, 2) * loadF32x16(xb, 0)
-        p.addProduct(int8sToFloat16(blk, 18), loadF32x16(xb, 16))
-        a.addProduct(SIMD16(repeating: f16ToFloat(blk.loadUnaligned(as: UInt16.self))), p)
+        p.madd(int8sToFloat16(blk, 18), loadF32x16(xb, 16))
+        a.madd(SIMD16(repeating: f16ToFloat(blk.loadUnaligned(as: UInt16.self))), p)
     }
     var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
     var b = 0
@@ -83,8 +83,8 @@ func dotQ4_0(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int) -
         let blk = w + b &* 18, xb = x + b &* 32
         let u = widenBytes16(blk, 2)
         var p = smallIntsToFloat(u & SIMD16(repeating: 15), minus: 8) * loadF32x16(xb, 0)
-        p.addProduct(smallIntsToFloat(u &>> 4, minus: 8), loadF32x16(xb, 16))
-        a.addProduct(SIMD16(repeating: f16ToFloat(blk.loadUnaligned(as: UInt16.self))), p)
+        p.madd(smallIntsToFloat(u &>> 4, minus: 8), loadF32x16(xb, 16))
+        a.madd(SIMD16(repeating: f16ToFloat(blk.loadUnaligned(as: UInt16.self))), p)
     }
     var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
     var b = 0
@@ -112,7 +112,7 @@ func dotQ4_K(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xsum: UnsafePoi
         // Odd sub-blocks (high nibbles) come as 16 q: their scales are divided by 16 (exact).
         let sixteenth = SIMD8<Float>(1, 0.0625, 1, 0.0625, 1, 0.0625, 1, 0.0625)
         UnsafeMutableRawPointer(scratch).storeBytes(of: SIMD8(repeating: d) * sc * sixteenth, as: SIMD8<Float>.self)
-        mins.addProduct(SIMD8(repeating: dmin) * mn, UnsafeRawPointer(xsum + 8 &* b).loadUnaligned(as: SIMD8<Float>.self))
+        mins.madd(SIMD8(repeating: dmin) * mn, UnsafeRawPointer(xsum + 8 &* b).loadUnaligned(as: SIMD8<Float>.self))
         let qs = blk + (q5 ? 48 : 16)
         let h0 = q5 ? widenBytes16(blk, 16) : SIMD16(), h1 = q5 ? widenBytes16(blk, 32) : SIMD16()
         @inline(__always) func chunk(_ c: Int, _ lo: inout SIMD16<Float>, _ hi: inout SIMD16<Float>) {
@@ -126,11 +126,11 @@ func dotQ4_K(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xsum: UnsafePoi
             }
             let xc = xb + 64 &* c
             var p = smallIntsToFloat(q.0, minus: 0) * loadF32x16(xc, 0)
-            p.addProduct(smallIntsToFloat(q.1, minus: 0), loadF32x16(xc, 16))
+            p.madd(smallIntsToFloat(q.1, minus: 0), loadF32x16(xc, 16))
             var r = smallIntsToFloat(q.2, minus: 0) * loadF32x16(xc, 32)
-            r.addProduct(smallIntsToFloat(q.3, minus: 0), loadF32x16(xc, 48))
-            lo.addProduct(SIMD16(repeating: scratch[2 &* c]), p)
-            hi.addProduct(SIMD16(repeating: scratch[2 &* c &+ 1]), r)
+            r.madd(smallIntsToFloat(q.3, minus: 0), loadF32x16(xc, 48))
+            lo.madd(SIMD16(repeating: scratch[2 &* c]), p)
+            hi.madd(SIMD16(repeating: scratch[2 &* c &+ 1]), r)
         }
         chunk(0, &a0, &a1); chunk(1, &a2, &a3); chunk(2, &a0, &a1); chunk(3, &a2, &a3)
     }
@@ -154,10 +154,10 @@ func dotQ6_K(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ scratch: Unsafe
             @inline(__always) func wv(_ v: Int) -> SIMD16<Float> {
                 SIMD16(repeating: s[v]) * smallIntsToFloat(q[v], minus: 32)
             }
-            a0.addProduct(wv(0), loadF32x16(xh, 0)); a1.addProduct(wv(1), loadF32x16(xh, 16))
-            a2.addProduct(wv(2), loadF32x16(xh, 32)); a3.addProduct(wv(3), loadF32x16(xh, 48))
-            a0.addProduct(wv(4), loadF32x16(xh, 64)); a1.addProduct(wv(5), loadF32x16(xh, 80))
-            a2.addProduct(wv(6), loadF32x16(xh, 96)); a3.addProduct(wv(7), loadF32x16(xh, 112))
+            a0.madd(wv(0), loadF32x16(xh, 0)); a1.madd(wv(1), loadF32x16(xh, 16))
+            a2.madd(wv(2), loadF32x16(xh, 32)); a3.madd(wv(3), loadF32x16(xh, 48))
+            a0.madd(wv(4), loadF32x16(xh, 64)); a1.madd(wv(5), loadF32x16(xh, 80))
+            a2.madd(wv(6), loadF32x16(xh, 96)); a3.madd(wv(7), loadF32x16(xh, 112))
         }
         half(0); half(1)
     }

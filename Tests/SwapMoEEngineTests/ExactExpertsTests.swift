@@ -31,7 +31,7 @@ struct ExactExpertsTests {
     func mapped() throws {
         let f = try Fixture(.raw)
         let p = try ExactExperts(archive: f.archive, slots: 3, options: .init(storage: .mapped))
-        #expect(p.arena == nil && p.memoryBytes == 0)
+        #expect(p.arenaBytes == 0 && p.memoryBytes == 0)
         for key in f.keys + f.keys.reversed() {
             let w = try p.acquire(key)
             #expect(f.matches(w, key))

@@ -17,8 +17,8 @@ struct LoaderBenchmarks {
         var rng = SystemRandomNumberGenerator()
         for round in 0..<2 {
             for threads in [1, 2] {
-                let arena = try Arena(archive: archive, slotCount: 1)
-                let loader = try ExpertLoader(archive: archive, arena: arena, options: .init(ioThreads: threads))
+                let cache = try ExpertCache(archive: archive, slots: 1, loader: .init(ioThreads: threads))
+                let loader = cache.loader
                 var times: [Double] = []
                 for k in keys.shuffled(using: &rng).prefix(40) {
                     let t0 = monotonicSeconds()

@@ -22,10 +22,9 @@ struct PolicyTests {
     static func exactState(_ keys: [ExpertKey?], pins: Set<Int> = [], layers: Int = 4) -> ExactState {
         var s = ExactState(slots: keys.count, experts: layers * e)
         for (slot, k) in keys.enumerated() {
-            s.keyIn[slot] = k
-            if let k { s.slotOf[k] = slot }
+            if let k { s.table.assign(k, to: slot) }
             s.touch(slot)
-            if pins.contains(slot) { s.pins[slot] = 1 }
+            if pins.contains(slot) { s.table.pin(slot) }
         }
         s.kept.passLength[.decoder] = layers
         return s
@@ -47,7 +46,7 @@ struct PolicyTests {
         s.touch(1)
         #expect(policy.victim(s, worth: ExactPolicy.demandWorth(s)) == 2)
         #expect(policy.victim(s, skip: [2], worth: ExactPolicy.demandWorth(s)) == 3, "a slot in flight is skipped")
-        s.pins = [1, 1, 1, 1]
+        for slot in 1...3 { s.table.pin(slot) }
         #expect(policy.victim(s, worth: ExactPolicy.demandWorth(s)) == nil, "everything pinned")
     }
 
@@ -77,14 +76,14 @@ struct PolicyTests {
         #expect(s.kept.rank(Self.key(0, 1)) == 2 && s.kept.rank(Self.key(2, 6)) == 1 && s.kept.rank(Self.key(0, 7)) == 0)
         // Least recently used first would take slot 0 (layer 0's kept expert); the unrouted (0, 7) goes first.
         #expect(policy.victim(s, worth: ExactPolicy.demandWorth(s)) == 2)
-        s.pins[2] = 1
+        s.table.pin(2)
         // Layer 3 is being computed; its kept expert (3, 6), once used, is needed again only a pass later.
         s.touch(4)
         #expect(policy.victim(s, worth: ExactPolicy.demandWorth(s)) == 4)
-        s.pins[4] = 1
+        s.table.pin(4)
         // Then Belady's order: layer 2 (3 steps ahead) before layer 0 (1 step ahead), the older first within it.
         #expect(policy.victim(s, worth: ExactPolicy.demandWorth(s)) == 1)
-        s.pins[1] = 1
+        s.table.pin(1)
         #expect(policy.victim(s, worth: ExactPolicy.demandWorth(s)) == 3)
     }
 
@@ -131,19 +130,19 @@ struct PolicyTests {
         let flags = [[Bool]](repeating: .init(repeating: false, count: e), count: n)
         var slotOf = [[Int]](repeating: .init(repeating: -1, count: e), count: n)
         var lingers = flags, mask = flags
-        var owner: [ExpertKey?] = []
+        let serving = zip(virtual, lingering).map { $0 + $1 }.reduce(0) { $0 + $1.count }, slots = serving + spares
+        var table = SlotTable(slots: slots), next = 0
         for li in 0..<n {
             for x in virtual[li] + lingering[li] {
-                slotOf[li][x] = owner.count
+                slotOf[li][x] = next
                 mask[li][x] = true
-                owner.append(key(li, x))
+                table.assign(key(li, x), to: next)
+                next += 1
             }
             for x in lingering[li] { lingers[li][x] = true }
         }
-        let slots = owner.count + spares
         return SwapCore.State(slotOf: slotOf, mask: mask, lingering: lingers, reclaim: .init(repeating: [], count: n),
-                              owner: owner + .init(repeating: nil, count: spares), pins: .init(repeating: 0, count: slots),
-                              spares: Array((owner.count..<slots).reversed()), pending: .init(repeating: [], count: n),
+                              table: table, spares: Array((serving..<slots).reversed()), pending: .init(repeating: [], count: n),
                               incoming: .init(repeating: [], count: n), seeds: .init(repeating: nil, count: n),
                               seeding: .init(repeating: false, count: n), nextRoundAt: 8)
     }

@@ -105,7 +105,7 @@ struct StressTests {
         #expect(failures.all == [])
         #expect(p.invariantViolations() == [])
         #expect(p.stats.stallSeconds == 0 && p.stats.failedSwaps == 0)
-        #expect(p.core.lock.withLock { $0.pins }.allSatisfy { $0 == 0 }, "every acquire was released")
+        #expect(p.core.lock.withLock { $0.table.pins }.allSatisfy { $0 == 0 }, "every acquire was released")
     }
 
     @Test("SwapExperts swapping every token under drifting random routing for 3000 steps keeps every invariant",

@@ -22,6 +22,18 @@ struct ConversionTests {
         }
     }
 
+    @Test("the integer-SIMD f16 widening (builds without F16C) gives Float(Float16) bit for bit on every pattern")
+    func f16IntegerWidening() {
+        for start in stride(from: 0, through: Int(UInt16.max), by: 8) {
+            let h = SIMD8<UInt16>((0..<8).map { UInt16(start + $0) })
+            let f = f16BitsToFloat8(h)
+            for i in 0..<8 {
+                let want = f16ToFloat(h[i])
+                if want.isNaN { #expect(f[i].isNaN && f[i].sign == want.sign) } else { #expect(f[i].bitPattern == want.bitPattern) }
+            }
+        }
+    }
+
     @Test("Float -> bf16 rounds to nearest, ties to even, like torch")
     func bf16Rounding() {
         // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties to even -> 1.
