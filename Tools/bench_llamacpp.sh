@@ -64,7 +64,7 @@ for row in json.load(sys.stdin):
 import json, sys
 j = json.load(sys.stdin)
 print(json.dumps({'engine': 'swapmoe', 'type': '$t', 'threads': $th, 'round': $r, 'kind': 'prefill', 'tps': j['prefill_tok_s']}))
-print(json.dumps({'engine': 'swapmoe', 'type': '$t', 'threads': $th, 'round': $r, 'kind': 'decode', 'tps': j['decode_tok_s'], 'roofline': j.get('decode_roofline_fraction')}))" >> "$results"
+print(json.dumps({'engine': 'swapmoe', 'type': '$t', 'threads': $th, 'round': $r, 'kind': 'decode', 'tps': j['decode_tok_s'], 'roofline': j.get('roofline_fraction')}))" >> "$results"
         done
     done
 done
