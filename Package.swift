@@ -37,7 +37,7 @@ let useAVX512 = avx512CPUs.contains(targetCPU) || (targetCPU == "native" && host
 /// `SWAPMOE_UNSAFE_FLAGS=0` leaves every unsafe flag below out (no `-target-cpu`, no `-Ounchecked`): the
 /// libraries then build as any dependency does, for the compiler's default CPU (on x86-64: SSE2, no FMA, no
 /// F16C). The kernels' multiply-adds and f16 widening then take SSE2 code (`madd`, `f16ToFloat8` in
-/// SwapMoEKernels/TargetArithmetic.swift) instead of a libm `fmaf` / `__extendhfsf2` call per lane, which
+/// SwapMoECore/TargetArithmetic.swift) instead of a libm `fmaf` / `__extendhfsf2` call per lane, which
 /// made that build decode at ~5% of native speed; it now decodes at ~70% of it (SSE2's 4 lanes against the
 /// native build's 8 or 16; Docs/Benchmarks.md). The swapmoe command line and its benchmarks keep the flags by
 /// default.
@@ -47,6 +47,9 @@ let unsafeFlagsAllowed = ProcessInfo.processInfo.environment["SWAPMOE_UNSAFE_FLA
 /// separate multiply and add, and integer f16 widening, rather than library calls.
 let targetHasFMA = unsafeFlagsAllowed
     && (targetCPU == "native" ? ["fma", "f16c"].allSatisfy(hostFlags.contains) : fmaCPUs.contains(targetCPU))
+/// `madd` and `f16ToFloat8` (SwapMoECore/TargetArithmetic.swift) pick their code with these; they are
+/// `@inlinable` in Core, so Core and the kernels must agree.
+let fmaDefines: [SwiftSetting] = targetHasFMA ? [.define("SWAPMOE_FMA"), .define("SWAPMOE_F16C")] : []
 let cpuTarget: [SwiftSetting] = !unsafeFlagsAllowed ? [] : [
     .unsafeFlags(["-target-cpu", targetCPU], .when(platforms: [.linux])),
 ] + (useAVX512 ? [.define("SWAPMOE_AVX512")] : [])
@@ -55,7 +58,7 @@ let cpuTarget: [SwiftSetting] = !unsafeFlagsAllowed ? [] : [
 /// made a debug `eval` of the demo model with quantized weights take minutes in the tests.
 let kernelCode: [SwiftSetting] = (unsafeFlagsAllowed ? [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
                                                         .unsafeFlags(["-O"], .when(configuration: .debug))] : []) + cpuTarget
-    + (targetHasFMA ? [.define("SWAPMOE_FMA"), .define("SWAPMOE_F16C")] : [])
+    + fmaDefines
 
 let package = Package(
     name: "swapmoe",
@@ -72,7 +75,7 @@ let package = Package(
         .systemLibrary(name: "CLinuxAIO"),
 
         // Shared vocabulary: dtypes, half-precision conversion, sizes, syscall wrappers.
-        .target(name: "SwapMoECore", swiftSettings: cpuTarget),
+        .target(name: "SwapMoECore", swiftSettings: cpuTarget + fmaDefines),
         // Hugging Face checkpoint folders: safetensors (single and sharded), config.json, tokenizer files.
         .target(name: "SwapMoECheckpoint", dependencies: ["SwapMoECore"]),
         // The expert archive format: header, manifest, dense and expert regions, codecs, checksums.
