@@ -50,6 +50,14 @@ let targetHasFMA = unsafeFlagsAllowed
 /// `madd` and `f16ToFloat8` (SwapMoECore/TargetArithmetic.swift) pick their code with these; they are
 /// `@inlinable` in Core, so Core and the kernels must agree.
 let fmaDefines: [SwiftSetting] = targetHasFMA ? [.define("SWAPMOE_FMA"), .define("SWAPMOE_F16C")] : []
+/// Whether the kernels may call x86 integer dot-product instructions (AVX2 `vpmaddubsw` / `vpmaddwd`) through
+/// Swift's `Builtin` module (`-enable-builtin-module`: LLVM's own intrinsics, no C). No SIMD type of the
+/// standard library lowers to them (tried: LLVM pattern-matches `vpmaddwd` only from a plain widening load, and
+/// never `vpmaddubsw`), and they make the quantized GEMV ~2x faster, as fast as llama.cpp's (Docs/Benchmarks.md).
+/// Without them (the library build, non-x86 CPUs) the quantized GEMV takes its float path.
+let avx2CPUs = fmaCPUs.subtracting(["bdver2", "bdver3"])
+let useX86Intrinsics = unsafeFlagsAllowed && hostFlags.contains("sse2")
+    && (targetCPU == "native" ? hostFlags.contains("avx2") : avx2CPUs.contains(targetCPU))
 let cpuTarget: [SwiftSetting] = !unsafeFlagsAllowed ? [] : [
     .unsafeFlags(["-target-cpu", targetCPU], .when(platforms: [.linux])),
 ] + (useAVX512 ? [.define("SWAPMOE_AVX512")] : [])
@@ -59,6 +67,7 @@ let cpuTarget: [SwiftSetting] = !unsafeFlagsAllowed ? [] : [
 let kernelCode: [SwiftSetting] = (unsafeFlagsAllowed ? [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
                                                         .unsafeFlags(["-O"], .when(configuration: .debug))] : []) + cpuTarget
     + fmaDefines
+    + (useX86Intrinsics ? [.define("SWAPMOE_X86_INTRINSICS"), .unsafeFlags(["-enable-builtin-module"])] : [])
 
 let package = Package(
     name: "swapmoe",

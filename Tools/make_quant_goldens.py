@@ -20,6 +20,12 @@ an importance matrix) on weight-like rows, for the quantizer tests. These need l
 PyPI's llama-cpp-python sdist (never needed by the tests): path in $GGML_QUANTS_LIB, default
 .build/llamacpp/build/bin/libggml-base.so. Without it, `--no-ref` writes only the gguf-py goldens.
 
+<TYPE>_vecdot.bin: llama.cpp's own CPU dot product (`ggml_get_type_traits_cpu(type)->vec_dot`, which quantizes
+x to its q8_0 / q8_K activation blocks first, as llama.cpp's matrix-vector products do) of each row of
+<TYPE>_ref.bin with one activation-like x, for swapmoe's integer GEMV (a peer implementation, not ours):
+    u32 rows, u32 cols, f32 x[cols], f32 y[rows]
+Needs libggml-cpu.so beside libggml-base.so ($GGML_CPU_LIB).
+
 Run: .venv/bin/python Tools/make_quant_goldens.py [--no-ref]
 """
 import ctypes
@@ -34,6 +40,7 @@ from gguf import quants
 OUT = os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "quant")
 ROWS, COLS = 4, 512
 TYPES = [("Q8_0", T.Q8_0), ("Q4_0", T.Q4_0), ("Q4_K", T.Q4_K), ("Q5_K", T.Q5_K), ("Q6_K", T.Q6_K)]
+CPU_LIB = os.environ.get("GGML_CPU_LIB", os.path.join(os.path.dirname(__file__), "..", ".build", "llamacpp", "build", "bin", "libggml-cpu.so"))
 REF_LIB = os.environ.get("GGML_QUANTS_LIB", os.path.join(os.path.dirname(__file__), "..", ".build", "llamacpp", "build", "bin", "libggml-base.so"))
 
 
@@ -77,6 +84,31 @@ def ref_quantize(lib, name, w):
         dst = np.ascontiguousarray(out[r])
         fn(src.ctypes.data, dst.ctypes.data, cols)
         out[r] = dst
+    return out
+
+
+class TypeTraitsCPU(ctypes.Structure):
+    _fields_ = [("from_float", ctypes.c_void_p), ("vec_dot", ctypes.c_void_p),
+                ("vec_dot_type", ctypes.c_int), ("nrows", ctypes.c_int64)]
+
+
+FROM_FLOAT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
+VEC_DOT = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t,
+                           ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+
+
+def llama_vec_dot(cpu, qtype, blocks, x):
+    """llama.cpp's vec_dot of each row of `blocks` with x (x quantized by the vec_dot type's from_float)."""
+    traits = ctypes.cast(cpu.ggml_get_type_traits_cpu(int(qtype)), ctypes.POINTER(TypeTraitsCPU)).contents
+    act = ctypes.cast(cpu.ggml_get_type_traits_cpu(traits.vec_dot_type), ctypes.POINTER(TypeTraitsCPU)).contents
+    cols = x.size
+    xq = np.zeros(cols * 2 + 4096, dtype=np.uint8)   # more than any 8-bit activation row needs
+    src = np.ascontiguousarray(x, dtype=np.float32)
+    FROM_FLOAT(act.from_float)(src.ctypes.data, xq.ctypes.data, cols)
+    out = np.zeros(blocks.shape[0], dtype=np.float32)
+    for r in range(blocks.shape[0]):
+        row = np.ascontiguousarray(blocks[r])
+        VEC_DOT(traits.vec_dot)(cols, out[r:].ctypes.data, 0, row.ctypes.data, 0, xq.ctypes.data, 0, 1)
     return out
 
 
@@ -135,6 +167,22 @@ def main():
         assert np.isfinite(deq).all(), name
         rmse = float(np.sqrt(np.mean((deq.astype(np.float64) - w) ** 2)))
         print(f"{name}_ref rows {w.shape[0]} cols {w.shape[1]} rmse {rmse:.4e}")
+
+    cpu = ctypes.CDLL(CPU_LIB)
+    cpu.ggml_cpu_init()
+    cpu.ggml_get_type_traits_cpu.restype = ctypes.c_void_p
+    cpu.ggml_get_type_traits_cpu.argtypes = [ctypes.c_int]
+    x = (rng.standard_normal(w.shape[1]) * 0.5).astype(np.float32)   # activation-like, with outliers
+    x[3] = 6.0; x[300] = -4.0; x[500:532] = 0.0
+    for name, qtype in TYPES:
+        blocks = ref_quantize(lib, name, w)
+        y = llama_vec_dot(cpu, qtype, blocks, x)
+        exact = (quants.dequantize(blocks, qtype).astype(np.float64) @ x.astype(np.float64))
+        with open(os.path.join(OUT, f"{name}_vecdot.bin"), "wb") as f:
+            f.write(struct.pack("<2I", blocks.shape[0], x.size))
+            f.write(x.astype("<f4").tobytes())
+            f.write(y.astype("<f4").tobytes())
+        print(f"{name}_vecdot: llama.cpp vs f64 dot of the dequantized rows: max |diff| {np.max(np.abs(y - exact)):.3e}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@
 # agreement. Prints one Markdown table per text.
 #
 #   bash Tools/quant_quality.sh [OUT_DIR]     # default .build/quant-quality; a few minutes on 2 cores
+#   SWAPMOE_QUANT_DECODE=1 bash Tools/quant_quality.sh   # the quantized archives scored with `eval --decode`
+#                                                        # (one token per pass: the decode GEMV and its 8-bit x)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Tools/setup.sh
@@ -14,6 +16,7 @@ model=${SWAPMOE_DEMO_MODEL:-Tests/Fixtures/models/demo-moe}
 out=${1:-.build/quant-quality}
 types=${SWAPMOE_QUANT_TYPES:-q8_0 q6_K q5_K q4_K q4_0}
 ctx=${SWAPMOE_QUANT_CTX:-256}
+mode=(); [ "${SWAPMOE_QUANT_DECODE:-0}" = 1 ] && mode=(--decode)
 mkdir -p "$out"
 "$bin" pack "$model" -o "$out/bf16.swm" >/dev/null 2>&1
 for t in $types; do
@@ -23,7 +26,7 @@ for text in in_domain out_of_domain; do
     file=$model/heldout_$text.txt
     "$bin" eval "$out/bf16.swm" --text "$file" --ctx "$ctx" --save-logits "$out/bf16_$text.logits" --json > "$out/bf16_$text.json"
     echo
-    echo "### $text ($file, --ctx $ctx)"
+    echo "### $text ($file, --ctx $ctx${mode:+, quantized archives with --decode})"
     echo
     echo "| weights | archive MiB | perplexity | vs bf16 | KL(bf16 ‖ q) | top-1 agreement |"
     echo "|---|---:|---:|---:|---:|---:|"
@@ -34,7 +37,7 @@ j = json.load(open(f"{out}/{name}_{text}.json"))
 print(f"| bf16 (as trained) | {os.path.getsize(f'{out}/{name}.swm') / 2**20:.1f} | {j['ppl']:.3f} | | | |")
 PY
     for t in $types; do
-        "$bin" eval "$out/$t.swm" --text "$file" --ctx "$ctx" --reference "$out/bf16_$text.logits" --json > "$out/${t}_$text.json"
+        "$bin" eval "$out/$t.swm" --text "$file" --ctx "$ctx" "${mode[@]}" --reference "$out/bf16_$text.logits" --json > "$out/${t}_$text.json"
         python3 - "$out" "$t" "$text" <<'PY'
 import json, os, sys
 out, name, text = sys.argv[1:4]

@@ -15,7 +15,7 @@ enum EvalCommand {
     }
 
     static let usage = """
-    usage: swapmoe eval <archive> --text FILE [--ctx 512] [--threads N] [--json]
+    usage: swapmoe eval <archive> --text FILE [--ctx 512] [--threads N] [--decode] [--json]
            swapmoe eval <archive> --text FILE --target FILE [...]   (encoder-decoder models)
 
     Perplexity of the model on a text: the whole file is tokenised (default special tokens), cut into
@@ -33,16 +33,19 @@ enum EvalCommand {
       --save-logits FILE write every predicted position's logits (f32 rows) for later comparison
       --reference FILE   compare with logits saved by another run: adds mean KL(reference || this) and
                          top-1 agreement
+      --decode           score one token per forward pass, as generation computes it (the decode kernels:
+                         quantized weights then multiply 8-bit activations, as llama.cpp's do); slower
       --json             print {"ppl", "mean_nll", "tokens", "windows", ...}
     \(EngineOptions.help)
     """
 
     struct Options: Equatable {
         var engine: SessionOptions; var text: String; var json = false; var saveLogits: String?; var reference: String?; var target: String?
+        var decode = false
     }
 
     static let spec = Arguments.Spec(options: EngineOptions.optionNames.merging(["--text": [], "--target": [], "--save-logits": [], "--reference": []]) { a, _ in a },
-                                     flags: ["--json": []])
+                                     flags: ["--json": [], "--decode": []])
 
     static func parse(_ args: [String]) throws(UsageError) -> Options {
         let a = try Arguments(args, spec: spec)
@@ -51,26 +54,29 @@ enum EvalCommand {
         var engine = try EngineOptions.parse(archive: a.positionals[0], a)
         if a.value("--ctx") == nil { engine.context = 512 }
         return Options(engine: engine, text: text, json: a.has("--json"), saveLogits: a.value("--save-logits"), reference: a.value("--reference"),
-                       target: a.value("--target"))
+                       target: a.value("--target"), decode: a.has("--decode"))
     }
 
     static func run(_ args: [String]) throws -> Int32 {
         let o = try parse(args)
         let text = try readText(o.text)
         let session = try Session(o.engine, accept: .any)
-        if session.isEncoderDecoder { return try runSeq2Seq(o, text, session) }
+        if session.isEncoderDecoder {
+            if o.decode { throw UsageError("--decode is for decoder-only models; score this encoder-decoder archive without it") }
+            return try runSeq2Seq(o, text, session)
+        }
         if o.target != nil { throw UsageError("--target is for encoder-decoder models; this archive is decoder-only: score a text with --text alone") }
         let ids = session.tokenizer.encode(text, addSpecialTokens: true)
         let bar = ProgressBar("evaluating")
         let sink = try LogitsSink(o, vocab: session.vocabSize)
-        let r = try session.perplexity(ids, onWindow: { bar.update($0, $1) }) { try sink.take($0) }
+        let r = try session.perplexity(ids, decode: o.decode, onWindow: { bar.update($0, $1) }) { try sink.take($0) }
         bar.finish()
         try sink.finish()
         let peak = ProcessMemory.peakRSS()
         let seconds = r.seconds - sink.seconds
         if o.json {
             Terminal.out(try jsonLine(["ppl": r.ppl, "mean_nll": r.meanNLL, "tokens": r.tokens, "windows": r.windows,
-                                       "predicted_tokens": r.predicted, "ctx": session.context, "seconds": seconds,
+                                       "predicted_tokens": r.predicted, "ctx": session.context, "mode": o.decode ? "decode" : "prefill", "seconds": seconds,
                                        "tok_s": tokPerSec(r.predicted, seconds), "peak_rss_bytes": peak].merging(session.expertStats) { a, _ in a }
                                        .merging(sink.json) { a, _ in a }))
         } else {

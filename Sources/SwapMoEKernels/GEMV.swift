@@ -35,6 +35,19 @@ public func gemv(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type
     let usePool = pool.flatMap { ($0.threadCount > 1 && d &* rowBytes >= gemvParallelMinBytes && d >= 2 &* gemvRowAlign) ? $0 : nil }
     switch type {
     case .q8_0, .q4_0, .q4_K, .q5_K, .q6_K:
+        #if SWAPMOE_X86_INTRINSICS
+        // Integer dot products (QuantGEMV+Integer.swift): x quantized once, every row chunk reads the same blocks.
+        withUnsafeTemporaryAllocation(byteCount: QuantizedActivations.scratchBytes(n), alignment: 64) { buf in
+            let xq = quantizeActivations(x, n: n, block: activationBlock(type), scratch: buf.baseAddress!)
+            if let pool = usePool {
+                pool.forEachRange(d, alignment: gemvRowAlign, minimum: gemvMinChunkBytes / rowBytes) { rows in
+                    gemvQuantRowsInteger(y, w, type, xq, n: n, rows: rows, bias: bias, accumulate: accumulate)
+                }
+            } else {
+                gemvQuantRowsInteger(y, w, type, xq, n: n, rows: 0..<d, bias: bias, accumulate: accumulate)
+            }
+        }
+        #else
         if let pool = usePool {
             pool.forEachRange(d, alignment: gemvRowAlign, minimum: gemvMinChunkBytes / rowBytes) { rows in
                 gemvQuantRows(y, w, type, x, n: n, rows: rows, bias: bias, accumulate: accumulate)
@@ -42,6 +55,7 @@ public func gemv(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type
         } else {
             gemvQuantRows(y, w, type, x, n: n, rows: 0..<d, bias: bias, accumulate: accumulate)
         }
+        #endif
     case .f32, .f16:
         if let pool = usePool {
             pool.forEachRange(d, alignment: gemvRowAlign, minimum: gemvMinChunkBytes / rowBytes) { rows in

@@ -20,7 +20,9 @@ extension DecoderModel {
     }
 
     /// `onRow` sees every predicted position's logits, in order (for saving or comparing distributions).
-    public func perplexity(_ ids: [Int], context: Int, onWindow: ((Int, Int) -> Void)? = nil,
+    /// `batch` caps the tokens per forward pass (default: the workspace's); 1 scores every position as
+    /// generation computes it (the decode kernels: quantized weights then see 8-bit activations).
+    public func perplexity(_ ids: [Int], context: Int, batch: Int? = nil, onWindow: ((Int, Int) -> Void)? = nil,
                            onRow: ((ArraySlice<Float>) throws -> Void)? = nil) throws -> PerplexityResult {
         let start = monotonicSeconds()
         var total = 0.0, predicted = 0, windows = 0
@@ -33,7 +35,7 @@ extension DecoderModel {
             // Run in batches so only one batch of logits is alive at a time.
             var i = 0
             while i < window.count - 1 {
-                let n = min(ws.capacity, window.count - 1 - i)
+                let n = min(max(1, min(batch ?? ws.capacity, ws.capacity)), window.count - 1 - i)
                 let logits = try forward(Array(window[i..<(i + n)]), logits: .all)
                 for j in 0..<n {
                     let row = logits[(j * spec.vocab)..<((j + 1) * spec.vocab)]

@@ -20,13 +20,14 @@ public struct TargetPerplexity: Equatable, Sendable {
 extension Session {
     /// Perplexity of a decoder-only model on `ids`: cut into consecutive windows of `context` tokens, each run from
     /// position 0; the mean next-token negative log-likelihood over every predicted token. `onWindow(done, total)`
-    /// follows progress; `onRow` sees every predicted position's logits, in order.
-    public func perplexity(_ ids: [Int], onWindow: ((Int, Int) -> Void)? = nil,
+    /// follows progress; `onRow` sees every predicted position's logits, in order. `decode` scores one token per
+    /// forward pass, as generation computes it (the decode kernels), instead of prefill batches.
+    public func perplexity(_ ids: [Int], decode: Bool = false, onWindow: ((Int, Int) -> Void)? = nil,
                            onRow: ((ArraySlice<Float>) throws -> Void)? = nil) throws -> PerplexityResult {
         guard let decoder else { throw SessionError.needsDecoderOnly("perplexity") }
         lock.lock()
         defer { lock.unlock() }
-        return try decoder.perplexity(ids, context: context, onWindow: onWindow, onRow: onRow)
+        return try decoder.perplexity(ids, context: context, batch: decode ? 1 : nil, onWindow: onWindow, onRow: onRow)
     }
 
     /// Perplexity of an encoder-decoder model on targets given inputs: each input is encoded (default special

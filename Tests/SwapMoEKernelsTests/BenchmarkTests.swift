@@ -94,11 +94,23 @@ struct Benchmarks {
             // Interleaved rounds, best of each: the machine is shared, so only same-run ratios mean much.
             var dram = 0.0
             var tv = [Double](repeating: .infinity, count: types.count)
-            var t16 = tv, t64 = tv
+            var t16 = tv, t64 = tv, tf = tv
             for _ in 0..<3 {
                 dram = max(dram, measureReadBandwidth(bytes: 1 << 30, threads: threads, passes: 3))
                 for (k, type) in types.enumerated() {
                     tv[k] = min(tv[k], Self.best(8) { gemv(&y, bases[k], type, x, d: d, n: n, pool: pool) })
+                    if k > 0 {   // the float path (QuantGEMV.swift) beside whichever path `gemv` takes
+                        tf[k] = min(tf[k], Self.best(8) {
+                            y.withUnsafeMutableBufferPointer { yb in
+                                x.withUnsafeBufferPointer { xb in
+                                    let (yp, xp) = (yb.baseAddress!, xb.baseAddress!)
+                                    pool.forEachRange(d, alignment: 16, minimum: 16) { rows in
+                                        gemvQuantRows(yp, bases[k], type, xp, n: n, rows: rows, bias: nil, accumulate: false)
+                                    }
+                                }
+                            }
+                        })
+                    }
                     t16[k] = min(t16[k], Self.best(2) { gemm(&y, bases[k], type, x, tokens: 16, d: d, n: n, pool: pool) })
                     t64[k] = min(t64[k], Self.best(1) { gemm(&y, bases[k], type, x, tokens: tMax, d: d, n: n, pool: pool) })
                 }
@@ -107,7 +119,8 @@ struct Benchmarks {
             for (k, type) in types.enumerated() {
                 let bytes = Double(d * type.rowBytes(n))
                 let flops = { (t: Int, s: Double) in Self.f(2 * Double(t * d * n) / s / 1e9, 1) }
-                print("BENCH quant \(type) \(d)x\(n) threads=\(threads) gemv \(Self.f(bytes / tv[k] / 1e9)) GB/s (\(Self.f(bytes / tv[k] / 1e9 / dram * 100, 0))% of DRAM, \(Self.f(tv[k] * 1e3, 3)) ms, \(Self.f(tv[0] / tv[k]))x bf16), gemm T=16 \(flops(16, t16[k])) GFLOP/s, T=64 \(flops(tMax, t64[k])) GFLOP/s (\(Self.f(t64[0] / t64[k]))x bf16)")
+                let floatPath = k == 0 ? "" : ", float path \(Self.f(bytes / tf[k] / 1e9)) GB/s (gemv \(Self.f(tf[k] / tv[k]))x it)"
+                print("BENCH quant \(type) \(d)x\(n) threads=\(threads) gemv[\(quantizedGEMVUsesIntegerDots ? "integer" : "float")] \(Self.f(bytes / tv[k] / 1e9)) GB/s (\(Self.f(bytes / tv[k] / 1e9 / dram * 100, 0))% of DRAM, \(Self.f(tv[k] * 1e3, 3)) ms, \(Self.f(tv[0] / tv[k]))x bf16)\(floatPath), gemm T=16 \(flops(16, t16[k])) GFLOP/s, T=64 \(flops(tMax, t64[k])) GFLOP/s (\(Self.f(t64[0] / t64[k]))x bf16)")
             }
         }
     }

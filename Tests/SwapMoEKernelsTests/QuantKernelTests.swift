@@ -82,6 +82,40 @@ func termScale(_ mag: [Float], _ x: [Float], d: Int, n: Int) -> [Float] {
 }
 
 let quantTypes: [WeightType] = [.q8_0, .q4_0, .q4_K, .q5_K, .q6_K]
+
+/// x as the quantized GEMV of this build sees it: x̂ = d_x q_x on the integer path (QuantActivations.swift),
+/// x itself on the float path.
+func gemvInput(_ x: [Float], _ type: WeightType) -> [Float] {
+    guard quantizedGEMVUsesIntegerDots else { return x }
+    let block = activationBlock(type)
+    let (q, scale) = x.withUnsafeBufferPointer { quantizeActivationsReference($0.baseAddress!, n: x.count, block: block) }
+    return (0..<x.count).map { scale[$0 / block] * Float(q[$0]) }
+}
+
+/// The largest |x - d q| of an activation block of scale d: d / 2 from rounding q, and for 32-blocks up to
+/// 127 q-steps of d's own f16 rounding (2^-11 relative), as in llama.cpp's q8_0 blocks.
+func activationError(_ d: Float, block: Int) -> Float {
+    abs(d) * (block == 32 ? 0.5 + 127.0 / 2048 : 0.5) * 1.0001
+}
+
+/// What `gemv` computes on this build, one element at a time: `gemvQuantIntegerReference` on the integer
+/// path, `gemvReference` on the float path.
+func quantGEMVReference(_ y: inout [Float], _ w: UnsafeRawPointer, _ type: WeightType, _ x: [Float], d: Int, n: Int,
+                        bias: [Float]? = nil, accumulate: Bool = false) {
+    let b = bias ?? [Float](repeating: 0, count: d)
+    y.withUnsafeMutableBufferPointer { yb in
+        x.withUnsafeBufferPointer { xb in
+            b.withUnsafeBufferPointer { bb in
+                let bp = bias == nil ? nil : bb.baseAddress
+                if quantizedGEMVUsesIntegerDots {
+                    gemvQuantIntegerReference(yb.baseAddress!, w, type, xb.baseAddress!, d: d, n: n, bias: bp, accumulate: accumulate)
+                } else {
+                    gemvReference(yb.baseAddress!, w, type, xb.baseAddress!, d: d, n: n, bias: bp, accumulate: accumulate)
+                }
+            }
+        }
+    }
+}
 /// Relative tolerance against the f32 reference: both sides are f32 sums of the same n products in different
 /// orders (QuantGEMV.swift), each off by at most ~n ulp of Σ|terms| in the worst case, ~sqrt(n) in practice.
 let quantRel: Float = 2e-5
@@ -111,7 +145,7 @@ struct QuantKernelTests {
         #expect(bitsEqual(gout, g.dequantized))
     }
 
-    @Test("GEMV matches the f32 reference on the dequantized rows: remainders, 1-3 and many blocks, misalignment, pools",
+    @Test("GEMV matches its scalar reference: remainders, 1-3 and many blocks, misalignment, pools",
           arguments: quantTypes)
     func gemvMatchesReference(type: WeightType) {
         var rng = TestRNG(seed: 12)
@@ -121,8 +155,8 @@ struct QuantKernelTests {
                 let m = QuantMatrix(type, d: d, n: n, &rng, misalign: misalign)
                 let x = randomFloats(n, &rng)
                 var expected = [Float](repeating: 0, count: d)
-                gemvReference(&expected, m.base, type, x, d: d, n: n)
-                let scale = termScale(quantTermMagnitudes(m.base, type, d: d, n: n), x, d: d, n: n)
+                quantGEMVReference(&expected, m.base, type, x, d: d, n: n)
+                let scale = termScale(quantTermMagnitudes(m.base, type, d: d, n: n), gemvInput(x, type), d: d, n: n)
                 for pool in testPools {
                     var y = [Float](repeating: .nan, count: d)
                     gemv(&y, m.base, type, x, d: d, n: n, pool: pool)
@@ -141,8 +175,8 @@ struct QuantKernelTests {
         let m = QuantMatrix(type, d: d, n: n, &rng)
         let x = randomFloats(n, &rng), b = randomFloats(d, &rng), y0 = randomFloats(d, &rng)
         var expected = y0
-        gemvReference(&expected, m.base, type, x, d: d, n: n, bias: b, accumulate: true)
-        let scale = termScale(quantTermMagnitudes(m.base, type, d: d, n: n), x, d: d, n: n)
+        quantGEMVReference(&expected, m.base, type, x, d: d, n: n, bias: b, accumulate: true)
+        let scale = termScale(quantTermMagnitudes(m.base, type, d: d, n: n), gemvInput(x, type), d: d, n: n)
         var y = y0
         gemv(&y, m.base, type, x, d: d, n: n, bias: b, accumulate: true, pool: testPools[2])
         for i in 0..<d { #expect(close(y[i], expected[i], scale: scale[i] + 3, rel: quantRel)) }
@@ -191,9 +225,12 @@ struct QuantKernelTests {
             for pool in testPools {
                 var y = [Float](repeating: .nan, count: t * d)
                 gemm(&y, m.base, type, x, tokens: t, d: d, n: n, bias: b, pool: pool)
+                if t == 1 {   // one token goes through the GEMV
+                    quantGEMVReference(&expected, m.base, type, x, d: d, n: n, bias: b)
+                }
                 var bad = 0
                 for i in 0..<t {
-                    let scale = termScale(mag, Array(x[i * n ..< (i + 1) * n]), d: d, n: n)
+                    let scale = termScale(mag, t == 1 ? gemvInput(x, type) : Array(x[i * n ..< (i + 1) * n]), d: d, n: n)
                     for j in 0..<d where !close(y[i * d + j], expected[i * d + j], scale: scale[j] + 1, rel: quantRel) { bad += 1 }
                 }
                 #expect(bad == 0, "\(type) t=\(t) d=\(d) n=\(n) threads=\(pool?.threadCount ?? 0): \(bad) mismatches")
@@ -225,16 +262,103 @@ struct QuantKernelTests {
     func gemvOnGoldens(name: String, type: WeightType) throws {
         let g = try QuantGolden(name, type)
         var rng = TestRNG(seed: 17)
-        let x = randomFloats(g.cols, &rng)
+        let x = randomFloats(g.cols, &rng), xhat = gemvInput(x, type)
         var y = [Float](repeating: .nan, count: g.rows)
         let scale = g.blocks.withUnsafeBytes { b in
             gemv(&y, b.baseAddress!, type, x, d: g.rows, n: g.cols)
-            return termScale(quantTermMagnitudes(b.baseAddress!, type, d: g.rows, n: g.cols), x, d: g.rows, n: g.cols)
+            return termScale(quantTermMagnitudes(b.baseAddress!, type, d: g.rows, n: g.cols), xhat, d: g.rows, n: g.cols)
         }
         for r in 0..<g.rows {
             var e: Double = 0
-            for k in 0..<g.cols { e += Double(g.dequantized[r * g.cols + k]) * Double(x[k]) }
+            for k in 0..<g.cols { e += Double(g.dequantized[r * g.cols + k]) * Double(xhat[k]) }
             #expect(close(y[r], Float(e), scale: scale[r], rel: quantRel), "\(name) row \(r): \(y[r]) vs \(e)")
+        }
+    }
+
+    @Test("The float path (used where the integer one is not built) matches the f32 reference", arguments: quantTypes)
+    func floatPathMatchesReference(type: WeightType) {
+        var rng = TestRNG(seed: 18)
+        for (d, blocks) in Self.shapes {
+            let n = blocks * type.blockSize
+            let m = QuantMatrix(type, d: d, n: n, &rng, misalign: 2)
+            let x = randomFloats(n, &rng)
+            var expected = [Float](repeating: 0, count: d), y = [Float](repeating: .nan, count: d)
+            gemvReference(&expected, m.base, type, x, d: d, n: n)
+            y.withUnsafeMutableBufferPointer { gemvQuantRows($0.baseAddress!, m.base, type, x, n: n, rows: 0..<d, bias: nil, accumulate: false) }
+            let scale = termScale(quantTermMagnitudes(m.base, type, d: d, n: n), x, d: d, n: n)
+            for i in 0..<d { #expect(close(y[i], expected[i], scale: scale[i], rel: quantRel), "\(type) d=\(d) n=\(n) row \(i)") }
+        }
+    }
+
+    @Test("The integer path stays within its activation rounding of the f32 GEMV: |y - W x| <= Σ_k |w_k| |d_x| / 2",
+          arguments: quantTypes)
+    func integerPathNearFloat(type: WeightType) {
+        guard quantizedGEMVUsesIntegerDots else { return }
+        var rng = TestRNG(seed: 19)
+        let d = 24, n = 8 * type.blockSize, block = activationBlock(type)
+        let m = QuantMatrix(type, d: d, n: n, &rng)
+        let w = m.dequantized
+        for range: ClosedRange<Float> in [-1...1, -1e-3...1e-3, 0...50] {
+            let x = randomFloats(n, &rng, range: range)
+            let (_, dx) = x.withUnsafeBufferPointer { quantizeActivationsReference($0.baseAddress!, n: n, block: block) }
+            var y = [Float](repeating: .nan, count: d), f = [Float](repeating: 0, count: d)
+            gemv(&y, m.base, type, x, d: d, n: n)
+            gemvReference(&f, m.base, type, x, d: d, n: n)
+            let scale = termScale(quantTermMagnitudes(m.base, type, d: d, n: n), x, d: d, n: n)
+            for i in 0..<d {
+                let bound = (0..<n).reduce(Float(0)) { $0 + abs(w[i * n + $1]) * activationError(dx[$1 / block], block: block) }
+                #expect(abs(y[i] - f[i]) <= bound * 1.001 + quantRel * scale[i] + 1e-6, "\(type) row \(i): \(y[i]) vs \(f[i]), bound \(bound)")
+            }
+        }
+    }
+
+    @Test("Activation quantization: the SIMD blocks equal the scalar reference; zeros, ties, NaN never trap")
+    func activationQuantization() {
+        var rng = TestRNG(seed: 20)
+        for block in [32, 256] {
+            let n = 4 * 256
+            var x = randomFloats(n, &rng, range: -3...3)
+            for k in 0..<block { x[k] = 0 }                          // an all-zero block
+            x[block] = 5; x[block + 7] = -5                      // a tie between +m and -m
+            for k in (2 * block)..<(3 * block) { x[k] = Float(k % 5) * 0.25 }   // exact halves
+            let (q, scale) = x.withUnsafeBufferPointer { quantizeActivationsReference($0.baseAddress!, n: n, block: block) }
+            var scratch = [UInt8](repeating: 0, count: QuantizedActivations.scratchBytes(n))
+            scratch.withUnsafeMutableBytes { buf in
+                let xq = x.withUnsafeBufferPointer { quantizeActivations($0.baseAddress!, n: n, block: block, scratch: buf.baseAddress!) }
+                for k in 0..<n where xq.q[k] != q[k] { Issue.record("block \(block) element \(k): \(xq.q[k]) vs \(q[k])"); break }
+                for b in 0..<(n / block) { #expect(xq.scale[b] == scale[b], "block \(block) #\(b)") }
+                for g in 0..<(n / 16) {
+                    #expect(Int(xq.sums[g]) == (0..<16).reduce(0) { $0 + Int(q[16 * g + $1]) })
+                }
+            }
+            for k in 0..<n { #expect(abs(x[k] - scale[k / block] * Float(q[k])) <= activationError(scale[k / block], block: block)) }
+            var bad = x
+            bad[3] = .nan; bad[block + 1] = .infinity
+            scratch.withUnsafeMutableBytes { buf in
+                _ = bad.withUnsafeBufferPointer { quantizeActivations($0.baseAddress!, n: n, block: block, scratch: buf.baseAddress!) }
+            }
+        }
+    }
+
+    @Test("The integer GEMV equals llama.cpp's own vec_dot (x quantized its way) on llama.cpp-quantized rows",
+          arguments: QuantGolden.types)
+    func integerPathMatchesLlamaCpp(name: String, type: WeightType) throws {
+        guard quantizedGEMVUsesIntegerDots else { return }
+        let g = try QuantGolden(name + "_ref", type)
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/quant/\(name)_vecdot.bin")
+        let data = [UInt8](try Data(contentsOf: url))
+        func u32(_ o: Int) -> Int { Int(data[o]) | Int(data[o + 1]) << 8 | Int(data[o + 2]) << 16 | Int(data[o + 3]) << 24 }
+        func floats(_ o: Int, _ n: Int) -> [Float] { (0..<n).map { Float(bitPattern: UInt32(u32(o + 4 * $0))) } }
+        #expect(u32(0) == g.rows && u32(4) == g.cols)
+        let x = floats(8, g.cols), expected = floats(8 + 4 * g.cols, g.rows)
+        var y = [Float](repeating: .nan, count: g.rows)
+        let scale = g.blocks.withUnsafeBytes { b in
+            gemv(&y, b.baseAddress!, type, x, d: g.rows, n: g.cols)
+            return termScale(quantTermMagnitudes(b.baseAddress!, type, d: g.rows, n: g.cols), gemvInput(x, type), d: g.rows, n: g.cols)
+        }
+        for r in 0..<g.rows {
+            #expect(close(y[r], expected[r], scale: scale[r], rel: quantRel), "\(name) row \(r): \(y[r]) vs llama.cpp \(expected[r])")
         }
     }
 }

@@ -1,0 +1,123 @@
+import SwapMoECore
+// The activation vector x of a quantized GEMV, quantized once per call to 8-bit blocks for the integer dot
+// products (QuantGEMV+Integer.swift), exactly as llama.cpp quantizes it for the same weight types:
+// - q8_0 and q4_0 weights: blocks of 32 (llama.cpp's q8_0 activations, `quantize_row_q8_0`):
+//   d = max|x| / 127 (kept at f16 precision, as its block stores it), q = round_half_even(x * 127 / max|x|).
+// - K-type weights: blocks of 256 (llama.cpp's q8_K, `quantize_row_q8_K_ref`): m = the x of largest |x|,
+//   q = min(127, round_half_even(x * (-127 / m))), d = 1 / (-127 / m).
+// Either way |x - d q| <= |d| / 2 per element (plus, for 32-blocks, up to 127 steps of d's f16 rounding,
+// 2^-11 relative), and each 16 consecutive q are summed once (the weights' offsets and mins use these sums).
+
+/// Views into one scratch allocation: q (n Int8), scale (one Float per block), sums (n/16 Int16).
+struct QuantizedActivations {
+    let q: UnsafePointer<Int8>
+    let scale: UnsafePointer<Float>
+    let sums: UnsafePointer<Int16>
+
+    /// Bytes of scratch for n elements (n a multiple of 32).
+    static func scratchBytes(_ n: Int) -> Int {
+        let scales = 4 &* (n / 32), sums = 2 &* (n / 16)
+        return n &+ scales &+ sums &+ 64
+    }
+}
+
+/// The activation block of a weight type: 32 for q8_0 and q4_0, 256 for the K-types.
+func activationBlock(_ type: WeightType) -> Int { type.blockSize == 32 ? 32 : 256 }
+
+/// x (n,) -> 8-bit blocks of `block` (32 or 256) in `scratch` (`QuantizedActivations.scratchBytes(n)` bytes,
+/// 4-byte aligned). n must be a multiple of `block`. Never traps: NaN or infinite x give NaN scales and
+/// some in-range values, so NaN reaches the output as it would through the float path.
+@inline(__always)
+func quantizeActivations(_ x: UnsafePointer<Float>, n: Int, block: Int, scratch: UnsafeMutableRawPointer) -> QuantizedActivations {
+    let scaleBytes: Int = 4 &* (n / 32), sumBytes: Int = 2 &* (n / 16)
+    let scale = scratch.assumingMemoryBound(to: Float.self)
+    let sums = (scratch + scaleBytes).assumingMemoryBound(to: Int16.self)
+    let q = (scratch + (scaleBytes &+ sumBytes)).assumingMemoryBound(to: Int8.self)
+    var b = 0
+    while b &* block < n {
+        let xb = x + b &* block, qb = q + b &* block
+        var hi = SIMD16<Float>(repeating: -.infinity), lo = SIMD16<Float>(repeating: .infinity)
+        var k = 0
+        while k < block {
+            let v = loadF32x16(xb, k)
+            hi = pointwiseMax(hi, v); lo = pointwiseMin(lo, v)
+            k &+= 16
+        }
+        let mx = hmax8(pointwiseMax(hi.lowHalf, hi.highHalf)), mn = -hmax8(pointwiseMax(-lo.lowHalf, -lo.highHalf))
+        let mul: Float
+        if block == 32 {
+            let amax = max(mx, -mn)
+            scale[b] = Float(Float16(amax / 127))
+            mul = amax != 0 ? 127 / amax : 0
+        } else {
+            let m = mx >= -mn ? mx : mn   // the x of largest |x| (a tie takes +: q and d both flip sign, d q is the same)
+            let iscale: Float = m != 0 ? -127 / m : 0
+            scale[b] = m != 0 ? 1 / iscale : 0
+            mul = iscale
+        }
+        let s = SIMD16<Float>(repeating: mul)
+        k = 0
+        while k < block {
+            let v = roundToInt8(loadF32x16(xb, k) * s)
+            UnsafeMutableRawPointer(qb + k).storeBytes(of: v, as: SIMD16<Int8>.self)
+            sums[(b &* block &+ k) / 16] = sum16(v)
+            k &+= 16
+        }
+        b &+= 1
+    }
+    return QuantizedActivations(q: UnsafePointer(q), scale: UnsafePointer(scale), sums: UnsafePointer(sums))
+}
+
+/// The same quantization one element at a time (the reference for tests and `gemvQuantIntegerReference`).
+func quantizeActivationsReference(_ x: UnsafePointer<Float>, n: Int, block: Int) -> (q: [Int8], scale: [Float]) {
+    var q = [Int8](repeating: 0, count: n), scale = [Float](repeating: 0, count: n / block)
+    for b in 0..<(n / block) {
+        var amax: Float = 0
+        for k in 0..<block { amax = max(amax, abs(x[block * b + k])) }
+        let mul: Float
+        if block == 32 {
+            scale[b] = Float(Float16(amax / 127))
+            mul = amax != 0 ? 127 / amax : 0
+        } else {
+            let m = (0..<block).contains { x[block * b + $0] == amax } ? amax : -amax
+            let iscale: Float = amax != 0 ? -127 / m : 0
+            scale[b] = amax != 0 ? 1 / iscale : 0
+            mul = iscale
+        }
+        for k in 0..<block {
+            let v = (x[block * b + k] * mul).rounded(.toNearestOrEven)
+            q[block * b + k] = v.isNaN ? 0 : Int8(max(-127, min(127, v)))
+        }
+    }
+    return (q, scale)
+}
+
+@inline(__always)
+func hmax8(_ v: SIMD8<Float>) -> Float {
+    let a = pointwiseMax(v.lowHalf, v.highHalf)
+    let b = pointwiseMax(a.lowHalf, a.highHalf)
+    return max(b[0], b[1])
+}
+
+/// Lanes (|v| <= 127.5 for in-range input) -> round-half-even Int8 in -127...127: adding 1.5 * 2^23 leaves the
+/// rounded integer in the low mantissa bits (llama.cpp's `nearest_int`); NaN or huge lanes give some value that
+/// the clamp brings into range, never a trap.
+@inline(__always)
+func roundToInt8(_ v: SIMD16<Float>) -> SIMD16<Int8> {
+    let i = unsafeBitCast(v + SIMD16(repeating: 12_582_912), to: SIMD16<Int32>.self) &- SIMD16(repeating: 0x4B40_0000)
+    let c = pointwiseMin(pointwiseMax(i, SIMD16(repeating: -127)), SIMD16(repeating: 127))
+    return SIMD16<Int8>(Int8(truncatingIfNeeded: c[0]), Int8(truncatingIfNeeded: c[1]), Int8(truncatingIfNeeded: c[2]),
+                        Int8(truncatingIfNeeded: c[3]), Int8(truncatingIfNeeded: c[4]), Int8(truncatingIfNeeded: c[5]),
+                        Int8(truncatingIfNeeded: c[6]), Int8(truncatingIfNeeded: c[7]), Int8(truncatingIfNeeded: c[8]),
+                        Int8(truncatingIfNeeded: c[9]), Int8(truncatingIfNeeded: c[10]), Int8(truncatingIfNeeded: c[11]),
+                        Int8(truncatingIfNeeded: c[12]), Int8(truncatingIfNeeded: c[13]), Int8(truncatingIfNeeded: c[14]),
+                        Int8(truncatingIfNeeded: c[15]))
+}
+
+@inline(__always)
+func sum16(_ v: SIMD16<Int8>) -> Int16 {
+    let w = SIMD16<Int16>(Int16(v[0]), Int16(v[1]), Int16(v[2]), Int16(v[3]), Int16(v[4]), Int16(v[5]), Int16(v[6]),
+                          Int16(v[7]), Int16(v[8]), Int16(v[9]), Int16(v[10]), Int16(v[11]), Int16(v[12]), Int16(v[13]),
+                          Int16(v[14]), Int16(v[15]))
+    return w.wrappedSum()
+}
