@@ -33,50 +33,34 @@ public func gemv(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type
     }
     let rowBytes = type.rowBytes(n)
     let usePool = pool.flatMap { ($0.threadCount > 1 && d &* rowBytes >= gemvParallelMinBytes && d >= 2 &* gemvRowAlign) ? $0 : nil }
+    /// Runs `body` over all rows: split into chunks over the pool, or at once on this thread.
+    func forRows(_ body: (Range<Int>) -> Void) {
+        if let pool = usePool {
+            pool.forEachRange(d, alignment: gemvRowAlign, minimum: gemvMinChunkBytes / rowBytes, body)
+        } else {
+            body(0..<d)
+        }
+    }
     switch type {
     case .q8_0, .q4_0, .q4_K, .q5_K, .q6_K:
         #if SWAPMOE_X86_INTRINSICS
         // Integer dot products (QuantGEMV+Integer.swift): x quantized once, every row chunk reads the same blocks.
         withUnsafeTemporaryAllocation(byteCount: QuantizedActivations.scratchBytes(n), alignment: 64) { buf in
             let xq = quantizeActivations(x, n: n, block: activationBlock(type), scratch: buf.baseAddress!)
-            if let pool = usePool {
-                pool.forEachRange(d, alignment: gemvRowAlign, minimum: gemvMinChunkBytes / rowBytes) { rows in
-                    gemvQuantRowsInteger(y, w, type, xq, n: n, rows: rows, bias: bias, accumulate: accumulate)
-                }
-            } else {
-                gemvQuantRowsInteger(y, w, type, xq, n: n, rows: 0..<d, bias: bias, accumulate: accumulate)
-            }
+            forRows { gemvQuantRowsInteger(y, w, type, xq, n: n, rows: $0, bias: bias, accumulate: accumulate) }
         }
         #else
-        if let pool = usePool {
-            pool.forEachRange(d, alignment: gemvRowAlign, minimum: gemvMinChunkBytes / rowBytes) { rows in
-                gemvQuantRows(y, w, type, x, n: n, rows: rows, bias: bias, accumulate: accumulate)
-            }
-        } else {
-            gemvQuantRows(y, w, type, x, n: n, rows: 0..<d, bias: bias, accumulate: accumulate)
-        }
+        forRows { gemvQuantRows(y, w, type, x, n: n, rows: $0, bias: bias, accumulate: accumulate) }
         #endif
     case .f32, .f16:
-        if let pool = usePool {
-            pool.forEachRange(d, alignment: gemvRowAlign, minimum: gemvMinChunkBytes / rowBytes) { rows in
-                gemvRows(y, w, type, x, nil, n: n, rows: rows, bias: bias, accumulate: accumulate)
-            }
-        } else {
-            gemvRows(y, w, type, x, nil, n: n, rows: 0..<d, bias: bias, accumulate: accumulate)
-        }
+        forRows { gemvRows(y, w, type, x, nil, n: n, rows: $0, bias: bias, accumulate: accumulate) }
     case .bf16:
         // Pre-split x once per call: xe[i] = x[2i], xo[i] = x[2i+1] for i < n/2.
         let half = n / 2
         withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, half &* 2)) { buf in
-            let xs = buf.baseAddress!
-            splitEvenOdd(xs, x, n: n)
-            if let pool = usePool {
-                pool.forEachRange(d, alignment: gemvRowAlign, minimum: gemvMinChunkBytes / rowBytes) { rows in
-                    gemvRows(y, w, .bf16, x, UnsafePointer(xs), n: n, rows: rows, bias: bias, accumulate: accumulate)
-                }
-            } else {
-                gemvRows(y, w, .bf16, x, UnsafePointer(xs), n: n, rows: 0..<d, bias: bias, accumulate: accumulate)
-            }
+            let xs = UnsafePointer(buf.baseAddress!)
+            splitEvenOdd(buf.baseAddress!, x, n: n)
+            forRows { gemvRows(y, w, .bf16, x, xs, n: n, rows: $0, bias: bias, accumulate: accumulate) }
         }
     }
 }

@@ -1,6 +1,7 @@
 import SwapMoECore
-// GEMV over quantized rows (QuantBlocks.swift): weights are dequantized in registers and multiplied with the
-// f32 x, never written out. Per block (or 32-element sub-block) the kernels form p = Σ q·x over SIMD16 lanes
+// GEMV over quantized rows, the float path (QuantBlocks.swift): where the integer path (QuantGEMV+Integer.swift)
+// is not built (the library build, non-x86 CPUs), and as its comparison in the benchmarks. Weights are
+// dequantized in registers and multiplied with the f32 x, never written out. Per block (or 32-element sub-block) the kernels form p = Σ q·x over SIMD16 lanes
 // and then fold the block scale in once: acc += d · p; the K-types subtract their mins as
 // dmin · Σ_j m_j · Σ_{k in sub-block j} x[k], with the sub-block sums of x computed once per call.
 //
@@ -60,13 +61,16 @@ func subBlockSums(_ xsum: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>
 
 // MARK: Row kernels: dot(W[i,:], x) for one quantized row of `blocks` blocks.
 
-/// w (n,) q8_0 . x (n,) -> Float. Per block: p = Σ q x (32 lanes folded to 16), acc += d p.
+/// The block loop of q8_0 and q4_0 (32 weights, f16 scale first): `values` unpacks block b's weights as two
+/// vectors of 16 floats (elements 0..<16, 16..<32); p = Σ q x (32 lanes folded to 16), acc += d p.
 @inline(__always)
-func dotQ8_0(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int) -> Float {
+func dotBlocks32(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int, blockBytes: Int,
+                 _ values: (UnsafeRawPointer) -> (SIMD16<Float>, SIMD16<Float>)) -> Float {
     @inline(__always) func step(_ a: inout SIMD16<Float>, _ b: Int) {
-        let blk = w + b &* 34, xb = x + b &* 32
-        var p = int8sToFloat16(blk, 2) * loadF32x16(xb, 0)
-        p.madd(int8sToFloat16(blk, 18), loadF32x16(xb, 16))
+        let blk = w + b &* blockBytes, xb = x + b &* 32
+        let (q0, q1) = values(blk)
+        var p = q0 * loadF32x16(xb, 0)
+        p.madd(q1, loadF32x16(xb, 16))
         a.madd(SIMD16(repeating: f16ToFloat(blk.loadUnaligned(as: UInt16.self))), p)
     }
     var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
@@ -76,21 +80,19 @@ func dotQ8_0(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int) -
     return hsum(a0 + a1)
 }
 
-/// w (n,) q4_0 . x (n,) -> Float. Per block: p = Σ (q - 8) x, acc += d p.
+/// w (n,) q8_0 . x (n,) -> Float: the 32 signed bytes.
+@inline(__always)
+func dotQ8_0(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int) -> Float {
+    dotBlocks32(w, x, blocks: nb, blockBytes: 34) { (int8sToFloat16($0, 2), int8sToFloat16($0, 18)) }
+}
+
+/// w (n,) q4_0 . x (n,) -> Float: nibble - 8 (low nibbles are elements 0..<16, high 16..<32).
 @inline(__always)
 func dotQ4_0(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int) -> Float {
-    @inline(__always) func step(_ a: inout SIMD16<Float>, _ b: Int) {
-        let blk = w + b &* 18, xb = x + b &* 32
+    dotBlocks32(w, x, blocks: nb, blockBytes: 18) { blk in
         let u = widenBytes16(blk, 2)
-        var p = smallIntsToFloat(u & SIMD16(repeating: 15), minus: 8) * loadF32x16(xb, 0)
-        p.madd(smallIntsToFloat(u &>> 4, minus: 8), loadF32x16(xb, 16))
-        a.madd(SIMD16(repeating: f16ToFloat(blk.loadUnaligned(as: UInt16.self))), p)
+        return (smallIntsToFloat(u & SIMD16(repeating: 15), minus: 8), smallIntsToFloat(u &>> 4, minus: 8))
     }
-    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
-    var b = 0
-    while b &+ 2 <= nb { step(&a0, b); step(&a1, b &+ 1); b &+= 2 }
-    if b < nb { step(&a0, b) }
-    return hsum(a0 + a1)
 }
 
 /// w (n,) q4_K or q5_K . x (n,) -> Float, with xsum = subBlockSums(x) and 8 floats of scratch.

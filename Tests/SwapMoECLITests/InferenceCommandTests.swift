@@ -43,7 +43,7 @@ struct InferenceCommandTests {
         #expect(streamed.stderr.contains("tok/s") && streamed.stderr.contains("peak RSS"))
     }
 
-    @Test("eval --json reports perplexity over windows; bench --json reports speeds and the roofline")
+    @Test("eval --json reports perplexity over windows (and the same with --decode); bench --json reports speeds and the roofline")
     func evalAndBench() throws {
         let m = try packedModel()
         defer { TestPaths.remove(m.dir) }
@@ -57,6 +57,13 @@ struct InferenceCommandTests {
         #expect(windows == (tokens + 63) / 64)
         #expect((o["ppl"] as? Double).map { $0.isFinite && $0 > 1 } == true)
         #expect(abs(log(o["ppl"] as! Double) - (o["mean_nll"] as! Double)) < 1e-9)
+        #expect(o["mode"] as? String == "prefill")
+        // One token per pass (the decode kernels): float weights give the same perplexity up to f32 rounding.
+        let dec = try runCommand(bin, ["eval", m.archive, "--text", text, "--ctx", "64", "--decode", "--json"])
+        #expect(dec.status == 0, "\(dec.stderr)")
+        let od = try json(dec.stdout)
+        #expect(od["mode"] as? String == "decode" && od["predicted_tokens"] as? Int == o["predicted_tokens"] as? Int)
+        #expect(abs((od["mean_nll"] as! Double) - (o["mean_nll"] as! Double)) < 1e-4)
         let b = try runCommand(bin, ["bench", m.archive, "--prompt-tokens", "8", "--gen-tokens", "4", "--reps", "1", "--json"])
         #expect(b.status == 0, "\(b.stderr)")
         let bo = try json(b.stdout)
