@@ -13,8 +13,12 @@ What it writes to Tests/Fixtures/gguf/:
 - `olmoe-split-0000N-of-0000M.gguf`: the OLMoE file cut by llama-gguf-split;
 - `<file>.json`: gguf-py's GGUFReader view of every file (header, every key with its type and value, every
   tensor's name, ggml dims, type, offset and size), which the Swift reader is checked against;
+- `mistral-vocab.gguf`: a vocabulary-only file of Mistral's real SentencePiece model (Mixtral's tokenizer,
+  mistral_common's tokenizer.model.v1), and with --with-gpt2 `gpt2-vocab.gguf` (GPT-2's byte-level BPE, not
+  committed: 1.8 MB);
 - `tokens-<model>.json`: llama-tokenize's ids for a set of texts on each GGUF (and HF tokenizers' ids on the
-  tokenizer.json the GGUF was converted from, for comparison).
+  tokenizer.json the GGUF was converted from, for comparison; for Mistral they differ on runs of spaces, where
+  llama.cpp agrees with the sentencepiece library).
 
 Two adjustments the tiny fixtures need, both outside the model data:
 - mixtral's folder has tokenizer.json only; the converter reads SentencePiece vocabularies from tokenizer.model,
@@ -46,6 +50,9 @@ def find_llama_src():
     sys.exit("llama.cpp source not found; run Tools/build_llamacpp.sh or pass its path")
 
 
+WITH_GPT2 = "--with-gpt2" in sys.argv
+if WITH_GPT2:
+    sys.argv.remove("--with-gpt2")
 SRC = find_llama_src()
 BIN_DIRS = [sys.argv[2]] if len(sys.argv) > 2 else [
     os.path.join(ROOT, ".build/llamacpp-tools"), os.path.join(ROOT, ".build/llamacpp/build/bin"),
@@ -63,8 +70,11 @@ def tool(name):
     return None
 
 
-def convert(model, outtype, dest):
-    """Runs the vendored converter in this process (so the pre-tokenizer name can be given for the toy BPE)."""
+def convert(model, outtype, dest, vocab=None):
+    """Runs the vendored converter in this process (so the pre-tokenizer name can be given for the toy BPE).
+
+    With `vocab` = (tokenizer folder, tokenizer.model or None, vocab size): a vocabulary-only file of that real
+    tokenizer, written for the architecture of `model` (the model's config with its vocab_size changed)."""
     import convert_hf_to_gguf as conv
     from conversion import base
     tmp = tempfile.mkdtemp()
@@ -72,11 +82,32 @@ def convert(model, outtype, dest):
     for f in os.listdir(src):
         if f in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"):
             shutil.copy(os.path.join(src, f), tmp)
-    if model == "mixtral":
+    if model == "mixtral" and vocab is None:
         shutil.copy(os.path.join(ROOT, "Tests/Fixtures/tokenizers/sentencepiece-small/tokenizer.model"), tmp)
-    base.TextModel.get_vocab_base_pre = lambda self, tokenizer: "qwen2"
+    if vocab is not None:
+        folder, spm, size = vocab
+        for f in ("tokenizer.json", "tokenizer_config.json"):
+            shutil.copy(os.path.join(folder, f), tmp)
+        if spm:
+            shutil.copy(spm, os.path.join(tmp, "tokenizer.model"))
+        cfg = json.load(open(os.path.join(tmp, "config.json")))
+        cfg["vocab_size"] = size
+        json.dump(cfg, open(os.path.join(tmp, "config.json"), "w"))
+    if not hasattr(base.TextModel, "_swapmoe_pre"):
+        # The toy byte-level tokenizer is unknown to the converter's hash table; its regex is Qwen2's.
+        original = base.TextModel.get_vocab_base_pre
+
+        def pre(self, tokenizer):
+            try:
+                return original(self, tokenizer)
+            except NotImplementedError:
+                return "qwen2"
+        base.TextModel.get_vocab_base_pre = pre
+        base.TextModel._swapmoe_pre = True
     argv = sys.argv
     sys.argv = ["convert_hf_to_gguf.py", tmp, "--outtype", outtype, "--outfile", dest, "--model-name", f"swapmoe-{model}"]
+    if vocab is not None:
+        sys.argv.append("--vocab-only")
     try:
         conv.main()
     finally:
@@ -138,11 +169,11 @@ TEXTS = [
 ]
 
 
-def goldens(model, gguf_path):
+def goldens(model, gguf_path, tokenizer_json=None):
     llama_tokenize = tool("llama-tokenize")
     results = []
     from tokenizers import Tokenizer as HFTokenizer
-    hf = HFTokenizer.from_file(os.path.join(MODELS, model, "tokenizer.json"))
+    hf = HFTokenizer.from_file(tokenizer_json or os.path.join(MODELS, model, "tokenizer.json"))
     for text in TEXTS:
         entry = {"text": text, "hf_ids": hf.encode(text).ids}
         if llama_tokenize:
@@ -174,6 +205,20 @@ def main():
         convert(model, outtype, dest)
         made.append(dest)
         goldens(model, dest)
+    # Real tokenizers, vocabulary only: Mistral's SentencePiece model (Mixtral's) and GPT-2's byte-level BPE.
+    import mistral_common
+    spm = os.path.join(os.path.dirname(mistral_common.__file__), "data/tokenizer.model.v1")
+    tokenizers = os.path.join(ROOT, "Tests/Fixtures/tokenizers")
+    # GPT-2's (1.8 MB) is written only with --with-gpt2: it keeps the committed fixtures under 5 MB.
+    real = [("mistral", "mixtral", "mistral", spm, 32000)]
+    vocab_files = []
+    if WITH_GPT2:
+        real.append(("gpt2", "qwen2_moe", "gpt2", None, 50257))
+    for name, model, folder, spm_file, size in real:
+        dest = os.path.join(OUT, f"{name}-vocab.gguf")
+        convert(model, "f32", dest, vocab=(os.path.join(tokenizers, folder), spm_file, size))
+        goldens(name, dest, os.path.join(tokenizers, folder, "tokenizer.json"))
+        vocab_files.append(dest)
     quantize = tool("llama-quantize")
     if quantize:
         for model, qtype in [("qwen3_moe", "Q8_0"), ("mixtral", "Q4_K_M")]:
@@ -190,7 +235,7 @@ def main():
         made += sorted(glob.glob(prefix + "-*.gguf"))
     for path in made:
         dump(path)
-    manifest = {os.path.basename(p): hashlib.sha256(open(p, "rb").read()).hexdigest() for p in made}
+    manifest = {os.path.basename(p): hashlib.sha256(open(p, "rb").read()).hexdigest() for p in made + vocab_files}
     with open(os.path.join(OUT, "fixtures.json"), "w") as fp:
         json.dump({"generator": "Tools/make_gguf_fixtures.py", "llama_cpp": os.path.relpath(SRC, ROOT),
                    "files": manifest}, fp, indent=1)

@@ -25,7 +25,7 @@ struct GGUFTokenizerTests {
 
     @Test("the tokenizer rebuilt from each fixture encodes every golden text as llama-tokenize does on that GGUF",
           arguments: [("mixtral-f32.gguf", "mixtral"), ("qwen2_moe-f32.gguf", "qwen2_moe"), ("qwen3_moe-bf16.gguf", "qwen3_moe"),
-                      ("olmoe-split-00001-of-00003.gguf", "olmoe")])
+                      ("olmoe-split-00001-of-00003.gguf", "olmoe"), ("mistral-vocab.gguf", "mistral")])
     func matchesLlamaTokenize(gguf: String, model: String) throws {
         let t = try GGUFModel(path: GGUFFixtures.path(gguf)).tokenizer()
         let tok = try Self.load(t)
@@ -35,6 +35,16 @@ struct GGUFTokenizerTests {
             #expect(!c.llama.isEmpty || c.text.isEmpty)
             #expect(tok.encode(c.text) == c.llama, "\(gguf): \(c.text.debugDescription)")
         }
+    }
+
+    @Test("on Mistral's real vocabulary, llama.cpp (and sentencepiece) split runs of spaces unlike HF's tokenizer.json; the GGUF tokenizer follows llama.cpp")
+    func mistralSpaces() throws {
+        let cases = try Self.goldens("mistral")
+        let differing = cases.filter { $0.hf != $0.llama }
+        #expect(differing.count >= 3)
+        #expect(differing.contains { $0.text == " Hello  world " })
+        let tok = try Self.load(try GGUFModel(path: GGUFFixtures.path("mistral-vocab.gguf")).tokenizer())
+        #expect(tok.encode(" Hello  world ") == [1, 28705, 22557, 28705, 1526, 28705])
     }
 
     @Test("decoding what was encoded gives the text back (specials skipped), for SentencePiece and byte-level files",
