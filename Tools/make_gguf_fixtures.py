@@ -5,7 +5,8 @@
 
 LLAMA_CPP_SRC defaults to the source Tools/build_llamacpp.sh unpacks (.build/llamacpp/llama_cpp_python-*/vendor/
 llama.cpp, looked for here and in the main checkout); LLAMA_BIN_DIR (default .build/llamacpp/build/bin) holds
-llama-quantize, llama-tokenize and llama-gguf-split (built by Tools/build_llamacpp.sh).
+llama-quantize, llama-tokenize and llama-gguf-split (built by Tools/build_llamacpp.sh). The committed fixtures were
+made with llama-cpp-python 0.3.36's llama.cpp and gguf-py.
 
 What it writes to Tests/Fixtures/gguf/:
 - `<model>-<type>.gguf`: the project's tiny HF fixtures (Tests/Fixtures/models/{mixtral,qwen2_moe,qwen3_moe,olmoe})

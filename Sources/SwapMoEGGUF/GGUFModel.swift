@@ -20,13 +20,15 @@ public final class GGUFModel: Sendable {
     public init(path: String) throws(GGUFError) {
         let given = try GGUFFile(path: path)
         let name = given.fileName
-        guard let count = try given.optionalInt("split.count"), count > 1 || given.metadata["split.no"] != nil else {
+        // A file without split.count, or a set of one part, is read as it is, whatever its name.
+        let count = try given.optionalInt("split.count") ?? 1
+        if count == 1 {
             parts = [given]
             tensors = given.tensors
             index = Dictionary(uniqueKeysWithValues: given.tensors.enumerated().map { ($1.name, $0) })
             return
         }
-        guard (1...99_999).contains(count) else {
+        guard (2...99_999).contains(count) else {
             throw .inconsistentSplit(file: name, reason: "split.count is \(count), expected 1...99999")
         }
         guard let no = try given.optionalInt("split.no"), (0..<count).contains(no) else {

@@ -254,13 +254,18 @@ public enum GGUFTokenizerMapping {
     /// first); ties keep vocabulary order, and within a token its splits are ordered by the ids of their parts
     /// (transformers 4; version 5 orders them by length, which never changes an encoding: one segmentation has at
     /// most one pair forming a given token at a given position).
+    /// Tokens longer than `maxMergedTokenScalars` are not merge results.
     /// Only normal and user-defined tokens are merge results (byte and control tokens are never built by merging,
     /// as in llama.cpp's tokenizer, which looks only at text pieces).
+    static let maxMergedTokenScalars = 128
+
     static func spmMerges(tokens: [String], types: [TokenType], scores: [Double], ids: [String: Int]) -> [(String, String)] {
         var merges: [(left: String, right: String, score: Double, order: Int)] = []
         for (i, t) in tokens.enumerated() where (types[i] == .normal || types[i] == .userDefined) && ids[t] == i {
             let scalars = Array(t.unicodeScalars)
-            guard scalars.count > 1 else { continue }
+            // Splitting costs O(length²); real vocabularies' tokens are far shorter than this bound, which keeps a
+            // hostile file with huge tokens from stalling the load.
+            guard scalars.count > 1, scalars.count <= maxMergedTokenScalars else { continue }
             var local: [(String, String, Int, Int)] = []
             for cut in 1..<scalars.count {
                 var l = "", r = ""

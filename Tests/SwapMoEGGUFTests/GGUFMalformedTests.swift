@@ -212,20 +212,36 @@ struct GGUFMalformedTests {
         return b
     }
 
-    @Test("3000 seeded random mutations of a small file and 600 of a fixture's header open or throw GGUFError, never trap")
+    /// Parses `bytes`; when they open, also derives the config, tokenizer and tensor names from them (each may
+    /// throw GGUFError, none may trap). Whether the file opened.
+    func openAndMap(_ bytes: [UInt8]) -> Bool {
+        guard let p = try? parseGGUF(bytes: bytes, file: "model.gguf") else { return false }
+        let dims = Dictionary(p.tensors.map { ($0.name, $0.ne) }, uniquingKeysWith: { a, _ in a })
+        _ = try? GGUFConfigMapping.config(GGUFConfigInputs(fileName: "model.gguf", metadata: p.metadata, tensorDims: dims))
+        _ = try? GGUFTokenizerMapping.tokenizer(fileName: "model.gguf", metadata: p.metadata)
+        if let arch = try? GGUFConfigMapping.architecture(fileName: "model.gguf", metadata: p.metadata) {
+            for t in p.tensors {
+                _ = GGUFTensorNames.map(t.name, arch: arch, heads: 4, kvHeads: 2, experts: t.ne.count == 3 ? t.ne[2] : 1)
+            }
+        }
+        return true
+    }
+
+    @Test("3000 seeded random mutations of a small file and 600 of a fixture's header open or throw GGUFError, never trap; those that open map to config, tokenizer and names without trapping")
     func fuzz() throws {
         var rng = SplitMix(state: 18)
         let (small, marks) = GGUFBuilder.valid().build()
         var opened = 0, refused = 0
         for _ in 0..<3000 {
-            if failure(GGUFFuzz.mutate(small, &rng, headerEnd: marks.last!)) == nil { opened += 1 } else { refused += 1 }
+            if openAndMap(GGUFFuzz.mutate(small, &rng, headerEnd: marks.last!)) { opened += 1 } else { refused += 1 }
         }
         let fixture = [UInt8](try Data(contentsOf: URL(fileURLWithPath: GGUFFixtures.path("qwen3_moe-q8_0.gguf"))))
         let header = try GGUFFile(path: GGUFFixtures.path("qwen3_moe-q8_0.gguf")).dataOffset
         for _ in 0..<600 {
-            if failure(GGUFFuzz.mutate(fixture, &rng, headerEnd: header)) == nil { opened += 1 } else { refused += 1 }
+            if openAndMap(GGUFFuzz.mutate(fixture, &rng, headerEnd: header)) { opened += 1 } else { refused += 1 }
         }
         #expect(refused > 1000)
+        #expect(opened > 100)
         #expect(opened + refused == 3600)
     }
 }
