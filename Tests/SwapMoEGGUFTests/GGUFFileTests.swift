@@ -90,6 +90,39 @@ struct GGUFFileTests {
         #expect { try GGUFModel(path: dir + "/" + GGUFFixtures.splitParts[0]) } throws: { "\($0)".contains("split.no") }
     }
 
+    /// A part of a hand-made split set: split keys as llama-gguf-split writes them (UINT16, UINT16, INT32).
+    static func part(no: UInt16, count: UInt16, total: Int32?, tensors: [String]) -> GGUFBuilder {
+        var b = GGUFBuilder()
+        if no == 0 { b.add("general.architecture", string: "olmoe") }
+        b.add("split.no", type: 2, value: GGUFBuilder.le(no))
+        b.add("split.count", type: 2, value: GGUFBuilder.le(count))
+        if let total { b.add("split.tensors.count", type: 5, value: GGUFBuilder.le(total)) }
+        for t in tensors { b.addTensor(t, ne: [8]) }
+        return b
+    }
+
+    @Test("hand-made split sets: one part reads as a plain file; a wrong split.tensors.count, a tensor in two parts, a renamed part are refused")
+    func splitRules() throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        try Self.part(no: 0, count: 1, total: 1, tensors: ["a.weight"]).write(to: dir + "/single.gguf")
+        #expect(try GGUFModel(path: dir + "/single.gguf").parts.count == 1)
+        func set(_ parts: [GGUFBuilder], prefix: String) throws -> String {
+            for (i, p) in parts.enumerated() { try p.write(to: dir + "/\(prefix)-0000\(i + 1)-of-0000\(parts.count).gguf") }
+            return dir + "/\(prefix)-00001-of-0000\(parts.count).gguf"
+        }
+        let good = try set([Self.part(no: 0, count: 2, total: 2, tensors: ["a.weight"]), Self.part(no: 1, count: 2, total: nil, tensors: ["b.weight"])], prefix: "good")
+        #expect(try GGUFModel(path: good).tensors.map(\.name) == ["a.weight", "b.weight"])
+        let wrongTotal = try set([Self.part(no: 0, count: 2, total: 3, tensors: ["a.weight"]), Self.part(no: 1, count: 2, total: nil, tensors: ["b.weight"])], prefix: "total")
+        #expect { try GGUFModel(path: wrongTotal) } throws: { "\($0)".contains("split.tensors.count is 3") }
+        let twice = try set([Self.part(no: 0, count: 2, total: 2, tensors: ["a.weight"]), Self.part(no: 1, count: 2, total: nil, tensors: ["a.weight"])], prefix: "twice")
+        #expect { try GGUFModel(path: twice) } throws: { "\($0)".contains("'a.weight' is also in part 1") }
+        try Self.part(no: 1, count: 2, total: nil, tensors: ["b.weight"]).write(to: dir + "/renamed.gguf")
+        #expect { try GGUFModel(path: dir + "/renamed.gguf") } throws: { "\($0)".contains("-00002-of-00002.gguf") }
+        let count = try set([Self.part(no: 0, count: 2, total: 2, tensors: ["a.weight"]), Self.part(no: 1, count: 3, total: nil, tensors: ["b.weight"])], prefix: "count")
+        #expect { try GGUFModel(path: count) } throws: { "\($0)".contains("split.count") }
+    }
+
     @Test("tensor bytes come straight from the mapping: the Q8_0 fixture's blocks, F32 values of the f32 fixture")
     func tensorBytes() throws {
         let m = try GGUFModel(path: GGUFFixtures.path("qwen3_moe-q8_0.gguf"))
