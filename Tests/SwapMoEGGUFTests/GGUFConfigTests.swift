@@ -5,7 +5,8 @@ import SwapMoECheckpoint
 import SwapMoEModels
 @testable import SwapMoEGGUF
 
-@Suite("GGUF metadata as config.json and tensor names as HF names")
+// Serialized for the same reason as the tokenizer tests: each case reads whole fixtures.
+@Suite("GGUF metadata as config.json and tensor names as HF names", .serialized)
 struct GGUFConfigTests {
     /// (GGUF fixture, the HF fixture it was converted from).
     static let pairs: [(String, String)] = [

@@ -4,7 +4,9 @@ import SwapMoECore
 import SwapMoETokenizers
 @testable import SwapMoEGGUF
 
-@Suite("GGUF tokenizer metadata as tokenizer.json")
+// Serialized: each case builds a whole tokenizer (Mistral's has 32000 tokens); run one at a time they move this test
+// process's RSS less, which the memory-cap tests running beside them measure.
+@Suite("GGUF tokenizer metadata as tokenizer.json", .serialized)
 struct GGUFTokenizerTests {
     static func load(_ t: GGUFTokenizer) throws -> Tokenizer {
         let enc = JSONEncoder()
