@@ -30,12 +30,26 @@ public enum GGUFTensorNames {
         default: break
         }
         let parts = name.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[0] == "blk", let layer = Int(parts[1]), layer >= 0, String(layer) == parts[1],
-              parts[3] == "weight" || parts[3] == "bias" else { return nil }
-        let role = String(parts[2]), kind = String(parts[3])
+        func number(_ s: Substring) -> Int? { Int(s).flatMap { $0 >= 0 && String($0) == s ? $0 : nil } }
+        guard parts.count == 4 || parts.count == 5, parts[0] == "blk", let layer = number(parts[1]),
+              parts.last == "weight" || parts.last == "bias" else { return nil }
+        let role = String(parts[2]), kind = String(parts.last!)
         let l = "model.layers.\(layer)."
         let mixtral = arch == .llama
         let moe = mixtral ? l + "block_sparse_moe." : l + "mlp."
+        if parts.count == 5 {
+            // Files converted before experts were stacked (early 2024, many Mixtral GGUFs on the hub) keep one
+            // tensor per expert: blk.N.ffn_gate.E.weight (llama.cpp still loads them).
+            guard let e = number(parts[3]), e < experts, kind == "weight" else { return nil }
+            let proj: String
+            switch role {
+            case "ffn_gate": proj = mixtral ? "w1" : "gate_proj"
+            case "ffn_down": proj = mixtral ? "w2" : "down_proj"
+            case "ffn_up": proj = mixtral ? "w3" : "up_proj"
+            default: return nil
+            }
+            return one("\(moe)experts.\(e).\(proj).weight")
+        }
         let permute = arch.permutesQK
         switch (role, kind) {
         case ("attn_norm", "weight"): return one(l + "input_layernorm.weight")

@@ -197,7 +197,13 @@ struct GGUFConfigTests {
         #expect(GGUFTensorNames.map("blk.0.attn_k.weight", arch: .llama, heads: 4, kvHeads: 2, experts: 1)?.permutedHeads == 2)
         #expect(GGUFTensorNames.map("blk.0.attn_q.bias", arch: .llama, heads: 4, kvHeads: 2, experts: 1)?.permutedHeads == 4)
         #expect(GGUFTensorNames.map("blk.0.attn_q.weight", arch: .qwen3moe, heads: 4, kvHeads: 2, experts: 1)?.permutedHeads == nil)
-        for bad in ["blk.x.attn_q.weight", "blk.01.attn_q.weight", "blk.0.attn_q.scale", "rope_freqs.weight", "blk.0.ssm_a", "blk..attn_q.weight"] {
+        // Per-expert tensors of files converted before experts were stacked.
+        #expect(GGUFTensorNames.map("blk.1.ffn_down.3.weight", arch: .llama, heads: 4, kvHeads: 2, experts: 8)?.target ==
+                .tensor("model.layers.1.block_sparse_moe.experts.3.w2.weight"))
+        #expect(GGUFTensorNames.map("blk.1.ffn_up.0.weight", arch: .olmoe, heads: 4, kvHeads: 2, experts: 8)?.target ==
+                .tensor("model.layers.1.mlp.experts.0.up_proj.weight"))
+        #expect(GGUFTensorNames.map("blk.1.ffn_up.8.weight", arch: .llama, heads: 4, kvHeads: 2, experts: 8) == nil)
+        for bad in ["blk.x.attn_q.weight", "blk.0.ffn_gate.x.weight", "blk.0.attn_q.0.weight", "blk.01.attn_q.weight", "blk.0.attn_q.scale", "rope_freqs.weight", "blk.0.ssm_a", "blk..attn_q.weight"] {
             #expect(GGUFTensorNames.map(bad, arch: .qwen3moe, heads: 4, kvHeads: 2, experts: 1) == nil, "\(bad)")
         }
     }
