@@ -120,6 +120,48 @@ extension GGUFModel {
     }
 }
 
+/// One tensor of the HF checkpoint a GGUF was converted from, and where its bytes are in the GGUF.
+public struct GGUFHFTensor: Sendable, Hashable {
+    /// The HF name (`model.layers.0.block_sparse_moe.experts.3.w1.weight`).
+    public let name: String
+    /// The HF shape (`[rows, cols]`, `[n]`).
+    public let shape: [Int]
+    /// The GGUF tensor holding it (its `type` / `dtype` is this tensor's storage type).
+    public let source: GGUFTensorInfo
+    /// Its bytes within the source tensor (all of them, or one expert's slice of a stack).
+    public let range: Range<Int>
+    /// The rows were permuted by the converter for this many heads (undone by `GGUFModel.hfBytes`).
+    public let permutedHeads: Int?
+}
+
+extension GGUFModel {
+    /// Every HF tensor this file holds, in tensor order (stacked experts split into one entry per expert): the
+    /// list a packer walks to store the model under HF names.
+    public func hfTensors() throws(GGUFError) -> [GGUFHFTensor] {
+        var out: [GGUFHFTensor] = []
+        for (t, m) in zip(tensors, try tensorMappings()) {
+            switch m.target {
+            case .tensor(let name):
+                out.append(GGUFHFTensor(name: name, shape: t.shape, source: t, range: 0..<t.byteCount, permutedHeads: m.permutedHeads))
+            case .experts(let names):
+                for (e, name) in names.enumerated() {
+                    guard let r = expertRange(t, expert: e) else { continue }
+                    out.append(GGUFHFTensor(name: name, shape: Array(t.shape.dropFirst()), source: t, range: r, permutedHeads: nil))
+                }
+            }
+        }
+        return out
+    }
+
+    /// The bytes of an HF tensor in HF's layout (rows un-permuted where the converter permuted them).
+    public func hfBytes(_ t: GGUFHFTensor) -> [UInt8] {
+        let bytes = withTensorBytes(t.source) { Array($0.buffer[t.range]) }
+        guard let heads = t.permutedHeads, let rows = t.shape.first,
+              let restored = GGUFPermutation.unpermuteRows(bytes, rows: rows, heads: heads) else { return bytes }
+        return restored
+    }
+}
+
 /// The inverse of convert_hf_to_gguf's `LlamaModel.permute(w, n_head, n_head_kv)`, which reorders the rows of
 /// each head from HF's "first half, second half" RoPE layout to llama.cpp's interleaved pairs:
 ///

@@ -95,6 +95,14 @@ struct GGUFConfigTests {
         }
         #expect(covered.count == Set(covered).count)
         #expect(Set(covered) == Set(st.tensors.keys))
+        // The same through the packer's view: one entry per HF tensor, HF shapes and bytes.
+        let listed = try model.hfTensors()
+        #expect(listed.map(\.name).sorted() == covered.sorted())
+        for t in listed {
+            let info = try #require(st.tensors[t.name])
+            #expect(t.shape == info.shape)
+            #expect(model.hfBytes(t) == st.withTensorBytes(info) { Array($0) }, "\(t.name)")
+        }
         // Only the llama architecture (Mixtral) is permuted: attn_q and attn_k of every layer.
         #expect(permuted == (hf == "mixtral" ? 4 : 0))
     }
