@@ -15,6 +15,18 @@ struct ByteCursor {
     let bytes: UnsafeRawBufferPointer
     let file: String
     var pos = 0
+    /// Memory the decoded metadata may take. Counts are already bounded by the file's size; this bounds the
+    /// decoded form too (an array element takes up to 8x its bytes in the file), far above any real model's
+    /// metadata (a 256k-token vocabulary with its merges decodes to tens of MB).
+    var metadataBudget = 1 << 30
+
+    /// Charges `n` bytes of decoded metadata to the budget.
+    mutating func charge(_ n: Int, _ what: @autoclosure () -> String) throws(GGUFError) {
+        metadataBudget -= n
+        guard metadataBudget >= 0 else {
+            throw .malformed(file: file, what: what(), reason: "makes the metadata larger than 1 GiB in memory; no model has that much")
+        }
+    }
 
     var remaining: Int { bytes.count - pos }
 
@@ -53,6 +65,7 @@ struct ByteCursor {
     /// A GGUF string: u64 length, UTF-8 bytes.
     mutating func string(_ what: @autoclosure () -> String) throws(GGUFError) -> String {
         let n = try count("the length of \(what())", minimumSize: 1)
+        try charge(n, what())
         let at = try take(n, what())
         let slice = UnsafeRawBufferPointer(rebasing: bytes[at..<(at + n)])
         guard let s = String(validating: slice, as: UTF8.self) else {
@@ -95,6 +108,7 @@ struct ByteCursor {
         guard depth <= 4 else { throw .malformed(file: file, what: what(), reason: "nests arrays more than 4 deep") }
         let element = try valueType("the element type of \(what())")
         let n = try count("the element count of \(what())", minimumSize: element.minimumSize)
+        try charge(n * (element == .string ? 16 : element == .array ? 32 : 8), what())
         func each<T>(_ read: (inout ByteCursor, Int) throws(GGUFError) -> T) throws(GGUFError) -> [T] {
             var out: [T] = []
             out.reserveCapacity(n)

@@ -67,7 +67,7 @@ struct GGUFMalformedTests {
         #expect(failure([])?.contains("truncated") == true)
     }
 
-    @Test("huge counts and lengths are refused before any allocation")
+    @Test("huge counts and lengths are refused before any allocation; decoded metadata has a memory budget")
     func hugeCounts() {
         var b = GGUFBuilder.valid()
         b.tensorCountOverride = UInt64.max
@@ -84,6 +84,15 @@ struct GGUFMalformedTests {
         b = GGUFBuilder.valid()
         b.add("huge.strings", type: 9, value: GGUFBuilder.le(UInt32(8)) + GGUFBuilder.le(UInt64(1) << 40) + GGUFBuilder.str("x"))
         #expect(failure(b)?.contains("huge.strings") == true)
+        // The decoded metadata is bounded too: a parser with a small budget refuses a large array.
+        var cursorBytes = GGUFBuilder.le(UInt32(4)) + GGUFBuilder.le(UInt64(64)) + [UInt8](repeating: 0, count: 256)
+        let budget: String? = cursorBytes.withUnsafeMutableBytes { raw in
+            var c = ByteCursor(bytes: UnsafeRawBufferPointer(raw), file: "model.gguf")
+            c.metadataBudget = 100
+            do throws(GGUFError) { _ = try c.array("'big'", depth: 1); return nil } catch { return error.description }
+        }
+        #expect(budget?.contains("larger than 1 GiB") == true)
+        cursorBytes.removeAll()
         // Nested arrays: depth is bounded.
         var nested = GGUFBuilder.le(UInt32(9)) + GGUFBuilder.le(UInt64(1))
         for _ in 0..<10 { nested += GGUFBuilder.le(UInt32(9)) + GGUFBuilder.le(UInt64(1)) }
