@@ -93,6 +93,8 @@ let package = Package(
         .target(name: "SwapMoEKernels", dependencies: ["SwapMoECore"], swiftSettings: kernelCode),
         // tokenizer.json: BPE (byte-level and SentencePiece-style), normalizers, pre-tokenizers, decoders.
         .target(name: "SwapMoETokenizers", dependencies: ["SwapMoECore"]),
+        // GGUF (llama.cpp's format): validated reading, split sets, metadata -> config.json / tokenizer.json, tensor names.
+        .target(name: "SwapMoEGGUF", dependencies: ["SwapMoECore"]),
         // Model families: one file each (config, tensor names, forward pass).
         .target(name: "SwapMoEModels", dependencies: ["SwapMoECore", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEKernels"]),
         // Swap engine: fixed-size arena, I/O threads, exact (on-demand) and SwapMoE (virtual experts) providers.
@@ -126,6 +128,7 @@ let package = Package(
         .testTarget(name: "SwapMoEMetricsTests", dependencies: ["SwapMoEMetrics"]),
         .testTarget(name: "SwapMoERuntimeTests", dependencies: ["SwapMoERuntime", "SwapMoEPacker", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoECLITests", dependencies: ["SwapMoECLI", "SwapMoEArchive", "SwapMoETestSupport"]),
+        .testTarget(name: "SwapMoEGGUFTests", dependencies: ["SwapMoEGGUF", "SwapMoETokenizers", "SwapMoEModels", "SwapMoECheckpoint", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEFuzzTests", dependencies: ["SwapMoEFuzz", "SwapMoECLI", "SwapMoEArchive", "SwapMoETestSupport"]),
     ]
 )

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds llama.cpp (the copy vendored in PyPI's llama-cpp-python sdist) for side-by-side benchmarks and GGUF
-# conversion: llama-bench and llama-quantize, plus its converter convert_hf_to_gguf.py.
+# conversion: llama-bench and llama-quantize, plus its converter convert_hf_to_gguf.py; llama-tokenize and
+# llama-gguf-split for the GGUF reader's fixtures (Tools/make_gguf_fixtures.py).
 #
 #   bash Tools/build_llamacpp.sh [DIR]      # default .build/llamacpp; ~10-15 minutes on 2 cores
 # Prints the directory holding the binaries. Needs cmake and a C++ compiler (installed here if missing).
@@ -29,5 +30,5 @@ if [ ! -d "$src" ]; then
 fi
 cmake -S "$src" -B "$dir/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
       -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF >/dev/null
-cmake --build "$dir/build" --target llama-bench llama-quantize -j "$(nproc)" >/dev/null
+cmake --build "$dir/build" --target llama-bench llama-quantize llama-tokenize llama-gguf-split -j "$(nproc)" >/dev/null
 echo "$dir/build/bin"

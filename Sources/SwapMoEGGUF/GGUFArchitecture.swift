@@ -1,0 +1,44 @@
+/// The GGUF architectures (`general.architecture`) swapmoe reads, with the Hugging Face family each was converted
+/// from. llama.cpp has no Mixtral architecture: convert_hf_to_gguf writes Mixtral as `llama` with
+/// `llama.expert_count` > 0, and that is the only `llama` file swapmoe takes.
+public enum GGUFArchitecture: String, Sendable, CaseIterable {
+    case llama, qwen2moe, qwen3moe, olmoe
+
+    /// The `model_type` of the Hugging Face config.json (swapmoe's `ModelFamily` raw value).
+    public var modelType: String {
+        switch self {
+        case .llama: "mixtral"
+        case .qwen2moe: "qwen2_moe"
+        case .qwen3moe: "qwen3_moe"
+        case .olmoe: "olmoe"
+        }
+    }
+
+    /// The transformers class, for config.json's `architectures`.
+    var hfClass: String {
+        switch self {
+        case .llama: "MixtralForCausalLM"
+        case .qwen2moe: "Qwen2MoeForCausalLM"
+        case .qwen3moe: "Qwen3MoeForCausalLM"
+        case .olmoe: "OlmoeForCausalLM"
+        }
+    }
+
+    /// Whether convert_hf_to_gguf permuted the rows of attn_q / attn_k (and their biases) for llama.cpp's RoPE
+    /// layout (`LlamaModel.permute`, applied when `undo_permute` is set: the llama architecture, not Qwen or OLMoE).
+    public var permutesQK: Bool { self == .llama }
+
+    /// Whether llama.cpp renormalises the top-k router weights for this architecture when the file does not say
+    /// (`{arch}.expert_weights_norm`): the `norm_w` argument its graph passes to `build_moe_ffn`
+    /// (src/models/llama.cpp true, qwen2moe.cpp false, qwen3moe.cpp true, olmoe.cpp false). The converter does
+    /// not write transformers' `norm_topk_prob`, so this is what the file means.
+    var defaultNormTopK: Bool {
+        switch self {
+        case .llama, .qwen3moe: true
+        case .qwen2moe, .olmoe: false
+        }
+    }
+
+    /// The names listed to a user whose file is of another architecture.
+    public static var supportedList: [String] { ["llama (Mixtral: with llama.expert_count > 0)", "qwen2moe", "qwen3moe", "olmoe"] }
+}

@@ -1,0 +1,205 @@
+/// Where a GGUF tensor's bytes go in the Hugging Face checkpoint it was converted from.
+public struct GGUFTensorMapping: Sendable, Hashable {
+    public enum Target: Sendable, Hashable {
+        /// One HF tensor with the same bytes (its shape is the GGUF tensor's `shape`, ggml dims reversed).
+        case tensor(String)
+        /// A stacked 3-D expert tensor (`ffn_*_exps`, ggml dims `[cols, rows, experts]`): expert `e` is the
+        /// `e`-th contiguous slice (`GGUFModel.expertRange`), named `names[e]` in HF.
+        case experts([String])
+    }
+
+    public let gguf: String
+    public let target: Target
+    /// The head count of the row permutation convert_hf_to_gguf applied to this tensor (`LlamaModel.permute`:
+    /// llama-architecture attn_q with the attention heads, attn_k with the key/value heads, weights and biases);
+    /// nil when the bytes are stored in HF's order. Undo it with `GGUFPermutation.unpermuteRows`.
+    public let permutedHeads: Int?
+}
+
+/// GGUF tensor names (llama.cpp's `LLM_TENSOR_NAMES`, gguf-py `TENSOR_NAMES`) -> Hugging Face names of the four
+/// families. Layer tensors are `blk.N.<role>.<weight|bias>`.
+public enum GGUFTensorNames {
+    /// The mapping of `name` for `arch`, or nil when it has no HF counterpart swapmoe knows.
+    /// `heads` / `kvHeads` are the attention head counts (for the permutation flag), `experts` the expert count.
+    public static func map(_ name: String, arch: GGUFArchitecture, heads: Int, kvHeads: Int, experts: Int) -> GGUFTensorMapping? {
+        func one(_ hf: String, permuted: Int? = nil) -> GGUFTensorMapping { .init(gguf: name, target: .tensor(hf), permutedHeads: permuted) }
+        switch name {
+        case "token_embd.weight": return one("model.embed_tokens.weight")
+        case "output.weight": return one("lm_head.weight")
+        case "output_norm.weight": return one("model.norm.weight")
+        default: break
+        }
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        func number(_ s: Substring) -> Int? { Int(s).flatMap { $0 >= 0 && String($0) == s ? $0 : nil } }
+        guard parts.count == 4 || parts.count == 5, parts[0] == "blk", let layer = number(parts[1]),
+              parts.last == "weight" || parts.last == "bias" else { return nil }
+        let role = String(parts[2]), kind = String(parts.last!)
+        let l = "model.layers.\(layer)."
+        let mixtral = arch == .llama
+        let moe = mixtral ? l + "block_sparse_moe." : l + "mlp."
+        if parts.count == 5 {
+            // Files converted before experts were stacked (early 2024, many Mixtral GGUFs on the hub) keep one
+            // tensor per expert: blk.N.ffn_gate.E.weight (llama.cpp still loads them).
+            guard let e = number(parts[3]), e < experts, kind == "weight" else { return nil }
+            let proj: String
+            switch role {
+            case "ffn_gate": proj = mixtral ? "w1" : "gate_proj"
+            case "ffn_down": proj = mixtral ? "w2" : "down_proj"
+            case "ffn_up": proj = mixtral ? "w3" : "up_proj"
+            default: return nil
+            }
+            return one("\(moe)experts.\(e).\(proj).weight")
+        }
+        let permute = arch.permutesQK
+        switch (role, kind) {
+        case ("attn_norm", "weight"): return one(l + "input_layernorm.weight")
+        case ("ffn_norm", "weight"): return one(l + "post_attention_layernorm.weight")
+        case ("attn_q", _): return one(l + "self_attn.q_proj.\(kind)", permuted: permute ? heads : nil)
+        case ("attn_k", _): return one(l + "self_attn.k_proj.\(kind)", permuted: permute ? kvHeads : nil)
+        case ("attn_v", _): return one(l + "self_attn.v_proj.\(kind)")
+        case ("attn_output", _): return one(l + "self_attn.o_proj.\(kind)")
+        case ("attn_q_norm", "weight"): return one(l + "self_attn.q_norm.weight")
+        case ("attn_k_norm", "weight"): return one(l + "self_attn.k_norm.weight")
+        case ("ffn_gate_inp", "weight"): return one(moe + "gate.weight")
+        case ("ffn_gate_exps", "weight"), ("ffn_down_exps", "weight"), ("ffn_up_exps", "weight"):
+            let proj: String
+            switch role {
+            case "ffn_gate_exps": proj = mixtral ? "w1" : "gate_proj"
+            case "ffn_down_exps": proj = mixtral ? "w2" : "down_proj"
+            default: proj = mixtral ? "w3" : "up_proj"
+            }
+            return .init(gguf: name, target: .experts((0..<max(0, experts)).map { "\(moe)experts.\($0).\(proj).weight" }), permutedHeads: nil)
+        case ("ffn_gate_shexp", "weight"): return one(l + "mlp.shared_expert.gate_proj.weight")
+        case ("ffn_up_shexp", "weight"): return one(l + "mlp.shared_expert.up_proj.weight")
+        case ("ffn_down_shexp", "weight"): return one(l + "mlp.shared_expert.down_proj.weight")
+        case ("ffn_gate_inp_shexp", "weight"): return one(l + "mlp.shared_expert_gate.weight")
+        // Dense layers among MoE layers (mlp_only_layers).
+        case ("ffn_gate", "weight"): return one(l + "mlp.gate_proj.weight")
+        case ("ffn_up", "weight"): return one(l + "mlp.up_proj.weight")
+        case ("ffn_down", "weight"): return one(l + "mlp.down_proj.weight")
+        default: return nil
+        }
+    }
+}
+
+extension GGUFModel {
+    /// The HF counterpart of every tensor, in tensor order; an error names the first tensor without one.
+    public func tensorMappings() throws(GGUFError) -> [GGUFTensorMapping] {
+        let arch = try architecture()
+        let a = arch.rawValue
+        let heads = try file.int(a + ".attention.head_count")
+        let kvHeads = try file.optionalInt(a + ".attention.head_count_kv") ?? heads
+        let experts = try file.int(a + ".expert_count")
+        var out: [GGUFTensorMapping] = []
+        for t in tensors {
+            guard let m = GGUFTensorNames.map(t.name, arch: arch, heads: heads, kvHeads: kvHeads, experts: experts) else {
+                throw .unmappedTensor(file: fileName, tensor: t.name, architecture: a)
+            }
+            if case .experts(let names) = m.target {
+                guard t.ne.count == 3, t.ne[2] == names.count else {
+                    throw .badTensor(file: fileName, tensor: t.name, reason: "has dims \(t.ne) but the model has \(names.count) experts (expected [cols, rows, \(names.count)])")
+                }
+            }
+            if let h = m.permutedHeads {
+                let rows = t.ne.count == 1 ? t.ne[0] : t.ne[1]
+                guard t.ne.count <= 2, h > 0, rows % (2 * h) == 0 else {
+                    throw .badTensor(file: fileName, tensor: t.name, reason: "has dims \(t.ne), which cannot hold \(h) heads of RoPE pairs")
+                }
+            }
+            out.append(m)
+        }
+        return out
+    }
+
+    /// The bytes of expert `expert` within a stacked expert tensor (relative to the tensor's start): whole rows,
+    /// so this holds for quantized types too.
+    public func expertRange(_ info: GGUFTensorInfo, expert: Int) -> Range<Int>? {
+        guard info.ne.count == 3, (0..<info.ne[2]).contains(expert) else { return nil }
+        let per = info.byteCount / info.ne[2]
+        return (expert * per)..<((expert + 1) * per)
+    }
+}
+
+/// One tensor of the HF checkpoint a GGUF was converted from, and where its bytes are in the GGUF.
+public struct GGUFHFTensor: Sendable, Hashable {
+    /// The HF name (`model.layers.0.block_sparse_moe.experts.3.w1.weight`).
+    public let name: String
+    /// The HF shape (`[rows, cols]`, `[n]`).
+    public let shape: [Int]
+    /// The GGUF tensor holding it (its `type` / `dtype` is this tensor's storage type).
+    public let source: GGUFTensorInfo
+    /// Its bytes within the source tensor (all of them, or one expert's slice of a stack).
+    public let range: Range<Int>
+    /// The rows were permuted by the converter for this many heads (undone by `GGUFModel.hfBytes`).
+    public let permutedHeads: Int?
+}
+
+extension GGUFModel {
+    /// Every HF tensor this file holds, in tensor order (stacked experts split into one entry per expert): the
+    /// list a packer walks to store the model under HF names.
+    public func hfTensors() throws(GGUFError) -> [GGUFHFTensor] {
+        var out: [GGUFHFTensor] = []
+        for (t, m) in zip(tensors, try tensorMappings()) {
+            switch m.target {
+            case .tensor(let name):
+                out.append(GGUFHFTensor(name: name, shape: t.shape, source: t, range: 0..<t.byteCount, permutedHeads: m.permutedHeads))
+            case .experts(let names):
+                for (e, name) in names.enumerated() {
+                    guard let r = expertRange(t, expert: e) else { continue }
+                    out.append(GGUFHFTensor(name: name, shape: Array(t.shape.dropFirst()), source: t, range: r, permutedHeads: nil))
+                }
+            }
+        }
+        return out
+    }
+
+    /// The bytes of an HF tensor in HF's layout (rows un-permuted where the converter permuted them).
+    public func hfBytes(_ t: GGUFHFTensor) -> [UInt8] {
+        let bytes = withTensorBytes(t.source) { Array($0.buffer[t.range]) }
+        guard let heads = t.permutedHeads, let rows = t.shape.first,
+              let restored = GGUFPermutation.unpermuteRows(bytes, rows: rows, heads: heads) else { return bytes }
+        return restored
+    }
+}
+
+/// The inverse of convert_hf_to_gguf's `LlamaModel.permute(w, n_head, n_head_kv)`, which reorders the rows of
+/// each head from HF's "first half, second half" RoPE layout to llama.cpp's interleaved pairs:
+///
+///     w.reshape(n_head, 2, rows / n_head / 2, cols).swapaxes(1, 2).reshape(rows, cols)
+///
+/// so GGUF row `h*d + 2j + p` holds HF row `h*d + p*(d/2) + j` (d = rows / heads, j < d/2, p in {0, 1}).
+/// Rows move whole, so it works on any row-wise storage (f32, f16, bf16, quantized blocks) and on biases (rows of
+/// one element).
+public enum GGUFPermutation {
+    /// The HF row stored at GGUF row `row`.
+    public static func hfRow(ofGGUFRow row: Int, rows: Int, heads: Int) -> Int {
+        let d = rows / heads
+        let h = row / d, r = row % d
+        return h * d + (r % 2) * (d / 2) + r / 2
+    }
+
+    /// `bytes` (rows of `bytes.count / rows` bytes in GGUF order) in HF order; nil when the rows do not split into
+    /// `heads` heads of pairs.
+    public static func unpermuteRows(_ bytes: [UInt8], rows: Int, heads: Int) -> [UInt8]? {
+        guard rows > 0, heads > 0, rows % (2 * heads) == 0, bytes.count % rows == 0 else { return nil }
+        let width = bytes.count / rows
+        var out = [UInt8](repeating: 0, count: bytes.count)
+        for g in 0..<rows {
+            let h = hfRow(ofGGUFRow: g, rows: rows, heads: heads)
+            out.replaceSubrange((h * width)..<((h + 1) * width), with: bytes[(g * width)..<((g + 1) * width)])
+        }
+        return out
+    }
+
+    /// convert_hf_to_gguf's permutation itself (HF order -> GGUF order), for tests and writers.
+    public static func permuteRows(_ bytes: [UInt8], rows: Int, heads: Int) -> [UInt8]? {
+        guard rows > 0, heads > 0, rows % (2 * heads) == 0, bytes.count % rows == 0 else { return nil }
+        let width = bytes.count / rows
+        var out = [UInt8](repeating: 0, count: bytes.count)
+        for g in 0..<rows {
+            let h = hfRow(ofGGUFRow: g, rows: rows, heads: heads)
+            out.replaceSubrange((g * width)..<((g + 1) * width), with: bytes[(h * width)..<((h + 1) * width)])
+        }
+        return out
+    }
+}

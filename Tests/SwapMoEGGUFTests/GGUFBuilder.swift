@@ -1,0 +1,118 @@
+import Foundation
+import SwapMoETestSupport
+
+/// Writes small GGUF files byte by byte for the malformed-file tests: every field can be overridden, and
+/// `boundaries` lists where each structure starts (for truncation tests).
+struct GGUFBuilder {
+    var magic: [UInt8] = Array("GGUF".utf8)
+    var version: UInt32 = 3
+    var bigEndianVersion = false
+    var tensorCountOverride: UInt64?
+    var kvCountOverride: UInt64?
+    var kvs: [(key: String, encoded: [UInt8])] = []
+    var tensors: [Tensor] = []
+    var alignment = 32
+
+    struct Tensor {
+        var name: String
+        var ne: [UInt64]
+        var type: UInt32 = 0
+        var nDimsOverride: UInt32?
+        var offset: UInt64?
+        var data: [UInt8]
+    }
+
+    static func le<T: FixedWidthInteger>(_ v: T) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+    static func str(_ s: String) -> [UInt8] { le(UInt64(s.utf8.count)) + Array(s.utf8) }
+    static func rawStr(_ b: [UInt8]) -> [UInt8] { le(UInt64(b.count)) + b }
+
+    mutating func add(_ key: String, type: UInt32, value: [UInt8]) { kvs.append((key, GGUFBuilder.le(type) + value)) }
+    mutating func add(_ key: String, u32 v: UInt32) { add(key, type: 4, value: GGUFBuilder.le(v)) }
+    mutating func add(_ key: String, f32 v: Float) { add(key, type: 6, value: GGUFBuilder.le(v.bitPattern)) }
+    mutating func add(_ key: String, string v: String) { add(key, type: 8, value: GGUFBuilder.str(v)) }
+    mutating func add(_ key: String, bool v: Bool) { add(key, type: 7, value: [v ? 1 : 0]) }
+    mutating func add(_ key: String, strings: [String]) {
+        add(key, type: 9, value: GGUFBuilder.le(UInt32(8)) + GGUFBuilder.le(UInt64(strings.count)) + strings.flatMap(GGUFBuilder.str))
+    }
+    mutating func add(_ key: String, f32s: [Float]) {
+        add(key, type: 9, value: GGUFBuilder.le(UInt32(6)) + GGUFBuilder.le(UInt64(f32s.count)) + f32s.flatMap { GGUFBuilder.le($0.bitPattern) })
+    }
+    mutating func add(_ key: String, i32s: [Int32]) {
+        add(key, type: 9, value: GGUFBuilder.le(UInt32(5)) + GGUFBuilder.le(UInt64(i32s.count)) + i32s.flatMap { GGUFBuilder.le($0) })
+    }
+
+    mutating func addTensor(_ name: String, ne: [UInt64], type: UInt32 = 0, bytes: Int? = nil, fill: UInt8 = 0) {
+        let count = bytes ?? Int(ne.reduce(1, *)) * 4
+        tensors.append(Tensor(name: name, ne: ne, type: type, data: (0..<count).map { UInt8(truncatingIfNeeded: $0 &+ Int(fill)) }))
+    }
+
+    /// The file, and the offsets where the header, each key/value, each tensor info, the data and each tensor start.
+    func build() -> (bytes: [UInt8], boundaries: [Int]) {
+        var out = magic
+        var marks = [0, 4]
+        out += bigEndianVersion ? withUnsafeBytes(of: version.bigEndian) { Array($0) } : GGUFBuilder.le(version)
+        marks.append(out.count)
+        out += GGUFBuilder.le(tensorCountOverride ?? UInt64(tensors.count))
+        marks.append(out.count)
+        out += GGUFBuilder.le(kvCountOverride ?? UInt64(kvs.count))
+        for kv in kvs {
+            marks.append(out.count)
+            out += GGUFBuilder.str(kv.key) + kv.encoded
+        }
+        var next: UInt64 = 0
+        var offsets: [UInt64] = []
+        for t in tensors {
+            let off = t.offset ?? next
+            offsets.append(off)
+            guard off < 1 << 30 else { continue }
+            next = max(next, (off + UInt64(t.data.count) + UInt64(alignment) - 1) / UInt64(alignment) * UInt64(alignment))
+        }
+        for (t, off) in zip(tensors, offsets) {
+            marks.append(out.count)
+            out += GGUFBuilder.str(t.name) + GGUFBuilder.le(t.nDimsOverride ?? UInt32(t.ne.count)) + t.ne.flatMap { GGUFBuilder.le($0) }
+            out += GGUFBuilder.le(t.type) + GGUFBuilder.le(off)
+        }
+        while out.count % alignment != 0 { out.append(0) }
+        let data = out.count
+        marks.append(data)
+        for (t, off) in zip(tensors, offsets) where off < 1 << 30 {
+            let at = data + Int(off)
+            if out.count < at { out += [UInt8](repeating: 0, count: at - out.count) }
+            marks.append(at)
+            if out.count < at + t.data.count { out += [UInt8](repeating: 0, count: at + t.data.count - out.count) }
+            out.replaceSubrange(at..<(at + t.data.count), with: t.data)
+        }
+        return (out, marks)
+    }
+
+    /// A small valid model-like file: a few keys of each kind and three tensors (f32, f16, Q8_0).
+    static func valid() -> GGUFBuilder {
+        var b = GGUFBuilder()
+        b.add("general.architecture", string: "llama")
+        b.add("general.alignment", u32: 32)
+        b.add("llama.block_count", u32: 1)
+        b.add("llama.rope.freq_base", f32: 10000)
+        b.add("tokenizer.ggml.add_bos_token", bool: true)
+        b.add("tokenizer.ggml.tokens", strings: ["<unk>", "<s>", "a", "b", "ab"])
+        b.add("tokenizer.ggml.scores", f32s: [0, 0, -1, -2, -3])
+        b.add("tokenizer.ggml.token_type", i32s: [2, 3, 1, 1, 1])
+        b.addTensor("token_embd.weight", ne: [8, 5])
+        b.addTensor("blk.0.attn_norm.weight", ne: [8], type: 1, bytes: 16, fill: 7)
+        b.addTensor("blk.0.ffn_gate_exps.weight", ne: [32, 2, 2], type: 8, bytes: 4 * 34, fill: 3)
+        return b
+    }
+
+    func write(to path: String) throws { try Data(build().bytes).write(to: URL(fileURLWithPath: path)) }
+}
+
+/// Fixture paths of the GGUF tests.
+enum GGUFFixtures {
+    static var dir: String { TestPaths.fixtures + "/gguf" }
+    static func path(_ name: String) -> String { dir + "/" + name }
+    /// The single-file fixtures with a gguf-py dump (split parts excluded).
+    static let files = ["mixtral-f32.gguf", "qwen2_moe-f32.gguf", "qwen3_moe-bf16.gguf", "olmoe-f32.gguf",
+                        "qwen3_moe-q8_0.gguf", "mixtral-q4_k_m.gguf"]
+    static let splitParts = (1...3).map { "olmoe-split-0000\($0)-of-00003.gguf" }
+    /// The HF fixture each model was converted from.
+    static func hfFolder(_ model: String) -> String { TestPaths.fixtures + "/models/" + model }
+}

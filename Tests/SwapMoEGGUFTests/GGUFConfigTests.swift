@@ -1,0 +1,218 @@
+import Foundation
+import Testing
+import SwapMoECore
+import SwapMoECheckpoint
+import SwapMoEModels
+@testable import SwapMoEGGUF
+
+// Serialized for the same reason as the tokenizer tests: each case reads whole fixtures.
+@Suite("GGUF metadata as config.json and tensor names as HF names", .serialized)
+struct GGUFConfigTests {
+    /// (GGUF fixture, the HF fixture it was converted from).
+    static let pairs: [(String, String)] = [
+        ("mixtral-f32.gguf", "mixtral"), ("qwen2_moe-f32.gguf", "qwen2_moe"), ("qwen3_moe-bf16.gguf", "qwen3_moe"),
+        ("olmoe-f32.gguf", "olmoe"), ("qwen3_moe-q8_0.gguf", "qwen3_moe"), ("mixtral-q4_k_m.gguf", "mixtral"),
+        ("olmoe-split-00002-of-00003.gguf", "olmoe"),
+    ]
+
+    static func decode(_ json: JSONValue) throws -> any FamilyConfig {
+        try ModelFamily.detectDecoder(configData: try JSONEncoder().encode(json))
+    }
+
+    @Test("the config derived from each fixture equals the HF config.json it was converted from on every key the family reads",
+          arguments: pairs)
+    func configMatchesHF(gguf: String, hf: String) throws {
+        let model = try GGUFModel(path: GGUFFixtures.path(gguf))
+        let derived = try model.modelConfig()
+        let ours = try Self.decode(derived.config)
+        let data = try Data(contentsOf: URL(fileURLWithPath: GGUFFixtures.hfFolder(hf) + "/config.json"))
+        let theirs = try ModelFamily.detectDecoder(configData: data)
+        #expect(ours.family == theirs.family)
+        let a = ours.base, b = theirs.base
+        #expect(a.hiddenSize == b.hiddenSize && a.intermediateSize == b.intermediateSize && a.numLayers == b.numLayers)
+        #expect(a.numHeads == b.numHeads && a.numKVHeads == b.numKVHeads && a.headDim == b.headDim)
+        #expect(a.numExperts == b.numExperts && a.expertsPerToken == b.expertsPerToken && a.vocabSize == b.vocabSize)
+        #expect(a.rmsNormEps == b.rmsNormEps, "rms_norm_eps \(a.rmsNormEps) vs \(b.rmsNormEps)")
+        #expect(a.ropeTheta == b.ropeTheta && a.ropeScaling == b.ropeScaling)
+        #expect(a.tieWordEmbeddings == b.tieWordEmbeddings && a.normTopKProb == b.normTopKProb)
+        #expect(a.decoderSparseStep == b.decoderSparseStep && a.mlpOnlyLayers == b.mlpOnlyLayers)
+        #expect(a.maxPositionEmbeddings == b.maxPositionEmbeddings)
+        #expect(ours.moeLayers == theirs.moeLayers)
+        #expect(ours.moeLayers.map(ours.expertIntermediate) == theirs.moeLayers.map(theirs.expertIntermediate))
+        switch (ours, theirs) {
+        case let (x as MixtralConfig, y as MixtralConfig):
+            #expect(x.slidingWindow == y.slidingWindow)
+        case let (x as Qwen2MoEConfig, y as Qwen2MoEConfig):
+            #expect(x.moeIntermediateSize == y.moeIntermediateSize && x.sharedExpertIntermediateSize == y.sharedExpertIntermediateSize)
+            #expect(x.qkvBias == y.qkvBias && x.useSlidingWindow == y.useSlidingWindow)
+        case let (x as Qwen3MoEConfig, y as Qwen3MoEConfig):
+            #expect(x.moeIntermediateSize == y.moeIntermediateSize && x.attentionBias == y.attentionBias && x.useSlidingWindow == y.useSlidingWindow)
+        case let (x as OLMoEConfig, y as OLMoEConfig):
+            #expect(x.clipQKV == y.clipQKV && x.attentionBias == y.attentionBias)
+        default:
+            Issue.record("families differ: \(ours.family) vs \(theirs.family)")
+        }
+        #expect(try ours.decoderSpec().qkvBias == (try theirs.decoderSpec().qkvBias))
+    }
+
+    /// The HF fixture's tensors by name.
+    static func safetensors(_ hf: String) throws -> SafetensorsFile {
+        try SafetensorsFile(path: GGUFFixtures.hfFolder(hf) + "/model.safetensors")
+    }
+
+    @Test("every tensor of each f32 fixture maps to HF names covering the whole HF checkpoint, with equal shapes and bytes (attn_q/attn_k un-permuted, experts split)",
+          arguments: [("mixtral-f32.gguf", "mixtral"), ("qwen2_moe-f32.gguf", "qwen2_moe"), ("olmoe-f32.gguf", "olmoe"),
+                      ("olmoe-split-00001-of-00003.gguf", "olmoe")])
+    func tensorsMatchHF(gguf: String, hf: String) throws {
+        let model = try GGUFModel(path: GGUFFixtures.path(gguf))
+        let st = try Self.safetensors(hf)
+        var covered: [String] = []
+        var permuted = 0
+        for (t, m) in zip(model.tensors, try model.tensorMappings()) {
+            let bytes = model.bytes(of: t)
+            switch m.target {
+            case .tensor(let name):
+                let info = try #require(st.tensors[name], "\(t.name) -> \(name) not in the HF checkpoint")
+                #expect(info.shape == t.shape, "\(t.name) shape")
+                var ours = bytes
+                if let heads = m.permutedHeads {
+                    ours = try #require(GGUFPermutation.unpermuteRows(bytes, rows: t.shape[0], heads: heads))
+                    #expect(ours != bytes, "\(t.name): the permutation is not the identity here")
+                    permuted += 1
+                }
+                #expect(ours == st.withTensorBytes(info) { Array($0) }, "\(t.name) bytes")
+                covered.append(name)
+            case .experts(let names):
+                #expect(names.count == t.ne[2])
+                for (e, name) in names.enumerated() {
+                    let info = try #require(st.tensors[name], "\(t.name)[\(e)] -> \(name)")
+                    #expect(info.shape == Array(t.shape.dropFirst()), "\(name) shape")
+                    let r = try #require(model.expertRange(t, expert: e))
+                    #expect(Array(bytes[r]) == st.withTensorBytes(info) { Array($0) }, "\(name) bytes")
+                    covered.append(name)
+                }
+            }
+        }
+        #expect(covered.count == Set(covered).count)
+        #expect(Set(covered) == Set(st.tensors.keys))
+        // The same through the packer's view: one entry per HF tensor, HF shapes and bytes.
+        let listed = try model.hfTensors()
+        #expect(listed.map(\.name).sorted() == covered.sorted())
+        for t in listed {
+            let info = try #require(st.tensors[t.name])
+            #expect(t.shape == info.shape)
+            #expect(model.hfBytes(t) == st.withTensorBytes(info) { Array($0) }, "\(t.name)")
+        }
+        // Only the llama architecture (Mixtral) is permuted: attn_q and attn_k of every layer.
+        #expect(permuted == (hf == "mixtral" ? 4 : 0))
+    }
+
+    @Test("bf16 and Q8_0 fixtures map every tensor to an HF tensor of the same shape; bf16 values round the f32 ones",
+          arguments: ["qwen3_moe-bf16.gguf", "qwen3_moe-q8_0.gguf"])
+    func convertedTypes(gguf: String) throws {
+        let model = try GGUFModel(path: GGUFFixtures.path(gguf))
+        let st = try Self.safetensors("qwen3_moe")
+        var covered = Set<String>()
+        for (t, m) in zip(model.tensors, try model.tensorMappings()) {
+            switch m.target {
+            case .tensor(let name):
+                let info = try #require(st.tensors[name])
+                #expect(info.shape == t.shape)
+                covered.insert(name)
+                if t.type.name == "BF16" {
+                    let hfFloats = st.withTensorBytes(info) { Array($0.bindMemory(to: Float.self)) }
+                    let ours = model.bytes(of: t)
+                    for i in stride(from: 0, to: hfFloats.count, by: 7) {
+                        let bits = UInt32(ours[2 * i]) << 16 | UInt32(ours[2 * i + 1]) << 24
+                        let v = Float(bitPattern: bits)
+                        #expect(abs(v - hfFloats[i]) <= abs(hfFloats[i]) / 128, "\(t.name)[\(i)]")
+                    }
+                }
+            case .experts(let names):
+                for name in names {
+                    #expect(st.tensors[name]?.shape == Array(t.shape.dropFirst()))
+                    covered.insert(name)
+                }
+            }
+        }
+        #expect(covered == Set(st.tensors.keys))
+    }
+
+    @Test("un-permute inverts convert_hf_to_gguf's permute: the row table by hand, and a round trip of random rows")
+    func permutation() {
+        // One head of 8 rows: GGUF rows hold HF rows 0, 4, 1, 5, 2, 6, 3, 7 (pairs interleaved).
+        #expect((0..<8).map { GGUFPermutation.hfRow(ofGGUFRow: $0, rows: 8, heads: 1) } == [0, 4, 1, 5, 2, 6, 3, 7])
+        #expect((0..<8).map { GGUFPermutation.hfRow(ofGGUFRow: $0, rows: 8, heads: 2) } == [0, 2, 1, 3, 4, 6, 5, 7])
+        var rng = GGUFFuzz.SplitMix(state: 7)
+        for (rows, heads, width) in [(32, 4, 12), (16, 2, 34), (64, 8, 1)] {
+            let bytes = (0..<(rows * width)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            let p = GGUFPermutation.permuteRows(bytes, rows: rows, heads: heads)!
+            #expect(GGUFPermutation.unpermuteRows(p, rows: rows, heads: heads) == bytes)
+        }
+        #expect(GGUFPermutation.unpermuteRows([1, 2, 3], rows: 3, heads: 1) == nil)
+    }
+
+    func inputs(_ metadata: [String: GGUFValue], tensors: [String: [Int]] = [:]) -> GGUFConfigInputs {
+        GGUFConfigInputs(fileName: "model.gguf", metadata: metadata, tensorDims: tensors)
+    }
+
+    @Test("other architectures, a dense llama, per-layer sizes that differ, partial RoPE and sigmoid routers are refused by name")
+    func refusals() throws {
+        var md: [String: GGUFValue] = ["general.architecture": .string("gemma3")]
+        #expect { try GGUFConfigMapping.config(inputs(md)) } throws: {
+            "\($0)".contains("'gemma3'") && "\($0)".contains("qwen3moe") && "\($0)".contains("Mixtral")
+        }
+        md["general.architecture"] = .string("llama")
+        #expect { try GGUFConfigMapping.config(inputs(md)) } throws: { "\($0)".contains("dense") }
+        let base: [String: GGUFValue] = [
+            "general.architecture": .string("qwen3moe"), "qwen3moe.embedding_length": .uint(64, .uint32),
+            "qwen3moe.block_count": .uint(2, .uint32), "qwen3moe.attention.head_count": .uint(4, .uint32),
+            "qwen3moe.expert_count": .uint(8, .uint32), "qwen3moe.expert_used_count": .uint(2, .uint32),
+            "qwen3moe.vocab_size": .uint(100, .uint32),
+        ]
+        #expect(try GGUFConfigMapping.config(inputs(base)).config["head_dim"]?.intValue == 16)
+        md = base
+        md["qwen3moe.attention.head_count_kv"] = .array(.uints([2, 4], .uint32))
+        #expect { try GGUFConfigMapping.config(inputs(md)) } throws: { "\($0)".contains("differs between layers") }
+        md["qwen3moe.attention.head_count_kv"] = .array(.uints([2, 2], .uint32))
+        #expect(try GGUFConfigMapping.config(inputs(md)).config["num_key_value_heads"]?.intValue == 2)
+        md = base
+        md["qwen3moe.rope.dimension_count"] = .uint(8, .uint32)
+        #expect { try GGUFConfigMapping.config(inputs(md)) } throws: { "\($0)".contains("partial rotary") }
+        md = base
+        md["qwen3moe.expert_gating_func"] = .uint(2, .uint32)
+        #expect { try GGUFConfigMapping.config(inputs(md)) } throws: { "\($0)".contains("softmax") }
+        md = base
+        md["qwen3moe.expert_weights_norm"] = .bool(false)
+        #expect(try GGUFConfigMapping.config(inputs(md)).config["norm_topk_prob"]?.boolValue == false)
+        md = base
+        md["qwen3moe.rope.scaling.type"] = .string("yarn")
+        md["qwen3moe.rope.scaling.factor"] = .float(4, .float32)
+        let yarn = try GGUFConfigMapping.config(inputs(md)).config
+        #expect(yarn["rope_scaling"]?["rope_type"]?.stringValue == "yarn")
+        #expect { try Self.decode(yarn).validate() } throws: { "\($0)".contains("yarn") }
+        md = base
+        md.removeValue(forKey: "qwen3moe.block_count")
+        #expect { try GGUFConfigMapping.config(inputs(md)) } throws: { "\($0)".contains("qwen3moe.block_count") }
+    }
+
+    @Test("tensor names outside the table are refused naming the tensor; the Mixtral names use block_sparse_moe and w1/w2/w3")
+    func names() {
+        #expect(GGUFTensorNames.map("blk.3.ffn_gate_exps.weight", arch: .llama, heads: 4, kvHeads: 2, experts: 2)?.target ==
+                .experts(["model.layers.3.block_sparse_moe.experts.0.w1.weight", "model.layers.3.block_sparse_moe.experts.1.w1.weight"]))
+        #expect(GGUFTensorNames.map("blk.0.ffn_down_exps.weight", arch: .qwen2moe, heads: 4, kvHeads: 2, experts: 1)?.target ==
+                .experts(["model.layers.0.mlp.experts.0.down_proj.weight"]))
+        #expect(GGUFTensorNames.map("blk.0.attn_k.weight", arch: .llama, heads: 4, kvHeads: 2, experts: 1)?.permutedHeads == 2)
+        #expect(GGUFTensorNames.map("blk.0.attn_q.bias", arch: .llama, heads: 4, kvHeads: 2, experts: 1)?.permutedHeads == 4)
+        #expect(GGUFTensorNames.map("blk.0.attn_q.weight", arch: .qwen3moe, heads: 4, kvHeads: 2, experts: 1)?.permutedHeads == nil)
+        // Per-expert tensors of files converted before experts were stacked.
+        #expect(GGUFTensorNames.map("blk.1.ffn_down.3.weight", arch: .llama, heads: 4, kvHeads: 2, experts: 8)?.target ==
+                .tensor("model.layers.1.block_sparse_moe.experts.3.w2.weight"))
+        #expect(GGUFTensorNames.map("blk.1.ffn_up.0.weight", arch: .olmoe, heads: 4, kvHeads: 2, experts: 8)?.target ==
+                .tensor("model.layers.1.mlp.experts.0.up_proj.weight"))
+        #expect(GGUFTensorNames.map("blk.1.ffn_up.8.weight", arch: .llama, heads: 4, kvHeads: 2, experts: 8) == nil)
+        for bad in ["blk.x.attn_q.weight", "blk.0.ffn_gate.x.weight", "blk.0.attn_q.0.weight", "blk.01.attn_q.weight", "blk.0.attn_q.scale", "rope_freqs.weight", "blk.0.ssm_a", "blk..attn_q.weight"] {
+            #expect(GGUFTensorNames.map(bad, arch: .qwen3moe, heads: 4, kvHeads: 2, experts: 1) == nil, "\(bad)")
+        }
+    }
+}
