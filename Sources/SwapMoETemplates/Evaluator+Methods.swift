@@ -1,0 +1,194 @@
+/// Methods templates call on values (`s.startswith(...)`, `d.get(...)`) and the global functions. The sandbox
+/// refuses methods that mutate lists and dicts, as jinja2's ImmutableSandboxedEnvironment does.
+extension Evaluator {
+    static let stringMethods: Set<String> = [
+        "startswith", "endswith", "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines", "replace", "upper",
+        "lower", "title", "capitalize", "find", "rfind", "index", "count", "join", "format", "isdigit", "isalpha",
+        "isalnum", "isspace", "islower", "isupper", "removeprefix", "removesuffix", "casefold",
+    ]
+    static let dictMethods: Set<String> = ["items", "keys", "values", "get", "copy", "pop", "popitem", "update",
+                                           "setdefault", "clear"]
+    static let listMethods: Set<String> = ["index", "count", "copy", "append", "extend", "insert", "pop", "remove",
+                                           "reverse", "sort", "clear"]
+    private static let unsafeMethods: Set<String> = ["pop", "popitem", "update", "setdefault", "clear", "append",
+                                                     "extend", "insert", "remove", "reverse", "sort"]
+
+    func callMethod(_ receiver: Value, _ name: String, _ args: CallArguments, _ p: SourcePosition) throws(TemplateError) -> Value {
+        if Evaluator.unsafeMethods.contains(name), receiver.typeName == "list" || receiver.typeName == "dict" {
+            throw .runtime("access to attribute '\(name)' of '\(receiver.typeName)' object is unsafe.", p)
+        }
+        func arg(_ i: Int, _ n: String) throws(TemplateError) -> Value {
+            guard let v = args.value(i, n) else { throw .runtime("\(name)() missing required argument '\(n)'", p) }
+            return v
+        }
+        switch receiver {
+        case .string(let s): return try stringMethod(s, name, args, p)
+        case .dict(let d):
+            switch name {
+            case "items": return .list(d.items.map { .tuple([$0.key, $0.value]) })
+            case "keys": return .list(d.keys)
+            case "values": return .list(d.values)
+            case "get": return d.lookup(try arg(0, "key")) ?? args.value(1, "default") ?? .none
+            case "copy": return receiver
+            default: break
+            }
+        case .list(let a), .tuple(let a):
+            let target = try arg(0, "value")
+            if name == "count" { return .int(a.filter { $0.pyEquals(target) }.count) }
+            if name == "index", let i = a.firstIndex(where: { $0.pyEquals(target) }) { return .int(i) }
+            if name == "copy" { return receiver }
+            throw .runtime("\(target.pyRepr) is not in list", p)
+        case .loop(let state) where name == "cycle":
+            guard !args.positional.isEmpty else { throw .runtime("no items for cycling given", p) }
+            return args.positional[state.index0 % args.positional.count]
+        default: break
+        }
+        throw .runtime("'\(receiver.typeName)' object has no attribute '\(name)'", p)
+    }
+
+    private func stringMethod(_ s: String, _ name: String, _ args: CallArguments, _ p: SourcePosition) throws(TemplateError) -> Value {
+        func str(_ i: Int, _ n: String) throws(TemplateError) -> String {
+            guard case .string(let v)? = args.value(i, n) else { throw .runtime("\(name)() argument '\(n)' must be str", p) }
+            return v
+        }
+        func optionalStr(_ i: Int, _ n: String) throws(TemplateError) -> String? {
+            guard let v = args.value(i, n), !v.isNone else { return nil }
+            guard case .string(let t) = v else { throw .runtime("\(name)() argument must be str or None, not \(v.typeName)", p) }
+            return t
+        }
+        let maxsplit = args.value(1, "maxsplit")?.integer ?? -1
+        switch name {
+        case "startswith", "endswith":
+            let candidates: [Value]
+            switch args.value(0, "prefix") {
+            case .string(let t)?: candidates = [.string(t)]
+            case .tuple(let items)?: candidates = items
+            default: throw .runtime("\(name) first arg must be str or a tuple of str", p)
+            }
+            return .bool(candidates.contains { c in
+                guard case .string(let t) = c else { return false }
+                return name == "startswith" ? PyString.hasPrefix(s, t) : PyString.hasSuffix(s, t)
+            })
+        case "strip": return .string(PyString.strip(s, chars: try optionalStr(0, "chars")))
+        case "lstrip": return .string(PyString.strip(s, chars: try optionalStr(0, "chars"), right: false))
+        case "rstrip": return .string(PyString.strip(s, chars: try optionalStr(0, "chars"), left: false))
+        case "split", "rsplit":
+            let sep = try optionalStr(0, "sep")
+            if sep?.isEmpty == true { throw .runtime("empty separator", p) }
+            let parts = name == "split" ? PyString.split(s, sep: sep, maxsplit: maxsplit)
+                : PyString.rsplit(s, sep: sep, maxsplit: maxsplit)
+            return .list(parts.map(Value.string))
+        case "splitlines": return .list(PyString.splitlines(s, keepends: args.value(0, "keepends")?.truthy ?? false).map(Value.string))
+        case "replace":
+            return .string(PyString.replace(s, try str(0, "old"), try str(1, "new"), count: args.value(2, "count")?.integer ?? -1))
+        case "upper": return .string(s.uppercased())
+        case "lower", "casefold": return .string(s.lowercased())
+        case "title": return .string(PyString.title(s))
+        case "capitalize": return .string(PyString.capitalize(s))
+        case "find", "index":
+            let found = PyString.find(PyString.scalars(s), PyString.scalars(try str(0, "sub")))
+            if name == "index" && found == nil { throw .runtime("substring not found", p) }
+            return .int(found ?? -1)
+        case "rfind": return .int(PyString.rfind(PyString.scalars(s), PyString.scalars(try str(0, "sub"))) ?? -1)
+        case "count": return .int(PyString.count(s, try str(0, "sub")))
+        case "join":
+            var parts: [String] = []
+            for item in try iterate(args.value(0, "iterable") ?? .list([]), p) {
+                guard case .string(let t) = item else {
+                    throw .runtime("sequence item \(parts.count): expected str instance, \(item.typeName) found", p)
+                }
+                parts.append(t)
+            }
+            return .string(parts.joined(separator: s))
+        case "format": return .string(try format(s, args, p))
+        case "removeprefix":
+            let t = try str(0, "prefix")
+            return .string(PyString.hasPrefix(s, t) ? PyString.string(s.unicodeScalars.dropFirst(t.unicodeScalars.count)) : s)
+        case "removesuffix":
+            let t = try str(0, "suffix")
+            return .string(PyString.hasSuffix(s, t) && !t.isEmpty ? PyString.string(s.unicodeScalars.dropLast(t.unicodeScalars.count)) : s)
+        case "isdigit": return .bool(!s.isEmpty && s.unicodeScalars.allSatisfy { $0.properties.numericType != nil })
+        case "isalpha": return .bool(!s.isEmpty && s.unicodeScalars.allSatisfy { $0.properties.isAlphabetic })
+        case "isalnum": return .bool(!s.isEmpty && s.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || $0.properties.numericType != nil })
+        case "isspace": return .bool(!s.isEmpty && s.unicodeScalars.allSatisfy(PyString.isSpace))
+        case "islower": return .bool(s == s.lowercased() && s != s.uppercased())
+        case "isupper": return .bool(s == s.uppercased() && s != s.lowercased())
+        default: throw .runtime("'str' object has no attribute '\(name)'", p)
+        }
+    }
+
+    /// `str.format` with `{}`, `{0}`, `{name}`, `!r`/`!s` and `{{ }}`; format specs are not supported.
+    private func format(_ s: String, _ args: CallArguments, _ p: SourcePosition) throws(TemplateError) -> String {
+        var out = "", auto = 0
+        var it = s.unicodeScalars.makeIterator()
+        while let c = it.next() {
+            if c == "}" {
+                guard it.next() == "}" else { throw .runtime("Single '}' encountered in format string", p) }
+                out += "}"; continue
+            }
+            guard c == "{" else { out.unicodeScalars.append(c); continue }
+            var field = ""
+            var closed = false
+            while let d = it.next() {
+                if d == "{" && field.isEmpty { out += "{"; closed = true; field = "{"; break }
+                if d == "}" { closed = true; break }
+                field.unicodeScalars.append(d)
+            }
+            guard closed else { throw .runtime("expected '}' before end of string", p) }
+            if field == "{" { continue }
+            var conversion: Character?
+            if let bang = field.firstIndex(of: "!") {
+                conversion = field[field.index(after: bang)...].first
+                field = String(field[..<bang])
+            }
+            if field.contains(":") || field.contains(".") || field.contains("[") {
+                throw .unsupported("str.format field '{\(field)}' is not supported", p)
+            }
+            let value: Value?
+            if field.isEmpty { value = args.positional.indices.contains(auto) ? args.positional[auto] : nil; auto += 1 }
+            else if let i = Int(field) { value = args.positional.indices.contains(i) ? args.positional[i] : nil }
+            else { value = args.keyword.first(where: { $0.name == field })?.value }
+            guard let value else { throw .runtime("Replacement index \(field) out of range for positional args tuple", p) }
+            out += conversion == "r" ? value.pyRepr : value.pyStr
+        }
+        return out
+    }
+
+    func callBuiltin(_ b: Builtin, _ args: CallArguments, _ p: SourcePosition) throws(TemplateError) -> Value {
+        switch b {
+        case .range:
+            let ints = args.positional.compactMap(\.integer)
+            guard ints.count == args.positional.count, (1...3).contains(ints.count) else {
+                throw .runtime("range() takes 1 to 3 integer arguments", p)
+            }
+            let (start, stop, step) = ints.count == 1 ? (0, ints[0], 1) : (ints[0], ints[1], ints.count == 3 ? ints[2] : 1)
+            guard step != 0 else { throw .runtime("range() arg 3 must not be zero", p) }
+            let count = step > 0 ? max(0, (stop - start + step - 1) / step) : max(0, (start - stop - step - 1) / -step)
+            if count > limits.collectionSize { throw .limit("range() of more than \(limits.collectionSize) items", p) }
+            return .list((0..<count).map { .int(start + $0 * step) })
+        case .dict, .namespace:
+            var d = PyDict()
+            if let first = args.positional.first {
+                if case .dict(let initial) = first { d = initial }
+                else {
+                    for pair in try iterate(first, p) {
+                        let kv = try iterate(pair, p)
+                        guard kv.count == 2, d.set(kv[0], kv[1]) else { throw .runtime("dictionary update sequence element has wrong length", p) }
+                    }
+                }
+            }
+            for (k, v) in args.keyword { d.set(.string(k), v) }
+            if b == .dict { return .dict(d) }
+            if let bad = d.keys.compactMap(\.stringValue).first(where: { $0.hasPrefix("_") }) {
+                throw .runtime("Chat templates cannot store underscore-prefixed attributes on a namespace, but got '\(bad)'. Please rename the attribute.", p)
+            }
+            namespaces.append(d)
+            return .namespace(namespaces.count - 1)
+        case .raiseException:
+            throw .raised(args.value(0, "message")?.pyStr ?? "", p)
+        case .strftimeNow:
+            guard case .string(let format)? = args.value(0, "format") else { throw .runtime("strftime_now() needs a format string", p) }
+            return .string(try now.format(format, p))
+        }
+    }
+}
