@@ -108,6 +108,7 @@ extension Evaluator {
 
     /// `x.name`: a method of the type first (as Python's getattr), then a key.
     func attribute(_ object: Value, _ name: String, _ p: SourcePosition) throws(TemplateError) -> Value {
+        let object = object.plain
         switch object {
         case .undefined(let hint): throw .runtime(hint, p)
         case .dict(let d):
@@ -128,6 +129,7 @@ extension Evaluator {
 
     /// `x[key]`: the item first, then (for a string key) the attribute.
     func item(_ object: Value, _ key: Value, _ p: SourcePosition) throws(TemplateError) -> Value {
+        let object = object.plain, key = key.plain
         switch object {
         case .undefined(let hint): throw .runtime(hint, p)
         case .dict(let d):
@@ -169,6 +171,7 @@ extension Evaluator {
 
     /// Python slicing `[start:stop:step]` of lists, tuples and strings.
     func slice(_ object: Value, start: Value?, stop: Value?, step: Value?, _ p: SourcePosition) throws(TemplateError) -> Value {
+        let object = object.plain
         func bound(_ v: Value?) throws(TemplateError) -> Int? {
             guard let v, !v.isNone else { return nil }
             guard let i = v.integer else { throw .runtime("slice indices must be integers or None", p) }

@@ -24,8 +24,10 @@ extension Evaluator {
             return value.isUndefined || (boolean && !value.truthy) ? fallback : value
         case "length", "count": return .int(try length(value, p))
         case "string": return .string(value.pyStr)
-        case "safe": return .string(value.pyStr)
-        case "e", "escape": return .string(Evaluator.htmlEscape(value.pyStr))
+        case "safe": return .markup(value.pyStr)
+        case "e", "escape", "forceescape":
+            if case .markup = value, name != "forceescape" { return value }
+            return .markup(Evaluator.htmlEscape(value.pyStr))
         case "trim": return .string(PyString.strip(value.pyStr, chars: args.value(0, "chars")?.stringValue))
         case "upper": return .string(value.pyStr.uppercased())
         case "lower": return .string(value.pyStr.lowercased())
@@ -102,7 +104,7 @@ extension Evaluator {
     }
 
     func length(_ value: Value, _ p: SourcePosition) throws(TemplateError) -> Int {
-        switch value {
+        switch value.plain {
         case .undefined: return 0
         case .string(let s): return PyString.length(s)
         case .list(let a), .tuple(let a): return a.count

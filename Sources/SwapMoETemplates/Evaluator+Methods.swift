@@ -21,7 +21,7 @@ extension Evaluator {
             guard let v = args.value(i, n) else { throw .runtime("\(name)() missing required argument '\(n)'", p) }
             return v
         }
-        switch receiver {
+        switch receiver.plain {
         case .string(let s): return try stringMethod(s, name, args, p)
         case .dict(let d):
             switch name {
@@ -48,25 +48,25 @@ extension Evaluator {
 
     private func stringMethod(_ s: String, _ name: String, _ args: CallArguments, _ p: SourcePosition) throws(TemplateError) -> Value {
         func str(_ i: Int, _ n: String) throws(TemplateError) -> String {
-            guard case .string(let v)? = args.value(i, n) else { throw .runtime("\(name)() argument '\(n)' must be str", p) }
+            guard let v = args.value(i, n)?.stringValue else { throw .runtime("\(name)() argument '\(n)' must be str", p) }
             return v
         }
         func optionalStr(_ i: Int, _ n: String) throws(TemplateError) -> String? {
             guard let v = args.value(i, n), !v.isNone else { return nil }
-            guard case .string(let t) = v else { throw .runtime("\(name)() argument must be str or None, not \(v.typeName)", p) }
+            guard let t = v.stringValue else { throw .runtime("\(name)() argument must be str or None, not \(v.typeName)", p) }
             return t
         }
         let maxsplit = args.value(1, "maxsplit")?.integer ?? -1
         switch name {
         case "startswith", "endswith":
             let candidates: [Value]
-            switch args.value(0, "prefix") {
+            switch args.value(0, "prefix")?.plain {
             case .string(let t)?: candidates = [.string(t)]
             case .tuple(let items)?: candidates = items
             default: throw .runtime("\(name) first arg must be str or a tuple of str", p)
             }
             return .bool(candidates.contains { c in
-                guard case .string(let t) = c else { return false }
+                guard let t = c.stringValue else { return false }
                 return name == "startswith" ? PyString.hasPrefix(s, t) : PyString.hasSuffix(s, t)
             })
         case "strip": return .string(PyString.strip(s, chars: try optionalStr(0, "chars")))

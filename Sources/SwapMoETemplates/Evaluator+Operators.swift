@@ -11,6 +11,8 @@ extension Evaluator {
         }
         if case .undefined(let hint) = a { throw .runtime(hint, p) }
         if case .undefined(let hint) = b { throw .runtime(hint, p) }
+        if op == .add, let sum = Evaluator.markupSum(a, b) { return sum }
+        let a = a.plain, b = b.plain
         if let x = a.integer, let y = b.integer { return try integerArithmetic(op, x, y, p) }
         if let x = a.number, let y = b.number { return try floatArithmetic(op, x, y, p) }
         switch (op, a, b) {
@@ -113,7 +115,18 @@ extension Evaluator {
     }
 
     /// Python's `item in container`.
+    /// `Markup + str` and `str + Markup`: the plain side is HTML-escaped, the result is `Markup`.
+    static func markupSum(_ a: Value, _ b: Value) -> Value? {
+        switch (a, b) {
+        case (.markup(let x), .markup(let y)): .markup(x + y)
+        case (.markup(let x), .string(let y)): .markup(x + htmlEscape(y))
+        case (.string(let x), .markup(let y)): .markup(htmlEscape(x) + y)
+        default: nil
+        }
+    }
+
     func contains(_ container: Value, _ item: Value, _ p: SourcePosition) throws(TemplateError) -> Bool {
+        let container = container.plain, item = item.plain
         switch container {
         case .string(let s):
             guard case .string(let sub) = item else {

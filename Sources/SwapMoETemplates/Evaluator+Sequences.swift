@@ -59,7 +59,7 @@ extension Evaluator {
     }
 
     func mapFilter(_ value: Value, _ args: CallArguments, _ p: SourcePosition) throws(TemplateError) -> Value {
-        let items = try iterate(value, p)
+        let items = value.truthy ? try iterate(value, p) : []  // jinja2: `if value:` before iterating
         if let attribute = args.keyword.first(where: { $0.name == "attribute" })?.value {
             let fallback = args.keyword.first(where: { $0.name == "default" })?.value
             var out: [Value] = []
@@ -94,7 +94,7 @@ extension Evaluator {
         }
         let testArgs = CallArguments(positional: positional, keyword: args.keyword)
         var out: [Value] = []
-        for item in try iterate(value, p) {
+        for item in value.truthy ? try iterate(value, p) : [] {  // jinja2: `if value:` before iterating
             let v = try attribute.map { (a: Value) throws(TemplateError) in try path(item, a, p) } ?? item
             let passed = try testName.map { (t: String) throws(TemplateError) in try applyTest(t, v, testArgs, p) } ?? v.truthy
             if passed == keep { out.append(item) }

@@ -7,7 +7,8 @@ extension Evaluator {
         "undefined", "upper",
     ]
 
-    func applyTest(_ name: String, _ v: Value, _ args: CallArguments, _ p: SourcePosition) throws(TemplateError) -> Bool {
+    func applyTest(_ name: String, _ original: Value, _ args: CallArguments, _ p: SourcePosition) throws(TemplateError) -> Bool {
+        let v = original.plain
         func other() throws(TemplateError) -> Value {
             guard let o = args.positional.first else { throw .runtime("test '\(name)' needs an argument", p) }
             return o
@@ -31,7 +32,7 @@ extension Evaluator {
             switch v { case .string, .list, .tuple, .dict, .generator, .undefined: return true; default: return false }
         case "callable":
             switch v { case .macro, .builtin, .method: return true; default: return false }
-        case "escaped": return false
+        case "escaped": if case .markup = original { return true }; return false
         case "lower": return v.stringValue.map { $0 == $0.lowercased() && $0 != $0.uppercased() } ?? false
         case "upper": return v.stringValue.map { $0 == $0.uppercased() && $0 != $0.lowercased() } ?? false
         case "eq", "equalto", "==": return v.pyEquals(try other())

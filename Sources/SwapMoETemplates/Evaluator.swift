@@ -186,7 +186,7 @@ final class Evaluator {
 
     /// Python's `iter(value)` as a `for` loop sees it; `Undefined` iterates as empty.
     func iterate(_ value: Value, _ position: SourcePosition) throws(TemplateError) -> [Value] {
-        switch value {
+        switch value.plain {
         case .undefined: return []
         case .list(let a), .tuple(let a): return a
         case .dict(let d): return d.keys

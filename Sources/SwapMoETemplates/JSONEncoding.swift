@@ -41,7 +41,7 @@ extension Evaluator {
             guard let indent = style.indent else { return "" }
             return "\n" + String(repeating: indent, count: depth)
         }
-        switch value {
+        switch value.plain {
         case .none: out += "null"
         case .bool(let b): out += b ? "true" : "false"
         case .int(let i): out += String(i)

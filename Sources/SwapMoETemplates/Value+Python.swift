@@ -5,7 +5,7 @@ extension Value {
     var pyStr: String {
         switch self {
         case .undefined: ""
-        case .string(let s): s
+        case .string(let s), .markup(let s): s
         default: pyRepr
         }
     }
@@ -19,6 +19,7 @@ extension Value {
         case .int(let i): String(i)
         case .double(let d): Value.pyFloat(d)
         case .string(let s): Value.pyStringRepr(s)
+        case .markup(let s): "Markup(\(Value.pyStringRepr(s)))"
         case .list(let a): "[" + a.map(\.pyRepr).joined(separator: ", ") + "]"
         case .tuple(let a): a.count == 1 ? "(\(a[0].pyRepr),)" : "(" + a.map(\.pyRepr).joined(separator: ", ") + ")"
         case .dict(let d): "{" + d.items.map { "\($0.key.pyRepr): \($0.value.pyRepr)" }.joined(separator: ", ") + "}"
@@ -116,7 +117,7 @@ extension Value {
 
     /// Python's `==`.
     func pyEquals(_ other: Value) -> Bool {
-        switch (self, other) {
+        switch (plain, other.plain) {
         case (.undefined, .undefined), (.none, .none): return true
         case (.string(let a), .string(let b)): return PyString.equal(a, b)
         case (.list(let a), .list(let b)), (.tuple(let a), .tuple(let b)):
@@ -135,7 +136,7 @@ extension Value {
 
     /// Python's ordering: -1, 0 or 1, or nil when Python raises `TypeError` ('<' not supported).
     func pyCompare(_ other: Value) -> Int? {
-        switch (self, other) {
+        switch (plain, other.plain) {
         case (.string(let a), .string(let b)):
             return PyString.equal(a, b) ? 0 : (PyString.less(a, b) ? -1 : 1)
         case (.list(let a), .list(let b)), (.tuple(let a), .tuple(let b)):

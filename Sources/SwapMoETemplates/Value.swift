@@ -8,6 +8,9 @@ indirect enum Value: Sendable {
     case int(Int)
     case double(Double)
     case string(String)
+    /// markupsafe's `Markup`, what `safe` and `escape` return: a string that escapes the plain string it is
+    /// added to (`'<b>'|safe + '<i>'` is `<b>&lt;i&gt;`). Everywhere else it is a string (`plain`).
+    case markup(String)
     case list([Value])
     case tuple([Value])
     case dict(PyDict)
@@ -29,7 +32,14 @@ indirect enum Value: Sendable {
 
     var isUndefined: Bool { if case .undefined = self { return true }; return false }
     var isNone: Bool { if case .none = self { return true }; return false }
-    var stringValue: String? { if case .string(let s) = self { return s }; return nil }
+    var stringValue: String? {
+        switch self {
+        case .string(let s), .markup(let s): s
+        default: nil
+        }
+    }
+    /// A `Markup` as the `str` it is a subclass of; other values unchanged.
+    var plain: Value { if case .markup(let s) = self { return .string(s) }; return self }
 
     /// Python's truthiness (`Undefined` is false).
     var truthy: Bool {
@@ -38,7 +48,7 @@ indirect enum Value: Sendable {
         case .bool(let b): b
         case .int(let i): i != 0
         case .double(let d): d != 0
-        case .string(let s): !s.isEmpty
+        case .string(let s), .markup(let s): !s.isEmpty
         case .list(let a), .tuple(let a): !a.isEmpty
         case .dict(let d): d.count > 0
         case .namespace, .macro, .loop, .builtin, .method, .generator: true
@@ -54,6 +64,7 @@ indirect enum Value: Sendable {
         case .int: "int"
         case .double: "float"
         case .string: "str"
+        case .markup: "Markup"
         case .list: "list"
         case .tuple: "tuple"
         case .dict: "dict"
@@ -89,7 +100,7 @@ enum DictKey: Hashable, Sendable {
         case .bool(let b): self = .int(b ? 1 : 0)
         case .int(let i): self = .int(i)
         case .double(let d): self = (d.rounded() == d && abs(d) < 9e18) ? .int(Int(d)) : .double(d)
-        case .string(let s): self = .string(s)
+        case .string(let s), .markup(let s): self = .string(s)
         case .tuple(let items):
             var keys: [DictKey] = []
             for item in items { guard let k = DictKey(item) else { return nil }; keys.append(k) }
