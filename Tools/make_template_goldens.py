@@ -8,7 +8,9 @@ the template in its ImmutableSandboxedEnvironment (trim_blocks, lstrip_blocks, l
 raise_exception, strftime_now, dict, namespace) and aliases reasoning fields. `strftime_now` reads a fixed
 clock (2025-07-26 14:05:09) so the goldens are deterministic; the Swift tests inject the same time.
 
-Output: goldens.json, {template: {conversation: {"output": str} | {"error": str}}}.
+Output: goldens.json, {template: {conversation: {"output": str} | {"error": str}}}; and
+snippet_goldens.json: each small template of snippets.json (the language pieces the unit tests check)
+rendered in the same environment with its own variables, {name: {"output": str} | {"error": str}}.
 
     /work/main/.venv/bin/python Tools/make_template_goldens.py            # the fixtures
     /work/main/.venv/bin/python Tools/make_template_goldens.py DIR OUT    # every DIR/*.jinja into OUT
@@ -59,6 +61,14 @@ def render(source, case):
         return {"error": f"{type(e).__name__}: {e}"}
 
 
+def render_snippet(snippet):
+    try:
+        compiled = ctu._compile_jinja_template(snippet["template"])
+        return {"output": compiled.render(**snippet["variables"])}
+    except Exception as e:
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
 def main():
     src_dir = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else FIXTURES
     out_path = pathlib.Path(sys.argv[2]) if len(sys.argv) > 2 else FIXTURES / "goldens.json"
@@ -70,6 +80,11 @@ def main():
     out_path.write_text(json.dumps(goldens, ensure_ascii=False, indent=1, sort_keys=True) + "\n")
     errors = sum("error" in r for t in goldens.values() for r in t.values())
     print(f"{len(goldens)} templates x {len(cases)} conversations -> {out_path} ({errors} raise)")
+    if len(sys.argv) == 1:
+        snippets = json.loads((FIXTURES / "snippets.json").read_text())
+        results = {s["name"]: render_snippet(s) for s in snippets}
+        (FIXTURES / "snippet_goldens.json").write_text(json.dumps(results, ensure_ascii=False, indent=1, sort_keys=True) + "\n")
+        print(f"{len(results)} snippets -> snippet_goldens.json")
 
 
 if __name__ == "__main__":

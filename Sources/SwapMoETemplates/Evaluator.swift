@@ -126,22 +126,25 @@ final class Evaluator {
 
     func execFor(_ loop: ForLoop, _ out: inout String) throws(TemplateError) {
         var items = try iterate(try eval(loop.iterable), loop.position)
+        let depth0 = frames.reduce(0) { $0 + ($1["loop"] == nil ? 0 : 1) }
+        // Each iteration gets a fresh scope: a `set` in the body lasts until the end of its iteration.
         frames.append([:])
         defer { frames.removeLast() }
         if let filter = loop.filter {
             var kept: [Value] = []
             for item in items {
+                frames[frames.count - 1] = [:]
                 try assign(loop.target, item, loop.position)
                 if try eval(filter).truthy { kept.append(item) }
             }
             items = kept
         }
-        let depth0 = frames.reduce(0) { $0 + ($1["loop"] == nil ? 0 : 1) }
         for (i, item) in items.enumerated() {
             iterations += 1
             if iterations > limits.loopIterations {
                 throw .limit("more than \(limits.loopIterations) loop iterations", loop.position)
             }
+            frames[frames.count - 1] = [:]
             try assign(loop.target, item, loop.position)
             frames[frames.count - 1]["loop"] = .loop(LoopState(
                 index0: i, length: items.count, previous: i > 0 ? items[i - 1] : nil,

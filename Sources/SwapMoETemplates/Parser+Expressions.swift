@@ -35,8 +35,9 @@ extension Parser {
         defer { depth -= 1 }
         var expr = try parseOr()
         while skipName("if") {
-            let condition = try parseOr()
-            let otherwise: Expr? = skipName("else") ? try parseExpression() : nil
+            let (condition, otherwise) = try withSoft(true) { (p: inout Parser) throws(TemplateError) -> (Expr, Expr?) in
+                (try p.parseOr(), p.skipName("else") ? try p.parseExpression() : nil)
+            }
             expr = .conditional(condition: condition, then: expr, otherwise: otherwise)
         }
         return expr
@@ -174,7 +175,8 @@ extension Parser {
             } else if skipOp("[") {
                 node = try parseSubscript(node, position)
             } else if isOp("(") {
-                node = .call(node, try parseCallArguments(), position)
+                let start = node.position
+                node = .call(node, try parseCallArguments(), start.line > 0 ? start : position)
             } else {
                 return node
             }
@@ -233,6 +235,7 @@ extension Parser {
         let position = current.position
         var name = try expectName()
         while skipOp(".") { name += "." + (try expectName()) }
+        try checkFilter(name, position)
         let arguments = isOp("(") ? try parseCallArguments() : Arguments()
         return FilterCall(name: name, arguments: arguments, position: position)
     }
@@ -244,10 +247,16 @@ extension Parser {
             let position = current.position
             var name = try expectName()
             while skipOp(".") { name += "." + (try expectName()) }
+            try checkFilter(name, position)
             filters.append(FilterCall(name: name, arguments: isOp("(") ? try parseCallArguments() : Arguments(), position: position))
         }
         while isOp("|") { filters.append(try parseFilter()) }
         return filters
+    }
+
+    /// jinja2 refuses a filter it does not know when it compiles the template, unless inside an `if`.
+    private func checkFilter(_ name: String, _ position: SourcePosition) throws(TemplateError) {
+        if !soft && !Evaluator.jinjaFilters.contains(name) { throw .syntax("no filter named '\(name)'", position) }
     }
 
     private mutating func parseTest(_ node: Expr) throws(TemplateError) -> Expr {
@@ -256,6 +265,7 @@ extension Parser {
         let position = current.position
         var name = try expectName()
         while skipOp(".") { name += "." + (try expectName()) }
+        if !soft && !Evaluator.jinjaTests.contains(name) { throw .syntax("no test named '\(name)'", position) }
         var args = Arguments()
         if isOp("(") {
             args = try parseCallArguments()

@@ -7,6 +7,9 @@ struct Parser {
     /// Current nesting (blocks and expressions), capped so that a hostile template cannot exhaust the stack.
     var depth = 0
     var loopDepth = 0
+    /// Inside an `if` (its tests and bodies) or an inline if, where jinja2 defers an unknown filter or test to
+    /// the render that reaches it; a `for`, `macro` or block body starts a frame that is not soft again.
+    var soft = false
     static let maxDepth = 128
 
     init(tokens: [Token]) { self.tokens = tokens }
@@ -137,7 +140,19 @@ struct Parser {
         }
     }
 
+    /// Parses `body` with `soft` set to `value`, restoring it after.
+    mutating func withSoft<T>(_ value: Bool, _ body: (inout Parser) throws(TemplateError) -> T) throws(TemplateError) -> T {
+        let saved = soft
+        soft = value
+        defer { soft = saved }
+        return try body(&self)
+    }
+
     mutating func parseIf(_ position: SourcePosition) throws(TemplateError) -> Node {
+        try withSoft(true) { (p: inout Parser) throws(TemplateError) in try p.parseIfChain(position) }
+    }
+
+    private mutating func parseIfChain(_ position: SourcePosition) throws(TemplateError) -> Node {
         var branches: [(condition: Expr, body: [Node])] = []
         var condition = try parseTuple(withCondexpr: false)
         while true {
@@ -164,7 +179,9 @@ struct Parser {
         if isName("recursive") { throw .unsupported("recursive for loops are not supported", current.position) }
         try expectBlockEnd()
         loopDepth += 1
-        let (body, end) = try parseBody(until: ["endfor", "else"], opener: ("for", position))
+        let (body, end) = try withSoft(false) { (p: inout Parser) throws(TemplateError) in
+            try p.parseBody(until: ["endfor", "else"], opener: ("for", position))
+        }
         loopDepth -= 1
         var otherwise: [Node] = []
         if end == "else" {
@@ -221,7 +238,9 @@ struct Parser {
         try expectBlockEnd()
         let savedLoopDepth = loopDepth
         loopDepth = 0
-        let (body, _) = try parseBody(until: ["endmacro"], opener: ("macro", position))
+        let (body, _) = try withSoft(false) { (p: inout Parser) throws(TemplateError) in
+            try p.parseBody(until: ["endmacro"], opener: ("macro", position))
+        }
         loopDepth = savedLoopDepth
         try expectBlockEnd()
         return .macro(MacroDefinition(name: name, parameters: parameters, body: body, position: position))
