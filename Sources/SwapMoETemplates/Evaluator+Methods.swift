@@ -163,8 +163,10 @@ extension Evaluator {
             }
             let (start, stop, step) = ints.count == 1 ? (0, ints[0], 1) : (ints[0], ints[1], ints.count == 3 ? ints[2] : 1)
             guard step != 0 else { throw .runtime("range() arg 3 must not be zero", p) }
-            let count = step > 0 ? max(0, (stop - start + step - 1) / step) : max(0, (start - stop - step - 1) / -step)
-            if count > limits.collectionSize { throw .limit("range() of more than \(limits.collectionSize) items", p) }
+            // The length in floating point first, so extreme bounds cannot overflow.
+            let span = ((Double(stop) - Double(start)) / Double(step)).rounded(.up)
+            if span > Double(limits.collectionSize) { throw .limit("range() of more than \(limits.collectionSize) items", p) }
+            let count = max(0, Int(max(span, 0)))
             return .list((0..<count).map { .int(start + $0 * step) })
         case .dict, .namespace:
             var d = PyDict()

@@ -5,9 +5,10 @@ final class Evaluator {
 
     struct Limits {
         var outputScalars = 32 << 20
-        var loopIterations = 2_000_000
+        var loopIterations = 1_000_000
         var macroDepth = 100
         var collectionSize = 1_000_000
+        var valueNesting = 200
     }
 
     /// Innermost last; `frames[0]` holds the render's variables and top-level assignments.
@@ -47,6 +48,9 @@ final class Evaluator {
     }
 
     func assign(_ target: Target, _ value: Value, _ position: SourcePosition) throws(TemplateError) {
+        if value.nests(deeperThan: limits.valueNesting) {
+            throw .limit("a value nested deeper than \(limits.valueNesting) levels", position)
+        }
         switch target {
         case .name(let n):
             frames[frames.count - 1][n] = value

@@ -178,7 +178,7 @@ struct Lexer {
                                     "(", ")", "{", "}", "<", ">", "=", ".", ":", "|", ",", ";"]
 
     private mutating func lexTag(block: Bool, tagStart: Int) throws(TemplateError) {
-        var brackets: [Unicode.Scalar] = []
+        var brackets: [String] = []  // the closing brackets expected, innermost last
         while true {
             pos = skipSpace(from: pos)
             guard pos < src.count else {
@@ -206,11 +206,11 @@ struct Lexer {
             } else if c == "'" || c == "\"" {
                 try lexString(quote: c, here)
             } else if let op = Lexer.operators.first(where: { matches($0, at: pos) }) {
-                if let open = ["(": ")", "[": "]", "{": "}"][op] {
-                    brackets.append(open.unicodeScalars.first!)
+                if let close = ["(": ")", "[": "]", "{": "}"][op] {
+                    brackets.append(close)
                 } else if op == ")" || op == "]" || op == "}" {
                     guard let expected = brackets.popLast() else { throw .syntax("unexpected '\(op)'", here) }
-                    guard String(expected) == op else { throw .syntax("unexpected '\(op)', expected '\(expected)'", here) }
+                    guard expected == op else { throw .syntax("unexpected '\(op)', expected '\(expected)'", here) }
                 }
                 tokens.append(Token(kind: .op(op), position: here))
                 pos += op.unicodeScalars.count

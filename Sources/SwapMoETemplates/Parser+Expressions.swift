@@ -186,8 +186,9 @@ extension Parser {
     private mutating func parseSubscript(_ node: Expr, _ position: SourcePosition) throws(TemplateError) -> Expr {
         var start: Expr?
         if !isOp(":") {
-            start = try parseExpression()
-            if skipOp("]") { return .index(node, start!, position) }
+            let key = try parseExpression()
+            if skipOp("]") { return .index(node, key, position) }
+            start = key
         }
         try expectOp(":")
         let stop: Expr? = isOp("]") || isOp(":") ? nil : try parseExpression()

@@ -54,7 +54,7 @@ extension Value {
         let sign = d < 0 ? "-" : ""
         if point > 16 || point < -3 {
             let e = point - 1
-            let mantissa = digits.count == 1 ? digits : String(digits.first!) + "." + digits.dropFirst()
+            let mantissa = digits.count == 1 ? digits : digits.prefix(1) + "." + digits.dropFirst()
             let exp = abs(e) < 10 ? "0\(abs(e))" : "\(abs(e))"
             return sign + mantissa + "e" + (e < 0 ? "-" : "+") + exp
         }

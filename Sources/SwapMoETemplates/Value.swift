@@ -41,6 +41,18 @@ indirect enum Value: Sendable {
     /// A `Markup` as the `str` it is a subclass of; other values unchanged.
     var plain: Value { if case .markup(let s) = self { return .string(s) }; return self }
 
+    /// Whether lists, tuples and dicts nest deeper than `limit` (stops looking at `limit`). Printing, comparing
+    /// and `tojson` recurse over nesting, so the renderer refuses to store a value nested deeper than it can
+    /// walk (a loop can wrap a list in itself once per iteration).
+    func nests(deeperThan limit: Int) -> Bool {
+        if limit < 0 { return true }
+        switch self {
+        case .list(let a), .tuple(let a): return a.contains { $0.nests(deeperThan: limit - 1) }
+        case .dict(let d): return d.values.contains { $0.nests(deeperThan: limit - 1) }
+        default: return false
+        }
+    }
+
     /// Python's truthiness (`Undefined` is false).
     var truthy: Bool {
         switch self {

@@ -94,7 +94,7 @@ enum Snippets {
         #expect(throws: TemplateError.self) { try ChatTemplate(source: nested) }
         let recursive = try ChatTemplate(source: "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}")
         #expect(throws: TemplateError.self) { try recursive.render([:]) }
-        let loops = try ChatTemplate(source: "{% for a in range(2000) %}{% for b in range(2000) %}{% endfor %}{% endfor %}")
+        let loops = try ChatTemplate(source: "{% for a in range(1001) %}{% for b in range(1000) %}{% endfor %}{% endfor %}")
         #expect(throws: TemplateError.self) { try loops.render([:]) }
         let big = try ChatTemplate(source: "{{ 'x' * 100000000 }}")
         #expect(throws: TemplateError.self) { try big.render([:]) }
