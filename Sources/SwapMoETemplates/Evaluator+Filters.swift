@@ -175,9 +175,15 @@ extension Evaluator {
         case .int, .bool: return .int(value.integer ?? 0)
         case .double(let d): return d.isFinite && abs(d) < 9.2e18 ? .int(Int(d)) : fallback
         case .string(let s):
-            let base = args.value(1, "base")?.integer ?? 10
-            let t = PyString.strip(s, chars: nil).replacingOccurrences(of: "_", with: "")
-            if let i = Int(t, radix: base) { return .int(i) }
+            var base = args.value(1, "base")?.integer ?? 10
+            var t = PyString.strip(s, chars: nil).replacingOccurrences(of: "_", with: "").lowercased()
+            let negative = t.hasPrefix("-")
+            if negative || t.hasPrefix("+") { t.removeFirst() }
+            for (prefix, radix) in [("0x", 16), ("0o", 8), ("0b", 2)] where t.hasPrefix(prefix) && (base == radix || base == 0) {
+                t.removeFirst(2); base = radix
+            }
+            if base == 0 { base = 10 }
+            if (2...36).contains(base), !t.hasPrefix("-"), !t.hasPrefix("+"), let i = Int(t, radix: base) { return .int(negative ? -i : i) }
             if case .double(let d)? = toFloat(value), d.isFinite, abs(d) < 9.2e18 { return .int(Int(d)) }
             return fallback
         default: return fallback
@@ -206,6 +212,10 @@ extension Evaluator {
         let method = args.value(1, "method")?.stringValue ?? "common"
         if case .int = value, method == "common" { return value }
         guard let x = value.number else { throw .runtime("type \(value.typeName) doesn't define __round__ method", p) }
+        if method == "common" && (0...20).contains(precision) && x.isFinite {
+            // Python rounds the exact binary value (2.675 is 2.67499999...); printf does the same.
+            return .double(Double(String(format: "%.\(precision)f", x)) ?? x)
+        }
         let scale = pow(10.0, Double(precision))
         let rule: FloatingPointRoundingRule = switch method {
         case "ceil": .up

@@ -56,6 +56,9 @@ extension Evaluator {
             switch (v, o) {
             case (.none, .none): return true
             case (.bool(let a), .bool(let b)): return a == b
+            // CPython caches small ints and interns short strings, so `is` holds for equal ones.
+            case (.int(let a), .int(let b)): return a == b && (-5...256).contains(a)
+            case (.string(let a), .string(let b)): return PyString.equal(a, b)
             case (.namespace(let a), .namespace(let b)), (.macro(let a), .macro(let b)): return a == b
             default: return false
             }

@@ -100,7 +100,10 @@ final class Evaluator {
                 try assign(target, try eval(e), p)
             case .assignBlock(let target, let filters, let body, let p):
                 var captured = ""
-                _ = try exec(body, &captured)
+                frames.append([:])  // a `set` inside the block stays inside it
+                let flow = Result { () throws(TemplateError) in try exec(body, &captured) }
+                frames.removeLast()
+                _ = try flow.get()
                 var value = Value.string(captured)
                 for f in filters { value = try applyFilter(f, to: value) }
                 try assign(target, value, p)
@@ -130,7 +133,6 @@ final class Evaluator {
 
     func execFor(_ loop: ForLoop, _ out: inout String) throws(TemplateError) {
         var items = try iterate(try eval(loop.iterable), loop.position)
-        let depth0 = frames.reduce(0) { $0 + ($1["loop"] == nil ? 0 : 1) }
         // Each iteration gets a fresh scope: a `set` in the body lasts until the end of its iteration.
         frames.append([:])
         defer { frames.removeLast() }
@@ -152,7 +154,7 @@ final class Evaluator {
             try assign(loop.target, item, loop.position)
             frames[frames.count - 1]["loop"] = .loop(LoopState(
                 index0: i, length: items.count, previous: i > 0 ? items[i - 1] : nil,
-                next: i + 1 < items.count ? items[i + 1] : nil, depth0: depth0))
+                next: i + 1 < items.count ? items[i + 1] : nil, depth0: 0))
             if try exec(loop.body, &out) == .breakLoop { break }
         }
         if items.isEmpty { _ = try exec(loop.otherwise, &out) }

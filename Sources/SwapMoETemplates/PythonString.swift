@@ -110,9 +110,7 @@ enum PyString {
                 while i < a.count && isSpace(a[i]) { i += 1 }
                 if i == a.count { break }
                 if maxsplit >= 0 && out.count == maxsplit {
-                    var end = a.count
-                    while end > i && isSpace(a[end - 1]) { end -= 1 }
-                    out.append(string(a[i..<end])); break
+                    out.append(string(a[i...])); break  // the rest as is, trailing whitespace included
                 }
                 var j = i
                 while j < a.count && !isSpace(a[j]) { j += 1 }

@@ -99,6 +99,7 @@ struct LoopState: Sendable {
     var length: Int
     var previous: Value?
     var next: Value?
+    /// Always 0: only recursive loops (not supported) have depth; nested loops each have their own `loop`.
     var depth0: Int
 }
 
