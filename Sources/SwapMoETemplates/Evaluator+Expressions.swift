@@ -115,7 +115,9 @@ extension Evaluator {
             if Evaluator.dictMethods.contains(name) { return .method(receiver: object, name: name) }
             if let v = d[name] { return v }
         case .string:
-            if Evaluator.stringMethods.contains(name) { return .method(receiver: object, name: name) }
+            if Evaluator.stringMethods.contains(name) || Evaluator.otherStringMethods.contains(name) {
+                return .method(receiver: object, name: name)
+            }
         case .list, .tuple:
             if Evaluator.listMethods.contains(name) { return .method(receiver: object, name: name) }
         case .namespace(let id):

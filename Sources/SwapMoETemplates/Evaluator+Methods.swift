@@ -6,6 +6,12 @@ extension Evaluator {
         "lower", "title", "capitalize", "find", "rfind", "index", "count", "join", "format", "isdigit", "isalpha",
         "isalnum", "isspace", "islower", "isupper", "removeprefix", "removesuffix", "casefold",
     ]
+    /// Python `str` methods this engine does not implement: calling one is `unsupported`, not a type error.
+    static let otherStringMethods: Set<String> = [
+        "center", "ljust", "rjust", "zfill", "partition", "rpartition", "expandtabs", "encode", "isnumeric",
+        "isdecimal", "istitle", "isidentifier", "isprintable", "isascii", "swapcase", "translate", "maketrans",
+        "rindex", "format_map",
+    ]
     static let dictMethods: Set<String> = ["items", "keys", "values", "get", "copy", "pop", "popitem", "update",
                                            "setdefault", "clear"]
     static let listMethods: Set<String> = ["index", "count", "copy", "append", "extend", "insert", "pop", "remove",
@@ -113,45 +119,10 @@ extension Evaluator {
         case "isspace": return .bool(!s.isEmpty && s.unicodeScalars.allSatisfy(PyString.isSpace))
         case "islower": return .bool(s == s.lowercased() && s != s.uppercased())
         case "isupper": return .bool(s == s.uppercased() && s != s.lowercased())
-        default: throw .runtime("'str' object has no attribute '\(name)'", p)
+        default:
+            if Evaluator.otherStringMethods.contains(name) { throw .unsupported("unsupported method str.\(name)()", p) }
+            throw .runtime("'str' object has no attribute '\(name)'", p)
         }
-    }
-
-    /// `str.format` with `{}`, `{0}`, `{name}`, `!r`/`!s` and `{{ }}`; format specs are not supported.
-    private func format(_ s: String, _ args: CallArguments, _ p: SourcePosition) throws(TemplateError) -> String {
-        var out = "", auto = 0
-        var it = s.unicodeScalars.makeIterator()
-        while let c = it.next() {
-            if c == "}" {
-                guard it.next() == "}" else { throw .runtime("Single '}' encountered in format string", p) }
-                out += "}"; continue
-            }
-            guard c == "{" else { out.unicodeScalars.append(c); continue }
-            var field = ""
-            var closed = false
-            while let d = it.next() {
-                if d == "{" && field.isEmpty { out += "{"; closed = true; field = "{"; break }
-                if d == "}" { closed = true; break }
-                field.unicodeScalars.append(d)
-            }
-            guard closed else { throw .runtime("expected '}' before end of string", p) }
-            if field == "{" { continue }
-            var conversion: Character?
-            if let bang = field.firstIndex(of: "!") {
-                conversion = field[field.index(after: bang)...].first
-                field = String(field[..<bang])
-            }
-            if field.contains(":") || field.contains(".") || field.contains("[") {
-                throw .unsupported("str.format field '{\(field)}' is not supported", p)
-            }
-            let value: Value?
-            if field.isEmpty { value = args.positional.indices.contains(auto) ? args.positional[auto] : nil; auto += 1 }
-            else if let i = Int(field) { value = args.positional.indices.contains(i) ? args.positional[i] : nil }
-            else { value = args.keyword.first(where: { $0.name == field })?.value }
-            guard let value else { throw .runtime("Replacement index \(field) out of range for positional args tuple", p) }
-            out += conversion == "r" ? value.pyRepr : value.pyStr
-        }
-        return out
     }
 
     func callBuiltin(_ b: Builtin, _ args: CallArguments, _ p: SourcePosition) throws(TemplateError) -> Value {

@@ -31,8 +31,8 @@ extension Evaluator {
             guard let n = (a.integer ?? b.integer) else { break }
             if n > 0 && items.count * min(n, limits.collectionSize) > limits.collectionSize { throw .limit("list too long", p) }
             return .list(n > 0 ? Array([[Value]](repeating: items, count: n).joined()) : [])
-        case (.modulo, .string, _):
-            throw .unsupported("printf-style string formatting ('...' % value) is not supported", p)
+        case (.modulo, .string(let format), _):
+            return .string(try percentFormat(format, b, p))
         default: break
         }
         if op == .add, case .string = a {
