@@ -1,7 +1,7 @@
 /// The parsed template: statements (`Node`) over expressions (`Expr`), each carrying its source position for
 /// error messages.
 indirect enum Node: Sendable {
-    case text(String)
+    case text(String, SourcePosition)
     case output(Expr)
     /// `if`/`elif` branches in order, then the `else` body.
     case branch([(condition: Expr, body: [Node])], otherwise: [Node])
@@ -13,7 +13,7 @@ indirect enum Node: Sendable {
     /// `{% filter f %}...{% endfilter %}`.
     case filterBlock([FilterCall], body: [Node])
     /// `{% with a = 1 %}...{% endwith %}`: a scope with its own assignments.
-    case scope(assignments: [(Target, Expr)], body: [Node])
+    case scope(assignments: [(Target, Expr)], body: [Node], SourcePosition)
     case loopBreak(SourcePosition)
     case loopContinue(SourcePosition)
 }
@@ -64,7 +64,7 @@ enum CompareOperator: String, Sendable {
 }
 
 indirect enum Expr: Sendable {
-    case literal(Value)
+    case literal(Value, SourcePosition)
     case name(String, SourcePosition)
     case list([Expr])
     case tuple([Expr])

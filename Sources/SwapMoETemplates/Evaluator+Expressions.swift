@@ -16,11 +16,10 @@ extension Expr {
         switch self {
         case .name(_, let p), .dict(_, let p), .attribute(_, _, let p), .index(_, _, let p), .call(_, _, let p),
              .test(_, _, _, _, let p), .negate(_, let p), .plus(_, let p), .binary(_, _, _, let p), .compare(_, _, let p),
-             .slice(_, _, _, _, let p):
+             .slice(_, _, _, _, let p), .literal(_, let p):
             p
         case .filter(let e, _), .not(let e), .and(let e, _), .or(let e, _), .conditional(_, let e, _): e.position
         case .list(let a), .tuple(let a): a.first?.position ?? SourcePosition(line: 0, column: 0)
-        case .literal: SourcePosition(line: 0, column: 0)
         }
     }
 }
@@ -28,7 +27,7 @@ extension Expr {
 extension Evaluator {
     func eval(_ expr: Expr) throws(TemplateError) -> Value {
         switch expr {
-        case .literal(let v): return v
+        case .literal(let v, _): return v
         case .name(let n, _): return lookup(n)
         case .list(let items):
             var out: [Value] = []

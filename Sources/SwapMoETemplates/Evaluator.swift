@@ -85,8 +85,8 @@ final class Evaluator {
     func exec(_ nodes: [Node], _ out: inout String) throws(TemplateError) -> Flow {
         for node in nodes {
             switch node {
-            case .text(let s):
-                try append(s, to: &out, SourcePosition(line: 0, column: 0))
+            case .text(let s, let p):
+                try append(s, to: &out, p)
             case .output(let e):
                 try append(try eval(e).pyStr, to: &out, e.position)
             case .branch(let branches, let otherwise):
@@ -116,12 +116,12 @@ final class Evaluator {
                 var value = Value.string(captured)
                 for f in filters { value = try applyFilter(f, to: value) }
                 try append(value.pyStr, to: &out, filters.first?.position ?? SourcePosition(line: 0, column: 0))
-            case .scope(let assignments, let body):
+            case .scope(let assignments, let body, let p):
                 var values: [(Target, Value)] = []
                 for (t, e) in assignments { values.append((t, try eval(e))) }
                 frames.append([:])
                 defer { frames.removeLast() }
-                for (t, v) in values { try assign(t, v, SourcePosition(line: 0, column: 0)) }
+                for (t, v) in values { try assign(t, v, p) }
                 let flow = try exec(body, &out)
                 if flow != .normal { return flow }
             case .loopBreak: return .breakLoop

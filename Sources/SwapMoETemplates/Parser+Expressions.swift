@@ -123,17 +123,17 @@ extension Parser {
         case .name(let n):
             advance()
             switch n {
-            case "true", "True": return .literal(.bool(true))
-            case "false", "False": return .literal(.bool(false))
-            case "none", "None": return .literal(.none)
+            case "true", "True": return .literal(.bool(true), token.position)
+            case "false", "False": return .literal(.bool(false), token.position)
+            case "none", "None": return .literal(.none, token.position)
             default: return .name(n, token.position)
             }
         case .string(var s):
             advance()
             while case .string(let more) = current.kind { s += more; advance() }
-            return .literal(.string(s))
-        case .integer(let i): advance(); return .literal(.int(i))
-        case .float(let d): advance(); return .literal(.double(d))
+            return .literal(.string(s), token.position)
+        case .integer(let i): advance(); return .literal(.int(i), token.position)
+        case .float(let d): advance(); return .literal(.double(d), token.position)
         case .op("("):
             advance()
             let e = try parseTuple(explicitParentheses: true)
@@ -169,7 +169,7 @@ extension Parser {
             if skipOp(".") {
                 switch current.kind {
                 case .name(let n): advance(); node = .attribute(node, n, position)
-                case .integer(let i): advance(); node = .index(node, .literal(.int(i)), position)
+                case .integer(let i): advance(); node = .index(node, .literal(.int(i), position), position)
                 default: throw unexpected(expected: "an attribute name")
                 }
             } else if skipOp("[") {

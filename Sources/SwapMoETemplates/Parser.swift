@@ -87,7 +87,7 @@ struct Parser {
             let token = current
             switch token.kind {
             case .text(let s):
-                nodes.append(.text(s)); advance()
+                nodes.append(.text(s, token.position)); advance()
             case .variableBegin:
                 advance()
                 let e = try parseTuple()
@@ -128,7 +128,7 @@ struct Parser {
             try expectBlockEnd()
             let (body, _) = try parseBody(until: ["endgeneration"], opener: ("generation", position))
             try expectBlockEnd()
-            return .scope(assignments: [], body: body)
+            return .scope(assignments: [], body: body, position)
         case "break", "continue":
             guard loopDepth > 0 else { throw .syntax("'\(name)' outside of a loop", position) }
             try expectBlockEnd()
@@ -218,7 +218,7 @@ struct Parser {
         try expectBlockEnd()
         let (body, _) = try parseBody(until: ["endwith"], opener: ("with", position))
         try expectBlockEnd()
-        return .scope(assignments: assignments, body: body)
+        return .scope(assignments: assignments, body: body, position)
     }
 
     mutating func parseMacro(_ position: SourcePosition) throws(TemplateError) -> Node {

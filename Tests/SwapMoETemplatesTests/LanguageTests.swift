@@ -113,3 +113,17 @@ enum Snippets {
         #expect(out == "{'thinking': 'r', 'role': 'assistant', 'content': 'a', 'reasoning': 'r', 'reasoning_content': 'r'}|None|None|True<s></s>False")
     }
 }
+
+@Suite struct PositionTests {
+    @Test func runtimeErrorsPointAtTheirConstruct() throws {
+        func failure(_ source: String, _ variables: JSONObject = [:]) -> TemplateError? {
+            do { _ = try ChatTemplate(source: source).render(variables, now: TemplateFixtures.fixedNow); return nil }
+            catch { return error }
+        }
+        #expect(failure("ok\n  {{ 'a' + 1 }}")?.position == SourcePosition(line: 2, column: 10))
+        #expect(failure("{% for x in 5 %}{% endfor %}")?.position == SourcePosition(line: 1, column: 4))
+        #expect(failure("{% with a, b = [1] %}{% endwith %}")?.position == SourcePosition(line: 1, column: 9))
+        #expect(failure("\n\n{{ missing.attr }}")?.position == SourcePosition(line: 3, column: 11))
+        #expect(failure("{{ 'x'|tojson(indent='a', separators=1) }}")?.position.line == 1)
+    }
+}
