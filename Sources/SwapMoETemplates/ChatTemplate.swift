@@ -27,18 +27,20 @@ public struct ChatTemplate: Sendable {
                        bosToken: String, eosToken: String, extra: JSONObject = JSONObject(),
                        now: TemplateDate = .now()) throws(TemplateError) -> String {
         var variables = JSONObject()
-        func put(_ key: String, _ value: JSONValue) {
-            if let i = variables.keys.firstIndex(of: key) { variables.values[i] = value }
-            else { variables.keys.append(key); variables.values.append(value) }
-        }
-        put("bos_token", .string(bosToken))
-        put("eos_token", .string(eosToken))
-        for (k, v) in zip(extra.keys, extra.values) { put(k, v) }
-        put("messages", .array(messages.map(ChatTemplate.normalize)))
-        put("tools", tools.map(JSONValue.array) ?? .null)
-        put("documents", .null)
-        put("add_generation_prompt", .bool(addGenerationPrompt))
+        ChatTemplate.put("bos_token", .string(bosToken), into: &variables)
+        ChatTemplate.put("eos_token", .string(eosToken), into: &variables)
+        for (k, v) in zip(extra.keys, extra.values) { ChatTemplate.put(k, v, into: &variables) }
+        ChatTemplate.put("messages", .array(messages.map(ChatTemplate.normalize)), into: &variables)
+        ChatTemplate.put("tools", tools.map(JSONValue.array) ?? .null, into: &variables)
+        ChatTemplate.put("documents", .null, into: &variables)
+        ChatTemplate.put("add_generation_prompt", .bool(addGenerationPrompt), into: &variables)
         return try render(variables, now: now)
+    }
+
+    /// Sets `key` as a Python dict does: a new key goes last, an existing one keeps its place.
+    static func put(_ key: String, _ value: JSONValue, into object: inout JSONObject) {
+        if let i = object.keys.firstIndex(of: key) { object.values[i] = value }
+        else { object.keys.append(key); object.values.append(value) }
     }
 
     /// transformers' `_normalize_chat_messages` and `_alias_reasoning_fields` for one message.
@@ -49,13 +51,10 @@ public struct ChatTemplate: Sendable {
         guard let reasoning = ["reasoning_content", "thinking", "reasoning"].lazy.compactMap({ kept[$0] }).first else {
             return .object(kept)
         }
+        // {"thinking": reasoning, **message, "reasoning_content": reasoning}
         var aliased = JSONObject(keys: ["thinking"], values: [reasoning])
-        for (k, v) in zip(kept.keys, kept.values) {
-            if let i = aliased.keys.firstIndex(of: k) { aliased.values[i] = v }
-            else { aliased.keys.append(k); aliased.values.append(v) }
-        }
-        if let i = aliased.keys.firstIndex(of: "reasoning_content") { aliased.values[i] = reasoning }
-        else { aliased.keys.append("reasoning_content"); aliased.values.append(reasoning) }
+        for (k, v) in zip(kept.keys, kept.values) { put(k, v, into: &aliased) }
+        put("reasoning_content", reasoning, into: &aliased)
         return .object(aliased)
     }
 }

@@ -41,8 +41,14 @@ extension Evaluator {
             return .string(PyString.replace(value.pyStr, old.pyStr, new.pyStr, count: count))
         case "tojson": return .string(try toJSON(value, args, p))
         case "indent": return .string(indent(value.pyStr, args))
-        case "wordcount":
-            return .int(PyString.split(value.pyStr.map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : " " }.reduce("") { $0 + String($1) }, sep: nil).count)
+        case "wordcount":  // re.findall(r"\w+")
+            var words = 0, inWord = false
+            for c in value.pyStr.unicodeScalars {
+                let word = c.properties.isAlphabetic || c.properties.numericType != nil || c == "_"
+                if word && !inWord { words += 1 }
+                inWord = word
+            }
+            return .int(words)
         case "int": return Evaluator.toInt(value, args)
         case "float": return Evaluator.toFloat(value) ?? args.value(0, "default") ?? .double(0)
         case "abs":

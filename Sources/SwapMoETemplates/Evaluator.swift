@@ -99,23 +99,12 @@ final class Evaluator {
             case .assign(let target, let e, let p):
                 try assign(target, try eval(e), p)
             case .assignBlock(let target, let filters, let body, let p):
-                var captured = ""
-                frames.append([:])  // a `set` inside the block stays inside it
-                let flow = Result { () throws(TemplateError) in try exec(body, &captured) }
-                frames.removeLast()
-                _ = try flow.get()
-                var value = Value.string(captured)
-                for f in filters { value = try applyFilter(f, to: value) }
-                try assign(target, value, p)
+                try assign(target, try capture(body, filters), p)
             case .macro(let m):
                 macros.append(m)
                 frames[frames.count - 1][m.name] = .macro(macros.count - 1)
             case .filterBlock(let filters, let body):
-                var captured = ""
-                _ = try exec(body, &captured)
-                var value = Value.string(captured)
-                for f in filters { value = try applyFilter(f, to: value) }
-                try append(value.pyStr, to: &out, filters.first?.position ?? SourcePosition(line: 0, column: 0))
+                try append(try capture(body, filters).pyStr, to: &out, filters.first?.position ?? SourcePosition(line: 1, column: 1))
             case .scope(let assignments, let body, let p):
                 var values: [(Target, Value)] = []
                 for (t, e) in assignments { values.append((t, try eval(e))) }
@@ -129,6 +118,17 @@ final class Evaluator {
             }
         }
         return .normal
+    }
+
+    /// The output of `body` in its own scope (a `set` inside stays inside), through `filters`.
+    func capture(_ body: [Node], _ filters: [FilterCall]) throws(TemplateError) -> Value {
+        var captured = ""
+        frames.append([:])
+        defer { frames.removeLast() }
+        _ = try exec(body, &captured)
+        var value = Value.string(captured)
+        for f in filters { value = try applyFilter(f, to: value) }
+        return value
     }
 
     func execFor(_ loop: ForLoop, _ out: inout String) throws(TemplateError) {

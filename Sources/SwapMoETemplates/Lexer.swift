@@ -76,8 +76,7 @@ struct Lexer {
             }
             let kind = src[start + 1]
             var after = start + 2
-            let sign = at(after) == "-" || at(after) == "+" ? at(after) : nil
-            if sign != nil { after += 1 }
+            let sign = whitespaceSign(&after)
             var text = Array(src[pos..<start])
             let rawEnd = kind == "%" ? rawBegin(at: after) : nil
             applyLeftStrip(&text, sign: sign, isBlockOrComment: kind != "{")
@@ -95,6 +94,13 @@ struct Lexer {
             }
         }
         tokens.append(Token(kind: .eof, position: position(src.count)))
+    }
+
+    /// The `-` or `+` right after a tag opens, if any (consumed).
+    private func whitespaceSign(_ i: inout Int) -> Unicode.Scalar? {
+        guard let c = at(i), c == "-" || c == "+" else { return nil }
+        i += 1
+        return c
     }
 
     private func nextTagStart(from i: Int) -> Int? {
@@ -137,8 +143,7 @@ struct Lexer {
         while j + 1 < src.count {
             if src[j] == "{" && src[j + 1] == "%" {
                 var k = j + 2
-                let sign = at(k) == "-" || at(k) == "+" ? at(k) : nil
-                if sign != nil { k += 1 }
+                let sign = whitespaceSign(&k)
                 k = skipSpace(from: k)
                 if matches("endraw", at: k), let end = blockEnd(at: skipSpace(from: k + 6)) {
                     var text = Array(src[bodyStart..<j])

@@ -231,41 +231,39 @@ extension Parser {
         }
     }
 
-    private mutating func parseFilter() throws(TemplateError) -> FilterCall {
-        try expectOp("|")
+    /// `name` or `name(args)` of a filter (after its `|`).
+    private mutating func parseFilterCall() throws(TemplateError) -> FilterCall {
         let position = current.position
-        var name = try expectName()
-        while skipOp(".") { name += "." + (try expectName()) }
-        try checkFilter(name, position)
+        let name = try parseDottedName()
+        if !soft && !Evaluator.jinjaFilters.contains(name) { throw .syntax("no filter named '\(name)'", position) }
         let arguments = isOp("(") ? try parseCallArguments() : Arguments()
         return FilterCall(name: name, arguments: arguments, position: position)
     }
 
-    /// `| f | g(x)` after `{% set x %}` or `{% filter %}`.
-    mutating func parseFilterChain(required: Bool) throws(TemplateError) -> [FilterCall] {
-        var filters: [FilterCall] = []
-        if required {
-            let position = current.position
-            var name = try expectName()
-            while skipOp(".") { name += "." + (try expectName()) }
-            try checkFilter(name, position)
-            filters.append(FilterCall(name: name, arguments: isOp("(") ? try parseCallArguments() : Arguments(), position: position))
-        }
-        while isOp("|") { filters.append(try parseFilter()) }
-        return filters
+    private mutating func parseDottedName() throws(TemplateError) -> String {
+        var name = try expectName()
+        while skipOp(".") { name += "." + (try expectName()) }
+        return name
     }
 
-    /// jinja2 refuses a filter it does not know when it compiles the template, unless inside an `if`.
-    private func checkFilter(_ name: String, _ position: SourcePosition) throws(TemplateError) {
-        if !soft && !Evaluator.jinjaFilters.contains(name) { throw .syntax("no filter named '\(name)'", position) }
+    private mutating func parseFilter() throws(TemplateError) -> FilterCall {
+        try expectOp("|")
+        return try parseFilterCall()
+    }
+
+    /// `f | g(x)` after `{% filter %}` (`required`), or `| f | g(x)` after `{% set x %}`.
+    mutating func parseFilterChain(required: Bool) throws(TemplateError) -> [FilterCall] {
+        var filters: [FilterCall] = required ? [try parseFilterCall()] : []
+        while isOp("|") { filters.append(try parseFilter()) }
+        return filters
     }
 
     private mutating func parseTest(_ node: Expr) throws(TemplateError) -> Expr {
         advance()  // `is`
         let negated = skipName("not")
         let position = current.position
-        var name = try expectName()
-        while skipOp(".") { name += "." + (try expectName()) }
+        let name = try parseDottedName()
+        // jinja2 refuses an unknown filter or test when it compiles, unless inside an `if` (`soft`).
         if !soft && !Evaluator.jinjaTests.contains(name) { throw .syntax("no test named '\(name)'", position) }
         var args = Arguments()
         if isOp("(") {
