@@ -14,9 +14,14 @@ public struct ChatTemplate: Sendable {
 
     /// Renders with exactly the variables given (`messages`, `tools`, `add_generation_prompt`, ...).
     public func render(_ variables: JSONObject, now: TemplateDate = .now()) throws(TemplateError) -> String {
+        try render(variables, now: now, limits: Evaluator.Limits())
+    }
+
+    /// Rendering under other limits (tests exercise them small).
+    func render(_ variables: JSONObject, now: TemplateDate, limits: Evaluator.Limits) throws(TemplateError) -> String {
         var frame: [String: Value] = [:]
         for (k, v) in zip(variables.keys, variables.values) { frame[k] = Value(json: v) }
-        return try Evaluator(variables: frame, now: now).render(nodes)
+        return try Evaluator(variables: frame, now: now, limits: limits).render(nodes)
     }
 
     /// Renders a conversation as `tokenizer.apply_chat_template(messages, tools=..., add_generation_prompt=...)`

@@ -131,6 +131,7 @@ extension Evaluator {
     /// `x[key]`: the item first, then (for a string key) the attribute.
     func item(_ object: Value, _ key: Value, _ p: SourcePosition) throws(TemplateError) -> Value {
         let object = object.plain, key = key.plain
+        if case .string(let s) = object { try charge(s.utf8.count, p) }
         switch object {
         case .undefined(let hint): throw .runtime(hint, p)
         case .dict(let d):
@@ -149,7 +150,8 @@ extension Evaluator {
         default: break
         }
         if case .string(let name) = key { return try attribute(object, name, p) }
-        return .undefined(hint: "'\(Evaluator.typeRepr(object))' has no element \(key.pyRepr)")
+        let shown = key.printedSize(limit: 200) > 200 ? "<\(key.typeName)>" : key.pyRepr
+        return .undefined(hint: "'\(Evaluator.typeRepr(object))' has no element \(shown)")
     }
 
     func loopAttribute(_ s: LoopState, _ name: String) -> Value? {

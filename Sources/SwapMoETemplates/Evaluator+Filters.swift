@@ -17,33 +17,38 @@ extension Evaluator {
     }
 
     func filter(_ name: String, _ value: Value, _ args: CallArguments, _ p: SourcePosition) throws(TemplateError) -> Value {
+        func string() throws(TemplateError) -> String {
+            let s = try text(value, p)
+            try charge(s.utf8.count, p)
+            return s
+        }
         switch name {
         case "default", "d":
             let fallback = args.value(0, "default_value") ?? .string("")
             let boolean = args.value(1, "boolean")?.truthy ?? false
             return value.isUndefined || (boolean && !value.truthy) ? fallback : value
         case "length", "count": return .int(try length(value, p))
-        case "string": return .string(value.pyStr)
-        case "safe": return .markup(value.pyStr)
+        case "string": return .string(try string())
+        case "safe": return .markup(try string())
         case "e", "escape", "forceescape":
             if case .markup = value, name != "forceescape" { return value }
-            return .markup(Evaluator.htmlEscape(value.pyStr))
-        case "trim": return .string(PyString.strip(value.pyStr, chars: args.value(0, "chars")?.stringValue))
-        case "upper": return .string(value.pyStr.uppercased())
-        case "lower": return .string(value.pyStr.lowercased())
-        case "capitalize": return .string(PyString.capitalize(value.pyStr))
-        case "title": return .string(Evaluator.jinjaTitle(value.pyStr))
+            return .markup(Evaluator.htmlEscape(try string()))
+        case "trim": return .string(PyString.strip(try string(), chars: args.value(0, "chars")?.stringValue))
+        case "upper": return .string(try string().uppercased())
+        case "lower": return .string(try string().lowercased())
+        case "capitalize": return .string(PyString.capitalize(try string()))
+        case "title": return .string(Evaluator.jinjaTitle(try string()))
         case "replace":
             guard let old = args.value(0, "old"), let new = args.value(1, "new") else {
                 throw .runtime("replace() missing required arguments", p)
             }
             let count = args.value(2, "count")?.integer ?? -1
-            return .string(PyString.replace(value.pyStr, old.pyStr, new.pyStr, count: count))
+            return .string(try replace(try string(), try text(old, p), try text(new, p), count: count, p))
         case "tojson": return .string(try toJSON(value, args, p))
-        case "indent": return .string(indent(value.pyStr, args))
+        case "indent": return .string(try indent(try string(), args, p))
         case "wordcount":  // re.findall(r"\w+")
             var words = 0, inWord = false
-            for c in value.pyStr.unicodeScalars {
+            for c in try string().unicodeScalars {
                 let word = c.properties.isAlphabetic || c.properties.numericType != nil || c == "_"
                 if word && !inWord { words += 1 }
                 inWord = word
@@ -71,7 +76,7 @@ extension Evaluator {
         case "join":
             var items = try iterate(value, p)
             if let attribute = args.value(1, "attribute") { items = try items.map { (v: Value) throws(TemplateError) in try path(v, attribute, p) } }
-            return .string(items.map(\.pyStr).joined(separator: args.value(0, "d")?.pyStr ?? ""))
+            return .string(try join(items, separator: try text(args.value(0, "d") ?? .string(""), p), p))
         case "items":
             if value.isUndefined { return makeGenerator([]) }
             guard case .dict(let d) = value else { throw .runtime("Can only get item pairs from a mapping.", p) }
@@ -92,6 +97,7 @@ extension Evaluator {
         case "select", "reject", "selectattr", "rejectattr": return try selectFilter(name, value, args, p)
         case "batch":
             guard let size = args.value(0, "linecount")?.integer, size > 0 else { throw .runtime("batch() needs a positive size", p) }
+            if size > limits.collectionSize { throw .limit("batch() of more than \(limits.collectionSize) items", p) }
             let items = try iterate(value, p)
             var batches: [Value] = []
             var i = 0
@@ -109,10 +115,36 @@ extension Evaluator {
         }
     }
 
+    /// `str.replace`, refusing a result longer than the output limit before building it.
+    func replace(_ s: String, _ old: String, _ new: String, count: Int, _ p: SourcePosition) throws(TemplateError) -> String {
+        if !new.isEmpty {
+            let matches = old.isEmpty ? PyString.length(s) + 1 : PyString.count(s, old)
+            let n = count < 0 ? matches : min(count, matches)
+            if n > 0 && (new.utf8.count > limits.outputScalars / n || s.utf8.count + n * new.utf8.count > limits.outputScalars) {
+                throw .limit("replace() result longer than \(limits.outputScalars) bytes", p)
+            }
+        }
+        return PyString.replace(s, old, new, count: count)
+    }
+
+    /// `separator.join(str(item) for item in items)`, refusing a result longer than the output limit.
+    func join(_ items: [Value], separator: String, _ p: SourcePosition) throws(TemplateError) -> String {
+        var parts: [String] = []
+        var total = 0
+        for item in items {
+            let part = try text(item, p)
+            total += part.utf8.count + (parts.isEmpty ? 0 : separator.utf8.count)
+            if total > limits.outputScalars { throw .limit("join() result longer than \(limits.outputScalars) bytes", p) }
+            parts.append(part)
+        }
+        try charge(total, p)
+        return parts.joined(separator: separator)
+    }
+
     func length(_ value: Value, _ p: SourcePosition) throws(TemplateError) -> Int {
         switch value.plain {
         case .undefined: return 0
-        case .string(let s): return PyString.length(s)
+        case .string(let s): try charge(s.utf8.count, p); return PyString.length(s)
         case .list(let a), .tuple(let a): return a.count
         case .dict(let d): return d.count
         case .namespace(let id): return namespaces[id].count
@@ -159,12 +191,15 @@ extension Evaluator {
         return out
     }
 
-    func indent(_ text: String, _ args: CallArguments) -> String {
+    func indent(_ text: String, _ args: CallArguments, _ p: SourcePosition) throws(TemplateError) -> String {
         let width = args.value(0, "width") ?? .int(4)
-        let indention = width.stringValue ?? String(repeating: " ", count: max(width.integer ?? 4, 0))
+        let indention = width.stringValue ?? String(repeating: " ", count: min(max(width.integer ?? 4, 0), limits.outputScalars))
         let first = args.value(1, "first")?.truthy ?? false
         let blank = args.value(2, "blank")?.truthy ?? false
         var lines = PyString.splitlines(text + "\n")
+        if indention.utf8.count * (lines.count + 1) + text.utf8.count > limits.outputScalars {
+            throw .limit("indent output longer than \(limits.outputScalars) bytes", p)
+        }
         var rv: String
         if blank {
             rv = lines.joined(separator: "\n" + indention)

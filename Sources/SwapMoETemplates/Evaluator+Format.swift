@@ -34,7 +34,8 @@ extension Evaluator {
             else if let i = Int(field) { value = args.positional.indices.contains(i) ? args.positional[i] : nil }
             else { value = args.keyword.first(where: { $0.name == field })?.value }
             guard let value else { throw .runtime("Replacement index \(field) out of range for positional args tuple", p) }
-            out += conversion == "r" ? value.pyRepr : value.pyStr
+            out += try text(value, repr: conversion == "r", p)
+            if out.utf8.count > limits.outputScalars { throw .limit("format() result longer than \(limits.outputScalars) bytes", p) }
         }
         return out
     }
@@ -73,11 +74,14 @@ extension Evaluator {
                 precision = digits
             }
             guard let conversion = chars.popFirst() else { throw .runtime("incomplete format", p) }
+            if (Int(width) ?? 0) > limits.outputScalars || (Int(precision ?? "0") ?? 0) > 1000 || width.count > 12 {
+                throw .limit("format width or precision too large", p)
+            }
             var text: String
             switch conversion {
             case "%": out += "%"; continue
-            case "s": text = try nextValue(key).pyStr
-            case "r": text = try nextValue(key).pyRepr
+            case "s": text = try self.text(try nextValue(key), p)
+            case "r": text = try self.text(try nextValue(key), repr: true, p)
             case "d", "i", "x", "f", "F":
                 let v = try nextValue(key)
                 guard let number = v.number else { throw .runtime("%\(conversion) format: a real number is required, not \(v.typeName)", p) }
@@ -102,6 +106,7 @@ extension Evaluator {
                 text = sign + String(repeating: "0", count: pad) + text
             } else { text = String(repeating: " ", count: pad) + text }
             out += text
+            if out.utf8.count > limits.outputScalars { throw .limit("% format result longer than \(limits.outputScalars) bytes", p) }
         }
         if case .tuple = args, !positional.isEmpty { throw .runtime("not all arguments converted during string formatting", p) }
         return out

@@ -20,6 +20,7 @@ extension Evaluator {
                                                      "extend", "insert", "remove", "reverse", "sort"]
 
     func callMethod(_ receiver: Value, _ name: String, _ args: CallArguments, _ p: SourcePosition) throws(TemplateError) -> Value {
+        if case .string = receiver.plain { try charge(Evaluator.size(receiver), p) }
         if Evaluator.unsafeMethods.contains(name), receiver.typeName == "list" || receiver.typeName == "dict" {
             throw .runtime("access to attribute '\(name)' of '\(receiver.typeName)' object is unsafe.", p)
         }
@@ -31,7 +32,7 @@ extension Evaluator {
         case .string(let s): return try stringMethod(s, name, args, p)
         case .dict(let d):
             switch name {
-            case "items": return .list(d.items.map { .tuple([$0.key, $0.value]) })
+            case "items": try charge(d.count, p); return .list(d.items.map { .tuple([$0.key, $0.value]) })
             case "keys": return .list(d.keys)
             case "values": return .list(d.values)
             case "get": return d.lookup(try arg(0, "key")) ?? args.value(1, "default") ?? .none
@@ -43,7 +44,7 @@ extension Evaluator {
             if name == "count" { return .int(a.filter { $0.pyEquals(target) }.count) }
             if name == "index", let i = a.firstIndex(where: { $0.pyEquals(target) }) { return .int(i) }
             if name == "copy" { return receiver }
-            throw .runtime("\(target.pyRepr) is not in list", p)
+            throw .runtime("\(try text(target, repr: true, p)) is not in list", p)
         case .loop(let state) where name == "cycle":
             guard !args.positional.isEmpty else { throw .runtime("no items for cycling given", p) }
             return args.positional[state.index0 % args.positional.count]
@@ -86,7 +87,7 @@ extension Evaluator {
             return .list(parts.map(Value.string))
         case "splitlines": return .list(PyString.splitlines(s, keepends: args.value(0, "keepends")?.truthy ?? false).map(Value.string))
         case "replace":
-            return .string(PyString.replace(s, try str(0, "old"), try str(1, "new"), count: args.value(2, "count")?.integer ?? -1))
+            return .string(try replace(s, try str(0, "old"), try str(1, "new"), count: args.value(2, "count")?.integer ?? -1, p))
         case "upper": return .string(s.uppercased())
         case "lower", "casefold": return .string(s.lowercased())
         case "title": return .string(PyString.title(s))
@@ -98,14 +99,11 @@ extension Evaluator {
         case "rfind": return .int(PyString.rfind(PyString.scalars(s), PyString.scalars(try str(0, "sub"))) ?? -1)
         case "count": return .int(PyString.count(s, try str(0, "sub")))
         case "join":
-            var parts: [String] = []
-            for item in try iterate(args.value(0, "iterable") ?? .list([]), p) {
-                guard case .string(let t) = item else {
-                    throw .runtime("sequence item \(parts.count): expected str instance, \(item.typeName) found", p)
-                }
-                parts.append(t)
+            let items = try iterate(args.value(0, "iterable") ?? .list([]), p)
+            if let (i, bad) = items.enumerated().first(where: { $0.element.stringValue == nil }) {
+                throw .runtime("sequence item \(i): expected str instance, \(bad.typeName) found", p)
             }
-            return .string(parts.joined(separator: s))
+            return .string(try join(items, separator: s, p))
         case "format": return .string(try format(s, args, p))
         case "removeprefix":
             let t = try str(0, "prefix")
@@ -158,7 +156,7 @@ extension Evaluator {
             namespaces.append(d)
             return .namespace(namespaces.count - 1)
         case .raiseException:
-            throw .raised(args.value(0, "message")?.pyStr ?? "", p)
+            throw .raised(try text(args.value(0, "message") ?? .string(""), p), p)
         case .strftimeNow:
             guard case .string(let format)? = args.value(0, "format") else { throw .runtime("strftime_now() needs a format string", p) }
             return .string(try now.format(format, p))

@@ -5,12 +5,13 @@ import Foundation
 extension Evaluator {
     func binary(_ op: BinaryOperator, _ a: Value, _ b: Value, _ p: SourcePosition) throws(TemplateError) -> Value {
         if op == .concat {
-            let s = a.pyStr + b.pyStr
+            let s = try text(a, p) + text(b, p)
             if s.utf8.count > limits.outputScalars { throw .limit("string longer than \(limits.outputScalars) bytes", p) }
             return .string(s)
         }
         if case .undefined(let hint) = a { throw .runtime(hint, p) }
         if case .undefined(let hint) = b { throw .runtime(hint, p) }
+        try charge(Evaluator.size(a) + Evaluator.size(b), p)
         if op == .add, let sum = Evaluator.markupSum(a, b) { return sum }
         let a = a.plain, b = b.plain
         if let x = a.integer, let y = b.integer { return try integerArithmetic(op, x, y, p) }
@@ -25,11 +26,11 @@ extension Evaluator {
             return .tuple(x + y)
         case (.multiply, .string(let s), _), (.multiply, _, .string(let s)):
             guard let n = (a.integer ?? b.integer) else { break }
-            if n > 0 && s.utf8.count * min(n, limits.outputScalars) > limits.outputScalars { throw .limit("string too long", p) }
+            if n > 0 && n > limits.outputScalars / max(s.utf8.count, 1) { throw .limit("string longer than \(limits.outputScalars) bytes", p) }
             return .string(n > 0 ? String(repeating: s, count: n) : "")
         case (.multiply, .list(let items), _), (.multiply, _, .list(let items)):
             guard let n = (a.integer ?? b.integer) else { break }
-            if n > 0 && items.count * min(n, limits.collectionSize) > limits.collectionSize { throw .limit("list too long", p) }
+            if n > 0 && n > limits.collectionSize / max(items.count, 1) { throw .limit("list of more than \(limits.collectionSize) items", p) }
             return .list(n > 0 ? Array([[Value]](repeating: items, count: n).joined()) : [])
         case (.modulo, .string(let format), _):
             return .string(try percentFormat(format, b, p))
@@ -94,6 +95,7 @@ extension Evaluator {
     }
 
     func compare(_ op: CompareOperator, _ a: Value, _ b: Value, _ p: SourcePosition) throws(TemplateError) -> Bool {
+        if op != .contains && op != .notContains { try charge(Evaluator.size(a) + Evaluator.size(b), p) }
         switch op {
         case .equal: return a.pyEquals(b)
         case .notEqual: return !a.pyEquals(b)
@@ -132,6 +134,7 @@ extension Evaluator {
             guard case .string(let sub) = item else {
                 throw .runtime("'in <string>' requires string as left operand, not \(item.typeName)", p)
             }
+            try charge(s.utf8.count, p)
             return PyString.find(PyString.scalars(s), PyString.scalars(sub)) != nil
         case .dict(let d):
             guard DictKey(item) != nil else { throw .runtime("unhashable type: '\(item.typeName)'", p) }

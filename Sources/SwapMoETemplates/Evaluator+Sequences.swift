@@ -45,9 +45,15 @@ extension Evaluator {
         for item in items { keyed.append((try sortKey(item, attribute, caseSensitive: caseSensitive, p), item)) }
         switch name {
         case "unique":
-            var seen: [Value] = [], out: [Value] = []
-            for (key, item) in keyed where !seen.contains(where: { $0.pyEquals(key) }) {
-                seen.append(key); out.append(item)
+            // Hashable keys in a set; only unhashable ones (lists, dicts) are compared one by one.
+            var seen = Set<DictKey>(), seenOther: [Value] = [], out: [Value] = []
+            for (key, item) in keyed {
+                if let k = DictKey(key) {
+                    if seen.insert(k).inserted { out.append(item) }
+                } else if !seenOther.contains(where: { $0.pyEquals(key) }) {
+                    try charge(seenOther.count, p)
+                    seenOther.append(key); out.append(item)
+                }
             }
             return makeGenerator(out)
         case "min", "max":

@@ -9,6 +9,7 @@ final class Evaluator {
         var macroDepth = 100
         var collectionSize = 1_000_000
         var valueNesting = 200
+        var work = 1_000_000_000
     }
 
     /// Innermost last; `frames[0]` holds the render's variables and top-level assignments.
@@ -20,6 +21,7 @@ final class Evaluator {
     let now: TemplateDate
     var iterations = 0
     var macroDepth = 0
+    var work = 0
 
     init(variables: [String: Value], now: TemplateDate, limits: Limits = Limits()) {
         frames = [variables]
@@ -88,7 +90,7 @@ final class Evaluator {
             case .text(let s, let p):
                 try append(s, to: &out, p)
             case .output(let e):
-                try append(try eval(e).pyStr, to: &out, e.position)
+                try append(try text(try eval(e), e.position), to: &out, e.position)
             case .branch(let branches, let otherwise):
                 var body = otherwise
                 for b in branches where try eval(b.condition).truthy { body = b.body; break }
@@ -104,7 +106,8 @@ final class Evaluator {
                 macros.append(m)
                 frames[frames.count - 1][m.name] = .macro(macros.count - 1)
             case .filterBlock(let filters, let body):
-                try append(try capture(body, filters).pyStr, to: &out, filters.first?.position ?? SourcePosition(line: 1, column: 1))
+                let p = filters.first?.position ?? SourcePosition(line: 1, column: 1)
+                try append(try text(try capture(body, filters), p), to: &out, filters.first?.position ?? SourcePosition(line: 1, column: 1))
             case .scope(let assignments, let body, let p):
                 var values: [(Target, Value)] = []
                 for (t, e) in assignments { values.append((t, try eval(e))) }
@@ -195,6 +198,7 @@ final class Evaluator {
 
     /// Python's `iter(value)` as a `for` loop sees it; `Undefined` iterates as empty.
     func iterate(_ value: Value, _ position: SourcePosition) throws(TemplateError) -> [Value] {
+        try charge(Evaluator.size(value), position)
         switch value.plain {
         case .undefined: return []
         case .list(let a), .tuple(let a): return a

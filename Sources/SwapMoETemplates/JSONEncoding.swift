@@ -18,6 +18,7 @@ extension Evaluator {
         case .string(let s)?: style.indent = s
         case let v?:
             guard let n = v.integer else { throw .runtime("indent must be an int or a string", p) }
+            if n > 1000 { throw .limit("tojson indent wider than 1000", p) }
             style.indent = String(repeating: " ", count: max(n, 0))
         }
         if style.indent != nil { style.itemSeparator = "," }
@@ -31,6 +32,7 @@ extension Evaluator {
         style.sortKeys = args.value(3, "sort_keys")?.truthy ?? false
         var out = ""
         try encodeJSON(value, style, level: 0, into: &out, p)
+        try charge(out.utf8.count, p)
         return out
     }
 

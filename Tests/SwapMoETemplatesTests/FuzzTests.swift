@@ -79,5 +79,29 @@ import SwapMoECore
         #expect(try ChatTemplate(source: "{{ \(deepButFine) }}").render([:]) == "1")
         let wideRange = try ChatTemplate(source: "{{ range(-9223372036854775807, 9223372036854775807)|length }}")
         #expect(throws: TemplateError.self) { try wideRange.render([:]) }
+        // Each would print, copy or walk far more than the limits allow: all must stop at a limit, quickly. The
+        // limits are made small here; the defaults (32 MiB of output, 1e9 units of work) stop them the same way.
+        var small = Evaluator.Limits()
+        small.outputScalars = 1 << 20
+        small.collectionSize = 100_000
+        small.work = 5_000_000
+        let bombs = [
+            "{% set s = 'x' * 500000 %}{{ [s] * 100000 }}",
+            "{% set s = 'x' * 500000 %}{{ ([s] * 100000)|join(',') }}",
+            "{% set s = 'x' * 2000 %}{{ s.replace('x', s) }}",
+            "{{ ('x' * 1000)|replace('', 'y' * 10000) }}",
+            "{{ 'x'|indent(999999999) }}",
+            "{{ '%999999999s' % 'a' }}",
+            "{{ [1]|tojson(indent=999999999) }}",
+            "{{ [1, 2]|batch(999999999, 0)|list }}",
+            "{{ range(1000000)|list }}",
+            "{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = ns.l + [i] %}{% endfor %}",
+            "{% set big = range(100000)|list %}{% for i in range(100000) %}{% if i in big %}{% endif %}{% endfor %}",
+        ]
+        for source in bombs {
+            let t = try ChatTemplate(source: source)
+            #expect(throws: TemplateError.self, "\(source)") { try t.render([:], now: TemplateFixtures.fixedNow, limits: small) }
+        }
+        #expect(try ChatTemplate(source: "{{ range(20000)|unique|list|length }}").render([:]) == "20000")
     }
 }

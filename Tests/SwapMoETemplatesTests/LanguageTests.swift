@@ -94,8 +94,13 @@ enum Snippets {
         #expect(throws: TemplateError.self) { try ChatTemplate(source: nested) }
         let recursive = try ChatTemplate(source: "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}")
         #expect(throws: TemplateError.self) { try recursive.render([:]) }
-        let loops = try ChatTemplate(source: "{% for a in range(1001) %}{% for b in range(1000) %}{% endfor %}{% endfor %}")
-        #expect(throws: TemplateError.self) { try loops.render([:]) }
+        var few = Evaluator.Limits()
+        few.loopIterations = 10_000  // the default is 1e6
+        let loops = try ChatTemplate(source: "{% for a in range(101) %}{% for b in range(100) %}{% endfor %}{% endfor %}")
+        #expect(throws: TemplateError.limit("more than 10000 loop iterations", SourcePosition(line: 1, column: 29))) {
+            try loops.render([:], now: TemplateFixtures.fixedNow, limits: few)
+        }
+        #expect(try loops.render([:], now: TemplateFixtures.fixedNow, limits: Evaluator.Limits()) == "")
         let big = try ChatTemplate(source: "{{ 'x' * 100000000 }}")
         #expect(throws: TemplateError.self) { try big.render([:]) }
         let huge = try ChatTemplate(source: "{{ range(100000000)|length }}")
