@@ -46,6 +46,7 @@ extension Evaluator {
             return .string(try replace(try string(), try text(old, p), try text(new, p), count: count, p))
         case "tojson": return .string(try toJSON(value, args, p))
         case "indent": return .string(try indent(try string(), args, p))
+        case "center": return .string(try pad(try string(), "center", width: args.value(0, "width")?.integer ?? 80, fill: " ", p))
         case "wordcount":  // re.findall(r"\w+")
             var words = 0, inWord = false
             for c in try string().unicodeScalars {

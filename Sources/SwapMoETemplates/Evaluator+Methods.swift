@@ -4,11 +4,12 @@ extension Evaluator {
     static let stringMethods: Set<String> = [
         "startswith", "endswith", "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines", "replace", "upper",
         "lower", "title", "capitalize", "find", "rfind", "index", "count", "join", "format", "isdigit", "isalpha",
-        "isalnum", "isspace", "islower", "isupper", "removeprefix", "removesuffix", "casefold",
+        "isalnum", "isspace", "islower", "isupper", "removeprefix", "removesuffix", "casefold", "center", "ljust",
+        "rjust", "zfill", "partition", "rpartition",
     ]
     /// Python `str` methods this engine does not implement: calling one is `unsupported`, not a type error.
     static let otherStringMethods: Set<String> = [
-        "center", "ljust", "rjust", "zfill", "partition", "rpartition", "expandtabs", "encode", "isnumeric",
+        "expandtabs", "encode", "isnumeric",
         "isdecimal", "istitle", "isidentifier", "isprintable", "isascii", "swapcase", "translate", "maketrans",
         "rindex", "format_map",
     ]
@@ -105,6 +106,19 @@ extension Evaluator {
             }
             return .string(try join(items, separator: s, p))
         case "format": return .string(try format(s, args, p))
+        case "center", "ljust", "rjust", "zfill":
+            let width = args.value(0, "width")?.integer ?? 0
+            let fill = name == "zfill" ? "0" : (args.value(1, "fillchar")?.stringValue ?? " ")
+            guard PyString.length(fill) == 1 else { throw .runtime("The fill character must be exactly one character long", p) }
+            return .string(try pad(s, name, width: width, fill: fill, p))
+        case "partition", "rpartition":
+            let sep = try str(0, "sep")
+            if sep.isEmpty { throw .runtime("empty separator", p) }
+            let a = PyString.scalars(s), b = PyString.scalars(sep)
+            guard let i = name == "partition" ? PyString.find(a, b) : PyString.rfind(a, b) else {
+                return .tuple(name == "partition" ? [.string(s), .string(""), .string("")] : [.string(""), .string(""), .string(s)])
+            }
+            return .tuple([.string(PyString.string(a[..<i])), .string(sep), .string(PyString.string(a[(i + b.count)...]))])
         case "removeprefix":
             let t = try str(0, "prefix")
             return .string(PyString.hasPrefix(s, t) ? PyString.string(s.unicodeScalars.dropFirst(t.unicodeScalars.count)) : s)
@@ -120,6 +134,24 @@ extension Evaluator {
         default:
             if Evaluator.otherStringMethods.contains(name) { throw .unsupported("unsupported method str.\(name)()", p) }
             throw .runtime("'str' object has no attribute '\(name)'", p)
+        }
+    }
+
+    /// `center`, `ljust`, `rjust` and `zfill` (the sign stays in front of the zeros), as CPython pads.
+    func pad(_ s: String, _ how: String, width: Int, fill: String, _ p: SourcePosition) throws(TemplateError) -> String {
+        let margin = width - PyString.length(s)
+        guard margin > 0 else { return s }
+        if width > limits.outputScalars { throw .limit("padding wider than \(limits.outputScalars)", p) }
+        func fills(_ n: Int) -> String { String(repeating: fill, count: n) }
+        switch how {
+        case "ljust": return s + fills(margin)
+        case "rjust": return fills(margin) + s
+        case "zfill":
+            guard let first = s.unicodeScalars.first, first == "+" || first == "-" else { return fills(margin) + s }
+            return String(first) + fills(margin) + PyString.string(s.unicodeScalars.dropFirst())
+        default:
+            let left = margin / 2 + (margin & width & 1)
+            return fills(left) + s + fills(margin - left)
         }
     }
 
