@@ -41,10 +41,11 @@ extension Evaluator {
             default: break
             }
         case .list(let a), .tuple(let a):
+            if name == "copy" { return receiver }
             let target = try arg(0, "value")
+            try charge(a.count, p)
             if name == "count" { return .int(a.filter { $0.pyEquals(target) }.count) }
             if name == "index", let i = a.firstIndex(where: { $0.pyEquals(target) }) { return .int(i) }
-            if name == "copy" { return receiver }
             throw .runtime("\(try text(target, repr: true, p)) is not in list", p)
         case .loop(let state) where name == "cycle":
             guard !args.positional.isEmpty else { throw .runtime("no items for cycling given", p) }
