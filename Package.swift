@@ -95,6 +95,8 @@ let package = Package(
         .target(name: "SwapMoETokenizers", dependencies: ["SwapMoECore"]),
         // GGUF (llama.cpp's format): validated reading, split sets, metadata -> config.json / tokenizer.json, tensor names.
         .target(name: "SwapMoEGGUF", dependencies: ["SwapMoECore"]),
+        // Chat templates: the Jinja subset Hugging Face chat templates use, rendered as transformers renders them.
+        .target(name: "SwapMoETemplates", dependencies: ["SwapMoECore"]),
         // Model families: one file each (config, tensor names, forward pass).
         .target(name: "SwapMoEModels", dependencies: ["SwapMoECore", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEKernels"]),
         // Swap engine: fixed-size arena, I/O threads, exact (on-demand) and SwapMoE (virtual experts) providers.
@@ -122,6 +124,7 @@ let package = Package(
         .testTarget(name: "SwapMoEArchiveTests", dependencies: ["SwapMoEArchive", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEKernelsTests", dependencies: ["SwapMoEKernels"]),
         .testTarget(name: "SwapMoETokenizersTests", dependencies: ["SwapMoETokenizers"]),
+        .testTarget(name: "SwapMoETemplatesTests", dependencies: ["SwapMoETemplates"]),
         .testTarget(name: "SwapMoEPackerTests", dependencies: ["SwapMoEPacker", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEModelsTests", dependencies: ["SwapMoEModels", "SwapMoEEngine", "SwapMoEPacker", "SwapMoETokenizers", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEEngineTests", dependencies: ["SwapMoEEngine", "SwapMoEPacker", "SwapMoETestSupport"]),
