@@ -70,13 +70,15 @@ struct QuantizedSessionTests {
         for share in [max(0.25, planner.minimumExpertShare(.exact)), 0.5] {
             var e = o
             e.policy = .exact
-            // The session measures this process's RSS again; tests running beside this one move it by a few MiB.
-            e.maxRSS = planner.cap(expertShare: share, policy: .exact, ioThreads: e.ioThreads) + (16 << 20)
+            // The session measures this process's RSS again, and the suites running beside this one (GGUF files,
+            // templates, fixtures) move it by tens of MiB: slack only grows the arena a little, and exact output
+            // does not depend on the arena's size, which is what this compares.
+            e.maxRSS = planner.cap(expertShare: share, policy: .exact, ioThreads: e.ioThreads) + (64 << 20)
             #expect(try Self.greedy(e) == resident, "exact at \(share) of the expert bytes")
         }
         var s = o
         s.policy = .swap
-        s.maxRSS = planner.cap(expertShare: 1.0, policy: .swap, ioThreads: s.ioThreads) + (4 << 20)
+        s.maxRSS = planner.cap(expertShare: 1.0, policy: .swap, ioThreads: s.ioThreads) + (64 << 20)   // the arena stops at every expert
         #expect(try Self.greedy(s) == resident, "swap with every expert resident")
     }
 
