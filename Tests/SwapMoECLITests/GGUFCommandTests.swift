@@ -91,6 +91,28 @@ struct GGUFModelTests {
         #expect(try greedy(e) == resident)
     }
 
+    @Test("llama.cpp's own last-position logits on each fixture GGUF (Tools/llama_logits.c): f32 to 1e-5 of their scale, bf16 and Q8_0 within llama.cpp's activation rounding",
+          arguments: ["mixtral-f32.gguf", "qwen2_moe-f32.gguf", "olmoe-f32.gguf", "qwen3_moe-bf16.gguf", "qwen3_moe-q8_0.gguf"])
+    func llamaCppLogits(gguf: String) throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.gguf + "/llama-logits.json"))
+        let cases = try #require(JSONParser.parse([UInt8](data), file: "llama-logits.json")["cases"]?.arrayValue)
+        let golden = try #require(cases.first { $0["gguf"]?.stringValue == gguf })
+        let ids = try #require(golden["prompt_ids"]?.arrayValue).compactMap(\.intValue)
+        let want = try #require(golden["logits_last"]?.arrayValue).compactMap { $0.doubleValue.map(Float.init) }
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        _ = try Packer.pack(PackOptions(input: Fixtures.gguf + "/" + gguf, output: dir + "/m.swm"))
+        let got = try logitsAndGreedy(dir + "/m.swm", ids, greedy: 0).logits
+        #expect(got.count == want.count)
+        let scale = want.map(abs).max() ?? 1
+        let rel = (zip(got, want).map { abs($0 - $1) }.max() ?? .infinity) / max(scale, 1)
+        // llama.cpp multiplies BF16 weights by activations rounded to BF16, and Q8_0 weights by activations
+        // quantized to Q8_0; swapmoe keeps activations in f32 on these paths, so those files differ by more.
+        let tolerance: Float = gguf.contains("f32") ? 1e-5 : gguf.contains("bf16") ? 1e-2 : 3e-2
+        #expect(rel <= tolerance, "\(gguf): max |diff| / scale = \(rel)")
+        #expect(Sampler.argmax(got) == Sampler.argmax(want))
+    }
+
     @Test("the tokenizer stored from a GGUF encodes the golden texts as llama-tokenize does",
           arguments: [("mixtral-f32.gguf", "mixtral"), ("qwen2_moe-f32.gguf", "qwen2_moe"), ("qwen3_moe-q8_0.gguf", "qwen3_moe"),
                       ("olmoe-f32.gguf", "olmoe")])
