@@ -60,7 +60,8 @@ enum PackCommand {
         let summary = try Packer.pack(options) { bar.update($0, $1) }
         bar.finish()
         Terminal.err(summary.line)
-        warnIfTokenizerFails(archive: options.output, input: options.input)
+        summary.warnings.forEach { Terminal.err("warning: " + $0) }
+        if summary.warnings.isEmpty { warnIfTokenizerFails(archive: options.output, input: options.input) }
         return 0
     }
 }

@@ -10,7 +10,9 @@ import SwapMoEGGUF
 /// describes, and a tokenizer.json / tokenizer_config.json rebuilt from `tokenizer.ggml.*`.
 ///
 /// Everything that can be refused is checked when this is made, before the packer writes a byte: tensor types
-/// (`checkTypesSupported`, naming the tensor and the llama-quantize remedy), names, config and tokenizer.
+/// (`checkTypesSupported`, naming the tensor and the llama-quantize remedy), names and config. A tokenizer that
+/// cannot be rebuilt (an unknown `tokenizer.ggml.pre`, say) is a warning, as a folder without tokenizer.json is:
+/// the weights still pack, and inspect / plan work without one.
 final class GGUFSource: PackSource {
     let model: GGUFModel
     let origin: SourceInfo?
@@ -19,6 +21,7 @@ final class GGUFSource: PackSource {
     let tensorNames: [String]
     private let tensors: [String: (hf: GGUFHFTensor, info: TensorInfo)]
     private let tokenizerFiles: [(name: String, data: Data)]
+    let warnings: [String]
 
     init(path: String) throws {
         let model = try GGUFModel(path: path)
@@ -38,9 +41,15 @@ final class GGUFSource: PackSource {
         }
         self.tensors = tensors
         tensorNames = tensors.keys.sorted()
-        let tok = try model.tokenizer()
-        tokenizerFiles = [("tokenizer.json", try encoder.encode(tok.tokenizerJSON)),
-                          ("tokenizer_config.json", try encoder.encode(tok.tokenizerConfig))]
+        do {
+            let tok = try model.tokenizer()
+            tokenizerFiles = [("tokenizer.json", try encoder.encode(tok.tokenizerJSON)),
+                              ("tokenizer_config.json", try encoder.encode(tok.tokenizerConfig))]
+            warnings = []
+        } catch {
+            tokenizerFiles = []
+            warnings = ["the archive has no tokenizer, so run and eval will fail (inspect and plan work): \(error)"]
+        }
     }
 
     func contains(_ name: String) -> Bool { tensors[name] != nil }

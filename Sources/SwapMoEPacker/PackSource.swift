@@ -19,6 +19,8 @@ protocol PackSource: TensorCatalog {
     var totalTensorBytes: Int { get }
     /// Files the archive carries (tokenizer, generation config).
     func sideFiles() throws -> [(name: String, data: Data)]
+    /// What the user should know that does not stop the pack (e.g. a GGUF tokenizer that cannot be rebuilt).
+    var warnings: [String] { get }
     /// Paths whose content the archive must not overwrite (the files being read).
     var inputPaths: [String] { get }
     /// Calls `body` with the tensor's info and its bytes in HF layout (mapped where possible; valid inside the call).
@@ -38,6 +40,8 @@ extension Checkpoint: PackSource {
     var origin: SourceInfo? { nil }
 
     func sideFiles() throws -> [(name: String, data: Data)] { sideFileContents() }
+
+    var warnings: [String] { [] }
 
     var inputPaths: [String] { shards.map(\.path) }
 
@@ -73,6 +77,7 @@ enum PackInput: Equatable {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
         let hasWeights = names.contains { $0.hasSuffix(".safetensors") } || names.contains("model.safetensors.index.json")
         let ggufs = names.filter { $0.lowercased().hasSuffix(".gguf") }
+        if ggufs.isEmpty && !names.contains("config.json") { throw PackError.noModel(folder: path) }
         if (names.contains("config.json") && hasWeights) || ggufs.isEmpty { return .huggingFace(folder: path) }
         // One split set: every name is <prefix>-NNNNN-of-MMMMM.gguf with one prefix and count.
         let setKeys = Set(ggufs.map(splitSetKey))

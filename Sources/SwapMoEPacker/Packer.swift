@@ -42,6 +42,8 @@ public struct PackSummary: Sendable {
     /// Where the model came from (nil: a Hugging Face folder), and matrices already quantized there, kept as stored.
     public var source: SourceInfo? = nil
     public var keptQuantized: [DType: Int] = [:]
+    /// What the user should be told that did not stop the pack.
+    public var warnings: [String] = []
 
     public var ratio: Double { bytesOut > 0 ? Double(bytesIn) / Double(bytesOut) : 1 }
     public var megabytesPerSecond: Double { seconds > 0 ? Double(bytesIn) / 1e6 / seconds : 0 }
@@ -78,6 +80,7 @@ public enum PackError: Error, CustomStringConvertible {
     case missingTensor(String)
     case notAModel(String)
     case severalGGUF(folder: String, files: [String])
+    case noModel(folder: String)
 
     public var description: String {
         switch self {
@@ -90,6 +93,7 @@ public enum PackError: Error, CustomStringConvertible {
         case .outputIsInput(let p): "output '\(p)' is one of the files being packed; choose another -o path"
         case .missingTensor(let n): "the model has no tensor '\(n)'; it is incomplete, pack it again from a complete download"
         case .notAModel(let p): "'\(p)' is neither a GGUF file nor a Hugging Face folder; pass a .gguf file or a folder with config.json and *.safetensors"
+        case .noModel(let f): "no config.json (Hugging Face checkpoint) nor .gguf file in '\(f)'; pass a checkpoint folder downloaded with all its files, or a .gguf file"
         case let .severalGGUF(folder, files):
             "'\(folder)' holds several GGUF models (\(files.prefix(4).joined(separator: ", "))\(files.count > 4 ? ", ..." : "")); pass the .gguf file to pack"
         }
@@ -243,7 +247,8 @@ public enum Packer {
             let outSize = (try? FileHandleFD.openForReading(options.output).size()) ?? 0
             return PackSummary(family: config.family.rawValue, tensors: dense.count, experts: entries.count, bytesIn: total,
                                bytesOut: outSize, seconds: monotonicSeconds() - start, output: options.output,
-                               quantized: quantized, keptFloat: keptFloat, source: ckpt.origin, keptQuantized: keptQuantized)
+                               quantized: quantized, keptFloat: keptFloat, source: ckpt.origin, keptQuantized: keptQuantized,
+                               warnings: ckpt.warnings)
         } catch {
             writer.abort()
             throw error

@@ -103,6 +103,19 @@ struct GGUFPackTests {
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? ["?"]).isEmpty, "no output, no .partial")
     }
 
+    @Test("a tokenizer that cannot be rebuilt (unknown tokenizer.ggml.pre) is a warning: the weights pack, no tokenizer files")
+    func unknownPreTokenizer() throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        var data = try Data(contentsOf: URL(fileURLWithPath: GGUFFixtures.dir + "/qwen2_moe-f32.gguf"))
+        let value = try #require(data.range(of: Data("tokenizer.ggml.pre".utf8)).flatMap { data.range(of: Data("qwen2".utf8), in: $0.upperBound..<(data.count)) })
+        data.replaceSubrange(value, with: Data("zzzzz".utf8))
+        try data.write(to: URL(fileURLWithPath: dir + "/odd.gguf"))
+        let s = try Packer.pack(PackOptions(input: dir + "/odd.gguf", output: dir + "/m.swm"))
+        #expect(s.warnings.count == 1 && s.warnings[0].contains("'zzzzz'") && s.warnings[0].contains("no tokenizer"))
+        #expect(try Archive(path: dir + "/m.swm").manifest.files.isEmpty)
+    }
+
     @Test("--quant on an f32 GGUF quantizes its float matrices exactly as on the HF folder")
     func quantFloatGGUF() throws {
         let dir = TestPaths.tempDir()
@@ -145,6 +158,8 @@ struct GGUFPackTests {
         try fm.copyItem(atPath: GGUFFixtures.dir + "/olmoe-f32.gguf", toPath: dir + "/both/olmoe.gguf")
         #expect(try PackInput.detect(dir + "/both") == .huggingFace(folder: dir + "/both"))
         #expect(throws: CheckpointError.self) { try PackInput.detect(dir + "/nothing") }
+        try fm.createDirectory(atPath: dir + "/empty", withIntermediateDirectories: true)
+        #expect { try PackInput.detect(dir + "/empty") } throws: { "\($0)".contains("no config.json (Hugging Face checkpoint) nor .gguf file") }
     }
 }
 
