@@ -86,8 +86,10 @@ struct GGUFModelTests {
                                               baseline: Int(ProcessMemory.currentRSS()))
         var e = o
         e.policy = .exact
-        // The session measures this process's RSS again; tests running beside this one move it by a few MiB.
-        e.maxRSS = planner.cap(expertShare: max(0.5, planner.minimumExpertShare(.exact)), policy: .exact, ioThreads: e.ioThreads) + (16 << 20)
+        // The session measures this process's RSS again, and suites running beside this one move it by tens of MiB
+        // (main's quantized-session test allows 64 MiB too): the slack only grows the arena, and exact output does
+        // not depend on the arena's size; what this shows is the exact provider serving the kept Q8_0 blocks.
+        e.maxRSS = planner.cap(expertShare: max(0.5, planner.minimumExpertShare(.exact)), policy: .exact, ioThreads: e.ioThreads) + (64 << 20)
         #expect(try greedy(e) == resident)
     }
 
