@@ -102,7 +102,7 @@ let package = Package(
         // Swap engine: fixed-size arena, I/O threads, exact (on-demand) and SwapMoE (virtual experts) providers.
         .target(name: "SwapMoEEngine", dependencies: ["SwapMoECore", "SwapMoEArchive", "SwapMoEModels", "CLinuxAIO"], swiftSettings: cpuTarget),
         // Offline packer: HF folder -> expert archive, streaming tensor by tensor.
-        .target(name: "SwapMoEPacker", dependencies: ["SwapMoECore", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels", "SwapMoEKernels"], swiftSettings: cpuTarget),
+        .target(name: "SwapMoEPacker", dependencies: ["SwapMoECore", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels", "SwapMoEKernels", "SwapMoEGGUF"], swiftSettings: cpuTarget),
         // Evaluation metrics: ROUGE-1/2/L/Lsum as Google's rouge-score computes them, nltk's Porter stemmer.
         .target(name: "SwapMoEMetrics"),
         // The library API: a Session opens an archive under a cap and generates, streams and scores text.
@@ -125,7 +125,7 @@ let package = Package(
         .testTarget(name: "SwapMoEKernelsTests", dependencies: ["SwapMoEKernels"]),
         .testTarget(name: "SwapMoETokenizersTests", dependencies: ["SwapMoETokenizers"]),
         .testTarget(name: "SwapMoETemplatesTests", dependencies: ["SwapMoETemplates"]),
-        .testTarget(name: "SwapMoEPackerTests", dependencies: ["SwapMoEPacker", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels", "SwapMoETestSupport"]),
+        .testTarget(name: "SwapMoEPackerTests", dependencies: ["SwapMoEPacker", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels", "SwapMoEGGUF", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEModelsTests", dependencies: ["SwapMoEModels", "SwapMoEEngine", "SwapMoEPacker", "SwapMoETokenizers", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEEngineTests", dependencies: ["SwapMoEEngine", "SwapMoEPacker", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEMetricsTests", dependencies: ["SwapMoEMetrics"]),

@@ -79,12 +79,33 @@ public struct PackSettings: Codable, Sendable, Equatable {
     /// The `--quant` request (`experts=Q4_K,dense=Q8_0`), absent when nothing was quantized. Informational: each
     /// tensor records its own type.
     public var quant: String?
+    /// Where the model came from when not a Hugging Face safetensors folder (`{"format": "gguf", "file": ...}`);
+    /// absent for safetensors and in archives written before GGUF input existed (optional, so the synthesized
+    /// decoder reads it with decodeIfPresent and older archives still open).
+    public var source: SourceInfo?
 
-    enum CodingKeys: String, CodingKey { case dtype, compress, shuffle, chunkSize = "chunk_size", quant }
+    enum CodingKeys: String, CodingKey { case dtype, compress, shuffle, chunkSize = "chunk_size", quant, source }
 
-    public init(dtype: String, compress: String, shuffle: Bool, chunkSize: Int = ArchiveFormat.chunkSize, quant: String? = nil) {
+    public init(dtype: String, compress: String, shuffle: Bool, chunkSize: Int = ArchiveFormat.chunkSize, quant: String? = nil,
+                source: SourceInfo? = nil) {
         self.dtype = dtype; self.compress = compress; self.shuffle = shuffle; self.chunkSize = chunkSize; self.quant = quant
+        self.source = source
     }
+}
+
+/// The file a model was packed from when it was not a Hugging Face folder.
+public struct SourceInfo: Codable, Sendable, Equatable {
+    /// `gguf`.
+    public var format: String
+    /// The file name (the first part of a split set), without its folder.
+    public var file: String
+    /// Parts of a split set (absent for one file).
+    public var parts: Int?
+
+    public init(format: String, file: String, parts: Int? = nil) { self.format = format; self.file = file; self.parts = parts }
+
+    /// `GGUF (model.gguf)`, `GGUF (model-00001-of-00003.gguf, 3 parts)`.
+    public var text: String { "\(format.uppercased()) (\(file)\(parts.map { ", \($0) parts" } ?? ""))" }
 }
 
 /// A byte range of the file holding one kind of data (`files`, `dense`, `experts`).

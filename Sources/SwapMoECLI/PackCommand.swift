@@ -2,16 +2,19 @@ import Foundation
 import SwapMoECore
 import SwapMoETokenizers
 import SwapMoEPacker
+import SwapMoEArchive
 
-/// `swapmoe pack <hf-folder> -o <file> [--compress none|lz4] [--shuffle] [--dtype keep|bf16|f16|f32] [--quant SPEC]`
+/// `swapmoe pack <hf-folder | model.gguf> -o <file> [--compress none|lz4] [--shuffle] [--dtype keep|bf16|f16|f32] [--quant SPEC]`
 enum PackCommand {
     static let usage = """
-    usage: swapmoe pack <hf-folder> -o <archive> [--compress none|lz4] [--shuffle] [--dtype keep|bf16|f16|f32]
-                        [--quant SPEC]
+    usage: swapmoe pack <hf-folder | model.gguf> -o <archive> [--compress none|lz4] [--shuffle]
+                        [--dtype keep|bf16|f16|f32] [--quant SPEC]
 
-    Converts a Hugging Face MoE checkpoint folder (config.json, *.safetensors, tokenizer.json) into one
-    expert archive. Streams tensor by tensor (bounded memory); writes <archive>.partial and renames it
-    into place only when complete.
+    Converts a Hugging Face MoE checkpoint folder (config.json, *.safetensors, tokenizer.json) or a GGUF
+    file (llama.cpp's format; any part of a split set, or a folder holding one GGUF model) into one expert
+    archive. A GGUF's Q8_0, Q4_0, Q4_K, Q5_K and Q6_K tensors are kept as stored; its F32/F16/BF16 ones
+    follow --dtype and --quant. Streams tensor by tensor (bounded memory); writes <archive>.partial and
+    renames it into place only when complete.
 
       -o, --output PATH      archive to write (required)
       --compress none|lz4    compress expert blocks with LZ4 (default: none)
@@ -30,7 +33,7 @@ enum PackCommand {
     static func parse(_ args: [String]) throws(UsageError) -> PackOptions {
         let a = try Arguments(args, spec: spec)
         guard a.positionals.count == 1 else {
-            throw UsageError(a.positionals.isEmpty ? "missing the checkpoint folder to pack" : "expected one checkpoint folder, got \(a.positionals.count) arguments")
+            throw UsageError(a.positionals.isEmpty ? "missing the checkpoint folder or .gguf file to pack" : "expected one checkpoint folder or .gguf file, got \(a.positionals.count) arguments")
         }
         guard let out = a.value("--output"), !out.isEmpty else { throw UsageError("missing -o <archive>: where to write the archive") }
         var o = PackOptions(input: a.positionals[0], output: out)
@@ -57,17 +60,20 @@ enum PackCommand {
         let summary = try Packer.pack(options) { bar.update($0, $1) }
         bar.finish()
         Terminal.err(summary.line)
-        warnIfTokenizerFails(folder: options.input)
+        summary.warnings.forEach { Terminal.err("warning: " + $0) }
+        if summary.warnings.isEmpty { warnIfTokenizerFails(archive: options.output, input: options.input) }
         return 0
     }
 }
 
-/// The archive carries tokenizer.json verbatim; tell the user now, not at `run` time, if it will not load.
-func warnIfTokenizerFails(folder: String) {
-    guard let json = FileManager.default.contents(atPath: folder + "/tokenizer.json") else {
-        Terminal.err("warning: '\(folder)' has no tokenizer.json; run and eval need one (inspect and plan work without)")
+/// The archive carries tokenizer.json (verbatim from a folder, rebuilt from a GGUF's metadata); tell the user now,
+/// not at `run` time, if it will not load.
+func warnIfTokenizerFails(archive path: String, input: String) {
+    guard let archive = try? Archive(path: path) else { return }
+    guard let json = try? archive.fileData("tokenizer.json") else {
+        Terminal.err("warning: '\(input)' has no tokenizer.json; run and eval need one (inspect and plan work without)")
         return
     }
-    do { _ = try Tokenizer(tokenizerJSON: json, tokenizerConfigJSON: FileManager.default.contents(atPath: folder + "/tokenizer_config.json")) }
+    do { _ = try Tokenizer(tokenizerJSON: json, tokenizerConfigJSON: try archive.fileData("tokenizer_config.json")) }
     catch { Terminal.err("warning: the archive's tokenizer does not load, so run and eval will fail: \(error)") }
 }

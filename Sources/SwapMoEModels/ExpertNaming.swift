@@ -1,7 +1,7 @@
 import SwapMoECore
 import SwapMoECheckpoint
 
-/// One matrix of one expert, as the packer finds it in a checkpoint.
+/// One matrix of one expert, as the packer finds it in a checkpoint (or a GGUF file seen under HF names).
 public struct ExpertPart: Sendable, Hashable {
     /// The role the engine knows it by: `gate`, `up`, `down` for SwiGLU experts; `wi`, `wo` for the two-matrix
     /// ReLU experts of Switch Transformers.
@@ -65,7 +65,7 @@ public struct ExpertNaming: Sendable {
     /// The parts of every expert of `layer`, indexed by expert, checked against the expected matrix shapes.
     /// `hidden` and `intermediate` are the model's hidden size and this layer's expert width.
     public func resolve(layer: Int, experts: Int, hidden: Int, intermediate: Int,
-                        in checkpoint: Checkpoint) throws(ModelError) -> [[ExpertPart]] {
+                        in checkpoint: some TensorCatalog) throws(ModelError) -> [[ExpertPart]] {
         var tried: [String] = []
         // One tensor per expert and matrix.
         for prefix in perExpertPrefixes {

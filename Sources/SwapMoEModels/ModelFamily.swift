@@ -143,7 +143,7 @@ public struct ModelStack: Sendable {
     }
 
     /// The parts of every expert of `layer` in `checkpoint` (see `ExpertNaming.resolve`).
-    public func resolve(layer: Int, hidden: Int, in checkpoint: Checkpoint) throws(ModelError) -> [[ExpertPart]] {
+    public func resolve(layer: Int, hidden: Int, in checkpoint: some TensorCatalog) throws(ModelError) -> [[ExpertPart]] {
         try naming.resolve(layer: layer, experts: experts, hidden: hidden, intermediate: intermediate(layer), in: checkpoint)
     }
 }

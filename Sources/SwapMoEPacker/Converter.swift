@@ -25,6 +25,7 @@ struct Converter {
     /// RSS stays at a few pieces even for a multi-GB tensor.
     func write(_ bytes: UnsafeRawBufferPointer, from: DType, as to: DType, to sink: BlockSink, sumOfSquares wantNorm: Bool = false,
                done: (UnsafeRawBufferPointer) -> Void) throws -> Double {
+        if to.isQuantized, from == to { return try copyBlocks(bytes, type: to, to: sink, sumOfSquares: wantNorm, done: done) }
         if to.isQuantized { return try quantize(bytes, from: from, as: to, to: sink, sumOfSquares: wantNorm, done: done) }
         let count = bytes.count / max(from.size, 1)
         let buf = to == from ? nil : UnsafeMutableRawBufferPointer.allocate(byteCount: Converter.pieceElements * to.size, alignment: 64)
@@ -49,6 +50,32 @@ struct Converter {
             }
             done(piece)
             i += n
+        }
+        return total
+    }
+
+    /// Quantized bytes kept as they are (a GGUF's Q8_0 / K-quant tensors): copied in pieces of whole blocks; the
+    /// sum of squares, when asked, is of the dequantized weights (what the engine computes with).
+    private func copyBlocks(_ bytes: UnsafeRawBufferPointer, type to: DType, to sink: BlockSink, sumOfSquares wantNorm: Bool,
+                            done: (UnsafeRawBufferPointer) -> Void) throws -> Double {
+        guard let type = WeightType(to) else { throw ConversionError.unsupported(from: to, to: to) }
+        precondition(bytes.count % to.blockBytes == 0, "quantized bytes must be whole blocks (the GGUF reader checks rows)")
+        let pieceBlocks = Converter.pieceElements / to.blockSize
+        let floats = wantNorm ? UnsafeMutablePointer<Float>.allocate(capacity: Converter.pieceElements) : nil
+        defer { floats?.deallocate() }
+        var total = 0.0
+        var b = 0
+        let blocks = bytes.count / to.blockBytes
+        while b < blocks {
+            let n = min(pieceBlocks, blocks - b)
+            let piece = UnsafeRawBufferPointer(rebasing: bytes[(b * to.blockBytes)..<((b + n) * to.blockBytes)])
+            if let floats {
+                convertToFloat(floats, piece.baseAddress!, type, count: n * to.blockSize)
+                total += SwapMoECore.sumOfSquares(.f32, floats, count: n * to.blockSize)
+            }
+            try sink.append(piece)
+            done(piece)
+            b += n
         }
         return total
     }

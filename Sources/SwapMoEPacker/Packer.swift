@@ -4,10 +4,12 @@ import SwapMoECheckpoint
 import SwapMoEArchive
 import SwapMoEModels
 import SwapMoEKernels
+import SwapMoEGGUF
 
 /// What `swapmoe pack` was asked to do.
 public struct PackOptions: Sendable {
     public enum Compression: String, Sendable, CaseIterable { case none, lz4 }
+    /// A Hugging Face folder, a `.gguf` file (any part of a split set), or a folder holding one GGUF model.
     public var input: String
     public var output: String
     public var compress: Compression = .none
@@ -37,14 +39,25 @@ public struct PackSummary: Sendable {
     /// their rows are not whole blocks.
     public var quantized: [DType: Int] = [:]
     public var keptFloat = 0
+    /// Where the model came from (nil: a Hugging Face folder), and matrices already quantized there, kept as stored.
+    public var source: SourceInfo? = nil
+    public var keptQuantized: [DType: Int] = [:]
+    /// What the user should be told that did not stop the pack.
+    public var warnings: [String] = []
 
     public var ratio: Double { bytesOut > 0 ? Double(bytesIn) / Double(bytesOut) : 1 }
     public var megabytesPerSecond: Double { seconds > 0 ? Double(bytesIn) / 1e6 / seconds : 0 }
 
     public var line: String {
-        "packed \(family): \(tensors) dense tensors, \(experts) experts, \(ByteSize.format(bytesIn)) in -> \(ByteSize.format(bytesOut)) out "
+        "packed \(family)\(source.map { " from \($0.text)" } ?? ""): \(tensors) dense tensors, \(experts) experts, \(ByteSize.format(bytesIn)) in -> \(ByteSize.format(bytesOut)) out "
             + "(ratio \(formatFixed(ratio, digits: 3))), \(formatFixed(megabytesPerSecond, digits: 1)) MB/s, \(formatFixed(seconds, digits: 1)) s -> \(output)"
-            + quantLine
+            + quantLine + keptLine
+    }
+
+    /// "; kept as stored: 14 Q8_0" (a GGUF's quantized tensors) or "".
+    var keptLine: String {
+        keptQuantized.isEmpty ? "" : "; kept as stored: "
+            + keptQuantized.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key.rawValue)" }.joined(separator: ", ")
     }
 
     /// "; quantized 96 matrices as Q4_K, 32 as Q8_0 (rows not whole Q4_K blocks), 2 kept in float" or "".
@@ -58,20 +71,31 @@ public struct PackSummary: Sendable {
 
 public enum PackError: Error, CustomStringConvertible {
     case checkpoint(CheckpointError)
+    case gguf(GGUFError)
     case model(ModelError)
     case archive(ArchiveError)
     case conversion(ConversionError)
     case io(SystemError)
     case outputIsInput(String)
+    case missingTensor(String)
+    case notAModel(String)
+    case severalGGUF(folder: String, files: [String])
+    case noModel(folder: String)
 
     public var description: String {
         switch self {
         case .checkpoint(let e): e.description
+        case .gguf(let e): e.description
         case .model(let e): e.description
         case .archive(let e): e.description
         case .conversion(let e): e.description
         case .io(let e): e.description
-        case .outputIsInput(let p): "output '\(p)' is inside the checkpoint folder's files; choose another -o path"
+        case .outputIsInput(let p): "output '\(p)' is one of the files being packed; choose another -o path"
+        case .missingTensor(let n): "the model has no tensor '\(n)'; it is incomplete, pack it again from a complete download"
+        case .notAModel(let p): "'\(p)' is neither a GGUF file nor a Hugging Face folder; pass a .gguf file or a folder with config.json and *.safetensors"
+        case .noModel(let f): "no config.json (Hugging Face checkpoint) nor .gguf file in '\(f)'; pass a checkpoint folder downloaded with all its files, or a .gguf file"
+        case let .severalGGUF(folder, files):
+            "'\(folder)' holds several GGUF models (\(files.prefix(4).joined(separator: ", "))\(files.count > 4 ? ", ..." : "")); pass the .gguf file to pack"
         }
     }
 
@@ -79,6 +103,7 @@ public enum PackError: Error, CustomStringConvertible {
         switch error {
         case let e as PackError: e
         case let e as CheckpointError: .checkpoint(e)
+        case let e as GGUFError: .gguf(e)
         case let e as ModelError: .model(e)
         case let e as ArchiveError: .archive(e)
         case let e as ConversionError: .conversion(e)
@@ -88,7 +113,11 @@ public enum PackError: Error, CustomStringConvertible {
     }
 }
 
-/// Converts a Hugging Face checkpoint folder into an expert archive, streaming tensor by tensor.
+/// Converts a Hugging Face checkpoint folder or a GGUF file into an expert archive, streaming tensor by tensor.
+///
+/// Both inputs are read through `PackSource` under Hugging Face tensor names, so one loop serves both. A GGUF's
+/// quantized tensors are copied block for block (never re-quantized); its float tensors follow `--dtype` and
+/// `--quant` as a safetensors checkpoint's do.
 ///
 /// Peak memory stays bounded whatever the model size: source tensors are read from a read-only mapping whose
 /// pages are dropped (MADV_DONTNEED) as soon as each tensor is written, dtype conversion works in 1 MiB
@@ -103,10 +132,14 @@ public enum Packer {
 
     static func run(_ options: PackOptions, progress: Progress?) throws -> PackSummary {
         let start = monotonicSeconds()
-        let ckpt = try Checkpoint(folder: options.input)
+        let ckpt = try PackInput.detect(options.input).open()
         let config = try ModelFamily.detect(configData: ckpt.configData)
-        let outDir = URL(fileURLWithPath: options.output).deletingLastPathComponent().standardizedFileURL.path
-        if outDir == URL(fileURLWithPath: options.input).standardizedFileURL.path, options.output.hasSuffix(".safetensors") {
+        // Never write over a file being read, nor a stray .safetensors into the folder (a later pack would read it).
+        func canonical(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
+        let outPath = canonical(options.output)
+        let outDir = URL(fileURLWithPath: outPath).deletingLastPathComponent().path
+        if ckpt.inputPaths.contains(where: { canonical($0) == outPath })
+            || (outDir == canonical(options.input) && options.output.hasSuffix(".safetensors")) {
             throw PackError.outputIsInput(options.output)
         }
 
@@ -127,9 +160,11 @@ public enum Packer {
             let total = ckpt.totalTensorBytes
             var done = 0
             let converter = Converter(target: options.dtype, pool: options.quant.isEmpty ? nil : ThreadPool.shared)
-            var quantized: [DType: Int] = [:], keptFloat = 0
-            /// The type a matrix of `cols` columns is written as, given the type `requested` for it.
+            var quantized: [DType: Int] = [:], keptFloat = 0, keptQuantized: [DType: Int] = [:]
+            /// The type a matrix of `cols` columns is written as, given the type `requested` for it. A quantized
+            /// source (a GGUF's) keeps its type whatever is requested.
             func storedType(_ source: DType, requested: DType?, cols: Int) -> DType {
+                if source.isQuantized { keptQuantized[source, default: 0] += 1; return source }
                 guard requested != nil, source.isComputeFloat else { return converter.outputType(source) }
                 guard let t = QuantSpec.resolve(requested, cols: cols) else { keptFloat += 1; return converter.outputType(source) }
                 quantized[t, default: 0] += 1
@@ -139,7 +174,7 @@ public enum Packer {
             // Files: tokenizer and generation config, verbatim.
             writer.beginRegion("files")
             var files: [FileEntry] = []
-            for (name, data) in ckpt.sideFileContents() {
+            for (name, data) in try ckpt.sideFiles() {
                 let r = try writer.writeBlock(alignment: ArchiveFormat.tensorAlignment, codec: .raw, shuffle: 0) { sink in
                     try data.withUnsafeBytes { try sink.append($0) }
                 }
@@ -151,11 +186,11 @@ public enum Packer {
             writer.beginRegion("dense")
             var dense: [DenseTensor] = []
             for name in denseNames {
-                let info = try ckpt.require(name)
+                let info = try ckpt.tensorInfo(name)
                 let requested = options.quant.requested(for: TensorRole(name: name, shape: info.shape))
                 let outType = storedType(info.dtype, requested: requested, cols: info.shape.last ?? 0)
                 let r = try writer.writeBlock(alignment: ArchiveFormat.tensorAlignment, codec: .raw, shuffle: 0) { sink in
-                    try ckpt.withTensorBytes(name) { _, bytes in
+                    try ckpt.withBytes(name) { _, bytes in
                         _ = try converter.write(bytes, from: info.dtype, as: outType, to: sink) { ckpt.release(name, piece: $0, of: bytes) }
                     }
                 }
@@ -173,7 +208,7 @@ public enum Packer {
             let codec: ExpertCodec = options.compress == .lz4 ? .lz4 : .raw
             for (stack, layer, experts) in expertParts {
                 for (e, parts) in experts.enumerated() {
-                    let infos = try parts.map { try ckpt.require($0.tensor) }
+                    let infos = try parts.map { try ckpt.tensorInfo($0.tensor) }
                     let types = zip(parts, infos).map { storedType($1.dtype, requested: options.quant.experts, cols: $0.shape.last ?? 0) }
                     let layout = ExpertLayout(parts: zip(parts, types).map { ($0.role, $1, $0.shape) })
                     let layoutIndex: Int
@@ -185,7 +220,7 @@ public enum Packer {
                     let r = try writer.writeBlock(alignment: ArchiveFormat.blockAlignment, codec: codec, shuffle: width) { sink in
                         for ((part, info), type) in zip(zip(parts, infos), types) {
                             try sink.pad(to: ArchiveFormat.tensorAlignment)
-                            try ckpt.withTensorBytes(part.tensor) { _, bytes in
+                            try ckpt.withBytes(part.tensor) { _, bytes in
                                 let slice = rowSlice(bytes, info: info, rows: part.rows)
                                 sumSq += try converter.write(slice, from: info.dtype, as: type, to: sink, sumOfSquares: true) {
                                     ckpt.release(part.tensor, piece: $0, of: bytes)
@@ -205,13 +240,15 @@ public enum Packer {
             let manifest = Manifest(
                 createdBy: "swapmoe \(SwapMoEVersion.string)", family: config.family.rawValue, model: config.summary, config: ckpt.config,
                 pack: PackSettings(dtype: options.dtype?.rawValue.lowercased() ?? "keep", compress: options.compress.rawValue,
-                                   shuffle: options.shuffle && codec == .lz4, quant: options.quant.isEmpty ? nil : options.quant.description),
+                                   shuffle: options.shuffle && codec == .lz4, quant: options.quant.isEmpty ? nil : options.quant.description,
+                                   source: ckpt.origin),
                 files: files, dense: dense, expertLayouts: layouts, experts: entries)
             try writer.finish(manifest: manifest)
             let outSize = (try? FileHandleFD.openForReading(options.output).size()) ?? 0
             return PackSummary(family: config.family.rawValue, tensors: dense.count, experts: entries.count, bytesIn: total,
                                bytesOut: outSize, seconds: monotonicSeconds() - start, output: options.output,
-                               quantized: quantized, keptFloat: keptFloat)
+                               quantized: quantized, keptFloat: keptFloat, source: ckpt.origin, keptQuantized: keptQuantized,
+                               warnings: ckpt.warnings)
         } catch {
             writer.abort()
             throw error
@@ -220,7 +257,7 @@ public enum Packer {
 
     static func rowBytes(_ info: TensorInfo) -> Int {
         guard let last = info.shape.last, last > 0 else { return info.byteCount }
-        return last * info.dtype.size
+        return info.dtype.isQuantized ? last / info.dtype.blockSize * info.dtype.blockBytes : last * info.dtype.size
     }
 
     /// The bytes of `rows` of a tensor viewed as 2-D `[rows, last_dim]` (the whole tensor when nil).
@@ -228,14 +265,5 @@ public enum Packer {
         guard let rows else { return bytes }
         let rb = rowBytes(info)
         return UnsafeRawBufferPointer(rebasing: bytes[(rows.lowerBound * rb)..<(rows.upperBound * rb)])
-    }
-}
-
-extension Checkpoint {
-    /// Drops the mapped pages of `piece`, a part of tensor `name` whose whole bytes are `base`.
-    func release(_ name: String, piece: UnsafeRawBufferPointer, of base: UnsafeRawBufferPointer) {
-        guard let info = info(name), let s = piece.baseAddress, let b = base.baseAddress else { return }
-        let start = info.range.lowerBound + (s - b)
-        releaseRange(name, start..<(start + piece.count))
     }
 }

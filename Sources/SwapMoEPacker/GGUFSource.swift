@@ -1,0 +1,84 @@
+import Foundation
+import SwapMoECore
+import SwapMoECheckpoint
+import SwapMoEArchive
+import SwapMoEGGUF
+
+/// A GGUF model (one file or a split set) as the packer reads it: the Hugging Face tensors it holds
+/// (`GGUFModel.hfTensors`: experts split from the stacks, attn_q/attn_k rows of llama-architecture files
+/// un-permuted), each with its stored dtype (quantized types kept as they are), the config.json its metadata
+/// describes, and a tokenizer.json / tokenizer_config.json rebuilt from `tokenizer.ggml.*`.
+///
+/// Everything that can be refused is checked when this is made, before the packer writes a byte: tensor types
+/// (`checkTypesSupported`, naming the tensor and the llama-quantize remedy), names and config. A tokenizer that
+/// cannot be rebuilt (an unknown `tokenizer.ggml.pre`, say) is a warning, as a folder without tokenizer.json is:
+/// the weights still pack, and inspect / plan work without one.
+final class GGUFSource: PackSource {
+    let model: GGUFModel
+    let origin: SourceInfo?
+    let configData: Data
+    let config: JSONValue
+    let tensorNames: [String]
+    private let tensors: [String: (hf: GGUFHFTensor, info: TensorInfo)]
+    private let tokenizerFiles: [(name: String, data: Data)]
+    let warnings: [String]
+
+    init(path: String) throws {
+        let model = try GGUFModel(path: path)
+        try model.checkTypesSupported()
+        self.model = model
+        origin = SourceInfo(format: "gguf", file: model.fileName, parts: model.parts.count > 1 ? model.parts.count : nil)
+        config = try model.modelConfig().config
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        configData = try encoder.encode(config)
+        var tensors: [String: (hf: GGUFHFTensor, info: TensorInfo)] = [:]
+        for t in try model.hfTensors() {
+            let start = t.source.range.lowerBound + t.range.lowerBound
+            let info = TensorInfo(t.name, dtype: try model.dtype(of: t.source), shape: t.shape,
+                                  range: start..<(start + t.range.count))
+            tensors[t.name] = (t, info)
+        }
+        self.tensors = tensors
+        tensorNames = tensors.keys.sorted()
+        do {
+            let tok = try model.tokenizer()
+            tokenizerFiles = [("tokenizer.json", try encoder.encode(tok.tokenizerJSON)),
+                              ("tokenizer_config.json", try encoder.encode(tok.tokenizerConfig))]
+            warnings = []
+        } catch {
+            tokenizerFiles = []
+            warnings = ["the archive has no tokenizer, so run and eval will fail (inspect and plan work): \(error)"]
+        }
+    }
+
+    func contains(_ name: String) -> Bool { tensors[name] != nil }
+    func info(_ name: String) -> TensorInfo? { tensors[name]?.info }
+
+    var totalTensorBytes: Int { tensors.values.reduce(0) { $0 + $1.info.byteCount } }
+
+    /// tokenizer.json and tokenizer_config.json (with the chat template); a GGUF has no generation_config.json.
+    func sideFiles() throws -> [(name: String, data: Data)] { tokenizerFiles }
+
+    var inputPaths: [String] { model.parts.map(\.path) }
+
+    func withBytes<R>(_ name: String, _ body: (TensorInfo, UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard let (hf, info) = tensors[name] else { throw PackError.missingTensor(name) }
+        if hf.permutedHeads != nil {
+            // Rows moved back to HF order: a copy (attention projections only, a few MB), then the pages go.
+            let bytes = model.hfBytes(hf)
+            defer { model.parts[hf.source.part].mapping.release(info.range) }
+            return try bytes.withUnsafeBytes { try body(info, $0) }
+        }
+        return try model.withTensorBytes(hf.source) { (all) throws(any Error) -> R in
+            try body(info, UnsafeRawBufferPointer(rebasing: all.buffer[hf.range]))
+        }
+    }
+
+    func release(_ name: String, piece: UnsafeRawBufferPointer, of base: UnsafeRawBufferPointer) {
+        // A permuted tensor's bytes are a copy: its pages are dropped when `withBytes` ends.
+        guard let (hf, info) = tensors[name], hf.permutedHeads == nil, let s = piece.baseAddress, let b = base.baseAddress else { return }
+        let start = info.range.lowerBound + (s - b)
+        model.parts[hf.source.part].mapping.release(start..<(start + piece.count))
+    }
+}

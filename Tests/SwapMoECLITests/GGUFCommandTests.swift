@@ -1,0 +1,191 @@
+import Foundation
+import Testing
+import SwapMoECore
+import SwapMoEArchive
+import SwapMoEModels
+import SwapMoEEngine
+import SwapMoEPacker
+import SwapMoERuntime
+import SwapMoETokenizers
+import SwapMoETestSupport
+
+/// `Tests/Fixtures/gguf` (llama.cpp's converter run on the HF fixtures) and the HF folder each came from.
+private enum Fixtures {
+    static var gguf: String { TestPaths.fixtures + "/gguf" }
+    static func hf(_ family: String) -> String { TestPaths.fixtures + "/models/" + family }
+
+    /// The HF fixture's prompt ids (ids, not text: llama.cpp's tokenization may differ from HF's on some strings).
+    static func promptIds(_ family: String) throws -> [Int] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: hf(family) + "/golden.json"))
+        return try #require(JSONParser.parse([UInt8](data), file: "golden.json")["prompt_ids"]?.arrayValue).compactMap(\.intValue)
+    }
+}
+
+/// Last-position logits of `ids` and the `greedy` ids that follow, every expert resident.
+private func logitsAndGreedy(_ archivePath: String, _ ids: [Int], greedy: Int = 12) throws -> (logits: [Float], greedy: [Int]) {
+    let archive = try Archive(path: archivePath)
+    let model = try DecoderModel(archive: archive, experts: try ResidentExperts(archive: archive), context: 128, threads: 2)
+    let first = try model.forward(ids)
+    var logits = first, out: [Int] = []
+    while out.count < greedy {
+        out.append(Sampler.argmax(logits))
+        logits = try model.forward([out.last!])
+    }
+    return (first, out)
+}
+
+// Serialized: the exact-policy case measures this process's RSS, which parallel packs would move.
+@Suite("Packing GGUF files: the model they give", .serialized)
+struct GGUFModelTests {
+    @Test("an f32 GGUF's archive gives the HF checkpoint's logits bit for bit and the same greedy ids",
+          arguments: [("mixtral-f32.gguf", "mixtral"), ("qwen2_moe-f32.gguf", "qwen2_moe"), ("olmoe-f32.gguf", "olmoe"),
+                      ("olmoe-split-00002-of-00003.gguf", "olmoe")])
+    func f32Logits(gguf: String, family: String) throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        _ = try Packer.pack(PackOptions(input: Fixtures.gguf + "/" + gguf, output: dir + "/g.swm"))
+        _ = try Packer.pack(PackOptions(input: Fixtures.hf(family), output: dir + "/h.swm"))
+        let ids = try Fixtures.promptIds(family)
+        let g = try logitsAndGreedy(dir + "/g.swm", ids), h = try logitsAndGreedy(dir + "/h.swm", ids)
+        #expect(g.logits.count == h.logits.count && !g.logits.isEmpty)
+        #expect(g.logits.map(\.bitPattern) == h.logits.map(\.bitPattern), "\(gguf): logits differ from the HF pack's")
+        #expect(g.greedy == h.greedy, "\(gguf): greedy ids")
+    }
+
+    @Test("the bf16 Qwen3-MoE GGUF: logits within bf16 rounding of the f32 HF checkpoint's")
+    func bf16Logits() throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        _ = try Packer.pack(PackOptions(input: Fixtures.gguf + "/qwen3_moe-bf16.gguf", output: dir + "/g.swm"))
+        _ = try Packer.pack(PackOptions(input: Fixtures.hf("qwen3_moe"), output: dir + "/h.swm"))
+        let ids = try Fixtures.promptIds("qwen3_moe")
+        let g = try logitsAndGreedy(dir + "/g.swm", ids, greedy: 0), h = try logitsAndGreedy(dir + "/h.swm", ids, greedy: 0)
+        let scale = h.logits.map(abs).max() ?? 1
+        let maxDiff = zip(g.logits, h.logits).map { abs($0 - $1) }.max() ?? .infinity
+        // bf16 keeps 8 bits of mantissa (relative rounding 2^-9 per weight); over two layers the fixture's logits move
+        // by 0.3% of their largest magnitude (0.015 at 5.6).
+        #expect(maxDiff > 0 && maxDiff <= 1e-2 * max(scale, 1), "max |diff| \(maxDiff), scale \(scale)")
+        #expect(Sampler.argmax(g.logits) == Sampler.argmax(h.logits))
+    }
+
+    @Test("the Q8_0 GGUF runs: resident and exact under a cap generate the same greedy tokens")
+    func q8ExactEqualsResident() throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        _ = try Packer.pack(PackOptions(input: Fixtures.gguf + "/qwen3_moe-q8_0.gguf", output: dir + "/m.swm"))
+        var o = SessionOptions(archive: dir + "/m.swm")
+        o.threads = 1; o.context = 64; o.contextGiven = true
+        let ids = try Fixtures.promptIds("qwen3_moe")
+        func greedy(_ o: SessionOptions) throws -> [Int] {
+            try Session(options: o).generate(ids, maxNewTokens: 12, sampler: .greedy, eos: []) { _, _ in true }.tokens
+        }
+        let resident = try greedy(o)
+        #expect(resident.count == 12)
+        let session = try Session(options: o)
+        let planner = try Session.makePlanner(session.archive, config: session.archive.modelConfig(), context: 64,
+                                              baseline: Int(ProcessMemory.currentRSS()))
+        var e = o
+        e.policy = .exact
+        // The session measures this process's RSS again, and suites running beside this one move it by tens of MiB
+        // (main's quantized-session test allows 64 MiB too): the slack only grows the arena, and exact output does
+        // not depend on the arena's size; what this shows is the exact provider serving the kept Q8_0 blocks.
+        e.maxRSS = planner.cap(expertShare: max(0.5, planner.minimumExpertShare(.exact)), policy: .exact, ioThreads: e.ioThreads) + (64 << 20)
+        #expect(try greedy(e) == resident)
+    }
+
+    @Test("llama.cpp's own last-position logits on each fixture GGUF (Tools/llama_logits.c): f32 to 1e-5 of their scale, bf16 and Q8_0 within llama.cpp's activation rounding",
+          arguments: ["mixtral-f32.gguf", "qwen2_moe-f32.gguf", "olmoe-f32.gguf", "qwen3_moe-bf16.gguf", "qwen3_moe-q8_0.gguf"])
+    func llamaCppLogits(gguf: String) throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.gguf + "/llama-logits.json"))
+        let cases = try #require(JSONParser.parse([UInt8](data), file: "llama-logits.json")["cases"]?.arrayValue)
+        let golden = try #require(cases.first { $0["gguf"]?.stringValue == gguf })
+        let ids = try #require(golden["prompt_ids"]?.arrayValue).compactMap(\.intValue)
+        let want = try #require(golden["logits_last"]?.arrayValue).compactMap { $0.doubleValue.map(Float.init) }
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        _ = try Packer.pack(PackOptions(input: Fixtures.gguf + "/" + gguf, output: dir + "/m.swm"))
+        let got = try logitsAndGreedy(dir + "/m.swm", ids, greedy: 0).logits
+        #expect(got.count == want.count)
+        let scale = want.map(abs).max() ?? 1
+        let rel = (zip(got, want).map { abs($0 - $1) }.max() ?? .infinity) / max(scale, 1)
+        // llama.cpp multiplies BF16 weights by activations rounded to BF16, and Q8_0 weights by activations
+        // quantized to Q8_0; swapmoe keeps activations in f32 on these paths, so those files differ by more.
+        let tolerance: Float = gguf.contains("f32") ? 1e-5 : gguf.contains("bf16") ? 1e-2 : 3e-2
+        #expect(rel <= tolerance, "\(gguf): max |diff| / scale = \(rel)")
+        #expect(Sampler.argmax(got) == Sampler.argmax(want))
+    }
+
+    @Test("the tokenizer stored from a GGUF encodes the golden texts as llama-tokenize does",
+          arguments: [("mixtral-f32.gguf", "mixtral"), ("qwen2_moe-f32.gguf", "qwen2_moe"), ("qwen3_moe-q8_0.gguf", "qwen3_moe"),
+                      ("olmoe-f32.gguf", "olmoe")])
+    func tokenizer(gguf: String, family: String) throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        _ = try Packer.pack(PackOptions(input: Fixtures.gguf + "/" + gguf, output: dir + "/m.swm"))
+        let archive = try Archive(path: dir + "/m.swm")
+        let tok = try Tokenizer(tokenizerJSON: try #require(try archive.fileData("tokenizer.json")),
+                                tokenizerConfigJSON: try archive.fileData("tokenizer_config.json"))
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.gguf + "/tokens-\(family).json"))
+        let cases = try #require(JSONParser.parse([UInt8](data), file: "tokens-\(family).json")["cases"]?.arrayValue)
+        #expect(cases.count >= 10)
+        for c in cases {
+            let text = c["text"]?.stringValue ?? ""
+            #expect(tok.encode(text) == c["llama_ids"]?.arrayValue?.compactMap(\.intValue), "\(gguf): \(text.debugDescription)")
+        }
+    }
+}
+
+@Suite("swapmoe pack with GGUF input", .serialized)
+struct GGUFCommandTests {
+    let bin = TestPaths.swapmoeBinary
+
+    @Test("pack x.gguf: exit 0, the summary and inspect name the source, inspect --json has it")
+    func packFile() throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        let p = try runCommand(bin, ["pack", Fixtures.gguf + "/qwen3_moe-q8_0.gguf", "-o", dir + "/m.swm"])
+        #expect(p.status == 0, "\(p.stderr)")
+        #expect(p.stderr.contains("packed qwen3_moe from GGUF (qwen3_moe-q8_0.gguf): ") && p.stderr.contains("kept as stored: "))
+        #expect(!p.stderr.contains("warning"), "\(p.stderr)")
+        let i = try runCommand(bin, ["inspect", dir + "/m.swm"])
+        #expect(i.status == 0 && i.stdout.contains("source       GGUF (qwen3_moe-q8_0.gguf)") && i.stdout.contains("Q8_0"), "\(i.stdout)")
+        let j = try runCommand(bin, ["inspect", dir + "/m.swm", "--json"])
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any])
+        #expect(obj["source"] as? String == "gguf" && obj["source_file"] as? String == "qwen3_moe-q8_0.gguf")
+    }
+
+    @Test("pack <folder> holding one GGUF split set packs it; a folder with a HF checkpoint is packed from its safetensors")
+    func packFolder() throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: dir + "/olmoe", withIntermediateDirectories: true)
+        for n in 1...3 {
+            let name = "olmoe-split-0000\(n)-of-00003.gguf"
+            try fm.copyItem(atPath: Fixtures.gguf + "/" + name, toPath: dir + "/olmoe/" + name)
+        }
+        let p = try runCommand(bin, ["pack", dir + "/olmoe", "-o", dir + "/m.swm"])
+        #expect(p.status == 0 && p.stderr.contains("from GGUF (olmoe-split-00001-of-00003.gguf, 3 parts)"), "\(p.stderr)")
+        let i = try runCommand(bin, ["inspect", dir + "/m.swm"])
+        #expect(i.stdout.contains("source       GGUF (olmoe-split-00001-of-00003.gguf, 3 parts)"), "\(i.stdout)")
+        let h = try runCommand(bin, ["pack", Fixtures.hf("olmoe"), "-o", dir + "/h.swm"])
+        #expect(h.status == 0 && h.stderr.contains("packed olmoe: "))
+        #expect(try runCommand(bin, ["inspect", dir + "/h.swm"]).stdout.contains("source       Hugging Face safetensors"))
+    }
+
+    @Test("a truncated GGUF and an unsupported type: exit 1, one line naming the file, no output left")
+    func failures() throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.gguf + "/olmoe-f32.gguf"))
+        try data.prefix(data.count - 1000).write(to: URL(fileURLWithPath: dir + "/cut.gguf"))
+        for (input, says) in [(dir + "/cut.gguf", "cut.gguf is truncated"), (Fixtures.gguf + "/mixtral-q4_k_m.gguf", "llama-quantize"),
+                              (dir + "/missing.gguf", "missing.gguf")] {
+            let r = try runCommand(bin, ["pack", input, "-o", dir + "/out.swm"])
+            #expect(r.status == 1, "\(input): \(r.stderr)")
+            let lines = r.stderr.split(separator: "\n")
+            #expect(lines.count == 1 && r.stderr.contains(says), "\(input): \(r.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: dir + "/out.swm") && !FileManager.default.fileExists(atPath: dir + "/out.swm.partial"))
+        }
+    }
+}
