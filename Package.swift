@@ -124,7 +124,7 @@ let package = Package(
         .testTarget(name: "SwapMoEArchiveTests", dependencies: ["SwapMoEArchive", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEKernelsTests", dependencies: ["SwapMoEKernels"]),
         .testTarget(name: "SwapMoETokenizersTests", dependencies: ["SwapMoETokenizers"]),
-        .testTarget(name: "SwapMoETemplatesTests", dependencies: ["SwapMoETemplates"]),
+        .testTarget(name: "SwapMoETemplatesTests", dependencies: ["SwapMoETemplates", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEPackerTests", dependencies: ["SwapMoEPacker", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels", "SwapMoEGGUF", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEModelsTests", dependencies: ["SwapMoEModels", "SwapMoEEngine", "SwapMoEPacker", "SwapMoETokenizers", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEEngineTests", dependencies: ["SwapMoEEngine", "SwapMoEPacker", "SwapMoETestSupport"]),

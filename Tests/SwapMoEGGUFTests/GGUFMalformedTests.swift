@@ -186,18 +186,7 @@ struct GGUFMalformedTests {
         #expect(failure(b) == nil)
     }
 
-    /// A small deterministic generator (SplitMix64) so the fuzz cases are the same on every run.
-    struct SplitMix {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
-    }
+    typealias SplitMix = SplitMix64
 
     /// One random mutation: overwrite bytes (often with extreme values), insert, delete or truncate.
     static func mutate(_ input: [UInt8], _ rng: inout SplitMix, headerEnd: Int) -> [UInt8] {

@@ -1,22 +1,13 @@
 import Foundation
 import Testing
+import SwapMoETestSupport
 import SwapMoECore
 @testable import SwapMoETemplates
 
 /// Seeded random mutations of the fixture templates: each must parse and render, or throw `TemplateError`;
 /// never trap or hang.
 @Suite struct FuzzTests {
-    /// SplitMix64: the same cases on every run.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    typealias Generator = SplitMix64
 
     static let fragments = ["{%", "%}", "{{", "}}", "{#", "#}", "-%}", "{%-", "(", ")", "[", "]", "{", "}", "|", "'",
                             "\"", "\\", ",", ":", ".", "=", "not ", " is ", " in ", " if ", " else ", "endif", "endfor",
