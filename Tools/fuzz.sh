@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Long fuzz campaigns through the real binary: the generator of the suite's fuzz test (Tests/SwapMoEFuzz) writes
-# malformed archives, manifests (checksum recomputed), configs, safetensors headers and tokenizer files, and each
+# malformed archives, manifests (checksum recomputed), configs, safetensors headers, tokenizer files and GGUF files, and each
 # case runs through the CLI as a user would (pack, inspect --verify, plan, run, eval). Counted as failures:
 #   crash   the process died of a signal
 #   hang    a command ran past 30 s
@@ -65,7 +65,7 @@ run_case() {
         return $st
     }
     local archive=$path st=0
-    if [ -d "$path" ]; then
+    if [ -d "$path" ] || [ "$kind" = "gguf" ]; then
         archive="$work/packed.swapmoe"
         step pack pack "$path" -o "$archive" || st=$?
     fi
@@ -110,7 +110,7 @@ SECS=$(( $(date +%s) - START ))
 
 echo "fuzz: $N cases (from $FROM, seed $SEED) in ${SECS} s, binary $BIN"
 printf "%-14s %6s %6s %6s %6s %6s %6s\n" kind cases crash hang accept memory unclean
-for k in archive-bytes manifest config safetensors tokenizer; do
+for k in archive-bytes manifest config safetensors tokenizer gguf; do
     printf "%-14s %6d %6d %6d %6d %6d %6d\n" "$k" \
         "$(grep -c " $k " "$OUT/results/all.txt" || true)" \
         "$(grep -c " $k crash" "$OUT/results/all.txt" || true)" "$(grep -c " $k hang" "$OUT/results/all.txt" || true)" \

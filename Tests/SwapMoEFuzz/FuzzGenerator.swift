@@ -15,6 +15,10 @@ public enum FuzzKind: String, CaseIterable, Sendable {
     case safetensors
     /// A checkpoint folder whose tokenizer.json (or tokenizer_config.json) was edited.
     case tokenizer
+    /// A GGUF file (llama.cpp's format) with bytes of its header, metadata or tensor table changed, a number set
+    /// to an extreme value, or the file cut (packed, then run). GGUF has no checksums: damage in the tensor data
+    /// packs into an archive that runs with other weights.
+    case gguf
 
     /// Cases of this kind are archives (else checkpoint folders to pack).
     public var isArchive: Bool { self == .archiveBytes || self == .manifest }
@@ -34,10 +38,11 @@ public struct FuzzCase: Sendable {
 public struct FuzzGenerator: Sendable {
     public let archives: [String]
     public let checkpoints: [String]
+    public let ggufs: [String]
     public let seed: UInt64
 
-    public init(archives: [String], checkpoints: [String], seed: UInt64 = 0x5EED) {
-        self.archives = archives; self.checkpoints = checkpoints; self.seed = seed
+    public init(archives: [String], checkpoints: [String], ggufs: [String], seed: UInt64 = 0x5EED) {
+        self.archives = archives; self.checkpoints = checkpoints; self.ggufs = ggufs; self.seed = seed
     }
 
     /// The kind of case `index` (the kinds in turn).
@@ -60,6 +65,13 @@ public struct FuzzGenerator: Sendable {
             let src = rng.pick(archives)
             let (bytes, what) = try Self.editManifest(of: src, rng: &rng)
             let path = "\(dir)/case-\(index).swapmoe"
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            return FuzzCase(kind: kind, index: index, path: path, mutation: "\(name(src)): \(what)")
+        case .gguf:
+            let src = rng.pick(ggufs)
+            var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: src)))
+            let what = Self.damageGGUF(&bytes, rng: &rng)
+            let path = "\(dir)/case-\(index).gguf"
             try Data(bytes).write(to: URL(fileURLWithPath: path))
             return FuzzCase(kind: kind, index: index, path: path, mutation: "\(name(src)): \(what)")
         case .config, .safetensors, .tokenizer:
@@ -86,6 +98,33 @@ public struct FuzzGenerator: Sendable {
 
     static func isCheckpointFile(_ f: String) -> Bool {
         f.hasSuffix(".safetensors") || f.hasSuffix(".json") && !["golden.json", "fixture.json", "training_report.json"].contains(f)
+    }
+
+    // MARK: GGUF bytes
+
+    /// Damages a GGUF file: mostly its header, metadata and tensor table (the first 64 KiB, where every count,
+    /// length and offset lives), sometimes anywhere.
+    static func damageGGUF(_ bytes: inout [UInt8], rng: inout FuzzRNG) -> String {
+        let head = min(bytes.count, rng.chance(0.8) ? 64 << 10 : bytes.count)
+        switch rng.below(4) {
+        case 0:
+            let n = 1 + rng.below(8)
+            for _ in 0..<n { bytes[rng.below(head)] ^= UInt8(truncatingIfNeeded: 1 + rng.below(255)) }
+            return "\(n) bytes flipped in the first \(head) bytes"
+        case 1:
+            let at = rng.below(max(1, head - 8))
+            let v: UInt64 = rng.pick([UInt64.max, 1 << 63, 1 << 62, 1 << 32, (1 << 32) - 1, 0, 1, 13, 4096, 1 << 20])
+            for k in 0..<8 where at + k < bytes.count { bytes[at + k] = UInt8(truncatingIfNeeded: v >> (8 * UInt64(k))) }
+            return "u64 \(v) written at byte \(at)"
+        case 2:
+            let cut = rng.below(bytes.count)
+            bytes.removeSubrange(cut..<bytes.count)
+            return "cut at byte \(cut)"
+        default:
+            let at = rng.below(head), len = 1 + rng.below(64)
+            for k in at..<min(bytes.count, at + len) { bytes[k] = 0 }
+            return "\(len) bytes zeroed at \(at)"
+        }
     }
 
     // MARK: Archive bytes

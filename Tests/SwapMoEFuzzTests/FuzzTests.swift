@@ -4,8 +4,8 @@ import SwapMoEFuzz
 import SwapMoECLI
 import SwapMoETestSupport
 
-/// A few hundred malformed archives, manifests (checksum recomputed), configs, safetensors headers and
-/// tokenizer files through the CLI's commands in process: every one must fail with a domain error on one line,
+/// A few hundred malformed archives, manifests (checksum recomputed), configs, safetensors headers, tokenizer
+/// files and GGUF files through the CLI's commands in process: every one must fail with a domain error on one line,
 /// or succeed, and never crash. `Tools/fuzz.sh N` runs the same generator through the binary for long campaigns.
 @Suite("Fuzzing") struct FuzzTests {
     @Test("malformed inputs of every kind give clean one-line errors, never a crash")
