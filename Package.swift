@@ -116,7 +116,7 @@ let package = Package(
         // The fuzzer: a seeded generator of malformed archives, manifests, configs, safetensors and tokenizer
         // files, and a runner that sends them through the CLI in process; `swapmoe-fuzz` writes its cases to disk
         // for Tools/fuzz.sh.
-        .target(name: "SwapMoEFuzz", dependencies: ["SwapMoECore", "SwapMoEArchive", "SwapMoECLI"], path: "Tests/SwapMoEFuzz"),
+        .target(name: "SwapMoEFuzz", dependencies: ["SwapMoECore", "SwapMoEArchive", "SwapMoECLI", "SwapMoETestSupport"], path: "Tests/SwapMoEFuzz"),
         .executableTarget(name: "swapmoe-fuzz", dependencies: ["SwapMoEFuzz", "SwapMoECLI"], path: "Tests/swapmoe-fuzz"),
 
         .testTarget(name: "SwapMoECoreTests", dependencies: ["SwapMoECore"]),

@@ -1,20 +1,15 @@
 import Foundation
+import SwapMoETestSupport
 
 /// A seeded source of choices (SplitMix64): the same seed gives the same cases on every machine.
 public struct FuzzRNG {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
+    private var base: SplitMix64
+    public init(seed: UInt64) { base = SplitMix64(state: seed) }
 
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    public mutating func next() -> UInt64 { base.next() }
 
     /// Uniform in `0..<n` (n > 0).
-    public mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
+    public mutating func below(_ n: Int) -> Int { base.below(n) }
     public mutating func chance(_ p: Double) -> Bool { Double(next() >> 11) / Double(1 << 53) < p }
     public mutating func pick<T>(_ xs: [T]) -> T { xs[below(xs.count)] }
 }
