@@ -8,6 +8,20 @@
 // `fitAffine` / `fitSymmetric` are the scalar references; `fitAffineFast` / `fitSymmetricFast` evaluate the
 // candidates side by side in SIMD lanes and are tested against them bit for bit.
 
+/// The start both affine searches share: min (clamped to <= 0), max, Σw and Σ w x, in index order.
+@inline(__always)
+func affineRange(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, count n: Int)
+    -> (lo: Float, hi: Float, sumW: Float, sumX: Float) {
+    var lo = x[0], hi = x[0], sumW = w[0], sumX = w[0] * x[0]
+    for i in 1..<n {
+        if x[i] < lo { lo = x[i] }
+        if x[i] > hi { hi = x[i] }
+        sumW += w[i]
+        sumX += w[i] * x[i]
+    }
+    return (min(lo, 0), hi, sumW, sumX)
+}
+
 /// x (n,) with weights w (n,) -> codes q (n,) in 0...qmax (as Floats) and (scale, offset) with
 /// x[i] ~ scale * q[i] - offset, offset >= 0, minimising sum w[i] * (scale*q[i] - offset - x[i])^2 over the
 /// candidates inverse-scale = (qmax + rmin + rdelta*k) / (max - min), k = 0...steps.
@@ -17,14 +31,9 @@
 @inline(__always)
 func fitAffine(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, count n: Int, qmax: Float,
                rmin: Float, rdelta: Float, steps: Int, _ q: UnsafeMutablePointer<Float>) -> (scale: Float, offset: Float) {
-    var lo = x[0], hi = x[0], sumW = w[0], sumX = w[0] * x[0]
-    for i in 1..<n {
-        if x[i] < lo { lo = x[i] }
-        if x[i] > hi { hi = x[i] }
-        sumW += w[i]
-        sumX += w[i] * x[i]
-    }
-    if lo > 0 { lo = 0 }
+    var lo: Float
+    let hi, sumW, sumX: Float
+    (lo, hi, sumW, sumX) = affineRange(x, w, count: n)
     if hi == lo {
         for i in 0..<n { q[i] = 0 }
         return (0, -lo)
@@ -149,14 +158,9 @@ func codes(_ v: AffineLanes, _ lo: Float, _ hi: Float) -> AffineLanes {
 func fitAffineFast(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, qmax: Float, rmin: Float, rdelta: Float,
                    steps: Int, _ q: UnsafeMutablePointer<Float>) -> (scale: Float, offset: Float) {
     let n = 32
-    var lo = x[0], hi = x[0], sumW = w[0], sumX = w[0] * x[0]
-    for i in 1..<n {
-        if x[i] < lo { lo = x[i] }
-        if x[i] > hi { hi = x[i] }
-        sumW += w[i]
-        sumX += w[i] * x[i]
-    }
-    if lo > 0 { lo = 0 }
+    var lo: Float
+    let hi, sumW, sumX: Float
+    (lo, hi, sumW, sumX) = affineRange(x, w, count: n)
     if hi == lo {
         for i in 0..<n { q[i] = 0 }
         return (0, -lo)
