@@ -106,7 +106,9 @@ let package = Package(
         // Evaluation metrics: ROUGE-1/2/L/Lsum as Google's rouge-score computes them, nltk's Porter stemmer.
         .target(name: "SwapMoEMetrics"),
         // The library API: a Session opens an archive under a cap and generates, streams and scores text.
-        .target(name: "SwapMoERuntime", dependencies: ["SwapMoECore", "SwapMoEArchive", "SwapMoEModels", "SwapMoEEngine", "SwapMoETokenizers"]),
+        .target(name: "SwapMoERuntime", dependencies: ["SwapMoECore", "SwapMoEArchive", "SwapMoEModels", "SwapMoEEngine", "SwapMoETokenizers", "SwapMoETemplates"]),
+        // The OpenAI-compatible server: endpoints, request validation, slots, metrics, over SwapMoEHTTP.
+
         // Command-line parsing and commands, callable from tests.
         .target(name: "SwapMoECLI", dependencies: ["SwapMoECore", "SwapMoEMetrics", "SwapMoERuntime", "SwapMoEEngine", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels", "SwapMoEPacker", "SwapMoETokenizers", "SwapMoEKernels"]),
         .executableTarget(name: "swapmoe", dependencies: ["SwapMoECLI"]),

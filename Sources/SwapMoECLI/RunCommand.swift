@@ -45,8 +45,8 @@ enum RunCommand {
     }
 
     static let spec = Arguments.Spec(
-        options: EngineOptions.optionNames.merging(["--prompt": ["-p"], "--prompt-file": [], "--input": [], "--input-file": [], "--n-predict": ["-n"], "--temp": [],
-                                                    "--top-k": [], "--top-p": [], "--seed": []]) { a, _ in a },
+        options: EngineOptions.optionNames.merging(["--prompt": ["-p"], "--prompt-file": [], "--input": [], "--input-file": [], "--n-predict": ["-n"]]) { a, _ in a }
+            .merging(samplingOptions) { a, _ in a },
         flags: ["--json": [], "--ignore-eos": []])
 
     static func parse(_ args: [String]) throws -> Options {
@@ -61,13 +61,8 @@ enum RunCommand {
         var o = Options(engine: try EngineOptions.parse(archive: a.positionals[0], a), prompt: prompt)
         o.isInput = given.first?.hasPrefix("--input") ?? false
         if let n = a.value("--n-predict") { o.count = try parseNonNegative(n, "-n") }
-        if let t = a.value("--temp") { o.temperature = try parseFloat(t, "--temp", range: 0...100) }
-        if let k = a.value("--top-k") { o.topK = try parseNonNegative(k, "--top-k") }
-        if let p = a.value("--top-p") { o.topP = try parseFloat(p, "--top-p", range: 0...1) }
-        if let s = a.value("--seed") {
-            guard let v = UInt64(s) else { throw UsageError("--seed must be a whole number >= 0, not '\(s)'") }
-            o.seed = v
-        }
+        let sampler = try parseSampler(a)
+        (o.temperature, o.topK, o.topP, o.seed) = (sampler.temperature, sampler.topK, sampler.topP, try parseSeed(a))
         o.ignoreEOS = a.has("--ignore-eos")
         o.json = a.has("--json")
         return o
@@ -87,6 +82,24 @@ enum RunCommand {
                     "prompt_ids": r.promptTokens, "generated_ids": r.tokens, "text": r.text, "prompt_tok_s": promptRate, "gen_tok_s": genRate])
         return 0
     }
+
+    /// The sampling options (`--temp`, `--top-k`, `--top-p`, `--seed`) as a sampler, the command line's defaults
+    /// for those not given.
+    static func parseSampler(_ a: Arguments) throws -> Sampler {
+        var s = Sampler(seed: try parseSeed(a))
+        if let t = a.value("--temp") { s.temperature = try parseFloat(t, "--temp", range: 0...100) }
+        if let k = a.value("--top-k") { s.topK = try parseNonNegative(k, "--top-k") }
+        if let p = a.value("--top-p") { s.topP = try parseFloat(p, "--top-p", range: 0...1) }
+        return s
+    }
+
+    static func parseSeed(_ a: Arguments) throws -> UInt64 {
+        guard let s = a.value("--seed") else { return 0 }
+        guard let v = UInt64(s) else { throw UsageError("--seed must be a whole number >= 0, not '\(s)'") }
+        return v
+    }
+
+    static let samplingOptions: [String: [String]] = ["--temp": [], "--top-k": [], "--top-p": [], "--seed": []]
 
     /// Generates from the prompt (decoder-only) or the input (encoder-decoder), streaming the text to stdout
     /// unless `--json`; stops after an end-of-sequence token (which is returned, but not printed).

@@ -14,6 +14,8 @@ public enum SwapMoECLI {
       pack      convert a Hugging Face checkpoint folder into an expert archive
       inspect   show what an archive holds; --verify checks every checksum
       run       generate text from a prompt
+      chat      talk with the model in the terminal (its chat template, streamed answers)
+      serve     an OpenAI-compatible HTTP server (chat and text completions, streaming, metrics)
       eval      perplexity on a text file
       bench     prefill and decode speed against the memory-bandwidth roofline
       plan      how a --max-rss cap would be spent (arena slots, Virtual Experts per layer)
@@ -38,6 +40,8 @@ public enum SwapMoECLI {
             "pack": (PackCommand.usage, PackCommand.run),
             "inspect": (InspectCommand.usage, InspectCommand.run),
             "run": (RunCommand.usage, RunCommand.run),
+            "chat": (ChatCommand.usage, ChatCommand.run),
+//SERVE
             "eval": (EvalCommand.usage, EvalCommand.run),
             "bench": (BenchCommand.usage, BenchCommand.run),
             "plan": (PlanCommand.usage, PlanCommand.run),

@@ -17,7 +17,7 @@ public final class Checkpoint: Sendable {
 
     /// The tokenizer and generation files carried into the archive, when present.
     public static let sideFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                                   "generation_config.json", "tokenizer.model", "spiece.model"]
+                                   "generation_config.json", "tokenizer.model", "spiece.model", "chat_template.jinja", "chat_template.json"]
 
     public init(folder: String) throws(CheckpointError) {
         guard FileSystem.exists(folder) else { throw .notADirectory(folder) }

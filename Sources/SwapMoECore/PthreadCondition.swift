@@ -32,6 +32,16 @@ public final class PthreadCondition: @unchecked Sendable {
     public func unlock() { pthread_mutex_unlock(mutex) }
     /// Sleeps until notified; the caller holds the lock, which is released while asleep and re-taken.
     public func wait() { pthread_cond_wait(cond, mutex) }
+    /// `wait`, for at most `seconds`; false when the time ran out.
+    @discardableResult
+    public func wait(seconds: Double) -> Bool {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let whole = Int(seconds)
+        var deadline = timespec(tv_sec: now.tv_sec + whole, tv_nsec: now.tv_nsec + Int((seconds - Double(whole)) * 1e9))
+        if deadline.tv_nsec >= 1_000_000_000 { deadline.tv_sec += 1; deadline.tv_nsec -= 1_000_000_000 }
+        return pthread_cond_timedwait(cond, mutex, &deadline) == 0
+    }
     /// Wakes every waiter; call with the lock held.
     public func broadcast() { pthread_cond_broadcast(cond) }
 }

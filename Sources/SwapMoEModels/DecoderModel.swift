@@ -45,7 +45,7 @@ final class Workspace {
 }
 
 /// Keys and values of every layer for `context` positions, f32: per layer `[context, stride]`.
-final class KVCache {
+final class KVCache: @unchecked Sendable {
     let keys: [Rows]
     let values: [Rows]
 
@@ -55,6 +55,28 @@ final class KVCache {
     }
 
     static func bytes(layers: Int, context: Int, stride: Int) -> Int { 2 * layers * context * stride * 4 }
+}
+
+/// One sequence's state: its KV cache and how many positions of it are filled. A model runs one sequence at a
+/// time (`use`); a server keeps one per conversation slot and switches between them token by token, so each
+/// slot keeps its own context (and can reuse it when the next prompt extends it) while sharing the weights and
+/// the experts. Only the thread driving the model touches it (the model is not thread-safe either).
+public final class DecoderSequence: @unchecked Sendable {
+    let cache: KVCache
+    /// Positions filled: the next token goes here.
+    public internal(set) var position = 0
+    /// Positions this sequence holds at most.
+    public let context: Int
+
+    init(spec: DecoderSpec, context: Int) {
+        self.context = context
+        cache = KVCache(layers: spec.layers, context: context, stride: spec.kvHeads * spec.headDim)
+    }
+
+    /// Bytes of one sequence's KV cache (for the memory planner).
+    public static func bytes(spec: DecoderSpec, context: Int) -> Int {
+        KVCache.bytes(layers: spec.layers, context: context, stride: spec.kvHeads * spec.headDim)
+    }
 }
 
 /// Counters of one model instance, for the stats line.
@@ -72,7 +94,8 @@ public final class DecoderModel {
     public let experts: ExpertProvider
     public let context: Int
     public let pool: ThreadPool
-    public private(set) var position = 0
+    /// Positions of the current sequence filled so far.
+    public var position: Int { sequence.position }
     public private(set) var stats = ForwardStats()
     /// How many MoE layers ahead the routers are applied to the current hidden state to hint likely experts to a
     /// provider that loads on demand (1: the next MoE layer only; 0, the default: no such hints). Deeper hints
@@ -94,7 +117,9 @@ public final class DecoderModel {
     let denseMemory: [AnonymousMemory]
     let finalNorm: [Float]
     let rope: RoPE
-    let cache: KVCache
+    /// The sequence `forward` extends (the model's own until `use` switches).
+    public private(set) var sequence: DecoderSequence
+    var cache: KVCache { sequence.cache }
     let ws: Workspace
     let expertIntermediate: Int
 
@@ -157,7 +182,7 @@ public final class DecoderModel {
         self.layers = layers
         expertIntermediate = inter
         rope = RoPE(headDim: s.headDim, theta: Float(s.ropeTheta))
-        cache = KVCache(layers: s.layers, context: context, stride: kvd)
+        sequence = DecoderSequence(spec: s, context: context)
         ws = Workspace(spec: s, capacity: max(1, batch), expertIntermediate: inter)
         denseMemory = w.memory
     }
@@ -172,7 +197,25 @@ public final class DecoderModel {
     }
 
     /// Forgets the sequence: the next token is at position 0.
-    public func reset() { position = 0 }
+    public func reset() { sequence.position = 0 }
+
+    /// Keeps only the first `count` positions of the current sequence (a prompt that shares them with what the
+    /// sequence holds continues from there; the cache rows past them are overwritten as it runs).
+    public func truncate(to count: Int) {
+        precondition(count >= 0 && count <= sequence.position, "truncate(to:) past the filled positions")
+        sequence.position = count
+    }
+
+    /// A new, empty sequence with its own KV cache for `context` positions (the model's by default).
+    public func makeSequence(context: Int? = nil) -> DecoderSequence {
+        DecoderSequence(spec: spec, context: context ?? self.context)
+    }
+
+    /// Makes `forward` extend `sequence` from its position (a sequence of this model's shape).
+    public func use(_ sequence: DecoderSequence) {
+        precondition(sequence.cache.keys.count == spec.layers, "a sequence of another model")
+        self.sequence = sequence
+    }
 
     public enum Logits { case last, all }
 
@@ -181,7 +224,7 @@ public final class DecoderModel {
     /// returns every row, so memory-bounded callers (eval) pass at most one batch at a time.
     public func forward(_ tokens: [Int], logits: Logits = .last) throws -> [Float] {
         guard !tokens.isEmpty else { return [] }
-        guard position + tokens.count <= context else { throw ModelError.contextFull(context: context) }
+        guard position + tokens.count <= sequence.context else { throw ModelError.contextFull(context: sequence.context) }
         if let bad = tokens.first(where: { $0 < 0 || $0 >= spec.vocab }) { throw ModelError.badToken(bad, vocab: spec.vocab) }
         var out: [Float] = []
         var i = 0
@@ -225,7 +268,7 @@ public final class DecoderModel {
         let x = ws.x.rows(tokens.count, width: spec.hidden)
         for (t, tok) in tokens.enumerated() { embed.row(tok, into: x.row(t)) }
         for l in layers.indices { try layer(l, tokens: tokens.count, at: position) }
-        position += tokens.count
+        sequence.position += tokens.count
         stats.tokens += tokens.count
     }
 
@@ -245,7 +288,7 @@ public final class DecoderModel {
                 copy(states.rows(b), from: x)
             }
         }
-        position += m
+        sequence.position += m
         stats.tokens += m
     }
 

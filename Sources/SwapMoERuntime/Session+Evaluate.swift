@@ -25,9 +25,7 @@ extension Session {
     public func perplexity(_ ids: [Int], decode: Bool = false, onWindow: ((Int, Int) -> Void)? = nil,
                            onRow: ((ArraySlice<Float>) throws -> Void)? = nil) throws -> PerplexityResult {
         guard let decoder else { throw SessionError.needsDecoderOnly("perplexity") }
-        lock.lock()
-        defer { lock.unlock() }
-        return try decoder.perplexity(ids, context: context, batch: decode ? 1 : nil, onWindow: onWindow, onRow: onRow)
+        return try exclusive { try decoder.perplexity(ids, context: context, batch: decode ? 1 : nil, onWindow: onWindow, onRow: onRow) }
     }
 
     /// Perplexity of an encoder-decoder model on targets given inputs: each input is encoded (default special
@@ -37,8 +35,11 @@ extension Session {
     public func targetPerplexity(_ pairs: [(input: String, target: String)], onExample: ((Int, Int) -> Void)? = nil,
                                  onRow: ((ArraySlice<Float>) throws -> Void)? = nil) throws -> TargetPerplexity {
         guard let model = seq2seq else { throw SessionError.needsEncoderDecoder("targetPerplexity") }
-        lock.lock()
-        defer { lock.unlock() }
+        return try exclusive { try targetPerplexity(model, pairs, onExample: onExample, onRow: onRow) }
+    }
+
+    private func targetPerplexity(_ model: Seq2SeqModel, _ pairs: [(input: String, target: String)], onExample: ((Int, Int) -> Void)?,
+                                  onRow: ((ArraySlice<Float>) throws -> Void)?) throws -> TargetPerplexity {
         let start = monotonicSeconds()
         var total = 0.0, count = 0, inputTokens = 0
         for (i, pair) in pairs.enumerated() {

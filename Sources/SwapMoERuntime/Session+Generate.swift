@@ -32,6 +32,8 @@ public struct GenerationResult: Equatable, Sendable {
     /// from decoding the start token (encoder-decoder); each later token costs one decode step.
     public var decodeSeconds: Double
     public var finishReason: FinishReason
+    /// Prompt tokens whose keys and values were already in the slot's cache (`generate(in:…)`), not run again.
+    public var reusedTokens = 0
 }
 
 extension Session {
@@ -66,16 +68,25 @@ extension Session {
                          onToken: TokenHandler? = nil) throws -> GenerationResult {
         // An encoder-decoder model refuses an empty input itself.
         guard !prompt.isEmpty || decoder == nil else { throw SessionError.emptyPrompt }
-        lock.lock()
-        defer { lock.unlock() }
+        return try exclusive {
+            let t0 = monotonicSeconds()
+            let run = try begin(prompt, decodeStart: maxNewTokens > 0)
+            return try generationLoop(prompt: prompt, promptStart: t0, first: run.first, maxNewTokens: maxNewTokens, sampler: sampler,
+                                      eos: eos, full: run.full, step: run.step, onToken: onToken)
+        }
+    }
+
+    /// Runs the prompt (`first()`), then samples up to `maxNewTokens` tokens, the first from `first()`'s logits, each later one
+    /// from `step(previous)`'s; streams their text to `onToken` and says why it stopped (see `generate`).
+    /// `full()`: whether no further step fits the context. `promptStart`: when the prompt began to run.
+    func generationLoop(prompt: [Int], promptStart t0: Double, first: () throws -> [Float], maxNewTokens: Int, sampler: Sampler,
+                        eos: Set<Int>?, full: () -> Bool, step: (Int) throws -> [Float],
+                        onToken: TokenHandler?) throws -> GenerationResult {
         let eos = eos ?? eosTokenIds
         var sampler = sampler
         var stream = tokenizer.makeStreamingDecoder(skipSpecialTokens: true)
-
-        let t0 = monotonicSeconds()
-        let run = try begin(prompt)
+        var logits = try first()
         let t1 = monotonicSeconds()
-        var logits = maxNewTokens > 0 ? try run.first() : []
         var tokens: [Int] = [], text = "", reason = GenerationResult.FinishReason.length
         while tokens.count < maxNewTokens {
             let next = sampler.sample(logits)
@@ -88,7 +99,7 @@ extension Session {
                 break
             }
             var piece = stream.push(next)
-            let end: GenerationResult.FinishReason? = tokens.count >= maxNewTokens ? .length : run.full() ? .contextFull : nil
+            let end: GenerationResult.FinishReason? = tokens.count >= maxNewTokens ? .length : full() ? .contextFull : nil
             if let end {
                 piece += stream.finish()
                 reason = end
@@ -101,22 +112,21 @@ extension Session {
                 text += stream.finish()
                 break
             }
-            logits = try run.step(next)
+            logits = try step(next)
         }
         return GenerationResult(promptTokens: prompt, tokens: tokens, text: text, promptSeconds: t1 - t0,
                                 decodeSeconds: monotonicSeconds() - t1, finishReason: reason)
     }
 
     /// Runs the prompt from position 0 (prefill, or encoding the input) and returns how generation goes on: the
-    /// first token's logits, whether no further step fits, and one step.
-    private func begin(_ prompt: [Int]) throws -> (first: () throws -> [Float], full: () -> Bool, step: (Int) throws -> [Float]) {
+    /// first token's logits, whether no further step fits, and one step. An encoder-decoder model decodes its start
+    /// token only if `decodeStart`.
+    private func begin(_ prompt: [Int], decodeStart: Bool) throws -> (first: () throws -> [Float], full: () -> Bool, step: (Int) throws -> [Float]) {
         if let m = decoder {
             m.reset()
-            let logits = try m.forward(prompt)
-            return ({ logits }, { m.position >= m.context }, { try m.forward([$0]) })
+            return ({ try m.forward(prompt) }, { m.position >= m.context }, { try m.forward([$0]) })
         }
         guard let m = seq2seq else { preconditionFailure("a session has a decoder-only or an encoder-decoder model") }
-        try m.encode(prompt)
-        return ({ try m.decode([m.config.decoderStartTokenId]) }, { m.position >= m.maxTarget }, { try m.decode([$0]) })
+        return ({ try m.encode(prompt); return decodeStart ? try m.decode([m.config.decoderStartTokenId]) : [] }, { m.position >= m.maxTarget }, { try m.decode([$0]) })
     }
 }

@@ -16,8 +16,10 @@ extension Session {
     }
 
     /// The planner for an archive at a context size, with the model's own buffers (KV cache, workspace) accounted.
-    /// `baseline`: what the process holds before the model (`ProcessMemory.currentRSS()`).
-    public static func makePlanner(_ archive: Archive, config detected: any ModelConfig, context: Int, baseline: Int) throws -> Planner {
+    /// `baseline`: what the process holds before the model (`ProcessMemory.currentRSS()`); `sequences`: KV caches
+    /// of `context` positions (one per conversation slot; decoder-only models).
+    public static func makePlanner(_ archive: Archive, config detected: any ModelConfig, context: Int, baseline: Int,
+                                   sequences: Int = 1) throws -> Planner {
         if let s2s = detected as? SwitchTransformersConfig {
             // Encoder-decoder: the context bounds both the input and the decoder positions.
             let runtime = Seq2SeqModel.runtimeBytes(config: s2s, maxSource: context, maxTarget: context)
@@ -27,6 +29,7 @@ extension Session {
         let spec = try config.spec()
         let inter = spec.moeLayers.map { config.expertIntermediate(layer: $0) }.max() ?? 0
         let runtime = DecoderModel.runtimeBytes(spec: spec, context: context, batch: DecoderModel.defaultBatch, expertIntermediate: inter)
+            + max(0, sequences - 1) * DecoderSequence.bytes(spec: spec, context: context)
         return Planner(archive: archive, runtime: runtime, baseline: baseline)
     }
 }

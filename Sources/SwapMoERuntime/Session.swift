@@ -20,8 +20,10 @@ import SwapMoEEngine
 ///
 /// Thread safety: `generate`, `perplexity`, `targetPerplexity` and `reset` take an internal lock, so one of them
 /// runs at a time and the models, which are not thread-safe, are driven by one thread at a time; that is why the
-/// class is `@unchecked Sendable` (and `generateStream` can run generation on a thread of its own). Using
-/// `decoder` or `seq2seq` directly bypasses the lock: do it only while no such call runs.
+/// class is `@unchecked Sendable` (and `generateStream` can run generation on a thread of its own). Generation
+/// in a slot (`generate(in:…)`) takes the lock once per step, in turn with the other slots' threads (a fair lock),
+/// so several conversations progress together. Using `decoder` or `seq2seq` directly bypasses the lock: do it
+/// only while no such call runs.
 public final class Session: @unchecked Sendable {
     /// Which archives a caller accepts: decoder-only ones only (an encoder-decoder archive is then an error that
     /// names `command`), or either kind.
@@ -51,8 +53,14 @@ public final class Session: @unchecked Sendable {
     /// Warnings given while opening (also passed to `init`'s `warn`), e.g. a context past the trained length.
     public let warnings: [String]
 
-    /// Serialises the calls that drive the model (see the type's documentation).
-    let lock = NSLock()
+    /// Conversation slots (`SessionOptions.slots`; decoder-only models, else empty): each keeps its own KV cache
+    /// and what it holds, so a prompt extending the slot's last conversation continues from there.
+    public let slots: [GenerationSlot]
+
+    /// Serialises the calls that drive the model, in the order they ask (see the type's documentation).
+    let lock = FairLock()
+    /// The sequence `generate`, `perplexity` and `reset` use: slot 0's.
+    let mainSequence: DecoderSequence?
 
     /// Context of an encoder-decoder model when none is given (T5's relative positions have no trained maximum;
     /// 512 is T5's input length).
@@ -83,7 +91,8 @@ public final class Session: @unchecked Sendable {
         o.context = fitted.context
         o.contextGiven = true
         context = o.context
-        let planner = try Session.makePlanner(archive, config: config, context: o.context, baseline: baseline)
+        if config.isEncoderDecoder, o.slots > 1 { throw SessionError.encoderDecoder("--parallel", config.family.rawValue) }
+        let planner = try Session.makePlanner(archive, config: config, context: o.context, baseline: baseline, sequences: o.slots)
         let policy = o.policy ?? planner.defaultPolicy(cap: o.maxRSS, ioThreads: o.ioThreads)
         let plan = try o.maxRSS.map { cap throws(PlanError) in try planner.plan(cap: cap, policy: policy, ioThreads: o.ioThreads) }
         self.policy = policy
@@ -101,6 +110,12 @@ public final class Session: @unchecked Sendable {
             model.layerMajorPrefill = policy == .exact
             decoder = model
             seq2seq = nil
+        }
+        mainSequence = decoder?.sequence
+        if let decoder, let main = mainSequence {
+            slots = [GenerationSlot(index: 0, sequence: main)] + (1..<o.slots).map { GenerationSlot(index: $0, sequence: decoder.makeSequence()) }
+        } else {
+            slots = []
         }
         eosTokenIds = Session.eosTokenIds(archive, tokenizer: tokenizer)
         loadSeconds = monotonicSeconds() - start
@@ -125,9 +140,20 @@ public final class Session: @unchecked Sendable {
     /// Forgets the context: the next call starts at position 0 (each `generate` does this itself). Resident
     /// experts and the expert counters stay.
     public func reset() {
-        lock.withLock {
+        exclusive {
             decoder?.reset()
             seq2seq?.resetDecoder()
+        }
+    }
+
+    /// Runs `body` under the lock with the model on the main sequence (slot 0's, whose record it invalidates).
+    func exclusive<T>(_ body: () throws -> T) rethrows -> T {
+        try lock.withLock {
+            if let decoder, let mainSequence {
+                decoder.use(mainSequence)
+                slots[0].cached = []
+            }
+            return try body()
         }
     }
 

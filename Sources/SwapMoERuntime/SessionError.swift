@@ -20,6 +20,10 @@ public enum SessionError: Error, CustomStringConvertible, Equatable, Sendable {
     case needsDecoderOnly(String)
     /// A library call (named) for encoder-decoder models, made on a decoder-only one.
     case needsEncoderDecoder(String)
+    /// A prompt (tokens) that leaves no room to generate in the context (tokens).
+    case promptTooLong(Int, context: Int)
+    /// A chat template (where from) that does not parse or render, and why.
+    case chatTemplate(String, String)
 
     public var description: String {
         switch self {
@@ -36,6 +40,8 @@ public enum SessionError: Error, CustomStringConvertible, Equatable, Sendable {
         case .staticNeedsCalibration: "--policy static needs --calibration FILE: a text whose routing picks each layer's experts"
         case .needsDecoderOnly(let call): "\(call) scores decoder-only models; this archive is an encoder-decoder model: use targetPerplexity"
         case .needsEncoderDecoder(let call): "\(call) scores encoder-decoder models; this archive is a decoder-only model: use perplexity"
+        case let .promptTooLong(n, context): "the prompt is \(n) tokens, which leaves no room in the context of \(context) tokens; shorten it or raise --ctx"
+        case let .chatTemplate(source, why): "chat template \(source): \(why); give another with --chat-template FILE"
         }
     }
 }

@@ -44,6 +44,11 @@ public struct SessionOptions: Equatable, Sendable {
     public var io = IOMode.pread
     /// Text file whose routing picks the `static` policy's experts.
     public var calibration: String?
+    /// Conversation slots (`Session.slots`), each with its own KV cache of `context` positions, all inside the
+    /// cap (the planner counts every slot's cache); decoder-only models. The server's `--parallel`.
+    public var slots = 1
+    /// The most slots a session opens.
+    public static let maxSlots = 256
 
     /// Options with every default: resident, no cap, all cores, a context of up to 2048 tokens.
     public init(archive: String) { self.archive = archive }
@@ -55,6 +60,7 @@ public struct SessionOptions: Equatable, Sendable {
             ("--threads", threads, 1...Self.maxThreads), ("--ctx", context, 1...Self.maxCount),
             ("--swap-interval", swapInterval, 1...Self.maxCount), ("--io-threads", ioThreads, 1...Self.maxThreads),
             ("--prefetch-depth", prefetchDepth, 0...Self.maxCount), ("--lookahead", lookahead, 0...Self.maxCount),
+            ("--parallel", slots, 1...Self.maxSlots),
         ]
         for (name, value, range) in ranges where !range.contains(value) {
             throw .outOfRange(name, "\(value)", range)
