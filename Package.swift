@@ -109,8 +109,10 @@ let package = Package(
         .target(name: "SwapMoERuntime", dependencies: ["SwapMoECore", "SwapMoEArchive", "SwapMoEModels", "SwapMoEEngine", "SwapMoETokenizers", "SwapMoETemplates"]),
         // The OpenAI-compatible server: endpoints, request validation, slots, metrics, over SwapMoEHTTP.
 
+        // The OpenAI-compatible server: endpoints, request validation, slots, metrics, over SwapMoEHTTP.
+        .target(name: "SwapMoEServer", dependencies: ["SwapMoECore", "SwapMoEHTTP", "SwapMoERuntime", "SwapMoEModels", "SwapMoETemplates"]),
         // Command-line parsing and commands, callable from tests.
-        .target(name: "SwapMoECLI", dependencies: ["SwapMoECore", "SwapMoEMetrics", "SwapMoERuntime", "SwapMoEEngine", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels", "SwapMoEPacker", "SwapMoETokenizers", "SwapMoEKernels"]),
+        .target(name: "SwapMoECLI", dependencies: ["SwapMoECore", "SwapMoEMetrics", "SwapMoERuntime", "SwapMoEEngine", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels", "SwapMoEPacker", "SwapMoETokenizers", "SwapMoEKernels", "SwapMoEServer"]),
         .executableTarget(name: "swapmoe", dependencies: ["SwapMoECLI"]),
 
         // Test helpers: a checkpoint writer, fixture paths, subprocess runner.

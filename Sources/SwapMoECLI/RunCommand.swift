@@ -26,6 +26,10 @@ enum RunCommand {
       -c, --ctx N          context size in tokens (default 2048, at most the model's trained length;
                            encoder-decoder: the longest input and the most decoded tokens, default 512)
       --ignore-eos         keep generating past end-of-sequence
+      --chat               treat the prompt as a user message: render it with the model's chat template (as
+                           'swapmoe chat' and the server do) and answer it
+      --system TEXT        with --chat: a system message before it
+      --chat-template FILE with --chat: a Jinja chat template instead of the archive's
     \(EngineOptions.help)
       --json               print one JSON object at the end instead of streaming
     """
@@ -42,12 +46,17 @@ enum RunCommand {
         var json = false
         /// The text came from --input / --input-file (meant for an encoder-decoder model).
         var isInput = false
+        /// --chat: the prompt is a user message for the chat template (with --system, --chat-template).
+        var chat = false
+        var system: String?
+        var chatTemplate: String?
     }
 
     static let spec = Arguments.Spec(
-        options: EngineOptions.optionNames.merging(["--prompt": ["-p"], "--prompt-file": [], "--input": [], "--input-file": [], "--n-predict": ["-n"]]) { a, _ in a }
+        options: EngineOptions.optionNames.merging(["--prompt": ["-p"], "--prompt-file": [], "--input": [], "--input-file": [], "--n-predict": ["-n"],
+                                                    "--system": [], "--chat-template": []]) { a, _ in a }
             .merging(samplingOptions) { a, _ in a },
-        flags: ["--json": [], "--ignore-eos": []])
+        flags: ["--json": [], "--ignore-eos": [], "--chat": []])
 
     static func parse(_ args: [String]) throws -> Options {
         let a = try Arguments(args, spec: spec)
@@ -64,6 +73,10 @@ enum RunCommand {
         let sampler = try parseSampler(a)
         (o.temperature, o.topK, o.topP, o.seed) = (sampler.temperature, sampler.topK, sampler.topP, try parseSeed(a))
         o.ignoreEOS = a.has("--ignore-eos")
+        o.chat = a.has("--chat")
+        o.system = a.value("--system")
+        o.chatTemplate = a.value("--chat-template")
+        if !o.chat, o.system != nil || o.chatTemplate != nil { throw UsageError("--system and --chat-template go with --chat") }
         o.json = a.has("--json")
         return o
     }
@@ -105,12 +118,23 @@ enum RunCommand {
     /// unless `--json`; stops after an end-of-sequence token (which is returned, but not printed).
     static func generate(_ o: Options, _ session: Session) throws -> GenerationResult {
         let sampler = Sampler(temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed)
-        let r = try session.generate(o.prompt, maxNewTokens: o.count, sampler: sampler, eos: o.ignoreEOS ? [] : nil) { _, piece in
+        let prompt = o.chat ? try chatPrompt(o, session) : session.encode(o.prompt)
+        let r = try session.generate(prompt, maxNewTokens: o.count, sampler: sampler, eos: o.ignoreEOS ? [] : nil) { _, piece in
             if !o.json && !piece.isEmpty { Terminal.writeAll(1, piece) }
             return true
         }
         if !o.json { Terminal.writeAll(1, "\n") }
         return r
+    }
+
+    /// `--chat`: the prompt as a user message (after `--system`), rendered with the chat template and tokenized as
+    /// the server and `swapmoe chat` do.
+    static func chatPrompt(_ o: Options, _ session: Session) throws -> [Int] {
+        guard !session.isEncoderDecoder else { throw UsageError("--chat is for decoder-only chat models; this archive is an encoder-decoder model") }
+        let (format, warning) = try session.chatFormat(templateFile: o.chatTemplate)
+        if let warning { Terminal.err(warning) }
+        let messages = (o.system.map { [ChatCommand.message("system", $0)] } ?? []) + [ChatCommand.message("user", o.prompt)]
+        do { return session.encodeChat(try format.render(messages)) } catch { throw SessionError.chatTemplate(format.source.description, error.description) }
     }
 
     /// The end of a run: `summary` with peak RSS and load time, and the expert stats, on stderr; with `json`,

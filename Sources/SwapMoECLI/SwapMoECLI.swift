@@ -41,7 +41,7 @@ public enum SwapMoECLI {
             "inspect": (InspectCommand.usage, InspectCommand.run),
             "run": (RunCommand.usage, RunCommand.run),
             "chat": (ChatCommand.usage, ChatCommand.run),
-//SERVE
+            "serve": (ServeCommand.usage, ServeCommand.run),
             "eval": (EvalCommand.usage, EvalCommand.run),
             "bench": (BenchCommand.usage, BenchCommand.run),
             "plan": (PlanCommand.usage, PlanCommand.run),
