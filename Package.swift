@@ -82,6 +82,7 @@ let package = Package(
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
         // Linux native AIO system calls (kernel headers only, nothing linked): the loader's O_DIRECT piece reads.
         .systemLibrary(name: "CLinuxAIO"),
+        .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
 
         // Shared vocabulary: dtypes, half-precision conversion, sizes, syscall wrappers.
         .target(name: "SwapMoECore", swiftSettings: cpuTarget + fmaDefines),
