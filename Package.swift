@@ -108,6 +108,8 @@ let package = Package(
         .target(name: "SwapMoEMetrics"),
         // The library API: a Session opens an archive under a cap and generates, streams and scores text.
         .target(name: "SwapMoERuntime", dependencies: ["SwapMoECore", "SwapMoEArchive", "SwapMoEModels", "SwapMoEEngine", "SwapMoETokenizers"]),
+        // HTTP layer of `swapmoe serve`: requests in, full or streamed (chunked) responses out, over libmicrohttpd.
+        .target(name: "SwapMoEHTTP", dependencies: ["SwapMoECore", "CMicroHTTPD"]),
         // Command-line parsing and commands, callable from tests.
         .target(name: "SwapMoECLI", dependencies: ["SwapMoECore", "SwapMoEMetrics", "SwapMoERuntime", "SwapMoEEngine", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels", "SwapMoEPacker", "SwapMoETokenizers", "SwapMoEKernels"]),
         .executableTarget(name: "swapmoe", dependencies: ["SwapMoECLI"]),
