@@ -135,6 +135,7 @@ let package = Package(
         .testTarget(name: "SwapMoERuntimeTests", dependencies: ["SwapMoERuntime", "SwapMoEPacker", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoECLITests", dependencies: ["SwapMoECLI", "SwapMoEArchive", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEGGUFTests", dependencies: ["SwapMoEGGUF", "SwapMoETokenizers", "SwapMoEModels", "SwapMoECheckpoint", "SwapMoETestSupport"]),
+        .testTarget(name: "SwapMoEHTTPTests", dependencies: ["SwapMoEHTTP"]),
         .testTarget(name: "SwapMoEFuzzTests", dependencies: ["SwapMoEFuzz", "SwapMoECLI", "SwapMoEArchive", "SwapMoETestSupport"]),
     ]
 )
