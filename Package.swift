@@ -82,6 +82,7 @@ let package = Package(
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
         // Linux native AIO system calls (kernel headers only, nothing linked): the loader's O_DIRECT piece reads.
         .systemLibrary(name: "CLinuxAIO"),
+        .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
 
         // Shared vocabulary: dtypes, half-precision conversion, sizes, syscall wrappers.
         .target(name: "SwapMoECore", swiftSettings: cpuTarget + fmaDefines),
@@ -107,8 +108,8 @@ let package = Package(
         .target(name: "SwapMoEMetrics"),
         // The library API: a Session opens an archive under a cap and generates, streams and scores text.
         .target(name: "SwapMoERuntime", dependencies: ["SwapMoECore", "SwapMoEArchive", "SwapMoEModels", "SwapMoEEngine", "SwapMoETokenizers", "SwapMoETemplates"]),
-        // The OpenAI-compatible server: endpoints, request validation, slots, metrics, over SwapMoEHTTP.
-
+        // HTTP layer of `swapmoe serve`: requests in, full or streamed (chunked) responses out, over libmicrohttpd.
+        .target(name: "SwapMoEHTTP", dependencies: ["SwapMoECore", "CMicroHTTPD"]),
         // The OpenAI-compatible server: endpoints, request validation, slots, metrics, over SwapMoEHTTP.
         .target(name: "SwapMoEServer", dependencies: ["SwapMoECore", "SwapMoEHTTP", "SwapMoERuntime", "SwapMoEModels", "SwapMoETemplates"]),
         // Command-line parsing and commands, callable from tests.
@@ -136,6 +137,7 @@ let package = Package(
         .testTarget(name: "SwapMoERuntimeTests", dependencies: ["SwapMoERuntime", "SwapMoEPacker", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoECLITests", dependencies: ["SwapMoECLI", "SwapMoEArchive", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEGGUFTests", dependencies: ["SwapMoEGGUF", "SwapMoETokenizers", "SwapMoEModels", "SwapMoECheckpoint", "SwapMoETestSupport"]),
+        .testTarget(name: "SwapMoEHTTPTests", dependencies: ["SwapMoEHTTP"]),
         .testTarget(name: "SwapMoEFuzzTests", dependencies: ["SwapMoEFuzz", "SwapMoECLI", "SwapMoEArchive", "SwapMoETestSupport"]),
     ]
 )

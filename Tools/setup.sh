@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what swapmoe needs on a fresh Debian/Ubuntu machine that has the Swift toolchain:
-# Debian's liblz4-dev and libxxhash-dev (linked through system-library targets), and the kernel headers of
-# linux-libc-dev for the loader's AIO calls (normally already there with libc6-dev). Idempotent.
+# Debian's liblz4-dev, libxxhash-dev and libmicrohttpd-dev (linked through system-library targets; libmicrohttpd
+# is the HTTP server under `swapmoe serve`), and the kernel headers of linux-libc-dev for the loader's AIO calls
+# (normally already there with libc6-dev). Idempotent.
 set -euo pipefail
 
 need=()
 pkg-config --exists liblz4 2>/dev/null || need+=(liblz4-dev)
 pkg-config --exists libxxhash 2>/dev/null || need+=(libxxhash-dev)
+pkg-config --exists libmicrohttpd 2>/dev/null || need+=(libmicrohttpd-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 [ -f /usr/include/linux/aio_abi.h ] || need+=(linux-libc-dev)
 
