@@ -138,6 +138,7 @@ let package = Package(
         .testTarget(name: "SwapMoECLITests", dependencies: ["SwapMoECLI", "SwapMoEArchive", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEGGUFTests", dependencies: ["SwapMoEGGUF", "SwapMoETokenizers", "SwapMoEModels", "SwapMoECheckpoint", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEHTTPTests", dependencies: ["SwapMoEHTTP"]),
+        .testTarget(name: "SwapMoEServerTests", dependencies: ["SwapMoEServer", "SwapMoERuntime", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEFuzzTests", dependencies: ["SwapMoEFuzz", "SwapMoECLI", "SwapMoEArchive", "SwapMoETestSupport"]),
     ]
 )
