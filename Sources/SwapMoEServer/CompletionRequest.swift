@@ -24,6 +24,8 @@ public struct CompletionRequest: Sendable, Equatable {
     public var stop: [String] = []
     public var stream = false
     public var includeUsage = false
+    /// llama.cpp's server extension: keep generating past end-of-sequence (benchmarks).
+    public var ignoreEOS = false
 
     /// The most stop strings a request may give.
     public static let maxStops = 16
@@ -64,6 +66,7 @@ public struct CompletionRequest: Sendable, Equatable {
         default: throw .field("stop", "must be a string or a list of at most \(maxStops) strings")
         }
         r.stream = try bool(o, "stream") ?? false
+        r.ignoreEOS = try bool(o, "ignore_eos") ?? false
         if let so = o["stream_options"], !so.isNull {
             guard let so = so.objectValue else { throw .field("stream_options", "must be an object") }
             r.includeUsage = try bool(so, "include_usage", field: "stream_options.include_usage") ?? false

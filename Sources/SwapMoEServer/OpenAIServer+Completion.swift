@@ -15,6 +15,8 @@ extension OpenAIServer {
         let maxTokens: Int
         let sampler: Sampler
         let stops: [String]
+        /// nil: the model's end-of-sequence tokens; [] with `ignore_eos`.
+        let eos: Set<Int>?
         let header: CompletionResponse.Header
     }
 
@@ -84,7 +86,7 @@ extension OpenAIServer {
         let sampler = Sampler(temperature: req.temperature, topK: req.topK, topP: req.topP, seed: req.seed ?? UInt64.random(in: 0...UInt64.max))
         let id = (chat ? "chatcmpl-" : "cmpl-") + String(UInt64.random(in: 0...UInt64.max), radix: 16)
         return Job(chat: chat, stream: req.stream, includeUsage: req.includeUsage, prompt: prompt, maxTokens: min(req.maxTokens ?? room, room),
-                   sampler: sampler, stops: stops, header: .init(id: id, created: Int(Date().timeIntervalSince1970), model: options.modelID))
+                   sampler: sampler, stops: stops, eos: req.ignoreEOS ? [] : nil, header: .init(id: id, created: Int(Date().timeIntervalSince1970), model: options.modelID))
     }
 
     /// Generates in `slot`; `emit` sees the answer's text as it may be shown (stop strings held back and cut) and
@@ -93,7 +95,7 @@ extension OpenAIServer {
         var matcher = StopMatcher(stops: job.stops)
         var text = "", stopString = false, gone = false
         let start = monotonicSeconds()
-        let result = try l.session.generate(in: slot, prompt: job.prompt, maxNewTokens: job.maxTokens, sampler: job.sampler) { _, piece in
+        let result = try l.session.generate(in: slot, prompt: job.prompt, maxNewTokens: job.maxTokens, sampler: job.sampler, eos: job.eos) { _, piece in
             let (shown, stop) = matcher.push(piece)
             text += shown
             // Called for every token, text or not: that is when a departed client is noticed.
