@@ -9,7 +9,7 @@ import SwapMoERuntime
 enum PlanCommand {
     static let usage = """
     usage: swapmoe plan <archive> (--max-rss SIZE | --experts N%) [--ctx N] [--policy resident|exact|swap|static]
-                        [--io-threads N] [--json]
+                        [--io-threads N] [--parallel N] [--json]
 
     Shows how a memory cap would be spent: runtime baseline, dense weights, KV cache and workspace,
     I/O buffers, margin, and the expert arena (slots, and Virtual Experts per layer for --policy swap).
@@ -20,16 +20,17 @@ enum PlanCommand {
       -c, --ctx N        context size in tokens (default 2048, at most the model's trained length)
       --policy P         resident, exact, swap or static (default: resident if it fits, else exact)
       --io-threads N     expert loader threads (default 2)
+      --parallel N       conversation slots of 'serve --parallel', each with its own KV cache (default 1)
       --json             print the plan as JSON
     """
 
-    static let spec = Arguments.Spec(options: ["--max-rss": [], "--experts": [], "--ctx": ["-c"], "--policy": [], "--io-threads": [], "--threads": ["-t"]],
+    static let spec = Arguments.Spec(options: ["--max-rss": [], "--experts": [], "--ctx": ["-c"], "--policy": [], "--io-threads": [], "--threads": ["-t"], "--parallel": ["-np"]],
                                      flags: ["--json": []])
 
     /// A cap in bytes, or the cap whose arena holds a share (0...1) of the expert bytes.
     enum Cap: Equatable { case bytes(Int), expertShare(Double) }
 
-    struct Options: Equatable { var archive: String; var cap: Cap; var context: Int?; var policy: Policy?; var ioThreads = 2; var json = false }
+    struct Options: Equatable { var archive: String; var cap: Cap; var context: Int?; var policy: Policy?; var ioThreads = 2; var slots = 1; var json = false }
 
     static func parse(_ args: [String]) throws(UsageError) -> Options {
         let a = try Arguments(args, spec: spec)
@@ -45,6 +46,7 @@ enum PlanCommand {
         if let c = a.value("--ctx") { o.context = try parsePositive(c, "--ctx") }
         if let p = a.value("--policy") { o.policy = try parsePolicy(p) }
         if let t = a.value("--io-threads") { o.ioThreads = try parsePositive(t, "--io-threads", max: maxThreads) }
+        if let n = a.value("--parallel") { o.slots = try parsePositive(n, "--parallel", max: SessionOptions.maxSlots) }
         o.json = a.has("--json")
         return o
     }
@@ -54,7 +56,8 @@ enum PlanCommand {
         let baseline = Int(ProcessMemory.currentRSS())
         let archive = try Archive(path: o.archive)
         let config = try archive.modelConfig()
-        let planner = try Session.makePlanner(archive, config: config, context: fitContext(config, requested: o.context, preferred: 2048), baseline: baseline)
+        let planner = try Session.makePlanner(archive, config: config, context: fitContext(config, requested: o.context, preferred: 2048), baseline: baseline,
+                                               sequences: o.slots)
         let cap: Int
         switch o.cap {
         case let .bytes(b): cap = b
