@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import SwapMoECore
 @testable import SwapMoEServer
+import SwapMoETestSupport
 
 /// Request bodies as clients send them, parsed and validated without a model or a socket.
 @Suite("OpenAI request bodies")
@@ -76,5 +77,37 @@ struct CompletionRequestTests {
         let inner = json?["error"] as? [String: Any]
         #expect(inner?["message"] as? String == "busy" && inner?["type"] as? String == "rate_limit_error")
         #expect(inner?.keys.contains("param") == true)
+    }
+}
+
+/// Seeded mutations of valid bodies: every one parses or is refused with one line, never a trap.
+@Suite("OpenAI request bodies: mutations")
+struct CompletionRequestMutationTests {
+    @Test("3000 mutated bodies parse or give a one-line 400")
+    func mutations() {
+        let seeds = [
+            #"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"Hi"}]}],"max_tokens":7,"temperature":0.5,"stop":["a"],"stream":true,"stream_options":{"include_usage":true},"tools":[{"type":"function"}],"chat_template_kwargs":{"x":1}}"#,
+            #"{"prompt":[[1,2,3]],"max_tokens":5,"top_k":3,"top_p":0.9,"seed":42,"logprobs":0,"n":1}"#,
+        ]
+        var rng = SplitMix64(state: 20)
+        let alphabet = Array(#"{}[]",:0-9e.\ntfu"#.utf8)
+        for i in 0..<3000 {
+            var bytes = Array(seeds[i % 2].utf8)
+            for _ in 0..<(1 + Int(rng.next() % 4)) {
+                let at = Int(rng.next() % UInt64(bytes.count))
+                switch rng.next() % 4 {
+                case 0: bytes[at] = UInt8(truncatingIfNeeded: rng.next())
+                case 1: bytes.remove(at: at)
+                case 2: bytes.insert(alphabet[rng.below(alphabet.count)], at: at)
+                default: bytes = Array(bytes[..<at])
+                }
+                if bytes.isEmpty { bytes = [0x7B] }
+            }
+            do {
+                _ = try CompletionRequest.parse(bytes, chat: i % 2 == 0)
+            } catch {
+                #expect(error.status == 400 && !error.message.contains("\n"), "\(String(decoding: bytes, as: UTF8.self))")
+            }
+        }
     }
 }
