@@ -117,9 +117,11 @@ public struct Planner: Sendable {
         expertsPerToken = m.model.expertsPerToken
         dense = m.dense.reduce(0) { $0 + ArchiveFormat.align($1.length, 4096) }
         self.runtime = runtime
-        // Rounded up to 8 MiB: processes measure slightly different start-up RSS (code pages touched so far),
-        // and `plan` should report the same minimum that `run` will then require.
-        self.baseline = ArchiveFormat.align(max(baseline, 1), 8 << 20)
+        // Rounded up to 1 MiB: processes measure slightly different start-up RSS (code pages touched so far,
+        // a few hundred KiB apart), so the minimum `plan` reports and the one `run` then requires may differ by
+        // 1 MiB. (Rounding to 8 MiB, as before, turned that jitter into an 8 MiB jump whenever the start-up RSS
+        // sat near a multiple of 8 MiB, as it did once the binary linked libmicrohttpd.)
+        self.baseline = ArchiveFormat.align(max(baseline, 1), 1 << 20)
         self.margin = margin
         self.spareSlots = spareSlots
         self.spareShare = spareShare
