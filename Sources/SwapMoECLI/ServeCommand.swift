@@ -22,6 +22,8 @@ enum ServeCommand {
       --port N             port (default 8080; 0: any free port, printed at start)
       -np, --parallel N    conversation slots served together, each with its own KV cache (default 1)
       --queue N            requests that may wait for a slot; more get 429 (default 16)
+      --no-batch           run each slot's decode step alone in turn instead of batching the steps that
+                           wait together (for comparing; batching reads shared weights once per step)
       --api-key KEY        require 'Authorization: Bearer KEY' (all endpoints but /health)
       --alias NAME         the model id clients use (default: the archive's file name without .swm)
       --chat-template FILE a Jinja chat template instead of the archive's
@@ -32,13 +34,15 @@ enum ServeCommand {
 
     static let spec = Arguments.Spec(
         options: EngineOptions.optionNames.merging(["--host": [], "--port": [], "--parallel": ["-np"], "--queue": [], "--api-key": [],
-                                                    "--alias": [], "--chat-template": []]) { a, _ in a })
+                                                    "--alias": [], "--chat-template": []]) { a, _ in a },
+        flags: ["--no-batch": []])
 
     static func parse(_ args: [String]) throws -> ServerOptions {
         let a = try Arguments(args, spec: spec)
         guard a.positionals.count == 1 else { throw UsageError(a.positionals.isEmpty ? "missing the archive to serve" : "expected one archive path") }
         var session = try EngineOptions.parse(archive: a.positionals[0], a)
         if let n = a.value("--parallel") { session.slots = try parsePositive(n, "--parallel", max: SessionOptions.maxSlots) }
+        session.batchSteps = !a.has("--no-batch")
         var o = ServerOptions(session: session)
         if let h = a.value("--host") { o.host = h }
         if let p = a.value("--port") { o.port = try parseNonNegative(p, "--port", max: 65535) }

@@ -211,6 +211,31 @@ public final class DecoderModel {
         DecoderSequence(spec: spec, context: context ?? self.context)
     }
 
+    /// One decode step for several sequences at once: `batch[i].token` is appended to `batch[i].sequence` at
+    /// that sequence's own position, and row i of the result is its next-token logits. The rows share every
+    /// weight read (dense matrices once for all; each expert once for the rows routed to it); only attention
+    /// runs per row, over its own cache. Sequences must be distinct, of this model, and not full; at most a
+    /// batch's worth (`DecoderModel.defaultBatch`) of rows. The current sequence (`use`) is unchanged.
+    public func step(_ batch: [(sequence: DecoderSequence, token: Int)]) throws -> [[Float]] {
+        guard !batch.isEmpty else { return [] }
+        precondition(batch.count <= ws.capacity, "step: more rows than a batch holds")
+        precondition(Set(batch.map { ObjectIdentifier($0.sequence) }).count == batch.count, "step: a sequence twice")
+        for row in batch {
+            precondition(row.sequence.cache.keys.count == spec.layers, "a sequence of another model")
+            guard row.sequence.position < row.sequence.context else { throw ModelError.contextFull(context: row.sequence.context) }
+            guard row.token >= 0 && row.token < spec.vocab else { throw ModelError.badToken(row.token, vocab: spec.vocab) }
+        }
+        let n = batch.count
+        let x = ws.x.rows(n, width: spec.hidden)
+        for (t, row) in batch.enumerated() { embed.row(row.token, into: x.row(t)) }
+        let placement = Placement.rows(batch.map { ($0.sequence, $0.sequence.position) })
+        for l in layers.indices { try layer(l, tokens: n, placement: placement) }
+        for row in batch { row.sequence.position += 1 }
+        stats.tokens += n
+        let logits = computeLogits(rows: 0..<n), v = spec.vocab
+        return (0..<n).map { Array(logits[($0 * v)..<(($0 + 1) * v)]) }
+    }
+
     /// Makes `forward` extend `sequence` from its position (a sequence of this model's shape).
     public func use(_ sequence: DecoderSequence) {
         precondition(sequence.cache.keys.count == spec.layers, "a sequence of another model")
@@ -298,6 +323,17 @@ public final class DecoderModel {
     ///     x = x + W_o · Attn(q, K, V) + b_o                                             (K, V: the cache, with k, v)
     ///     y = n2(x);  x = x + MoE(y)  or  x + MLP(y)
     private func layer(_ l: Int, tokens n: Int, at start: Int) throws {
+        try layer(l, tokens: n, placement: .run(start))
+    }
+
+    /// Where the rows of a layer's batch sit: consecutive positions of the current sequence from `start`
+    /// (a prompt, or one token), or one row per sequence at that sequence's position (`step`).
+    enum Placement {
+        case run(Int)
+        case rows([(sequence: DecoderSequence, position: Int)])
+    }
+
+    private func layer(_ l: Int, tokens n: Int, placement: Placement) throws {
         let s = spec, h = s.hidden, L = layers[l]
         let qd = s.heads * s.headDim, kvd = s.kvHeads * s.headDim
         let x = ws.x.rows(n, width: h), y = ws.xn.rows(n, width: h)
@@ -318,13 +354,21 @@ public final class DecoderModel {
             rmsnorm(k, k, L.kNorm!, eps: s.eps)
         }
         if let c = s.clipQKV { clamp(q, limit: c); clamp(k, limit: c); clamp(v, limit: c) }
-        rope.apply(q, heads: s.heads, start: start)
-        rope.apply(k, heads: s.kvHeads, start: start)
-        copy(cache.keys[l].rows(start..<(start + n)), from: k)
-        copy(cache.values[l].rows(start..<(start + n)), from: v)
         let att = ws.att.rows(n, width: qd), o = ws.tmp.rows(n, width: h)
-        causalAttention(att, q, keys: cache.keys[l], values: cache.values[l], start: start,
-                        heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, window: s.window[l], pool: pool)
+        /// RoPE, the cache rows, and attention for the rows `r` of the batch at positions `start...` of `cache`.
+        func attend(_ r: Range<Int>, _ cache: KVCache, _ start: Int) {
+            let qr = q.rows(r), kr = k.rows(r), vr = v.rows(r)
+            rope.apply(qr, heads: s.heads, start: start)
+            rope.apply(kr, heads: s.kvHeads, start: start)
+            copy(cache.keys[l].rows(start..<(start + r.count)), from: kr)
+            copy(cache.values[l].rows(start..<(start + r.count)), from: vr)
+            causalAttention(att.rows(r), qr, keys: cache.keys[l], values: cache.values[l], start: start,
+                            heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, window: s.window[l], pool: pool)
+        }
+        switch placement {
+        case .run(let start): attend(0..<n, cache, start)
+        case .rows(let rows): for (r, row) in rows.enumerated() { attend(r..<(r + 1), row.sequence.cache, row.position) }
+        }
         gemm(o, L.wo, att, bias: L.bo, pool: pool)
         add(x, o)
 

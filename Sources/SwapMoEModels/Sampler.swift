@@ -32,11 +32,37 @@ public struct Sampler: Sendable {
         return best
     }
 
+    /// The indices of the `limit` largest logits, largest first, ties in index order: the first `limit` of
+    /// every index sorted that way. A full sort of a 32k-150k vocabulary took several milliseconds per token
+    /// (as long as a decode step of a small model); for a top-k of tens this keeps a short sorted list instead.
+    public static func ranked(_ logits: [Float], limit: Int) -> [Int] {
+        let k = min(max(limit, 0), logits.count)
+        if k == 0 { return [] }
+        if k * 8 >= logits.count {
+            var idx = Array(logits.indices)
+            idx.sort { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+            return Array(idx.prefix(k))
+        }
+        var best: [Int] = []
+        best.reserveCapacity(k + 1)
+        for i in logits.indices {
+            let v = logits[i]
+            if best.count == k, !(v > logits[best[k - 1]]) { continue }
+            // After every kept index of a value >= v: equal values stay in index order.
+            var lo = 0, hi = best.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if logits[best[mid]] >= v { lo = mid + 1 } else { hi = mid }
+            }
+            best.insert(i, at: lo)
+            if best.count > k { best.removeLast() }
+        }
+        return best
+    }
+
     public mutating func sample(_ logits: [Float]) -> Int {
         if temperature <= 0 || topK == 1 { return Sampler.argmax(logits) }
-        var idx = Array(logits.indices)
-        idx.sort { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
-        if topK > 0 && topK < idx.count { idx.removeSubrange(topK...) }
+        var idx = Sampler.ranked(logits, limit: topK > 0 ? topK : logits.count)
         let maxL = logits[idx[0]]
         var probs = idx.map { Double(expf((logits[$0] - maxL) / temperature)) }
         let total = probs.reduce(0, +)

@@ -21,8 +21,57 @@ public final class GenerationSlot: @unchecked Sendable {
 }
 
 extension Session {
+    /// The fewest waiting decode steps run as one batch; fewer run one by one. Measured on the 1.2B model at q8_0
+    /// (Docs/Benchmarks.md): 4 rows batched ran 1.17x the one-by-one rate, 2 rows 0.88x (the GEMM kernels on a
+    /// few rows read the weights once but compute slower than the integer GEMV of one).
+    static let minimumBatchRows = 4
     /// Prompt tokens run per turn of the lock: other slots step in between chunks of a long prompt.
     static let prefillChunk = 256
+
+    /// One decode step of `slot`, batched with the steps other slots are waiting to take: the thread that gets
+    /// the lock runs every waiting step (up to a batch) as one `DecoderModel.step` when there are at least
+    /// `minimumBatchRows` of them, so the weights and experts the rows share are read once per step for all of
+    /// them; fewer run one by one through the one-token `forward`, exactly as `generate` does; batched rows go through the GEMM kernels instead of the GEMV ones,
+    /// so their logits may differ from a lone run's in the last bits (which rows share a step depends on timing,
+    /// as in llama.cpp's server).
+    func decodeStep(_ slot: GenerationSlot, _ token: Int, _ model: DecoderModel) throws -> [Float] {
+        let mine = PendingStep(slot: slot, token: token)
+        pendingSteps.add(mine)
+        return try lock.withLock {
+            while !mine.done {
+                let batch = pendingSteps.take(max: batchSteps ? DecoderModel.defaultBatch : 1)
+                // Steps are taken and completed under this lock, so one not done yet is still waiting.
+                precondition(!batch.isEmpty, "a decode step neither waiting nor done")
+                do {
+                    let rows: [[Float]]
+                    if batch.count >= Session.minimumBatchRows {
+                        rows = try model.step(batch.map { ($0.slot.sequence, $0.token) })
+                    } else {
+                        rows = try batch.map { p in
+                            model.use(p.slot.sequence)
+                            return try model.forward([p.token])
+                        }
+                    }
+                    for (p, logits) in zip(batch, rows) {
+                        p.logits = logits
+                        p.slot.cached.append(p.token)
+                        p.done = true
+                    }
+                } catch {
+                    // A failed step leaves the rows' caches unknown: each slot starts over.
+                    for p in batch {
+                        p.error = error
+                        p.done = true
+                        p.slot.cached = []
+                        model.use(p.slot.sequence)
+                        model.reset()
+                    }
+                }
+            }
+            if let error = mine.error { throw error }
+            return mine.logits ?? []
+        }
+    }
 
     /// `generate` in `slot`: continues from the longest prefix of `prompt` the slot's cache already holds
     /// (`reusedTokens` in the result) and takes the lock once per step (a prompt chunk or one token), in turn with
@@ -70,14 +119,46 @@ extension Session {
         var result = try generationLoop(
             prompt: prompt, promptStart: t0, first: first, maxNewTokens: maxNewTokens, sampler: sampler, eos: eos,
             full: { slot.sequence.position >= slot.sequence.context },
-            step: { next in
-                try turn {
-                    let l = try model.forward([next])
-                    slot.cached.append(next)
-                    return l
-                }
-            }, onToken: onToken)
+            step: { next in try self.decodeStep(slot, next, model) }, onToken: onToken)
         result.reusedTokens = reused
         return result
+    }
+}
+
+/// A slot's decode step waiting to run (`Session.decodeStep`); its result is written under the session's lock.
+final class PendingStep: @unchecked Sendable {
+    // @unchecked Sendable: `logits`, `error` and `done` are written and read with the session's lock held.
+    let slot: GenerationSlot
+    let token: Int
+    var logits: [Float]?
+    var error: (any Error)?
+    var done = false
+
+    init(slot: GenerationSlot, token: Int) {
+        self.slot = slot
+        self.token = token
+    }
+}
+
+/// The decode steps waiting for the session's lock, in arrival order.
+final class StepQueue: @unchecked Sendable {
+    // @unchecked Sendable: `pending` is touched only with `condition` locked.
+    private let condition = PthreadCondition()
+    private var pending: [PendingStep] = []
+
+    func add(_ step: PendingStep) {
+        condition.lock()
+        pending.append(step)
+        condition.unlock()
+    }
+
+    /// The oldest `max` waiting steps, removed from the queue.
+    func take(max: Int) -> [PendingStep] {
+        condition.lock()
+        defer { condition.unlock() }
+        let n = min(max, pending.count)
+        let batch = Array(pending[..<n])
+        pending.removeFirst(n)
+        return batch
     }
 }

@@ -59,6 +59,10 @@ public final class Session: @unchecked Sendable {
 
     /// Serialises the calls that drive the model, in the order they ask (see the type's documentation).
     let lock = FairLock()
+    /// Decode steps of slots waiting for the lock; whoever takes it runs them as one batch (`Session+Slots`).
+    let pendingSteps = StepQueue()
+    /// `SessionOptions.batchSteps`.
+    let batchSteps: Bool
     /// The sequence `generate`, `perplexity` and `reset` use: slot 0's.
     let mainSequence: DecoderSequence?
 
@@ -112,6 +116,7 @@ public final class Session: @unchecked Sendable {
             seq2seq = nil
         }
         mainSequence = decoder?.sequence
+        batchSteps = o.batchSteps
         if let decoder, let main = mainSequence {
             slots = [GenerationSlot(index: 0, sequence: main)] + (1..<o.slots).map { GenerationSlot(index: $0, sequence: decoder.makeSequence()) }
         } else {

@@ -47,6 +47,9 @@ public struct SessionOptions: Equatable, Sendable {
     /// Conversation slots (`Session.slots`), each with its own KV cache of `context` positions, all inside the
     /// cap (the planner counts every slot's cache); decoder-only models. The server's `--parallel`.
     public var slots = 1
+    /// Whether slots' decode steps that wait for the model at the same time run as one batch
+    /// (`Session.decodeStep`); off, each runs alone in turn. The server's `--no-batch`.
+    public var batchSteps = true
     /// The most slots a session opens.
     public static let maxSlots = 256
 

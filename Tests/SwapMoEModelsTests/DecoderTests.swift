@@ -142,6 +142,21 @@ struct DecoderTests {
         #expect(sa.allSatisfy { logits[$0] >= 5 })
     }
 
+    @Test("the top-k list equals the head of a full sort (largest first, ties in index order)")
+    func rankedEqualsSort() {
+        var rng: UInt64 = 1
+        for trial in 0..<200 {
+            let n = 1 + trial * 37 % 3000
+            // Few distinct values, so ties are common.
+            let logits: [Float] = (0..<n).map { _ in rng = rng &* 6364136223846793005 &+ 1442695040888963407; return Float((rng >> 33) % 23) - 11 }
+            var sorted = Array(logits.indices)
+            sorted.sort { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+            for k in [1, 2, 40, n / 3, n, n + 5] {
+                #expect(Sampler.ranked(logits, limit: k) == Array(sorted.prefix(k)), "n \(n) k \(k)")
+            }
+        }
+    }
+
     @Test("decode speed on a big archive (set SWAPMOE_BENCH_ARCHIVE)",
           .enabled(if: ProcessInfo.processInfo.environment["SWAPMOE_BENCH_ARCHIVE"] != nil))
     func bench() throws {

@@ -62,6 +62,40 @@ struct SlotTests {
         #expect(results.values == expected)
     }
 
+    @Test("one batched decode step over three sequences gives each sequence's own one-token logits")
+    func batchedStep() throws {
+        let m = try SessionTests.packedDecoder()
+        defer { TestPaths.remove(m.dir) }
+        let s = try Session(options: Self.options(m.archive))
+        let model = try #require(s.decoder)
+        let prompts = ["Once upon a time", "The quick brown fox jumps", "In"].map { s.encode($0) }
+        let next = [5, 17, 300]
+        func prefilled() throws -> [DecoderSequence] {
+            try prompts.map { p in
+                let q = model.makeSequence()
+                model.use(q)
+                _ = try model.forward(p)
+                return q
+            }
+        }
+        let alone = try prefilled()
+        let expected = try zip(alone, next).map { q, t in model.use(q); return try model.forward([t]) }
+        let together = try prefilled()
+        let rows = try model.step(Array(zip(together, next)).map { (sequence: $0.0, token: $0.1) })
+        #expect(rows.count == 3)
+        for (r, e) in zip(rows, expected) {
+            let scale = e.map(abs).max() ?? 1
+            let worst = zip(r, e).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst <= 1e-3 * scale, "max difference \(worst) of logits up to \(scale)")
+            #expect(Sampler.argmax(r) == Sampler.argmax(e))
+        }
+        #expect(together.map(\.position) == prompts.map { $0.count + 1 })
+        // The next step of each continues from there, batched or not.
+        let again = try model.step(Array(zip(together, [1, 2, 3])).map { (sequence: $0.0, token: $0.1) })
+        let alone2 = try zip(alone, [1, 2, 3]).map { q, t in model.use(q); return try model.forward([t]) }
+        for (r, e) in zip(again, alone2) { #expect(Sampler.argmax(r) == Sampler.argmax(e)) }
+    }
+
     @Test("a prompt that fills the context is refused; the planner counts one KV cache per slot")
     func limits() throws {
         let m = try SessionTests.packedDecoder()
