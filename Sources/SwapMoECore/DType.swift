@@ -9,15 +9,16 @@ public enum DType: String, Sendable, Codable, CaseIterable {
     case bool = "BOOL"
     /// Blocks of weights with shared scales, bit-compatible with GGUF's types of the same name
     /// (Docs/ArchiveFormat.md, "Quantized blocks"). Blocks run along a matrix row (the last dimension).
-    case q8_0 = "Q8_0", q4_0 = "Q4_0", q4_K = "Q4_K", q5_K = "Q5_K", q6_K = "Q6_K"
+    case q8_0 = "Q8_0", q4_0 = "Q4_0", q4_1 = "Q4_1", q5_0 = "Q5_0", q5_1 = "Q5_1"
+    case q4_K = "Q4_K", q5_K = "Q5_K", q6_K = "Q6_K"
 
     /// The quantized block types.
-    public static let quantized: [DType] = [.q8_0, .q4_0, .q4_K, .q5_K, .q6_K]
+    public static let quantized: [DType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K]
 
     /// Elements per block: 1 for plain element types, 32 or 256 for quantized ones.
     public var blockSize: Int {
         switch self {
-        case .q8_0, .q4_0: 32
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1: 32
         case .q4_K, .q5_K, .q6_K: 256
         default: 1
         }
@@ -32,6 +33,9 @@ public enum DType: String, Sendable, Codable, CaseIterable {
         case .f8e4m3, .f8e5m2, .i8, .u8, .bool: 1
         case .q8_0: 34      // f16 scale + 32 x i8
         case .q4_0: 18      // f16 scale + 32 x 4 bits
+        case .q4_1: 20      // f16 scale, f16 min + 32 x 4 bits
+        case .q5_0: 22      // f16 scale + 32 fifth bits + 32 x 4 bits
+        case .q5_1: 24      // f16 scale, f16 min + 32 fifth bits + 32 x 4 bits
         case .q4_K: 144     // f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 256 x 4 bits
         case .q5_K: 176     // as q4_K + 32 bytes of fifth bits
         case .q6_K: 210     // 256 x 4 low bits, 256 x 2 high bits, 16 x i8 scales, f16 d

@@ -3,7 +3,7 @@ import SwapMoECore
 // once per call (QuantActivations.swift), and each row's weights are unpacked to bytes in registers and
 // multiplied with the activation bytes by `vpmaddubsw` (32 products, pairs summed to Int16) and `vpmaddwd`
 // (pairs summed to Int32, times the sub-block scales where a type has them), so one float multiply-add is left
-// per 32 weights (q8_0, q4_0) or per 256 (K-types). The arithmetic is that of llama.cpp's `ggml_vec_dot_*_q8_*`
+// per 32 weights (the 32-weight types; q4_1 / q5_1 add one for their min) or per 256 (K-types). The arithmetic is that of llama.cpp's `ggml_vec_dot_*_q8_*`
 // kernels: the result is Σ_k w_k d_x q_x,k, the f32 dot of the dequantized weights with x̂ = d_x q_x, where
 // |x - x̂| <= ~|d_x| / 2 per element (QuantActivations.swift); the integer parts are exact, only the per-block float terms round.
 //
@@ -26,7 +26,11 @@ func gemvQuantRowsInteger(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointe
     let rowBytes = type.rowBytes(n), nb = n / type.blockSize
     switch type {
     case .q8_0: for i in rows { storeRow(y, i, dotQ8_0Integer(w + i &* rowBytes, xq, blocks: nb), bias, accumulate) }
-    case .q4_0: for i in rows { storeRow(y, i, dotQ4_0Integer(w + i &* rowBytes, xq, blocks: nb), bias, accumulate) }
+    // One case per type, so that each loop is compiled for its constant layout.
+    case .q4_0: for i in rows { storeRow(y, i, dotNibblesInteger(w + i &* rowBytes, xq, NibbleBlock(.q4_0), blocks: nb), bias, accumulate) }
+    case .q4_1: for i in rows { storeRow(y, i, dotNibblesInteger(w + i &* rowBytes, xq, NibbleBlock(.q4_1), blocks: nb), bias, accumulate) }
+    case .q5_0: for i in rows { storeRow(y, i, dotNibblesInteger(w + i &* rowBytes, xq, NibbleBlock(.q5_0), blocks: nb), bias, accumulate) }
+    case .q5_1: for i in rows { storeRow(y, i, dotNibblesInteger(w + i &* rowBytes, xq, NibbleBlock(.q5_1), blocks: nb), bias, accumulate) }
     case .q4_K: for i in rows { storeRow(y, i, dotQ4_KInteger(w + i &* rowBytes, xq, blocks: nb, q5: false), bias, accumulate) }
     case .q5_K: for i in rows { storeRow(y, i, dotQ4_KInteger(w + i &* rowBytes, xq, blocks: nb, q5: true), bias, accumulate) }
     case .q6_K: for i in rows { storeRow(y, i, dotQ6_KInteger(w + i &* rowBytes, xq, blocks: nb), bias, accumulate) }
@@ -42,22 +46,27 @@ func int32sToFloat8(_ v: SIMD8<Int32>) -> SIMD8<Float> {
 @inline(__always)
 func bytes32<T: SIMD>(_ v: T) -> SIMD32<UInt8> { unsafeBitCast(v, to: SIMD32<UInt8>.self) }
 
-/// The block loop of q8_0 and q4_0 (32 weights, f16 scale first): `dot` gives block b's 8 Int32 partial sums of
-/// q_w q_x; acc += (d_w d_x) Σ, two accumulators.
+/// The block loop of the 32-weight types (f16 scale first): `dot` gives block b's 8 Int32 partial sums of
+/// q_w q_x; acc += (d_w d_x) Σ, two accumulators. With `minOffset` (q4_1, q5_1: weights d_w q_w + m), the f16 m
+/// at that byte adds m (d_x Σ_k q_x,k), the activations' block sum (which llama.cpp's q8_1 blocks store as an
+/// f16; here it is the f32 product of d_x and the exact integer sum).
 @inline(__always)
 func dotBlocks32Integer(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int, blockBytes: Int,
+                        minOffset: Int? = nil,
                         _ dot: (_ block: UnsafeRawPointer, _ qx: SIMD32<Int8>) -> SIMD8<Int32>) -> Float {
-    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
+    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), mins: Float = 0
     @inline(__always) func step(_ a: inout SIMD8<Float>, _ b: Int) {
         let blk = w + b &* blockBytes
         let qx = UnsafeRawPointer(xq.q + 32 &* b).loadUnaligned(as: SIMD32<Int8>.self)
-        let dd = SIMD8<Float>(repeating: f16ToFloat(blk.loadUnaligned(as: UInt16.self)) * xq.scale[b])
+        let dx = xq.scale[b]
+        let dd = SIMD8<Float>(repeating: f16ToFloat(blk.loadUnaligned(as: UInt16.self)) * dx)
         a.madd(dd, int32sToFloat8(dot(blk, qx)))
+        if let minOffset { mins += f16ToFloat(blk.loadUnaligned(fromByteOffset: minOffset, as: UInt16.self)) * xq.blockSums[b] }
     }
     var b = 0
     while b &+ 2 <= nb { step(&a0, b); step(&a1, b &+ 1); b &+= 2 }
     if b < nb { step(&a0, b) }
-    return hsum(a0 + a1)
+    return minOffset == nil ? hsum(a0 + a1) : hsum(a0 + a1) + mins
 }
 
 /// w (n,) q8_0 . x̂ -> Float: |q_w| times q_x with q_w's sign (`vpsignb`), so the unsigned-by-signed
@@ -71,16 +80,29 @@ func dotQ8_0Integer(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb
     }
 }
 
-/// w (n,) q4_0 . x̂ -> Float: Σ (q - 8) q_x with q the unsigned nibbles (low nibbles are elements 0..<16,
-/// high 16..<32), formed in Int16 lanes as `vpmaddubsw`(q, q_x) - `vpmaddubsw`(8, q_x) (both exact).
+/// The 32 codes of a q4_0 / q4_1 / q5_0 / q5_1 block as bytes in element order: 16 bytes of nibbles unpacked low
+/// nibbles first, then for the 5-bit types bit i of qh as 16 in byte i (`fifthBitBytes`). Combined in 32-bit lanes
+/// (the standard library's byte-vector operators compile to one byte at a time).
 @inline(__always)
-func dotQ4_0Integer(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int) -> Float {
-    let ones = SIMD16<Int16>(repeating: 1), m4 = SIMD4<UInt32>(repeating: 0x0F0F_0F0F)
-    let eights = SIMD32<UInt8>(repeating: 8)
-    return dotBlocks32Integer(w, xq, blocks: nb, blockBytes: 18) { blk, qx in
-        let u = blk.loadUnaligned(fromByteOffset: 2, as: SIMD4<UInt32>.self)
-        let q = bytes32(SIMD8(lowHalf: u & m4, highHalf: (u &>> 4) & m4))
-        return maddWd(maddUbsSw(q, qx) &- maddUbsSw(eights, qx), ones)
+func nibbleCodeBytes(_ blk: UnsafeRawPointer, _ l: NibbleBlock) -> SIMD32<UInt8> {
+    let m4 = SIMD4<UInt32>(repeating: 0x0F0F_0F0F)
+    let u = blk.loadUnaligned(fromByteOffset: l.qs, as: SIMD4<UInt32>.self)
+    var q = SIMD8(lowHalf: u & m4, highHalf: (u &>> 4) & m4)
+    if let o = l.qh {
+        q |= unsafeBitCast(fifthBitBytes(blk.loadUnaligned(fromByteOffset: o, as: UInt32.self)), to: SIMD8<UInt32>.self)
+    }
+    return bytes32(q)
+}
+
+/// w (n,) q4_0 / q4_1 / q5_0 / q5_1 . x̂ -> Float: Σ q q_x with q the unsigned codes (`vpmaddubsw`, q <= 31); the
+/// symmetric types subtract bias Σ q_x in the same Int16 lanes as `vpmaddubsw`(bias, q_x) (both exact), the
+/// types with a min add m d_x Σ q_x per block (`dotBlocks32Integer`).
+@inline(__always)
+func dotNibblesInteger(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, _ l: NibbleBlock, blocks nb: Int) -> Float {
+    let ones = SIMD16<Int16>(repeating: 1), bias = SIMD32<UInt8>(repeating: UInt8(l.bias))
+    return dotBlocks32Integer(w, xq, blocks: nb, blockBytes: l.bytes, minOffset: l.min) { blk, qx in
+        let p = maddUbsSw(nibbleCodeBytes(blk, l), qx)
+        return maddWd(l.bias == 0 ? p : p &- maddUbsSw(bias, qx), ones)
     }
 }
 

@@ -1,9 +1,10 @@
 import SwapMoECore
 // GEMV over quantized rows, the float path (QuantBlocks.swift): where the integer path (QuantGEMV+Integer.swift)
 // is not built (the library build, non-x86 CPUs), and as its comparison in the benchmarks. Weights are
-// dequantized in registers and multiplied with the f32 x, never written out. Per block (or 32-element sub-block) the kernels form p = Σ q·x over SIMD16 lanes
-// and then fold the block scale in once: acc += d · p; the K-types subtract their mins as
-// dmin · Σ_j m_j · Σ_{k in sub-block j} x[k], with the sub-block sums of x computed once per call.
+// dequantized in registers and multiplied with the f32 x, never written out. Per block (or 32-element sub-block)
+// the kernels form p = Σ q·x over SIMD16 lanes and then fold the block scale in once: acc += d · p; the types with
+// mins add them as m · Σ_{k in block} x[k] (q4_1, q5_1) or subtract dmin · Σ_j m_j · Σ_{k in sub-block j} x[k]
+// (q4_K, q5_K), with the 32-element sums of x computed once per call.
 //
 // Every row is reduced by the same code in the same order (blocks in index order, fixed accumulators, fixed
 // tree), so a row's result depends only on its bytes and x, never on the thread split. The result differs
@@ -21,8 +22,19 @@ func gemvQuantRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ ty
     switch type {
     case .q8_0:
         for i in rows { storeRow(y, i, dotQ8_0(w + i &* rowBytes, x, blocks: nb), bias, accumulate) }
-    case .q4_0:
-        for i in rows { storeRow(y, i, dotQ4_0(w + i &* rowBytes, x, blocks: nb), bias, accumulate) }
+    case .q4_0, .q4_1, .q5_0, .q5_1:
+        // Σ (d q + m) x = d Σ q x + m Σ x: the block sums of x once per call, for the types with a min.
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: n / 32) { buf in
+            if NibbleBlock(type).min != nil { subBlockSums(buf.baseAddress!, x, n: n) }
+            let xsum = UnsafePointer(buf.baseAddress!)
+            // One call per type, so that each loop is compiled for its constant layout.
+            switch type {
+            case .q4_0: nibbleRows(y, w, x, nil, NibbleBlock(.q4_0), rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
+            case .q4_1: nibbleRows(y, w, x, xsum, NibbleBlock(.q4_1), rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
+            case .q5_0: nibbleRows(y, w, x, nil, NibbleBlock(.q5_0), rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
+            default: nibbleRows(y, w, x, xsum, NibbleBlock(.q5_1), rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
+            }
+        }
     case .q4_K, .q5_K:
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 &+ n / 32) { buf in
             let scratch = buf.baseAddress!, xsum = scratch + 16
@@ -40,6 +52,12 @@ func gemvQuantRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ ty
     case .f32, .f16, .bf16:
         preconditionFailure("float rows go through gemvRows")
     }
+}
+
+@inline(__always)
+func nibbleRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xsum: UnsafePointer<Float>?,
+                _ l: NibbleBlock, rowBytes: Int, blocks nb: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    for i in rows { storeRow(y, i, dotNibbles(w + i &* rowBytes, x, xsum, l, blocks: nb), bias, accumulate) }
 }
 
 @inline(__always)
@@ -61,23 +79,27 @@ func subBlockSums(_ xsum: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>
 
 // MARK: Row kernels: dot(W[i,:], x) for one quantized row of `blocks` blocks.
 
-/// The block loop of q8_0 and q4_0 (32 weights, f16 scale first): `values` unpacks block b's weights as two
-/// vectors of 16 floats (elements 0..<16, 16..<32); p = Σ q x (32 lanes folded to 16), acc += d p.
+/// The block loop of the 32-weight types (f16 scale d first): `values` unpacks block b's codes as two vectors of
+/// 16 floats (elements 0..<16, 16..<32); p = Σ q x (32 lanes folded to 16), acc += d p. With `xsum` (the block
+/// sums of x), the block has an f16 min m at byte `minOffset` and weights d q + m: mins += m xsum[b].
 @inline(__always)
 func dotBlocks32(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int, blockBytes: Int,
+                 xsum: UnsafePointer<Float>? = nil, minOffset: Int = 0,
                  _ values: (UnsafeRawPointer) -> (SIMD16<Float>, SIMD16<Float>)) -> Float {
+    var mins: Float = 0
     @inline(__always) func step(_ a: inout SIMD16<Float>, _ b: Int) {
         let blk = w + b &* blockBytes, xb = x + b &* 32
         let (q0, q1) = values(blk)
         var p = q0 * loadF32x16(xb, 0)
         p.madd(q1, loadF32x16(xb, 16))
         a.madd(SIMD16(repeating: f16ToFloat(blk.loadUnaligned(as: UInt16.self))), p)
+        if let xsum { mins += f16ToFloat(blk.loadUnaligned(fromByteOffset: minOffset, as: UInt16.self)) * xsum[b] }
     }
     var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
     var b = 0
     while b &+ 2 <= nb { step(&a0, b); step(&a1, b &+ 1); b &+= 2 }
     if b < nb { step(&a0, b) }
-    return hsum(a0 + a1)
+    return xsum == nil ? hsum(a0 + a1) : hsum(a0 + a1) + mins
 }
 
 /// w (n,) q8_0 . x (n,) -> Float: the 32 signed bytes.
@@ -86,12 +108,15 @@ func dotQ8_0(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int) -
     dotBlocks32(w, x, blocks: nb, blockBytes: 34) { (int8sToFloat16($0, 2), int8sToFloat16($0, 18)) }
 }
 
-/// w (n,) q4_0 . x (n,) -> Float: nibble - 8 (low nibbles are elements 0..<16, high 16..<32).
+/// w (n,) q4_0 / q4_1 / q5_0 / q5_1 (layout `l`) . x (n,) -> Float: codes minus the bias (q4_0, q5_0), or, with
+/// `xsum` = subBlockSums(x), the codes and the min term m Σ x (q4_1, q5_1).
 @inline(__always)
-func dotQ4_0(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int) -> Float {
-    dotBlocks32(w, x, blocks: nb, blockBytes: 18) { blk in
-        let u = widenBytes16(blk, 2)
-        return (smallIntsToFloat(u & SIMD16(repeating: 15), minus: 8), smallIntsToFloat(u &>> 4, minus: 8))
+func dotNibbles(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xsum: UnsafePointer<Float>?, _ l: NibbleBlock,
+                blocks nb: Int) -> Float {
+    let bias = Float(l.bias)
+    return dotBlocks32(w, x, blocks: nb, blockBytes: l.bytes, xsum: xsum, minOffset: l.min ?? 0) { blk in
+        let (q0, q1) = nibbleCodes(blk, l)
+        return (smallIntsToFloat(q0, minus: bias), smallIntsToFloat(q1, minus: bias))
     }
 }
 

@@ -57,6 +57,29 @@ func kScalesMins(_ s: UnsafeRawPointer) -> (scales: SIMD8<Float>, mins: SIMD8<Fl
     return (float(sc), float(mn))
 }
 
+/// The 32 codes of a q4_0 / q4_1 / q5_0 / q5_1 block (`NibbleBlock`) as two vectors of 16 (elements 0..<16 from
+/// the low nibbles, 16..<32 from the high ones), plus 16 where bit i of qh is set for the 5-bit types: lane i keeps
+/// b = (qh >> 16h) & 2^i, and b + 0x7FFFFFFF (no overflow) has its top bit set exactly when b != 0; shifted down
+/// to bit 4. Uniform shifts only (per-lane shifts cost a sequence of instructions below AVX2).
+@inline(__always)
+func nibbleCodes(_ block: UnsafeRawPointer, _ l: NibbleBlock) -> (SIMD16<UInt32>, SIMD16<UInt32>) {
+    let u = widenBytes16(block, l.qs)
+    var lo = u & SIMD16(repeating: 15), hi = u &>> 4
+    if let o = l.qh {
+        let h = block.loadUnaligned(fromByteOffset: o, as: UInt32.self)
+        /// 16 in lane i where bit i of the low 16 bits of v is set (the same constants for both halves, so that
+        /// LLVM finds no lane to treat apart).
+        @inline(__always) func sixteen(_ v: UInt32) -> SIMD16<UInt32> {
+            let bits = SIMD16<UInt32>(1 << 0, 1 << 1, 1 << 2, 1 << 3, 1 << 4, 1 << 5, 1 << 6, 1 << 7,
+                                      1 << 8, 1 << 9, 1 << 10, 1 << 11, 1 << 12, 1 << 13, 1 << 14, 1 << 15)
+            return (((SIMD16(repeating: v) & bits) &+ SIMD16(repeating: 0x7FFF_FFFF)) &>> 27) & SIMD16(repeating: 16)
+        }
+        lo |= sixteen(h)
+        hi |= sixteen(h >> 16)
+    }
+    return (lo, hi)
+}
+
 /// The 5-bit values of chunk c (0..<4) of a q5_K block, elements 64c + 16i ..< 64c + 16i + 16 for i = 0...3:
 /// low/high nibbles of qs[32c ..< 32c + 32] with bit 2c / 2c + 1 of qh[0..<32] on top. `h0`, `h1` are qh[0..<16],
 /// qh[16..<32] widened. The fifth bit is moved into place with one constant shift (c is a constant once
@@ -103,11 +126,19 @@ func dequantizeBlockSIMD(_ dst: UnsafeMutablePointer<Float>, _ block: UnsafeRawP
         let d = SIMD16<Float>(repeating: f16ToFloat(block.loadUnaligned(as: UInt16.self)))
         storeF32x16(dst, d * int8sToFloat16(block, 2))
         storeF32x16(dst + 16, d * int8sToFloat16(block, 18))
-    case .q4_0:
+    case .q4_0, .q4_1, .q5_0, .q5_1:
+        let l = NibbleBlock(type)
         let d = SIMD16<Float>(repeating: f16ToFloat(block.loadUnaligned(as: UInt16.self)))
-        let u = widenBytes16(block, 2)
-        storeF32x16(dst, d * smallIntsToFloat(u & SIMD16(repeating: 15), minus: 8))
-        storeF32x16(dst + 16, d * smallIntsToFloat(u &>> 4, minus: 8))
+        let (q0, q1) = nibbleCodes(block, l)
+        if let mo = l.min {
+            let m = SIMD16<Float>(repeating: f16ToFloat(block.loadUnaligned(fromByteOffset: mo, as: UInt16.self)))
+            storeF32x16(dst, d * smallIntsToFloat(q0, minus: 0) + m)
+            storeF32x16(dst + 16, d * smallIntsToFloat(q1, minus: 0) + m)
+        } else {
+            let bias = Float(l.bias)
+            storeF32x16(dst, d * smallIntsToFloat(q0, minus: bias))
+            storeF32x16(dst + 16, d * smallIntsToFloat(q1, minus: bias))
+        }
     case .q4_K, .q5_K:
         let d = f16ToFloat(block.loadUnaligned(as: UInt16.self))
         let dmin = f16ToFloat(block.loadUnaligned(fromByteOffset: 2, as: UInt16.self))

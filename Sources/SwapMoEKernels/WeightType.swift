@@ -20,13 +20,13 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
     /// bfloat16: the top 16 bits of a binary32, stored as raw `UInt16` bits.
     case bf16
     /// Quantized blocks laid out as GGUF's types of the same name (QuantBlocks.swift, Docs/ArchiveFormat.md).
-    case q8_0, q4_0, q4_K, q5_K, q6_K
+    case q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K
 
     /// Elements per block (1 for the float types).
     @inlinable public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16: 1
-        case .q8_0, .q4_0: 32
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1: 32
         case .q4_K, .q5_K, .q6_K: 256
         }
     }
@@ -38,6 +38,9 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .f16, .bf16: 2
         case .q8_0: 34
         case .q4_0: 18
+        case .q4_1: 20
+        case .q5_0: 22
+        case .q5_1: 24
         case .q4_K: 144
         case .q5_K: 176
         case .q6_K: 210
@@ -57,6 +60,9 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .bf16: self = .bf16
         case .q8_0: self = .q8_0
         case .q4_0: self = .q4_0
+        case .q4_1: self = .q4_1
+        case .q5_0: self = .q5_0
+        case .q5_1: self = .q5_1
         case .q4_K: self = .q4_K
         case .q5_K: self = .q5_K
         case .q6_K: self = .q6_K
@@ -78,7 +84,7 @@ func loadWeight(_ w: UnsafeRawPointer, _ i: Int, _ type: WeightType) -> Float {
     case .f32: return w.loadUnaligned(fromByteOffset: i &* 4, as: Float.self)
     case .f16: return f16ToFloat(w.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self))
     case .bf16: return bf16ToFloat(w.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self))
-    case .q8_0, .q4_0, .q4_K, .q5_K, .q6_K: preconditionFailure("loadWeight on quantized \(type)")
+    default: preconditionFailure("loadWeight on quantized \(type)")
     }
 }
 
@@ -86,11 +92,9 @@ func loadWeight(_ w: UnsafeRawPointer, _ i: Int, _ type: WeightType) -> Float {
 
 /// src (n,) of `type` -> dst (n,) Float32. Use for embedding rows: `src = base + token * type.rowBytes(n)`.
 public func convertToFloat(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, _ type: WeightType, count n: Int) {
+    if type.isQuantized { return dequantizeRow(dst, src, type, count: n) }
     var i = 0
     switch type {
-    case .q8_0, .q4_0, .q4_K, .q5_K, .q6_K:
-        dequantizeRow(dst, src, type, count: n)
-        return
     case .f32:
         UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: n &* 4)
         return
@@ -105,6 +109,8 @@ public func convertToFloat(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawP
             UnsafeMutableRawPointer(dst + i).storeBytes(of: unsafeBitCast(u &<< 16, to: SIMD16<Float>.self), as: SIMD16<Float>.self)
             i &+= 16
         }
+    default:
+        preconditionFailure("quantized rows return above")
     }
     while i < n { dst[i] = loadWeight(src, i, type); i &+= 1 }
 }
