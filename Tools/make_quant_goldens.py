@@ -10,7 +10,7 @@ Each Tests/Fixtures/quant/<NAME>.bin holds, little-endian:
 flags bit 0: `blocks` quantize `weights`; bit 1: by llama.cpp's C reference (quantize_row_<type>_ref), else by
 gguf-py. With bit 0 clear, `blocks` are random valid blocks and `weights` is empty.
 
-<TYPE>.bin (TYPE = Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K): gguf-py's quantize() for the 32-weight types
+<TYPE>.bin (TYPE = Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K): gguf-py's quantize() for the 32-weight types
 (round to nearest, as llama.cpp's reference); for the K-types gguf-py only dequantizes, so their blocks are random
 bytes with sane f16 scales (every bit pattern of the scale bytes, for the dequantizer tests).
 
@@ -41,7 +41,7 @@ OUT = os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "quant"
 ROWS, COLS = 4, 512
 # New types go at the end: the random draws of the earlier types' goldens then stay the same.
 TYPES = [("Q8_0", T.Q8_0), ("Q4_0", T.Q4_0), ("Q4_K", T.Q4_K), ("Q5_K", T.Q5_K), ("Q6_K", T.Q6_K),
-         ("Q4_1", T.Q4_1), ("Q5_0", T.Q5_0), ("Q5_1", T.Q5_1)]
+         ("Q4_1", T.Q4_1), ("Q5_0", T.Q5_0), ("Q5_1", T.Q5_1), ("Q2_K", T.Q2_K), ("Q3_K", T.Q3_K)]
 # The types gguf-py quantizes itself (round to nearest, claiming llama.cpp's reference bytes); it only
 # dequantizes the others.
 PY_QUANTIZED = ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1")
@@ -128,6 +128,11 @@ def random_blocks(rng, qtype):
         b[:, 2:4] = f16(rng.uniform(1e-4, 2e-3, nblocks))   # dmin
     elif qtype == T.Q6_K:
         b[:, 208:210] = f16(rng.uniform(1e-5, 2e-4, nblocks))
+    elif qtype == T.Q2_K:
+        b[:, 80:82] = f16(rng.uniform(1e-4, 2e-3, nblocks))   # d
+        b[:, 82:84] = f16(rng.uniform(1e-4, 2e-3, nblocks))   # dmin
+    elif qtype == T.Q3_K:
+        b[:, 108:110] = f16(rng.uniform(1e-5, 2e-4, nblocks))
     return b.reshape(ROWS, -1)
 
 

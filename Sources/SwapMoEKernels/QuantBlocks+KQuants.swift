@@ -51,6 +51,39 @@ func dequantizeQ6KBlock(_ dst: UnsafeMutablePointer<Float>, _ block: UnsafeRawPo
     }
 }
 
+/// One q2_K or q3_K super-block -> 256 floats. Both keep 2 low bits per weight in qs[64]: weight
+/// e = 128n + 32j + 16h + l (n < 2, j < 4, h < 2, l < 16) has bits 2j..2j+1 of qs[32n + 16h + l], and its 16-weight
+/// group g = e / 16 its own scale.
+/// q2_K: scales[16] | qs[64] | d (f16) | dmin (f16): scales[g] holds the group's 4-bit scale (low nibble) and
+/// 4-bit min (high nibble): x = d*sc_g*q - dmin*m_g.
+/// q3_K: hmask[32] | qs[64] | scales[12] | d (f16): bit 4n + j of hmask[16h + l] is a third bit, set meaning q as it
+/// is and clear meaning q - 4 (q in -4...3); the 16 scales are 6-bit (`q3KScale`), minus 32: x = d*(sc_g - 32)*q.
+@inline(__always)
+func dequantizeQ23KBlock(_ dst: UnsafeMutablePointer<Float>, _ block: UnsafeRawPointer, q3: Bool) {
+    let qs = block + (q3 ? 32 : 16)
+    let d = f16ToFloat(block.loadUnaligned(fromByteOffset: q3 ? 108 : 80, as: UInt16.self))
+    let dmin = q3 ? 0 : f16ToFloat(block.loadUnaligned(fromByteOffset: 82, as: UInt16.self))
+    for e in 0..<256 {
+        let n = e / 128, j = (e / 32) % 4, h = (e / 16) % 2, l = e % 16, g = e / 16
+        let low = Int((qs.load(fromByteOffset: 32 &* n &+ 16 &* h &+ l, as: UInt8.self) >> (2 &* j)) & 3)
+        if q3 {
+            let high = (block.load(fromByteOffset: 16 &* h &+ l, as: UInt8.self) >> (4 &* n &+ j)) & 1
+            dst[e] = d * Float(q3KScale(block + 96, g) &- 32) * Float(high == 1 ? low : low &- 4)
+        } else {
+            let sc = block.load(fromByteOffset: g, as: UInt8.self)
+            dst[e] = d * Float(sc & 15) * Float(low) - dmin * Float(sc >> 4)
+        }
+    }
+}
+
+/// The 6-bit scale of group g (0..<16) of a q3_K super-block, from its 12 scale bytes s: the low 4 bits are the
+/// low (g < 8) or high (g >= 8) nibble of s[g % 8], the top 2 bits are bits 2(g / 4)..+1 of s[8 + g % 4].
+@inline(__always)
+func q3KScale(_ s: UnsafeRawPointer, _ g: Int) -> Int {
+    let a = s.load(fromByteOffset: g % 8, as: UInt8.self), b = s.load(fromByteOffset: 8 &+ g % 4, as: UInt8.self)
+    return Int(g < 8 ? a & 15 : a >> 4) | Int((b >> (2 &* (g / 4))) & 3) << 4
+}
+
 /// The 6-bit scale and min of sub-block `j` (0..<8) of a q4_K / q5_K super-block, from its 12 scale bytes:
 /// j < 4: scale = s[j] & 63, min = s[j + 4] & 63; j >= 4: the low 4 bits from s[j + 4] (scale: low nibble,
 /// min: high nibble) and the top 2 bits from the top bits of s[j - 4] (scale) and s[j] (min).

@@ -17,6 +17,8 @@ func dequantizeBlock(_ dst: UnsafeMutablePointer<Float>, _ block: UnsafeRawPoint
         for i in 0..<32 { dst[i] = d * Float(block.load(fromByteOffset: 2 &+ i, as: Int8.self)) }
     case .q4_0, .q4_1, .q5_0, .q5_1:
         dequantizeNibbleBlock(dst, block, NibbleBlock(type))
+    case .q2_K, .q3_K:
+        dequantizeQ23KBlock(dst, block, q3: type == .q3_K)
     case .q4_K, .q5_K:
         dequantizeQ45KBlock(dst, block, q5: type == .q5_K)
     case .q6_K:

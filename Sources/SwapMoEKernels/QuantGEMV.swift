@@ -45,6 +45,17 @@ func gemvQuantRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ ty
                 for i in rows { storeRow(y, i, dotQ4_K(w + i &* rowBytes, x, xsum, scratch, blocks: nb, q5: true), bias, accumulate) }
             }
         }
+    case .q2_K, .q3_K:
+        // q2_K's mins take the 16-element sums of x, once per call.
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 &+ n / 16) { buf in
+            let scratch = buf.baseAddress!, xsum = scratch + 16
+            if type == .q2_K {
+                groupSums16(xsum, x, n: n)
+                for i in rows { storeRow(y, i, dotQ23K(w + i &* rowBytes, x, xsum, scratch, blocks: nb, q3: false), bias, accumulate) }
+            } else {
+                for i in rows { storeRow(y, i, dotQ23K(w + i &* rowBytes, x, nil, scratch, blocks: nb, q3: true), bias, accumulate) }
+            }
+        }
     case .q6_K:
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { buf in
             for i in rows { storeRow(y, i, dotQ6_K(w + i &* rowBytes, x, buf.baseAddress!, blocks: nb), bias, accumulate) }
@@ -77,7 +88,17 @@ func subBlockSums(_ xsum: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>
     }
 }
 
-// MARK: Row kernels: dot(W[i,:], x) for one quantized row of `blocks` blocks.
+/// x (n,) -> xsum (n/16,): xsum[g] = Σ x[16g ..< 16g + 16] (q2_K's mins).
+@inline(__always)
+func groupSums16(_ xsum: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, n: Int) {
+    var g = 0
+    while g &* 16 < n {
+        xsum[g] = hsum(loadF32x16(x, 16 &* g))
+        g &+= 1
+    }
+}
+
+// MARK: Row kernels: dot(W[i,:], x) for one quantized row of `blocks` blocks (the K-types': QuantGEMV+KQuants.swift).
 
 /// The block loop of the 32-weight types (f16 scale d first): `values` unpacks block b's codes as two vectors of
 /// 16 floats (elements 0..<16, 16..<32); p = Σ q x (32 lanes folded to 16), acc += d p. With `xsum` (the block
@@ -118,75 +139,4 @@ func dotNibbles(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xsum: Unsafe
         let (q0, q1) = nibbleCodes(blk, l)
         return (smallIntsToFloat(q0, minus: bias), smallIntsToFloat(q1, minus: bias))
     }
-}
-
-/// w (n,) q4_K or q5_K . x (n,) -> Float, with xsum = subBlockSums(x) and 8 floats of scratch.
-/// Per sub-block j: acc += (d sc_j) Σ q x and mins_j += (dmin m_j) xsum_j (SIMD8 lanes); result acc - mins.
-/// The 8 scales go through `scratch` so that each is a memory broadcast folded into its FMA. High nibbles are
-/// masked in place (16 q, one op fewer than a shift) and their scales divided by 16: both scalings are exact,
-/// so the result is the same as with q.
-@inline(__always)
-func dotQ4_K(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xsum: UnsafePointer<Float>,
-             _ scratch: UnsafeMutablePointer<Float>, blocks nb: Int, q5: Bool) -> Float {
-    let bb = q5 ? 176 : 144
-    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-    var mins = SIMD8<Float>()
-    for b in 0..<nb {
-        let blk = w + b &* bb, xb = x + b &* 256
-        let d = f16ToFloat(blk.loadUnaligned(as: UInt16.self))
-        let dmin = f16ToFloat(blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
-        let (sc, mn) = kScalesMins(blk + 4)
-        // Odd sub-blocks (high nibbles) come as 16 q: their scales are divided by 16 (exact).
-        let sixteenth = SIMD8<Float>(1, 0.0625, 1, 0.0625, 1, 0.0625, 1, 0.0625)
-        UnsafeMutableRawPointer(scratch).storeBytes(of: SIMD8(repeating: d) * sc * sixteenth, as: SIMD8<Float>.self)
-        mins.madd(SIMD8(repeating: dmin) * mn, UnsafeRawPointer(xsum + 8 &* b).loadUnaligned(as: SIMD8<Float>.self))
-        let qs = blk + (q5 ? 48 : 16)
-        let h0 = q5 ? widenBytes16(blk, 16) : SIMD16(), h1 = q5 ? widenBytes16(blk, 32) : SIMD16()
-        @inline(__always) func chunk(_ c: Int, _ lo: inout SIMD16<Float>, _ hi: inout SIMD16<Float>) {
-            let q: (SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>)
-            if q5 {
-                q = q5Chunk(qs, h0, h1, c, hiTimes16: true)
-            } else {
-                let u0 = widenBytes16(qs, 32 &* c), u1 = widenBytes16(qs, 32 &* c &+ 16)
-                let m = SIMD16<UInt32>(repeating: 15), m16 = SIMD16<UInt32>(repeating: 0xF0)
-                q = (u0 & m, u1 & m, u0 & m16, u1 & m16)
-            }
-            let xc = xb + 64 &* c
-            var p = smallIntsToFloat(q.0, minus: 0) * loadF32x16(xc, 0)
-            p.madd(smallIntsToFloat(q.1, minus: 0), loadF32x16(xc, 16))
-            var r = smallIntsToFloat(q.2, minus: 0) * loadF32x16(xc, 32)
-            r.madd(smallIntsToFloat(q.3, minus: 0), loadF32x16(xc, 48))
-            lo.madd(SIMD16(repeating: scratch[2 &* c]), p)
-            hi.madd(SIMD16(repeating: scratch[2 &* c &+ 1]), r)
-        }
-        chunk(0, &a0, &a1); chunk(1, &a2, &a3); chunk(2, &a0, &a1); chunk(3, &a2, &a3)
-    }
-    return hsum((a0 + a1) + (a2 + a3)) - hsum(mins)
-}
-
-/// w (n,) q6_K . x (n,) -> Float, with 16 floats of scratch. Weights are dequantized exactly as
-/// `dequantizeBlock` ((d sc) (q - 32)) and accumulated with FMAs into four accumulators (16-element group v
-/// of a half into accumulator v % 4). The 16 scales d sc go through `scratch` (memory broadcasts).
-@inline(__always)
-func dotQ6_K(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ scratch: UnsafeMutablePointer<Float>,
-             blocks nb: Int) -> Float {
-    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-    for b in 0..<nb {
-        let blk = w + b &* 210, xb = x + b &* 256
-        let d = f16ToFloat(blk.loadUnaligned(fromByteOffset: 208, as: UInt16.self))
-        storeF32x16(scratch, SIMD16(repeating: d) * int8sToFloat16(blk, 192))
-        @inline(__always) func half(_ h: Int) {
-            let q = q6Half(blk, h)
-            let xh = xb + 128 &* h, s = scratch + 8 &* h
-            @inline(__always) func wv(_ v: Int) -> SIMD16<Float> {
-                SIMD16(repeating: s[v]) * smallIntsToFloat(q[v], minus: 32)
-            }
-            a0.madd(wv(0), loadF32x16(xh, 0)); a1.madd(wv(1), loadF32x16(xh, 16))
-            a2.madd(wv(2), loadF32x16(xh, 32)); a3.madd(wv(3), loadF32x16(xh, 48))
-            a0.madd(wv(4), loadF32x16(xh, 64)); a1.madd(wv(5), loadF32x16(xh, 80))
-            a2.madd(wv(6), loadF32x16(xh, 96)); a3.madd(wv(7), loadF32x16(xh, 112))
-        }
-        half(0); half(1)
-    }
-    return hsum((a0 + a1) + (a2 + a3))
 }

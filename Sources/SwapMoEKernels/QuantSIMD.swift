@@ -8,10 +8,15 @@ import SwapMoECore
 /// `vpmovzxbd` (the generic `SIMD16<UInt32>(truncatingIfNeeded:)` stayed an out-of-line call: GEMV 6x slower).
 @inline(__always)
 func widenBytes16(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD16<UInt32> {
-    let b = p.loadUnaligned(fromByteOffset: offset, as: SIMD16<UInt8>.self)
-    return SIMD16<UInt32>(UInt32(b[0]), UInt32(b[1]), UInt32(b[2]), UInt32(b[3]), UInt32(b[4]), UInt32(b[5]),
-                          UInt32(b[6]), UInt32(b[7]), UInt32(b[8]), UInt32(b[9]), UInt32(b[10]), UInt32(b[11]),
-                          UInt32(b[12]), UInt32(b[13]), UInt32(b[14]), UInt32(b[15]))
+    widen(p.loadUnaligned(fromByteOffset: offset, as: SIMD16<UInt8>.self))
+}
+
+/// 16 bytes -> 16 `UInt32` lanes, lane by lane (see `widenBytes16`).
+@inline(__always)
+func widen(_ b: SIMD16<UInt8>) -> SIMD16<UInt32> {
+    SIMD16<UInt32>(UInt32(b[0]), UInt32(b[1]), UInt32(b[2]), UInt32(b[3]), UInt32(b[4]), UInt32(b[5]),
+                   UInt32(b[6]), UInt32(b[7]), UInt32(b[8]), UInt32(b[9]), UInt32(b[10]), UInt32(b[11]),
+                   UInt32(b[12]), UInt32(b[13]), UInt32(b[14]), UInt32(b[15]))
 }
 
 /// Lanes u < 2^23 -> Float(u) - bias, exactly (bias a small integer): the float with bits 0x4B000000 | u is
@@ -104,6 +109,34 @@ func q5Chunk(_ qs: UnsafeRawPointer, _ h0: SIMD16<UInt32>, _ h1: SIMD16<UInt32>,
             (u0 &>> 4) | bit(h0, sh, to: 4), (u1 &>> 4) | bit(h1, sh, to: 4))
 }
 
+/// The 16 6-bit scales of a q3_K block (stored + 32; `q3KScale` for g = 0..<16) from its 12 scale bytes s, in
+/// 32-bit lanes: the low nibbles of s[0..<8], then their high nibbles, each with its 2 top bits from s[8..<12].
+@inline(__always)
+func q3KScales(_ s: UnsafeRawPointer) -> SIMD16<UInt8> {
+    let a = s.loadUnaligned(as: UInt32.self), b = s.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+    let t = s.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
+    let four: UInt32 = 0x0F0F_0F0F, two: UInt32 = 0x0303_0303
+    let v = SIMD4<UInt32>((a & four) | ((t & two) << 4), (b & four) | (((t >> 2) & two) << 4),
+                          ((a >> 4) & four) | (((t >> 4) & two) << 4), ((b >> 4) & four) | (((t >> 6) & two) << 4))
+    return unsafeBitCast(v, to: SIMD16<UInt8>.self)
+}
+
+/// The codes of groups 8n + 2j and 8n + 2j + 1 (elements 128n + 32j + 0..<16 and + 16..<32) of a q2_K / q3_K block
+/// (layout: `dequantizeQ23KBlock`), as two vectors of 16: bits 2j..2j+1 of qs[32n ..< 32n + 32], and for q3_K the
+/// hmask bit 4n + j as 4 (code + 4, 0...7).
+@inline(__always)
+func q23Codes(_ block: UnsafeRawPointer, _ n: Int, _ j: Int, q3: Bool) -> (SIMD16<UInt32>, SIMD16<UInt32>) {
+    let qs = q3 ? 32 &+ 32 &* n : 16 &+ 32 &* n
+    let shift = UInt32(2 &* j), three = SIMD16<UInt32>(repeating: 3)
+    var a = (widenBytes16(block, qs) &>> shift) & three, b = (widenBytes16(block, qs &+ 16) &>> shift) & three
+    if q3 {
+        let bit = UInt32(4 &* n &+ j), one = SIMD16<UInt32>(repeating: 1)
+        a |= ((widenBytes16(block, 0) &>> bit) & one) &<< 2
+        b |= ((widenBytes16(block, 16) &>> bit) & one) &<< 2
+    }
+    return (a, b)
+}
+
 /// The 6-bit values of half h (0, 1) of a q6_K block, as 8 vectors of 16: vector v holds elements
 /// 128h + 16v ..< 128h + 16v + 16, whose scale is group 8h + v.
 @inline(__always)
@@ -138,6 +171,27 @@ func dequantizeBlockSIMD(_ dst: UnsafeMutablePointer<Float>, _ block: UnsafeRawP
             let bias = Float(l.bias)
             storeF32x16(dst, d * smallIntsToFloat(q0, minus: bias))
             storeF32x16(dst + 16, d * smallIntsToFloat(q1, minus: bias))
+        }
+    case .q2_K, .q3_K:
+        // Per group: (d sc) q - dmin m (q2_K) or (d (sc - 32)) (q - 4) (q3_K), as `dequantizeQ23KBlock`.
+        let q3 = type == .q3_K
+        let d = f16ToFloat(block.loadUnaligned(fromByteOffset: q3 ? 108 : 80, as: UInt16.self))
+        let dmin = q3 ? 0 : f16ToFloat(block.loadUnaligned(fromByteOffset: 82, as: UInt16.self))
+        let raw = q3 ? widen(q3KScales(block + 96)) : widenBytes16(block, 0)
+        let ds = SIMD16(repeating: d) * (q3 ? smallIntsToFloat(raw, minus: 32) : smallIntsToFloat(raw & SIMD16(repeating: 15), minus: 0))
+        let ms = SIMD16(repeating: dmin) * smallIntsToFloat(raw &>> 4, minus: 0)
+        for n in 0..<2 {
+            for j in 0..<4 {
+                let (q0, q1) = q23Codes(block, n, j, q3: q3)
+                let g = 8 &* n &+ 2 &* j, o = dst + 16 &* g
+                if q3 {
+                    storeF32x16(o, SIMD16(repeating: ds[g]) * smallIntsToFloat(q0, minus: 4))
+                    storeF32x16(o + 16, SIMD16(repeating: ds[g &+ 1]) * smallIntsToFloat(q1, minus: 4))
+                } else {
+                    storeF32x16(o, SIMD16(repeating: ds[g]) * smallIntsToFloat(q0, minus: 0) - SIMD16(repeating: ms[g]))
+                    storeF32x16(o + 16, SIMD16(repeating: ds[g &+ 1]) * smallIntsToFloat(q1, minus: 0) - SIMD16(repeating: ms[g &+ 1]))
+                }
+            }
         }
     case .q4_K, .q5_K:
         let d = f16ToFloat(block.loadUnaligned(as: UInt16.self))

@@ -5,6 +5,8 @@ import SwapMoECore
 //
 // - Q8_0, Q4_0, Q5_0: one scale per 32 values, round to nearest; Q4_1, Q5_1: a scale and a min per 32 values
 //   (the block's range in 15 or 31 steps), round to nearest (this file).
+// - Q2_K: per 16-value sub-block an affine fit (codes 0...3) weighted by |x|; Q3_K: per 16 values a symmetric fit
+//   (codes -4...3) refined one code at a time; then as the others below.
 // - Q4_K, Q5_K: per 32-value sub-block an affine fit x ~ scale*q - offset searched to minimise a weighted squared
 //   error; Q6_K: per 16 values a symmetric fit x ~ scale*q searched likewise; the sub-block scales are then
 //   themselves quantized (6 bits against an f16 super-scale, or int8) and the codes recomputed from the stored
@@ -28,6 +30,8 @@ extension WeightType {
         case .q4_0: 65504 * 8
         case .q5_0: 65504 * 16
         case .q4_1, .q5_1: 65504   // the min is an f16 itself: a block cannot reach below -65504
+        case .q2_K: 65504 * 15     // the lowest value is -dmin * 15
+        case .q3_K: 65504 * 32 * 4
         case .q4_K: 65504 * 63 * 15
         case .q5_K: 65504 * 63 * 31
         case .q6_K: 65504 * 128 * 32
@@ -55,6 +59,8 @@ public func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPoin
             switch type {
             case .q8_0: quantizeQ8_0Block(x, out)
             case .q4_0, .q4_1, .q5_0, .q5_1: quantizeNibbleBlock(x, out, NibbleBlock(type))
+            case .q2_K: quantizeQ2KBlock(x, out, scratch)
+            case .q3_K: quantizeQ3KBlock(x, out, scratch)
             case .q4_K: quantizeQ45KBlock(x, out, bits: 4, scratch)
             case .q5_K: quantizeQ45KBlock(x, out, bits: 5, scratch)
             case .q6_K: quantizeQ6KBlock(x, out, scratch)

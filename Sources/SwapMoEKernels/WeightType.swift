@@ -20,14 +20,14 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
     /// bfloat16: the top 16 bits of a binary32, stored as raw `UInt16` bits.
     case bf16
     /// Quantized blocks laid out as GGUF's types of the same name (QuantBlocks.swift, Docs/ArchiveFormat.md).
-    case q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K
+    case q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, q4_K, q5_K, q6_K
 
     /// Elements per block (1 for the float types).
     @inlinable public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16: 1
         case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1: 32
-        case .q4_K, .q5_K, .q6_K: 256
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K: 256
         }
     }
 
@@ -41,6 +41,8 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q4_1: 20
         case .q5_0: 22
         case .q5_1: 24
+        case .q2_K: 84
+        case .q3_K: 110
         case .q4_K: 144
         case .q5_K: 176
         case .q6_K: 210
@@ -63,6 +65,8 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q4_1: self = .q4_1
         case .q5_0: self = .q5_0
         case .q5_1: self = .q5_1
+        case .q2_K: self = .q2_K
+        case .q3_K: self = .q3_K
         case .q4_K: self = .q4_K
         case .q5_K: self = .q5_K
         case .q6_K: self = .q6_K

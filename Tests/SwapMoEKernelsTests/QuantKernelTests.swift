@@ -35,6 +35,8 @@ final class QuantMatrix {
             case .q4_1, .q5_1: f16(o, 1e-3...2e-2, signed: false); f16(o + 2, 1e-2...0.3, signed: true)
             case .q4_K, .q5_K: f16(o, 1e-4...2e-3, signed: false); f16(o + 2, 1e-4...2e-3, signed: false)
             case .q6_K: f16(o + 208, 1e-5...2e-4, signed: false)
+            case .q2_K: f16(o + 80, 1e-4...2e-3, signed: false); f16(o + 82, 1e-4...2e-3, signed: false)
+            case .q3_K: f16(o + 108, 1e-5...2e-4, signed: false)
             default: preconditionFailure("quantized types only")
             }
         }
@@ -54,9 +56,11 @@ final class QuantMatrix {
 }
 
 /// The min offset the weight of element k (0..<blockSize) of a block includes, for the types with mins
-/// (w = d sc q - dmin m for q4_K / q5_K, d q + m for q4_1 / q5_1), as the amount added to d q: 0 for the others.
+/// (w = d sc q - dmin m for q2_K / q4_K / q5_K, d q + m for q4_1 / q5_1), as the amount added to d q: 0 for the others.
 func blockMin(_ blk: UnsafeRawPointer, _ type: WeightType, _ k: Int) -> Float {
     switch type {
+    case .q2_K:
+        -f16ToFloat(blk.loadUnaligned(fromByteOffset: 82, as: UInt16.self)) * Float(blk.load(fromByteOffset: k / 16, as: UInt8.self) >> 4)
     case .q4_K, .q5_K:
         -f16ToFloat(blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * Float(kScaleMin(blk + 4, k / 32).1)
     case .q4_1, .q5_1: f16ToFloat(blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
