@@ -12,8 +12,8 @@ enum PackCommand {
 
     Converts a Hugging Face MoE checkpoint folder (config.json, *.safetensors, tokenizer.json) or a GGUF
     file (llama.cpp's format; any part of a split set, or a folder holding one GGUF model) into one expert
-    archive. A GGUF's Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K tensors are kept as stored; its
-    F32/F16/BF16 ones follow --dtype and --quant. Streams tensor by tensor (bounded memory); writes <archive>.partial and
+    archive. A GGUF's Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K tensors are kept as
+    stored; its F32/F16/BF16 ones follow --dtype and --quant. Streams tensor by tensor (bounded memory); writes <archive>.partial and
     renames it into place only when complete.
 
       -o, --output PATH      archive to write (required)
@@ -22,7 +22,7 @@ enum PackCommand {
       --dtype keep|bf16|f16|f32
                              store float weights in this dtype (default: keep the source dtype)
       --quant SPEC           store weight matrices as GGUF-compatible quantized blocks: a type for the
-                             experts (q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K), or part=type pairs
+                             experts (q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, q4_K, q5_K, q6_K), or part=type pairs
                              over experts, dense (attention and dense MLPs), embed, head: e.g.
                              experts=q4_K,dense=q8_0.
                              Routers, norms and biases stay in float. A matrix whose rows are not whole
