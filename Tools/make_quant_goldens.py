@@ -10,9 +10,9 @@ Each Tests/Fixtures/quant/<NAME>.bin holds, little-endian:
 flags bit 0: `blocks` quantize `weights`; bit 1: by llama.cpp's C reference (quantize_row_<type>_ref), else by
 gguf-py. With bit 0 clear, `blocks` are random valid blocks and `weights` is empty.
 
-<TYPE>.bin (TYPE = Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K): gguf-py's quantize() for the 32-weight types
-(round to nearest, as llama.cpp's reference); for the K-types gguf-py only dequantizes, so their blocks are random
-bytes with sane f16 scales (every bit pattern of the scale bytes, for the dequantizer tests).
+<TYPE>.bin (TYPE = Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, MXFP4): gguf-py's quantize() for
+the 32-weight types (round to nearest, as llama.cpp's reference); for the K-types gguf-py only dequantizes, so their
+blocks are random bytes with sane f16 scales (every bit pattern of the scale bytes, for the dequantizer tests).
 
 <TYPE>_ref.bin: every type quantized by llama.cpp's reference C quantizers (the ones llama-quantize uses without
 an importance matrix) on weight-like rows, for the quantizer tests. These need llama.cpp's libggml-base.so
@@ -41,10 +41,10 @@ OUT = os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "quant"
 ROWS, COLS = 4, 512
 # New types go at the end: the random draws of the earlier types' goldens then stay the same.
 TYPES = [("Q8_0", T.Q8_0), ("Q4_0", T.Q4_0), ("Q4_K", T.Q4_K), ("Q5_K", T.Q5_K), ("Q6_K", T.Q6_K),
-         ("Q4_1", T.Q4_1), ("Q5_0", T.Q5_0), ("Q5_1", T.Q5_1), ("Q2_K", T.Q2_K), ("Q3_K", T.Q3_K)]
+         ("Q4_1", T.Q4_1), ("Q5_0", T.Q5_0), ("Q5_1", T.Q5_1), ("Q2_K", T.Q2_K), ("Q3_K", T.Q3_K), ("MXFP4", T.MXFP4)]
 # The types gguf-py quantizes itself (round to nearest, claiming llama.cpp's reference bytes); it only
 # dequantizes the others.
-PY_QUANTIZED = ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1")
+PY_QUANTIZED = ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "MXFP4")
 CPU_LIB = os.environ.get("GGML_CPU_LIB", os.path.join(os.path.dirname(__file__), "..", ".build", "llamacpp", "build", "bin", "libggml-cpu.so"))
 REF_LIB = os.environ.get("GGML_QUANTS_LIB", os.path.join(os.path.dirname(__file__), "..", ".build", "llamacpp", "build", "bin", "libggml-base.so"))
 
@@ -81,7 +81,7 @@ def ref_quantize(lib, name, w):
     block_size, type_size = quants.GGML_QUANT_SIZES[qtype]
     rows, cols = w.shape
     out = np.zeros((rows, cols // block_size * type_size), dtype=np.uint8)
-    fn = getattr(lib, f"quantize_row_q{name[1:]}_ref")
+    fn = getattr(lib, f"quantize_row_{'mxfp4' if name == 'MXFP4' else 'q' + name[1:]}_ref")
     fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
     fn.restype = None
     for r in range(rows):

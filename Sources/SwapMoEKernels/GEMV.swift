@@ -18,7 +18,7 @@ let gemvMinChunkBytes = 64 * 1024
 /// For each row: `r = dot(W[i,:], x)` accumulated in Float32; then `r += b[i]` if a bias is given; then
 /// `y[i] = r` or `y[i] += r`. `y` must not overlap `x` or `W`.
 /// - Parameters:
-///   - w: base of the weight matrix, row-major (`nn.Linear.weight`); any 2-byte alignment.
+///   - w: base of the weight matrix, row-major (`nn.Linear.weight`); any alignment (2 bytes for the f16 types).
 ///   - pool: threads to split rows over; `nil` runs on the calling thread. Results are identical either way.
 public func gemv(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType,
                  _ x: UnsafePointer<Float>, d: Int, n: Int,

@@ -2,7 +2,7 @@ import SwapMoECore
 // Quantized weight blocks, bit-compatible with GGUF's types of the same name (layouts: Docs/ArchiveFormat.md,
 // "Quantized blocks"; read from llama.cpp's ggml-common.h and gguf-py's quants.py, not copied). A row of a
 // quantized matrix is `n / blockSize` blocks back to back; every multi-byte field is little-endian and blocks
-// are only 2-byte aligned, so every load is unaligned.
+// are only 2-byte aligned (MXFP4's 17-byte blocks: not at all), so every load is unaligned.
 //
 // This file holds the scalar dequantizers of the 32-weight types (the K-types': QuantBlocks+KQuants.swift): the
 // reference every SIMD kernel is tested against, and the path an embedding lookup takes.
@@ -17,6 +17,14 @@ func dequantizeBlock(_ dst: UnsafeMutablePointer<Float>, _ block: UnsafeRawPoint
         for i in 0..<32 { dst[i] = d * Float(block.load(fromByteOffset: 2 &+ i, as: Int8.self)) }
     case .q4_0, .q4_1, .q5_0, .q5_1:
         dequantizeNibbleBlock(dst, block, NibbleBlock(type))
+    case .mxfp4:
+        // e (E8M0) | qs[16]: x[i] = d * kvalues[nibble i], d = 2^(e - 128), nibbles as for q4_0.
+        let d = e8m0Half(block.load(as: UInt8.self))
+        for i in 0..<16 {
+            let q = block.load(fromByteOffset: 1 &+ i, as: UInt8.self)
+            dst[i] = d * Float(mxfp4Values[Int(q & 15)])
+            dst[i &+ 16] = d * Float(mxfp4Values[Int(q >> 4)])
+        }
     case .q2_K, .q3_K:
         dequantizeQ23KBlock(dst, block, q3: type == .q3_K)
     case .q4_K, .q5_K:
@@ -69,6 +77,18 @@ func dequantizeNibbleBlock(_ dst: UnsafeMutablePointer<Float>, _ block: UnsafeRa
             dst[i] = d * Float(q &- l.bias)
         }
     }
+}
+
+/// MXFP4's 16 E2M1 codes (sign bit 3, then 2 exponent bits and 1 mantissa bit) as values times 2: 0, 0.5, 1, 1.5,
+/// 2, 3, 4, 6 and their negatives, doubled so that they are integers (llama.cpp's `kvalues_mxfp4`); the block scale
+/// is halved to match (`e8m0Half`).
+let mxfp4Values: [Int8] = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12]
+
+/// An E8M0 scale (a bare exponent, 2^(e - 127)) times 1/2, as a Float: 2^(e - 128), subnormal below e = 2
+/// (llama.cpp's `ggml_e8m0_to_fp32_half`; e = 255, NaN in the OCP format, reads as 2^127 as there).
+@inline(__always)
+func e8m0Half(_ e: UInt8) -> Float {
+    Float(bitPattern: e < 2 ? UInt32(0x0020_0000) << UInt32(e) : UInt32(e &- 1) << 23)
 }
 
 /// A quantized row of `n` elements (a multiple of the block size) -> `n` floats.

@@ -26,6 +26,7 @@ func gemvQuantRowsInteger(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointe
     let rowBytes = type.rowBytes(n), nb = n / type.blockSize
     switch type {
     case .q8_0: for i in rows { storeRow(y, i, dotQ8_0Integer(w + i &* rowBytes, xq, blocks: nb), bias, accumulate) }
+    case .mxfp4: for i in rows { storeRow(y, i, dotMXFP4Integer(w + i &* rowBytes, xq, blocks: nb), bias, accumulate) }
     // One case per type, so that each loop is compiled for its constant layout.
     case .q4_0: for i in rows { storeRow(y, i, dotNibblesInteger(w + i &* rowBytes, xq, NibbleBlock(.q4_0), blocks: nb), bias, accumulate) }
     case .q4_1: for i in rows { storeRow(y, i, dotNibblesInteger(w + i &* rowBytes, xq, NibbleBlock(.q4_1), blocks: nb), bias, accumulate) }
@@ -54,14 +55,14 @@ func bytes32<T: SIMD>(_ v: T) -> SIMD32<UInt8> { unsafeBitCast(v, to: SIMD32<UIn
 /// f16; here it is the f32 product of d_x and the exact integer sum).
 @inline(__always)
 func dotBlocks32Integer(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int, blockBytes: Int,
-                        minOffset: Int? = nil,
+                        minOffset: Int? = nil, scale: (UnsafeRawPointer) -> Float = f16Scale,
                         _ dot: (_ block: UnsafeRawPointer, _ qx: SIMD32<Int8>) -> SIMD8<Int32>) -> Float {
     var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), mins: Float = 0
     @inline(__always) func step(_ a: inout SIMD8<Float>, _ b: Int) {
         let blk = w + b &* blockBytes
         let qx = UnsafeRawPointer(xq.q + 32 &* b).loadUnaligned(as: SIMD32<Int8>.self)
         let dx = xq.scale[b]
-        let dd = SIMD8<Float>(repeating: f16ToFloat(blk.loadUnaligned(as: UInt16.self)) * dx)
+        let dd = SIMD8<Float>(repeating: scale(blk) * dx)
         a.madd(dd, int32sToFloat8(dot(blk, qx)))
         if let minOffset { mins += f16ToFloat(blk.loadUnaligned(fromByteOffset: minOffset, as: UInt16.self)) * xq.blockSums[b] }
     }
@@ -79,6 +80,20 @@ func dotQ8_0Integer(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb
     return dotBlocks32Integer(w, xq, blocks: nb, blockBytes: 34) { blk, qx in
         let qw = blk.loadUnaligned(fromByteOffset: 2, as: SIMD32<Int8>.self)
         return maddWd(maddUbsSw(bytes32(signBytes(qw, qw)), signBytes(qx, qw)), ones)
+    }
+}
+
+/// w (n,) MXFP4 . x̂ -> Float: each nibble looked up in the 16 E2M1 values (times 2, signed bytes) with
+/// `vpshufb`, then multiplied as q8_0's signed bytes are (`vpsignb`, |v| <= 12); the E8M0 scale halved.
+@inline(__always)
+func dotMXFP4Integer(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int) -> Float {
+    let ones = SIMD16<Int16>(repeating: 1), m4 = SIMD4<UInt32>(repeating: 0x0F0F_0F0F)
+    // mxfp4Values as bytes, in both 16-byte halves (vpshufb looks up within each half).
+    let table = bytes32(SIMD4<UInt64>(0x0C08_0604_0302_0100, 0xF4F8_FAFC_FDFE_FF00, 0x0C08_0604_0302_0100, 0xF4F8_FAFC_FDFE_FF00))
+    return dotBlocks32Integer(w, xq, blocks: nb, blockBytes: 17, scale: { e8m0Half($0.load(as: UInt8.self)) }) { blk, qx in
+        let u = blk.loadUnaligned(fromByteOffset: 1, as: SIMD4<UInt32>.self)
+        let v = unsafeBitCast(shuffleBytes(table, bytes32(SIMD8(lowHalf: u & m4, highHalf: (u &>> 4) & m4))), to: SIMD32<Int8>.self)
+        return maddWd(maddUbsSw(bytes32(signBytes(v, v)), signBytes(qx, v)), ones)
     }
 }
 

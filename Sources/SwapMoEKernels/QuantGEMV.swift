@@ -22,6 +22,8 @@ func gemvQuantRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ ty
     switch type {
     case .q8_0:
         for i in rows { storeRow(y, i, dotQ8_0(w + i &* rowBytes, x, blocks: nb), bias, accumulate) }
+    case .mxfp4:
+        for i in rows { storeRow(y, i, dotMXFP4(w + i &* rowBytes, x, blocks: nb), bias, accumulate) }
     case .q4_0, .q4_1, .q5_0, .q5_1:
         // Σ (d q + m) x = d Σ q x + m Σ x: the block sums of x once per call, for the types with a min.
         withUnsafeTemporaryAllocation(of: Float.self, capacity: n / 32) { buf in
@@ -100,12 +102,16 @@ func groupSums16(_ xsum: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>,
 
 // MARK: Row kernels: dot(W[i,:], x) for one quantized row of `blocks` blocks (the K-types': QuantGEMV+KQuants.swift).
 
-/// The block loop of the 32-weight types (f16 scale d first): `values` unpacks block b's codes as two vectors of
-/// 16 floats (elements 0..<16, 16..<32); p = Σ q x (32 lanes folded to 16), acc += d p. With `xsum` (the block
-/// sums of x), the block has an f16 min m at byte `minOffset` and weights d q + m: mins += m xsum[b].
+/// The scale of a 32-weight block: the f16 at its first byte (every type but MXFP4).
+@inline(__always)
+func f16Scale(_ block: UnsafeRawPointer) -> Float { f16ToFloat(block.loadUnaligned(as: UInt16.self)) }
+
+/// The block loop of the 32-weight types (scale d first, `scale` reads it): `values` unpacks block b's codes as
+/// two vectors of 16 floats (elements 0..<16, 16..<32); p = Σ q x (32 lanes folded to 16), acc += d p. With `xsum`
+/// (the block sums of x), the block has an f16 min m at byte `minOffset` and weights d q + m: mins += m xsum[b].
 @inline(__always)
 func dotBlocks32(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int, blockBytes: Int,
-                 xsum: UnsafePointer<Float>? = nil, minOffset: Int = 0,
+                 xsum: UnsafePointer<Float>? = nil, minOffset: Int = 0, scale: (UnsafeRawPointer) -> Float = f16Scale,
                  _ values: (UnsafeRawPointer) -> (SIMD16<Float>, SIMD16<Float>)) -> Float {
     var mins: Float = 0
     @inline(__always) func step(_ a: inout SIMD16<Float>, _ b: Int) {
@@ -113,7 +119,7 @@ func dotBlocks32(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: In
         let (q0, q1) = values(blk)
         var p = q0 * loadF32x16(xb, 0)
         p.madd(q1, loadF32x16(xb, 16))
-        a.madd(SIMD16(repeating: f16ToFloat(blk.loadUnaligned(as: UInt16.self))), p)
+        a.madd(SIMD16(repeating: scale(blk)), p)
         if let xsum { mins += f16ToFloat(blk.loadUnaligned(fromByteOffset: minOffset, as: UInt16.self)) * xsum[b] }
     }
     var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
@@ -127,6 +133,12 @@ func dotBlocks32(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: In
 @inline(__always)
 func dotQ8_0(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int) -> Float {
     dotBlocks32(w, x, blocks: nb, blockBytes: 34) { (int8sToFloat16($0, 2), int8sToFloat16($0, 18)) }
+}
+
+/// w (n,) MXFP4 . x (n,) -> Float: the E2M1 values (times 2) and the E8M0 scale (halved, `e8m0Half`).
+@inline(__always)
+func dotMXFP4(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int) -> Float {
+    dotBlocks32(w, x, blocks: nb, blockBytes: 17, scale: { e8m0Half($0.load(as: UInt8.self)) }) { mxfp4Values32($0) }
 }
 
 /// w (n,) q4_0 / q4_1 / q5_0 / q5_1 (layout `l`) . x (n,) -> Float: codes minus the bias (q4_0, q5_0), or, with

@@ -109,6 +109,24 @@ func q5Chunk(_ qs: UnsafeRawPointer, _ h0: SIMD16<UInt32>, _ h1: SIMD16<UInt32>,
             (u0 &>> 4) | bit(h0, sh, to: 4), (u1 &>> 4) | bit(h1, sh, to: 4))
 }
 
+/// 16 MXFP4 codes (nibbles) -> their values times 2 (`mxfp4Values`) as floats, with uniform shifts only: the
+/// magnitude c = n & 7 becomes c + (c & 3 when c >= 4) + (2 when c == 7), i.e. 0 1 2 3 4 6 8 12; the sign bit
+/// negates it as an integer, so code 8 gives +0 as the table does.
+@inline(__always)
+func mxfp4Values16(_ n: SIMD16<UInt32>) -> SIMD16<Float> {
+    let c = n & SIMD16(repeating: 7), hi = c &>> 2
+    let kv = c &+ ((c & SIMD16(repeating: 3)) & (SIMD16() &- hi)) &+ ((hi & (c &>> 1) & c) &<< 1)
+    let s = SIMD16<UInt32>() &- (n &>> 3)   // all ones for the negative codes
+    return smallIntsToFloat(((kv ^ s) &- s) &+ SIMD16(repeating: 12), minus: 12)
+}
+
+/// The 32 values (times 2) of an MXFP4 block, elements 0..<16 from the low nibbles of qs, 16..<32 from the high.
+@inline(__always)
+func mxfp4Values32(_ block: UnsafeRawPointer) -> (SIMD16<Float>, SIMD16<Float>) {
+    let u = widenBytes16(block, 1)
+    return (mxfp4Values16(u & SIMD16(repeating: 15)), mxfp4Values16(u &>> 4))
+}
+
 /// The 16 6-bit scales of a q3_K block (stored + 32; `q3KScale` for g = 0..<16) from its 12 scale bytes s, in
 /// 32-bit lanes: the low nibbles of s[0..<8], then their high nibbles, each with its 2 top bits from s[8..<12].
 @inline(__always)
@@ -172,6 +190,11 @@ func dequantizeBlockSIMD(_ dst: UnsafeMutablePointer<Float>, _ block: UnsafeRawP
             storeF32x16(dst, d * smallIntsToFloat(q0, minus: bias))
             storeF32x16(dst + 16, d * smallIntsToFloat(q1, minus: bias))
         }
+    case .mxfp4:
+        let d = SIMD16<Float>(repeating: e8m0Half(block.load(as: UInt8.self)))
+        let (v0, v1) = mxfp4Values32(block)
+        storeF32x16(dst, d * v0)
+        storeF32x16(dst + 16, d * v1)
     case .q2_K, .q3_K:
         // Per group: (d sc) q - dmin m (q2_K) or (d (sc - 32)) (q - 4) (q3_K), as `dequantizeQ23KBlock`.
         let q3 = type == .q3_K

@@ -1,10 +1,12 @@
+import Foundation   // log2f: the C library's, as llama.cpp's MXFP4 quantizer calls it
 import SwapMoECore
 // Quantizers: f32 rows -> GGUF blocks (layouts in QuantBlocks.swift), producing the bytes llama.cpp's reference
 // quantizers produce (quantize_row_<type>_ref in ggml-quants.c, which llama-quantize uses when it has no
 // importance matrix), so an archive we pack holds what a GGUF file of the same weights would hold.
 //
 // - Q8_0, Q4_0, Q5_0: one scale per 32 values, round to nearest; Q4_1, Q5_1: a scale and a min per 32 values
-//   (the block's range in 15 or 31 steps), round to nearest (this file).
+//   (the block's range in 15 or 31 steps), round to nearest; MXFP4: a power-of-two scale per 32 values, each
+//   value the nearest of the 16 E2M1 levels (this file).
 // - Q2_K: per 16-value sub-block an affine fit (codes 0...3) weighted by |x|; Q3_K: per 16 values a symmetric fit
 //   (codes -4...3) refined one code at a time; then as the others below.
 // - Q4_K, Q5_K: per 32-value sub-block an affine fit x ~ scale*q - offset searched to minimise a weighted squared
@@ -31,6 +33,7 @@ extension WeightType {
         case .q5_0: 65504 * 16
         case .q4_1, .q5_1: 65504   // the min is an f16 itself: a block cannot reach below -65504
         case .q2_K: 65504 * 15     // the lowest value is -dmin * 15
+        case .mxfp4: .greatestFiniteMagnitude   // a power-of-two scale up to 2^127: every finite value
         case .q3_K: 65504 * 32 * 4
         case .q4_K: 65504 * 63 * 15
         case .q5_K: 65504 * 63 * 31
@@ -59,6 +62,7 @@ public func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPoin
             switch type {
             case .q8_0: quantizeQ8_0Block(x, out)
             case .q4_0, .q4_1, .q5_0, .q5_1: quantizeNibbleBlock(x, out, NibbleBlock(type))
+            case .mxfp4: quantizeMXFP4Block(x, out)
             case .q2_K: quantizeQ2KBlock(x, out, scratch)
             case .q3_K: quantizeQ3KBlock(x, out, scratch)
             case .q4_K: quantizeQ45KBlock(x, out, bits: 4, scratch)
@@ -175,4 +179,29 @@ func quantizeNibbleBlock(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPoint
         qh |= UInt32(a >> 4) << UInt32(j) | UInt32(b >> 4) << UInt32(j &+ 16)
     }
     if let o = l.qh { out.storeBytes(of: qh, toByteOffset: o, as: UInt32.self) }
+}
+
+/// x (32,) -> one MXFP4 block (e | qs[16]), as llama.cpp's `quantize_row_mxfp4_ref`: e = floor(log2(max|x|)) - 2 +
+/// 127 (so max|x| / 2^(e-127) is in [4, 8), the top E2M1 levels 4 and 6), d = `e8m0Half(e)`, and each value the
+/// first of the 16 levels (times 2, `mxfp4Values`) nearest to x / d, nibbles as for q4_0. (Blocks whose max|x| is
+/// below 2^-125 get e = 0, where llama.cpp's conversion of a negative float to a byte is undefined.)
+@inline(__always)
+func quantizeMXFP4Block(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer) {
+    var amax: Float = 0
+    for j in 0..<32 where abs(x[j]) > amax { amax = abs(x[j]) }
+    let exponent = amax > 0 ? floorf(log2f(amax)) - 2 + 127 : 0
+    let e = UInt8(Swift.max(0, Swift.min(255, exponent)))
+    let d = e8m0Half(e)
+    out.storeBytes(of: e, as: UInt8.self)
+    @inline(__always) func nearest(_ v: Float) -> UInt8 {
+        var best: UInt8 = 0, bestErr = abs(Float(mxfp4Values[0]) * d - v)
+        for i in 1..<16 {
+            let err = abs(Float(mxfp4Values[i]) * d - v)
+            if err < bestErr { best = UInt8(i); bestErr = err }
+        }
+        return best
+    }
+    for j in 0..<16 {
+        out.storeBytes(of: nearest(x[j]) | (nearest(x[j &+ 16]) << 4), toByteOffset: 1 &+ j, as: UInt8.self)
+    }
 }

@@ -4,8 +4,8 @@ import SwapMoECore
 // Conventions used by every kernel in this module:
 // - Weight matrices are row-major `W[out, in]`, exactly as PyTorch stores `nn.Linear.weight`.
 //   Row `r` starts at byte `r * type.rowBytes(in)` from the matrix base. Rows may be only
-//   2-byte aligned (f16/bf16 with odd `in`, quantized blocks of 18/34/... bytes), so every weight load is
-//   unaligned. A quantized row is a whole number of blocks (`in % type.blockSize == 0`).
+//   2-byte aligned (f16/bf16 with odd `in`, quantized blocks of 18/34/... bytes; MXFP4's 17-byte blocks not even
+//   that), so every weight load is unaligned. A quantized row is a whole number of blocks (`in % type.blockSize == 0`).
 // - Activations, norms, caches and outputs are Float32.
 // - Shapes are written in comments as in llama2.c: `W (d,n) @ x (n,) -> y (d,)`.
 
@@ -19,14 +19,16 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
     case f16
     /// bfloat16: the top 16 bits of a binary32, stored as raw `UInt16` bits.
     case bf16
-    /// Quantized blocks laid out as GGUF's types of the same name (QuantBlocks.swift, Docs/ArchiveFormat.md).
+    /// Quantized blocks laid out as GGUF's types of the same name (QuantBlocks*.swift, Docs/ArchiveFormat.md).
     case q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, q4_K, q5_K, q6_K
+    /// OCP microscaling FP4 (gpt-oss's experts): 32 E2M1 values sharing one E8M0 power-of-two scale.
+    case mxfp4
 
     /// Elements per block (1 for the float types).
     @inlinable public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16: 1
-        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1: 32
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4: 32
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K: 256
         }
     }
@@ -46,6 +48,7 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q4_K: 144
         case .q5_K: 176
         case .q6_K: 210
+        case .mxfp4: 17
         }
     }
 
@@ -70,6 +73,7 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q4_K: self = .q4_K
         case .q5_K: self = .q5_K
         case .q6_K: self = .q6_K
+        case .mxfp4: self = .mxfp4
         default: return nil
         }
     }
