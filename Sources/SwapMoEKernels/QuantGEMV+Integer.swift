@@ -3,9 +3,10 @@ import SwapMoECore
 // once per call (QuantActivations.swift), and each row's weights are unpacked to bytes in registers and
 // multiplied with the activation bytes by `vpmaddubsw` (32 products, pairs summed to Int16) and `vpmaddwd`
 // (pairs summed to Int32, times the sub-block scales where a type has them), so one float multiply-add is left
-// per 32 weights (the 32-weight types; q4_1 / q5_1 add one for their min) or per 256 (K-types). The arithmetic is that of llama.cpp's `ggml_vec_dot_*_q8_*`
-// kernels: the result is Σ_k w_k d_x q_x,k, the f32 dot of the dequantized weights with x̂ = d_x q_x, where
-// |x - x̂| <= ~|d_x| / 2 per element (QuantActivations.swift); the integer parts are exact, only the per-block float terms round.
+// per 32 weights (the 32-weight types; q4_1 / q5_1 add one for their min) or per 256 (K-types,
+// QuantGEMV+IntegerKQuants.swift). The arithmetic is that of llama.cpp's `ggml_vec_dot_*_q8_*` kernels: the result
+// is Σ_k w_k d_x q_x,k, the f32 dot of the dequantized weights with x̂ = d_x q_x, where |x - x̂| <= ~|d_x| / 2 per
+// element (QuantActivations.swift); the integer parts are exact, only the per-block float terms round.
 //
 // Every row is reduced by the same code in the same order, so results are identical for any thread split.
 // `gemvQuantIntegerReference` computes the same sum one element at a time (QuantKernelTests.swift compares).
@@ -49,10 +50,10 @@ func int32sToFloat8(_ v: SIMD8<Int32>) -> SIMD8<Float> {
 @inline(__always)
 func bytes32<T: SIMD>(_ v: T) -> SIMD32<UInt8> { unsafeBitCast(v, to: SIMD32<UInt8>.self) }
 
-/// The block loop of the 32-weight types (f16 scale first): `dot` gives block b's 8 Int32 partial sums of
-/// q_w q_x; acc += (d_w d_x) Σ, two accumulators. With `minOffset` (q4_1, q5_1: weights d_w q_w + m), the f16 m
-/// at that byte adds m (d_x Σ_k q_x,k), the activations' block sum (which llama.cpp's q8_1 blocks store as an
-/// f16; here it is the f32 product of d_x and the exact integer sum).
+/// The block loop of the 32-weight types (scale first: an f16, or MXFP4's E8M0 through `scale`): `dot` gives block
+/// b's 8 Int32 partial sums of q_w q_x; acc += (d_w d_x) Σ, two accumulators. With `minOffset` (q4_1, q5_1: weights
+/// d_w q_w + m), the f16 m at that byte adds m (d_x Σ_k q_x,k), the activations' block sum (which llama.cpp's q8_1
+/// blocks store as an f16; here it is the f32 product of d_x and the exact integer sum).
 @inline(__always)
 func dotBlocks32Integer(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int, blockBytes: Int,
                         minOffset: Int? = nil, scale: (UnsafeRawPointer) -> Float = f16Scale,

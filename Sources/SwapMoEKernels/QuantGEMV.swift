@@ -31,10 +31,14 @@ func gemvQuantRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ ty
             let xsum = UnsafePointer(buf.baseAddress!)
             // One call per type, so that each loop is compiled for its constant layout.
             switch type {
-            case .q4_0: nibbleRows(y, w, x, nil, NibbleBlock(.q4_0), rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
-            case .q4_1: nibbleRows(y, w, x, xsum, NibbleBlock(.q4_1), rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
-            case .q5_0: nibbleRows(y, w, x, nil, NibbleBlock(.q5_0), rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
-            default: nibbleRows(y, w, x, xsum, NibbleBlock(.q5_1), rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
+            case .q4_0: nibbleRows(y, w, x, nil, NibbleBlock(.q4_0), rowBytes: rowBytes, blocks: nb, rows: rows,
+                                   bias: bias, accumulate: accumulate)
+            case .q4_1: nibbleRows(y, w, x, xsum, NibbleBlock(.q4_1), rowBytes: rowBytes, blocks: nb, rows: rows,
+                                   bias: bias, accumulate: accumulate)
+            case .q5_0: nibbleRows(y, w, x, nil, NibbleBlock(.q5_0), rowBytes: rowBytes, blocks: nb, rows: rows,
+                                   bias: bias, accumulate: accumulate)
+            default: nibbleRows(y, w, x, xsum, NibbleBlock(.q5_1), rowBytes: rowBytes, blocks: nb, rows: rows,
+                                bias: bias, accumulate: accumulate)
             }
         }
     case .q4_K, .q5_K:
@@ -68,8 +72,9 @@ func gemvQuantRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ ty
 }
 
 @inline(__always)
-func nibbleRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xsum: UnsafePointer<Float>?,
-                _ l: NibbleBlock, rowBytes: Int, blocks nb: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+func nibbleRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ x: UnsafePointer<Float>,
+                _ xsum: UnsafePointer<Float>?, _ l: NibbleBlock, rowBytes: Int, blocks nb: Int, rows: Range<Int>,
+                bias: UnsafePointer<Float>?, accumulate: Bool) {
     for i in rows { storeRow(y, i, dotNibbles(w + i &* rowBytes, x, xsum, l, blocks: nb), bias, accumulate) }
 }
 

@@ -205,9 +205,8 @@ func quantizeQ3KBlock(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer,
             let i = Int8(truncatingIfNeeded: r.isFinite && abs(r) < 4_194_304 ? Int32(r) : 0)
             let l = UInt8(Swift.max(-32, Swift.min(31, i)) &+ 32)
             let lo = j < 8 ? j : j &- 8
-            sc.storeBytes(of: sc.load(fromByteOffset: lo, as: UInt8.self) | ((l & 15) << (j < 8 ? 0 : 4)), toByteOffset: lo, as: UInt8.self)
-            let hi = 8 &+ j % 4
-            sc.storeBytes(of: sc.load(fromByteOffset: hi, as: UInt8.self) | ((l >> 4) << (2 &* (j / 4))), toByteOffset: hi, as: UInt8.self)
+            orByte(sc, lo, (l & 15) << (j < 8 ? 0 : 4))
+            orByte(sc, 8 &+ j % 4, (l >> 4) << (2 &* (j / 4)))
         }
         dBits = f16Saturating(1 / iscale)
     }
@@ -223,10 +222,16 @@ func quantizeQ3KBlock(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer,
     let hmask = out
     hmask.initializeMemory(as: UInt8.self, repeating: 0, count: 32)
     for e in 0..<256 where s.codes[e] > 3 {
-        hmask.storeBytes(of: hmask.load(fromByteOffset: e % 32, as: UInt8.self) | UInt8(1 << (e / 32)), toByteOffset: e % 32, as: UInt8.self)
+        orByte(hmask, e % 32, UInt8(1 << (e / 32)))
         s.codes[e] -= 4
     }
     packTwoBits(s.codes, out + 32)
+}
+
+/// p[offset] |= bits.
+@inline(__always)
+func orByte(_ p: UnsafeMutableRawPointer, _ offset: Int, _ bits: UInt8) {
+    p.storeBytes(of: p.load(fromByteOffset: offset, as: UInt8.self) | bits, toByteOffset: offset, as: UInt8.self)
 }
 
 /// 256 codes 0...3 -> qs[64]: half h (128 values), for l < 32 the values l, l+32, l+64, l+96 go to bits 0-1, 2-3,
