@@ -10,9 +10,9 @@ Each Tests/Fixtures/quant/<NAME>.bin holds, little-endian:
 flags bit 0: `blocks` quantize `weights`; bit 1: by llama.cpp's C reference (quantize_row_<type>_ref), else by
 gguf-py. With bit 0 clear, `blocks` are random valid blocks and `weights` is empty.
 
-<TYPE>.bin (TYPE = Q8_0, Q4_0, Q4_K, Q5_K, Q6_K): gguf-py's quantize() for Q8_0 and Q4_0 (round to nearest, as
-llama.cpp's reference); for the K-types gguf-py only dequantizes, so their blocks are random bytes with sane f16
-scales (every bit pattern of the scale bytes, for the dequantizer tests).
+<TYPE>.bin (TYPE = Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, MXFP4): gguf-py's quantize() for
+the 32-weight types (round to nearest, as llama.cpp's reference); for the K-types gguf-py only dequantizes, so their
+blocks are random bytes with sane f16 scales (every bit pattern of the scale bytes, for the dequantizer tests).
 
 <TYPE>_ref.bin: every type quantized by llama.cpp's reference C quantizers (the ones llama-quantize uses without
 an importance matrix) on weight-like rows, for the quantizer tests. These need llama.cpp's libggml-base.so
@@ -21,7 +21,7 @@ PyPI's llama-cpp-python sdist (never needed by the tests): path in $GGML_QUANTS_
 .build/llamacpp/build/bin/libggml-base.so. Without it, `--no-ref` writes only the gguf-py goldens.
 
 <TYPE>_vecdot.bin: llama.cpp's own CPU dot product (`ggml_get_type_traits_cpu(type)->vec_dot`, which quantizes
-x to its q8_0 / q8_K activation blocks first, as llama.cpp's matrix-vector products do) of each row of
+x to its q8_0 / q8_1 / q8_K activation blocks first, as llama.cpp's matrix-vector products do) of each row of
 <TYPE>_ref.bin with one activation-like x, for swapmoe's integer GEMV (a peer implementation, not ours):
     u32 rows, u32 cols, f32 x[cols], f32 y[rows]
 Needs libggml-cpu.so beside libggml-base.so ($GGML_CPU_LIB).
@@ -39,7 +39,12 @@ from gguf import quants
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "quant")
 ROWS, COLS = 4, 512
-TYPES = [("Q8_0", T.Q8_0), ("Q4_0", T.Q4_0), ("Q4_K", T.Q4_K), ("Q5_K", T.Q5_K), ("Q6_K", T.Q6_K)]
+# New types go at the end: the random draws of the earlier types' goldens then stay the same.
+TYPES = [("Q8_0", T.Q8_0), ("Q4_0", T.Q4_0), ("Q4_K", T.Q4_K), ("Q5_K", T.Q5_K), ("Q6_K", T.Q6_K),
+         ("Q4_1", T.Q4_1), ("Q5_0", T.Q5_0), ("Q5_1", T.Q5_1), ("Q2_K", T.Q2_K), ("Q3_K", T.Q3_K), ("MXFP4", T.MXFP4)]
+# The types gguf-py quantizes itself (round to nearest, claiming llama.cpp's reference bytes); it only
+# dequantizes the others.
+PY_QUANTIZED = ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "MXFP4")
 CPU_LIB = os.environ.get("GGML_CPU_LIB", os.path.join(os.path.dirname(__file__), "..", ".build", "llamacpp", "build", "bin", "libggml-cpu.so"))
 REF_LIB = os.environ.get("GGML_QUANTS_LIB", os.path.join(os.path.dirname(__file__), "..", ".build", "llamacpp", "build", "bin", "libggml-base.so"))
 
@@ -76,7 +81,7 @@ def ref_quantize(lib, name, w):
     block_size, type_size = quants.GGML_QUANT_SIZES[qtype]
     rows, cols = w.shape
     out = np.zeros((rows, cols // block_size * type_size), dtype=np.uint8)
-    fn = getattr(lib, f"quantize_row_q{name[1:]}_ref")
+    fn = getattr(lib, f"quantize_row_{'mxfp4' if name == 'MXFP4' else 'q' + name[1:]}_ref")
     fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
     fn.restype = None
     for r in range(rows):
@@ -123,6 +128,11 @@ def random_blocks(rng, qtype):
         b[:, 2:4] = f16(rng.uniform(1e-4, 2e-3, nblocks))   # dmin
     elif qtype == T.Q6_K:
         b[:, 208:210] = f16(rng.uniform(1e-5, 2e-4, nblocks))
+    elif qtype == T.Q2_K:
+        b[:, 80:82] = f16(rng.uniform(1e-4, 2e-3, nblocks))   # d
+        b[:, 82:84] = f16(rng.uniform(1e-4, 2e-3, nblocks))   # dmin
+    elif qtype == T.Q3_K:
+        b[:, 108:110] = f16(rng.uniform(1e-5, 2e-4, nblocks))
     return b.reshape(ROWS, -1)
 
 
@@ -143,7 +153,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(1717)
     for name, qtype in TYPES:
-        if name in ("Q8_0", "Q4_0"):
+        if name in PY_QUANTIZED:
             w = weights(rng)
             blocks = quants.quantize(w, qtype)
             flags = 1
@@ -161,7 +171,7 @@ def main():
     w = ref_weights(rng)
     for name, qtype in TYPES:
         blocks = ref_quantize(lib, name, w)
-        if name in ("Q8_0", "Q4_0"):   # gguf-py's quantizers claim the C reference's bytes: check on these rows
+        if name in PY_QUANTIZED:   # gguf-py's quantizers claim the C reference's bytes: check on these rows
             assert np.array_equal(blocks, quants.quantize(w, qtype)), name
         deq = write(os.path.join(OUT, f"{name}_ref.bin"), w, blocks, qtype, 3)
         assert np.isfinite(deq).all(), name

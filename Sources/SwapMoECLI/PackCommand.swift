@@ -12,9 +12,9 @@ enum PackCommand {
 
     Converts a Hugging Face MoE checkpoint folder (config.json, *.safetensors, tokenizer.json) or a GGUF
     file (llama.cpp's format; any part of a split set, or a folder holding one GGUF model) into one expert
-    archive. A GGUF's Q8_0, Q4_0, Q4_K, Q5_K and Q6_K tensors are kept as stored; its F32/F16/BF16 ones
-    follow --dtype and --quant. Streams tensor by tensor (bounded memory); writes <archive>.partial and
-    renames it into place only when complete.
+    archive. A GGUF's Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and MXFP4 tensors are
+    kept as stored; its F32/F16/BF16 ones follow --dtype and --quant. Streams tensor by tensor (bounded
+    memory); writes <archive>.partial and renames it into place only when complete.
 
       -o, --output PATH      archive to write (required)
       --compress none|lz4    compress expert blocks with LZ4 (default: none)
@@ -22,8 +22,9 @@ enum PackCommand {
       --dtype keep|bf16|f16|f32
                              store float weights in this dtype (default: keep the source dtype)
       --quant SPEC           store weight matrices as GGUF-compatible quantized blocks: a type for the
-                             experts (q8_0, q4_0, q4_K, q5_K, q6_K), or part=type pairs over experts, dense
-                             (attention and dense MLPs), embed, head: e.g. experts=q4_K,dense=q8_0.
+                             experts (q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, q4_K, q5_K, q6_K, mxfp4),
+                             or part=type pairs over experts, dense (attention and dense MLPs), embed,
+                             head: e.g. experts=q4_K,dense=q8_0.
                              Routers, norms and biases stay in float. A matrix whose rows are not whole
                              blocks falls back to q8_0 (K-types) or stays in float.
     """

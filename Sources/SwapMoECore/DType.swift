@@ -9,16 +9,18 @@ public enum DType: String, Sendable, Codable, CaseIterable {
     case bool = "BOOL"
     /// Blocks of weights with shared scales, bit-compatible with GGUF's types of the same name
     /// (Docs/ArchiveFormat.md, "Quantized blocks"). Blocks run along a matrix row (the last dimension).
-    case q8_0 = "Q8_0", q4_0 = "Q4_0", q4_K = "Q4_K", q5_K = "Q5_K", q6_K = "Q6_K"
+    case q8_0 = "Q8_0", q4_0 = "Q4_0", q4_1 = "Q4_1", q5_0 = "Q5_0", q5_1 = "Q5_1"
+    case q2_K = "Q2_K", q3_K = "Q3_K", q4_K = "Q4_K", q5_K = "Q5_K", q6_K = "Q6_K"
+    case mxfp4 = "MXFP4"
 
     /// The quantized block types.
-    public static let quantized: [DType] = [.q8_0, .q4_0, .q4_K, .q5_K, .q6_K]
+    public static let quantized: [DType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .mxfp4]
 
     /// Elements per block: 1 for plain element types, 32 or 256 for quantized ones.
     public var blockSize: Int {
         switch self {
-        case .q8_0, .q4_0: 32
-        case .q4_K, .q5_K, .q6_K: 256
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4: 32
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K: 256
         default: 1
         }
     }
@@ -32,9 +34,15 @@ public enum DType: String, Sendable, Codable, CaseIterable {
         case .f8e4m3, .f8e5m2, .i8, .u8, .bool: 1
         case .q8_0: 34      // f16 scale + 32 x i8
         case .q4_0: 18      // f16 scale + 32 x 4 bits
+        case .q4_1: 20      // f16 scale, f16 min + 32 x 4 bits
+        case .q5_0: 22      // f16 scale + 32 fifth bits + 32 x 4 bits
+        case .q5_1: 24      // f16 scale, f16 min + 32 fifth bits + 32 x 4 bits
+        case .q2_K: 84      // 16 bytes of 4-bit scales/mins, 256 x 2 bits, f16 d, f16 dmin
+        case .q3_K: 110     // 256 high bits, 256 x 2 low bits, 12 bytes of 6-bit scales, f16 d
         case .q4_K: 144     // f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 256 x 4 bits
         case .q5_K: 176     // as q4_K + 32 bytes of fifth bits
         case .q6_K: 210     // 256 x 4 low bits, 256 x 2 high bits, 16 x i8 scales, f16 d
+        case .mxfp4: 17     // E8M0 scale + 32 x 4-bit E2M1
         }
     }
 

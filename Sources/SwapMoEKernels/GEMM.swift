@@ -81,7 +81,7 @@ public func gemm(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type
         for i in 0..<t { splitEvenOdd(xs + i &* stride, x + i &* n, n: n) }
         gemmDispatch(BF16Rows.self, y, w, UnsafePointer(xs), x, xStride: stride, t: t, d: d, n: n,
                      bias: bias, accumulate: accumulate, pool: pool)
-    case .q8_0, .q4_0, .q4_K, .q5_K, .q6_K:
+    default:
         preconditionFailure("quantized weights go through gemmQuant")
     }
 }

@@ -18,7 +18,7 @@ let gemvMinChunkBytes = 64 * 1024
 /// For each row: `r = dot(W[i,:], x)` accumulated in Float32; then `r += b[i]` if a bias is given; then
 /// `y[i] = r` or `y[i] += r`. `y` must not overlap `x` or `W`.
 /// - Parameters:
-///   - w: base of the weight matrix, row-major (`nn.Linear.weight`); any 2-byte alignment.
+///   - w: base of the weight matrix, row-major (`nn.Linear.weight`); any alignment (2 bytes for the f16 types).
 ///   - pool: threads to split rows over; `nil` runs on the calling thread. Results are identical either way.
 public func gemv(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType,
                  _ x: UnsafePointer<Float>, d: Int, n: Int,
@@ -41,8 +41,7 @@ public func gemv(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type
             body(0..<d)
         }
     }
-    switch type {
-    case .q8_0, .q4_0, .q4_K, .q5_K, .q6_K:
+    if type.isQuantized {
         #if SWAPMOE_X86_INTRINSICS
         // Integer dot products (QuantGEMV+Integer.swift): x quantized once, every row chunk reads the same blocks.
         withUnsafeTemporaryAllocation(byteCount: QuantizedActivations.scratchBytes(n), alignment: 64) { buf in
@@ -52,6 +51,9 @@ public func gemv(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type
         #else
         forRows { gemvQuantRows(y, w, type, x, n: n, rows: $0, bias: bias, accumulate: accumulate) }
         #endif
+        return
+    }
+    switch type {
     case .f32, .f16:
         forRows { gemvRows(y, w, type, x, nil, n: n, rows: $0, bias: bias, accumulate: accumulate) }
     case .bf16:
@@ -62,6 +64,8 @@ public func gemv(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type
             splitEvenOdd(buf.baseAddress!, x, n: n)
             forRows { gemvRows(y, w, .bf16, x, xs, n: n, rows: $0, bias: bias, accumulate: accumulate) }
         }
+    default:
+        preconditionFailure("quantized rows return above")
     }
 }
 
@@ -92,7 +96,7 @@ func gemvRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: W
         case .f32: r = dotF32(row, x, n: n)
         case .f16: r = dotF16(row, x, n: n)
         case .bf16: r = dotBF16(row, x, xs.unsafelyUnwrapped, n: n)
-        case .q8_0, .q4_0, .q4_K, .q5_K, .q6_K: preconditionFailure("quantized rows go through gemvQuantRows")
+        default: preconditionFailure("quantized rows go through gemvQuantRows")
         }
         if let bias { r += bias[i] }
         if accumulate { y[i] += r } else { y[i] = r }

@@ -1,27 +1,31 @@
 import SwapMoECore
 // The activation vector x of a quantized GEMV, quantized once per call to 8-bit blocks for the integer dot
 // products (QuantGEMV+Integer.swift), exactly as llama.cpp quantizes it for the same weight types:
-// - q8_0 and q4_0 weights: blocks of 32 (llama.cpp's q8_0 activations, `quantize_row_q8_0`):
+// - 32-weight types (q8_0, q4_0, q4_1, q5_0, q5_1): blocks of 32 (llama.cpp's q8_0 activations,
+//   `quantize_row_q8_0`; for q4_1 / q5_1 its q8_1, the same blocks with their sum):
 //   d = max|x| / 127 (kept at f16 precision, as its block stores it), q = round_half_even(x * 127 / max|x|).
 // - K-type weights: blocks of 256 (llama.cpp's q8_K, `quantize_row_q8_K_ref`): m = the x of largest |x|,
 //   q = min(127, round_half_even(x * (-127 / m))), d = 1 / (-127 / m).
 // Either way |x - d q| <= |d| / 2 per element (plus, for 32-blocks, up to 127 steps of d's f16 rounding,
-// 2^-11 relative), and each 16 consecutive q are summed once (the weights' offsets and mins use these sums).
+// 2^-11 relative), and each 16 consecutive q are summed once (the weights' offsets and mins use these sums); for
+// 32-blocks also d Σ q per block, as llama.cpp's q8_1 blocks carry it for q4_1 / q5_1 weights (there as an f16).
 
-/// Views into one scratch allocation: q (n Int8), scale (one Float per block), sums (n/16 Int16).
+/// Views into one scratch allocation: q (n Int8), scale (one Float per block), sums (n/16 Int16), blockSums
+/// (d Σ q per 32-block, Float; only for 32-blocks).
 struct QuantizedActivations {
     let q: UnsafePointer<Int8>
     let scale: UnsafePointer<Float>
     let sums: UnsafePointer<Int16>
+    let blockSums: UnsafePointer<Float>
 
     /// Bytes of scratch for n elements (n a multiple of 32).
     static func scratchBytes(_ n: Int) -> Int {
         let scales = 4 &* (n / 32), sums = 2 &* (n / 16)
-        return n &+ scales &+ sums &+ 64
+        return n &+ 2 &* scales &+ sums &+ 64
     }
 }
 
-/// The activation block of a weight type: 32 for q8_0 and q4_0, 256 for the K-types.
+/// The activation block of a weight type: 32 for the 32-weight types, 256 for the K-types.
 func activationBlock(_ type: WeightType) -> Int { type.blockSize == 32 ? 32 : 256 }
 
 /// x (n,) -> 8-bit blocks of `block` (32 or 256) in `scratch` (`QuantizedActivations.scratchBytes(n)` bytes,
@@ -31,8 +35,9 @@ func activationBlock(_ type: WeightType) -> Int { type.blockSize == 32 ? 32 : 25
 func quantizeActivations(_ x: UnsafePointer<Float>, n: Int, block: Int, scratch: UnsafeMutableRawPointer) -> QuantizedActivations {
     let scaleBytes: Int = 4 &* (n / 32), sumBytes: Int = 2 &* (n / 16)
     let scale = scratch.assumingMemoryBound(to: Float.self)
-    let sums = (scratch + scaleBytes).assumingMemoryBound(to: Int16.self)
-    let q = (scratch + (scaleBytes &+ sumBytes)).assumingMemoryBound(to: Int8.self)
+    let blockSums = (scratch + scaleBytes).assumingMemoryBound(to: Float.self)
+    let sums = (scratch + 2 &* scaleBytes).assumingMemoryBound(to: Int16.self)
+    let q = (scratch + (2 &* scaleBytes &+ sumBytes)).assumingMemoryBound(to: Int8.self)
     var b = 0
     while b &* block < n {
         let xb = x + b &* block, qb = q + b &* block
@@ -63,9 +68,11 @@ func quantizeActivations(_ x: UnsafePointer<Float>, n: Int, block: Int, scratch:
             sums[(b &* block &+ k) / 16] = sum16(v)
             k &+= 16
         }
+        if block == 32 { blockSums[b] = scale[b] * Float(Int32(sums[2 &* b]) &+ Int32(sums[2 &* b &+ 1])) }
         b &+= 1
     }
-    return QuantizedActivations(q: UnsafePointer(q), scale: UnsafePointer(scale), sums: UnsafePointer(sums))
+    return QuantizedActivations(q: UnsafePointer(q), scale: UnsafePointer(scale), sums: UnsafePointer(sums),
+                                blockSums: UnsafePointer(blockSums))
 }
 
 /// The same quantization one element at a time (the reference for tests and `gemvQuantIntegerReference`).

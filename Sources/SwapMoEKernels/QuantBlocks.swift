@@ -2,10 +2,10 @@ import SwapMoECore
 // Quantized weight blocks, bit-compatible with GGUF's types of the same name (layouts: Docs/ArchiveFormat.md,
 // "Quantized blocks"; read from llama.cpp's ggml-common.h and gguf-py's quants.py, not copied). A row of a
 // quantized matrix is `n / blockSize` blocks back to back; every multi-byte field is little-endian and blocks
-// are only 2-byte aligned, so every load is unaligned.
+// are only 2-byte aligned (MXFP4's 17-byte blocks: not at all), so every load is unaligned.
 //
-// This file holds the scalar dequantizers: the reference every SIMD kernel is tested against, and the path
-// an embedding lookup takes.
+// This file holds the scalar dequantizers of the 32-weight types (the K-types': QuantBlocks+KQuants.swift): the
+// reference every SIMD kernel is tested against, and the path an embedding lookup takes.
 
 /// Block `b` (of `type`) at `block` -> 32 or 256 floats at `dst`, in element order.
 @inline(__always)
@@ -15,85 +15,80 @@ func dequantizeBlock(_ dst: UnsafeMutablePointer<Float>, _ block: UnsafeRawPoint
         // d (f16) | qs[32] (i8):  x[i] = d * qs[i]
         let d = f16ToFloat(block.loadUnaligned(as: UInt16.self))
         for i in 0..<32 { dst[i] = d * Float(block.load(fromByteOffset: 2 &+ i, as: Int8.self)) }
-    case .q4_0:
-        // d (f16) | qs[16]:  x[i] = d * ((qs[i] & 15) - 8),  x[i + 16] = d * ((qs[i] >> 4) - 8)
-        let d = f16ToFloat(block.loadUnaligned(as: UInt16.self))
+    case .q4_0, .q4_1, .q5_0, .q5_1:
+        dequantizeNibbleBlock(dst, block, NibbleBlock(type))
+    case .mxfp4:
+        // e (E8M0) | qs[16]: x[i] = d * kvalues[nibble i], d = 2^(e - 128), nibbles as for q4_0.
+        let d = e8m0Half(block.load(as: UInt8.self))
         for i in 0..<16 {
-            let q = block.load(fromByteOffset: 2 &+ i, as: UInt8.self)
-            dst[i] = d * Float(Int(q & 15) &- 8)
-            dst[i &+ 16] = d * Float(Int(q >> 4) &- 8)
+            let q = block.load(fromByteOffset: 1 &+ i, as: UInt8.self)
+            dst[i] = d * Float(mxfp4Values[Int(q & 15)])
+            dst[i &+ 16] = d * Float(mxfp4Values[Int(q >> 4)])
         }
-    case .q4_K:
-        // d (f16) | dmin (f16) | scales[12] | qs[128]: 8 sub-blocks of 32; sub-block j of chunk c (64 elements)
-        // uses the low (j = 2c) or high (j = 2c + 1) nibbles of qs[32c ..< 32c + 32]: x = d*sc_j*q - dmin*m_j.
-        let d = f16ToFloat(block.loadUnaligned(as: UInt16.self))
-        let dmin = f16ToFloat(block.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
-        let scales = block + 4, qs = block + 16
-        for c in 0..<4 {
-            let (s0, m0) = kScaleMin(scales, 2 &* c), (s1, m1) = kScaleMin(scales, 2 &* c &+ 1)
-            let d0 = d * Float(s0), n0 = dmin * Float(m0), d1 = d * Float(s1), n1 = dmin * Float(m1)
-            for l in 0..<32 {
-                let q = qs.load(fromByteOffset: 32 &* c &+ l, as: UInt8.self)
-                dst[64 &* c &+ l] = d0 * Float(q & 15) - n0
-                dst[64 &* c &+ 32 &+ l] = d1 * Float(q >> 4) - n1
-            }
-        }
-    case .q5_K:
-        // d | dmin | scales[12] | qh[32] | qs[128]: as q4_K, plus a fifth bit: bit (2c) of qh[l] for the low
-        // nibbles of chunk c, bit (2c + 1) for the high ones (adds 16).
-        let d = f16ToFloat(block.loadUnaligned(as: UInt16.self))
-        let dmin = f16ToFloat(block.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
-        let scales = block + 4, qh = block + 16, qs = block + 48
-        for c in 0..<4 {
-            let (s0, m0) = kScaleMin(scales, 2 &* c), (s1, m1) = kScaleMin(scales, 2 &* c &+ 1)
-            let d0 = d * Float(s0), n0 = dmin * Float(m0), d1 = d * Float(s1), n1 = dmin * Float(m1)
-            for l in 0..<32 {
-                let q = qs.load(fromByteOffset: 32 &* c &+ l, as: UInt8.self)
-                let h = qh.load(fromByteOffset: l, as: UInt8.self)
-                let lo = Int(q & 15) | (Int((h >> (2 &* c)) & 1) << 4)
-                let hi = Int(q >> 4) | (Int((h >> (2 &* c &+ 1)) & 1) << 4)
-                dst[64 &* c &+ l] = d0 * Float(lo) - n0
-                dst[64 &* c &+ 32 &+ l] = d1 * Float(hi) - n1
-            }
-        }
+    case .q2_K, .q3_K:
+        dequantizeQ23KBlock(dst, block, q3: type == .q3_K)
+    case .q4_K, .q5_K:
+        dequantizeQ45KBlock(dst, block, q5: type == .q5_K)
     case .q6_K:
-        // ql[128] | qh[64] | scales[16] (i8) | d (f16): two halves of 128; in half h, for l < 32, the four
-        // values at l, l+32, l+64, l+96 take their low 4 bits from ql[64h + l] (low nibble), ql[64h + l + 32]
-        // (low), ql[64h + l] (high), ql[64h + l + 32] (high), and their top 2 bits from bits 0-1, 2-3, 4-5, 6-7
-        // of qh[32h + l]; q - 32 times d times the scale of their 16-element group.
-        let ql = block, qh = block + 128, sc = block + 192
-        let d = f16ToFloat(block.loadUnaligned(fromByteOffset: 208, as: UInt16.self))
-        for h in 0..<2 {
-            for l in 0..<32 {
-                let a = ql.load(fromByteOffset: 64 &* h &+ l, as: UInt8.self)
-                let b = ql.load(fromByteOffset: 64 &* h &+ l &+ 32, as: UInt8.self)
-                let u = qh.load(fromByteOffset: 32 &* h &+ l, as: UInt8.self)
-                let q = (Int(a & 15) | (Int(u & 3) << 4), Int(b & 15) | (Int((u >> 2) & 3) << 4),
-                         Int(a >> 4) | (Int((u >> 4) & 3) << 4), Int(b >> 4) | (Int((u >> 6) & 3) << 4))
-                let g = 8 &* h &+ l / 16
-                let base = 128 &* h &+ l
-                dst[base] = d * Float(sc.load(fromByteOffset: g, as: Int8.self)) * Float(q.0 &- 32)
-                dst[base &+ 32] = d * Float(sc.load(fromByteOffset: g &+ 2, as: Int8.self)) * Float(q.1 &- 32)
-                dst[base &+ 64] = d * Float(sc.load(fromByteOffset: g &+ 4, as: Int8.self)) * Float(q.2 &- 32)
-                dst[base &+ 96] = d * Float(sc.load(fromByteOffset: g &+ 6, as: Int8.self)) * Float(q.3 &- 32)
-            }
-        }
+        dequantizeQ6KBlock(dst, block)
     case .f32, .f16, .bf16:
         preconditionFailure("dequantizeBlock on float type \(type)")
     }
 }
 
-/// The 6-bit scale and min of sub-block `j` (0..<8) of a q4_K / q5_K super-block, from its 12 scale bytes:
-/// j < 4: scale = s[j] & 63, min = s[j + 4] & 63; j >= 4: the low 4 bits from s[j + 4] (scale: low nibble,
-/// min: high nibble) and the top 2 bits from the top bits of s[j - 4] (scale) and s[j] (min).
-@inline(__always)
-func kScaleMin(_ s: UnsafeRawPointer, _ j: Int) -> (UInt8, UInt8) {
-    if j < 4 {
-        return (s.load(fromByteOffset: j, as: UInt8.self) & 63, s.load(fromByteOffset: j &+ 4, as: UInt8.self) & 63)
+/// The layout of a 32-weight block with 4-bit codes and an f16 scale d at byte 0 (q4_0, q4_1, q5_0, q5_1):
+/// code i (0..<32) is nibble i of `qs[16]` (the low nibbles are elements 0..<16, the high ones 16..<32), plus 16
+/// when bit i of the little-endian u32 `qh` is set (the 5-bit types). The weight is d (q - bias) (q4_0: bias 8,
+/// q5_0: 16) or, for the types with an f16 min m, d q + m (q4_1, q5_1).
+struct NibbleBlock {
+    /// Byte offset of the f16 min m (nil: symmetric, weights d (q - bias)).
+    let min: Int?
+    /// Byte offset of the 32 fifth bits (nil: 4-bit codes).
+    let qh: Int?
+    /// Byte offset of the 16 bytes of nibbles.
+    let qs: Int
+    /// Subtracted from each code of a symmetric type (0 with a min).
+    let bias: Int
+    let bytes: Int
+
+    @inline(__always)
+    init(_ type: WeightType) {
+        switch type {
+        case .q4_0: (min, qh, qs, bias, bytes) = (nil, nil, 2, 8, 18)    // d | qs[16]
+        case .q4_1: (min, qh, qs, bias, bytes) = (2, nil, 4, 0, 20)      // d | m | qs[16]
+        case .q5_0: (min, qh, qs, bias, bytes) = (nil, 2, 6, 16, 22)     // d | qh[4] | qs[16]
+        case .q5_1: (min, qh, qs, bias, bytes) = (2, 4, 8, 0, 24)        // d | m | qh[4] | qs[16]
+        default: preconditionFailure("\(type) is not a 32-weight nibble type")
+        }
     }
-    let a = s.load(fromByteOffset: j &+ 4, as: UInt8.self)
-    let lo = s.load(fromByteOffset: j &- 4, as: UInt8.self), hi = s.load(fromByteOffset: j, as: UInt8.self)
-    return ((a & 15) | ((lo >> 6) << 4), (a >> 4) | ((hi >> 6) << 4))
+}
+
+/// One q4_0 / q4_1 / q5_0 / q5_1 block -> 32 floats: d * (q - bias), or d * q + m.
+@inline(__always)
+func dequantizeNibbleBlock(_ dst: UnsafeMutablePointer<Float>, _ block: UnsafeRawPointer, _ l: NibbleBlock) {
+    let d = f16ToFloat(block.loadUnaligned(as: UInt16.self))
+    let qh: UInt32 = l.qh.map { block.loadUnaligned(fromByteOffset: $0, as: UInt32.self) } ?? 0
+    for i in 0..<32 {
+        let byte = block.load(fromByteOffset: l.qs &+ (i & 15), as: UInt8.self)
+        let q = Int(i < 16 ? byte & 15 : byte >> 4) | Int((qh >> UInt32(i)) & 1) << 4
+        if let mo = l.min {
+            dst[i] = d * Float(q) + f16ToFloat(block.loadUnaligned(fromByteOffset: mo, as: UInt16.self))
+        } else {
+            dst[i] = d * Float(q &- l.bias)
+        }
+    }
+}
+
+/// MXFP4's 16 E2M1 codes (sign bit 3, then 2 exponent bits and 1 mantissa bit) as values times 2: 0, 0.5, 1, 1.5,
+/// 2, 3, 4, 6 and their negatives, doubled so that they are integers (llama.cpp's `kvalues_mxfp4`); the block scale
+/// is halved to match (`e8m0Half`).
+let mxfp4Values: [Int8] = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12]
+
+/// An E8M0 scale (a bare exponent, 2^(e - 127)) times 1/2, as a Float: 2^(e - 128), subnormal below e = 2
+/// (llama.cpp's `ggml_e8m0_to_fp32_half`; e = 255, NaN in the OCP format, reads as 2^127 as there).
+@inline(__always)
+func e8m0Half(_ e: UInt8) -> Float {
+    Float(bitPattern: e < 2 ? UInt32(0x0020_0000) << UInt32(e) : UInt32(e &- 1) << 23)
 }
 
 /// A quantized row of `n` elements (a multiple of the block size) -> `n` floats.

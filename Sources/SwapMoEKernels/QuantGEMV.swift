@@ -1,9 +1,10 @@
 import SwapMoECore
 // GEMV over quantized rows, the float path (QuantBlocks.swift): where the integer path (QuantGEMV+Integer.swift)
 // is not built (the library build, non-x86 CPUs), and as its comparison in the benchmarks. Weights are
-// dequantized in registers and multiplied with the f32 x, never written out. Per block (or 32-element sub-block) the kernels form p = Σ q·x over SIMD16 lanes
-// and then fold the block scale in once: acc += d · p; the K-types subtract their mins as
-// dmin · Σ_j m_j · Σ_{k in sub-block j} x[k], with the sub-block sums of x computed once per call.
+// dequantized in registers and multiplied with the f32 x, never written out. Per block (or 32-element sub-block)
+// the kernels form p = Σ q·x over SIMD16 lanes and then fold the block scale in once: acc += d · p; the types with
+// mins add them as m · Σ_{k in block} x[k] (q4_1, q5_1) or subtract dmin · Σ_j m_j · Σ_{k in sub-block j} x[k]
+// (q4_K, q5_K), with the 32-element sums of x computed once per call.
 //
 // Every row is reduced by the same code in the same order (blocks in index order, fixed accumulators, fixed
 // tree), so a row's result depends only on its bytes and x, never on the thread split. The result differs
@@ -21,8 +22,25 @@ func gemvQuantRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ ty
     switch type {
     case .q8_0:
         for i in rows { storeRow(y, i, dotQ8_0(w + i &* rowBytes, x, blocks: nb), bias, accumulate) }
-    case .q4_0:
-        for i in rows { storeRow(y, i, dotQ4_0(w + i &* rowBytes, x, blocks: nb), bias, accumulate) }
+    case .mxfp4:
+        for i in rows { storeRow(y, i, dotMXFP4(w + i &* rowBytes, x, blocks: nb), bias, accumulate) }
+    case .q4_0, .q4_1, .q5_0, .q5_1:
+        // Σ (d q + m) x = d Σ q x + m Σ x: the block sums of x once per call, for the types with a min.
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: n / 32) { buf in
+            if NibbleBlock(type).min != nil { subBlockSums(buf.baseAddress!, x, n: n) }
+            let xsum = UnsafePointer(buf.baseAddress!)
+            // One call per type, so that each loop is compiled for its constant layout.
+            switch type {
+            case .q4_0: nibbleRows(y, w, x, nil, NibbleBlock(.q4_0), rowBytes: rowBytes, blocks: nb, rows: rows,
+                                   bias: bias, accumulate: accumulate)
+            case .q4_1: nibbleRows(y, w, x, xsum, NibbleBlock(.q4_1), rowBytes: rowBytes, blocks: nb, rows: rows,
+                                   bias: bias, accumulate: accumulate)
+            case .q5_0: nibbleRows(y, w, x, nil, NibbleBlock(.q5_0), rowBytes: rowBytes, blocks: nb, rows: rows,
+                                   bias: bias, accumulate: accumulate)
+            default: nibbleRows(y, w, x, xsum, NibbleBlock(.q5_1), rowBytes: rowBytes, blocks: nb, rows: rows,
+                                bias: bias, accumulate: accumulate)
+            }
+        }
     case .q4_K, .q5_K:
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 &+ n / 32) { buf in
             let scratch = buf.baseAddress!, xsum = scratch + 16
@@ -33,6 +51,17 @@ func gemvQuantRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ ty
                 for i in rows { storeRow(y, i, dotQ4_K(w + i &* rowBytes, x, xsum, scratch, blocks: nb, q5: true), bias, accumulate) }
             }
         }
+    case .q2_K, .q3_K:
+        // q2_K's mins take the 16-element sums of x, once per call.
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 &+ n / 16) { buf in
+            let scratch = buf.baseAddress!, xsum = scratch + 16
+            if type == .q2_K {
+                groupSums16(xsum, x, n: n)
+                for i in rows { storeRow(y, i, dotQ23K(w + i &* rowBytes, x, xsum, scratch, blocks: nb, q3: false), bias, accumulate) }
+            } else {
+                for i in rows { storeRow(y, i, dotQ23K(w + i &* rowBytes, x, nil, scratch, blocks: nb, q3: true), bias, accumulate) }
+            }
+        }
     case .q6_K:
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { buf in
             for i in rows { storeRow(y, i, dotQ6_K(w + i &* rowBytes, x, buf.baseAddress!, blocks: nb), bias, accumulate) }
@@ -40,6 +69,13 @@ func gemvQuantRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ ty
     case .f32, .f16, .bf16:
         preconditionFailure("float rows go through gemvRows")
     }
+}
+
+@inline(__always)
+func nibbleRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ x: UnsafePointer<Float>,
+                _ xsum: UnsafePointer<Float>?, _ l: NibbleBlock, rowBytes: Int, blocks nb: Int, rows: Range<Int>,
+                bias: UnsafePointer<Float>?, accumulate: Bool) {
+    for i in rows { storeRow(y, i, dotNibbles(w + i &* rowBytes, x, xsum, l, blocks: nb), bias, accumulate) }
 }
 
 @inline(__always)
@@ -59,25 +95,43 @@ func subBlockSums(_ xsum: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>
     }
 }
 
-// MARK: Row kernels: dot(W[i,:], x) for one quantized row of `blocks` blocks.
+/// x (n,) -> xsum (n/16,): xsum[g] = Σ x[16g ..< 16g + 16] (q2_K's mins).
+@inline(__always)
+func groupSums16(_ xsum: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, n: Int) {
+    var g = 0
+    while g &* 16 < n {
+        xsum[g] = hsum(loadF32x16(x, 16 &* g))
+        g &+= 1
+    }
+}
 
-/// The block loop of q8_0 and q4_0 (32 weights, f16 scale first): `values` unpacks block b's weights as two
-/// vectors of 16 floats (elements 0..<16, 16..<32); p = Σ q x (32 lanes folded to 16), acc += d p.
+// MARK: Row kernels: dot(W[i,:], x) for one quantized row of `blocks` blocks (the K-types': QuantGEMV+KQuants.swift).
+
+/// The scale of a 32-weight block: the f16 at its first byte (every type but MXFP4).
+@inline(__always)
+func f16Scale(_ block: UnsafeRawPointer) -> Float { f16ToFloat(block.loadUnaligned(as: UInt16.self)) }
+
+/// The block loop of the 32-weight types (scale d first, `scale` reads it): `values` unpacks block b's codes as
+/// two vectors of 16 floats (elements 0..<16, 16..<32); p = Σ q x (32 lanes folded to 16), acc += d p. With `xsum`
+/// (the block sums of x), the block has an f16 min m at byte `minOffset` and weights d q + m: mins += m xsum[b].
 @inline(__always)
 func dotBlocks32(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int, blockBytes: Int,
+                 xsum: UnsafePointer<Float>? = nil, minOffset: Int = 0, scale: (UnsafeRawPointer) -> Float = f16Scale,
                  _ values: (UnsafeRawPointer) -> (SIMD16<Float>, SIMD16<Float>)) -> Float {
+    var mins: Float = 0
     @inline(__always) func step(_ a: inout SIMD16<Float>, _ b: Int) {
         let blk = w + b &* blockBytes, xb = x + b &* 32
         let (q0, q1) = values(blk)
         var p = q0 * loadF32x16(xb, 0)
         p.madd(q1, loadF32x16(xb, 16))
-        a.madd(SIMD16(repeating: f16ToFloat(blk.loadUnaligned(as: UInt16.self))), p)
+        a.madd(SIMD16(repeating: scale(blk)), p)
+        if let xsum { mins += f16ToFloat(blk.loadUnaligned(fromByteOffset: minOffset, as: UInt16.self)) * xsum[b] }
     }
     var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
     var b = 0
     while b &+ 2 <= nb { step(&a0, b); step(&a1, b &+ 1); b &+= 2 }
     if b < nb { step(&a0, b) }
-    return hsum(a0 + a1)
+    return xsum == nil ? hsum(a0 + a1) : hsum(a0 + a1) + mins
 }
 
 /// w (n,) q8_0 . x (n,) -> Float: the 32 signed bytes.
@@ -86,82 +140,20 @@ func dotQ8_0(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int) -
     dotBlocks32(w, x, blocks: nb, blockBytes: 34) { (int8sToFloat16($0, 2), int8sToFloat16($0, 18)) }
 }
 
-/// w (n,) q4_0 . x (n,) -> Float: nibble - 8 (low nibbles are elements 0..<16, high 16..<32).
+/// w (n,) MXFP4 . x (n,) -> Float: the E2M1 values (times 2) and the E8M0 scale (halved, `e8m0Half`).
 @inline(__always)
-func dotQ4_0(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int) -> Float {
-    dotBlocks32(w, x, blocks: nb, blockBytes: 18) { blk in
-        let u = widenBytes16(blk, 2)
-        return (smallIntsToFloat(u & SIMD16(repeating: 15), minus: 8), smallIntsToFloat(u &>> 4, minus: 8))
-    }
+func dotMXFP4(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int) -> Float {
+    dotBlocks32(w, x, blocks: nb, blockBytes: 17, scale: { e8m0Half($0.load(as: UInt8.self)) }) { mxfp4Values32($0) }
 }
 
-/// w (n,) q4_K or q5_K . x (n,) -> Float, with xsum = subBlockSums(x) and 8 floats of scratch.
-/// Per sub-block j: acc += (d sc_j) Σ q x and mins_j += (dmin m_j) xsum_j (SIMD8 lanes); result acc - mins.
-/// The 8 scales go through `scratch` so that each is a memory broadcast folded into its FMA. High nibbles are
-/// masked in place (16 q, one op fewer than a shift) and their scales divided by 16: both scalings are exact,
-/// so the result is the same as with q.
+/// w (n,) q4_0 / q4_1 / q5_0 / q5_1 (layout `l`) . x (n,) -> Float: codes minus the bias (q4_0, q5_0), or, with
+/// `xsum` = subBlockSums(x), the codes and the min term m Σ x (q4_1, q5_1).
 @inline(__always)
-func dotQ4_K(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xsum: UnsafePointer<Float>,
-             _ scratch: UnsafeMutablePointer<Float>, blocks nb: Int, q5: Bool) -> Float {
-    let bb = q5 ? 176 : 144
-    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-    var mins = SIMD8<Float>()
-    for b in 0..<nb {
-        let blk = w + b &* bb, xb = x + b &* 256
-        let d = f16ToFloat(blk.loadUnaligned(as: UInt16.self))
-        let dmin = f16ToFloat(blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
-        let (sc, mn) = kScalesMins(blk + 4)
-        // Odd sub-blocks (high nibbles) come as 16 q: their scales are divided by 16 (exact).
-        let sixteenth = SIMD8<Float>(1, 0.0625, 1, 0.0625, 1, 0.0625, 1, 0.0625)
-        UnsafeMutableRawPointer(scratch).storeBytes(of: SIMD8(repeating: d) * sc * sixteenth, as: SIMD8<Float>.self)
-        mins.madd(SIMD8(repeating: dmin) * mn, UnsafeRawPointer(xsum + 8 &* b).loadUnaligned(as: SIMD8<Float>.self))
-        let qs = blk + (q5 ? 48 : 16)
-        let h0 = q5 ? widenBytes16(blk, 16) : SIMD16(), h1 = q5 ? widenBytes16(blk, 32) : SIMD16()
-        @inline(__always) func chunk(_ c: Int, _ lo: inout SIMD16<Float>, _ hi: inout SIMD16<Float>) {
-            let q: (SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>)
-            if q5 {
-                q = q5Chunk(qs, h0, h1, c, hiTimes16: true)
-            } else {
-                let u0 = widenBytes16(qs, 32 &* c), u1 = widenBytes16(qs, 32 &* c &+ 16)
-                let m = SIMD16<UInt32>(repeating: 15), m16 = SIMD16<UInt32>(repeating: 0xF0)
-                q = (u0 & m, u1 & m, u0 & m16, u1 & m16)
-            }
-            let xc = xb + 64 &* c
-            var p = smallIntsToFloat(q.0, minus: 0) * loadF32x16(xc, 0)
-            p.madd(smallIntsToFloat(q.1, minus: 0), loadF32x16(xc, 16))
-            var r = smallIntsToFloat(q.2, minus: 0) * loadF32x16(xc, 32)
-            r.madd(smallIntsToFloat(q.3, minus: 0), loadF32x16(xc, 48))
-            lo.madd(SIMD16(repeating: scratch[2 &* c]), p)
-            hi.madd(SIMD16(repeating: scratch[2 &* c &+ 1]), r)
-        }
-        chunk(0, &a0, &a1); chunk(1, &a2, &a3); chunk(2, &a0, &a1); chunk(3, &a2, &a3)
+func dotNibbles(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xsum: UnsafePointer<Float>?, _ l: NibbleBlock,
+                blocks nb: Int) -> Float {
+    let bias = Float(l.bias)
+    return dotBlocks32(w, x, blocks: nb, blockBytes: l.bytes, xsum: xsum, minOffset: l.min ?? 0) { blk in
+        let (q0, q1) = nibbleCodes(blk, l)
+        return (smallIntsToFloat(q0, minus: bias), smallIntsToFloat(q1, minus: bias))
     }
-    return hsum((a0 + a1) + (a2 + a3)) - hsum(mins)
-}
-
-/// w (n,) q6_K . x (n,) -> Float, with 16 floats of scratch. Weights are dequantized exactly as
-/// `dequantizeBlock` ((d sc) (q - 32)) and accumulated with FMAs into four accumulators (16-element group v
-/// of a half into accumulator v % 4). The 16 scales d sc go through `scratch` (memory broadcasts).
-@inline(__always)
-func dotQ6_K(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ scratch: UnsafeMutablePointer<Float>,
-             blocks nb: Int) -> Float {
-    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-    for b in 0..<nb {
-        let blk = w + b &* 210, xb = x + b &* 256
-        let d = f16ToFloat(blk.loadUnaligned(fromByteOffset: 208, as: UInt16.self))
-        storeF32x16(scratch, SIMD16(repeating: d) * int8sToFloat16(blk, 192))
-        @inline(__always) func half(_ h: Int) {
-            let q = q6Half(blk, h)
-            let xh = xb + 128 &* h, s = scratch + 8 &* h
-            @inline(__always) func wv(_ v: Int) -> SIMD16<Float> {
-                SIMD16(repeating: s[v]) * smallIntsToFloat(q[v], minus: 32)
-            }
-            a0.madd(wv(0), loadF32x16(xh, 0)); a1.madd(wv(1), loadF32x16(xh, 16))
-            a2.madd(wv(2), loadF32x16(xh, 32)); a3.madd(wv(3), loadF32x16(xh, 48))
-            a0.madd(wv(4), loadF32x16(xh, 64)); a1.madd(wv(5), loadF32x16(xh, 80))
-            a2.madd(wv(6), loadF32x16(xh, 96)); a3.madd(wv(7), loadF32x16(xh, 112))
-        }
-        half(0); half(1)
-    }
-    return hsum((a0 + a1) + (a2 + a3))
 }

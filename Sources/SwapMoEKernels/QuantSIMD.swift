@@ -8,10 +8,15 @@ import SwapMoECore
 /// `vpmovzxbd` (the generic `SIMD16<UInt32>(truncatingIfNeeded:)` stayed an out-of-line call: GEMV 6x slower).
 @inline(__always)
 func widenBytes16(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD16<UInt32> {
-    let b = p.loadUnaligned(fromByteOffset: offset, as: SIMD16<UInt8>.self)
-    return SIMD16<UInt32>(UInt32(b[0]), UInt32(b[1]), UInt32(b[2]), UInt32(b[3]), UInt32(b[4]), UInt32(b[5]),
-                          UInt32(b[6]), UInt32(b[7]), UInt32(b[8]), UInt32(b[9]), UInt32(b[10]), UInt32(b[11]),
-                          UInt32(b[12]), UInt32(b[13]), UInt32(b[14]), UInt32(b[15]))
+    widen(p.loadUnaligned(fromByteOffset: offset, as: SIMD16<UInt8>.self))
+}
+
+/// 16 bytes -> 16 `UInt32` lanes, lane by lane (see `widenBytes16`).
+@inline(__always)
+func widen(_ b: SIMD16<UInt8>) -> SIMD16<UInt32> {
+    SIMD16<UInt32>(UInt32(b[0]), UInt32(b[1]), UInt32(b[2]), UInt32(b[3]), UInt32(b[4]), UInt32(b[5]),
+                   UInt32(b[6]), UInt32(b[7]), UInt32(b[8]), UInt32(b[9]), UInt32(b[10]), UInt32(b[11]),
+                   UInt32(b[12]), UInt32(b[13]), UInt32(b[14]), UInt32(b[15]))
 }
 
 /// Lanes u < 2^23 -> Float(u) - bias, exactly (bias a small integer): the float with bits 0x4B000000 | u is
@@ -57,6 +62,29 @@ func kScalesMins(_ s: UnsafeRawPointer) -> (scales: SIMD8<Float>, mins: SIMD8<Fl
     return (float(sc), float(mn))
 }
 
+/// The 32 codes of a q4_0 / q4_1 / q5_0 / q5_1 block (`NibbleBlock`) as two vectors of 16 (elements 0..<16 from
+/// the low nibbles, 16..<32 from the high ones), plus 16 where bit i of qh is set for the 5-bit types: lane i keeps
+/// b = (qh >> 16h) & 2^i, and b + 0x7FFFFFFF (no overflow) has its top bit set exactly when b != 0; shifted down
+/// to bit 4. Uniform shifts only (per-lane shifts cost a sequence of instructions below AVX2).
+@inline(__always)
+func nibbleCodes(_ block: UnsafeRawPointer, _ l: NibbleBlock) -> (SIMD16<UInt32>, SIMD16<UInt32>) {
+    let u = widenBytes16(block, l.qs)
+    var lo = u & SIMD16(repeating: 15), hi = u &>> 4
+    if let o = l.qh {
+        let h = block.loadUnaligned(fromByteOffset: o, as: UInt32.self)
+        /// 16 in lane i where bit i of the low 16 bits of v is set (the same constants for both halves, so that
+        /// LLVM finds no lane to treat apart).
+        @inline(__always) func sixteen(_ v: UInt32) -> SIMD16<UInt32> {
+            let bits = SIMD16<UInt32>(1 << 0, 1 << 1, 1 << 2, 1 << 3, 1 << 4, 1 << 5, 1 << 6, 1 << 7,
+                                      1 << 8, 1 << 9, 1 << 10, 1 << 11, 1 << 12, 1 << 13, 1 << 14, 1 << 15)
+            return (((SIMD16(repeating: v) & bits) &+ SIMD16(repeating: 0x7FFF_FFFF)) &>> 27) & SIMD16(repeating: 16)
+        }
+        lo |= sixteen(h)
+        hi |= sixteen(h >> 16)
+    }
+    return (lo, hi)
+}
+
 /// The 5-bit values of chunk c (0..<4) of a q5_K block, elements 64c + 16i ..< 64c + 16i + 16 for i = 0...3:
 /// low/high nibbles of qs[32c ..< 32c + 32] with bit 2c / 2c + 1 of qh[0..<32] on top. `h0`, `h1` are qh[0..<16],
 /// qh[16..<32] widened. The fifth bit is moved into place with one constant shift (c is a constant once
@@ -81,6 +109,52 @@ func q5Chunk(_ qs: UnsafeRawPointer, _ h0: SIMD16<UInt32>, _ h1: SIMD16<UInt32>,
             (u0 &>> 4) | bit(h0, sh, to: 4), (u1 &>> 4) | bit(h1, sh, to: 4))
 }
 
+/// 16 MXFP4 codes (nibbles) -> their values times 2 (`mxfp4Values`) as floats, with uniform shifts only: the
+/// magnitude c = n & 7 becomes c + (c & 3 when c >= 4) + (2 when c == 7), i.e. 0 1 2 3 4 6 8 12; the sign bit
+/// negates it as an integer, so code 8 gives +0 as the table does.
+@inline(__always)
+func mxfp4Values16(_ n: SIMD16<UInt32>) -> SIMD16<Float> {
+    let c = n & SIMD16(repeating: 7), hi = c &>> 2
+    let kv = c &+ ((c & SIMD16(repeating: 3)) & (SIMD16() &- hi)) &+ ((hi & (c &>> 1) & c) &<< 1)
+    let s = SIMD16<UInt32>() &- (n &>> 3)   // all ones for the negative codes
+    return smallIntsToFloat(((kv ^ s) &- s) &+ SIMD16(repeating: 12), minus: 12)
+}
+
+/// The 32 values (times 2) of an MXFP4 block, elements 0..<16 from the low nibbles of qs, 16..<32 from the high.
+@inline(__always)
+func mxfp4Values32(_ block: UnsafeRawPointer) -> (SIMD16<Float>, SIMD16<Float>) {
+    let u = widenBytes16(block, 1)
+    return (mxfp4Values16(u & SIMD16(repeating: 15)), mxfp4Values16(u &>> 4))
+}
+
+/// The 16 6-bit scales of a q3_K block (stored + 32; `q3KScale` for g = 0..<16) from its 12 scale bytes s, in
+/// 32-bit lanes: the low nibbles of s[0..<8], then their high nibbles, each with its 2 top bits from s[8..<12].
+@inline(__always)
+func q3KScales(_ s: UnsafeRawPointer) -> SIMD16<UInt8> {
+    let a = s.loadUnaligned(as: UInt32.self), b = s.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+    let t = s.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
+    let four: UInt32 = 0x0F0F_0F0F, two: UInt32 = 0x0303_0303
+    let v = SIMD4<UInt32>((a & four) | ((t & two) << 4), (b & four) | (((t >> 2) & two) << 4),
+                          ((a >> 4) & four) | (((t >> 4) & two) << 4), ((b >> 4) & four) | (((t >> 6) & two) << 4))
+    return unsafeBitCast(v, to: SIMD16<UInt8>.self)
+}
+
+/// The codes of groups 8n + 2j and 8n + 2j + 1 (elements 128n + 32j + 0..<16 and + 16..<32) of a q2_K / q3_K block
+/// (layout: `dequantizeQ23KBlock`), as two vectors of 16: bits 2j..2j+1 of qs[32n ..< 32n + 32], and for q3_K the
+/// hmask bit 4n + j as 4 (code + 4, 0...7).
+@inline(__always)
+func q23Codes(_ block: UnsafeRawPointer, _ n: Int, _ j: Int, q3: Bool) -> (SIMD16<UInt32>, SIMD16<UInt32>) {
+    let qs = q3 ? 32 &+ 32 &* n : 16 &+ 32 &* n
+    let shift = UInt32(2 &* j), three = SIMD16<UInt32>(repeating: 3)
+    var a = (widenBytes16(block, qs) &>> shift) & three, b = (widenBytes16(block, qs &+ 16) &>> shift) & three
+    if q3 {
+        let bit = UInt32(4 &* n &+ j), one = SIMD16<UInt32>(repeating: 1)
+        a |= ((widenBytes16(block, 0) &>> bit) & one) &<< 2
+        b |= ((widenBytes16(block, 16) &>> bit) & one) &<< 2
+    }
+    return (a, b)
+}
+
 /// The 6-bit values of half h (0, 1) of a q6_K block, as 8 vectors of 16: vector v holds elements
 /// 128h + 16v ..< 128h + 16v + 16, whose scale is group 8h + v.
 @inline(__always)
@@ -103,11 +177,45 @@ func dequantizeBlockSIMD(_ dst: UnsafeMutablePointer<Float>, _ block: UnsafeRawP
         let d = SIMD16<Float>(repeating: f16ToFloat(block.loadUnaligned(as: UInt16.self)))
         storeF32x16(dst, d * int8sToFloat16(block, 2))
         storeF32x16(dst + 16, d * int8sToFloat16(block, 18))
-    case .q4_0:
+    case .q4_0, .q4_1, .q5_0, .q5_1:
+        let l = NibbleBlock(type)
         let d = SIMD16<Float>(repeating: f16ToFloat(block.loadUnaligned(as: UInt16.self)))
-        let u = widenBytes16(block, 2)
-        storeF32x16(dst, d * smallIntsToFloat(u & SIMD16(repeating: 15), minus: 8))
-        storeF32x16(dst + 16, d * smallIntsToFloat(u &>> 4, minus: 8))
+        let (q0, q1) = nibbleCodes(block, l)
+        if let mo = l.min {
+            let m = SIMD16<Float>(repeating: f16ToFloat(block.loadUnaligned(fromByteOffset: mo, as: UInt16.self)))
+            storeF32x16(dst, d * smallIntsToFloat(q0, minus: 0) + m)
+            storeF32x16(dst + 16, d * smallIntsToFloat(q1, minus: 0) + m)
+        } else {
+            let bias = Float(l.bias)
+            storeF32x16(dst, d * smallIntsToFloat(q0, minus: bias))
+            storeF32x16(dst + 16, d * smallIntsToFloat(q1, minus: bias))
+        }
+    case .mxfp4:
+        let d = SIMD16<Float>(repeating: e8m0Half(block.load(as: UInt8.self)))
+        let (v0, v1) = mxfp4Values32(block)
+        storeF32x16(dst, d * v0)
+        storeF32x16(dst + 16, d * v1)
+    case .q2_K, .q3_K:
+        // Per group: (d sc) q - dmin m (q2_K) or (d (sc - 32)) (q - 4) (q3_K), as `dequantizeQ23KBlock`.
+        let q3 = type == .q3_K
+        let d = f16ToFloat(block.loadUnaligned(fromByteOffset: q3 ? 108 : 80, as: UInt16.self))
+        let dmin = q3 ? 0 : f16ToFloat(block.loadUnaligned(fromByteOffset: 82, as: UInt16.self))
+        let raw = q3 ? widen(q3KScales(block + 96)) : widenBytes16(block, 0)
+        let ds = SIMD16(repeating: d) * (q3 ? smallIntsToFloat(raw, minus: 32) : smallIntsToFloat(raw & SIMD16(repeating: 15), minus: 0))
+        let ms = SIMD16(repeating: dmin) * smallIntsToFloat(raw &>> 4, minus: 0)
+        for n in 0..<2 {
+            for j in 0..<4 {
+                let (q0, q1) = q23Codes(block, n, j, q3: q3)
+                let g = 8 &* n &+ 2 &* j, o = dst + 16 &* g
+                if q3 {
+                    storeF32x16(o, SIMD16(repeating: ds[g]) * smallIntsToFloat(q0, minus: 4))
+                    storeF32x16(o + 16, SIMD16(repeating: ds[g &+ 1]) * smallIntsToFloat(q1, minus: 4))
+                } else {
+                    storeF32x16(o, SIMD16(repeating: ds[g]) * smallIntsToFloat(q0, minus: 0) - SIMD16(repeating: ms[g]))
+                    storeF32x16(o + 16, SIMD16(repeating: ds[g &+ 1]) * smallIntsToFloat(q1, minus: 0) - SIMD16(repeating: ms[g &+ 1]))
+                }
+            }
+        }
     case .q4_K, .q5_K:
         let d = f16ToFloat(block.loadUnaligned(as: UInt16.self))
         let dmin = f16ToFloat(block.loadUnaligned(fromByteOffset: 2, as: UInt16.self))

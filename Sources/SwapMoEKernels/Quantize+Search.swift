@@ -1,9 +1,10 @@
 // The scale searches behind the K-quantizers (Quantize+KQuants.swift). Each tries a small grid of candidate
 // inverse scales around the obvious one (range / levels), snaps the values to codes for each, solves the
 // weighted least-squares scale (and offset) for those codes in closed form, and keeps the candidate whose fit has
-// the lowest weighted squared error. This is the search llama.cpp's reference quantizers run (make_qkx2_quants
-// for Q4_K/Q5_K, make_qx_quants for Q6_K), with the same candidates, weights, tie rules and operation order, so
-// the chosen codes and scales are the same bits.
+// the lowest weighted squared (Q2_K: absolute) error. This is the search llama.cpp's reference quantizers run
+// (make_qkx2_quants for Q2_K/Q4_K/Q5_K, make_qx_quants for Q6_K), with the same candidates, weights, tie rules and
+// operation order, so the chosen codes and scales are the same bits. Q3_K's fit (make_q3_quants) instead moves
+// one code at a time while that improves the fit (`fitQ3`).
 //
 // `fitAffine` / `fitSymmetric` are the scalar references; `fitAffineFast` / `fitSymmetricFast` evaluate the
 // candidates side by side in SIMD lanes and are tested against them bit for bit.
@@ -24,13 +25,14 @@ func affineRange(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, count n: 
 
 /// x (n,) with weights w (n,) -> codes q (n,) in 0...qmax (as Floats) and (scale, offset) with
 /// x[i] ~ scale * q[i] - offset, offset >= 0, minimising sum w[i] * (scale*q[i] - offset - x[i])^2 over the
-/// candidates inverse-scale = (qmax + rmin + rdelta*k) / (max - min), k = 0...steps.
+/// candidates inverse-scale = (qmax + rmin + rdelta*k) / (max - min), k = 0...steps. With `mad` the candidates are
+/// compared by sum w[i] * |scale*q[i] - offset - x[i]| instead (Q2_K; the fit itself stays least squares).
 ///
 /// The candidates are not independent: after a candidate wins, the next ones are placed relative to the winner's
 /// offset (as llama.cpp's search does), so the search is a chain, not a grid.
 @inline(__always)
 func fitAffine(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, count n: Int, qmax: Float,
-               rmin: Float, rdelta: Float, steps: Int, _ q: UnsafeMutablePointer<Float>) -> (scale: Float, offset: Float) {
+               rmin: Float, rdelta: Float, steps: Int, mad: Bool = false, _ q: UnsafeMutablePointer<Float>) -> (scale: Float, offset: Float) {
     var lo: Float
     let hi, sumW, sumX: Float
     (lo, hi, sumW, sumX) = affineRange(x, w, count: n)
@@ -44,7 +46,7 @@ func fitAffine(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, count n: In
     for i in 0..<n {
         q[i] = code(iscale * (x[i] - lo), 0, qmax)
         let diff = scale * q[i] + lo - x[i]
-        bestError += w[i] * (diff * diff)
+        bestError += w[i] * (mad ? abs(diff) : diff * diff)
     }
     for k in 0...steps {
         iscale = (rmin + rdelta * Float(k) + qmax) / (hi - lo)
@@ -64,7 +66,7 @@ func fitAffine(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, count n: In
         var err: Float = 0
         for i in 0..<n {
             let diff = s * code(iscale * (x[i] - lo), 0, qmax) + m - x[i]
-            err += w[i] * (diff * diff)
+            err += w[i] * (mad ? abs(diff) : diff * diff)
         }
         if err < bestError {
             for i in 0..<n { q[i] = code(iscale * (x[i] - lo), 0, qmax) }
@@ -115,6 +117,49 @@ func fitSymmetric(_ x: UnsafePointer<Float>, count n: Int, nmax: Float, _ q: Uns
         }
     }
     return scale
+}
+
+/// x (n,) -> codes q (n,) in 0..<2*nmax (q - nmax in -nmax...nmax-1) and the scale with x[i] ~ scale * (q[i] - nmax)
+/// (llama.cpp's make_q3_quants with rmse, for Q3_K): codes from -nmax / m (m the value of largest magnitude), then
+/// up to 5 passes that move each code to the one its leave-one-out fit (weights x^2) asks for, when that raises
+/// (Σ w x l)^2 / Σ w l^2. Returns 0 (and codes 0) when every |x| < 1e-15.
+@inline(__always)
+func fitQ3(_ x: UnsafePointer<Float>, count n: Int, nmax: Float, _ q: UnsafeMutablePointer<Float>) -> Float {
+    var amax: Float = 0, m: Float = 0
+    for i in 0..<n where abs(x[i]) > amax { amax = abs(x[i]); m = x[i] }
+    if amax < 1e-15 {
+        for i in 0..<n { q[i] = 0 }
+        return 0
+    }
+    let iscale = -nmax / m
+    var sumLX: Float = 0, sumL2: Float = 0
+    for i in 0..<n {
+        let l = code(iscale * x[i], -nmax, nmax - 1)
+        q[i] = l
+        let w = x[i] * x[i]
+        sumLX += w * x[i] * l
+        sumL2 += w * l * l
+    }
+    for _ in 0..<5 {
+        var changed = false
+        for i in 0..<n {
+            let w = x[i] * x[i]
+            var slx = sumLX - w * x[i] * q[i]
+            guard slx > 0 else { continue }
+            var sl2 = sumL2 - w * q[i] * q[i]
+            let l = code(x[i] * sl2 / slx, -nmax, nmax - 1)
+            guard l != q[i] else { continue }
+            slx += w * x[i] * l
+            sl2 += w * l * l
+            if sl2 > 0 && slx * slx * sumL2 > sumLX * sumLX * sl2 {
+                q[i] = l; sumLX = slx; sumL2 = sl2
+                changed = true
+            }
+        }
+        if !changed { break }
+    }
+    for i in 0..<n { q[i] += nmax }
+    return sumL2 > 0 ? sumLX / sumL2 : 0
 }
 
 // MARK: - SIMD searches: the candidates side by side

@@ -1,9 +1,14 @@
+import Foundation   // log2f: the C library's, as llama.cpp's MXFP4 quantizer calls it
 import SwapMoECore
 // Quantizers: f32 rows -> GGUF blocks (layouts in QuantBlocks.swift), producing the bytes llama.cpp's reference
 // quantizers produce (quantize_row_<type>_ref in ggml-quants.c, which llama-quantize uses when it has no
 // importance matrix), so an archive we pack holds what a GGUF file of the same weights would hold.
 //
-// - Q8_0, Q4_0: one scale per 32 values, round to nearest (this file).
+// - Q8_0, Q4_0, Q5_0: one scale per 32 values, round to nearest; Q4_1, Q5_1: a scale and a min per 32 values
+//   (the block's range in 15 or 31 steps), round to nearest; MXFP4: a power-of-two scale per 32 values, each
+//   value the nearest of the 16 E2M1 levels (this file).
+// - Q2_K: per 16-value sub-block an affine fit (codes 0...3) weighted by |x|; Q3_K: per 16 values a symmetric fit
+//   (codes -4...3) refined one code at a time; then as the others below.
 // - Q4_K, Q5_K: per 32-value sub-block an affine fit x ~ scale*q - offset searched to minimise a weighted squared
 //   error; Q6_K: per 16 values a symmetric fit x ~ scale*q searched likewise; the sub-block scales are then
 //   themselves quantized (6 bits against an f16 super-scale, or int8) and the codes recomputed from the stored
@@ -25,6 +30,11 @@ extension WeightType {
         switch self {
         case .q8_0: 65504 * 127
         case .q4_0: 65504 * 8
+        case .q5_0: 65504 * 16
+        case .q4_1, .q5_1: 65504   // the min is an f16 itself: a block cannot reach below -65504
+        case .q2_K: 65504 * 15     // the lowest value is -dmin * 15
+        case .mxfp4: .greatestFiniteMagnitude   // a power-of-two scale up to 2^127: every finite value
+        case .q3_K: 65504 * 32 * 4
         case .q4_K: 65504 * 63 * 15
         case .q5_K: 65504 * 63 * 31
         case .q6_K: 65504 * 128 * 32
@@ -51,7 +61,10 @@ public func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPoin
             let out = dst + b &* bb
             switch type {
             case .q8_0: quantizeQ8_0Block(x, out)
-            case .q4_0: quantizeQ4_0Block(x, out)
+            case .q4_0, .q4_1, .q5_0, .q5_1: quantizeNibbleBlock(x, out, NibbleBlock(type))
+            case .mxfp4: quantizeMXFP4Block(x, out)
+            case .q2_K: quantizeQ2KBlock(x, out, scratch)
+            case .q3_K: quantizeQ3KBlock(x, out, scratch)
             case .q4_K: quantizeQ45KBlock(x, out, bits: 4, scratch)
             case .q5_K: quantizeQ45KBlock(x, out, bits: 5, scratch)
             case .q6_K: quantizeQ6KBlock(x, out, scratch)
@@ -130,20 +143,65 @@ func quantizeQ8_0Block(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer
     }
 }
 
-/// x (32,) -> one Q4_0 block: d = m / -8 where m is the value of largest magnitude (first such), codes
-/// q = min(15, trunc(x / d + 8.5)), so m itself maps to code 0 exactly.
+/// x (32,) -> one q4_0 / q5_0 / q4_1 / q5_1 block (layout `l`, QuantBlocks.swift), as llama.cpp's
+/// `quantize_row_q{4,5}_{0,1}_ref` (codes qmax = 15, or 31 for the 5-bit types):
+/// - symmetric (q4_0, q5_0): d = m / -h where m is the value of largest magnitude (first such) and h = 8 or 16,
+///   codes q = min(qmax, trunc(x / d + h + 0.5)), so m itself maps to code 0 exactly;
+/// - with a min (q4_1, q5_1): d = (max - min) / qmax, m = min, q = min(qmax, trunc((x - min) / d + 0.5)).
+/// `1 / d` is taken of the f32 d (as llama.cpp does), which is then stored as f16.
 @inline(__always)
-func quantizeQ4_0Block(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer) {
-    var amax: Float = 0, m: Float = 0
-    for j in 0..<32 where abs(x[j]) > amax { amax = abs(x[j]); m = x[j] }
-    let d = m / -8
+func quantizeNibbleBlock(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer, _ l: NibbleBlock) {
+    let qmax: Float = l.qh == nil ? 15 : 31
+    let d: Float, offset: Float, add: Float
+    if let mo = l.min {
+        var lo = x[0], hi = x[0]
+        for j in 1..<32 { lo = Swift.min(lo, x[j]); hi = Swift.max(hi, x[j]) }
+        d = (hi - lo) / qmax
+        offset = lo; add = 0.5
+        out.storeBytes(of: f16Saturating(lo), toByteOffset: mo, as: UInt16.self)
+    } else {
+        var amax: Float = 0, m: Float = 0
+        for j in 0..<32 where abs(x[j]) > amax { amax = abs(x[j]); m = x[j] }
+        let h = Float(l.bias)
+        d = m / -h
+        offset = 0; add = h + 0.5
+    }
     let id: Float = d != 0 ? 1 / d : 0
     out.storeBytes(of: f16Saturating(d), as: UInt16.self)
     @inline(__always) func q(_ v: Float) -> UInt8 {
-        let t = v * id + 8.5
-        return t >= 15 ? 15 : (t > 0 ? UInt8(t) : 0)   // truncation toward zero; NaN -> 0
+        let t = (v - offset) * id + add
+        return t >= qmax ? UInt8(qmax) : (t > 0 ? UInt8(t) : 0)   // truncation toward zero; NaN -> 0
+    }
+    var qh: UInt32 = 0
+    for j in 0..<16 {
+        let a = q(x[j]), b = q(x[j &+ 16])
+        out.storeBytes(of: (a & 15) | (b << 4), toByteOffset: l.qs &+ j, as: UInt8.self)
+        qh |= UInt32(a >> 4) << UInt32(j) | UInt32(b >> 4) << UInt32(j &+ 16)
+    }
+    if let o = l.qh { out.storeBytes(of: qh, toByteOffset: o, as: UInt32.self) }
+}
+
+/// x (32,) -> one MXFP4 block (e | qs[16]), as llama.cpp's `quantize_row_mxfp4_ref`: e = floor(log2(max|x|)) - 2 +
+/// 127 (so max|x| / 2^(e-127) is in [4, 8), the top E2M1 levels 4 and 6), d = `e8m0Half(e)`, and each value the
+/// first of the 16 levels (times 2, `mxfp4Values`) nearest to x / d, nibbles as for q4_0. (Blocks whose max|x| is
+/// below 2^-125 get e = 0, where llama.cpp's conversion of a negative float to a byte is undefined.)
+@inline(__always)
+func quantizeMXFP4Block(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer) {
+    var amax: Float = 0
+    for j in 0..<32 where abs(x[j]) > amax { amax = abs(x[j]) }
+    let exponent = amax > 0 ? floorf(log2f(amax)) - 2 + 127 : 0
+    let e = UInt8(Swift.max(0, Swift.min(255, exponent)))
+    let d = e8m0Half(e)
+    out.storeBytes(of: e, as: UInt8.self)
+    @inline(__always) func nearest(_ v: Float) -> UInt8 {
+        var best: UInt8 = 0, bestErr = abs(Float(mxfp4Values[0]) * d - v)
+        for i in 1..<16 {
+            let err = abs(Float(mxfp4Values[i]) * d - v)
+            if err < bestErr { best = UInt8(i); bestErr = err }
+        }
+        return best
     }
     for j in 0..<16 {
-        out.storeBytes(of: q(x[j]) | (q(x[j &+ 16]) << 4), toByteOffset: 2 &+ j, as: UInt8.self)
+        out.storeBytes(of: nearest(x[j]) | (nearest(x[j &+ 16]) << 4), toByteOffset: 1 &+ j, as: UInt8.self)
     }
 }

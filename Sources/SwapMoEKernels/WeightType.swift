@@ -4,8 +4,8 @@ import SwapMoECore
 // Conventions used by every kernel in this module:
 // - Weight matrices are row-major `W[out, in]`, exactly as PyTorch stores `nn.Linear.weight`.
 //   Row `r` starts at byte `r * type.rowBytes(in)` from the matrix base. Rows may be only
-//   2-byte aligned (f16/bf16 with odd `in`, quantized blocks of 18/34/... bytes), so every weight load is
-//   unaligned. A quantized row is a whole number of blocks (`in % type.blockSize == 0`).
+//   2-byte aligned (f16/bf16 with odd `in`, quantized blocks of 18/34/... bytes; MXFP4's 17-byte blocks not even
+//   that), so every weight load is unaligned. A quantized row is a whole number of blocks (`in % type.blockSize == 0`).
 // - Activations, norms, caches and outputs are Float32.
 // - Shapes are written in comments as in llama2.c: `W (d,n) @ x (n,) -> y (d,)`.
 
@@ -19,15 +19,17 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
     case f16
     /// bfloat16: the top 16 bits of a binary32, stored as raw `UInt16` bits.
     case bf16
-    /// Quantized blocks laid out as GGUF's types of the same name (QuantBlocks.swift, Docs/ArchiveFormat.md).
-    case q8_0, q4_0, q4_K, q5_K, q6_K
+    /// Quantized blocks laid out as GGUF's types of the same name (QuantBlocks*.swift, Docs/ArchiveFormat.md).
+    case q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, q4_K, q5_K, q6_K
+    /// OCP microscaling FP4 (gpt-oss's experts): 32 E2M1 values sharing one E8M0 power-of-two scale.
+    case mxfp4
 
     /// Elements per block (1 for the float types).
     @inlinable public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16: 1
-        case .q8_0, .q4_0: 32
-        case .q4_K, .q5_K, .q6_K: 256
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4: 32
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K: 256
         }
     }
 
@@ -38,9 +40,15 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .f16, .bf16: 2
         case .q8_0: 34
         case .q4_0: 18
+        case .q4_1: 20
+        case .q5_0: 22
+        case .q5_1: 24
+        case .q2_K: 84
+        case .q3_K: 110
         case .q4_K: 144
         case .q5_K: 176
         case .q6_K: 210
+        case .mxfp4: 17
         }
     }
 
@@ -57,9 +65,15 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .bf16: self = .bf16
         case .q8_0: self = .q8_0
         case .q4_0: self = .q4_0
+        case .q4_1: self = .q4_1
+        case .q5_0: self = .q5_0
+        case .q5_1: self = .q5_1
+        case .q2_K: self = .q2_K
+        case .q3_K: self = .q3_K
         case .q4_K: self = .q4_K
         case .q5_K: self = .q5_K
         case .q6_K: self = .q6_K
+        case .mxfp4: self = .mxfp4
         default: return nil
         }
     }
@@ -78,7 +92,7 @@ func loadWeight(_ w: UnsafeRawPointer, _ i: Int, _ type: WeightType) -> Float {
     case .f32: return w.loadUnaligned(fromByteOffset: i &* 4, as: Float.self)
     case .f16: return f16ToFloat(w.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self))
     case .bf16: return bf16ToFloat(w.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self))
-    case .q8_0, .q4_0, .q4_K, .q5_K, .q6_K: preconditionFailure("loadWeight on quantized \(type)")
+    default: preconditionFailure("loadWeight on quantized \(type)")
     }
 }
 
@@ -86,11 +100,9 @@ func loadWeight(_ w: UnsafeRawPointer, _ i: Int, _ type: WeightType) -> Float {
 
 /// src (n,) of `type` -> dst (n,) Float32. Use for embedding rows: `src = base + token * type.rowBytes(n)`.
 public func convertToFloat(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, _ type: WeightType, count n: Int) {
+    if type.isQuantized { return dequantizeRow(dst, src, type, count: n) }
     var i = 0
     switch type {
-    case .q8_0, .q4_0, .q4_K, .q5_K, .q6_K:
-        dequantizeRow(dst, src, type, count: n)
-        return
     case .f32:
         UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: n &* 4)
         return
@@ -105,6 +117,8 @@ public func convertToFloat(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawP
             UnsafeMutableRawPointer(dst + i).storeBytes(of: unsafeBitCast(u &<< 16, to: SIMD16<Float>.self), as: SIMD16<Float>.self)
             i &+= 16
         }
+    default:
+        preconditionFailure("quantized rows return above")
     }
     while i < n { dst[i] = loadWeight(src, i, type); i &+= 1 }
 }

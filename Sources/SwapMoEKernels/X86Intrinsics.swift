@@ -22,6 +22,33 @@ func maddWd(_ a: SIMD16<Int16>, _ b: SIMD16<Int16>) -> SIMD8<Int32> {
     return v
 }
 
+/// Byte i (0..<32) = 16 where bit i of `bits` is set, else 0 (the fifth bits of q5_0 / q5_1 codes): the 4 bytes
+/// of `bits` spread to bytes 8j ..< 8j + 8 (`vpshufb`), every bit but byte i's own set (`vpor`), compared with
+/// 0xFF (`vpcmpeqb`), masked to 16. Written on `Builtin` vectors of bytes: the standard library's `SIMD32<UInt8>`
+/// operators compile to one byte at a time.
+@inline(__always)
+func fifthBitBytes(_ bits: UInt32) -> SIMD32<UInt8> {
+    @inline(__always) func bytes(_ v: UInt64) -> SIMD32<UInt8> { unsafeBitCast(SIMD4<UInt64>(repeating: v), to: SIMD32<UInt8>.self) }
+    let splat = unsafeBitCast(SIMD8<UInt32>(repeating: bits), to: SIMD32<UInt8>.self)
+    let spreadIndex = unsafeBitCast(SIMD4<UInt64>(0, 0x0101_0101_0101_0101, 0x0202_0202_0202_0202, 0x0303_0303_0303_0303),
+                                    to: SIMD32<UInt8>.self)
+    let spread = shuffleBytes(splat, spreadIndex)._storage._value
+    let others = Builtin.or_Vec32xInt8(spread, bytes(0x7FBF_DFEF_F7FB_FDFE)._storage._value)
+    let set = Builtin.sext_Vec32xInt1_Vec32xInt8(Builtin.cmp_eq_Vec32xInt8(others, bytes(~0)._storage._value))
+    var v = SIMD32<UInt8>()
+    v._storage._value = Builtin.and_Vec32xInt8(set, bytes(0x1010_1010_1010_1010)._storage._value)
+    return v
+}
+
+/// Byte i of each 16-byte half = byte (b[i] & 15) of a's same half, or 0 where b[i] has its top bit set
+/// (`vpshufb`).
+@inline(__always)
+func shuffleBytes(_ a: SIMD32<UInt8>, _ b: SIMD32<UInt8>) -> SIMD32<UInt8> {
+    var v = SIMD32<UInt8>()
+    v._storage._value = Builtin.int_x86_avx2_pshuf_b(a._storage._value, b._storage._value)
+    return v
+}
+
 /// Lane i = a[i] with the sign of b[i] applied: -a[i] where b[i] < 0, 0 where b[i] == 0 (`vpsignb`).
 @inline(__always)
 func signBytes(_ a: SIMD32<Int8>, _ b: SIMD32<Int8>) -> SIMD32<Int8> {

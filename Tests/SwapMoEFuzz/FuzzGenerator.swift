@@ -293,13 +293,13 @@ public struct FuzzGenerator: Sendable {
         case 14:
             // A tensor retyped as a quantized block type, its length made consistent or not: the archive either
             // opens and runs on reinterpreted bytes (any f16 scale, NaN included) or is refused.
-            let type = rng.pick(["Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K", "Q3_K"])
-            let sizes: [String: (Int, Int)] = ["Q8_0": (32, 34), "Q4_0": (32, 18), "Q4_K": (256, 144), "Q5_K": (256, 176), "Q6_K": (256, 210)]
+            // (IQ4_XS: a GGUF type name that is no archive dtype.)
+            let type = rng.pick(DType.quantized.map(\.rawValue) + ["IQ4_XS"])
             func retype(_ t: inout [String: Any]) -> String {
                 t["dtype"] = type
                 let shape = t["shape"] as? [Int] ?? []
-                if rng.chance(0.7), let (bs, bb) = sizes[type], let last = shape.last, last % bs == 0 {
-                    t["length"] = shape.reduce(1, *) / bs * bb
+                if rng.chance(0.7), let q = DType(rawValue: type), let last = shape.last, last % q.blockSize == 0 {
+                    t["length"] = shape.reduce(1, *) / q.blockSize * q.blockBytes
                     return "\(type), length made consistent"
                 }
                 return type

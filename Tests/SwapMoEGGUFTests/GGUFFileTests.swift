@@ -139,14 +139,28 @@ struct GGUFFileTests {
 
     @Test("a tensor type swapmoe cannot compute with is named with the tensor and a llama-quantize remedy")
     func unsupportedType() throws {
-        // llama-quantize Q4_K_M on rows of 32 (not a multiple of 256) falls back to Q5_0 for most tensors.
-        let m = try GGUFModel(path: GGUFFixtures.path("mixtral-q4_k_m.gguf"))
-        let q5 = try #require(m.tensors.first { $0.type.name == "Q5_0" })
-        #expect(q5.dtype == nil)
+        // The Q4_K_M fixture with one Q5_0 tensor relabelled IQ4_NL (18 bytes per 32 weights, Q5_0 has 22).
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        let fixture = [UInt8](try Data(contentsOf: URL(fileURLWithPath: GGUFFixtures.path("mixtral-q4_k_m.gguf"))))
+        let bytes = try #require(GGUFBuilder.settingType(of: "blk.1.ffn_up_exps.weight", to: 20, in: fixture))
+        try Data(bytes).write(to: URL(fileURLWithPath: dir + "/iq4.gguf"))
+        let m = try GGUFModel(path: dir + "/iq4.gguf")
+        let t = try #require(m.tensors.first { $0.type.name == "IQ4_NL" })
+        #expect(t.name == "blk.1.ffn_up_exps.weight" && t.dtype == nil)
         #expect { try m.checkTypesSupported() } throws: {
             let s = "\($0)"
-            return s.contains("Q5_0") && s.contains("llama-quantize") && s.contains("mixtral-q4_k_m.gguf") && s.contains("'")
+            return s.contains("IQ4_NL") && s.contains("llama-quantize") && s.contains("iq4.gguf") && s.contains("'blk.1.ffn_up_exps.weight'")
         }
+    }
+
+    @Test("llama-quantize's fallback types for rows that are not whole 256-blocks are kept as stored (Q4_K_M fixture: Q5_0)")
+    func fallbackTypes() throws {
+        // llama-quantize Q4_K_M on rows of 32 (not a multiple of 256) falls back to Q5_0 for most tensors.
+        let m = try GGUFModel(path: GGUFFixtures.path("mixtral-q4_k_m.gguf"))
+        let q5 = m.tensors.filter { $0.type.name == "Q5_0" }
+        #expect(q5.count == 13 && q5.allSatisfy { $0.dtype == .q5_0 })
+        try m.checkTypesSupported()
     }
 
     @Test("GGMLType's table agrees with DType's block layouts for every type kept as stored")

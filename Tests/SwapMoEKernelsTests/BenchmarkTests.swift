@@ -80,7 +80,7 @@ struct Benchmarks {
     @Test("Quantized GEMV GB/s (quantized bytes) and GEMM GFLOP/s beside bf16 and the DRAM probe, 16384x4096")
     func quantThroughput() {
         let d = 16384, n = 4096, tMax = 64
-        let types: [WeightType] = [.bf16, .q8_0, .q4_0, .q4_K, .q5_K, .q6_K]
+        let types: [WeightType] = [.bf16] + quantTypes
         var rng = TestRNG(seed: 5)
         let x = randomFloats(tMax * n, &rng)
         var y = [Float](repeating: 0, count: tMax * d)

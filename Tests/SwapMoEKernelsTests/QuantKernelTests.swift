@@ -31,9 +31,13 @@ final class QuantMatrix {
             let o = b * type.blockBytes
             switch type {
             case .q8_0: f16(o, 1e-3...2e-2, signed: true)
-            case .q4_0: f16(o, 1e-2...0.2, signed: true)
+            case .q4_0, .q5_0: f16(o, 1e-2...0.2, signed: true)
+            case .q4_1, .q5_1: f16(o, 1e-3...2e-2, signed: false); f16(o + 2, 1e-2...0.3, signed: true)
             case .q4_K, .q5_K: f16(o, 1e-4...2e-3, signed: false); f16(o + 2, 1e-4...2e-3, signed: false)
             case .q6_K: f16(o + 208, 1e-5...2e-4, signed: false)
+            case .q2_K: f16(o + 80, 1e-4...2e-3, signed: false); f16(o + 82, 1e-4...2e-3, signed: false)
+            case .q3_K: f16(o + 108, 1e-5...2e-4, signed: false)
+            case .mxfp4: base.storeBytes(of: UInt8.random(in: 112...124, using: &rng), toByteOffset: o, as: UInt8.self)   // 2^-16...2^-4
             default: preconditionFailure("quantized types only")
             }
         }
@@ -52,24 +56,33 @@ final class QuantMatrix {
     }
 }
 
-/// Per element, the magnitude of the terms the kernels round separately: |d q| + |dmin m| for the K-types
-/// with mins (q4_K, q5_K), |w| otherwise. Rows of (d, n).
+/// The min offset the weight of element k (0..<blockSize) of a block includes, for the types with mins
+/// (w = d sc q - dmin m for q2_K / q4_K / q5_K, d q + m for q4_1 / q5_1), as the amount added to d q: 0 for the others.
+func blockMin(_ blk: UnsafeRawPointer, _ type: WeightType, _ k: Int) -> Float {
+    switch type {
+    case .q2_K:
+        -f16ToFloat(blk.loadUnaligned(fromByteOffset: 82, as: UInt16.self)) * Float(blk.load(fromByteOffset: k / 16, as: UInt8.self) >> 4)
+    case .q4_K, .q5_K:
+        -f16ToFloat(blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * Float(kScaleMin(blk + 4, k / 32).1)
+    case .q4_1, .q5_1: f16ToFloat(blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+    default: 0
+    }
+}
+
+/// Per element, the magnitude of the terms the kernels round separately: |d q| + |min| for the types with mins
+/// (`blockMin`), |w| otherwise. Rows of (d, n).
 func quantTermMagnitudes(_ blocks: UnsafeRawPointer, _ type: WeightType, d: Int, n: Int) -> [Float] {
     var w = [Float](repeating: 0, count: d * n)
     w.withUnsafeMutableBufferPointer { o in
         for i in 0..<d { dequantizeRow(o.baseAddress! + i * n, blocks + i * type.rowBytes(n), type, count: n) }
     }
-    guard type == .q4_K || type == .q5_K else { return w.map(abs) }
+    let bs = type.blockSize
     for i in 0..<d {
-        for b in 0..<(n / 256) {
+        for b in 0..<(n / bs) {
             let blk = blocks + i * type.rowBytes(n) + b * type.blockBytes
-            let dmin = f16ToFloat(blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
-            for j in 0..<8 {
-                let m = dmin * Float(kScaleMin(blk + 4, j).1)
-                for k in 0..<32 {
-                    let e = i * n + b * 256 + 32 * j + k
-                    w[e] = abs(w[e] + m) + abs(m)   // |d sc q| + |dmin m|
-                }
+            for k in 0..<bs {
+                let e = i * n + b * bs + k, m = blockMin(blk, type, k)
+                w[e] = abs(w[e] - m) + abs(m)   // |d q| + |min|
             }
         }
     }
@@ -81,7 +94,7 @@ func termScale(_ mag: [Float], _ x: [Float], d: Int, n: Int) -> [Float] {
     (0..<d).map { i in (0..<n).reduce(Float(0)) { $0 + mag[i * n + $1] * abs(x[$1]) } }
 }
 
-let quantTypes: [WeightType] = [.q8_0, .q4_0, .q4_K, .q5_K, .q6_K]
+let quantTypes: [WeightType] = QuantGolden.types.map(\.1)
 
 /// x as the quantized GEMV of this build sees it: x̂ = d_x q_x on the integer path (QuantActivations.swift),
 /// x itself on the float path.
@@ -330,6 +343,11 @@ struct QuantKernelTests {
                 for g in 0..<(n / 16) {
                     #expect(Int(xq.sums[g]) == (0..<16).reduce(0) { $0 + Int(q[16 * g + $1]) })
                 }
+                if block == 32 {
+                    for b in 0..<(n / 32) {
+                        #expect(xq.blockSums[b] == scale[b] * Float((0..<32).reduce(0) { $0 + Int(q[32 * b + $1]) }))
+                    }
+                }
             }
             for k in 0..<n { #expect(abs(x[k] - scale[k / block] * Float(q[k])) <= activationError(scale[k / block], block: block)) }
             var bad = x
@@ -357,6 +375,8 @@ struct QuantKernelTests {
             gemv(&y, b.baseAddress!, type, x, d: g.rows, n: g.cols)
             return termScale(quantTermMagnitudes(b.baseAddress!, type, d: g.rows, n: g.cols), gemvInput(x, type), d: g.rows, n: g.cols)
         }
+        // q4_1 / q5_1: llama.cpp's q8_1 activations also store each block's d_x Σ q_x as an f16 (ours stays an
+        // integer); on these rows that rounding stays within the same tolerance.
         for r in 0..<g.rows {
             #expect(close(y[r], expected[r], scale: scale[r], rel: quantRel), "\(name) row \(r): \(y[r]) vs llama.cpp \(expected[r])")
         }

@@ -48,24 +48,34 @@ struct GGUFPackTests {
         #expect(try Archive(path: dir + "/h.swm").manifest.pack.source == nil)
     }
 
-    @Test("Q8_0 tensors are copied block for block and stay Q8_0, float ones keep their type, expert norms are of the dequantized weights; --quant never re-quantizes them")
-    func q8KeptAsStored() throws {
+    /// The quantized fixtures and how many of their dense (non-expert) tensors are stored as each type: llama-quantize
+    /// Q8_0, and Q4_K_M, which on rows of 32 falls back to Q5_0 (and Q8_0 for a few tensors).
+    static let quantizedFixtures: [(gguf: String, dense: [DType: Int])] = [
+        ("qwen3_moe-q8_0.gguf", [.q8_0: 10]), ("mixtral-q4_k_m.gguf", [.q5_0: 8, .q8_0: 2]),
+    ]
+
+    @Test("quantized tensors are copied block for block and keep their type, float ones keep theirs, expert norms are of the dequantized weights; --quant never re-quantizes them",
+          arguments: quantizedFixtures.map(\.gguf))
+    func quantizedKeptAsStored(fixture: String) throws {
         let dir = TestPaths.tempDir()
         defer { TestPaths.remove(dir) }
-        let path = GGUFFixtures.dir + "/qwen3_moe-q8_0.gguf"
+        let path = GGUFFixtures.dir + "/" + fixture
         let gguf = try GGUFModel(path: path)
         let hf = Dictionary(uniqueKeysWithValues: try gguf.hfTensors().map { ($0.name, $0) })
         for quant in [QuantSpec(), QuantSpec(experts: .q4_K, dense: .q4_0, embed: .q6_K, head: .q5_K)] {
             let s = try Packer.pack(PackOptions(input: path, output: dir + "/m.swm", quant: quant))
             let archive = try Archive(path: dir + "/m.swm")
-            #expect(archive.header.major == 2 && s.keptQuantized[.q8_0, default: 0] > 0)
+            #expect(archive.header.major == 2 && !s.keptQuantized.isEmpty)
             for d in archive.manifest.dense {
                 let t = try #require(hf[d.name], "\(d.name)")
-                guard t.source.dtype == .q8_0 || quant.isEmpty else { continue }
+                guard t.source.dtype?.isQuantized == true || quant.isEmpty else { continue }
                 #expect(d.dtype == t.source.dtype, "\(d.name) is \(d.dtype), stored \(t.source.type) in the GGUF")
                 #expect(archive.withDenseBytes(d) { Array($0) } == gguf.hfBytes(t), "\(d.name) bytes")
             }
-            #expect(archive.manifest.dense.filter { $0.dtype == .q8_0 }.count == 10)
+            if quant.isEmpty {
+                let dense = Dictionary(grouping: archive.manifest.dense.filter { $0.dtype.isQuantized }, by: \.dtype).mapValues(\.count)
+                #expect(dense == Self.quantizedFixtures.first { $0.gguf == fixture }?.dense)
+            }
             let config = try archive.modelConfig()
             let source = try GGUFSource(path: path)
             for stack in config.stacks { for layer in stack.moeLayers {
@@ -77,7 +87,7 @@ struct GGUFPackTests {
                         let t = try #require(archive.layout(of: entry).tensor(p.role))
                         let src = try #require(hf[p.tensor])
                         let bytes = Array(raw[t.offset..<(t.offset + t.length)])
-                        if src.source.dtype == .q8_0 || quant.isEmpty {
+                        if src.source.dtype?.isQuantized == true || quant.isEmpty {
                             #expect(t.dtype == src.source.dtype && bytes == gguf.hfBytes(src), "layer \(layer) expert \(e) \(p.role)")
                         }
                         sumSq += widened(bytes, t.dtype, cols: t.shape.last!).reduce(0.0) { $0 + Double($1) * Double($1) }
@@ -90,15 +100,99 @@ struct GGUFPackTests {
         }
     }
 
-    @Test("a GGUF with a type swapmoe cannot compute with fails before writing, naming tensor, type and llama-quantize")
-    func unsupportedType() throws {
+    /// The block types a GGUF can hold that the fixtures do not (llama-quantize's fallbacks for rows that are not
+    /// whole 256-blocks, its 2- and 3-bit K-quants, MXFP4 as gpt-oss's experts come), with their ggml type ids.
+    static let blockTypes: [(id: UInt32, type: DType)] = [(10, .q2_K), (11, .q3_K), (39, .mxfp4), (6, .q5_0), (3, .q4_1), (7, .q5_1)]
+
+    @Test("a GGUF holding every block type swapmoe keeps packs: blocks copied, types kept, weights those of the dequantized source, expert norms of them")
+    func everyBlockType() throws {
         let dir = TestPaths.tempDir()
         defer { TestPaths.remove(dir) }
+        // A one-layer qwen3moe model with rows of 256 (K-quant blocks fit): each matrix of another block type, made
+        // by swapmoe's quantizer from random weights (kept as f32 `original`, by GGUF tensor name).
+        let hidden = 256, headDim = 128, experts = 2, vocab = 8
+        var b = GGUFBuilder()
+        b.add("general.architecture", string: "qwen3moe")
+        for (k, v) in [("block_count", 1), ("context_length", 64), ("embedding_length", hidden), ("feed_forward_length", hidden),
+                       ("attention.head_count", 2), ("attention.head_count_kv", 2), ("attention.key_length", headDim),
+                       ("attention.value_length", headDim), ("expert_count", experts), ("expert_used_count", 2),
+                       ("expert_feed_forward_length", hidden)] {
+            b.add("qwen3moe." + k, u32: UInt32(v))
+        }
+        b.add("qwen3moe.attention.layer_norm_rms_epsilon", f32: 1e-6)
+        var rng = SplitMix64(state: 18)
+        var original: [String: [Float]] = [:]
+        func add(_ name: String, _ ne: [Int], _ type: DType?) {
+            let values = (0..<ne.reduce(1, *)).map { _ in Float(Int(rng.next() % 2001) - 1000) * 4e-5 }
+            original[name] = values
+            let bytes = type.map { quantize(values, cols: ne[0], as: WeightType($0)!) } ?? values.flatMap { GGUFBuilder.le($0.bitPattern) }
+            let id = type.map { t in Self.blockTypes.first { $0.type == t }!.id } ?? 0
+            b.tensors.append(.init(name: name, ne: ne.map(UInt64.init), type: id, data: bytes))
+        }
+        let matrices: [(String, [Int])] = [
+            ("token_embd.weight", [hidden, vocab]), ("output.weight", [hidden, vocab]),
+            ("blk.0.attn_q.weight", [hidden, 2 * headDim]), ("blk.0.attn_k.weight", [hidden, 2 * headDim]),
+            ("blk.0.attn_v.weight", [hidden, 2 * headDim]), ("blk.0.attn_output.weight", [2 * headDim, hidden]),
+            ("blk.0.ffn_gate_exps.weight", [hidden, hidden, experts]), ("blk.0.ffn_up_exps.weight", [hidden, hidden, experts]),
+            ("blk.0.ffn_down_exps.weight", [hidden, hidden, experts]),
+        ]
+        for (i, (name, ne)) in matrices.enumerated() { add(name, ne, Self.blockTypes[i % Self.blockTypes.count].type) }
+        for (name, n) in [("output_norm.weight", hidden), ("blk.0.attn_norm.weight", hidden), ("blk.0.ffn_norm.weight", hidden),
+                          ("blk.0.attn_q_norm.weight", headDim), ("blk.0.attn_k_norm.weight", headDim)] { add(name, [n], nil) }
+        add("blk.0.ffn_gate_inp.weight", [hidden, experts], nil)
+        try b.write(to: dir + "/types.gguf")
+
+        let s = try Packer.pack(PackOptions(input: dir + "/types.gguf", output: dir + "/m.swm"))
+        #expect(Set(s.keptQuantized.keys) == Set(Self.blockTypes.map(\.type)))
+        let archive = try Archive(path: dir + "/m.swm"), gguf = try GGUFModel(path: dir + "/types.gguf")
+        /// Checks one stored matrix against its source: same type and bytes, and (for the block types) weights within
+        /// the type's rounding of the values it was quantized from (a wrong layout or type mapping is far off).
+        func check(_ t: GGUFHFTensor, stored: DType, _ bytes: [UInt8]) throws -> [Float] {
+            let source = try #require(t.source.dtype)
+            #expect(stored == source && bytes == gguf.hfBytes(t), "\(t.name): \(stored) vs \(source)")
+            let cols = t.shape.last!, w = widened(bytes, stored, cols: cols)
+            guard source.isQuantized else { return w }
+            let start = t.range.lowerBound / source.blockBytes * source.blockSize
+            let values = Array(original[t.source.name]![start..<(start + w.count)])
+            let amax = values.map(abs).max()!
+            let err = zip(w, values).map { abs($0 - $1) }.max()!
+            #expect(err <= amax * (source.bitsPerWeight < 4.5 ? 0.5 : 0.125), "\(t.name) (\(source)): max error \(err) for max |w| \(amax)")
+            return w
+        }
+        let hf = Dictionary(uniqueKeysWithValues: try gguf.hfTensors().map { ($0.name, $0) })
+        for d in archive.manifest.dense {
+            _ = try check(try #require(hf[d.name]), stored: d.dtype, archive.withDenseBytes(d) { Array($0) })
+        }
+        let config = try archive.modelConfig()
+        let source = try GGUFSource(path: dir + "/types.gguf")
+        for stack in config.stacks { for layer in stack.moeLayers {
+            for (e, parts) in try stack.resolve(layer: layer, hidden: config.hiddenSize, in: source).enumerated() {
+                let entry = try #require(archive.expert(ExpertKey(stack: stack.name, layer: layer, expert: e)))
+                let raw = try archive.expertBytes(entry)
+                var sumSq = 0.0
+                for p in parts {
+                    let t = try #require(archive.layout(of: entry).tensor(p.role))
+                    let w = try check(try #require(hf[p.tensor]), stored: t.dtype, Array(raw[t.offset..<(t.offset + t.length)]))
+                    sumSq += w.reduce(0.0) { $0 + Double($1) * Double($1) }
+                }
+                #expect(abs(sumSq.squareRoot() - entry.norm) <= 1e-5 * max(1, entry.norm), "expert \(e) norm")
+            }
+        } }
+    }
+
+    @Test("a GGUF with a type swapmoe cannot compute with fails before writing, naming tensor, type and llama-quantize")
+    func unsupportedType() throws {
+        let dir = TestPaths.tempDir(), input = TestPaths.tempDir()
+        defer { TestPaths.remove(dir); TestPaths.remove(input) }
+        // The Q4_K_M fixture with one Q5_0 tensor relabelled IQ4_NL (18 bytes per 32 weights, Q5_0 has 22).
+        let fixture = [UInt8](try Data(contentsOf: URL(fileURLWithPath: GGUFFixtures.dir + "/mixtral-q4_k_m.gguf")))
+        try Data(try #require(GGUFBuilder.settingType(of: "blk.1.ffn_up_exps.weight", to: 20, in: fixture)))
+            .write(to: URL(fileURLWithPath: input + "/iq4.gguf"))
         #expect {
-            try Packer.pack(PackOptions(input: GGUFFixtures.dir + "/mixtral-q4_k_m.gguf", output: dir + "/x.swm"))
+            try Packer.pack(PackOptions(input: input + "/iq4.gguf", output: dir + "/x.swm"))
         } throws: { error in
             let text = "\(error)"
-            return text.contains("mixtral-q4_k_m.gguf") && text.contains("Q5_0") && text.contains("llama-quantize") && !text.contains("\n")
+            return text.contains("iq4.gguf") && text.contains("IQ4_NL") && text.contains("llama-quantize") && !text.contains("\n")
         }
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? ["?"]).isEmpty, "no output, no .partial")
     }

@@ -13,6 +13,9 @@ struct QuantSpecTests {
         #expect(s == QuantSpec(experts: .q4_K, dense: .q8_0, embed: .q8_0, head: .q6_K))
         #expect(s.description == "experts=Q4_K,dense=Q8_0,embed=Q8_0,head=Q6_K")
         #expect(try QuantSpec(parsing: "dense=q8_0").experts == nil)
+        #expect(try QuantSpec(parsing: "experts=q5_0,dense=Q4_1,embed=q5_1,head=mxfp4")
+                == QuantSpec(experts: .q5_0, dense: .q4_1, embed: .q5_1, head: .mxfp4))
+        #expect(try QuantSpec(parsing: "experts=q2_K,dense=q3_K") == QuantSpec(experts: .q2_K, dense: .q3_K))
         #expect(throws: QuantSpecError.badType("bf16")) { try QuantSpec(parsing: "bf16") }
         #expect(throws: QuantSpecError.badPart("router")) { try QuantSpec(parsing: "router=q8_0") }
         #expect(throws: QuantSpecError.badItem("")) { try QuantSpec(parsing: "experts=q4_K,") }
@@ -46,6 +49,7 @@ struct QuantSpecTests {
         #expect(QuantSpec.resolve(.q4_K, cols: 96) == .q8_0)
         #expect(QuantSpec.resolve(.q4_K, cols: 80) == nil)
         #expect(QuantSpec.resolve(.q4_0, cols: 48) == nil)
+        #expect(QuantSpec.resolve(.q2_K, cols: 96) == .q8_0 && QuantSpec.resolve(.mxfp4, cols: 96) == .mxfp4)
         #expect(QuantSpec.resolve(nil, cols: 512) == nil)
     }
 }

@@ -1,53 +1,58 @@
 import Foundation
-import SwapMoETestSupport
 
-/// Writes small GGUF files byte by byte for the malformed-file tests: every field can be overridden, and
-/// `boundaries` lists where each structure starts (for truncation tests).
-struct GGUFBuilder {
-    var magic: [UInt8] = Array("GGUF".utf8)
-    var version: UInt32 = 3
-    var bigEndianVersion = false
-    var tensorCountOverride: UInt64?
-    var kvCountOverride: UInt64?
-    var kvs: [(key: String, encoded: [UInt8])] = []
-    var tensors: [Tensor] = []
-    var alignment = 32
+/// Writes small GGUF files byte by byte (the malformed-file tests, and model-shaped files for the packer's):
+/// every field can be overridden, and `boundaries` lists where each structure starts (for truncation tests).
+public struct GGUFBuilder {
+    public var magic: [UInt8] = Array("GGUF".utf8)
+    public var version: UInt32 = 3
+    public var bigEndianVersion = false
+    public var tensorCountOverride: UInt64?
+    public var kvCountOverride: UInt64?
+    public var kvs: [(key: String, encoded: [UInt8])] = []
+    public var tensors: [Tensor] = []
+    public var alignment = 32
 
-    struct Tensor {
-        var name: String
-        var ne: [UInt64]
-        var type: UInt32 = 0
-        var nDimsOverride: UInt32?
-        var offset: UInt64?
-        var data: [UInt8]
+    public init() {}
+
+    public struct Tensor {
+        public var name: String
+        public var ne: [UInt64]
+        public var type: UInt32 = 0
+        public var nDimsOverride: UInt32?
+        public var offset: UInt64?
+        public var data: [UInt8]
+
+        public init(name: String, ne: [UInt64], type: UInt32 = 0, nDimsOverride: UInt32? = nil, offset: UInt64? = nil, data: [UInt8]) {
+            self.name = name; self.ne = ne; self.type = type; self.nDimsOverride = nDimsOverride; self.offset = offset; self.data = data
+        }
     }
 
-    static func le<T: FixedWidthInteger>(_ v: T) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
-    static func str(_ s: String) -> [UInt8] { le(UInt64(s.utf8.count)) + Array(s.utf8) }
-    static func rawStr(_ b: [UInt8]) -> [UInt8] { le(UInt64(b.count)) + b }
+    public static func le<T: FixedWidthInteger>(_ v: T) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+    public static func str(_ s: String) -> [UInt8] { le(UInt64(s.utf8.count)) + Array(s.utf8) }
+    public static func rawStr(_ b: [UInt8]) -> [UInt8] { le(UInt64(b.count)) + b }
 
-    mutating func add(_ key: String, type: UInt32, value: [UInt8]) { kvs.append((key, GGUFBuilder.le(type) + value)) }
-    mutating func add(_ key: String, u32 v: UInt32) { add(key, type: 4, value: GGUFBuilder.le(v)) }
-    mutating func add(_ key: String, f32 v: Float) { add(key, type: 6, value: GGUFBuilder.le(v.bitPattern)) }
-    mutating func add(_ key: String, string v: String) { add(key, type: 8, value: GGUFBuilder.str(v)) }
-    mutating func add(_ key: String, bool v: Bool) { add(key, type: 7, value: [v ? 1 : 0]) }
-    mutating func add(_ key: String, strings: [String]) {
+    public mutating func add(_ key: String, type: UInt32, value: [UInt8]) { kvs.append((key, GGUFBuilder.le(type) + value)) }
+    public mutating func add(_ key: String, u32 v: UInt32) { add(key, type: 4, value: GGUFBuilder.le(v)) }
+    public mutating func add(_ key: String, f32 v: Float) { add(key, type: 6, value: GGUFBuilder.le(v.bitPattern)) }
+    public mutating func add(_ key: String, string v: String) { add(key, type: 8, value: GGUFBuilder.str(v)) }
+    public mutating func add(_ key: String, bool v: Bool) { add(key, type: 7, value: [v ? 1 : 0]) }
+    public mutating func add(_ key: String, strings: [String]) {
         add(key, type: 9, value: GGUFBuilder.le(UInt32(8)) + GGUFBuilder.le(UInt64(strings.count)) + strings.flatMap(GGUFBuilder.str))
     }
-    mutating func add(_ key: String, f32s: [Float]) {
+    public mutating func add(_ key: String, f32s: [Float]) {
         add(key, type: 9, value: GGUFBuilder.le(UInt32(6)) + GGUFBuilder.le(UInt64(f32s.count)) + f32s.flatMap { GGUFBuilder.le($0.bitPattern) })
     }
-    mutating func add(_ key: String, i32s: [Int32]) {
+    public mutating func add(_ key: String, i32s: [Int32]) {
         add(key, type: 9, value: GGUFBuilder.le(UInt32(5)) + GGUFBuilder.le(UInt64(i32s.count)) + i32s.flatMap { GGUFBuilder.le($0) })
     }
 
-    mutating func addTensor(_ name: String, ne: [UInt64], type: UInt32 = 0, bytes: Int? = nil, fill: UInt8 = 0) {
+    public mutating func addTensor(_ name: String, ne: [UInt64], type: UInt32 = 0, bytes: Int? = nil, fill: UInt8 = 0) {
         let count = bytes ?? Int(ne.reduce(1, *)) * 4
         tensors.append(Tensor(name: name, ne: ne, type: type, data: (0..<count).map { UInt8(truncatingIfNeeded: $0 &+ Int(fill)) }))
     }
 
     /// The file, and the offsets where the header, each key/value, each tensor info, the data and each tensor start.
-    func build() -> (bytes: [UInt8], boundaries: [Int]) {
+    public func build() -> (bytes: [UInt8], boundaries: [Int]) {
         var out = magic
         var marks = [0, 4]
         out += bigEndianVersion ? withUnsafeBytes(of: version.bigEndian) { Array($0) } : GGUFBuilder.le(version)
@@ -86,7 +91,7 @@ struct GGUFBuilder {
     }
 
     /// A small valid model-like file: a few keys of each kind and three tensors (f32, f16, Q8_0).
-    static func valid() -> GGUFBuilder {
+    public static func valid() -> GGUFBuilder {
         var b = GGUFBuilder()
         b.add("general.architecture", string: "llama")
         b.add("general.alignment", u32: 32)
@@ -102,17 +107,19 @@ struct GGUFBuilder {
         return b
     }
 
-    func write(to path: String) throws { try Data(build().bytes).write(to: URL(fileURLWithPath: path)) }
-}
+    public func write(to path: String) throws { try Data(build().bytes).write(to: URL(fileURLWithPath: path)) }
 
-/// Fixture paths of the GGUF tests.
-enum GGUFFixtures {
-    static var dir: String { TestPaths.fixtures + "/gguf" }
-    static func path(_ name: String) -> String { dir + "/" + name }
-    /// The single-file fixtures with a gguf-py dump (split parts excluded).
-    static let files = ["mixtral-f32.gguf", "qwen2_moe-f32.gguf", "qwen3_moe-bf16.gguf", "olmoe-f32.gguf",
-                        "qwen3_moe-q8_0.gguf", "mixtral-q4_k_m.gguf"]
-    static let splitParts = (1...3).map { "olmoe-split-0000\($0)-of-00003.gguf" }
-    /// The HF fixture each model was converted from.
-    static func hfFolder(_ model: String) -> String { TestPaths.fixtures + "/models/" + model }
+    /// A GGUF file's bytes with tensor `name`'s ggml type id replaced by `type`, its data left as they are (a file
+    /// holding a type swapmoe does not compute with, made from a fixture): the new type must not need more bytes.
+    /// Nil when the tensor info is not found.
+    public static func settingType(of name: String, to type: UInt32, in bytes: [UInt8]) -> [UInt8]? {
+        let key = str(name)
+        guard let at = (0...(bytes.count - key.count)).first(where: { bytes[$0..<($0 + key.count)].elementsEqual(key) }) else { return nil }
+        var o = at + key.count
+        let nDims = Int(bytes[o]) | Int(bytes[o + 1]) << 8
+        o += 4 + 8 * nDims
+        var out = bytes
+        out.replaceSubrange(o..<(o + 4), with: le(type))
+        return out
+    }
 }

@@ -1,0 +1,145 @@
+import SwapMoECore
+// The integer-path row kernels of the K-types (QuantGEMV+Integer.swift has the dispatch, the 32-weight types and
+// the scalar reference): x̂ in q8_K-style blocks of 256 with 16-element sums.
+#if SWAPMOE_X86_INTRINSICS
+
+/// The 6-bit (scale, min) pairs of a q4_K / q5_K super-block as bytes: scales[j], mins[j] for j = 0..<8,
+/// unpacked from the 12 bytes at `s` with 32-bit masks (the layout of `kScaleMin`).
+@inline(__always)
+func kScalesMinsBytes(_ s: UnsafeRawPointer) -> (scales: SIMD8<UInt8>, mins: SIMD8<UInt8>) {
+    let u0 = s.loadUnaligned(as: UInt32.self), u1 = s.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+    let u2 = s.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
+    let six: UInt32 = 0x3F3F_3F3F, four: UInt32 = 0x0F0F_0F0F, two: UInt32 = 0x0303_0303
+    let sc = SIMD2<UInt32>(u0 & six, (u2 & four) | (((u0 &>> 6) & two) &<< 4))
+    let mn = SIMD2<UInt32>(u1 & six, ((u2 &>> 4) & four) | (((u1 &>> 6) & two) &<< 4))
+    return (unsafeBitCast(sc, to: SIMD8<UInt8>.self), unsafeBitCast(mn, to: SIMD8<UInt8>.self))
+}
+
+/// w (n,) q4_K or q5_K . x̂ -> Float. Per super-block: Σ_j sc_j Σ_{k in j} q_k q_x,k in Int32 (`vpmaddwd` with
+/// the broadcast scale), times d_w d_x once; the mins as - dmin d_x Σ_j m_j (Σ q_x over sub-block j), from the
+/// activation sums. q5_K adds bit 2j (low nibbles) / 2j + 1 (high) of qh as the fifth bit.
+@inline(__always)
+func dotQ4_KInteger(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int, q5: Bool) -> Float {
+    let bb = q5 ? 176 : 144
+    let m4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F), bit = SIMD8<UInt32>(repeating: 0x0101_0101)
+    var acc = SIMD8<Float>(), accMin = SIMD8<Float>()
+    for b in 0..<nb {
+        let blk = w + b &* bb
+        let dx = xq.scale[b]
+        let d = dx * f16ToFloat(blk.loadUnaligned(as: UInt16.self))
+        let dmin = -dx * f16ToFloat(blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+        let (sc, mn) = kScalesMinsBytes(blk + 4)
+        let sums = UnsafeRawPointer(xq.sums + 16 &* b).loadUnaligned(as: SIMD16<Int16>.self)
+        let mins = SIMD16<Int16>(Int16(mn[0]), Int16(mn[0]), Int16(mn[1]), Int16(mn[1]), Int16(mn[2]), Int16(mn[2]),
+                                 Int16(mn[3]), Int16(mn[3]), Int16(mn[4]), Int16(mn[4]), Int16(mn[5]), Int16(mn[5]),
+                                 Int16(mn[6]), Int16(mn[6]), Int16(mn[7]), Int16(mn[7]))
+        accMin.madd(SIMD8(repeating: dmin), int32sToFloat8(maddWd(mins, sums)))
+        let qs = blk + (q5 ? 48 : 16), qx = UnsafeRawPointer(xq.q + 256 &* b)
+        let qh = q5 ? blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<UInt32>.self) : SIMD8()
+        var sumi = SIMD8<Int32>()
+        for j in 0..<4 {
+            let bits = qs.loadUnaligned(fromByteOffset: 32 &* j, as: SIMD8<UInt32>.self)
+            var lo = bits & m4, hi = (bits &>> 4) & m4
+            if q5 {
+                lo |= ((qh &>> UInt32(2 &* j)) & bit) &<< 4
+                hi |= ((qh &>> UInt32(2 &* j &+ 1)) & bit) &<< 4
+            }
+            let pl = maddUbsSw(bytes32(lo), qx.loadUnaligned(fromByteOffset: 64 &* j, as: SIMD32<Int8>.self))
+            let ph = maddUbsSw(bytes32(hi), qx.loadUnaligned(fromByteOffset: 64 &* j &+ 32, as: SIMD32<Int8>.self))
+            sumi &+= maddWd(SIMD16(repeating: Int16(sc[2 &* j])), pl) &+ maddWd(SIMD16(repeating: Int16(sc[2 &* j &+ 1])), ph)
+        }
+        acc.madd(SIMD8(repeating: d), int32sToFloat8(sumi))
+    }
+    return hsum(acc + accMin)
+}
+
+/// w (n,) q6_K . x̂ -> Float. Per super-block: Σ_g sc_g Σ_{k in g} (q_k - 32) q_x,k in Int32, with q (0..<64)
+/// by `vpmaddubsw` and the -32 through the activation sums (- 32 Σ_g sc_g Σ_{k in g} q_x,k), times d_w d_x.
+/// A 32-weight vector spans groups g, g + 1: `vpmaddubsw` lanes 0..<8 hold elements 0..<16, so the scale
+/// vector is [sc_g x 8, sc_{g+1} x 8].
+@inline(__always)
+func dotQ6_KInteger(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int) -> Float {
+    let m4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F), m2 = SIMD8<UInt32>(repeating: 0x0303_0303)
+    var acc = SIMD8<Float>()
+    for b in 0..<nb {
+        let blk = w + b &* 210
+        let d = xq.scale[b] * f16ToFloat(blk.loadUnaligned(fromByteOffset: 208, as: UInt16.self))
+        let sc = int16s(blk.loadUnaligned(fromByteOffset: 192, as: SIMD16<Int8>.self))
+        let sums = UnsafeRawPointer(xq.sums + 16 &* b).loadUnaligned(as: SIMD16<Int16>.self)
+        var sumi = SIMD8<Int32>() &- (maddWd(sc, sums) &<< 5)
+        let qx = UnsafeRawPointer(xq.q + 256 &* b)
+        for h in 0..<2 {
+            let ql0 = blk.loadUnaligned(fromByteOffset: 64 &* h, as: SIMD8<UInt32>.self)
+            let ql1 = blk.loadUnaligned(fromByteOffset: 64 &* h &+ 32, as: SIMD8<UInt32>.self)
+            let qh = blk.loadUnaligned(fromByteOffset: 128 &+ 32 &* h, as: SIMD8<UInt32>.self)
+            @inline(__always) func part(_ p: Int, _ q: SIMD8<UInt32>) {
+                let x = qx.loadUnaligned(fromByteOffset: 128 &* h &+ 32 &* p, as: SIMD32<Int8>.self)
+                sumi &+= maddWd(groupPair(sc, 8 &* h &+ 2 &* p), maddUbsSw(bytes32(q), x))
+            }
+            part(0, (ql0 & m4) | ((qh & m2) &<< 4))
+            part(1, (ql1 & m4) | (((qh &>> 2) & m2) &<< 4))
+            part(2, ((ql0 &>> 4) & m4) | (((qh &>> 4) & m2) &<< 4))
+            part(3, ((ql1 &>> 4) & m4) | (((qh &>> 6) & m2) &<< 4))
+        }
+        acc.madd(SIMD8(repeating: d), int32sToFloat8(sumi))
+    }
+    return hsum(acc)
+}
+
+/// 16 signed bytes -> 16 Int16 lanes (built lane by lane: one `vpmovsxbw`).
+@inline(__always)
+func int16s(_ b: SIMD16<Int8>) -> SIMD16<Int16> {
+    SIMD16<Int16>(Int16(b[0]), Int16(b[1]), Int16(b[2]), Int16(b[3]), Int16(b[4]), Int16(b[5]), Int16(b[6]), Int16(b[7]),
+                  Int16(b[8]), Int16(b[9]), Int16(b[10]), Int16(b[11]), Int16(b[12]), Int16(b[13]), Int16(b[14]), Int16(b[15]))
+}
+
+/// The scales of groups g and g + 1 for one `vpmaddubsw` result of 32 weights spanning them: lanes 0..<8 hold
+/// elements 0..<16 (group g), lanes 8..<16 the next 16.
+@inline(__always)
+func groupPair(_ sc: SIMD16<Int16>, _ g: Int) -> SIMD16<Int16> {
+    SIMD16(lowHalf: SIMD8(repeating: sc[g]), highHalf: SIMD8(repeating: sc[g &+ 1]))
+}
+
+/// w (n,) q2_K or q3_K . x̂ -> Float. Per super-block: Σ_g sc_g Σ_{k in g} q_k q_x,k in Int32 (`vpmaddubsw` on the
+/// unsigned codes, `vpmaddwd` with the group-pair scales), times d_w d_x once. q2_K: codes 0...3 with 4-bit scales,
+/// and the mins as - dmin d_x Σ_g m_g (Σ q_x over group g), from the activation sums. q3_K: codes q + 4 (0...7,
+/// hmask bit 4n + j as 4), scales sc - 32 (signed), and the -4 as - 4 Σ_g sc_g Σ q_x, from the same sums.
+@inline(__always)
+func dotQ23KInteger(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int, q3: Bool) -> Float {
+    let bb = q3 ? 110 : 84
+    let m2 = SIMD8<UInt32>(repeating: 0x0303_0303), one = SIMD8<UInt32>(repeating: 0x0101_0101)
+    let low4 = SIMD4<UInt32>(repeating: 0x0F0F_0F0F)
+    var acc = SIMD8<Float>(), accMin = SIMD8<Float>()
+    for b in 0..<nb {
+        let blk = w + b &* bb
+        let dx = xq.scale[b]
+        let sums = UnsafeRawPointer(xq.sums + 16 &* b).loadUnaligned(as: SIMD16<Int16>.self)
+        let sc: SIMD16<Int16>
+        var sumi = SIMD8<Int32>()
+        if q3 {
+            sc = int16s(unsafeBitCast(q3KScales(blk + 96), to: SIMD16<Int8>.self)) &- SIMD16(repeating: 32)
+            sumi &-= maddWd(sc, sums) &<< 2
+        } else {
+            let u = blk.loadUnaligned(as: SIMD4<UInt32>.self)
+            sc = int16s(unsafeBitCast(u & low4, to: SIMD16<Int8>.self))
+            let mn = int16s(unsafeBitCast((u &>> 4) & low4, to: SIMD16<Int8>.self))
+            let dmin = -dx * f16ToFloat(blk.loadUnaligned(fromByteOffset: 82, as: UInt16.self))
+            accMin.madd(SIMD8(repeating: dmin), int32sToFloat8(maddWd(mn, sums)))
+        }
+        let qs = blk + (q3 ? 32 : 16), qx = UnsafeRawPointer(xq.q + 256 &* b)
+        let hm = q3 ? blk.loadUnaligned(as: SIMD8<UInt32>.self) : SIMD8()
+        for n in 0..<2 {
+            let bits = qs.loadUnaligned(fromByteOffset: 32 &* n, as: SIMD8<UInt32>.self)
+            for j in 0..<4 {
+                var q = (bits &>> UInt32(2 &* j)) & m2
+                if q3 { q |= ((hm &>> UInt32(4 &* n &+ j)) & one) &<< 2 }
+                let x = qx.loadUnaligned(fromByteOffset: 128 &* n &+ 32 &* j, as: SIMD32<Int8>.self)
+                sumi &+= maddWd(groupPair(sc, 8 &* n &+ 2 &* j), maddUbsSw(bytes32(q), x))
+            }
+        }
+        let d = dx * f16ToFloat(blk.loadUnaligned(fromByteOffset: q3 ? 108 : 80, as: UInt16.self))
+        acc.madd(SIMD8(repeating: d), int32sToFloat8(sumi))
+    }
+    return hsum(acc + accMin)
+}
+#endif

@@ -1,0 +1,13 @@
+import SwapMoETestSupport
+
+/// Fixture paths of the GGUF tests.
+enum GGUFFixtures {
+    static var dir: String { TestPaths.fixtures + "/gguf" }
+    static func path(_ name: String) -> String { dir + "/" + name }
+    /// The single-file fixtures with a gguf-py dump (split parts excluded).
+    static let files = ["mixtral-f32.gguf", "qwen2_moe-f32.gguf", "qwen3_moe-bf16.gguf", "olmoe-f32.gguf",
+                        "qwen3_moe-q8_0.gguf", "mixtral-q4_k_m.gguf"]
+    static let splitParts = (1...3).map { "olmoe-split-0000\($0)-of-00003.gguf" }
+    /// The HF fixture each model was converted from.
+    static func hfFolder(_ model: String) -> String { TestPaths.fixtures + "/models/" + model }
+}
