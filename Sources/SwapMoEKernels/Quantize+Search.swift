@@ -78,18 +78,26 @@ func fitAffine(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, count n: In
     return (scale, -lo)
 }
 
+/// The value of largest magnitude in x (n,) (the first, on ties), or nil, with the codes q (n,) zeroed, when
+/// every |x| < 1e-15: the prologue of the symmetric fits.
+@inline(__always)
+func largestMagnitude(_ x: UnsafePointer<Float>, count n: Int, zeroing q: UnsafeMutablePointer<Float>) -> Float? {
+    var amax: Float = 0, m: Float = 0
+    for i in 0..<n where abs(x[i]) > amax { amax = abs(x[i]); m = x[i] }
+    if amax < 1e-15 {
+        for i in 0..<n { q[i] = 0 }
+        return nil
+    }
+    return m
+}
+
 /// x (n,) -> codes q (n,) in 0..<2*nmax (code - nmax is the signed level, -nmax...nmax-1) and the scale with
 /// x[i] ~ scale * (q[i] - nmax), maximising the weighted fit (sum w x l)^2 / (sum w l^2) with w = x^2 over the
 /// inverse scales -(nmax + 0.1k) / m, k = -9...9, m the value of largest magnitude. Returns 0 (and codes 0) when
 /// every |x| < 1e-15. The candidates are independent; only the choice among them is sequential.
 @inline(__always)
 func fitSymmetric(_ x: UnsafePointer<Float>, count n: Int, nmax: Float, _ q: UnsafeMutablePointer<Float>) -> Float {
-    var amax: Float = 0, m: Float = 0
-    for i in 0..<n where abs(x[i]) > amax { amax = abs(x[i]); m = x[i] }
-    if amax < 1e-15 {
-        for i in 0..<n { q[i] = 0 }
-        return 0
-    }
+    guard let m = largestMagnitude(x, count: n, zeroing: q) else { return 0 }
     var sumLX: Float = 0, sumL2: Float = 0
     var iscale = -nmax / m
     for i in 0..<n {
@@ -125,12 +133,7 @@ func fitSymmetric(_ x: UnsafePointer<Float>, count n: Int, nmax: Float, _ q: Uns
 /// (Σ w x l)^2 / Σ w l^2. Returns 0 (and codes 0) when every |x| < 1e-15.
 @inline(__always)
 func fitQ3(_ x: UnsafePointer<Float>, count n: Int, nmax: Float, _ q: UnsafeMutablePointer<Float>) -> Float {
-    var amax: Float = 0, m: Float = 0
-    for i in 0..<n where abs(x[i]) > amax { amax = abs(x[i]); m = x[i] }
-    if amax < 1e-15 {
-        for i in 0..<n { q[i] = 0 }
-        return 0
-    }
+    guard let m = largestMagnitude(x, count: n, zeroing: q) else { return 0 }
     let iscale = -nmax / m
     var sumLX: Float = 0, sumL2: Float = 0
     for i in 0..<n {

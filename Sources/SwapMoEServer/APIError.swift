@@ -1,4 +1,5 @@
 import Foundation
+import SwapMoECore
 
 /// An error answered in OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`, with its HTTP status.
 /// The message is one line that names the cause and what to do.
@@ -42,21 +43,8 @@ public struct APIError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 
     static func encode(status: Int, message: String, type: String, param: String?) -> [UInt8] {
-        struct Body: Encodable {
-            struct Inner: Encodable {
-                let message: String, type: String, param: String?, code: Int?
-                func encode(to encoder: Encoder) throws {
-                    var c = encoder.container(keyedBy: CodingKeys.self)
-                    try c.encode(message, forKey: .message)
-                    try c.encode(type, forKey: .type)
-                    try c.encode(param, forKey: .param)
-                    try c.encode(code, forKey: .code)
-                }
-                enum CodingKeys: String, CodingKey { case message, type, param, code }
-            }
-            let error: Inner
-        }
-        return jsonBytes(Body(error: .init(message: message, type: type, param: param, code: status)))
+        jsonBytes(JSONValue.object(["error": .object(["message": .string(message), "type": .string(type),
+                                                      "param": param.map(JSONValue.string) ?? .null, "code": .int(Int64(status))])]))
     }
 }
 
