@@ -9,6 +9,9 @@
 #
 #   bash Tools/bench_llamacpp.sh [CHECKPOINT] [ROUNDS]   # default work-data/big-mixtral, 3 rounds
 # env: TYPES="bf16 q8_0 q4_K", THREADS="2 1", PROMPT=64, GEN=32, WORK=.build/bench-llamacpp
+#      SOURCE=gguf: swapmoe packs llama.cpp's own GGUF of each type (`swapmoe pack model-T.gguf`, weights kept as
+#      stored) instead of the checkpoint, so both engines read the very same blocks; then TYPES may also name
+#      llama-quantize's mixtures (q4_K_M, q5_K_M, ...), quantized without --pure as users get them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ckpt=${1:-work-data/big-mixtral}
@@ -39,12 +42,18 @@ if [ ! -f "$gguf_bf16" ]; then
 fi
 for t in $types; do
     upper=$(echo "$t" | tr a-z A-Z)
-    [ "$t" = bf16 ] || [ -f "$work/model-$t.gguf" ] || "$llama/llama-quantize" --pure "$gguf_bf16" "$work/model-$t.gguf" "$upper" >/dev/null 2>&1
-    if [ ! -f "$work/model-$t.swm" ]; then
+    pure=--pure
+    case "$t" in *_[SML]) pure= ;; esac
+    [ "$t" = bf16 ] || [ -f "$work/model-$t.gguf" ] || "$llama/llama-quantize" $pure "$gguf_bf16" "$work/model-$t.gguf" "$upper" >/dev/null 2>&1
+    if [ "${SOURCE:-}" = gguf ]; then
+        g=$work/model-$t.gguf; [ "$t" = bf16 ] && g=$gguf_bf16
+        [ -f "$work/model-$t-gguf.swm" ] || "$bin" pack "$g" -o "$work/model-$t-gguf.swm" 2>/dev/null
+    elif [ ! -f "$work/model-$t.swm" ]; then
         if [ "$t" = bf16 ]; then "$bin" pack "$ckpt" -o "$work/model-$t.swm" 2>/dev/null
         else "$bin" pack "$ckpt" -o "$work/model-$t.swm" --quant "experts=$t,dense=$t,embed=$t,head=$t" 2>/dev/null; fi
     fi
 done
+swm() { if [ "${SOURCE:-}" = gguf ]; then echo "$work/model-$1-gguf.swm"; else echo "$work/model-$1.swm"; fi; }
 
 results=$work/results.jsonl
 : > "$results"
@@ -59,7 +68,7 @@ import json, sys
 for row in json.load(sys.stdin):
     kind = 'prefill' if row['n_prompt'] > 0 else 'decode'
     print(json.dumps({'engine': 'llama.cpp', 'type': '$t', 'threads': $th, 'round': $r, 'kind': kind, 'tps': row['avg_ts']}))" >> "$results"
-            "$bin" bench "$work/model-$t.swm" --prompt-tokens "$prompt" --gen-tokens "$gen" --threads "$th" --reps 1 --json 2>/dev/null |
+            "$bin" bench "$(swm "$t")" --prompt-tokens "$prompt" --gen-tokens "$gen" --threads "$th" --reps 1 --json 2>/dev/null |
                 python3 -c "
 import json, sys
 j = json.load(sys.stdin)
