@@ -76,27 +76,13 @@ struct GGUFPackTests {
                 let dense = Dictionary(grouping: archive.manifest.dense.filter { $0.dtype.isQuantized }, by: \.dtype).mapValues(\.count)
                 #expect(dense == Self.quantizedFixtures.first { $0.gguf == fixture }?.dense)
             }
-            let config = try archive.modelConfig()
-            let source = try GGUFSource(path: path)
-            for stack in config.stacks { for layer in stack.moeLayers {
-                for (e, parts) in try stack.resolve(layer: layer, hidden: config.hiddenSize, in: source).enumerated() {
-                    let entry = try #require(archive.expert(ExpertKey(stack: stack.name, layer: layer, expert: e)))
-                    let raw = try archive.expertBytes(entry)
-                    var sumSq = 0.0
-                    for p in parts {
-                        let t = try #require(archive.layout(of: entry).tensor(p.role))
-                        let src = try #require(hf[p.tensor])
-                        let bytes = Array(raw[t.offset..<(t.offset + t.length)])
-                        if src.source.dtype?.isQuantized == true || quant.isEmpty {
-                            #expect(t.dtype == src.source.dtype && bytes == gguf.hfBytes(src), "layer \(layer) expert \(e) \(p.role)")
-                        }
-                        sumSq += widened(bytes, t.dtype, cols: t.shape.last!).reduce(0.0) { $0 + Double($1) * Double($1) }
-                    }
-                    if quant.isEmpty {
-                        #expect(abs(sumSq.squareRoot() - entry.norm) <= 1e-5 * max(1, entry.norm), "layer \(layer) expert \(e) norm")
-                    }
+            try eachExpertMatrix(archive, gguf: path, checkNorms: quant.isEmpty) { at, name, t, bytes in
+                let src = try #require(hf[name])
+                if src.source.dtype?.isQuantized == true || quant.isEmpty {
+                    #expect(t.dtype == src.source.dtype && bytes == gguf.hfBytes(src), "\(at)")
                 }
-            } }
+                return widened(bytes, t.dtype, cols: t.shape.last!)
+            }
         }
     }
 
@@ -163,21 +149,9 @@ struct GGUFPackTests {
         for d in archive.manifest.dense {
             _ = try check(try #require(hf[d.name]), stored: d.dtype, archive.withDenseBytes(d) { Array($0) })
         }
-        let config = try archive.modelConfig()
-        let source = try GGUFSource(path: dir + "/types.gguf")
-        for stack in config.stacks { for layer in stack.moeLayers {
-            for (e, parts) in try stack.resolve(layer: layer, hidden: config.hiddenSize, in: source).enumerated() {
-                let entry = try #require(archive.expert(ExpertKey(stack: stack.name, layer: layer, expert: e)))
-                let raw = try archive.expertBytes(entry)
-                var sumSq = 0.0
-                for p in parts {
-                    let t = try #require(archive.layout(of: entry).tensor(p.role))
-                    let w = try check(try #require(hf[p.tensor]), stored: t.dtype, Array(raw[t.offset..<(t.offset + t.length)]))
-                    sumSq += w.reduce(0.0) { $0 + Double($1) * Double($1) }
-                }
-                #expect(abs(sumSq.squareRoot() - entry.norm) <= 1e-5 * max(1, entry.norm), "expert \(e) norm")
-            }
-        } }
+        try eachExpertMatrix(archive, gguf: dir + "/types.gguf", checkNorms: true) { _, name, t, bytes in
+            try check(try #require(hf[name]), stored: t.dtype, bytes)
+        }
     }
 
     @Test("a GGUF with a type swapmoe cannot compute with fails before writing, naming tensor, type and llama-quantize")
@@ -255,6 +229,30 @@ struct GGUFPackTests {
         try fm.createDirectory(atPath: dir + "/empty", withIntermediateDirectories: true)
         #expect { try PackInput.detect(dir + "/empty") } throws: { "\($0)".contains("no config.json (Hugging Face checkpoint) nor .gguf file") }
     }
+}
+
+/// Walks every expert matrix of an archive packed from the GGUF at `gguf`: `visit` gets where it is ("layer L
+/// expert E role"), the HF name of the GGUF tensor it came from, its stored layout entry and bytes, and returns
+/// its weights; with `checkNorms`, their sum of squares must give the expert's recorded norm.
+func eachExpertMatrix(_ archive: Archive, gguf: String, checkNorms: Bool,
+                      _ visit: (_ at: String, _ tensor: String, _ stored: ExpertLayout.Tensor, _ bytes: [UInt8]) throws -> [Float]) throws {
+    let config = try archive.modelConfig()
+    let source = try GGUFSource(path: gguf)
+    for stack in config.stacks { for layer in stack.moeLayers {
+        for (e, parts) in try stack.resolve(layer: layer, hidden: config.hiddenSize, in: source).enumerated() {
+            let entry = try #require(archive.expert(ExpertKey(stack: stack.name, layer: layer, expert: e)))
+            let raw = try archive.expertBytes(entry)
+            var sumSq = 0.0
+            for p in parts {
+                let t = try #require(archive.layout(of: entry).tensor(p.role))
+                let w = try visit("layer \(layer) expert \(e) \(p.role)", p.tensor, t, Array(raw[t.offset..<(t.offset + t.length)]))
+                sumSq += w.reduce(0.0) { $0 + Double($1) * Double($1) }
+            }
+            if checkNorms {
+                #expect(abs(sumSq.squareRoot() - entry.norm) <= 1e-5 * max(1, entry.norm), "layer \(layer) expert \(e) norm")
+            }
+        }
+    } }
 }
 
 /// A matrix's stored bytes (rows of `cols` weights) as floats, through the kernels' embedding-row conversion.
