@@ -95,18 +95,12 @@ enum ChatCommand {
         interrupted.store(false, ordering: .relaxed)
         signal(SIGINT) { _ in ChatCommand.interrupted.store(true, ordering: .relaxed) }
         defer { signal(SIGINT, SIG_DFL) }
-        var text = "", stopped = false
-        var matcher = StopMatcher(stops: stops)
-        let r = try session.generate(in: session.slots[0], prompt: prompt, maxNewTokens: limit, sampler: sampler) { _, piece in
-            let (shown, stop) = matcher.push(piece)
-            text += shown
+        let a = try session.generate(in: session.slots[0], prompt: prompt, maxNewTokens: limit, sampler: sampler, stops: stops) { shown in
             Terminal.writeAll(1, shown)
-            if stop { stopped = true; return false }
             return !interrupted.load(ordering: .relaxed)
         }
-        if !stopped { let tail = matcher.finish(); text += tail; Terminal.writeAll(1, tail) }
         Terminal.writeAll(1, "\n")
-        return (text, r, interrupted.load(ordering: .relaxed), stopped)
+        return (a.text, a.result, interrupted.load(ordering: .relaxed), a.stopString)
     }
 
     static func message(_ role: String, _ content: String) -> JSONValue {

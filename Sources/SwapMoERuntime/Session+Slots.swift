@@ -14,6 +14,10 @@ public final class GenerationSlot: @unchecked Sendable {
     /// `cached`, for choosing the slot that holds most of a prompt; read it only while no generation uses the slot.
     public var cachedTokens: [Int] { cached }
 
+    /// How many leading ids of `prompt` the slot's cache already holds (read it only while no generation uses
+    /// the slot, or under the session's lock).
+    public func sharedPrefix(with prompt: [Int]) -> Int { zip(cached, prompt).prefix { $0 == $1 }.count }
+
     init(index: Int, sequence: DecoderSequence) {
         self.index = index
         self.sequence = sequence
@@ -96,9 +100,8 @@ extension Session {
         var reused = 0
         let first = { () throws -> [Float] in
             reused = try turn {
-                let shared = zip(slot.cached, prompt).prefix { $0 == $1 }.count
                 // At least the last prompt token runs: its logits give the first new token.
-                let keep = min(shared, prompt.count - 1)
+                let keep = min(slot.sharedPrefix(with: prompt), prompt.count - 1)
                 model.truncate(to: keep)
                 slot.cached.removeSubrange(keep...)
                 return keep
@@ -160,5 +163,42 @@ final class StepQueue: @unchecked Sendable {
         let batch = Array(pending[..<n])
         pending.removeFirst(n)
         return batch
+    }
+}
+
+/// What `generate(in:…stops:onText:)` made: the text as shown, the generation, and why it ended early.
+public struct StoppableGeneration: Sendable {
+    /// The answer's text as `onText` saw it: up to (not including) the first stop string.
+    public var text: String
+    public var result: GenerationResult
+    /// A stop string ended the answer.
+    public var stopString: Bool
+    /// `onText` returned false (the listener went away, or asked to stop).
+    public var abandoned: Bool
+}
+
+extension Session {
+    /// `generate(in:…)` that also ends at the first of `stops` (OpenAI's `stop`, a chat format's stop strings).
+    /// `onText` is called once per generated token with the text that may be shown (possibly empty: the start
+    /// of a possible stop string is held back until it is known not to be one; the stop string and what follows
+    /// are cut), and once more with the held-back tail when no stop string ended the answer; it returns false to
+    /// stop generating. Called for every token, text or not, it is where a caller notices a listener gone.
+    public func generate(in slot: GenerationSlot, prompt: [Int], maxNewTokens: Int, sampler: Sampler = Sampler(),
+                         eos: Set<Int>? = nil, stops: [String], onText: @escaping (String) -> Bool) throws -> StoppableGeneration {
+        var matcher = StopMatcher(stops: stops)
+        var text = "", stopString = false, abandoned = false
+        let result = try generate(in: slot, prompt: prompt, maxNewTokens: maxNewTokens, sampler: sampler, eos: eos) { _, piece in
+            let (shown, stop) = matcher.push(piece)
+            text += shown
+            if !onText(shown) { abandoned = true; return false }
+            if stop { stopString = true; return false }
+            return true
+        }
+        if !stopString {
+            let tail = matcher.finish()
+            text += tail
+            if !tail.isEmpty { _ = onText(tail) }
+        }
+        return StoppableGeneration(text: text, result: result, stopString: stopString, abandoned: abandoned)
     }
 }

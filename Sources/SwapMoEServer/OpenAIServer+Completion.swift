@@ -92,22 +92,11 @@ extension OpenAIServer {
     /// Generates in `slot`; `emit` sees the answer's text as it may be shown (stop strings held back and cut) and
     /// returns false when nobody listens any more. Returns the answer, OpenAI's finish reason and the result.
     func run(_ job: Job, slot: GenerationSlot, _ l: Loaded, emit: @escaping (String) -> Bool) throws -> (String, String, GenerationResult) {
-        var matcher = StopMatcher(stops: job.stops)
-        var text = "", stopString = false, gone = false
         let start = monotonicSeconds()
-        let result = try l.session.generate(in: slot, prompt: job.prompt, maxNewTokens: job.maxTokens, sampler: job.sampler, eos: job.eos) { _, piece in
-            let (shown, stop) = matcher.push(piece)
-            text += shown
-            // Called for every token, text or not: that is when a departed client is noticed.
-            if !emit(shown) { gone = true; return false }
-            if stop { stopString = true; return false }
-            return true
-        }
-        if !stopString && !gone {
-            let tail = matcher.finish()
-            text += tail
-            if !tail.isEmpty { _ = emit(tail) }
-        }
+        // `emit` is called for every token, text or not: that is when a departed client is noticed.
+        let answer = try l.session.generate(in: slot, prompt: job.prompt, maxNewTokens: job.maxTokens, sampler: job.sampler,
+                                            eos: job.eos, stops: job.stops, onText: emit)
+        let (text, result, stopString, gone) = (answer.text, answer.result, answer.stopString, answer.abandoned)
         metrics.generated(result)
         let finish = stopString || result.finishReason == .eos ? "stop" : "length"
         let rate = result.tokens.count > 1 && result.decodeSeconds > 0 ? Double(result.tokens.count - 1) / result.decodeSeconds : 0

@@ -44,9 +44,7 @@ final class SlotPool: @unchecked Sendable {
             }
         }
         queue.removeFirst()
-        let best = free.indices.max { a, b in
-            SlotPool.shared(free[a].cachedTokens, prompt) < SlotPool.shared(free[b].cachedTokens, prompt)
-        }!
+        let best = free.indices.max { free[$0].sharedPrefix(with: prompt) < free[$1].sharedPrefix(with: prompt) }!
         let slot = free.remove(at: best)
         condition.broadcast()
         return slot
@@ -58,6 +56,4 @@ final class SlotPool: @unchecked Sendable {
         condition.broadcast()
         condition.unlock()
     }
-
-    static func shared(_ a: [Int], _ b: [Int]) -> Int { zip(a, b).prefix { $0 == $1 }.count }
 }
