@@ -26,7 +26,9 @@ enum PackCommand {
                              or part=type pairs over experts, dense (attention and dense MLPs), embed,
                              head: e.g. experts=q4_K,dense=q8_0.
                              Routers, norms and biases stay in float. A matrix whose rows are not whole
-                             blocks falls back to q8_0 (K-types) or stays in float.
+                             256-blocks takes llama-quantize's 32-block stand-in for a K-type (q4_K -> q5_0,
+                             q5_K -> q5_1, q6_K -> q8_0, q2_K/q3_K -> q4_0); rows not whole blocks of
+                             that stay in float.
     """
 
     static let spec = Arguments.Spec(options: ["--output": ["-o"], "--compress": [], "--dtype": [], "--quant": []], flags: ["--shuffle": []])

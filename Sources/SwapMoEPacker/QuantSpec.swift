@@ -61,14 +61,26 @@ public struct QuantSpec: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The type a matrix whose rows hold `cols` weights is stored as when `requested` was asked for: the type
-    /// itself when `cols` is a whole number of its blocks; else, for a 256-weight K-type, Q8_0 when `cols` is a
-    /// whole number of 32-weight blocks (llama.cpp falls back the same way, to a finer type); else nil (the
-    /// matrix stays in float).
+    /// itself when `cols` is a whole number of its blocks; else, for a 256-weight K-type, the 32-weight type
+    /// llama-quantize falls back to (`tensor_type_fallback` in llama.cpp's src/llama-quant.cpp: Q2_K and Q3_K to
+    /// Q4_0, Q4_K to Q5_0, Q5_K to Q5_1, Q6_K to Q8_0) when `cols` is a whole number of 32-weight blocks; else nil
+    /// (the matrix stays in float, where llama.cpp would write F16).
     public static func resolve(_ requested: DType?, cols: Int) -> DType? {
-        guard let requested else { return nil }
-        if cols > 0, cols % requested.blockSize == 0 { return requested }
-        if requested.blockSize > DType.q8_0.blockSize, cols > 0, cols % DType.q8_0.blockSize == 0 { return .q8_0 }
-        return nil
+        guard let requested, cols > 0 else { return nil }
+        if cols % requested.blockSize == 0 { return requested }
+        guard let fallback = fallback(requested), cols % fallback.blockSize == 0 else { return nil }
+        return fallback
+    }
+
+    /// llama-quantize's 32-weight stand-in for a 256-weight K-type.
+    static func fallback(_ type: DType) -> DType? {
+        switch type {
+        case .q2_K, .q3_K: .q4_0
+        case .q4_K: .q5_0
+        case .q5_K: .q5_1
+        case .q6_K: .q8_0
+        default: nil
+        }
     }
 }
 

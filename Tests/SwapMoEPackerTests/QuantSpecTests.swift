@@ -43,13 +43,14 @@ struct QuantSpecTests {
         #expect(spec.requested(for: .router) == nil && spec.requested(for: .embedding) == nil && spec.requested(for: .matrix) == .q8_0)
     }
 
-    @Test("a K-type falls back to q8_0 when rows are whole 32-blocks but not 256-blocks, else stays in float")
+    @Test("a K-type falls back as llama-quantize does (Q2_K/Q3_K to Q4_0, Q4_K to Q5_0, Q5_K to Q5_1, Q6_K to Q8_0) when rows are whole 32-blocks but not 256-blocks, else stays in float")
     func fallback() {
         #expect(QuantSpec.resolve(.q4_K, cols: 512) == .q4_K)
-        #expect(QuantSpec.resolve(.q4_K, cols: 96) == .q8_0)
+        #expect(QuantSpec.resolve(.q4_K, cols: 96) == .q5_0 && QuantSpec.resolve(.q5_K, cols: 96) == .q5_1)
+        #expect(QuantSpec.resolve(.q6_K, cols: 96) == .q8_0 && QuantSpec.resolve(.q3_K, cols: 96) == .q4_0)
         #expect(QuantSpec.resolve(.q4_K, cols: 80) == nil)
         #expect(QuantSpec.resolve(.q4_0, cols: 48) == nil)
-        #expect(QuantSpec.resolve(.q2_K, cols: 96) == .q8_0 && QuantSpec.resolve(.mxfp4, cols: 96) == .mxfp4)
+        #expect(QuantSpec.resolve(.q2_K, cols: 96) == .q4_0 && QuantSpec.resolve(.mxfp4, cols: 96) == .mxfp4)
         #expect(QuantSpec.resolve(nil, cols: 512) == nil)
     }
 }
