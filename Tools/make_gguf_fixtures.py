@@ -71,7 +71,7 @@ def tool(name):
     return None
 
 
-def convert(model, outtype, dest, vocab=None):
+def convert(model, outtype, dest, vocab=None, folder=None):
     """Runs the vendored converter in this process (so the pre-tokenizer name can be given for the toy BPE).
 
     With `vocab` = (tokenizer folder, tokenizer.model or None, vocab size): a vocabulary-only file of that real
@@ -79,11 +79,12 @@ def convert(model, outtype, dest, vocab=None):
     import convert_hf_to_gguf as conv
     from conversion import base
     tmp = tempfile.mkdtemp()
-    src = os.path.join(MODELS, model)
+    src = folder or os.path.join(MODELS, model)
     for f in os.listdir(src):
-        if f in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"):
+        if f in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json",
+                 "tokenizer.model"):
             shutil.copy(os.path.join(src, f), tmp)
-    if model == "mixtral" and vocab is None:
+    if model == "mixtral" and vocab is None and folder is None:
         shutil.copy(os.path.join(ROOT, "Tests/Fixtures/tokenizers/sentencepiece-small/tokenizer.model"), tmp)
     if vocab is not None:
         folder, spm, size = vocab
@@ -170,30 +171,209 @@ TEXTS = [
 ]
 
 
+def token_texts():
+    """The hand-picked TEXTS, then the ~360 strings every tokenizer fixture's golden uses (Austen, Python docs,
+    whitespace, numbers, scripts, emoji, control bytes; Tools/make_tokenizer_goldens.py), without repeats."""
+    golden = json.load(open(os.path.join(ROOT, "Tests/Fixtures/tokenizers/bytelevel-small/golden.json")))
+    out = []
+    for t in TEXTS + [c["text"] for c in golden["cases"]]:
+        if t not in out:
+            out.append(t)
+    return out
+
+
+def reference(mode, gguf_path, *args):
+    """Runs Tools/llama_reference.c (built once, against libllama) and parses its JSON."""
+    p = subprocess.run([reference_tool(), mode, gguf_path, *map(str, args)], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"llama_reference {mode} failed on {gguf_path}: {p.stderr[-500:]}")
+    return json.loads(p.stdout)
+
+
+_REFERENCE = []
+
+
+def reference_tool():
+    if not _REFERENCE:
+        lib = next((d for d in BIN_DIRS if os.path.exists(os.path.join(d, "libllama.so"))), None)
+        if lib is None:
+            sys.exit("libllama.so not found; run Tools/build_llamacpp.sh")
+        exe = os.path.join(tempfile.mkdtemp(), "llama_reference")
+        subprocess.run(["gcc", "-O1", "-o", exe, os.path.join(ROOT, "Tools/llama_reference.c"),
+                        f"-I{SRC}/include", f"-I{SRC}/ggml/include", f"-L{lib}", "-lllama", "-lggml", "-lggml-base",
+                        "-lm", f"-Wl,-rpath,{lib}"], check=True)
+        _REFERENCE.append(exe)
+    return _REFERENCE[0]
+
+
+def tokenize(gguf_path, texts, parse_special=True):
+    """llama.cpp's ids of each text (BOS/EOS as the file says), specials parsed or not."""
+    with tempfile.NamedTemporaryFile("wb", delete=False) as fp:
+        for t in texts:
+            b = t.encode("utf-8")
+            fp.write(len(b).to_bytes(4, "little") + b)
+    try:
+        return reference("tokenize" if parse_special else "tokenize-raw", gguf_path, fp.name)
+    finally:
+        os.unlink(fp.name)
+
+
 def goldens(model, gguf_path, tokenizer_json=None):
-    llama_tokenize = tool("llama-tokenize")
-    results = []
     from tokenizers import Tokenizer as HFTokenizer
     hf = HFTokenizer.from_file(tokenizer_json or os.path.join(MODELS, model, "tokenizer.json"))
-    for text in TEXTS:
-        entry = {"text": text, "hf_ids": hf.encode(text).ids}
-        if llama_tokenize:
-            with tempfile.NamedTemporaryFile("wb", delete=False) as fp:
-                fp.write(text.encode("utf-8"))
-            for parse in (True, False):
-                args = [llama_tokenize, "-m", gguf_path, "-f", fp.name, "--ids", "--log-disable"]
-                if not parse:
-                    args.append("--no-parse-special")
-                p = subprocess.run(args, capture_output=True, text=True)
-                if p.returncode != 0:
-                    raise SystemExit(f"llama-tokenize failed on {gguf_path}: {p.stderr[-500:]}")
-                line = [l for l in p.stdout.splitlines() if l.startswith("[")][-1]
-                entry["llama_ids" if parse else "llama_ids_no_special"] = json.loads(line)
-            os.unlink(fp.name)
-        results.append(entry)
+    texts = token_texts()
+    parsed, raw = tokenize(gguf_path, texts), tokenize(gguf_path, texts, parse_special=False)
+    results = [{"text": t, "hf_ids": hf.encode(t).ids, "llama_ids": a, "llama_ids_no_special": b}
+               for t, a, b in zip(texts, parsed, raw)]
     with open(os.path.join(OUT, f"tokens-{model}.json"), "w") as fp:
-        json.dump({"gguf": os.path.basename(gguf_path), "reference": "llama-tokenize (llama.cpp) --ids",
+        json.dump({"gguf": os.path.basename(gguf_path),
+                   "reference": "llama.cpp's llama_tokenize (Tools/llama_reference.c), specials parsed and not",
                    "cases": results}, fp, ensure_ascii=False, indent=0)
+
+
+# The K-quants need rows of whole 256-weight super-blocks: the fixtures above are 32 wide, so llama-quantize's
+# Q4_K_M / Q6_K fall back to Q5_0 / Q8_0 on them. These are the same families 256 wide (2 layers, 3 experts, top-2),
+# made from the same recipe (Tools/make_fixtures.py: seeded normal weights, perturbed norms) and kept only as the
+# quantized GGUF files llama-quantize makes of them (their f32 source is 10 MB each and rebuilt here at will).
+WIDE = {
+    "mixtral": dict(hidden_size=256, intermediate_size=256, num_local_experts=3),
+    "qwen2_moe": dict(hidden_size=256, intermediate_size=512, moe_intermediate_size=256,
+                      shared_expert_intermediate_size=256, num_experts=3),
+    "qwen3_moe": dict(hidden_size=256, intermediate_size=512, moe_intermediate_size=256, head_dim=64, num_experts=3),
+    "olmoe": dict(hidden_size=256, intermediate_size=256, num_experts=3),
+}
+WIDE_SEED = 5000
+GREEDY_STEPS = 24
+EVAL_TOKENS = 128
+MIN_GAP = 0.02
+CONFIGS = {}  # "<family>-wide" -> a folder holding that model's config.json
+
+
+def wide_model(model, dest, seed):
+    """The 256-wide HF checkpoint of `model` in folder `dest` (save_pretrained + the fixture's tokenizer)."""
+    sys.path.insert(0, os.path.join(ROOT, "Tools"))
+    import make_fixtures as mf
+    from pathlib import Path
+    spec = dict(mf.specs()[model])
+    spec["config"] = dict(spec["config"], **WIDE[model])
+    spec["seed"] = seed
+    model = mf.build_model(spec)
+    # The recipe's standard deviations are for 32-wide fixtures; a matrix reading 256 inputs gets them times
+    # sqrt(32/256), the usual fan-in scaling, so activations and logits keep the 32-wide fixtures' scale
+    # (unscaled, the logits grow ~3x per matrix and perplexity reaches 1e7). Embedding rows are read, not multiplied.
+    import torch
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() >= 2 and not name.endswith("embed_tokens.weight"):
+                p.mul_((32 / p.shape[-1]) ** 0.5)
+    model.save_pretrained(dest, safe_serialization=True)
+    mf.copy_tokenizer(spec["tokenizer"], Path(dest))
+    if model == "mixtral":
+        shutil.copy(os.path.join(ROOT, "Tests/Fixtures/tokenizers/sentencepiece-small/tokenizer.model"), dest)
+    return spec["seed"]
+
+
+def model_goldens(path, family, config_dir=None):
+    """llama.cpp's answers on one model file: the prompt of the family's HF golden tokenized by llama.cpp, its
+    last logits, greedy ids, and the negative log-likelihood of the first EVAL_TOKENS of the eval text; with the
+    model's config folder, also transformers' on the file's dequantized weights (`dequantized_reference`)."""
+    golden = json.load(open(os.path.join(MODELS, family, "golden.json")))
+    text = open(os.path.join(ROOT, "Tests/Fixtures/texts/eval.txt"), encoding="utf-8").read()
+    prompt = tokenize(path, [golden["prompt_text"]])[0]
+    evals = tokenize(path, [text])[0][:EVAL_TOKENS]
+    greedy = reference("greedy", path, GREEDY_STEPS, *prompt)
+    nll = reference("nll", path, *evals)
+    out = {"gguf": os.path.basename(path), "prompt_ids": prompt, "greedy_ids": greedy["ids"],
+           "greedy_min_gap": greedy["min_gap"], "logits_last": reference("logits", path, *prompt),
+           "eval_ids": evals, "nll": nll["nll"], "ppl": nll["ppl"]}
+    if config_dir:
+        out["dequantized_logits_last"], out["dequantized_ppl"] = dequantized_reference(path, family, config_dir, prompt, evals)
+    return out
+
+
+def dequantized_reference(path, family, config_dir, prompt, evals):
+    """transformers (float32) on the file's own weights as gguf-py dequantizes them: the exact maths of the stored
+    weights, without llama.cpp's rounding of activations (to BF16 / F16 / Q8_0 / Q8_K for its vec_dot). Returns
+    the last logits of `prompt` and the perplexity of `evals`."""
+    import numpy as np
+    import torch
+    from gguf import quants
+    sys.path.insert(0, os.path.join(ROOT, "Tools"))
+    import make_fixtures as mf
+    cfg_cls, model_cls = mf.model_classes(family)
+    cfg = cfg_cls.from_pretrained(config_dir)
+    model = model_cls(cfg).float().eval()
+    r = gguf.GGUFReader(path)
+    tensors = {t.name: quants.dequantize(t.data, t.tensor_type).astype(np.float32).reshape([int(x) for x in reversed(t.shape)])
+               for t in r.tensors}
+    heads, kv = cfg.num_attention_heads, cfg.num_key_value_heads
+
+    def unpermute(w, n):  # inverse of convert_hf_to_gguf's LlamaModel.permute (llama architecture only)
+        return w.reshape(n, w.shape[0] // n // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+    sd = {"model.embed_tokens.weight": tensors["token_embd.weight"], "model.norm.weight": tensors["output_norm.weight"],
+          "lm_head.weight": tensors.get("output.weight", tensors["token_embd.weight"])}
+    roles = {"attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm", "attn_q": "self_attn.q_proj",
+             "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj",
+             "attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm", "ffn_gate_inp": "mlp.gate",
+             "ffn_gate_shexp": "mlp.shared_expert.gate_proj", "ffn_up_shexp": "mlp.shared_expert.up_proj",
+             "ffn_down_shexp": "mlp.shared_expert.down_proj", "ffn_gate_inp_shexp": "mlp.shared_expert_gate"}
+    for name, w in tensors.items():
+        parts = name.split(".")
+        if parts[0] != "blk":
+            continue
+        l, role, kind = parts[1], parts[2], parts[3]
+        pre = f"model.layers.{l}."
+        if role in ("attn_q", "attn_k") and family == "mixtral":
+            w = unpermute(w, heads if role == "attn_q" else kv)
+        if role == "ffn_gate_inp_shexp":
+            w = w.reshape(1, -1)
+        if role in roles:
+            sd[pre + roles[role] + "." + kind] = w
+        elif role == "ffn_down_exps":
+            sd[pre + "mlp.experts.down_proj"] = w
+    for l in range(cfg.num_hidden_layers):
+        g, u = tensors[f"blk.{l}.ffn_gate_exps.weight"], tensors[f"blk.{l}.ffn_up_exps.weight"]
+        sd[f"model.layers.{l}.mlp.experts.gate_up_proj"] = np.concatenate([g, u], axis=1)
+    model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sd.items()}, strict=True)
+    with torch.no_grad():
+        last = model(torch.tensor([prompt])).logits[0, -1]
+        logits = model(torch.tensor([evals])).logits[0].double()
+        nll = torch.nn.functional.cross_entropy(logits[:-1], torch.tensor(evals[1:]), reduction="sum").item()
+    return [float(x) for x in last], float(np.exp(nll / (len(evals) - 1)))
+
+
+def quantized_fixtures(quantize):
+    """Q8_0 of the 32-wide fixtures, Q4_K_M and Q6_K of the 256-wide ones; returns the files made."""
+    made, seeds = [], {}
+    for model in WIDE:
+        CONFIGS[model + "-wide"] = keep = tempfile.mkdtemp()
+        tmp = tempfile.mkdtemp()
+        src = os.path.join(tmp, "f32.gguf")
+        if not os.path.exists(os.path.join(OUT, f"{model}-q8_0.gguf")):
+            convert(model, "f32", src)
+            dest = os.path.join(OUT, f"{model}-q8_0.gguf")
+            subprocess.run([quantize, src, dest, "Q8_0"], check=True, capture_output=True)
+            made.append(dest)
+        # Seeds from WIDE_SEED up, 1000 apart, until llama.cpp's greedy continuation on both files has no step whose
+        # top two logits are closer than MIN_GAP: a near-tie is decided by summation order alone, and then no peer
+        # implementation (nor llama.cpp on another CPU) could be expected to pick the same token.
+        for attempt in range(20):
+            hf = os.path.join(tmp, "hf")
+            shutil.rmtree(hf, ignore_errors=True)
+            seeds[model] = wide_model(model, hf, WIDE_SEED + 1000 * attempt + list(WIDE).index(model))
+            convert(model, "f32", src, folder=hf)
+            files = []
+            for qtype in ("Q4_K_M", "Q6_K"):
+                dest = os.path.join(OUT, f"{model}-wide-{qtype.lower()}.gguf")
+                subprocess.run([quantize, src, dest, qtype], check=True, capture_output=True)
+                files.append(dest)
+            if all(model_goldens(f, model)["greedy_min_gap"] >= MIN_GAP for f in files):
+                break
+        shutil.copy(os.path.join(hf, "config.json"), keep)
+        made += files
+        shutil.rmtree(tmp)
+    return made, seeds
 
 
 def main():
@@ -221,6 +401,7 @@ def main():
         goldens(name, dest, os.path.join(tokenizers, folder, "tokenizer.json"))
         vocab_files.append(dest)
     quantize = tool("llama-quantize")
+    seeds = {}
     if quantize:
         for model, qtype in [("qwen3_moe", "Q8_0"), ("mixtral", "Q4_K_M")]:
             src = os.path.join(tempfile.mkdtemp(), "f32.gguf")
@@ -228,6 +409,19 @@ def main():
             dest = os.path.join(OUT, f"{model}-{qtype.lower()}.gguf")
             subprocess.run([quantize, src, dest, qtype], check=True, capture_output=True)
             made.append(dest)
+        more, seeds = quantized_fixtures(quantize)
+        made += more
+    # llama.cpp's logits, greedy ids and perplexity on every whole model file.
+    def config_dir(p):
+        family = os.path.basename(p).split("-")[0]
+        return CONFIGS.get(family + "-wide") if "-wide-" in p else os.path.join(MODELS, family)
+    cases = [model_goldens(p, os.path.basename(p).split("-")[0], config_dir(p)) for p in made if "-split-" not in p]
+    with open(os.path.join(OUT, "llama-goldens.json"), "w") as fp:
+        json.dump({"generator": "Tools/make_gguf_fixtures.py with Tools/llama_reference.c against libllama.so built by "
+                   "Tools/build_llamacpp.sh: 1 thread, f32 KV cache, no flash attention",
+                   "prompt_from": "Tests/Fixtures/models/<family>/golden.json prompt_text, tokenized by llama.cpp",
+                   "eval_from": f"the first {EVAL_TOKENS} tokens of Tests/Fixtures/texts/eval.txt, tokenized by llama.cpp",
+                   "wide_seeds": seeds, "cases": cases}, fp)
     split = tool("llama-gguf-split")
     if split:
         prefix = os.path.join(OUT, "olmoe-split")

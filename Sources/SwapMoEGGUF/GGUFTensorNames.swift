@@ -142,7 +142,10 @@ extension GGUFModel {
         for (t, m) in zip(tensors, try tensorMappings()) {
             switch m.target {
             case .tensor(let name):
-                out.append(GGUFHFTensor(name: name, shape: t.shape, source: t, range: 0..<t.byteCount, permutedHeads: m.permutedHeads))
+                // The shared-expert gate is a one-row matrix in HF ([1, hidden]); the converter writes it so, but
+                // llama-quantize drops the unit dimension (a Qwen2-MoE Q4_K_M or Q8_0 file holds it as [hidden]).
+                let shape = name.hasSuffix("shared_expert_gate.weight") && t.shape.count == 1 ? [1] + t.shape : t.shape
+                out.append(GGUFHFTensor(name: name, shape: shape, source: t, range: 0..<t.byteCount, permutedHeads: m.permutedHeads))
             case .experts(let names):
                 for (e, name) in names.enumerated() {
                     guard let r = expertRange(t, expert: e) else { continue }

@@ -49,9 +49,12 @@ struct GGUFPackTests {
     }
 
     /// The quantized fixtures and how many of their dense (non-expert) tensors are stored as each type: llama-quantize
-    /// Q8_0, and Q4_K_M, which on rows of 32 falls back to Q5_0 (and Q8_0 for a few tensors).
+    /// Q8_0, and Q4_K_M, which on rows of 32 falls back to Q5_0 (and Q8_0 for a few tensors); on the 256-wide
+    /// models Q4_K_M (Q4_K, Q6_K for some) and Q6_K.
     static let quantizedFixtures: [(gguf: String, dense: [DType: Int])] = [
-        ("qwen3_moe-q8_0.gguf", [.q8_0: 10]), ("mixtral-q4_k_m.gguf", [.q5_0: 8, .q8_0: 2]),
+        ("qwen3_moe-q8_0.gguf", [.q8_0: 10]), ("mixtral-q4_k_m.gguf", [.q5_0: 8, .q8_0: 2]), ("qwen2_moe-q8_0.gguf", [.q8_0: 14]),
+        ("mixtral-wide-q4_k_m.gguf", [.q4_K: 8, .q6_K: 2]), ("qwen2_moe-wide-q4_k_m.gguf", [.q4_K: 13, .q6_K: 3]),
+        ("olmoe-wide-q6_k.gguf", [.q6_K: 10]),
     ]
 
     @Test("quantized tensors are copied block for block and keep their type, float ones keep theirs, expert norms are of the dequantized weights; --quant never re-quantizes them",
