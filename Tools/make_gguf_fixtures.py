@@ -247,6 +247,7 @@ GREEDY_STEPS = 24
 EVAL_TOKENS = 128
 MIN_GAP = 0.02
 CONFIGS = {}  # "<family>-wide" -> a folder holding that model's config.json
+IQ4_XS_FROM = ("mixtral",)
 
 
 def wide_model(model, dest, seed):
@@ -349,7 +350,7 @@ def quantized_fixtures(quantize):
     for model in WIDE:
         CONFIGS[model + "-wide"] = keep = tempfile.mkdtemp()
         tmp = tempfile.mkdtemp()
-        src = os.path.join(tmp, "f32.gguf")
+        src, narrow = os.path.join(tmp, "f32.gguf"), os.path.join(tmp, "narrow-f32.gguf")
         if not os.path.exists(os.path.join(OUT, f"{model}-q8_0.gguf")):
             convert(model, "f32", src)
             dest = os.path.join(OUT, f"{model}-q8_0.gguf")
@@ -372,6 +373,15 @@ def quantized_fixtures(quantize):
                 break
         shutil.copy(os.path.join(hf, "config.json"), keep)
         made += files
+        if model in IQ4_XS_FROM:
+            # IQ4_XS (llama.cpp's non-linear 4-bit type, no importance matrix needed) of the model the seed picked;
+            # on the 32-wide model llama-quantize falls back to IQ4_NL throughout.
+            for source, name in ((src, f"{model}-wide-iq4_xs.gguf"), (narrow, f"{model}-iq4_xs.gguf")):
+                if source == narrow:
+                    convert(model, "f32", narrow)
+                dest = os.path.join(OUT, name)
+                subprocess.run([quantize, source, dest, "IQ4_XS"], check=True, capture_output=True)
+                made.append(dest)
         shutil.rmtree(tmp)
     return made, seeds
 

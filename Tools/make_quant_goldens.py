@@ -10,12 +10,13 @@ Each Tests/Fixtures/quant/<NAME>.bin holds, little-endian:
 flags bit 0: `blocks` quantize `weights`; bit 1: by llama.cpp's C reference (quantize_row_<type>_ref), else by
 gguf-py. With bit 0 clear, `blocks` are random valid blocks and `weights` is empty.
 
-<TYPE>.bin (TYPE = Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, MXFP4): gguf-py's quantize() for
+<TYPE>.bin (TYPE = Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, MXFP4, IQ4_NL, IQ4_XS): gguf-py's quantize() for
 the 32-weight types (round to nearest, as llama.cpp's reference); for the K-types gguf-py only dequantizes, so their
 blocks are random bytes with sane f16 scales (every bit pattern of the scale bytes, for the dequantizer tests).
 
 <TYPE>_ref.bin: every type quantized by llama.cpp's reference C quantizers (the ones llama-quantize uses without
-an importance matrix) on weight-like rows, for the quantizer tests. These need llama.cpp's libggml-base.so
+an importance matrix; for IQ4_NL / IQ4_XS, llama-quantize's own `ggml_quantize_chunk`) on weight-like rows, for
+the quantizer tests. These need llama.cpp's libggml-base.so
 (which exports quantize_row_*_ref), as `bash Tools/build_llamacpp.sh` builds it from the llama.cpp vendored in
 PyPI's llama-cpp-python sdist (never needed by the tests): path in $GGML_QUANTS_LIB, default
 .build/llamacpp/build/bin/libggml-base.so. Without it, `--no-ref` writes only the gguf-py goldens.
@@ -41,7 +42,11 @@ OUT = os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "quant"
 ROWS, COLS = 4, 512
 # New types go at the end: the random draws of the earlier types' goldens then stay the same.
 TYPES = [("Q8_0", T.Q8_0), ("Q4_0", T.Q4_0), ("Q4_K", T.Q4_K), ("Q5_K", T.Q5_K), ("Q6_K", T.Q6_K),
-         ("Q4_1", T.Q4_1), ("Q5_0", T.Q5_0), ("Q5_1", T.Q5_1), ("Q2_K", T.Q2_K), ("Q3_K", T.Q3_K), ("MXFP4", T.MXFP4)]
+         ("Q4_1", T.Q4_1), ("Q5_0", T.Q5_0), ("Q5_1", T.Q5_1), ("Q2_K", T.Q2_K), ("Q3_K", T.Q3_K), ("MXFP4", T.MXFP4),
+         ("IQ4_NL", T.IQ4_NL), ("IQ4_XS", T.IQ4_XS)]
+# The types whose reference bytes are llama-quantize's (ggml_quantize_chunk without an importance matrix): for the
+# IQ4 types it searches more scales than their quantize_row_*_ref does.
+CHUNK_QUANTIZED = ("IQ4_NL", "IQ4_XS")
 # The types gguf-py quantizes itself (round to nearest, claiming llama.cpp's reference bytes); it only
 # dequantizes the others.
 PY_QUANTIZED = ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "MXFP4")
@@ -81,6 +86,13 @@ def ref_quantize(lib, name, w):
     block_size, type_size = quants.GGML_QUANT_SIZES[qtype]
     rows, cols = w.shape
     out = np.zeros((rows, cols // block_size * type_size), dtype=np.uint8)
+    if name in CHUNK_QUANTIZED:
+        lib.ggml_quantize_chunk.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+                                            ctypes.c_int64, ctypes.c_void_p]
+        lib.ggml_quantize_chunk.restype = ctypes.c_size_t
+        src = np.ascontiguousarray(w, dtype=np.float32)
+        lib.ggml_quantize_chunk(int(qtype), src.ctypes.data, out.ctypes.data, 0, rows, cols, None)
+        return out
     fn = getattr(lib, f"quantize_row_{'mxfp4' if name == 'MXFP4' else 'q' + name[1:]}_ref")
     fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
     fn.restype = None
@@ -133,6 +145,10 @@ def random_blocks(rng, qtype):
         b[:, 82:84] = f16(rng.uniform(1e-4, 2e-3, nblocks))   # dmin
     elif qtype == T.Q3_K:
         b[:, 108:110] = f16(rng.uniform(1e-5, 2e-4, nblocks))
+    elif qtype == T.IQ4_NL:
+        b[:, 0:2] = f16(rng.uniform(1e-4, 2e-3, nblocks) * rng.choice([-1, 1], nblocks))
+    elif qtype == T.IQ4_XS:
+        b[:, 0:2] = f16(rng.uniform(1e-5, 2e-4, nblocks) * rng.choice([-1, 1], nblocks))
     return b.reshape(ROWS, -1)
 
 

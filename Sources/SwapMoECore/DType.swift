@@ -12,15 +12,18 @@ public enum DType: String, Sendable, Codable, CaseIterable {
     case q8_0 = "Q8_0", q4_0 = "Q4_0", q4_1 = "Q4_1", q5_0 = "Q5_0", q5_1 = "Q5_1"
     case q2_K = "Q2_K", q3_K = "Q3_K", q4_K = "Q4_K", q5_K = "Q5_K", q6_K = "Q6_K"
     case mxfp4 = "MXFP4"
+    /// llama.cpp's non-linear 4-bit types: codes index 16 fixed levels (`kvalues_iq4nl`) times a block scale.
+    case iq4_nl = "IQ4_NL", iq4_xs = "IQ4_XS"
 
     /// The quantized block types.
-    public static let quantized: [DType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .mxfp4]
+    public static let quantized: [DType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .mxfp4,
+                                            .iq4_nl, .iq4_xs]
 
     /// Elements per block: 1 for plain element types, 32 or 256 for quantized ones.
     public var blockSize: Int {
         switch self {
-        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4: 32
-        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K: 256
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl: 32
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs: 256
         default: 1
         }
     }
@@ -43,6 +46,8 @@ public enum DType: String, Sendable, Codable, CaseIterable {
         case .q5_K: 176     // as q4_K + 32 bytes of fifth bits
         case .q6_K: 210     // 256 x 4 low bits, 256 x 2 high bits, 16 x i8 scales, f16 d
         case .mxfp4: 17     // E8M0 scale + 32 x 4-bit E2M1
+        case .iq4_nl: 18    // f16 scale + 32 x 4-bit level indices
+        case .iq4_xs: 136   // f16 d, 8 x 6-bit sub-block scales (u16 high bits, 4 bytes of low nibbles), 256 x 4 bits
         }
     }
 

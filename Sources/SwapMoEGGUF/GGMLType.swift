@@ -45,12 +45,12 @@ public struct GGMLType: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The ggml types swapmoe keeps as stored, by id: plain floats and the block types the kernels implement.
-    /// When a kernel for another block type lands (IQ4_NL, IQ4_XS, ...), its DType case is added here and nowhere
-    /// else in this module.
+    /// When a kernel for another block type lands (IQ3_S, ...), its DType case is added here and nowhere else in
+    /// this module.
     static let keptAsStored: [UInt32: DType] = [
         0: .f32, 1: .f16, 30: .bf16,
         8: .q8_0, 2: .q4_0, 3: .q4_1, 6: .q5_0, 7: .q5_1, 10: .q2_K, 11: .q3_K, 12: .q4_K, 13: .q5_K, 14: .q6_K,
-        39: .mxfp4,
+        39: .mxfp4, 20: .iq4_nl, 23: .iq4_xs,
     ]
 
     /// The supported type names, for messages.

@@ -26,6 +26,23 @@ func dequantizeQ45KBlock(_ dst: UnsafeMutablePointer<Float>, _ block: UnsafeRawP
     }
 }
 
+/// The 6-bit scale of sub-block `ib` (0..<8) of an IQ4_XS super-block, minus 32 (-32...31): its low 4 bits are
+/// nibble ib % 2 of scales_l[ib / 2] (byte 4 + ib / 2), its top 2 bits bits 2 ib, 2 ib + 1 of the u16 scales_h (byte 2).
+@inline(__always)
+func iq4xsScale(_ block: UnsafeRawPointer, _ ib: Int) -> Int {
+    let low = Int(block.load(fromByteOffset: 4 &+ ib / 2, as: UInt8.self) >> UInt8(4 &* (ib & 1))) & 15
+    let high = Int(block.loadUnaligned(fromByteOffset: 2, as: UInt16.self) >> UInt16(2 &* ib)) & 3
+    return (low | high << 4) &- 32
+}
+
+/// One IQ4_XS super-block -> 256 floats: d (f16) | scales_h (u16) | scales_l[4] | qs[128]; sub-block ib (32
+/// weights) has codes qs[16 ib ..< 16 ib + 16] laid out as an IQ4_NL block's and weights (d * sc_ib) * kvalues[q].
+@inline(__always)
+func dequantizeIQ4XSBlock(_ dst: UnsafeMutablePointer<Float>, _ block: UnsafeRawPointer) {
+    let d = f16ToFloat(block.loadUnaligned(as: UInt16.self))
+    for ib in 0..<8 { dequantizeIQ4Codes(dst + 32 &* ib, block + (8 &+ 16 &* ib), scale: d * Float(iq4xsScale(block, ib))) }
+}
+
 /// One q6_K super-block -> 256 floats: ql[128] | qh[64] | scales[16] (i8) | d (f16): two halves of 128; in half
 /// h, for l < 32, the four values at l, l+32, l+64, l+96 take their low 4 bits from ql[64h + l] (low nibble),
 /// ql[64h + l + 32] (low), ql[64h + l] (high), ql[64h + l + 32] (high), and their top 2 bits from bits 0-1, 2-3,

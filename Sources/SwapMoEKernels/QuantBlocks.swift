@@ -25,6 +25,11 @@ func dequantizeBlock(_ dst: UnsafeMutablePointer<Float>, _ block: UnsafeRawPoint
             dst[i] = d * Float(mxfp4Values[Int(q & 15)])
             dst[i &+ 16] = d * Float(mxfp4Values[Int(q >> 4)])
         }
+    case .iq4_nl:
+        // d (f16) | qs[16]: x[i] = d * kvalues[nibble i], nibbles as for q4_0.
+        dequantizeIQ4Codes(dst, block + 2, scale: f16ToFloat(block.loadUnaligned(as: UInt16.self)))
+    case .iq4_xs:
+        dequantizeIQ4XSBlock(dst, block)
     case .q2_K, .q3_K:
         dequantizeQ23KBlock(dst, block, q3: type == .q3_K)
     case .q4_K, .q5_K:
@@ -83,6 +88,20 @@ func dequantizeNibbleBlock(_ dst: UnsafeMutablePointer<Float>, _ block: UnsafeRa
 /// 2, 3, 4, 6 and their negatives, doubled so that they are integers (llama.cpp's `kvalues_mxfp4`); the block scale
 /// is halved to match (`e8m0Half`).
 let mxfp4Values: [Int8] = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12]
+
+/// The 16 levels of IQ4_NL / IQ4_XS codes (llama.cpp's `kvalues_iq4nl`): denser near zero, as trained weights are.
+let iq4nlValues: [Int8] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
+
+/// 16 bytes of IQ4 codes at `qs` -> 32 floats scale * kvalues[code]: elements 0..<16 from the low nibbles,
+/// 16..<32 from the high ones (IQ4_NL's block; one 32-weight sub-block of IQ4_XS).
+@inline(__always)
+func dequantizeIQ4Codes(_ dst: UnsafeMutablePointer<Float>, _ qs: UnsafeRawPointer, scale d: Float) {
+    for i in 0..<16 {
+        let q = qs.load(fromByteOffset: i, as: UInt8.self)
+        dst[i] = d * Float(iq4nlValues[Int(q & 15)])
+        dst[i &+ 16] = d * Float(iq4nlValues[Int(q >> 4)])
+    }
+}
 
 /// An E8M0 scale (a bare exponent, 2^(e - 127)) times 1/2, as a Float: 2^(e - 128), subnormal below e = 2
 /// (llama.cpp's `ggml_e8m0_to_fp32_half`; e = 255, NaN in the OCP format, reads as 2^127 as there).

@@ -28,6 +28,8 @@ func gemvQuantRowsInteger(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointe
     switch type {
     case .q8_0: for i in rows { storeRow(y, i, dotQ8_0Integer(w + i &* rowBytes, xq, blocks: nb), bias, accumulate) }
     case .mxfp4: for i in rows { storeRow(y, i, dotMXFP4Integer(w + i &* rowBytes, xq, blocks: nb), bias, accumulate) }
+    case .iq4_nl: for i in rows { storeRow(y, i, dotIQ4NLInteger(w + i &* rowBytes, xq, blocks: nb), bias, accumulate) }
+    case .iq4_xs: for i in rows { storeRow(y, i, dotIQ4XSInteger(w + i &* rowBytes, xq, blocks: nb), bias, accumulate) }
     // One case per type, so that each loop is compiled for its constant layout.
     case .q4_0: for i in rows { storeRow(y, i, dotNibblesInteger(w + i &* rowBytes, xq, NibbleBlock(.q4_0), blocks: nb), bias, accumulate) }
     case .q4_1: for i in rows { storeRow(y, i, dotNibblesInteger(w + i &* rowBytes, xq, NibbleBlock(.q4_1), blocks: nb), bias, accumulate) }
@@ -84,18 +86,58 @@ func dotQ8_0Integer(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb
     }
 }
 
-/// w (n,) MXFP4 . x̂ -> Float: each nibble looked up in the 16 E2M1 values (times 2, signed bytes) with
-/// `vpshufb`, then multiplied as q8_0's signed bytes are (`vpsignb`, |v| <= 12); the E8M0 scale halved.
+/// The 32 codes in the 16 bytes at `codes` (low nibbles first) looked up in a table of 16 signed levels (given in
+/// both 16-byte halves of `table`: `vpshufb` looks up within each half).
+@inline(__always)
+func nibbleLevels(_ table: SIMD32<UInt8>, _ codes: UnsafeRawPointer) -> SIMD32<Int8> {
+    let m4 = SIMD4<UInt32>(repeating: 0x0F0F_0F0F), u = codes.loadUnaligned(as: SIMD4<UInt32>.self)
+    return unsafeBitCast(shuffleBytes(table, bytes32(SIMD8(lowHalf: u & m4, highHalf: (u &>> 4) & m4))), to: SIMD32<Int8>.self)
+}
+
+/// Σ v q_x over 32 signed levels v (|v| <= 127) as 16 Int16 pair sums: |v| times q_x with v's sign (`vpsignb`),
+/// so the unsigned-by-signed `vpmaddubsw` forms v q_x without saturating (2 * 127 * 127 < 2^15).
+@inline(__always)
+func levelProducts(_ v: SIMD32<Int8>, _ qx: SIMD32<Int8>) -> SIMD16<Int16> { maddUbsSw(bytes32(signBytes(v, v)), signBytes(qx, v)) }
+
+/// mxfp4Values (times 2) and iq4nlValues as `vpshufb` tables.
+let mxfp4Table = bytes32(SIMD4<UInt64>(0x0C08_0604_0302_0100, 0xF4F8_FAFC_FDFE_FF00, 0x0C08_0604_0302_0100, 0xF4F8_FAFC_FDFE_FF00))
+let iq4nlTable = bytes32(SIMD4<UInt64>(0xF6EA_DDCF_BFAD_9881, 0x7159_4535_2619_0D01, 0xF6EA_DDCF_BFAD_9881, 0x7159_4535_2619_0D01))
+
+/// w (n,) MXFP4 . x̂ -> Float: each nibble looked up in the 16 E2M1 values (times 2, signed bytes), |v| <= 12;
+/// the E8M0 scale halved.
 @inline(__always)
 func dotMXFP4Integer(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int) -> Float {
-    let ones = SIMD16<Int16>(repeating: 1), m4 = SIMD4<UInt32>(repeating: 0x0F0F_0F0F)
-    // mxfp4Values as bytes, in both 16-byte halves (vpshufb looks up within each half).
-    let table = bytes32(SIMD4<UInt64>(0x0C08_0604_0302_0100, 0xF4F8_FAFC_FDFE_FF00, 0x0C08_0604_0302_0100, 0xF4F8_FAFC_FDFE_FF00))
+    let ones = SIMD16<Int16>(repeating: 1), table = mxfp4Table
     return dotBlocks32Integer(w, xq, blocks: nb, blockBytes: 17, scale: { e8m0Half($0.load(as: UInt8.self)) }) { blk, qx in
-        let u = blk.loadUnaligned(fromByteOffset: 1, as: SIMD4<UInt32>.self)
-        let v = unsafeBitCast(shuffleBytes(table, bytes32(SIMD8(lowHalf: u & m4, highHalf: (u &>> 4) & m4))), to: SIMD32<Int8>.self)
-        return maddWd(maddUbsSw(bytes32(signBytes(v, v)), signBytes(qx, v)), ones)
+        maddWd(levelProducts(nibbleLevels(table, blk + 1), qx), ones)
     }
+}
+
+/// w (n,) IQ4_NL . x̂ -> Float: as MXFP4 with the IQ4 levels and an f16 scale (llama.cpp's q8_0 activations).
+@inline(__always)
+func dotIQ4NLInteger(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int) -> Float {
+    let ones = SIMD16<Int16>(repeating: 1), table = iq4nlTable
+    return dotBlocks32Integer(w, xq, blocks: nb, blockBytes: 18) { blk, qx in
+        maddWd(levelProducts(nibbleLevels(table, blk + 2), qx), ones)
+    }
+}
+
+/// w (n,) IQ4_XS . x̂ (blocks of 256) -> Float. Per super-block: Σ_ib sc_ib Σ_{k in ib} v_k q_x,k in Int32
+/// (`vpmaddwd` with the broadcast sub-block scale, -32...31), times d_w d_x once.
+@inline(__always)
+func dotIQ4XSInteger(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int) -> Float {
+    let table = iq4nlTable
+    var acc = SIMD8<Float>()
+    for b in 0..<nb {
+        let blk = w + b &* 136, qx = UnsafeRawPointer(xq.q + 256 &* b)
+        var sumi = SIMD8<Int32>()
+        for ib in 0..<8 {
+            let p = levelProducts(nibbleLevels(table, blk + (8 &+ 16 &* ib)), qx.loadUnaligned(fromByteOffset: 32 &* ib, as: SIMD32<Int8>.self))
+            sumi &+= maddWd(SIMD16(repeating: Int16(iq4xsScale(blk, ib))), p)
+        }
+        acc.madd(SIMD8(repeating: xq.scale[b] * f16ToFloat(blk.loadUnaligned(as: UInt16.self))), int32sToFloat8(sumi))
+    }
+    return hsum(acc)
 }
 
 /// The 32 codes of a q4_0 / q4_1 / q5_0 / q5_1 block as bytes in element order: 16 bytes of nibbles unpacked low

@@ -103,3 +103,24 @@ func dotQ23K(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xsum: UnsafePoi
     let dot = hsum((a0 + a1) + (a2 + a3))
     return q3 ? dot : dot - hsum(mins)
 }
+
+/// w (n,) IQ4_XS . x (n,) -> Float: per 32-weight sub-block p = Σ kvalues[q] x, acc += (d sc_ib) p.
+@inline(__always)
+func dotIQ4XS(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int) -> Float {
+    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
+    for b in 0..<nb {
+        let blk = w + b &* 136, xb = x + b &* 256
+        let d = f16ToFloat(blk.loadUnaligned(as: UInt16.self))
+        for ib in stride(from: 0, to: 8, by: 2) {
+            @inline(__always) func sub(_ a: inout SIMD16<Float>, _ ib: Int) {
+                let (q0, q1) = iq4Values32(blk + (8 &+ 16 &* ib))
+                var p = q0 * loadF32x16(xb, 32 &* ib)
+                p.madd(q1, loadF32x16(xb, 32 &* ib &+ 16))
+                a.madd(SIMD16(repeating: d * Float(iq4xsScale(blk, ib))), p)
+            }
+            sub(&a0, ib)
+            sub(&a1, ib &+ 1)
+        }
+    }
+    return hsum(a0 + a1)
+}

@@ -24,6 +24,10 @@ func gemvQuantRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ ty
         for i in rows { storeRow(y, i, dotQ8_0(w + i &* rowBytes, x, blocks: nb), bias, accumulate) }
     case .mxfp4:
         for i in rows { storeRow(y, i, dotMXFP4(w + i &* rowBytes, x, blocks: nb), bias, accumulate) }
+    case .iq4_nl:
+        for i in rows { storeRow(y, i, dotIQ4NL(w + i &* rowBytes, x, blocks: nb), bias, accumulate) }
+    case .iq4_xs:
+        for i in rows { storeRow(y, i, dotIQ4XS(w + i &* rowBytes, x, blocks: nb), bias, accumulate) }
     case .q4_0, .q4_1, .q5_0, .q5_1:
         // Σ (d q + m) x = d Σ q x + m Σ x: the block sums of x once per call, for the types with a min.
         withUnsafeTemporaryAllocation(of: Float.self, capacity: n / 32) { buf in
@@ -144,6 +148,12 @@ func dotQ8_0(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int) -
 @inline(__always)
 func dotMXFP4(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int) -> Float {
     dotBlocks32(w, x, blocks: nb, blockBytes: 17, scale: { e8m0Half($0.load(as: UInt8.self)) }) { mxfp4Values32($0) }
+}
+
+/// w (n,) IQ4_NL . x (n,) -> Float: the levels of the codes (`iq4Values32`) and the f16 scale.
+@inline(__always)
+func dotIQ4NL(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks nb: Int) -> Float {
+    dotBlocks32(w, x, blocks: nb, blockBytes: 18) { iq4Values32($0 + 2) }
 }
 
 /// w (n,) q4_0 / q4_1 / q5_0 / q5_1 (layout `l`) . x (n,) -> Float: codes minus the bias (q4_0, q5_0), or, with

@@ -127,6 +127,23 @@ func mxfp4Values32(_ block: UnsafeRawPointer) -> (SIMD16<Float>, SIMD16<Float>) 
     return (mxfp4Values16(u & SIMD16(repeating: 15)), mxfp4Values16(u &>> 4))
 }
 
+/// 16 IQ4 codes -> their levels (`iq4nlValues`) as floats. The levels follow no formula, so each lane is looked
+/// up (the integer GEMV looks them up 32 at a time with `vpshufb`; this is the float path's and the GEMM panels').
+@inline(__always)
+func iq4Values16(_ n: SIMD16<UInt32>) -> SIMD16<Float> {
+    let levels = SIMD16<Float>(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113)
+    var v = SIMD16<Float>()
+    for i in 0..<16 { v[i] = levels[Int(n[i] & 15)] }
+    return v
+}
+
+/// The 32 levels of the IQ4 codes at `qs` (16 bytes), elements 0..<16 from the low nibbles, 16..<32 from the high.
+@inline(__always)
+func iq4Values32(_ qs: UnsafeRawPointer) -> (SIMD16<Float>, SIMD16<Float>) {
+    let u = widenBytes16(qs, 0)
+    return (iq4Values16(u & SIMD16(repeating: 15)), iq4Values16(u &>> 4))
+}
+
 /// The 16 6-bit scales of a q3_K block (stored + 32; `q3KScale` for g = 0..<16) from its 12 scale bytes s, in
 /// 32-bit lanes: the low nibbles of s[0..<8], then their high nibbles, each with its 2 top bits from s[8..<12].
 @inline(__always)
@@ -195,6 +212,19 @@ func dequantizeBlockSIMD(_ dst: UnsafeMutablePointer<Float>, _ block: UnsafeRawP
         let (v0, v1) = mxfp4Values32(block)
         storeF32x16(dst, d * v0)
         storeF32x16(dst + 16, d * v1)
+    case .iq4_nl:
+        let d = SIMD16<Float>(repeating: f16ToFloat(block.loadUnaligned(as: UInt16.self)))
+        let (v0, v1) = iq4Values32(block + 2)
+        storeF32x16(dst, d * v0)
+        storeF32x16(dst + 16, d * v1)
+    case .iq4_xs:
+        let d = f16ToFloat(block.loadUnaligned(as: UInt16.self))
+        for ib in 0..<8 {
+            let dl = SIMD16<Float>(repeating: d * Float(iq4xsScale(block, ib)))
+            let (v0, v1) = iq4Values32(block + (8 &+ 16 &* ib))
+            storeF32x16(dst + 32 &* ib, dl * v0)
+            storeF32x16(dst + (32 &* ib &+ 16), dl * v1)
+        }
     case .q2_K, .q3_K:
         // Per group: (d sc) q - dmin m (q2_K) or (d (sc - 32)) (q - 4) (q3_K), as `dequantizeQ23KBlock`.
         let q3 = type == .q3_K

@@ -13,6 +13,8 @@ import SwapMoECore
 //   error; Q6_K: per 16 values a symmetric fit x ~ scale*q searched likewise; the sub-block scales are then
 //   themselves quantized (6 bits against an f16 super-scale, or int8) and the codes recomputed from the stored
 //   scales (Quantize+KQuants.swift, searches in Quantize+Search.swift).
+// - IQ4_NL, IQ4_XS: codes index 16 non-uniform levels; per 32 values a weighted fit over 15 trial scales, IQ4_XS's
+//   then quantized to 6 bits under an f16 super-scale (Quantize+IQ4.swift; llama-quantize's `quantize_iq4_*`).
 //
 // Determinism: every step is plain IEEE single-precision arithmetic in a fixed order (no FMA contraction, no
 // reassociation), so output is the same on every machine and thread count.
@@ -38,6 +40,8 @@ extension WeightType {
         case .q4_K: 65504 * 63 * 15
         case .q5_K: 65504 * 63 * 31
         case .q6_K: 65504 * 128 * 32
+        case .iq4_nl: 65504 * 127
+        case .iq4_xs: 65504 * 32 * 127
         case .f32, .f16, .bf16: .greatestFiniteMagnitude
         }
     }
@@ -68,6 +72,8 @@ public func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPoin
             case .q4_K: quantizeQ45KBlock(x, out, bits: 4, scratch)
             case .q5_K: quantizeQ45KBlock(x, out, bits: 5, scratch)
             case .q6_K: quantizeQ6KBlock(x, out, scratch)
+            case .iq4_nl: quantizeIQ4NLBlock(x, out)
+            case .iq4_xs: quantizeIQ4XSBlock(x, out)
             case .f32, .f16, .bf16: preconditionFailure("unreachable")
             }
             b &+= 1

@@ -23,13 +23,16 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
     case q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, q4_K, q5_K, q6_K
     /// OCP microscaling FP4 (gpt-oss's experts): 32 E2M1 values sharing one E8M0 power-of-two scale.
     case mxfp4
+    /// llama.cpp's non-linear 4-bit types: each code picks one of 16 fixed levels (`iq4nlValues`) times the scale
+    /// of its 32 weights (IQ4_NL: an f16 per block; IQ4_XS: a 6-bit scale per 32 under an f16 per 256).
+    case iq4_nl, iq4_xs
 
     /// Elements per block (1 for the float types).
     @inlinable public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16: 1
-        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4: 32
-        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K: 256
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl: 32
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs: 256
         }
     }
 
@@ -49,6 +52,8 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q5_K: 176
         case .q6_K: 210
         case .mxfp4: 17
+        case .iq4_nl: 18
+        case .iq4_xs: 136
         }
     }
 
@@ -74,6 +79,8 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q5_K: self = .q5_K
         case .q6_K: self = .q6_K
         case .mxfp4: self = .mxfp4
+        case .iq4_nl: self = .iq4_nl
+        case .iq4_xs: self = .iq4_xs
         default: return nil
         }
     }

@@ -91,7 +91,7 @@ struct EndToEndTests {
         let j = try jsonObject(try runCommand(bin, ["inspect", dir + "/m.swm", "--json"]))
         let types = try #require(j["types"] as? [String: Any])
         #expect((types["Q8_0"] as? [String: Any])?["bits_per_weight"] as? Double == 8.5 && j["pack_quant"] as? String == "experts=Q8_0,dense=Q8_0")
-        for (spec, needle) in [("iq4_xs", "'iq4_xs' is not a quantized type; use one of Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, MXFP4"),
+        for (spec, needle) in [("iq3_xxs", "'iq3_xxs' is not a quantized type; use one of Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, MXFP4, IQ4_NL, IQ4_XS"),
                                ("experts=q4_K,foo=q8_0", "unknown part 'foo'"), ("experts", "not a quantized type"),
                                ("experts=q4_K,dense", "'dense' is not part=type")] {
             let r = try runCommand(bin, ["pack", dir + "/ckpt", "-o", dir + "/x.swm", "--quant", spec])

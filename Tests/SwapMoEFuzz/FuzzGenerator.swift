@@ -293,8 +293,8 @@ public struct FuzzGenerator: Sendable {
         case 14:
             // A tensor retyped as a quantized block type, its length made consistent or not: the archive either
             // opens and runs on reinterpreted bytes (any f16 scale, NaN included) or is refused.
-            // (IQ4_XS: a GGUF type name that is no archive dtype.)
-            let type = rng.pick(DType.quantized.map(\.rawValue) + ["IQ4_XS"])
+            // (IQ3_XXS: a GGUF type name that is no archive dtype.)
+            let type = rng.pick(DType.quantized.map(\.rawValue) + ["IQ3_XXS"])
             func retype(_ t: inout [String: Any]) -> String {
                 t["dtype"] = type
                 let shape = t["shape"] as? [Int] ?? []

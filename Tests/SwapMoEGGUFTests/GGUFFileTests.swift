@@ -139,18 +139,18 @@ struct GGUFFileTests {
 
     @Test("a tensor type swapmoe cannot compute with is named with the tensor and a llama-quantize remedy")
     func unsupportedType() throws {
-        // The Q4_K_M fixture with one Q5_0 tensor relabelled IQ4_NL (18 bytes per 32 weights, Q5_0 has 22).
+        // The 256-wide Q4_K_M fixture with one Q4_K tensor relabelled IQ3_XXS (98 bytes per 256 weights, Q4_K has 144).
         let dir = TestPaths.tempDir()
         defer { TestPaths.remove(dir) }
-        let fixture = [UInt8](try Data(contentsOf: URL(fileURLWithPath: GGUFFixtures.path("mixtral-q4_k_m.gguf"))))
-        let bytes = try #require(GGUFBuilder.settingType(of: "blk.1.ffn_up_exps.weight", to: 20, in: fixture))
-        try Data(bytes).write(to: URL(fileURLWithPath: dir + "/iq4.gguf"))
-        let m = try GGUFModel(path: dir + "/iq4.gguf")
-        let t = try #require(m.tensors.first { $0.type.name == "IQ4_NL" })
+        let fixture = [UInt8](try Data(contentsOf: URL(fileURLWithPath: GGUFFixtures.path("mixtral-wide-q4_k_m.gguf"))))
+        let bytes = try #require(GGUFBuilder.settingType(of: "blk.1.ffn_up_exps.weight", to: 18, in: fixture))
+        try Data(bytes).write(to: URL(fileURLWithPath: dir + "/iq3.gguf"))
+        let m = try GGUFModel(path: dir + "/iq3.gguf")
+        let t = try #require(m.tensors.first { $0.type.name == "IQ3_XXS" })
         #expect(t.name == "blk.1.ffn_up_exps.weight" && t.dtype == nil)
         #expect { try m.checkTypesSupported() } throws: {
             let s = "\($0)"
-            return s.contains("IQ4_NL") && s.contains("llama-quantize") && s.contains("iq4.gguf") && s.contains("'blk.1.ffn_up_exps.weight'")
+            return s.contains("IQ3_XXS") && s.contains("llama-quantize") && s.contains("iq3.gguf") && s.contains("'blk.1.ffn_up_exps.weight'")
         }
     }
 

@@ -15,9 +15,10 @@ struct QuantGolden {
 
     static let types: [(String, WeightType)] = [("Q8_0", .q8_0), ("Q4_0", .q4_0), ("Q4_1", .q4_1), ("Q5_0", .q5_0),
                                                 ("Q5_1", .q5_1), ("Q2_K", .q2_K), ("Q3_K", .q3_K), ("Q4_K", .q4_K),
-                                                ("Q5_K", .q5_K), ("Q6_K", .q6_K), ("MXFP4", .mxfp4)]
+                                                ("Q5_K", .q5_K), ("Q6_K", .q6_K), ("MXFP4", .mxfp4), ("IQ4_NL", .iq4_nl),
+                                                ("IQ4_XS", .iq4_xs)]
     /// The types whose `<TYPE>.bin` blocks gguf-py's own quantize() made (the others' are random blocks).
-    static let pyQuantized: [(String, WeightType)] = types.filter { $0.1.blockSize == 32 }
+    static let pyQuantized: [(String, WeightType)] = types.filter { $0.1.blockSize == 32 && $0.1 != .iq4_nl }
 
     init(_ name: String, _ type: WeightType) throws {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

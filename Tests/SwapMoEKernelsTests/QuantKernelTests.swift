@@ -38,6 +38,8 @@ final class QuantMatrix {
             case .q2_K: f16(o + 80, 1e-4...2e-3, signed: false); f16(o + 82, 1e-4...2e-3, signed: false)
             case .q3_K: f16(o + 108, 1e-5...2e-4, signed: false)
             case .mxfp4: base.storeBytes(of: UInt8.random(in: 112...124, using: &rng), toByteOffset: o, as: UInt8.self)   // 2^-16...2^-4
+            case .iq4_nl: f16(o, 1e-4...2e-3, signed: true)
+            case .iq4_xs: f16(o, 1e-5...2e-4, signed: true)
             default: preconditionFailure("quantized types only")
             }
         }

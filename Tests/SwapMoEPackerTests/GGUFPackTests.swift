@@ -54,7 +54,8 @@ struct GGUFPackTests {
     static let quantizedFixtures: [(gguf: String, dense: [DType: Int])] = [
         ("qwen3_moe-q8_0.gguf", [.q8_0: 10]), ("mixtral-q4_k_m.gguf", [.q5_0: 8, .q8_0: 2]), ("qwen2_moe-q8_0.gguf", [.q8_0: 14]),
         ("mixtral-wide-q4_k_m.gguf", [.q4_K: 8, .q6_K: 2]), ("qwen2_moe-wide-q4_k_m.gguf", [.q4_K: 13, .q6_K: 3]),
-        ("olmoe-wide-q6_k.gguf", [.q6_K: 10]),
+        ("olmoe-wide-q6_k.gguf", [.q6_K: 10]), ("mixtral-wide-iq4_xs.gguf", [.iq4_xs: 9, .q6_K: 1]),
+        ("mixtral-iq4_xs.gguf", [.iq4_nl: 9, .q8_0: 1]),
     ]
 
     @Test("quantized tensors are copied block for block and keep their type, float ones keep theirs, expert norms are of the dequantized weights; --quant never re-quantizes them",
@@ -91,7 +92,8 @@ struct GGUFPackTests {
 
     /// The block types a GGUF can hold that the fixtures do not (llama-quantize's fallbacks for rows that are not
     /// whole 256-blocks, its 2- and 3-bit K-quants, MXFP4 as gpt-oss's experts come), with their ggml type ids.
-    static let blockTypes: [(id: UInt32, type: DType)] = [(10, .q2_K), (11, .q3_K), (39, .mxfp4), (6, .q5_0), (3, .q4_1), (7, .q5_1)]
+    static let blockTypes: [(id: UInt32, type: DType)] = [(10, .q2_K), (11, .q3_K), (39, .mxfp4), (6, .q5_0), (3, .q4_1), (7, .q5_1),
+                                                          (20, .iq4_nl), (23, .iq4_xs)]
 
     @Test("a GGUF holding every block type swapmoe keeps packs: blocks copied, types kept, weights those of the dequantized source, expert norms of them")
     func everyBlockType() throws {
@@ -161,15 +163,15 @@ struct GGUFPackTests {
     func unsupportedType() throws {
         let dir = TestPaths.tempDir(), input = TestPaths.tempDir()
         defer { TestPaths.remove(dir); TestPaths.remove(input) }
-        // The Q4_K_M fixture with one Q5_0 tensor relabelled IQ4_NL (18 bytes per 32 weights, Q5_0 has 22).
-        let fixture = [UInt8](try Data(contentsOf: URL(fileURLWithPath: GGUFFixtures.dir + "/mixtral-q4_k_m.gguf")))
-        try Data(try #require(GGUFBuilder.settingType(of: "blk.1.ffn_up_exps.weight", to: 20, in: fixture)))
-            .write(to: URL(fileURLWithPath: input + "/iq4.gguf"))
+        // The 256-wide Q4_K_M fixture with one Q4_K tensor relabelled IQ3_XXS (98 bytes per 256 weights, Q4_K has 144).
+        let fixture = [UInt8](try Data(contentsOf: URL(fileURLWithPath: GGUFFixtures.dir + "/mixtral-wide-q4_k_m.gguf")))
+        try Data(try #require(GGUFBuilder.settingType(of: "blk.1.ffn_up_exps.weight", to: 18, in: fixture)))
+            .write(to: URL(fileURLWithPath: input + "/iq3.gguf"))
         #expect {
-            try Packer.pack(PackOptions(input: input + "/iq4.gguf", output: dir + "/x.swm"))
+            try Packer.pack(PackOptions(input: input + "/iq3.gguf", output: dir + "/x.swm"))
         } throws: { error in
             let text = "\(error)"
-            return text.contains("iq4.gguf") && text.contains("IQ4_NL") && text.contains("llama-quantize") && !text.contains("\n")
+            return text.contains("iq3.gguf") && text.contains("IQ3_XXS") && text.contains("llama-quantize") && !text.contains("\n")
         }
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? ["?"]).isEmpty, "no output, no .partial")
     }

@@ -51,6 +51,7 @@ struct QuantSpecTests {
         #expect(QuantSpec.resolve(.q4_K, cols: 80) == nil)
         #expect(QuantSpec.resolve(.q4_0, cols: 48) == nil)
         #expect(QuantSpec.resolve(.q2_K, cols: 96) == .q4_0 && QuantSpec.resolve(.mxfp4, cols: 96) == .mxfp4)
+        #expect(QuantSpec.resolve(.iq4_xs, cols: 96) == .iq4_nl && QuantSpec.resolve(.iq4_xs, cols: 512) == .iq4_xs)
         #expect(QuantSpec.resolve(nil, cols: 512) == nil)
     }
 }

@@ -57,7 +57,7 @@ struct QuantizedSessionTests {
 
     @Test("resident, exact under several caps and swap at 100% give the same greedy tokens",
           arguments: ["experts=q8_0,dense=q8_0", "experts=q4_K,dense=q6_K", "experts=q5_K", "q4_0",
-                      "experts=q5_0,dense=q4_1,embed=q5_1", "experts=q3_K,dense=mxfp4", "experts=q2_K"])
+                      "experts=q5_0,dense=q4_1,embed=q5_1", "experts=q3_K,dense=mxfp4", "experts=q2_K", "experts=iq4_xs,dense=iq4_nl"])
     func providersAgree(quant: String) throws {
         let m = try Self.packed(quant, compress: .lz4)
         defer { TestPaths.remove(m.dir) }
