@@ -28,6 +28,9 @@ public struct ArchiveStats: Sendable, Equatable {
         byType.filter { $0.key.isQuantized }.values.reduce((0, 0)) { ($0.0 + $1.bytes, $0.1 + 2 * $1.params) }
     }
 
+    /// Bits per expert parameter as the experts are held in memory (raw, after any LZ4 is undone).
+    public var expertBitsPerWeight: Double { paramsExperts > 0 ? Double(expertRawBytes * 8) / Double(paramsExperts) : 0 }
+
     /// Raw expert bytes over stored expert bytes (1.0 for raw archives).
     public var compressionRatio: Double { expertStoredBytes > 0 ? Double(expertRawBytes) / Double(expertStoredBytes) : 1 }
 

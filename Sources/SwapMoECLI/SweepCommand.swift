@@ -12,11 +12,12 @@ enum SweepCommand {
 
     The quality/memory trade-off: runs `eval` on --text without a cap (resident, the reference) and then at
     every cap and policy, each in its own process so each run's peak RSS is its own, and prints perplexity,
-    KL divergence from the resident model's next-token distribution, top-1 agreement with it, tokens/s and
-    peak RSS.
+    KL divergence from the resident model's next-token distribution, top-1 agreement with it, tokens/s,
+    peak RSS, and the expert bytes actually held (and the experts' bits per weight).
 
       --caps LIST         caps as a share of the expert bytes on top of what the rest of the process needs
-                          (50% = room for half the experts), or absolute sizes (1.5G)
+                          (50% = room for half the experts), or absolute sizes (1.5G); a share below what a
+                          policy needs is raised to its minimum, and the row says so
       --policies LIST     any of exact, swap, static (default: exact,swap,static)
       --calibration FILE  text for the static policy's calibration pass (default: --text itself)
       -c, --ctx N         window length (default 512, at most the model's trained length)
@@ -72,6 +73,8 @@ enum SweepCommand {
         var policy: String
         var cap: String
         var capBytes: Int?
+        /// The share the cap was raised to, when the one asked for is below what the policy needs.
+        var raisedTo: String?
         var result: [String: Any]?
         var error: String?
         func number(_ k: String) -> Double? { (result?[k] as? NSNumber)?.doubleValue }
@@ -83,13 +86,13 @@ enum SweepCommand {
         let config = try archive.modelConfig()
         let context = fitContext(config, requested: o.context, preferred: 512)
         let planner = try Session.makePlanner(archive, config: config, context: context, baseline: Int(ProcessMemory.currentRSS()))
+        let bitsPerWeight = ArchiveStats(archive.manifest).expertBitsPerWeight
         let refFile = NSTemporaryDirectory() + "swapmoe-sweep-\(getpid()).logits"
         defer { FileSystem.remove(refFile) }
         var common = ["--text", o.text, "--ctx", "\(context)", "--json"]
         if let t = o.threads { common += ["--threads", "\(t)"] }
 
         var rows: [Row] = []
-        var skipped: [String] = []
         let reference = child(["eval", o.archive] + common + ["--save-logits", refFile])
         guard let ref = reference.result else {
             throw SweepError.referenceFailed(reference.error ?? "unknown error")
@@ -98,12 +101,12 @@ enum SweepCommand {
         for cap in o.caps {
             for policy in o.policies {
                 let bytes: Int
-                if cap.hasSuffix("%"), let share = try? parseExpertShare(cap, "--caps") {
+                var raisedTo: String?
+                if cap.hasSuffix("%"), var share = try? parseExpertShare(cap, "--caps") {
                     if let needed = shareBelowMinimum(share, planner: planner, policy: policy) {
-                        // Not a failure of the run: this policy cannot work with so few experts. Said once, below
-                        // the table, rather than as a row (and not a point the plot would lack).
-                        skipped.append("\(policy.rawValue) at \(cap): not run, below the \(needed) of the experts it needs at least")
-                        continue
+                        // This policy cannot run with so few experts: run it at the least it needs, and say so.
+                        share = planner.minimumExpertShare(policy)
+                        raisedTo = needed
                     }
                     bytes = planner.cap(expertShare: share, policy: policy, ioThreads: 2)
                 } else {
@@ -115,31 +118,39 @@ enum SweepCommand {
                 r.policy = policy.rawValue
                 r.cap = cap
                 r.capBytes = bytes
+                r.raisedTo = raisedTo
                 rows.append(r)
-                if !o.json { Terminal.err("swept \(policy.rawValue) at \(cap)") }
+                if !o.json { Terminal.err("swept \(policy.rawValue) at \(raisedTo ?? cap)") }
             }
         }
         if let svg = o.svg { try drawSVG(rows, to: svg) }
         if o.json {
-            Terminal.out(try jsonLine(["archive": o.archive, "text": o.text, "ctx": context, "rows": rows.map { r -> [String: Any] in
+            Terminal.out(try jsonLine(["archive": o.archive, "text": o.text, "ctx": context, "expert_bits_per_weight": bitsPerWeight,
+                                       "rows": rows.map { r -> [String: Any] in
                 var d: [String: Any] = ["policy": r.policy, "cap": r.cap]
                 if let b = r.capBytes { d["cap_bytes"] = b }
+                if let s = r.raisedTo { d["raised_to"] = s }
                 if let e = r.error { d["error"] = e }
-                for k in ["ppl", "kl", "top1_agreement", "tok_s", "peak_rss_bytes", "expert_fraction", "swaps", "loads"] { if let v = r.result?[k] { d[k] = v } }
+                for k in ["ppl", "kl", "top1_agreement", "tok_s", "peak_rss_bytes", "expert_fraction", "arena_bytes", "swaps", "loads"] {
+                    if let v = r.result?[k] { d[k] = v }
+                }
                 return d
-            }, "skipped": skipped]))
+            }]))
         } else {
-            Terminal.out("| policy | cap | experts resident | perplexity | KL vs resident | top-1 agreement | tok/s | peak RSS |")
+            Terminal.out("| policy | cap | experts held | perplexity | KL vs resident | top-1 agreement | tok/s | peak RSS |")
             Terminal.out("|---|---|---:|---:|---:|---:|---:|---:|")
             for r in rows {
-                guard r.result != nil else { Terminal.out("| \(r.policy) | \(r.cap) | | \(r.error ?? "failed") | | | | |"); continue }
+                var cap = r.cap + (r.capBytes.map { " (\(ByteSize.format($0)))" } ?? "")
+                if let s = r.raisedTo { cap = "\(r.cap) raised to \(s), \(r.policy)'s minimum" + (r.capBytes.map { " (\(ByteSize.format($0)))" } ?? "") }
+                guard r.result != nil else { Terminal.out("| \(r.policy) | \(cap) | | \(r.error ?? "failed") | | | | |"); continue }
                 let frac = r.number("expert_fraction").map { formatFixed(100 * min($0, 1), digits: 0) + "%" } ?? "100%"
-                Terminal.out("| \(r.policy) | \(r.cap)\(r.capBytes.map { " (\(ByteSize.format($0)))" } ?? "") | \(frac) | "
+                let held = r.number("arena_bytes").map { ByteSize.format(Int($0)) + ", " } ?? ""
+                Terminal.out("| \(r.policy) | \(cap) | \(held)\(frac) | "
                              + "\(formatFixed(r.number("ppl") ?? .nan, digits: 3)) | \(r.number("kl").map { formatFixed($0, digits: 5) } ?? "0") | "
                              + "\(r.number("top1_agreement").map { formatFixed(100 * $0, digits: 1) + "%" } ?? "100%") | "
                              + "\(formatFixed(r.number("tok_s") ?? 0, digits: 1)) | \(ByteSize.format(Int(r.number("peak_rss_bytes") ?? 0))) |")
             }
-            for line in skipped { Terminal.out("note: \(line)") }
+            Terminal.out("experts at \(formatFixed(bitsPerWeight, digits: 2)) bits per weight; \"experts held\": the arena's bytes and the share of all experts it holds")
         }
         return 0
     }

@@ -3,7 +3,7 @@ import SwapMoEEngine
 
 extension Session {
     /// Expert-serving counters, as the commands' `--json` output holds them (every value is JSON-serialisable:
-    /// Int, Double, String or [Int]): `policy`; with a cap `max_rss_bytes`, `arena_slots`, `expert_fraction`,
+    /// Int, Double, String or [Int]): `policy`; with a cap `max_rss_bytes`, `arena_slots`, `arena_bytes`, `expert_fraction`,
     /// `planned_bytes`; exact: `hits`, `misses`, `loads`, `bytes_read`, `stall_seconds`, `evictions`, ...;
     /// swap and static: `swaps`, `hit_rate`, `loads`, `bytes_read`, `virtual_experts`, ... (summed over stacks).
     public var expertStats: [String: Any] {
@@ -11,6 +11,7 @@ extension Session {
         if let p = plan {
             d["max_rss_bytes"] = p.cap
             d["arena_slots"] = p.slots
+            d["arena_bytes"] = p.arena
             d["expert_fraction"] = p.expertFraction
             d["planned_bytes"] = p.total
         }

@@ -253,5 +253,25 @@ struct SweepTests {
         let swapAt60 = try #require(rows.first { $0["policy"] as? String == "swap" && $0["cap"] as? String == "60%" })
         #expect(swapAt60["error"] != nil || (swapAt60["kl"] as! Double) >= 0)
         #expect(try String(contentsOfFile: svg, encoding: .utf8).hasPrefix("<svg"))
+        #expect((r["expert_bits_per_weight"] as? Double ?? 0) > 0)
+        for row in rows.dropFirst() { #expect((row["arena_bytes"] as? Int ?? 0) > 0, "\(row)") }
+    }
+
+    @Test("a cap below a policy's minimum is raised to it and marked, never a row of error text; rows hold the arena's bytes")
+    func raisedCaps() throws {
+        let m = try cappedModel()
+        defer { TestPaths.remove(m.dir) }
+        let r = try jsonObject(try runCommand(TestPaths.swapmoeBinary, ["sweep", m.archive, "--text", m.text, "--ctx", "64",
+                                                                        "--caps", "1%", "--policies", "exact,swap", "--json"]))
+        let rows = try #require(r["rows"] as? [[String: Any]])
+        #expect(rows.count == 3)
+        for row in rows.dropFirst() {
+            #expect(row["error"] == nil && row["raised_to"] is String && row["cap"] as? String == "1%", "\(row)")
+            #expect((row["peak_rss_bytes"] as? Int ?? .max) <= (row["cap_bytes"] as? Int ?? 0), "\(row)")
+        }
+        let text = try runCommand(TestPaths.swapmoeBinary, ["sweep", m.archive, "--text", m.text, "--ctx", "64", "--caps", "1%",
+                                                             "--policies", "swap"])
+        #expect(text.status == 0 && text.stdout.contains("1% raised to") && text.stdout.contains("swap's minimum")
+                && text.stdout.contains("bits per weight"), "\(text.stdout)")
     }
 }
