@@ -10,6 +10,8 @@ public enum ModelFamily: String, Sendable, CaseIterable, Codable {
     case qwen3Moe = "qwen3_moe"
     case olmoe
     case switchTransformers = "switch_transformers"
+    case deepseekV3 = "deepseek_v3"
+    case deepseekV2 = "deepseek_v2"
 
     /// The `model_type` strings accepted, as listed to a user whose model is not one of them.
     public static var supportedList: String { allCases.map(\.rawValue).joined(separator: ", ") }
@@ -29,6 +31,8 @@ public enum ModelFamily: String, Sendable, CaseIterable, Codable {
         case .qwen3Moe: return try decode(Qwen3MoEConfig.self)
         case .olmoe: return try decode(OLMoEConfig.self)
         case .switchTransformers: return try decode(SwitchTransformersConfig.self)
+        case .deepseekV3: return try decode(DeepSeekV3Config.self)
+        case .deepseekV2: return try decode(DeepSeekV2Config.self)
         }
     }
 
@@ -125,6 +129,9 @@ public protocol ModelConfig: Sendable, Decodable {
     /// The positions the model was trained for (`max_position_embeddings`); nil when it has no such limit.
     var maxPositionEmbeddings: Int? { get }
     func validate() throws(ModelError)
+    /// Whether the packer leaves out a checkpoint tensor the model never reads (DeepSeek-V3's multi-token-prediction
+    /// layer); false by default.
+    func packIgnores(_ tensor: String) -> Bool
 }
 
 /// One stack of layers and the experts of its MoE layers.
@@ -152,6 +159,7 @@ extension ModelConfig {
     public var family: ModelFamily { Self.family }
     public var isEncoderDecoder: Bool { false }
     public var maxPositionEmbeddings: Int? { nil }
+    public func packIgnores(_ tensor: String) -> Bool { false }
     public var totalExperts: Int { stacks.reduce(0) { $0 + $1.moeLayers.count * $1.experts } }
     public func stack(_ name: ExpertStack) -> ModelStack? { stacks.first { $0.name == name } }
 }
