@@ -76,12 +76,13 @@ public struct DeepSeekKeys: Sendable {
             // (rope.factor, originalMaxPositions, betaFast/Slow, mscale, mscaleAllDim); the softmax scale is `softmaxScale`.
             throw .unsupportedFeature("YaRN rope_scaling (pending)")
         }
+        // Before the shared checks: `head_dim` there is qk_rope_head_dim, named here by its own key.
+        try check("qk_rope_head_dim", qkRopeHeadDim, 2...ConfigLimits.width)
+        guard qkRopeHeadDim % 2 == 0 else { throw bad("qk_rope_head_dim \(qkRopeHeadDim) must be even (RoPE rotates pairs)") }
         try base.validate(family: family)
         try check("kv_lora_rank", kvLoraRank, 1...ConfigLimits.width)
         if let q = qLoraRank { try check("q_lora_rank", q, 1...ConfigLimits.width) }
         try check("qk_nope_head_dim", qkNopeHeadDim, 1...ConfigLimits.width)
-        try check("qk_rope_head_dim", qkRopeHeadDim, 2...ConfigLimits.width)
-        guard qkRopeHeadDim % 2 == 0 else { throw bad("qk_rope_head_dim \(qkRopeHeadDim) must be even (RoPE rotates pairs)") }
         try check("v_head_dim", vHeadDim, 1...ConfigLimits.width)
         try check("num_attention_heads x (qk_nope_head_dim + v_head_dim)", base.numHeads * (qkNopeHeadDim + vHeadDim + qkRopeHeadDim), 1...ConfigLimits.width)
         try check("moe_intermediate_size", moeIntermediateSize, 1...ConfigLimits.width)

@@ -5,6 +5,7 @@ import SwapMoEArchive
 import SwapMoEPacker
 import SwapMoETestSupport
 import SwapMoEKernels
+import SwapMoEEngine
 @testable import SwapMoEModels
 
 /// DeepSeek-V2/V3 beyond the parity tests (which run the `deepseek_*` fixtures with golden.json): the routers'
@@ -28,11 +29,11 @@ struct DeepSeekTests {
     func v3Routing() {
         // Scores of 6 experts in 2 groups of 3. Unbiased, group 0 holds the two best; the bias moves group 1 ahead.
         let s: [Float] = [0.9, 0.8, 0.1, 0.5, 0.4, 0.3]
-        let bias: [Float] = [0, 0, 0, 0.3, 0.3, 0]
+        let bias: [Float] = [0, 0, 0, 0.5, 0.5, 0]
         let out = RouterOutput(tokens: 1, experts: 6, probabilities: s, inputNorms: [1])
         let r = Self.v3.route(out, k: 2, bias: bias, allowed: nil)
         #expect(r.usedExperts == [3, 4])
-        let w = r.perExpert[3][0].weight, u = r.perExpert[4][0].weight
+        let w = r.perExpert[3].first?.weight ?? 0, u = r.perExpert[4].first?.weight ?? 0
         #expect(abs(w - 0.5 / 0.9 * 2.5) < 1e-6 && abs(u - 0.4 / 0.9 * 2.5) < 1e-6)
         // Without the bias, group 0 wins.
         #expect(Self.v3.route(out, k: 2, bias: nil, allowed: nil).usedExperts == [0, 1])
@@ -93,7 +94,7 @@ struct DeepSeekTests {
             ("deepseek_v3", { $0["n_group"] = 2 }, "n_group"),
             ("deepseek_v3", { $0["topk_group"] = 4 }, "topk_group"),
             ("deepseek_v3", { $0["num_experts_per_tok"] = 7 }, "num_experts_per_tok"),
-            ("deepseek_v3", { $0["qk_rope_head_dim"] = 7 }, "qk_rope_head_dim"),
+            ("deepseek_v3", { $0["qk_rope_head_dim"] = 7 }, "qk_rope_head_dim 7"),
             ("deepseek_v3", { $0["hidden_act"] = "gelu" }, "hidden_act"),
             ("deepseek_v2", { $0["topk_method"] = "noaux_tc" }, "topk_method"),
             ("deepseek_v2", { $0["mlp_bias"] = true }, "mlp_bias"),
@@ -119,5 +120,24 @@ struct DeepSeekTests {
         let c = try JSONDecoder().decode(DeepSeekV3Config.self, from: Self.config("deepseek_v3"))
         #expect(c.packIgnores("model.layers.3.mlp.experts.0.up_proj.weight") && c.packIgnores("model.layers.3.eh_proj.weight"))
         #expect(!c.packIgnores("model.layers.2.mlp.gate.weight") && !c.packIgnores("lm_head.weight") && !c.packIgnores("model.norm.weight"))
+    }
+
+    @Test("exact with k + 1 expert slots gives resident's logits bit for bit", arguments: ["deepseek_v3", "deepseek_v3_plain", "deepseek_v2"])
+    func exactAtMinimum(fixture: String) throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        _ = try Packer.pack(PackOptions(input: Self.fixture(fixture), output: dir + "/m.swm", compress: .lz4, shuffle: true))
+        let archive = try Archive(path: dir + "/m.swm")
+        func logits(_ provider: ExpertProvider) throws -> [[Float]] {
+            let model = try DecoderModel(archive: archive, experts: provider, context: 32, threads: 1, batch: 4)
+            var out = [try model.forward([1, 5, 9, 2, 7, 3, 11], logits: .all)]
+            for t in [4, 8, 6, 1] { out.append(try model.forward([t])) }
+            return out
+        }
+        let reference = try logits(try ResidentExperts(archive: archive))
+        let k = try archive.decoderConfig().expertsPerToken
+        let exact = try ExactExperts(archive: archive, slots: k + 1, options: .init(expertsPerToken: k))
+        #expect(try logits(exact).map { $0.map(\.bitPattern) } == reference.map { $0.map(\.bitPattern) })
+        #expect(exact.stats.misses > 0)
     }
 }

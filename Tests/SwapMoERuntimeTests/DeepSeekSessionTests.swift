@@ -7,8 +7,10 @@ import SwapMoETestSupport
 import SwapMoERuntime
 import SwapMoEEngine
 
-/// The DeepSeek fixtures under every policy: exact at the smallest cap the planner allows generates what
-/// resident does, swap and static (routing among resident experts only, through the grouped routers' masks) run.
+/// The DeepSeek fixtures under every policy through the library API: exact under the smallest cap the planner
+/// allows generates what resident does, swap and static (routing among resident experts only, through the
+/// grouped routers' masks) run. (The fixtures' experts are a few KiB, so that cap still holds most of them;
+/// `DeepSeekTests` runs exact with k + 1 slots.)
 @Suite("DeepSeek under a cap", .serialized)
 struct DeepSeekSessionTests {
     @Test("exact at the minimum cap == resident; swap and static generate", arguments: ["deepseek_v3", "deepseek_v3_plain", "deepseek_v2"])
@@ -35,7 +37,6 @@ struct DeepSeekSessionTests {
             p.maxRSS = planner.cap(expertShare: planner.minimumExpertShare(policy), policy: policy, ioThreads: p.ioThreads) + (1 << 20)
             let s = try Session(options: p)
             let plan = try #require(s.plan)
-            #expect(plan.slots < s.archive.experts.count, "\(fixture) \(policy): \(plan.slots) slots")
             let got = try s.generate(prompt, maxNewTokens: 12, sampler: .greedy, eos: []) { _, _ in true }.tokens
             if policy == .exact { #expect(got == reference, "\(fixture): exact at \(plan.slots) slots") } else { #expect(got.count == 12) }
         }
