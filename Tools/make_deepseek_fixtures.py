@@ -23,7 +23,6 @@ engine cannot flip a token or an expert by rounding alone.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -183,19 +182,14 @@ def build(name: str, spec: dict) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--only", nargs="*")
-    args = ap.parse_args()
-    torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(1)
     all_specs = specs()
-    for name in args.only or list(all_specs):
+    for name in mg.selected(list(all_specs)):
         g = build(name, all_specs[name])
-        size = sum(p.stat().st_size for p in (mf.MODELS / name).iterdir())
-        e = g["eval"]
-        print(f"{name:18s} {size / 1024:7.1f} KiB  greedy margin {min(g['greedy_margins']):.4f}  "
-              f"router margin {g['router_selection_margin']:.4f}  eos_suppressed={g['greedy_eos_suppressed']}  "
-              f"ppl@1024 {e['ctx1024']['ppl']:.2f} ppl@64 {e['ctx64']['ppl']:.2f}")
+        facts = {"KiB": sum(p.stat().st_size for p in (mf.MODELS / name).iterdir()) / 1024,
+                 "greedy margin": min(g["greedy_margins"]), "router margin": g["router_selection_margin"],
+                 "eos suppressed": g["greedy_eos_suppressed"],
+                 **{f"ppl@{c}": g["eval"][f"ctx{c}"]["ppl"] for c in mg.CTXS}}
+        print(name, "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in facts.items()))
 
 
 if __name__ == "__main__":
