@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build the DeepSeek-V2/V3 fixtures under Tests/Fixtures/models/<name>/ with their golden.json.
+"""Build the DeepSeek-V2/V3 and GLM-4.5 MoE fixtures under Tests/Fixtures/models/<name>/ with their golden.json.
 
     .venv/bin/python Tools/make_deepseek_fixtures.py [--only NAME ...]
 
@@ -12,6 +12,7 @@ Fixtures (odd shapes throughout: 3 or 5 heads, qk_nope != v_head_dim, odd expert
   deepseek_v3        q LoRA, n_group 3 / topk_group 2 over 9 experts, interleaved RoPE, norm_topk_prob, 2 shared
   deepseek_v3_plain  no q LoRA (Moonlight-style), attention_bias, n_group 1, rope_interleave False, 7 experts
   deepseek_v2        no q LoRA (V2-Lite-style), softmax group_limited_greedy 5/2 over 10 experts, scaling 1.5
+  glm4_moe           GQA 3:1, head_dim 20, partial_rotary_factor 0.4, q/k norms, q/k/v biases, V3's router (3/2 groups)
   deepseek_v3_yarn   deepseek_v3 with YaRN rope_parameters; its golden is golden-yarn.json (not golden.json)
                      until swapmoe implements YaRN: the parity tests pick up golden.json only.
 
@@ -67,6 +68,14 @@ def specs() -> dict[str, dict]:
             n_routed_experts=10, num_experts_per_tok=3, n_group=5, topk_group=2, topk_method="group_limited_greedy",
             n_shared_experts=2, first_k_dense_replace=1, routed_scaling_factor=1.5, norm_topk_prob=False,
             max_position_embeddings=4096, rope_theta=1e4, rms_norm_eps=1e-6, tie_word_embeddings=False, **common_bl)),
+        "glm4_moe": dict(family="glm4_moe", tokenizer=mf.BYTELEVEL, seed=6104, config=dict(
+            hidden_size=40, intermediate_size=36, moe_intermediate_size=12, num_hidden_layers=3,
+            num_attention_heads=3, num_key_value_heads=1, head_dim=20,      # GQA 3:1, 3 x 20 != 40
+            partial_rotary_factor=0.4,                                      # rotary width 8 of 20
+            use_qk_norm=True, attention_bias=True,
+            n_routed_experts=9, num_experts_per_tok=3, n_group=3, topk_group=2, n_shared_experts=1,
+            first_k_dense_replace=1, routed_scaling_factor=1.8, norm_topk_prob=True,
+            max_position_embeddings=4096, rope_theta=1e4, rms_norm_eps=1e-5, tie_word_embeddings=False, **common_bl)),
         "deepseek_v3_yarn": dict(family="deepseek_v3", tokenizer=mf.BYTELEVEL, seed=2101, config=v3, rope=yarn,
                                  golden="golden-yarn.json"),
     }
@@ -76,7 +85,8 @@ def model_classes(family: str):
     import transformers as t
 
     return {"deepseek_v3": (t.DeepseekV3Config, t.DeepseekV3ForCausalLM),
-            "deepseek_v2": (t.DeepseekV2Config, t.DeepseekV2ForCausalLM)}[family]
+            "deepseek_v2": (t.DeepseekV2Config, t.DeepseekV2ForCausalLM),
+            "glm4_moe": (t.Glm4MoeConfig, t.Glm4MoeForCausalLM)}[family]
 
 
 @torch.no_grad()

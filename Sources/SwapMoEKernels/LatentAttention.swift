@@ -25,33 +25,6 @@ public struct LatentShape: Sendable, Equatable {
     public var kvBRows: Int { nope + value }
 }
 
-/// Puts the rope slice `x (rope,)` into the layout the half-split `applyRoPE` pairs: DeepSeek rotates
-/// interleaved pairs (x0, x1), (x2, x3), ...; writing the even elements first and the odd ones after makes
-/// pair i (2i, 2i+1) into (i, i + rope/2). Queries and keys get the same permutation, so every q · k is unchanged,
-/// and the rotated result is exactly transformers' `apply_rotary_pos_emb_interleave` output.
-@inline(__always)
-func deinterleave(_ x: UnsafeMutablePointer<Float>, rope: Int, scratch: UnsafeMutablePointer<Float>) {
-    let half = rope / 2
-    for i in 0..<half { scratch[i] = x[2 * i]; scratch[half + i] = x[2 * i + 1] }
-    x.update(from: scratch, count: rope)
-}
-
-/// Rotates `heads` rope slices of `rope` floats, `stride` apart from `x`, for `position` (de-interleaving them
-/// first when `interleaved`).
-@inline(__always)
-func rotateSlices(_ x: UnsafeMutablePointer<Float>, heads: Int, stride: Int, rope: RoPE, position: Int, interleaved: Bool) {
-    let d = rope.headDim, half = d / 2
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * d) { buf in
-        let c = buf.baseAddress!, s = c + half, scratch = c + d
-        rope.cosSin(position: position, cos: c, sin: s)
-        for h in 0..<heads {
-            let p = x + h * stride
-            if interleaved { deinterleave(p, rope: d, scratch: scratch) }
-            applyRoPE(p, heads: 1, headDim: d, cos: c, sin: s)
-        }
-    }
-}
-
 /// New cache rows, made in place from `kv_a_proj_with_mqa`'s output `rows (tokens, rank + rope)` for positions
 /// `start ..< start + tokens`: the latent (first `rank` floats) RMS-normalised with `norm`, the rope key (the
 /// last `rope` floats) rotated for its position.

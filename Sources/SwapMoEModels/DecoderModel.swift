@@ -197,7 +197,7 @@ public final class DecoderModel {
         }
         self.layers = layers
         expertIntermediate = inter
-        rope = RoPE(headDim: s.headDim, theta: Float(s.ropeTheta))
+        rope = RoPE(headDim: s.rotaryDim ?? s.headDim, theta: Float(s.ropeTheta))
         sequence = DecoderSequence(spec: s, context: context)
         ws = Workspace(spec: s, capacity: max(1, batch), expertIntermediate: inter)
         latentScratch = s.mla.map { LatentScratch($0, capacity: max(1, batch)) }
@@ -400,8 +400,13 @@ public final class DecoderModel {
         /// RoPE, the cache rows, and attention for the rows `r` of the batch at positions `start...` of `cache`.
         func attend(_ r: Range<Int>, _ cache: KVCache, _ start: Int) {
             let qr = q.rows(r), kr = k.rows(r), vr = v.rows(r)
-            rope.apply(qr, heads: s.heads, start: start)
-            rope.apply(kr, heads: s.kvHeads, start: start)
+            if s.rotaryDim != nil {
+                rope.applyPartial(qr, heads: s.heads, headDim: s.headDim, start: start)
+                rope.applyPartial(kr, heads: s.kvHeads, headDim: s.headDim, start: start)
+            } else {
+                rope.apply(qr, heads: s.heads, start: start)
+                rope.apply(kr, heads: s.kvHeads, start: start)
+            }
             copy(cache.keys[l].rows(start..<(start + r.count)), from: kr)
             copy(cache.values[l].rows(start..<(start + r.count)), from: vr)
             causalAttention(att.rows(r), qr, keys: cache.keys[l], values: cache.values[l], start: start,

@@ -53,6 +53,9 @@ public struct DecoderSpec: Sendable {
     /// (`mlp.shared_expert_gate`, Qwen2-MoE) scales it; DeepSeek's `mlp.shared_experts.` has none.
     public var sharedExpertPrefix = "mlp.shared_expert."
     public var sharedExpertGated = true
+    /// Partial rotary (GLM-4.5's `partial_rotary_factor`): RoPE turns only the first `rotaryDim` floats of each
+    /// head; nil rotates the whole head.
+    public var rotaryDim: Int? = nil
 
     public func isMoE(_ layer: Int) -> Bool { moeLayers.contains(layer) }
 }

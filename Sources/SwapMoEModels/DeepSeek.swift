@@ -52,5 +52,5 @@ extension DeepSeekFamily {
     public var expertIntermediateKey: String { "moe_intermediate_size" }
     public func validate() throws(ModelError) { try keys.validate(base, family: Self.family) }
     public func decoderSpec() throws(ModelError) -> DecoderSpec { try keys.spec(base) }
-    public func packIgnores(_ tensor: String) -> Bool { keys.isNextTokenPredictionLayer(tensor, layers: base.numLayers) }
+    public func packIgnores(_ tensor: String) -> Bool { DeepSeekKeys.isNextTokenPredictionLayer(tensor, layers: base.numLayers) }
 }

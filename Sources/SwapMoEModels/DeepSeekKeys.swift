@@ -89,20 +89,13 @@ public struct DeepSeekKeys: Sendable {
         try check("n_shared_experts", nSharedExperts, 0...ConfigLimits.experts)
         try check("n_shared_experts x moe_intermediate_size", nSharedExperts * moeIntermediateSize, 0...ConfigLimits.width)
         try check("num_nextn_predict_layers", nextTokenPredictionLayers, 0...ConfigLimits.layers)
-        try check("n_group", nGroup, 1...base.numExperts)
-        try check("topk_group", topkGroup, 1...nGroup)
-        guard base.numExperts % nGroup == 0 else { throw bad("n_routed_experts (\(base.numExperts)) must be a multiple of n_group (\(nGroup))") }
-        let groupSize = base.numExperts / nGroup
-        guard base.expertsPerToken <= topkGroup * groupSize else {
-            throw bad("num_experts_per_tok \(base.expertsPerToken) exceeds the \(topkGroup * groupSize) experts of topk_group (\(topkGroup)) groups of \(groupSize)")
-        }
-        guard routedScalingFactor.isFinite && routedScalingFactor > 0 else { throw bad("routed_scaling_factor \(routedScalingFactor) must be a finite number > 0") }
+        try GroupedRouter.validate(groups: nGroup, groupsPerToken: topkGroup, experts: base.numExperts, k: base.expertsPerToken,
+                                   scalingFactor: routedScalingFactor, minGroupSize: version == 3 ? 2 : 1, family: family)
         guard hiddenAct == "silu" else { throw .unsupportedFeature("hidden_act '\(hiddenAct)' (DeepSeek MLPs are SiLU-gated)") }
         if mlpBias { throw .unsupportedFeature("DeepSeek-V2 with mlp_bias") }
         if version == 3 {
             guard scoringFunc == "sigmoid" else { throw .unsupportedFeature("deepseek_v3 with scoring_func '\(scoringFunc)' (transformers computes sigmoid scores)") }
             guard topkMethod == "noaux_tc" else { throw .unsupportedFeature("deepseek_v3 with topk_method '\(topkMethod)' (only noaux_tc)") }
-            guard groupSize >= 2 else { throw bad("n_routed_experts / n_group must be at least 2 (a group scores its two best experts)") }
         } else {
             guard scoringFunc == "softmax" else { throw .unsupportedFeature("deepseek_v2 with scoring_func '\(scoringFunc)' (only softmax)") }
             guard topkMethod == "greedy" || topkMethod == "group_limited_greedy" else {
@@ -131,19 +124,19 @@ public struct DeepSeekKeys: Sendable {
         spec.mla = MLASpec(qLoraRank: qLoraRank,
                            shape: LatentShape(heads: base.numHeads, rank: kvLoraRank, nope: qkNopeHeadDim, rope: qkRopeHeadDim, value: vHeadDim),
                            interleavedRoPE: ropeInterleave, attentionBias: attentionBias, scale: softmaxScale)
-        spec.groupedRouter = GroupedRouter(
-            scoring: v3 ? .sigmoid : .softmax,
-            groups: v3 || topkMethod == "group_limited_greedy" ? nGroup : 1, groupsPerToken: topkGroup,
-            groupScore: v3 ? .topTwoSum : .max, selectionBias: v3, renormalize: normTopKProb,
-            scalingFactor: Float(routedScalingFactor), scaleRenormalized: v3)
+        spec.groupedRouter = v3
+            ? .sigmoidGrouped(groups: nGroup, groupsPerToken: topkGroup, renormalize: normTopKProb, scalingFactor: routedScalingFactor)
+            : GroupedRouter(scoring: .softmax, groups: topkMethod == "group_limited_greedy" ? nGroup : 1, groupsPerToken: topkGroup,
+                            groupScore: .max, selectionBias: false, renormalize: normTopKProb,
+                            scalingFactor: Float(routedScalingFactor), scaleRenormalized: false)
         spec.sharedExpertPrefix = "mlp.shared_experts."
         spec.sharedExpertGated = false
         return spec
     }
 
     /// A tensor of the multi-token-prediction layers hub checkpoints append (`model.layers.{num_hidden_layers...}`,
-    /// DeepSeek-V3's `model.layers.61`): transformers drops them on load, so does the packer.
-    func isNextTokenPredictionLayer(_ tensor: String, layers: Int) -> Bool {
+    /// DeepSeek-V3's `model.layers.61`, GLM-4.5's `model.layers.92`): transformers drops them on load, so does the packer.
+    static func isNextTokenPredictionLayer(_ tensor: String, layers: Int) -> Bool {
         guard tensor.hasPrefix("model.layers.") else { return false }
         let rest = tensor.dropFirst("model.layers.".count)
         guard let l = Int(rest.prefix { $0.isNumber }) else { return false }

@@ -44,6 +44,28 @@ public struct GroupedRouter: Sendable, Equatable {
         self.scaleRenormalized = scaleRenormalized
     }
 
+    /// DeepSeek-V3's router (GLM-4.5's too): sigmoid scores, the selection bias, groups scored by their two best.
+    static func sigmoidGrouped(groups: Int, groupsPerToken: Int, renormalize: Bool, scalingFactor: Double) -> GroupedRouter {
+        GroupedRouter(scoring: .sigmoid, groups: groups, groupsPerToken: groupsPerToken, groupScore: .topTwoSum, selectionBias: true,
+                      renormalize: renormalize, scalingFactor: Float(scalingFactor), scaleRenormalized: true)
+    }
+
+    /// `n_group`, `topk_group` and `routed_scaling_factor` checked against the expert count and top-k; `minGroupSize`
+    /// 2 for routers that score a group by its two best experts.
+    static func validate(groups: Int, groupsPerToken: Int, experts: Int, k: Int, scalingFactor: Double, minGroupSize: Int,
+                         family: ModelFamily) throws(ModelError) {
+        func bad(_ reason: String) -> ModelError { .badConfig(family: family.rawValue, reason: reason) }
+        try ConfigLimits.check(family, "n_group", groups, 1...experts)
+        try ConfigLimits.check(family, "topk_group", groupsPerToken, 1...groups)
+        guard experts % groups == 0 else { throw bad("n_routed_experts (\(experts)) must be a multiple of n_group (\(groups))") }
+        let size = experts / groups
+        guard size >= minGroupSize else { throw bad("n_routed_experts / n_group must be at least \(minGroupSize) (a group scores its two best experts)") }
+        guard k <= groupsPerToken * size else {
+            throw bad("num_experts_per_tok \(k) exceeds the \(groupsPerToken * size) experts of topk_group (\(groupsPerToken)) groups of \(size)")
+        }
+        guard scalingFactor.isFinite && scalingFactor > 0 else { throw bad("routed_scaling_factor \(scalingFactor) must be a finite number > 0") }
+    }
+
     /// The scores `s` from router logits, in place, one row per token.
     public func score(_ logits: Rows) {
         switch scoring {

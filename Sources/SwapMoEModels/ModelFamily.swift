@@ -12,6 +12,7 @@ public enum ModelFamily: String, Sendable, CaseIterable, Codable {
     case switchTransformers = "switch_transformers"
     case deepseekV3 = "deepseek_v3"
     case deepseekV2 = "deepseek_v2"
+    case glm4Moe = "glm4_moe"
 
     /// The `model_type` strings accepted, as listed to a user whose model is not one of them.
     public static var supportedList: String { allCases.map(\.rawValue).joined(separator: ", ") }
@@ -33,6 +34,7 @@ public enum ModelFamily: String, Sendable, CaseIterable, Codable {
         case .switchTransformers: return try decode(SwitchTransformersConfig.self)
         case .deepseekV3: return try decode(DeepSeekV3Config.self)
         case .deepseekV2: return try decode(DeepSeekV2Config.self)
+        case .glm4Moe: return try decode(Glm4MoEConfig.self)
         }
     }
 

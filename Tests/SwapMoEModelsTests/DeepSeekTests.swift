@@ -8,10 +8,11 @@ import SwapMoEKernels
 import SwapMoEEngine
 @testable import SwapMoEModels
 
-/// DeepSeek-V2/V3 beyond the parity tests (which run the `deepseek_*` fixtures with golden.json): the routers'
+/// DeepSeek-V2/V3 (and GLM-4.5, which shares V3's router) beyond the parity tests (which run the `deepseek_*`
+/// and `glm4_moe` fixtures with golden.json): the routers'
 /// rules on hand-made scores, masked routing, the compressed cache the planner counts, and the config knobs
 /// that are refused or ignored.
-@Suite("DeepSeek families")
+@Suite("DeepSeek and GLM-4.5 families")
 struct DeepSeekTests {
     static func fixture(_ name: String) -> String { TestPaths.fixtures + "/models/" + name }
 
@@ -98,6 +99,9 @@ struct DeepSeekTests {
             ("deepseek_v3", { $0["hidden_act"] = "gelu" }, "hidden_act"),
             ("deepseek_v2", { $0["topk_method"] = "noaux_tc" }, "topk_method"),
             ("deepseek_v2", { $0["mlp_bias"] = true }, "mlp_bias"),
+            ("glm4_moe", { $0["partial_rotary_factor"] = 0.05 }, "partial_rotary_factor"),
+            ("glm4_moe", { $0["n_group"] = 9 }, "n_routed_experts / n_group"),
+            ("glm4_moe", { $0["rope_scaling"] = ["type": "yarn", "factor": 4.0] }, "YaRN rope_scaling (pending)"),
         ]
         for (name, edit, key) in cases {
             do {
@@ -122,7 +126,7 @@ struct DeepSeekTests {
         #expect(!c.packIgnores("model.layers.2.mlp.gate.weight") && !c.packIgnores("lm_head.weight") && !c.packIgnores("model.norm.weight"))
     }
 
-    @Test("exact with k + 1 expert slots gives resident's logits bit for bit", arguments: ["deepseek_v3", "deepseek_v3_plain", "deepseek_v2"])
+    @Test("exact with k + 1 expert slots gives resident's logits bit for bit", arguments: ["deepseek_v3", "deepseek_v3_plain", "deepseek_v2", "glm4_moe"])
     func exactAtMinimum(fixture: String) throws {
         let dir = TestPaths.tempDir()
         defer { TestPaths.remove(dir) }

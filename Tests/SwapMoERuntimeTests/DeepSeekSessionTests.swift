@@ -13,7 +13,7 @@ import SwapMoEEngine
 /// `DeepSeekTests` runs exact with k + 1 slots.)
 @Suite("DeepSeek under a cap", .serialized)
 struct DeepSeekSessionTests {
-    @Test("exact at the minimum cap == resident; swap and static generate", arguments: ["deepseek_v3", "deepseek_v3_plain", "deepseek_v2"])
+    @Test("exact at the minimum cap == resident; swap and static generate", arguments: ["deepseek_v3", "deepseek_v3_plain", "deepseek_v2", "glm4_moe"])
     func policies(fixture: String) throws {
         let dir = TestPaths.tempDir()
         defer { TestPaths.remove(dir) }
