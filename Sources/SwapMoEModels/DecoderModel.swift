@@ -454,7 +454,8 @@ public final class DecoderModel {
 
     /// The routers of the next `prefetchDepth` MoE layers applied to this layer's MoE input `y`: their likely
     /// experts, nearest layer first, for a provider that loads them while this layer computes. The hidden state
-    /// changes little from one layer to the next, which is what makes this prediction useful.
+    /// changes little from one layer to the next, which is what makes this prediction useful. For grouped routers
+    /// (DeepSeek, GLM-4.5) the raw logits rank experts as their scores do, selection bias and groups aside: still a hint.
     private func predictNextLayers(after l: Int, y: Rows) -> [MoELayerPrediction] {
         var out: [MoELayerPrediction] = []
         for next in (l + 1..<spec.layers).lazy.filter(spec.isMoE).prefix(prefetchDepth) {

@@ -14,6 +14,10 @@ public enum ModelFamily: String, Sendable, CaseIterable, Codable {
     case deepseekV2 = "deepseek_v2"
     case glm4Moe = "glm4_moe"
 
+    /// Other `model_type` strings of checkpoints that are one of these families: Kimi-K2's config says `kimi_k2`
+    /// for DeepSeek-V3's architecture (`DeepseekV3ForCausalLM`, with its own remote code of the same equations).
+    static let aliases: [String: ModelFamily] = ["kimi_k2": .deepseekV3]
+
     /// The `model_type` strings accepted, as listed to a user whose model is not one of them.
     public static var supportedList: String { allCases.map(\.rawValue).joined(separator: ", ") }
 
@@ -45,7 +49,7 @@ public enum ModelFamily: String, Sendable, CaseIterable, Codable {
             throw .badConfig(family: "?", reason: "config.json is not a JSON object")
         }
         guard let type = probe.model_type else { throw .missingModelType }
-        guard let family = ModelFamily(rawValue: type) else { throw .unsupported(modelType: type) }
+        guard let family = ModelFamily(rawValue: type) ?? aliases[type] else { throw .unsupported(modelType: type) }
         return try family.decodeConfig(configData)
     }
 

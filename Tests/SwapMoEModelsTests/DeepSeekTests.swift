@@ -117,6 +117,8 @@ struct DeepSeekTests {
             $0["scoring_func"] = "sigmoid"; $0["topk_method"] = "noaux_tc"
         })
         #expect(hub.moeLayers == [1, 2])
+        // Kimi-K2 names DeepSeek-V3's architecture `kimi_k2`.
+        #expect(try ModelFamily.detectDecoder(configData: Self.config("deepseek_v3") { $0["model_type"] = "kimi_k2" }).family == .deepseekV3)
     }
 
     @Test("pack leaves out the multi-token-prediction layers after the last one (model.layers.{num_hidden_layers})")
