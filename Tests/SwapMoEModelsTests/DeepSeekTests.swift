@@ -156,17 +156,11 @@ struct DeepSeekTests {
         let archive = try Archive(path: dir + "/m.swm")
         let model = try DecoderModel(archive: archive, experts: try ResidentExperts(archive: archive), context: 32, threads: 2, batch: 4)
         let prompts = [[3, 14, 15, 92, 65], [35, 89], [79, 32, 38, 46, 26, 43, 38]], next = [5, 17, 300]
-        func prefilled() throws -> [DecoderSequence] {
-            try prompts.map { p in
-                let q = model.makeSequence()
-                model.use(q)
-                _ = try model.forward(p)
-                return q
-            }
-        }
-        let alone = try prefilled()
-        let expected = try zip(alone, next).map { q, t in model.use(q); return try model.forward([t]) }
-        let rows = try model.step(Array(zip(try prefilled(), next)).map { (sequence: $0.0, token: $0.1) })
+        // Two copies of the three prompts' sequences: one decodes alone, the other in one batched step.
+        let copies = (0..<2).map { _ in prompts.map { _ in model.makeSequence() } }
+        for (q, p) in zip(copies.joined(), prompts + prompts) { model.use(q); _ = try model.forward(p) }
+        let expected = try zip(copies[0], next).map { q, t in model.use(q); return try model.forward([t]) }
+        let rows = try model.step(zip(copies[1], next).map { (sequence: $0, token: $1) })
         for (r, e) in zip(rows, expected) {
             let scale = e.map(abs).max() ?? 1, worst = zip(r, e).map { abs($0 - $1) }.max() ?? 0
             #expect(worst <= 1e-4 * scale, "\(fixture): max difference \(worst) of logits up to \(scale)")
