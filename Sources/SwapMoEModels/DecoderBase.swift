@@ -13,7 +13,8 @@ public struct DecoderBase: Sendable {
     public let numLayers: Int
     public let numHeads: Int
     public let numKVHeads: Int
-    public let headDim: Int
+    /// `head_dim` (absent: hidden / heads); for MLA families the width RoPE rotates (`qk_rope_head_dim`).
+    public internal(set) var headDim: Int
     public let numExperts: Int
     public let expertsPerToken: Int
     public let vocabSize: Int
@@ -23,6 +24,9 @@ public struct DecoderBase: Sendable {
     public let normTopKProb: Bool
     public let decoderSparseStep: Int
     public let mlpOnlyLayers: [Int]
+    /// DeepSeek / GLM-4.5: the first `first_k_dense_replace` layers are dense, then every `moe_layer_freq`-th is MoE.
+    public let firstKDenseReplace: Int
+    public let moeLayerFreq: Int
     /// The positions the model was trained for (`max_position_embeddings`), when the config says.
     public let maxPositionEmbeddings: Int?
     /// A RoPE scaling kind (`yarn`, `linear`, ...), which swapmoe does not implement; nil for plain RoPE.
@@ -44,6 +48,7 @@ public struct DecoderBase: Sendable {
         case vocabSize = "vocab_size", rmsNormEps = "rms_norm_eps", tieWordEmbeddings = "tie_word_embeddings"
         case normTopKProb = "norm_topk_prob", decoderSparseStep = "decoder_sparse_step", mlpOnlyLayers = "mlp_only_layers"
         case maxPositionEmbeddings = "max_position_embeddings"
+        case nRoutedExperts = "n_routed_experts", firstKDenseReplace = "first_k_dense_replace", moeLayerFreq = "moe_layer_freq"
     }
 
     init(from decoder: Decoder, defaults d: Defaults) throws {
@@ -54,7 +59,8 @@ public struct DecoderBase: Sendable {
         numHeads = try c.decode(Int.self, forKey: .numHeads)
         numKVHeads = try c.decodeIfPresent(Int.self, forKey: .numKVHeads) ?? numHeads
         headDim = try c.decodeIfPresent(Int.self, forKey: .headDim) ?? hiddenSize / max(numHeads, 1)
-        numExperts = try c.decodeIfPresent(Int.self, forKey: .numExperts) ?? c.decodeIfPresent(Int.self, forKey: .numLocalExperts) ?? d.experts
+        numExperts = try c.decodeIfPresent(Int.self, forKey: .numExperts) ?? c.decodeIfPresent(Int.self, forKey: .numLocalExperts)
+            ?? c.decodeIfPresent(Int.self, forKey: .nRoutedExperts) ?? d.experts
         expertsPerToken = try c.decodeIfPresent(Int.self, forKey: .expertsPerToken) ?? d.expertsPerToken
         vocabSize = try c.decode(Int.self, forKey: .vocabSize)
         rmsNormEps = try c.decodeIfPresent(Double.self, forKey: .rmsNormEps) ?? d.eps
@@ -65,13 +71,18 @@ public struct DecoderBase: Sendable {
         normTopKProb = try c.decodeIfPresent(Bool.self, forKey: .normTopKProb) ?? false
         decoderSparseStep = try c.decodeIfPresent(Int.self, forKey: .decoderSparseStep) ?? 1
         mlpOnlyLayers = try c.decodeIfPresent([Int].self, forKey: .mlpOnlyLayers) ?? []
+        firstKDenseReplace = try c.decodeIfPresent(Int.self, forKey: .firstKDenseReplace) ?? 0
+        moeLayerFreq = try c.decodeIfPresent(Int.self, forKey: .moeLayerFreq) ?? 1
         maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings)
     }
 
     /// transformers (Qwen2/3-MoE): `layer not in mlp_only_layers and num_experts > 0 and (layer + 1) % decoder_sparse_step == 0`.
-    /// Mixtral and OLMoE configs have neither key, so every layer is sparse for them.
+    /// Mixtral and OLMoE configs have neither key, so every layer is sparse for them. DeepSeek's reference code
+    /// (and GLM-4.5's): `layer >= first_k_dense_replace and layer % moe_layer_freq == 0` (transformers reads only
+    /// the first; every hub config has `moe_layer_freq` 1); both keys are absent from the other families.
     public func isMoELayer(_ layer: Int) -> Bool {
         !mlpOnlyLayers.contains(layer) && numExperts > 0 && (layer + 1) % max(decoderSparseStep, 1) == 0
+            && layer >= firstKDenseReplace && layer % max(moeLayerFreq, 1) == 0
     }
 
     /// Checks shared by every family: every size within `ConfigLimits`, the head and expert counts consistent.
@@ -96,6 +107,8 @@ public struct DecoderBase: Sendable {
         try check("the expert count (num_experts / num_local_experts)", numExperts, 1...ConfigLimits.experts)
         try check("num_experts_per_tok", expertsPerToken, 1...numExperts)
         try check("decoder_sparse_step", decoderSparseStep, 1...Int.max)
+        try check("first_k_dense_replace", firstKDenseReplace, 0...numLayers)
+        try check("moe_layer_freq", moeLayerFreq, 1...ConfigLimits.layers)
         if let p = maxPositionEmbeddings { try check("max_position_embeddings", p, 1...ConfigLimits.positions) }
         guard rmsNormEps.isFinite, rmsNormEps >= 0 else { throw .badConfig(family: name, reason: "rms_norm_eps \(rmsNormEps) must be a finite number >= 0") }
         guard ropeTheta.isFinite, ropeTheta > 0 else { throw .badConfig(family: name, reason: "rope_theta \(ropeTheta) must be a finite number > 0") }

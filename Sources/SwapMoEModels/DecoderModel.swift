@@ -7,11 +7,15 @@ import SwapMoEKernels
 struct DecoderLayer {
     var attnNorm: [Float]
     var mlpNorm: [Float]
-    var wq: Matrix, wk: Matrix, wv: Matrix, wo: Matrix
+    /// nil in MLA layers, whose attention is `latent`.
+    var wq: Matrix!, wk: Matrix!, wv: Matrix!, wo: Matrix!
     var bq: [Float]?, bk: [Float]?, bv: [Float]?, bo: [Float]?
     var qNorm: [Float]?, kNorm: [Float]?
+    var latent: LatentAttentionWeights?
     var router: Matrix?
-    var shared: (gate: Matrix, up: Matrix, down: Matrix, scale: Matrix)?
+    /// DeepSeek-V3's `e_score_correction_bias` (selection only, see `GroupedRouter`).
+    var scoreBias: [Float]?
+    var shared: (gate: Matrix, up: Matrix, down: Matrix, scale: Matrix?)?
     var dense: (gate: Matrix, up: Matrix, down: Matrix)?
 }
 
@@ -49,12 +53,13 @@ final class KVCache: @unchecked Sendable {
     let keys: [Rows]
     let values: [Rows]
 
-    init(layers: Int, context: Int, stride: Int) {
-        keys = (0..<layers).map { _ in FloatBuffer(rows: context, width: stride).rows(context, width: stride) }
-        values = (0..<layers).map { _ in FloatBuffer(rows: context, width: stride).rows(context, width: stride) }
+    /// Rows of `widths.key` and `widths.value` floats (`DecoderSpec.cacheWidths`: MLA's compressed cache has no values).
+    init(layers: Int, context: Int, widths: (key: Int, value: Int)) {
+        keys = (0..<layers).map { _ in FloatBuffer(rows: context, width: widths.key).rows(context, width: widths.key) }
+        values = (0..<layers).map { _ in FloatBuffer(rows: context, width: widths.value).rows(context, width: widths.value) }
     }
 
-    static func bytes(layers: Int, context: Int, stride: Int) -> Int { 2 * layers * context * stride * 4 }
+    static func bytes(layers: Int, context: Int, widths: (key: Int, value: Int)) -> Int { layers * context * (widths.key + widths.value) * 4 }
 }
 
 /// One sequence's state: its KV cache and how many positions of it are filled. A model runs one sequence at a
@@ -70,12 +75,12 @@ public final class DecoderSequence: @unchecked Sendable {
 
     init(spec: DecoderSpec, context: Int) {
         self.context = context
-        cache = KVCache(layers: spec.layers, context: context, stride: spec.kvHeads * spec.headDim)
+        cache = KVCache(layers: spec.layers, context: context, widths: spec.cacheWidths)
     }
 
     /// Bytes of one sequence's KV cache (for the memory planner).
     public static func bytes(spec: DecoderSpec, context: Int) -> Int {
-        KVCache.bytes(layers: spec.layers, context: context, stride: spec.kvHeads * spec.headDim)
+        KVCache.bytes(layers: spec.layers, context: context, widths: spec.cacheWidths)
     }
 }
 
@@ -121,6 +126,8 @@ public final class DecoderModel {
     public private(set) var sequence: DecoderSequence
     var cache: KVCache { sequence.cache }
     let ws: Workspace
+    /// MLA's scratch (nil for the other families).
+    let latentScratch: LatentScratch?
     let expertIntermediate: Int
 
     /// Largest number of tokens run through the layers at once (prefill is cut into batches of this size).
@@ -146,13 +153,19 @@ public final class DecoderModel {
         for l in 0..<s.layers {
             let p = "model.layers.\(l)."
             let a = p + "self_attn."
-            var layer = DecoderLayer(
-                attnNorm: try w.vector(p + "input_layernorm.weight", count: s.hidden),
-                mlpNorm: try w.vector(p + "post_attention_layernorm.weight", count: s.hidden),
-                wq: try w.matrix(a + "q_proj.weight", rows: qd, cols: s.hidden), wk: try w.matrix(a + "k_proj.weight", rows: kvd, cols: s.hidden),
-                wv: try w.matrix(a + "v_proj.weight", rows: kvd, cols: s.hidden), wo: try w.matrix(a + "o_proj.weight", rows: s.hidden, cols: qd),
-                bq: try w.optionalVector(a + "q_proj.bias", count: qd), bk: try w.optionalVector(a + "k_proj.bias", count: kvd),
-                bv: try w.optionalVector(a + "v_proj.bias", count: kvd), bo: try w.optionalVector(a + "o_proj.bias", count: s.hidden))
+            let attnNorm = try w.vector(p + "input_layernorm.weight", count: s.hidden)
+            let mlpNorm = try w.vector(p + "post_attention_layernorm.weight", count: s.hidden)
+            var layer: DecoderLayer
+            if let m = s.mla {
+                layer = DecoderLayer(attnNorm: attnNorm, mlpNorm: mlpNorm, latent: try LatentAttentionWeights(w, prefix: a, spec: m, hidden: s.hidden))
+            } else {
+                layer = DecoderLayer(
+                    attnNorm: attnNorm, mlpNorm: mlpNorm,
+                    wq: try w.matrix(a + "q_proj.weight", rows: qd, cols: s.hidden), wk: try w.matrix(a + "k_proj.weight", rows: kvd, cols: s.hidden),
+                    wv: try w.matrix(a + "v_proj.weight", rows: kvd, cols: s.hidden), wo: try w.matrix(a + "o_proj.weight", rows: s.hidden, cols: qd),
+                    bq: try w.optionalVector(a + "q_proj.bias", count: qd), bk: try w.optionalVector(a + "k_proj.bias", count: kvd),
+                    bv: try w.optionalVector(a + "v_proj.bias", count: kvd), bo: try w.optionalVector(a + "o_proj.bias", count: s.hidden))
+            }
             if s.qkvBias && (layer.bq == nil || layer.bk == nil || layer.bv == nil) { throw ModelError.missingTensor(a + "q_proj.bias") }
             switch s.qkNorm {
             case .none: break
@@ -166,11 +179,14 @@ public final class DecoderModel {
             if s.isMoE(l) {
                 layer.router = try w.matrix(s.routerNames(l), rows: s.experts, cols: s.hidden)
                 inter = max(inter, config.expertIntermediate(layer: l))
+                if s.groupedRouter?.selectionBias == true {
+                    layer.scoreBias = try w.vector(p + "mlp.gate.e_score_correction_bias", count: s.experts)
+                }
                 if let si = s.sharedExpertIntermediate {
-                    let m = p + "mlp.shared_expert."
+                    let m = p + s.sharedExpertPrefix
                     layer.shared = (try w.matrix(m + "gate_proj.weight", rows: si, cols: s.hidden), try w.matrix(m + "up_proj.weight", rows: si, cols: s.hidden),
                                     try w.matrix(m + "down_proj.weight", rows: s.hidden, cols: si),
-                                    try w.matrix(p + "mlp.shared_expert_gate.weight", rows: 1, cols: s.hidden))
+                                    s.sharedExpertGated ? try w.matrix(p + "mlp.shared_expert_gate.weight", rows: 1, cols: s.hidden) : nil)
                 }
             } else {
                 let m = p + "mlp.", di = s.denseIntermediate
@@ -181,9 +197,10 @@ public final class DecoderModel {
         }
         self.layers = layers
         expertIntermediate = inter
-        rope = RoPE(headDim: s.headDim, theta: Float(s.ropeTheta))
+        rope = RoPE(headDim: s.rotaryDim ?? s.headDim, theta: Float(s.ropeTheta))
         sequence = DecoderSequence(spec: s, context: context)
         ws = Workspace(spec: s, capacity: max(1, batch), expertIntermediate: inter)
+        latentScratch = s.mla.map { LatentScratch($0, capacity: max(1, batch)) }
         denseMemory = w.memory
     }
 
@@ -191,9 +208,10 @@ public final class DecoderModel {
     public static func runtimeBytes(spec: DecoderSpec, context: Int, batch: Int, expertIntermediate: Int) -> Int {
         // KV cache, workspace, and one batch of logits (`forward` never holds more than one batch's worth
         // unless asked for `.all` over several batches).
-        KVCache.bytes(layers: spec.layers, context: context, stride: spec.kvHeads * spec.headDim)
+        KVCache.bytes(layers: spec.layers, context: context, widths: spec.cacheWidths)
             + Workspace.bytes(spec: spec, capacity: batch, expertIntermediate: expertIntermediate)
             + batch * spec.vocab * MemoryLayout<Float>.stride
+            + (spec.mla.map { LatentScratch.bytes($0, capacity: batch) + LatentAttentionWeights.f32Bytes($0, layers: spec.layers) } ?? 0)
     }
 
     /// Forgets the sequence: the next token is at position 0.
@@ -335,41 +353,15 @@ public final class DecoderModel {
 
     private func layer(_ l: Int, tokens n: Int, placement: Placement) throws {
         let s = spec, h = s.hidden, L = layers[l]
-        let qd = s.heads * s.headDim, kvd = s.kvHeads * s.headDim
         let x = ws.x.rows(n, width: h), y = ws.xn.rows(n, width: h)
-        let q = ws.q.rows(n, width: qd), k = ws.k.rows(n, width: kvd), v = ws.v.rows(n, width: kvd)
         // Attention block
         rmsnorm(y, x, L.attnNorm, eps: s.eps)
-        gemm(q, L.wq, y, bias: L.bq, pool: pool)
-        gemm(k, L.wk, y, bias: L.bk, pool: pool)
-        gemm(v, L.wv, y, bias: L.bv, pool: pool)
-        switch s.qkNorm {
-        case .none: break
-        case .perHead:
-            let qh = q.reshaped(width: s.headDim), kh = k.reshaped(width: s.headDim)
-            rmsnorm(qh, qh, L.qNorm!, eps: s.eps)
-            rmsnorm(kh, kh, L.kNorm!, eps: s.eps)
-        case .wholeProjection:
-            rmsnorm(q, q, L.qNorm!, eps: s.eps)
-            rmsnorm(k, k, L.kNorm!, eps: s.eps)
+        let o = ws.tmp.rows(n, width: h)
+        if let latent = L.latent, let m = s.mla {
+            latentAttention(l, latent, m, y: y, into: o, placement: placement)
+        } else {
+            attention(l, L, y: y, into: o, placement: placement)
         }
-        if let c = s.clipQKV { clamp(q, limit: c); clamp(k, limit: c); clamp(v, limit: c) }
-        let att = ws.att.rows(n, width: qd), o = ws.tmp.rows(n, width: h)
-        /// RoPE, the cache rows, and attention for the rows `r` of the batch at positions `start...` of `cache`.
-        func attend(_ r: Range<Int>, _ cache: KVCache, _ start: Int) {
-            let qr = q.rows(r), kr = k.rows(r), vr = v.rows(r)
-            rope.apply(qr, heads: s.heads, start: start)
-            rope.apply(kr, heads: s.kvHeads, start: start)
-            copy(cache.keys[l].rows(start..<(start + r.count)), from: kr)
-            copy(cache.values[l].rows(start..<(start + r.count)), from: vr)
-            causalAttention(att.rows(r), qr, keys: cache.keys[l], values: cache.values[l], start: start,
-                            heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, window: s.window[l], pool: pool)
-        }
-        switch placement {
-        case .run(let start): attend(0..<n, cache, start)
-        case .rows(let rows): for (r, row) in rows.enumerated() { attend(r..<(r + 1), row.sequence.cache, row.position) }
-        }
-        gemm(o, L.wo, att, bias: L.bo, pool: pool)
         add(x, o)
 
         // Feed-forward block
@@ -384,6 +376,49 @@ public final class DecoderModel {
         add(x, mo)
     }
 
+    /// Multi-head attention of layer `l` for the normalised rows `y`, written to `o`: q, k, v projections (with
+    /// their biases, norms and clip), RoPE, the cache rows, attention, the output projection.
+    private func attention(_ l: Int, _ L: DecoderLayer, y: Rows, into o: Rows, placement: Placement) {
+        let s = spec, n = y.count
+        let qd = s.heads * s.headDim, kvd = s.kvHeads * s.headDim
+        let q = ws.q.rows(n, width: qd), k = ws.k.rows(n, width: kvd), v = ws.v.rows(n, width: kvd)
+        gemm(q, L.wq, y, bias: L.bq, pool: pool)
+        gemm(k, L.wk, y, bias: L.bk, pool: pool)
+        gemm(v, L.wv, y, bias: L.bv, pool: pool)
+        switch s.qkNorm {
+        case .none: break
+        case .perHead:
+            let qh = q.reshaped(width: s.headDim), kh = k.reshaped(width: s.headDim)
+            rmsnorm(qh, qh, L.qNorm!, eps: s.eps)
+            rmsnorm(kh, kh, L.kNorm!, eps: s.eps)
+        case .wholeProjection:
+            rmsnorm(q, q, L.qNorm!, eps: s.eps)
+            rmsnorm(k, k, L.kNorm!, eps: s.eps)
+        }
+        if let c = s.clipQKV { clamp(q, limit: c); clamp(k, limit: c); clamp(v, limit: c) }
+        let att = ws.att.rows(n, width: qd)
+        /// RoPE, the cache rows, and attention for the rows `r` of the batch at positions `start...` of `cache`.
+        func attend(_ r: Range<Int>, _ cache: KVCache, _ start: Int) {
+            let qr = q.rows(r), kr = k.rows(r), vr = v.rows(r)
+            if s.rotaryDim != nil {
+                rope.applyPartial(qr, heads: s.heads, headDim: s.headDim, start: start)
+                rope.applyPartial(kr, heads: s.kvHeads, headDim: s.headDim, start: start)
+            } else {
+                rope.apply(qr, heads: s.heads, start: start)
+                rope.apply(kr, heads: s.kvHeads, start: start)
+            }
+            copy(cache.keys[l].rows(start..<(start + r.count)), from: kr)
+            copy(cache.values[l].rows(start..<(start + r.count)), from: vr)
+            causalAttention(att.rows(r), qr, keys: cache.keys[l], values: cache.values[l], start: start,
+                            heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, window: s.window[l], pool: pool)
+        }
+        switch placement {
+        case .run(let start): attend(0..<n, cache, start)
+        case .rows(let rows): for (r, row) in rows.enumerated() { attend(r..<(r + 1), row.sequence.cache, row.position) }
+        }
+        gemm(o, L.wo, att, bias: L.bo, pool: pool)
+    }
+
     /// Sparse MoE over the rows of `y`: p = softmax(W_g · y); K = topk(p); mo += Σ_{i∈K} w_i · E_i(y)
     /// [+ σ(w_s · y) · E_shared(y)].
     private func moe(layer l: Int, _ L: DecoderLayer, router: Matrix, y: Rows, into mo: Rows) throws {
@@ -391,11 +426,12 @@ public final class DecoderModel {
         let logits = ws.routerLogits.rows(n, width: e), p = ws.probs.rows(n, width: e), norms = ws.norms.rows(n, width: 1)
         gemm(logits, router, y, pool: pool)
         copy(p, from: logits)
-        softmax(p)
+        if let g = s.groupedRouter { g.score(p) } else { softmax(p) }
         for t in 0..<n { norms[t] = dot(y.row(t), y.row(t)).squareRoot() }
         let output = RouterOutput(tokens: n, experts: e, probabilities: p.array(), inputNorms: norms.array())
         try experts.withLayer(MoELayer(layer: l), router: output, route: { allowed in
-            Routing.topK(output, k: s.expertsPerToken, renormalize: s.router.renormalizes, allowed: allowed)
+            s.groupedRouter?.route(output, k: s.expertsPerToken, bias: L.scoreBias, allowed: allowed)
+                ?? Routing.topK(output, k: s.expertsPerToken, renormalize: s.router.renormalizes, allowed: allowed)
         }, predict: { predictNextLayers(after: l, y: y) }, serve: { i, w, list in
             guard let gate = w.gate else { throw ModelError.badTensor(name: "expert \(MoELayer(layer: l).expert(i))", reason: "has no gate matrix (not a SwiGLU expert)") }
             let gx = ws.gx.rows(list.count, width: s.hidden), out = ws.dOut.rows(list.count, width: s.hidden)
@@ -407,14 +443,19 @@ public final class DecoderModel {
         if let sh = L.shared {
             let shared = ws.tmp.rows(n, width: s.hidden)
             swiGLU(shared, gate: sh.gate, up: sh.up, down: sh.down, x: y, accumulate: false)
-            gemm(norms, sh.scale, y, pool: pool)
-            for t in 0..<n { axpy(mo.row(t), 1 / (1 + expf(-norms[t])), shared.row(t)) }
+            if let scale = sh.scale {
+                gemm(norms, scale, y, pool: pool)
+                for t in 0..<n { axpy(mo.row(t), 1 / (1 + expf(-norms[t])), shared.row(t)) }
+            } else {
+                add(mo, shared)
+            }
         }
     }
 
     /// The routers of the next `prefetchDepth` MoE layers applied to this layer's MoE input `y`: their likely
     /// experts, nearest layer first, for a provider that loads them while this layer computes. The hidden state
-    /// changes little from one layer to the next, which is what makes this prediction useful.
+    /// changes little from one layer to the next, which is what makes this prediction useful. For grouped routers
+    /// (DeepSeek, GLM-4.5) the raw logits rank experts as their scores do, selection bias and groups aside: still a hint.
     private func predictNextLayers(after l: Int, y: Rows) -> [MoELayerPrediction] {
         var out: [MoELayerPrediction] = []
         for next in (l + 1..<spec.layers).lazy.filter(spec.isMoE).prefix(prefetchDepth) {

@@ -43,6 +43,19 @@ public struct DecoderSpec: Sendable {
     public var tieEmbeddings: Bool
     /// Router weight names of layer `l`, in order of preference (hub name first).
     public var routerNames: @Sendable (Int) -> [String]
+    /// Multi-head latent attention (DeepSeek-V2/V3) instead of the attention above; nil for the other families.
+    /// With it, `headDim` is the width RoPE rotates (`qk_rope_head_dim`).
+    public var mla: MLASpec? = nil
+    /// DeepSeek's routers (sigmoid or softmax scores, group-limited top-k, a routed scaling factor), used
+    /// instead of `router` when set.
+    public var groupedRouter: GroupedRouter? = nil
+    /// Where the always-on shared expert lives under `model.layers.{l}.`, and whether a sigmoid gate
+    /// (`mlp.shared_expert_gate`, Qwen2-MoE) scales it; DeepSeek's `mlp.shared_experts.` has none.
+    public var sharedExpertPrefix = "mlp.shared_expert."
+    public var sharedExpertGated = true
+    /// Partial rotary (GLM-4.5's `partial_rotary_factor`): RoPE turns only the first `rotaryDim` floats of each
+    /// head; nil rotates the whole head.
+    public var rotaryDim: Int? = nil
 
     public func isMoE(_ layer: Int) -> Bool { moeLayers.contains(layer) }
 }

@@ -27,7 +27,9 @@ public struct RouterOutput: Sendable {
     public let tokens: Int
     public let experts: Int
     /// The router's probabilities over every expert, `[tokens, experts]` row-major (SwapMoE's importance and the
-    /// exact policy's keep and load-ahead choices read these; routing itself is the family's `route`).
+    /// exact policy's keep and load-ahead choices read these; routing itself is the family's `route`). For
+    /// sigmoid routers (DeepSeek-V3, GLM-4.5) these are the per-expert sigmoid scores without the selection bias,
+    /// in (0, 1) and not summing to one (see `GroupedRouter`).
     public let probabilities: [Float]
     /// ‖y‖ of each token's MoE input (SwapMoE's importance: ‖x‖ · p_i · ‖E_i‖).
     public let inputNorms: [Float]

@@ -10,6 +10,13 @@ public enum ModelFamily: String, Sendable, CaseIterable, Codable {
     case qwen3Moe = "qwen3_moe"
     case olmoe
     case switchTransformers = "switch_transformers"
+    case deepseekV3 = "deepseek_v3"
+    case deepseekV2 = "deepseek_v2"
+    case glm4Moe = "glm4_moe"
+
+    /// Other `model_type` strings of checkpoints that are one of these families: Kimi-K2's config says `kimi_k2`
+    /// for DeepSeek-V3's architecture (`DeepseekV3ForCausalLM`, with its own remote code of the same equations).
+    static let aliases: [String: ModelFamily] = ["kimi_k2": .deepseekV3]
 
     /// The `model_type` strings accepted, as listed to a user whose model is not one of them.
     public static var supportedList: String { allCases.map(\.rawValue).joined(separator: ", ") }
@@ -29,6 +36,9 @@ public enum ModelFamily: String, Sendable, CaseIterable, Codable {
         case .qwen3Moe: return try decode(Qwen3MoEConfig.self)
         case .olmoe: return try decode(OLMoEConfig.self)
         case .switchTransformers: return try decode(SwitchTransformersConfig.self)
+        case .deepseekV3: return try decode(DeepSeekV3Config.self)
+        case .deepseekV2: return try decode(DeepSeekV2Config.self)
+        case .glm4Moe: return try decode(Glm4MoEConfig.self)
         }
     }
 
@@ -39,7 +49,7 @@ public enum ModelFamily: String, Sendable, CaseIterable, Codable {
             throw .badConfig(family: "?", reason: "config.json is not a JSON object")
         }
         guard let type = probe.model_type else { throw .missingModelType }
-        guard let family = ModelFamily(rawValue: type) else { throw .unsupported(modelType: type) }
+        guard let family = ModelFamily(rawValue: type) ?? aliases[type] else { throw .unsupported(modelType: type) }
         return try family.decodeConfig(configData)
     }
 
@@ -125,6 +135,9 @@ public protocol ModelConfig: Sendable, Decodable {
     /// The positions the model was trained for (`max_position_embeddings`); nil when it has no such limit.
     var maxPositionEmbeddings: Int? { get }
     func validate() throws(ModelError)
+    /// Whether the packer leaves out a checkpoint tensor the model never reads (DeepSeek-V3's multi-token-prediction
+    /// layer); false by default.
+    func packIgnores(_ tensor: String) -> Bool
 }
 
 /// One stack of layers and the experts of its MoE layers.
@@ -152,6 +165,7 @@ extension ModelConfig {
     public var family: ModelFamily { Self.family }
     public var isEncoderDecoder: Bool { false }
     public var maxPositionEmbeddings: Int? { nil }
+    public func packIgnores(_ tensor: String) -> Bool { false }
     public var totalExperts: Int { stacks.reduce(0) { $0 + $1.moeLayers.count * $1.experts } }
     public func stack(_ name: ExpertStack) -> ModelStack? { stacks.first { $0.name == name } }
 }

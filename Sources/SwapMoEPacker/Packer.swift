@@ -153,7 +153,7 @@ public enum Packer {
                 for e in parts { for p in e { consumed.insert(p.tensor) } }
             }
         }
-        let denseNames = ckpt.tensorNames.filter { !consumed.contains($0) }
+        let denseNames = ckpt.tensorNames.filter { !consumed.contains($0) && !config.packIgnores($0) }
 
         let writer = try ArchiveWriter(path: options.output)
         do {
