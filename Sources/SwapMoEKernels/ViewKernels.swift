@@ -73,6 +73,13 @@ public func siluMul(_ out: Rows, _ gate: Rows, _ up: Rows) {
     siluMul(out.base, gate.base, up.base, n: gate.elementCount)
 }
 
+/// Row t of `out` (width I) from row t of `gateUp` (width 2I, gate and up interleaved): see the pointer `clampedSwiGLU`.
+public func clampedSwiGLU(_ out: Rows, gateUp: Rows, alpha: Float, limit: Float) {
+    precondition(out.count == gateUp.count && 2 * out.width == gateUp.width, "clampedSwiGLU: [\(out.count), \(out.width)] from [\(gateUp.count), \(gateUp.width)]")
+    // Row t's pairs start at 2 · t · I, where the pairs of one flat run of n · I would: one call covers every row.
+    clampedSwiGLU(out.base, gateUp.base, n: out.elementCount, alpha: alpha, limit: limit)
+}
+
 /// x = max(x, 0), in place.
 @inlinable
 public func relu(_ x: Rows) { relu(x.base, n: x.elementCount) }
@@ -111,12 +118,16 @@ extension RoPE {
 /// (see the pointer `causalAttention`).
 @inlinable
 public func causalAttention(_ out: Rows, _ q: Rows, keys: Rows, values: Rows, start: Int, heads: Int, kvHeads: Int,
-                            headDim: Int, window: Int? = nil, pool: ThreadPool? = nil) {
+                            headDim: Int, window: Int? = nil, sinks: [Float]? = nil, pool: ThreadPool? = nil) {
     precondition(q.width == heads * headDim && out.count == q.count && out.width == q.width, "attention: query and output shapes")
     precondition(keys.width == kvHeads * headDim && values.width == keys.width, "attention: key and value rows")
     precondition(start >= 0 && keys.count >= start + q.count && values.count >= start + q.count, "attention: the cache lacks positions")
-    causalAttention(out.base, q.base, keys: keys.base, values: values.base, start: start, tokens: q.count, heads: heads,
-                    kvHeads: kvHeads, headDim: headDim, window: window, pool: pool)
+    precondition(sinks.map { $0.count == heads } ?? true, "attention: one sink per head")
+    func run(_ sinks: UnsafePointer<Float>?) {
+        causalAttention(out.base, q.base, keys: keys.base, values: values.base, start: start, tokens: q.count, heads: heads,
+                        kvHeads: kvHeads, headDim: headDim, window: window, sinks: sinks, pool: pool)
+    }
+    if let sinks { sinks.withUnsafeBufferPointer { run($0.baseAddress) } } else { run(nil) }
 }
 
 /// T5 attention of the `q.count` queries at positions `start ...` over the first `keyCount` rows of `keys` and
