@@ -11,6 +11,9 @@ struct DecoderLayer {
     var bq: [Float]?, bk: [Float]?, bv: [Float]?, bo: [Float]?
     var qNorm: [Float]?, kNorm: [Float]?
     var router: Matrix?
+    var routerBias: [Float]?
+    /// gpt-oss's per-head attention sink logits.
+    var sinks: [Float]?
     var shared: (gate: Matrix, up: Matrix, down: Matrix, scale: Matrix)?
     var dense: (gate: Matrix, up: Matrix, down: Matrix)?
 }
@@ -27,8 +30,10 @@ final class Workspace {
         let h = spec.hidden, qd = spec.heads * spec.headDim, kvd = spec.kvHeads * spec.headDim
         let inter = max(expertIntermediate, spec.denseIntermediate, spec.sharedExpertIntermediate ?? 0)
         let e = max(spec.experts, 1)
+        // gpt-oss's experts compute gate and up as one interleaved [2I] row, in `g`.
+        let gate = spec.expertActivation == .swiGLU ? inter : max(inter, 2 * expertIntermediate)
         return [h, h, qd, kvd, kvd, qd, max(h, qd), h,   // x xn q k v att tmp mo
-                h, inter, inter, h, e, e, 1]              // gx g u dOut routerLogits probs norms
+                h, gate, inter, h, e, e, 1]               // gx g u dOut routerLogits probs norms
             .map { max(capacity * $0, 16) }
     }
 
@@ -163,8 +168,10 @@ public final class DecoderModel {
                 layer.qNorm = try w.vector(a + "q_norm.weight", count: qd)
                 layer.kNorm = try w.vector(a + "k_norm.weight", count: kvd)
             }
+            if s.attentionSinks { layer.sinks = try w.vector(a + "sinks", count: s.heads) }
             if s.isMoE(l) {
                 layer.router = try w.matrix(s.routerNames(l), rows: s.experts, cols: s.hidden)
+                if s.routerBias { layer.routerBias = try w.vector(s.routerNames(l).map { String($0.dropLast(".weight".count)) + ".bias" }, count: s.experts) }
                 inter = max(inter, config.expertIntermediate(layer: l))
                 if let si = s.sharedExpertIntermediate {
                     let m = p + "mlp.shared_expert."
@@ -181,7 +188,7 @@ public final class DecoderModel {
         }
         self.layers = layers
         expertIntermediate = inter
-        rope = RoPE(headDim: s.headDim, theta: Float(s.ropeTheta))
+        rope = RoPE(headDim: s.headDim, theta: Float(s.ropeTheta), scaling: s.ropeScaling)
         sequence = DecoderSequence(spec: s, context: context)
         ws = Workspace(spec: s, capacity: max(1, batch), expertIntermediate: inter)
         denseMemory = w.memory
@@ -363,7 +370,7 @@ public final class DecoderModel {
             copy(cache.keys[l].rows(start..<(start + r.count)), from: kr)
             copy(cache.values[l].rows(start..<(start + r.count)), from: vr)
             causalAttention(att.rows(r), qr, keys: cache.keys[l], values: cache.values[l], start: start,
-                            heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, window: s.window[l], pool: pool)
+                            heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, window: s.window[l], sinks: L.sinks, pool: pool)
         }
         switch placement {
         case .run(let start): attend(0..<n, cache, start)
@@ -389,7 +396,7 @@ public final class DecoderModel {
     private func moe(layer l: Int, _ L: DecoderLayer, router: Matrix, y: Rows, into mo: Rows) throws {
         let s = spec, n = y.count, e = s.experts
         let logits = ws.routerLogits.rows(n, width: e), p = ws.probs.rows(n, width: e), norms = ws.norms.rows(n, width: 1)
-        gemm(logits, router, y, pool: pool)
+        gemm(logits, router, y, bias: L.routerBias, pool: pool)
         copy(p, from: logits)
         softmax(p)
         for t in 0..<n { norms[t] = dot(y.row(t), y.row(t)).squareRoot() }
@@ -397,7 +404,12 @@ public final class DecoderModel {
         try experts.withLayer(MoELayer(layer: l), router: output, route: { allowed in
             Routing.topK(output, k: s.expertsPerToken, renormalize: s.router.renormalizes, allowed: allowed)
         }, predict: { predictNextLayers(after: l, y: y) }, serve: { i, w, list in
-            guard let gate = w.gate else { throw ModelError.badTensor(name: "expert \(MoELayer(layer: l).expert(i))", reason: "has no gate matrix (not a SwiGLU expert)") }
+            guard let gate = w.gate else {
+                if case .clampedSwiGLU(let alpha, let limit) = s.expertActivation, w.gateUpInterleaved {
+                    return try serveClamped(w, list, y: y, into: mo, alpha: alpha, limit: limit)
+                }
+                throw ModelError.badTensor(name: "expert \(MoELayer(layer: l).expert(i))", reason: "has no gate matrix (not a SwiGLU expert)")
+            }
             let gx = ws.gx.rows(list.count, width: s.hidden), out = ws.dOut.rows(list.count, width: s.hidden)
             for (j, a) in list.enumerated() { copy(gx.row(j), from: y.row(a.token)) }
             swiGLU(out, gate: gate, up: w.up, down: w.down, x: gx, accumulate: false)
@@ -412,6 +424,20 @@ public final class DecoderModel {
         }
     }
 
+    /// gpt-oss's expert over the rows of `y` routed to it: mo += w · (W_d · clampedSwiGLU(W_gu · y + b_gu) + b_d).
+    private func serveClamped(_ w: ExpertWeights, _ list: [Routing.Choice], y: Rows, into mo: Rows, alpha: Float, limit: Float) throws {
+        let n = list.count, inter = w.down.cols
+        guard w.up.rows == 2 * inter else { throw ModelError.badTensor(name: "gate_up", reason: "has \(w.up.rows) rows for \(inter) intermediate features (want 2 x)") }
+        let gx = ws.gx.rows(n, width: spec.hidden), out = ws.dOut.rows(n, width: spec.hidden)
+        let gu = ws.g.rows(n, width: 2 * inter), act = ws.u.rows(n, width: inter)
+        for (j, a) in list.enumerated() { copy(gx.row(j), from: y.row(a.token)) }
+        gemm(gu, w.up, gx, bias: w.upBias, pool: pool)
+        clampedSwiGLU(act, gateUp: gu, alpha: alpha, limit: limit)
+        gemm(out, w.down, act, bias: w.downBias, pool: pool)
+        for (j, a) in list.enumerated() { axpy(mo.row(a.token), a.weight, out.row(j)) }
+        stats.expertCalls += 1
+    }
+
     /// The routers of the next `prefetchDepth` MoE layers applied to this layer's MoE input `y`: their likely
     /// experts, nearest layer first, for a provider that loads them while this layer computes. The hidden state
     /// changes little from one layer to the next, which is what makes this prediction useful.
@@ -421,7 +447,7 @@ public final class DecoderModel {
             guard let router = layers[next].router else { continue }
             // This layer's router logits are no longer needed once its tokens are assigned: reuse their buffer.
             let logits = ws.routerLogits.rows(y.count, width: spec.experts)
-            gemm(logits, router, y, pool: pool)
+            gemm(logits, router, y, bias: layers[next].routerBias, pool: pool)
             var wanted = Set<Int>()
             for t in 0..<y.count { for pk in topK(logits.row(t), k: spec.expertsPerToken) { wanted.insert(pk.index) } }
             out.append(MoELayerPrediction(layer: MoELayer(layer: next), experts: wanted.sorted()))
