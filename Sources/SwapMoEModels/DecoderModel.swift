@@ -431,9 +431,9 @@ public final class DecoderModel {
         let gx = ws.gx.rows(n, width: spec.hidden), out = ws.dOut.rows(n, width: spec.hidden)
         let gu = ws.g.rows(n, width: 2 * inter), act = ws.u.rows(n, width: inter)
         for (j, a) in list.enumerated() { copy(gx.row(j), from: y.row(a.token)) }
-        gemm(gu, w.up, gx, bias: w.upBias, pool: pool)
+        gemm(gu, w.up, gx, bias: w.upBias?.row(0), pool: pool)
         clampedSwiGLU(act, gateUp: gu, alpha: alpha, limit: limit)
-        gemm(out, w.down, act, bias: w.downBias, pool: pool)
+        gemm(out, w.down, act, bias: w.downBias?.row(0), pool: pool)
         for (j, a) in list.enumerated() { axpy(mo.row(a.token), a.weight, out.row(j)) }
         stats.expertCalls += 1
     }

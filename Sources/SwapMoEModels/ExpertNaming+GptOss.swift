@@ -16,7 +16,9 @@ import SwapMoECheckpoint
 /// An expert's parts: `gate_up` `[2I, H]`, `gate_up_bias` `[2I]`, `down` `[H, I]`, `down_bias` `[H]`.
 extension ExpertNaming {
     public static func gptOss(prefix: String) -> ExpertNaming {
-        var n = ExpertNaming(perExpertPrefixes: [], roles: [], fusedPrefixes: [])
+        var n = ExpertNaming(perExpertPrefixes: [], roles: [
+            Role("gate_up", shape: { h, i in [2 * i, h] }), Role("down", shape: { h, i in [h, i] }),
+            Role("gate_up_bias", shape: { _, i in [2 * i] }), Role("down_bias", shape: { h, _ in [h] })], fusedPrefixes: [])
         n.gptOssPrefixes = [prefix]
         return n
     }

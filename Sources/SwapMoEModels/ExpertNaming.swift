@@ -41,10 +41,18 @@ public struct ExpertNaming: Sendable {
         public let role: String
         public let suffixes: [String]
         public let projectsIn: Bool
+        /// The archive shape of a role that is neither `[intermediate, hidden]` nor `[hidden, intermediate]`
+        /// (gpt-oss's interleaved `gate_up` and bias vectors), from (hidden, intermediate).
+        let customShape: (@Sendable (Int, Int) -> [Int])?
         public init(_ role: String, _ suffixes: [String], projectsIn: Bool) {
-            self.role = role; self.suffixes = suffixes; self.projectsIn = projectsIn
+            self.role = role; self.suffixes = suffixes; self.projectsIn = projectsIn; customShape = nil
         }
-        func shape(hidden: Int, intermediate: Int) -> [Int] { projectsIn ? [intermediate, hidden] : [hidden, intermediate] }
+        init(_ role: String, shape: @escaping @Sendable (_ hidden: Int, _ intermediate: Int) -> [Int]) {
+            self.role = role; suffixes = []; projectsIn = true; customShape = shape
+        }
+        func shape(hidden: Int, intermediate: Int) -> [Int] {
+            customShape?(hidden, intermediate) ?? (projectsIn ? [intermediate, hidden] : [hidden, intermediate])
+        }
     }
 
     /// Per-expert prefixes with `{l}` and `{e}` placeholders, e.g. `model.layers.{l}.block_sparse_moe.experts.{e}.`

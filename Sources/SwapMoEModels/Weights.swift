@@ -11,9 +11,10 @@ public struct ExpertWeights: Sendable {
     /// For gpt-oss: `gate_up` `[2I, H]`, rows alternating gate and up.
     public let up: Matrix
     public let down: Matrix
-    /// Biases of `up` and `down` (gpt-oss), widened to f32; nil without.
-    public let upBias: [Float]?
-    public let downBias: [Float]?
+    /// Biases of `up` and `down` (gpt-oss) as one-row views (the block's bytes may not be filled yet when the
+    /// weights are made: read them when serving); nil without.
+    public let upBias: Matrix?
+    public let downBias: Matrix?
     /// `up` is gpt-oss's interleaved `gate_up`.
     public let gateUpInterleaved: Bool
 
@@ -27,13 +28,13 @@ public struct ExpertWeights: Sendable {
             }
             return matrix
         }
-        func v(_ role: String) throws(ModelError) -> [Float]? {
+        func v(_ role: String) throws(ModelError) -> Matrix? {
             guard let t = layout.tensor(role) else { return nil }
             guard t.shape.count == 1, let type = WeightType(t.dtype), !t.dtype.isQuantized,
                   let row = Matrix(bytes: block, offset: t.offset, type: type, rows: 1, cols: t.shape[0]) else {
                 throw .badConfig(family: "archive", reason: "expert layout's '\(role)' is not a 1-D float vector inside its block")
             }
-            return row.row(0)
+            return row
         }
         gateUpInterleaved = layout.tensor("gate_up") != nil
         if layout.tensor("wi") != nil {
