@@ -180,14 +180,19 @@ def write(path: Path, g: dict) -> None:
     json.loads(path.read_text(encoding="utf-8"))
 
 
-def main() -> None:
+def selected(names) -> list[str]:
+    """The fixtures named by --only (default: all of `names`), with torch set up for reproducible goldens."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", nargs="*")
     args = ap.parse_args()
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)  # reduction order independent of the machine's core count
+    return args.only or list(names)
+
+
+def main() -> None:
     specs = mf.specs()
-    for name in args.only or list(specs):
+    for name in selected(specs):
         g = make_golden(name, specs[name])
         write(mf.MODELS / name / "golden.json", g)
         e = g["eval"]

@@ -22,7 +22,6 @@ Random-init GptOssForCausalLM (transformers 5), float32, weights drawn as Tools/
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -176,13 +175,8 @@ def build(name: str, spec: dict) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--only", nargs="*")
-    args = ap.parse_args()
-    torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(1)
     all_specs = specs()
-    for name in args.only or list(all_specs):
+    for name in mg.selected(all_specs):
         build(name, all_specs[name])
 
 

@@ -9,9 +9,7 @@ struct GptOssKernelTests {
     func sinks(config: Int) {
         let (heads, kvHeads, hd) = AttentionTests.configs[config]
         var rng = TestRNG(seed: UInt64(config + 190))
-        let start = 3, tokens = 9, len = start + tokens
-        let q = randomFloats(tokens * heads * hd, &rng, range: -2...2)
-        let k = randomFloats(len * kvHeads * hd, &rng, range: -2...2), v = randomFloats(len * kvHeads * hd, &rng)
+        let (start, tokens, q, k, v) = AttentionTests.prefill(config, &rng)
         let sinks = randomFloats(heads, &rng, range: -3...3)
         for window in [nil, 4] as [Int?] {
             var ref = [Float](repeating: 0, count: tokens * heads * hd), plain = ref

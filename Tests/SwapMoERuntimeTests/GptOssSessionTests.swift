@@ -33,23 +33,11 @@ struct GptOssSessionTests {
         let resident = try Self.greedy(o)
         #expect(resident.count == 12)
 
-        let session = try Session(options: o)
-        let config = try session.archive.modelConfig()
-        func cap(_ share: Double, _ policy: Policy) throws -> Int {
-            let planner = try Session.makePlanner(session.archive, config: config, context: 64, baseline: Int(ProcessMemory.currentRSS()))
-            return planner.cap(expertShare: share, policy: policy, ioThreads: o.ioThreads) + (64 << 20)
-        }
-        let minimum = try Session.makePlanner(session.archive, config: config, context: 64, baseline: 1).minimumExpertShare(.exact)
-        var e = o
-        e.policy = .exact
-        e.maxRSS = try cap(minimum, .exact)
-        #expect(try Self.greedy(e) == resident, "exact at \(minimum) of the expert bytes")
-
+        let caps = try PlannedCaps(o)
+        try caps.expectResidentTokens(resident, exactShares: [try caps.minimumShare(.exact)], greedy: Self.greedy)
         var s = o
         s.policy = .swap
-        s.maxRSS = try cap(1.0, .swap)
-        #expect(try Self.greedy(s) == resident, "swap with every expert resident")
-        s.maxRSS = try cap(0.7, .swap)
+        s.maxRSS = try caps.cap(0.7, .swap)
         #expect(try Self.greedy(s).count == 12, "swap at 70%")
 
         let calibration = dir + "/calibration.txt"
@@ -57,7 +45,7 @@ struct GptOssSessionTests {
         var st = o
         st.policy = .static
         st.calibration = calibration
-        st.maxRSS = try cap(0.7, .static)
+        st.maxRSS = try caps.cap(0.7, .static)
         #expect(try Self.greedy(st).count == 12, "static at 70%")
     }
 }
