@@ -36,12 +36,13 @@ public func attention(_ out: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Flo
 /// holding positions 0 ..< start + tokens. Query t sits at position `start + t` and attends to positions
 /// 0 ... start + t. Each (token, head) is computed by the same routine as `attention`, so prefill and
 /// decode give bit-identical attention outputs for the same cache. `sinks` (heads,): gpt-oss's learned per-head
-/// logit that joins each softmax's denominator and attends to nothing (see `attendOne`).
+/// logit that joins each softmax's denominator and attends to nothing (see `attendOne`). `ring`: the cache holds
+/// that many rows, position p at row p % ring (a sliding layer's ring, which must hold every position attended to).
 public func causalAttention(_ out: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>,
                             keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
                             start: Int, tokens: Int, heads: Int, kvHeads: Int, headDim: Int,
                             kvStride: Int? = nil, scale: Float? = nil, window: Int? = nil,
-                            sinks: UnsafePointer<Float>? = nil, pool: ThreadPool? = nil) {
+                            sinks: UnsafePointer<Float>? = nil, ring: Int? = nil, pool: ThreadPool? = nil) {
     precondition(kvHeads > 0 && heads % kvHeads == 0, "heads must be a multiple of kvHeads")
     let stride = kvStride ?? kvHeads * headDim
     let sc = scale ?? 1 / Float(headDim).squareRoot()
@@ -51,7 +52,7 @@ public func causalAttention(_ out: UnsafeMutablePointer<Float>, _ q: UnsafePoint
         let t = c / heads, h = c % heads
         attendOne(out + t * qStride + h * headDim, q + t * qStride + h * headDim,
                   keys + (h / group) * headDim, values + (h / group) * headDim,
-                  length: start + t + 1, headDim: headDim, kvStride: stride, scale: sc, window: window, sink: sinks?[h])
+                  length: start + t + 1, headDim: headDim, kvStride: stride, scale: sc, window: window, sink: sinks?[h], ring: ring)
     }
     if let pool, pool.threadCount > 1, tokens * heads > 1 {
         pool.runChunks(tokens * heads, body)
@@ -68,16 +69,18 @@ public func causalAttention(_ out: UnsafeMutablePointer<Float>, _ q: UnsafePoint
 @inline(__always)
 func attendOne(_ o: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>,
                _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
-               length: Int, headDim: Int, kvStride: Int, scale: Float, window: Int?, sink: Float? = nil) {
+               length: Int, headDim: Int, kvStride: Int, scale: Float, window: Int?, sink: Float? = nil, ring: Int? = nil) {
     let first = window.map { max(0, length - $0) } ?? 0
     let m = length - first
     o.initialize(repeating: 0, count: headDim)
     if m <= 0 { return }
     withUnsafeTemporaryAllocation(of: Float.self, capacity: m + 1) { buf in
         let s = buf.baseAddress!
-        for j in 0..<m { s[j] = dot(q, k + (first + j) * kvStride, n: headDim) * scale }
+        /// The cache row of the j-th position attended to.
+        @inline(__always) func row(_ j: Int) -> Int { ring.map { (first + j) % $0 } ?? first + j }
+        for j in 0..<m { s[j] = dot(q, k + row(j) * kvStride, n: headDim) * scale }
         if let sink { s[m] = sink; softmax(s, n: m + 1) } else { softmax(s, n: m) }
-        for j in 0..<m { axpy(o, s[j], v + (first + j) * kvStride, n: headDim) }
+        for j in 0..<m { axpy(o, s[j], v + row(j) * kvStride, n: headDim) }
     }
 }
 

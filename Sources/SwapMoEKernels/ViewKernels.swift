@@ -118,16 +118,30 @@ extension RoPE {
 /// (see the pointer `causalAttention`).
 @inlinable
 public func causalAttention(_ out: Rows, _ q: Rows, keys: Rows, values: Rows, start: Int, heads: Int, kvHeads: Int,
-                            headDim: Int, window: Int? = nil, sinks: [Float]? = nil, pool: ThreadPool? = nil) {
+                            headDim: Int, window: Int? = nil, sinks: [Float]? = nil, ring: Bool = false, pool: ThreadPool? = nil) {
     precondition(q.width == heads * headDim && out.count == q.count && out.width == q.width, "attention: query and output shapes")
-    precondition(keys.width == kvHeads * headDim && values.width == keys.width, "attention: key and value rows")
-    precondition(start >= 0 && keys.count >= start + q.count && values.count >= start + q.count, "attention: the cache lacks positions")
+    precondition(keys.width == kvHeads * headDim && values.width == keys.width && values.count == keys.count, "attention: key and value rows")
+    if ring {
+        // Position p at row p % keys.count: the oldest key the first query attends to must survive the batch's writes.
+        precondition(start >= 0 && keys.count >= (window ?? .max) + q.count - 1, "attention: a ring of \(keys.count) rows is too short for this window and batch")
+    } else {
+        precondition(start >= 0 && keys.count >= start + q.count, "attention: the cache lacks positions")
+    }
     precondition(sinks.map { $0.count == heads } ?? true, "attention: one sink per head")
     func run(_ sinks: UnsafePointer<Float>?) {
         causalAttention(out.base, q.base, keys: keys.base, values: values.base, start: start, tokens: q.count, heads: heads,
-                        kvHeads: kvHeads, headDim: headDim, window: window, sinks: sinks, pool: pool)
+                        kvHeads: kvHeads, headDim: headDim, window: window, sinks: sinks, ring: ring ? keys.count : nil, pool: pool)
     }
     if let sinks { sinks.withUnsafeBufferPointer { run($0.baseAddress) } } else { run(nil) }
+}
+
+/// Rows `start ..< start + src.count` of `ring` (position p at row p % ring.count) = src: at most two copies.
+@inlinable
+public func copy(ring: Rows, at start: Int, from src: Rows) {
+    let first = start % ring.count, head = min(src.count, ring.count - first)
+    precondition(src.count <= ring.count, "copy: \(src.count) rows into a ring of \(ring.count)")
+    copy(ring.rows(first..<(first + head)), from: src.rows(0..<head))
+    if head < src.count { copy(ring.rows(0..<(src.count - head)), from: src.rows(head..<src.count)) }
 }
 
 /// T5 attention of the `q.count` queries at positions `start ...` over the first `keyCount` rows of `keys` and

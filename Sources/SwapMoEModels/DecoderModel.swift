@@ -49,17 +49,37 @@ final class Workspace {
     }
 }
 
-/// Keys and values of every layer for `context` positions, f32: per layer `[context, stride]`.
+/// Keys and values of every layer, f32: per layer `[rows, stride]`. A full-attention layer keeps all `context`
+/// positions; a sliding layer of window W keeps a ring of W + batch - 1 rows (position p at row p % rows), which
+/// holds every key a batch of up to `batch` new positions attends to while it is written (gpt-oss-20b at 32k
+/// context: half its layers keep 191 rows instead of 32768).
 final class KVCache: @unchecked Sendable {
     let keys: [Rows]
     let values: [Rows]
+    /// Rows of each layer: `context`, or a sliding layer's ring.
+    let rows: [Int]
+    /// Whether layer l keeps a ring (fewer rows than `context`).
+    let isRing: [Bool]
+    /// How many positions a sequence may be cut back by (`truncate`) with every ring still holding what the next
+    /// positions attend to: `batch` when a layer keeps a ring, else unlimited.
+    let cutSlack: Int
 
-    init(layers: Int, context: Int, stride: Int) {
-        keys = (0..<layers).map { _ in FloatBuffer(rows: context, width: stride).rows(context, width: stride) }
-        values = (0..<layers).map { _ in FloatBuffer(rows: context, width: stride).rows(context, width: stride) }
+    init(spec: DecoderSpec, context: Int, batch: Int) {
+        let stride = spec.kvHeads * spec.headDim
+        rows = KVCache.rows(spec: spec, context: context, batch: batch)
+        keys = rows.map { FloatBuffer(rows: $0, width: stride).rows($0, width: stride) }
+        values = rows.map { FloatBuffer(rows: $0, width: stride).rows($0, width: stride) }
+        isRing = rows.map { $0 < context }
+        cutSlack = isRing.contains(true) ? batch : .max
     }
 
-    static func bytes(layers: Int, context: Int, stride: Int) -> Int { 2 * layers * context * stride * 4 }
+    static func rows(spec: DecoderSpec, context: Int, batch: Int) -> [Int] {
+        spec.window.map { w in w.map { min(context, $0 + max(batch, 1) - 1) } ?? context }
+    }
+
+    static func bytes(spec: DecoderSpec, context: Int, batch: Int) -> Int {
+        2 * rows(spec: spec, context: context, batch: batch).reduce(0, +) * spec.kvHeads * spec.headDim * 4
+    }
 }
 
 /// One sequence's state: its KV cache and how many positions of it are filled. A model runs one sequence at a
@@ -73,14 +93,14 @@ public final class DecoderSequence: @unchecked Sendable {
     /// Positions this sequence holds at most.
     public let context: Int
 
-    init(spec: DecoderSpec, context: Int) {
+    init(spec: DecoderSpec, context: Int, batch: Int) {
         self.context = context
-        cache = KVCache(layers: spec.layers, context: context, stride: spec.kvHeads * spec.headDim)
+        cache = KVCache(spec: spec, context: context, batch: batch)
     }
 
-    /// Bytes of one sequence's KV cache (for the memory planner).
-    public static func bytes(spec: DecoderSpec, context: Int) -> Int {
-        KVCache.bytes(layers: spec.layers, context: context, stride: spec.kvHeads * spec.headDim)
+    /// Bytes of one sequence's KV cache for a model running batches of `batch` (for the memory planner).
+    public static func bytes(spec: DecoderSpec, context: Int, batch: Int = DecoderModel.defaultBatch) -> Int {
+        KVCache.bytes(spec: spec, context: context, batch: batch)
     }
 }
 
@@ -189,7 +209,7 @@ public final class DecoderModel {
         self.layers = layers
         expertIntermediate = inter
         rope = RoPE(headDim: s.headDim, theta: Float(s.ropeTheta), scaling: s.ropeScaling)
-        sequence = DecoderSequence(spec: s, context: context)
+        sequence = DecoderSequence(spec: s, context: context, batch: max(1, batch))
         ws = Workspace(spec: s, capacity: max(1, batch), expertIntermediate: inter)
         denseMemory = w.memory
     }
@@ -198,7 +218,7 @@ public final class DecoderModel {
     public static func runtimeBytes(spec: DecoderSpec, context: Int, batch: Int, expertIntermediate: Int) -> Int {
         // KV cache, workspace, and one batch of logits (`forward` never holds more than one batch's worth
         // unless asked for `.all` over several batches).
-        KVCache.bytes(layers: spec.layers, context: context, stride: spec.kvHeads * spec.headDim)
+        KVCache.bytes(spec: spec, context: context, batch: batch)
             + Workspace.bytes(spec: spec, capacity: batch, expertIntermediate: expertIntermediate)
             + batch * spec.vocab * MemoryLayout<Float>.stride
     }
@@ -206,16 +226,20 @@ public final class DecoderModel {
     /// Forgets the sequence: the next token is at position 0.
     public func reset() { sequence.position = 0 }
 
-    /// Keeps only the first `count` positions of the current sequence (a prompt that shares them with what the
-    /// sequence holds continues from there; the cache rows past them are overwritten as it runs).
-    public func truncate(to count: Int) {
+    /// Keeps the first `count` positions of the current sequence (a prompt that shares them with what the
+    /// sequence holds continues from there; the cache rows past them are overwritten as it runs) and returns
+    /// `count`, or, when a sliding layer's ring no longer holds the keys position `count` attends to (cut back by
+    /// more than a batch), forgets the sequence and returns 0.
+    @discardableResult
+    public func truncate(to count: Int) -> Int {
         precondition(count >= 0 && count <= sequence.position, "truncate(to:) past the filled positions")
-        sequence.position = count
+        sequence.position = sequence.position - count <= sequence.cache.cutSlack ? count : 0
+        return sequence.position
     }
 
     /// A new, empty sequence with its own KV cache for `context` positions (the model's by default).
     public func makeSequence(context: Int? = nil) -> DecoderSequence {
-        DecoderSequence(spec: spec, context: context ?? self.context)
+        DecoderSequence(spec: spec, context: context ?? self.context, batch: ws.capacity)
     }
 
     /// One decode step for several sequences at once: `batch[i].token` is appended to `batch[i].sequence` at
@@ -367,10 +391,11 @@ public final class DecoderModel {
             let qr = q.rows(r), kr = k.rows(r), vr = v.rows(r)
             rope.apply(qr, heads: s.heads, start: start)
             rope.apply(kr, heads: s.kvHeads, start: start)
-            copy(cache.keys[l].rows(start..<(start + r.count)), from: kr)
-            copy(cache.values[l].rows(start..<(start + r.count)), from: vr)
+            copy(ring: cache.keys[l], at: start, from: kr)
+            copy(ring: cache.values[l], at: start, from: vr)
             causalAttention(att.rows(r), qr, keys: cache.keys[l], values: cache.values[l], start: start,
-                            heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, window: s.window[l], sinks: L.sinks, pool: pool)
+                            heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, window: s.window[l], sinks: L.sinks,
+                            ring: cache.isRing[l], pool: pool)
         }
         switch placement {
         case .run(let start): attend(0..<n, cache, start)
