@@ -110,7 +110,7 @@ public struct ForwardStats: Sendable {
     public var expertCalls = 0
 }
 
-/// A Mixture-of-Experts decoder (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE) running from an archive, with its
+/// A Mixture-of-Experts decoder (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE, gpt-oss) running from an archive, with its
 /// experts supplied by an `ExpertProvider` and its KV cache for `context` positions.
 public final class DecoderModel {
     public let spec: DecoderSpec
@@ -429,15 +429,15 @@ public final class DecoderModel {
         try experts.withLayer(MoELayer(layer: l), router: output, route: { allowed in
             Routing.topK(output, k: s.expertsPerToken, renormalize: s.router.renormalizes, allowed: allowed)
         }, predict: { predictNextLayers(after: l, y: y) }, serve: { i, w, list in
-            guard let gate = w.gate else {
-                if case .clampedSwiGLU(let alpha, let limit) = s.expertActivation, w.gateUpInterleaved {
-                    return try serveClamped(w, list, y: y, into: mo, alpha: alpha, limit: limit)
-                }
-                throw ModelError.badTensor(name: "expert \(MoELayer(layer: l).expert(i))", reason: "has no gate matrix (not a SwiGLU expert)")
-            }
             let gx = ws.gx.rows(list.count, width: s.hidden), out = ws.dOut.rows(list.count, width: s.hidden)
             for (j, a) in list.enumerated() { copy(gx.row(j), from: y.row(a.token)) }
-            swiGLU(out, gate: gate, up: w.up, down: w.down, x: gx, accumulate: false)
+            if let gate = w.gate {
+                swiGLU(out, gate: gate, up: w.up, down: w.down, x: gx, accumulate: false)
+            } else if case .clampedSwiGLU(let alpha, let limit) = s.expertActivation, w.gateUpInterleaved {
+                try clampedSwiGLUExpert(out, w, x: gx, alpha: alpha, limit: limit)
+            } else {
+                throw ModelError.badTensor(name: "expert \(MoELayer(layer: l).expert(i))", reason: "has no gate matrix (not a SwiGLU expert)")
+            }
             for (j, a) in list.enumerated() { axpy(mo.row(a.token), a.weight, out.row(j)) }
             stats.expertCalls += 1
         })
@@ -447,20 +447,6 @@ public final class DecoderModel {
             gemm(norms, sh.scale, y, pool: pool)
             for t in 0..<n { axpy(mo.row(t), 1 / (1 + expf(-norms[t])), shared.row(t)) }
         }
-    }
-
-    /// gpt-oss's expert over the rows of `y` routed to it: mo += w · (W_d · clampedSwiGLU(W_gu · y + b_gu) + b_d).
-    private func serveClamped(_ w: ExpertWeights, _ list: [Routing.Choice], y: Rows, into mo: Rows, alpha: Float, limit: Float) throws {
-        let n = list.count, inter = w.down.cols
-        guard w.up.rows == 2 * inter else { throw ModelError.badTensor(name: "gate_up", reason: "has \(w.up.rows) rows for \(inter) intermediate features (want 2 x)") }
-        let gx = ws.gx.rows(n, width: spec.hidden), out = ws.dOut.rows(n, width: spec.hidden)
-        let gu = ws.g.rows(n, width: 2 * inter), act = ws.u.rows(n, width: inter)
-        for (j, a) in list.enumerated() { copy(gx.row(j), from: y.row(a.token)) }
-        gemm(gu, w.up, gx, bias: w.upBias?.row(0), pool: pool)
-        clampedSwiGLU(act, gateUp: gu, alpha: alpha, limit: limit)
-        gemm(out, w.down, act, bias: w.downBias?.row(0), pool: pool)
-        for (j, a) in list.enumerated() { axpy(mo.row(a.token), a.weight, out.row(j)) }
-        stats.expertCalls += 1
     }
 
     /// The routers of the next `prefetchDepth` MoE layers applied to this layer's MoE input `y`: their likely
