@@ -13,8 +13,7 @@ Fixtures (odd shapes throughout: 3 or 5 heads, qk_nope != v_head_dim, odd expert
   deepseek_v3_plain  no q LoRA (Moonlight-style), attention_bias, n_group 1, rope_interleave False, 7 experts
   deepseek_v2        no q LoRA (V2-Lite-style), softmax group_limited_greedy 5/2 over 10 experts, scaling 1.5
   glm4_moe           GQA 3:1, head_dim 20, partial_rotary_factor 0.4, q/k norms, q/k/v biases, V3's router (3/2 groups)
-  deepseek_v3_yarn   deepseek_v3 with YaRN rope_parameters; its golden is golden-yarn.json (not golden.json)
-                     until swapmoe implements YaRN: the parity tests pick up golden.json only.
+  deepseek_v3_yarn   deepseek_v3 with YaRN rope_parameters (mscale_all_dim: the softmax scale's mscale²)
 
 Seeds were bumped until the greedy margins (top-1 minus top-2 logit) and the routers' selection margins
 (k-th minus (k+1)-th biased sigmoid score or softmax logit in the kept groups, and the kept groups'
@@ -76,8 +75,7 @@ def specs() -> dict[str, dict]:
             n_routed_experts=9, num_experts_per_tok=3, n_group=3, topk_group=2, n_shared_experts=1,
             first_k_dense_replace=1, routed_scaling_factor=1.8, norm_topk_prob=True,
             max_position_embeddings=4096, rope_theta=1e4, rms_norm_eps=1e-5, tie_word_embeddings=False, **common_bl)),
-        "deepseek_v3_yarn": dict(family="deepseek_v3", tokenizer=mf.BYTELEVEL, seed=2101, config=v3, rope=yarn,
-                                 golden="golden-yarn.json"),
+        "deepseek_v3_yarn": dict(family="deepseek_v3", tokenizer=mf.BYTELEVEL, seed=2101, config=v3, rope=yarn),
     }
 
 

@@ -108,7 +108,7 @@ def prompt_stats(model, ids: torch.Tensor) -> dict:
     routers = []
     hooks = []
     for li, layer in enumerate(model.model.layers):
-        gate = getattr(layer.mlp, "gate", None)
+        gate = getattr(layer.mlp, "gate", None) or getattr(layer.mlp, "router", None)  # gpt-oss: mlp.router
         if gate is not None and hasattr(gate, "top_k"):  # a MoE router, not a dense gate_proj
             hooks.append(gate.register_forward_hook(
                 lambda m, a, out, li=li: routers.append((li, out))))

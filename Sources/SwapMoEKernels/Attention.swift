@@ -35,12 +35,14 @@ public func attention(_ out: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Flo
 /// Shapes: q (tokens, heads, headDim); out (tokens, heads, headDim); keys/values as in `attention`, already
 /// holding positions 0 ..< start + tokens. Query t sits at position `start + t` and attends to positions
 /// 0 ... start + t. Each (token, head) is computed by the same routine as `attention`, so prefill and
-/// decode give bit-identical attention outputs for the same cache.
+/// decode give bit-identical attention outputs for the same cache. `sinks` (heads,): gpt-oss's learned per-head
+/// logit that joins each softmax's denominator and attends to nothing (see `attendOne`). `ring`: the cache holds
+/// that many rows, position p at row p % ring (a sliding layer's ring, which must hold every position attended to).
 public func causalAttention(_ out: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>,
                             keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
                             start: Int, tokens: Int, heads: Int, kvHeads: Int, headDim: Int,
                             kvStride: Int? = nil, scale: Float? = nil, window: Int? = nil,
-                            pool: ThreadPool? = nil) {
+                            sinks: UnsafePointer<Float>? = nil, ring: Int? = nil, pool: ThreadPool? = nil) {
     precondition(kvHeads > 0 && heads % kvHeads == 0, "heads must be a multiple of kvHeads")
     let stride = kvStride ?? kvHeads * headDim
     let sc = scale ?? 1 / Float(headDim).squareRoot()
@@ -50,7 +52,7 @@ public func causalAttention(_ out: UnsafeMutablePointer<Float>, _ q: UnsafePoint
         let t = c / heads, h = c % heads
         attendOne(out + t * qStride + h * headDim, q + t * qStride + h * headDim,
                   keys + (h / group) * headDim, values + (h / group) * headDim,
-                  length: start + t + 1, headDim: headDim, kvStride: stride, scale: sc, window: window)
+                  length: start + t + 1, headDim: headDim, kvStride: stride, scale: sc, window: window, sink: sinks?[h], ring: ring)
     }
     if let pool, pool.threadCount > 1, tokens * heads > 1 {
         pool.runChunks(tokens * heads, body)
@@ -59,27 +61,34 @@ public func causalAttention(_ out: UnsafeMutablePointer<Float>, _ q: UnsafePoint
     }
 }
 
-/// One head: q (hd,), k/v rows at k + p*kvStride for p < length -> o (hd,).
+/// One head: q (hd,), k/v rows at k + p*kvStride for p < length -> o (hd,). The window keeps the last `window`
+/// positions, the query's own included (transformers' sliding mask `kv_idx > q_idx - sliding_window`). A `sink`
+/// is one more logit in the softmax whose probability is dropped (gpt-oss):
+///
+///     p_j = exp(s_j - m) / (Σ_i exp(s_i - m) + exp(sink - m)),  m = max(max_i s_i, sink)
 @inline(__always)
 func attendOne(_ o: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>,
                _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
-               length: Int, headDim: Int, kvStride: Int, scale: Float, window: Int?) {
+               length: Int, headDim: Int, kvStride: Int, scale: Float, window: Int?, sink: Float? = nil, ring: Int? = nil) {
     let first = window.map { max(0, length - $0) } ?? 0
     let m = length - first
     o.initialize(repeating: 0, count: headDim)
     if m <= 0 { return }
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: m) { buf in
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: m + 1) { buf in
         let s = buf.baseAddress!
-        for j in 0..<m { s[j] = dot(q, k + (first + j) * kvStride, n: headDim) * scale }
-        softmax(s, n: m)
-        for j in 0..<m { axpy(o, s[j], v + (first + j) * kvStride, n: headDim) }
+        /// The cache row of the j-th position attended to.
+        @inline(__always) func row(_ j: Int) -> Int { ring.map { (first + j) % $0 } ?? first + j }
+        for j in 0..<m { s[j] = dot(q, k + row(j) * kvStride, n: headDim) * scale }
+        if let sink { s[m] = sink; softmax(s, n: m + 1) } else { softmax(s, n: m) }
+        for j in 0..<m { axpy(o, s[j], v + row(j) * kvStride, n: headDim) }
     }
 }
 
 /// Naive reference: (tokens, heads, hd) causal GQA in Double, for tests.
 func attentionReference(_ out: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>,
                         keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
-                        start: Int, tokens: Int, heads: Int, kvHeads: Int, headDim: Int, window: Int? = nil) {
+                        start: Int, tokens: Int, heads: Int, kvHeads: Int, headDim: Int, window: Int? = nil,
+                        sinks: [Float]? = nil) {
     let stride = kvHeads * headDim
     let group = heads / kvHeads
     let scale = 1 / Double(headDim).squareRoot()
@@ -95,9 +104,10 @@ func attentionReference(_ out: UnsafeMutablePointer<Float>, _ q: UnsafePointer<F
                 for i in 0..<headDim { s += Double(qh[i]) * Double(keys[p * stride + kv + i]) }
                 sc[p - first] = s * scale
             }
-            let mx = sc.max() ?? 0
+            let sink = sinks.map { Double($0[h]) }
+            let mx = max(sc.max() ?? 0, sink ?? -.infinity)
             let e = sc.map { Foundation.exp($0 - mx) }
-            let tot = e.reduce(0, +)
+            let tot = e.reduce(0, +) + (sink.map { Foundation.exp($0 - mx) } ?? 0)
             for i in 0..<headDim {
                 var acc = 0.0
                 for p in first..<len { acc += e[p - first] / tot * Double(values[p * stride + kv + i]) }

@@ -69,6 +69,17 @@ public func siluMul(_ o: UnsafeMutablePointer<Float>, _ gate: UnsafePointer<Floa
     for i in 0..<n { o[i] = silu(gate[i]) * up[i] }
 }
 
+/// gpt-oss's clamped SwiGLU over interleaved pairs, as transformers' `GptOssExperts._apply_gate`:
+/// gateUp (n, 2) with gate = gateUp[2i], up = gateUp[2i + 1] -> o (n,):
+///
+///     g = min(gate, limit);  u = clamp(up, -limit, limit);  o = (u + 1) · g · σ(α · g)
+public func clampedSwiGLU(_ o: UnsafeMutablePointer<Float>, _ gateUp: UnsafePointer<Float>, n: Int, alpha: Float, limit: Float) {
+    for i in 0..<n {
+        let g = min(gateUp[2 * i], limit), u = min(max(gateUp[2 * i + 1], -limit), limit)
+        o[i] = (u + 1) * (g * (1 / (1 + expf(-(g * alpha)))))
+    }
+}
+
 /// ReLU in place over x (n,): negative values become 0, as `torch.relu` (NaN stays NaN).
 public func relu(_ x: UnsafeMutablePointer<Float>, n: Int) {
     let zero = SIMD16<Float>()

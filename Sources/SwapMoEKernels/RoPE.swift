@@ -13,20 +13,29 @@ public struct RoPE: Sendable {
     public let headDim: Int
     /// inv_freq[i] for i < headDim/2.
     public let invFreq: [Float]
+    /// transformers' `attention_scaling`: cos and sin are both multiplied by it (1 for plain RoPE; YaRN's mscale),
+    /// so q · k is scaled by its square.
+    public let attentionFactor: Float
 
-    /// Standard RoPE: inv_freq[i] = 1 / theta^(2i / headDim), evaluated in Float32 like HF.
-    public init(headDim: Int, theta: Float) {
+    /// Standard RoPE: inv_freq[i] = 1 / theta^(2i / headDim), evaluated in Float32 like HF; with `scaling`, its
+    /// scaled frequencies and attention factor (see `YaRN`).
+    public init(headDim: Int, theta: Float, scaling: RoPEScaling? = nil) {
         precondition(headDim > 0 && headDim % 2 == 0, "RoPE headDim must be even")
         self.headDim = headDim
-        self.invFreq = (0 ..< headDim / 2).map { i in
-            1 / powf(theta, Float(2 * i) / Float(headDim))
+        switch scaling {
+        case nil:
+            invFreq = (0 ..< headDim / 2).map { i in 1 / powf(theta, Float(2 * i) / Float(headDim)) }
+            attentionFactor = 1
+        case .yarn(let y):
+            invFreq = y.invFreq(headDim: headDim, theta: Double(theta)); attentionFactor = y.attentionScaling
         }
     }
 
-    /// Custom frequencies (for scaled variants such as Llama-3 or YaRN, computed by the caller).
-    public init(invFreq: [Float]) {
+    /// Custom frequencies (for scaled variants computed by the caller).
+    public init(invFreq: [Float], attentionFactor: Float = 1) {
         headDim = invFreq.count * 2
         self.invFreq = invFreq
+        self.attentionFactor = attentionFactor
     }
 
     /// cos (headDim/2,), sin (headDim/2,) for one position; reuse them for every head of that token.
@@ -34,8 +43,8 @@ public struct RoPE: Sendable {
         let p = Float(position)
         for i in 0 ..< headDim / 2 {
             let angle = p * invFreq[i]
-            cos[i] = cosf(angle)
-            sin[i] = sinf(angle)
+            cos[i] = cosf(angle) * attentionFactor
+            sin[i] = sinf(angle) * attentionFactor
         }
     }
 

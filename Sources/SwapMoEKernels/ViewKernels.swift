@@ -73,6 +73,13 @@ public func siluMul(_ out: Rows, _ gate: Rows, _ up: Rows) {
     siluMul(out.base, gate.base, up.base, n: gate.elementCount)
 }
 
+/// Row t of `out` (width I) from row t of `gateUp` (width 2I, gate and up interleaved): see the pointer `clampedSwiGLU`.
+public func clampedSwiGLU(_ out: Rows, gateUp: Rows, alpha: Float, limit: Float) {
+    precondition(out.count == gateUp.count && 2 * out.width == gateUp.width, "clampedSwiGLU: [\(out.count), \(out.width)] from [\(gateUp.count), \(gateUp.width)]")
+    // Row t's pairs start at 2 · t · I, where the pairs of one flat run of n · I would: one call covers every row.
+    clampedSwiGLU(out.base, gateUp.base, n: out.elementCount, alpha: alpha, limit: limit)
+}
+
 /// x = max(x, 0), in place.
 @inlinable
 public func relu(_ x: Rows) { relu(x.base, n: x.elementCount) }
@@ -111,12 +118,30 @@ extension RoPE {
 /// (see the pointer `causalAttention`).
 @inlinable
 public func causalAttention(_ out: Rows, _ q: Rows, keys: Rows, values: Rows, start: Int, heads: Int, kvHeads: Int,
-                            headDim: Int, window: Int? = nil, pool: ThreadPool? = nil) {
+                            headDim: Int, window: Int? = nil, sinks: [Float]? = nil, ring: Bool = false, pool: ThreadPool? = nil) {
     precondition(q.width == heads * headDim && out.count == q.count && out.width == q.width, "attention: query and output shapes")
-    precondition(keys.width == kvHeads * headDim && values.width == keys.width, "attention: key and value rows")
-    precondition(start >= 0 && keys.count >= start + q.count && values.count >= start + q.count, "attention: the cache lacks positions")
-    causalAttention(out.base, q.base, keys: keys.base, values: values.base, start: start, tokens: q.count, heads: heads,
-                    kvHeads: kvHeads, headDim: headDim, window: window, pool: pool)
+    precondition(keys.width == kvHeads * headDim && values.width == keys.width && values.count == keys.count, "attention: key and value rows")
+    if ring {
+        // Position p at row p % keys.count: the oldest key the first query attends to must survive the batch's writes.
+        precondition(start >= 0 && keys.count >= (window ?? .max) + q.count - 1, "attention: a ring of \(keys.count) rows is too short for this window and batch")
+    } else {
+        precondition(start >= 0 && keys.count >= start + q.count, "attention: the cache lacks positions")
+    }
+    precondition(sinks.map { $0.count == heads } ?? true, "attention: one sink per head")
+    func run(_ sinks: UnsafePointer<Float>?) {
+        causalAttention(out.base, q.base, keys: keys.base, values: values.base, start: start, tokens: q.count, heads: heads,
+                        kvHeads: kvHeads, headDim: headDim, window: window, sinks: sinks, ring: ring ? keys.count : nil, pool: pool)
+    }
+    if let sinks { sinks.withUnsafeBufferPointer { run($0.baseAddress) } } else { run(nil) }
+}
+
+/// Rows `start ..< start + src.count` of `ring` (position p at row p % ring.count) = src: at most two copies.
+@inlinable
+public func copy(ring: Rows, at start: Int, from src: Rows) {
+    let first = start % ring.count, head = min(src.count, ring.count - first)
+    precondition(src.count <= ring.count, "copy: \(src.count) rows into a ring of \(ring.count)")
+    copy(ring.rows(first..<(first + head)), from: src.rows(0..<head))
+    if head < src.count { copy(ring.rows(0..<(src.count - head)), from: src.rows(head..<src.count)) }
 }
 
 /// T5 attention of the `q.count` queries at positions `start ...` over the first `keyCount` rows of `keys` and

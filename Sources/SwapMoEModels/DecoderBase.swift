@@ -1,4 +1,5 @@
 import Foundation
+import SwapMoEKernels
 
 /// The `config.json` keys every MoE decoder family shares, decoded in one place. Families differ only in their
 /// defaults (what transformers assumes when a key is absent) and in a few keys of their own.
@@ -29,8 +30,13 @@ public struct DecoderBase: Sendable {
     public let moeLayerFreq: Int
     /// The positions the model was trained for (`max_position_embeddings`), when the config says.
     public let maxPositionEmbeddings: Int?
-    /// A RoPE scaling kind (`yarn`, `linear`, ...), which swapmoe does not implement; nil for plain RoPE.
+    /// A RoPE scaling kind (`yarn`, `linear`, ...); nil for plain RoPE. Only `yarn`, and only for the families in
+    /// `yarnFamilies`, is implemented.
     public let ropeScaling: String?
+    /// YaRN's parameters when `ropeScaling` is `yarn`.
+    public let yarn: YaRN?
+    /// The families whose transformers code applies YaRN (the others are refused with it).
+    static let yarnFamilies: Set<ModelFamily> = [.gptOss, .deepseekV3, .deepseekV2, .glm4Moe]
 
     /// transformers' defaults for one family.
     struct Defaults {
@@ -67,6 +73,7 @@ public struct DecoderBase: Sendable {
         let rope = try RopeKeys(from: decoder)
         ropeTheta = rope.theta ?? d.ropeTheta
         ropeScaling = rope.scaling
+        yarn = rope.yarn
         tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
         normTopKProb = try c.decodeIfPresent(Bool.self, forKey: .normTopKProb) ?? false
         decoderSparseStep = try c.decodeIfPresent(Int.self, forKey: .decoderSparseStep) ?? 1
@@ -112,19 +119,35 @@ public struct DecoderBase: Sendable {
         if let p = maxPositionEmbeddings { try check("max_position_embeddings", p, 1...ConfigLimits.positions) }
         guard rmsNormEps.isFinite, rmsNormEps >= 0 else { throw .badConfig(family: name, reason: "rms_norm_eps \(rmsNormEps) must be a finite number >= 0") }
         guard ropeTheta.isFinite, ropeTheta > 0 else { throw .badConfig(family: name, reason: "rope_theta \(ropeTheta) must be a finite number > 0") }
-        if let s = ropeScaling { throw .unsupportedFeature("RoPE scaling '\(s)' (rope_scaling / rope_parameters.rope_type)") }
+        if let s = ropeScaling, !(s == "yarn" && DecoderBase.yarnFamilies.contains(family)) {
+            throw .unsupportedFeature("RoPE scaling '\(s)' (rope_scaling / rope_parameters.rope_type)")
+        }
+        if let y = yarn { try validate(y, family: family) }
+    }
+
+    /// YaRN's parameters: finite, a factor >= 1, an original context within bounds.
+    private func validate(_ y: YaRN, family: ModelFamily) throws(ModelError) {
+        try ConfigLimits.check(family, "rope_scaling.original_max_position_embeddings", y.originalMaxPositions, 1...ConfigLimits.positions)
+        let values: [(String, Double?)] = [("factor", y.factor), ("beta_fast", y.betaFast), ("beta_slow", y.betaSlow), ("mscale", y.mscale),
+                                           ("mscale_all_dim", y.mscaleAllDim), ("attention_factor", y.attentionFactor)]
+        for case let (key, v?) in values where !v.isFinite || v < 0 {
+            throw .badConfig(family: family.rawValue, reason: "rope_scaling.\(key) \(v) must be a finite number >= 0")
+        }
+        guard y.factor >= 1 else { throw .badConfig(family: family.rawValue, reason: "rope_scaling.factor \(y.factor) must be >= 1 (YaRN extends the context)") }
     }
 
     /// The parts of a `DecoderSpec` every family fills the same way.
     func spec(qkvBias: Bool, outputBias: Bool, qkNorm: DecoderSpec.QKNorm, clipQKV: Float? = nil, window: Int? = nil,
               router: DecoderSpec.RouterRule, sharedExpertIntermediate: Int? = nil,
               routerNames: @escaping @Sendable (Int) -> [String]) -> DecoderSpec {
-        DecoderSpec(hidden: hiddenSize, layers: numLayers, heads: numHeads, kvHeads: numKVHeads, headDim: headDim, vocab: vocabSize,
+        var s = DecoderSpec(hidden: hiddenSize, layers: numLayers, heads: numHeads, kvHeads: numKVHeads, headDim: headDim, vocab: vocabSize,
                     eps: Float(rmsNormEps), ropeTheta: ropeTheta, qkvBias: qkvBias, outputBias: outputBias, qkNorm: qkNorm,
                     clipQKV: clipQKV, window: Array(repeating: window, count: numLayers), experts: numExperts,
                     expertsPerToken: expertsPerToken, router: router, moeLayers: Set((0..<numLayers).filter(isMoELayer)),
                     denseIntermediate: intermediateSize, sharedExpertIntermediate: sharedExpertIntermediate,
                     tieEmbeddings: tieWordEmbeddings, routerNames: routerNames)
+        s.ropeScaling = yarn.map { .yarn($0) }
+        return s
     }
 }
 

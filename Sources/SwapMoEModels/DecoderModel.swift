@@ -13,6 +13,9 @@ struct DecoderLayer {
     var qNorm: [Float]?, kNorm: [Float]?
     var latent: LatentAttentionWeights?
     var router: Matrix?
+    var routerBias: [Float]?
+    /// gpt-oss's per-head attention sink logits.
+    var sinks: [Float]?
     /// DeepSeek-V3's `e_score_correction_bias` (selection only, see `GroupedRouter`).
     var scoreBias: [Float]?
     var shared: (gate: Matrix, up: Matrix, down: Matrix, scale: Matrix?)?
@@ -31,8 +34,10 @@ final class Workspace {
         let h = spec.hidden, qd = spec.heads * spec.headDim, kvd = spec.kvHeads * spec.headDim
         let inter = max(expertIntermediate, spec.denseIntermediate, spec.sharedExpertIntermediate ?? 0)
         let e = max(spec.experts, 1)
+        // gpt-oss's experts compute gate and up as one interleaved [2I] row, in `g`.
+        let gate = spec.expertActivation == .swiGLU ? inter : max(inter, 2 * expertIntermediate)
         return [h, h, qd, kvd, kvd, qd, max(h, qd), h,   // x xn q k v att tmp mo
-                h, inter, inter, h, e, e, 1]              // gx g u dOut routerLogits probs norms
+                h, gate, inter, h, e, e, 1]               // gx g u dOut routerLogits probs norms
             .map { max(capacity * $0, 16) }
     }
 
@@ -48,18 +53,39 @@ final class Workspace {
     }
 }
 
-/// Keys and values of every layer for `context` positions, f32: per layer `[context, stride]`.
+/// Keys and values of every layer, f32: per layer `[rows, stride]`. A full-attention layer keeps all `context`
+/// positions; a sliding layer of window W keeps a ring of W + batch - 1 rows (position p at row p % rows), which
+/// holds every key a batch of up to `batch` new positions attends to while it is written (gpt-oss-20b at 32k
+/// context: half its layers keep 191 rows instead of 32768).
 final class KVCache: @unchecked Sendable {
     let keys: [Rows]
     let values: [Rows]
+    /// Rows of each layer: `context`, or a sliding layer's ring.
+    let rows: [Int]
+    /// Whether layer l keeps a ring (fewer rows than `context`).
+    let isRing: [Bool]
+    /// How many positions a sequence may be cut back by (`truncate`) with every ring still holding what the next
+    /// positions attend to: `batch` when a layer keeps a ring, else unlimited.
+    let cutSlack: Int
 
-    /// Rows of `widths.key` and `widths.value` floats (`DecoderSpec.cacheWidths`: MLA's compressed cache has no values).
-    init(layers: Int, context: Int, widths: (key: Int, value: Int)) {
-        keys = (0..<layers).map { _ in FloatBuffer(rows: context, width: widths.key).rows(context, width: widths.key) }
-        values = (0..<layers).map { _ in FloatBuffer(rows: context, width: widths.value).rows(context, width: widths.value) }
+    /// Rows of `cacheWidths.key` and `.value` floats (`DecoderSpec.cacheWidths`: MLA's compressed cache has no values).
+    init(spec: DecoderSpec, context: Int, batch: Int) {
+        let widths = spec.cacheWidths
+        rows = KVCache.rows(spec: spec, context: context, batch: batch)
+        keys = rows.map { FloatBuffer(rows: $0, width: widths.key).rows($0, width: widths.key) }
+        values = rows.map { FloatBuffer(rows: $0, width: widths.value).rows($0, width: widths.value) }
+        isRing = rows.map { $0 < context }
+        cutSlack = isRing.contains(true) ? batch : .max
     }
 
-    static func bytes(layers: Int, context: Int, widths: (key: Int, value: Int)) -> Int { layers * context * (widths.key + widths.value) * 4 }
+    static func rows(spec: DecoderSpec, context: Int, batch: Int) -> [Int] {
+        spec.window.map { w in w.map { min(context, $0 + max(batch, 1) - 1) } ?? context }
+    }
+
+    static func bytes(spec: DecoderSpec, context: Int, batch: Int) -> Int {
+        let widths = spec.cacheWidths
+        return rows(spec: spec, context: context, batch: batch).reduce(0, +) * (widths.key + widths.value) * 4
+    }
 }
 
 /// One sequence's state: its KV cache and how many positions of it are filled. A model runs one sequence at a
@@ -73,14 +99,14 @@ public final class DecoderSequence: @unchecked Sendable {
     /// Positions this sequence holds at most.
     public let context: Int
 
-    init(spec: DecoderSpec, context: Int) {
+    init(spec: DecoderSpec, context: Int, batch: Int) {
         self.context = context
-        cache = KVCache(layers: spec.layers, context: context, widths: spec.cacheWidths)
+        cache = KVCache(spec: spec, context: context, batch: batch)
     }
 
-    /// Bytes of one sequence's KV cache (for the memory planner).
-    public static func bytes(spec: DecoderSpec, context: Int) -> Int {
-        KVCache.bytes(layers: spec.layers, context: context, widths: spec.cacheWidths)
+    /// Bytes of one sequence's KV cache for a model running batches of `batch` (for the memory planner).
+    public static func bytes(spec: DecoderSpec, context: Int, batch: Int = DecoderModel.defaultBatch) -> Int {
+        KVCache.bytes(spec: spec, context: context, batch: batch)
     }
 }
 
@@ -90,7 +116,7 @@ public struct ForwardStats: Sendable {
     public var expertCalls = 0
 }
 
-/// A Mixture-of-Experts decoder (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE) running from an archive, with its
+/// A Mixture-of-Experts decoder (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE, gpt-oss) running from an archive, with its
 /// experts supplied by an `ExpertProvider` and its KV cache for `context` positions.
 public final class DecoderModel {
     public let spec: DecoderSpec
@@ -176,8 +202,10 @@ public final class DecoderModel {
                 layer.qNorm = try w.vector(a + "q_norm.weight", count: qd)
                 layer.kNorm = try w.vector(a + "k_norm.weight", count: kvd)
             }
+            if s.attentionSinks { layer.sinks = try w.vector(a + "sinks", count: s.heads) }
             if s.isMoE(l) {
                 layer.router = try w.matrix(s.routerNames(l), rows: s.experts, cols: s.hidden)
+                if s.routerBias { layer.routerBias = try w.vector(s.routerNames(l).map { String($0.dropLast(".weight".count)) + ".bias" }, count: s.experts) }
                 inter = max(inter, config.expertIntermediate(layer: l))
                 if s.groupedRouter?.selectionBias == true {
                     layer.scoreBias = try w.vector(p + "mlp.gate.e_score_correction_bias", count: s.experts)
@@ -197,8 +225,8 @@ public final class DecoderModel {
         }
         self.layers = layers
         expertIntermediate = inter
-        rope = RoPE(headDim: s.rotaryDim ?? s.headDim, theta: Float(s.ropeTheta))
-        sequence = DecoderSequence(spec: s, context: context)
+        rope = RoPE(headDim: s.rotaryDim ?? s.headDim, theta: Float(s.ropeTheta), scaling: s.ropeScaling)
+        sequence = DecoderSequence(spec: s, context: context, batch: max(1, batch))
         ws = Workspace(spec: s, capacity: max(1, batch), expertIntermediate: inter)
         latentScratch = s.mla.map { LatentScratch($0, capacity: max(1, batch)) }
         denseMemory = w.memory
@@ -208,7 +236,7 @@ public final class DecoderModel {
     public static func runtimeBytes(spec: DecoderSpec, context: Int, batch: Int, expertIntermediate: Int) -> Int {
         // KV cache, workspace, and one batch of logits (`forward` never holds more than one batch's worth
         // unless asked for `.all` over several batches).
-        KVCache.bytes(layers: spec.layers, context: context, widths: spec.cacheWidths)
+        KVCache.bytes(spec: spec, context: context, batch: batch)
             + Workspace.bytes(spec: spec, capacity: batch, expertIntermediate: expertIntermediate)
             + batch * spec.vocab * MemoryLayout<Float>.stride
             + (spec.mla.map { LatentScratch.bytes($0, capacity: batch) + LatentAttentionWeights.f32Bytes($0, layers: spec.layers) } ?? 0)
@@ -217,16 +245,20 @@ public final class DecoderModel {
     /// Forgets the sequence: the next token is at position 0.
     public func reset() { sequence.position = 0 }
 
-    /// Keeps only the first `count` positions of the current sequence (a prompt that shares them with what the
-    /// sequence holds continues from there; the cache rows past them are overwritten as it runs).
-    public func truncate(to count: Int) {
+    /// Keeps the first `count` positions of the current sequence (a prompt that shares them with what the
+    /// sequence holds continues from there; the cache rows past them are overwritten as it runs) and returns
+    /// `count`, or, when a sliding layer's ring no longer holds the keys position `count` attends to (cut back by
+    /// more than a batch), forgets the sequence and returns 0.
+    @discardableResult
+    public func truncate(to count: Int) -> Int {
         precondition(count >= 0 && count <= sequence.position, "truncate(to:) past the filled positions")
-        sequence.position = count
+        sequence.position = sequence.position - count <= sequence.cache.cutSlack ? count : 0
+        return sequence.position
     }
 
     /// A new, empty sequence with its own KV cache for `context` positions (the model's by default).
     public func makeSequence(context: Int? = nil) -> DecoderSequence {
-        DecoderSequence(spec: spec, context: context ?? self.context)
+        DecoderSequence(spec: spec, context: context ?? self.context, batch: ws.capacity)
     }
 
     /// One decode step for several sequences at once: `batch[i].token` is appended to `batch[i].sequence` at
@@ -407,10 +439,11 @@ public final class DecoderModel {
                 rope.apply(qr, heads: s.heads, start: start)
                 rope.apply(kr, heads: s.kvHeads, start: start)
             }
-            copy(cache.keys[l].rows(start..<(start + r.count)), from: kr)
-            copy(cache.values[l].rows(start..<(start + r.count)), from: vr)
+            copy(ring: cache.keys[l], at: start, from: kr)
+            copy(ring: cache.values[l], at: start, from: vr)
             causalAttention(att.rows(r), qr, keys: cache.keys[l], values: cache.values[l], start: start,
-                            heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, window: s.window[l], pool: pool)
+                            heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, window: s.window[l], sinks: L.sinks,
+                            ring: cache.isRing[l], pool: pool)
         }
         switch placement {
         case .run(let start): attend(0..<n, cache, start)
@@ -424,7 +457,7 @@ public final class DecoderModel {
     private func moe(layer l: Int, _ L: DecoderLayer, router: Matrix, y: Rows, into mo: Rows) throws {
         let s = spec, n = y.count, e = s.experts
         let logits = ws.routerLogits.rows(n, width: e), p = ws.probs.rows(n, width: e), norms = ws.norms.rows(n, width: 1)
-        gemm(logits, router, y, pool: pool)
+        gemm(logits, router, y, bias: L.routerBias, pool: pool)
         copy(p, from: logits)
         if let g = s.groupedRouter { g.score(p) } else { softmax(p) }
         for t in 0..<n { norms[t] = dot(y.row(t), y.row(t)).squareRoot() }
@@ -433,10 +466,15 @@ public final class DecoderModel {
             s.groupedRouter?.route(output, k: s.expertsPerToken, bias: L.scoreBias, allowed: allowed)
                 ?? Routing.topK(output, k: s.expertsPerToken, renormalize: s.router.renormalizes, allowed: allowed)
         }, predict: { predictNextLayers(after: l, y: y) }, serve: { i, w, list in
-            guard let gate = w.gate else { throw ModelError.badTensor(name: "expert \(MoELayer(layer: l).expert(i))", reason: "has no gate matrix (not a SwiGLU expert)") }
             let gx = ws.gx.rows(list.count, width: s.hidden), out = ws.dOut.rows(list.count, width: s.hidden)
             for (j, a) in list.enumerated() { copy(gx.row(j), from: y.row(a.token)) }
-            swiGLU(out, gate: gate, up: w.up, down: w.down, x: gx, accumulate: false)
+            if let gate = w.gate {
+                swiGLU(out, gate: gate, up: w.up, down: w.down, x: gx, accumulate: false)
+            } else if case .clampedSwiGLU(let alpha, let limit) = s.expertActivation, w.gateUpInterleaved {
+                try clampedSwiGLUExpert(out, w, x: gx, alpha: alpha, limit: limit)
+            } else {
+                throw ModelError.badTensor(name: "expert \(MoELayer(layer: l).expert(i))", reason: "has no gate matrix (not a SwiGLU expert)")
+            }
             for (j, a) in list.enumerated() { axpy(mo.row(a.token), a.weight, out.row(j)) }
             stats.expertCalls += 1
         })
@@ -462,7 +500,7 @@ public final class DecoderModel {
             guard let router = layers[next].router else { continue }
             // This layer's router logits are no longer needed once its tokens are assigned: reuse their buffer.
             let logits = ws.routerLogits.rows(y.count, width: spec.experts)
-            gemm(logits, router, y, pool: pool)
+            gemm(logits, router, y, bias: layers[next].routerBias, pool: pool)
             var wanted = Set<Int>()
             for t in 0..<y.count { for pk in topK(logits.row(t), k: spec.expertsPerToken) { wanted.insert(pk.index) } }
             out.append(MoELayerPrediction(layer: MoELayer(layer: next), experts: wanted.sorted()))

@@ -1,3 +1,5 @@
+import SwapMoEKernels
+
 /// The structural choices that tell the decoder families apart. Each family file builds one from its config;
 /// `DecoderModel` composes the same pre-norm transformer from it:
 ///
@@ -8,6 +10,13 @@
 ///     logits = W_lm · norm(x)
 public struct DecoderSpec: Sendable {
     public enum QKNorm: Sendable { case none, perHead, wholeProjection }
+    /// What an expert computes. `.swiGLU`: down(silu(gate · y) ⊙ up · y) from three matrices. `.clampedSwiGLU`
+    /// (gpt-oss): one matrix `gate_up` whose rows alternate gate, up, with biases, and `clampedSwiGLU` between it
+    /// and `down` (+ bias).
+    public enum ExpertActivation: Sendable, Equatable {
+        case swiGLU
+        case clampedSwiGLU(alpha: Float, limit: Float)
+    }
     public enum RouterRule: Sendable {
         /// Mixtral: the top-k probabilities are always renormalised to sum to one.
         case renormalize
@@ -56,6 +65,13 @@ public struct DecoderSpec: Sendable {
     /// Partial rotary (GLM-4.5's `partial_rotary_factor`): RoPE turns only the first `rotaryDim` floats of each
     /// head; nil rotates the whole head.
     public var rotaryDim: Int? = nil
+    /// RoPE frequency scaling (nil: plain RoPE).
+    public var ropeScaling: RoPEScaling? = nil
+    /// A learned logit per head joins each attention softmax (`self_attn.sinks`, gpt-oss).
+    public var attentionSinks = false
+    /// The router has a bias (`<router>.bias`, beside each of `routerNames`' weights).
+    public var routerBias = false
+    public var expertActivation = ExpertActivation.swiGLU
 
     public func isMoE(_ layer: Int) -> Bool { moeLayers.contains(layer) }
 }

@@ -71,11 +71,8 @@ public struct DeepSeekKeys: Sendable {
         if let q = quantMethod {
             throw .unsupportedFeature("\(q) quantized weights (quantization_config.quant_method \(q), e.g. DeepSeek-V3's FP8 e4m3 with 128x128 weight_scale_inv blocks); convert the checkpoint to bf16 first (DeepSeek's fp8_cast_bf16.py), remove quantization_config, then pack")
         }
-        if rope.type == "yarn" {
-            // MERGE: yarn — the RoPE frequencies and attention factor come from Sources/SwapMoEKernels/RoPE.swift's YaRN
-            // (rope.factor, originalMaxPositions, betaFast/Slow, mscale, mscaleAllDim); the softmax scale is `softmaxScale`.
-            throw .unsupportedFeature("YaRN rope_scaling (pending)")
-        }
+        // YaRN: the RoPE frequencies and the attention factor on cos/sin come from `DecoderBase.yarn` (the kernels'
+        // `YaRN`, with mscale / mscale_all_dim) through `base.spec()`; the softmax scale's mscale² is `softmaxScale`.
         // Before the shared checks: `head_dim` there is qk_rope_head_dim, named here by its own key.
         try check("qk_rope_head_dim", qkRopeHeadDim, 2...ConfigLimits.width)
         guard qkRopeHeadDim % 2 == 0 else { throw bad("qk_rope_head_dim \(qkRopeHeadDim) must be even (RoPE rotates pairs)") }

@@ -11,8 +11,24 @@ public struct ExpertPart: Sendable, Hashable {
     /// For fused 3-D expert tensors, the rows of the tensor (viewed as 2-D `[rows, last_dim]`) that belong
     /// to this expert; nil when the tensor is this expert's matrix alone.
     public let rows: Range<Int>?
-    /// The matrix shape `[out, in]`.
+    /// The matrix shape `[out, in]` (`[count]` for an expert's bias vector).
     public let shape: [Int]
+    /// How the stored bytes become the part (gpt-oss layouts; `.none` for every other family).
+    public var transform: Transform = .none
+
+    public enum Transform: Sendable, Hashable {
+        /// The rows are the part as stored.
+        case none
+        /// The rows hold the part transposed (`[in, out]`, transformers' dequantized gpt-oss `gate_up_proj`).
+        case transposed
+        /// The rows are the part's MXFP4 nibbles as the hub stores them (`*_blocks`, `[out, in / 32, 16]` uint8),
+        /// with their E8M0 scales in the same rows of `scales` (`[out, in / 32]` uint8).
+        case mxfp4(scales: String)
+    }
+
+    init(role: String, tensor: String, rows: Range<Int>?, shape: [Int], transform: Transform = .none) {
+        self.role = role; self.tensor = tensor; self.rows = rows; self.shape = shape; self.transform = transform
+    }
 }
 
 /// Where a family keeps its experts on disk. Hub checkpoints keep one tensor per expert and matrix
@@ -25,10 +41,18 @@ public struct ExpertNaming: Sendable {
         public let role: String
         public let suffixes: [String]
         public let projectsIn: Bool
+        /// The archive shape of a role that is neither `[intermediate, hidden]` nor `[hidden, intermediate]`
+        /// (gpt-oss's interleaved `gate_up` and bias vectors), from (hidden, intermediate).
+        let customShape: (@Sendable (Int, Int) -> [Int])?
         public init(_ role: String, _ suffixes: [String], projectsIn: Bool) {
-            self.role = role; self.suffixes = suffixes; self.projectsIn = projectsIn
+            self.role = role; self.suffixes = suffixes; self.projectsIn = projectsIn; customShape = nil
         }
-        func shape(hidden: Int, intermediate: Int) -> [Int] { projectsIn ? [intermediate, hidden] : [hidden, intermediate] }
+        init(_ role: String, shape: @escaping @Sendable (_ hidden: Int, _ intermediate: Int) -> [Int]) {
+            self.role = role; suffixes = []; projectsIn = true; customShape = shape
+        }
+        func shape(hidden: Int, intermediate: Int) -> [Int] {
+            customShape?(hidden, intermediate) ?? (projectsIn ? [intermediate, hidden] : [hidden, intermediate])
+        }
     }
 
     /// Per-expert prefixes with `{l}` and `{e}` placeholders, e.g. `model.layers.{l}.block_sparse_moe.experts.{e}.`
@@ -37,6 +61,9 @@ public struct ExpertNaming: Sendable {
     public let roles: [Role]
     /// Fused prefixes with `{l}`, e.g. `model.layers.{l}.mlp.experts.` (SwiGLU experts only).
     public let fusedPrefixes: [String]
+    /// Prefixes with `{l}` of gpt-oss's expert tensors (`gate_up_proj` with gate and up interleaved, biases; see
+    /// `resolveGptOss`).
+    public var gptOssPrefixes: [String] = []
 
     public init(perExpertPrefixes: [String], roles: [Role], fusedPrefixes: [String]) {
         self.perExpertPrefixes = perExpertPrefixes; self.roles = roles; self.fusedPrefixes = fusedPrefixes
@@ -67,6 +94,11 @@ public struct ExpertNaming: Sendable {
     public func resolve(layer: Int, experts: Int, hidden: Int, intermediate: Int,
                         in checkpoint: some TensorCatalog) throws(ModelError) -> [[ExpertPart]] {
         var tried: [String] = []
+        for prefix in gptOssPrefixes {
+            let p = ExpertNaming.fill(prefix, layer: layer)
+            if let parts = try resolveGptOss(prefix: p, experts: experts, hidden: hidden, intermediate: intermediate, in: checkpoint) { return parts }
+            tried.append(p + "gate_up_proj_blocks")
+        }
         // One tensor per expert and matrix.
         for prefix in perExpertPrefixes {
             let first = ExpertNaming.fill(prefix, layer: layer, expert: 0)

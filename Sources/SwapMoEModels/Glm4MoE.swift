@@ -53,10 +53,6 @@ public struct Glm4MoEConfig: DecoderFamily {
 
     public func validate() throws(ModelError) {
         let f = Self.family
-        if rope.type == "yarn" {
-            // MERGE: yarn — as DeepSeekKeys.validate: wire RoPE.swift's YaRN on the rotary part here.
-            throw .unsupportedFeature("YaRN rope_scaling (pending)")
-        }
         try base.validate(family: f)
         try ConfigLimits.check(f, "moe_intermediate_size", moeIntermediateSize, 1...ConfigLimits.width)
         try ConfigLimits.check(f, "n_shared_experts x moe_intermediate_size", nSharedExperts * moeIntermediateSize, 0...ConfigLimits.width)

@@ -2,6 +2,7 @@ import Foundation
 import SwapMoECore
 import SwapMoECheckpoint
 import SwapMoEArchive
+import SwapMoEKernels
 
 /// The model families swapmoe understands, by the `model_type` string of their `config.json`.
 public enum ModelFamily: String, Sendable, CaseIterable, Codable {
@@ -9,6 +10,7 @@ public enum ModelFamily: String, Sendable, CaseIterable, Codable {
     case qwen2Moe = "qwen2_moe"
     case qwen3Moe = "qwen3_moe"
     case olmoe
+    case gptOss = "gpt_oss"
     case switchTransformers = "switch_transformers"
     case deepseekV3 = "deepseek_v3"
     case deepseekV2 = "deepseek_v2"
@@ -35,6 +37,7 @@ public enum ModelFamily: String, Sendable, CaseIterable, Codable {
         case .qwen2Moe: return try decode(Qwen2MoEConfig.self)
         case .qwen3Moe: return try decode(Qwen3MoEConfig.self)
         case .olmoe: return try decode(OLMoEConfig.self)
+        case .gptOss: return try decode(GptOssConfig.self)
         case .switchTransformers: return try decode(SwitchTransformersConfig.self)
         case .deepseekV3: return try decode(DeepSeekV3Config.self)
         case .deepseekV2: return try decode(DeepSeekV2Config.self)
@@ -229,24 +232,47 @@ extension FamilyConfig {
 /// RoPE base frequency: transformers 4.x and hub checkpoints write `rope_theta`; transformers 5.x writes
 /// `rope_parameters: {"rope_theta": ..., "rope_type": "default"}`. Both are accepted.
 ///
-/// Only plain RoPE is implemented: a scaled variant (`rope_scaling` in 4.x, a `rope_type` other than `default` in
-/// 5.x: linear, dynamic, yarn, llama3, ...) is reported by `scaling`, and `validate` refuses it rather than
-/// computing silently wrong outputs.
+/// A scaled variant (`rope_scaling` in 4.x, a `rope_type` other than `default` in 5.x: linear, dynamic, yarn,
+/// llama3, ...) is reported by `scaling`; `yarn`'s parameters are read into `YaRN` for the families that
+/// implement it, and `validate` refuses every other case rather than computing silently wrong outputs.
 struct RopeKeys: Decodable {
     struct Params: Decodable {
         let rope_theta: Double?
         let rope_type: String?
         let type: String?
+        let factor: Double?
+        let beta_fast: Double?
+        let beta_slow: Double?
+        let mscale: Double?
+        let mscale_all_dim: Double?
+        let attention_factor: Double?
+        let original_max_position_embeddings: Int?
+        let truncate: Bool?
     }
     let rope_theta: Double?
     let rope_parameters: Params?
     let rope_scaling: Params?
+    let max_position_embeddings: Int?
+    let original_max_position_embeddings: Int?
     var theta: Double? { rope_theta ?? rope_parameters?.rope_theta }
-    /// The RoPE scaling kind, when it is not plain RoPE.
-    var scaling: String? {
+    /// The parameters of the scaled variant, and its kind, when it is not plain RoPE.
+    var scaled: (kind: String, params: Params)? {
         for p in [rope_parameters, rope_scaling].compactMap({ $0 }) {
-            if let t = p.rope_type ?? p.type, t != "default" { return t }
+            if let t = p.rope_type ?? p.type, t != "default" { return (t, p) }
         }
         return nil
+    }
+    var scaling: String? { scaled?.kind }
+
+    /// YaRN's parameters with transformers' fallbacks (`standardize_rope_params`, `_compute_yarn_parameters`): the
+    /// original context from the top-level key (Phi-3 style), the parameters, or `max_position_embeddings`; the
+    /// factor from `max_position_embeddings / original` when absent; `beta_fast`/`beta_slow` 32/1 when absent or 0.
+    var yarn: YaRN? {
+        guard let (kind, p) = scaled.map({ ($0.kind, $0.params) }), kind == "yarn" else { return nil }
+        let original = original_max_position_embeddings ?? p.original_max_position_embeddings ?? max_position_embeddings ?? 0
+        let factor = p.factor ?? (original > 0 ? Double(max_position_embeddings ?? 0) / Double(original) : 0)
+        return YaRN(factor: factor, originalMaxPositions: original, betaFast: p.beta_fast.flatMap { $0 == 0 ? nil : $0 } ?? 32,
+                    betaSlow: p.beta_slow.flatMap { $0 == 0 ? nil : $0 } ?? 1, mscale: p.mscale, mscaleAllDim: p.mscale_all_dim,
+                    attentionFactor: p.attention_factor, truncate: p.truncate ?? true)
     }
 }

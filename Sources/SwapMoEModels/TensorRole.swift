@@ -7,7 +7,7 @@ public enum TensorRole: String, Sendable, Equatable {
     case embedding
     /// The output projection to the vocabulary.
     case head
-    /// A router / expert gate (`mlp.gate`, `block_sparse_moe.gate`, `shared_expert_gate`, `router.classifier`).
+    /// A router / expert gate (`mlp.gate`, `mlp.router` (gpt-oss), `block_sparse_moe.gate`, `shared_expert_gate`, `router.classifier`).
     case router
     /// A weight matrix the kernels multiply by (attention projections, dense and shared-expert MLPs).
     case matrix
@@ -19,7 +19,7 @@ public enum TensorRole: String, Sendable, Equatable {
             self = .embedding
         } else if name == "lm_head.weight" {
             self = .head
-        } else if name.hasSuffix("mlp.gate.weight") || name.hasSuffix("block_sparse_moe.gate.weight")
+        } else if name.hasSuffix("mlp.gate.weight") || name.hasSuffix("block_sparse_moe.gate.weight") || name.hasSuffix("mlp.router.weight")
                     || name.hasSuffix("shared_expert_gate.weight") || name.contains("router.classifier") {
             self = .router
         } else if shape.count == 2 && name.hasSuffix(".weight") && !name.contains("relative_attention_bias")

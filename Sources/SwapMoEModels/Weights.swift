@@ -3,12 +3,20 @@ import SwapMoEArchive
 import SwapMoEKernels
 
 /// The matrices of one expert: SwiGLU `down(silu(gate · x) ⊙ up · x)` (Mixtral, Qwen, OLMoE), or a plain
-/// two-matrix MLP `down(act(up · x))` (Switch Transformers' ReLU experts, stored as roles `wi` = up, `wo` = down).
+/// two-matrix MLP `down(act(up · x))` (Switch Transformers' ReLU experts, stored as roles `wi` = up, `wo` = down),
+/// or gpt-oss's `down(clampedSwiGLU(gateUp · x + b_gu)) + b_d` (roles `gate_up`, `gate_up_bias`, `down`, `down_bias`).
 public struct ExpertWeights: Sendable {
-    /// nil for two-matrix experts.
+    /// nil for two-matrix experts and for gpt-oss's interleaved `gateUp`.
     public let gate: Matrix?
+    /// For gpt-oss: `gate_up` `[2I, H]`, rows alternating gate and up.
     public let up: Matrix
     public let down: Matrix
+    /// Biases of `up` and `down` (gpt-oss) as one-row views (the block's bytes may not be filled yet when the
+    /// weights are made: read them when serving); nil without.
+    public let upBias: Matrix?
+    public let downBias: Matrix?
+    /// `up` is gpt-oss's interleaved `gate_up`.
+    public let gateUpInterleaved: Bool
 
     /// Views the decoded bytes of an expert block (an expert slot or the archive's mapping, kept alive and
     /// unchanged by whoever serves the expert) through its layout.
@@ -20,11 +28,23 @@ public struct ExpertWeights: Sendable {
             }
             return matrix
         }
+        func v(_ role: String) throws(ModelError) -> Matrix? {
+            guard let t = layout.tensor(role) else { return nil }
+            guard t.shape.count == 1, let type = WeightType(t.dtype), !t.dtype.isQuantized,
+                  let row = Matrix(bytes: block, offset: t.offset, type: type, rows: 1, cols: t.shape[0]) else {
+                throw .badConfig(family: "archive", reason: "expert layout's '\(role)' is not a 1-D float vector inside its block")
+            }
+            return row
+        }
+        gateUpInterleaved = layout.tensor("gate_up") != nil
         if layout.tensor("wi") != nil {
             gate = nil; up = try m("wi"); down = try m("wo")
+        } else if gateUpInterleaved {
+            gate = nil; up = try m("gate_up"); down = try m("down")
         } else {
             gate = try m("gate"); up = try m("up"); down = try m("down")
         }
+        upBias = try v("gate_up_bias"); downBias = try v("down_bias")
     }
 }
 

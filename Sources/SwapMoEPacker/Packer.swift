@@ -150,7 +150,7 @@ public enum Packer {
             for layer in stack.moeLayers {
                 let parts = try stack.resolve(layer: layer, hidden: config.hiddenSize, in: ckpt)
                 expertParts.append((stack.name, layer, parts))
-                for e in parts { for p in e { consumed.insert(p.tensor) } }
+                for e in parts { for p in e { consumed.formUnion(p.tensors) } }
             }
         }
         let denseNames = ckpt.tensorNames.filter { !consumed.contains($0) && !config.packIgnores($0) }
@@ -209,7 +209,10 @@ public enum Packer {
             for (stack, layer, experts) in expertParts {
                 for (e, parts) in experts.enumerated() {
                     let infos = try parts.map { try ckpt.tensorInfo($0.tensor) }
-                    let types = zip(parts, infos).map { storedType($1.dtype, requested: options.quant.experts, cols: $0.shape.last ?? 0) }
+                    // An expert's bias vectors (gpt-oss) stay in float, as dense biases do.
+                    let types = zip(parts, infos).map {
+                        storedType($0.sourceType($1), requested: $0.shape.count == 2 ? options.quant.experts : nil, cols: $0.shape.last ?? 0)
+                    }
                     let layout = ExpertLayout(parts: zip(parts, types).map { ($0.role, $1, $0.shape) })
                     let layoutIndex: Int
                     if let i = layouts.firstIndex(of: layout) { layoutIndex = i } else { layoutIndex = layouts.count; layouts.append(layout) }
@@ -220,11 +223,8 @@ public enum Packer {
                     let r = try writer.writeBlock(alignment: ArchiveFormat.blockAlignment, codec: codec, shuffle: width) { sink in
                         for ((part, info), type) in zip(zip(parts, infos), types) {
                             try sink.pad(to: ArchiveFormat.tensorAlignment)
-                            try ckpt.withBytes(part.tensor) { _, bytes in
-                                let slice = rowSlice(bytes, info: info, rows: part.rows)
-                                sumSq += try converter.write(slice, from: info.dtype, as: type, to: sink, sumOfSquares: true) {
-                                    ckpt.release(part.tensor, piece: $0, of: bytes)
-                                }
+                            try part.withBytes(info, in: ckpt) { bytes, release in
+                                sumSq += try converter.write(bytes, from: part.sourceType(info), as: type, to: sink, sumOfSquares: true, done: release)
                             }
                         }
                     }

@@ -101,8 +101,8 @@ extension Session {
         let first = { () throws -> [Float] in
             reused = try turn {
                 // At least the last prompt token runs: its logits give the first new token.
-                let keep = min(slot.sharedPrefix(with: prompt), prompt.count - 1)
-                model.truncate(to: keep)
+                // A sliding layer's ring may not reach back that far: then the model keeps nothing.
+                let keep = model.truncate(to: min(slot.sharedPrefix(with: prompt), prompt.count - 1))
                 slot.cached.removeSubrange(keep...)
                 return keep
             }

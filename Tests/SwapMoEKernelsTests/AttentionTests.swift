@@ -5,6 +5,15 @@ import Testing
 struct AttentionTests {
     static let configs: [(heads: Int, kvHeads: Int, headDim: Int)] = [(4, 4, 16), (8, 2, 48), (6, 1, 33), (4, 2, 128)]
 
+    /// 9 random queries at positions 3..<12 of configuration `config`, and keys and values for positions 0..<12.
+    static func prefill(_ config: Int, _ rng: inout TestRNG) -> (start: Int, tokens: Int, q: [Float], k: [Float], v: [Float]) {
+        let (heads, kvHeads, hd) = configs[config]
+        let start = 3, tokens = 9, len = start + tokens
+        let q = randomFloats(tokens * heads * hd, &rng, range: -2...2)
+        let k = randomFloats(len * kvHeads * hd, &rng, range: -2...2), v = randomFloats(len * kvHeads * hd, &rng)
+        return (start, tokens, q, k, v)
+    }
+
     @Test("decode GQA attention matches a naive Double reference", arguments: 0..<4)
     func decodeMatches(config: Int) {
         let (heads, kvHeads, hd) = Self.configs[config]
@@ -27,9 +36,7 @@ struct AttentionTests {
     func prefillMatchesDecode(config: Int) {
         let (heads, kvHeads, hd) = Self.configs[config]
         var rng = TestRNG(seed: UInt64(config + 30))
-        let start = 3, tokens = 9, len = start + tokens
-        let q = randomFloats(tokens * heads * hd, &rng, range: -2...2)
-        let k = randomFloats(len * kvHeads * hd, &rng, range: -2...2), v = randomFloats(len * kvHeads * hd, &rng)
+        let (start, tokens, q, k, v) = Self.prefill(config, &rng)
         for window in [nil, 4] as [Int?] {
             var ref = [Float](repeating: 0, count: tokens * heads * hd)
             attentionReference(&ref, q, keys: k, values: v, start: start, tokens: tokens, heads: heads,

@@ -74,13 +74,11 @@ struct DeepSeekTests {
         #expect(abs(m.scale - 1 / Float(20).squareRoot()) < 1e-7)
     }
 
-    @Test("a YaRN config is refused as pending (its golden waits in golden-yarn.json); mscale_all_dim enters the scale")
-    func yarnPending() throws {
-        #expect(FileManager.default.fileExists(atPath: Self.fixture("deepseek_v3_yarn") + "/golden-yarn.json"))
-        #expect(throws: ModelError.self) { try ModelFamily.detectDecoder(configData: Self.config("deepseek_v3_yarn")) }
-        do { _ = try ModelFamily.detectDecoder(configData: Self.config("deepseek_v3_yarn")) } catch {
-            #expect("\(error)".contains("YaRN rope_scaling (pending)"))
-        }
+    @Test("a YaRN config carries YaRN into the spec (its parity is the deepseek_v3_yarn fixture's golden); mscale_all_dim enters the scale")
+    func yarn() throws {
+        let config = try ModelFamily.detectDecoder(configData: Self.config("deepseek_v3_yarn"))
+        guard case .yarn(let y)? = try config.spec().ropeScaling else { Issue.record("no YaRN in the spec"); return }
+        #expect(y.factor == 4 && y.mscaleAllDim == 0.8)
         let keys = try JSONDecoder().decode(DeepSeekV3Config.self, from: Self.config("deepseek_v3_yarn")).keys
         let mscale = 0.1 * 0.8 * Foundation.log(4.0) + 1
         #expect(abs(Double(keys.softmaxScale) - mscale * mscale / 20.0.squareRoot()) < 1e-6)
@@ -101,7 +99,7 @@ struct DeepSeekTests {
             ("deepseek_v2", { $0["mlp_bias"] = true }, "mlp_bias"),
             ("glm4_moe", { $0["partial_rotary_factor"] = 0.05 }, "partial_rotary_factor"),
             ("glm4_moe", { $0["n_group"] = 9 }, "n_routed_experts / n_group"),
-            ("glm4_moe", { $0["rope_scaling"] = ["type": "yarn", "factor": 4.0] }, "YaRN rope_scaling (pending)"),
+            ("glm4_moe", { $0["rope_scaling"] = ["type": "linear", "factor": 4.0] }, "RoPE scaling 'linear'"),
         ]
         for (name, edit, key) in cases {
             do {

@@ -66,30 +66,8 @@ struct QuantizedSessionTests {
         let resident = try Self.greedy(o)
         #expect(resident.count == 12)
 
-        let session = try Session(options: o)
-        let config = try session.archive.modelConfig()
-        /// The cap that leaves `policy` `share` of the expert bytes, planned on this process's RSS as it is now:
-        /// the session measures it again when it opens, and the suites running beside this one (GGUF files,
-        /// templates, fixtures) move it by tens of MiB, so the plan is made just before each session and given
-        /// slack. Slack only grows the arena a little; exact output does not depend on the arena's size, and
-        /// swap's arena stops at every expert.
-        func cap(_ share: Double, _ policy: Policy) throws -> Int {
-            let planner = try Session.makePlanner(session.archive, config: config, context: 64,
-                                                  baseline: Int(ProcessMemory.currentRSS()))
-            return planner.cap(expertShare: share, policy: policy, ioThreads: o.ioThreads) + (64 << 20)
-        }
-        // The fewest slots exact runs with do not depend on the baseline.
-        let minimum = try Session.makePlanner(session.archive, config: config, context: 64, baseline: 1).minimumExpertShare(.exact)
-        for share in [max(0.25, minimum), 0.5] {
-            var e = o
-            e.policy = .exact
-            e.maxRSS = try cap(share, .exact)
-            #expect(try Self.greedy(e) == resident, "exact at \(share) of the expert bytes")
-        }
-        var s = o
-        s.policy = .swap
-        s.maxRSS = try cap(1.0, .swap)
-        #expect(try Self.greedy(s) == resident, "swap with every expert resident")
+        let caps = try PlannedCaps(o)
+        try caps.expectResidentTokens(resident, exactShares: [max(0.25, try caps.minimumShare(.exact)), 0.5], greedy: Self.greedy)
     }
 
     @Test("the demo model: q8_0 keeps >= 99% top-1 agreement with bf16 and perplexity within 0.5%; q4_K within 3%")
@@ -117,5 +95,48 @@ struct QuantizedSessionTests {
             let agree = Double(zip(q.top1, bf16.top1).filter { $0 == $1 }.count) / Double(bf16.top1.count)
             #expect(abs(q.ppl / bf16.ppl - 1) <= pplBound && agree >= top1Bound, "\(quant): ppl \(q.ppl) vs \(bf16.ppl), top-1 \(agree)")
         }
+    }
+}
+
+/// Caps for a session's archive (context 64).
+struct PlannedCaps {
+    let session: Session
+    let config: any ModelConfig
+    let options: SessionOptions
+
+    init(_ o: SessionOptions) throws {
+        options = o
+        session = try Session(options: o)
+        config = try session.archive.modelConfig()
+    }
+
+    /// The cap that leaves `policy` `share` of the expert bytes, planned on this process's RSS as it is now:
+    /// the session measures it again when it opens, and the suites running beside this one (GGUF files,
+    /// templates, fixtures) move it by tens of MiB, so the plan is made just before each session and given
+    /// slack. Slack only grows the arena a little; exact output does not depend on the arena's size, and
+    /// swap's arena stops at every expert.
+    func cap(_ share: Double, _ policy: Policy) throws -> Int {
+        let planner = try Session.makePlanner(session.archive, config: config, context: 64, baseline: Int(ProcessMemory.currentRSS()))
+        return planner.cap(expertShare: share, policy: policy, ioThreads: options.ioThreads) + (64 << 20)
+    }
+
+    /// Exact at each of `exactShares` and swap with every expert resident give `resident`'s greedy tokens.
+    func expectResidentTokens(_ resident: [Int], exactShares: [Double], greedy: (SessionOptions) throws -> [Int],
+                              sourceLocation: SourceLocation = #_sourceLocation) throws {
+        for share in exactShares {
+            var e = options
+            e.policy = .exact
+            e.maxRSS = try cap(share, .exact)
+            #expect(try greedy(e) == resident, "exact at \(share) of the expert bytes", sourceLocation: sourceLocation)
+        }
+        var s = options
+        s.policy = .swap
+        s.maxRSS = try cap(1.0, .swap)
+        #expect(try greedy(s) == resident, "swap with every expert resident", sourceLocation: sourceLocation)
+    }
+
+    /// The smallest share of the expert bytes `policy` runs with (independent of the baseline).
+    func minimumShare(_ policy: Policy) throws -> Double {
+        try Session.makePlanner(session.archive, config: config, context: 64, baseline: 1).minimumExpertShare(policy)
     }
 }

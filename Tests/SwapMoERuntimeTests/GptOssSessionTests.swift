@@ -1,0 +1,51 @@
+import Foundation
+import Testing
+import SwapMoECore
+import SwapMoEArchive
+import SwapMoEModels
+import SwapMoEPacker
+import SwapMoETestSupport
+import SwapMoERuntime
+import SwapMoEEngine
+
+/// gpt-oss's experts carry biases in their blocks and, from the hub, MXFP4 weights: every provider serves them as
+/// units. Exact under the smallest cap it runs with gives resident's tokens; swap and static run under a cap.
+@Suite("gpt-oss under a cap", .serialized)
+struct GptOssSessionTests {
+    static func greedy(_ o: SessionOptions) throws -> [Int] {
+        try Session(options: o).generate("It is a truth universally acknowledged", maxNewTokens: 12, sampler: .greedy, eos: []) { _, _ in true }.tokens
+    }
+
+    @Test("exact at the minimum cap gives resident's greedy tokens; swap and static run under a cap",
+          arguments: ["gpt_oss", "gpt_oss_mxfp4"], [PackOptions.Compression.none, .lz4])
+    func policies(fixture: String, compress: PackOptions.Compression) throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        let archive = dir + "/m.swm"
+        _ = try Packer.pack(PackOptions(input: TestPaths.fixtures + "/models/" + fixture, output: archive, compress: compress))
+        if fixture.hasSuffix("mxfp4") {
+            // Kept as MXFP4 blocks (17 bytes per 32 weights), never widened.
+            let a = try Archive(path: archive)
+            #expect(a.manifest.expertLayouts.allSatisfy { l in l.tensors.filter { $0.shape.count == 2 }.allSatisfy { $0.dtype == .mxfp4 } })
+        }
+        var o = SessionOptions(archive: archive)
+        o.threads = 1; o.context = 64; o.contextGiven = true
+        let resident = try Self.greedy(o)
+        #expect(resident.count == 12)
+
+        let caps = try PlannedCaps(o)
+        try caps.expectResidentTokens(resident, exactShares: [try caps.minimumShare(.exact)], greedy: Self.greedy)
+        var s = o
+        s.policy = .swap
+        s.maxRSS = try caps.cap(0.7, .swap)
+        #expect(try Self.greedy(s).count == 12, "swap at 70%")
+
+        let calibration = dir + "/calibration.txt"
+        try "It is a truth universally acknowledged, that a single man".write(toFile: calibration, atomically: true, encoding: .utf8)
+        var st = o
+        st.policy = .static
+        st.calibration = calibration
+        st.maxRSS = try caps.cap(0.7, .static)
+        #expect(try Self.greedy(st).count == 12, "static at 70%")
+    }
+}
