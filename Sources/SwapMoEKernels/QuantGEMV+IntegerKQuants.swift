@@ -86,13 +86,6 @@ func dotQ6_KInteger(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb
     return hsum(acc)
 }
 
-/// 16 signed bytes -> 16 Int16 lanes (built lane by lane: one `vpmovsxbw`).
-@inline(__always)
-func int16s(_ b: SIMD16<Int8>) -> SIMD16<Int16> {
-    SIMD16<Int16>(Int16(b[0]), Int16(b[1]), Int16(b[2]), Int16(b[3]), Int16(b[4]), Int16(b[5]), Int16(b[6]), Int16(b[7]),
-                  Int16(b[8]), Int16(b[9]), Int16(b[10]), Int16(b[11]), Int16(b[12]), Int16(b[13]), Int16(b[14]), Int16(b[15]))
-}
-
 /// The scales of groups g and g + 1 for one `vpmaddubsw` result of 32 weights spanning them: lanes 0..<8 hold
 /// elements 0..<16 (group g), lanes 8..<16 the next 16.
 @inline(__always)
