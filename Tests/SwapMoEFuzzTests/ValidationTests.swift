@@ -186,7 +186,7 @@ import SwapMoETestSupport
         #expect(cli(["plan", p.archive, "--experts", "75%", "--policy", "swap"]).status == 0)
     }
 
-    @Test("sweep leaves out a cap below a policy's minimum and says so below the table, not as a row")
+    @Test("sweep runs a cap below a policy's minimum at that minimum and marks the row, never an error row")
     func sweepMinimum() throws {
         let p = try Packed()
         defer { TestPaths.remove(p.dir) }
@@ -194,11 +194,11 @@ import SwapMoETestSupport
         try String(repeating: "Hello world, hello again. ", count: 8).write(toFile: text, atomically: true, encoding: .utf8)
         let r = try runCommand(TestPaths.swapmoeBinary, ["sweep", p.archive, "--text", text, "--caps", "50%", "--policies", "swap,exact", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
-        let out = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
-        let rows = out["rows"] as! [[String: Any]]
-        #expect(rows.map { $0["policy"] as! String } == ["resident", "exact"])
+        let out = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let rows = try #require(out["rows"] as? [[String: Any]])
+        #expect(rows.map { $0["policy"] as? String } == ["resident", "swap", "exact"])
         #expect(rows.allSatisfy { $0["error"] == nil })
-        #expect((out["skipped"] as! [String]) == ["swap at 50%: not run, below the 75.0% of the experts it needs at least"])
+        #expect(rows[1]["raised_to"] as? String == "75.0%" && rows[1]["cap"] as? String == "50%" && rows[2]["raised_to"] == nil)
     }
 
     @Test("pack refuses an output path that exists and is not a regular file")
