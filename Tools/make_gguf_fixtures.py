@@ -293,13 +293,31 @@ def model_goldens(path, family, config_dir=None):
     return out
 
 
+def dequantized_tensors(path):
+    """Every tensor of a GGUF file as gguf-py dequantizes it, float32 in PyTorch order (ggml dims reversed)."""
+    import numpy as np
+    from gguf import quants
+    return {t.name: quants.dequantize(t.data, t.tensor_type).astype(np.float32).reshape([int(x) for x in reversed(t.shape)])
+            for t in gguf.GGUFReader(path).tensors}
+
+
+def transformers_answers(model, sd, prompt, evals):
+    """`model` with the state dict `sd`: the last logits of `prompt` and the perplexity of `evals`."""
+    import numpy as np
+    import torch
+    model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sd.items()}, strict=True)
+    with torch.no_grad():
+        last = model(torch.tensor([prompt])).logits[0, -1]
+        logits = model(torch.tensor([evals])).logits[0].double()
+        nll = torch.nn.functional.cross_entropy(logits[:-1], torch.tensor(evals[1:]), reduction="sum").item()
+    return [float(x) for x in last], float(np.exp(nll / (len(evals) - 1)))
+
+
 def dequantized_reference(path, family, config_dir, prompt, evals):
     """transformers (float32) on the file's own weights as gguf-py dequantizes them: the exact maths of the stored
     weights, without llama.cpp's rounding of activations (to BF16 / F16 / Q8_0 / Q8_K for its vec_dot). Returns
     the last logits of `prompt` and the perplexity of `evals`."""
     import numpy as np
-    import torch
-    from gguf import quants
     if family.startswith("gpt_oss"):
         return dequantized_reference_gpt_oss(path, config_dir, prompt, evals)
     sys.path.insert(0, os.path.join(ROOT, "Tools"))
@@ -307,9 +325,7 @@ def dequantized_reference(path, family, config_dir, prompt, evals):
     cfg_cls, model_cls = mf.model_classes(family)
     cfg = cfg_cls.from_pretrained(config_dir)
     model = model_cls(cfg).float().eval()
-    r = gguf.GGUFReader(path)
-    tensors = {t.name: quants.dequantize(t.data, t.tensor_type).astype(np.float32).reshape([int(x) for x in reversed(t.shape)])
-               for t in r.tensors}
+    tensors = dequantized_tensors(path)
     heads, kv = cfg.num_attention_heads, cfg.num_key_value_heads
 
     def unpermute(w, n):  # inverse of convert_hf_to_gguf's LlamaModel.permute (llama architecture only)
@@ -339,12 +355,7 @@ def dequantized_reference(path, family, config_dir, prompt, evals):
     for l in range(cfg.num_hidden_layers):
         g, u = tensors[f"blk.{l}.ffn_gate_exps.weight"], tensors[f"blk.{l}.ffn_up_exps.weight"]
         sd[f"model.layers.{l}.mlp.experts.gate_up_proj"] = np.concatenate([g, u], axis=1)
-    model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sd.items()}, strict=True)
-    with torch.no_grad():
-        last = model(torch.tensor([prompt])).logits[0, -1]
-        logits = model(torch.tensor([evals])).logits[0].double()
-        nll = torch.nn.functional.cross_entropy(logits[:-1], torch.tensor(evals[1:]), reduction="sum").item()
-    return [float(x) for x in last], float(np.exp(nll / (len(evals) - 1)))
+    return transformers_answers(model, sd, prompt, evals)
 
 
 def dequantized_reference_gpt_oss(path, config_dir, prompt, evals):
@@ -354,18 +365,14 @@ def dequantized_reference_gpt_oss(path, config_dir, prompt, evals):
     split of the experts undone: gate and up rows interleaved again, gate_up and down transposed back to
     transformers' [E, in, out]."""
     import numpy as np
-    import torch
     import transformers as t
-    from gguf import quants
     cfg = t.GptOssConfig.from_pretrained(config_dir)
     cfg.swiglu_limit, cfg.swiglu_alpha = 7.0, 1.702
     cfg.rope_parameters = dict(cfg.rope_parameters, truncate=True)
     if hasattr(cfg, "quantization_config"):
         del cfg.quantization_config
     model = t.GptOssForCausalLM(cfg).float().eval()
-    r = gguf.GGUFReader(path)
-    w = {x.name: quants.dequantize(x.data, x.tensor_type).astype(np.float32).reshape([int(d) for d in reversed(x.shape)])
-         for x in r.tensors}
+    w = dequantized_tensors(path)
 
     def interleave(a, b, axis):  # rows (along axis) a0, b0, a1, b1, ...
         return np.stack([a, b], axis=axis + 1).reshape(*a.shape[:axis], 2 * a.shape[axis], *a.shape[axis + 1:])
@@ -386,12 +393,7 @@ def dequantized_reference_gpt_oss(path, config_dir, prompt, evals):
         sd[p + "mlp.experts.gate_up_proj_bias"] = interleave(w[b + "ffn_gate_exps.bias"], w[b + "ffn_up_exps.bias"], 1)
         sd[p + "mlp.experts.down_proj"] = w[b + "ffn_down_exps.weight"].transpose(0, 2, 1)
         sd[p + "mlp.experts.down_proj_bias"] = w[b + "ffn_down_exps.bias"]
-    model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sd.items()}, strict=True)
-    with torch.no_grad():
-        last = model(torch.tensor([prompt])).logits[0, -1]
-        logits = model(torch.tensor([evals])).logits[0].double()
-        nll = torch.nn.functional.cross_entropy(logits[:-1], torch.tensor(evals[1:]), reduction="sum").item()
-    return [float(x) for x in last], float(np.exp(nll / (len(evals) - 1)))
+    return transformers_answers(model, sd, prompt, evals)
 
 
 def quantized_fixtures(quantize):
