@@ -26,7 +26,8 @@ Two adjustments the tiny fixtures need, both outside the model data:
 - mixtral's folder has tokenizer.json only; the converter reads SentencePiece vocabularies from tokenizer.model,
   so the sentencepiece-small tokenizer.model (the model its tokenizer.json was made from) is copied next to it;
 - the byte-level fixtures' tokenizer is a toy the converter's pre-tokenizer hash table does not know; its regex
-  is Qwen2's, so the converter is told `qwen2` (what it would pick for a real Qwen tokenizer).
+  is Qwen2's, so the converter is told `qwen2` (what it would pick for a real Qwen tokenizer); the gpt-oss files
+  `gpt-4o`, what real gpt-oss files (o200k) say.
 """
 import glob
 import hashlib
@@ -72,6 +73,9 @@ def tool(name):
     return None
 
 
+PRE_FALLBACK = ["qwen2"]
+
+
 def convert(model, outtype, dest, vocab=None, folder=None):
     """Runs the vendored converter in this process (so the pre-tokenizer name can be given for the toy BPE).
 
@@ -96,15 +100,17 @@ def convert(model, outtype, dest, vocab=None, folder=None):
         cfg = json.load(open(os.path.join(tmp, "config.json")))
         cfg["vocab_size"] = size
         json.dump(cfg, open(os.path.join(tmp, "config.json"), "w"))
+    # The toy byte-level tokenizer is unknown to the converter's hash table; its regex is Qwen2's. gpt-oss files
+    # are declared as real ones are (o200k: `gpt-4o`), so that llama.cpp's gpt-4o regex is what they are checked with.
+    PRE_FALLBACK[0] = "gpt-4o" if model.startswith("gpt_oss") else "qwen2"
     if not hasattr(base.TextModel, "_swapmoe_pre"):
-        # The toy byte-level tokenizer is unknown to the converter's hash table; its regex is Qwen2's.
         original = base.TextModel.get_vocab_base_pre
 
         def pre(self, tokenizer):
             try:
                 return original(self, tokenizer)
             except NotImplementedError:
-                return "qwen2"
+                return PRE_FALLBACK[0]
         base.TextModel.get_vocab_base_pre = pre
         base.TextModel._swapmoe_pre = True
     argv = sys.argv
@@ -454,6 +460,8 @@ def main():
         dest = os.path.join(OUT, name)
         convert(model, "f32", dest)
         made.append(dest)
+        if model == "gpt_oss":
+            goldens(model, dest)
     # Real tokenizers, vocabulary only: Mistral's SentencePiece model (Mixtral's) and GPT-2's byte-level BPE.
     import mistral_common
     spm = os.path.join(os.path.dirname(mistral_common.__file__), "data/tokenizer.model.v1")

@@ -150,7 +150,7 @@ struct GGUFModelTests {
 
     @Test("the tokenizer stored from a GGUF encodes ~370 golden texts as llama.cpp does, specials parsed",
           arguments: [("mixtral-f32.gguf", "mixtral"), ("qwen2_moe-f32.gguf", "qwen2_moe"), ("qwen3_moe-q8_0.gguf", "qwen3_moe"),
-                      ("olmoe-f32.gguf", "olmoe")])
+                      ("olmoe-f32.gguf", "olmoe"), ("gpt_oss-f32.gguf", "gpt_oss")])
     func tokenizer(gguf: String, family: String) throws {
         let dir = TestPaths.tempDir()
         defer { TestPaths.remove(dir) }
