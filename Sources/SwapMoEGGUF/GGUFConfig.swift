@@ -93,7 +93,9 @@ public enum GGUFConfigMapping {
         /// l % n < n - 1; 0: every layer), else period 2 (sliding, full, sliding, ...).
         func slidingLayers(_ count: Int) throws(GGUFError) -> [Bool] {
             let key = a + ".attention.sliding_window_pattern"
-            guard (1...(1 << 16)).contains(count) else { throw .badMetadata(file: file, key: a + ".block_count", reason: "is \(count), expected 1...65536") }
+            guard (1...(1 << 16)).contains(count) else {
+                throw .badMetadata(file: file, key: a + ".block_count", reason: "is \(count), expected 1...65536")
+            }
             if let v = md[key], let flags = v.arrayValue {
                 guard case .bools(let bools) = flags, bools.count == count else {
                     throw .badMetadata(file: file, key: key, reason: "must list one BOOL per layer (\(count))")
@@ -202,7 +204,9 @@ public enum GGUFConfigMapping {
         case .gptOss:
             // The converter writes the expert width as expert_feed_forward_length (feed_forward_length too).
             let expertWidth = try int("expert_feed_forward_length"), width = try int("feed_forward_length")
-            guard let moe = expertWidth ?? width ?? dims["blk.0.ffn_gate_exps.weight"]?[1] else { throw .missingKey(file: file, key: a + ".expert_feed_forward_length") }
+            guard let moe = expertWidth ?? width ?? dims["blk.0.ffn_gate_exps.weight"]?[1] else {
+                throw .missingKey(file: file, key: a + ".expert_feed_forward_length")
+            }
             c.removeAll { $0.0 == "intermediate_size" }
             c += [("intermediate_size", .int(Int64(moe))), ("num_local_experts", .int(Int64(experts))),
                   ("attention_bias", .bool(hasQBias)), ("hidden_act", .string("silu"))]

@@ -6,8 +6,9 @@ import SwapMoEGGUF
 
 /// A GGUF model (one file or a split set) as the packer reads it: the Hugging Face tensors it holds
 /// (`GGUFModel.hfTensors`: experts split from the stacks, attn_q/attn_k rows of llama-architecture files
-/// un-permuted, gpt-oss's gate and up rows interleaved), each with its stored dtype (quantized types kept as they are), the config.json its metadata
-/// describes, and a tokenizer.json / tokenizer_config.json rebuilt from `tokenizer.ggml.*`.
+/// un-permuted, gpt-oss's gate and up rows interleaved), each with its stored dtype (quantized types kept as they
+/// are), the config.json its metadata describes, and a tokenizer.json / tokenizer_config.json rebuilt from
+/// `tokenizer.ggml.*`.
 ///
 /// Everything that can be refused is checked when this is made, before the packer writes a byte: tensor types
 /// (`checkTypesSupported`, naming the tensor and the llama-quantize remedy), names and config. A tokenizer that
