@@ -9,8 +9,9 @@ llama-quantize, llama-tokenize and llama-gguf-split (built by Tools/build_llamac
 made with llama-cpp-python 0.3.36's llama.cpp and gguf-py.
 
 What it writes to Tests/Fixtures/gguf/:
-- `<model>-<type>.gguf`: the project's tiny HF fixtures (Tests/Fixtures/models/{mixtral,qwen2_moe,qwen3_moe,olmoe})
-  converted by the vendored convert_hf_to_gguf.py (f32 / bf16), and quantized by llama-quantize (Q8_0, Q4_K_M);
+- `<model>-<type>.gguf`: the project's tiny HF fixtures (Tests/Fixtures/models/{mixtral,qwen2_moe,qwen3_moe,olmoe,
+  gpt_oss}) converted by the vendored convert_hf_to_gguf.py (f32 / bf16), and quantized by llama-quantize (Q8_0,
+  Q4_K_M); `gpt_oss-mxfp4.gguf` from the hub-MXFP4 gpt_oss_mxfp4 fixture (experts MXFP4 as the converter repacks them);
 - `olmoe-split-0000N-of-0000M.gguf`: the OLMoE file cut by llama-gguf-split;
 - `<file>.json`: gguf-py's GGUFReader view of every file (header, every key with its type and value, every
   tensor's name, ggml dims, type, offset and size), which the Swift reader is checked against;
@@ -25,7 +26,8 @@ Two adjustments the tiny fixtures need, both outside the model data:
 - mixtral's folder has tokenizer.json only; the converter reads SentencePiece vocabularies from tokenizer.model,
   so the sentencepiece-small tokenizer.model (the model its tokenizer.json was made from) is copied next to it;
 - the byte-level fixtures' tokenizer is a toy the converter's pre-tokenizer hash table does not know; its regex
-  is Qwen2's, so the converter is told `qwen2` (what it would pick for a real Qwen tokenizer).
+  is Qwen2's, so the converter is told `qwen2` (what it would pick for a real Qwen tokenizer); the gpt-oss files
+  `gpt-4o`, what real gpt-oss files (o200k) say.
 """
 import glob
 import hashlib
@@ -71,6 +73,9 @@ def tool(name):
     return None
 
 
+PRE_FALLBACK = ["qwen2"]
+
+
 def convert(model, outtype, dest, vocab=None, folder=None):
     """Runs the vendored converter in this process (so the pre-tokenizer name can be given for the toy BPE).
 
@@ -95,15 +100,17 @@ def convert(model, outtype, dest, vocab=None, folder=None):
         cfg = json.load(open(os.path.join(tmp, "config.json")))
         cfg["vocab_size"] = size
         json.dump(cfg, open(os.path.join(tmp, "config.json"), "w"))
+    # The toy byte-level tokenizer is unknown to the converter's hash table; its regex is Qwen2's. gpt-oss files
+    # are declared as real ones are (o200k: `gpt-4o`), so that llama.cpp's gpt-4o regex is what they are checked with.
+    PRE_FALLBACK[0] = "gpt-4o" if model.startswith("gpt_oss") else "qwen2"
     if not hasattr(base.TextModel, "_swapmoe_pre"):
-        # The toy byte-level tokenizer is unknown to the converter's hash table; its regex is Qwen2's.
         original = base.TextModel.get_vocab_base_pre
 
         def pre(self, tokenizer):
             try:
                 return original(self, tokenizer)
             except NotImplementedError:
-                return "qwen2"
+                return PRE_FALLBACK[0]
         base.TextModel.get_vocab_base_pre = pre
         base.TextModel._swapmoe_pre = True
     argv = sys.argv
@@ -292,21 +299,39 @@ def model_goldens(path, family, config_dir=None):
     return out
 
 
+def dequantized_tensors(path):
+    """Every tensor of a GGUF file as gguf-py dequantizes it, float32 in PyTorch order (ggml dims reversed)."""
+    import numpy as np
+    from gguf import quants
+    return {t.name: quants.dequantize(t.data, t.tensor_type).astype(np.float32).reshape([int(x) for x in reversed(t.shape)])
+            for t in gguf.GGUFReader(path).tensors}
+
+
+def transformers_answers(model, sd, prompt, evals):
+    """`model` with the state dict `sd`: the last logits of `prompt` and the perplexity of `evals`."""
+    import numpy as np
+    import torch
+    model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sd.items()}, strict=True)
+    with torch.no_grad():
+        last = model(torch.tensor([prompt])).logits[0, -1]
+        logits = model(torch.tensor([evals])).logits[0].double()
+        nll = torch.nn.functional.cross_entropy(logits[:-1], torch.tensor(evals[1:]), reduction="sum").item()
+    return [float(x) for x in last], float(np.exp(nll / (len(evals) - 1)))
+
+
 def dequantized_reference(path, family, config_dir, prompt, evals):
     """transformers (float32) on the file's own weights as gguf-py dequantizes them: the exact maths of the stored
     weights, without llama.cpp's rounding of activations (to BF16 / F16 / Q8_0 / Q8_K for its vec_dot). Returns
     the last logits of `prompt` and the perplexity of `evals`."""
     import numpy as np
-    import torch
-    from gguf import quants
+    if family.startswith("gpt_oss"):
+        return dequantized_reference_gpt_oss(path, config_dir, prompt, evals)
     sys.path.insert(0, os.path.join(ROOT, "Tools"))
     import make_fixtures as mf
     cfg_cls, model_cls = mf.model_classes(family)
     cfg = cfg_cls.from_pretrained(config_dir)
     model = model_cls(cfg).float().eval()
-    r = gguf.GGUFReader(path)
-    tensors = {t.name: quants.dequantize(t.data, t.tensor_type).astype(np.float32).reshape([int(x) for x in reversed(t.shape)])
-               for t in r.tensors}
+    tensors = dequantized_tensors(path)
     heads, kv = cfg.num_attention_heads, cfg.num_key_value_heads
 
     def unpermute(w, n):  # inverse of convert_hf_to_gguf's LlamaModel.permute (llama architecture only)
@@ -336,12 +361,45 @@ def dequantized_reference(path, family, config_dir, prompt, evals):
     for l in range(cfg.num_hidden_layers):
         g, u = tensors[f"blk.{l}.ffn_gate_exps.weight"], tensors[f"blk.{l}.ffn_up_exps.weight"]
         sd[f"model.layers.{l}.mlp.experts.gate_up_proj"] = np.concatenate([g, u], axis=1)
-    model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sd.items()}, strict=True)
-    with torch.no_grad():
-        last = model(torch.tensor([prompt])).logits[0, -1]
-        logits = model(torch.tensor([evals])).logits[0].double()
-        nll = torch.nn.functional.cross_entropy(logits[:-1], torch.tensor(evals[1:]), reduction="sum").item()
-    return [float(x) for x in last], float(np.exp(nll / (len(evals) - 1)))
+    return transformers_answers(model, sd, prompt, evals)
+
+
+def dequantized_reference_gpt_oss(path, config_dir, prompt, evals):
+    """`dequantized_reference` for gpt-oss: the HF config with what llama.cpp computes instead of what it says (its
+    graph's SwiGLU limit 7 and alpha 1.702 whatever swiglu_limit is; ggml's YaRN correction range floored and ceiled,
+    transformers' truncate: true), no quantization_config (the weights are given dequantized), and the converter's
+    split of the experts undone: gate and up rows interleaved again, gate_up and down transposed back to
+    transformers' [E, in, out]."""
+    import numpy as np
+    import transformers as t
+    cfg = t.GptOssConfig.from_pretrained(config_dir)
+    cfg.swiglu_limit, cfg.swiglu_alpha = 7.0, 1.702
+    cfg.rope_parameters = dict(cfg.rope_parameters, truncate=True)
+    if hasattr(cfg, "quantization_config"):
+        del cfg.quantization_config
+    model = t.GptOssForCausalLM(cfg).float().eval()
+    w = dequantized_tensors(path)
+
+    def interleave(a, b, axis):  # rows (along axis) a0, b0, a1, b1, ...
+        return np.stack([a, b], axis=axis + 1).reshape(*a.shape[:axis], 2 * a.shape[axis], *a.shape[axis + 1:])
+
+    sd = {"model.embed_tokens.weight": w["token_embd.weight"], "model.norm.weight": w["output_norm.weight"],
+          "lm_head.weight": w["output.weight"]}
+    for l in range(cfg.num_hidden_layers):
+        b, p = f"blk.{l}.", f"model.layers.{l}."
+        sd[p + "input_layernorm.weight"] = w[b + "attn_norm.weight"]
+        sd[p + "post_attention_layernorm.weight"] = w[b + "post_attention_norm.weight"]
+        sd[p + "self_attn.sinks"] = w[b + "attn_sinks.weight"]
+        for g, h in (("attn_q", "q_proj"), ("attn_k", "k_proj"), ("attn_v", "v_proj"), ("attn_output", "o_proj")):
+            for kind in ("weight", "bias"):
+                sd[p + f"self_attn.{h}.{kind}"] = w[f"{b}{g}.{kind}"]
+        sd[p + "mlp.router.weight"], sd[p + "mlp.router.bias"] = w[b + "ffn_gate_inp.weight"], w[b + "ffn_gate_inp.bias"]
+        gate_up = interleave(w[b + "ffn_gate_exps.weight"], w[b + "ffn_up_exps.weight"], 1)  # [E, 2I, H]
+        sd[p + "mlp.experts.gate_up_proj"] = gate_up.transpose(0, 2, 1)
+        sd[p + "mlp.experts.gate_up_proj_bias"] = interleave(w[b + "ffn_gate_exps.bias"], w[b + "ffn_up_exps.bias"], 1)
+        sd[p + "mlp.experts.down_proj"] = w[b + "ffn_down_exps.weight"].transpose(0, 2, 1)
+        sd[p + "mlp.experts.down_proj_bias"] = w[b + "ffn_down_exps.bias"]
+    return transformers_answers(model, sd, prompt, evals)
 
 
 def quantized_fixtures(quantize):
@@ -396,6 +454,14 @@ def main():
         convert(model, outtype, dest)
         made.append(dest)
         goldens(model, dest)
+    # gpt-oss: the f32 fixture (the converter splits gate_up into ffn_gate_exps / ffn_up_exps and transposes), and
+    # the hub-MXFP4 one, whose experts the converter repacks into GGUF MXFP4 blocks (the rest f32).
+    for model, name in [("gpt_oss", "gpt_oss-f32.gguf"), ("gpt_oss_mxfp4", "gpt_oss-mxfp4.gguf")]:
+        dest = os.path.join(OUT, name)
+        convert(model, "f32", dest)
+        made.append(dest)
+        if model == "gpt_oss":
+            goldens(model, dest)
     # Real tokenizers, vocabulary only: Mistral's SentencePiece model (Mixtral's) and GPT-2's byte-level BPE.
     import mistral_common
     spm = os.path.join(os.path.dirname(mistral_common.__file__), "data/tokenizer.model.v1")
@@ -413,7 +479,8 @@ def main():
     quantize = tool("llama-quantize")
     seeds = {}
     if quantize:
-        for model, qtype in [("qwen3_moe", "Q8_0"), ("mixtral", "Q4_K_M")]:
+        # gpt-oss Q8_0: 48 wide, so llama-quantize keeps the expert matrices in its F16 fallback.
+        for model, qtype in [("qwen3_moe", "Q8_0"), ("mixtral", "Q4_K_M"), ("gpt_oss", "Q8_0")]:
             src = os.path.join(tempfile.mkdtemp(), "f32.gguf")
             convert(model, "f32", src)
             dest = os.path.join(OUT, f"{model}-{qtype.lower()}.gguf")
@@ -422,10 +489,12 @@ def main():
         more, seeds = quantized_fixtures(quantize)
         made += more
     # llama.cpp's logits, greedy ids and perplexity on every whole model file.
+    def family(p):
+        return "gpt_oss_mxfp4" if os.path.basename(p).startswith("gpt_oss-mxfp4") else os.path.basename(p).split("-")[0]
+
     def config_dir(p):
-        family = os.path.basename(p).split("-")[0]
-        return CONFIGS.get(family + "-wide") if "-wide-" in p else os.path.join(MODELS, family)
-    cases = [model_goldens(p, os.path.basename(p).split("-")[0], config_dir(p)) for p in made if "-split-" not in p]
+        return CONFIGS.get(family(p) + "-wide") if "-wide-" in p else os.path.join(MODELS, family(p))
+    cases = [model_goldens(p, family(p), config_dir(p)) for p in made if "-split-" not in p]
     with open(os.path.join(OUT, "llama-goldens.json"), "w") as fp:
         json.dump({"generator": "Tools/make_gguf_fixtures.py with Tools/llama_reference.c against libllama.so built by "
                    "Tools/build_llamacpp.sh: 1 thread, f32 KV cache, no flash attention",

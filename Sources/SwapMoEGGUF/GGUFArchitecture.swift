@@ -1,8 +1,10 @@
 /// The GGUF architectures (`general.architecture`) swapmoe reads, with the Hugging Face family each was converted
 /// from. llama.cpp has no Mixtral architecture: convert_hf_to_gguf writes Mixtral as `llama` with
-/// `llama.expert_count` > 0, and that is the only `llama` file swapmoe takes.
+/// `llama.expert_count` > 0, and that is the only `llama` file swapmoe takes. gpt-oss is llama.cpp's
+/// `LLM_ARCH_OPENAI_MOE`, named `gpt-oss` in files.
 public enum GGUFArchitecture: String, Sendable, CaseIterable {
     case llama, qwen2moe, qwen3moe, olmoe
+    case gptOss = "gpt-oss"
 
     /// The `model_type` of the Hugging Face config.json (swapmoe's `ModelFamily` raw value).
     public var modelType: String {
@@ -11,6 +13,7 @@ public enum GGUFArchitecture: String, Sendable, CaseIterable {
         case .qwen2moe: "qwen2_moe"
         case .qwen3moe: "qwen3_moe"
         case .olmoe: "olmoe"
+        case .gptOss: "gpt_oss"
         }
     }
 
@@ -21,6 +24,7 @@ public enum GGUFArchitecture: String, Sendable, CaseIterable {
         case .qwen2moe: "Qwen2MoeForCausalLM"
         case .qwen3moe: "Qwen3MoeForCausalLM"
         case .olmoe: "OlmoeForCausalLM"
+        case .gptOss: "GptOssForCausalLM"
         }
     }
 
@@ -30,15 +34,16 @@ public enum GGUFArchitecture: String, Sendable, CaseIterable {
 
     /// Whether llama.cpp renormalises the top-k router weights for this architecture when the file does not say
     /// (`{arch}.expert_weights_norm`): the `norm_w` argument its graph passes to `build_moe_ffn`
-    /// (src/models/llama.cpp true, qwen2moe.cpp false, qwen3moe.cpp true, olmoe.cpp false). The converter does
-    /// not write transformers' `norm_topk_prob`, so this is what the file means.
+    /// (src/models/llama.cpp true, qwen2moe.cpp false, qwen3moe.cpp true, olmoe.cpp false; openai-moe.cpp's
+    /// softmax over the chosen logits is the same thing). The converter does not write transformers'
+    /// `norm_topk_prob`, so this is what the file means.
     var defaultNormTopK: Bool {
         switch self {
-        case .llama, .qwen3moe: true
+        case .llama, .qwen3moe, .gptOss: true
         case .qwen2moe, .olmoe: false
         }
     }
 
     /// The names listed to a user whose file is of another architecture.
-    public static var supportedList: [String] { ["llama (Mixtral: with llama.expert_count > 0)", "qwen2moe", "qwen3moe", "olmoe"] }
+    public static var supportedList: [String] { ["llama (Mixtral: with llama.expert_count > 0)", "qwen2moe", "qwen3moe", "olmoe", "gpt-oss"] }
 }

@@ -88,6 +88,24 @@ public enum GGUFConfigMapping {
             return d
         }
         let dims = input.tensorDims
+        /// Which layers use sliding-window attention, as llama.cpp's `load_swa_pattern(ml, 2)` reads them:
+        /// `{a}.attention.sliding_window_pattern` as one BOOL a layer, or a period n (layer l slides when
+        /// l % n < n - 1; 0: every layer), else period 2 (sliding, full, sliding, ...).
+        func slidingLayers(_ count: Int) throws(GGUFError) -> [Bool] {
+            let key = a + ".attention.sliding_window_pattern"
+            guard (1...(1 << 16)).contains(count) else {
+                throw .badMetadata(file: file, key: a + ".block_count", reason: "is \(count), expected 1...65536")
+            }
+            if let v = md[key], let flags = v.arrayValue {
+                guard case .bools(let bools) = flags, bools.count == count else {
+                    throw .badMetadata(file: file, key: key, reason: "must list one BOOL per layer (\(count))")
+                }
+                return bools
+            }
+            let n = try int("attention.sliding_window_pattern") ?? 2
+            guard n >= 0 else { throw .badMetadata(file: file, key: key, reason: "is \(n), expected >= 0") }
+            return (0..<count).map { n == 0 || $0 % n < n - 1 }
+        }
 
         let hidden = try required("embedding_length")
         let layers = try required("block_count")
@@ -103,7 +121,8 @@ public enum GGUFConfigMapping {
         }
         let experts = try required("expert_count")
         let used = try required("expert_used_count")
-        if let g = try int("expert_gating_func"), g != 1 {
+        // gpt-oss's graph always takes the softmax of the chosen logits, whatever the key says.
+        if arch != .gptOss, let g = try int("expert_gating_func"), g != 1 {
             throw .badMetadata(file: file, key: a + ".expert_gating_func", reason: "is \(g) (1 = softmax); only softmax routers are supported")
         }
 
@@ -135,10 +154,18 @@ public enum GGUFConfigMapping {
         if let eps = try double("attention.layer_norm_rms_epsilon") { c.append(("rms_norm_eps", .double(eps))) }
         c.append(("rope_theta", .double(try double("rope.freq_base") ?? 10000)))
 
-        // RoPE scaling: kept so that the family's validate() refuses it rather than computing wrong outputs.
+        // RoPE scaling: YaRN with what llama.cpp computes from the file (ggml_rope_yarn_corr_dims floors and ceils
+        // the correction range: transformers' `truncate: true`; the attention factor is 0.1 ln(factor) + 1, its
+        // default); other kinds kept so that the family's validate() refuses them rather than computing wrong outputs.
         if let t = md[a + ".rope.scaling.type"]?.stringValue, t != "none" {
             var scaling: [(String, JSONValue)] = [("rope_type", .string(t))]
             if let f = try double("rope.scaling.factor") { scaling.append(("factor", .double(f))) }
+            if t == "yarn" {
+                if let o = try int("rope.scaling.original_context_length") { scaling.append(("original_max_position_embeddings", .int(Int64(o)))) }
+                if let b = try double("rope.scaling.yarn_beta_fast") { scaling.append(("beta_fast", .double(b))) }
+                if let b = try double("rope.scaling.yarn_beta_slow") { scaling.append(("beta_slow", .double(b))) }
+                scaling.append(("truncate", .bool(true)))
+            }
             c.append(("rope_scaling", .object(JSONObject(keys: scaling.map(\.0), values: scaling.map(\.1)))))
         } else if dims["rope_freqs.weight"] != nil {
             c.append(("rope_scaling", .object(["rope_type": .string("llama3")])))
@@ -174,6 +201,20 @@ public enum GGUFConfigMapping {
             if let moe { c.append(("moe_intermediate_size", .int(Int64(moe)))) }
             c += [("attention_bias", .bool(hasQBias)), ("norm_topk_prob", .bool(normTopK)), ("decoder_sparse_step", .int(1)),
                   ("mlp_only_layers", .array(denseLayers.map { .int(Int64($0)) })), ("use_sliding_window", .bool(false))]
+        case .gptOss:
+            // The converter writes the expert width as expert_feed_forward_length (feed_forward_length too).
+            let expertWidth = try int("expert_feed_forward_length"), width = try int("feed_forward_length")
+            guard let moe = expertWidth ?? width ?? dims["blk.0.ffn_gate_exps.weight"]?[1] else {
+                throw .missingKey(file: file, key: a + ".expert_feed_forward_length")
+            }
+            c.removeAll { $0.0 == "intermediate_size" }
+            c += [("intermediate_size", .int(Int64(moe))), ("num_local_experts", .int(Int64(experts))),
+                  ("attention_bias", .bool(hasQBias)), ("hidden_act", .string("silu"))]
+            c.append(("sliding_window", try int("attention.sliding_window").map { .int(Int64($0)) } ?? .null))
+            c.append(("layer_types", .array(try slidingLayers(layers).map { .string($0 ? "sliding_attention" : "full_attention") })))
+            // llama.cpp's graph uses gpt-oss's constants whatever the HF config had (llama-graph.cpp,
+            // LLM_FFN_SWIGLU_OAI_MOE: alpha 1.702, limit 7); the converter does not store them.
+            c += [("swiglu_alpha", .double(1.702)), ("swiglu_limit", .double(7))]
         case .olmoe:
             c.append(("num_experts", .int(Int64(experts))))
             c += [("attention_bias", .bool(hasQBias)), ("norm_topk_prob", .bool(normTopK)),

@@ -6,6 +6,12 @@ public struct GGUFTensorMapping: Sendable, Hashable {
         /// A stacked 3-D expert tensor (`ffn_*_exps`, ggml dims `[cols, rows, experts]`): expert `e` is the
         /// `e`-th contiguous slice (`GGUFModel.expertRange`), named `names[e]` in HF.
         case experts([String])
+        /// gpt-oss's `ffn_gate_exps` (weight or bias), whose HF tensor per expert (`experts.E.gate_up`) has its
+        /// rows alternating with those of `with` (`ffn_up_exps`): row 2i is gate row i, row 2i + 1 up row i, the
+        /// layout the converter split (`gate_up_proj[..., ::2]` / `[..., 1::2]`).
+        case interleavedExperts([String], with: String)
+        /// Held in the HF tensors of the GGUF tensor named (gpt-oss's `ffn_up_exps`, in `ffn_gate_exps`'s).
+        case mergedInto(String)
     }
 
     public let gguf: String
@@ -16,7 +22,7 @@ public struct GGUFTensorMapping: Sendable, Hashable {
     public let permutedHeads: Int?
 }
 
-/// GGUF tensor names (llama.cpp's `LLM_TENSOR_NAMES`, gguf-py `TENSOR_NAMES`) -> Hugging Face names of the four
+/// GGUF tensor names (llama.cpp's `LLM_TENSOR_NAMES`, gguf-py `TENSOR_NAMES`) -> Hugging Face names of the five
 /// families. Layer tensors are `blk.N.<role>.<weight|bias>`.
 public enum GGUFTensorNames {
     /// The mapping of `name` for `arch`, or nil when it has no HF counterpart swapmoe knows.
@@ -50,6 +56,7 @@ public enum GGUFTensorNames {
             }
             return one("\(moe)experts.\(e).\(proj).weight")
         }
+        if arch == .gptOss { return gptOss(name, role: role, kind: kind, layer: layer, experts: experts) }
         let permute = arch.permutesQK
         switch (role, kind) {
         case ("attn_norm", "weight"): return one(l + "input_layernorm.weight")
@@ -80,6 +87,30 @@ public enum GGUFTensorNames {
         default: return nil
         }
     }
+
+    /// gpt-oss (llama.cpp's openai-moe): the names transformers' GptOssForCausalLM has for the dense tensors; the
+    /// experts under the names the archive's roles have (`experts.E.gate_up.weight` `[2I, H]`, `.gate_up.bias`,
+    /// `down.weight` `[H, I]`, `down.bias`), one tensor per expert, which `ExpertNaming.gptOss` reads as stored.
+    static func gptOss(_ name: String, role: String, kind: String, layer: Int, experts: Int) -> GGUFTensorMapping? {
+        let l = "model.layers.\(layer)."
+        func one(_ hf: String) -> GGUFTensorMapping { .init(gguf: name, target: .tensor(hf), permutedHeads: nil) }
+        func each(_ part: String) -> [String] { (0..<max(0, experts)).map { "\(l)mlp.experts.\($0).\(part).\(kind)" } }
+        switch (role, kind) {
+        case ("attn_norm", "weight"): return one(l + "input_layernorm.weight")
+        case ("post_attention_norm", "weight"): return one(l + "post_attention_layernorm.weight")
+        case ("attn_sinks", "weight"): return one(l + "self_attn.sinks")
+        case ("attn_q", _): return one(l + "self_attn.q_proj.\(kind)")
+        case ("attn_k", _): return one(l + "self_attn.k_proj.\(kind)")
+        case ("attn_v", _): return one(l + "self_attn.v_proj.\(kind)")
+        case ("attn_output", _): return one(l + "self_attn.o_proj.\(kind)")
+        case ("ffn_gate_inp", _): return one(l + "mlp.router.\(kind)")
+        case ("ffn_gate_exps", _):
+            return .init(gguf: name, target: .interleavedExperts(each("gate_up"), with: "blk.\(layer).ffn_up_exps.\(kind)"), permutedHeads: nil)
+        case ("ffn_up_exps", _): return .init(gguf: name, target: .mergedInto("blk.\(layer).ffn_gate_exps.\(kind)"), permutedHeads: nil)
+        case ("ffn_down_exps", _): return .init(gguf: name, target: .experts(each("down")), permutedHeads: nil)
+        default: return nil
+        }
+    }
 }
 
 extension GGUFModel {
@@ -95,10 +126,22 @@ extension GGUFModel {
             guard let m = GGUFTensorNames.map(t.name, arch: arch, heads: heads, kvHeads: kvHeads, experts: experts) else {
                 throw .unmappedTensor(file: fileName, tensor: t.name, architecture: a)
             }
-            if case .experts(let names) = m.target {
-                guard t.ne.count == 3, t.ne[2] == names.count else {
-                    throw .badTensor(file: fileName, tensor: t.name, reason: "has dims \(t.ne) but the model has \(names.count) experts (expected [cols, rows, \(names.count)])")
+            switch m.target {
+            case .experts(let names), .interleavedExperts(let names, _):
+                // Stacked weights are [cols, rows, experts]; stacked biases (gpt-oss) [rows, experts].
+                let dims = t.name.hasSuffix(".bias") ? 2 : 3
+                guard t.ne.count == dims, t.ne.last == names.count else {
+                    throw .badTensor(file: fileName, tensor: t.name, reason: "has dims \(t.ne) but the model has \(names.count) experts (expected \(dims == 3 ? "[cols, rows, \(names.count)]" : "[rows, \(names.count)]"))")
                 }
+                if case .interleavedExperts(_, let partner) = m.target {
+                    guard let p = tensor(partner) else { throw .missingTensor(file: fileName, tensor: partner) }
+                    guard p.ne == t.ne, p.type == t.type else {
+                        throw .badTensor(file: fileName, tensor: partner, reason: "has dims \(p.ne) and type \(p.type.name) but \(t.name) has \(t.ne) and \(t.type.name); the two halves of gate_up must match")
+                    }
+                }
+            case .mergedInto(let owner):
+                guard tensor(owner) != nil else { throw .missingTensor(file: fileName, tensor: owner) }
+            case .tensor: break
             }
             if let h = m.permutedHeads {
                 let rows = t.ne.count == 1 ? t.ne[0] : t.ne[1]
@@ -113,9 +156,10 @@ extension GGUFModel {
 
     /// The bytes of expert `expert` within a stacked expert tensor (relative to the tensor's start): whole rows,
     /// so this holds for quantized types too.
+    /// Stacked biases (`[rows, experts]`) slice the same way.
     public func expertRange(_ info: GGUFTensorInfo, expert: Int) -> Range<Int>? {
-        guard info.ne.count == 3, (0..<info.ne[2]).contains(expert) else { return nil }
-        let per = info.byteCount / info.ne[2]
+        guard info.ne.count >= 2, let count = info.ne.last, (0..<count).contains(expert) else { return nil }
+        let per = info.byteCount / count
         return (expert * per)..<((expert + 1) * per)
     }
 }
@@ -132,6 +176,9 @@ public struct GGUFHFTensor: Sendable, Hashable {
     public let range: Range<Int>
     /// The rows were permuted by the converter for this many heads (undone by `GGUFModel.hfBytes`).
     public let permutedHeads: Int?
+    /// gpt-oss's gate_up: the tensor (`ffn_up_exps`) whose rows, at the same `range`, alternate with the source's
+    /// (gate) rows in HF (`hfBytes` interleaves them); nil for every other tensor.
+    public var interleaved: GGUFTensorInfo? = nil
 }
 
 extension GGUFModel {
@@ -151,14 +198,34 @@ extension GGUFModel {
                     guard let r = expertRange(t, expert: e) else { continue }
                     out.append(GGUFHFTensor(name: name, shape: Array(t.shape.dropFirst()), source: t, range: r, permutedHeads: nil))
                 }
+            case .interleavedExperts(let names, let partner):
+                guard let up = tensor(partner) else { throw .missingTensor(file: fileName, tensor: partner) }
+                var shape = Array(t.shape.dropFirst())
+                let (rows, overflow) = shape[0].multipliedReportingOverflow(by: 2)
+                guard !overflow else { throw .badTensor(file: fileName, tensor: t.name, reason: "has too many rows (\(shape[0]))") }
+                shape[0] = rows
+                for (e, name) in names.enumerated() {
+                    guard let r = expertRange(t, expert: e) else { continue }
+                    out.append(GGUFHFTensor(name: name, shape: shape, source: t, range: r, permutedHeads: nil, interleaved: up))
+                }
+            case .mergedInto: break
             }
         }
         return out
     }
 
-    /// The bytes of an HF tensor in HF's layout (rows un-permuted where the converter permuted them).
+    /// The bytes of an HF tensor in HF's layout (rows un-permuted where the converter permuted them, gpt-oss's
+    /// gate and up rows interleaved).
     public func hfBytes(_ t: GGUFHFTensor) -> [UInt8] {
         let bytes = withTensorBytes(t.source) { Array($0.buffer[t.range]) }
+        if let up = t.interleaved {
+            let other = withTensorBytes(up) { Array($0.buffer[t.range]) }
+            // tensorMappings checked both halves have the same dims and type, so the rows split evenly.
+            guard let rows = t.shape.first, let joined = GGUFPermutation.interleaveRows(bytes, other, rows: rows / 2) else {
+                preconditionFailure("gate_up halves of \(t.name) checked at open")
+            }
+            return joined
+        }
         guard let heads = t.permutedHeads, let rows = t.shape.first,
               let restored = GGUFPermutation.unpermuteRows(bytes, rows: rows, heads: heads) else { return bytes }
         return restored
@@ -190,6 +257,20 @@ public enum GGUFPermutation {
         for g in 0..<rows {
             let h = hfRow(ofGGUFRow: g, rows: rows, heads: heads)
             out.replaceSubrange((h * width)..<((h + 1) * width), with: bytes[(g * width)..<((g + 1) * width)])
+        }
+        return out
+    }
+
+    /// Rows of `a` and `b` (`rows` each, of equal width) alternated: a0, b0, a1, b1, ... (whole rows, so any
+    /// row-wise storage); nil when the sizes do not split so.
+    public static func interleaveRows(_ a: [UInt8], _ b: [UInt8], rows: Int) -> [UInt8]? {
+        guard rows > 0, a.count == b.count, a.count % rows == 0 else { return nil }
+        let width = a.count / rows
+        var out: [UInt8] = []
+        out.reserveCapacity(2 * a.count)
+        for r in 0..<rows {
+            out += a[(r * width)..<((r + 1) * width)]
+            out += b[(r * width)..<((r + 1) * width)]
         }
         return out
     }

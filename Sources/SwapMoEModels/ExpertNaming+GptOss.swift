@@ -10,7 +10,8 @@ import SwapMoECheckpoint
 /// - transformers' dequantized save: `gate_up_proj` `[E, H, 2I]` and `down_proj` `[E, I, H]` (input first: the
 ///   model computes `x @ W`), in float;
 ///
-/// with `gate_up_proj_bias` `[E, 2I]` and `down_proj_bias` `[E, H]` in both. Rows (or, dequantized, columns)
+/// with `gate_up_proj_bias` `[E, 2I]` and `down_proj_bias` `[E, H]` in both; or, from a GGUF file, one tensor per
+/// expert and part in the archive's layout (`experts.{e}.gate_up.weight`, `.gate_up.bias`, `down.weight`, `down.bias`). Rows (or, dequantized, columns)
 /// `2i` of `gate_up` are gate features and `2i + 1` up features; the archive keeps them interleaved as one
 /// `gate_up` matrix `[2I, H]` (the kernel splits the pairs), so neither layout needs a row gather.
 /// An expert's parts: `gate_up` `[2I, H]`, `gate_up_bias` `[2I]`, `down` `[H, I]`, `down_bias` `[H]`.
@@ -29,6 +30,19 @@ extension ExpertNaming {
         func info(_ suffix: String) -> TensorInfo? { checkpoint.info(p + suffix) }
         func expect(_ t: TensorInfo, _ shape: [Int], _ meaning: String) throws(ModelError) {
             guard t.shape == shape else { throw .badExpertTensor(name: t.name, shape: t.shape, expected: "\(shape) (\(meaning))") }
+        }
+        // A GGUF's experts (SwapMoEGGUF's names): one tensor per expert and part, already the archive's layout and
+        // kept in their stored type (MXFP4 blocks, f32, ...), gate and up rows interleaved by the GGUF reader.
+        if info("0.gate_up.weight") != nil {
+            return try (0..<e).map { (x: Int) throws(ModelError) -> [ExpertPart] in
+                try [("gate_up", "gate_up.weight", [2 * i, h]), ("down", "down.weight", [h, i]),
+                     ("gate_up_bias", "gate_up.bias", [2 * i]), ("down_bias", "down.bias", [h])].map { (role, suffix, shape) throws(ModelError) in
+                    let name = "\(p)\(x).\(suffix)"
+                    guard let t = info("\(x).\(suffix)") else { throw .missingTensor(name) }
+                    try expect(t, shape, role)
+                    return ExpertPart(role: role, tensor: name, rows: nil, shape: shape)
+                }
+            }
         }
         guard let gub = info("gate_up_proj_bias"), let db = info("down_proj_bias") else { return nil }
         try expect(gub, [e, 2 * i], "experts, 2 x intermediate")

@@ -6,8 +6,9 @@ import SwapMoEGGUF
 
 /// A GGUF model (one file or a split set) as the packer reads it: the Hugging Face tensors it holds
 /// (`GGUFModel.hfTensors`: experts split from the stacks, attn_q/attn_k rows of llama-architecture files
-/// un-permuted), each with its stored dtype (quantized types kept as they are), the config.json its metadata
-/// describes, and a tokenizer.json / tokenizer_config.json rebuilt from `tokenizer.ggml.*`.
+/// un-permuted, gpt-oss's gate and up rows interleaved), each with its stored dtype (quantized types kept as they
+/// are), the config.json its metadata describes, and a tokenizer.json / tokenizer_config.json rebuilt from
+/// `tokenizer.ggml.*`.
 ///
 /// Everything that can be refused is checked when this is made, before the packer writes a byte: tensor types
 /// (`checkTypesSupported`, naming the tensor and the llama-quantize remedy), names and config. A tokenizer that
@@ -35,8 +36,10 @@ final class GGUFSource: PackSource {
         var tensors: [String: (hf: GGUFHFTensor, info: TensorInfo)] = [:]
         for t in try model.hfTensors() {
             let start = t.source.range.lowerBound + t.range.lowerBound
+            // An interleaved gate_up is twice its gate slice (a copy; `range` only sizes it).
+            let count = t.interleaved == nil ? t.range.count : 2 * t.range.count
             let info = TensorInfo(t.name, dtype: try model.dtype(of: t.source), shape: t.shape,
-                                  range: start..<(start + t.range.count))
+                                  range: start..<(start + count))
             tensors[t.name] = (t, info)
         }
         self.tensors = tensors
@@ -64,6 +67,17 @@ final class GGUFSource: PackSource {
 
     func withBytes<R>(_ name: String, _ body: (TensorInfo, UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard let (hf, info) = tensors[name] else { throw PackError.missingTensor(name) }
+        if let up = hf.interleaved {
+            // gpt-oss's gate and up rows alternated: a copy of one expert's halves, then both halves' pages go.
+            let bytes = model.hfBytes(hf)
+            defer {
+                for t in [hf.source, up] {
+                    let start = t.range.lowerBound + hf.range.lowerBound
+                    model.parts[t.part].mapping.release(start..<(start + hf.range.count))
+                }
+            }
+            return try bytes.withUnsafeBytes { try body(info, $0) }
+        }
         if hf.permutedHeads != nil {
             // Rows moved back to HF order: a copy (attention projections only, a few MB), then the pages go.
             let bytes = model.hfBytes(hf)
@@ -77,7 +91,7 @@ final class GGUFSource: PackSource {
 
     func release(_ name: String, piece: UnsafeRawBufferPointer, of base: UnsafeRawBufferPointer) {
         // A permuted tensor's bytes are a copy: its pages are dropped when `withBytes` ends.
-        guard let (hf, info) = tensors[name], hf.permutedHeads == nil, let s = piece.baseAddress, let b = base.baseAddress else { return }
+        guard let (hf, info) = tensors[name], hf.permutedHeads == nil, hf.interleaved == nil, let s = piece.baseAddress, let b = base.baseAddress else { return }
         let start = info.range.lowerBound + (s - b)
         model.parts[hf.source.part].mapping.release(start..<(start + piece.count))
     }

@@ -3,6 +3,7 @@ import Testing
 import SwapMoECore
 import SwapMoECheckpoint
 import SwapMoEModels
+import SwapMoETestSupport
 @testable import SwapMoEGGUF
 
 // Serialized for the same reason as the tokenizer tests: each case reads whole fixtures.
@@ -12,7 +13,8 @@ struct GGUFConfigTests {
     static let pairs: [(String, String)] = [
         ("mixtral-f32.gguf", "mixtral"), ("qwen2_moe-f32.gguf", "qwen2_moe"), ("qwen3_moe-bf16.gguf", "qwen3_moe"),
         ("olmoe-f32.gguf", "olmoe"), ("qwen3_moe-q8_0.gguf", "qwen3_moe"), ("mixtral-q4_k_m.gguf", "mixtral"),
-        ("olmoe-split-00002-of-00003.gguf", "olmoe"),
+        ("olmoe-split-00002-of-00003.gguf", "olmoe"), ("gpt_oss-f32.gguf", "gpt_oss"), ("gpt_oss-mxfp4.gguf", "gpt_oss_mxfp4"),
+        ("gpt_oss-q8_0.gguf", "gpt_oss"),
     ]
 
     static func decode(_ json: JSONValue) throws -> any FamilyConfig {
@@ -49,6 +51,15 @@ struct GGUFConfigTests {
             #expect(x.moeIntermediateSize == y.moeIntermediateSize && x.attentionBias == y.attentionBias && x.useSlidingWindow == y.useSlidingWindow)
         case let (x as OLMoEConfig, y as OLMoEConfig):
             #expect(x.clipQKV == y.clipQKV && x.attentionBias == y.attentionBias)
+        case let (x as GptOssConfig, y as GptOssConfig):
+            #expect(x.slidingWindow == y.slidingWindow && x.layerTypes == y.layerTypes && x.attentionBias == y.attentionBias)
+            #expect(x.swigluAlpha == y.swigluAlpha && x.hiddenAct == y.hiddenAct)
+            // What llama.cpp computes, not what the HF config says: its graph's SwiGLU limit is always 7, and ggml
+            // rounds YaRN's correction range outward (transformers' truncate: true; the fixtures say false).
+            #expect(x.swigluLimit == 7)
+            var yarn = try #require(b.yarn)
+            yarn.truncate = true
+            #expect(a.yarn == yarn)
         default:
             Issue.record("families differ: \(ours.family) vs \(theirs.family)")
         }
@@ -91,6 +102,8 @@ struct GGUFConfigTests {
                     #expect(Array(bytes[r]) == st.withTensorBytes(info) { Array($0) }, "\(name) bytes")
                     covered.append(name)
                 }
+            case .interleavedExperts, .mergedInto:
+                Issue.record("\(t.name): a gpt-oss target in a \(hf) file")
             }
         }
         #expect(covered.count == Set(covered).count)
@@ -135,6 +148,8 @@ struct GGUFConfigTests {
                     #expect(st.tensors[name]?.shape == Array(t.shape.dropFirst()))
                     covered.insert(name)
                 }
+            case .interleavedExperts, .mergedInto:
+                Issue.record("\(t.name): a gpt-oss target in a \(family) file")
             }
         }
         #expect(covered == Set(st.tensors.keys))
@@ -193,9 +208,35 @@ struct GGUFConfigTests {
         let yarn = try GGUFConfigMapping.config(inputs(md)).config
         #expect(yarn["rope_scaling"]?["rope_type"]?.stringValue == "yarn")
         #expect { try Self.decode(yarn).validate() } throws: { "\($0)".contains("yarn") }
+        // gpt-oss: the sliding-window pattern as llama.cpp reads it; a per-layer list of the wrong length is refused.
+        var oss: [String: GGUFValue] = ["general.architecture": .string("gpt-oss")]
+        for (k, v) in base where k.hasPrefix("qwen3moe.") { oss["gpt-oss." + k.dropFirst("qwen3moe.".count)] = v }
+        oss["gpt-oss.block_count"] = .uint(3, .uint32)
+        oss["gpt-oss.expert_feed_forward_length"] = .uint(32, .uint32)
+        let c = try GGUFConfigMapping.config(inputs(oss)).config
+        #expect(c["layer_types"]?.arrayValue?.compactMap(\.stringValue) == ["sliding_attention", "full_attention", "sliding_attention"])
+        #expect(c["swiglu_limit"]?.doubleValue == 7 && c["intermediate_size"]?.intValue == 32 && c["model_type"]?.stringValue == "gpt_oss")
+        oss["gpt-oss.attention.sliding_window_pattern"] = .array(.bools([true, false]))
+        #expect { try GGUFConfigMapping.config(inputs(oss)) } throws: { "\($0)".contains("gpt-oss.attention.sliding_window_pattern") }
+        oss["gpt-oss.attention.sliding_window_pattern"] = .array(.bools([false, true, true]))
+        #expect(try GGUFConfigMapping.config(inputs(oss)).config["layer_types"]?.arrayValue?.compactMap(\.stringValue) == ["full_attention", "sliding_attention", "sliding_attention"])
         md = base
         md.removeValue(forKey: "qwen3moe.block_count")
         #expect { try GGUFConfigMapping.config(inputs(md)) } throws: { "\($0)".contains("qwen3moe.block_count") }
+    }
+
+    @Test("a gpt-oss file whose ffn_gate_exps has no ffn_up_exps half is refused naming the tensor")
+    func gptOssMissingHalf() throws {
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: GGUFFixtures.path("gpt_oss-f32.gguf")))
+        // Rename layer 0's up bias to layer 9's (same length): layer 0's gate bias loses its other half.
+        let from = Data("blk.0.ffn_up_exps.bias".utf8), to = Data("blk.9.ffn_up_exps.bias".utf8)
+        let r = try #require(bytes.range(of: from))
+        bytes.replaceSubrange(r, with: to)
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        try bytes.write(to: URL(fileURLWithPath: dir + "/m.gguf"))
+        let model = try GGUFModel(path: dir + "/m.gguf")
+        #expect { try model.hfTensors() } throws: { "\($0)".contains("ffn_up_exps.bias") || "\($0)".contains("ffn_gate_exps.bias") }
     }
 
     @Test("tensor names outside the table are refused naming the tensor; the Mixtral names use block_sparse_moe and w1/w2/w3")
@@ -213,6 +254,13 @@ struct GGUFConfigTests {
         #expect(GGUFTensorNames.map("blk.1.ffn_up.0.weight", arch: .olmoe, heads: 4, kvHeads: 2, experts: 8)?.target ==
                 .tensor("model.layers.1.mlp.experts.0.up_proj.weight"))
         #expect(GGUFTensorNames.map("blk.1.ffn_up.8.weight", arch: .llama, heads: 4, kvHeads: 2, experts: 8) == nil)
+        // gpt-oss: the converter's two halves of gate_up become one interleaved tensor per expert.
+        #expect(GGUFTensorNames.map("blk.2.ffn_gate_exps.bias", arch: .gptOss, heads: 4, kvHeads: 2, experts: 2)?.target ==
+                .interleavedExperts(["model.layers.2.mlp.experts.0.gate_up.bias", "model.layers.2.mlp.experts.1.gate_up.bias"], with: "blk.2.ffn_up_exps.bias"))
+        #expect(GGUFTensorNames.map("blk.2.ffn_up_exps.weight", arch: .gptOss, heads: 4, kvHeads: 2, experts: 2)?.target == .mergedInto("blk.2.ffn_gate_exps.weight"))
+        #expect(GGUFTensorNames.map("blk.0.attn_sinks.weight", arch: .gptOss, heads: 4, kvHeads: 2, experts: 2)?.target == .tensor("model.layers.0.self_attn.sinks"))
+        #expect(GGUFTensorNames.map("blk.0.ffn_gate_inp.bias", arch: .gptOss, heads: 4, kvHeads: 2, experts: 2)?.target == .tensor("model.layers.0.mlp.router.bias"))
+        #expect(GGUFTensorNames.map("blk.0.ffn_norm.weight", arch: .gptOss, heads: 4, kvHeads: 2, experts: 2) == nil)
         for bad in ["blk.x.attn_q.weight", "blk.0.ffn_gate.x.weight", "blk.0.attn_q.0.weight", "blk.01.attn_q.weight", "blk.0.attn_q.scale", "rope_freqs.weight", "blk.0.ssm_a", "blk..attn_q.weight"] {
             #expect(GGUFTensorNames.map(bad, arch: .qwen3moe, heads: 4, kvHeads: 2, experts: 1) == nil, "\(bad)")
         }

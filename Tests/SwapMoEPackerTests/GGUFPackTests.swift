@@ -17,6 +17,9 @@ enum GGUFFixtures {
     static let f32: [(gguf: String, family: String)] = [
         ("mixtral-f32.gguf", "mixtral"), ("qwen2_moe-f32.gguf", "qwen2_moe"), ("olmoe-f32.gguf", "olmoe"),
         ("olmoe-split-00001-of-00003.gguf", "olmoe"), ("olmoe-split-00003-of-00003.gguf", "olmoe"),
+        // gpt-oss: ffn_gate_exps / ffn_up_exps rows interleaved back into gate_up (f32: the converter's transposes
+        // undone; MXFP4: the converter's repacked blocks are the packer's repack of the hub's, byte for byte).
+        ("gpt_oss-f32.gguf", "gpt_oss"), ("gpt_oss-mxfp4.gguf", "gpt_oss_mxfp4"),
     ]
 }
 
