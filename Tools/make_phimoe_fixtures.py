@@ -21,7 +21,6 @@ skipping any of them shows; plus:
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -51,26 +50,17 @@ def specs() -> dict[str, dict]:
     }
 
 
-@torch.no_grad()
 def build_model(spec: dict):
+    """Every weight drawn by make_fixtures.reinit (routers wide), the LayerNorm biases by `norm_bias`."""
     from transformers import PhimoeConfig, PhimoeForCausalLM
 
-    cfg = PhimoeConfig(**spec["config"])
-    cfg.initializer_range = mf.WEIGHT_STD
     torch.manual_seed(spec["seed"])
-    model = PhimoeForCausalLM(cfg).float().eval()
-    g = torch.Generator().manual_seed(spec["seed"])
-    for name, p in sorted(model.named_parameters(), key=lambda kv: kv[0]):
-        if p.dim() >= 2:
-            wide = name.endswith(("lm_head.weight", "embed_tokens.weight", "mlp.router.weight"))
-            v = torch.randn(p.shape, generator=g) * (mf.WIDE_STD if wide else mf.WEIGHT_STD)
-        elif "norm" in name and name.endswith("weight"):
-            v = 1.0 + torch.randn(p.shape, generator=g) * mf.NORM_STD
-        elif "norm" in name:
-            v = torch.randn(p.shape, generator=g) * NORM_BIAS_STD
-        else:
-            v = torch.randn(p.shape, generator=g) * mf.BIAS_STD
-        p.copy_(v)
+    model = PhimoeForCausalLM(PhimoeConfig(**spec["config"], initializer_range=mf.WEIGHT_STD)).float().eval()
+
+    def norm_bias(name: str, shape, g):
+        return torch.randn(shape, generator=g) * NORM_BIAS_STD if "norm" in name and name.endswith("bias") else None
+
+    mf.reinit(model, spec["seed"], wide=mf.WIDE_SUFFIXES + ("mlp.router.weight",), special=norm_bias)
     return model
 
 
@@ -85,10 +75,7 @@ def load(name: str):
 
 
 def build(name: str, spec: dict) -> None:
-    out = mf.MODELS / name
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out = mf.fresh_dir(name)
     model = build_model(spec)
     model.save_pretrained(str(out), safe_serialization=True)
     mf.copy_tokenizer(mf.BYTELEVEL, out)
@@ -104,27 +91,12 @@ def build(name: str, spec: dict) -> None:
     got = ref.state_dict()
     for k, v in model.state_dict().items():
         assert torch.equal(got[k], v), (name, k)
-    ids = torch.tensor([tok(mg.PROMPT)["input_ids"]])
-    assert ids.shape[1] <= ORIGINAL < ids.shape[1] + mg.NEW_TOKENS, "the continuation must cross the original context"
-    g = {"model": name, "generator": "Tools/make_phimoe_fixtures.py", "compute_dtype": "float32",
-         "transformers": __import__("transformers").__version__, "torch": torch.__version__.split("+")[0],
-         "prompt_text": mg.PROMPT, "prompt_ids": ids[0].tolist()}
-    g.update(mg.greedy(ref, tok, ids))
-    g.update(mg.prompt_stats(ref, ids))
-    g["eval"] = mg.evaluate(ref, tok)
-    mg.write(out / "golden.json", g)
-    e = g["eval"]
-    print(f"{name:16s} prompt {ids.shape[1]} ids, eos_suppressed={g['greedy_eos_suppressed']}, "
-          f"min margin {min(g['greedy_margins']):.4f}, router {min(r['min_topk_margin'] for r in g['router']):.4f}, "
-          f"ppl@1024 {e['ctx1024']['ppl']:.2f}, ppl@64 {e['ctx64']['ppl']:.2f}, "
-          f"{sum(p.stat().st_size for p in out.iterdir()) / 1024:.0f} KiB")
-
-
-def main() -> None:
-    all_specs = specs()
-    for name in mg.selected(all_specs):
-        build(name, all_specs[name])
+    prompt = len(tok(mg.PROMPT)["input_ids"])
+    assert prompt <= ORIGINAL < prompt + mg.NEW_TOKENS, "the continuation must cross the original context"
+    mg.golden_from(name, "Tools/make_phimoe_fixtures.py", ref, tok)
 
 
 if __name__ == "__main__":
-    main()
+    SPECS = specs()
+    for fixture in mg.selected(list(SPECS)):
+        build(fixture, SPECS[fixture])
