@@ -24,7 +24,6 @@ engine cannot flip a token or an expert by rounding alone.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -154,10 +153,7 @@ def load(name: str):
 
 
 def build(name: str, spec: dict) -> dict:
-    out = mf.MODELS / name
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out = mf.fresh_folder(name)
     model = build_model(spec)
     model.save_pretrained(str(out), safe_serialization=True)
     mf.copy_tokenizer(spec["tokenizer"], out)

@@ -211,11 +211,17 @@ def write_fused(model, out: Path) -> None:
     model.generation_config.save_pretrained(str(out))
 
 
-def build_fixture(name: str, spec: dict) -> None:
+def fresh_folder(name: str) -> Path:
+    """Tests/Fixtures/models/<name>, emptied (every fixture script writes its folders through this)."""
     out = MODELS / name
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
+    return out
+
+
+def build_fixture(name: str, spec: dict) -> None:
+    out = fresh_folder(name)
     model = build_model(spec)
     if spec.get("fused"):
         write_fused(model, out)

@@ -23,7 +23,6 @@ Random-init GptOssForCausalLM (transformers 5), float32, weights drawn as Tools/
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -130,10 +129,7 @@ def load(name: str, mxfp4: bool):
 
 
 def build(name: str, spec: dict) -> None:
-    out = mf.MODELS / name
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out = mf.fresh_folder(name)
     model = build_model(spec)
     if spec["mxfp4"]:
         write_mxfp4(model, out)
