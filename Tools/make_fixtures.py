@@ -179,15 +179,6 @@ def build_model(spec: dict):
     return model
 
 
-def fresh_dir(name: str) -> Path:
-    """Tests/Fixtures/models/<name>/, emptied (a rebuilt fixture keeps nothing of the old one)."""
-    out = MODELS / name
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    return out
-
-
 def copy_tokenizer(name: str, out: Path) -> None:
     """Same content as Tests/Fixtures/tokenizers/<name>, but tokenizer.json is
     re-serialised without indentation (~2.5x smaller) to keep the fixtures small."""

@@ -64,18 +64,8 @@ def build_model(spec: dict):
     return model
 
 
-def load(name: str):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    d = mf.MODELS / name
-    model, info = AutoModelForCausalLM.from_pretrained(str(d), dtype=torch.float32, output_loading_info=True)
-    bad = {k: v for k, v in info.items() if v}
-    assert not bad, (name, bad)
-    return model.float().eval(), AutoTokenizer.from_pretrained(str(d))
-
-
 def build(name: str, spec: dict) -> None:
-    out = mf.fresh_dir(name)
+    out = mf.fresh_folder(name)
     model = build_model(spec)
     model.save_pretrained(str(out), safe_serialization=True)
     mf.copy_tokenizer(mf.BYTELEVEL, out)
@@ -87,7 +77,7 @@ def build(name: str, spec: dict) -> None:
     }, indent=1) + "\n")
 
     torch.manual_seed(0)
-    ref, tok = load(name)
+    ref, tok = mg.load(name)
     got = ref.state_dict()
     for k, v in model.state_dict().items():
         assert torch.equal(got[k], v), (name, k)
