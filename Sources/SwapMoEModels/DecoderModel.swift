@@ -152,9 +152,9 @@ public final class DecoderModel {
     let finalNormBias: [Float]?
     let lmHeadBias: [Float]?
     let rope: RoPE
-    /// One past the last position of the `forward` call running (0 outside one): LongRoPE's scale is chosen per
-    /// call, as transformers does (`RoPE.forCall`).
-    private var callEnd = 0
+    /// One past the last position of the `forward` call running (0 outside one), or of the window `perplexity`
+    /// scores: LongRoPE's scale is chosen per call, as transformers does (`RoPE.forCall`).
+    var callEnd = 0
     /// The sequence `forward` extends (the model's own until `use` switches).
     public private(set) var sequence: DecoderSequence
     var cache: KVCache { sequence.cache }
@@ -316,8 +316,9 @@ public final class DecoderModel {
         if let bad = tokens.first(where: { $0 < 0 || $0 >= spec.vocab }) { throw ModelError.badToken(bad, vocab: spec.vocab) }
         var out: [Float] = []
         var i = 0
-        callEnd = position + tokens.count
-        defer { callEnd = 0 }
+        let outer = callEnd
+        callEnd = max(outer, position + tokens.count)
+        defer { callEnd = outer }
         let span = spec.vocab * ws.capacity / spec.hidden
         while i < tokens.count {
             if layerMajorPrefill && logits == .last && tokens.count - i > ws.capacity && span > ws.capacity {

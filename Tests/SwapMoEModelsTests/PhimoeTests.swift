@@ -1,6 +1,11 @@
 import Foundation
 import Testing
 import SwapMoEKernels
+import SwapMoEArchive
+import SwapMoEEngine
+import SwapMoEPacker
+import SwapMoETestSupport
+import SwapMoETokenizers
 @testable import SwapMoEModels
 
 /// Phi-3.5-MoE's config.json and its sparsemixer router.
@@ -77,5 +82,23 @@ struct PhimoeTests {
         #expect(one.perExpert[2].map(\.weight) == [1] && one.perExpert.map(\.count).reduce(0, +) == 1)
         let none = m.route(logits: logits, tokens: 1, experts: 5, allowed: Array(repeating: false, count: 5))
         #expect(none.perExpert.allSatisfy { $0.isEmpty })
+    }
+
+    @Test("perplexity in batches shorter than LongRoPE's original context still scores each window as one call, as transformers does")
+    func windowIsOneCall() throws {
+        let folder = TestPaths.fixtures + "/models/phimoe"
+        func file(_ name: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: folder + "/" + name)) }
+        let golden = try JSONSerialization.jsonObject(with: try file("golden.json")) as! [String: Any]
+        let want = ((golden["eval"] as! [String: Any])["ctx64"] as! [String: Any])["ppl"] as! Double
+        let tokenizer = try Tokenizer(tokenizerJSON: try file("tokenizer.json"), tokenizerConfigJSON: try file("tokenizer_config.json"))
+        let ids = tokenizer.encode(try String(contentsOfFile: TestPaths.fixtures + "/texts/eval.txt", encoding: .utf8))
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        _ = try Packer.pack(PackOptions(input: folder, output: dir + "/m.swm"))
+        let archive = try Archive(path: dir + "/m.swm")
+        let model = try DecoderModel(archive: archive, experts: try ResidentExperts(archive: archive), context: 64, threads: 1)
+        // Batches of 8 end before the original context (40) for the first five; the window of 64 is past it.
+        let r = try model.perplexity(ids, context: 64, batch: 8)
+        #expect(abs(r.ppl - want) <= 1e-4 * want, "ppl \(r.ppl) vs transformers' \(want)")
     }
 }
