@@ -153,12 +153,16 @@ def make_config(spec: dict):
 
 # --------------------------------------------------------------------------- weights
 @torch.no_grad()
-def reinit(model: torch.nn.Module, seed: int) -> None:
-    """Deterministic weights from one seeded generator, in sorted parameter order."""
+def reinit(model: torch.nn.Module, seed: int, wide: tuple = WIDE_SUFFIXES, special=None) -> None:
+    """Deterministic weights from one seeded generator, in sorted parameter order; `special(name, shape, g)` may
+    draw a parameter its own way (a family's extra tensors) by returning it instead of None."""
     g = torch.Generator().manual_seed(seed)
     for name, p in sorted(model.named_parameters(), key=lambda kv: kv[0]):
-        if p.dim() >= 2:
-            std = WIDE_STD if name.endswith(WIDE_SUFFIXES) else WEIGHT_STD
+        v = special(name, p.shape, g) if special else None
+        if v is not None:
+            pass
+        elif p.dim() >= 2:
+            std = WIDE_STD if name.endswith(wide) else WEIGHT_STD
             v = torch.randn(p.shape, generator=g, dtype=torch.float32) * std
         elif "norm" in name:
             v = 1.0 + torch.randn(p.shape, generator=g, dtype=torch.float32) * NORM_STD

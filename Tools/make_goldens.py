@@ -180,6 +180,26 @@ def write(path: Path, g: dict) -> None:
     json.loads(path.read_text(encoding="utf-8"))
 
 
+def golden_from(name: str, generator: str, model, tok) -> dict:
+    """A family script's golden.json for fixture `name` from the reference model it loaded: greedy, prompt stats and
+    eval, written beside the fixture, with a one-line summary."""
+    out = mf.MODELS / name
+    ids = torch.tensor([tok(PROMPT)["input_ids"]])
+    g = {"model": name, "generator": generator, "compute_dtype": "float32",
+         "transformers": __import__("transformers").__version__, "torch": torch.__version__.split("+")[0],
+         "prompt_text": PROMPT, "prompt_ids": ids[0].tolist()}
+    g.update(greedy(model, tok, ids))
+    g.update(prompt_stats(model, ids))
+    g["eval"] = evaluate(model, tok)
+    write(out / "golden.json", g)
+    e = g["eval"]
+    print(f"{name:16s} prompt {ids.shape[1]} ids, eos_suppressed={g['greedy_eos_suppressed']}, "
+          f"min margin {min(g['greedy_margins']):.4f}, router {min(r['min_topk_margin'] for r in g['router']):.4f}, "
+          f"ppl@1024 {e['ctx1024']['ppl']:.2f}, ppl@64 {e['ctx64']['ppl']:.2f}, "
+          f"{sum(p.stat().st_size for p in out.iterdir()) / 1024:.0f} KiB")
+    return g
+
+
 def selected(names: list[str]) -> list[str]:
     """The fixtures named by --only NAME ... (default: all of `names`), with torch made deterministic for goldens."""
     ap = argparse.ArgumentParser()

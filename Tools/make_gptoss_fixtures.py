@@ -155,19 +155,7 @@ def build(name: str, spec: dict) -> None:
             assert not torch.equal(got[k], v), (name, k, "not quantized")
         else:
             assert torch.equal(got[k], v), (name, k)
-    ids = torch.tensor([tok(mg.PROMPT)["input_ids"]])
-    g = {"model": name, "generator": "Tools/make_gptoss_fixtures.py", "compute_dtype": "float32",
-         "transformers": __import__("transformers").__version__, "torch": torch.__version__.split("+")[0],
-         "prompt_text": mg.PROMPT, "prompt_ids": ids[0].tolist()}
-    g.update(mg.greedy(ref, tok, ids))
-    g.update(mg.prompt_stats(ref, ids))
-    g["eval"] = mg.evaluate(ref, tok)
-    mg.write(out / "golden.json", g)
-    e = g["eval"]
-    print(f"{name:16s} prompt {ids.shape[1]} ids, eos_suppressed={g['greedy_eos_suppressed']}, "
-          f"min margin {min(g['greedy_margins']):.4f}, router {min(r['min_topk_margin'] for r in g['router']):.4f}, "
-          f"ppl@1024 {e['ctx1024']['ppl']:.2f}, ppl@64 {e['ctx64']['ppl']:.2f}, "
-          f"{sum(p.stat().st_size for p in out.iterdir()) / 1024:.0f} KiB")
+    mg.golden_from(name, "Tools/make_gptoss_fixtures.py", ref, tok)
 
 
 def main() -> None:

@@ -44,6 +44,19 @@ func rmsnormReference(_ o: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float
     for i in 0..<n { o[i] = x[i] * inv * w[i] }
 }
 
+/// LayerNorm with bias (torch `nn.LayerNorm`, Phi-3.5-MoE): x (n,), w (n,), b (n,) -> o (n,) =
+/// (x - mean(x)) * rsqrt(var(x) + eps) * w + b, with the biased variance mean((x - mean)^2), Float32. `o` may equal `x`.
+public func layerNorm(_ o: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+                      _ b: UnsafePointer<Float>, n: Int, eps: Float) {
+    var sum: Float = 0
+    for i in 0..<n { sum += x[i] }
+    let mean = sum / Float(n)
+    var sq: Float = 0
+    for i in 0..<n { let d = x[i] - mean; sq += d * d }
+    let inv = 1 / (sq / Float(n) + eps).squareRoot()
+    for i in 0..<n { o[i] = ((x[i] - mean) * inv) * w[i] + b[i] }
+}
+
 /// Softmax in place over x (n,): exp(x - max) / Σ, numerically stable, Float32.
 public func softmax(_ x: UnsafeMutablePointer<Float>, n: Int) {
     if n <= 0 { return }

@@ -16,6 +16,8 @@ public struct RoPE: Sendable {
     /// transformers' `attention_scaling`: cos and sin are both multiplied by it (1 for plain RoPE; YaRN's mscale),
     /// so q · k is scaled by its square.
     public let attentionFactor: Float
+    /// LongRoPE's scale switch (Phi-3.5-MoE): the factor of calls ending past `original` positions (see `forCall`).
+    let longRegime: (original: Int, factor: Float)?
 
     /// Standard RoPE: inv_freq[i] = 1 / theta^(2i / headDim), evaluated in Float32 like HF; with `scaling`, its
     /// scaled frequencies and attention factor (see `YaRN`).
@@ -25,10 +27,26 @@ public struct RoPE: Sendable {
         switch scaling {
         case nil:
             invFreq = (0 ..< headDim / 2).map { i in 1 / powf(theta, Float(2 * i) / Float(headDim)) }
-            attentionFactor = 1
+            attentionFactor = 1; longRegime = nil
         case .yarn(let y):
-            invFreq = y.invFreq(headDim: headDim, theta: Double(theta)); attentionFactor = y.attentionScaling
+            invFreq = y.invFreq(headDim: headDim, theta: Double(theta)); attentionFactor = y.attentionScaling; longRegime = nil
+        case .longRoPE(let l):
+            invFreq = l.invFreq(headDim: headDim, theta: Double(theta)); attentionFactor = l.mscale(callEnd: 0)
+            longRegime = (l.originalMaxPositions, l.mscale(callEnd: l.originalMaxPositions + 1))
         }
+    }
+
+    private init(invFreq: [Float], attentionFactor: Float, longRegime: (original: Int, factor: Float)?) {
+        headDim = invFreq.count * 2
+        self.invFreq = invFreq; self.attentionFactor = attentionFactor; self.longRegime = longRegime
+    }
+
+    /// This rotation for a forward call whose last position is `callEnd - 1`: LongRoPE's long-regime scale when
+    /// `callEnd` exceeds the original context (transformers decides per call, from `max(position_ids) + 1`), else
+    /// unchanged.
+    public func forCall(end callEnd: Int) -> RoPE {
+        guard let r = longRegime, callEnd > r.original else { return self }
+        return RoPE(invFreq: invFreq, attentionFactor: r.factor, longRegime: nil)
     }
 
     /// Custom frequencies (for scaled variants computed by the caller).
@@ -36,6 +54,7 @@ public struct RoPE: Sendable {
         headDim = invFreq.count * 2
         self.invFreq = invFreq
         self.attentionFactor = attentionFactor
+        longRegime = nil
     }
 
     /// cos (headDim/2,), sin (headDim/2,) for one position; reuse them for every head of that token.

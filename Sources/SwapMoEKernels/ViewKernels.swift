@@ -40,6 +40,18 @@ public func rmsnorm(_ out: Rows, _ x: Rows, _ w: [Float], eps: Float) {
     }
 }
 
+/// out[t] = layerNorm(x[t]) · w + b for every row t (`out` may be `x`).
+public func layerNorm(_ out: Rows, _ x: Rows, _ w: [Float], _ b: [Float], eps: Float) {
+    precondition(out.count == x.count && out.width == x.width && w.count == x.width && b.count == x.width,
+                 "layerNorm: [\(out.count), \(out.width)] from [\(x.count), \(x.width)] with \(w.count) weights, \(b.count) biases")
+    let n = x.width, o = out.base, xs = x.base
+    w.withUnsafeBufferPointer { wp in
+        b.withUnsafeBufferPointer { bp in
+            for t in 0..<x.count { layerNorm(o + t * n, xs + t * n, wp.baseAddress!, bp.baseAddress!, n: n, eps: eps) }
+        }
+    }
+}
+
 /// Softmax of every row, in place.
 @inlinable
 public func softmax(_ x: Rows) {

@@ -3,6 +3,7 @@ import Foundation
 /// A RoPE frequency scaling (`rope_scaling` / `rope_parameters` with a `rope_type` other than `default`).
 public enum RoPEScaling: Sendable, Equatable {
     case yarn(YaRN)
+    case longRoPE(LongRoPE)
 }
 
 /// YaRN (arXiv 2309.00071) exactly as transformers' `_compute_yarn_parameters` computes it (gpt-oss, DeepSeek-V2/V3):

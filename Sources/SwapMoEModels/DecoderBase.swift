@@ -37,6 +37,8 @@ public struct DecoderBase: Sendable {
     public let yarn: YaRN?
     /// The families whose transformers code applies YaRN (the others are refused with it).
     static let yarnFamilies: Set<ModelFamily> = [.gptOss, .deepseekV3, .deepseekV2, .glm4Moe]
+    /// LongRoPE's parameters when `ropeScaling` is `longrope` (only Phi-3.5-MoE's family applies it).
+    public let longRoPE: LongRoPE?
 
     /// transformers' defaults for one family.
     struct Defaults {
@@ -74,6 +76,7 @@ public struct DecoderBase: Sendable {
         ropeTheta = rope.theta ?? d.ropeTheta
         ropeScaling = rope.scaling
         yarn = rope.yarn
+        longRoPE = rope.longRoPE
         tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
         normTopKProb = try c.decodeIfPresent(Bool.self, forKey: .normTopKProb) ?? false
         decoderSparseStep = try c.decodeIfPresent(Int.self, forKey: .decoderSparseStep) ?? 1
@@ -119,10 +122,26 @@ public struct DecoderBase: Sendable {
         if let p = maxPositionEmbeddings { try check("max_position_embeddings", p, 1...ConfigLimits.positions) }
         guard rmsNormEps.isFinite, rmsNormEps >= 0 else { throw .badConfig(family: name, reason: "rms_norm_eps \(rmsNormEps) must be a finite number >= 0") }
         guard ropeTheta.isFinite, ropeTheta > 0 else { throw .badConfig(family: name, reason: "rope_theta \(ropeTheta) must be a finite number > 0") }
-        if let s = ropeScaling, !(s == "yarn" && DecoderBase.yarnFamilies.contains(family)) {
+        if let s = ropeScaling, !(s == "yarn" && DecoderBase.yarnFamilies.contains(family)) && !(s == "longrope" && family == .phimoe) {
             throw .unsupportedFeature("RoPE scaling '\(s)' (rope_scaling / rope_parameters.rope_type)")
         }
         if let y = yarn { try validate(y, family: family) }
+        if let l = longRoPE { try validate(l, family: family) }
+    }
+
+    /// LongRoPE's parameters: one short and one long factor per rotated pair, all finite and > 0.
+    private func validate(_ r: LongRoPE, family: ModelFamily) throws(ModelError) {
+        func bad(_ reason: String) -> ModelError { .badConfig(family: family.rawValue, reason: reason) }
+        try ConfigLimits.check(family, "rope_scaling.original_max_position_embeddings", r.originalMaxPositions, 1...ConfigLimits.positions)
+        for (key, list) in [("short_factor", r.shortFactor), ("long_factor", r.longFactor)] {
+            guard list.count == headDim / 2 else { throw bad("rope_scaling.\(key) has \(list.count) entries; LongRoPE needs head_dim / 2 = \(headDim / 2)") }
+            if let v = list.first(where: { !$0.isFinite || $0 <= 0 }) { throw bad("rope_scaling.\(key) has \(v); every factor must be a finite number > 0") }
+        }
+        let values: [(String, Double?)] = [("factor", r.factor), ("attention_factor", r.attentionFactor), ("short_mscale", r.shortMscale),
+                                           ("long_mscale", r.longMscale)]
+        for case let (key, v?) in values where !v.isFinite || v < 0 {
+            throw bad("rope_scaling.\(key) \(v) must be a finite number >= 0")
+        }
     }
 
     /// YaRN's parameters: finite, a factor >= 1, an original context within bounds.
@@ -146,7 +165,7 @@ public struct DecoderBase: Sendable {
                     expertsPerToken: expertsPerToken, router: router, moeLayers: Set((0..<numLayers).filter(isMoELayer)),
                     denseIntermediate: intermediateSize, sharedExpertIntermediate: sharedExpertIntermediate,
                     tieEmbeddings: tieWordEmbeddings, routerNames: routerNames)
-        s.ropeScaling = yarn.map { .yarn($0) }
+        s.ropeScaling = yarn.map { .yarn($0) } ?? longRoPE.map { .longRoPE($0) }
         return s
     }
 }

@@ -7,6 +7,8 @@ import SwapMoEKernels
 struct DecoderLayer {
     var attnNorm: [Float]
     var mlpNorm: [Float]
+    /// LayerNorm biases (`DecoderSpec.layerNorm`).
+    var attnNormBias: [Float]? = nil, mlpNormBias: [Float]? = nil
     /// nil in MLA layers, whose attention is `latent`.
     var wq: Matrix!, wk: Matrix!, wv: Matrix!, wo: Matrix!
     var bq: [Float]?, bk: [Float]?, bv: [Float]?, bo: [Float]?
@@ -147,7 +149,12 @@ public final class DecoderModel {
     /// The huge-page copies the dense matrices point into (kept alive with the model).
     let denseMemory: [AnonymousMemory]
     let finalNorm: [Float]
+    let finalNormBias: [Float]?
+    let lmHeadBias: [Float]?
     let rope: RoPE
+    /// One past the last position of the `forward` call running (0 outside one), or of the window `perplexity`
+    /// scores: LongRoPE's scale is chosen per call, as transformers does (`RoPE.forCall`).
+    var callEnd = 0
     /// The sequence `forward` extends (the model's own until `use` switches).
     public private(set) var sequence: DecoderSequence
     var cache: KVCache { sequence.cache }
@@ -174,6 +181,8 @@ public final class DecoderModel {
         guard embed.rows >= s.vocab else { throw ModelError.badTensor(name: "model.embed_tokens.weight", reason: "has \(embed.rows) rows for a vocabulary of \(s.vocab)") }
         lmHead = try w.has("lm_head.weight") ? w.matrix("lm_head.weight", cols: s.hidden) : embed
         finalNorm = try w.vector("model.norm.weight", count: s.hidden)
+        finalNormBias = s.layerNorm ? try w.vector("model.norm.bias", count: s.hidden) : nil
+        lmHeadBias = s.lmHeadBias ? try w.vector("lm_head.bias", count: s.vocab) : nil
         var layers: [DecoderLayer] = []
         var inter = 1
         for l in 0..<s.layers {
@@ -191,6 +200,10 @@ public final class DecoderModel {
                     wv: try w.matrix(a + "v_proj.weight", rows: kvd, cols: s.hidden), wo: try w.matrix(a + "o_proj.weight", rows: s.hidden, cols: qd),
                     bq: try w.optionalVector(a + "q_proj.bias", count: qd), bk: try w.optionalVector(a + "k_proj.bias", count: kvd),
                     bv: try w.optionalVector(a + "v_proj.bias", count: kvd), bo: try w.optionalVector(a + "o_proj.bias", count: s.hidden))
+            }
+            if s.layerNorm {
+                layer.attnNormBias = try w.vector(p + "input_layernorm.bias", count: s.hidden)
+                layer.mlpNormBias = try w.vector(p + "post_attention_layernorm.bias", count: s.hidden)
             }
             if s.qkvBias && (layer.bq == nil || layer.bk == nil || layer.bv == nil) { throw ModelError.missingTensor(a + "q_proj.bias") }
             switch s.qkNorm {
@@ -303,6 +316,9 @@ public final class DecoderModel {
         if let bad = tokens.first(where: { $0 < 0 || $0 >= spec.vocab }) { throw ModelError.badToken(bad, vocab: spec.vocab) }
         var out: [Float] = []
         var i = 0
+        let outer = callEnd
+        callEnd = max(outer, position + tokens.count)
+        defer { callEnd = outer }
         let span = spec.vocab * ws.capacity / spec.hidden
         while i < tokens.count {
             if layerMajorPrefill && logits == .last && tokens.count - i > ws.capacity && span > ws.capacity {
@@ -334,8 +350,17 @@ public final class DecoderModel {
     private func computeLogits(rows: Range<Int>) -> [Float] {
         let h = spec.hidden
         let x = ws.x.rows(rows, width: h), xn = ws.xn.rows(rows.count, width: h)
-        rmsnorm(xn, x, finalNorm, eps: spec.eps)
-        return gemm(lmHead, xn, pool: pool)
+        norm(xn, x, finalNorm, finalNormBias)
+        var logits = gemm(lmHead, xn, pool: pool)
+        if let b = lmHeadBias {
+            for r in 0..<rows.count { for j in 0..<spec.vocab { logits[r * spec.vocab + j] += b[j] } }
+        }
+        return logits
+    }
+
+    /// n(x): RMSNorm, or LayerNorm when the family's norms have a bias.
+    private func norm(_ out: Rows, _ x: Rows, _ w: [Float], _ b: [Float]?) {
+        if let b { layerNorm(out, x, w, b, eps: spec.eps) } else { rmsnorm(out, x, w, eps: spec.eps) }
     }
 
     /// x ← layers(x) for `tokens` at positions `position ..< position + n`.
@@ -387,7 +412,7 @@ public final class DecoderModel {
         let s = spec, h = s.hidden, L = layers[l]
         let x = ws.x.rows(n, width: h), y = ws.xn.rows(n, width: h)
         // Attention block
-        rmsnorm(y, x, L.attnNorm, eps: s.eps)
+        norm(y, x, L.attnNorm, L.attnNormBias)
         let o = ws.tmp.rows(n, width: h)
         if let latent = L.latent, let m = s.mla {
             latentAttention(l, latent, m, y: y, into: o, placement: placement)
@@ -397,7 +422,7 @@ public final class DecoderModel {
         add(x, o)
 
         // Feed-forward block
-        rmsnorm(y, x, L.mlpNorm, eps: s.eps)
+        norm(y, x, L.mlpNorm, L.mlpNormBias)
         let mo = ws.mo.rows(n, width: h)
         mo.zero()
         if let router = L.router {
@@ -430,8 +455,8 @@ public final class DecoderModel {
         if let c = s.clipQKV { clamp(q, limit: c); clamp(k, limit: c); clamp(v, limit: c) }
         let att = ws.att.rows(n, width: qd)
         /// RoPE, the cache rows, and attention for the rows `r` of the batch at positions `start...` of `cache`.
-        func attend(_ r: Range<Int>, _ cache: KVCache, _ start: Int) {
-            let qr = q.rows(r), kr = k.rows(r), vr = v.rows(r)
+        func attend(_ r: Range<Int>, _ cache: KVCache, _ start: Int, callEnd: Int) {
+            let qr = q.rows(r), kr = k.rows(r), vr = v.rows(r), rope = rope.forCall(end: max(callEnd, start + r.count))
             if s.rotaryDim != nil {
                 rope.applyPartial(qr, heads: s.heads, headDim: s.headDim, start: start)
                 rope.applyPartial(kr, heads: s.kvHeads, headDim: s.headDim, start: start)
@@ -446,8 +471,8 @@ public final class DecoderModel {
                             ring: cache.isRing[l], pool: pool)
         }
         switch placement {
-        case .run(let start): attend(0..<n, cache, start)
-        case .rows(let rows): for (r, row) in rows.enumerated() { attend(r..<(r + 1), row.sequence.cache, row.position) }
+        case .run(let start): attend(0..<n, cache, start, callEnd: callEnd)
+        case .rows(let rows): for (r, row) in rows.enumerated() { attend(r..<(r + 1), row.sequence.cache, row.position, callEnd: 0) }
         }
         gemm(o, L.wo, att, bias: L.bo, pool: pool)
     }
@@ -459,11 +484,12 @@ public final class DecoderModel {
         let logits = ws.routerLogits.rows(n, width: e), p = ws.probs.rows(n, width: e), norms = ws.norms.rows(n, width: 1)
         gemm(logits, router, y, bias: L.routerBias, pool: pool)
         copy(p, from: logits)
+        let raw = s.sparseMixer == nil ? [] : logits.array()
         if let g = s.groupedRouter { g.score(p) } else { softmax(p) }
         for t in 0..<n { norms[t] = dot(y.row(t), y.row(t)).squareRoot() }
         let output = RouterOutput(tokens: n, experts: e, probabilities: p.array(), inputNorms: norms.array())
         try experts.withLayer(MoELayer(layer: l), router: output, route: { allowed in
-            s.groupedRouter?.route(output, k: s.expertsPerToken, bias: L.scoreBias, allowed: allowed)
+            s.sparseMixer?.route(logits: raw, tokens: n, experts: e, allowed: allowed) ?? s.groupedRouter?.route(output, k: s.expertsPerToken, bias: L.scoreBias, allowed: allowed)
                 ?? Routing.topK(output, k: s.expertsPerToken, renormalize: s.router.renormalizes, allowed: allowed)
         }, predict: { predictNextLayers(after: l, y: y) }, serve: { i, w, list in
             let gx = ws.gx.rows(list.count, width: s.hidden), out = ws.dOut.rows(list.count, width: s.hidden)

@@ -72,6 +72,12 @@ public struct DecoderSpec: Sendable {
     /// The router has a bias (`<router>.bias`, beside each of `routerNames`' weights).
     public var routerBias = false
     public var expertActivation = ExpertActivation.swiGLU
+    /// The norms are LayerNorms with a bias (`<norm>.bias` beside each weight, Phi-3.5-MoE) instead of RMSNorms.
+    public var layerNorm = false
+    /// The LM head has a bias (`lm_head.bias`, Phi-3.5-MoE's `lm_head_bias`).
+    public var lmHeadBias = false
+    /// Phi-3.5-MoE's sparsemixer top-2 router, used instead of `router` when set.
+    public var sparseMixer: SparseMixer? = nil
 
     public func isMoE(_ layer: Int) -> Bool { moeLayers.contains(layer) }
 }

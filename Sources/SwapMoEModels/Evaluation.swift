@@ -32,6 +32,9 @@ extension DecoderModel {
             let window = Array(ids[s..<min(ids.count, s + context)])
             guard window.count >= 2 else { continue }
             reset()
+            // transformers scores the window in one call: LongRoPE's regime is the whole window's.
+            callEnd = window.count
+            defer { callEnd = 0 }
             // Run in batches so only one batch of logits is alive at a time.
             var i = 0
             while i < window.count - 1 {

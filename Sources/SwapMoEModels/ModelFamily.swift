@@ -15,6 +15,7 @@ public enum ModelFamily: String, Sendable, CaseIterable, Codable {
     case deepseekV3 = "deepseek_v3"
     case deepseekV2 = "deepseek_v2"
     case glm4Moe = "glm4_moe"
+    case phimoe
 
     /// Other `model_type` strings of checkpoints that are one of these families: Kimi-K2's config says `kimi_k2`
     /// for DeepSeek-V3's architecture (`DeepseekV3ForCausalLM`, with its own remote code of the same equations).
@@ -42,6 +43,7 @@ public enum ModelFamily: String, Sendable, CaseIterable, Codable {
         case .deepseekV3: return try decode(DeepSeekV3Config.self)
         case .deepseekV2: return try decode(DeepSeekV2Config.self)
         case .glm4Moe: return try decode(Glm4MoEConfig.self)
+        case .phimoe: return try decode(PhimoeConfig.self)
         }
     }
 
@@ -248,6 +250,10 @@ struct RopeKeys: Decodable {
         let attention_factor: Double?
         let original_max_position_embeddings: Int?
         let truncate: Bool?
+        let short_factor: [Double]?
+        let long_factor: [Double]?
+        let short_mscale: Double?
+        let long_mscale: Double?
     }
     let rope_theta: Double?
     let rope_parameters: Params?
@@ -274,5 +280,16 @@ struct RopeKeys: Decodable {
         return YaRN(factor: factor, originalMaxPositions: original, betaFast: p.beta_fast.flatMap { $0 == 0 ? nil : $0 } ?? 32,
                     betaSlow: p.beta_slow.flatMap { $0 == 0 ? nil : $0 } ?? 1, mscale: p.mscale, mscaleAllDim: p.mscale_all_dim,
                     attentionFactor: p.attention_factor, truncate: p.truncate ?? true)
+    }
+
+    /// LongRoPE's parameters with transformers' fallbacks (`_compute_longrope_parameters`): the original context
+    /// as for YaRN, the factor from `max_position_embeddings / original` when absent. Missing factor lists decode
+    /// as empty (refused by `DecoderBase.validate`).
+    var longRoPE: LongRoPE? {
+        guard let (kind, p) = scaled.map({ ($0.kind, $0.params) }), kind == "longrope" else { return nil }
+        let original = p.original_max_position_embeddings ?? original_max_position_embeddings ?? max_position_embeddings ?? 0
+        let factor = p.factor ?? (original > 0 ? Double(max_position_embeddings ?? 0) / Double(original) : 0)
+        return LongRoPE(shortFactor: p.short_factor ?? [], longFactor: p.long_factor ?? [], originalMaxPositions: original,
+                        factor: factor, attentionFactor: p.attention_factor, shortMscale: p.short_mscale, longMscale: p.long_mscale)
     }
 }

@@ -28,24 +28,6 @@ struct GptOssSessionTests {
             let a = try Archive(path: archive)
             #expect(a.manifest.expertLayouts.allSatisfy { l in l.tensors.filter { $0.shape.count == 2 }.allSatisfy { $0.dtype == .mxfp4 } })
         }
-        var o = SessionOptions(archive: archive)
-        o.threads = 1; o.context = 64; o.contextGiven = true
-        let resident = try Self.greedy(o)
-        #expect(resident.count == 12)
-
-        let caps = try PlannedCaps(o)
-        try caps.expectResidentTokens(resident, exactShares: [try caps.minimumShare(.exact)], greedy: Self.greedy)
-        var s = o
-        s.policy = .swap
-        s.maxRSS = try caps.cap(0.7, .swap)
-        #expect(try Self.greedy(s).count == 12, "swap at 70%")
-
-        let calibration = dir + "/calibration.txt"
-        try "It is a truth universally acknowledged, that a single man".write(toFile: calibration, atomically: true, encoding: .utf8)
-        var st = o
-        st.policy = .static
-        st.calibration = calibration
-        st.maxRSS = try caps.cap(0.7, .static)
-        #expect(try Self.greedy(st).count == 12, "static at 70%")
+        try PlannedCaps.expectPolicies(archive: archive, dir: dir, greedy: Self.greedy)
     }
 }

@@ -139,4 +139,30 @@ struct PlannedCaps {
     func minimumShare(_ policy: Policy) throws -> Double {
         try Session.makePlanner(session.archive, config: config, context: 64, baseline: 1).minimumExpertShare(policy)
     }
+
+    /// A family suite's policy checks on a packed `archive` (context 64, one thread): exact at the smallest cap it
+    /// runs with gives the greedy tokens of every expert resident (`expectResidentTokens`); swap, and static
+    /// calibrated on a line written into `dir`, each generate `count` tokens at 70% of the expert bytes.
+    static func expectPolicies(archive: String, dir: String, count: Int = 12, greedy: (SessionOptions) throws -> [Int],
+                               sourceLocation: SourceLocation = #_sourceLocation) throws {
+        var o = SessionOptions(archive: archive)
+        o.threads = 1; o.context = 64; o.contextGiven = true
+        let resident = try greedy(o)
+        #expect(resident.count == count, sourceLocation: sourceLocation)
+
+        let caps = try PlannedCaps(o)
+        try caps.expectResidentTokens(resident, exactShares: [try caps.minimumShare(.exact)], greedy: greedy, sourceLocation: sourceLocation)
+        var s = o
+        s.policy = .swap
+        s.maxRSS = try caps.cap(0.7, .swap)
+        #expect(try greedy(s).count == count, "swap at 70%", sourceLocation: sourceLocation)
+
+        let calibration = dir + "/calibration.txt"
+        try "It is a truth universally acknowledged, that a single man".write(toFile: calibration, atomically: true, encoding: .utf8)
+        var st = o
+        st.policy = .static
+        st.calibration = calibration
+        st.maxRSS = try caps.cap(0.7, .static)
+        #expect(try greedy(st).count == count, "static at 70%", sourceLocation: sourceLocation)
+    }
 }
