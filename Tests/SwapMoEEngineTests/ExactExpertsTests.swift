@@ -333,8 +333,9 @@ struct DecoderEndToEndTests {
         let reference = try run(try ResidentExperts(archive: f.archive), layerMajor: false)
         var loads: [Int] = []
         for layerMajor in [false, true] {
-            // One layer's experts fit, all three layers' do not.
-            let exact = try ExactExperts(archive: f.archive, slots: 8)
+            // One layer's experts fit, all three layers' do not. No loads ahead: those race the computation, so
+            // with them the count depends on the machine's load (73 vs 47 once on a busy machine).
+            let exact = try ExactExperts(archive: f.archive, slots: 8, options: .init(lookahead: 0))
             #expect(try run(exact, layerMajor: layerMajor).map(\.bitPattern) == reference.map(\.bitPattern), "layer-major \(layerMajor)")
             loads.append(exact.stats.loads)
         }
