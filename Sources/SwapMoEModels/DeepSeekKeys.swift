@@ -29,7 +29,6 @@ public struct DeepSeekKeys: Sendable {
     public let nextTokenPredictionLayers: Int
     /// `quantization_config.quant_method` (DeepSeek-V3 and Kimi-K2 hub weights: `fp8`).
     public let quantMethod: String?
-    public let rope: RopeScalingKeys
 
     public init(from decoder: Decoder, version: Int) throws {
         self.version = version
@@ -56,7 +55,6 @@ public struct DeepSeekKeys: Sendable {
         nextTokenPredictionLayers = try decoder.optional("num_nextn_predict_layers") ?? decoder.optional("num_mtp_layers") ?? 0
         struct Quantization: Decodable { let quant_method: String? }
         quantMethod = try decoder.optional("quantization_config", Quantization.self).map { $0.quant_method ?? "?" }
-        rope = try RopeScalingKeys(from: decoder)
     }
 
     var qkHeadDim: Int { qkNopeHeadDim + qkRopeHeadDim }
@@ -101,12 +99,12 @@ public struct DeepSeekKeys: Sendable {
         }
     }
 
-    /// The softmax scale: `1/sqrt(qk_head_dim)`, times `mscale²` when YaRN sets `mscale_all_dim`
-    /// (transformers' `yarn_apply_mscale`: mscale = 0.1 · mscale_all_dim · ln(factor) + 1 for factor > 1).
-    var softmaxScale: Float {
+    /// The softmax scale: `1/sqrt(qk_head_dim)`, times `mscale²` when YaRN (`DecoderBase.yarn`, the one reading of
+    /// `rope_scaling`) sets `mscale_all_dim` (transformers' `yarn_get_mscale(factor, mscale_all_dim)`).
+    func softmaxScale(_ yarn: YaRN?) -> Float {
         var scale = 1 / Double(qkHeadDim).squareRoot()
-        if rope.type != nil, let m = rope.mscaleAllDim, m != 0, let f = rope.factor, f > 1 {
-            let mscale = 0.1 * m * Foundation.log(f) + 1
+        if let y = yarn, let m = y.mscaleAllDim, m != 0 {
+            let mscale = YaRN.mscale(y.factor, m)
             scale *= mscale * mscale
         }
         return Float(scale)
@@ -120,7 +118,7 @@ public struct DeepSeekKeys: Sendable {
         spec.kvHeads = base.numHeads
         spec.mla = MLASpec(qLoraRank: qLoraRank,
                            shape: LatentShape(heads: base.numHeads, rank: kvLoraRank, nope: qkNopeHeadDim, rope: qkRopeHeadDim, value: vHeadDim),
-                           interleavedRoPE: ropeInterleave, attentionBias: attentionBias, scale: softmaxScale)
+                           interleavedRoPE: ropeInterleave, attentionBias: attentionBias, scale: softmaxScale(base.yarn))
         spec.groupedRouter = v3
             ? .sigmoidGrouped(groups: nGroup, groupsPerToken: topkGroup, renormalize: normTopKProb, scalingFactor: routedScalingFactor)
             : GroupedRouter(scoring: .softmax, groups: topkMethod == "group_limited_greedy" ? nGroup : 1, groupsPerToken: topkGroup,
@@ -138,28 +136,5 @@ public struct DeepSeekKeys: Sendable {
         let rest = tensor.dropFirst("model.layers.".count)
         guard let l = Int(rest.prefix { $0.isNumber }) else { return false }
         return l >= layers
-    }
-}
-
-/// `rope_scaling` (hub) or transformers 5's `rope_parameters`, read in full: YaRN's `factor`,
-/// `original_max_position_embeddings`, `beta_fast`, `beta_slow`, `mscale`, `mscale_all_dim`.
-public struct RopeScalingKeys: Sendable, Decodable {
-    struct Params: Decodable {
-        let type: String?, rope_type: String?, factor: Double?, original_max_position_embeddings: Int?
-        let beta_fast: Double?, beta_slow: Double?, mscale: Double?, mscale_all_dim: Double?
-    }
-    /// The scaling kind (nil: plain RoPE).
-    public let type: String?
-    public let factor: Double?
-    public let originalMaxPositions: Int?
-    public let betaFast: Double?, betaSlow: Double?
-    public let mscale: Double?, mscaleAllDim: Double?
-
-    public init(from decoder: Decoder) throws {
-        let p = try decoder.optional("rope_scaling", Params.self) ?? decoder.optional("rope_parameters", Params.self)
-        let kind = p?.rope_type ?? p?.type
-        type = kind == "default" ? nil : kind
-        factor = p?.factor; originalMaxPositions = p?.original_max_position_embeddings
-        betaFast = p?.beta_fast; betaSlow = p?.beta_slow; mscale = p?.mscale; mscaleAllDim = p?.mscale_all_dim
     }
 }

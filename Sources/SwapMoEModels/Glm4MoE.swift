@@ -21,7 +21,6 @@ public struct Glm4MoEConfig: DecoderFamily {
     public let hiddenAct: String
     /// Multi-token-prediction layers after the last layer (`num_nextn_predict_layers`): not run, not packed.
     public let nextTokenPredictionLayers: Int
-    public let rope: RopeScalingKeys
 
     public init(from decoder: Decoder) throws {
         base = try DecoderBase(from: decoder, defaults: .init(intermediate: 10944, experts: 128, expertsPerToken: 8, eps: 1e-5, ropeTheta: 10000))
@@ -38,7 +37,6 @@ public struct Glm4MoEConfig: DecoderFamily {
             ?? decoder.optional("rope_parameters", Partial.self)?.partial_rotary_factor ?? 0.5
         hiddenAct = try decoder.optional("hidden_act") ?? "silu"
         nextTokenPredictionLayers = try decoder.optional("num_nextn_predict_layers") ?? decoder.optional("num_mtp_layers") ?? 0
-        rope = try RopeScalingKeys(from: decoder)
     }
 
     public var expertNaming: ExpertNaming {

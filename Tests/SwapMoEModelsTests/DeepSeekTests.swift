@@ -79,9 +79,9 @@ struct DeepSeekTests {
         let config = try ModelFamily.detectDecoder(configData: Self.config("deepseek_v3_yarn"))
         guard case .yarn(let y)? = try config.spec().ropeScaling else { Issue.record("no YaRN in the spec"); return }
         #expect(y.factor == 4 && y.mscaleAllDim == 0.8)
-        let keys = try JSONDecoder().decode(DeepSeekV3Config.self, from: Self.config("deepseek_v3_yarn")).keys
+        let decoded = try JSONDecoder().decode(DeepSeekV3Config.self, from: Self.config("deepseek_v3_yarn"))
         let mscale = 0.1 * 0.8 * Foundation.log(4.0) + 1
-        #expect(abs(Double(keys.softmaxScale) - mscale * mscale / 20.0.squareRoot()) < 1e-6)
+        #expect(abs(Double(decoded.keys.softmaxScale(decoded.base.yarn)) - mscale * mscale / 20.0.squareRoot()) < 1e-6)
     }
 
     @Test("config knobs: FP8 weights, other scoring or top-k methods and bad group sizes are one-line errors")
