@@ -8,15 +8,21 @@ final class HTTPLimitTests: XCTestCase {
         ("application/json", Array("{\"error\":{\"code\":\(status),\"message\":\"\(message)\"}}".utf8))
     }
 
-    func testBodyOverTheLimitWithContentLengthGets413WithoutTheHandler() throws {
-        let calls = Probe()
-        let server = try startServer({ options in
+    /// A server taking bodies of up to 1000 bytes, with JSON errors, whose handler counts its calls in `calls` and
+    /// answers with the body's size after `prefix`.
+    func limitedServer(_ calls: Probe, prefix: String = "") throws -> HTTPServer {
+        try startServer({ options in
             options.maxBodyBytes = 1000
             options.errorBody = Self.jsonError
         }) { request in
             calls.increment()
-            return .text("\(request.body.count)")
+            return .text(prefix + "\(request.body.count)")
         }
+    }
+
+    func testBodyOverTheLimitWithContentLengthGets413WithoutTheHandler() throws {
+        let calls = Probe()
+        let server = try limitedServer(calls)
         defer { server.stop() }
         let url = "http://127.0.0.1:\(server.port)/v1/chat/completions"
         let over = try curl(["-H", "Content-Type: application/json", "--data-binary", "@-", url], stdin: Data(repeating: 65, count: 1001))
@@ -46,13 +52,7 @@ final class HTTPLimitTests: XCTestCase {
 
     func testChunkedUploadOverTheLimitGets413WithoutTheHandler() throws {
         let calls = Probe()
-        let server = try startServer({ options in
-            options.maxBodyBytes = 1000
-            options.errorBody = Self.jsonError
-        }) { request in
-            calls.increment()
-            return .text("got \(request.body.count)")
-        }
+        let server = try limitedServer(calls, prefix: "got ")
         defer { server.stop() }
         let client = try RawClient(port: server.port)
         let chunk = String(repeating: "x", count: 256)
