@@ -72,9 +72,7 @@ struct ListenSocket {
             sa.sin_family = sa_family_t(AF_INET)
             sa.sin_port = in_port_t(UInt16(port).bigEndian)
             sa.sin_addr = v4
-            bound = withUnsafePointer(to: &sa) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
+            bound = bindAddress(fd, &sa)
         case .v6(let v6):
             // "::" serves IPv4 clients too (as ::ffff:a.b.c.d), whatever the system's bindv6only default.
             var off: Int32 = 0
@@ -83,9 +81,7 @@ struct ListenSocket {
             sa.sin6_family = sa_family_t(AF_INET6)
             sa.sin6_port = in_port_t(UInt16(port).bigEndian)
             sa.sin6_addr = v6
-            bound = withUnsafePointer(to: &sa) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-            }
+            bound = bindAddress(fd, &sa)
         }
         guard bound == 0 else { throw fail(errno) }
         guard listen(fd, backlog) == 0 else { throw fail(errno) }
@@ -124,5 +120,12 @@ struct ListenSocket {
             }
         }
         if Int(boundPort) == port { close(fd) }
+    }
+}
+
+/// bind(2) of `fd` to the address `sa` (a `sockaddr_in` or `sockaddr_in6`), its size from its type.
+private func bindAddress<Address>(_ fd: Int32, _ sa: inout Address) -> Int32 {
+    withUnsafePointer(to: &sa) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<Address>.size)) }
     }
 }
