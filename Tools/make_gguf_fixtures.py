@@ -56,6 +56,9 @@ def find_llama_src():
 WITH_GPT2 = "--with-gpt2" in sys.argv
 if WITH_GPT2:
     sys.argv.remove("--with-gpt2")
+MLA_ONLY = "--mla-only" in sys.argv
+if MLA_ONLY:
+    sys.argv.remove("--mla-only")
 SRC = find_llama_src()
 BIN_DIRS = [sys.argv[2]] if len(sys.argv) > 2 else [
     os.path.join(ROOT, ".build/llamacpp-tools"), os.path.join(ROOT, ".build/llamacpp/build/bin"),
@@ -91,6 +94,7 @@ def convert(model, outtype, dest, vocab=None, folder=None):
             shutil.copy(os.path.join(src, f), tmp)
     if model == "mixtral" and vocab is None and folder is None:
         shutil.copy(os.path.join(ROOT, "Tests/Fixtures/tokenizers/sentencepiece-small/tokenizer.model"), tmp)
+    hub_config(model, tmp)
     if vocab is not None:
         folder, spm, size = vocab
         for f in ("tokenizer.json", "tokenizer_config.json"):
@@ -113,6 +117,10 @@ def convert(model, outtype, dest, vocab=None, folder=None):
                 return PRE_FALLBACK[0]
         base.TextModel.get_vocab_base_pre = pre
         base.TextModel._swapmoe_pre = True
+    # GLM-4.5's converter looks up GLM's own specials ([gMASK], <|user|>, <|observation|>) the toy tokenizer has not;
+    # it is a byte-level BPE like GLM's, so it is written as any gpt2-model vocabulary is.
+    from conversion import glm
+    glm.Glm4MoeModel.set_vocab = lambda self: self._set_vocab_gpt2()
     argv = sys.argv
     sys.argv = ["convert_hf_to_gguf.py", tmp, "--outtype", outtype, "--outfile", dest, "--model-name", f"swapmoe-{model}"]
     if vocab is not None:
@@ -122,6 +130,26 @@ def convert(model, outtype, dest, vocab=None, folder=None):
     finally:
         sys.argv = argv
         shutil.rmtree(tmp)
+
+
+# Keys real hub config.json files of these families carry and transformers' save_pretrained drops; the converter reads
+# them (DeepSeek-V3's scoring_func decides expert_gating_func: without it llama.cpp takes a softmax router), so the
+# fixtures' configs get them back before conversion. The weights are untouched.
+HUB_KEYS = {"deepseek_v3": {"scoring_func": "sigmoid", "topk_method": "noaux_tc"},
+            "deepseek_v2": {"scoring_func": "softmax"}}
+
+
+def hub_config(model, folder):
+    family = FAMILY.get(model, model)
+    if family in HUB_KEYS:
+        path = os.path.join(folder, "config.json")
+        cfg = json.load(open(path))
+        cfg.update(HUB_KEYS[family])
+        json.dump(cfg, open(path, "w"), indent=1)
+
+
+# Fixture folder -> family, where they differ.
+FAMILY = {"deepseek_v3_yarn": "deepseek_v3"}
 
 
 def value_json(field):
@@ -248,7 +276,30 @@ WIDE = {
                       shared_expert_intermediate_size=256, num_experts=3),
     "qwen3_moe": dict(hidden_size=256, intermediate_size=512, moe_intermediate_size=256, head_dim=64, num_experts=3),
     "olmoe": dict(hidden_size=256, intermediate_size=256, num_experts=3),
+    # MLA 256 wide: q LoRA, 4 heads of 64 + 32 rotary, 4 experts in 2 groups (one kept), one shared expert.
+    "deepseek_v3": dict(hidden_size=256, intermediate_size=512, moe_intermediate_size=256, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=4, q_lora_rank=256, kv_lora_rank=256,
+                        qk_nope_head_dim=64, qk_rope_head_dim=32, v_head_dim=64,
+                        n_routed_experts=4, num_experts_per_tok=2, n_group=2, topk_group=1, n_shared_experts=1),
+    # DeepSeek-V2's softmax router on V2's full shape (q LoRA: llama.cpp loads a deepseek2 file without q_lora_rank
+    # only at DeepSeek-V2-Lite's 26/27 layers), routed as V2-Lite is (greedy, one group; see mla_fixtures).
+    "deepseek_v2": dict(hidden_size=256, intermediate_size=512, moe_intermediate_size=256, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=4, q_lora_rank=256, kv_lora_rank=256,
+                        qk_nope_head_dim=64, qk_rope_head_dim=32, v_head_dim=64,
+                        n_routed_experts=4, num_experts_per_tok=2, n_group=1, topk_group=1, topk_method="greedy",
+                        n_shared_experts=1),
+    "glm4_moe": dict(hidden_size=256, intermediate_size=512, moe_intermediate_size=256, num_hidden_layers=2,
+                     num_attention_heads=4, num_key_value_heads=2, head_dim=64, partial_rotary_factor=0.5,
+                     n_routed_experts=4, num_experts_per_tok=2, n_group=2, topk_group=1, n_shared_experts=1),
 }
+# The families made by Tools/make_deepseek_fixtures.py (MLA, V3 routers) rather than Tools/make_fixtures.py.
+DEEPSEEK_LIKE = ("deepseek_v3", "deepseek_v2", "glm4_moe")
+# f32 conversions of those fixtures. Not deepseek_v2's: it has no q LoRA, which llama.cpp loads only at V2-Lite's
+# layer counts; the 256-wide deepseek_v2 stands for V2 (with q LoRA, as DeepSeek-V2 has).
+MLA_F32 = ("deepseek_v3", "glm4_moe", "deepseek_v3_yarn")
+# llama-quantize types of each 256-wide model: one for the MLA / GLM ones (3 MB a file; the K-quant mixes also hold
+# Q5_0 / Q8_0 tensors where rows are not whole super-blocks, as MLA's 64-wide k_b).
+WIDE_TYPES = {"deepseek_v3": ("Q4_K_M",), "glm4_moe": ("Q4_K_M",), "deepseek_v2": ("Q4_K_M",)}
 WIDE_SEED = 5000
 GREEDY_STEPS = 24
 EVAL_TOKENS = 128
@@ -261,11 +312,13 @@ def wide_model(model, dest, seed):
     """The 256-wide HF checkpoint of `model` in folder `dest` (save_pretrained + the fixture's tokenizer)."""
     sys.path.insert(0, os.path.join(ROOT, "Tools"))
     import make_fixtures as mf
+    import make_deepseek_fixtures as mdf
     from pathlib import Path
-    spec = dict(mf.specs()[model])
+    maker = mdf if model in DEEPSEEK_LIKE else mf
+    spec = dict(maker.specs()[model])
     spec["config"] = dict(spec["config"], **WIDE[model])
     spec["seed"] = seed
-    model = mf.build_model(spec)
+    name, model = model, maker.build_model(spec)
     # The recipe's standard deviations are for 32-wide fixtures; a matrix reading 256 inputs gets them times
     # sqrt(32/256), the usual fan-in scaling, so activations and logits keep the 32-wide fixtures' scale
     # (unscaled, the logits grow ~3x per matrix and perplexity reaches 1e7). Embedding rows are read, not multiplied.
@@ -276,7 +329,7 @@ def wide_model(model, dest, seed):
                 p.mul_((32 / p.shape[-1]) ** 0.5)
     model.save_pretrained(dest, safe_serialization=True)
     mf.copy_tokenizer(spec["tokenizer"], Path(dest))
-    if model == "mixtral":
+    if name == "mixtral":
         shutil.copy(os.path.join(ROOT, "Tests/Fixtures/tokenizers/sentencepiece-small/tokenizer.model"), dest)
     return spec["seed"]
 
@@ -285,7 +338,8 @@ def model_goldens(path, family, config_dir=None):
     """llama.cpp's answers on one model file: the prompt of the family's HF golden tokenized by llama.cpp, its
     last logits, greedy ids, and the negative log-likelihood of the first EVAL_TOKENS of the eval text; with the
     model's config folder, also transformers' on the file's dequantized weights (`dequantized_reference`)."""
-    golden = json.load(open(os.path.join(MODELS, family, "golden.json")))
+    folder = os.path.join(MODELS, family)
+    golden = json.load(open(os.path.join(folder if os.path.isdir(folder) else os.path.join(MODELS, FAMILY[family]), "golden.json")))
     text = open(os.path.join(ROOT, "Tests/Fixtures/texts/eval.txt"), encoding="utf-8").read()
     prompt = tokenize(path, [golden["prompt_text"]])[0]
     evals = tokenize(path, [text])[0][:EVAL_TOKENS]
@@ -326,6 +380,8 @@ def dequantized_reference(path, family, config_dir, prompt, evals):
     import numpy as np
     if family.startswith("gpt_oss"):
         return dequantized_reference_gpt_oss(path, config_dir, prompt, evals)
+    if FAMILY.get(family, family) in ("deepseek_v3", "deepseek_v2", "glm4_moe"):
+        return dequantized_reference_deepseek(path, FAMILY.get(family, family), config_dir, prompt, evals)
     sys.path.insert(0, os.path.join(ROOT, "Tools"))
     import make_fixtures as mf
     cfg_cls, model_cls = mf.model_classes(family)
@@ -402,14 +458,77 @@ def dequantized_reference_gpt_oss(path, config_dir, prompt, evals):
     return transformers_answers(model, sd, prompt, evals)
 
 
-def quantized_fixtures(quantize):
-    """Q8_0 of the 32-wide fixtures, Q4_K_M and Q6_K of the 256-wide ones; returns the files made."""
+def dequantized_reference_deepseek(path, family, config_dir, prompt, evals):
+    """`dequantized_reference` for DeepSeek-V2/V3 and GLM-4.5: kv_b_proj joined again from the converter's k_b
+    (transposed per head) and v_b, the experts stacked as transformers 5 holds them; for YaRN, mscale set to
+    mscale_all_dim, which is what llama.cpp computes with (the file stores only 0.1 mscale_all_dim)."""
+    import numpy as np
+    sys.path.insert(0, os.path.join(ROOT, "Tools"))
+    import make_deepseek_fixtures as mdf
+    cfg_cls, model_cls = mdf.model_classes(family)
+    cfg = cfg_cls.from_pretrained(config_dir)
+    rope = dict(cfg.rope_parameters or {})
+    if rope.get("rope_type") == "yarn" and "mscale_all_dim" in rope:
+        cfg.rope_parameters = dict(rope, mscale=rope["mscale_all_dim"])
+    model = model_cls(cfg).float().eval()
+    model.set_experts_implementation("eager")
+    w = dequantized_tensors(path)
+    sd = {"model.embed_tokens.weight": w["token_embd.weight"], "model.norm.weight": w["output_norm.weight"],
+          "lm_head.weight": w.get("output.weight", w["token_embd.weight"])}
+    names = {"attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
+             "post_attention_norm": "post_attention_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
+             "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj", "attn_q_norm": "self_attn.q_norm",
+             "attn_k_norm": "self_attn.k_norm", "attn_q_a": "self_attn.q_a_proj", "attn_q_a_norm": "self_attn.q_a_layernorm",
+             "attn_q_b": "self_attn.q_b_proj", "attn_kv_a_mqa": "self_attn.kv_a_proj_with_mqa",
+             "attn_kv_a_norm": "self_attn.kv_a_layernorm", "ffn_gate_inp": "mlp.gate", "ffn_gate": "mlp.gate_proj",
+             "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj", "ffn_gate_shexp": "mlp.shared_experts.gate_proj",
+             "ffn_up_shexp": "mlp.shared_experts.up_proj", "ffn_down_shexp": "mlp.shared_experts.down_proj"}
+    for name, t in w.items():
+        parts = name.split(".")
+        if parts[0] != "blk" or int(parts[1]) >= cfg.num_hidden_layers:
+            continue
+        l, role, kind = parts[1], parts[2], parts[3]
+        pre = f"model.layers.{l}."
+        if role in names:
+            sd[pre + names[role] + "." + kind] = t
+        elif role == "exp_probs_b":
+            sd[pre + "mlp.gate.e_score_correction_bias"] = t
+        elif role == "ffn_down_exps":
+            sd[pre + "mlp.experts.down_proj"] = t
+        elif role == "attn_k_b":  # [heads, rank, nope] -> per head nope key rows, then the value rows
+            v = w[f"blk.{l}.attn_v_b.weight"]  # [heads, v, rank]
+            sd[pre + "self_attn.kv_b_proj.weight"] = np.concatenate([t.transpose(0, 2, 1), v], axis=1).reshape(-1, t.shape[1])
+    for l in range(cfg.num_hidden_layers):
+        if f"blk.{l}.ffn_gate_exps.weight" in w:
+            g, u = w[f"blk.{l}.ffn_gate_exps.weight"], w[f"blk.{l}.ffn_up_exps.weight"]
+            sd[f"model.layers.{l}.mlp.experts.gate_up_proj"] = np.concatenate([g, u], axis=1)
+    return transformers_answers(model, sd, prompt, evals)
+
+
+def mla_fixtures():
+    """f32 GGUFs of the DeepSeek-V3 and GLM-4.5 fixtures (and DeepSeek-V3 with YaRN), with the tokenizer goldens of the
+    first two. A softmax (DeepSeek-V2) router with groups is not among them: llama.cpp scores its groups by their two
+    best experts (as V3's), where transformers' group_limited_greedy takes the best one, and swapmoe follows
+    transformers (Docs/GGUF.md); the 256-wide deepseek_v2 is routed greedily, as DeepSeek-V2-Lite is."""
+    made = []
+    for model in MLA_F32:
+        dest = os.path.join(OUT, f"{model}-f32.gguf")
+        convert(model, "f32", dest)
+        made.append(dest)
+        if model in ("deepseek_v3", "glm4_moe"):
+            goldens(model, dest)
+    return made
+
+
+def quantized_fixtures(quantize, models=tuple(WIDE)):
+    """Q8_0 of the 32-wide fixtures, Q4_K_M and Q6_K of the 256-wide ones (and Q8_0 of the 256-wide MLA / GLM ones,
+    whose 32-wide shapes are not whole Q8_0 blocks); returns the files made."""
     made, seeds = [], {}
-    for model in WIDE:
+    for model in models:
         CONFIGS[model + "-wide"] = keep = tempfile.mkdtemp()
         tmp = tempfile.mkdtemp()
         src, narrow = os.path.join(tmp, "f32.gguf"), os.path.join(tmp, "narrow-f32.gguf")
-        if not os.path.exists(os.path.join(OUT, f"{model}-q8_0.gguf")):
+        if model not in DEEPSEEK_LIKE and not os.path.exists(os.path.join(OUT, f"{model}-q8_0.gguf")):
             convert(model, "f32", src)
             dest = os.path.join(OUT, f"{model}-q8_0.gguf")
             subprocess.run([quantize, src, dest, "Q8_0"], check=True, capture_output=True)
@@ -417,13 +536,13 @@ def quantized_fixtures(quantize):
         # Seeds from WIDE_SEED up, 1000 apart, until llama.cpp's greedy continuation on both files has no step whose
         # top two logits are closer than MIN_GAP: a near-tie is decided by summation order alone, and then no peer
         # implementation (nor llama.cpp on another CPU) could be expected to pick the same token.
-        for attempt in range(20):
+        for attempt in range(60):
             hf = os.path.join(tmp, "hf")
             shutil.rmtree(hf, ignore_errors=True)
             seeds[model] = wide_model(model, hf, WIDE_SEED + 1000 * attempt + list(WIDE).index(model))
             convert(model, "f32", src, folder=hf)
             files = []
-            for qtype in ("Q4_K_M", "Q6_K"):
+            for qtype in WIDE_TYPES.get(model, ("Q4_K_M", "Q6_K")):
                 dest = os.path.join(OUT, f"{model}-wide-{qtype.lower()}.gguf")
                 subprocess.run([quantize, src, dest, qtype], check=True, capture_output=True)
                 files.append(dest)
@@ -444,11 +563,53 @@ def quantized_fixtures(quantize):
     return made, seeds
 
 
+def family_of(p):
+    return "gpt_oss_mxfp4" if os.path.basename(p).startswith("gpt_oss-mxfp4") else os.path.basename(p).split("-")[0]
+
+
+def config_dir(p):
+    f = family_of(p)
+    return CONFIGS.get(f + "-wide") if "-wide-" in p else CONFIGS.get(f, os.path.join(MODELS, f))
+
+
+def write_goldens(made, seeds, keep=()):
+    """llama.cpp's logits, greedy ids and perplexity on every whole model file of `made`, beside the cases of `keep`."""
+    cases = list(keep) + [model_goldens(p, family_of(p), config_dir(p)) for p in made if "-split-" not in p]
+    with open(os.path.join(OUT, "llama-goldens.json"), "w") as fp:
+        json.dump({"generator": "Tools/make_gguf_fixtures.py with Tools/llama_reference.c against libllama.so built by "
+                   "Tools/build_llamacpp.sh: 1 thread, f32 KV cache, no flash attention",
+                   "prompt_from": "Tests/Fixtures/models/<family>/golden.json prompt_text, tokenized by llama.cpp",
+                   "eval_from": f"the first {EVAL_TOKENS} tokens of Tests/Fixtures/texts/eval.txt, tokenized by llama.cpp",
+                   "wide_seeds": seeds, "cases": cases}, fp)
+
+
+def write_manifest(files, keep=None):
+    manifest = dict(keep or {})
+    manifest.update({os.path.basename(p): hashlib.sha256(open(p, "rb").read()).hexdigest() for p in files})
+    with open(os.path.join(OUT, "fixtures.json"), "w") as fp:
+        json.dump({"generator": "Tools/make_gguf_fixtures.py", "llama_cpp": os.path.relpath(SRC, ROOT),
+                   "files": dict(sorted(manifest.items()))}, fp, indent=1)
+
+
+def main_mla_only():
+    """--mla-only: (re)makes only the DeepSeek / GLM files, keeping every other fixture and golden as it is."""
+    made = mla_fixtures()
+    more, seeds = quantized_fixtures(tool("llama-quantize"), models=DEEPSEEK_LIKE)
+    made += more
+    names = {os.path.basename(p) for p in made}
+    old = json.load(open(os.path.join(OUT, "llama-goldens.json")))
+    write_goldens(made, dict(old.get("wide_seeds", {}), **seeds), keep=[c for c in old["cases"] if c["gguf"] not in names])
+    for path in made:
+        dump(path)
+    write_manifest(made, json.load(open(os.path.join(OUT, "fixtures.json")))["files"])
+    print(f"wrote {len(made)} GGUF files in {OUT}")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     for f in glob.glob(os.path.join(OUT, "*")):
         os.unlink(f)
-    made = []
+    made = mla_fixtures()
     for model, outtype in [("mixtral", "f32"), ("qwen2_moe", "f32"), ("qwen3_moe", "bf16"), ("olmoe", "f32")]:
         dest = os.path.join(OUT, f"{model}-{outtype}.gguf")
         convert(model, outtype, dest)
@@ -488,19 +649,7 @@ def main():
             made.append(dest)
         more, seeds = quantized_fixtures(quantize)
         made += more
-    # llama.cpp's logits, greedy ids and perplexity on every whole model file.
-    def family(p):
-        return "gpt_oss_mxfp4" if os.path.basename(p).startswith("gpt_oss-mxfp4") else os.path.basename(p).split("-")[0]
-
-    def config_dir(p):
-        return CONFIGS.get(family(p) + "-wide") if "-wide-" in p else os.path.join(MODELS, family(p))
-    cases = [model_goldens(p, family(p), config_dir(p)) for p in made if "-split-" not in p]
-    with open(os.path.join(OUT, "llama-goldens.json"), "w") as fp:
-        json.dump({"generator": "Tools/make_gguf_fixtures.py with Tools/llama_reference.c against libllama.so built by "
-                   "Tools/build_llamacpp.sh: 1 thread, f32 KV cache, no flash attention",
-                   "prompt_from": "Tests/Fixtures/models/<family>/golden.json prompt_text, tokenized by llama.cpp",
-                   "eval_from": f"the first {EVAL_TOKENS} tokens of Tests/Fixtures/texts/eval.txt, tokenized by llama.cpp",
-                   "wide_seeds": seeds, "cases": cases}, fp)
+    write_goldens(made, seeds)
     split = tool("llama-gguf-split")
     if split:
         prefix = os.path.join(OUT, "olmoe-split")
@@ -509,13 +658,10 @@ def main():
         made += sorted(glob.glob(prefix + "-*.gguf"))
     for path in made:
         dump(path)
-    manifest = {os.path.basename(p): hashlib.sha256(open(p, "rb").read()).hexdigest() for p in made + vocab_files}
-    with open(os.path.join(OUT, "fixtures.json"), "w") as fp:
-        json.dump({"generator": "Tools/make_gguf_fixtures.py", "llama_cpp": os.path.relpath(SRC, ROOT),
-                   "files": manifest}, fp, indent=1)
+    write_manifest(made + vocab_files)
     total = sum(os.path.getsize(f) for f in glob.glob(os.path.join(OUT, "*")))
     print(f"wrote {len(made)} GGUF files, {total} bytes in {OUT}")
 
 
 if __name__ == "__main__":
-    main()
+    main_mla_only() if MLA_ONLY else main()

@@ -108,22 +108,37 @@ public enum GGUFConfigMapping {
         }
 
         let hidden = try required("embedding_length")
-        let layers = try required("block_count")
+        // llama.cpp's n_layer(): block_count less the multi-token-prediction layers counted in it (GLM-4.5's
+        // converter keeps them); swapmoe neither packs nor runs those, as transformers drops them.
+        let blocks = try required("block_count")
+        let nextTokenLayers = try int("nextn_predict_layers") ?? 0
+        guard (0..<max(1, blocks)).contains(nextTokenLayers) else {
+            throw .badMetadata(file: file, key: a + ".nextn_predict_layers", reason: "is \(nextTokenLayers) of \(blocks) blocks")
+        }
+        let layers = blocks - nextTokenLayers
         let heads = try required("attention.head_count")
         let kvHeads = try int("attention.head_count_kv") ?? heads
         guard heads > 0 else { throw .badMetadata(file: file, key: a + ".attention.head_count", reason: "is 0") }
         let headDim = try int("attention.key_length") ?? hidden / heads
-        if let v = try int("attention.value_length"), v != headDim {
-            throw .badMetadata(file: file, key: a + ".attention.value_length", reason: "is \(v) but key_length is \(headDim); swapmoe needs equal key and value head sizes")
-        }
-        if let r = try int("rope.dimension_count"), r != headDim {
-            throw .badMetadata(file: file, key: a + ".rope.dimension_count", reason: "is \(r), not the head size \(headDim); partial rotary embeddings are not supported")
+        let ropeDim = try int("rope.dimension_count")
+        // DeepSeek's MLA files give key/value lengths of the latent (MQA) form; GLM-4.5 turns RoPE on part of a head.
+        if arch != .deepseek2 {
+            if let v = try int("attention.value_length"), v != headDim {
+                throw .badMetadata(file: file, key: a + ".attention.value_length", reason: "is \(v) but key_length is \(headDim); swapmoe needs equal key and value head sizes")
+            }
+            if arch != .glm4moe, let r = ropeDim, r != headDim {
+                throw .badMetadata(file: file, key: a + ".rope.dimension_count", reason: "is \(r), not the head size \(headDim); partial rotary embeddings are not supported")
+            }
         }
         let experts = try required("expert_count")
         let used = try required("expert_used_count")
-        // gpt-oss's graph always takes the softmax of the chosen logits, whatever the key says.
-        if arch != .gptOss, let g = try int("expert_gating_func"), g != 1 {
-            throw .badMetadata(file: file, key: a + ".expert_gating_func", reason: "is \(g) (1 = softmax); only softmax routers are supported")
+        // llama.cpp's LLAMA_EXPERT_GATING_FUNC_TYPE: 1 softmax, 2 sigmoid. gpt-oss's graph always takes the softmax
+        // of the chosen logits whatever the key says; DeepSeek and GLM files without the key are softmax (DeepSeek-V2)
+        // and sigmoid (GLM-4.5), as llama.cpp reads them.
+        let gating = arch == .gptOss ? 1 : try int("expert_gating_func") ?? (arch == .glm4moe ? 2 : 1)
+        let sigmoidAllowed = arch == .deepseek2 || arch == .glm4moe
+        guard gating == 1 || (gating == 2 && sigmoidAllowed) else {
+            throw .badMetadata(file: file, key: a + ".expert_gating_func", reason: "is \(gating) (1 = softmax\(sigmoidAllowed ? ", 2 = sigmoid" : "")); swapmoe's \(a) routers are \(sigmoidAllowed ? "softmax or sigmoid" : "softmax")")
         }
 
         // The vocabulary: the token list, else {arch}.vocab_size, else the embedding's rows.
@@ -165,6 +180,13 @@ public enum GGUFConfigMapping {
                 if let b = try double("rope.scaling.yarn_beta_fast") { scaling.append(("beta_fast", .double(b))) }
                 if let b = try double("rope.scaling.yarn_beta_slow") { scaling.append(("beta_slow", .double(b))) }
                 scaling.append(("truncate", .bool(true)))
+                // DeepSeek: the converter stores 0.1 mscale_all_dim (TAG_DEEPSEEK2_YARN_LOG_MUL_FIX) and not mscale;
+                // llama.cpp then computes with mscale = mscale_all_dim (llama-context.cpp), so that cos/sin are
+                // unscaled and the softmax scale takes yarn_get_mscale(factor, mscale_all_dim)^2 (transformers).
+                if arch == .deepseek2, let m = try double("rope.scaling.yarn_log_multiplier") {
+                    let all = Double("\(Float(m / 0.1))") ?? m / 0.1
+                    scaling += [("mscale", .double(all)), ("mscale_all_dim", .double(all))]
+                }
             }
             c.append(("rope_scaling", .object(JSONObject(keys: scaling.map(\.0), values: scaling.map(\.1)))))
         } else if dims["rope_freqs.weight"] != nil {
@@ -181,6 +203,53 @@ public enum GGUFConfigMapping {
         let hasQBias = dims["blk.0.attn_q.bias"] != nil
         // Layers without a router are dense (transformers' mlp_only_layers).
         let denseLayers = (0..<max(0, min(layers, 1 << 16))).filter { dims["blk.\($0).ffn_gate_inp.weight"] == nil }
+
+        /// The DeepSeek-V3-style MoE keys GLM-4.5 and DeepSeek share: routed and shared experts, the grouped router
+        /// (`n_group` / `topk_group`), its scaling and renormalisation, the leading dense layers.
+        func moeKeys(_ c: inout [(String, JSONValue)]) throws(GGUFError) {
+            guard let moe = try int("expert_feed_forward_length") ?? dims["blk.\(layers - 1).ffn_gate_exps.weight"]?[1] else {
+                throw .missingKey(file: file, key: a + ".expert_feed_forward_length")
+            }
+            let groups = max(1, try int("expert_group_count") ?? 1)
+            c += [("n_routed_experts", .int(Int64(experts))), ("moe_intermediate_size", .int(Int64(moe))),
+                  ("n_shared_experts", .int(Int64(try int("expert_shared_count") ?? 0))),
+                  ("n_group", .int(Int64(groups))), ("topk_group", .int(Int64(groups > 1 ? try int("expert_group_used_count") ?? groups : 1))),
+                  ("routed_scaling_factor", .double(try double("expert_weights_scale") ?? 1)),
+                  ("norm_topk_prob", .bool(normTopK)),
+                  ("first_k_dense_replace", .int(Int64(try int("leading_dense_block_count") ?? 0)))]
+        }
+
+        /// DeepSeek-V2 / V3 (llama.cpp's deepseek2): MLA sizes from the `_mla` key lengths (files converted before
+        /// llama.cpp split kv_b give the MHA sizes as key_length / value_length), the router from the gating function.
+        func deepseek2(_ c: inout [(String, JSONValue)]) throws(GGUFError) {
+            let rank = try required("attention.kv_lora_rank")
+            guard let rope = ropeDim else { throw .missingKey(file: file, key: a + ".rope.dimension_count") }
+            let split = md[a + ".attention.key_length_mla"] != nil
+            let qk = try split ? required("attention.key_length_mla") : required("attention.key_length")
+            let v = try split ? required("attention.value_length_mla") : required("attention.value_length")
+            guard rope > 0, rope % 2 == 0, qk > rope, v > 0, rank > 0 else {
+                throw .badMetadata(file: file, key: a + ".attention.key_length\(split ? "_mla" : "")", reason: "gives q/k heads of \(qk) with \(rope) rotary dims, values of \(v), kv_lora_rank \(rank): not an MLA shape")
+            }
+            let sigmoid = gating == 2
+            if !sigmoid, let bias = dims.keys.first(where: { $0.hasSuffix(".exp_probs_b.bias") }) {
+                throw .badMetadata(file: file, key: a + ".expert_gating_func", reason: "is softmax (1, or missing) but the file has \(bias), DeepSeek-V3's selection bias for its sigmoid router: it was converted from a config without scoring_func; add \"scoring_func\": \"sigmoid\" to config.json and convert again")
+            }
+            let groups = max(1, try int("expert_group_count") ?? 1)
+            c.removeAll { ["model_type", "architectures", "num_key_value_heads", "head_dim"].contains($0.0) }
+            c += [("model_type", .string(sigmoid ? "deepseek_v3" : "deepseek_v2")),
+                  ("architectures", .array([.string(sigmoid ? "DeepseekV3ForCausalLM" : "DeepseekV2ForCausalLM")])),
+                  // The file's head_count_kv is 1 (MLA as MQA over the latent); transformers' MHA view has every head.
+                  ("num_key_value_heads", .int(Int64(heads))), ("head_dim", .int(Int64(rope))),
+                  ("kv_lora_rank", .int(Int64(rank))),
+                  ("q_lora_rank", try int("attention.q_lora_rank").map { .int(Int64($0)) } ?? .null),
+                  ("qk_rope_head_dim", .int(Int64(rope))), ("qk_nope_head_dim", .int(Int64(qk - rope))), ("v_head_dim", .int(Int64(v))),
+                  ("scoring_func", .string(sigmoid ? "sigmoid" : "softmax")),
+                  // Groups of a softmax router are transformers' group_limited_greedy (a group scores its best expert);
+                  // llama.cpp scores every router's groups by their two best (Docs/GGUF.md).
+                  ("topk_method", .string(sigmoid ? "noaux_tc" : groups > 1 ? "group_limited_greedy" : "greedy")),
+                  ("rope_interleave", .bool(true)), ("attention_bias", .bool(false))]
+            try moeKeys(&c)
+        }
 
         switch arch {
         case .llama:
@@ -215,11 +284,23 @@ public enum GGUFConfigMapping {
             // llama.cpp's graph uses gpt-oss's constants whatever the HF config had (llama-graph.cpp,
             // LLM_FFN_SWIGLU_OAI_MOE: alpha 1.702, limit 7); the converter does not store them.
             c += [("swiglu_alpha", .double(1.702)), ("swiglu_limit", .double(7))]
+        case .deepseek2:
+            try deepseek2(&c)
+        case .glm4moe:
+            c.removeAll { $0.0 == "head_dim" }
+            guard headDim > 0, let rope = ropeDim, rope > 0, rope <= headDim else {
+                throw .badMetadata(file: file, key: a + ".rope.dimension_count", reason: "is \(ropeDim.map(String.init) ?? "missing"); expected 1...\(headDim) (the rotary part of a \(headDim)-wide head)")
+            }
+            // transformers turns int(head_dim * partial_rotary_factor) dimensions: rope / head_dim gives back rope.
+            c += [("head_dim", .int(Int64(headDim))), ("partial_rotary_factor", .double(Double(rope) / Double(headDim))),
+                  ("attention_bias", .bool(hasQBias)), ("use_qk_norm", .bool(dims["blk.0.attn_q_norm.weight"] != nil))]
+            try moeKeys(&c)
         case .olmoe:
             c.append(("num_experts", .int(Int64(experts))))
             c += [("attention_bias", .bool(hasQBias)), ("norm_topk_prob", .bool(normTopK)),
                   ("clip_qkv", try double("attention.clamp_kqv").map { .double($0) } ?? .null)]
         }
+        c.append(("num_nextn_predict_layers", .int(0)))
         if let bos = md["tokenizer.ggml.bos_token_id"]?.intValue { c.append(("bos_token_id", .int(Int64(bos)))) }
         if let eos = md["tokenizer.ggml.eos_token_id"]?.intValue { c.append(("eos_token_id", .int(Int64(eos)))) }
         if let pad = md["tokenizer.ggml.padding_token_id"]?.intValue { c.append(("pad_token_id", .int(Int64(pad)))) }

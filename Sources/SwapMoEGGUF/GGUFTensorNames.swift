@@ -12,6 +12,12 @@ public struct GGUFTensorMapping: Sendable, Hashable {
         case interleavedExperts([String], with: String)
         /// Held in the HF tensors of the GGUF tensor named (gpt-oss's `ffn_up_exps`, in `ffn_gate_exps`'s).
         case mergedInto(String)
+        /// DeepSeek's `attn_k_b` (ggml dims `[nope, rank, heads]`), which with `valueHalf` (`attn_v_b`,
+        /// `[rank, v, heads]`) is transformers' `kv_b_proj` `[heads * (nope + v), rank]`: llama.cpp's converter split
+        /// it per head into the key rows, transposed for its absorbed MLA, and the value rows. Joined in f32.
+        case latentKV(String, valueHalf: String)
+        /// Not packed: a tensor of a multi-token-prediction layer (llama.cpp's `nextn`), which transformers drops.
+        case skipped
     }
 
     public let gguf: String
@@ -26,8 +32,10 @@ public struct GGUFTensorMapping: Sendable, Hashable {
 /// families. Layer tensors are `blk.N.<role>.<weight|bias>`.
 public enum GGUFTensorNames {
     /// The mapping of `name` for `arch`, or nil when it has no HF counterpart swapmoe knows.
-    /// `heads` / `kvHeads` are the attention head counts (for the permutation flag), `experts` the expert count.
-    public static func map(_ name: String, arch: GGUFArchitecture, heads: Int, kvHeads: Int, experts: Int) -> GGUFTensorMapping? {
+    /// `heads` / `kvHeads` are the attention head counts (for the permutation flag), `experts` the expert count,
+    /// `layers` the decoder layers (`blk.N` from there on are multi-token-prediction layers, skipped).
+    public static func map(_ name: String, arch: GGUFArchitecture, heads: Int, kvHeads: Int, experts: Int,
+                           layers: Int = .max) -> GGUFTensorMapping? {
         func one(_ hf: String, permuted: Int? = nil) -> GGUFTensorMapping { .init(gguf: name, target: .tensor(hf), permutedHeads: permuted) }
         switch name {
         case "token_embd.weight": return one("model.embed_tokens.weight")
@@ -39,6 +47,7 @@ public enum GGUFTensorNames {
         func number(_ s: Substring) -> Int? { Int(s).flatMap { $0 >= 0 && String($0) == s ? $0 : nil } }
         guard parts.count == 4 || parts.count == 5, parts[0] == "blk", let layer = number(parts[1]),
               parts.last == "weight" || parts.last == "bias" else { return nil }
+        if layer >= layers { return .init(gguf: name, target: .skipped, permutedHeads: nil) }
         let role = String(parts[2]), kind = String(parts.last!)
         let l = "model.layers.\(layer)."
         let mixtral = arch == .llama
@@ -57,6 +66,7 @@ public enum GGUFTensorNames {
             return one("\(moe)experts.\(e).\(proj).weight")
         }
         if arch == .gptOss { return gptOss(name, role: role, kind: kind, layer: layer, experts: experts) }
+        if arch == .deepseek2 || arch == .glm4moe { return deepSeek(name, role: role, kind: kind, layer: layer, experts: experts) }
         let permute = arch.permutesQK
         switch (role, kind) {
         case ("attn_norm", "weight"): return one(l + "input_layernorm.weight")
@@ -113,7 +123,56 @@ public enum GGUFTensorNames {
     }
 }
 
+extension GGUFTensorNames {
+    /// DeepSeek-V2/V3 (llama.cpp's deepseek2: MLA) and GLM-4.5 (glm4moe: GQA with biases and q/k norms), which share
+    /// DeepSeek-V3's MoE block: `mlp.gate` with `e_score_correction_bias` (`exp_probs_b`), `mlp.shared_experts`,
+    /// `mlp.experts.E`, and dense `mlp.*_proj` in the first layers.
+    static func deepSeek(_ name: String, role: String, kind: String, layer: Int, experts: Int) -> GGUFTensorMapping? {
+        let l = "model.layers.\(layer)."
+        func one(_ hf: String) -> GGUFTensorMapping { .init(gguf: name, target: .tensor(hf), permutedHeads: nil) }
+        let projections = ["gate": "gate_proj", "up": "up_proj", "down": "down_proj"]
+        if role.hasPrefix("ffn_"), kind == "weight" {
+            let parts = role.dropFirst(4).split(separator: "_")
+            if let p = parts.first.flatMap({ projections[String($0)] }) {
+                switch parts.count == 2 ? String(parts[1]) : parts.count == 1 ? "" : "?" {
+                case "": return one(l + "mlp.\(p).weight")
+                case "shexp": return one(l + "mlp.shared_experts.\(p).weight")
+                case "exps":
+                    return .init(gguf: name, target: .experts((0..<max(0, experts)).map { "\(l)mlp.experts.\($0).\(p).weight" }), permutedHeads: nil)
+                default: break
+                }
+            }
+        }
+        switch (role, kind) {
+        case ("attn_norm", "weight"): return one(l + "input_layernorm.weight")
+        case ("ffn_norm", "weight"), ("post_attention_norm", "weight"): return one(l + "post_attention_layernorm.weight")
+        case ("attn_q", _), ("attn_k", _), ("attn_v", _): return one(l + "self_attn.\(role.dropFirst(5))_proj.\(kind)")
+        case ("attn_output", _): return one(l + "self_attn.o_proj.\(kind)")
+        case ("attn_q_norm", "weight"): return one(l + "self_attn.q_norm.weight")
+        case ("attn_k_norm", "weight"): return one(l + "self_attn.k_norm.weight")
+        case ("attn_q_a", "weight"): return one(l + "self_attn.q_a_proj.weight")
+        case ("attn_q_a_norm", "weight"): return one(l + "self_attn.q_a_layernorm.weight")
+        case ("attn_q_b", "weight"): return one(l + "self_attn.q_b_proj.weight")
+        case ("attn_kv_a_mqa", "weight"): return one(l + "self_attn.kv_a_proj_with_mqa.weight")
+        case ("attn_kv_a_norm", "weight"): return one(l + "self_attn.kv_a_layernorm.weight")
+        case ("attn_kv_b", "weight"): return one(l + "self_attn.kv_b_proj.weight")
+        case ("attn_k_b", "weight"):
+            return .init(gguf: name, target: .latentKV(l + "self_attn.kv_b_proj.weight", valueHalf: "blk.\(layer).attn_v_b.weight"), permutedHeads: nil)
+        case ("attn_v_b", "weight"): return .init(gguf: name, target: .mergedInto("blk.\(layer).attn_k_b.weight"), permutedHeads: nil)
+        case ("ffn_gate_inp", "weight"): return one(l + "mlp.gate.weight")
+        case ("exp_probs_b", "bias"): return one(l + "mlp.gate.e_score_correction_bias")
+        default: return nil
+        }
+    }
+}
+
 extension GGUFModel {
+    /// The decoder layers: `block_count` less the multi-token-prediction layers counted in it.
+    func decoderLayers() throws(GGUFError) -> Int {
+        let a = try architecture().rawValue
+        return try file.int(a + ".block_count") - (try file.optionalInt(a + ".nextn_predict_layers") ?? 0)
+    }
+
     /// The HF counterpart of every tensor, in tensor order; an error names the first tensor without one.
     public func tensorMappings() throws(GGUFError) -> [GGUFTensorMapping] {
         let arch = try architecture()
@@ -121,9 +180,10 @@ extension GGUFModel {
         let heads = try file.int(a + ".attention.head_count")
         let kvHeads = try file.optionalInt(a + ".attention.head_count_kv") ?? heads
         let experts = try file.int(a + ".expert_count")
+        let layers = try decoderLayers()
         var out: [GGUFTensorMapping] = []
         for t in tensors {
-            guard let m = GGUFTensorNames.map(t.name, arch: arch, heads: heads, kvHeads: kvHeads, experts: experts) else {
+            guard let m = GGUFTensorNames.map(t.name, arch: arch, heads: heads, kvHeads: kvHeads, experts: experts, layers: layers) else {
                 throw .unmappedTensor(file: fileName, tensor: t.name, architecture: a)
             }
             switch m.target {
@@ -141,7 +201,12 @@ extension GGUFModel {
                 }
             case .mergedInto(let owner):
                 guard tensor(owner) != nil else { throw .missingTensor(file: fileName, tensor: owner) }
-            case .tensor: break
+            case .latentKV(_, let value):
+                let v = try requireTensor(value)
+                guard t.ne.count == 3, v.ne.count == 3, v.ne[0] == t.ne[1], v.ne[2] == t.ne[2], t.ne.allSatisfy({ $0 > 0 }), v.ne[1] > 0 else {
+                    throw .badTensor(file: fileName, tensor: t.name, reason: "has dims \(t.ne) and \(value) \(v.ne); expected [nope, rank, heads] and [rank, v, heads]")
+                }
+            case .tensor, .skipped: break
             }
             if let h = m.permutedHeads {
                 let rows = t.ne.count == 1 ? t.ne[0] : t.ne[1]
@@ -179,6 +244,8 @@ public struct GGUFHFTensor: Sendable, Hashable {
     /// gpt-oss's gate_up: the tensor (`ffn_up_exps`) whose rows, at the same `range`, alternate with the source's
     /// (gate) rows in HF (`hfBytes` interleaves them); nil for every other tensor.
     public var interleaved: GGUFTensorInfo? = nil
+    /// DeepSeek's kv_b_proj: `attn_v_b`, joined with the source (`attn_k_b`) in f32 (`GGUFLatentKV`); stored f32.
+    public var latentValue: GGUFTensorInfo? = nil
 }
 
 extension GGUFModel {
@@ -208,16 +275,33 @@ extension GGUFModel {
                     guard let r = expertRange(t, expert: e) else { continue }
                     out.append(GGUFHFTensor(name: name, shape: shape, source: t, range: r, permutedHeads: nil, interleaved: up))
                 }
-            case .mergedInto: break
+            case .latentKV(let name, let value):
+                let v = try requireTensor(value)
+                let (nope, rank, heads, width) = (t.ne[0], t.ne[1], t.ne[2], v.ne[1])
+                let (rows, o1) = heads.multipliedReportingOverflow(by: nope + width)
+                guard !o1, rows.multipliedReportingOverflow(by: rank).overflow == false else {
+                    throw .badTensor(file: fileName, tensor: t.name, reason: "is too large (\(t.ne), \(v.ne))")
+                }
+                out.append(GGUFHFTensor(name: name, shape: [rows, rank], source: t, range: 0..<t.byteCount, permutedHeads: nil, latentValue: v))
+            case .mergedInto, .skipped: break
             }
         }
         return out
     }
 
     /// The bytes of an HF tensor in HF's layout (rows un-permuted where the converter permuted them, gpt-oss's
-    /// gate and up rows interleaved).
-    public func hfBytes(_ t: GGUFHFTensor) -> [UInt8] {
+    /// gate and up rows interleaved, DeepSeek's kv_b_proj joined in f32 from the values `dequantize` gives of a
+    /// tensor's bytes: needed for that tensor only, as this module has no kernels).
+    public func hfBytes(_ t: GGUFHFTensor, dequantize: ((GGUFTensorInfo, [UInt8]) -> [Float])? = nil) -> [UInt8] {
         let bytes = withTensorBytes(t.source) { Array($0.buffer[t.range]) }
+        if let v = t.latentValue {
+            guard let dequantize, let rank = t.shape.last, let kv = GGUFLatentKV.join(
+                k: dequantize(t.source, bytes), v: dequantize(v, withTensorBytes(v) { Array($0.buffer) }),
+                heads: t.source.ne[2], nope: t.source.ne[0], value: v.ne[1], rank: rank) else {
+                preconditionFailure("kv_b_proj of \(t.source.name) needs its halves' values (shapes checked at open)")
+            }
+            return kv.withUnsafeBytes { Array($0) }
+        }
         if let up = t.interleaved {
             let other = withTensorBytes(up) { Array($0.buffer[t.range]) }
             // tensorMappings checked both halves have the same dims and type, so the rows split evenly.
@@ -232,58 +316,3 @@ extension GGUFModel {
     }
 }
 
-/// The inverse of convert_hf_to_gguf's `LlamaModel.permute(w, n_head, n_head_kv)`, which reorders the rows of
-/// each head from HF's "first half, second half" RoPE layout to llama.cpp's interleaved pairs:
-///
-///     w.reshape(n_head, 2, rows / n_head / 2, cols).swapaxes(1, 2).reshape(rows, cols)
-///
-/// so GGUF row `h*d + 2j + p` holds HF row `h*d + p*(d/2) + j` (d = rows / heads, j < d/2, p in {0, 1}).
-/// Rows move whole, so it works on any row-wise storage (f32, f16, bf16, quantized blocks) and on biases (rows of
-/// one element).
-public enum GGUFPermutation {
-    /// The HF row stored at GGUF row `row`.
-    public static func hfRow(ofGGUFRow row: Int, rows: Int, heads: Int) -> Int {
-        let d = rows / heads
-        let h = row / d, r = row % d
-        return h * d + (r % 2) * (d / 2) + r / 2
-    }
-
-    /// `bytes` (rows of `bytes.count / rows` bytes in GGUF order) in HF order; nil when the rows do not split into
-    /// `heads` heads of pairs.
-    public static func unpermuteRows(_ bytes: [UInt8], rows: Int, heads: Int) -> [UInt8]? {
-        guard rows > 0, heads > 0, rows % (2 * heads) == 0, bytes.count % rows == 0 else { return nil }
-        let width = bytes.count / rows
-        var out = [UInt8](repeating: 0, count: bytes.count)
-        for g in 0..<rows {
-            let h = hfRow(ofGGUFRow: g, rows: rows, heads: heads)
-            out.replaceSubrange((h * width)..<((h + 1) * width), with: bytes[(g * width)..<((g + 1) * width)])
-        }
-        return out
-    }
-
-    /// Rows of `a` and `b` (`rows` each, of equal width) alternated: a0, b0, a1, b1, ... (whole rows, so any
-    /// row-wise storage); nil when the sizes do not split so.
-    public static func interleaveRows(_ a: [UInt8], _ b: [UInt8], rows: Int) -> [UInt8]? {
-        guard rows > 0, a.count == b.count, a.count % rows == 0 else { return nil }
-        let width = a.count / rows
-        var out: [UInt8] = []
-        out.reserveCapacity(2 * a.count)
-        for r in 0..<rows {
-            out += a[(r * width)..<((r + 1) * width)]
-            out += b[(r * width)..<((r + 1) * width)]
-        }
-        return out
-    }
-
-    /// convert_hf_to_gguf's permutation itself (HF order -> GGUF order), for tests and writers.
-    public static func permuteRows(_ bytes: [UInt8], rows: Int, heads: Int) -> [UInt8]? {
-        guard rows > 0, heads > 0, rows % (2 * heads) == 0, bytes.count % rows == 0 else { return nil }
-        let width = bytes.count / rows
-        var out = [UInt8](repeating: 0, count: bytes.count)
-        for g in 0..<rows {
-            let h = hfRow(ofGGUFRow: g, rows: rows, heads: heads)
-            out.replaceSubrange((g * width)..<((g + 1) * width), with: bytes[(h * width)..<((h + 1) * width)])
-        }
-        return out
-    }
-}

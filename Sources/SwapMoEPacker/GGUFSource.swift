@@ -3,6 +3,7 @@ import SwapMoECore
 import SwapMoECheckpoint
 import SwapMoEArchive
 import SwapMoEGGUF
+import SwapMoEKernels
 
 /// A GGUF model (one file or a split set) as the packer reads it: the Hugging Face tensors it holds
 /// (`GGUFModel.hfTensors`: experts split from the stacks, attn_q/attn_k rows of llama-architecture files
@@ -36,9 +37,9 @@ final class GGUFSource: PackSource {
         var tensors: [String: (hf: GGUFHFTensor, info: TensorInfo)] = [:]
         for t in try model.hfTensors() {
             let start = t.source.range.lowerBound + t.range.lowerBound
-            // An interleaved gate_up is twice its gate slice (a copy; `range` only sizes it).
-            let count = t.interleaved == nil ? t.range.count : 2 * t.range.count
-            let info = TensorInfo(t.name, dtype: try model.dtype(of: t.source), shape: t.shape,
+            // An interleaved gate_up is twice its gate slice, DeepSeek's kv_b_proj f32 (copies; `range` only sizes them).
+            let count = t.latentValue != nil ? t.shape.reduce(4, *) : t.interleaved == nil ? t.range.count : 2 * t.range.count
+            let info = TensorInfo(t.name, dtype: t.latentValue != nil ? .f32 : try model.dtype(of: t.source), shape: t.shape,
                                   range: start..<(start + count))
             tensors[t.name] = (t, info)
         }
@@ -67,6 +68,12 @@ final class GGUFSource: PackSource {
 
     func withBytes<R>(_ name: String, _ body: (TensorInfo, UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard let (hf, info) = tensors[name] else { throw PackError.missingTensor(name) }
+        if let value = hf.latentValue {
+            // DeepSeek's kv_b_proj: both halves dequantized and joined (a few MB a layer), then their pages go.
+            let bytes = model.hfBytes(hf, dequantize: Self.floats)
+            defer { for t in [hf.source, value] { model.parts[t.part].mapping.release(t.range) } }
+            return try bytes.withUnsafeBytes { try body(info, $0) }
+        }
         if let up = hf.interleaved {
             // gpt-oss's gate and up rows alternated: a copy of one expert's halves, then both halves' pages go.
             let bytes = model.hfBytes(hf)
@@ -91,8 +98,18 @@ final class GGUFSource: PackSource {
 
     func release(_ name: String, piece: UnsafeRawBufferPointer, of base: UnsafeRawBufferPointer) {
         // A permuted tensor's bytes are a copy: its pages are dropped when `withBytes` ends.
-        guard let (hf, info) = tensors[name], hf.permutedHeads == nil, hf.interleaved == nil, let s = piece.baseAddress, let b = base.baseAddress else { return }
+        guard let (hf, info) = tensors[name], hf.permutedHeads == nil, hf.interleaved == nil, hf.latentValue == nil,
+              let s = piece.baseAddress, let b = base.baseAddress else { return }
         let start = info.range.lowerBound + (s - b)
         model.parts[hf.source.part].mapping.release(start..<(start + piece.count))
+    }
+
+    /// A tensor's values as f32 (any stored type the kernels read; `checkTypesSupported` ran at open).
+    static func floats(_ info: GGUFTensorInfo, _ bytes: [UInt8]) -> [Float] {
+        guard let d = info.dtype, let type = WeightType(d) else { preconditionFailure("\(info.name): type checked at open") }
+        let count = bytes.count / d.blockBytes * d.blockSize
+        var out = [Float](repeating: 0, count: count)
+        bytes.withUnsafeBytes { src in out.withUnsafeMutableBufferPointer { convertToFloat($0.baseAddress!, src.baseAddress!, type, count: count) } }
+        return out
     }
 }

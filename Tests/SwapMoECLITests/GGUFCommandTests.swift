@@ -39,7 +39,9 @@ private func logitsAndGreedy(_ archivePath: String, _ ids: [Int], greedy: Int = 
 struct GGUFModelTests {
     @Test("an f32 GGUF's archive gives the HF checkpoint's logits bit for bit and the same greedy ids",
           arguments: [("mixtral-f32.gguf", "mixtral"), ("qwen2_moe-f32.gguf", "qwen2_moe"), ("olmoe-f32.gguf", "olmoe"),
-                      ("olmoe-split-00002-of-00003.gguf", "olmoe")])
+                      ("olmoe-split-00002-of-00003.gguf", "olmoe"), ("deepseek_v3-f32.gguf", "deepseek_v3"), ("glm4_moe-f32.gguf", "glm4_moe")])
+    // Not deepseek_v3_yarn: its HF mscale (1.0) differs from mscale_all_dim (0.8), and a GGUF keeps only the latter,
+    // with which llama.cpp computes both (checked against llama.cpp and transformers so configured in `llamaCpp`).
     func f32Logits(gguf: String, family: String) throws {
         let dir = TestPaths.tempDir()
         defer { TestPaths.remove(dir) }
@@ -102,7 +104,9 @@ struct GGUFModelTests {
     @Test("llama.cpp's own answers on each fixture GGUF (Tools/llama_reference.c): the same 24 greedy ids, perplexity within 1e-2 (K-quants, IQ4, MXFP4 and their fallbacks) or 2e-3 (Q8_0) or 1e-3 (f32, bf16), last logits within llama.cpp's activation rounding; and transformers on the file's dequantized weights: perplexity within 1e-5, logits within 1e-4",
           arguments: ["mixtral-f32.gguf", "qwen2_moe-f32.gguf", "olmoe-f32.gguf", "qwen3_moe-bf16.gguf",
                       "qwen3_moe-q8_0.gguf", "mixtral-q8_0.gguf", "qwen2_moe-q8_0.gguf", "olmoe-q8_0.gguf", "mixtral-q4_k_m.gguf",
-                      "mixtral-iq4_xs.gguf", "mixtral-wide-iq4_xs.gguf", "gpt_oss-f32.gguf", "gpt_oss-mxfp4.gguf", "gpt_oss-q8_0.gguf"]
+                      "mixtral-iq4_xs.gguf", "mixtral-wide-iq4_xs.gguf", "gpt_oss-f32.gguf", "gpt_oss-mxfp4.gguf", "gpt_oss-q8_0.gguf",
+                      "deepseek_v3-f32.gguf", "deepseek_v3_yarn-f32.gguf", "glm4_moe-f32.gguf", "deepseek_v3-wide-q4_k_m.gguf",
+                      "deepseek_v2-wide-q4_k_m.gguf", "glm4_moe-wide-q4_k_m.gguf"]
                       + ["mixtral", "qwen2_moe", "qwen3_moe", "olmoe"].flatMap { ["\($0)-wide-q4_k_m.gguf", "\($0)-wide-q6_k.gguf"] })
     func llamaCpp(gguf: String) throws {
         let golden = try #require(Self.llamaGoldens.first { $0["gguf"]?.stringValue == gguf }, "\(gguf): no golden")
@@ -150,7 +154,8 @@ struct GGUFModelTests {
 
     @Test("the tokenizer stored from a GGUF encodes ~370 golden texts as llama.cpp does, specials parsed",
           arguments: [("mixtral-f32.gguf", "mixtral"), ("qwen2_moe-f32.gguf", "qwen2_moe"), ("qwen3_moe-q8_0.gguf", "qwen3_moe"),
-                      ("olmoe-f32.gguf", "olmoe"), ("gpt_oss-f32.gguf", "gpt_oss")])
+                      ("olmoe-f32.gguf", "olmoe"), ("gpt_oss-f32.gguf", "gpt_oss"), ("deepseek_v3-f32.gguf", "deepseek_v3"),
+                      ("glm4_moe-f32.gguf", "glm4_moe")])
     func tokenizer(gguf: String, family: String) throws {
         let dir = TestPaths.tempDir()
         defer { TestPaths.remove(dir) }

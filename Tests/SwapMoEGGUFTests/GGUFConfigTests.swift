@@ -14,7 +14,8 @@ struct GGUFConfigTests {
         ("mixtral-f32.gguf", "mixtral"), ("qwen2_moe-f32.gguf", "qwen2_moe"), ("qwen3_moe-bf16.gguf", "qwen3_moe"),
         ("olmoe-f32.gguf", "olmoe"), ("qwen3_moe-q8_0.gguf", "qwen3_moe"), ("mixtral-q4_k_m.gguf", "mixtral"),
         ("olmoe-split-00002-of-00003.gguf", "olmoe"), ("gpt_oss-f32.gguf", "gpt_oss"), ("gpt_oss-mxfp4.gguf", "gpt_oss_mxfp4"),
-        ("gpt_oss-q8_0.gguf", "gpt_oss"),
+        ("gpt_oss-q8_0.gguf", "gpt_oss"), ("deepseek_v3-f32.gguf", "deepseek_v3"), ("deepseek_v3_yarn-f32.gguf", "deepseek_v3_yarn"),
+        ("glm4_moe-f32.gguf", "glm4_moe"),
     ]
 
     static func decode(_ json: JSONValue) throws -> any FamilyConfig {
@@ -60,6 +61,27 @@ struct GGUFConfigTests {
             var yarn = try #require(b.yarn)
             yarn.truncate = true
             #expect(a.yarn == yarn)
+        case let (x as DeepSeekV3Config, y as DeepSeekV3Config):
+            let (p, q) = (x.keys, y.keys)
+            #expect(p.kvLoraRank == q.kvLoraRank && p.qLoraRank == q.qLoraRank && p.qkNopeHeadDim == q.qkNopeHeadDim)
+            #expect(p.qkRopeHeadDim == q.qkRopeHeadDim && p.vHeadDim == q.vHeadDim && p.moeIntermediateSize == q.moeIntermediateSize)
+            #expect(p.nSharedExperts == q.nSharedExperts && p.routedScalingFactor == q.routedScalingFactor)
+            #expect(p.nGroup == q.nGroup && p.topkGroup == q.topkGroup && p.normTopKProb == q.normTopKProb)
+            #expect(p.scoringFunc == "sigmoid" && p.topkMethod == q.topkMethod && p.ropeInterleave == q.ropeInterleave)
+            #expect(p.attentionBias == q.attentionBias && p.nextTokenPredictionLayers == 0)
+            // YaRN as llama.cpp computes it: the file keeps only mscale_all_dim, and llama.cpp sets mscale to it.
+            if var yarn = b.yarn {
+                yarn.mscale = yarn.mscaleAllDim
+                yarn.truncate = true
+                #expect(a.yarn == yarn)
+            }
+        case let (x as Glm4MoEConfig, y as Glm4MoEConfig):
+            #expect(x.moeIntermediateSize == y.moeIntermediateSize && x.nSharedExperts == y.nSharedExperts)
+            #expect(x.routedScalingFactor == y.routedScalingFactor && x.nGroup == y.nGroup && x.topkGroup == y.topkGroup)
+            #expect(x.normTopKProb == y.normTopKProb && x.useQKNorm == y.useQKNorm && x.attentionBias == y.attentionBias)
+            #expect(try x.decoderSpec().rotaryDim == (try y.decoderSpec().rotaryDim) && x.hiddenAct == y.hiddenAct)
+            // The file counts its multi-token-prediction layer in block_count; swapmoe drops it as transformers does.
+            #expect(x.nextTokenPredictionLayers == 0 && y.nextTokenPredictionLayers == 1)
         default:
             Issue.record("families differ: \(ours.family) vs \(theirs.family)")
         }
@@ -73,7 +95,7 @@ struct GGUFConfigTests {
 
     @Test("every tensor of each f32 fixture maps to HF names covering the whole HF checkpoint, with equal shapes and bytes (attn_q/attn_k un-permuted, experts split)",
           arguments: [("mixtral-f32.gguf", "mixtral"), ("qwen2_moe-f32.gguf", "qwen2_moe"), ("olmoe-f32.gguf", "olmoe"),
-                      ("olmoe-split-00001-of-00003.gguf", "olmoe")])
+                      ("olmoe-split-00001-of-00003.gguf", "olmoe"), ("deepseek_v3-f32.gguf", "deepseek_v3"), ("glm4_moe-f32.gguf", "glm4_moe")])
     func tensorsMatchHF(gguf: String, hf: String) throws {
         let model = try GGUFModel(path: GGUFFixtures.path(gguf))
         let st = try Self.safetensors(hf)
@@ -102,8 +124,13 @@ struct GGUFConfigTests {
                     #expect(Array(bytes[r]) == st.withTensorBytes(info) { Array($0) }, "\(name) bytes")
                     covered.append(name)
                 }
-            case .interleavedExperts, .mergedInto:
-                Issue.record("\(t.name): a gpt-oss target in a \(hf) file")
+            case .latentKV(let name, _):
+                // kv_b_proj from llama.cpp's k_b / v_b split: joined again below (hfBytes), exactly.
+                covered.append(name)
+            case .mergedInto(let owner):
+                #expect(owner.hasSuffix("attn_k_b.weight"), "\(t.name): a gpt-oss target in a \(hf) file")
+            case .interleavedExperts, .skipped:
+                Issue.record("\(t.name): a gpt-oss target or an MTP layer in a \(hf) file")
             }
         }
         #expect(covered.count == Set(covered).count)
@@ -114,7 +141,10 @@ struct GGUFConfigTests {
         for t in listed {
             let info = try #require(st.tensors[t.name])
             #expect(t.shape == info.shape)
-            #expect(model.hfBytes(t) == st.withTensorBytes(info) { Array($0) }, "\(t.name)")
+            let f32 = { (info: GGUFTensorInfo, bytes: [UInt8]) -> [Float] in
+                bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            }
+            #expect(model.hfBytes(t, dequantize: f32) == st.withTensorBytes(info) { Array($0) }, "\(t.name)")
         }
         // Only the llama architecture (Mixtral) is permuted: attn_q and attn_k of every layer.
         #expect(permuted == (hf == "mixtral" ? 4 : 0))
@@ -148,8 +178,8 @@ struct GGUFConfigTests {
                     #expect(st.tensors[name]?.shape == Array(t.shape.dropFirst()))
                     covered.insert(name)
                 }
-            case .interleavedExperts, .mergedInto:
-                Issue.record("\(t.name): a gpt-oss target in a \(family) file")
+            case .interleavedExperts, .mergedInto, .latentKV, .skipped:
+                Issue.record("\(t.name): a gpt-oss, MLA or MTP target in a \(family) file")
             }
         }
         #expect(covered == Set(st.tensors.keys))
@@ -171,6 +201,58 @@ struct GGUFConfigTests {
 
     func inputs(_ metadata: [String: GGUFValue], tensors: [String: [Int]] = [:]) -> GGUFConfigInputs {
         GGUFConfigInputs(fileName: "model.gguf", metadata: metadata, tensorDims: tensors)
+    }
+
+    @Test("deepseek2 metadata: V2 from a softmax router (V2-Lite: no q LoRA, pre-split MHA key lengths, greedy; groups: group_limited_greedy), V3 from a sigmoid one; a softmax file with V3's selection bias is refused; MTP layers counted in block_count are dropped")
+    func deepSeekMetadata() throws {
+        let d = "deepseek2."
+        var md: [String: GGUFValue] = [
+            "general.architecture": .string("deepseek2"), d + "embedding_length": .uint(64, .uint32),
+            d + "block_count": .uint(3, .uint32), d + "attention.head_count": .uint(4, .uint32),
+            d + "attention.head_count_kv": .uint(4, .uint32), d + "expert_count": .uint(8, .uint32),
+            d + "expert_used_count": .uint(2, .uint32), d + "vocab_size": .uint(100, .uint32),
+            d + "attention.kv_lora_rank": .uint(32, .uint32), d + "rope.dimension_count": .uint(16, .uint32),
+            d + "attention.key_length": .uint(48, .uint32), d + "attention.value_length": .uint(24, .uint32),
+            d + "expert_feed_forward_length": .uint(20, .uint32), d + "expert_shared_count": .uint(2, .uint32),
+            d + "leading_dense_block_count": .uint(1, .uint32), d + "feed_forward_length": .uint(40, .uint32),
+        ]
+        let lite = try GGUFConfigMapping.config(inputs(md)).config
+        #expect(lite["model_type"]?.stringValue == "deepseek_v2" && lite["q_lora_rank"] == .null && lite["topk_method"]?.stringValue == "greedy")
+        #expect(lite["qk_nope_head_dim"]?.intValue == 32 && lite["qk_rope_head_dim"]?.intValue == 16 && lite["v_head_dim"]?.intValue == 24)
+        #expect(lite["num_key_value_heads"]?.intValue == 4 && lite["first_k_dense_replace"]?.intValue == 1 && lite["routed_scaling_factor"]?.doubleValue == 1)
+        let v2 = try Self.decode(lite)
+        #expect(v2.family == .deepseekV2)
+        try v2.validate()
+        md[d + "expert_group_count"] = .uint(4, .uint32)
+        md[d + "expert_group_used_count"] = .uint(2, .uint32)
+        let grouped = try GGUFConfigMapping.config(inputs(md)).config
+        #expect(grouped["topk_method"]?.stringValue == "group_limited_greedy" && grouped["topk_group"]?.intValue == 2)
+        // A softmax router with V3's selection bias: a V3 converted from a config without scoring_func.
+        #expect { try GGUFConfigMapping.config(inputs(md, tensors: ["blk.1.exp_probs_b.bias": [8]])) } throws: {
+            "\($0)".contains("scoring_func") && "\($0)".contains("exp_probs_b")
+        }
+        md[d + "expert_gating_func"] = .uint(2, .uint32)
+        md[d + "attention.q_lora_rank"] = .uint(24, .uint32)
+        md[d + "attention.key_length_mla"] = .uint(40, .uint32)
+        md[d + "attention.value_length_mla"] = .uint(20, .uint32)
+        md[d + "attention.key_length"] = .uint(48, .uint32)
+        md[d + "nextn_predict_layers"] = .uint(1, .uint32)
+        let v3 = try GGUFConfigMapping.config(inputs(md)).config
+        #expect(v3["model_type"]?.stringValue == "deepseek_v3" && v3["q_lora_rank"]?.intValue == 24 && v3["topk_method"]?.stringValue == "noaux_tc")
+        #expect(v3["qk_nope_head_dim"]?.intValue == 24 && v3["v_head_dim"]?.intValue == 20 && v3["num_hidden_layers"]?.intValue == 2)
+        try Self.decode(v3).validate()
+        // Tensors: the MTP layer (blk.2 of 3) is skipped; a pre-split file's attn_kv_b is kv_b_proj as stored.
+        #expect(GGUFTensorNames.map("blk.2.nextn.eh_proj.weight", arch: .deepseek2, heads: 4, kvHeads: 1, experts: 8, layers: 2)?.target == .skipped)
+        #expect(GGUFTensorNames.map("blk.2.attn_norm.weight", arch: .deepseek2, heads: 4, kvHeads: 1, experts: 8, layers: 2)?.target == .skipped)
+        #expect(GGUFTensorNames.map("blk.1.attn_kv_b.weight", arch: .deepseek2, heads: 4, kvHeads: 1, experts: 8, layers: 2)?.target == .tensor("model.layers.1.self_attn.kv_b_proj.weight"))
+        #expect(GGUFTensorNames.map("blk.1.exp_probs_b.bias", arch: .glm4moe, heads: 4, kvHeads: 1, experts: 8)?.target == .tensor("model.layers.1.mlp.gate.e_score_correction_bias"))
+        #expect(GGUFTensorNames.map("blk.1.ffn_up_shexp.weight", arch: .glm4moe, heads: 4, kvHeads: 1, experts: 8)?.target == .tensor("model.layers.1.mlp.shared_experts.up_proj.weight"))
+        #expect(GGUFTensorNames.map("blk.1.ffn_gate_tail.weight", arch: .glm4moe, heads: 4, kvHeads: 1, experts: 8) == nil)
+        // kv_b_proj joined from k_b [heads][rank][nope] and v_b [heads][v][rank]: row h*(nope+v)+n is k_b[h][.][n].
+        let k: [Float] = (0..<(2 * 3 * 2)).map(Float.init), v: [Float] = (100..<(100 + 2 * 1 * 3)).map(Float.init)
+        #expect(GGUFLatentKV.join(k: k, v: v, heads: 2, nope: 2, value: 1, rank: 3) ==
+                [0, 2, 4, 1, 3, 5, 100, 101, 102, 6, 8, 10, 7, 9, 11, 103, 104, 105])
+        #expect(GGUFLatentKV.join(k: k, v: v, heads: 2, nope: 2, value: 2, rank: 3) == nil)
     }
 
     @Test("other architectures, a dense llama, per-layer sizes that differ, partial RoPE and sigmoid routers are refused by name")
