@@ -42,6 +42,9 @@ public enum GGUFConfigMapping {
         guard let name = v.stringValue else {
             throw .wrongKeyType(file: fileName, key: "general.architecture", expected: "a string", found: v.type.description)
         }
+        if name == "phimoe" {
+            throw .checkpointOnly(file: fileName, architecture: name, reason: "llama.cpp's phimoe graph is not Phi-3.5-MoE as transformers defines it (softmax top-2 for its sparsemixer router, one attention factor from the context ratio for its short and long mscales, which the file does not keep), so neither reference could check it")
+        }
         guard let arch = GGUFArchitecture(rawValue: name) else {
             throw .unsupportedArchitecture(file: fileName, architecture: name, supported: GGUFArchitecture.supportedList)
         }

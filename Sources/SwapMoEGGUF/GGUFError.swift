@@ -27,6 +27,8 @@ public enum GGUFError: Error, CustomStringConvertible, Sendable {
     case badMetadata(file: String, key: String, reason: String)
     case unsupportedTokenizer(file: String, key: String, value: String, supported: [String])
     case unmappedTensor(file: String, tensor: String, architecture: String)
+    /// A family swapmoe runs from its Hugging Face checkpoint, whose GGUF files llama.cpp computes differently.
+    case checkpointOnly(file: String, architecture: String, reason: String)
 
     public var description: String {
         switch self {
@@ -81,6 +83,8 @@ public enum GGUFError: Error, CustomStringConvertible, Sendable {
             return "\(file): \(key) is '\(value.escapingControlCharacters)', which swapmoe cannot rebuild (supported: \(supported.joined(separator: ", "))); pack from the Hugging Face checkpoint to use its tokenizer.json"
         case let .unmappedTensor(file, tensor, arch):
             return "\(file): tensor '\(tensor.escapingControlCharacters)' has no Hugging Face counterpart for a '\(arch)' model; the file has extra tensors swapmoe does not know, please open an issue"
+        case let .checkpointOnly(file, arch, reason):
+            return "\(file) is a '\(arch)' GGUF, which swapmoe does not pack: \(reason); pack the Hugging Face checkpoint instead (swapmoe pack <folder with config.json and safetensors>)"
         }
     }
 }

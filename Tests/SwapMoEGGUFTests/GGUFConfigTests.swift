@@ -263,6 +263,8 @@ struct GGUFConfigTests {
         }
         md["general.architecture"] = .string("llama")
         #expect { try GGUFConfigMapping.config(inputs(md)) } throws: { "\($0)".contains("dense") }
+        md["general.architecture"] = .string("phimoe")
+        #expect { try GGUFConfigMapping.config(inputs(md)) } throws: { "\($0)".contains("sparsemixer") && "\($0)".contains("Hugging Face checkpoint") }
         let base: [String: GGUFValue] = [
             "general.architecture": .string("qwen3moe"), "qwen3moe.embedding_length": .uint(64, .uint32),
             "qwen3moe.block_count": .uint(2, .uint32), "qwen3moe.attention.head_count": .uint(4, .uint32),
