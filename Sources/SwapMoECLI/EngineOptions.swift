@@ -6,7 +6,7 @@ import SwapMoERuntime
 /// which memory cap), parsed into a `SessionOptions`.
 enum EngineOptions {
     static let optionNames: [String: [String]] = [
-        "--threads": ["-t"], "--ctx": ["-c"], "--policy": [], "--max-rss": [], "--evict": [], "--swap-interval": [], "--io-threads": [], "--io": [], "--calibration": [], "--prefetch-depth": [], "--lookahead": [],
+        "--threads": ["-t"], "--ctx": ["-c"], "--policy": [], "--max-rss": [], "--evict": [], "--swap-interval": [], "--io-threads": [], "--io": [], "--calibration": [], "--prefetch-depth": [], "--lookahead": [], "--profile": [],
     ]
 
     static let help = [
@@ -19,6 +19,8 @@ enum EngineOptions {
         "  --lookahead N        exact policy: layers ahead whose experts of the last token are loaded while this",
         "                       layer computes, when the cap cannot hold every layer's (default 2; 0: none)",
         "  --calibration FILE   static policy: text whose routing picks each layer's fixed experts",
+        "  --profile FILE|none  swap policy: per-layer sensitivities ('swapmoe profile') that split the Virtual",
+        "                       Experts across layers (default: ARCHIVE.profile.json when it exists; none: uniform)",
         "  --io pread|buffered|mmap  load experts with pread + O_DIRECT into the arena (default: from the disk,",
         "                       bypassing the page cache); buffered: plain pread (through the page cache); mmap, for",
         "                       raw archives: serve them from the file mapping, madvise(WILLNEED) in, MADV_DONTNEED out",
@@ -45,6 +47,7 @@ enum EngineOptions {
             o.io = v
         }
         o.calibration = a.value("--calibration")
+        o.profile = a.value("--profile")
         do { try o.validate() } catch { throw UsageError(error.description) }
         return o
     }

@@ -21,16 +21,18 @@ enum PlanCommand {
       --policy P         resident, exact, swap or static (default: resident if it fits, else exact)
       --io-threads N     expert loader threads (default 2)
       --parallel N       conversation slots of 'serve --parallel', each with its own KV cache (default 1)
+      --profile FILE|none  swap: the layer profile splitting Virtual Experts across layers ('swapmoe profile';
+                         default ARCHIVE.profile.json when it exists; none: uniform)
       --json             print the plan as JSON
     """
 
-    static let spec = Arguments.Spec(options: ["--max-rss": [], "--experts": [], "--ctx": ["-c"], "--policy": [], "--io-threads": [], "--threads": ["-t"], "--parallel": ["-np"]],
+    static let spec = Arguments.Spec(options: ["--max-rss": [], "--experts": [], "--ctx": ["-c"], "--policy": [], "--io-threads": [], "--threads": ["-t"], "--parallel": ["-np"], "--profile": []],
                                      flags: ["--json": []])
 
     /// A cap in bytes, or the cap whose arena holds a share (0...1) of the expert bytes.
     enum Cap: Equatable { case bytes(Int), expertShare(Double) }
 
-    struct Options: Equatable { var archive: String; var cap: Cap; var context: Int?; var policy: Policy?; var ioThreads = 2; var slots = 1; var json = false }
+    struct Options: Equatable { var archive: String; var cap: Cap; var context: Int?; var policy: Policy?; var ioThreads = 2; var slots = 1; var json = false; var profile: String? }
 
     static func parse(_ args: [String]) throws(UsageError) -> Options {
         let a = try Arguments(args, spec: spec)
@@ -48,6 +50,7 @@ enum PlanCommand {
         if let t = a.value("--io-threads") { o.ioThreads = try parsePositive(t, "--io-threads", max: maxThreads) }
         if let n = a.value("--parallel") { o.slots = try parsePositive(n, "--parallel", max: SessionOptions.maxSlots) }
         o.json = a.has("--json")
+        o.profile = a.value("--profile")
         return o
     }
 
@@ -56,8 +59,11 @@ enum PlanCommand {
         let baseline = Int(ProcessMemory.currentRSS())
         let archive = try Archive(path: o.archive)
         let config = try archive.modelConfig()
-        let planner = try Session.makePlanner(archive, config: config, context: fitContext(config, requested: o.context, preferred: 2048), baseline: baseline,
+        var planner = try Session.makePlanner(archive, config: config, context: fitContext(config, requested: o.context, preferred: 2048), baseline: baseline,
                                                sequences: o.slots)
+        var options = SessionOptions(archive: o.archive)
+        options.profile = o.profile
+        planner.profile = try Session.loadProfile(options, archive: archive)
         let cap: Int
         switch o.cap {
         case let .bytes(b): cap = b
@@ -82,7 +88,7 @@ enum PlanCommand {
         ["cap_bytes": p.cap, "policy": p.policy.rawValue, "baseline_bytes": p.baseline, "dense_bytes": p.dense, "runtime_bytes": p.runtime,
          "io_bytes": p.io, "margin_bytes": p.margin, "slot_bytes": p.slotSize, "slots": p.slots, "arena_bytes": p.arena,
          "total_bytes": p.total, "experts_total": p.totalExperts, "expert_fraction": p.expertFraction, "per_layer": p.perLayer,
-         "spare_slots": p.totalSpareSlots,
+         "spare_slots": p.totalSpareSlots, "profiled": p.profiled,
          "stacks": p.stacks.map { st in
              ["name": st.rawValue, "moe_layers": p.moeLayers.filter { $0.stack == st }.map(\.layer),
               "per_layer": p.moeLayers.indices.filter { p.moeLayers[$0].stack == st }.map { p.perLayer[$0] }, "spare_slots": p.spareSlots] as [String: Any]
@@ -100,7 +106,8 @@ enum PlanCommand {
                 let counts = p.moeLayers.indices.filter { p.moeLayers[$0].stack == st }.map { p.perLayer[$0] }
                 guard let f = counts.first else { continue }
                 let label = p.stacks.count > 1 ? "Virtual Experts per \(st) MoE layer:" : "Virtual Experts per MoE layer:"
-                lines.append("  \(label) \(Set(counts).count == 1 ? "\(f)" : counts.map(String.init).joined(separator: ",")) of \(p.expertsPerLayer), plus \(p.spareSlots) spare slots")
+                lines.append("  \(label) \(Set(counts).count == 1 ? "\(f)" : counts.map(String.init).joined(separator: ",")) of \(p.expertsPerLayer), plus \(p.spareSlots) spare slots"
+                             + (p.profiled ? " (split by the layer profile)" : ""))
             }
         }
         return lines.joined(separator: "\n")

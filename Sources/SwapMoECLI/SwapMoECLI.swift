@@ -19,6 +19,7 @@ public enum SwapMoECLI {
       eval      perplexity on a text file
       bench     prefill and decode speed against the memory-bandwidth roofline
       plan      how a --max-rss cap would be spent (arena slots, Virtual Experts per layer)
+      profile   measure each MoE layer's sensitivity to fewer experts, for the swap policy's per-layer split
       sweep     perplexity, KL, top-1 agreement, speed and peak RSS across caps and policies
       rouge     ROUGE-1/2/L/Lsum of predictions against references, as Google's rouge-score computes them
       summarize summarise a JSON-lines dataset with an encoder-decoder model and score it with ROUGE
@@ -45,6 +46,7 @@ public enum SwapMoECLI {
             "eval": (EvalCommand.usage, EvalCommand.run),
             "bench": (BenchCommand.usage, BenchCommand.run),
             "plan": (PlanCommand.usage, PlanCommand.run),
+            "profile": (ProfileCommand.usage, ProfileCommand.run),
             "sweep": (SweepCommand.usage, SweepCommand.run),
             "rouge": (RougeCommand.usage, RougeCommand.run),
             "summarize": (SummarizeCommand.usage, SummarizeCommand.run),

@@ -8,7 +8,7 @@ import SwapMoERuntime
 enum SweepCommand {
     static let usage = """
     usage: swapmoe sweep <archive> --text FILE [--caps 25%,50%,75%,100%] [--policies exact,swap,static]
-                         [--ctx 512] [--calibration FILE] [--threads N] [--json] [--svg FILE]
+                         [--ctx 512] [--calibration FILE] [--profile FILE] [--threads N] [--json] [--svg FILE]
 
     The quality/memory trade-off: runs `eval` on --text without a cap (resident, the reference) and then at
     every cap and policy, each in its own process so each run's peak RSS is its own, and prints perplexity,
@@ -18,8 +18,11 @@ enum SweepCommand {
       --caps LIST         caps as a share of the expert bytes on top of what the rest of the process needs
                           (50% = room for half the experts), or absolute sizes (1.5G); a share below what a
                           policy needs is raised to its minimum, and the row says so
-      --policies LIST     any of exact, swap, static (default: exact,swap,static)
+      --policies LIST     any of exact, swap, static, swap-uniform (default: exact,swap,static); swap splits
+                          its Virtual Experts by the layer profile when there is one (the row says
+                          swap-profiled), swap-uniform evenly whatever the profile
       --calibration FILE  text for the static policy's calibration pass (default: --text itself)
+      --profile FILE      the layer profile swap uses (default: ARCHIVE.profile.json when it exists)
       -c, --ctx N         window length (default 512, at most the model's trained length)
       --svg FILE          also draw perplexity and tokens/s against memory
       --json              print one JSON object
@@ -30,7 +33,10 @@ enum SweepCommand {
         var text: String
         var caps = ["25%", "50%", "75%", "100%"]
         var policies: [Policy] = [.exact, .swap, .static]
+        /// `swap-uniform` was listed: swap rows without the layer profile, beside the profiled ones.
+        var uniformSwap = false
         var calibration: String?
+        var profile: String?
         /// nil: 512 capped at the model's trained length (`fitContext`).
         var context: Int?
         var threads: Int?
@@ -38,7 +44,7 @@ enum SweepCommand {
         var svg: String?
     }
 
-    static let spec = Arguments.Spec(options: ["--text": [], "--caps": [], "--policies": [], "--calibration": [], "--ctx": ["-c"],
+    static let spec = Arguments.Spec(options: ["--text": [], "--caps": [], "--policies": [], "--calibration": [], "--profile": [], "--ctx": ["-c"],
                                                "--threads": ["-t"], "--svg": []], flags: ["--json": []])
 
     static func parse(_ args: [String]) throws(UsageError) -> Options {
@@ -54,13 +60,16 @@ enum SweepCommand {
             }
         }
         if let p = a.value("--policies") {
-            o.policies = try p.split(separator: ",").map { (s) throws(UsageError) -> Policy in
-                let pol = try parsePolicy(String(s))
+            let names = p.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            o.uniformSwap = names.contains("swap-uniform")
+            o.policies = try names.filter { $0 != "swap-uniform" }.map { (s) throws(UsageError) -> Policy in
+                let pol = try parsePolicy(s)
                 guard pol != .resident else { throw UsageError("--policies lists capped policies (exact, swap, static); resident is always the reference") }
                 return pol
             }
         }
         o.calibration = a.value("--calibration")
+        o.profile = a.value("--profile")
         if let c = a.value("--ctx") { o.context = try parsePositive(c, "--ctx") }
         if let t = a.value("--threads") { o.threads = try parsePositive(t, "--threads", max: maxThreads) }
         o.json = a.has("--json")
@@ -98,8 +107,19 @@ enum SweepCommand {
             throw SweepError.referenceFailed(reference.error ?? "unknown error")
         }
         rows.append(Row(policy: "resident", cap: "none", capBytes: nil, result: ref))
+        var options = SessionOptions(archive: o.archive)
+        options.profile = o.profile
+        let profiled = try Session.loadProfile(options, archive: archive) != nil
+        // (label, policy, extra eval arguments): swap with the profile when there is one, and without it if asked.
+        var runs: [(String, Policy, [String])] = o.policies.map { p in
+            p == .swap && profiled ? ("swap-profiled", p, o.profile.map { ["--profile", $0] } ?? []) : (p.rawValue, p, p == .swap ? ["--profile", "none"] : [])
+        }
+        if o.uniformSwap {
+            let at = (runs.firstIndex { $0.1 == .swap }).map { $0 + 1 } ?? runs.count
+            runs.insert(("swap-uniform", .swap, ["--profile", "none"]), at: at)
+        }
         for cap in o.caps {
-            for policy in o.policies {
+            for (label, policy, extra) in runs {
                 let bytes: Int
                 var raisedTo: String?
                 if cap.hasSuffix("%"), var share = try? parseExpertShare(cap, "--caps") {
@@ -112,15 +132,15 @@ enum SweepCommand {
                 } else {
                     bytes = Int(ByteSize.parse(cap) ?? 0)
                 }
-                var args = ["eval", o.archive] + common + ["--reference", refFile, "--policy", policy.rawValue, "--max-rss", "\(bytes)"]
+                var args = ["eval", o.archive] + common + ["--reference", refFile, "--policy", policy.rawValue, "--max-rss", "\(bytes)"] + extra
                 if policy == .static { args += ["--calibration", o.calibration ?? o.text] }
                 var r = child(args)
-                r.policy = policy.rawValue
+                r.policy = label
                 r.cap = cap
                 r.capBytes = bytes
                 r.raisedTo = raisedTo
                 rows.append(r)
-                if !o.json { Terminal.err("swept \(policy.rawValue) at \(raisedTo ?? cap)") }
+                if !o.json { Terminal.err("swept \(label) at \(raisedTo ?? cap)") }
             }
         }
         if let svg = o.svg { try drawSVG(rows, to: svg) }

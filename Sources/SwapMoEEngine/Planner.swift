@@ -39,6 +39,8 @@ public struct MemoryPlan: Sendable, Equatable {
     /// Slots beyond the Virtual Experts that receive swapped-in experts, per stack (swap policy: each stack
     /// with MoE layers has its own swap provider and spares).
     public var spareSlots = 0
+    /// Whether `perLayer` follows a `LayerProfile` (swap) rather than a uniform split.
+    public var profiled = false
     /// The MoE layers of every stack, in archive order (encoder before decoder).
     public var moeLayers: [MoELayer]
     public var expertsPerLayer: Int
@@ -102,6 +104,9 @@ public struct Planner: Sendable {
     public var spareShare: Double
     /// Tokens in the swap policy's importance window.
     public var importanceWindow: Int
+    /// Per-layer sensitivities measured by `swapmoe profile`: when set (and it fits the model), swap splits its
+    /// Virtual Experts across layers by them instead of uniformly.
+    public var profile: LayerProfile?
     /// Loader buffers for one I/O thread (one LZ4 chunk of decode scratch; none for raw archives).
     let perThreadIO: Int
 
@@ -190,6 +195,14 @@ public struct Planner: Sendable {
             let perStack = max(spareSlots, min(Int(Double(affordable) * spareShare), affordable - expertsPerToken * moeLayers.count) / max(stacks.count, 1))
             let spares = policy == .swap ? perStack * stacks.count : 0
             let usable = affordable - spares
+            if policy == .swap, let profile,
+               let split = profile.allocate(total: usable, moeLayers: moeLayers, minimum: expertsPerToken, experts: expertsPerLayer) {
+                p.perLayer = split
+                p.profiled = true
+                p.spareSlots = perStack
+                p.slots = split.reduce(0, +) + spares
+                return p
+            }
             let perLayer = min(expertsPerLayer, usable / max(moeLayers.count, 1))
             var layers = moeLayers.map { _ in perLayer }
             var left = usable - perLayer * moeLayers.count

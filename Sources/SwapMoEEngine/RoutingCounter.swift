@@ -47,3 +47,32 @@ public final class RoutingCounter: ExpertProvider, Sendable {
         return out
     }
 }
+
+/// Passes every layer through to another provider, except that one chosen MoE layer routes among a fixed set of
+/// its experts (the others are masked out, as under the static policy): what `swapmoe profile` measures, the cost
+/// of that layer alone keeping fewer experts.
+public final class LayerMask: ExpertProvider, Sendable {
+    public let inner: ExpertProvider
+    private let mask = ConditionLock<LayerMaskSetting?>(nil)
+
+    public init(wrapping inner: ExpertProvider) { self.inner = inner }
+
+    /// Masks `layer` to `allowed` from the next batch on (nil: no layer masked).
+    public func set(_ layer: MoELayer?, allowed: [Bool] = []) {
+        mask.withLock { $0 = layer.map { LayerMaskSetting(layer: $0, allowed: allowed) } }
+    }
+
+    public func withLayer(_ layer: MoELayer, router: RouterOutput, route: (_ allowed: [Bool]?) throws -> Routing,
+                          predict: () -> [MoELayerPrediction],
+                          serve: (_ expert: Int, _ weights: ExpertWeights, _ tokens: [Routing.Choice]) throws -> Void) throws -> Routing {
+        guard let m = mask.withLock({ $0 }), m.layer == layer else {
+            return try inner.withLayer(layer, router: router, route: route, predict: predict, serve: serve)
+        }
+        return try inner.withLayer(layer, router: router, route: { _ in try route(m.allowed) }, predict: predict, serve: serve)
+    }
+}
+
+struct LayerMaskSetting: Sendable {
+    var layer: MoELayer
+    var allowed: [Bool]
+}

@@ -96,7 +96,8 @@ public final class Session: @unchecked Sendable {
         o.contextGiven = true
         context = o.context
         if config.isEncoderDecoder, o.slots > 1 { throw SessionError.encoderDecoder("--parallel", config.family.rawValue) }
-        let planner = try Session.makePlanner(archive, config: config, context: o.context, baseline: baseline, sequences: o.slots)
+        var planner = try Session.makePlanner(archive, config: config, context: o.context, baseline: baseline, sequences: o.slots)
+        planner.profile = try Session.loadProfile(o, archive: archive)
         let policy = o.policy ?? planner.defaultPolicy(cap: o.maxRSS, ioThreads: o.ioThreads)
         let plan = try o.maxRSS.map { cap throws(PlanError) in try planner.plan(cap: cap, policy: policy, ioThreads: o.ioThreads) }
         self.policy = policy

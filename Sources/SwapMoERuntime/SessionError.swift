@@ -24,6 +24,8 @@ public enum SessionError: Error, CustomStringConvertible, Equatable, Sendable {
     case promptTooLong(Int, context: Int)
     /// A chat template (where from) that does not parse or render, and why.
     case chatTemplate(String, String)
+    /// A layer profile (path) that cannot be read or does not fit the archive, and why.
+    case badProfile(String, String)
 
     public var description: String {
         switch self {
@@ -42,6 +44,7 @@ public enum SessionError: Error, CustomStringConvertible, Equatable, Sendable {
         case .needsEncoderDecoder(let call): "\(call) scores encoder-decoder models; this archive is a decoder-only model: use perplexity"
         case let .promptTooLong(n, context): "the prompt is \(n) tokens, which leaves no room in the context of \(context) tokens; shorten it or raise --ctx"
         case let .chatTemplate(source, why): "chat template \(source): \(why); give another with --chat-template FILE"
+        case let .badProfile(path, why): "layer profile '\(path)' cannot be used: \(why); make it again with 'swapmoe profile ARCHIVE --text FILE', or pass --profile none"
         }
     }
 }

@@ -44,6 +44,9 @@ public struct SessionOptions: Equatable, Sendable {
     public var io = IOMode.pread
     /// Text file whose routing picks the `static` policy's experts.
     public var calibration: String?
+    /// Swap policy: the per-layer sensitivities (`swapmoe profile`) that split the Virtual Experts across layers:
+    /// a JSON file, `none` (uniform), or nil for the archive's own (`<archive>.profile.json`) when it exists.
+    public var profile: String?
     /// Conversation slots (`Session.slots`), each with its own KV cache of `context` positions, all inside the
     /// cap (the planner counts every slot's cache); decoder-only models. The server's `--parallel`.
     public var slots = 1

@@ -1,0 +1,106 @@
+import Foundation
+import SwapMoEArchive
+import SwapMoEModels
+import SwapMoEEngine
+
+extension Session {
+    /// Where `swapmoe profile` writes an archive's layer profile, and where sessions look for it.
+    public static func defaultProfilePath(archive: String) -> String { archive + ".profile.json" }
+
+    /// The layer profile a session of `options` plans with: the file `options.profile` names (an error if it cannot
+    /// be read or does not fit the archive), none for `none`, else the archive's own when it exists.
+    public static func loadProfile(_ options: SessionOptions, archive: Archive) throws -> LayerProfile? {
+        if options.profile == "none" { return nil }
+        let path = options.profile ?? defaultProfilePath(archive: options.archive)
+        guard FileManager.default.fileExists(atPath: path) else {
+            if options.profile != nil { throw SessionError.badProfile(path, "no such file") }
+            return nil
+        }
+        let profile: LayerProfile
+        do {
+            profile = try JSONDecoder().decode(LayerProfile.self, from: try Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            throw SessionError.badProfile(path, "it is not a profile written by swapmoe profile (\(error))".replacingOccurrences(of: "\n", with: " "))
+        }
+        let m = archive.manifest.model
+        let layers = m.stacks.flatMap { st in st.moeLayers.map { MoELayer(stack: st.name, layer: $0) } }
+        if let why = profile.problem(moeLayers: layers, experts: m.stacks.map(\.expertsPerLayer).max() ?? 0) {
+            throw SessionError.badProfile(path, why)
+        }
+        return profile
+    }
+
+    /// SwapMoE's offline profiling pass (`swapmoe profile`): with every expert resident, the model reads the first
+    /// `tokens` tokens of `file` in windows of `context`; then, for each MoE layer and each budget n (default: every
+    /// n from top-k to E - 1, or 8 of them for wider layers), it reads them again with that layer alone masked to
+    /// its n most routed experts, and records the mean KL of the next-token distributions from the first pass.
+    /// Decoder-only models.
+    public static func profile(archive path: String, text file: String, tokens: Int, context: Int, threads: Int,
+                               budgets requested: [Int]? = nil, progress: (String) -> Void = { _ in }) throws -> LayerProfile {
+        let archive = try Archive(path: path)
+        let config = try archive.modelConfig()
+        if config.isEncoderDecoder { throw SessionError.encoderDecoder("profile", config.family.rawValue) }
+        let tokenizer = try loadTokenizer(archive)
+        let ids = Array(tokenizer.encode(try readText(file)).prefix(tokens))
+        guard ids.count >= 2 else { throw SessionError.emptyCalibration(file) }
+        let m = archive.manifest.model
+        let experts = m.stacks.map(\.expertsPerLayer).max() ?? 0, k = m.expertsPerToken
+        let layers = m.stacks.flatMap { st in st.moeLayers.map { MoELayer(stack: st.name, layer: $0) } }
+        let budgets = requested ?? defaultBudgets(topK: k, experts: experts)
+        let counter = RoutingCounter(wrapping: try ResidentExperts(archive: archive), expertsPerToken: k)
+        let mask = LayerMask(wrapping: counter)
+        let model = try DecoderModel(archive: archive, experts: mask, context: context, threads: threads)
+        let windows = stride(from: 0, to: ids.count, by: context).map { Array(ids[$0..<min(ids.count, $0 + context)]) }.filter { $0.count >= 2 }
+        let vocab = model.spec.vocab
+        func logProbabilities() throws -> [[Float]] {
+            try windows.map { w in
+                model.reset()
+                var rows = try model.forward(w, logits: .all)
+                for r in 0..<w.count { logSoftmax(&rows, row: r, width: vocab) }
+                return rows
+            }
+        }
+        let reference = try logProbabilities()
+        let rows = windows.reduce(0) { $0 + $1.count }
+        var out: [LayerProfile.Layer] = []
+        for layer in layers {
+            let counts = counter.routingCounts(stack: layer.stack)[layer.layer] ?? []
+            let ranked = counts.indices.sorted { counts[$0] > counts[$1] || (counts[$0] == counts[$1] && $0 < $1) }
+            var cost: [Double] = []
+            for n in budgets {
+                var allowed = [Bool](repeating: false, count: counts.count)
+                for e in ranked.prefix(n) { allowed[e] = true }
+                mask.set(layer, allowed: allowed)
+                let masked = try logProbabilities()
+                var kl = 0.0
+                for (p, q) in zip(reference, masked) {
+                    for i in 0..<p.count where p[i] > -30 { kl += Double(expf(p[i])) * Double(p[i] - q[i]) }
+                }
+                cost.append(max(0, kl / Double(rows)))
+            }
+            mask.set(nil)
+            out.append(.init(stack: layer.stack, layer: layer.layer, budgets: budgets, cost: cost))
+            progress("layer \(layer.layer): " + zip(budgets, cost).map { "\($0) experts \(formatKL($1))" }.joined(separator: ", "))
+        }
+        return LayerProfile(text: (file as NSString).lastPathComponent, tokens: ids.count, expertsPerLayer: experts, layers: out)
+    }
+
+    /// Every budget from top-k to E - 1, or 8 spread over that range (both ends kept) for wider layers.
+    static func defaultBudgets(topK k: Int, experts: Int) -> [Int] {
+        let all = Array(max(1, k)..<max(max(1, k), experts))
+        guard all.count > 8 else { return all }
+        return (0..<8).map { all[Int((Double($0) * Double(all.count - 1) / 7).rounded())] }
+    }
+
+    static func formatKL(_ v: Double) -> String { String(format: "%.4f", v) }
+
+    /// Row `r` of `rows` (rows of `width`) replaced by its log-softmax.
+    private static func logSoftmax(_ rows: inout [Float], row r: Int, width: Int) {
+        let range = (r * width)..<((r + 1) * width)
+        let top = rows[range].max() ?? 0
+        var sum = 0.0
+        for i in range { sum += Double(expf(rows[i] - top)) }
+        let log = top + Float(Foundation.log(sum))
+        for i in range { rows[i] -= log }
+    }
+}

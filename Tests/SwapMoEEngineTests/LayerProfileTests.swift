@@ -1,0 +1,105 @@
+import Foundation
+import Testing
+import SwapMoEArchive
+import SwapMoEModels
+import SwapMoEPacker
+import SwapMoETestSupport
+@testable import SwapMoEEngine
+
+@Suite("Layer profile: SwapMoE's per-layer budgets from measured sensitivities")
+struct LayerProfileTests {
+    static func layers(_ n: Int) -> [MoELayer] { (0..<n).map { MoELayer(layer: $0) } }
+
+    static func profile(_ costs: [[Double]], budgets: [Int], experts: Int) -> LayerProfile {
+        LayerProfile(text: "t.txt", tokens: 10, expertsPerLayer: experts,
+                     layers: costs.enumerated().map { .init(layer: $0.offset, budgets: budgets, cost: $0.element) })
+    }
+
+    @Test("costs: measured values at measured budgets, linear in between and up to 0 with every expert, the smallest budget's below it")
+    func interpolation() {
+        let l = LayerProfile.Layer(layer: 0, budgets: [2, 4], cost: [1.0, 0.5])
+        #expect(l.cost(keeping: 2, of: 8) == 1 && l.cost(keeping: 4, of: 8) == 0.5)
+        #expect(l.cost(keeping: 3, of: 8) == 0.75 && l.cost(keeping: 6, of: 8) == 0.25)
+        #expect(l.cost(keeping: 1, of: 8) == 1 && l.cost(keeping: 8, of: 8) == 0 && l.cost(keeping: 9, of: 8) == 0)
+    }
+
+    @Test("the split minimises the summed cost (checked against every split of small random profiles), keeps every layer within top-k...E and spends the total")
+    func optimal() throws {
+        var rng = SplitMix64(state: 7)
+        for _ in 0..<40 {
+            let count = Int.random(in: 2...4, using: &rng), experts = Int.random(in: 4...6, using: &rng), k = Int.random(in: 1...2, using: &rng)
+            let budgets = Array(k..<experts)
+            let costs: [[Double]] = (0..<count).map { _ in budgets.map { _ in Double.random(in: 0.0...1.0, using: &rng) }.sorted(by: >) }
+            let p = Self.profile(costs, budgets: budgets, experts: experts)
+            let total = Int.random(in: (k * count)...(experts * count), using: &rng)
+            let split = try #require(p.allocate(total: total, moeLayers: Self.layers(count), minimum: k, experts: experts))
+            #expect(split.reduce(0, +) == total && split.allSatisfy { (k...experts).contains($0) })
+            func cost(_ s: [Int]) -> Double { zip(p.layers, s).reduce(0) { $0 + $1.0.cost(keeping: $1.1, of: experts) } }
+            // Brute force over every split.
+            var best = Double.infinity
+            func search(_ i: Int, _ left: Int, _ acc: [Int]) {
+                if i == count { if left == 0 { best = min(best, cost(acc)) }; return }
+                for n in k...experts where n <= left { search(i + 1, left - n, acc + [n]) }
+            }
+            search(0, total, [])
+            #expect(abs(cost(split) - best) < 1e-9, "split \(split) costs \(cost(split)), best \(best)")
+        }
+    }
+
+    @Test("a sensitive layer gets more experts; equal profiles split uniformly; totals outside the bounds are clamped")
+    func shapes() throws {
+        let experts = 8
+        let steep = [0.6, 0.2, 0.01, 0.004, 0.002, 0.0], flat = [0.01, 0.004, 0.0003, 0.0001, 0.0, 0.0]
+        let p = Self.profile([steep, flat, flat], budgets: Array(2..<8), experts: experts)
+        let split = try #require(p.allocate(total: 12, moeLayers: Self.layers(3), minimum: 2, experts: experts))
+        #expect(split[0] >= 4 && split.reduce(0, +) == 12, "\(split)")
+        let same = Self.profile([flat, flat, flat], budgets: Array(2..<8), experts: experts)
+        #expect(same.allocate(total: 12, moeLayers: Self.layers(3), minimum: 2, experts: experts) == [4, 4, 4])
+        #expect(same.allocate(total: 1, moeLayers: Self.layers(3), minimum: 2, experts: experts) == [2, 2, 2])
+        #expect(same.allocate(total: 99, moeLayers: Self.layers(3), minimum: 2, experts: experts) == [8, 8, 8])
+    }
+
+    @Test("a profile of another model is named as such: expert count, layers, malformed budgets or costs")
+    func problems() throws {
+        let p = Self.profile([[0.5, 0.1], [0.4, 0.2]], budgets: [2, 3], experts: 4)
+        #expect(p.problem(moeLayers: Self.layers(2), experts: 4) == nil)
+        #expect(p.problem(moeLayers: Self.layers(2), experts: 8)?.contains("4 experts per layer") == true)
+        #expect(p.problem(moeLayers: Self.layers(3), experts: 4)?.contains("covers MoE layers") == true)
+        var bad = p
+        bad.layers[1].cost = [.nan, 0.1]
+        #expect(bad.problem(moeLayers: Self.layers(2), experts: 4)?.contains("layer 1") == true)
+        #expect(bad.allocate(total: 6, moeLayers: Self.layers(2), minimum: 2, experts: 4) == nil)
+        bad = p
+        bad.layers[0].budgets = [3, 2]
+        #expect(bad.problem(moeLayers: Self.layers(2), experts: 4) != nil)
+        // JSON keys as written by `swapmoe profile`.
+        let json = String(decoding: try JSONEncoder().encode(p), as: UTF8.self)
+        #expect(json.contains("\"experts_per_layer\":4") && json.contains("\"stack\":\"decoder\""))
+        #expect(try JSONDecoder().decode(LayerProfile.self, from: Data(json.utf8)) == p)
+    }
+
+    @Test("the planner splits swap's Virtual Experts by a profile (same slots and spares as uniform), never static's; a profile that does not fit is ignored")
+    func planner() throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        _ = try Packer.pack(PackOptions(input: TestPaths.fixtures + "/models/olmoe", output: dir + "/m.swm"))
+        let archive = try Archive(path: dir + "/m.swm")
+        var planner = Planner(archive: archive, runtime: 1 << 20, baseline: 8 << 20, margin: 1 << 20, spareSlots: 1)
+        let n = planner.moeLayers.count, e = planner.expertsPerLayer, k = planner.expertsPerToken
+        let cap = planner.cap(expertShare: 0.6, policy: .swap, ioThreads: 1)
+        let uniform = try planner.plan(cap: cap, policy: .swap, ioThreads: 1)
+        #expect(!uniform.profiled)
+        // Layer 0 loses much with fewer experts, the others nothing.
+        let budgets = Array(k..<e)
+        planner.profile = Self.profile((0..<n).map { $0 == 0 ? budgets.map { Double(e - $0) } : budgets.map { _ in 0 } }, budgets: budgets, experts: e)
+        let profiled = try planner.plan(cap: cap, policy: .swap, ioThreads: 1)
+        // Every slot above the others' top-k goes to layer 0.
+        #expect(profiled.profiled && profiled.perLayer[0] == min(e, uniform.perLayer.reduce(0, +) - k * (n - 1)), "\(profiled.perLayer)")
+        #expect(profiled.perLayer[0] > uniform.perLayer[0])
+        #expect(profiled.slots == uniform.slots && profiled.spareSlots == uniform.spareSlots)
+        #expect(profiled.perLayer.reduce(0, +) == uniform.perLayer.reduce(0, +))
+        #expect(try planner.plan(cap: cap, policy: .static, ioThreads: 1).perLayer == (try Planner(archive: archive, runtime: 1 << 20, baseline: 8 << 20, margin: 1 << 20, spareSlots: 1).plan(cap: cap, policy: .static, ioThreads: 1)).perLayer)
+        planner.profile?.expertsPerLayer = e + 1
+        #expect(try planner.plan(cap: cap, policy: .swap, ioThreads: 1).perLayer == uniform.perLayer)
+    }
+}
