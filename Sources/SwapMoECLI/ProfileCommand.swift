@@ -18,8 +18,8 @@ enum ProfileCommand {
 
       --text FILE        calibration text (UTF-8), ideally like what the model will serve
       --tokens N         tokens of it to use (default 2048)
-      --budgets LIST     experts kept per layer to measure, e.g. 2,4,6 (default: every count from top-k to
-                         E - 1, or 8 of them for wider layers; costs in between are interpolated)
+      --budgets LIST     experts kept per layer to measure, e.g. 2,4,6 (default: every count from 1 to E - 1,
+                         or 8 of them for wider layers; costs in between are interpolated)
       -c, --ctx N        window length (default 256, at most the model's trained length)
       -t, --threads N    compute threads (default: all cores)
       -o, --output FILE  where to write the profile (default ARCHIVE.profile.json)

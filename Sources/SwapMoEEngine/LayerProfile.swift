@@ -7,7 +7,8 @@ import SwapMoEArchive
 ///     cost_l(n) = mean over tokens of KL(p_resident ‖ p_l,n)
 ///
 /// where p_l,n is the model's next-token distribution with layer l alone masked to its n most routed experts
-/// (every other layer whole). `allocate` then picks n_l per layer, k <= n_l <= E, Σ n_l = total slots, minimising
+/// (every other layer whole). `allocate` then picks n_l per layer, m <= n_l <= E (m: top-k, or fewer when the cap
+/// leaves less), Σ n_l = total slots, minimising
 /// Σ cost_l(n_l) (exactly, by dynamic programming over the layers). A plain value: no threads, no model; the
 /// runtime measures it (`Session.profile`) and the planner reads it.
 public struct LayerProfile: Sendable, Equatable, Codable {
@@ -26,12 +27,17 @@ public struct LayerProfile: Sendable, Equatable, Codable {
         var moeLayer: MoELayer { MoELayer(stack: stack, layer: layer) }
 
         /// The cost of keeping `n` of `experts` experts: 0 with all of them, the measured value at a measured
-        /// budget, linear between measured budgets (and between the largest one and 0 at `experts`), the smallest
-        /// budget's below it.
+        /// budget, linear between measured budgets (and between the largest one and 0 at `experts`); below the
+        /// smallest budget, the first segment's line continued (never less than the smallest budget's cost), so a
+        /// profile measured from top-k still tells the planner that fewer experts cost more.
         public func cost(keeping n: Int, of experts: Int) -> Double {
             if n >= experts || budgets.isEmpty { return 0 }
-            if n <= budgets[0] { return cost[0] }
             let points = Array(zip(budgets, cost)) + [(experts, 0.0)]
+            if n <= budgets[0] {
+                let (a, b) = (points[0], points[1])
+                let slope = (a.1 - b.1) / Double(b.0 - a.0)
+                return a.1 + max(0, slope) * Double(a.0 - n)
+            }
             for (a, b) in zip(points, points.dropFirst()) where n <= b.0 {
                 let t = Double(n - a.0) / Double(b.0 - a.0)
                 return a.1 + t * (b.1 - a.1)

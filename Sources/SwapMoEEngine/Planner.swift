@@ -153,13 +153,15 @@ public struct Planner: Sendable {
     }
 
     /// The fewest slots a policy can run with: exact needs the experts of one token in one layer plus one to
-    /// prefetch into; swap needs top-k Virtual Experts in every MoE layer plus its spare slots.
+    /// prefetch into; swap needs one Virtual Expert in every MoE layer plus its spare slots, static one expert a
+    /// layer. (A layer holding fewer experts than top-k routes each token to the best of what it holds: the
+    /// family's top-k over the allowed experts, renormalised by its own rule.)
     public func minimumSlots(_ policy: Policy) -> Int {
         switch policy {
         case .resident: totalExperts
         case .exact: min(totalExperts, expertsPerToken + 1)
-        case .swap: expertsPerToken * moeLayers.count + spareSlots * stacks.count
-        case .static: expertsPerToken * moeLayers.count
+        case .swap: moeLayers.count + spareSlots * stacks.count
+        case .static: moeLayers.count
         }
     }
 
@@ -190,13 +192,15 @@ public struct Planner: Sendable {
                 return p
             }
             // Swap's spare slots (per stack: `spareShare` of the arena, at least `spareSlots`, leaving top-k
-            // Virtual Experts per layer) receive swapped-in experts; the rest are split uniformly across the MoE
-            // layers of all stacks.
-            let perStack = max(spareSlots, min(Int(Double(affordable) * spareShare), affordable - expertsPerToken * moeLayers.count) / max(stacks.count, 1))
+            // Virtual Experts per layer where the arena has room for them, else one) receive swapped-in experts;
+            // the rest are split uniformly across the MoE layers of all stacks, or by the layer profile.
+            let floor = (affordable - spareSlots * stacks.count >= expertsPerToken * moeLayers.count ? expertsPerToken : 1) * moeLayers.count
+            let perStack = max(spareSlots, min(Int(Double(affordable) * spareShare), affordable - floor) / max(stacks.count, 1))
             let spares = policy == .swap ? perStack * stacks.count : 0
             let usable = affordable - spares
             if policy == .swap, let profile,
-               let split = profile.allocate(total: usable, moeLayers: moeLayers, minimum: expertsPerToken, experts: expertsPerLayer) {
+               let split = profile.allocate(total: usable, moeLayers: moeLayers, minimum: min(expertsPerToken, usable / max(moeLayers.count, 1)),
+                                            experts: expertsPerLayer) {
                 p.perLayer = split
                 p.profiled = true
                 p.spareSlots = perStack

@@ -48,31 +48,27 @@ public final class RoutingCounter: ExpertProvider, Sendable {
     }
 }
 
-/// Passes every layer through to another provider, except that one chosen MoE layer routes among a fixed set of
-/// its experts (the others are masked out, as under the static policy): what `swapmoe profile` measures, the cost
-/// of that layer alone keeping fewer experts.
+/// Passes every layer through to another provider, except that chosen MoE layers route among fixed sets of their
+/// experts (the others masked out, as under the static policy): what `swapmoe profile` measures, the cost of one
+/// layer alone keeping fewer experts.
 public final class LayerMask: ExpertProvider, Sendable {
     public let inner: ExpertProvider
-    private let mask = ConditionLock<LayerMaskSetting?>(nil)
+    private let masks = ConditionLock<[MoELayer: [Bool]]>([:])
 
     public init(wrapping inner: ExpertProvider) { self.inner = inner }
 
-    /// Masks `layer` to `allowed` from the next batch on (nil: no layer masked).
-    public func set(_ layer: MoELayer?, allowed: [Bool] = []) {
-        mask.withLock { $0 = layer.map { LayerMaskSetting(layer: $0, allowed: allowed) } }
-    }
+    /// Masks `layer` to `allowed` from its next batch on (nil: unmasked).
+    public func set(_ layer: MoELayer, allowed: [Bool]?) { masks.withLock { $0[layer] = allowed } }
+
+    /// Unmasks every layer.
+    public func clear() { masks.withLock { $0 = [:] } }
 
     public func withLayer(_ layer: MoELayer, router: RouterOutput, route: (_ allowed: [Bool]?) throws -> Routing,
                           predict: () -> [MoELayerPrediction],
                           serve: (_ expert: Int, _ weights: ExpertWeights, _ tokens: [Routing.Choice]) throws -> Void) throws -> Routing {
-        guard let m = mask.withLock({ $0 }), m.layer == layer else {
+        guard let allowed = masks.withLock({ $0[layer] }) else {
             return try inner.withLayer(layer, router: router, route: route, predict: predict, serve: serve)
         }
-        return try inner.withLayer(layer, router: router, route: { _ in try route(m.allowed) }, predict: predict, serve: serve)
+        return try inner.withLayer(layer, router: router, route: { _ in try route(allowed) }, predict: predict, serve: serve)
     }
-}
-
-struct LayerMaskSetting: Sendable {
-    var layer: MoELayer
-    var allowed: [Bool]
 }

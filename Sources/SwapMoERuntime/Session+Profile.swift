@@ -32,7 +32,7 @@ extension Session {
 
     /// SwapMoE's offline profiling pass (`swapmoe profile`): with every expert resident, the model reads the first
     /// `tokens` tokens of `file` in windows of `context`; then, for each MoE layer and each budget n (default: every
-    /// n from top-k to E - 1, or 8 of them for wider layers), it reads them again with that layer alone masked to
+    /// n from 1 to E - 1, or 8 of them for wider layers), it reads them again with that layer alone masked to
     /// its n most routed experts, and records the mean KL of the next-token distributions from the first pass.
     /// Decoder-only models.
     public static func profile(archive path: String, text file: String, tokens: Int, context: Int, threads: Int,
@@ -78,16 +78,17 @@ extension Session {
                 }
                 cost.append(max(0, kl / Double(rows)))
             }
-            mask.set(nil)
+            mask.clear()
             out.append(.init(stack: layer.stack, layer: layer.layer, budgets: budgets, cost: cost))
             progress("layer \(layer.layer): " + zip(budgets, cost).map { "\($0) experts \(formatKL($1))" }.joined(separator: ", "))
         }
         return LayerProfile(text: (file as NSString).lastPathComponent, tokens: ids.count, expertsPerLayer: experts, layers: out)
     }
 
-    /// Every budget from top-k to E - 1, or 8 spread over that range (both ends kept) for wider layers.
+    /// Every budget from 1 to E - 1 (a layer may hold fewer experts than top-k under a small cap), or 8 spread
+    /// over that range (both ends kept) for wider layers.
     static func defaultBudgets(topK k: Int, experts: Int) -> [Int] {
-        let all = Array(max(1, k)..<max(max(1, k), experts))
+        let all = Array(1..<max(1, experts))
         guard all.count > 8 else { return all }
         return (0..<8).map { all[Int((Double($0) * Double(all.count - 1) / 7).rounded())] }
     }

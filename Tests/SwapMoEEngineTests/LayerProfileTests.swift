@@ -15,12 +15,14 @@ struct LayerProfileTests {
                      layers: costs.enumerated().map { .init(layer: $0.offset, budgets: budgets, cost: $0.element) })
     }
 
-    @Test("costs: measured values at measured budgets, linear in between and up to 0 with every expert, the smallest budget's below it")
+    @Test("costs: measured values at measured budgets, linear in between and up to 0 with every expert, the first segment continued below the smallest budget")
     func interpolation() {
         let l = LayerProfile.Layer(layer: 0, budgets: [2, 4], cost: [1.0, 0.5])
         #expect(l.cost(keeping: 2, of: 8) == 1 && l.cost(keeping: 4, of: 8) == 0.5)
         #expect(l.cost(keeping: 3, of: 8) == 0.75 && l.cost(keeping: 6, of: 8) == 0.25)
-        #expect(l.cost(keeping: 1, of: 8) == 1 && l.cost(keeping: 8, of: 8) == 0 && l.cost(keeping: 9, of: 8) == 0)
+        #expect(l.cost(keeping: 1, of: 8) == 1.25 && l.cost(keeping: 8, of: 8) == 0 && l.cost(keeping: 9, of: 8) == 0)
+        // A rising first segment (noise) is not continued downwards: fewer experts never cost less.
+        #expect(LayerProfile.Layer(layer: 0, budgets: [2, 3], cost: [0.1, 0.2]).cost(keeping: 1, of: 8) == 0.1)
     }
 
     @Test("the split minimises the summed cost (checked against every split of small random profiles), keeps every layer within top-k...E and spends the total")
@@ -101,5 +103,38 @@ struct LayerProfileTests {
         #expect(try planner.plan(cap: cap, policy: .static, ioThreads: 1).perLayer == (try Planner(archive: archive, runtime: 1 << 20, baseline: 8 << 20, margin: 1 << 20, spareSlots: 1).plan(cap: cap, policy: .static, ioThreads: 1)).perLayer)
         planner.profile?.expertsPerLayer = e + 1
         #expect(try planner.plan(cap: cap, policy: .swap, ioThreads: 1).perLayer == uniform.perLayer)
+    }
+}
+
+@Suite("Fewer Virtual Experts than top-k")
+struct BelowTopKTests {
+    @Test("a layer holding fewer experts than top-k routes each token to the best of what it holds: static swap with one expert a layer equals the resident model masked to those experts, bit for bit; the planner goes below top-k only when the cap has no room for it")
+    func maskedTopK() throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        _ = try Packer.pack(PackOptions(input: TestPaths.fixtures + "/models/olmoe", output: dir + "/m.swm"))
+        let archive = try Archive(path: dir + "/m.swm")
+        let layers = archive.manifest.model.stacks[0].moeLayers
+        #expect(archive.manifest.model.expertsPerToken == 2 && layers.count == 2)
+        let chosen = Dictionary(uniqueKeysWithValues: layers.enumerated().map { ($1, [3 + 2 * $0]) })
+        let swap = try SwapExperts(archive: archive, residents: chosen.mapValues { $0.count },
+                                   options: .init(spareSlots: 0, initialResidents: .explicit(chosen)))
+        let mask = LayerMask(wrapping: try ResidentExperts(archive: archive))
+        for (l, experts) in chosen {
+            mask.set(MoELayer(layer: l), allowed: (0..<8).map { experts.contains($0) })
+        }
+        let ids = [5, 17, 42, 99, 7, 250, 31, 8, 64, 12]
+        let a = try DecoderModel(archive: archive, experts: swap, context: 32, threads: 1).forward(ids, logits: .all)
+        let b = try DecoderModel(archive: archive, experts: mask, context: 32, threads: 1).forward(ids, logits: .all)
+        let full = try DecoderModel(archive: archive, experts: try ResidentExperts(archive: archive), context: 32, threads: 1).forward(ids, logits: .all)
+        #expect(a.map(\.bitPattern) == b.map(\.bitPattern))
+        #expect(a != full, "masking to one expert changes the output")
+        // The planner: top-k per layer while the arena has room for it, one per layer below that.
+        let planner = Planner(archive: archive, runtime: 1 << 20, baseline: 8 << 20, margin: 1 << 20, spareSlots: 1)
+        #expect(planner.minimumSlots(.swap) == layers.count + 1 && planner.minimumSlots(.static) == layers.count)
+        let fixed = planner.baseline + planner.dense + planner.runtime + planner.providerBytes(.swap, ioThreads: 1) + planner.margin
+        #expect(try planner.plan(cap: fixed + 3 * planner.slotSize, policy: .swap, ioThreads: 1).perLayer == [1, 1])
+        #expect(try planner.plan(cap: fixed + 5 * planner.slotSize, policy: .swap, ioThreads: 1).perLayer == [2, 2])
+        #expect(throws: PlanError.self) { try planner.plan(cap: fixed + 2 * planner.slotSize, policy: .swap, ioThreads: 1) }
     }
 }
