@@ -36,6 +36,12 @@ struct ProfileCommandTests {
         let cap = try #require((try JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [String: Any])?["cap_bytes"] as? Int) + (16 << 20)
         let e = try runCommand(bin, ["eval", archive, "--text", text, "--ctx", "48", "--policy", "swap", "--max-rss", "\(cap)", "--json"])
         #expect(e.status == 0, "\(e.stderr)")
+        // sweep: swap with the profile, and swap-uniform beside it when asked.
+        let sw = try runCommand(bin, ["sweep", archive, "--text", text, "--ctx", "48", "--caps", "60%", "--policies", "swap,swap-uniform", "--json"])
+        #expect(sw.status == 0, "\(sw.stderr)")
+        let rows = try #require((try JSONSerialization.jsonObject(with: Data(sw.stdout.utf8)) as? [String: Any])?["rows"] as? [[String: Any]])
+        #expect(rows.compactMap { $0["policy"] as? String } == ["resident", "swap-profiled", "swap-uniform"], "\(rows)")
+        #expect(rows.allSatisfy { $0["error"] == nil }, "\(rows)")
         // Broken or foreign profiles: one line, exit 1, naming the file and the remedy.
         try Data("{\"layers\": 3}".utf8).write(to: URL(fileURLWithPath: dir + "/bad.json"))
         for bad in [dir + "/bad.json", dir + "/missing.json"] {
