@@ -23,13 +23,17 @@ enum ProfileCommand {
       -c, --ctx N        window length (default 256, at most the model's trained length)
       -t, --threads N    compute threads (default: all cores)
       -o, --output FILE  where to write the profile (default ARCHIVE.profile.json)
+      --experts          also mask each expert alone and record the KL and loss change it causes, beside
+                         SwapMoE's importance of it over the text (how well importance ranks experts:
+                         Spearman's rank correlation per layer, printed; one more pass per expert)
     """
 
     static let spec = Arguments.Spec(options: ["--text": [], "--tokens": [], "--budgets": [], "--ctx": ["-c"], "--threads": ["-t"], "--output": ["-o"]],
-                                     flags: [:])
+                                     flags: ["--experts": []])
 
     struct Options: Equatable {
         var archive: String; var text: String; var tokens = 2048; var budgets: [Int]?; var context: Int?; var threads: Int?; var output: String?
+        var experts = false
     }
 
     static func parse(_ args: [String]) throws(UsageError) -> Options {
@@ -47,6 +51,7 @@ enum ProfileCommand {
         if let c = a.value("--ctx") { o.context = try parsePositive(c, "--ctx") }
         if let t = a.value("--threads") { o.threads = try parsePositive(t, "--threads", max: maxThreads) }
         o.output = a.value("--output")
+        o.experts = a.has("--experts")
         return o
     }
 
@@ -62,7 +67,7 @@ enum ProfileCommand {
         let start = monotonicSeconds()
         let profile = try Session.profile(archive: o.archive, text: o.text, tokens: o.tokens, context: context,
                                           threads: o.threads ?? ProcessInfo.processInfo.activeProcessorCount, budgets: o.budgets,
-                                          progress: { Terminal.err($0) })
+                                          experts: o.experts, progress: { Terminal.err($0) })
         let output = o.output ?? Session.defaultProfilePath(archive: o.archive)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

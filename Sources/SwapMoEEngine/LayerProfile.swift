@@ -20,8 +20,22 @@ public struct LayerProfile: Sendable, Equatable, Codable {
         /// `cost[i]`: the mean KL (nats per token) with `budgets[i]` experts kept.
         public var cost: [Double]
 
+        /// `profile --experts`: per expert, the mean KL and the change of the mean next-token loss when that expert
+        /// alone is masked out of this layer (the outcome SwapMoE's importance is meant to predict), and the
+        /// importance itself over the text (Σ ‖x‖ · p_i · ‖E_i‖) and how often the expert was among a token's top-k.
+        public var maskedKL: [Double]?
+        public var maskedLossChange: [Double]?
+        public var importance: [Double]?
+        public var routed: [Int]?
+
         public init(stack: ExpertStack = .decoder, layer: Int, budgets: [Int], cost: [Double]) {
             self.stack = stack; self.layer = layer; self.budgets = budgets; self.cost = cost
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case stack, layer, budgets, cost, importance, routed
+            case maskedKL = "masked_kl"
+            case maskedLossChange = "masked_loss_change"
         }
 
         var moeLayer: MoELayer { MoELayer(stack: stack, layer: layer) }
@@ -112,5 +126,29 @@ public struct LayerProfile: Sendable, Equatable, Codable {
             s -= choice[i][s]
         }
         return out
+    }
+
+    /// Spearman's rank correlation of `a` and `b` (average ranks for ties); nil for fewer than 2 values or a
+    /// constant one.
+    public static func spearman(_ a: [Double], _ b: [Double]) -> Double? {
+        guard a.count == b.count, a.count >= 2 else { return nil }
+        func ranks(_ v: [Double]) -> [Double] {
+            let order = v.indices.sorted { v[$0] < v[$1] }
+            var r = [Double](repeating: 0, count: v.count)
+            var i = 0
+            while i < order.count {
+                var j = i
+                while j + 1 < order.count && v[order[j + 1]] == v[order[i]] { j += 1 }
+                for k in i...j { r[order[k]] = Double(i + j) / 2 }
+                i = j + 1
+            }
+            return r
+        }
+        let (x, y) = (ranks(a), ranks(b))
+        let mx = x.reduce(0, +) / Double(x.count), my = y.reduce(0, +) / Double(y.count)
+        var sxy = 0.0, sxx = 0.0, syy = 0.0
+        for (p, q) in zip(x, y) { sxy += (p - mx) * (q - my); sxx += (p - mx) * (p - mx); syy += (q - my) * (q - my) }
+        guard sxx > 0, syy > 0 else { return nil }
+        return sxy / (sxx * syy).squareRoot()
     }
 }

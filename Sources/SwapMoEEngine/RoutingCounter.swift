@@ -8,6 +8,7 @@ public final class RoutingCounter: ExpertProvider, Sendable {
     public let inner: ExpertProvider
     public let expertsPerToken: Int
     private let counts = ConditionLock<[ExpertStack: [Int: [Int]]]>([:])
+    private let masses = ConditionLock<[MoELayer: [Double]]>([:])
 
     public init(wrapping inner: ExpertProvider, expertsPerToken: Int) {
         self.inner = inner
@@ -23,15 +24,25 @@ public final class RoutingCounter: ExpertProvider, Sendable {
 
     private func count(_ layer: MoELayer, _ router: RouterOutput) {
         var local = [Int](repeating: 0, count: router.experts)
+        var mass = [Double](repeating: 0, count: router.experts)
         for t in 0..<router.tokens {
             for pick in router.top(expertsPerToken, token: t) { local[pick.index] += 1 }
+            for (i, p) in router.row(t).enumerated() { mass[i] += Double(router.inputNorms[t] * p) }
         }
         counts.withLock { c in
             var row = c[layer.stack]?[layer.layer] ?? [Int](repeating: 0, count: router.experts)
             for i in row.indices { row[i] += local[i] }
             c[layer.stack, default: [:]][layer.layer] = row
         }
+        masses.withLock { m in
+            var row = m[layer] ?? [Double](repeating: 0, count: router.experts)
+            for i in row.indices { row[i] += mass[i] }
+            m[layer] = row
+        }
     }
+
+    /// Σ over the tokens seen of ‖x‖ · p_i (SwapMoE's importance without ‖E_i‖) per expert of `layer`.
+    public func routerMass(_ layer: MoELayer) -> [Double] { masses.withLock { $0[layer] ?? [] } }
 
     /// Routing counts per layer of `stack` so far.
     public func routingCounts(stack: ExpertStack = .decoder) -> [Int: [Int]] { counts.withLock { $0[stack] ?? [:] } }

@@ -35,8 +35,11 @@ extension Session {
     /// n from 1 to E - 1, or 8 of them for wider layers), it reads them again with that layer alone masked to
     /// its n most routed experts, and records the mean KL of the next-token distributions from the first pass.
     /// Decoder-only models.
+    /// With `experts`, also each expert's own cost (the KL and the loss change when it alone is masked out of its
+    /// layer) beside its importance over the text, to check how well SwapMoE's importance ranks experts.
     public static func profile(archive path: String, text file: String, tokens: Int, context: Int, threads: Int,
-                               budgets requested: [Int]? = nil, progress: (String) -> Void = { _ in }) throws -> LayerProfile {
+                               budgets requested: [Int]? = nil, experts perExpert: Bool = false,
+                               progress: (String) -> Void = { _ in }) throws -> LayerProfile {
         let archive = try Archive(path: path)
         let config = try archive.modelConfig()
         if config.isEncoderDecoder { throw SessionError.encoderDecoder("profile", config.family.rawValue) }
@@ -62,6 +65,17 @@ extension Session {
         }
         let reference = try logProbabilities()
         let rows = windows.reduce(0) { $0 + $1.count }
+        let predicted = windows.reduce(0) { $0 + $1.count - 1 }
+        /// Mean KL(reference ‖ masked) over every row, and the mean next-token loss over every predicted token.
+        func compare(_ masked: [[Float]]) -> (kl: Double, loss: Double) {
+            var kl = 0.0, loss = 0.0
+            for ((p, q), w) in zip(zip(reference, masked), windows) {
+                for i in 0..<p.count where p[i] > -30 { kl += Double(expf(p[i])) * Double(p[i] - q[i]) }
+                for r in 0..<(w.count - 1) { loss -= Double(q[r * vocab + w[r + 1]]) }
+            }
+            return (max(0, kl / Double(rows)), loss / Double(max(predicted, 1)))
+        }
+        let baseLoss = compare(reference).loss
         var out: [LayerProfile.Layer] = []
         for layer in layers {
             let counts = counter.routingCounts(stack: layer.stack)[layer.layer] ?? []
@@ -71,16 +85,33 @@ extension Session {
                 var allowed = [Bool](repeating: false, count: counts.count)
                 for e in ranked.prefix(n) { allowed[e] = true }
                 mask.set(layer, allowed: allowed)
-                let masked = try logProbabilities()
-                var kl = 0.0
-                for (p, q) in zip(reference, masked) {
-                    for i in 0..<p.count where p[i] > -30 { kl += Double(expf(p[i])) * Double(p[i] - q[i]) }
+                cost.append(compare(try logProbabilities()).kl)
+            }
+            var entry = LayerProfile.Layer(stack: layer.stack, layer: layer.layer, budgets: budgets, cost: cost)
+            if perExpert {
+                var kls: [Double] = [], losses: [Double] = []
+                for e in counts.indices {
+                    mask.set(layer, allowed: counts.indices.map { $0 != e })
+                    let c = compare(try logProbabilities())
+                    kls.append(c.kl)
+                    losses.append(c.loss - baseLoss)
                 }
-                cost.append(max(0, kl / Double(rows)))
+                let norms = Dictionary(archive.experts.filter { $0.stack == layer.stack && $0.layer == layer.layer }.map { ($0.expert, $0.norm) }) { a, _ in a }
+                entry.maskedKL = kls
+                entry.maskedLossChange = losses
+                entry.importance = counter.routerMass(layer).enumerated().map { $1 * (norms[$0] ?? 0) }
+                entry.routed = counts
             }
             mask.clear()
-            out.append(.init(stack: layer.stack, layer: layer.layer, budgets: budgets, cost: cost))
-            progress("layer \(layer.layer): " + zip(budgets, cost).map { "\($0) experts \(formatKL($1))" }.joined(separator: ", "))
+            out.append(entry)
+            var line = "layer \(layer.layer): " + zip(budgets, cost).map { "\($0) experts \(formatKL($1))" }.joined(separator: ", ")
+            if let imp = entry.importance, let loss = entry.maskedLossChange, let kl = entry.maskedKL {
+                func rho(_ a: [Double], _ b: [Double]) -> String { LayerProfile.spearman(a, b).map { String(format: "%.2f", $0) } ?? "n/a" }
+                let freq = counts.map(Double.init)
+                line += "; rank correlation with masking one expert (KL / loss change): importance \(rho(imp, kl)) / \(rho(imp, loss)),"
+                    + " routing frequency \(rho(freq, kl)) / \(rho(freq, loss))"
+            }
+            progress(line)
         }
         return LayerProfile(text: (file as NSString).lastPathComponent, tokens: ids.count, expertsPerLayer: experts, layers: out)
     }

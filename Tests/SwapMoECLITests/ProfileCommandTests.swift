@@ -15,7 +15,7 @@ struct ProfileCommandTests {
         let archive = dir + "/m.swm"
         _ = try Packer.pack(PackOptions(input: TestPaths.fixtures + "/models/olmoe", output: archive))
         let text = TestPaths.fixtures + "/texts/eval.txt"
-        let p = try runCommand(bin, ["profile", archive, "--text", text, "--tokens", "96", "--ctx", "48", "--threads", "2"])
+        let p = try runCommand(bin, ["profile", archive, "--text", text, "--tokens", "96", "--ctx", "48", "--threads", "2", "--experts"])
         #expect(p.status == 0, "\(p.stderr)")
         #expect(p.stdout.contains("profiled") && p.stderr.contains("layer "), "\(p.stdout)")
         let data = try Data(contentsOf: URL(fileURLWithPath: archive + ".profile.json"))
@@ -25,7 +25,11 @@ struct ProfileCommandTests {
         for l in layers {
             let cost = try #require(l["cost"] as? [Double]), budgets = try #require(l["budgets"] as? [Int])
             #expect(cost.count == budgets.count && cost.allSatisfy { $0 >= 0 && $0.isFinite })
+            // --experts: each expert's own masking outcome beside its importance, 8 experts a layer.
+            #expect((l["masked_kl"] as? [Double])?.count == 8 && (l["masked_loss_change"] as? [Double])?.count == 8)
+            #expect((l["importance"] as? [Double])?.allSatisfy { $0 > 0 } == true && (l["routed"] as? [Int])?.count == 8)
         }
+        #expect(p.stderr.contains("rank correlation with masking one expert"), "\(p.stderr)")
         let plan = try runCommand(bin, ["plan", archive, "--experts", "60%", "--policy", "swap", "--ctx", "48", "--json"])
         #expect(plan.status == 0, "\(plan.stderr)")
         #expect(plan.stdout.contains("\"profiled\":true"), "\(plan.stdout)")

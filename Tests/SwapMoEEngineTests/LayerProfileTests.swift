@@ -138,3 +138,15 @@ struct BelowTopKTests {
         #expect(throws: PlanError.self) { try planner.plan(cap: fixed + 2 * planner.slotSize, policy: .swap, ioThreads: 1) }
     }
 }
+
+@Suite("Spearman rank correlation (importance against masking outcomes)")
+struct SpearmanTests {
+    @Test("perfect, reversed and tied rankings; constant or short inputs give nil")
+    func values() throws {
+        #expect(LayerProfile.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == 1)
+        #expect(LayerProfile.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == -1)
+        // Ties take average ranks: ranks (0, 1.5, 1.5, 3) and (0, 2, 1, 3), Pearson 4.5 / sqrt(4.5 * 5).
+        #expect(abs(try #require(LayerProfile.spearman([1, 2, 2, 3], [1, 3, 2, 4])) - 0.9486832980505138) < 1e-12)
+        #expect(LayerProfile.spearman([1, 1, 1], [1, 2, 3]) == nil && LayerProfile.spearman([1], [2]) == nil)
+    }
+}
