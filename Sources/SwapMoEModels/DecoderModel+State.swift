@@ -10,6 +10,8 @@ final class Workspace {
     let capacity: Int
     let x, xn, q, k, v, att, tmp, mo: FloatBuffer
     let gx, g, u, dOut, routerLogits, probs, norms: FloatBuffer
+    /// Gated attention (Qwen3-Next): `q_proj`'s rows of query and gate per head, and the gates.
+    let qGate, gate: FloatBuffer
 
     /// Float counts of every buffer, in the order `init` assigns them: the one statement of the workspace's size,
     /// used both to allocate and by the planner (`DecoderModel.runtimeBytes`).
@@ -19,8 +21,10 @@ final class Workspace {
         let e = max(spec.experts, 1)
         // gpt-oss's experts compute gate and up as one interleaved [2I] row, in `g`.
         let gate = spec.expertActivation == .swiGLU ? inter : max(inter, 2 * expertIntermediate)
+        let gated = spec.gatedAttention ? qd : 0
         return [h, h, qd, kvd, kvd, qd, max(h, qd), h,   // x xn q k v att tmp mo
-                h, gate, inter, h, e, e, 1]               // gx g u dOut routerLogits probs norms
+                h, gate, inter, h, e, e, 1,               // gx g u dOut routerLogits probs norms
+                2 * gated, gated]                         // qGate gate
             .map { max(capacity * $0, 16) }
     }
 
@@ -33,6 +37,7 @@ final class Workspace {
         let all = Workspace.sizes(spec: spec, capacity: capacity, expertIntermediate: expertIntermediate).map { FloatBuffer(count: $0) }
         (x, xn, q, k, v, att, tmp, mo) = (all[0], all[1], all[2], all[3], all[4], all[5], all[6], all[7])
         (gx, g, u, dOut, routerLogits, probs, norms) = (all[8], all[9], all[10], all[11], all[12], all[13], all[14])
+        (qGate, gate) = (all[15], all[16])
     }
 }
 
@@ -51,24 +56,36 @@ final class KVCache: @unchecked Sendable {
     /// positions attend to: `batch` when a layer keeps a ring, else unlimited.
     let cutSlack: Int
 
+    /// Each Gated DeltaNet layer's conv inputs and recurrent state (Qwen3-Next; nil for attention layers).
+    let deltaNet: [DeltaNetState?]
+
     /// Rows of `cacheWidths.key` and `.value` floats (`DecoderSpec.cacheWidths`: MLA's compressed cache has no values).
     init(spec: DecoderSpec, context: Int, batch: Int) {
         let widths = spec.cacheWidths
-        rows = KVCache.rows(spec: spec, context: context, batch: batch)
+        let rows = KVCache.rows(spec: spec, context: context, batch: batch)
+        self.rows = rows
         keys = rows.map { FloatBuffer(rows: $0, width: widths.key).rows($0, width: widths.key) }
         values = rows.map { FloatBuffer(rows: $0, width: widths.value).rows($0, width: widths.value) }
-        isRing = rows.map { $0 < context }
-        cutSlack = isRing.contains(true) ? batch : .max
+        isRing = rows.indices.map { rows[$0] < context && !spec.isLinear($0) }
+        deltaNet = (0..<spec.layers).map { l in spec.deltaNet.flatMap { spec.isLinear(l) ? DeltaNetState($0) : nil } }
+        // A recurrent state holds only the latest position: nothing can be cut back.
+        cutSlack = spec.deltaNet != nil ? 0 : isRing.contains(true) ? batch : .max
     }
 
+    /// Rows per layer: `context`, a sliding layer's ring, or none for a DeltaNet layer.
     static func rows(spec: DecoderSpec, context: Int, batch: Int) -> [Int] {
-        spec.window.map { w in w.map { min(context, $0 + max(batch, 1) - 1) } ?? context }
+        spec.window.enumerated().map { l, w in spec.isLinear(l) ? 0 : w.map { min(context, $0 + max(batch, 1) - 1) } ?? context }
     }
 
+    /// The KV rows, plus every DeltaNet layer's state (what `plan` counts per sequence).
     static func bytes(spec: DecoderSpec, context: Int, batch: Int) -> Int {
         let widths = spec.cacheWidths
-        return rows(spec: spec, context: context, batch: batch).reduce(0, +) * (widths.key + widths.value) * 4
+        let recurrent = spec.deltaNet.map { $0.layers.count * $0.stateFloats } ?? 0
+        return (rows(spec: spec, context: context, batch: batch).reduce(0, +) * (widths.key + widths.value) + recurrent) * 4
     }
+
+    /// Zeroes every DeltaNet state (a sequence starting over).
+    func clearRecurrentState() { for s in deltaNet { s?.clear() } }
 }
 
 /// One sequence's state: its KV cache and how many positions of it are filled. A model runs one sequence at a

@@ -14,6 +14,8 @@ struct DecoderLayer {
     var bq: [Float]?, bk: [Float]?, bv: [Float]?, bo: [Float]?
     var qNorm: [Float]?, kNorm: [Float]?
     var latent: LatentAttentionWeights?
+    /// Qwen3-Next's Gated DeltaNet, in the layers that run it instead of attention.
+    var deltaNet: DeltaNetWeights?
     var router: Matrix?
     var routerBias: [Float]?
     /// gpt-oss's per-head attention sink logits.
@@ -67,6 +69,8 @@ public final class DecoderModel {
     let ws: Workspace
     /// MLA's scratch (nil for the other families).
     let latentScratch: LatentScratch?
+    /// Gated DeltaNet's scratch (nil for the families without it).
+    let deltaNetScratch: DeltaNetScratch?
     let expertIntermediate: Int
 
     /// Largest number of tokens run through the layers at once (prefill is cut into batches of this size).
@@ -86,7 +90,12 @@ public final class DecoderModel {
         embed = try w.matrix("model.embed_tokens.weight", cols: s.hidden, inPlace: w.has("lm_head.weight"))
         guard embed.rows >= s.vocab else { throw ModelError.badTensor(name: "model.embed_tokens.weight", reason: "has \(embed.rows) rows for a vocabulary of \(s.vocab)") }
         lmHead = try w.has("lm_head.weight") ? w.matrix("lm_head.weight", cols: s.hidden) : embed
-        finalNorm = try w.vector("model.norm.weight", count: s.hidden)
+        /// A norm's weight as the kernels apply it: zero-centred norms store w for a scale of 1 + w.
+        func normWeight(_ name: String, count: Int) throws(ModelError) -> [Float] {
+            let v = try w.vector(name, count: count)
+            return s.zeroCentredNorms ? v.map { 1 + $0 } : v
+        }
+        finalNorm = try normWeight("model.norm.weight", count: s.hidden)
         finalNormBias = s.layerNorm ? try w.vector("model.norm.bias", count: s.hidden) : nil
         lmHeadBias = s.lmHeadBias ? try w.vector("lm_head.bias", count: s.vocab) : nil
         var layers: [DecoderLayer] = []
@@ -94,29 +103,35 @@ public final class DecoderModel {
         for l in 0..<s.layers {
             let p = "model.layers.\(l)."
             let a = p + "self_attn."
-            let attnNorm = try w.vector(p + "input_layernorm.weight", count: s.hidden)
-            let mlpNorm = try w.vector(p + "post_attention_layernorm.weight", count: s.hidden)
+            let attnNorm = try normWeight(p + "input_layernorm.weight", count: s.hidden)
+            let mlpNorm = try normWeight(p + "post_attention_layernorm.weight", count: s.hidden)
             var layer: DecoderLayer
-            if let m = s.mla {
+            // Gated attention's q_proj holds each head's query and gate.
+            let qRows = s.gatedAttention ? 2 * qd : qd
+            if let m = s.deltaNet, s.isLinear(l) {
+                layer = DecoderLayer(attnNorm: attnNorm, mlpNorm: mlpNorm, deltaNet: try DeltaNetWeights(w, prefix: p + "linear_attn.", spec: m, hidden: s.hidden))
+            } else if let m = s.mla {
                 layer = DecoderLayer(attnNorm: attnNorm, mlpNorm: mlpNorm, latent: try LatentAttentionWeights(w, prefix: a, spec: m, hidden: s.hidden))
             } else {
                 layer = DecoderLayer(
                     attnNorm: attnNorm, mlpNorm: mlpNorm,
-                    wq: try w.matrix(a + "q_proj.weight", rows: qd, cols: s.hidden), wk: try w.matrix(a + "k_proj.weight", rows: kvd, cols: s.hidden),
+                    wq: try w.matrix(a + "q_proj.weight", rows: qRows, cols: s.hidden), wk: try w.matrix(a + "k_proj.weight", rows: kvd, cols: s.hidden),
                     wv: try w.matrix(a + "v_proj.weight", rows: kvd, cols: s.hidden), wo: try w.matrix(a + "o_proj.weight", rows: s.hidden, cols: qd),
-                    bq: try w.optionalVector(a + "q_proj.bias", count: qd), bk: try w.optionalVector(a + "k_proj.bias", count: kvd),
+                    bq: try w.optionalVector(a + "q_proj.bias", count: qRows), bk: try w.optionalVector(a + "k_proj.bias", count: kvd),
                     bv: try w.optionalVector(a + "v_proj.bias", count: kvd), bo: try w.optionalVector(a + "o_proj.bias", count: s.hidden))
             }
             if s.layerNorm {
                 layer.attnNormBias = try w.vector(p + "input_layernorm.bias", count: s.hidden)
                 layer.mlpNormBias = try w.vector(p + "post_attention_layernorm.bias", count: s.hidden)
             }
-            if s.qkvBias && (layer.bq == nil || layer.bk == nil || layer.bv == nil) { throw ModelError.missingTensor(a + "q_proj.bias") }
+            let attends = layer.wq != nil
+            if attends && s.qkvBias && (layer.bq == nil || layer.bk == nil || layer.bv == nil) { throw ModelError.missingTensor(a + "q_proj.bias") }
             switch s.qkNorm {
             case .none: break
-            case .perHead:
-                layer.qNorm = try w.vector(a + "q_norm.weight", count: s.headDim)
-                layer.kNorm = try w.vector(a + "k_norm.weight", count: s.headDim)
+            case .perHead where attends:
+                layer.qNorm = try normWeight(a + "q_norm.weight", count: s.headDim)
+                layer.kNorm = try normWeight(a + "k_norm.weight", count: s.headDim)
+            case .perHead: break
             case .wholeProjection:
                 layer.qNorm = try w.vector(a + "q_norm.weight", count: qd)
                 layer.kNorm = try w.vector(a + "k_norm.weight", count: kvd)
@@ -148,6 +163,7 @@ public final class DecoderModel {
         sequence = DecoderSequence(spec: s, context: context, batch: max(1, batch))
         ws = Workspace(spec: s, capacity: max(1, batch), expertIntermediate: inter)
         latentScratch = s.mla.map { LatentScratch($0, capacity: max(1, batch)) }
+        deltaNetScratch = s.deltaNet.map { DeltaNetScratch($0, capacity: max(1, batch)) }
         denseMemory = w.memory
     }
 
@@ -159,10 +175,14 @@ public final class DecoderModel {
             + Workspace.bytes(spec: spec, capacity: batch, expertIntermediate: expertIntermediate)
             + batch * spec.vocab * MemoryLayout<Float>.stride
             + (spec.mla.map { LatentScratch.bytes($0, capacity: batch) + LatentAttentionWeights.f32Bytes($0, layers: spec.layers) } ?? 0)
+            + (spec.deltaNet.map { DeltaNetScratch.bytes($0, capacity: batch) + DeltaNetWeights.f32Bytes($0) } ?? 0)
     }
 
     /// Forgets the sequence: the next token is at position 0.
-    public func reset() { sequence.position = 0 }
+    public func reset() {
+        sequence.position = 0
+        sequence.cache.clearRecurrentState()
+    }
 
     /// Keeps the first `count` positions of the current sequence (a prompt that shares them with what the
     /// sequence holds continues from there; the cache rows past them are overwritten as it runs) and returns
@@ -322,6 +342,8 @@ public final class DecoderModel {
         let o = ws.tmp.rows(n, width: h)
         if let latent = L.latent, let m = s.mla {
             latentAttention(l, latent, m, y: y, into: o, placement: placement)
+        } else if let d = L.deltaNet, let m = s.deltaNet {
+            gatedDeltaNet(l, d, m, y: y, into: o, placement: placement)
         } else {
             attention(l, L, y: y, into: o, placement: placement)
         }
@@ -345,7 +367,16 @@ public final class DecoderModel {
         let s = spec, n = y.count
         let qd = s.heads * s.headDim, kvd = s.kvHeads * s.headDim
         let q = ws.q.rows(n, width: qd), k = ws.k.rows(n, width: kvd), v = ws.v.rows(n, width: kvd)
-        gemm(q, L.wq, y, bias: L.bq, pool: pool)
+        let gate = s.gatedAttention ? ws.gate.rows(n, width: qd) : nil
+        if let gate {
+            // Per head [query (headDim), gate (headDim)]: split into q and the gates.
+            let qg = ws.qGate.rows(n, width: 2 * qd), pairs = qg.reshaped(width: 2 * s.headDim)
+            gemm(qg, L.wq, y, bias: L.bq, pool: pool)
+            copyColumns(q.reshaped(width: s.headDim), at: 0, from: pairs, at: 0, width: s.headDim)
+            copyColumns(gate.reshaped(width: s.headDim), at: 0, from: pairs, at: s.headDim, width: s.headDim)
+        } else {
+            gemm(q, L.wq, y, bias: L.bq, pool: pool)
+        }
         gemm(k, L.wk, y, bias: L.bk, pool: pool)
         gemm(v, L.wv, y, bias: L.bv, pool: pool)
         switch s.qkNorm {
@@ -380,6 +411,7 @@ public final class DecoderModel {
         case .run(let start): attend(0..<n, cache, start, callEnd: callEnd)
         case .rows(let rows): for (r, row) in rows.enumerated() { attend(r..<(r + 1), row.sequence.cache, row.position, callEnd: 0) }
         }
+        if let gate { mulSigmoid(att, gate: gate) }
         gemm(o, L.wo, att, bias: L.bo, pool: pool)
     }
 

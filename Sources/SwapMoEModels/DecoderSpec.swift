@@ -78,8 +78,17 @@ public struct DecoderSpec: Sendable {
     public var lmHeadBias = false
     /// Phi-3.5-MoE's sparsemixer top-2 router, used instead of `router` when set.
     public var sparseMixer: SparseMixer? = nil
+    /// Qwen3-Next: the layers run a Gated DeltaNet (`GatedDeltaNet.swift`) instead of attention; nil for the others.
+    public var deltaNet: DeltaNetSpec? = nil
+    /// `q_proj` gives each head's query and then its output gate (`2 · headDim` rows per head, Qwen3-Next):
+    /// attention's output is multiplied by σ(gate) before `o_proj`.
+    public var gatedAttention = false
+    /// RMSNorm weights are offsets from 1 (Qwen3-Next's zero-centred norms: y = n(x) · (1 + w)); 1 is added at load.
+    public var zeroCentredNorms = false
 
     public func isMoE(_ layer: Int) -> Bool { moeLayers.contains(layer) }
+    /// Whether layer `l` runs a Gated DeltaNet rather than attention (and keeps no KV cache rows).
+    public func isLinear(_ layer: Int) -> Bool { deltaNet?.layers.contains(layer) ?? false }
 }
 
 /// `model.layers.{l}.mlp.gate.weight`, the router of every family stored under `mlp`.

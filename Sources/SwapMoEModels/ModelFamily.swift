@@ -16,6 +16,7 @@ public enum ModelFamily: String, Sendable, CaseIterable, Codable {
     case deepseekV2 = "deepseek_v2"
     case glm4Moe = "glm4_moe"
     case phimoe
+    case qwen3Next = "qwen3_next"
 
     /// Other `model_type` strings of checkpoints that are one of these families: Kimi-K2's config says `kimi_k2`
     /// for DeepSeek-V3's architecture (`DeepseekV3ForCausalLM`, with its own remote code of the same equations).
@@ -44,6 +45,7 @@ public enum ModelFamily: String, Sendable, CaseIterable, Codable {
         case .deepseekV2: return try decode(DeepSeekV2Config.self)
         case .glm4Moe: return try decode(Glm4MoEConfig.self)
         case .phimoe: return try decode(PhimoeConfig.self)
+        case .qwen3Next: return try decode(Qwen3NextConfig.self)
         }
     }
 
