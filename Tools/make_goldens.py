@@ -65,6 +65,23 @@ def load(name: str):
     return model.eval(), AutoTokenizer.from_pretrained(str(d))
 
 
+def save_fixture(name: str, model, family: str, generator: str, facts: dict):
+    """A family script's fixture folder: `model` written by save_pretrained into a fresh Tests/Fixtures/models/<name>
+    with the byte-level tokenizer and fixture.json (name, family, tokenizer, then `facts`, then generator); then
+    loaded back by transformers, every weight equal to the one built. Returns the loaded model and its tokenizer."""
+    out = mf.fresh_folder(name)
+    model.save_pretrained(str(out), safe_serialization=True)
+    mf.copy_tokenizer(mf.BYTELEVEL, out)
+    (out / "fixture.json").write_text(json.dumps({"name": name, "family": family, "tokenizer": mf.BYTELEVEL, **facts,
+                                                  "generator": generator}, indent=1) + "\n")
+    torch.manual_seed(0)
+    ref, tok = load(name)
+    got = ref.state_dict()
+    for k, v in model.state_dict().items():
+        assert torch.equal(got[k], v), (name, k)
+    return ref, tok
+
+
 @torch.no_grad()
 def check_roundtrip(name: str, spec: dict, model) -> None:
     """The saved folder must hold exactly the weights make_fixtures built."""

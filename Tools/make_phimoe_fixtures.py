@@ -20,7 +20,6 @@ skipping any of them shows; plus:
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -65,22 +64,11 @@ def build_model(spec: dict):
 
 
 def build(name: str, spec: dict) -> None:
-    out = mf.fresh_folder(name)
     model = build_model(spec)
-    model.save_pretrained(str(out), safe_serialization=True)
-    mf.copy_tokenizer(mf.BYTELEVEL, out)
-    (out / "fixture.json").write_text(json.dumps({
-        "name": name, "family": "phimoe", "tokenizer": mf.BYTELEVEL, "seed": spec["seed"],
-        "weight_std": mf.WEIGHT_STD, "embed_lm_head_router_std": mf.WIDE_STD, "norm_weight": f"1 + N(0, {mf.NORM_STD})",
-        "norm_bias_std": NORM_BIAS_STD, "bias_std": mf.BIAS_STD, "layout": "save_pretrained",
-        "generator": "Tools/make_phimoe_fixtures.py",
-    }, indent=1) + "\n")
-
-    torch.manual_seed(0)
-    ref, tok = mg.load(name)
-    got = ref.state_dict()
-    for k, v in model.state_dict().items():
-        assert torch.equal(got[k], v), (name, k)
+    ref, tok = mg.save_fixture(name, model, "phimoe", "Tools/make_phimoe_fixtures.py", {
+        "seed": spec["seed"], "weight_std": mf.WEIGHT_STD, "embed_lm_head_router_std": mf.WIDE_STD,
+        "norm_weight": f"1 + N(0, {mf.NORM_STD})", "norm_bias_std": NORM_BIAS_STD, "bias_std": mf.BIAS_STD,
+        "layout": "save_pretrained"})
     prompt = len(tok(mg.PROMPT)["input_ids"])
     assert prompt <= ORIGINAL < prompt + mg.NEW_TOKENS, "the continuation must cross the original context"
     mg.golden_from(name, "Tools/make_phimoe_fixtures.py", ref, tok)

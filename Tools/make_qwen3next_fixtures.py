@@ -19,8 +19,6 @@ except:
 
 from __future__ import annotations
 
-import json
-import math
 import sys
 from pathlib import Path
 
@@ -71,23 +69,11 @@ def build_model(spec: dict):
 
 
 def build(name: str, spec: dict) -> None:
-    out = mf.fresh_folder(name)
     model = build_model(spec)
-    model.save_pretrained(str(out), safe_serialization=True)
-    mf.copy_tokenizer(mf.BYTELEVEL, out)
-    (out / "fixture.json").write_text(json.dumps({
-        "name": name, "family": "qwen3_next", "tokenizer": mf.BYTELEVEL, "seed": spec["seed"],
-        "weight_std": mf.WEIGHT_STD, "embed_lm_head_router_std": mf.WIDE_STD,
+    ref, tok = mg.save_fixture(name, model, "qwen3_next", "Tools/make_qwen3next_fixtures.py", {
+        "seed": spec["seed"], "weight_std": mf.WEIGHT_STD, "embed_lm_head_router_std": mf.WIDE_STD,
         "norm_weight": f"zero-centred N(0, {mf.NORM_STD}); gated norm 1 + N(0, {mf.NORM_STD})",
-        "conv_std": CONV_STD, "A_log": "log U(0.05, 2)", "dt_bias_std": DT_STD, "layout": "save_pretrained",
-        "generator": "Tools/make_qwen3next_fixtures.py",
-    }, indent=1) + "\n")
-
-    torch.manual_seed(0)
-    ref, tok = mg.load(name)
-    got = ref.state_dict()
-    for k, v in model.state_dict().items():
-        assert torch.equal(got[k], v), (name, k)
+        "conv_std": CONV_STD, "A_log": "log U(0.05, 2)", "dt_bias_std": DT_STD, "layout": "save_pretrained"})
     assert ref.config.layer_types == ["linear_attention", "full_attention"] * 2, ref.config.layer_types
     g = mg.golden_from(name, "Tools/make_qwen3next_fixtures.py", ref, tok)
     # The same prompt fed one token at a time through the cache (the recurrent path of every DeltaNet layer).

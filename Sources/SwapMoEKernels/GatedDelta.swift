@@ -34,21 +34,23 @@ func gatedDeltaStep(_ out: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>,
                     g: UnsafePointer<Float>, beta: UnsafePointer<Float>, state: UnsafeMutablePointer<Float>,
                     kHeads: Int, vHeads: Int, dk: Int, dv: Int) {
     let group = vHeads / kHeads
-    var delta = [Float](repeating: 0, count: dv)
-    for h in 0..<vHeads {
-        let s = state + h * dk * dv, kh = k + (h / group) * dk, qh = q + (h / group) * dk
-        let vh = v + h * dv, oh = out + h * dv, decay = expf(g[h])
-        for i in 0..<(dk * dv) { s[i] *= decay }
-        for j in 0..<dv {
-            var mem: Float = 0
-            for i in 0..<dk { mem += s[i * dv + j] * kh[i] }
-            delta[j] = (vh[j] - mem) * beta[h]
-        }
-        for i in 0..<dk { for j in 0..<dv { s[i * dv + j] += kh[i] * delta[j] } }
-        for j in 0..<dv {
-            var acc: Float = 0
-            for i in 0..<dk { acc += s[i * dv + j] * qh[i] }
-            oh[j] = acc
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: dv) { scratch in
+        let delta = scratch.baseAddress!
+        for h in 0..<vHeads {
+            let s = state + h * dk * dv, kh = k + (h / group) * dk, qh = q + (h / group) * dk
+            let vh = v + h * dv, oh = out + h * dv, decay = expf(g[h])
+            for i in 0..<(dk * dv) { s[i] *= decay }
+            for j in 0..<dv {
+                var mem: Float = 0
+                for i in 0..<dk { mem += s[i * dv + j] * kh[i] }
+                delta[j] = (vh[j] - mem) * beta[h]
+            }
+            for i in 0..<dk { for j in 0..<dv { s[i * dv + j] += kh[i] * delta[j] } }
+            for j in 0..<dv {
+                var acc: Float = 0
+                for i in 0..<dk { acc += s[i * dv + j] * qh[i] }
+                oh[j] = acc
+            }
         }
     }
 }

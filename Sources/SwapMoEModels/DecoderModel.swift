@@ -37,7 +37,7 @@ public final class DecoderModel {
     public let pool: ThreadPool
     /// Positions of the current sequence filled so far.
     public var position: Int { sequence.position }
-    public private(set) var stats = ForwardStats()
+    public internal(set) var stats = ForwardStats()
     /// How many MoE layers ahead the routers are applied to the current hidden state to hint likely experts to a
     /// provider that loads on demand (1: the next MoE layer only; 0, the default: no such hints). Deeper hints
     /// give loads more time to finish before the layer needs them, at the price of less accurate predictions.
@@ -359,125 +359,5 @@ public final class DecoderModel {
             swiGLU(mo, gate: d.gate, up: d.up, down: d.down, x: y, accumulate: true)
         }
         add(x, mo)
-    }
-
-    /// Multi-head attention of layer `l` for the normalised rows `y`, written to `o`: q, k, v projections (with
-    /// their biases, norms and clip), RoPE, the cache rows, attention, the output projection.
-    private func attention(_ l: Int, _ L: DecoderLayer, y: Rows, into o: Rows, placement: Placement) {
-        let s = spec, n = y.count
-        let qd = s.heads * s.headDim, kvd = s.kvHeads * s.headDim
-        let q = ws.q.rows(n, width: qd), k = ws.k.rows(n, width: kvd), v = ws.v.rows(n, width: kvd)
-        let gate = s.gatedAttention ? ws.gate.rows(n, width: qd) : nil
-        if let gate {
-            // Per head [query (headDim), gate (headDim)]: split into q and the gates.
-            let qg = ws.qGate.rows(n, width: 2 * qd), pairs = qg.reshaped(width: 2 * s.headDim)
-            gemm(qg, L.wq, y, bias: L.bq, pool: pool)
-            copyColumns(q.reshaped(width: s.headDim), at: 0, from: pairs, at: 0, width: s.headDim)
-            copyColumns(gate.reshaped(width: s.headDim), at: 0, from: pairs, at: s.headDim, width: s.headDim)
-        } else {
-            gemm(q, L.wq, y, bias: L.bq, pool: pool)
-        }
-        gemm(k, L.wk, y, bias: L.bk, pool: pool)
-        gemm(v, L.wv, y, bias: L.bv, pool: pool)
-        switch s.qkNorm {
-        case .none: break
-        case .perHead:
-            let qh = q.reshaped(width: s.headDim), kh = k.reshaped(width: s.headDim)
-            rmsnorm(qh, qh, L.qNorm!, eps: s.eps)
-            rmsnorm(kh, kh, L.kNorm!, eps: s.eps)
-        case .wholeProjection:
-            rmsnorm(q, q, L.qNorm!, eps: s.eps)
-            rmsnorm(k, k, L.kNorm!, eps: s.eps)
-        }
-        if let c = s.clipQKV { clamp(q, limit: c); clamp(k, limit: c); clamp(v, limit: c) }
-        let att = ws.att.rows(n, width: qd)
-        /// RoPE, the cache rows, and attention for the rows `r` of the batch at positions `start...` of `cache`.
-        func attend(_ r: Range<Int>, _ cache: KVCache, _ start: Int, callEnd: Int) {
-            let qr = q.rows(r), kr = k.rows(r), vr = v.rows(r), rope = rope.forCall(end: max(callEnd, start + r.count))
-            if s.rotaryDim != nil {
-                rope.applyPartial(qr, heads: s.heads, headDim: s.headDim, start: start)
-                rope.applyPartial(kr, heads: s.kvHeads, headDim: s.headDim, start: start)
-            } else {
-                rope.apply(qr, heads: s.heads, start: start)
-                rope.apply(kr, heads: s.kvHeads, start: start)
-            }
-            copy(ring: cache.keys[l], at: start, from: kr)
-            copy(ring: cache.values[l], at: start, from: vr)
-            causalAttention(att.rows(r), qr, keys: cache.keys[l], values: cache.values[l], start: start,
-                            heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, window: s.window[l], sinks: L.sinks,
-                            ring: cache.isRing[l], pool: pool)
-        }
-        switch placement {
-        case .run(let start): attend(0..<n, cache, start, callEnd: callEnd)
-        case .rows(let rows): for (r, row) in rows.enumerated() { attend(r..<(r + 1), row.sequence.cache, row.position, callEnd: 0) }
-        }
-        if let gate { mulSigmoid(att, gate: gate) }
-        gemm(o, L.wo, att, bias: L.bo, pool: pool)
-    }
-
-    /// Sparse MoE over the rows of `y`: p = softmax(W_g · y); K = topk(p); mo += Σ_{i∈K} w_i · E_i(y)
-    /// [+ σ(w_s · y) · E_shared(y)].
-    private func moe(layer l: Int, _ L: DecoderLayer, router: Matrix, y: Rows, into mo: Rows) throws {
-        let s = spec, n = y.count, e = s.experts
-        let logits = ws.routerLogits.rows(n, width: e), p = ws.probs.rows(n, width: e), norms = ws.norms.rows(n, width: 1)
-        gemm(logits, router, y, bias: L.routerBias, pool: pool)
-        copy(p, from: logits)
-        let raw = s.sparseMixer == nil ? [] : logits.array()
-        if let g = s.groupedRouter { g.score(p) } else { softmax(p) }
-        for t in 0..<n { norms[t] = dot(y.row(t), y.row(t)).squareRoot() }
-        let output = RouterOutput(tokens: n, experts: e, probabilities: p.array(), inputNorms: norms.array())
-        try experts.withLayer(MoELayer(layer: l), router: output, route: { allowed in
-            s.sparseMixer?.route(logits: raw, tokens: n, experts: e, allowed: allowed) ?? s.groupedRouter?.route(output, k: s.expertsPerToken, bias: L.scoreBias, allowed: allowed)
-                ?? Routing.topK(output, k: s.expertsPerToken, renormalize: s.router.renormalizes, allowed: allowed)
-        }, predict: { predictNextLayers(after: l, y: y) }, serve: { i, w, list in
-            let gx = ws.gx.rows(list.count, width: s.hidden), out = ws.dOut.rows(list.count, width: s.hidden)
-            for (j, a) in list.enumerated() { copy(gx.row(j), from: y.row(a.token)) }
-            if let gate = w.gate {
-                swiGLU(out, gate: gate, up: w.up, down: w.down, x: gx, accumulate: false)
-            } else if case .clampedSwiGLU(let alpha, let limit) = s.expertActivation, w.gateUpInterleaved {
-                try clampedSwiGLUExpert(out, w, x: gx, alpha: alpha, limit: limit)
-            } else {
-                throw ModelError.badTensor(name: "expert \(MoELayer(layer: l).expert(i))", reason: "has no gate matrix (not a SwiGLU expert)")
-            }
-            for (j, a) in list.enumerated() { axpy(mo.row(a.token), a.weight, out.row(j)) }
-            stats.expertCalls += 1
-        })
-        if let sh = L.shared {
-            let shared = ws.tmp.rows(n, width: s.hidden)
-            swiGLU(shared, gate: sh.gate, up: sh.up, down: sh.down, x: y, accumulate: false)
-            if let scale = sh.scale {
-                gemm(norms, scale, y, pool: pool)
-                for t in 0..<n { axpy(mo.row(t), 1 / (1 + expf(-norms[t])), shared.row(t)) }
-            } else {
-                add(mo, shared)
-            }
-        }
-    }
-
-    /// The routers of the next `prefetchDepth` MoE layers applied to this layer's MoE input `y`: their likely
-    /// experts, nearest layer first, for a provider that loads them while this layer computes. The hidden state
-    /// changes little from one layer to the next, which is what makes this prediction useful. For grouped routers
-    /// (DeepSeek, GLM-4.5) the raw logits rank experts as their scores do, selection bias and groups aside: still a hint.
-    private func predictNextLayers(after l: Int, y: Rows) -> [MoELayerPrediction] {
-        var out: [MoELayerPrediction] = []
-        for next in (l + 1..<spec.layers).lazy.filter(spec.isMoE).prefix(prefetchDepth) {
-            guard let router = layers[next].router else { continue }
-            // This layer's router logits are no longer needed once its tokens are assigned: reuse their buffer.
-            let logits = ws.routerLogits.rows(y.count, width: spec.experts)
-            gemm(logits, router, y, bias: layers[next].routerBias, pool: pool)
-            var wanted = Set<Int>()
-            for t in 0..<y.count { for pk in topK(logits.row(t), k: spec.expertsPerToken) { wanted.insert(pk.index) } }
-            out.append(MoELayerPrediction(layer: MoELayer(layer: next), experts: wanted.sorted()))
-        }
-        return out
-    }
-
-    /// out (+)= down · (silu(gate · x) ⊙ up · x) for the rows of x.
-    private func swiGLU(_ out: Rows, gate: Matrix, up: Matrix, down: Matrix, x: Rows, accumulate: Bool) {
-        let g = ws.g.rows(x.count, width: gate.rows), u = ws.u.rows(x.count, width: up.rows)
-        gemm(g, gate, x, pool: pool)
-        gemm(u, up, x, pool: pool)
-        siluMul(g, g, u)
-        gemm(out, down, g, accumulate: accumulate, pool: pool)
     }
 }

@@ -140,6 +140,22 @@ struct PlannedCaps {
         try Session.makePlanner(session.archive, config: config, context: 64, baseline: 1).minimumExpertShare(policy)
     }
 
+    /// The first 12 greedy tokens after the full Austen line (34 tokens with the byte-level fixture tokenizer).
+    static func austenGreedy(_ o: SessionOptions) throws -> [Int] {
+        let prompt = "It is a truth universally acknowledged, that a single man in possession of a good fortune"
+        return try Session(options: o).generate(prompt, maxNewTokens: 12, sampler: .greedy, eos: []) { _, _ in true }.tokens
+    }
+
+    /// `expectPolicies` for the model fixture `name` packed with `compress`, greedy after the full Austen line.
+    static func expectPolicies(fixture name: String, compress: PackOptions.Compression,
+                               sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        let archive = dir + "/m.swm"
+        _ = try Packer.pack(PackOptions(input: TestPaths.fixtures + "/models/" + name, output: archive, compress: compress))
+        try expectPolicies(archive: archive, dir: dir, greedy: austenGreedy, sourceLocation: sourceLocation)
+    }
+
     /// A family suite's policy checks on a packed `archive` (context 64, one thread): exact at the smallest cap it
     /// runs with gives the greedy tokens of every expert resident (`expectResidentTokens`); swap, and static
     /// calibrated on a line written into `dir`, each generate `count` tokens at 70% of the expert bytes.

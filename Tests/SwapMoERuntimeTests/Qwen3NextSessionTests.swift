@@ -8,19 +8,10 @@ import SwapMoERuntime
 /// the planner's per-sequence bytes include it, and exact at the smallest cap it runs with gives resident's tokens.
 @Suite("Qwen3-Next under a cap", .serialized)
 struct Qwen3NextSessionTests {
-    static func greedy(_ o: SessionOptions) throws -> [Int] {
-        let prompt = "It is a truth universally acknowledged, that a single man in possession of a good fortune"
-        return try Session(options: o).generate(prompt, maxNewTokens: 12, sampler: .greedy, eos: []) { _, _ in true }.tokens
-    }
-
     @Test("exact at the minimum cap gives resident's greedy tokens; swap and static run under a cap",
           arguments: [PackOptions.Compression.none, .lz4])
     func policies(compress: PackOptions.Compression) throws {
-        let dir = TestPaths.tempDir()
-        defer { TestPaths.remove(dir) }
-        let archive = dir + "/m.swm"
-        _ = try Packer.pack(PackOptions(input: TestPaths.fixtures + "/models/qwen3_next", output: archive, compress: compress))
-        try PlannedCaps.expectPolicies(archive: archive, dir: dir, greedy: Self.greedy)
+        try PlannedCaps.expectPolicies(fixture: "qwen3_next", compress: compress)
     }
 
     @Test("a conversation slot continues its recurrent state across turns and starts over when the prompt diverges")
@@ -33,18 +24,18 @@ struct Qwen3NextSessionTests {
         o.threads = 1; o.context = 128; o.contextGiven = true; o.slots = 2
         let s = try Session(options: o)
         let fresh = try Session(options: { var f = o; f.slots = 1; return f }())
-        let prompt = try s.encode("It is a truth universally acknowledged")
+        let prompt = s.encode("It is a truth universally acknowledged")
         let slot = s.slots[0]
         let first = try s.generate(in: slot, prompt: prompt, maxNewTokens: 4, sampler: .greedy, eos: []) { _, _ in true }.tokens
         // The next turn extends what the slot holds: only the new tokens run, over the kept state.
-        let longer = prompt + first + (try s.encode(", that a single man"))
+        let longer = prompt + first + s.encode(", that a single man")
         let turn = try s.generate(in: slot, prompt: longer, maxNewTokens: 4, sampler: .greedy, eos: []) { _, _ in true }
         #expect(turn.reusedTokens == prompt.count + first.count - 1, "the slot keeps all it computed")
         let reused = turn.tokens
         let alone = try fresh.generate(in: fresh.slots[0], prompt: longer, maxNewTokens: 4, sampler: .greedy, eos: []) { _, _ in true }.tokens
         #expect(reused == alone)
         // A prompt that shares only a prefix cannot cut the state back: the slot starts over, with the same result.
-        let diverged = Array(prompt.prefix(3)) + (try s.encode(" in possession of a good fortune"))
+        let diverged = Array(prompt.prefix(3)) + s.encode(" in possession of a good fortune")
         let restart = try s.generate(in: slot, prompt: diverged, maxNewTokens: 4, sampler: .greedy, eos: []) { _, _ in true }
         #expect(restart.reusedTokens == 0)
         let again = restart.tokens
