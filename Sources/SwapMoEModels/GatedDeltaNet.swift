@@ -12,7 +12,9 @@ import SwapMoEKernels
 ///     out = W_out · (rmsnorm(o_h) · w ⊙ silu(z_h))                  (the gated norm: a plain scale, per head)
 ///
 /// A sequence keeps, per DeltaNet layer, the last `convKernel - 1` conv inputs and every head's S (`KVCache`);
-/// both start at zero at position 0. The recurrence runs token by token, for prompts too.
+/// both start at zero at position 0. The recurrence runs token by token, for prompts too: exact, and cheap beside
+/// the projections (Qwen3-Next-80B: ~4 MFLOP per DeltaNet layer and token against ~6 GFLOP of matrices per token),
+/// so transformers' chunked form would buy little here.
 public struct DeltaNetSpec: Sendable, Equatable {
     public var keyHeads: Int
     public var valueHeads: Int
@@ -108,35 +110,26 @@ extension DecoderModel {
         split(m, qkvz: qkvz, ba: ba, into: mixed, z: z, g: g, beta: beta, W)
         let conv = sc.conv.rows(n, width: m.convChannels), core = sc.core.rows(n, width: m.valueWidth)
         let q = sc.q.rows(n, width: m.keyWidth), k = sc.k.rows(n, width: m.keyWidth), v = sc.v.rows(n, width: m.valueWidth)
-        /// q, k, v out of the conv's output, q and k L2-normalised per head (q also scaled by 1/√dk).
-        func prepare() {
-            copyColumns(q, at: 0, from: conv, at: 0, width: m.keyWidth)
-            copyColumns(k, at: 0, from: conv, at: m.keyWidth, width: m.keyWidth)
-            copyColumns(v, at: 0, from: conv, at: 2 * m.keyWidth, width: m.valueWidth)
-            l2normalize(q.reshaped(width: m.keyDim), eps: 1e-6, scale: 1 / Float(m.keyDim).squareRoot())
-            l2normalize(k.reshaped(width: m.keyDim), eps: 1e-6)
+        // Each run of rows continues one sequence's state: the whole batch (a prompt, one token), or one row per
+        // sequence (`step`). A run at position 0 starts from zero state.
+        let runs: [(rows: Range<Int>, state: DeltaNetState, position: Int)] = switch placement {
+        case .run(let start): [(0..<n, cache.deltaNet[l]!, start)]
+        case .rows(let rows): rows.enumerated().map { r, row in (r..<(r + 1), row.sequence.cache.deltaNet[l]!, row.position) }
         }
-        // The conv runs first for every row (it is what q, k, v come from), then the recurrence: two passes,
-        // each in row order over the row's own sequence state.
-        switch placement {
-        case .run(let start):
-            let state = cache.deltaNet[l]!
-            if start == 0 { state.clear() }
-            causalConv1d(conv, mixed, state: state.conv, weight: W.conv, kernel: m.convKernel)
-            prepare()
-            gatedDeltaRule(core, q: q, k: k, v: v, g: g, beta: beta, state: state.recurrent, kHeads: m.keyHeads, dk: m.keyDim)
-        case .rows(let rows):
-            for (r, row) in rows.enumerated() {
-                let state = row.sequence.cache.deltaNet[l]!
-                if row.position == 0 { state.clear() }
-                causalConv1d(conv.rows(r..<(r + 1)), mixed.rows(r..<(r + 1)), state: state.conv, weight: W.conv, kernel: m.convKernel)
-            }
-            prepare()
-            for (r, row) in rows.enumerated() {
-                let rr = r..<(r + 1)
-                gatedDeltaRule(core.rows(rr), q: q.rows(rr), k: k.rows(rr), v: v.rows(rr), g: g.rows(rr), beta: beta.rows(rr),
-                               state: row.sequence.cache.deltaNet[l]!.recurrent, kHeads: m.keyHeads, dk: m.keyDim)
-            }
+        for run in runs {
+            if run.position == 0 { run.state.clear() }
+            causalConv1d(conv.rows(run.rows), mixed.rows(run.rows), state: run.state.conv, weight: W.conv, kernel: m.convKernel)
+        }
+        // q, k, v out of the conv's output; q and k L2-normalised per head, q also scaled by 1/√dk.
+        copyColumns(q, at: 0, from: conv, at: 0, width: m.keyWidth)
+        copyColumns(k, at: 0, from: conv, at: m.keyWidth, width: m.keyWidth)
+        copyColumns(v, at: 0, from: conv, at: 2 * m.keyWidth, width: m.valueWidth)
+        l2normalize(q.reshaped(width: m.keyDim), eps: 1e-6, scale: 1 / Float(m.keyDim).squareRoot())
+        l2normalize(k.reshaped(width: m.keyDim), eps: 1e-6)
+        for run in runs {
+            let r = run.rows
+            gatedDeltaRule(core.rows(r), q: q.rows(r), k: k.rows(r), v: v.rows(r), g: g.rows(r), beta: beta.rows(r),
+                           state: run.state.recurrent, kHeads: m.keyHeads, dk: m.keyDim)
         }
         // The gated norm, per value head: rmsnorm(o_h) · w ⊙ silu(z_h).
         let heads = core.reshaped(width: m.valueDim)
