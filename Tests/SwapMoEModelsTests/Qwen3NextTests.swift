@@ -73,12 +73,13 @@ struct Qwen3NextTests {
     }
 
     /// The fixture packed and loaded with every expert resident.
-    static func model(context: Int = 128) throws -> (DecoderModel, Golden, String) {
+    static func model(context: Int = 128, batch: Int = DecoderModel.defaultBatch) throws -> (DecoderModel, Golden, String) {
         let golden = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: URL(fileURLWithPath: folder + "/golden.json")))
         let dir = TestPaths.tempDir()
         _ = try Packer.pack(PackOptions(input: folder, output: dir + "/m.swm"))
         let archive = try Archive(path: dir + "/m.swm")
-        return (try DecoderModel(archive: archive, experts: try ResidentExperts(archive: archive), context: context, threads: 1), golden, dir)
+        return (try DecoderModel(archive: archive, experts: try ResidentExperts(archive: archive), context: context, threads: 1, batch: batch),
+                golden, dir)
     }
 
     static func expectClose(_ got: [Float], _ want: [Float], _ what: String) {
@@ -100,6 +101,17 @@ struct Qwen3NextTests {
             logits = try model.forward(Array(golden.promptIds[i..<min(i + 5, golden.promptIds.count)]))
         }
         Self.expectClose(logits, golden.logitsLast, "batches of 5")
+    }
+
+    @Test("layer-major prefill (every batch through a DeltaNet layer before the next layer) carries each layer's state across batches")
+    func layerMajor() throws {
+        let (model, golden, dir) = try Self.model(batch: 8)
+        defer { TestPaths.remove(dir) }
+        model.layerMajorPrefill = true
+        Self.expectClose(try model.forward(golden.promptIds), golden.logitsLast, "layer-major, batches of 8")
+        model.layerMajorPrefill = false
+        model.reset()
+        Self.expectClose(try model.forward(golden.promptIds), golden.logitsLast, "batch-major, batches of 8")
     }
 
     @Test("reset and truncate start the recurrent state over; a batched step matches the lone decode")
