@@ -60,9 +60,12 @@ func gatedDeltaStep(_ out: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>,
 public func causalConv1d(_ out: Rows, _ x: Rows, state: Rows, weight: [Float], kernel: Int) {
     let c = x.width
     precondition(out.count == x.count && out.width == c && state.width == c && state.count == kernel - 1 && weight.count == c * kernel,
-                 "conv1d: [\(out.count), \(out.width)] from [\(x.count), \(c)] with state [\(state.count), \(state.width)], \(weight.count) weights, kernel \(kernel)")
+                 "conv1d: [\(out.count), \(out.width)] from [\(x.count), \(c)] with state [\(state.count), \(state.width)], "
+                 + "\(weight.count) weights, kernel \(kernel)")
     weight.withUnsafeBufferPointer { w in
-        for t in 0..<x.count { causalConv1dStep(out.base + t * c, x.base + t * c, state: state.base, weight: w.baseAddress!, channels: c, kernel: kernel) }
+        for t in 0..<x.count {
+            causalConv1dStep(out.base + t * c, x.base + t * c, state: state.base, weight: w.baseAddress!, channels: c, kernel: kernel)
+        }
     }
 }
 

@@ -15,8 +15,9 @@ import Foundation
 /// `partial_rotary_factor` (top level or in `rope_parameters`), `layer_types` / `full_attention_interval`,
 /// `linear_conv_kernel_dim`, `linear_key_head_dim`, `linear_value_head_dim`, `linear_num_key_heads`,
 /// `linear_num_value_heads`, `hidden_act` (only `silu`), `use_sliding_window` (only false), and the multi-token
-/// prediction head's `mtp_num_hidden_layers` (its `mtp.*` tensors are not run, not packed). Training-only keys (`router_aux_loss_coef`, `output_router_logits`, `attention_dropout`,
-/// `initializer_range`) change nothing at inference.
+/// prediction head's `mtp_num_hidden_layers` (its `mtp.*` tensors are not run, not packed). Training-only keys
+/// (`router_aux_loss_coef`, `output_router_logits`, `attention_dropout`, `initializer_range`) change nothing at
+/// inference.
 public struct Qwen3NextConfig: DecoderFamily {
     public static let family = ModelFamily.qwen3Next
     public let base: DecoderBase
@@ -58,7 +59,9 @@ public struct Qwen3NextConfig: DecoderFamily {
 
     /// `linear_attention` or `full_attention` per layer, as transformers' `Qwen3NextConfig` derives them.
     public var layerTypes: [String] {
-        explicitLayerTypes ?? (0..<max(base.numLayers, 0)).map { ($0 + 1) % max(fullAttentionInterval, 1) == 0 ? "full_attention" : "linear_attention" }
+        explicitLayerTypes ?? (0..<max(base.numLayers, 0)).map {
+            ($0 + 1) % max(fullAttentionInterval, 1) == 0 ? "full_attention" : "linear_attention"
+        }
     }
 
     public var expertNaming: ExpertNaming {
