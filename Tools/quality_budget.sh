@@ -24,8 +24,8 @@ work=.build/quality-budget
 mkdir -p "$out" "$work"
 archive=$work/bf16.swm
 "$bin" pack "$model" -o "$archive" >/dev/null 2>&1
-echo "== swapmoe profile $archive --text $model/calibration.txt --ctx $ctx"
-"$bin" profile "$archive" --text "$model/calibration.txt" --ctx "$ctx" 2>&1 | tee "$out/profile.txt"
+echo "== swapmoe profile $archive --text $model/calibration.txt --ctx $ctx --experts"
+"$bin" profile "$archive" --text "$model/calibration.txt" --ctx "$ctx" --experts 2>&1 | tee "$out/profile.txt"
 cat "$model/heldout_in_domain.txt" "$model/heldout_out_of_domain.txt" > "$work/heldout_topic_change.txt"
 for text in in_domain out_of_domain topic_change; do
     file=$model/heldout_$text.txt
