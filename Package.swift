@@ -101,7 +101,7 @@ let package = Package(
         // Model families: one file each (config, tensor names, forward pass).
         .target(name: "SwapMoEModels", dependencies: ["SwapMoECore", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEKernels"]),
         // Swap engine: fixed-size arena, I/O threads, exact (on-demand) and SwapMoE (virtual experts) providers.
-        .target(name: "SwapMoEEngine", dependencies: ["SwapMoECore", "SwapMoEArchive", "SwapMoEModels", "CLinuxAIO"], swiftSettings: cpuTarget),
+        .target(name: "SwapMoEEngine", dependencies: ["SwapMoECore", "SwapMoEArchive", "SwapMoEKernels", "SwapMoEModels", "CLinuxAIO"], swiftSettings: cpuTarget),
         // Offline packer: HF folder -> expert archive, streaming tensor by tensor.
         .target(name: "SwapMoEPacker", dependencies: ["SwapMoECore", "SwapMoECheckpoint", "SwapMoEArchive", "SwapMoEModels", "SwapMoEKernels", "SwapMoEGGUF"], swiftSettings: cpuTarget),
         // Evaluation metrics: ROUGE-1/2/L/Lsum as Google's rouge-score computes them, nltk's Porter stemmer.

@@ -6,11 +6,12 @@ import SwapMoERuntime
 /// which memory cap), parsed into a `SessionOptions`.
 enum EngineOptions {
     static let optionNames: [String: [String]] = [
-        "--threads": ["-t"], "--ctx": ["-c"], "--policy": [], "--max-rss": [], "--evict": [], "--swap-interval": [], "--io-threads": [], "--io": [], "--calibration": [], "--prefetch-depth": [], "--lookahead": [], "--profile": [],
+        "--threads": ["-t"], "--ctx": ["-c"], "--policy": [], "--max-rss": [], "--evict": [], "--swap-interval": [], "--io-threads": [], "--io": [], "--calibration": [], "--prefetch-depth": [], "--lookahead": [], "--profile": [], "--shadow": [],
     ]
 
     static let help = [
-        "  --policy P           resident | exact | swap | static (default: resident if the model fits --max-rss, else exact)",
+        "  --policy P           resident | exact | swap | static | shadow (default: resident if the model fits --max-rss,",
+        "                       else exact)",
         "  --max-rss SIZE       hard cap on resident memory (2G, 800M, bytes); sizes the expert arena",
         "  --evict lru|lfu      exact policy: which resident expert to evict (default lru)",
         "  --swap-interval N    swap policy: tokens between Virtual Expert updates (default 8)",
@@ -21,6 +22,9 @@ enum EngineOptions {
         "  --calibration FILE   static policy: text whose routing picks each layer's fixed experts",
         "  --profile FILE|none  swap policy: per-layer sensitivities ('swapmoe profile') that split the Virtual",
         "                       Experts across layers (default: ARCHIVE.profile.json when it exists; none: uniform)",
+        "  --shadow TYPE|auto   shadow policy: the type of the low-bit copy of every expert that serves what the",
+        "                       Virtual Experts do not (q6_K, q4_K, q3_K, q2_K, ...; default auto: the most bits",
+        "                       that fit the cap, the rest of it to full-precision Virtual Experts)",
         "  --io pread|buffered|mmap  load experts with pread + O_DIRECT into the arena (default: from the disk,",
         "                       bypassing the page cache); buffered: plain pread (through the page cache); mmap, for",
         "                       raw archives: serve them from the file mapping, madvise(WILLNEED) in, MADV_DONTNEED out",
@@ -48,6 +52,7 @@ enum EngineOptions {
         }
         o.calibration = a.value("--calibration")
         o.profile = a.value("--profile")
+        o.shadow = a.value("--shadow")
         do { try o.validate() } catch { throw UsageError(error.description) }
         return o
     }

@@ -8,8 +8,8 @@ import SwapMoERuntime
 /// `swapmoe plan <archive> --max-rss SIZE|--experts N% [--ctx N] [--policy P] [--json]`
 enum PlanCommand {
     static let usage = """
-    usage: swapmoe plan <archive> (--max-rss SIZE | --experts N%) [--ctx N] [--policy resident|exact|swap|static]
-                        [--io-threads N] [--parallel N] [--json]
+    usage: swapmoe plan <archive> (--max-rss SIZE | --experts N%) [--ctx N] [--policy resident|exact|swap|static|shadow]
+                        [--shadow TYPE|auto] [--io-threads N] [--parallel N] [--json]
 
     Shows how a memory cap would be spent: runtime baseline, dense weights, KV cache and workspace,
     I/O buffers, margin, and the expert arena (slots, and Virtual Experts per layer for --policy swap).
@@ -18,7 +18,8 @@ enum PlanCommand {
       --max-rss SIZE     hard cap on resident memory: 1.5G, 800M, or bytes
       --experts N%       instead of --max-rss: the cap whose arena holds N% of the expert bytes (as in sweep)
       -c, --ctx N        context size in tokens (default 2048, at most the model's trained length)
-      --policy P         resident, exact, swap or static (default: resident if it fits, else exact)
+      --policy P         resident, exact, swap, static or shadow (default: resident if it fits, else exact)
+      --shadow TYPE|auto shadow: the type of every expert's low-bit copy (default auto: the most bits that fit)
       --io-threads N     expert loader threads (default 2)
       --parallel N       conversation slots of 'serve --parallel', each with its own KV cache (default 1)
       --profile FILE|none  swap: the layer profile splitting Virtual Experts across layers ('swapmoe profile';
@@ -26,13 +27,14 @@ enum PlanCommand {
       --json             print the plan as JSON
     """
 
-    static let spec = Arguments.Spec(options: ["--max-rss": [], "--experts": [], "--ctx": ["-c"], "--policy": [], "--io-threads": [], "--threads": ["-t"], "--parallel": ["-np"], "--profile": []],
+    static let spec = Arguments.Spec(options: ["--max-rss": [], "--experts": [], "--ctx": ["-c"], "--policy": [], "--io-threads": [], "--threads": ["-t"], "--parallel": ["-np"], "--profile": [], "--shadow": []],
                                      flags: ["--json": []])
 
     /// A cap in bytes, or the cap whose arena holds a share (0...1) of the expert bytes.
     enum Cap: Equatable { case bytes(Int), expertShare(Double) }
 
-    struct Options: Equatable { var archive: String; var cap: Cap; var context: Int?; var policy: Policy?; var ioThreads = 2; var slots = 1; var json = false; var profile: String? }
+    struct Options: Equatable { var archive: String; var cap: Cap; var context: Int?; var policy: Policy?; var ioThreads = 2; var slots = 1; var json = false; var profile: String?; var shadow: String?
+        var threads = ProcessInfo.processInfo.activeProcessorCount }
 
     static func parse(_ args: [String]) throws(UsageError) -> Options {
         let a = try Arguments(args, spec: spec)
@@ -48,9 +50,12 @@ enum PlanCommand {
         if let c = a.value("--ctx") { o.context = try parsePositive(c, "--ctx") }
         if let p = a.value("--policy") { o.policy = try parsePolicy(p) }
         if let t = a.value("--io-threads") { o.ioThreads = try parsePositive(t, "--io-threads", max: maxThreads) }
+        if let t = a.value("--threads") { o.threads = try parsePositive(t, "--threads", max: maxThreads) }
         if let n = a.value("--parallel") { o.slots = try parsePositive(n, "--parallel", max: SessionOptions.maxSlots) }
         o.json = a.has("--json")
         o.profile = a.value("--profile")
+        o.shadow = a.value("--shadow")
+        if o.shadow != nil, o.policy != .shadow { throw UsageError(SessionError.shadowNeedsPolicy.description) }
         return o
     }
 
@@ -75,6 +80,11 @@ enum PlanCommand {
             cap = planner.cap(expertShare: s, policy: policy, ioThreads: o.ioThreads)
         }
         let policy = o.policy ?? planner.defaultPolicy(cap: cap, ioThreads: o.ioThreads)
+        if policy == .shadow {
+            let threads = o.threads
+            planner.useShadows(try Session.shadowType(o.shadow, archive: archive, planner: planner, cap: cap, ioThreads: o.ioThreads, threads: threads),
+                               archive: archive, threads: threads)
+        }
         let plan = try planner.plan(cap: cap, policy: policy, ioThreads: o.ioThreads)
         if o.json {
             Terminal.out(try jsonLine(planJSON(plan)))
@@ -88,7 +98,7 @@ enum PlanCommand {
         ["cap_bytes": p.cap, "policy": p.policy.rawValue, "baseline_bytes": p.baseline, "dense_bytes": p.dense, "runtime_bytes": p.runtime,
          "io_bytes": p.io, "margin_bytes": p.margin, "slot_bytes": p.slotSize, "slots": p.slots, "arena_bytes": p.arena,
          "total_bytes": p.total, "experts_total": p.totalExperts, "expert_fraction": p.expertFraction, "per_layer": p.perLayer,
-         "spare_slots": p.totalSpareSlots, "profiled": p.profiled,
+         "spare_slots": p.totalSpareSlots, "profiled": p.profiled, "shadow_type": p.shadowType?.rawValue ?? NSNull(), "shadow_bytes": p.shadows,
          "stacks": p.stacks.map { st in
              ["name": st.rawValue, "moe_layers": p.moeLayers.filter { $0.stack == st }.map(\.layer),
               "per_layer": p.moeLayers.indices.filter { p.moeLayers[$0].stack == st }.map { p.perLayer[$0] }, "spare_slots": p.spareSlots] as [String: Any]
@@ -100,7 +110,7 @@ enum PlanCommand {
         for (name, bytes) in p.breakdown { lines.append("  \(name.padding(toLength: 40, withPad: " ", startingAt: 0)) \(ByteSize.format(bytes))") }
         lines.append("  \("total".padding(toLength: 40, withPad: " ", startingAt: 0)) \(ByteSize.format(p.total)) of \(ByteSize.format(p.cap))")
         lines.append("  experts resident: \(p.slots) slots for \(p.totalExperts) experts (\(formatFixed(100 * p.expertFraction, digits: 1))%)")
-        if p.policy == .swap || p.policy == .static {
+        if p.policy.swaps || p.policy == .static {
             // One line per stack: encoder-decoder models run a swap provider (with its own spares) per stack.
             for st in p.stacks {
                 let counts = p.moeLayers.indices.filter { p.moeLayers[$0].stack == st }.map { p.perLayer[$0] }
@@ -135,7 +145,7 @@ func parseExpertShare(_ s: String, _ name: String) throws(UsageError) -> Double 
 }
 
 func parsePolicy(_ s: String) throws(UsageError) -> Policy {
-    guard let p = Policy(rawValue: s.lowercased()) else { throw UsageError("--policy must be resident, exact, swap or static, not '\(s)'") }
+    guard let p = Policy(rawValue: s.lowercased()) else { throw UsageError("--policy must be resident, exact, swap, static or shadow, not '\(s)'") }
     return p
 }
 

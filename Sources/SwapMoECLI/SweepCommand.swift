@@ -18,9 +18,11 @@ enum SweepCommand {
       --caps LIST         caps as a share of the expert bytes on top of what the rest of the process needs
                           (50% = room for half the experts), or absolute sizes (1.5G); a share below what a
                           policy needs is raised to its minimum, and the row says so
-      --policies LIST     any of exact, swap, static, swap-uniform (default: exact,swap,static); swap splits
-                          its Virtual Experts by the layer profile when there is one (the row says
-                          swap-profiled), swap-uniform evenly whatever the profile
+      --policies LIST     any of exact, swap, static, swap-uniform, shadow, shadow:TYPE (default:
+                          exact,swap,static); swap splits its Virtual Experts by the layer profile when there
+                          is one (the row says swap-profiled), swap-uniform evenly whatever the profile;
+                          shadow at the same cap as swap, its shadows' type chosen under the cap (auto) or
+                          TYPE (shadow:q4_K)
       --calibration FILE  text for the static policy's calibration pass (default: --text itself)
       --profile FILE      the layer profile swap uses (default: ARCHIVE.profile.json when it exists)
       -c, --ctx N         window length (default 512, at most the model's trained length)
@@ -35,6 +37,8 @@ enum SweepCommand {
         var policies: [Policy] = [.exact, .swap, .static]
         /// `swap-uniform` was listed: swap rows without the layer profile, beside the profiled ones.
         var uniformSwap = false
+        /// The shadow rows' `--shadow` values (`auto` for a plain `shadow`), in the order listed.
+        var shadowTypes: [String] = []
         var calibration: String?
         var profile: String?
         /// nil: 512 capped at the model's trained length (`fitContext`).
@@ -62,7 +66,10 @@ enum SweepCommand {
         if let p = a.value("--policies") {
             let names = p.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
             o.uniformSwap = names.contains("swap-uniform")
-            o.policies = try names.filter { $0 != "swap-uniform" }.map { (s) throws(UsageError) -> Policy in
+            o.shadowTypes = names.filter { $0.lowercased() == "shadow" || $0.lowercased().hasPrefix("shadow:") }
+                .map { $0.contains(":") ? String($0.split(separator: ":", maxSplits: 1)[1]) : "auto" }
+            let plain = names.filter { $0 != "swap-uniform" && !$0.lowercased().hasPrefix("shadow:") }
+            o.policies = try (o.shadowTypes.isEmpty || plain.contains { $0.lowercased() == "shadow" } ? plain : plain + ["shadow"]).map { (s) throws(UsageError) -> Policy in
                 let pol = try parsePolicy(s)
                 guard pol != .resident else { throw UsageError("--policies lists capped policies (exact, swap, static); resident is always the reference") }
                 return pol
@@ -111,8 +118,13 @@ enum SweepCommand {
         options.profile = o.profile
         let profiled = try Session.loadProfile(options, archive: archive) != nil
         // (label, policy, extra eval arguments): swap with the profile when there is one, and without it if asked.
-        var runs: [(String, Policy, [String])] = o.policies.map { p in
-            p == .swap && profiled ? ("swap-profiled", p, o.profile.map { ["--profile", $0] } ?? []) : (p.rawValue, p, p == .swap ? ["--profile", "none"] : [])
+        let profileArgs = o.profile.map { ["--profile", $0] } ?? []
+        var runs: [(String, Policy, [String])] = o.policies.flatMap { p -> [(String, Policy, [String])] in
+            switch p {
+            case .swap: [profiled ? ("swap-profiled", p, profileArgs) : ("swap", p, ["--profile", "none"])]
+            case .shadow: o.shadowTypes.map { t in (t == "auto" ? "shadow" : "shadow-\(t)", p, ["--shadow", t] + profileArgs) }
+            default: [(p.rawValue, p, [])]
+            }
         }
         if o.uniformSwap {
             let at = (runs.firstIndex { $0.1 == .swap }).map { $0 + 1 } ?? runs.count
@@ -151,7 +163,7 @@ enum SweepCommand {
                 if let b = r.capBytes { d["cap_bytes"] = b }
                 if let s = r.raisedTo { d["raised_to"] = s }
                 if let e = r.error { d["error"] = e }
-                for k in ["ppl", "kl", "top1_agreement", "tok_s", "peak_rss_bytes", "expert_fraction", "arena_bytes", "swaps", "loads"] {
+                for k in ["ppl", "kl", "top1_agreement", "tok_s", "peak_rss_bytes", "expert_fraction", "arena_bytes", "swaps", "loads", "shadow_type", "shadow_bytes"] {
                     if let v = r.result?[k] { d[k] = v }
                 }
                 return d
@@ -164,13 +176,14 @@ enum SweepCommand {
                 if let s = r.raisedTo { cap = "\(r.cap) raised to \(s), \(r.policy)'s minimum" + (r.capBytes.map { " (\(ByteSize.format($0)))" } ?? "") }
                 guard r.result != nil else { Terminal.out("| \(r.policy) | \(cap) | | \(r.error ?? "failed") | | | | |"); continue }
                 let frac = r.number("expert_fraction").map { formatFixed(100 * min($0, 1), digits: 0) + "%" } ?? "100%"
+                let shadows = (r.result?["shadow_type"] as? String).map { t in " + \(ByteSize.format(Int(r.number("shadow_bytes") ?? 0))) of \(t) shadows" } ?? ""
                 let held = r.number("arena_bytes").map { ByteSize.format(Int($0)) + ", " } ?? ""
-                Terminal.out("| \(r.policy) | \(cap) | \(held)\(frac) | "
+                Terminal.out("| \(r.policy) | \(cap) | \(held)\(frac)\(shadows) | "
                              + "\(formatFixed(r.number("ppl") ?? .nan, digits: 3)) | \(r.number("kl").map { formatFixed($0, digits: 5) } ?? "0") | "
                              + "\(r.number("top1_agreement").map { formatFixed(100 * $0, digits: 1) + "%" } ?? "100%") | "
                              + "\(formatFixed(r.number("tok_s") ?? 0, digits: 1)) | \(ByteSize.format(Int(r.number("peak_rss_bytes") ?? 0))) |")
             }
-            Terminal.out("experts at \(formatFixed(bitsPerWeight, digits: 2)) bits per weight; \"experts held\": the arena's bytes and the share of all experts it holds")
+            Terminal.out("experts at \(formatFixed(bitsPerWeight, digits: 2)) bits per weight; \"experts held\": the arena's bytes and the share of all experts it holds at full precision (and the shadow policy's low-bit copies of all of them)")
         }
         return 0
     }
@@ -199,7 +212,7 @@ enum SweepCommand {
         let ok = rows.filter { $0.result != nil }
         let xs = ok.compactMap { $0.number("peak_rss_bytes") }
         guard let xMin = xs.min(), let xMax = xs.max() else { return }
-        let colors = ["resident": "#000000", "exact": "#1f77b4", "swap": "#d62728", "static": "#2ca02c"]
+        let colors = ["resident": "#000000", "exact": "#1f77b4", "swap": "#d62728", "static": "#2ca02c", "shadow": "#9467bd"]
         var svg = #"<svg xmlns="http://www.w3.org/2000/svg" width="900" height="380" font-family="sans-serif" font-size="12">"#
         for (panel, key, title) in [(0, "ppl", "perplexity"), (1, "tok_s", "tokens/s")] {
             let ys = ok.compactMap { $0.number(key) }

@@ -13,6 +13,12 @@ public enum Policy: String, Sendable, CaseIterable {
     /// The paper's pruning baseline: each layer keeps its most frequently routed experts from a calibration
     /// pass and routes among them only; nothing is ever swapped.
     case `static`
+    /// SwapMoE with shadow experts: swap's full-precision Virtual Experts, and a low-bit copy of every expert
+    /// resident beside them that serves the routed choices the Virtual Experts do not cover (nothing is masked).
+    case shadow
+
+    /// Whether the policy runs SwapMoE's Virtual Experts (swap rounds, spare slots, the layer profile).
+    public var swaps: Bool { self == .swap || self == .shadow }
 }
 
 /// A memory budget split into its parts. Every byte the process will hold is in one line of `breakdown`,
@@ -41,6 +47,9 @@ public struct MemoryPlan: Sendable, Equatable {
     public var spareSlots = 0
     /// Whether `perLayer` follows a `LayerProfile` (swap) rather than a uniform split.
     public var profiled = false
+    /// Shadow policy: the low-bit copies of every expert, their type and bytes (0 otherwise).
+    public var shadowType: DType?
+    public var shadows = 0
     /// The MoE layers of every stack, in archive order (encoder before decoder).
     public var moeLayers: [MoELayer]
     public var expertsPerLayer: Int
@@ -59,13 +68,15 @@ public struct MemoryPlan: Sendable, Equatable {
     }
 
     public var arena: Int { slots * slotSize }
-    public var total: Int { baseline + dense + runtime + io + margin + arena }
+    public var total: Int { baseline + dense + runtime + io + margin + shadows + arena }
     /// Fraction of all expert bytes the arena holds.
     public var expertFraction: Double { totalExperts > 0 ? Double(slots) / Double(totalExperts) : 1 }
 
     public var breakdown: [(String, Int)] {
         [("baseline (runtime, libraries)", baseline), ("dense weights", dense), ("KV cache + workspace", runtime),
-         ("I/O buffers + importance window", io), ("margin", margin), ("expert arena (\(slots) x \(ByteSize.format(slotSize)))", arena)]
+         ("I/O buffers + importance window", io), ("margin", margin)]
+            + (shadowType.map { [("shadow experts (every expert at \($0.rawValue))", shadows)] } ?? [])
+            + [("expert arena (\(slots) x \(ByteSize.format(slotSize)))", arena)]
     }
 }
 
@@ -77,7 +88,8 @@ public enum PlanError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .capTooSmall(cap, minimum, policy):
             "--max-rss \(ByteSize.format(cap)) is below the minimum of \(ByteSize.format(minimum)) for policy \(policy.rawValue) "
-                + "(dense weights, KV cache and the fewest expert slots that can run); raise --max-rss to at least \(ByteSize.format(minimum)) (\(minimum) bytes), or lower --ctx"
+                + (policy == .shadow ? "(dense weights, KV cache and every expert's shadow); raise --max-rss to at least \(ByteSize.format(minimum)) (\(minimum) bytes), or lower --ctx or --shadow"
+                    : "(dense weights, KV cache and the fewest expert slots that can run); raise --max-rss to at least \(ByteSize.format(minimum)) (\(minimum) bytes), or lower --ctx")
         case let .residentDoesNotFit(cap, needed):
             "policy resident needs \(ByteSize.format(needed)) but --max-rss is \(ByteSize.format(cap)); use --policy exact or swap, or raise --max-rss"
         }
@@ -107,6 +119,11 @@ public struct Planner: Sendable {
     /// Per-layer sensitivities measured by `swapmoe profile`: when set (and it fits the model), swap splits its
     /// Virtual Experts across layers by them instead of uniformly.
     public var profile: LayerProfile?
+    /// Shadow policy: the type of the low-bit copies, their bytes over every stack, and the buffers building
+    /// them takes (freed before the arena is allocated; counted as I/O buffers when larger). Set by `useShadows`.
+    public private(set) var shadowType: DType?
+    public private(set) var shadowBytes = 0
+    var shadowBuildBytes = 0
     /// Loader buffers for one I/O thread (one LZ4 chunk of decode scratch; none for raw archives).
     let perThreadIO: Int
 
@@ -134,6 +151,13 @@ public struct Planner: Sendable {
         perThreadIO = ExpertLoader.memoryOverhead(for: archive, options: .init(ioThreads: 1))
     }
 
+    /// Sizes the shadow policy's low-bit copies of every expert as `type`, built on `threads` threads.
+    public mutating func useShadows(_ type: DType, archive: Archive, threads: Int) {
+        shadowType = type
+        shadowBytes = stacks.reduce(0) { $0 + ShadowStore.plannedBytes(archive: archive, stack: $1, type: type) }
+        shadowBuildBytes = max(1, threads) * ShadowStore.scratchBytes(archive: archive)
+    }
+
     /// The stacks that have MoE layers, in archive order.
     var stacks: [ExpertStack] { moeLayers.reduce(into: []) { if !$0.contains($1.stack) { $0.append($1.stack) } } }
 
@@ -149,29 +173,37 @@ public struct Planner: Sendable {
                 acc + ioThreads * perThreadIO
                     + ImportanceTracker.memoryBytes(layers: moeLayers.filter { $0.stack == st }.count, experts: expertsPerLayer, window: importanceWindow)
             }
+        case .shadow: max(providerBytes(.swap, ioThreads: ioThreads), shadowBuildBytes)
         }
     }
 
     /// The fewest slots a policy can run with: exact needs the experts of one token in one layer plus one to
     /// prefetch into; swap needs one Virtual Expert in every MoE layer plus its spare slots, static one expert a
-    /// layer. (A layer holding fewer experts than top-k routes each token to the best of what it holds: the
-    /// family's top-k over the allowed experts, renormalised by its own rule.)
+    /// layer; shadow none (its shadows serve every expert when the cap leaves no room for swap's minimum). (A layer
+    /// holding fewer experts than top-k routes each token to the best of what it holds: the family's top-k over
+    /// the allowed experts, renormalised by its own rule.)
     public func minimumSlots(_ policy: Policy) -> Int {
         switch policy {
         case .resident: totalExperts
         case .exact: min(totalExperts, expertsPerToken + 1)
         case .swap: moeLayers.count + spareSlots * stacks.count
         case .static: moeLayers.count
+        case .shadow: 0
         }
     }
 
     public func plan(cap: Int, policy: Policy, ioThreads: Int) throws(PlanError) -> MemoryPlan {
         let io = providerBytes(policy, ioThreads: ioThreads)
-        let fixed = baseline + dense + runtime + io + margin
+        let shadows = policy == .shadow ? shadowBytes : 0
+        let fixed = baseline + dense + runtime + io + margin + shadows
         let minimum = fixed + minimumSlots(policy) * slotSize
         var p = MemoryPlan(cap: cap, policy: policy, baseline: baseline, dense: dense, runtime: runtime, io: io, margin: margin,
                            slotSize: slotSize, slots: 0, perLayer: [], moeLayers: moeLayers, expertsPerLayer: expertsPerLayer,
                            totalExperts: totalExperts)
+        if policy == .shadow {
+            p.shadowType = shadowType
+            p.shadows = shadows
+        }
         if policy == .resident {
             p.slots = totalExperts
             p.perLayer = moeLayers.map { _ in expertsPerLayer }
@@ -184,7 +216,10 @@ public struct Planner: Sendable {
         case .exact:
             p.slots = min(totalExperts, affordable)
             p.perLayer = moeLayers.map { _ in min(expertsPerLayer, p.slots) }
-        case .swap, .static:
+        case .shadow where affordable < minimumSlots(.swap):
+            // No room for swap's minimum beside the shadows: the shadows serve every expert.
+            p.perLayer = moeLayers.map { _ in 0 }
+        case .swap, .static, .shadow:
             if affordable >= totalExperts {
                 // Everything fits: every expert is a Virtual Expert and nothing ever needs swapping.
                 p.perLayer = moeLayers.map { _ in expertsPerLayer }
@@ -196,9 +231,9 @@ public struct Planner: Sendable {
             // the rest are split uniformly across the MoE layers of all stacks, or by the layer profile.
             let floor = (affordable - spareSlots * stacks.count >= expertsPerToken * moeLayers.count ? expertsPerToken : 1) * moeLayers.count
             let perStack = max(spareSlots, min(Int(Double(affordable) * spareShare), affordable - floor) / max(stacks.count, 1))
-            let spares = policy == .swap ? perStack * stacks.count : 0
+            let spares = policy.swaps ? perStack * stacks.count : 0
             let usable = affordable - spares
-            if policy == .swap, let profile,
+            if policy.swaps, let profile,
                let split = profile.allocate(total: usable, moeLayers: moeLayers, minimum: min(expertsPerToken, usable / max(moeLayers.count, 1)),
                                             experts: expertsPerLayer) {
                 p.perLayer = split
@@ -216,7 +251,7 @@ public struct Planner: Sendable {
                 i = (i + 1) % layers.count
             }
             p.perLayer = layers
-            p.spareSlots = policy == .swap ? perStack : 0
+            p.spareSlots = policy.swaps ? perStack : 0
             p.slots = layers.reduce(0, +) + spares
         case .resident:
             break
@@ -225,15 +260,17 @@ public struct Planner: Sendable {
     }
 
     /// The cap that leaves `policy` an arena of `share` (0...1) of all expert bytes (swap's spare slots
-    /// included): what "50%" means in `plan --experts` and `sweep --caps`.
+    /// included): what "50%" means in `plan --experts` and `sweep --caps`. For shadow, the same cap as swap's:
+    /// the shadows come out of the share, so the two compare at the same bytes.
     public func cap(expertShare share: Double, policy: Policy, ioThreads: Int) -> Int {
-        baseline + dense + runtime + providerBytes(policy, ioThreads: ioThreads) + margin + Int((Double(totalExperts * slotSize) * share).rounded(.up))
+        baseline + dense + runtime + providerBytes(policy == .shadow ? .swap : policy, ioThreads: ioThreads) + margin
+            + Int((Double(totalExperts * slotSize) * share).rounded(.up))
     }
 
     /// The smallest share of the expert bytes (as `cap(expertShare:)` takes it) with which `policy` can run:
     /// its `minimumSlots` of all the experts.
     public func minimumExpertShare(_ policy: Policy) -> Double {
-        Double(minimumSlots(policy)) / Double(max(totalExperts, 1))
+        Double(minimumSlots(policy) * slotSize + (policy == .shadow ? shadowBytes : 0)) / Double(max(totalExperts * slotSize, 1))
     }
 
     /// Resident if everything fits under the cap (or there is no cap), otherwise exact.

@@ -5,7 +5,8 @@ import SwapMoEEngine
 
 extension Session {
     /// The expert provider of `policy`: every expert in memory (resident), loaded on demand into `plan.slots`
-    /// (exact), or Virtual Experts per stack (swap, and static after its calibration pass).
+    /// (exact), or Virtual Experts per stack (swap, and static after its calibration pass), with low-bit shadows of
+    /// every expert beside them (shadow).
     static func makeProvider(_ archive: Archive, config: any ModelConfig, policy: Policy, plan: MemoryPlan?, planner: Planner,
                              options o: SessionOptions, tokenizer: Tokenizer) throws -> ExpertProvider {
         let loader = ExpertLoader.Options(ioThreads: o.ioThreads, directIO: o.io != .buffered)
@@ -21,16 +22,29 @@ extension Session {
                                                    lookahead: o.lookahead))
         case .swap:
             guard let plan else { throw SessionError.policyNeedsCap("swap") }
-            return try perStack(plan) { stack throws(EngineError) in
+            return try perStack(plan) { stack in
                 try SwapExperts(archive: archive, residents: plan.residents(stack: stack),
                                 options: .init(stack: stack, spareSlots: plan.spareSlots, swapInterval: o.swapInterval,
                                                window: planner.importanceWindow, initialResidents: .firstRouting,
                                                storage: storage, loader: loader))
             }
+        case .shadow:
+            guard let plan, let type = plan.shadowType else { throw SessionError.policyNeedsCap("shadow") }
+            return try perStack(plan) { stack in
+                // The shadows first: their build buffers are freed before the arena is allocated.
+                let shadows = try ShadowStore(archive: archive, stack: stack, type: type, threads: o.threads)
+                let k = plan.residents(stack: stack)
+                guard k.values.contains(where: { $0 > 0 }) else { return try ShadowExperts(swap: nil, shadows: shadows) }
+                let swap = try SwapExperts(archive: archive, residents: k,
+                                           options: .init(stack: stack, spareSlots: plan.spareSlots, swapInterval: o.swapInterval,
+                                                          window: planner.importanceWindow, initialResidents: .firstRouting,
+                                                          storage: storage, loader: loader))
+                return try ShadowExperts(swap: swap, shadows: shadows)
+            }
         case .static:
             guard let plan, let file = o.calibration else { throw SessionError.policyNeedsCap("static") }
             let chosen = try calibrate(archive, encoderDecoder: config.isEncoderDecoder, file: file, plan: plan, options: o, tokenizer: tokenizer)
-            return try perStack(plan) { stack throws(EngineError) in
+            return try perStack(plan) { stack in
                 try SwapExperts(archive: archive, residents: plan.residents(stack: stack),
                                 options: .init(stack: stack, spareSlots: 0, swapInterval: o.swapInterval, window: planner.importanceWindow,
                                                initialResidents: .explicit(chosen[stack] ?? [:]), storage: storage, loader: loader))
@@ -39,7 +53,7 @@ extension Session {
     }
 
     /// The swap provider of a single-stack model, or one per stack behind `StackedExperts`.
-    static func perStack(_ plan: MemoryPlan, _ make: (ExpertStack) throws(EngineError) -> SwapExperts) throws -> ExpertProvider {
+    static func perStack(_ plan: MemoryPlan, _ make: (ExpertStack) throws -> ExpertProvider) throws -> ExpertProvider {
         let stacks = plan.stacks
         if stacks.count == 1 { return try make(stacks[0]) }
         var providers: [ExpertStack: ExpertProvider] = [:]

@@ -1,4 +1,5 @@
 import SwapMoECore
+import SwapMoEModels
 import SwapMoEEngine
 
 extension Session {
@@ -15,9 +16,15 @@ extension Session {
             d["expert_fraction"] = p.expertFraction
             d["planned_bytes"] = p.total
         }
-        // Swap providers of every stack, summed (one for decoder-only models).
-        let swaps: [SwapExperts] = (experts as? StackedExperts).map { st in st.providers.keys.sorted().compactMap { st.providers[$0] as? SwapExperts } }
-            ?? [experts as? SwapExperts].compactMap { $0 }
+        // Swap providers of every stack, summed (one for decoder-only models); the shadow policy's are inside its
+        // providers.
+        let providers: [ExpertProvider] = (experts as? StackedExperts).map { st in st.providers.keys.sorted().compactMap { st.providers[$0] } } ?? [experts]
+        let swaps = providers.compactMap { ($0 as? SwapExperts) ?? ($0 as? ShadowExperts)?.swap }
+        let shadows = providers.compactMap { ($0 as? ShadowExperts)?.shadows }
+        if let t = shadows.first?.type {
+            d["shadow_type"] = t.rawValue
+            d["shadow_bytes"] = shadows.reduce(0) { $0 + $1.bytes }
+        }
         switch experts {
         case let e as ExactExperts:
             let s = e.stats
@@ -52,13 +59,16 @@ extension Session {
             let rate = i("hits") + i("misses") > 0 ? 100 * Double(i("hits")) / Double(i("hits") + i("misses")) : 0
             return "exact: \(i("hits")) hits, \(i("misses")) misses (\(formatFixed(rate, digits: 1))% hit rate), \(i("loads")) loads, "
                 + "\(ByteSize.format(i("bytes_read"))) read, stall \(formatFixed(d["stall_seconds"] as? Double ?? 0, digits: 2)) s" + cap
-        case .swap, .static:
+        case .shadow where d["routed_choices"] == nil:
+            return "shadow: every expert served at \(d["shadow_type"] as? String ?? "?") (no room for full-precision Virtual Experts)" + cap
+        case .swap, .static, .shadow:
             let per = plan?.perLayer ?? []
             let range = per.isEmpty ? "0" : per.min()! == per.max()! ? "\(per.min()!)" : "\(per.min()!)-\(per.max()!)"
             let spareCount = plan?.totalSpareSlots ?? 0
             let spares = spareCount > 0 ? " + \(spareCount) spare slots serving" : ""
             return "\(policy.rawValue): \(range) of \(archive.manifest.model.stacks.first?.expertsPerLayer ?? 0) Virtual Experts per layer\(spares), "
-                + "\(formatFixed(100 * (d["hit_rate"] as? Double ?? 1), digits: 1))% of routed choices served, "
+                + "\(formatFixed(100 * (d["hit_rate"] as? Double ?? 1), digits: 1))% of routed choices served"
+                + (policy == .shadow ? " at full precision, the rest by \(d["shadow_type"] as? String ?? "?") shadows, " : ", ")
                 + "\(i("swaps")) swaps, \(ByteSize.format(i("bytes_read"))) read, stall \(formatFixed(d["stall_seconds"] as? Double ?? 0, digits: 2)) s" + cap
         }
     }

@@ -99,6 +99,10 @@ public final class Session: @unchecked Sendable {
         var planner = try Session.makePlanner(archive, config: config, context: o.context, baseline: baseline, sequences: o.slots)
         planner.profile = try Session.loadProfile(o, archive: archive)
         let policy = o.policy ?? planner.defaultPolicy(cap: o.maxRSS, ioThreads: o.ioThreads)
+        if policy == .shadow, let cap = o.maxRSS {
+            planner.useShadows(try Session.shadowType(o.shadow, archive: archive, planner: planner, cap: cap, ioThreads: o.ioThreads, threads: o.threads),
+                               archive: archive, threads: o.threads)
+        }
         let plan = try o.maxRSS.map { cap throws(PlanError) in try planner.plan(cap: cap, policy: policy, ioThreads: o.ioThreads) }
         self.policy = policy
         self.plan = plan

@@ -26,6 +26,10 @@ public enum SessionError: Error, CustomStringConvertible, Equatable, Sendable {
     case chatTemplate(String, String)
     /// A layer profile (path) that cannot be read or does not fit the archive, and why.
     case badProfile(String, String)
+    /// `--shadow` naming no quantized type the kernels compute with (as given).
+    case badShadowType(String)
+    /// `--shadow` without `--policy shadow`.
+    case shadowNeedsPolicy
 
     public var description: String {
         switch self {
@@ -44,6 +48,8 @@ public enum SessionError: Error, CustomStringConvertible, Equatable, Sendable {
         case .needsEncoderDecoder(let call): "\(call) scores encoder-decoder models; this archive is a decoder-only model: use perplexity"
         case let .promptTooLong(n, context): "the prompt is \(n) tokens, which leaves no room in the context of \(context) tokens; shorten it or raise --ctx"
         case let .chatTemplate(source, why): "chat template \(source): \(why); give another with --chat-template FILE"
+        case .badShadowType(let s): "--shadow must be auto or a quantized type smaller than the stored experts (q8_0, q6_K, q5_K, q4_K, q4_0, q3_K, q2_K, ...), not '\(s)'"
+        case .shadowNeedsPolicy: "--shadow sets the type of the shadow policy's low-bit experts; add --policy shadow"
         case let .badProfile(path, why): "layer profile '\(path)' cannot be used: \(why); make it again with 'swapmoe profile ARCHIVE --text FILE', or pass --profile none"
         }
     }

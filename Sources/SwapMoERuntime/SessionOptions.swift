@@ -47,6 +47,9 @@ public struct SessionOptions: Equatable, Sendable {
     /// Swap policy: the per-layer sensitivities (`swapmoe profile`) that split the Virtual Experts across layers:
     /// a JSON file, `none` (uniform), or nil for the archive's own (`<archive>.profile.json`) when it exists.
     public var profile: String?
+    /// Shadow policy: the type of the low-bit copy of every expert (`q4_K`, `q3_K`, ...), or nil / `auto` for the
+    /// planner's choice under the cap (`Session.shadowType`).
+    public var shadow: String?
     /// Conversation slots (`Session.slots`), each with its own KV cache of `context` positions, all inside the
     /// cap (the planner counts every slot's cache); decoder-only models. The server's `--parallel`.
     public var slots = 1
@@ -74,5 +77,6 @@ public struct SessionOptions: Equatable, Sendable {
         if let m = maxRSS, m <= 0 { throw .badCap("\(m)") }
         if let p = policy, p != .resident, maxRSS == nil { throw .policyNeedsMaxRSS(p.rawValue) }
         if policy == .static, calibration == nil { throw .staticNeedsCalibration }
+        if shadow != nil, policy != .shadow { throw .shadowNeedsPolicy }
     }
 }

@@ -1,0 +1,143 @@
+import Foundation
+import Synchronization
+import SwapMoECore
+import SwapMoEArchive
+import SwapMoEKernels
+import SwapMoEModels
+
+/// Low-bit copies ("shadows") of every expert of one stack's MoE layers, all resident: what serves a routed
+/// expert that is not among the full-precision Virtual Experts (`ShadowExperts`).
+///
+/// Built once when the session opens: each expert block is read (checksum checked, decoded), every matrix whose
+/// rows are whole blocks of `type` is widened to f32 row by row and quantized to `type` with the packer's own
+/// quantizers (so a shadow's bytes equal what `pack --quant experts=TYPE` writes from the same weights); vectors
+/// (biases) and matrices whose rows are not whole blocks keep their stored bytes. `threads` threads convert
+/// disjoint sets of experts, each with its own buffers (`scratchBytes` each, counted by the planner).
+///
+/// Memory: `plannedBytes` (the copies, each block 64-byte aligned, in one `AnonymousMemory` rounded to 2 MiB),
+/// allocated in init and never grown; the build's buffers are freed before init returns.
+public final class ShadowStore: @unchecked Sendable {
+    // @unchecked Sendable: `weights` and `memory` are written only in init and read-only afterwards.
+    public let type: DType
+    public let stack: ExpertStack
+    /// Bytes of the copies.
+    public let bytes: Int
+    private let weights: [ExpertKey: ExpertWeights]
+    private let memory: AnonymousMemory?
+
+    /// Whether shadows can be of type `t`: a quantized type the kernels compute with.
+    public static func canShadow(_ t: DType) -> Bool { t.isQuantized && WeightType(t) != nil }
+
+    /// The shadow layout of an expert layout: its matrices as `type` where their rows are whole blocks.
+    public static func layout(_ layout: ExpertLayout, type: DType) -> ExpertLayout {
+        ExpertLayout(parts: layout.tensors.map { t in (t.role, shadowed(t, type: type) ? type : t.dtype, t.shape) })
+    }
+
+    /// Whether `t` is quantized to `type` in the shadow (else kept as stored): a matrix the kernels compute with,
+    /// of another type, whose rows are whole blocks of `type`.
+    static func shadowed(_ t: ExpertLayout.Tensor, type: DType) -> Bool {
+        t.shape.count == 2 && t.shape[1] % type.blockSize == 0 && WeightType(t.dtype) != nil && t.dtype != type
+    }
+
+    /// The experts of `stack`'s MoE layers.
+    static func entries(_ archive: Archive, stack: ExpertStack) -> [ExpertEntry] {
+        archive.experts.filter { $0.stack == stack }
+    }
+
+    /// Bytes the shadows of `stack` take as `type`, without building them.
+    public static func plannedBytes(archive: Archive, stack: ExpertStack, type: DType) -> Int {
+        let sum = entries(archive, stack: stack).reduce(0) { acc, e in
+            acc + ArchiveFormat.align(layout(archive.layout(of: e), type: type).rawLength, ArchiveFormat.tensorAlignment)
+        }
+        return sum > 0 ? ArchiveFormat.align(sum, 2 << 20) : 0
+    }
+
+    /// Buffers one building thread holds: the expert's decoded block, its stored block, a chunk of LZ4 scratch and
+    /// one row of floats.
+    public static func scratchBytes(archive: Archive) -> Int {
+        let raw = archive.experts.map(\.rawLength).max() ?? 0
+        let stored = archive.experts.filter { $0.codec != .raw }.map(\.storedLength).max() ?? 0
+        let cols = archive.manifest.expertLayouts.flatMap(\.tensors).map { $0.shape.last ?? 0 }.max() ?? 0
+        return raw + stored + ArchiveFormat.chunkSize + 4 * cols
+    }
+
+    public init(archive: Archive, stack: ExpertStack, type: DType, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+        guard ShadowStore.canShadow(type) else {
+            throw EngineError.invalidConfiguration("shadow experts must be a quantized type the kernels compute with (got \(type.rawValue))")
+        }
+        self.type = type
+        self.stack = stack
+        let all = ShadowStore.entries(archive, stack: stack)
+        let total = ShadowStore.plannedBytes(archive: archive, stack: stack, type: type)
+        do { memory = total > 0 ? try AnonymousMemory(byteCount: total) : nil } catch {
+            throw ModelError.residentMemory(bytes: total, reason: error.description)
+        }
+        bytes = total
+        var map: [ExpertKey: ExpertWeights] = [:]
+        var jobs: [(entry: ExpertEntry, offset: Int, layout: ExpertLayout)] = []
+        var offset = 0
+        for e in all {
+            let l = ShadowStore.layout(archive.layout(of: e), type: type)
+            map[ExpertKey(stack: e.stack, layer: e.layer, expert: e.expert)] =
+                try ExpertWeights(block: BorrowedBytes(start: memory!.base + offset, count: l.rawLength), layout: l)
+            jobs.append((e, offset, l))
+            offset += ArchiveFormat.align(l.rawLength, ArchiveFormat.tensorAlignment)
+        }
+        let n = max(1, min(threads, jobs.count))
+        let failure = Mutex<(any Error)?>(nil)
+        let store = memory, work = jobs
+        DispatchQueue.concurrentPerform(iterations: n) { t in
+            do {
+                let scratch = try ShadowScratch(archive: archive)
+                for i in stride(from: t, to: work.count, by: n) {
+                    if failure.withLock({ $0 != nil }) { return }
+                    let (e, at, l) = work[i]
+                    try scratch.convert(e, archive: archive, into: store!.base + at, layout: l, type: type)
+                }
+            } catch {
+                failure.withLock { $0 = $0 ?? error }
+            }
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
+        weights = map
+    }
+
+    /// The shadow of `key` (nil for an expert of another stack).
+    public func weights(_ key: ExpertKey) -> ExpertWeights? { weights[key] }
+}
+
+/// One building thread's buffers.
+private final class ShadowScratch {
+    let block: UnsafeMutableRawBufferPointer, staging: UnsafeMutableRawBufferPointer
+    let lz4: UnsafeMutableRawBufferPointer, row: UnsafeMutablePointer<Float>
+
+    init(archive: Archive) throws {
+        let raw = max(1, archive.experts.map(\.rawLength).max() ?? 1)
+        let stored = max(1, archive.experts.filter { $0.codec != .raw }.map(\.storedLength).max() ?? 1)
+        let cols = max(1, archive.manifest.expertLayouts.flatMap(\.tensors).map { $0.shape.last ?? 0 }.max() ?? 1)
+        block = .allocate(byteCount: raw, alignment: ArchiveFormat.blockAlignment)
+        staging = .allocate(byteCount: stored, alignment: ArchiveFormat.blockAlignment)
+        lz4 = .allocate(byteCount: ArchiveFormat.chunkSize, alignment: 64)
+        row = .allocate(capacity: cols)
+    }
+
+    deinit { block.deallocate(); staging.deallocate(); lz4.deallocate(); row.deallocate() }
+
+    /// Reads `e` and writes its shadow (`layout`) at `dst`.
+    func convert(_ e: ExpertEntry, archive: Archive, into dst: UnsafeMutableRawPointer, layout: ExpertLayout, type d: DType) throws {
+        try archive.readExpert(e, into: block, staging: staging, scratch: lz4)
+        let stored = archive.layout(of: e), type = WeightType(d)!
+        for (s, t) in zip(stored.tensors, layout.tensors) {
+            let src = UnsafeRawPointer(block.baseAddress! + s.offset)
+            guard ShadowStore.shadowed(s, type: d), let from = WeightType(s.dtype) else {
+                (dst + t.offset).copyMemory(from: src, byteCount: s.length)
+                continue
+            }
+            let rows = s.shape[0], cols = s.shape[1]
+            for r in 0..<rows {
+                convertToFloat(row, src + r * from.rowBytes(cols), from, count: cols)
+                quantizeRow(row, dst + t.offset + r * type.rowBytes(cols), type, count: cols)
+            }
+        }
+    }
+}
