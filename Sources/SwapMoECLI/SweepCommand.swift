@@ -134,6 +134,12 @@ enum SweepCommand {
             for (label, policy, extra) in runs {
                 let bytes: Int
                 var raisedTo: String?
+                var planner = planner
+                if policy == .shadow, let i = extra.firstIndex(of: "--shadow") {
+                    // The least a shadow row needs is its shadows' bytes: the type named, or auto's smallest.
+                    let type = DType(userSpelling: extra[i + 1]) ?? Session.shadowLadder.last!
+                    planner.useShadows(type, archive: archive, threads: o.threads ?? ProcessInfo.processInfo.activeProcessorCount)
+                }
                 if cap.hasSuffix("%"), var share = try? parseExpertShare(cap, "--caps") {
                     if let needed = shareBelowMinimum(share, planner: planner, policy: policy) {
                         // This policy cannot run with so few experts: run it at the least it needs, and say so.

@@ -88,3 +88,30 @@ public enum DType: String, Sendable, Codable, CaseIterable {
         }
     }
 }
+
+extension DType {
+    /// The type a matrix whose rows hold `cols` weights is stored as when `requested` was asked for: the type
+    /// itself when `cols` is a whole number of its blocks; else, for a 256-weight K-type, the 32-weight type
+    /// llama-quantize falls back to (`tensor_type_fallback` in llama.cpp's src/llama-quant.cpp: Q2_K and Q3_K to
+    /// Q4_0, Q4_K to Q5_0, Q5_K to Q5_1, Q6_K to Q8_0, IQ4_XS to IQ4_NL) when `cols` is a whole number of 32-weight
+    /// blocks; else nil (the matrix stays in float, where llama.cpp would write F16). `pack --quant` and the
+    /// shadow policy's low-bit experts both follow it.
+    public static func stored(asking requested: DType?, cols: Int) -> DType? {
+        guard let requested, cols > 0 else { return nil }
+        if cols % requested.blockSize == 0 { return requested }
+        guard let fallback = requested.blockFallback, cols % fallback.blockSize == 0 else { return nil }
+        return fallback
+    }
+
+    /// llama-quantize's 32-weight stand-in for a 256-weight K-type.
+    public var blockFallback: DType? {
+        switch self {
+        case .q2_K, .q3_K: .q4_0
+        case .q4_K: .q5_0
+        case .q5_K: .q5_1
+        case .q6_K: .q8_0
+        case .iq4_xs: .iq4_nl
+        default: nil
+        }
+    }
+}

@@ -8,10 +8,11 @@ import SwapMoEModels
 /// Low-bit copies ("shadows") of every expert of one stack's MoE layers, all resident: what serves a routed
 /// expert that is not among the full-precision Virtual Experts (`ShadowExperts`).
 ///
-/// Built once when the session opens: each expert block is read (checksum checked, decoded), every matrix whose
-/// rows are whole blocks of `type` is widened to f32 row by row and quantized to `type` with the packer's own
-/// quantizers (so a shadow's bytes equal what `pack --quant experts=TYPE` writes from the same weights); vectors
-/// (biases) and matrices whose rows are not whole blocks keep their stored bytes. `threads` threads convert
+/// Built once when the session opens: each expert block is read (checksum checked, decoded), every matrix is
+/// widened to f32 row by row and quantized to `type` with the packer's own quantizers, under the packer's rule
+/// for rows that are not whole K-blocks (`DType.stored(asking:cols:)`), so a shadow's bytes equal what
+/// `pack --quant experts=TYPE` writes from the same weights; vectors (biases), and matrices already stored in
+/// that type or with rows of no whole block, keep their stored bytes. `threads` threads convert
 /// disjoint sets of experts, each with its own buffers (`scratchBytes` each, counted by the planner).
 ///
 /// Memory: `plannedBytes` (the copies, each block 64-byte aligned, in one `AnonymousMemory` rounded to 2 MiB),
@@ -30,13 +31,14 @@ public final class ShadowStore: @unchecked Sendable {
 
     /// The shadow layout of an expert layout: its matrices as `type` where their rows are whole blocks.
     public static func layout(_ layout: ExpertLayout, type: DType) -> ExpertLayout {
-        ExpertLayout(parts: layout.tensors.map { t in (t.role, shadowed(t, type: type) ? type : t.dtype, t.shape) })
+        ExpertLayout(parts: layout.tensors.map { t in (t.role, shadowType(t, type: type) ?? t.dtype, t.shape) })
     }
 
-    /// Whether `t` is quantized to `type` in the shadow (else kept as stored): a matrix the kernels compute with,
-    /// of another type, whose rows are whole blocks of `type`.
-    static func shadowed(_ t: ExpertLayout.Tensor, type: DType) -> Bool {
-        t.shape.count == 2 && t.shape[1] % type.blockSize == 0 && WeightType(t.dtype) != nil && t.dtype != type
+    /// The type `t` is quantized to in the shadow, nil if it keeps its stored bytes: a matrix the kernels compute
+    /// with, whose rows are whole blocks of `type` (or of its 32-weight fallback), stored in another type.
+    static func shadowType(_ t: ExpertLayout.Tensor, type: DType) -> DType? {
+        guard t.shape.count == 2, WeightType(t.dtype) != nil, let d = DType.stored(asking: type, cols: t.shape[1]), d != t.dtype else { return nil }
+        return d
     }
 
     /// The experts of `stack`'s MoE layers.
@@ -126,17 +128,17 @@ private final class ShadowScratch {
     /// Reads `e` and writes its shadow (`layout`) at `dst`.
     func convert(_ e: ExpertEntry, archive: Archive, into dst: UnsafeMutableRawPointer, layout: ExpertLayout, type d: DType) throws {
         try archive.readExpert(e, into: block, staging: staging, scratch: lz4)
-        let stored = archive.layout(of: e), type = WeightType(d)!
+        let stored = archive.layout(of: e)
         for (s, t) in zip(stored.tensors, layout.tensors) {
             let src = UnsafeRawPointer(block.baseAddress! + s.offset)
-            guard ShadowStore.shadowed(s, type: d), let from = WeightType(s.dtype) else {
+            guard let to = ShadowStore.shadowType(s, type: d).flatMap(WeightType.init), let from = WeightType(s.dtype) else {
                 (dst + t.offset).copyMemory(from: src, byteCount: s.length)
                 continue
             }
             let rows = s.shape[0], cols = s.shape[1]
             for r in 0..<rows {
                 convertToFloat(row, src + r * from.rowBytes(cols), from, count: cols)
-                quantizeRow(row, dst + t.offset + r * type.rowBytes(cols), type, count: cols)
+                quantizeRow(row, dst + t.offset + r * to.rowBytes(cols), to, count: cols)
             }
         }
     }

@@ -60,30 +60,9 @@ public struct QuantSpec: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// The type a matrix whose rows hold `cols` weights is stored as when `requested` was asked for: the type
-    /// itself when `cols` is a whole number of its blocks; else, for a 256-weight K-type, the 32-weight type
-    /// llama-quantize falls back to (`tensor_type_fallback` in llama.cpp's src/llama-quant.cpp: Q2_K and Q3_K to
-    /// Q4_0, Q4_K to Q5_0, Q5_K to Q5_1, Q6_K to Q8_0, IQ4_XS to IQ4_NL) when `cols` is a whole number of 32-weight
-    /// blocks; else nil
-    /// (the matrix stays in float, where llama.cpp would write F16).
-    public static func resolve(_ requested: DType?, cols: Int) -> DType? {
-        guard let requested, cols > 0 else { return nil }
-        if cols % requested.blockSize == 0 { return requested }
-        guard let fallback = fallback(requested), cols % fallback.blockSize == 0 else { return nil }
-        return fallback
-    }
-
-    /// llama-quantize's 32-weight stand-in for a 256-weight K-type.
-    static func fallback(_ type: DType) -> DType? {
-        switch type {
-        case .q2_K, .q3_K: .q4_0
-        case .q4_K: .q5_0
-        case .q5_K: .q5_1
-        case .q6_K: .q8_0
-        case .iq4_xs: .iq4_nl
-        default: nil
-        }
-    }
+    /// The type a matrix whose rows hold `cols` weights is stored as when `requested` was asked for
+    /// (`DType.stored(asking:cols:)`: llama-quantize's 32-weight fallback for K-types, nil: kept in float).
+    public static func resolve(_ requested: DType?, cols: Int) -> DType? { DType.stored(asking: requested, cols: cols) }
 }
 
 public enum QuantSpecError: Error, CustomStringConvertible, Equatable {

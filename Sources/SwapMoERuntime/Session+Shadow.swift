@@ -4,7 +4,7 @@ import SwapMoEEngine
 
 extension Session {
     /// The types `--shadow auto` chooses from, most bits first.
-    static let shadowLadder: [DType] = [.q8_0, .q6_K, .q5_K, .q4_K, .q3_K, .q2_K]
+    public static let shadowLadder: [DType] = [.q8_0, .q6_K, .q5_K, .q4_K, .q3_K, .q2_K]
 
     /// The shadow policy's type: the one named (a quantized type the kernels compute with, fewer bits than the
     /// stored experts), or for nil / `auto` the most bits of `shadowLadder` that fit under `cap` beside swap's

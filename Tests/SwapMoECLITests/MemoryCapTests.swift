@@ -101,6 +101,30 @@ struct MemoryCapTests {
         #expect((big["peak_rss_bytes"] as! Int) <= big["planned_bytes"] as! Int)
     }
 
+    @Test("shadow: Virtual Experts at full precision and every other expert's low-bit copy under the cap; no stall, nothing masked; --shadow misuse is a one-line error")
+    func shadow() throws {
+        let m = try cappedModel()
+        defer { TestPaths.remove(m.dir) }
+        let run = ["run", m.archive, "-p", "Lyme", "-n", "24", "--temp", "0", "--ignore-eos", "--ctx", "128", "--json"]
+        let minimum = try minimumCap(m.archive, policy: "shadow", ctx: 128)
+        for (cap, type) in [(minimum, "q2_K"), (minimum + 12 * 3 * 256 * 128 * 2, "q4_K")] {
+            let r = try jsonObject(try runCommand(bin, run + ["--policy", "shadow", "--shadow", type, "--max-rss", "\(cap)", "--swap-interval", "1"]))
+            #expect(r["policy"] as? String == "shadow" && r["shadow_type"] as? String == type.uppercased())
+            #expect((r["peak_rss_bytes"] as! Int) <= cap && (r["shadow_bytes"] as! Int) > 0)
+            #expect(r["stall_seconds"] as? Double ?? 0 == 0)
+            #expect((r["generated_ids"] as? [Int])?.count == 24)
+        }
+        // auto under a cap that holds q8_0 shadows beside swap's minimum
+        let auto = try jsonObject(try runCommand(bin, run + ["--policy", "shadow", "--max-rss", "1G"]))
+        #expect(auto["shadow_type"] as? String == "Q8_0" && (auto["arena_slots"] as? Int) == 4 * 8)
+        let noPolicy = try runCommand(bin, run + ["--shadow", "q4_K", "--max-rss", "1G"])
+        #expect(noPolicy.status != 0 && noPolicy.stderr.contains("add --policy shadow"), "\(noPolicy.stderr)")
+        let float = try runCommand(bin, run + ["--policy", "shadow", "--shadow", "f16", "--max-rss", "1G"])
+        #expect(float.status != 0 && float.stderr.contains("--shadow must be auto or a quantized type"), "\(float.stderr)")
+        let tooSmall = try runCommand(bin, run + ["--policy", "shadow", "--shadow", "q8_0", "--max-rss", "\(minimum / 2)"])
+        #expect(tooSmall.status != 0 && tooSmall.stderr.contains("every expert's shadow"), "\(tooSmall.stderr)")
+    }
+
     @Test("--io mmap serves raw archives from the mapping (and --io buffered reads without O_DIRECT): exact still equals resident, swap still never stalls")
     func mmapBackend() throws {
         let m = try cappedModel(compress: false)
@@ -192,7 +216,7 @@ struct MemoryCapTests {
     func cgroup(quant: String?) throws {
         let m = try cappedModel(quant: quant)
         defer { TestPaths.remove(m.dir) }
-        for policy in ["exact", "swap"] {
+        for policy in ["exact", "swap", "shadow"] {
             let minimum = try minimumCap(m.archive, policy: policy, ctx: 128)
             for cap in [minimum, minimum + 8 * 3 * 256 * 128 * 2] {
                 let (r, kills) = try runInCgroup(limit: cap, ["run", m.archive, "-p", "Anne", "-n", "24", "--temp", "0", "--ignore-eos",

@@ -26,9 +26,10 @@ private final class TwoArchives: ExpertProvider, Sendable {
 
 @Suite("Shadow experts")
 struct ShadowExpertsTests {
-    /// One synthetic Mixtral (rows of 256, whole K-quant blocks) packed as bf16 and with its experts as `types`.
-    static func packed(_ dir: String, types: [DType]) throws -> (bf16: Archive, quantized: [DType: Archive]) {
-        try CheckpointMaker.mixtral(hidden: 256, intermediate: 256, layers: 2, experts: 8, vocab: 96).write(to: dir + "/ckpt")
+    /// One synthetic Mixtral packed as bf16 and with its experts as `types` (`intermediate` 256: every row whole
+    /// K-quant blocks; 96: `down`'s rows take the 32-weight fallback).
+    static func packed(_ dir: String, types: [DType], intermediate: Int = 256) throws -> (bf16: Archive, quantized: [DType: Archive]) {
+        try CheckpointMaker.mixtral(hidden: 256, intermediate: intermediate, layers: 2, experts: 8, vocab: 96).write(to: dir + "/ckpt")
         packLock.lock()
         defer { packLock.unlock() }
         _ = try Packer.pack(PackOptions(input: dir + "/ckpt", output: dir + "/bf16.swm"))
@@ -47,11 +48,11 @@ struct ShadowExpertsTests {
     }
 
     @Test("shadows alone are the model packed with its experts at the shadows' type, bit for bit (the same quantizers, the same kernels)",
-          arguments: [DType.q8_0, .q4_0, .q4_K, .q2_K])
-    func shadowsAreThePackersBlocks(type: DType) throws {
+          arguments: [(DType.q8_0, 256), (.q4_0, 256), (.q4_K, 256), (.q2_K, 256), (.q4_K, 96), (.q6_K, 96)])
+    func shadowsAreThePackersBlocks(type: DType, intermediate: Int) throws {
         let dir = TestPaths.tempDir()
         defer { TestPaths.remove(dir) }
-        let (bf16, q) = try Self.packed(dir, types: [type])
+        let (bf16, q) = try Self.packed(dir, types: [type], intermediate: intermediate)
         let shadows = try ShadowStore(archive: bf16, stack: .decoder, type: type, threads: 2)
         #expect(shadows.bytes == ShadowStore.plannedBytes(archive: bf16, stack: .decoder, type: type))
         #expect(shadows.bytes < bf16.experts.reduce(0) { $0 + $1.rawLength })
