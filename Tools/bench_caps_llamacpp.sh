@@ -21,25 +21,14 @@ bin=.build/release/swapmoe
 llama=$(bash Tools/build_llamacpp.sh | tail -1)
 swm=${SWM:-${gguf%.gguf}-gguf.swm}
 [ -f "$swm" ] || "$bin" pack "$gguf" -o "$swm" >/dev/null
-cg=/sys/fs/cgroup/memory/swapmoe-bench-$$
-[ -d /sys/fs/cgroup/memory ] && [ -w /sys/fs/cgroup/memory ] || { echo "needs root and cgroup v1 (/sys/fs/cgroup/memory)" >&2; exit 1; }
-mkdir -p "$cg"
-trap 'rmdir "$cg" 2>/dev/null || true' EXIT
+source Tools/cgroup.sh
+cgroup_init || exit 1
 bytes() { python3 -c "import sys; s=sys.argv[1]; m={'K':1<<10,'M':1<<20,'G':1<<30}; print(int(float(s[:-1])*m[s[-1]]) if s[-1] in m else int(s))" "$1"; }
-# Runs "$@" inside the cgroup with the limit, from a cold page cache; prints its stdout.
-capped() {
-    local limit=$1; shift
-    sync; echo 3 > /proc/sys/vm/drop_caches
-    echo 0 > "$cg/memory.max_usage_in_bytes" 2>/dev/null || true
-    echo "$limit" > "$cg/memory.limit_in_bytes"
-    sh -c 'echo $$ > "$1/cgroup.procs"; shift; exec "$@"' sh "$cg" "$@"
-}
 echo "| cap | engine | policy | prefill tok/s | decode tok/s | cgroup peak (page cache included) | failcnt |"
 echo "|---|---|---|---:|---:|---:|---:|"
 for r in $(seq 1 "$rounds"); do
 for cap in $caps; do
     limit=$(bytes "$cap")
-    echo 0 > "$cg/memory.failcnt" 2>/dev/null || true
     out=$(OMP_WAIT_POLICY=passive capped "$limit" "$llama/llama-bench" -m "$gguf" -p "$prompt" -n "$gen" -t "$threads" -r 1 -o json 2>/dev/null || echo '[]')
     peak=$(cat "$cg/memory.max_usage_in_bytes"); fail=$(cat "$cg/memory.failcnt")
     echo "$out" | python3 -c "
@@ -48,7 +37,6 @@ rows = json.load(sys.stdin)
 p = next((r['avg_ts'] for r in rows if r['n_prompt'] > 0), float('nan')); d = next((r['avg_ts'] for r in rows if r['n_gen'] > 0), float('nan'))
 print(f'| $cap | llama.cpp (mmap) | - | {p:.1f} | {d:.2f} | {$peak / 2**20:.0f} MiB | $fail |')"
     for policy in $policies; do
-        echo 0 > "$cg/memory.failcnt" 2>/dev/null || true
         out=$(capped "$limit" "$bin" bench "$swm" --max-rss "$limit" --policy "$policy" --prompt-tokens "$prompt" --gen-tokens "$gen" --threads "$threads" --reps 1 --json 2>/dev/null || echo '{}')
         peak=$(cat "$cg/memory.max_usage_in_bytes"); fail=$(cat "$cg/memory.failcnt")
         echo "$out" | python3 -c "
