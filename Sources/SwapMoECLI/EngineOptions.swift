@@ -6,7 +6,7 @@ import SwapMoERuntime
 /// which memory cap), parsed into a `SessionOptions`.
 enum EngineOptions {
     static let optionNames: [String: [String]] = [
-        "--threads": ["-t"], "--ctx": ["-c"], "--policy": [], "--max-rss": [], "--evict": [], "--swap-interval": [], "--io-threads": [], "--io": [], "--calibration": [], "--prefetch-depth": [], "--lookahead": [], "--profile": [], "--shadow": [],
+        "--threads": ["-t"], "--ctx": ["-c"], "--policy": [], "--max-rss": [], "--evict": [], "--swap-interval": [], "--window": [], "--io-threads": [], "--io": [], "--calibration": [], "--prefetch-depth": [], "--lookahead": [], "--profile": [], "--shadow": [],
     ]
 
     static let help = [
@@ -15,6 +15,7 @@ enum EngineOptions {
         "  --max-rss SIZE       hard cap on resident memory (2G, 800M, bytes); sizes the expert arena",
         "  --evict lru|lfu      exact policy: which resident expert to evict (default lru)",
         "  --swap-interval N    swap policy: tokens between Virtual Expert updates (default 8)",
+        "  --window N           swap policy: tokens in the importance window that ranks experts (default 256)",
         "  --io-threads N       expert loader threads (default 2)",
         "  --prefetch-depth N   exact policy: MoE layers ahead whose likely experts are prefetched (default 0: none)",
         "  --lookahead N        exact policy: layers ahead whose experts of the last token are loaded while this",
@@ -43,6 +44,7 @@ enum EngineOptions {
             o.eviction = v
         }
         if let i = a.value("--swap-interval") { o.swapInterval = try parsePositive(i, "--swap-interval") }
+        if let w = a.value("--window") { o.window = try parsePositive(w, "--window") }
         if let i = a.value("--io-threads") { o.ioThreads = try parsePositive(i, "--io-threads", max: maxThreads) }
         if let d = a.value("--prefetch-depth") { o.prefetchDepth = try parseNonNegative(d, "--prefetch-depth") }
         if let d = a.value("--lookahead") { o.lookahead = try parseNonNegative(d, "--lookahead") }

@@ -15,7 +15,7 @@ import SwapMoEModels
 /// that type or with rows of no whole block, keep their stored bytes. `threads` threads convert
 /// disjoint sets of experts, each with its own buffers (`scratchBytes` each, counted by the planner).
 ///
-/// Memory: `plannedBytes` (the copies, each block 64-byte aligned, in one `AnonymousMemory` rounded to 2 MiB),
+/// Memory: `plannedBytes` (the copies, each block 64-byte aligned, in one `AnonymousMemory` of whole pages),
 /// allocated in init and never grown; the build's buffers are freed before init returns.
 public final class ShadowStore: @unchecked Sendable {
     // @unchecked Sendable: `weights` and `memory` are written only in init and read-only afterwards.
@@ -51,16 +51,14 @@ public final class ShadowStore: @unchecked Sendable {
         let sum = entries(archive, stack: stack).reduce(0) { acc, e in
             acc + ArchiveFormat.align(layout(archive.layout(of: e), type: type).rawLength, ArchiveFormat.tensorAlignment)
         }
-        return sum > 0 ? ArchiveFormat.align(sum, 2 << 20) : 0
+        return sum > 0 ? ArchiveFormat.align(sum, ArchiveFormat.blockAlignment) : 0
     }
 
-    /// Buffers one building thread holds: the expert's decoded block, its stored block, a chunk of LZ4 scratch and
-    /// one row of floats.
+    /// Buffers one building thread holds (`ShadowScratch`): the expert's decoded block, its stored block (LZ4
+    /// archives), a chunk of decode scratch (shuffled LZ4 blocks) and one row of floats.
     public static func scratchBytes(archive: Archive) -> Int {
-        let raw = archive.experts.map(\.rawLength).max() ?? 0
-        let stored = archive.experts.filter { $0.codec != .raw }.map(\.storedLength).max() ?? 0
-        let cols = archive.manifest.expertLayouts.flatMap(\.tensors).map { $0.shape.last ?? 0 }.max() ?? 0
-        return raw + stored + ArchiveFormat.chunkSize + 4 * cols
+        let s = ShadowScratch.sizes(archive)
+        return s.raw + s.stored + s.chunk + 4 * s.cols
     }
 
     public init(archive: Archive, stack: ExpertStack, type: DType, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
@@ -90,7 +88,7 @@ public final class ShadowStore: @unchecked Sendable {
         let store = memory, work = jobs
         DispatchQueue.concurrentPerform(iterations: n) { t in
             do {
-                let scratch = try ShadowScratch(archive: archive)
+                let scratch = ShadowScratch(archive: archive)
                 for i in stride(from: t, to: work.count, by: n) {
                     if failure.withLock({ $0 != nil }) { return }
                     let (e, at, l) = work[i]
@@ -111,19 +109,25 @@ public final class ShadowStore: @unchecked Sendable {
 /// One building thread's buffers.
 private final class ShadowScratch {
     let block: UnsafeMutableRawBufferPointer, staging: UnsafeMutableRawBufferPointer
-    let lz4: UnsafeMutableRawBufferPointer, row: UnsafeMutablePointer<Float>
+    let lz4: UnsafeMutableRawBufferPointer?, row: UnsafeMutablePointer<Float>
 
-    init(archive: Archive) throws {
-        let raw = max(1, archive.experts.map(\.rawLength).max() ?? 1)
-        let stored = max(1, archive.experts.filter { $0.codec != .raw }.map(\.storedLength).max() ?? 1)
-        let cols = max(1, archive.manifest.expertLayouts.flatMap(\.tensors).map { $0.shape.last ?? 0 }.max() ?? 1)
-        block = .allocate(byteCount: raw, alignment: ArchiveFormat.blockAlignment)
-        staging = .allocate(byteCount: stored, alignment: ArchiveFormat.blockAlignment)
-        lz4 = .allocate(byteCount: ArchiveFormat.chunkSize, alignment: 64)
-        row = .allocate(capacity: cols)
+    /// Bytes of each buffer for `archive` (0: not needed).
+    static func sizes(_ archive: Archive) -> (raw: Int, stored: Int, chunk: Int, cols: Int) {
+        (archive.experts.map(\.rawLength).max() ?? 0,
+         archive.experts.filter { $0.codec != .raw }.map(\.storedLength).max() ?? 0,
+         archive.experts.contains { $0.codec != .raw && $0.shuffle > 1 } ? ArchiveFormat.chunkSize : 0,
+         archive.manifest.expertLayouts.flatMap(\.tensors).map { $0.shape.last ?? 0 }.max() ?? 0)
     }
 
-    deinit { block.deallocate(); staging.deallocate(); lz4.deallocate(); row.deallocate() }
+    init(archive: Archive) {
+        let s = ShadowScratch.sizes(archive)
+        block = .allocate(byteCount: max(1, s.raw), alignment: ArchiveFormat.blockAlignment)
+        staging = .allocate(byteCount: max(1, s.stored), alignment: ArchiveFormat.blockAlignment)
+        lz4 = s.chunk > 0 ? .allocate(byteCount: s.chunk, alignment: 64) : nil
+        row = .allocate(capacity: max(1, s.cols))
+    }
+
+    deinit { block.deallocate(); staging.deallocate(); lz4?.deallocate(); row.deallocate() }
 
     /// Reads `e` and writes its shadow (`layout`) at `dst`.
     func convert(_ e: ExpertEntry, archive: Archive, into dst: UnsafeMutableRawPointer, layout: ExpertLayout, type d: DType) throws {

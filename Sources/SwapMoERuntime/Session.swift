@@ -98,6 +98,7 @@ public final class Session: @unchecked Sendable {
         if config.isEncoderDecoder, o.slots > 1 { throw SessionError.encoderDecoder("--parallel", config.family.rawValue) }
         var planner = try Session.makePlanner(archive, config: config, context: o.context, baseline: baseline, sequences: o.slots)
         planner.profile = try Session.loadProfile(o, archive: archive)
+        planner.importanceWindow = o.window
         let policy = o.policy ?? planner.defaultPolicy(cap: o.maxRSS, ioThreads: o.ioThreads)
         if policy == .shadow, let cap = o.maxRSS {
             planner.useShadows(try Session.shadowType(o.shadow, archive: archive, planner: planner, cap: cap, ioThreads: o.ioThreads, threads: o.threads),

@@ -33,6 +33,8 @@ public struct SessionOptions: Equatable, Sendable {
     public var eviction = Eviction.lru
     /// Swap policy: tokens between Virtual Expert updates.
     public var swapInterval = 8
+    /// Swap policy: tokens in the importance window that ranks experts.
+    public var window = 256
     /// Expert loader threads.
     public var ioThreads = 2
     /// MoE layers ahead whose likely experts the exact policy prefetches (0: none).
@@ -67,7 +69,7 @@ public struct SessionOptions: Equatable, Sendable {
     public func validate() throws(SessionError) {
         let ranges: [(String, Int, ClosedRange<Int>)] = [
             ("--threads", threads, 1...Self.maxThreads), ("--ctx", context, 1...Self.maxCount),
-            ("--swap-interval", swapInterval, 1...Self.maxCount), ("--io-threads", ioThreads, 1...Self.maxThreads),
+            ("--swap-interval", swapInterval, 1...Self.maxCount), ("--window", window, 1...Self.maxCount), ("--io-threads", ioThreads, 1...Self.maxThreads),
             ("--prefetch-depth", prefetchDepth, 0...Self.maxCount), ("--lookahead", lookahead, 0...Self.maxCount),
             ("--parallel", slots, 1...Self.maxSlots),
         ]
