@@ -130,7 +130,7 @@ public struct Planner: Sendable {
     /// `runtime` is the decoder's own allocations for the chosen context (`DecoderModel.runtimeBytes`);
     /// `baseline` what the process holds before loading the model. `margin` absorbs thread stacks, allocator
     /// slack and the tokenizer.
-    public init(archive: Archive, runtime: Int, baseline: Int, margin: Int = 48 << 20, spareSlots: Int = 2, spareShare: Double = 0.25, importanceWindow: Int = 256) {
+    public init(archive: Archive, runtime: Int, baseline: Int, margin: Int = 48 << 20, spareSlots: Int = 1, spareShare: Double = 0.25, importanceWindow: Int = 256) {
         let m = archive.manifest
         slotSize = Arena.slotSize(for: archive)
         totalExperts = m.experts.count

@@ -181,10 +181,10 @@ import SwapMoETestSupport
     func planMinimum() throws {
         let p = try Packed()
         defer { TestPaths.remove(p.dir) }
-        // One Virtual Expert a layer plus the spare slots: 50% of this fixture's experts.
-        let r = cli(["plan", p.archive, "--experts", "40%", "--policy", "swap"])
-        #expect(r.status == 64 && r.message.contains("below the 50.0% of the experts the swap policy needs"), "\(r.message)")
-        #expect(cli(["plan", p.archive, "--experts", "50%", "--policy", "swap"]).status == 0)
+        // One Virtual Expert a layer plus the spare slot: 37.5% of this fixture's experts.
+        let r = cli(["plan", p.archive, "--experts", "30%", "--policy", "swap"])
+        #expect(r.status == 64 && r.message.contains("below the 37.5% of the experts the swap policy needs"), "\(r.message)")
+        #expect(cli(["plan", p.archive, "--experts", "37.5%", "--policy", "swap"]).status == 0)
     }
 
     @Test("sweep runs a cap below a policy's minimum at that minimum and marks the row, never an error row")
@@ -193,14 +193,14 @@ import SwapMoETestSupport
         defer { TestPaths.remove(p.dir) }
         let text = p.dir + "/t.txt"
         try String(repeating: "Hello world, hello again. ", count: 8).write(toFile: text, atomically: true, encoding: .utf8)
-        let r = try runCommand(TestPaths.swapmoeBinary, ["sweep", p.archive, "--text", text, "--caps", "40%", "--policies", "swap,exact", "--json"])
+        let r = try runCommand(TestPaths.swapmoeBinary, ["sweep", p.archive, "--text", text, "--caps", "30%", "--policies", "swap,static", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let out = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         let rows = try #require(out["rows"] as? [[String: Any]])
-        #expect(rows.map { $0["policy"] as? String } == ["resident", "swap", "exact"])
+        #expect(rows.map { $0["policy"] as? String } == ["resident", "swap", "static"])
         #expect(rows.allSatisfy { $0["error"] == nil })
-        // swap needs 50% of this fixture's experts (one a layer plus spares), exact 37.5%.
-        #expect(rows[1]["raised_to"] as? String == "50.0%" && rows[1]["cap"] as? String == "40%" && rows[2]["raised_to"] == nil)
+        // swap needs 37.5% of this fixture's experts (one a layer plus the spare slot), static 25% (one a layer).
+        #expect(rows[1]["raised_to"] as? String == "37.5%" && rows[1]["cap"] as? String == "30%" && rows[2]["raised_to"] == nil)
     }
 
     @Test("pack refuses an output path that exists and is not a regular file")
