@@ -132,27 +132,35 @@ enum SweepCommand {
         }
         for cap in o.caps {
             for (label, policy, extra) in runs {
-                let bytes: Int
+                var bytes: Int
                 var raisedTo: String?
-                var planner = planner
-                if policy == .shadow, let i = extra.firstIndex(of: "--shadow") {
-                    // The least a shadow row needs is its shadows' bytes: the type named, or auto's smallest.
-                    let type = DType(userSpelling: extra[i + 1]) ?? Session.shadowLadder.last!
-                    planner.useShadows(type, archive: archive, threads: o.threads ?? ProcessInfo.processInfo.activeProcessorCount)
-                }
                 if cap.hasSuffix("%"), var share = try? parseExpertShare(cap, "--caps") {
-                    if let needed = shareBelowMinimum(share, planner: planner, policy: policy) {
-                        // This policy cannot run with so few experts: run it at the least it needs, and say so.
-                        share = planner.minimumExpertShare(policy)
-                        raisedTo = needed
+                    if policy == .shadow {
+                        // Shadows: the run's own planner decides whether its shadows fit at the cap (it measured
+                        // its own baseline); if not, the row runs at the minimum it names (below).
+                        bytes = planner.cap(expertShare: share, policy: policy, ioThreads: 2)
+                    } else {
+                        if let needed = shareBelowMinimum(share, planner: planner, policy: policy) {
+                            // This policy cannot run with so few experts: run it at the least it needs, and say so.
+                            share = planner.minimumExpertShare(policy)
+                            raisedTo = needed
+                        }
+                        bytes = planner.cap(expertShare: share, policy: policy, ioThreads: 2)
                     }
-                    bytes = planner.cap(expertShare: share, policy: policy, ioThreads: 2)
                 } else {
                     bytes = Int(ByteSize.parse(cap) ?? 0)
                 }
                 var args = ["eval", o.archive] + common + ["--reference", refFile, "--policy", policy.rawValue, "--max-rss", "\(bytes)"] + extra
                 if policy == .static { args += ["--calibration", o.calibration ?? o.text] }
                 var r = child(args)
+                if policy == .shadow, let minimum = r.error.flatMap(minimumCap), minimum > bytes {
+                    let unit = Double(max(planner.totalExperts * planner.slotSize, 1))
+                    let share = Double(minimum - planner.cap(expertShare: 0, policy: policy, ioThreads: 2)) / unit
+                    raisedTo = formatFixed((1000 * share).rounded(.up) / 10, digits: 1) + "%"
+                    bytes = minimum
+                    args[args.firstIndex(of: "--max-rss")! + 1] = "\(bytes)"
+                    r = child(args)
+                }
                 r.policy = label
                 r.cap = cap
                 r.capBytes = bytes
@@ -192,6 +200,12 @@ enum SweepCommand {
             Terminal.out("experts at \(formatFixed(bitsPerWeight, digits: 2)) bits per weight; \"experts held\": the arena's bytes and the share of all experts it holds at full precision (and the shadow policy's low-bit copies of all of them)")
         }
         return 0
+    }
+
+    /// The minimum cap in bytes a `PlanError.capTooSmall` message names ("... (N bytes) ...").
+    static func minimumCap(_ message: String) -> Int? {
+        guard let end = message.range(of: " bytes)")?.lowerBound else { return nil }
+        return Int(String(message[..<end].reversed().prefix { $0.isNumber }.reversed()))
     }
 
     /// Runs this executable with `args`; the JSON object it prints, or its first error line.
