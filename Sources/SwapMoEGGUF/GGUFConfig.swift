@@ -257,7 +257,8 @@ public enum GGUFConfigMapping {
         /// GLM-4.5's and Qwen3-Next's partial RoPE: `rope.dimension_count` of a head as transformers'
         /// `partial_rotary_factor`, which gives the count back (it turns int(head_dim x factor) dimensions).
         func partialRotaryFactor() throws(GGUFError) -> Double {
-            guard headDim > 0, let rope = ropeDim, rope > 0, rope <= headDim, Int(Double(headDim) * (Double(rope) / Double(headDim))) == rope else {
+            guard (1...(1 << 20)).contains(headDim), let rope = ropeDim, rope > 0, rope <= headDim,
+                  Int(Double(headDim) * (Double(rope) / Double(headDim))) == rope else {
                 throw .badMetadata(file: file, key: a + ".rope.dimension_count", reason: "is \(ropeDim.map(String.init) ?? "missing"); expected 1...\(headDim) (the rotary part of a \(headDim)-wide head)")
             }
             return Double(rope) / Double(headDim)
@@ -268,6 +269,9 @@ public enum GGUFConfigMapping {
         /// inner_size = value heads x value head size), the layer kinds from `attention.recurrent_layers` (else every
         /// `full_attention_interval`-th layer full, llama.cpp's rule), partial RoPE from `rope.dimension_count`.
         func qwen3Next(_ c: inout [(String, JSONValue)]) throws(GGUFError) {
+            guard (1...(1 << 16)).contains(layers) else {
+                throw .badMetadata(file: file, key: a + ".block_count", reason: "is \(blocks), expected 1...65536 layers")
+            }
             let valueHeads = try required("ssm.time_step_rank"), inner = try required("ssm.inner_size")
             guard valueHeads > 0, inner > 0, inner % valueHeads == 0 else {
                 throw .badMetadata(file: file, key: a + ".ssm.inner_size",

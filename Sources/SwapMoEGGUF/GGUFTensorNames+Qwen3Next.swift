@@ -90,8 +90,9 @@ public enum GGUFDeltaNetRows {
     /// The HF rows from `qkv` (`qkvRows` rows) and `gate` (`gateRows` rows of the same width); nil when the sizes
     /// do not split into `groups` key heads.
     public static func join(qkv: [UInt8], qkvRows: Int, gate: [UInt8], gateRows: Int, groups: Int) -> [UInt8]? {
-        guard groups > 0, qkvRows > gateRows, gateRows > 0, gateRows % groups == 0, (qkvRows - gateRows) % (2 * groups) == 0,
-              qkv.count % qkvRows == 0, gate.count % gateRows == 0, qkv.count / qkvRows == gate.count / gateRows else { return nil }
+        guard groups > 0, groups <= Int.max / 2, qkvRows > gateRows, gateRows > 0, gateRows % groups == 0,
+              (qkvRows - gateRows) % (2 * groups) == 0, qkv.count % qkvRows == 0, gate.count % gateRows == 0,
+              qkv.count / qkvRows == gate.count / gateRows else { return nil }
         let width = qkv.count / qkvRows, dk = (qkvRows - gateRows) / (2 * groups), v = gateRows / groups
         var out: [UInt8] = []
         out.reserveCapacity(qkv.count + gate.count)
@@ -107,7 +108,8 @@ public enum GGUFDeltaNetRows {
 
     /// The converter's split itself (HF rows -> `attn_qkv`, `attn_gate`), for tests and writers.
     public static func split(_ qkvz: [UInt8], rows: Int, keyDim dk: Int, valueRows v: Int, groups: Int) -> (qkv: [UInt8], gate: [UInt8])? {
-        guard groups > 0, dk > 0, v > 0, rows == groups * (2 * dk + 2 * v), qkvz.count % rows == 0 else { return nil }
+        guard groups > 0, dk > 0, v > 0, Checked.product([groups, Checked.total([dk, dk, v, v]) ?? -1]) == rows,
+              qkvz.count % rows == 0 else { return nil }
         let width = qkvz.count / rows, group = 2 * dk + 2 * v
         func part(_ offset: Int, _ count: Int) -> [UInt8] {
             var out: [UInt8] = []
