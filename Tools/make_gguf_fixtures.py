@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
 """GGUF fixtures for SwapMoEGGUF's tests, made by llama.cpp's own tools (the reference is llama.cpp, not us).
 
-    .venv/bin/python Tools/make_gguf_fixtures.py [LLAMA_CPP_SRC] [LLAMA_BIN_DIR]
+    .venv/bin/python Tools/make_gguf_fixtures.py [--only mla|qwen3next] [LLAMA_CPP_SRC] [LLAMA_BIN_DIR]
 
 LLAMA_CPP_SRC defaults to the source Tools/build_llamacpp.sh unpacks (.build/llamacpp/llama_cpp_python-*/vendor/
 llama.cpp, looked for here and in the main checkout); LLAMA_BIN_DIR (default .build/llamacpp/build/bin) holds
 llama-quantize, llama-tokenize and llama-gguf-split (built by Tools/build_llamacpp.sh). The committed fixtures were
-made with llama-cpp-python 0.3.36's llama.cpp and gguf-py.
+made with llama-cpp-python 0.3.36's llama.cpp and gguf-py. `--only mla` (or `--mla-only`) remakes only the
+DeepSeek / GLM files, `--only qwen3next` only the Qwen3-Next ones, keeping every other fixture and golden.
 
 What it writes to Tests/Fixtures/gguf/:
 - `<model>-<type>.gguf`: the project's tiny HF fixtures (Tests/Fixtures/models/{mixtral,qwen2_moe,qwen3_moe,olmoe,
   gpt_oss}) converted by the vendored convert_hf_to_gguf.py (f32 / bf16), and quantized by llama-quantize (Q8_0,
   Q4_K_M); `gpt_oss-mxfp4.gguf` from the hub-MXFP4 gpt_oss_mxfp4 fixture (experts MXFP4 as the converter repacks them);
+- `qwen3_next_sparse-f32.gguf` and `qwen3_next_sparse-wide-q4_k_m.gguf`: Qwen3-Next from the fixture shaped as
+  llama.cpp's converter and loader need (every layer MoE, key and value heads of one size), converted with --no-mtp;
 - `olmoe-split-0000N-of-0000M.gguf`: the OLMoE file cut by llama-gguf-split;
 - `<file>.json`: gguf-py's GGUFReader view of every file (header, every key with its type and value, every
   tensor's name, ggml dims, type, offset and size), which the Swift reader is checked against;
@@ -56,9 +59,16 @@ def find_llama_src():
 WITH_GPT2 = "--with-gpt2" in sys.argv
 if WITH_GPT2:
     sys.argv.remove("--with-gpt2")
-MLA_ONLY = "--mla-only" in sys.argv
-if MLA_ONLY:
+ONLY = None
+if "--mla-only" in sys.argv:
     sys.argv.remove("--mla-only")
+    ONLY = "mla"
+if "--only" in sys.argv:
+    i = sys.argv.index("--only")
+    ONLY = sys.argv[i + 1] if i + 1 < len(sys.argv) else None
+    if ONLY not in ("mla", "qwen3next"):
+        sys.exit("--only takes mla or qwen3next")
+    del sys.argv[i:i + 2]
 SRC = find_llama_src()
 BIN_DIRS = [sys.argv[2]] if len(sys.argv) > 2 else [
     os.path.join(ROOT, ".build/llamacpp-tools"), os.path.join(ROOT, ".build/llamacpp/build/bin"),
@@ -123,6 +133,9 @@ def convert(model, outtype, dest, vocab=None, folder=None):
     glm.Glm4MoeModel.set_vocab = lambda self: self._set_vocab_gpt2()
     argv = sys.argv
     sys.argv = ["convert_hf_to_gguf.py", tmp, "--outtype", outtype, "--outfile", dest, "--model-name", f"swapmoe-{model}"]
+    if model.startswith("qwen3_next"):
+        # The fixtures have no multi-token-prediction head; without --no-mtp the Qwen3-Next converter asserts one.
+        sys.argv.append("--no-mtp")
     if vocab is not None:
         sys.argv.append("--vocab-only")
     try:
@@ -291,19 +304,34 @@ WIDE = {
     "glm4_moe": dict(hidden_size=256, intermediate_size=512, moe_intermediate_size=256, num_hidden_layers=2,
                      num_attention_heads=4, num_key_value_heads=2, head_dim=64, partial_rotary_factor=0.5,
                      n_routed_experts=4, num_experts_per_tok=2, n_group=2, topk_group=1, n_shared_experts=1),
+    # A gated-attention layer then a DeltaNet one (4 query / 2 kv heads of 64, 16 rotary dims; 2 key heads of 64, 4
+    # value heads of 64: 256 wide, so ssm_out's rows are whole K-quant super-blocks), 3 experts and a shared one. In
+    # that order Q4_K_M gives attn_qkv Q6_K and attn_gate Q4_K (use_more_bits on the second attention-v-like tensor),
+    # the mix of real Qwen3-Next Q4_K_M files, whose halves the packer cannot join.
+    "qwen3_next_sparse": dict(hidden_size=256, intermediate_size=512, moe_intermediate_size=256,
+                              shared_expert_intermediate_size=256, num_hidden_layers=2, head_dim=64, num_experts=3,
+                              linear_key_head_dim=64, linear_value_head_dim=64,
+                              layer_types=["full_attention", "linear_attention"]),
 }
 # The families made by Tools/make_deepseek_fixtures.py (MLA, V3 routers) rather than Tools/make_fixtures.py.
 DEEPSEEK_LIKE = ("deepseek_v3", "deepseek_v2", "glm4_moe")
+# Qwen3-Next's GGUF fixtures come from qwen3_next_sparse (Tools/make_qwen3next_fixtures.py): qwen3_next itself has a
+# dense layer, which the converter cannot map, and DeltaNet value heads narrower than its key heads, which llama.cpp's
+# loader cannot size.
+QWEN3NEXT = ("qwen3_next_sparse",)
 # f32 conversions of those fixtures. Not deepseek_v2's: it has no q LoRA, which llama.cpp loads only at V2-Lite's
 # layer counts; the 256-wide deepseek_v2 stands for V2 (with q LoRA, as DeepSeek-V2 has).
 MLA_F32 = ("deepseek_v3", "glm4_moe", "deepseek_v3_yarn")
 # llama-quantize types of each 256-wide model: one for the MLA / GLM ones (3 MB a file; the K-quant mixes also hold
 # Q5_0 / Q8_0 tensors where rows are not whole super-blocks, as MLA's 64-wide k_b).
-WIDE_TYPES = {"deepseek_v3": ("Q4_K_M",), "glm4_moe": ("Q4_K_M",), "deepseek_v2": ("Q4_K_M",)}
+WIDE_TYPES = {"deepseek_v3": ("Q4_K_M",), "glm4_moe": ("Q4_K_M",), "deepseek_v2": ("Q4_K_M",), "qwen3_next_sparse": ("Q4_K_M",)}
 WIDE_SEED = 5000
 GREEDY_STEPS = 24
 EVAL_TOKENS = 128
 MIN_GAP = 0.02
+# Families whose seeds must also give MIN_GAP in the exact maths of the quantized weights (`exact_margin`); the
+# earlier families' seeds were chosen on llama.cpp's gaps alone, and their files pass the Swift goldens test as made.
+EXACT_GAP = QWEN3NEXT
 CONFIGS = {}  # "<family>-wide" -> a folder holding that model's config.json
 IQ4_XS_FROM = ("mixtral",)
 
@@ -314,21 +342,23 @@ def wide_model(model, dest, seed):
     import make_fixtures as mf
     import make_deepseek_fixtures as mdf
     from pathlib import Path
-    maker = mdf if model in DEEPSEEK_LIKE else mf
+    import make_qwen3next_fixtures as mqf
+    maker = mdf if model in DEEPSEEK_LIKE else mqf if model in QWEN3NEXT else mf
     spec = dict(maker.specs()[model])
     spec["config"] = dict(spec["config"], **WIDE[model])
     spec["seed"] = seed
     name, model = model, maker.build_model(spec)
     # The recipe's standard deviations are for 32-wide fixtures; a matrix reading 256 inputs gets them times
     # sqrt(32/256), the usual fan-in scaling, so activations and logits keep the 32-wide fixtures' scale
-    # (unscaled, the logits grow ~3x per matrix and perplexity reaches 1e7). Embedding rows are read, not multiplied.
+    # (unscaled, the logits grow ~3x per matrix and perplexity reaches 1e7). Embedding rows are read, not multiplied;
+    # a depthwise conv reads its kernel's taps whatever the width.
     import torch
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if p.dim() >= 2 and not name.endswith("embed_tokens.weight"):
+            if p.dim() >= 2 and not name.endswith(("embed_tokens.weight", "conv1d.weight")):
                 p.mul_((32 / p.shape[-1]) ** 0.5)
     model.save_pretrained(dest, safe_serialization=True)
-    mf.copy_tokenizer(spec["tokenizer"], Path(dest))
+    mf.copy_tokenizer(spec.get("tokenizer", mf.BYTELEVEL), Path(dest))
     if name == "mixtral":
         shutil.copy(os.path.join(ROOT, "Tests/Fixtures/tokenizers/sentencepiece-small/tokenizer.model"), dest)
     return spec["seed"]
@@ -353,6 +383,15 @@ def model_goldens(path, family, config_dir=None):
     return out
 
 
+def exact_margin(path, family, config_dir, answers):
+    """The smallest margin by which llama.cpp's greedy ids (`answers`, from `model_goldens`) win in transformers on
+    the file's dequantized weights, teacher-forced: llama.cpp's activation rounding moves a quantized file's logits by
+    ~1% (0.05 here), so a step it wins by 0.07 can be a near-tie of the stored weights' exact maths, which swapmoe
+    computes more closely (Qwen3-Next's first seed: 0.022, and swapmoe's greedy took the other id)."""
+    prompt = answers["prompt_ids"]
+    return dequantized_reference(path, family, config_dir, prompt, prompt, greedy=answers["greedy_ids"])[2]
+
+
 def dequantized_tensors(path):
     """Every tensor of a GGUF file as gguf-py dequantizes it, float32 in PyTorch order (ggml dims reversed)."""
     import numpy as np
@@ -361,8 +400,9 @@ def dequantized_tensors(path):
             for t in gguf.GGUFReader(path).tensors}
 
 
-def transformers_answers(model, sd, prompt, evals):
-    """`model` with the state dict `sd`: the last logits of `prompt` and the perplexity of `evals`."""
+def transformers_answers(model, sd, prompt, evals, greedy=None):
+    """`model` with the state dict `sd`: the last logits of `prompt` and the perplexity of `evals`; with `greedy`
+    (ids continuing `prompt`), also the smallest margin by which each of them beats every other id, teacher-forced."""
     import numpy as np
     import torch
     model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sd.items()}, strict=True)
@@ -370,18 +410,25 @@ def transformers_answers(model, sd, prompt, evals):
         last = model(torch.tensor([prompt])).logits[0, -1]
         logits = model(torch.tensor([evals])).logits[0].double()
         nll = torch.nn.functional.cross_entropy(logits[:-1], torch.tensor(evals[1:]), reduction="sum").item()
-    return [float(x) for x in last], float(np.exp(nll / (len(evals) - 1)))
+        answers = [float(x) for x in last], float(np.exp(nll / (len(evals) - 1)))
+        if greedy is None:
+            return answers
+        rows = model(torch.tensor([prompt + greedy])).logits[0, len(prompt) - 1:-1].double()
+        margins = [float(row[t] - torch.cat([row[:t], row[t + 1:]]).max()) for row, t in zip(rows, greedy)]
+    return answers + (min(margins),)
 
 
-def dequantized_reference(path, family, config_dir, prompt, evals):
+def dequantized_reference(path, family, config_dir, prompt, evals, **kw):
     """transformers (float32) on the file's own weights as gguf-py dequantizes them: the exact maths of the stored
     weights, without llama.cpp's rounding of activations (to BF16 / F16 / Q8_0 / Q8_K for its vec_dot). Returns
     the last logits of `prompt` and the perplexity of `evals`."""
     import numpy as np
     if family.startswith("gpt_oss"):
-        return dequantized_reference_gpt_oss(path, config_dir, prompt, evals)
+        return dequantized_reference_gpt_oss(path, config_dir, prompt, evals, **kw)
     if FAMILY.get(family, family) in ("deepseek_v3", "deepseek_v2", "glm4_moe"):
-        return dequantized_reference_deepseek(path, FAMILY.get(family, family), config_dir, prompt, evals)
+        return dequantized_reference_deepseek(path, FAMILY.get(family, family), config_dir, prompt, evals, **kw)
+    if family in QWEN3NEXT:
+        return dequantized_reference_qwen3next(path, config_dir, prompt, evals, **kw)
     sys.path.insert(0, os.path.join(ROOT, "Tools"))
     import make_fixtures as mf
     cfg_cls, model_cls = mf.model_classes(family)
@@ -417,10 +464,10 @@ def dequantized_reference(path, family, config_dir, prompt, evals):
     for l in range(cfg.num_hidden_layers):
         g, u = tensors[f"blk.{l}.ffn_gate_exps.weight"], tensors[f"blk.{l}.ffn_up_exps.weight"]
         sd[f"model.layers.{l}.mlp.experts.gate_up_proj"] = np.concatenate([g, u], axis=1)
-    return transformers_answers(model, sd, prompt, evals)
+    return transformers_answers(model, sd, prompt, evals, **kw)
 
 
-def dequantized_reference_gpt_oss(path, config_dir, prompt, evals):
+def dequantized_reference_gpt_oss(path, config_dir, prompt, evals, **kw):
     """`dequantized_reference` for gpt-oss: the HF config with what llama.cpp computes instead of what it says (its
     graph's SwiGLU limit 7 and alpha 1.702 whatever swiglu_limit is; ggml's YaRN correction range floored and ceiled,
     transformers' truncate: true), no quantization_config (the weights are given dequantized), and the converter's
@@ -455,10 +502,10 @@ def dequantized_reference_gpt_oss(path, config_dir, prompt, evals):
         sd[p + "mlp.experts.gate_up_proj_bias"] = interleave(w[b + "ffn_gate_exps.bias"], w[b + "ffn_up_exps.bias"], 1)
         sd[p + "mlp.experts.down_proj"] = w[b + "ffn_down_exps.weight"].transpose(0, 2, 1)
         sd[p + "mlp.experts.down_proj_bias"] = w[b + "ffn_down_exps.bias"]
-    return transformers_answers(model, sd, prompt, evals)
+    return transformers_answers(model, sd, prompt, evals, **kw)
 
 
-def dequantized_reference_deepseek(path, family, config_dir, prompt, evals):
+def dequantized_reference_deepseek(path, family, config_dir, prompt, evals, **kw):
     """`dequantized_reference` for DeepSeek-V2/V3 and GLM-4.5: kv_b_proj joined again from the converter's k_b
     (transposed per head) and v_b, the experts stacked as transformers 5 holds them; for YaRN, mscale set to
     mscale_all_dim, which is what llama.cpp computes with (the file stores only 0.1 mscale_all_dim)."""
@@ -502,7 +549,74 @@ def dequantized_reference_deepseek(path, family, config_dir, prompt, evals):
         if f"blk.{l}.ffn_gate_exps.weight" in w:
             g, u = w[f"blk.{l}.ffn_gate_exps.weight"], w[f"blk.{l}.ffn_up_exps.weight"]
             sd[f"model.layers.{l}.mlp.experts.gate_up_proj"] = np.concatenate([g, u], axis=1)
-    return transformers_answers(model, sd, prompt, evals)
+    return transformers_answers(model, sd, prompt, evals, **kw)
+
+
+def dequantized_reference_qwen3next(path, config_dir, prompt, evals, **kw):
+    """`dequantized_reference` for Qwen3-Next, every change of the converter (`Qwen3NextModel.modify_tensors`) undone:
+    attn_qkv and attn_gate rows regrouped per key head into in_proj_qkvz ([q, k, v, z] of each), A_log = log(-A),
+    1 taken from the zero-centred norms (not the DeltaNet's gated norm), conv1d's unit dimension back, dt_bias
+    renamed; the experts stacked as transformers 5 holds them."""
+    import numpy as np
+    import transformers as t
+    cfg = t.Qwen3NextConfig.from_pretrained(config_dir)
+    model = t.Qwen3NextForCausalLM(cfg).float().eval()
+    w = dequantized_tensors(path)
+    nk, dk = cfg.linear_num_key_heads, cfg.linear_key_head_dim
+    vg = cfg.linear_num_value_heads // nk * cfg.linear_value_head_dim  # v (and z) rows of one key head
+
+    def norm(x):
+        return x.astype(np.float32) - np.float32(1)
+
+    sd = {"model.embed_tokens.weight": w["token_embd.weight"], "model.norm.weight": norm(w["output_norm.weight"]),
+          "lm_head.weight": w.get("output.weight", w["token_embd.weight"])}
+    plain = {"attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
+             "attn_output": "self_attn.o_proj", "ssm_ba": "linear_attn.in_proj_ba", "ssm_norm": "linear_attn.norm",
+             "ssm_out": "linear_attn.out_proj", "ffn_gate_inp": "mlp.gate", "ffn_gate_shexp": "mlp.shared_expert.gate_proj",
+             "ffn_up_shexp": "mlp.shared_expert.up_proj", "ffn_down_shexp": "mlp.shared_expert.down_proj"}
+    norms = {"attn_norm": "input_layernorm", "post_attention_norm": "post_attention_layernorm",
+             "attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm"}
+    for name, x in w.items():
+        parts = name.split(".")
+        if parts[0] != "blk" or int(parts[1]) >= cfg.num_hidden_layers:
+            continue
+        l, role = parts[1], parts[2]
+        pre = f"model.layers.{l}."
+        if role in plain:
+            sd[pre + plain[role] + "." + parts[3]] = x
+        elif role in norms:
+            sd[pre + norms[role] + ".weight"] = norm(x)
+        elif role == "ssm_a":
+            sd[pre + "linear_attn.A_log"] = np.log(-x.astype(np.float64)).astype(np.float32)
+        elif role == "ssm_dt":
+            sd[pre + "linear_attn.dt_bias"] = x
+        elif role == "ssm_conv1d":
+            sd[pre + "linear_attn.conv1d.weight"] = x[:, None, :]
+        elif role == "ffn_gate_inp_shexp":
+            sd[pre + "mlp.shared_expert_gate.weight"] = x.reshape(1, -1)
+        elif role == "ffn_down_exps":
+            sd[pre + "mlp.experts.down_proj"] = x
+        elif role == "attn_qkv":
+            z = w[f"blk.{l}.attn_gate.weight"]
+            q, k, v = x[:nk * dk], x[nk * dk:2 * nk * dk], x[2 * nk * dk:]
+            sd[pre + "linear_attn.in_proj_qkvz.weight"] = np.concatenate(
+                [np.concatenate([q[g * dk:(g + 1) * dk], k[g * dk:(g + 1) * dk], v[g * vg:(g + 1) * vg], z[g * vg:(g + 1) * vg]])
+                 for g in range(nk)])
+    for l in range(cfg.num_hidden_layers):
+        g, u = w[f"blk.{l}.ffn_gate_exps.weight"], w[f"blk.{l}.ffn_up_exps.weight"]
+        sd[f"model.layers.{l}.mlp.experts.gate_up_proj"] = np.concatenate([g, u], axis=1)
+    return transformers_answers(model, sd, prompt, evals, **kw)
+
+
+def qwen3next_fixtures():
+    """The f32 GGUF of each Qwen3-Next fixture llama.cpp can load (QWEN3NEXT), with its tokenizer goldens."""
+    made = []
+    for model in QWEN3NEXT:
+        dest = os.path.join(OUT, f"{model}-f32.gguf")
+        convert(model, "f32", dest)
+        made.append(dest)
+        goldens(model, dest)
+    return made
 
 
 def mla_fixtures():
@@ -528,7 +642,7 @@ def quantized_fixtures(quantize, models=tuple(WIDE)):
         CONFIGS[model + "-wide"] = keep = tempfile.mkdtemp()
         tmp = tempfile.mkdtemp()
         src, narrow = os.path.join(tmp, "f32.gguf"), os.path.join(tmp, "narrow-f32.gguf")
-        if model not in DEEPSEEK_LIKE and not os.path.exists(os.path.join(OUT, f"{model}-q8_0.gguf")):
+        if model not in WIDE_TYPES and not os.path.exists(os.path.join(OUT, f"{model}-q8_0.gguf")):
             convert(model, "f32", src)
             dest = os.path.join(OUT, f"{model}-q8_0.gguf")
             subprocess.run([quantize, src, dest, "Q8_0"], check=True, capture_output=True)
@@ -546,7 +660,9 @@ def quantized_fixtures(quantize, models=tuple(WIDE)):
                 dest = os.path.join(OUT, f"{model}-wide-{qtype.lower()}.gguf")
                 subprocess.run([quantize, src, dest, qtype], check=True, capture_output=True)
                 files.append(dest)
-            if all(model_goldens(f, model)["greedy_min_gap"] >= MIN_GAP for f in files):
+            answers = [model_goldens(f, model) for f in files]
+            if all(a["greedy_min_gap"] >= MIN_GAP for a in answers) and all(
+                    exact_margin(f, model, hf, a) >= MIN_GAP for f, a in zip(files, answers) if model in EXACT_GAP):
                 break
         shutil.copy(os.path.join(hf, "config.json"), keep)
         made += files
@@ -591,10 +707,11 @@ def write_manifest(files, keep=None):
                    "files": dict(sorted(manifest.items()))}, fp, indent=1)
 
 
-def main_mla_only():
-    """--mla-only: (re)makes only the DeepSeek / GLM files, keeping every other fixture and golden as it is."""
-    made = mla_fixtures()
-    more, seeds = quantized_fixtures(tool("llama-quantize"), models=DEEPSEEK_LIKE)
+def main_only(group):
+    """--only mla / qwen3next: (re)makes only the DeepSeek / GLM or the Qwen3-Next files, keeping every other fixture
+    and golden as it is."""
+    made = mla_fixtures() if group == "mla" else qwen3next_fixtures()
+    more, seeds = quantized_fixtures(tool("llama-quantize"), models=DEEPSEEK_LIKE if group == "mla" else QWEN3NEXT)
     made += more
     names = {os.path.basename(p) for p in made}
     old = json.load(open(os.path.join(OUT, "llama-goldens.json")))
@@ -609,7 +726,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     for f in glob.glob(os.path.join(OUT, "*")):
         os.unlink(f)
-    made = mla_fixtures()
+    made = mla_fixtures() + qwen3next_fixtures()
     for model, outtype in [("mixtral", "f32"), ("qwen2_moe", "f32"), ("qwen3_moe", "bf16"), ("olmoe", "f32")]:
         dest = os.path.join(OUT, f"{model}-{outtype}.gguf")
         convert(model, outtype, dest)
@@ -664,4 +781,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main_mla_only() if MLA_ONLY else main()
+    main_only(ONLY) if ONLY else main()

@@ -14,7 +14,10 @@ except:
   * GQA everywhere: 4 query / 2 kv heads of head_dim 16 (64 != hidden 48) with partial rotary 0.25 (4 of 16
     turned); DeltaNet 2 key heads of 8 and 4 value heads of 6 (each key head serves two value heads), kernel 4.
 
-  qwen3_next  hidden 48, 4 layers, 5 experts top-2 (norm_topk_prob) of width 20, shared expert 24, dense 36.
+  qwen3_next         hidden 48, 4 layers, 5 experts top-2 (norm_topk_prob) of width 20, shared expert 24, dense 36.
+  qwen3_next_sparse  the shape llama.cpp's qwen3next loads, for the GGUF fixtures (Tools/make_gguf_fixtures.py):
+                     every layer MoE (its converter maps no dense MLP) and DeltaNet key and value heads of one size
+                     (8; its loader sizes both from ssm.state_size), as in Qwen3-Next-80B-A3B; otherwise qwen3_next's.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ DT_STD = 0.5
 def specs() -> dict[str, dict]:
     bl = mf.tokenizer_info(mf.BYTELEVEL)
     eot = bl["id"]("<|endoftext|>")
-    return {
+    out = {
         "qwen3_next": dict(seed=36009, config=dict(
             vocab_size=bl["size"], bos_token_id=None, eos_token_id=eot, pad_token_id=eot, max_position_embeddings=4096,
             rms_norm_eps=1e-6, tie_word_embeddings=False, hidden_size=48, intermediate_size=36, num_hidden_layers=4,
@@ -45,6 +48,9 @@ def specs() -> dict[str, dict]:
             shared_expert_intermediate_size=24, num_experts=5, num_experts_per_tok=2, norm_topk_prob=True,
             rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.25})),
     }
+    sparse = dict(out["qwen3_next"]["config"], mlp_only_layers=[], linear_value_head_dim=8)
+    out["qwen3_next_sparse"] = dict(seed=36019, config=sparse)
+    return out
 
 
 def build_model(spec: dict):

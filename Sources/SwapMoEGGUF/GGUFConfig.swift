@@ -129,16 +129,16 @@ public enum GGUFConfigMapping {
             if let v = try int("attention.value_length"), v != headDim {
                 throw .badMetadata(file: file, key: a + ".attention.value_length", reason: "is \(v) but key_length is \(headDim); swapmoe needs equal key and value head sizes")
             }
-            if arch != .glm4moe, let r = ropeDim, r != headDim {
+            if arch != .glm4moe, arch != .qwen3next, let r = ropeDim, r != headDim {
                 throw .badMetadata(file: file, key: a + ".rope.dimension_count", reason: "is \(r), not the head size \(headDim); partial rotary embeddings are not supported")
             }
         }
         let experts = try required("expert_count")
         let used = try required("expert_used_count")
         // llama.cpp's LLAMA_EXPERT_GATING_FUNC_TYPE: 1 softmax, 2 sigmoid. gpt-oss's graph always takes the softmax
-        // of the chosen logits whatever the key says; DeepSeek and GLM files without the key are softmax (DeepSeek-V2)
-        // and sigmoid (GLM-4.5), as llama.cpp reads them.
-        let gating = arch == .gptOss ? 1 : try int("expert_gating_func") ?? (arch == .glm4moe ? 2 : 1)
+        // of the chosen logits and qwen3next's the softmax, whatever the key says; DeepSeek and GLM files without the
+        // key are softmax (DeepSeek-V2) and sigmoid (GLM-4.5), as llama.cpp reads them.
+        let gating = arch == .gptOss || arch == .qwen3next ? 1 : try int("expert_gating_func") ?? (arch == .glm4moe ? 2 : 1)
         let sigmoidAllowed = arch == .deepseek2 || arch == .glm4moe
         guard gating == 1 || (gating == 2 && sigmoidAllowed) else {
             throw .badMetadata(file: file, key: a + ".expert_gating_func", reason: "is \(gating) (1 = softmax\(sigmoidAllowed ? ", 2 = sigmoid" : "")); swapmoe's \(a) routers are \(sigmoidAllowed ? "softmax or sigmoid" : "softmax")")
@@ -197,7 +197,7 @@ public enum GGUFConfigMapping {
         }
 
         let normTopK: Bool
-        if let v = md[a + ".expert_weights_norm"] {
+        if arch != .qwen3next, let v = md[a + ".expert_weights_norm"] {
             guard let b = v.boolValue else { throw .wrongKeyType(file: file, key: a + ".expert_weights_norm", expected: "a BOOL", found: v.type.description) }
             normTopK = b
         } else {
@@ -254,6 +254,58 @@ public enum GGUFConfigMapping {
             try moeKeys(&c)
         }
 
+        /// GLM-4.5's and Qwen3-Next's partial RoPE: `rope.dimension_count` of a head as transformers'
+        /// `partial_rotary_factor`, which gives the count back (it turns int(head_dim x factor) dimensions).
+        func partialRotaryFactor() throws(GGUFError) -> Double {
+            guard (1...(1 << 20)).contains(headDim), let rope = ropeDim, rope > 0, rope <= headDim,
+                  Int(Double(headDim) * (Double(rope) / Double(headDim))) == rope else {
+                throw .badMetadata(file: file, key: a + ".rope.dimension_count", reason: "is \(ropeDim.map(String.init) ?? "missing"); expected 1...\(headDim) (the rotary part of a \(headDim)-wide head)")
+            }
+            return Double(rope) / Double(headDim)
+        }
+
+        /// Qwen3-Next (llama.cpp's qwen3next): the DeltaNet sizes from the `ssm.*` keys the converter writes
+        /// (conv_kernel, state_size = key head size, group_count = key heads, time_step_rank = value heads,
+        /// inner_size = value heads x value head size), the layer kinds from `attention.recurrent_layers` (else every
+        /// `full_attention_interval`-th layer full, llama.cpp's rule), partial RoPE from `rope.dimension_count`.
+        func qwen3Next(_ c: inout [(String, JSONValue)]) throws(GGUFError) {
+            guard (1...(1 << 16)).contains(layers) else {
+                throw .badMetadata(file: file, key: a + ".block_count", reason: "is \(blocks), expected 1...65536 layers")
+            }
+            let valueHeads = try required("ssm.time_step_rank"), inner = try required("ssm.inner_size")
+            guard valueHeads > 0, inner > 0, inner % valueHeads == 0 else {
+                throw .badMetadata(file: file, key: a + ".ssm.inner_size",
+                                   reason: "is \(inner), not a multiple of ssm.time_step_rank (\(valueHeads) value heads)")
+            }
+            let recurrent: [Bool]
+            let key = a + ".attention.recurrent_layers"
+            if let v = md[key] {
+                guard case .bools(let flags)? = v.arrayValue, flags.count >= layers else {
+                    throw .badMetadata(file: file, key: key, reason: "must list one BOOL per layer (\(layers))")
+                }
+                recurrent = Array(flags.prefix(layers))
+            } else {
+                let interval = try int("full_attention_interval") ?? 4
+                guard interval > 0 else {
+                    throw .badMetadata(file: file, key: a + ".full_attention_interval", reason: "is \(interval), expected >= 1")
+                }
+                recurrent = (0..<max(0, min(layers, 1 << 16))).map { ($0 + 1) % interval != 0 }
+            }
+            let moe = try int("expert_feed_forward_length") ?? dims["blk.\(layers - 1).ffn_gate_exps.weight"]?[1]
+            let shared = try int("expert_shared_feed_forward_length") ?? dims["blk.\(layers - 1).ffn_gate_shexp.weight"]?[1]
+            guard let moe, let shared else { throw .missingKey(file: file, key: a + ".expert\(moe == nil ? "" : "_shared")_feed_forward_length") }
+            c += [("num_experts", .int(Int64(experts))), ("moe_intermediate_size", .int(Int64(moe))),
+                  ("shared_expert_intermediate_size", .int(Int64(shared))), ("norm_topk_prob", .bool(normTopK)),
+                  ("decoder_sparse_step", .int(1)), ("mlp_only_layers", .array(denseLayers.map { .int(Int64($0)) })),
+                  ("attention_bias", .bool(hasQBias)), ("partial_rotary_factor", .double(try partialRotaryFactor())),
+                  ("layer_types", .array(recurrent.map { .string($0 ? "linear_attention" : "full_attention") })),
+                  ("linear_conv_kernel_dim", .int(Int64(try required("ssm.conv_kernel")))),
+                  ("linear_key_head_dim", .int(Int64(try required("ssm.state_size")))),
+                  ("linear_num_key_heads", .int(Int64(try required("ssm.group_count")))),
+                  ("linear_num_value_heads", .int(Int64(valueHeads))), ("linear_value_head_dim", .int(Int64(inner / valueHeads))),
+                  ("hidden_act", .string("silu")), ("use_sliding_window", .bool(false))]
+        }
+
         switch arch {
         case .llama:
             c.append(("num_local_experts", .int(Int64(experts))))
@@ -291,13 +343,11 @@ public enum GGUFConfigMapping {
             try deepseek2(&c)
         case .glm4moe:
             c.removeAll { $0.0 == "head_dim" }
-            guard headDim > 0, let rope = ropeDim, rope > 0, rope <= headDim else {
-                throw .badMetadata(file: file, key: a + ".rope.dimension_count", reason: "is \(ropeDim.map(String.init) ?? "missing"); expected 1...\(headDim) (the rotary part of a \(headDim)-wide head)")
-            }
-            // transformers turns int(head_dim * partial_rotary_factor) dimensions: rope / head_dim gives back rope.
-            c += [("head_dim", .int(Int64(headDim))), ("partial_rotary_factor", .double(Double(rope) / Double(headDim))),
+            c += [("head_dim", .int(Int64(headDim))), ("partial_rotary_factor", .double(try partialRotaryFactor())),
                   ("attention_bias", .bool(hasQBias)), ("use_qk_norm", .bool(dims["blk.0.attn_q_norm.weight"] != nil))]
             try moeKeys(&c)
+        case .qwen3next:
+            try qwen3Next(&c)
         case .olmoe:
             c.append(("num_experts", .int(Int64(experts))))
             c += [("attention_bias", .bool(hasQBias)), ("norm_topk_prob", .bool(normTopK)),

@@ -16,6 +16,11 @@ public struct GGUFTensorMapping: Sendable, Hashable {
         /// `[rank, v, heads]`) is transformers' `kv_b_proj` `[heads * (nope + v), rank]`: llama.cpp's converter split
         /// it per head into the key rows, transposed for its absorbed MLA, and the value rows. Joined in f32.
         case latentKV(String, valueHalf: String)
+        /// Qwen3-Next's small tensors the converter changed value by value (`GGUFValueMap`); stored f32.
+        case values(String, GGUFValueMap)
+        /// Qwen3-Next's `attn_qkv`, which with `gate` (`attn_gate`) is transformers' `in_proj_qkvz`, rows regrouped
+        /// per key head (`GGUFDeltaNetRows`); two tensors (`in_proj_qkv`, `in_proj_z`) when their types differ.
+        case deltaNetInput(String, gate: String)
         /// Not packed: a tensor of a multi-token-prediction layer (llama.cpp's `nextn`), which transformers drops.
         case skipped
     }
@@ -28,7 +33,7 @@ public struct GGUFTensorMapping: Sendable, Hashable {
     public let permutedHeads: Int?
 }
 
-/// GGUF tensor names (llama.cpp's `LLM_TENSOR_NAMES`, gguf-py `TENSOR_NAMES`) -> Hugging Face names of the five
+/// GGUF tensor names (llama.cpp's `LLM_TENSOR_NAMES`, gguf-py `TENSOR_NAMES`) -> Hugging Face names of the
 /// families. Layer tensors are `blk.N.<role>.<weight|bias>`.
 public enum GGUFTensorNames {
     /// The mapping of `name` for `arch`, or nil when it has no HF counterpart swapmoe knows.
@@ -40,11 +45,18 @@ public enum GGUFTensorNames {
         switch name {
         case "token_embd.weight": return one("model.embed_tokens.weight")
         case "output.weight": return one("lm_head.weight")
-        case "output_norm.weight": return one("model.norm.weight")
+        case "output_norm.weight":
+            guard arch.addsOneToNorms else { return one("model.norm.weight") }
+            return .init(gguf: name, target: .values("model.norm.weight", .minusOne), permutedHeads: nil)
         default: break
         }
         let parts = name.split(separator: ".", omittingEmptySubsequences: false)
         func number(_ s: Substring) -> Int? { Int(s).flatMap { $0 >= 0 && String($0) == s ? $0 : nil } }
+        // Qwen3-Next's A (`blk.N.ssm_a`, llama.cpp's LLM_TENSOR_SSM_A_NOSCAN) is the one tensor without a suffix.
+        if arch == .qwen3next, parts.count == 3, parts[0] == "blk", parts[2] == "ssm_a", let layer = number(parts[1]) {
+            let aLog = GGUFTensorMapping.Target.values("model.layers.\(layer).linear_attn.A_log", .logOfNegated)
+            return .init(gguf: name, target: layer >= layers ? .skipped : aLog, permutedHeads: nil)
+        }
         guard parts.count == 4 || parts.count == 5, parts[0] == "blk", let layer = number(parts[1]),
               parts.last == "weight" || parts.last == "bias" else { return nil }
         if layer >= layers { return .init(gguf: name, target: .skipped, permutedHeads: nil) }
@@ -67,6 +79,7 @@ public enum GGUFTensorNames {
         }
         if arch == .gptOss { return gptOss(name, role: role, kind: kind, layer: layer, experts: experts) }
         if arch == .deepseek2 || arch == .glm4moe { return deepSeek(name, role: role, kind: kind, layer: layer, experts: experts) }
+        if arch == .qwen3next, let m = qwen3Next(name, role: role, kind: kind, layer: layer) { return m }
         let permute = arch.permutesQK
         switch (role, kind) {
         case ("attn_norm", "weight"): return one(l + "input_layernorm.weight")
@@ -206,7 +219,9 @@ extension GGUFModel {
                 guard t.ne.count == 3, v.ne.count == 3, v.ne[0] == t.ne[1], v.ne[2] == t.ne[2], t.ne.allSatisfy({ $0 > 0 }), v.ne[1] > 0 else {
                     throw .badTensor(file: fileName, tensor: t.name, reason: "has dims \(t.ne) and \(value) \(v.ne); expected [nope, rank, heads] and [rank, v, heads]")
                 }
-            case .tensor, .skipped: break
+            case .deltaNetInput(_, let gate):
+                try checkDeltaNetInput(t, gate: try requireTensor(gate))
+            case .tensor, .values, .skipped: break
             }
             if let h = m.permutedHeads {
                 let rows = t.ne.count == 1 ? t.ne[0] : t.ne[1]
@@ -246,6 +261,14 @@ public struct GGUFHFTensor: Sendable, Hashable {
     public var interleaved: GGUFTensorInfo? = nil
     /// DeepSeek's kv_b_proj: `attn_v_b`, joined with the source (`attn_k_b`) in f32 (`GGUFLatentKV`); stored f32.
     public var latentValue: GGUFTensorInfo? = nil
+    /// Qwen3-Next's norms and A_log: the source's values mapped back (`GGUFValueMap`); stored f32.
+    public var valueMap: GGUFValueMap? = nil
+    /// Qwen3-Next's in_proj_qkvz: `attn_gate`, whose rows join the source's (`attn_qkv`, same type) per key head.
+    public var deltaNetGate: GGUFTensorInfo? = nil
+    /// Whether the HF bytes are made by `GGUFModel.hfBytes` (a copy) rather than a slice of the mapping as stored.
+    public var isCopy: Bool { permutedHeads != nil || interleaved != nil || latentValue != nil || valueMap != nil || deltaNetGate != nil }
+    /// Whether the HF tensor is f32 whatever the source's type (joined or mapped through values).
+    public var isF32: Bool { latentValue != nil || valueMap != nil }
 }
 
 extension GGUFModel {
@@ -258,7 +281,9 @@ extension GGUFModel {
             case .tensor(let name):
                 // The shared-expert gate is a one-row matrix in HF ([1, hidden]); the converter writes it so, but
                 // llama-quantize drops the unit dimension (a Qwen2-MoE Q4_K_M or Q8_0 file holds it as [hidden]).
-                let shape = name.hasSuffix("shared_expert_gate.weight") && t.shape.count == 1 ? [1] + t.shape : t.shape
+                // Qwen3-Next's depthwise conv1d is [channels, 1, kernel] in HF; the converter squeezed the 1.
+                var shape = name.hasSuffix("shared_expert_gate.weight") && t.shape.count == 1 ? [1] + t.shape : t.shape
+                if name.hasSuffix("linear_attn.conv1d.weight"), shape.count == 2 { shape.insert(1, at: 1) }
                 out.append(GGUFHFTensor(name: name, shape: shape, source: t, range: 0..<t.byteCount, permutedHeads: m.permutedHeads))
             case .experts(let names):
                 for (e, name) in names.enumerated() {
@@ -283,6 +308,10 @@ extension GGUFModel {
                     throw .badTensor(file: fileName, tensor: t.name, reason: "is too large (\(t.ne), \(v.ne))")
                 }
                 out.append(GGUFHFTensor(name: name, shape: [rows, rank], source: t, range: 0..<t.byteCount, permutedHeads: nil, latentValue: v))
+            case .values(let name, let map):
+                out.append(GGUFHFTensor(name: name, shape: t.shape, source: t, range: 0..<t.byteCount, permutedHeads: nil, valueMap: map))
+            case .deltaNetInput(let name, let gate):
+                out += try deltaNetInput(t, name: name, gate: try requireTensor(gate))
             case .mergedInto, .skipped: break
             }
         }
@@ -290,10 +319,24 @@ extension GGUFModel {
     }
 
     /// The bytes of an HF tensor in HF's layout (rows un-permuted where the converter permuted them, gpt-oss's
-    /// gate and up rows interleaved, DeepSeek's kv_b_proj joined in f32 from the values `dequantize` gives of a
-    /// tensor's bytes: needed for that tensor only, as this module has no kernels).
+    /// gate and up rows interleaved, Qwen3-Next's in_proj_qkvz rows regrouped, DeepSeek's kv_b_proj joined and
+    /// Qwen3-Next's norms and A_log mapped back in f32 from the values `dequantize` gives of a tensor's bytes: needed
+    /// for those tensors only, as this module has no kernels).
     public func hfBytes(_ t: GGUFHFTensor, dequantize: ((GGUFTensorInfo, [UInt8]) -> [Float])? = nil) -> [UInt8] {
         let bytes = withTensorBytes(t.source) { Array($0.buffer[t.range]) }
+        if let map = t.valueMap {
+            // F32 in every file the converter writes; another type needs `dequantize`.
+            let f32 = t.source.dtype == .f32 ? GGUFValueMap.floats(bytes) : nil
+            guard let values = f32 ?? dequantize?(t.source, bytes) else { preconditionFailure("\(t.name) needs its source's values") }
+            return GGUFValueMap.bytes(values.map(map.apply))
+        }
+        if let gate = t.deltaNetGate {
+            guard let joined = GGUFDeltaNetRows.join(qkv: bytes, qkvRows: t.source.ne[1], gate: withTensorBytes(gate) { Array($0.buffer) },
+                                                     gateRows: gate.ne[1], groups: (try? deltaNetGroups()) ?? 0) else {
+                preconditionFailure("in_proj_qkvz of \(t.source.name): shapes checked at open")
+            }
+            return joined
+        }
         if let v = t.latentValue {
             guard let dequantize, let rank = t.shape.last, let kv = GGUFLatentKV.join(
                 k: dequantize(t.source, bytes), v: dequantize(v, withTensorBytes(v) { Array($0.buffer) }),

@@ -42,7 +42,11 @@ public struct DeltaNetSpec: Sendable, Equatable {
 
 /// One DeltaNet layer's weights (`model.layers.{l}.linear_attn.`).
 struct DeltaNetWeights {
-    var qkvz: Matrix, ba: Matrix, out: Matrix
+    /// `in_proj_qkvz` (transformers' Qwen3-Next), or its rows as two matrices, `in_proj_qkv` ([q of every key head,
+    /// k of every key head, v of every value head]: the conv's input order) and `in_proj_z`: how llama.cpp's files
+    /// hold them, packed so from a GGUF whose two halves have different types (Docs/GGUF.md).
+    enum Input { case joined(Matrix), split(qkv: Matrix, z: Matrix) }
+    var input: Input, ba: Matrix, out: Matrix
     /// `conv1d.weight` `[channels, 1, kernel]` as `channels · kernel` floats.
     var conv: [Float]
     /// −exp(A_log) per value head, and dt_bias.
@@ -51,7 +55,12 @@ struct DeltaNetWeights {
     var norm: [Float]
 
     init(_ w: DenseWeights, prefix a: String, spec m: DeltaNetSpec, hidden: Int) throws(ModelError) {
-        qkvz = try w.matrix(a + "in_proj_qkvz.weight", rows: m.qkvzWidth, cols: hidden)
+        if w.has(a + "in_proj_qkvz.weight") || !w.has(a + "in_proj_qkv.weight") {
+            input = .joined(try w.matrix(a + "in_proj_qkvz.weight", rows: m.qkvzWidth, cols: hidden))
+        } else {
+            input = .split(qkv: try w.matrix(a + "in_proj_qkv.weight", rows: m.convChannels, cols: hidden),
+                           z: try w.matrix(a + "in_proj_z.weight", rows: m.valueWidth, cols: hidden))
+        }
         ba = try w.matrix(a + "in_proj_ba.weight", rows: m.baWidth, cols: hidden)
         out = try w.matrix(a + "out_proj.weight", rows: hidden, cols: m.valueWidth)
         conv = try w.vector(a + "conv1d.weight", count: m.convChannels * m.convKernel)
@@ -102,12 +111,20 @@ extension DecoderModel {
     /// The DeltaNet of layer `l` for the `n` normalised rows `y`, written to `o (n, hidden)` (see `DeltaNetSpec`).
     func gatedDeltaNet(_ l: Int, _ W: DeltaNetWeights, _ m: DeltaNetSpec, y: Rows, into o: Rows, placement: Placement) {
         let n = y.count, sc = deltaNetScratch!
-        let qkvz = sc.qkvz.rows(n, width: m.qkvzWidth), ba = sc.ba.rows(n, width: m.baWidth)
-        gemm(qkvz, W.qkvz, y, pool: pool)
-        gemm(ba, W.ba, y, pool: pool)
         let mixed = sc.mixed.rows(n, width: m.convChannels), z = sc.z.rows(n, width: m.valueWidth)
+        switch W.input {
+        case .joined(let w):
+            let qkvz = sc.qkvz.rows(n, width: m.qkvzWidth)
+            gemm(qkvz, w, y, pool: pool)
+            split(m, qkvz: qkvz, into: mixed, z: z)
+        case .split(let qkv, let zw):
+            gemm(mixed, qkv, y, pool: pool)
+            gemm(z, zw, y, pool: pool)
+        }
+        let ba = sc.ba.rows(n, width: m.baWidth)
+        gemm(ba, W.ba, y, pool: pool)
         let g = sc.g.rows(n, width: m.valueHeads), beta = sc.beta.rows(n, width: m.valueHeads)
-        split(m, qkvz: qkvz, ba: ba, into: mixed, z: z, g: g, beta: beta, W)
+        decayAndBeta(m, ba: ba, g: g, beta: beta, W)
         let conv = sc.conv.rows(n, width: m.convChannels), core = sc.core.rows(n, width: m.valueWidth)
         let q = sc.q.rows(n, width: m.keyWidth), k = sc.k.rows(n, width: m.keyWidth), v = sc.v.rows(n, width: m.valueWidth)
         // Each run of rows continues one sequence's state: the whole batch (a prompt, one token), or one row per
@@ -139,10 +156,9 @@ extension DecoderModel {
     }
 
     /// transformers' `fix_query_key_value_ordering`: `in_proj_qkvz` rows come per key head as
-    /// [q (dk), k (dk), v (r · dv), z (r · dv)] and `in_proj_ba` rows as [b (r), a (r)], r = valueHeads / keyHeads.
-    /// Gathers the conv's input `mixed` = [q of every head, k of every head, v of every head], `z`, and from a, b
-    /// the decay g = −exp(A_log) · softplus(a + dt_bias) and β = σ(b).
-    private func split(_ m: DeltaNetSpec, qkvz: Rows, ba: Rows, into mixed: Rows, z: Rows, g: Rows, beta: Rows, _ W: DeltaNetWeights) {
+    /// [q (dk), k (dk), v (r · dv), z (r · dv)], r = valueHeads / keyHeads. Gathers the conv's input `mixed` =
+    /// [q of every head, k of every head, v of every head] and `z`.
+    private func split(_ m: DeltaNetSpec, qkvz: Rows, into mixed: Rows, z: Rows) {
         let r = m.valueHeads / m.keyHeads, dk = m.keyDim, rv = r * m.valueDim, group = 2 * dk + 2 * rv
         for h in 0..<m.keyHeads {
             let from = h * group
@@ -151,7 +167,13 @@ extension DecoderModel {
             copyColumns(mixed, at: 2 * m.keyWidth + h * rv, from: qkvz, at: from + 2 * dk, width: rv)
             copyColumns(z, at: h * rv, from: qkvz, at: from + 2 * dk + rv, width: rv)
         }
-        for t in 0..<qkvz.count {
+    }
+
+    /// `in_proj_ba` rows come per key head as [b (r), a (r)]: the decay g = −exp(A_log) · softplus(a + dt_bias) and
+    /// β = σ(b) of every value head.
+    private func decayAndBeta(_ m: DeltaNetSpec, ba: Rows, g: Rows, beta: Rows, _ W: DeltaNetWeights) {
+        let r = m.valueHeads / m.keyHeads
+        for t in 0..<ba.count {
             for h in 0..<m.valueHeads {
                 let group = h / r, j = h % r
                 let b = ba[t * m.baWidth + group * 2 * r + j], a = ba[t * m.baWidth + group * 2 * r + r + j]

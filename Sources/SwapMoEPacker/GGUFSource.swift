@@ -7,9 +7,9 @@ import SwapMoEKernels
 
 /// A GGUF model (one file or a split set) as the packer reads it: the Hugging Face tensors it holds
 /// (`GGUFModel.hfTensors`: experts split from the stacks, attn_q/attn_k rows of llama-architecture files
-/// un-permuted, gpt-oss's gate and up rows interleaved), each with its stored dtype (quantized types kept as they
-/// are), the config.json its metadata describes, and a tokenizer.json / tokenizer_config.json rebuilt from
-/// `tokenizer.ggml.*`.
+/// un-permuted, gpt-oss's gate and up rows interleaved, the converter's other changes undone: Docs/GGUF.md), each
+/// with its stored dtype (quantized types kept as they are), the config.json its metadata describes, and a
+/// tokenizer.json / tokenizer_config.json rebuilt from `tokenizer.ggml.*`.
 ///
 /// Everything that can be refused is checked when this is made, before the packer writes a byte: tensor types
 /// (`checkTypesSupported`, naming the tensor and the llama-quantize remedy), names and config. A tokenizer that
@@ -37,9 +37,11 @@ final class GGUFSource: PackSource {
         var tensors: [String: (hf: GGUFHFTensor, info: TensorInfo)] = [:]
         for t in try model.hfTensors() {
             let start = t.source.range.lowerBound + t.range.lowerBound
-            // An interleaved gate_up is twice its gate slice, DeepSeek's kv_b_proj f32 (copies; `range` only sizes them).
-            let count = t.latentValue != nil ? t.shape.reduce(4, *) : t.interleaved == nil ? t.range.count : 2 * t.range.count
-            let info = TensorInfo(t.name, dtype: t.latentValue != nil ? .f32 : try model.dtype(of: t.source), shape: t.shape,
+            // An interleaved gate_up is twice its gate slice, Qwen3-Next's in_proj_qkvz its two halves, DeepSeek's
+            // kv_b_proj and Qwen3-Next's mapped values f32 (copies; `range` only sizes them).
+            let count = t.isF32 ? t.shape.reduce(4, *) : t.deltaNetGate.map { t.range.count + $0.byteCount }
+                ?? (t.interleaved == nil ? t.range.count : 2 * t.range.count)
+            let info = TensorInfo(t.name, dtype: t.isF32 ? .f32 : try model.dtype(of: t.source), shape: t.shape,
                                   range: start..<(start + count))
             tensors[t.name] = (t, info)
         }
@@ -68,10 +70,11 @@ final class GGUFSource: PackSource {
 
     func withBytes<R>(_ name: String, _ body: (TensorInfo, UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard let (hf, info) = tensors[name] else { throw PackError.missingTensor(name) }
-        if let value = hf.latentValue {
-            // DeepSeek's kv_b_proj: both halves dequantized and joined (a few MB a layer), then their pages go.
+        if let other = hf.latentValue ?? hf.deltaNetGate ?? (hf.valueMap != nil ? hf.source : nil) {
+            // DeepSeek's kv_b_proj (both halves dequantized and joined, a few MB a layer), Qwen3-Next's in_proj_qkvz
+            // (both halves' rows regrouped) or its norms and A_log (values mapped): a copy, then the pages go.
             let bytes = model.hfBytes(hf, dequantize: Self.floats)
-            defer { for t in [hf.source, value] { model.parts[t.part].mapping.release(t.range) } }
+            defer { for t in [hf.source, other] { model.parts[t.part].mapping.release(t.range) } }
             return try bytes.withUnsafeBytes { try body(info, $0) }
         }
         if let up = hf.interleaved {
@@ -97,9 +100,8 @@ final class GGUFSource: PackSource {
     }
 
     func release(_ name: String, piece: UnsafeRawBufferPointer, of base: UnsafeRawBufferPointer) {
-        // A permuted tensor's bytes are a copy: its pages are dropped when `withBytes` ends.
-        guard let (hf, info) = tensors[name], hf.permutedHeads == nil, hf.interleaved == nil, hf.latentValue == nil,
-              let s = piece.baseAddress, let b = base.baseAddress else { return }
+        // A copied tensor's (un-permuted, joined, mapped) pages are dropped when `withBytes` ends.
+        guard let (hf, info) = tensors[name], !hf.isCopy, let s = piece.baseAddress, let b = base.baseAddress else { return }
         let start = info.range.lowerBound + (s - b)
         model.parts[hf.source.part].mapping.release(start..<(start + piece.count))
     }

@@ -39,7 +39,8 @@ private func logitsAndGreedy(_ archivePath: String, _ ids: [Int], greedy: Int = 
 struct GGUFModelTests {
     @Test("an f32 GGUF's archive gives the HF checkpoint's logits bit for bit and the same greedy ids",
           arguments: [("mixtral-f32.gguf", "mixtral"), ("qwen2_moe-f32.gguf", "qwen2_moe"), ("olmoe-f32.gguf", "olmoe"),
-                      ("olmoe-split-00002-of-00003.gguf", "olmoe"), ("deepseek_v3-f32.gguf", "deepseek_v3"), ("glm4_moe-f32.gguf", "glm4_moe")])
+                      ("olmoe-split-00002-of-00003.gguf", "olmoe"), ("deepseek_v3-f32.gguf", "deepseek_v3"), ("glm4_moe-f32.gguf", "glm4_moe"),
+                      ("qwen3_next_sparse-f32.gguf", "qwen3_next_sparse")])
     // Not deepseek_v3_yarn: its HF mscale (1.0) differs from mscale_all_dim (0.8), and a GGUF keeps only the latter,
     // with which llama.cpp computes both (checked against llama.cpp and transformers so configured in `llamaCpp`).
     func f32Logits(gguf: String, family: String) throws {
@@ -106,7 +107,8 @@ struct GGUFModelTests {
                       "qwen3_moe-q8_0.gguf", "mixtral-q8_0.gguf", "qwen2_moe-q8_0.gguf", "olmoe-q8_0.gguf", "mixtral-q4_k_m.gguf",
                       "mixtral-iq4_xs.gguf", "mixtral-wide-iq4_xs.gguf", "gpt_oss-f32.gguf", "gpt_oss-mxfp4.gguf", "gpt_oss-q8_0.gguf",
                       "deepseek_v3-f32.gguf", "deepseek_v3_yarn-f32.gguf", "glm4_moe-f32.gguf", "deepseek_v3-wide-q4_k_m.gguf",
-                      "deepseek_v2-wide-q4_k_m.gguf", "glm4_moe-wide-q4_k_m.gguf"]
+                      "deepseek_v2-wide-q4_k_m.gguf", "glm4_moe-wide-q4_k_m.gguf", "qwen3_next_sparse-f32.gguf",
+                      "qwen3_next_sparse-wide-q4_k_m.gguf"]
                       + ["mixtral", "qwen2_moe", "qwen3_moe", "olmoe"].flatMap { ["\($0)-wide-q4_k_m.gguf", "\($0)-wide-q6_k.gguf"] })
     func llamaCpp(gguf: String) throws {
         let golden = try #require(Self.llamaGoldens.first { $0["gguf"]?.stringValue == gguf }, "\(gguf): no golden")
@@ -155,7 +157,7 @@ struct GGUFModelTests {
     @Test("the tokenizer stored from a GGUF encodes ~370 golden texts as llama.cpp does, specials parsed",
           arguments: [("mixtral-f32.gguf", "mixtral"), ("qwen2_moe-f32.gguf", "qwen2_moe"), ("qwen3_moe-q8_0.gguf", "qwen3_moe"),
                       ("olmoe-f32.gguf", "olmoe"), ("gpt_oss-f32.gguf", "gpt_oss"), ("deepseek_v3-f32.gguf", "deepseek_v3"),
-                      ("glm4_moe-f32.gguf", "glm4_moe")])
+                      ("glm4_moe-f32.gguf", "glm4_moe"), ("qwen3_next_sparse-f32.gguf", "qwen3_next_sparse")])
     func tokenizer(gguf: String, family: String) throws {
         let dir = TestPaths.tempDir()
         defer { TestPaths.remove(dir) }

@@ -15,7 +15,7 @@ struct GGUFConfigTests {
         ("olmoe-f32.gguf", "olmoe"), ("qwen3_moe-q8_0.gguf", "qwen3_moe"), ("mixtral-q4_k_m.gguf", "mixtral"),
         ("olmoe-split-00002-of-00003.gguf", "olmoe"), ("gpt_oss-f32.gguf", "gpt_oss"), ("gpt_oss-mxfp4.gguf", "gpt_oss_mxfp4"),
         ("gpt_oss-q8_0.gguf", "gpt_oss"), ("deepseek_v3-f32.gguf", "deepseek_v3"), ("deepseek_v3_yarn-f32.gguf", "deepseek_v3_yarn"),
-        ("glm4_moe-f32.gguf", "glm4_moe"),
+        ("glm4_moe-f32.gguf", "glm4_moe"), ("qwen3_next_sparse-f32.gguf", "qwen3_next_sparse"),
     ]
 
     static func decode(_ json: JSONValue) throws -> any FamilyConfig {
@@ -82,6 +82,13 @@ struct GGUFConfigTests {
             #expect(try x.decoderSpec().rotaryDim == (try y.decoderSpec().rotaryDim) && x.hiddenAct == y.hiddenAct)
             // The file counts its multi-token-prediction layer in block_count; swapmoe drops it as transformers does.
             #expect(x.nextTokenPredictionLayers == 0 && y.nextTokenPredictionLayers == 1)
+        case let (x as Qwen3NextConfig, y as Qwen3NextConfig):
+            #expect(x.moeIntermediateSize == y.moeIntermediateSize && x.sharedExpertIntermediateSize == y.sharedExpertIntermediateSize)
+            #expect(x.attentionBias == y.attentionBias && x.partialRotaryFactor == y.partialRotaryFactor && x.layerTypes == y.layerTypes)
+            #expect(x.convKernel == y.convKernel && x.keyHeadDim == y.keyHeadDim && x.valueHeadDim == y.valueHeadDim)
+            #expect(x.keyHeads == y.keyHeads && x.valueHeads == y.valueHeads && x.hiddenAct == y.hiddenAct && x.useSlidingWindow == y.useSlidingWindow)
+            let (p, q) = (try x.decoderSpec(), try y.decoderSpec())
+            #expect(p.rotaryDim == q.rotaryDim && p.deltaNet == q.deltaNet && p.gatedAttention && p.zeroCentredNorms)
         default:
             Issue.record("families differ: \(ours.family) vs \(theirs.family)")
         }
@@ -93,9 +100,10 @@ struct GGUFConfigTests {
         try SafetensorsFile(path: GGUFFixtures.hfFolder(hf) + "/model.safetensors")
     }
 
-    @Test("every tensor of each f32 fixture maps to HF names covering the whole HF checkpoint, with equal shapes and bytes (attn_q/attn_k un-permuted, experts split)",
+    @Test("every tensor of each f32 fixture maps to HF names covering the whole HF checkpoint, with equal shapes and bytes (attn_q/attn_k un-permuted, experts split, Qwen3-Next's in_proj_qkvz joined; its norms and A_log give the engine's values)",
           arguments: [("mixtral-f32.gguf", "mixtral"), ("qwen2_moe-f32.gguf", "qwen2_moe"), ("olmoe-f32.gguf", "olmoe"),
-                      ("olmoe-split-00001-of-00003.gguf", "olmoe"), ("deepseek_v3-f32.gguf", "deepseek_v3"), ("glm4_moe-f32.gguf", "glm4_moe")])
+                      ("olmoe-split-00001-of-00003.gguf", "olmoe"), ("deepseek_v3-f32.gguf", "deepseek_v3"), ("glm4_moe-f32.gguf", "glm4_moe"),
+                      ("qwen3_next_sparse-f32.gguf", "qwen3_next_sparse")])
     func tensorsMatchHF(gguf: String, hf: String) throws {
         let model = try GGUFModel(path: GGUFFixtures.path(gguf))
         let st = try Self.safetensors(hf)
@@ -106,7 +114,8 @@ struct GGUFConfigTests {
             switch m.target {
             case .tensor(let name):
                 let info = try #require(st.tensors[name], "\(t.name) -> \(name) not in the HF checkpoint")
-                #expect(info.shape == t.shape, "\(t.name) shape")
+                // Qwen3-Next's conv1d: the converter squeezed HF's [C, 1, K] to [C, K].
+                #expect(info.shape == t.shape || info.shape == [t.shape[0], 1] + t.shape.dropFirst(), "\(t.name) shape")
                 var ours = bytes
                 if let heads = m.permutedHeads {
                     ours = try #require(GGUFPermutation.unpermuteRows(bytes, rows: t.shape[0], heads: heads))
@@ -127,8 +136,19 @@ struct GGUFConfigTests {
             case .latentKV(let name, _):
                 // kv_b_proj from llama.cpp's k_b / v_b split: joined again below (hfBytes), exactly.
                 covered.append(name)
+            case .values(let name, let map):
+                let info = try #require(st.tensors[name], "\(t.name) -> \(name)")
+                let theirs = GGUFValueMap.floats(st.withTensorBytes(info) { Array($0) })
+                #expect(GGUFQwen3NextTests.sameInEngine(GGUFValueMap.floats(bytes).map(map.apply), theirs, map), "\(t.name)")
+                covered.append(name)
+            case .deltaNetInput(let name, let gate):
+                let info = try #require(st.tensors[name], "\(t.name) -> \(name)")
+                let g = try #require(model.tensor(gate))
+                let hfBytes = st.withTensorBytes(info) { Array($0) }
+                #expect(GGUFDeltaNetRows.join(qkv: bytes, qkvRows: t.ne[1], gate: model.bytes(of: g), gateRows: g.ne[1], groups: try model.file.int("qwen3next.ssm.group_count")) == hfBytes)
+                covered.append(name)
             case .mergedInto(let owner):
-                #expect(owner.hasSuffix("attn_k_b.weight"), "\(t.name): a gpt-oss target in a \(hf) file")
+                #expect(owner.hasSuffix("attn_k_b.weight") || owner.hasSuffix("attn_qkv.weight"), "\(t.name): a gpt-oss target in a \(hf) file")
             case .interleavedExperts, .skipped:
                 Issue.record("\(t.name): a gpt-oss target or an MTP layer in a \(hf) file")
             }
@@ -144,7 +164,13 @@ struct GGUFConfigTests {
             let f32 = { (info: GGUFTensorInfo, bytes: [UInt8]) -> [Float] in
                 bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
             }
-            #expect(model.hfBytes(t, dequantize: f32) == st.withTensorBytes(info) { Array($0) }, "\(t.name)")
+            let theirs = st.withTensorBytes(info) { Array($0) }
+            if let map = t.valueMap {
+                let ours = GGUFValueMap.floats(model.hfBytes(t))
+                #expect(GGUFQwen3NextTests.sameInEngine(ours, GGUFValueMap.floats(theirs), map), "\(t.name)")
+            } else {
+                #expect(model.hfBytes(t, dequantize: f32) == theirs, "\(t.name)")
+            }
         }
         // Only the llama architecture (Mixtral) is permuted: attn_q and attn_k of every layer.
         #expect(permuted == (hf == "mixtral" ? 4 : 0))
@@ -178,8 +204,8 @@ struct GGUFConfigTests {
                     #expect(st.tensors[name]?.shape == Array(t.shape.dropFirst()))
                     covered.insert(name)
                 }
-            case .interleavedExperts, .mergedInto, .latentKV, .skipped:
-                Issue.record("\(t.name): a gpt-oss, MLA or MTP target in a \(family) file")
+            case .interleavedExperts, .mergedInto, .latentKV, .values, .deltaNetInput, .skipped:
+                Issue.record("\(t.name): a gpt-oss, MLA, Qwen3-Next or MTP target in a \(family) file")
             }
         }
         #expect(covered == Set(st.tensors.keys))

@@ -34,6 +34,33 @@ struct GGUFPackTests {
         try assertRoundTrip(GGUFFixtures.hf(family)) { PackOptions(input: GGUFFixtures.dir + "/" + gguf, output: $0, compress: .lz4, shuffle: true) }
     }
 
+    @Test("the f32 Qwen3-Next GGUF packs into the HF checkpoint's archive: every tensor's bytes but the norms' and A_log's, whose values give the engine the same 1 + w and -exp(A_log); the same experts")
+    func qwen3NextF32() throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        _ = try Packer.pack(PackOptions(input: GGUFFixtures.dir + "/qwen3_next_sparse-f32.gguf", output: dir + "/g.swm"))
+        _ = try Packer.pack(PackOptions(input: GGUFFixtures.hf("qwen3_next_sparse"), output: dir + "/h.swm"))
+        let g = try Archive(path: dir + "/g.swm"), h = try Archive(path: dir + "/h.swm")
+        #expect(g.manifest.dense.map(\.name).sorted() == h.manifest.dense.map(\.name).sorted())
+        var mapped = 0
+        for a in g.manifest.dense {
+            let b = try #require(h.manifest.dense.first { $0.name == a.name })
+            #expect(a.dtype == b.dtype && a.shape == b.shape, "\(a.name)")
+            guard a.xxh3 != b.xxh3 else { continue }
+            let x = widened(g.withDenseBytes(a) { Array($0) }, a.dtype, cols: a.shape.last!)
+            let y = widened(h.withDenseBytes(b) { Array($0) }, b.dtype, cols: b.shape.last!)
+            let engine: (Float) -> UInt32 = a.name.hasSuffix("A_log") ? { (-expf($0)).bitPattern } : { (1 + $0).bitPattern }
+            #expect(a.name.hasSuffix("norm.weight") || a.name.hasSuffix("A_log"), "\(a.name) differs")
+            #expect(x.map(engine) == y.map(engine), "\(a.name)")
+            mapped += 1
+        }
+        // 4 layers of input / post-attention norms, 2 of q / k norms, the final norm: w + 1 - 1 rounds them all (13);
+        // the A_log found is the checkpoint's (torch's exp and expf agree on it), which need not hold in general.
+        #expect(mapped > 0 && mapped <= 4 * 2 + 2 * 2 + 1 + 2)
+        #expect(g.manifest.expertLayouts == h.manifest.expertLayouts)
+        for (a, b) in zip(g.manifest.experts, h.manifest.experts) { #expect(a.xxh3 == b.xxh3 && a.norm == b.norm) }
+    }
+
     @Test("the manifest records the source, config and tokenizer files; the HF pack records none")
     func recordsSource() throws {
         let dir = TestPaths.tempDir()
@@ -59,6 +86,8 @@ struct GGUFPackTests {
         ("mixtral-wide-q4_k_m.gguf", [.q4_K: 8, .q6_K: 2]), ("qwen2_moe-wide-q4_k_m.gguf", [.q4_K: 13, .q6_K: 3]),
         ("olmoe-wide-q6_k.gguf", [.q6_K: 10]), ("mixtral-wide-iq4_xs.gguf", [.iq4_xs: 9, .q6_K: 1]),
         ("mixtral-iq4_xs.gguf", [.iq4_nl: 9, .q8_0: 1]),
+        // Qwen3-Next: attn_qkv (Q6_K) and attn_gate (Q4_K) kept apart as in_proj_qkv / in_proj_z.
+        ("qwen3_next_sparse-wide-q4_k_m.gguf", [.q4_K: 13, .q6_K: 3]),
     ]
 
     @Test("quantized tensors are copied block for block and keep their type, float ones keep theirs, expert norms are of the dequantized weights; --quant never re-quantizes them",
