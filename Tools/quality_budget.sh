@@ -4,7 +4,8 @@
 #      mixture, not the texts scored below);
 #   2. `swapmoe sweep` on each held-out text (Austen: in domain; a Python-docs page: the other domain; the two in a
 #      row: a topic change) at 25%, 50% and 75% of the expert bytes for exact, swap (split by the profile),
-#      swap-uniform (split evenly) and static (calibrated on calibration.txt);
+#      swap-uniform (split evenly), static (calibrated on calibration.txt) and shadow (swap plus a low-bit copy of
+#      every expert: auto's type, and q4_K and q2_K shadows, at swap's caps);
 #   3. the same process caps as bf16 swap's 25% and 50%, given to archives whose experts are quantized (q8_0, q6_K,
 #      q4_K, q3_K; dense weights bf16): all experts quantized, served by swap (or resident once they all fit).
 # Writes Markdown tables and SVG plots to OUT_DIR.
@@ -20,6 +21,7 @@ model=${1:-Tests/Fixtures/models/demo-moe-ordinary}
 out=${2:-Docs/quality-ordinary}
 ctx=${SWAPMOE_QUALITY_CTX:-256}
 caps=${SWAPMOE_QUALITY_CAPS:-25%,50%,75%}
+policies=${SWAPMOE_QUALITY_POLICIES:-exact,swap,swap-uniform,static,shadow,shadow:q4_K,shadow:q2_K}
 work=.build/quality-budget
 mkdir -p "$out" "$work"
 archive=$work/bf16.swm
@@ -30,8 +32,8 @@ cat "$model/heldout_in_domain.txt" "$model/heldout_out_of_domain.txt" > "$work/h
 for text in in_domain out_of_domain topic_change; do
     file=$model/heldout_$text.txt
     [ "$text" = topic_change ] && file=$work/heldout_topic_change.txt
-    echo "== swapmoe sweep $archive --text $file --caps $caps --policies exact,swap,swap-uniform,static --calibration $model/calibration.txt --ctx $ctx"
-    "$bin" sweep "$archive" --text "$file" --caps "$caps" --policies exact,swap,swap-uniform,static \
+    echo "== swapmoe sweep $archive --text $file --caps $caps --policies $policies --calibration $model/calibration.txt --ctx $ctx"
+    "$bin" sweep "$archive" --text "$file" --caps "$caps" --policies "$policies" \
         --calibration "$model/calibration.txt" --ctx "$ctx" --svg "$out/sweep_$text.svg" | tee "$out/sweep_$text.md"
 done
 
