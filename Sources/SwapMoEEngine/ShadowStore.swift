@@ -11,8 +11,8 @@ import SwapMoEModels
 /// Built once when the session opens: each expert block is read (checksum checked, decoded), every matrix is
 /// widened to f32 row by row and quantized to `type` with the packer's own quantizers, under the packer's rule
 /// for rows that are not whole K-blocks (`DType.stored(asking:cols:)`), so a shadow's bytes equal what
-/// `pack --quant experts=TYPE` writes from the same weights; vectors (biases), and matrices already stored in
-/// that type or with rows of no whole block, keep their stored bytes. `threads` threads convert
+/// `pack --quant experts=TYPE` writes from the same weights; vectors (biases), and matrices stored with no more
+/// bits per weight than that type or with rows of no whole block, keep their stored bytes. `threads` threads convert
 /// disjoint sets of experts, each with its own buffers (`scratchBytes` each, counted by the planner).
 ///
 /// Memory: `plannedBytes` (the copies, each block 64-byte aligned, in one `AnonymousMemory` of whole pages),
@@ -35,9 +35,10 @@ public final class ShadowStore: @unchecked Sendable {
     }
 
     /// The type `t` is quantized to in the shadow, nil if it keeps its stored bytes: a matrix the kernels compute
-    /// with, whose rows are whole blocks of `type` (or of its 32-weight fallback), stored in another type.
+    /// with, whose rows are whole blocks of `type` (or of its 32-weight fallback), stored with more bits per weight.
     static func shadowType(_ t: ExpertLayout.Tensor, type: DType) -> DType? {
-        guard t.shape.count == 2, WeightType(t.dtype) != nil, let d = DType.stored(asking: type, cols: t.shape[1]), d != t.dtype else { return nil }
+        guard t.shape.count == 2, WeightType(t.dtype) != nil, let d = DType.stored(asking: type, cols: t.shape[1]),
+              d.bitsPerWeight < t.dtype.bitsPerWeight else { return nil }
         return d
     }
 

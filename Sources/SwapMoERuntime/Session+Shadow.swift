@@ -14,7 +14,10 @@ extension Session {
     /// More bits in every expert against more experts at full precision: the rule keeps the shadows as good as the
     /// cap allows and gives the Virtual Experts what is left (Docs/Quality.md compares it with fixed types).
     public static func shadowType(_ spelling: String?, archive: Archive, planner: Planner, cap: Int, ioThreads: Int, threads: Int) throws -> DType {
-        let stored = archive.experts.map { archive.layout(of: $0).tensors.map(\.dtype.bitsPerWeight).max() ?? 16 }.max() ?? 16
+        // The stored experts' matrices (not their biases): shadows must be smaller than them.
+        let stored = archive.experts.map { e in
+            archive.layout(of: e).tensors.filter { $0.shape.count == 2 }.map(\.dtype.bitsPerWeight).max() ?? 16
+        }.max() ?? 16
         if let s = spelling, s != "auto" {
             guard let t = DType(userSpelling: s), ShadowStore.canShadow(t), t.bitsPerWeight < stored else {
                 throw SessionError.badShadowType(s)
@@ -22,7 +25,7 @@ extension Session {
             return t
         }
         let ladder = shadowLadder.filter { $0.bitsPerWeight < stored }
-        guard let smallest = ladder.last else { throw SessionError.badShadowType("auto (the stored experts are already \(formatFixed(stored, digits: 2)) bits per weight)") }
+        guard let smallest = ladder.last else { throw SessionError.shadowsNotSmaller(formatFixed(stored, digits: 2)) }
         for t in ladder {
             var p = planner
             p.useShadows(t, archive: archive, threads: threads)

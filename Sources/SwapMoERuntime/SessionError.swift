@@ -28,6 +28,8 @@ public enum SessionError: Error, CustomStringConvertible, Equatable, Sendable {
     case badProfile(String, String)
     /// `--shadow` naming no quantized type the kernels compute with (as given).
     case badShadowType(String)
+    /// `--shadow auto` on experts stored with as few bits per weight (given) as the smallest shadow type.
+    case shadowsNotSmaller(String)
     /// `--shadow` without `--policy shadow`.
     case shadowNeedsPolicy
 
@@ -49,6 +51,7 @@ public enum SessionError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .promptTooLong(n, context): "the prompt is \(n) tokens, which leaves no room in the context of \(context) tokens; shorten it or raise --ctx"
         case let .chatTemplate(source, why): "chat template \(source): \(why); give another with --chat-template FILE"
         case .badShadowType(let s): "--shadow must be auto or a quantized type smaller than the stored experts (q8_0, q6_K, q5_K, q4_K, q4_0, q3_K, q2_K, ...), not '\(s)'"
+        case .shadowsNotSmaller(let bits): "the experts are stored at \(bits) bits per weight, no more than the smallest shadow type (q2_K); use --policy swap"
         case .shadowNeedsPolicy: "--shadow sets the type of the shadow policy's low-bit experts; add --policy shadow"
         case let .badProfile(path, why): "layer profile '\(path)' cannot be used: \(why); make it again with 'swapmoe profile ARCHIVE --text FILE', or pass --profile none"
         }
