@@ -15,12 +15,12 @@ Shapes (hidden 1024 and 16 layers throughout, scaled from each family's hub conf
   deepseek_v3  MLA (16 heads, q LoRA 384, kv LoRA 256, qk nope 64 / rope 32, v 64), first layer dense (2816),
                32 routed experts of 704, top-4 over 4 groups / 2 per token, 1 shared; 1.19 B
   glm4_moe     GQA 16 / 4 heads of 64 with q/k norms and q/k/v biases, partial rotary 0.5, first layer dense
-               (2816), 32 routed experts of 704, top-4 sigmoid (1 group), 1 shared; ~1.2 B
+               (2816), 32 routed experts of 704, top-4 sigmoid (1 group), 1 shared; 1.187 B
   phimoe       GQA 16 / 4 heads of 64, LayerNorms and biases, LongRoPE over 4096 (as Phi-3.5-MoE), 16 experts
-               of 1408, top-2 sparsemixer; ~1.2 B
+               of 1408, top-2 sparsemixer; 1.215 B
   qwen3_next   3 Gated DeltaNet layers to 1 gated full-attention layer; DeltaNet 8 key heads / 16 value heads
                of 128 (the hub's head size, conv kernel 4), attention 8 / 2 heads of 256 with partial rotary
-               0.25; 64 experts of 320, top-8, plus a gated shared expert of 320; ~1.2 B
+               0.25; 64 experts of 320, top-8, plus a gated shared expert of 320; 1.220 B
 
 gpt-oss has its own writer (Tools/make_big_gptoss.py): the hub stores its experts as MXFP4 blocks, which
 `save_pretrained` of transformers' class does not write. Never commit the output.

@@ -16,14 +16,18 @@ struct FamilyCapTests {
     /// switch (40 positions) and gpt-oss's sliding window.
     static let ctx = 512
 
-    @Test("at exact's and swap's minimum cap, inside a cgroup v1 memory limit of that cap: exit 0, no OOM kill, peak RSS under the cap, exact's greedy ids equal resident's",
+    @Test("""
+          at exact's and swap's minimum cap, inside a cgroup v1 memory limit of that cap: exit 0, no OOM kill, peak RSS \
+          under the cap, exact's greedy ids equal resident's
+          """,
           .enabled(if: cgroupsAvailable, "needs root and a writable cgroup v1 memory controller at /sys/fs/cgroup/memory"),
           arguments: capFamilies)
     func minimumCapInCgroup(family: String) throws {
         let dir = TestPaths.tempDir()
         defer { TestPaths.remove(dir) }
         let archive = dir + "/\(family).swm"
-        let p = try runCommand(TestPaths.swapmoeBinary, ["pack", TestPaths.fixtures + "/models/\(family)", "-o", archive, "--compress", "lz4", "--shuffle"])
+        let p = try runCommand(TestPaths.swapmoeBinary, ["pack", TestPaths.fixtures + "/models/\(family)", "-o", archive,
+                                                         "--compress", "lz4", "--shuffle"])
         try #require(p.status == 0, "pack \(family): \(p.stderr)")
         let run = ["run", archive, "-p", "Anne Elliot walked along the Cobb at Lyme, thinking of Captain Wentworth and the",
                    "-n", "32", "--temp", "0", "--ignore-eos", "--ctx", "\(Self.ctx)", "--json"]
