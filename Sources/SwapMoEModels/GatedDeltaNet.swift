@@ -12,9 +12,11 @@ import SwapMoEKernels
 ///     out = W_out · (rmsnorm(o_h) · w ⊙ silu(z_h))                  (the gated norm: a plain scale, per head)
 ///
 /// A sequence keeps, per DeltaNet layer, the last `convKernel - 1` conv inputs and every head's S (`KVCache`);
-/// both start at zero at position 0. The recurrence runs token by token, for prompts too: exact, and cheap beside
-/// the projections (Qwen3-Next-80B: ~4 MFLOP per DeltaNet layer and token against ~6 GFLOP of matrices per token),
-/// so transformers' chunked form would buy little here.
+/// both start at zero at position 0. The recurrence runs token by token, for prompts too (the exact form, equal to
+/// the recurrent decode bit for bit). Measured on a 1.2B Qwen3-Next (Docs/Benchmarks.md, "Qwen3-Next prefill:
+/// where the time goes": `perf record swapmoe bench ... --prompt-tokens 512`, and a build that skipped it), it is
+/// 4% of a 512-token prefill's cycles and a median 12% of its time (serial, on one thread); transformers' chunked
+/// form could win back at most that, less on Qwen3-Next-80B, whose states are a smaller share of its weights.
 public struct DeltaNetSpec: Sendable, Equatable {
     public var keyHeads: Int
     public var valueHeads: Int
