@@ -31,10 +31,9 @@ public final class ShadowExperts: ExpertProvider, Sendable {
     public func withLayer(_ layer: MoELayer, router: RouterOutput, route: (_ allowed: [Bool]?) throws -> Routing,
                           predict: () -> [MoELayerPrediction],
                           serve: (_ expert: Int, _ weights: ExpertWeights, _ tokens: [Routing.Choice]) throws -> Void) throws -> Routing {
-        if let swap, layer.stack != swap.options.stack || !swap.layers.contains(layer.layer) {
-            return try swap.withLayer(layer, router: router, route: route, predict: predict, serve: serve)
-        }
+        // The swap provider's safe point; nil for a layer it does not manage, which it serves as it would.
         let serving = swap?.allowedExperts(layer, router: router)
+        if let swap, serving == nil { return try swap.withLayer(layer, router: router, route: route, predict: predict, serve: serve) }
         let routing = try route(nil)
         try routing.serveEach(layer, acquire: { key in
             if let swap, serving?[key.expert] == true { return try swap.acquire(key) }
