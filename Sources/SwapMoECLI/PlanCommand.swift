@@ -81,9 +81,7 @@ enum PlanCommand {
         }
         let policy = o.policy ?? planner.defaultPolicy(cap: cap, ioThreads: o.ioThreads)
         if policy == .shadow {
-            let threads = o.threads
-            planner.useShadows(try Session.shadowType(o.shadow, archive: archive, planner: planner, cap: cap, ioThreads: o.ioThreads, threads: threads),
-                               archive: archive, threads: threads)
+            try Session.useShadows(o.shadow, planner: &planner, archive: archive, cap: cap, ioThreads: o.ioThreads, threads: o.threads)
         }
         let plan = try planner.plan(cap: cap, policy: policy, ioThreads: o.ioThreads)
         if o.json {

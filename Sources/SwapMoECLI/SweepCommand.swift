@@ -135,18 +135,14 @@ enum SweepCommand {
                 var bytes: Int
                 var raisedTo: String?
                 if cap.hasSuffix("%"), var share = try? parseExpertShare(cap, "--caps") {
-                    if policy == .shadow {
-                        // Shadows: the run's own planner decides whether its shadows fit at the cap (it measured
-                        // its own baseline); if not, the row runs at the minimum it names (below).
-                        bytes = planner.cap(expertShare: share, policy: policy, ioThreads: 2)
-                    } else {
-                        if let needed = shareBelowMinimum(share, planner: planner, policy: policy) {
-                            // This policy cannot run with so few experts: run it at the least it needs, and say so.
-                            share = planner.minimumExpertShare(policy)
-                            raisedTo = needed
-                        }
-                        bytes = planner.cap(expertShare: share, policy: policy, ioThreads: 2)
+                    // Shadows: the run's own planner decides whether its shadows fit at the cap (it measured its
+                    // own baseline); if not, the row runs at the minimum it names (below).
+                    if policy != .shadow, let needed = shareBelowMinimum(share, planner: planner, policy: policy) {
+                        // This policy cannot run with so few experts: run it at the least it needs, and say so.
+                        share = planner.minimumExpertShare(policy)
+                        raisedTo = needed
                     }
+                    bytes = planner.cap(expertShare: share, policy: policy, ioThreads: 2)
                 } else {
                     bytes = Int(ByteSize.parse(cap) ?? 0)
                 }

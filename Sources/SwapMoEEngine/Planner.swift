@@ -270,8 +270,7 @@ public struct Planner: Sendable {
     /// The smallest share of the expert bytes (as `cap(expertShare:)` takes it) with which `policy` can run:
     /// its `minimumSlots` of all the experts.
     public func minimumExpertShare(_ policy: Policy) -> Double {
-        // Shadow: its cap is counted as swap's, whose I/O buffers may be smaller than the shadows' build buffers.
-        Double(minimumSlots(policy) * slotSize + (policy == .shadow ? shadowBytes + shadowBuildBytes : 0)) / Double(max(totalExperts * slotSize, 1))
+        Double(minimumSlots(policy)) / Double(max(totalExperts, 1))
     }
 
     /// Resident if everything fits under the cap (or there is no cap), otherwise exact.

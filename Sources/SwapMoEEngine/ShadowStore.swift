@@ -42,17 +42,22 @@ public final class ShadowStore: @unchecked Sendable {
         return d
     }
 
-    /// The experts of `stack`'s MoE layers.
-    static func entries(_ archive: Archive, stack: ExpertStack) -> [ExpertEntry] {
-        archive.experts.filter { $0.stack == stack }
+    /// Where each expert of `stack` goes in the copies: its shadow layout (one per archive layout, made once) and
+    /// its offset, each block 64-byte aligned; and the copies' bytes, in whole pages.
+    static func placement(_ archive: Archive, stack: ExpertStack, type: DType) -> (experts: [(entry: ExpertEntry, offset: Int, layout: ExpertLayout)], bytes: Int) {
+        let layouts = archive.manifest.expertLayouts.map { layout($0, type: type) }
+        var out: [(entry: ExpertEntry, offset: Int, layout: ExpertLayout)] = []
+        var offset = 0
+        for e in archive.experts where e.stack == stack {
+            out.append((e, offset, layouts[e.layout]))
+            offset += ArchiveFormat.align(layouts[e.layout].rawLength, ArchiveFormat.tensorAlignment)
+        }
+        return (out, offset > 0 ? ArchiveFormat.align(offset, ArchiveFormat.blockAlignment) : 0)
     }
 
     /// Bytes the shadows of `stack` take as `type`, without building them.
     public static func plannedBytes(archive: Archive, stack: ExpertStack, type: DType) -> Int {
-        let sum = entries(archive, stack: stack).reduce(0) { acc, e in
-            acc + ArchiveFormat.align(layout(archive.layout(of: e), type: type).rawLength, ArchiveFormat.tensorAlignment)
-        }
-        return sum > 0 ? ArchiveFormat.align(sum, ArchiveFormat.blockAlignment) : 0
+        placement(archive, stack: stack, type: type).bytes
     }
 
     /// Buffers one building thread holds (`ShadowScratch`): the expert's decoded block, its stored block (LZ4
@@ -68,21 +73,15 @@ public final class ShadowStore: @unchecked Sendable {
         }
         self.type = type
         self.stack = stack
-        let all = ShadowStore.entries(archive, stack: stack)
-        let total = ShadowStore.plannedBytes(archive: archive, stack: stack, type: type)
+        let (jobs, total) = ShadowStore.placement(archive, stack: stack, type: type)
         do { memory = total > 0 ? try AnonymousMemory(byteCount: total) : nil } catch {
             throw ModelError.residentMemory(bytes: total, reason: error.description)
         }
         bytes = total
         var map: [ExpertKey: ExpertWeights] = [:]
-        var jobs: [(entry: ExpertEntry, offset: Int, layout: ExpertLayout)] = []
-        var offset = 0
-        for e in all {
-            let l = ShadowStore.layout(archive.layout(of: e), type: type)
+        for (e, offset, l) in jobs {
             map[ExpertKey(stack: e.stack, layer: e.layer, expert: e.expert)] =
                 try ExpertWeights(block: BorrowedBytes(start: memory!.base + offset, count: l.rawLength), layout: l)
-            jobs.append((e, offset, l))
-            offset += ArchiveFormat.align(l.rawLength, ArchiveFormat.tensorAlignment)
         }
         let n = max(1, min(threads, jobs.count))
         let failure = Mutex<(any Error)?>(nil)

@@ -101,8 +101,7 @@ public final class Session: @unchecked Sendable {
         planner.importanceWindow = o.window
         let policy = o.policy ?? planner.defaultPolicy(cap: o.maxRSS, ioThreads: o.ioThreads)
         if policy == .shadow, let cap = o.maxRSS {
-            planner.useShadows(try Session.shadowType(o.shadow, archive: archive, planner: planner, cap: cap, ioThreads: o.ioThreads, threads: o.threads),
-                               archive: archive, threads: o.threads)
+            try Session.useShadows(o.shadow, planner: &planner, archive: archive, cap: cap, ioThreads: o.ioThreads, threads: o.threads)
         }
         let plan = try o.maxRSS.map { cap throws(PlanError) in try planner.plan(cap: cap, policy: policy, ioThreads: o.ioThreads) }
         self.policy = policy
