@@ -83,13 +83,16 @@ public struct PackSettings: Codable, Sendable, Equatable {
     /// absent for safetensors and in archives written before GGUF input existed (optional, so the synthesized
     /// decoder reads it with decodeIfPresent and older archives still open).
     public var source: SourceInfo?
+    /// What the packer dequantized on reading (`fp8 e4m3, 128x128 blocks`: a fine-grained FP8 checkpoint's weights,
+    /// stored as floats and the config's `quantization_config` dropped); absent otherwise and in older archives.
+    public var dequantized: String?
 
-    enum CodingKeys: String, CodingKey { case dtype, compress, shuffle, chunkSize = "chunk_size", quant, source }
+    enum CodingKeys: String, CodingKey { case dtype, compress, shuffle, chunkSize = "chunk_size", quant, source, dequantized }
 
     public init(dtype: String, compress: String, shuffle: Bool, chunkSize: Int = ArchiveFormat.chunkSize, quant: String? = nil,
-                source: SourceInfo? = nil) {
+                source: SourceInfo? = nil, dequantized: String? = nil) {
         self.dtype = dtype; self.compress = compress; self.shuffle = shuffle; self.chunkSize = chunkSize; self.quant = quant
-        self.source = source
+        self.source = source; self.dequantized = dequantized
     }
 }
 

@@ -54,7 +54,7 @@ enum InspectCommand {
                 "file_bytes": archive.fileSize, "codec": stats.codec, "shuffle": m.pack.shuffle,
                 "compression_ratio": stats.compressionRatio, "dtypes": stats.dtypes, "pack_dtype": m.pack.dtype,
                 "pack_quant": m.pack.quant ?? "none",
-                "source": m.pack.source?.format ?? "safetensors", "source_file": m.pack.source?.file ?? NSNull(),
+                "source": m.pack.source?.format ?? "safetensors", "source_file": m.pack.source?.file ?? NSNull(), "dequantized": m.pack.dequantized ?? NSNull(),
                 "types": Dictionary(uniqueKeysWithValues: stats.byType.map { t, u in
                     (t.rawValue, ["params": u.params, "bytes": u.bytes, "bits_per_weight": u.bitsPerWeight] as [String: Any])
                 }),
@@ -100,7 +100,7 @@ enum InspectCommand {
         var lines = [
             "archive      \(o.path) (format \(archive.header.major).\(archive.header.minor), \(ByteSize.format(archive.fileSize)), \(m.createdBy))",
             "family       \(m.family)",
-            "source       \(m.pack.source?.text ?? "Hugging Face safetensors")",
+            "source       \(m.pack.source?.text ?? "Hugging Face safetensors")\(m.pack.dequantized.map { " (\($0), dequantized on packing)" } ?? "")",
         ]
         for st in m.model.stacks {
             lines.append("\(st.name.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) \(st.layers) layers (\(st.moeLayers.count) MoE), \(st.expertsPerLayer) experts per MoE layer, top-\(m.model.expertsPerToken)")

@@ -14,6 +14,12 @@ public final class Checkpoint: Sendable {
     public let shards: [SafetensorsFile]
     /// Tensor name -> the shard holding it.
     private let owner: [String: Int]
+    /// The block format of a fine-grained FP8 checkpoint (`quantization_config.quant_method: fp8`), else nil.
+    public let fp8Format: FP8BlockFormat?
+    /// Every `F8_E4M3` weight with its block scales, by weight name (checked at open).
+    public let fp8Weights: [String: FP8Weight]
+    /// The names of those scales: read with their weights, never packed as tensors of their own.
+    private let fp8Scales: Set<String>
 
     /// The tokenizer and generation files carried into the archive, when present.
     public static let sideFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
@@ -40,7 +46,29 @@ public final class Checkpoint: Sendable {
         }
         self.shards = shards
         self.owner = owner
+        let format = try FP8BlockFormat.parse(config: config, path: configPath)
+        fp8Format = format
+        var fp8: [String: FP8Weight] = [:]
+        let all = shards.flatMap { f in f.tensors.values.map { (path: f.path, info: $0) } }.sorted { $0.info.name < $1.info.name }
+        for (path, t) in all {
+            let name = t.name
+            if t.dtype == .f8e5m2 {
+                throw .badFP8(tensor: name, path: path, reason: "is F8_E5M2, which is not supported (only e4m3 block-quantized weights); convert the checkpoint to bf16 first")
+            }
+            guard t.dtype == .f8e4m3 else { continue }
+            guard let format else {
+                throw .badFP8(tensor: name, path: path, reason: "is F8_E4M3 but config.json has no quantization_config with quant_method fp8 and weight_block_size; restore the checkpoint's original config.json")
+            }
+            let scaleName = FP8BlockFormat.scaleName(of: name)
+            let scale = owner[scaleName].flatMap { shards[$0].tensors[scaleName] }
+            fp8[name] = try FP8Weight(weight: t, scale: scale, format: format, path: path)
+        }
+        fp8Weights = fp8
+        fp8Scales = Set(fp8.values.map(\.scale.name))
     }
+
+    /// Whether `name` is the block scales of an FP8 weight (read with it, not a tensor of the model).
+    public func isFP8Scale(_ name: String) -> Bool { fp8Scales.contains(name) }
 
     /// The safetensors files making up the model, in a stable order.
     static func shardFiles(in folder: String) throws(CheckpointError) -> [String] {

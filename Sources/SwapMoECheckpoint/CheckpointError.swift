@@ -10,6 +10,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Sendable {
     case tensorOutOfBounds(path: String, tensor: String, end: Int, fileSize: Int)
     case missingShard(index: String, shard: String)
     case missingTensor(String, folder: String)
+    /// An `F8_E4M3` weight that cannot be read: `reason` follows the tensor name and says what to do.
+    case badFP8(tensor: String, path: String, reason: String)
     case io(SystemError)
 
     public var description: String {
@@ -30,6 +32,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Sendable {
             "'\(index)' names shard '\(shard)', which is missing; download all shards of the checkpoint"
         case let .missingTensor(name, folder):
             "tensor '\(name)' is not in the checkpoint '\(folder)'; the checkpoint is incomplete or of another architecture"
+        case let .badFP8(tensor, path, reason):
+            "tensor '\(tensor)' in '\(path)' \(reason)"
         case .io(let e): e.description
         }
     }

@@ -5,7 +5,8 @@ import SwapMoEKernels
 /// defaults and the router). Every key a hub config of DeepSeek-V3, DeepSeek-V2-Lite, Moonlight or Kimi-K2
 /// carries is read; the ones that change nothing at inference on one machine are named here and ignored:
 /// `aux_loss_alpha` and `seq_aux` (training losses), `ep_size` (expert parallelism across devices),
-/// `pretraining_tp`, `attention_dropout`, `initializer_range`, `use_cache`.
+/// `pretraining_tp`, `attention_dropout`, `initializer_range`, `use_cache`. `quantization_config` (the hub's FP8
+/// weights) is the checkpoint reader's (`FP8BlockFormat`) and `ModelFamily.checkQuantization`'s.
 public struct DeepSeekKeys: Sendable {
     public let version: Int
     public let moeIntermediateSize: Int
@@ -27,8 +28,6 @@ public struct DeepSeekKeys: Sendable {
     public let hiddenAct: String
     /// Multi-token-prediction layers after the last layer (`num_nextn_predict_layers`): not run, not packed.
     public let nextTokenPredictionLayers: Int
-    /// `quantization_config.quant_method` (DeepSeek-V3 and Kimi-K2 hub weights: `fp8`).
-    public let quantMethod: String?
 
     public init(from decoder: Decoder, version: Int) throws {
         self.version = version
@@ -53,8 +52,6 @@ public struct DeepSeekKeys: Sendable {
         ropeInterleave = v3 ? try decoder.optional("rope_interleave") ?? true : true
         hiddenAct = try decoder.optional("hidden_act") ?? "silu"
         nextTokenPredictionLayers = try decoder.optional("num_nextn_predict_layers") ?? decoder.optional("num_mtp_layers") ?? 0
-        struct Quantization: Decodable { let quant_method: String? }
-        quantMethod = try decoder.optional("quantization_config", Quantization.self).map { $0.quant_method ?? "?" }
     }
 
     var qkHeadDim: Int { qkNopeHeadDim + qkRopeHeadDim }
@@ -66,9 +63,6 @@ public struct DeepSeekKeys: Sendable {
             try ConfigLimits.check(family, key, value, range)
         }
         func bad(_ reason: String) -> ModelError { .badConfig(family: name, reason: reason) }
-        if let q = quantMethod {
-            throw .unsupportedFeature("\(q) quantized weights (quantization_config.quant_method \(q), e.g. DeepSeek-V3's FP8 e4m3 with 128x128 weight_scale_inv blocks); convert the checkpoint to bf16 first (DeepSeek's fp8_cast_bf16.py), remove quantization_config, then pack")
-        }
         // YaRN: the RoPE frequencies and the attention factor on cos/sin come from `DecoderBase.yarn` (the kernels'
         // `YaRN`, with mscale / mscale_all_dim) through `base.spec()`; the softmax scale's mscale² is `softmaxScale`.
         // Before the shared checks: `head_dim` there is qk_rope_head_dim, named here by its own key.

@@ -57,7 +57,26 @@ public enum ModelFamily: String, Sendable, CaseIterable, Codable {
         }
         guard let type = probe.model_type else { throw .missingModelType }
         guard let family = ModelFamily(rawValue: type) ?? aliases[type] else { throw .unsupported(modelType: type) }
+        try checkQuantization(configData, family: family)
         return try family.decodeConfig(configData)
+    }
+
+    /// `quantization_config.quant_method`, read once for every family: `fp8` (fine-grained e4m3 blocks, which the
+    /// checkpoint reader dequantizes: `FP8BlockFormat`) is accepted for all, `mxfp4` is left to gpt-oss (whose hub
+    /// experts are MXFP4), anything else is refused by name with what to do.
+    static func checkQuantization(_ configData: Data, family: ModelFamily) throws(ModelError) {
+        struct Method: Decodable { let quant_method: String? }
+        struct Probe: Decodable { let quantization_config: Method? }
+        guard let probe = try? JSONDecoder().decode(Probe.self, from: configData), let q = probe.quantization_config else { return }
+        let method = q.quant_method ?? "(none)"
+        switch method {
+        case "fp8": return
+        case "mxfp4" where family == .gptOss: return
+        case "compressed-tensors":
+            throw .unsupportedQuantization(method: method, scheme: "llm-compressor's weights with per-channel or per-group weight_scale")
+        default:
+            throw .unsupportedQuantization(method: method, scheme: nil)
+        }
     }
 
     /// `detect`, for callers that run a decoder-only model: an encoder-decoder family is refused.
@@ -78,6 +97,8 @@ public enum ModelError: Error, CustomStringConvertible, Sendable {
     case missingTensor(String)
     case badTensor(name: String, reason: String)
     case unsupportedFeature(String)
+    /// A `quantization_config.quant_method` no reader here decodes (`scheme` describes it when known).
+    case unsupportedQuantization(method: String, scheme: String?)
     case contextFull(context: Int)
     case badToken(Int, vocab: Int)
     case notDecoderOnly(family: String)
@@ -105,6 +126,8 @@ public enum ModelError: Error, CustomStringConvertible, Sendable {
             "the sequence reached the context size \(c); raise --ctx or shorten the prompt"
         case let .badToken(t, vocab):
             "token id \(t) is outside the vocabulary (0..<\(vocab)); the tokenizer does not match the model"
+        case let .unsupportedQuantization(method, scheme):
+            "quantization_config.quant_method '\(method)'\(scheme.map { " (\($0))" } ?? "") is not supported (only fp8 with e4m3 block scales, and mxfp4 for gpt-oss); pack the model's bf16 or block-FP8 release, or convert the weights to bf16 first"
         case .unsupportedFeature(let what):
             "\(what) is not supported yet; please open an issue with the model name"
         case .notDecoderOnly(let f):

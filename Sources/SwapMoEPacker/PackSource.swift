@@ -27,9 +27,19 @@ protocol PackSource: TensorCatalog {
     func withBytes<R>(_ name: String, _ body: (TensorInfo, UnsafeRawBufferPointer) throws -> R) throws -> R
     /// Drops the mapped pages of `piece`, a part of the bytes `base` that `withBytes(name)` handed out.
     func release(_ name: String, piece: UnsafeRawBufferPointer, of base: UnsafeRawBufferPointer)
+    /// The FP8 weight `name` with its block scales, when the source holds it so (a fine-grained FP8 checkpoint).
+    func fp8Weight(_ name: String) -> FP8Weight?
+    /// Whether `name` is the block scales of an FP8 weight (read with it, never packed alone).
+    func isFP8Scale(_ name: String) -> Bool
+    /// The FP8 block format of the checkpoint, nil when it holds no FP8 weights.
+    var fp8Format: FP8BlockFormat? { get }
 }
 
 extension PackSource {
+    func fp8Weight(_ name: String) -> FP8Weight? { nil }
+    func isFP8Scale(_ name: String) -> Bool { false }
+    var fp8Format: FP8BlockFormat? { nil }
+
     func tensorInfo(_ name: String) throws -> TensorInfo {
         guard let t = info(name) else { throw PackError.missingTensor(name) }
         return t
@@ -42,6 +52,8 @@ extension Checkpoint: PackSource {
     func sideFiles() throws -> [(name: String, data: Data)] { sideFileContents() }
 
     var warnings: [String] { [] }
+
+    func fp8Weight(_ name: String) -> FP8Weight? { fp8Weights[name] }
 
     var inputPaths: [String] { shards.map(\.path) }
 

@@ -42,6 +42,9 @@ public struct PackSummary: Sendable {
     /// Where the model came from (nil: a Hugging Face folder), and matrices already quantized there, kept as stored.
     public var source: SourceInfo? = nil
     public var keptQuantized: [DType: Int] = [:]
+    /// Matrices read from FP8 e4m3 blocks (`FP8Weight`), and their block format.
+    public var dequantizedFP8 = 0
+    public var fp8Format: FP8BlockFormat? = nil
     /// What the user should be told that did not stop the pack.
     public var warnings: [String] = []
 
@@ -51,7 +54,13 @@ public struct PackSummary: Sendable {
     public var line: String {
         "packed \(family)\(source.map { " from \($0.text)" } ?? ""): \(tensors) dense tensors, \(experts) experts, \(ByteSize.format(bytesIn)) in -> \(ByteSize.format(bytesOut)) out "
             + "(ratio \(formatFixed(ratio, digits: 3))), \(formatFixed(megabytesPerSecond, digits: 1)) MB/s, \(formatFixed(seconds, digits: 1)) s -> \(output)"
-            + quantLine + keptLine
+            + quantLine + keptLine + fp8Line
+    }
+
+    /// "; 42 FP8 e4m3 matrices (128x128 blocks) dequantized" or "".
+    var fp8Line: String {
+        guard dequantizedFP8 > 0, let f = fp8Format else { return "" }
+        return "; \(dequantizedFP8) FP8 e4m3 matrices (\(f.text) blocks) dequantized"
     }
 
     /// "; kept as stored: 14 Q8_0" (a GGUF's quantized tensors) or "".
@@ -81,6 +90,7 @@ public enum PackError: Error, CustomStringConvertible {
     case notAModel(String)
     case severalGGUF(folder: String, files: [String])
     case noModel(folder: String)
+    case fp8Layout(String)
 
     public var description: String {
         switch self {
@@ -94,6 +104,7 @@ public enum PackError: Error, CustomStringConvertible {
         case .missingTensor(let n): "the model has no tensor '\(n)'; it is incomplete, pack it again from a complete download"
         case .notAModel(let p): "'\(p)' is neither a GGUF file nor a Hugging Face folder; pass a .gguf file or a folder with config.json and *.safetensors"
         case .noModel(let f): "no config.json (Hugging Face checkpoint) nor .gguf file in '\(f)'; pass a checkpoint folder downloaded with all its files, or a .gguf file"
+        case .fp8Layout(let n): "tensor '\(n)' is FP8 in a layout stored transposed or repacked (gpt-oss's); only row-major FP8 matrices are read, convert the checkpoint to bf16 first"
         case let .severalGGUF(folder, files):
             "'\(folder)' holds several GGUF models (\(files.prefix(4).joined(separator: ", "))\(files.count > 4 ? ", ..." : "")); pass the .gguf file to pack"
         }
@@ -153,17 +164,20 @@ public enum Packer {
                 for e in parts { for p in e { consumed.formUnion(p.tensors) } }
             }
         }
-        let denseNames = ckpt.tensorNames.filter { !consumed.contains($0) && !config.packIgnores($0) }
+        let denseNames = ckpt.tensorNames.filter { !consumed.contains($0) && !config.packIgnores($0) && !ckpt.isFP8Scale($0) }
 
         let writer = try ArchiveWriter(path: options.output)
         do {
             let total = ckpt.totalTensorBytes
             var done = 0
             let converter = Converter(target: options.dtype, pool: options.quant.isEmpty ? nil : ThreadPool.shared)
-            var quantized: [DType: Int] = [:], keptFloat = 0, keptQuantized: [DType: Int] = [:]
+            var quantized: [DType: Int] = [:], keptFloat = 0, keptQuantized: [DType: Int] = [:], dequantizedFP8 = 0
             /// The type a matrix of `cols` columns is written as, given the type `requested` for it. A quantized
             /// source (a GGUF's) keeps its type whatever is requested.
-            func storedType(_ source: DType, requested: DType?, cols: Int) -> DType {
+            func storedType(_ stored: DType, fp8: FP8Weight?, requested: DType?, cols: Int) -> DType {
+                // An FP8 weight is read as floats (dequantized), so it is stored as a float tensor would be.
+                if fp8 != nil { dequantizedFP8 += 1 }
+                let source = fp8 == nil ? stored : Converter.fp8StandIn
                 if source.isQuantized { keptQuantized[source, default: 0] += 1; return source }
                 guard requested != nil, source.isComputeFloat else { return converter.outputType(source) }
                 guard let t = QuantSpec.resolve(requested, cols: cols) else { keptFloat += 1; return converter.outputType(source) }
@@ -188,15 +202,17 @@ public enum Packer {
             for name in denseNames {
                 let info = try ckpt.tensorInfo(name)
                 let requested = options.quant.requested(for: TensorRole(name: name, shape: info.shape))
-                let outType = storedType(info.dtype, requested: requested, cols: info.shape.last ?? 0)
+                let fp8 = ckpt.fp8Weight(name)
+                let outType = storedType(info.dtype, fp8: fp8, requested: requested, cols: info.shape.last ?? 0)
                 let r = try writer.writeBlock(alignment: ArchiveFormat.tensorAlignment, codec: .raw, shuffle: 0) { sink in
+                    if let fp8 { _ = try converter.writeFP8(fp8, rows: nil, from: ckpt, as: outType, to: sink); return }
                     try ckpt.withBytes(name) { _, bytes in
                         _ = try converter.write(bytes, from: info.dtype, as: outType, to: sink) { ckpt.release(name, piece: $0, of: bytes) }
                     }
                 }
                 dense.append(DenseTensor(name: name, dtype: outType, shape: info.shape, offset: r.offset, length: r.storedLength,
                                          xxh3: Checksum.hex(r.checksum)))
-                done += info.byteCount
+                done += info.byteCount + (fp8?.scale.byteCount ?? 0)
                 progress?(done, total)
             }
             writer.endRegion("dense")
@@ -210,8 +226,9 @@ public enum Packer {
                 for (e, parts) in experts.enumerated() {
                     let infos = try parts.map { try ckpt.tensorInfo($0.tensor) }
                     // An expert's bias vectors (gpt-oss) stay in float, as dense biases do.
-                    let types = zip(parts, infos).map {
-                        storedType($0.sourceType($1), requested: $0.shape.count == 2 ? options.quant.experts : nil, cols: $0.shape.last ?? 0)
+                    let fp8s = parts.map { ckpt.fp8Weight($0.tensor) }
+                    let types = zip(zip(parts, infos), fp8s).map { p, fp8 in
+                        storedType(p.0.sourceType(p.1), fp8: fp8, requested: p.0.shape.count == 2 ? options.quant.experts : nil, cols: p.0.shape.last ?? 0)
                     }
                     let layout = ExpertLayout(parts: zip(parts, types).map { ($0.role, $1, $0.shape) })
                     let layoutIndex: Int
@@ -221,8 +238,13 @@ public enum Packer {
                     let width = options.shuffle && codec == .lz4 && first?.isQuantized == false ? (first?.size ?? 1) : 0
                     var sumSq = 0.0
                     let r = try writer.writeBlock(alignment: ArchiveFormat.blockAlignment, codec: codec, shuffle: width) { sink in
-                        for ((part, info), type) in zip(zip(parts, infos), types) {
+                        for (((part, info), type), fp8) in zip(zip(zip(parts, infos), types), fp8s) {
                             try sink.pad(to: ArchiveFormat.tensorAlignment)
+                            if let fp8 {
+                                guard part.transform == .none else { throw PackError.fp8Layout(part.tensor) }
+                                sumSq += try converter.writeFP8(fp8, rows: part.rows, from: ckpt, as: type, to: sink, sumOfSquares: true)
+                                continue
+                            }
                             try part.withBytes(info, in: ckpt) { bytes, release in
                                 sumSq += try converter.write(bytes, from: part.sourceType(info), as: type, to: sink, sumOfSquares: true, done: release)
                             }
@@ -237,22 +259,34 @@ public enum Packer {
             }
             writer.endRegion("experts")
 
+            // Weights read from FP8 are stored as floats: the archive's config no longer describes a quantized
+            // model (as fp8_cast_bf16.py's instructions say: drop quantization_config); `pack.dequantized` says what was done.
+            let fp8Note = dequantizedFP8 > 0 ? ckpt.fp8Format.map { "fp8 e4m3, \($0.text) blocks" } : nil
             let manifest = Manifest(
-                createdBy: "swapmoe \(SwapMoEVersion.string)", family: config.family.rawValue, model: config.summary, config: ckpt.config,
+                createdBy: "swapmoe \(SwapMoEVersion.string)", family: config.family.rawValue, model: config.summary,
+                config: fp8Note == nil ? ckpt.config : Packer.removing("quantization_config", from: ckpt.config),
                 pack: PackSettings(dtype: options.dtype?.rawValue.lowercased() ?? "keep", compress: options.compress.rawValue,
                                    shuffle: options.shuffle && codec == .lz4, quant: options.quant.isEmpty ? nil : options.quant.description,
-                                   source: ckpt.origin),
+                                   source: ckpt.origin, dequantized: fp8Note),
                 files: files, dense: dense, expertLayouts: layouts, experts: entries)
             try writer.finish(manifest: manifest)
             let outSize = (try? FileHandleFD.openForReading(options.output).size()) ?? 0
             return PackSummary(family: config.family.rawValue, tensors: dense.count, experts: entries.count, bytesIn: total,
                                bytesOut: outSize, seconds: monotonicSeconds() - start, output: options.output,
                                quantized: quantized, keptFloat: keptFloat, source: ckpt.origin, keptQuantized: keptQuantized,
-                               warnings: ckpt.warnings)
+                               dequantizedFP8: dequantizedFP8, fp8Format: ckpt.fp8Format, warnings: ckpt.warnings)
         } catch {
             writer.abort()
             throw error
         }
+    }
+
+    /// `config` without its key `key` (an object keeps its other keys in order).
+    static func removing(_ key: String, from config: JSONValue) -> JSONValue {
+        guard case .object(let o) = config, let i = o.keys.firstIndex(of: key) else { return config }
+        var keys = o.keys, values = o.values
+        keys.remove(at: i); values.remove(at: i)
+        return .object(JSONObject(keys: keys, values: values))
     }
 
     static func rowBytes(_ info: TensorInfo) -> Int {

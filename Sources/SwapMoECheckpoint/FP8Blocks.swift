@@ -1,0 +1,138 @@
+import SwapMoECore
+
+/// Fine-grained FP8 checkpoints (DeepSeek-V3 and Kimi-K2's hub weights, Qwen3's and Qwen3-Next's `-FP8`
+/// releases): `quantization_config = {quant_method: "fp8", fmt: "e4m3", activation_scheme: "dynamic",
+/// weight_block_size: [bm, bn]}`, each quantized linear's `X.weight` stored as `F8_E4M3` `[..., rows, cols]`
+/// beside `X.weight_scale_inv` (f32, bf16 or f16) `[..., ceil(rows / bm), ceil(cols / bn)]`. A weight's value is
+/// its e4m3 value times the scale of its `bm x bn` block (edge blocks are partial), computed in f32 as
+/// transformers' `Fp8Dequantize` and DeepSeek's `weight_dequant` do. Tensors left in float
+/// (`modules_to_not_convert`: embeddings, norms, routers, the LM head) have no scale and are read as they are.
+public struct FP8BlockFormat: Sendable, Hashable {
+    public let blockRows: Int
+    public let blockCols: Int
+
+    public init(blockRows: Int, blockCols: Int) { self.blockRows = blockRows; self.blockCols = blockCols }
+
+    /// `128x128`.
+    public var text: String { "\(blockRows)x\(blockCols)" }
+
+    /// The scale tensor of an FP8 weight (transformers' naming: `X.weight` -> `X.weight_scale_inv`).
+    public static func scaleName(of weight: String) -> String { weight + "_scale_inv" }
+
+    /// Reads `quantization_config` from a parsed `config.json`: nil without one or for a method another layer
+    /// owns (gpt-oss's `mxfp4`; unknown methods are refused by the model families' config check), the block
+    /// format for `quant_method: fp8`, or the one-line error naming what this reader does not do.
+    static func parse(config: JSONValue, path: String) throws(CheckpointError) -> FP8BlockFormat? {
+        guard let q = config["quantization_config"], !q.isNull, q["quant_method"]?.stringValue == "fp8" else { return nil }
+        func bad(_ reason: String) -> CheckpointError { .badConfig(path: path, reason: "quantization_config (quant_method fp8): " + reason) }
+        if let fmt = q["fmt"]?.stringValue, fmt.lowercased() != "e4m3" {
+            throw bad("fmt '\(fmt)' is not supported (only e4m3 weights); convert the checkpoint to bf16 first (DeepSeek's fp8_cast_bf16.py)")
+        }
+        if let scheme = q["activation_scheme"]?.stringValue, scheme.lowercased() != "dynamic" {
+            throw bad("activation_scheme '\(scheme)' is not supported (only dynamic, which needs no activation scales); use the model's dynamic FP8 or bf16 release")
+        }
+        if let fmt = q["scale_fmt"]?.stringValue, fmt != "float" && fmt != "ue8m0" {
+            throw bad("scale_fmt '\(fmt)' is not supported (float or ue8m0 scales stored as floats)")
+        }
+        guard let sizes = q["weight_block_size"]?.arrayValue else {
+            throw bad("no weight_block_size (per-tensor FP8 is not supported); use a block-quantized release or convert to bf16 first")
+        }
+        let ints = sizes.compactMap(\.intValue)
+        guard ints.count == 2, sizes.count == 2, ints.allSatisfy({ $0 >= 1 && $0 <= 1 << 20 }) else {
+            throw bad("weight_block_size \(sizes) must be two block sizes between 1 and 2^20")
+        }
+        return FP8BlockFormat(blockRows: ints[0], blockCols: ints[1])
+    }
+}
+
+/// An `F8_E4M3` weight and its block scales, checked against each other when the checkpoint is opened.
+public struct FP8Weight: Sendable, Hashable {
+    public let weight: TensorInfo
+    public let scale: TensorInfo
+    public let format: FP8BlockFormat
+    /// The last dimension (weights per row).
+    public let cols: Int
+    /// Rows of the tensor viewed as 2-D `[rowCount, cols]` (leading dimensions folded in).
+    public let rowCount: Int
+    /// Rows of one matrix (the second-to-last dimension) and the block grid of one matrix.
+    let matrixRows: Int
+    let gridRows: Int
+    let gridCols: Int
+
+    /// Pairs `weight` with `scale`, or the one-line error saying which shape or dtype is wrong.
+    init(weight: TensorInfo, scale: TensorInfo?, format: FP8BlockFormat, path: String) throws(CheckpointError) {
+        let scaleName = FP8BlockFormat.scaleName(of: weight.name)
+        guard weight.shape.count >= 2 else {
+            throw .badFP8(tensor: weight.name, path: path, reason: "is F8_E4M3 with shape \(weight.shape); only matrices ([rows, cols], or stacked [..., rows, cols]) are block-quantized")
+        }
+        guard let scale else {
+            throw .badFP8(tensor: weight.name, path: path, reason: "is F8_E4M3 but its block scales '\(scaleName)' are missing; download every file of the checkpoint")
+        }
+        guard scale.dtype == .f32 || scale.dtype == .bf16 || scale.dtype == .f16 else {
+            throw .badFP8(tensor: weight.name, path: path, reason: "has block scales '\(scaleName)' of dtype \(scale.dtype.rawValue); expected F32, BF16 or F16")
+        }
+        let rows = weight.shape[weight.shape.count - 2], cols = weight.shape[weight.shape.count - 1]
+        // Ceil-division without overflow: both sizes are >= 1 and below 2^20, rows and cols are non-negative.
+        let gridRows = rows / format.blockRows + (rows % format.blockRows == 0 ? 0 : 1)
+        let gridCols = cols / format.blockCols + (cols % format.blockCols == 0 ? 0 : 1)
+        let expected = weight.shape.dropLast(2) + [gridRows, gridCols]
+        guard scale.shape == Array(expected) else {
+            throw .badFP8(tensor: weight.name, path: path, reason: "has block scales '\(scaleName)' of shape \(scale.shape), but \(weight.shape) in \(format.text) blocks needs \(Array(expected)); the checkpoint is corrupt or its weight_block_size is wrong")
+        }
+        guard let rowCount = Checked.product(weight.shape.dropLast()) else {
+            throw .badFP8(tensor: weight.name, path: path, reason: "shape \(weight.shape) overflows")
+        }
+        self.weight = weight; self.scale = scale; self.format = format
+        self.cols = cols; self.rowCount = rowCount; matrixRows = rows
+        self.gridRows = gridRows; self.gridCols = gridCols
+    }
+
+    /// Rows `rows` of the 2-D view, dequantized into `out` (`rows.count x cols` floats, row-major): each value is
+    /// `e4m3(byte) * scale` in f32, one rounding, as transformers computes it.
+    /// `weight` and `scales` are the whole tensors' bytes (as `withTensorBytes` hands them out).
+    public func dequantize(rows: Range<Int>, weight bytes: UnsafeRawBufferPointer, scales: UnsafeRawBufferPointer,
+                           into out: UnsafeMutableBufferPointer<Float>) {
+        precondition(rows.lowerBound >= 0 && rows.upperBound <= rowCount && out.count >= rows.count * cols,
+                     "FP8 dequantize: rows \(rows) of \(rowCount), output \(out.count)")
+        precondition(bytes.count == weight.byteCount && scales.count == scale.byteCount, "FP8 dequantize: tensor sizes")
+        let table = FP8E4M3.table
+        let blockRows = format.blockRows, blockCols = format.blockCols
+        var blockScales = [Float](repeating: 0, count: gridCols)
+        for (i, r) in rows.enumerated() {
+            // The scale row of matrix `r / matrixRows`, block row `(r % matrixRows) / blockRows`.
+            let scaleRow = (r / matrixRows) * gridRows + (r % matrixRows) / blockRows
+            for j in 0..<gridCols { blockScales[j] = readScale(scales, at: scaleRow * gridCols + j) }
+            let src = bytes.baseAddress! + r * cols
+            let dst = out.baseAddress! + i * cols
+            for j in 0..<gridCols {
+                let s = blockScales[j]
+                for c in (j * blockCols)..<min(cols, (j + 1) * blockCols) {
+                    dst[c] = table[Int(src.load(fromByteOffset: c, as: UInt8.self))] * s
+                }
+            }
+        }
+    }
+
+    private func readScale(_ scales: UnsafeRawBufferPointer, at i: Int) -> Float {
+        switch scale.dtype {
+        case .bf16: Float(bitPattern: UInt32(scales.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)
+        case .f16: Float(Float16(bitPattern: scales.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+        default: scales.loadUnaligned(fromByteOffset: 4 * i, as: Float.self)
+        }
+    }
+}
+
+/// OCP FP8 E4M3 as torch's `float8_e4m3fn` reads it: sign, 4 exponent bits (bias 7), 3 mantissa bits; exponent 0
+/// is subnormal (`m/8 * 2^-6`); no infinities, and only `S.1111.111` (0x7F, 0xFF) is NaN, so the largest value is 448.
+public enum FP8E4M3 {
+    public static func decode(_ byte: UInt8) -> Float {
+        let sign: Float = byte & 0x80 == 0 ? 1 : -1
+        let e = Int(byte >> 3) & 0xF, m = Int(byte & 0x7)
+        if e == 0xF && m == 0x7 { return .nan }
+        if e == 0 { return sign * Float(m) / 8 * 0x1p-6 }
+        return sign * (1 + Float(m) / 8) * Float(sign: .plus, exponent: e - 7, significand: 1)
+    }
+
+    /// Every byte's value (exact in f32).
+    public static let table: [Float] = (0...255).map { decode(UInt8($0)) }
+}
