@@ -42,11 +42,24 @@ let parityFixtures: [String] = TestPaths.decoderFixtures.filter { FileManager.de
 struct ParityTests {
     @Test("logits, greedy generation and perplexity match transformers", arguments: parityFixtures)
     func parity(folder: String) throws {
-        let name = URL(fileURLWithPath: folder).lastPathComponent
-        let golden = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: URL(fileURLWithPath: folder + "/golden.json")))
+        try Self.check(folder: folder, golden: "golden.json", dtype: nil)
+    }
+
+    /// FP8 fixtures (Tools/make_fp8_fixtures.py) also carry the golden of their dequantized weights kept in f32.
+    @Test("FP8 weights packed with --dtype f32 match transformers on the f32 dequantized weights",
+          arguments: parityFixtures.filter { FileManager.default.fileExists(atPath: $0 + "/golden_f32.json") })
+    func parityF32(folder: String) throws {
+        try Self.check(folder: folder, golden: "golden_f32.json", dtype: .f32)
+    }
+
+    /// Packs `folder` (`--dtype dtype`) and compares the last prompt logits (1e-4 of their scale), greedy ids and
+    /// perplexities with its golden file.
+    static func check(folder: String, golden file: String, dtype: DType?) throws {
+        let name = URL(fileURLWithPath: folder).lastPathComponent + "/" + file
+        let golden = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: URL(fileURLWithPath: folder + "/" + file)))
         let dir = TestPaths.tempDir()
         defer { TestPaths.remove(dir) }
-        _ = try Packer.pack(PackOptions(input: folder, output: dir + "/m.swm"))
+        _ = try Packer.pack(PackOptions(input: folder, output: dir + "/m.swm", dtype: dtype))
         let archive = try Archive(path: dir + "/m.swm")
         let tokenizer = try Tokenizer(tokenizerJSON: try #require(try archive.fileData("tokenizer.json")),
                                       tokenizerConfigJSON: try archive.fileData("tokenizer_config.json"))
