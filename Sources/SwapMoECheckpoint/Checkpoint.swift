@@ -57,7 +57,8 @@ public final class Checkpoint: Sendable {
             }
             guard t.dtype == .f8e4m3 else { continue }
             guard let format else {
-                throw .badFP8(tensor: name, path: path, reason: "is F8_E4M3 but config.json has no quantization_config with quant_method fp8 and weight_block_size; restore the checkpoint's original config.json")
+                let method = config["quantization_config"]?["quant_method"]?.stringValue.map { "quant_method '\($0)'" } ?? "no quantization_config"
+                throw .badFP8(tensor: name, path: path, reason: "is F8_E4M3 but config.json has \(method), not fp8 with a weight_block_size; restore the checkpoint's original config.json")
             }
             let scaleName = FP8BlockFormat.scaleName(of: name)
             let scale = owner[scaleName].flatMap { shards[$0].tensors[scaleName] }

@@ -115,8 +115,8 @@ public struct FP8Weight: Sendable, Hashable {
 
     private func readScale(_ scales: UnsafeRawBufferPointer, at i: Int) -> Float {
         switch scale.dtype {
-        case .bf16: Float(bitPattern: UInt32(scales.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)
-        case .f16: Float(Float16(bitPattern: scales.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+        case .bf16: bf16ToFloat(scales.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+        case .f16: f16ToFloat(scales.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
         default: scales.loadUnaligned(fromByteOffset: 4 * i, as: Float.self)
         }
     }

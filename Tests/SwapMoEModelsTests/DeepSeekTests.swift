@@ -84,10 +84,10 @@ struct DeepSeekTests {
         #expect(abs(Double(decoded.keys.softmaxScale(decoded.base.yarn)) - mscale * mscale / 20.0.squareRoot()) < 1e-6)
     }
 
-    @Test("config knobs: FP8 weights, other scoring or top-k methods and bad group sizes are one-line errors")
+    @Test("config knobs: other quantization methods, other scoring or top-k methods and bad group sizes are one-line errors")
     func refusedKnobs() throws {
         let cases: [(String, (inout [String: Any]) -> Void, String)] = [
-            ("deepseek_v3", { $0["quantization_config"] = ["quant_method": "fp8", "fmt": "e4m3", "weight_block_size": [128, 128]] }, "fp8"),
+            ("deepseek_v3", { $0["quantization_config"] = ["quant_method": "bitsandbytes", "load_in_4bit": true] }, "quant_method 'bitsandbytes'"),
             ("deepseek_v3", { $0["scoring_func"] = "softmax" }, "scoring_func"),
             ("deepseek_v3", { $0["topk_method"] = "greedy" }, "topk_method"),
             ("deepseek_v3", { $0["n_group"] = 2 }, "n_group"),
@@ -113,6 +113,8 @@ struct DeepSeekTests {
         let hub = try ModelFamily.detectDecoder(configData: Self.config("deepseek_v3") {
             $0["aux_loss_alpha"] = 0.001; $0["seq_aux"] = true; $0["ep_size"] = 1; $0["moe_layer_freq"] = 1
             $0["scoring_func"] = "sigmoid"; $0["topk_method"] = "noaux_tc"
+            // The hub's FP8 weights: the checkpoint reader dequantizes them (FP8Tests, FP8PackTests).
+            $0["quantization_config"] = ["quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic", "weight_block_size": [128, 128]]
         })
         #expect(hub.moeLayers == [1, 2])
         // Kimi-K2 names DeepSeek-V3's architecture `kimi_k2`.
@@ -126,7 +128,8 @@ struct DeepSeekTests {
         #expect(!c.packIgnores("model.layers.2.mlp.gate.weight") && !c.packIgnores("lm_head.weight") && !c.packIgnores("model.norm.weight"))
     }
 
-    @Test("exact with k + 1 expert slots gives resident's logits bit for bit", arguments: ["deepseek_v3", "deepseek_v3_plain", "deepseek_v2", "glm4_moe"])
+    @Test("exact with k + 1 expert slots gives resident's logits bit for bit",
+          arguments: ["deepseek_v3", "deepseek_v3_plain", "deepseek_v2", "glm4_moe", "deepseek_v3_fp8", "glm4_moe_fp8"])
     func exactAtMinimum(fixture: String) throws {
         let dir = TestPaths.tempDir()
         defer { TestPaths.remove(dir) }

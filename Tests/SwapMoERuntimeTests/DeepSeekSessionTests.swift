@@ -7,14 +7,15 @@ import SwapMoETestSupport
 import SwapMoERuntime
 import SwapMoEEngine
 
-/// The DeepSeek and GLM-4.5 fixtures under every policy through the library API: exact near the smallest cap the
+/// The DeepSeek and GLM-4.5 fixtures (their FP8 hub-layout variants included) under every policy through the library API: exact near the smallest cap the
 /// planner allows generates what resident does, swap and static (routing among resident experts only, through
 /// the grouped routers' masks) run. The caps are 16 MiB above the planner's minimum, as tests of other suites grow
 /// the RSS the session measures again; the fixtures' experts are a few KiB, so such a cap holds most of them
 /// (`DeepSeekTests` runs exact with k + 1 slots).
 @Suite("DeepSeek under a cap", .serialized)
 struct DeepSeekSessionTests {
-    @Test("exact at the minimum cap == resident; swap and static generate", arguments: ["deepseek_v3", "deepseek_v3_plain", "deepseek_v2", "glm4_moe"])
+    @Test("exact at the minimum cap == resident; swap and static generate",
+          arguments: ["deepseek_v3", "deepseek_v3_plain", "deepseek_v2", "glm4_moe", "deepseek_v3_fp8", "glm4_moe_fp8"])
     func policies(fixture: String) throws {
         let dir = TestPaths.tempDir()
         defer { TestPaths.remove(dir) }

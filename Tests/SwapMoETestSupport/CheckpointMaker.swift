@@ -9,6 +9,9 @@ public struct CheckpointMaker {
         public var dtype: DType
         public var shape: [Int]
         public var bytes: [UInt8]
+        public init(name: String, dtype: DType, shape: [Int], bytes: [UInt8]) {
+            self.name = name; self.dtype = dtype; self.shape = shape; self.bytes = bytes
+        }
     }
 
     public var tensors: [Tensor] = []

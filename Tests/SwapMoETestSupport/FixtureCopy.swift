@@ -30,3 +30,8 @@ extension CheckpointMaker {
         try writeSafetensors(tensors, to: folder + "/model.safetensors")
     }
 }
+
+extension CheckpointMaker.Tensor {
+    /// The same name and shape with other bytes.
+    public func with(dtype: DType, bytes: [UInt8]) -> Self { Self(name: name, dtype: dtype, shape: shape, bytes: bytes) }
+}
