@@ -65,12 +65,16 @@ def load(name: str):
     return model.eval(), AutoTokenizer.from_pretrained(str(d))
 
 
-def save_fixture(name: str, model, family: str, generator: str, facts: dict):
-    """A family script's fixture folder: `model` written by save_pretrained into a fresh Tests/Fixtures/models/<name>
+def save_fixture(name: str, model, family: str, generator: str, facts: dict, fused: bool = False):
+    """A family script's fixture folder: `model` written by save_pretrained (or, `fused`, in transformers 5's in-memory
+    fused expert layout: make_fixtures.write_fused) into a fresh Tests/Fixtures/models/<name>
     with the byte-level tokenizer and fixture.json (name, family, tokenizer, then `facts`, then generator); then
     loaded back by transformers, every weight equal to the one built. Returns the loaded model and its tokenizer."""
     out = mf.fresh_folder(name)
-    model.save_pretrained(str(out), safe_serialization=True)
+    if fused:
+        mf.write_fused(model, out)
+    else:
+        model.save_pretrained(str(out), safe_serialization=True)
     mf.copy_tokenizer(mf.BYTELEVEL, out)
     (out / "fixture.json").write_text(json.dumps({"name": name, "family": family, "tokenizer": mf.BYTELEVEL, **facts,
                                                   "generator": generator}, indent=1) + "\n")

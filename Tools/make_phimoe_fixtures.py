@@ -15,7 +15,10 @@ skipping any of them shows; plus:
     original_max_position_embeddings);
   * a sliding window (16) shorter than the prompt + generation.
 
-  phimoe   hidden 48, 4 heads / 2 kv heads of head_dim 10 (40 != 48), 5 experts top-2, intermediate 40, 3 layers.
+  phimoe         hidden 48, 4 heads / 2 kv heads of head_dim 10 (40 != 48), 5 experts top-2, intermediate 40, 3 layers.
+  phimoe_fused   the same shapes, another seed, plain RoPE (no rope scaling), written in transformers 5's in-memory
+                 fused layout (`mlp.experts.gate_up_proj` [E, 2I, H], `mlp.experts.down_proj` [E, H, I],
+                 `mlp.router.weight`), as make_fixtures.py writes mixtral_fused.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ ORIGINAL = 40
 def specs() -> dict[str, dict]:
     bl = mf.tokenizer_info(mf.BYTELEVEL)
     eot = bl["id"]("<|endoftext|>")
-    return {
+    specs = {
         "phimoe": dict(seed=35001, config=dict(
             vocab_size=bl["size"], bos_token_id=None, eos_token_id=eot, pad_token_id=eot, max_position_embeddings=4096,
             rms_norm_eps=1e-5, tie_word_embeddings=False, attention_bias=True, lm_head_bias=True, hidden_size=48,
@@ -47,6 +50,9 @@ def specs() -> dict[str, dict]:
                              "short_factor": [1.0, 1.3, 1.9, 2.6, 4.0], "long_factor": [1.1, 2.2, 4.5, 9.0, 17.0],
                              "short_mscale": 1.1, "long_mscale": 1.25, "original_max_position_embeddings": ORIGINAL})),
     }
+    plain = dict(specs["phimoe"]["config"], rope_parameters={"rope_type": "default", "rope_theta": 10000.0})
+    specs["phimoe_fused"] = dict(seed=35005, config=plain, fused=True)
+    return specs
 
 
 def build_model(spec: dict):
@@ -68,9 +74,11 @@ def build(name: str, spec: dict) -> None:
     ref, tok = mg.save_fixture(name, model, "phimoe", "Tools/make_phimoe_fixtures.py", {
         "seed": spec["seed"], "weight_std": mf.WEIGHT_STD, "embed_lm_head_router_std": mf.WIDE_STD,
         "norm_weight": f"1 + N(0, {mf.NORM_STD})", "norm_bias_std": NORM_BIAS_STD, "bias_std": mf.BIAS_STD,
-        "layout": "save_pretrained"})
-    prompt = len(tok(mg.PROMPT)["input_ids"])
-    assert prompt <= ORIGINAL < prompt + mg.NEW_TOKENS, "the continuation must cross the original context"
+        "layout": "fused (transformers 5 in-memory names)" if spec.get("fused") else "save_pretrained"},
+        fused=spec.get("fused", False))
+    if spec["config"]["rope_parameters"]["rope_type"] == "longrope":
+        prompt = len(tok(mg.PROMPT)["input_ids"])
+        assert prompt <= ORIGINAL < prompt + mg.NEW_TOKENS, "the continuation must cross the original context"
     mg.golden_from(name, "Tools/make_phimoe_fixtures.py", ref, tok)
 
 

@@ -4,6 +4,7 @@ import SwapMoEKernels
 import SwapMoEArchive
 import SwapMoEEngine
 import SwapMoEPacker
+import SwapMoECheckpoint
 import SwapMoETestSupport
 import SwapMoETokenizers
 @testable import SwapMoEModels
@@ -100,5 +101,21 @@ struct PhimoeTests {
         // Batches of 8 end before the original context (40) for the first five; the window of 64 is past it.
         let r = try model.perplexity(ids, context: 64, batch: 8)
         #expect(abs(r.ppl - want) <= 1e-4 * want, "ppl \(r.ppl) vs transformers' \(want)")
+    }
+
+    /// The second fixture: plain RoPE, experts in transformers 5's fused 3-D layout (Tools/make_phimoe_fixtures.py).
+    @Test("phimoe_fused: fused gate_up_proj / down_proj resolve to each expert's rows (gate, then up), plain RoPE, and the archive matches transformers")
+    func fusedLayout() throws {
+        let folder = TestPaths.fixtures + "/models/phimoe_fused"
+        let config = try ModelFamily.detectDecoder(configData: Data(contentsOf: URL(fileURLWithPath: folder + "/config.json")))
+        #expect(try config.spec().ropeScaling == nil)
+        let checkpoint = try Checkpoint(folder: folder)
+        let stack = try #require(config.stacks.first)
+        let parts = try stack.resolve(layer: 1, hidden: 48, in: checkpoint)
+        #expect(parts.count == 5)
+        #expect(parts[2].map(\.role) == ["gate", "up", "down"])
+        #expect(parts[2].map(\.tensor) == ["model.layers.1.mlp.experts.gate_up_proj", "model.layers.1.mlp.experts.gate_up_proj", "model.layers.1.mlp.experts.down_proj"])
+        #expect(parts[2].map(\.rows) == [160..<200, 200..<240, 96..<144])
+        try ParityTests.check(folder: folder, golden: "golden.json", dtype: nil)
     }
 }
