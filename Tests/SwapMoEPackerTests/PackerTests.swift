@@ -8,7 +8,8 @@ import SwapMoETestSupport
 @testable import SwapMoEPacker
 
 /// Packs `folder` and checks that every checkpoint tensor comes back bit-identical from the archive: dense
-/// tensors by name, expert matrices through the family's naming (whole tensors or fused row slices).
+/// tensors by name, expert matrices through the family's naming (whole tensors or fused row slices). FP8 weights
+/// come back as their dequantized values in the stored float type (`expectedBytes`), their scales read with them.
 func assertRoundTrip(_ folder: String, _ options: (String) -> PackOptions, sourceLocation: SourceLocation = #_sourceLocation) throws {
     let tmp = TestPaths.tempDir()
     defer { TestPaths.remove(tmp) }
@@ -23,11 +24,12 @@ func assertRoundTrip(_ folder: String, _ options: (String) -> PackOptions, sourc
     var covered = Set<String>()
     for d in archive.manifest.dense {
         let info = try #require(ckpt.info(d.name), sourceLocation: sourceLocation)
-        #expect(d.shape == info.shape && d.dtype == info.dtype, "\(d.name)", sourceLocation: sourceLocation)
+        #expect(d.shape == info.shape && (d.dtype == info.dtype || ckpt.fp8Weights[d.name] != nil), "\(d.name)", sourceLocation: sourceLocation)
         let a = archive.withDenseBytes(d) { Array($0) }
-        let b = ckpt.withTensorBytes(d.name) { _, buf in Array(buf) }
+        let b = try expectedBytes(ckpt, d.name, rows: nil, as: d.dtype)
         #expect(a == b, "dense tensor \(d.name) differs", sourceLocation: sourceLocation)
         covered.insert(d.name)
+        if let fp8 = ckpt.fp8Weights[d.name] { covered.insert(fp8.scale.name) }
     }
     for stack in config.stacks { for layer in stack.moeLayers {
         let parts = try stack.resolve(layer: layer, hidden: config.hiddenSize, in: ckpt)
@@ -40,17 +42,37 @@ func assertRoundTrip(_ folder: String, _ options: (String) -> PackOptions, sourc
                 let info = try #require(ckpt.info(p.tensor), sourceLocation: sourceLocation)
                 // Parts stored as they are come back as the checkpoint's rows; transformed ones (gpt-oss's transposed or
                 // MXFP4 experts, checked on their own in GptOssPackTests) as the packer lays them out.
-                var src: [UInt8] = ckpt.withTensorBytes(p.tensor) { _, buf in Array(Packer.rowSlice(buf, info: info, rows: p.rows)) }!
+                var src = try expectedBytes(ckpt, p.tensor, rows: p.rows, as: t.dtype)
                 if p.transform != .none { try p.withBytes(info, in: ckpt) { bytes, _ in src = Array(bytes) } }
                 #expect(Array(raw[t.offset..<(t.offset + t.length)]) == src, "layer \(layer) expert \(e) \(p.role)", sourceLocation: sourceLocation)
                 #expect(t.offset % ArchiveFormat.tensorAlignment == 0, sourceLocation: sourceLocation)
                 covered.formUnion(p.tensors)
+                if let fp8 = ckpt.fp8Weights[p.tensor] { covered.insert(fp8.scale.name) }
             }
             #expect(entry.offset % ArchiveFormat.blockAlignment == 0, sourceLocation: sourceLocation)
             #expect(entry.norm > 0, sourceLocation: sourceLocation)
         }
     } }
     #expect(covered == Set(ckpt.tensorNames), "every checkpoint tensor is stored exactly once", sourceLocation: sourceLocation)
+}
+
+/// The bytes `rows` of tensor `name` (all when nil) are packed to: as stored, or for an FP8 weight its dequantized
+/// values (`FP8Weight.dequantize`, checked against torch in FP8Tests) as `dtype`.
+func expectedBytes(_ ckpt: Checkpoint, _ name: String, rows: Range<Int>?, as dtype: DType) throws -> [UInt8] {
+    let info = try #require(ckpt.info(name))
+    guard let fp8 = ckpt.fp8Weights[name] else {
+        return try #require(ckpt.withTensorBytes(name) { _, buf in Array(Packer.rowSlice(buf, info: info, rows: rows)) })
+    }
+    let rows = rows ?? 0..<fp8.rowCount
+    var floats = [Float](repeating: 0, count: rows.count * fp8.cols)
+    try #require(ckpt.withTensorBytes(name) { _, w in
+        ckpt.withTensorBytes(fp8.scale.name) { _, s in floats.withUnsafeMutableBufferPointer { fp8.dequantize(rows: rows, weight: w, scales: s, into: $0) } }
+    })
+    switch dtype {
+    case .bf16: return floats.map { floatToBF16($0) }.withUnsafeBytes { Array($0) }
+    case .f32: return floats.withUnsafeBytes { Array($0) }
+    default: Issue.record("FP8 weight \(name) stored as \(dtype.rawValue)"); return []
+    }
 }
 
 @Suite("Packer")
