@@ -100,6 +100,22 @@ struct EndToEndTests {
         }
     }
 
+    @Test("pack of an FP8 hub checkpoint says the weights were dequantized, inspect shows it; a broken one fails in one line with exit 1")
+    func packFP8() throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        let p = try runCommand(bin, ["pack", TestPaths.fixtures + "/models/deepseek_v3_fp8", "-o", dir + "/m.swm"])
+        #expect(p.status == 0 && p.stderr.contains("78 FP8 e4m3 matrices (16x8 blocks) dequantized"), "\(p.stderr)")
+        let i = try runCommand(bin, ["inspect", dir + "/m.swm"])
+        #expect(i.status == 0 && i.stdout.contains("(fp8 e4m3, 16x8 blocks, dequantized on packing)"), "\(i.stdout)")
+        #expect(try jsonObject(try runCommand(bin, ["inspect", dir + "/m.swm", "--json"]))["dequantized"] as? String == "fp8 e4m3, 16x8 blocks")
+        let scale = "model.layers.1.mlp.experts.0.up_proj.weight_scale_inv"
+        try CheckpointMaker.copyFixture("deepseek_v3_fp8", to: dir + "/broken", tensors: { $0.removeAll { $0.name == scale } })
+        let r = try runCommand(bin, ["pack", dir + "/broken", "-o", dir + "/x.swm"])
+        #expect(r.status == 1 && r.stderr.contains("'\(scale)' are missing; download every file of the checkpoint"), "\(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1 && !FileManager.default.fileExists(atPath: dir + "/x.swm"))
+    }
+
     @Test("runtime failures are one line on stderr with exit 1")
     func failures() throws {
         let dir = TestPaths.tempDir()
