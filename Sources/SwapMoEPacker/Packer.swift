@@ -253,7 +253,11 @@ public enum Packer {
                     entries.append(ExpertEntry(stack: stack, layer: layer, expert: e, layout: layoutIndex, offset: r.offset,
                                                storedLength: r.storedLength, rawLength: r.rawLength, codec: codec, shuffle: width,
                                                xxh3: Checksum.hex(r.checksum), norm: sumSq.squareRoot()))
-                    done += infos.enumerated().reduce(0) { acc, x in acc + (parts[x.offset].rows.map { $0.count * rowBytes(x.element) } ?? x.element.byteCount) }
+                    done += infos.enumerated().reduce(0) { acc, x in
+                        let rows = parts[x.offset].rows
+                        // An FP8 expert's own scales are read with it (a fused tensor's are shared: counted as rows are not).
+                        return acc + (rows.map { $0.count * rowBytes(x.element) } ?? x.element.byteCount + (fp8s[x.offset]?.scale.byteCount ?? 0))
+                    }
                     progress?(done, total)
                 }
             }
