@@ -23,6 +23,8 @@ Also Tests/Fixtures/quant/e4m3.json: torch's float8_e4m3fn value of every byte (
 
 Fixtures:
   deepseek_v3_fp8  from deepseek_v3, block [16, 8], f32 scales (DeepSeek-V3's)
+  qwen3_next_fp8   from qwen3_next_sparse, block [16, 20], f32 scales: DeltaNet projections (in_proj_qkvz, in_proj_ba,
+                   out_proj) quantized too, conv1d and shared_expert_gate kept
   glm4_moe_fp8     from glm4_moe, block [8, 16], bf16 scales, q/k/v biases kept bf16 (block sizes chosen for clear
                    greedy and router margins: 0.005 and 0.0026 at the least, as the f32 fixtures have)
 """
@@ -50,14 +52,16 @@ GENERATOR = "Tools/make_fp8_fixtures.py"
 SPECS = {
     "deepseek_v3_fp8": dict(source="deepseek_v3", block=[16, 8], scale_dtype=torch.float32),
     "glm4_moe_fp8": dict(source="glm4_moe", block=[8, 16], scale_dtype=torch.bfloat16),
+    "qwen3_next_fp8": dict(source="qwen3_next_sparse", block=[16, 20], scale_dtype=torch.float32, grouped_router=False),
 }
 
 
 def quantized(name: str, t: torch.Tensor) -> bool:
-    """The weights transformers' fp8 integration replaces (nn.Linear in attention, MLPs, experts, shared experts);
-    not embeddings, the LM head, norms, biases or the router gate (a router module, not an nn.Linear)."""
+    """The weights transformers' fp8 integration replaces (nn.Linear in attention, DeltaNet projections, MLPs, experts,
+    shared experts); not embeddings, the LM head, norms, biases, conv1d, the router gate (a router module, not an
+    nn.Linear) nor Qwen3-Next's shared_expert_gate (in its FP8 release's modules_to_not_convert)."""
     return (t.ndim == 2 and name.endswith(".weight") and name.startswith("model.layers.")
-            and not name.endswith("mlp.gate.weight") and "norm" not in name)
+            and not name.endswith("mlp.gate.weight") and "shared_expert_gate" not in name and "norm" not in name)
 
 
 def grid(x: torch.Tensor, block: list[int]) -> torch.Tensor:
@@ -95,7 +99,7 @@ def reference_folder(src: Path, tensors: dict, cfg: dict, tmp: Path) -> Path:
     return tmp
 
 
-def golden(name: str, folder: Path) -> dict:
+def golden(name: str, folder: Path, grouped_router: bool) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.manual_seed(0)
@@ -112,7 +116,8 @@ def golden(name: str, folder: Path) -> dict:
     with torch.no_grad():
         g.update(mg.greedy(model, tok, ids))
         g.update(mg.prompt_stats(model, ids))
-        g["router_selection_margin"] = mg.f9(mdf.router_margins(model, ids))
+        if grouped_router:  # DeepSeek's and GLM's grouped routers (prompt_stats' router margins cover the others)
+            g["router_selection_margin"] = mg.f9(mdf.router_margins(model, ids))
         g["eval"] = mg.evaluate(model, tok)
     return g
 
@@ -138,7 +143,8 @@ def build(name: str, spec: dict) -> None:
     cfg["dtype"] = "bfloat16"
     cfg["quantization_config"] = {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic",
                                   "weight_block_size": block,
-                                  "modules_to_not_convert": ["lm_head", "model.embed_tokens", "model.layers.*.mlp.gate"]}
+                                  "modules_to_not_convert": ["lm_head", "model.embed_tokens", "model.layers.*.mlp.gate"]
+                                  + (["model.layers.*.mlp.shared_expert_gate"] if any("shared_expert_gate" in k for k in weights) else [])}
 
     out = mf.fresh_folder(name)
     save_file({k: v.contiguous() for k, v in stored.items()}, str(out / "model.safetensors"), metadata={"format": "pt"})
@@ -156,10 +162,11 @@ def build(name: str, spec: dict) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for file, tensors in (("golden.json", deq_bf16), ("golden_f32.json", deq_f32)):
             folder = reference_folder(src, tensors, cfg, Path(tmp) / file.split(".")[0])
-            g = golden(name, folder)
+            g = golden(name, folder, spec.get("grouped_router", True))
             mg.write(out / file, g)
+            router = g.get("router_selection_margin", min(r["min_topk_margin"] for r in g["router"]))
             print(f"{name} {file}: min greedy margin {min(g['greedy_margins']):.4f}, router margin "
-                  f"{g['router_selection_margin']:.4f}, eos suppressed {g['greedy_eos_suppressed']}, "
+                  f"{router:.4f}, eos suppressed {g['greedy_eos_suppressed']}, "
                   f"ppl@64 {g['eval']['ctx64']['ppl']:.3f}")
     print(name, f"{sum(p.stat().st_size for p in out.iterdir()) / 1024:.0f} KiB")
 

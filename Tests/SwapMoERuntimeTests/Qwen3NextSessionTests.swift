@@ -9,9 +9,9 @@ import SwapMoERuntime
 @Suite("Qwen3-Next under a cap", .serialized)
 struct Qwen3NextSessionTests {
     @Test("exact at the minimum cap gives resident's greedy tokens; swap and static run under a cap",
-          arguments: [PackOptions.Compression.none, .lz4])
-    func policies(compress: PackOptions.Compression) throws {
-        try PlannedCaps.expectPolicies(fixture: "qwen3_next", compress: compress)
+          arguments: [("qwen3_next", PackOptions.Compression.none), ("qwen3_next", .lz4), ("qwen3_next_fp8", .none)])
+    func policies(fixture: String, compress: PackOptions.Compression) throws {
+        try PlannedCaps.expectPolicies(fixture: fixture, compress: compress)
     }
 
     @Test("a conversation slot continues its recurrent state across turns and starts over when the prompt diverges")
