@@ -23,8 +23,8 @@ Also Tests/Fixtures/quant/e4m3.json: torch's float8_e4m3fn value of every byte (
 
 Fixtures:
   deepseek_v3_fp8  from deepseek_v3, block [16, 8], f32 scales (DeepSeek-V3's)
-  qwen3_next_fp8   from qwen3_next_sparse, block [16, 20], f32 scales: DeltaNet projections (in_proj_qkvz, in_proj_ba,
-                   out_proj) quantized too, conv1d and shared_expert_gate kept
+  qwen3_next_fp8   from qwen3_next_sparse, block [16, 20], bf16 scales (as Qwen's FP8 releases store them): DeltaNet's
+                   in_proj_qkvz and out_proj quantized too; conv1d, in_proj_ba and shared_expert_gate kept, as Qwen keeps them
   glm4_moe_fp8     from glm4_moe, block [8, 16], bf16 scales, q/k/v biases kept bf16 (block sizes chosen for clear
                    greedy and router margins: 0.005 and 0.0026 at the least, as the f32 fixtures have)
 """
@@ -52,16 +52,19 @@ GENERATOR = "Tools/make_fp8_fixtures.py"
 SPECS = {
     "deepseek_v3_fp8": dict(source="deepseek_v3", block=[16, 8], scale_dtype=torch.float32),
     "glm4_moe_fp8": dict(source="glm4_moe", block=[8, 16], scale_dtype=torch.bfloat16),
-    "qwen3_next_fp8": dict(source="qwen3_next_sparse", block=[16, 20], scale_dtype=torch.float32, grouped_router=False),
+    "qwen3_next_fp8": dict(source="qwen3_next_sparse", block=[16, 20], scale_dtype=torch.bfloat16, grouped_router=False),
 }
 
 
 def quantized(name: str, t: torch.Tensor) -> bool:
     """The weights transformers' fp8 integration replaces (nn.Linear in attention, DeltaNet projections, MLPs, experts,
     shared experts); not embeddings, the LM head, norms, biases, conv1d, the router gate (a router module, not an
-    nn.Linear) nor Qwen3-Next's shared_expert_gate (in its FP8 release's modules_to_not_convert)."""
+    nn.Linear), nor what Qwen's FP8 releases list in modules_to_not_convert (shared_expert_gate, in_proj_ba)."""
     return (t.ndim == 2 and name.endswith(".weight") and name.startswith("model.layers.")
-            and not name.endswith("mlp.gate.weight") and "shared_expert_gate" not in name and "norm" not in name)
+            and not name.endswith("mlp.gate.weight") and not any(k in name for k in KEPT) and "norm" not in name)
+
+
+KEPT = ("shared_expert_gate", "linear_attn.in_proj_ba")
 
 
 def grid(x: torch.Tensor, block: list[int]) -> torch.Tensor:
@@ -144,7 +147,7 @@ def build(name: str, spec: dict) -> None:
     cfg["quantization_config"] = {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic",
                                   "weight_block_size": block,
                                   "modules_to_not_convert": ["lm_head", "model.embed_tokens", "model.layers.*.mlp.gate"]
-                                  + (["model.layers.*.mlp.shared_expert_gate"] if any("shared_expert_gate" in k for k in weights) else [])}
+                                  + [f"model.layers.*.{k}" for k in KEPT if any(k in w for w in weights)]}
 
     out = mf.fresh_folder(name)
     save_file({k: v.contiguous() for k, v in stored.items()}, str(out / "model.safetensors"), metadata={"format": "pt"})
