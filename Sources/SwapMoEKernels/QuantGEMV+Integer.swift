@@ -26,21 +26,55 @@ func gemvQuantRowsInteger(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointe
                           bias: UnsafePointer<Float>?, accumulate: Bool) {
     let rowBytes = type.rowBytes(n), nb = n / type.blockSize
     switch type {
-    case .q8_0: for i in rows { storeRow(y, i, dotQ8_0Integer(w + i &* rowBytes, xq, blocks: nb), bias, accumulate) }
-    case .mxfp4: for i in rows { storeRow(y, i, dotMXFP4Integer(w + i &* rowBytes, xq, blocks: nb), bias, accumulate) }
-    case .iq4_nl: for i in rows { storeRow(y, i, dotIQ4NLInteger(w + i &* rowBytes, xq, blocks: nb), bias, accumulate) }
+    // Most types two rows at a time (`rowPairs`): each row a stream of its own, the activation blocks read once
+    // for both (1.2-1.4x on rows streamed from DRAM, one thread). One case per type, so that each loop is compiled
+    // for its constant layout.
+    case .q8_0: blocks32Rows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate,
+                             blockBytes: 34, dot: q8_0Block)
+    case .mxfp4:
+        let table = mxfp4Table
+        blocks32Rows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate,
+                     blockBytes: 17, scale: { e8m0Half($0.load(as: UInt8.self)) }) { levelBlock(table, $0 + 1, $1) }
+    case .iq4_nl:
+        let table = iq4nlTable
+        blocks32Rows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate,
+                     blockBytes: 18) { levelBlock(table, $0 + 2, $1) }
+    case .q4_0: nibbleRowsInteger(y, w, xq, NibbleBlock(.q4_0), rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
+    case .q4_1: nibbleRowsInteger(y, w, xq, NibbleBlock(.q4_1), rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
+    case .q5_0: nibbleRowsInteger(y, w, xq, NibbleBlock(.q5_0), rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
+    case .q5_1: nibbleRowsInteger(y, w, xq, NibbleBlock(.q5_1), rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
     case .iq4_xs: for i in rows { storeRow(y, i, dotIQ4XSInteger(w + i &* rowBytes, xq, blocks: nb), bias, accumulate) }
-    // One case per type, so that each loop is compiled for its constant layout.
-    case .q4_0: for i in rows { storeRow(y, i, dotNibblesInteger(w + i &* rowBytes, xq, NibbleBlock(.q4_0), blocks: nb), bias, accumulate) }
-    case .q4_1: for i in rows { storeRow(y, i, dotNibblesInteger(w + i &* rowBytes, xq, NibbleBlock(.q4_1), blocks: nb), bias, accumulate) }
-    case .q5_0: for i in rows { storeRow(y, i, dotNibblesInteger(w + i &* rowBytes, xq, NibbleBlock(.q5_0), blocks: nb), bias, accumulate) }
-    case .q5_1: for i in rows { storeRow(y, i, dotNibblesInteger(w + i &* rowBytes, xq, NibbleBlock(.q5_1), blocks: nb), bias, accumulate) }
     case .q2_K: for i in rows { storeRow(y, i, dotQ23KInteger(w + i &* rowBytes, xq, blocks: nb, q3: false), bias, accumulate) }
     case .q3_K: for i in rows { storeRow(y, i, dotQ23KInteger(w + i &* rowBytes, xq, blocks: nb, q3: true), bias, accumulate) }
-    case .q4_K: for i in rows { storeRow(y, i, dotQ4_KInteger(w + i &* rowBytes, xq, blocks: nb, q5: false), bias, accumulate) }
-    case .q5_K: for i in rows { storeRow(y, i, dotQ4_KInteger(w + i &* rowBytes, xq, blocks: nb, q5: true), bias, accumulate) }
-    case .q6_K: for i in rows { storeRow(y, i, dotQ6_KInteger(w + i &* rowBytes, xq, blocks: nb), bias, accumulate) }
+    case .q4_K:
+        rowPairs(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
+                 pair: { dotQ4_KInteger2($0, apart: $1, xq, blocks: nb, q5: false) }, one: { dotQ4_KInteger($0, xq, blocks: nb, q5: false) })
+    case .q5_K:
+        rowPairs(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
+                 pair: { dotQ4_KInteger2($0, apart: $1, xq, blocks: nb, q5: true) }, one: { dotQ4_KInteger($0, xq, blocks: nb, q5: true) })
+    case .q6_K:
+        rowPairs(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
+                 pair: { dotQ6_KInteger2($0, apart: $1, xq, blocks: nb) }, one: { dotQ6_KInteger($0, xq, blocks: nb) })
     case .f32, .f16, .bf16: preconditionFailure("float rows go through gemvRows")
+    }
+}
+
+/// Rows two at a time: row k of the first half of `rows` with row k of the second (`pair(w_k, apart)`), so that
+/// each of the two reads walks its half in order (pairs of neighbouring rows made the hardware prefetcher
+/// restart at every pair: 0.6x on rows streamed from DRAM); an odd last row alone (`one`). `pair` must form each
+/// row as `one` does, so that a row's result does not depend on the split.
+@inline(__always)
+func rowPairs(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>,
+              bias: UnsafePointer<Float>?, accumulate: Bool,
+              pair: (_ w: UnsafeRawPointer, _ apart: Int) -> (Float, Float), one: (UnsafeRawPointer) -> Float) {
+    let half = rows.count / 2, apart = half &* rowBytes
+    for i in rows.lowerBound..<(rows.lowerBound &+ half) {
+        let (a, b) = pair(w + i &* rowBytes, apart)
+        storeRow(y, i, a, bias, accumulate); storeRow(y, i &+ half, b, bias, accumulate)
+    }
+    if rows.count % 2 == 1 {
+        let i = rows.upperBound &- 1
+        storeRow(y, i, one(w + i &* rowBytes), bias, accumulate)
     }
 }
 
@@ -50,40 +84,80 @@ func int32sToFloat8(_ v: SIMD8<Int32>) -> SIMD8<Float> {
 }
 
 @inline(__always)
+func int32sToFloat4(_ v: SIMD4<Int32>) -> SIMD4<Float> { SIMD4<Float>(Float(v[0]), Float(v[1]), Float(v[2]), Float(v[3])) }
+
+@inline(__always)
 func bytes32<T: SIMD>(_ v: T) -> SIMD32<UInt8> { unsafeBitCast(v, to: SIMD32<UInt8>.self) }
 
 /// The block loop of the 32-weight types (scale first: an f16, or MXFP4's E8M0 through `scale`): `dot` gives block
 /// b's 8 Int32 partial sums of q_w q_x; acc += (d_w d_x) Σ, two accumulators. With `minOffset` (q4_1, q5_1: weights
 /// d_w q_w + m), the f16 m at that byte adds m (d_x Σ_k q_x,k), the activations' block sum (which llama.cpp's q8_1
 /// blocks store as an f16; here it is the f32 product of d_x and the exact integer sum).
+struct Blocks32Row {
+    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), mins: Float = 0
+
+    /// Block b of the row at `w` into accumulator `second ? a1 : a0`.
+    @inline(__always)
+    mutating func step(_ w: UnsafeRawPointer, _ b: Int, second: Bool, _ xq: QuantizedActivations, qx: SIMD32<Int8>,
+                       blockBytes: Int, minOffset: Int?, scale: (UnsafeRawPointer) -> Float,
+                       _ dot: (_ block: UnsafeRawPointer, _ qx: SIMD32<Int8>) -> SIMD8<Int32>) {
+        let blk = w + b &* blockBytes
+        let dd = SIMD8<Float>(repeating: scale(blk) * xq.scale[b])
+        if second { a1.madd(dd, int32sToFloat8(dot(blk, qx))) } else { a0.madd(dd, int32sToFloat8(dot(blk, qx))) }
+        if let minOffset { mins += f16ToFloat(blk.loadUnaligned(fromByteOffset: minOffset, as: UInt16.self)) * xq.blockSums[b] }
+    }
+
+    @inline(__always)
+    func total(_ withMins: Bool) -> Float { withMins ? hsum(a0 + a1) + mins : hsum(a0 + a1) }
+}
+
+@inline(__always)
+func activationBlock32(_ xq: QuantizedActivations, _ b: Int) -> SIMD32<Int8> {
+    UnsafeRawPointer(xq.q + 32 &* b).loadUnaligned(as: SIMD32<Int8>.self)
+}
+
 @inline(__always)
 func dotBlocks32Integer(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int, blockBytes: Int,
                         minOffset: Int? = nil, scale: (UnsafeRawPointer) -> Float = f16Scale,
                         _ dot: (_ block: UnsafeRawPointer, _ qx: SIMD32<Int8>) -> SIMD8<Int32>) -> Float {
-    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), mins: Float = 0
-    @inline(__always) func step(_ a: inout SIMD8<Float>, _ b: Int) {
-        let blk = w + b &* blockBytes
-        let qx = UnsafeRawPointer(xq.q + 32 &* b).loadUnaligned(as: SIMD32<Int8>.self)
-        let dx = xq.scale[b]
-        let dd = SIMD8<Float>(repeating: scale(blk) * dx)
-        a.madd(dd, int32sToFloat8(dot(blk, qx)))
-        if let minOffset { mins += f16ToFloat(blk.loadUnaligned(fromByteOffset: minOffset, as: UInt16.self)) * xq.blockSums[b] }
+    var r = Blocks32Row()
+    for b in 0..<nb {
+        r.step(w, b, second: b % 2 == 1, xq, qx: activationBlock32(xq, b), blockBytes: blockBytes, minOffset: minOffset, scale: scale, dot)
     }
-    var b = 0
-    while b &+ 2 <= nb { step(&a0, b); step(&a1, b &+ 1); b &+= 2 }
-    if b < nb { step(&a0, b) }
-    return minOffset == nil ? hsum(a0 + a1) : hsum(a0 + a1) + mins
+    return r.total(minOffset != nil)
+}
+
+/// Two rows at `w` and `w + apart` at once (`rowPairs`), each formed as `dotBlocks32Integer` forms it.
+@inline(__always)
+func dotBlocks32Integer2(_ w: UnsafeRawPointer, apart: Int, _ xq: QuantizedActivations, blocks nb: Int, blockBytes: Int,
+                         minOffset: Int? = nil, scale: (UnsafeRawPointer) -> Float = f16Scale,
+                         _ dot: (_ block: UnsafeRawPointer, _ qx: SIMD32<Int8>) -> SIMD8<Int32>) -> (Float, Float) {
+    var r0 = Blocks32Row(), r1 = Blocks32Row()
+    for b in 0..<nb {
+        let qx = activationBlock32(xq, b), second = b % 2 == 1
+        r0.step(w, b, second: second, xq, qx: qx, blockBytes: blockBytes, minOffset: minOffset, scale: scale, dot)
+        r1.step(w + apart, b, second: second, xq, qx: qx, blockBytes: blockBytes, minOffset: minOffset, scale: scale, dot)
+    }
+    return (r0.total(minOffset != nil), r1.total(minOffset != nil))
+}
+
+/// Rows of a 32-weight type, two at a time (`rowPairs`).
+@inline(__always)
+func blocks32Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int,
+                  blocks nb: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool, blockBytes: Int,
+                  minOffset: Int? = nil, scale: (UnsafeRawPointer) -> Float = f16Scale,
+                  dot: (_ block: UnsafeRawPointer, _ qx: SIMD32<Int8>) -> SIMD8<Int32>) {
+    rowPairs(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
+             pair: { dotBlocks32Integer2($0, apart: $1, xq, blocks: nb, blockBytes: blockBytes, minOffset: minOffset, scale: scale, dot) },
+             one: { dotBlocks32Integer($0, xq, blocks: nb, blockBytes: blockBytes, minOffset: minOffset, scale: scale, dot) })
 }
 
 /// w (n,) q8_0 . x̂ -> Float: |q_w| times q_x with q_w's sign (`vpsignb`), so the unsigned-by-signed
 /// `vpmaddubsw` forms q_w q_x (|q_w| <= 128, |q_x| <= 127: no saturation).
 @inline(__always)
-func dotQ8_0Integer(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int) -> Float {
-    let ones = SIMD16<Int16>(repeating: 1)
-    return dotBlocks32Integer(w, xq, blocks: nb, blockBytes: 34) { blk, qx in
-        let qw = blk.loadUnaligned(fromByteOffset: 2, as: SIMD32<Int8>.self)
-        return maddWd(maddUbsSw(bytes32(signBytes(qw, qw)), signBytes(qx, qw)), ones)
-    }
+func q8_0Block(_ blk: UnsafeRawPointer, _ qx: SIMD32<Int8>) -> SIMD8<Int32> {
+    let qw = blk.loadUnaligned(fromByteOffset: 2, as: SIMD32<Int8>.self)
+    return maddWd(maddUbsSw(bytes32(signBytes(qw, qw)), signBytes(qx, qw)), SIMD16<Int16>(repeating: 1))
 }
 
 /// The 32 codes in the 16 bytes at `codes` (low nibbles first) looked up in a table of 16 signed levels (given in
@@ -103,23 +177,11 @@ func levelProducts(_ v: SIMD32<Int8>, _ qx: SIMD32<Int8>) -> SIMD16<Int16> { mad
 let mxfp4Table = bytes32(SIMD4<UInt64>(0x0C08_0604_0302_0100, 0xF4F8_FAFC_FDFE_FF00, 0x0C08_0604_0302_0100, 0xF4F8_FAFC_FDFE_FF00))
 let iq4nlTable = bytes32(SIMD4<UInt64>(0xF6EA_DDCF_BFAD_9881, 0x7159_4535_2619_0D01, 0xF6EA_DDCF_BFAD_9881, 0x7159_4535_2619_0D01))
 
-/// w (n,) MXFP4 . x̂ -> Float: each nibble looked up in the 16 E2M1 values (times 2, signed bytes), |v| <= 12;
-/// the E8M0 scale halved.
+/// One block of MXFP4 (E2M1 values times 2, |v| <= 12; the E8M0 scale halved) or IQ4_NL (the IQ4 levels, an f16
+/// scale) at `codes` . q_x: each nibble looked up in `table`, then multiplied as q8_0's signed bytes.
 @inline(__always)
-func dotMXFP4Integer(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int) -> Float {
-    let ones = SIMD16<Int16>(repeating: 1), table = mxfp4Table
-    return dotBlocks32Integer(w, xq, blocks: nb, blockBytes: 17, scale: { e8m0Half($0.load(as: UInt8.self)) }) { blk, qx in
-        maddWd(levelProducts(nibbleLevels(table, blk + 1), qx), ones)
-    }
-}
-
-/// w (n,) IQ4_NL . x̂ -> Float: as MXFP4 with the IQ4 levels and an f16 scale (llama.cpp's q8_0 activations).
-@inline(__always)
-func dotIQ4NLInteger(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int) -> Float {
-    let ones = SIMD16<Int16>(repeating: 1), table = iq4nlTable
-    return dotBlocks32Integer(w, xq, blocks: nb, blockBytes: 18) { blk, qx in
-        maddWd(levelProducts(nibbleLevels(table, blk + 2), qx), ones)
-    }
+func levelBlock(_ table: SIMD32<UInt8>, _ codes: UnsafeRawPointer, _ qx: SIMD32<Int8>) -> SIMD8<Int32> {
+    maddWd(levelProducts(nibbleLevels(table, codes), qx), SIMD16<Int16>(repeating: 1))
 }
 
 /// w (n,) IQ4_XS . x̂ (blocks of 256) -> Float. Per super-block: Σ_ib sc_ib Σ_{k in ib} v_k q_x,k in Int32
@@ -154,15 +216,17 @@ func nibbleCodeBytes(_ blk: UnsafeRawPointer, _ l: NibbleBlock) -> SIMD32<UInt8>
     return bytes32(q)
 }
 
-/// w (n,) q4_0 / q4_1 / q5_0 / q5_1 . x̂ -> Float: Σ q q_x with q the unsigned codes (`vpmaddubsw`, q <= 31); the
+/// Rows of q4_0 / q4_1 / q5_0 / q5_1 . x̂: Σ q q_x with q the unsigned codes (`vpmaddubsw`, q <= 31); the
 /// symmetric types subtract bias Σ q_x in the same Int16 lanes as `vpmaddubsw`(bias, q_x) (both exact), the
-/// types with a min add m d_x Σ q_x per block (`dotBlocks32Integer`).
+/// types with a min add m d_x Σ q_x per block (`Blocks32Row`).
 @inline(__always)
-func dotNibblesInteger(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, _ l: NibbleBlock, blocks nb: Int) -> Float {
-    let ones = SIMD16<Int16>(repeating: 1), bias = SIMD32<UInt8>(repeating: UInt8(l.bias))
-    return dotBlocks32Integer(w, xq, blocks: nb, blockBytes: l.bytes, minOffset: l.min) { blk, qx in
+func nibbleRowsInteger(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, _ l: NibbleBlock,
+                       rowBytes: Int, blocks nb: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    let ones = SIMD16<Int16>(repeating: 1), offset = SIMD32<UInt8>(repeating: UInt8(l.bias))
+    blocks32Rows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate,
+                 blockBytes: l.bytes, minOffset: l.min) { blk, qx in
         let p = maddUbsSw(nibbleCodeBytes(blk, l), qx)
-        return maddWd(l.bias == 0 ? p : p &- maddUbsSw(bias, qx), ones)
+        return maddWd(l.bias == 0 ? p : p &- maddUbsSw(offset, qx), ones)
     }
 }
 

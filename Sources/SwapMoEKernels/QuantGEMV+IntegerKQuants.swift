@@ -15,75 +15,144 @@ func kScalesMinsBytes(_ s: UnsafeRawPointer) -> (scales: SIMD8<UInt8>, mins: SIM
     return (unsafeBitCast(sc, to: SIMD8<UInt8>.self), unsafeBitCast(mn, to: SIMD8<UInt8>.self))
 }
 
-/// w (n,) q4_K or q5_K . x̂ -> Float. Per super-block: Σ_j sc_j Σ_{k in j} q_k q_x,k in Int32 (`vpmaddwd` with
-/// the broadcast scale), times d_w d_x once; the mins as - dmin d_x Σ_j m_j (Σ q_x over sub-block j), from the
-/// activation sums. q5_K adds bit 2j (low nibbles) / 2j + 1 (high) of qh as the fifth bit.
+/// `vpshufb` indices that broadcast Int16 lane s (0..<8) of each 16-byte half to all 8 lanes of the half (bytes
+/// 2s, 2s + 1 over and over; a constant where s is).
+@inline(__always)
+func int16Broadcast(_ s: Int) -> SIMD32<UInt8> {
+    bytes32(SIMD4<UInt64>(repeating: UInt64(truncatingIfNeeded: 2 &* s) &* 0x0101_0101_0101_0101 &+ 0x0100_0100_0100_0100))
+}
+
+/// One q4_K / q5_K super-block at `blk` against the activation block at `qx` with its 32-sums: Σ_j sc_j Σ_{k in j}
+/// q_k q_x,k as 8 Int32 lanes (`vpmaddwd` with the sub-block's scale broadcast by `vpshufb`) and Σ_j m_j (Σ q_x
+/// over sub-block j) as 4 (one 128-bit `vpmaddwd`). q5_K adds bit 2j (low nibbles) / 2j + 1 (high) of qh as the
+/// fifth bit.
+@inline(__always)
+func q4KBlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ sums32: SIMD8<Int16>, q5: Bool) -> (SIMD8<Int32>, SIMD4<Int32>) {
+    let m4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F), bit = SIMD8<UInt32>(repeating: 0x0101_0101)
+    let (sc, mn) = kScalesMinsBytes(blk + 4)
+    let scmn = uint16s(SIMD16(lowHalf: sc, highHalf: mn))
+    let scales = bytes32(SIMD16(lowHalf: scmn.lowHalf, highHalf: scmn.lowHalf))
+    let qs = blk + (q5 ? 48 : 16)
+    let qh = q5 ? blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<UInt32>.self) : SIMD8()
+    var sumi = SIMD8<Int32>()
+    for j in 0..<4 {
+        let bits = qs.loadUnaligned(fromByteOffset: 32 &* j, as: SIMD8<UInt32>.self)
+        var lo = bits & m4, hi = (bits &>> 4) & m4
+        if q5 {
+            lo |= ((qh &>> UInt32(2 &* j)) & bit) &<< 4
+            hi |= ((qh &>> UInt32(2 &* j &+ 1)) & bit) &<< 4
+        }
+        let pl = maddUbsSw(bytes32(lo), qx.loadUnaligned(fromByteOffset: 64 &* j, as: SIMD32<Int8>.self))
+        let ph = maddUbsSw(bytes32(hi), qx.loadUnaligned(fromByteOffset: 64 &* j &+ 32, as: SIMD32<Int8>.self))
+        let sl = unsafeBitCast(shuffleBytes(scales, int16Broadcast(2 &* j)), to: SIMD16<Int16>.self)
+        let sh = unsafeBitCast(shuffleBytes(scales, int16Broadcast(2 &* j &+ 1)), to: SIMD16<Int16>.self)
+        sumi &+= maddWd(sl, pl) &+ maddWd(sh, ph)
+    }
+    return (sumi, maddWd(scmn.highHalf, sums32))
+}
+
+/// The activations' sums over the 8 sub-blocks of 32 of super-block b (`vphaddw` of its 16-sums).
+@inline(__always)
+func kSums32(_ xq: QuantizedActivations, _ b: Int) -> SIMD8<Int16> {
+    let sums = UnsafeRawPointer(xq.sums + 16 &* b).loadUnaligned(as: SIMD16<Int16>.self)
+    return pairSums(sums.lowHalf, sums.highHalf)
+}
+
+/// A row's running sums: acc += d_w d_x Σ (`q4KBlockSums`' first part), accMin -= dmin_w d_x Σ (its second).
+struct KRowAccumulator {
+    var acc = SIMD8<Float>(), accMin = SIMD4<Float>()
+
+    @inline(__always)
+    mutating func add(_ blk: UnsafeRawPointer, dx: Float, _ s: (SIMD8<Int32>, SIMD4<Int32>)) {
+        acc.madd(SIMD8(repeating: dx * f16ToFloat(blk.loadUnaligned(as: UInt16.self))), int32sToFloat8(s.0))
+        accMin.madd(SIMD4(repeating: -dx * f16ToFloat(blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self))), int32sToFloat4(s.1))
+    }
+
+    @inline(__always)
+    var total: Float { (acc.lowHalf + acc.highHalf + accMin).sum() }
+}
+
+/// w (n,) q4_K or q5_K . x̂ -> Float: per super-block `q4KBlockSums`, times d_w d_x (and -dmin_w d_x) once.
 @inline(__always)
 func dotQ4_KInteger(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int, q5: Bool) -> Float {
     let bb = q5 ? 176 : 144
-    let m4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F), bit = SIMD8<UInt32>(repeating: 0x0101_0101)
-    var acc = SIMD8<Float>(), accMin = SIMD8<Float>()
+    var r = KRowAccumulator()
     for b in 0..<nb {
         let blk = w + b &* bb
-        let dx = xq.scale[b]
-        let d = dx * f16ToFloat(blk.loadUnaligned(as: UInt16.self))
-        let dmin = -dx * f16ToFloat(blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
-        let (sc, mn) = kScalesMinsBytes(blk + 4)
-        let sums = UnsafeRawPointer(xq.sums + 16 &* b).loadUnaligned(as: SIMD16<Int16>.self)
-        let mins = SIMD16<Int16>(Int16(mn[0]), Int16(mn[0]), Int16(mn[1]), Int16(mn[1]), Int16(mn[2]), Int16(mn[2]),
-                                 Int16(mn[3]), Int16(mn[3]), Int16(mn[4]), Int16(mn[4]), Int16(mn[5]), Int16(mn[5]),
-                                 Int16(mn[6]), Int16(mn[6]), Int16(mn[7]), Int16(mn[7]))
-        accMin.madd(SIMD8(repeating: dmin), int32sToFloat8(maddWd(mins, sums)))
-        let qs = blk + (q5 ? 48 : 16), qx = UnsafeRawPointer(xq.q + 256 &* b)
-        let qh = q5 ? blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<UInt32>.self) : SIMD8()
-        var sumi = SIMD8<Int32>()
-        for j in 0..<4 {
-            let bits = qs.loadUnaligned(fromByteOffset: 32 &* j, as: SIMD8<UInt32>.self)
-            var lo = bits & m4, hi = (bits &>> 4) & m4
-            if q5 {
-                lo |= ((qh &>> UInt32(2 &* j)) & bit) &<< 4
-                hi |= ((qh &>> UInt32(2 &* j &+ 1)) & bit) &<< 4
-            }
-            let pl = maddUbsSw(bytes32(lo), qx.loadUnaligned(fromByteOffset: 64 &* j, as: SIMD32<Int8>.self))
-            let ph = maddUbsSw(bytes32(hi), qx.loadUnaligned(fromByteOffset: 64 &* j &+ 32, as: SIMD32<Int8>.self))
-            sumi &+= maddWd(SIMD16(repeating: Int16(sc[2 &* j])), pl) &+ maddWd(SIMD16(repeating: Int16(sc[2 &* j &+ 1])), ph)
-        }
-        acc.madd(SIMD8(repeating: d), int32sToFloat8(sumi))
+        r.add(blk, dx: xq.scale[b], q4KBlockSums(blk, UnsafeRawPointer(xq.q + 256 &* b), kSums32(xq, b), q5: q5))
     }
-    return hsum(acc + accMin)
+    return r.total
 }
 
-/// w (n,) q6_K . x̂ -> Float. Per super-block: Σ_g sc_g Σ_{k in g} (q_k - 32) q_x,k in Int32, with q (0..<64)
-/// by `vpmaddubsw` and the -32 through the activation sums (- 32 Σ_g sc_g Σ_{k in g} q_x,k), times d_w d_x.
-/// A 32-weight vector spans groups g, g + 1: `vpmaddubsw` lanes 0..<8 hold elements 0..<16, so the scale
-/// vector is [sc_g x 8, sc_{g+1} x 8].
+/// Two rows at `w` and `w + apart` at once: the activation block and its sums read once for both, each
+/// row's sums formed exactly as `dotQ4_KInteger` forms them (the same results, whichever way a row is computed).
+@inline(__always)
+func dotQ4_KInteger2(_ w: UnsafeRawPointer, apart: Int, _ xq: QuantizedActivations, blocks nb: Int, q5: Bool) -> (Float, Float) {
+    let bb = q5 ? 176 : 144
+    var r0 = KRowAccumulator(), r1 = KRowAccumulator()
+    for b in 0..<nb {
+        let b0 = w + b &* bb, b1 = b0 + apart
+        let qx = UnsafeRawPointer(xq.q + 256 &* b), s32 = kSums32(xq, b), dx = xq.scale[b]
+        r0.add(b0, dx: dx, q4KBlockSums(b0, qx, s32, q5: q5))
+        r1.add(b1, dx: dx, q4KBlockSums(b1, qx, s32, q5: q5))
+    }
+    return (r0.total, r1.total)
+}
+
+/// One q6_K super-block at `blk` against the activation block at `qx` with its 16-sums: Σ_g sc_g Σ_{k in g}
+/// (q_k - 32) q_x,k in Int32, with q (0..<64) by `vpmaddubsw` and the -32 through the activation sums
+/// (- 32 Σ_g sc_g Σ_{k in g} q_x,k). A 32-weight vector spans groups g, g + 1: `vpmaddubsw` lanes 0..<8 hold
+/// elements 0..<16, so the scale vector is [sc_g x 8, sc_{g+1} x 8].
+@inline(__always)
+func q6KBlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ sums: SIMD16<Int16>) -> SIMD8<Int32> {
+    let m4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F), m2 = SIMD8<UInt32>(repeating: 0x0303_0303)
+    let sc = int16s(blk.loadUnaligned(fromByteOffset: 192, as: SIMD16<Int8>.self))
+    var sumi = SIMD8<Int32>() &- (maddWd(sc, sums) &<< 5)
+    for h in 0..<2 {
+        let ql0 = blk.loadUnaligned(fromByteOffset: 64 &* h, as: SIMD8<UInt32>.self)
+        let ql1 = blk.loadUnaligned(fromByteOffset: 64 &* h &+ 32, as: SIMD8<UInt32>.self)
+        let qh = blk.loadUnaligned(fromByteOffset: 128 &+ 32 &* h, as: SIMD8<UInt32>.self)
+        @inline(__always) func part(_ p: Int, _ q: SIMD8<UInt32>) {
+            let x = qx.loadUnaligned(fromByteOffset: 128 &* h &+ 32 &* p, as: SIMD32<Int8>.self)
+            sumi &+= maddWd(groupPair(sc, 8 &* h &+ 2 &* p), maddUbsSw(bytes32(q), x))
+        }
+        part(0, (ql0 & m4) | ((qh & m2) &<< 4))
+        part(1, (ql1 & m4) | (((qh &>> 2) & m2) &<< 4))
+        part(2, ((ql0 &>> 4) & m4) | (((qh &>> 4) & m2) &<< 4))
+        part(3, ((ql1 &>> 4) & m4) | (((qh &>> 6) & m2) &<< 4))
+    }
+    return sumi
+}
+
+/// The activations' 16-sums of super-block b.
+@inline(__always)
+func kSums16(_ xq: QuantizedActivations, _ b: Int) -> SIMD16<Int16> {
+    UnsafeRawPointer(xq.sums + 16 &* b).loadUnaligned(as: SIMD16<Int16>.self)
+}
+
+/// w (n,) q6_K . x̂ -> Float: per super-block `q6KBlockSums` times d_w d_x.
 @inline(__always)
 func dotQ6_KInteger(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int) -> Float {
-    let m4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F), m2 = SIMD8<UInt32>(repeating: 0x0303_0303)
     var acc = SIMD8<Float>()
     for b in 0..<nb {
         let blk = w + b &* 210
         let d = xq.scale[b] * f16ToFloat(blk.loadUnaligned(fromByteOffset: 208, as: UInt16.self))
-        let sc = int16s(blk.loadUnaligned(fromByteOffset: 192, as: SIMD16<Int8>.self))
-        let sums = UnsafeRawPointer(xq.sums + 16 &* b).loadUnaligned(as: SIMD16<Int16>.self)
-        var sumi = SIMD8<Int32>() &- (maddWd(sc, sums) &<< 5)
-        let qx = UnsafeRawPointer(xq.q + 256 &* b)
-        for h in 0..<2 {
-            let ql0 = blk.loadUnaligned(fromByteOffset: 64 &* h, as: SIMD8<UInt32>.self)
-            let ql1 = blk.loadUnaligned(fromByteOffset: 64 &* h &+ 32, as: SIMD8<UInt32>.self)
-            let qh = blk.loadUnaligned(fromByteOffset: 128 &+ 32 &* h, as: SIMD8<UInt32>.self)
-            @inline(__always) func part(_ p: Int, _ q: SIMD8<UInt32>) {
-                let x = qx.loadUnaligned(fromByteOffset: 128 &* h &+ 32 &* p, as: SIMD32<Int8>.self)
-                sumi &+= maddWd(groupPair(sc, 8 &* h &+ 2 &* p), maddUbsSw(bytes32(q), x))
-            }
-            part(0, (ql0 & m4) | ((qh & m2) &<< 4))
-            part(1, (ql1 & m4) | (((qh &>> 2) & m2) &<< 4))
-            part(2, ((ql0 &>> 4) & m4) | (((qh &>> 4) & m2) &<< 4))
-            part(3, ((ql1 &>> 4) & m4) | (((qh &>> 6) & m2) &<< 4))
-        }
-        acc.madd(SIMD8(repeating: d), int32sToFloat8(sumi))
+        acc.madd(SIMD8(repeating: d), int32sToFloat8(q6KBlockSums(blk, UnsafeRawPointer(xq.q + 256 &* b), kSums16(xq, b))))
     }
     return hsum(acc)
+}
+
+/// Two q6_K rows at `w` and `w + apart` at once, each formed as `dotQ6_KInteger` forms it.
+@inline(__always)
+func dotQ6_KInteger2(_ w: UnsafeRawPointer, apart: Int, _ xq: QuantizedActivations, blocks nb: Int) -> (Float, Float) {
+    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
+    for b in 0..<nb {
+        let b0 = w + b &* 210, b1 = b0 + apart
+        let qx = UnsafeRawPointer(xq.q + 256 &* b), sums = kSums16(xq, b), dx = xq.scale[b]
+        a0.madd(SIMD8(repeating: dx * f16ToFloat(b0.loadUnaligned(fromByteOffset: 208, as: UInt16.self))), int32sToFloat8(q6KBlockSums(b0, qx, sums)))
+        a1.madd(SIMD8(repeating: dx * f16ToFloat(b1.loadUnaligned(fromByteOffset: 208, as: UInt16.self))), int32sToFloat8(q6KBlockSums(b1, qx, sums)))
+    }
+    return (hsum(a0), hsum(a1))
 }
 
 /// The scales of groups g and g + 1 for one `vpmaddubsw` result of 32 weights spanning them: lanes 0..<8 hold

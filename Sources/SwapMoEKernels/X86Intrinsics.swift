@@ -59,6 +59,30 @@ func int16s(_ b: SIMD16<Int8>) -> SIMD16<Int16> {
     return v
 }
 
+/// 16 unsigned bytes -> 16 Int16 lanes (`vpmovzxbw`).
+@inline(__always)
+func uint16s(_ b: SIMD16<UInt8>) -> SIMD16<Int16> {
+    var v = SIMD16<Int16>()
+    v._storage._value = Builtin.zext_Vec16xInt8_Vec16xInt16(b._storage._value)
+    return v
+}
+
+/// Lane i (0..<4) = a[2i] b[2i] + a[2i+1] b[2i+1] in Int32 (128-bit `vpmaddwd`).
+@inline(__always)
+func maddWd(_ a: SIMD8<Int16>, _ b: SIMD8<Int16>) -> SIMD4<Int32> {
+    var v = SIMD4<Int32>()
+    v._storage._value = Builtin.int_x86_sse2_pmadd_wd(a._storage._value, b._storage._value)
+    return v
+}
+
+/// [a0 + a1, a2 + a3, a4 + a5, a6 + a7, b0 + b1, ..., b6 + b7], wrapping (`vphaddw`).
+@inline(__always)
+func pairSums(_ a: SIMD8<Int16>, _ b: SIMD8<Int16>) -> SIMD8<Int16> {
+    var v = SIMD8<Int16>()
+    v._storage._value = Builtin.int_x86_ssse3_phadd_w_128(a._storage._value, b._storage._value)
+    return v
+}
+
 /// Lane i = a[i] with the sign of b[i] applied: -a[i] where b[i] < 0, 0 where b[i] == 0 (`vpsignb`).
 @inline(__always)
 func signBytes(_ a: SIMD32<Int8>, _ b: SIMD32<Int8>) -> SIMD32<Int8> {

@@ -125,6 +125,39 @@ struct Benchmarks {
         }
     }
 
+    /// The decode GEMV on the shapes a model has (not one large matrix): per-row and per-super-block costs weigh
+    /// more on short rows. "hot": one matrix over and over (in cache); "streamed": COPIES distinct matrices walked
+    /// in turn, more bytes than the last-level cache, as a decode walks its experts. One thread unless THREADS.
+    /// RUN_BENCHMARKS=1 QUANT_SHAPES=2816x1024,1024x2816 QUANT_TYPES=q4_K,q8_0 swift test -c release
+    ///   -Xswiftc -enable-testing --filter 'Benchmarks/quantShapes'
+    @Test("Quantized GEMV GB/s per shape, hot and streamed (QUANT_SHAPES, QUANT_TYPES, THREADS)")
+    func quantShapes() {
+        let env = ProcessInfo.processInfo.environment
+        let shapes = (env["QUANT_SHAPES"] ?? "2816x1024,1024x2816,16384x4096").split(separator: ",").map {
+            let p = $0.split(separator: "x").map { Int($0)! }
+            return (d: p[0], n: p[1])
+        }
+        let types = (env["QUANT_TYPES"] ?? "q4_K,q6_K,q8_0").split(separator: ",").map { t in WeightType.allCases.first { "\($0)" == t }! }
+        let pool = ThreadPool(threads: Int(env["THREADS"] ?? "1")!)
+        var rng = TestRNG(seed: 6)
+        for (d, n) in shapes {
+            let x = randomFloats(n, &rng)
+            var y = [Float](repeating: 0, count: d)
+            for type in types {
+                let bytes = d * type.rowBytes(n), copies = max(1, (256 << 20) / bytes)
+                let ms = (0..<copies).map { _ in QuantMatrix(type, d: d, n: n, &rng) }
+                let hotReps = max(1, (64 << 20) / bytes)
+                var hot = Double.infinity, streamed = Double.infinity
+                for _ in 0..<5 {
+                    hot = min(hot, Self.best(2) { for _ in 0..<hotReps { gemv(&y, ms[0].base, type, x, d: d, n: n, pool: pool) } } / Double(hotReps))
+                    streamed = min(streamed, Self.best(2) { for m in ms { gemv(&y, m.base, type, x, d: d, n: n, pool: pool) } } / Double(copies))
+                }
+                withExtendedLifetime(ms) {}
+                print("BENCH quant-shape \(type) \(d)x\(n) threads=\(pool.threadCount) hot \(Self.f(Double(bytes) / hot / 1e9)) GB/s (\(Self.f(hot * 1e6, 1)) us), streamed x\(copies) \(Self.f(Double(bytes) / streamed / 1e9)) GB/s (\(Self.f(streamed * 1e6, 1)) us)")
+            }
+        }
+    }
+
     @Test("GEMM kernel on cache-resident shapes")
     func gemmHot() {
         var rng = TestRNG(seed: 9)
