@@ -32,37 +32,68 @@ public func gemv(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type
         return
     }
     let rowBytes = type.rowBytes(n)
-    let usePool = pool.flatMap { ($0.threadCount > 1 && d &* rowBytes >= gemvParallelMinBytes && d >= 2 &* gemvRowAlign) ? $0 : nil }
-    /// Runs `body` over all rows: split into chunks over the pool, or at once on this thread.
-    func forRows(_ body: (Range<Int>) -> Void) {
-        if let pool = usePool {
-            pool.forEachRange(d, alignment: gemvRowAlign, minimum: gemvMinChunkBytes / rowBytes, body)
-        } else {
-            body(0..<d)
+    withRowKernel(type, x, n: n) { rows in
+        forGEMVRows(d, rowBytes: rowBytes, pool: pool) { rows(y, w, $0, bias, accumulate) }
+    }
+}
+
+/// y1 = W1 x and y2 = W2 x for two matrices of one type and width over the same x (decode's gate and up
+/// projections): x is converted once (quantized, or split for bf16) and both matrices' rows go over the pool in
+/// one pass. Every row is computed as `gemv` computes it.
+public func gemvPair(_ y1: UnsafeMutablePointer<Float>, _ w1: UnsafeRawPointer, d1: Int,
+                     _ y2: UnsafeMutablePointer<Float>, _ w2: UnsafeRawPointer, d2: Int,
+                     _ type: WeightType, _ x: UnsafePointer<Float>, n: Int, pool: ThreadPool? = nil) {
+    if n <= 0 || d1 <= 0 || d2 <= 0 {
+        gemv(y1, w1, type, x, d: d1, n: n, pool: pool); gemv(y2, w2, type, x, d: d2, n: n, pool: pool)
+        return
+    }
+    withRowKernel(type, x, n: n) { rows in
+        forGEMVRows(d1 &+ d2, rowBytes: type.rowBytes(n), pool: pool) { r in
+            let first = r.clamped(to: 0..<d1), second = r.clamped(to: d1..<(d1 &+ d2))
+            if !first.isEmpty { rows(y1, w1, first, nil, false) }
+            if !second.isEmpty { rows(y2, w2, (second.lowerBound &- d1)..<(second.upperBound &- d1), nil, false) }
         }
     }
+}
+
+/// Runs `body` over rows 0..<d: split into chunks over the pool when the matrix is large enough, or at once on
+/// this thread.
+@inline(__always)
+func forGEMVRows(_ d: Int, rowBytes: Int, pool: ThreadPool?, _ body: (Range<Int>) -> Void) {
+    if let pool, pool.threadCount > 1 && d &* rowBytes >= gemvParallelMinBytes && d >= 2 &* gemvRowAlign {
+        pool.forEachRange(d, alignment: gemvRowAlign, minimum: gemvMinChunkBytes / rowBytes, body)
+    } else {
+        body(0..<d)
+    }
+}
+
+/// The row kernel of `type` for the activation x, prepared once: the quantized types' integer path quantizes x
+/// (QuantGEMV+Integer.swift), bf16 splits it into even and odd halves; `body` gets a function that computes rows
+/// `(y, w, rows, bias, accumulate)` of any matrix of that type and width.
+@inline(__always)
+func withRowKernel(_ type: WeightType, _ x: UnsafePointer<Float>, n: Int,
+                   _ body: ((UnsafeMutablePointer<Float>, UnsafeRawPointer, Range<Int>, UnsafePointer<Float>?, Bool) -> Void) -> Void) {
     if type.isQuantized {
         #if SWAPMOE_X86_INTRINSICS
-        // Integer dot products (QuantGEMV+Integer.swift): x quantized once, every row chunk reads the same blocks.
+        // Integer dot products: x quantized once, every row chunk reads the same blocks.
         withUnsafeTemporaryAllocation(byteCount: QuantizedActivations.scratchBytes(n), alignment: 64) { buf in
             let xq = quantizeActivations(x, n: n, block: activationBlock(type), scratch: buf.baseAddress!)
-            forRows { gemvQuantRowsInteger(y, w, type, xq, n: n, rows: $0, bias: bias, accumulate: accumulate) }
+            body { y, w, rows, bias, acc in gemvQuantRowsInteger(y, w, type, xq, n: n, rows: rows, bias: bias, accumulate: acc) }
         }
         #else
-        forRows { gemvQuantRows(y, w, type, x, n: n, rows: $0, bias: bias, accumulate: accumulate) }
+        body { y, w, rows, bias, acc in gemvQuantRows(y, w, type, x, n: n, rows: rows, bias: bias, accumulate: acc) }
         #endif
         return
     }
     switch type {
     case .f32, .f16:
-        forRows { gemvRows(y, w, type, x, nil, n: n, rows: $0, bias: bias, accumulate: accumulate) }
+        body { y, w, rows, bias, acc in gemvRows(y, w, type, x, nil, n: n, rows: rows, bias: bias, accumulate: acc) }
     case .bf16:
         // Pre-split x once per call: xe[i] = x[2i], xo[i] = x[2i+1] for i < n/2.
-        let half = n / 2
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, half &* 2)) { buf in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, (n / 2) &* 2)) { buf in
             let xs = UnsafePointer(buf.baseAddress!)
             splitEvenOdd(buf.baseAddress!, x, n: n)
-            forRows { gemvRows(y, w, .bf16, x, xs, n: n, rows: $0, bias: bias, accumulate: accumulate) }
+            body { y, w, rows, bias, acc in gemvRows(y, w, .bf16, x, xs, n: n, rows: rows, bias: bias, accumulate: acc) }
         }
     default:
         preconditionFailure("quantized rows return above")

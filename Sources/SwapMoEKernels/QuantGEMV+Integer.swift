@@ -20,7 +20,9 @@ public let quantizedGEMVUsesIntegerDots = false
 #if SWAPMOE_X86_INTRINSICS
 
 /// W (d,n) quantized @ x̂ -> y (d,), rows `rows` (see `gemv`); `xq` from `quantizeActivations` with the
-/// type's `activationBlock`.
+/// type's `activationBlock`. Never inlined: inside `gemv`'s body the optimizer ran out of budget for the row
+/// kernels and left even their loads as calls (3x slower).
+@inline(never)
 func gemvQuantRowsInteger(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType,
                           _ xq: QuantizedActivations, n: Int, rows: Range<Int>,
                           bias: UnsafePointer<Float>?, accumulate: Bool) {

@@ -19,6 +19,18 @@ public func gemm(_ y: Rows, _ w: Matrix, _ x: Rows, bias: [Float]? = nil, accumu
     }
 }
 
+/// y1 = W1 · x and y2 = W2 · x (a SwiGLU's gate and up): for one row of x and two matrices of one type and width,
+/// one `gemvPair` (x converted once, one pass over the pool); otherwise two `gemm`s. The same results either way.
+public func gemmPair(_ y1: Rows, _ w1: Matrix, _ y2: Rows, _ w2: Matrix, _ x: Rows, pool: ThreadPool? = nil) {
+    guard x.count == 1, w1.type == w2.type, w1.cols == w2.cols else {
+        gemm(y1, w1, x, pool: pool); gemm(y2, w2, x, pool: pool)
+        return
+    }
+    precondition(x.width == w1.cols && y1.width == w1.rows && y2.width == w2.rows && y1.count == 1 && y2.count == 1,
+                 "gemmPair: [\(y1.count), \(y1.width)], [\(y2.count), \(y2.width)] = [\(w1.rows) | \(w2.rows), \(w1.cols)] · [1, \(x.width)]")
+    gemvPair(y1.base, w1.base, d1: w1.rows, y2.base, w2.base, d2: w2.rows, w1.type, x.base, n: x.width, pool: pool)
+}
+
 /// W · x[t] for every row t, as a new `[x.count, w.rows]` array (logits).
 public func gemm(_ w: Matrix, _ x: Rows, pool: ThreadPool? = nil) -> [Float] {
     precondition(x.width == w.cols, "gemm: [\(w.rows), \(w.cols)] · [\(x.count), \(x.width)]")

@@ -204,6 +204,29 @@ struct QuantKernelTests {
         for i in 0..<d { #expect(ya[i] == y0[i] + yn[i]) }
     }
 
+    @Test("gemvPair (gate and up over one x) equals two gemv calls bit for bit, for every type and pool",
+          arguments: [WeightType.bf16, .f16, .f32] + quantTypes)
+    func gemvPairEqualsTwoGEMVs(type: WeightType) {
+        var rng = TestRNG(seed: 15)
+        let n = 4096, d1 = 161, d2 = 300   // large enough to split over the pool, with a chunk across the seam
+        /// Base of a d x n matrix of `type` (quantized blocks, or float values stored in the type).
+        func matrix(_ d: Int) -> AnyObject {
+            type.isQuantized ? QuantMatrix(type, d: d, n: n, &rng) : Weights(randomFloats(d * n, &rng), type)
+        }
+        func base(_ m: AnyObject) -> UnsafeRawPointer { UnsafeRawPointer((m as? QuantMatrix)?.base ?? (m as! Weights).base) }
+        let m1 = matrix(d1), m2 = matrix(d2), x = randomFloats(n, &rng)
+        let w1 = base(m1), w2 = base(m2)
+        var r1 = [Float](repeating: 0, count: d1), r2 = [Float](repeating: 0, count: d2)
+        gemv(&r1, w1, type, x, d: d1, n: n)
+        gemv(&r2, w2, type, x, d: d2, n: n)
+        for pool in testPools {
+            var y1 = [Float](repeating: .nan, count: d1), y2 = [Float](repeating: .nan, count: d2)
+            gemvPair(&y1, w1, d1: d1, &y2, w2, d2: d2, type, x, n: n, pool: pool)
+            #expect(bitsEqual(y1, r1) && bitsEqual(y2, r2), "\(type) threads=\(pool?.threadCount ?? 0)")
+        }
+        withExtendedLifetime((m1, m2)) {}
+    }
+
     @Test("GEMV is bit-identical for 1, 2 and 3 threads at sizes that split", arguments: quantTypes)
     func gemvDeterministic(type: WeightType) {
         var rng = TestRNG(seed: 14)
