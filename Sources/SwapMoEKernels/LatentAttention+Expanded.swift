@@ -6,23 +6,24 @@
 ///     out_h           = Σ_p softmax_p(s) v_p                   (value,)
 ///
 /// `kvB` (heads * (nope + value), rank) is read as stored (`type`) by `gemm`, whose rows per head are exactly
-/// `W_kvb_h`. The latents are first gathered into one contiguous (length, rank) block shared by every head; each
-/// head's expansion lives in its thread's scratch (`length * (nope + value)` floats). Shapes as
-/// `absorbedLatentAttention`.
+/// `W_kvb_h`. The latents are first gathered into one contiguous (length, rank) block; heads run one after the
+/// other, each expanded by the pool's threads together and then attended to by them token by token, so the
+/// scratch is `length * (rank + nope + value)` floats whatever the thread count (`expandedLatentScratchFloats`).
+/// Shapes as `absorbedLatentAttention`.
 func expandedLatentAttention(_ out: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>, cache: UnsafePointer<Float>,
                              kvB: UnsafeRawPointer, _ type: WeightType, tokens: Int, start: Int, shape m: LatentShape,
                              scale: Float, pool: ThreadPool?) {
     let rank = m.rank, cw = m.cacheWidth, kvRows = m.kvBRows, rowBytes = type.rowBytes(rank)
     let qStride = m.heads * m.qkDim, oStride = m.heads * m.value, length = start + tokens
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: length * rank) { latentBuf in
-        let latents = latentBuf.baseAddress!
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: expandedLatentScratchFloats(m, length: length)) { buf in
+        let latents = buf.baseAddress!, kv = latents + length * rank
         for p in 0..<length { (latents + p * rank).update(from: cache + p * cw, count: rank) }
-        forEachHead(m.heads, pool: pool) { h in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: length * kvRows + length) { buf in
-                let kv = buf.baseAddress!, s = kv + length * kvRows
-                gemm(kv, kvB + h * kvRows * rowBytes, type, latents, tokens: length, d: kvRows, n: rank)
-                for t in 0..<tokens {
-                    let qh = q + t * qStride + h * m.qkDim, o = out + t * oStride + h * m.value, seen = start + t + 1
+        for h in 0..<m.heads {
+            gemm(kv, kvB + h * kvRows * rowBytes, type, latents, tokens: length, d: kvRows, n: rank, pool: pool)
+            let body = { (t: Int) in
+                let qh = q + t * qStride + h * m.qkDim, o = out + t * oStride + h * m.value, seen = start + t + 1
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: seen) { sb in
+                    let s = sb.baseAddress!
                     for p in 0..<seen {
                         s[p] = (dot(qh, kv + p * kvRows, n: m.nope) + dot(qh + m.nope, cache + p * cw + rank, n: m.rope)) * scale
                     }
@@ -31,6 +32,10 @@ func expandedLatentAttention(_ out: UnsafeMutablePointer<Float>, _ q: UnsafePoin
                     for p in 0..<seen { axpy(o, s[p], kv + p * kvRows + m.nope, n: m.value) }
                 }
             }
+            if let pool, pool.threadCount > 1, tokens > 1 { pool.runChunks(tokens, body) } else { for t in 0..<tokens { body(t) } }
         }
     }
 }
+
+/// Floats the expanded path allocates for a call over `length` positions (the planner counts them for the context).
+public func expandedLatentScratchFloats(_ m: LatentShape, length: Int) -> Int { length * (m.rank + m.kvBRows) }

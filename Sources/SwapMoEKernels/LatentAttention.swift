@@ -61,21 +61,24 @@ public enum LatentAttentionPath: String, Sendable, CaseIterable {
     /// `tokens · length · (nope + rope + value)` (`LatentAttention+Expanded.swift`).
     case expanded
 
-    /// The path for `tokens` queries at positions `start ..< start + tokens`: absorbed for decode and short chunks,
-    /// expanded when the expansion costs less than the absorbed form's wider scores would. The multiply-adds are
-    /// weighed with `expandedWeight` (a GEMM multiply-add over the expansion against one of the attention loops),
+    /// The path for `tokens` queries at positions `start ..< start + tokens`. Both forms pay `rank · (nope + value)`
+    /// multiply-adds per head once per query (absorbed: `W_UK_hᵀ q_nope` and `W_UV_h` on the weighted latent) or
+    /// once per position (expanded: the GEMM), and then per (query, position) pair `2 rank + rope` (absorbed)
+    /// against `nope + rope + value` (expanded). So a chunk starting at 0 is always cheaper expanded, decode always
+    /// absorbed, and a chunk deep into the context expanded only when its pairs repay expanding the positions
+    /// before it. The GEMM's multiply-adds are weighed with `expandedWeight` against the attention loops',
     /// measured in Docs/Benchmarks.md ("DeepSeek MLA: absorbed or expanded").
     public static func preferred(tokens: Int, start: Int, shape m: LatentShape) -> LatentAttentionPath {
-        let length = start + tokens
-        // Σ over the queries of the positions each attends to.
-        let pairs = tokens * start + tokens * (tokens + 1) / 2
-        let absorbed = Double(pairs) * Double(2 * m.rank + m.rope)
-        let expanded = Double(length) * Double(m.rank * m.kvBRows) * expandedWeight + Double(pairs) * Double(m.qkDim + m.value)
-        return tokens > 1 && expanded < absorbed ? .expanded : .absorbed
+        guard tokens > 1 else { return .absorbed }
+        let perRow = Double(m.rank * m.kvBRows), pairs = Double(tokens * start + tokens * (tokens + 1) / 2)
+        let absorbed = Double(tokens) * perRow + pairs * Double(2 * m.rank + m.rope)
+        let expanded = Double(start + tokens) * perRow * expandedWeight + pairs * Double(m.qkDim + m.value)
+        return expanded < absorbed ? .expanded : .absorbed
     }
 
-    /// The relative cost of one multiply-add of the expansion GEMM (see `preferred`).
-    static let expandedWeight = 1.0
+    /// The cost of one multiply-add of the expansion GEMM relative to one of the absorbed form's loops: fitted to
+    /// the kernel benchmark (`Benchmarks/latentPaths`), whose winners it predicts.
+    static let expandedWeight = 0.75
 }
 
 /// Causal MLA of the queries `q (tokens, heads * (nope + rope))` (rope parts rotated) at positions
@@ -87,8 +90,8 @@ public enum LatentAttentionPath: String, Sendable, CaseIterable {
 ///     out_h  = Σ_p softmax_p(s_h) W_UV_h c_p                      (value,)
 ///
 /// as transformers computes it, along `path` (nil: `LatentAttentionPath.preferred`); out is `(tokens, heads * value)`.
-/// Every head is computed by one thread in a fixed order, so results do not depend on the thread count; along the
-/// absorbed path a token's result is also the same bits whether it runs alone (decode) or in a prefill chunk.
+/// Every (head, token) is computed by one thread in a fixed order, so results do not depend on the thread count;
+/// along the absorbed path a token's result is also the same bits whether it runs alone (decode) or in a chunk.
 public func latentAttention(_ out: Rows, _ q: Rows, cache: Rows, kvB: Matrix, start: Int, shape m: LatentShape,
                             scale: Float, path: LatentAttentionPath? = nil, pool: ThreadPool? = nil) {
     precondition(q.width == m.heads * m.qkDim && out.width == m.heads * m.value && out.count == q.count

@@ -177,7 +177,7 @@ public final class DecoderModel {
         KVCache.bytes(spec: spec, context: context, batch: batch)
             + Workspace.bytes(spec: spec, capacity: batch, expertIntermediate: expertIntermediate)
             + batch * spec.vocab * MemoryLayout<Float>.stride
-            + (spec.mla.map { LatentScratch.bytes($0, capacity: batch) } ?? 0)
+            + (spec.mla.map { LatentScratch.bytes($0, capacity: batch) + LatentScratch.expandedBytes($0, context: context) } ?? 0)
             + (spec.deltaNet.map { DeltaNetScratch.bytes($0, capacity: batch) + DeltaNetWeights.f32Bytes($0) } ?? 0)
     }
 

@@ -78,6 +78,11 @@ final class LatentScratch {
 
     static func bytes(_ m: MLASpec, capacity: Int) -> Int { sizes(m, capacity: capacity).reduce(0, +) * MemoryLayout<Float>.stride }
 
+    /// What a prefill chunk along the expanded path allocates while it runs, at most (`context` positions).
+    static func expandedBytes(_ m: MLASpec, context: Int) -> Int {
+        expandedLatentScratchFloats(m.shape, length: context) * MemoryLayout<Float>.stride
+    }
+
     init(_ m: MLASpec, capacity: Int) {
         let all = LatentScratch.sizes(m, capacity: capacity).map { FloatBuffer(count: $0) }
         (qa, q, kv, att) = (all[0], all[1], all[2], all[3])

@@ -94,13 +94,17 @@ struct LatentAttentionTests {
         }
     }
 
-    @Test("the preferred path: absorbed for one token, expanded only for chunks long enough to repay the expansion")
+    @Test("the preferred path: absorbed for one token and short chunks deep in the context, expanded for chunks from 0")
     func preferredPath() {
         let v3 = LatentShape(heads: 128, rank: 512, nope: 128, rope: 64, value: 128)
         #expect(LatentAttentionPath.preferred(tokens: 1, start: 0, shape: v3) == .absorbed)
         #expect(LatentAttentionPath.preferred(tokens: 1, start: 4000, shape: v3) == .absorbed)
-        #expect(LatentAttentionPath.preferred(tokens: 4, start: 0, shape: v3) == .absorbed)
-        #expect(LatentAttentionPath.preferred(tokens: 2048, start: 0, shape: v3) == .expanded)
+        // A chunk from position 0 pays the same per-row products either way and fewer per pair expanded.
+        #expect(LatentAttentionPath.preferred(tokens: 2, start: 0, shape: v3) == .expanded)
+        #expect(LatentAttentionPath.preferred(tokens: 64, start: 0, shape: v3) == .expanded)
+        // Deep into the context, a short chunk does not repay expanding every position before it.
+        #expect(LatentAttentionPath.preferred(tokens: 16, start: 256, shape: v3) == .absorbed)
+        #expect(LatentAttentionPath.preferred(tokens: 64, start: 448, shape: v3) == .absorbed)
     }
 
     @Test("interleaved RoPE on the rope slices equals rotating pairs (2i, 2i+1), output de-interleaved")

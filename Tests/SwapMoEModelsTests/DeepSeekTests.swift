@@ -71,10 +71,11 @@ struct DeepSeekTests {
         #expect(DecoderSequence.bytes(spec: spec, context: 100) == 3 * 100 * 28 * 4)
         #expect(DecoderModel.runtimeBytes(spec: spec, context: 100, batch: 4, expertIntermediate: 12)
                 < DecoderModel.runtimeBytes(spec: spec, context: 200, batch: 4, expertIntermediate: 12))
-        // kv_b_proj is read as the archive stores it (counted with the dense weights): no f32 copy among the runtime's bytes.
+        // kv_b_proj is read as the archive stores it (counted with the dense weights): no f32 copy among the runtime's
+        // bytes, only the scratch of the expanded path for a chunk over the whole context.
         #expect(DecoderModel.runtimeBytes(spec: spec, context: 100, batch: 4, expertIntermediate: 12)
                 == KVCache.bytes(spec: spec, context: 100, batch: 4) + Workspace.bytes(spec: spec, capacity: 4, expertIntermediate: 12)
-                + 4 * spec.vocab * 4 + LatentScratch.bytes(m, capacity: 4))
+                + 4 * spec.vocab * 4 + LatentScratch.bytes(m, capacity: 4) + LatentScratch.expandedBytes(m, context: 100))
         #expect(abs(m.scale - 1 / Float(20).squareRoot()) < 1e-7)
     }
 
