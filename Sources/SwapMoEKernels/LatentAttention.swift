@@ -50,49 +50,71 @@ public func rotateQueryRope(_ q: Rows, shape: LatentShape, rope: RoPE, start: In
     }
 }
 
+/// How `latentAttention` attends over the compressed cache. Both give transformers' result within float rounding;
+/// they differ in cost (per head, for `tokens` queries over `length` cached positions):
+public enum LatentAttentionPath: String, Sendable, CaseIterable {
+    /// `W_UK` folded into each query, `W_UV` applied once to the softmax-weighted latent: about
+    /// `tokens · length · (2 rank + rope)` multiply-adds, nothing expanded (`LatentAttention+Absorbed.swift`).
+    case absorbed
+    /// Every cached latent expanded once per call (`[k_nope_h; v_h] = W_kvb_h c_p`, one GEMM over the positions),
+    /// then ordinary attention with `k = [k_nope_h, r_p]`: `length · rank · (nope + value)` for the expansion plus
+    /// `tokens · length · (nope + rope + value)` (`LatentAttention+Expanded.swift`).
+    case expanded
+
+    /// The path for `tokens` queries at positions `start ..< start + tokens`. Both forms pay `rank · (nope + value)`
+    /// multiply-adds per head once per query (absorbed: `W_UK_hᵀ q_nope` and `W_UV_h` on the weighted latent) or
+    /// once per position (expanded: the GEMM), and then per (query, position) pair `2 rank + rope` (absorbed)
+    /// against `nope + rope + value` (expanded). So a chunk starting at 0 is always cheaper expanded, decode always
+    /// absorbed, and a chunk deep into the context expanded only when its pairs repay expanding the positions
+    /// before it. The GEMM's multiply-adds are weighed with `expandedWeight` against the attention loops',
+    /// measured in Docs/Benchmarks.md ("DeepSeek MLA: absorbed or expanded").
+    public static func preferred(tokens: Int, start: Int, shape m: LatentShape) -> LatentAttentionPath {
+        guard tokens > 1 else { return .absorbed }
+        let perRow = Double(m.rank * m.kvBRows), pairs = Double(tokens * start + tokens * (tokens + 1) / 2)
+        let absorbed = Double(tokens) * perRow + pairs * Double(2 * m.rank + m.rope)
+        let expanded = Double(start + tokens) * perRow * expandedWeight + pairs * Double(m.qkDim + m.value)
+        return expanded < absorbed ? .expanded : .absorbed
+    }
+
+    /// The cost of one multiply-add of the expansion GEMM relative to one of the absorbed form's loops: fitted to
+    /// the kernel benchmark (`Benchmarks/latentPaths`), whose winners it predicts.
+    static let expandedWeight = 0.75
+}
+
 /// Causal MLA of the queries `q (tokens, heads * (nope + rope))` (rope parts rotated) at positions
 /// `start ..< start + tokens` over a compressed cache `cache (≥ start + tokens, rank + rope)` that already holds
-/// them, in the absorbed form: `W_UK` folds into the query and `W_UV` applies once to the weighted latent, so the
-/// cache is never expanded per head.
+/// them, with `kvB` (`kv_b_proj`, `[heads * (nope + value), rank]`, read in the type it is stored in: per head `nope`
+/// rows of `W_UK_h`, then `value` rows of `W_UV_h`):
 ///
-///     q̃_h    = W_UK_hᵀ q_nope_h                                  (rank,)    W_UK_h = kvB rows [h(nope+value), +nope)
-///     s_h,p  = scale · (q̃_h · c_p + q_rope_h · r_p)              p ≤ position
-///     out_h  = W_UV_h · Σ_p softmax_p(s_h) c_p                   (value,)   W_UV_h = the next `value` rows
+///     s_h,p  = scale · (q_nope_h · W_UK_h c_p + q_rope_h · r_p)    p ≤ position
+///     out_h  = Σ_p softmax_p(s_h) W_UV_h c_p                      (value,)
 ///
-/// which equals transformers' `(q_nope·W_UK_h c_p + q_rope·r_p) · scale` attention over `v_h = W_UV_h c_p`.
-/// `kvB` is `kv_b_proj` in f32, `[heads * (nope + value), rank]` row-major; out is `(tokens, heads * value)`.
-public func latentAttention(_ out: Rows, _ q: Rows, cache: Rows, kvB: [Float], start: Int, shape m: LatentShape,
-                            scale: Float, pool: ThreadPool? = nil) {
+/// as transformers computes it, along `path` (nil: `LatentAttentionPath.preferred`); out is `(tokens, heads * value)`.
+/// Every (head, token) is computed by one thread in a fixed order, so results do not depend on the thread count;
+/// along the absorbed path a token's result is also the same bits whether it runs alone (decode) or in a chunk.
+public func latentAttention(_ out: Rows, _ q: Rows, cache: Rows, kvB: Matrix, start: Int, shape m: LatentShape,
+                            scale: Float, path: LatentAttentionPath? = nil, pool: ThreadPool? = nil) {
     precondition(q.width == m.heads * m.qkDim && out.width == m.heads * m.value && out.count == q.count
-                 && cache.width == m.cacheWidth && cache.count >= start + q.count && kvB.count == m.heads * m.kvBRows * m.rank,
-                 "latent attention: shapes")
-    let tokens = q.count, rank = m.rank, cw = m.cacheWidth
-    let qBase = q.base, qStride = q.width, oBase = out.base, oStride = out.width, cBase = cache.base
-    kvB.withUnsafeBufferPointer { wb in
-        let w = wb.baseAddress!
-        let body = { (c: Int) in
-            let t = c / m.heads, h = c % m.heads
-            let qh = qBase + t * qStride + h * m.qkDim, o = oBase + t * oStride + h * m.value
-            let wk = w + h * m.kvBRows * rank, wv = wk + m.nope * rank
-            let length = start + t + 1
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * rank + length) { buf in
-                let qLatent = buf.baseAddress!, acc = qLatent + rank, s = acc + rank
-                qLatent.initialize(repeating: 0, count: 2 * rank)
-                for j in 0..<m.nope { axpy(qLatent, qh[j], wk + j * rank, n: rank) }
-                for p in 0..<length {
-                    let row = cBase + p * cw
-                    s[p] = (dot(qLatent, row, n: rank) + dot(qh + m.nope, row + rank, n: m.rope)) * scale
-                }
-                softmax(s, n: length)
-                for p in 0..<length { axpy(acc, s[p], cBase + p * cw, n: rank) }
-                for i in 0..<m.value { o[i] = dot(wv + i * rank, acc, n: rank) }
-            }
-        }
-        if let pool, pool.threadCount > 1, tokens * m.heads > 1 {
-            pool.runChunks(tokens * m.heads, body)
-        } else {
-            for c in 0..<(tokens * m.heads) { body(c) }
-        }
+                 && cache.width == m.cacheWidth && start >= 0 && cache.count >= start + q.count
+                 && kvB.rows == m.heads * m.kvBRows && kvB.cols == m.rank, "latent attention: shapes")
+    guard q.count > 0 else { return }
+    switch path ?? .preferred(tokens: q.count, start: start, shape: m) {
+    case .absorbed:
+        absorbedLatentAttention(out.base, q.base, cache: cache.base, kvB: kvB.base, kvB.type, tokens: q.count, start: start,
+                                shape: m, scale: scale, pool: pool)
+    case .expanded:
+        expandedLatentAttention(out.base, q.base, cache: cache.base, kvB: kvB.base, kvB.type, tokens: q.count, start: start,
+                                shape: m, scale: scale, pool: pool)
+    }
+}
+
+/// Runs `body(h)` for every head, over the pool's threads when there are several.
+@inline(__always)
+func forEachHead(_ heads: Int, pool: ThreadPool?, _ body: (Int) -> Void) {
+    if let pool, pool.threadCount > 1, heads > 1 {
+        pool.runChunks(heads, body)
+    } else {
+        for h in 0..<heads { body(h) }
     }
 }
 

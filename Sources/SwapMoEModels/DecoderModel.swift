@@ -69,6 +69,9 @@ public final class DecoderModel {
     let ws: Workspace
     /// MLA's scratch (nil for the other families).
     let latentScratch: LatentScratch?
+    /// The way MLA attends for every call (nil: chosen per call by `LatentAttentionPath.preferred`); set from
+    /// `SWAPMOE_MLA_PATH` for measurements, and by tests.
+    var latentPath: LatentAttentionPath? = forcedLatentPath
     /// Gated DeltaNet's scratch (nil for the families without it).
     let deltaNetScratch: DeltaNetScratch?
     let expertIntermediate: Int
@@ -174,7 +177,7 @@ public final class DecoderModel {
         KVCache.bytes(spec: spec, context: context, batch: batch)
             + Workspace.bytes(spec: spec, capacity: batch, expertIntermediate: expertIntermediate)
             + batch * spec.vocab * MemoryLayout<Float>.stride
-            + (spec.mla.map { LatentScratch.bytes($0, capacity: batch) + LatentAttentionWeights.f32Bytes($0, layers: spec.layers) } ?? 0)
+            + (spec.mla.map { LatentScratch.bytes($0, capacity: batch) + LatentScratch.expandedBytes($0, context: context) } ?? 0)
             + (spec.deltaNet.map { DeltaNetScratch.bytes($0, capacity: batch) + DeltaNetWeights.f32Bytes($0) } ?? 0)
     }
 

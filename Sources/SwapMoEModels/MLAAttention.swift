@@ -1,3 +1,4 @@
+import Foundation
 import SwapMoEKernels
 
 /// Multi-head latent attention (DeepSeek-V2/V3, Kimi-K2, Moonlight), as transformers' `DeepseekV3Attention`:
@@ -7,8 +8,8 @@ import SwapMoEKernels
 ///     per head h:  k_h = [W_UK_h c, RoPE(r)],  v_h = W_UV_h c,  q_h = [q_nope_h, RoPE(q_rope_h)]    (W_kvb = [W_UK; W_UV])
 ///     out     = W_o · concat_h softmax(scale · q_h · K_h) V_h + b_o
 ///
-/// The cache keeps `[c, RoPE(r)]` per position for all heads (`kv_lora_rank + qk_rope_head_dim` floats), and
-/// attention runs in the absorbed form (`latentAttention`), which never expands it per head.
+/// The cache keeps `[c, RoPE(r)]` per position for all heads (`kv_lora_rank + qk_rope_head_dim` floats); attention
+/// runs over it in the absorbed form, or for long prefill chunks the expanded one (`LatentAttentionPath`).
 public struct MLASpec: Sendable, Equatable {
     /// `q_lora_rank`: nil when queries come straight from `q_proj` (DeepSeek-V2-Lite, Moonlight).
     public var qLoraRank: Int?
@@ -35,12 +36,13 @@ extension DecoderSpec {
     }
 }
 
-/// One layer's MLA weights. `kv_b_proj` is kept in f32 (whatever the archive stores) for the absorbed products.
+/// One layer's MLA weights. `kv_b_proj` is read in the type the archive stores it (float or quantized), as every
+/// other projection: the attention kernels widen its rows as they go, so no f32 copy is made.
 struct LatentAttentionWeights {
     var qA: Matrix?, qABias: [Float]?, qANorm: [Float]?, qB: Matrix?
     var q: Matrix?
     var kvA: Matrix, kvABias: [Float]?, kvANorm: [Float]
-    var kvB: [Float]
+    var kvB: Matrix
     var o: Matrix, oBias: [Float]?
 
     init(_ w: DenseWeights, prefix a: String, spec m: MLASpec, hidden: Int) throws(ModelError) {
@@ -59,15 +61,10 @@ struct LatentAttentionWeights {
         kvA = try w.matrix(a + "kv_a_proj_with_mqa.weight", rows: s.cacheWidth, cols: hidden)
         kvABias = try bias("kv_a_proj_with_mqa.bias", s.cacheWidth)
         kvANorm = try w.vector(a + "kv_a_layernorm.weight", count: s.rank)
-        // Read row by row from the mapping (never copied as a matrix): only the f32 copy stays.
-        let kvb = try w.matrix(a + "kv_b_proj.weight", rows: s.heads * s.kvBRows, cols: s.rank, inPlace: true)
-        kvB = (0..<kvb.rows).flatMap { kvb.row($0) }
+        kvB = try w.matrix(a + "kv_b_proj.weight", rows: s.heads * s.kvBRows, cols: s.rank)
         o = try w.matrix(a + "o_proj.weight", rows: hidden, cols: s.heads * s.value)
         oBias = try bias("o_proj.bias", hidden)
     }
-
-    /// Bytes the f32 `kv_b_proj` copies of every layer take (the planner counts them with the runtime's).
-    static func f32Bytes(_ m: MLASpec, layers: Int) -> Int { layers * m.shape.heads * m.shape.kvBRows * m.shape.rank * 4 }
 }
 
 /// MLA scratch of one model, sized once for the largest batch.
@@ -81,11 +78,20 @@ final class LatentScratch {
 
     static func bytes(_ m: MLASpec, capacity: Int) -> Int { sizes(m, capacity: capacity).reduce(0, +) * MemoryLayout<Float>.stride }
 
+    /// What a prefill chunk along the expanded path allocates while it runs, at most (`context` positions).
+    static func expandedBytes(_ m: MLASpec, context: Int) -> Int {
+        expandedLatentScratchFloats(m.shape, length: context) * MemoryLayout<Float>.stride
+    }
+
     init(_ m: MLASpec, capacity: Int) {
         let all = LatentScratch.sizes(m, capacity: capacity).map { FloatBuffer(count: $0) }
         (qa, q, kv, att) = (all[0], all[1], all[2], all[3])
     }
 }
+
+/// `SWAPMOE_MLA_PATH=absorbed|expanded` forces one way through latent attention for every call (for measuring the
+/// two against each other, Docs/Benchmarks.md); unset, each call takes `LatentAttentionPath.preferred`.
+let forcedLatentPath: LatentAttentionPath? = getenv("SWAPMOE_MLA_PATH").flatMap { LatentAttentionPath(rawValue: String(cString: $0)) }
 
 extension DecoderModel {
     /// MLA of layer `l` for the `n` normalised rows `y`, written to `o (n, hidden)` (see `MLASpec`).
@@ -110,7 +116,7 @@ extension DecoderModel {
             let qr = q.rows(r)
             rotateQueryRope(qr, shape: s, rope: rope, start: start, interleaved: m.interleavedRoPE)
             SwapMoEKernels.latentAttention(att.rows(r), qr, cache: cache.keys[l], kvB: W.kvB, start: start, shape: s,
-                                           scale: m.scale, pool: pool)
+                                           scale: m.scale, path: latentPath, pool: pool)
         }
         switch placement {
         case .run(let start): attend(0..<n, cache, start)

@@ -211,6 +211,43 @@ struct Benchmarks {
             print("BENCH small gemv bf16 \(d)x\(n): 1 thread \(Self.f(single * 1e6)) us, pool(2) \(Self.f(pooled * 1e6)) us, concurrentPerform(2) \(Self.f(gcd * 1e6)) us")
         }
     }
+
+    @Test("MLA: the absorbed and expanded paths over one layer's compressed cache, bf16 kv_b_proj, 2 threads")
+    func latentPaths() {
+        let pool = ThreadPool(threads: 2)
+        // (shape, [(tokens, start)]): decode steps, and the 64-token chunks a prefill runs in (DecoderModel.defaultBatch).
+        let cases: [(String, LatentShape, [(Int, Int)])] = [
+            ("big-deepseek", LatentShape(heads: 16, rank: 256, nope: 64, rope: 32, value: 64),
+             [(1, 64), (1, 512), (16, 0), (16, 256), (32, 0), (64, 0), (64, 64), (64, 192), (64, 448), (256, 0)]),
+            ("deepseek-v3", LatentShape(heads: 128, rank: 512, nope: 128, rope: 64, value: 128),
+             [(1, 512), (64, 0), (64, 448), (256, 0)]),
+        ]
+        for (name, m, runs) in cases {
+            let rows = m.heads * m.kvBRows, w = Self.weights(rows * m.rank, .bf16)
+            defer { w.deallocate() }
+            let kvB = Matrix(bytes: BorrowedBytes(start: w, count: rows * m.rank * 2), type: .bf16, rows: rows, cols: m.rank)!
+            var rng = TestRNG(seed: 5)
+            for (tokens, start) in runs {
+                let length = start + tokens
+                let q = FloatBuffer(count: tokens * m.heads * m.qkDim).rows(tokens, width: m.heads * m.qkDim)
+                let cache = FloatBuffer(count: length * m.cacheWidth).rows(length, width: m.cacheWidth)
+                for i in 0..<q.elementCount { q[i] = Float.random(in: -1...1, using: &rng) }
+                for i in 0..<cache.elementCount { cache[i] = Float.random(in: -1...1, using: &rng) }
+                let out = FloatBuffer(count: tokens * m.heads * m.value).rows(tokens, width: m.heads * m.value)
+                var best: [LatentAttentionPath: Double] = [:]
+                // Interleaved rounds, best of each (the machine is shared).
+                for _ in 0..<(tokens == 1 ? 20 : 12) {
+                    for path in LatentAttentionPath.allCases {
+                        let t = Self.best(1) { latentAttention(out, q, cache: cache, kvB: kvB, start: start, shape: m, scale: 0.1, path: path, pool: pool) }
+                        best[path] = min(best[path] ?? .infinity, t)
+                    }
+                }
+                let a = best[.absorbed]!, e = best[.expanded]!
+                let preferred = LatentAttentionPath.preferred(tokens: tokens, start: start, shape: m)
+                print("BENCH mla \(name) tokens=\(tokens) start=\(start): absorbed \(Self.f(a * 1e3, 3)) ms, expanded \(Self.f(e * 1e3, 3)) ms, absorbed/expanded \(Self.f(a / e)), preferred \(preferred)")
+            }
+        }
+    }
 }
 
 /// The same bf16 GEMV split in two halves with GCD, for comparing dispatch cost only.

@@ -71,6 +71,11 @@ struct DeepSeekTests {
         #expect(DecoderSequence.bytes(spec: spec, context: 100) == 3 * 100 * 28 * 4)
         #expect(DecoderModel.runtimeBytes(spec: spec, context: 100, batch: 4, expertIntermediate: 12)
                 < DecoderModel.runtimeBytes(spec: spec, context: 200, batch: 4, expertIntermediate: 12))
+        // kv_b_proj is read as the archive stores it (counted with the dense weights): no f32 copy among the runtime's
+        // bytes, only the scratch of the expanded path for a chunk over the whole context.
+        #expect(DecoderModel.runtimeBytes(spec: spec, context: 100, batch: 4, expertIntermediate: 12)
+                == KVCache.bytes(spec: spec, context: 100, batch: 4) + Workspace.bytes(spec: spec, capacity: 4, expertIntermediate: 12)
+                + 4 * spec.vocab * 4 + LatentScratch.bytes(m, capacity: 4) + LatentScratch.expandedBytes(m, context: 100))
         #expect(abs(m.scale - 1 / Float(20).squareRoot()) < 1e-7)
     }
 
@@ -166,5 +171,33 @@ struct DeepSeekTests {
             let scale = e.map(abs).max() ?? 1, worst = zip(r, e).map { abs($0 - $1) }.max() ?? 0
             #expect(worst <= 1e-4 * scale, "\(fixture): max difference \(worst) of logits up to \(scale)")
         }
+    }
+
+    @Test("both ways through latent attention (absorbed, expanded) give transformers' logits and greedy tokens",
+          arguments: ["deepseek_v3", "deepseek_v2", "deepseek_v3_yarn"])
+    func latentPathsMatchGolden(fixture: String) throws {
+        let golden = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: URL(fileURLWithPath: Self.fixture(fixture) + "/golden.json")))
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        _ = try Packer.pack(PackOptions(input: Self.fixture(fixture), output: dir + "/m.swm"))
+        let archive = try Archive(path: dir + "/m.swm")
+        var results: [[Float]] = []
+        for path in LatentAttentionPath.allCases {
+            let model = try DecoderModel(archive: archive, experts: try ResidentExperts(archive: archive),
+                                         context: golden.promptIds.count + golden.greedyIds.count + 1, threads: 2, batch: 4)
+            model.latentPath = path
+            var logits = try model.forward(golden.promptIds)
+            let scale = golden.logitsLast.map(abs).max() ?? 1, worst = zip(logits, golden.logitsLast).map { abs($0 - $1) }.max() ?? .infinity
+            #expect(worst <= 1e-4 * max(scale, 1), "\(fixture) \(path): logits differ by \(worst) (scale \(scale))")
+            results.append(logits)
+            var generated: [Int] = []
+            while generated.count < golden.greedyIds.count {
+                generated.append(Sampler.argmax(logits))
+                logits = try model.forward([generated.last!])
+            }
+            #expect(generated == golden.greedyIds, "\(fixture) \(path): greedy ids")
+        }
+        let worst = zip(results[0], results[1]).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(worst <= 1e-4 * max(results[0].map(abs).max() ?? 1, 1), "\(fixture): the paths differ by \(worst)")
     }
 }
