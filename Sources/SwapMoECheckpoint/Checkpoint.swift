@@ -14,11 +14,12 @@ public final class Checkpoint: Sendable {
     public let shards: [SafetensorsFile]
     /// Tensor name -> the shard holding it.
     private let owner: [String: Int]
-    /// The block format of a fine-grained FP8 checkpoint (`quantization_config.quant_method: fp8`), else nil.
+    /// The scale format of an FP8 checkpoint (`quant_method: fp8`, or compressed-tensors FP8), else nil.
     public let fp8Format: FP8BlockFormat?
-    /// Every `F8_E4M3` weight with its block scales, by weight name (checked at open).
+    /// Every `F8_E4M3` weight with its scales, by weight name (checked at open).
     public let fp8Weights: [String: FP8Weight]
-    /// The names of those scales: read with their weights, never packed as tensors of their own.
+    /// The names of those scales and of the format's side tensors (compressed-tensors' `input_scale`): read with
+    /// their weights or not at all, never packed as tensors of their own.
     private let fp8Scales: Set<String>
 
     /// The tokenizer and generation files carried into the archive, when present.
@@ -58,17 +59,18 @@ public final class Checkpoint: Sendable {
             guard t.dtype == .f8e4m3 else { continue }
             guard let format else {
                 let method = config["quantization_config"]?["quant_method"]?.stringValue.map { "quant_method '\($0)'" } ?? "no quantization_config"
-                throw .badFP8(tensor: name, path: path, reason: "is F8_E4M3 but config.json has \(method), not fp8 with a weight_block_size; restore the checkpoint's original config.json")
+                throw .badFP8(tensor: name, path: path, reason: "is F8_E4M3 but config.json has \(method), not fp8 with a weight_block_size or compressed-tensors FP8; restore the checkpoint's original config.json")
             }
-            let scaleName = FP8BlockFormat.scaleName(of: name)
+            let scaleName = format.scaleName(of: name)
             let scale = owner[scaleName].flatMap { shards[$0].tensors[scaleName] }
             fp8[name] = try FP8Weight(weight: t, scale: scale, format: format, path: path)
         }
         fp8Weights = fp8
-        fp8Scales = Set(fp8.values.map(\.scale.name))
+        fp8Scales = Set(fp8.values.map(\.scale.name)).union(all.map(\.info.name).filter { format?.isSideTensor($0) == true })
     }
 
-    /// Whether `name` is the block scales of an FP8 weight (read with it, not a tensor of the model).
+    /// Whether `name` is the scales of an FP8 weight or another tensor of its format (read with it or skipped, not a
+    /// tensor of the model).
     public func isFP8Scale(_ name: String) -> Bool { fp8Scales.contains(name) }
 
     /// The safetensors files making up the model, in a stable order.

@@ -61,8 +61,9 @@ public enum ModelFamily: String, Sendable, CaseIterable, Codable {
         return try family.decodeConfig(configData)
     }
 
-    /// `quantization_config.quant_method`, read once for every family: `fp8` (fine-grained e4m3 blocks, which the
-    /// checkpoint reader dequantizes: `FP8BlockFormat`) is accepted for all, `mxfp4` is left to gpt-oss (whose hub
+    /// `quantization_config.quant_method`, read once for every family: `fp8` (fine-grained e4m3 blocks) and
+    /// `compressed-tensors` (whose FP8 schemes the checkpoint reader dequantizes and refuses the rest: `FP8BlockFormat`)
+    /// are accepted for all, `mxfp4` is left to gpt-oss (whose hub
     /// experts are MXFP4), anything else is refused by name with what to do.
     static func checkQuantization(_ configData: Data, family: ModelFamily) throws(ModelError) {
         struct Method: Decodable { let quant_method: String? }
@@ -70,10 +71,9 @@ public enum ModelFamily: String, Sendable, CaseIterable, Codable {
         guard let probe = try? JSONDecoder().decode(Probe.self, from: configData), let q = probe.quantization_config else { return }
         let method = q.quant_method ?? "(none)"
         switch method {
-        case "fp8": return
+        // The checkpoint reader (`FP8BlockFormat.parse`) checks the FP8 schemes in detail and refuses the others.
+        case "fp8", "compressed-tensors": return
         case "mxfp4" where family == .gptOss: return
-        case "compressed-tensors":
-            throw .unsupportedQuantization(method: method, scheme: "llm-compressor's weights with per-channel or per-group weight_scale")
         default:
             throw .unsupportedQuantization(method: method, scheme: nil)
         }
@@ -127,7 +127,7 @@ public enum ModelError: Error, CustomStringConvertible, Sendable {
         case let .badToken(t, vocab):
             "token id \(t) is outside the vocabulary (0..<\(vocab)); the tokenizer does not match the model"
         case let .unsupportedQuantization(method, scheme):
-            "quantization_config.quant_method '\(method)'\(scheme.map { " (\($0))" } ?? "") is not supported (only fp8 with e4m3 block scales, and mxfp4 for gpt-oss); pack the model's bf16 or block-FP8 release, or convert the weights to bf16 first"
+            "quantization_config.quant_method '\(method)'\(scheme.map { " (\($0))" } ?? "") is not supported (only fp8 with e4m3 block scales, compressed-tensors FP8, and mxfp4 for gpt-oss); pack the model's bf16 or FP8 release, or convert the weights to bf16 first"
         case .unsupportedFeature(let what):
             "\(what) is not supported yet; please open an issue with the model name"
         case .notDecoderOnly(let f):

@@ -57,10 +57,10 @@ public struct PackSummary: Sendable {
             + quantLine + keptLine + fp8Line
     }
 
-    /// "; 42 FP8 e4m3 matrices (128x128 blocks) dequantized" or "".
+    /// "; 42 FP8 e4m3 matrices (128x128 blocks) dequantized" ("per-channel scales" for compressed-tensors') or "".
     var fp8Line: String {
         guard dequantizedFP8 > 0, let f = fp8Format else { return "" }
-        return "; \(dequantizedFP8) FP8 e4m3 matrices (\(f.text) blocks) dequantized"
+        return "; \(dequantizedFP8) FP8 e4m3 matrices (\(f.scalesText)) dequantized"
     }
 
     /// "; kept as stored: 14 Q8_0" (a GGUF's quantized tensors) or "".
@@ -265,7 +265,7 @@ public enum Packer {
 
             // Weights read from FP8 are stored as floats: the archive's config no longer describes a quantized
             // model (as fp8_cast_bf16.py's instructions say: drop quantization_config); `pack.dequantized` says what was done.
-            let fp8Note = dequantizedFP8 > 0 ? ckpt.fp8Format.map { "fp8 e4m3, \($0.text) blocks" } : nil
+            let fp8Note = dequantizedFP8 > 0 ? ckpt.fp8Format.map(\.summary) : nil
             let manifest = Manifest(
                 createdBy: "swapmoe \(SwapMoEVersion.string)", family: config.family.rawValue, model: config.summary,
                 config: fp8Note == nil ? ckpt.config : Packer.removing("quantization_config", from: ckpt.config),
