@@ -19,6 +19,14 @@ Goldens, from transformers' forward (float32) on the dequantized weights, comput
   golden.json      the dequantized weights rounded to bf16, what DeepSeek's fp8_cast_bf16.py writes and what
                    `swapmoe pack` stores by default;
   golden_f32.json  the dequantized weights in f32 (`pack --dtype f32`).
+compressed-tensors variants (issue 19; llm-compressor's FP8 schemes, `quant_method: compressed-tensors`, format
+float-quantized): `X.weight` float8_e4m3fn beside `X.weight_scale`, a multiplier, quantized as compressed-tensors'
+minmax observer and `quantize` do it: scale = amax / 448 over the strategy's group (a row for `channel`, shape
+[rows, 1]; the matrix for `tensor`, shape [1]), q = clamp(w / scale, -448, 448).to(float8_e4m3fn). `ignore` lists what
+stays bf16 (the LM head and the router gates, as llm-compressor's MoE examples and FP8 MoE releases leave them); the
+static scheme also writes `X.input_scale` ([1], f32), which the reader skips (activations stay float), so the goldens
+are the same forward on the dequantized weights.
+
 Also Tests/Fixtures/quant/e4m3.json: torch's float8_e4m3fn value of every byte (NaN as null).
 
 Fixtures:
@@ -27,6 +35,10 @@ Fixtures:
                    in_proj_qkvz and out_proj quantized too; conv1d, in_proj_ba and shared_expert_gate kept, as Qwen keeps them
   glm4_moe_fp8     from glm4_moe, block [8, 16], bf16 scales, q/k/v biases kept bf16 (block sizes chosen for clear
                    greedy and router margins: 0.005 and 0.0026 at the least, as the f32 fixtures have)
+  glm4_moe_ct      from glm4_moe, compressed-tensors FP8_DYNAMIC: channel weight scales (bf16, the model's dtype),
+                   dynamic per-token activations (no input_scale)
+  deepseek_v3_ct_tensor  from deepseek_v3, compressed-tensors static FP8: per-tensor weight scales (f32, shape [1])
+                   and static per-tensor input_scale tensors
 """
 
 from __future__ import annotations
@@ -53,6 +65,8 @@ SPECS = {
     "deepseek_v3_fp8": dict(source="deepseek_v3", block=[16, 8], scale_dtype=torch.float32),
     "glm4_moe_fp8": dict(source="glm4_moe", block=[8, 16], scale_dtype=torch.bfloat16),
     "qwen3_next_fp8": dict(source="qwen3_next_sparse", block=[16, 20], scale_dtype=torch.bfloat16, grouped_router=False),
+    "glm4_moe_ct": dict(source="glm4_moe", strategy="channel", scale_dtype=torch.bfloat16),
+    "deepseek_v3_ct_tensor": dict(source="deepseek_v3", strategy="tensor", scale_dtype=torch.float32, static=True),
 }
 
 
@@ -92,6 +106,38 @@ def dequantize(q: torch.Tensor, scale_inv: torch.Tensor, block: list[int]) -> to
     return q.to(torch.float32) * grid(scale_inv.to(torch.float32), block)[:rows, :cols]
 
 
+def quantize_ct(w: torch.Tensor, strategy: str, scale_dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """compressed-tensors' FP8 weight quantization: scale = amax / 448 per row (channel) or per matrix (tensor)."""
+    w = w.float()
+    amax = w.abs().amax(dim=1, keepdim=True) if strategy == "channel" else w.abs().amax().reshape(1)
+    scale = torch.where(amax > 0, amax / FP8_MAX, torch.ones_like(amax)).to(scale_dtype)
+    # Divide by the stored scale, so dequantizing multiplies by exactly what the weight was divided by.
+    s = scale.float() if strategy == "channel" else scale.float().reshape(1, 1)
+    q = (w / s).clamp(-FP8_MAX, FP8_MAX).to(torch.float8_e4m3fn)
+    return q, scale
+
+
+def dequantize_ct(q: torch.Tensor, scale: torch.Tensor, strategy: str) -> torch.Tensor:
+    s = scale.to(torch.float32)
+    return q.to(torch.float32) * (s if strategy == "channel" else s.reshape(1, 1))
+
+
+def ct_config(strategy: str, static: bool) -> dict:
+    """quantization_config as llm-compressor writes it for FP8_DYNAMIC (channel weights, dynamic per-token
+    activations) or FP8 (tensor weights, static per-tensor activations)."""
+    weights = {"num_bits": 8, "type": "float", "strategy": strategy, "symmetric": True, "dynamic": False,
+               "group_size": None, "block_structure": None, "actorder": None, "observer": "minmax", "observer_kwargs": {}}
+    acts = {"num_bits": 8, "type": "float", "symmetric": True, "group_size": None, "block_structure": None,
+            "actorder": None, "observer_kwargs": {}}
+    acts.update({"strategy": "tensor", "dynamic": False, "observer": "minmax"} if static
+                else {"strategy": "token", "dynamic": True, "observer": None})
+    return {"quant_method": "compressed-tensors", "format": "float-quantized", "quantization_status": "compressed",
+            "config_groups": {"group_0": {"targets": ["Linear"], "weights": weights, "input_activations": acts,
+                                          "output_activations": None, "format": "float-quantized"}},
+            "ignore": ["lm_head", "re:.*mlp.gate$"], "kv_cache_scheme": None, "sparsity_config": {},
+            "global_compression_ratio": None}
+
+
 def reference_folder(src: Path, tensors: dict, cfg: dict, tmp: Path) -> Path:
     """A float32 folder transformers loads as an ordinary checkpoint: the dequantized weights, no quantization_config."""
     tmp.mkdir()
@@ -127,12 +173,19 @@ def golden(name: str, folder: Path, grouped_router: bool) -> dict:
 
 def build(name: str, spec: dict) -> None:
     src = mf.MODELS / spec["source"]
-    block, scale_dtype = spec["block"], spec["scale_dtype"]
+    block, scale_dtype, strategy = spec.get("block"), spec["scale_dtype"], spec.get("strategy")
     with safe_open(str(src / "model.safetensors"), "pt") as f:
         weights = {k: f.get_tensor(k) for k in f.keys()}
     stored, deq_f32, deq_bf16, kept = {}, {}, {}, []
     for k, w in sorted(weights.items()):
-        if quantized(k, w):
+        if quantized(k, w) and strategy:
+            q, s = quantize_ct(w, strategy, scale_dtype)
+            stored[k], stored[k + "_scale"] = q, s
+            if spec.get("static"):  # a calibrated activation scale; any positive value serves, the reader skips it
+                stored[k.removesuffix("weight") + "input_scale"] = torch.tensor([0.02], dtype=torch.float32)
+            d = dequantize_ct(q, s, strategy)
+            deq_f32[k], deq_bf16[k] = d, d.to(torch.bfloat16)
+        elif quantized(k, w):
             q, s = quantize(w, block, scale_dtype)
             stored[k], stored[k + "_scale_inv"] = q, s
             d = dequantize(q, s, block)
@@ -144,10 +197,13 @@ def build(name: str, spec: dict) -> None:
             kept.append(k)
     cfg = json.loads((src / "config.json").read_text())
     cfg["dtype"] = "bfloat16"
-    cfg["quantization_config"] = {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic",
-                                  "weight_block_size": block,
-                                  "modules_to_not_convert": ["lm_head", "model.embed_tokens", "model.layers.*.mlp.gate"]
-                                  + [f"model.layers.*.{k}" for k in KEPT if any(k in w for w in weights)]}
+    if strategy:
+        cfg["quantization_config"] = ct_config(strategy, spec.get("static", False))
+    else:
+        cfg["quantization_config"] = {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic",
+                                      "weight_block_size": block,
+                                      "modules_to_not_convert": ["lm_head", "model.embed_tokens", "model.layers.*.mlp.gate"]
+                                      + [f"model.layers.*.{k}" for k in KEPT if any(k in w for w in weights)]}
 
     out = mf.fresh_folder(name)
     save_file({k: v.contiguous() for k, v in stored.items()}, str(out / "model.safetensors"), metadata={"format": "pt"})
@@ -155,11 +211,14 @@ def build(name: str, spec: dict) -> None:
     (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
     for f in ("tokenizer.json", "tokenizer_config.json", "generation_config.json"):
         shutil.copy(src / f, out / f)
+    scales = sum(1 for k in stored if k.endswith(("_scale", "_scale_inv")))
+    layout = ("compressed-tensors float-quantized (per-expert tensors, *.weight_scale beside each F8_E4M3 weight"
+              + (", *.input_scale beside it" if spec.get("static") else "") + ")") if strategy else \
+        "hub FP8 (per-expert tensors, *_scale_inv beside each F8_E4M3 weight)"
     (out / "fixture.json").write_text(json.dumps({
-        "name": name, "source": spec["source"], "weight_block_size": block, "scale_dtype": str(scale_dtype).split(".")[-1],
-        "quantized": len(stored) - len(weights),
-        "kept_bf16": len(kept), "layout": "hub FP8 (per-expert tensors, *_scale_inv beside each F8_E4M3 weight)",
-        "generator": GENERATOR,
+        "name": name, "source": spec["source"], **({"strategy": strategy} if strategy else {"weight_block_size": block}),
+        "scale_dtype": str(scale_dtype).split(".")[-1], "quantized": scales,
+        "kept_bf16": len(kept), "layout": layout, "generator": GENERATOR,
     }, indent=1) + "\n")
 
     with tempfile.TemporaryDirectory() as tmp:
