@@ -76,18 +76,7 @@ extension FP8BlockFormat {
     /// The parts of a group's weight arguments that decide how its tensors are read.
     private static func scheme(_ w: JSONValue) -> String {
         let keys = ["num_bits", "type", "strategy", "block_structure", "group_size", "symmetric"]
-        return keys.compactMap { k in w[k].flatMap { $0.isNull ? nil : "\(k)=\(describe($0))" } }.joined(separator: " ")
-    }
-
-    private static func describe(_ v: JSONValue) -> String {
-        switch v {
-        case .string(let s): s
-        case .int(let i): String(i)
-        case .bool(let b): String(b)
-        case .double(let d): String(d)
-        case .array(let a): "[" + a.map(describe).joined(separator: ",") + "]"
-        default: "?"
-        }
+        return keys.compactMap { k in w[k].flatMap { $0.isNull ? nil : "\(k)=\(FP8BlockFormat.describe($0))" } }.joined(separator: " ")
     }
 
     /// Whether `name` is a tensor read with (or for) the FP8 weights rather than a tensor of the model:

@@ -98,9 +98,22 @@ public struct FP8BlockFormat: Sendable, Hashable {
     static func blockSizes(_ sizes: [JSONValue], key: String, bad: (String) -> CheckpointError) throws(CheckpointError) -> (Int, Int) {
         let ints = sizes.compactMap(\.intValue)
         guard ints.count == 2, sizes.count == 2, ints.allSatisfy({ $0 >= 1 && $0 <= 1 << 20 }) else {
-            throw bad("\(key) \(sizes) must be two block sizes between 1 and 2^20")
+            throw bad("\(key) \(describe(.array(sizes))) must be two block sizes between 1 and 2^20")
         }
         return (ints[0], ints[1])
+    }
+
+    /// A config value as JSON-like text for messages: `[16, 8]`, `channel`.
+    static func describe(_ v: JSONValue) -> String {
+        switch v {
+        case .string(let s): s
+        case .int(let i): String(i)
+        case .bool(let b): String(b)
+        case .double(let d): String(d)
+        case .null: "null"
+        case .array(let a): "[" + a.map(describe).joined(separator: ", ") + "]"
+        case .object: "{...}"
+        }
     }
 }
 

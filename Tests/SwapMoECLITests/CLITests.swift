@@ -114,6 +114,16 @@ struct EndToEndTests {
         let r = try runCommand(bin, ["pack", dir + "/broken", "-o", dir + "/x.swm"])
         #expect(r.status == 1 && r.stderr.contains("'\(scale)' are missing; download every file of the checkpoint"), "\(r.stderr)")
         #expect(r.stderr.split(separator: "\n").count == 1 && !FileManager.default.fileExists(atPath: dir + "/x.swm"))
+        // compressed-tensors FP8, and its int4 scheme refused by name.
+        let ct = try runCommand(bin, ["pack", TestPaths.fixtures + "/models/glm4_moe_ct", "-o", dir + "/ct.swm"])
+        #expect(ct.status == 0 && ct.stderr.contains("FP8 e4m3 matrices (per-channel scales) dequantized"), "\(ct.stderr)")
+        try CheckpointMaker.copyFixture("glm4_moe_ct", to: dir + "/int4", config: { c in
+            var q = c["quantization_config"] as? [String: Any] ?? [:]
+            q["format"] = "pack-quantized"
+            c["quantization_config"] = q
+        })
+        let int4 = try runCommand(bin, ["pack", dir + "/int4", "-o", dir + "/y.swm"])
+        #expect(int4.status == 1 && int4.stderr.contains("format 'pack-quantized'") && int4.stderr.split(separator: "\n").count == 1, "\(int4.stderr)")
     }
 
     @Test("runtime failures are one line on stderr with exit 1")

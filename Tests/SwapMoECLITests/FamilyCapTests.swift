@@ -5,10 +5,10 @@ import SwapMoETestSupport
 /// The fixtures of issue 19's families, each with state of its own that `plan` must count: MLA's compressed
 /// latent cache (DeepSeek-V2/V3), partial rotary and q/k norms (GLM-4.5), sliding-window rings and sinks (gpt-oss,
 /// float and hub MXFP4 experts), LayerNorm with biases, a sliding window and LongRoPE (Phi-3.5-MoE), the Gated
-/// DeltaNet's conv and recurrent state (Qwen3-Next); and two other layouts of the same families: DeepSeek-V3's FP8
-/// hub weights (dequantized on packing) and Phi-3.5-MoE's fused experts. Names missing from Tests/Fixtures/models
+/// DeltaNet's conv and recurrent state (Qwen3-Next); and other layouts of the same families: DeepSeek-V3's FP8
+/// hub weights and GLM-4.5's compressed-tensors FP8 (dequantized on packing), and Phi-3.5-MoE's fused experts. Names missing from Tests/Fixtures/models
 /// are left out.
-let capFamilies = ["deepseek_v2", "deepseek_v3", "deepseek_v3_fp8", "glm4_moe", "gpt_oss", "gpt_oss_mxfp4", "phimoe", "phimoe_fused",
+let capFamilies = ["deepseek_v2", "deepseek_v3", "deepseek_v3_fp8", "glm4_moe", "glm4_moe_ct", "gpt_oss", "gpt_oss_mxfp4", "phimoe", "phimoe_fused",
                    "qwen3_next"]
     .filter { FileManager.default.fileExists(atPath: TestPaths.fixtures + "/models/\($0)/config.json") }
 

@@ -40,6 +40,24 @@ struct FP8PackTests {
         #expect(bf16.dense("model.layers.1.mlp.gate.e_score_correction_bias")?.dtype == .f32)
     }
 
+    @Test("compressed-tensors FP8 (channel with dynamic activations, tensor with static input_scale): weight and input scales are not packed, the matrices are stored as bf16, and pack says which scales it read",
+          arguments: [("glm4_moe_ct", "per-channel scales"), ("deepseek_v3_ct_tensor", "per-tensor scales")])
+    func compressedTensors(fixture: String, scales: String) throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        let folder = TestPaths.fixtures + "/models/" + fixture
+        let summary = try Packer.pack(PackOptions(input: folder, output: dir + "/m.swm"))
+        let archive = try Archive(path: dir + "/m.swm")
+        let ckpt = try Checkpoint(folder: folder)
+        #expect(!archive.manifest.dense.contains { $0.name.hasSuffix("_scale") || $0.name.hasSuffix("input_scale") })
+        #expect(archive.manifest.config["quantization_config"] == nil)
+        #expect(archive.manifest.pack.dequantized == "compressed-tensors fp8 e4m3, " + scales)
+        #expect(summary.dequantizedFP8 == ckpt.fp8Weights.count && summary.warnings.isEmpty, "\(summary.warnings)")
+        #expect(summary.line.contains("\(ckpt.fp8Weights.count) FP8 e4m3 matrices (\(scales)) dequantized"), "\(summary.line)")
+        for t in archive.manifest.dense where ckpt.fp8Weights[t.name] != nil { #expect(t.dtype == .bf16, "\(t.name)") }
+        #expect(archive.dense("model.layers.1.mlp.gate.weight")?.dtype == .bf16)
+    }
+
     /// `maker`'s expert matrices as FP8 (random e4m3 bytes, NaN excluded, random f32 block scales in `block`s),
     /// beside the same model with those matrices as their f32 values.
     static func fp8Twins(_ maker: CheckpointMaker, block: [Int]) -> (fp8: CheckpointMaker, f32: CheckpointMaker) {
@@ -91,7 +109,7 @@ struct FP8PackTests {
     }
 
     @Test("pack refuses other quantization methods with one line naming the method and what to do",
-          arguments: ["bitsandbytes", "compressed-tensors", "awq"])
+          arguments: ["bitsandbytes", "gptq", "awq"])
     func unknownMethod(_ method: String) throws {
         let dir = TestPaths.tempDir()
         defer { TestPaths.remove(dir) }
