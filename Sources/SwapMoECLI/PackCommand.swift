@@ -14,9 +14,10 @@ enum PackCommand {
     file (llama.cpp's format; any part of a split set, or a folder holding one GGUF model) into one expert
     archive. A GGUF's Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and MXFP4 tensors are
     kept as stored; its F32/F16/BF16 ones follow --dtype and --quant. A folder's FP8 block-quantized
-    weights (quantization_config quant_method fp8: DeepSeek-V3, Kimi-K2, Qwen3-*-FP8) are dequantized and
-    stored as bf16 (or --dtype, or --quant from their values). Streams tensor by tensor (bounded
-    memory); writes <archive>.partial and renames it into place only when complete.
+    weights (quantization_config quant_method fp8: DeepSeek-V3, Kimi-K2, Qwen3-*-FP8) and compressed-tensors
+    FP8 weights (float-quantized, per-channel, per-tensor or block scales) are dequantized and stored as
+    bf16 (or --dtype, or --quant from their values). Streams tensor by tensor (bounded memory); writes
+    <archive>.partial and renames it into place only when complete.
 
       -o, --output PATH      archive to write (required)
       --compress none|lz4    compress expert blocks with LZ4 (default: none)
