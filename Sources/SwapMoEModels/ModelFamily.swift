@@ -62,17 +62,19 @@ public enum ModelFamily: String, Sendable, CaseIterable, Codable {
     }
 
     /// `quantization_config.quant_method`, read once for every family: `fp8` (fine-grained e4m3 blocks) and
-    /// `compressed-tensors` (whose FP8 schemes the checkpoint reader dequantizes and refuses the rest: `FP8BlockFormat`)
-    /// are accepted for all, `mxfp4` is left to gpt-oss (whose hub
-    /// experts are MXFP4), anything else is refused by name with what to do.
+    /// compressed-tensors' FP8 formats (`float-quantized`, `naive-quantized`), whose details the checkpoint reader
+    /// checks (`FP8BlockFormat`), are accepted for all; `mxfp4` is left to gpt-oss (whose hub experts are MXFP4);
+    /// anything else, other compressed-tensors formats included, is refused by name with what to do.
     static func checkQuantization(_ configData: Data, family: ModelFamily) throws(ModelError) {
-        struct Method: Decodable { let quant_method: String? }
+        struct Method: Decodable { let quant_method: String?; let format: String? }
         struct Probe: Decodable { let quantization_config: Method? }
         guard let probe = try? JSONDecoder().decode(Probe.self, from: configData), let q = probe.quantization_config else { return }
         let method = q.quant_method ?? "(none)"
         switch method {
-        // The checkpoint reader (`FP8BlockFormat.parse`) checks the FP8 schemes in detail and refuses the others.
-        case "fp8", "compressed-tensors": return
+        case "fp8": return
+        case "compressed-tensors" where q.format == nil || q.format == "float-quantized" || q.format == "naive-quantized": return
+        case "compressed-tensors":
+            throw .unsupportedQuantization(method: method, scheme: "format \(q.format ?? "?"), not FP8 float-quantized")
         case "mxfp4" where family == .gptOss: return
         default:
             throw .unsupportedQuantization(method: method, scheme: nil)

@@ -134,7 +134,8 @@ struct DeepSeekTests {
     }
 
     @Test("exact with k + 1 expert slots gives resident's logits bit for bit",
-          arguments: ["deepseek_v3", "deepseek_v3_plain", "deepseek_v2", "glm4_moe", "deepseek_v3_fp8", "glm4_moe_fp8"])
+          arguments: ["deepseek_v3", "deepseek_v3_plain", "deepseek_v2", "glm4_moe", "deepseek_v3_fp8", "glm4_moe_fp8",
+                      "glm4_moe_ct", "deepseek_v3_ct_tensor"])
     func exactAtMinimum(fixture: String) throws {
         let dir = TestPaths.tempDir()
         defer { TestPaths.remove(dir) }

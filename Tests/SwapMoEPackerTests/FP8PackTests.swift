@@ -58,6 +58,22 @@ struct FP8PackTests {
         #expect(archive.dense("model.layers.1.mlp.gate.weight")?.dtype == .bf16)
     }
 
+    @Test("the model families accept compressed-tensors' FP8 formats and refuse its others by name, before any tensor is read")
+    func familyCheck() throws {
+        let base = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: TestPaths.fixtures + "/models/glm4_moe_ct/config.json"))) as? [String: Any])
+        for format in ["float-quantized", "naive-quantized", "pack-quantized", "int-quantized"] {
+            var c = base, q = try #require(base["quantization_config"] as? [String: Any])
+            q["format"] = format
+            c["quantization_config"] = q
+            let data = try JSONSerialization.data(withJSONObject: c)
+            if format.hasPrefix("float") || format.hasPrefix("naive") {
+                #expect(throws: Never.self) { try ModelFamily.detect(configData: data) }
+            } else {
+                #expect { try ModelFamily.detect(configData: data) } throws: { "\($0)".contains("format \(format), not FP8") }
+            }
+        }
+    }
+
     /// `maker`'s expert matrices as FP8 (random e4m3 bytes, NaN excluded, random f32 block scales in `block`s),
     /// beside the same model with those matrices as their f32 values.
     static func fp8Twins(_ maker: CheckpointMaker, block: [Int]) -> (fp8: CheckpointMaker, f32: CheckpointMaker) {
