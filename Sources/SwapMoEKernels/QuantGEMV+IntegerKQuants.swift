@@ -130,15 +130,18 @@ func kSums16(_ xq: QuantizedActivations, _ b: Int) -> SIMD16<Int16> {
     UnsafeRawPointer(xq.sums + 16 &* b).loadUnaligned(as: SIMD16<Int16>.self)
 }
 
+/// acc += d_w d_x · `q6KBlockSums` for the super-block at `blk` (the step of one q6_K row).
+@inline(__always)
+func q6KStep(_ acc: inout SIMD8<Float>, _ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ sums: SIMD16<Int16>, dx: Float) {
+    let d = dx * f16ToFloat(blk.loadUnaligned(fromByteOffset: 208, as: UInt16.self))
+    acc.madd(SIMD8(repeating: d), int32sToFloat8(q6KBlockSums(blk, qx, sums)))
+}
+
 /// w (n,) q6_K . x̂ -> Float: per super-block `q6KBlockSums` times d_w d_x.
 @inline(__always)
 func dotQ6_KInteger(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int) -> Float {
     var acc = SIMD8<Float>()
-    for b in 0..<nb {
-        let blk = w + b &* 210
-        let d = xq.scale[b] * f16ToFloat(blk.loadUnaligned(fromByteOffset: 208, as: UInt16.self))
-        acc.madd(SIMD8(repeating: d), int32sToFloat8(q6KBlockSums(blk, UnsafeRawPointer(xq.q + 256 &* b), kSums16(xq, b))))
-    }
+    for b in 0..<nb { q6KStep(&acc, w + b &* 210, UnsafeRawPointer(xq.q + 256 &* b), kSums16(xq, b), dx: xq.scale[b]) }
     return hsum(acc)
 }
 
@@ -147,10 +150,9 @@ func dotQ6_KInteger(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb
 func dotQ6_KInteger2(_ w: UnsafeRawPointer, apart: Int, _ xq: QuantizedActivations, blocks nb: Int) -> (Float, Float) {
     var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
     for b in 0..<nb {
-        let b0 = w + b &* 210, b1 = b0 + apart
-        let qx = UnsafeRawPointer(xq.q + 256 &* b), sums = kSums16(xq, b), dx = xq.scale[b]
-        a0.madd(SIMD8(repeating: dx * f16ToFloat(b0.loadUnaligned(fromByteOffset: 208, as: UInt16.self))), int32sToFloat8(q6KBlockSums(b0, qx, sums)))
-        a1.madd(SIMD8(repeating: dx * f16ToFloat(b1.loadUnaligned(fromByteOffset: 208, as: UInt16.self))), int32sToFloat8(q6KBlockSums(b1, qx, sums)))
+        let b0 = w + b &* 210, qx = UnsafeRawPointer(xq.q + 256 &* b), sums = kSums16(xq, b), dx = xq.scale[b]
+        q6KStep(&a0, b0, qx, sums, dx: dx)
+        q6KStep(&a1, b0 + apart, qx, sums, dx: dx)
     }
     return (hsum(a0), hsum(a1))
 }
