@@ -37,21 +37,37 @@ public func gemv(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type
     }
 }
 
-/// y1 = W1 x and y2 = W2 x for two matrices of one type and width over the same x (decode's gate and up
-/// projections): x is converted once (quantized, or split for bf16) and both matrices' rows go over the pool in
-/// one pass. Every row is computed as `gemv` computes it.
-public func gemvPair(_ y1: UnsafeMutablePointer<Float>, _ w1: UnsafeRawPointer, d1: Int,
-                     _ y2: UnsafeMutablePointer<Float>, _ w2: UnsafeRawPointer, d2: Int,
-                     _ type: WeightType, _ x: UnsafePointer<Float>, n: Int, pool: ThreadPool? = nil) {
-    if n <= 0 || d1 <= 0 || d2 <= 0 {
-        gemv(y1, w1, type, x, d: d1, n: n, pool: pool); gemv(y2, w2, type, x, d: d2, n: n, pool: pool)
+/// One output of `gemvGroup`: y (d,) = W x (+ b), W of `d` rows.
+public struct GEMVOutput {
+    public let y: UnsafeMutablePointer<Float>
+    public let w: UnsafeRawPointer
+    public let d: Int
+    public let bias: UnsafePointer<Float>?
+
+    public init(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, d: Int, bias: UnsafePointer<Float>? = nil) {
+        self.y = y; self.w = w; self.d = d; self.bias = bias
+    }
+}
+
+/// y_j = W_j x (+ b_j) for several matrices of one type and width over the same x (decode's q, k and v
+/// projections; a SwiGLU's gate and up): x is converted once (quantized, or split for bf16) and the rows of all
+/// the matrices, one after another, go over the pool in one pass, so small matrices (k and v) run in parallel
+/// beside a large one instead of alone on the calling thread, and the group costs one dispatch. Every row is
+/// computed as `gemv` computes it (the same results).
+public func gemvGroup(_ outputs: [GEMVOutput], _ type: WeightType, _ x: UnsafePointer<Float>, n: Int, pool: ThreadPool? = nil) {
+    if n <= 0 || outputs.contains(where: { $0.d <= 0 }) {
+        for o in outputs { gemv(o.y, o.w, type, x, d: o.d, n: n, bias: o.bias, pool: pool) }
         return
     }
+    let total = outputs.reduce(0) { $0 &+ $1.d }
     withRowKernel(type, x, n: n) { rows in
-        forGEMVRows(d1 &+ d2, rowBytes: type.rowBytes(n), pool: pool) { r in
-            let first = r.clamped(to: 0..<d1), second = r.clamped(to: d1..<(d1 &+ d2))
-            if !first.isEmpty { rows(y1, w1, first, nil, false) }
-            if !second.isEmpty { rows(y2, w2, (second.lowerBound &- d1)..<(second.upperBound &- d1), nil, false) }
+        forGEMVRows(total, rowBytes: type.rowBytes(n), pool: pool) { r in
+            var first = 0
+            for o in outputs {
+                let part = r.clamped(to: first..<(first &+ o.d))
+                if !part.isEmpty { rows(o.y, o.w, (part.lowerBound &- first)..<(part.upperBound &- first), o.bias, false) }
+                first &+= o.d
+            }
         }
     }
 }

@@ -19,16 +19,42 @@ public func gemm(_ y: Rows, _ w: Matrix, _ x: Rows, bias: [Float]? = nil, accumu
     }
 }
 
-/// y1 = W1 · x and y2 = W2 · x (a SwiGLU's gate and up): for one row of x and two matrices of one type and width,
-/// one `gemvPair` (x converted once, one pass over the pool); otherwise two `gemm`s. The same results either way.
-public func gemmPair(_ y1: Rows, _ w1: Matrix, _ y2: Rows, _ w2: Matrix, _ x: Rows, pool: ThreadPool? = nil) {
-    guard x.count == 1, w1.type == w2.type, w1.cols == w2.cols else {
-        gemm(y1, w1, x, pool: pool); gemm(y2, w2, x, pool: pool)
+/// y_j = W_j · x (+ b_j) for several matrices over the same rows x (q, k and v; a SwiGLU's gate and up): for one
+/// row of x, the matrices of each type (all of them, usually) in one `gemvGroup` (x converted once, one pass over
+/// the pool); otherwise a `gemm` each. The same results either way.
+public func gemmGroup(_ outputs: [(y: Rows, w: Matrix, bias: [Float]?)], _ x: Rows, pool: ThreadPool? = nil) {
+    for o in outputs {
+        precondition(x.width == o.w.cols && o.y.width == o.w.rows && o.y.count == x.count && (o.bias?.count ?? o.w.rows) == o.w.rows,
+                     "gemmGroup: [\(o.y.count), \(o.y.width)] = [\(o.w.rows), \(o.w.cols)] · [\(x.count), \(x.width)] + \(o.bias?.count ?? 0) biases")
+    }
+    guard x.count == 1 else {
+        for o in outputs { gemm(o.y, o.w, x, bias: o.bias, pool: pool) }
         return
     }
-    precondition(x.width == w1.cols && y1.width == w1.rows && y2.width == w2.rows && y1.count == 1 && y2.count == 1,
-                 "gemmPair: [\(y1.count), \(y1.width)], [\(y2.count), \(y2.width)] = [\(w1.rows) | \(w2.rows), \(w1.cols)] · [1, \(x.width)]")
-    gemvPair(y1.base, w1.base, d1: w1.rows, y2.base, w2.base, d2: w2.rows, w1.type, x.base, n: x.width, pool: pool)
+    withBiasPointers(outputs.map(\.bias)) { biases in
+        var done = [Bool](repeating: false, count: outputs.count)
+        for (i, o) in outputs.enumerated() where !done[i] {
+            var group: [GEMVOutput] = []
+            for j in i..<outputs.count where !done[j] && outputs[j].w.type == o.w.type {
+                group.append(GEMVOutput(outputs[j].y.base, outputs[j].w.base, d: outputs[j].w.rows, bias: biases[j]))
+                done[j] = true
+            }
+            gemvGroup(group, o.w.type, x.base, n: x.width, pool: pool)
+        }
+    }
+}
+
+/// The base addresses of `arrays` (nil stays nil), valid inside `body`.
+func withBiasPointers(_ arrays: [[Float]?], _ body: ([UnsafePointer<Float>?]) -> Void) {
+    func next(_ i: Int, _ done: [UnsafePointer<Float>?]) {
+        if i == arrays.count { body(done); return }
+        if let a = arrays[i] {
+            a.withUnsafeBufferPointer { next(i + 1, done + [$0.baseAddress]) }
+        } else {
+            next(i + 1, done + [nil])
+        }
+    }
+    next(0, [])
 }
 
 /// W · x[t] for every row t, as a new `[x.count, w.rows]` array (logits).

@@ -12,14 +12,12 @@ extension DecoderModel {
         if let gate {
             // Per head [query (headDim), gate (headDim)]: split into q and the gates.
             let qg = ws.qGate.rows(n, width: 2 * qd), pairs = qg.reshaped(width: 2 * s.headDim)
-            gemm(qg, L.wq, y, bias: L.bq, pool: pool)
+            gemmGroup([(qg, L.wq, L.bq), (k, L.wk, L.bk), (v, L.wv, L.bv)], y, pool: pool)
             copyColumns(q.reshaped(width: s.headDim), at: 0, from: pairs, at: 0, width: s.headDim)
             copyColumns(gate.reshaped(width: s.headDim), at: 0, from: pairs, at: s.headDim, width: s.headDim)
         } else {
-            gemm(q, L.wq, y, bias: L.bq, pool: pool)
+            gemmGroup([(q, L.wq, L.bq), (k, L.wk, L.bk), (v, L.wv, L.bv)], y, pool: pool)
         }
-        gemm(k, L.wk, y, bias: L.bk, pool: pool)
-        gemm(v, L.wv, y, bias: L.bv, pool: pool)
         switch s.qkNorm {
         case .none: break
         case .perHead:

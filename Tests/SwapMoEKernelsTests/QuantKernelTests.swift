@@ -204,27 +204,35 @@ struct QuantKernelTests {
         for i in 0..<d { #expect(ya[i] == y0[i] + yn[i]) }
     }
 
-    @Test("gemvPair (gate and up over one x) equals two gemv calls bit for bit, for every type and pool",
+    @Test("gemvGroup (q, k, v or gate and up over one x) equals one gemv per matrix bit for bit, for every type and pool",
           arguments: [WeightType.bf16, .f16, .f32] + quantTypes)
-    func gemvPairEqualsTwoGEMVs(type: WeightType) {
+    func gemvGroupEqualsGEMVs(type: WeightType) {
         var rng = TestRNG(seed: 15)
-        let n = 4096, d1 = 161, d2 = 300   // large enough to split over the pool, with a chunk across the seam
+        // Large enough to split over the pool, with chunks across both seams; a bias on the second matrix.
+        let n = 4096, ds = [161, 300, 45]
         /// Base of a d x n matrix of `type` (quantized blocks, or float values stored in the type).
         func matrix(_ d: Int) -> AnyObject {
             type.isQuantized ? QuantMatrix(type, d: d, n: n, &rng) : Weights(randomFloats(d * n, &rng), type)
         }
         func base(_ m: AnyObject) -> UnsafeRawPointer { UnsafeRawPointer((m as? QuantMatrix)?.base ?? (m as! Weights).base) }
-        let m1 = matrix(d1), m2 = matrix(d2), x = randomFloats(n, &rng)
-        let w1 = base(m1), w2 = base(m2)
-        var r1 = [Float](repeating: 0, count: d1), r2 = [Float](repeating: 0, count: d2)
-        gemv(&r1, w1, type, x, d: d1, n: n)
-        gemv(&r2, w2, type, x, d: d2, n: n)
-        for pool in testPools {
-            var y1 = [Float](repeating: .nan, count: d1), y2 = [Float](repeating: .nan, count: d2)
-            gemvPair(&y1, w1, d1: d1, &y2, w2, d2: d2, type, x, n: n, pool: pool)
-            #expect(bitsEqual(y1, r1) && bitsEqual(y2, r2), "\(type) threads=\(pool?.threadCount ?? 0)")
+        let ms = ds.map(matrix), x = randomFloats(n, &rng), bias = randomFloats(ds[1], &rng)
+        let want = ds.indices.map { j in
+            var r = [Float](repeating: 0, count: ds[j])
+            gemv(&r, base(ms[j]), type, x, d: ds[j], n: n, bias: j == 1 ? bias : nil)
+            return r
         }
-        withExtendedLifetime((m1, m2)) {}
+        for pool in testPools {
+            let ys = ds.map { UnsafeMutablePointer<Float>.allocate(capacity: $0) }
+            defer { ys.forEach { $0.deallocate() } }
+            for (y, d) in zip(ys, ds) { y.initialize(repeating: .nan, count: d) }
+            bias.withUnsafeBufferPointer { b in
+                gemvGroup(ds.indices.map { GEMVOutput(ys[$0], base(ms[$0]), d: ds[$0], bias: $0 == 1 ? b.baseAddress : nil) }, type, x, n: n, pool: pool)
+            }
+            for j in ds.indices {
+                #expect(bitsEqual(Array(UnsafeBufferPointer(start: ys[j], count: ds[j])), want[j]), "\(type) matrix \(j) threads=\(pool?.threadCount ?? 0)")
+            }
+        }
+        withExtendedLifetime(ms) {}
     }
 
     @Test("GEMV is bit-identical for 1, 2 and 3 threads at sizes that split", arguments: quantTypes)

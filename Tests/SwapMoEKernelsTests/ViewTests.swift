@@ -48,6 +48,27 @@ struct ViewTests {
         }
     }
 
+    @Test("gemmGroup equals one gemm per matrix, for one row and several, mixed types and biases")
+    func gemmGroupMatchesGEMMs() {
+        var rng = TestRNG(seed: 13)
+        let n = 96, spec: [(d: Int, type: WeightType, bias: Bool)] = [(40, .bf16, true), (16, .f32, false), (24, .bf16, false), (8, .f32, true)]
+        let ws = spec.map { Weights(randomFloats($0.d * n, &rng), $0.type) }
+        let ms = spec.indices.map { matrix(ws[$0], rows: spec[$0].d, cols: n) }
+        let biases = spec.map { $0.bias ? randomFloats($0.d, &rng) : nil }
+        for t in [1, 3] {
+            let (_, x) = random(t, n, &rng)
+            for pool in testPools {
+                let ys = spec.map { FloatBuffer(rows: t, width: $0.d).rows(t, width: $0.d) }
+                gemmGroup(spec.indices.map { (ys[$0], ms[$0], biases[$0]) }, x, pool: pool)
+                for j in spec.indices {
+                    let want = FloatBuffer(rows: t, width: spec[j].d).rows(t, width: spec[j].d)
+                    gemm(want, ms[j], x, bias: biases[j], pool: pool)
+                    #expect(bitsEqual(ys[j].array(), want.array()), "t=\(t) matrix \(j) threads=\(pool?.threadCount ?? 0)")
+                }
+            }
+        }
+    }
+
     @Test("Row-wise kernels over views equal the pointer kernels row by row")
     func rowwiseMatchPointerKernels() {
         var rng = TestRNG(seed: 12)
