@@ -22,6 +22,23 @@ struct ThreadPoolTests {
         }
     }
 
+    @Test("The guided schedule covers the units in order, long chunks first, none shorter than the least but the last")
+    func guidedSchedule() {
+        for threads in [2, 3, 8] {
+            for (units, least) in [(1, 1), (7, 2), (176, 3), (1024, 1), (16384, 4), (5, 9)] {
+                let n = PoolState.guidedBounds(units: units, least: least, threads: threads, into: nil)
+                var b = [Int](repeating: -1, count: n + 1)
+                #expect(PoolState.guidedBounds(units: units, least: least, threads: threads, into: &b) == n)
+                #expect(b.first == 0 && b.last == units)
+                let sizes = (0..<n).map { b[$0 + 1] - b[$0] }
+                #expect(sizes.allSatisfy { $0 > 0 } && zip(sizes, sizes.dropFirst()).allSatisfy { $0 >= $1 }, "\(sizes)")
+                #expect(sizes.dropLast().allSatisfy { $0 >= least }, "\(sizes)")
+                // Each chunk is at most what is left over twice the threads (or the least): the tail is short.
+                #expect(sizes.last! <= max(least, 1), "threads=\(threads) units=\(units): \(sizes)")
+            }
+        }
+    }
+
     @Test("thousands of back-to-back tiny jobs complete (spin handoff and park/wake paths)")
     func manySmallJobs() {
         let pool = ThreadPool(threads: 3, spinMicroseconds: 5)
