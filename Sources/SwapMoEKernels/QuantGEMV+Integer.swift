@@ -28,8 +28,8 @@ func gemvQuantRowsInteger(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointe
                           bias: UnsafePointer<Float>?, accumulate: Bool) {
     let rowBytes = type.rowBytes(n), nb = n / type.blockSize
     switch type {
-    // Most types two rows at a time (`rowPairs`): each row a stream of its own, the activation blocks read once
-    // for both (1.2-1.4x on rows streamed from DRAM, one thread). One case per type, so that each loop is compiled
+    // Every type two rows at a time (`rowPairs`; for the 32-weight types inside `blocks32Rows`): each row a stream
+    // of its own, the activation blocks read once for both (1.2-1.4x on rows streamed from DRAM, one thread). One case per type, so that each loop is compiled
     // for its constant layout.
     case .q8_0: blocks32Rows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate,
                              blockBytes: 34, dot: q8_0Block)
@@ -45,9 +45,15 @@ func gemvQuantRowsInteger(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointe
     case .q4_1: nibbleRowsInteger(y, w, xq, NibbleBlock(.q4_1), rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
     case .q5_0: nibbleRowsInteger(y, w, xq, NibbleBlock(.q5_0), rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
     case .q5_1: nibbleRowsInteger(y, w, xq, NibbleBlock(.q5_1), rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
-    case .iq4_xs: for i in rows { storeRow(y, i, dotIQ4XSInteger(w + i &* rowBytes, xq, blocks: nb), bias, accumulate) }
-    case .q2_K: for i in rows { storeRow(y, i, dotQ23KInteger(w + i &* rowBytes, xq, blocks: nb, q3: false), bias, accumulate) }
-    case .q3_K: for i in rows { storeRow(y, i, dotQ23KInteger(w + i &* rowBytes, xq, blocks: nb, q3: true), bias, accumulate) }
+    case .iq4_xs:
+        rowPairs(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
+                 pair: { dotIQ4XSInteger2($0, apart: $1, xq, blocks: nb) }, one: { dotIQ4XSInteger($0, xq, blocks: nb) })
+    case .q2_K:
+        rowPairs(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
+                 pair: { dotQ23KInteger2($0, apart: $1, xq, blocks: nb, q3: false) }, one: { dotQ23KInteger($0, xq, blocks: nb, q3: false) })
+    case .q3_K:
+        rowPairs(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
+                 pair: { dotQ23KInteger2($0, apart: $1, xq, blocks: nb, q3: true) }, one: { dotQ23KInteger($0, xq, blocks: nb, q3: true) })
     case .q4_K:
         rowPairs(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
                  pair: { dotQ4_KInteger2($0, apart: $1, xq, blocks: nb, q5: false) }, one: { dotQ4_KInteger($0, xq, blocks: nb, q5: false) })
@@ -186,22 +192,38 @@ func levelBlock(_ table: SIMD32<UInt8>, _ codes: UnsafeRawPointer, _ qx: SIMD32<
     maddWd(levelProducts(nibbleLevels(table, codes), qx), SIMD16<Int16>(repeating: 1))
 }
 
-/// w (n,) IQ4_XS . x̂ (blocks of 256) -> Float. Per super-block: Σ_ib sc_ib Σ_{k in ib} v_k q_x,k in Int32
-/// (`vpmaddwd` with the broadcast sub-block scale, -32...31), times d_w d_x once.
+/// One IQ4_XS super-block at `blk` (the step of a row): Σ_ib sc_ib Σ_{k in ib} v_k q_x,k in Int32 (`vpmaddwd` with
+/// the broadcast sub-block scale, -32...31), times d_w d_x into `acc`.
+@inline(__always)
+func iq4XSStep(_ acc: inout SIMD8<Float>, _ table: SIMD32<UInt8>, _ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, dx: Float) {
+    var sumi = SIMD8<Int32>()
+    for ib in 0..<8 {
+        let p = levelProducts(nibbleLevels(table, blk + (8 &+ 16 &* ib)), qx.loadUnaligned(fromByteOffset: 32 &* ib, as: SIMD32<Int8>.self))
+        sumi &+= maddWd(SIMD16(repeating: Int16(iq4xsScale(blk, ib))), p)
+    }
+    acc.madd(SIMD8(repeating: dx * f16ToFloat(blk.loadUnaligned(as: UInt16.self))), int32sToFloat8(sumi))
+}
+
+/// w (n,) IQ4_XS . x̂ (blocks of 256) -> Float: per super-block `iq4XSStep`.
 @inline(__always)
 func dotIQ4XSInteger(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int) -> Float {
     let table = iq4nlTable
     var acc = SIMD8<Float>()
-    for b in 0..<nb {
-        let blk = w + b &* 136, qx = UnsafeRawPointer(xq.q + 256 &* b)
-        var sumi = SIMD8<Int32>()
-        for ib in 0..<8 {
-            let p = levelProducts(nibbleLevels(table, blk + (8 &+ 16 &* ib)), qx.loadUnaligned(fromByteOffset: 32 &* ib, as: SIMD32<Int8>.self))
-            sumi &+= maddWd(SIMD16(repeating: Int16(iq4xsScale(blk, ib))), p)
-        }
-        acc.madd(SIMD8(repeating: xq.scale[b] * f16ToFloat(blk.loadUnaligned(as: UInt16.self))), int32sToFloat8(sumi))
-    }
+    for b in 0..<nb { iq4XSStep(&acc, table, w + b &* 136, UnsafeRawPointer(xq.q + 256 &* b), dx: xq.scale[b]) }
     return hsum(acc)
+}
+
+/// Two IQ4_XS rows at `w` and `w + apart` at once (`rowPairs`), each formed as `dotIQ4XSInteger` forms it.
+@inline(__always)
+func dotIQ4XSInteger2(_ w: UnsafeRawPointer, apart: Int, _ xq: QuantizedActivations, blocks nb: Int) -> (Float, Float) {
+    let table = iq4nlTable
+    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
+    for b in 0..<nb {
+        let b0 = w + b &* 136, qx = UnsafeRawPointer(xq.q + 256 &* b), dx = xq.scale[b]
+        iq4XSStep(&a0, table, b0, qx, dx: dx)
+        iq4XSStep(&a1, table, b0 + apart, qx, dx: dx)
+    }
+    return (hsum(a0), hsum(a1))
 }
 
 /// The 32 codes of a q4_0 / q4_1 / q5_0 / q5_1 block as bytes in element order: 16 bytes of nibbles unpacked low

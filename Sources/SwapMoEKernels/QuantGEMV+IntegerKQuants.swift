@@ -164,46 +164,64 @@ func groupPair(_ sc: SIMD16<Int16>, _ g: Int) -> SIMD16<Int16> {
     SIMD16(lowHalf: SIMD8(repeating: sc[g]), highHalf: SIMD8(repeating: sc[g &+ 1]))
 }
 
-/// w (n,) q2_K or q3_K . x̂ -> Float. Per super-block: Σ_g sc_g Σ_{k in g} q_k q_x,k in Int32 (`vpmaddubsw` on the
-/// unsigned codes, `vpmaddwd` with the group-pair scales), times d_w d_x once. q2_K: codes 0...3 with 4-bit scales,
-/// and the mins as - dmin d_x Σ_g m_g (Σ q_x over group g), from the activation sums. q3_K: codes q + 4 (0...7,
-/// hmask bit 4n + j as 4), scales sc - 32 (signed), and the -4 as - 4 Σ_g sc_g Σ q_x, from the same sums.
+/// One q2_K or q3_K super-block at `blk` (the step of a row): Σ_g sc_g Σ_{k in g} q_k q_x,k in Int32 (`vpmaddubsw`
+/// on the unsigned codes, `vpmaddwd` with the group-pair scales), times d_w d_x into `acc`. q2_K: codes 0...3 with
+/// 4-bit scales, and the mins as - dmin d_x Σ_g m_g (Σ q_x over group g), from the activation sums, into `accMin`.
+/// q3_K: codes q + 4 (0...7, hmask bit 4n + j as 4), scales sc - 32 (signed), and the -4 as - 4 Σ_g sc_g Σ q_x,
+/// from the same sums.
+@inline(__always)
+func q23KStep(_ acc: inout SIMD8<Float>, _ accMin: inout SIMD8<Float>, _ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer,
+              _ sums: SIMD16<Int16>, dx: Float, q3: Bool) {
+    let m2 = SIMD8<UInt32>(repeating: 0x0303_0303), one = SIMD8<UInt32>(repeating: 0x0101_0101)
+    let low4 = SIMD4<UInt32>(repeating: 0x0F0F_0F0F)
+    let sc: SIMD16<Int16>
+    var sumi = SIMD8<Int32>()
+    if q3 {
+        sc = int16s(unsafeBitCast(q3KScales(blk + 96), to: SIMD16<Int8>.self)) &- SIMD16(repeating: 32)
+        sumi &-= maddWd(sc, sums) &<< 2
+    } else {
+        let u = blk.loadUnaligned(as: SIMD4<UInt32>.self)
+        sc = int16s(unsafeBitCast(u & low4, to: SIMD16<Int8>.self))
+        let mn = int16s(unsafeBitCast((u &>> 4) & low4, to: SIMD16<Int8>.self))
+        let dmin = -dx * f16ToFloat(blk.loadUnaligned(fromByteOffset: 82, as: UInt16.self))
+        accMin.madd(SIMD8(repeating: dmin), int32sToFloat8(maddWd(mn, sums)))
+    }
+    let qs = blk + (q3 ? 32 : 16)
+    let hm = q3 ? blk.loadUnaligned(as: SIMD8<UInt32>.self) : SIMD8()
+    for n in 0..<2 {
+        let bits = qs.loadUnaligned(fromByteOffset: 32 &* n, as: SIMD8<UInt32>.self)
+        for j in 0..<4 {
+            var q = (bits &>> UInt32(2 &* j)) & m2
+            if q3 { q |= ((hm &>> UInt32(4 &* n &+ j)) & one) &<< 2 }
+            let x = qx.loadUnaligned(fromByteOffset: 128 &* n &+ 32 &* j, as: SIMD32<Int8>.self)
+            sumi &+= maddWd(groupPair(sc, 8 &* n &+ 2 &* j), maddUbsSw(bytes32(q), x))
+        }
+    }
+    let d = dx * f16ToFloat(blk.loadUnaligned(fromByteOffset: q3 ? 108 : 80, as: UInt16.self))
+    acc.madd(SIMD8(repeating: d), int32sToFloat8(sumi))
+}
+
+/// w (n,) q2_K or q3_K . x̂ -> Float: per super-block `q23KStep`.
 @inline(__always)
 func dotQ23KInteger(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int, q3: Bool) -> Float {
     let bb = q3 ? 110 : 84
-    let m2 = SIMD8<UInt32>(repeating: 0x0303_0303), one = SIMD8<UInt32>(repeating: 0x0101_0101)
-    let low4 = SIMD4<UInt32>(repeating: 0x0F0F_0F0F)
     var acc = SIMD8<Float>(), accMin = SIMD8<Float>()
     for b in 0..<nb {
-        let blk = w + b &* bb
-        let dx = xq.scale[b]
-        let sums = UnsafeRawPointer(xq.sums + 16 &* b).loadUnaligned(as: SIMD16<Int16>.self)
-        let sc: SIMD16<Int16>
-        var sumi = SIMD8<Int32>()
-        if q3 {
-            sc = int16s(unsafeBitCast(q3KScales(blk + 96), to: SIMD16<Int8>.self)) &- SIMD16(repeating: 32)
-            sumi &-= maddWd(sc, sums) &<< 2
-        } else {
-            let u = blk.loadUnaligned(as: SIMD4<UInt32>.self)
-            sc = int16s(unsafeBitCast(u & low4, to: SIMD16<Int8>.self))
-            let mn = int16s(unsafeBitCast((u &>> 4) & low4, to: SIMD16<Int8>.self))
-            let dmin = -dx * f16ToFloat(blk.loadUnaligned(fromByteOffset: 82, as: UInt16.self))
-            accMin.madd(SIMD8(repeating: dmin), int32sToFloat8(maddWd(mn, sums)))
-        }
-        let qs = blk + (q3 ? 32 : 16), qx = UnsafeRawPointer(xq.q + 256 &* b)
-        let hm = q3 ? blk.loadUnaligned(as: SIMD8<UInt32>.self) : SIMD8()
-        for n in 0..<2 {
-            let bits = qs.loadUnaligned(fromByteOffset: 32 &* n, as: SIMD8<UInt32>.self)
-            for j in 0..<4 {
-                var q = (bits &>> UInt32(2 &* j)) & m2
-                if q3 { q |= ((hm &>> UInt32(4 &* n &+ j)) & one) &<< 2 }
-                let x = qx.loadUnaligned(fromByteOffset: 128 &* n &+ 32 &* j, as: SIMD32<Int8>.self)
-                sumi &+= maddWd(groupPair(sc, 8 &* n &+ 2 &* j), maddUbsSw(bytes32(q), x))
-            }
-        }
-        let d = dx * f16ToFloat(blk.loadUnaligned(fromByteOffset: q3 ? 108 : 80, as: UInt16.self))
-        acc.madd(SIMD8(repeating: d), int32sToFloat8(sumi))
+        q23KStep(&acc, &accMin, w + b &* bb, UnsafeRawPointer(xq.q + 256 &* b), kSums16(xq, b), dx: xq.scale[b], q3: q3)
     }
     return hsum(acc + accMin)
+}
+
+/// Two q2_K / q3_K rows at `w` and `w + apart` at once (`rowPairs`), each formed as `dotQ23KInteger` forms it.
+@inline(__always)
+func dotQ23KInteger2(_ w: UnsafeRawPointer, apart: Int, _ xq: QuantizedActivations, blocks nb: Int, q3: Bool) -> (Float, Float) {
+    let bb = q3 ? 110 : 84
+    var a0 = SIMD8<Float>(), m0 = SIMD8<Float>(), a1 = SIMD8<Float>(), m1 = SIMD8<Float>()
+    for b in 0..<nb {
+        let b0 = w + b &* bb, qx = UnsafeRawPointer(xq.q + 256 &* b), sums = kSums16(xq, b), dx = xq.scale[b]
+        q23KStep(&a0, &m0, b0, qx, sums, dx: dx, q3: q3)
+        q23KStep(&a1, &m1, b0 + apart, qx, sums, dx: dx, q3: q3)
+    }
+    return (hsum(a0 + m0), hsum(a1 + m1))
 }
 #endif
