@@ -16,7 +16,9 @@ enum BenchCommand {
     bandwidth (O_DIRECT, measured first in the same process) / bytes read per decoded token, and with the lower
     of the two limits (no engine can decode faster than either its memory or its disk allows). The DRAM probe
     runs in a child process before the model loads, with a buffer that fits under --max-rss beside this process
-    (so bench holds the cap inside a container's memory limit too); below ~100 MiB it is skipped.
+    (so bench holds the cap inside a container's memory limit too); below ~100 MiB it is skipped. With more
+    than one thread, also how much of decode ran in parallel jobs, how much of that the calling thread spent
+    waiting for the others' last chunks, and how much ran on one thread alone.
 
       --prompt-tokens N   prompt length for prefill (default 64)
       --gen-tokens N      tokens decoded one at a time (default 32)
@@ -77,19 +79,28 @@ enum BenchCommand {
         let prompt = (0..<o.prompt).map { _ in Int(rng.nextUnit() * Double(vocab)) % vocab }
 
         func bytesRead() -> Int { session.expertStats["bytes_read"] as? Int ?? 0 }
-        func once() throws -> (prefill: Double, decode: Double, decodeBytes: Int) {
+        func once() throws -> (prefill: Double, decode: Double, decodeBytes: Int, pool: ThreadPoolStatistics, seconds: Double) {
             model.reset()
             let t0 = monotonicSeconds()
             var logits = try model.forward(prompt)
             let t1 = monotonicSeconds()
-            let before = bytesRead()
+            let before = bytesRead(), pool0 = model.pool.statistics
             for _ in 0..<o.gen { logits = try model.forward([Sampler.argmax(logits)]) }
             let t2 = monotonicSeconds()
-            return (tokPerSec(o.prompt, t1 - t0), tokPerSec(o.gen, t2 - t1), bytesRead() - before)
+            return (tokPerSec(o.prompt, t1 - t0), tokPerSec(o.gen, t2 - t1), bytesRead() - before, model.pool.statistics - pool0, t2 - t1)
         }
         _ = try once() // warm-up: page in weights, spin up threads, fill the arena
         var prefill: [Double] = [], decode: [Double] = [], decodeBytes = 0
-        for _ in 0..<o.reps { let r = try once(); prefill.append(r.prefill); decode.append(r.decode); decodeBytes += r.decodeBytes }
+        var pool = ThreadPoolStatistics(), decodeSeconds = 0.0
+        for _ in 0..<o.reps {
+            let r = try once()
+            prefill.append(r.prefill); decode.append(r.decode); decodeBytes += r.decodeBytes
+            pool.jobs += r.pool.jobs; pool.seconds += r.pool.seconds; pool.waitSeconds += r.pool.waitSeconds; decodeSeconds += r.seconds
+        }
+        // Where two or more threads decode: the share of decode time inside parallel jobs, and of that the caller's
+        // wait for the other threads' last chunks (imbalance); the rest ran on one thread while the others waited.
+        let inside = decodeSeconds > 0 ? pool.seconds / decodeSeconds : 0, waiting = decodeSeconds > 0 ? pool.waitSeconds / decodeSeconds : 0
+        let jobsPerToken = Double(pool.jobs) / Double(max(1, o.reps * o.gen))
         let ioPerToken = Double(decodeBytes) / Double(o.reps * o.gen)
         let diskLimit = disk.flatMap { ioPerToken > 0 ? $0 * 1e9 / ioPerToken : nil }
         let active = activeBytesPerToken(session.archive.manifest)
@@ -103,6 +114,7 @@ enum BenchCommand {
             "prompt_tokens": o.prompt, "gen_tokens": o.gen, "reps": o.reps, "threads": o.engine.threads,
             "active_bytes_per_token": active, "prefill_speedup_per_token": dec > 0 ? pre / dec : 0,
             "peak_rss_bytes": ProcessMemory.peakRSS(), "decode_bytes_read_per_token": ioPerToken,
+            "decode_parallel_fraction": inside, "decode_wait_fraction": waiting, "decode_parallel_jobs_per_token": jobsPerToken,
         ].merging(session.expertStats) { a, _ in a }.merging(roofline.map { r in
             ["dram_read_gb_s": bandwidth!, "roofline_tok_s": r, "roofline_fraction": r > 0 ? dec / r : 0] as [String: Any]
         } ?? [:]) { a, _ in a }.merging(diskLimit.map { limit in
@@ -119,6 +131,9 @@ enum BenchCommand {
             prefill is \(formatFixed(pre / max(dec, 1e-9), digits: 1))x faster per token than decode; \(o.engine.threads) threads, median of \(o.reps) after warm-up
             \(session.expertStatsLine) | decode reads \(ByteSize.format(Int(ioPerToken))) per token | peak RSS \(ByteSize.format(ProcessMemory.peakRSS()))
             """)
+            if model.pool.threadCount > 1 {
+                Terminal.out("threads  decode \(formatFixed(100 * inside, digits: 1))% in parallel jobs (\(formatFixed(jobsPerToken, digits: 0)) per token; the caller waited \(formatFixed(100 * waiting, digits: 1))% for others' last chunks), \(formatFixed(100 * (1 - inside), digits: 1))% on one thread")
+            }
             if let disk, let diskLimit, let bound {
                 Terminal.out("disk     \(formatFixed(diskLimit, digits: 2)) tok/s limit = \(formatFixed(disk, digits: 2)) GB/s cold read (O_DIRECT, this process) / \(ByteSize.format(Int(ioPerToken))) per token; reached \(formatFixed(100 * dec / diskLimit, digits: 1))%")
                 Terminal.out("limit    \(formatFixed(bound, digits: 2)) tok/s = the lower of the DRAM roofline and the disk limit (\(bound == diskLimit ? "disk" : "DRAM")-bound); reached \(formatFixed(100 * dec / bound, digits: 1))%")

@@ -291,3 +291,10 @@ public func monotonicSeconds() -> Double {
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
+
+/// Monotonic wall clock in nanoseconds (exact integers, for counters summed over many short intervals).
+public func monotonicNanoseconds() -> Int {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int(ts.tv_sec) &* 1_000_000_000 &+ Int(ts.tv_nsec)
+}

@@ -62,6 +62,16 @@ public final class ThreadPool: Sendable {
         for tid in ids { pthread_join(tid, nil) }
     }
 
+    /// Jobs this pool has run on more than one thread since it was made, the wall time they took (from publishing a
+    /// job to its last chunk), and the part of that the caller spent waiting for another thread's last chunk after
+    /// running out of its own. `bench` compares them with a decode's time: what lies outside the jobs runs on one
+    /// thread while the others wait, and the waiting inside them is imbalance.
+    public var statistics: ThreadPoolStatistics {
+        ThreadPoolStatistics(jobs: state.jobs.load(ordering: .relaxed),
+                             seconds: Double(state.jobNanoseconds.load(ordering: .relaxed)) * 1e-9,
+                             waitSeconds: Double(state.waitNanoseconds.load(ordering: .relaxed)) * 1e-9)
+    }
+
     /// Runs `body(chunk)` for every chunk in `0..<chunks`, spread over the pool; returns when all are done.
     /// Each chunk index is passed exactly once. `body` must only write memory that no other chunk touches.
     public func run(chunks: Int, _ body: @Sendable (Int) -> Void) {
@@ -125,6 +135,21 @@ public final class ThreadPool: Sendable {
     }
 }
 
+/// `ThreadPool.statistics`: counts since the pool was made; subtract two snapshots for an interval.
+public struct ThreadPoolStatistics: Sendable {
+    public var jobs: Int
+    public var seconds: Double
+    public var waitSeconds: Double
+
+    public init(jobs: Int = 0, seconds: Double = 0, waitSeconds: Double = 0) {
+        self.jobs = jobs; self.seconds = seconds; self.waitSeconds = waitSeconds
+    }
+
+    public static func - (a: Self, b: Self) -> Self {
+        Self(jobs: a.jobs - b.jobs, seconds: a.seconds - b.seconds, waitSeconds: a.waitSeconds - b.waitSeconds)
+    }
+}
+
 /// Shared state between the submitting thread and the workers.
 ///
 /// `@unchecked Sendable` is safe because:
@@ -144,6 +169,8 @@ final class PoolState: @unchecked Sendable {
     let done = Atomic<Int>(0)
     let sleepers = Atomic<Int>(0)
     let stopping = Atomic<Bool>(false)
+    /// `ThreadPool.statistics` (written by the submitter only, read by anyone).
+    let jobs = Atomic<Int>(0), jobNanoseconds = Atomic<Int>(0), waitNanoseconds = Atomic<Int>(0)
     let spinSeconds: Double
     var job: ((Int) -> Void)? = nil
     /// Where idle workers sleep after spinning.
@@ -174,6 +201,7 @@ final class PoolState: @unchecked Sendable {
 
     /// Publishes a job, works on it, and waits until every chunk has finished. Caller holds the submit lock.
     func execute(chunks: Int, _ body: @escaping (Int) -> Void) {
+        let start = monotonicNanoseconds()
         job = body
         done.store(0, ordering: .relaxed)
         let old = claim.load(ordering: .relaxed)
@@ -186,12 +214,17 @@ final class PoolState: @unchecked Sendable {
             sleep.unlock()
         }
         workOn(generation: gen)
+        let own = monotonicNanoseconds()
         var spins = 0
         while done.load(ordering: .acquiring) != chunks {
             spins &+= 1
             if spins & 0x3FF == 0 { sched_yield() }
         }
         job = nil
+        let end = monotonicNanoseconds()
+        jobs.add(1, ordering: .relaxed)
+        jobNanoseconds.add(end &- start, ordering: .relaxed)
+        waitNanoseconds.add(end &- own, ordering: .relaxed)
     }
 
     /// Claims and runs chunks of job `generation` until none are left.

@@ -67,9 +67,13 @@ struct InferenceCommandTests {
         let b = try runCommand(bin, ["bench", m.archive, "--prompt-tokens", "8", "--gen-tokens", "4", "--reps", "1", "--json"])
         #expect(b.status == 0, "\(b.stderr)")
         let bo = try json(b.stdout)
-        for k in ["prefill_tok_s", "decode_tok_s", "dram_read_gb_s", "active_bytes_per_token", "roofline_tok_s", "roofline_fraction"] {
+        for k in ["prefill_tok_s", "decode_tok_s", "dram_read_gb_s", "active_bytes_per_token", "roofline_tok_s", "roofline_fraction",
+                  "decode_parallel_fraction", "decode_wait_fraction", "decode_parallel_jobs_per_token"] {
             #expect(bo[k] != nil, "missing \(k)")
         }
+        // The pool's share of decode is a fraction (0 on one thread: no job runs in parallel).
+        let inside = bo["decode_parallel_fraction"] as! Double, wait = bo["decode_wait_fraction"] as! Double
+        #expect(inside >= 0 && inside <= 1 && wait >= 0 && wait <= inside)
     }
 
     @Test("plan: the breakdown fits the cap; a cap below the minimum names the minimum")
