@@ -29,8 +29,10 @@ func gemvQuantRowsInteger(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointe
     let rowBytes = type.rowBytes(n), nb = n / type.blockSize
     switch type {
     // Every type two rows at a time (`rowPairs`; for the 32-weight types inside `blocks32Rows`): each row a stream
-    // of its own, the activation blocks read once for both (1.2-1.4x on rows streamed from DRAM, one thread). One case per type, so that each loop is compiled
-    // for its constant layout.
+    // of its own, the activation blocks read once for both (1.2-1.4x on rows streamed from DRAM, one thread). One case
+    // per type, so that each loop is compiled for its constant layout; the 256-weight types' loops are functions of
+    // their own (never inlined): with all of them in this one, the optimizer's budget ran out again and left
+    // `loadUnaligned` as a call in the q4_K loop (one-thread q4_K decode 0.75x, 2026-12-04).
     case .q8_0: blocks32Rows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate,
                              blockBytes: 34, dot: q8_0Block)
     case .mxfp4:
@@ -45,24 +47,12 @@ func gemvQuantRowsInteger(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointe
     case .q4_1: nibbleRowsInteger(y, w, xq, NibbleBlock(.q4_1), rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
     case .q5_0: nibbleRowsInteger(y, w, xq, NibbleBlock(.q5_0), rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
     case .q5_1: nibbleRowsInteger(y, w, xq, NibbleBlock(.q5_1), rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
-    case .iq4_xs:
-        rowPairs(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
-                 pair: { dotIQ4XSInteger2($0, apart: $1, xq, blocks: nb) }, one: { dotIQ4XSInteger($0, xq, blocks: nb) })
-    case .q2_K:
-        rowPairs(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
-                 pair: { dotQ23KInteger2($0, apart: $1, xq, blocks: nb, q3: false) }, one: { dotQ23KInteger($0, xq, blocks: nb, q3: false) })
-    case .q3_K:
-        rowPairs(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
-                 pair: { dotQ23KInteger2($0, apart: $1, xq, blocks: nb, q3: true) }, one: { dotQ23KInteger($0, xq, blocks: nb, q3: true) })
-    case .q4_K:
-        rowPairs(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
-                 pair: { dotQ4_KInteger2($0, apart: $1, xq, blocks: nb, q5: false) }, one: { dotQ4_KInteger($0, xq, blocks: nb, q5: false) })
-    case .q5_K:
-        rowPairs(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
-                 pair: { dotQ4_KInteger2($0, apart: $1, xq, blocks: nb, q5: true) }, one: { dotQ4_KInteger($0, xq, blocks: nb, q5: true) })
-    case .q6_K:
-        rowPairs(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
-                 pair: { dotQ6_KInteger2($0, apart: $1, xq, blocks: nb) }, one: { dotQ6_KInteger($0, xq, blocks: nb) })
+    case .iq4_xs: iq4XSRows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
+    case .q2_K: q23KRows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate, q3: false)
+    case .q3_K: q23KRows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate, q3: true)
+    case .q4_K: q45KRows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate, q5: false)
+    case .q5_K: q45KRows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate, q5: true)
+    case .q6_K: q6KRows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
     case .f32, .f16, .bf16: preconditionFailure("float rows go through gemvRows")
     }
 }

@@ -3,6 +3,46 @@ import SwapMoECore
 // the scalar reference): x̂ in q8_K-style blocks of 256 with 16-element sums.
 #if SWAPMOE_X86_INTRINSICS
 
+// The row loops of `gemvQuantRowsInteger`, one function per layout, never inlined (see there).
+
+@inline(never)
+func q45KRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
+              rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool, q5: Bool) {
+    if q5 {
+        rowPairs(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
+                 pair: { dotQ4_KInteger2($0, apart: $1, xq, blocks: nb, q5: true) }, one: { dotQ4_KInteger($0, xq, blocks: nb, q5: true) })
+    } else {
+        rowPairs(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
+                 pair: { dotQ4_KInteger2($0, apart: $1, xq, blocks: nb, q5: false) }, one: { dotQ4_KInteger($0, xq, blocks: nb, q5: false) })
+    }
+}
+
+@inline(never)
+func q6KRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
+             rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    rowPairs(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
+             pair: { dotQ6_KInteger2($0, apart: $1, xq, blocks: nb) }, one: { dotQ6_KInteger($0, xq, blocks: nb) })
+}
+
+@inline(never)
+func q23KRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
+              rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool, q3: Bool) {
+    if q3 {
+        rowPairs(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
+                 pair: { dotQ23KInteger2($0, apart: $1, xq, blocks: nb, q3: true) }, one: { dotQ23KInteger($0, xq, blocks: nb, q3: true) })
+    } else {
+        rowPairs(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
+                 pair: { dotQ23KInteger2($0, apart: $1, xq, blocks: nb, q3: false) }, one: { dotQ23KInteger($0, xq, blocks: nb, q3: false) })
+    }
+}
+
+@inline(never)
+func iq4XSRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
+               rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    rowPairs(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
+             pair: { dotIQ4XSInteger2($0, apart: $1, xq, blocks: nb) }, one: { dotIQ4XSInteger($0, xq, blocks: nb) })
+}
+
 /// The 6-bit (scale, min) pairs of a q4_K / q5_K super-block as bytes: scales[j], mins[j] for j = 0..<8,
 /// unpacked from the 12 bytes at `s` with 32-bit masks (the layout of `kScaleMin`).
 @inline(__always)
