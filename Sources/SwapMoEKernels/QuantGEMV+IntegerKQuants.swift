@@ -5,15 +5,19 @@ import SwapMoECore
 
 // The row loops of `gemvQuantRowsInteger`, one function per layout, never inlined (see there).
 
+/// `body(flag)` with `flag` a constant in each of two inlined copies, so that a loop that tests it is compiled
+/// once for each value.
+@inline(__always)
+func specialized(_ flag: Bool, _ body: (Bool) -> Void) {
+    if flag { body(true) } else { body(false) }
+}
+
 @inline(never)
 func q45KRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
               rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool, q5: Bool) {
-    if q5 {
+    specialized(q5) { q5 in
         rowPairs(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
-                 pair: { dotQ4_KInteger2($0, apart: $1, xq, blocks: nb, q5: true) }, one: { dotQ4_KInteger($0, xq, blocks: nb, q5: true) })
-    } else {
-        rowPairs(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
-                 pair: { dotQ4_KInteger2($0, apart: $1, xq, blocks: nb, q5: false) }, one: { dotQ4_KInteger($0, xq, blocks: nb, q5: false) })
+                 pair: { dotQ4_KInteger2($0, apart: $1, xq, blocks: nb, q5: q5) }, one: { dotQ4_KInteger($0, xq, blocks: nb, q5: q5) })
     }
 }
 
@@ -27,12 +31,9 @@ func q6KRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: Quan
 @inline(never)
 func q23KRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
               rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool, q3: Bool) {
-    if q3 {
+    specialized(q3) { q3 in
         rowPairs(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
-                 pair: { dotQ23KInteger2($0, apart: $1, xq, blocks: nb, q3: true) }, one: { dotQ23KInteger($0, xq, blocks: nb, q3: true) })
-    } else {
-        rowPairs(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
-                 pair: { dotQ23KInteger2($0, apart: $1, xq, blocks: nb, q3: false) }, one: { dotQ23KInteger($0, xq, blocks: nb, q3: false) })
+                 pair: { dotQ23KInteger2($0, apart: $1, xq, blocks: nb, q3: q3) }, one: { dotQ23KInteger($0, xq, blocks: nb, q3: q3) })
     }
 }
 
