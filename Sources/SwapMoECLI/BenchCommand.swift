@@ -95,7 +95,7 @@ enum BenchCommand {
         for _ in 0..<o.reps {
             let r = try once()
             prefill.append(r.prefill); decode.append(r.decode); decodeBytes += r.decodeBytes
-            pool.jobs += r.pool.jobs; pool.seconds += r.pool.seconds; pool.waitSeconds += r.pool.waitSeconds; decodeSeconds += r.seconds
+            pool = pool + r.pool; decodeSeconds += r.seconds
         }
         // Where two or more threads decode: the share of decode time inside parallel jobs, and of that the caller's
         // wait for the other threads' last chunks (imbalance); the rest ran on one thread while the others waited.

@@ -64,7 +64,7 @@ public func softmax(_ x: UnsafeMutablePointer<Float>, n: Int) {
     for i in 1..<n where x[i] > m { m = x[i] }
     // e^(x - m) 16 at a time (`exp16`; the last partial vector padded with -inf, whose e^ is 0), summed in lanes.
     var acc = SIMD16<Float>()
-    forEach16(x, n: n, padding: -.infinity) { v in
+    map16(x, x, x, n: n, padding: -.infinity) { v, _ in
         let e = exp16(v - SIMD16(repeating: m))
         acc += e
         return e
@@ -73,20 +73,21 @@ public func softmax(_ x: UnsafeMutablePointer<Float>, n: Int) {
     for i in 0..<n { x[i] *= inv }
 }
 
-/// x[i] = f(x[i]) 16 lanes at a time; the last partial vector is padded with `padding` and only its first lanes
-/// are stored, so every element goes through the same vector code whatever n is.
+/// o[i] = f(a[i], b[i]) 16 lanes at a time; the last partial vectors are padded with `padding` and only their first
+/// lanes are stored, so every element goes through the same vector code whatever n is. `o` may equal `a` or `b`.
 @inline(__always)
-func forEach16(_ x: UnsafeMutablePointer<Float>, n: Int, padding: Float, _ f: (SIMD16<Float>) -> SIMD16<Float>) {
+func map16(_ o: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, n: Int, padding: Float,
+           _ f: (SIMD16<Float>, SIMD16<Float>) -> SIMD16<Float>) {
     var i = 0
     while i &+ 16 <= n {
-        UnsafeMutableRawPointer(x + i).storeBytes(of: f(loadF32x16(UnsafePointer(x), i)), as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(o + i).storeBytes(of: f(loadF32x16(a, i), loadF32x16(b, i)), as: SIMD16<Float>.self)
         i &+= 16
     }
     if i < n {
-        var v = SIMD16<Float>(repeating: padding)
-        for j in 0..<(n &- i) { v[j] = x[i &+ j] }
-        let r = f(v)
-        for j in 0..<(n &- i) { x[i &+ j] = r[j] }
+        var u = SIMD16<Float>(repeating: padding), v = u
+        for j in 0..<(n &- i) { u[j] = a[i &+ j]; v[j] = b[i &+ j] }
+        let r = f(u, v)
+        for j in 0..<(n &- i) { o[i &+ j] = r[j] }
     }
 }
 
@@ -103,20 +104,7 @@ public func silu(_ x: UnsafeMutablePointer<Float>, n: Int) {
 /// SiLU by `exp16`, 16 elements at a time (the last partial vector padded), so every element goes through the same
 /// vector code; `siluMulReference` is the scalar form with libm's `expf`.
 public func siluMul(_ o: UnsafeMutablePointer<Float>, _ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, n: Int) {
-    @inline(__always) func f(_ g: SIMD16<Float>, _ u: SIMD16<Float>) -> SIMD16<Float> {
-        g / (SIMD16(repeating: 1) + exp16(-g)) * u
-    }
-    var i = 0
-    while i &+ 16 <= n {
-        UnsafeMutableRawPointer(o + i).storeBytes(of: f(loadF32x16(gate, i), loadF32x16(up, i)), as: SIMD16<Float>.self)
-        i &+= 16
-    }
-    if i < n {
-        var g = SIMD16<Float>(), u = SIMD16<Float>()
-        for j in 0..<(n &- i) { g[j] = gate[i &+ j]; u[j] = up[i &+ j] }
-        let r = f(g, u)
-        for j in 0..<(n &- i) { o[i &+ j] = r[j] }
-    }
+    map16(o, gate, up, n: n, padding: 0) { g, u in g / (SIMD16(repeating: 1) + exp16(-g)) * u }
 }
 
 func siluMulReference(_ gate: [Float], _ up: [Float]) -> [Float] { zip(gate, up).map { silu($0) * $1 } }

@@ -148,6 +148,10 @@ public struct ThreadPoolStatistics: Sendable {
     public static func - (a: Self, b: Self) -> Self {
         Self(jobs: a.jobs - b.jobs, seconds: a.seconds - b.seconds, waitSeconds: a.waitSeconds - b.waitSeconds)
     }
+
+    public static func + (a: Self, b: Self) -> Self {
+        Self(jobs: a.jobs + b.jobs, seconds: a.seconds + b.seconds, waitSeconds: a.waitSeconds + b.waitSeconds)
+    }
 }
 
 /// Shared state between the submitting thread and the workers.
