@@ -186,12 +186,12 @@ func levelBlock(_ table: SIMD32<UInt8>, _ codes: UnsafeRawPointer, _ qx: SIMD32<
 /// the broadcast sub-block scale, -32...31), times d_w d_x into `acc`.
 @inline(__always)
 func iq4XSStep(_ acc: inout SIMD8<Float>, _ table: SIMD32<UInt8>, _ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, dx: Float) {
-    var sumi = SIMD8<Int32>()
+    var sumi = SplitSums()
     for ib in 0..<8 {
         let p = levelProducts(nibbleLevels(table, blk + (8 &+ 16 &* ib)), qx.loadUnaligned(fromByteOffset: 32 &* ib, as: SIMD32<Int8>.self))
-        sumi &+= maddWd(SIMD16(repeating: Int16(iq4xsScale(blk, ib))), p)
+        sumi.add(maddWd(SIMD16(repeating: Int16(iq4xsScale(blk, ib))), p), ib)
     }
-    acc.madd(SIMD8(repeating: dx * f16ToFloat(blk.loadUnaligned(as: UInt16.self))), int32sToFloat8(sumi))
+    acc.madd(SIMD8(repeating: dx * f16ToFloat(blk.loadUnaligned(as: UInt16.self))), int32sToFloat8(sumi.total))
 }
 
 /// w (n,) IQ4_XS . x̂ (blocks of 256) -> Float: per super-block `iq4XSStep`.
