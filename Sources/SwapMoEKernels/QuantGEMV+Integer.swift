@@ -186,7 +186,7 @@ func levelBlock(_ table: SIMD32<UInt8>, _ codes: UnsafeRawPointer, _ qx: SIMD32<
 /// the broadcast sub-block scale, -32...31), times d_w d_x into `acc`.
 @inline(__always)
 func iq4XSStep(_ acc: inout SIMD8<Float>, _ table: SIMD32<UInt8>, _ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, dx: Float) {
-    var sumi = SplitSums()
+    var sumi = SplitSums<SIMD8<Int32>>()
     for ib in 0..<8 {
         let p = levelProducts(nibbleLevels(table, blk + (8 &+ 16 &* ib)), qx.loadUnaligned(fromByteOffset: 32 &* ib, as: SIMD32<Int8>.self))
         sumi.add(maddWd(SIMD16(repeating: Int16(iq4xsScale(blk, ib))), p), ib)

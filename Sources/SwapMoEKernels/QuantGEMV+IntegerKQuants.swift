@@ -17,19 +17,19 @@ func specialized(_ flag: Bool, _ body: (Bool) -> Void) {
 /// Lake): a super-block's 8 terms in one running sum were a serial chain of them, and q4_K decode on one thread
 /// ran ~9% slower than with two chains of 4 (four chains measured no faster). Integer sums: the same total in any
 /// order.
-struct SplitSums {
-    var even: SIMD8<Int32>, odd = SIMD8<Int32>()
+struct SplitSums<V: SIMD> where V.Scalar: FixedWidthInteger {
+    var even: V, odd = V()
 
     @inline(__always)
-    init(_ start: SIMD8<Int32> = SIMD8()) { even = start }
+    init(_ start: V = V()) { even = start }
 
     @inline(__always)
-    mutating func add(_ v: SIMD8<Int32>, _ index: Int) {
+    mutating func add(_ v: V, _ index: Int) {
         if index & 1 == 0 { even &+= v } else { odd &+= v }
     }
 
     @inline(__always)
-    var total: SIMD8<Int32> { even &+ odd }
+    var total: V { even &+ odd }
 }
 
 @inline(never)
@@ -83,6 +83,57 @@ func int16Broadcast(_ s: Int) -> SIMD32<UInt8> {
     bytes32(SIMD4<UInt64>(repeating: UInt64(truncatingIfNeeded: 2 &* s) &* 0x0101_0101_0101_0101 &+ 0x0100_0100_0100_0100))
 }
 
+#if SWAPMOE_AVX512
+/// `q4KBlockSums` on 512-bit vectors: 64 bytes of codes at once, two 32-byte chunks whose low nibbles are
+/// sub-blocks 4h and 4h + 2 (high: 4h + 1, 4h + 3), against those sub-blocks' activations (two 32-byte loads) and
+/// a scale vector holding s_4h in its low 256 bits and s_4h+2 in its high ones (`vpshufb` within each 128-bit
+/// lane of the 8 scales repeated). Half the instructions of the 256-bit form for the same integer sums.
+@inline(__always)
+func q4KBlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ sums32: SIMD8<Int16>, q5: Bool) -> (SIMD8<Int32>, SIMD4<Int32>) {
+    let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F), bit = SIMD16<UInt32>(repeating: 0x0101_0101)
+    let (sc, mn) = kScalesMinsBytes(blk + 4)
+    let scmn = uint16s(SIMD16(lowHalf: sc, highHalf: mn))
+    let s128 = unsafeBitCast(scmn.lowHalf, to: SIMD16<UInt8>.self)
+    let scales = SIMD64(lowHalf: SIMD32(lowHalf: s128, highHalf: s128), highHalf: SIMD32(lowHalf: s128, highHalf: s128))
+    let qs = blk + (q5 ? 48 : 16)
+    let qh = q5 ? blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<UInt32>.self) : SIMD8()
+    let qh2 = SIMD16(lowHalf: qh, highHalf: qh)
+    var sumi = SplitSums<SIMD16<Int32>>()
+    for h in 0..<2 {
+        let bits = qs.loadUnaligned(fromByteOffset: 64 &* h, as: SIMD16<UInt32>.self)
+        var lo = bits & m4, hi = (bits &>> 4) & m4
+        if q5 {   // chunk j = 2h + half: bit 2j of qh for the low nibbles, 2j + 1 for the high
+            let shift = SIMD16(lowHalf: SIMD8(repeating: UInt32(4 &* h)), highHalf: SIMD8(repeating: UInt32(4 &* h &+ 2)))
+            lo |= ((qh2 &>> shift) & bit) &<< 4
+            hi |= ((qh2 &>> (shift &+ 1)) & bit) &<< 4
+        }
+        @inline(__always) func x(_ a: Int, _ b: Int) -> SIMD64<Int8> {
+            SIMD64(lowHalf: qx.loadUnaligned(fromByteOffset: 32 &* a, as: SIMD32<Int8>.self),
+                   highHalf: qx.loadUnaligned(fromByteOffset: 32 &* b, as: SIMD32<Int8>.self))
+        }
+        let pl = maddUbsSw(bytes64(lo), x(4 &* h, 4 &* h &+ 2)), ph = maddUbsSw(bytes64(hi), x(4 &* h &+ 1, 4 &* h &+ 3))
+        let sl = unsafeBitCast(shuffleBytes(scales, int16Broadcast(4 &* h, 4 &* h &+ 2)), to: SIMD32<Int16>.self)
+        let sh = unsafeBitCast(shuffleBytes(scales, int16Broadcast(4 &* h &+ 1, 4 &* h &+ 3)), to: SIMD32<Int16>.self)
+        sumi.add(maddWd(sl, pl), 0)
+        sumi.add(maddWd(sh, ph), 1)
+    }
+    let t = sumi.total
+    return (t.lowHalf &+ t.highHalf, maddWd(scmn.highHalf, sums32))
+}
+
+/// `vpshufb` indices (512-bit) that broadcast Int16 lane a of each 128-bit lane to the low 256 bits and lane b to
+/// the high 256.
+@inline(__always)
+func int16Broadcast(_ a: Int, _ b: Int) -> SIMD64<UInt8> {
+    @inline(__always) func pattern(_ s: Int) -> SIMD4<UInt64> {
+        SIMD4(repeating: UInt64(truncatingIfNeeded: 2 &* s) &* 0x0101_0101_0101_0101 &+ 0x0100_0100_0100_0100)
+    }
+    return unsafeBitCast(SIMD8(lowHalf: pattern(a), highHalf: pattern(b)), to: SIMD64<UInt8>.self)
+}
+
+@inline(__always)
+func bytes64<T: SIMD>(_ v: T) -> SIMD64<UInt8> { unsafeBitCast(v, to: SIMD64<UInt8>.self) }
+#else
 /// One q4_K / q5_K super-block at `blk` against the activation block at `qx` with its 32-sums: Σ_j sc_j Σ_{k in j}
 /// q_k q_x,k as 8 Int32 lanes (`vpmaddwd` with the sub-block's scale broadcast by `vpshufb`) and Σ_j m_j (Σ q_x
 /// over sub-block j) as 4 (one 128-bit `vpmaddwd`). q5_K adds bit 2j (low nibbles) / 2j + 1 (high) of qh as the
@@ -95,7 +146,7 @@ func q4KBlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ sums32: SIM
     let scales = bytes32(SIMD16(lowHalf: scmn.lowHalf, highHalf: scmn.lowHalf))
     let qs = blk + (q5 ? 48 : 16)
     let qh = q5 ? blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<UInt32>.self) : SIMD8()
-    var sumi = SplitSums()
+    var sumi = SplitSums<SIMD8<Int32>>()
     for j in 0..<4 {
         let bits = qs.loadUnaligned(fromByteOffset: 32 &* j, as: SIMD8<UInt32>.self)
         var lo = bits & m4, hi = (bits &>> 4) & m4
@@ -112,6 +163,8 @@ func q4KBlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ sums32: SIM
     }
     return (sumi.total, maddWd(scmn.highHalf, sums32))
 }
+
+#endif
 
 /// The activations' sums over the 8 sub-blocks of 32 of super-block b (`vphaddw` of its 16-sums).
 @inline(__always)
@@ -237,7 +290,7 @@ func q23KStep(_ acc: inout SIMD8<Float>, _ accMin: inout SIMD8<Float>, _ blk: Un
     let m2 = SIMD8<UInt32>(repeating: 0x0303_0303), one = SIMD8<UInt32>(repeating: 0x0101_0101)
     let low4 = SIMD4<UInt32>(repeating: 0x0F0F_0F0F)
     let sc: SIMD16<Int16>
-    var sumi = SplitSums()
+    var sumi = SplitSums<SIMD8<Int32>>()
     if q3 {
         sc = int16s(unsafeBitCast(q3KScales(blk + 96), to: SIMD16<Int8>.self)) &- SIMD16(repeating: 32)
         sumi = SplitSums(SIMD8<Int32>() &- (maddWd(sc, sums) &<< 2))

@@ -83,6 +83,32 @@ func pairSums(_ a: SIMD8<Int16>, _ b: SIMD8<Int16>) -> SIMD8<Int16> {
     return v
 }
 
+#if SWAPMOE_AVX512
+/// 512-bit `vpmaddubsw`: `maddUbsSw` on 64 bytes.
+@inline(__always)
+func maddUbsSw(_ a: SIMD64<UInt8>, _ b: SIMD64<Int8>) -> SIMD32<Int16> {
+    var v = SIMD32<Int16>()
+    v._storage._value = Builtin.int_x86_avx512_pmaddubs_w_512(a._storage._value, b._storage._value)
+    return v
+}
+
+/// 512-bit `vpmaddwd`: `maddWd` on 32 Int16 lanes.
+@inline(__always)
+func maddWd(_ a: SIMD32<Int16>, _ b: SIMD32<Int16>) -> SIMD16<Int32> {
+    var v = SIMD16<Int32>()
+    v._storage._value = Builtin.int_x86_avx512_pmaddw_d_512(a._storage._value, b._storage._value)
+    return v
+}
+
+/// 512-bit `vpshufb`: `shuffleBytes` within each of the four 128-bit lanes.
+@inline(__always)
+func shuffleBytes(_ a: SIMD64<UInt8>, _ b: SIMD64<UInt8>) -> SIMD64<UInt8> {
+    var v = SIMD64<UInt8>()
+    v._storage._value = Builtin.int_x86_avx512_pshuf_b_512(a._storage._value, b._storage._value)
+    return v
+}
+#endif
+
 /// Lane i = a[i] with the sign of b[i] applied: -a[i] where b[i] < 0, 0 where b[i] == 0 (`vpsignb`).
 @inline(__always)
 func signBytes(_ a: SIMD32<Int8>, _ b: SIMD32<Int8>) -> SIMD32<Int8> {
