@@ -15,8 +15,8 @@ func specialized(_ flag: Bool, _ body: (Bool) -> Void) {
 /// Two running Int32 sums, each term into the one its index's parity picks, added at the end. Where the CPU has
 /// VNNI, LLVM fuses a `maddWd` and the add after it into one `vpdpwssd` (4-5 cycles' latency on Zen 4 and Ice
 /// Lake): a super-block's 8 terms in one running sum were a serial chain of them, and q4_K decode on one thread
-/// ran ~9% slower than with two chains of 4 (four chains measured no faster). Integer sums: the same total in any
-/// order.
+/// ran 4-12% slower than with two chains of 4 (four chains measured no faster). Integer sums: the same total in
+/// any order.
 struct SplitSums<V: SIMD> where V.Scalar: FixedWidthInteger {
     var even: V, odd = V()
 
@@ -89,7 +89,8 @@ func int16Broadcast(_ s: Int) -> SIMD32<UInt8> {
 /// `q4KBlockSums` on 512-bit vectors: 64 bytes of codes at once, two 32-byte chunks whose low nibbles are
 /// sub-blocks 4h and 4h + 2 (high: 4h + 1, 4h + 3), against those sub-blocks' activations (two 32-byte loads) and
 /// a scale vector holding s_4h in its low 256 bits and s_4h+2 in its high ones (`vpshufb` within each 128-bit
-/// lane of the 8 scales repeated). Half the instructions of the 256-bit form for the same integer sums.
+/// lane of the 8 scales repeated). The same integer sums as the 256-bit form with 137 instructions per super-block
+/// and two rows instead of 190: one-thread q4_K decode 1.04x on Zen 4.
 @inline(__always)
 func q4KBlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ sums32: SIMD8<Int16>, q5: Bool) -> (SIMD8<Int32>, SIMD4<Int32>) {
     let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F), bit = SIMD16<UInt32>(repeating: 0x0101_0101)
@@ -126,12 +127,7 @@ func q4KBlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ sums32: SIM
 /// `vpshufb` indices (512-bit) that broadcast Int16 lane a of each 128-bit lane to the low 256 bits and lane b to
 /// the high 256.
 @inline(__always)
-func int16Broadcast(_ a: Int, _ b: Int) -> SIMD64<UInt8> {
-    @inline(__always) func pattern(_ s: Int) -> SIMD4<UInt64> {
-        SIMD4(repeating: UInt64(truncatingIfNeeded: 2 &* s) &* 0x0101_0101_0101_0101 &+ 0x0100_0100_0100_0100)
-    }
-    return unsafeBitCast(SIMD8(lowHalf: pattern(a), highHalf: pattern(b)), to: SIMD64<UInt8>.self)
-}
+func int16Broadcast(_ a: Int, _ b: Int) -> SIMD64<UInt8> { SIMD64(lowHalf: int16Broadcast(a), highHalf: int16Broadcast(b)) }
 
 @inline(__always)
 func bytes64<T: SIMD>(_ v: T) -> SIMD64<UInt8> { unsafeBitCast(v, to: SIMD64<UInt8>.self) }
