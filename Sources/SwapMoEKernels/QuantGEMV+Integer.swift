@@ -76,6 +76,22 @@ func rowPairs(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, rowBytes:
     }
 }
 
+/// Rows four at a time, row k of each quarter of `rows` together (`quad(w_k, apart)`: four streams the
+/// prefetcher follows, as in `rowPairs`), the last `rows.count % 4` alone (`one`). `quad` must form each row as
+/// `one` does.
+@inline(__always)
+func rowQuads(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>,
+              bias: UnsafePointer<Float>?, accumulate: Bool,
+              quad: (_ w: UnsafeRawPointer, _ apart: Int) -> (Float, Float, Float, Float), one: (UnsafeRawPointer) -> Float) {
+    let quarter = rows.count / 4, apart = quarter &* rowBytes
+    for i in rows.lowerBound..<(rows.lowerBound &+ quarter) {
+        let r = quad(w + i &* rowBytes, apart)
+        storeRow(y, i, r.0, bias, accumulate); storeRow(y, i &+ quarter, r.1, bias, accumulate)
+        storeRow(y, i &+ 2 &* quarter, r.2, bias, accumulate); storeRow(y, i &+ 3 &* quarter, r.3, bias, accumulate)
+    }
+    for i in (rows.lowerBound &+ 4 &* quarter)..<rows.upperBound { storeRow(y, i, one(w + i &* rowBytes), bias, accumulate) }
+}
+
 @inline(__always)
 func int32sToFloat8(_ v: SIMD8<Int32>) -> SIMD8<Float> {
     SIMD8<Float>(Float(v[0]), Float(v[1]), Float(v[2]), Float(v[3]), Float(v[4]), Float(v[5]), Float(v[6]), Float(v[7]))
