@@ -14,8 +14,11 @@ public enum DType: String, Sendable, Codable, CaseIterable {
     case mxfp4 = "MXFP4"
     /// llama.cpp's non-linear 4-bit types: codes index 16 fixed levels (`kvalues_iq4nl`) times a block scale.
     case iq4_nl = "IQ4_NL", iq4_xs = "IQ4_XS"
+    /// Q4_K with a matrix's rows stored eight at a time, interleaved for the GEMV (swapmoe's own layout of Q4_K's
+    /// bytes, Docs/ArchiveFormat.md): written by the packer, never found in a GGUF file.
+    case q4_Kx8 = "Q4_K_X8"
 
-    /// The quantized block types.
+    /// The quantized block types a user can ask for (GGUF's; Q4_K_X8 is a layout the packer picks for Q4_K).
     public static let quantized: [DType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .mxfp4,
                                             .iq4_nl, .iq4_xs]
 
@@ -23,7 +26,7 @@ public enum DType: String, Sendable, Codable, CaseIterable {
     public var blockSize: Int {
         switch self {
         case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl: 32
-        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs: 256
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_Kx8: 256
         default: 1
         }
     }
@@ -42,7 +45,7 @@ public enum DType: String, Sendable, Codable, CaseIterable {
         case .q5_1: 24      // f16 scale, f16 min + 32 fifth bits + 32 x 4 bits
         case .q2_K: 84      // 16 bytes of 4-bit scales/mins, 256 x 2 bits, f16 d, f16 dmin
         case .q3_K: 110     // 256 high bits, 256 x 2 low bits, 12 bytes of 6-bit scales, f16 d
-        case .q4_K: 144     // f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 256 x 4 bits
+        case .q4_K, .q4_Kx8: 144     // f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 256 x 4 bits
         case .q5_K: 176     // as q4_K + 32 bytes of fifth bits
         case .q6_K: 210     // 256 x 4 low bits, 256 x 2 high bits, 16 x i8 scales, f16 d
         case .mxfp4: 17     // E8M0 scale + 32 x 4-bit E2M1
@@ -62,10 +65,11 @@ public enum DType: String, Sendable, Codable, CaseIterable {
     /// Bits per weight (8.5 for Q8_0, 4.5 for Q4_K, ...).
     public var bitsPerWeight: Double { Double(blockBytes * 8) / Double(blockSize) }
 
-    /// The bytes of a tensor of `shape`, or nil on a negative extent, on overflow, or (quantized types) when the
-    /// last dimension is not a whole number of blocks.
+    /// The bytes of a tensor of `shape`, or nil on a negative extent, on overflow, (quantized types) when the
+    /// last dimension is not a whole number of blocks, or (Q4_K_X8) when the rows are not whole groups of 8.
     public func byteCount(shape: [Int]) -> Int? {
         if blockSize == 1 { return Checked.byteCount(shape: shape, elementSize: blockBytes) }
+        if self == .q4_Kx8 { guard shape.count >= 2, shape[shape.count - 2] % 8 == 0 else { return nil } }
         guard let last = shape.last, last % blockSize == 0, let elements = Checked.product(shape) else { return nil }
         return Checked.product([elements / blockSize, blockBytes])
     }

@@ -32,7 +32,6 @@ func gemmQuant(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: 
 func gemmQuantRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType,
                    _ x: UnsafePointer<Float>, t: Int, d: Int, n: Int, rows: Range<Int>,
                    bias: UnsafePointer<Float>?, accumulate: Bool) {
-    let rowBytes = type.rowBytes(n)
     let maxRows = min(gemmRowBlock, rows.count)
     let pack = UnsafeMutableRawPointer.allocate(byteCount: maxRows &* n &* 4, alignment: 64)
         .bindMemory(to: Float.self, capacity: maxRows &* n)
@@ -40,7 +39,7 @@ func gemmQuantRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ ty
     var r0 = rows.lowerBound
     while r0 < rows.upperBound {
         let rb = min(gemmRowBlock, rows.upperBound &- r0)
-        for r in 0..<rb { dequantizeRowSIMD(pack + r &* n, w + (r0 &+ r) &* rowBytes, type, count: n) }
+        dequantizeRows(pack, w, type, rows: r0..<(r0 &+ rb), cols: n)
         // Rows 0..<rb of the pack are rows r0..<r0+rb of W: shift y and the bias by r0.
         gemmRows(F32Rows.self, y + r0, UnsafeRawPointer(pack), x, x, xStride: n, t: t, d: d, n: n, rows: 0..<rb,
                  bias: bias.map { $0 + r0 }, accumulate: accumulate)

@@ -22,9 +22,9 @@ public struct Matrix: @unchecked Sendable {
     }
 
     /// The matrix stored at byte `offset` of `bytes`; nil unless all of it lies inside them (and, quantized,
-    /// unless a row is a whole number of blocks).
+    /// unless a row is a whole number of blocks, and for q4_K_x8 the rows whole groups of 8).
     public init?(bytes: BorrowedBytes, offset: Int = 0, type: WeightType, rows: Int, cols: Int) {
-        guard rows >= 0, cols >= 0, offset >= 0, cols % type.blockSize == 0,
+        guard rows >= 0, cols >= 0, offset >= 0, cols % type.blockSize == 0, type != .q4_Kx8 || rows % 8 == 0,
               let start = bytes.buffer.baseAddress else { return nil }
         let (blocks, o1) = rows.multipliedReportingOverflow(by: cols / type.blockSize)
         let (length, o2) = blocks.multipliedReportingOverflow(by: type.blockBytes)
@@ -40,7 +40,7 @@ public struct Matrix: @unchecked Sendable {
     public func row(_ r: Int, into out: Rows) {
         precondition(r >= 0 && r < rows, "matrix row \(r) out of 0..<\(rows)")
         precondition(out.count == 1 && out.width == cols, "a matrix row goes into one row of \(cols) floats")
-        convertToFloat(out.base, base + r * type.rowBytes(cols), type, count: cols)
+        dequantizeRows(out.base, base, type, rows: r..<(r + 1), cols: cols)
     }
 
     /// Row `r` widened to f32.
@@ -48,7 +48,7 @@ public struct Matrix: @unchecked Sendable {
         precondition(r >= 0 && r < rows, "matrix row \(r) out of 0..<\(rows)")
         var out = [Float](repeating: 0, count: cols)
         out.withUnsafeMutableBufferPointer { o in
-            if let p = o.baseAddress { convertToFloat(p, base + r * type.rowBytes(cols), type, count: cols) }
+            if let p = o.baseAddress { dequantizeRows(p, base, type, rows: r..<(r + 1), cols: cols) }
         }
         return out
     }

@@ -26,13 +26,16 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
     /// llama.cpp's non-linear 4-bit types: each code picks one of 16 fixed levels (`iq4nlValues`) times the scale
     /// of its 32 weights (IQ4_NL: an f16 per block; IQ4_XS: a 6-bit scale per 32 under an f16 per 256).
     case iq4_nl, iq4_xs
+    /// q4_K with its rows stored eight at a time, interleaved for the GEMV (Q4KInterleave.swift): the same bytes
+    /// as q4_K, but a row is not contiguous, so rows are read through `dequantizeRows`.
+    case q4_Kx8
 
     /// Elements per block (1 for the float types).
     @inlinable public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16: 1
         case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl: 32
-        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs: 256
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_Kx8: 256
         }
     }
 
@@ -48,7 +51,7 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q5_1: 24
         case .q2_K: 84
         case .q3_K: 110
-        case .q4_K: 144
+        case .q4_K, .q4_Kx8: 144
         case .q5_K: 176
         case .q6_K: 210
         case .mxfp4: 17
@@ -81,6 +84,7 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .mxfp4: self = .mxfp4
         case .iq4_nl: self = .iq4_nl
         case .iq4_xs: self = .iq4_xs
+        case .q4_Kx8: self = .q4_Kx8
         default: return nil
         }
     }

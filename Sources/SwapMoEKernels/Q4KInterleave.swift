@@ -1,0 +1,185 @@
+import SwapMoECore
+// q4_K_x8 ("Q4_K_X8" in an archive): a q4_K matrix whose rows are stored eight at a time, interleaved by the
+// packer so that the GEMV forms eight rows with one set of vector operations (QuantGEMV+Q4KX8.swift): the codes
+// of eight rows side by side in one 512-bit register, their scales unpacked for eight rows at once, one float
+// multiply-add per eight rows per super-block. The same information in the same bytes as q4_K (144 per 256
+// weights of a row); interleaving is exact both ways (`interleaveQ4K`, `deinterleaveQ4K`). A matrix has a
+// multiple of 8 rows.
+//
+// Rows 8g ..< 8g + 8 form group g at byte 8g * rowBytes (rowBytes = n / 256 * 144, as for q4_K), so any run of
+// whole groups is itself a q4_K_x8 matrix. Within a group, super-block b (weights 256b ..< 256b + 256 of each
+// row) takes the 1152 bytes at 1152b:
+//   0 ..< 16      d of rows 0..<8 (f16)
+//   16 ..< 32     dmin of rows 0..<8 (f16)
+//   32 ..< 96     low bits: byte k = SC[k] & 15 | (MN[k] & 15) << 4                                   (k < 64)
+//   96 ..< 128    top bits: byte k = SC[k] >> 4 | (SC[k+32] >> 4) << 2 | (MN[k] >> 4) << 4 | (MN[k+32] >> 4) << 6  (k < 32)
+//   128 ..< 1152  codes: byte 64 (4c + u) + 8r + i = qs_r[32c + 8u + i]                  (c, u < 4; r, i < 8)
+// with SC[8r + j], MN[8r + j] the 6-bit scale and min of sub-block j of row r (q4_K's, `kScaleMin`) and qs_r the
+// 128 code bytes of row r's q4_K super-block.
+
+/// Bytes of one super-block of a group of eight rows.
+let q4KX8GroupBlockBytes = 1152
+
+/// Super-block b of the eight q4_K rows at `src` (`rowBytes` apart) -> its 1152 q4_K_x8 bytes at `dst`.
+func interleaveQ4KBlock(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, rowBytes: Int, block b: Int) {
+    var sc = SIMD64<UInt8>(), mn = SIMD64<UInt8>()
+    for r in 0..<8 {
+        let blk = src + (r &* rowBytes &+ b &* 144)
+        dst.storeBytes(of: blk.loadUnaligned(as: UInt16.self), toByteOffset: 2 &* r, as: UInt16.self)
+        dst.storeBytes(of: blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self), toByteOffset: 16 &+ 2 &* r, as: UInt16.self)
+        for j in 0..<8 { (sc[8 &* r &+ j], mn[8 &* r &+ j]) = kScaleMin(blk + 4, j) }
+        for c in 0..<4 {
+            for u in 0..<4 {
+                let q = blk.loadUnaligned(fromByteOffset: 16 &+ 32 &* c &+ 8 &* u, as: UInt64.self)
+                dst.storeBytes(of: q, toByteOffset: 128 &+ 64 &* (4 &* c &+ u) &+ 8 &* r, as: UInt64.self)
+            }
+        }
+    }
+    for k in 0..<64 { dst.storeBytes(of: sc[k] & 15 | (mn[k] & 15) << 4, toByteOffset: 32 &+ k, as: UInt8.self) }
+    for k in 0..<32 {
+        let top = sc[k] >> 4 | (sc[k &+ 32] >> 4) << 2 | (mn[k] >> 4) << 4 | (mn[k &+ 32] >> 4) << 6
+        dst.storeBytes(of: top, toByteOffset: 96 &+ k, as: UInt8.self)
+    }
+}
+
+/// Row e (0..<8) of the q4_K_x8 group super-block at `src` -> its 144-byte q4_K block at `dst`.
+func q4KX8RowBlock(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, row e: Int) {
+    dst.storeBytes(of: src.loadUnaligned(fromByteOffset: 2 &* e, as: UInt16.self), as: UInt16.self)
+    dst.storeBytes(of: src.loadUnaligned(fromByteOffset: 16 &+ 2 &* e, as: UInt16.self), toByteOffset: 2, as: UInt16.self)
+    @inline(__always) func scaleMin(_ j: Int) -> (UInt8, UInt8) { q4KX8ScaleMin(src, row: e, j) }
+    // q4_K's 12 bytes (`kScaleMin` read backwards): j < 4: s[j] = sc_j | (sc_j+4 >> 4) << 6, s[j + 4] = m_j |
+    // (m_j+4 >> 4) << 6, s[j + 8] = sc_j+4 & 15 | (m_j+4 & 15) << 4.
+    for j in 0..<4 {
+        let (s0, m0) = scaleMin(j), (s1, m1) = scaleMin(j &+ 4)
+        dst.storeBytes(of: s0 | (s1 >> 4) << 6, toByteOffset: 4 &+ j, as: UInt8.self)
+        dst.storeBytes(of: m0 | (m1 >> 4) << 6, toByteOffset: 8 &+ j, as: UInt8.self)
+        dst.storeBytes(of: s1 & 15 | (m1 & 15) << 4, toByteOffset: 12 &+ j, as: UInt8.self)
+    }
+    for c in 0..<4 {
+        for u in 0..<4 {
+            let q = src.loadUnaligned(fromByteOffset: 128 &+ 64 &* (4 &* c &+ u) &+ 8 &* e, as: UInt64.self)
+            dst.storeBytes(of: q, toByteOffset: 16 &+ 32 &* c &+ 8 &* u, as: UInt64.self)
+        }
+    }
+}
+
+/// The 6-bit scale and min of sub-block j of row e in the q4_K_x8 group super-block at `src`.
+@inline(__always)
+func q4KX8ScaleMin(_ src: UnsafeRawPointer, row e: Int, _ j: Int) -> (UInt8, UInt8) {
+    let k = 8 &* e &+ j, low = src.load(fromByteOffset: 32 &+ k, as: UInt8.self)
+    let top = src.load(fromByteOffset: 96 &+ k % 32, as: UInt8.self) >> (k < 32 ? 0 : 2)
+    return (low & 15 | (top & 3) << 4, low >> 4 | ((top >> 4) & 3) << 4)
+}
+
+/// Row e of the q4_K_x8 group super-block at `src` -> its 256 floats, bit-identical to `dequantizeBlockSIMD` on
+/// the row's q4_K block (the same products d sc, dmin m and d sc q - dmin m): each chunk's 32 code bytes gathered
+/// from their four 8-byte columns.
+@inline(__always)
+func dequantizeQ4KX8Row(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, row e: Int) {
+    let d = f16ToFloat(src.loadUnaligned(fromByteOffset: 2 &* e, as: UInt16.self))
+    let dmin = f16ToFloat(src.loadUnaligned(fromByteOffset: 16 &+ 2 &* e, as: UInt16.self))
+    let m = SIMD16<UInt32>(repeating: 15)
+    for c in 0..<4 {
+        @inline(__always) func column(_ u: Int) -> UInt64 { src.loadUnaligned(fromByteOffset: 128 &+ 64 &* (4 &* c &+ u) &+ 8 &* e, as: UInt64.self) }
+        let bytes = unsafeBitCast(SIMD4<UInt64>(column(0), column(1), column(2), column(3)), to: SIMD32<UInt8>.self)
+        let u0 = widen(bytes.lowHalf), u1 = widen(bytes.highHalf)
+        let (s0, m0) = q4KX8ScaleMin(src, row: e, 2 &* c), (s1, m1) = q4KX8ScaleMin(src, row: e, 2 &* c &+ 1)
+        let d0 = SIMD16(repeating: d * Float(s0)), n0 = SIMD16(repeating: dmin * Float(m0))
+        let d1 = SIMD16(repeating: d * Float(s1)), n1 = SIMD16(repeating: dmin * Float(m1))
+        let o = dst + 64 &* c
+        storeF32x16(o, d0 * smallIntsToFloat(u0 & m, minus: 0) - n0)
+        storeF32x16(o + 16, d0 * smallIntsToFloat(u1 & m, minus: 0) - n0)
+        storeF32x16(o + 32, d1 * smallIntsToFloat(u0 &>> 4, minus: 0) - n1)
+        storeF32x16(o + 48, d1 * smallIntsToFloat(u1 &>> 4, minus: 0) - n1)
+    }
+}
+
+/// The eight rows of the q4_K_x8 group super-block at `src` -> 256 floats each, row e at `dst + e * stride`,
+/// bit-identical to `dequantizeQ4KX8Row` (the same products d sc, dmin m, d sc q - dmin m): the scales of the
+/// eight rows unpacked at once, then each 64-byte column of codes (8 bytes of each row) widened row by row.
+@inline(__always)
+func dequantizeQ4KX8Group(_ dst: UnsafeMutablePointer<Float>, stride n: Int, _ src: UnsafeRawPointer) {
+    let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F), m2 = SIMD16<UInt32>(repeating: 0x0303_0303)
+    let low = src.loadUnaligned(fromByteOffset: 32, as: SIMD16<UInt32>.self)
+    let top = src.loadUnaligned(fromByteOffset: 96, as: SIMD8<UInt32>.self)
+    let tops = SIMD16(lowHalf: top, highHalf: top &>> 2)
+    let sc = unsafeBitCast((low & m4) | ((tops & m2) &<< 4), to: SIMD8<UInt64>.self)
+    let mn = unsafeBitCast(((low &>> 4) & m4) | (((tops &>> 4) & m2) &<< 4), to: SIMD8<UInt64>.self)
+    let d = f16ToFloat8(src.loadUnaligned(as: SIMD8<Float16>.self))
+    let dmin = f16ToFloat8(src.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self))
+    /// 8 bytes -> 8 exact floats.
+    @inline(__always) func floats(_ v: UInt64) -> SIMD8<Float> {
+        let u = SIMD8<UInt32>(truncatingIfNeeded: unsafeBitCast(v, to: SIMD8<UInt8>.self))
+        return unsafeBitCast(u | SIMD8(repeating: 0x4B00_0000), to: SIMD8<Float>.self) - SIMD8(repeating: 8_388_608)
+    }
+    for e in 0..<8 {
+        let ds = SIMD8(repeating: d[e]) * floats(sc[e]), ms = SIMD8(repeating: dmin[e]) * floats(mn[e])
+        let row = dst + e &* n
+        for c in 0..<4 {
+            let d0 = SIMD8(repeating: ds[2 &* c]), n0 = SIMD8(repeating: ms[2 &* c])
+            let d1 = SIMD8(repeating: ds[2 &* c &+ 1]), n1 = SIMD8(repeating: ms[2 &* c &+ 1])
+            for u in 0..<4 {
+                let q = src.loadUnaligned(fromByteOffset: 128 &+ 64 &* (4 &* c &+ u) &+ 8 &* e, as: UInt64.self)
+                let o = UnsafeMutableRawPointer(row + (64 &* c &+ 8 &* u))
+                o.storeBytes(of: d0 * floats(q & 0x0F0F_0F0F_0F0F_0F0F) - n0, as: SIMD8<Float>.self)
+                o.storeBytes(of: d1 * floats((q &>> 4) & 0x0F0F_0F0F_0F0F_0F0F) - n1, toByteOffset: 128, as: SIMD8<Float>.self)
+            }
+        }
+    }
+}
+
+/// Whether a matrix of `rows` rows of `cols` weights can be stored as q4_K_x8.
+public func q4KX8Fits(rows: Int, cols: Int) -> Bool { rows > 0 && rows % 8 == 0 && cols > 0 && cols % 256 == 0 }
+
+/// A q4_K matrix (rows, cols) at `src` -> the same matrix as q4_K_x8 at `dst` (the same byte count; `q4KX8Fits`).
+public func interleaveQ4K(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, rows: Int, cols: Int) {
+    precondition(q4KX8Fits(rows: rows, cols: cols), "q4_K_x8 needs rows % 8 == 0 and cols % 256 == 0, not \(rows) x \(cols)")
+    let rowBytes = WeightType.q4_K.rowBytes(cols), nb = cols / 256
+    for g in 0..<(rows / 8) {
+        let group = g &* 8 &* rowBytes
+        for b in 0..<nb { interleaveQ4KBlock(dst + (group &+ b &* q4KX8GroupBlockBytes), src + group, rowBytes: rowBytes, block: b) }
+    }
+}
+
+/// A q4_K_x8 matrix (rows, cols) at `src` -> the same matrix as plain q4_K rows at `dst`.
+public func deinterleaveQ4K(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, rows: Int, cols: Int) {
+    precondition(q4KX8Fits(rows: rows, cols: cols), "q4_K_x8 needs rows % 8 == 0 and cols % 256 == 0, not \(rows) x \(cols)")
+    for r in 0..<rows { q4KX8Row(dst + r &* WeightType.q4_K.rowBytes(cols), src, row: r, cols: cols) }
+}
+
+/// Row r of the q4_K_x8 matrix at `w` -> its plain q4_K row at `dst`.
+@inline(__always)
+func q4KX8Row(_ dst: UnsafeMutableRawPointer, _ w: UnsafeRawPointer, row r: Int, cols: Int) {
+    let rowBytes = WeightType.q4_K.rowBytes(cols), group = w + (r / 8) &* 8 &* rowBytes
+    for b in 0..<(cols / 256) { q4KX8RowBlock(dst + b &* 144, group + b &* q4KX8GroupBlockBytes, row: r % 8) }
+}
+
+/// Rows `rows` of the matrix W (·, n) of `type` at `w` -> `rows.count * n` floats at `dst`, for any type and layout
+/// (a q4_K_x8 row is taken out of its group first), bit-identical to `dequantizeRow` / `convertToFloat` on the
+/// plain row.
+public func dequantizeRows(_ dst: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType, rows: Range<Int>, cols n: Int) {
+    guard type == .q4_Kx8 else {
+        let rowBytes = type.rowBytes(n)
+        for (i, r) in rows.enumerated() {
+            if type.isQuantized {
+                dequantizeRowSIMD(dst + i &* n, w + r &* rowBytes, type, count: n)
+            } else {
+                convertToFloat(dst + i &* n, w + r &* rowBytes, type, count: n)
+            }
+        }
+        return
+    }
+    let rowBytes = WeightType.q4_K.rowBytes(n)
+    if rows.lowerBound % 8 == 0 && rows.count % 8 == 0 {
+        // Whole groups (the GEMM's packs): eight rows per super-block at once.
+        for g in stride(from: rows.lowerBound, to: rows.upperBound, by: 8) {
+            let group = w + g &* rowBytes, out = dst + (g &- rows.lowerBound) &* n
+            for b in 0..<(n / 256) { dequantizeQ4KX8Group(out + 256 &* b, stride: n, group + b &* q4KX8GroupBlockBytes) }
+        }
+        return
+    }
+    for (i, r) in rows.enumerated() {
+        let group = w + (r / 8) &* 8 &* rowBytes
+        for b in 0..<(n / 256) { dequantizeQ4KX8Row(dst + (i &* n &+ 256 &* b), group + b &* q4KX8GroupBlockBytes, row: r % 8) }
+    }
+}

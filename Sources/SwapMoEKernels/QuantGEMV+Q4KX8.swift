@@ -1,0 +1,170 @@
+import SwapMoECore
+// GEMV over q4_K_x8 matrices (layout: Q4KInterleave.swift): eight rows at a time. The integer path (x86) forms
+// the same integer sums as the q4_K kernel (QuantGEMV+IntegerKQuants.swift) - per row Σ_j sc_j Σ_{k in j} q_k q_x,k
+// and Σ_j m_j Σ_{k in j} q_x,k - but for eight rows in the lanes of one set of registers: a 512-bit load holds 8
+// code bytes of each of the eight rows, multiplied (`vpmaddubsw`) with the 8 activation bytes they share,
+// broadcast; the scales of the eight rows are unpacked once per super-block and spread to their rows' lanes by
+// `vpshufb`; the float work (d_w d_x, dmin_w d_x) is one multiply-add per eight rows and super-block, and no row
+// needs a horizontal sum. Each row's result is d_x-weighted sums in super-block order, as for q4_K, but with one
+// float lane per row instead of eight: it equals the q4_K kernel's result on the same rows up to float rounding.
+// The float path (other CPUs) takes each row out of its group and runs the q4_K row kernel on it.
+
+#if SWAPMOE_X86_INTRINSICS
+
+/// Rows `rows` (whole groups of eight) of a q4_K_x8 matrix . x̂.
+@inline(never)
+func q4KX8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
+               rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    precondition(rows.lowerBound % 8 == 0 && rows.count % 8 == 0, "q4_K_x8 rows \(rows) are not whole groups of 8")
+    var g = rows.lowerBound
+    while g < rows.upperBound {
+        let r = dotQ4KX8Group(w + g &* rowBytes, xq, blocks: nb)
+        for e in 0..<8 { storeRow(y, g &+ e, r[e], bias, accumulate) }
+        g &+= 8
+    }
+}
+
+/// The eight rows of the group at `w` . x̂: per super-block the rows' integer sums (`q4KX8BlockSums`, row r in
+/// Int32 lanes 2r and 2r + 1), each row's pair added, times d_w d_x and dmin_w d_x in one float lane per row.
+@inline(__always)
+func dotQ4KX8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int) -> SIMD8<Float> {
+    var acc = SIMD8<Float>(), accMin = SIMD8<Float>()
+    for b in 0..<nb {
+        let blk = w + b &* q4KX8GroupBlockBytes, dx = SIMD8<Float>(repeating: xq.scale[b])
+        let (s, m) = q4KX8BlockSums(blk, UnsafeRawPointer(xq.q + 256 &* b), kSums32(xq, b))
+        acc.madd(dx * f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), int32sToFloat8(pairTotals(s)))
+        accMin.madd(dx * f16ToFloat8(blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self)), int32sToFloat8(pairTotals(m)))
+    }
+    return acc - accMin
+}
+
+/// Lanes 2r + 2r+1 of `v` added, for r < 8 (mod 2^32, as each 64-bit lane's low half).
+@inline(__always)
+func pairTotals(_ v: SIMD16<Int32>) -> SIMD8<Int32> {
+    let p = unsafeBitCast(v, to: SIMD8<UInt64>.self)
+    return unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: p &+ (p &>> 32)), to: SIMD8<Int32>.self)
+}
+
+/// `vpshufb` indices that spread byte j of each row (rows 2L, 2L + 1 in 128-bit lane L: bytes j, 8 + j) to the
+/// four Int16 lanes of that row's `vpmaddubsw` results (lanes 0..<4: row 2L, 4..<8: row 2L + 1).
+@inline(__always)
+func q4KX8ScaleIndex(_ j: Int) -> SIMD32<UInt8> {
+    let one: UInt64 = 0x0001_0001_0001_0001, zero: UInt64 = 0x8000_8000_8000_8000
+    let lo = zero | UInt64(truncatingIfNeeded: j) &* one, hi = zero | UInt64(truncatingIfNeeded: 8 &+ j) &* one
+    return bytes32(SIMD4<UInt64>(lo, hi, lo, hi))
+}
+
+/// `vpshufb` indices that widen mins 4t ..< 4t + 4 of each row to Int16: lanes 0..<4 of 128-bit lane L from bytes
+/// 4t..., row 2L's; lanes 4..<8 from bytes 8 + 4t..., row 2L + 1's.
+@inline(__always)
+func q4KX8MinIndex(_ t: Int) -> SIMD32<UInt8> {
+    let zero: UInt64 = 0x8000_8000_8000_8000, step: UInt64 = 0x0003_0002_0001_0000
+    let lo = zero | (UInt64(truncatingIfNeeded: 4 &* t) &* 0x0001_0001_0001_0001 &+ step)
+    let hi = lo &+ 0x0008_0008_0008_0008
+    return bytes32(SIMD4<UInt64>(lo, hi, lo, hi))
+}
+
+/// The 32-sums of the activation super-block, 4t ..< 4t + 4, repeated in every 64 bits.
+@inline(__always)
+func q4KX8MinSums(_ s32: SIMD8<Int16>, _ t: Int) -> UInt64 { unsafeBitCast(s32, to: SIMD2<UInt64>.self)[t] }
+
+/// Four running Int32 sums (the products of the four 8-byte columns of a chunk), so that the `vpdpwssd` chains
+/// are a quarter as long (see `SplitSums`).
+struct FourSums<V: SIMD> where V.Scalar: FixedWidthInteger {
+    var a = V(), b = V(), c = V(), d = V()
+
+    @inline(__always)
+    mutating func add(_ v: V, _ index: Int) {
+        switch index & 3 {
+        case 0: a &+= v
+        case 1: b &+= v
+        case 2: c &+= v
+        default: d &+= v
+        }
+    }
+
+    @inline(__always)
+    var total: V { (a &+ b) &+ (c &+ d) }
+}
+
+#if SWAPMOE_AVX512
+/// One group super-block at `blk` against the activation super-block at `qx` with its 32-sums: Int32 lanes 2r,
+/// 2r + 1 hold row r's Σ_j sc_j Σ q q_x (first) and Σ_j m_j Σ q_x (second), split in two.
+@inline(__always)
+func q4KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s32: SIMD8<Int16>) -> (SIMD16<Int32>, SIMD16<Int32>) {
+    let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F), m2 = SIMD16<UInt32>(repeating: 0x0303_0303)
+    let low = blk.loadUnaligned(fromByteOffset: 32, as: SIMD16<UInt32>.self)
+    let top = blk.loadUnaligned(fromByteOffset: 96, as: SIMD8<UInt32>.self)
+    let tops = SIMD16(lowHalf: top, highHalf: top &>> 2)
+    let sc = bytes64((low & m4) | ((tops & m2) &<< 4)), mn = bytes64(((low &>> 4) & m4) | (((tops &>> 4) & m2) &<< 4))
+    @inline(__always) func wide(_ i: SIMD32<UInt8>) -> SIMD64<UInt8> { SIMD64(lowHalf: i, highHalf: i) }
+    @inline(__always) func x8(_ offset: Int) -> SIMD64<Int8> {
+        unsafeBitCast(SIMD8<UInt64>(repeating: qx.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD64<Int8>.self)
+    }
+    var lo = FourSums<SIMD16<Int32>>(), hi = FourSums<SIMD16<Int32>>()
+    for c in 0..<4 {
+        let sl = unsafeBitCast(shuffleBytes(sc, wide(q4KX8ScaleIndex(2 &* c))), to: SIMD32<Int16>.self)
+        let sh = unsafeBitCast(shuffleBytes(sc, wide(q4KX8ScaleIndex(2 &* c &+ 1))), to: SIMD32<Int16>.self)
+        for u in 0..<4 {
+            let bits = blk.loadUnaligned(fromByteOffset: 128 &+ 64 &* (4 &* c &+ u), as: SIMD16<UInt32>.self)
+            lo.add(maddWd(sl, maddUbsSw(bytes64(bits & m4), x8(64 &* c &+ 8 &* u))), u)
+            hi.add(maddWd(sh, maddUbsSw(bytes64((bits &>> 4) & m4), x8(64 &* c &+ 32 &+ 8 &* u))), u)
+        }
+    }
+    var mins = SIMD16<Int32>()
+    for t in 0..<2 {
+        let m = unsafeBitCast(shuffleBytes(mn, wide(q4KX8MinIndex(t))), to: SIMD32<Int16>.self)
+        mins &+= maddWd(m, unsafeBitCast(SIMD8<UInt64>(repeating: q4KX8MinSums(s32, t)), to: SIMD32<Int16>.self))
+    }
+    return (lo.total &+ hi.total, mins)
+}
+#else
+/// `q4KX8BlockSums` on 256-bit vectors: rows 0..<4 (h = 0), then 4..<8 (h = 1), each in the layout of the
+/// 512-bit form's low or high half.
+@inline(__always)
+func q4KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s32: SIMD8<Int16>) -> (SIMD16<Int32>, SIMD16<Int32>) {
+    let m4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F), m2 = SIMD8<UInt32>(repeating: 0x0303_0303)
+    let top = blk.loadUnaligned(fromByteOffset: 96, as: SIMD8<UInt32>.self)
+    @inline(__always) func x8(_ offset: Int) -> SIMD32<Int8> {
+        unsafeBitCast(SIMD4<UInt64>(repeating: qx.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD32<Int8>.self)
+    }
+    @inline(__always) func half(_ h: Int) -> (SIMD8<Int32>, SIMD8<Int32>) {
+        let low = blk.loadUnaligned(fromByteOffset: 32 &+ 32 &* h, as: SIMD8<UInt32>.self)
+        let sc = bytes32((low & m4) | (((top &>> UInt32(2 &* h)) & m2) &<< 4))
+        let mn = bytes32(((low &>> 4) & m4) | (((top &>> UInt32(4 &+ 2 &* h)) & m2) &<< 4))
+        var lo = FourSums<SIMD8<Int32>>(), hi = FourSums<SIMD8<Int32>>()
+        for c in 0..<4 {
+            let sl = unsafeBitCast(shuffleBytes(sc, q4KX8ScaleIndex(2 &* c)), to: SIMD16<Int16>.self)
+            let sh = unsafeBitCast(shuffleBytes(sc, q4KX8ScaleIndex(2 &* c &+ 1)), to: SIMD16<Int16>.self)
+            for u in 0..<4 {
+                let bits = blk.loadUnaligned(fromByteOffset: 128 &+ 64 &* (4 &* c &+ u) &+ 32 &* h, as: SIMD8<UInt32>.self)
+                lo.add(maddWd(sl, maddUbsSw(bytes32(bits & m4), x8(64 &* c &+ 8 &* u))), u)
+                hi.add(maddWd(sh, maddUbsSw(bytes32((bits &>> 4) & m4), x8(64 &* c &+ 32 &+ 8 &* u))), u)
+            }
+        }
+        var mins = SIMD8<Int32>()
+        for t in 0..<2 {
+            let m = unsafeBitCast(shuffleBytes(mn, q4KX8MinIndex(t)), to: SIMD16<Int16>.self)
+            mins &+= maddWd(m, unsafeBitCast(SIMD4<UInt64>(repeating: q4KX8MinSums(s32, t)), to: SIMD16<Int16>.self))
+        }
+        return (lo.total &+ hi.total, mins)
+    }
+    let a = half(0), b = half(1)
+    return (SIMD16(lowHalf: a.0, highHalf: b.0), SIMD16(lowHalf: a.1, highHalf: b.1))
+}
+#endif
+
+#endif
+
+/// The float path's rows of a q4_K_x8 matrix . x (`gemvQuantRows`): each row taken out of its group into `row`
+/// (`rowBytes`), then the q4_K row kernel.
+@inline(__always)
+func q4KX8RowsFloat(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xsum: UnsafePointer<Float>,
+                    _ scratch: UnsafeMutablePointer<Float>, n: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    withUnsafeTemporaryAllocation(byteCount: WeightType.q4_K.rowBytes(n), alignment: 64) { row in
+        for i in rows {
+            q4KX8Row(row.baseAddress!, w, row: i, cols: n)
+            storeRow(y, i, dotQ4_K(UnsafeRawPointer(row.baseAddress!), x, xsum, scratch, blocks: n / 256, q5: false), bias, accumulate)
+        }
+    }
+}
