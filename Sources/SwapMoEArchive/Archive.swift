@@ -56,7 +56,7 @@ public final class Archive: Sendable {
 
         try Archive.validateLayout(manifest, path: path, limit: mOff)
         guard ArchiveFormat.major(for: manifest) <= header.major else {
-            throw .corruptManifest(path: path, reason: "a version \(header.major) archive lists quantized tensors, which need version 2")
+            throw .corruptManifest(path: path, reason: "a version \(header.major) archive lists tensor types of version \(ArchiveFormat.major(for: manifest))")
         }
         var ei: [ExpertKey: Int] = [:]
         for (i, e) in manifest.experts.enumerated() {

@@ -4,11 +4,12 @@ import SwapMoETokenizers
 import SwapMoEPacker
 import SwapMoEArchive
 
-/// `swapmoe pack <hf-folder | model.gguf> -o <file> [--compress none|lz4] [--shuffle] [--dtype keep|bf16|f16|f32] [--quant SPEC]`
+/// `swapmoe pack <hf-folder | model.gguf> -o <file> [--compress none|lz4] [--shuffle] [--dtype keep|bf16|f16|f32] [--quant SPEC]
+/// [--no-interleave]`
 enum PackCommand {
     static let usage = """
     usage: swapmoe pack <hf-folder | model.gguf> -o <archive> [--compress none|lz4] [--shuffle]
-                        [--dtype keep|bf16|f16|f32] [--quant SPEC]
+                        [--dtype keep|bf16|f16|f32] [--quant SPEC] [--no-interleave]
 
     Converts a Hugging Face MoE checkpoint folder (config.json, *.safetensors, tokenizer.json) or a GGUF
     file (llama.cpp's format; any part of a split set, or a folder holding one GGUF model) into one expert
@@ -32,9 +33,12 @@ enum PackCommand {
                              256-blocks takes llama-quantize's 32-block stand-in for a K-type (q4_K -> q5_0,
                              q5_K -> q5_1, q6_K -> q8_0, q2_K/q3_K -> q4_0); rows not whole blocks of
                              that stay in float.
+      --no-interleave        store Q4_K expert matrices as plain Q4_K rows; by default their rows are
+                             interleaved eight at a time (Q4_K_X8: the same bytes, laid out for the GEMV,
+                             faster; makes the archive format version 3)
     """
 
-    static let spec = Arguments.Spec(options: ["--output": ["-o"], "--compress": [], "--dtype": [], "--quant": []], flags: ["--shuffle": []])
+    static let spec = Arguments.Spec(options: ["--output": ["-o"], "--compress": [], "--dtype": [], "--quant": []], flags: ["--shuffle": [], "--no-interleave": []])
 
     static func parse(_ args: [String]) throws(UsageError) -> PackOptions {
         let a = try Arguments(args, spec: spec)
@@ -48,6 +52,7 @@ enum PackCommand {
             o.compress = comp
         }
         o.shuffle = a.has("--shuffle")
+        o.interleave = !a.has("--no-interleave")
         if o.shuffle && o.compress == .none { throw UsageError("--shuffle only helps LZ4; add --compress lz4") }
         if let d = a.value("--dtype"), d.lowercased() != "keep" {
             guard let t = DType(userSpelling: d), t.isComputeFloat else { throw UsageError("--dtype must be keep, bf16, f16 or f32, not '\(d)'") }

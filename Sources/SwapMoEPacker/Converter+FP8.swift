@@ -16,7 +16,9 @@ extension Converter {
                   sumOfSquares wantNorm: Bool = false) throws -> Double {
         let rows = rows ?? 0..<weight.rowCount
         let cols = weight.cols
-        let rowsPerPiece = max(1, Converter.pieceElements / max(cols, 1))
+        // Q4_K_X8 takes rows eight at a time.
+        let group = to == .q4_Kx8 ? 8 : 1
+        let rowsPerPiece = max(group, Converter.pieceElements / max(cols, 1) / group * group)
         let floats = UnsafeMutableBufferPointer<Float>.allocate(capacity: rowsPerPiece * cols)
         defer { floats.deallocate() }
         var total = 0.0
@@ -27,7 +29,7 @@ extension Converter {
                     let n = min(rowsPerPiece, rows.upperBound - r)
                     weight.dequantize(rows: r..<(r + n), weight: bytes, scales: scales, into: floats)
                     let piece = UnsafeRawBufferPointer(start: floats.baseAddress, count: n * cols * DType.f32.size)
-                    total += try write(piece, from: .f32, as: to, to: sink, sumOfSquares: wantNorm) { _ in }
+                    total += try write(piece, from: .f32, as: to, cols: cols, to: sink, sumOfSquares: wantNorm) { _ in }
                     source.release(weight.weight.name, piece: UnsafeRawBufferPointer(rebasing: bytes[(r * cols)..<((r + n) * cols)]), of: bytes)
                     r += n
                 }

@@ -18,6 +18,9 @@ public struct PackOptions: Sendable {
     public var dtype: DType? = nil
     /// Which tensors to store as quantized blocks (`--quant`); empty keeps every tensor in float.
     public var quant = QuantSpec()
+    /// Store Q4_K expert matrices (quantized here or kept from a GGUF) as Q4_K_X8, rows interleaved eight at a
+    /// time for the GEMV (`--no-interleave`: plain Q4_K rows).
+    public var interleave = true
 
     public init(input: String, output: String, compress: Compression = .none, shuffle: Bool = false, dtype: DType? = nil,
                 quant: QuantSpec = QuantSpec()) {
@@ -42,6 +45,8 @@ public struct PackSummary: Sendable {
     /// Where the model came from (nil: a Hugging Face folder), and matrices already quantized there, kept as stored.
     public var source: SourceInfo? = nil
     public var keptQuantized: [DType: Int] = [:]
+    /// Of the Q4_K expert matrices above, those stored with their rows interleaved (Q4_K_X8).
+    public var interleaved = 0
     /// Matrices read from FP8 e4m3 blocks (`FP8Weight`), and their block format.
     public var dequantizedFP8 = 0
     public var fp8Format: FP8BlockFormat? = nil
@@ -54,7 +59,7 @@ public struct PackSummary: Sendable {
     public var line: String {
         "packed \(family)\(source.map { " from \($0.text)" } ?? ""): \(tensors) dense tensors, \(experts) experts, \(ByteSize.format(bytesIn)) in -> \(ByteSize.format(bytesOut)) out "
             + "(ratio \(formatFixed(ratio, digits: 3))), \(formatFixed(megabytesPerSecond, digits: 1)) MB/s, \(formatFixed(seconds, digits: 1)) s -> \(output)"
-            + quantLine + keptLine + fp8Line
+            + quantLine + keptLine + fp8Line + (interleaved > 0 ? "; \(interleaved) Q4_K expert matrices with rows interleaved by 8 (Q4_K_X8)" : "")
     }
 
     /// "; 42 FP8 e4m3 matrices (128x128 blocks) dequantized" ("per-channel scales" for compressed-tensors') or "".
@@ -171,10 +176,17 @@ public enum Packer {
             let total = ckpt.totalTensorBytes
             var done = 0
             let converter = Converter(target: options.dtype, pool: options.quant.isEmpty ? nil : ThreadPool.shared)
-            var quantized: [DType: Int] = [:], keptFloat = 0, keptQuantized: [DType: Int] = [:], dequantizedFP8 = 0
+            var quantized: [DType: Int] = [:], keptFloat = 0, keptQuantized: [DType: Int] = [:], dequantizedFP8 = 0, interleaved = 0
             /// The type a matrix of `cols` columns is written as, given the type `requested` for it. A quantized
-            /// source (a GGUF's) keeps its type whatever is requested.
-            func storedType(_ stored: DType, fp8: FP8Weight?, requested: DType?, cols: Int) -> DType {
+            /// source (a GGUF's) keeps its type whatever is requested. An expert matrix (`expertRows`: its rows)
+            /// that ends up Q4_K is stored as Q4_K_X8 where its rows are whole groups of 8 (`interleave`).
+            func storedType(_ stored: DType, fp8: FP8Weight?, requested: DType?, cols: Int, expertRows: Int? = nil) -> DType {
+                let t = resolvedType(stored, fp8: fp8, requested: requested, cols: cols)
+                guard options.interleave, t == .q4_K, let rows = expertRows, q4KX8Fits(rows: rows, cols: cols) else { return t }
+                interleaved += 1
+                return .q4_Kx8
+            }
+            func resolvedType(_ stored: DType, fp8: FP8Weight?, requested: DType?, cols: Int) -> DType {
                 // An FP8 weight is read as floats (dequantized), so it is stored as a float tensor would be.
                 if fp8 != nil { dequantizedFP8 += 1 }
                 let source = fp8 == nil ? stored : Converter.fp8StandIn
@@ -228,7 +240,8 @@ public enum Packer {
                     // An expert's bias vectors (gpt-oss) stay in float, as dense biases do.
                     let fp8s = parts.map { ckpt.fp8Weight($0.tensor) }
                     let types = zip(zip(parts, infos), fp8s).map { p, fp8 in
-                        storedType(p.0.sourceType(p.1), fp8: fp8, requested: p.0.shape.count == 2 ? options.quant.experts : nil, cols: p.0.shape.last ?? 0)
+                        storedType(p.0.sourceType(p.1), fp8: fp8, requested: p.0.shape.count == 2 ? options.quant.experts : nil, cols: p.0.shape.last ?? 0,
+                                   expertRows: p.0.shape.count == 2 ? p.0.shape[0] : nil)
                     }
                     let layout = ExpertLayout(parts: zip(parts, types).map { ($0.role, $1, $0.shape) })
                     let layoutIndex: Int
@@ -246,7 +259,8 @@ public enum Packer {
                                 continue
                             }
                             try part.withBytes(info, in: ckpt) { bytes, release in
-                                sumSq += try converter.write(bytes, from: part.sourceType(info), as: type, to: sink, sumOfSquares: true, done: release)
+                                sumSq += try converter.write(bytes, from: part.sourceType(info), as: type, cols: part.shape.last ?? 0, to: sink,
+                                                             sumOfSquares: true, done: release)
                             }
                         }
                     }
@@ -278,7 +292,7 @@ public enum Packer {
             return PackSummary(family: config.family.rawValue, tensors: dense.count, experts: entries.count, bytesIn: total,
                                bytesOut: outSize, seconds: monotonicSeconds() - start, output: options.output,
                                quantized: quantized, keptFloat: keptFloat, source: ckpt.origin, keptQuantized: keptQuantized,
-                               dequantizedFP8: dequantizedFP8, fp8Format: ckpt.fp8Format, warnings: ckpt.warnings)
+                               interleaved: interleaved, dequantizedFP8: dequantizedFP8, fp8Format: ckpt.fp8Format, warnings: ckpt.warnings)
         } catch {
             writer.abort()
             throw error

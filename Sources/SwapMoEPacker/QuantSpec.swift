@@ -22,7 +22,7 @@ public struct QuantSpec: Sendable, Equatable, CustomStringConvertible {
     /// Parses SPEC; the error names the bad part and what is accepted.
     public init(parsing spec: String) throws(QuantSpecError) {
         func type(_ s: Substring) throws(QuantSpecError) -> DType {
-            guard let t = DType(userSpelling: String(s)), t.isQuantized else { throw .badType(String(s)) }
+            guard let t = DType(userSpelling: String(s)), DType.quantized.contains(t) else { throw .badType(String(s)) }
             return t
         }
         let items = spec.split(separator: ",", omittingEmptySubsequences: false)

@@ -161,7 +161,7 @@ struct ArchiveTests {
         #expect(!FileManager.default.fileExists(atPath: dir + "/x.swm"))
     }
 
-    @Test("quantized tensors make a version 2 archive; a version 1 header over them, or a version 3 one, is refused")
+    @Test("quantized tensors make a version 2 archive; a version 1 header over them, or a version 4 one, is refused")
     func versions() throws {
         let dir = TestPaths.tempDir()
         defer { TestPaths.remove(dir) }
@@ -178,9 +178,28 @@ struct ArchiveTests {
             try data.write(to: URL(fileURLWithPath: path))
         }
         try rewriteMajor(1)
-        #expect { try Archive(path: path) } throws: { "\($0)".contains("a version 1 archive lists quantized tensors, which need version 2") }
-        try rewriteMajor(3)
-        #expect { try Archive(path: path) } throws: { "\($0)".contains("has format version 3.0; this swapmoe reads versions 1.x to 2.x") }
+        #expect { try Archive(path: path) } throws: { "\($0)".contains("a version 1 archive lists tensor types of version 2") }
+        try rewriteMajor(4)
+        #expect { try Archive(path: path) } throws: { "\($0)".contains("has format version 4.0; this swapmoe reads versions 1.x to 3.x") }
+    }
+
+    @Test("Q4_K_X8 tensors make a version 3 archive; a version 2 header over them is refused; rows not whole groups of 8 are corrupt")
+    func interleavedVersion() throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        let path = dir + "/x8.swm"
+        _ = try makeArchive(path, codec: .raw, shuffle: 0, layout: ExpertLayout(parts: [("gate", .q4_Kx8, [8, 512])]))
+        let a = try Archive(path: path)
+        #expect(a.header.major == 3 && a.manifest.version == 3)
+        var data = try Data(contentsOf: URL(fileURLWithPath: path))
+        var h = try data.prefix(ArchiveFormat.headerSize).withUnsafeBytes { try ArchiveHeader(decoding: $0) }
+        h.major = 2
+        data.replaceSubrange(0..<ArchiveFormat.headerSize, with: h.encoded())
+        try data.write(to: URL(fileURLWithPath: path))
+        #expect { try Archive(path: path) } throws: { "\($0)".contains("a version 2 archive lists tensor types of version 3") }
+        let t = ExpertLayout.Tensor(role: "gate", dtype: .q4_Kx8, shape: [4, 512], offset: 0, length: 4 * 2 * 144)
+        _ = try makeArchive(dir + "/bad.swm", codec: .raw, shuffle: 0, layout: ExpertLayout(tensors: [t], rawLength: 4096))
+        #expect { try Archive(path: dir + "/bad.swm") } throws: { "\($0)".contains("expert layout tensor 'gate' of shape [4, 512] does not hold its 1152 bytes") }
     }
 
     @Test("a quantized tensor whose rows are not whole blocks is corrupt")

@@ -101,7 +101,8 @@ struct GGUFPackTests {
         for quant in [QuantSpec(), QuantSpec(experts: .q4_K, dense: .q4_0, embed: .q6_K, head: .q5_K)] {
             let s = try Packer.pack(PackOptions(input: path, output: dir + "/m.swm", quant: quant))
             let archive = try Archive(path: dir + "/m.swm")
-            #expect(archive.header.major == 2 && !s.keptQuantized.isEmpty)
+            // Q4_K expert matrices are interleaved (Q4_K_X8, format version 3).
+            #expect(archive.header.major == (s.interleaved > 0 ? 3 : 2) && !s.keptQuantized.isEmpty)
             for d in archive.manifest.dense {
                 let t = try #require(hf[d.name], "\(d.name)")
                 guard t.source.dtype?.isQuantized == true || quant.isEmpty else { continue }
@@ -115,7 +116,12 @@ struct GGUFPackTests {
             try eachExpertMatrix(archive, gguf: path, checkNorms: quant.isEmpty) { at, name, t, bytes in
                 let src = try #require(hf[name])
                 if src.source.dtype?.isQuantized == true || quant.isEmpty {
-                    #expect(t.dtype == src.source.dtype && bytes == gguf.hfBytes(src), "\(at)")
+                    if t.dtype == .q4_Kx8 {
+                        // Interleaved: the GGUF's Q4_K blocks, rearranged (and back, byte for byte).
+                        #expect(src.source.dtype == .q4_K && deinterleaved(bytes, rows: t.shape[0], cols: t.shape[1]) == gguf.hfBytes(src), "\(at)")
+                    } else {
+                        #expect(t.dtype == src.source.dtype && bytes == gguf.hfBytes(src), "\(at)")
+                    }
                 }
                 return widened(bytes, t.dtype, cols: t.shape.last!)
             }
@@ -292,15 +298,20 @@ func eachExpertMatrix(_ archive: Archive, gguf: String, checkNorms: Bool,
     } }
 }
 
-/// A matrix's stored bytes (rows of `cols` weights) as floats, through the kernels' embedding-row conversion.
+/// A matrix's stored bytes (rows of `cols` weights) as floats, through the kernels' row conversion.
 func widened(_ bytes: [UInt8], _ type: DType, cols: Int) -> [Float] {
     let w = WeightType(type)!
     let rows = bytes.count / w.rowBytes(cols)
     var out = [Float](repeating: 0, count: rows * cols)
     bytes.withUnsafeBytes { b in
-        out.withUnsafeMutableBufferPointer { o in
-            for r in 0..<rows { convertToFloat(o.baseAddress! + r * cols, b.baseAddress! + r * w.rowBytes(cols), w, count: cols) }
-        }
+        out.withUnsafeMutableBufferPointer { dequantizeRows($0.baseAddress!, b.baseAddress!, w, rows: 0..<rows, cols: cols) }
     }
+    return out
+}
+
+/// Q4_K_X8 bytes as the plain Q4_K rows they were made from.
+func deinterleaved(_ bytes: [UInt8], rows: Int, cols: Int) -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: bytes.count)
+    bytes.withUnsafeBytes { b in out.withUnsafeMutableBytes { deinterleaveQ4K($0.baseAddress!, b.baseAddress!, rows: rows, cols: cols) } }
     return out
 }
