@@ -47,8 +47,8 @@ for t in $types; do
     [ "$t" = bf16 ] || [ -f "$work/model-$t.gguf" ] || "$llama/llama-quantize" $pure "$gguf_bf16" "$work/model-$t.gguf" "$upper" >/dev/null 2>&1
     if [ "${SOURCE:-}" = gguf ]; then
         g=$work/model-$t.gguf; [ "$t" = bf16 ] && g=$gguf_bf16
-        [ -f "$work/model-$t-gguf.swm" ] || "$bin" pack "$g" -o "$work/model-$t-gguf.swm" 2>/dev/null
-    elif [ ! -f "$work/model-$t.swm" ]; then
+        [ "$work/model-$t-gguf.swm" -nt "$bin" ] || "$bin" pack "$g" -o "$work/model-$t-gguf.swm" 2>/dev/null
+    elif [ ! "$work/model-$t.swm" -nt "$bin" ]; then   # re-packed by every new swapmoe build (layouts change)
         if [ "$t" = bf16 ]; then "$bin" pack "$ckpt" -o "$work/model-$t.swm" 2>/dev/null
         else "$bin" pack "$ckpt" -o "$work/model-$t.swm" --quant "experts=$t,dense=$t,embed=$t,head=$t" 2>/dev/null; fi
     fi

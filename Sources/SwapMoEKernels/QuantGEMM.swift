@@ -8,6 +8,14 @@ import SwapMoECore
 // n), bit-identical for any pool size. The pack (16 x n x 4 B: 256 KiB at n = 4096) lives in L2, and
 // `gemmRows` walks it in 2048-column chunks that each serve every token tile.
 
+/// Whether this build's q4_K_x8 GEMM is the integer one (QuantGEMM+Q4KX8.swift: each token as `gemv` computes it)
+/// rather than the dequantizing one below.
+#if SWAPMOE_X86_INTRINSICS && SWAPMOE_AVX512
+let q4KX8GEMMUsesIntegerDots = true
+#else
+let q4KX8GEMMUsesIntegerDots = false
+#endif
+
 /// X (t,n) @ W (d,n)^T quantized (+ b) -> Y (t,d) (see `gemm`).
 func gemmQuant(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType,
                _ x: UnsafePointer<Float>, tokens t: Int, d: Int, n: Int,
@@ -19,6 +27,12 @@ func gemmQuant(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: 
         }
         return
     }
+    #if SWAPMOE_X86_INTRINSICS && SWAPMOE_AVX512
+    if type == .q4_Kx8 {
+        gemmQ4KX8(y, w, x, tokens: t, d: d, n: n, bias: bias, accumulate: accumulate, pool: pool)
+        return
+    }
+    #endif
     if let pool, pool.threadCount > 1, d > gemmRowBlock {
         pool.forEachRange(d, alignment: gemmRowBlock, minimum: gemmRowBlock) { rows in
             gemmQuantRows(y, w, type, x, t: t, d: d, n: n, rows: rows, bias: bias, accumulate: accumulate)

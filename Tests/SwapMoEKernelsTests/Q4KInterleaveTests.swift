@@ -113,18 +113,30 @@ struct Q4KInterleaveTests {
         }
     }
 
-    @Test("GEMM equals the q4_K GEMM on the same rows bit for bit, for any pool")
+    @Test("GEMM: each token as the GEMV computes it (integer build) or the q4_K GEMM on the same rows, bit for bit, for any pool")
     func gemmMatchesQ4K() {
         var rng = TestRNG(seed: 45)
-        for (t, d, blocks) in [(2, 8, 1), (5, 24, 2), (9, 40, 3), (17, 48, 2)] {
+        for (t, d, blocks) in [(2, 8, 1), (5, 24, 2), (9, 40, 3), (17, 48, 2), (4, 16, 1)] {
             let n = blocks * 256, p = Pair(d: d, n: n, &rng)
             let x = randomFloats(t * n, &rng)
             var want = [Float](repeating: 0, count: t * d)
-            gemm(&want, p.plain.base, .q4_K, x, tokens: t, d: d, n: n)
+            if q4KX8GEMMUsesIntegerDots {
+                for k in 0..<t {
+                    var r = [Float](repeating: 0, count: d)
+                    gemv(&r, p.x8.base, .q4_Kx8, Array(x[(k * n)..<((k + 1) * n)]), d: d, n: n)
+                    want.replaceSubrange((k * d)..<((k + 1) * d), with: r)
+                }
+            } else {
+                gemm(&want, p.plain.base, .q4_K, x, tokens: t, d: d, n: n)
+            }
             for pool in testPools {
                 var y = [Float](repeating: .nan, count: t * d)
                 gemm(&y, p.x8.base, .q4_Kx8, x, tokens: t, d: d, n: n, pool: pool)
                 #expect(bitsEqual(y, want), "t=\(t) d=\(d) n=\(n)")
+                let b = randomFloats(d, &rng), y0 = randomFloats(t * d, &rng)
+                var acc = y0
+                gemm(&acc, p.x8.base, .q4_Kx8, x, tokens: t, d: d, n: n, bias: b, accumulate: true, pool: pool)
+                for k in 0..<t { for i in 0..<d { #expect(acc[k * d + i] == y0[k * d + i] + (y[k * d + i] + b[i])) } }
             }
         }
     }

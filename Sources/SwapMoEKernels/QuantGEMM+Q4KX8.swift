@@ -1,0 +1,116 @@
+import SwapMoECore
+// Prefill over q4_K_x8 matrices on integer dot products (512-bit builds): X (t,n) @ W (d,n)^T with each token's row
+// quantized as the GEMV quantizes it (QuantActivations.swift), four tokens at a time against each group of eight
+// rows, so a group's codes are unpacked once per four tokens and its scales once per super-block, with no f32
+// copy of the weights (the dequantizing GEMM, QuantGEMM.swift, spent a third of a q4_K prefill widening weight
+// packs that the few tokens routed to an expert then used a handful of times). Each output is what `gemv` gives
+// for its token (the same integer sums, the same float steps in the same order), so prefill and decode agree bit for
+// bit, as llama.cpp's quantized matrix products also quantize the activations. Other builds keep the dequantizing
+// GEMM.
+
+#if SWAPMOE_X86_INTRINSICS && SWAPMOE_AVX512
+
+/// X (t,n) @ W (d,n)^T, W q4_K_x8 (+ b) -> Y (t,d) (see `gemm`).
+func gemmQ4KX8(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, tokens t: Int, d: Int, n: Int,
+               bias: UnsafePointer<Float>?, accumulate: Bool, pool: ThreadPool?) {
+    let stride = (QuantizedActivations.scratchBytes(n) &+ 63) / 64 &* 64
+    let scratch = UnsafeMutableRawPointer.allocate(byteCount: t &* stride, alignment: 64)
+    defer { scratch.deallocate() }
+    let xq = (0..<t).map { quantizeActivations(x + $0 &* n, n: n, block: 256, scratch: scratch + $0 &* stride) }
+    xq.withUnsafeBufferPointer { xq in
+        let body = { (rows: Range<Int>) in
+            q4KX8TokenRows(y, w, xq, d: d, rowBytes: WeightType.q4_Kx8.rowBytes(n), blocks: n / 256, rows: rows, bias: bias, accumulate: accumulate)
+        }
+        if let pool, pool.threadCount > 1, d > gemmRowBlock {
+            pool.forEachRange(d, alignment: gemmRowBlock, minimum: gemmRowBlock, body)
+        } else {
+            body(0..<d)
+        }
+    }
+}
+
+/// Y[:, rows] for every token: per group of eight rows, the tokens four at a time (`dotQ4KX8Group4`), the last
+/// `t % 4` one at a time (`dotQ4KX8Group`, the GEMV's own row kernel).
+@inline(never)
+func q4KX8TokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: UnsafeBufferPointer<QuantizedActivations>, d: Int,
+                    rowBytes: Int, blocks nb: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    precondition(rows.lowerBound % 8 == 0 && rows.count % 8 == 0, "q4_K_x8 rows \(rows) are not whole groups of 8")
+    let t = xq.count
+    for g in Swift.stride(from: rows.lowerBound, to: rows.upperBound, by: 8) {
+        let group = w + g &* rowBytes
+        @inline(__always) func store(_ k: Int, _ r: SIMD8<Float>) {
+            for e in 0..<8 { storeRow(y + k &* d, g &+ e, r[e], bias, accumulate) }
+        }
+        var k = 0
+        while k &+ 4 <= t {
+            let r = dotQ4KX8Group4(group, xq[k], xq[k &+ 1], xq[k &+ 2], xq[k &+ 3], blocks: nb)
+            store(k, r.0); store(k &+ 1, r.1); store(k &+ 2, r.2); store(k &+ 3, r.3)
+            k &+= 4
+        }
+        while k < t { store(k, dotQ4KX8Group(group, xq[k], blocks: nb)); k &+= 1 }
+    }
+}
+
+/// The eight rows of the group at `w` against four tokens' activations: for each token exactly what
+/// `dotQ4KX8Group` computes for it.
+@inline(__always)
+func dotQ4KX8Group4(_ w: UnsafeRawPointer, _ x0: QuantizedActivations, _ x1: QuantizedActivations, _ x2: QuantizedActivations,
+                    _ x3: QuantizedActivations, blocks nb: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+    var m0 = SIMD8<Float>(), m1 = SIMD8<Float>(), m2 = SIMD8<Float>(), m3 = SIMD8<Float>()
+    for b in 0..<nb {
+        let blk = w + b &* q4KX8GroupBlockBytes
+        @inline(__always) func qx(_ x: QuantizedActivations) -> UnsafeRawPointer { UnsafeRawPointer(x.q + 256 &* b) }
+        let s = q4KX8BlockSums4(blk, (qx(x0), qx(x1), qx(x2), qx(x3)), (kSums32(x0, b), kSums32(x1, b), kSums32(x2, b), kSums32(x3, b)))
+        let d = f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self))
+        let dmin = f16ToFloat8(blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self))
+        @inline(__always) func step(_ acc: inout SIMD8<Float>, _ accMin: inout SIMD8<Float>, _ x: QuantizedActivations,
+                                    _ sums: (SIMD16<Int32>, SIMD16<Int32>)) {
+            let dx = SIMD8<Float>(repeating: x.scale[b])
+            acc.madd(dx * d, int32sToFloat8(pairTotals(sums.0)))
+            accMin.madd(dx * dmin, int32sToFloat8(pairTotals(sums.1)))
+        }
+        step(&a0, &m0, x0, s.0); step(&a1, &m1, x1, s.1); step(&a2, &m2, x2, s.2); step(&a3, &m3, x3, s.3)
+    }
+    return (a0 - m0, a1 - m1, a2 - m2, a3 - m3)
+}
+
+/// `q4KX8BlockSums` for four tokens: the scales unpacked and spread once, each 64-byte column of codes unpacked
+/// once and multiplied with each token's 8 activation bytes. Each token's integer sums equal the one-token form's.
+@inline(__always)
+func q4KX8BlockSums4(_ blk: UnsafeRawPointer, _ qx: (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer),
+                     _ s32: (SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>))
+    -> ((SIMD16<Int32>, SIMD16<Int32>), (SIMD16<Int32>, SIMD16<Int32>), (SIMD16<Int32>, SIMD16<Int32>), (SIMD16<Int32>, SIMD16<Int32>)) {
+    let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F), m2 = SIMD16<UInt32>(repeating: 0x0303_0303)
+    let low = blk.loadUnaligned(fromByteOffset: 32, as: SIMD16<UInt32>.self)
+    let top = blk.loadUnaligned(fromByteOffset: 96, as: SIMD8<UInt32>.self)
+    let tops = SIMD16(lowHalf: top, highHalf: top &>> 2)
+    let sc = bytes64((low & m4) | ((tops & m2) &<< 4)), mn = bytes64(((low &>> 4) & m4) | (((tops &>> 4) & m2) &<< 4))
+    @inline(__always) func wide(_ i: SIMD32<UInt8>) -> SIMD64<UInt8> { SIMD64(lowHalf: i, highHalf: i) }
+    @inline(__always) func x8(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD64<Int8> {
+        unsafeBitCast(SIMD8<UInt64>(repeating: p.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD64<Int8>.self)
+    }
+    var s0 = SplitSums<SIMD16<Int32>>(), s1 = SplitSums<SIMD16<Int32>>(), s2 = SplitSums<SIMD16<Int32>>(), s3 = SplitSums<SIMD16<Int32>>()
+    for c in 0..<4 {
+        let sl = unsafeBitCast(shuffleBytes(sc, wide(q4KX8ScaleIndex(2 &* c))), to: SIMD32<Int16>.self)
+        let sh = unsafeBitCast(shuffleBytes(sc, wide(q4KX8ScaleIndex(2 &* c &+ 1))), to: SIMD32<Int16>.self)
+        for u in 0..<4 {
+            let bits = blk.loadUnaligned(fromByteOffset: 128 &+ 64 &* (4 &* c &+ u), as: SIMD16<UInt32>.self)
+            let lo = bytes64(bits & m4), hi = bytes64((bits &>> 4) & m4)
+            let ol = 64 &* c &+ 8 &* u, oh = ol &+ 32
+            s0.add(maddWd(sl, maddUbsSw(lo, x8(qx.0, ol))), 0); s0.add(maddWd(sh, maddUbsSw(hi, x8(qx.0, oh))), 1)
+            s1.add(maddWd(sl, maddUbsSw(lo, x8(qx.1, ol))), 0); s1.add(maddWd(sh, maddUbsSw(hi, x8(qx.1, oh))), 1)
+            s2.add(maddWd(sl, maddUbsSw(lo, x8(qx.2, ol))), 0); s2.add(maddWd(sh, maddUbsSw(hi, x8(qx.2, oh))), 1)
+            s3.add(maddWd(sl, maddUbsSw(lo, x8(qx.3, ol))), 0); s3.add(maddWd(sh, maddUbsSw(hi, x8(qx.3, oh))), 1)
+        }
+    }
+    let mn0 = unsafeBitCast(shuffleBytes(mn, wide(q4KX8MinIndex(0))), to: SIMD32<Int16>.self)
+    let mn1 = unsafeBitCast(shuffleBytes(mn, wide(q4KX8MinIndex(1))), to: SIMD32<Int16>.self)
+    @inline(__always) func mins(_ s: SIMD8<Int16>) -> SIMD16<Int32> {
+        maddWd(mn0, unsafeBitCast(SIMD8<UInt64>(repeating: q4KX8MinSums(s, 0)), to: SIMD32<Int16>.self))
+            &+ maddWd(mn1, unsafeBitCast(SIMD8<UInt64>(repeating: q4KX8MinSums(s, 1)), to: SIMD32<Int16>.self))
+    }
+    return ((s0.total, mins(s32.0)), (s1.total, mins(s32.1)), (s2.total, mins(s32.2)), (s3.total, mins(s32.3)))
+}
+
+#endif
