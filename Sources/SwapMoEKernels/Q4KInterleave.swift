@@ -109,7 +109,9 @@ func dequantizeQ4KX8Group(_ dst: UnsafeMutablePointer<Float>, stride n: Int, _ s
     let dmin = f16ToFloat8(src.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self))
     /// 8 bytes -> 8 exact floats.
     @inline(__always) func floats(_ v: UInt64) -> SIMD8<Float> {
-        let u = SIMD8<UInt32>(truncatingIfNeeded: unsafeBitCast(v, to: SIMD8<UInt8>.self))
+        // Lane by lane (`vpmovzxbd`): the standard library's generic `init(truncatingIfNeeded:)` can stay a call.
+        let b = unsafeBitCast(v, to: SIMD8<UInt8>.self)
+        let u = SIMD8<UInt32>(UInt32(b[0]), UInt32(b[1]), UInt32(b[2]), UInt32(b[3]), UInt32(b[4]), UInt32(b[5]), UInt32(b[6]), UInt32(b[7]))
         return unsafeBitCast(u | SIMD8(repeating: 0x4B00_0000), to: SIMD8<Float>.self) - SIMD8(repeating: 8_388_608)
     }
     for e in 0..<8 {

@@ -38,11 +38,11 @@ func dotQ4KX8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb:
     return acc - accMin
 }
 
-/// Lanes 2r + 2r+1 of `v` added, for r < 8 (mod 2^32, as each 64-bit lane's low half).
+/// Lanes 2r + 2r+1 of `v` added, for r < 8 (mod 2^32, as each 64-bit lane's low half; `vpmovqd`).
 @inline(__always)
 func pairTotals(_ v: SIMD16<Int32>) -> SIMD8<Int32> {
     let p = unsafeBitCast(v, to: SIMD8<UInt64>.self)
-    return unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: p &+ (p &>> 32)), to: SIMD8<Int32>.self)
+    return unsafeBitCast(lowHalves(p &+ (p &>> 32)), to: SIMD8<Int32>.self)
 }
 
 /// `vpshufb` indices that spread byte j of each row (rows 2L, 2L + 1 in 128-bit lane L: bytes j, 8 + j) to the

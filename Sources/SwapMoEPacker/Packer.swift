@@ -18,8 +18,8 @@ public struct PackOptions: Sendable {
     public var dtype: DType? = nil
     /// Which tensors to store as quantized blocks (`--quant`); empty keeps every tensor in float.
     public var quant = QuantSpec()
-    /// Store Q4_K expert matrices (quantized here or kept from a GGUF) as Q4_K_X8, rows interleaved eight at a
-    /// time for the GEMV (`--no-interleave`: plain Q4_K rows).
+    /// Store Q4_K weight matrices (quantized here or kept from a GGUF; experts, attention, dense MLPs, LM head)
+    /// as Q4_K_X8, rows interleaved eight at a time for the GEMV and GEMM (`--no-interleave`: plain Q4_K rows).
     public var interleave = true
 
     public init(input: String, output: String, compress: Compression = .none, shuffle: Bool = false, dtype: DType? = nil,
@@ -45,7 +45,7 @@ public struct PackSummary: Sendable {
     /// Where the model came from (nil: a Hugging Face folder), and matrices already quantized there, kept as stored.
     public var source: SourceInfo? = nil
     public var keptQuantized: [DType: Int] = [:]
-    /// Of the Q4_K expert matrices above, those stored with their rows interleaved (Q4_K_X8).
+    /// Of the Q4_K matrices above, those stored with their rows interleaved (Q4_K_X8).
     public var interleaved = 0
     /// Matrices read from FP8 e4m3 blocks (`FP8Weight`), and their block format.
     public var dequantizedFP8 = 0
@@ -59,7 +59,7 @@ public struct PackSummary: Sendable {
     public var line: String {
         "packed \(family)\(source.map { " from \($0.text)" } ?? ""): \(tensors) dense tensors, \(experts) experts, \(ByteSize.format(bytesIn)) in -> \(ByteSize.format(bytesOut)) out "
             + "(ratio \(formatFixed(ratio, digits: 3))), \(formatFixed(megabytesPerSecond, digits: 1)) MB/s, \(formatFixed(seconds, digits: 1)) s -> \(output)"
-            + quantLine + keptLine + fp8Line + (interleaved > 0 ? "; \(interleaved) Q4_K expert matrices with rows interleaved by 8 (Q4_K_X8)" : "")
+            + quantLine + keptLine + fp8Line + (interleaved > 0 ? "; \(interleaved) Q4_K matrices with rows interleaved by 8 (Q4_K_X8)" : "")
     }
 
     /// "; 42 FP8 e4m3 matrices (128x128 blocks) dequantized" ("per-channel scales" for compressed-tensors') or "".
@@ -178,11 +178,12 @@ public enum Packer {
             let converter = Converter(target: options.dtype, pool: options.quant.isEmpty ? nil : ThreadPool.shared)
             var quantized: [DType: Int] = [:], keptFloat = 0, keptQuantized: [DType: Int] = [:], dequantizedFP8 = 0, interleaved = 0
             /// The type a matrix of `cols` columns is written as, given the type `requested` for it. A quantized
-            /// source (a GGUF's) keeps its type whatever is requested. An expert matrix (`expertRows`: its rows)
-            /// that ends up Q4_K is stored as Q4_K_X8 where its rows are whole groups of 8 (`interleave`).
-            func storedType(_ stored: DType, fp8: FP8Weight?, requested: DType?, cols: Int, expertRows: Int? = nil) -> DType {
+            /// source (a GGUF's) keeps its type whatever is requested. A matrix the GEMV and GEMM alone read
+            /// (`matrixRows`: its rows; `Packer.interleavable`) that ends up Q4_K is stored as Q4_K_X8 where its rows
+            /// are whole groups of 8 (`interleave`).
+            func storedType(_ stored: DType, fp8: FP8Weight?, requested: DType?, cols: Int, matrixRows: Int? = nil) -> DType {
                 let t = resolvedType(stored, fp8: fp8, requested: requested, cols: cols)
-                guard options.interleave, t == .q4_K, let rows = expertRows, q4KX8Fits(rows: rows, cols: cols) else { return t }
+                guard options.interleave, t == .q4_K, let rows = matrixRows, q4KX8Fits(rows: rows, cols: cols) else { return t }
                 interleaved += 1
                 return .q4_Kx8
             }
@@ -213,13 +214,17 @@ public enum Packer {
             var dense: [DenseTensor] = []
             for name in denseNames {
                 let info = try ckpt.tensorInfo(name)
-                let requested = options.quant.requested(for: TensorRole(name: name, shape: info.shape))
+                let role = TensorRole(name: name, shape: info.shape)
+                let requested = options.quant.requested(for: role)
                 let fp8 = ckpt.fp8Weight(name)
-                let outType = storedType(info.dtype, fp8: fp8, requested: requested, cols: info.shape.last ?? 0)
+                let outType = storedType(info.dtype, fp8: fp8, requested: requested, cols: info.shape.last ?? 0,
+                                         matrixRows: info.shape.count == 2 && Packer.interleavable(name, role: role) ? info.shape[0] : nil)
                 let r = try writer.writeBlock(alignment: ArchiveFormat.tensorAlignment, codec: .raw, shuffle: 0) { sink in
                     if let fp8 { _ = try converter.writeFP8(fp8, rows: nil, from: ckpt, as: outType, to: sink); return }
                     try ckpt.withBytes(name) { _, bytes in
-                        _ = try converter.write(bytes, from: info.dtype, as: outType, to: sink) { ckpt.release(name, piece: $0, of: bytes) }
+                        _ = try converter.write(bytes, from: info.dtype, as: outType, cols: info.shape.last ?? 0, to: sink) {
+                            ckpt.release(name, piece: $0, of: bytes)
+                        }
                     }
                 }
                 dense.append(DenseTensor(name: name, dtype: outType, shape: info.shape, offset: r.offset, length: r.storedLength,
@@ -241,7 +246,7 @@ public enum Packer {
                     let fp8s = parts.map { ckpt.fp8Weight($0.tensor) }
                     let types = zip(zip(parts, infos), fp8s).map { p, fp8 in
                         storedType(p.0.sourceType(p.1), fp8: fp8, requested: p.0.shape.count == 2 ? options.quant.experts : nil, cols: p.0.shape.last ?? 0,
-                                   expertRows: p.0.shape.count == 2 ? p.0.shape[0] : nil)
+                                   matrixRows: p.0.shape.count == 2 ? p.0.shape[0] : nil)
                     }
                     let layout = ExpertLayout(parts: zip(parts, types).map { ($0.role, $1, $0.shape) })
                     let layoutIndex: Int
@@ -305,6 +310,13 @@ public enum Packer {
         var keys = o.keys, values = o.values
         keys.remove(at: i); values.remove(at: i)
         return .object(JSONObject(keys: keys, values: values))
+    }
+
+    /// Whether a dense tensor is only ever multiplied by (GEMV, GEMM) and may be stored as Q4_K_X8: attention
+    /// projections, dense and shared-expert MLPs, the LM head; not the embedding (looked up by row), routers and
+    /// vectors, nor MLA's `kv_b_proj` (latent attention reads it by head slices and key rows).
+    static func interleavable(_ name: String, role: TensorRole) -> Bool {
+        (role == .matrix || role == .head) && !name.hasSuffix("kv_b_proj.weight")
     }
 
     static func rowBytes(_ info: TensorInfo) -> Int {

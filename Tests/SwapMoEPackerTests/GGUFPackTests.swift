@@ -106,11 +106,17 @@ struct GGUFPackTests {
             for d in archive.manifest.dense {
                 let t = try #require(hf[d.name], "\(d.name)")
                 guard t.source.dtype?.isQuantized == true || quant.isEmpty else { continue }
+                if d.dtype == .q4_Kx8 {
+                    // Interleaved: the GGUF's Q4_K blocks, rearranged (and back, byte for byte).
+                    #expect(t.source.dtype == .q4_K && deinterleaved(archive.withDenseBytes(d) { Array($0) }, rows: d.shape[0], cols: d.shape[1]) == gguf.hfBytes(t), "\(d.name)")
+                    continue
+                }
                 #expect(d.dtype == t.source.dtype, "\(d.name) is \(d.dtype), stored \(t.source.type) in the GGUF")
                 #expect(archive.withDenseBytes(d) { Array($0) } == gguf.hfBytes(t), "\(d.name) bytes")
             }
             if quant.isEmpty {
-                let dense = Dictionary(grouping: archive.manifest.dense.filter { $0.dtype.isQuantized }, by: \.dtype).mapValues(\.count)
+                // Q4_K_X8 is Q4_K with its rows interleaved.
+                let dense = Dictionary(grouping: archive.manifest.dense.filter { $0.dtype.isQuantized }, by: { $0.dtype == .q4_Kx8 ? .q4_K : $0.dtype }).mapValues(\.count)
                 #expect(dense == Self.quantizedFixtures.first { $0.gguf == fixture }?.dense)
             }
             try eachExpertMatrix(archive, gguf: path, checkNorms: quant.isEmpty) { at, name, t, bytes in
