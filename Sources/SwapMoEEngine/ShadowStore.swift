@@ -36,11 +36,13 @@ public final class ShadowStore: @unchecked Sendable {
 
     /// The type `t` is quantized to in the shadow, nil if it keeps its stored bytes: a matrix the kernels compute
     /// with, whose rows are whole blocks of `type` (or of its 32-weight fallback), stored with more bits per weight;
-    /// Q4_K with its rows interleaved (Q4_K_X8) where they are whole groups of 8, as the packer stores it.
+    /// Q4_K and Q6_K with their rows interleaved (Q4_K_X8, Q6_K_X8) where they are whole groups of 8, as the packer
+    /// stores them.
     static func shadowType(_ t: ExpertLayout.Tensor, type: DType) -> DType? {
         guard t.shape.count == 2, WeightType(t.dtype) != nil, let d = DType.stored(asking: type, cols: t.shape[1]),
               d.bitsPerWeight < t.dtype.bitsPerWeight else { return nil }
-        return d == .q4_K && q4KX8Fits(rows: t.shape[0], cols: t.shape[1]) ? .q4_Kx8 : d
+        guard let x8 = d.interleaved, q4KX8Fits(rows: t.shape[0], cols: t.shape[1]) else { return d }
+        return x8
     }
 
     /// Where each expert of `stack` goes in the copies: its shadow layout (one per archive layout, made once) and
@@ -141,15 +143,15 @@ private final class ShadowScratch {
                 continue
             }
             let rows = s.shape[0], cols = s.shape[1]
-            // Q4_K_X8: the rows quantized to Q4_K into `plain`, then interleaved into place.
-            let plain = to == .q4_Kx8 ? UnsafeMutableRawPointer.allocate(byteCount: t.length, alignment: 64) : nil
+            // Interleaved types: the rows quantized to the plain type into `plain`, then interleaved into place.
+            let plain = to.rowGroup > 1 ? UnsafeMutableRawPointer.allocate(byteCount: t.length, alignment: 64) : nil
             defer { plain?.deallocate() }
-            let out = plain ?? dst + t.offset, rowType = to == .q4_Kx8 ? WeightType.q4_K : to
+            let out = plain ?? dst + t.offset, rowType = to.plain
             for r in 0..<rows {
                 dequantizeRows(row, src, from, rows: r..<(r + 1), cols: cols)
                 quantizeRow(row, out + r * rowType.rowBytes(cols), rowType, count: cols)
             }
-            if let plain { interleaveQ4K(dst + t.offset, plain, rows: rows, cols: cols) }
+            if let plain { interleave(dst + t.offset, plain, as: to, rows: rows, cols: cols) }
         }
     }
 }

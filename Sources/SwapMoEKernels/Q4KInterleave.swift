@@ -130,6 +130,24 @@ func dequantizeQ4KX8Group(_ dst: UnsafeMutablePointer<Float>, stride n: Int, _ s
     }
 }
 
+/// `src` (rows, cols) of `type.plain` -> the same matrix as `type` (q4_K_x8 or q6_K_x8) at `dst`.
+public func interleave(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, as type: WeightType, rows: Int, cols: Int) {
+    switch type {
+    case .q4_Kx8: interleaveQ4K(dst, src, rows: rows, cols: cols)
+    case .q6_Kx8: interleaveQ6K(dst, src, rows: rows, cols: cols)
+    default: preconditionFailure("\(type) is not an interleaved type")
+    }
+}
+
+/// `src` (rows, cols) of `type` (q4_K_x8 or q6_K_x8) -> the same matrix as plain `type.plain` rows at `dst`.
+public func deinterleave(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, as type: WeightType, rows: Int, cols: Int) {
+    switch type {
+    case .q4_Kx8: deinterleaveQ4K(dst, src, rows: rows, cols: cols)
+    case .q6_Kx8: deinterleaveQ6K(dst, src, rows: rows, cols: cols)
+    default: preconditionFailure("\(type) is not an interleaved type")
+    }
+}
+
 /// Whether a matrix of `rows` rows of `cols` weights can be stored as q4_K_x8.
 public func q4KX8Fits(rows: Int, cols: Int) -> Bool { rows > 0 && rows % 8 == 0 && cols > 0 && cols % 256 == 0 }
 
@@ -160,6 +178,14 @@ func q4KX8Row(_ dst: UnsafeMutableRawPointer, _ w: UnsafeRawPointer, row r: Int,
 /// (a q4_K_x8 row is taken out of its group first), bit-identical to `dequantizeRow` / `convertToFloat` on the
 /// plain row.
 public func dequantizeRows(_ dst: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType, rows: Range<Int>, cols n: Int) {
+    if type == .q6_Kx8 {
+        let rowBytes = WeightType.q6_K.rowBytes(n)
+        for (i, r) in rows.enumerated() {
+            let group = w + (r / 8) &* 8 &* rowBytes
+            for b in 0..<(n / 256) { dequantizeQ6KX8Row(dst + (i &* n &+ 256 &* b), group + b &* q6KX8GroupBlockBytes, row: r % 8) }
+        }
+        return
+    }
     guard type == .q4_Kx8 else {
         let rowBytes = type.rowBytes(n)
         for (i, r) in rows.enumerated() {

@@ -1,8 +1,8 @@
 import SwapMoECore
-// Prefill over q4_K_x8 matrices on integer dot products (512-bit builds): X (t,n) @ W (d,n)^T with each token's row
-// quantized as the GEMV quantizes it (QuantActivations.swift), four tokens at a time against each group of eight
-// rows, so a group's codes are unpacked once per four tokens and its scales once per super-block, with no f32
-// copy of the weights (the dequantizing GEMM, QuantGEMM.swift, spent a third of a q4_K prefill widening weight
+// Prefill over q4_K_x8 / q6_K_x8 matrices on integer dot products (512-bit builds): X (t,n) @ W (d,n)^T with each
+// token's row quantized as the GEMV quantizes it (QuantActivations.swift), four tokens at a time against each group
+// of eight rows, so a group's codes are unpacked once per four tokens and its scales once per super-block, with no
+// f32 copy of the weights (the dequantizing GEMM, QuantGEMM.swift, spent a third of a q4_K prefill widening weight
 // packs that the few tokens routed to an expert then used a handful of times). Each output is what `gemv` gives
 // for its token (the same integer sums, the same float steps in the same order), so prefill and decode agree bit for
 // bit, as llama.cpp's quantized matrix products also quantize the activations. Other builds keep the dequantizing
@@ -10,16 +10,17 @@ import SwapMoECore
 
 #if SWAPMOE_X86_INTRINSICS && SWAPMOE_AVX512
 
-/// X (t,n) @ W (d,n)^T, W q4_K_x8 (+ b) -> Y (t,d) (see `gemm`).
-func gemmQ4KX8(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, tokens t: Int, d: Int, n: Int,
-               bias: UnsafePointer<Float>?, accumulate: Bool, pool: ThreadPool?) {
+/// X (t,n) @ W (d,n)^T, W q4_K_x8 or q6_K_x8 (+ b) -> Y (t,d) (see `gemm`).
+func gemmInterleaved(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType, _ x: UnsafePointer<Float>,
+                     tokens t: Int, d: Int, n: Int, bias: UnsafePointer<Float>?, accumulate: Bool, pool: ThreadPool?) {
     let stride = (QuantizedActivations.scratchBytes(n) &+ 63) / 64 &* 64
     let scratch = UnsafeMutableRawPointer.allocate(byteCount: t &* stride, alignment: 64)
     defer { scratch.deallocate() }
     let xq = (0..<t).map { quantizeActivations(x + $0 &* n, n: n, block: 256, scratch: scratch + $0 &* stride) }
     xq.withUnsafeBufferPointer { xq in
         let body = { (rows: Range<Int>) in
-            q4KX8TokenRows(y, w, xq, d: d, rowBytes: WeightType.q4_Kx8.rowBytes(n), blocks: n / 256, rows: rows, bias: bias, accumulate: accumulate)
+            interleavedTokenRows(y, w, xq, d: d, rowBytes: type.rowBytes(n), blocks: n / 256, rows: rows, bias: bias, accumulate: accumulate,
+                                 q6: type == .q6_Kx8)
         }
         if let pool, pool.threadCount > 1, d > gemmRowBlock {
             pool.forEachRange(d, alignment: gemmRowBlock, minimum: gemmRowBlock, body)
@@ -29,25 +30,31 @@ func gemmQ4KX8(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ x: Uns
     }
 }
 
-/// Y[:, rows] for every token: per group of eight rows, the tokens four at a time (`dotQ4KX8Group4`), the last
-/// `t % 4` one at a time (`dotQ4KX8Group`, the GEMV's own row kernel).
+/// Y[:, rows] for every token: per group of eight rows, the tokens four at a time (`dotQ4KX8Group4`,
+/// `dotQ6KX8Group4`), the last `t % 4` one at a time (the GEMV's own group kernels).
 @inline(never)
-func q4KX8TokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: UnsafeBufferPointer<QuantizedActivations>, d: Int,
-                    rowBytes: Int, blocks nb: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
-    precondition(rows.lowerBound % 8 == 0 && rows.count % 8 == 0, "q4_K_x8 rows \(rows) are not whole groups of 8")
+func interleavedTokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: UnsafeBufferPointer<QuantizedActivations>, d: Int,
+                          rowBytes: Int, blocks nb: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool, q6: Bool) {
+    precondition(rows.lowerBound % 8 == 0 && rows.count % 8 == 0, "interleaved rows \(rows) are not whole groups of 8")
     let t = xq.count
-    for g in Swift.stride(from: rows.lowerBound, to: rows.upperBound, by: 8) {
-        let group = w + g &* rowBytes
-        @inline(__always) func store(_ k: Int, _ r: SIMD8<Float>) {
-            for e in 0..<8 { storeRow(y + k &* d, g &+ e, r[e], bias, accumulate) }
+    specialized(q6) { q6 in
+        for g in Swift.stride(from: rows.lowerBound, to: rows.upperBound, by: 8) {
+            let group = w + g &* rowBytes
+            @inline(__always) func store(_ k: Int, _ r: SIMD8<Float>) {
+                for e in 0..<8 { storeRow(y + k &* d, g &+ e, r[e], bias, accumulate) }
+            }
+            var k = 0
+            while k &+ 4 <= t {
+                let r = q6 ? dotQ6KX8Group4(group, xq[k], xq[k &+ 1], xq[k &+ 2], xq[k &+ 3], blocks: nb)
+                           : dotQ4KX8Group4(group, xq[k], xq[k &+ 1], xq[k &+ 2], xq[k &+ 3], blocks: nb)
+                store(k, r.0); store(k &+ 1, r.1); store(k &+ 2, r.2); store(k &+ 3, r.3)
+                k &+= 4
+            }
+            while k < t {
+                store(k, q6 ? dotQ6KX8Group(group, xq[k], blocks: nb) : dotQ4KX8Group(group, xq[k], blocks: nb))
+                k &+= 1
+            }
         }
-        var k = 0
-        while k &+ 4 <= t {
-            let r = dotQ4KX8Group4(group, xq[k], xq[k &+ 1], xq[k &+ 2], xq[k &+ 3], blocks: nb)
-            store(k, r.0); store(k &+ 1, r.1); store(k &+ 2, r.2); store(k &+ 3, r.3)
-            k &+= 4
-        }
-        while k < t { store(k, dotQ4KX8Group(group, xq[k], blocks: nb)); k &+= 1 }
     }
 }
 
@@ -111,6 +118,62 @@ func q4KX8BlockSums4(_ blk: UnsafeRawPointer, _ qx: (UnsafeRawPointer, UnsafeRaw
             &+ maddWd(mn1, unsafeBitCast(SIMD8<UInt64>(repeating: q4KX8MinSums(s, 1)), to: SIMD32<Int16>.self))
     }
     return ((s0.total, mins(s32.0)), (s1.total, mins(s32.1)), (s2.total, mins(s32.2)), (s3.total, mins(s32.3)))
+}
+
+/// The eight rows of the q6_K_x8 group at `w` against four tokens' activations: for each token exactly what
+/// `dotQ6KX8Group` computes for it.
+@inline(__always)
+func dotQ6KX8Group4(_ w: UnsafeRawPointer, _ x0: QuantizedActivations, _ x1: QuantizedActivations, _ x2: QuantizedActivations,
+                    _ x3: QuantizedActivations, blocks nb: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+    for b in 0..<nb {
+        let blk = w + b &* q6KX8GroupBlockBytes
+        @inline(__always) func qx(_ x: QuantizedActivations) -> UnsafeRawPointer { UnsafeRawPointer(x.q + 256 &* b) }
+        let s = q6KX8BlockSums4(blk, (qx(x0), qx(x1), qx(x2), qx(x3)), (kSums16(x0, b), kSums16(x1, b), kSums16(x2, b), kSums16(x3, b)))
+        let d = f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self))
+        @inline(__always) func step(_ acc: inout SIMD8<Float>, _ x: QuantizedActivations, _ sums: SIMD16<Int32>) {
+            acc.madd(SIMD8<Float>(repeating: x.scale[b]) * d, int32sToFloat8(pairTotals(sums)))
+        }
+        step(&a0, x0, s.0); step(&a1, x1, s.1); step(&a2, x2, s.2); step(&a3, x3, s.3)
+    }
+    return (a0, a1, a2, a3)
+}
+
+/// `q6KX8BlockSums` for four tokens: scales widened and spread once, each column's codes assembled once.
+@inline(__always)
+func q6KX8BlockSums4(_ blk: UnsafeRawPointer, _ qx: (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer),
+                     _ s16: (SIMD16<Int16>, SIMD16<Int16>, SIMD16<Int16>, SIMD16<Int16>))
+    -> (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>) {
+    let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F), m2 = SIMD16<UInt32>(repeating: 0x0303_0303)
+    @inline(__always) func wide(_ i: SIMD32<UInt8>) -> SIMD64<UInt8> { SIMD64(lowHalf: i, highHalf: i) }
+    @inline(__always) func x8(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD64<Int8> {
+        unsafeBitCast(SIMD8<UInt64>(repeating: p.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD64<Int8>.self)
+    }
+    @inline(__always) func sums(_ s: SIMD16<Int16>, _ c: Int) -> SIMD32<Int16> {
+        unsafeBitCast(SIMD8<UInt64>(repeating: q6KX8Sums(s, c)), to: SIMD32<Int16>.self)
+    }
+    var s0 = SplitSums<SIMD16<Int32>>(), s1 = SplitSums<SIMD16<Int32>>(), s2 = SplitSums<SIMD16<Int32>>(), s3 = SplitSums<SIMD16<Int32>>()
+    var o0 = SIMD16<Int32>(), o1 = SIMD16<Int32>(), o2 = SIMD16<Int32>(), o3 = SIMD16<Int32>()
+    for c in 0..<4 {
+        let z = int16s(blk.loadUnaligned(fromByteOffset: 16 &+ 32 &* c, as: SIMD32<Int8>.self)), zb = bytes64(z)
+        @inline(__always) func scale(_ j: Int) -> SIMD32<Int16> { unsafeBitCast(shuffleBytes(zb, wide(q6KX8ScaleIndex(j))), to: SIMD32<Int16>.self) }
+        o0 &+= maddWd(z, sums(s16.0, c)); o1 &+= maddWd(z, sums(s16.1, c)); o2 &+= maddWd(z, sums(s16.2, c)); o3 &+= maddWd(z, sums(s16.3, c))
+        for p in 0..<2 {
+            let top = blk.loadUnaligned(fromByteOffset: 1168 &+ 64 &* (2 &* c &+ p), as: SIMD16<UInt32>.self)
+            let sl = scale(p), sh = scale(2 &+ p)
+            for s in 0..<2 {
+                let u = 2 &* p &+ s, t = top &>> UInt32(4 &* s)
+                let bits = blk.loadUnaligned(fromByteOffset: 144 &+ 64 &* (4 &* c &+ u), as: SIMD16<UInt32>.self)
+                let ql = bytes64((bits & m4) | ((t & m2) &<< 4)), qh = bytes64(((bits &>> 4) & m4) | (((t &>> 2) & m2) &<< 4))
+                let ol = 64 &* c &+ 8 &* u, oh = ol &+ 32
+                s0.add(maddWd(sl, maddUbsSw(ql, x8(qx.0, ol))), 0); s0.add(maddWd(sh, maddUbsSw(qh, x8(qx.0, oh))), 1)
+                s1.add(maddWd(sl, maddUbsSw(ql, x8(qx.1, ol))), 0); s1.add(maddWd(sh, maddUbsSw(qh, x8(qx.1, oh))), 1)
+                s2.add(maddWd(sl, maddUbsSw(ql, x8(qx.2, ol))), 0); s2.add(maddWd(sh, maddUbsSw(qh, x8(qx.2, oh))), 1)
+                s3.add(maddWd(sl, maddUbsSw(ql, x8(qx.3, ol))), 0); s3.add(maddWd(sh, maddUbsSw(qh, x8(qx.3, oh))), 1)
+            }
+        }
+    }
+    return (s0.total &- (o0 &<< 5), s1.total &- (o1 &<< 5), s2.total &- (o2 &<< 5), s3.total &- (o3 &<< 5))
 }
 
 #endif

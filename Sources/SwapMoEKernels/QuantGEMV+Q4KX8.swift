@@ -11,16 +11,18 @@ import SwapMoECore
 
 #if SWAPMOE_X86_INTRINSICS
 
-/// Rows `rows` (whole groups of eight) of a q4_K_x8 matrix . x̂.
+/// Rows `rows` (whole groups of eight) of a q4_K_x8 or q6_K_x8 matrix . x̂.
 @inline(never)
-func q4KX8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
-               rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
-    precondition(rows.lowerBound % 8 == 0 && rows.count % 8 == 0, "q4_K_x8 rows \(rows) are not whole groups of 8")
-    var g = rows.lowerBound
-    while g < rows.upperBound {
-        let r = dotQ4KX8Group(w + g &* rowBytes, xq, blocks: nb)
-        for e in 0..<8 { storeRow(y, g &+ e, r[e], bias, accumulate) }
-        g &+= 8
+func interleavedRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
+                     rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool, q6: Bool) {
+    precondition(rows.lowerBound % 8 == 0 && rows.count % 8 == 0, "interleaved rows \(rows) are not whole groups of 8")
+    specialized(q6) { q6 in
+        var g = rows.lowerBound
+        while g < rows.upperBound {
+            let r = q6 ? dotQ6KX8Group(w + g &* rowBytes, xq, blocks: nb) : dotQ4KX8Group(w + g &* rowBytes, xq, blocks: nb)
+            for e in 0..<8 { storeRow(y, g &+ e, r[e], bias, accumulate) }
+            g &+= 8
+        }
     }
 }
 

@@ -72,6 +72,10 @@ func gemvQuantRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ ty
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { buf in
             for i in rows { storeRow(y, i, dotQ6_K(w + i &* rowBytes, x, buf.baseAddress!, blocks: nb), bias, accumulate) }
         }
+    case .q6_Kx8:
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { buf in
+            q6KX8RowsFloat(y, w, x, buf.baseAddress!, n: n, rows: rows, bias: bias, accumulate: accumulate)
+        }
     case .f32, .f16, .bf16:
         preconditionFailure("float rows go through gemvRows")
     }

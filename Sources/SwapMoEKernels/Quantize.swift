@@ -39,7 +39,7 @@ extension WeightType {
         case .q3_K: 65504 * 32 * 4
         case .q4_K, .q4_Kx8: 65504 * 63 * 15
         case .q5_K: 65504 * 63 * 31
-        case .q6_K: 65504 * 128 * 32
+        case .q6_K, .q6_Kx8: 65504 * 128 * 32
         case .iq4_nl: 65504 * 127
         case .iq4_xs: 65504 * 32 * 127
         case .f32, .f16, .bf16: .greatestFiniteMagnitude
@@ -74,7 +74,7 @@ public func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPoin
             case .q6_K: quantizeQ6KBlock(x, out, scratch)
             case .iq4_nl: quantizeIQ4NLBlock(x, out)
             case .iq4_xs: quantizeIQ4XSBlock(x, out)
-            case .q4_Kx8: preconditionFailure("quantizeRow to q4_K_x8: quantize to q4_K, then interleaveQ4K")
+            case .q4_Kx8, .q6_Kx8: preconditionFailure("quantizeRow to \(type): quantize to \(type.plain), then interleave the rows")
             case .f32, .f16, .bf16: preconditionFailure("unreachable")
             }
             b &+= 1
@@ -83,14 +83,14 @@ public func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPoin
 }
 
 /// values (rows, cols) f32 -> the rows quantized to `type`, back to back (`rows * type.rowBytes(cols)` bytes).
-/// `cols` must be a multiple of `type.blockSize` and divide `values.count` (q4_K_x8: the rows a multiple of 8).
+/// `cols` must be a multiple of `type.blockSize` and divide `values.count` (the interleaved types: the rows a multiple of 8).
 public func quantize(_ values: [Float], cols: Int, as type: WeightType) -> [UInt8] {
     precondition(cols > 0 && values.count % cols == 0, "quantize: \(values.count) values do not make rows of \(cols)")
     let rows = values.count / cols, rowBytes = type.rowBytes(cols)
-    if type == .q4_Kx8 {
-        let plain = quantize(values, cols: cols, as: .q4_K)
+    if type.rowGroup > 1 {
+        let plain = quantize(values, cols: cols, as: type.plain)
         var out = [UInt8](repeating: 0, count: plain.count)
-        plain.withUnsafeBytes { p in out.withUnsafeMutableBytes { interleaveQ4K($0.baseAddress!, p.baseAddress!, rows: rows, cols: cols) } }
+        plain.withUnsafeBytes { p in out.withUnsafeMutableBytes { interleave($0.baseAddress!, p.baseAddress!, as: type, rows: rows, cols: cols) } }
         return out
     }
     var out = [UInt8](repeating: 0, count: rows * rowBytes)

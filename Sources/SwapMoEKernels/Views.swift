@@ -22,9 +22,9 @@ public struct Matrix: @unchecked Sendable {
     }
 
     /// The matrix stored at byte `offset` of `bytes`; nil unless all of it lies inside them (and, quantized,
-    /// unless a row is a whole number of blocks, and for q4_K_x8 the rows whole groups of 8).
+    /// unless a row is a whole number of blocks, and for the interleaved types the rows whole groups of 8).
     public init?(bytes: BorrowedBytes, offset: Int = 0, type: WeightType, rows: Int, cols: Int) {
-        guard rows >= 0, cols >= 0, offset >= 0, cols % type.blockSize == 0, type != .q4_Kx8 || rows % 8 == 0,
+        guard rows >= 0, cols >= 0, offset >= 0, cols % type.blockSize == 0, rows % type.rowGroup == 0,
               let start = bytes.buffer.baseAddress else { return nil }
         let (blocks, o1) = rows.multipliedReportingOverflow(by: cols / type.blockSize)
         let (length, o2) = blocks.multipliedReportingOverflow(by: type.blockBytes)

@@ -93,6 +93,14 @@ func pairSums(_ a: SIMD8<Int16>, _ b: SIMD8<Int16>) -> SIMD8<Int16> {
 }
 
 #if SWAPMOE_AVX512
+/// 32 signed bytes -> 32 Int16 lanes (`vpmovsxbw zmm`).
+@inline(__always)
+func int16s(_ b: SIMD32<Int8>) -> SIMD32<Int16> {
+    var v = SIMD32<Int16>()
+    v._storage._value = Builtin.sext_Vec32xInt8_Vec32xInt16(b._storage._value)
+    return v
+}
+
 /// 512-bit `vpmaddubsw`: `maddUbsSw` on 64 bytes.
 @inline(__always)
 func maddUbsSw(_ a: SIMD64<UInt8>, _ b: SIMD64<Int8>) -> SIMD32<Int16> {

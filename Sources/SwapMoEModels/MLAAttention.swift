@@ -63,8 +63,8 @@ struct LatentAttentionWeights {
         kvANorm = try w.vector(a + "kv_a_layernorm.weight", count: s.rank)
         kvB = try w.matrix(a + "kv_b_proj.weight", rows: s.heads * s.kvBRows, cols: s.rank)
         // Latent attention reads kv_b by head slices and key rows; the packer never interleaves it.
-        guard kvB.type != .q4_Kx8 else {
-            throw .badConfig(family: "archive", reason: "'\(a)kv_b_proj.weight' is stored as Q4_K_X8, which latent attention cannot read; re-pack the model with this swapmoe")
+        guard kvB.type.rowGroup == 1 else {
+            throw .badConfig(family: "archive", reason: "'\(a)kv_b_proj.weight' is stored with interleaved rows (\(kvB.type)), which latent attention cannot read; re-pack the model with this swapmoe")
         }
         o = try w.matrix(a + "o_proj.weight", rows: hidden, cols: s.heads * s.value)
         oBias = try bias("o_proj.bias", hidden)

@@ -16,8 +16,8 @@ extension Converter {
                   sumOfSquares wantNorm: Bool = false) throws -> Double {
         let rows = rows ?? 0..<weight.rowCount
         let cols = weight.cols
-        // Q4_K_X8 takes rows eight at a time.
-        let group = to == .q4_Kx8 ? 8 : 1
+        // The interleaved types take rows eight at a time.
+        let group = to.rowGroup
         let rowsPerPiece = max(group, Converter.pieceElements / max(cols, 1) / group * group)
         let floats = UnsafeMutableBufferPointer<Float>.allocate(capacity: rowsPerPiece * cols)
         defer { floats.deallocate() }

@@ -23,10 +23,10 @@ struct Converter {
     /// output, of the values before quantization), else 0.
     /// `done` is called with each consumed piece of the source so its mapped pages can be dropped at once:
     /// RSS stays at a few pieces even for a multi-GB tensor.
-    /// `cols`: the weights per row, needed (only) for Q4_K_X8, whose rows are written eight at a time.
+    /// `cols`: the weights per row, needed (only) for the interleaved types, whose rows are written eight at a time.
     func write(_ bytes: UnsafeRawBufferPointer, from: DType, as to: DType, cols: Int = 0, to sink: BlockSink, sumOfSquares wantNorm: Bool = false,
                done: (UnsafeRawBufferPointer) -> Void) throws -> Double {
-        if to == .q4_Kx8 { return try writeInterleaved(bytes, from: from, cols: cols, to: sink, sumOfSquares: wantNorm, done: done) }
+        if to.rowGroup > 1 { return try writeInterleaved(bytes, from: from, as: to, cols: cols, to: sink, sumOfSquares: wantNorm, done: done) }
         if to.isQuantized, from == to { return try copyBlocks(bytes, type: to, to: sink, sumOfSquares: wantNorm, done: done) }
         if to.isQuantized { return try quantize(bytes, from: from, as: to, to: sink, sumOfSquares: wantNorm, done: done) }
         let count = bytes.count / max(from.size, 1)

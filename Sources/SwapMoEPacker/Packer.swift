@@ -18,8 +18,9 @@ public struct PackOptions: Sendable {
     public var dtype: DType? = nil
     /// Which tensors to store as quantized blocks (`--quant`); empty keeps every tensor in float.
     public var quant = QuantSpec()
-    /// Store Q4_K weight matrices (quantized here or kept from a GGUF; experts, attention, dense MLPs, LM head)
-    /// as Q4_K_X8, rows interleaved eight at a time for the GEMV and GEMM (`--no-interleave`: plain Q4_K rows).
+    /// Store Q4_K and Q6_K weight matrices (quantized here or kept from a GGUF; experts, attention, dense MLPs, LM
+    /// head) as Q4_K_X8 / Q6_K_X8, rows interleaved eight at a time for the GEMV and GEMM (`--no-interleave`: plain
+    /// rows).
     public var interleave = true
 
     public init(input: String, output: String, compress: Compression = .none, shuffle: Bool = false, dtype: DType? = nil,
@@ -45,7 +46,7 @@ public struct PackSummary: Sendable {
     /// Where the model came from (nil: a Hugging Face folder), and matrices already quantized there, kept as stored.
     public var source: SourceInfo? = nil
     public var keptQuantized: [DType: Int] = [:]
-    /// Of the Q4_K matrices above, those stored with their rows interleaved (Q4_K_X8).
+    /// Of the Q4_K and Q6_K matrices above, those stored with their rows interleaved (Q4_K_X8, Q6_K_X8).
     public var interleaved = 0
     /// Matrices read from FP8 e4m3 blocks (`FP8Weight`), and their block format.
     public var dequantizedFP8 = 0
@@ -59,7 +60,7 @@ public struct PackSummary: Sendable {
     public var line: String {
         "packed \(family)\(source.map { " from \($0.text)" } ?? ""): \(tensors) dense tensors, \(experts) experts, \(ByteSize.format(bytesIn)) in -> \(ByteSize.format(bytesOut)) out "
             + "(ratio \(formatFixed(ratio, digits: 3))), \(formatFixed(megabytesPerSecond, digits: 1)) MB/s, \(formatFixed(seconds, digits: 1)) s -> \(output)"
-            + quantLine + keptLine + fp8Line + (interleaved > 0 ? "; \(interleaved) Q4_K matrices with rows interleaved by 8 (Q4_K_X8)" : "")
+            + quantLine + keptLine + fp8Line + (interleaved > 0 ? "; \(interleaved) Q4_K / Q6_K matrices with rows interleaved by 8 (Q4_K_X8, Q6_K_X8)" : "")
     }
 
     /// "; 42 FP8 e4m3 matrices (128x128 blocks) dequantized" ("per-channel scales" for compressed-tensors') or "".
@@ -179,13 +180,13 @@ public enum Packer {
             var quantized: [DType: Int] = [:], keptFloat = 0, keptQuantized: [DType: Int] = [:], dequantizedFP8 = 0, interleaved = 0
             /// The type a matrix of `cols` columns is written as, given the type `requested` for it. A quantized
             /// source (a GGUF's) keeps its type whatever is requested. A matrix the GEMV and GEMM alone read
-            /// (`matrixRows`: its rows; `Packer.interleavable`) that ends up Q4_K is stored as Q4_K_X8 where its rows
+            /// (`matrixRows`: its rows; `Packer.interleavable`) that ends up Q4_K or Q6_K is stored as Q4_K_X8 / Q6_K_X8 where its rows
             /// are whole groups of 8 (`interleave`).
             func storedType(_ stored: DType, fp8: FP8Weight?, requested: DType?, cols: Int, matrixRows: Int? = nil) -> DType {
                 let t = resolvedType(stored, fp8: fp8, requested: requested, cols: cols)
-                guard options.interleave, t == .q4_K, let rows = matrixRows, q4KX8Fits(rows: rows, cols: cols) else { return t }
+                guard options.interleave, let x8 = t.interleaved, let rows = matrixRows, q4KX8Fits(rows: rows, cols: cols) else { return t }
                 interleaved += 1
-                return .q4_Kx8
+                return x8
             }
             func resolvedType(_ stored: DType, fp8: FP8Weight?, requested: DType?, cols: Int) -> DType {
                 // An FP8 weight is read as floats (dequantized), so it is stored as a float tensor would be.
@@ -312,7 +313,7 @@ public enum Packer {
         return .object(JSONObject(keys: keys, values: values))
     }
 
-    /// Whether a dense tensor is only ever multiplied by (GEMV, GEMM) and may be stored as Q4_K_X8: attention
+    /// Whether a dense tensor is only ever multiplied by (GEMV, GEMM) and may be stored interleaved: attention
     /// projections, dense and shared-expert MLPs, the LM head; not the embedding (looked up by row), routers and
     /// vectors, nor MLA's `kv_b_proj` (latent attention reads it by head slices and key rows).
     static func interleavable(_ name: String, role: TensorRole) -> Bool {

@@ -11,12 +11,12 @@ final class QuantMatrix {
     let storage: UnsafeMutableRawPointer
     let base: UnsafeMutableRawPointer
 
-    /// q4_K_x8: random q4_K rows (d a multiple of 8), interleaved.
+    /// The interleaved types: random rows of the plain type (d a multiple of 8), interleaved.
     convenience init(_ type: WeightType, d: Int, n: Int, _ rng: inout TestRNG, misalign: Int = 0) {
-        guard type == .q4_Kx8 else { self.init(blocksOf: type, d: d, n: n, &rng, misalign: misalign); return }
-        let plain = QuantMatrix(blocksOf: .q4_K, d: d, n: n, &rng)
+        guard type.rowGroup > 1 else { self.init(blocksOf: type, d: d, n: n, &rng, misalign: misalign); return }
+        let plain = QuantMatrix(blocksOf: type.plain, d: d, n: n, &rng)
         self.init(blocksOf: type, d: d, n: n, &rng, misalign: misalign)
-        interleaveQ4K(base, plain.base, rows: d, cols: n)
+        interleave(base, plain.base, as: type, rows: d, cols: n)
     }
 
     init(blocksOf type: WeightType, d: Int, n: Int, _ rng: inout TestRNG, misalign: Int = 0) {
@@ -48,7 +48,7 @@ final class QuantMatrix {
             case .mxfp4: base.storeBytes(of: UInt8.random(in: 112...124, using: &rng), toByteOffset: o, as: UInt8.self)   // 2^-16...2^-4
             case .iq4_nl: f16(o, 1e-4...2e-3, signed: true)
             case .iq4_xs: f16(o, 1e-5...2e-4, signed: true)
-            case .q4_Kx8: break   // overwritten by the convenience init
+            case .q4_Kx8, .q6_Kx8: break   // overwritten by the convenience init
             default: preconditionFailure("quantized types only")
             }
         }
@@ -61,7 +61,7 @@ final class QuantMatrix {
     var dequantized: [Float] {
         var out = [Float](repeating: 0, count: d * n)
         out.withUnsafeMutableBufferPointer { o in
-            if type == .q4_Kx8 {
+            if type.rowGroup > 1 {
                 dequantizeRows(o.baseAddress!, base, type, rows: 0..<d, cols: n)
             } else {
                 for i in 0..<d { dequantizeRow(o.baseAddress! + i * n, base + i * rowBytes, type, count: n) }

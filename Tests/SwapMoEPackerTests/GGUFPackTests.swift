@@ -106,25 +106,25 @@ struct GGUFPackTests {
             for d in archive.manifest.dense {
                 let t = try #require(hf[d.name], "\(d.name)")
                 guard t.source.dtype?.isQuantized == true || quant.isEmpty else { continue }
-                if d.dtype == .q4_Kx8 {
-                    // Interleaved: the GGUF's Q4_K blocks, rearranged (and back, byte for byte).
-                    #expect(t.source.dtype == .q4_K && deinterleaved(archive.withDenseBytes(d) { Array($0) }, rows: d.shape[0], cols: d.shape[1]) == gguf.hfBytes(t), "\(d.name)")
+                if d.dtype.rowGroup > 1 {
+                    // Interleaved: the GGUF's Q4_K / Q6_K blocks, rearranged (and back, byte for byte).
+                    #expect(t.source.dtype == d.dtype.plain && deinterleaved(archive.withDenseBytes(d) { Array($0) }, d.dtype, rows: d.shape[0], cols: d.shape[1]) == gguf.hfBytes(t), "\(d.name)")
                     continue
                 }
                 #expect(d.dtype == t.source.dtype, "\(d.name) is \(d.dtype), stored \(t.source.type) in the GGUF")
                 #expect(archive.withDenseBytes(d) { Array($0) } == gguf.hfBytes(t), "\(d.name) bytes")
             }
             if quant.isEmpty {
-                // Q4_K_X8 is Q4_K with its rows interleaved.
-                let dense = Dictionary(grouping: archive.manifest.dense.filter { $0.dtype.isQuantized }, by: { $0.dtype == .q4_Kx8 ? .q4_K : $0.dtype }).mapValues(\.count)
+                // Q4_K_X8 / Q6_K_X8 are Q4_K / Q6_K with their rows interleaved.
+                let dense = Dictionary(grouping: archive.manifest.dense.filter { $0.dtype.isQuantized }, by: \.dtype.plain).mapValues(\.count)
                 #expect(dense == Self.quantizedFixtures.first { $0.gguf == fixture }?.dense)
             }
             try eachExpertMatrix(archive, gguf: path, checkNorms: quant.isEmpty) { at, name, t, bytes in
                 let src = try #require(hf[name])
                 if src.source.dtype?.isQuantized == true || quant.isEmpty {
-                    if t.dtype == .q4_Kx8 {
-                        // Interleaved: the GGUF's Q4_K blocks, rearranged (and back, byte for byte).
-                        #expect(src.source.dtype == .q4_K && deinterleaved(bytes, rows: t.shape[0], cols: t.shape[1]) == gguf.hfBytes(src), "\(at)")
+                    if t.dtype.rowGroup > 1 {
+                        // Interleaved: the GGUF's Q4_K / Q6_K blocks, rearranged (and back, byte for byte).
+                        #expect(src.source.dtype == t.dtype.plain && deinterleaved(bytes, t.dtype, rows: t.shape[0], cols: t.shape[1]) == gguf.hfBytes(src), "\(at)")
                     } else {
                         #expect(t.dtype == src.source.dtype && bytes == gguf.hfBytes(src), "\(at)")
                     }
@@ -315,9 +315,9 @@ func widened(_ bytes: [UInt8], _ type: DType, cols: Int) -> [Float] {
     return out
 }
 
-/// Q4_K_X8 bytes as the plain Q4_K rows they were made from.
-func deinterleaved(_ bytes: [UInt8], rows: Int, cols: Int) -> [UInt8] {
+/// Interleaved bytes (Q4_K_X8, Q6_K_X8) as the plain rows they were made from.
+func deinterleaved(_ bytes: [UInt8], _ type: DType, rows: Int, cols: Int) -> [UInt8] {
     var out = [UInt8](repeating: 0, count: bytes.count)
-    bytes.withUnsafeBytes { b in out.withUnsafeMutableBytes { deinterleaveQ4K($0.baseAddress!, b.baseAddress!, rows: rows, cols: cols) } }
+    bytes.withUnsafeBytes { b in out.withUnsafeMutableBytes { deinterleave($0.baseAddress!, b.baseAddress!, as: WeightType(type)!, rows: rows, cols: cols) } }
     return out
 }

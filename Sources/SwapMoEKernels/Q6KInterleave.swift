@@ -1,0 +1,135 @@
+import SwapMoECore
+// q6_K_x8 ("Q6_K_X8" in an archive): a q6_K matrix with its rows stored eight at a time, as q4_K_x8 does for
+// q4_K (Q4KInterleave.swift; kernels in QuantGEMV+Q6KX8.swift): the same bytes (210 per 256 weights of a row),
+// converted exactly both ways, rows a multiple of 8, group g (rows 8g ..< 8g + 8) at byte 8g * rowBytes. Within a
+// group, super-block b takes the 1680 bytes at 1680b, with q_r[w] (0..<64) the 6-bit code of weight w of row r,
+// sc_r[g] its 16-weight groups' signed scales and d_r its f16 scale (weight = d sc_g (q - 32), as q6_K):
+//   0 ..< 16       d of rows 0..<8 (f16)
+//   16 ..< 144     scales: byte 16 + 32k + 4r + j = sc_r[4k + j]                                   (k, j < 4)
+//   144 ..< 1168   low bits: byte 144 + 64 (4c + u) + 8r + i = q_r[64c + 8u + i] & 15
+//                  | (q_r[64c + 32 + 8u + i] & 15) << 4                                        (c, u < 4; i < 8)
+//   1168 ..< 1680  top bits: byte 1168 + 64 (2c + p) + 8r + i holds q >> 4 of weights 64c + 16p + i (bits 0-1),
+//                  64c + 32 + 16p + i (2-3), 64c + 16p + 8 + i (4-5), 64c + 32 + 16p + 8 + i (6-7)  (p < 2)
+// so that the low-bit column (c, u) and bits 4 (u % 2) ... of top column (c, u / 2) give 8 codes of each row, all in
+// one 16-weight group per row (4c + u / 2 for the low nibbles, 4c + 2 + u / 2 for the high ones).
+
+/// Bytes of one super-block of a group of eight rows.
+let q6KX8GroupBlockBytes = 1680
+
+/// The 6-bit code of weight w (0..<256) of the q6_K block at `blk` (layout: `dequantizeQ6KBlock`).
+@inline(__always)
+func q6KCode(_ blk: UnsafeRawPointer, _ w: Int) -> UInt8 {
+    let h = w / 128, quadrant = (w % 128) / 32, l = w % 32
+    let low = blk.load(fromByteOffset: 64 &* h &+ l &+ (quadrant & 1) &* 32, as: UInt8.self) >> (quadrant < 2 ? 0 : 4)
+    let top = blk.load(fromByteOffset: 128 &+ 32 &* h &+ l, as: UInt8.self) >> (2 &* quadrant)
+    return low & 15 | (top & 3) << 4
+}
+
+/// Adds weight w's code to the q6_K block at `blk` (its code bits zero).
+@inline(__always)
+func setQ6KCode(_ blk: UnsafeMutableRawPointer, _ w: Int, _ q: UInt8) {
+    let h = w / 128, quadrant = (w % 128) / 32, l = w % 32
+    let lo = 64 &* h &+ l &+ (quadrant & 1) &* 32, hi = 128 &+ 32 &* h &+ l
+    blk.storeBytes(of: blk.load(fromByteOffset: lo, as: UInt8.self) | (q & 15) << (quadrant < 2 ? 0 : 4), toByteOffset: lo, as: UInt8.self)
+    blk.storeBytes(of: blk.load(fromByteOffset: hi, as: UInt8.self) | (q >> 4) << (2 &* quadrant), toByteOffset: hi, as: UInt8.self)
+}
+
+/// Super-block b of the eight q6_K rows at `src` (`rowBytes` apart) -> its 1680 q6_K_x8 bytes at `dst`.
+func interleaveQ6KBlock(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, rowBytes: Int, block b: Int) {
+    dst.advanced(by: 1168).initializeMemory(as: UInt8.self, repeating: 0, count: 512)
+    for r in 0..<8 {
+        let blk = src + (r &* rowBytes &+ b &* 210)
+        dst.storeBytes(of: blk.loadUnaligned(fromByteOffset: 208, as: UInt16.self), toByteOffset: 2 &* r, as: UInt16.self)
+        for g in 0..<16 {
+            dst.storeBytes(of: blk.load(fromByteOffset: 192 &+ g, as: UInt8.self), toByteOffset: 16 &+ 32 &* (g / 4) &+ 4 &* r &+ g % 4, as: UInt8.self)
+        }
+        for c in 0..<4 {
+            for u in 0..<4 {
+                for i in 0..<8 {
+                    let lo = q6KCode(blk, 64 &* c &+ 8 &* u &+ i), hi = q6KCode(blk, 64 &* c &+ 32 &+ 8 &* u &+ i)
+                    dst.storeBytes(of: lo & 15 | (hi & 15) << 4, toByteOffset: 144 &+ 64 &* (4 &* c &+ u) &+ 8 &* r &+ i, as: UInt8.self)
+                    let t = 1168 &+ 64 &* (2 &* c &+ u / 2) &+ 8 &* r &+ i, shift = 4 &* (u % 2)
+                    let top = dst.load(fromByteOffset: t, as: UInt8.self) | (lo >> 4) << shift | (hi >> 4) << (shift &+ 2)
+                    dst.storeBytes(of: top, toByteOffset: t, as: UInt8.self)
+                }
+            }
+        }
+    }
+}
+
+/// The codes of row e in column (c, u) of the q6_K_x8 group super-block at `src`: 8 low-nibble weights
+/// (64c + 8u + i) and 8 high-nibble ones (64c + 32 + 8u + i), each byte one code.
+@inline(__always)
+func q6KX8Codes(_ src: UnsafeRawPointer, row e: Int, _ c: Int, _ u: Int) -> (UInt64, UInt64) {
+    let m4: UInt64 = 0x0F0F_0F0F_0F0F_0F0F, m2: UInt64 = 0x0303_0303_0303_0303
+    let bits = src.loadUnaligned(fromByteOffset: 144 &+ 64 &* (4 &* c &+ u) &+ 8 &* e, as: UInt64.self)
+    let top = src.loadUnaligned(fromByteOffset: 1168 &+ 64 &* (2 &* c &+ u / 2) &+ 8 &* e, as: UInt64.self) >> UInt64(4 &* (u % 2))
+    return (bits & m4 | (top & m2) << 4, (bits >> 4) & m4 | ((top >> 2) & m2) << 4)
+}
+
+/// Row e (0..<8) of the q6_K_x8 group super-block at `src` -> its 210-byte q6_K block at `dst`.
+func q6KX8RowBlock(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, row e: Int) {
+    dst.initializeMemory(as: UInt8.self, repeating: 0, count: 192)
+    dst.storeBytes(of: src.loadUnaligned(fromByteOffset: 2 &* e, as: UInt16.self), toByteOffset: 208, as: UInt16.self)
+    for g in 0..<16 {
+        dst.storeBytes(of: src.load(fromByteOffset: 16 &+ 32 &* (g / 4) &+ 4 &* e &+ g % 4, as: UInt8.self), toByteOffset: 192 &+ g, as: UInt8.self)
+    }
+    for c in 0..<4 {
+        for u in 0..<4 {
+            let (lo, hi) = q6KX8Codes(src, row: e, c, u)
+            for i in 0..<8 {
+                setQ6KCode(dst, 64 &* c &+ 8 &* u &+ i, UInt8(truncatingIfNeeded: lo >> UInt64(8 &* i)))
+                setQ6KCode(dst, 64 &* c &+ 32 &+ 8 &* u &+ i, UInt8(truncatingIfNeeded: hi >> UInt64(8 &* i)))
+            }
+        }
+    }
+}
+
+/// Whether a matrix of `rows` rows of `cols` weights can be stored as q6_K_x8.
+public func q6KX8Fits(rows: Int, cols: Int) -> Bool { q4KX8Fits(rows: rows, cols: cols) }
+
+/// A q6_K matrix (rows, cols) at `src` -> the same matrix as q6_K_x8 at `dst` (the same byte count; `q6KX8Fits`).
+public func interleaveQ6K(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, rows: Int, cols: Int) {
+    precondition(q6KX8Fits(rows: rows, cols: cols), "q6_K_x8 needs rows % 8 == 0 and cols % 256 == 0, not \(rows) x \(cols)")
+    let rowBytes = WeightType.q6_K.rowBytes(cols), nb = cols / 256
+    for g in 0..<(rows / 8) {
+        let group = g &* 8 &* rowBytes
+        for b in 0..<nb { interleaveQ6KBlock(dst + (group &+ b &* q6KX8GroupBlockBytes), src + group, rowBytes: rowBytes, block: b) }
+    }
+}
+
+/// A q6_K_x8 matrix (rows, cols) at `src` -> the same matrix as plain q6_K rows at `dst`.
+public func deinterleaveQ6K(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, rows: Int, cols: Int) {
+    precondition(q6KX8Fits(rows: rows, cols: cols), "q6_K_x8 needs rows % 8 == 0 and cols % 256 == 0, not \(rows) x \(cols)")
+    for r in 0..<rows { q6KX8Row(dst + r &* WeightType.q6_K.rowBytes(cols), src, row: r, cols: cols) }
+}
+
+/// Row r of the q6_K_x8 matrix at `w` -> its plain q6_K row at `dst`.
+@inline(__always)
+func q6KX8Row(_ dst: UnsafeMutableRawPointer, _ w: UnsafeRawPointer, row r: Int, cols: Int) {
+    let rowBytes = WeightType.q6_K.rowBytes(cols), group = w + (r / 8) &* 8 &* rowBytes
+    for b in 0..<(cols / 256) { q6KX8RowBlock(dst + b &* 210, group + b &* q6KX8GroupBlockBytes, row: r % 8) }
+}
+
+/// Row e of the q6_K_x8 group super-block at `src` -> its 256 floats, bit-identical to `dequantizeBlockSIMD` on
+/// the row's q6_K block (the same products d sc and (d sc) (q - 32)).
+@inline(__always)
+func dequantizeQ6KX8Row(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, row e: Int) {
+    let d = f16ToFloat(src.loadUnaligned(fromByteOffset: 2 &* e, as: UInt16.self))
+    @inline(__always) func scale(_ g: Int) -> SIMD8<Float> {
+        SIMD8(repeating: d * Float(src.load(fromByteOffset: 16 &+ 32 &* (g / 4) &+ 4 &* e &+ g % 4, as: Int8.self)))
+    }
+    @inline(__always) func floats(_ v: UInt64) -> SIMD8<Float> {
+        let b = unsafeBitCast(v, to: SIMD8<UInt8>.self)
+        let u = SIMD8<UInt32>(UInt32(b[0]), UInt32(b[1]), UInt32(b[2]), UInt32(b[3]), UInt32(b[4]), UInt32(b[5]), UInt32(b[6]), UInt32(b[7]))
+        return unsafeBitCast(u | SIMD8(repeating: 0x4B00_0000), to: SIMD8<Float>.self) - SIMD8(repeating: 8_388_608 + 32)
+    }
+    for c in 0..<4 {
+        for u in 0..<4 {
+            let (lo, hi) = q6KX8Codes(src, row: e, c, u)
+            let o = UnsafeMutableRawPointer(dst + (64 &* c &+ 8 &* u))
+            o.storeBytes(of: scale(4 &* c &+ u / 2) * floats(lo), as: SIMD8<Float>.self)
+            o.storeBytes(of: scale(4 &* c &+ 2 &+ u / 2) * floats(hi), toByteOffset: 128, as: SIMD8<Float>.self)
+        }
+    }
+}

@@ -1,0 +1,147 @@
+import Foundation
+import SwapMoECore
+import Testing
+@testable import SwapMoEKernels
+
+/// q4_K_x8 and q6_K_x8 (Q4KInterleave.swift, Q6KInterleave.swift): the layouts against the plain types, the kernels
+/// against the plain types' references.
+@Suite("q4_K and q6_K rows interleaved eight at a time")
+struct InterleaveTests {
+    static let types: [WeightType] = [.q4_Kx8, .q6_Kx8]
+
+    /// An interleaved matrix and the plain matrix it was made from.
+    struct Pair {
+        let x8: QuantMatrix, plain: QuantMatrix
+
+        init(_ type: WeightType, d: Int, n: Int, _ rng: inout TestRNG, misalign: Int = 0) {
+            plain = QuantMatrix(type.plain, d: d, n: n, &rng)
+            x8 = QuantMatrix(blocksOf: type, d: d, n: n, &rng, misalign: misalign)
+            interleave(x8.base, plain.base, as: type, rows: d, cols: n)
+        }
+    }
+
+    @Test("Interleaving and back gives the plain bytes; rows read out of groups dequantize bit for bit as the plain rows", arguments: types)
+    func roundTrip(type: WeightType) {
+        var rng = TestRNG(seed: 41)
+        for (d, blocks) in [(8, 1), (16, 3), (40, 2), (24, 11)] {
+            let n = blocks * 256, p = Pair(type, d: d, n: n, &rng, misalign: 2)
+            let bytes = d * p.plain.rowBytes
+            let back = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            defer { back.deallocate() }
+            deinterleave(back, p.x8.base, as: type, rows: d, cols: n)
+            #expect(memcmp(back, p.plain.base, bytes) == 0, "d=\(d) n=\(n)")
+            #expect(memcmp(p.x8.base, p.plain.base, bytes) != 0)
+            #expect(bitsEqual(p.x8.dequantized, p.plain.dequantized))
+            let m = Matrix(base: p.x8.base, type: type, rows: d, cols: n)
+            #expect(bitsEqual(m.row(d - 3), Array(p.plain.dequantized[((d - 3) * n)..<((d - 2) * n)])))
+        }
+    }
+
+    @Test("quantize(as: x8) is quantize(as: plain) interleaved; a matrix view needs whole groups of 8 rows", arguments: types)
+    func quantizeAndViews(type: WeightType) {
+        var rng = TestRNG(seed: 42)
+        let n = 512, d = 16, values = randomFloats(d * n, &rng)
+        let plain = quantize(values, cols: n, as: type.plain), x8 = quantize(values, cols: n, as: type)
+        var expected = [UInt8](repeating: 0, count: plain.count)
+        plain.withUnsafeBytes { p in expected.withUnsafeMutableBytes { interleave($0.baseAddress!, p.baseAddress!, as: type, rows: d, cols: n) } }
+        #expect(x8 == expected)
+        x8.withUnsafeBytes { b in
+            let bytes = BorrowedBytes(b)
+            #expect(Matrix(bytes: bytes, type: type, rows: 16, cols: n) != nil)
+            #expect(Matrix(bytes: bytes, type: type, rows: 12, cols: n) == nil)
+            #expect(Matrix(bytes: bytes, type: type.plain, rows: 12, cols: n) != nil)
+        }
+        #expect(q4KX8Fits(rows: 16, cols: 512) && !q4KX8Fits(rows: 12, cols: 512) && !q4KX8Fits(rows: 16, cols: 288))
+    }
+
+    @Test("GEMV equals the plain type's reference on the same rows within rounding, bit-identical for any pool", arguments: types)
+    func gemvMatchesPlain(type: WeightType) {
+        var rng = TestRNG(seed: 43)
+        for (d, blocks) in [(8, 1), (16, 2), (24, 3), (40, 9), (8, 16), (328, 4)] {
+            let n = blocks * 256
+            for misalign in [0, 2] {
+                let p = Pair(type, d: d, n: n, &rng, misalign: misalign)
+                let x = randomFloats(n, &rng)
+                var expected = [Float](repeating: 0, count: d)
+                quantGEMVReference(&expected, p.plain.base, type.plain, x, d: d, n: n)
+                let scale = termScale(quantTermMagnitudes(p.plain.base, type.plain, d: d, n: n), gemvInput(x, type.plain), d: d, n: n)
+                var first: [Float]?
+                for pool in testPools {
+                    var y = [Float](repeating: .nan, count: d)
+                    gemv(&y, p.x8.base, type, x, d: d, n: n, pool: pool)
+                    for i in 0..<d {
+                        #expect(close(y[i], expected[i], scale: scale[i], rel: quantRel), "d=\(d) n=\(n) row \(i): \(y[i]) vs \(expected[i])")
+                    }
+                    if let first { #expect(bitsEqual(y, first), "threads=\(pool?.threadCount ?? 0)") } else { first = y }
+                }
+            }
+        }
+    }
+
+    @Test("The float path (other CPUs, the library build) equals the plain type's on the same rows bit for bit", arguments: types)
+    func floatPath(type: WeightType) {
+        var rng = TestRNG(seed: 46)
+        for (d, blocks) in [(8, 1), (24, 3), (16, 11)] {
+            let n = blocks * 256, p = Pair(type, d: d, n: n, &rng, misalign: 2), x = randomFloats(n, &rng)
+            var want = [Float](repeating: .nan, count: d), y = want
+            want.withUnsafeMutableBufferPointer { gemvQuantRows($0.baseAddress!, p.plain.base, type.plain, x, n: n, rows: 0..<d, bias: nil, accumulate: false) }
+            y.withUnsafeMutableBufferPointer { gemvQuantRows($0.baseAddress!, p.x8.base, type, x, n: n, rows: 0..<d, bias: nil, accumulate: false) }
+            #expect(bitsEqual(y, want), "d=\(d) n=\(n)")
+        }
+    }
+
+    @Test("GEMV bias and accumulate; gemvGroup equals one gemv per matrix", arguments: types)
+    func gemvBiasAccumulateGroup(type: WeightType) {
+        var rng = TestRNG(seed: 44)
+        let n = 2048, ds = [160, 304, 48]
+        let ps = ds.map { Pair(type, d: $0, n: n, &rng) }, x = randomFloats(n, &rng), b = randomFloats(ds[1], &rng)
+        var plain = [Float](repeating: 0, count: ds[1]), biased = plain
+        gemv(&plain, ps[1].x8.base, type, x, d: ds[1], n: n)
+        gemv(&biased, ps[1].x8.base, type, x, d: ds[1], n: n, bias: b)
+        for i in 0..<ds[1] { #expect(biased[i] == plain[i] + b[i]) }
+        var acc = b
+        gemv(&acc, ps[1].x8.base, type, x, d: ds[1], n: n, accumulate: true)
+        for i in 0..<ds[1] { #expect(acc[i] == b[i] + plain[i]) }
+        let want = ds.indices.map { j in
+            var r = [Float](repeating: 0, count: ds[j])
+            gemv(&r, ps[j].x8.base, type, x, d: ds[j], n: n)
+            return r
+        }
+        for pool in testPools {
+            let bufs = ds.map { UnsafeMutablePointer<Float>.allocate(capacity: $0) }
+            defer { bufs.forEach { $0.deallocate() } }
+            for (y, d) in zip(bufs, ds) { y.initialize(repeating: .nan, count: d) }
+            gemvGroup(ds.indices.map { GEMVOutput(bufs[$0], UnsafeRawPointer(ps[$0].x8.base), d: ds[$0]) }, type, x, n: n, pool: pool)
+            for j in ds.indices { #expect(bitsEqual(Array(UnsafeBufferPointer(start: bufs[j], count: ds[j])), want[j])) }
+        }
+    }
+
+    @Test("GEMM: each token as the GEMV computes it (integer build) or the plain type's GEMM on the same rows, bit for bit, for any pool",
+          arguments: types)
+    func gemmMatchesPlain(type: WeightType) {
+        var rng = TestRNG(seed: 45)
+        for (t, d, blocks) in [(2, 8, 1), (5, 24, 2), (9, 40, 3), (17, 48, 2), (4, 16, 1)] {
+            let n = blocks * 256, p = Pair(type, d: d, n: n, &rng)
+            let x = randomFloats(t * n, &rng)
+            var want = [Float](repeating: 0, count: t * d)
+            if q4KX8GEMMUsesIntegerDots {
+                for k in 0..<t {
+                    var r = [Float](repeating: 0, count: d)
+                    gemv(&r, p.x8.base, type, Array(x[(k * n)..<((k + 1) * n)]), d: d, n: n)
+                    want.replaceSubrange((k * d)..<((k + 1) * d), with: r)
+                }
+            } else {
+                gemm(&want, p.plain.base, type.plain, x, tokens: t, d: d, n: n)
+            }
+            for pool in testPools {
+                var y = [Float](repeating: .nan, count: t * d)
+                gemm(&y, p.x8.base, type, x, tokens: t, d: d, n: n, pool: pool)
+                #expect(bitsEqual(y, want), "t=\(t) d=\(d) n=\(n)")
+                let b = randomFloats(d, &rng), y0 = randomFloats(t * d, &rng)
+                var acc = y0
+                gemm(&acc, p.x8.base, type, x, tokens: t, d: d, n: n, bias: b, accumulate: true, pool: pool)
+                for k in 0..<t { for i in 0..<d { #expect(acc[k * d + i] == y0[k * d + i] + (y[k * d + i] + b[i])) } }
+            }
+        }
+    }
+}
