@@ -6,12 +6,19 @@ import SwapMoECore
 // sc_r[g] its 16-weight groups' signed scales and d_r its f16 scale (weight = d sc_g (q - 32), as q6_K):
 //   0 ..< 16       d of rows 0..<8 (f16)
 //   16 ..< 144     scales: byte 16 + 32k + 4r + j = sc_r[4k + j]                                   (k, j < 4)
-//   144 ..< 1168   low bits: byte 144 + 64 (4c + u) + 8r + i = q_r[64c + 8u + i] & 15
-//                  | (q_r[64c + 32 + 8u + i] & 15) << 4                                        (c, u < 4; i < 8)
-//   1168 ..< 1680  top bits: byte 1168 + 64 (2c + p) + 8r + i holds q >> 4 of weights 64c + 16p + i (bits 0-1),
-//                  64c + 32 + 16p + i (2-3), 64c + 16p + 8 + i (4-5), 64c + 32 + 16p + 8 + i (6-7)  (p < 2)
+//   144 ..< 1680   per chunk c (< 4) 384 bytes at 144 + 384c: for p < 2, a top-bit column at + 192p, then the
+//                  low-bit columns u = 2p and 2p + 1 (64 bytes each): low-bit column (c, u), byte 8r + i =
+//                  q_r[64c + 8u + i] & 15 | (q_r[64c + 32 + 8u + i] & 15) << 4 (i < 8); top-bit column (c, p), byte
+//                  8r + i holds q >> 4 of weights 64c + 16p + i (bits 0-1), 64c + 32 + 16p + i (2-3),
+//                  64c + 16p + 8 + i (4-5) and 64c + 32 + 16p + 8 + i (6-7)
 // so that the low-bit column (c, u) and bits 4 (u % 2) ... of top column (c, u / 2) give 8 codes of each row, all in
-// one 16-weight group per row (4c + u / 2 for the low nibbles, 4c + 2 + u / 2 for the high ones).
+// one 16-weight group per row (4c + u / 2 for the low nibbles, 4c + 2 + u / 2 for the high ones), and the kernel
+// reads each super-block front to back. (The top bits first gathered after all the low bits, 1168 ..< 1680, made
+// the GEMV read 9 GB/s from DRAM where it read 44 from cache: two streams 1 KiB apart in every super-block.)
+
+/// Byte offsets of low-bit column (c, u) and top-bit column (c, p) in a group super-block.
+@inline(__always) func q6KX8LowColumn(_ c: Int, _ u: Int) -> Int { 144 &+ 384 &* c &+ 192 &* (u / 2) &+ 64 &* (1 &+ u % 2) }
+@inline(__always) func q6KX8TopColumn(_ c: Int, _ p: Int) -> Int { 144 &+ 384 &* c &+ 192 &* p }
 
 /// Bytes of one super-block of a group of eight rows.
 let q6KX8GroupBlockBytes = 1680
@@ -36,7 +43,7 @@ func setQ6KCode(_ blk: UnsafeMutableRawPointer, _ w: Int, _ q: UInt8) {
 
 /// Super-block b of the eight q6_K rows at `src` (`rowBytes` apart) -> its 1680 q6_K_x8 bytes at `dst`.
 func interleaveQ6KBlock(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, rowBytes: Int, block b: Int) {
-    dst.advanced(by: 1168).initializeMemory(as: UInt8.self, repeating: 0, count: 512)
+    for c in 0..<4 { for p in 0..<2 { dst.advanced(by: q6KX8TopColumn(c, p)).initializeMemory(as: UInt8.self, repeating: 0, count: 64) } }
     for r in 0..<8 {
         let blk = src + (r &* rowBytes &+ b &* 210)
         dst.storeBytes(of: blk.loadUnaligned(fromByteOffset: 208, as: UInt16.self), toByteOffset: 2 &* r, as: UInt16.self)
@@ -47,8 +54,8 @@ func interleaveQ6KBlock(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer,
             for u in 0..<4 {
                 for i in 0..<8 {
                     let lo = q6KCode(blk, 64 &* c &+ 8 &* u &+ i), hi = q6KCode(blk, 64 &* c &+ 32 &+ 8 &* u &+ i)
-                    dst.storeBytes(of: lo & 15 | (hi & 15) << 4, toByteOffset: 144 &+ 64 &* (4 &* c &+ u) &+ 8 &* r &+ i, as: UInt8.self)
-                    let t = 1168 &+ 64 &* (2 &* c &+ u / 2) &+ 8 &* r &+ i, shift = 4 &* (u % 2)
+                    dst.storeBytes(of: lo & 15 | (hi & 15) << 4, toByteOffset: q6KX8LowColumn(c, u) &+ 8 &* r &+ i, as: UInt8.self)
+                    let t = q6KX8TopColumn(c, u / 2) &+ 8 &* r &+ i, shift = 4 &* (u % 2)
                     let top = dst.load(fromByteOffset: t, as: UInt8.self) | (lo >> 4) << shift | (hi >> 4) << (shift &+ 2)
                     dst.storeBytes(of: top, toByteOffset: t, as: UInt8.self)
                 }
@@ -62,8 +69,8 @@ func interleaveQ6KBlock(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer,
 @inline(__always)
 func q6KX8Codes(_ src: UnsafeRawPointer, row e: Int, _ c: Int, _ u: Int) -> (UInt64, UInt64) {
     let m4: UInt64 = 0x0F0F_0F0F_0F0F_0F0F, m2: UInt64 = 0x0303_0303_0303_0303
-    let bits = src.loadUnaligned(fromByteOffset: 144 &+ 64 &* (4 &* c &+ u) &+ 8 &* e, as: UInt64.self)
-    let top = src.loadUnaligned(fromByteOffset: 1168 &+ 64 &* (2 &* c &+ u / 2) &+ 8 &* e, as: UInt64.self) >> UInt64(4 &* (u % 2))
+    let bits = src.loadUnaligned(fromByteOffset: q6KX8LowColumn(c, u) &+ 8 &* e, as: UInt64.self)
+    let top = src.loadUnaligned(fromByteOffset: q6KX8TopColumn(c, u / 2) &+ 8 &* e, as: UInt64.self) >> UInt64(4 &* (u % 2))
     return (bits & m4 | (top & m2) << 4, (bits >> 4) & m4 | ((top >> 2) & m2) << 4)
 }
 

@@ -159,11 +159,11 @@ func q6KX8BlockSums4(_ blk: UnsafeRawPointer, _ qx: (UnsafeRawPointer, UnsafeRaw
         @inline(__always) func scale(_ j: Int) -> SIMD32<Int16> { unsafeBitCast(shuffleBytes(zb, wide(q6KX8ScaleIndex(j))), to: SIMD32<Int16>.self) }
         o0 &+= maddWd(z, sums(s16.0, c)); o1 &+= maddWd(z, sums(s16.1, c)); o2 &+= maddWd(z, sums(s16.2, c)); o3 &+= maddWd(z, sums(s16.3, c))
         for p in 0..<2 {
-            let top = blk.loadUnaligned(fromByteOffset: 1168 &+ 64 &* (2 &* c &+ p), as: SIMD16<UInt32>.self)
+            let top = blk.loadUnaligned(fromByteOffset: q6KX8TopColumn(c, p), as: SIMD16<UInt32>.self)
             let sl = scale(p), sh = scale(2 &+ p)
             for s in 0..<2 {
                 let u = 2 &* p &+ s, t = top &>> UInt32(4 &* s)
-                let bits = blk.loadUnaligned(fromByteOffset: 144 &+ 64 &* (4 &* c &+ u), as: SIMD16<UInt32>.self)
+                let bits = blk.loadUnaligned(fromByteOffset: q6KX8LowColumn(c, u), as: SIMD16<UInt32>.self)
                 let ql = bytes64((bits & m4) | ((t & m2) &<< 4)), qh = bytes64(((bits &>> 4) & m4) | (((t &>> 2) & m2) &<< 4))
                 let ol = 64 &* c &+ 8 &* u, oh = ol &+ 32
                 s0.add(maddWd(sl, maddUbsSw(ql, x8(qx.0, ol))), 0); s0.add(maddWd(sh, maddUbsSw(qh, x8(qx.0, oh))), 1)

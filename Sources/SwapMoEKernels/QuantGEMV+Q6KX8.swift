@@ -37,11 +37,11 @@ func q6KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s16: SIMD
         @inline(__always) func scale(_ j: Int) -> SIMD32<Int16> { unsafeBitCast(shuffleBytes(zb, wide(q6KX8ScaleIndex(j))), to: SIMD32<Int16>.self) }
         offset &+= maddWd(z, unsafeBitCast(SIMD8<UInt64>(repeating: q6KX8Sums(s16, c)), to: SIMD32<Int16>.self))
         for p in 0..<2 {
-            let top = blk.loadUnaligned(fromByteOffset: 1168 &+ 64 &* (2 &* c &+ p), as: SIMD16<UInt32>.self)
+            let top = blk.loadUnaligned(fromByteOffset: q6KX8TopColumn(c, p), as: SIMD16<UInt32>.self)
             let sl = scale(p), sh = scale(2 &+ p)
             for s in 0..<2 {
                 let u = 2 &* p &+ s, t = top &>> UInt32(4 &* s)
-                let bits = blk.loadUnaligned(fromByteOffset: 144 &+ 64 &* (4 &* c &+ u), as: SIMD16<UInt32>.self)
+                let bits = blk.loadUnaligned(fromByteOffset: q6KX8LowColumn(c, u), as: SIMD16<UInt32>.self)
                 let ql = (bits & m4) | ((t & m2) &<< 4), qh = ((bits &>> 4) & m4) | (((t &>> 2) & m2) &<< 4)
                 lo.add(maddWd(sl, maddUbsSw(bytes64(ql), x8(64 &* c &+ 8 &* u))), u)
                 hi.add(maddWd(sh, maddUbsSw(bytes64(qh), x8(64 &* c &+ 32 &+ 8 &* u))), u)
@@ -66,11 +66,11 @@ func q6KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s16: SIMD
             @inline(__always) func scale(_ j: Int) -> SIMD16<Int16> { unsafeBitCast(shuffleBytes(zb, q6KX8ScaleIndex(j)), to: SIMD16<Int16>.self) }
             offset &+= maddWd(z, unsafeBitCast(SIMD4<UInt64>(repeating: q6KX8Sums(s16, c)), to: SIMD16<Int16>.self))
             for p in 0..<2 {
-                let top = blk.loadUnaligned(fromByteOffset: 1168 &+ 64 &* (2 &* c &+ p) &+ 32 &* h, as: SIMD8<UInt32>.self)
+                let top = blk.loadUnaligned(fromByteOffset: q6KX8TopColumn(c, p) &+ 32 &* h, as: SIMD8<UInt32>.self)
                 let sl = scale(p), sh = scale(2 &+ p)
                 for s in 0..<2 {
                     let u = 2 &* p &+ s, t = top &>> UInt32(4 &* s)
-                    let bits = blk.loadUnaligned(fromByteOffset: 144 &+ 64 &* (4 &* c &+ u) &+ 32 &* h, as: SIMD8<UInt32>.self)
+                    let bits = blk.loadUnaligned(fromByteOffset: q6KX8LowColumn(c, u) &+ 32 &* h, as: SIMD8<UInt32>.self)
                     let ql = (bits & m4) | ((t & m2) &<< 4), qh = ((bits &>> 4) & m4) | (((t &>> 2) & m2) &<< 4)
                     lo.add(maddWd(sl, maddUbsSw(bytes32(ql), x8(64 &* c &+ 8 &* u))), u)
                     hi.add(maddWd(sh, maddUbsSw(bytes32(qh), x8(64 &* c &+ 32 &+ 8 &* u))), u)

@@ -145,7 +145,8 @@ struct Benchmarks {
             var y = [Float](repeating: 0, count: d)
             for type in types {
                 let bytes = d * type.rowBytes(n), copies = max(1, (256 << 20) / bytes)
-                let ms = (0..<copies).map { _ in QuantMatrix(type, d: d, n: n, &rng) }
+                let misalign = Int(env["QUANT_MISALIGN"] ?? "0")!
+                let ms = (0..<copies).map { _ in QuantMatrix(type, d: d, n: n, &rng, misalign: misalign) }
                 let hotReps = max(1, (64 << 20) / bytes)
                 var hot = Double.infinity, streamed = Double.infinity
                 for _ in 0..<5 {
