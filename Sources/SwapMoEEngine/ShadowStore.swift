@@ -41,7 +41,7 @@ public final class ShadowStore: @unchecked Sendable {
     static func shadowType(_ t: ExpertLayout.Tensor, type: DType) -> DType? {
         guard t.shape.count == 2, WeightType(t.dtype) != nil, let d = DType.stored(asking: type, cols: t.shape[1]),
               d.bitsPerWeight < t.dtype.bitsPerWeight else { return nil }
-        guard let x8 = d.interleaved, q4KX8Fits(rows: t.shape[0], cols: t.shape[1]) else { return d }
+        guard let x8 = d.interleaved, interleavedFits(rows: t.shape[0], cols: t.shape[1]) else { return d }
         return x8
     }
 

@@ -3,7 +3,7 @@ import SwapMoECore
 // packer so that the GEMV forms eight rows with one set of vector operations (QuantGEMV+Q4KX8.swift): the codes
 // of eight rows side by side in one 512-bit register, their scales unpacked for eight rows at once, one float
 // multiply-add per eight rows per super-block. The same information in the same bytes as q4_K (144 per 256
-// weights of a row); interleaving is exact both ways (`interleaveQ4K`, `deinterleaveQ4K`). A matrix has a
+// weights of a row); interleaving is exact both ways (`interleave`, `deinterleave`). A matrix has a
 // multiple of 8 rows.
 //
 // Rows 8g ..< 8g + 8 form group g at byte 8g * rowBytes (rowBytes = n / 256 * 144, as for q4_K), so any run of
@@ -130,48 +130,45 @@ func dequantizeQ4KX8Group(_ dst: UnsafeMutablePointer<Float>, stride n: Int, _ s
     }
 }
 
-/// `src` (rows, cols) of `type.plain` -> the same matrix as `type` (q4_K_x8 or q6_K_x8) at `dst`.
+/// Whether a matrix of `rows` rows of `cols` weights can be stored interleaved (q4_K_x8, q6_K_x8).
+public func interleavedFits(rows: Int, cols: Int) -> Bool { rows > 0 && rows % 8 == 0 && cols > 0 && cols % 256 == 0 }
+
+/// `src` (rows, cols) of `type.plain` -> the same matrix as `type` (q4_K_x8 or q6_K_x8) at `dst`, the same byte
+/// count (`interleavedFits`).
 public func interleave(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, as type: WeightType, rows: Int, cols: Int) {
-    switch type {
-    case .q4_Kx8: interleaveQ4K(dst, src, rows: rows, cols: cols)
-    case .q6_Kx8: interleaveQ6K(dst, src, rows: rows, cols: cols)
-    default: preconditionFailure("\(type) is not an interleaved type")
+    precondition(type.rowGroup > 1 && interleavedFits(rows: rows, cols: cols), "\(type) needs rows % 8 == 0 and cols % 256 == 0, not \(rows) x \(cols)")
+    let rowBytes = type.rowBytes(cols), groupBlock = 8 &* type.blockBytes
+    for g in 0..<(rows / 8) {
+        let group = g &* 8 &* rowBytes
+        for b in 0..<(cols / 256) {
+            let out = dst + (group &+ b &* groupBlock)
+            if type == .q4_Kx8 {
+                interleaveQ4KBlock(out, src + group, rowBytes: rowBytes, block: b)
+            } else {
+                interleaveQ6KBlock(out, src + group, rowBytes: rowBytes, block: b)
+            }
+        }
     }
 }
 
 /// `src` (rows, cols) of `type` (q4_K_x8 or q6_K_x8) -> the same matrix as plain `type.plain` rows at `dst`.
 public func deinterleave(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, as type: WeightType, rows: Int, cols: Int) {
-    switch type {
-    case .q4_Kx8: deinterleaveQ4K(dst, src, rows: rows, cols: cols)
-    case .q6_Kx8: deinterleaveQ6K(dst, src, rows: rows, cols: cols)
-    default: preconditionFailure("\(type) is not an interleaved type")
-    }
+    precondition(type.rowGroup > 1 && interleavedFits(rows: rows, cols: cols), "\(type) needs rows % 8 == 0 and cols % 256 == 0, not \(rows) x \(cols)")
+    for r in 0..<rows { interleavedRow(dst + r &* type.rowBytes(cols), src, type, row: r, cols: cols) }
 }
 
-/// Whether a matrix of `rows` rows of `cols` weights can be stored as q4_K_x8.
-public func q4KX8Fits(rows: Int, cols: Int) -> Bool { rows > 0 && rows % 8 == 0 && cols > 0 && cols % 256 == 0 }
-
-/// A q4_K matrix (rows, cols) at `src` -> the same matrix as q4_K_x8 at `dst` (the same byte count; `q4KX8Fits`).
-public func interleaveQ4K(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, rows: Int, cols: Int) {
-    precondition(q4KX8Fits(rows: rows, cols: cols), "q4_K_x8 needs rows % 8 == 0 and cols % 256 == 0, not \(rows) x \(cols)")
-    let rowBytes = WeightType.q4_K.rowBytes(cols), nb = cols / 256
-    for g in 0..<(rows / 8) {
-        let group = g &* 8 &* rowBytes
-        for b in 0..<nb { interleaveQ4KBlock(dst + (group &+ b &* q4KX8GroupBlockBytes), src + group, rowBytes: rowBytes, block: b) }
-    }
-}
-
-/// A q4_K_x8 matrix (rows, cols) at `src` -> the same matrix as plain q4_K rows at `dst`.
-public func deinterleaveQ4K(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, rows: Int, cols: Int) {
-    precondition(q4KX8Fits(rows: rows, cols: cols), "q4_K_x8 needs rows % 8 == 0 and cols % 256 == 0, not \(rows) x \(cols)")
-    for r in 0..<rows { q4KX8Row(dst + r &* WeightType.q4_K.rowBytes(cols), src, row: r, cols: cols) }
-}
-
-/// Row r of the q4_K_x8 matrix at `w` -> its plain q4_K row at `dst`.
+/// Row r of the q4_K_x8 or q6_K_x8 matrix at `w` -> its plain row at `dst`.
 @inline(__always)
-func q4KX8Row(_ dst: UnsafeMutableRawPointer, _ w: UnsafeRawPointer, row r: Int, cols: Int) {
-    let rowBytes = WeightType.q4_K.rowBytes(cols), group = w + (r / 8) &* 8 &* rowBytes
-    for b in 0..<(cols / 256) { q4KX8RowBlock(dst + b &* 144, group + b &* q4KX8GroupBlockBytes, row: r % 8) }
+func interleavedRow(_ dst: UnsafeMutableRawPointer, _ w: UnsafeRawPointer, _ type: WeightType, row r: Int, cols: Int) {
+    let rowBytes = type.rowBytes(cols), group = w + (r / 8) &* 8 &* rowBytes
+    for b in 0..<(cols / 256) {
+        let block = group + b &* 8 &* type.blockBytes
+        if type == .q4_Kx8 {
+            q4KX8RowBlock(dst + b &* type.blockBytes, block, row: r % 8)
+        } else {
+            q6KX8RowBlock(dst + b &* type.blockBytes, block, row: r % 8)
+        }
+    }
 }
 
 /// Rows `rows` of the matrix W (·, n) of `type` at `w` -> `rows.count * n` floats at `dst`, for any type and layout

@@ -92,32 +92,6 @@ func q6KX8RowBlock(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, row 
     }
 }
 
-/// Whether a matrix of `rows` rows of `cols` weights can be stored as q6_K_x8.
-public func q6KX8Fits(rows: Int, cols: Int) -> Bool { q4KX8Fits(rows: rows, cols: cols) }
-
-/// A q6_K matrix (rows, cols) at `src` -> the same matrix as q6_K_x8 at `dst` (the same byte count; `q6KX8Fits`).
-public func interleaveQ6K(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, rows: Int, cols: Int) {
-    precondition(q6KX8Fits(rows: rows, cols: cols), "q6_K_x8 needs rows % 8 == 0 and cols % 256 == 0, not \(rows) x \(cols)")
-    let rowBytes = WeightType.q6_K.rowBytes(cols), nb = cols / 256
-    for g in 0..<(rows / 8) {
-        let group = g &* 8 &* rowBytes
-        for b in 0..<nb { interleaveQ6KBlock(dst + (group &+ b &* q6KX8GroupBlockBytes), src + group, rowBytes: rowBytes, block: b) }
-    }
-}
-
-/// A q6_K_x8 matrix (rows, cols) at `src` -> the same matrix as plain q6_K rows at `dst`.
-public func deinterleaveQ6K(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, rows: Int, cols: Int) {
-    precondition(q6KX8Fits(rows: rows, cols: cols), "q6_K_x8 needs rows % 8 == 0 and cols % 256 == 0, not \(rows) x \(cols)")
-    for r in 0..<rows { q6KX8Row(dst + r &* WeightType.q6_K.rowBytes(cols), src, row: r, cols: cols) }
-}
-
-/// Row r of the q6_K_x8 matrix at `w` -> its plain q6_K row at `dst`.
-@inline(__always)
-func q6KX8Row(_ dst: UnsafeMutableRawPointer, _ w: UnsafeRawPointer, row r: Int, cols: Int) {
-    let rowBytes = WeightType.q6_K.rowBytes(cols), group = w + (r / 8) &* 8 &* rowBytes
-    for b in 0..<(cols / 256) { q6KX8RowBlock(dst + b &* 210, group + b &* q6KX8GroupBlockBytes, row: r % 8) }
-}
-
 /// Row e of the q6_K_x8 group super-block at `src` -> its 256 floats, bit-identical to `dequantizeBlockSIMD` on
 /// the row's q6_K block (the same products d sc and (d sc) (q - 32)).
 @inline(__always)

@@ -88,11 +88,8 @@ func dotQ4KX8Group4(_ w: UnsafeRawPointer, _ x0: QuantizedActivations, _ x1: Qua
 func q4KX8BlockSums4(_ blk: UnsafeRawPointer, _ qx: (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer),
                      _ s32: (SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>))
     -> ((SIMD16<Int32>, SIMD16<Int32>), (SIMD16<Int32>, SIMD16<Int32>), (SIMD16<Int32>, SIMD16<Int32>), (SIMD16<Int32>, SIMD16<Int32>)) {
-    let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F), m2 = SIMD16<UInt32>(repeating: 0x0303_0303)
-    let low = blk.loadUnaligned(fromByteOffset: 32, as: SIMD16<UInt32>.self)
-    let top = blk.loadUnaligned(fromByteOffset: 96, as: SIMD8<UInt32>.self)
-    let tops = SIMD16(lowHalf: top, highHalf: top &>> 2)
-    let sc = bytes64((low & m4) | ((tops & m2) &<< 4)), mn = bytes64(((low &>> 4) & m4) | (((tops &>> 4) & m2) &<< 4))
+    let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F)
+    let (sc, mn) = q4KX8ScalesMins(blk)
     @inline(__always) func wide(_ i: SIMD32<UInt8>) -> SIMD64<UInt8> { SIMD64(lowHalf: i, highHalf: i) }
     @inline(__always) func x8(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD64<Int8> {
         unsafeBitCast(SIMD8<UInt64>(repeating: p.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD64<Int8>.self)
@@ -144,7 +141,6 @@ func dotQ6KX8Group4(_ w: UnsafeRawPointer, _ x0: QuantizedActivations, _ x1: Qua
 func q6KX8BlockSums4(_ blk: UnsafeRawPointer, _ qx: (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer),
                      _ s16: (SIMD16<Int16>, SIMD16<Int16>, SIMD16<Int16>, SIMD16<Int16>))
     -> (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>) {
-    let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F), m2 = SIMD16<UInt32>(repeating: 0x0303_0303)
     @inline(__always) func wide(_ i: SIMD32<UInt8>) -> SIMD64<UInt8> { SIMD64(lowHalf: i, highHalf: i) }
     @inline(__always) func x8(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD64<Int8> {
         unsafeBitCast(SIMD8<UInt64>(repeating: p.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD64<Int8>.self)
@@ -162,9 +158,7 @@ func q6KX8BlockSums4(_ blk: UnsafeRawPointer, _ qx: (UnsafeRawPointer, UnsafeRaw
             let top = blk.loadUnaligned(fromByteOffset: q6KX8TopColumn(c, p), as: SIMD16<UInt32>.self)
             let sl = scale(p), sh = scale(2 &+ p)
             for s in 0..<2 {
-                let u = 2 &* p &+ s, t = top &>> UInt32(4 &* s)
-                let bits = blk.loadUnaligned(fromByteOffset: q6KX8LowColumn(c, u), as: SIMD16<UInt32>.self)
-                let ql = bytes64((bits & m4) | ((t & m2) &<< 4)), qh = bytes64(((bits &>> 4) & m4) | (((t &>> 2) & m2) &<< 4))
+                let u = 2 &* p &+ s, (ql, qh) = q6KX8ColumnCodes(blk, c, u, top)
                 let ol = 64 &* c &+ 8 &* u, oh = ol &+ 32
                 s0.add(maddWd(sl, maddUbsSw(ql, x8(qx.0, ol))), 0); s0.add(maddWd(sh, maddUbsSw(qh, x8(qx.0, oh))), 1)
                 s1.add(maddWd(sl, maddUbsSw(ql, x8(qx.1, ol))), 0); s1.add(maddWd(sh, maddUbsSw(qh, x8(qx.1, oh))), 1)

@@ -90,15 +90,23 @@ struct FourSums<V: SIMD> where V.Scalar: FixedWidthInteger {
 }
 
 #if SWAPMOE_AVX512
-/// One group super-block at `blk` against the activation super-block at `qx` with its 32-sums: Int32 lanes 2r,
-/// 2r + 1 hold row r's Σ_j sc_j Σ q q_x (first) and Σ_j m_j Σ q_x (second), split in two.
+/// The 6-bit scales and mins of the eight rows of the group super-block at `blk`, as bytes SC[8r + j], MN[8r + j]
+/// (two 128-bit lanes' worth per pair of rows, the layout `vpshufb` spreads from).
 @inline(__always)
-func q4KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s32: SIMD8<Int16>) -> (SIMD16<Int32>, SIMD16<Int32>) {
+func q4KX8ScalesMins(_ blk: UnsafeRawPointer) -> (SIMD64<UInt8>, SIMD64<UInt8>) {
     let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F), m2 = SIMD16<UInt32>(repeating: 0x0303_0303)
     let low = blk.loadUnaligned(fromByteOffset: 32, as: SIMD16<UInt32>.self)
     let top = blk.loadUnaligned(fromByteOffset: 96, as: SIMD8<UInt32>.self)
     let tops = SIMD16(lowHalf: top, highHalf: top &>> 2)
-    let sc = bytes64((low & m4) | ((tops & m2) &<< 4)), mn = bytes64(((low &>> 4) & m4) | (((tops &>> 4) & m2) &<< 4))
+    return (bytes64((low & m4) | ((tops & m2) &<< 4)), bytes64(((low &>> 4) & m4) | (((tops &>> 4) & m2) &<< 4)))
+}
+
+/// One group super-block at `blk` against the activation super-block at `qx` with its 32-sums: Int32 lanes 2r,
+/// 2r + 1 hold row r's Σ_j sc_j Σ q q_x (first) and Σ_j m_j Σ q_x (second), split in two.
+@inline(__always)
+func q4KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s32: SIMD8<Int16>) -> (SIMD16<Int32>, SIMD16<Int32>) {
+    let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F)
+    let (sc, mn) = q4KX8ScalesMins(blk)
     @inline(__always) func wide(_ i: SIMD32<UInt8>) -> SIMD64<UInt8> { SIMD64(lowHalf: i, highHalf: i) }
     @inline(__always) func x8(_ offset: Int) -> SIMD64<Int8> {
         unsafeBitCast(SIMD8<UInt64>(repeating: qx.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD64<Int8>.self)
@@ -165,7 +173,7 @@ func q4KX8RowsFloat(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ x
                     _ scratch: UnsafeMutablePointer<Float>, n: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
     withUnsafeTemporaryAllocation(byteCount: WeightType.q4_K.rowBytes(n), alignment: 64) { row in
         for i in rows {
-            q4KX8Row(row.baseAddress!, w, row: i, cols: n)
+            interleavedRow(row.baseAddress!, w, .q4_Kx8, row: i, cols: n)
             storeRow(y, i, dotQ4_K(UnsafeRawPointer(row.baseAddress!), x, xsum, scratch, blocks: n / 256, q5: false), bias, accumulate)
         }
     }

@@ -22,11 +22,19 @@ func q6KX8ScaleIndex(_ j: Int) -> SIMD32<UInt8> {
 func q6KX8Sums(_ s16: SIMD16<Int16>, _ k: Int) -> UInt64 { unsafeBitCast(s16, to: SIMD4<UInt64>.self)[k] }
 
 #if SWAPMOE_AVX512
+/// The codes of low-bit column (c, u) of the group super-block at `blk`, eight rows' 8 low-nibble weights and 8
+/// high-nibble ones as bytes (0..<64), their top bits from `top`, the loaded top-bit column (c, u / 2).
+@inline(__always)
+func q6KX8ColumnCodes(_ blk: UnsafeRawPointer, _ c: Int, _ u: Int, _ top: SIMD16<UInt32>) -> (SIMD64<UInt8>, SIMD64<UInt8>) {
+    let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F), m2 = SIMD16<UInt32>(repeating: 0x0303_0303)
+    let bits = blk.loadUnaligned(fromByteOffset: q6KX8LowColumn(c, u), as: SIMD16<UInt32>.self), t = top &>> UInt32(4 &* (u % 2))
+    return (bytes64((bits & m4) | ((t & m2) &<< 4)), bytes64(((bits &>> 4) & m4) | (((t &>> 2) & m2) &<< 4)))
+}
+
 /// One q6_K_x8 group super-block at `blk` against the activation super-block at `qx` with its 16-sums: Int32 lanes
 /// 2r, 2r + 1 hold row r's Σ_g sc_g Σ (q - 32) q_x, split in two.
 @inline(__always)
 func q6KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s16: SIMD16<Int16>) -> SIMD16<Int32> {
-    let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F), m2 = SIMD16<UInt32>(repeating: 0x0303_0303)
     @inline(__always) func wide(_ i: SIMD32<UInt8>) -> SIMD64<UInt8> { SIMD64(lowHalf: i, highHalf: i) }
     @inline(__always) func x8(_ offset: Int) -> SIMD64<Int8> {
         unsafeBitCast(SIMD8<UInt64>(repeating: qx.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD64<Int8>.self)
@@ -40,11 +48,9 @@ func q6KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s16: SIMD
             let top = blk.loadUnaligned(fromByteOffset: q6KX8TopColumn(c, p), as: SIMD16<UInt32>.self)
             let sl = scale(p), sh = scale(2 &+ p)
             for s in 0..<2 {
-                let u = 2 &* p &+ s, t = top &>> UInt32(4 &* s)
-                let bits = blk.loadUnaligned(fromByteOffset: q6KX8LowColumn(c, u), as: SIMD16<UInt32>.self)
-                let ql = (bits & m4) | ((t & m2) &<< 4), qh = ((bits &>> 4) & m4) | (((t &>> 2) & m2) &<< 4)
-                lo.add(maddWd(sl, maddUbsSw(bytes64(ql), x8(64 &* c &+ 8 &* u))), u)
-                hi.add(maddWd(sh, maddUbsSw(bytes64(qh), x8(64 &* c &+ 32 &+ 8 &* u))), u)
+                let u = 2 &* p &+ s, (ql, qh) = q6KX8ColumnCodes(blk, c, u, top)
+                lo.add(maddWd(sl, maddUbsSw(ql, x8(64 &* c &+ 8 &* u))), u)
+                hi.add(maddWd(sh, maddUbsSw(qh, x8(64 &* c &+ 32 &+ 8 &* u))), u)
             }
         }
     }
@@ -105,7 +111,7 @@ func q6KX8RowsFloat(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ x
                     n: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
     withUnsafeTemporaryAllocation(byteCount: WeightType.q6_K.rowBytes(n), alignment: 64) { row in
         for i in rows {
-            q6KX8Row(row.baseAddress!, w, row: i, cols: n)
+            interleavedRow(row.baseAddress!, w, .q6_Kx8, row: i, cols: n)
             storeRow(y, i, dotQ6_K(UnsafeRawPointer(row.baseAddress!), x, scratch, blocks: n / 256), bias, accumulate)
         }
     }

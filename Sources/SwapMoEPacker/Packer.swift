@@ -184,7 +184,7 @@ public enum Packer {
             /// are whole groups of 8 (`interleave`).
             func storedType(_ stored: DType, fp8: FP8Weight?, requested: DType?, cols: Int, matrixRows: Int? = nil) -> DType {
                 let t = resolvedType(stored, fp8: fp8, requested: requested, cols: cols)
-                guard options.interleave, let x8 = t.interleaved, let rows = matrixRows, q4KX8Fits(rows: rows, cols: cols) else { return t }
+                guard options.interleave, let x8 = t.interleaved, let rows = matrixRows, interleavedFits(rows: rows, cols: cols) else { return t }
                 interleaved += 1
                 return x8
             }

@@ -170,17 +170,19 @@ struct ArchiveTests {
         let a = try Archive(path: path)
         #expect(a.header.major == 2 && a.manifest.version == 2)
         #expect(a.layout(of: a.manifest.experts[0]).tensors[0].length == 3 * 2 * 144)
-        func rewriteMajor(_ major: UInt16) throws {
-            var data = try Data(contentsOf: URL(fileURLWithPath: path))
-            var h = try data.prefix(ArchiveFormat.headerSize).withUnsafeBytes { try ArchiveHeader(decoding: $0) }
-            h.major = major
-            data.replaceSubrange(0..<ArchiveFormat.headerSize, with: h.encoded())
-            try data.write(to: URL(fileURLWithPath: path))
-        }
-        try rewriteMajor(1)
+        try Self.rewriteMajor(path, 1)
         #expect { try Archive(path: path) } throws: { "\($0)".contains("a version 1 archive lists tensor types of version 2") }
-        try rewriteMajor(4)
+        try Self.rewriteMajor(path, 4)
         #expect { try Archive(path: path) } throws: { "\($0)".contains("has format version 4.0; this swapmoe reads versions 1.x to 3.x") }
+    }
+
+    /// Sets the header's major version of the archive at `path` (its checksum recomputed).
+    static func rewriteMajor(_ path: String, _ major: UInt16) throws {
+        var data = try Data(contentsOf: URL(fileURLWithPath: path))
+        var h = try data.prefix(ArchiveFormat.headerSize).withUnsafeBytes { try ArchiveHeader(decoding: $0) }
+        h.major = major
+        data.replaceSubrange(0..<ArchiveFormat.headerSize, with: h.encoded())
+        try data.write(to: URL(fileURLWithPath: path))
     }
 
     @Test("Q4_K_X8 tensors make a version 3 archive; a version 2 header over them is refused; rows not whole groups of 8 are corrupt")
@@ -191,11 +193,7 @@ struct ArchiveTests {
         _ = try makeArchive(path, codec: .raw, shuffle: 0, layout: ExpertLayout(parts: [("gate", .q4_Kx8, [8, 512])]))
         let a = try Archive(path: path)
         #expect(a.header.major == 3 && a.manifest.version == 3)
-        var data = try Data(contentsOf: URL(fileURLWithPath: path))
-        var h = try data.prefix(ArchiveFormat.headerSize).withUnsafeBytes { try ArchiveHeader(decoding: $0) }
-        h.major = 2
-        data.replaceSubrange(0..<ArchiveFormat.headerSize, with: h.encoded())
-        try data.write(to: URL(fileURLWithPath: path))
+        try Self.rewriteMajor(path, 2)
         #expect { try Archive(path: path) } throws: { "\($0)".contains("a version 2 archive lists tensor types of version 3") }
         let t = ExpertLayout.Tensor(role: "gate", dtype: .q4_Kx8, shape: [4, 512], offset: 0, length: 4 * 2 * 144)
         _ = try makeArchive(dir + "/bad.swm", codec: .raw, shuffle: 0, layout: ExpertLayout(tensors: [t], rawLength: 4096))

@@ -51,7 +51,7 @@ struct InterleaveTests {
             #expect(Matrix(bytes: bytes, type: type, rows: 12, cols: n) == nil)
             #expect(Matrix(bytes: bytes, type: type.plain, rows: 12, cols: n) != nil)
         }
-        #expect(q4KX8Fits(rows: 16, cols: 512) && !q4KX8Fits(rows: 12, cols: 512) && !q4KX8Fits(rows: 16, cols: 288))
+        #expect(interleavedFits(rows: 16, cols: 512) && !interleavedFits(rows: 12, cols: 512) && !interleavedFits(rows: 16, cols: 288))
     }
 
     @Test("GEMV equals the plain type's reference on the same rows within rounding, bit-identical for any pool", arguments: types)
