@@ -19,8 +19,11 @@ func gemmInterleaved(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ 
     let xq = (0..<t).map { quantizeActivations(x + $0 &* n, n: n, block: 256, scratch: scratch + $0 &* stride) }
     xq.withUnsafeBufferPointer { xq in
         let body = { (rows: Range<Int>) in
-            interleavedTokenRows(y, w, xq, d: d, rowBytes: type.rowBytes(n), blocks: n / 256, rows: rows, bias: bias, accumulate: accumulate,
-                                 q6: type == .q6_Kx8)
+            if type == .q6_Kx8 {
+                q6KX8TokenRows(y, w, xq, d: d, rowBytes: type.rowBytes(n), blocks: n / 256, rows: rows, bias: bias, accumulate: accumulate)
+            } else {
+                q4KX8TokenRows(y, w, xq, d: d, rowBytes: type.rowBytes(n), blocks: n / 256, rows: rows, bias: bias, accumulate: accumulate)
+            }
         }
         if let pool, pool.threadCount > 1, d > gemmRowBlock {
             pool.forEachRange(d, alignment: gemmRowBlock, minimum: gemmRowBlock, body)
@@ -30,32 +33,45 @@ func gemmInterleaved(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ 
     }
 }
 
-/// Y[:, rows] for every token: per group of eight rows, the tokens four at a time (`dotQ4KX8Group4`,
-/// `dotQ6KX8Group4`), the last `t % 4` one at a time (the GEMV's own group kernels).
-@inline(never)
+/// Y[:, rows] for every token: per group of eight rows, the tokens four at a time (`dot4`), the last `t % 4` one at
+/// a time (`dot1`, the GEMV's own group kernel).
+@inline(__always)
 func interleavedTokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: UnsafeBufferPointer<QuantizedActivations>, d: Int,
-                          rowBytes: Int, blocks nb: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool, q6: Bool) {
+                          rowBytes: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool,
+                          dot4: (UnsafeRawPointer, QuantizedActivations, QuantizedActivations, QuantizedActivations, QuantizedActivations)
+                              -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>),
+                          dot1: (UnsafeRawPointer, QuantizedActivations) -> SIMD8<Float>) {
     precondition(rows.lowerBound % 8 == 0 && rows.count % 8 == 0, "interleaved rows \(rows) are not whole groups of 8")
     let t = xq.count
-    specialized(q6) { q6 in
-        for g in Swift.stride(from: rows.lowerBound, to: rows.upperBound, by: 8) {
-            let group = w + g &* rowBytes
-            @inline(__always) func store(_ k: Int, _ r: SIMD8<Float>) {
-                for e in 0..<8 { storeRow(y + k &* d, g &+ e, r[e], bias, accumulate) }
-            }
-            var k = 0
-            while k &+ 4 <= t {
-                let r = q6 ? dotQ6KX8Group4(group, xq[k], xq[k &+ 1], xq[k &+ 2], xq[k &+ 3], blocks: nb)
-                           : dotQ4KX8Group4(group, xq[k], xq[k &+ 1], xq[k &+ 2], xq[k &+ 3], blocks: nb)
-                store(k, r.0); store(k &+ 1, r.1); store(k &+ 2, r.2); store(k &+ 3, r.3)
-                k &+= 4
-            }
-            while k < t {
-                store(k, q6 ? dotQ6KX8Group(group, xq[k], blocks: nb) : dotQ4KX8Group(group, xq[k], blocks: nb))
-                k &+= 1
-            }
+    for g in Swift.stride(from: rows.lowerBound, to: rows.upperBound, by: 8) {
+        let group = w + g &* rowBytes
+        @inline(__always) func store(_ k: Int, _ r: SIMD8<Float>) {
+            for e in 0..<8 { storeRow(y + k &* d, g &+ e, r[e], bias, accumulate) }
         }
+        var k = 0
+        while k &+ 4 <= t {
+            let r = dot4(group, xq[k], xq[k &+ 1], xq[k &+ 2], xq[k &+ 3])
+            store(k, r.0); store(k &+ 1, r.1); store(k &+ 2, r.2); store(k &+ 3, r.3)
+            k &+= 4
+        }
+        while k < t { store(k, dot1(group, xq[k])); k &+= 1 }
     }
+}
+
+/// `interleavedTokenRows` for each type in a function of its own, never inlined: with both in one, the optimizer's
+/// budget ran out and left the kernels' loads as calls (q4_K_x8 prefill 0.35x, 2026-12-04).
+@inline(never)
+func q4KX8TokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: UnsafeBufferPointer<QuantizedActivations>, d: Int,
+                    rowBytes: Int, blocks nb: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    interleavedTokenRows(y, w, xq, d: d, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
+                         dot4: { dotQ4KX8Group4($0, $1, $2, $3, $4, blocks: nb) }, dot1: { dotQ4KX8Group($0, $1, blocks: nb) })
+}
+
+@inline(never)
+func q6KX8TokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: UnsafeBufferPointer<QuantizedActivations>, d: Int,
+                    rowBytes: Int, blocks nb: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    interleavedTokenRows(y, w, xq, d: d, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
+                         dot4: { dotQ6KX8Group4($0, $1, $2, $3, $4, blocks: nb) }, dot1: { dotQ6KX8Group($0, $1, blocks: nb) })
 }
 
 /// The eight rows of the group at `w` against four tokens' activations: for each token exactly what

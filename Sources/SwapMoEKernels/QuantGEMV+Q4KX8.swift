@@ -11,19 +11,31 @@ import SwapMoECore
 
 #if SWAPMOE_X86_INTRINSICS
 
-/// Rows `rows` (whole groups of eight) of a q4_K_x8 or q6_K_x8 matrix . x̂.
-@inline(never)
-func interleavedRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
-                     rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool, q6: Bool) {
+/// Rows `rows` (whole groups of eight) of a q4_K_x8 or q6_K_x8 matrix . x̂, `dot` forming a group's eight.
+@inline(__always)
+func interleavedRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>,
+                     bias: UnsafePointer<Float>?, accumulate: Bool, _ dot: (UnsafeRawPointer) -> SIMD8<Float>) {
     precondition(rows.lowerBound % 8 == 0 && rows.count % 8 == 0, "interleaved rows \(rows) are not whole groups of 8")
-    specialized(q6) { q6 in
-        var g = rows.lowerBound
-        while g < rows.upperBound {
-            let r = q6 ? dotQ6KX8Group(w + g &* rowBytes, xq, blocks: nb) : dotQ4KX8Group(w + g &* rowBytes, xq, blocks: nb)
-            for e in 0..<8 { storeRow(y, g &+ e, r[e], bias, accumulate) }
-            g &+= 8
-        }
+    var g = rows.lowerBound
+    while g < rows.upperBound {
+        let r = dot(w + g &* rowBytes)
+        for e in 0..<8 { storeRow(y, g &+ e, r[e], bias, accumulate) }
+        g &+= 8
     }
+}
+
+/// The row loops of `gemvQuantRowsInteger` for the interleaved types, one function per type, never inlined (see
+/// `q4KX8TokenRows`).
+@inline(never)
+func q4KX8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
+               rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ4KX8Group($0, xq, blocks: nb) }
+}
+
+@inline(never)
+func q6KX8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
+               rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ6KX8Group($0, xq, blocks: nb) }
 }
 
 /// The eight rows of the group at `w` . x̂: per super-block the rows' integer sums (`q4KX8BlockSums`, row r in
