@@ -1,14 +1,15 @@
 import SwapMoECore
-// Prefill over q4_K_x8 / q6_K_x8 matrices on integer dot products (512-bit builds): X (t,n) @ W (d,n)^T with each
+// Prefill over q4_K_x8 / q6_K_x8 matrices on integer dot products (x86 builds): X (t,n) @ W (d,n)^T with each
 // token's row quantized as the GEMV quantizes it (QuantActivations.swift), four tokens at a time against each group
 // of eight rows, so a group's codes are unpacked once per four tokens and its scales once per super-block, with no
 // f32 copy of the weights (the dequantizing GEMM, QuantGEMM.swift, spent a third of a q4_K prefill widening weight
 // packs that the few tokens routed to an expert then used a handful of times). Each output is what `gemv` gives
 // for its token (the same integer sums, the same float steps in the same order), so prefill and decode agree bit for
-// bit, as llama.cpp's quantized matrix products also quantize the activations. Other builds keep the dequantizing
-// GEMM.
+// bit, as llama.cpp's quantized matrix products also quantize the activations. Other builds (the library build,
+// other CPUs) keep the dequantizing GEMM. AVX2 builds take each group as two halves of four rows (with one running
+// sum per token: 16 vector registers).
 
-#if SWAPMOE_X86_INTRINSICS && SWAPMOE_AVX512
+#if SWAPMOE_X86_INTRINSICS
 
 /// X (t,n) @ W (d,n)^T, W q4_K_x8 or q6_K_x8 (+ b) -> Y (t,d) (see `gemm`).
 func gemmInterleaved(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType, _ x: UnsafePointer<Float>,
@@ -98,6 +99,7 @@ func dotQ4KX8Group4(_ w: UnsafeRawPointer, _ x0: QuantizedActivations, _ x1: Qua
     return (a0 - m0, a1 - m1, a2 - m2, a3 - m3)
 }
 
+#if SWAPMOE_AVX512
 /// `q4KX8BlockSums` for four tokens: the scales unpacked and spread once, each 64-byte column of codes unpacked
 /// once and multiplied with each token's 8 activation bytes. Each token's integer sums equal the one-token form's.
 @inline(__always)
@@ -132,6 +134,50 @@ func q4KX8BlockSums4(_ blk: UnsafeRawPointer, _ qx: (UnsafeRawPointer, UnsafeRaw
     }
     return ((s0.total, mins(s32.0)), (s1.total, mins(s32.1)), (s2.total, mins(s32.2)), (s3.total, mins(s32.3)))
 }
+#else
+/// `q4KX8BlockSums` for four tokens on 256-bit vectors: rows 0..<4, then 4..<8, as the one-token form's halves.
+@inline(__always)
+func q4KX8BlockSums4(_ blk: UnsafeRawPointer, _ qx: (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer),
+                     _ s32: (SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>))
+    -> ((SIMD16<Int32>, SIMD16<Int32>), (SIMD16<Int32>, SIMD16<Int32>), (SIMD16<Int32>, SIMD16<Int32>), (SIMD16<Int32>, SIMD16<Int32>)) {
+    let m4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F), m2 = SIMD8<UInt32>(repeating: 0x0303_0303)
+    let top = blk.loadUnaligned(fromByteOffset: 96, as: SIMD8<UInt32>.self)
+    @inline(__always) func x8(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD32<Int8> {
+        unsafeBitCast(SIMD4<UInt64>(repeating: p.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD32<Int8>.self)
+    }
+    typealias Half = (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>)
+    @inline(__always) func half(_ h: Int) -> (Half, Half) {
+        let low = blk.loadUnaligned(fromByteOffset: 32 &+ 32 &* h, as: SIMD8<UInt32>.self)
+        let sc = bytes32((low & m4) | (((top &>> UInt32(2 &* h)) & m2) &<< 4))
+        let mn = bytes32(((low &>> 4) & m4) | (((top &>> UInt32(4 &+ 2 &* h)) & m2) &<< 4))
+        var a0 = SIMD8<Int32>(), a1 = SIMD8<Int32>(), a2 = SIMD8<Int32>(), a3 = SIMD8<Int32>()
+        for c in 0..<4 {
+            let sl = unsafeBitCast(shuffleBytes(sc, q4KX8ScaleIndex(2 &* c)), to: SIMD16<Int16>.self)
+            let sh = unsafeBitCast(shuffleBytes(sc, q4KX8ScaleIndex(2 &* c &+ 1)), to: SIMD16<Int16>.self)
+            for u in 0..<4 {
+                let bits = blk.loadUnaligned(fromByteOffset: 128 &+ 64 &* (4 &* c &+ u) &+ 32 &* h, as: SIMD8<UInt32>.self)
+                let lo = bytes32(bits & m4), hi = bytes32((bits &>> 4) & m4)
+                let ol = 64 &* c &+ 8 &* u, oh = ol &+ 32
+                a0 &+= maddWd(sl, maddUbsSw(lo, x8(qx.0, ol))) &+ maddWd(sh, maddUbsSw(hi, x8(qx.0, oh)))
+                a1 &+= maddWd(sl, maddUbsSw(lo, x8(qx.1, ol))) &+ maddWd(sh, maddUbsSw(hi, x8(qx.1, oh)))
+                a2 &+= maddWd(sl, maddUbsSw(lo, x8(qx.2, ol))) &+ maddWd(sh, maddUbsSw(hi, x8(qx.2, oh)))
+                a3 &+= maddWd(sl, maddUbsSw(lo, x8(qx.3, ol))) &+ maddWd(sh, maddUbsSw(hi, x8(qx.3, oh)))
+            }
+        }
+        let mn0 = unsafeBitCast(shuffleBytes(mn, q4KX8MinIndex(0)), to: SIMD16<Int16>.self)
+        let mn1 = unsafeBitCast(shuffleBytes(mn, q4KX8MinIndex(1)), to: SIMD16<Int16>.self)
+        @inline(__always) func mins(_ s: SIMD8<Int16>) -> SIMD8<Int32> {
+            maddWd(mn0, unsafeBitCast(SIMD4<UInt64>(repeating: q4KX8MinSums(s, 0)), to: SIMD16<Int16>.self))
+                &+ maddWd(mn1, unsafeBitCast(SIMD4<UInt64>(repeating: q4KX8MinSums(s, 1)), to: SIMD16<Int16>.self))
+        }
+        return ((a0, a1, a2, a3), (mins(s32.0), mins(s32.1), mins(s32.2), mins(s32.3)))
+    }
+    let a = half(0), b = half(1)
+    @inline(__always) func join(_ x: SIMD8<Int32>, _ y: SIMD8<Int32>) -> SIMD16<Int32> { SIMD16(lowHalf: x, highHalf: y) }
+    return ((join(a.0.0, b.0.0), join(a.1.0, b.1.0)), (join(a.0.1, b.0.1), join(a.1.1, b.1.1)),
+            (join(a.0.2, b.0.2), join(a.1.2, b.1.2)), (join(a.0.3, b.0.3), join(a.1.3, b.1.3)))
+}
+#endif
 
 /// The eight rows of the q6_K_x8 group at `w` against four tokens' activations: for each token exactly what
 /// `dotQ6KX8Group` computes for it.
@@ -152,6 +198,7 @@ func dotQ6KX8Group4(_ w: UnsafeRawPointer, _ x0: QuantizedActivations, _ x1: Qua
     return (a0, a1, a2, a3)
 }
 
+#if SWAPMOE_AVX512
 /// `q6KX8BlockSums` for four tokens: scales widened and spread once, each column's codes assembled once.
 @inline(__always)
 func q6KX8BlockSums4(_ blk: UnsafeRawPointer, _ qx: (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer),
@@ -185,5 +232,45 @@ func q6KX8BlockSums4(_ blk: UnsafeRawPointer, _ qx: (UnsafeRawPointer, UnsafeRaw
     }
     return (s0.total &- (o0 &<< 5), s1.total &- (o1 &<< 5), s2.total &- (o2 &<< 5), s3.total &- (o3 &<< 5))
 }
+#else
+/// `q6KX8BlockSums` for four tokens on 256-bit vectors: rows 0..<4, then 4..<8, as the one-token form's halves,
+/// each token's -32 Σ sc Σ q_x taken into its running sum as each chunk's scales are widened.
+@inline(__always)
+func q6KX8BlockSums4(_ blk: UnsafeRawPointer, _ qx: (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer),
+                     _ s16: (SIMD16<Int16>, SIMD16<Int16>, SIMD16<Int16>, SIMD16<Int16>))
+    -> (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>) {
+    @inline(__always) func x8(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD32<Int8> {
+        unsafeBitCast(SIMD4<UInt64>(repeating: p.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD32<Int8>.self)
+    }
+    @inline(__always) func sums(_ s: SIMD16<Int16>, _ c: Int) -> SIMD16<Int16> {
+        unsafeBitCast(SIMD4<UInt64>(repeating: q6KX8Sums(s, c)), to: SIMD16<Int16>.self)
+    }
+    @inline(__always) func half(_ h: Int) -> (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>) {
+        var a0 = SIMD8<Int32>(), a1 = SIMD8<Int32>(), a2 = SIMD8<Int32>(), a3 = SIMD8<Int32>()
+        for c in 0..<4 {
+            let z = int16s(blk.loadUnaligned(fromByteOffset: 16 &+ 32 &* c &+ 16 &* h, as: SIMD16<Int8>.self)), zb = bytes32(z)
+            @inline(__always) func scale(_ j: Int) -> SIMD16<Int16> { unsafeBitCast(shuffleBytes(zb, q6KX8ScaleIndex(j)), to: SIMD16<Int16>.self) }
+            a0 &-= maddWd(z, sums(s16.0, c)) &<< 5; a1 &-= maddWd(z, sums(s16.1, c)) &<< 5
+            a2 &-= maddWd(z, sums(s16.2, c)) &<< 5; a3 &-= maddWd(z, sums(s16.3, c)) &<< 5
+            for p in 0..<2 {
+                let top = blk.loadUnaligned(fromByteOffset: q6KX8TopColumn(c, p) &+ 32 &* h, as: SIMD8<UInt32>.self)
+                let sl = scale(p), sh = scale(2 &+ p)
+                for s in 0..<2 {
+                    let u = 2 &* p &+ s, (ql, qh) = q6KX8ColumnCodes(blk, c, u, h, top)
+                    let ol = 64 &* c &+ 8 &* u, oh = ol &+ 32
+                    a0 &+= maddWd(sl, maddUbsSw(ql, x8(qx.0, ol))) &+ maddWd(sh, maddUbsSw(qh, x8(qx.0, oh)))
+                    a1 &+= maddWd(sl, maddUbsSw(ql, x8(qx.1, ol))) &+ maddWd(sh, maddUbsSw(qh, x8(qx.1, oh)))
+                    a2 &+= maddWd(sl, maddUbsSw(ql, x8(qx.2, ol))) &+ maddWd(sh, maddUbsSw(qh, x8(qx.2, oh)))
+                    a3 &+= maddWd(sl, maddUbsSw(ql, x8(qx.3, ol))) &+ maddWd(sh, maddUbsSw(qh, x8(qx.3, oh)))
+                }
+            }
+        }
+        return (a0, a1, a2, a3)
+    }
+    let a = half(0), b = half(1)
+    return (SIMD16(lowHalf: a.0, highHalf: b.0), SIMD16(lowHalf: a.1, highHalf: b.1), SIMD16(lowHalf: a.2, highHalf: b.2),
+            SIMD16(lowHalf: a.3, highHalf: b.3))
+}
+#endif
 
 #endif

@@ -10,7 +10,7 @@ import SwapMoECore
 
 /// Whether this build's q4_K_x8 / q6_K_x8 GEMM is the integer one (QuantGEMM+Q4KX8.swift: each token as `gemv` computes it)
 /// rather than the dequantizing one below.
-#if SWAPMOE_X86_INTRINSICS && SWAPMOE_AVX512
+#if SWAPMOE_X86_INTRINSICS
 let q4KX8GEMMUsesIntegerDots = true
 #else
 let q4KX8GEMMUsesIntegerDots = false
@@ -27,7 +27,7 @@ func gemmQuant(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: 
         }
         return
     }
-    #if SWAPMOE_X86_INTRINSICS && SWAPMOE_AVX512
+    #if SWAPMOE_X86_INTRINSICS
     if type.rowGroup > 1 {
         gemmInterleaved(y, w, type, x, tokens: t, d: d, n: n, bias: bias, accumulate: accumulate, pool: pool)
         return

@@ -57,11 +57,18 @@ func q6KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s16: SIMD
     return lo.total &+ hi.total &- (offset &<< 5)
 }
 #else
+/// `q6KX8ColumnCodes` on 256-bit vectors: rows 4h ..< 4h + 4, `top` the half of top-bit column (c, u / 2).
+@inline(__always)
+func q6KX8ColumnCodes(_ blk: UnsafeRawPointer, _ c: Int, _ u: Int, _ h: Int, _ top: SIMD8<UInt32>) -> (SIMD32<UInt8>, SIMD32<UInt8>) {
+    let m4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F), m2 = SIMD8<UInt32>(repeating: 0x0303_0303)
+    let bits = blk.loadUnaligned(fromByteOffset: q6KX8LowColumn(c, u) &+ 32 &* h, as: SIMD8<UInt32>.self), t = top &>> UInt32(4 &* (u % 2))
+    return (bytes32((bits & m4) | ((t & m2) &<< 4)), bytes32(((bits &>> 4) & m4) | (((t &>> 2) & m2) &<< 4)))
+}
+
 /// `q6KX8BlockSums` on 256-bit vectors: rows 0..<4 (h = 0), then 4..<8, each in the layout of the 512-bit form's
 /// low or high half.
 @inline(__always)
 func q6KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s16: SIMD16<Int16>) -> SIMD16<Int32> {
-    let m4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F), m2 = SIMD8<UInt32>(repeating: 0x0303_0303)
     @inline(__always) func x8(_ offset: Int) -> SIMD32<Int8> {
         unsafeBitCast(SIMD4<UInt64>(repeating: qx.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD32<Int8>.self)
     }
@@ -75,11 +82,9 @@ func q6KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s16: SIMD
                 let top = blk.loadUnaligned(fromByteOffset: q6KX8TopColumn(c, p) &+ 32 &* h, as: SIMD8<UInt32>.self)
                 let sl = scale(p), sh = scale(2 &+ p)
                 for s in 0..<2 {
-                    let u = 2 &* p &+ s, t = top &>> UInt32(4 &* s)
-                    let bits = blk.loadUnaligned(fromByteOffset: q6KX8LowColumn(c, u) &+ 32 &* h, as: SIMD8<UInt32>.self)
-                    let ql = (bits & m4) | ((t & m2) &<< 4), qh = ((bits &>> 4) & m4) | (((t &>> 2) & m2) &<< 4)
-                    lo.add(maddWd(sl, maddUbsSw(bytes32(ql), x8(64 &* c &+ 8 &* u))), u)
-                    hi.add(maddWd(sh, maddUbsSw(bytes32(qh), x8(64 &* c &+ 32 &+ 8 &* u))), u)
+                    let u = 2 &* p &+ s, (ql, qh) = q6KX8ColumnCodes(blk, c, u, h, top)
+                    lo.add(maddWd(sl, maddUbsSw(ql, x8(64 &* c &+ 8 &* u))), u)
+                    hi.add(maddWd(sh, maddUbsSw(qh, x8(64 &* c &+ 32 &+ 8 &* u))), u)
                 }
             }
         }
