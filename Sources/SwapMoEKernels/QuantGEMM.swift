@@ -8,7 +8,7 @@ import SwapMoECore
 // n), bit-identical for any pool size. The pack (16 x n x 4 B: 256 KiB at n = 4096) lives in L2, and
 // `gemmRows` walks it in 2048-column chunks that each serve every token tile.
 
-/// Whether this build's q4_K_x8 / q6_K_x8 GEMM is the integer one (QuantGEMM+Q4KX8.swift: each token as `gemv` computes it)
+/// Whether this build's q4_K_x8 / q6_K_x8 GEMM is the integer one (QuantGEMM+Interleaved.swift: each token as `gemv` computes it)
 /// rather than the dequantizing one below.
 #if SWAPMOE_X86_INTRINSICS
 let q4KX8GEMMUsesIntegerDots = true
