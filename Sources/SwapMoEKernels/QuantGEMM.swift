@@ -11,9 +11,9 @@ import SwapMoECore
 /// Whether this build's q4_K_x8 / q6_K_x8 GEMM is the integer one (QuantGEMM+Interleaved.swift: each token as `gemv` computes it)
 /// rather than the dequantizing one below.
 #if SWAPMOE_X86_INTRINSICS
-let q4KX8GEMMUsesIntegerDots = true
+let interleavedGEMMUsesIntegerDots = true
 #else
-let q4KX8GEMMUsesIntegerDots = false
+let interleavedGEMMUsesIntegerDots = false
 #endif
 
 /// X (t,n) @ W (d,n)^T quantized (+ b) -> Y (t,d) (see `gemm`).

@@ -178,15 +178,15 @@ func q4KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s32: SIMD
 
 #endif
 
-/// The float path's rows of a q4_K_x8 matrix . x (`gemvQuantRows`): each row taken out of its group into `row`
-/// (`rowBytes`), then the q4_K row kernel.
+/// The float path's rows of a q4_K_x8 or q6_K_x8 matrix . x (`gemvQuantRows`): each row taken out of its group into a
+/// plain row, then `dot`, the plain type's row kernel.
 @inline(__always)
-func q4KX8RowsFloat(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xsum: UnsafePointer<Float>,
-                    _ scratch: UnsafeMutablePointer<Float>, n: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
-    withUnsafeTemporaryAllocation(byteCount: WeightType.q4_K.rowBytes(n), alignment: 64) { row in
+func interleavedRowsFloat(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType, n: Int, rows: Range<Int>,
+                          bias: UnsafePointer<Float>?, accumulate: Bool, _ dot: (UnsafeRawPointer) -> Float) {
+    withUnsafeTemporaryAllocation(byteCount: type.rowBytes(n), alignment: 64) { row in
         for i in rows {
-            interleavedRow(row.baseAddress!, w, .q4_Kx8, row: i, cols: n)
-            storeRow(y, i, dotQ4_K(UnsafeRawPointer(row.baseAddress!), x, xsum, scratch, blocks: n / 256, q5: false), bias, accumulate)
+            interleavedRow(row.baseAddress!, w, type, row: i, cols: n)
+            storeRow(y, i, dot(UnsafeRawPointer(row.baseAddress!)), bias, accumulate)
         }
     }
 }

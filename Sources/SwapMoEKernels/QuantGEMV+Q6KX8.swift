@@ -108,16 +108,3 @@ func dotQ6KX8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb:
 }
 
 #endif
-
-/// The float path's rows of a q6_K_x8 matrix . x (`gemvQuantRows`): each row taken out of its group, then the
-/// q6_K row kernel.
-@inline(__always)
-func q6KX8RowsFloat(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ scratch: UnsafeMutablePointer<Float>,
-                    n: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
-    withUnsafeTemporaryAllocation(byteCount: WeightType.q6_K.rowBytes(n), alignment: 64) { row in
-        for i in rows {
-            interleavedRow(row.baseAddress!, w, .q6_Kx8, row: i, cols: n)
-            storeRow(y, i, dotQ6_K(UnsafeRawPointer(row.baseAddress!), x, scratch, blocks: n / 256), bias, accumulate)
-        }
-    }
-}

@@ -50,7 +50,9 @@ func gemvQuantRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ ty
             let scratch = buf.baseAddress!, xsum = scratch + 16
             subBlockSums(xsum, x, n: n)
             if type == .q4_Kx8 {
-                q4KX8RowsFloat(y, w, x, xsum, scratch, n: n, rows: rows, bias: bias, accumulate: accumulate)
+                interleavedRowsFloat(y, w, type, n: n, rows: rows, bias: bias, accumulate: accumulate) {
+                    dotQ4_K($0, x, xsum, scratch, blocks: nb, q5: false)
+                }
             } else if type == .q4_K {
                 for i in rows { storeRow(y, i, dotQ4_K(w + i &* rowBytes, x, xsum, scratch, blocks: nb, q5: false), bias, accumulate) }
             } else {
@@ -74,7 +76,7 @@ func gemvQuantRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ ty
         }
     case .q6_Kx8:
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { buf in
-            q6KX8RowsFloat(y, w, x, buf.baseAddress!, n: n, rows: rows, bias: bias, accumulate: accumulate)
+            interleavedRowsFloat(y, w, type, n: n, rows: rows, bias: bias, accumulate: accumulate) { dotQ6_K($0, x, buf.baseAddress!, blocks: nb) }
         }
     case .f32, .f16, .bf16:
         preconditionFailure("float rows go through gemvRows")

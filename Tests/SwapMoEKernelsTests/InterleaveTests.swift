@@ -124,7 +124,7 @@ struct InterleaveTests {
             let n = blocks * 256, p = Pair(type, d: d, n: n, &rng)
             let x = randomFloats(t * n, &rng)
             var want = [Float](repeating: 0, count: t * d)
-            if q4KX8GEMMUsesIntegerDots {
+            if interleavedGEMMUsesIntegerDots {
                 for k in 0..<t {
                     var r = [Float](repeating: 0, count: d)
                     gemv(&r, p.x8.base, type, Array(x[(k * n)..<((k + 1) * n)]), d: d, n: n)
