@@ -99,21 +99,11 @@ func dequantizeQ4KX8Row(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPoin
 /// eight rows unpacked at once, then each 64-byte column of codes (8 bytes of each row) widened row by row.
 @inline(__always)
 func dequantizeQ4KX8Group(_ dst: UnsafeMutablePointer<Float>, stride n: Int, _ src: UnsafeRawPointer) {
-    let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F), m2 = SIMD16<UInt32>(repeating: 0x0303_0303)
-    let low = src.loadUnaligned(fromByteOffset: 32, as: SIMD16<UInt32>.self)
-    let top = src.loadUnaligned(fromByteOffset: 96, as: SIMD8<UInt32>.self)
-    let tops = SIMD16(lowHalf: top, highHalf: top &>> 2)
-    let sc = unsafeBitCast((low & m4) | ((tops & m2) &<< 4), to: SIMD8<UInt64>.self)
-    let mn = unsafeBitCast(((low &>> 4) & m4) | (((tops &>> 4) & m2) &<< 4), to: SIMD8<UInt64>.self)
+    let (scales, mins) = q4KX8ScalesMins(src)
+    let sc = unsafeBitCast(scales, to: SIMD8<UInt64>.self), mn = unsafeBitCast(mins, to: SIMD8<UInt64>.self)
     let d = f16ToFloat8(src.loadUnaligned(as: SIMD8<Float16>.self))
     let dmin = f16ToFloat8(src.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self))
-    /// 8 bytes -> 8 exact floats.
-    @inline(__always) func floats(_ v: UInt64) -> SIMD8<Float> {
-        // Lane by lane (`vpmovzxbd`): the standard library's generic `init(truncatingIfNeeded:)` can stay a call.
-        let b = unsafeBitCast(v, to: SIMD8<UInt8>.self)
-        let u = SIMD8<UInt32>(UInt32(b[0]), UInt32(b[1]), UInt32(b[2]), UInt32(b[3]), UInt32(b[4]), UInt32(b[5]), UInt32(b[6]), UInt32(b[7]))
-        return unsafeBitCast(u | SIMD8(repeating: 0x4B00_0000), to: SIMD8<Float>.self) - SIMD8(repeating: 8_388_608)
-    }
+    @inline(__always) func floats(_ v: UInt64) -> SIMD8<Float> { bytesToFloat8(v, minus: 0) }
     for e in 0..<8 {
         let ds = SIMD8(repeating: d[e]) * floats(sc[e]), ms = SIMD8(repeating: dmin[e]) * floats(mn[e])
         let row = dst + e &* n
@@ -128,6 +118,17 @@ func dequantizeQ4KX8Group(_ dst: UnsafeMutablePointer<Float>, stride n: Int, _ s
             }
         }
     }
+}
+
+/// The 6-bit scales and mins of the eight rows of the group super-block at `blk`, bytes SC[8r + j] and MN[8r + j]
+/// (so each 128-bit lane holds a pair of rows: the layout the kernels' `vpshufb` spreads from).
+@inline(__always)
+func q4KX8ScalesMins(_ blk: UnsafeRawPointer) -> (SIMD16<UInt32>, SIMD16<UInt32>) {
+    let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F), m2 = SIMD16<UInt32>(repeating: 0x0303_0303)
+    let low = blk.loadUnaligned(fromByteOffset: 32, as: SIMD16<UInt32>.self)
+    let top = blk.loadUnaligned(fromByteOffset: 96, as: SIMD8<UInt32>.self)
+    let tops = SIMD16(lowHalf: top, highHalf: top &>> 2)
+    return ((low & m4) | ((tops & m2) &<< 4), ((low &>> 4) & m4) | (((tops &>> 4) & m2) &<< 4))
 }
 
 /// Whether a matrix of `rows` rows of `cols` weights can be stored interleaved (q4_K_x8, q6_K_x8).
@@ -175,16 +176,8 @@ func interleavedRow(_ dst: UnsafeMutableRawPointer, _ w: UnsafeRawPointer, _ typ
 /// (a q4_K_x8 row is taken out of its group first), bit-identical to `dequantizeRow` / `convertToFloat` on the
 /// plain row.
 public func dequantizeRows(_ dst: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType, rows: Range<Int>, cols n: Int) {
-    if type == .q6_Kx8 {
-        let rowBytes = WeightType.q6_K.rowBytes(n)
-        for (i, r) in rows.enumerated() {
-            let group = w + (r / 8) &* 8 &* rowBytes
-            for b in 0..<(n / 256) { dequantizeQ6KX8Row(dst + (i &* n &+ 256 &* b), group + b &* q6KX8GroupBlockBytes, row: r % 8) }
-        }
-        return
-    }
-    guard type == .q4_Kx8 else {
-        let rowBytes = type.rowBytes(n)
+    let rowBytes = type.rowBytes(n)
+    guard type.rowGroup > 1 else {
         for (i, r) in rows.enumerated() {
             if type.isQuantized {
                 dequantizeRowSIMD(dst + i &* n, w + r &* rowBytes, type, count: n)
@@ -194,17 +187,20 @@ public func dequantizeRows(_ dst: UnsafeMutablePointer<Float>, _ w: UnsafeRawPoi
         }
         return
     }
-    let rowBytes = WeightType.q4_K.rowBytes(n)
-    if rows.lowerBound % 8 == 0 && rows.count % 8 == 0 {
+    let groupBlock = 8 &* type.blockBytes
+    if type == .q4_Kx8 && rows.lowerBound % 8 == 0 && rows.count % 8 == 0 {
         // Whole groups (the GEMM's packs): eight rows per super-block at once.
         for g in stride(from: rows.lowerBound, to: rows.upperBound, by: 8) {
             let group = w + g &* rowBytes, out = dst + (g &- rows.lowerBound) &* n
-            for b in 0..<(n / 256) { dequantizeQ4KX8Group(out + 256 &* b, stride: n, group + b &* q4KX8GroupBlockBytes) }
+            for b in 0..<(n / 256) { dequantizeQ4KX8Group(out + 256 &* b, stride: n, group + b &* groupBlock) }
         }
         return
     }
     for (i, r) in rows.enumerated() {
         let group = w + (r / 8) &* 8 &* rowBytes
-        for b in 0..<(n / 256) { dequantizeQ4KX8Row(dst + (i &* n &+ 256 &* b), group + b &* q4KX8GroupBlockBytes, row: r % 8) }
+        for b in 0..<(n / 256) {
+            let out = dst + (i &* n &+ 256 &* b), block = group + b &* groupBlock
+            if type == .q4_Kx8 { dequantizeQ4KX8Row(out, block, row: r % 8) } else { dequantizeQ6KX8Row(out, block, row: r % 8) }
+        }
     }
 }

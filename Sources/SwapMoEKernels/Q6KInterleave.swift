@@ -100,17 +100,12 @@ func dequantizeQ6KX8Row(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPoin
     @inline(__always) func scale(_ g: Int) -> SIMD8<Float> {
         SIMD8(repeating: d * Float(src.load(fromByteOffset: 16 &+ 32 &* (g / 4) &+ 4 &* e &+ g % 4, as: Int8.self)))
     }
-    @inline(__always) func floats(_ v: UInt64) -> SIMD8<Float> {
-        let b = unsafeBitCast(v, to: SIMD8<UInt8>.self)
-        let u = SIMD8<UInt32>(UInt32(b[0]), UInt32(b[1]), UInt32(b[2]), UInt32(b[3]), UInt32(b[4]), UInt32(b[5]), UInt32(b[6]), UInt32(b[7]))
-        return unsafeBitCast(u | SIMD8(repeating: 0x4B00_0000), to: SIMD8<Float>.self) - SIMD8(repeating: 8_388_608 + 32)
-    }
     for c in 0..<4 {
         for u in 0..<4 {
             let (lo, hi) = q6KX8Codes(src, row: e, c, u)
             let o = UnsafeMutableRawPointer(dst + (64 &* c &+ 8 &* u))
-            o.storeBytes(of: scale(4 &* c &+ u / 2) * floats(lo), as: SIMD8<Float>.self)
-            o.storeBytes(of: scale(4 &* c &+ 2 &+ u / 2) * floats(hi), toByteOffset: 128, as: SIMD8<Float>.self)
+            o.storeBytes(of: scale(4 &* c &+ u / 2) * bytesToFloat8(lo, minus: 32), as: SIMD8<Float>.self)
+            o.storeBytes(of: scale(4 &* c &+ 2 &+ u / 2) * bytesToFloat8(hi, minus: 32), toByteOffset: 128, as: SIMD8<Float>.self)
         }
     }
 }

@@ -107,7 +107,7 @@ func q4KX8BlockSums4(_ blk: UnsafeRawPointer, _ qx: (UnsafeRawPointer, UnsafeRaw
                      _ s32: (SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>))
     -> ((SIMD16<Int32>, SIMD16<Int32>), (SIMD16<Int32>, SIMD16<Int32>), (SIMD16<Int32>, SIMD16<Int32>), (SIMD16<Int32>, SIMD16<Int32>)) {
     let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F)
-    let (sc, mn) = q4KX8ScalesMins(blk)
+    let (scw, mnw) = q4KX8ScalesMins(blk), sc = bytes64(scw), mn = bytes64(mnw)
     @inline(__always) func wide(_ i: SIMD32<UInt8>) -> SIMD64<UInt8> { SIMD64(lowHalf: i, highHalf: i) }
     @inline(__always) func x8(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD64<Int8> {
         unsafeBitCast(SIMD8<UInt64>(repeating: p.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD64<Int8>.self)
@@ -140,16 +140,15 @@ func q4KX8BlockSums4(_ blk: UnsafeRawPointer, _ qx: (UnsafeRawPointer, UnsafeRaw
 func q4KX8BlockSums4(_ blk: UnsafeRawPointer, _ qx: (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer),
                      _ s32: (SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>))
     -> ((SIMD16<Int32>, SIMD16<Int32>), (SIMD16<Int32>, SIMD16<Int32>), (SIMD16<Int32>, SIMD16<Int32>), (SIMD16<Int32>, SIMD16<Int32>)) {
-    let m4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F), m2 = SIMD8<UInt32>(repeating: 0x0303_0303)
-    let top = blk.loadUnaligned(fromByteOffset: 96, as: SIMD8<UInt32>.self)
+    let m4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F)
+    let (scw, mnw) = q4KX8ScalesMins(blk)
     @inline(__always) func x8(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD32<Int8> {
         unsafeBitCast(SIMD4<UInt64>(repeating: p.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD32<Int8>.self)
     }
     typealias Half = (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>)
     @inline(__always) func half(_ h: Int) -> (Half, Half) {
-        let low = blk.loadUnaligned(fromByteOffset: 32 &+ 32 &* h, as: SIMD8<UInt32>.self)
-        let sc = bytes32((low & m4) | (((top &>> UInt32(2 &* h)) & m2) &<< 4))
-        let mn = bytes32(((low &>> 4) & m4) | (((top &>> UInt32(4 &+ 2 &* h)) & m2) &<< 4))
+        // Rows 4h ..< 4h + 4: the half of `q4KX8ScalesMins`' bytes that holds them.
+        let sc = bytes32(h == 0 ? scw.lowHalf : scw.highHalf), mn = bytes32(h == 0 ? mnw.lowHalf : mnw.highHalf)
         var a0 = SIMD8<Int32>(), a1 = SIMD8<Int32>(), a2 = SIMD8<Int32>(), a3 = SIMD8<Int32>()
         for c in 0..<4 {
             let sl = unsafeBitCast(shuffleBytes(sc, q4KX8ScaleIndex(2 &* c)), to: SIMD16<Int16>.self)

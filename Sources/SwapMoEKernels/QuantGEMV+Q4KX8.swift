@@ -102,23 +102,12 @@ struct FourSums<V: SIMD> where V.Scalar: FixedWidthInteger {
 }
 
 #if SWAPMOE_AVX512
-/// The 6-bit scales and mins of the eight rows of the group super-block at `blk`, as bytes SC[8r + j], MN[8r + j]
-/// (two 128-bit lanes' worth per pair of rows, the layout `vpshufb` spreads from).
-@inline(__always)
-func q4KX8ScalesMins(_ blk: UnsafeRawPointer) -> (SIMD64<UInt8>, SIMD64<UInt8>) {
-    let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F), m2 = SIMD16<UInt32>(repeating: 0x0303_0303)
-    let low = blk.loadUnaligned(fromByteOffset: 32, as: SIMD16<UInt32>.self)
-    let top = blk.loadUnaligned(fromByteOffset: 96, as: SIMD8<UInt32>.self)
-    let tops = SIMD16(lowHalf: top, highHalf: top &>> 2)
-    return (bytes64((low & m4) | ((tops & m2) &<< 4)), bytes64(((low &>> 4) & m4) | (((tops &>> 4) & m2) &<< 4)))
-}
-
 /// One group super-block at `blk` against the activation super-block at `qx` with its 32-sums: Int32 lanes 2r,
 /// 2r + 1 hold row r's Σ_j sc_j Σ q q_x (first) and Σ_j m_j Σ q_x (second), split in two.
 @inline(__always)
 func q4KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s32: SIMD8<Int16>) -> (SIMD16<Int32>, SIMD16<Int32>) {
     let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F)
-    let (sc, mn) = q4KX8ScalesMins(blk)
+    let (scw, mnw) = q4KX8ScalesMins(blk), sc = bytes64(scw), mn = bytes64(mnw)
     @inline(__always) func wide(_ i: SIMD32<UInt8>) -> SIMD64<UInt8> { SIMD64(lowHalf: i, highHalf: i) }
     @inline(__always) func x8(_ offset: Int) -> SIMD64<Int8> {
         unsafeBitCast(SIMD8<UInt64>(repeating: qx.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD64<Int8>.self)
@@ -145,15 +134,14 @@ func q4KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s32: SIMD
 /// 512-bit form's low or high half.
 @inline(__always)
 func q4KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s32: SIMD8<Int16>) -> (SIMD16<Int32>, SIMD16<Int32>) {
-    let m4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F), m2 = SIMD8<UInt32>(repeating: 0x0303_0303)
-    let top = blk.loadUnaligned(fromByteOffset: 96, as: SIMD8<UInt32>.self)
+    let m4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F)
+    let (scw, mnw) = q4KX8ScalesMins(blk)
     @inline(__always) func x8(_ offset: Int) -> SIMD32<Int8> {
         unsafeBitCast(SIMD4<UInt64>(repeating: qx.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD32<Int8>.self)
     }
     @inline(__always) func half(_ h: Int) -> (SIMD8<Int32>, SIMD8<Int32>) {
-        let low = blk.loadUnaligned(fromByteOffset: 32 &+ 32 &* h, as: SIMD8<UInt32>.self)
-        let sc = bytes32((low & m4) | (((top &>> UInt32(2 &* h)) & m2) &<< 4))
-        let mn = bytes32(((low &>> 4) & m4) | (((top &>> UInt32(4 &+ 2 &* h)) & m2) &<< 4))
+        // Rows 4h ..< 4h + 4: the half of `q4KX8ScalesMins`' bytes that holds them.
+        let sc = bytes32(h == 0 ? scw.lowHalf : scw.highHalf), mn = bytes32(h == 0 ? mnw.lowHalf : mnw.highHalf)
         var lo = FourSums<SIMD8<Int32>>(), hi = FourSums<SIMD8<Int32>>()
         for c in 0..<4 {
             let sl = unsafeBitCast(shuffleBytes(sc, q4KX8ScaleIndex(2 &* c)), to: SIMD16<Int16>.self)

@@ -26,6 +26,15 @@ func smallIntsToFloat(_ u: SIMD16<UInt32>, minus bias: Float) -> SIMD16<Float> {
     unsafeBitCast(u | SIMD16(repeating: 0x4B00_0000), to: SIMD16<Float>.self) - SIMD16(repeating: 8_388_608 + bias)
 }
 
+/// The 8 bytes of `v` (each < 2^23) -> Float(byte) - bias, exactly (`smallIntsToFloat`), widened lane by lane
+/// (`vpmovzxbd`): the standard library's generic `init(truncatingIfNeeded:)` can stay a call.
+@inline(__always)
+func bytesToFloat8(_ v: UInt64, minus bias: Float) -> SIMD8<Float> {
+    let b = unsafeBitCast(v, to: SIMD8<UInt8>.self)
+    let u = SIMD8<UInt32>(UInt32(b[0]), UInt32(b[1]), UInt32(b[2]), UInt32(b[3]), UInt32(b[4]), UInt32(b[5]), UInt32(b[6]), UInt32(b[7]))
+    return unsafeBitCast(u | SIMD8(repeating: 0x4B00_0000), to: SIMD8<Float>.self) - SIMD8(repeating: 8_388_608 + bias)
+}
+
 /// 16 signed bytes at `p + offset` -> 16 Floats (exact): q + 128 as an unsigned byte, then minus 128.
 @inline(__always)
 func int8sToFloat16(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD16<Float> {
