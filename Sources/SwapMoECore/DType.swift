@@ -17,17 +17,31 @@ public enum DType: String, Sendable, Codable, CaseIterable {
     /// Q4_K with a matrix's rows stored eight at a time, interleaved for the GEMV (swapmoe's own layout of Q4_K's
     /// bytes, Docs/ArchiveFormat.md): written by the packer, never found in a GGUF file.
     case q4_Kx8 = "Q4_K_X8"
-    /// Q6_K stored the same way.
-    case q6_Kx8 = "Q6_K_X8"
+    /// Q5_K and Q6_K stored the same way.
+    case q5_Kx8 = "Q5_K_X8", q6_Kx8 = "Q6_K_X8"
 
     /// Rows stored together: 8 for the interleaved types (their matrices have a multiple of 8 rows), else 1.
-    public var rowGroup: Int { self == .q4_Kx8 || self == .q6_Kx8 ? 8 : 1 }
+    public var rowGroup: Int { plain != self ? 8 : 1 }
 
-    /// The interleaved form of a type that has one (Q4_K, Q6_K), else nil.
-    public var interleaved: DType? { self == .q4_K ? .q4_Kx8 : self == .q6_K ? .q6_Kx8 : nil }
+    /// The interleaved form of a type that has one (Q4_K, Q5_K, Q6_K), else nil.
+    public var interleaved: DType? {
+        switch self {
+        case .q4_K: .q4_Kx8
+        case .q5_K: .q5_Kx8
+        case .q6_K: .q6_Kx8
+        default: nil
+        }
+    }
 
     /// The type whose rows an interleaved type stores (itself for the others).
-    public var plain: DType { self == .q4_Kx8 ? .q4_K : self == .q6_Kx8 ? .q6_K : self }
+    public var plain: DType {
+        switch self {
+        case .q4_Kx8: .q4_K
+        case .q5_Kx8: .q5_K
+        case .q6_Kx8: .q6_K
+        default: self
+        }
+    }
 
     /// The quantized block types a user can ask for (GGUF's; Q4_K_X8 is a layout the packer picks for Q4_K).
     public static let quantized: [DType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .mxfp4,
@@ -37,7 +51,7 @@ public enum DType: String, Sendable, Codable, CaseIterable {
     public var blockSize: Int {
         switch self {
         case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl: 32
-        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_Kx8, .q6_Kx8: 256
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_Kx8, .q5_Kx8, .q6_Kx8: 256
         default: 1
         }
     }
@@ -57,7 +71,7 @@ public enum DType: String, Sendable, Codable, CaseIterable {
         case .q2_K: 84      // 16 bytes of 4-bit scales/mins, 256 x 2 bits, f16 d, f16 dmin
         case .q3_K: 110     // 256 high bits, 256 x 2 low bits, 12 bytes of 6-bit scales, f16 d
         case .q4_K, .q4_Kx8: 144     // f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 256 x 4 bits
-        case .q5_K: 176     // as q4_K + 32 bytes of fifth bits
+        case .q5_K, .q5_Kx8: 176     // as q4_K + 32 bytes of fifth bits
         case .q6_K, .q6_Kx8: 210     // 256 x 4 low bits, 256 x 2 high bits, 16 x i8 scales, f16 d
         case .mxfp4: 17     // E8M0 scale + 32 x 4-bit E2M1
         case .iq4_nl: 18    // f16 scale + 32 x 4-bit level indices
@@ -77,7 +91,7 @@ public enum DType: String, Sendable, Codable, CaseIterable {
     public var bitsPerWeight: Double { Double(blockBytes * 8) / Double(blockSize) }
 
     /// The bytes of a tensor of `shape`, or nil on a negative extent, on overflow, (quantized types) when the
-    /// last dimension is not a whole number of blocks, or (Q4_K_X8, Q6_K_X8) when the rows are not whole groups of 8.
+    /// last dimension is not a whole number of blocks, or (Q4_K_X8, Q5_K_X8, Q6_K_X8) when the rows are not whole groups of 8.
     public func byteCount(shape: [Int]) -> Int? {
         if blockSize == 1 { return Checked.byteCount(shape: shape, elementSize: blockBytes) }
         if rowGroup > 1 { guard shape.count >= 2, shape[shape.count - 2] % rowGroup == 0 else { return nil } }

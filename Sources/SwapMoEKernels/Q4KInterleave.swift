@@ -16,22 +16,42 @@ import SwapMoECore
 //   128 ..< 1152  codes: byte 64 (4c + u) + 8r + i = qs_r[32c + 8u + i]                  (c, u < 4; r, i < 8)
 // with SC[8r + j], MN[8r + j] the 6-bit scale and min of sub-block j of row r (q4_K's, `kScaleMin`) and qs_r the
 // 128 code bytes of row r's q4_K super-block.
+//
+// q5_K_x8 ("Q5_K_X8"): q5_K's rows the same way (176 bytes per 256 weights of a row, 1408 per group super-block):
+// bytes 0 ..< 128 as above; then per chunk c (< 4) 320 bytes at 128 + 320c: a fifth-bit column whose byte 8r + i
+// holds, in bits 2u and 2u + 1, the fifth bits of weights 64c + 8u + i and 64c + 32 + 8u + i of row r (q5_K's
+// bits 2c and 2c + 1 of qh_r[8u + i]), then the four code columns u at + 64 + 64u, as q4_K_x8's (c, u). A chunk's
+// bits are read just before its codes, front to back.
 
 /// Bytes of one super-block of a group of eight rows.
-let q4KX8GroupBlockBytes = 1152
+let q4KX8GroupBlockBytes = 1152, q5KX8GroupBlockBytes = 1408
 
-/// Super-block b of the eight q4_K rows at `src` (`rowBytes` apart) -> its 1152 q4_K_x8 bytes at `dst`.
-func interleaveQ4KBlock(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, rowBytes: Int, block b: Int) {
+/// Byte offset of code column (c, u) in a q4_K_x8 (`q5`: q5_K_x8) group super-block.
+@inline(__always) func q45KX8CodeColumn(_ c: Int, _ u: Int, q5: Bool) -> Int { q5 ? 192 &+ 320 &* c &+ 64 &* u : 128 &+ 64 &* (4 &* c &+ u) }
+
+/// Byte offset of chunk c's fifth-bit column in a q5_K_x8 group super-block.
+@inline(__always) func q5KX8BitColumn(_ c: Int) -> Int { 128 &+ 320 &* c }
+
+/// Super-block b of the eight q4_K (`q5`: q5_K) rows at `src` (`rowBytes` apart) -> its q4_K_x8 (q5_K_x8) bytes
+/// at `dst`.
+func interleaveQ45KBlock(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, rowBytes: Int, block b: Int, q5: Bool) {
     var sc = SIMD64<UInt8>(), mn = SIMD64<UInt8>()
+    if q5 { for c in 0..<4 { dst.advanced(by: q5KX8BitColumn(c)).initializeMemory(as: UInt8.self, repeating: 0, count: 64) } }
     for r in 0..<8 {
-        let blk = src + (r &* rowBytes &+ b &* 144)
+        let blk = src + (r &* rowBytes &+ b &* (q5 ? 176 : 144)), qs = q5 ? 48 : 16
         dst.storeBytes(of: blk.loadUnaligned(as: UInt16.self), toByteOffset: 2 &* r, as: UInt16.self)
         dst.storeBytes(of: blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self), toByteOffset: 16 &+ 2 &* r, as: UInt16.self)
         for j in 0..<8 { (sc[8 &* r &+ j], mn[8 &* r &+ j]) = kScaleMin(blk + 4, j) }
         for c in 0..<4 {
             for u in 0..<4 {
-                let q = blk.loadUnaligned(fromByteOffset: 16 &+ 32 &* c &+ 8 &* u, as: UInt64.self)
-                dst.storeBytes(of: q, toByteOffset: 128 &+ 64 &* (4 &* c &+ u) &+ 8 &* r, as: UInt64.self)
+                let q = blk.loadUnaligned(fromByteOffset: qs &+ 32 &* c &+ 8 &* u, as: UInt64.self)
+                dst.storeBytes(of: q, toByteOffset: q45KX8CodeColumn(c, u, q5: q5) &+ 8 &* r, as: UInt64.self)
+                guard q5 else { continue }
+                for i in 0..<8 {
+                    let h = blk.load(fromByteOffset: 16 &+ 8 &* u &+ i, as: UInt8.self) >> (2 &* c) & 3
+                    let t = q5KX8BitColumn(c) &+ 8 &* r &+ i
+                    dst.storeBytes(of: dst.load(fromByteOffset: t, as: UInt8.self) | h << (2 &* u), toByteOffset: t, as: UInt8.self)
+                }
             }
         }
     }
@@ -42,8 +62,18 @@ func interleaveQ4KBlock(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer,
     }
 }
 
-/// Row e (0..<8) of the q4_K_x8 group super-block at `src` -> its 144-byte q4_K block at `dst`.
-func q4KX8RowBlock(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, row e: Int) {
+/// The fifth bits of row e's 8 codes in column (c, u) of the q5_K_x8 group super-block at `src`, as 0 or 16 in
+/// each byte: the low-nibble weights' (first) and the high-nibble weights'.
+@inline(__always)
+func q5KX8FifthBits(_ src: UnsafeRawPointer, row e: Int, _ c: Int, _ u: Int) -> (UInt64, UInt64) {
+    let bits = src.loadUnaligned(fromByteOffset: q5KX8BitColumn(c) &+ 8 &* e, as: UInt64.self) >> UInt64(2 &* u)
+    let one: UInt64 = 0x0101_0101_0101_0101
+    return ((bits & one) << 4, ((bits >> 1) & one) << 4)
+}
+
+/// Row e (0..<8) of the q4_K_x8 (`q5`: q5_K_x8) group super-block at `src` -> its 144-byte q4_K (176-byte q5_K)
+/// block at `dst`.
+func q45KX8RowBlock(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, row e: Int, q5: Bool) {
     dst.storeBytes(of: src.loadUnaligned(fromByteOffset: 2 &* e, as: UInt16.self), as: UInt16.self)
     dst.storeBytes(of: src.loadUnaligned(fromByteOffset: 16 &+ 2 &* e, as: UInt16.self), toByteOffset: 2, as: UInt16.self)
     @inline(__always) func scaleMin(_ j: Int) -> (UInt8, UInt8) { q4KX8ScaleMin(src, row: e, j) }
@@ -55,10 +85,18 @@ func q4KX8RowBlock(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, row 
         dst.storeBytes(of: m0 | (m1 >> 4) << 6, toByteOffset: 8 &+ j, as: UInt8.self)
         dst.storeBytes(of: s1 & 15 | (m1 & 15) << 4, toByteOffset: 12 &+ j, as: UInt8.self)
     }
+    if q5 { (dst + 16).initializeMemory(as: UInt8.self, repeating: 0, count: 32) }
     for c in 0..<4 {
         for u in 0..<4 {
-            let q = src.loadUnaligned(fromByteOffset: 128 &+ 64 &* (4 &* c &+ u) &+ 8 &* e, as: UInt64.self)
-            dst.storeBytes(of: q, toByteOffset: 16 &+ 32 &* c &+ 8 &* u, as: UInt64.self)
+            let q = src.loadUnaligned(fromByteOffset: q45KX8CodeColumn(c, u, q5: q5) &+ 8 &* e, as: UInt64.self)
+            dst.storeBytes(of: q, toByteOffset: (q5 ? 48 : 16) &+ 32 &* c &+ 8 &* u, as: UInt64.self)
+            guard q5 else { continue }
+            let bits = src.loadUnaligned(fromByteOffset: q5KX8BitColumn(c) &+ 8 &* e, as: UInt64.self) >> UInt64(2 &* u)
+            for i in 0..<8 {
+                let h = UInt8(truncatingIfNeeded: bits >> UInt64(8 &* i)) & 3
+                dst.storeBytes(of: dst.load(fromByteOffset: 16 &+ 8 &* u &+ i, as: UInt8.self) | h << (2 &* c),
+                               toByteOffset: 16 &+ 8 &* u &+ i, as: UInt8.self)
+            }
         }
     }
 }
@@ -71,34 +109,41 @@ func q4KX8ScaleMin(_ src: UnsafeRawPointer, row e: Int, _ j: Int) -> (UInt8, UIn
     return (low & 15 | (top & 3) << 4, low >> 4 | ((top >> 4) & 3) << 4)
 }
 
-/// Row e of the q4_K_x8 group super-block at `src` -> its 256 floats, bit-identical to `dequantizeBlockSIMD` on
-/// the row's q4_K block (the same products d sc, dmin m and d sc q - dmin m): each chunk's 32 code bytes gathered
-/// from their four 8-byte columns.
+/// Row e of the q4_K_x8 (`q5`: q5_K_x8) group super-block at `src` -> its 256 floats, bit-identical to
+/// `dequantizeBlockSIMD` on the row's q4_K (q5_K) block (the same products d sc, dmin m and d sc q - dmin m): each
+/// chunk's 32 code bytes gathered from their four 8-byte columns.
 @inline(__always)
-func dequantizeQ4KX8Row(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, row e: Int) {
+func dequantizeQ45KX8Row(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, row e: Int, q5: Bool) {
     let d = f16ToFloat(src.loadUnaligned(fromByteOffset: 2 &* e, as: UInt16.self))
     let dmin = f16ToFloat(src.loadUnaligned(fromByteOffset: 16 &+ 2 &* e, as: UInt16.self))
-    let m = SIMD16<UInt32>(repeating: 15)
+    let m4: UInt64 = 0x0F0F_0F0F_0F0F_0F0F
     for c in 0..<4 {
-        @inline(__always) func column(_ u: Int) -> UInt64 { src.loadUnaligned(fromByteOffset: 128 &+ 64 &* (4 &* c &+ u) &+ 8 &* e, as: UInt64.self) }
-        let bytes = unsafeBitCast(SIMD4<UInt64>(column(0), column(1), column(2), column(3)), to: SIMD32<UInt8>.self)
-        let u0 = widen(bytes.lowHalf), u1 = widen(bytes.highHalf)
+        // Each column's codes as bytes (0..<32): the low-nibble weights' (l) and the high-nibble ones' (h).
+        var l = SIMD4<UInt64>(), h = SIMD4<UInt64>()
+        for u in 0..<4 {
+            let q = src.loadUnaligned(fromByteOffset: q45KX8CodeColumn(c, u, q5: q5) &+ 8 &* e, as: UInt64.self)
+            let (fl, fh) = q5 ? q5KX8FifthBits(src, row: e, c, u) : (0, 0)
+            l[u] = q & m4 | fl
+            h[u] = (q >> 4) & m4 | fh
+        }
+        let lo = unsafeBitCast(l, to: SIMD32<UInt8>.self), hi = unsafeBitCast(h, to: SIMD32<UInt8>.self)
         let (s0, m0) = q4KX8ScaleMin(src, row: e, 2 &* c), (s1, m1) = q4KX8ScaleMin(src, row: e, 2 &* c &+ 1)
         let d0 = SIMD16(repeating: d * Float(s0)), n0 = SIMD16(repeating: dmin * Float(m0))
         let d1 = SIMD16(repeating: d * Float(s1)), n1 = SIMD16(repeating: dmin * Float(m1))
         let o = dst + 64 &* c
-        storeF32x16(o, d0 * smallIntsToFloat(u0 & m, minus: 0) - n0)
-        storeF32x16(o + 16, d0 * smallIntsToFloat(u1 & m, minus: 0) - n0)
-        storeF32x16(o + 32, d1 * smallIntsToFloat(u0 &>> 4, minus: 0) - n1)
-        storeF32x16(o + 48, d1 * smallIntsToFloat(u1 &>> 4, minus: 0) - n1)
+        storeF32x16(o, d0 * smallIntsToFloat(widen(lo.lowHalf), minus: 0) - n0)
+        storeF32x16(o + 16, d0 * smallIntsToFloat(widen(lo.highHalf), minus: 0) - n0)
+        storeF32x16(o + 32, d1 * smallIntsToFloat(widen(hi.lowHalf), minus: 0) - n1)
+        storeF32x16(o + 48, d1 * smallIntsToFloat(widen(hi.highHalf), minus: 0) - n1)
     }
 }
 
-/// The eight rows of the q4_K_x8 group super-block at `src` -> 256 floats each, row e at `dst + e * stride`,
-/// bit-identical to `dequantizeQ4KX8Row` (the same products d sc, dmin m, d sc q - dmin m): the scales of the
-/// eight rows unpacked at once, then each 64-byte column of codes (8 bytes of each row) widened row by row.
+/// The eight rows of the q4_K_x8 (`q5`: q5_K_x8) group super-block at `src` -> 256 floats each, row e at
+/// `dst + e * stride`, bit-identical to `dequantizeQ45KX8Row` (the same products d sc, dmin m, d sc q - dmin m):
+/// the scales of the eight rows unpacked at once, then each 64-byte column of codes (8 bytes of each row) widened
+/// row by row.
 @inline(__always)
-func dequantizeQ4KX8Group(_ dst: UnsafeMutablePointer<Float>, stride n: Int, _ src: UnsafeRawPointer) {
+func dequantizeQ45KX8Group(_ dst: UnsafeMutablePointer<Float>, stride n: Int, _ src: UnsafeRawPointer, q5: Bool) {
     let (scales, mins) = q4KX8ScalesMins(src)
     let sc = unsafeBitCast(scales, to: SIMD8<UInt64>.self), mn = unsafeBitCast(mins, to: SIMD8<UInt64>.self)
     let d = f16ToFloat8(src.loadUnaligned(as: SIMD8<Float16>.self))
@@ -111,10 +156,11 @@ func dequantizeQ4KX8Group(_ dst: UnsafeMutablePointer<Float>, stride n: Int, _ s
             let d0 = SIMD8(repeating: ds[2 &* c]), n0 = SIMD8(repeating: ms[2 &* c])
             let d1 = SIMD8(repeating: ds[2 &* c &+ 1]), n1 = SIMD8(repeating: ms[2 &* c &+ 1])
             for u in 0..<4 {
-                let q = src.loadUnaligned(fromByteOffset: 128 &+ 64 &* (4 &* c &+ u) &+ 8 &* e, as: UInt64.self)
+                let q = src.loadUnaligned(fromByteOffset: q45KX8CodeColumn(c, u, q5: q5) &+ 8 &* e, as: UInt64.self)
+                let (fl, fh) = q5 ? q5KX8FifthBits(src, row: e, c, u) : (0, 0)
                 let o = UnsafeMutableRawPointer(row + (64 &* c &+ 8 &* u))
-                o.storeBytes(of: d0 * floats(q & 0x0F0F_0F0F_0F0F_0F0F) - n0, as: SIMD8<Float>.self)
-                o.storeBytes(of: d1 * floats((q &>> 4) & 0x0F0F_0F0F_0F0F_0F0F) - n1, toByteOffset: 128, as: SIMD8<Float>.self)
+                o.storeBytes(of: d0 * floats(q & 0x0F0F_0F0F_0F0F_0F0F | fl) - n0, as: SIMD8<Float>.self)
+                o.storeBytes(of: d1 * floats((q &>> 4) & 0x0F0F_0F0F_0F0F_0F0F | fh) - n1, toByteOffset: 128, as: SIMD8<Float>.self)
             }
         }
     }
@@ -131,10 +177,10 @@ func q4KX8ScalesMins(_ blk: UnsafeRawPointer) -> (SIMD16<UInt32>, SIMD16<UInt32>
     return ((low & m4) | ((tops & m2) &<< 4), ((low &>> 4) & m4) | (((tops &>> 4) & m2) &<< 4))
 }
 
-/// Whether a matrix of `rows` rows of `cols` weights can be stored interleaved (q4_K_x8, q6_K_x8).
+/// Whether a matrix of `rows` rows of `cols` weights can be stored interleaved (q4_K_x8, q5_K_x8, q6_K_x8).
 public func interleavedFits(rows: Int, cols: Int) -> Bool { rows > 0 && rows % 8 == 0 && cols > 0 && cols % 256 == 0 }
 
-/// `src` (rows, cols) of `type.plain` -> the same matrix as `type` (q4_K_x8 or q6_K_x8) at `dst`, the same byte
+/// `src` (rows, cols) of `type.plain` -> the same matrix as `type` (an interleaved type) at `dst`, the same byte
 /// count (`interleavedFits`).
 public func interleave(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, as type: WeightType, rows: Int, cols: Int) {
     precondition(type.rowGroup > 1 && interleavedFits(rows: rows, cols: cols), "\(type) needs rows % 8 == 0 and cols % 256 == 0, not \(rows) x \(cols)")
@@ -143,37 +189,37 @@ public func interleave(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, 
         let group = g &* 8 &* rowBytes
         for b in 0..<(cols / 256) {
             let out = dst + (group &+ b &* groupBlock)
-            if type == .q4_Kx8 {
-                interleaveQ4KBlock(out, src + group, rowBytes: rowBytes, block: b)
-            } else {
+            if type == .q6_Kx8 {
                 interleaveQ6KBlock(out, src + group, rowBytes: rowBytes, block: b)
+            } else {
+                interleaveQ45KBlock(out, src + group, rowBytes: rowBytes, block: b, q5: type == .q5_Kx8)
             }
         }
     }
 }
 
-/// `src` (rows, cols) of `type` (q4_K_x8 or q6_K_x8) -> the same matrix as plain `type.plain` rows at `dst`.
+/// `src` (rows, cols) of `type` (an interleaved type) -> the same matrix as plain `type.plain` rows at `dst`.
 public func deinterleave(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, as type: WeightType, rows: Int, cols: Int) {
     precondition(type.rowGroup > 1 && interleavedFits(rows: rows, cols: cols), "\(type) needs rows % 8 == 0 and cols % 256 == 0, not \(rows) x \(cols)")
     for r in 0..<rows { interleavedRow(dst + r &* type.rowBytes(cols), src, type, row: r, cols: cols) }
 }
 
-/// Row r of the q4_K_x8 or q6_K_x8 matrix at `w` -> its plain row at `dst`.
+/// Row r of the interleaved matrix at `w` -> its plain row at `dst`.
 @inline(__always)
 func interleavedRow(_ dst: UnsafeMutableRawPointer, _ w: UnsafeRawPointer, _ type: WeightType, row r: Int, cols: Int) {
     let rowBytes = type.rowBytes(cols), group = w + (r / 8) &* 8 &* rowBytes
     for b in 0..<(cols / 256) {
         let block = group + b &* 8 &* type.blockBytes
-        if type == .q4_Kx8 {
-            q4KX8RowBlock(dst + b &* type.blockBytes, block, row: r % 8)
-        } else {
+        if type == .q6_Kx8 {
             q6KX8RowBlock(dst + b &* type.blockBytes, block, row: r % 8)
+        } else {
+            q45KX8RowBlock(dst + b &* type.blockBytes, block, row: r % 8, q5: type == .q5_Kx8)
         }
     }
 }
 
 /// Rows `rows` of the matrix W (·, n) of `type` at `w` -> `rows.count * n` floats at `dst`, for any type and layout
-/// (a q4_K_x8 row is taken out of its group first), bit-identical to `dequantizeRow` / `convertToFloat` on the
+/// (an interleaved row is taken out of its group first), bit-identical to `dequantizeRow` / `convertToFloat` on the
 /// plain row.
 public func dequantizeRows(_ dst: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType, rows: Range<Int>, cols n: Int) {
     let rowBytes = type.rowBytes(n)
@@ -188,11 +234,12 @@ public func dequantizeRows(_ dst: UnsafeMutablePointer<Float>, _ w: UnsafeRawPoi
         return
     }
     let groupBlock = 8 &* type.blockBytes
-    if type == .q4_Kx8 && rows.lowerBound % 8 == 0 && rows.count % 8 == 0 {
+    let q5 = type == .q5_Kx8
+    if type != .q6_Kx8 && rows.lowerBound % 8 == 0 && rows.count % 8 == 0 {
         // Whole groups (the GEMM's packs): eight rows per super-block at once.
         for g in stride(from: rows.lowerBound, to: rows.upperBound, by: 8) {
             let group = w + g &* rowBytes, out = dst + (g &- rows.lowerBound) &* n
-            for b in 0..<(n / 256) { dequantizeQ4KX8Group(out + 256 &* b, stride: n, group + b &* groupBlock) }
+            for b in 0..<(n / 256) { dequantizeQ45KX8Group(out + 256 &* b, stride: n, group + b &* groupBlock, q5: q5) }
         }
         return
     }
@@ -200,7 +247,7 @@ public func dequantizeRows(_ dst: UnsafeMutablePointer<Float>, _ w: UnsafeRawPoi
         let group = w + (r / 8) &* 8 &* rowBytes
         for b in 0..<(n / 256) {
             let out = dst + (i &* n &+ 256 &* b), block = group + b &* groupBlock
-            if type == .q4_Kx8 { dequantizeQ4KX8Row(out, block, row: r % 8) } else { dequantizeQ6KX8Row(out, block, row: r % 8) }
+            if type == .q6_Kx8 { dequantizeQ6KX8Row(out, block, row: r % 8) } else { dequantizeQ45KX8Row(out, block, row: r % 8, q5: q5) }
         }
     }
 }

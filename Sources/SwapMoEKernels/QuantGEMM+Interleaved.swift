@@ -1,5 +1,5 @@
 import SwapMoECore
-// Prefill over q4_K_x8 / q6_K_x8 matrices on integer dot products (x86 builds): X (t,n) @ W (d,n)^T with each
+// Prefill over q4_K_x8 / q5_K_x8 / q6_K_x8 matrices on integer dot products (x86 builds): X (t,n) @ W (d,n)^T with each
 // token's row quantized as the GEMV quantizes it (QuantActivations.swift), four tokens at a time against each group
 // of eight rows, so a group's codes are unpacked once per four tokens and its scales once per super-block, with no
 // f32 copy of the weights (the dequantizing GEMM, QuantGEMM.swift, spent a third of a q4_K prefill widening weight
@@ -11,7 +11,7 @@ import SwapMoECore
 
 #if SWAPMOE_X86_INTRINSICS
 
-/// X (t,n) @ W (d,n)^T, W q4_K_x8 or q6_K_x8 (+ b) -> Y (t,d) (see `gemm`).
+/// X (t,n) @ W (d,n)^T, W interleaved (+ b) -> Y (t,d) (see `gemm`).
 func gemmInterleaved(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType, _ x: UnsafePointer<Float>,
                      tokens t: Int, d: Int, n: Int, bias: UnsafePointer<Float>?, accumulate: Bool, pool: ThreadPool?) {
     let stride = (QuantizedActivations.scratchBytes(n) &+ 63) / 64 &* 64
@@ -20,10 +20,10 @@ func gemmInterleaved(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ 
     let xq = (0..<t).map { quantizeActivations(x + $0 &* n, n: n, block: 256, scratch: scratch + $0 &* stride) }
     xq.withUnsafeBufferPointer { xq in
         let body = { (rows: Range<Int>) in
-            if type == .q6_Kx8 {
-                q6KX8TokenRows(y, w, xq, d: d, rowBytes: type.rowBytes(n), blocks: n / 256, rows: rows, bias: bias, accumulate: accumulate)
-            } else {
-                q4KX8TokenRows(y, w, xq, d: d, rowBytes: type.rowBytes(n), blocks: n / 256, rows: rows, bias: bias, accumulate: accumulate)
+            switch type {
+            case .q6_Kx8: q6KX8TokenRows(y, w, xq, d: d, rowBytes: type.rowBytes(n), blocks: n / 256, rows: rows, bias: bias, accumulate: accumulate)
+            case .q5_Kx8: q5KX8TokenRows(y, w, xq, d: d, rowBytes: type.rowBytes(n), blocks: n / 256, rows: rows, bias: bias, accumulate: accumulate)
+            default: q4KX8TokenRows(y, w, xq, d: d, rowBytes: type.rowBytes(n), blocks: n / 256, rows: rows, bias: bias, accumulate: accumulate)
             }
         }
         if let pool, pool.threadCount > 1, d > gemmRowBlock {
@@ -65,7 +65,14 @@ func interleavedTokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointe
 func q4KX8TokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: UnsafeBufferPointer<QuantizedActivations>, d: Int,
                     rowBytes: Int, blocks nb: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
     interleavedTokenRows(y, w, xq, d: d, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
-                         dot4: { dotQ4KX8Group4($0, $1, $2, $3, $4, blocks: nb) }, dot1: { dotQ4KX8Group($0, $1, blocks: nb) })
+                         dot4: { dotQ45KX8Group4($0, $1, $2, $3, $4, blocks: nb, q5: false) }, dot1: { dotQ45KX8Group($0, $1, blocks: nb, q5: false) })
+}
+
+@inline(never)
+func q5KX8TokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: UnsafeBufferPointer<QuantizedActivations>, d: Int,
+                    rowBytes: Int, blocks nb: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    interleavedTokenRows(y, w, xq, d: d, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
+                         dot4: { dotQ45KX8Group4($0, $1, $2, $3, $4, blocks: nb, q5: true) }, dot1: { dotQ45KX8Group($0, $1, blocks: nb, q5: true) })
 }
 
 @inline(never)
@@ -75,17 +82,17 @@ func q6KX8TokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ x
                          dot4: { dotQ6KX8Group4($0, $1, $2, $3, $4, blocks: nb) }, dot1: { dotQ6KX8Group($0, $1, blocks: nb) })
 }
 
-/// The eight rows of the group at `w` against four tokens' activations: for each token exactly what
-/// `dotQ4KX8Group` computes for it.
+/// The eight rows of the q4_K_x8 (`q5`: q5_K_x8) group at `w` against four tokens' activations: for each token
+/// exactly what `dotQ45KX8Group` computes for it.
 @inline(__always)
-func dotQ4KX8Group4(_ w: UnsafeRawPointer, _ x0: QuantizedActivations, _ x1: QuantizedActivations, _ x2: QuantizedActivations,
-                    _ x3: QuantizedActivations, blocks nb: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+func dotQ45KX8Group4(_ w: UnsafeRawPointer, _ x0: QuantizedActivations, _ x1: QuantizedActivations, _ x2: QuantizedActivations,
+                     _ x3: QuantizedActivations, blocks nb: Int, q5: Bool) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
     var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
     var m0 = SIMD8<Float>(), m1 = SIMD8<Float>(), m2 = SIMD8<Float>(), m3 = SIMD8<Float>()
     for b in 0..<nb {
-        let blk = w + b &* q4KX8GroupBlockBytes
+        let blk = w + b &* (q5 ? q5KX8GroupBlockBytes : q4KX8GroupBlockBytes)
         @inline(__always) func qx(_ x: QuantizedActivations) -> UnsafeRawPointer { UnsafeRawPointer(x.q + 256 &* b) }
-        let s = q4KX8BlockSums4(blk, (qx(x0), qx(x1), qx(x2), qx(x3)), (kSums32(x0, b), kSums32(x1, b), kSums32(x2, b), kSums32(x3, b)))
+        let s = q45KX8BlockSums4(blk, (qx(x0), qx(x1), qx(x2), qx(x3)), (kSums32(x0, b), kSums32(x1, b), kSums32(x2, b), kSums32(x3, b)), q5: q5)
         let d = f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self))
         let dmin = f16ToFloat8(blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self))
         @inline(__always) func step(_ acc: inout SIMD8<Float>, _ accMin: inout SIMD8<Float>, _ x: QuantizedActivations,
@@ -100,13 +107,12 @@ func dotQ4KX8Group4(_ w: UnsafeRawPointer, _ x0: QuantizedActivations, _ x1: Qua
 }
 
 #if SWAPMOE_AVX512
-/// `q4KX8BlockSums` for four tokens: the scales unpacked and spread once, each 64-byte column of codes unpacked
+/// `q45KX8BlockSums` for four tokens: the scales unpacked and spread once, each 64-byte column of codes unpacked
 /// once and multiplied with each token's 8 activation bytes. Each token's integer sums equal the one-token form's.
 @inline(__always)
-func q4KX8BlockSums4(_ blk: UnsafeRawPointer, _ qx: (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer),
-                     _ s32: (SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>))
+func q45KX8BlockSums4(_ blk: UnsafeRawPointer, _ qx: (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer),
+                      _ s32: (SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>), q5: Bool)
     -> ((SIMD16<Int32>, SIMD16<Int32>), (SIMD16<Int32>, SIMD16<Int32>), (SIMD16<Int32>, SIMD16<Int32>), (SIMD16<Int32>, SIMD16<Int32>)) {
-    let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F)
     let (scw, mnw) = q4KX8ScalesMins(blk), sc = bytes64(scw), mn = bytes64(mnw)
     @inline(__always) func wide(_ i: SIMD32<UInt8>) -> SIMD64<UInt8> { SIMD64(lowHalf: i, highHalf: i) }
     @inline(__always) func x8(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD64<Int8> {
@@ -116,9 +122,8 @@ func q4KX8BlockSums4(_ blk: UnsafeRawPointer, _ qx: (UnsafeRawPointer, UnsafeRaw
     for c in 0..<4 {
         let sl = unsafeBitCast(shuffleBytes(sc, wide(q4KX8ScaleIndex(2 &* c))), to: SIMD32<Int16>.self)
         let sh = unsafeBitCast(shuffleBytes(sc, wide(q4KX8ScaleIndex(2 &* c &+ 1))), to: SIMD32<Int16>.self)
-        for u in 0..<4 {
-            let bits = blk.loadUnaligned(fromByteOffset: 128 &+ 64 &* (4 &* c &+ u), as: SIMD16<UInt32>.self)
-            let lo = bytes64(bits & m4), hi = bytes64((bits &>> 4) & m4)
+        unroll4 { u in
+            let (lo, hi) = q45KX8ColumnCodes(blk, c, u, q5: q5)
             let ol = 64 &* c &+ 8 &* u, oh = ol &+ 32
             s0.add(maddWd(sl, maddUbsSw(lo, x8(qx.0, ol))), 0); s0.add(maddWd(sh, maddUbsSw(hi, x8(qx.0, oh))), 1)
             s1.add(maddWd(sl, maddUbsSw(lo, x8(qx.1, ol))), 0); s1.add(maddWd(sh, maddUbsSw(hi, x8(qx.1, oh))), 1)
@@ -135,12 +140,11 @@ func q4KX8BlockSums4(_ blk: UnsafeRawPointer, _ qx: (UnsafeRawPointer, UnsafeRaw
     return ((s0.total, mins(s32.0)), (s1.total, mins(s32.1)), (s2.total, mins(s32.2)), (s3.total, mins(s32.3)))
 }
 #else
-/// `q4KX8BlockSums` for four tokens on 256-bit vectors: rows 0..<4, then 4..<8, as the one-token form's halves.
+/// `q45KX8BlockSums` for four tokens on 256-bit vectors: rows 0..<4, then 4..<8, as the one-token form's halves.
 @inline(__always)
-func q4KX8BlockSums4(_ blk: UnsafeRawPointer, _ qx: (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer),
-                     _ s32: (SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>))
+func q45KX8BlockSums4(_ blk: UnsafeRawPointer, _ qx: (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer),
+                      _ s32: (SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>), q5: Bool)
     -> ((SIMD16<Int32>, SIMD16<Int32>), (SIMD16<Int32>, SIMD16<Int32>), (SIMD16<Int32>, SIMD16<Int32>), (SIMD16<Int32>, SIMD16<Int32>)) {
-    let m4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F)
     let (scw, mnw) = q4KX8ScalesMins(blk)
     @inline(__always) func x8(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD32<Int8> {
         unsafeBitCast(SIMD4<UInt64>(repeating: p.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD32<Int8>.self)
@@ -153,9 +157,8 @@ func q4KX8BlockSums4(_ blk: UnsafeRawPointer, _ qx: (UnsafeRawPointer, UnsafeRaw
         for c in 0..<4 {
             let sl = unsafeBitCast(shuffleBytes(sc, q4KX8ScaleIndex(2 &* c)), to: SIMD16<Int16>.self)
             let sh = unsafeBitCast(shuffleBytes(sc, q4KX8ScaleIndex(2 &* c &+ 1)), to: SIMD16<Int16>.self)
-            for u in 0..<4 {
-                let bits = blk.loadUnaligned(fromByteOffset: 128 &+ 64 &* (4 &* c &+ u) &+ 32 &* h, as: SIMD8<UInt32>.self)
-                let lo = bytes32(bits & m4), hi = bytes32((bits &>> 4) & m4)
+            unroll4 { u in
+                let (lo, hi) = q45KX8ColumnCodes(blk, c, u, h, q5: q5)
                 let ol = 64 &* c &+ 8 &* u, oh = ol &+ 32
                 a0 &+= maddWd(sl, maddUbsSw(lo, x8(qx.0, ol))) &+ maddWd(sh, maddUbsSw(hi, x8(qx.0, oh)))
                 a1 &+= maddWd(sl, maddUbsSw(lo, x8(qx.1, ol))) &+ maddWd(sh, maddUbsSw(hi, x8(qx.1, oh)))

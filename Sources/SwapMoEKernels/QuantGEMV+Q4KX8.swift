@@ -7,11 +7,12 @@ import SwapMoECore
 // `vpshufb`; the float work (d_w d_x, dmin_w d_x) is one multiply-add per eight rows and super-block, and no row
 // needs a horizontal sum. Each row's result is d_x-weighted sums in super-block order, as for q4_K, but with one
 // float lane per row instead of eight: it equals the q4_K kernel's result on the same rows up to float rounding.
-// The float path (other CPUs) takes each row out of its group and runs the q4_K row kernel on it.
+// q5_K_x8 the same way, each code byte's fifth bit (bit 4) taken from its chunk's fifth-bit column. The float path
+// (other CPUs) takes each row out of its group and runs the q4_K / q5_K row kernel on it.
 
 #if SWAPMOE_X86_INTRINSICS
 
-/// Rows `rows` (whole groups of eight) of a q4_K_x8 or q6_K_x8 matrix . x̂, `dot` forming a group's eight.
+/// Rows `rows` (whole groups of eight) of an interleaved matrix . x̂, `dot` forming a group's eight.
 @inline(__always)
 func interleavedRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>,
                      bias: UnsafePointer<Float>?, accumulate: Bool, _ dot: (UnsafeRawPointer) -> SIMD8<Float>) {
@@ -29,7 +30,13 @@ func interleavedRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, ro
 @inline(never)
 func q4KX8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
                rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
-    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ4KX8Group($0, xq, blocks: nb) }
+    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ45KX8Group($0, xq, blocks: nb, q5: false) }
+}
+
+@inline(never)
+func q5KX8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
+               rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ45KX8Group($0, xq, blocks: nb, q5: true) }
 }
 
 @inline(never)
@@ -38,14 +45,15 @@ func q6KX8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: Qu
     interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ6KX8Group($0, xq, blocks: nb) }
 }
 
-/// The eight rows of the group at `w` . x̂: per super-block the rows' integer sums (`q4KX8BlockSums`, row r in
-/// Int32 lanes 2r and 2r + 1), each row's pair added, times d_w d_x and dmin_w d_x in one float lane per row.
+/// The eight rows of the q4_K_x8 (`q5`: q5_K_x8) group at `w` . x̂: per super-block the rows' integer sums
+/// (`q45KX8BlockSums`, row r in Int32 lanes 2r and 2r + 1), each row's pair added, times d_w d_x and dmin_w d_x in
+/// one float lane per row.
 @inline(__always)
-func dotQ4KX8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int) -> SIMD8<Float> {
+func dotQ45KX8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int, q5: Bool) -> SIMD8<Float> {
     var acc = SIMD8<Float>(), accMin = SIMD8<Float>()
     for b in 0..<nb {
-        let blk = w + b &* q4KX8GroupBlockBytes, dx = SIMD8<Float>(repeating: xq.scale[b])
-        let (s, m) = q4KX8BlockSums(blk, UnsafeRawPointer(xq.q + 256 &* b), kSums32(xq, b))
+        let blk = w + b &* (q5 ? q5KX8GroupBlockBytes : q4KX8GroupBlockBytes), dx = SIMD8<Float>(repeating: xq.scale[b])
+        let (s, m) = q45KX8BlockSums(blk, UnsafeRawPointer(xq.q + 256 &* b), kSums32(xq, b), q5: q5)
         acc.madd(dx * f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), int32sToFloat8(pairTotals(s)))
         accMin.madd(dx * f16ToFloat8(blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self)), int32sToFloat8(pairTotals(m)))
     }
@@ -82,6 +90,13 @@ func q4KX8MinIndex(_ t: Int) -> SIMD32<UInt8> {
 @inline(__always)
 func q4KX8MinSums(_ s32: SIMD8<Int16>, _ t: Int) -> UInt64 { unsafeBitCast(s32, to: SIMD2<UInt64>.self)[t] }
 
+/// body(0), body(1), body(2), body(3), written out so that each call sees its index as a constant: LLVM left the
+/// interleaved kernels' column loops rolled, with the column in a register (variable shifts, a branch per column to
+/// pick the running sum; q5_K_x8's kernel read 30 GB/s from cache where it now reads 35). (The q6_K_x8 kernel's
+/// loops written out this way measured slower: 46-47 against 50-51 GB/s.)
+@inline(__always)
+func unroll4(_ body: (Int) -> Void) { body(0); body(1); body(2); body(3) }
+
 /// Four running Int32 sums (the products of the four 8-byte columns of a chunk), so that the `vpdpwssd` chains
 /// are a quarter as long (see `SplitSums`).
 struct FourSums<V: SIMD> where V.Scalar: FixedWidthInteger {
@@ -102,11 +117,22 @@ struct FourSums<V: SIMD> where V.Scalar: FixedWidthInteger {
 }
 
 #if SWAPMOE_AVX512
-/// One group super-block at `blk` against the activation super-block at `qx` with its 32-sums: Int32 lanes 2r,
-/// 2r + 1 hold row r's Σ_j sc_j Σ q q_x (first) and Σ_j m_j Σ q_x (second), split in two.
+/// The codes of column (c, u) of the q4_K_x8 (`q5`: q5_K_x8) group super-block at `blk`, eight rows' 8 low-nibble
+/// weights and 8 high-nibble ones as bytes (q5: with the fifth bit as 16).
 @inline(__always)
-func q4KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s32: SIMD8<Int16>) -> (SIMD16<Int32>, SIMD16<Int32>) {
+func q45KX8ColumnCodes(_ blk: UnsafeRawPointer, _ c: Int, _ u: Int, q5: Bool) -> (SIMD64<UInt8>, SIMD64<UInt8>) {
     let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F)
+    let bits = blk.loadUnaligned(fromByteOffset: q45KX8CodeColumn(c, u, q5: q5), as: SIMD16<UInt32>.self)
+    guard q5 else { return (bytes64(bits & m4), bytes64((bits &>> 4) & m4)) }
+    let f = blk.loadUnaligned(fromByteOffset: q5KX8BitColumn(c), as: SIMD16<UInt32>.self) &>> UInt32(2 &* u)
+    let bit4 = SIMD16<UInt32>(repeating: 0x1010_1010)
+    return (bytes64((bits & m4) | ((f &<< 4) & bit4)), bytes64(((bits &>> 4) & m4) | ((f &<< 3) & bit4)))
+}
+
+/// One q4_K_x8 (`q5`: q5_K_x8) group super-block at `blk` against the activation super-block at `qx` with its
+/// 32-sums: Int32 lanes 2r, 2r + 1 hold row r's Σ_j sc_j Σ q q_x (first) and Σ_j m_j Σ q_x (second), split in two.
+@inline(__always)
+func q45KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s32: SIMD8<Int16>, q5: Bool) -> (SIMD16<Int32>, SIMD16<Int32>) {
     let (scw, mnw) = q4KX8ScalesMins(blk), sc = bytes64(scw), mn = bytes64(mnw)
     @inline(__always) func wide(_ i: SIMD32<UInt8>) -> SIMD64<UInt8> { SIMD64(lowHalf: i, highHalf: i) }
     @inline(__always) func x8(_ offset: Int) -> SIMD64<Int8> {
@@ -116,10 +142,10 @@ func q4KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s32: SIMD
     for c in 0..<4 {
         let sl = unsafeBitCast(shuffleBytes(sc, wide(q4KX8ScaleIndex(2 &* c))), to: SIMD32<Int16>.self)
         let sh = unsafeBitCast(shuffleBytes(sc, wide(q4KX8ScaleIndex(2 &* c &+ 1))), to: SIMD32<Int16>.self)
-        for u in 0..<4 {
-            let bits = blk.loadUnaligned(fromByteOffset: 128 &+ 64 &* (4 &* c &+ u), as: SIMD16<UInt32>.self)
-            lo.add(maddWd(sl, maddUbsSw(bytes64(bits & m4), x8(64 &* c &+ 8 &* u))), u)
-            hi.add(maddWd(sh, maddUbsSw(bytes64((bits &>> 4) & m4), x8(64 &* c &+ 32 &+ 8 &* u))), u)
+        unroll4 { u in
+            let (ql, qh) = q45KX8ColumnCodes(blk, c, u, q5: q5)
+            lo.add(maddWd(sl, maddUbsSw(ql, x8(64 &* c &+ 8 &* u))), u)
+            hi.add(maddWd(sh, maddUbsSw(qh, x8(64 &* c &+ 32 &+ 8 &* u))), u)
         }
     }
     var mins = SIMD16<Int32>()
@@ -130,11 +156,21 @@ func q4KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s32: SIMD
     return (lo.total &+ hi.total, mins)
 }
 #else
-/// `q4KX8BlockSums` on 256-bit vectors: rows 0..<4 (h = 0), then 4..<8 (h = 1), each in the layout of the
+/// `q45KX8ColumnCodes` on 256-bit vectors: rows 4h ..< 4h + 4.
+@inline(__always)
+func q45KX8ColumnCodes(_ blk: UnsafeRawPointer, _ c: Int, _ u: Int, _ h: Int, q5: Bool) -> (SIMD32<UInt8>, SIMD32<UInt8>) {
+    let m4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F)
+    let bits = blk.loadUnaligned(fromByteOffset: q45KX8CodeColumn(c, u, q5: q5) &+ 32 &* h, as: SIMD8<UInt32>.self)
+    guard q5 else { return (bytes32(bits & m4), bytes32((bits &>> 4) & m4)) }
+    let f = blk.loadUnaligned(fromByteOffset: q5KX8BitColumn(c) &+ 32 &* h, as: SIMD8<UInt32>.self) &>> UInt32(2 &* u)
+    let bit4 = SIMD8<UInt32>(repeating: 0x1010_1010)
+    return (bytes32((bits & m4) | ((f &<< 4) & bit4)), bytes32(((bits &>> 4) & m4) | ((f &<< 3) & bit4)))
+}
+
+/// `q45KX8BlockSums` on 256-bit vectors: rows 0..<4 (h = 0), then 4..<8 (h = 1), each in the layout of the
 /// 512-bit form's low or high half.
 @inline(__always)
-func q4KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s32: SIMD8<Int16>) -> (SIMD16<Int32>, SIMD16<Int32>) {
-    let m4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F)
+func q45KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s32: SIMD8<Int16>, q5: Bool) -> (SIMD16<Int32>, SIMD16<Int32>) {
     let (scw, mnw) = q4KX8ScalesMins(blk)
     @inline(__always) func x8(_ offset: Int) -> SIMD32<Int8> {
         unsafeBitCast(SIMD4<UInt64>(repeating: qx.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD32<Int8>.self)
@@ -146,10 +182,10 @@ func q4KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s32: SIMD
         for c in 0..<4 {
             let sl = unsafeBitCast(shuffleBytes(sc, q4KX8ScaleIndex(2 &* c)), to: SIMD16<Int16>.self)
             let sh = unsafeBitCast(shuffleBytes(sc, q4KX8ScaleIndex(2 &* c &+ 1)), to: SIMD16<Int16>.self)
-            for u in 0..<4 {
-                let bits = blk.loadUnaligned(fromByteOffset: 128 &+ 64 &* (4 &* c &+ u) &+ 32 &* h, as: SIMD8<UInt32>.self)
-                lo.add(maddWd(sl, maddUbsSw(bytes32(bits & m4), x8(64 &* c &+ 8 &* u))), u)
-                hi.add(maddWd(sh, maddUbsSw(bytes32((bits &>> 4) & m4), x8(64 &* c &+ 32 &+ 8 &* u))), u)
+            unroll4 { u in
+                let (ql, qh) = q45KX8ColumnCodes(blk, c, u, h, q5: q5)
+                lo.add(maddWd(sl, maddUbsSw(ql, x8(64 &* c &+ 8 &* u))), u)
+                hi.add(maddWd(sh, maddUbsSw(qh, x8(64 &* c &+ 32 &+ 8 &* u))), u)
             }
         }
         var mins = SIMD8<Int32>()
@@ -166,7 +202,7 @@ func q4KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s32: SIMD
 
 #endif
 
-/// The float path's rows of a q4_K_x8 or q6_K_x8 matrix . x (`gemvQuantRows`): each row taken out of its group into a
+/// The float path's rows of an interleaved matrix . x (`gemvQuantRows`): each row taken out of its group into a
 /// plain row, then `dot`, the plain type's row kernel.
 @inline(__always)
 func interleavedRowsFloat(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType, n: Int, rows: Range<Int>,

@@ -45,13 +45,17 @@ func gemvQuantRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ ty
                                 bias: bias, accumulate: accumulate)
             }
         }
-    case .q4_K, .q5_K, .q4_Kx8:
+    case .q4_K, .q5_K, .q4_Kx8, .q5_Kx8:
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 &+ n / 32) { buf in
             let scratch = buf.baseAddress!, xsum = scratch + 16
             subBlockSums(xsum, x, n: n)
             if type == .q4_Kx8 {
                 interleavedRowsFloat(y, w, type, n: n, rows: rows, bias: bias, accumulate: accumulate) {
                     dotQ4_K($0, x, xsum, scratch, blocks: nb, q5: false)
+                }
+            } else if type == .q5_Kx8 {
+                interleavedRowsFloat(y, w, type, n: n, rows: rows, bias: bias, accumulate: accumulate) {
+                    dotQ4_K($0, x, xsum, scratch, blocks: nb, q5: true)
                 }
             } else if type == .q4_K {
                 for i in rows { storeRow(y, i, dotQ4_K(w + i &* rowBytes, x, xsum, scratch, blocks: nb, q5: false), bias, accumulate) }

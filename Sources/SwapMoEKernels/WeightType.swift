@@ -29,24 +29,39 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
     /// q4_K with its rows stored eight at a time, interleaved for the GEMV (Q4KInterleave.swift): the same bytes
     /// as q4_K, but a row is not contiguous, so rows are read through `dequantizeRows`.
     case q4_Kx8
-    /// q6_K stored the same way (Q6KInterleave.swift).
-    case q6_Kx8
+    /// q5_K (Q4KInterleave.swift, with a column of fifth bits per chunk) and q6_K (Q6KInterleave.swift) stored the
+    /// same way.
+    case q5_Kx8, q6_Kx8
 
     /// Rows stored together: 8 for the interleaved types (a matrix of them has a multiple of 8 rows), else 1.
-    @inlinable public var rowGroup: Int { self == .q4_Kx8 || self == .q6_Kx8 ? 8 : 1 }
+    @inlinable public var rowGroup: Int { plain != self ? 8 : 1 }
 
-    /// The interleaved form of a type that has one (q4_K, q6_K), else nil.
-    @inlinable public var interleaved: WeightType? { self == .q4_K ? .q4_Kx8 : self == .q6_K ? .q6_Kx8 : nil }
+    /// The interleaved form of a type that has one (q4_K, q5_K, q6_K), else nil.
+    @inlinable public var interleaved: WeightType? {
+        switch self {
+        case .q4_K: .q4_Kx8
+        case .q5_K: .q5_Kx8
+        case .q6_K: .q6_Kx8
+        default: nil
+        }
+    }
 
     /// The type whose rows an interleaved type stores (itself for the others).
-    @inlinable public var plain: WeightType { self == .q4_Kx8 ? .q4_K : self == .q6_Kx8 ? .q6_K : self }
+    @inlinable public var plain: WeightType {
+        switch self {
+        case .q4_Kx8: .q4_K
+        case .q5_Kx8: .q5_K
+        case .q6_Kx8: .q6_K
+        default: self
+        }
+    }
 
     /// Elements per block (1 for the float types).
     @inlinable public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16: 1
         case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl: 32
-        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_Kx8, .q6_Kx8: 256
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_Kx8, .q5_Kx8, .q6_Kx8: 256
         }
     }
 
@@ -63,7 +78,7 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q2_K: 84
         case .q3_K: 110
         case .q4_K, .q4_Kx8: 144
-        case .q5_K: 176
+        case .q5_K, .q5_Kx8: 176
         case .q6_K, .q6_Kx8: 210
         case .mxfp4: 17
         case .iq4_nl: 18
@@ -96,6 +111,7 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .iq4_nl: self = .iq4_nl
         case .iq4_xs: self = .iq4_xs
         case .q4_Kx8: self = .q4_Kx8
+        case .q5_Kx8: self = .q5_Kx8
         case .q6_Kx8: self = .q6_Kx8
         default: return nil
         }

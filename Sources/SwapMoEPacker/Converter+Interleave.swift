@@ -3,7 +3,7 @@ import SwapMoEArchive
 import SwapMoEKernels
 
 extension Converter {
-    /// `write` to an interleaved type (`to`: Q4_K_X8, Q6_K_X8; Q4KInterleave.swift) from its plain type's blocks
+    /// `write` to an interleaved type (`to`: Q4_K_X8, Q5_K_X8, Q6_K_X8; Q4KInterleave.swift) from its plain type's blocks
     /// (a GGUF's, kept as stored) or from floats (quantized to the plain type here): in pieces of whole groups of 8
     /// rows of `cols` weights, each piece's rows interleaved before they are appended. The sum of squares, when
     /// asked, is of the dequantized weights (a quantized source) or of the floats before quantization, as for the

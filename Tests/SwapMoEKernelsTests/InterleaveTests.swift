@@ -3,11 +3,11 @@ import SwapMoECore
 import Testing
 @testable import SwapMoEKernels
 
-/// q4_K_x8 and q6_K_x8 (Q4KInterleave.swift, Q6KInterleave.swift): the layouts against the plain types, the kernels
+/// q4_K_x8, q5_K_x8 and q6_K_x8 (Q4KInterleave.swift, Q6KInterleave.swift): the layouts against the plain types, the kernels
 /// against the plain types' references.
-@Suite("q4_K and q6_K rows interleaved eight at a time")
+@Suite("q4_K, q5_K and q6_K rows interleaved eight at a time")
 struct InterleaveTests {
-    static let types: [WeightType] = [.q4_Kx8, .q6_Kx8]
+    static let types: [WeightType] = [.q4_Kx8, .q5_Kx8, .q6_Kx8]
 
     /// An interleaved matrix and the plain matrix it was made from.
     struct Pair {

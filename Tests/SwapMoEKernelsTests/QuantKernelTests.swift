@@ -48,7 +48,7 @@ final class QuantMatrix {
             case .mxfp4: base.storeBytes(of: UInt8.random(in: 112...124, using: &rng), toByteOffset: o, as: UInt8.self)   // 2^-16...2^-4
             case .iq4_nl: f16(o, 1e-4...2e-3, signed: true)
             case .iq4_xs: f16(o, 1e-5...2e-4, signed: true)
-            case .q4_Kx8, .q6_Kx8: break   // overwritten by the convenience init
+            case .q4_Kx8, .q5_Kx8, .q6_Kx8: break   // overwritten by the convenience init
             default: preconditionFailure("quantized types only")
             }
         }

@@ -107,7 +107,7 @@ struct GGUFPackTests {
                 let t = try #require(hf[d.name], "\(d.name)")
                 guard t.source.dtype?.isQuantized == true || quant.isEmpty else { continue }
                 if d.dtype.rowGroup > 1 {
-                    // Interleaved: the GGUF's Q4_K / Q6_K blocks, rearranged (and back, byte for byte).
+                    // Interleaved: the GGUF's K-type blocks, rearranged (and back, byte for byte).
                     #expect(t.source.dtype == d.dtype.plain && deinterleaved(archive.withDenseBytes(d) { Array($0) }, d.dtype, rows: d.shape[0], cols: d.shape[1]) == gguf.hfBytes(t), "\(d.name)")
                     continue
                 }
@@ -115,7 +115,7 @@ struct GGUFPackTests {
                 #expect(archive.withDenseBytes(d) { Array($0) } == gguf.hfBytes(t), "\(d.name) bytes")
             }
             if quant.isEmpty {
-                // Q4_K_X8 / Q6_K_X8 are Q4_K / Q6_K with their rows interleaved.
+                // Q4_K_X8, Q5_K_X8, Q6_K_X8 are Q4_K, Q5_K, Q6_K with their rows interleaved.
                 let dense = Dictionary(grouping: archive.manifest.dense.filter { $0.dtype.isQuantized }, by: \.dtype.plain).mapValues(\.count)
                 #expect(dense == Self.quantizedFixtures.first { $0.gguf == fixture }?.dense)
             }
@@ -123,7 +123,7 @@ struct GGUFPackTests {
                 let src = try #require(hf[name])
                 if src.source.dtype?.isQuantized == true || quant.isEmpty {
                     if t.dtype.rowGroup > 1 {
-                        // Interleaved: the GGUF's Q4_K / Q6_K blocks, rearranged (and back, byte for byte).
+                        // Interleaved: the GGUF's K-type blocks, rearranged (and back, byte for byte).
                         #expect(src.source.dtype == t.dtype.plain && deinterleaved(bytes, t.dtype, rows: t.shape[0], cols: t.shape[1]) == gguf.hfBytes(src), "\(at)")
                     } else {
                         #expect(t.dtype == src.source.dtype && bytes == gguf.hfBytes(src), "\(at)")
@@ -315,7 +315,7 @@ func widened(_ bytes: [UInt8], _ type: DType, cols: Int) -> [Float] {
     return out
 }
 
-/// Interleaved bytes (Q4_K_X8, Q6_K_X8) as the plain rows they were made from.
+/// Interleaved bytes (Q4_K_X8, ...) as the plain rows they were made from.
 func deinterleaved(_ bytes: [UInt8], _ type: DType, rows: Int, cols: Int) -> [UInt8] {
     var out = [UInt8](repeating: 0, count: bytes.count)
     bytes.withUnsafeBytes { b in out.withUnsafeMutableBytes { deinterleave($0.baseAddress!, b.baseAddress!, as: WeightType(type)!, rows: rows, cols: cols) } }
