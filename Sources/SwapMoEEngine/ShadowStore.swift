@@ -36,12 +36,12 @@ public final class ShadowStore: @unchecked Sendable {
 
     /// The type `t` is quantized to in the shadow, nil if it keeps its stored bytes: a matrix the kernels compute
     /// with, whose rows are whole blocks of `type` (or of its 32-weight fallback), stored with more bits per weight;
-    /// Q4_K, Q5_K and Q6_K with their rows interleaved (Q4_K_X8, ...) where they are whole groups of 8, as the packer
+    /// Q4_K, Q5_K, Q6_K and Q4_0 with their rows interleaved (Q4_K_X8, ...) where they are whole groups of 8, as the packer
     /// stores them.
     static func shadowType(_ t: ExpertLayout.Tensor, type: DType) -> DType? {
         guard t.shape.count == 2, WeightType(t.dtype) != nil, let d = DType.stored(asking: type, cols: t.shape[1]),
               d.bitsPerWeight < t.dtype.bitsPerWeight else { return nil }
-        guard let x8 = d.interleaved, interleavedFits(rows: t.shape[0], cols: t.shape[1]) else { return d }
+        guard let x8 = d.interleaved, interleavedFits(rows: t.shape[0], cols: t.shape[1], blockSize: x8.blockSize) else { return d }
         return x8
     }
 

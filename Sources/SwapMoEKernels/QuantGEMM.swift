@@ -8,13 +8,15 @@ import SwapMoECore
 // n), bit-identical for any pool size. The pack (16 x n x 4 B: 256 KiB at n = 4096) lives in L2, and
 // `gemmRows` walks it in 2048-column chunks that each serve every token tile.
 
-/// Whether this build's q4_K_x8 / q6_K_x8 GEMM is the integer one (QuantGEMM+Interleaved.swift: each token as `gemv` computes it)
-/// rather than the dequantizing one below.
-#if SWAPMOE_X86_INTRINSICS
-let interleavedGEMMUsesIntegerDots = true
-#else
-let interleavedGEMMUsesIntegerDots = false
-#endif
+/// Whether this build's GEMM over `type`, an interleaved type, is the integer one (QuantGEMM+Interleaved.swift: each
+/// token as `gemv` computes it; x86 builds, the K-types) rather than the dequantizing one below.
+func interleavedGEMMUsesIntegerDots(_ type: WeightType) -> Bool {
+    #if SWAPMOE_X86_INTRINSICS
+    type.rowGroup > 1 && type.blockSize == 256
+    #else
+    false
+    #endif
+}
 
 /// X (t,n) @ W (d,n)^T quantized (+ b) -> Y (t,d) (see `gemm`).
 func gemmQuant(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType,
@@ -28,7 +30,7 @@ func gemmQuant(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: 
         return
     }
     #if SWAPMOE_X86_INTRINSICS
-    if type.rowGroup > 1 {
+    if interleavedGEMMUsesIntegerDots(type) {
         gemmInterleaved(y, w, type, x, tokens: t, d: d, n: n, bias: bias, accumulate: accumulate, pool: pool)
         return
     }

@@ -78,6 +78,10 @@ func gemvQuantRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ ty
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { buf in
             for i in rows { storeRow(y, i, dotQ6_K(w + i &* rowBytes, x, buf.baseAddress!, blocks: nb), bias, accumulate) }
         }
+    case .q4_0x8:
+        interleavedRowsFloat(y, w, type, n: n, rows: rows, bias: bias, accumulate: accumulate) {
+            dotNibbles($0, x, nil, NibbleBlock(.q4_0), blocks: nb)
+        }
     case .q6_Kx8:
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { buf in
             interleavedRowsFloat(y, w, type, n: n, rows: rows, bias: bias, accumulate: accumulate) { dotQ6_K($0, x, buf.baseAddress!, blocks: nb) }

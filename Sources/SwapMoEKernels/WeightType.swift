@@ -29,19 +29,20 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
     /// q4_K with its rows stored eight at a time, interleaved for the GEMV (Q4KInterleave.swift): the same bytes
     /// as q4_K, but a row is not contiguous, so rows are read through `dequantizeRows`.
     case q4_Kx8
-    /// q5_K (Q4KInterleave.swift, with a column of fifth bits per chunk) and q6_K (Q6KInterleave.swift) stored the
-    /// same way.
-    case q5_Kx8, q6_Kx8
+    /// q5_K (Q4KInterleave.swift, with a column of fifth bits per chunk), q6_K (Q6KInterleave.swift) and q4_0
+    /// (Q40Interleave.swift) stored the same way.
+    case q5_Kx8, q6_Kx8, q4_0x8
 
     /// Rows stored together: 8 for the interleaved types (a matrix of them has a multiple of 8 rows), else 1.
     @inlinable public var rowGroup: Int { plain != self ? 8 : 1 }
 
-    /// The interleaved form of a type that has one (q4_K, q5_K, q6_K), else nil.
+    /// The interleaved form of a type that has one (q4_K, q5_K, q6_K, q4_0), else nil.
     @inlinable public var interleaved: WeightType? {
         switch self {
         case .q4_K: .q4_Kx8
         case .q5_K: .q5_Kx8
         case .q6_K: .q6_Kx8
+        case .q4_0: .q4_0x8
         default: nil
         }
     }
@@ -52,6 +53,7 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q4_Kx8: .q4_K
         case .q5_Kx8: .q5_K
         case .q6_Kx8: .q6_K
+        case .q4_0x8: .q4_0
         default: self
         }
     }
@@ -60,7 +62,7 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
     @inlinable public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16: 1
-        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl: 32
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl, .q4_0x8: 32
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_Kx8, .q5_Kx8, .q6_Kx8: 256
         }
     }
@@ -71,7 +73,7 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .f32: 4
         case .f16, .bf16: 2
         case .q8_0: 34
-        case .q4_0: 18
+        case .q4_0, .q4_0x8: 18
         case .q4_1: 20
         case .q5_0: 22
         case .q5_1: 24
@@ -113,6 +115,7 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q4_Kx8: self = .q4_Kx8
         case .q5_Kx8: self = .q5_Kx8
         case .q6_Kx8: self = .q6_Kx8
+        case .q4_0x8: self = .q4_0x8
         default: return nil
         }
     }

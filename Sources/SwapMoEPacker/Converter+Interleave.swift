@@ -3,7 +3,7 @@ import SwapMoEArchive
 import SwapMoEKernels
 
 extension Converter {
-    /// `write` to an interleaved type (`to`: Q4_K_X8, Q5_K_X8, Q6_K_X8; Q4KInterleave.swift) from its plain type's blocks
+    /// `write` to an interleaved type (`to`: Q4_K_X8, ...; Interleave.swift) from its plain type's blocks
     /// (a GGUF's, kept as stored) or from floats (quantized to the plain type here): in pieces of whole groups of 8
     /// rows of `cols` weights, each piece's rows interleaved before they are appended. The sum of squares, when
     /// asked, is of the dequantized weights (a quantized source) or of the floats before quantization, as for the
@@ -14,7 +14,7 @@ extension Converter {
             throw ConversionError.unsupported(from: from, to: to)
         }
         let sourceRowBytes = from.isQuantized ? plainType.rowBytes(cols) : cols * from.size
-        precondition(cols > 0 && cols % 256 == 0 && bytes.count % (8 * sourceRowBytes) == 0, "\(to.rawValue) needs whole groups of 8 rows (the packer checks)")
+        precondition(cols > 0 && cols % to.blockSize == 0 && bytes.count % (8 * sourceRowBytes) == 0, "\(to.rawValue) needs whole groups of 8 rows (the packer checks)")
         let groups = bytes.count / (8 * sourceRowBytes), groupsPerPiece = max(1, Converter.pieceElements / (8 * cols))
         let plainBytes = 8 * groupsPerPiece * plainType.rowBytes(cols)
         let plain = from.isQuantized ? nil : UnsafeMutableRawPointer.allocate(byteCount: plainBytes, alignment: 64)

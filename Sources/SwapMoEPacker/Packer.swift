@@ -18,8 +18,8 @@ public struct PackOptions: Sendable {
     public var dtype: DType? = nil
     /// Which tensors to store as quantized blocks (`--quant`); empty keeps every tensor in float.
     public var quant = QuantSpec()
-    /// Store Q4_K, Q5_K and Q6_K weight matrices (quantized here or kept from a GGUF; experts, attention, dense MLPs,
-    /// LM head) as Q4_K_X8 / Q5_K_X8 / Q6_K_X8, rows interleaved eight at a time for the GEMV and GEMM (`--no-interleave`: plain
+    /// Store Q4_K, Q5_K, Q6_K and Q4_0 weight matrices (quantized here or kept from a GGUF; experts, attention, dense
+    /// MLPs, LM head) as Q4_K_X8 / Q5_K_X8 / Q6_K_X8 / Q4_0_X8, rows interleaved eight at a time for the GEMV and GEMM (`--no-interleave`: plain
     /// rows).
     public var interleave = true
 
@@ -46,7 +46,7 @@ public struct PackSummary: Sendable {
     /// Where the model came from (nil: a Hugging Face folder), and matrices already quantized there, kept as stored.
     public var source: SourceInfo? = nil
     public var keptQuantized: [DType: Int] = [:]
-    /// Of the Q4_K, Q5_K and Q6_K matrices above, those stored with their rows interleaved (Q4_K_X8, ...).
+    /// Of the Q4_K, Q5_K, Q6_K and Q4_0 matrices above, those stored with their rows interleaved (Q4_K_X8, ...).
     public var interleaved = 0
     /// Matrices read from FP8 e4m3 blocks (`FP8Weight`), and their block format.
     public var dequantizedFP8 = 0
@@ -60,7 +60,7 @@ public struct PackSummary: Sendable {
     public var line: String {
         "packed \(family)\(source.map { " from \($0.text)" } ?? ""): \(tensors) dense tensors, \(experts) experts, \(ByteSize.format(bytesIn)) in -> \(ByteSize.format(bytesOut)) out "
             + "(ratio \(formatFixed(ratio, digits: 3))), \(formatFixed(megabytesPerSecond, digits: 1)) MB/s, \(formatFixed(seconds, digits: 1)) s -> \(output)"
-            + quantLine + keptLine + fp8Line + (interleaved > 0 ? "; \(interleaved) Q4_K / Q5_K / Q6_K matrices with rows interleaved by 8 (Q4_K_X8, ...)" : "")
+            + quantLine + keptLine + fp8Line + (interleaved > 0 ? "; \(interleaved) matrices with rows interleaved by 8 (Q4_K_X8, ...)" : "")
     }
 
     /// "; 42 FP8 e4m3 matrices (128x128 blocks) dequantized" ("per-channel scales" for compressed-tensors') or "".
@@ -180,11 +180,11 @@ public enum Packer {
             var quantized: [DType: Int] = [:], keptFloat = 0, keptQuantized: [DType: Int] = [:], dequantizedFP8 = 0, interleaved = 0
             /// The type a matrix of `cols` columns is written as, given the type `requested` for it. A quantized
             /// source (a GGUF's) keeps its type whatever is requested. A matrix the GEMV and GEMM alone read
-            /// (`matrixRows`: its rows; `Packer.interleavable`) that ends up Q4_K, Q5_K or Q6_K is stored as Q4_K_X8, ... where its rows
+            /// (`matrixRows`: its rows; `Packer.interleavable`) that ends up Q4_K, Q5_K, Q6_K or Q4_0 is stored as Q4_K_X8, ... where its rows
             /// are whole groups of 8 (`interleave`).
             func storedType(_ stored: DType, fp8: FP8Weight?, requested: DType?, cols: Int, matrixRows: Int? = nil) -> DType {
                 let t = resolvedType(stored, fp8: fp8, requested: requested, cols: cols)
-                guard options.interleave, let x8 = t.interleaved, let rows = matrixRows, interleavedFits(rows: rows, cols: cols) else { return t }
+                guard options.interleave, let x8 = t.interleaved, let rows = matrixRows, interleavedFits(rows: rows, cols: cols, blockSize: x8.blockSize) else { return t }
                 interleaved += 1
                 return x8
             }

@@ -3,11 +3,11 @@ import SwapMoECore
 import Testing
 @testable import SwapMoEKernels
 
-/// q4_K_x8, q5_K_x8 and q6_K_x8 (Q4KInterleave.swift, Q6KInterleave.swift): the layouts against the plain types, the kernels
+/// The interleaved types (Interleave.swift; q4_K_x8, q5_K_x8, q6_K_x8, q4_0_x8): the layouts against the plain types, the kernels
 /// against the plain types' references.
-@Suite("q4_K, q5_K and q6_K rows interleaved eight at a time")
+@Suite("q4_K, q5_K, q6_K and q4_0 rows interleaved eight at a time")
 struct InterleaveTests {
-    static let types: [WeightType] = [.q4_Kx8, .q5_Kx8, .q6_Kx8]
+    static let types: [WeightType] = [.q4_Kx8, .q5_Kx8, .q6_Kx8, .q4_0x8]
 
     /// An interleaved matrix and the plain matrix it was made from.
     struct Pair {
@@ -24,7 +24,7 @@ struct InterleaveTests {
     func roundTrip(type: WeightType) {
         var rng = TestRNG(seed: 41)
         for (d, blocks) in [(8, 1), (16, 3), (40, 2), (24, 11)] {
-            let n = blocks * 256, p = Pair(type, d: d, n: n, &rng, misalign: 2)
+            let n = blocks * type.blockSize, p = Pair(type, d: d, n: n, &rng, misalign: 2)
             let bytes = d * p.plain.rowBytes
             let back = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
             defer { back.deallocate() }
@@ -51,14 +51,15 @@ struct InterleaveTests {
             #expect(Matrix(bytes: bytes, type: type, rows: 12, cols: n) == nil)
             #expect(Matrix(bytes: bytes, type: type.plain, rows: 12, cols: n) != nil)
         }
-        #expect(interleavedFits(rows: 16, cols: 512) && !interleavedFits(rows: 12, cols: 512) && !interleavedFits(rows: 16, cols: 288))
+        #expect(interleavedFits(rows: 16, cols: 512, blockSize: 256) && !interleavedFits(rows: 12, cols: 512, blockSize: 256)
+                && !interleavedFits(rows: 16, cols: 288, blockSize: 256) && interleavedFits(rows: 16, cols: 288, blockSize: 32))
     }
 
     @Test("GEMV equals the plain type's reference on the same rows within rounding, bit-identical for any pool", arguments: types)
     func gemvMatchesPlain(type: WeightType) {
         var rng = TestRNG(seed: 43)
         for (d, blocks) in [(8, 1), (16, 2), (24, 3), (40, 9), (8, 16), (328, 4)] {
-            let n = blocks * 256
+            let n = blocks * type.blockSize
             for misalign in [0, 2] {
                 let p = Pair(type, d: d, n: n, &rng, misalign: misalign)
                 let x = randomFloats(n, &rng)
@@ -82,7 +83,7 @@ struct InterleaveTests {
     func floatPath(type: WeightType) {
         var rng = TestRNG(seed: 46)
         for (d, blocks) in [(8, 1), (24, 3), (16, 11)] {
-            let n = blocks * 256, p = Pair(type, d: d, n: n, &rng, misalign: 2), x = randomFloats(n, &rng)
+            let n = blocks * type.blockSize, p = Pair(type, d: d, n: n, &rng, misalign: 2), x = randomFloats(n, &rng)
             var want = [Float](repeating: .nan, count: d), y = want
             want.withUnsafeMutableBufferPointer { gemvQuantRows($0.baseAddress!, p.plain.base, type.plain, x, n: n, rows: 0..<d, bias: nil, accumulate: false) }
             y.withUnsafeMutableBufferPointer { gemvQuantRows($0.baseAddress!, p.x8.base, type, x, n: n, rows: 0..<d, bias: nil, accumulate: false) }
@@ -121,10 +122,10 @@ struct InterleaveTests {
     func gemmMatchesPlain(type: WeightType) {
         var rng = TestRNG(seed: 45)
         for (t, d, blocks) in [(2, 8, 1), (5, 24, 2), (9, 40, 3), (17, 48, 2), (4, 16, 1)] {
-            let n = blocks * 256, p = Pair(type, d: d, n: n, &rng)
+            let n = blocks * type.blockSize, p = Pair(type, d: d, n: n, &rng)
             let x = randomFloats(t * n, &rng)
             var want = [Float](repeating: 0, count: t * d)
-            if interleavedGEMMUsesIntegerDots {
+            if interleavedGEMMUsesIntegerDots(type) {
                 for k in 0..<t {
                     var r = [Float](repeating: 0, count: d)
                     gemv(&r, p.x8.base, type, Array(x[(k * n)..<((k + 1) * n)]), d: d, n: n)

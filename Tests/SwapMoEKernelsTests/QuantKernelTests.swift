@@ -4,7 +4,8 @@ import Testing
 @testable import SwapMoEKernels
 
 /// A quantized matrix of random valid blocks: random bytes with f16 scales set to small values (the quantizer
-/// is tested elsewhere; the kernels only need valid blocks), stored at a chosen misalignment.
+/// is tested elsewhere; the kernels only need valid blocks), stored at a chosen misalignment (or, for the
+/// benchmarks, a float matrix of values in -1...1).
 final class QuantMatrix {
     let type: WeightType
     let d: Int, n: Int
@@ -48,8 +49,11 @@ final class QuantMatrix {
             case .mxfp4: base.storeBytes(of: UInt8.random(in: 112...124, using: &rng), toByteOffset: o, as: UInt8.self)   // 2^-16...2^-4
             case .iq4_nl: f16(o, 1e-4...2e-3, signed: true)
             case .iq4_xs: f16(o, 1e-5...2e-4, signed: true)
-            case .q4_Kx8, .q5_Kx8, .q6_Kx8: break   // overwritten by the convenience init
-            default: preconditionFailure("quantized types only")
+            case .q4_Kx8, .q5_Kx8, .q6_Kx8, .q4_0x8: break   // overwritten by the convenience init
+            // The float types (for the benchmarks beside them): values in -1...1.
+            case .bf16: base.storeBytes(of: floatToBF16(Float.random(in: -1...1, using: &rng)), toByteOffset: o, as: UInt16.self)
+            case .f16: base.storeBytes(of: floatToF16(Float.random(in: -1...1, using: &rng)), toByteOffset: o, as: UInt16.self)
+            case .f32: base.storeBytes(of: Float.random(in: -1...1, using: &rng), toByteOffset: o, as: Float.self)
             }
         }
     }

@@ -1,0 +1,93 @@
+import SwapMoECore
+// The interleaved types' matrices as a whole (layouts: q4_K_x8 and q5_K_x8 in Q4KInterleave.swift, q6_K_x8 in
+// Q6KInterleave.swift, q4_0_x8 in Q40Interleave.swift): rows 8g ..< 8g + 8 form group g at byte 8g * rowBytes
+// (rowBytes as for the plain type), and block b of a group (weights b * blockSize ..< (b + 1) * blockSize of each
+// of its eight rows) the 8 * blockBytes bytes at 8b * blockBytes. These functions convert between the plain and
+// interleaved matrices and read rows out of their groups, one type's block functions at a time.
+
+/// Whether a matrix of `rows` rows of `cols` weights can be stored as an interleaved type of `blockSize` (256 for
+/// q4_K_x8, q5_K_x8, q6_K_x8; 32 for q4_0_x8).
+public func interleavedFits(rows: Int, cols: Int, blockSize: Int) -> Bool { rows > 0 && rows % 8 == 0 && cols > 0 && cols % blockSize == 0 }
+
+/// `src` (rows, cols) of `type.plain` -> the same matrix as `type` (an interleaved type) at `dst`, the same byte
+/// count (`interleavedFits`).
+public func interleave(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, as type: WeightType, rows: Int, cols: Int) {
+    precondition(type.rowGroup > 1 && interleavedFits(rows: rows, cols: cols, blockSize: type.blockSize),
+                 "\(type) needs rows % 8 == 0 and cols % \(type.blockSize) == 0, not \(rows) x \(cols)")
+    let rowBytes = type.rowBytes(cols), groupBlock = 8 &* type.blockBytes
+    for g in 0..<(rows / 8) {
+        let group = g &* 8 &* rowBytes
+        for b in 0..<(cols / type.blockSize) {
+            let out = dst + (group &+ b &* groupBlock)
+            switch type {
+            case .q6_Kx8: interleaveQ6KBlock(out, src + group, rowBytes: rowBytes, block: b)
+            case .q4_0x8: interleaveQ40Block(out, src + group, rowBytes: rowBytes, block: b)
+            default: interleaveQ45KBlock(out, src + group, rowBytes: rowBytes, block: b, q5: type == .q5_Kx8)
+            }
+        }
+    }
+}
+
+/// `src` (rows, cols) of `type` (an interleaved type) -> the same matrix as plain `type.plain` rows at `dst`.
+public func deinterleave(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, as type: WeightType, rows: Int, cols: Int) {
+    precondition(type.rowGroup > 1 && interleavedFits(rows: rows, cols: cols, blockSize: type.blockSize),
+                 "\(type) needs rows % 8 == 0 and cols % \(type.blockSize) == 0, not \(rows) x \(cols)")
+    for r in 0..<rows { interleavedRow(dst + r &* type.rowBytes(cols), src, type, row: r, cols: cols) }
+}
+
+/// Row r of the interleaved matrix at `w` -> its plain row at `dst`.
+@inline(__always)
+func interleavedRow(_ dst: UnsafeMutableRawPointer, _ w: UnsafeRawPointer, _ type: WeightType, row r: Int, cols: Int) {
+    let rowBytes = type.rowBytes(cols), group = w + (r / 8) &* 8 &* rowBytes
+    for b in 0..<(cols / type.blockSize) {
+        let block = group + b &* 8 &* type.blockBytes, out = dst + b &* type.blockBytes
+        switch type {
+        case .q6_Kx8: q6KX8RowBlock(out, block, row: r % 8)
+        case .q4_0x8: q40X8RowBlock(out, block, row: r % 8)
+        default: q45KX8RowBlock(out, block, row: r % 8, q5: type == .q5_Kx8)
+        }
+    }
+}
+
+/// Rows `rows` of the matrix W (·, n) of `type` at `w` -> `rows.count * n` floats at `dst`, for any type and layout
+/// (an interleaved row is taken out of its group first), bit-identical to `dequantizeRow` / `convertToFloat` on the
+/// plain row.
+public func dequantizeRows(_ dst: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType, rows: Range<Int>, cols n: Int) {
+    let rowBytes = type.rowBytes(n)
+    guard type.rowGroup > 1 else {
+        for (i, r) in rows.enumerated() {
+            if type.isQuantized {
+                dequantizeRowSIMD(dst + i &* n, w + r &* rowBytes, type, count: n)
+            } else {
+                convertToFloat(dst + i &* n, w + r &* rowBytes, type, count: n)
+            }
+        }
+        return
+    }
+    let groupBlock = 8 &* type.blockBytes, nb = n / type.blockSize, q5 = type == .q5_Kx8
+    if type != .q6_Kx8 && rows.lowerBound % 8 == 0 && rows.count % 8 == 0 {
+        // Whole groups (the GEMM's packs): eight rows per block at once.
+        for g in stride(from: rows.lowerBound, to: rows.upperBound, by: 8) {
+            let group = w + g &* rowBytes, out = dst + (g &- rows.lowerBound) &* n
+            for b in 0..<nb {
+                if type == .q4_0x8 {
+                    dequantizeQ40X8Group(out + 32 &* b, stride: n, group + b &* groupBlock)
+                } else {
+                    dequantizeQ45KX8Group(out + 256 &* b, stride: n, group + b &* groupBlock, q5: q5)
+                }
+            }
+        }
+        return
+    }
+    for (i, r) in rows.enumerated() {
+        let group = w + (r / 8) &* 8 &* rowBytes
+        for b in 0..<nb {
+            let out = dst + (i &* n &+ type.blockSize &* b), block = group + b &* groupBlock
+            switch type {
+            case .q6_Kx8: dequantizeQ6KX8Row(out, block, row: r % 8)
+            case .q4_0x8: dequantizeQ40X8Row(out, block, row: r % 8)
+            default: dequantizeQ45KX8Row(out, block, row: r % 8, q5: q5)
+            }
+        }
+    }
+}

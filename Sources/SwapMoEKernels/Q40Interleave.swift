@@ -1,0 +1,59 @@
+import SwapMoECore
+// q4_0_x8 ("Q4_0_X8" in an archive): a q4_0 matrix with its rows stored eight at a time, as q4_K_x8 does for q4_K
+// (Q4KInterleave.swift; kernel in QuantGEMV+Q40X8.swift): the same bytes (18 per 32 weights of a row), converted
+// exactly both ways, rows a multiple of 8, group g (rows 8g ..< 8g + 8) at byte 8g * rowBytes. Within a group,
+// block b (weights 32b ..< 32b + 32 of each row) takes the 144 bytes at 144b, with d_r and qs_r[16] the f16 scale
+// and code bytes of row r's q4_0 block (weight l = d (qs[l] & 15 - 8), weight 16 + l = d (qs[l] >> 4 - 8), l < 16):
+//   0 ..< 16     d of rows 0..<8 (f16)
+//   16 ..< 144   two code columns u (< 2) of 64 bytes at 16 + 64u: byte 8r + i = qs_r[8u + i] (i < 8), so that
+//                column u holds weights 8u + i (low nibbles) and 16 + 8u + i (high nibbles) of every row.
+
+/// Bytes of one block of a group of eight rows.
+let q40X8GroupBlockBytes = 144
+
+/// Block b of the eight q4_0 rows at `src` (`rowBytes` apart) -> its 144 q4_0_x8 bytes at `dst`.
+func interleaveQ40Block(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, rowBytes: Int, block b: Int) {
+    for r in 0..<8 {
+        let blk = src + (r &* rowBytes &+ b &* 18)
+        dst.storeBytes(of: blk.loadUnaligned(as: UInt16.self), toByteOffset: 2 &* r, as: UInt16.self)
+        for u in 0..<2 {
+            dst.storeBytes(of: blk.loadUnaligned(fromByteOffset: 2 &+ 8 &* u, as: UInt64.self), toByteOffset: 16 &+ 64 &* u &+ 8 &* r, as: UInt64.self)
+        }
+    }
+}
+
+/// Row e (0..<8) of the q4_0_x8 group block at `src` -> its 18-byte q4_0 block at `dst`.
+func q40X8RowBlock(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, row e: Int) {
+    dst.storeBytes(of: src.loadUnaligned(fromByteOffset: 2 &* e, as: UInt16.self), as: UInt16.self)
+    for u in 0..<2 {
+        dst.storeBytes(of: src.loadUnaligned(fromByteOffset: 16 &+ 64 &* u &+ 8 &* e, as: UInt64.self), toByteOffset: 2 &+ 8 &* u, as: UInt64.self)
+    }
+}
+
+/// Row e of the q4_0_x8 group block at `src` -> its 32 floats, bit-identical to `dequantizeBlockSIMD` on the row's
+/// q4_0 block (d (q - 8), q - 8 exact).
+@inline(__always)
+func dequantizeQ40X8Row(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, row e: Int) {
+    let d = SIMD8<Float>(repeating: f16ToFloat(src.loadUnaligned(fromByteOffset: 2 &* e, as: UInt16.self)))
+    q40X8Codes(dst, src, row: e, d)
+}
+
+/// The eight rows of the q4_0_x8 group block at `src` -> 32 floats each, row e at `dst + e * stride`, as
+/// `dequantizeQ40X8Row` (the eight scales converted at once).
+@inline(__always)
+func dequantizeQ40X8Group(_ dst: UnsafeMutablePointer<Float>, stride n: Int, _ src: UnsafeRawPointer) {
+    let d = f16ToFloat8(src.loadUnaligned(as: SIMD8<Float16>.self))
+    for e in 0..<8 { q40X8Codes(dst + e &* n, src, row: e, SIMD8(repeating: d[e])) }
+}
+
+/// Row e's 32 weights d (q - 8) of the group block at `src` -> `dst`.
+@inline(__always)
+func q40X8Codes(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, row e: Int, _ d: SIMD8<Float>) {
+    let m4: UInt64 = 0x0F0F_0F0F_0F0F_0F0F
+    for u in 0..<2 {
+        let q = src.loadUnaligned(fromByteOffset: 16 &+ 64 &* u &+ 8 &* e, as: UInt64.self)
+        let o = UnsafeMutableRawPointer(dst + 8 &* u)
+        o.storeBytes(of: d * bytesToFloat8(q & m4, minus: 8), as: SIMD8<Float>.self)
+        o.storeBytes(of: d * bytesToFloat8((q >> 4) & m4, minus: 8), toByteOffset: 64, as: SIMD8<Float>.self)
+    }
+}
