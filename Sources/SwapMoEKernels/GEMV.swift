@@ -136,6 +136,10 @@ func gemvRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ type: W
               _ x: UnsafePointer<Float>, _ xs: UnsafePointer<Float>?, n: Int, rows: Range<Int>,
               bias: UnsafePointer<Float>?, accumulate: Bool) {
     let rowBytes = type.rowBytes(n)
+    if type == .bf16 {
+        bf16Rows(y, w, x, xs.unsafelyUnwrapped, n: n, rows: rows, bias: bias, accumulate: accumulate)
+        return
+    }
     for i in rows {
         let row = w + i &* rowBytes
         var r: Float
@@ -232,38 +236,101 @@ func dotF16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, n: Int) -> Float {
 /// pre-split halves of x. (Widening through `SIMD16<UInt32>(truncatingIfNeeded:)` was measured 4x slower.)
 @inline(__always)
 func dotBF16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, n: Int) -> Float {
-    let xe = xs, xo = xs + n / 2
-    let hi = SIMD16<UInt32>(repeating: 0xFFFF_0000)
-    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-    var k = 0   // element index into the row; k/2 indexes xe/xo
+    var s = BF16Sums(), k = 0   // element index into the row; k/2 indexes the halves of xs
     while k &+ 64 <= n {
-        let u0 = w.loadUnaligned(fromByteOffset: k &* 2, as: SIMD16<UInt32>.self)
-        let u1 = w.loadUnaligned(fromByteOffset: (k &+ 32) &* 2, as: SIMD16<UInt32>.self)
-        let h = k >> 1
-        a0.madd(unsafeBitCast(u0 &<< 16, to: SIMD16<Float>.self), loadF32x16(xe, h))
-        a1.madd(unsafeBitCast(u0 & hi, to: SIMD16<Float>.self), loadF32x16(xo, h))
-        a2.madd(unsafeBitCast(u1 &<< 16, to: SIMD16<Float>.self), loadF32x16(xe, h &+ 16))
-        a3.madd(unsafeBitCast(u1 & hi, to: SIMD16<Float>.self), loadF32x16(xo, h &+ 16))
+        s.add64(w, k, BF16Chunk(xs, n: n, k))
         k &+= 64
     }
-    while k &+ 32 <= n {
+    return s.finish(w, x, xs, n: n, from: k)
+}
+
+/// Rows `rows` of a bf16 matrix . x: row k of the first half beside row k of the second (`dotBF16Pair`), an odd
+/// last row alone. Never inlined: inside `gemv` with the other types' loops, the optimizer's budget ran out and
+/// left loads as calls.
+@inline(never)
+func bf16Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, n: Int,
+              rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    let rowBytes = 2 &* n, half = rows.count / 2, apart = half &* rowBytes
+    for i in rows.lowerBound..<(rows.lowerBound &+ half) {
+        let (a, b) = dotBF16Pair(w + i &* rowBytes, apart: apart, x, xs, n: n)
+        storeRow(y, i, a, bias, accumulate); storeRow(y, i &+ half, b, bias, accumulate)
+    }
+    if rows.count % 2 == 1 {
+        let i = rows.upperBound &- 1
+        storeRow(y, i, dotBF16(w + i &* rowBytes, x, xs, n: n), bias, accumulate)
+    }
+}
+
+/// Rows at `w` and `w + apart` . x, each exactly as `dotBF16` forms it, in one loop: two streams of weights in
+/// flight instead of one (`gemvRows` pairs row k of the first half of its rows with row k of the second). One
+/// thread's bf16 decode of the 1.2B model read 60-65% of the DRAM probe from the page cache's 4 KiB pages
+/// (`--io mmap`) and 55-100% from anonymous memory, bimodal from one process to the next; two streams: 85-95% and
+/// 89-100% (2026-12-05).
+@inline(__always)
+func dotBF16Pair(_ w: UnsafeRawPointer, apart: Int, _ x: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, n: Int) -> (Float, Float) {
+    let v = w + apart
+    var a = BF16Sums(), b = BF16Sums(), k = 0
+    while k &+ 64 <= n {
+        let c = BF16Chunk(xs, n: n, k)
+        a.add64(w, k, c)
+        b.add64(v, k, c)
+        k &+= 64
+    }
+    return (a.finish(w, x, xs, n: n, from: k), b.finish(v, x, xs, n: n, from: k))
+}
+
+/// The 64 elements k ..< k + 64 of the split x: even and odd halves of each 32.
+struct BF16Chunk {
+    let e0: SIMD16<Float>, o0: SIMD16<Float>, e1: SIMD16<Float>, o1: SIMD16<Float>
+
+    @inline(__always)
+    init(_ xs: UnsafePointer<Float>, n: Int, _ k: Int) {
+        let h = k >> 1, xo = xs + n / 2
+        e0 = loadF32x16(xs, h); o0 = loadF32x16(xo, h); e1 = loadF32x16(xs, h &+ 16); o1 = loadF32x16(xo, h &+ 16)
+    }
+}
+
+/// A bf16 row's four running sums: even and odd elements of two 32-element halves.
+struct BF16Sums {
+    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+
+    /// Elements k ..< k + 64 of the row at `w`.
+    @inline(__always)
+    mutating func add64(_ w: UnsafeRawPointer, _ k: Int, _ c: BF16Chunk) {
+        let hi = SIMD16<UInt32>(repeating: 0xFFFF_0000)
         let u0 = w.loadUnaligned(fromByteOffset: k &* 2, as: SIMD16<UInt32>.self)
-        let h = k >> 1
-        a0.madd(unsafeBitCast(u0 &<< 16, to: SIMD16<Float>.self), loadF32x16(xe, h))
-        a1.madd(unsafeBitCast(u0 & hi, to: SIMD16<Float>.self), loadF32x16(xo, h))
-        k &+= 32
+        let u1 = w.loadUnaligned(fromByteOffset: (k &+ 32) &* 2, as: SIMD16<UInt32>.self)
+        a0.madd(unsafeBitCast(u0 &<< 16, to: SIMD16<Float>.self), c.e0)
+        a1.madd(unsafeBitCast(u0 & hi, to: SIMD16<Float>.self), c.o0)
+        a2.madd(unsafeBitCast(u1 &<< 16, to: SIMD16<Float>.self), c.e1)
+        a3.madd(unsafeBitCast(u1 & hi, to: SIMD16<Float>.self), c.o1)
     }
-    var s = hsum((a0 + a1) + (a2 + a3))
-    if k &+ 16 <= n {
-        let u = w.loadUnaligned(fromByteOffset: k &* 2, as: SIMD8<UInt32>.self)
-        let h = k >> 1
-        var b = unsafeBitCast(u &<< 16, to: SIMD8<Float>.self) * loadF32x8(xe, h)
-        b.madd(unsafeBitCast(u & SIMD8(repeating: 0xFFFF_0000), to: SIMD8<Float>.self), loadF32x8(xo, h))
-        s += hsum(b)
-        k &+= 16
+
+    /// The row's dot product: the elements from k on (a 32-element chunk, then 16, then one at a time) added to
+    /// the sums in a fixed order.
+    @inline(__always)
+    func finish(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, n: Int, from start: Int) -> Float {
+        let xe = xs, xo = xs + n / 2, hi = SIMD16<UInt32>(repeating: 0xFFFF_0000)
+        var a0 = a0, a1 = a1, k = start
+        while k &+ 32 <= n {
+            let u0 = w.loadUnaligned(fromByteOffset: k &* 2, as: SIMD16<UInt32>.self)
+            let h = k >> 1
+            a0.madd(unsafeBitCast(u0 &<< 16, to: SIMD16<Float>.self), loadF32x16(xe, h))
+            a1.madd(unsafeBitCast(u0 & hi, to: SIMD16<Float>.self), loadF32x16(xo, h))
+            k &+= 32
+        }
+        var s = hsum((a0 + a1) + (a2 + a3))
+        if k &+ 16 <= n {
+            let u = w.loadUnaligned(fromByteOffset: k &* 2, as: SIMD8<UInt32>.self)
+            let h = k >> 1
+            var b = unsafeBitCast(u &<< 16, to: SIMD8<Float>.self) * loadF32x8(xe, h)
+            b.madd(unsafeBitCast(u & SIMD8(repeating: 0xFFFF_0000), to: SIMD8<Float>.self), loadF32x8(xo, h))
+            s += hsum(b)
+            k &+= 16
+        }
+        while k < n { s += bf16ToFloat(w.loadUnaligned(fromByteOffset: k &* 2, as: UInt16.self)) * x[k]; k &+= 1 }
+        return s
     }
-    while k < n { s += bf16ToFloat(w.loadUnaligned(fromByteOffset: k &* 2, as: UInt16.self)) * x[k]; k &+= 1 }
-    return s
 }
 
 // MARK: Scalar reference (tests): plain index-order Float accumulation.
