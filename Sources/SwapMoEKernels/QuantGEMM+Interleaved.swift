@@ -1,5 +1,5 @@
 import SwapMoECore
-// Prefill over q4_K_x8 / q5_K_x8 / q6_K_x8 matrices on integer dot products (x86 builds): X (t,n) @ W (d,n)^T with each
+// Prefill over the interleaved matrices (q4_K_x8, q5_K_x8, q6_K_x8, q4_0_x8) on integer dot products (x86 builds): X (t,n) @ W (d,n)^T with each
 // token's row quantized as the GEMV quantizes it (QuantActivations.swift), four tokens at a time against each group
 // of eight rows, so a group's codes are unpacked once per four tokens and its scales once per super-block, with no
 // f32 copy of the weights (the dequantizing GEMM, QuantGEMM.swift, spent a third of a q4_K prefill widening weight
@@ -17,12 +17,13 @@ func gemmInterleaved(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ 
     let stride = (QuantizedActivations.scratchBytes(n) &+ 63) / 64 &* 64
     let scratch = UnsafeMutableRawPointer.allocate(byteCount: t &* stride, alignment: 64)
     defer { scratch.deallocate() }
-    let xq = (0..<t).map { quantizeActivations(x + $0 &* n, n: n, block: 256, scratch: scratch + $0 &* stride) }
+    let xq = (0..<t).map { quantizeActivations(x + $0 &* n, n: n, block: activationBlock(type), scratch: scratch + $0 &* stride) }
     xq.withUnsafeBufferPointer { xq in
         let body = { (rows: Range<Int>) in
             switch type {
             case .q6_Kx8: q6KX8TokenRows(y, w, xq, d: d, rowBytes: type.rowBytes(n), blocks: n / 256, rows: rows, bias: bias, accumulate: accumulate)
             case .q5_Kx8: q5KX8TokenRows(y, w, xq, d: d, rowBytes: type.rowBytes(n), blocks: n / 256, rows: rows, bias: bias, accumulate: accumulate)
+            case .q4_0x8: q40X8TokenRows(y, w, xq, d: d, rowBytes: type.rowBytes(n), blocks: n / 32, rows: rows, bias: bias, accumulate: accumulate)
             default: q4KX8TokenRows(y, w, xq, d: d, rowBytes: type.rowBytes(n), blocks: n / 256, rows: rows, bias: bias, accumulate: accumulate)
             }
         }

@@ -8,11 +8,11 @@ import SwapMoECore
 // n), bit-identical for any pool size. The pack (16 x n x 4 B: 256 KiB at n = 4096) lives in L2, and
 // `gemmRows` walks it in 2048-column chunks that each serve every token tile.
 
-/// Whether this build's GEMM over `type`, an interleaved type, is the integer one (QuantGEMM+Interleaved.swift: each
-/// token as `gemv` computes it; x86 builds, the K-types) rather than the dequantizing one below.
+/// Whether this build's GEMM over `type`, an interleaved type, is the integer one (QuantGEMM+Interleaved.swift and
+/// QuantGEMV+Q40X8.swift: each token as `gemv` computes it; x86 builds) rather than the dequantizing one below.
 func interleavedGEMMUsesIntegerDots(_ type: WeightType) -> Bool {
     #if SWAPMOE_X86_INTRINSICS
-    type.rowGroup > 1 && type.blockSize == 256
+    type.rowGroup > 1
     #else
     false
     #endif

@@ -5,7 +5,8 @@ import SwapMoECore
 // most 4 * 2 * 15 * 127 < 2^15) and paired into Int32 (`vpmaddwd`); the offset 8 Σ q_x from the activations'
 // 16-sums; one float multiply-add per eight rows and block. Each row's result equals the q4_0 kernel's
 // (QuantGEMV+Integer.swift) on the same row up to float rounding. The float path (other CPUs) takes each row out
-// of its group and runs the q4_0 row kernel on it.
+// of its group and runs the q4_0 row kernel on it. Prefill (x86 builds) runs four tokens per group, each token's
+// result exactly the GEMV's (`dotQ40X8Group4`), as the K-types' (QuantGEMM+Interleaved.swift).
 
 #if SWAPMOE_X86_INTRINSICS
 
@@ -15,54 +16,117 @@ func q40X8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: Qu
     interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ40X8Group($0, xq, blocks: nb) }
 }
 
-/// The eight rows of the q4_0_x8 group at `w` . x̂: per block the rows' Σ q q_x (`q40X8BlockSums`, row r in Int32
-/// lanes 2r and 2r + 1) paired, minus 8 Σ q_x, times d_w d_x, in one float lane per row; even and odd blocks in
-/// two running sums (added at the end), so that the multiply-adds are two chains.
-@inline(__always)
-func dotQ40X8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int) -> SIMD8<Float> {
-    var even = SIMD8<Float>(), odd = SIMD8<Float>()
-    @inline(__always) func block(_ b: Int, _ acc: inout SIMD8<Float>) {
-        let blk = w + b &* q40X8GroupBlockBytes
-        let sx = Int32(truncatingIfNeeded: xq.sums[2 &* b]) &+ Int32(truncatingIfNeeded: xq.sums[2 &* b &+ 1])
-        let t = pairTotals(q40X8BlockSums(blk, UnsafeRawPointer(xq.q + 32 &* b))) &- SIMD8(repeating: sx &<< 3)
-        acc.madd(SIMD8<Float>(repeating: xq.scale[b]) * f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), int32sToFloat8(t))
-    }
-    var b = 0
-    while b &+ 2 <= nb { block(b, &even); block(b &+ 1, &odd); b &+= 2 }
-    if b < nb { block(b, &even) }
-    return even + odd
+@inline(never)
+func q40X8TokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: UnsafeBufferPointer<QuantizedActivations>, d: Int,
+                    rowBytes: Int, blocks nb: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    interleavedTokenRows(y, w, xq, d: d, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
+                         dot4: { dotQ40X8Group4($0, $1, $2, $3, $4, blocks: nb) }, dot1: { dotQ40X8Group($0, $1, blocks: nb) })
 }
 
-#if SWAPMOE_AVX512
+/// One token's running sums over a q4_0_x8 group: even and odd blocks apart (two multiply-add chains), added at the
+/// end.
+struct Q40X8Sums {
+    var even = SIMD8<Float>(), odd = SIMD8<Float>()
+
+    /// Block b's sums `s` (`q40X8BlockSums`, row r in Int32 lanes 2r and 2r + 1) paired, minus 8 Σ q_x, times
+    /// d_w d_x.
+    @inline(__always)
+    mutating func add(_ b: Int, _ s: SIMD16<Int32>, _ xq: QuantizedActivations, _ dw: SIMD8<Float>) {
+        let sx = Int32(truncatingIfNeeded: xq.sums[2 &* b]) &+ Int32(truncatingIfNeeded: xq.sums[2 &* b &+ 1])
+        let t = pairTotals(s) &- SIMD8(repeating: sx &<< 3)
+        if b % 2 == 0 {
+            even.madd(SIMD8<Float>(repeating: xq.scale[b]) * dw, int32sToFloat8(t))
+        } else {
+            odd.madd(SIMD8<Float>(repeating: xq.scale[b]) * dw, int32sToFloat8(t))
+        }
+    }
+
+    @inline(__always)
+    var total: SIMD8<Float> { even + odd }
+}
+
+/// The eight rows of the q4_0_x8 group at `w` . x̂, one float lane per row (`Q40X8Sums`).
+@inline(__always)
+func dotQ40X8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int) -> SIMD8<Float> {
+    var s = Q40X8Sums()
+    for b in 0..<nb {
+        let blk = w + b &* q40X8GroupBlockBytes
+        s.add(b, q40X8BlockSums(blk, UnsafeRawPointer(xq.q + 32 &* b)), xq, f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)))
+    }
+    return s.total
+}
+
+/// The eight rows of the q4_0_x8 group at `w` against four tokens' activations: each block's codes unpacked once
+/// (`Q40X8Codes`), and for each token exactly what `dotQ40X8Group` computes for it.
+@inline(__always)
+func dotQ40X8Group4(_ w: UnsafeRawPointer, _ x0: QuantizedActivations, _ x1: QuantizedActivations, _ x2: QuantizedActivations,
+                    _ x3: QuantizedActivations, blocks nb: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+    var s0 = Q40X8Sums(), s1 = Q40X8Sums(), s2 = Q40X8Sums(), s3 = Q40X8Sums()
+    for b in 0..<nb {
+        let blk = w + b &* q40X8GroupBlockBytes, codes = Q40X8Codes(blk)
+        let dw = f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self))
+        @inline(__always) func qx(_ x: QuantizedActivations) -> UnsafeRawPointer { UnsafeRawPointer(x.q + 32 &* b) }
+        s0.add(b, codes.sums(qx(x0)), x0, dw); s1.add(b, codes.sums(qx(x1)), x1, dw)
+        s2.add(b, codes.sums(qx(x2)), x2, dw); s3.add(b, codes.sums(qx(x3)), x3, dw)
+    }
+    return (s0.total, s1.total, s2.total, s3.total)
+}
+
 /// One q4_0_x8 group block at `blk` against the activation block at `qx`: Int32 lanes 2r, 2r + 1 hold row r's
 /// Σ q q_x, split in two.
 @inline(__always)
-func q40X8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer) -> SIMD16<Int32> {
-    let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F)
-    @inline(__always) func x8(_ offset: Int) -> SIMD64<Int8> {
-        unsafeBitCast(SIMD8<UInt64>(repeating: qx.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD64<Int8>.self)
+func q40X8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer) -> SIMD16<Int32> { Q40X8Codes(blk).sums(qx) }
+
+#if SWAPMOE_AVX512
+/// The codes of a q4_0_x8 group block unpacked to bytes (0..<16): the low and high nibbles of its two columns.
+struct Q40X8Codes {
+    let lo0: SIMD64<UInt8>, hi0: SIMD64<UInt8>, lo1: SIMD64<UInt8>, hi1: SIMD64<UInt8>
+
+    @inline(__always)
+    init(_ blk: UnsafeRawPointer) {
+        let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F)
+        let c0 = blk.loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt32>.self), c1 = blk.loadUnaligned(fromByteOffset: 80, as: SIMD16<UInt32>.self)
+        lo0 = bytes64(c0 & m4); hi0 = bytes64((c0 &>> 4) & m4); lo1 = bytes64(c1 & m4); hi1 = bytes64((c1 &>> 4) & m4)
     }
-    let c0 = blk.loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt32>.self), c1 = blk.loadUnaligned(fromByteOffset: 80, as: SIMD16<UInt32>.self)
-    let p = (maddUbsSw(bytes64(c0 & m4), x8(0)) &+ maddUbsSw(bytes64((c0 &>> 4) & m4), x8(16)))
-        &+ (maddUbsSw(bytes64(c1 & m4), x8(8)) &+ maddUbsSw(bytes64((c1 &>> 4) & m4), x8(24)))
-    return maddWd(p, SIMD32<Int16>(repeating: 1))
+
+    /// Against the activation block at `qx`: Int32 lanes 2r, 2r + 1 hold row r's Σ q q_x, split in two (the four
+    /// products added as Int16: at most 4 * 2 * 15 * 127 < 2^15).
+    @inline(__always)
+    func sums(_ qx: UnsafeRawPointer) -> SIMD16<Int32> {
+        @inline(__always) func x8(_ offset: Int) -> SIMD64<Int8> {
+            unsafeBitCast(SIMD8<UInt64>(repeating: qx.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD64<Int8>.self)
+        }
+        let p = (maddUbsSw(lo0, x8(0)) &+ maddUbsSw(hi0, x8(16))) &+ (maddUbsSw(lo1, x8(8)) &+ maddUbsSw(hi1, x8(24)))
+        return maddWd(p, SIMD32<Int16>(repeating: 1))
+    }
 }
 #else
-/// `q40X8BlockSums` on 256-bit vectors: rows 0..<4, then 4..<8, each in the layout of the 512-bit form's half.
-@inline(__always)
-func q40X8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer) -> SIMD16<Int32> {
-    let m4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F)
-    @inline(__always) func x8(_ offset: Int) -> SIMD32<Int8> {
-        unsafeBitCast(SIMD4<UInt64>(repeating: qx.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD32<Int8>.self)
+/// `Q40X8Codes` on 256-bit vectors: rows 0..<4 (first of each pair), then 4..<8, each in the layout of the
+/// 512-bit form's half.
+struct Q40X8Codes {
+    let lo0: (SIMD32<UInt8>, SIMD32<UInt8>), hi0: (SIMD32<UInt8>, SIMD32<UInt8>)
+    let lo1: (SIMD32<UInt8>, SIMD32<UInt8>), hi1: (SIMD32<UInt8>, SIMD32<UInt8>)
+
+    @inline(__always)
+    init(_ blk: UnsafeRawPointer) {
+        let m4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F)
+        @inline(__always) func load(_ offset: Int) -> SIMD8<UInt32> { blk.loadUnaligned(fromByteOffset: offset, as: SIMD8<UInt32>.self) }
+        let a0 = load(16), b0 = load(48), a1 = load(80), b1 = load(112)
+        lo0 = (bytes32(a0 & m4), bytes32(b0 & m4)); hi0 = (bytes32((a0 &>> 4) & m4), bytes32((b0 &>> 4) & m4))
+        lo1 = (bytes32(a1 & m4), bytes32(b1 & m4)); hi1 = (bytes32((a1 &>> 4) & m4), bytes32((b1 &>> 4) & m4))
     }
-    @inline(__always) func half(_ h: Int) -> SIMD8<Int32> {
-        let c0 = blk.loadUnaligned(fromByteOffset: 16 &+ 32 &* h, as: SIMD8<UInt32>.self)
-        let c1 = blk.loadUnaligned(fromByteOffset: 80 &+ 32 &* h, as: SIMD8<UInt32>.self)
-        let p = (maddUbsSw(bytes32(c0 & m4), x8(0)) &+ maddUbsSw(bytes32((c0 &>> 4) & m4), x8(16)))
-            &+ (maddUbsSw(bytes32(c1 & m4), x8(8)) &+ maddUbsSw(bytes32((c1 &>> 4) & m4), x8(24)))
-        return maddWd(p, SIMD16<Int16>(repeating: 1))
+
+    @inline(__always)
+    func sums(_ qx: UnsafeRawPointer) -> SIMD16<Int32> {
+        @inline(__always) func x8(_ offset: Int) -> SIMD32<Int8> {
+            unsafeBitCast(SIMD4<UInt64>(repeating: qx.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD32<Int8>.self)
+        }
+        let x0 = x8(0), x1 = x8(8), x2 = x8(16), x3 = x8(24), ones = SIMD16<Int16>(repeating: 1)
+        @inline(__always) func half(_ l0: SIMD32<UInt8>, _ h0: SIMD32<UInt8>, _ l1: SIMD32<UInt8>, _ h1: SIMD32<UInt8>) -> SIMD8<Int32> {
+            maddWd((maddUbsSw(l0, x0) &+ maddUbsSw(h0, x2)) &+ (maddUbsSw(l1, x1) &+ maddUbsSw(h1, x3)), ones)
+        }
+        return SIMD16(lowHalf: half(lo0.0, hi0.0, lo1.0, hi1.0), highHalf: half(lo0.1, hi0.1, lo1.1, hi1.1))
     }
-    return SIMD16(lowHalf: half(0), highHalf: half(1))
 }
 #endif
 
