@@ -244,21 +244,14 @@ func dotBF16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xs: UnsafePoint
     return s.finish(w, x, xs, n: n, from: k)
 }
 
-/// Rows `rows` of a bf16 matrix . x: row k of the first half beside row k of the second (`dotBF16Pair`), an odd
-/// last row alone. Never inlined: inside `gemv` with the other types' loops, the optimizer's budget ran out and
+/// Rows `rows` of a bf16 matrix . x: row k of the first half beside row k of the second (`rowPairs`,
+/// `dotBF16Pair`), an odd last row alone. Never inlined: inside `gemv` with the other types' loops, the optimizer's budget ran out and
 /// left loads as calls.
 @inline(never)
 func bf16Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, n: Int,
               rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
-    let rowBytes = 2 &* n, half = rows.count / 2, apart = half &* rowBytes
-    for i in rows.lowerBound..<(rows.lowerBound &+ half) {
-        let (a, b) = dotBF16Pair(w + i &* rowBytes, apart: apart, x, xs, n: n)
-        storeRow(y, i, a, bias, accumulate); storeRow(y, i &+ half, b, bias, accumulate)
-    }
-    if rows.count % 2 == 1 {
-        let i = rows.upperBound &- 1
-        storeRow(y, i, dotBF16(w + i &* rowBytes, x, xs, n: n), bias, accumulate)
-    }
+    rowPairs(y, w, rowBytes: 2 &* n, rows: rows, bias: bias, accumulate: accumulate,
+             pair: { dotBF16Pair($0, apart: $1, x, xs, n: n) }, one: { dotBF16($0, x, xs, n: n) })
 }
 
 /// Rows at `w` and `w + apart` . x, each exactly as `dotBF16` forms it, in one loop: two streams of weights in

@@ -61,27 +61,8 @@ func gemvQuantRowsInteger(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointe
     }
 }
 
-/// Rows two at a time: row k of the first half of `rows` with row k of the second (`pair(w_k, apart)`), so that
-/// each of the two reads walks its half in order (pairs of neighbouring rows made the hardware prefetcher
-/// restart at every pair: 0.6x on rows streamed from DRAM); an odd last row alone (`one`). `pair` must form each
-/// row as `one` does, so that a row's result does not depend on the split.
-@inline(__always)
-func rowPairs(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>,
-              bias: UnsafePointer<Float>?, accumulate: Bool,
-              pair: (_ w: UnsafeRawPointer, _ apart: Int) -> (Float, Float), one: (UnsafeRawPointer) -> Float) {
-    let half = rows.count / 2, apart = half &* rowBytes
-    for i in rows.lowerBound..<(rows.lowerBound &+ half) {
-        let (a, b) = pair(w + i &* rowBytes, apart)
-        storeRow(y, i, a, bias, accumulate); storeRow(y, i &+ half, b, bias, accumulate)
-    }
-    if rows.count % 2 == 1 {
-        let i = rows.upperBound &- 1
-        storeRow(y, i, one(w + i &* rowBytes), bias, accumulate)
-    }
-}
-
 /// Rows four at a time, row k of each quarter of `rows` together (`quad(w_k, apart)`: four streams the
-/// prefetcher follows, as in `rowPairs`), the last `rows.count % 4` alone (`one`). `quad` must form each row as
+/// prefetcher follows, as in `rowPairs`, QuantGEMV.swift), the last `rows.count % 4` alone (`one`). `quad` must form each row as
 /// `one` does.
 @inline(__always)
 func rowQuads(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>,
