@@ -245,8 +245,8 @@ func dotBF16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xs: UnsafePoint
 }
 
 /// Rows `rows` of a bf16 matrix . x: row k of the first half beside row k of the second (`rowPairs`,
-/// `dotBF16Pair`), an odd last row alone. Never inlined: inside `gemv` with the other types' loops, the optimizer's budget ran out and
-/// left loads as calls.
+/// `dotBF16Pair`), an odd last row alone. Never inlined: inside `gemv` with the other types' loops, the
+/// optimizer's budget ran out and left loads as calls.
 @inline(never)
 func bf16Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, n: Int,
               rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
@@ -255,8 +255,7 @@ func bf16Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ x: Unsa
 }
 
 /// Rows at `w` and `w + apart` . x, each exactly as `dotBF16` forms it, in one loop: two streams of weights in
-/// flight instead of one (`gemvRows` pairs row k of the first half of its rows with row k of the second). One
-/// thread's bf16 decode of the 1.2B model read 60-65% of the DRAM probe from the page cache's 4 KiB pages
+/// flight instead of one (`bf16Rows`). One thread's bf16 decode of the 1.2B model read 60-65% of the DRAM probe from the page cache's 4 KiB pages
 /// (`--io mmap`) and 55-100% from anonymous memory, bimodal from one process to the next; two streams: 85-95% and
 /// 89-100% (2026-12-05).
 @inline(__always)
