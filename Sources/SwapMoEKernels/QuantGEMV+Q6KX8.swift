@@ -32,29 +32,31 @@ func q6KX8ColumnCodes(_ blk: UnsafeRawPointer, _ c: Int, _ u: Int, _ top: SIMD16
 }
 
 /// One q6_K_x8 group super-block at `blk` against the activation super-block at `qx` with its 16-sums: Int32 lanes
-/// 2r, 2r + 1 hold row r's Σ_g sc_g Σ (q - 32) q_x, split in two.
+/// 2r, 2r + 1 hold row r's Σ_g sc_g Σ (q - 32) q_x, split in two. The two column products of a 16-weight group are
+/// added as Int16 before its scale multiplies them (at most 2 * 2 * 63 * 128 < 2^15; exact): 1.15x on AVX2
+/// (31.5 -> 36 GB/s from cache), 1.03x on AVX-512 (Zen 4, 2026-12-05).
 @inline(__always)
 func q6KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s16: SIMD16<Int16>) -> SIMD16<Int32> {
     @inline(__always) func wide(_ i: SIMD32<UInt8>) -> SIMD64<UInt8> { SIMD64(lowHalf: i, highHalf: i) }
     @inline(__always) func x8(_ offset: Int) -> SIMD64<Int8> {
         unsafeBitCast(SIMD8<UInt64>(repeating: qx.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD64<Int8>.self)
     }
-    var lo = FourSums<SIMD16<Int32>>(), hi = FourSums<SIMD16<Int32>>(), offset = SIMD16<Int32>()
+    var lo = SIMD16<Int32>(), hi = SIMD16<Int32>(), offset = SIMD16<Int32>()
     for c in 0..<4 {
         let z = int16s(blk.loadUnaligned(fromByteOffset: 16 &+ 32 &* c, as: SIMD32<Int8>.self)), zb = bytes64(z)
         @inline(__always) func scale(_ j: Int) -> SIMD32<Int16> { unsafeBitCast(shuffleBytes(zb, wide(q6KX8ScaleIndex(j))), to: SIMD32<Int16>.self) }
         offset &+= maddWd(z, unsafeBitCast(SIMD8<UInt64>(repeating: q6KX8Sums(s16, c)), to: SIMD32<Int16>.self))
         for p in 0..<2 {
             let top = blk.loadUnaligned(fromByteOffset: q6KX8TopColumn(c, p), as: SIMD16<UInt32>.self)
-            let sl = scale(p), sh = scale(2 &+ p)
+            var pl = SIMD32<Int16>(), ph = SIMD32<Int16>()
             for s in 0..<2 {
                 let u = 2 &* p &+ s, (ql, qh) = q6KX8ColumnCodes(blk, c, u, top)
-                lo.add(maddWd(sl, maddUbsSw(ql, x8(64 &* c &+ 8 &* u))), u)
-                hi.add(maddWd(sh, maddUbsSw(qh, x8(64 &* c &+ 32 &+ 8 &* u))), u)
+                pl &+= maddUbsSw(ql, x8(64 &* c &+ 8 &* u)); ph &+= maddUbsSw(qh, x8(64 &* c &+ 32 &+ 8 &* u))
             }
+            lo &+= maddWd(scale(p), pl); hi &+= maddWd(scale(2 &+ p), ph)
         }
     }
-    return lo.total &+ hi.total &- (offset &<< 5)
+    return lo &+ hi &- (offset &<< 5)
 }
 #else
 /// `q6KX8ColumnCodes` on 256-bit vectors: rows 4h ..< 4h + 4, `top` the half of top-bit column (c, u / 2).
@@ -73,22 +75,22 @@ func q6KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s16: SIMD
         unsafeBitCast(SIMD4<UInt64>(repeating: qx.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD32<Int8>.self)
     }
     @inline(__always) func half(_ h: Int) -> SIMD8<Int32> {
-        var lo = FourSums<SIMD8<Int32>>(), hi = FourSums<SIMD8<Int32>>(), offset = SIMD8<Int32>()
+        var lo = SIMD8<Int32>(), hi = SIMD8<Int32>(), offset = SIMD8<Int32>()
         for c in 0..<4 {
             let z = int16s(blk.loadUnaligned(fromByteOffset: 16 &+ 32 &* c &+ 16 &* h, as: SIMD16<Int8>.self)), zb = bytes32(z)
             @inline(__always) func scale(_ j: Int) -> SIMD16<Int16> { unsafeBitCast(shuffleBytes(zb, q6KX8ScaleIndex(j)), to: SIMD16<Int16>.self) }
             offset &+= maddWd(z, unsafeBitCast(SIMD4<UInt64>(repeating: q6KX8Sums(s16, c)), to: SIMD16<Int16>.self))
             for p in 0..<2 {
                 let top = blk.loadUnaligned(fromByteOffset: q6KX8TopColumn(c, p) &+ 32 &* h, as: SIMD8<UInt32>.self)
-                let sl = scale(p), sh = scale(2 &+ p)
+                var pl = SIMD16<Int16>(), ph = SIMD16<Int16>()
                 for s in 0..<2 {
                     let u = 2 &* p &+ s, (ql, qh) = q6KX8ColumnCodes(blk, c, u, h, top)
-                    lo.add(maddWd(sl, maddUbsSw(ql, x8(64 &* c &+ 8 &* u))), u)
-                    hi.add(maddWd(sh, maddUbsSw(qh, x8(64 &* c &+ 32 &+ 8 &* u))), u)
+                    pl &+= maddUbsSw(ql, x8(64 &* c &+ 8 &* u)); ph &+= maddUbsSw(qh, x8(64 &* c &+ 32 &+ 8 &* u))
                 }
+                lo &+= maddWd(scale(p), pl); hi &+= maddWd(scale(2 &+ p), ph)
             }
         }
-        return lo.total &+ hi.total &- (offset &<< 5)
+        return lo &+ hi &- (offset &<< 5)
     }
     return SIMD16(lowHalf: half(0), highHalf: half(1))
 }
