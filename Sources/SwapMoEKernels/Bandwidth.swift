@@ -2,12 +2,15 @@ import SwapMoECore
 import Foundation
 
 /// Measures memory read bandwidth: sums a `bytes`-sized Float buffer with SIMD on `threads` threads
-/// (rows split like a GEMV) and returns the best of several passes in GB/s (1e9 bytes/s).
+/// (rows split like a GEMV) and returns the best of several passes in GB/s (1e9 bytes/s), the passes alternating
+/// 256-bit and 512-bit loads: on Zen 4 a pass of 256-bit loads reads ~8% more than one of 512-bit loads (one
+/// thread: 32.9 against 30.3 GB/s, medians of 6, 2026-12-05), and before 2026-12-05 the probe used only the
+/// latter, so every roofline fraction of an AVX-512 build measured before then was ~8% high.
 ///
 /// Pick `bytes` well above the last-level cache (e.g. 512 MiB) to measure DRAM. The buffer is `AnonymousMemory`
 /// (huge pages, as the expert arena and resident experts use), touched once, then unmapped: the figure is what
 /// the kernels can read at best (4 KiB pages read a few percent slower here), so a roofline built on it is not low.
-public func measureReadBandwidth(bytes: Int, threads: Int, passes: Int = 5) -> Double {
+public func measureReadBandwidth(bytes: Int, threads: Int, passes: Int = 6) -> Double {
     let count = max(64, bytes / 4) & ~63
     guard let memory = try? AnonymousMemory(byteCount: count * 4) else { return 0 }
     defer { withExtendedLifetime(memory) {} }
@@ -18,19 +21,27 @@ public func measureReadBandwidth(bytes: Int, threads: Int, passes: Int = 5) -> D
     let sink = UnsafeMutablePointer<Float>.allocate(capacity: blocks)
     defer { sink.deallocate() }
     var best = Double.infinity
-    for _ in 0 ..< max(1, passes) {
+    for pass in 0 ..< max(2, passes) {
         let t0 = monotonicSeconds()
         pool.forEachRange(blocks, alignment: 64, minimum: 1024) { r in
-            // 4 independent SIMD16 sums per 64-float block.
-            var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-            for b in r {
-                let p = UnsafePointer(buf) + b &* 64
-                a0 += loadF32x16(p, 0); a1 += loadF32x16(p, 16); a2 += loadF32x16(p, 32); a3 += loadF32x16(p, 48)
-            }
-            sink[r.lowerBound] = hsum((a0 + a1) + (a2 + a3))
+            sink[r.lowerBound] = pass % 2 == 0 ? sumBlocks(buf, r, SIMD8<Float>.self) : sumBlocks(buf, r, SIMD16<Float>.self)
         }
         best = min(best, monotonicSeconds() - t0)
     }
     return Double(count * 4) / best / 1e9
 }
 
+/// Σ of the 64-float blocks `r` of `buf`, in loads of `V` into four independent sums.
+@inline(never)
+func sumBlocks<V: SIMD>(_ buf: UnsafeMutablePointer<Float>, _ r: Range<Int>, _: V.Type) -> Float where V.Scalar == Float {
+    var a0 = V(), a1 = V(), a2 = V(), a3 = V()
+    let step = MemoryLayout<V>.size
+    for b in r {
+        let p = UnsafeRawPointer(buf + b &* 64)
+        for k in stride(from: 0, to: 256, by: 4 &* step) {
+            a0 += p.loadUnaligned(fromByteOffset: k, as: V.self); a1 += p.loadUnaligned(fromByteOffset: k &+ step, as: V.self)
+            a2 += p.loadUnaligned(fromByteOffset: k &+ 2 &* step, as: V.self); a3 += p.loadUnaligned(fromByteOffset: k &+ 3 &* step, as: V.self)
+        }
+    }
+    return ((a0 + a1) + (a2 + a3)).sum()
+}
