@@ -17,19 +17,20 @@ public enum DType: String, Sendable, Codable, CaseIterable {
     /// Q4_K with a matrix's rows stored eight at a time, interleaved for the GEMV (swapmoe's own layout of Q4_K's
     /// bytes, Docs/ArchiveFormat.md): written by the packer, never found in a GGUF file.
     case q4_Kx8 = "Q4_K_X8"
-    /// Q5_K, Q6_K and Q4_0 stored the same way.
-    case q5_Kx8 = "Q5_K_X8", q6_Kx8 = "Q6_K_X8", q4_0x8 = "Q4_0_X8"
+    /// Q5_K, Q6_K, Q4_0 and Q8_0 stored the same way.
+    case q5_Kx8 = "Q5_K_X8", q6_Kx8 = "Q6_K_X8", q4_0x8 = "Q4_0_X8", q8_0x8 = "Q8_0_X8"
 
     /// Rows stored together: 8 for the interleaved types (their matrices have a multiple of 8 rows), else 1.
     public var rowGroup: Int { plain != self ? 8 : 1 }
 
-    /// The interleaved form of a type that has one (Q4_K, Q5_K, Q6_K, Q4_0), else nil.
+    /// The interleaved form of a type that has one (Q4_K, Q5_K, Q6_K, Q4_0, Q8_0), else nil.
     public var interleaved: DType? {
         switch self {
         case .q4_K: .q4_Kx8
         case .q5_K: .q5_Kx8
         case .q6_K: .q6_Kx8
         case .q4_0: .q4_0x8
+        case .q8_0: .q8_0x8
         default: nil
         }
     }
@@ -41,6 +42,7 @@ public enum DType: String, Sendable, Codable, CaseIterable {
         case .q5_Kx8: .q5_K
         case .q6_Kx8: .q6_K
         case .q4_0x8: .q4_0
+        case .q8_0x8: .q8_0
         default: self
         }
     }
@@ -52,7 +54,7 @@ public enum DType: String, Sendable, Codable, CaseIterable {
     /// Elements per block: 1 for plain element types, 32 or 256 for quantized ones.
     public var blockSize: Int {
         switch self {
-        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl, .q4_0x8: 32
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl, .q4_0x8, .q8_0x8: 32
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_Kx8, .q5_Kx8, .q6_Kx8: 256
         default: 1
         }
@@ -65,7 +67,7 @@ public enum DType: String, Sendable, Codable, CaseIterable {
         case .f32, .i32, .u32: 4
         case .f16, .bf16, .i16, .u16: 2
         case .f8e4m3, .f8e5m2, .i8, .u8, .bool: 1
-        case .q8_0: 34      // f16 scale + 32 x i8
+        case .q8_0, .q8_0x8: 34      // f16 scale + 32 x i8
         case .q4_0, .q4_0x8: 18      // f16 scale + 32 x 4 bits
         case .q4_1: 20      // f16 scale, f16 min + 32 x 4 bits
         case .q5_0: 22      // f16 scale + 32 fifth bits + 32 x 4 bits

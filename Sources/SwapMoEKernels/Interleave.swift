@@ -1,12 +1,12 @@
 import SwapMoECore
 // The interleaved types' matrices as a whole (layouts: q4_K_x8 and q5_K_x8 in Q4KInterleave.swift, q6_K_x8 in
-// Q6KInterleave.swift, q4_0_x8 in Q40Interleave.swift): rows 8g ..< 8g + 8 form group g at byte 8g * rowBytes
+// Q6KInterleave.swift, q4_0_x8 in Q40Interleave.swift, q8_0_x8 in Q80Interleave.swift): rows 8g ..< 8g + 8 form group g at byte 8g * rowBytes
 // (rowBytes as for the plain type), and block b of a group (weights b * blockSize ..< (b + 1) * blockSize of each
 // of its eight rows) the 8 * blockBytes bytes at 8b * blockBytes. These functions convert between the plain and
 // interleaved matrices and read rows out of their groups, one type's block functions at a time.
 
 /// Whether a matrix of `rows` rows of `cols` weights can be stored as an interleaved type of `blockSize` (256 for
-/// q4_K_x8, q5_K_x8, q6_K_x8; 32 for q4_0_x8).
+/// q4_K_x8, q5_K_x8, q6_K_x8; 32 for q4_0_x8 and q8_0_x8).
 public func interleavedFits(rows: Int, cols: Int, blockSize: Int) -> Bool { rows > 0 && rows % 8 == 0 && cols > 0 && cols % blockSize == 0 }
 
 /// `src` (rows, cols) of `type.plain` -> the same matrix as `type` (an interleaved type) at `dst`, the same byte
@@ -22,6 +22,7 @@ public func interleave(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, 
             switch type {
             case .q6_Kx8: interleaveQ6KBlock(out, src + group, rowBytes: rowBytes, block: b)
             case .q4_0x8: interleaveQ40Block(out, src + group, rowBytes: rowBytes, block: b)
+            case .q8_0x8: interleaveQ80Block(out, src + group, rowBytes: rowBytes, block: b)
             default: interleaveQ45KBlock(out, src + group, rowBytes: rowBytes, block: b, q5: type == .q5_Kx8)
             }
         }
@@ -44,6 +45,7 @@ func interleavedRow(_ dst: UnsafeMutableRawPointer, _ w: UnsafeRawPointer, _ typ
         switch type {
         case .q6_Kx8: q6KX8RowBlock(out, block, row: r % 8)
         case .q4_0x8: q40X8RowBlock(out, block, row: r % 8)
+        case .q8_0x8: q80X8RowBlock(out, block, row: r % 8)
         default: q45KX8RowBlock(out, block, row: r % 8, q5: type == .q5_Kx8)
         }
     }
@@ -72,6 +74,8 @@ public func dequantizeRows(_ dst: UnsafeMutablePointer<Float>, _ w: UnsafeRawPoi
             for b in 0..<nb {
                 if type == .q4_0x8 {
                     dequantizeQ40X8Group(out + 32 &* b, stride: n, group + b &* groupBlock)
+                } else if type == .q8_0x8 {
+                    dequantizeQ80X8Group(out + 32 &* b, stride: n, group + b &* groupBlock)
                 } else {
                     dequantizeQ45KX8Group(out + 256 &* b, stride: n, group + b &* groupBlock, q5: q5)
                 }
@@ -86,6 +90,7 @@ public func dequantizeRows(_ dst: UnsafeMutablePointer<Float>, _ w: UnsafeRawPoi
             switch type {
             case .q6_Kx8: dequantizeQ6KX8Row(out, block, row: r % 8)
             case .q4_0x8: dequantizeQ40X8Row(out, block, row: r % 8)
+            case .q8_0x8: dequantizeQ80X8Row(out, block, row: r % 8)
             default: dequantizeQ45KX8Row(out, block, row: r % 8, q5: q5)
             }
         }

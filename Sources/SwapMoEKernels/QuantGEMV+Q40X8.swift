@@ -23,17 +23,18 @@ func q40X8TokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ x
                          dot4: { dotQ40X8Group4($0, $1, $2, $3, $4, blocks: nb) }, dot1: { dotQ40X8Group($0, $1, blocks: nb) })
 }
 
-/// One token's running sums over a q4_0_x8 group: even and odd blocks apart (two multiply-add chains), added at the
-/// end.
+/// One token's running sums over a group of the 32-weight interleaved types (q4_0_x8; q8_0_x8,
+/// QuantGEMV+Q80X8.swift): even and odd blocks apart (two multiply-add chains), added at the end.
 struct Q40X8Sums {
     var even = SIMD8<Float>(), odd = SIMD8<Float>()
 
-    /// Block b's sums `s` (`q40X8BlockSums`, row r in Int32 lanes 2r and 2r + 1) paired, minus 8 Σ q_x, times
+    /// Block b's sums `s` (row r in Int32 lanes 2r and 2r + 1) paired, minus `offset` Σ q_x (the codes' offset:
+    /// 8 for q4_0's, 128 for q8_0's where they were made unsigned, 0 where they are multiplied signed), times
     /// d_w d_x.
     @inline(__always)
-    mutating func add(_ b: Int, _ s: SIMD16<Int32>, _ xq: QuantizedActivations, _ dw: SIMD8<Float>) {
+    mutating func add(_ b: Int, _ s: SIMD16<Int32>, _ xq: QuantizedActivations, _ dw: SIMD8<Float>, offset: Int32 = 8) {
         let sx = Int32(truncatingIfNeeded: xq.sums[2 &* b]) &+ Int32(truncatingIfNeeded: xq.sums[2 &* b &+ 1])
-        let t = pairTotals(s) &- SIMD8(repeating: sx &<< 3)
+        let t = offset == 0 ? pairTotals(s) : pairTotals(s) &- SIMD8(repeating: sx &* offset)
         if b % 2 == 0 {
             even.madd(SIMD8<Float>(repeating: xq.scale[b]) * dw, int32sToFloat8(t))
         } else {

@@ -30,7 +30,7 @@ extension WeightType {
     /// the quantizer clamps input to +-this, and reads NaN as 0. Only meaningful for the quantized types.
     public var quantizeLimit: Float {
         switch self {
-        case .q8_0: 65504 * 127
+        case .q8_0, .q8_0x8: 65504 * 127
         case .q4_0, .q4_0x8: 65504 * 8
         case .q5_0: 65504 * 16
         case .q4_1, .q5_1: 65504   // the min is an f16 itself: a block cannot reach below -65504
@@ -74,7 +74,7 @@ public func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPoin
             case .q6_K: quantizeQ6KBlock(x, out, scratch)
             case .iq4_nl: quantizeIQ4NLBlock(x, out)
             case .iq4_xs: quantizeIQ4XSBlock(x, out)
-            case .q4_Kx8, .q5_Kx8, .q6_Kx8, .q4_0x8: preconditionFailure("quantizeRow to \(type): quantize to \(type.plain), then interleave the rows")
+            case .q4_Kx8, .q5_Kx8, .q6_Kx8, .q4_0x8, .q8_0x8: preconditionFailure("quantizeRow to \(type): quantize to \(type.plain), then interleave the rows")
             case .f32, .f16, .bf16: preconditionFailure("unreachable")
             }
             b &+= 1

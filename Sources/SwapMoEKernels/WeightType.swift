@@ -29,20 +29,21 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
     /// q4_K with its rows stored eight at a time, interleaved for the GEMV (Q4KInterleave.swift): the same bytes
     /// as q4_K, but a row is not contiguous, so rows are read through `dequantizeRows`.
     case q4_Kx8
-    /// q5_K (Q4KInterleave.swift, with a column of fifth bits per chunk), q6_K (Q6KInterleave.swift) and q4_0
-    /// (Q40Interleave.swift) stored the same way.
-    case q5_Kx8, q6_Kx8, q4_0x8
+    /// q5_K (Q4KInterleave.swift, with a column of fifth bits per chunk), q6_K (Q6KInterleave.swift), q4_0
+    /// (Q40Interleave.swift) and q8_0 (Q80Interleave.swift) stored the same way.
+    case q5_Kx8, q6_Kx8, q4_0x8, q8_0x8
 
     /// Rows stored together: 8 for the interleaved types (a matrix of them has a multiple of 8 rows), else 1.
     @inlinable public var rowGroup: Int { plain != self ? 8 : 1 }
 
-    /// The interleaved form of a type that has one (q4_K, q5_K, q6_K, q4_0), else nil.
+    /// The interleaved form of a type that has one (q4_K, q5_K, q6_K, q4_0, q8_0), else nil.
     @inlinable public var interleaved: WeightType? {
         switch self {
         case .q4_K: .q4_Kx8
         case .q5_K: .q5_Kx8
         case .q6_K: .q6_Kx8
         case .q4_0: .q4_0x8
+        case .q8_0: .q8_0x8
         default: nil
         }
     }
@@ -54,6 +55,7 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q5_Kx8: .q5_K
         case .q6_Kx8: .q6_K
         case .q4_0x8: .q4_0
+        case .q8_0x8: .q8_0
         default: self
         }
     }
@@ -62,7 +64,7 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
     @inlinable public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16: 1
-        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl, .q4_0x8: 32
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl, .q4_0x8, .q8_0x8: 32
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_Kx8, .q5_Kx8, .q6_Kx8: 256
         }
     }
@@ -72,7 +74,7 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         switch self {
         case .f32: 4
         case .f16, .bf16: 2
-        case .q8_0: 34
+        case .q8_0, .q8_0x8: 34
         case .q4_0, .q4_0x8: 18
         case .q4_1: 20
         case .q5_0: 22
@@ -116,6 +118,7 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q5_Kx8: self = .q5_Kx8
         case .q6_Kx8: self = .q6_Kx8
         case .q4_0x8: self = .q4_0x8
+        case .q8_0x8: self = .q8_0x8
         default: return nil
         }
     }

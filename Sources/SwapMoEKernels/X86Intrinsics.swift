@@ -117,6 +117,18 @@ func maddWd(_ a: SIMD32<Int16>, _ b: SIMD32<Int16>) -> SIMD16<Int32> {
     return v
 }
 
+#if SWAPMOE_VNNI
+/// acc + lane i (0..<16) = Σ_{k < 4} a[4i + k] b[4i + k], a unsigned and b signed bytes, in Int32 without
+/// saturation (`vpdpbusd zmm`).
+@inline(__always)
+func dotBytes(_ acc: SIMD16<Int32>, _ a: SIMD64<UInt8>, _ b: SIMD64<Int8>) -> SIMD16<Int32> {
+    var v = SIMD16<Int32>()
+    v._storage._value = Builtin.int_x86_avx512_vpdpbusd_512(acc._storage._value, unsafeBitCast(a, to: SIMD16<Int32>.self)._storage._value,
+                                                            unsafeBitCast(b, to: SIMD16<Int32>.self)._storage._value)
+    return v
+}
+#endif
+
 /// 512-bit `vpshufb`: `shuffleBytes` within each of the four 128-bit lanes.
 @inline(__always)
 func shuffleBytes(_ a: SIMD64<UInt8>, _ b: SIMD64<UInt8>) -> SIMD64<UInt8> {
