@@ -21,11 +21,36 @@ public func interleave(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, 
             let out = dst + (group &+ b &* groupBlock)
             switch type {
             case .q6_Kx8: interleaveQ6KBlock(out, src + group, rowBytes: rowBytes, block: b)
-            case .q4_0x8: interleaveQ40Block(out, src + group, rowBytes: rowBytes, block: b)
-            case .q8_0x8: interleaveQ80Block(out, src + group, rowBytes: rowBytes, block: b)
+            case .q4_0x8, .q8_0x8: interleave32Block(out, src + group, rowBytes: rowBytes, block: b, columns: columns32(type))
             default: interleaveQ45KBlock(out, src + group, rowBytes: rowBytes, block: b, q5: type == .q5_Kx8)
             }
         }
+    }
+}
+
+/// The 8-byte code columns of a block of q4_0_x8 (2) or q8_0_x8 (4): 16 or 32 bytes of codes per row.
+@inline(__always)
+func columns32(_ type: WeightType) -> Int { type == .q8_0x8 ? 4 : 2 }
+
+/// Block b of the eight rows at `src` (`rowBytes` apart) of a 32-weight type whose block is an f16 d and then
+/// `columns` 8-byte groups of codes (q4_0, q8_0) -> its 16 + 64 `columns` interleaved bytes at `dst`: the eight d,
+/// then column u at 16 + 64u holding group u of every row (Q40Interleave.swift, Q80Interleave.swift).
+func interleave32Block(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, rowBytes: Int, block b: Int, columns: Int) {
+    let blockBytes = 2 &+ 8 &* columns
+    for r in 0..<8 {
+        let blk = src + (r &* rowBytes &+ b &* blockBytes)
+        dst.storeBytes(of: blk.loadUnaligned(as: UInt16.self), toByteOffset: 2 &* r, as: UInt16.self)
+        for u in 0..<columns {
+            dst.storeBytes(of: blk.loadUnaligned(fromByteOffset: 2 &+ 8 &* u, as: UInt64.self), toByteOffset: 16 &+ 64 &* u &+ 8 &* r, as: UInt64.self)
+        }
+    }
+}
+
+/// Row e (0..<8) of such a group block at `src` -> its plain block (d, then its `columns` code groups) at `dst`.
+func x8RowBlock32(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, row e: Int, columns: Int) {
+    dst.storeBytes(of: src.loadUnaligned(fromByteOffset: 2 &* e, as: UInt16.self), as: UInt16.self)
+    for u in 0..<columns {
+        dst.storeBytes(of: src.loadUnaligned(fromByteOffset: 16 &+ 64 &* u &+ 8 &* e, as: UInt64.self), toByteOffset: 2 &+ 8 &* u, as: UInt64.self)
     }
 }
 
@@ -44,8 +69,7 @@ func interleavedRow(_ dst: UnsafeMutableRawPointer, _ w: UnsafeRawPointer, _ typ
         let block = group + b &* 8 &* type.blockBytes, out = dst + b &* type.blockBytes
         switch type {
         case .q6_Kx8: q6KX8RowBlock(out, block, row: r % 8)
-        case .q4_0x8: q40X8RowBlock(out, block, row: r % 8)
-        case .q8_0x8: q80X8RowBlock(out, block, row: r % 8)
+        case .q4_0x8, .q8_0x8: x8RowBlock32(out, block, row: r % 8, columns: columns32(type))
         default: q45KX8RowBlock(out, block, row: r % 8, q5: type == .q5_Kx8)
         }
     }

@@ -11,25 +11,6 @@ import SwapMoECore
 /// Bytes of one block of a group of eight rows.
 let q40X8GroupBlockBytes = 144
 
-/// Block b of the eight q4_0 rows at `src` (`rowBytes` apart) -> its 144 q4_0_x8 bytes at `dst`.
-func interleaveQ40Block(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, rowBytes: Int, block b: Int) {
-    for r in 0..<8 {
-        let blk = src + (r &* rowBytes &+ b &* 18)
-        dst.storeBytes(of: blk.loadUnaligned(as: UInt16.self), toByteOffset: 2 &* r, as: UInt16.self)
-        for u in 0..<2 {
-            dst.storeBytes(of: blk.loadUnaligned(fromByteOffset: 2 &+ 8 &* u, as: UInt64.self), toByteOffset: 16 &+ 64 &* u &+ 8 &* r, as: UInt64.self)
-        }
-    }
-}
-
-/// Row e (0..<8) of the q4_0_x8 group block at `src` -> its 18-byte q4_0 block at `dst`.
-func q40X8RowBlock(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, row e: Int) {
-    dst.storeBytes(of: src.loadUnaligned(fromByteOffset: 2 &* e, as: UInt16.self), as: UInt16.self)
-    for u in 0..<2 {
-        dst.storeBytes(of: src.loadUnaligned(fromByteOffset: 16 &+ 64 &* u &+ 8 &* e, as: UInt64.self), toByteOffset: 2 &+ 8 &* u, as: UInt64.self)
-    }
-}
-
 /// Row e of the q4_0_x8 group block at `src` -> its 32 floats, bit-identical to `dequantizeBlockSIMD` on the row's
 /// q4_0 block (d (q - 8), q - 8 exact).
 @inline(__always)

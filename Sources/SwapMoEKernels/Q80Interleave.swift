@@ -11,25 +11,6 @@ import SwapMoECore
 /// Bytes of one block of a group of eight rows.
 let q80X8GroupBlockBytes = 272
 
-/// Block b of the eight q8_0 rows at `src` (`rowBytes` apart) -> its 272 q8_0_x8 bytes at `dst`.
-func interleaveQ80Block(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, rowBytes: Int, block b: Int) {
-    for r in 0..<8 {
-        let blk = src + (r &* rowBytes &+ b &* 34)
-        dst.storeBytes(of: blk.loadUnaligned(as: UInt16.self), toByteOffset: 2 &* r, as: UInt16.self)
-        for u in 0..<4 {
-            dst.storeBytes(of: blk.loadUnaligned(fromByteOffset: 2 &+ 8 &* u, as: UInt64.self), toByteOffset: 16 &+ 64 &* u &+ 8 &* r, as: UInt64.self)
-        }
-    }
-}
-
-/// Row e (0..<8) of the q8_0_x8 group block at `src` -> its 34-byte q8_0 block at `dst`.
-func q80X8RowBlock(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, row e: Int) {
-    dst.storeBytes(of: src.loadUnaligned(fromByteOffset: 2 &* e, as: UInt16.self), as: UInt16.self)
-    for u in 0..<4 {
-        dst.storeBytes(of: src.loadUnaligned(fromByteOffset: 16 &+ 64 &* u &+ 8 &* e, as: UInt64.self), toByteOffset: 2 &+ 8 &* u, as: UInt64.self)
-    }
-}
-
 /// Row e of the q8_0_x8 group block at `src` -> its 32 floats d q, bit-identical to `dequantizeBlockSIMD` on the
 /// row's q8_0 block (q exact as a Float, one f32 product).
 @inline(__always)
