@@ -7,7 +7,7 @@ import SwapMoECore
 // each Int32 lane without saturating; 128 Σ q_x comes off per row after. Elsewhere (AVX2, AVX-512 without VNNI) the
 // q8_0 kernel's sign trick (`vpsignb`, which has no 512-bit form) on 256-bit halves of four rows, one `vpmaddwd` per
 // column (two `vpmaddubsw` sums of 2 * 128 * 127 would overflow Int16). Each row's result equals the q8_0 kernel's
-// on the same row up to float rounding; prefill runs four tokens per group, each token's result exactly the GEMV's.
+// on the same row up to float rounding. Prefill dequantizes (`interleavedGEMMUsesIntegerDots`).
 
 #if SWAPMOE_X86_INTRINSICS
 
@@ -15,13 +15,6 @@ import SwapMoECore
 func q80X8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
                rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
     interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ80X8Group($0, xq, blocks: nb) }
-}
-
-@inline(never)
-func q80X8TokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: UnsafeBufferPointer<QuantizedActivations>, d: Int,
-                    rowBytes: Int, blocks nb: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
-    interleavedTokenRows(y, w, xq, d: d, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
-                         dot4: { dotQ80X8Group4($0, $1, $2, $3, $4, blocks: nb) }, dot1: { dotQ80X8Group($0, $1, blocks: nb) })
 }
 
 /// The eight rows of the q8_0_x8 group at `w` . x̂, one float lane per row (`Q40X8Sums`).
@@ -34,23 +27,6 @@ func dotQ80X8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb:
               offset: Q80X8Codes.offset)
     }
     return s.total
-}
-
-/// The eight rows of the q8_0_x8 group at `w` against four tokens' activations: each block's codes loaded once
-/// (`Q80X8Codes`), and for each token exactly what `dotQ80X8Group` computes for it.
-@inline(__always)
-func dotQ80X8Group4(_ w: UnsafeRawPointer, _ x0: QuantizedActivations, _ x1: QuantizedActivations, _ x2: QuantizedActivations,
-                    _ x3: QuantizedActivations, blocks nb: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
-    var s0 = Q40X8Sums(), s1 = Q40X8Sums(), s2 = Q40X8Sums(), s3 = Q40X8Sums()
-    let o = Q80X8Codes.offset
-    for b in 0..<nb {
-        let blk = w + b &* q80X8GroupBlockBytes, codes = Q80X8Codes(blk)
-        let dw = f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self))
-        @inline(__always) func qx(_ x: QuantizedActivations) -> UnsafeRawPointer { UnsafeRawPointer(x.q + 32 &* b) }
-        s0.add(b, codes.sums(qx(x0)), x0, dw, offset: o); s1.add(b, codes.sums(qx(x1)), x1, dw, offset: o)
-        s2.add(b, codes.sums(qx(x2)), x2, dw, offset: o); s3.add(b, codes.sums(qx(x3)), x3, dw, offset: o)
-    }
-    return (s0.total, s1.total, s2.total, s3.total)
 }
 
 #if SWAPMOE_AVX512 && SWAPMOE_VNNI

@@ -86,11 +86,11 @@ struct EndToEndTests {
         let p = try runCommand(bin, ["pack", dir + "/ckpt", "-o", dir + "/m.swm", "--quant", "experts=q8_0,dense=q8_0"])
         #expect(p.status == 0 && p.stderr.contains("quantized matrices: 32 as Q8_0"), "\(p.stderr)")
         let i = try runCommand(bin, ["inspect", dir + "/m.swm"])
-        #expect(i.status == 0 && i.stdout.contains("format 2.0") && i.stdout.contains("--quant experts=Q8_0,dense=Q8_0"), "\(i.stdout)")
-        #expect(i.stdout.contains("Q8_0") && i.stdout.contains("8.50 bits per weight") && i.stdout.contains("in bf16 (46.9% smaller)"), "\(i.stdout)")
+        #expect(i.status == 0 && i.stdout.contains("format 3.0") && i.stdout.contains("--quant experts=Q8_0,dense=Q8_0"), "\(i.stdout)")
+        #expect(i.stdout.contains("Q8_0_X8") && i.stdout.contains("8.50 bits per weight") && i.stdout.contains("in bf16 (46.9% smaller)"), "\(i.stdout)")
         let j = try jsonObject(try runCommand(bin, ["inspect", dir + "/m.swm", "--json"]))
         let types = try #require(j["types"] as? [String: Any])
-        #expect((types["Q8_0"] as? [String: Any])?["bits_per_weight"] as? Double == 8.5 && j["pack_quant"] as? String == "experts=Q8_0,dense=Q8_0")
+        #expect((types["Q8_0_X8"] as? [String: Any])?["bits_per_weight"] as? Double == 8.5 && j["pack_quant"] as? String == "experts=Q8_0,dense=Q8_0")
         for (spec, needle) in [("iq3_xxs", "'iq3_xxs' is not a quantized type; use one of Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, MXFP4, IQ4_NL, IQ4_XS"),
                                ("experts=q4_K,foo=q8_0", "unknown part 'foo'"), ("experts", "not a quantized type"),
                                ("experts=q4_K,dense", "'dense' is not part=type")] {

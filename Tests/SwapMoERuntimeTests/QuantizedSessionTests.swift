@@ -27,20 +27,20 @@ struct QuantizedSessionTests {
         try Session(options: o).generate("Once upon a time", maxNewTokens: 12, sampler: .greedy, eos: []) { _, _ in true }.tokens
     }
 
-    @Test("q8_0 experts and dense matrices: format 2, types recorded, routers and norms in float")
+    @Test("q8_0 experts and dense matrices: format 3 (rows interleaved as Q8_0_X8), types recorded, routers and norms in float")
     func recordsTypes() throws {
         let m = try Self.packed("experts=q8_0,dense=q8_0")
         defer { TestPaths.remove(m.dir) }
         let archive = try Archive(path: m.archive)
-        #expect(archive.header.major == 2 && archive.manifest.version == 2)
+        #expect(archive.header.major == 3 && archive.manifest.version == 3)
         #expect(archive.manifest.pack.quant == "experts=Q8_0,dense=Q8_0")
         for d in archive.manifest.dense {
             switch TensorRole(name: d.name, shape: d.shape) {
-            case .matrix: #expect(d.dtype == .q8_0, "\(d.name)")
+            case .matrix: #expect(d.dtype == .q8_0x8, "\(d.name)")
             default: #expect(!d.dtype.isQuantized, "\(d.name)")
             }
         }
-        #expect(archive.manifest.expertLayouts.allSatisfy { $0.tensors.allSatisfy { $0.dtype == .q8_0 } })
+        #expect(archive.manifest.expertLayouts.allSatisfy { $0.tensors.allSatisfy { $0.dtype == .q8_0x8 } })
         #expect(m.summary.quantized[.q8_0] == 4 * 16 * 3 + 4 * 4 && m.summary.keptFloat == 0)
         _ = try archive.modelConfig()
     }
