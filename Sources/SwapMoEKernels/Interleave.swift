@@ -54,6 +54,26 @@ func x8RowBlock32(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, row e
     }
 }
 
+/// Row e of a q4_0_x8 or q8_0_x8 group block at `src` -> its 32 floats, bit-identical to `dequantizeBlockSIMD` on
+/// the row's plain block (the same products of d and exact codes).
+@inline(__always)
+func dequantizeX8Row32(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, row e: Int, _ type: WeightType) {
+    x8Codes32(dst, src, row: e, SIMD8(repeating: f16ToFloat(src.loadUnaligned(fromByteOffset: 2 &* e, as: UInt16.self))), type)
+}
+
+/// The eight rows of such a group block -> 32 floats each, row e at `dst + e * stride`, as `dequantizeX8Row32`
+/// (the eight scales converted at once).
+@inline(__always)
+func dequantizeX8Group32(_ dst: UnsafeMutablePointer<Float>, stride n: Int, _ src: UnsafeRawPointer, _ type: WeightType) {
+    let d = f16ToFloat8(src.loadUnaligned(as: SIMD8<Float16>.self))
+    for e in 0..<8 { x8Codes32(dst + e &* n, src, row: e, SIMD8(repeating: d[e]), type) }
+}
+
+@inline(__always)
+func x8Codes32(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, row e: Int, _ d: SIMD8<Float>, _ type: WeightType) {
+    if type == .q8_0x8 { q80X8Codes(dst, src, row: e, d) } else { q40X8Codes(dst, src, row: e, d) }
+}
+
 /// `src` (rows, cols) of `type` (an interleaved type) -> the same matrix as plain `type.plain` rows at `dst`.
 public func deinterleave(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, as type: WeightType, rows: Int, cols: Int) {
     precondition(type.rowGroup > 1 && interleavedFits(rows: rows, cols: cols, blockSize: type.blockSize),
@@ -96,10 +116,8 @@ public func dequantizeRows(_ dst: UnsafeMutablePointer<Float>, _ w: UnsafeRawPoi
         for g in stride(from: rows.lowerBound, to: rows.upperBound, by: 8) {
             let group = w + g &* rowBytes, out = dst + (g &- rows.lowerBound) &* n
             for b in 0..<nb {
-                if type == .q4_0x8 {
-                    dequantizeQ40X8Group(out + 32 &* b, stride: n, group + b &* groupBlock)
-                } else if type == .q8_0x8 {
-                    dequantizeQ80X8Group(out + 32 &* b, stride: n, group + b &* groupBlock)
+                if type.blockSize == 32 {
+                    dequantizeX8Group32(out + 32 &* b, stride: n, group + b &* groupBlock, type)
                 } else {
                     dequantizeQ45KX8Group(out + 256 &* b, stride: n, group + b &* groupBlock, q5: q5)
                 }
@@ -113,8 +131,7 @@ public func dequantizeRows(_ dst: UnsafeMutablePointer<Float>, _ w: UnsafeRawPoi
             let out = dst + (i &* n &+ type.blockSize &* b), block = group + b &* groupBlock
             switch type {
             case .q6_Kx8: dequantizeQ6KX8Row(out, block, row: r % 8)
-            case .q4_0x8: dequantizeQ40X8Row(out, block, row: r % 8)
-            case .q8_0x8: dequantizeQ80X8Row(out, block, row: r % 8)
+            case .q4_0x8, .q8_0x8: dequantizeX8Row32(out, block, row: r % 8, type)
             default: dequantizeQ45KX8Row(out, block, row: r % 8, q5: q5)
             }
         }

@@ -11,22 +11,6 @@ import SwapMoECore
 /// Bytes of one block of a group of eight rows.
 let q40X8GroupBlockBytes = 144
 
-/// Row e of the q4_0_x8 group block at `src` -> its 32 floats, bit-identical to `dequantizeBlockSIMD` on the row's
-/// q4_0 block (d (q - 8), q - 8 exact).
-@inline(__always)
-func dequantizeQ40X8Row(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, row e: Int) {
-    let d = SIMD8<Float>(repeating: f16ToFloat(src.loadUnaligned(fromByteOffset: 2 &* e, as: UInt16.self)))
-    q40X8Codes(dst, src, row: e, d)
-}
-
-/// The eight rows of the q4_0_x8 group block at `src` -> 32 floats each, row e at `dst + e * stride`, as
-/// `dequantizeQ40X8Row` (the eight scales converted at once).
-@inline(__always)
-func dequantizeQ40X8Group(_ dst: UnsafeMutablePointer<Float>, stride n: Int, _ src: UnsafeRawPointer) {
-    let d = f16ToFloat8(src.loadUnaligned(as: SIMD8<Float16>.self))
-    for e in 0..<8 { q40X8Codes(dst + e &* n, src, row: e, SIMD8(repeating: d[e])) }
-}
-
 /// Row e's 32 weights d (q - 8) of the group block at `src` -> `dst`.
 @inline(__always)
 func q40X8Codes(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, row e: Int, _ d: SIMD8<Float>) {

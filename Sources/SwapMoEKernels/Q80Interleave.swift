@@ -11,21 +11,6 @@ import SwapMoECore
 /// Bytes of one block of a group of eight rows.
 let q80X8GroupBlockBytes = 272
 
-/// Row e of the q8_0_x8 group block at `src` -> its 32 floats d q, bit-identical to `dequantizeBlockSIMD` on the
-/// row's q8_0 block (q exact as a Float, one f32 product).
-@inline(__always)
-func dequantizeQ80X8Row(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, row e: Int) {
-    q80X8Codes(dst, src, row: e, SIMD8(repeating: f16ToFloat(src.loadUnaligned(fromByteOffset: 2 &* e, as: UInt16.self))))
-}
-
-/// The eight rows of the q8_0_x8 group block at `src` -> 32 floats each, row e at `dst + e * stride`, as
-/// `dequantizeQ80X8Row` (the eight scales converted at once).
-@inline(__always)
-func dequantizeQ80X8Group(_ dst: UnsafeMutablePointer<Float>, stride n: Int, _ src: UnsafeRawPointer) {
-    let d = f16ToFloat8(src.loadUnaligned(as: SIMD8<Float16>.self))
-    for e in 0..<8 { q80X8Codes(dst + e &* n, src, row: e, SIMD8(repeating: d[e])) }
-}
-
 /// Row e's 32 weights d q of the group block at `src` -> `dst` (q + 128 as an unsigned byte, minus 128: exact).
 @inline(__always)
 func q80X8Codes(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, row e: Int, _ d: SIMD8<Float>) {
