@@ -57,8 +57,8 @@ struct Q80X8Codes {
     }
 }
 #else
-/// The four code columns of a q8_0_x8 group block in 256-bit halves (rows 0..<4, then 4..<8), signed, with their
-/// magnitudes (`vpsignb`), as the q8_0 kernel multiplies them.
+/// The four code columns of a q8_0_x8 group block in 256-bit halves (rows 0..<4, then 4..<8), signed; `sums`
+/// multiplies their magnitudes by the activations carrying their signs (`vpsignb`), as the q8_0 kernel does.
 struct Q80X8Codes {
     /// Nothing to take off: the codes are multiplied signed.
     static let offset: Int32 = 0
