@@ -36,10 +36,11 @@ public func causalAttention(_ out: UnsafeMutablePointer<Float>, _ q: UnsafePoint
     let sc = scale ?? 1 / Float(headDim).squareRoot()
     let group = heads / kvHeads
     let qStride = heads * headDim
-    // Work items: per token, the query heads of `units` contiguous ranges (kv head groups, or single heads when
-    // the groups are too few to share among the pool's threads). Each range sweeps the cache in position order.
+    // Work items: per token, the query heads of `units` contiguous ranges, each sweeping the cache in position
+    // order: every head (one thread, or tokens enough to share), the kv heads split evenly among the threads
+    // (decode: each thread one contiguous part of every cache row), else single heads.
     let threads = pool?.threadCount ?? 1
-    let units = threads == 1 ? 1 : tokens * kvHeads >= 2 * threads ? kvHeads : heads
+    let units = threads == 1 || tokens >= 2 * threads ? 1 : kvHeads % threads == 0 ? threads : heads
     let span = heads / units
     let body = { (c: Int) in
         let t = c / units, first = (c % units) * span
