@@ -14,7 +14,7 @@ struct AttentionTests {
         return (start, tokens, q, k, v)
     }
 
-    @Test("decode GQA attention matches a naive Double reference", arguments: 0..<4)
+    @Test("decode GQA attention matches a naive Double reference, bit for bit the same for any pool", arguments: 0..<4)
     func decodeMatches(config: Int) {
         let (heads, kvHeads, hd) = Self.configs[config]
         var rng = TestRNG(seed: UInt64(config + 20))
@@ -23,10 +23,13 @@ struct AttentionTests {
             let k = randomFloats(len * kvHeads * hd, &rng, range: -2...2), v = randomFloats(len * kvHeads * hd, &rng)
             var ref = [Float](repeating: 0, count: heads * hd)
             attentionReference(&ref, q, keys: k, values: v, start: len - 1, tokens: 1, heads: heads, kvHeads: kvHeads, headDim: hd)
+            var first: [Float]?
             for pool in testPools {
                 var out = [Float](repeating: .nan, count: heads * hd)
                 attention(&out, q, keys: k, values: v, length: len, heads: heads, kvHeads: kvHeads, headDim: hd, pool: pool)
                 for i in 0..<out.count { #expect(abs(out[i] - ref[i]) < 1e-5, "len=\(len) i=\(i)") }
+                // The pool splits heads by kv head range or by head; each head's arithmetic is the same.
+                if let first { #expect(bitsEqual(out, first), "len=\(len) threads=\(pool?.threadCount ?? 0)") } else { first = out }
             }
         }
     }
