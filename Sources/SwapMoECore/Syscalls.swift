@@ -186,8 +186,24 @@ public struct AnonymousMapping: ~Copyable, @unchecked Sendable {
     /// Maps `byteCount` (> 0) bytes, zero-filled on first touch; with `prefault`, writes every page now.
     public init(byteCount: Int, hugePages: Bool = true, prefault: Bool = false) throws(SystemError) {
         precondition(byteCount > 0, "AnonymousMemory needs a positive size")
-        let p = mmap(nil, byteCount, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        guard let p, p != MAP_FAILED else { throw SystemError("mmap", path: "anonymous memory", errno: currentErrno()) }
+        // Huge pages only back the 2 MiB-aligned stretches of a mapping, and the kernel aligns an anonymous mapping
+        // only when its size is a multiple of 2 MiB (6.13 and later; not at all before 6.7): map 2 MiB more, keep
+        // the aligned part. The size is not rounded up, so a last partial 2 MiB stays on small pages (no RSS added).
+        let huge = 2 << 20, page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let align = hugePages && byteCount >= huge
+        let span = align ? byteCount + huge : byteCount
+        guard let raw = mmap(nil, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), raw != MAP_FAILED else {
+            throw SystemError("mmap", path: "anonymous memory", errno: currentErrno())
+        }
+        var p = raw
+        if align {
+            let start = UInt(bitPattern: raw)
+            let head = Int((start + UInt(huge - 1)) & ~UInt(huge - 1) - start)
+            let kept = (byteCount + page - 1) / page * page
+            if head > 0 { munmap(raw, head) }
+            if span - head - kept > 0 { munmap(raw + head + kept, span - head - kept) }
+            p = raw + head
+        }
         if hugePages { _ = madvise(p, byteCount, MADV_HUGEPAGE) }
         if prefault { memset(p, 0, byteCount) }
         base = p

@@ -24,7 +24,7 @@ public func attention(_ out: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Flo
 /// holding positions 0 ..< start + tokens. Query t sits at position `start + t` and attends to positions
 /// 0 ... start + t. Each (token, head) is computed by the same routine as `attention`, so prefill and
 /// decode give bit-identical attention outputs for the same cache. `sinks` (heads,): gpt-oss's learned per-head
-/// logit that joins each softmax's denominator and attends to nothing (see `attendHeads`). `ring`: the cache holds
+/// logit that joins each softmax's denominator and attends to nothing (see `combineChunks`). `ring`: the cache holds
 /// that many rows, position p at row p % ring (a sliding layer's ring, which must hold every position attended to).
 public func causalAttention(_ out: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>,
                             keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
@@ -36,51 +36,102 @@ public func causalAttention(_ out: UnsafeMutablePointer<Float>, _ q: UnsafePoint
     let sc = scale ?? 1 / Float(headDim).squareRoot()
     let group = heads / kvHeads
     let qStride = heads * headDim
-    // Work items: per token, the query heads of `units` contiguous ranges, each sweeping the cache in position
-    // order: every head (one thread, or tokens enough to share), the kv heads split evenly among the threads
-    // (decode: each thread one contiguous part of every cache row), else single heads.
     let threads = pool?.threadCount ?? 1
-    let units = threads == 1 || tokens >= 2 * threads ? 1 : kvHeads % threads == 0 ? threads : heads
-    let span = heads / units
-    let body = { (c: Int) in
-        let t = c / units, first = (c % units) * span
-        attendHeads(out + t * qStride, q + t * qStride, keys: keys, values: values, heads: first ..< first + span,
-                    group: group, length: start + t + 1, headDim: headDim, kvStride: stride, scale: sc, window: window,
-                    sinks: sinks, ring: ring)
+    if let pool, threads > 1, tokens < 2 * threads {
+        for t in 0..<tokens {
+            // Few tokens (decode): the threads share each token's work, (head range, chunk) items. Chunks when
+            // there are enough for every thread, as each thread then reads whole cache rows of its own positions
+            // (two threads splitting every row ran slower than one at 2048 positions); else the kv heads split
+            // evenly among the threads (each thread one part of every row), or single heads.
+            let span = AttentionSpan(length: start + t + 1, window: window)
+            let units = span.chunks >= threads ? 1 : kvHeads % threads == 0 ? threads : heads
+            let width = heads / units
+            AttentionSpan.withPartials(heads: heads, chunks: span.chunks, headDim: headDim) { partials in
+                pool.runChunks(units * span.chunks) { item in
+                    let lower = (item % units) * width
+                    attendChunk(partials, q + t * qStride, keys: keys, values: values, heads: lower ..< lower + width, of: heads,
+                                group: group, span: span, chunk: item / units, headDim: headDim, kvStride: stride, scale: sc, ring: ring)
+                }
+                combineChunks(out + t * qStride, partials, heads: heads, chunks: span.chunks, headDim: headDim, sinks: sinks)
+            }
+        }
+        return
     }
-    if let pool, threads > 1, tokens * units > 1 {
-        pool.runChunks(tokens * units, body)
+    // Otherwise one token per work item, every head and chunk in turn.
+    let body = { (t: Int) in
+        let span = AttentionSpan(length: start + t + 1, window: window)
+        AttentionSpan.withPartials(heads: heads, chunks: span.chunks, headDim: headDim) { partials in
+            for c in 0..<span.chunks {
+                attendChunk(partials, q + t * qStride, keys: keys, values: values, heads: 0..<heads, of: heads,
+                            group: group, span: span, chunk: c, headDim: headDim, kvStride: stride, scale: sc, ring: ring)
+            }
+            combineChunks(out + t * qStride, partials, heads: heads, chunks: span.chunks, headDim: headDim, sinks: sinks)
+        }
+    }
+    if let pool, threads > 1 {
+        pool.runChunks(tokens, body)
     } else {
-        for c in 0 ..< tokens * units { body(c) }
+        for t in 0..<tokens { body(t) }
     }
 }
 
-/// Query heads `heads` of one token: q and o (heads, hd) rows at q + h*hd; head h reads kv head h / group, whose row
-/// for position p sits at k + p*kvStride + (h / group)*hd. The window keeps the last `window` positions, the
-/// query's own included (transformers' sliding mask `kv_idx > q_idx - sliding_window`). A sink is one more logit in
-/// head h's softmax whose probability is dropped (gpt-oss):
-///
-///     p_j = exp(s_j - m) / (Σ_i exp(s_i - m) + exp(sink - m)),  m = max(max_i s_i, sink)
-///
-/// Both passes run position-major (every head of the range at position j before j + 1), so the cache is read
-/// as one forward stream rather than once per head at a row stride: in decode the weights streamed since the
-/// last token have evicted it, and a strided walk per head left the core waiting on DRAM latency (6% of a
-/// one-thread decode of a 16-layer model at 64-96 positions). Each head's arithmetic is that of a head alone: the
-/// same dot, softmax and axpy order, so any split of heads gives identical results.
+/// The positions one query attends to, in chunks of `chunk`: the last `window` of `0 ..< length` (the
+/// query's own included: transformers' sliding mask `kv_idx > q_idx - sliding_window`), or all of them.
+struct AttentionSpan {
+    /// Positions scored per chunk. Fixed, not chosen per thread count, so that results do not depend on it.
+    static let chunk = 256
+
+    /// Floats per (chunk, head) partial: o (headDim, padded to a multiple of 16 so that every o starts on a 64-byte
+    /// line), then M and S in a last 16.
+    static func partialStride(_ headDim: Int) -> Int { (headDim + 15) / 16 * 16 + 16 }
+
+    /// body(partials) with room for `heads` heads' partials of `chunks` chunks, 64-byte aligned.
+    @inline(__always)
+    static func withPartials(heads: Int, chunks: Int, headDim: Int, _ body: (UnsafeMutablePointer<Float>) -> Void) {
+        withAlignedFloats(max(1, heads * chunks * partialStride(headDim)), body)
+    }
+    /// The first position attended to, and how many.
+    let first: Int, count: Int
+    var chunks: Int { (count + Self.chunk - 1) / Self.chunk }
+
+    init(length: Int, window: Int?) {
+        first = window.map { max(0, length - $0) } ?? 0
+        count = max(0, length - first)
+    }
+}
+
+/// body(floats) with `count` floats of scratch, 64-byte aligned (on the stack when small).
 @inline(__always)
-func attendHeads(_ o: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>,
-                 keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, heads: Range<Int>, group: Int,
-                 length: Int, headDim: Int, kvStride: Int, scale: Float, window: Int?,
-                 sinks: UnsafePointer<Float>? = nil, ring: Int? = nil) {
-    let first = window.map { max(0, length - $0) } ?? 0
-    let m = length - first
-    (o + heads.lowerBound * headDim).initialize(repeating: 0, count: heads.count * headDim)
-    if m <= 0 { return }
-    let width = m + 1
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: heads.count * width) { buf in
-        let scores = buf.baseAddress!
-        /// The cache row of the j-th position attended to.
-        @inline(__always) func row(_ j: Int) -> Int { ring.map { (first + j) % $0 } ?? first + j }
+func withAlignedFloats(_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> Void) {
+    withUnsafeTemporaryAllocation(byteCount: count * MemoryLayout<Float>.stride, alignment: 64) { raw in
+        body(raw.baseAddress!.bindMemory(to: Float.self, capacity: count))
+    }
+}
+
+/// Chunk `chunk` of `span` for query heads `heads` (of `all`) of one token (split-K attention, as flash-decoding):
+/// with s_j = (q · k_j) * scale over the chunk's positions j, head h's partial at partials + (chunk * all + h) * stride
+/// (`AttentionSpan.partialStride`) holds o = Σ_j e^(s_j - M) v_j, then M = max_j s_j and S = Σ_j e^(s_j - M) at
+/// [stride - 16] and [stride - 15] (`combineChunks` joins them).
+/// q (heads, hd) rows at q + h*hd; head h reads kv head h / group, whose row for position p sits at
+/// k + p*kvStride + (h / group)*hd; `ring`: position p at row p % ring.
+///
+/// Both passes run position-major (every head of the range at position j before j + 1), so the chunk of the cache
+/// is read as one forward stream rather than once per head at a row stride (in decode the weights streamed since
+/// the last token have evicted it). Each head's arithmetic is that of a head alone, and a chunk's that of a chunk
+/// alone: any split of heads and chunks among threads gives identical results.
+@inline(__always)
+func attendChunk(_ partials: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>,
+                 keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, heads: Range<Int>, of all: Int, group: Int,
+                 span: AttentionSpan, chunk: Int, headDim: Int, kvStride: Int, scale: Float, ring: Int?) {
+    let from = chunk * AttentionSpan.chunk, m = min(AttentionSpan.chunk, span.count - from)
+    let stride = AttentionSpan.partialStride(headDim)
+    @inline(__always) func partial(_ h: Int) -> UnsafeMutablePointer<Float> { partials + (chunk * all + h) * stride }
+    // Head i's scores at scores + i * width: a multiple of 16 floats, odd in 64-byte lines, so that the heads' rows
+    // (each position writes, and the value pass reads, one score of every head) fall in different L1 sets.
+    let width = (m + 16) / 16 % 2 == 0 ? (m + 16) / 16 * 16 + 16 : (m + 16) / 16 * 16
+    withAlignedFloats(heads.count * width) { scores in
+        /// The cache row of the chunk's j-th position.
+        @inline(__always) func row(_ j: Int) -> Int { ring.map { (span.first + from + j) % $0 } ?? span.first + from + j }
         /// body(i, h, offset of h's kv head in a cache row) for each head of the range, without a division.
         @inline(__always) func eachHead(_ body: (Int, Int, Int) -> Void) {
             var kv = heads.lowerBound / group, member = heads.lowerBound % group
@@ -95,13 +146,43 @@ func attendHeads(_ o: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>,
             eachHead { i, h, kv in scores[i * width + j] = dot(q + h * headDim, kj + kv, n: headDim) * scale }
         }
         for (i, h) in heads.enumerated() {
-            let s = scores + i * width
-            if let sinks { s[m] = sinks[h]; softmax(s, n: m + 1) } else { softmax(s, n: m) }
+            let (mx, sum) = exponentiate(scores + i * width, n: m)
+            let p = partial(h)
+            p[stride - 16] = mx; p[stride - 15] = sum
+            p.initialize(repeating: 0, count: headDim)
         }
         for j in 0..<m {
             let vj = v + row(j) * kvStride
-            eachHead { i, h, kv in axpy(o + h * headDim, scores[i * width + j], vj + kv, n: headDim) }
+            eachHead { i, h, kv in axpy(partial(h), scores[i * width + j], vj + kv, n: headDim) }
         }
+    }
+}
+
+/// The `heads` heads of one token's output o (heads, hd) from their chunks' partials (`attendChunk`), in chunk order:
+/// M* = max(max_c M_c, sink), o = Σ_c e^(M_c - M*) o_c / (Σ_c e^(M_c - M*) S_c + e^(sink - M*)). A sink is one more
+/// logit in the head's softmax whose probability is dropped (gpt-oss):
+///
+///     p_j = exp(s_j - m) / (Σ_i exp(s_i - m) + exp(sink - m)),  m = max(max_i s_i, sink)
+///
+/// No positions (an empty window): zeros.
+func combineChunks(_ o: UnsafeMutablePointer<Float>, _ partials: UnsafePointer<Float>, heads: Int, chunks: Int,
+                   headDim: Int, sinks: UnsafePointer<Float>?) {
+    for h in 0..<heads {
+        let oh = o + h * headDim
+        oh.initialize(repeating: 0, count: headDim)
+        if chunks == 0 { continue }
+        let stride = AttentionSpan.partialStride(headDim)
+        @inline(__always) func partial(_ c: Int) -> UnsafePointer<Float> { partials + (c * heads + h) * stride }
+        var top = sinks?[h] ?? -.infinity
+        for c in 0..<chunks { top = max(top, partial(c)[stride - 16]) }
+        var denominator = sinks.map { expf($0[h] - top) } ?? 0
+        for c in 0..<chunks {
+            let p = partial(c), w = expf(p[stride - 16] - top)
+            denominator += w * p[stride - 15]
+            axpy(oh, w, p, n: headDim)
+        }
+        let inv = 1 / denominator
+        for i in 0..<headDim { oh[i] *= inv }
     }
 }
 

@@ -60,6 +60,13 @@ public func layerNorm(_ o: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float
 /// Softmax in place over x (n,): exp(x - max) / Σ, numerically stable, Float32.
 public func softmax(_ x: UnsafeMutablePointer<Float>, n: Int) {
     if n <= 0 { return }
+    let inv = 1 / exponentiate(x, n: n).sum
+    for i in 0..<n { x[i] *= inv }
+}
+
+/// x = exp(x - max x) in place over x (n > 0,), returning that max and Σ of the new x: softmax before its division.
+@inline(__always)
+func exponentiate(_ x: UnsafeMutablePointer<Float>, n: Int) -> (max: Float, sum: Float) {
     var m = x[0]
     for i in 1..<n where x[i] > m { m = x[i] }
     // e^(x - m) 16 at a time (`exp16`; the last partial vector padded with -inf, whose e^ is 0), summed in lanes.
@@ -69,8 +76,7 @@ public func softmax(_ x: UnsafeMutablePointer<Float>, n: Int) {
         acc += e
         return e
     }
-    let inv = 1 / acc.sum()
-    for i in 0..<n { x[i] *= inv }
+    return (m, acc.sum())
 }
 
 /// o[i] = f(a[i], b[i]) 16 lanes at a time; the last partial vectors are padded with `padding` and only their first

@@ -59,17 +59,31 @@ public struct Matrix: @unchecked Sendable {
 public final class FloatBuffer {
     @usableFromInline let base: UnsafeMutablePointer<Float>
     public let count: Int
+    /// The mapping that holds the floats when they were asked for on huge pages, else nil (heap).
+    private let mapping: AnonymousMemory?
 
-    public init(count: Int) {
+    /// `count` zeroed floats; with `hugePages`, in an anonymous mapping advised onto 2 MiB pages (`AnonymousMemory`,
+    /// zero-filled as first touched), else on the heap. A KV cache wants huge pages: decode reads every layer's
+    /// cache once per token after the weights streamed since have evicted it, and on 4 KiB pages each 4 KiB of it
+    /// (four positions of a 1 KiB row) costs a page walk and a restart of the hardware prefetcher.
+    public init(count: Int, hugePages: Bool = false) {
         precondition(count >= 0, "negative float count")
         self.count = count
-        base = .allocate(capacity: max(count, 1))
-        base.initialize(repeating: 0, count: max(count, 1))
+        if hugePages, let m = try? AnonymousMemory(byteCount: max(count, 1) * MemoryLayout<Float>.stride) {
+            mapping = m
+            base = m.base.bindMemory(to: Float.self, capacity: max(count, 1))
+        } else {
+            mapping = nil
+            base = .allocate(capacity: max(count, 1))
+            base.initialize(repeating: 0, count: max(count, 1))
+        }
     }
 
-    public convenience init(rows: Int, width: Int) { self.init(count: rows * width) }
+    public convenience init(rows: Int, width: Int, hugePages: Bool = false) {
+        self.init(count: rows * width, hugePages: hugePages)
+    }
 
-    deinit { base.deallocate() }
+    deinit { if mapping == nil { base.deallocate() } }
 
     /// Rows `range` of this buffer seen as rows of `width` floats.
     @inlinable

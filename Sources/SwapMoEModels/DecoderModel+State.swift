@@ -64,8 +64,8 @@ final class KVCache: @unchecked Sendable {
         let widths = spec.cacheWidths
         let rows = KVCache.rows(spec: spec, context: context, batch: batch)
         self.rows = rows
-        keys = rows.map { FloatBuffer(rows: $0, width: widths.key).rows($0, width: widths.key) }
-        values = rows.map { FloatBuffer(rows: $0, width: widths.value).rows($0, width: widths.value) }
+        keys = rows.map { FloatBuffer(rows: $0, width: widths.key, hugePages: true).rows($0, width: widths.key) }
+        values = rows.map { FloatBuffer(rows: $0, width: widths.value, hugePages: true).rows($0, width: widths.value) }
         isRing = rows.indices.map { rows[$0] < context && !spec.isLinear($0) }
         deltaNet = (0..<spec.layers).map { l in spec.deltaNet.flatMap { spec.isLinear(l) ? DeltaNetState($0) : nil } }
         // A recurrent state holds only the latest position: nothing can be cut back.

@@ -61,6 +61,55 @@ struct AttentionTests {
         }
     }
 
+    @Test("long caches (several chunks of AttentionSpan.chunk positions): the reference, with windows, sinks and a ring; bit for bit the same for any pool and for prefill",
+          arguments: [(8, 2, 48), (4, 4, 64)])
+    func longCaches(heads: Int, kvHeads: Int, hd: Int) {
+        var rng = TestRNG(seed: UInt64(heads * 100 + hd))
+        let len = 2 * AttentionSpan.chunk + 77, width = kvHeads * hd
+        let k = randomFloats(len * width, &rng, range: -1...1), v = randomFloats(len * width, &rng)
+        let sinks = randomFloats(heads, &rng, range: -1...1)
+        for (window, withSinks) in [(nil, false), (nil, true), (AttentionSpan.chunk + 30, false), (300, true)] as [(Int?, Bool)] {
+            // Decode of the last position, against the reference and across pools.
+            let q = randomFloats(heads * hd, &rng, range: -1...1)
+            var ref = [Float](repeating: 0, count: heads * hd)
+            attentionReference(&ref, q, keys: k, values: v, start: len - 1, tokens: 1, heads: heads, kvHeads: kvHeads,
+                               headDim: hd, window: window, sinks: withSinks ? sinks : nil)
+            var first: [Float]?
+            for pool in testPools {
+                var out = [Float](repeating: .nan, count: heads * hd)
+                sinks.withUnsafeBufferPointer { sp in
+                    causalAttention(&out, q, keys: k, values: v, start: len - 1, tokens: 1, heads: heads, kvHeads: kvHeads,
+                                    headDim: hd, window: window, sinks: withSinks ? sp.baseAddress : nil, pool: pool)
+                }
+                for i in 0..<out.count { #expect(abs(out[i] - ref[i]) < 2e-5, "window=\(String(describing: window)) i=\(i)") }
+                if let first { #expect(bitsEqual(out, first), "threads=\(pool?.threadCount ?? 0)") } else { first = out }
+            }
+            // The same position as the last of a prefill batch of 5 gives the same bits.
+            let tokens = 5, qs = randomFloats((tokens - 1) * heads * hd, &rng, range: -1...1) + q
+            for pool in testPools {
+                var out = [Float](repeating: .nan, count: tokens * heads * hd)
+                sinks.withUnsafeBufferPointer { sp in
+                    causalAttention(&out, qs, keys: k, values: v, start: len - tokens, tokens: tokens, heads: heads, kvHeads: kvHeads,
+                                    headDim: hd, window: window, sinks: withSinks ? sp.baseAddress : nil, pool: pool)
+                }
+                #expect(bitsEqual(Array(out[(tokens - 1) * heads * hd ..< tokens * heads * hd]), first!))
+            }
+            // A ring of `window` rows (position p at row p % window) holding the positions the last one attends to.
+            if let window {
+                var ring = ([Float](repeating: .nan, count: window * width), [Float](repeating: .nan, count: window * width))
+                for p in (len - window)..<len {
+                    for i in 0..<width { ring.0[(p % window) * width + i] = k[p * width + i]; ring.1[(p % window) * width + i] = v[p * width + i] }
+                }
+                var out = [Float](repeating: .nan, count: heads * hd)
+                sinks.withUnsafeBufferPointer { sp in
+                    causalAttention(&out, q, keys: ring.0, values: ring.1, start: len - 1, tokens: 1, heads: heads, kvHeads: kvHeads,
+                                    headDim: hd, window: window, sinks: withSinks ? sp.baseAddress : nil, ring: window, pool: testPools[2])
+                }
+                #expect(bitsEqual(out, first!))
+            }
+        }
+    }
+
     @Test("relative-position attention (T5: unscaled scores plus a per-offset bias) matches a Double reference, any pool",
           arguments: [false, true])
     func relativeBias(causal: Bool) {

@@ -213,6 +213,40 @@ struct Benchmarks {
         }
     }
 
+    /// RUN_BENCHMARKS=1 ATTENTION_LENGTHS=64,512,2048 swift test -c release -Xswiftc -enable-testing --filter 'Benchmarks/attentionDecode'
+    @Test("Decode attention: one token over 16 layers' KV caches (16 heads, 4 kv heads, head 64), GB/s of cache read")
+    func attentionDecode() {
+        let heads = 16, kvHeads = 4, hd = 64, layers = 16
+        let lengths = (ProcessInfo.processInfo.environment["ATTENTION_LENGTHS"] ?? "64,512,2048").split(separator: ",").compactMap { Int($0) }
+        var rng = TestRNG(seed: 9)
+        let huge = ProcessInfo.processInfo.environment["ATTENTION_HUGE_PAGES"] != "0"
+        for length in lengths {
+            let width = kvHeads * hd
+            let keys = (0..<layers).map { _ in FloatBuffer(count: length * width, hugePages: huge).rows(length, width: width) }
+            let values = (0..<layers).map { _ in FloatBuffer(count: length * width, hugePages: huge).rows(length, width: width) }
+            for r in keys + values { for i in 0..<r.elementCount { r[i] = Float.random(in: -1...1, using: &rng) } }
+            let q = FloatBuffer(count: heads * hd).rows(1, width: heads * hd), out = FloatBuffer(count: heads * hd).rows(1, width: heads * hd)
+            for i in 0..<q.elementCount { q[i] = Float.random(in: -1...1, using: &rng) }
+            // A 64 MiB sweep between tokens evicts the caches from L2/L3, as a decode's weights do.
+            let flush = FloatBuffer(count: 16 << 20)
+            let threadCounts = (ProcessInfo.processInfo.environment["THREADS"] ?? "1,2").split(separator: ",").compactMap { Int($0) }
+            for threads in threadCounts {
+                let pool = ThreadPool(threads: threads)
+                var best = Double.infinity
+                for _ in 0..<25 {
+                    _ = measureSum(flush)
+                    let t0 = monotonicSeconds()
+                    for l in 0..<layers {
+                        causalAttention(out, q, keys: keys[l], values: values[l], start: length - 1, heads: heads, kvHeads: kvHeads, headDim: hd, pool: pool)
+                    }
+                    best = min(best, monotonicSeconds() - t0)
+                }
+                let bytes = Double(2 * layers * length * width * 4)
+                print("BENCH attention decode length=\(length) threads=\(threads): \(Self.f(best * 1e6, 1)) us per token, \(Self.f(bytes / best / 1e9)) GB/s of cache")
+            }
+        }
+    }
+
     @Test("MLA: the absorbed and expanded paths over one layer's compressed cache, bf16 kv_b_proj, 2 threads")
     func latentPaths() {
         let pool = ThreadPool(threads: 2)
@@ -249,6 +283,14 @@ struct Benchmarks {
             }
         }
     }
+}
+
+/// Σ of a buffer (reads it all once).
+func measureSum(_ b: FloatBuffer) -> Float {
+    let r = b.rows(1, width: b.count)
+    var s: Float = 0
+    for i in stride(from: 0, to: b.count, by: 16) { s += r[i] }
+    return s
 }
 
 /// The same bf16 GEMV split in two halves with GCD, for comparing dispatch cost only.
