@@ -12,6 +12,8 @@
 #      SOURCE=gguf: swapmoe packs llama.cpp's own GGUF of each type (`swapmoe pack model-T.gguf`, weights kept as
 #      stored) instead of the checkpoint, so both engines read the very same blocks; then TYPES may also name
 #      llama-quantize's mixtures (q4_K_M, q5_K_M, ...), quantized without --pure as users get them.
+#      DEPTH=D: decode only, after D tokens of context (llama-bench -p 0 -d D; swapmoe bench --prompt-tokens D,
+#      whose prefill of those D tokens is not compared): long-context decode, where attention reads the KV cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ckpt=${1:-work-data/big-mixtral}
@@ -20,6 +22,9 @@ types=${TYPES:-bf16 q8_0 q4_K}
 threads=${THREADS:-2 1}
 prompt=${PROMPT:-64}
 gen=${GEN:-32}
+depth=${DEPTH:-}
+llama_context="-p $prompt"
+if [ -n "$depth" ]; then prompt=$depth; llama_context="-p 0 -d $depth"; fi
 work=${WORK:-.build/bench-llamacpp}
 mkdir -p "$work"
 source Tools/setup.sh
@@ -62,7 +67,7 @@ for r in $(seq 1 "$rounds"); do
         g=$work/model-$t.gguf; [ "$t" = bf16 ] && g=$gguf_bf16
         for th in $threads; do
             # One pair: llama.cpp, then swapmoe, back to back.
-            OMP_WAIT_POLICY=passive "$llama/llama-bench" -m "$g" -p "$prompt" -n "$gen" -t "$th" -r 1 -o json 2>/dev/null |
+            OMP_WAIT_POLICY=passive "$llama/llama-bench" -m "$g" $llama_context -n "$gen" -t "$th" -r 1 -o json 2>/dev/null |
                 python3 -c "
 import json, sys
 for row in json.load(sys.stdin):
@@ -77,9 +82,10 @@ print(json.dumps({'engine': 'swapmoe', 'type': '$t', 'threads': $th, 'round': $r
         done
     done
 done
-python3 - "$results" <<'PY'
+python3 - "$results" "$depth" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
+depth = sys.argv[2]
 keys = sorted({(r['type'], r['threads']) for r in rows}, key=lambda k: (k[0], -k[1]))
 print(f"| type | threads | llama.cpp prefill | swapmoe prefill | ratio | llama.cpp decode | swapmoe decode | ratio | swapmoe decode / roofline |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -95,7 +101,11 @@ for t, th in keys:
             b = [r['tps'] for r in rows if (r['type'], r['threads'], r['round'], r['kind'], r['engine']) == (t, th, rd, kind, 'llama.cpp')]
             if a and b and b[0] > 0: pairs.append(a[0] / b[0])
         return statistics.median(pairs) if pairs else float('nan')
-    roof = med('swapmoe', 'decode', 'roofline')
-    print(f"| {t} | {th} | {med('llama.cpp', 'prefill'):.1f} | {med('swapmoe', 'prefill'):.1f} | {ratio('prefill'):.2f}x | "
-          f"{med('llama.cpp', 'decode'):.2f} | {med('swapmoe', 'decode'):.2f} | {ratio('decode'):.2f}x | {100 * roof:.0f}% |")
+    # With DEPTH the decode also reads the KV cache, which the roofline (weights only) leaves out.
+    roof = float('nan') if depth else med('swapmoe', 'decode', 'roofline')
+    def cell(v, fmt): return '-' if v != v else format(v, fmt)   # nan (nothing to compare): a dash
+    prefill = ratio('prefill')
+    print(f"| {t} | {th} | {cell(med('llama.cpp', 'prefill'), '.1f')} | {cell(med('swapmoe', 'prefill') if prefill == prefill else float('nan'), '.1f')} | "
+          f"{cell(prefill, '.2f')}{'x' if prefill == prefill else ''} | "
+          f"{med('llama.cpp', 'decode'):.2f} | {med('swapmoe', 'decode'):.2f} | {ratio('decode'):.2f}x | {cell(100 * roof, '.0f')}{'' if roof != roof else '%'} |")
 PY
