@@ -9,7 +9,7 @@ import Foundation
 /// - Parameters:
 ///   - scale: defaults to 1/sqrt(headDim).
 ///   - window: sliding window (attend to the last `window` positions only); nil = full causal.
-///   - pool: threads to split heads over; results are identical for any pool.
+///   - pool: threads to share the heads and positions; results are identical for any pool.
 public func attention(_ out: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>,
                       keys: UnsafePointer<Float>, values: UnsafePointer<Float>, length: Int,
                       heads: Int, kvHeads: Int, headDim: Int, kvStride: Int? = nil,
@@ -37,37 +37,30 @@ public func causalAttention(_ out: UnsafeMutablePointer<Float>, _ q: UnsafePoint
     let group = heads / kvHeads
     let qStride = heads * headDim
     let threads = pool?.threadCount ?? 1
-    if let pool, threads > 1, tokens < 2 * threads {
-        for t in 0..<tokens {
-            // Few tokens (decode): the threads share each token's work, (head range, chunk) items. Chunks when
-            // there are enough for every thread, as each thread then reads whole cache rows of its own positions
-            // (two threads splitting every row ran slower than one at 2048 positions); else the kv heads split
-            // evenly among the threads (each thread one part of every row), or single heads.
-            let span = AttentionSpan(length: start + t + 1, window: window)
-            let units = span.chunks >= threads ? 1 : kvHeads % threads == 0 ? threads : heads
-            let width = heads / units
-            AttentionSpan.withPartials(heads: heads, chunks: span.chunks, headDim: headDim) { partials in
-                pool.runChunks(units * span.chunks) { item in
-                    let lower = (item % units) * width
-                    attendChunk(partials, q + t * qStride, keys: keys, values: values, heads: lower ..< lower + width, of: heads,
-                                group: group, span: span, chunk: item / units, headDim: headDim, kvStride: stride, scale: sc, ring: ring)
-                }
-                combineChunks(out + t * qStride, partials, heads: heads, chunks: span.chunks, headDim: headDim, sinks: sinks)
-            }
-        }
-        return
-    }
-    // Otherwise one token per work item, every head and chunk in turn.
-    let body = { (t: Int) in
-        let span = AttentionSpan(length: start + t + 1, window: window)
+    /// Token t: its (head range, chunk) items, `units` head ranges a chunk, through `run`, then the chunks combined.
+    @inline(__always) func attend(_ t: Int, units: (AttentionSpan) -> Int, _ run: (Int, (Int) -> Void) -> Void) {
+        let span = AttentionSpan(length: start + t + 1, window: window), units = units(span), width = heads / units
         AttentionSpan.withPartials(heads: heads, chunks: span.chunks, headDim: headDim) { partials in
-            for c in 0..<span.chunks {
-                attendChunk(partials, q + t * qStride, keys: keys, values: values, heads: 0..<heads, of: heads,
-                            group: group, span: span, chunk: c, headDim: headDim, kvStride: stride, scale: sc, ring: ring)
+            run(units * span.chunks) { item in
+                let lower = (item % units) * width
+                attendChunk(partials, q + t * qStride, keys: keys, values: values, heads: lower ..< lower + width, of: heads,
+                            group: group, span: span, chunk: item / units, headDim: headDim, kvStride: stride, scale: sc, ring: ring)
             }
             combineChunks(out + t * qStride, partials, heads: heads, chunks: span.chunks, headDim: headDim, sinks: sinks)
         }
     }
+    if let pool, threads > 1, tokens < 2 * threads {
+        // Few tokens (decode): the threads share each token's items. Whole chunks when there are enough for every
+        // thread, as each thread then reads whole cache rows of its own positions (two threads splitting every row
+        // ran slower than one at 2048 positions); else the kv heads split evenly among the threads (each thread one
+        // part of every row), or single heads.
+        for t in 0..<tokens {
+            attend(t, units: { $0.chunks >= threads ? 1 : kvHeads % threads == 0 ? threads : heads }) { pool.runChunks($0, $1) }
+        }
+        return
+    }
+    // Otherwise one token per work item, every head and chunk in turn.
+    let body = { (t: Int) in attend(t, units: { _ in 1 }) { n, item in for i in 0..<n { item(i) } } }
     if let pool, threads > 1 {
         pool.runChunks(tokens, body)
     } else {
@@ -90,6 +83,7 @@ struct AttentionSpan {
     static func withPartials(heads: Int, chunks: Int, headDim: Int, _ body: (UnsafeMutablePointer<Float>) -> Void) {
         withAlignedFloats(max(1, heads * chunks * partialStride(headDim)), body)
     }
+
     /// The first position attended to, and how many.
     let first: Int, count: Int
     var chunks: Int { (count + Self.chunk - 1) / Self.chunk }
@@ -167,11 +161,11 @@ func attendChunk(_ partials: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Flo
 /// No positions (an empty window): zeros.
 func combineChunks(_ o: UnsafeMutablePointer<Float>, _ partials: UnsafePointer<Float>, heads: Int, chunks: Int,
                    headDim: Int, sinks: UnsafePointer<Float>?) {
+    let stride = AttentionSpan.partialStride(headDim)
     for h in 0..<heads {
         let oh = o + h * headDim
         oh.initialize(repeating: 0, count: headDim)
         if chunks == 0 { continue }
-        let stride = AttentionSpan.partialStride(headDim)
         @inline(__always) func partial(_ c: Int) -> UnsafePointer<Float> { partials + (c * heads + h) * stride }
         var top = sinks?[h] ?? -.infinity
         for c in 0..<chunks { top = max(top, partial(c)[stride - 16]) }
