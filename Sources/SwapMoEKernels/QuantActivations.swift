@@ -1,4 +1,7 @@
 import SwapMoECore
+#if SWAPMOE_X86_INTRINSICS
+import Builtin
+#endif
 // The activation vector x of a quantized GEMV, quantized once per call to 8-bit blocks for the integer dot
 // products (QuantGEMV+Integer.swift), exactly as llama.cpp quantizes it for the same weight types:
 // - 32-weight types (q8_0, q4_0, q4_1, q5_0, q5_1): blocks of 32 (llama.cpp's q8_0 activations,
@@ -65,9 +68,9 @@ func quantizeActivations(_ x: UnsafePointer<Float>, n: Int, block: Int, scratch:
         let s = SIMD16<Float>(repeating: mul)
         k = 0
         while k < block {
-            let v = roundToInt8(loadF32x16(xb, k) * s)
-            UnsafeMutableRawPointer(qb + k).storeBytes(of: v, as: SIMD16<Int8>.self)
-            sums[(b &* block &+ k) / 16] = sum16(v)
+            let c = roundToInt8Lanes(loadF32x16(xb, k) * s)
+            UnsafeMutableRawPointer(qb + k).storeBytes(of: narrowToInt8(c), as: SIMD16<Int8>.self)
+            sums[(b &* block &+ k) / 16] = Int16(truncatingIfNeeded: laneSum(c))
             k &+= 16
         }
         if block == 32 { blockSums[b] = scale[b] * Float(Int32(sums[2 &* b]) &+ Int32(sums[2 &* b &+ 1])) }
@@ -111,25 +114,42 @@ func hmax8(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> Float {
     return max(max(h[0], h[1]), max(h[2], h[3]))
 }
 
-/// Lanes (|v| <= 127.5 for in-range input) -> round-half-even Int8 in -127...127: adding 1.5 * 2^23 leaves the
-/// rounded integer in the low mantissa bits (llama.cpp's `nearest_int`); NaN or huge lanes give some value that
-/// the clamp brings into range, never a trap.
-@inline(__always)
-func roundToInt8(_ v: SIMD16<Float>) -> SIMD16<Int8> {
-    let i = unsafeBitCast(v + SIMD16(repeating: 12_582_912), to: SIMD16<Int32>.self) &- SIMD16(repeating: 0x4B40_0000)
-    let c = pointwiseMin(pointwiseMax(i, SIMD16(repeating: -127)), SIMD16(repeating: 127))
+/// Lanes (|v| <= 127.5 for in-range input) -> round-half-even integers in -127...127, as Int32 lanes: adding
+/// 1.5 * 2^23 leaves the rounded integer in the low mantissa bits (llama.cpp's `nearest_int`); NaN or huge lanes
+/// give some value that the clamp brings into range, never a trap. The clamp is compare-and-blend (`vpcmpd`,
+/// `vpblendmd`): the standard library's `pointwiseMin` / `pointwiseMax` on SIMD16<Int32> stayed out-of-line
+/// generic calls here.
+@_transparent
+func roundToInt8Lanes(_ v: SIMD16<Float>) -> SIMD16<Int32> {
+    var i = unsafeBitCast(v + SIMD16(repeating: 12_582_912), to: SIMD16<Int32>.self) &- SIMD16(repeating: 0x4B40_0000)
+    let lo = SIMD16<Int32>(repeating: -127), hi = SIMD16<Int32>(repeating: 127)
+    i.replace(with: lo, where: i .< lo)
+    i.replace(with: hi, where: i .> hi)
+    return i
+}
+
+/// The lanes of `c` (each in -127...127) as bytes (`vpmovdb`; the standard library's
+/// `SIMD16<Int8>(truncatingIfNeeded:)` stayed an out-of-line generic call).
+@_transparent
+func narrowToInt8(_ c: SIMD16<Int32>) -> SIMD16<Int8> {
+    #if SWAPMOE_X86_INTRINSICS
+    var v = SIMD16<Int8>()
+    v._storage._value = Builtin.trunc_Vec16xInt32_Vec16xInt8(c._storage._value)
+    return v
+    #else
     return SIMD16<Int8>(Int8(truncatingIfNeeded: c[0]), Int8(truncatingIfNeeded: c[1]), Int8(truncatingIfNeeded: c[2]),
                         Int8(truncatingIfNeeded: c[3]), Int8(truncatingIfNeeded: c[4]), Int8(truncatingIfNeeded: c[5]),
                         Int8(truncatingIfNeeded: c[6]), Int8(truncatingIfNeeded: c[7]), Int8(truncatingIfNeeded: c[8]),
                         Int8(truncatingIfNeeded: c[9]), Int8(truncatingIfNeeded: c[10]), Int8(truncatingIfNeeded: c[11]),
                         Int8(truncatingIfNeeded: c[12]), Int8(truncatingIfNeeded: c[13]), Int8(truncatingIfNeeded: c[14]),
                         Int8(truncatingIfNeeded: c[15]))
+    #endif
 }
 
-@inline(__always)
-func sum16(_ v: SIMD16<Int8>) -> Int16 {
-    let w = SIMD16<Int16>(Int16(v[0]), Int16(v[1]), Int16(v[2]), Int16(v[3]), Int16(v[4]), Int16(v[5]), Int16(v[6]),
-                          Int16(v[7]), Int16(v[8]), Int16(v[9]), Int16(v[10]), Int16(v[11]), Int16(v[12]), Int16(v[13]),
-                          Int16(v[14]), Int16(v[15]))
-    return w.wrappedSum()
+/// Σ of the 16 lanes of `c` by halving (the standard library's `wrappedSum` stayed an out-of-line generic call,
+/// 1.5% of a two-thread q5_K decode on the calling thread).
+@_transparent
+func laneSum(_ c: SIMD16<Int32>) -> Int32 {
+    let a = c.lowHalf &+ c.highHalf, b = a.lowHalf &+ a.highHalf
+    return (b[0] &+ b[1]) &+ (b[2] &+ b[3])
 }

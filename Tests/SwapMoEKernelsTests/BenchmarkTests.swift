@@ -173,6 +173,24 @@ struct Benchmarks {
         }
     }
 
+    @Test("Activation quantization (once per quantized GEMV): ns per call, blocks of 32 and 256")
+    func activationQuantization() {
+        var rng = TestRNG(seed: 11)
+        for n in [1024, 2048, 4096, 14336] {
+            let x = randomFloats(n, &rng, range: -3...3)
+            var scratch = [UInt8](repeating: 0, count: QuantizedActivations.scratchBytes(n))
+            for block in [32, 256] {
+                let reps = 20_000_000 / n
+                let t = scratch.withUnsafeMutableBytes { buf in
+                    x.withUnsafeBufferPointer { xp in
+                        Self.best(5) { for _ in 0..<reps { _ = quantizeActivations(xp.baseAddress!, n: n, block: block, scratch: buf.baseAddress!) } }
+                    }
+                } / Double(reps)
+                print("BENCH quantize-activations n=\(n) block=\(block) \(Self.f(t * 1e9, 0)) ns \(Self.f(Double(4 * n) / t / 1e9, 1)) GB/s of x")
+            }
+        }
+    }
+
     @Test("dispatch overhead: ThreadPool vs DispatchQueue.concurrentPerform on empty and small jobs")
     func dispatchOverhead() {
         let pool = ThreadPool(threads: 2)
