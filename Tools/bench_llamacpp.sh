@@ -47,6 +47,7 @@ if [ ! -f "$gguf_bf16" ]; then
 fi
 for t in $types; do
     upper=$(echo "$t" | tr a-z A-Z)
+    [ "$t" = mxfp4 ] && upper=MXFP4_MOE   # llama-quantize's name for it (with --pure: every matrix MXFP4)
     pure=--pure
     case "$t" in *_[SML]) pure= ;; esac
     [ "$t" = bf16 ] || [ -f "$work/model-$t.gguf" ] || "$llama/llama-quantize" $pure "$gguf_bf16" "$work/model-$t.gguf" "$upper" >/dev/null 2>&1

@@ -19,11 +19,13 @@ public enum DType: String, Sendable, Codable, CaseIterable {
     case q4_Kx8 = "Q4_K_X8"
     /// Q5_K, Q6_K, Q4_0 and Q8_0 stored the same way.
     case q5_Kx8 = "Q5_K_X8", q6_Kx8 = "Q6_K_X8", q4_0x8 = "Q4_0_X8", q8_0x8 = "Q8_0_X8"
+    /// MXFP4 stored the same way (gpt-oss's experts).
+    case mxfp4x8 = "MXFP4_X8"
 
     /// Rows stored together: 8 for the interleaved types (their matrices have a multiple of 8 rows), else 1.
     public var rowGroup: Int { plain != self ? 8 : 1 }
 
-    /// The interleaved form of a type that has one (Q4_K, Q5_K, Q6_K, Q4_0, Q8_0), else nil.
+    /// The interleaved form of a type that has one (Q4_K, Q5_K, Q6_K, Q4_0, Q8_0, MXFP4), else nil.
     public var interleaved: DType? {
         switch self {
         case .q4_K: .q4_Kx8
@@ -31,6 +33,7 @@ public enum DType: String, Sendable, Codable, CaseIterable {
         case .q6_K: .q6_Kx8
         case .q4_0: .q4_0x8
         case .q8_0: .q8_0x8
+        case .mxfp4: .mxfp4x8
         default: nil
         }
     }
@@ -43,6 +46,7 @@ public enum DType: String, Sendable, Codable, CaseIterable {
         case .q6_Kx8: .q6_K
         case .q4_0x8: .q4_0
         case .q8_0x8: .q8_0
+        case .mxfp4x8: .mxfp4
         default: self
         }
     }
@@ -54,7 +58,7 @@ public enum DType: String, Sendable, Codable, CaseIterable {
     /// Elements per block: 1 for plain element types, 32 or 256 for quantized ones.
     public var blockSize: Int {
         switch self {
-        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl, .q4_0x8, .q8_0x8: 32
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl, .q4_0x8, .q8_0x8, .mxfp4x8: 32
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_Kx8, .q5_Kx8, .q6_Kx8: 256
         default: 1
         }
@@ -77,7 +81,7 @@ public enum DType: String, Sendable, Codable, CaseIterable {
         case .q4_K, .q4_Kx8: 144     // f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 256 x 4 bits
         case .q5_K, .q5_Kx8: 176     // as q4_K + 32 bytes of fifth bits
         case .q6_K, .q6_Kx8: 210     // 256 x 4 low bits, 256 x 2 high bits, 16 x i8 scales, f16 d
-        case .mxfp4: 17     // E8M0 scale + 32 x 4-bit E2M1
+        case .mxfp4, .mxfp4x8: 17     // E8M0 scale + 32 x 4-bit E2M1
         case .iq4_nl: 18    // f16 scale + 32 x 4-bit level indices
         case .iq4_xs: 136   // f16 d, 8 x 6-bit sub-block scales (u16 high bits, 4 bytes of low nibbles), 256 x 4 bits
         }

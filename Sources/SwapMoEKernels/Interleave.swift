@@ -1,12 +1,12 @@
 import SwapMoECore
 // The interleaved types' matrices as a whole (layouts: q4_K_x8 and q5_K_x8 in Q4KInterleave.swift, q6_K_x8 in
-// Q6KInterleave.swift, q4_0_x8 in Q40Interleave.swift, q8_0_x8 in Q80Interleave.swift): rows 8g ..< 8g + 8 form group g at byte 8g * rowBytes
+// Q6KInterleave.swift, q4_0_x8 and mxfp4_x8 in Q40Interleave.swift, q8_0_x8 in Q80Interleave.swift): rows 8g ..< 8g + 8 form group g at byte 8g * rowBytes
 // (rowBytes as for the plain type), and block b of a group (weights b * blockSize ..< (b + 1) * blockSize of each
 // of its eight rows) the 8 * blockBytes bytes at 8b * blockBytes. These functions convert between the plain and
 // interleaved matrices and read rows out of their groups, one type's block functions at a time.
 
 /// Whether a matrix of `rows` rows of `cols` weights can be stored as an interleaved type of `blockSize` (256 for
-/// q4_K_x8, q5_K_x8, q6_K_x8; 32 for q4_0_x8 and q8_0_x8).
+/// q4_K_x8, q5_K_x8, q6_K_x8; 32 for q4_0_x8, q8_0_x8 and mxfp4_x8).
 public func interleavedFits(rows: Int, cols: Int, blockSize: Int) -> Bool { rows > 0 && rows % 8 == 0 && cols > 0 && cols % blockSize == 0 }
 
 /// `src` (rows, cols) of `type.plain` -> the same matrix as `type` (an interleaved type) at `dst`, the same byte
@@ -21,43 +21,50 @@ public func interleave(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, 
             let out = dst + (group &+ b &* groupBlock)
             switch type {
             case .q6_Kx8: interleaveQ6KBlock(out, src + group, rowBytes: rowBytes, block: b)
-            case .q4_0x8, .q8_0x8: interleave32Block(out, src + group, rowBytes: rowBytes, block: b, columns: columns32(type))
+            case .q4_0x8, .q8_0x8, .mxfp4x8: interleave32Block(out, src + group, rowBytes: rowBytes, block: b, type)
             default: interleaveQ45KBlock(out, src + group, rowBytes: rowBytes, block: b, q5: type == .q5_Kx8)
             }
         }
     }
 }
 
-/// The 8-byte code columns of a block of q4_0_x8 (2) or q8_0_x8 (4): 16 or 32 bytes of codes per row.
+/// The 8-byte code columns of a block of q4_0_x8 or mxfp4_x8 (2) or q8_0_x8 (4): 16 or 32 bytes of codes per row.
 @inline(__always)
 func columns32(_ type: WeightType) -> Int { type == .q8_0x8 ? 4 : 2 }
 
-/// Block b of the eight rows at `src` (`rowBytes` apart) of a 32-weight type whose block is an f16 d and then
-/// `columns` 8-byte groups of codes (q4_0, q8_0) -> its 16 + 64 `columns` interleaved bytes at `dst`: the eight d,
-/// then column u at 16 + 64u holding group u of every row (Q40Interleave.swift, Q80Interleave.swift).
-func interleave32Block(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, rowBytes: Int, block b: Int, columns: Int) {
-    let blockBytes = 2 &+ 8 &* columns
+/// The bytes of one row's scale in a block of a 32-weight interleaved type: 2 (an f16 d: q4_0_x8, q8_0_x8) or 1
+/// (an E8M0 exponent: mxfp4_x8). A group block holds the eight scales first, its code columns from 8 times this.
+@inline(__always)
+func scaleBytes32(_ type: WeightType) -> Int { type == .mxfp4x8 ? 1 : 2 }
+
+/// Block b of the eight rows at `src` (`rowBytes` apart) of a 32-weight type whose block is a scale (`scaleBytes32`)
+/// and then `columns32` 8-byte groups of codes (q4_0, q8_0, mxfp4) -> its interleaved bytes at `dst`: the eight
+/// scales, then column u at 8 s + 64u holding group u of every row (Q40Interleave.swift, Q80Interleave.swift).
+func interleave32Block(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, rowBytes: Int, block b: Int, _ type: WeightType) {
+    let s = scaleBytes32(type), columns = columns32(type), blockBytes = s &+ 8 &* columns
     for r in 0..<8 {
         let blk = src + (r &* rowBytes &+ b &* blockBytes)
-        dst.storeBytes(of: blk.loadUnaligned(as: UInt16.self), toByteOffset: 2 &* r, as: UInt16.self)
+        (dst + s &* r).copyMemory(from: blk, byteCount: s)
         for u in 0..<columns {
-            dst.storeBytes(of: blk.loadUnaligned(fromByteOffset: 2 &+ 8 &* u, as: UInt64.self), toByteOffset: 16 &+ 64 &* u &+ 8 &* r, as: UInt64.self)
+            dst.storeBytes(of: blk.loadUnaligned(fromByteOffset: s &+ 8 &* u, as: UInt64.self), toByteOffset: 8 &* s &+ 64 &* u &+ 8 &* r, as: UInt64.self)
         }
     }
 }
 
-/// Row e (0..<8) of such a group block at `src` -> its plain block (d, then its `columns` code groups) at `dst`.
-func x8RowBlock32(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, row e: Int, columns: Int) {
-    dst.storeBytes(of: src.loadUnaligned(fromByteOffset: 2 &* e, as: UInt16.self), as: UInt16.self)
-    for u in 0..<columns {
-        dst.storeBytes(of: src.loadUnaligned(fromByteOffset: 16 &+ 64 &* u &+ 8 &* e, as: UInt64.self), toByteOffset: 2 &+ 8 &* u, as: UInt64.self)
+/// Row e (0..<8) of such a group block at `src` -> its plain block (scale, then its code groups) at `dst`.
+func x8RowBlock32(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, row e: Int, _ type: WeightType) {
+    let s = scaleBytes32(type)
+    dst.copyMemory(from: src + s &* e, byteCount: s)
+    for u in 0..<columns32(type) {
+        dst.storeBytes(of: src.loadUnaligned(fromByteOffset: 8 &* s &+ 64 &* u &+ 8 &* e, as: UInt64.self), toByteOffset: s &+ 8 &* u, as: UInt64.self)
     }
 }
 
-/// Row e of a q4_0_x8 or q8_0_x8 group block at `src` -> its 32 floats, bit-identical to `dequantizeBlockSIMD` on
-/// the row's plain block (the same products of d and exact codes).
+/// Row e of a q4_0_x8, q8_0_x8 or mxfp4_x8 group block at `src` -> its 32 floats, bit-identical to
+/// `dequantizeBlockSIMD` on the row's plain block (the same products of d and exact codes or levels).
 @inline(__always)
 func dequantizeX8Row32(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, row e: Int, _ type: WeightType) {
+    if type == .mxfp4x8 { mxfp4X8Codes(dst, src, row: e, e8m0Half(src.load(fromByteOffset: e, as: UInt8.self))); return }
     x8Codes32(dst, src, row: e, SIMD8(repeating: f16ToFloat(src.loadUnaligned(fromByteOffset: 2 &* e, as: UInt16.self))), type)
 }
 
@@ -65,6 +72,10 @@ func dequantizeX8Row32(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPoint
 /// (the eight scales converted at once).
 @inline(__always)
 func dequantizeX8Group32(_ dst: UnsafeMutablePointer<Float>, stride n: Int, _ src: UnsafeRawPointer, _ type: WeightType) {
+    if type == .mxfp4x8 {
+        for e in 0..<8 { mxfp4X8Codes(dst + e &* n, src, row: e, e8m0Half(src.load(fromByteOffset: e, as: UInt8.self))) }
+        return
+    }
     let d = f16ToFloat8(src.loadUnaligned(as: SIMD8<Float16>.self))
     for e in 0..<8 { x8Codes32(dst + e &* n, src, row: e, SIMD8(repeating: d[e]), type) }
 }
@@ -89,7 +100,7 @@ func interleavedRow(_ dst: UnsafeMutableRawPointer, _ w: UnsafeRawPointer, _ typ
         let block = group + b &* 8 &* type.blockBytes, out = dst + b &* type.blockBytes
         switch type {
         case .q6_Kx8: q6KX8RowBlock(out, block, row: r % 8)
-        case .q4_0x8, .q8_0x8: x8RowBlock32(out, block, row: r % 8, columns: columns32(type))
+        case .q4_0x8, .q8_0x8, .mxfp4x8: x8RowBlock32(out, block, row: r % 8, type)
         default: q45KX8RowBlock(out, block, row: r % 8, q5: type == .q5_Kx8)
         }
     }
@@ -131,7 +142,7 @@ public func dequantizeRows(_ dst: UnsafeMutablePointer<Float>, _ w: UnsafeRawPoi
             let out = dst + (i &* n &+ type.blockSize &* b), block = group + b &* groupBlock
             switch type {
             case .q6_Kx8: dequantizeQ6KX8Row(out, block, row: r % 8)
-            case .q4_0x8, .q8_0x8: dequantizeX8Row32(out, block, row: r % 8, type)
+            case .q4_0x8, .q8_0x8, .mxfp4x8: dequantizeX8Row32(out, block, row: r % 8, type)
             default: dequantizeQ45KX8Row(out, block, row: r % 8, q5: q5)
             }
         }

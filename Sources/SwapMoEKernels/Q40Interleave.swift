@@ -11,6 +11,13 @@ import SwapMoECore
 /// Bytes of one block of a group of eight rows.
 let q40X8GroupBlockBytes = 144
 
+// mxfp4_x8 ("MXFP4_X8"): an MXFP4 matrix (gpt-oss's experts) laid out the same way, each row's block an E8M0 byte e_r and
+// the same 16 code bytes qs_r (weight l = 2^(e - 127) E2M1(qs[l] & 15), weight 16 + l from qs[l] >> 4): block b of a
+// group in the 136 bytes at 136b:
+//   0 ..< 8      e of rows 0..<8
+//   8 ..< 136    two code columns u (< 2) of 64 bytes at 8 + 64u: byte 8r + i = qs_r[8u + i] (i < 8)
+let mxfp4X8GroupBlockBytes = 136
+
 /// Row e's 32 weights d (q - 8) of the group block at `src` -> `dst`.
 @inline(__always)
 func q40X8Codes(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, row e: Int, _ d: SIMD8<Float>) {
@@ -20,5 +27,19 @@ func q40X8Codes(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, row
         let o = UnsafeMutableRawPointer(dst + 8 &* u)
         o.storeBytes(of: d * bytesToFloat8(q & m4, minus: 8), as: SIMD8<Float>.self)
         o.storeBytes(of: d * bytesToFloat8((q >> 4) & m4, minus: 8), toByteOffset: 64, as: SIMD8<Float>.self)
+    }
+}
+
+/// Row e's 32 weights of the mxfp4_x8 group block at `src`, d (its scale, `e8m0Half`) times the doubled levels
+/// (`mxfp4Values16`) -> `dst`: the products `dequantizeBlockSIMD` forms on the row's plain block.
+@inline(__always)
+func mxfp4X8Codes(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, row e: Int, _ d: Float) {
+    let m4: UInt64 = 0x0F0F_0F0F_0F0F_0F0F
+    for u in 0..<2 {
+        let q = src.loadUnaligned(fromByteOffset: 8 &+ 64 &* u &+ 8 &* e, as: UInt64.self)
+        // Lanes 0..<8: weights 8u + i (low nibbles); 8..<16: weights 16 + 8u + i (high nibbles).
+        let v = SIMD16<Float>(repeating: d) * mxfp4Values16(widen(unsafeBitCast(SIMD2<UInt64>(q & m4, (q >> 4) & m4), to: SIMD16<UInt8>.self)))
+        UnsafeMutableRawPointer(dst + 8 &* u).storeBytes(of: v.lowHalf, as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(dst + (16 &+ 8 &* u)).storeBytes(of: v.highHalf, as: SIMD8<Float>.self)
     }
 }

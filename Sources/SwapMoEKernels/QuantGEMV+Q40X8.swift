@@ -7,20 +7,38 @@ import SwapMoECore
 // (QuantGEMV+Integer.swift) on the same row up to float rounding. The float path (other CPUs) takes each row out
 // of its group and runs the q4_0 row kernel on it. Prefill (x86 builds) runs four tokens per group, each token's
 // result exactly the GEMV's (`dotQ40X8Group4`), as the K-types' (QuantGEMM+Interleaved.swift).
+//
+// mxfp4_x8 the same way: its codes index the E2M1 levels, looked up 64 at a time (`vpshufb`) as the levels times 2
+// plus 12 (0...24, unsigned for `vpmaddubsw`; the four products of a lane at most 4 * 2 * 24 * 127 < 2^15), so the
+// offset taken off per block is 12 Σ q_x, and each row's scale is its E8M0 byte as 2^(e - 128) (the levels were
+// doubled): one float multiply-add per eight rows and block, as q4_0_x8; its prefill the same four-token GEMM.
 
 #if SWAPMOE_X86_INTRINSICS
 
 @inline(never)
 func q40X8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
                rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
-    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ40X8Group($0, xq, blocks: nb) }
+    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ40X8Group($0, xq, blocks: nb, mxfp4: false) }
+}
+
+@inline(never)
+func mxfp4X8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
+                 rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ40X8Group($0, xq, blocks: nb, mxfp4: true) }
 }
 
 @inline(never)
 func q40X8TokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: UnsafeBufferPointer<QuantizedActivations>, d: Int,
                     rowBytes: Int, blocks nb: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
     interleavedTokenRows(y, w, xq, d: d, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
-                         dot4: { dotQ40X8Group4($0, $1, $2, $3, $4, blocks: nb) }, dot1: { dotQ40X8Group($0, $1, blocks: nb) })
+                         dot4: { dotQ40X8Group4($0, $1, $2, $3, $4, blocks: nb, mxfp4: false) }, dot1: { dotQ40X8Group($0, $1, blocks: nb, mxfp4: false) })
+}
+
+@inline(never)
+func mxfp4X8TokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: UnsafeBufferPointer<QuantizedActivations>, d: Int,
+                      rowBytes: Int, blocks nb: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    interleavedTokenRows(y, w, xq, d: d, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
+                         dot4: { dotQ40X8Group4($0, $1, $2, $3, $4, blocks: nb, mxfp4: true) }, dot1: { dotQ40X8Group($0, $1, blocks: nb, mxfp4: true) })
 }
 
 /// One token's running sums over a group of the 32-weight interleaved types (q4_0_x8; q8_0_x8,
@@ -46,37 +64,54 @@ struct Q40X8Sums {
     var total: SIMD8<Float> { even + odd }
 }
 
-/// The eight rows of the q4_0_x8 group at `w` . x̂, one float lane per row (`Q40X8Sums`).
+/// The eight rows of the q4_0_x8 (`mxfp4`: mxfp4_x8) group at `w` . x̂, one float lane per row (`Q40X8Sums`).
 @inline(__always)
-func dotQ40X8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int) -> SIMD8<Float> {
+func dotQ40X8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int, mxfp4: Bool) -> SIMD8<Float> {
     var s = Q40X8Sums()
     for b in 0..<nb {
-        let blk = w + b &* q40X8GroupBlockBytes
-        s.add(b, q40X8BlockSums(blk, UnsafeRawPointer(xq.q + 32 &* b)), xq, f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)))
+        let blk = w + b &* (mxfp4 ? mxfp4X8GroupBlockBytes : q40X8GroupBlockBytes), (codes, dw, offset) = q40X8Block(blk, mxfp4: mxfp4)
+        s.add(b, codes.sums(UnsafeRawPointer(xq.q + 32 &* b)), xq, dw, offset: offset)
     }
     return s.total
 }
 
-/// The eight rows of the q4_0_x8 group at `w` against four tokens' activations: each block's codes unpacked once
-/// (`Q40X8Codes`), and for each token exactly what `dotQ40X8Group` computes for it.
+/// A q4_0_x8 (`mxfp4`: mxfp4_x8) group block's codes unpacked, its eight rows' scales, and the offset of its codes
+/// (8 for q4_0's, 12 for mxfp4's levels).
+@inline(__always)
+func q40X8Block(_ blk: UnsafeRawPointer, mxfp4: Bool) -> (Q40X8Codes, SIMD8<Float>, Int32) {
+    mxfp4 ? (Q40X8Codes(mxfp4: blk), e8m0Half8(blk), 12) : (Q40X8Codes(blk), f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), 8)
+}
+
+/// The E8M0 scales of an mxfp4_x8 group block's eight rows as `e8m0Half` gives them: 2^(e - 128), bit patterns
+/// (e - 1) << 23, and for e < 2 the subnormals 2^21 << e.
+@inline(__always)
+func e8m0Half8(_ blk: UnsafeRawPointer) -> SIMD8<Float> {
+    // Selected by a mask made with an arithmetic shift: a vector comparison (`.<`, then `replace`) compiled to a
+    // loop over the lanes here (16 GB/s from cache against 38 without it).
+    let e = unsafeBitCast(uint32s(blk.loadUnaligned(as: SIMD8<UInt8>.self)), to: SIMD8<Int32>.self)
+    let small = (e &- 2) &>> 31   // all ones where e < 2
+    let bits = ((e &- 1) &<< 23) & ~small | (SIMD8<Int32>(repeating: 0x0020_0000) &<< e) & small
+    return unsafeBitCast(bits, to: SIMD8<Float>.self)
+}
+
+/// The doubled E2M1 levels (`mxfp4Values`) plus 12, by code, in both 16-byte halves: codes 0..<8 give 0 1 2 3 4 6 8 12,
+/// codes 8..<16 their negatives.
+let mxfp4X8Levels = bytes32(SIMD4<UInt64>(0x1814_1210_0F0E_0D0C, 0x0004_0608_090A_0B0C, 0x1814_1210_0F0E_0D0C, 0x0004_0608_090A_0B0C))
+
+/// The eight rows of the q4_0_x8 (`mxfp4`: mxfp4_x8) group at `w` against four tokens' activations: each block's
+/// codes unpacked once (`Q40X8Codes`), and for each token exactly what `dotQ40X8Group` computes for it.
 @inline(__always)
 func dotQ40X8Group4(_ w: UnsafeRawPointer, _ x0: QuantizedActivations, _ x1: QuantizedActivations, _ x2: QuantizedActivations,
-                    _ x3: QuantizedActivations, blocks nb: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+                    _ x3: QuantizedActivations, blocks nb: Int, mxfp4: Bool) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
     var s0 = Q40X8Sums(), s1 = Q40X8Sums(), s2 = Q40X8Sums(), s3 = Q40X8Sums()
     for b in 0..<nb {
-        let blk = w + b &* q40X8GroupBlockBytes, codes = Q40X8Codes(blk)
-        let dw = f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self))
+        let blk = w + b &* (mxfp4 ? mxfp4X8GroupBlockBytes : q40X8GroupBlockBytes), (codes, dw, o) = q40X8Block(blk, mxfp4: mxfp4)
         @inline(__always) func qx(_ x: QuantizedActivations) -> UnsafeRawPointer { UnsafeRawPointer(x.q + 32 &* b) }
-        s0.add(b, codes.sums(qx(x0)), x0, dw); s1.add(b, codes.sums(qx(x1)), x1, dw)
-        s2.add(b, codes.sums(qx(x2)), x2, dw); s3.add(b, codes.sums(qx(x3)), x3, dw)
+        s0.add(b, codes.sums(qx(x0)), x0, dw, offset: o); s1.add(b, codes.sums(qx(x1)), x1, dw, offset: o)
+        s2.add(b, codes.sums(qx(x2)), x2, dw, offset: o); s3.add(b, codes.sums(qx(x3)), x3, dw, offset: o)
     }
     return (s0.total, s1.total, s2.total, s3.total)
 }
-
-/// One q4_0_x8 group block at `blk` against the activation block at `qx`: Int32 lanes 2r, 2r + 1 hold row r's
-/// Σ q q_x, split in two.
-@inline(__always)
-func q40X8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer) -> SIMD16<Int32> { Q40X8Codes(blk).sums(qx) }
 
 #if SWAPMOE_AVX512
 /// The codes of a q4_0_x8 group block unpacked to bytes (0..<16): the low and high nibbles of its two columns.
@@ -90,8 +125,17 @@ struct Q40X8Codes {
         lo0 = bytes64(c0 & m4); hi0 = bytes64((c0 &>> 4) & m4); lo1 = bytes64(c1 & m4); hi1 = bytes64((c1 &>> 4) & m4)
     }
 
+    /// An mxfp4_x8 group block's codes (from byte 8) as their levels `mxfp4X8Levels` (0...24).
+    @inline(__always)
+    init(mxfp4 blk: UnsafeRawPointer) {
+        let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F), t = SIMD64(lowHalf: mxfp4X8Levels, highHalf: mxfp4X8Levels)
+        let c0 = blk.loadUnaligned(fromByteOffset: 8, as: SIMD16<UInt32>.self), c1 = blk.loadUnaligned(fromByteOffset: 72, as: SIMD16<UInt32>.self)
+        lo0 = shuffleBytes(t, bytes64(c0 & m4)); hi0 = shuffleBytes(t, bytes64((c0 &>> 4) & m4))
+        lo1 = shuffleBytes(t, bytes64(c1 & m4)); hi1 = shuffleBytes(t, bytes64((c1 &>> 4) & m4))
+    }
+
     /// Against the activation block at `qx`: Int32 lanes 2r, 2r + 1 hold row r's Σ q q_x, split in two (the four
-    /// products added as Int16: at most 4 * 2 * 15 * 127 < 2^15). (Tried on Zen 4, 2026-12-05: AVX512_VNNI's
+    /// products added as Int16: at most 4 * 2 * 15 * 127 < 2^15; mxfp4_x8's levels 4 * 2 * 24 * 127). (Tried on Zen 4, 2026-12-05: AVX512_VNNI's
     /// `vpdpbusd` in place of the multiplies and adds, 1.15x from cache but 0.92x streamed from DRAM, which is what
     /// decode does; two groups in flight, as `rowPairs` does for rows, decode 0.99x.)
     @inline(__always)
@@ -117,6 +161,16 @@ struct Q40X8Codes {
         let a0 = load(16), b0 = load(48), a1 = load(80), b1 = load(112)
         lo0 = (bytes32(a0 & m4), bytes32(b0 & m4)); hi0 = (bytes32((a0 &>> 4) & m4), bytes32((b0 &>> 4) & m4))
         lo1 = (bytes32(a1 & m4), bytes32(b1 & m4)); hi1 = (bytes32((a1 &>> 4) & m4), bytes32((b1 &>> 4) & m4))
+    }
+
+    @inline(__always)
+    init(mxfp4 blk: UnsafeRawPointer) {
+        let m4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F), t = mxfp4X8Levels
+        @inline(__always) func load(_ offset: Int) -> SIMD8<UInt32> { blk.loadUnaligned(fromByteOffset: offset, as: SIMD8<UInt32>.self) }
+        @inline(__always) func level(_ v: SIMD8<UInt32>) -> SIMD32<UInt8> { shuffleBytes(t, bytes32(v)) }
+        let a0 = load(8), b0 = load(40), a1 = load(72), b1 = load(104)
+        lo0 = (level(a0 & m4), level(b0 & m4)); hi0 = (level((a0 &>> 4) & m4), level((b0 &>> 4) & m4))
+        lo1 = (level(a1 & m4), level(b1 & m4)); hi1 = (level((a1 &>> 4) & m4), level((b1 &>> 4) & m4))
     }
 
     @inline(__always)

@@ -84,6 +84,8 @@ func gemvQuantRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ ty
         }
     case .q8_0x8:
         interleavedRowsFloat(y, w, type, n: n, rows: rows, bias: bias, accumulate: accumulate) { dotQ8_0($0, x, blocks: nb) }
+    case .mxfp4x8:
+        interleavedRowsFloat(y, w, type, n: n, rows: rows, bias: bias, accumulate: accumulate) { dotMXFP4($0, x, blocks: nb) }
     case .q6_Kx8:
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { buf in
             interleavedRowsFloat(y, w, type, n: n, rows: rows, bias: bias, accumulate: accumulate) { dotQ6_K($0, x, buf.baseAddress!, blocks: nb) }

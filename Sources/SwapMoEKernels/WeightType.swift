@@ -30,13 +30,14 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
     /// as q4_K, but a row is not contiguous, so rows are read through `dequantizeRows`.
     case q4_Kx8
     /// q5_K (Q4KInterleave.swift, with a column of fifth bits per chunk), q6_K (Q6KInterleave.swift), q4_0
-    /// (Q40Interleave.swift) and q8_0 (Q80Interleave.swift) stored the same way.
-    case q5_Kx8, q6_Kx8, q4_0x8, q8_0x8
+    /// (Q40Interleave.swift), q8_0 (Q80Interleave.swift) and mxfp4 (Q40Interleave.swift, with one-byte scales) stored
+    /// the same way.
+    case q5_Kx8, q6_Kx8, q4_0x8, q8_0x8, mxfp4x8
 
     /// Rows stored together: 8 for the interleaved types (a matrix of them has a multiple of 8 rows), else 1.
     @inlinable public var rowGroup: Int { plain != self ? 8 : 1 }
 
-    /// The interleaved form of a type that has one (q4_K, q5_K, q6_K, q4_0, q8_0), else nil.
+    /// The interleaved form of a type that has one (q4_K, q5_K, q6_K, q4_0, q8_0, mxfp4), else nil.
     @inlinable public var interleaved: WeightType? {
         switch self {
         case .q4_K: .q4_Kx8
@@ -44,6 +45,7 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q6_K: .q6_Kx8
         case .q4_0: .q4_0x8
         case .q8_0: .q8_0x8
+        case .mxfp4: .mxfp4x8
         default: nil
         }
     }
@@ -56,6 +58,7 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q6_Kx8: .q6_K
         case .q4_0x8: .q4_0
         case .q8_0x8: .q8_0
+        case .mxfp4x8: .mxfp4
         default: self
         }
     }
@@ -64,7 +67,7 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
     @inlinable public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16: 1
-        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl, .q4_0x8, .q8_0x8: 32
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl, .q4_0x8, .q8_0x8, .mxfp4x8: 32
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_Kx8, .q5_Kx8, .q6_Kx8: 256
         }
     }
@@ -84,7 +87,7 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q4_K, .q4_Kx8: 144
         case .q5_K, .q5_Kx8: 176
         case .q6_K, .q6_Kx8: 210
-        case .mxfp4: 17
+        case .mxfp4, .mxfp4x8: 17
         case .iq4_nl: 18
         case .iq4_xs: 136
         }
@@ -119,6 +122,7 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q6_Kx8: self = .q6_Kx8
         case .q4_0x8: self = .q4_0x8
         case .q8_0x8: self = .q8_0x8
+        case .mxfp4x8: self = .mxfp4x8
         default: return nil
         }
     }

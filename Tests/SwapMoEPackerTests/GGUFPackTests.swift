@@ -177,7 +177,11 @@ struct GGUFPackTests {
         add("blk.0.ffn_gate_inp.weight", [hidden, experts], nil)
         try b.write(to: dir + "/types.gguf")
 
-        let s = try Packer.pack(PackOptions(input: dir + "/types.gguf", output: dir + "/m.swm"))
+        // Plain rows (`--no-interleave`): the blocks as stored, byte for byte (MXFP4 would otherwise be MXFP4_X8, the
+        // same bytes regrouped: f32RoundTrip checks that layout on gpt-oss's MXFP4 GGUF).
+        var options = PackOptions(input: dir + "/types.gguf", output: dir + "/m.swm")
+        options.interleave = false
+        let s = try Packer.pack(options)
         #expect(Set(s.keptQuantized.keys) == Set(Self.blockTypes.map(\.type)))
         let archive = try Archive(path: dir + "/m.swm"), gguf = try GGUFModel(path: dir + "/types.gguf")
         /// Checks one stored matrix against its source: same type and bytes, and (for the block types) weights within

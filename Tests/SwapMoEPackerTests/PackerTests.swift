@@ -4,6 +4,7 @@ import SwapMoECore
 import SwapMoECheckpoint
 import SwapMoEArchive
 import SwapMoEModels
+import SwapMoEKernels
 import SwapMoETestSupport
 @testable import SwapMoEPacker
 
@@ -42,8 +43,9 @@ func assertRoundTrip(_ folder: String, _ options: (String) -> PackOptions, sourc
                 let info = try #require(ckpt.info(p.tensor), sourceLocation: sourceLocation)
                 // Parts stored as they are come back as the checkpoint's rows; transformed ones (gpt-oss's transposed or
                 // MXFP4 experts, checked on their own in GptOssPackTests) as the packer lays them out.
-                var src = try expectedBytes(ckpt, p.tensor, rows: p.rows, as: t.dtype)
+                var src = try expectedBytes(ckpt, p.tensor, rows: p.rows, as: t.dtype.plain)
                 if p.transform != .none { try p.withBytes(info, in: ckpt) { bytes, _ in src = Array(bytes) } }
+                src = storedLayout(src, t.dtype, shape: t.shape)
                 #expect(Array(raw[t.offset..<(t.offset + t.length)]) == src, "layer \(layer) expert \(e) \(p.role)", sourceLocation: sourceLocation)
                 #expect(t.offset % ArchiveFormat.tensorAlignment == 0, sourceLocation: sourceLocation)
                 covered.formUnion(p.tensors)
@@ -57,6 +59,15 @@ func assertRoundTrip(_ folder: String, _ options: (String) -> PackOptions, sourc
     let skipped = Set(ckpt.tensorNames.filter { ckpt.fp8Format?.isSideTensor($0) == true })
     #expect(covered.isDisjoint(with: skipped) && covered.union(skipped) == Set(ckpt.tensorNames),
             "every checkpoint tensor is stored exactly once, or skipped as an activation scale", sourceLocation: sourceLocation)
+}
+
+/// A matrix's plain bytes as an archive stores them as `dtype`: rows interleaved eight at a time (`interleave`) for the
+/// interleaved types (Q4_K_X8, MXFP4_X8, ...), else unchanged.
+func storedLayout(_ plain: [UInt8], _ dtype: DType, shape: [Int]) -> [UInt8] {
+    guard dtype.rowGroup > 1, let type = WeightType(dtype), shape.count == 2 else { return plain }
+    var out = plain
+    plain.withUnsafeBytes { p in out.withUnsafeMutableBytes { interleave($0.baseAddress!, p.baseAddress!, as: type, rows: shape[0], cols: shape[1]) } }
+    return out
 }
 
 /// The bytes `rows` of tensor `name` (all when nil) are packed to: as stored, or for an FP8 weight its dequantized

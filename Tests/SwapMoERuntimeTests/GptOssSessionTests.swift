@@ -24,9 +24,9 @@ struct GptOssSessionTests {
         let archive = dir + "/m.swm"
         _ = try Packer.pack(PackOptions(input: TestPaths.fixtures + "/models/" + fixture, output: archive, compress: compress))
         if fixture.hasSuffix("mxfp4") {
-            // Kept as MXFP4 blocks (17 bytes per 32 weights), never widened.
+            // Kept as MXFP4 blocks (17 bytes per 32 weights, rows interleaved by 8: MXFP4_X8), never widened.
             let a = try Archive(path: archive)
-            #expect(a.manifest.expertLayouts.allSatisfy { l in l.tensors.filter { $0.shape.count == 2 }.allSatisfy { $0.dtype == .mxfp4 } })
+            #expect(a.manifest.expertLayouts.allSatisfy { l in l.tensors.filter { $0.shape.count == 2 }.allSatisfy { $0.dtype == .mxfp4x8 } })
         }
         try PlannedCaps.expectPolicies(archive: archive, dir: dir, greedy: Self.greedy)
     }
