@@ -72,10 +72,7 @@ func dequantizeX8Row32(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPoint
 /// (the eight scales converted at once).
 @inline(__always)
 func dequantizeX8Group32(_ dst: UnsafeMutablePointer<Float>, stride n: Int, _ src: UnsafeRawPointer, _ type: WeightType) {
-    if type == .mxfp4x8 {
-        for e in 0..<8 { mxfp4X8Codes(dst + e &* n, src, row: e, e8m0Half(src.load(fromByteOffset: e, as: UInt8.self))) }
-        return
-    }
+    if type == .mxfp4x8 { for e in 0..<8 { dequantizeX8Row32(dst + e &* n, src, row: e, type) }; return }
     let d = f16ToFloat8(src.loadUnaligned(as: SIMD8<Float16>.self))
     for e in 0..<8 { x8Codes32(dst + e &* n, src, row: e, SIMD8(repeating: d[e]), type) }
 }
