@@ -19,13 +19,13 @@ public enum DType: String, Sendable, Codable, CaseIterable {
     case q4_Kx8 = "Q4_K_X8"
     /// Q5_K, Q6_K, Q4_0 and Q8_0 stored the same way.
     case q5_Kx8 = "Q5_K_X8", q6_Kx8 = "Q6_K_X8", q4_0x8 = "Q4_0_X8", q8_0x8 = "Q8_0_X8"
-    /// MXFP4 stored the same way (gpt-oss's experts).
-    case mxfp4x8 = "MXFP4_X8"
+    /// MXFP4 stored the same way (gpt-oss's experts), and Q5_0 (with a column of fifth bits).
+    case mxfp4x8 = "MXFP4_X8", q5_0x8 = "Q5_0_X8"
 
     /// Rows stored together: 8 for the interleaved types (their matrices have a multiple of 8 rows), else 1.
     public var rowGroup: Int { plain != self ? 8 : 1 }
 
-    /// The interleaved form of a type that has one (Q4_K, Q5_K, Q6_K, Q4_0, Q8_0, MXFP4), else nil.
+    /// The interleaved form of a type that has one (Q4_K, Q5_K, Q6_K, Q4_0, Q8_0, MXFP4, Q5_0), else nil.
     public var interleaved: DType? {
         switch self {
         case .q4_K: .q4_Kx8
@@ -34,6 +34,7 @@ public enum DType: String, Sendable, Codable, CaseIterable {
         case .q4_0: .q4_0x8
         case .q8_0: .q8_0x8
         case .mxfp4: .mxfp4x8
+        case .q5_0: .q5_0x8
         default: nil
         }
     }
@@ -47,6 +48,7 @@ public enum DType: String, Sendable, Codable, CaseIterable {
         case .q4_0x8: .q4_0
         case .q8_0x8: .q8_0
         case .mxfp4x8: .mxfp4
+        case .q5_0x8: .q5_0
         default: self
         }
     }
@@ -58,7 +60,7 @@ public enum DType: String, Sendable, Codable, CaseIterable {
     /// Elements per block: 1 for plain element types, 32 or 256 for quantized ones.
     public var blockSize: Int {
         switch self {
-        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl, .q4_0x8, .q8_0x8, .mxfp4x8: 32
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl, .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8: 32
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_Kx8, .q5_Kx8, .q6_Kx8: 256
         default: 1
         }
@@ -74,7 +76,7 @@ public enum DType: String, Sendable, Codable, CaseIterable {
         case .q8_0, .q8_0x8: 34      // f16 scale + 32 x i8
         case .q4_0, .q4_0x8: 18      // f16 scale + 32 x 4 bits
         case .q4_1: 20      // f16 scale, f16 min + 32 x 4 bits
-        case .q5_0: 22      // f16 scale + 32 fifth bits + 32 x 4 bits
+        case .q5_0, .q5_0x8: 22      // f16 scale + 32 fifth bits + 32 x 4 bits
         case .q5_1: 24      // f16 scale, f16 min + 32 fifth bits + 32 x 4 bits
         case .q2_K: 84      // 16 bytes of 4-bit scales/mins, 256 x 2 bits, f16 d, f16 dmin
         case .q3_K: 110     // 256 high bits, 256 x 2 low bits, 12 bytes of 6-bit scales, f16 d

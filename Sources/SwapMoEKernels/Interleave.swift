@@ -1,12 +1,12 @@
 import SwapMoECore
 // The interleaved types' matrices as a whole (layouts: q4_K_x8 and q5_K_x8 in Q4KInterleave.swift, q6_K_x8 in
-// Q6KInterleave.swift, q4_0_x8 and mxfp4_x8 in Q40Interleave.swift, q8_0_x8 in Q80Interleave.swift): rows 8g ..< 8g + 8 form group g at byte 8g * rowBytes
+// Q6KInterleave.swift, q4_0_x8, mxfp4_x8 and q5_0_x8 in Q40Interleave.swift, q8_0_x8 in Q80Interleave.swift): rows 8g ..< 8g + 8 form group g at byte 8g * rowBytes
 // (rowBytes as for the plain type), and block b of a group (weights b * blockSize ..< (b + 1) * blockSize of each
 // of its eight rows) the 8 * blockBytes bytes at 8b * blockBytes. These functions convert between the plain and
 // interleaved matrices and read rows out of their groups, one type's block functions at a time.
 
 /// Whether a matrix of `rows` rows of `cols` weights can be stored as an interleaved type of `blockSize` (256 for
-/// q4_K_x8, q5_K_x8, q6_K_x8; 32 for q4_0_x8, q8_0_x8 and mxfp4_x8).
+/// q4_K_x8, q5_K_x8, q6_K_x8; 32 for q4_0_x8, q8_0_x8, mxfp4_x8 and q5_0_x8).
 public func interleavedFits(rows: Int, cols: Int, blockSize: Int) -> Bool { rows > 0 && rows % 8 == 0 && cols > 0 && cols % blockSize == 0 }
 
 /// `src` (rows, cols) of `type.plain` -> the same matrix as `type` (an interleaved type) at `dst`, the same byte
@@ -22,6 +22,7 @@ public func interleave(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, 
             switch type {
             case .q6_Kx8: interleaveQ6KBlock(out, src + group, rowBytes: rowBytes, block: b)
             case .q4_0x8, .q8_0x8, .mxfp4x8: interleave32Block(out, src + group, rowBytes: rowBytes, block: b, type)
+            case .q5_0x8: interleaveQ50Block(out, src + group, rowBytes: rowBytes, block: b)
             default: interleaveQ45KBlock(out, src + group, rowBytes: rowBytes, block: b, q5: type == .q5_Kx8)
             }
         }
@@ -60,11 +61,19 @@ func x8RowBlock32(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, row e
     }
 }
 
-/// Row e of a q4_0_x8, q8_0_x8 or mxfp4_x8 group block at `src` -> its 32 floats, bit-identical to
+/// Row e of a q4_0_x8, q8_0_x8, mxfp4_x8 or q5_0_x8 group block at `src` -> its 32 floats, bit-identical to
 /// `dequantizeBlockSIMD` on the row's plain block (the same products of d and exact codes or levels).
 @inline(__always)
 func dequantizeX8Row32(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, row e: Int, _ type: WeightType) {
     if type == .mxfp4x8 { mxfp4X8Codes(dst, src, row: e, e8m0Half(src.load(fromByteOffset: e, as: UInt8.self))); return }
+    if type == .q5_0x8 {
+        // The row's plain block, dequantized as such (q5_0_x8's prefill on x86 is the integer GEMM, not this).
+        withUnsafeTemporaryAllocation(byteCount: 32, alignment: 16) { b in
+            q50X8RowBlock(b.baseAddress!, src, row: e)
+            dequantizeBlockSIMD(dst, UnsafeRawPointer(b.baseAddress!), .q5_0)
+        }
+        return
+    }
     x8Codes32(dst, src, row: e, SIMD8(repeating: f16ToFloat(src.loadUnaligned(fromByteOffset: 2 &* e, as: UInt16.self))), type)
 }
 
@@ -72,7 +81,7 @@ func dequantizeX8Row32(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPoint
 /// (the eight scales converted at once).
 @inline(__always)
 func dequantizeX8Group32(_ dst: UnsafeMutablePointer<Float>, stride n: Int, _ src: UnsafeRawPointer, _ type: WeightType) {
-    if type == .mxfp4x8 { for e in 0..<8 { dequantizeX8Row32(dst + e &* n, src, row: e, type) }; return }
+    if type == .mxfp4x8 || type == .q5_0x8 { for e in 0..<8 { dequantizeX8Row32(dst + e &* n, src, row: e, type) }; return }
     let d = f16ToFloat8(src.loadUnaligned(as: SIMD8<Float16>.self))
     for e in 0..<8 { x8Codes32(dst + e &* n, src, row: e, SIMD8(repeating: d[e]), type) }
 }
@@ -98,6 +107,7 @@ func interleavedRow(_ dst: UnsafeMutableRawPointer, _ w: UnsafeRawPointer, _ typ
         switch type {
         case .q6_Kx8: q6KX8RowBlock(out, block, row: r % 8)
         case .q4_0x8, .q8_0x8, .mxfp4x8: x8RowBlock32(out, block, row: r % 8, type)
+        case .q5_0x8: q50X8RowBlock(out, block, row: r % 8)
         default: q45KX8RowBlock(out, block, row: r % 8, q5: type == .q5_Kx8)
         }
     }
@@ -139,7 +149,7 @@ public func dequantizeRows(_ dst: UnsafeMutablePointer<Float>, _ w: UnsafeRawPoi
             let out = dst + (i &* n &+ type.blockSize &* b), block = group + b &* groupBlock
             switch type {
             case .q6_Kx8: dequantizeQ6KX8Row(out, block, row: r % 8)
-            case .q4_0x8, .q8_0x8, .mxfp4x8: dequantizeX8Row32(out, block, row: r % 8, type)
+            case .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8: dequantizeX8Row32(out, block, row: r % 8, type)
             default: dequantizeQ45KX8Row(out, block, row: r % 8, q5: q5)
             }
         }

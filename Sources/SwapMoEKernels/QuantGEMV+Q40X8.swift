@@ -12,33 +12,65 @@ import SwapMoECore
 // plus 12 (0...24, unsigned for `vpmaddubsw`; the four products of a lane at most 4 * 2 * 24 * 127 < 2^15), so the
 // offset taken off per block is 12 Σ q_x, and each row's scale is its E8M0 byte as 2^(e - 128) (the levels were
 // doubled): one float multiply-add per eight rows and block, as q4_0_x8; its prefill the same four-token GEMM.
+// q5_0_x8 too: each code's fifth bit from the block's fifth-bit bytes (as q5_K_x8 takes its), codes 0..<32 and the
+// offset 16 Σ q_x.
 
 #if SWAPMOE_X86_INTRINSICS
 
+/// The 32-weight types that share the q4_0_x8 kernel: the codes as stored (q4_0), with a fifth bit (q5_0), or as
+/// E2M1 levels (mxfp4).
+enum X8Codes32: Sendable {
+    case q4_0, q5_0, mxfp4
+
+    /// Bytes of a group block (eight rows' blocks of 32).
+    @inline(__always)
+    var groupBlockBytes: Int {
+        switch self {
+        case .q4_0: q40X8GroupBlockBytes
+        case .q5_0: q50X8GroupBlockBytes
+        case .mxfp4: mxfp4X8GroupBlockBytes
+        }
+    }
+}
+
+/// Rows of a q4_0_x8, q5_0_x8 or mxfp4_x8 matrix, one function per type, never inlined (see `q4KX8TokenRows`).
 @inline(never)
 func q40X8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
                rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
-    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ40X8Group($0, xq, blocks: nb, mxfp4: false) }
+    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ40X8Group($0, xq, blocks: nb, .q4_0) }
+}
+
+@inline(never)
+func q50X8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
+               rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ40X8Group($0, xq, blocks: nb, .q5_0) }
 }
 
 @inline(never)
 func mxfp4X8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
                  rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
-    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ40X8Group($0, xq, blocks: nb, mxfp4: true) }
+    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ40X8Group($0, xq, blocks: nb, .mxfp4) }
 }
 
 @inline(never)
 func q40X8TokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: UnsafeBufferPointer<QuantizedActivations>, d: Int,
                     rowBytes: Int, blocks nb: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
     interleavedTokenRows(y, w, xq, d: d, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
-                         dot4: { dotQ40X8Group4($0, $1, $2, $3, $4, blocks: nb, mxfp4: false) }, dot1: { dotQ40X8Group($0, $1, blocks: nb, mxfp4: false) })
+                         dot4: { dotQ40X8Group4($0, $1, $2, $3, $4, blocks: nb, .q4_0) }, dot1: { dotQ40X8Group($0, $1, blocks: nb, .q4_0) })
+}
+
+@inline(never)
+func q50X8TokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: UnsafeBufferPointer<QuantizedActivations>, d: Int,
+                    rowBytes: Int, blocks nb: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    interleavedTokenRows(y, w, xq, d: d, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
+                         dot4: { dotQ40X8Group4($0, $1, $2, $3, $4, blocks: nb, .q5_0) }, dot1: { dotQ40X8Group($0, $1, blocks: nb, .q5_0) })
 }
 
 @inline(never)
 func mxfp4X8TokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: UnsafeBufferPointer<QuantizedActivations>, d: Int,
                       rowBytes: Int, blocks nb: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
     interleavedTokenRows(y, w, xq, d: d, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
-                         dot4: { dotQ40X8Group4($0, $1, $2, $3, $4, blocks: nb, mxfp4: true) }, dot1: { dotQ40X8Group($0, $1, blocks: nb, mxfp4: true) })
+                         dot4: { dotQ40X8Group4($0, $1, $2, $3, $4, blocks: nb, .mxfp4) }, dot1: { dotQ40X8Group($0, $1, blocks: nb, .mxfp4) })
 }
 
 /// One token's running sums over a group of the 32-weight interleaved types (q4_0_x8; q8_0_x8,
@@ -64,22 +96,26 @@ struct Q40X8Sums {
     var total: SIMD8<Float> { even + odd }
 }
 
-/// The eight rows of the q4_0_x8 (`mxfp4`: mxfp4_x8) group at `w` . x̂, one float lane per row (`Q40X8Sums`).
+/// The eight rows of the `kind` group at `w` . x̂, one float lane per row (`Q40X8Sums`).
 @inline(__always)
-func dotQ40X8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int, mxfp4: Bool) -> SIMD8<Float> {
+func dotQ40X8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int, _ kind: X8Codes32) -> SIMD8<Float> {
     var s = Q40X8Sums()
     for b in 0..<nb {
-        let blk = w + b &* (mxfp4 ? mxfp4X8GroupBlockBytes : q40X8GroupBlockBytes), (codes, dw, offset) = q40X8Block(blk, mxfp4: mxfp4)
+        let blk = w + b &* kind.groupBlockBytes, (codes, dw, offset) = q40X8Block(blk, kind)
         s.add(b, codes.sums(UnsafeRawPointer(xq.q + 32 &* b)), xq, dw, offset: offset)
     }
     return s.total
 }
 
-/// A q4_0_x8 (`mxfp4`: mxfp4_x8) group block's codes unpacked, its eight rows' scales, and the offset of its codes
-/// (8 for q4_0's, 12 for mxfp4's levels).
+/// A `kind` group block's codes unpacked, its eight rows' scales, and the offset of its codes (8 for q4_0's, 16 for
+/// q5_0's, 12 for mxfp4's levels).
 @inline(__always)
-func q40X8Block(_ blk: UnsafeRawPointer, mxfp4: Bool) -> (Q40X8Codes, SIMD8<Float>, Int32) {
-    mxfp4 ? (Q40X8Codes(mxfp4: blk), e8m0Half8(blk), 12) : (Q40X8Codes(blk), f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), 8)
+func q40X8Block(_ blk: UnsafeRawPointer, _ kind: X8Codes32) -> (Q40X8Codes, SIMD8<Float>, Int32) {
+    switch kind {
+    case .q4_0: (Q40X8Codes(blk), f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), 8)
+    case .q5_0: (Q40X8Codes(q5_0: blk), f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), 16)
+    case .mxfp4: (Q40X8Codes(mxfp4: blk), e8m0Half8(blk), 12)
+    }
 }
 
 /// The E8M0 scales of an mxfp4_x8 group block's eight rows as `e8m0Half` gives them: 2^(e - 128), bit patterns
@@ -98,14 +134,14 @@ func e8m0Half8(_ blk: UnsafeRawPointer) -> SIMD8<Float> {
 /// codes 8..<16 their negatives.
 let mxfp4X8Levels = bytes32(SIMD4<UInt64>(0x1814_1210_0F0E_0D0C, 0x0004_0608_090A_0B0C, 0x1814_1210_0F0E_0D0C, 0x0004_0608_090A_0B0C))
 
-/// The eight rows of the q4_0_x8 (`mxfp4`: mxfp4_x8) group at `w` against four tokens' activations: each block's
-/// codes unpacked once (`Q40X8Codes`), and for each token exactly what `dotQ40X8Group` computes for it.
+/// The eight rows of the `kind` group at `w` against four tokens' activations: each block's codes unpacked once
+/// (`Q40X8Codes`), and for each token exactly what `dotQ40X8Group` computes for it.
 @inline(__always)
 func dotQ40X8Group4(_ w: UnsafeRawPointer, _ x0: QuantizedActivations, _ x1: QuantizedActivations, _ x2: QuantizedActivations,
-                    _ x3: QuantizedActivations, blocks nb: Int, mxfp4: Bool) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+                    _ x3: QuantizedActivations, blocks nb: Int, _ kind: X8Codes32) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
     var s0 = Q40X8Sums(), s1 = Q40X8Sums(), s2 = Q40X8Sums(), s3 = Q40X8Sums()
     for b in 0..<nb {
-        let blk = w + b &* (mxfp4 ? mxfp4X8GroupBlockBytes : q40X8GroupBlockBytes), (codes, dw, o) = q40X8Block(blk, mxfp4: mxfp4)
+        let blk = w + b &* kind.groupBlockBytes, (codes, dw, o) = q40X8Block(blk, kind)
         @inline(__always) func qx(_ x: QuantizedActivations) -> UnsafeRawPointer { UnsafeRawPointer(x.q + 32 &* b) }
         s0.add(b, codes.sums(qx(x0)), x0, dw, offset: o); s1.add(b, codes.sums(qx(x1)), x1, dw, offset: o)
         s2.add(b, codes.sums(qx(x2)), x2, dw, offset: o); s3.add(b, codes.sums(qx(x3)), x3, dw, offset: o)
@@ -125,6 +161,21 @@ struct Q40X8Codes {
         lo0 = bytes64(c0 & m4); hi0 = bytes64((c0 &>> 4) & m4); lo1 = bytes64(c1 & m4); hi1 = bytes64((c1 &>> 4) & m4)
     }
 
+    /// A q5_0_x8 group block's codes (from byte 48) with their fifth bits (bytes 16 ..< 48; 0..<32): the 32 bytes of
+    /// fifth bits widened to 16-bit lanes, each word w made w | w << 4 so that byte 2k + 1 holds byte k's high nibble
+    /// and byte 2k its low one, i.e. every code byte's lane its own 4 bits; then as q5_K_x8 takes them
+    /// (`q45KX8ColumnCodes`): column u's low nibbles bit 2u, its high nibbles bit 2u + 1.
+    @inline(__always)
+    init(q5_0 blk: UnsafeRawPointer) {
+        let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F), bit4 = SIMD16<UInt32>(repeating: 0x1010_1010)
+        // On 32-bit lanes (no word crosses into the next: w < 2^8): Int16 vector shifts compiled to a loop over lanes.
+        let w = unsafeBitCast(uint16s(blk.loadUnaligned(fromByteOffset: 16, as: SIMD32<UInt8>.self)), to: SIMD16<UInt32>.self)
+        let f = w | (w &<< 4)
+        let c0 = blk.loadUnaligned(fromByteOffset: 48, as: SIMD16<UInt32>.self), c1 = blk.loadUnaligned(fromByteOffset: 112, as: SIMD16<UInt32>.self)
+        lo0 = bytes64((c0 & m4) | ((f &<< 4) & bit4)); hi0 = bytes64(((c0 &>> 4) & m4) | ((f &<< 3) & bit4))
+        lo1 = bytes64((c1 & m4) | ((f &<< 2) & bit4)); hi1 = bytes64(((c1 &>> 4) & m4) | ((f &<< 1) & bit4))
+    }
+
     /// An mxfp4_x8 group block's codes (from byte 8) as their levels `mxfp4X8Levels` (0...24).
     @inline(__always)
     init(mxfp4 blk: UnsafeRawPointer) {
@@ -135,7 +186,8 @@ struct Q40X8Codes {
     }
 
     /// Against the activation block at `qx`: Int32 lanes 2r, 2r + 1 hold row r's Σ q q_x, split in two (the four
-    /// products added as Int16: at most 4 * 2 * 15 * 127 < 2^15; mxfp4_x8's levels 4 * 2 * 24 * 127). (Tried on Zen 4, 2026-12-05: AVX512_VNNI's
+    /// products added as Int16: at most 4 * 2 * 15 * 127 < 2^15; mxfp4_x8's levels 4 * 2 * 24 * 127, q5_0_x8's codes
+    /// 4 * 2 * 31 * 127). (Tried on Zen 4, 2026-12-05: AVX512_VNNI's
     /// `vpdpbusd` in place of the multiplies and adds, 1.15x from cache but 0.92x streamed from DRAM, which is what
     /// decode does; two groups in flight, as `rowPairs` does for rows, decode 0.99x.)
     @inline(__always)
@@ -161,6 +213,21 @@ struct Q40X8Codes {
         let a0 = load(16), b0 = load(48), a1 = load(80), b1 = load(112)
         lo0 = (bytes32(a0 & m4), bytes32(b0 & m4)); hi0 = (bytes32((a0 &>> 4) & m4), bytes32((b0 &>> 4) & m4))
         lo1 = (bytes32(a1 & m4), bytes32(b1 & m4)); hi1 = (bytes32((a1 &>> 4) & m4), bytes32((b1 &>> 4) & m4))
+    }
+
+    @inline(__always)
+    init(q5_0 blk: UnsafeRawPointer) {
+        let m4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F), bit4 = SIMD8<UInt32>(repeating: 0x1010_1010)
+        @inline(__always) func load(_ offset: Int) -> SIMD8<UInt32> { blk.loadUnaligned(fromByteOffset: offset, as: SIMD8<UInt32>.self) }
+        @inline(__always) func fifth(_ h: Int) -> SIMD8<UInt32> {
+            let w = unsafeBitCast(uint16s(blk.loadUnaligned(fromByteOffset: 16 &+ 16 &* h, as: SIMD16<UInt8>.self)), to: SIMD8<UInt32>.self)
+            return w | (w &<< 4)
+        }
+        let fa = fifth(0), fb = fifth(1), a0 = load(48), b0 = load(80), a1 = load(112), b1 = load(144)
+        @inline(__always) func lo(_ c: SIMD8<UInt32>, _ f: SIMD8<UInt32>, _ s: UInt32) -> SIMD32<UInt8> { bytes32((c & m4) | ((f &<< s) & bit4)) }
+        @inline(__always) func hi(_ c: SIMD8<UInt32>, _ f: SIMD8<UInt32>, _ s: UInt32) -> SIMD32<UInt8> { bytes32(((c &>> 4) & m4) | ((f &<< s) & bit4)) }
+        lo0 = (lo(a0, fa, 4), lo(b0, fb, 4)); hi0 = (hi(a0, fa, 3), hi(b0, fb, 3))
+        lo1 = (lo(a1, fa, 2), lo(b1, fb, 2)); hi1 = (hi(a1, fa, 1), hi(b1, fb, 1))
     }
 
     @inline(__always)

@@ -86,6 +86,10 @@ func gemvQuantRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ ty
         interleavedRowsFloat(y, w, type, n: n, rows: rows, bias: bias, accumulate: accumulate) { dotQ8_0($0, x, blocks: nb) }
     case .mxfp4x8:
         interleavedRowsFloat(y, w, type, n: n, rows: rows, bias: bias, accumulate: accumulate) { dotMXFP4($0, x, blocks: nb) }
+    case .q5_0x8:
+        interleavedRowsFloat(y, w, type, n: n, rows: rows, bias: bias, accumulate: accumulate) {
+            dotNibbles($0, x, nil, NibbleBlock(.q5_0), blocks: nb)
+        }
     case .q6_Kx8:
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { buf in
             interleavedRowsFloat(y, w, type, n: n, rows: rows, bias: bias, accumulate: accumulate) { dotQ6_K($0, x, buf.baseAddress!, blocks: nb) }

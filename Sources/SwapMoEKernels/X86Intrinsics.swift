@@ -101,6 +101,14 @@ func pairSums(_ a: SIMD8<Int16>, _ b: SIMD8<Int16>) -> SIMD8<Int16> {
 }
 
 #if SWAPMOE_AVX512
+/// 32 unsigned bytes -> 32 Int16 lanes (`vpmovzxbw zmm`).
+@inline(__always)
+func uint16s(_ b: SIMD32<UInt8>) -> SIMD32<Int16> {
+    var v = SIMD32<Int16>()
+    v._storage._value = Builtin.zext_Vec32xInt8_Vec32xInt16(b._storage._value)
+    return v
+}
+
 /// 32 signed bytes -> 32 Int16 lanes (`vpmovsxbw zmm`).
 @inline(__always)
 func int16s(_ b: SIMD32<Int8>) -> SIMD32<Int16> {
