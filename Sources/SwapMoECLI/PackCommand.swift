@@ -33,7 +33,7 @@ enum PackCommand {
                              256-blocks takes llama-quantize's 32-block stand-in for a K-type (q4_K -> q5_0,
                              q5_K -> q5_1, q6_K -> q8_0, q2_K/q3_K -> q4_0); rows not whole blocks of
                              that stay in float.
-      --no-interleave        store Q4_K, Q5_K, Q6_K, Q4_0, Q5_0, Q8_0 and MXFP4 matrices as plain rows; by default
+      --no-interleave        store Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and MXFP4 matrices as plain rows; by default
                              their rows are interleaved eight at a time (Q4_K_X8, ...: the same bytes, laid out for
                              the GEMV and GEMM; faster decode and prefill; makes the archive format version 3)
     """

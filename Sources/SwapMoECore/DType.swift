@@ -21,11 +21,14 @@ public enum DType: String, Sendable, Codable, CaseIterable {
     case q5_Kx8 = "Q5_K_X8", q6_Kx8 = "Q6_K_X8", q4_0x8 = "Q4_0_X8", q8_0x8 = "Q8_0_X8"
     /// MXFP4 stored the same way (gpt-oss's experts), and Q5_0 (with a column of fifth bits).
     case mxfp4x8 = "MXFP4_X8", q5_0x8 = "Q5_0_X8"
+    /// Q4_1 and Q5_1 stored the same way (their d and min side by side per row).
+    case q4_1x8 = "Q4_1_X8", q5_1x8 = "Q5_1_X8"
 
     /// Rows stored together: 8 for the interleaved types (their matrices have a multiple of 8 rows), else 1.
     public var rowGroup: Int { plain != self ? 8 : 1 }
 
-    /// The interleaved form of a type that has one (Q4_K, Q5_K, Q6_K, Q4_0, Q8_0, MXFP4, Q5_0), else nil.
+    /// The interleaved form of a type that has one (Q4_K, Q5_K, Q6_K, Q4_0, Q8_0, MXFP4, Q5_0, Q4_1, Q5_1), else
+    /// nil.
     public var interleaved: DType? {
         switch self {
         case .q4_K: .q4_Kx8
@@ -35,6 +38,8 @@ public enum DType: String, Sendable, Codable, CaseIterable {
         case .q8_0: .q8_0x8
         case .mxfp4: .mxfp4x8
         case .q5_0: .q5_0x8
+        case .q4_1: .q4_1x8
+        case .q5_1: .q5_1x8
         default: nil
         }
     }
@@ -49,6 +54,8 @@ public enum DType: String, Sendable, Codable, CaseIterable {
         case .q8_0x8: .q8_0
         case .mxfp4x8: .mxfp4
         case .q5_0x8: .q5_0
+        case .q4_1x8: .q4_1
+        case .q5_1x8: .q5_1
         default: self
         }
     }
@@ -60,7 +67,7 @@ public enum DType: String, Sendable, Codable, CaseIterable {
     /// Elements per block: 1 for plain element types, 32 or 256 for quantized ones.
     public var blockSize: Int {
         switch self {
-        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl, .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8: 32
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl, .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8: 32
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_Kx8, .q5_Kx8, .q6_Kx8: 256
         default: 1
         }
@@ -75,9 +82,9 @@ public enum DType: String, Sendable, Codable, CaseIterable {
         case .f8e4m3, .f8e5m2, .i8, .u8, .bool: 1
         case .q8_0, .q8_0x8: 34      // f16 scale + 32 x i8
         case .q4_0, .q4_0x8: 18      // f16 scale + 32 x 4 bits
-        case .q4_1: 20      // f16 scale, f16 min + 32 x 4 bits
+        case .q4_1, .q4_1x8: 20      // f16 scale, f16 min + 32 x 4 bits
         case .q5_0, .q5_0x8: 22      // f16 scale + 32 fifth bits + 32 x 4 bits
-        case .q5_1: 24      // f16 scale, f16 min + 32 fifth bits + 32 x 4 bits
+        case .q5_1, .q5_1x8: 24      // f16 scale, f16 min + 32 fifth bits + 32 x 4 bits
         case .q2_K: 84      // 16 bytes of 4-bit scales/mins, 256 x 2 bits, f16 d, f16 dmin
         case .q3_K: 110     // 256 high bits, 256 x 2 low bits, 12 bytes of 6-bit scales, f16 d
         case .q4_K, .q4_Kx8: 144     // f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 256 x 4 bits

@@ -21,8 +21,8 @@ public func interleave(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, 
             let out = dst + (group &+ b &* groupBlock)
             switch type {
             case .q6_Kx8: interleaveQ6KBlock(out, src + group, rowBytes: rowBytes, block: b)
-            case .q4_0x8, .q8_0x8, .mxfp4x8: interleave32Block(out, src + group, rowBytes: rowBytes, block: b, type)
-            case .q5_0x8: interleaveQ50Block(out, src + group, rowBytes: rowBytes, block: b)
+            case .q4_0x8, .q8_0x8, .mxfp4x8, .q4_1x8: interleave32Block(out, src + group, rowBytes: rowBytes, block: b, type)
+            case .q5_0x8, .q5_1x8: interleaveQ50Block(out, src + group, rowBytes: rowBytes, block: b, head: type == .q5_1x8 ? 4 : 2)
             default: interleaveQ45KBlock(out, src + group, rowBytes: rowBytes, block: b, q5: type == .q5_Kx8)
             }
         }
@@ -33,10 +33,10 @@ public func interleave(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, 
 @inline(__always)
 func columns32(_ type: WeightType) -> Int { type == .q8_0x8 ? 4 : 2 }
 
-/// The bytes of one row's scale in a block of a 32-weight interleaved type: 2 (an f16 d: q4_0_x8, q8_0_x8) or 1
-/// (an E8M0 exponent: mxfp4_x8). A group block holds the eight scales first, its code columns from 8 times this.
+/// The bytes of one row's scale in a block of a 32-weight interleaved type: 2 (an f16 d: q4_0_x8, q8_0_x8), 1 (an
+/// E8M0 exponent: mxfp4_x8) or 4 (d and min: q4_1_x8). A group block holds the eight scales first, its code columns from 8 times this.
 @inline(__always)
-func scaleBytes32(_ type: WeightType) -> Int { type == .mxfp4x8 ? 1 : 2 }
+func scaleBytes32(_ type: WeightType) -> Int { type == .mxfp4x8 ? 1 : type == .q4_1x8 ? 4 : 2 }
 
 /// Block b of the eight rows at `src` (`rowBytes` apart) of a 32-weight type whose block is a scale (`scaleBytes32`)
 /// and then `columns32` 8-byte groups of codes (q4_0, q8_0, mxfp4) -> its interleaved bytes at `dst`: the eight
@@ -66,11 +66,11 @@ func x8RowBlock32(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, row e
 @inline(__always)
 func dequantizeX8Row32(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, row e: Int, _ type: WeightType) {
     if type == .mxfp4x8 { mxfp4X8Codes(dst, src, row: e, e8m0Half(src.load(fromByteOffset: e, as: UInt8.self))); return }
-    if type == .q5_0x8 {
-        // The row's plain block, dequantized as such (q5_0_x8's prefill on x86 is the integer GEMM, not this).
+    if type == .q5_0x8 || type == .q4_1x8 || type == .q5_1x8 {
+        // The row's plain block, dequantized as such (their prefill on x86 is the integer GEMM, not this).
         withUnsafeTemporaryAllocation(byteCount: 32, alignment: 16) { b in
-            q50X8RowBlock(b.baseAddress!, src, row: e)
-            dequantizeBlockSIMD(dst, UnsafeRawPointer(b.baseAddress!), .q5_0)
+            if type == .q4_1x8 { x8RowBlock32(b.baseAddress!, src, row: e, type) } else { q50X8RowBlock(b.baseAddress!, src, row: e, head: type == .q5_1x8 ? 4 : 2) }
+            dequantizeBlockSIMD(dst, UnsafeRawPointer(b.baseAddress!), type.plain)
         }
         return
     }
@@ -81,7 +81,7 @@ func dequantizeX8Row32(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPoint
 /// (the eight scales converted at once).
 @inline(__always)
 func dequantizeX8Group32(_ dst: UnsafeMutablePointer<Float>, stride n: Int, _ src: UnsafeRawPointer, _ type: WeightType) {
-    if type == .mxfp4x8 || type == .q5_0x8 { for e in 0..<8 { dequantizeX8Row32(dst + e &* n, src, row: e, type) }; return }
+    if type != .q4_0x8 && type != .q8_0x8 { for e in 0..<8 { dequantizeX8Row32(dst + e &* n, src, row: e, type) }; return }
     let d = f16ToFloat8(src.loadUnaligned(as: SIMD8<Float16>.self))
     for e in 0..<8 { x8Codes32(dst + e &* n, src, row: e, SIMD8(repeating: d[e]), type) }
 }
@@ -106,8 +106,8 @@ func interleavedRow(_ dst: UnsafeMutableRawPointer, _ w: UnsafeRawPointer, _ typ
         let block = group + b &* 8 &* type.blockBytes, out = dst + b &* type.blockBytes
         switch type {
         case .q6_Kx8: q6KX8RowBlock(out, block, row: r % 8)
-        case .q4_0x8, .q8_0x8, .mxfp4x8: x8RowBlock32(out, block, row: r % 8, type)
-        case .q5_0x8: q50X8RowBlock(out, block, row: r % 8)
+        case .q4_0x8, .q8_0x8, .mxfp4x8, .q4_1x8: x8RowBlock32(out, block, row: r % 8, type)
+        case .q5_0x8, .q5_1x8: q50X8RowBlock(out, block, row: r % 8, head: type == .q5_1x8 ? 4 : 2)
         default: q45KX8RowBlock(out, block, row: r % 8, q5: type == .q5_Kx8)
         }
     }
@@ -149,7 +149,7 @@ public func dequantizeRows(_ dst: UnsafeMutablePointer<Float>, _ w: UnsafeRawPoi
             let out = dst + (i &* n &+ type.blockSize &* b), block = group + b &* groupBlock
             switch type {
             case .q6_Kx8: dequantizeQ6KX8Row(out, block, row: r % 8)
-            case .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8: dequantizeX8Row32(out, block, row: r % 8, type)
+            case .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8: dequantizeX8Row32(out, block, row: r % 8, type)
             default: dequantizeQ45KX8Row(out, block, row: r % 8, q5: q5)
             }
         }

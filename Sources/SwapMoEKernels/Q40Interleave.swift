@@ -28,40 +28,48 @@ let mxfp4X8GroupBlockBytes = 136
 //   48 ..< 176   two code columns u (< 2) of 64 bytes at 48 + 64u: byte 8r + i = qs_r[8u + i]
 let q50X8GroupBlockBytes = 176
 
-/// Block b of the eight q5_0 rows at `src` (`rowBytes` apart) -> its q5_0_x8 group block at `dst`.
-func interleaveQ50Block(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, rowBytes: Int, block b: Int) {
+// q4_1_x8 ("Q4_1_X8") and q5_1_x8 ("Q5_1_X8"): Q4_1 and Q5_1 laid out as q4_0_x8 and q5_0_x8, each row's 4-byte
+// head (f16 d, then f16 min m: weight = d q + m) in place of q4_0's and q5_0's d: heads 0 ..< 32 (row r's at 4r), then
+// q5_1's fifth bits 32 ..< 64 as q5_0_x8's, then the code columns (at 32 + 64u for q4_1, 64 + 64u for q5_1).
+let q41X8GroupBlockBytes = 160, q51X8GroupBlockBytes = 192
+
+/// Block b of the eight q5_0 (`head` 2) or q5_1 (`head` 4: d and min) rows at `src` (`rowBytes` apart) -> its
+/// q5_0_x8 or q5_1_x8 group block at `dst`: the heads, the fifth bits by lane at 8 head, the code columns after them.
+func interleaveQ50Block(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, rowBytes: Int, block b: Int, head h: Int) {
+    let fifth = 8 &* h, codes = fifth &+ 32
     for r in 0..<8 {
-        let blk = src + (r &* rowBytes &+ b &* 22), qh = blk.loadUnaligned(fromByteOffset: 2, as: UInt32.self)
-        dst.storeBytes(of: blk.loadUnaligned(as: UInt16.self), toByteOffset: 2 &* r, as: UInt16.self)
+        let blk = src + (r &* rowBytes &+ b &* (h &+ 20)), qh = blk.loadUnaligned(fromByteOffset: h, as: UInt32.self)
+        (dst + h &* r).copyMemory(from: blk, byteCount: h)
         for u in 0..<2 {
-            dst.storeBytes(of: blk.loadUnaligned(fromByteOffset: 6 &+ 8 &* u, as: UInt64.self), toByteOffset: 48 &+ 64 &* u &+ 8 &* r, as: UInt64.self)
+            dst.storeBytes(of: blk.loadUnaligned(fromByteOffset: h &+ 4 &+ 8 &* u, as: UInt64.self), toByteOffset: codes &+ 64 &* u &+ 8 &* r, as: UInt64.self)
         }
         for i in 0..<8 {
             var nibble: UInt32 = 0
             for u in 0..<2 {
                 nibble |= ((qh >> UInt32(8 &* u &+ i)) & 1) << UInt32(2 &* u) | ((qh >> UInt32(16 &+ 8 &* u &+ i)) & 1) << UInt32(2 &* u &+ 1)
             }
-            let lane = 8 &* r &+ i, at = 16 &+ lane / 2
+            let lane = 8 &* r &+ i, at = fifth &+ lane / 2
             let old = dst.load(fromByteOffset: at, as: UInt8.self)
             dst.storeBytes(of: lane % 2 == 0 ? (old & 0xF0) | UInt8(nibble) : (old & 0x0F) | UInt8(nibble << 4), toByteOffset: at, as: UInt8.self)
         }
     }
 }
 
-/// Row e (0..<8) of a q5_0_x8 group block at `src` -> its plain q5_0 block at `dst`.
-func q50X8RowBlock(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, row e: Int) {
-    dst.storeBytes(of: src.loadUnaligned(fromByteOffset: 2 &* e, as: UInt16.self), as: UInt16.self)
+/// Row e (0..<8) of a q5_0_x8 (`head` 2) or q5_1_x8 (`head` 4) group block at `src` -> its plain block at `dst`.
+func q50X8RowBlock(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, row e: Int, head h: Int) {
+    let fifth = 8 &* h, codes = fifth &+ 32
+    dst.copyMemory(from: src + h &* e, byteCount: h)
     var qh: UInt32 = 0
     for i in 0..<8 {
-        let lane = 8 &* e &+ i, byte = UInt32(src.load(fromByteOffset: 16 &+ lane / 2, as: UInt8.self))
+        let lane = 8 &* e &+ i, byte = UInt32(src.load(fromByteOffset: fifth &+ lane / 2, as: UInt8.self))
         let nibble = lane % 2 == 0 ? byte & 15 : byte >> 4
         for u in 0..<2 {
             qh |= ((nibble >> UInt32(2 &* u)) & 1) << UInt32(8 &* u &+ i) | ((nibble >> UInt32(2 &* u &+ 1)) & 1) << UInt32(16 &+ 8 &* u &+ i)
         }
     }
-    dst.storeBytes(of: qh, toByteOffset: 2, as: UInt32.self)
+    dst.storeBytes(of: qh, toByteOffset: h, as: UInt32.self)
     for u in 0..<2 {
-        dst.storeBytes(of: src.loadUnaligned(fromByteOffset: 48 &+ 64 &* u &+ 8 &* e, as: UInt64.self), toByteOffset: 6 &+ 8 &* u, as: UInt64.self)
+        dst.storeBytes(of: src.loadUnaligned(fromByteOffset: codes &+ 64 &* u &+ 8 &* e, as: UInt64.self), toByteOffset: h &+ 4 &+ 8 &* u, as: UInt64.self)
     }
 }
 

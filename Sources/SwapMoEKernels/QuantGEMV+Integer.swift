@@ -58,6 +58,8 @@ func gemvQuantRowsInteger(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointe
     case .q8_0x8: q80X8Rows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
     case .mxfp4x8: mxfp4X8Rows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
     case .q5_0x8: q50X8Rows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
+    case .q4_1x8: q41X8Rows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
+    case .q5_1x8: q51X8Rows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
     case .q5_Kx8: q5KX8Rows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
     case .q6_Kx8: q6KX8Rows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate)
     case .f32, .f16, .bf16: preconditionFailure("float rows go through gemvRows")

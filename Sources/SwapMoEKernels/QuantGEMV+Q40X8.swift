@@ -17,10 +17,14 @@ import SwapMoECore
 
 #if SWAPMOE_X86_INTRINSICS
 
-/// The 32-weight types that share the q4_0_x8 kernel: the codes as stored (q4_0), with a fifth bit (q5_0), or as
-/// E2M1 levels (mxfp4).
+/// The 32-weight types that share the q4_0_x8 kernel: the codes as stored (q4_0; q4_1 with a min), with a fifth bit
+/// (q5_0; q5_1 with a min), or as E2M1 levels (mxfp4).
 enum X8Codes32: Sendable {
-    case q4_0, q5_0, mxfp4
+    case q4_0, q5_0, mxfp4, q4_1, q5_1
+
+    /// Whether each row's block has a min m (weight d q + m), added as m d_x Σ q_x.
+    @inline(__always)
+    var hasMin: Bool { self == .q4_1 || self == .q5_1 }
 
     /// Bytes of a group block (eight rows' blocks of 32).
     @inline(__always)
@@ -29,6 +33,8 @@ enum X8Codes32: Sendable {
         case .q4_0: q40X8GroupBlockBytes
         case .q5_0: q50X8GroupBlockBytes
         case .mxfp4: mxfp4X8GroupBlockBytes
+        case .q4_1: q41X8GroupBlockBytes
+        case .q5_1: q51X8GroupBlockBytes
         }
     }
 }
@@ -44,6 +50,18 @@ func q40X8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: Qu
 func q50X8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
                rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
     interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ40X8Group($0, xq, blocks: nb, .q5_0) }
+}
+
+@inline(never)
+func q41X8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
+               rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ40X8Group($0, xq, blocks: nb, .q4_1) }
+}
+
+@inline(never)
+func q51X8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
+               rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ40X8Group($0, xq, blocks: nb, .q5_1) }
 }
 
 @inline(never)
@@ -67,6 +85,20 @@ func q50X8TokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ x
 }
 
 @inline(never)
+func q41X8TokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: UnsafeBufferPointer<QuantizedActivations>, d: Int,
+                    rowBytes: Int, blocks nb: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    interleavedTokenRows(y, w, xq, d: d, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
+                         dot4: { dotQ40X8Group4($0, $1, $2, $3, $4, blocks: nb, .q4_1) }, dot1: { dotQ40X8Group($0, $1, blocks: nb, .q4_1) })
+}
+
+@inline(never)
+func q51X8TokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: UnsafeBufferPointer<QuantizedActivations>, d: Int,
+                    rowBytes: Int, blocks nb: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    interleavedTokenRows(y, w, xq, d: d, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
+                         dot4: { dotQ40X8Group4($0, $1, $2, $3, $4, blocks: nb, .q5_1) }, dot1: { dotQ40X8Group($0, $1, blocks: nb, .q5_1) })
+}
+
+@inline(never)
 func mxfp4X8TokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: UnsafeBufferPointer<QuantizedActivations>, d: Int,
                       rowBytes: Int, blocks nb: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
     interleavedTokenRows(y, w, xq, d: d, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
@@ -76,7 +108,15 @@ func mxfp4X8TokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _
 /// One token's running sums over a group of the 32-weight interleaved types (q4_0_x8; q8_0_x8,
 /// QuantGEMV+Q80X8.swift): even and odd blocks apart (two multiply-add chains), added at the end.
 struct Q40X8Sums {
-    var even = SIMD8<Float>(), odd = SIMD8<Float>()
+    var even = SIMD8<Float>(), odd = SIMD8<Float>(), mins = SIMD8<Float>()
+
+    /// Block b's rows' mins m times the activations' d_x Σ q_x (q4_1_x8, q5_1_x8).
+    @inline(__always)
+    mutating func addMins(_ b: Int, _ xq: QuantizedActivations, _ m: SIMD8<Float>) { mins.madd(m, SIMD8(repeating: xq.blockSums[b])) }
+
+    /// The rows' sums with their mins (`addMins`).
+    @inline(__always)
+    var totalWithMins: SIMD8<Float> { (even + odd) + mins }
 
     /// Block b's sums `s` (row r in Int32 lanes 2r and 2r + 1) paired, minus `offset` Σ q_x (the codes' offset:
     /// 8 for q4_0's, 128 for q8_0's where they were made unsigned, 0 where they are multiplied signed), times
@@ -101,21 +141,36 @@ struct Q40X8Sums {
 func dotQ40X8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int, _ kind: X8Codes32) -> SIMD8<Float> {
     var s = Q40X8Sums()
     for b in 0..<nb {
-        let blk = w + b &* kind.groupBlockBytes, (codes, dw, offset) = q40X8Block(blk, kind)
+        let blk = w + b &* kind.groupBlockBytes, (codes, dw, offset, m) = q40X8Block(blk, kind)
         s.add(b, codes.sums(UnsafeRawPointer(xq.q + 32 &* b)), xq, dw, offset: offset)
+        if kind.hasMin { s.addMins(b, xq, m) }
     }
-    return s.total
+    return kind.hasMin ? s.totalWithMins : s.total
 }
 
-/// A `kind` group block's codes unpacked, its eight rows' scales, and the offset of its codes (8 for q4_0's, 16 for
-/// q5_0's, 12 for mxfp4's levels).
+/// A `kind` group block's codes unpacked, its eight rows' scales, the offset of its codes (8 for q4_0's, 16 for
+/// q5_0's, 12 for mxfp4's levels, 0 for the types with a min) and the rows' mins (zero without).
 @inline(__always)
-func q40X8Block(_ blk: UnsafeRawPointer, _ kind: X8Codes32) -> (Q40X8Codes, SIMD8<Float>, Int32) {
+func q40X8Block(_ blk: UnsafeRawPointer, _ kind: X8Codes32) -> (Q40X8Codes, SIMD8<Float>, Int32, SIMD8<Float>) {
     switch kind {
-    case .q4_0: (Q40X8Codes(blk), f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), 8)
-    case .q5_0: (Q40X8Codes(q5_0: blk), f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), 16)
-    case .mxfp4: (Q40X8Codes(mxfp4: blk), e8m0Half8(blk), 12)
+    case .q4_0: (Q40X8Codes(blk), f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), 8, SIMD8())
+    case .q5_0: (Q40X8Codes(q5_0: blk, fifthAt: 16), f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), 16, SIMD8())
+    case .mxfp4: (Q40X8Codes(mxfp4: blk), e8m0Half8(blk), 12, SIMD8())
+    case .q4_1: (Q40X8Codes(blk, codesAt: 32), dOfHeads(blk), 0, minOfHeads(blk))
+    case .q5_1: (Q40X8Codes(q5_0: blk, fifthAt: 32), dOfHeads(blk), 0, minOfHeads(blk))
     }
+}
+
+/// The d of the eight 4-byte heads (f16 d, f16 min) of a q4_1_x8 / q5_1_x8 group block.
+@inline(__always)
+func dOfHeads(_ blk: UnsafeRawPointer) -> SIMD8<Float> {
+    SIMD16(lowHalf: f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), highHalf: f16ToFloat8(blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self))).evenHalf
+}
+
+/// The mins of those heads.
+@inline(__always)
+func minOfHeads(_ blk: UnsafeRawPointer) -> SIMD8<Float> {
+    SIMD16(lowHalf: f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), highHalf: f16ToFloat8(blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self))).oddHalf
 }
 
 /// The E8M0 scales of an mxfp4_x8 group block's eight rows as `e8m0Half` gives them: 2^(e - 128), bit patterns
@@ -141,11 +196,13 @@ func dotQ40X8Group4(_ w: UnsafeRawPointer, _ x0: QuantizedActivations, _ x1: Qua
                     _ x3: QuantizedActivations, blocks nb: Int, _ kind: X8Codes32) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
     var s0 = Q40X8Sums(), s1 = Q40X8Sums(), s2 = Q40X8Sums(), s3 = Q40X8Sums()
     for b in 0..<nb {
-        let blk = w + b &* kind.groupBlockBytes, (codes, dw, o) = q40X8Block(blk, kind)
+        let blk = w + b &* kind.groupBlockBytes, (codes, dw, o, m) = q40X8Block(blk, kind)
         @inline(__always) func qx(_ x: QuantizedActivations) -> UnsafeRawPointer { UnsafeRawPointer(x.q + 32 &* b) }
         s0.add(b, codes.sums(qx(x0)), x0, dw, offset: o); s1.add(b, codes.sums(qx(x1)), x1, dw, offset: o)
         s2.add(b, codes.sums(qx(x2)), x2, dw, offset: o); s3.add(b, codes.sums(qx(x3)), x3, dw, offset: o)
+        if kind.hasMin { s0.addMins(b, x0, m); s1.addMins(b, x1, m); s2.addMins(b, x2, m); s3.addMins(b, x3, m) }
     }
+    if kind.hasMin { return (s0.totalWithMins, s1.totalWithMins, s2.totalWithMins, s3.totalWithMins) }
     return (s0.total, s1.total, s2.total, s3.total)
 }
 
@@ -155,9 +212,9 @@ struct Q40X8Codes {
     let lo0: SIMD64<UInt8>, hi0: SIMD64<UInt8>, lo1: SIMD64<UInt8>, hi1: SIMD64<UInt8>
 
     @inline(__always)
-    init(_ blk: UnsafeRawPointer) {
+    init(_ blk: UnsafeRawPointer, codesAt o: Int = 16) {
         let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F)
-        let c0 = blk.loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt32>.self), c1 = blk.loadUnaligned(fromByteOffset: 80, as: SIMD16<UInt32>.self)
+        let c0 = blk.loadUnaligned(fromByteOffset: o, as: SIMD16<UInt32>.self), c1 = blk.loadUnaligned(fromByteOffset: o &+ 64, as: SIMD16<UInt32>.self)
         lo0 = bytes64(c0 & m4); hi0 = bytes64((c0 &>> 4) & m4); lo1 = bytes64(c1 & m4); hi1 = bytes64((c1 &>> 4) & m4)
     }
 
@@ -166,12 +223,12 @@ struct Q40X8Codes {
     /// and byte 2k its low one, i.e. every code byte's lane its own 4 bits; then as q5_K_x8 takes them
     /// (`q45KX8ColumnCodes`): column u's low nibbles bit 2u, its high nibbles bit 2u + 1.
     @inline(__always)
-    init(q5_0 blk: UnsafeRawPointer) {
+    init(q5_0 blk: UnsafeRawPointer, fifthAt o: Int) {
         let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F), bit4 = SIMD16<UInt32>(repeating: 0x1010_1010)
         // On 32-bit lanes (no word crosses into the next: w < 2^8): Int16 vector shifts compiled to a loop over lanes.
-        let w = unsafeBitCast(uint16s(blk.loadUnaligned(fromByteOffset: 16, as: SIMD32<UInt8>.self)), to: SIMD16<UInt32>.self)
+        let w = unsafeBitCast(uint16s(blk.loadUnaligned(fromByteOffset: o, as: SIMD32<UInt8>.self)), to: SIMD16<UInt32>.self)
         let f = w | (w &<< 4)
-        let c0 = blk.loadUnaligned(fromByteOffset: 48, as: SIMD16<UInt32>.self), c1 = blk.loadUnaligned(fromByteOffset: 112, as: SIMD16<UInt32>.self)
+        let c0 = blk.loadUnaligned(fromByteOffset: o &+ 32, as: SIMD16<UInt32>.self), c1 = blk.loadUnaligned(fromByteOffset: o &+ 96, as: SIMD16<UInt32>.self)
         lo0 = bytes64((c0 & m4) | ((f &<< 4) & bit4)); hi0 = bytes64(((c0 &>> 4) & m4) | ((f &<< 3) & bit4))
         lo1 = bytes64((c1 & m4) | ((f &<< 2) & bit4)); hi1 = bytes64(((c1 &>> 4) & m4) | ((f &<< 1) & bit4))
     }
@@ -207,23 +264,23 @@ struct Q40X8Codes {
     let lo1: (SIMD32<UInt8>, SIMD32<UInt8>), hi1: (SIMD32<UInt8>, SIMD32<UInt8>)
 
     @inline(__always)
-    init(_ blk: UnsafeRawPointer) {
+    init(_ blk: UnsafeRawPointer, codesAt o: Int = 16) {
         let m4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F)
         @inline(__always) func load(_ offset: Int) -> SIMD8<UInt32> { blk.loadUnaligned(fromByteOffset: offset, as: SIMD8<UInt32>.self) }
-        let a0 = load(16), b0 = load(48), a1 = load(80), b1 = load(112)
+        let a0 = load(o), b0 = load(o &+ 32), a1 = load(o &+ 64), b1 = load(o &+ 96)
         lo0 = (bytes32(a0 & m4), bytes32(b0 & m4)); hi0 = (bytes32((a0 &>> 4) & m4), bytes32((b0 &>> 4) & m4))
         lo1 = (bytes32(a1 & m4), bytes32(b1 & m4)); hi1 = (bytes32((a1 &>> 4) & m4), bytes32((b1 &>> 4) & m4))
     }
 
     @inline(__always)
-    init(q5_0 blk: UnsafeRawPointer) {
+    init(q5_0 blk: UnsafeRawPointer, fifthAt o: Int) {
         let m4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F), bit4 = SIMD8<UInt32>(repeating: 0x1010_1010)
         @inline(__always) func load(_ offset: Int) -> SIMD8<UInt32> { blk.loadUnaligned(fromByteOffset: offset, as: SIMD8<UInt32>.self) }
         @inline(__always) func fifth(_ h: Int) -> SIMD8<UInt32> {
-            let w = unsafeBitCast(uint16s(blk.loadUnaligned(fromByteOffset: 16 &+ 16 &* h, as: SIMD16<UInt8>.self)), to: SIMD8<UInt32>.self)
+            let w = unsafeBitCast(uint16s(blk.loadUnaligned(fromByteOffset: o &+ 16 &* h, as: SIMD16<UInt8>.self)), to: SIMD8<UInt32>.self)
             return w | (w &<< 4)
         }
-        let fa = fifth(0), fb = fifth(1), a0 = load(48), b0 = load(80), a1 = load(112), b1 = load(144)
+        let fa = fifth(0), fb = fifth(1), a0 = load(o &+ 32), b0 = load(o &+ 64), a1 = load(o &+ 96), b1 = load(o &+ 128)
         @inline(__always) func lo(_ c: SIMD8<UInt32>, _ f: SIMD8<UInt32>, _ s: UInt32) -> SIMD32<UInt8> { bytes32((c & m4) | ((f &<< s) & bit4)) }
         @inline(__always) func hi(_ c: SIMD8<UInt32>, _ f: SIMD8<UInt32>, _ s: UInt32) -> SIMD32<UInt8> { bytes32(((c &>> 4) & m4) | ((f &<< s) & bit4)) }
         lo0 = (lo(a0, fa, 4), lo(b0, fb, 4)); hi0 = (hi(a0, fa, 3), hi(b0, fb, 3))

@@ -28,10 +28,10 @@ func gemvQuantRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ ty
         for i in rows { storeRow(y, i, dotIQ4NL(w + i &* rowBytes, x, blocks: nb), bias, accumulate) }
     case .iq4_xs:
         for i in rows { storeRow(y, i, dotIQ4XS(w + i &* rowBytes, x, blocks: nb), bias, accumulate) }
-    case .q4_0, .q4_1, .q5_0, .q5_1:
+    case .q4_0, .q4_1, .q5_0, .q5_1, .q4_1x8, .q5_1x8:
         // Σ (d q + m) x = d Σ q x + m Σ x: the block sums of x once per call, for the types with a min.
         withUnsafeTemporaryAllocation(of: Float.self, capacity: n / 32) { buf in
-            if NibbleBlock(type).min != nil { subBlockSums(buf.baseAddress!, x, n: n) }
+            if NibbleBlock(type.plain).min != nil { subBlockSums(buf.baseAddress!, x, n: n) }
             let xsum = UnsafePointer(buf.baseAddress!)
             // One call per type, so that each loop is compiled for its constant layout.
             switch type {
@@ -41,6 +41,9 @@ func gemvQuantRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ ty
                                    bias: bias, accumulate: accumulate)
             case .q5_0: nibbleRows(y, w, x, nil, NibbleBlock(.q5_0), rowBytes: rowBytes, blocks: nb, rows: rows,
                                    bias: bias, accumulate: accumulate)
+            case .q4_1x8, .q5_1x8:
+                let l = NibbleBlock(type.plain)
+                interleavedRowsFloat(y, w, type, n: n, rows: rows, bias: bias, accumulate: accumulate) { dotNibbles($0, x, xsum, l, blocks: nb) }
             default: nibbleRows(y, w, x, xsum, NibbleBlock(.q5_1), rowBytes: rowBytes, blocks: nb, rows: rows,
                                 bias: bias, accumulate: accumulate)
             }

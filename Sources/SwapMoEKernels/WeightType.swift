@@ -31,13 +31,15 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
     case q4_Kx8
     /// q5_K (Q4KInterleave.swift, with a column of fifth bits per chunk), q6_K (Q6KInterleave.swift), q4_0
     /// (Q40Interleave.swift), q8_0 (Q80Interleave.swift), mxfp4 (Q40Interleave.swift, with one-byte scales) and q5_0
-    /// (Q40Interleave.swift, with a column of fifth bits) stored the same way.
-    case q5_Kx8, q6_Kx8, q4_0x8, q8_0x8, mxfp4x8, q5_0x8
+    /// (Q40Interleave.swift, with a column of fifth bits) stored the same way, and q4_1 and q5_1 (as q4_0 and q5_0,
+    /// each row's d and min side by side).
+    case q5_Kx8, q6_Kx8, q4_0x8, q8_0x8, mxfp4x8, q5_0x8, q4_1x8, q5_1x8
 
     /// Rows stored together: 8 for the interleaved types (a matrix of them has a multiple of 8 rows), else 1.
     @inlinable public var rowGroup: Int { plain != self ? 8 : 1 }
 
-    /// The interleaved form of a type that has one (q4_K, q5_K, q6_K, q4_0, q8_0, mxfp4, q5_0), else nil.
+    /// The interleaved form of a type that has one (q4_K, q5_K, q6_K, q4_0, q8_0, mxfp4, q5_0, q4_1, q5_1), else
+    /// nil.
     @inlinable public var interleaved: WeightType? {
         switch self {
         case .q4_K: .q4_Kx8
@@ -47,6 +49,8 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q8_0: .q8_0x8
         case .mxfp4: .mxfp4x8
         case .q5_0: .q5_0x8
+        case .q4_1: .q4_1x8
+        case .q5_1: .q5_1x8
         default: nil
         }
     }
@@ -61,6 +65,8 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q8_0x8: .q8_0
         case .mxfp4x8: .mxfp4
         case .q5_0x8: .q5_0
+        case .q4_1x8: .q4_1
+        case .q5_1x8: .q5_1
         default: self
         }
     }
@@ -69,7 +75,7 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
     @inlinable public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16: 1
-        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl, .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8: 32
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl, .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8: 32
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_Kx8, .q5_Kx8, .q6_Kx8: 256
         }
     }
@@ -81,9 +87,9 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .f16, .bf16: 2
         case .q8_0, .q8_0x8: 34
         case .q4_0, .q4_0x8: 18
-        case .q4_1: 20
+        case .q4_1, .q4_1x8: 20
         case .q5_0, .q5_0x8: 22
-        case .q5_1: 24
+        case .q5_1, .q5_1x8: 24
         case .q2_K: 84
         case .q3_K: 110
         case .q4_K, .q4_Kx8: 144
@@ -126,6 +132,8 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q8_0x8: self = .q8_0x8
         case .mxfp4x8: self = .mxfp4x8
         case .q5_0x8: self = .q5_0x8
+        case .q4_1x8: self = .q4_1x8
+        case .q5_1x8: self = .q5_1x8
         default: return nil
         }
     }
