@@ -13,7 +13,8 @@ import SwapMoECore
 // offset taken off per block is 12 Σ q_x, and each row's scale is its E8M0 byte as 2^(e - 128) (the levels were
 // doubled): one float multiply-add per eight rows and block, as q4_0_x8; its prefill the same four-token GEMM.
 // q5_0_x8 too: each code's fifth bit from the block's fifth-bit bytes (as q5_K_x8 takes its), codes 0..<32 and the
-// offset 16 Σ q_x.
+// offset 16 Σ q_x. q4_1_x8 and q5_1_x8 as q4_0_x8 and q5_0_x8 with no offset and their mins added per block as
+// m d_x Σ q_x (the activations' block sums).
 
 #if SWAPMOE_X86_INTRINSICS
 
@@ -156,21 +157,17 @@ func q40X8Block(_ blk: UnsafeRawPointer, _ kind: X8Codes32) -> (Q40X8Codes, SIMD
     case .q4_0: (Q40X8Codes(blk), f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), 8, SIMD8())
     case .q5_0: (Q40X8Codes(q5_0: blk, fifthAt: 16), f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), 16, SIMD8())
     case .mxfp4: (Q40X8Codes(mxfp4: blk), e8m0Half8(blk), 12, SIMD8())
-    case .q4_1: (Q40X8Codes(blk, codesAt: 32), dOfHeads(blk), 0, minOfHeads(blk))
-    case .q5_1: (Q40X8Codes(q5_0: blk, fifthAt: 32), dOfHeads(blk), 0, minOfHeads(blk))
+    case .q4_1: { let h = heads(blk); return (Q40X8Codes(blk, codesAt: 32), h.d, 0, h.m) }()
+    case .q5_1: { let h = heads(blk); return (Q40X8Codes(q5_0: blk, fifthAt: 32), h.d, 0, h.m) }()
     }
 }
 
-/// The d of the eight 4-byte heads (f16 d, f16 min) of a q4_1_x8 / q5_1_x8 group block.
+/// The eight 4-byte heads (f16 d, f16 min) of a q4_1_x8 / q5_1_x8 group block, converted once: d and m by row.
 @inline(__always)
-func dOfHeads(_ blk: UnsafeRawPointer) -> SIMD8<Float> {
-    SIMD16(lowHalf: f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), highHalf: f16ToFloat8(blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self))).evenHalf
-}
-
-/// The mins of those heads.
-@inline(__always)
-func minOfHeads(_ blk: UnsafeRawPointer) -> SIMD8<Float> {
-    SIMD16(lowHalf: f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), highHalf: f16ToFloat8(blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self))).oddHalf
+func heads(_ blk: UnsafeRawPointer) -> (d: SIMD8<Float>, m: SIMD8<Float>) {
+    let v = SIMD16(lowHalf: f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)),
+                   highHalf: f16ToFloat8(blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self)))
+    return (v.evenHalf, v.oddHalf)
 }
 
 /// The E8M0 scales of an mxfp4_x8 group block's eight rows as `e8m0Half` gives them: 2^(e - 128), bit patterns
