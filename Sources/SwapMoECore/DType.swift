@@ -23,11 +23,13 @@ public enum DType: String, Sendable, Codable, CaseIterable {
     case mxfp4x8 = "MXFP4_X8", q5_0x8 = "Q5_0_X8"
     /// Q4_1 and Q5_1 stored the same way (their d and min side by side per row).
     case q4_1x8 = "Q4_1_X8", q5_1x8 = "Q5_1_X8"
+    /// Q3_K and Q2_K stored the same way (Q3_K_M's and Q2_K's expert matrices).
+    case q3_Kx8 = "Q3_K_X8", q2_Kx8 = "Q2_K_X8"
 
     /// Rows stored together: 8 for the interleaved types (their matrices have a multiple of 8 rows), else 1.
     public var rowGroup: Int { plain != self ? 8 : 1 }
 
-    /// The interleaved form of a type that has one (Q4_K, Q5_K, Q6_K, Q4_0, Q8_0, MXFP4, Q5_0, Q4_1, Q5_1), else
+    /// The interleaved form of a type that has one (Q4_K, Q5_K, Q6_K, Q4_0, Q8_0, MXFP4, Q5_0, Q4_1, Q5_1, Q3_K, Q2_K), else
     /// nil.
     public var interleaved: DType? {
         switch self {
@@ -40,6 +42,8 @@ public enum DType: String, Sendable, Codable, CaseIterable {
         case .q5_0: .q5_0x8
         case .q4_1: .q4_1x8
         case .q5_1: .q5_1x8
+        case .q3_K: .q3_Kx8
+        case .q2_K: .q2_Kx8
         default: nil
         }
     }
@@ -56,6 +60,8 @@ public enum DType: String, Sendable, Codable, CaseIterable {
         case .q5_0x8: .q5_0
         case .q4_1x8: .q4_1
         case .q5_1x8: .q5_1
+        case .q3_Kx8: .q3_K
+        case .q2_Kx8: .q2_K
         default: self
         }
     }
@@ -68,7 +74,7 @@ public enum DType: String, Sendable, Codable, CaseIterable {
     public var blockSize: Int {
         switch self {
         case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl, .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8: 32
-        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_Kx8, .q5_Kx8, .q6_Kx8: 256
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_Kx8, .q5_Kx8, .q6_Kx8, .q3_Kx8, .q2_Kx8: 256
         default: 1
         }
     }
@@ -85,8 +91,8 @@ public enum DType: String, Sendable, Codable, CaseIterable {
         case .q4_1, .q4_1x8: 20      // f16 scale, f16 min + 32 x 4 bits
         case .q5_0, .q5_0x8: 22      // f16 scale + 32 fifth bits + 32 x 4 bits
         case .q5_1, .q5_1x8: 24      // f16 scale, f16 min + 32 fifth bits + 32 x 4 bits
-        case .q2_K: 84      // 16 bytes of 4-bit scales/mins, 256 x 2 bits, f16 d, f16 dmin
-        case .q3_K: 110     // 256 high bits, 256 x 2 low bits, 12 bytes of 6-bit scales, f16 d
+        case .q2_K, .q2_Kx8: 84      // 16 bytes of 4-bit scales/mins, 256 x 2 bits, f16 d, f16 dmin
+        case .q3_K, .q3_Kx8: 110     // 256 high bits, 256 x 2 low bits, 12 bytes of 6-bit scales, f16 d
         case .q4_K, .q4_Kx8: 144     // f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 256 x 4 bits
         case .q5_K, .q5_Kx8: 176     // as q4_K + 32 bytes of fifth bits
         case .q6_K, .q6_Kx8: 210     // 256 x 4 low bits, 256 x 2 high bits, 16 x i8 scales, f16 d

@@ -21,6 +21,7 @@ public func interleave(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, 
             let out = dst + (group &+ b &* groupBlock)
             switch type {
             case .q6_Kx8: interleaveQ6KBlock(out, src + group, rowBytes: rowBytes, block: b)
+            case .q3_Kx8, .q2_Kx8: interleaveQ23KBlock(out, src + group, rowBytes: rowBytes, block: b, q3: type == .q3_Kx8)
             case .q4_0x8, .q8_0x8, .mxfp4x8, .q4_1x8: interleave32Block(out, src + group, rowBytes: rowBytes, block: b, type)
             case .q5_0x8, .q5_1x8: interleaveQ50Block(out, src + group, rowBytes: rowBytes, block: b, head: type == .q5_1x8 ? 4 : 2)
             default: interleaveQ45KBlock(out, src + group, rowBytes: rowBytes, block: b, q5: type == .q5_Kx8)
@@ -106,6 +107,7 @@ func interleavedRow(_ dst: UnsafeMutableRawPointer, _ w: UnsafeRawPointer, _ typ
         let block = group + b &* 8 &* type.blockBytes, out = dst + b &* type.blockBytes
         switch type {
         case .q6_Kx8: q6KX8RowBlock(out, block, row: r % 8)
+        case .q3_Kx8, .q2_Kx8: q23KX8RowBlock(out, block, row: r % 8, q3: type == .q3_Kx8)
         case .q4_0x8, .q8_0x8, .mxfp4x8, .q4_1x8: x8RowBlock32(out, block, row: r % 8, type)
         case .q5_0x8, .q5_1x8: q50X8RowBlock(out, block, row: r % 8, head: type == .q5_1x8 ? 4 : 2)
         default: q45KX8RowBlock(out, block, row: r % 8, q5: type == .q5_Kx8)
@@ -129,7 +131,7 @@ public func dequantizeRows(_ dst: UnsafeMutablePointer<Float>, _ w: UnsafeRawPoi
         return
     }
     let groupBlock = 8 &* type.blockBytes, nb = n / type.blockSize, q5 = type == .q5_Kx8
-    if type != .q6_Kx8 && rows.lowerBound % 8 == 0 && rows.count % 8 == 0 {
+    if (type.blockSize == 32 || type == .q4_Kx8 || type == .q5_Kx8) && rows.lowerBound % 8 == 0 && rows.count % 8 == 0 {
         // Whole groups (the GEMM's packs): eight rows per block at once.
         for g in stride(from: rows.lowerBound, to: rows.upperBound, by: 8) {
             let group = w + g &* rowBytes, out = dst + (g &- rows.lowerBound) &* n
@@ -149,6 +151,7 @@ public func dequantizeRows(_ dst: UnsafeMutablePointer<Float>, _ w: UnsafeRawPoi
             let out = dst + (i &* n &+ type.blockSize &* b), block = group + b &* groupBlock
             switch type {
             case .q6_Kx8: dequantizeQ6KX8Row(out, block, row: r % 8)
+            case .q3_Kx8, .q2_Kx8: dequantizeQ23KX8Row(out, block, row: r % 8, q3: type == .q3_Kx8)
             case .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8: dequantizeX8Row32(out, block, row: r % 8, type)
             default: dequantizeQ45KX8Row(out, block, row: r % 8, q5: q5)
             }

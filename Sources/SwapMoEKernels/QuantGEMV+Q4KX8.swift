@@ -97,6 +97,10 @@ func q4KX8MinSums(_ s32: SIMD8<Int16>, _ t: Int) -> UInt64 { unsafeBitCast(s32, 
 @inline(__always)
 func unroll4(_ body: (Int) -> Void) { body(0); body(1); body(2); body(3) }
 
+/// body(0), body(1), as `unroll4`.
+@inline(__always)
+func unroll2(_ body: (Int) -> Void) { body(0); body(1) }
+
 #if SWAPMOE_AVX512
 /// The codes of column (c, u) of the q4_K_x8 (`q5`: q5_K_x8) group super-block at `blk`, eight rows' 8 low-nibble
 /// weights and 8 high-nibble ones as bytes (q5: with the fifth bit as 16).

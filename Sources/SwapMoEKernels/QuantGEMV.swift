@@ -66,11 +66,17 @@ func gemvQuantRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ ty
                 for i in rows { storeRow(y, i, dotQ4_K(w + i &* rowBytes, x, xsum, scratch, blocks: nb, q5: true), bias, accumulate) }
             }
         }
-    case .q2_K, .q3_K:
+    case .q2_K, .q3_K, .q2_Kx8, .q3_Kx8:
         // q2_K's mins take the 16-element sums of x, once per call.
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 &+ n / 16) { buf in
             let scratch = buf.baseAddress!, xsum = scratch + 16
-            if type == .q2_K {
+            if type == .q2_Kx8 || type == .q3_Kx8 {
+                let q3 = type == .q3_Kx8
+                if !q3 { groupSums16(xsum, x, n: n) }
+                interleavedRowsFloat(y, w, type, n: n, rows: rows, bias: bias, accumulate: accumulate) {
+                    dotQ23K($0, x, q3 ? nil : xsum, scratch, blocks: nb, q3: q3)
+                }
+            } else if type == .q2_K {
                 groupSums16(xsum, x, n: n)
                 for i in rows { storeRow(y, i, dotQ23K(w + i &* rowBytes, x, xsum, scratch, blocks: nb, q3: false), bias, accumulate) }
             } else {

@@ -34,9 +34,9 @@ extension WeightType {
         case .q4_0, .q4_0x8: 65504 * 8
         case .q5_0, .q5_0x8: 65504 * 16
         case .q4_1, .q5_1, .q4_1x8, .q5_1x8: 65504   // the min is an f16 itself: a block cannot reach below -65504
-        case .q2_K: 65504 * 15     // the lowest value is -dmin * 15
+        case .q2_K, .q2_Kx8: 65504 * 15     // the lowest value is -dmin * 15
         case .mxfp4, .mxfp4x8: .greatestFiniteMagnitude   // a power-of-two scale up to 2^127: every finite value
-        case .q3_K: 65504 * 32 * 4
+        case .q3_K, .q3_Kx8: 65504 * 32 * 4
         case .q4_K, .q4_Kx8: 65504 * 63 * 15
         case .q5_K, .q5_Kx8: 65504 * 63 * 31
         case .q6_K, .q6_Kx8: 65504 * 128 * 32
@@ -74,7 +74,7 @@ public func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPoin
             case .q6_K: quantizeQ6KBlock(x, out, scratch)
             case .iq4_nl: quantizeIQ4NLBlock(x, out)
             case .iq4_xs: quantizeIQ4XSBlock(x, out)
-            case .q4_Kx8, .q5_Kx8, .q6_Kx8, .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8: preconditionFailure("quantizeRow to \(type): quantize to \(type.plain), then interleave the rows")
+            case .q4_Kx8, .q5_Kx8, .q6_Kx8, .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8, .q3_Kx8, .q2_Kx8: preconditionFailure("quantizeRow to \(type): quantize to \(type.plain), then interleave the rows")
             case .f32, .f16, .bf16: preconditionFailure("unreachable")
             }
             b &+= 1

@@ -34,11 +34,14 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
     /// (Q40Interleave.swift, with a column of fifth bits) stored the same way, and q4_1 and q5_1 (as q4_0 and q5_0,
     /// each row's d and min side by side).
     case q5_Kx8, q6_Kx8, q4_0x8, q8_0x8, mxfp4x8, q5_0x8, q4_1x8, q5_1x8
+    /// q3_K and q2_K stored the same way (Q23KInterleave.swift: code columns of two low bits, q3_K's third bits in a
+    /// column of their own, scales transposed so eight rows unpack at once).
+    case q3_Kx8, q2_Kx8
 
     /// Rows stored together: 8 for the interleaved types (a matrix of them has a multiple of 8 rows), else 1.
     @inlinable public var rowGroup: Int { plain != self ? 8 : 1 }
 
-    /// The interleaved form of a type that has one (q4_K, q5_K, q6_K, q4_0, q8_0, mxfp4, q5_0, q4_1, q5_1), else
+    /// The interleaved form of a type that has one (q4_K, q5_K, q6_K, q4_0, q8_0, mxfp4, q5_0, q4_1, q5_1, q3_K, q2_K), else
     /// nil.
     @inlinable public var interleaved: WeightType? {
         switch self {
@@ -51,6 +54,8 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q5_0: .q5_0x8
         case .q4_1: .q4_1x8
         case .q5_1: .q5_1x8
+        case .q3_K: .q3_Kx8
+        case .q2_K: .q2_Kx8
         default: nil
         }
     }
@@ -67,6 +72,8 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q5_0x8: .q5_0
         case .q4_1x8: .q4_1
         case .q5_1x8: .q5_1
+        case .q3_Kx8: .q3_K
+        case .q2_Kx8: .q2_K
         default: self
         }
     }
@@ -76,7 +83,7 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         switch self {
         case .f32, .f16, .bf16: 1
         case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl, .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8: 32
-        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_Kx8, .q5_Kx8, .q6_Kx8: 256
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_Kx8, .q5_Kx8, .q6_Kx8, .q3_Kx8, .q2_Kx8: 256
         }
     }
 
@@ -90,8 +97,8 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q4_1, .q4_1x8: 20
         case .q5_0, .q5_0x8: 22
         case .q5_1, .q5_1x8: 24
-        case .q2_K: 84
-        case .q3_K: 110
+        case .q2_K, .q2_Kx8: 84
+        case .q3_K, .q3_Kx8: 110
         case .q4_K, .q4_Kx8: 144
         case .q5_K, .q5_Kx8: 176
         case .q6_K, .q6_Kx8: 210
@@ -134,6 +141,8 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q5_0x8: self = .q5_0x8
         case .q4_1x8: self = .q4_1x8
         case .q5_1x8: self = .q5_1x8
+        case .q3_Kx8: self = .q3_Kx8
+        case .q2_Kx8: self = .q2_Kx8
         default: return nil
         }
     }

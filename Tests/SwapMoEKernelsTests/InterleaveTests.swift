@@ -7,7 +7,7 @@ import Testing
 /// against the plain types' references.
 @Suite("q4_K, q5_K, q6_K, q4_0, q8_0, mxfp4 and q5_0 rows interleaved eight at a time")
 struct InterleaveTests {
-    static let types: [WeightType] = [.q4_Kx8, .q5_Kx8, .q6_Kx8, .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8]
+    static let types: [WeightType] = [.q4_Kx8, .q5_Kx8, .q6_Kx8, .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8, .q3_Kx8, .q2_Kx8]
 
     /// An interleaved matrix and the plain matrix it was made from.
     struct Pair {
