@@ -6,7 +6,7 @@ public enum ArchiveFormat {
     public static let magic: [UInt8] = [0x53, 0x57, 0x41, 0x50, 0x4D, 0x4F, 0x45, 0x00]
     /// The newest major version this build reads and writes. Version 2 adds quantized tensor types (`Q8_0`,
     /// `Q4_K`, ...), version 3 the interleaved layouts `Q4_K_X8`, `Q5_K_X8`, `Q6_K_X8`, `Q4_0_X8`, `Q8_0_X8`, `MXFP4_X8`,
-    /// `Q5_0_X8`, `Q4_1_X8`, `Q5_1_X8`, `Q3_K_X8` and `Q2_K_X8` (rows interleaved eight at a time); an archive is written with the lowest
+    /// `Q5_0_X8`, `Q4_1_X8`, `Q5_1_X8`, `Q3_K_X8`, `Q2_K_X8`, `IQ4_NL_X8` and `IQ4_XS_X8` (rows interleaved eight at a time); an archive is written with the lowest
     /// version its tensors need, so older readers keep opening what they can read.
     public static let major: UInt16 = 3
     /// The oldest major version this build reads.

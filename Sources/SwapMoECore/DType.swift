@@ -25,11 +25,13 @@ public enum DType: String, Sendable, Codable, CaseIterable {
     case q4_1x8 = "Q4_1_X8", q5_1x8 = "Q5_1_X8"
     /// Q3_K and Q2_K stored the same way (Q3_K_M's and Q2_K's expert matrices).
     case q3_Kx8 = "Q3_K_X8", q2_Kx8 = "Q2_K_X8"
+    /// IQ4_NL and IQ4_XS stored the same way.
+    case iq4_nlx8 = "IQ4_NL_X8", iq4_xsx8 = "IQ4_XS_X8"
 
     /// Rows stored together: 8 for the interleaved types (their matrices have a multiple of 8 rows), else 1.
     public var rowGroup: Int { plain != self ? 8 : 1 }
 
-    /// The interleaved form of a type that has one (Q4_K, Q5_K, Q6_K, Q4_0, Q8_0, MXFP4, Q5_0, Q4_1, Q5_1, Q3_K, Q2_K), else
+    /// The interleaved form of a type that has one (Q4_K, Q5_K, Q6_K, Q4_0, Q8_0, MXFP4, Q5_0, Q4_1, Q5_1, Q3_K, Q2_K, IQ4_NL, IQ4_XS), else
     /// nil.
     public var interleaved: DType? {
         switch self {
@@ -44,6 +46,8 @@ public enum DType: String, Sendable, Codable, CaseIterable {
         case .q5_1: .q5_1x8
         case .q3_K: .q3_Kx8
         case .q2_K: .q2_Kx8
+        case .iq4_nl: .iq4_nlx8
+        case .iq4_xs: .iq4_xsx8
         default: nil
         }
     }
@@ -62,6 +66,8 @@ public enum DType: String, Sendable, Codable, CaseIterable {
         case .q5_1x8: .q5_1
         case .q3_Kx8: .q3_K
         case .q2_Kx8: .q2_K
+        case .iq4_nlx8: .iq4_nl
+        case .iq4_xsx8: .iq4_xs
         default: self
         }
     }
@@ -73,8 +79,8 @@ public enum DType: String, Sendable, Codable, CaseIterable {
     /// Elements per block: 1 for plain element types, 32 or 256 for quantized ones.
     public var blockSize: Int {
         switch self {
-        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl, .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8: 32
-        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_Kx8, .q5_Kx8, .q6_Kx8, .q3_Kx8, .q2_Kx8: 256
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl, .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8, .iq4_nlx8: 32
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_Kx8, .q5_Kx8, .q6_Kx8, .q3_Kx8, .q2_Kx8, .iq4_xsx8: 256
         default: 1
         }
     }
@@ -97,8 +103,8 @@ public enum DType: String, Sendable, Codable, CaseIterable {
         case .q5_K, .q5_Kx8: 176     // as q4_K + 32 bytes of fifth bits
         case .q6_K, .q6_Kx8: 210     // 256 x 4 low bits, 256 x 2 high bits, 16 x i8 scales, f16 d
         case .mxfp4, .mxfp4x8: 17     // E8M0 scale + 32 x 4-bit E2M1
-        case .iq4_nl: 18    // f16 scale + 32 x 4-bit level indices
-        case .iq4_xs: 136   // f16 d, 8 x 6-bit sub-block scales (u16 high bits, 4 bytes of low nibbles), 256 x 4 bits
+        case .iq4_nl, .iq4_nlx8: 18    // f16 scale + 32 x 4-bit level indices
+        case .iq4_xs, .iq4_xsx8: 136   // f16 d, 8 x 6-bit sub-block scales (u16 high bits, 4 bytes of low nibbles), 256 x 4 bits
         }
     }
 

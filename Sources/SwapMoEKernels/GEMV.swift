@@ -260,10 +260,11 @@ func bf16Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ x: Unsa
 /// 89-100% (2026-12-05).
 @inline(__always)
 func dotBF16Pair(_ w: UnsafeRawPointer, apart: Int, _ x: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, n: Int) -> (Float, Float) {
-    let v = w + apart
+    let v = w + apart, pf = prefetchDistance
     var a = BF16Sums(), b = BF16Sums(), k = 0
     while k &+ 64 <= n {
         let c = BF16Chunk(xs, n: n, k)
+        prefetchAhead(w + k &* 2, bytes: 128, distance: pf); prefetchAhead(v + k &* 2, bytes: 128, distance: pf)
         a.add64(w, k, c)
         b.add64(v, k, c)
         k &+= 64

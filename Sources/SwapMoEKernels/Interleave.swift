@@ -22,7 +22,8 @@ public func interleave(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, 
             switch type {
             case .q6_Kx8: interleaveQ6KBlock(out, src + group, rowBytes: rowBytes, block: b)
             case .q3_Kx8, .q2_Kx8: interleaveQ23KBlock(out, src + group, rowBytes: rowBytes, block: b, q3: type == .q3_Kx8)
-            case .q4_0x8, .q8_0x8, .mxfp4x8, .q4_1x8: interleave32Block(out, src + group, rowBytes: rowBytes, block: b, type)
+            case .q4_0x8, .q8_0x8, .mxfp4x8, .q4_1x8, .iq4_nlx8: interleave32Block(out, src + group, rowBytes: rowBytes, block: b, type)
+            case .iq4_xsx8: interleaveIQ4XSBlock(out, src + group, rowBytes: rowBytes, block: b)
             case .q5_0x8, .q5_1x8: interleaveQ50Block(out, src + group, rowBytes: rowBytes, block: b, head: type == .q5_1x8 ? 4 : 2)
             default: interleaveQ45KBlock(out, src + group, rowBytes: rowBytes, block: b, q5: type == .q5_Kx8)
             }
@@ -67,10 +68,10 @@ func x8RowBlock32(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, row e
 @inline(__always)
 func dequantizeX8Row32(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, row e: Int, _ type: WeightType) {
     if type == .mxfp4x8 { mxfp4X8Codes(dst, src, row: e, e8m0Half(src.load(fromByteOffset: e, as: UInt8.self))); return }
-    if type == .q5_0x8 || type == .q4_1x8 || type == .q5_1x8 {
+    if type == .q5_0x8 || type == .q4_1x8 || type == .q5_1x8 || type == .iq4_nlx8 {
         // The row's plain block, dequantized as such (their prefill on x86 is the integer GEMM, not this).
         withUnsafeTemporaryAllocation(byteCount: 32, alignment: 16) { b in
-            if type == .q4_1x8 { x8RowBlock32(b.baseAddress!, src, row: e, type) } else { q50X8RowBlock(b.baseAddress!, src, row: e, head: type == .q5_1x8 ? 4 : 2) }
+            if type == .q4_1x8 || type == .iq4_nlx8 { x8RowBlock32(b.baseAddress!, src, row: e, type) } else { q50X8RowBlock(b.baseAddress!, src, row: e, head: type == .q5_1x8 ? 4 : 2) }
             dequantizeBlockSIMD(dst, UnsafeRawPointer(b.baseAddress!), type.plain)
         }
         return
@@ -108,7 +109,8 @@ func interleavedRow(_ dst: UnsafeMutableRawPointer, _ w: UnsafeRawPointer, _ typ
         switch type {
         case .q6_Kx8: q6KX8RowBlock(out, block, row: r % 8)
         case .q3_Kx8, .q2_Kx8: q23KX8RowBlock(out, block, row: r % 8, q3: type == .q3_Kx8)
-        case .q4_0x8, .q8_0x8, .mxfp4x8, .q4_1x8: x8RowBlock32(out, block, row: r % 8, type)
+        case .q4_0x8, .q8_0x8, .mxfp4x8, .q4_1x8, .iq4_nlx8: x8RowBlock32(out, block, row: r % 8, type)
+        case .iq4_xsx8: iq4XSX8RowBlock(out, block, row: r % 8)
         case .q5_0x8, .q5_1x8: q50X8RowBlock(out, block, row: r % 8, head: type == .q5_1x8 ? 4 : 2)
         default: q45KX8RowBlock(out, block, row: r % 8, q5: type == .q5_Kx8)
         }
@@ -152,7 +154,8 @@ public func dequantizeRows(_ dst: UnsafeMutablePointer<Float>, _ w: UnsafeRawPoi
             switch type {
             case .q6_Kx8: dequantizeQ6KX8Row(out, block, row: r % 8)
             case .q3_Kx8, .q2_Kx8: dequantizeQ23KX8Row(out, block, row: r % 8, q3: type == .q3_Kx8)
-            case .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8: dequantizeX8Row32(out, block, row: r % 8, type)
+            case .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8, .iq4_nlx8: dequantizeX8Row32(out, block, row: r % 8, type)
+            case .iq4_xsx8: dequantizeIQ4XSX8Row(out, block, row: r % 8)
             default: dequantizeQ45KX8Row(out, block, row: r % 8, q5: q5)
             }
         }

@@ -36,7 +36,7 @@ func dequantizeBlock(_ dst: UnsafeMutablePointer<Float>, _ block: UnsafeRawPoint
         dequantizeQ45KBlock(dst, block, q5: type == .q5_K)
     case .q6_K:
         dequantizeQ6KBlock(dst, block)
-    case .q4_Kx8, .q5_Kx8, .q6_Kx8, .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8, .q3_Kx8, .q2_Kx8:
+    case .q4_Kx8, .q5_Kx8, .q6_Kx8, .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8, .q3_Kx8, .q2_Kx8, .iq4_nlx8, .iq4_xsx8:
         preconditionFailure("dequantizeBlock on an interleaved group (\(type)): rows are read through dequantizeRows")
     case .f32, .f16, .bf16:
         preconditionFailure("dequantizeBlock on float type \(type)")

@@ -1,5 +1,5 @@
 import SwapMoECore
-// Prefill over the interleaved matrices (q4_K_x8, q5_K_x8, q6_K_x8, q3_K_x8, q2_K_x8, q4_0_x8, q4_1_x8, q5_0_x8, q5_1_x8, mxfp4_x8; not q8_0_x8: `interleavedGEMMUsesIntegerDots`) on integer dot products (x86 builds): X (t,n) @ W (d,n)^T with each
+// Prefill over the interleaved matrices (q4_K_x8, q5_K_x8, q6_K_x8, q3_K_x8, q2_K_x8, iq4_nl_x8, iq4_xs_x8, q4_0_x8, q4_1_x8, q5_0_x8, q5_1_x8, mxfp4_x8; not q8_0_x8: `interleavedGEMMUsesIntegerDots`) on integer dot products (x86 builds): X (t,n) @ W (d,n)^T with each
 // token's row quantized as the GEMV quantizes it (QuantActivations.swift), four tokens at a time against each group
 // of eight rows, so a group's codes are unpacked once per four tokens and its scales once per super-block, with no
 // f32 copy of the weights (the dequantizing GEMM, QuantGEMM.swift, spent a third of a q4_K prefill widening weight
@@ -21,6 +21,8 @@ func gemmInterleaved(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ 
     xq.withUnsafeBufferPointer { xq in
         let body = { (rows: Range<Int>) in
             switch type {
+            case .iq4_nlx8: iq4NLX8TokenRows(y, w, xq, d: d, rowBytes: type.rowBytes(n), blocks: n / 32, rows: rows, bias: bias, accumulate: accumulate)
+            case .iq4_xsx8: iq4XSX8TokenRows(y, w, xq, d: d, rowBytes: type.rowBytes(n), blocks: n / 256, rows: rows, bias: bias, accumulate: accumulate)
             case .q3_Kx8: q3KX8TokenRows(y, w, xq, d: d, rowBytes: type.rowBytes(n), blocks: n / 256, rows: rows, bias: bias, accumulate: accumulate)
             case .q2_Kx8: q2KX8TokenRows(y, w, xq, d: d, rowBytes: type.rowBytes(n), blocks: n / 256, rows: rows, bias: bias, accumulate: accumulate)
             case .q6_Kx8: q6KX8TokenRows(y, w, xq, d: d, rowBytes: type.rowBytes(n), blocks: n / 256, rows: rows, bias: bias, accumulate: accumulate)

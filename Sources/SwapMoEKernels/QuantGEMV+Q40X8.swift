@@ -141,8 +141,10 @@ struct Q40X8Sums {
 @inline(__always)
 func dotQ40X8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int, _ kind: X8Codes32) -> SIMD8<Float> {
     var s = Q40X8Sums()
+    let pf = prefetchDistance
     for b in 0..<nb {
         let blk = w + b &* kind.groupBlockBytes, (codes, dw, offset, m) = q40X8Block(blk, kind)
+        prefetchAhead(blk, bytes: kind.groupBlockBytes, distance: pf)
         s.add(b, codes.sums(UnsafeRawPointer(xq.q + 32 &* b)), xq, dw, offset: offset)
         if kind.hasMin { s.addMins(b, xq, m) }
     }

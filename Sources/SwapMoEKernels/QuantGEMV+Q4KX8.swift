@@ -51,8 +51,10 @@ func q6KX8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: Qu
 @inline(__always)
 func dotQ45KX8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int, q5: Bool) -> SIMD8<Float> {
     var acc = SIMD8<Float>(), accMin = SIMD8<Float>()
+    let pf = prefetchDistance, bb = q5 ? q5KX8GroupBlockBytes : q4KX8GroupBlockBytes
     for b in 0..<nb {
         let blk = w + b &* (q5 ? q5KX8GroupBlockBytes : q4KX8GroupBlockBytes), dx = SIMD8<Float>(repeating: xq.scale[b])
+        prefetchAhead(blk, bytes: bb, distance: pf)
         let (s, m) = q45KX8BlockSums(blk, UnsafeRawPointer(xq.q + 256 &* b), kSums32(xq, b), q5: q5)
         acc.madd(dx * f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), int32sToFloat8(pairTotals(s)))
         accMin.madd(dx * f16ToFloat8(blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self)), int32sToFloat8(pairTotals(m)))

@@ -101,8 +101,10 @@ func q6KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s16: SIMD
 @inline(__always)
 func dotQ6KX8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int) -> SIMD8<Float> {
     var acc = SIMD8<Float>()
+    let pf = prefetchDistance
     for b in 0..<nb {
         let blk = w + b &* q6KX8GroupBlockBytes, dx = SIMD8<Float>(repeating: xq.scale[b])
+        prefetchAhead(blk, bytes: q6KX8GroupBlockBytes, distance: pf)
         let s = q6KX8BlockSums(blk, UnsafeRawPointer(xq.q + 256 &* b), kSums16(xq, b))
         acc.madd(dx * f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), int32sToFloat8(pairTotals(s)))
     }

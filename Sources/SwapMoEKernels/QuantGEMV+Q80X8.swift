@@ -21,8 +21,10 @@ func q80X8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: Qu
 @inline(__always)
 func dotQ80X8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int) -> SIMD8<Float> {
     var s = Q40X8Sums()
+    let pf = prefetchDistance
     for b in 0..<nb {
         let blk = w + b &* q80X8GroupBlockBytes
+        prefetchAhead(blk, bytes: q80X8GroupBlockBytes, distance: pf)
         s.add(b, Q80X8Codes(blk).sums(UnsafeRawPointer(xq.q + 32 &* b)), xq, f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)),
               offset: Q80X8Codes.offset)
     }

@@ -28,6 +28,10 @@ func gemvQuantRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ ty
         for i in rows { storeRow(y, i, dotIQ4NL(w + i &* rowBytes, x, blocks: nb), bias, accumulate) }
     case .iq4_xs:
         for i in rows { storeRow(y, i, dotIQ4XS(w + i &* rowBytes, x, blocks: nb), bias, accumulate) }
+    case .iq4_nlx8:
+        interleavedRowsFloat(y, w, type, n: n, rows: rows, bias: bias, accumulate: accumulate) { dotIQ4NL($0, x, blocks: nb) }
+    case .iq4_xsx8:
+        interleavedRowsFloat(y, w, type, n: n, rows: rows, bias: bias, accumulate: accumulate) { dotIQ4XS($0, x, blocks: nb) }
     case .q4_0, .q4_1, .q5_0, .q5_1, .q4_1x8, .q5_1x8:
         // Σ (d q + m) x = d Σ q x + m Σ x: the block sums of x once per call, for the types with a min.
         withUnsafeTemporaryAllocation(of: Float.self, capacity: n / 32) { buf in

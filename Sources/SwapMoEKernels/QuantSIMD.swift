@@ -288,7 +288,7 @@ func dequantizeBlockSIMD(_ dst: UnsafeMutablePointer<Float>, _ block: UnsafeRawP
                 storeF32x16(dst + (128 &* h &+ 16 &* v), SIMD16(repeating: d * sc) * smallIntsToFloat(q[v], minus: 32))
             }
         }
-    case .q4_Kx8, .q5_Kx8, .q6_Kx8, .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8, .q3_Kx8, .q2_Kx8:
+    case .q4_Kx8, .q5_Kx8, .q6_Kx8, .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8, .q3_Kx8, .q2_Kx8, .iq4_nlx8, .iq4_xsx8:
         preconditionFailure("dequantizeBlockSIMD on an interleaved group (\(type)): rows are read through dequantizeRows")
     case .f32, .f16, .bf16:
         preconditionFailure("dequantizeBlockSIMD on float type \(type)")

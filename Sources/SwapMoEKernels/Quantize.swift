@@ -40,8 +40,8 @@ extension WeightType {
         case .q4_K, .q4_Kx8: 65504 * 63 * 15
         case .q5_K, .q5_Kx8: 65504 * 63 * 31
         case .q6_K, .q6_Kx8: 65504 * 128 * 32
-        case .iq4_nl: 65504 * 127
-        case .iq4_xs: 65504 * 32 * 127
+        case .iq4_nl, .iq4_nlx8: 65504 * 127
+        case .iq4_xs, .iq4_xsx8: 65504 * 32 * 127
         case .f32, .f16, .bf16: .greatestFiniteMagnitude
         }
     }
@@ -74,7 +74,7 @@ public func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPoin
             case .q6_K: quantizeQ6KBlock(x, out, scratch)
             case .iq4_nl: quantizeIQ4NLBlock(x, out)
             case .iq4_xs: quantizeIQ4XSBlock(x, out)
-            case .q4_Kx8, .q5_Kx8, .q6_Kx8, .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8, .q3_Kx8, .q2_Kx8: preconditionFailure("quantizeRow to \(type): quantize to \(type.plain), then interleave the rows")
+            case .q4_Kx8, .q5_Kx8, .q6_Kx8, .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8, .q3_Kx8, .q2_Kx8, .iq4_nlx8, .iq4_xsx8: preconditionFailure("quantizeRow to \(type): quantize to \(type.plain), then interleave the rows")
             case .f32, .f16, .bf16: preconditionFailure("unreachable")
             }
             b &+= 1

@@ -37,11 +37,13 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
     /// q3_K and q2_K stored the same way (Q23KInterleave.swift: code columns of two low bits, q3_K's third bits in a
     /// column of their own, scales transposed so eight rows unpack at once).
     case q3_Kx8, q2_Kx8
+    /// iq4_nl (laid out as q4_0_x8) and iq4_xs (IQ4Interleave.swift) stored the same way.
+    case iq4_nlx8, iq4_xsx8
 
     /// Rows stored together: 8 for the interleaved types (a matrix of them has a multiple of 8 rows), else 1.
     @inlinable public var rowGroup: Int { plain != self ? 8 : 1 }
 
-    /// The interleaved form of a type that has one (q4_K, q5_K, q6_K, q4_0, q8_0, mxfp4, q5_0, q4_1, q5_1, q3_K, q2_K), else
+    /// The interleaved form of a type that has one (q4_K, q5_K, q6_K, q4_0, q8_0, mxfp4, q5_0, q4_1, q5_1, q3_K, q2_K, iq4_nl, iq4_xs), else
     /// nil.
     @inlinable public var interleaved: WeightType? {
         switch self {
@@ -56,6 +58,8 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q5_1: .q5_1x8
         case .q3_K: .q3_Kx8
         case .q2_K: .q2_Kx8
+        case .iq4_nl: .iq4_nlx8
+        case .iq4_xs: .iq4_xsx8
         default: nil
         }
     }
@@ -74,6 +78,8 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q5_1x8: .q5_1
         case .q3_Kx8: .q3_K
         case .q2_Kx8: .q2_K
+        case .iq4_nlx8: .iq4_nl
+        case .iq4_xsx8: .iq4_xs
         default: self
         }
     }
@@ -82,8 +88,8 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
     @inlinable public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16: 1
-        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl, .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8: 32
-        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_Kx8, .q5_Kx8, .q6_Kx8, .q3_Kx8, .q2_Kx8: 256
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .iq4_nl, .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8, .iq4_nlx8: 32
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q4_Kx8, .q5_Kx8, .q6_Kx8, .q3_Kx8, .q2_Kx8, .iq4_xsx8: 256
         }
     }
 
@@ -103,8 +109,8 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q5_K, .q5_Kx8: 176
         case .q6_K, .q6_Kx8: 210
         case .mxfp4, .mxfp4x8: 17
-        case .iq4_nl: 18
-        case .iq4_xs: 136
+        case .iq4_nl, .iq4_nlx8: 18
+        case .iq4_xs, .iq4_xsx8: 136
         }
     }
 
@@ -143,6 +149,8 @@ public enum WeightType: Sendable, Hashable, CaseIterable {
         case .q5_1x8: self = .q5_1x8
         case .q3_Kx8: self = .q3_Kx8
         case .q2_Kx8: self = .q2_Kx8
+        case .iq4_nlx8: self = .iq4_nlx8
+        case .iq4_xsx8: self = .iq4_xsx8
         default: return nil
         }
     }

@@ -75,6 +75,28 @@ func uint32s(_ b: SIMD8<UInt8>) -> SIMD8<UInt32> {
     return v
 }
 
+/// Each row's word of eight (one per lane) in both Int32 lanes 2r, 2r + 1 (`vpmovzxdq`, then a shift and an or).
+@inline(__always)
+func rowWords16(_ v: SIMD8<UInt32>) -> SIMD16<UInt32> {
+    var wide = SIMD8<UInt64>()
+    wide._storage._value = Builtin.zext_Vec8xInt32_Vec8xInt64(v._storage._value)
+    return unsafeBitCast(wide | (wide &<< 32), to: SIMD16<UInt32>.self)
+}
+
+/// 8 UInt16 -> 8 UInt32 lanes (`vpmovzxwd`).
+@inline(__always)
+func uint32s16(_ v: SIMD8<UInt16>) -> SIMD8<UInt32> {
+    var r = SIMD8<UInt32>()
+    r._storage._value = Builtin.zext_Vec8xInt16_Vec8xInt32(v._storage._value)
+    return r
+}
+
+/// A hint to bring the cache line at `p` into all cache levels (`prefetcht0`); never faults.
+@inline(__always)
+func prefetchLine(_ p: UnsafeRawPointer) {
+    Builtin.int_prefetch_RawPointer(p._rawValue, Int32(0)._value, Int32(3)._value, Int32(1)._value)
+}
+
 /// The low 32 bits of each 64-bit lane (`vpmovqd`). The standard library's `SIMD8<UInt32>(truncatingIfNeeded:)`
 /// stayed a call into its generic code here: 6% of a one-thread q4_K_x8 decode (Zen 4, 2026-12-04).
 @inline(__always)

@@ -19,7 +19,7 @@ public struct PackOptions: Sendable {
     /// Which tensors to store as quantized blocks (`--quant`); empty keeps every tensor in float.
     public var quant = QuantSpec()
     /// Store Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and MXFP4 weight matrices (quantized here or kept from a GGUF; experts, attention, dense
-    /// MLPs, LM head) as Q4_K_X8 / Q5_K_X8 / Q6_K_X8 / Q4_0_X8 / Q4_1_X8 / Q5_0_X8 / Q5_1_X8 / Q8_0_X8 / MXFP4_X8 / Q3_K_X8 / Q2_K_X8, rows interleaved eight at a time for the GEMV and GEMM (`--no-interleave`: plain
+    /// MLPs, LM head) as Q4_K_X8 / Q5_K_X8 / Q6_K_X8 / Q4_0_X8 / Q4_1_X8 / Q5_0_X8 / Q5_1_X8 / Q8_0_X8 / MXFP4_X8 / Q3_K_X8 / Q2_K_X8 / IQ4_NL_X8 / IQ4_XS_X8, rows interleaved eight at a time for the GEMV and GEMM (`--no-interleave`: plain
     /// rows).
     public var interleave = true
 
@@ -46,7 +46,7 @@ public struct PackSummary: Sendable {
     /// Where the model came from (nil: a Hugging Face folder), and matrices already quantized there, kept as stored.
     public var source: SourceInfo? = nil
     public var keptQuantized: [DType: Int] = [:]
-    /// Of the Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, MXFP4, Q3_K and Q2_K matrices above, those stored with their rows interleaved (Q4_K_X8, ...).
+    /// Of the Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, MXFP4, Q3_K, Q2_K, IQ4_NL and IQ4_XS matrices above, those stored with their rows interleaved (Q4_K_X8, ...).
     public var interleaved = 0
     /// Matrices read from FP8 e4m3 blocks (`FP8Weight`), and their block format.
     public var dequantizedFP8 = 0

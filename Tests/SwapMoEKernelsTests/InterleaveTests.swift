@@ -3,11 +3,11 @@ import SwapMoECore
 import Testing
 @testable import SwapMoEKernels
 
-/// The interleaved types (Interleave.swift; q4_K_x8, q5_K_x8, q6_K_x8, q4_0_x8, q8_0_x8, mxfp4_x8, q5_0_x8): the layouts against the plain types, the kernels
-/// against the plain types' references.
-@Suite("q4_K, q5_K, q6_K, q4_0, q8_0, mxfp4 and q5_0 rows interleaved eight at a time")
+/// The interleaved types (Interleave.swift; every `WeightType` with `rowGroup` 8): the layouts against the plain
+/// types, the kernels against the plain types' references.
+@Suite("Rows interleaved eight at a time (every x8 type)")
 struct InterleaveTests {
-    static let types: [WeightType] = [.q4_Kx8, .q5_Kx8, .q6_Kx8, .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8, .q3_Kx8, .q2_Kx8]
+    static let types: [WeightType] = [.q4_Kx8, .q5_Kx8, .q6_Kx8, .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8, .q3_Kx8, .q2_Kx8, .iq4_nlx8, .iq4_xsx8]
 
     /// An interleaved matrix and the plain matrix it was made from.
     struct Pair {

@@ -49,7 +49,7 @@ final class QuantMatrix {
             case .mxfp4: base.storeBytes(of: UInt8.random(in: 112...124, using: &rng), toByteOffset: o, as: UInt8.self)   // 2^-16...2^-4
             case .iq4_nl: f16(o, 1e-4...2e-3, signed: true)
             case .iq4_xs: f16(o, 1e-5...2e-4, signed: true)
-            case .q4_Kx8, .q5_Kx8, .q6_Kx8, .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8, .q3_Kx8, .q2_Kx8: break   // overwritten by the convenience init
+            case .q4_Kx8, .q5_Kx8, .q6_Kx8, .q4_0x8, .q8_0x8, .mxfp4x8, .q5_0x8, .q4_1x8, .q5_1x8, .q3_Kx8, .q2_Kx8, .iq4_nlx8, .iq4_xsx8: break   // overwritten by the convenience init
             // The float types (for the benchmarks beside them): values in -1...1.
             case .bf16: base.storeBytes(of: floatToBF16(Float.random(in: -1...1, using: &rng)), toByteOffset: o, as: UInt16.self)
             case .f16: base.storeBytes(of: floatToF16(Float.random(in: -1...1, using: &rng)), toByteOffset: o, as: UInt16.self)
