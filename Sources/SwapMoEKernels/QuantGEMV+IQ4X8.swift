@@ -34,7 +34,7 @@ extension Q80X8Codes {
 @inline(never)
 func iq4NLX8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
                  rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
-    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotIQ4NLX8Group($0, xq, blocks: nb) }
+    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ80X8Group($0, xq, blocks: nb, iq4: true) }
 }
 
 @inline(never)
@@ -42,21 +42,6 @@ func iq4XSX8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: 
                  rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
     interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotIQ4XSX8Group($0, xq, blocks: nb) }
 }
-
-/// The eight rows of the iq4_nl_x8 group at `w` . x̂, one float lane per row (`Q40X8Sums`).
-@inline(__always)
-func dotIQ4NLX8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int) -> SIMD8<Float> {
-    var s = Q40X8Sums()
-    let pf = prefetchDistance
-    for b in 0..<nb {
-        let blk = w + b &* q40X8GroupBlockBytes
-        prefetchAhead(blk, bytes: q40X8GroupBlockBytes, distance: pf)
-        s.add(b, Q80X8Codes(iq4: blk, codesAt: 16).sums(UnsafeRawPointer(xq.q + 32 &* b)), xq,
-              f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), offset: Q80X8Codes.offset)
-    }
-    return s.total
-}
-
 
 /// The 6-bit scales of an iq4_xs_x8 group super-block, sub-block j's signed scale (-32...31) of row r in Int32 lanes
 /// 2r and 2r + 1: from each row's low nibbles `sl` and high bits `sh` (`rowWords16`).
@@ -104,7 +89,7 @@ func dotIQ4XSX8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks n
 func iq4NLX8TokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: UnsafeBufferPointer<QuantizedActivations>, d: Int,
                       rowBytes: Int, blocks nb: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
     interleavedTokenRows(y, w, xq, d: d, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate,
-                         dot4: { dotIQ4NLX8Group4($0, $1, $2, $3, $4, blocks: nb) }, dot1: { dotIQ4NLX8Group($0, $1, blocks: nb) })
+                         dot4: { dotIQ4NLX8Group4($0, $1, $2, $3, $4, blocks: nb) }, dot1: { dotQ80X8Group($0, $1, blocks: nb, iq4: true) })
 }
 
 @inline(never)
@@ -114,7 +99,7 @@ func iq4XSX8TokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _
                          dot4: { dotIQ4XSX8Group4($0, $1, $2, $3, $4, blocks: nb) }, dot1: { dotIQ4XSX8Group($0, $1, blocks: nb) })
 }
 
-/// `dotIQ4NLX8Group` for four tokens, each block's levels looked up once.
+/// `dotQ80X8Group(iq4: true)` for four tokens, each block's levels looked up once.
 @inline(__always)
 func dotIQ4NLX8Group4(_ w: UnsafeRawPointer, _ x0: QuantizedActivations, _ x1: QuantizedActivations, _ x2: QuantizedActivations,
                       _ x3: QuantizedActivations, blocks nb: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {

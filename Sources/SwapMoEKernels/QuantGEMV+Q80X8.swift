@@ -14,18 +14,20 @@ import SwapMoECore
 @inline(never)
 func q80X8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
                rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
-    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ80X8Group($0, xq, blocks: nb) }
+    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ80X8Group($0, xq, blocks: nb, iq4: false) }
 }
 
-/// The eight rows of the q8_0_x8 group at `w` . x̂, one float lane per row (`Q40X8Sums`).
+/// The eight rows of the q8_0_x8 (`iq4`: iq4_nl_x8, QuantGEMV+IQ4X8.swift) group at `w` . x̂, one float lane per row
+/// (`Q40X8Sums`).
 @inline(__always)
-func dotQ80X8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int) -> SIMD8<Float> {
+func dotQ80X8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int, iq4: Bool) -> SIMD8<Float> {
     var s = Q40X8Sums()
-    let pf = prefetchDistance
+    let pf = prefetchDistance, bb = iq4 ? q40X8GroupBlockBytes : q80X8GroupBlockBytes
     for b in 0..<nb {
-        let blk = w + b &* q80X8GroupBlockBytes
-        prefetchAhead(blk, bytes: q80X8GroupBlockBytes, distance: pf)
-        s.add(b, Q80X8Codes(blk).sums(UnsafeRawPointer(xq.q + 32 &* b)), xq, f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)),
+        let blk = w + b &* bb
+        prefetchAhead(blk, bytes: bb, distance: pf)
+        let codes = iq4 ? Q80X8Codes(iq4: blk, codesAt: 16) : Q80X8Codes(blk)
+        s.add(b, codes.sums(UnsafeRawPointer(xq.q + 32 &* b)), xq, f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)),
               offset: Q80X8Codes.offset)
     }
     return s.total
