@@ -28,7 +28,24 @@ if [ ! -d "$src" ]; then
     fi
     tar xzf "$dir/sdist.tar.gz" -C "$dir"
 fi
+# A CPU that lists AMX but cannot run it (seen 2026-12-05: a VM whose Xeon reports amx_tile, where `ldtilecfg` raises
+# SIGILL even after the kernel grants the tile state): -march=native would build llama.cpp's AMX kernels, and
+# llama-bench dies on every type they serve (q4_0, q8_0, q4_K, ...). Probe it; without working AMX, build without.
+flags=""
+if grep -qw amx_tile /proc/cpuinfo; then
+    probe=$(mktemp -d)
+    printf '%s\n' '#include <immintrin.h>' '#include <sys/syscall.h>' '#include <unistd.h>' \
+        'int main(void) { if (syscall(SYS_arch_prctl, 0x1023, 18) != 0) return 2;' \
+        '  unsigned char c[64] = {0}; c[0] = 1; c[16] = 64; c[48] = 16;' \
+        '  _tile_loadconfig(c); _tile_zero(0); _tile_release(); return 0; }' > "$probe/amx.c"
+    if ! { cc -O1 -mamx-tile -o "$probe/amx" "$probe/amx.c" 2>/dev/null && bash -c '"$1"; exit $?' _ "$probe/amx" 2>/dev/null; }; then
+        flags="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+        echo "build_llamacpp: this CPU lists AMX but cannot run it; building without" >&2
+    fi
+    rm -rf "$probe"
+fi
 cmake -S "$src" -B "$dir/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
+      -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
       -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF >/dev/null
 cmake --build "$dir/build" --target llama-bench llama-quantize llama-tokenize llama-gguf-split -j "$(nproc)" >/dev/null
 echo "$dir/build/bin"
