@@ -5,7 +5,8 @@ import Foundation
 /// (rows split like a GEMV) and returns the best of several passes in GB/s (1e9 bytes/s), the passes alternating
 /// 256-bit and 512-bit loads: on Zen 4 a pass of 256-bit loads reads ~8% more than one of 512-bit loads (one
 /// thread: 32.9 against 30.3 GB/s, medians of 6, 2026-12-05), and before 2026-12-05 the probe used only the
-/// latter, so every roofline fraction of an AVX-512 build measured before then was ~8% high.
+/// latter, so every roofline fraction of an AVX-512 build measured before then was ~8% high. Where the GEMVs take
+/// prefetch hints (Intel, `Prefetch.swift`), half the passes take them too.
 ///
 /// Pick `bytes` well above the last-level cache (e.g. 512 MiB) to measure DRAM. The buffer is `AnonymousMemory`
 /// (huge pages, as the expert arena and resident experts use), touched once, then unmapped: the figure is what
@@ -21,23 +22,27 @@ public func measureReadBandwidth(bytes: Int, threads: Int, passes: Int = 6) -> D
     let sink = UnsafeMutablePointer<Float>.allocate(capacity: blocks)
     defer { sink.deallocate() }
     var best = Double.infinity
-    for pass in 0 ..< max(2, passes) {
-        let t0 = monotonicSeconds()
+    // With prefetch hints (`Prefetch.swift`: Intel), every other pair of passes takes them as the kernels do.
+    let hints = prefetchDistance.any, total = hints ? 2 * max(2, passes) : max(2, passes)
+    for pass in 0 ..< total {
+        let t0 = monotonicSeconds(), hinted = hints && pass % 4 >= 2
         pool.forEachRange(blocks, alignment: 64, minimum: 1024) { r in
-            sink[r.lowerBound] = pass % 2 == 0 ? sumBlocks(buf, r, SIMD8<Float>.self) : sumBlocks(buf, r, SIMD16<Float>.self)
+            sink[r.lowerBound] = pass % 2 == 0 ? sumBlocks(buf, r, SIMD8<Float>.self, hinted: hinted) : sumBlocks(buf, r, SIMD16<Float>.self, hinted: hinted)
         }
         best = min(best, monotonicSeconds() - t0)
     }
     return Double(count * 4) / best / 1e9
 }
 
-/// Σ of the 64-float blocks `r` of `buf`, in loads of `V` into four independent sums.
+/// Σ of the 64-float blocks `r` of `buf`, in loads of `V` into four independent sums (`hinted`: each block's lines
+/// hinted ahead as the GEMVs hint theirs).
 @inline(never)
-func sumBlocks<V: SIMD>(_ buf: UnsafeMutablePointer<Float>, _ r: Range<Int>, _: V.Type) -> Float where V.Scalar == Float {
+func sumBlocks<V: SIMD>(_ buf: UnsafeMutablePointer<Float>, _ r: Range<Int>, _: V.Type, hinted: Bool) -> Float where V.Scalar == Float {
     var a0 = V(), a1 = V(), a2 = V(), a3 = V()
-    let step = MemoryLayout<V>.size
+    let step = MemoryLayout<V>.size, pf = prefetchDistance
     for b in r {
         let p = UnsafeRawPointer(buf + b &* 64)
+        if hinted { prefetchAhead(p, bytes: 256, distance: pf) }
         for k in stride(from: 0, to: 256, by: 4 &* step) {
             a0 += p.loadUnaligned(fromByteOffset: k, as: V.self); a1 += p.loadUnaligned(fromByteOffset: k &+ step, as: V.self)
             a2 += p.loadUnaligned(fromByteOffset: k &+ 2 &* step, as: V.self); a3 += p.loadUnaligned(fromByteOffset: k &+ 3 &* step, as: V.self)

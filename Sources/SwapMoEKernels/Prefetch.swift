@@ -6,28 +6,50 @@ import Foundation
 // ahead of a loop that spends 20-40 instructions per 64 bytes. A hint for the line `prefetchDistance` bytes ahead of
 // each one read (`prefetcht0`) brought the q3_K_x8 / q4_K_x8 kernels from 9.3-9.4 to 12.5-13.3 GB/s streamed and
 // q3_K decode from 52% to 80-86% of the one-thread probe (69% to 83-91% on two threads). AMD's Zen 4 kept up without
-// it (the same kernels at 80-96% of its probe), so the distance is 0 (no hints) there and on any CPU not known to
-// need it; SWAPMOE_PREFETCH_BYTES sets it (0 turns the hints off) for measurements.
+// it (the same kernels at 80-96% of its probe), so there are no hints there nor on any CPU not known to need them.
+// A second hint 8 KiB ahead into L2 (`prefetcht1`), with the L1 one at 2 KiB, took q4_K / q3_K decode a further
+// 1.2-1.3x (one thread 56-61 -> 76-77 tok/s, q3_K 79-85 -> 99-119). `bench`'s DRAM probe takes the same hints
+// (Bandwidth.swift): a roofline over a probe the kernels can outrun would flatter them.
 
-/// Bytes ahead of each weight line read that the decode GEMVs hint (0: none).
-let prefetchDistance: Int = {
-    if let v = ProcessInfo.processInfo.environment["SWAPMOE_PREFETCH_BYTES"], let n = Int(v), n >= 0 { return n & ~63 }
-    #if SWAPMOE_X86_INTRINSICS
-    // /proc/cpuinfo's vendor: Intel's server cores need the hints (above).
-    if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-       info.split(separator: "\n").first(where: { $0.hasPrefix("vendor_id") })?.contains("GenuineIntel") == true {
-        return 4096
-    }
-    #endif
-    return 0
-}()
+/// How far ahead of each weight line read the decode GEMVs hint: into L1 (`prefetcht0`) and into L2
+/// (`prefetcht1`), in bytes; 0 turns a hint off.
+struct PrefetchDistances: Sendable {
+    let l1: Int, l2: Int
 
-/// Hints the lines of `bytes` bytes at `p + distance` (one per 64 bytes), nothing when distance is 0.
+    /// The distances this CPU gets: Intel's 2 KiB into L1 and 8 KiB into L2 (q4_K decode 1.3x over 4 KiB into L1
+    /// alone; 4 KiB alone was 1.3-1.6x over none), none elsewhere; SWAPMOE_PREFETCH_BYTES and
+    /// SWAPMOE_PREFETCH_L2_BYTES override either.
+    static let current: PrefetchDistances = {
+        let env = ProcessInfo.processInfo.environment
+        var intel = false
+        #if SWAPMOE_X86_INTRINSICS
+        // /proc/cpuinfo's vendor: Intel's server cores need the hints (above).
+        if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) {
+            intel = info.split(separator: "\n").first(where: { $0.hasPrefix("vendor_id") })?.contains("GenuineIntel") == true
+        }
+        #endif
+        @inline(__always) func bytes(_ key: String, _ fallback: Int) -> Int {
+            guard let v = env[key], let n = Int(v), n >= 0 else { return fallback }
+            return n & ~63
+        }
+        return PrefetchDistances(l1: bytes("SWAPMOE_PREFETCH_BYTES", intel ? 2048 : 0), l2: bytes("SWAPMOE_PREFETCH_L2_BYTES", intel ? 8192 : 0))
+    }()
+
+    var any: Bool { l1 > 0 || l2 > 0 }
+}
+
+/// The distances of this process (`PrefetchDistances.current`).
+let prefetchDistance = PrefetchDistances.current
+
+/// Hints the lines of `bytes` bytes at `p + distance.l1` into L1 and at `p + distance.l2` into L2 (one per 64 bytes
+/// each), nothing for a distance of 0.
 @inline(__always)
-func prefetchAhead(_ p: UnsafeRawPointer, bytes: Int, distance: Int) {
+func prefetchAhead(_ p: UnsafeRawPointer, bytes: Int, distance: PrefetchDistances) {
     #if SWAPMOE_X86_INTRINSICS
-    guard distance > 0 else { return }
+    guard distance.any else { return }
     var l = 0
-    while l < bytes { prefetchLine(p + (distance &+ l)); l &+= 64 }
+    if distance.l1 > 0 { while l < bytes { prefetchLine(p + (distance.l1 &+ l)); l &+= 64 } }
+    l = 0
+    if distance.l2 > 0 { while l < bytes { prefetchLineL2(p + (distance.l2 &+ l)); l &+= 64 } }
     #endif
 }

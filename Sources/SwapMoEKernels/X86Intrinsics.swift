@@ -97,6 +97,12 @@ func prefetchLine(_ p: UnsafeRawPointer) {
     Builtin.int_prefetch_RawPointer(p._rawValue, Int32(0)._value, Int32(3)._value, Int32(1)._value)
 }
 
+/// The same into L2 and L3, not L1 (`prefetcht1`).
+@inline(__always)
+func prefetchLineL2(_ p: UnsafeRawPointer) {
+    Builtin.int_prefetch_RawPointer(p._rawValue, Int32(0)._value, Int32(2)._value, Int32(1)._value)
+}
+
 /// The low 32 bits of each 64-bit lane (`vpmovqd`). The standard library's `SIMD8<UInt32>(truncatingIfNeeded:)`
 /// stayed a call into its generic code here: 6% of a one-thread q4_K_x8 decode (Zen 4, 2026-12-04).
 @inline(__always)
