@@ -3,8 +3,8 @@ import Foundation
 // Software prefetch for the decode GEMVs, which stream their weights from DRAM once per token. On the Intel Xeon
 // (Sapphire Rapids class, AVX-512, 2 vCPU; 2026-12-05) one thread's GEMV kernels read 9-11.6 GB/s from DRAM while
 // `bench`'s probe (a bare sum over the same kind of memory) read 17-18: the hardware prefetchers ran too few lines
-// ahead of a loop that spends 20-40 instructions per 64 bytes. A hint for the line `prefetchDistance` bytes ahead of
-// each one read (`prefetcht0`) brought the q3_K_x8 / q4_K_x8 kernels from 9.3-9.4 to 12.5-13.3 GB/s streamed and
+// ahead of a loop that spends 20-40 instructions per 64 bytes. A hint for the line 4 KiB ahead of each one read
+// (`prefetcht0`) brought the q3_K_x8 / q4_K_x8 kernels from 9.3-9.4 to 12.5-13.3 GB/s streamed and
 // q3_K decode from 52% to 80-86% of the one-thread probe (69% to 83-91% on two threads). AMD's Zen 4 kept up without
 // it (the same kernels at 80-96% of its probe), so there are no hints there nor on any CPU not known to need them.
 // A second hint 8 KiB ahead into L2 (`prefetcht1`), with the L1 one at 2 KiB, took q4_K / q3_K decode a further
