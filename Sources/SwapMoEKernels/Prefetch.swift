@@ -16,37 +16,33 @@ import Foundation
 struct PrefetchDistances: Sendable {
     let l1: Int, l2: Int
 
-    /// The distances this CPU gets: Intel's 2 KiB into L1 and 8 KiB into L2 (q4_K decode 1.3x over 4 KiB into L1
-    /// alone; 4 KiB alone was 1.3-1.6x over none), none elsewhere; SWAPMOE_PREFETCH_BYTES and
-    /// SWAPMOE_PREFETCH_L2_BYTES override either.
-    static let current: PrefetchDistances = {
-        let env = ProcessInfo.processInfo.environment
-        var intel = false
-        #if SWAPMOE_X86_INTRINSICS
-        // /proc/cpuinfo's vendor: Intel's server cores need the hints (above).
-        if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) {
-            intel = info.split(separator: "\n").first(where: { $0.hasPrefix("vendor_id") })?.contains("GenuineIntel") == true
-        }
-        #endif
-        @inline(__always) func bytes(_ key: String, _ fallback: Int) -> Int {
-            guard let v = env[key], let n = Int(v), n >= 0 else { return fallback }
-            return n & ~63
-        }
-        return PrefetchDistances(l1: bytes("SWAPMOE_PREFETCH_BYTES", intel ? 2048 : 0), l2: bytes("SWAPMOE_PREFETCH_L2_BYTES", intel ? 8192 : 0))
-    }()
-
     var any: Bool { l1 > 0 || l2 > 0 }
 }
 
-/// The distances of this process (`PrefetchDistances.current`).
-let prefetchDistance = PrefetchDistances.current
+/// The distances this process's GEMVs hint at: Intel's 2 KiB into L1 and 8 KiB into L2 (q4_K decode 1.3x over 4 KiB
+/// into L1 alone; 4 KiB alone was 1.3-1.6x over none), none elsewhere; SWAPMOE_PREFETCH_BYTES and
+/// SWAPMOE_PREFETCH_L2_BYTES override either.
+let prefetchDistance: PrefetchDistances = {
+    let env = ProcessInfo.processInfo.environment
+    #if SWAPMOE_X86_INTRINSICS
+    // /proc/cpuinfo's vendor: Intel's server cores need the hints (above).
+    let intel = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n")
+        .first(where: { $0.hasPrefix("vendor_id") })?.contains("GenuineIntel") == true
+    #else
+    let intel = false
+    #endif
+    func bytes(_ key: String, _ fallback: Int) -> Int {
+        guard let v = env[key], let n = Int(v), n >= 0 else { return fallback }
+        return n & ~63
+    }
+    return PrefetchDistances(l1: bytes("SWAPMOE_PREFETCH_BYTES", intel ? 2048 : 0), l2: bytes("SWAPMOE_PREFETCH_L2_BYTES", intel ? 8192 : 0))
+}()
 
 /// Hints the lines of `bytes` bytes at `p + distance.l1` into L1 and at `p + distance.l2` into L2 (one per 64 bytes
 /// each), nothing for a distance of 0.
 @inline(__always)
 func prefetchAhead(_ p: UnsafeRawPointer, bytes: Int, distance: PrefetchDistances) {
     #if SWAPMOE_X86_INTRINSICS
-    guard distance.any else { return }
     var l = 0
     if distance.l1 > 0 { while l < bytes { prefetchLine(p + (distance.l1 &+ l)); l &+= 64 } }
     l = 0
