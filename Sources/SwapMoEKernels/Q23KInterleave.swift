@@ -47,11 +47,12 @@ func setQ23KCode(_ blk: UnsafeMutableRawPointer, _ w: Int, _ q: UInt8, q3: Bool)
     if q3 { blk.storeBytes(of: blk.load(fromByteOffset: l, as: UInt8.self) | (q >> 2) << (4 &* n &+ j), toByteOffset: l, as: UInt8.self) }
 }
 
-/// The 8 codes q_t (t < 8) of one row and index i -> the bytes of its code columns (q3_K: a, b, c'; q2_K: h = 0, 1).
+/// The 8 codes q_t (t < 8) of one row and index i -> the bytes of its code columns (q3_K: a, b, c'; q2_K: h = 0, 1,
+/// and a third byte 0 that has no column).
 @inline(__always)
-func q23KX8Pack(_ q: (Int) -> UInt8, q3: Bool) -> [UInt8] {
-    guard q3 else { return [q(0) | q(1) << 2 | q(2) << 4 | q(3) << 6, q(4) | q(5) << 2 | q(6) << 4 | q(7) << 6] }
-    return [q(0) | q(1) << 3 | (q(6) & 3) << 6, q(2) | q(3) << 3 | (q(7) & 3) << 6, q(4) | q(5) << 3 | (q(6) >> 2) << 6 | (q(7) >> 2) << 7]
+func q23KX8Pack(_ q: (Int) -> UInt8, q3: Bool) -> (UInt8, UInt8, UInt8) {
+    guard q3 else { return (q(0) | q(1) << 2 | q(2) << 4 | q(3) << 6, q(4) | q(5) << 2 | q(6) << 4 | q(7) << 6, 0) }
+    return (q(0) | q(1) << 3 | (q(6) & 3) << 6, q(2) | q(3) << 3 | (q(7) & 3) << 6, q(4) | q(5) << 3 | (q(6) >> 2) << 6 | (q(7) >> 2) << 7)
 }
 
 /// Code t of one row and index i from its column bytes (`q23KX8Pack` undone).
@@ -80,8 +81,11 @@ func interleaveQ23KBlock(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer
         }
         for c in 0..<4 {
             for i in 0..<8 {
-                let bytes = q23KX8Pack({ q23KCode(blk, 64 &* c &+ 8 &* $0 &+ i, q3: q3) }, q3: q3)
-                for (k, v) in bytes.enumerated() { dst.storeBytes(of: v, toByteOffset: q23KX8Chunk(c, q3: q3) &+ 64 &* k &+ 8 &* r &+ i, as: UInt8.self) }
+                // A tuple, not an array: an array here was an allocation per 8 weights of every matrix packed.
+                let bytes = q23KX8Pack({ q23KCode(blk, 64 &* c &+ 8 &* $0 &+ i, q3: q3) }, q3: q3), at = q23KX8Chunk(c, q3: q3) &+ 8 &* r &+ i
+                dst.storeBytes(of: bytes.0, toByteOffset: at, as: UInt8.self)
+                dst.storeBytes(of: bytes.1, toByteOffset: at &+ 64, as: UInt8.self)
+                if q3 { dst.storeBytes(of: bytes.2, toByteOffset: at &+ 128, as: UInt8.self) }
             }
         }
     }

@@ -51,12 +51,19 @@ func iq4XSX8Scale(_ sl: SIMD16<UInt32>, _ sh: SIMD16<UInt32>, _ j: Int) -> SIMD1
     return unsafeBitCast(low | high, to: SIMD16<Int32>.self) &- SIMD16(repeating: 32)
 }
 
+/// The scale words of an iq4_xs_x8 group super-block at `blk` (each row's low nibbles and high bits, `rowWords16`),
+/// for `iq4XSX8Scale`.
+@inline(__always)
+func iq4XSX8ScaleWords(_ blk: UnsafeRawPointer) -> (SIMD16<UInt32>, SIMD16<UInt32>) {
+    (rowWords16(blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<UInt32>.self)),
+     rowWords16(uint32s16(blk.loadUnaligned(fromByteOffset: 48, as: SIMD8<UInt16>.self))))
+}
+
 /// One iq4_xs_x8 group super-block at `blk` against the activation super-block at `qx` with its 16-sums: row r's
 /// Σ_j sc_j Σ_{k in j} v_k q_x,k (exact: at most 8 * 32 * 32 * 127 * 127 < 2^31).
 @inline(__always)
 func iq4XSX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s16: SIMD16<Int16>) -> SIMD8<Int32> {
-    let sl = rowWords16(blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<UInt32>.self))
-    let sh = rowWords16(uint32s16(blk.loadUnaligned(fromByteOffset: 48, as: SIMD8<UInt16>.self)))
+    let (sl, sh) = iq4XSX8ScaleWords(blk)
     var acc = SplitSums<SIMD16<Int32>>(), offsets = SIMD16<Int32>()
     let x32 = maddWd(s16, SIMD16(repeating: 1))   // the activations' 32-sums, one per sub-block
     unroll4 { k in
@@ -122,8 +129,7 @@ func dotIQ4XSX8Group4(_ w: UnsafeRawPointer, _ x0: QuantizedActivations, _ x1: Q
     var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
     for b in 0..<nb {
         let blk = w + b &* iq4XSX8GroupBlockBytes
-        let sl = rowWords16(blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<UInt32>.self))
-        let sh = rowWords16(uint32s16(blk.loadUnaligned(fromByteOffset: 48, as: SIMD8<UInt16>.self)))
+        let (sl, sh) = iq4XSX8ScaleWords(blk)
         @inline(__always) func qx(_ x: QuantizedActivations) -> UnsafeRawPointer { UnsafeRawPointer(x.q + 256 &* b) }
         @inline(__always) func x32(_ x: QuantizedActivations) -> SIMD8<Int32> { maddWd(kSums16(x, b), SIMD16(repeating: 1)) }
         let q0 = qx(x0), q1 = qx(x1), q2 = qx(x2), q3 = qx(x3), t0 = x32(x0), t1 = x32(x1), t2 = x32(x2), t3 = x32(x3)
