@@ -37,6 +37,10 @@ let useAVX512 = avx512CPUs.contains(targetCPU) || (targetCPU == "native" && host
 /// unsaturated: q8_0_x8's GEMV).
 let vnniCPUs: Set<String> = ["znver4", "znver5", "cascadelake", "icelake-server", "sapphirerapids", "graniterapids"]
 let useVNNI = useAVX512 && (targetCPU == "native" ? hostFlags.contains("avx512_vnni") : vnniCPUs.contains(targetCPU))
+/// Whether the 512-bit kernels may use AVX512_VBMI's byte permutes (`vpmultishiftqb`: iq4_xs_x8's 6-bit scales
+/// unpacked for a whole super-block at once).
+let vbmiCPUs: Set<String> = ["znver4", "znver5", "icelake-server", "sapphirerapids", "graniterapids"]
+let useVBMI = useAVX512 && (targetCPU == "native" ? hostFlags.contains("avx512vbmi") : vbmiCPUs.contains(targetCPU))
 /// SwiftPM refuses targets with unsafe flags in a package another package depends on by version. Building with
 /// `SWAPMOE_UNSAFE_FLAGS=0` leaves every unsafe flag below out (no `-target-cpu`, no `-Ounchecked`): the
 /// libraries then build as any dependency does, for the compiler's default CPU (on x86-64: SSE2, no FMA, no
@@ -64,7 +68,7 @@ let useX86Intrinsics = unsafeFlagsAllowed && hostFlags.contains("sse2")
     && (targetCPU == "native" ? hostFlags.contains("avx2") : avx2CPUs.contains(targetCPU))
 let cpuTarget: [SwiftSetting] = !unsafeFlagsAllowed ? [] : [
     .unsafeFlags(["-target-cpu", targetCPU], .when(platforms: [.linux])),
-] + (useAVX512 ? [.define("SWAPMOE_AVX512")] : []) + (useVNNI ? [.define("SWAPMOE_VNNI")] : [])
+] + (useAVX512 ? [.define("SWAPMOE_AVX512")] : []) + (useVNNI ? [.define("SWAPMOE_VNNI")] : []) + (useVBMI ? [.define("SWAPMOE_VBMI")] : [])
 /// The kernels: pure arithmetic over buffers whose sizes were validated when the archive was opened.
 /// Debug builds optimise the kernels too (`-O`, checks kept): unoptimised SIMD code runs 50-100x slower, which
 /// made a debug `eval` of the demo model with quantized weights take minutes in the tests.

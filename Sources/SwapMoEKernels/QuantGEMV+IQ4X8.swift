@@ -43,38 +43,82 @@ func iq4XSX8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: 
     interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotIQ4XSX8Group($0, xq, blocks: nb) }
 }
 
-/// The 6-bit scales of an iq4_xs_x8 group super-block, sub-block j's signed scale (-32...31) of row r in Int32 lanes
-/// 2r and 2r + 1: from each row's low nibbles `sl` and high bits `sh` (`rowWords16`).
-@inline(__always)
-func iq4XSX8Scale(_ sl: SIMD16<UInt32>, _ sh: SIMD16<UInt32>, _ j: Int) -> SIMD16<Int32> {
-    let low = (sl &>> UInt32(4 &* j)) & SIMD16(repeating: 15), high = ((sh &>> UInt32(2 &* j)) & SIMD16(repeating: 3)) &<< 4
-    return unsafeBitCast(low | high, to: SIMD16<Int32>.self) &- SIMD16(repeating: 32)
+/// The 6-bit scales of an iq4_xs_x8 group super-block (each row's low nibbles `sl` at 16 + 4r, high bits `sh` at
+/// 48 + 2r), for `scale(j)`. With AVX512_VBMI unpacked for the whole super-block at once: two `vpmultishiftqb`
+/// pick each row's eight 4-bit and 2-bit fields into byte 8r + j, and `scale(j)` is one `vpshufb` and a shift
+/// (where unpacking each sub-block's from the words took seven instructions). Elsewhere from the words by
+/// sub-block.
+struct IQ4XSX8Scales {
+    #if SWAPMOE_VBMI
+    /// Byte 8r + j: sub-block j's scale u (0..<64, the weight's scale u - 32) of row r as (u ^ 32) << 2, so that
+    /// the byte in the top of an Int32 lane shifted down 26 with its sign is u - 32. (Only bitwise operations on
+    /// 32-bit lanes here: byte-lane arithmetic on SIMD64<UInt8> compiled to a loop over the 64 bytes, 10x slower.)
+    let bytes: SIMD64<UInt8>
+
+    @inline(__always)
+    init(_ blk: UnsafeRawPointer) {
+        let sl = uint64s(blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<UInt32>.self))
+        let sh = uint64s(blk.loadUnaligned(fromByteOffset: 48, as: SIMD8<UInt16>.self))
+        // Byte j of each row's lane: bits 4j - 2 ... of sl (the nibble in bits 2..<6), bits 2j - 6 ... of sh (its two
+        // bits in bits 6, 7); the offsets wrap for small j and bring in zeros from the top of the lane.
+        let low = multishiftBytes(bytes64(SIMD8<UInt64>(repeating: 0x1A16_120E_0A06_023E)), sl)
+        let high = multishiftBytes(bytes64(SIMD8<UInt64>(repeating: 0x0806_0402_003E_3C3A)), sh)
+        let u = (unsafeBitCast(low, to: SIMD16<UInt32>.self) & SIMD16(repeating: 0x3C3C_3C3C))
+            | (unsafeBitCast(high, to: SIMD16<UInt32>.self) & SIMD16(repeating: 0xC0C0_C0C0))
+        bytes = bytes64(u ^ SIMD16(repeating: 0x8080_8080))
+    }
+
+    /// Sub-block j's scale of row r in Int32 lanes 2r and 2r + 1: row r's byte j into the top byte of its lanes
+    /// (rows 2L, 2L + 1 and their lanes are in 128-bit lane L alike), then shifted down with its sign.
+    @inline(__always)
+    func scale(_ j: Int) -> SIMD16<Int32> {
+        let top = UInt32(truncatingIfNeeded: j) << 24 | 0x0080_8080, other = top &+ (8 << 24)
+        let index = bytes64(SIMD16<UInt32>(top, top, other, other, top, top, other, other, top, top, other, other, top, top, other, other))
+        return unsafeBitCast(shuffleBytes(bytes, index), to: SIMD16<Int32>.self) &>> 26
+    }
+    #else
+    let sl: SIMD16<UInt32>, sh: SIMD16<UInt32>
+
+    @inline(__always)
+    init(_ blk: UnsafeRawPointer) {
+        sl = rowWords16(blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<UInt32>.self))
+        sh = rowWords16(uint32s16(blk.loadUnaligned(fromByteOffset: 48, as: SIMD8<UInt16>.self)))
+    }
+
+    /// Sub-block j's signed scale (-32...31) of row r in Int32 lanes 2r and 2r + 1.
+    @inline(__always)
+    func scale(_ j: Int) -> SIMD16<Int32> {
+        let low = (sl &>> UInt32(4 &* j)) & SIMD16(repeating: 15), high = ((sh &>> UInt32(2 &* j)) & SIMD16(repeating: 3)) &<< 4
+        return unsafeBitCast(low | high, to: SIMD16<Int32>.self) &- SIMD16(repeating: 32)
+    }
+    #endif
 }
 
-/// The scale words of an iq4_xs_x8 group super-block at `blk` (each row's low nibbles and high bits, `rowWords16`),
-/// for `iq4XSX8Scale`.
+/// Each lane's share of the codes' offset per sub-block of the activation super-block with 16-sums `s16`:
+/// `Q80X8Codes.offset` / 2 times the sub-block's 32-sum. A row's two lanes each take it off their sums before the
+/// scale multiplies them (the row's offset term, sc_j offset Σ q_x, in one subtraction per lane rather than a
+/// multiply per sub-block).
 @inline(__always)
-func iq4XSX8ScaleWords(_ blk: UnsafeRawPointer) -> (SIMD16<UInt32>, SIMD16<UInt32>) {
-    (rowWords16(blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<UInt32>.self)),
-     rowWords16(uint32s16(blk.loadUnaligned(fromByteOffset: 48, as: SIMD8<UInt16>.self))))
+func iq4XSX8LaneOffsets(_ s16: SIMD16<Int16>) -> SIMD8<Int32> {
+    maddWd(s16, SIMD16(repeating: 1)) &* SIMD8(repeating: Q80X8Codes.offset / 2)
+}
+
+/// Sub-block j's sums of an iq4_xs_x8 group super-block at `blk` against the activation sub-block at `qx`, each
+/// lane's share of the offset (`iq4XSX8LaneOffsets`) taken off, times the rows' scales.
+@inline(__always)
+func iq4XSX8SubBlock(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ j: Int, _ scales: IQ4XSX8Scales, _ offsets: SIMD8<Int32>) -> SIMD16<Int32> {
+    let s = Q80X8Codes(iq4: blk, codesAt: 64 &+ 128 &* j).sums(qx + 32 &* j)
+    return scales.scale(j) &* (Q80X8Codes.offset == 0 ? s : s &- SIMD16(repeating: offsets[j]))
 }
 
 /// One iq4_xs_x8 group super-block at `blk` against the activation super-block at `qx` with its 16-sums: row r's
 /// Σ_j sc_j Σ_{k in j} v_k q_x,k (exact: at most 8 * 32 * 32 * 127 * 127 < 2^31).
 @inline(__always)
 func iq4XSX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s16: SIMD16<Int16>) -> SIMD8<Int32> {
-    let (sl, sh) = iq4XSX8ScaleWords(blk)
-    var acc = SplitSums<SIMD16<Int32>>(), offsets = SIMD16<Int32>()
-    let x32 = maddWd(s16, SIMD16(repeating: 1))   // the activations' 32-sums, one per sub-block
-    unroll4 { k in
-        unroll2 { h in
-            let j = 2 &* k &+ h, sc = iq4XSX8Scale(sl, sh, j)
-            acc.add(sc &* Q80X8Codes(iq4: blk, codesAt: 64 &+ 128 &* j).sums(qx + 32 &* j), h)
-            if Q80X8Codes.offset != 0 { offsets &+= sc &* SIMD16(repeating: x32[j]) }
-        }
-    }
-    // Each row's offset term is in both of its lanes: their pair total is twice it.
-    return Q80X8Codes.offset == 0 ? pairTotals(acc.total) : pairTotals(acc.total) &- pairTotals(offsets) &* SIMD8(repeating: Q80X8Codes.offset / 2)
+    let scales = IQ4XSX8Scales(blk), offsets = iq4XSX8LaneOffsets(s16)
+    var acc = SplitSums<SIMD16<Int32>>()
+    unroll4 { k in unroll2 { h in acc.add(iq4XSX8SubBlock(blk, qx, 2 &* k &+ h, scales, offsets), h) } }
+    return pairTotals(acc.total)
 }
 
 /// The eight rows of the iq4_xs_x8 group at `w` . x̂: per super-block `iq4XSX8BlockSums` times d_w d_x, one float
@@ -128,28 +172,27 @@ func dotIQ4XSX8Group4(_ w: UnsafeRawPointer, _ x0: QuantizedActivations, _ x1: Q
                       _ x3: QuantizedActivations, blocks nb: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
     var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
     for b in 0..<nb {
-        let blk = w + b &* iq4XSX8GroupBlockBytes
-        let (sl, sh) = iq4XSX8ScaleWords(blk)
+        let blk = w + b &* iq4XSX8GroupBlockBytes, scales = IQ4XSX8Scales(blk)
         @inline(__always) func qx(_ x: QuantizedActivations) -> UnsafeRawPointer { UnsafeRawPointer(x.q + 256 &* b) }
-        @inline(__always) func x32(_ x: QuantizedActivations) -> SIMD8<Int32> { maddWd(kSums16(x, b), SIMD16(repeating: 1)) }
-        let q0 = qx(x0), q1 = qx(x1), q2 = qx(x2), q3 = qx(x3), t0 = x32(x0), t1 = x32(x1), t2 = x32(x2), t3 = x32(x3)
+        let q0 = qx(x0), q1 = qx(x1), q2 = qx(x2), q3 = qx(x3)
+        let t0 = iq4XSX8LaneOffsets(kSums16(x0, b)), t1 = iq4XSX8LaneOffsets(kSums16(x1, b))
+        let t2 = iq4XSX8LaneOffsets(kSums16(x2, b)), t3 = iq4XSX8LaneOffsets(kSums16(x3, b))
         var s0 = SIMD16<Int32>(), s1 = SIMD16<Int32>(), s2 = SIMD16<Int32>(), s3 = SIMD16<Int32>()
-        var o0 = SIMD16<Int32>(), o1 = SIMD16<Int32>(), o2 = SIMD16<Int32>(), o3 = SIMD16<Int32>()
-        for j in 0..<8 {
-            let sc = iq4XSX8Scale(sl, sh, j), codes = Q80X8Codes(iq4: blk, codesAt: 64 &+ 128 &* j)
-            s0 &+= sc &* codes.sums(q0 + 32 &* j); s1 &+= sc &* codes.sums(q1 + 32 &* j)
-            s2 &+= sc &* codes.sums(q2 + 32 &* j); s3 &+= sc &* codes.sums(q3 + 32 &* j)
-            if Q80X8Codes.offset != 0 {
-                o0 &+= sc &* SIMD16(repeating: t0[j]); o1 &+= sc &* SIMD16(repeating: t1[j])
-                o2 &+= sc &* SIMD16(repeating: t2[j]); o3 &+= sc &* SIMD16(repeating: t3[j])
+        unroll4 { k in
+            unroll2 { h in
+                let j = 2 &* k &+ h, sc = scales.scale(j), codes = Q80X8Codes(iq4: blk, codesAt: 64 &+ 128 &* j)
+                @inline(__always) func term(_ q: UnsafeRawPointer, _ t: SIMD8<Int32>) -> SIMD16<Int32> {
+                    let s = codes.sums(q + 32 &* j)
+                    return sc &* (Q80X8Codes.offset == 0 ? s : s &- SIMD16(repeating: t[j]))
+                }
+                s0 &+= term(q0, t0); s1 &+= term(q1, t1); s2 &+= term(q2, t2); s3 &+= term(q3, t3)
             }
         }
         let d = f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self))
-        @inline(__always) func step(_ acc: inout SIMD8<Float>, _ x: QuantizedActivations, _ s: SIMD16<Int32>, _ o: SIMD16<Int32>) {
-            let t = Q80X8Codes.offset == 0 ? pairTotals(s) : pairTotals(s) &- pairTotals(o) &* SIMD8(repeating: Q80X8Codes.offset / 2)
-            acc.madd(SIMD8<Float>(repeating: x.scale[b]) * d, int32sToFloat8(t))
+        @inline(__always) func step(_ acc: inout SIMD8<Float>, _ x: QuantizedActivations, _ s: SIMD16<Int32>) {
+            acc.madd(SIMD8<Float>(repeating: x.scale[b]) * d, int32sToFloat8(pairTotals(s)))
         }
-        step(&a0, x0, s0, o0); step(&a1, x1, s1, o1); step(&a2, x2, s2, o2); step(&a3, x3, s3, o3)
+        step(&a0, x0, s0); step(&a1, x1, s1); step(&a2, x2, s2); step(&a3, x3, s3)
     }
     return (a0, a1, a2, a3)
 }

@@ -173,6 +173,40 @@ func dotBytes(_ acc: SIMD16<Int32>, _ a: SIMD64<UInt8>, _ b: SIMD64<Int8>) -> SI
 }
 #endif
 
+/// a * 2^floor(e) per lane, exactly (one rounding, subnormal results kept: `vscalefps ymm`).
+@inline(__always)
+func scaleByPowersOfTwo(_ a: SIMD8<Float>, _ e: SIMD8<Float>) -> SIMD8<Float> {
+    var v = SIMD8<Float>()
+    v._storage._value = Builtin.int_x86_avx512_mask_scalef_ps_256(a._storage._value, e._storage._value, a._storage._value, UInt8(0xFF)._value)
+    return v
+}
+
+#if SWAPMOE_VBMI
+/// Byte j of each 64-bit lane i: the 8 bits of `data`'s lane i from bit `control` byte j (mod 64, wrapping
+/// around the lane) on (`vpmultishiftqb zmm`).
+@inline(__always)
+func multishiftBytes(_ control: SIMD64<UInt8>, _ data: SIMD8<UInt64>) -> SIMD64<UInt8> {
+    var v = SIMD64<UInt8>()
+    v._storage._value = Builtin.int_x86_avx512_pmultishift_qb_512(control._storage._value, unsafeBitCast(data, to: SIMD64<UInt8>.self)._storage._value)
+    return v
+}
+
+/// Each lane zero-extended to 64 bits.
+@inline(__always)
+func uint64s(_ v: SIMD8<UInt32>) -> SIMD8<UInt64> {
+    var r = SIMD8<UInt64>()
+    r._storage._value = Builtin.zext_Vec8xInt32_Vec8xInt64(v._storage._value)
+    return r
+}
+
+@inline(__always)
+func uint64s(_ v: SIMD8<UInt16>) -> SIMD8<UInt64> {
+    var r = SIMD8<UInt64>()
+    r._storage._value = Builtin.zext_Vec8xInt16_Vec8xInt64(v._storage._value)
+    return r
+}
+#endif
+
 /// 512-bit `vpshufb`: `shuffleBytes` within each of the four 128-bit lanes.
 @inline(__always)
 func shuffleBytes(_ a: SIMD64<UInt8>, _ b: SIMD64<UInt8>) -> SIMD64<UInt8> {
