@@ -4,6 +4,8 @@ for packer / memory-cap / throughput tests. numpy only (no torch).
 
     .venv/bin/python Tools/make_big_checkpoint.py                       # ~1.2B params, ~2.4 GB
     .venv/bin/python Tools/make_big_checkpoint.py --layers 13           # ~1.0B params, ~2.0 GB
+    .venv/bin/python Tools/make_big_checkpoint.py --layers 48 --out work-data/big-mixtral-48
+                                       # ~3.5B params, 6.5 GiB: every token reads more than a 300 MiB L3 holds
     .venv/bin/python Tools/make_big_checkpoint.py --out /tmp/big --experts 4 --layers 4
     .venv/bin/python Tools/make_big_checkpoint.py --verify-only --out DIR  # re-check an existing folder
 
