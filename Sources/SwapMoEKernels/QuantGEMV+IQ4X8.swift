@@ -103,12 +103,12 @@ func iq4XSX8LaneOffsets(_ s16: SIMD16<Int16>) -> SIMD8<Int32> {
     maddWd(s16, SIMD16(repeating: 1)) &* SIMD8(repeating: Q80X8Codes.offset / 2)
 }
 
-/// Sub-block j's sums of an iq4_xs_x8 group super-block at `blk` against the activation sub-block at `qx`, each
-/// lane's share of the offset (`iq4XSX8LaneOffsets`) taken off, times the rows' scales.
+/// Sub-block j's `codes` against the activation sub-block j of the super-block at `qx`, each lane's share of the
+/// offset (`iq4XSX8LaneOffsets`) taken off, times the rows' scales `sc` (`IQ4XSX8Scales.scale(j)`).
 @inline(__always)
-func iq4XSX8SubBlock(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ j: Int, _ scales: IQ4XSX8Scales, _ offsets: SIMD8<Int32>) -> SIMD16<Int32> {
-    let s = Q80X8Codes(iq4: blk, codesAt: 64 &+ 128 &* j).sums(qx + 32 &* j)
-    return scales.scale(j) &* (Q80X8Codes.offset == 0 ? s : s &- SIMD16(repeating: offsets[j]))
+func iq4XSX8SubBlock(_ codes: Q80X8Codes, _ qx: UnsafeRawPointer, _ j: Int, _ sc: SIMD16<Int32>, _ offsets: SIMD8<Int32>) -> SIMD16<Int32> {
+    let s = codes.sums(qx + 32 &* j)
+    return sc &* (Q80X8Codes.offset == 0 ? s : s &- SIMD16(repeating: offsets[j]))
 }
 
 /// One iq4_xs_x8 group super-block at `blk` against the activation super-block at `qx` with its 16-sums: row r's
@@ -117,7 +117,12 @@ func iq4XSX8SubBlock(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ j: Int, 
 func iq4XSX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s16: SIMD16<Int16>) -> SIMD8<Int32> {
     let scales = IQ4XSX8Scales(blk), offsets = iq4XSX8LaneOffsets(s16)
     var acc = SplitSums<SIMD16<Int32>>()
-    unroll4 { k in unroll2 { h in acc.add(iq4XSX8SubBlock(blk, qx, 2 &* k &+ h, scales, offsets), h) } }
+    unroll4 { k in
+        unroll2 { h in
+            let j = 2 &* k &+ h
+            acc.add(iq4XSX8SubBlock(Q80X8Codes(iq4: blk, codesAt: 64 &+ 128 &* j), qx, j, scales.scale(j), offsets), h)
+        }
+    }
     return pairTotals(acc.total)
 }
 
@@ -181,11 +186,8 @@ func dotIQ4XSX8Group4(_ w: UnsafeRawPointer, _ x0: QuantizedActivations, _ x1: Q
         unroll4 { k in
             unroll2 { h in
                 let j = 2 &* k &+ h, sc = scales.scale(j), codes = Q80X8Codes(iq4: blk, codesAt: 64 &+ 128 &* j)
-                @inline(__always) func term(_ q: UnsafeRawPointer, _ t: SIMD8<Int32>) -> SIMD16<Int32> {
-                    let s = codes.sums(q + 32 &* j)
-                    return sc &* (Q80X8Codes.offset == 0 ? s : s &- SIMD16(repeating: t[j]))
-                }
-                s0 &+= term(q0, t0); s1 &+= term(q1, t1); s2 &+= term(q2, t2); s3 &+= term(q3, t3)
+                s0 &+= iq4XSX8SubBlock(codes, q0, j, sc, t0); s1 &+= iq4XSX8SubBlock(codes, q1, j, sc, t1)
+                s2 &+= iq4XSX8SubBlock(codes, q2, j, sc, t2); s3 &+= iq4XSX8SubBlock(codes, q3, j, sc, t3)
             }
         }
         let d = f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self))
