@@ -124,7 +124,7 @@ func dotQ23KX8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb
     var acc = SIMD8<Float>(), accMin = SIMD8<Float>()
     let pf = prefetchDistance, bb = q3 ? q3KX8GroupBlockBytes : q2KX8GroupBlockBytes
     for b in 0..<nb {
-        let blk = w + b &* (q3 ? q3KX8GroupBlockBytes : q2KX8GroupBlockBytes), dx = SIMD8<Float>(repeating: xq.scale[b])
+        let blk = w + b &* bb, dx = SIMD8<Float>(repeating: xq.scale[b])
         prefetchAhead(blk, bytes: bb, distance: pf)
         let (s, m) = q23KX8BlockSums(blk, UnsafeRawPointer(xq.q + 256 &* b), kSums16(xq, b), q3: q3)
         acc.madd(dx * f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), int32sToFloat8(pairTotals(s)))

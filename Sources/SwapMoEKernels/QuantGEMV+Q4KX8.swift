@@ -53,7 +53,7 @@ func dotQ45KX8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb
     var acc = SIMD8<Float>(), accMin = SIMD8<Float>()
     let pf = prefetchDistance, bb = q5 ? q5KX8GroupBlockBytes : q4KX8GroupBlockBytes
     for b in 0..<nb {
-        let blk = w + b &* (q5 ? q5KX8GroupBlockBytes : q4KX8GroupBlockBytes), dx = SIMD8<Float>(repeating: xq.scale[b])
+        let blk = w + b &* bb, dx = SIMD8<Float>(repeating: xq.scale[b])
         prefetchAhead(blk, bytes: bb, distance: pf)
         let (s, m) = q45KX8BlockSums(blk, UnsafeRawPointer(xq.q + 256 &* b), kSums32(xq, b), q5: q5)
         acc.madd(dx * f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), int32sToFloat8(pairTotals(s)))
