@@ -38,7 +38,6 @@ extension OpenAIServer {
         }
         if job.stream {
             return .stream(status: 200, headers: OpenAIServer.headers("text/event-stream", [HTTPHeader("Cache-Control", "no-cache")])) { out in
-                defer { l.pool.release(slot) }
                 self.stream(job, slot: slot, l, to: out)
             }
         }
@@ -107,20 +106,28 @@ extension OpenAIServer {
 
     /// A streamed answer: the chunks as tokens come, the last chunk with the finish reason, the usage chunk when
     /// asked, then `[DONE]`. A client that goes away ends generation at the next token.
+    /// Streams `job`'s generation in `slot`, then gives the slot back to the pool before the last chunks are
+    /// written: a client that sends its next turn as soon as it reads `[DONE]` finds the slot holding its
+    /// conversation free (released after `[DONE]`, the next turn could take the other slot and recompute its
+    /// whole prompt).
     func stream(_ job: Job, slot: GenerationSlot, _ l: Loaded, to out: HTTPStream) {
         if job.chat { _ = out.write(CompletionResponse.chunk(job.header, chat: true, role: true, text: "", finish: nil)) }
-        do {
-            let (_, finish, result) = try run(job, slot: slot, l) { piece in
+        let outcome = Result {
+            try run(job, slot: slot, l) { piece in
                 if piece.isEmpty { return !out.isClosed }
                 return out.write(CompletionResponse.chunk(job.header, chat: job.chat, text: piece, finish: nil))
             }
+        }
+        l.pool.release(slot)
+        switch outcome {
+        case .success(let (_, finish, result)):
             guard !out.isClosed else { return }
             _ = out.write(CompletionResponse.chunk(job.header, chat: job.chat, text: job.chat ? nil : "", finish: finish))
             if job.includeUsage {
                 let usage = CompletionResponse.Usage(prompt: job.prompt.count, completion: result.tokens.count, cached: result.reusedTokens)
                 _ = out.write(CompletionResponse.usageChunk(job.header, chat: job.chat, usage: usage))
             }
-        } catch {
+        case .failure(let error):
             _ = out.write(CompletionResponse.streamError(APIError(status: 500, "generation failed: \(error)")))
         }
         _ = out.write(CompletionResponse.done)
