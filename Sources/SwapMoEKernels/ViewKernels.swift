@@ -44,6 +44,21 @@ public func gemmGroup(_ outputs: [(y: Rows, w: Matrix, bias: [Float]?)], _ x: Ro
     }
 }
 
+/// h[t] = silu(gate · x[t]) ⊙ (up · x[t]) for every row t, `up` (the shape of h) as scratch for the up projection.
+/// One decoded row of matrices of one type: `gemvSwiGLU` (the product inside each chunk of rows); otherwise
+/// `gemmGroup` then `siluMul`. The same results either way.
+public func swiGLUHidden(_ h: Rows, gate: Matrix, up: Matrix, _ x: Rows, scratch u: Rows, pool: ThreadPool? = nil) {
+    precondition(x.width == gate.cols && x.width == up.cols && gate.rows == up.rows && h.width == gate.rows
+                    && h.count == x.count && u.count == x.count && u.width == h.width,
+                 "swiGLUHidden: [\(h.count), \(h.width)] = silu([\(gate.rows), \(gate.cols)] · x) ⊙ [\(up.rows), \(up.cols)] · [\(x.count), \(x.width)]")
+    if x.count == 1 && gate.type == up.type {
+        gemvSwiGLU(h.base, gate: gate.base, up: up.base, gate.type, x.base, d: gate.rows, n: x.width, scratch: u.base, pool: pool)
+    } else {
+        gemmGroup([(h, gate, nil), (u, up, nil)], x, pool: pool)
+        siluMul(h, h, u)
+    }
+}
+
 /// The base addresses of `arrays` (nil stays nil), valid inside `body`.
 func withBiasPointers(_ arrays: [[Float]?], _ body: ([UnsafePointer<Float>?]) -> Void) {
     func next(_ i: Int, _ done: [UnsafePointer<Float>?]) {

@@ -65,8 +65,7 @@ extension DecoderModel {
     /// out (+)= down · (silu(gate · x) ⊙ up · x) for the rows of x.
     func swiGLU(_ out: Rows, gate: Matrix, up: Matrix, down: Matrix, x: Rows, accumulate: Bool) {
         let g = ws.g.rows(x.count, width: gate.rows), u = ws.u.rows(x.count, width: up.rows)
-        gemmGroup([(g, gate, nil), (u, up, nil)], x, pool: pool)
-        siluMul(g, g, u)
+        swiGLUHidden(g, gate: gate, up: up, x, scratch: u, pool: pool)
         gemm(out, down, g, accumulate: accumulate, pool: pool)
     }
 }

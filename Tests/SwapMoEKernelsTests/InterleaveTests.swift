@@ -114,6 +114,11 @@ struct InterleaveTests {
             for (y, d) in zip(bufs, ds) { y.initialize(repeating: .nan, count: d) }
             gemvGroup(ds.indices.map { GEMVOutput(bufs[$0], UnsafeRawPointer(ps[$0].x8.base), d: ds[$0]) }, type, x, n: n, pool: pool)
             for j in ds.indices { #expect(bitsEqual(Array(UnsafeBufferPointer(start: bufs[j], count: ds[j])), want[j])) }
+            // A SwiGLU over matrices 0 and 1 cut to the rows of 0: the product of the same rows, bit for bit.
+            var h = [Float](repeating: .nan, count: ds[0]), scratch = h, product = h
+            gemvSwiGLU(&h, gate: ps[0].x8.base, up: ps[1].x8.base, type, x, d: ds[0], n: n, scratch: &scratch, pool: pool)
+            siluMul(&product, want[0], Array(want[1][0..<ds[0]]), n: ds[0])
+            #expect(bitsEqual(h, product), "\(type) gemvSwiGLU threads=\(pool?.threadCount ?? 0)")
         }
     }
 

@@ -252,6 +252,32 @@ struct QuantKernelTests {
         withExtendedLifetime(ms) {}
     }
 
+    @Test("gemvSwiGLU (the product inside each chunk) equals gemvGroup then siluMul bit for bit, for every type and pool",
+          arguments: [WeightType.bf16, .f16, .f32] + quantTypes)
+    func gemvSwiGLUEqualsGroupThenSiluMul(type: WeightType) {
+        var rng = TestRNG(seed: 16)
+        for (d, n) in [(300, 4096), (45, 512)] {
+            func matrix() -> AnyObject {
+                type.isQuantized ? QuantMatrix(type, d: d, n: n, &rng) : Weights(randomFloats(d * n, &rng), type)
+            }
+            func base(_ m: AnyObject) -> UnsafeRawPointer { UnsafeRawPointer((m as? QuantMatrix)?.base ?? (m as! Weights).base) }
+            let g = matrix(), u = matrix(), x = randomFloats(n, &rng)
+            var gw = [Float](repeating: 0, count: d), uw = gw
+            gw.withUnsafeMutableBufferPointer { gp in
+                uw.withUnsafeMutableBufferPointer { up in
+                    gemvGroup([GEMVOutput(gp.baseAddress!, base(g), d: d), GEMVOutput(up.baseAddress!, base(u), d: d)], type, x, n: n)
+                    siluMul(gp.baseAddress!, gp.baseAddress!, up.baseAddress!, n: d)
+                }
+            }
+            for pool in testPools {
+                var h = [Float](repeating: .nan, count: d), scratch = h
+                gemvSwiGLU(&h, gate: base(g), up: base(u), type, x, d: d, n: n, scratch: &scratch, pool: pool)
+                #expect(bitsEqual(h, gw), "\(type) d=\(d) threads=\(pool?.threadCount ?? 0)")
+            }
+            withExtendedLifetime((g, u)) {}
+        }
+    }
+
     @Test("GEMV is bit-identical for 1, 2 and 3 threads at sizes that split", arguments: quantTypes)
     func gemvDeterministic(type: WeightType) {
         var rng = TestRNG(seed: 14)
