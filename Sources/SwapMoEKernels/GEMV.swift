@@ -4,10 +4,12 @@ import SwapMoECore
 // Every row is reduced by the same row kernel with a fixed order (SIMD partial sums -> fixed tree -> scalar
 // tail), so a row's result does not depend on how rows are split across threads.
 
-/// Matrices below this many weight bytes stay on the calling thread. Measured (bf16, n=2048, Zen 5, 2
-/// threads vs 1): 512 KiB 4.7 vs 7.5 us, 1 MiB 8.5 vs 15.4 us; at 256 KiB an earlier finer split was slower
-/// than one thread (chunk claims and moving x/y between cores cost about as much as they save).
-let gemvParallelMinBytes = 384 * 1024
+/// Matrices below this many weight bytes stay on the calling thread. A decode reads each matrix once per token,
+/// from DRAM or a far cache, and there two threads pay at smaller sizes than on a matrix already in L2. Measured
+/// (Intel Xeon, 2 threads vs 1, n=1024, streamed over 256 MiB of copies / hot): bf16 192 KiB 1.1x / 0.8x,
+/// 256 KiB 1.4x / 1.0x; q2_K_x8 172 KiB 1.1x / 1.05x, 344 KiB 1.35x / 1.3x; q4_K_x8 288 KiB 1.4x / 1.4x.
+/// (Once 384 KiB, measured hot only, it left a q2_K model's 1024 x 1024 attention output on one thread.)
+let gemvParallelMinBytes = 128 * 1024
 /// Rows per chunk: multiples of 16 (one 64-byte line of y, so threads never share a line of y) and at least
 /// `gemvMinChunkBytes` of weights, so that chunk claims stay rare.
 let gemvRowAlign = 16
