@@ -78,7 +78,7 @@ func q23KX8BlockSums4(_ blk: UnsafeRawPointer, _ qx: (UnsafeRawPointer, UnsafeRa
         }
     }
     @inline(__always) func result(_ s: SplitSums<SIMD16<Int32>>, _ o: SIMD16<Int32>) -> Q23KX8Sums {
-        q3 ? (s.total &- (o &<< 2), SIMD16()) : (s.total, o)
+        q3 ? (s.total &- (o &<< 2), SIMD16()) : (s.total &>> 4, o)
     }
     return (result(s0, o0), result(s1, o1), result(s2, o2), result(s3, o3))
 }
@@ -126,7 +126,7 @@ func q23KX8BlockSums4(_ blk: UnsafeRawPointer, _ qx: (UnsafeRawPointer, UnsafeRa
                 m0 &+= maddWd(m, sums(s16.0, c)); m1 &+= maddWd(m, sums(s16.1, c)); m2 &+= maddWd(m, sums(s16.2, c)); m3 &+= maddWd(m, sums(s16.3, c))
             }
         }
-        return ((a0, a1, a2, a3), (m0, m1, m2, m3))
+        return q3 ? ((a0, a1, a2, a3), (m0, m1, m2, m3)) : ((a0 &>> 4, a1 &>> 4, a2 &>> 4, a3 &>> 4), (m0, m1, m2, m3))
     }
     let a = half(0), b = half(1)
     @inline(__always) func join(_ x: SIMD8<Int32>, _ y: SIMD8<Int32>) -> SIMD16<Int32> { SIMD16(lowHalf: x, highHalf: y) }

@@ -21,11 +21,23 @@ func q3KX8Scales<W: SIMD>(_ a: W, _ b: W, _ t: W, _ c: Int) -> W where W.Scalar 
 }
 
 /// Code vector t (< 8) of a chunk from its code columns (`a`, `b`, `c`: q3_K's three; q2_K's two in `a`, `b`), one
-/// code per byte: weights 64c + 8t + i of each row (Q23KInterleave.swift).
+/// code per byte: weights 64c + 8t + i of each row (Q23KInterleave.swift). q2_K's come scaled, each as its own bits
+/// sit nearest a 16-weight group's other code: 4q for the group of codes t = 0, 1 of a column (bits 0-1 shifted up to
+/// 2-3, bits 2-3 masked where they are), 16q for codes t = 2, 3 (bits 4-5 masked, bits 6-7 shifted down): three
+/// operations a group instead of four. `q2KX8GroupFactors` makes up the difference in the scales, and the sums come
+/// out 16 times the codes' (at most 2 * 2 * 48 * 127 < 2^15 per group's Int16 sum; exact).
 @inline(__always)
 func q23KX8Code<W: SIMD>(_ a: W, _ b: W, _ c: W, _ t: Int, q3: Bool) -> W where W.Scalar == UInt32 {
     let m3 = W(repeating: 0x0303_0303)
-    guard q3 else { return ((t < 4 ? a : b) &>> W.Scalar(2 &* (t % 4))) & m3 }
+    guard q3 else {
+        let col = t < 4 ? a : b, low = W(repeating: 0x0C0C_0C0C), high = W(repeating: 0x3030_3030)
+        switch t % 4 {
+        case 0: return (col &<< 2) & low
+        case 1: return col & low
+        case 2: return col & high
+        default: return (col &>> 2) & high
+        }
+    }
     let m7 = W(repeating: 0x0707_0707), bit2 = W(repeating: 0x0404_0404)
     switch t {
     case 6: return ((a &>> 6) & m3) | ((c &>> 4) & bit2)
@@ -34,8 +46,13 @@ func q23KX8Code<W: SIMD>(_ a: W, _ b: W, _ c: W, _ t: Int, q3: Bool) -> W where 
     }
 }
 
+/// The q2_K scale factors of Int16 lane 4r + j (group j of a chunk): 4 where the group's codes come as 4q (j even),
+/// 1 where they come as 16q (`q23KX8Code`), so that every group's products are 16 times its own.
+@inline(__always) func q2KX8GroupFactors() -> SIMD16<Int16> { SIMD16(4, 1, 4, 1, 4, 1, 4, 1, 4, 1, 4, 1, 4, 1, 4, 1) }
+@inline(__always) func q2KX8GroupFactors() -> SIMD32<Int16> { SIMD32(lowHalf: q2KX8GroupFactors(), highHalf: q2KX8GroupFactors()) }
+
 #if SWAPMOE_AVX512
-/// Chunk c's scales (q3_K: signed) and mins (q2_K; q3_K: zero) of the q3_K_x8 / q2_K_x8 group super-block at `blk`,
+/// Chunk c's scales (q3_K: signed; q2_K: times `q2KX8GroupFactors`) and mins (q2_K; q3_K: zero) of the q3_K_x8 / q2_K_x8 group super-block at `blk`,
 /// Int16 lane 4r + j for group 4c + j of row r.
 @inline(__always)
 func q23KX8ChunkScales(_ blk: UnsafeRawPointer, _ c: Int, q3: Bool) -> (SIMD32<Int16>, SIMD32<Int16>) {
@@ -45,7 +62,7 @@ func q23KX8ChunkScales(_ blk: UnsafeRawPointer, _ c: Int, q3: Bool) -> (SIMD32<I
         return (sc &- SIMD32(repeating: 32), SIMD32())
     }
     let u = blk.loadUnaligned(fromByteOffset: 32 &+ 32 &* c, as: SIMD8<UInt32>.self), four = SIMD8<UInt32>(repeating: 0x0F0F_0F0F)
-    return (uint16s(bytes32(u & four)), uint16s(bytes32((u &>> 4) & four)))
+    return (uint16s(bytes32(u & four)) &* q2KX8GroupFactors(), uint16s(bytes32((u &>> 4) & four)))
 }
 
 /// One q3_K_x8 (`q3`) or q2_K_x8 group super-block at `blk` against the activation super-block at `qx` with its
@@ -73,7 +90,7 @@ func q23KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s16: SIM
             hi &+= maddWd(scale(2 &* p &+ 1), product(4 &* p &+ 2) &+ product(4 &* p &+ 3))
         }
     }
-    return q3 ? (lo &+ hi &- (offset &<< 2), SIMD16()) : (lo &+ hi, offset)
+    return q3 ? (lo &+ hi &- (offset &<< 2), SIMD16()) : ((lo &+ hi) &>> 4, offset)
 }
 #else
 /// `q23KX8ChunkScales` for rows 4h ..< 4h + 4.
@@ -85,7 +102,7 @@ func q23KX8ChunkScales(_ blk: UnsafeRawPointer, _ c: Int, _ h: Int, q3: Bool) ->
         return (sc &- SIMD16(repeating: 32), SIMD16())
     }
     let u = blk.loadUnaligned(fromByteOffset: 32 &+ 32 &* c &+ 16 &* h, as: SIMD4<UInt32>.self), four = SIMD4<UInt32>(repeating: 0x0F0F_0F0F)
-    return (uint16s(unsafeBitCast(u & four, to: SIMD16<UInt8>.self)), uint16s(unsafeBitCast((u &>> 4) & four, to: SIMD16<UInt8>.self)))
+    return (uint16s(unsafeBitCast(u & four, to: SIMD16<UInt8>.self)) &* q2KX8GroupFactors(), uint16s(unsafeBitCast((u &>> 4) & four, to: SIMD16<UInt8>.self)))
 }
 
 /// `q23KX8BlockSums` on 256-bit vectors: rows 0..<4, then 4..<8, each in the layout of the 512-bit form's halves.
@@ -110,7 +127,7 @@ func q23KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s16: SIM
                 hi &+= maddWd(scale(2 &* p &+ 1), product(4 &* p &+ 2) &+ product(4 &* p &+ 3))
             }
         }
-        return q3 ? (lo &+ hi &- (offset &<< 2), SIMD8()) : (lo &+ hi, offset)
+        return q3 ? (lo &+ hi &- (offset &<< 2), SIMD8()) : ((lo &+ hi) &>> 4, offset)
     }
     let a = half(0), b = half(1)
     return (SIMD16(lowHalf: a.0, highHalf: b.0), SIMD16(lowHalf: a.1, highHalf: b.1))
