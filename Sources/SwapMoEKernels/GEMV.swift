@@ -141,7 +141,9 @@ func withRowKernel(_ type: WeightType, _ x: UnsafePointer<Float>, n: Int,
 }
 
 /// x (n,) -> xs (2*(n/2),) = [x[0], x[2], x[4], ... | x[1], x[3], ...] (the even/odd lanes of bf16 pairs).
-@inline(__always)
+/// Out of line (one call per matrix), as `quantizeActivations`: inlined into a large caller (`gemvSwiGLU`) it ran the
+/// optimizer's budget out and left its loads as calls to `loadUnaligned`.
+@inline(never)
 func splitEvenOdd(_ xs: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, n: Int) {
     let half = n / 2
     let xo = xs + half

@@ -33,8 +33,10 @@ func activationBlock(_ type: WeightType) -> Int { type.blockSize == 32 ? 32 : 25
 
 /// x (n,) -> 8-bit blocks of `block` (32 or 256) in `scratch` (`QuantizedActivations.scratchBytes(n)` bytes,
 /// 4-byte aligned). n must be a multiple of `block`. Never traps: NaN or infinite x give NaN scales and
-/// some in-range values, so NaN reaches the output as it would through the float path.
-@inline(__always)
+/// some in-range values, so NaN reaches the output as it would through the float path. Out of line (one call per
+/// matrix): inlined into a large caller (`gemvSwiGLU`) it ran the optimizer's budget out and left its loads as calls
+/// to `loadUnaligned`.
+@inline(never)
 func quantizeActivations(_ x: UnsafePointer<Float>, n: Int, block: Int, scratch: UnsafeMutableRawPointer) -> QuantizedActivations {
     let scaleBytes: Int = 4 &* (n / 32), sumBytes: Int = 2 &* (n / 16)
     let scale = scratch.assumingMemoryBound(to: Float.self)
