@@ -75,7 +75,7 @@ public func gemvGroup(_ outputs: [GEMVOutput], _ type: WeightType, _ x: UnsafePo
 }
 
 /// h (d,) = silu(G x) ⊙ (U x): a SwiGLU's gate and up projections of one decoded token, G and U (d, n) of one type.
-/// Each chunk of rows computes its gate rows (into h), its up rows (into `up`, scratch of d floats) and their product
+/// Each chunk of rows computes its gate rows (into h), its up rows (into `scratch`, d floats) and their product
 /// while both are in cache, so the product costs no pass of its own on the calling thread while the other threads
 /// wait (as `siluMul` after `gemvGroup` did: ~4% of a two-thread q2_K decode's calling thread). x is converted once.
 /// The same results as `gemvGroup` over G and U followed by `siluMul`: every row as `gemv` computes it, every

@@ -52,8 +52,8 @@ func q23KX8Code<W: SIMD>(_ a: W, _ b: W, _ c: W, _ t: Int, q3: Bool) -> W where 
 @inline(__always) func q2KX8GroupFactors() -> SIMD32<Int16> { SIMD32(lowHalf: q2KX8GroupFactors(), highHalf: q2KX8GroupFactors()) }
 
 #if SWAPMOE_AVX512
-/// Chunk c's scales (q3_K: signed; q2_K: times `q2KX8GroupFactors`) and mins (q2_K; q3_K: zero) of the q3_K_x8 / q2_K_x8 group super-block at `blk`,
-/// Int16 lane 4r + j for group 4c + j of row r.
+/// Chunk c's scales (q3_K: signed; q2_K: times `q2KX8GroupFactors`) and mins (q2_K; q3_K: zero) of the q3_K_x8 /
+/// q2_K_x8 group super-block at `blk`, Int16 lane 4r + j for group 4c + j of row r.
 @inline(__always)
 func q23KX8ChunkScales(_ blk: UnsafeRawPointer, _ c: Int, q3: Bool) -> (SIMD32<Int16>, SIMD32<Int16>) {
     if q3 {
