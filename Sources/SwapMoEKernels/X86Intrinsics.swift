@@ -171,6 +171,15 @@ func dotBytes(_ acc: SIMD16<Int32>, _ a: SIMD64<UInt8>, _ b: SIMD64<Int8>) -> SI
                                                             unsafeBitCast(b, to: SIMD16<Int32>.self)._storage._value)
     return v
 }
+
+/// `dotBytes` on 256 bits (`vpdpbusd ymm`, AVX512_VL): lane i (0..<8) of acc + Σ_{k < 4} a[4i + k] b[4i + k].
+@inline(__always)
+func dotBytes(_ acc: SIMD8<Int32>, _ a: SIMD32<UInt8>, _ b: SIMD32<Int8>) -> SIMD8<Int32> {
+    var v = SIMD8<Int32>()
+    v._storage._value = Builtin.int_x86_avx512_vpdpbusd_256(acc._storage._value, unsafeBitCast(a, to: SIMD8<Int32>.self)._storage._value,
+                                                            unsafeBitCast(b, to: SIMD8<Int32>.self)._storage._value)
+    return v
+}
 #endif
 
 /// a * 2^floor(e) per lane, exactly (one rounding, subnormal results kept: `vscalefps ymm`).
