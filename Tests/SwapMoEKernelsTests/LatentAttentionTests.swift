@@ -71,6 +71,7 @@ struct LatentAttentionTests {
                 if let first { #expect(bitsEqual(got, first), "\(path) \(type): another thread count, other bits") } else { first = got }
             }
         }
+        withExtendedLifetime(kvB) {}   // its matrix borrows its bytes: kept until the last product has read them
     }
 
     @Test("absorbed prefill equals decode token by token bit for bit", arguments: shapes)
@@ -92,6 +93,7 @@ struct LatentAttentionTests {
                 #expect(bitsEqual(one.array(), out.row(t).array()))
             }
         }
+        withExtendedLifetime(kvB) {}
     }
 
     @Test("the preferred path: absorbed for one token and short chunks deep in the context, expanded for chunks from 0")

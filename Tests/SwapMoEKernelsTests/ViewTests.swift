@@ -67,6 +67,9 @@ struct ViewTests {
                 }
             }
         }
+        // The matrices borrow the weights' bytes: without this an optimized build may free them after `ms` is made
+        // (their last use), and the products read freed memory (seen as garbage in release test runs).
+        withExtendedLifetime(ws) {}
     }
 
     @Test("Row-wise kernels over views equal the pointer kernels row by row")
@@ -228,6 +231,7 @@ struct ViewTests {
             #expect(bitsEqual(out.row(1).array(), expected) && bitsEqual(m.row(r), expected), "row \(r)")
             #expect(out.row(0).array().allSatisfy { $0 == 0 }, "row \(r) wrote outside its view")
         }
+        withExtendedLifetime(w) {}   // `m` borrows its bytes (as in `gemmGroupMatchesGEMMs`)
     }
 
     @Test("Views address the rows they name")
