@@ -45,18 +45,11 @@ final class FloorProbe {
     /// passes (half with the GEMVs' prefetch hints where they take them, as the probe).
     func measure(_ work: FloorWork, threads: Int, passes: Int = 6) -> Double {
         #if SWAPMOE_VNNI
-        let pool = ThreadPool(threads: threads), buf = UnsafeRawPointer(memory.base)
-        let blocks = count / 256
+        let buf = UnsafeRawPointer(memory.base), blocks = count / 256
         let sink = UnsafeMutablePointer<Int32>.allocate(capacity: blocks)
         defer { sink.deallocate() }
-        var best = Double.infinity
-        let hints = prefetchDistance.any, total = hints ? 2 * max(2, passes) : max(2, passes)
-        for pass in 0 ..< total {
-            let t0 = monotonicSeconds(), hinted = hints && pass % 2 == 1
-            pool.forEachRange(blocks, alignment: 64, minimum: 1024) { r in
-                sink[r.lowerBound] = floorBlocks(buf, r, work, hinted: hinted)
-            }
-            best = min(best, monotonicSeconds() - t0)
+        let best = bestPassSeconds(blocks: blocks, threads: threads, passes: passes) { r, _, hinted in
+            sink[r.lowerBound] = floorBlocks(buf, r, work, hinted: hinted)
         }
         return Double(count) / best / 1e9
         #else

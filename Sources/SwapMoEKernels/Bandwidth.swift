@@ -17,21 +17,28 @@ public func measureReadBandwidth(bytes: Int, threads: Int, passes: Int = 6) -> D
     defer { withExtendedLifetime(memory) {} }
     let buf = memory.base.bindMemory(to: Float.self, capacity: count)
     buf.initialize(repeating: 1, count: count)
-    let pool = ThreadPool(threads: threads)
     let blocks = count / 64
     let sink = UnsafeMutablePointer<Float>.allocate(capacity: blocks)
     defer { sink.deallocate() }
+    let best = bestPassSeconds(blocks: blocks, threads: threads, passes: passes) { r, pass, hinted in
+        sink[r.lowerBound] = pass % 2 == 0 ? sumBlocks(buf, r, SIMD8<Float>.self, hinted: hinted) : sumBlocks(buf, r, SIMD16<Float>.self, hinted: hinted)
+    }
+    return Double(count * 4) / best / 1e9
+}
+
+/// The best time of `passes` passes of `body` over `blocks` blocks split across `threads` threads as a GEMV's rows
+/// are. With prefetch hints (`Prefetch.swift`: Intel) twice as many passes, every other pair hinted (`body`'s
+/// last argument) as the kernels are.
+func bestPassSeconds(blocks: Int, threads: Int, passes: Int, _ body: (Range<Int>, _ pass: Int, _ hinted: Bool) -> Void) -> Double {
+    let pool = ThreadPool(threads: threads)
     var best = Double.infinity
-    // With prefetch hints (`Prefetch.swift`: Intel), every other pair of passes takes them as the kernels do.
     let hints = prefetchDistance.any, total = hints ? 2 * max(2, passes) : max(2, passes)
     for pass in 0 ..< total {
         let t0 = monotonicSeconds(), hinted = hints && pass % 4 >= 2
-        pool.forEachRange(blocks, alignment: 64, minimum: 1024) { r in
-            sink[r.lowerBound] = pass % 2 == 0 ? sumBlocks(buf, r, SIMD8<Float>.self, hinted: hinted) : sumBlocks(buf, r, SIMD16<Float>.self, hinted: hinted)
-        }
+        pool.forEachRange(blocks, alignment: 64, minimum: 1024) { r in body(r, pass, hinted) }
         best = min(best, monotonicSeconds() - t0)
     }
-    return Double(count * 4) / best / 1e9
+    return best
 }
 
 /// Σ of the 64-float blocks `r` of `buf`, in loads of `V` into four independent sums (`hinted`: each block's lines

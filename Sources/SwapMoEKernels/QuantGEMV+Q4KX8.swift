@@ -137,7 +137,7 @@ func q45KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s32: SIM
     @inline(__always) func x8(_ offset: Int) -> SIMD64<Int8> {
         unsafeBitCast(SIMD8<UInt64>(repeating: qx.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD64<Int8>.self)
     }
-    var lo = SIMD16<Int32>(), hi = SIMD16<Int32>()
+    var lo = SIMD16<Int32>(), hi = SIMD16<Int32>(), dotBytesDone = false
     #if SWAPMOE_VNNI
     if !q5 {
         // A sub-block's four columns into Int32 by `vpdpbusd`, the high nibbles masked where they sit (16 q, no
@@ -157,15 +157,10 @@ func q45KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s32: SIM
             }
             lo &+= maddWd(sl, unsafeBitCast(pl, to: SIMD32<Int16>.self)); hi &+= maddWd(sh, unsafeBitCast(ph &>> 4, to: SIMD32<Int16>.self))
         }
-        var mins = SIMD16<Int32>()
-        for t in 0..<2 {
-            let m = unsafeBitCast(shuffleBytes(mn, wide(q4KX8MinIndex(t))), to: SIMD32<Int16>.self)
-            mins &+= maddWd(m, unsafeBitCast(SIMD8<UInt64>(repeating: q4KX8MinSums(s32, t)), to: SIMD32<Int16>.self))
-        }
-        return (lo &+ hi, mins)
+        dotBytesDone = true
     }
     #endif
-    for c in 0..<4 {
+    for c in 0..<4 where !dotBytesDone {
         let sl = unsafeBitCast(shuffleBytes(sc, wide(q4KX8ScaleIndex(2 &* c))), to: SIMD32<Int16>.self)
         let sh = unsafeBitCast(shuffleBytes(sc, wide(q4KX8ScaleIndex(2 &* c &+ 1))), to: SIMD32<Int16>.self)
         var pl = SIMD32<Int16>(), ph = SIMD32<Int16>()
