@@ -82,6 +82,8 @@ func floorBlocks(_ buf: UnsafeRawPointer, _ r: Range<Int>, _ work: FloorWork, hi
         a.2 = dotBytes(a.2, bytes64((v &>> 4) & m2), x2); a.3 = dotBytes(a.3, bytes64((v &>> 6) & m2), x3)
     }
     case .bits2Narrow:
+        // Its own loop, not `floorLoop`: written as a `floorLoop` body on the two halves, LLVM left that body a
+        // call per vector, which would measure the call.
         let n2 = SIMD8<UInt32>(repeating: 0x0303_0303), y = (x0.lowHalf, x1.lowHalf, x2.lowHalf, x3.lowHalf)
         let z = SIMD8<Int32>()
         var a = (z, z, z, z, z, z, z, z), c = a, pf = prefetchDistance
