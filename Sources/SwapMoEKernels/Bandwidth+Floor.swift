@@ -13,11 +13,13 @@ enum FloorWork: String, CaseIterable, Sendable {
     case read
     /// One `vpdpbusd`: 8-bit codes (q8_0).
     case bits8
-    /// Two nibbles masked out, two `vpdpbusd` (q4_0, q4_K).
+    /// Two nibbles masked out, the high one shifted down first, two `vpdpbusd` (q4_0's and q4_K's codes as most
+    /// kernels unpack them).
     case bits4
     /// Two nibbles, each looked up (`vpshufb`), two `vpdpbusd` (mxfp4, iq4_nl, iq4_xs).
     case lookup4
-    /// Four 2-bit fields, four `vpdpbusd` (q2_K; q3_K adds its high bits to these).
+    /// Four 2-bit fields shifted down and masked, four `vpdpbusd` (q2_K's codes as most kernels unpack them; q3_K adds
+    /// its high bits to these).
     case bits2
     /// `bits2` on 256-bit vectors (Intel runs 512-bit integer work on two ports, 256-bit on three).
     case bits2Narrow
@@ -141,14 +143,15 @@ private func floorPass(_ buf: UnsafeRawPointer, _ r: Range<Int>, _ hinted: Bool,
     return ((total(s0) &+ total(s1)) &+ (total(s2) &+ total(s3))).wrappedSum()
 }
 
-/// bits2 on 256-bit vectors, a loop of its own (as a `floorLoop` body on the two halves LLVM left it a call per
-/// vector).
+/// bits2 on 256-bit vectors, a loop of its own (as an `apply` case on the two halves of a 512-bit load, LLVM left
+/// it a call per vector).
 @inline(never)
 private func floorBits2Narrow(_ buf: UnsafeRawPointer, _ r: Range<Int>, _ hinted: Bool) -> Int32 {
     let k = FloorConstants(), (x0, x1, x2, x3) = (k.x0, k.x1, k.x2, k.x3)
     let n2 = SIMD8<UInt32>(repeating: 0x0303_0303), y = (x0.lowHalf, x1.lowHalf, x2.lowHalf, x3.lowHalf)
     let z = SIMD8<Int32>()
-    var a = (z, z, z, z, z, z, z, z), c = a, pf = prefetchDistance
+    var a = (z, z, z, z, z, z, z, z), c = a
+    let pf = prefetchDistance
     @inline(__always) func four(_ v: SIMD8<UInt32>, _ s: inout (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>), _ h: Int) {
         if h == 0 {
             s.0 = dotBytes(s.0, bytes32(v & n2), y.0); s.1 = dotBytes(s.1, bytes32((v &>> 2) & n2), y.1)
@@ -158,10 +161,9 @@ private func floorBits2Narrow(_ buf: UnsafeRawPointer, _ r: Range<Int>, _ hinted
             s.6 = dotBytes(s.6, bytes32((v &>> 4) & n2), y.2); s.7 = dotBytes(s.7, bytes32((v &>> 6) & n2), y.3)
         }
     }
-    if !hinted { pf = PrefetchDistances(l1: 0, l2: 0) }
     for b in r {
         let p = buf + b &* 256
-        prefetchAhead(p, bytes: 256, distance: pf)
+        if hinted { prefetchAhead(p, bytes: 256, distance: pf) }
         @inline(__always) func at(_ o: Int) -> SIMD8<UInt32> { p.loadUnaligned(fromByteOffset: o, as: SIMD8<UInt32>.self) }
         four(at(0), &a, 0); four(at(32), &a, 1); four(at(64), &c, 0); four(at(96), &c, 1)
         four(at(128), &a, 0); four(at(160), &a, 1); four(at(192), &c, 0); four(at(224), &c, 1)
