@@ -110,7 +110,10 @@ public func silu(_ x: UnsafeMutablePointer<Float>, n: Int) {
 /// SiLU by `exp16`, 16 elements at a time (the last partial vector padded), so every element goes through the same
 /// vector code; `siluMulReference` is the scalar form with libm's `expf`.
 public func siluMul(_ o: UnsafeMutablePointer<Float>, _ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, n: Int) {
-    map16(o, gate, up, n: n, padding: 0) { g, u in g / (SIMD16(repeating: 1) + exp16(-g)) * u }
+    // A local function marked to inline, not a closure literal: the closure stayed a function of its own taking and
+    // returning its vectors as four 128-bit quarters (SiLU several times slower; ~1.5% of a two-thread decode).
+    @inline(__always) func f(_ g: SIMD16<Float>, _ u: SIMD16<Float>) -> SIMD16<Float> { g / (SIMD16(repeating: 1) + exp16(-g)) * u }
+    map16(o, gate, up, n: n, padding: 0, f)
 }
 
 func siluMulReference(_ gate: [Float], _ up: [Float]) -> [Float] { zip(gate, up).map { silu($0) * $1 } }
