@@ -111,7 +111,7 @@ public func silu(_ x: UnsafeMutablePointer<Float>, n: Int) {
 /// vector code; `siluMulReference` is the scalar form with libm's `expf`.
 public func siluMul(_ o: UnsafeMutablePointer<Float>, _ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, n: Int) {
     // A local function marked to inline, not a closure literal: the closure stayed a function of its own taking and
-    // returning its vectors as four 128-bit quarters (SiLU several times slower; ~1.5% of a two-thread decode).
+    // returning its vectors as four 128-bit quarters (1.6% of a two-thread q4_K decode's samples against 0.8%).
     @inline(__always) func f(_ g: SIMD16<Float>, _ u: SIMD16<Float>) -> SIMD16<Float> { g / (SIMD16(repeating: 1) + exp16(-g)) * u }
     map16(o, gate, up, n: n, padding: 0, f)
 }
