@@ -218,17 +218,17 @@ public final class ExactExperts: ExpertProvider, Sendable {
 
     /// One MoE layer: remember what the router says (`observe`), route over every expert, queue this layer's
     /// routed experts together (so they load in parallel) and the last token's experts of the layers ahead
-    /// (`loadAhead`), then the model's predictions for the layers ahead, and serve each expert, loading it
-    /// if it is not resident.
+    /// (`loadAhead`), then the model's predictions for the layers ahead, and serve the routed experts (a decoded
+    /// token's together, if the slots can hold them all pinned), waiting for those not resident yet.
     public func withLayer(_ layer: MoELayer, router: RouterOutput, route: (_ allowed: [Bool]?) throws -> Routing,
                           predict: () -> [MoELayerPrediction],
-                          serve: (_ expert: Int, _ weights: ExpertWeights, _ tokens: [Routing.Choice]) throws -> Void) throws -> Routing {
+                          serve: (_ experts: [ServedExpert]) throws -> Void) throws -> Routing {
         observe(layer, router)
         let routing = try route(nil)
         prefetch(routing.usedExperts.map(layer.expert))
         loadAhead(after: layer)
         for p in predict() { prefetch(p.experts.map(p.layer.expert)) }
-        try routing.serveEach(layer, acquire: acquire, release: release, serve: serve)
+        try routing.serveEach(layer, pinnable: slotCount, acquire: acquire, release: release, serve: serve)
         return routing
     }
 

@@ -73,7 +73,7 @@ public final class ResidentExperts: ExpertProvider, @unchecked Sendable {
     /// Every expert is allowed and every one is at hand: route, then serve.
     public func withLayer(_ layer: MoELayer, router: RouterOutput, route: (_ allowed: [Bool]?) throws -> Routing,
                           predict: () -> [MoELayerPrediction],
-                          serve: (_ expert: Int, _ weights: ExpertWeights, _ tokens: [Routing.Choice]) throws -> Void) throws -> Routing {
+                          serve: (_ experts: [ServedExpert]) throws -> Void) throws -> Routing {
         let routing = try route(nil)
         try routing.serveEach(layer, acquire: acquire, release: { _ in }, serve: serve)
         return routing

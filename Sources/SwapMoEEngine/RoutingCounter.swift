@@ -17,7 +17,7 @@ public final class RoutingCounter: ExpertProvider, Sendable {
 
     public func withLayer(_ layer: MoELayer, router: RouterOutput, route: (_ allowed: [Bool]?) throws -> Routing,
                           predict: () -> [MoELayerPrediction],
-                          serve: (_ expert: Int, _ weights: ExpertWeights, _ tokens: [Routing.Choice]) throws -> Void) throws -> Routing {
+                          serve: (_ experts: [ServedExpert]) throws -> Void) throws -> Routing {
         count(layer, router)
         return try inner.withLayer(layer, router: router, route: route, predict: predict, serve: serve)
     }
@@ -76,7 +76,7 @@ public final class LayerMask: ExpertProvider, Sendable {
 
     public func withLayer(_ layer: MoELayer, router: RouterOutput, route: (_ allowed: [Bool]?) throws -> Routing,
                           predict: () -> [MoELayerPrediction],
-                          serve: (_ expert: Int, _ weights: ExpertWeights, _ tokens: [Routing.Choice]) throws -> Void) throws -> Routing {
+                          serve: (_ experts: [ServedExpert]) throws -> Void) throws -> Routing {
         guard let allowed = masks.withLock({ $0[layer] }) else {
             return try inner.withLayer(layer, router: router, route: route, predict: predict, serve: serve)
         }

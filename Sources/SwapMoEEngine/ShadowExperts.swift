@@ -30,7 +30,7 @@ public final class ShadowExperts: ExpertProvider, Sendable {
     /// found serving is pinned without waiting.
     public func withLayer(_ layer: MoELayer, router: RouterOutput, route: (_ allowed: [Bool]?) throws -> Routing,
                           predict: () -> [MoELayerPrediction],
-                          serve: (_ expert: Int, _ weights: ExpertWeights, _ tokens: [Routing.Choice]) throws -> Void) throws -> Routing {
+                          serve: (_ experts: [ServedExpert]) throws -> Void) throws -> Routing {
         // The swap provider's safe point; nil for a layer it does not manage, which it serves as it would.
         let serving = swap?.allowedExperts(layer, router: router)
         if let swap, serving == nil { return try swap.withLayer(layer, router: router, route: route, predict: predict, serve: serve) }

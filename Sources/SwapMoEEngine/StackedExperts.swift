@@ -13,7 +13,7 @@ public final class StackedExperts: ExpertProvider, Sendable {
 
     public func withLayer(_ layer: MoELayer, router: RouterOutput, route: (_ allowed: [Bool]?) throws -> Routing,
                           predict: () -> [MoELayerPrediction],
-                          serve: (_ expert: Int, _ weights: ExpertWeights, _ tokens: [Routing.Choice]) throws -> Void) throws -> Routing {
+                          serve: (_ experts: [ServedExpert]) throws -> Void) throws -> Routing {
         guard let p = providers[layer.stack] else { throw EngineError.unknownExpert(layer.expert(0)) }
         return try p.withLayer(layer, router: router, route: route, predict: predict, serve: serve)
     }

@@ -219,7 +219,7 @@ public final class SwapExperts: ExpertProvider, Sendable {
     /// they route over every expert, and serving one throws `.unknownExpert`.
     public func withLayer(_ layer: MoELayer, router: RouterOutput, route: (_ allowed: [Bool]?) throws -> Routing,
                           predict: () -> [MoELayerPrediction],
-                          serve: (_ expert: Int, _ weights: ExpertWeights, _ tokens: [Routing.Choice]) throws -> Void) throws -> Routing {
+                          serve: (_ experts: [ServedExpert]) throws -> Void) throws -> Routing {
         let routing = try route(allowedExperts(layer, router: router))
         try routing.serveEach(layer, acquire: acquire, release: release, serve: serve)
         return routing

@@ -84,6 +84,13 @@ public final class ThreadPool: Sendable {
         forEachRange(count, alignment: alignment, minimum: alignment, body)
     }
 
+    /// Like `run(chunks:)` for a body that is not `Sendable` (it captures views of buffers): the caller guarantees
+    /// that chunks write disjoint memory and read nothing another chunk writes. A model computes a decoded token's
+    /// experts side by side with it, each chunk one expert into its own rows of scratch.
+    public func runDisjoint(chunks: Int, _ body: (Int) -> Void) {
+        runChunks(chunks, body)
+    }
+
     // MARK: Internal entry points used by the kernels (bodies capture raw pointers, hence non-Sendable).
 
     /// Like `parallelFor`, but with at least `minimum` items per range and a non-Sendable body.

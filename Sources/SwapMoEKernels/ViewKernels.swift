@@ -19,57 +19,78 @@ public func gemm(_ y: Rows, _ w: Matrix, _ x: Rows, bias: [Float]? = nil, accumu
     }
 }
 
-/// y_j = W_j · x (+ b_j) for several matrices over the same rows x (q, k and v; a SwiGLU's gate and up): for one
-/// row of x, the matrices of each type (all of them, usually) in one `gemvGroup` (x converted once, one pass over
-/// the pool); otherwise a `gemm` each. The same results either way.
+/// y_j = W_j · x (+ b_j) for several matrices over the same rows x (q, k and v; a SwiGLU's gate and up).
 public func gemmGroup(_ outputs: [(y: Rows, w: Matrix, bias: [Float]?)], _ x: Rows, pool: ThreadPool? = nil) {
+    gemmGroup(outputs.map { (y: $0.y, w: $0.w, x: x, bias: $0.bias) }, pool: pool)
+}
+
+/// y_j = W_j · x_j (+ b_j) for several matrices, each over its rows x_j (the down projections of a decoded token's
+/// experts). Where every x_j is one row, the matrices of each type (all of them, usually) in one `gemvGroup` (each
+/// x converted once, one pass over the pool); otherwise a `gemm` each. The same results either way.
+public func gemmGroup(_ outputs: [(y: Rows, w: Matrix, x: Rows, bias: [Float]?)], pool: ThreadPool? = nil) {
     for o in outputs {
-        precondition(x.width == o.w.cols && o.y.width == o.w.rows && o.y.count == x.count && (o.bias?.count ?? o.w.rows) == o.w.rows,
-                     "gemmGroup: [\(o.y.count), \(o.y.width)] = [\(o.w.rows), \(o.w.cols)] · [\(x.count), \(x.width)] + \(o.bias?.count ?? 0) biases")
+        precondition(o.x.width == o.w.cols && o.y.width == o.w.rows && o.y.count == o.x.count && (o.bias?.count ?? o.w.rows) == o.w.rows,
+                     "gemmGroup: [\(o.y.count), \(o.y.width)] = [\(o.w.rows), \(o.w.cols)] · [\(o.x.count), \(o.x.width)] + \(o.bias?.count ?? 0) biases")
     }
-    guard x.count == 1 else {
-        for o in outputs { gemm(o.y, o.w, x, bias: o.bias, pool: pool) }
+    guard outputs.allSatisfy({ $0.x.count == 1 }) else {
+        for o in outputs { gemm(o.y, o.w, o.x, bias: o.bias, pool: pool) }
         return
     }
     withBiasPointers(outputs.map(\.bias)) { biases in
         var done = [Bool](repeating: false, count: outputs.count)
         for (i, o) in outputs.enumerated() where !done[i] {
             var group: [GEMVOutput] = []
-            for j in i..<outputs.count where !done[j] && outputs[j].w.type == o.w.type {
-                group.append(GEMVOutput(outputs[j].y.base, outputs[j].w.base, d: outputs[j].w.rows, bias: biases[j]))
+            for j in i..<outputs.count where !done[j] && outputs[j].w.type == o.w.type && outputs[j].w.cols == o.w.cols {
+                group.append(GEMVOutput(outputs[j].y.base, outputs[j].w.base, d: outputs[j].w.rows, bias: biases[j], x: outputs[j].x.base))
                 done[j] = true
             }
-            gemvGroup(group, o.w.type, x.base, n: x.width, pool: pool)
+            gemvGroup(group, o.w.type, nil, n: o.w.cols, pool: pool)
         }
     }
 }
 
 /// h[t] = silu(gate · x[t]) ⊙ (up · x[t]) for every row t, `up` (the shape of h) as scratch for the up projection.
-/// One decoded row of matrices of one type: `gemvSwiGLU` (the product inside each chunk of rows); otherwise
-/// `gemmGroup` then `siluMul`. The same results either way.
 public func swiGLUHidden(_ h: Rows, gate: Matrix, up: Matrix, _ x: Rows, scratch u: Rows, pool: ThreadPool? = nil) {
-    precondition(x.width == gate.cols && x.width == up.cols && gate.rows == up.rows && h.width == gate.rows
-                    && h.count == x.count && u.count == x.count && u.width == h.width,
-                 "swiGLUHidden: [\(h.count), \(h.width)] = silu([\(gate.rows), \(gate.cols)] · x) ⊙ [\(up.rows), \(up.cols)] · [\(x.count), \(x.width)]")
-    if x.count == 1 && gate.type == up.type {
-        gemvSwiGLU(h.base, gate: gate.base, up: up.base, gate.type, x.base, d: gate.rows, n: x.width, scratch: u.base, pool: pool)
+    swiGLUHidden([(h: h, gate: gate, up: up, scratch: u)], x, pool: pool)
+}
+
+/// h_j[t] = silu(gate_j · x[t]) ⊙ (up_j · x[t]) for several SwiGLUs over the same rows x (a decoded token's experts),
+/// `scratch_j` (the shape of h_j) for the up projection. One decoded row and matrices all of one type: one
+/// `gemvSwiGLU` (the product inside each chunk of rows, the rows of every SwiGLU in one pass over the pool);
+/// otherwise `gemmGroup` then `siluMul` for each. The same results either way.
+public func swiGLUHidden(_ parts: [(h: Rows, gate: Matrix, up: Matrix, scratch: Rows)], _ x: Rows, pool: ThreadPool? = nil) {
+    for p in parts {
+        precondition(x.width == p.gate.cols && x.width == p.up.cols && p.gate.rows == p.up.rows && p.h.width == p.gate.rows
+                        && p.h.count == x.count && p.scratch.count == x.count && p.scratch.width == p.h.width,
+                     "swiGLUHidden: [\(p.h.count), \(p.h.width)] = silu([\(p.gate.rows), \(p.gate.cols)] · x) ⊙ [\(p.up.rows), \(p.up.cols)] · [\(x.count), \(x.width)]")
+    }
+    guard let type = parts.first?.gate.type else { return }
+    if x.count == 1 && parts.allSatisfy({ $0.gate.type == type && $0.up.type == type }) {
+        gemvSwiGLU(parts.map { SwiGLUOutput($0.h.base, gate: $0.gate.base, up: $0.up.base, d: $0.gate.rows, scratch: $0.scratch.base) },
+                   type, x.base, n: x.width, pool: pool)
     } else {
-        gemmGroup([(h, gate, nil), (u, up, nil)], x, pool: pool)
-        siluMul(h, h, u)
+        for p in parts {
+            gemmGroup([(p.h, p.gate, nil), (p.scratch, p.up, nil)], x, pool: pool)
+            siluMul(p.h, p.h, p.scratch)
+        }
     }
 }
 
-/// The base addresses of `arrays` (nil stays nil), valid inside `body`.
-func withBiasPointers(_ arrays: [[Float]?], _ body: ([UnsafePointer<Float>?]) -> Void) {
-    func next(_ i: Int, _ done: [UnsafePointer<Float>?]) {
-        if i == arrays.count { body(done); return }
-        if let a = arrays[i] {
-            a.withUnsafeBufferPointer { next(i + 1, done + [$0.baseAddress]) }
-        } else {
-            next(i + 1, done + [nil])
+/// The base addresses of `arrays` (nil stays nil), valid inside `body`. No allocation where every array is nil (a
+/// decode calls this for every group of matrices; the nested form allocated at each level).
+func withBiasPointers(_ arrays: [[Float]?], _ body: (UnsafeBufferPointer<UnsafePointer<Float>?>) -> Void) {
+    withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: arrays.count) { buf in
+        buf.initialize(repeating: nil)
+        func next(_ i: Int) {
+            guard i < arrays.count else { body(UnsafeBufferPointer(buf)); return }
+            if let a = arrays[i] {
+                a.withUnsafeBufferPointer { buf[i] = $0.baseAddress; next(i &+ 1) }
+            } else {
+                next(i &+ 1)
+            }
         }
+        next(0)
     }
-    next(0, [])
 }
 
 /// W · x[t] for every row t, as a new `[x.count, w.rows]` array (logits).

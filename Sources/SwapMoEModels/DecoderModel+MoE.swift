@@ -19,22 +19,12 @@ extension DecoderModel {
         try experts.withLayer(MoELayer(layer: l), router: output, route: { allowed in
             s.sparseMixer?.route(logits: raw, tokens: n, experts: e, allowed: allowed) ?? s.groupedRouter?.route(output, k: s.expertsPerToken, bias: L.scoreBias, allowed: allowed)
                 ?? Routing.topK(output, k: s.expertsPerToken, renormalize: s.router.renormalizes, allowed: allowed)
-        }, predict: { predictNextLayers(after: l, y: y) }, serve: { i, w, list in
-            let gx = ws.gx.rows(list.count, width: s.hidden), out = ws.dOut.rows(list.count, width: s.hidden)
-            for (j, a) in list.enumerated() { copy(gx.row(j), from: y.row(a.token)) }
-            if let gate = w.gate {
-                swiGLU(out, gate: gate, up: w.up, down: w.down, x: gx, accumulate: false)
-            } else if case .clampedSwiGLU(let alpha, let limit) = s.expertActivation, w.gateUpInterleaved {
-                try clampedSwiGLUExpert(out, w, x: gx, alpha: alpha, limit: limit)
-            } else {
-                throw ModelError.badTensor(name: "expert \(MoELayer(layer: l).expert(i))", reason: "has no gate matrix (not a SwiGLU expert)")
-            }
-            for (j, a) in list.enumerated() { axpy(mo.row(a.token), a.weight, out.row(j)) }
-            stats.expertCalls += 1
+        }, predict: { predictNextLayers(after: l, y: y) }, serve: { batch in
+            try serve(batch, layer: l, y: y, into: mo)
         })
         if let sh = L.shared {
             let shared = ws.tmp.rows(n, width: s.hidden)
-            swiGLU(shared, gate: sh.gate, up: sh.up, down: sh.down, x: y, accumulate: false)
+            swiGLU(shared, gate: sh.gate, up: sh.up, down: sh.down, x: y, accumulate: false, pool: pool)
             if let scale = sh.scale {
                 gemm(norms, scale, y, pool: pool)
                 for t in 0..<n { axpy(mo.row(t), 1 / (1 + expf(-norms[t])), shared.row(t)) }
@@ -42,6 +32,106 @@ extension DecoderModel {
                 add(mo, shared)
             }
         }
+    }
+
+    /// mo[t] += w · E(y[t]) for every expert E of one `serve` call and every token t it serves with weight w, added
+    /// in ascending expert order. A decoded token's experts (one `serve` call with them all), each in its own rows
+    /// of scratch (slot j for the j-th):
+    /// - side by side when the pool's threads divide their number: each expert whole on one thread, one pool job a
+    ///   layer, each thread converting its own expert's inputs;
+    /// - otherwise together: every expert's gate and up rows in one pass over the pool, then every down row in
+    ///   another, two jobs a layer, the token's x converted once.
+    /// A batch's experts compute one after another, each over the pool (two jobs an expert). Measured on a two-thread
+    /// decode of the 48-layer Mixtral-shaped model, token by token in one process against one after another: side by
+    /// side 1.03-1.05x, together 1.01-1.04x (Docs/Benchmarks.md). The same results every way: a row of a GEMV is
+    /// computed alike in any group and on any thread, and the sums into `mo` keep their order.
+    func serve(_ batch: [ServedExpert], layer l: Int, y: Rows, into mo: Rows) throws {
+        let forms = try batch.map { try expertForm($0, layer: l) }
+        let h = spec.hidden
+        let decoded = batch.count > 1 && batch.count <= ws.expertRows
+            && batch.allSatisfy { $0.tokens.count == 1 && $0.tokens[0].token == batch[0].tokens[0].token }
+        let schedule = decoded ? decodedExpertSchedule ?? (batch.count % pool.threadCount == 0 && pool.threadCount > 1 ? .sideBySide : .together) : .oneByOne
+        switch schedule {
+        case .sideBySide:
+            pool.runDisjoint(chunks: batch.count) { j in
+                runExpert(forms[j], batch[j], y: y, slot: j, pool: nil)
+            }
+        case .together:
+            let hidden = hiddenTogether(batch, forms, x: y.row(batch[0].tokens[0].token))
+            gemmGroup(batch.indices.map { j in
+                (y: ws.expertRows(ws.dOut, slot: j, count: 1, width: h), w: batch[j].weights.down, x: hidden[j], bias: batch[j].weights.downBias?.row(0))
+            }, pool: pool)
+        case .oneByOne:
+            for (e, form) in zip(batch, forms) {
+                addOutput(of: e, runExpert(form, e, y: y, slot: 0, pool: pool), into: mo)
+            }
+            return
+        }
+        for (j, e) in batch.enumerated() { addOutput(of: e, ws.expertRows(ws.dOut, slot: j, count: 1, width: h), into: mo) }
+    }
+
+    /// E(y[t]) for the tokens t expert `e` serves, into rows `slot...` of the expert scratch (`dOut`), returned.
+    @discardableResult
+    func runExpert(_ form: ExpertForm, _ e: ServedExpert, y: Rows, slot: Int, pool: ThreadPool?) -> Rows {
+        let n = e.tokens.count, h = spec.hidden
+        let gx = ws.expertRows(ws.gx, slot: slot, count: n, width: h), out = ws.expertRows(ws.dOut, slot: slot, count: n, width: h)
+        for (j, a) in e.tokens.enumerated() { copy(gx.row(j), from: y.row(a.token)) }
+        switch form {
+        case .swiGLU(let gate):
+            swiGLU(out, gate: gate, up: e.weights.up, down: e.weights.down, x: gx, accumulate: false, slot: slot, pool: pool)
+        case .clampedSwiGLU(let alpha, let limit):
+            clampedSwiGLUExpert(out, e.weights, x: gx, alpha: alpha, limit: limit, slot: slot, pool: pool)
+        }
+        return out
+    }
+
+    /// The hidden features of a decoded token's experts over its row x, each in its slot of `g` (SwiGLU) or `u`
+    /// (gpt-oss): every SwiGLU's gate and up rows in one pass (`swiGLUHidden`); gpt-oss's interleaved gate_up rows
+    /// in one pass, then each expert's clamped SwiGLU.
+    func hiddenTogether(_ batch: [ServedExpert], _ forms: [ExpertForm], x: Rows) -> [Rows] {
+        var swiGLUs: [(h: Rows, gate: Matrix, up: Matrix, scratch: Rows)] = []
+        var gateUps: [(y: Rows, w: Matrix, x: Rows, bias: [Float]?)] = []
+        var hidden: [Rows] = []
+        hidden.reserveCapacity(batch.count)
+        for (j, (e, form)) in zip(batch, forms).enumerated() {
+            let inter = e.weights.down.cols
+            switch form {
+            case .swiGLU(let gate):
+                let g = ws.expertRows(ws.g, slot: j, count: 1, width: inter)
+                swiGLUs.append((h: g, gate: gate, up: e.weights.up, scratch: ws.expertRows(ws.u, slot: j, count: 1, width: inter)))
+                hidden.append(g)
+            case .clampedSwiGLU:
+                gateUps.append((y: ws.expertRows(ws.g, slot: j, count: 1, width: 2 * inter), w: e.weights.up, x: x, bias: e.weights.upBias?.row(0)))
+                hidden.append(ws.expertRows(ws.u, slot: j, count: 1, width: inter))
+            }
+        }
+        if !swiGLUs.isEmpty { swiGLUHidden(swiGLUs, x, pool: pool) }
+        if !gateUps.isEmpty { gemmGroup(gateUps, pool: pool) }
+        for (j, form) in forms.enumerated() {
+            if case .clampedSwiGLU(let alpha, let limit) = form {
+                clampedSwiGLU(hidden[j], gateUp: ws.expertRows(ws.g, slot: j, count: 1, width: 2 * hidden[j].width), alpha: alpha, limit: limit)
+            }
+        }
+        return hidden
+    }
+
+    /// How expert `e` computes, checked before any of the layer's experts runs.
+    func expertForm(_ e: ServedExpert, layer l: Int) throws -> ExpertForm {
+        let w = e.weights
+        if let gate = w.gate { return .swiGLU(gate: gate) }
+        guard case .clampedSwiGLU(let alpha, let limit) = spec.expertActivation, w.gateUpInterleaved else {
+            throw ModelError.badTensor(name: "expert \(MoELayer(layer: l).expert(e.expert))", reason: "has no gate matrix (not a SwiGLU expert)")
+        }
+        guard w.up.rows == 2 * w.down.cols else {
+            throw ModelError.badTensor(name: "gate_up", reason: "has \(w.up.rows) rows for \(w.down.cols) intermediate features (want 2 x)")
+        }
+        return .clampedSwiGLU(alpha: alpha, limit: limit)
+    }
+
+    /// mo[t] += w · out[j] for the j-th token t of expert `e`, of weight w.
+    func addOutput(of e: ServedExpert, _ out: Rows, into mo: Rows) {
+        for (j, a) in e.tokens.enumerated() { axpy(mo.row(a.token), a.weight, out.row(j)) }
+        stats.expertCalls += 1
     }
 
     /// The routers of the next `prefetchDepth` MoE layers applied to this layer's MoE input `y`: their likely
@@ -62,10 +152,30 @@ extension DecoderModel {
         return out
     }
 
-    /// out (+)= down · (silu(gate · x) ⊙ up · x) for the rows of x.
-    func swiGLU(_ out: Rows, gate: Matrix, up: Matrix, down: Matrix, x: Rows, accumulate: Bool) {
-        let g = ws.g.rows(x.count, width: gate.rows), u = ws.u.rows(x.count, width: up.rows)
+    /// out (+)= down · (silu(gate · x) ⊙ up · x) for the rows of x, the hidden features in rows `slot...` of the
+    /// expert scratch, over `pool` (nil: this thread).
+    func swiGLU(_ out: Rows, gate: Matrix, up: Matrix, down: Matrix, x: Rows, accumulate: Bool, slot: Int = 0, pool: ThreadPool?) {
+        let g = ws.expertRows(ws.g, slot: slot, count: x.count, width: gate.rows)
+        let u = ws.expertRows(ws.u, slot: slot, count: x.count, width: up.rows)
         swiGLUHidden(g, gate: gate, up: up, x, scratch: u, pool: pool)
         gemm(out, down, g, accumulate: accumulate, pool: pool)
     }
+}
+
+/// How a decoded token's experts compute (`DecoderModel.serve`).
+enum ExpertSchedule {
+    /// Each expert over the pool in turn, as a batch's.
+    case oneByOne
+    /// Every expert's gate and up rows in one pass over the pool, then every down row in another.
+    case together
+    /// Each expert whole on one thread.
+    case sideBySide
+}
+
+/// What an expert computes (`DecoderSpec.ExpertActivation` with the expert's own matrices).
+enum ExpertForm {
+    /// down(silu(gate · x) ⊙ up · x).
+    case swiGLU(gate: Matrix)
+    /// gpt-oss: `up` holds gate and up rows interleaved (`clampedSwiGLUExpert`).
+    case clampedSwiGLU(alpha: Float, limit: Float)
 }

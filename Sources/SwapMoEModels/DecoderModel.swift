@@ -51,6 +51,9 @@ public final class DecoderModel {
     /// the planner already counts for one batch of logits (`runtimeBytes`), which are computed only after it is
     /// freed, so the span is `batch * vocab / hidden` tokens at most. The results are bit-identical either way.
     public var layerMajorPrefill = false
+    /// How a decoded token's experts compute (`serve`); nil, the default, chooses by the pool's threads. Set to
+    /// compare schedules token by token in one process, and by tests: the results are bit-identical every way.
+    var decodedExpertSchedule: ExpertSchedule? = nil
     let layers: [DecoderLayer]
     let embed: Matrix
     let lmHead: Matrix
@@ -359,7 +362,7 @@ public final class DecoderModel {
         if let router = L.router {
             try moe(layer: l, L, router: router, y: y, into: mo)
         } else if let d = L.dense {
-            swiGLU(mo, gate: d.gate, up: d.up, down: d.down, x: y, accumulate: true)
+            swiGLU(mo, gate: d.gate, up: d.up, down: d.down, x: y, accumulate: true, pool: pool)
         }
         add(x, mo)
     }

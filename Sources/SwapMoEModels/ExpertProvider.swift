@@ -11,15 +11,29 @@ import SwapMoEKernels
 ///    layer (SwapMoE's safe point);
 /// 2. it calls `route` once, with the experts this layer may use (nil: all), and gets the routing to serve;
 /// 3. a provider that loads on demand may ask `predict` for the experts of the layers ahead and load them early;
-/// 4. it calls `serve` once per routed expert, in ascending expert order, with typed weight views that stay
-///    valid only inside that call (the expert is pinned for it);
+/// 4. it calls `serve` with the routed experts in ascending expert order, each in exactly one call, their typed
+///    weight views valid only inside that call (the experts are pinned for it): one call with every expert when
+///    the batch is one token (a decode step, whose top-k experts a provider pins at once if it can, so the model
+///    computes them side by side), one call per expert otherwise (a batch may route to more experts than a cap
+///    leaves slots for; an exact provider with fewer slots than top-k serves one at a time);
 /// and returns the routing it served. Nothing about the layer changes between steps 1 and 4.
 public protocol ExpertProvider: AnyObject, Sendable {
     @discardableResult
     func withLayer(_ layer: MoELayer, router: RouterOutput,
                    route: (_ allowed: [Bool]?) throws -> Routing,
                    predict: () -> [MoELayerPrediction],
-                   serve: (_ expert: Int, _ weights: ExpertWeights, _ tokens: [Routing.Choice]) throws -> Void) throws -> Routing
+                   serve: (_ experts: [ServedExpert]) throws -> Void) throws -> Routing
+}
+
+/// One routed expert as `ExpertProvider.withLayer` serves it: its index in the layer, its weights (valid only
+/// inside the `serve` call that hands them over), and the tokens it serves with their weights.
+public struct ServedExpert: Sendable {
+    public let expert: Int
+    public let weights: ExpertWeights
+    public let tokens: [Routing.Choice]
+    public init(expert: Int, weights: ExpertWeights, tokens: [Routing.Choice]) {
+        self.expert = expert; self.weights = weights; self.tokens = tokens
+    }
 }
 
 /// A batch's router output at one MoE layer, as plain values.
@@ -94,15 +108,23 @@ public struct MoELayerPrediction: Sendable, Equatable {
 }
 
 extension Routing {
-    /// Step 4 of `ExpertProvider.withLayer`, shared by every provider: for each routed expert in ascending order,
-    /// `acquire` its weights (pinning it), `serve` them, then `release` it (also when `serve` throws).
-    public func serveEach(_ layer: MoELayer, acquire: (ExpertKey) throws -> ExpertWeights, release: (ExpertKey) -> Void,
-                          serve: (Int, ExpertWeights, [Choice]) throws -> Void) throws {
-        for (expert, tokens) in perExpert.enumerated() where !tokens.isEmpty {
-            let key = layer.expert(expert)
-            let weights = try acquire(key)
-            defer { release(key) }
-            try serve(expert, weights, tokens)
+    /// Step 4 of `ExpertProvider.withLayer`, shared by every provider: `acquire` the weights of routed experts in
+    /// ascending order (pinning them), `serve` them, then `release` them (also when `acquire` or `serve` throws).
+    /// When every routed expert serves token 0 alone (a one-token batch) and the provider can pin that many at once
+    /// (`pinnable`: an exact provider's slots; the planner gives it top-k + 1), all of them in one call; otherwise
+    /// one call per expert.
+    public func serveEach(_ layer: MoELayer, pinnable: Int = .max, acquire: (ExpertKey) throws -> ExpertWeights,
+                          release: (ExpertKey) -> Void, serve: ([ServedExpert]) throws -> Void) throws {
+        let used = usedExperts
+        let oneToken = used.count <= pinnable && used.allSatisfy { perExpert[$0].count == 1 && perExpert[$0][0].token == 0 }
+        for group in oneToken ? [used] : used.map({ [$0] }) {
+            var served: [ServedExpert] = []
+            served.reserveCapacity(group.count)
+            defer { for s in served { release(layer.expert(s.expert)) } }
+            for expert in group {
+                served.append(ServedExpert(expert: expert, weights: try acquire(layer.expert(expert)), tokens: perExpert[expert]))
+            }
+            try serve(served)
         }
     }
 }

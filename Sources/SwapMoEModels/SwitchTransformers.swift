@@ -368,12 +368,15 @@ extension Seq2SeqModel {
                 }
             }
             return routing
-        }, predict: { prefetchDepth > 0 ? predictNextLayer(stack, after: l, y: y) : [] }, serve: { _, w, list in
-            let gx = ws.gx.rows(list.count, width: c.dModel), out = ws.dOut.rows(list.count, width: c.dModel)
-            for (j, a) in list.enumerated() { copy(gx.row(j), from: y.row(a.token)) }
-            reluMLP(out, wi: w.up, wo: w.down, x: gx, accumulate: false)
-            for (j, a) in list.enumerated() { axpy(mo.row(a.token), a.weight, out.row(j)) }
-            stats.expertCalls += 1
+        }, predict: { prefetchDepth > 0 ? predictNextLayer(stack, after: l, y: y) : [] }, serve: { batch in
+            for e in batch {
+                let list = e.tokens
+                let gx = ws.gx.rows(list.count, width: c.dModel), out = ws.dOut.rows(list.count, width: c.dModel)
+                for (j, a) in list.enumerated() { copy(gx.row(j), from: y.row(a.token)) }
+                reluMLP(out, wi: e.weights.up, wo: e.weights.down, x: gx, accumulate: false)
+                for (j, a) in list.enumerated() { axpy(mo.row(a.token), a.weight, out.row(j)) }
+                stats.expertCalls += 1
+            }
         })
     }
 

@@ -58,6 +58,31 @@ struct ExactExpertsTests {
         p.release(held)
     }
 
+    @Test("a one-token layer's experts are served in one call, pinned together; a batch's one call each; a single slot one each")
+    func servedTogether() throws {
+        let f = try Fixture(.raw)
+        let layer = MoELayer(layer: f.keys[0].layer)
+        func calls(slots: Int, _ assign: [(token: Int, expert: Int)]) throws -> [[Int]] {
+            let p = try ExactExperts(archive: f.archive, slots: slots)
+            var calls: [[Int]] = []
+            let probs = [Float](repeating: 1.0 / 8, count: 8 * (assign.map(\.token).max()! + 1))
+            try p.withLayer(layer, router: RouterOutput(rows: probs, experts: 8), route: { _ in
+                var r = Routing(experts: 8)
+                for a in assign { r.assign(token: a.token, to: a.expert, weight: 0.5) }
+                return r
+            }, predict: { [] }, serve: { batch in
+                calls.append(batch.map(\.expert))
+                #expect(p.pinCounts.reduce(0, +) == batch.count, "every expert of the call is pinned")
+                for e in batch { #expect(f.matches(e.weights, layer.expert(e.expert))) }
+            })
+            #expect(p.pinCounts.allSatisfy { $0 == 0 })
+            return calls
+        }
+        #expect(try calls(slots: 3, [(0, 6), (0, 2)]) == [[2, 6]])
+        #expect(try calls(slots: 3, [(0, 6), (1, 2)]) == [[2], [6]])
+        #expect(try calls(slots: 1, [(0, 6), (0, 2)]) == [[2], [6]])
+    }
+
     @Test("when every slot is pinned, acquire waits for a release instead of evicting")
     func waitsForRelease() throws {
         let f = try Fixture(.raw)

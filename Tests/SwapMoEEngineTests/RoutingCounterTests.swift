@@ -7,7 +7,7 @@ import SwapMoEModels
 final class NullProvider: ExpertProvider, Sendable {
     func withLayer(_ layer: MoELayer, router: RouterOutput, route: (_ allowed: [Bool]?) throws -> Routing,
                    predict: () -> [MoELayerPrediction],
-                   serve: (_ expert: Int, _ weights: ExpertWeights, _ tokens: [Routing.Choice]) throws -> Void) throws -> Routing {
+                   serve: (_ experts: [ServedExpert]) throws -> Void) throws -> Routing {
         try route(nil)
     }
 }
@@ -20,7 +20,7 @@ struct RoutingCounterTests {
         // 3 tokens x 4 experts: top-2 are {1,3}, {1,2}, {0,1}.
         let probs: [Float] = [0.1, 0.4, 0.1, 0.4,   0.1, 0.5, 0.3, 0.1,   0.3, 0.3, 0.2, 0.2]
         let served = try c.withLayer(MoELayer(layer: 5), router: RouterOutput(rows: probs, experts: 4), route: { _ in Routing(experts: 4) },
-                                     predict: { [] }, serve: { _, _, _ in })
+                                     predict: { [] }, serve: { _ in })
         #expect(served.usedExperts.isEmpty)
         #expect(c.routingCounts()[5] == [1, 3, 1, 1])
         #expect(c.mostFrequent([5: 2]) == [5: [0, 1]])

@@ -128,7 +128,7 @@ struct Seq2SeqEngineTests {
         let encoderOnly = StackedExperts([.encoder: swaps[0]])
         #expect(throws: EngineError.self) {
             try encoderOnly.withLayer(MoELayer(layer: 1), router: RouterOutput(rows: [1, 0], experts: 2), route: { _ in Routing(experts: 2) },
-                                      predict: { [] }, serve: { _, _, _ in })
+                                      predict: { [] }, serve: { _ in })
         }
     }
 }

@@ -15,7 +15,7 @@ private final class TwoArchives: ExpertProvider, Sendable {
 
     func withLayer(_ layer: MoELayer, router: RouterOutput, route: (_ allowed: [Bool]?) throws -> Routing,
                    predict: () -> [MoELayerPrediction],
-                   serve: (_ expert: Int, _ weights: ExpertWeights, _ tokens: [Routing.Choice]) throws -> Void) throws -> Routing {
+                   serve: (_ experts: [ServedExpert]) throws -> Void) throws -> Routing {
         let routing = try route(nil)
         try routing.serveEach(layer, acquire: { key in
             try (chosen[key.layer]?.contains(key.expert) == true ? full : low).acquire(key)

@@ -221,7 +221,7 @@ struct QuantKernelTests {
         for i in 0..<d { #expect(ya[i] == y0[i] + yn[i]) }
     }
 
-    @Test("gemvGroup (q, k, v or gate and up over one x) equals one gemv per matrix bit for bit, for every type and pool",
+    @Test("gemvGroup (q, k, v or gate and up over one x; down projections each over its own) equals one gemv per matrix bit for bit, for every type and pool",
           arguments: [WeightType.bf16, .f16, .f32] + quantTypes)
     func gemvGroupEqualsGEMVs(type: WeightType) {
         var rng = TestRNG(seed: 15)
@@ -249,10 +249,38 @@ struct QuantKernelTests {
                 #expect(bitsEqual(Array(UnsafeBufferPointer(start: ys[j], count: ds[j])), want[j]), "\(type) matrix \(j) threads=\(pool?.threadCount ?? 0)")
             }
         }
+        // Outputs with x of their own (a decoded token's experts' down projections): matrices 0 and 2 over x2, 1 over
+        // the group's x; and all over their own, no group x.
+        let x2 = randomFloats(n, &rng)
+        let want2 = ds.indices.map { j in
+            var r = [Float](repeating: 0, count: ds[j])
+            gemv(&r, base(ms[j]), type, j == 1 ? x : x2, d: ds[j], n: n, bias: j == 1 ? bias : nil)
+            return r
+        }
+        for pool in testPools {
+            for groupX in [true, false] {
+                let ys = ds.map { UnsafeMutablePointer<Float>.allocate(capacity: $0) }
+                defer { ys.forEach { $0.deallocate() } }
+                for (y, d) in zip(ys, ds) { y.initialize(repeating: .nan, count: d) }
+                x.withUnsafeBufferPointer { xp in
+                    x2.withUnsafeBufferPointer { x2p in
+                        bias.withUnsafeBufferPointer { b in
+                            gemvGroup(ds.indices.map {
+                                GEMVOutput(ys[$0], base(ms[$0]), d: ds[$0], bias: $0 == 1 ? b.baseAddress : nil,
+                                           x: $0 == 1 ? (groupX ? nil : xp.baseAddress) : x2p.baseAddress)
+                            }, type, groupX ? xp.baseAddress : nil, n: n, pool: pool)
+                        }
+                    }
+                }
+                for j in ds.indices {
+                    #expect(bitsEqual(Array(UnsafeBufferPointer(start: ys[j], count: ds[j])), want2[j]), "\(type) own x, matrix \(j) threads=\(pool?.threadCount ?? 0)")
+                }
+            }
+        }
         withExtendedLifetime(ms) {}
     }
 
-    @Test("gemvSwiGLU (the product inside each chunk) equals gemvGroup then siluMul bit for bit, for every type and pool",
+    @Test("gemvSwiGLU (the product inside each chunk; one SwiGLU or two in one pass) equals gemvGroup then siluMul bit for bit, for every type and pool",
           arguments: [WeightType.bf16, .f16, .f32] + quantTypes)
     func gemvSwiGLUEqualsGroupThenSiluMul(type: WeightType) {
         var rng = TestRNG(seed: 16)
@@ -273,6 +301,23 @@ struct QuantKernelTests {
                 var h = [Float](repeating: .nan, count: d), scratch = h
                 gemvSwiGLU(&h, gate: base(g), up: base(u), type, x, d: d, n: n, scratch: &scratch, pool: pool)
                 #expect(bitsEqual(h, gw), "\(type) d=\(d) threads=\(pool?.threadCount ?? 0)")
+                // Two SwiGLUs in one pass (a decoded token's experts), the second of 16 more rows: each as alone.
+                func wider() -> AnyObject {
+                    type.isQuantized ? QuantMatrix(type, d: d + 16, n: n, &rng) : Weights(randomFloats((d + 16) * n, &rng), type)
+                }
+                let g2 = wider(), u2 = wider()
+                var alone = [Float](repeating: .nan, count: d + 16), s2 = alone
+                gemvSwiGLU(&alone, gate: base(g2), up: base(u2), type, x, d: d + 16, n: n, scratch: &s2)
+                var h1 = [Float](repeating: .nan, count: d), s1 = h1, h2 = [Float](repeating: .nan, count: d + 16)
+                h1.withUnsafeMutableBufferPointer { h1p in s1.withUnsafeMutableBufferPointer { s1p in
+                    h2.withUnsafeMutableBufferPointer { h2p in s2.withUnsafeMutableBufferPointer { s2p in
+                        gemvSwiGLU([SwiGLUOutput(h1p.baseAddress!, gate: base(g), up: base(u), d: d, scratch: s1p.baseAddress!),
+                                    SwiGLUOutput(h2p.baseAddress!, gate: base(g2), up: base(u2), d: d + 16, scratch: s2p.baseAddress!)],
+                                   type, x, n: n, pool: pool)
+                    } }
+                } }
+                #expect(bitsEqual(h1, gw) && bitsEqual(h2, alone), "\(type) two SwiGLUs d=\(d) threads=\(pool?.threadCount ?? 0)")
+                withExtendedLifetime((g2, u2)) {}
             }
             withExtendedLifetime((g, u)) {}
         }

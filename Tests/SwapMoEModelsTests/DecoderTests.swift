@@ -54,6 +54,30 @@ struct DecoderTests {
         for r in results.dropFirst() { #expect(r == results[0]) }
     }
 
+    @Test("a decoded token's experts one by one, together or side by side, on 1-3 threads: the same logits",
+          arguments: ["bf16", "q4_K", "gpt_oss"])
+    func expertsSideBySide(_ kind: String) throws {
+        let dir = TestPaths.tempDir()
+        defer { TestPaths.remove(dir) }
+        var input = TestPaths.fixtures + "/models/gpt_oss"
+        if kind != "gpt_oss" {
+            input = dir + "/ckpt"
+            try CheckpointMaker.mixtral(hidden: 256, intermediate: 96, layers: 2, experts: 4, vocab: 64).write(to: input)
+        }
+        _ = try Packer.pack(PackOptions(input: input, output: dir + "/m.swm", quant: QuantSpec(experts: kind == "q4_K" ? .q4_K : nil)))
+        let archive = try Archive(path: dir + "/m.swm")
+        let experts = try ResidentExperts(archive: archive)
+        var results: [[UInt32]] = []
+        for threads in [1, 2, 3] { for schedule in [nil, .oneByOne, .together, .sideBySide] as [ExpertSchedule?] {
+            let model = try DecoderModel(archive: archive, experts: experts, context: 16, threads: threads, batch: 1)
+            model.decodedExpertSchedule = schedule
+            var logits = try model.forward([3, 1, 4, 1], logits: .all)
+            for t in [5, 9, 2] { logits += try model.forward([t]) }
+            results.append(logits.map(\.bitPattern))
+        } }
+        for r in results.dropFirst() { #expect(r == results[0]) }
+    }
+
     @Test("a damaged dense matrix is caught by its checksum when the model loads, naming the tensor")
     func corruptDense() throws {
         let dir = TestPaths.tempDir()
@@ -172,5 +196,25 @@ struct DecoderTests {
             let t2 = monotonicSeconds()
             print("rep \(rep): prefill \(64 / (t1 - t0)) tok/s, decode \(16 / (t2 - t1)) tok/s")
         }
+    }
+
+    @Test("decode with a token's experts one by one, together and side by side, alternating token by token (set SWAPMOE_BENCH_ARCHIVE)",
+          .enabled(if: ProcessInfo.processInfo.environment["SWAPMOE_BENCH_ARCHIVE"] != nil))
+    func benchTogether() throws {
+        let env = ProcessInfo.processInfo.environment
+        let archive = try Archive(path: env["SWAPMOE_BENCH_ARCHIVE"]!)
+        let threads = Int(env["THREADS"] ?? "") ?? 2, tokens = Int(env["TOKENS"] ?? "") ?? 256
+        let model = try DecoderModel(archive: archive, experts: try ResidentExperts(archive: archive), context: tokens + 8, threads: threads)
+        var logits = try model.forward([1, 415, 2936])
+        let schedules: [ExpertSchedule] = [.oneByOne, .together, .sideBySide]
+        var seconds = [Double](repeating: 0, count: schedules.count)
+        for i in 0..<tokens {
+            model.decodedExpertSchedule = schedules[i % schedules.count]
+            let t0 = monotonicSeconds()
+            logits = try model.forward([Sampler.argmax(logits)])
+            seconds[i % schedules.count] += monotonicSeconds() - t0
+        }
+        print("threads \(threads), \(tokens) tokens: one by one \(seconds[0]) s, together \(seconds[1]) s (\(seconds[0] / seconds[1])x), "
+              + "side by side \(seconds[2]) s (\(seconds[0] / seconds[2])x)")
     }
 }
