@@ -207,14 +207,17 @@ struct DecoderTests {
         let model = try DecoderModel(archive: archive, experts: try ResidentExperts(archive: archive), context: tokens + 8, threads: threads)
         var logits = try model.forward([1, 415, 2936])
         let schedules: [ExpertSchedule] = [.oneByOne, .together, .sideBySide]
-        var seconds = [Double](repeating: 0, count: schedules.count)
+        var seconds = [Double](repeating: 0, count: schedules.count), waits = seconds
         for i in 0..<tokens {
             model.decodedExpertSchedule = schedules[i % schedules.count]
+            let s0 = model.pool.statistics
             let t0 = monotonicSeconds()
             logits = try model.forward([Sampler.argmax(logits)])
             seconds[i % schedules.count] += monotonicSeconds() - t0
+            waits[i % schedules.count] += model.pool.statistics.waitSeconds - s0.waitSeconds
         }
         print("threads \(threads), \(tokens) tokens: one by one \(seconds[0]) s, together \(seconds[1]) s (\(seconds[0] / seconds[1])x), "
-              + "side by side \(seconds[2]) s (\(seconds[0] / seconds[2])x)")
+              + "side by side \(seconds[2]) s (\(seconds[0] / seconds[2])x); the caller waiting for another thread's last chunk: "
+              + "\(zip(waits, seconds).map { $0 / $1 }) of each")
     }
 }
