@@ -48,7 +48,7 @@ extension DecoderModel {
     func serve(_ batch: [ServedExpert], layer l: Int, y: Rows, into mo: Rows) throws {
         let forms = try batch.map { try expertForm($0, layer: l) }
         let h = spec.hidden
-        let decoded = batch.count > 1 && batch.count <= ws.expertRows
+        let decoded = batch.count > 1 && batch.count <= ws.expertRowCount
             && batch.allSatisfy { $0.tokens.count == 1 && $0.tokens[0].token == batch[0].tokens[0].token }
         let schedule = decoded ? decodedExpertSchedule ?? (batch.count % pool.threadCount == 0 && pool.threadCount > 1 ? .sideBySide : .together) : .oneByOne
         switch schedule {

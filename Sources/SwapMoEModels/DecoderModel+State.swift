@@ -8,8 +8,8 @@ import SwapMoEKernels
 /// Float32 scratch owned by one model: sized once for the largest batch, never reallocated.
 final class Workspace {
     let capacity: Int
-    /// Rows of the expert buffers (gx g u dOut): `capacity`, or top-k if more.
-    let expertRows: Int
+    /// Rows of the expert buffers (gx g u dOut): `capacity`, or top-k if more (`expertRowCount(spec:capacity:)`).
+    let expertRowCount: Int
     let x, xn, q, k, v, att, tmp, mo: FloatBuffer
     let gx, g, u, dOut, routerLogits, probs, norms: FloatBuffer
     /// Gated attention (Qwen3-Next): `q_proj`'s rows of query and gate per head, and the gates.
@@ -24,9 +24,7 @@ final class Workspace {
         // gpt-oss's experts compute gate and up as one interleaved [2I] row, in `g`.
         let gate = spec.expertActivation == .swiGLU ? inter : max(inter, 2 * expertIntermediate)
         let gated = spec.gatedAttention ? qd : 0
-        // An expert's rows (gx g u dOut): a batch's tokens, or one row per expert of a decoded token when its
-        // experts run side by side (`DecoderModel.serve`).
-        let expertRows = max(capacity, spec.expertsPerToken)
+        let expertRows = expertRowCount(spec: spec, capacity: capacity)
         let sizes = [h, h, qd, kvd, kvd, qd, max(h, qd), h].map { capacity * $0 }  // x xn q k v att tmp mo
             + [h, gate, inter, h].map { expertRows * $0 }                           // gx g u dOut
             + [e, e, 1, 2 * gated, gated].map { capacity * $0 }                     // routerLogits probs norms qGate gate
@@ -37,6 +35,10 @@ final class Workspace {
         sizes(spec: spec, capacity: capacity, expertIntermediate: expertIntermediate).reduce(0, +) * MemoryLayout<Float>.stride
     }
 
+    /// Rows of the expert buffers (gx g u dOut): a batch's tokens, or one row per expert of a decoded token, each
+    /// expert computing in its own rows (`DecoderModel.serve`).
+    static func expertRowCount(spec: DecoderSpec, capacity: Int) -> Int { max(capacity, spec.expertsPerToken) }
+
     /// Rows `slot..<(slot + count)` of an expert buffer (gx g u dOut) as rows of `width`: an expert's scratch when a
     /// decoded token's experts run side by side (slot j for the j-th), or a batch's (slot 0).
     func expertRows(_ buffer: FloatBuffer, slot: Int, count: Int, width: Int) -> Rows {
@@ -45,7 +47,7 @@ final class Workspace {
 
     init(spec: DecoderSpec, capacity: Int, expertIntermediate: Int) {
         self.capacity = capacity
-        expertRows = max(capacity, spec.expertsPerToken)
+        expertRowCount = Workspace.expertRowCount(spec: spec, capacity: capacity)
         let all = Workspace.sizes(spec: spec, capacity: capacity, expertIntermediate: expertIntermediate).map { FloatBuffer(count: $0) }
         (x, xn, q, k, v, att, tmp, mo) = (all[0], all[1], all[2], all[3], all[4], all[5], all[6], all[7])
         (gx, g, u, dOut, routerLogits, probs, norms) = (all[8], all[9], all[10], all[11], all[12], all[13], all[14])
