@@ -66,7 +66,7 @@ struct ExactExpertsTests {
             let p = try ExactExperts(archive: f.archive, slots: slots)
             var calls: [[Int]] = []
             let probs = [Float](repeating: 1.0 / 8, count: 8 * (assign.map(\.token).max()! + 1))
-            try p.withLayer(layer, router: RouterOutput(rows: probs, experts: 8), route: { _ in
+            _ = try p.withLayer(layer, router: RouterOutput(rows: probs, experts: 8), route: { _ in
                 var r = Routing(experts: 8)
                 for a in assign { r.assign(token: a.token, to: a.expert, weight: 0.5) }
                 return r
