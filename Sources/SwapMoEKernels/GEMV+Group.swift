@@ -23,11 +23,12 @@ public struct GEMVOutput {
 /// the calling thread, and the group costs one dispatch. `x` is every output's without one of its own. Every row is
 /// computed as `gemv` computes it (the same results).
 public func gemvGroup(_ outputs: [GEMVOutput], _ type: WeightType, _ x: UnsafePointer<Float>?, n: Int, pool: ThreadPool? = nil) {
+    func input(_ o: GEMVOutput) -> UnsafePointer<Float> {
+        guard let own = o.x ?? x else { preconditionFailure("gemvGroup: an output without an x of its own or the group's") }
+        return own
+    }
     if n <= 0 || outputs.contains(where: { $0.d <= 0 }) {
-        for o in outputs {
-            guard let x = o.x ?? x else { preconditionFailure("gemvGroup: an output without an x of its own or the group's") }
-            gemv(o.y, o.w, type, x, d: o.d, n: n, bias: o.bias, pool: pool)
-        }
+        for o in outputs { gemv(o.y, o.w, type, input(o), d: o.d, n: n, bias: o.bias, pool: pool) }
         return
     }
     let total = outputs.reduce(0) { $0 &+ $1.d }
@@ -36,7 +37,7 @@ public func gemvGroup(_ outputs: [GEMVOutput], _ type: WeightType, _ x: UnsafePo
         withUnsafeTemporaryAllocation(of: Int.self, capacity: outputs.count) { which in
             var distinct = 0
             for (i, o) in outputs.enumerated() {
-                guard let own = o.x ?? x else { preconditionFailure("gemvGroup: an output without an x of its own or the group's") }
+                let own = input(o)
                 var k = 0
                 while k < distinct && xs[k] != own { k &+= 1 }
                 if k == distinct { xs.initializeElement(at: k, to: own); distinct &+= 1 }

@@ -43,7 +43,7 @@ extension DecoderModel {
     ///   another, two jobs a layer, the token's x converted once.
     /// A batch's experts compute one after another, each over the pool (two jobs an expert). Measured on a two-thread
     /// decode of the 48-layer Mixtral-shaped model, token by token in one process against one after another: side by
-    /// side 1.03-1.05x, together 1.01-1.04x (Docs/Benchmarks.md). The same results every way: a row of a GEMV is
+    /// side 1.02-1.06x, together 1.01-1.03x (Docs/Benchmarks.md). The same results every way: a row of a GEMV is
     /// computed alike in any group and on any thread, and the sums into `mo` keep their order.
     func serve(_ batch: [ServedExpert], layer l: Int, y: Rows, into mo: Rows) throws {
         let forms = try batch.map { try expertForm($0, layer: l) }
