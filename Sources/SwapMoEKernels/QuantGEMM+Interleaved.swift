@@ -31,7 +31,12 @@ func gemmInterleaved(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ 
             case .q4_1x8: q41X8TokenRows(y, w, xq, d: d, rowBytes: type.rowBytes(n), blocks: n / 32, rows: rows, bias: bias, accumulate: accumulate)
             case .q5_1x8: q51X8TokenRows(y, w, xq, d: d, rowBytes: type.rowBytes(n), blocks: n / 32, rows: rows, bias: bias, accumulate: accumulate)
             case .q5_0x8: q50X8TokenRows(y, w, xq, d: d, rowBytes: type.rowBytes(n), blocks: n / 32, rows: rows, bias: bias, accumulate: accumulate)
-            case .mxfp4x8: mxfp4X8TokenRows(y, w, xq, d: d, rowBytes: type.rowBytes(n), blocks: n / 32, rows: rows, bias: bias, accumulate: accumulate)
+            case .mxfp4x8:
+                #if SWAPMOE_AVX512 && SWAPMOE_VNNI && SWAPMOE_VBMI
+                mxfp4X8VNNITokenRows(y, w, xq, d: d, rowBytes: type.rowBytes(n), blocks: n / 32, rows: rows, bias: bias, accumulate: accumulate)
+                #else
+                mxfp4X8TokenRows(y, w, xq, d: d, rowBytes: type.rowBytes(n), blocks: n / 32, rows: rows, bias: bias, accumulate: accumulate)
+                #endif
             default: q4KX8TokenRows(y, w, xq, d: d, rowBytes: type.rowBytes(n), blocks: n / 256, rows: rows, bias: bias, accumulate: accumulate)
             }
         }

@@ -8,7 +8,7 @@ import SwapMoECore
 // of its group and runs the q4_0 row kernel on it. Prefill (x86 builds) runs four tokens per group, each token's
 // result exactly the GEMV's (`dotQ40X8Group4`), as the K-types' (QuantGEMM+Interleaved.swift).
 //
-// mxfp4_x8 the same way: its codes index the E2M1 levels, looked up 64 at a time (`vpshufb`) as the levels times 2
+// mxfp4_x8 the same way where a build lacks AVX512_VNNI or AVX512_VBMI (with both: QuantGEMV+MXFP4X8.swift): its codes index the E2M1 levels, looked up 64 at a time (`vpshufb`) as the levels times 2
 // plus 12 (0...24, unsigned for `vpmaddubsw`; the four products of a lane at most 4 * 2 * 24 * 127 < 2^15), so the
 // offset taken off per block is 12 Σ q_x, and each row's scale is its E8M0 byte as 2^(e - 128) (the levels were
 // doubled): one float multiply-add per eight rows and block, as q4_0_x8; its prefill the same four-token GEMM.

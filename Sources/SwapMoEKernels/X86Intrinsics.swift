@@ -190,6 +190,23 @@ func scaleByPowersOfTwo(_ a: SIMD8<Float>, _ e: SIMD8<Float>) -> SIMD8<Float> {
     return v
 }
 
+/// `scaleByPowersOfTwo` on 16 lanes (`vscalefps zmm`).
+@inline(__always)
+func scaleByPowersOfTwo(_ a: SIMD16<Float>, _ e: SIMD16<Float>) -> SIMD16<Float> {
+    var v = SIMD16<Float>()
+    v._storage._value = Builtin.int_x86_avx512_mask_scalef_ps_512(a._storage._value, e._storage._value, a._storage._value,
+                                                                  UInt16(0xFFFF)._value, Int32(4)._value)
+    return v
+}
+
+/// Each lane converted exactly (|v| < 2^24 in the kernels) (`vcvtdq2ps zmm`).
+@inline(__always)
+func int32sToFloat16(_ v: SIMD16<Int32>) -> SIMD16<Float> {
+    var r = SIMD16<Float>()
+    r._storage._value = Builtin.sitofp_Vec16xInt32_Vec16xFPIEEE32(v._storage._value)
+    return r
+}
+
 #if SWAPMOE_VBMI
 /// Byte j of each 64-bit lane i: the 8 bits of `data`'s lane i from bit `control` byte j (mod 64, wrapping
 /// around the lane) on (`vpmultishiftqb zmm`).
@@ -197,6 +214,14 @@ func scaleByPowersOfTwo(_ a: SIMD8<Float>, _ e: SIMD8<Float>) -> SIMD8<Float> {
 func multishiftBytes(_ control: SIMD64<UInt8>, _ data: SIMD8<UInt64>) -> SIMD64<UInt8> {
     var v = SIMD64<UInt8>()
     v._storage._value = Builtin.int_x86_avx512_pmultishift_qb_512(control._storage._value, unsafeBitCast(data, to: SIMD64<UInt8>.self)._storage._value)
+    return v
+}
+
+/// Byte i (0..<64) = table[index[i] & 63] (`vpermb zmm`).
+@inline(__always)
+func permuteBytes(_ table: SIMD64<UInt8>, _ index: SIMD64<UInt8>) -> SIMD64<UInt8> {
+    var v = SIMD64<UInt8>()
+    v._storage._value = Builtin.int_x86_avx512_permvar_qi_512(table._storage._value, index._storage._value)
     return v
 }
 

@@ -55,6 +55,33 @@ struct InterleaveTests {
                 && !interleavedFits(rows: 16, cols: 288, blockSize: 256) && interleavedFits(rows: 16, cols: 288, blockSize: 32))
     }
 
+    @Test("mxfp4_x8: every row kernel of the build gives the same rows within rounding (the VNNI form and the q4_0 form)")
+    func mxfp4X8Forms() {
+        let kernels = mxfp4X8RowKernels()
+        guard kernels.count > 1 else { print("mxfp4X8Forms: one mxfp4_x8 row kernel in this build (\(kernels.map(\.name))); nothing to compare"); return }
+        var rng = TestRNG(seed: 44)
+        for (d, blocks) in [(8, 1), (16, 3), (40, 9), (24, 32)] {
+            let n = blocks * 32, p = Pair(.mxfp4x8, d: d, n: n, &rng, misalign: 2), x = randomFloats(n, &rng)
+            let scale = termScale(quantTermMagnitudes(p.plain.base, .mxfp4, d: d, n: n), gemvInput(x, .mxfp4), d: d, n: n)
+            var scratch = [UInt8](repeating: 0, count: QuantizedActivations.scratchBytes(n))
+            let ys = kernels.map { k in
+                var y = [Float](repeating: .nan, count: d)
+                scratch.withUnsafeMutableBytes { s in
+                    x.withUnsafeBufferPointer { xb in
+                        let xq = quantizeActivations(xb.baseAddress!, n: n, block: 32, scratch: s.baseAddress!)
+                        y.withUnsafeMutableBufferPointer { k.rows($0.baseAddress!, p.x8.base, xq, WeightType.mxfp4x8.rowBytes(n), blocks, 0..<d) }
+                    }
+                }
+                return y
+            }
+            for (k, y) in ys.enumerated().dropFirst() {
+                for i in 0..<d {
+                    #expect(close(y[i], ys[0][i], scale: scale[i], rel: quantRel), "\(kernels[k].name) d=\(d) n=\(n) row \(i): \(y[i]) vs \(ys[0][i])")
+                }
+            }
+        }
+    }
+
     @Test("GEMV equals the plain type's reference on the same rows within rounding, bit-identical for any pool", arguments: types)
     func gemvMatchesPlain(type: WeightType) {
         var rng = TestRNG(seed: 43)
