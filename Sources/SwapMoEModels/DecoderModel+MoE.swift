@@ -36,22 +36,34 @@ extension DecoderModel {
 
     /// mo[t] += w · E(y[t]) for every expert E of one `serve` call and every token t it serves with weight w, added
     /// in ascending expert order. A decoded token's experts (one `serve` call with them all), each in its own rows
-    /// of scratch (slot j for the j-th):
-    /// - side by side when the pool's threads divide their number: each expert whole on one thread, one pool job a
-    ///   layer, each thread converting its own expert's inputs;
+    /// of scratch (slot j for the j-th), on a pool of several threads:
+    /// - SwiGLU experts balanced: every thread at once in one job, each starting on experts of its own and taking
+    ///   the rows left of the others' (`swiGLUExperts`);
+    /// - others (gpt-oss's) side by side when the pool's threads divide their number: each expert whole on one
+    ///   thread, one pool job a layer, each thread converting its own expert's inputs;
     /// - otherwise together: every expert's gate and up rows in one pass over the pool, then every down row in
     ///   another, two jobs a layer, the token's x converted once.
     /// A batch's experts compute one after another, each over the pool (two jobs an expert). Measured on a two-thread
     /// decode of the 48-layer Mixtral-shaped model, token by token in one process against one after another: side by
-    /// side 1.02-1.06x, together 1.01-1.03x (Docs/Benchmarks.md). The same results every way: a row of a GEMV is
-    /// computed alike in any group and on any thread, and the sums into `mo` keep their order.
+    /// side 1.00-1.06x, balanced 1.03-1.06x (it never leaves a thread waiting on a whole expert of the other's when
+    /// one vCPU runs slower), together 1.00-1.03x (Docs/Benchmarks.md). The same results every way: a row of a GEMV
+    /// is computed alike in any group and on any thread, and the sums into `mo` keep their order.
     func serve(_ batch: [ServedExpert], layer l: Int, y: Rows, into mo: Rows) throws {
         let forms = try batch.map { try expertForm($0, layer: l) }
         let h = spec.hidden
         let decoded = batch.count > 1 && batch.count <= ws.expertRowCount
             && batch.allSatisfy { $0.tokens.count == 1 && $0.tokens[0].token == batch[0].tokens[0].token }
-        let schedule = decoded ? decodedExpertSchedule ?? (batch.count % pool.threadCount == 0 && pool.threadCount > 1 ? .sideBySide : .together) : .oneByOne
+        let sideBySideOrTogether: ExpertSchedule = batch.count % pool.threadCount == 0 && pool.threadCount > 1 ? .sideBySide : .together
+        var schedule = decoded ? decodedExpertSchedule ?? .balanced : .oneByOne
+        if schedule == .balanced && (pool.threadCount == 1 || !forms.allSatisfy(\.isSwiGLU)) { schedule = sideBySideOrTogether }
         switch schedule {
+        case .balanced:
+            swiGLUExperts(batch.indices.map { j in
+                guard case .swiGLU(let gate) = forms[j] else { preconditionFailure("balanced: a SwiGLU expert") }
+                let e = batch[j].weights, inter = e.down.cols
+                return SwiGLUExpert(gate: gate, up: e.up, down: e.down, h: ws.expertRows(ws.g, slot: j, count: 1, width: inter),
+                                    scratch: ws.expertRows(ws.u, slot: j, count: 1, width: inter), out: ws.expertRows(ws.dOut, slot: j, count: 1, width: h))
+            }, y.row(batch[0].tokens[0].token), pool: pool)
         case .sideBySide:
             pool.runDisjoint(chunks: batch.count) { j in
                 runExpert(forms[j], batch[j], y: y, slot: j, pool: nil)
@@ -170,6 +182,9 @@ enum ExpertSchedule {
     case together
     /// Each expert whole on one thread.
     case sideBySide
+    /// Every thread at once, each starting on experts of its own and taking the rows left of the others'
+    /// (`swiGLUExperts`; SwiGLU experts only).
+    case balanced
 }
 
 /// What an expert computes (`DecoderSpec.ExpertActivation` with the expert's own matrices).
@@ -178,4 +193,6 @@ enum ExpertForm {
     case swiGLU(gate: Matrix)
     /// gpt-oss: `up` holds gate and up rows interleaved (`clampedSwiGLUExpert`).
     case clampedSwiGLU(alpha: Float, limit: Float)
+
+    var isSwiGLU: Bool { if case .swiGLU = self { true } else { false } }
 }

@@ -54,7 +54,7 @@ struct DecoderTests {
         for r in results.dropFirst() { #expect(r == results[0]) }
     }
 
-    @Test("a decoded token's experts one by one, together or side by side, on 1-3 threads: the same logits",
+    @Test("a decoded token's experts one by one, together, side by side or balanced, on 1-3 threads: the same logits",
           arguments: ["bf16", "q4_K", "gpt_oss"])
     func expertsSideBySide(_ kind: String) throws {
         let dir = TestPaths.tempDir()
@@ -68,7 +68,7 @@ struct DecoderTests {
         let archive = try Archive(path: dir + "/m.swm")
         let experts = try ResidentExperts(archive: archive)
         var results: [[UInt32]] = []
-        for threads in [1, 2, 3] { for schedule in [nil, .oneByOne, .together, .sideBySide] as [ExpertSchedule?] {
+        for threads in [1, 2, 3] { for schedule in [nil, .oneByOne, .together, .sideBySide, .balanced] as [ExpertSchedule?] {
             let model = try DecoderModel(archive: archive, experts: experts, context: 16, threads: threads, batch: 1)
             model.decodedExpertSchedule = schedule
             var logits = try model.forward([3, 1, 4, 1], logits: .all)
@@ -206,7 +206,7 @@ struct DecoderTests {
         let threads = Int(env["THREADS"] ?? "") ?? 2, tokens = Int(env["TOKENS"] ?? "") ?? 256
         let model = try DecoderModel(archive: archive, experts: try ResidentExperts(archive: archive), context: tokens + 8, threads: threads)
         var logits = try model.forward([1, 415, 2936])
-        let schedules: [ExpertSchedule] = [.oneByOne, .together, .sideBySide]
+        let schedules: [ExpertSchedule] = [.oneByOne, .together, .sideBySide, .balanced]
         var seconds = [Double](repeating: 0, count: schedules.count), waits = seconds
         for i in 0..<tokens {
             model.decodedExpertSchedule = schedules[i % schedules.count]
@@ -217,7 +217,7 @@ struct DecoderTests {
             waits[i % schedules.count] += model.pool.statistics.waitSeconds - s0.waitSeconds
         }
         print("threads \(threads), \(tokens) tokens: one by one \(seconds[0]) s, together \(seconds[1]) s (\(seconds[0] / seconds[1])x), "
-              + "side by side \(seconds[2]) s (\(seconds[0] / seconds[2])x); the caller waiting for another thread's last chunk: "
-              + "\(zip(waits, seconds).map { $0 / $1 }) of each")
+              + "side by side \(seconds[2]) s (\(seconds[0] / seconds[2])x), balanced \(seconds[3]) s (\(seconds[0] / seconds[3])x); "
+              + "the caller waiting for another thread's last chunk: \(zip(waits, seconds).map { $0 / $1 }) of each")
     }
 }
