@@ -95,15 +95,22 @@ public func gemvSwiGLU(_ outputs: [SwiGLUOutput], _ type: WeightType, _ x: Unsaf
             for o in outputs where o.d > 0 {
                 let part = r.clamped(to: first..<(first &+ o.d))
                 if !part.isEmpty {
-                    let local = (part.lowerBound &- first)..<(part.upperBound &- first)
-                    rows(o.h, o.gate, local, nil, false)
-                    rows(o.scratch, o.up, local, nil, false)
-                    siluMul(o.h + local.lowerBound, o.h + local.lowerBound, o.scratch + local.lowerBound, n: local.count)
+                    swiGLURows(rows, h: o.h, gate: o.gate, up: o.up, scratch: o.scratch, (part.lowerBound &- first)..<(part.upperBound &- first))
                 }
                 first &+= o.d
             }
         }
     }
+}
+
+/// Rows r of h = silu(G x) ⊙ (U x) with `rows`, the row function of x: the gate rows into h, the up rows into
+/// `scratch`, their product into h while both are in cache.
+@inline(__always)
+func swiGLURows(_ rows: RowKernel, h: UnsafeMutablePointer<Float>, gate: UnsafeRawPointer, up: UnsafeRawPointer,
+                scratch: UnsafeMutablePointer<Float>, _ r: Range<Int>) {
+    rows(h, gate, r, nil, false)
+    rows(scratch, up, r, nil, false)
+    siluMul(h + r.lowerBound, h + r.lowerBound, scratch + r.lowerBound, n: r.count)
 }
 
 /// `withRowKernel` for several activations at once: `body` gets one row function per x, in order. One x (the usual

@@ -53,10 +53,7 @@ private func runExpertChunks(_ experts: [SwiGLUExpert], _ x: Rows, _ plan: Exper
         for j in order {
             let e = experts[j], size = plan.gateUpRows(j)
             while let c = plan.claim(.gateUp, j) {
-                let r = (c &* size)..<min(e.gate.rows, (c &+ 1) &* size)
-                rows(e.h.base, e.gate.base, r, nil, false)
-                rows(e.scratch.base, e.up.base, r, nil, false)
-                siluMul(e.h.base + r.lowerBound, e.h.base + r.lowerBound, e.scratch.base + r.lowerBound, n: r.count)
+                swiGLURows(rows, h: e.h.base, gate: e.gate.base, up: e.up.base, scratch: e.scratch.base, (c &* size)..<min(e.gate.rows, (c &+ 1) &* size))
                 plan.finished(j)
             }
         }

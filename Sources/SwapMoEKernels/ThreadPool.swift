@@ -85,8 +85,10 @@ public final class ThreadPool: Sendable {
     }
 
     /// Like `run(chunks:)` for a body that is not `Sendable` (it captures views of buffers): the caller guarantees
-    /// that chunks write disjoint memory and read nothing another chunk writes. A model computes a decoded token's
-    /// experts side by side with it, each chunk one expert into its own rows of scratch.
+    /// that chunks write disjoint memory and read what another chunk writes only after synchronizing with it. A
+    /// model computes a decoded token's experts with it: each chunk one expert into its own rows of scratch (side by
+    /// side), or one thread's share of them, rows claimed and hidden features published through atomic counters
+    /// (`swiGLUExperts`).
     public func runDisjoint(chunks: Int, _ body: (Int) -> Void) {
         runChunks(chunks, body)
     }

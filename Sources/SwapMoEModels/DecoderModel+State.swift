@@ -40,7 +40,7 @@ final class Workspace {
     static func expertRowCount(spec: DecoderSpec, capacity: Int) -> Int { max(capacity, spec.expertsPerToken) }
 
     /// Rows `slot..<(slot + count)` of an expert buffer (gx g u dOut) as rows of `width`: an expert's scratch when a
-    /// decoded token's experts run side by side (slot j for the j-th), or a batch's (slot 0).
+    /// decoded token's experts run at once (slot j for the j-th), or a batch's (slot 0).
     func expertRows(_ buffer: FloatBuffer, slot: Int, count: Int, width: Int) -> Rows {
         buffer.rows(slot + count, width: width).rows(slot..<(slot + count))
     }

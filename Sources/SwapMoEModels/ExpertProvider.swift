@@ -14,7 +14,7 @@ import SwapMoEKernels
 /// 4. it calls `serve` with the routed experts in ascending expert order, each in exactly one call, their typed
 ///    weight views valid only inside that call (the experts are pinned for it): one call with every expert when
 ///    the batch is one token (a decode step, whose top-k experts a provider pins at once if it can, so the model
-///    computes them side by side), one call per expert otherwise (a batch may route to more experts than a cap
+///    computes them at once over its threads), one call per expert otherwise (a batch may route to more experts than a cap
 ///    leaves slots for; an exact provider with fewer slots than top-k serves one at a time);
 /// and returns the routing it served. Nothing about the layer changes between steps 1 and 4.
 public protocol ExpertProvider: AnyObject, Sendable {
