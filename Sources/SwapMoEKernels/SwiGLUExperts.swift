@@ -19,14 +19,14 @@ public struct SwiGLUExpert {
     }
 }
 
-/// out_j = down_j · (silu(gate_j · x) ⊙ (up_j · x)) for the experts of one decoded token x (1, n), over every thread
-/// of `pool` in one job. Thread slot t starts on experts t, t + threads, ...; each expert's gate and up rows are
+/// out_j = down_j · (silu(gate_j · x) ⊙ (up_j · x)) for the experts of one decoded token x (1, n), every gate and up
+/// matrix of one type (x is converted once a thread for them), over every thread of `pool` in one job. Thread slot t starts on experts t, t + threads, ...; each expert's gate and up rows are
 /// claimed in chunks (about eight an expert), then its down rows once all of its gate and up chunks are done (the
 /// thread that takes down rows converts h itself: twice only for an expert two threads share). A thread waits only
 /// for a chunk another thread is computing.
 public func swiGLUExperts(_ experts: [SwiGLUExpert], _ x: Rows, pool: ThreadPool) {
     for e in experts {
-        precondition(x.count == 1 && e.gate.cols == x.width && e.up.cols == x.width && e.gate.type == e.up.type
+        precondition(x.count == 1 && e.gate.cols == x.width && e.up.cols == x.width && e.gate.type == experts[0].gate.type && e.up.type == e.gate.type
                         && e.gate.rows == e.up.rows && e.down.cols == e.gate.rows && e.h.width == e.gate.rows && e.h.count == 1
                         && e.scratch.width == e.h.width && e.scratch.count == 1 && e.out.width == e.down.rows && e.out.count == 1,
                      "swiGLUExperts: [1, \(e.out.width)] = [\(e.down.rows), \(e.down.cols)] · silu([\(e.gate.rows), \(e.gate.cols)] · x) ⊙ [\(e.up.rows), \(e.up.cols)] · [\(x.count), \(x.width)]")

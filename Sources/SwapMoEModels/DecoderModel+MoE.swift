@@ -55,7 +55,7 @@ extension DecoderModel {
             && batch.allSatisfy { $0.tokens.count == 1 && $0.tokens[0].token == batch[0].tokens[0].token }
         let sideBySideOrTogether: ExpertSchedule = batch.count % pool.threadCount == 0 && pool.threadCount > 1 ? .sideBySide : .together
         var schedule = decoded ? decodedExpertSchedule ?? .balanced : .oneByOne
-        if schedule == .balanced && (pool.threadCount == 1 || !forms.allSatisfy(\.isSwiGLU)) { schedule = sideBySideOrTogether }
+        if schedule == .balanced && (pool.threadCount == 1 || !balanceable(batch, forms)) { schedule = sideBySideOrTogether }
         switch schedule {
         case .balanced:
             swiGLUExperts(batch.indices.map { j in
@@ -80,6 +80,16 @@ extension DecoderModel {
             return
         }
         for (j, e) in batch.enumerated() { addOutput(of: e, ws.expertRows(ws.dOut, slot: j, count: 1, width: h), into: mo) }
+    }
+
+    /// Whether `swiGLUExperts` takes these experts: SwiGLU ones whose gate and up matrices are all of one type (an
+    /// archive may hold others; they take side by side or together).
+    func balanceable(_ batch: [ServedExpert], _ forms: [ExpertForm]) -> Bool {
+        guard case .swiGLU(let first)? = forms.first else { return false }
+        return zip(batch, forms).allSatisfy { e, form in
+            guard case .swiGLU(let gate) = form else { return false }
+            return gate.type == first.type && e.weights.up.type == first.type
+        }
     }
 
     /// E(y[t]) for the tokens t expert `e` serves, into rows `slot...` of the expert scratch (`dOut`), returned.
@@ -193,6 +203,4 @@ enum ExpertForm {
     case swiGLU(gate: Matrix)
     /// gpt-oss: `up` holds gate and up rows interleaved (`clampedSwiGLUExpert`).
     case clampedSwiGLU(alpha: Float, limit: Float)
-
-    var isSwiGLU: Bool { if case .swiGLU = self { true } else { false } }
 }
