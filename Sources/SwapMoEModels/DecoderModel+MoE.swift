@@ -37,7 +37,7 @@ extension DecoderModel {
     /// mo[t] += w · E(y[t]) for every expert E of one `serve` call and every token t it serves with weight w, added
     /// in ascending expert order. A decoded token's experts (one `serve` call with them all), each in its own rows
     /// of scratch (slot j for the j-th), on a pool of several threads:
-    /// - SwiGLU experts balanced: every thread at once in one job, each starting on experts of its own and taking
+    /// - SwiGLU experts (gate and up of one type) balanced: every thread at once in one job, each starting on experts of its own and taking
     ///   the rows left of the others' (`swiGLUExperts`);
     /// - others (gpt-oss's) side by side when the pool's threads divide their number: each expert whole on one
     ///   thread, one pool job a layer, each thread converting its own expert's inputs;
@@ -45,7 +45,7 @@ extension DecoderModel {
     ///   another, two jobs a layer, the token's x converted once.
     /// A batch's experts compute one after another, each over the pool (two jobs an expert). Measured on a two-thread
     /// decode of the 48-layer Mixtral-shaped model, token by token in one process against one after another: side by
-    /// side 1.00-1.06x, balanced 1.03-1.06x (it never leaves a thread waiting on a whole expert of the other's when
+    /// side 0.98-1.06x, balanced 1.03-1.06x (it never leaves a thread waiting on a whole expert of the other's when
     /// one vCPU runs slower), together 1.00-1.03x (Docs/Benchmarks.md). The same results every way: a row of a GEMV
     /// is computed alike in any group and on any thread, and the sums into `mo` keep their order.
     func serve(_ batch: [ServedExpert], layer l: Int, y: Rows, into mo: Rows) throws {
