@@ -198,7 +198,7 @@ struct DecoderTests {
         }
     }
 
-    @Test("decode with a token's experts one by one, together and side by side, alternating token by token (set SWAPMOE_BENCH_ARCHIVE)",
+    @Test("decode with a token's experts one by one, together, side by side and balanced, alternating token by token (set SWAPMOE_BENCH_ARCHIVE)",
           .enabled(if: ProcessInfo.processInfo.environment["SWAPMOE_BENCH_ARCHIVE"] != nil))
     func benchTogether() throws {
         let env = ProcessInfo.processInfo.environment
