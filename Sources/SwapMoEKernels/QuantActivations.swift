@@ -28,6 +28,12 @@ struct QuantizedActivations {
     }
 }
 
+extension QuantizedActivations {
+    /// Σ q_x over 32-block b (its two 16-sums added).
+    @inline(__always)
+    func sum32(_ b: Int) -> Int32 { Int32(truncatingIfNeeded: sums[2 &* b]) &+ Int32(truncatingIfNeeded: sums[2 &* b &+ 1]) }
+}
+
 /// The activation block of a weight type: 32 for the 32-weight types, 256 for the K-types.
 func activationBlock(_ type: WeightType) -> Int { type.blockSize == 32 ? 32 : 256 }
 

@@ -69,7 +69,15 @@ struct MXFP4X8Codes {
 /// Block b's -6 Σ q_x (half the offset of the levels' +12: it starts both of a row's lanes).
 @inline(__always)
 func mxfp4X8Offset(_ xq: QuantizedActivations, _ b: Int) -> Int32 {
-    -6 &* (Int32(truncatingIfNeeded: xq.sums[2 &* b]) &+ Int32(truncatingIfNeeded: xq.sums[2 &* b &+ 1]))
+    -6 &* xq.sum32(b)
+}
+
+/// Block b of one token into its running sums `s`: the block's codes against its activations, times d_x 2^(e - 128)
+/// (`e`: the rows' exponents). One function for the GEMV and each token of the four-token GEMM, so both compute it alike.
+@inline(__always)
+func addMXFP4X8Block(_ s: inout SIMD16<Float>, _ codes: MXFP4X8Codes, _ e: SIMD16<Float>, _ xq: QuantizedActivations, _ b: Int) {
+    let d = scaleByPowersOfTwo(SIMD16(repeating: xq.scale[b]), e)
+    s.madd(d, int32sToFloat16(codes.sums(UnsafeRawPointer(xq.q + 32 &* b), mxfp4X8Offset(xq, b))))
 }
 
 /// Row r's lanes 2r and 2r + 1 added.
@@ -84,8 +92,7 @@ func dotMXFP4X8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks n
     for b in 0..<nb {
         let blk = w + b &* mxfp4X8GroupBlockBytes
         prefetchAhead(blk, bytes: mxfp4X8GroupBlockBytes, distance: pf)
-        let d = scaleByPowersOfTwo(SIMD16(repeating: xq.scale[b]), t.exponents(blk))
-        s.madd(d, int32sToFloat16(MXFP4X8Codes(blk, t).sums(UnsafeRawPointer(xq.q + 32 &* b), mxfp4X8Offset(xq, b))))
+        addMXFP4X8Block(&s, MXFP4X8Codes(blk, t), t.exponents(blk), xq, b)
     }
     return laneTotals(s)
 }
@@ -97,11 +104,8 @@ func dotMXFP4X8Group4(_ w: UnsafeRawPointer, _ x: (QuantizedActivations, Quantiz
     var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), s2 = SIMD16<Float>(), s3 = SIMD16<Float>()
     for b in 0..<nb {
         let blk = w + b &* mxfp4X8GroupBlockBytes, e = t.exponents(blk), codes = MXFP4X8Codes(blk, t)
-        @inline(__always) func add(_ s: inout SIMD16<Float>, _ xq: QuantizedActivations) {
-            let d = scaleByPowersOfTwo(SIMD16(repeating: xq.scale[b]), e)
-            s.madd(d, int32sToFloat16(codes.sums(UnsafeRawPointer(xq.q + 32 &* b), mxfp4X8Offset(xq, b))))
-        }
-        add(&s0, x.0); add(&s1, x.1); add(&s2, x.2); add(&s3, x.3)
+        addMXFP4X8Block(&s0, codes, e, x.0, b); addMXFP4X8Block(&s1, codes, e, x.1, b)
+        addMXFP4X8Block(&s2, codes, e, x.2, b); addMXFP4X8Block(&s3, codes, e, x.3, b)
     }
     return (laneTotals(s0), laneTotals(s1), laneTotals(s2), laneTotals(s3))
 }
@@ -124,11 +128,14 @@ func mxfp4X8VNNITokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointe
 
 #endif
 
+/// An mxfp4_x8 row kernel for tests: (y, w, x̂, row bytes, blocks, rows).
+typealias MXFP4X8RowKernel = (UnsafeMutablePointer<Float>, UnsafeRawPointer, QuantizedActivations, Int, Int, Range<Int>) -> Void
+
 /// The mxfp4_x8 row kernels of this build, by name: the one `gemv` takes first. Tests hold each to the others, so the
 /// form a build without AVX512_VNNI and AVX512_VBMI takes is checked on a host with them too.
-func mxfp4X8RowKernels() -> [(name: String, rows: (UnsafeMutablePointer<Float>, UnsafeRawPointer, QuantizedActivations, Int, Int, Range<Int>) -> Void)] {
+func mxfp4X8RowKernels() -> [(name: String, rows: MXFP4X8RowKernel)] {
     #if SWAPMOE_X86_INTRINSICS
-    var kernels: [(name: String, rows: (UnsafeMutablePointer<Float>, UnsafeRawPointer, QuantizedActivations, Int, Int, Range<Int>) -> Void)] = []
+    var kernels: [(name: String, rows: MXFP4X8RowKernel)] = []
     #if SWAPMOE_AVX512 && SWAPMOE_VNNI && SWAPMOE_VBMI
     kernels.append(("vnni", { mxfp4X8VNNIRows($0, $1, $2, rowBytes: $3, blocks: $4, rows: $5, bias: nil, accumulate: false) }))
     #endif

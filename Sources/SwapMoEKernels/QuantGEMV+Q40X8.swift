@@ -136,7 +136,7 @@ struct Q40X8Sums {
     /// d_w d_x (`exponents`: dw holds e with d_w = 2^e, `X8Codes32.scalesAreExponents`).
     @inline(__always)
     mutating func add(_ b: Int, _ s: SIMD16<Int32>, _ xq: QuantizedActivations, _ dw: SIMD8<Float>, offset: Int32 = 8, exponents: Bool = false) {
-        let sx = Int32(truncatingIfNeeded: xq.sums[2 &* b]) &+ Int32(truncatingIfNeeded: xq.sums[2 &* b &+ 1])
+        let sx = xq.sum32(b)
         let t = offset == 0 ? pairTotals(s) : pairTotals(s) &- SIMD8(repeating: sx &* offset)
         let dx = SIMD8<Float>(repeating: xq.scale[b]), d: SIMD8<Float>
         #if SWAPMOE_AVX512
