@@ -23,6 +23,11 @@ public struct GEMVOutput {
 /// the calling thread, and the group costs one dispatch. `x` is every output's without one of its own. Every row is
 /// computed as `gemv` computes it (the same results).
 public func gemvGroup(_ outputs: [GEMVOutput], _ type: WeightType, _ x: UnsafePointer<Float>?, n: Int, pool: ThreadPool? = nil) {
+    outputs.withUnsafeBufferPointer { gemvGroup($0, type, x, n: n, pool: pool) }
+}
+
+/// `gemvGroup` over outputs in memory of the caller's (no array).
+func gemvGroup(_ outputs: UnsafeBufferPointer<GEMVOutput>, _ type: WeightType, _ x: UnsafePointer<Float>?, n: Int, pool: ThreadPool? = nil) {
     func input(_ o: GEMVOutput) -> UnsafePointer<Float> {
         guard let own = o.x ?? x else { preconditionFailure("gemvGroup: an output without an x of its own or the group's") }
         return own

@@ -21,30 +21,55 @@ public func gemm(_ y: Rows, _ w: Matrix, _ x: Rows, bias: [Float]? = nil, accumu
 
 /// y_j = W_j · x (+ b_j) for several matrices over the same rows x (q, k and v; a SwiGLU's gate and up).
 public func gemmGroup(_ outputs: [(y: Rows, w: Matrix, bias: [Float]?)], _ x: Rows, pool: ThreadPool? = nil) {
-    gemmGroup(outputs.map { (y: $0.y, w: $0.w, x: x, bias: $0.bias) }, pool: pool)
+    outputs.withUnsafeBufferPointer { o in
+        gemmGroup(count: o.count, { o[$0].y }, { o[$0].w }, { _ in x }, { o[$0].bias }, pool: pool)
+    }
 }
 
 /// y_j = W_j · x_j (+ b_j) for several matrices, each over its rows x_j (the down projections of a decoded token's
 /// experts). Where every x_j is one row, the matrices of each type (all of them, usually) in one `gemvGroup` (each
 /// x converted once, one pass over the pool); otherwise a `gemm` each. The same results either way.
 public func gemmGroup(_ outputs: [(y: Rows, w: Matrix, x: Rows, bias: [Float]?)], pool: ThreadPool? = nil) {
-    for o in outputs {
-        precondition(o.x.width == o.w.cols && o.y.width == o.w.rows && o.y.count == o.x.count && (o.bias?.count ?? o.w.rows) == o.w.rows,
-                     "gemmGroup: [\(o.y.count), \(o.y.width)] = [\(o.w.rows), \(o.w.cols)] · [\(o.x.count), \(o.x.width)] + \(o.bias?.count ?? 0) biases")
+    outputs.withUnsafeBufferPointer { o in
+        gemmGroup(count: o.count, { o[$0].y }, { o[$0].w }, { o[$0].x }, { o[$0].bias }, pool: pool)
     }
-    guard outputs.allSatisfy({ $0.x.count == 1 }) else {
-        for o in outputs { gemm(o.y, o.w, o.x, bias: o.bias, pool: pool) }
+}
+
+/// The two `gemmGroup`s, output j's parts read through the closures. Each output's views are read once into plain
+/// pointers on the stack: a decode runs this for q, k and v of every layer, and the first form (a key path over the
+/// outputs, arrays for the group and its flags, the tuples copied at every test) spent ~3.5 us a call on reference
+/// counts and generic copies, more than the k and v rows' GEMV.
+@inline(__always)
+func gemmGroup(count: Int, _ y: (Int) -> Rows, _ w: (Int) -> Matrix, _ x: (Int) -> Rows, _ bias: (Int) -> [Float]?,
+               pool: ThreadPool?) {
+    var oneRow = true
+    for j in 0..<count {
+        let yj = y(j), wj = w(j), xj = x(j), bj = bias(j)?.count
+        precondition(xj.width == wj.cols && yj.width == wj.rows && yj.count == xj.count && (bj ?? wj.rows) == wj.rows,
+                     "gemmGroup: [\(yj.count), \(yj.width)] = [\(wj.rows), \(wj.cols)] · [\(xj.count), \(xj.width)] + \(bj ?? 0) biases")
+        oneRow = oneRow && xj.count == 1
+    }
+    guard oneRow else {
+        for j in 0..<count { gemm(y(j), w(j), x(j), bias: bias(j), pool: pool) }
         return
     }
-    withBiasPointers(outputs.map(\.bias)) { biases in
-        var done = [Bool](repeating: false, count: outputs.count)
-        for (i, o) in outputs.enumerated() where !done[i] {
-            var group: [GEMVOutput] = []
-            for j in i..<outputs.count where !done[j] && outputs[j].w.type == o.w.type && outputs[j].w.cols == o.w.cols {
-                group.append(GEMVOutput(outputs[j].y.base, outputs[j].w.base, d: outputs[j].w.rows, bias: biases[j], x: outputs[j].x.base))
-                done[j] = true
+    withBiasPointers(count: count, bias) { biases in
+        withUnsafeTemporaryAllocation(of: GEMVOutput.self, capacity: count) { parts in
+            withUnsafeTemporaryAllocation(of: Bool.self, capacity: count) { done in
+                done.initialize(repeating: false)
+                for i in 0..<count where !done[i] {
+                    let type = w(i).type, cols = w(i).cols
+                    var k = 0
+                    for j in i..<count where !done[j] {
+                        let wj = w(j)
+                        guard wj.type == type && wj.cols == cols else { continue }
+                        parts.initializeElement(at: k, to: GEMVOutput(y(j).base, wj.base, d: wj.rows, bias: biases[j], x: x(j).base))
+                        k &+= 1
+                        done[j] = true
+                    }
+                    gemvGroup(UnsafeBufferPointer(rebasing: parts[0..<k]), type, nil, n: cols, pool: pool)
+                }
             }
-            gemvGroup(group, o.w.type, nil, n: o.w.cols, pool: pool)
         }
     }
 }
@@ -76,14 +101,15 @@ public func swiGLUHidden(_ parts: [(h: Rows, gate: Matrix, up: Matrix, scratch: 
     }
 }
 
-/// The base addresses of `arrays` (nil stays nil), valid inside `body`. No allocation where every array is nil (a
+/// The base addresses of arrays 0 ..< count (`array(i)`; nil stays nil), valid inside `body`. No allocation (a
 /// decode calls this for every group of matrices; the nested form allocated at each level).
-func withBiasPointers(_ arrays: [[Float]?], _ body: (UnsafeBufferPointer<UnsafePointer<Float>?>) -> Void) {
-    withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: arrays.count) { buf in
+@inline(__always)
+func withBiasPointers(count: Int, _ array: (Int) -> [Float]?, _ body: (UnsafeBufferPointer<UnsafePointer<Float>?>) -> Void) {
+    withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: count) { buf in
         buf.initialize(repeating: nil)
         func next(_ i: Int) {
-            guard i < arrays.count else { body(UnsafeBufferPointer(buf)); return }
-            if let a = arrays[i] {
+            guard i < count else { body(UnsafeBufferPointer(buf)); return }
+            if let a = array(i) {
                 a.withUnsafeBufferPointer { buf[i] = $0.baseAddress; next(i &+ 1) }
             } else {
                 next(i &+ 1)
