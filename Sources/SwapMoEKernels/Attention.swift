@@ -109,10 +109,12 @@ func withAlignedFloats(_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> Vo
 /// q (heads, hd) rows at q + h*hd; head h reads kv head h / group, whose row for position p sits at
 /// k + p*kvStride + (h / group)*hd; `ring`: position p at row p % ring.
 ///
-/// Both passes run position-major (every head of the range at position j before j + 1), so the chunk of the cache
-/// is read as one forward stream rather than once per head at a row stride (in decode the weights streamed since
-/// the last token have evicted it). Each head's arithmetic is that of a head alone, and a chunk's that of a chunk
-/// alone: any split of heads and chunks among threads gives identical results.
+/// The score pass runs position-major (every head of the range at position j before j + 1), so the chunk's keys are
+/// read as one forward stream rather than once per head at a row stride (in decode the weights streamed since the
+/// last token have evicted them); four heads' dot products are reduced together (`hsum4`). The value pass runs four
+/// heads at a time over the positions, their o in registers 64 features at a time instead of loaded and stored at
+/// every position. Each head's arithmetic is that of `dot` and `axpy` for a head alone (the same sums in the same
+/// order), and a chunk's that of a chunk alone: any split of heads and chunks among threads gives identical results.
 @inline(__always)
 func attendChunk(_ partials: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>,
                  keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, heads: Range<Int>, of all: Int, group: Int,
@@ -126,30 +128,95 @@ func attendChunk(_ partials: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Flo
     withAlignedFloats(heads.count * width) { scores in
         /// The cache row of the chunk's j-th position.
         @inline(__always) func row(_ j: Int) -> Int { ring.map { (span.first + from + j) % $0 } ?? span.first + from + j }
-        /// body(i, h, offset of h's kv head in a cache row) for each head of the range, without a division.
-        @inline(__always) func eachHead(_ body: (Int, Int, Int) -> Void) {
-            var kv = heads.lowerBound / group, member = heads.lowerBound % group
-            for (i, h) in heads.enumerated() {
-                body(i, h, kv * headDim)
-                member += 1
-                if member == group { member = 0; kv += 1 }
-            }
-        }
+        /// Head h's offset in a cache row.
+        @inline(__always) func kvOffset(_ h: Int) -> Int { h / group * headDim }
         for j in 0..<m {
             let kj = k + row(j) * kvStride
-            eachHead { i, h, kv in scores[i * width + j] = dot(q + h * headDim, kj + kv, n: headDim) * scale }
+            var t = heads.lowerBound
+            while t < heads.upperBound {
+                // Up to four heads: their sums reduced together; a missing head's lanes are zeros and unused.
+                let c = min(4, heads.upperBound &- t)
+                @inline(__always) func parts(_ e: Int) -> SIMD16<Float> {
+                    e < c ? dotParts(q + (t &+ e) * headDim, kj + kvOffset(t &+ e), n: headDim) : SIMD16()
+                }
+                let r = hsum4(parts(0), parts(1), parts(2), parts(3))
+                for e in 0..<c {
+                    let h = t &+ e, i = h &- heads.lowerBound
+                    scores[i * width + j] = dotTail(r[e], q + h * headDim, kj + kvOffset(h), n: headDim) * scale
+                }
+                t &+= c
+            }
         }
         for (i, h) in heads.enumerated() {
             let (mx, sum) = exponentiate(scores + i * width, n: m)
             let p = partial(h)
             p[stride - 16] = mx; p[stride - 15] = sum
-            p.initialize(repeating: 0, count: headDim)
         }
-        for j in 0..<m {
-            let vj = v + row(j) * kvStride
-            eachHead { i, h, kv in axpy(partial(h), scores[i * width + j], vj + kv, n: headDim) }
+        var t = heads.lowerBound
+        while t < heads.upperBound {
+            let c = min(4, heads.upperBound &- t)
+            // o of heads t ..< t + c, 64 features at a time (the last block 16, 32 or 48), each in four registers.
+            var d = 0
+            while d &+ 16 <= headDim {
+                let nv = min(4, (headDim &- d) / 16)
+                var o = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
+                var o1 = o, o2 = o, o3 = o
+                @inline(__always) func add(_ acc: inout (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>), _ e: Int, _ vj: UnsafePointer<Float>, _ j: Int) {
+                    let h = t &+ e, w = SIMD16<Float>(repeating: scores[(h &- heads.lowerBound) * width + j]), x = vj + kvOffset(h) + d
+                    acc.0.madd(w, loadF32x16(x, 0))
+                    if nv > 1 { acc.1.madd(w, loadF32x16(x, 16)) }
+                    if nv > 2 { acc.2.madd(w, loadF32x16(x, 32)) }
+                    if nv > 3 { acc.3.madd(w, loadF32x16(x, 48)) }
+                }
+                for j in 0..<m {
+                    let vj = v + row(j) * kvStride
+                    add(&o, 0, vj, j)
+                    if c > 1 { add(&o1, 1, vj, j) }
+                    if c > 2 { add(&o2, 2, vj, j) }
+                    if c > 3 { add(&o3, 3, vj, j) }
+                }
+                @inline(__always) func store(_ acc: (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>), _ e: Int) {
+                    let p = UnsafeMutableRawPointer(partial(t &+ e) + d)
+                    p.storeBytes(of: acc.0, as: SIMD16<Float>.self)
+                    if nv > 1 { p.storeBytes(of: acc.1, toByteOffset: 64, as: SIMD16<Float>.self) }
+                    if nv > 2 { p.storeBytes(of: acc.2, toByteOffset: 128, as: SIMD16<Float>.self) }
+                    if nv > 3 { p.storeBytes(of: acc.3, toByteOffset: 192, as: SIMD16<Float>.self) }
+                }
+                store(o, 0)
+                if c > 1 { store(o1, 1) }
+                if c > 2 { store(o2, 2) }
+                if c > 3 { store(o3, 3) }
+                d &+= 16 &* nv
+            }
+            // Features past the last multiple of 16, as `axpy`'s scalar tail.
+            if d < headDim {
+                for e in 0..<c {
+                    let h = t &+ e, p = partial(h)
+                    for f in d..<headDim { p[f] = 0 }
+                    for j in 0..<m {
+                        let w = scores[(h &- heads.lowerBound) * width + j], x = v + row(j) * kvStride + kvOffset(h)
+                        for f in d..<headDim { p[f] += w * x[f] }
+                    }
+                }
+            }
+            t &+= c
         }
     }
+}
+
+/// hsum of four vectors at once, each by `hsum`'s own tree (lo8 + hi8, lo4 + hi4, lo2 + hi2, [0] + [1]): the same
+/// sums with the shuffles shared.
+@inline(__always)
+func hsum4(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>, _ d: SIMD16<Float>) -> SIMD4<Float> {
+    let ab = SIMD16(lowHalf: a.lowHalf, highHalf: b.lowHalf) + SIMD16(lowHalf: a.highHalf, highHalf: b.highHalf)
+    let cd = SIMD16(lowHalf: c.lowHalf, highHalf: d.lowHalf) + SIMD16(lowHalf: c.highHalf, highHalf: d.highHalf)
+    let s4 = SIMD16(lowHalf: SIMD8(lowHalf: ab.lowHalf.lowHalf, highHalf: ab.highHalf.lowHalf),
+                    highHalf: SIMD8(lowHalf: cd.lowHalf.lowHalf, highHalf: cd.highHalf.lowHalf))
+        + SIMD16(lowHalf: SIMD8(lowHalf: ab.lowHalf.highHalf, highHalf: ab.highHalf.highHalf),
+                 highHalf: SIMD8(lowHalf: cd.lowHalf.highHalf, highHalf: cd.highHalf.highHalf))
+    let s2 = SIMD8(s4[0], s4[1], s4[4], s4[5], s4[8], s4[9], s4[12], s4[13])
+        + SIMD8(s4[2], s4[3], s4[6], s4[7], s4[10], s4[11], s4[14], s4[15])
+    return SIMD4(s2[0], s2[2], s2[4], s2[6]) + SIMD4(s2[1], s2[3], s2[5], s2[7])
 }
 
 /// The `heads` heads of one token's output o (heads, hd) from their chunks' partials (`attendChunk`), in chunk order:

@@ -167,9 +167,16 @@ public func axpy(_ y: UnsafeMutablePointer<Float>, _ a: Float, _ x: UnsafePointe
     while i < n { y[i] += a * x[i]; i &+= 1 }
 }
 
-/// a (n,) . b (n,) -> Float, 2 SIMD16 partial sums then a scalar tail (fixed order).
+/// a (n,) . b (n,) -> Float, 2 SIMD16 partial sums then a scalar tail (fixed order): `dotTail` of the `hsum` of
+/// `dotParts`.
 @inline(__always)
 public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, n: Int) -> Float {
+    dotTail(hsum(dotParts(a, b, n: n)), a, b, n: n)
+}
+
+/// The vector part of `dot`: its two SIMD16 partial sums over the first n / 16 * 16 elements, added.
+@inline(__always)
+func dotParts(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, n: Int) -> SIMD16<Float> {
     var s0 = SIMD16<Float>(), s1 = SIMD16<Float>()
     var i = 0
     while i &+ 32 <= n {
@@ -177,8 +184,14 @@ public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, n: Int) ->
         s1.madd(loadF32x16(a, i &+ 16), loadF32x16(b, i &+ 16))
         i &+= 32
     }
-    if i &+ 16 <= n { s0.madd(loadF32x16(a, i), loadF32x16(b, i)); i &+= 16 }
-    var s = hsum(s0 + s1)
+    if i &+ 16 <= n { s0.madd(loadF32x16(a, i), loadF32x16(b, i)) }
+    return s0 + s1
+}
+
+/// The scalar tail of `dot`: s plus the products of elements n / 16 * 16 ..< n, one at a time in order.
+@inline(__always)
+func dotTail(_ s: Float, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, n: Int) -> Float {
+    var s = s, i = n / 16 * 16
     while i < n { s += a[i] * b[i]; i &+= 1 }
     return s
 }
