@@ -110,6 +110,55 @@ struct AttentionTests {
         }
     }
 
+    @Test("a chunk's scores and o are a head alone's: dot, exponentiate and axpy per head, bit for bit, for any head range")
+    func chunkEqualsPerHeadKernels() {
+        var rng = TestRNG(seed: 31)
+        for (heads, kvHeads, hd) in [(16, 4, 64), (8, 8, 80), (8, 2, 96), (32, 4, 128), (6, 3, 48), (4, 1, 20), (12, 4, 16)] {
+            for length in [1, 17, 255, 300] {
+                let kvs = kvHeads * hd, group = heads / kvHeads, stride = AttentionSpan.partialStride(hd)
+                let k = randomFloats(length * kvs, &rng, range: -2...2), v = randomFloats(length * kvs, &rng)
+                let q = randomFloats(heads * hd, &rng, range: -2...2)
+                let span = AttentionSpan(length: length, window: nil)
+                for chunk in 0..<span.chunks {
+                    let from = chunk * AttentionSpan.chunk, m = min(AttentionSpan.chunk, length - from)
+                    for split in [heads, 3, 1] {
+                        var got = [Float](repeating: .nan, count: heads * span.chunks * stride)
+                        for lo in Swift.stride(from: 0, to: heads, by: split) {
+                            attendChunk(&got, q, keys: k, values: v, heads: lo..<min(heads, lo + split), of: heads, group: group,
+                                        span: span, chunk: chunk, headDim: hd, kvStride: kvs, scale: 0.125, ring: nil)
+                        }
+                        for h in 0..<heads {
+                            // Head h alone, as the kernels `dot`, `exponentiate` and `axpy` compute it.
+                            var scores = (0..<m).map { j in
+                                q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in
+                                    dot(qp.baseAddress! + h * hd, kp.baseAddress! + (from + j) * kvs + h / group * hd, n: hd) * 0.125
+                                } }
+                            }
+                            let (mx, sum) = exponentiate(&scores, n: m)
+                            var o = [Float](repeating: 0, count: hd)
+                            for j in 0..<m {
+                                v.withUnsafeBufferPointer { vp in axpy(&o, scores[j], vp.baseAddress! + (from + j) * kvs + h / group * hd, n: hd) }
+                            }
+                            let base = (chunk * heads + h) * stride
+                            #expect(bitsEqual(Array(got[base..<(base + hd)]), o), "heads \(heads) hd \(hd) length \(length) chunk \(chunk) split \(split) head \(h)")
+                            #expect(got[base + stride - 16].bitPattern == mx.bitPattern && got[base + stride - 15].bitPattern == sum.bitPattern)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("hsum4 is hsum of each of its four vectors, bit for bit")
+    func hsum4EqualsHsum() {
+        var rng = TestRNG(seed: 32)
+        for _ in 0..<200 {
+            let vs = (0..<4).map { _ in SIMD16<Float>(randomFloats(16, &rng, range: -1e4...1e4)) }
+            let r = hsum4(vs[0], vs[1], vs[2], vs[3])
+            for i in 0..<4 { #expect(r[i].bitPattern == hsum(vs[i]).bitPattern) }
+        }
+    }
+
     @Test("relative-position attention (T5: unscaled scores plus a per-offset bias) matches a Double reference, any pool",
           arguments: [false, true])
     func relativeBias(causal: Bool) {
