@@ -126,80 +126,86 @@ func attendChunk(_ partials: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Flo
     // (each position writes, and the value pass reads, one score of every head) fall in different L1 sets.
     let width = (m + 16) / 16 % 2 == 0 ? (m + 16) / 16 * 16 + 16 : (m + 16) / 16 * 16
     withAlignedFloats(heads.count * width) { scores in
-        /// The cache row of the chunk's j-th position.
-        @inline(__always) func row(_ j: Int) -> Int { ring.map { (span.first + from + j) % $0 } ?? span.first + from + j }
-        /// Head h's offset in a cache row.
-        @inline(__always) func kvOffset(_ h: Int) -> Int { h / group * headDim }
-        for j in 0..<m {
-            let kj = k + row(j) * kvStride
+        // Each head's offset in a cache row, divided out once rather than at every position.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: heads.count) { offsets in
+            for (i, h) in heads.enumerated() { offsets.initializeElement(at: i, to: h / group * headDim) }
+            /// The cache row of the chunk's j-th position.
+            @inline(__always) func row(_ j: Int) -> Int { ring.map { (span.first + from + j) % $0 } ?? span.first + from + j }
+            /// Head h's offset in a cache row.
+            @inline(__always) func kvOffset(_ h: Int) -> Int { offsets[h &- heads.lowerBound] }
+            for j in 0..<m {
+                let kj = k + row(j) * kvStride
+                var t = heads.lowerBound
+                while t < heads.upperBound {
+                    // Up to four heads: their sums reduced together; a missing head's lanes are zeros and unused.
+                    let c = min(4, heads.upperBound &- t)
+                    @inline(__always) func parts(_ e: Int) -> SIMD16<Float> {
+                        e < c ? dotParts(q + (t &+ e) * headDim, kj + kvOffset(t &+ e), n: headDim) : SIMD16()
+                    }
+                    let r = hsum4(parts(0), parts(1), parts(2), parts(3))
+                    for e in 0..<c {
+                        let h = t &+ e, i = h &- heads.lowerBound
+                        scores[i * width + j] = dotTail(r[e], q + h * headDim, kj + kvOffset(h), n: headDim) * scale
+                    }
+                    t &+= c
+                }
+            }
+            for (i, h) in heads.enumerated() {
+                let (mx, sum) = exponentiate(scores + i * width, n: m)
+                let p = partial(h)
+                p[stride - 16] = mx; p[stride - 15] = sum
+            }
             var t = heads.lowerBound
             while t < heads.upperBound {
-                // Up to four heads: their sums reduced together; a missing head's lanes are zeros and unused.
                 let c = min(4, heads.upperBound &- t)
-                @inline(__always) func parts(_ e: Int) -> SIMD16<Float> {
-                    e < c ? dotParts(q + (t &+ e) * headDim, kj + kvOffset(t &+ e), n: headDim) : SIMD16()
+                // o of heads t ..< t + c, 64 features at a time (the last block 16, 32 or 48), each in four registers.
+                var d = 0
+                while d &+ 16 <= headDim {
+                    let nv = min(4, (headDim &- d) / 16)
+                    typealias Block = (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>)
+                    var o: Block = (SIMD16(), SIMD16(), SIMD16(), SIMD16())
+                    var o1 = o, o2 = o, o3 = o
+                    @inline(__always) func add(_ acc: inout Block, _ e: Int, _ vj: UnsafePointer<Float>, _ j: Int) {
+                        let h = t &+ e, x = vj + kvOffset(h) + d
+                        let w = SIMD16<Float>(repeating: scores[(h &- heads.lowerBound) * width + j])
+                        acc.0.madd(w, loadF32x16(x, 0))
+                        if nv > 1 { acc.1.madd(w, loadF32x16(x, 16)) }
+                        if nv > 2 { acc.2.madd(w, loadF32x16(x, 32)) }
+                        if nv > 3 { acc.3.madd(w, loadF32x16(x, 48)) }
+                    }
+                    for j in 0..<m {
+                        let vj = v + row(j) * kvStride
+                        add(&o, 0, vj, j)
+                        if c > 1 { add(&o1, 1, vj, j) }
+                        if c > 2 { add(&o2, 2, vj, j) }
+                        if c > 3 { add(&o3, 3, vj, j) }
+                    }
+                    @inline(__always) func store(_ acc: Block, _ e: Int) {
+                        let p = UnsafeMutableRawPointer(partial(t &+ e) + d)
+                        p.storeBytes(of: acc.0, as: SIMD16<Float>.self)
+                        if nv > 1 { p.storeBytes(of: acc.1, toByteOffset: 64, as: SIMD16<Float>.self) }
+                        if nv > 2 { p.storeBytes(of: acc.2, toByteOffset: 128, as: SIMD16<Float>.self) }
+                        if nv > 3 { p.storeBytes(of: acc.3, toByteOffset: 192, as: SIMD16<Float>.self) }
+                    }
+                    store(o, 0)
+                    if c > 1 { store(o1, 1) }
+                    if c > 2 { store(o2, 2) }
+                    if c > 3 { store(o3, 3) }
+                    d &+= 16 &* nv
                 }
-                let r = hsum4(parts(0), parts(1), parts(2), parts(3))
-                for e in 0..<c {
-                    let h = t &+ e, i = h &- heads.lowerBound
-                    scores[i * width + j] = dotTail(r[e], q + h * headDim, kj + kvOffset(h), n: headDim) * scale
+                // Features past the last multiple of 16, as `axpy`'s scalar tail.
+                if d < headDim {
+                    for e in 0..<c {
+                        let h = t &+ e, p = partial(h)
+                        for f in d..<headDim { p[f] = 0 }
+                        for j in 0..<m {
+                            let w = scores[(h &- heads.lowerBound) * width + j], x = v + row(j) * kvStride + kvOffset(h)
+                            for f in d..<headDim { p[f] += w * x[f] }
+                        }
+                    }
                 }
                 t &+= c
             }
-        }
-        for (i, h) in heads.enumerated() {
-            let (mx, sum) = exponentiate(scores + i * width, n: m)
-            let p = partial(h)
-            p[stride - 16] = mx; p[stride - 15] = sum
-        }
-        var t = heads.lowerBound
-        while t < heads.upperBound {
-            let c = min(4, heads.upperBound &- t)
-            // o of heads t ..< t + c, 64 features at a time (the last block 16, 32 or 48), each in four registers.
-            var d = 0
-            while d &+ 16 <= headDim {
-                let nv = min(4, (headDim &- d) / 16)
-                var o = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
-                var o1 = o, o2 = o, o3 = o
-                @inline(__always) func add(_ acc: inout (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>), _ e: Int, _ vj: UnsafePointer<Float>, _ j: Int) {
-                    let h = t &+ e, w = SIMD16<Float>(repeating: scores[(h &- heads.lowerBound) * width + j]), x = vj + kvOffset(h) + d
-                    acc.0.madd(w, loadF32x16(x, 0))
-                    if nv > 1 { acc.1.madd(w, loadF32x16(x, 16)) }
-                    if nv > 2 { acc.2.madd(w, loadF32x16(x, 32)) }
-                    if nv > 3 { acc.3.madd(w, loadF32x16(x, 48)) }
-                }
-                for j in 0..<m {
-                    let vj = v + row(j) * kvStride
-                    add(&o, 0, vj, j)
-                    if c > 1 { add(&o1, 1, vj, j) }
-                    if c > 2 { add(&o2, 2, vj, j) }
-                    if c > 3 { add(&o3, 3, vj, j) }
-                }
-                @inline(__always) func store(_ acc: (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>), _ e: Int) {
-                    let p = UnsafeMutableRawPointer(partial(t &+ e) + d)
-                    p.storeBytes(of: acc.0, as: SIMD16<Float>.self)
-                    if nv > 1 { p.storeBytes(of: acc.1, toByteOffset: 64, as: SIMD16<Float>.self) }
-                    if nv > 2 { p.storeBytes(of: acc.2, toByteOffset: 128, as: SIMD16<Float>.self) }
-                    if nv > 3 { p.storeBytes(of: acc.3, toByteOffset: 192, as: SIMD16<Float>.self) }
-                }
-                store(o, 0)
-                if c > 1 { store(o1, 1) }
-                if c > 2 { store(o2, 2) }
-                if c > 3 { store(o3, 3) }
-                d &+= 16 &* nv
-            }
-            // Features past the last multiple of 16, as `axpy`'s scalar tail.
-            if d < headDim {
-                for e in 0..<c {
-                    let h = t &+ e, p = partial(h)
-                    for f in d..<headDim { p[f] = 0 }
-                    for j in 0..<m {
-                        let w = scores[(h &- heads.lowerBound) * width + j], x = v + row(j) * kvStride + kvOffset(h)
-                        for f in d..<headDim { p[f] += w * x[f] }
-                    }
-                }
-            }
-            t &+= c
         }
     }
 }
