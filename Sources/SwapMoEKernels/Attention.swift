@@ -193,14 +193,14 @@ func attendChunk(_ partials: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Flo
                     if c > 3 { store(o3, 3) }
                     d &+= 16 &* nv
                 }
-                // Features past the last multiple of 16, as `axpy`'s scalar tail.
+                // Features past the last multiple of 16: `axpy`'s scalar tail, position by position.
                 if d < headDim {
                     for e in 0..<c {
-                        let h = t &+ e, p = partial(h)
-                        for f in d..<headDim { p[f] = 0 }
+                        let h = t &+ e, p = partial(h) + d
+                        p.initialize(repeating: 0, count: headDim &- d)
                         for j in 0..<m {
-                            let w = scores[(h &- heads.lowerBound) * width + j], x = v + row(j) * kvStride + kvOffset(h)
-                            for f in d..<headDim { p[f] += w * x[f] }
+                            let w = scores[(h &- heads.lowerBound) * width + j]
+                            axpy(p, w, v + row(j) * kvStride + kvOffset(h) + d, n: headDim &- d)
                         }
                     }
                 }
