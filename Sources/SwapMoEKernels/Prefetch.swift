@@ -7,6 +7,10 @@ import Foundation
 // (`prefetcht0`) brought the q3_K_x8 / q4_K_x8 kernels from 9.3-9.4 to 12.5-13.3 GB/s streamed and
 // q3_K decode from 52% to 80-86% of the one-thread probe (69% to 83-91% on two threads). AMD's Zen 4 kept up without
 // it (the same kernels at 80-96% of its probe), so there are no hints there nor on any CPU not known to need them.
+// AMD's Zen 3 (EPYC, AVX2 only; 2026-12-06) needs them too: one thread's q4_K_x8 / q4_0_x8 / q5_K_x8 GEMVs streamed
+// 13-15.5 GB/s from DRAM without hints, 17-21 with `prefetcht0` 2-8 KiB ahead, against a probe of ~23; a hint into L2
+// as well made them slower (q4_K_x8 12-14 GB/s with 2 KiB / 8 KiB). Decode with 6 KiB into L1 alone: q4_0 1.33x,
+// q4_K 1.18x, q5_K 1.2x on one thread, 1.17-1.25x on two; q6_K and bf16 within the noise.
 // A second hint 8 KiB ahead into L2 (`prefetcht1`), with the L1 one at 2 KiB, took q4_K / q3_K decode a further
 // 1.2-1.3x (one thread 56-61 -> 76-77 tok/s, q3_K 79-85 -> 99-119). `bench`'s DRAM probe takes the same hints
 // (Bandwidth.swift): a roofline over a probe the kernels can outrun would flatter them.
@@ -20,23 +24,32 @@ struct PrefetchDistances: Sendable {
 }
 
 /// The distances this process's GEMVs hint at: Intel's 2 KiB into L1 and 8 KiB into L2 (q4_K decode 1.3x over 4 KiB
-/// into L1 alone; 4 KiB alone was 1.3-1.6x over none), none elsewhere; SWAPMOE_PREFETCH_BYTES and
-/// SWAPMOE_PREFETCH_L2_BYTES override either.
+/// into L1 alone; 4 KiB alone was 1.3-1.6x over none), 6 KiB into L1 on AMD cores without AVX-512 (Zen 3 and
+/// earlier), none elsewhere; SWAPMOE_PREFETCH_BYTES and SWAPMOE_PREFETCH_L2_BYTES override either.
 let prefetchDistance: PrefetchDistances = {
     let env = ProcessInfo.processInfo.environment
     #if SWAPMOE_X86_INTRINSICS
-    // /proc/cpuinfo's vendor: Intel's server cores need the hints (above).
-    let intel = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n")
-        .first(where: { $0.hasPrefix("vendor_id") })?.contains("GenuineIntel") == true
+    let fallback = defaultPrefetchDistances(cpuinfo: (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "")
     #else
-    let intel = false
+    let fallback = PrefetchDistances(l1: 0, l2: 0)
     #endif
     func bytes(_ key: String, _ fallback: Int) -> Int {
         guard let v = env[key], let n = Int(v), n >= 0 else { return fallback }
         return n & ~63
     }
-    return PrefetchDistances(l1: bytes("SWAPMOE_PREFETCH_BYTES", intel ? 2048 : 0), l2: bytes("SWAPMOE_PREFETCH_L2_BYTES", intel ? 8192 : 0))
+    return PrefetchDistances(l1: bytes("SWAPMOE_PREFETCH_BYTES", fallback.l1), l2: bytes("SWAPMOE_PREFETCH_L2_BYTES", fallback.l2))
 }()
+
+/// The hints a CPU gets by default, from the first processor of /proc/cpuinfo's text: its vendor, and for AMD
+/// whether it has AVX-512 (Zen 4 streams without hints, Zen 3 needs them; above).
+func defaultPrefetchDistances(cpuinfo: String) -> PrefetchDistances {
+    let lines = cpuinfo.split(separator: "\n")
+    let vendor = lines.first(where: { $0.hasPrefix("vendor_id") }) ?? ""
+    if vendor.contains("GenuineIntel") { return PrefetchDistances(l1: 2048, l2: 8192) }
+    let flags = lines.first(where: { $0.hasPrefix("flags") })?.split(separator: " ") ?? []
+    if vendor.contains("AuthenticAMD") && !flags.contains("avx512f") { return PrefetchDistances(l1: 6144, l2: 0) }
+    return PrefetchDistances(l1: 0, l2: 0)
+}
 
 /// Hints the lines of `bytes` bytes at `p + distance.l1` into L1 and at `p + distance.l2` into L2 (one per 64 bytes
 /// each), nothing for a distance of 0.
