@@ -41,7 +41,9 @@ func q23KX8Code<W: SIMD>(_ a: W, _ b: W, _ c: W, _ t: Int, q3: Bool) -> W where 
     let m7 = W(repeating: 0x0707_0707), bit2 = W(repeating: 0x0404_0404)
     switch t {
     case 6: return ((a &>> 6) & m3) | ((c &>> 4) & bit2)
-    case 7: return ((b &>> 6) & m3) | ((c &>> 5) & bit2)
+    // ((b >> 6) & 3) | ((c >> 5) & 4), written with the bits gathered at the top first: in the form of code 6 LLVM
+    // merged the two into one double-width operation of shuffles, blends and variable shifts (q3_K_x8 on AVX2).
+    case 7: return (((b &>> 1) & W(repeating: 0x6060_6060)) | (c & W(repeating: 0x8080_8080))) &>> 5
     default: return ((t < 2 ? a : t < 4 ? b : c) &>> W.Scalar(3 &* (t % 2))) & m7
     }
 }
@@ -105,32 +107,37 @@ func q23KX8ChunkScales(_ blk: UnsafeRawPointer, _ c: Int, _ h: Int, q3: Bool) ->
     return (uint16s(unsafeBitCast(u & four, to: SIMD16<UInt8>.self)) &* q2KX8GroupFactors(), uint16s(unsafeBitCast((u &>> 4) & four, to: SIMD16<UInt8>.self)))
 }
 
-/// `q23KX8BlockSums` on 256-bit vectors: rows 0..<4, then 4..<8, each in the layout of the 512-bit form's halves.
+/// `q23KX8BlockSums` on 256-bit vectors: rows 0..<4 and 4..<8 side by side (each in the layout of the 512-bit
+/// form's low or high half), so that each broadcast activation vector serves both, and the chunks written out
+/// (`unroll4`: constant shifts for the scales). Done half after half, with the chunk loop rolled, the q3_K_x8 GEMV
+/// read 12.5 GB/s from cache on Zen 3 (AVX2 only, 2026-12-06).
 @inline(__always)
 func q23KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s16: SIMD16<Int16>, q3: Bool) -> (SIMD16<Int32>, SIMD16<Int32>) {
     @inline(__always) func x8(_ offset: Int) -> SIMD32<Int8> {
         unsafeBitCast(SIMD4<UInt64>(repeating: qx.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD32<Int8>.self)
     }
-    @inline(__always) func half(_ hh: Int) -> (SIMD8<Int32>, SIMD8<Int32>) {
-        var lo = SIMD8<Int32>(), hi = SIMD8<Int32>(), offset = SIMD8<Int32>()
-        for c in 0..<4 {
-            let (z, m) = q23KX8ChunkScales(blk, c, hh, q3: q3), zb = bytes32(z)
-            @inline(__always) func scale(_ j: Int) -> SIMD16<Int16> { unsafeBitCast(shuffleBytes(zb, q6KX8ScaleIndex(j)), to: SIMD16<Int16>.self) }
-            offset &+= maddWd(q3 ? z : m, unsafeBitCast(SIMD4<UInt64>(repeating: q6KX8Sums(s16, c)), to: SIMD16<Int16>.self))
-            @inline(__always) func column(_ k: Int) -> SIMD8<UInt32> {
-                k < (q3 ? 3 : 2) ? blk.loadUnaligned(fromByteOffset: q23KX8Chunk(c, q3: q3) &+ 64 &* k &+ 32 &* hh, as: SIMD8<UInt32>.self) : SIMD8()
-            }
-            let a = column(0), b = column(1), cc = column(2)
-            @inline(__always) func product(_ t: Int) -> SIMD16<Int16> { maddUbsSw(bytes32(q23KX8Code(a, b, cc, t, q3: q3)), x8(64 &* c &+ 8 &* t)) }
-            unroll2 { p in
-                lo &+= maddWd(scale(2 &* p), product(4 &* p) &+ product(4 &* p &+ 1))
-                hi &+= maddWd(scale(2 &* p &+ 1), product(4 &* p &+ 2) &+ product(4 &* p &+ 3))
-            }
+    var acc0 = SIMD8<Int32>(), acc1 = SIMD8<Int32>(), off0 = SIMD8<Int32>(), off1 = SIMD8<Int32>()
+    unroll4 { c in
+        let (z0, m0) = q23KX8ChunkScales(blk, c, 0, q3: q3), (z1, m1) = q23KX8ChunkScales(blk, c, 1, q3: q3)
+        let sums = unsafeBitCast(SIMD4<UInt64>(repeating: q6KX8Sums(s16, c)), to: SIMD16<Int16>.self)
+        off0 &+= maddWd(q3 ? z0 : m0, sums); off1 &+= maddWd(q3 ? z1 : m1, sums)
+        let zb0 = bytes32(z0), zb1 = bytes32(z1)
+        @inline(__always) func column(_ k: Int, _ h: Int) -> SIMD8<UInt32> {
+            k < (q3 ? 3 : 2) ? blk.loadUnaligned(fromByteOffset: q23KX8Chunk(c, q3: q3) &+ 64 &* k &+ 32 &* h, as: SIMD8<UInt32>.self) : SIMD8()
         }
-        return q3 ? (lo &+ hi &- (offset &<< 2), SIMD8()) : ((lo &+ hi) &>> 4, offset)
+        let a0 = column(0, 0), b0 = column(1, 0), c0 = column(2, 0), a1 = column(0, 1), b1 = column(1, 1), c1 = column(2, 1)
+        unroll4 { j in
+            // Group 4c + j: code vectors 2j and 2j + 1.
+            let xa = x8(64 &* c &+ 16 &* j), xb = x8(64 &* c &+ 16 &* j &+ 8)
+            let p0 = maddUbsSw(bytes32(q23KX8Code(a0, b0, c0, 2 &* j, q3: q3)), xa) &+ maddUbsSw(bytes32(q23KX8Code(a0, b0, c0, 2 &* j &+ 1, q3: q3)), xb)
+            let p1 = maddUbsSw(bytes32(q23KX8Code(a1, b1, c1, 2 &* j, q3: q3)), xa) &+ maddUbsSw(bytes32(q23KX8Code(a1, b1, c1, 2 &* j &+ 1, q3: q3)), xb)
+            let index = q6KX8ScaleIndex(j)
+            acc0 &+= maddWd(unsafeBitCast(shuffleBytes(zb0, index), to: SIMD16<Int16>.self), p0)
+            acc1 &+= maddWd(unsafeBitCast(shuffleBytes(zb1, index), to: SIMD16<Int16>.self), p1)
+        }
     }
-    let a = half(0), b = half(1)
-    return (SIMD16(lowHalf: a.0, highHalf: b.0), SIMD16(lowHalf: a.1, highHalf: b.1))
+    if q3 { return (SIMD16(lowHalf: acc0 &- (off0 &<< 2), highHalf: acc1 &- (off1 &<< 2)), SIMD16()) }
+    return (SIMD16(lowHalf: acc0 &>> 4, highHalf: acc1 &>> 4), SIMD16(lowHalf: off0, highHalf: off1))
 }
 #endif
 
