@@ -62,4 +62,17 @@ struct QuantBlockTests {
         let bad = (0..<out.count).filter { out[$0].bitPattern != g.dequantized[$0].bitPattern }
         #expect(bad.isEmpty, "\(name): \(bad.count) elements differ, first at \(bad.first ?? -1): \(bad.first.map { "\(out[$0]) vs \(g.dequantized[$0])" } ?? "")")
     }
+
+    @Test("E8M0 scales eight at a time equal e8m0Half bit for bit, every byte in every lane (subnormals, 255)")
+    func e8m0Lanes() {
+        for e in 0..<256 {
+            var bytes = SIMD8<UInt8>()
+            for lane in 0..<8 { bytes[lane] = UInt8((e &+ 37 &* lane) & 255) }
+            let v = e8m0HalfLanes(bytes)
+            for lane in 0..<8 {
+                #expect(v[lane].bitPattern == e8m0Half(bytes[lane]).bitPattern, "e = \(bytes[lane]): \(v[lane]) vs \(e8m0Half(bytes[lane]))")
+            }
+        }
+        #expect(e8m0Half(0) == 0x1p-128 && e8m0Half(1) == 0x1p-127 && e8m0Half(2) == 0x1p-126 && e8m0Half(255) == 0x1p127)
+    }
 }
