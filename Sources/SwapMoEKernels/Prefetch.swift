@@ -9,8 +9,10 @@ import Foundation
 // it (the same kernels at 80-96% of its probe), so there are no hints there nor on any CPU not known to need them.
 // AMD's Zen 3 (EPYC, AVX2 only; 2026-12-06) needs them too: one thread's q4_K_x8 / q4_0_x8 / q5_K_x8 GEMVs streamed
 // 13-15.5 GB/s from DRAM without hints, 17-21 with `prefetcht0` 2-8 KiB ahead, against a probe of ~23; a hint into L2
-// as well made them slower (q4_K_x8 12-14 GB/s with 2 KiB / 8 KiB). Decode with 6 KiB into L1 alone: q4_0 1.33x,
-// q4_K 1.18x, q5_K 1.2x on one thread, 1.17-1.25x on two; q6_K and bf16 within the noise.
+// as well made them slower (q4_K_x8 12-14 GB/s with 2 KiB / 8 KiB). Decode with 4-6 KiB into L1 alone: q4_0
+// 1.33-1.4x, q4_K 1.18x, q5_K 1.2x on one thread, 1.17-1.25x on two; q6_K and bf16 within the noise. 2 KiB streamed
+// q8_0_x8 at 21-22 GB/s where 6 KiB gave 18 (q4_K_x8, q6_K_x8 alike or better), and decoded q8_0 and q5_K faster
+// (three interleaved rounds, one thread: 47.6-53.5 against 40.0-47.4 tok/s, 63.5-65.7 against 51.5-62.6).
 // A second hint 8 KiB ahead into L2 (`prefetcht1`), with the L1 one at 2 KiB, took q4_K / q3_K decode a further
 // 1.2-1.3x (one thread 56-61 -> 76-77 tok/s, q3_K 79-85 -> 99-119). `bench`'s DRAM probe takes the same hints
 // (Bandwidth.swift): a roofline over a probe the kernels can outrun would flatter them.
@@ -24,7 +26,7 @@ struct PrefetchDistances: Sendable {
 }
 
 /// The distances this process's GEMVs hint at: Intel's 2 KiB into L1 and 8 KiB into L2 (q4_K decode 1.3x over 4 KiB
-/// into L1 alone; 4 KiB alone was 1.3-1.6x over none), 6 KiB into L1 on AMD cores without AVX-512 (Zen 3 and
+/// into L1 alone; 4 KiB alone was 1.3-1.6x over none), 2 KiB into L1 on AMD cores without AVX-512 (Zen 3 and
 /// earlier), none elsewhere; SWAPMOE_PREFETCH_BYTES and SWAPMOE_PREFETCH_L2_BYTES override either.
 let prefetchDistance: PrefetchDistances = {
     let env = ProcessInfo.processInfo.environment
@@ -47,7 +49,7 @@ func defaultPrefetchDistances(cpuinfo: String) -> PrefetchDistances {
     let vendor = lines.first(where: { $0.hasPrefix("vendor_id") }) ?? ""
     if vendor.contains("GenuineIntel") { return PrefetchDistances(l1: 2048, l2: 8192) }
     let flags = lines.first(where: { $0.hasPrefix("flags") })?.split(separator: " ") ?? []
-    if vendor.contains("AuthenticAMD") && !flags.contains("avx512f") { return PrefetchDistances(l1: 6144, l2: 0) }
+    if vendor.contains("AuthenticAMD") && !flags.contains("avx512f") { return PrefetchDistances(l1: 2048, l2: 0) }
     return PrefetchDistances(l1: 0, l2: 0)
 }
 

@@ -119,6 +119,54 @@ func iq4XSX8SubBlock(_ codes: Q80X8Codes, _ qx: UnsafeRawPointer, _ j: Int, _ sc
     return sc &* (Q80X8Codes.offset == 0 ? s : s &- SIMD16(repeating: offsets[j]))
 }
 
+#if !(SWAPMOE_AVX512 && SWAPMOE_VNNI)
+/// Rows 4h ..< 4h + 4's sub-block scales u (0..<64; the weight's scale is u - 32) of an iq4_xs_x8 group super-block
+/// as bytes, row 4h + r's sub-block j in byte 8r + j: the low nibbles (row r's four bytes at 16 + 4r, sub-block j's in
+/// byte j / 2) spread to bytes of their own, the two high bits (row r's UInt16 at 48 + 2r, sub-block j's at bit 2j)
+/// spread to each sub-block's byte (`vpshufb`) and moved to bits 4, 5 by one of four shifts picked by mask.
+@inline(__always)
+func iq4XSX8ScaleBytes(_ blk: UnsafeRawPointer, _ h: Int) -> SIMD32<UInt8> {
+    let l = blk.loadUnaligned(fromByteOffset: 16 &+ 16 &* h, as: SIMD4<UInt32>.self), m4 = SIMD4<UInt32>(repeating: 0x0F0F_0F0F)
+    @inline(__always) func words(_ v: SIMD4<UInt32>) -> SIMD8<UInt32> { unsafeBitCast(uint16s(unsafeBitCast(v, to: SIMD16<UInt8>.self)), to: SIMD8<UInt32>.self) }
+    let low = words(l & m4) | (words((l &>> 4) & m4) &<< 8)
+    let sh = bytes32(SIMD4<UInt64>(repeating: blk.loadUnaligned(fromByteOffset: 48 &+ 8 &* h, as: UInt64.self)))
+    let v = unsafeBitCast(shuffleBytes(sh, bytes32(SIMD8<UInt32>(0, 1, 2, 3, 4, 5, 6, 7) &* SIMD8(repeating: 0x0101_0101))), to: SIMD8<UInt32>.self)
+    @inline(__always) func mask(_ m: UInt32) -> SIMD8<UInt32> { SIMD8(repeating: m) }
+    let high01: SIMD8<UInt32> = ((v &<< 4) & mask(0x0000_0030)) | ((v &<< 2) & mask(0x0000_3000))
+    let high23: SIMD8<UInt32> = (v & mask(0x0030_0000)) | ((v &>> 2) & mask(0x3000_0000))
+    return bytes32(low | high01 | high23)
+}
+
+/// `vpshufb` indices that put byte 8r + j of `iq4XSX8ScaleBytes` (rows r = 2L, 2L + 1 in 128-bit lane L: bytes j,
+/// 8 + j) in the low byte of each of that row's four Int16 lanes, zero in the high one.
+@inline(__always)
+func iq4XSX8ScaleIndex(_ j: Int) -> SIMD32<UInt8> {
+    let one: UInt64 = 0x0001_0001_0001_0001, zero: UInt64 = 0x8000_8000_8000_8000
+    let lo = zero | UInt64(truncatingIfNeeded: j) &* one, hi = zero | UInt64(truncatingIfNeeded: 8 &+ j) &* one
+    return bytes32(SIMD4<UInt64>(lo, hi, lo, hi))
+}
+
+/// `iq4XSX8BlockSums` where the codes are multiplied signed on 256-bit halves (AVX2; AVX-512 without VNNI): each
+/// sub-block's scales spread to the rows' Int16 lanes (`vpshufb` and a subtraction) and multiplied in by the
+/// `vpmaddwd` that pairs the products (`Q80X8Codes.scaledSums`), where each sub-block's Int32 sums took seven
+/// shifts and masks for their scales and two `vpmulld`. The same integers, so every result is unchanged; the GEMV
+/// from cache on Zen 3 (AVX2, one thread) 15.3-16.2 -> 17.3-18.0 GB/s.
+@inline(__always)
+func iq4XSX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s16: SIMD16<Int16>) -> SIMD8<Int32> {
+    let t0 = iq4XSX8ScaleBytes(blk, 0), t1 = iq4XSX8ScaleBytes(blk, 1), bias = SIMD16<Int16>(repeating: 32)
+    var acc0 = SplitSums<SIMD8<Int32>>(), acc1 = SplitSums<SIMD8<Int32>>()
+    unroll4 { k in
+        unroll2 { h in
+            let j = 2 &* k &+ h, index = iq4XSX8ScaleIndex(j)
+            let s0 = unsafeBitCast(shuffleBytes(t0, index), to: SIMD16<Int16>.self) &- bias
+            let s1 = unsafeBitCast(shuffleBytes(t1, index), to: SIMD16<Int16>.self) &- bias
+            let (p0, p1) = Q80X8Codes(iq4: blk, codesAt: 64 &+ 128 &* j).scaledSums(qx + 32 &* j, s0, s1)
+            acc0.add(p0, h); acc1.add(p1, h)
+        }
+    }
+    return pairTotals(SIMD16(lowHalf: acc0.total, highHalf: acc1.total))
+}
+#else
 /// One iq4_xs_x8 group super-block at `blk` against the activation super-block at `qx` with its 16-sums: row r's
 /// Σ_j sc_j Σ_{k in j} v_k q_x,k (exact: at most 8 * 32 * 32 * 127 * 127 < 2^31).
 @inline(__always)
@@ -133,6 +181,7 @@ func iq4XSX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s16: SI
     }
     return pairTotals(acc.total)
 }
+#endif
 
 /// The eight rows of the iq4_xs_x8 group at `w` . x̂: per super-block `iq4XSX8BlockSums` times d_w d_x, one float
 /// lane per row.

@@ -89,6 +89,24 @@ struct Q80X8Codes {
         }
         return SIMD16(lowHalf: half(w.0, w.1, w.2, w.3), highHalf: half(w.4, w.5, w.6, w.7))
     }
+
+    /// `sums` with each row's products times its scale, rows 0..<4 from `s0`, 4..<8 from `s1` (row 4h + r's in Int16
+    /// lanes 4r ..< 4r + 4): the `vpmaddwd` that pairs the products multiplies them too (iq4_xs_x8's sub-block scales;
+    /// exact: 2 * 2 * 127 * 127 * 32 per lane and column).
+    @inline(__always)
+    func scaledSums(_ qx: UnsafeRawPointer, _ s0: SIMD16<Int16>, _ s1: SIMD16<Int16>) -> (SIMD8<Int32>, SIMD8<Int32>) {
+        @inline(__always) func x8(_ offset: Int) -> SIMD32<Int8> {
+            unsafeBitCast(SIMD4<UInt64>(repeating: qx.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD32<Int8>.self)
+        }
+        let x0 = x8(0), x1 = x8(8), x2 = x8(16), x3 = x8(24)
+        @inline(__always) func product(_ q: SIMD32<Int8>, _ x: SIMD32<Int8>, _ s: SIMD16<Int16>) -> SIMD8<Int32> {
+            maddWd(maddUbsSw(bytes32(signBytes(q, q)), signBytes(x, q)), s)
+        }
+        @inline(__always) func half(_ a: SIMD32<Int8>, _ b: SIMD32<Int8>, _ c: SIMD32<Int8>, _ d: SIMD32<Int8>, _ s: SIMD16<Int16>) -> SIMD8<Int32> {
+            (product(a, x0, s) &+ product(b, x1, s)) &+ (product(c, x2, s) &+ product(d, x3, s))
+        }
+        return (half(w.0, w.1, w.2, w.3, s0), half(w.4, w.5, w.6, w.7, s1))
+    }
 }
 #endif
 
