@@ -189,37 +189,40 @@ func q45KX8ColumnCodes(_ blk: UnsafeRawPointer, _ c: Int, _ u: Int, _ h: Int, q5
     return (bytes32((bits & m4) | ((f &<< 4) & bit4)), bytes32(((bits &>> 4) & m4) | ((f &<< 3) & bit4)))
 }
 
-/// `q45KX8BlockSums` on 256-bit vectors: rows 0..<4 (h = 0), then 4..<8 (h = 1), each in the layout of the
-/// 512-bit form's low or high half.
+/// `q45KX8BlockSums` on 256-bit vectors: rows 0..<4 (h = 0) and 4..<8 (h = 1) side by side, each in the layout of
+/// the 512-bit form's low or high half, so that each broadcast activation vector serves both, with the chunks written
+/// out (`unroll4`: constant shifts). Half after half with the chunk loop rolled, q5_K_x8 read 19-20 GB/s from cache on
+/// Zen 3 (AVX2 only, one thread, 2026-12-06).
 @inline(__always)
 func q45KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s32: SIMD8<Int16>, q5: Bool) -> (SIMD16<Int32>, SIMD16<Int32>) {
     let (scw, mnw) = q4KX8ScalesMins(blk)
+    let sc0 = bytes32(scw.lowHalf), sc1 = bytes32(scw.highHalf)
     @inline(__always) func x8(_ offset: Int) -> SIMD32<Int8> {
         unsafeBitCast(SIMD4<UInt64>(repeating: qx.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD32<Int8>.self)
     }
-    @inline(__always) func half(_ h: Int) -> (SIMD8<Int32>, SIMD8<Int32>) {
-        // Rows 4h ..< 4h + 4: the half of `q4KX8ScalesMins`' bytes that holds them.
-        let sc = bytes32(h == 0 ? scw.lowHalf : scw.highHalf), mn = bytes32(h == 0 ? mnw.lowHalf : mnw.highHalf)
-        var lo = SIMD8<Int32>(), hi = SIMD8<Int32>()
-        for c in 0..<4 {
-            let sl = unsafeBitCast(shuffleBytes(sc, q4KX8ScaleIndex(2 &* c)), to: SIMD16<Int16>.self)
-            let sh = unsafeBitCast(shuffleBytes(sc, q4KX8ScaleIndex(2 &* c &+ 1)), to: SIMD16<Int16>.self)
-            var pl = SIMD16<Int16>(), ph = SIMD16<Int16>()
-            unroll4 { u in
-                let (ql, qh) = q45KX8ColumnCodes(blk, c, u, h, q5: q5)
-                pl &+= maddUbsSw(ql, x8(64 &* c &+ 8 &* u)); ph &+= maddUbsSw(qh, x8(64 &* c &+ 32 &+ 8 &* u))
-            }
-            lo &+= maddWd(sl, pl); hi &+= maddWd(sh, ph)
+    @inline(__always) func scale(_ sc: SIMD32<UInt8>, _ j: Int) -> SIMD16<Int16> { unsafeBitCast(shuffleBytes(sc, q4KX8ScaleIndex(j)), to: SIMD16<Int16>.self) }
+    var acc0 = SIMD8<Int32>(), acc1 = SIMD8<Int32>()
+    unroll4 { c in
+        var pl0 = SIMD16<Int16>(), ph0 = SIMD16<Int16>(), pl1 = SIMD16<Int16>(), ph1 = SIMD16<Int16>()
+        unroll4 { u in
+            let xl = x8(64 &* c &+ 8 &* u), xh = x8(64 &* c &+ 32 &+ 8 &* u)
+            let (ql0, qh0) = q45KX8ColumnCodes(blk, c, u, 0, q5: q5)
+            pl0 &+= maddUbsSw(ql0, xl); ph0 &+= maddUbsSw(qh0, xh)
+            let (ql1, qh1) = q45KX8ColumnCodes(blk, c, u, 1, q5: q5)
+            pl1 &+= maddUbsSw(ql1, xl); ph1 &+= maddUbsSw(qh1, xh)
         }
-        var mins = SIMD8<Int32>()
-        for t in 0..<2 {
-            let m = unsafeBitCast(shuffleBytes(mn, q4KX8MinIndex(t)), to: SIMD16<Int16>.self)
-            mins &+= maddWd(m, unsafeBitCast(SIMD4<UInt64>(repeating: q4KX8MinSums(s32, t)), to: SIMD16<Int16>.self))
-        }
-        return (lo &+ hi, mins)
+        acc0 &+= maddWd(scale(sc0, 2 &* c), pl0) &+ maddWd(scale(sc0, 2 &* c &+ 1), ph0)
+        acc1 &+= maddWd(scale(sc1, 2 &* c), pl1) &+ maddWd(scale(sc1, 2 &* c &+ 1), ph1)
     }
-    let a = half(0), b = half(1)
-    return (SIMD16(lowHalf: a.0, highHalf: b.0), SIMD16(lowHalf: a.1, highHalf: b.1))
+    @inline(__always) func mins(_ mn: SIMD32<UInt8>) -> SIMD8<Int32> {
+        var m = SIMD8<Int32>()
+        for t in 0..<2 {
+            let w = unsafeBitCast(shuffleBytes(mn, q4KX8MinIndex(t)), to: SIMD16<Int16>.self)
+            m &+= maddWd(w, unsafeBitCast(SIMD4<UInt64>(repeating: q4KX8MinSums(s32, t)), to: SIMD16<Int16>.self))
+        }
+        return m
+    }
+    return (SIMD16(lowHalf: acc0, highHalf: acc1), SIMD16(lowHalf: mins(bytes32(mnw.lowHalf)), highHalf: mins(bytes32(mnw.highHalf))))
 }
 #endif
 
