@@ -137,17 +137,8 @@ func iq4XSX8ScaleBytes(_ blk: UnsafeRawPointer, _ h: Int) -> SIMD32<UInt8> {
     return bytes32(low | high01 | high23)
 }
 
-/// `vpshufb` indices that put byte 8r + j of `iq4XSX8ScaleBytes` (rows r = 2L, 2L + 1 in 128-bit lane L: bytes j,
-/// 8 + j) in the low byte of each of that row's four Int16 lanes, zero in the high one.
-@inline(__always)
-func iq4XSX8ScaleIndex(_ j: Int) -> SIMD32<UInt8> {
-    let one: UInt64 = 0x0001_0001_0001_0001, zero: UInt64 = 0x8000_8000_8000_8000
-    let lo = zero | UInt64(truncatingIfNeeded: j) &* one, hi = zero | UInt64(truncatingIfNeeded: 8 &+ j) &* one
-    return bytes32(SIMD4<UInt64>(lo, hi, lo, hi))
-}
-
 /// `iq4XSX8BlockSums` where the codes are multiplied signed on 256-bit halves (AVX2; AVX-512 without VNNI): each
-/// sub-block's scales spread to the rows' Int16 lanes (`vpshufb` and a subtraction) and multiplied in by the
+/// sub-block's scales spread to the rows' Int16 lanes (`vpshufb`, as q4_K_x8's, and a subtraction) and multiplied in by the
 /// `vpmaddwd` that pairs the products (`Q80X8Codes.scaledSums`), where each sub-block's Int32 sums took seven
 /// shifts and masks for their scales and two `vpmulld`. The same integers, so every result is unchanged; the GEMV
 /// from cache on Zen 3 (AVX2, one thread) 15.3-16.2 -> 17.3-18.0 GB/s.
@@ -157,7 +148,7 @@ func iq4XSX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s16: SI
     var acc0 = SplitSums<SIMD8<Int32>>(), acc1 = SplitSums<SIMD8<Int32>>()
     unroll4 { k in
         unroll2 { h in
-            let j = 2 &* k &+ h, index = iq4XSX8ScaleIndex(j)
+            let j = 2 &* k &+ h, index = q4KX8ScaleIndex(j)   // byte 8r + j to the low byte of row r's four Int16 lanes
             let s0 = unsafeBitCast(shuffleBytes(t0, index), to: SIMD16<Int16>.self) &- bias
             let s1 = unsafeBitCast(shuffleBytes(t1, index), to: SIMD16<Int16>.self) &- bias
             let (p0, p1) = Q80X8Codes(iq4: blk, codesAt: 64 &+ 128 &* j).scaledSums(qx + 32 &* j, s0, s1)
