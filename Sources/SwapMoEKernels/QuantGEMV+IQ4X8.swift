@@ -42,13 +42,14 @@ extension Q80X8Codes {
 @inline(never)
 func iq4NLX8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
                  rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
-    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ80X8Group($0, xq, blocks: nb, iq4: true) }
+    q80X8KindRows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate, iq4: true)
 }
 
 @inline(never)
 func iq4XSX8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
                  rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
-    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotIQ4XSX8Group($0, xq, blocks: nb) }
+    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate, blockBytes: iq4XSX8GroupBlockBytes, blocks: nb,
+                    twoStreams: false, SIMD8<Float>(), total: { $0 }) { addIQ4XSX8Block(&$0, $1, $2, xq) }
 }
 
 /// The 6-bit scales of an iq4_xs_x8 group super-block (each row's low nibbles `sl` at 16 + 4r, high bits `sh` at
@@ -174,19 +175,17 @@ func iq4XSX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s16: SI
 }
 #endif
 
-/// The eight rows of the iq4_xs_x8 group at `w` . x̂: per super-block `iq4XSX8BlockSums` times d_w d_x, one float
-/// lane per row.
+/// Super-block b of the iq4_xs_x8 group at `blk` into `acc`: `iq4XSX8BlockSums` times d_w d_x.
+@inline(__always)
+func addIQ4XSX8Block(_ acc: inout SIMD8<Float>, _ blk: UnsafeRawPointer, _ b: Int, _ xq: QuantizedActivations) {
+    let s = iq4XSX8BlockSums(blk, UnsafeRawPointer(xq.q + 256 &* b), kSums16(xq, b))
+    acc.madd(SIMD8<Float>(repeating: xq.scale[b]) * f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), int32sToFloat8(s))
+}
+
+/// The eight rows of the iq4_xs_x8 group at `w` . x̂, one float lane per row (`addIQ4XSX8Block`).
 @inline(__always)
 func dotIQ4XSX8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int) -> SIMD8<Float> {
-    var acc = SIMD8<Float>()
-    let pf = prefetchDistance
-    for b in 0..<nb {
-        let blk = w + b &* iq4XSX8GroupBlockBytes
-        prefetchAhead(blk, bytes: iq4XSX8GroupBlockBytes, distance: pf)
-        let s = iq4XSX8BlockSums(blk, UnsafeRawPointer(xq.q + 256 &* b), kSums16(xq, b))
-        acc.madd(SIMD8<Float>(repeating: xq.scale[b]) * f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), int32sToFloat8(s))
-    }
-    return acc
+    groupSums(w, blockBytes: iq4XSX8GroupBlockBytes, blocks: nb, SIMD8<Float>()) { addIQ4XSX8Block(&$0, $1, $2, xq) }
 }
 
 @inline(never)

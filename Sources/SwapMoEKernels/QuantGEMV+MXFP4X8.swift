@@ -84,17 +84,10 @@ func addMXFP4X8Block(_ s: inout SIMD16<Float>, _ codes: MXFP4X8Codes, _ e: SIMD1
 @inline(__always)
 func laneTotals(_ s: SIMD16<Float>) -> SIMD8<Float> { s.evenHalf + s.oddHalf }
 
-/// The eight rows of the mxfp4_x8 group at `w` . x̂.
+/// The eight rows of the mxfp4_x8 group at `w` . x̂ (`addMXFP4X8Block` per block).
 @inline(__always)
 func dotMXFP4X8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int, _ t: MXFP4X8Tables) -> SIMD8<Float> {
-    var s = SIMD16<Float>()
-    let pf = prefetchDistance
-    for b in 0..<nb {
-        let blk = w + b &* mxfp4X8GroupBlockBytes
-        prefetchAhead(blk, bytes: mxfp4X8GroupBlockBytes, distance: pf)
-        addMXFP4X8Block(&s, MXFP4X8Codes(blk, t), t.exponents(blk), xq, b)
-    }
-    return laneTotals(s)
+    laneTotals(groupSums(w, blockBytes: mxfp4X8GroupBlockBytes, blocks: nb, SIMD16<Float>()) { addMXFP4X8Block(&$0, MXFP4X8Codes($1, t), t.exponents($1), xq, $2) })
 }
 
 /// Four tokens' `dotMXFP4X8Group`, each exactly as it computes it; the codes looked up once a block.
@@ -115,7 +108,8 @@ func dotMXFP4X8Group4(_ w: UnsafeRawPointer, _ x: (QuantizedActivations, Quantiz
 func mxfp4X8VNNIRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
                      rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
     let t = MXFP4X8Tables()
-    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotMXFP4X8Group($0, xq, blocks: nb, t) }
+    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate, blockBytes: mxfp4X8GroupBlockBytes, blocks: nb,
+                    twoStreams: false, SIMD16<Float>(), total: laneTotals) { addMXFP4X8Block(&$0, MXFP4X8Codes($1, t), t.exponents($1), xq, $2) }
 }
 
 @inline(never)
@@ -128,14 +122,11 @@ func mxfp4X8VNNITokenRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointe
 
 #endif
 
-/// An mxfp4_x8 row kernel for tests: (y, w, x̂, row bytes, blocks, rows).
-typealias MXFP4X8RowKernel = (UnsafeMutablePointer<Float>, UnsafeRawPointer, QuantizedActivations, Int, Int, Range<Int>) -> Void
-
 /// The mxfp4_x8 row kernels of this build, by name: the one `gemv` takes first. Tests hold each to the others, so the
 /// form a build without AVX512_VNNI and AVX512_VBMI takes is checked on a host with them too.
-func mxfp4X8RowKernels() -> [(name: String, rows: MXFP4X8RowKernel)] {
+func mxfp4X8RowKernels() -> [(name: String, rows: X8RowKernel)] {
     #if SWAPMOE_X86_INTRINSICS
-    var kernels: [(name: String, rows: MXFP4X8RowKernel)] = []
+    var kernels: [(name: String, rows: X8RowKernel)] = []
     #if SWAPMOE_AVX512 && SWAPMOE_VNNI && SWAPMOE_VBMI
     kernels.append(("vnni", { mxfp4X8VNNIRows($0, $1, $2, rowBytes: $3, blocks: $4, rows: $5, bias: nil, accumulate: false) }))
     #endif

@@ -141,32 +141,34 @@ func q23KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s16: SIM
 }
 #endif
 
-/// The eight rows of the q3_K_x8 (`q3`) or q2_K_x8 group at `w` . x̂: per super-block `q23KX8BlockSums`, each row's
-/// pairs added, times d_w d_x (q2_K: minus dmin_w d_x times the mins' sums) in one float lane per row.
+/// Super-block b of a q3_K_x8 (`q3`) or q2_K_x8 group at `blk` into `s`: `q23KX8BlockSums`, each row's pairs
+/// added, times d_w d_x (q2_K: and its mins' sums times dmin_w d_x, taken off at the end).
+@inline(__always)
+func addQ23KX8Block(_ s: inout KX8Sums, _ blk: UnsafeRawPointer, _ b: Int, _ xq: QuantizedActivations, q3: Bool) {
+    let dx = SIMD8<Float>(repeating: xq.scale[b])
+    let (t, m) = q23KX8BlockSums(blk, UnsafeRawPointer(xq.q + 256 &* b), kSums16(xq, b), q3: q3)
+    s.acc.madd(dx * f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), int32sToFloat8(pairTotals(t)))
+    if !q3 { s.mins.madd(dx * f16ToFloat8(blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self)), int32sToFloat8(pairTotals(m))) }
+}
+
+/// The eight rows of the q3_K_x8 (`q3`) or q2_K_x8 group at `w` . x̂, one float lane per row (`addQ23KX8Block`).
 @inline(__always)
 func dotQ23KX8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int, q3: Bool) -> SIMD8<Float> {
-    var acc = SIMD8<Float>(), accMin = SIMD8<Float>()
-    let pf = prefetchDistance, bb = q3 ? q3KX8GroupBlockBytes : q2KX8GroupBlockBytes
-    for b in 0..<nb {
-        let blk = w + b &* bb, dx = SIMD8<Float>(repeating: xq.scale[b])
-        prefetchAhead(blk, bytes: bb, distance: pf)
-        let (s, m) = q23KX8BlockSums(blk, UnsafeRawPointer(xq.q + 256 &* b), kSums16(xq, b), q3: q3)
-        acc.madd(dx * f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), int32sToFloat8(pairTotals(s)))
-        if !q3 { accMin.madd(dx * f16ToFloat8(blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self)), int32sToFloat8(pairTotals(m))) }
-    }
-    return q3 ? acc : acc - accMin
+    groupSums(w, blockBytes: q3 ? q3KX8GroupBlockBytes : q2KX8GroupBlockBytes, blocks: nb, KX8Sums()) { addQ23KX8Block(&$0, $1, $2, xq, q3: q3) }.total
 }
 
 @inline(never)
 func q3KX8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
                rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
-    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ23KX8Group($0, xq, blocks: nb, q3: true) }
+    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate, blockBytes: q3KX8GroupBlockBytes, blocks: nb,
+                    twoStreams: false, KX8Sums(), total: { $0.total }) { addQ23KX8Block(&$0, $1, $2, xq, q3: true) }
 }
 
 @inline(never)
 func q2KX8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
                rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
-    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ23KX8Group($0, xq, blocks: nb, q3: false) }
+    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate, blockBytes: q2KX8GroupBlockBytes, blocks: nb,
+                    twoStreams: false, KX8Sums(), total: { $0.total }) { addQ23KX8Block(&$0, $1, $2, xq, q3: false) }
 }
 
 #endif

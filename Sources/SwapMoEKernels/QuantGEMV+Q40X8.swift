@@ -56,31 +56,31 @@ enum X8Codes32: Sendable {
 @inline(never)
 func q40X8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
                rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
-    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ40X8Group($0, xq, blocks: nb, .q4_0) }
+    q40X8KindRows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate, .q4_0)
 }
 
 @inline(never)
 func q50X8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
                rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
-    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ40X8Group($0, xq, blocks: nb, .q5_0) }
+    q40X8KindRows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate, .q5_0)
 }
 
 @inline(never)
 func q41X8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
                rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
-    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ40X8Group($0, xq, blocks: nb, .q4_1) }
+    q40X8KindRows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate, .q4_1)
 }
 
 @inline(never)
 func q51X8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
                rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
-    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ40X8Group($0, xq, blocks: nb, .q5_1) }
+    q40X8KindRows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate, .q5_1)
 }
 
 @inline(never)
 func mxfp4X8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
                  rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
-    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ40X8Group($0, xq, blocks: nb, .mxfp4) }
+    q40X8KindRows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate, .mxfp4)
 }
 
 @inline(never)
@@ -155,18 +155,30 @@ struct Q40X8Sums {
     var total: SIMD8<Float> { even + odd }
 }
 
-/// The eight rows of the `kind` group at `w` . x̂, one float lane per row (`Q40X8Sums`).
+/// Block b of a `kind` group at `blk` into `s` (`Q40X8Sums`; the mins with them where `kind.hasMin`).
+@inline(__always)
+func addQ40X8Block(_ s: inout Q40X8Sums, _ blk: UnsafeRawPointer, _ b: Int, _ xq: QuantizedActivations, _ kind: X8Codes32) {
+    let (codes, dw, offset, m) = q40X8Block(blk, kind)
+    s.add(b, codes.sums(UnsafeRawPointer(xq.q + 32 &* b)), xq, dw, offset: offset, exponents: kind.scalesAreExponents)
+    if kind.hasMin { s.addMins(b, xq, m) }
+}
+
+/// The eight rows of the `kind` group at `w` . x̂, one float lane per row (`addQ40X8Block`).
 @inline(__always)
 func dotQ40X8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int, _ kind: X8Codes32) -> SIMD8<Float> {
-    var s = Q40X8Sums()
-    let pf = prefetchDistance
-    for b in 0..<nb {
-        let blk = w + b &* kind.groupBlockBytes, (codes, dw, offset, m) = q40X8Block(blk, kind)
-        prefetchAhead(blk, bytes: kind.groupBlockBytes, distance: pf)
-        s.add(b, codes.sums(UnsafeRawPointer(xq.q + 32 &* b)), xq, dw, offset: offset, exponents: kind.scalesAreExponents)
-        if kind.hasMin { s.addMins(b, xq, m) }
-    }
+    let s = groupSums(w, blockBytes: kind.groupBlockBytes, blocks: nb, Q40X8Sums()) { addQ40X8Block(&$0, $1, $2, xq, kind) }
     return kind.hasMin ? s.totalWithMins : s.total
+}
+
+/// `interleavedRows` over a `kind` matrix (the body of `q40X8Rows` and the others: each its own function, `kind` a
+/// constant in it).
+@inline(__always)
+func q40X8KindRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
+                   rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool, _ kind: X8Codes32, twoStreams: Bool = x8TwoStreams) {
+    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate, blockBytes: kind.groupBlockBytes, blocks: nb,
+                    twoStreams: twoStreams, Q40X8Sums(), total: { kind.hasMin ? $0.totalWithMins : $0.total }) {
+        addQ40X8Block(&$0, $1, $2, xq, kind)
+    }
 }
 
 /// A `kind` group block's codes unpacked, its eight rows' scales (exponents where `kind.scalesAreExponents`), the

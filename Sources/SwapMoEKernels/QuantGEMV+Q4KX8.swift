@@ -12,54 +12,50 @@ import SwapMoECore
 
 #if SWAPMOE_X86_INTRINSICS
 
-/// Rows `rows` (whole groups of eight) of an interleaved matrix . x̂, `dot` forming a group's eight.
-@inline(__always)
-func interleavedRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>,
-                     bias: UnsafePointer<Float>?, accumulate: Bool, _ dot: (UnsafeRawPointer) -> SIMD8<Float>) {
-    precondition(rows.lowerBound % 8 == 0 && rows.count % 8 == 0, "interleaved rows \(rows) are not whole groups of 8")
-    var g = rows.lowerBound
-    while g < rows.upperBound {
-        let r = dot(w + g &* rowBytes)
-        for e in 0..<8 { storeRow(y, g &+ e, r[e], bias, accumulate) }
-        g &+= 8
-    }
-}
-
 /// The row loops of `gemvQuantRowsInteger` for the interleaved types, one function per type, never inlined (see
 /// `q4KX8TokenRows`).
 @inline(never)
 func q4KX8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
                rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
-    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ45KX8Group($0, xq, blocks: nb, q5: false) }
+    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate, blockBytes: q4KX8GroupBlockBytes, blocks: nb,
+                    twoStreams: false, KX8Sums(), total: { $0.total }) { addQ45KX8Block(&$0, $1, $2, xq, q5: false) }
 }
 
 @inline(never)
 func q5KX8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
                rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
-    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ45KX8Group($0, xq, blocks: nb, q5: true) }
+    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate, blockBytes: q5KX8GroupBlockBytes, blocks: nb,
+                    twoStreams: false, KX8Sums(), total: { $0.total }) { addQ45KX8Block(&$0, $1, $2, xq, q5: true) }
 }
 
 @inline(never)
 func q6KX8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
                rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
-    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ6KX8Group($0, xq, blocks: nb) }
+    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate, blockBytes: q6KX8GroupBlockBytes, blocks: nb,
+                    twoStreams: false, SIMD8<Float>(), total: { $0 }) { addQ6KX8Block(&$0, $1, $2, xq) }
 }
 
-/// The eight rows of the q4_K_x8 (`q5`: q5_K_x8) group at `w` . x̂: per super-block the rows' integer sums
-/// (`q45KX8BlockSums`, row r in Int32 lanes 2r and 2r + 1), each row's pair added, times d_w d_x and dmin_w d_x in
-/// one float lane per row.
+/// A K-type group's running sums, one float lane per row: Σ_b d_w d_x (sums) and Σ_b dmin_w d_x (mins' sums).
+struct KX8Sums {
+    var acc = SIMD8<Float>(), mins = SIMD8<Float>()
+
+    var total: SIMD8<Float> { acc - mins }
+}
+
+/// Super-block b of a q4_K_x8 (`q5`: q5_K_x8) group at `blk` into `s`: the rows' integer sums (`q45KX8BlockSums`,
+/// row r in Int32 lanes 2r and 2r + 1), each row's pair added, times d_w d_x and dmin_w d_x.
+@inline(__always)
+func addQ45KX8Block(_ s: inout KX8Sums, _ blk: UnsafeRawPointer, _ b: Int, _ xq: QuantizedActivations, q5: Bool) {
+    let dx = SIMD8<Float>(repeating: xq.scale[b])
+    let (t, m) = q45KX8BlockSums(blk, UnsafeRawPointer(xq.q + 256 &* b), kSums32(xq, b), q5: q5)
+    s.acc.madd(dx * f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), int32sToFloat8(pairTotals(t)))
+    s.mins.madd(dx * f16ToFloat8(blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self)), int32sToFloat8(pairTotals(m)))
+}
+
+/// The eight rows of the q4_K_x8 (`q5`: q5_K_x8) group at `w` . x̂, one float lane per row (`addQ45KX8Block`).
 @inline(__always)
 func dotQ45KX8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int, q5: Bool) -> SIMD8<Float> {
-    var acc = SIMD8<Float>(), accMin = SIMD8<Float>()
-    let pf = prefetchDistance, bb = q5 ? q5KX8GroupBlockBytes : q4KX8GroupBlockBytes
-    for b in 0..<nb {
-        let blk = w + b &* bb, dx = SIMD8<Float>(repeating: xq.scale[b])
-        prefetchAhead(blk, bytes: bb, distance: pf)
-        let (s, m) = q45KX8BlockSums(blk, UnsafeRawPointer(xq.q + 256 &* b), kSums32(xq, b), q5: q5)
-        acc.madd(dx * f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), int32sToFloat8(pairTotals(s)))
-        accMin.madd(dx * f16ToFloat8(blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self)), int32sToFloat8(pairTotals(m)))
-    }
-    return acc - accMin
+    groupSums(w, blockBytes: q5 ? q5KX8GroupBlockBytes : q4KX8GroupBlockBytes, blocks: nb, KX8Sums()) { addQ45KX8Block(&$0, $1, $2, xq, q5: q5) }.total
 }
 
 /// Lanes 2r + 2r+1 of `v` added, for r < 8 (mod 2^32, as each 64-bit lane's low half; `vpmovqd`).

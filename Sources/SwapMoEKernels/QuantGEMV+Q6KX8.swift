@@ -96,19 +96,17 @@ func q6KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s16: SIMD
 }
 #endif
 
-/// The eight rows of the q6_K_x8 group at `w` . x̂: per super-block `q6KX8BlockSums`, each row's pair added, times
-/// d_w d_x in one float lane per row.
+/// Super-block b of the q6_K_x8 group at `blk` into `acc`: `q6KX8BlockSums`, each row's pair added, times d_w d_x.
+@inline(__always)
+func addQ6KX8Block(_ acc: inout SIMD8<Float>, _ blk: UnsafeRawPointer, _ b: Int, _ xq: QuantizedActivations) {
+    let s = q6KX8BlockSums(blk, UnsafeRawPointer(xq.q + 256 &* b), kSums16(xq, b))
+    acc.madd(SIMD8<Float>(repeating: xq.scale[b]) * f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), int32sToFloat8(pairTotals(s)))
+}
+
+/// The eight rows of the q6_K_x8 group at `w` . x̂, one float lane per row (`addQ6KX8Block`).
 @inline(__always)
 func dotQ6KX8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int) -> SIMD8<Float> {
-    var acc = SIMD8<Float>()
-    let pf = prefetchDistance
-    for b in 0..<nb {
-        let blk = w + b &* q6KX8GroupBlockBytes, dx = SIMD8<Float>(repeating: xq.scale[b])
-        prefetchAhead(blk, bytes: q6KX8GroupBlockBytes, distance: pf)
-        let s = q6KX8BlockSums(blk, UnsafeRawPointer(xq.q + 256 &* b), kSums16(xq, b))
-        acc.madd(dx * f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), int32sToFloat8(pairTotals(s)))
-    }
-    return acc
+    groupSums(w, blockBytes: q6KX8GroupBlockBytes, blocks: nb, SIMD8<Float>()) { addQ6KX8Block(&$0, $1, $2, xq) }
 }
 
 #endif

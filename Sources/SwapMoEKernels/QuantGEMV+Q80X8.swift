@@ -14,23 +14,28 @@ import SwapMoECore
 @inline(never)
 func q80X8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
                rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
-    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate) { dotQ80X8Group($0, xq, blocks: nb, iq4: false) }
+    q80X8KindRows(y, w, xq, rowBytes: rowBytes, blocks: nb, rows: rows, bias: bias, accumulate: accumulate, iq4: false)
 }
 
-/// The eight rows of the q8_0_x8 (`iq4`: iq4_nl_x8, QuantGEMV+IQ4X8.swift) group at `w` . x̂, one float lane per row
-/// (`Q40X8Sums`).
+/// `interleavedRows` over a q8_0_x8 (`iq4`: iq4_nl_x8) matrix (`q80X8Rows`, `iq4NLX8Rows`).
+@inline(__always)
+func q80X8KindRows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
+                   rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool, iq4: Bool, twoStreams: Bool = x8TwoStreams) {
+    interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate, blockBytes: iq4 ? q40X8GroupBlockBytes : q80X8GroupBlockBytes,
+                    blocks: nb, twoStreams: twoStreams, Q40X8Sums(), total: { $0.total }) { addQ80X8Block(&$0, $1, $2, xq, iq4: iq4) }
+}
+
+/// Block b of a q8_0_x8 (`iq4`: iq4_nl_x8, QuantGEMV+IQ4X8.swift) group at `blk` into `s` (`Q40X8Sums`).
+@inline(__always)
+func addQ80X8Block(_ s: inout Q40X8Sums, _ blk: UnsafeRawPointer, _ b: Int, _ xq: QuantizedActivations, iq4: Bool) {
+    let codes = iq4 ? Q80X8Codes(iq4: blk, codesAt: 16) : Q80X8Codes(blk)
+    s.add(b, codes.sums(UnsafeRawPointer(xq.q + 32 &* b)), xq, f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), offset: Q80X8Codes.offset)
+}
+
+/// The eight rows of the q8_0_x8 (`iq4`: iq4_nl_x8) group at `w` . x̂, one float lane per row (`addQ80X8Block`).
 @inline(__always)
 func dotQ80X8Group(_ w: UnsafeRawPointer, _ xq: QuantizedActivations, blocks nb: Int, iq4: Bool) -> SIMD8<Float> {
-    var s = Q40X8Sums()
-    let pf = prefetchDistance, bb = iq4 ? q40X8GroupBlockBytes : q80X8GroupBlockBytes
-    for b in 0..<nb {
-        let blk = w + b &* bb
-        prefetchAhead(blk, bytes: bb, distance: pf)
-        let codes = iq4 ? Q80X8Codes(iq4: blk, codesAt: 16) : Q80X8Codes(blk)
-        s.add(b, codes.sums(UnsafeRawPointer(xq.q + 32 &* b)), xq, f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)),
-              offset: Q80X8Codes.offset)
-    }
-    return s.total
+    groupSums(w, blockBytes: iq4 ? q40X8GroupBlockBytes : q80X8GroupBlockBytes, blocks: nb, Q40X8Sums()) { addQ80X8Block(&$0, $1, $2, xq, iq4: iq4) }.total
 }
 
 #if SWAPMOE_AVX512 && SWAPMOE_VNNI

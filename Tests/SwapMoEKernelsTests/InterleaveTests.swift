@@ -82,6 +82,31 @@ struct InterleaveTests {
         }
     }
 
+    @Test("Groups read two at a time (q8_0_x8, q4_0_x8 and their kin) give the rows of one at a time, bit for bit",
+          arguments: types.filter { !x8StreamForms($0).isEmpty })
+    func twoStreams(type: WeightType) {
+        let forms = x8StreamForms(type)
+        var rng = TestRNG(seed: 47)
+        for (d, blocks) in [(8, 1), (16, 2), (40, 3), (56, 9)] {
+            let n = blocks * type.blockSize, p = Pair(type, d: d, n: n, &rng, misalign: 2), x = randomFloats(n, &rng)
+            var scratch = [UInt8](repeating: 0, count: QuantizedActivations.scratchBytes(n))
+            for rows in [0..<d, 8..<d, 0..<(d - 8)] where !rows.isEmpty {
+                let ys = forms.map { k in
+                    var y = [Float](repeating: 0, count: d)
+                    scratch.withUnsafeMutableBytes { s in
+                        x.withUnsafeBufferPointer { xb in
+                            let xq = quantizeActivations(xb.baseAddress!, n: n, block: 32, scratch: s.baseAddress!)
+                            y.withUnsafeMutableBufferPointer { k($0.baseAddress!, p.x8.base, xq, type.rowBytes(n), n / 32, rows) }
+                        }
+                    }
+                    return y
+                }
+                #expect(bitsEqual(ys[0], ys[1]), "d=\(d) n=\(n) rows \(rows)")
+                #expect(ys[0][rows].allSatisfy { $0 != 0 && $0.isFinite }, "d=\(d) n=\(n) rows \(rows)")
+            }
+        }
+    }
+
     @Test("GEMV equals the plain type's reference on the same rows within rounding, bit-identical for any pool", arguments: types)
     func gemvMatchesPlain(type: WeightType) {
         var rng = TestRNG(seed: 43)
