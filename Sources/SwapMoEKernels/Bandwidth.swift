@@ -2,11 +2,13 @@ import SwapMoECore
 import Foundation
 
 /// Measures memory read bandwidth: sums a `bytes`-sized Float buffer with SIMD on `threads` threads
-/// (rows split like a GEMV) and returns the best of several passes in GB/s (1e9 bytes/s), the passes alternating
-/// 256-bit and 512-bit loads: on Zen 4 a pass of 256-bit loads reads ~8% more than one of 512-bit loads (one
-/// thread: 32.9 against 30.3 GB/s, medians of 6, 2026-12-05), and before 2026-12-05 the probe used only the
-/// latter, so every roofline fraction of an AVX-512 build measured before then was ~8% high. Where the GEMVs take
-/// prefetch hints (Intel, `Prefetch.swift`), half the passes take them too.
+/// (rows split like a GEMV) and returns the best of several passes in GB/s (1e9 bytes/s), the passes going through
+/// 256-bit and 512-bit loads, each over one stream per thread and over two (the two halves of a thread's range side
+/// by side, as the bf16 GEMV and the q8_0 / q4_0-like interleaved ones read their rows): on Zen 4 a pass of 256-bit loads reads ~8% more than one of
+/// 512-bit loads (one thread: 32.9 against 30.3 GB/s, medians of 6, 2026-12-05), and before 2026-12-05 the probe
+/// used only the latter, so every roofline fraction of an AVX-512 build measured before then was ~8% high; on Zen 3
+/// two streams read more than one. Where the GEMVs take prefetch hints (`Prefetch.swift`), half the passes take
+/// them too.
 ///
 /// Pick `bytes` well above the last-level cache (e.g. 512 MiB) to measure DRAM. The buffer is `AnonymousMemory`
 /// (huge pages, as the expert arena and resident experts use), touched once, then unmapped: the figure is what
@@ -20,21 +22,23 @@ public func measureReadBandwidth(bytes: Int, threads: Int, passes: Int = 6) -> D
     let blocks = count / 64
     let sink = UnsafeMutablePointer<Float>.allocate(capacity: blocks)
     defer { sink.deallocate() }
-    let best = bestPassSeconds(blocks: blocks, threads: threads, passes: passes) { r, pass, hinted in
-        sink[r.lowerBound] = pass % 2 == 0 ? sumBlocks(buf, r, SIMD8<Float>.self, hinted: hinted) : sumBlocks(buf, r, SIMD16<Float>.self, hinted: hinted)
+    let best = bestPassSeconds(blocks: blocks, threads: threads, passes: max(passes, 4)) { r, pass, hinted in
+        let streams = pass % 4 < 2 ? 1 : 2
+        sink[r.lowerBound] = pass % 2 == 0 ? sumBlocks(buf, r, SIMD8<Float>.self, streams: streams, hinted: hinted)
+            : sumBlocks(buf, r, SIMD16<Float>.self, streams: streams, hinted: hinted)
     }
     return Double(count * 4) / best / 1e9
 }
 
 /// The best time of `passes` passes of `body` over `blocks` blocks split across `threads` threads as a GEMV's rows
-/// are. With prefetch hints (`Prefetch.swift`: Intel) twice as many passes, every other pair hinted (`body`'s
-/// last argument) as the kernels are.
+/// are. With prefetch hints (`Prefetch.swift`) twice as many passes, every other four hinted (`body`'s last
+/// argument) as the kernels are.
 func bestPassSeconds(blocks: Int, threads: Int, passes: Int, _ body: (Range<Int>, _ pass: Int, _ hinted: Bool) -> Void) -> Double {
     let pool = ThreadPool(threads: threads)
     var best = Double.infinity
-    let hints = prefetchDistance.any, total = hints ? 2 * max(2, passes) : max(2, passes)
+    let hints = prefetchDistance.any, total = hints ? 2 * max(4, passes) : max(2, passes)
     for pass in 0 ..< total {
-        let t0 = monotonicSeconds(), hinted = hints && pass % 4 >= 2
+        let t0 = monotonicSeconds(), hinted = hints && pass % 8 >= 4
         pool.forEachRange(blocks, alignment: 64, minimum: 1024) { r in body(r, pass, hinted) }
         best = min(best, monotonicSeconds() - t0)
     }
@@ -42,18 +46,25 @@ func bestPassSeconds(blocks: Int, threads: Int, passes: Int, _ body: (Range<Int>
 }
 
 /// Σ of the 64-float blocks `r` of `buf`, in loads of `V` into four independent sums (`hinted`: each block's lines
-/// hinted ahead as the GEMVs hint theirs).
+/// hinted ahead as the GEMVs hint theirs); `streams` 2: block i of `r`'s first half beside block i of its second.
 @inline(never)
-func sumBlocks<V: SIMD>(_ buf: UnsafeMutablePointer<Float>, _ r: Range<Int>, _: V.Type, hinted: Bool) -> Float where V.Scalar == Float {
+func sumBlocks<V: SIMD>(_ buf: UnsafeMutablePointer<Float>, _ r: Range<Int>, _: V.Type, streams: Int = 1, hinted: Bool) -> Float where V.Scalar == Float {
     var a0 = V(), a1 = V(), a2 = V(), a3 = V()
     let step = MemoryLayout<V>.size, pf = prefetchDistance
-    for b in r {
+    @inline(__always) func add(_ b: Int) {
         let p = UnsafeRawPointer(buf + b &* 64)
         if hinted { prefetchAhead(p, bytes: 256, distance: pf) }
         for k in stride(from: 0, to: 256, by: 4 &* step) {
             a0 += p.loadUnaligned(fromByteOffset: k, as: V.self); a1 += p.loadUnaligned(fromByteOffset: k &+ step, as: V.self)
             a2 += p.loadUnaligned(fromByteOffset: k &+ 2 &* step, as: V.self); a3 += p.loadUnaligned(fromByteOffset: k &+ 3 &* step, as: V.self)
         }
+    }
+    if streams == 2 {
+        let half = r.count / 2
+        for i in 0..<half { add(r.lowerBound &+ i); add(r.lowerBound &+ half &+ i) }
+        if r.count % 2 == 1 { add(r.upperBound &- 1) }
+    } else {
+        for b in r { add(b) }
     }
     return ((a0 + a1) + (a2 + a3)).sum()
 }
