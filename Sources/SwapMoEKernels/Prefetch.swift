@@ -23,6 +23,9 @@ struct PrefetchDistances: Sendable {
     let l1: Int, l2: Int
 
     var any: Bool { l1 > 0 || l2 > 0 }
+
+    /// No hints.
+    static let none = PrefetchDistances(l1: 0, l2: 0)
 }
 
 /// The distances this process's GEMVs hint at: Intel's 2 KiB into L1 and 8 KiB into L2 (q4_K decode 1.3x over 4 KiB

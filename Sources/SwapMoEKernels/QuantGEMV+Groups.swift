@@ -23,10 +23,11 @@ import SwapMoECore
 @inline(__always)
 func interleavedRows<S>(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>,
                         bias: UnsafePointer<Float>?, accumulate: Bool, blockBytes bb: Int, blocks nb: Int, twoStreams: Bool,
-                        _ state: S, total: (S) -> SIMD8<Float>, _ step: (inout S, UnsafeRawPointer, Int) -> Void) {
+                        hintsInStep: Bool = false, _ state: S, total: (S) -> SIMD8<Float>,
+                        _ step: (inout S, UnsafeRawPointer, Int) -> Void) {
     precondition(rows.lowerBound % 8 == 0 && rows.count % 8 == 0, "interleaved rows \(rows) are not whole groups of 8")
     @inline(__always) func store(_ g: Int, _ r: SIMD8<Float>) { for e in 0..<8 { storeRow(y, g &+ e, r[e], bias, accumulate) } }
-    let pairs = twoStreams ? rows.count / 16 : 0, pf = prefetchDistance
+    let pairs = twoStreams ? rows.count / 16 : 0, pf = hintsInStep ? PrefetchDistances.none : prefetchDistance
     for i in 0..<pairs {
         let ga = rows.lowerBound &+ 8 &* i, gb = ga &+ 8 &* pairs
         let wa = w + ga &* rowBytes, wb = w + gb &* rowBytes
@@ -41,22 +42,32 @@ func interleavedRows<S>(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer,
     }
     var g = rows.lowerBound &+ 16 &* pairs
     while g < rows.upperBound {
-        store(g, total(groupSums(w + g &* rowBytes, blockBytes: bb, blocks: nb, state, step)))
+        store(g, total(groupSums(w + g &* rowBytes, blockBytes: bb, blocks: nb, hintsInStep: hintsInStep, state, step)))
         g &+= 8
     }
 }
 
-/// One group at `w` through its `nb` super-blocks (`interleavedRows`'s form for a group alone).
+/// One group at `w` through its `nb` super-blocks (`interleavedRows`'s form for a group alone; `hintsInStep`: `step`
+/// hints the block's lines itself, `prefetchPart`).
 @inline(__always)
-func groupSums<S>(_ w: UnsafeRawPointer, blockBytes bb: Int, blocks nb: Int, _ state: S, _ step: (inout S, UnsafeRawPointer, Int) -> Void) -> S {
+func groupSums<S>(_ w: UnsafeRawPointer, blockBytes bb: Int, blocks nb: Int, hintsInStep: Bool = false, _ state: S,
+                  _ step: (inout S, UnsafeRawPointer, Int) -> Void) -> S {
     var s = state
-    let pf = prefetchDistance
+    let pf = hintsInStep ? PrefetchDistances.none : prefetchDistance
     for b in 0..<nb {
         let blk = w + b &* bb
         prefetchAhead(blk, bytes: bb, distance: pf)
         step(&s, blk, b)
     }
     return s
+}
+
+/// Hints part `part` of `parts` of the lines of the `bb`-byte block at `blk` ahead (`prefetchAhead`): for a step that
+/// spreads its block's hints over its chunks rather than issue them all at its start (`hintsInStep`).
+@inline(__always)
+func prefetchPart(_ blk: UnsafeRawPointer, blockBytes bb: Int, _ part: Int, of parts: Int, distance: PrefetchDistances) {
+    let lines = (bb &+ 63) / 64, from = part &* lines / parts, to = (part &+ 1) &* lines / parts
+    prefetchAhead(blk + from &* 64, bytes: (to &- from) &* 64, distance: distance)
 }
 
 /// Whether the interleaved GEMVs whose state is one `Q40X8Sums` (q8_0_x8, q4_0_x8 and its kin, iq4_nl_x8) read

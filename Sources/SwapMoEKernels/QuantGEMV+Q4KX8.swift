@@ -17,22 +17,39 @@ import SwapMoECore
 @inline(never)
 func q4KX8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
                rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    let hint = kx8StepHints
     interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate, blockBytes: q4KX8GroupBlockBytes, blocks: nb,
-                    twoStreams: false, KX8Sums(), total: { $0.total }) { addQ45KX8Block(&$0, $1, $2, xq, q5: false) }
+                    twoStreams: false, hintsInStep: hint != nil, KX8Sums(), total: { $0.total }) { addQ45KX8Block(&$0, $1, $2, xq, q5: false, hint: hint) }
 }
 
 @inline(never)
 func q5KX8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
                rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    let hint = kx8StepHints
     interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate, blockBytes: q5KX8GroupBlockBytes, blocks: nb,
-                    twoStreams: false, KX8Sums(), total: { $0.total }) { addQ45KX8Block(&$0, $1, $2, xq, q5: true) }
+                    twoStreams: false, hintsInStep: hint != nil, KX8Sums(), total: { $0.total }) { addQ45KX8Block(&$0, $1, $2, xq, q5: true, hint: hint) }
 }
 
 @inline(never)
 func q6KX8Rows(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, _ xq: QuantizedActivations, rowBytes: Int, blocks nb: Int,
                rows: Range<Int>, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    let hint = kx8StepHints
     interleavedRows(y, w, rowBytes: rowBytes, rows: rows, bias: bias, accumulate: accumulate, blockBytes: q6KX8GroupBlockBytes, blocks: nb,
-                    twoStreams: false, SIMD8<Float>(), total: { $0 }) { addQ6KX8Block(&$0, $1, $2, xq) }
+                    twoStreams: false, hintsInStep: hint != nil, SIMD8<Float>(), total: { $0 }) { addQ6KX8Block(&$0, $1, $2, xq, hint: hint) }
+}
+
+/// The hints the q4_K_x8 / q5_K_x8 / q6_K_x8 GEMVs' block sums spread over their chunks (nil: the row loop hints
+/// each block at its start, `interleavedRows`). On Zen 3 (AVX2, 2026-12-06) a block's 18-27 hints issued at once held
+/// one thread's streamed GEMVs at q4_K_x8 17.8-17.9 GB/s, q5_K_x8 16.1-16.3, q6_K_x8 16.4-17.0; spread, 19.4-19.5,
+/// 17.8-18.0, 19.1-19.6 (20 interleaved A/B passes in one process), and decode went 1.11 / 1.05 / 1.16x on one
+/// thread, 1.15 / 1.07 / 1.09x on two (medians of 6 interleaved pairs). AVX-512 builds keep the hints at each
+/// block's start (not measured there).
+var kx8StepHints: PrefetchDistances? {
+    #if SWAPMOE_AVX512
+    nil
+    #else
+    prefetchDistance.any ? prefetchDistance : nil
+    #endif
 }
 
 /// A K-type group's running sums, one float lane per row: Σ_b d_w d_x (sums) and Σ_b dmin_w d_x (mins' sums).
@@ -44,10 +61,15 @@ struct KX8Sums {
 
 /// Super-block b of a q4_K_x8 (`q5`: q5_K_x8) group at `blk` into `s`: the rows' integer sums (`q45KX8BlockSums`,
 /// row r in Int32 lanes 2r and 2r + 1), each row's pair added, times d_w d_x and dmin_w d_x.
+/// `hint`: the block's lines hinted ahead a quarter per chunk (`kx8StepHints`).
 @inline(__always)
-func addQ45KX8Block(_ s: inout KX8Sums, _ blk: UnsafeRawPointer, _ b: Int, _ xq: QuantizedActivations, q5: Bool) {
+func addQ45KX8Block(_ s: inout KX8Sums, _ blk: UnsafeRawPointer, _ b: Int, _ xq: QuantizedActivations, q5: Bool, hint: PrefetchDistances? = nil) {
     let dx = SIMD8<Float>(repeating: xq.scale[b])
+    #if SWAPMOE_AVX512
     let (t, m) = q45KX8BlockSums(blk, UnsafeRawPointer(xq.q + 256 &* b), kSums32(xq, b), q5: q5)
+    #else
+    let (t, m) = q45KX8BlockSums(blk, UnsafeRawPointer(xq.q + 256 &* b), kSums32(xq, b), q5: q5, hint: hint)
+    #endif
     s.acc.madd(dx * f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), int32sToFloat8(pairTotals(t)))
     s.mins.madd(dx * f16ToFloat8(blk.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self)), int32sToFloat8(pairTotals(m)))
 }
@@ -190,7 +212,8 @@ func q45KX8ColumnCodes(_ blk: UnsafeRawPointer, _ c: Int, _ u: Int, _ h: Int, q5
 /// out (`unroll4`: constant shifts). Half after half with the chunk loop rolled, q5_K_x8 read 19-20 GB/s from cache on
 /// Zen 3 (AVX2 only, one thread, 2026-12-06).
 @inline(__always)
-func q45KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s32: SIMD8<Int16>, q5: Bool) -> (SIMD16<Int32>, SIMD16<Int32>) {
+func q45KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s32: SIMD8<Int16>, q5: Bool,
+                     hint: PrefetchDistances? = nil) -> (SIMD16<Int32>, SIMD16<Int32>) {
     let (scw, mnw) = q4KX8ScalesMins(blk)
     let sc0 = bytes32(scw.lowHalf), sc1 = bytes32(scw.highHalf)
     @inline(__always) func x8(_ offset: Int) -> SIMD32<Int8> {
@@ -199,6 +222,7 @@ func q45KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s32: SIM
     @inline(__always) func scale(_ sc: SIMD32<UInt8>, _ j: Int) -> SIMD16<Int16> { unsafeBitCast(shuffleBytes(sc, q4KX8ScaleIndex(j)), to: SIMD16<Int16>.self) }
     var acc0 = SIMD8<Int32>(), acc1 = SIMD8<Int32>()
     unroll4 { c in
+        if let hint { prefetchPart(blk, blockBytes: q5 ? q5KX8GroupBlockBytes : q4KX8GroupBlockBytes, c, of: 4, distance: hint) }
         var pl0 = SIMD16<Int16>(), ph0 = SIMD16<Int16>(), pl1 = SIMD16<Int16>(), ph1 = SIMD16<Int16>()
         unroll4 { u in
             let xl = x8(64 &* c &+ 8 &* u), xh = x8(64 &* c &+ 32 &+ 8 &* u)

@@ -68,15 +68,16 @@ func q6KX8ColumnCodes(_ blk: UnsafeRawPointer, _ c: Int, _ u: Int, _ h: Int, _ t
 }
 
 /// `q6KX8BlockSums` on 256-bit vectors: rows 0..<4 (h = 0), then 4..<8, each in the layout of the 512-bit form's
-/// low or high half.
+/// low or high half; `hint`: the block's lines hinted ahead an eighth per chunk and half (`kx8StepHints`).
 @inline(__always)
-func q6KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s16: SIMD16<Int16>) -> SIMD16<Int32> {
+func q6KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s16: SIMD16<Int16>, hint: PrefetchDistances? = nil) -> SIMD16<Int32> {
     @inline(__always) func x8(_ offset: Int) -> SIMD32<Int8> {
         unsafeBitCast(SIMD4<UInt64>(repeating: qx.loadUnaligned(fromByteOffset: offset, as: UInt64.self)), to: SIMD32<Int8>.self)
     }
     @inline(__always) func half(_ h: Int) -> SIMD8<Int32> {
         var lo = SIMD8<Int32>(), hi = SIMD8<Int32>(), offset = SIMD8<Int32>()
         for c in 0..<4 {
+            if let hint { prefetchPart(blk, blockBytes: q6KX8GroupBlockBytes, 4 &* h &+ c, of: 8, distance: hint) }
             let z = int16s(blk.loadUnaligned(fromByteOffset: 16 &+ 32 &* c &+ 16 &* h, as: SIMD16<Int8>.self)), zb = bytes32(z)
             @inline(__always) func scale(_ j: Int) -> SIMD16<Int16> { unsafeBitCast(shuffleBytes(zb, q6KX8ScaleIndex(j)), to: SIMD16<Int16>.self) }
             offset &+= maddWd(z, unsafeBitCast(SIMD4<UInt64>(repeating: q6KX8Sums(s16, c)), to: SIMD16<Int16>.self))
@@ -98,8 +99,12 @@ func q6KX8BlockSums(_ blk: UnsafeRawPointer, _ qx: UnsafeRawPointer, _ s16: SIMD
 
 /// Super-block b of the q6_K_x8 group at `blk` into `acc`: `q6KX8BlockSums`, each row's pair added, times d_w d_x.
 @inline(__always)
-func addQ6KX8Block(_ acc: inout SIMD8<Float>, _ blk: UnsafeRawPointer, _ b: Int, _ xq: QuantizedActivations) {
+func addQ6KX8Block(_ acc: inout SIMD8<Float>, _ blk: UnsafeRawPointer, _ b: Int, _ xq: QuantizedActivations, hint: PrefetchDistances? = nil) {
+    #if SWAPMOE_AVX512
     let s = q6KX8BlockSums(blk, UnsafeRawPointer(xq.q + 256 &* b), kSums16(xq, b))
+    #else
+    let s = q6KX8BlockSums(blk, UnsafeRawPointer(xq.q + 256 &* b), kSums16(xq, b), hint: hint)
+    #endif
     acc.madd(SIMD8<Float>(repeating: xq.scale[b]) * f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self)), int32sToFloat8(pairTotals(s)))
 }
 
