@@ -4,11 +4,12 @@ import Foundation
 /// Measures memory read bandwidth: sums a `bytes`-sized Float buffer with SIMD on `threads` threads
 /// (rows split like a GEMV) and returns the best of several passes in GB/s (1e9 bytes/s), the passes going through
 /// 256-bit and 512-bit loads, each over one stream per thread and over two (the two halves of a thread's range side
-/// by side, as the bf16 GEMV and the q8_0 / q4_0-like interleaved ones read their rows): on Zen 4 a pass of 256-bit loads reads ~8% more than one of
-/// 512-bit loads (one thread: 32.9 against 30.3 GB/s, medians of 6, 2026-12-05), and before 2026-12-05 the probe
-/// used only the latter, so every roofline fraction of an AVX-512 build measured before then was ~8% high; on Zen 3
-/// two streams read more than one. Where the GEMVs take prefetch hints (`Prefetch.swift`), half the passes take
-/// them too.
+/// by side, as the bf16 GEMV and the q8_0 / q4_0-like interleaved ones read their rows). On Zen 4 a pass of 256-bit
+/// loads reads ~8% more than one of 512-bit loads (one thread: 32.9 against 30.3 GB/s, medians of 6, 2026-12-05),
+/// and before 2026-12-05 the probe used only the latter, so every roofline fraction of an AVX-512 build measured
+/// before then was ~8% high; on Zen 3 two streams read ~10% more than one on one thread (25-27 against 22-24 GB/s,
+/// 2026-12-06), and before then the probe read one. Where the GEMVs take prefetch hints (`Prefetch.swift`), half
+/// the passes take them too.
 ///
 /// Pick `bytes` well above the last-level cache (e.g. 512 MiB) to measure DRAM. The buffer is `AnonymousMemory`
 /// (huge pages, as the expert arena and resident experts use), touched once, then unmapped: the figure is what

@@ -19,7 +19,8 @@ import SwapMoECore
 
 /// Rows `rows` (whole groups of eight) of an interleaved matrix of `blockBytes`-byte group super-blocks . x̂: each
 /// group's state from `state`, `step` adding super-block b (at the pointer) to it, `total` its eight rows. Groups
-/// two at a time (`twoStreams`), an odd one at the end alone.
+/// two at a time (`twoStreams`), an odd one at the end alone; each block's lines hinted ahead at its start, unless
+/// `step` hints them itself (`hintsInStep`, `prefetchPart`).
 @inline(__always)
 func interleavedRows<S>(_ y: UnsafeMutablePointer<Float>, _ w: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>,
                         bias: UnsafePointer<Float>?, accumulate: Bool, blockBytes bb: Int, blocks nb: Int, twoStreams: Bool,
