@@ -36,7 +36,7 @@ let prefetchDistance: PrefetchDistances = {
     #if SWAPMOE_X86_INTRINSICS
     let fallback = defaultPrefetchDistances(cpuinfo: (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "")
     #else
-    let fallback = PrefetchDistances(l1: 0, l2: 0)
+    let fallback = PrefetchDistances.none
     #endif
     func bytes(_ key: String, _ fallback: Int) -> Int {
         guard let v = env[key], let n = Int(v), n >= 0 else { return fallback }
@@ -53,7 +53,7 @@ func defaultPrefetchDistances(cpuinfo: String) -> PrefetchDistances {
     if vendor.contains("GenuineIntel") { return PrefetchDistances(l1: 2048, l2: 8192) }
     let flags = lines.first(where: { $0.hasPrefix("flags") })?.split(separator: " ") ?? []
     if vendor.contains("AuthenticAMD") && !flags.contains("avx512f") { return PrefetchDistances(l1: 2048, l2: 0) }
-    return PrefetchDistances(l1: 0, l2: 0)
+    return .none
 }
 
 /// Hints the lines of `bytes` bytes at `p + distance.l1` into L1 and at `p + distance.l2` into L2 (one per 64 bytes
