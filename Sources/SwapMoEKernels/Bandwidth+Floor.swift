@@ -4,8 +4,10 @@ import SwapMoECore
 // bytes of codes, only the operations no kernel of that type can skip - each code moved into a byte lane of its
 // own (a mask, and a shift for all but the lowest field) and one `vpdpbusd` per byte vector against activation
 // bytes kept in registers (fewer operations than any real kernel: no scales, no activation loads, no per-block
-// float work, no row hand-offs). For the E2M1 / IQ4 types one `vpshufb` lookup per byte vector as well. A
-// benchmark (`Benchmarks/floor`), not used by the engine.
+// float work, no row hand-offs). For the E2M1 / IQ4 types one `vpshufb` lookup per byte vector as well. Builds
+// without AVX512_VNNI (AVX2) do the same on 256-bit vectors with `vpmaddubsw` and an Int16 add per byte vector in
+// place of each `vpdpbusd` (the least that instruction set has: a real kernel also widens to Int32). Each pass reads
+// one stream per thread or two, as the probe. A benchmark (`Benchmarks/floor`), not used by the engine.
 
 /// The work a floor pass does per 64 bytes.
 enum FloorWork: String, CaseIterable, Sendable {
@@ -27,8 +29,19 @@ enum FloorWork: String, CaseIterable, Sendable {
     /// real kernel, as q4_K_x8's): two masks, two `vpdpbusd`.
     case bits4InPlace
     /// `bits2` the same way (q, 4q, 16q, 64q; the factors folded into the scales, as q2_K_x8 does for two of them):
-    /// four masks, four `vpdpbusd`.
+    /// four masks, four `vpdpbusd`. On AVX2 as q2_K_x8 takes them there (4q, q, 16q, 16q: four masks, two shifts):
+    /// 64q would saturate `vpmaddubsw`.
     case bits2InPlace
+
+    /// The works this build measures: on AVX2 not `bits4InPlace` (16 q times 127, twice, saturates `vpmaddubsw`, so
+    /// no kernel can take a high nibble that way) nor `bits2Narrow` (every work is 256-bit there).
+    static var measured: [FloorWork] {
+        #if SWAPMOE_VNNI
+        allCases
+        #else
+        [.read, .bits8, .bits4, .lookup4, .bits2, .bits2InPlace]
+        #endif
+    }
 }
 
 /// A `bytes`-sized buffer (huge pages, as the probe's), written once, that `measure` streams.
@@ -36,9 +49,9 @@ final class FloorProbe {
     let memory: AnonymousMemory
     let count: Int
 
-    /// nil without AVX512_VNNI or memory.
+    /// nil without the x86 integer path (AVX2 or AVX512_VNNI) or memory.
     init?(bytes: Int) {
-        #if SWAPMOE_VNNI
+        #if SWAPMOE_X86_INTRINSICS
         count = max(256, bytes) & ~255
         guard let m = try? AnonymousMemory(byteCount: count) else { return nil }
         memory = m
@@ -50,14 +63,14 @@ final class FloorProbe {
     }
 
     /// GB/s (1e9 bytes/s) reading the buffer on `threads` threads while doing `work` on it, the best of `passes`
-    /// passes (half with the GEMVs' prefetch hints where they take them, as the probe).
+    /// passes (half with the GEMVs' prefetch hints where they take them, and half over two streams, as the probe).
     func measure(_ work: FloorWork, threads: Int, passes: Int = 6) -> Double {
-        #if SWAPMOE_VNNI
+        #if SWAPMOE_X86_INTRINSICS
         let buf = UnsafeRawPointer(memory.base), blocks = count / 256
         let sink = UnsafeMutablePointer<Int32>.allocate(capacity: blocks)
         defer { sink.deallocate() }
-        let best = bestPassSeconds(blocks: blocks, threads: threads, passes: passes) { r, _, hinted in
-            sink[r.lowerBound] = floorBlocks(buf, r, work, hinted: hinted)
+        let best = bestPassSeconds(blocks: blocks, threads: threads, passes: max(passes, 4)) { r, pass, hinted in
+            sink[r.lowerBound] = floorBlocks(buf, r, work, hinted: hinted, streams: pass % 4 < 2 ? 1 : 2)
         }
         return Double(count) / best / 1e9
         #else
@@ -105,35 +118,35 @@ private struct FloorConstants {
 /// `work` over the 256-byte blocks `r` of `buf`: four 64-byte vectors a block, each into sums of its own. One
 /// loop per work, never inlined, the work a constant in it (written as closures in one function, LLVM left some
 /// bodies a call per vector).
-func floorBlocks(_ buf: UnsafeRawPointer, _ r: Range<Int>, _ work: FloorWork, hinted: Bool) -> Int32 {
+func floorBlocks(_ buf: UnsafeRawPointer, _ r: Range<Int>, _ work: FloorWork, hinted: Bool, streams: Int) -> Int32 {
     switch work {
-    case .read: floorRead(buf, r, hinted)
-    case .bits8: floorBits8(buf, r, hinted)
-    case .bits4: floorBits4(buf, r, hinted)
-    case .lookup4: floorLookup4(buf, r, hinted)
-    case .bits2: floorBits2(buf, r, hinted)
-    case .bits4InPlace: floorBits4InPlace(buf, r, hinted)
-    case .bits2InPlace: floorBits2InPlace(buf, r, hinted)
-    case .bits2Narrow: floorBits2Narrow(buf, r, hinted)
+    case .read: floorRead(buf, r, hinted, streams)
+    case .bits8: floorBits8(buf, r, hinted, streams)
+    case .bits4: floorBits4(buf, r, hinted, streams)
+    case .lookup4: floorLookup4(buf, r, hinted, streams)
+    case .bits2: floorBits2(buf, r, hinted, streams)
+    case .bits4InPlace: floorBits4InPlace(buf, r, hinted, streams)
+    case .bits2InPlace: floorBits2InPlace(buf, r, hinted, streams)
+    case .bits2Narrow: floorBits2Narrow(buf, r, hinted, streams)
     }
 }
 
-@inline(never) private func floorRead(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool) -> Int32 { floorPass(b, r, h, .read) }
-@inline(never) private func floorBits8(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool) -> Int32 { floorPass(b, r, h, .bits8) }
-@inline(never) private func floorBits4(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool) -> Int32 { floorPass(b, r, h, .bits4) }
-@inline(never) private func floorLookup4(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool) -> Int32 { floorPass(b, r, h, .lookup4) }
-@inline(never) private func floorBits2(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool) -> Int32 { floorPass(b, r, h, .bits2) }
-@inline(never) private func floorBits4InPlace(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool) -> Int32 { floorPass(b, r, h, .bits4InPlace) }
-@inline(never) private func floorBits2InPlace(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool) -> Int32 { floorPass(b, r, h, .bits2InPlace) }
+@inline(never) private func floorRead(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass(b, r, h, s, .read) }
+@inline(never) private func floorBits8(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass(b, r, h, s, .bits8) }
+@inline(never) private func floorBits4(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass(b, r, h, s, .bits4) }
+@inline(never) private func floorLookup4(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass(b, r, h, s, .lookup4) }
+@inline(never) private func floorBits2(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass(b, r, h, s, .bits2) }
+@inline(never) private func floorBits4InPlace(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass(b, r, h, s, .bits4InPlace) }
+@inline(never) private func floorBits2InPlace(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass(b, r, h, s, .bits2InPlace) }
 
 typealias FloorSums = (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>)
 
 @inline(__always)
-private func floorPass(_ buf: UnsafeRawPointer, _ r: Range<Int>, _ hinted: Bool, _ work: FloorWork) -> Int32 {
+private func floorPass(_ buf: UnsafeRawPointer, _ r: Range<Int>, _ hinted: Bool, _ streams: Int, _ work: FloorWork) -> Int32 {
     let k = FloorConstants(), z = SIMD16<Int32>()
     var s0: FloorSums = (z, z, z, z), s1 = s0, s2 = s0, s3 = s0
     let pf = prefetchDistance
-    for b in r {
+    forEachBlock(r, streams: streams) { b in
         let p = buf + b &* 256
         if hinted { prefetchAhead(p, bytes: 256, distance: pf) }
         k.apply(work, p.loadUnaligned(as: SIMD16<UInt32>.self), &s0); k.apply(work, p.loadUnaligned(fromByteOffset: 64, as: SIMD16<UInt32>.self), &s1)
@@ -146,7 +159,7 @@ private func floorPass(_ buf: UnsafeRawPointer, _ r: Range<Int>, _ hinted: Bool,
 /// bits2 on 256-bit vectors, a loop of its own (as an `apply` case on the two halves of a 512-bit load, LLVM left
 /// it a call per vector).
 @inline(never)
-private func floorBits2Narrow(_ buf: UnsafeRawPointer, _ r: Range<Int>, _ hinted: Bool) -> Int32 {
+private func floorBits2Narrow(_ buf: UnsafeRawPointer, _ r: Range<Int>, _ hinted: Bool, _ streams: Int) -> Int32 {
     let k = FloorConstants(), (x0, x1, x2, x3) = (k.x0, k.x1, k.x2, k.x3)
     let n2 = SIMD8<UInt32>(repeating: 0x0303_0303), y = (x0.lowHalf, x1.lowHalf, x2.lowHalf, x3.lowHalf)
     let z = SIMD8<Int32>()
@@ -161,7 +174,7 @@ private func floorBits2Narrow(_ buf: UnsafeRawPointer, _ r: Range<Int>, _ hinted
             s.6 = dotBytes(s.6, bytes32((v &>> 4) & n2), y.2); s.7 = dotBytes(s.7, bytes32((v &>> 6) & n2), y.3)
         }
     }
-    for b in r {
+    forEachBlock(r, streams: streams) { b in
         let p = buf + b &* 256
         if hinted { prefetchAhead(p, bytes: 256, distance: pf) }
         @inline(__always) func at(_ o: Int) -> SIMD8<UInt32> { p.loadUnaligned(fromByteOffset: o, as: SIMD8<UInt32>.self) }
@@ -170,5 +183,84 @@ private func floorBits2Narrow(_ buf: UnsafeRawPointer, _ r: Range<Int>, _ hinted
     }
     let t = ((a.0 &+ a.1) &+ (a.2 &+ a.3)) &+ ((a.4 &+ a.5) &+ (a.6 &+ a.7)) &+ ((c.0 &+ c.1) &+ (c.2 &+ c.3)) &+ ((c.4 &+ c.5) &+ (c.6 &+ c.7))
     return t.wrappedSum()
+}
+#elseif SWAPMOE_X86_INTRINSICS
+
+/// The constants of the AVX2 floor passes (`FloorConstants` on 256-bit vectors).
+private struct FloorConstants256 {
+    let x0 = SIMD32<Int8>(repeating: 3), x1 = SIMD32<Int8>(repeating: -5), x2 = SIMD32<Int8>(repeating: 7), x3 = SIMD32<Int8>(repeating: -9)
+    let m4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F), m2 = SIMD8<UInt32>(repeating: 0x0303_0303)
+    let low2 = SIMD8<UInt32>(repeating: 0x0C0C_0C0C), high2 = SIMD8<UInt32>(repeating: 0x3030_3030)
+    let levels: SIMD32<UInt8>
+
+    init() {
+        var t = SIMD32<UInt8>()
+        for i in 0..<32 { t[i] = UInt8(truncatingIfNeeded: (i & 15) &* 3 &+ 1) }
+        levels = t
+    }
+
+    /// What `work` does to the 32-byte vector `v`, k-th of its block (k < 8), into `a`: each product added to an
+    /// Int16 sum (wrapping: only the work counts), the 8-bit work spread over the four sums by k.
+    @inline(__always)
+    func apply(_ work: FloorWork, _ v: SIMD8<UInt32>, _ k: Int, _ a: inout FloorSums256) {
+        @inline(__always) func dot(_ q: SIMD8<UInt32>, _ x: SIMD32<Int8>) -> SIMD16<Int16> { maddUbsSw(bytes32(q), x) }
+        switch work {
+        case .read: a.0 &+= unsafeBitCast(v, to: SIMD16<Int16>.self)
+        case .bits8:
+            switch k % 4 {
+            case 0: a.0 &+= dot(v, x0)
+            case 1: a.1 &+= dot(v, x1)
+            case 2: a.2 &+= dot(v, x2)
+            default: a.3 &+= dot(v, x3)
+            }
+        case .bits4: a.0 &+= dot(v & m4, x0); a.1 &+= dot((v &>> 4) & m4, x1)
+        case .lookup4:
+            a.0 &+= maddUbsSw(shuffleBytes(levels, bytes32(v & m4)), x0); a.1 &+= maddUbsSw(shuffleBytes(levels, bytes32((v &>> 4) & m4)), x1)
+        case .bits2:
+            a.0 &+= dot(v & m2, x0); a.1 &+= dot((v &>> 2) & m2, x1); a.2 &+= dot((v &>> 4) & m2, x2); a.3 &+= dot((v &>> 6) & m2, x3)
+        case .bits2InPlace:
+            a.0 &+= dot((v &<< 2) & low2, x0); a.1 &+= dot(v & low2, x1); a.2 &+= dot(v & high2, x2); a.3 &+= dot((v &>> 2) & high2, x3)
+        case .bits4InPlace, .bits2Narrow: preconditionFailure("\(work) is not measured on AVX2 (FloorWork.measured)")
+        }
+    }
+}
+
+typealias FloorSums256 = (SIMD16<Int16>, SIMD16<Int16>, SIMD16<Int16>, SIMD16<Int16>)
+
+/// `work` over the 256-byte blocks `r` of `buf`: eight 32-byte vectors a block, even ones into one set of sums and odd
+/// ones into another. One loop per work, never inlined (as the AVX-512 form's).
+func floorBlocks(_ buf: UnsafeRawPointer, _ r: Range<Int>, _ work: FloorWork, hinted: Bool, streams: Int) -> Int32 {
+    switch work {
+    case .read: floorRead(buf, r, hinted, streams)
+    case .bits8: floorBits8(buf, r, hinted, streams)
+    case .bits4: floorBits4(buf, r, hinted, streams)
+    case .lookup4: floorLookup4(buf, r, hinted, streams)
+    case .bits2: floorBits2(buf, r, hinted, streams)
+    case .bits2InPlace: floorBits2InPlace(buf, r, hinted, streams)
+    case .bits4InPlace, .bits2Narrow: preconditionFailure("\(work) is not measured on AVX2 (FloorWork.measured)")
+    }
+}
+
+@inline(never) private func floorRead(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass256(b, r, h, s, .read) }
+@inline(never) private func floorBits8(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass256(b, r, h, s, .bits8) }
+@inline(never) private func floorBits4(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass256(b, r, h, s, .bits4) }
+@inline(never) private func floorLookup4(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass256(b, r, h, s, .lookup4) }
+@inline(never) private func floorBits2(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass256(b, r, h, s, .bits2) }
+@inline(never) private func floorBits2InPlace(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass256(b, r, h, s, .bits2InPlace) }
+
+@inline(__always)
+private func floorPass256(_ buf: UnsafeRawPointer, _ r: Range<Int>, _ hinted: Bool, _ streams: Int, _ work: FloorWork) -> Int32 {
+    let k = FloorConstants256(), z = SIMD16<Int16>()
+    var even: FloorSums256 = (z, z, z, z), odd = even
+    let pf = prefetchDistance
+    forEachBlock(r, streams: streams) { b in
+        let p = buf + b &* 256
+        if hinted { prefetchAhead(p, bytes: 256, distance: pf) }
+        @inline(__always) func at(_ o: Int) -> SIMD8<UInt32> { p.loadUnaligned(fromByteOffset: o, as: SIMD8<UInt32>.self) }
+        k.apply(work, at(0), 0, &even); k.apply(work, at(32), 1, &odd); k.apply(work, at(64), 2, &even); k.apply(work, at(96), 3, &odd)
+        k.apply(work, at(128), 4, &even); k.apply(work, at(160), 5, &odd); k.apply(work, at(192), 6, &even); k.apply(work, at(224), 7, &odd)
+    }
+    @inline(__always) func total(_ s: FloorSums256) -> SIMD16<Int16> { (s.0 &+ s.1) &+ (s.2 &+ s.3) }
+    return Int32(truncatingIfNeeded: (total(even) &+ total(odd)).wrappedSum())
 }
 #endif

@@ -60,12 +60,19 @@ func sumBlocks<V: SIMD>(_ buf: UnsafeMutablePointer<Float>, _ r: Range<Int>, _: 
             a2 += p.loadUnaligned(fromByteOffset: k &+ 2 &* step, as: V.self); a3 += p.loadUnaligned(fromByteOffset: k &+ 3 &* step, as: V.self)
         }
     }
+    forEachBlock(r, streams: streams, add)
+    return ((a0 + a1) + (a2 + a3)).sum()
+}
+
+/// Calls `body` on each block of `r` in the order of `streams` streams: 1, in order; 2, block i of `r`'s first half
+/// beside block i of its second (an odd last block alone at the end).
+@inline(__always)
+func forEachBlock(_ r: Range<Int>, streams: Int, _ body: (Int) -> Void) {
     if streams == 2 {
         let half = r.count / 2
-        for i in 0..<half { add(r.lowerBound &+ i); add(r.lowerBound &+ half &+ i) }
-        if r.count % 2 == 1 { add(r.upperBound &- 1) }
+        for i in 0..<half { body(r.lowerBound &+ i); body(r.lowerBound &+ half &+ i) }
+        if r.count % 2 == 1 { body(r.upperBound &- 1) }
     } else {
-        for b in r { add(b) }
+        for b in r { body(b) }
     }
-    return ((a0 + a1) + (a2 + a3)).sum()
 }
