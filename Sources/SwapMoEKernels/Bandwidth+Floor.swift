@@ -79,6 +79,41 @@ final class FloorProbe {
     }
 }
 
+#if SWAPMOE_X86_INTRINSICS
+
+/// `work` over the 256-byte blocks `r` of `buf` (`floorPass`: four 64-byte vectors a block with AVX512_VNNI, each
+/// into sums of its own; eight 32-byte ones on AVX2, even and odd into two). One loop per work, never inlined, the
+/// work a constant in it (written as closures in one function, LLVM left some bodies a call per vector).
+func floorBlocks(_ buf: UnsafeRawPointer, _ r: Range<Int>, _ work: FloorWork, hinted: Bool, streams: Int) -> Int32 {
+    switch work {
+    case .read: floorRead(buf, r, hinted, streams)
+    case .bits8: floorBits8(buf, r, hinted, streams)
+    case .bits4: floorBits4(buf, r, hinted, streams)
+    case .lookup4: floorLookup4(buf, r, hinted, streams)
+    case .bits2: floorBits2(buf, r, hinted, streams)
+    case .bits4InPlace: floorBits4InPlace(buf, r, hinted, streams)
+    case .bits2InPlace: floorBits2InPlace(buf, r, hinted, streams)
+    case .bits2Narrow: floorBits2Narrow(buf, r, hinted, streams)
+    }
+}
+
+@inline(never) private func floorRead(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass(b, r, h, s, .read) }
+@inline(never) private func floorBits8(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass(b, r, h, s, .bits8) }
+@inline(never) private func floorBits4(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass(b, r, h, s, .bits4) }
+@inline(never) private func floorLookup4(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass(b, r, h, s, .lookup4) }
+@inline(never) private func floorBits2(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass(b, r, h, s, .bits2) }
+@inline(never) private func floorBits4InPlace(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass(b, r, h, s, .bits4InPlace) }
+@inline(never) private func floorBits2InPlace(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass(b, r, h, s, .bits2InPlace) }
+
+/// A stand-in for a 16-entry lookup table (E2M1, IQ4 levels) in every 16 bytes: entry i is 3i + 1.
+@inline(__always)
+private func floorLevels<V: SIMD>() -> V where V.Scalar == UInt8 {
+    var t = V()
+    for i in 0..<V.scalarCount { t[i] = UInt8(truncatingIfNeeded: (i & 15) &* 3 &+ 1) }
+    return t
+}
+#endif
+
 #if SWAPMOE_VNNI
 
 /// The constants of the floor passes, in locals of each pass (a global's every use would call `swift_once`).
@@ -88,11 +123,7 @@ private struct FloorConstants {
     let m4 = SIMD16<UInt32>(repeating: 0x0F0F_0F0F), m2 = SIMD16<UInt32>(repeating: 0x0303_0303)
     let levels: SIMD64<UInt8>
 
-    init() {
-        var t = SIMD64<UInt8>()
-        for i in 0..<64 { t[i] = UInt8(truncatingIfNeeded: (i & 15) &* 3 &+ 1) }
-        levels = t
-    }
+    init() { levels = floorLevels() }
 
     /// What `work` does to one 64-byte vector `v`, into `a`.
     @inline(__always)
@@ -114,30 +145,6 @@ private struct FloorConstants {
         }
     }
 }
-
-/// `work` over the 256-byte blocks `r` of `buf`: four 64-byte vectors a block, each into sums of its own. One
-/// loop per work, never inlined, the work a constant in it (written as closures in one function, LLVM left some
-/// bodies a call per vector).
-func floorBlocks(_ buf: UnsafeRawPointer, _ r: Range<Int>, _ work: FloorWork, hinted: Bool, streams: Int) -> Int32 {
-    switch work {
-    case .read: floorRead(buf, r, hinted, streams)
-    case .bits8: floorBits8(buf, r, hinted, streams)
-    case .bits4: floorBits4(buf, r, hinted, streams)
-    case .lookup4: floorLookup4(buf, r, hinted, streams)
-    case .bits2: floorBits2(buf, r, hinted, streams)
-    case .bits4InPlace: floorBits4InPlace(buf, r, hinted, streams)
-    case .bits2InPlace: floorBits2InPlace(buf, r, hinted, streams)
-    case .bits2Narrow: floorBits2Narrow(buf, r, hinted, streams)
-    }
-}
-
-@inline(never) private func floorRead(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass(b, r, h, s, .read) }
-@inline(never) private func floorBits8(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass(b, r, h, s, .bits8) }
-@inline(never) private func floorBits4(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass(b, r, h, s, .bits4) }
-@inline(never) private func floorLookup4(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass(b, r, h, s, .lookup4) }
-@inline(never) private func floorBits2(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass(b, r, h, s, .bits2) }
-@inline(never) private func floorBits4InPlace(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass(b, r, h, s, .bits4InPlace) }
-@inline(never) private func floorBits2InPlace(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass(b, r, h, s, .bits2InPlace) }
 
 typealias FloorSums = (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>)
 
@@ -193,11 +200,7 @@ private struct FloorConstants256 {
     let low2 = SIMD8<UInt32>(repeating: 0x0C0C_0C0C), high2 = SIMD8<UInt32>(repeating: 0x3030_3030)
     let levels: SIMD32<UInt8>
 
-    init() {
-        var t = SIMD32<UInt8>()
-        for i in 0..<32 { t[i] = UInt8(truncatingIfNeeded: (i & 15) &* 3 &+ 1) }
-        levels = t
-    }
+    init() { levels = floorLevels() }
 
     /// What `work` does to the 32-byte vector `v`, k-th of its block (k < 8), into `a`: each product added to an
     /// Int16 sum (wrapping: only the work counts), the 8-bit work spread over the four sums by k.
@@ -227,29 +230,12 @@ private struct FloorConstants256 {
 
 typealias FloorSums256 = (SIMD16<Int16>, SIMD16<Int16>, SIMD16<Int16>, SIMD16<Int16>)
 
-/// `work` over the 256-byte blocks `r` of `buf`: eight 32-byte vectors a block, even ones into one set of sums and odd
-/// ones into another. One loop per work, never inlined (as the AVX-512 form's).
-func floorBlocks(_ buf: UnsafeRawPointer, _ r: Range<Int>, _ work: FloorWork, hinted: Bool, streams: Int) -> Int32 {
-    switch work {
-    case .read: floorRead(buf, r, hinted, streams)
-    case .bits8: floorBits8(buf, r, hinted, streams)
-    case .bits4: floorBits4(buf, r, hinted, streams)
-    case .lookup4: floorLookup4(buf, r, hinted, streams)
-    case .bits2: floorBits2(buf, r, hinted, streams)
-    case .bits2InPlace: floorBits2InPlace(buf, r, hinted, streams)
-    case .bits4InPlace, .bits2Narrow: preconditionFailure("\(work) is not measured on AVX2 (FloorWork.measured)")
-    }
+private func floorBits2Narrow(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 {
+    preconditionFailure("bits2Narrow is not measured on AVX2 (FloorWork.measured)")
 }
 
-@inline(never) private func floorRead(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass256(b, r, h, s, .read) }
-@inline(never) private func floorBits8(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass256(b, r, h, s, .bits8) }
-@inline(never) private func floorBits4(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass256(b, r, h, s, .bits4) }
-@inline(never) private func floorLookup4(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass256(b, r, h, s, .lookup4) }
-@inline(never) private func floorBits2(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass256(b, r, h, s, .bits2) }
-@inline(never) private func floorBits2InPlace(_ b: UnsafeRawPointer, _ r: Range<Int>, _ h: Bool, _ s: Int) -> Int32 { floorPass256(b, r, h, s, .bits2InPlace) }
-
 @inline(__always)
-private func floorPass256(_ buf: UnsafeRawPointer, _ r: Range<Int>, _ hinted: Bool, _ streams: Int, _ work: FloorWork) -> Int32 {
+private func floorPass(_ buf: UnsafeRawPointer, _ r: Range<Int>, _ hinted: Bool, _ streams: Int, _ work: FloorWork) -> Int32 {
     let k = FloorConstants256(), z = SIMD16<Int16>()
     var even: FloorSums256 = (z, z, z, z), odd = even
     let pf = prefetchDistance
