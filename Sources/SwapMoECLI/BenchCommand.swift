@@ -11,14 +11,16 @@ enum BenchCommand {
     usage: swapmoe bench <archive> [--prompt-tokens 64] [--gen-tokens 32] [--threads N] [--reps 3] [--json]
 
     Measures prefill and decode speed on fixed pseudo-random tokens after a warm-up run, and compares decode
-    with the memory-bandwidth roofline: bytes of weights read per token / measured DRAM read bandwidth. With
-    --max-rss, when decode reads experts from the disk, also with the disk limit: the archive's cold read
-    bandwidth (O_DIRECT, measured first in the same process) / bytes read per decoded token, and with the lower
-    of the two limits (no engine can decode faster than either its memory or its disk allows). The DRAM probe
-    runs in a child process before the model loads, with a buffer that fits under --max-rss beside this process
-    (so bench holds the cap inside a container's memory limit too); below ~100 MiB it is skipped. With more
-    than one thread, also how much of decode ran in parallel jobs, how much of that the calling thread spent
-    waiting for the others' last chunks, and how much ran on one thread alone.
+    with the memory-bandwidth roofline: bytes of weights read per token / measured DRAM read bandwidth. The DRAM
+    probe runs in a child process before and after every repetition, and each repetition's decode is compared
+    with the probes either side of it (a shared host's bandwidth drifts within minutes). With --max-rss, when
+    decode reads experts from the disk, also with the disk limit: the archive's cold read bandwidth (O_DIRECT,
+    measured first in the same process) / bytes read per decoded token, and with the lower of the two limits (no
+    engine can decode faster than either its memory or its disk allows); under --max-rss the DRAM probe runs
+    once, before the model loads, with a buffer that fits under the cap beside this process (so bench holds the
+    cap inside a container's memory limit too); below ~100 MiB it is skipped. With more than one thread, also
+    how much of decode ran in parallel jobs, how much of that the calling thread spent waiting for the others'
+    last chunks, and how much ran on one thread alone.
 
       --prompt-tokens N   prompt length for prefill (default 64)
       --gen-tokens N      tokens decoded one at a time (default 32)
@@ -58,7 +60,11 @@ enum BenchCommand {
         return bytes
     }
 
-    static func median(_ v: [Double]) -> Double { let s = v.sorted(); return s.isEmpty ? 0 : s[s.count / 2] }
+    /// The middle value (of an even count, the mean of the two middle ones).
+    static func median(_ v: [Double]) -> Double {
+        let s = v.sorted(), m = s.count / 2
+        return s.isEmpty ? 0 : s.count % 2 == 1 ? s[m] : (s[m - 1] + s[m]) / 2
+    }
 
     static func run(_ args: [String]) throws -> Int32 {
         let o = try parse(args)
@@ -68,10 +74,15 @@ enum BenchCommand {
         let disk = o.engine.maxRSS == nil ? nil : (try? Archive(path: o.engine.archive)).flatMap { a in
             measureDirectReadBandwidth(path: a.path, offset: a.experts.map(\.offset).min() ?? 0)
         }
-        // The DRAM probe, in a child process, before the model loads: under a container's memory limit equal to
-        // --max-rss the child's buffer counts too, so it must fit beside this process's start-up memory.
+        // The DRAM probe, in a child process. Under --max-rss it runs once, before the model loads: under a
+        // container's memory limit equal to the cap the child's buffer counts too, so it must fit beside this
+        // process's start-up memory. Without a cap it runs before and after every measured repetition instead
+        // (`interleaved`): on a shared host the read bandwidth swings by a third within minutes, and a decode
+        // compared with a probe taken minutes earlier says more about the host than about the engine.
         let probe = dramProbeBytes(cap: o.engine.maxRSS, startup: Int(ProcessMemory.currentRSS()))
-        let bandwidth = try probe.map { try measureDRAMInChildProcess(threads: o.engine.threads, bytes: $0) }
+        let interleaved = o.engine.maxRSS == nil && probe != nil
+        func measureDRAM() throws -> Double? { try probe.map { try measureDRAMInChildProcess(threads: o.engine.threads, bytes: $0) } }
+        var probes = try interleaved ? [] : [measureDRAM()].compactMap { $0 }
         let session = try Session(o.engine, accept: .decoderOnly(command: "bench"))
         let model = session.decoder!
         var rng = Sampler(seed: 1234)
@@ -92,10 +103,12 @@ enum BenchCommand {
         _ = try once() // warm-up: page in weights, spin up threads, fill the arena
         var prefill: [Double] = [], decode: [Double] = [], decodeBytes = 0
         var pool = ThreadPoolStatistics(), decodeSeconds = 0.0
+        if interleaved, let b = try measureDRAM() { probes.append(b) }
         for _ in 0..<o.reps {
             let r = try once()
             prefill.append(r.prefill); decode.append(r.decode); decodeBytes += r.decodeBytes
             pool = pool + r.pool; decodeSeconds += r.seconds
+            if interleaved, let b = try measureDRAM() { probes.append(b) }
         }
         // Where two or more threads decode: the share of decode time inside parallel jobs, and of that the caller's
         // wait for the other threads' last chunks (imbalance); the rest ran on one thread while the others waited.
@@ -104,19 +117,23 @@ enum BenchCommand {
         let ioPerToken = Double(decodeBytes) / Double(o.reps * o.gen)
         let diskLimit = disk.flatMap { ioPerToken > 0 ? $0 * 1e9 / ioPerToken : nil }
         let active = activeBytesPerToken(session.archive.manifest)
+        let bandwidth = probes.isEmpty ? nil : median(probes)
         let roofline = bandwidth.map { $0 * 1e9 / Double(active) }
         // No engine decodes faster than either its memory or its disk allows.
         let bound = diskLimit.map { d in roofline.map { min(d, $0) } ?? d }
         let dec = median(decode), pre = median(prefill)
+        let fractions = rooflineFractions(decode: decode, probes: probes, activeBytes: active)
         let obj: [String: Any] = [
             "prefill_tok_s": pre, "prefill_tok_s_min": prefill.min() ?? 0, "prefill_tok_s_max": prefill.max() ?? 0,
-            "decode_tok_s": dec, "decode_tok_s_min": decode.min() ?? 0, "decode_tok_s_max": decode.max() ?? 0,
+            "decode_tok_s": dec, "decode_tok_s_min": decode.min() ?? 0, "decode_tok_s_max": decode.max() ?? 0, "decode_tok_s_reps": decode,
             "prompt_tokens": o.prompt, "gen_tokens": o.gen, "reps": o.reps, "threads": o.engine.threads,
             "active_bytes_per_token": active, "prefill_speedup_per_token": dec > 0 ? pre / dec : 0,
             "peak_rss_bytes": ProcessMemory.peakRSS(), "decode_bytes_read_per_token": ioPerToken,
             "decode_parallel_fraction": inside, "decode_wait_fraction": waiting, "decode_parallel_jobs_per_token": jobsPerToken,
         ].merging(session.expertStats) { a, _ in a }.merging(roofline.map { r in
-            ["dram_read_gb_s": bandwidth!, "roofline_tok_s": r, "roofline_fraction": r > 0 ? dec / r : 0] as [String: Any]
+            ["dram_read_gb_s": bandwidth!, "dram_read_gb_s_min": probes.min()!, "dram_read_gb_s_max": probes.max()!, "dram_read_gb_s_probes": probes,
+             "roofline_tok_s": r, "roofline_fraction": fractions.map(median) ?? (r > 0 ? dec / r : 0),
+             "roofline_fraction_min": fractions?.min() ?? dec / r, "roofline_fraction_max": fractions?.max() ?? dec / r] as [String: Any]
         } ?? [:]) { a, _ in a }.merging(diskLimit.map { limit in
             ["disk_read_gb_s": disk!, "disk_limit_tok_s": limit, "disk_limit_fraction": dec / limit,
              "hardware_limit_tok_s": bound!, "hardware_limit_fraction": dec / bound!] as [String: Any]
@@ -127,7 +144,7 @@ enum BenchCommand {
             Terminal.out("""
             prefill  \(formatFixed(pre, digits: 1)) tok/s (\(o.prompt) tokens; min \(formatFixed(prefill.min() ?? 0, digits: 1)), max \(formatFixed(prefill.max() ?? 0, digits: 1)))
             decode   \(formatFixed(dec, digits: 2)) tok/s (\(o.gen) tokens; min \(formatFixed(decode.min() ?? 0, digits: 2)), max \(formatFixed(decode.max() ?? 0, digits: 2)))
-            \(roofline.map { r in "roofline \(formatFixed(r, digits: 2)) tok/s = \(formatFixed(bandwidth!, digits: 1)) GB/s DRAM read / \(ByteSize.format(active)) per token; reached \(formatFixed(100 * dec / max(r, 1e-9), digits: 1))%" } ?? "roofline not measured: --max-rss leaves no room for the DRAM probe (64 MiB) beside the process")
+            \(roofline.map { r in rooflineLine(r, bandwidth: bandwidth!, probes: probes, active: active, decode: dec, fractions: fractions) } ?? "roofline not measured: --max-rss leaves no room for the DRAM probe (64 MiB) beside the process")
             prefill is \(formatFixed(pre / max(dec, 1e-9), digits: 1))x faster per token than decode; \(o.engine.threads) threads, median of \(o.reps) after warm-up
             \(session.expertStatsLine) | decode reads \(ByteSize.format(Int(ioPerToken))) per token | peak RSS \(ByteSize.format(ProcessMemory.peakRSS()))
             """)
@@ -143,6 +160,28 @@ enum BenchCommand {
     }
 }
 
+
+/// Each repetition's decode over the roofline of the DRAM probes taken just before and after it (their mean), or nil
+/// unless there is a probe on either side of every repetition (`probes.count == decode.count + 1`).
+func rooflineFractions(decode: [Double], probes: [Double], activeBytes: Int) -> [Double]? {
+    guard probes.count == decode.count + 1, !decode.isEmpty, activeBytes > 0 else { return nil }
+    return decode.indices.map { i in
+        let gbs = (probes[i] + probes[i + 1]) / 2
+        return gbs > 0 ? decode[i] * Double(activeBytes) / (gbs * 1e9) : 0
+    }
+}
+
+/// The text output's roofline line: the roofline of the probes' median, and how much of it the decode reached (with
+/// interleaved probes, the median of the repetitions' own fractions, and their range).
+func rooflineLine(_ r: Double, bandwidth: Double, probes: [Double], active: Int, decode: Double, fractions: [Double]?) -> String {
+    let read = probes.count > 1
+        ? "\(formatFixed(bandwidth, digits: 1)) GB/s DRAM read (median of \(probes.count) probes, \(formatFixed(probes.min()!, digits: 1))-\(formatFixed(probes.max()!, digits: 1)), one before and after each repetition)"
+        : "\(formatFixed(bandwidth, digits: 1)) GB/s DRAM read"
+    let reached = fractions.map { f in
+        "reached \(formatFixed(100 * BenchCommand.median(f), digits: 1))% (median over repetitions, each against the probes either side of it; \(formatFixed(100 * f.min()!, digits: 1))-\(formatFixed(100 * f.max()!, digits: 1))%)"
+    } ?? "reached \(formatFixed(100 * decode / max(r, 1e-9), digits: 1))%"
+    return "roofline \(formatFixed(r, digits: 2)) tok/s = \(read) / \(ByteSize.format(active)) per token; \(reached)"
+}
 
 /// The DRAM probe's buffer: 512 MiB, or what fits under `cap` beside this process and the probe's own start-up
 /// memory (`startup` each: this process's RSS before the model loads) with 16 MiB to spare; nil if that is under

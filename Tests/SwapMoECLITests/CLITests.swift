@@ -27,6 +27,17 @@ struct ParsingTests {
         #expect(throws: UsageError.self) { try InspectCommand.parse([]) }
         #expect(throws: UsageError.self) { try InspectCommand.parse(["a", "b"]) }
     }
+
+    @Test("bench: medians, and each repetition against the DRAM probes either side of it")
+    func benchRoofline() {
+        #expect(BenchCommand.median([3, 1, 2]) == 2 && BenchCommand.median([4, 1, 3, 2]) == 2.5 && BenchCommand.median([]) == 0)
+        // 1e9 bytes a token: 10 tok/s reads 10 GB/s; against probes of 20 and 30 GB/s (mean 25) that is 40%.
+        let f = rooflineFractions(decode: [10, 20], probes: [20, 30, 40], activeBytes: 1_000_000_000) ?? []
+        #expect(f.count == 2 && abs(f[0] - 0.4) < 1e-12 && abs(f[1] - 20.0 / 35) < 1e-12)
+        // One probe for several repetitions (under --max-rss): no per-repetition fractions.
+        #expect(rooflineFractions(decode: [10, 20], probes: [20], activeBytes: 1_000_000_000) == nil)
+        #expect(rooflineFractions(decode: [], probes: [20], activeBytes: 1) == nil)
+    }
 }
 
 @Suite("swapmoe end to end", .serialized)

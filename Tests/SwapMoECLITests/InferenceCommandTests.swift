@@ -71,6 +71,9 @@ struct InferenceCommandTests {
                   "decode_parallel_fraction", "decode_wait_fraction", "decode_parallel_jobs_per_token"] {
             #expect(bo[k] != nil, "missing \(k)")
         }
+        // Without a cap the DRAM probe runs before and after each repetition, and the fraction is that repetition's.
+        #expect((bo["dram_read_gb_s_probes"] as? [Double])?.count == 2 && (bo["decode_tok_s_reps"] as? [Double])?.count == 1)
+        #expect(bo["roofline_fraction_min"] as? Double == bo["roofline_fraction"] as? Double)
         // The pool's share of decode is a fraction (0 on one thread: no job runs in parallel).
         let inside = bo["decode_parallel_fraction"] as! Double, wait = bo["decode_wait_fraction"] as! Double
         #expect(inside >= 0 && inside <= 1 && wait >= 0 && wait <= inside)
