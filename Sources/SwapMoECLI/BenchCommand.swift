@@ -81,8 +81,8 @@ enum BenchCommand {
         // compared with a probe taken minutes earlier says more about the host than about the engine.
         let probe = dramProbeBytes(cap: o.engine.maxRSS, startup: Int(ProcessMemory.currentRSS()))
         let interleaved = o.engine.maxRSS == nil && probe != nil
-        func measureDRAM() throws -> Double? { try probe.map { try measureDRAMInChildProcess(threads: o.engine.threads, bytes: $0) } }
-        var probes = try interleaved ? [] : [measureDRAM()].compactMap { $0 }
+        func measureDRAM() throws -> ReadBandwidth? { try probe.map { try measureDRAMInChildProcess(threads: o.engine.threads, bytes: $0) } }
+        var passes = try interleaved ? [] : [measureDRAM()].compactMap { $0 }
         let session = try Session(o.engine, accept: .decoderOnly(command: "bench"))
         let model = session.decoder!
         var rng = Sampler(seed: 1234)
@@ -103,12 +103,12 @@ enum BenchCommand {
         _ = try once() // warm-up: page in weights, spin up threads, fill the arena
         var prefill: [Double] = [], decode: [Double] = [], decodeBytes = 0
         var pool = ThreadPoolStatistics(), decodeSeconds = 0.0
-        if interleaved, let b = try measureDRAM() { probes.append(b) }
+        if interleaved, let b = try measureDRAM() { passes.append(b) }
         for _ in 0..<o.reps {
             let r = try once()
             prefill.append(r.prefill); decode.append(r.decode); decodeBytes += r.decodeBytes
             pool = pool + r.pool; decodeSeconds += r.seconds
-            if interleaved, let b = try measureDRAM() { probes.append(b) }
+            if interleaved, let b = try measureDRAM() { passes.append(b) }
         }
         // Where two or more threads decode: the share of decode time inside parallel jobs, and of that the caller's
         // wait for the other threads' last chunks (imbalance); the rest ran on one thread while the others waited.
@@ -117,12 +117,17 @@ enum BenchCommand {
         let ioPerToken = Double(decodeBytes) / Double(o.reps * o.gen)
         let diskLimit = disk.flatMap { ioPerToken > 0 ? $0 * 1e9 / ioPerToken : nil }
         let active = activeBytesPerToken(session.archive.manifest)
+        // Each probe's best pass makes the roofline (no access pattern reads faster); its median pass is what the
+        // host gave over a probe's time, reported beside it.
+        let probes = passes.map(\.best), typical = passes.map(\.median)
         let bandwidth = probes.isEmpty ? nil : median(probes)
         let roofline = bandwidth.map { $0 * 1e9 / Double(active) }
         // No engine decodes faster than either its memory or its disk allows.
         let bound = diskLimit.map { d in roofline.map { min(d, $0) } ?? d }
         let dec = median(decode), pre = median(prefill)
         let fractions = rooflineFractions(decode: decode, probes: probes, activeBytes: active)
+        let typicalFraction: Double = rooflineFractions(decode: decode, probes: typical, activeBytes: active).map(median)
+            ?? (typical.isEmpty ? 0 : dec * Double(active) / (median(typical) * 1e9))
         let obj: [String: Any] = [
             "prefill_tok_s": pre, "prefill_tok_s_min": prefill.min() ?? 0, "prefill_tok_s_max": prefill.max() ?? 0,
             "decode_tok_s": dec, "decode_tok_s_min": decode.min() ?? 0, "decode_tok_s_max": decode.max() ?? 0, "decode_tok_s_reps": decode,
@@ -132,6 +137,7 @@ enum BenchCommand {
             "decode_parallel_fraction": inside, "decode_wait_fraction": waiting, "decode_parallel_jobs_per_token": jobsPerToken,
         ].merging(session.expertStats) { a, _ in a }.merging(roofline.map { r in
             ["dram_read_gb_s": bandwidth!, "dram_read_gb_s_min": probes.min()!, "dram_read_gb_s_max": probes.max()!, "dram_read_gb_s_probes": probes,
+             "dram_read_gb_s_median_pass": median(typical), "roofline_fraction_median_pass": typicalFraction,
              "roofline_tok_s": r, "roofline_fraction": fractions.map(median) ?? (r > 0 ? dec / r : 0),
              "roofline_fraction_min": fractions?.min() ?? dec / r, "roofline_fraction_max": fractions?.max() ?? dec / r] as [String: Any]
         } ?? [:]) { a, _ in a }.merging(diskLimit.map { limit in
@@ -144,7 +150,7 @@ enum BenchCommand {
             Terminal.out("""
             prefill  \(formatFixed(pre, digits: 1)) tok/s (\(o.prompt) tokens; min \(formatFixed(prefill.min() ?? 0, digits: 1)), max \(formatFixed(prefill.max() ?? 0, digits: 1)))
             decode   \(formatFixed(dec, digits: 2)) tok/s (\(o.gen) tokens; min \(formatFixed(decode.min() ?? 0, digits: 2)), max \(formatFixed(decode.max() ?? 0, digits: 2)))
-            \(roofline.map { r in rooflineLine(r, bandwidth: bandwidth!, probes: probes, active: active, decode: dec, fractions: fractions) } ?? "roofline not measured: --max-rss leaves no room for the DRAM probe (64 MiB) beside the process")
+            \(roofline.map { r in rooflineLine(r, bandwidth: bandwidth!, probes: probes, active: active, decode: dec, fractions: fractions, typical: typicalFraction) } ?? "roofline not measured: --max-rss leaves no room for the DRAM probe (64 MiB) beside the process")
             prefill is \(formatFixed(pre / max(dec, 1e-9), digits: 1))x faster per token than decode; \(o.engine.threads) threads, median of \(o.reps) after warm-up
             \(session.expertStatsLine) | decode reads \(ByteSize.format(Int(ioPerToken))) per token | peak RSS \(ByteSize.format(ProcessMemory.peakRSS()))
             """)
@@ -172,15 +178,16 @@ func rooflineFractions(decode: [Double], probes: [Double], activeBytes: Int) -> 
 }
 
 /// The text output's roofline line: the roofline of the probes' median, and how much of it the decode reached (with
-/// interleaved probes, the median of the repetitions' own fractions, and their range).
-func rooflineLine(_ r: Double, bandwidth: Double, probes: [Double], active: Int, decode: Double, fractions: [Double]?) -> String {
+/// interleaved probes, the median of the repetitions' own fractions, and their range), and against the probes' median
+/// passes (`typical`).
+func rooflineLine(_ r: Double, bandwidth: Double, probes: [Double], active: Int, decode: Double, fractions: [Double]?, typical: Double) -> String {
     let read = probes.count > 1
         ? "\(formatFixed(bandwidth, digits: 1)) GB/s DRAM read (median of \(probes.count) probes, \(formatFixed(probes.min()!, digits: 1))-\(formatFixed(probes.max()!, digits: 1)), one before and after each repetition)"
         : "\(formatFixed(bandwidth, digits: 1)) GB/s DRAM read"
     let reached = fractions.map { f in
         "reached \(formatFixed(100 * BenchCommand.median(f), digits: 1))% (median over repetitions, each against the probes either side of it; \(formatFixed(100 * f.min()!, digits: 1))-\(formatFixed(100 * f.max()!, digits: 1))%)"
     } ?? "reached \(formatFixed(100 * decode / max(r, 1e-9), digits: 1))%"
-    return "roofline \(formatFixed(r, digits: 2)) tok/s = \(read) / \(ByteSize.format(active)) per token; \(reached)"
+    return "roofline \(formatFixed(r, digits: 2)) tok/s = \(read) / \(ByteSize.format(active)) per token; \(reached); against the probes' median passes \(formatFixed(100 * typical, digits: 1))%"
 }
 
 /// The DRAM probe's buffer: 512 MiB, or what fits under `cap` beside this process and the probe's own start-up
@@ -192,9 +199,10 @@ func dramProbeBytes(cap: Int?, startup: Int) -> Int? {
     return room >= 64 << 20 ? min(512 << 20, room) : nil
 }
 
-/// DRAM read bandwidth in GB/s, measured by a child process (`swapmoe __measure-dram THREADS BYTES`): the probe
-/// sums a buffer of `bytes`, which in this process would count against --max-rss (VmHWM).
-func measureDRAMInChildProcess(threads: Int, bytes: Int = 512 << 20) throws -> Double {
+/// DRAM read bandwidth in GB/s, the probe's best and median pass, measured by a child process (`swapmoe
+/// __measure-dram THREADS BYTES`): the probe sums a buffer of `bytes`, which in this process would count against
+/// --max-rss (VmHWM).
+func measureDRAMInChildProcess(threads: Int, bytes: Int = 512 << 20) throws -> ReadBandwidth {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/proc/self/exe")
     p.arguments = ["__measure-dram", "\(threads)", "\(bytes)"]
@@ -203,10 +211,9 @@ func measureDRAMInChildProcess(threads: Int, bytes: Int = 512 << 20) throws -> D
     try p.run()
     let data = out.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
-    guard p.terminationStatus == 0, let v = Double(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-        throw BenchError.dramProbeFailed
-    }
-    return v
+    let fields = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isWhitespace).compactMap { Double($0) }
+    guard p.terminationStatus == 0, fields.count == 2 else { throw BenchError.dramProbeFailed }
+    return ReadBandwidth(best: fields[0], median: fields[1])
 }
 
 enum BenchError: Error, CustomStringConvertible {
@@ -219,7 +226,8 @@ enum MeasureDRAMCommand {
     static func run(_ args: [String]) throws -> Int32 {
         let threads = args.first.flatMap(Int.init) ?? ProcessInfo.processInfo.activeProcessorCount
         let bytes = args.dropFirst().first.flatMap(Int.init) ?? 512 << 20
-        Terminal.out("\(measureReadBandwidth(bytes: bytes, threads: threads))")
+        let r = measureReadBandwidthPasses(bytes: bytes, threads: threads)
+        Terminal.out("\(r.best) \(r.median)")
         return 0
     }
 }

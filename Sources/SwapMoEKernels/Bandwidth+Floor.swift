@@ -69,9 +69,9 @@ final class FloorProbe {
         let buf = UnsafeRawPointer(memory.base), blocks = count / 256
         let sink = UnsafeMutablePointer<Int32>.allocate(capacity: blocks)
         defer { sink.deallocate() }
-        let best = bestPassSeconds(blocks: blocks, threads: threads, passes: max(passes, 4)) { r, pass, hinted in
+        let best = passSeconds(blocks: blocks, threads: threads, passes: max(passes, 4)) { r, pass, hinted in
             sink[r.lowerBound] = floorBlocks(buf, r, work, hinted: hinted, streams: pass % 4 < 2 ? 1 : 2)
-        }
+        }.min()!
         return Double(count) / best / 1e9
         #else
         return 0

@@ -15,35 +15,48 @@ import Foundation
 /// (huge pages, as the expert arena and resident experts use), touched once, then unmapped: the figure is what
 /// the kernels can read at best (4 KiB pages read a few percent slower here), so a roofline built on it is not low.
 public func measureReadBandwidth(bytes: Int, threads: Int, passes: Int = 6) -> Double {
+    measureReadBandwidthPasses(bytes: bytes, threads: threads, passes: passes).best
+}
+
+/// A read-bandwidth probe's passes in GB/s: the best (what `measureReadBandwidth` returns) and the median. On a
+/// host that shares its memory with other machines the passes of one probe spread widely (two threads on Zen 3,
+/// 2026-12-06: 7.5-24.2 GB/s in one probe, the best 15-40% above the median in six), and a decode, which runs for
+/// many passes' time, meets the typical bandwidth more than the best.
+public struct ReadBandwidth: Sendable, Equatable {
+    public var best: Double, median: Double
+    public init(best: Double, median: Double) { self.best = best; self.median = median }
+}
+
+/// `measureReadBandwidth`'s probe, returning its best and median pass.
+public func measureReadBandwidthPasses(bytes: Int, threads: Int, passes: Int = 6) -> ReadBandwidth {
     let count = max(64, bytes / 4) & ~63
-    guard let memory = try? AnonymousMemory(byteCount: count * 4) else { return 0 }
+    guard let memory = try? AnonymousMemory(byteCount: count * 4) else { return ReadBandwidth(best: 0, median: 0) }
     defer { withExtendedLifetime(memory) {} }
     let buf = memory.base.bindMemory(to: Float.self, capacity: count)
     buf.initialize(repeating: 1, count: count)
     let blocks = count / 64
     let sink = UnsafeMutablePointer<Float>.allocate(capacity: blocks)
     defer { sink.deallocate() }
-    let best = bestPassSeconds(blocks: blocks, threads: threads, passes: max(passes, 4)) { r, pass, hinted in
+    let seconds = passSeconds(blocks: blocks, threads: threads, passes: max(passes, 4)) { r, pass, hinted in
         let streams = pass % 4 < 2 ? 1 : 2
         sink[r.lowerBound] = pass % 2 == 0 ? sumBlocks(buf, r, SIMD8<Float>.self, streams: streams, hinted: hinted)
             : sumBlocks(buf, r, SIMD16<Float>.self, streams: streams, hinted: hinted)
-    }
-    return Double(count * 4) / best / 1e9
+    }.sorted()
+    let middle = seconds.count % 2 == 1 ? seconds[seconds.count / 2] : (seconds[seconds.count / 2 - 1] + seconds[seconds.count / 2]) / 2
+    return ReadBandwidth(best: Double(count * 4) / seconds[0] / 1e9, median: Double(count * 4) / middle / 1e9)
 }
 
-/// The best time of `passes` passes of `body` over `blocks` blocks split across `threads` threads as a GEMV's rows
-/// are. With prefetch hints (`Prefetch.swift`) twice as many passes, every other four hinted (`body`'s last
+/// The time of each of `passes` passes of `body` over `blocks` blocks split across `threads` threads as a GEMV's
+/// rows are. With prefetch hints (`Prefetch.swift`) twice as many passes, every other four hinted (`body`'s last
 /// argument) as the kernels are.
-func bestPassSeconds(blocks: Int, threads: Int, passes: Int, _ body: (Range<Int>, _ pass: Int, _ hinted: Bool) -> Void) -> Double {
+func passSeconds(blocks: Int, threads: Int, passes: Int, _ body: (Range<Int>, _ pass: Int, _ hinted: Bool) -> Void) -> [Double] {
     let pool = ThreadPool(threads: threads)
-    var best = Double.infinity
     let hints = prefetchDistance.any, total = hints ? 2 * max(4, passes) : max(2, passes)
-    for pass in 0 ..< total {
+    return (0 ..< total).map { pass in
         let t0 = monotonicSeconds(), hinted = hints && pass % 8 >= 4
         pool.forEachRange(blocks, alignment: 64, minimum: 1024) { r in body(r, pass, hinted) }
-        best = min(best, monotonicSeconds() - t0)
+        return monotonicSeconds() - t0
     }
-    return best
 }
 
 /// Σ of the 64-float blocks `r` of `buf`, in loads of `V` into four independent sums (`hinted`: each block's lines

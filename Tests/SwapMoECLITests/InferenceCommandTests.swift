@@ -74,6 +74,9 @@ struct InferenceCommandTests {
         // Without a cap the DRAM probe runs before and after each repetition, and the fraction is that repetition's.
         #expect((bo["dram_read_gb_s_probes"] as? [Double])?.count == 2 && (bo["decode_tok_s_reps"] as? [Double])?.count == 1)
         #expect(bo["roofline_fraction_min"] as? Double == bo["roofline_fraction"] as? Double)
+        // Each probe's median pass is at most its best: so are their medians, and the fraction against them at least.
+        let typical = bo["dram_read_gb_s_median_pass"] as! Double, best = bo["dram_read_gb_s"] as! Double
+        #expect(typical > 0 && typical <= best && (bo["roofline_fraction_median_pass"] as! Double) >= (bo["roofline_fraction"] as! Double))
         // The pool's share of decode is a fraction (0 on one thread: no job runs in parallel).
         let inside = bo["decode_parallel_fraction"] as! Double, wait = bo["decode_wait_fraction"] as! Double
         #expect(inside >= 0 && inside <= 1 && wait >= 0 && wait <= inside)
