@@ -217,6 +217,7 @@ func dotIQ4NLX8Group4(_ w: UnsafeRawPointer, _ x0: QuantizedActivations, _ x1: Q
     return (s0.total, s1.total, s2.total, s3.total)
 }
 
+#if SWAPMOE_AVX512 && SWAPMOE_VNNI
 /// `dotIQ4XSX8Group` for four tokens, each sub-block's levels looked up once; each token's integer sums those of
 /// `iq4XSX8BlockSums` for it.
 @inline(__always)
@@ -245,5 +246,43 @@ func dotIQ4XSX8Group4(_ w: UnsafeRawPointer, _ x0: QuantizedActivations, _ x1: Q
     }
     return (a0, a1, a2, a3)
 }
+#else
+/// `dotIQ4XSX8Group` for four tokens on 256-bit halves (AVX2; AVX-512 without VNNI), as the GEMV's `iq4XSX8BlockSums`:
+/// each sub-block's levels looked up and its scales spread to the rows' Int16 lanes once, then each token's products
+/// scaled by the `vpmaddwd` that pairs them (`Q80X8Codes.scaledSums`), where the Int32 sums of every token took two
+/// `vpmulld` a sub-block. The same integer sums, so each token's result is the GEMV's.
+@inline(__always)
+func dotIQ4XSX8Group4(_ w: UnsafeRawPointer, _ x0: QuantizedActivations, _ x1: QuantizedActivations, _ x2: QuantizedActivations,
+                      _ x3: QuantizedActivations, blocks nb: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+    let bias = SIMD16<Int16>(repeating: 32)
+    for b in 0..<nb {
+        let blk = w + b &* iq4XSX8GroupBlockBytes, t0 = iq4XSX8ScaleBytes(blk, 0), t1 = iq4XSX8ScaleBytes(blk, 1)
+        @inline(__always) func qx(_ x: QuantizedActivations) -> UnsafeRawPointer { UnsafeRawPointer(x.q + 256 &* b) }
+        let q0 = qx(x0), q1 = qx(x1), q2 = qx(x2), q3 = qx(x3)
+        // Token t's sums of rows 0..<4 and 4..<8.
+        var l0 = SIMD8<Int32>(), h0 = l0, l1 = l0, h1 = l0, l2 = l0, h2 = l0, l3 = l0, h3 = l0
+        unroll4 { k in
+            unroll2 { h in
+                let j = 2 &* k &+ h, index = q4KX8ScaleIndex(j), o = 32 &* j
+                let s0 = unsafeBitCast(shuffleBytes(t0, index), to: SIMD16<Int16>.self) &- bias
+                let s1 = unsafeBitCast(shuffleBytes(t1, index), to: SIMD16<Int16>.self) &- bias
+                let codes = Q80X8Codes(iq4: blk, codesAt: 64 &+ 128 &* j)
+                let p0 = codes.scaledSums(q0 + o, s0, s1), p1 = codes.scaledSums(q1 + o, s0, s1)
+                l0 &+= p0.0; h0 &+= p0.1; l1 &+= p1.0; h1 &+= p1.1
+                let p2 = codes.scaledSums(q2 + o, s0, s1), p3 = codes.scaledSums(q3 + o, s0, s1)
+                l2 &+= p2.0; h2 &+= p2.1; l3 &+= p3.0; h3 &+= p3.1
+            }
+        }
+        let d = f16ToFloat8(blk.loadUnaligned(as: SIMD8<Float16>.self))
+        @inline(__always) func step(_ acc: inout SIMD8<Float>, _ x: QuantizedActivations, _ l: SIMD8<Int32>, _ h: SIMD8<Int32>) {
+            acc.madd(SIMD8<Float>(repeating: x.scale[b]) * d, int32sToFloat8(pairTotals(SIMD16(lowHalf: l, highHalf: h))))
+        }
+        step(&a0, x0, l0, h0); step(&a1, x1, l1, h1); step(&a2, x2, l2, h2); step(&a3, x3, l3, h3)
+    }
+    return (a0, a1, a2, a3)
+}
+#endif
+
 
 #endif
