@@ -79,7 +79,7 @@ for row in json.load(sys.stdin):
 import json, sys
 j = json.load(sys.stdin)
 print(json.dumps({'engine': 'swapmoe', 'type': '$t', 'threads': $th, 'round': $r, 'kind': 'prefill', 'tps': j['prefill_tok_s']}))
-print(json.dumps({'engine': 'swapmoe', 'type': '$t', 'threads': $th, 'round': $r, 'kind': 'decode', 'tps': j['decode_tok_s'], 'roofline': j.get('roofline_fraction')}))" >> "$results"
+print(json.dumps({'engine': 'swapmoe', 'type': '$t', 'threads': $th, 'round': $r, 'kind': 'decode', 'tps': j['decode_tok_s'], 'roofline': j.get('roofline_fraction'), 'roofline_median_pass': j.get('roofline_fraction_median_pass')}))" >> "$results"
         done
     done
 done
@@ -88,8 +88,8 @@ import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 depth = sys.argv[2]
 keys = sorted({(r['type'], r['threads']) for r in rows}, key=lambda k: (k[0], -k[1]))
-print(f"| type | threads | llama.cpp prefill | swapmoe prefill | ratio | llama.cpp decode | swapmoe decode | ratio | swapmoe decode / roofline |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+print(f"| type | threads | llama.cpp prefill | swapmoe prefill | ratio | llama.cpp decode | swapmoe decode | ratio | swapmoe decode / roofline | / the probe's median pass |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for t, th in keys:
     def med(engine, kind, field='tps'):
         v = [r[field] for r in rows if r['type'] == t and r['threads'] == th and r['engine'] == engine and r['kind'] == kind and r.get(field) is not None]
@@ -104,9 +104,10 @@ for t, th in keys:
         return statistics.median(pairs) if pairs else float('nan')
     # With DEPTH the decode also reads the KV cache, which the roofline (weights only) leaves out.
     roof = float('nan') if depth else med('swapmoe', 'decode', 'roofline')
+    typical = float('nan') if depth else med('swapmoe', 'decode', 'roofline_median_pass')
     def cell(v, fmt): return '-' if v != v else format(v, fmt)   # nan (nothing to compare): a dash
     prefill = ratio('prefill')
     print(f"| {t} | {th} | {cell(med('llama.cpp', 'prefill'), '.1f')} | {cell(med('swapmoe', 'prefill') if prefill == prefill else float('nan'), '.1f')} | "
           f"{cell(prefill, '.2f')}{'x' if prefill == prefill else ''} | "
-          f"{med('llama.cpp', 'decode'):.2f} | {med('swapmoe', 'decode'):.2f} | {ratio('decode'):.2f}x | {cell(100 * roof, '.0f')}{'' if roof != roof else '%'} |")
+          f"{med('llama.cpp', 'decode'):.2f} | {med('swapmoe', 'decode'):.2f} | {ratio('decode'):.2f}x | {cell(100 * roof, '.0f')}{'' if roof != roof else '%'} | {cell(100 * typical, '.0f')}{'' if typical != typical else '%'} |")
 PY
