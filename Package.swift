@@ -143,7 +143,7 @@ let package = Package(
         .testTarget(name: "SwapMoEEngineTests", dependencies: ["SwapMoEEngine", "SwapMoEPacker", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEMetricsTests", dependencies: ["SwapMoEMetrics"]),
         .testTarget(name: "SwapMoERuntimeTests", dependencies: ["SwapMoERuntime", "SwapMoEPacker", "SwapMoETestSupport"]),
-        .testTarget(name: "SwapMoECLITests", dependencies: ["SwapMoECLI", "SwapMoEArchive", "SwapMoETestSupport"]),
+        .testTarget(name: "SwapMoECLITests", dependencies: ["SwapMoECLI", "SwapMoEArchive", "SwapMoEKernels", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEGGUFTests", dependencies: ["SwapMoEGGUF", "SwapMoETokenizers", "SwapMoEModels", "SwapMoECheckpoint", "SwapMoETestSupport"]),
         .testTarget(name: "SwapMoEHTTPTests", dependencies: ["SwapMoEHTTP"]),
         .testTarget(name: "SwapMoEServerTests", dependencies: ["SwapMoEServer", "SwapMoERuntime", "SwapMoETestSupport"]),

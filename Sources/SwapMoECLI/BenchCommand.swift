@@ -60,12 +60,6 @@ enum BenchCommand {
         return bytes
     }
 
-    /// The middle value (of an even count, the mean of the two middle ones).
-    static func median(_ v: [Double]) -> Double {
-        let s = v.sorted(), m = s.count / 2
-        return s.isEmpty ? 0 : s.count % 2 == 1 ? s[m] : (s[m - 1] + s[m]) / 2
-    }
-
     static func run(_ args: [String]) throws -> Int32 {
         let o = try parse(args)
         // Under a cap experts may be read from the disk during decode; their bound is the disk's cold read
@@ -126,8 +120,12 @@ enum BenchCommand {
         let bound = diskLimit.map { d in roofline.map { min(d, $0) } ?? d }
         let dec = median(decode), pre = median(prefill)
         let fractions = rooflineFractions(decode: decode, probes: probes, activeBytes: active)
-        let typicalFraction: Double = rooflineFractions(decode: decode, probes: typical, activeBytes: active).map(median)
-            ?? (typical.isEmpty ? 0 : dec * Double(active) / (median(typical) * 1e9))
+        /// The decode against the probes `gbs`: the median of the repetitions' own fractions, or with one probe the
+        /// median decode against it.
+        func fraction(_ gbs: [Double], _ each: [Double]?) -> Double {
+            each.map(median) ?? (gbs.isEmpty || median(gbs) <= 0 ? 0 : dec * Double(active) / (median(gbs) * 1e9))
+        }
+        let typicalFraction = fraction(typical, rooflineFractions(decode: decode, probes: typical, activeBytes: active))
         let obj: [String: Any] = [
             "prefill_tok_s": pre, "prefill_tok_s_min": prefill.min() ?? 0, "prefill_tok_s_max": prefill.max() ?? 0,
             "decode_tok_s": dec, "decode_tok_s_min": decode.min() ?? 0, "decode_tok_s_max": decode.max() ?? 0, "decode_tok_s_reps": decode,
@@ -138,8 +136,8 @@ enum BenchCommand {
         ].merging(session.expertStats) { a, _ in a }.merging(roofline.map { r in
             ["dram_read_gb_s": bandwidth!, "dram_read_gb_s_min": probes.min()!, "dram_read_gb_s_max": probes.max()!, "dram_read_gb_s_probes": probes,
              "dram_read_gb_s_median_pass": median(typical), "roofline_fraction_median_pass": typicalFraction,
-             "roofline_tok_s": r, "roofline_fraction": fractions.map(median) ?? (r > 0 ? dec / r : 0),
-             "roofline_fraction_min": fractions?.min() ?? dec / r, "roofline_fraction_max": fractions?.max() ?? dec / r] as [String: Any]
+             "roofline_tok_s": r, "roofline_fraction": fraction(probes, fractions),
+             "roofline_fraction_min": fractions?.min() ?? fraction(probes, nil), "roofline_fraction_max": fractions?.max() ?? fraction(probes, nil)] as [String: Any]
         } ?? [:]) { a, _ in a }.merging(diskLimit.map { limit in
             ["disk_read_gb_s": disk!, "disk_limit_tok_s": limit, "disk_limit_fraction": dec / limit,
              "hardware_limit_tok_s": bound!, "hardware_limit_fraction": dec / bound!] as [String: Any]
@@ -185,7 +183,7 @@ func rooflineLine(_ r: Double, bandwidth: Double, probes: [Double], active: Int,
         ? "\(formatFixed(bandwidth, digits: 1)) GB/s DRAM read (median of \(probes.count) probes, \(formatFixed(probes.min()!, digits: 1))-\(formatFixed(probes.max()!, digits: 1)), one before and after each repetition)"
         : "\(formatFixed(bandwidth, digits: 1)) GB/s DRAM read"
     let reached = fractions.map { f in
-        "reached \(formatFixed(100 * BenchCommand.median(f), digits: 1))% (median over repetitions, each against the probes either side of it; \(formatFixed(100 * f.min()!, digits: 1))-\(formatFixed(100 * f.max()!, digits: 1))%)"
+        "reached \(formatFixed(100 * median(f), digits: 1))% (median over repetitions, each against the probes either side of it; \(formatFixed(100 * f.min()!, digits: 1))-\(formatFixed(100 * f.max()!, digits: 1))%)"
     } ?? "reached \(formatFixed(100 * decode / max(r, 1e-9), digits: 1))%"
     return "roofline \(formatFixed(r, digits: 2)) tok/s = \(read) / \(ByteSize.format(active)) per token; \(reached); against the probes' median passes \(formatFixed(100 * typical, digits: 1))%"
 }

@@ -41,9 +41,14 @@ public func measureReadBandwidthPasses(bytes: Int, threads: Int, passes: Int = 6
         let streams = pass % 4 < 2 ? 1 : 2
         sink[r.lowerBound] = pass % 2 == 0 ? sumBlocks(buf, r, SIMD8<Float>.self, streams: streams, hinted: hinted)
             : sumBlocks(buf, r, SIMD16<Float>.self, streams: streams, hinted: hinted)
-    }.sorted()
-    let middle = seconds.count % 2 == 1 ? seconds[seconds.count / 2] : (seconds[seconds.count / 2 - 1] + seconds[seconds.count / 2]) / 2
-    return ReadBandwidth(best: Double(count * 4) / seconds[0] / 1e9, median: Double(count * 4) / middle / 1e9)
+    }
+    return ReadBandwidth(best: Double(count * 4) / seconds.min()! / 1e9, median: Double(count * 4) / median(seconds) / 1e9)
+}
+
+/// The middle value of `values` (of an even count, the mean of the two middle ones; 0 for none).
+public func median(_ values: [Double]) -> Double {
+    let s = values.sorted(), m = s.count / 2
+    return s.isEmpty ? 0 : s.count % 2 == 1 ? s[m] : (s[m - 1] + s[m]) / 2
 }
 
 /// The time of each of `passes` passes of `body` over `blocks` blocks split across `threads` threads as a GEMV's

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import SwapMoEArchive
+import SwapMoEKernels
 import SwapMoETestSupport
 @testable import SwapMoECLI
 
@@ -30,7 +31,7 @@ struct ParsingTests {
 
     @Test("bench: medians, and each repetition against the DRAM probes either side of it")
     func benchRoofline() {
-        #expect(BenchCommand.median([3, 1, 2]) == 2 && BenchCommand.median([4, 1, 3, 2]) == 2.5 && BenchCommand.median([]) == 0)
+        #expect(median([3, 1, 2]) == 2 && median([4, 1, 3, 2]) == 2.5 && median([]) == 0)
         // 1e9 bytes a token: 10 tok/s reads 10 GB/s; against probes of 20 and 30 GB/s (mean 25) that is 40%.
         let f = rooflineFractions(decode: [10, 20], probes: [20, 30, 40], activeBytes: 1_000_000_000) ?? []
         #expect(f.count == 2 && abs(f[0] - 0.4) < 1e-12 && abs(f[1] - 20.0 / 35) < 1e-12)
