@@ -67,8 +67,8 @@ func groupSums<S>(_ w: UnsafeRawPointer, blockBytes bb: Int, blocks nb: Int, hin
 /// same lines): for a step that spreads its block's hints over its chunks rather than issue them all at its start
 /// (`hintsInStep`). Written as a fixed number of hints, each skipped past the part's own count, not as a loop over
 /// the part's lines: where the part is known when compiling (q4_K_x8, q5_K_x8: the chunks unrolled) this folds to
-/// the same straight-line hints; where it is not (q6_K_x8's rolled chunk loop) the loop had cost a quarter more
-/// instructions a block (callgrind, 2026-12-06).
+/// the same straight-line hints; where it is not (q6_K_x8's rolled chunk loop) the loop's counters had been ~8% of
+/// the kernel's instructions (callgrind, 2026-12-06).
 @inline(__always)
 func prefetchPart(_ blk: UnsafeRawPointer, blockBytes bb: Int, _ part: Int, of parts: Int, distance: PrefetchDistances) {
     #if SWAPMOE_X86_INTRINSICS
