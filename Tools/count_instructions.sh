@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Instructions per decoded token, swapmoe against llama.cpp on the same model and weight type (Docs/Benchmarks.md,
-# "Instructions per byte"). Counted, not timed: valgrind's callgrind runs each engine on one thread for N1 and N2
-# generated tokens, and the difference over N2 - N1 tokens is one token's cost, free of loading, prefill and warm-up
+# "AMD Zen 3: instructions per byte, counted rather than timed"). Counted, not timed: valgrind's callgrind runs each
+# engine on one thread for N1 and N2 generated tokens, and the difference over N2 - N1 tokens is one token's cost,
+# free of loading, prefill and warm-up
 # (llama-bench warms up with one token; swapmoe run prefills the same short prompt both times). A shared host's
 # noise does not touch these counts. With the bytes a token reads (`swapmoe bench`'s active_bytes_per_token) they
 # say how many instructions a core must retire per byte of weights, hence the most one core can stream at a given
